@@ -1,0 +1,70 @@
+/**
+ * The private protocol between pollables and selectors. The symbols are not
+ * exported from mod.ts, which is how the selector tells our pollables from look-alikes.
+ */
+import type { Pollable } from "./pollable.ts";
+
+/** Called by a pollable each time it may have become ready. */
+export type Watcher = (p: PollableInternals) => void;
+
+/** Returns the events (`EVENT_READ | EVENT_WRITE` bits) the pollable is ready for now. */
+export const kReady: unique symbol = Symbol("selectors.ready");
+/** `(watcher, events)`: start or change watching; the pollable issues I/O for `events`. */
+export const kWatch: unique symbol = Symbol("selectors.watch");
+/** `(watcher)`: stop watching. */
+export const kUnwatch: unique symbol = Symbol("selectors.unwatch");
+
+/** A pollable as the selector sees it. */
+export interface PollableInternals extends Pollable {
+  [kReady](): number;
+  [kWatch](watcher: Watcher, events: number): void;
+  [kUnwatch](watcher: Watcher): void;
+}
+
+/** Whether `value` is one of this module's pollables. */
+export function isPollable(value: unknown): value is PollableInternals {
+  return typeof value === "object" && value !== null &&
+    typeof (value as Partial<PollableInternals>)[kReady] === "function";
+}
+
+let lastFd = 2;
+
+/** A process-unique integer, starting above the three standard streams. */
+export function nextFd(): number {
+  return ++lastFd;
+}
+
+/**
+ * The watchers of one pollable and the union of the events they want. Nearly every
+ * pollable has exactly one watcher; a Map keeps the rare second selector correct.
+ */
+export class Watchers {
+  #map = new Map<Watcher, number>();
+  /** The union of the watched events. */
+  events = 0;
+
+  set(watcher: Watcher, events: number): void {
+    this.#map.set(watcher, events);
+    this.#recompute();
+  }
+
+  delete(watcher: Watcher): void {
+    if (this.#map.delete(watcher)) this.#recompute();
+  }
+
+  clear(): void {
+    this.#map.clear();
+    this.events = 0;
+  }
+
+  /** Tells every watcher that `p` may be ready. */
+  notify(p: PollableInternals): void {
+    for (const watcher of this.#map.keys()) watcher(p);
+  }
+
+  #recompute(): void {
+    let events = 0;
+    for (const e of this.#map.values()) events |= e;
+    this.events = events;
+  }
+}

@@ -1,0 +1,24 @@
+/** Small helpers shared by the selector core. */
+
+/** Closes a Deno resource, ignoring that it may be closed already. */
+export function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed by Deno (for example after a reset); nothing to release.
+  }
+}
+
+export function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+/** A short description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return `"${value}"`;
+  if (typeof value === "object" || typeof value === "function") {
+    return (value as object).constructor?.name ?? typeof value;
+  }
+  return String(value);
+}

@@ -1,0 +1,574 @@
+/**
+ * `PollableConn`: a Deno connection with Python-style non-blocking `recv`/`send`.
+ *
+ * @module
+ */
+import { BlockingIOError } from "./errors.ts";
+import { EVENT_READ, EVENT_WRITE } from "./events.ts";
+import type { Pollable } from "./pollable.ts";
+import { asError, closeQuietly, describe } from "./_util.ts";
+import {
+  kReady,
+  kUnwatch,
+  kWatch,
+  nextFd,
+  type Watcher,
+  Watchers,
+} from "./_pollable.ts";
+
+/** The first read buffer of a conn; small so 10,000 idle conns stay cheap. */
+const INITIAL_READ_BUFFER = 16 * 1024;
+/** The read buffer grows to this while reads keep filling it; also the read high-water mark. */
+const MAX_READ_BUFFER = 64 * 1024;
+/** `send()` accepts bytes while fewer than this are waiting to be written. */
+const WRITE_HIGH_WATER_MARK = 64 * 1024;
+/** How long `close()` keeps flushing accepted bytes to a peer that does not read them. */
+const LINGER_MS = 10_000;
+
+const encoder = new TextEncoder();
+
+/**
+ * Options of {@linkcode PollableConn.connect}: TCP or Unix-socket, as `Deno.connect`
+ * takes them, or the address of a listener.
+ */
+export type PollableConnectOptions =
+  | Deno.ConnectOptions
+  | Deno.UnixConnectOptions
+  | Deno.NetAddr
+  | Deno.UnixAddr;
+
+/**
+ * A TCP, TLS or Unix-socket connection with the synchronous, non-blocking I/O of a
+ * Python socket after `setblocking(False)`, for use with a {@linkcode Selector}.
+ *
+ * Deno's I/O is promise-based, so the conn keeps at most one `read` and one `write`
+ * in flight and works out of two bounded buffers:
+ *
+ * - **Reads** are issued only while the conn is registered for `EVENT_READ` with
+ *   some selector, into a read buffer of at most 64 KiB; the next read starts as soon
+ *   as there is room. Bytes that a pending read brings in are kept whatever happens
+ *   to the registration meanwhile, and `recv()` returns them in order.
+ * - **Writes**: `send()` copies bytes into a write buffer (high-water mark 64 KiB)
+ *   and returns at once; they are written in order, in the background, whether or
+ *   not the conn is registered, and never dropped while the conn is open. `close()`
+ *   keeps flushing them for up to 10 seconds before it closes the resource, like a
+ *   kernel's graceful close.
+ *
+ * Readiness, level-triggered: `EVENT_READ` while bytes are buffered, at end of
+ * stream, or after an error; `EVENT_WRITE` once connected (or once connecting
+ * failed) while the write buffer is under its high-water mark. A closed conn is never
+ * ready.
+ *
+ * @example Connect without blocking, then exchange bytes
+ * ```ts
+ * import { DefaultSelector, EVENT_READ, EVENT_WRITE, PollableConn } from "@seed/selectors";
+ *
+ * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * server.accept().then(async (peer) => {
+ *   await peer.write(new TextEncoder().encode("hello"));
+ *   peer.close();
+ * });
+ *
+ * using sel = new DefaultSelector();
+ * using conn = PollableConn.connect(server.addr);
+ * sel.register(conn, EVENT_WRITE);
+ * await sel.select(5_000); // connected
+ * sel.modify(conn, EVENT_READ);
+ * const received: string[] = [];
+ * while (true) {
+ *   await sel.select(5_000);
+ *   const chunk = conn.recv();
+ *   if (chunk === null) break; // end of stream, like b"" in Python
+ *   received.push(new TextDecoder().decode(chunk));
+ * }
+ * sel.unregister(conn);
+ * console.assert(received.join("") === "hello");
+ * ```
+ */
+export class PollableConn implements Pollable, Disposable {
+  /** A process-unique integer identifying this conn (Deno 2 has no public resource ids). */
+  readonly fd: number = nextFd();
+
+  #conn: Deno.Conn | null = null;
+  #closed = false;
+  #error: Error | null = null;
+  #localAddr: Deno.Addr | null = null;
+  #remoteAddr: Deno.Addr | null = null;
+  #watchers = new Watchers();
+
+  // Read side: live bytes are #rbuf[#rstart, #rend); a pending read fills from #rend.
+  #rbuf: Uint8Array | null = null;
+  #rstart = 0;
+  #rend = 0;
+  #reading = false;
+  #eof = false;
+  #grow = false;
+
+  // Write side: #wq holds accepted bytes in order, #wlen of them in all.
+  #wq: Uint8Array[] = [];
+  #wlen = 0;
+  #writing = false;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Wraps a connection, or a promise of one (which makes this a connecting conn:
+   * write-ready when the promise settles). Prefer the static factories.
+   *
+   * @param conn An open `Deno.Conn` (TCP, TLS or Unix), or a promise of one.
+   * @throws {TypeError} If `conn` is neither.
+   */
+  constructor(conn: Deno.Conn | Promise<Deno.Conn>) {
+    if (conn instanceof Promise) {
+      conn.then(this.#onConnect, this.#onConnectError);
+    } else if (
+      typeof conn === "object" && conn !== null &&
+      typeof (conn as Deno.Conn).read === "function" &&
+      typeof (conn as Deno.Conn).write === "function"
+    ) {
+      this.#onConnect(conn);
+    } else {
+      throw new TypeError(
+        `Cannot create PollableConn: expected a Deno.Conn, received ${
+          describe(conn)
+        }`,
+      );
+    }
+  }
+
+  /**
+   * Starts a TCP or Unix-socket connection and returns at once, like a non-blocking
+   * `connect()`: the conn becomes write-ready when `Deno.connect` settles. If it
+   * failed, `error` holds the reason and `recv`/`send` throw it.
+   *
+   * @example Connect and wait for it
+   * ```ts
+   * import { DefaultSelector, EVENT_WRITE, PollableConn } from "@seed/selectors";
+   *
+   * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * using sel = new DefaultSelector();
+   * using conn = PollableConn.connect({ hostname: "127.0.0.1", port: server.addr.port });
+   * sel.register(conn, EVENT_WRITE);
+   * await sel.select(5_000);
+   * console.assert(conn.error === null && conn.remoteAddr !== null);
+   * ```
+   *
+   * @param options What `Deno.connect` takes.
+   * @returns The connecting conn.
+   */
+  static connect(options: PollableConnectOptions): PollableConn {
+    return new PollableConn(
+      settle(() => Deno.connect(options as Deno.ConnectOptions)),
+    );
+  }
+
+  /**
+   * Like {@linkcode PollableConn.connect} over `Deno.connectTls`. The conn becomes
+   * write-ready only after the TLS handshake, so certificate errors show up as a
+   * failed connect.
+   *
+   * @example Connect to a TLS server with a private CA
+   * ```ts ignore
+   * import { PollableConn } from "@seed/selectors";
+   *
+   * const conn = PollableConn.connectTls({
+   *   hostname: "localhost",
+   *   port: 8443,
+   *   caCerts: [await Deno.readTextFile("ca.crt")],
+   * });
+   * conn.close();
+   * ```
+   *
+   * @param options What `Deno.connectTls` takes.
+   * @returns The connecting conn.
+   */
+  static connectTls(options: Deno.ConnectTlsOptions): PollableConn {
+    return new PollableConn(settle(async () => {
+      const conn = await Deno.connectTls(options);
+      try {
+        await conn.handshake();
+      } catch (e) {
+        conn.close();
+        throw e;
+      }
+      return conn;
+    }));
+  }
+
+  /**
+   * Wraps an open connection: a `Deno.Conn`, `Deno.TlsConn` or `Deno.UnixConn`.
+   * The conn must not be read or written by anyone else afterwards.
+   *
+   * @example Wrap an accepted connection
+   * ```ts
+   * import { PollableConn } from "@seed/selectors";
+   *
+   * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * using client = await Deno.connect({ port: server.addr.port });
+   * using conn = PollableConn.from(await server.accept());
+   * console.assert(conn.remoteAddr !== null);
+   * ```
+   *
+   * @param conn The connection.
+   * @returns The pollable conn.
+   */
+  static from(conn: Deno.Conn): PollableConn {
+    return new PollableConn(conn);
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Why connecting, reading or writing failed; `null` while all is well. */
+  get error(): Error | null {
+    return this.#error;
+  }
+
+  /** The local address, `null` until connected. */
+  get localAddr(): Deno.Addr | null {
+    return this.#localAddr;
+  }
+
+  /** The peer's address, `null` until connected. */
+  get remoteAddr(): Deno.Addr | null {
+    return this.#remoteAddr;
+  }
+
+  /**
+   * Takes up to `maxBytes` buffered bytes, without waiting.
+   *
+   * @example Read what has arrived
+   * ```ts
+   * import { BlockingIOError, DefaultSelector, EVENT_READ, PollableConn } from "@seed/selectors";
+   *
+   * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * using conn = PollableConn.connect(server.addr);
+   * using peer = await server.accept();
+   * await peer.write(new Uint8Array([1, 2, 3]));
+   * using sel = new DefaultSelector();
+   * sel.register(conn, EVENT_READ);
+   * await sel.select(5_000);
+   * console.assert(conn.recv(2)?.length === 2); // level-triggered: still ready
+   * console.assert(conn.recv()?.length === 1);
+   * try {
+   *   conn.recv();
+   * } catch (e) {
+   *   console.assert(e instanceof BlockingIOError);
+   * }
+   * ```
+   *
+   * @param maxBytes The most bytes to return, a positive integer.
+   * @returns 1 to `maxBytes` bytes (a copy the caller owns), or `null` at end of stream.
+   * @throws {BlockingIOError} If nothing is buffered yet.
+   * @throws {RangeError} If `maxBytes` is not a positive integer.
+   * @throws {Deno.errors.BadResource} If the conn is closed.
+   * @throws {Error} The connection's error, once buffered bytes are consumed.
+   */
+  recv(maxBytes = 65_536): Uint8Array | null {
+    if (!Number.isInteger(maxBytes) || maxBytes < 1) {
+      throw new RangeError(
+        `Cannot recv: maxBytes must be a positive integer, received ${
+          describe(maxBytes)
+        }`,
+      );
+    }
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(
+        `Cannot recv: the connection is closed (fd ${this.fd})`,
+      );
+    }
+    const buffered = this.#rend - this.#rstart;
+    if (buffered > 0) {
+      const n = buffered < maxBytes ? buffered : maxBytes;
+      const out = this.#rbuf!.slice(this.#rstart, this.#rstart + n);
+      this.#rstart += n;
+      this.#pumpRead();
+      return out;
+    }
+    if (this.#error) throw this.#error;
+    if (this.#eof) return null;
+    throw new BlockingIOError(
+      this.#conn === null
+        ? `Cannot recv: the connection is not established yet (fd ${this.fd})`
+        : `Cannot recv: no data buffered (fd ${this.fd})`,
+    );
+  }
+
+  /**
+   * Accepts bytes for writing, without waiting: as many as fit under the write
+   * buffer's high-water mark, at least one unless `data` is empty.
+   *
+   * @example Send a request
+   * ```ts
+   * import { DefaultSelector, EVENT_WRITE, PollableConn } from "@seed/selectors";
+   *
+   * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * using conn = PollableConn.connect(server.addr);
+   * using sel = new DefaultSelector();
+   * sel.register(conn, EVENT_WRITE);
+   * await sel.select(5_000);
+   * const sent = conn.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+   * console.assert(sent === 35);
+   * using _peer = await server.accept();
+   * ```
+   *
+   * @param data The bytes, or a string sent as UTF-8.
+   * @returns How many bytes (of the UTF-8 encoding, for a string) were accepted.
+   * @throws {BlockingIOError} If not connected yet or the write buffer is full.
+   * @throws {TypeError} If `data` is neither a `Uint8Array` nor a string.
+   * @throws {Deno.errors.BadResource} If the conn is closed.
+   * @throws {Error} The connection's error, if connecting or writing failed.
+   */
+  send(data: Uint8Array | string): number {
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(
+        `Cannot send: the connection is closed (fd ${this.fd})`,
+      );
+    }
+    const owned = typeof data === "string";
+    const bytes = owned ? encoder.encode(data) : data;
+    if (!(bytes instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot send: expected a Uint8Array or a string, received ${
+          describe(data)
+        }`,
+      );
+    }
+    if (this.#error) throw this.#error;
+    if (this.#conn === null) {
+      throw new BlockingIOError(
+        `Cannot send: the connection is not established yet (fd ${this.fd})`,
+      );
+    }
+    const room = WRITE_HIGH_WATER_MARK - this.#wlen;
+    if (room <= 0) {
+      throw new BlockingIOError(
+        `Cannot send: the write buffer is full (fd ${this.fd})`,
+      );
+    }
+    const n = bytes.length < room ? bytes.length : room;
+    if (n === 0) return 0;
+    // A caller's array may be reused as soon as we return, so it is copied.
+    this.#wq.push(owned ? bytes.subarray(0, n) : bytes.slice(0, n));
+    this.#wlen += n;
+    this.#pumpWrite();
+    return n;
+  }
+
+  /**
+   * Closes the connection; idempotent. Bytes already accepted by `send()` are
+   * still flushed (for at most 10 seconds) before the resource is closed; buffered
+   * input is discarded. Selectors never report a closed conn; unregistering it
+   * still works.
+   *
+   * @example
+   * ```ts
+   * import { PollableConn } from "@seed/selectors";
+   *
+   * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const conn = PollableConn.connect(server.addr);
+   * conn.close();
+   * conn.close();
+   * console.assert(conn.closed);
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watchers.clear();
+    this.#rbuf = null;
+    this.#rstart = this.#rend = 0;
+    if (this.#conn !== null && this.#wlen > 0 && this.#error === null) {
+      this.#lingerTimer = setTimeout(() => this.#release(), LINGER_MS);
+    } else {
+      this.#release();
+    }
+  }
+
+  /** Closes the conn, so `using conn = PollableConn.connect(...)` works. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * The events this conn is ready for now.
+   *
+   * @ignore
+   */
+  [kReady](): number {
+    if (this.#closed) return 0;
+    if (this.#error !== null) return EVENT_READ | EVENT_WRITE;
+    if (this.#conn === null) return 0;
+    return (this.#rend > this.#rstart || this.#eof ? EVENT_READ : 0) |
+      (this.#wlen < WRITE_HIGH_WATER_MARK ? EVENT_WRITE : 0);
+  }
+
+  /**
+   * Starts or changes watching; reading starts if `events` has `EVENT_READ`.
+   *
+   * @ignore
+   */
+  [kWatch](watcher: Watcher, events: number): void {
+    if (this.#closed) return;
+    this.#watchers.set(watcher, events);
+    this.#pumpRead();
+  }
+
+  /**
+   * Stops watching; a read in flight completes into the buffer.
+   *
+   * @ignore
+   */
+  [kUnwatch](watcher: Watcher): void {
+    this.#watchers.delete(watcher);
+  }
+
+  #onConnect = (conn: Deno.Conn): void => {
+    if (this.#closed) {
+      closeQuietly(conn);
+      return;
+    }
+    this.#conn = conn;
+    this.#localAddr = conn.localAddr;
+    this.#remoteAddr = conn.remoteAddr;
+    this.#pumpRead();
+    this.#watchers.notify(this);
+  };
+
+  #onConnectError = (error: unknown): void => {
+    if (this.#closed) return;
+    this.#fail(error);
+  };
+
+  #fail(error: unknown): void {
+    if (this.#error === null) this.#error = asError(error);
+    this.#watchers.notify(this);
+  }
+
+  #pumpRead(): void {
+    if (
+      this.#reading || this.#conn === null || this.#closed || this.#eof ||
+      this.#error !== null || (this.#watchers.events & EVENT_READ) === 0
+    ) return;
+    const live = this.#rend - this.#rstart;
+    if (live >= MAX_READ_BUFFER) return; // full: recv() calls us again
+    let buf = this.#rbuf;
+    if (
+      buf === null ||
+      (buf.length < MAX_READ_BUFFER &&
+        (this.#grow || (this.#rend === buf.length && this.#rstart === 0)))
+    ) {
+      const next = new Uint8Array(
+        buf === null
+          ? INITIAL_READ_BUFFER
+          : Math.min(buf.length * 2, MAX_READ_BUFFER),
+      );
+      if (live > 0) next.set(buf!.subarray(this.#rstart, this.#rend));
+      buf = this.#rbuf = next;
+      this.#rstart = 0;
+      this.#rend = live;
+      this.#grow = false;
+    } else if (live === 0) {
+      this.#rstart = this.#rend = 0;
+    } else if (this.#rend === buf.length) {
+      buf.copyWithin(0, this.#rstart, this.#rend);
+      this.#rstart = 0;
+      this.#rend = live;
+    }
+    this.#reading = true;
+    this.#conn.read(buf.subarray(this.#rend)).then(
+      this.#onRead,
+      this.#onReadError,
+    );
+  }
+
+  #onRead = (n: number | null): void => {
+    this.#reading = false;
+    if (this.#closed) return;
+    if (n === null) {
+      this.#eof = true;
+    } else {
+      // A read that filled all the room it had means a busy conn: grow next time.
+      if (n === this.#rbuf!.length - this.#rend) this.#grow = true;
+      this.#rend += n;
+    }
+    this.#pumpRead();
+    if (n !== 0) this.#watchers.notify(this); // a 0-byte read is not EOF
+  };
+
+  #onReadError = (error: unknown): void => {
+    this.#reading = false;
+    if (this.#closed) return; // closing interrupts the pending read
+    this.#fail(error);
+  };
+
+  #pumpWrite(): void {
+    if (
+      this.#writing || this.#wlen === 0 || this.#conn === null ||
+      this.#error !== null
+    ) return;
+    let chunk = this.#wq[0]!;
+    if (this.#wq.length > 1) {
+      // Coalesce what small sends queued into one write call.
+      chunk = new Uint8Array(this.#wlen);
+      let offset = 0;
+      for (const part of this.#wq) {
+        chunk.set(part, offset);
+        offset += part.length;
+      }
+      this.#wq = [chunk];
+    }
+    this.#writing = true;
+    this.#conn.write(chunk).then(this.#onWrite, this.#onWriteError);
+  }
+
+  #onWrite = (n: number): void => {
+    this.#writing = false;
+    if (this.#conn === null) return; // released
+    const wasFull = this.#wlen >= WRITE_HIGH_WATER_MARK;
+    this.#wlen -= n;
+    const head = this.#wq[0]!;
+    if (n >= head.length) this.#wq.shift();
+    else this.#wq[0] = head.subarray(n);
+    if (this.#closed && this.#wlen === 0) {
+      this.#release();
+      return;
+    }
+    this.#pumpWrite();
+    if (wasFull && this.#wlen < WRITE_HIGH_WATER_MARK) {
+      this.#watchers.notify(this);
+    }
+  };
+
+  #onWriteError = (error: unknown): void => {
+    this.#writing = false;
+    if (this.#conn === null) return;
+    if (this.#closed) {
+      this.#release();
+      return;
+    }
+    this.#wq = [];
+    this.#wlen = 0;
+    this.#fail(error);
+  };
+
+  /** Closes the Deno resource, after `close()` and any flush it waited for. */
+  #release(): void {
+    clearTimeout(this.#lingerTimer);
+    const conn = this.#conn;
+    this.#conn = null;
+    this.#wq = [];
+    this.#wlen = 0;
+    if (conn !== null) closeQuietly(conn);
+  }
+}
+
+/** Runs `start` and turns a synchronous throw into a rejection, as a connect would fail. */
+function settle<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return start();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * `PollableListener`: a Deno listener with Python's non-blocking `accept()`.
+ *
+ * @module
+ */
+import { BlockingIOError } from "./errors.ts";
+import { EVENT_READ } from "./events.ts";
+import type { Pollable } from "./pollable.ts";
+import { PollableConn } from "./pollable_conn.ts";
+import { asError, closeQuietly, describe } from "./_util.ts";
+import {
+  kReady,
+  kUnwatch,
+  kWatch,
+  nextFd,
+  type Watcher,
+  Watchers,
+} from "./_pollable.ts";
+
+/** Options of {@linkcode PollableListener.listen}: TCP or Unix socket, as `Deno.listen` takes them. */
+export type PollableListenOptions =
+  | (Deno.TcpListenOptions & { transport?: "tcp" })
+  | Deno.UnixListenOptions & { transport: "unix" };
+
+/**
+ * A TCP or Unix-socket listener (or a TLS one, through
+ * {@linkcode PollableListener.from}) with a synchronous `accept()`.
+ *
+ * While it is registered for `EVENT_READ` it keeps one `accept()` in flight and holds
+ * at most one accepted connection until `accept()` takes it, so the kernel's backlog
+ * does the queueing, as with a Python listening socket. It is read-ready while a
+ * connection is waiting, or after accepting failed (the next `accept()` throws that
+ * error once).
+ *
+ * @example The accept loop of Python's selectors documentation
+ * ```ts
+ * import { DefaultSelector, EVENT_READ, PollableConn, PollableListener } from "@seed/selectors";
+ *
+ * using sel = new DefaultSelector();
+ * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+ * sel.register(listener, EVENT_READ);
+ * using client = await Deno.connect(listener.addr as Deno.NetAddr & { transport: "tcp" });
+ * for (const [key] of await sel.select(5_000)) {
+ *   if (key.fileobj === listener) {
+ *     using conn: PollableConn = listener.accept();
+ *     console.assert(conn.remoteAddr !== null);
+ *   }
+ * }
+ * ```
+ */
+export class PollableListener implements Pollable, Disposable {
+  /** A process-unique integer identifying this listener. */
+  readonly fd: number = nextFd();
+
+  #listener: Deno.Listener;
+  #closed = false;
+  #accepting = false;
+  #waiting: Deno.Conn | null = null;
+  #error: Error | null = null;
+  #watchers = new Watchers();
+
+  /**
+   * Wraps a listener. Prefer {@linkcode PollableListener.listen} and
+   * {@linkcode PollableListener.from}.
+   *
+   * @param listener An open `Deno.Listener` (TCP, TLS or Unix).
+   * @throws {TypeError} If `listener` is not one.
+   */
+  constructor(listener: Deno.Listener) {
+    if (
+      typeof listener !== "object" || listener === null ||
+      typeof (listener as Deno.Listener).accept !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot create PollableListener: expected a Deno.Listener, received ${
+          describe(listener)
+        }`,
+      );
+    }
+    this.#listener = listener;
+  }
+
+  /**
+   * Listens with `Deno.listen` (synchronous, like `bind()` + `listen()`).
+   *
+   * @example Listen on an ephemeral loopback port
+   * ```ts
+   * import { PollableListener } from "@seed/selectors";
+   *
+   * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+   * console.assert((listener.addr as Deno.NetAddr).port > 0);
+   * ```
+   *
+   * @param options What `Deno.listen` takes (TCP or Unix).
+   * @returns The listener.
+   */
+  static listen(options: PollableListenOptions): PollableListener {
+    return new PollableListener(Deno.listen(options as Deno.TcpListenOptions));
+  }
+
+  /**
+   * Wraps an open listener, such as one from `Deno.listenTls`.
+   *
+   * @example
+   * ```ts
+   * import { PollableListener } from "@seed/selectors";
+   *
+   * using listener = PollableListener.from(Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+   * console.assert(listener.fd > 2);
+   * ```
+   *
+   * @param listener The listener; nobody else may call its `accept()`.
+   * @returns The pollable listener.
+   */
+  static from(listener: Deno.Listener): PollableListener {
+    return new PollableListener(listener);
+  }
+
+  /** The address it listens on. */
+  get addr(): Deno.Addr {
+    return this.#listener.addr;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Takes the waiting connection, without waiting.
+   *
+   * @example
+   * ```ts
+   * import { BlockingIOError, PollableListener } from "@seed/selectors";
+   *
+   * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+   * try {
+   *   listener.accept();
+   * } catch (e) {
+   *   console.assert(e instanceof BlockingIOError); // not registered, nothing waiting
+   * }
+   * ```
+   *
+   * @returns The accepted connection, already connected.
+   * @throws {BlockingIOError} If no connection is waiting.
+   * @throws {Deno.errors.BadResource} If the listener is closed.
+   * @throws {Error} Why accepting failed, once.
+   */
+  accept(): PollableConn {
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(
+        `Cannot accept: the listener is closed (fd ${this.fd})`,
+      );
+    }
+    const conn = this.#waiting;
+    if (conn !== null) {
+      this.#waiting = null;
+      this.#pump();
+      return PollableConn.from(conn);
+    }
+    const error = this.#error;
+    if (error !== null) {
+      this.#error = null;
+      this.#pump();
+      throw error;
+    }
+    throw new BlockingIOError(
+      `Cannot accept: no connection is waiting (fd ${this.fd})`,
+    );
+  }
+
+  /**
+   * Closes the listener and any accepted connection nobody took; idempotent.
+   *
+   * @example
+   * ```ts
+   * import { PollableListener } from "@seed/selectors";
+   *
+   * const listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+   * listener.close();
+   * console.assert(listener.closed);
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watchers.clear();
+    if (this.#waiting !== null) closeQuietly(this.#waiting);
+    this.#waiting = null;
+    closeQuietly(this.#listener);
+  }
+
+  /** Closes the listener, so `using` works. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * `EVENT_READ` while a connection or an error is waiting.
+   *
+   * @ignore
+   */
+  [kReady](): number {
+    return !this.#closed && (this.#waiting !== null || this.#error !== null)
+      ? EVENT_READ
+      : 0;
+  }
+
+  /**
+   * Starts or changes watching; accepting starts if `events` has `EVENT_READ`.
+   *
+   * @ignore
+   */
+  [kWatch](watcher: Watcher, events: number): void {
+    if (this.#closed) return;
+    this.#watchers.set(watcher, events);
+    this.#pump();
+  }
+
+  /**
+   * Stops watching; an accept in flight still completes into the slot.
+   *
+   * @ignore
+   */
+  [kUnwatch](watcher: Watcher): void {
+    this.#watchers.delete(watcher);
+  }
+
+  #pump(): void {
+    if (
+      this.#accepting || this.#closed || this.#waiting !== null ||
+      this.#error !== null || (this.#watchers.events & EVENT_READ) === 0
+    ) return;
+    this.#accepting = true;
+    this.#listener.accept().then(this.#onAccept, this.#onAcceptError);
+  }
+
+  #onAccept = (conn: Deno.Conn): void => {
+    this.#accepting = false;
+    if (this.#closed) {
+      closeQuietly(conn);
+      return;
+    }
+    this.#waiting = conn;
+    this.#watchers.notify(this);
+  };
+
+  #onAcceptError = (error: unknown): void => {
+    this.#accepting = false;
+    if (this.#closed) return;
+    this.#error = asError(error);
+    this.#watchers.notify(this);
+  };
+}

@@ -1,0 +1,521 @@
+/**
+ * `Selector`: Python's `selectors.DefaultSelector` over Deno pollables.
+ *
+ * @module
+ */
+import { KeyError } from "./errors.ts";
+import { ALL_EVENTS } from "./events.ts";
+import type { Pollable } from "./pollable.ts";
+import type { SelectorKey } from "./selector_key.ts";
+import { nextTurn } from "./_immediate.ts";
+import {
+  isPollable,
+  kReady,
+  kUnwatch,
+  kWatch,
+  type PollableInternals,
+  type Watcher,
+} from "./_pollable.ts";
+import { describe } from "./_util.ts";
+
+const mapGet = Map.prototype.get;
+const mapSet = Map.prototype.set;
+const mapDelete = Map.prototype.delete;
+const mapClear = Map.prototype.clear;
+
+/**
+ * The live, read-only view of a selector's registrations that
+ * {@linkcode Selector.getMap} returns: a `Map` from pollable to key whose mutating
+ * methods throw `TypeError`.
+ *
+ * @typeParam T The type of the keys' `data`.
+ *
+ * @example
+ * ```ts
+ * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
+ *
+ * using sel = new DefaultSelector();
+ * const map = sel.getMap();
+ * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+ * sel.register(listener, EVENT_READ);
+ * console.assert(map.size === 1 && map.get(listener)?.fd === listener.fd);
+ * try {
+ *   map.clear();
+ * } catch (e) {
+ *   console.assert(e instanceof TypeError);
+ * }
+ * ```
+ */
+export class SelectorMapping<T = unknown>
+  extends Map<Pollable, SelectorKey<T>> {
+  /**
+   * Always throws: the view is read-only.
+   *
+   * @throws {TypeError}
+   */
+  override set(_key: Pollable, _value: SelectorKey<T>): this {
+    throw new TypeError("Cannot set: the selector map is read-only");
+  }
+
+  /**
+   * Always throws: the view is read-only.
+   *
+   * @throws {TypeError}
+   */
+  override delete(_key: Pollable): boolean {
+    throw new TypeError("Cannot delete: the selector map is read-only");
+  }
+
+  /**
+   * Always throws: the view is read-only.
+   *
+   * @throws {TypeError}
+   */
+  override clear(): void {
+    throw new TypeError("Cannot clear: the selector map is read-only");
+  }
+}
+
+/**
+ * Readiness-based I/O multiplexing with the API of Python's `selectors` module:
+ * register pollables with the events they wait for, then `await select()` to learn
+ * which are ready.
+ *
+ * Guarantees:
+ * - **Level-triggered**: a key is reported by every `select()` for as long as it is
+ *   ready (reading part of the buffered data leaves it ready).
+ * - A batch holds each ready key **at most once**, with a mask that is a non-empty
+ *   subset of its registered events. Closed pollables are never reported.
+ * - `register`, `modify`, `unregister` and `close` may be called while a `select()`
+ *   is pending and take effect for it: a key that becomes ready wakes it.
+ * - **Cost**: a `select()` costs in proportion to the keys that became ready since
+ *   the last one, not to the keys registered: pollables tell the selector when they
+ *   may have become ready, and `select()` only looks at those. Memory does not grow
+ *   with the number of calls.
+ * - **Fairness**: `select()` always lets one turn of the event loop run before it
+ *   resolves, so finished I/O and timers get in even when some key is always ready.
+ *
+ * Not guaranteed: how readiness that arrives within one turn is batched.
+ *
+ * Differences from Python: `timeout` is in **milliseconds**; with nothing registered
+ * and no timeout `select()` resolves `[]` at once (Python would block forever); only
+ * one `select()` may be pending at a time.
+ *
+ * @typeParam T The type of the keys' `data` (Python code often stores a callback).
+ *
+ * @example An echo server, as in Python's `selectors` documentation
+ * ```ts
+ * import {
+ *   DefaultSelector,
+ *   EVENT_READ,
+ *   PollableConn,
+ *   PollableListener,
+ *   type SelectorKey,
+ * } from "@seed/selectors";
+ *
+ * type Callback = (key: SelectorKey<Callback>, mask: number) => void;
+ * using sel = new DefaultSelector<Callback>();
+ * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+ *
+ * const read: Callback = (key) => {
+ *   const conn = key.fileobj as PollableConn;
+ *   const data = conn.recv(1000);
+ *   if (data === null) {
+ *     sel.unregister(conn);
+ *     conn.close();
+ *   } else {
+ *     conn.send(data); // small echo: fits the write buffer
+ *   }
+ * };
+ * sel.register(listener, EVENT_READ, () => {
+ *   sel.register(listener.accept(), EVENT_READ, read);
+ * });
+ *
+ * // A client, driven by plain Deno I/O.
+ * const client = (async () => {
+ *   using conn = await Deno.connect({ port: (listener.addr as Deno.NetAddr).port });
+ *   await conn.write(new TextEncoder().encode("ping"));
+ *   const buf = new Uint8Array(4);
+ *   let n = 0;
+ *   while (n < 4) n += (await conn.read(buf.subarray(n))) ?? 4;
+ *   return new TextDecoder().decode(buf);
+ * })();
+ *
+ * let done = false;
+ * client.then(() => done = true);
+ * for (let round = 0; !done && round < 100; round++) {
+ *   for (const [key, mask] of await sel.select(100)) key.data(key, mask);
+ * }
+ * console.assert(await client === "ping");
+ * // The client closed: serve its end of stream, then clean up.
+ * for (let round = 0; sel.getMap().size > 1 && round < 100; round++) {
+ *   for (const [key, mask] of await sel.select(100)) key.data(key, mask);
+ * }
+ * ```
+ */
+export class Selector<T = unknown> implements Disposable {
+  #map = new SelectorMapping<T>();
+  #byFd = new Map<number, PollableInternals>();
+  /** Pollables that may be ready: every registered ready one is in here. */
+  #ready = new Set<PollableInternals>();
+  #wake: (() => void) | null = null;
+  #selecting = false;
+  #closed = false;
+
+  #watcher: Watcher = (p) => {
+    const key = mapGet.call(this.#map, p) as SelectorKey<T> | undefined;
+    if (key !== undefined && (p[kReady]() & key.events) !== 0) {
+      this.#ready.add(p);
+      this.#wake?.();
+    }
+  };
+
+  /**
+   * Registers a pollable for `events`.
+   *
+   * @example
+   * ```ts
+   * import { DefaultSelector, EVENT_READ, EVENT_WRITE, PollableConn, PollableListener } from "@seed/selectors";
+   *
+   * using sel = new DefaultSelector();
+   * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+   * using conn = PollableConn.connect(listener.addr as Deno.NetAddr);
+   * const key = sel.register(conn, EVENT_READ | EVENT_WRITE, { id: 1 });
+   * console.assert(key.events === 3);
+   * ```
+   *
+   * @param fileobj A {@linkcode PollableConn} or {@linkcode PollableListener}.
+   * @param events `EVENT_READ`, `EVENT_WRITE`, or both.
+   * @param data Any value, handed back in the key (Python's `data`).
+   * @returns The new key.
+   * @throws {TypeError} If `fileobj` is not a pollable.
+   * @throws {RangeError} If `events` is 0, not an integer, or has other bits, or the pollable is closed.
+   * @throws {KeyError} If `fileobj` is already registered.
+   * @throws {Error} If the selector is closed.
+   */
+  register(fileobj: Pollable, events: number, data?: T): SelectorKey<T> {
+    this.#assertOpen("register");
+    if (!isPollable(fileobj)) {
+      throw new TypeError(
+        `Cannot register: expected a pollable (PollableConn or PollableListener), received ${
+          describe(fileobj)
+        }`,
+      );
+    }
+    checkEvents("register", events);
+    if (fileobj.closed) {
+      throw new RangeError(
+        `Cannot register: the pollable is closed (fd ${fileobj.fd})`,
+      );
+    }
+    if (this.#map.has(fileobj)) {
+      throw new KeyError(
+        `Cannot register: fd ${fileobj.fd} is already registered`,
+      );
+    }
+    return this.#set(fileobj, events, data);
+  }
+
+  /**
+   * Stops watching a pollable. Works on a pollable that was closed meanwhile.
+   *
+   * @example
+   * ```ts
+   * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
+   *
+   * using sel = new DefaultSelector();
+   * const listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+   * sel.register(listener, EVENT_READ);
+   * listener.close();
+   * console.assert(sel.unregister(listener).fileobj === listener);
+   * ```
+   *
+   * @param fileobj The registered pollable, or its `fd`.
+   * @returns The key that was removed.
+   * @throws {KeyError} If it is not registered.
+   * @throws {Error} If the selector is closed.
+   */
+  unregister(fileobj: Pollable | number): SelectorKey<T> {
+    this.#assertOpen("unregister");
+    const key = this.#lookup("unregister", fileobj);
+    const p = key.fileobj as PollableInternals;
+    mapDelete.call(this.#map, p);
+    this.#byFd.delete(p.fd);
+    this.#ready.delete(p);
+    p[kUnwatch](this.#watcher);
+    if (this.#map.size === 0) this.#wake?.(); // an endless select() ends with []
+    return key;
+  }
+
+  /**
+   * Changes the events or data of a registration (Python's `modify`). Without
+   * `data`, the key's data becomes `undefined`, as Python's `data=None`.
+   *
+   * @example Switch from waiting for the connect to reading
+   * ```ts
+   * import { DefaultSelector, EVENT_READ, EVENT_WRITE, PollableConn, PollableListener } from "@seed/selectors";
+   *
+   * using sel = new DefaultSelector();
+   * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+   * using conn = PollableConn.connect(listener.addr as Deno.NetAddr);
+   * const before = sel.register(conn, EVENT_WRITE);
+   * const after = sel.modify(conn, EVENT_READ, "reading");
+   * console.assert(before.events === EVENT_WRITE && after.events === EVENT_READ);
+   * sel.unregister(conn);
+   * ```
+   *
+   * @param fileobj The registered pollable, or its `fd`.
+   * @param events The new events.
+   * @param data The new data.
+   * @returns The new key (old keys are not mutated).
+   * @throws {RangeError} If `events` is invalid.
+   * @throws {KeyError} If it is not registered.
+   * @throws {Error} If the selector is closed.
+   */
+  modify(fileobj: Pollable | number, events: number, data?: T): SelectorKey<T> {
+    this.#assertOpen("modify");
+    checkEvents("modify", events);
+    const key = this.#lookup("modify", fileobj);
+    return this.#set(key.fileobj as PollableInternals, events, data);
+  }
+
+  /**
+   * Waits until some registered pollables are ready.
+   *
+   * @example Poll, wait with a timeout, or wait for readiness
+   * ```ts
+   * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
+   *
+   * using sel = new DefaultSelector();
+   * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+   * sel.register(listener, EVENT_READ);
+   * console.assert((await sel.select(0)).length === 0); // poll
+   * console.assert((await sel.select(10)).length === 0); // ~10 ms, nothing came
+   * using client = await Deno.connect(listener.addr as Deno.NetAddr & { transport: "tcp" });
+   * const [first] = await sel.select(); // until ready
+   * console.assert(first?.[0].fd === listener.fd && first[1] === EVENT_READ);
+   * using _conn = listener.accept();
+   * ```
+   *
+   * @param timeout In **milliseconds**: `undefined`, `null` or `Infinity` wait until
+   * a key is ready; `0` or less polls; a positive number waits at most that long.
+   * @returns Each ready key once, with the mask of its registered events that are
+   * ready; `[]` on timeout, when the selector is closed meanwhile, or when nothing is
+   * registered and there is no timeout.
+   * @throws {Error} (as a rejection) If the selector is closed, or another
+   * `select()` is pending.
+   * @throws {TypeError} (as a rejection) If `timeout` is not a number.
+   */
+  select(timeout?: number | null): Promise<Array<[SelectorKey<T>, number]>> {
+    if (this.#closed) {
+      return Promise.reject(
+        new Error("Cannot select: the selector is closed"),
+      );
+    }
+    if (this.#selecting) {
+      return Promise.reject(
+        new Error("Cannot select: another select() is already pending"),
+      );
+    }
+    if (
+      timeout !== undefined && timeout !== null &&
+      (typeof timeout !== "number" || Number.isNaN(timeout))
+    ) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot select: timeout must be a number of milliseconds or null, received ${
+            describe(timeout)
+          }`,
+        ),
+      );
+    }
+    this.#selecting = true;
+    return this.#select(timeout ?? Infinity);
+  }
+
+  /**
+   * The key of a registered pollable.
+   *
+   * @example
+   * ```ts
+   * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
+   *
+   * using sel = new DefaultSelector();
+   * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+   * sel.register(listener, EVENT_READ, "data");
+   * console.assert(sel.getKey(listener).data === "data");
+   * console.assert(sel.getKey(listener.fd).data === "data");
+   * ```
+   *
+   * @param fileobj The pollable, or its `fd`.
+   * @returns Its key.
+   * @throws {KeyError} If it is not registered.
+   * @throws {Error} If the selector is closed.
+   */
+  getKey(fileobj: Pollable | number): SelectorKey<T> {
+    this.#assertOpen("getKey");
+    return this.#lookup("getKey", fileobj);
+  }
+
+  /**
+   * A live, read-only `Map` from pollable to key (Python's `get_map()`).
+   *
+   * @example
+   * ```ts
+   * import { DefaultSelector } from "@seed/selectors";
+   *
+   * using sel = new DefaultSelector();
+   * console.assert(sel.getMap().size === 0);
+   * ```
+   *
+   * @returns The view; it reflects later registrations.
+   * @throws {Error} If the selector is closed.
+   */
+  getMap(): SelectorMapping<T> {
+    this.#assertOpen("getMap");
+    return this.#map;
+  }
+
+  /**
+   * Closes the selector: a pending `select()` resolves `[]`, every registration is
+   * dropped, and every later call throws. Registered pollables stay open.
+   * Idempotent.
+   *
+   * @example
+   * ```ts
+   * import { DefaultSelector } from "@seed/selectors";
+   *
+   * const sel = new DefaultSelector();
+   * sel.close();
+   * sel.close();
+   * await sel.select().catch((e) => console.assert(e instanceof Error));
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const p of this.#map.keys()) {
+      (p as PollableInternals)[kUnwatch](this.#watcher);
+    }
+    mapClear.call(this.#map);
+    this.#byFd.clear();
+    this.#ready.clear();
+    this.#wake?.();
+  }
+
+  /** Closes the selector, so `using sel = new DefaultSelector()` works. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async #select(timeout: number): Promise<Array<[SelectorKey<T>, number]>> {
+    try {
+      await nextTurn();
+      let ready = this.#collect();
+      if (ready.length > 0 || timeout <= 0) return ready;
+      const deadline = performance.now() + timeout;
+      while (!this.#closed) {
+        if (timeout === Infinity && this.#map.size === 0) return [];
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) return [];
+        const { promise, resolve } = Promise.withResolvers<void>();
+        this.#wake = resolve;
+        const timer = remaining === Infinity
+          ? undefined
+          // Timers may fire a fraction early; rounding up keeps "no earlier than".
+          : setTimeout(resolve, Math.ceil(remaining));
+        try {
+          await promise;
+        } finally {
+          clearTimeout(timer);
+          this.#wake = null;
+        }
+        ready = this.#collect();
+        if (ready.length > 0) return ready;
+      }
+      return [];
+    } finally {
+      this.#selecting = false;
+    }
+  }
+
+  #collect(): Array<[SelectorKey<T>, number]> {
+    const out: Array<[SelectorKey<T>, number]> = [];
+    for (const p of this.#ready) {
+      const key = mapGet.call(this.#map, p) as SelectorKey<T>;
+      const mask = p[kReady]() & key.events;
+      if (mask !== 0) out.push([key, mask]);
+      else this.#ready.delete(p); // no longer ready: it notifies us when it is
+    }
+    return out;
+  }
+
+  #set(p: PollableInternals, events: number, data: T | undefined) {
+    const key: SelectorKey<T> = Object.freeze({
+      fileobj: p as Pollable,
+      fd: p.fd,
+      events,
+      data: data as T,
+    });
+    mapSet.call(this.#map, p, key);
+    this.#byFd.set(p.fd, p);
+    p[kWatch](this.#watcher, events);
+    this.#watcher(p); // it may be ready already
+    return key;
+  }
+
+  #lookup(action: string, fileobj: Pollable | number): SelectorKey<T> {
+    const p = typeof fileobj === "number" ? this.#byFd.get(fileobj) : fileobj;
+    const key = p === undefined
+      ? undefined
+      : mapGet.call(this.#map, p) as SelectorKey<T> | undefined;
+    if (key === undefined) {
+      const fd = typeof fileobj === "number"
+        ? fileobj
+        : (fileobj as Partial<Pollable> | null)?.fd;
+      throw new KeyError(
+        `Cannot ${action}: ${
+          fd === undefined ? describe(fileobj) : `fd ${fd}`
+        } is not registered`,
+      );
+    }
+    return key;
+  }
+
+  #assertOpen(action: string): void {
+    if (this.#closed) {
+      throw new Error(`Cannot ${action}: the selector is closed`);
+    }
+  }
+}
+
+/**
+ * The same class as {@linkcode Selector}, under the name Python code imports.
+ *
+ * @example
+ * ```ts
+ * import { DefaultSelector, Selector } from "@seed/selectors";
+ *
+ * using sel = new DefaultSelector();
+ * console.assert(sel instanceof Selector);
+ * ```
+ */
+export const DefaultSelector: typeof Selector = Selector;
+/** The type of a {@linkcode DefaultSelector} instance. */
+export type DefaultSelector<T = unknown> = Selector<T>;
+
+function checkEvents(
+  action: string,
+  events: unknown,
+): asserts events is number {
+  if (
+    typeof events !== "number" || !Number.isInteger(events) || events === 0 ||
+    (events & ~ALL_EVENTS) !== 0
+  ) {
+    throw new RangeError(
+      `Cannot ${action}: events must be EVENT_READ, EVENT_WRITE or both, received ${
+        describe(events)
+      }`,
+    );
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * `SelectorKey`: what a selector knows about one registration.
+ *
+ * @module
+ */
+import type { Pollable } from "./pollable.ts";
+
+/**
+ * A registration, as Python's `selectors.SelectorKey` namedtuple: a frozen object.
+ * `register` and `modify` return a new key; old keys are never mutated.
+ *
+ * @typeParam T The type of `data`.
+ *
+ * @example
+ * ```ts
+ * import { DefaultSelector, EVENT_READ, PollableListener, type SelectorKey } from "@seed/selectors";
+ *
+ * using sel = new DefaultSelector<string>();
+ * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+ * const key: SelectorKey<string> = sel.register(listener, EVENT_READ, "accept");
+ * console.assert(key.fileobj === listener && key.fd === listener.fd);
+ * console.assert(key.events === EVENT_READ && key.data === "accept");
+ * console.assert(Object.isFrozen(key));
+ * ```
+ */
+export interface SelectorKey<T = unknown> {
+  /** The pollable that was registered. */
+  readonly fileobj: Pollable;
+  /** Its `fd`. */
+  readonly fd: number;
+  /** The events registered: `EVENT_READ`, `EVENT_WRITE` or both. */
+  readonly events: number;
+  /** The value given at registration; `undefined` if none was. */
+  readonly data: T;
+}
