@@ -54,3 +54,17 @@ export {
   Selector,
   SelectorMapping,
 } from "./selector/selector.ts";
+export { HttpParseError } from "./client/http_parse_error.ts";
+export {
+  HttpClient,
+  type HttpClientOptions,
+  type HttpClientState,
+  type HttpResponse,
+} from "./client/http_client.ts";
+export {
+  fetchAll,
+  type FetchAllOptions,
+  fetchEach,
+  type FetchEntry,
+  type FetchResult,
+} from "./client/fetch_all.ts";
