@@ -71,7 +71,10 @@ export function decodeBody(
       );
     }
   }
-  return body;
+  // node:zlib hands back a Buffer; callers get a plain Uint8Array view of it.
+  return Object.getPrototypeOf(body) === Uint8Array.prototype
+    ? body
+    : new Uint8Array(body.buffer, body.byteOffset, body.length);
 }
 
 /** `deflate` is meant to be zlib-wrapped, but some servers send raw deflate; browsers accept both. */

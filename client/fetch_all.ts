@@ -78,7 +78,11 @@ export interface FetchAllOptions {
   maxResponseBytes?: number;
   /** Aborts the whole crawl: unfinished URLs fail with `signal.reason`. */
   signal?: AbortSignal;
-  /** Called once per finished URL, with how many are done and the total. */
+  /**
+   * Called once per finished URL, with how many are done and the total: the
+   * number of URLs when `urls` is an array (always, for {@linkcode fetchAll}),
+   * else how many have started so far.
+   */
   onProgress?: (done: number, total: number, result: FetchResult) => void;
   /**
    * `"follow"` redirects (up to 20, like `fetch`), return them as responses
@@ -313,6 +317,7 @@ class Crawl {
     const signal = this.#signal;
     const onAbort = () => sel.close(); // a pending select() resolves [] at once
     signal?.addEventListener("abort", onAbort, { once: true });
+    if (Array.isArray(urls)) this.#total = urls.length;
     const iterator = urls[Symbol.iterator]();
     let exhausted = false;
     let index = 0;
@@ -554,6 +559,7 @@ class Crawl {
       job.finished = true;
     }
     this.#done++;
+    // Without an array the total is unknown: count what has started so far.
     this.#total = Math.max(this.#total, this.#done + this.#running);
     this.#finished.push({
       index,

@@ -1,0 +1,292 @@
+/**
+ * The sans-IO HTTP/1.1 request writer: validates what the caller gave and turns it
+ * into the exact bytes to send. Nothing here does I/O.
+ *
+ * @module
+ */
+
+/** The `User-Agent` sent when neither the caller's headers nor options set one. */
+export const DEFAULT_USER_AGENT = "selectors-deno/0.1";
+
+/** The `Accept-Encoding` sent unless the caller set one: what the client decodes. */
+export const DEFAULT_ACCEPT_ENCODING = "gzip, deflate, br";
+
+/** What {@linkcode encodeRequest} needs to write one request. */
+export interface EncodeRequestInit {
+  /** An RFC 9110 token; checked and normalized by {@linkcode validateMethod}. */
+  method: string;
+  /** An `http:` or `https:` URL; its fragment and credentials are never sent. */
+  url: URL;
+  /**
+   * The caller's header fields. A plain `HeadersInit` is checked by
+   * {@linkcode normalizeHeaders} first. `Host`, `User-Agent`, `Accept`,
+   * `Accept-Encoding` and `Connection` given here replace the defaults;
+   * `Content-Length` and `Transfer-Encoding` are dropped, as framing is the
+   * writer's job.
+   *
+   * @default {new Headers()}
+   */
+  headers?: HeadersInit;
+  /**
+   * The request content, sent with a `Content-Length`. Without it, `POST`, `PUT`
+   * and `PATCH` are sent with `Content-Length: 0` (RFC 9110 section 8.6).
+   *
+   * @default {null}
+   */
+  body?: Uint8Array | null;
+  /**
+   * Whether the connection may be reused after the response. When `false` the
+   * request carries `Connection: close` whatever the caller's headers say; when
+   * `true` nothing is added, as persistence is HTTP/1.1's default.
+   */
+  keepAlive: boolean;
+  /**
+   * Whether the response will be decoded. It does not change the request: the
+   * default `Accept-Encoding` is sent either way, so that `decompress: false`
+   * hands back the bytes exactly as a server sends them to this client.
+   *
+   * @default {true}
+   */
+  decompress?: boolean;
+  /**
+   * The `User-Agent` to send unless the caller's headers have one.
+   *
+   * @default {DEFAULT_USER_AGENT}
+   */
+  userAgent?: string;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const CR_LF_NUL = /[\r\n\0]/;
+/** What may appear in a request-target or Host as sent: visible ASCII only. */
+const VISIBLE_ASCII = /^[\x21-\x7e]*$/;
+
+/** Methods the Fetch standard upper-cases, so `"head"` means `HEAD` here too. */
+const NORMALIZED_METHODS = new Set([
+  "DELETE",
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "POST",
+  "PUT",
+]);
+
+/** Methods whose requests define content, so an empty one is still announced. */
+const CONTENT_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
+/** Header fields the writer itself places first (or computes). */
+const MANAGED = new Set([
+  "host",
+  "user-agent",
+  "accept",
+  "accept-encoding",
+  "connection",
+  "content-length",
+  "transfer-encoding",
+]);
+
+function describe(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * Checks a request method and returns it as it goes on the wire: an RFC 9110
+ * token, with the methods Fetch normalizes (`delete`, `get`, `head`, `options`,
+ * `post`, `put`) upper-cased, as `fetch` does.
+ *
+ * @example
+ * ```ts ignore
+ * validateMethod("get"); // "GET"
+ * validateMethod("GET\r\nX: y"); // throws TypeError
+ * ```
+ *
+ * @param method The method the caller asked for.
+ * @returns The method to send.
+ * @throws {TypeError} If `method` is not a token (so CR, LF, NUL, spaces and
+ *   the empty string are refused), or is `CONNECT`, which needs a tunnel this
+ *   client does not make.
+ */
+export function validateMethod(method: string): string {
+  if (typeof method !== "string" || !TOKEN.test(method)) {
+    throw new TypeError(
+      `Cannot build request: invalid method ${describe(method)}`,
+    );
+  }
+  const upper = method.toUpperCase();
+  if (upper === "CONNECT") {
+    throw new TypeError(
+      `Cannot build request: unsupported method ${describe(method)}`,
+    );
+  }
+  return NORMALIZED_METHODS.has(upper) ? upper : method;
+}
+
+function checkField(name: unknown, value: unknown): void {
+  if (typeof name !== "string" || !TOKEN.test(name)) {
+    throw new TypeError(
+      `Cannot build request: invalid header name ${describe(name)}`,
+    );
+  }
+  // Checked before `Headers` sees the value: it would silently strip a CR or LF
+  // at either end instead of refusing it.
+  if (CR_LF_NUL.test(String(value))) {
+    throw new TypeError(
+      `Cannot build request: CR, LF or NUL in the value of header "${name}": ${
+        describe(String(value))
+      }`,
+    );
+  }
+}
+
+/**
+ * Turns the caller's `HeadersInit` into a fresh `Headers`, refusing anything that
+ * could not be sent as is: a name that is not an RFC 9110 token, a value holding
+ * CR, LF or NUL (even at either end, which `Headers` would otherwise strip) or a
+ * character above U+00FF. The caller's own `Headers` object is never modified.
+ *
+ * @example
+ * ```ts ignore
+ * normalizeHeaders({ "X-Id": "1" }).get("x-id"); // "1"
+ * normalizeHeaders({ "X-Id": "1\r\nX-Evil: 1" }); // throws TypeError
+ * ```
+ *
+ * @param init Headers as a `Headers`, a list of pairs or a record; `undefined`
+ *   for none.
+ * @returns A new `Headers` holding them.
+ * @throws {TypeError} If a header cannot be sent as given.
+ */
+export function normalizeHeaders(init: HeadersInit | undefined): Headers {
+  const headers = new Headers();
+  if (init === undefined || init === null) return headers;
+  try {
+    if (init instanceof Headers) {
+      // Already normalized by `Headers`, which cannot hold CR, LF or NUL.
+      for (const [name, value] of init) headers.append(name, value);
+    } else if (typeof init === "object" && Symbol.iterator in init) {
+      for (const pair of init as Iterable<Iterable<string>>) {
+        const entry = typeof pair === "string" ? [pair] : [...pair];
+        if (entry.length !== 2) {
+          throw new TypeError(
+            `Cannot build request: header entry must be a [name, value] pair, received ${entry.length} items`,
+          );
+        }
+        checkField(entry[0], entry[1]);
+        headers.append(entry[0]!, entry[1]!);
+      }
+    } else if (typeof init === "object") {
+      for (const [name, value] of Object.entries(init)) {
+        checkField(name, value);
+        headers.append(name, value);
+      }
+    } else {
+      throw new TypeError(
+        `Cannot build request: headers must be a Headers, an array or a record, received ${typeof init}`,
+      );
+    }
+  } catch (e) {
+    if (e instanceof TypeError && e.message.startsWith("Cannot build")) throw e;
+    throw new TypeError(
+      `Cannot build request: invalid headers: ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+      { cause: e },
+    );
+  }
+  return headers;
+}
+
+function encodeLatin1(head: string, body: Uint8Array | null): Uint8Array {
+  const bytes = new Uint8Array(head.length + (body?.length ?? 0));
+  for (let i = 0; i < head.length; i++) {
+    const c = head.charCodeAt(i);
+    if (c > 0xff) {
+      throw new TypeError(
+        `Cannot build request: character U+${
+          c.toString(16).toUpperCase().padStart(4, "0")
+        } cannot be sent in a header`,
+      );
+    }
+    bytes[i] = c;
+  }
+  if (body) bytes.set(body, head.length);
+  return bytes;
+}
+
+/**
+ * Writes one HTTP/1.1 request in origin form:
+ * `METHOD /path?query HTTP/1.1`, then `Host` (without a default port), the
+ * default `User-Agent`, `Accept: *\/*` and `Accept-Encoding: gzip, deflate, br`
+ * unless the caller set them, `Connection: close` when the connection is not to
+ * be kept, the caller's other fields (names lower-cased, as `Headers` keeps
+ * them), `Content-Length` when there is content, and the content itself.
+ *
+ * @example
+ * ```ts ignore
+ * const bytes = encodeRequest({
+ *   method: "GET",
+ *   url: new URL("http://example.com:8080/a?b#c"),
+ *   keepAlive: false,
+ * });
+ * // "GET /a?b HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: ...\r\n..."
+ * ```
+ *
+ * @param init The request to write.
+ * @returns The bytes to send, head and content in one array.
+ * @throws {TypeError} If the method, a header or the URL cannot be sent as
+ *   given (CR, LF or NUL anywhere, a non-token name, a scheme other than
+ *   `http:` and `https:`); nothing is written then.
+ */
+export function encodeRequest(init: EncodeRequestInit): Uint8Array {
+  const method = validateMethod(init.method);
+  const url = init.url;
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new TypeError(
+      `Cannot build request: unsupported URL scheme ${describe(url.protocol)}`,
+    );
+  }
+  // The WHATWG URL parser percent-encodes controls and spaces, so these only
+  // fail for a URL object that is not what it claims to be; refuse anyway, as
+  // a CR or LF here would let the URL write headers of its own.
+  const target = url.pathname + url.search;
+  if (!target.startsWith("/") || !VISIBLE_ASCII.test(target)) {
+    throw new TypeError(
+      `Cannot build request: invalid request target ${describe(target)}`,
+    );
+  }
+  const headers = init.headers instanceof Headers
+    ? init.headers
+    : normalizeHeaders(init.headers);
+  const host = headers.get("host") ?? url.host;
+  if (host === "" || !VISIBLE_ASCII.test(host)) {
+    throw new TypeError(`Cannot build request: invalid host ${describe(host)}`);
+  }
+  const fields: Array<[string, string]> = [
+    ["Host", host],
+    [
+      "User-Agent",
+      headers.get("user-agent") ?? init.userAgent ?? DEFAULT_USER_AGENT,
+    ],
+    ["Accept", headers.get("accept") ?? "*/*"],
+    [
+      "Accept-Encoding",
+      headers.get("accept-encoding") ?? DEFAULT_ACCEPT_ENCODING,
+    ],
+  ];
+  const connection = init.keepAlive ? headers.get("connection") : "close";
+  if (connection !== null) fields.push(["Connection", connection]);
+  for (const field of headers) {
+    if (!MANAGED.has(field[0])) fields.push(field);
+  }
+  const body = init.body ?? null;
+  if (body !== null) fields.push(["Content-Length", String(body.length)]);
+  else if (CONTENT_METHODS.has(method)) fields.push(["Content-Length", "0"]);
+  let head = `${method} ${target} HTTP/1.1\r\n`;
+  for (const [name, value] of fields) {
+    // `Headers` already refuses these, but `userAgent` did not pass through it,
+    // and a CR or LF must never reach the wire whatever the path.
+    checkField(name, value);
+    head += `${name}: ${value}\r\n`;
+  }
+  head += "\r\n";
+  return encodeLatin1(head, body);
+}

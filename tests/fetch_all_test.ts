@@ -1,0 +1,536 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStrictEquals,
+  assertStringIncludes,
+} from "@std/assert";
+import zlib from "node:zlib";
+import {
+  fetchAll,
+  fetchEach,
+  type FetchResult,
+  HttpParseError,
+} from "../mod.ts";
+import { cannedServer, latin1, rawServer, writeSplit } from "./_raw_http.ts";
+
+const text = (body: Uint8Array) => new TextDecoder().decode(body);
+const ok = (r: FetchResult | undefined) => {
+  assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
+  return r.response;
+};
+const failed = (r: FetchResult | undefined) => {
+  assert(r !== undefined && !r.ok, "expected a failed result");
+  return r.error;
+};
+
+function serve(handler: Deno.ServeHandler) {
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
+}
+
+const CHUNKED = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+  "5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n";
+const LENGTH = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello, world";
+const CLOSE_DELIMITED = "HTTP/1.0 200 OK\r\n\r\nhello, world";
+
+for (
+  const [name, response] of [
+    ["Content-Length", LENGTH],
+    ["chunked with extensions and trailers", CHUNKED],
+    ["close-delimited", CLOSE_DELIMITED],
+    ["an interim 100 Continue first", "HTTP/1.1 100 Continue\r\n\r\n" + LENGTH],
+  ] as const
+) {
+  for (const split of [0, 1, 7]) {
+    Deno.test(`fetchAll() reads a ${name} body split in ${split || "one"}-byte writes`, async () => {
+      await using server = cannedServer(response, split);
+      const [result] = await fetchAll([server.url("/x")], { keepAlive: false });
+      const response_ = ok(result);
+      assertEquals(response_.status, 200);
+      assertEquals(text(response_.body), "hello, world");
+    });
+  }
+}
+
+Deno.test("fetchAll() returns no body for HEAD, 204 and 304 whatever the framing says", async () => {
+  await using server = rawServer(async ({ conn, path, head }) => {
+    const status = path === "/204"
+      ? "204 No Content"
+      : path === "/304"
+      ? "304 Not Modified"
+      : "200 OK";
+    await writeSplit(conn, `HTTP/1.1 ${status}\r\nContent-Length: 5\r\n\r\n`);
+    // HEAD gets no body bytes at all; 204/304 neither.
+    if (!head.startsWith("HEAD") && status === "200 OK") {
+      await writeSplit(conn, "hello");
+    }
+    return "keep";
+  });
+  const [head] = await fetchAll([server.url("/")], { method: "HEAD" });
+  assertEquals(ok(head).body.length, 0);
+  const [r204, r304] = await fetchAll([server.url("/204"), server.url("/304")]);
+  assertEquals([ok(r204).status, ok(r204).body.length], [204, 0]);
+  assertEquals([ok(r304).status, ok(r304).body.length], [304, 0]);
+});
+
+Deno.test("fetchAll() against Deno.serve returns statuses, headers and bodies in input order", async () => {
+  await using server = serve((req) => {
+    const n = Number(new URL(req.url).pathname.slice(1));
+    return new Response("x".repeat(n), {
+      status: n % 2 ? 201 : 200,
+      headers: { "x-n": String(n) },
+    });
+  });
+  const urls = Array.from(
+    { length: 100 },
+    (_, i) => `http://127.0.0.1:${server.addr.port}/${i}`,
+  );
+  const results = await fetchAll(urls, { concurrency: 8 });
+  assertEquals(results.length, 100);
+  results.forEach((r, i) => {
+    assertStrictEquals(r.url, urls[i]);
+    const response = ok(r);
+    assertEquals(response.status, i % 2 ? 201 : 200);
+    assertEquals(response.headers.get("x-n"), String(i));
+    assertEquals(response.body.length, i);
+  });
+});
+
+Deno.test("fetchAll() keeps connections alive per origin and reuses them", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, LENGTH);
+    return "keep";
+  });
+  const urls = Array.from({ length: 50 }, () => server.url("/"));
+  const results = await fetchAll(urls, { concurrency: 4 });
+  assert(results.every((r) => r.ok));
+  assertEquals(server.requests, 50);
+  assert(
+    server.connections <= 4,
+    `${server.connections} connections for 50 requests`,
+  );
+});
+
+Deno.test("fetchAll() with keepAlive: false sends Connection: close and uses one connection per request", async () => {
+  const heads: string[] = [];
+  await using server = rawServer(async ({ conn, head }) => {
+    heads.push(head);
+    await writeSplit(conn, LENGTH);
+    return "keep"; // the client must close
+  });
+  const results = await fetchAll(Array(5).fill(server.url("/")), {
+    keepAlive: false,
+    concurrency: 2,
+  });
+  assert(results.every((r) => r.ok));
+  assertEquals(server.connections, 5);
+  assert(heads.every((h) => /\r\nconnection: close/i.test(h)));
+});
+
+Deno.test("fetchAll() retries once on a fresh connection when the server closed a kept-alive one", async () => {
+  // Every connection serves one response, then the server closes it without saying so.
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, LENGTH);
+    await new Promise((r) => setTimeout(r, 20));
+    return "close";
+  });
+  const first = await fetchEach([server.url("/1")], { concurrency: 1 });
+  for await (const _ of first) { /* drain */ }
+  const results = await fetchAll([
+    server.url("/a"),
+    server.url("/b"),
+    server.url("/c"),
+  ], { concurrency: 1 });
+  for (const r of results) assertEquals(text(ok(r).body), "hello, world");
+});
+
+Deno.test("fetchAll() reuse after an idle close: a stale connection is dropped, not used", async () => {
+  let closeAfter = true;
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, LENGTH);
+    return closeAfter ? "close" : "keep";
+  });
+  const results = await fetchAll([server.url("/a")], { concurrency: 1 });
+  assert(results[0]?.ok);
+  closeAfter = false;
+  const again = await fetchAll(Array(3).fill(server.url("/b")), {
+    concurrency: 1,
+  });
+  assert(again.every((r) => r.ok));
+});
+
+Deno.test("fetchAll() fails only the URL whose server refuses, resets or stalls", async () => {
+  await using good = cannedServer(LENGTH);
+  await using resetHead = rawServer(async ({ conn }) => {
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Le");
+    return "close";
+  });
+  await using resetBody = rawServer(async ({ conn }) => {
+    await writeSplit(
+      conn,
+      "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly a part",
+    );
+    return "close";
+  });
+  await using stall = rawServer(async () => {
+    await new Promise((r) => setTimeout(r, 400));
+    return "close";
+  });
+  const refused = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const refusedPort = (refused.addr as Deno.NetAddr).port;
+  refused.close();
+  const results = await fetchAll([
+    good.url(),
+    `http://127.0.0.1:${refusedPort}/`,
+    resetHead.url(),
+    resetBody.url(),
+    stall.url(),
+    good.url(),
+  ], { timeout: 200, keepAlive: false });
+  ok(results[0]);
+  assertInstanceOf(failed(results[1]), Deno.errors.ConnectionRefused);
+  assertEquals((failed(results[2]) as HttpParseError).code, "truncated-head");
+  assertEquals((failed(results[3]) as HttpParseError).code, "truncated-body");
+  assertInstanceOf(failed(results[4]), Deno.errors.TimedOut);
+  ok(results[5]);
+});
+
+Deno.test("fetchAll() fails a connection closed before any response byte with HttpParseError empty-response", async () => {
+  await using server = rawServer(() => Promise.resolve("close"));
+  const [result] = await fetchAll([server.url()], { keepAlive: false });
+  const error = failed(result);
+  assertInstanceOf(error, HttpParseError);
+  assertEquals(error.code, "empty-response");
+});
+
+Deno.test("fetchAll() fails bad URLs alone with TypeError", async () => {
+  await using server = cannedServer(LENGTH);
+  const results = await fetchAll([
+    "not a url",
+    "ftp://127.0.0.1/",
+    server.url(),
+    "http://",
+  ]);
+  assertInstanceOf(failed(results[0]), TypeError);
+  assertInstanceOf(failed(results[1]), TypeError);
+  ok(results[2]);
+  assertInstanceOf(failed(results[3]), TypeError);
+  assertEquals(results.map((r) => r.url), [
+    "not a url",
+    "ftp://127.0.0.1/",
+    server.url(),
+    "http://",
+  ]);
+});
+
+Deno.test("fetchAll() rejects invalid options before opening any connection", async () => {
+  await using server = cannedServer(LENGTH);
+  const urls = [server.url()];
+  await assertRejects(
+    () => fetchAll(urls, { concurrency: 0 }),
+    RangeError,
+    "concurrency",
+  );
+  await assertRejects(
+    () => fetchAll(urls, { concurrency: 1.5 }),
+    RangeError,
+    "concurrency",
+  );
+  await assertRejects(
+    () => fetchAll(urls, { timeout: -1 }),
+    RangeError,
+    "timeout",
+  );
+  await assertRejects(
+    () => fetchAll(urls, { maxResponseBytes: -1 }),
+    RangeError,
+  );
+  await assertRejects(
+    () => fetchAll(urls, { method: "GET\r\nX: y" }),
+    TypeError,
+  );
+  await assertRejects(() => fetchAll(urls, { method: "G\0ET" }), TypeError);
+  await assertRejects(
+    () => fetchAll(urls, { headers: { "x-a": "b\r\nX-Smuggled: 1" } }),
+    TypeError,
+  );
+  await assertRejects(
+    () => fetchAll(urls, { headers: [["x\nb", "c"]] }),
+    TypeError,
+  );
+  await assertRejects(
+    () => fetchAll(urls, { headers: { "x-a": "b\0c" } }),
+    TypeError,
+  );
+  await assertRejects(
+    () => fetchAll(urls, { redirect: "sometimes" as "follow" }),
+    TypeError,
+  );
+  assertEquals(server.connections, 0);
+});
+
+Deno.test("fetchAll() never sends a CR or LF from a URL", async () => {
+  const heads: string[] = [];
+  await using server = rawServer(async ({ conn, head }) => {
+    heads.push(head);
+    await writeSplit(conn, LENGTH);
+    return "close";
+  });
+  const results = await fetchAll([
+    server.url("/a\r\nX-Injected: 1"),
+    server.url("/b%0d%0aX: 1"),
+  ]);
+  assert(results.every((r) => r.ok));
+  for (const head of heads) {
+    assert(!/\r\nx-injected/i.test(head), head);
+    assertEquals(head.split("\r\n")[0]!.split(" ").length, 3);
+  }
+});
+
+Deno.test("fetchAll() sends the method, headers and body given", async () => {
+  let seen = "";
+  await using server = rawServer(async ({ conn, head }) => {
+    seen = head;
+    await writeSplit(conn, LENGTH);
+    return "close";
+  });
+  const [result] = await fetchAll([server.url("/p?q=1")], {
+    method: "POST",
+    headers: { "x-token": "abc", "accept-encoding": "identity" },
+    body: "payload",
+  });
+  ok(result);
+  assert(seen.startsWith("POST /p?q=1 HTTP/1.1\r\n"), seen);
+  assertStringIncludes(seen.toLowerCase(), "x-token: abc");
+  assertStringIncludes(seen.toLowerCase(), "accept-encoding: identity");
+  assertStringIncludes(seen.toLowerCase(), "content-length: 7");
+  assertStringIncludes(seen.toLowerCase(), `host: 127.0.0.1:${server.port}`);
+});
+
+Deno.test("fetchAll() asks for gzip, deflate, br and decodes each", async () => {
+  const body = latin1("compressible ".repeat(500));
+  const encoded: Record<string, Uint8Array> = {
+    gzip: zlib.gzipSync(body),
+    deflate: zlib.deflateSync(body),
+    "deflate-raw": zlib.deflateRawSync(body),
+    br: zlib.brotliCompressSync(body),
+  };
+  let acceptEncoding = "";
+  await using server = rawServer(async ({ conn, path, head }) => {
+    acceptEncoding = /\r\naccept-encoding: ([^\r]*)/i.exec(head)?.[1] ?? "";
+    const name = path.slice(1);
+    const data = encoded[name]!;
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Encoding: ${
+        name.replace("-raw", "")
+      }\r\nContent-Length: ${data.length}\r\n\r\n`,
+    );
+    await writeSplit(conn, data);
+    return "keep";
+  });
+  const names = Object.keys(encoded);
+  const results = await fetchAll(names.map((n) => server.url(`/${n}`)));
+  assertEquals(acceptEncoding, "gzip, deflate, br");
+  results.forEach((r) => assertEquals(ok(r).body, body));
+  const [raw] = await fetchAll([server.url("/gzip")], { decompress: false });
+  assertEquals(ok(raw).body, new Uint8Array(encoded.gzip!));
+});
+
+Deno.test("fetchAll() fails a corrupt or truncated encoding with HttpParseError", async () => {
+  const gz = zlib.gzipSync(latin1("x".repeat(1000)));
+  await using server = rawServer(async ({ conn, path }) => {
+    const data = path === "/corrupt"
+      ? latin1("not gzip at all")
+      : gz.subarray(0, gz.length - 8);
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${data.length}\r\n\r\n`,
+    );
+    await writeSplit(conn, data);
+    return "keep";
+  });
+  const results = await fetchAll([
+    server.url("/corrupt"),
+    server.url("/truncated"),
+  ]);
+  for (const r of results) {
+    const error = failed(r);
+    assertInstanceOf(error, HttpParseError);
+    assertEquals(error.code, "invalid-content-encoding");
+  }
+});
+
+Deno.test("fetchAll() maxResponseBytes stops a large body and a decompression bomb", async () => {
+  const bomb = zlib.gzipSync(new Uint8Array(50_000_000));
+  await using server = rawServer(async ({ conn, path }) => {
+    if (path === "/bomb") {
+      await writeSplit(
+        conn,
+        `HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${bomb.length}\r\n\r\n`,
+      );
+      await writeSplit(conn, bomb);
+    } else if (path === "/big") {
+      await writeSplit(
+        conn,
+        `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      );
+      for (let i = 0; i < 20; i++) {
+        await writeSplit(conn, `400\r\n${"y".repeat(1024)}\r\n`);
+      }
+      await writeSplit(conn, "0\r\n\r\n");
+    } else {
+      await writeSplit(conn, LENGTH);
+    }
+    return "keep";
+  });
+  const results = await fetchAll([
+    server.url("/bomb"),
+    server.url("/big"),
+    server.url("/small"),
+  ], {
+    maxResponseBytes: 10_000,
+  });
+  for (const r of results.slice(0, 2)) {
+    const error = failed(r);
+    assertInstanceOf(error, HttpParseError);
+    assertEquals(error.code, "body-too-large");
+  }
+  ok(results[2]);
+});
+
+Deno.test("fetchAll() follows redirects, keeps result.url as given and sets response.url", async () => {
+  await using server = serve((req) => {
+    const url = new URL(req.url);
+    const n = Number(url.searchParams.get("n") ?? 0);
+    if (url.pathname === "/loop") {
+      return Response.redirect(new URL(`/loop?n=${n + 1}`, url), 302);
+    }
+    if (url.pathname === "/see-other") {
+      return new Response(null, {
+        status: 303,
+        headers: { location: "/final" },
+      });
+    }
+    if (url.pathname === "/r") {
+      return Response.redirect(new URL(`/final`, url), 307);
+    }
+    return new Response(
+      `${req.method} ${url.pathname} ${req.headers.get("content-type")}`,
+    );
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const [follow, loop] = await fetchAll([`${base}/r`, `${base}/loop`]);
+  assertEquals(follow?.url, `${base}/r`);
+  assertEquals(ok(follow).url, `${base}/final`);
+  assertEquals(text(ok(follow).body), "GET /final null");
+  assertInstanceOf(failed(loop), TypeError);
+  const [posted] = await fetchAll([`${base}/see-other`], {
+    method: "POST",
+    body: "x",
+    headers: { "content-type": "text/plain" },
+  });
+  assertEquals(text(ok(posted).body), "GET /final null");
+  const [manual] = await fetchAll([`${base}/r`], { redirect: "manual" });
+  assertEquals(ok(manual).status, 307);
+  assertEquals(ok(manual).headers.get("location"), `${base}/final`);
+  const [error] = await fetchAll([`${base}/r`], { redirect: "error" });
+  assertInstanceOf(failed(error), TypeError);
+});
+
+Deno.test("fetchAll() resolves promptly on abort, keeping finished results and closing every conn", async () => {
+  await using fast = cannedServer(LENGTH);
+  await using stall = rawServer(async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    return "close";
+  });
+  const controller = new AbortController();
+  const reason = new Error("stop");
+  const urls = [fast.url(), stall.url(), stall.url(), fast.url()];
+  const started = performance.now();
+  const promise = fetchAll(urls, {
+    signal: controller.signal,
+    concurrency: 2,
+    keepAlive: false,
+    onProgress(done) {
+      if (done === 1) setTimeout(() => controller.abort(reason), 20);
+    },
+  });
+  const results = await promise;
+  assert(
+    performance.now() - started < 250,
+    "fetchAll did not resolve promptly",
+  );
+  ok(results[0]);
+  for (const r of results.slice(1, 3)) assertStrictEquals(failed(r), reason);
+  assertEquals(results.length, 4);
+  assert(results[3] !== undefined);
+});
+
+Deno.test("fetchAll() with an already aborted signal opens no connection", async () => {
+  await using server = cannedServer(LENGTH);
+  const results = await fetchAll([server.url(), server.url()], {
+    signal: AbortSignal.abort("early"),
+  });
+  assertEquals(results.map((r) => !r.ok && r.error), ["early", "early"]);
+  assertEquals(server.connections, 0);
+});
+
+Deno.test("fetchAll() calls onProgress once per URL with done and total", async () => {
+  await using server = cannedServer(LENGTH);
+  const calls: Array<[number, number]> = [];
+  await fetchAll([server.url(), "bad url", server.url()], {
+    keepAlive: false,
+    onProgress: (done, total) => calls.push([done, total]),
+  });
+  assertEquals(calls, [[1, 3], [2, 3], [3, 3]]);
+});
+
+Deno.test("fetchEach() yields results as they complete and closes everything on break", async () => {
+  await using server = serve(async (req) => {
+    const delay = Number(new URL(req.url).pathname.slice(1));
+    await new Promise((r) => setTimeout(r, delay));
+    return new Response(String(delay));
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const order: number[] = [];
+  for await (
+    const entry of fetchEach([`${base}/150`, `${base}/0`], { concurrency: 2 })
+  ) {
+    order.push(entry.index);
+    assert(entry.elapsed >= 0);
+  }
+  assertEquals(order, [1, 0]);
+  function* endless() {
+    for (let i = 0; i < 1_000_000; i++) yield `${base}/0`;
+  }
+  let seen = 0;
+  for await (const _ of fetchEach(endless(), { concurrency: 4 })) {
+    if (++seen === 10) break;
+  }
+  assertEquals(seen, 10);
+});
+
+Deno.test("fetchAll() over https with a private CA", async () => {
+  const cert = await Deno.readTextFile(
+    new URL("./testdata/localhost.crt", import.meta.url),
+  );
+  const key = await Deno.readTextFile(
+    new URL("./testdata/localhost.key", import.meta.url),
+  );
+  const ca = await Deno.readTextFile(
+    new URL("./testdata/ca.crt", import.meta.url),
+  );
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+    () => new Response("secure"),
+  );
+  const url = `https://localhost:${server.addr.port}/`;
+  const [good, , untrusted] = [
+    ...(await fetchAll([url, url], { caCerts: [ca] })),
+    ...(await fetchAll([url])),
+  ];
+  assertEquals(text(ok(good).body), "secure");
+  assertEquals((failed(untrusted) as Error).name, "InvalidData");
+});
