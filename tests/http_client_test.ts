@@ -1,0 +1,174 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import {
+  DefaultSelector,
+  EVENT_READ,
+  EVENT_WRITE,
+  HttpClient,
+  type HttpClientState,
+  HttpParseError,
+} from "../mod.ts";
+import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
+
+const LENGTH = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello";
+
+/** Drives one client to the end; returns the states it went through. */
+async function drive(
+  client: HttpClient,
+  rounds = 1_000,
+): Promise<HttpClientState[]> {
+  using sel = new DefaultSelector();
+  const states: HttpClientState[] = [client.state];
+  let registered = client.pollable;
+  sel.register(registered, client.events);
+  for (let i = 0; i < rounds && client.events !== 0; i++) {
+    const batch = await sel.select(
+      Math.max(0, client.deadline - performance.now()),
+    );
+    client.handle(batch[0]?.[1] ?? 0);
+    if (states.at(-1) !== client.state) states.push(client.state);
+    if (client.pollable !== registered) {
+      sel.unregister(registered);
+      registered = client.pollable;
+      sel.register(registered, client.events);
+    } else if (client.events !== 0) {
+      sel.modify(registered, client.events);
+    }
+  }
+  sel.unregister(registered);
+  return states;
+}
+
+Deno.test("HttpClient goes connecting → sending → receiving → done with events WRITE, WRITE, READ, 0", async () => {
+  await using server = cannedServer(LENGTH);
+  const client = new HttpClient(server.url("/"));
+  assertEquals([client.state, client.events], ["connecting", EVENT_WRITE]);
+  const seen: Array<[HttpClientState, number]> = [];
+  using sel = new DefaultSelector();
+  sel.register(client.pollable, client.events);
+  for (let i = 0; i < 100 && client.events !== 0; i++) {
+    for (const [, mask] of await sel.select(1_000)) client.handle(mask);
+    seen.push([client.state, client.events]);
+    if (client.events !== 0) sel.modify(client.pollable, client.events);
+  }
+  sel.unregister(client.pollable);
+  assertEquals(seen.at(-1), ["done", 0]);
+  assert(seen.some(([s, e]) => s === "receiving" && e === EVENT_READ));
+  const response = client.response!;
+  assertEquals(response.status, 200);
+  assertEquals(response.statusText, "OK");
+  assertEquals(response.headers.get("x-a"), "1");
+  assertEquals(new TextDecoder().decode(response.body), "hello");
+  assertEquals(response.url, server.url("/"));
+  assertStrictEquals(client.error, null);
+});
+
+Deno.test("HttpClient.handle() never throws: a malformed response ends in failed with HttpParseError", async () => {
+  await using server = cannedServer("HTTP/1.1 200 OK\r\nBad : x\r\n\r\n");
+  const client = new HttpClient(server.url("/"));
+  const states = await drive(client);
+  assertEquals(states.at(-1), "failed");
+  assertEquals(client.events, 0);
+  assertInstanceOf(client.error, HttpParseError);
+  assertEquals(client.error.code, "header-whitespace-before-colon");
+  assert(client.pollable.closed);
+  client.handle(EVENT_READ | EVENT_WRITE); // still nothing thrown
+});
+
+Deno.test("HttpClient.handle(0) past the deadline fails with Deno.errors.TimedOut", async () => {
+  await using server = rawServer(async () => {
+    await new Promise((r) => setTimeout(r, 200));
+    return "close";
+  });
+  const client = new HttpClient(server.url("/"), { timeout: 50 });
+  assert(client.deadline <= performance.now() + 50);
+  await drive(client);
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+});
+
+Deno.test("HttpClient fails a refused connection with its error", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const client = new HttpClient(`http://127.0.0.1:${port}/`);
+  await drive(client);
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.ConnectionRefused);
+});
+
+Deno.test("HttpClient constructor throws TypeError for bad URLs, methods and headers, RangeError for bad limits", () => {
+  assertThrows(() => new HttpClient("not a url"), TypeError, "invalid URL");
+  assertThrows(() => new HttpClient("file:///etc/passwd"), TypeError, "scheme");
+  assertThrows(
+    () =>
+      new HttpClient("http://127.0.0.1/", { method: "GET /x HTTP/1.1\r\n" }),
+    TypeError,
+  );
+  assertThrows(
+    () => new HttpClient("http://127.0.0.1/", { method: "" }),
+    TypeError,
+  );
+  assertThrows(
+    () => new HttpClient("http://127.0.0.1/", { headers: { a: "b\nc" } }),
+    TypeError,
+  );
+  assertThrows(
+    () => new HttpClient("http://127.0.0.1/", { headers: { "a b": "c" } }),
+    TypeError,
+  );
+  assertThrows(
+    () => new HttpClient("http://127.0.0.1/", { timeout: -5 }),
+    RangeError,
+  );
+  assertThrows(
+    () => new HttpClient("http://127.0.0.1/", { maxResponseBytes: NaN }),
+    RangeError,
+  );
+});
+
+Deno.test("HttpClient with keepAlive: true hands its connection on with detach() for a second request", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, LENGTH);
+    return "keep";
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await drive(first);
+  const conn = first.detach();
+  assert(conn !== null && !conn.closed);
+  const second = new HttpClient(server.url("/2"), { keepAlive: true, conn });
+  assertEquals(second.state, "sending");
+  await drive(second);
+  assertEquals(second.state, "done");
+  assertEquals(server.connections, 1);
+  assertEquals(server.requests, 2);
+  second.close();
+  assert(conn.closed);
+});
+
+Deno.test("HttpClient without keepAlive closes its connection when done; detach() gives null", async () => {
+  await using server = cannedServer(LENGTH);
+  const client = new HttpClient(server.url("/"));
+  await drive(client);
+  assertEquals(client.state, "done");
+  assert(client.pollable.closed);
+  assertStrictEquals(client.detach(), null);
+});
+
+Deno.test("HttpClient.close() fails a pending request and closes the connection", async () => {
+  await using server = rawServer(async () => {
+    await new Promise((r) => setTimeout(r, 50));
+    return "close";
+  });
+  const client = new HttpClient(server.url("/"));
+  client.close();
+  assertEquals(client.state, "failed");
+  assertEquals(client.events, 0);
+  assert(client.pollable.closed);
+  await new Promise((r) => setTimeout(r, 60));
+});
