@@ -454,7 +454,7 @@ export class ResponseParser {
             fail(
               "invalid-chunk-terminator",
               `expected CRLF after chunk data, received ${
-                quote(data, pos, end)
+                quote(data, pos, Math.min(end, pos + 8))
               }`,
               base + pos,
             );
@@ -634,7 +634,7 @@ export class ResponseParser {
     if (status < 100 || status > 599) {
       fail(
         "invalid-status-code",
-        `status code ${status} out of range 100..599`,
+        `status code ${quote(line, 9, 12)} out of range 100..599`,
         start + 9,
       );
     }

@@ -140,7 +140,7 @@ interface Handler {
  * ```ts
  * import { fetchAll } from "@seed/selectors";
  *
- * using server = Deno.serve(
+ * await using server = Deno.serve(
  *   { hostname: "127.0.0.1", port: 0, onListen() {} },
  *   (req) => new Response(new URL(req.url).pathname),
  * );
@@ -148,7 +148,6 @@ interface Handler {
  * const results = await fetchAll([`${base}/a`, `${base}/b`, "not a url"]);
  * console.assert(results[0]?.ok && new TextDecoder().decode(results[0].response.body) === "/a");
  * console.assert(results[2]?.ok === false && results[2].error instanceof TypeError);
- * await server.shutdown();
  * ```
  *
  * @param urls The URLs (strings or `URL`s).
@@ -180,14 +179,13 @@ export async function fetchAll(
  * ```ts
  * import { fetchEach } from "@seed/selectors";
  *
- * using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("ok"));
+ * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("ok"));
  * const base = `http://127.0.0.1:${server.addr.port}`;
  * let ok = 0;
  * for await (const { result } of fetchEach([`${base}/1`, `${base}/2`], { concurrency: 2 })) {
  *   if (result.ok) ok++;
  * }
  * console.assert(ok === 2);
- * await server.shutdown();
  * ```
  *
  * @param urls The URLs; any iterable, read lazily.

@@ -110,7 +110,7 @@ const IDEMPOTENT = new Set([
  * ```ts
  * import { DefaultSelector, HttpClient } from "@seed/selectors";
  *
- * using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("hi"));
+ * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("hi"));
  * using sel = new DefaultSelector();
  * const client = new HttpClient(`http://127.0.0.1:${server.addr.port}/`);
  * sel.register(client.pollable, client.events);
@@ -121,7 +121,6 @@ const IDEMPOTENT = new Set([
  * sel.unregister(client.pollable);
  * console.assert(client.state === "done");
  * console.assert(new TextDecoder().decode(client.response?.body) === "hi");
- * await server.shutdown();
  * ```
  */
 export class HttpClient {
