@@ -85,6 +85,9 @@ const HTTP_PREFIX = [72, 84, 84, 80, 47];
  */
 const MAX_CHUNK_HEADER_BYTES = 8192;
 
+/** Shared, as allocating even an empty typed array costs more than a parse. */
+const EMPTY = new Uint8Array(0);
+
 /** RFC 9110 `tchar`, indexed by byte. */
 const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
@@ -251,12 +254,12 @@ export class ResponseParser {
   #started = false;
 
   // Line buffer for a line split across receive() calls.
-  #pending = new Uint8Array(0);
+  #pending = EMPTY;
   #pendingLen = 0;
   /** Absolute offset of the first byte of the line being read. */
   #lineStart = 0;
   /** The last complete line, without its LF: a view of the input or of `#pending`. */
-  #line: Uint8Array = new Uint8Array(0);
+  #line: Uint8Array = EMPTY;
 
   // The head being read (interim or final).
   #sawStatusLine = false;
@@ -756,8 +759,10 @@ export class ResponseParser {
         start,
       );
     }
-    const name = latin1(line, 0, i);
-    const value = latin1(line, v, vEnd);
+    // One decode per line: slices of it share its storage.
+    const text = latin1(line, 0, vEnd);
+    const name = text.slice(0, i);
+    const value = text.slice(v);
     headers.append(name, value);
     if (!trailer) this.#framingField(name, value, start + v);
   }

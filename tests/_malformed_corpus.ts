@@ -1,0 +1,605 @@
+/**
+ * Malformed HTTP/1.1 responses, each with the `HttpParseError.code` the response
+ * parser gives for it. Every entry is a complete server output: serve `bytes`
+ * (latin1: one char, one byte) and close the connection, and the request must
+ * fail with that code. `method` is the request method when it matters.
+ *
+ * The parser's own tests feed each entry whole and one byte at a time, then EOF,
+ * and check the code; other tests serve them over TCP.
+ *
+ * @module
+ */
+
+/** One malformed response and the error code it must produce. */
+export interface MalformedCase {
+  /** What is wrong, for test names. */
+  name: string;
+  /** The whole server output, latin1-encoded (char codes 0..255). */
+  bytes: string;
+  /** The expected `HttpParseError.code`. */
+  code: string;
+  /** The request method, when not `GET`. */
+  method?: string;
+}
+
+const OK = "HTTP/1.1 200 OK\r\n";
+const CHUNKED = `${OK}Transfer-Encoding: chunked\r\n\r\n`;
+
+/** Converts a corpus string to the bytes it stands for. */
+export function latin1Bytes(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** The corpus: at least one entry per parser error code. */
+export const MALFORMED: MalformedCase[] = [
+  // The connection closes early.
+  { name: "no bytes at all", bytes: "", code: "empty-response" },
+  {
+    name: "partial status line",
+    bytes: "HTTP/1.1 200",
+    code: "truncated-head",
+  },
+  { name: "partial HTTP prefix", bytes: "HTT", code: "truncated-head" },
+  { name: "status line only", bytes: OK, code: "truncated-head" },
+  {
+    name: "status line ending in CR",
+    bytes: "HTTP/1.1 200 OK\r",
+    code: "truncated-head",
+  },
+  {
+    name: "headers without the empty line",
+    bytes: `${OK}Content-Length: 5\r\n`,
+    code: "truncated-head",
+  },
+  {
+    name: "headers ending in a lone CR",
+    bytes: `${OK}Content-Length: 0\r\n\r`,
+    code: "truncated-head",
+  },
+  { name: "empty lines only", bytes: "\r\n\r\n", code: "truncated-head" },
+  {
+    name: "interim response only",
+    bytes: "HTTP/1.1 100 Continue\r\n\r\n",
+    code: "truncated-head",
+  },
+  {
+    name: "interim 103 then close",
+    bytes: "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n",
+    code: "truncated-head",
+  },
+  {
+    name: "HEAD response cut in its head",
+    bytes: `${OK}Content-Length: 10\r\n`,
+    code: "truncated-head",
+    method: "HEAD",
+  },
+  {
+    name: "Content-Length body cut short",
+    bytes: `${OK}Content-Length: 10\r\n\r\nhello`,
+    code: "truncated-body",
+  },
+  {
+    name: "Content-Length body missing",
+    bytes: `${OK}Content-Length: 5\r\n\r\n`,
+    code: "truncated-body",
+  },
+  {
+    name: "chunked body without any chunk",
+    bytes: CHUNKED,
+    code: "truncated-body",
+  },
+  {
+    name: "chunk data cut short",
+    bytes: `${CHUNKED}a\r\nhello`,
+    code: "truncated-body",
+  },
+  {
+    name: "chunk without its CRLF",
+    bytes: `${CHUNKED}5\r\nhello`,
+    code: "truncated-body",
+  },
+  {
+    name: "chunk-size line without LF",
+    bytes: `${CHUNKED}5\r\nhello\r\n5`,
+    code: "truncated-body",
+  },
+  {
+    name: "missing last chunk",
+    bytes: `${CHUNKED}5\r\nhello\r\n`,
+    code: "truncated-body",
+  },
+  {
+    name: "last chunk without the final CRLF",
+    bytes: `${CHUNKED}5\r\nhello\r\n0\r\n`,
+    code: "truncated-body",
+  },
+  {
+    name: "trailer section cut short",
+    bytes: `${CHUNKED}0\r\nX-Trailer: 1\r\n`,
+    code: "truncated-body",
+  },
+
+  // Status line.
+  {
+    name: "not HTTP",
+    bytes: "ICY 200 OK\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "SSH banner",
+    bytes: "SSH-2.0-OpenSSH_9.6\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "TLS alert bytes",
+    bytes: "\x15\x03\x03\x00\x02\x02\x46",
+    code: "invalid-status-line",
+  },
+  {
+    name: "lower-case protocol name",
+    bytes: "http/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "leading space",
+    bytes: " HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "version without minor",
+    bytes: "HTTP/1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "two-digit minor version",
+    bytes: "HTTP/1.10 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "no status code",
+    bytes: "HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "control character in reason",
+    bytes: "HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "DEL in reason",
+    bytes: "HTTP/1.1 200 OK\x7f\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "garbage after interim response",
+    bytes: "HTTP/1.1 100 Continue\r\n\r\nHELLO\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "HTTP/2.0 status line",
+    bytes: "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "unsupported-http-version",
+  },
+  {
+    name: "HTTP/0.9 status line",
+    bytes: "HTTP/0.9 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "unsupported-http-version",
+  },
+  {
+    name: "two spaces before status code",
+    bytes: "HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-code",
+  },
+  {
+    name: "two-digit status code",
+    bytes: "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-code",
+  },
+  {
+    name: "four-digit status code",
+    bytes: "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-code",
+  },
+  {
+    name: "status code glued to reason",
+    bytes: "HTTP/1.1 200OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-code",
+  },
+  {
+    name: "non-numeric status code",
+    bytes: "HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-code",
+  },
+  {
+    name: "status code below 100",
+    bytes: "HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-code",
+  },
+  {
+    name: "status code above 599",
+    bytes: "HTTP/1.1 600 High\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-code",
+  },
+  {
+    name: "101 without an upgrade request",
+    bytes:
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    code: "unexpected-upgrade",
+  },
+
+  // Header lines.
+  {
+    name: "obs-fold with spaces",
+    bytes: `${OK}X-A: 1\r\n  continued\r\nContent-Length: 0\r\n\r\n`,
+    code: "obs-fold",
+  },
+  {
+    name: "obs-fold with a tab",
+    bytes: `${OK}Content-Length: 0\r\nX-A: 1\r\n\tcontinued\r\n\r\n`,
+    code: "obs-fold",
+  },
+  {
+    name: "whitespace line after the status line",
+    bytes: `${OK} X-A: 1\r\nContent-Length: 0\r\n\r\n`,
+    code: "whitespace-after-start-line",
+  },
+  {
+    name: "header line without colon",
+    bytes: `${OK}NoColonHere\r\nContent-Length: 0\r\n\r\n`,
+    code: "header-no-colon",
+  },
+  {
+    name: "header name and value without colon",
+    bytes: `${OK}X-A 1\r\nContent-Length: 0\r\n\r\n`,
+    code: "header-no-colon",
+  },
+  {
+    name: "space before colon",
+    bytes: `${OK}Content-Length : 0\r\n\r\n`,
+    code: "header-whitespace-before-colon",
+  },
+  {
+    name: "tab before colon",
+    bytes: `${OK}X-A\t: 1\r\nContent-Length: 0\r\n\r\n`,
+    code: "header-whitespace-before-colon",
+  },
+  {
+    name: "empty header name",
+    bytes: `${OK}: empty\r\nContent-Length: 0\r\n\r\n`,
+    code: "invalid-header-name",
+  },
+  {
+    name: "parenthesis in header name",
+    bytes: `${OK}X(A): 1\r\nContent-Length: 0\r\n\r\n`,
+    code: "invalid-header-name",
+  },
+  {
+    name: "space inside header name",
+    bytes: `${OK}X A: 1\r\nContent-Length: 0\r\n\r\n`,
+    code: "invalid-header-name",
+  },
+  {
+    name: "non-ASCII header name",
+    bytes: `${OK}\xdcmlaut: 1\r\nContent-Length: 0\r\n\r\n`,
+    code: "invalid-header-name",
+  },
+  {
+    name: "control character in header value",
+    bytes: `${OK}X-A: a\x01b\r\nContent-Length: 0\r\n\r\n`,
+    code: "invalid-header-value",
+  },
+  {
+    name: "DEL in header value",
+    bytes: `${OK}X-A: a\x7fb\r\nContent-Length: 0\r\n\r\n`,
+    code: "invalid-header-value",
+  },
+  {
+    name: "escape character in header value",
+    bytes: `${OK}X-A: \x1b[31m\r\nContent-Length: 0\r\n\r\n`,
+    code: "invalid-header-value",
+  },
+  {
+    name: "NUL in header value",
+    bytes: `${OK}X-A: a\0b\r\nContent-Length: 0\r\n\r\n`,
+    code: "nul-byte",
+  },
+  {
+    name: "NUL in header name",
+    bytes: `${OK}X\0A: 1\r\nContent-Length: 0\r\n\r\n`,
+    code: "nul-byte",
+  },
+  {
+    name: "NUL in reason phrase",
+    bytes: "HTTP/1.1 200 O\0K\r\nContent-Length: 0\r\n\r\n",
+    code: "nul-byte",
+  },
+  {
+    name: "bare CR in header value",
+    bytes: `${OK}X-A: a\rb\r\nContent-Length: 0\r\n\r\n`,
+    code: "bare-cr",
+  },
+  {
+    name: "bare CR splitting headers",
+    bytes: `${OK}X-A: 1\rContent-Length: 0\r\n\r\n`,
+    code: "bare-cr",
+  },
+  {
+    name: "CR CR LF line ending",
+    bytes: `${OK}X-A: 1\r\r\nContent-Length: 0\r\n\r\n`,
+    code: "bare-cr",
+  },
+  {
+    name: "CR CR LF ending the head",
+    bytes: `${OK}Content-Length: 0\r\n\r\r\n`,
+    code: "bare-cr",
+  },
+  {
+    name: "bare CR in reason phrase",
+    bytes: "HTTP/1.1 200 O\rK\r\nContent-Length: 0\r\n\r\n",
+    code: "bare-cr",
+  },
+  {
+    name: "head over 64 KiB",
+    bytes: `${OK}X-Big: ${"a".repeat(70_000)}\r\nContent-Length: 0\r\n\r\n`,
+    code: "head-too-large",
+  },
+  {
+    name: "head over 64 KiB in many fields",
+    bytes: `${OK}${"X-Many: 0123456789abcdef\r\n".repeat(99)}X-Big: ${
+      "b".repeat(64_000)
+    }\r\n\r\n`,
+    code: "head-too-large",
+  },
+  {
+    name: "head line without LF over 64 KiB",
+    bytes: `${OK}X-Big: ${"c".repeat(70_000)}`,
+    code: "head-too-large",
+  },
+  {
+    name: "101 header fields",
+    bytes: `${OK}${"X-Many: 1\r\n".repeat(100)}Content-Length: 0\r\n\r\n`,
+    code: "too-many-headers",
+  },
+
+  // Content-Length.
+  {
+    name: "non-numeric Content-Length",
+    bytes: `${OK}Content-Length: abc\r\n\r\n`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "negative Content-Length",
+    bytes: `${OK}Content-Length: -1\r\n\r\n`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "Content-Length with a plus sign",
+    bytes: `${OK}Content-Length: +5\r\n\r\nhello`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "fractional Content-Length",
+    bytes: `${OK}Content-Length: 5.0\r\n\r\nhello`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "hexadecimal Content-Length",
+    bytes: `${OK}Content-Length: 0x5\r\n\r\nhello`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "empty Content-Length",
+    bytes: `${OK}Content-Length:\r\n\r\n`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "Content-Length with inner space",
+    bytes: `${OK}Content-Length: 1 2\r\n\r\nhello world!`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "Content-Length above 2^53",
+    bytes: `${OK}Content-Length: 99999999999999999999\r\n\r\n`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "Content-Length list with an empty element",
+    bytes: `${OK}Content-Length: 5,\r\n\r\nhello`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "valid then invalid Content-Length",
+    bytes: `${OK}Content-Length: 5\r\nContent-Length: five\r\n\r\nhello`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "two different Content-Length fields",
+    bytes: `${OK}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`,
+    code: "conflicting-content-length",
+  },
+  {
+    name: "Content-Length list of different values",
+    bytes: `${OK}Content-Length: 5, 6\r\n\r\nhello!`,
+    code: "conflicting-content-length",
+  },
+
+  // Transfer-Encoding.
+  {
+    name: "gzip transfer coding",
+    bytes: `${OK}Transfer-Encoding: gzip\r\n\r\n\x1f\x8b`,
+    code: "unsupported-transfer-encoding",
+  },
+  {
+    name: "gzip then chunked transfer codings",
+    bytes: `${OK}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n`,
+    code: "unsupported-transfer-encoding",
+  },
+  {
+    name: "identity transfer coding",
+    bytes: `${OK}Transfer-Encoding: identity\r\n\r\nbody`,
+    code: "unsupported-transfer-encoding",
+  },
+  {
+    name: "misspelled chunked",
+    bytes: `${OK}Transfer-Encoding: chunkedx\r\n\r\n0\r\n\r\n`,
+    code: "unsupported-transfer-encoding",
+  },
+  {
+    name: "chunked with a parameter",
+    bytes: `${OK}Transfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n`,
+    code: "unsupported-transfer-encoding",
+  },
+  {
+    name: "chunked not last",
+    bytes: `${OK}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`,
+    code: "invalid-transfer-encoding",
+  },
+  {
+    name: "chunked twice",
+    bytes: `${OK}Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n`,
+    code: "invalid-transfer-encoding",
+  },
+  {
+    name: "chunked then gzip in two fields",
+    bytes:
+      `${OK}Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n`,
+    code: "invalid-transfer-encoding",
+  },
+  {
+    name: "empty Transfer-Encoding",
+    bytes: `${OK}Transfer-Encoding:\r\n\r\n0\r\n\r\n`,
+    code: "invalid-transfer-encoding",
+  },
+
+  // Chunked framing.
+  {
+    name: "non-hex chunk size",
+    bytes: `${CHUNKED}zz\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "empty chunk size",
+    bytes: `${CHUNKED}\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "negative chunk size",
+    bytes: `${CHUNKED}-5\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "0x-prefixed chunk size",
+    bytes: `${CHUNKED}0x5\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "chunk size with inner space",
+    bytes: `${CHUNKED}5 5\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "leading space before chunk size",
+    bytes: `${CHUNKED} 5\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "chunk size of 2^53",
+    bytes: `${CHUNKED}20000000000000\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "chunk size far beyond 2^64",
+    bytes: `${CHUNKED}${"f".repeat(40)}\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "empty chunk extension",
+    bytes: `${CHUNKED}5;\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extension without a name",
+    bytes: `${CHUNKED}5;=x\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extension with a space in its name",
+    bytes: `${CHUNKED}5;a b\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extension with an unterminated quote",
+    bytes: `${CHUNKED}5;a="b\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extension escaping a control character",
+    bytes: `${CHUNKED}5;a="\\\x01"\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk-size line over 8 KiB",
+    bytes: `${CHUNKED}5${";a=b".repeat(3000)}\r\nhello\r\n0\r\n\r\n`,
+    code: "chunk-header-too-large",
+  },
+  {
+    name: "NUL in chunk-size line",
+    bytes: `${CHUNKED}5\0\r\nhello\r\n0\r\n\r\n`,
+    code: "nul-byte",
+  },
+  {
+    name: "bare CR in chunk-size line",
+    bytes: `${CHUNKED}5\rX\r\nhello\r\n0\r\n\r\n`,
+    code: "bare-cr",
+  },
+  {
+    name: "chunk data longer than its size",
+    bytes: `${CHUNKED}5\r\nhelloXX\r\n0\r\n\r\n`,
+    code: "invalid-chunk-terminator",
+  },
+  {
+    name: "chunk data without CRLF before the next chunk",
+    bytes: `${CHUNKED}5\r\nhello0\r\n\r\n`,
+    code: "invalid-chunk-terminator",
+  },
+  {
+    name: "chunk data followed by CR and garbage",
+    bytes: `${CHUNKED}5\r\nhello\rX\n0\r\n\r\n`,
+    code: "invalid-chunk-terminator",
+  },
+  {
+    name: "obs-fold in trailers",
+    bytes: `${CHUNKED}0\r\nX-T: 1\r\n 2\r\n\r\n`,
+    code: "obs-fold",
+  },
+  {
+    name: "trailer line without colon",
+    bytes: `${CHUNKED}0\r\nnot a trailer\r\n\r\n`,
+    code: "header-no-colon",
+  },
+  {
+    name: "NUL in trailer value",
+    bytes: `${CHUNKED}0\r\nX-T: a\0\r\n\r\n`,
+    code: "nul-byte",
+  },
+  {
+    name: "trailer section over 64 KiB",
+    bytes: `${CHUNKED}0\r\nX-T: ${"t".repeat(70_000)}\r\n\r\n`,
+    code: "trailers-too-large",
+  },
+  {
+    name: "101 trailer fields",
+    bytes: `${CHUNKED}0\r\n${"X-T: 1\r\n".repeat(101)}\r\n`,
+    code: "too-many-headers",
+  },
+
+  // Framing errors after an interim response.
+  {
+    name: "invalid Content-Length after 100 Continue",
+    bytes:
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n",
+    code: "invalid-content-length",
+  },
+];

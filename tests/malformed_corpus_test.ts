@@ -1,0 +1,61 @@
+import {
+  assert,
+  assertGreaterOrEqual,
+  assertInstanceOf,
+  assertLessOrEqual,
+  assertStrictEquals,
+  assertStringIncludes,
+  fail,
+} from "@std/assert";
+import { ResponseParser } from "../client/_response_parser.ts";
+import { HttpParseError } from "../client/http_parse_error.ts";
+import { latin1Bytes, MALFORMED } from "./_malformed_corpus.ts";
+
+/** Feeds `pieces` then EOF; returns the error the parser threw. */
+function parseError(
+  pieces: Iterable<Uint8Array>,
+  method: string | undefined,
+): HttpParseError {
+  const parser = new ResponseParser(method ? { method } : {});
+  try {
+    for (const piece of pieces) parser.receive(piece);
+    parser.receive(null);
+  } catch (e) {
+    assertInstanceOf(e, HttpParseError);
+    return e;
+  }
+  return fail(`parsed without error, status ${parser.head?.status}`);
+}
+
+function* oneByteAtATime(bytes: Uint8Array): Iterable<Uint8Array> {
+  for (let i = 0; i < bytes.length; i++) yield bytes.subarray(i, i + 1);
+}
+
+Deno.test("MALFORMED has at least 70 cases with unique names", () => {
+  assertGreaterOrEqual(MALFORMED.length, 70);
+  assertStrictEquals(
+    new Set(MALFORMED.map((c) => c.name)).size,
+    MALFORMED.length,
+  );
+});
+
+for (const c of MALFORMED) {
+  Deno.test(`ResponseParser.receive() fails with ${c.code}: ${c.name}`, () => {
+    const bytes = latin1Bytes(c.bytes);
+    const whole = parseError([bytes], c.method);
+    assertStrictEquals(whole.code, c.code, whole.message);
+    assertStrictEquals(whole.name, "HttpParseError");
+    assertStringIncludes(whole.message, "Cannot parse response: ");
+    assert(!whole.message.endsWith("."), "no trailing period");
+    assertGreaterOrEqual(whole.offset, 0);
+    assertLessOrEqual(whole.offset, bytes.length);
+
+    const byByte = parseError(oneByteAtATime(bytes), c.method);
+    assertStrictEquals(byByte.code, c.code, byByte.message);
+    assertStrictEquals(
+      byByte.offset,
+      whole.offset,
+      "same offset however split",
+    );
+  });
+}

@@ -1,0 +1,211 @@
+import {
+  assert,
+  assertEquals,
+  assertGreaterOrEqual,
+  assertLess,
+  fail,
+} from "@std/assert";
+import { ResponseParser } from "../client/_response_parser.ts";
+import { HttpParseError } from "../client/http_parse_error.ts";
+import { latin1Bytes } from "./_malformed_corpus.ts";
+
+/** Fixed so that a failure reproduces; override with PARSER_FUZZ_SEED. */
+const SEED = Number(Deno.env.get("PARSER_FUZZ_SEED") ?? 0xc0ffee);
+const MUTATIONS = 20_000;
+
+/** mulberry32: tiny, fast and good enough to drive mutations. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const BASES = [
+  "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
+  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+  '5;ext=1;q="a\\"b"\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n',
+  "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nread until the peer closes",
+  "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+  "HTTP/1.1 204 No Content\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n",
+  'HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nETag: "v1"\r\n\r\n',
+  "HTTP/1.0 200 OK\nConnection: keep-alive\nContent-Length: 3\n\nabc",
+  "HTTP/1.1 404 \r\nContent-Length: 5, 5\r\nX-Empty:\r\n\r\nnope!",
+  "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" +
+  "3\r\nabc\r\n0\r\n\r\n",
+].map(latin1Bytes);
+
+/** Bytes that steer a parser into its interesting branches. */
+const INTERESTING = [...'\r\n\0 \t:;=",0123456789abcdefABCDEF-+x'].map((c) =>
+  c.charCodeAt(0)
+).concat([0x7f, 0x80, 0xff, 0x01]);
+
+function pick<T>(random: () => number, items: readonly T[]): T {
+  return items[Math.floor(random() * items.length)]!;
+}
+
+function int(random: () => number, n: number): number {
+  return Math.floor(random() * n);
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function mutate(random: () => number, input: Uint8Array): Uint8Array {
+  let b = input;
+  for (let n = 1 + int(random, 3); n > 0; n--) {
+    const at = int(random, b.length + 1);
+    switch (int(random, 7)) {
+      case 0: { // bit flip
+        if (b.length === 0) break;
+        b = b.slice();
+        const i = Math.min(at, b.length - 1);
+        b[i] = b[i]! ^ (1 << int(random, 8));
+        break;
+      }
+      case 1: // insert an interesting or random byte
+        b = concat(
+          b.subarray(0, at),
+          Uint8Array.of(
+            random() < 0.8 ? pick(random, INTERESTING) : int(random, 256),
+          ),
+          b.subarray(at),
+        );
+        break;
+      case 2: // delete a few bytes
+        b = concat(b.subarray(0, at), b.subarray(at + 1 + int(random, 4)));
+        break;
+      case 3: // truncate
+        b = b.subarray(0, at);
+        break;
+      case 4: { // splice with another response
+        const other = pick(random, BASES);
+        b = concat(
+          b.subarray(0, at),
+          other.subarray(int(random, other.length)),
+        );
+        break;
+      }
+      case 5: { // duplicate a slice
+        const len = 1 + int(random, 16);
+        b = concat(b.subarray(0, at), b.subarray(at, at + len), b.subarray(at));
+        break;
+      }
+      default: // append a second response (pipelining, trailing junk)
+        b = concat(b, pick(random, BASES));
+    }
+  }
+  return b;
+}
+
+type Outcome =
+  | {
+    kind: "done";
+    status: number;
+    body: number;
+    consumed: number;
+    keepAlive: boolean;
+    trailers: number;
+  }
+  | { kind: "error"; code: string; offset: number };
+
+/** Parses `pieces` then EOF; any exception but HttpParseError fails the test. */
+function run(pieces: Uint8Array[], method: string, total: number): Outcome {
+  const parser = new ResponseParser({ method, maxHeadBytes: 4096 });
+  let body = 0;
+  let used = 0;
+  try {
+    for (const piece of pieces) {
+      used += parser.receive(piece);
+      for (const chunk of parser.takeBody()) body += chunk.length;
+    }
+    if (!parser.done) parser.receive(null);
+    for (const chunk of parser.takeBody()) body += chunk.length;
+  } catch (e) {
+    if (!(e instanceof HttpParseError)) throw e;
+    assert(e.offset >= 0 && e.offset <= total, `offset ${e.offset} in range`);
+    return { kind: "error", code: e.code, offset: e.offset };
+  }
+  assert(parser.done && parser.head !== null, "complete response");
+  assertEquals(used, parser.bytesConsumed);
+  assert(parser.bytesConsumed <= total && body <= parser.bytesConsumed);
+  return {
+    kind: "done",
+    status: parser.head.status,
+    body,
+    consumed: parser.bytesConsumed,
+    keepAlive: parser.keepAlive,
+    trailers: parser.trailers ? [...parser.trailers].length : -1,
+  };
+}
+
+function randomPieces(random: () => number, b: Uint8Array): Uint8Array[] {
+  const cuts = Array.from(
+    { length: int(random, 6) },
+    () => int(random, b.length + 1),
+  ).sort((x, y) => x - y);
+  const pieces: Uint8Array[] = [];
+  let from = 0;
+  for (const cut of cuts) {
+    pieces.push(b.subarray(from, cut));
+    from = cut;
+  }
+  pieces.push(b.subarray(from));
+  return pieces;
+}
+
+function bytewise(b: Uint8Array): Uint8Array[] {
+  return Array.from(b, (_, i) => b.subarray(i, i + 1));
+}
+
+Deno.test(
+  `ResponseParser.receive() ends every mutated response in a response or HttpParseError (seed ${SEED})`,
+  () => {
+    console.log(`parser fuzz seed: ${SEED} (set PARSER_FUZZ_SEED to change)`);
+    const random = prng(SEED);
+    const tally = new Map<string, number>();
+    const start = performance.now();
+    for (let i = 0; i < MUTATIONS; i++) {
+      const input = mutate(random, pick(random, BASES));
+      const method = random() < 0.1 ? "HEAD" : "GET";
+      let whole: Outcome;
+      try {
+        whole = run([input], method, input.length);
+        const split = run(randomPieces(random, input), method, input.length);
+        // The outcome must not depend on how the stream was split.
+        assertEquals(split, whole);
+        if (i % 16 === 0) {
+          assertEquals(run(bytewise(input), method, input.length), whole);
+        }
+      } catch (e) {
+        fail(
+          `seed ${SEED}, mutation ${i}, method ${method}: ${
+            JSON.stringify(String.fromCharCode(...input))
+          }: ${e instanceof Error ? e.stack : e}`,
+        );
+      }
+      const key = whole.kind === "done" ? "complete" : whole.code;
+      tally.set(key, (tally.get(key) ?? 0) + 1);
+    }
+    const elapsed = performance.now() - start;
+    console.log(
+      `${MUTATIONS} mutations in ${elapsed.toFixed(0)} ms:`,
+      Object.fromEntries([...tally].sort((a, b) => b[1] - a[1])),
+    );
+    // Both outcomes must be common, or the mutations are not exercising much.
+    assertGreaterOrEqual(tally.get("complete") ?? 0, MUTATIONS / 20);
+    assertGreaterOrEqual(tally.size, 15);
+    assertLess(elapsed, 10_000);
+  },
+);

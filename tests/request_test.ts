@@ -1,0 +1,374 @@
+import { assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
+import {
+  DEFAULT_ACCEPT_ENCODING,
+  DEFAULT_USER_AGENT,
+  encodeRequest,
+  type EncodeRequestInit,
+  normalizeHeaders,
+  validateMethod,
+} from "../client/_request.ts";
+
+function text(bytes: Uint8Array): string {
+  return String.fromCharCode(...bytes);
+}
+
+function encode(
+  url: string,
+  init: Partial<EncodeRequestInit> = {},
+): string {
+  return text(
+    encodeRequest({
+      method: "GET",
+      url: new URL(url),
+      keepAlive: true,
+      ...init,
+    }),
+  );
+}
+
+const DEFAULTS =
+  `User-Agent: ${DEFAULT_USER_AGENT}\r\nAccept: */*\r\nAccept-Encoding: ${DEFAULT_ACCEPT_ENCODING}\r\n`;
+
+Deno.test("encodeRequest() writes a plain GET", () => {
+  assertStrictEquals(
+    encode("http://example.com/"),
+    `GET / HTTP/1.1\r\nHost: example.com\r\n${DEFAULTS}\r\n`,
+  );
+  assertStrictEquals(DEFAULT_USER_AGENT, "selectors-deno/0.1");
+  assertStrictEquals(DEFAULT_ACCEPT_ENCODING, "gzip, deflate, br");
+});
+
+Deno.test("encodeRequest() writes a POST with its body and caller's headers", () => {
+  const bytes = encodeRequest({
+    method: "post",
+    url: new URL("https://api.example.com:8443/v1/items?x=1&y=%20#frag"),
+    headers: { "Content-Type": "application/json", "X-Request-Id": "42" },
+    body: new TextEncoder().encode('{"a":1}'),
+    keepAlive: false,
+  });
+  assertStrictEquals(
+    text(bytes),
+    "POST /v1/items?x=1&y=%20 HTTP/1.1\r\nHost: api.example.com:8443\r\n" +
+      DEFAULTS +
+      "Connection: close\r\ncontent-type: application/json\r\nx-request-id: 42\r\n" +
+      'Content-Length: 7\r\n\r\n{"a":1}',
+  );
+});
+
+Deno.test("encodeRequest() omits default ports from Host", () => {
+  const host = (url: string) => encode(url).split("\r\n")[1];
+  assertStrictEquals(host("http://example.com:80/"), "Host: example.com");
+  assertStrictEquals(host("https://example.com:443/"), "Host: example.com");
+  assertStrictEquals(host("http://example.com:443/"), "Host: example.com:443");
+  assertStrictEquals(host("https://example.com:80/"), "Host: example.com:80");
+  assertStrictEquals(host("http://127.0.0.1:8080/"), "Host: 127.0.0.1:8080");
+});
+
+Deno.test("encodeRequest() brackets IPv6 hosts", () => {
+  const host = (url: string) => encode(url).split("\r\n")[1];
+  assertStrictEquals(host("http://[::1]:8080/"), "Host: [::1]:8080");
+  assertStrictEquals(host("http://[::1]/"), "Host: [::1]");
+  assertStrictEquals(
+    host("https://[2001:db8::1]:443/x"),
+    "Host: [2001:db8::1]",
+  );
+});
+
+Deno.test("encodeRequest() keeps the query and drops the fragment", () => {
+  const line = (url: string) => encode(url).split("\r\n")[0];
+  assertStrictEquals(
+    line("http://h/a/b?c=d&e#frag"),
+    "GET /a/b?c=d&e HTTP/1.1",
+  );
+  assertStrictEquals(line("http://h#frag"), "GET / HTTP/1.1");
+  assertStrictEquals(line("http://h/?"), "GET / HTTP/1.1");
+  // Spaces and non-ASCII are percent-encoded by the URL parser.
+  assertStrictEquals(
+    line("http://h/a b/é?q=ü"),
+    "GET /a%20b/%C3%A9?q=%C3%BC HTTP/1.1",
+  );
+});
+
+Deno.test("encodeRequest() never sends URL credentials", () => {
+  const request = encode("http://user:secret@example.com/private");
+  assertStrictEquals(request.includes("secret"), false);
+  assertStrictEquals(request.split("\r\n")[0], "GET /private HTTP/1.1");
+});
+
+Deno.test("encodeRequest() lets the caller replace the default headers", () => {
+  assertStrictEquals(
+    encode("http://example.com/", {
+      headers: {
+        "accept-encoding": "identity",
+        "User-Agent": "custom/1",
+        accept: "text/html",
+        host: "virtual.example",
+      },
+    }),
+    "GET / HTTP/1.1\r\nHost: virtual.example\r\nUser-Agent: custom/1\r\n" +
+      "Accept: text/html\r\nAccept-Encoding: identity\r\n\r\n",
+  );
+  assertStrictEquals(
+    encode("http://example.com/", { userAgent: "option/2" }).split("\r\n")[2],
+    "User-Agent: option/2",
+  );
+});
+
+Deno.test("encodeRequest() sends the default Accept-Encoding whatever decompress says", () => {
+  for (const decompress of [true, false]) {
+    assertStrictEquals(
+      encode("http://h/", { decompress }).includes(
+        "\r\nAccept-Encoding: gzip, deflate, br\r\n",
+      ),
+      true,
+    );
+  }
+});
+
+Deno.test("encodeRequest() writes Connection only when it is not to be kept", () => {
+  assertStrictEquals(encode("http://h/").includes("Connection"), false);
+  assertStrictEquals(
+    encode("http://h/", { keepAlive: false }).includes(
+      "\r\nConnection: close\r\n",
+    ),
+    true,
+  );
+  assertStrictEquals(
+    encode("http://h/", {
+      keepAlive: false,
+      headers: { connection: "keep-alive" },
+    }).includes("\r\nConnection: close\r\n"),
+    true,
+  );
+  assertStrictEquals(
+    encode("http://h/", { headers: { connection: "close" } }).includes(
+      "\r\nConnection: close\r\n",
+    ),
+    true,
+  );
+});
+
+Deno.test("encodeRequest() frames the body itself", () => {
+  const tail = (init: Partial<EncodeRequestInit>) =>
+    encode("http://h/", init).split("\r\n").slice(5).join("|");
+  assertStrictEquals(tail({ method: "POST" }), "Content-Length: 0||");
+  assertStrictEquals(tail({ method: "PUT" }), "Content-Length: 0||");
+  assertStrictEquals(tail({ method: "PATCH" }), "Content-Length: 0||");
+  assertStrictEquals(tail({ method: "DELETE" }), "|");
+  assertStrictEquals(
+    tail({ method: "GET", body: new Uint8Array(0) }),
+    "Content-Length: 0||",
+  );
+  assertStrictEquals(
+    tail({
+      method: "PUT",
+      body: Uint8Array.of(1, 2, 3),
+      headers: { "content-length": "99", "transfer-encoding": "chunked" },
+    }),
+    "Content-Length: 3||\x01\x02\x03",
+  );
+});
+
+Deno.test("encodeRequest() sends latin1 header values byte for byte", () => {
+  const bytes = encodeRequest({
+    method: "GET",
+    url: new URL("http://h/"),
+    headers: { "X-Name": "caf\xe9" },
+    keepAlive: true,
+  });
+  const at = text(bytes).indexOf("caf");
+  assertEquals([...bytes.subarray(at, at + 4)], [0x63, 0x61, 0x66, 0xe9]);
+});
+
+Deno.test("validateMethod() normalizes like fetch and keeps other tokens", () => {
+  assertStrictEquals(validateMethod("get"), "GET");
+  assertStrictEquals(validateMethod("Head"), "HEAD");
+  assertStrictEquals(validateMethod("options"), "OPTIONS");
+  assertStrictEquals(validateMethod("patch"), "patch");
+  assertStrictEquals(validateMethod("PROPFIND"), "PROPFIND");
+  assertStrictEquals(validateMethod("M-SEARCH"), "M-SEARCH");
+});
+
+Deno.test("validateMethod() rejects CR, LF, NUL and other non-token methods", () => {
+  for (
+    const method of [
+      "GET\r\nX-Evil: 1",
+      "GET\n",
+      "GE\rT",
+      "GET\0",
+      "G ET",
+      "GET /",
+      "",
+      "GÉT",
+      "GET(",
+      "\tGET",
+    ]
+  ) {
+    assertThrows(
+      () => validateMethod(method),
+      TypeError,
+      "Cannot build request: invalid method",
+    );
+    assertThrows(
+      () =>
+        encodeRequest({ method, url: new URL("http://h/"), keepAlive: true }),
+      TypeError,
+      "invalid method",
+    );
+  }
+  assertThrows(
+    () => validateMethod("CONNECT"),
+    TypeError,
+    "unsupported method",
+  );
+  assertThrows(
+    () => validateMethod(42 as unknown as string),
+    TypeError,
+    "invalid method",
+  );
+});
+
+Deno.test("normalizeHeaders() rejects CR, LF and NUL in header values", () => {
+  for (
+    const value of [
+      "a\r\nX-Evil: 1",
+      "a\nb",
+      "a\rb",
+      "a\0b",
+      "trailing\r\n",
+      "\nleading",
+    ]
+  ) {
+    for (
+      const init of [
+        { "X-A": value },
+        [["X-A", value]],
+      ] as HeadersInit[]
+    ) {
+      assertThrows(
+        () => normalizeHeaders(init),
+        TypeError,
+        'CR, LF or NUL in the value of header "X-A"',
+      );
+      assertThrows(
+        () =>
+          encodeRequest({
+            method: "GET",
+            url: new URL("http://h/"),
+            headers: init,
+            keepAlive: true,
+          }),
+        TypeError,
+        "Cannot build request",
+      );
+    }
+  }
+});
+
+Deno.test("normalizeHeaders() rejects CR, LF, NUL and other non-token header names", () => {
+  for (
+    const name of [
+      "X-A\r\nX-Evil",
+      "X\nA",
+      "X\rA",
+      "X\0A",
+      "X A",
+      "X:A",
+      "",
+      "Ü",
+    ]
+  ) {
+    assertThrows(
+      () => normalizeHeaders({ [name]: "v" }),
+      TypeError,
+      "Cannot build request: invalid header name",
+    );
+    assertThrows(
+      () => normalizeHeaders([[name, "v"]]),
+      TypeError,
+      "invalid header name",
+    );
+  }
+});
+
+Deno.test("normalizeHeaders() turns any other bad input into a TypeError", () => {
+  assertThrows(
+    () => normalizeHeaders([["a", "b", "c"]] as unknown as HeadersInit),
+    TypeError,
+    "pair",
+  );
+  assertThrows(
+    () => normalizeHeaders({ "X-A": "\u20ac" }),
+    TypeError,
+    "Cannot build request: invalid headers",
+  );
+  assertThrows(
+    () => normalizeHeaders(42 as unknown as HeadersInit),
+    TypeError,
+    "Cannot build request",
+  );
+});
+
+Deno.test("normalizeHeaders() copies valid input into a new Headers", () => {
+  assertEquals([...normalizeHeaders(undefined)], []);
+  const original = new Headers({ "X-A": "1" });
+  const copy = normalizeHeaders(original);
+  copy.set("x-b", "2");
+  assertEquals([...original], [["x-a", "1"]]);
+  assertEquals([...normalizeHeaders([["X-A", " padded\t"], ["x-a", "2"]])], [[
+    "x-a",
+    "padded, 2",
+  ]]);
+  assertEquals(
+    normalizeHeaders(new Map([["Set-Cookie", "a=1"]]) as unknown as HeadersInit)
+      .getSetCookie(),
+    ["a=1"],
+  );
+});
+
+Deno.test("encodeRequest() refuses URLs that are not http(s) or not what they claim", () => {
+  assertThrows(
+    () =>
+      encodeRequest({
+        method: "GET",
+        url: new URL("ftp://h/"),
+        keepAlive: true,
+      }),
+    TypeError,
+    "unsupported URL scheme",
+  );
+  // A URL-like object whose parts were never through the WHATWG parser.
+  const fake = {
+    protocol: "http:",
+    host: "h",
+    pathname: "/a\r\nX-Evil: 1",
+    search: "",
+  } as unknown as URL;
+  assertThrows(
+    () => encodeRequest({ method: "GET", url: fake, keepAlive: true }),
+    TypeError,
+    "invalid request target",
+  );
+  const fakeHost = {
+    protocol: "http:",
+    host: "h\r\nX: 1",
+    pathname: "/",
+    search: "",
+  } as unknown as URL;
+  assertThrows(
+    () => encodeRequest({ method: "GET", url: fakeHost, keepAlive: true }),
+    TypeError,
+    "invalid host",
+  );
+  assertThrows(
+    () =>
+      encodeRequest({
+        method: "GET",
+        url: new URL("http://h/"),
+        keepAlive: true,
+        userAgent: "ua\r\nX-Evil: 1",
+      }),
+    TypeError,
+    "CR, LF or NUL",
+  );
+});

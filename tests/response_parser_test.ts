@@ -1,0 +1,727 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertStrictEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { ResponseParser } from "../client/_response_parser.ts";
+import { HttpParseError } from "../client/http_parse_error.ts";
+
+/** Latin1 string to bytes (one char, one byte), as the corpora are written. */
+function bytesOf(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function textOf(chunks: Uint8Array[]): string {
+  let s = "";
+  for (const c of chunks) for (const b of c) s += String.fromCharCode(b);
+  return s;
+}
+
+/** Small seeded PRNG (mulberry32) so that failures reproduce. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface ValidCase {
+  name: string;
+  bytes: string;
+  method?: string;
+  status: number;
+  statusText: string;
+  version?: "1.0" | "1.1";
+  /** Fields that must be present with exactly these values (`Headers.get`). */
+  headers?: Record<string, string>;
+  setCookie?: string[];
+  body: string;
+  trailers?: Record<string, string> | null;
+  keepAlive: boolean;
+  /** Body delimited by the peer closing: trailing bytes are part of it. */
+  closeDelimited?: boolean;
+}
+
+const CHUNKED_HEAD =
+  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n";
+
+const VALID: ValidCase[] = [
+  {
+    name: "Content-Length body",
+    bytes: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello",
+    status: 200,
+    statusText: "OK",
+    headers: { "content-length": "5", "x-a": "b" },
+    body: "hello",
+    keepAlive: true,
+  },
+  {
+    name: "Content-Length zero",
+    bytes: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    status: 200,
+    statusText: "OK",
+    body: "",
+    keepAlive: true,
+  },
+  {
+    name: "chunked body with extensions and trailers",
+    bytes: CHUNKED_HEAD +
+      '5;name=value;quoted="a \\"b\\" c"\r\nhello\r\n' +
+      "1 ; lone\r\n,\r\n" +
+      "6\r\n world\r\n" +
+      "0;last=1\r\nX-Checksum: abc\r\nX-Other:  two words \r\n\r\n",
+    status: 200,
+    statusText: "OK",
+    headers: { "transfer-encoding": "chunked", "content-type": "text/plain" },
+    body: "hello, world",
+    trailers: { "x-checksum": "abc", "x-other": "two words" },
+    keepAlive: true,
+  },
+  {
+    name: "chunked body with upper-case hex and leading zeros",
+    bytes: CHUNKED_HEAD + "000A\r\n0123456789\r\n00\r\n\r\n",
+    status: 200,
+    statusText: "OK",
+    body: "0123456789",
+    trailers: {},
+    keepAlive: true,
+  },
+  {
+    name: "chunked body with bare LF framing",
+    bytes: CHUNKED_HEAD + "3\nabc\n0\n\n",
+    status: 200,
+    statusText: "OK",
+    body: "abc",
+    trailers: {},
+    keepAlive: true,
+  },
+  {
+    name: "chunked body containing CRLF and NUL bytes",
+    bytes: CHUNKED_HEAD + "4\r\n\r\n\0\n\r\n0\r\n\r\n",
+    status: 200,
+    statusText: "OK",
+    body: "\r\n\0\n",
+    trailers: {},
+    keepAlive: true,
+  },
+  {
+    name: "Transfer-Encoding with Content-Length",
+    bytes:
+      "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    status: 200,
+    statusText: "OK",
+    body: "ok",
+    trailers: {},
+    keepAlive: false,
+  },
+  {
+    name: "Transfer-Encoding list with empty elements",
+    bytes:
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: , CHUNKED\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    status: 200,
+    statusText: "OK",
+    body: "ok",
+    trailers: {},
+    keepAlive: true,
+  },
+  {
+    name: "close-delimited body",
+    bytes: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+    status: 200,
+    statusText: "OK",
+    body: "until the end",
+    keepAlive: false,
+    closeDelimited: true,
+  },
+  {
+    name: "close-delimited empty body",
+    bytes: "HTTP/1.1 200 OK\r\n\r\n",
+    status: 200,
+    statusText: "OK",
+    body: "",
+    keepAlive: false,
+    closeDelimited: true,
+  },
+  {
+    name: "HEAD response with Content-Length",
+    bytes: "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",
+    method: "HEAD",
+    status: 200,
+    statusText: "OK",
+    headers: { "content-length": "1234" },
+    body: "",
+    keepAlive: true,
+  },
+  {
+    name: "HEAD response with chunked",
+    bytes: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    method: "HEAD",
+    status: 200,
+    statusText: "OK",
+    body: "",
+    keepAlive: true,
+  },
+  {
+    name: "204 without framing",
+    bytes: "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
+    status: 204,
+    statusText: "No Content",
+    body: "",
+    keepAlive: true,
+  },
+  {
+    name: "304 with Content-Length",
+    bytes:
+      'HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\nETag: "x"\r\n\r\n',
+    status: 304,
+    statusText: "Not Modified",
+    headers: { etag: '"x"' },
+    body: "",
+    keepAlive: true,
+  },
+  {
+    name: "interim 100 and 103 before the final response",
+    bytes: "HTTP/1.1 100 Continue\r\n\r\n" +
+      "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" +
+      "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+    status: 201,
+    statusText: "Created",
+    headers: { "content-length": "2" },
+    body: "ok",
+    keepAlive: true,
+  },
+  {
+    name: "HTTP/1.0 close-delimited",
+    bytes: "HTTP/1.0 200 OK\r\nServer: old\r\n\r\nbody",
+    version: "1.0",
+    status: 200,
+    statusText: "OK",
+    body: "body",
+    keepAlive: false,
+    closeDelimited: true,
+  },
+  {
+    name: "HTTP/1.0 Content-Length without keep-alive",
+    bytes: "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+    version: "1.0",
+    status: 200,
+    statusText: "OK",
+    body: "abc",
+    keepAlive: false,
+  },
+  {
+    name: "HTTP/1.0 keep-alive",
+    bytes:
+      "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 3\r\n\r\nabc",
+    version: "1.0",
+    status: 200,
+    statusText: "OK",
+    body: "abc",
+    keepAlive: true,
+  },
+  {
+    name: "HTTP/1.0 chunked is read but not kept",
+    bytes:
+      "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+    version: "1.0",
+    status: 200,
+    statusText: "OK",
+    body: "x",
+    trailers: {},
+    keepAlive: false,
+  },
+  {
+    name: "HTTP/1.1 Connection: close",
+    bytes:
+      "HTTP/1.1 200 OK\r\nConnection: upgrade, CLOSE\r\nContent-Length: 3\r\n\r\nabc",
+    status: 200,
+    statusText: "OK",
+    body: "abc",
+    keepAlive: false,
+  },
+  {
+    name: "HTTP/1.2 read as 1.1",
+    bytes: "HTTP/1.2 200 OK\r\nContent-Length: 1\r\n\r\nz",
+    version: "1.1",
+    status: 200,
+    statusText: "OK",
+    body: "z",
+    keepAlive: true,
+  },
+  {
+    name: "bare LF line endings",
+    bytes: "HTTP/1.1 200 OK\nContent-Length: 2\nX-A: b\n\nhi",
+    status: 200,
+    statusText: "OK",
+    headers: { "x-a": "b" },
+    body: "hi",
+    keepAlive: true,
+  },
+  {
+    name: "empty lines before the status line",
+    bytes: "\r\n\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+    status: 200,
+    statusText: "OK",
+    body: "hi",
+    keepAlive: true,
+  },
+  {
+    name: "identical duplicate Content-Length",
+    bytes:
+      "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\nhello",
+    status: 200,
+    statusText: "OK",
+    headers: { "content-length": "5, 5, 5" },
+    body: "hello",
+    keepAlive: true,
+  },
+  {
+    name: "empty reason phrase after a space",
+    bytes: "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
+    status: 404,
+    statusText: "",
+    body: "",
+    keepAlive: true,
+  },
+  {
+    name: "missing space before an empty reason phrase",
+    bytes: "HTTP/1.1 500\r\nContent-Length: 0\r\n\r\n",
+    status: 500,
+    statusText: "",
+    body: "",
+    keepAlive: true,
+  },
+  {
+    name: "reason phrase with spaces, tabs and latin1",
+    bytes: "HTTP/1.1 200 Tr\xe8s  bien\tmerci\r\nContent-Length: 0\r\n\r\n",
+    status: 200,
+    statusText: "Tr\xe8s  bien\tmerci",
+    body: "",
+    keepAlive: true,
+  },
+  {
+    name: "multiple Set-Cookie fields",
+    bytes: "HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/\r\nset-cookie: b=2\r\n" +
+      "X-Dup: one\r\nX-Dup: two\r\nContent-Length: 0\r\n\r\n",
+    status: 200,
+    statusText: "OK",
+    headers: { "x-dup": "one, two" },
+    setCookie: ["a=1; Path=/", "b=2"],
+    body: "",
+    keepAlive: true,
+  },
+  {
+    name: "header values with OWS, empty values and obs-text",
+    bytes: "HTTP/1.1 200 OK\r\nX-Empty:\r\nX-Spaces: \t a  b \t\r\n" +
+      "X-Latin1: caf\xe9\x80\xff\r\nX-Tchar!#$%&'*+-.^_`|~09: v\r\nContent-Length: 0\r\n\r\n",
+    status: 200,
+    statusText: "OK",
+    headers: {
+      "x-empty": "",
+      "x-spaces": "a  b",
+      "x-latin1": "caf\xe9\x80\xff",
+      "x-tchar!#$%&'*+-.^_`|~09": "v",
+    },
+    body: "",
+    keepAlive: true,
+  },
+  {
+    name: "large Content-Length body",
+    bytes: "HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" +
+      "x".repeat(70000),
+    status: 200,
+    statusText: "OK",
+    body: "x".repeat(70000),
+    keepAlive: true,
+  },
+];
+
+interface Outcome {
+  status: number;
+  statusText: string;
+  version: string;
+  body: string;
+  trailers: Array<[string, string]> | null;
+  keepAlive: boolean;
+  consumed: number;
+}
+
+/** Feeds `pieces` in order, then EOF if needed, collecting the body as it comes. */
+function parse(
+  pieces: Uint8Array[],
+  method: string | undefined,
+): { parser: ResponseParser; outcome: Outcome } {
+  const parser = new ResponseParser(method ? { method } : {});
+  const body: Uint8Array[] = [];
+  let used = 0;
+  for (const piece of pieces) {
+    used += parser.receive(piece);
+    body.push(...parser.takeBody());
+  }
+  if (!parser.done) parser.receive(null);
+  body.push(...parser.takeBody());
+  assert(parser.done, "the response is complete");
+  assertStrictEquals(used, parser.bytesConsumed);
+  const head = parser.head!;
+  return {
+    parser,
+    outcome: {
+      status: head.status,
+      statusText: head.statusText,
+      version: head.version,
+      body: textOf(body),
+      trailers: parser.trailers ? [...parser.trailers] : null,
+      keepAlive: parser.keepAlive,
+      consumed: parser.bytesConsumed,
+    },
+  };
+}
+
+function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let from = 0;
+  for (const cut of [...cuts].sort((a, b) => a - b)) {
+    pieces.push(bytes.subarray(from, cut));
+    from = cut;
+  }
+  pieces.push(bytes.subarray(from));
+  return pieces;
+}
+
+function oneByteAtATime(bytes: Uint8Array): Uint8Array[] {
+  return Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
+}
+
+function randomSplits(bytes: Uint8Array, random: () => number): Uint8Array[] {
+  const n = Math.floor(random() * 8);
+  return split(
+    bytes,
+    Array.from({ length: n }, () => Math.floor(random() * (bytes.length + 1))),
+  );
+}
+
+function expected(c: ValidCase, consumed: number): Outcome {
+  return {
+    status: c.status,
+    statusText: c.statusText,
+    version: c.version ?? "1.1",
+    body: c.body,
+    trailers: c.trailers === undefined || c.trailers === null
+      ? null
+      : Object.entries(c.trailers).sort(),
+    keepAlive: c.keepAlive,
+    consumed,
+  };
+}
+
+function checkHeaders(c: ValidCase, parser: ResponseParser): void {
+  const headers = parser.head!.headers;
+  for (const [name, value] of Object.entries(c.headers ?? {})) {
+    assertStrictEquals(headers.get(name), value, `${c.name}: ${name}`);
+  }
+  if (c.setCookie) assertEquals(headers.getSetCookie(), c.setCookie);
+}
+
+const SEED = 0x5eed;
+const TRAILING = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+for (const c of VALID) {
+  Deno.test(`ResponseParser.receive() parses ${c.name}, however split`, () => {
+    const bytes = bytesOf(c.bytes);
+    const want = expected(c, bytes.length);
+    const whole = parse([bytes], c.method);
+    assertEquals(whole.outcome, want, "fed whole");
+    checkHeaders(c, whole.parser);
+    assertEquals(
+      parse(oneByteAtATime(bytes), c.method).outcome,
+      want,
+      "fed one byte at a time",
+    );
+    const random = prng(SEED);
+    for (let i = 0; i < 20; i++) {
+      assertEquals(
+        parse(randomSplits(bytes, random), c.method).outcome,
+        want,
+        `random split ${i} (seed ${SEED})`,
+      );
+    }
+  });
+
+  if (c.closeDelimited) continue;
+  Deno.test(`ResponseParser.bytesConsumed stops at the end of ${c.name}`, () => {
+    const bytes = bytesOf(c.bytes + TRAILING);
+    const want = expected(c, c.bytes.length);
+    assertEquals(parse([bytes], c.method).outcome, want, "fed whole");
+    assertEquals(
+      parse(oneByteAtATime(bytes), c.method).outcome,
+      want,
+      "fed one byte at a time",
+    );
+    const random = prng(SEED + 1);
+    for (let i = 0; i < 20; i++) {
+      assertEquals(
+        parse(randomSplits(bytes, random), c.method).outcome,
+        want,
+        `random split ${i} (seed ${SEED + 1})`,
+      );
+    }
+  });
+}
+
+Deno.test("ResponseParser.receive() returns how many bytes it used", () => {
+  const parser = new ResponseParser();
+  const data = bytesOf("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokNEXT");
+  assertStrictEquals(parser.receive(data.subarray(0, 10)), 10);
+  assertStrictEquals(parser.receive(data.subarray(10)), data.length - 10 - 4);
+  assert(parser.done);
+  assertStrictEquals(parser.receive(bytesOf("more")), 0);
+  assertStrictEquals(parser.receive(null), 0);
+  assertStrictEquals(parser.bytesConsumed, data.length - 4);
+});
+
+Deno.test("ResponseParser.takeBody() returns views of the fed bytes", () => {
+  const parser = new ResponseParser();
+  const data = bytesOf(
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+  );
+  parser.receive(data);
+  const chunks = parser.takeBody();
+  assertEquals(chunks.map((c) => textOf([c])), ["abc", "de"]);
+  for (const chunk of chunks) assertStrictEquals(chunk.buffer, data.buffer);
+  assertEquals(parser.takeBody(), []);
+});
+
+Deno.test("ResponseParser.head is available before the body is complete", () => {
+  const parser = new ResponseParser();
+  parser.receive(bytesOf("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"));
+  assertStrictEquals(parser.head?.status, 200);
+  assertEquals(textOf(parser.takeBody()), "ab");
+  assert(!parser.done);
+  assert(!parser.keepAlive, "keepAlive is false until done");
+  assertStrictEquals(parser.trailers, null);
+});
+
+Deno.test("ResponseParser.started tells a silent close from a cut one", () => {
+  const silent = new ResponseParser();
+  assert(!silent.started);
+  silent.receive(new Uint8Array(0));
+  assert(!silent.started, "an empty array is not a byte");
+  const e = assertThrows(() => silent.receive(null), HttpParseError);
+  assertStrictEquals(e.code, "empty-response");
+
+  const cut = new ResponseParser();
+  cut.receive(bytesOf("HTTP/1.1 2"));
+  assert(cut.started);
+  const e2 = assertThrows(() => cut.receive(null), HttpParseError);
+  assertStrictEquals(e2.code, "truncated-head");
+  assertStrictEquals(e2.offset, 10);
+});
+
+Deno.test("ResponseParser.receive() rethrows the same error once failed", () => {
+  const parser = new ResponseParser();
+  const e = assertThrows(
+    () => parser.receive(bytesOf("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n")),
+    HttpParseError,
+    "invalid header name",
+  );
+  assertStrictEquals(e.code, "invalid-header-name");
+  assertStrictEquals(e.offset, 20);
+  assertStrictEquals(e.name, "HttpParseError");
+  assertStrictEquals(assertThrows(() => parser.receive(null)), e);
+  assertStrictEquals(assertThrows(() => parser.receive(bytesOf("x"))), e);
+});
+
+Deno.test("ResponseParser.receive() rejects 101 Switching Protocols", () => {
+  const parser = new ResponseParser();
+  const e = assertThrows(
+    () => parser.receive(bytesOf("HTTP/1.1 101 Switching Protocols\r\n\r\n")),
+    HttpParseError,
+  );
+  assertStrictEquals(e.code, "unexpected-upgrade");
+});
+
+Deno.test("ResponseParser.receive() rejects obs-fold", () => {
+  const e = assertThrows(
+    () =>
+      new ResponseParser().receive(
+        bytesOf("HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\n\r\n"),
+      ),
+    HttpParseError,
+    "obsolete line folding",
+  );
+  assertStrictEquals(e.code, "obs-fold");
+  assertStrictEquals(e.offset, 25);
+});
+
+Deno.test("ResponseParser.receive() names what it received in messages", () => {
+  const e = assertThrows(
+    () =>
+      new ResponseParser().receive(
+        bytesOf(CHUNKED_HEAD + "zz\r\n"),
+      ),
+    HttpParseError,
+  );
+  assertStrictEquals(
+    e.message,
+    `Cannot parse response: invalid chunk size "zz" at byte ${CHUNKED_HEAD.length}`,
+  );
+  assertStrictEquals(e.offset, CHUNKED_HEAD.length);
+  const bare = assertThrows(
+    () =>
+      new ResponseParser().receive(bytesOf("HTTP/1.1 200 OK\r\nX: a\rb\r\n")),
+    HttpParseError,
+  );
+  assertStringIncludes(
+    bare.message,
+    'CR not followed by LF in header line "X: a\\rb" at byte 21',
+  );
+});
+
+Deno.test("ResponseParser.receive() enforces maxHeadBytes however split", () => {
+  const head = "HTTP/1.1 200 OK\r\nX-Big: " + "a".repeat(200) + "\r\n\r\n";
+  for (const pieces of [[bytesOf(head)], oneByteAtATime(bytesOf(head))]) {
+    const parser = new ResponseParser({ maxHeadBytes: 100 });
+    const e = assertThrows(() => {
+      for (const p of pieces) parser.receive(p);
+    }, HttpParseError);
+    assertStrictEquals(e.code, "head-too-large");
+    assertStrictEquals(e.offset, 100);
+  }
+  // Exactly at the limit is fine.
+  const exact = "HTTP/1.1 204 No Content\r\n\r\n";
+  const parser = new ResponseParser({ maxHeadBytes: exact.length });
+  parser.receive(bytesOf(exact));
+  assert(parser.done);
+});
+
+Deno.test("ResponseParser.receive() counts interim heads towards maxHeadBytes", () => {
+  const parser = new ResponseParser({ maxHeadBytes: 1000 });
+  const e = assertThrows(() => {
+    for (let i = 0; i < 100; i++) {
+      parser.receive(bytesOf("HTTP/1.1 100 Continue\r\n\r\n"));
+    }
+  }, HttpParseError);
+  assertStrictEquals(e.code, "head-too-large");
+});
+
+Deno.test("ResponseParser.receive() enforces maxHeaders for headers and trailers", () => {
+  const fields = "X-A: 1\r\n".repeat(4);
+  const ok = new ResponseParser({ maxHeaders: 4 });
+  ok.receive(bytesOf(`HTTP/1.1 204 No Content\r\n${fields}\r\n`));
+  assert(ok.done);
+  const e = assertThrows(
+    () =>
+      new ResponseParser({ maxHeaders: 3 }).receive(
+        bytesOf(`HTTP/1.1 204 No Content\r\n${fields}\r\n`),
+      ),
+    HttpParseError,
+  );
+  assertStrictEquals(e.code, "too-many-headers");
+  const t = assertThrows(
+    () =>
+      new ResponseParser({ maxHeaders: 3 }).receive(
+        bytesOf(`${CHUNKED_HEAD}0\r\n${fields}\r\n`),
+      ),
+    HttpParseError,
+    "trailer",
+  );
+  assertStrictEquals(t.code, "too-many-headers");
+});
+
+Deno.test("ResponseParser.receive() enforces maxBodyBytes for every framing", () => {
+  const cases = [
+    "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n",
+    `${CHUNKED_HEAD}6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n`,
+    "HTTP/1.1 200 OK\r\n\r\nhello world",
+  ];
+  for (const response of cases) {
+    const tooLarge = assertThrows(() => {
+      const parser = new ResponseParser({ maxBodyBytes: 10 });
+      parser.receive(bytesOf(response));
+      parser.receive(null);
+    }, HttpParseError);
+    assertStrictEquals(tooLarge.code, "body-too-large", response);
+    const body = response.includes("Length")
+      ? response + "hello world"
+      : response;
+    const parser = new ResponseParser({ maxBodyBytes: 11 });
+    parser.receive(bytesOf(body));
+    parser.receive(null);
+    assertEquals(textOf(parser.takeBody()), "hello world");
+  }
+});
+
+Deno.test("ResponseParser.receive() bounds the trailer section", () => {
+  const e = assertThrows(
+    () =>
+      new ResponseParser({ maxHeadBytes: 200 }).receive(
+        bytesOf(`${CHUNKED_HEAD}0\r\nX-T: ${"t".repeat(300)}\r\n\r\n`),
+      ),
+    HttpParseError,
+  );
+  assertStrictEquals(e.code, "trailers-too-large");
+});
+
+Deno.test("ResponseParser.receive() treats only HEAD as a bodiless method", () => {
+  const response = bytesOf("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  const head = new ResponseParser({ method: "HEAD" });
+  assertStrictEquals(head.receive(response), response.length - 2);
+  const get = new ResponseParser({ method: "GET" });
+  assertStrictEquals(get.receive(response), response.length);
+  assertEquals(textOf(get.takeBody()), "ok");
+});
+
+Deno.test("ResponseParser() rejects invalid limits with RangeError", () => {
+  assertThrows(() => new ResponseParser({ maxHeadBytes: 0 }), RangeError);
+  assertThrows(() => new ResponseParser({ maxHeaders: -1 }), RangeError);
+  assertThrows(() => new ResponseParser({ maxBodyBytes: 1.5 }), RangeError);
+  assertThrows(() => new ResponseParser({ maxBodyBytes: NaN }), RangeError);
+  new ResponseParser({ maxBodyBytes: Infinity, maxHeaders: 0 });
+});
+
+Deno.test("ResponseParser.receive() is linear when fed one byte at a time", () => {
+  // A quadratic rescan of this 60 KiB line would take seconds; linear is ms.
+  const big = bytesOf(
+    `HTTP/1.1 200 OK\r\nX-Big: ${
+      "v".repeat(60_000)
+    }\r\nContent-Length: 100000\r\n\r\n${"b".repeat(100_000)}`,
+  );
+  const start = performance.now();
+  const parser = new ResponseParser();
+  let bodyBytes = 0;
+  for (let i = 0; i < big.length; i++) {
+    parser.receive(big.subarray(i, i + 1));
+    for (const c of parser.takeBody()) bodyBytes += c.length;
+  }
+  const elapsed = performance.now() - start;
+  assert(parser.done);
+  assertStrictEquals(bodyBytes, 100_000);
+  assertStrictEquals(parser.head!.headers.get("x-big")!.length, 60_000);
+  assert(elapsed < 2_000, `took ${elapsed.toFixed(0)} ms`);
+});
+
+Deno.test("ResponseParser.receive() never lets a Headers TypeError escape", () => {
+  // Every byte value in a header value: either accepted or an HttpParseError.
+  for (let b = 0; b < 256; b++) {
+    const parser = new ResponseParser();
+    try {
+      parser.receive(
+        bytesOf(
+          `HTTP/1.1 204 No Content\r\nX-V: a${String.fromCharCode(b)}b\r\n\r\n`,
+        ),
+      );
+      assert(parser.done);
+    } catch (e) {
+      assertInstanceOf(e, HttpParseError);
+    }
+  }
+});
