@@ -237,56 +237,117 @@ function encodeLatin1(head: string, body: Uint8Array | null): Uint8Array {
  *   `http:` and `https:`); nothing is written then.
  */
 export function encodeRequest(init: EncodeRequestInit): Uint8Array {
-  const method = validateMethod(init.method);
-  const url = init.url;
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new TypeError(
-      `Cannot build request: unsupported URL scheme ${describe(url.protocol)}`,
-    );
+  return new RequestWriter(init).encode(init.url);
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * An `HttpClient` option key for a ready {@linkcode RequestWriter}: `fetchAll`
+ * builds one per crawl instead of one per URL. A symbol keeps it out of the
+ * public options.
+ */
+export const kRequestWriter: unique symbol = Symbol("selectors.requestWriter");
+
+/**
+ * Writes requests that differ only in their URL, as a crawl sends them: the method
+ * and the header section after `Host` are checked and encoded once, so each
+ * request costs one request line, one `Host` line and one copy.
+ *
+ * @example
+ * ```ts ignore
+ * const writer = new RequestWriter({ method: "GET", keepAlive: true });
+ * writer.encode(new URL("http://example.com/a")); // "GET /a HTTP/1.1\r\nHost: example.com\r\n..."
+ * ```
+ */
+export class RequestWriter {
+  /** The method as sent. */
+  readonly method: string;
+  /** The caller's own `Host`, which replaces the URL's. */
+  readonly #host: string | null;
+  /** Every byte after the `Host` line: the other fields, the blank line, the content. */
+  readonly #tail: Uint8Array;
+
+  /**
+   * Checks and encodes everything but the URL.
+   *
+   * @param init The request, without its URL.
+   * @throws {TypeError} If the method or a header cannot be sent as given.
+   */
+  constructor(init: Omit<EncodeRequestInit, "url">) {
+    const method = this.method = validateMethod(init.method);
+    const headers = init.headers instanceof Headers
+      ? init.headers
+      : normalizeHeaders(init.headers);
+    this.#host = headers.get("host");
+    if (this.#host !== null) checkHost(this.#host);
+    const fields: Array<[string, string]> = [
+      [
+        "User-Agent",
+        headers.get("user-agent") ?? init.userAgent ?? DEFAULT_USER_AGENT,
+      ],
+      ["Accept", headers.get("accept") ?? "*/*"],
+      [
+        "Accept-Encoding",
+        headers.get("accept-encoding") ?? DEFAULT_ACCEPT_ENCODING,
+      ],
+    ];
+    const connection = init.keepAlive ? headers.get("connection") : "close";
+    if (connection !== null) fields.push(["Connection", connection]);
+    for (const field of headers) {
+      if (!MANAGED.has(field[0])) fields.push(field);
+    }
+    const body = init.body ?? null;
+    if (body !== null) fields.push(["Content-Length", String(body.length)]);
+    else if (CONTENT_METHODS.has(method)) fields.push(["Content-Length", "0"]);
+    let head = "";
+    for (const [name, value] of fields) {
+      // `Headers` already refuses these, but `userAgent` did not pass through it,
+      // and a CR or LF must never reach the wire whatever the path.
+      checkField(name, value);
+      head += `${name}: ${value}\r\n`;
+    }
+    head += "\r\n";
+    this.#tail = encodeLatin1(head, body);
   }
-  // The WHATWG URL parser percent-encodes controls and spaces, so these only
-  // fail for a URL object that is not what it claims to be; refuse anyway, as
-  // a CR or LF here would let the URL write headers of its own.
-  const target = url.pathname + url.search;
-  if (!target.startsWith("/") || !VISIBLE_ASCII.test(target)) {
-    throw new TypeError(
-      `Cannot build request: invalid request target ${describe(target)}`,
-    );
+
+  /**
+   * The bytes of the request to `url`.
+   *
+   * @param url An `http:` or `https:` URL; its fragment and credentials are never sent.
+   * @returns The request, head and content in one array.
+   * @throws {TypeError} If the URL cannot be sent as given.
+   */
+  encode(url: URL): Uint8Array {
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new TypeError(
+        `Cannot build request: unsupported URL scheme ${
+          describe(url.protocol)
+        }`,
+      );
+    }
+    // The WHATWG URL parser percent-encodes controls and spaces, so these only
+    // fail for a URL object that is not what it claims to be; refuse anyway, as
+    // a CR or LF here would let the URL write headers of its own.
+    const target = url.pathname + url.search;
+    if (!target.startsWith("/") || !VISIBLE_ASCII.test(target)) {
+      throw new TypeError(
+        `Cannot build request: invalid request target ${describe(target)}`,
+      );
+    }
+    const host = this.#host ?? url.host;
+    if (this.#host === null) checkHost(host);
+    // Method, target and host are visible ASCII, so UTF-8 is byte for byte.
+    const line = `${this.method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`;
+    const out = new Uint8Array(line.length + this.#tail.length);
+    encoder.encodeInto(line, out);
+    out.set(this.#tail, line.length);
+    return out;
   }
-  const headers = init.headers instanceof Headers
-    ? init.headers
-    : normalizeHeaders(init.headers);
-  const host = headers.get("host") ?? url.host;
+}
+
+function checkHost(host: string): void {
   if (host === "" || !VISIBLE_ASCII.test(host)) {
     throw new TypeError(`Cannot build request: invalid host ${describe(host)}`);
   }
-  const fields: Array<[string, string]> = [
-    ["Host", host],
-    [
-      "User-Agent",
-      headers.get("user-agent") ?? init.userAgent ?? DEFAULT_USER_AGENT,
-    ],
-    ["Accept", headers.get("accept") ?? "*/*"],
-    [
-      "Accept-Encoding",
-      headers.get("accept-encoding") ?? DEFAULT_ACCEPT_ENCODING,
-    ],
-  ];
-  const connection = init.keepAlive ? headers.get("connection") : "close";
-  if (connection !== null) fields.push(["Connection", connection]);
-  for (const field of headers) {
-    if (!MANAGED.has(field[0])) fields.push(field);
-  }
-  const body = init.body ?? null;
-  if (body !== null) fields.push(["Content-Length", String(body.length)]);
-  else if (CONTENT_METHODS.has(method)) fields.push(["Content-Length", "0"]);
-  let head = `${method} ${target} HTTP/1.1\r\n`;
-  for (const [name, value] of fields) {
-    // `Headers` already refuses these, but `userAgent` did not pass through it,
-    // and a CR or LF must never reach the wire whatever the path.
-    checkField(name, value);
-    head += `${name}: ${value}\r\n`;
-  }
-  head += "\r\n";
-  return encodeLatin1(head, body);
 }

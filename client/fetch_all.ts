@@ -10,10 +10,16 @@ import {
   HttpClient,
   type HttpClientOptions,
   type HttpResponse,
+  type InternalOptions,
   nonNegative,
   parseHttpUrl,
 } from "./http_client.ts";
-import { normalizeHeaders, validateMethod } from "./_request.ts";
+import {
+  kRequestWriter,
+  normalizeHeaders,
+  RequestWriter,
+  validateMethod,
+} from "./_request.ts";
 
 /** The outcome for one URL: a response, or why there is none. */
 export type FetchResult =
@@ -251,12 +257,14 @@ class Crawl {
   readonly #clientOptions: {
     method: string;
     headers: Headers;
-    body: Uint8Array | string | null;
+    body: Uint8Array | null;
     maxResponseBytes: number;
     decompress: boolean;
     keepAlive: boolean;
     caCerts?: string[];
   };
+  /** Encodes every request but redirects that change the method or headers. */
+  readonly #writer: RequestWriter;
   readonly #signal: AbortSignal | undefined;
   readonly #onProgress: FetchAllOptions["onProgress"];
 
@@ -293,10 +301,11 @@ class Crawl {
       options.maxIdlePerOrigin,
       concurrency,
     );
+    const body = options.body ?? null;
     this.#clientOptions = {
       method: validateMethod(options.method ?? "GET"),
       headers: normalizeHeaders(options.headers),
-      body: options.body ?? null,
+      body: typeof body === "string" ? new TextEncoder().encode(body) : body,
       maxResponseBytes: nonNegative(
         "maxResponseBytes",
         options.maxResponseBytes,
@@ -306,6 +315,7 @@ class Crawl {
       keepAlive: this.#keepAlive,
       ...(options.caCerts ? { caCerts: options.caCerts } : {}),
     };
+    this.#writer = new RequestWriter(this.#clientOptions);
     this.#signal = options.signal;
     this.#onProgress = options.onProgress;
   }
@@ -516,12 +526,19 @@ class Crawl {
     overrides.headers = job.headers = headers;
     this.#release(job);
     job.redirects++;
+    const remaining = job.started + this.#timeout - performance.now();
+    if (remaining <= 0) {
+      this.#finish(job, {
+        url: job.input,
+        ok: false,
+        error: new Deno.errors.TimedOut(
+          `Request timed out after ${this.#timeout} ms: ${target.href}`,
+        ),
+      });
+      return;
+    }
     try {
-      job.client = this.#client(
-        target,
-        job.started + this.#timeout - performance.now(),
-        overrides,
-      );
+      job.client = this.#client(target, remaining, overrides);
     } catch (error) {
       this.#finish(job, { url: job.input, ok: false, error });
       return;

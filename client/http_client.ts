@@ -8,7 +8,7 @@ import { BlockingIOError } from "../selector/errors.ts";
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { decodeBody } from "./_decode.ts";
-import { encodeRequest, normalizeHeaders, validateMethod } from "./_request.ts";
+import { kRequestWriter, RequestWriter } from "./_request.ts";
 import { ResponseParser } from "./_response_parser.ts";
 import { HttpParseError } from "./http_parse_error.ts";
 
@@ -84,6 +84,11 @@ export interface HttpClientOptions {
   conn?: PollableConn;
 }
 
+/** What `fetchAll` passes: the public options plus a writer shared by the crawl. */
+export type InternalOptions = HttpClientOptions & {
+  [kRequestWriter]?: RequestWriter;
+};
+
 const IDEMPOTENT = new Set([
   "GET",
   "HEAD",
@@ -158,8 +163,6 @@ export class HttpClient {
    */
   constructor(url: string | URL, options: HttpClientOptions = {}) {
     this.url = parseHttpUrl(url);
-    this.method = validateMethod(options.method ?? "GET");
-    const headers = normalizeHeaders(options.headers);
     this.#timeout = nonNegative("timeout", options.timeout, 30_000);
     this.#maxResponseBytes = nonNegative(
       "maxResponseBytes",
@@ -170,14 +173,16 @@ export class HttpClient {
     this.#keepAlive = options.keepAlive ?? false;
     this.#caCerts = options.caCerts;
     const body = options.body ?? null;
-    this.#request = encodeRequest({
-      method: this.method,
-      url: this.url,
-      headers,
-      body: typeof body === "string" ? new TextEncoder().encode(body) : body,
-      keepAlive: this.#keepAlive,
-      decompress: this.#decompress,
-    });
+    const writer = (options as InternalOptions)[kRequestWriter] ??
+      new RequestWriter({
+        method: options.method ?? "GET",
+        ...(options.headers ? { headers: options.headers } : {}),
+        body: typeof body === "string" ? new TextEncoder().encode(body) : body,
+        keepAlive: this.#keepAlive,
+        decompress: this.#decompress,
+      });
+    this.method = writer.method;
+    this.#request = writer.encode(this.url);
     this.#parser = this.#newParser();
     this.deadline = performance.now() + this.#timeout;
     const conn = options.conn;

@@ -1,0 +1,406 @@
+/**
+ * Smoke tests of the examples: each one runs as a subprocess (`deno run`, with the
+ * permissions the README gives it) against servers on 127.0.0.1. Every subprocess
+ * has a deadline and is killed in `finally`.
+ *
+ * @module
+ */
+import {
+  assert,
+  assertEquals,
+  assertGreater,
+  assertLess,
+  assertMatch,
+  assertStringIncludes,
+} from "@std/assert";
+
+const examples = new URL("../examples/", import.meta.url);
+const NET = "--allow-net=127.0.0.1";
+const DEMO_PERMISSIONS = [
+  "--allow-net=127.0.0.1,localhost",
+  "--allow-run",
+  "--allow-read",
+];
+
+interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** `deno run [flags] examples/<script> [args]`, killed after `timeout` ms. */
+async function run(
+  script: string,
+  flags: string[],
+  args: string[],
+  timeout = 30_000,
+): Promise<Output> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeout);
+  const started = performance.now();
+  try {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--no-config",
+        ...flags,
+        new URL(script, examples).href,
+        ...args,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+      signal: controller.signal,
+    }).output();
+    assert(
+      !controller.signal.aborted,
+      `${script} ${args.join(" ")} did not finish within ${timeout} ms`,
+    );
+    const decoder = new TextDecoder();
+    return {
+      code,
+      stdout: decoder.decode(stdout),
+      stderr: decoder.decode(stderr),
+      ms: performance.now() - started,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A long-running example: its first stdout line, then the rest when it ends. */
+class Background implements AsyncDisposable {
+  readonly #child: Deno.ChildProcess;
+  #stdout = "";
+  #exited = false;
+  #firstLine: Promise<string>;
+  #reading: Promise<void>;
+  #stderr: Promise<string>;
+
+  constructor(script: string, flags: string[], args: string[]) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--no-config",
+        ...flags,
+        new URL(script, examples).href,
+        ...args,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    this.#child = child;
+    child.status.then(() => this.#exited = true);
+    let resolveLine!: (line: string) => void;
+    this.#firstLine = new Promise((resolve) => resolveLine = resolve);
+    this.#reading = (async () => {
+      const stream = child.stdout.pipeThrough(new TextDecoderStream());
+      for await (const chunk of stream) {
+        this.#stdout += chunk;
+        const nl = this.#stdout.indexOf("\n");
+        if (nl >= 0) resolveLine(this.#stdout.slice(0, nl));
+      }
+      resolveLine(this.#stdout);
+    })();
+    this.#stderr = new Response(child.stderr).text();
+  }
+
+  /** The first stdout line (or all of stdout if it ends first), within `timeout` ms. */
+  firstLine(timeout = 15_000): Promise<string> {
+    return within(this.#firstLine, timeout, "the first line");
+  }
+
+  /** Waits for the process to exit on its own, within `timeout` ms. */
+  async finished(timeout = 15_000): Promise<Output & { ms: 0 }> {
+    const { code } = await within(this.#child.status, timeout, "exit");
+    await this.#reading;
+    return { code, stdout: this.#stdout, stderr: await this.#stderr, ms: 0 };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.#exited) {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch { /* exited meanwhile */ }
+    }
+    await this.#child.status;
+    await this.#reading;
+    await this.#stderr;
+  }
+}
+
+async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A port nothing listens on (one that was free a moment ago). */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** A local server with a fixed body, a chunked body, a 404 and a gzip body. */
+function localServer(): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/hello") return new Response("hello world");
+      if (path === "/chunked") {
+        const parts = ["chunk one, ", "chunk two, ", "and the last one"];
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            const part = parts.shift();
+            if (part === undefined) controller.close();
+            else controller.enqueue(new TextEncoder().encode(part));
+          },
+        });
+        return new Response(body, {
+          headers: { "content-type": "application/octet-stream" },
+        });
+      }
+      if (path === "/gzip") {
+        const stream = new Blob(["compressed ".repeat(100)]).stream()
+          .pipeThrough(new CompressionStream("gzip"));
+        const body = new Uint8Array(await new Response(stream).arrayBuffer());
+        return new Response(body, {
+          headers: {
+            "content-encoding": "gzip",
+            "content-type": "text/plain",
+          },
+        });
+      }
+      return new Response("missing", { status: 404 });
+    },
+  );
+}
+
+Deno.test("crawl.ts --json prints one JSON object per result", async () => {
+  await using server = localServer();
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const refused = `http://127.0.0.1:${closedPort()}/`;
+  const urls = [
+    `${base}/hello`,
+    `${base}/chunked`,
+    `${base}/gzip`,
+    `${base}/nope`,
+  ];
+  const { code, stdout, stderr } = await run("crawl.ts", [NET], [
+    "--json",
+    "--concurrency",
+    "2",
+    "--header",
+    "X-Test: yes",
+    ...urls,
+    refused,
+  ]);
+  assertEquals(code, 1, "a failed URL makes the exit code 1");
+  const lines = stdout.trimEnd().split("\n");
+  assertEquals(lines.length, 5, stdout);
+  const results = new Map<string, Record<string, unknown>>();
+  for (const line of lines) {
+    const result = JSON.parse(line);
+    assertEquals(
+      Object.keys(result).sort(),
+      ["bytes", "error", "ms", "ok", "status", "url"],
+    );
+    assertEquals(typeof result.ms, "number");
+    assert(result.ms >= 0);
+    results.set(result.url, result);
+  }
+  assertEquals(results.get(`${base}/hello`)?.status, 200);
+  assertEquals(results.get(`${base}/hello`)?.bytes, 11);
+  assertEquals(results.get(`${base}/chunked`)?.bytes, 38);
+  assertEquals(results.get(`${base}/gzip`)?.bytes, 1100, "decoded");
+  assertEquals(results.get(`${base}/nope`)?.status, 404);
+  assertEquals(results.get(`${base}/nope`)?.ok, true);
+  const failed = results.get(refused)!;
+  assertEquals(failed.ok, false);
+  assertEquals(failed.status, null);
+  assertEquals(
+    (failed.error as { name: string }).name,
+    "ConnectionRefused",
+  );
+  // The summary goes to stderr, so stdout stays pure JSON.
+  assertStringIncludes(stderr, "requests");
+  assertStringIncludes(stderr, "5 (4 ok, 1 failed)");
+  assertStringIncludes(stderr, "ConnectionRefused: 1");
+});
+
+Deno.test("crawl.ts --body prints the bodies and exits 0 when all succeed", async () => {
+  await using server = localServer();
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const { code, stdout } = await run("crawl.ts", [NET], [
+    "--body",
+    "--no-keep-alive",
+    `${base}/hello`,
+    `${base}/chunked`,
+  ]);
+  assertEquals(code, 0, stdout);
+  assertStringIncludes(stdout, "hello world");
+  assertStringIncludes(stdout, "chunk one, chunk two, and the last one");
+  assertMatch(stdout, /^200 OK .* http:\/\/127\.0\.0\.1:\d+\/hello$/m);
+  assertStringIncludes(stdout, "Summary");
+});
+
+Deno.test("crawl.ts with no URLs crawls its demo server and prints the summary", async () => {
+  const { code, stdout, stderr, ms } = await run(
+    "crawl.ts",
+    DEMO_PERMISSIONS,
+    [],
+    60_000,
+  );
+  assertEquals(code, 0, stdout + stderr);
+  assertLess(ms, 30_000);
+  assertMatch(stdout, /requests\s+500 \(500 ok, 0 failed\)/);
+  for (const row of ["statuses", "errors", "bytes", "latency", "throughput"]) {
+    assertMatch(stdout, new RegExp(`^  ${row}\\s`, "m"));
+  }
+  assertMatch(stdout, /p50 [\d.]+ ms, p95 [\d.]+ ms, max [\d.]+ ms/);
+  assertMatch(stdout, /[\d.]+ requests\/s/);
+  assert(!stdout.includes("\x1b"), "no escape codes on stdout");
+  assert(!stderr.includes("\x1b"), "no escape codes when stderr is not a TTY");
+});
+
+Deno.test("crawl.ts rejects bad command lines with one line and exit code 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--bogus", "http://127.0.0.1/"], /unknown option --bogus/],
+    [["--concurrency", "0", "http://127.0.0.1/"], /--concurrency/],
+    [["--concurrency", "many", "http://127.0.0.1/"], /--concurrency/],
+    [["--timeout", "-5", "http://127.0.0.1/"], /--timeout/],
+    [["--header", "no colon", "http://127.0.0.1/"], /--header/],
+    [["not a url"], /invalid URL "not a url"/],
+    [["ftp://127.0.0.1/"], /invalid URL/],
+  ];
+  for (const [args, message] of cases) {
+    const { code, stdout, stderr } = await run("crawl.ts", [NET], args);
+    assertEquals(code, 2, `${args.join(" ")}: ${stderr}`);
+    assertEquals(stdout, "");
+    const lines = stderr.trimEnd().split("\n");
+    assertEquals(lines.length, 1, `one line for ${args.join(" ")}: ${stderr}`);
+    assertMatch(lines[0]!, /^crawl: /);
+    assertMatch(lines[0]!, message);
+  }
+});
+
+Deno.test("crawl.ts --help documents every option", async () => {
+  const { code, stdout } = await run("crawl.ts", [], ["--help"]);
+  assertEquals(code, 0);
+  for (
+    const option of [
+      "--concurrency",
+      "--timeout",
+      "--method",
+      "--header",
+      "--no-keep-alive",
+      "--body",
+      "--json",
+      "--help",
+    ]
+  ) {
+    assertStringIncludes(stdout, option);
+  }
+});
+
+Deno.test("seed_crawler.ts prints status and body size per URL, chunked included", async () => {
+  await using server = localServer();
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const refused = `http://127.0.0.1:${closedPort()}/`;
+  const { code, stdout } = await run("seed_crawler.ts", [NET], [
+    `${base}/hello`,
+    `${base}/chunked`,
+    `${base}/nope`,
+    refused,
+    "not a url",
+  ]);
+  assertEquals(code, 1, "two URLs failed");
+  const lines = stdout.trimEnd().split("\n").sort();
+  assertEquals(lines.length, 5, stdout);
+  assertStringIncludes(stdout, `200 OK ${base}/hello 11 bytes`);
+  assertStringIncludes(stdout, `200 OK ${base}/chunked 38 bytes`);
+  assertStringIncludes(stdout, `404 Not Found ${base}/nope 7 bytes`);
+  assertMatch(stdout, new RegExp(`^ERROR ${refused} ConnectionRefused`, "m"));
+  assertMatch(stdout, /^ERROR not a url /m);
+});
+
+Deno.test("seed_crawler.ts exits 0 when every URL succeeds, and prints usage without URLs", async () => {
+  await using server = localServer();
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const ok = await run("seed_crawler.ts", [NET], [`${base}/chunked`]);
+  assertEquals(ok.code, 0, ok.stdout);
+  const usage = await run("seed_crawler.ts", [NET], []);
+  assertEquals(usage.code, 2);
+  assertStringIncludes(usage.stderr, "Usage: seed_crawler.ts URL...");
+});
+
+Deno.test("echo_server.ts serves many echo_client.ts connections at once", async () => {
+  const clients = 20;
+  await using server = new Background("echo_server.ts", [NET], [
+    "--port",
+    "0",
+    "--max-clients",
+    String(clients),
+  ]);
+  const first = await server.firstLine();
+  const port = /^listening on 127\.0\.0\.1:(\d+)$/.exec(first)?.[1];
+  assert(port !== undefined, `unexpected first line: ${first}`);
+  const client = await run("echo_client.ts", [NET], [
+    "--port",
+    port,
+    "--connections",
+    String(clients),
+    "--lines",
+    "500",
+  ]);
+  assertEquals(client.code, 0, client.stdout + client.stderr);
+  assertMatch(
+    client.stdout,
+    /^20\/20 connections OK, 10000 lines and \d+ bytes echoed, 0 mismatches/,
+  );
+  const echoed = Number(/and (\d+) bytes echoed/.exec(client.stdout)?.[1]);
+  assertGreater(echoed, 0);
+  const { code, stdout } = await server.finished();
+  assertEquals(code, 0);
+  assertStringIncludes(
+    stdout,
+    `served ${clients} clients, echoed ${echoed} bytes`,
+  );
+});
+
+Deno.test("echo_client.ts exits 1 when the server is not there", async () => {
+  const { code, stdout, stderr } = await run("echo_client.ts", [NET], [
+    "--port",
+    String(closedPort()),
+    "--connections",
+    "3",
+  ]);
+  assertEquals(code, 1);
+  assertStringIncludes(stdout, "0/3 connections OK");
+  assertStringIncludes(stderr, "ConnectionRefused");
+});
