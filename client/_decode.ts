@@ -34,7 +34,8 @@ export function decodeBody(
   contentEncoding: string | null,
   maxBytes: number,
 ): Uint8Array {
-  if (contentEncoding === null) return body;
+  // HEAD, 204 and 304 responses carry the header but no body to decode.
+  if (contentEncoding === null || body.length === 0) return body;
   const codings = contentEncoding.toLowerCase().split(",");
   for (let i = codings.length - 1; i >= 0; i--) {
     const coding = codings[i]!.trim();

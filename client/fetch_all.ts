@@ -450,17 +450,18 @@ class Crawl {
   #client(
     url: URL,
     timeout: number,
-    overrides: HttpClientOptions = {},
+    overrides?: HttpClientOptions,
   ): HttpClient {
     const idle = this.#keepAlive
       ? this.#idle.get(url.origin)?.pop()
       : undefined;
-    return new HttpClient(url, {
+    const options: InternalOptions = {
       ...this.#clientOptions,
-      ...overrides,
+      ...(overrides ?? { [kRequestWriter]: this.#writer }),
       timeout,
-      ...(idle ? { conn: idle.conn } : {}),
-    });
+    };
+    if (idle) options.conn = idle.conn;
+    return new HttpClient(url, options);
   }
 
   /** If the job's client reuses an idle conn, that conn is registered already. */

@@ -14,6 +14,13 @@ export const kWatch: unique symbol = Symbol("selectors.watch");
 /** `(watcher)`: stop watching. */
 export const kUnwatch: unique symbol = Symbol("selectors.unwatch");
 
+/** `PollableConn`'s zero-copy `recv` for the HTTP client: a view of the buffered bytes. */
+export const kPeek: unique symbol = Symbol("selectors.peek");
+/** `(n)`: marks `n` peeked bytes consumed. */
+export const kConsume: unique symbol = Symbol("selectors.consume");
+/** `(bytes)`: `send` without the defensive copy, for bytes the caller will not touch again. */
+export const kSendOwned: unique symbol = Symbol("selectors.sendOwned");
+
 /** A pollable as the selector sees it. */
 export interface PollableInternals extends Pollable {
   [kReady](): number;

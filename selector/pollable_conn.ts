@@ -8,7 +8,10 @@ import { EVENT_READ, EVENT_WRITE } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
 import { asError, closeQuietly, describe } from "./_util.ts";
 import {
+  kConsume,
+  kPeek,
   kReady,
+  kSendOwned,
   kUnwatch,
   kWatch,
   nextFd,
@@ -341,6 +344,62 @@ export class PollableConn implements Pollable, Disposable {
         `Cannot send: the connection is not established yet (fd ${this.fd})`,
       );
     }
+    return this.#accept(bytes, !owned);
+  }
+
+  /**
+   * Zero-copy `recv` for this module's HTTP client: a view of every buffered byte,
+   * valid only until `[kConsume]` is called, which must
+   * follow synchronously. `undefined` when nothing is buffered yet, `null` at end
+   * of stream; throws like `recv`.
+   *
+   * @ignore
+   */
+  [kPeek](): Uint8Array | null | undefined {
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(
+        `Cannot recv: the connection is closed (fd ${this.fd})`,
+      );
+    }
+    if (this.#rend > this.#rstart) {
+      return this.#rbuf!.subarray(this.#rstart, this.#rend);
+    }
+    if (this.#error) throw this.#error;
+    return this.#eof ? null : undefined;
+  }
+
+  /**
+   * Marks `n` peeked bytes consumed and lets reading go on.
+   *
+   * @ignore
+   */
+  [kConsume](n: number): void {
+    this.#rstart += n;
+    this.#pumpRead();
+  }
+
+  /**
+   * `send` of bytes nobody will modify, so they are queued without a copy.
+   *
+   * @ignore
+   */
+  [kSendOwned](bytes: Uint8Array): number {
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(
+        `Cannot send: the connection is closed (fd ${this.fd})`,
+      );
+    }
+    if (this.#error) throw this.#error;
+    if (this.#conn === null) {
+      throw new BlockingIOError(
+        `Cannot send: the connection is not established yet (fd ${this.fd})`,
+      );
+    }
+    return this.#accept(bytes, false);
+  }
+
+  /** Queues as much of `bytes` as fits; copies them if the caller keeps them. */
+  #accept(bytes: Uint8Array, copy: boolean): number {
     const room = WRITE_HIGH_WATER_MARK - this.#wlen;
     if (room <= 0) {
       throw new BlockingIOError(
@@ -350,7 +409,7 @@ export class PollableConn implements Pollable, Disposable {
     const n = bytes.length < room ? bytes.length : room;
     if (n === 0) return 0;
     // A caller's array may be reused as soon as we return, so it is copied.
-    this.#wq.push(owned ? bytes.subarray(0, n) : bytes.slice(0, n));
+    this.#wq.push(copy ? bytes.slice(0, n) : bytes.subarray(0, n));
     this.#wlen += n;
     this.#pumpWrite();
     return n;
@@ -477,7 +536,7 @@ export class PollableConn implements Pollable, Disposable {
       this.#rend = live;
     }
     this.#reading = true;
-    this.#conn.read(buf.subarray(this.#rend)).then(
+    this.#conn.read(this.#rend === 0 ? buf : buf.subarray(this.#rend)).then(
       this.#onRead,
       this.#onReadError,
     );

@@ -22,6 +22,8 @@ const mapGet = Map.prototype.get;
 const mapSet = Map.prototype.set;
 const mapDelete = Map.prototype.delete;
 const mapClear = Map.prototype.clear;
+/** The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The live, read-only view of a selector's registrations that
@@ -423,7 +425,8 @@ export class Selector<T = unknown> implements Disposable {
         const timer = remaining === Infinity
           ? undefined
           // Timers may fire a fraction early; rounding up keeps "no earlier than".
-          : setTimeout(resolve, Math.ceil(remaining));
+          // Longer than MAX_TIMER_MS, a timer fires after 1 ms: wait in steps.
+          : setTimeout(resolve, Math.min(Math.ceil(remaining), MAX_TIMER_MS));
         try {
           await promise;
         } finally {

@@ -1,0 +1,320 @@
+/**
+ * Shared helpers of the selector tests: loopback listener/peer pairs, Unix-socket
+ * temp paths, a seeded PRNG and bounded select loops. Every loop here is bounded in
+ * rounds and in time, and throws rather than hanging.
+ *
+ * @module
+ */
+import {
+  BlockingIOError,
+  EVENT_WRITE,
+  PollableConn,
+  type Selector,
+  type SelectorKey,
+} from "../mod.ts";
+
+/** A batch as `select()` resolves it. */
+export type Batch<T = unknown> = Array<[SelectorKey<T>, number]>;
+
+/** Options of the bounded loops. */
+export interface BoundOptions {
+  /** The most `select()` calls. @default {1000} */
+  rounds?: number;
+  /** The most milliseconds in all. @default {5000} */
+  timeout?: number;
+}
+
+/**
+ * Calls `sel.select()` until `pred` holds for a batch, and returns that batch.
+ * Each call waits at most for the time left. Throws after `rounds` calls or
+ * `timeout` ms without a match.
+ */
+export async function selectUntil<T>(
+  sel: Selector<T>,
+  pred: (batch: Batch<T>) => boolean,
+  { rounds = 1000, timeout = 5000 }: BoundOptions = {},
+): Promise<Batch<T>> {
+  const deadline = performance.now() + timeout;
+  for (let round = 0; round < rounds; round++) {
+    const left = deadline - performance.now();
+    if (left <= 0) break;
+    const batch = await sel.select(left);
+    if (pred(batch)) return batch;
+  }
+  throw new Error(
+    `selectUntil: no matching batch within ${rounds} rounds or ${timeout} ms`,
+  );
+}
+
+/** The mask reported for `fileobj` in `batch`, or 0. */
+export function maskOf<T>(batch: Batch<T>, fileobj: unknown): number {
+  for (const [key, mask] of batch) if (key.fileobj === fileobj) return mask;
+  return 0;
+}
+
+/** A predicate for {@linkcode selectUntil}: `fileobj` reported with every bit of `mask`. */
+export function readyFor(
+  fileobj: unknown,
+  mask: number,
+): (batch: Batch<unknown>) => boolean {
+  return (batch) => (maskOf(batch, fileobj) & mask) === mask;
+}
+
+/** Polls `cond` once per macrotask-ish step (`delay`) until it holds, bounded. */
+export async function waitFor(
+  cond: () => boolean,
+  { rounds = 1000, timeout = 5000 }: BoundOptions = {},
+): Promise<void> {
+  const deadline = performance.now() + timeout;
+  for (let round = 0; round < rounds && performance.now() < deadline; round++) {
+    if (cond()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  if (!cond()) {
+    throw new Error(`waitFor: condition false after ${rounds} rounds`);
+  }
+}
+
+/** Resolves `p`, or rejects after `ms` (the timer is always cleared). */
+export async function within<T>(
+  p: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: timed out`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A TCP listener on an ephemeral loopback port. */
+export function listenTcp(hostname = "127.0.0.1"): Deno.TcpListener {
+  return Deno.listen({ hostname, port: 0 });
+}
+
+/** A connected pair: our `PollableConn` and the plain Deno peer, plus the listener. */
+export interface Pair extends Disposable {
+  listener: Deno.Listener;
+  conn: PollableConn;
+  peer: Deno.Conn;
+}
+
+/**
+ * A `PollableConn.connect` to a fresh loopback listener and the peer it accepted.
+ * Disposing closes all three (the conn first).
+ */
+export async function tcpPair(hostname = "127.0.0.1"): Promise<Pair> {
+  const listener = listenTcp(hostname);
+  const conn = PollableConn.connect({ hostname, port: listener.addr.port });
+  const peer = await listener.accept();
+  return pairOf(listener, conn, peer);
+}
+
+/** As {@linkcode tcpPair}, over a Unix socket in a temp dir. */
+export async function unixPair(dir: TempDir): Promise<Pair> {
+  const path = dir.path("pair.sock");
+  const listener = Deno.listen({ transport: "unix", path });
+  const conn = PollableConn.connect({ transport: "unix", path });
+  const peer = await listener.accept();
+  return pairOf(listener, conn, peer);
+}
+
+function pairOf(
+  listener: Deno.Listener,
+  conn: PollableConn,
+  peer: Deno.Conn,
+): Pair {
+  return {
+    listener,
+    conn,
+    peer,
+    [Symbol.dispose]() {
+      conn.close();
+      closeQuietly(peer);
+      closeQuietly(listener);
+    },
+  };
+}
+
+/** Closes a Deno resource that may be closed already. */
+export function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // already closed
+  }
+}
+
+/** A temp dir for Unix sockets, removed on dispose. */
+export interface TempDir extends Disposable {
+  /** The dir. */
+  readonly dir: string;
+  /** A path inside it. */
+  path(name: string): string;
+}
+
+/** Makes a temp dir with a short path (Unix socket paths are limited to ~100 bytes). */
+export function tempDir(): TempDir {
+  const dir = Deno.makeTempDirSync({ prefix: "sel-" });
+  return {
+    dir,
+    path: (name) => `${dir}/${name}`,
+    [Symbol.dispose]() {
+      Deno.removeSync(dir, { recursive: true });
+    },
+  };
+}
+
+/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Seeded helpers on top of {@linkcode mulberry32}. */
+export class Rng {
+  readonly next: () => number;
+  constructor(readonly seed: number) {
+    this.next = mulberry32(seed);
+  }
+  /** An integer in [lo, hi]. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  /** An integer in [1, max], log-uniform: small and large sizes alike. */
+  size(max: number): number {
+    return Math.min(
+      max,
+      Math.max(1, Math.floor(Math.exp(this.next() * Math.log(max + 1)))),
+    );
+  }
+  /** True with probability `p`. */
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  /** `n` pseudo-random bytes. */
+  bytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i += 4) {
+      const v = (this.next() * 4294967296) >>> 0;
+      out[i] = v & 0xff;
+      if (i + 1 < n) out[i + 1] = (v >>> 8) & 0xff;
+      if (i + 2 < n) out[i + 2] = (v >>> 16) & 0xff;
+      if (i + 3 < n) out[i + 3] = v >>> 24;
+    }
+    return out;
+  }
+}
+
+/** Reads `conn` to end of stream (bounded by `limit` bytes) and returns the bytes. */
+export async function readAll(
+  conn: Deno.Conn,
+  limit = 64 * 1024 * 1024,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buf = new Uint8Array(64 * 1024);
+  while (total <= limit) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+    total += n;
+  }
+  return concat(chunks);
+}
+
+/** Reads exactly `n` bytes from `conn` (throws on early end of stream). */
+export async function readExactly(
+  conn: Deno.Conn,
+  n: number,
+): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const r = await conn.read(out.subarray(got));
+    if (r === null) {
+      throw new Error(`readExactly: EOF after ${got} of ${n} bytes`);
+    }
+    got += r;
+  }
+  return out;
+}
+
+/** Concatenates byte arrays. */
+export function concat(chunks: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/** Whether two byte arrays are equal (fast path for large arrays). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Sends into `conn` until its write buffer stays full: the peer is not reading, so
+ * the kernel buffers fill too. Uses a private registration on `sel` for
+ * `EVENT_WRITE` and unregisters it before returning. Returns the bytes accepted.
+ */
+export async function fillUntilBlocked(
+  sel: Selector,
+  conn: PollableConn,
+  { rounds = 10_000, timeout = 10_000 }: BoundOptions = {},
+): Promise<number> {
+  const chunk = new Uint8Array(64 * 1024).fill(0x61);
+  let total = 0;
+  sel.register(conn, EVENT_WRITE);
+  try {
+    const deadline = performance.now() + timeout;
+    for (let round = 0; round < rounds; round++) {
+      if (performance.now() > deadline) break;
+      try {
+        while (true) total += conn.send(chunk);
+      } catch (e) {
+        if (!(e instanceof BlockingIOError)) throw e;
+      }
+      // Still blocked after a generous wait: kernel buffers are full.
+      const batch = await sel.select(250);
+      if (batch.length === 0) return total;
+    }
+    throw new Error(`fillUntilBlocked: still writable after ${total} bytes`);
+  } finally {
+    sel.unregister(conn);
+  }
+}
+
+/**
+ * The seeds a property test runs with: the `SEED` env var alone when it is set
+ * (to replay a failure), otherwise `defaults`.
+ */
+export function seeds(defaults: number[]): number[] {
+  const env = Deno.env.get("SEED");
+  return env !== undefined && env !== "" ? [Number(env) >>> 0] : defaults;
+}
+
+/** Prints the seed of a property test, so a failure can be replayed. */
+export function logSeed(name: string, seed: number): void {
+  console.log(`${name}: seed ${seed} (replay with SEED=${seed})`);
+}

@@ -1,0 +1,830 @@
+import {
+  assert,
+  assertEquals,
+  assertGreater,
+  assertGreaterOrEqual,
+  assertLessOrEqual,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import { delay } from "@std/async";
+import {
+  BlockingIOError,
+  DefaultSelector,
+  EVENT_READ,
+  EVENT_WRITE,
+  PollableConn,
+  PollableListener,
+} from "../mod.ts";
+import {
+  closeQuietly,
+  fillUntilBlocked,
+  listenTcp,
+  maskOf,
+  readAll,
+  readExactly,
+  readyFor,
+  selectUntil,
+  tcpPair,
+  tempDir,
+  unixPair,
+  within,
+} from "./_net.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Waits (bounded) until `conn` is write-ready: connected, or connecting failed. */
+async function connected(conn: PollableConn): Promise<void> {
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  await selectUntil(sel, readyFor(conn, EVENT_WRITE));
+}
+
+/** Receives exactly `n` bytes through a selector (bounded). */
+async function recvExactly(conn: PollableConn, n: number): Promise<Uint8Array> {
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  const out = new Uint8Array(n);
+  let got = 0;
+  await selectUntil(sel, () => {
+    for (let i = 0; i < 100 && got < n; i++) {
+      try {
+        const chunk = conn.recv(n - got);
+        if (chunk === null) throw new Error(`EOF after ${got} of ${n} bytes`);
+        out.set(chunk, got);
+        got += chunk.length;
+      } catch (e) {
+        if (e instanceof BlockingIOError) break;
+        throw e;
+      }
+    }
+    return got === n;
+  }, { rounds: 10_000 });
+  return out;
+}
+
+/** Receives until end of stream (bounded), returning the bytes. */
+async function recvToEnd(
+  conn: PollableConn,
+  limit = 1 << 26,
+): Promise<Uint8Array> {
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let done = false;
+  await selectUntil(sel, () => {
+    while (total <= limit) {
+      let chunk: Uint8Array | null;
+      try {
+        chunk = conn.recv();
+      } catch (e) {
+        if (e instanceof BlockingIOError) return false;
+        throw e;
+      }
+      if (chunk === null) return done = true;
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    return done;
+  }, { rounds: 100_000, timeout: 10_000 });
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/** A loopback port nobody listens on (bound, then released). */
+function refusedPort(): number {
+  const l = listenTcp();
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+// ---------------------------------------------------------------------------
+// connect
+
+Deno.test("PollableConn.connect() returns at once and becomes write-ready when connected", async () => {
+  using listener = listenTcp();
+  const conn = PollableConn.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  try {
+    assertEquals(conn.localAddr, null);
+    assertEquals(conn.remoteAddr, null);
+    assertEquals(conn.error, null);
+    assertEquals(conn.closed, false);
+    assert(Number.isInteger(conn.fd) && conn.fd > 2);
+    assertThrows(() => conn.recv(), BlockingIOError, "not established");
+    assertThrows(() => conn.send("x"), BlockingIOError, "not established");
+    using sel = new DefaultSelector();
+    sel.register(conn, EVENT_READ | EVENT_WRITE);
+    const batch = await selectUntil(sel, readyFor(conn, EVENT_WRITE));
+    assertEquals(maskOf(batch, conn), EVENT_WRITE); // nothing to read yet
+    assertStrictEquals(conn.error, null);
+    const local = conn.localAddr as Deno.NetAddr;
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    assertEquals(remote.hostname, "127.0.0.1");
+    assertEquals(remote.port, listener.addr.port);
+    assertEquals(local.hostname, "127.0.0.1");
+    assertGreater(local.port, 0);
+    using peer = await listener.accept();
+    assertEquals((peer.remoteAddr as Deno.NetAddr).port, local.port);
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("PollableConn.connect() accepts a listener's addr and IPv6 loopback", async () => {
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: "::1", port: 0 });
+  } catch {
+    console.log("IPv6 loopback unavailable: skipped");
+    return;
+  }
+  using _l = listener;
+  using conn = PollableConn.connect(listener.addr);
+  await connected(conn);
+  assertStrictEquals(conn.error, null);
+  assertEquals((conn.remoteAddr as Deno.NetAddr).hostname, "::1");
+  using peer = await listener.accept();
+  assertEquals(conn.send("v6"), 2);
+  assertEquals(decoder.decode(await readExactly(peer, 2)), "v6");
+});
+
+Deno.test("PollableConn.connect() to a refused port becomes ready with error set, and recv/send throw it", async () => {
+  using conn = PollableConn.connect({
+    hostname: "127.0.0.1",
+    port: refusedPort(),
+  });
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ | EVENT_WRITE);
+  const batch = await selectUntil(
+    sel,
+    readyFor(conn, EVENT_READ | EVENT_WRITE),
+  );
+  assertEquals(maskOf(batch, conn), EVENT_READ | EVENT_WRITE);
+  const error = conn.error;
+  assert(error instanceof Deno.errors.ConnectionRefused, String(error));
+  assertStrictEquals(conn.localAddr, null);
+  assertStrictEquals(conn.remoteAddr, null);
+  assertStrictEquals(assertThrows(() => conn.recv()), error);
+  assertStrictEquals(assertThrows(() => conn.send("x")), error);
+  // Still reported (level-triggered) until unregistered.
+  assertEquals(maskOf(await sel.select(0), conn), EVENT_READ | EVENT_WRITE);
+  // Only EVENT_WRITE registered: the failed connect is reported as writable.
+  sel.modify(conn, EVENT_WRITE);
+  assertEquals(maskOf(await sel.select(0), conn), EVENT_WRITE);
+});
+
+Deno.test("PollableConn.connect() with an invalid port fails through error, not a throw", async () => {
+  using conn = PollableConn.connect({ hostname: "127.0.0.1", port: 70000 });
+  await connected(conn);
+  assert(conn.error instanceof RangeError, String(conn.error));
+  assertThrows(() => conn.send("x"), RangeError);
+  assertThrows(() => conn.recv(), RangeError);
+});
+
+Deno.test("PollableConn.connect() to a missing Unix socket fails with NotFound", async () => {
+  using dir = tempDir();
+  using conn = PollableConn.connect({
+    transport: "unix",
+    path: dir.path("none.sock"),
+  });
+  await connected(conn);
+  assert(conn.error instanceof Deno.errors.NotFound, String(conn.error));
+  assertThrows(() => conn.recv(), Deno.errors.NotFound);
+});
+
+Deno.test("PollableConn.connect() over a Unix socket talks to PollableListener.listen()", async () => {
+  using dir = tempDir();
+  const path = dir.path("s.sock");
+  using listener = PollableListener.listen({ transport: "unix", path });
+  assertEquals((listener.addr as Deno.UnixAddr).path, path);
+  using conn = PollableConn.connect({ transport: "unix", path });
+  using sel = new DefaultSelector<string>();
+  sel.register(listener, EVENT_READ, "listener");
+  sel.register(conn, EVENT_WRITE, "client");
+  const accepted: PollableConn[] = [];
+  try {
+    await selectUntil(sel, (batch) => {
+      for (const [key] of batch) {
+        if (key.data === "listener") {
+          const server = listener.accept();
+          accepted.push(server);
+          sel.register(server, EVENT_READ, "server");
+        }
+      }
+      return accepted.length > 0 && conn.remoteAddr !== null;
+    });
+    const server = accepted[0]!;
+    assertEquals(conn.remoteAddr?.transport, "unix");
+    assertEquals((conn.remoteAddr as Deno.UnixAddr).path, path);
+    assertEquals(conn.send("over unix"), 9);
+    assertEquals(decoder.decode(await recvExactly(server, 9)), "over unix");
+    assertEquals(server.send("back"), 4);
+    assertEquals(decoder.decode(await recvExactly(conn, 4)), "back");
+    sel.unregister(conn);
+    conn.close();
+    sel.unregister(server);
+    assertEquals(await recvToEnd(server), new Uint8Array());
+  } finally {
+    for (const c of accepted) c.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// from / constructor
+
+Deno.test("PollableConn.from() wraps a TCP conn, ready at once", async () => {
+  using listener = listenTcp();
+  using client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  using conn = PollableConn.from(await listener.accept());
+  assertEquals(conn.remoteAddr, client.localAddr);
+  assertEquals(conn.localAddr, client.remoteAddr);
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  assertEquals(maskOf(await sel.select(0), conn), EVENT_WRITE);
+  assertEquals(conn.send("from"), 4);
+  assertEquals(decoder.decode(await readExactly(client, 4)), "from");
+  await client.write(encoder.encode("back"));
+  assertEquals(decoder.decode(await recvExactly(conn, 4)), "back");
+});
+
+Deno.test("PollableConn.from() wraps a Unix conn", async () => {
+  using dir = tempDir();
+  using pair = await unixPair(dir);
+  const { peer, listener } = pair;
+  using conn = PollableConn.from(
+    await Deno.connect({
+      transport: "unix",
+      path: (listener.addr as Deno.UnixAddr).path,
+    }),
+  );
+  using accepted = await listener.accept();
+  assertEquals(conn.remoteAddr?.transport, "unix");
+  assertEquals(conn.send("unix"), 4);
+  assertEquals(decoder.decode(await readExactly(accepted, 4)), "unix");
+  await accepted.write(encoder.encode("ok"));
+  assertEquals(decoder.decode(await recvExactly(conn, 2)), "ok");
+  // The pair's own conn works too.
+  await connected(pair.conn);
+  assertEquals(pair.conn.send("p"), 1);
+  assertEquals(decoder.decode(await readExactly(peer, 1)), "p");
+});
+
+Deno.test("new PollableConn() throws TypeError for anything but a Deno.Conn", () => {
+  using listener = listenTcp();
+  for (
+    const value of [{}, null, undefined, 1, "conn", [], listener, { read() {} }]
+  ) {
+    assertThrows(
+      () => new PollableConn(value as unknown as Deno.Conn),
+      TypeError,
+      "Deno.Conn",
+    );
+  }
+  assertThrows(
+    () => PollableConn.from({} as Deno.Conn),
+    TypeError,
+    "Deno.Conn",
+  );
+});
+
+Deno.test("PollableConn.fd is a unique integer per conn", async () => {
+  using a = await tcpPair();
+  using b = await tcpPair();
+  using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+  const fds = [a.conn.fd, b.conn.fd, listener.fd];
+  assertEquals(new Set(fds).size, 3);
+  for (const fd of fds) assert(Number.isInteger(fd) && fd > 2);
+});
+
+// ---------------------------------------------------------------------------
+// recv
+
+Deno.test("PollableConn.recv() throws BlockingIOError before data arrives", async () => {
+  using pair = await tcpPair();
+  await connected(pair.conn);
+  assertThrows(() => pair.conn.recv(), BlockingIOError, "no data");
+  using sel = new DefaultSelector();
+  sel.register(pair.conn, EVENT_READ);
+  assertEquals(await sel.select(20), []);
+  assertThrows(() => pair.conn.recv(1), BlockingIOError);
+});
+
+Deno.test("PollableConn.recv() returns at most maxBytes, in order", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  const payload = new Uint8Array(1000).map((_, i) => i & 0xff);
+  await peer.write(payload);
+  const got: number[] = [];
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  const sizes = [1, 2, 3, 7, 100, 333, 1000];
+  let i = 0;
+  await selectUntil(sel, () => {
+    while (got.length < 1000) {
+      const max = sizes[i++ % sizes.length]!;
+      let chunk: Uint8Array | null;
+      try {
+        chunk = conn.recv(max);
+      } catch (e) {
+        if (e instanceof BlockingIOError) return false;
+        throw e;
+      }
+      assert(chunk !== null);
+      assertGreaterOrEqual(chunk.length, 1);
+      assertLessOrEqual(chunk.length, max);
+      got.push(...chunk);
+    }
+    return true;
+  });
+  assertEquals(got, [...payload]);
+});
+
+Deno.test("PollableConn.recv() defaults to at most 65536 bytes", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  const size = 200_000;
+  const write = peer.write(new Uint8Array(size).fill(7));
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  let got = 0;
+  await selectUntil(sel, () => {
+    while (got < size) {
+      let chunk: Uint8Array | null;
+      try {
+        chunk = conn.recv();
+      } catch (e) {
+        if (e instanceof BlockingIOError) return false;
+        throw e;
+      }
+      assert(chunk !== null);
+      assertLessOrEqual(chunk.length, 65536);
+      got += chunk.length;
+    }
+    return true;
+  }, { rounds: 10_000 });
+  await write;
+  assertEquals(got, size);
+});
+
+Deno.test('PollableConn.recv() throws RangeError for maxBytes 0, -1, 1.5, NaN or "1"', async () => {
+  using pair = await tcpPair();
+  await pair.peer.write(encoder.encode("abc"));
+  for (const maxBytes of [0, -1, 1.5, NaN, Infinity, "1"]) {
+    assertThrows(
+      () => pair.conn.recv(maxBytes as number),
+      RangeError,
+      "maxBytes",
+    );
+  }
+  // Nothing was consumed by the failed calls.
+  assertEquals(decoder.decode(await recvExactly(pair.conn, 3)), "abc");
+});
+
+Deno.test("PollableConn.recv() returns a copy the caller owns", async () => {
+  using pair = await tcpPair();
+  await pair.peer.write(encoder.encode("abcdef"));
+  const first = await recvExactly(pair.conn, 3);
+  first.fill(0);
+  assertEquals(decoder.decode(await recvExactly(pair.conn, 3)), "def");
+});
+
+Deno.test("PollableConn.recv() returns null at end of stream, after the buffered data, every time", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  await peer.write(encoder.encode("last words"));
+  peer.close();
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  // Let both the data and the end of stream arrive before reading anything.
+  await delay(20);
+  await selectUntil(sel, readyFor(conn, EVENT_READ));
+  const got: string[] = [];
+  let eof = false;
+  await selectUntil(sel, () => {
+    while (true) {
+      let chunk: Uint8Array | null;
+      try {
+        chunk = conn.recv(4);
+      } catch (e) {
+        if (e instanceof BlockingIOError) return false;
+        throw e;
+      }
+      if (chunk === null) return eof = true;
+      got.push(decoder.decode(chunk));
+    }
+  });
+  assert(eof);
+  assertEquals(got.join(""), "last words");
+  assertStrictEquals(conn.recv(), null);
+  assertStrictEquals(conn.recv(1), null);
+  // End of stream stays read-ready (level-triggered).
+  assertEquals(maskOf(await sel.select(0), conn), EVENT_READ);
+  assertEquals(maskOf(await sel.select(null), conn), EVENT_READ);
+  assertStrictEquals(conn.error, null);
+});
+
+Deno.test("PollableConn.recv() after the peer half-closes still allows send()", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  await (peer as Deno.TcpConn).closeWrite();
+  assertEquals(await recvToEnd(conn), new Uint8Array());
+  assertEquals(conn.send("still here"), 10);
+  assertEquals(decoder.decode(await readExactly(peer, 10)), "still here");
+});
+
+Deno.test("PollableConn.recv() gets nothing from the network while not registered for EVENT_READ", async () => {
+  using listener = listenTcp();
+  using client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  using conn = PollableConn.from(await listener.accept());
+  await client.write(encoder.encode("held in the kernel"));
+  // Registered for writing only: no read is issued.
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  await sel.select(30);
+  assertThrows(() => conn.recv(), BlockingIOError);
+  sel.modify(conn, EVENT_READ);
+  assertEquals(
+    decoder.decode(await recvExactly(conn, 18)),
+    "held in the kernel",
+  );
+});
+
+// ---------------------------------------------------------------------------
+// send
+
+Deno.test("PollableConn.send() of a string returns its UTF-8 byte count", async () => {
+  using pair = await tcpPair();
+  await connected(pair.conn);
+  assertEquals(pair.conn.send("abc"), 3);
+  assertEquals(pair.conn.send("héllo"), 6);
+  assertEquals(pair.conn.send("€"), 3);
+  assertEquals(pair.conn.send("🦕"), 4);
+  const bytes = await readExactly(pair.peer, 16);
+  assertEquals(decoder.decode(bytes), "abchéllo€🦕");
+});
+
+Deno.test("PollableConn.send() copies the bytes, so later changes by the caller are not sent", async () => {
+  using pair = await tcpPair();
+  await connected(pair.conn);
+  const buf = encoder.encode("original");
+  assertEquals(pair.conn.send(buf), 8);
+  buf.fill(0x58);
+  const big = new Uint8Array(4000).fill(1);
+  assertEquals(pair.conn.send(big), 4000);
+  big.fill(2);
+  const got = await readExactly(pair.peer, 4008);
+  assertEquals(decoder.decode(got.subarray(0, 8)), "original");
+  assert(got.subarray(8).every((b) => b === 1));
+});
+
+Deno.test("PollableConn.send() of a subarray sends exactly its bytes", async () => {
+  using pair = await tcpPair();
+  await connected(pair.conn);
+  const whole = encoder.encode("xxHELLOxx");
+  assertEquals(pair.conn.send(whole.subarray(2, 7)), 5);
+  assertEquals(decoder.decode(await readExactly(pair.peer, 5)), "HELLO");
+});
+
+Deno.test("PollableConn.send() returns 0 for empty data", async () => {
+  using pair = await tcpPair();
+  await connected(pair.conn);
+  assertEquals(pair.conn.send(""), 0);
+  assertEquals(pair.conn.send(new Uint8Array(0)), 0);
+  assertEquals(pair.conn.send("z"), 1);
+  assertEquals(decoder.decode(await readExactly(pair.peer, 1)), "z");
+});
+
+Deno.test("PollableConn.send() throws TypeError for data that is not a Uint8Array or string", async () => {
+  using pair = await tcpPair();
+  await connected(pair.conn);
+  for (
+    const data of [
+      42,
+      null,
+      undefined,
+      {},
+      [1, 2],
+      new ArrayBuffer(4),
+      new DataView(new ArrayBuffer(4)),
+    ]
+  ) {
+    assertThrows(
+      () => pair.conn.send(data as unknown as Uint8Array),
+      TypeError,
+      "Uint8Array",
+    );
+  }
+});
+
+Deno.test("PollableConn.send() accepts part of a large buffer and the rest later", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  await connected(conn);
+  const size = 1 << 20;
+  const data = new Uint8Array(size).map((_, i) => (i * 13) & 0xff);
+  const first = conn.send(data);
+  assertGreaterOrEqual(first, 1);
+  assertLessOrEqual(first, size);
+  const reader = readExactly(peer, size);
+  let sent = first;
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  await selectUntil(sel, () => {
+    try {
+      while (sent < size) sent += conn.send(data.subarray(sent));
+    } catch (e) {
+      if (!(e instanceof BlockingIOError)) throw e;
+    }
+    return sent === size;
+  }, { rounds: 100_000, timeout: 10_000 });
+  const got = await reader;
+  assert(got.every((b, i) => b === ((i * 13) & 0xff)), "bytes differ");
+});
+
+Deno.test("PollableConn.send() throws BlockingIOError when the write buffer is full", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  const accepted = await fillUntilBlocked(sel, conn);
+  assertGreater(accepted, 0);
+  assertThrows(() => conn.send("more"), BlockingIOError, "full");
+  sel.register(conn, EVENT_WRITE | EVENT_READ);
+  assertEquals(await sel.select(20), []);
+  // Once the peer reads, the conn becomes writable again, and every accepted byte arrives.
+  const reader = readExactly(peer, accepted);
+  await selectUntil(sel, readyFor(conn, EVENT_WRITE), { timeout: 10_000 });
+  const got = await reader;
+  assertEquals(got.length, accepted);
+  assert(got.every((b) => b === 0x61));
+  assertEquals(conn.send("!"), 1);
+  assertEquals(decoder.decode(await readExactly(peer, 1)), "!");
+});
+
+// ---------------------------------------------------------------------------
+// Peer going away
+
+Deno.test("PollableConn.recv() and send() fail without hanging after the peer resets", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  await connected(conn);
+  // Unread data in the peer's receive buffer makes its close() send a reset.
+  assertEquals(conn.send("never read"), 10);
+  await delay(20);
+  peer.close();
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  await selectUntil(sel, readyFor(conn, EVENT_READ));
+  let readOutcome: "eof" | Error;
+  try {
+    readOutcome = conn.recv() === null ? "eof" : new Error("unexpected data");
+  } catch (e) {
+    readOutcome = e as Error;
+  }
+  assert(
+    readOutcome === "eof" || readOutcome instanceof Deno.errors.ConnectionReset,
+    `recv after reset: ${String(readOutcome)}`,
+  );
+  // Sending must eventually fail (reset or broken pipe).
+  sel.modify(conn, EVENT_WRITE);
+  let sendError: unknown = null;
+  await selectUntil(sel, () => {
+    try {
+      for (let i = 0; i < 16; i++) conn.send(new Uint8Array(1024));
+      return false;
+    } catch (e) {
+      if (e instanceof BlockingIOError) return false;
+      sendError = e;
+      return true;
+    }
+  }, { rounds: 10_000 });
+  assert(sendError instanceof Error, String(sendError));
+  assert(
+    sendError instanceof Deno.errors.ConnectionReset ||
+      sendError instanceof Deno.errors.BrokenPipe,
+    `send after reset: ${String(sendError)}`,
+  );
+  assertStrictEquals(
+    conn.error,
+    sendError instanceof Error ? conn.error : null,
+  );
+  assert(conn.error !== null);
+  // A failed conn is ready for both events, and keeps throwing.
+  sel.modify(conn, EVENT_READ | EVENT_WRITE);
+  assertEquals(maskOf(await sel.select(0), conn), EVENT_READ | EVENT_WRITE);
+  assertThrows(() => conn.send("x"), Error);
+});
+
+Deno.test("PollableConn.send() eventually fails after the peer closes gracefully", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  await connected(conn);
+  peer.close();
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ | EVENT_WRITE);
+  let sendError: unknown = null;
+  let sawEof = false;
+  await selectUntil(sel, (batch) => {
+    const mask = maskOf(batch, conn);
+    if (mask & EVENT_READ) {
+      try {
+        if (conn.recv() === null) sawEof = true;
+      } catch (e) {
+        if (!(e instanceof BlockingIOError)) sendError ??= e;
+      }
+    }
+    if (mask & EVENT_WRITE) {
+      try {
+        conn.send(new Uint8Array(512));
+      } catch (e) {
+        if (!(e instanceof BlockingIOError)) sendError ??= e;
+      }
+    }
+    return sendError !== null;
+  }, { rounds: 100_000 });
+  assert(sendError instanceof Error);
+  assert(sawEof || conn.error !== null);
+});
+
+// ---------------------------------------------------------------------------
+// close
+
+Deno.test("PollableConn.close() with a connect in flight does not hang or leak", async () => {
+  using listener = listenTcp();
+  const conn = PollableConn.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ | EVENT_WRITE);
+  conn.close();
+  assert(conn.closed);
+  assertThrows(() => conn.recv(), Deno.errors.BadResource, "closed");
+  assertThrows(() => conn.send("x"), Deno.errors.BadResource, "closed");
+  // When the connect completes, the conn closes the new connection at once:
+  // the server sees end of stream.
+  using peer = await within(listener.accept(), 5000, "accept");
+  assertEquals(
+    await within(readAll(peer), 5000, "read to EOF"),
+    new Uint8Array(),
+  );
+  assertEquals(await sel.select(20), []);
+  assertStrictEquals(conn.remoteAddr, null);
+  sel.unregister(conn);
+});
+
+Deno.test("PollableConn.close() with a failing connect in flight does not hang", async () => {
+  const port = refusedPort();
+  const closed = PollableConn.connect({ hostname: "127.0.0.1", port });
+  closed.close();
+  // A twin connect to the same port tells when the refusal has come back.
+  using twin = PollableConn.connect({ hostname: "127.0.0.1", port });
+  await connected(twin);
+  assert(twin.error instanceof Deno.errors.ConnectionRefused);
+  await delay(20);
+  // The closed conn ignores its failure: no error, no readiness.
+  assertStrictEquals(closed.error, null);
+  assert(closed.closed);
+  assertThrows(() => closed.recv(), Deno.errors.BadResource);
+});
+
+Deno.test("PollableConn.close() with a read in flight does not hang or leak", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  await connected(conn); // the read is now in flight
+  assertEquals(await sel.select(10), []);
+  conn.close();
+  assert(conn.closed);
+  assertThrows(() => conn.recv(), Deno.errors.BadResource, "closed");
+  assertThrows(() => conn.send("x"), Deno.errors.BadResource, "closed");
+  // The peer sees end of stream, so the resource really was closed.
+  assertEquals(
+    await within(readAll(peer), 5000, "read to EOF"),
+    new Uint8Array(),
+  );
+  assertEquals(await sel.select(10), []);
+  sel.unregister(conn);
+});
+
+Deno.test("PollableConn.close() discards buffered input and is never reported", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ | EVENT_WRITE);
+  await peer.write(encoder.encode("unread"));
+  await selectUntil(sel, readyFor(conn, EVENT_READ | EVENT_WRITE));
+  conn.close();
+  assertEquals(await sel.select(0), []);
+  assertEquals(await sel.select(10), []);
+  assertThrows(() => conn.recv(), Deno.errors.BadResource);
+  assertEquals(sel.unregister(conn).fileobj, conn);
+});
+
+Deno.test("PollableConn.close() with a write in flight flushes the accepted bytes first", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  const accepted = await fillUntilBlocked(sel, conn);
+  conn.close();
+  assert(conn.closed);
+  assertThrows(() => conn.send("x"), Deno.errors.BadResource, "closed");
+  assertThrows(() => conn.recv(), Deno.errors.BadResource, "closed");
+  // Every accepted byte still arrives, then end of stream.
+  const got = await within(readAll(peer), 10_000, "read to EOF");
+  assertEquals(got.length, accepted);
+  assert(got.every((b) => b === 0x61));
+});
+
+Deno.test("PollableConn.close() with a write in flight to a peer that goes away does not hang", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  await fillUntilBlocked(sel, conn);
+  conn.close();
+  // The peer leaves without reading: the pending write fails and the conn lets go.
+  peer.close();
+  await delay(50);
+  assert(conn.closed);
+});
+
+Deno.test("PollableConn.close() is idempotent and works with `using`", async () => {
+  using listener = listenTcp();
+  let outer: PollableConn;
+  {
+    using conn = PollableConn.connect(listener.addr);
+    outer = conn;
+    await connected(conn);
+    conn.close();
+    conn.close();
+    assert(conn.closed);
+  }
+  outer.close();
+  assert(outer.closed);
+  using peer = await listener.accept();
+  assertEquals(
+    await within(readAll(peer), 5000, "read to EOF"),
+    new Uint8Array(),
+  );
+});
+
+Deno.test("PollableConn.close() of a wrapped conn releases it", async () => {
+  using listener = listenTcp();
+  using client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const conn = PollableConn.from(await listener.accept());
+  conn.close();
+  assertEquals(
+    await within(readAll(client), 5000, "read to EOF"),
+    new Uint8Array(),
+  );
+});
+
+Deno.test("PollableConn: bytes from a read in flight survive modify() and unregister()", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  await connected(conn);
+  assertEquals(await sel.select(5), []); // a read is in flight now
+  sel.unregister(conn); // ... and stays in flight
+  await peer.write(encoder.encode("in flight"));
+  await delay(20);
+  // The read completed into the buffer while unregistered: recv() has it.
+  sel.register(conn, EVENT_WRITE);
+  const got = await recvExactly(conn, 9);
+  assertEquals(decoder.decode(got), "in flight");
+});
+
+Deno.test("PollableConn.close() while registered leaves the selector usable", async () => {
+  using a = await tcpPair();
+  using b = await tcpPair();
+  using sel = new DefaultSelector();
+  sel.register(a.conn, EVENT_READ | EVENT_WRITE);
+  sel.register(b.conn, EVENT_WRITE);
+  await selectUntil(sel, (batch) => batch.length === 2);
+  a.conn.close();
+  const batch = await sel.select(0);
+  assertEquals(batch.length, 1);
+  assertStrictEquals(batch[0]![0].fileobj, b.conn);
+  closeQuietly(a.peer);
+});

@@ -1,0 +1,334 @@
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import {
+  BlockingIOError,
+  DefaultSelector,
+  EVENT_READ,
+  EVENT_WRITE,
+  PollableConn,
+  PollableListener,
+} from "../mod.ts";
+import { maskOf, readyFor, Rng, selectUntil } from "./_net.ts";
+
+const testdata = new URL("./testdata/", import.meta.url);
+const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
+const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
+const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function listenTls(): Deno.TlsListener {
+  return Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+}
+
+/** Reads exactly `n` bytes from a plain Deno conn. */
+async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const r = await conn.read(out.subarray(got));
+    if (r === null) throw new Error(`EOF after ${got} of ${n} bytes`);
+    got += r;
+  }
+  return out;
+}
+
+/** Sends all of `data` and receives `expect` bytes through one selector (bounded). */
+async function exchange(
+  conn: PollableConn,
+  data: Uint8Array,
+  expect: number,
+): Promise<Uint8Array> {
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ | EVENT_WRITE);
+  let sent = 0;
+  const received = new Uint8Array(expect);
+  let got = 0;
+  await selectUntil(sel, (batch) => {
+    const mask = maskOf(batch, conn);
+    if (mask & EVENT_WRITE) {
+      try {
+        while (sent < data.length) sent += conn.send(data.subarray(sent));
+      } catch (e) {
+        if (!(e instanceof BlockingIOError)) throw e;
+      }
+      if (sent === data.length) sel.modify(conn, EVENT_READ);
+    }
+    if (mask & EVENT_READ) {
+      const chunk = conn.recv(expect - got || 1);
+      if (chunk === null) {
+        throw new Error(`EOF after ${got} of ${expect} bytes`);
+      }
+      received.set(chunk, got);
+      got += chunk.length;
+    }
+    return sent === data.length && got === expect;
+  }, { rounds: 100_000, timeout: 10_000 });
+  return received;
+}
+
+Deno.test("PollableConn.connectTls() becomes write-ready and exchanges data both ways", async () => {
+  using listener = listenTls();
+  const server = (async () => {
+    using peer = await listener.accept();
+    const request = await readExactly(peer, 5);
+    await peer.write(encoder.encode(`echo:${decoder.decode(request)}`));
+    return decoder.decode(request);
+  })();
+  using conn = PollableConn.connectTls({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [ca],
+  });
+  assertEquals(conn.remoteAddr, null);
+  assertThrows(() => conn.send("x"), BlockingIOError);
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  await selectUntil(sel, readyFor(conn, EVENT_WRITE));
+  assertEquals(conn.error, null);
+  assertEquals((conn.remoteAddr as Deno.NetAddr).port, listener.addr.port);
+  const reply = await exchange(conn, encoder.encode("hello"), 10);
+  assertEquals(decoder.decode(reply), "echo:hello");
+  assertEquals(await server, "hello");
+});
+
+Deno.test("PollableConn.connectTls() to 127.0.0.1 checks the certificate's IP address", async () => {
+  using listener = listenTls();
+  const server = (async () => {
+    using peer = await listener.accept();
+    await peer.write(encoder.encode("ip ok"));
+  })();
+  using conn = PollableConn.connectTls({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+    caCerts: [ca],
+  });
+  const got = await exchange(conn, new Uint8Array(), 5);
+  assertEquals(decoder.decode(got), "ip ok");
+  await server;
+});
+
+Deno.test("PollableConn.connectTls() without the CA becomes ready with a certificate error", async () => {
+  using listener = listenTls();
+  const server = (async () => {
+    using peer = await listener.accept();
+    // The client rejects our certificate: the handshake fails on this side too.
+    try {
+      await peer.handshake();
+      return "handshake ok";
+    } catch (e) {
+      return (e as Error).name;
+    }
+  })();
+  using conn = PollableConn.connectTls({
+    hostname: "localhost",
+    port: listener.addr.port,
+  });
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ | EVENT_WRITE);
+  const batch = await selectUntil(
+    sel,
+    readyFor(conn, EVENT_READ | EVENT_WRITE),
+  );
+  assertEquals(maskOf(batch, conn), EVENT_READ | EVENT_WRITE);
+  const error = conn.error;
+  assert(error instanceof Deno.errors.InvalidData, String(error));
+  assertStringIncludes(error.message, "certificate");
+  assertThrows(() => conn.recv(), Deno.errors.InvalidData, "certificate");
+  assertThrows(() => conn.send("x"), Deno.errors.InvalidData, "certificate");
+  assertEquals(conn.remoteAddr, null);
+  assertEquals(await server, "InvalidData");
+});
+
+Deno.test("PollableConn.connectTls() to a refused port sets error", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  using conn = PollableConn.connectTls({
+    hostname: "localhost",
+    port,
+    caCerts: [ca],
+  });
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  await selectUntil(sel, readyFor(conn, EVENT_WRITE));
+  assert(
+    conn.error instanceof Deno.errors.ConnectionRefused,
+    String(conn.error),
+  );
+  assertThrows(() => conn.recv(), Deno.errors.ConnectionRefused);
+});
+
+Deno.test("PollableConn.close() during the TLS handshake does not hang or leak", async () => {
+  using listener = listenTls();
+  const server = (async () => {
+    using peer = await listener.accept();
+    const buf = new Uint8Array(16);
+    try {
+      return await peer.read(buf); // the client leaves: EOF or an error
+    } catch (e) {
+      return (e as Error).name;
+    }
+  })();
+  const conn = PollableConn.connectTls({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [ca],
+  });
+  conn.close();
+  assert(conn.closed);
+  assertThrows(() => conn.recv(), Deno.errors.BadResource);
+  const outcome = await server;
+  assert(outcome === null || typeof outcome === "string", String(outcome));
+});
+
+Deno.test("PollableConn.recv() over TLS returns null after the server closes", async () => {
+  using listener = listenTls();
+  const server = (async () => {
+    const peer = await listener.accept();
+    await peer.write(encoder.encode("bye"));
+    peer.close();
+  })();
+  using conn = PollableConn.connectTls({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [ca],
+  });
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  let text = "";
+  let eof = false;
+  await selectUntil(sel, (batch) => {
+    if (maskOf(batch, conn) & EVENT_READ) {
+      const chunk = conn.recv();
+      if (chunk === null) eof = true;
+      else text += decoder.decode(chunk);
+    }
+    return eof;
+  });
+  assertEquals(text, "bye");
+  assertEquals(conn.recv(), null);
+  await server;
+});
+
+Deno.test("PollableListener.from(Deno.listenTls()) accepts TLS clients served by one selector", async () => {
+  using listener = PollableListener.from(listenTls());
+  const port = (listener.addr as Deno.NetAddr).port;
+  using sel = new DefaultSelector<string>();
+  sel.register(listener, EVENT_READ, "listener");
+  const seed = 42;
+  const payloads = [1, 1000, 300_000].map((n, i) => new Rng(seed + i).bytes(n));
+
+  // Clients: one plain Deno TLS client, the others PollableConns on the same selector.
+  const plain = (async () => {
+    using c = await Deno.connectTls({
+      hostname: "localhost",
+      port,
+      caCerts: [ca],
+    });
+    await c.write(payloads[0]!);
+    return await readExactly(c, payloads[0]!.length);
+  })();
+  const tlsClients = [1, 2].map(() =>
+    PollableConn.connectTls({ hostname: "localhost", port, caCerts: [ca] })
+  );
+  const clientState = tlsClients.map((conn, j) => ({
+    conn,
+    data: payloads[j + 1]!,
+    sent: 0,
+    got: [] as Uint8Array[],
+    gotLen: 0,
+  }));
+  for (const [j, s] of clientState.entries()) {
+    sel.register(s.conn, EVENT_READ | EVENT_WRITE, `client${j}`);
+  }
+
+  // The server echoes on every accepted conn, keeping what it cannot send yet.
+  const served = new Map<PollableConn, Uint8Array[]>();
+  try {
+    await selectUntil(sel, (batch) => {
+      for (const [key, mask] of batch) {
+        if (key.data === "listener") {
+          const conn = listener.accept();
+          served.set(conn, []);
+          sel.register(conn, EVENT_READ, "server");
+          continue;
+        }
+        const conn = key.fileobj as PollableConn;
+        if (key.data === "server") {
+          const queue = served.get(conn)!;
+          if (mask & EVENT_READ) {
+            const data = conn.recv();
+            if (data === null) {
+              sel.unregister(conn);
+              continue;
+            }
+            queue.push(data);
+          }
+          while (queue.length > 0) {
+            try {
+              const n = conn.send(queue[0]!);
+              if (n === queue[0]!.length) queue.shift();
+              else queue[0] = queue[0]!.subarray(n);
+            } catch (e) {
+              if (e instanceof BlockingIOError) break;
+              throw e;
+            }
+          }
+          sel.modify(
+            conn,
+            queue.length > 0 ? EVENT_READ | EVENT_WRITE : EVENT_READ,
+            "server",
+          );
+          continue;
+        }
+        const s = clientState[Number(key.data!.slice(6))]!;
+        assertEquals(s.conn.error, null);
+        if (mask & EVENT_WRITE) {
+          try {
+            while (s.sent < s.data.length) {
+              s.sent += s.conn.send(s.data.subarray(s.sent));
+            }
+          } catch (e) {
+            if (!(e instanceof BlockingIOError)) throw e;
+          }
+          if (s.sent === s.data.length) {
+            sel.modify(s.conn, EVENT_READ, key.data);
+          }
+        }
+        if (mask & EVENT_READ) {
+          const chunk = s.conn.recv()!;
+          s.got.push(chunk);
+          s.gotLen += chunk.length;
+          if (s.gotLen === s.data.length) {
+            sel.unregister(s.conn);
+            s.conn.close();
+          }
+        }
+      }
+      return clientState.every((s) => s.conn.closed) && served.size === 3 &&
+        [...served.keys()].every((c) => !sel.getMap().has(c));
+    }, { rounds: 100_000, timeout: 10_000 });
+
+    assertEquals(await plain, payloads[0]);
+    for (const s of clientState) {
+      const got = new Uint8Array(s.gotLen);
+      let offset = 0;
+      for (const c of s.got) {
+        got.set(c, offset);
+        offset += c.length;
+      }
+      assertEquals(got.length, s.data.length);
+      assert(got.every((b, i) => b === s.data[i]), "echo differs");
+    }
+    assertEquals(served.size, 3);
+  } finally {
+    for (const s of clientState) s.conn.close();
+    for (const c of served.keys()) c.close();
+  }
+});
