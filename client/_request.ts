@@ -5,6 +5,8 @@
  * @module
  */
 
+import { allocate } from "./_slab.ts";
+
 /** The `User-Agent` sent when neither the caller's headers nor options set one. */
 export const DEFAULT_USER_AGENT = "selectors-deno/0.1";
 
@@ -339,7 +341,7 @@ export class RequestWriter {
     if (this.#host === null) checkHost(host);
     // Method, target and host are visible ASCII, so UTF-8 is byte for byte.
     const line = `${this.method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`;
-    const out = new Uint8Array(line.length + this.#tail.length);
+    const out = allocate(line.length + this.#tail.length);
     encoder.encodeInto(line, out);
     out.set(this.#tail, line.length);
     return out;

@@ -9,6 +9,7 @@ import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
 import { kConsume, kPeek, kSendOwned } from "../selector/_pollable.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { decodeBody } from "./_decode.ts";
+import { allocate } from "./_slab.ts";
 import { kRequestWriter, RequestWriter } from "./_request.ts";
 import { ResponseParser } from "./_response_parser.ts";
 import { HttpParseError } from "./http_parse_error.ts";
@@ -371,7 +372,7 @@ export class HttpClient {
           capacity = declared;
         }
       }
-      const grown = new Uint8Array(capacity);
+      const grown = allocate(capacity);
       grown.set(this.#bodyBuf.subarray(0, this.#bodyLength));
       this.#bodyBuf = grown;
     }
