@@ -213,16 +213,11 @@ export class HttpClient {
    * `EVENT_READ` while receiving, `0` when done or failed.
    */
   get events(): number {
-    switch (this.#state) {
-      case "connecting":
-      case "sending":
-        return EVENT_WRITE;
-      case "receiving":
-        return EVENT_READ;
-      default:
-        return 0;
-    }
+    const state = this.#state;
+    if (state === "receiving") return EVENT_READ;
+    return state === "connecting" || state === "sending" ? EVENT_WRITE : 0;
   }
+
 
   /** The response, once `done`. */
   get response(): HttpResponse | null {

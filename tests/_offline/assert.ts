@@ -61,9 +61,10 @@ export function assertStringIncludes(
 ): void {
   nodeAssert.ok(
     actual.includes(expected),
-    msg ?? `Expected ${JSON.stringify(actual)} to include ${
-      JSON.stringify(expected)
-    }`,
+    msg ??
+      `Expected ${JSON.stringify(actual)} to include ${
+        JSON.stringify(expected)
+      }`,
   );
 }
 
@@ -100,7 +101,9 @@ function check(e: unknown, type?: Constructor, includes?: string): void {
       }": ${String(e)}`,
     );
   }
-  if (includes !== undefined && !String((e as Error)?.message).includes(includes)) {
+  if (
+    includes !== undefined && !String((e as Error)?.message).includes(includes)
+  ) {
     nodeAssert.fail(
       `Expected error message to include ${JSON.stringify(includes)}, but got ${
         JSON.stringify((e as Error)?.message)

@@ -4,4 +4,9 @@
  *
  * @module
  */
-export { after as afterAll, before as beforeAll, describe, it } from "node:test";
+export {
+  after as afterAll,
+  before as beforeAll,
+  describe,
+  it,
+} from "node:test";
