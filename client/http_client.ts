@@ -218,7 +218,6 @@ export class HttpClient {
     return state === "connecting" || state === "sending" ? EVENT_WRITE : 0;
   }
 
-
   /** The response, once `done`. */
   get response(): HttpResponse | null {
     return this.#response;
