@@ -8,6 +8,7 @@
  *
  * @example An echo round trip on one selector
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, EVENT_READ, EVENT_WRITE, PollableConn } from "@seed/selectors";
  *
  * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -32,7 +33,7 @@
  *   echoed += new TextDecoder().decode(data);
  * }
  * sel.unregister(conn);
- * console.assert(echoed === "hello");
+ * assert(echoed === "hello");
  * ```
  *
  * @module

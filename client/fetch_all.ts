@@ -144,6 +144,7 @@ interface Handler {
  *
  * @example Crawl a local server
  * ```ts
+ * import { assert } from "@std/assert";
  * import { fetchAll } from "@seed/selectors";
  *
  * await using server = Deno.serve(
@@ -152,8 +153,8 @@ interface Handler {
  * );
  * const base = `http://127.0.0.1:${server.addr.port}`;
  * const results = await fetchAll([`${base}/a`, `${base}/b`, "not a url"]);
- * console.assert(results[0]?.ok && new TextDecoder().decode(results[0].response.body) === "/a");
- * console.assert(results[2]?.ok === false && results[2].error instanceof TypeError);
+ * assert(results[0]?.ok && new TextDecoder().decode(results[0].response.body) === "/a");
+ * assert(results[2]?.ok === false && results[2].error instanceof TypeError);
  * ```
  *
  * @param urls The URLs (strings or `URL`s).
@@ -183,6 +184,7 @@ export async function fetchAll(
  *
  * @example Stream results as they complete
  * ```ts
+ * import { assert } from "@std/assert";
  * import { fetchEach } from "@seed/selectors";
  *
  * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("ok"));
@@ -191,7 +193,7 @@ export async function fetchAll(
  * for await (const { result } of fetchEach([`${base}/1`, `${base}/2`], { concurrency: 2 })) {
  *   if (result.ok) ok++;
  * }
- * console.assert(ok === 2);
+ * assert(ok === 2);
  * ```
  *
  * @param urls The URLs; any iterable, read lazily.

@@ -116,6 +116,7 @@ const IDEMPOTENT = new Set([
  *
  * @example Drive one request by hand
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, HttpClient } from "@seed/selectors";
  *
  * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("hi"));
@@ -127,8 +128,8 @@ const IDEMPOTENT = new Set([
  *   if (client.events !== 0) sel.modify(client.pollable, client.events);
  * }
  * sel.unregister(client.pollable);
- * console.assert(client.state === "done");
- * console.assert(new TextDecoder().decode(client.response?.body) === "hi");
+ * assert(client.state === "done");
+ * assert(new TextDecoder().decode(client.response?.body) === "hi");
  * ```
  */
 export class HttpClient {

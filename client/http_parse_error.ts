@@ -48,6 +48,7 @@
  *
  * @example Telling a malformed response apart
  * ```ts
+ * import { assert } from "@std/assert";
  * import { HttpParseError } from "@seed/selectors";
  *
  * const error = new HttpParseError(
@@ -55,9 +56,9 @@
  *   'Cannot parse response: invalid chunk size "zz" at byte 120',
  *   120,
  * );
- * console.assert(error instanceof Error);
- * console.assert(error.name === "HttpParseError");
- * console.assert(error.code === "invalid-chunk-size" && error.offset === 120);
+ * assert(error instanceof Error);
+ * assert(error.name === "HttpParseError");
+ * assert(error.code === "invalid-chunk-size" && error.offset === 120);
  * ```
  */
 export class HttpParseError extends Error {

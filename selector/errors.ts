@@ -11,6 +11,7 @@
  *
  * @example Nothing to read yet
  * ```ts
+ * import { assert } from "@std/assert";
  * import { BlockingIOError, PollableConn, PollableListener } from "@seed/selectors";
  *
  * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
@@ -18,7 +19,7 @@
  * try {
  *   conn.recv();
  * } catch (e) {
- *   console.assert(e instanceof BlockingIOError);
+ *   assert(e instanceof BlockingIOError);
  * }
  * ```
  */
@@ -44,6 +45,7 @@ export class BlockingIOError extends Error {
  *
  * @example Looking up an unknown pollable
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, KeyError, PollableListener } from "@seed/selectors";
  *
  * using sel = new DefaultSelector();
@@ -51,7 +53,7 @@ export class BlockingIOError extends Error {
  * try {
  *   sel.getKey(listener);
  * } catch (e) {
- *   console.assert(e instanceof KeyError && e.name === "KeyError");
+ *   assert(e instanceof KeyError && e.name === "KeyError");
  * }
  * ```
  */

@@ -11,12 +11,13 @@
  *
  * @example Register for reading
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
  *
  * using sel = new DefaultSelector();
  * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
  * const key = sel.register(listener, EVENT_READ);
- * console.assert(key.events === EVENT_READ);
+ * assert(key.events === EVENT_READ);
  * ```
  */
 export const EVENT_READ = 1;
@@ -27,6 +28,7 @@ export const EVENT_READ = 1;
  *
  * @example Wait until a connection is established
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, EVENT_WRITE, PollableConn, PollableListener } from "@seed/selectors";
  *
  * using sel = new DefaultSelector();
@@ -34,7 +36,7 @@ export const EVENT_READ = 1;
  * using conn = PollableConn.connect(listener.addr as Deno.NetAddr);
  * sel.register(conn, EVENT_WRITE);
  * const [first] = await sel.select(5_000);
- * console.assert(first?.[0].fileobj === conn && first[1] === EVENT_WRITE);
+ * assert(first?.[0].fileobj === conn && first[1] === EVENT_WRITE);
  * ```
  */
 export const EVENT_WRITE = 2;

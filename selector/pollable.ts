@@ -24,12 +24,13 @@
  *
  * @example Any pollable can be registered
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, EVENT_READ, type Pollable, PollableListener } from "@seed/selectors";
  *
  * using sel = new DefaultSelector();
  * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
  * const p: Pollable = listener;
- * console.assert(sel.register(p, EVENT_READ).fd === p.fd);
+ * assert(sel.register(p, EVENT_READ).fd === p.fd);
  * ```
  */
 export interface Pollable {

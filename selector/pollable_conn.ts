@@ -64,6 +64,7 @@ export type PollableConnectOptions =
  *
  * @example Connect without blocking, then exchange bytes
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, EVENT_READ, EVENT_WRITE, PollableConn } from "@seed/selectors";
  *
  * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -85,7 +86,7 @@ export type PollableConnectOptions =
  *   received.push(new TextDecoder().decode(chunk));
  * }
  * sel.unregister(conn);
- * console.assert(received.join("") === "hello");
+ * assert(received.join("") === "hello");
  * ```
  */
 export class PollableConn implements Pollable, Disposable {
@@ -145,6 +146,7 @@ export class PollableConn implements Pollable, Disposable {
    *
    * @example Connect and wait for it
    * ```ts
+   * import { assert } from "@std/assert";
    * import { DefaultSelector, EVENT_WRITE, PollableConn } from "@seed/selectors";
    *
    * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -152,7 +154,7 @@ export class PollableConn implements Pollable, Disposable {
    * using conn = PollableConn.connect({ hostname: "127.0.0.1", port: server.addr.port });
    * sel.register(conn, EVENT_WRITE);
    * await sel.select(5_000);
-   * console.assert(conn.error === null && conn.remoteAddr !== null);
+   * assert(conn.error === null && conn.remoteAddr !== null);
    * ```
    *
    * @param options What `Deno.connect` takes.
@@ -203,12 +205,13 @@ export class PollableConn implements Pollable, Disposable {
    *
    * @example Wrap an accepted connection
    * ```ts
+   * import { assert } from "@std/assert";
    * import { PollableConn } from "@seed/selectors";
    *
    * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
    * using client = await Deno.connect({ port: server.addr.port });
    * using conn = PollableConn.from(await server.accept());
-   * console.assert(conn.remoteAddr !== null);
+   * assert(conn.remoteAddr !== null);
    * ```
    *
    * @param conn The connection.
@@ -243,6 +246,7 @@ export class PollableConn implements Pollable, Disposable {
    *
    * @example Read what has arrived
    * ```ts
+   * import { assert } from "@std/assert";
    * import { BlockingIOError, DefaultSelector, EVENT_READ, PollableConn } from "@seed/selectors";
    *
    * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -252,12 +256,12 @@ export class PollableConn implements Pollable, Disposable {
    * using sel = new DefaultSelector();
    * sel.register(conn, EVENT_READ);
    * await sel.select(5_000);
-   * console.assert(conn.recv(2)?.length === 2); // level-triggered: still ready
-   * console.assert(conn.recv()?.length === 1);
+   * assert(conn.recv(2)?.length === 2); // level-triggered: still ready
+   * assert(conn.recv()?.length === 1);
    * try {
    *   conn.recv();
    * } catch (e) {
-   *   console.assert(e instanceof BlockingIOError);
+   *   assert(e instanceof BlockingIOError);
    * }
    * ```
    *
@@ -304,6 +308,7 @@ export class PollableConn implements Pollable, Disposable {
    *
    * @example Send a request
    * ```ts
+   * import { assert } from "@std/assert";
    * import { DefaultSelector, EVENT_WRITE, PollableConn } from "@seed/selectors";
    *
    * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -312,7 +317,7 @@ export class PollableConn implements Pollable, Disposable {
    * sel.register(conn, EVENT_WRITE);
    * await sel.select(5_000);
    * const sent = conn.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
-   * console.assert(sent === 35);
+   * assert(sent === 35);
    * using _peer = await server.accept();
    * ```
    *
@@ -423,13 +428,14 @@ export class PollableConn implements Pollable, Disposable {
    *
    * @example
    * ```ts
+   * import { assert } from "@std/assert";
    * import { PollableConn } from "@seed/selectors";
    *
    * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
    * const conn = PollableConn.connect(server.addr);
    * conn.close();
    * conn.close();
-   * console.assert(conn.closed);
+   * assert(conn.closed);
    * ```
    */
   close(): void {

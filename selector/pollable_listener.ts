@@ -34,6 +34,7 @@ export type PollableListenOptions =
  *
  * @example The accept loop of Python's selectors documentation
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, EVENT_READ, PollableConn, PollableListener } from "@seed/selectors";
  *
  * using sel = new DefaultSelector();
@@ -43,7 +44,7 @@ export type PollableListenOptions =
  * for (const [key] of await sel.select(5_000)) {
  *   if (key.fileobj === listener) {
  *     using conn: PollableConn = listener.accept();
- *     console.assert(conn.remoteAddr !== null);
+ *     assert(conn.remoteAddr !== null);
  *   }
  * }
  * ```
@@ -85,10 +86,11 @@ export class PollableListener implements Pollable, Disposable {
    *
    * @example Listen on an ephemeral loopback port
    * ```ts
+   * import { assert } from "@std/assert";
    * import { PollableListener } from "@seed/selectors";
    *
    * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
-   * console.assert((listener.addr as Deno.NetAddr).port > 0);
+   * assert((listener.addr as Deno.NetAddr).port > 0);
    * ```
    *
    * @param options What `Deno.listen` takes (TCP or Unix).
@@ -103,10 +105,11 @@ export class PollableListener implements Pollable, Disposable {
    *
    * @example
    * ```ts
+   * import { assert } from "@std/assert";
    * import { PollableListener } from "@seed/selectors";
    *
    * using listener = PollableListener.from(Deno.listen({ hostname: "127.0.0.1", port: 0 }));
-   * console.assert(listener.fd > 2);
+   * assert(listener.fd > 2);
    * ```
    *
    * @param listener The listener; nobody else may call its `accept()`.
@@ -131,13 +134,14 @@ export class PollableListener implements Pollable, Disposable {
    *
    * @example
    * ```ts
+   * import { assert } from "@std/assert";
    * import { BlockingIOError, PollableListener } from "@seed/selectors";
    *
    * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
    * try {
    *   listener.accept();
    * } catch (e) {
-   *   console.assert(e instanceof BlockingIOError); // not registered, nothing waiting
+   *   assert(e instanceof BlockingIOError); // not registered, nothing waiting
    * }
    * ```
    *
@@ -174,11 +178,12 @@ export class PollableListener implements Pollable, Disposable {
    *
    * @example
    * ```ts
+   * import { assert } from "@std/assert";
    * import { PollableListener } from "@seed/selectors";
    *
    * const listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
    * listener.close();
-   * console.assert(listener.closed);
+   * assert(listener.closed);
    * ```
    */
   close(): void {

@@ -34,17 +34,18 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
  *
  * using sel = new DefaultSelector();
  * const map = sel.getMap();
  * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
  * sel.register(listener, EVENT_READ);
- * console.assert(map.size === 1 && map.get(listener)?.fd === listener.fd);
+ * assert(map.size === 1 && map.get(listener)?.fd === listener.fd);
  * try {
  *   map.clear();
  * } catch (e) {
- *   console.assert(e instanceof TypeError);
+ *   assert(e instanceof TypeError);
  * }
  * ```
  */
@@ -107,6 +108,7 @@ export class SelectorMapping<T = unknown>
  *
  * @example An echo server, as in Python's `selectors` documentation
  * ```ts
+ * import { assert } from "@std/assert";
  * import {
  *   DefaultSelector,
  *   EVENT_READ,
@@ -148,7 +150,7 @@ export class SelectorMapping<T = unknown>
  * for (let round = 0; !done && round < 100; round++) {
  *   for (const [key, mask] of await sel.select(100)) key.data(key, mask);
  * }
- * console.assert(await client === "ping");
+ * assert(await client === "ping");
  * // The client closed: serve its end of stream, then clean up.
  * for (let round = 0; sel.getMap().size > 1 && round < 100; round++) {
  *   for (const [key, mask] of await sel.select(100)) key.data(key, mask);
@@ -177,13 +179,14 @@ export class Selector<T = unknown> implements Disposable {
    *
    * @example
    * ```ts
+   * import { assert } from "@std/assert";
    * import { DefaultSelector, EVENT_READ, EVENT_WRITE, PollableConn, PollableListener } from "@seed/selectors";
    *
    * using sel = new DefaultSelector();
    * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
    * using conn = PollableConn.connect(listener.addr as Deno.NetAddr);
    * const key = sel.register(conn, EVENT_READ | EVENT_WRITE, { id: 1 });
-   * console.assert(key.events === 3);
+   * assert(key.events === 3);
    * ```
    *
    * @param fileobj A {@linkcode PollableConn} or {@linkcode PollableListener}.
@@ -223,13 +226,14 @@ export class Selector<T = unknown> implements Disposable {
    *
    * @example
    * ```ts
+   * import { assert } from "@std/assert";
    * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
    *
    * using sel = new DefaultSelector();
    * const listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
    * sel.register(listener, EVENT_READ);
    * listener.close();
-   * console.assert(sel.unregister(listener).fileobj === listener);
+   * assert(sel.unregister(listener).fileobj === listener);
    * ```
    *
    * @param fileobj The registered pollable, or its `fd`.
@@ -255,6 +259,7 @@ export class Selector<T = unknown> implements Disposable {
    *
    * @example Switch from waiting for the connect to reading
    * ```ts
+   * import { assert } from "@std/assert";
    * import { DefaultSelector, EVENT_READ, EVENT_WRITE, PollableConn, PollableListener } from "@seed/selectors";
    *
    * using sel = new DefaultSelector();
@@ -262,7 +267,7 @@ export class Selector<T = unknown> implements Disposable {
    * using conn = PollableConn.connect(listener.addr as Deno.NetAddr);
    * const before = sel.register(conn, EVENT_WRITE);
    * const after = sel.modify(conn, EVENT_READ, "reading");
-   * console.assert(before.events === EVENT_WRITE && after.events === EVENT_READ);
+   * assert(before.events === EVENT_WRITE && after.events === EVENT_READ);
    * sel.unregister(conn);
    * ```
    *
@@ -286,16 +291,17 @@ export class Selector<T = unknown> implements Disposable {
    *
    * @example Poll, wait with a timeout, or wait for readiness
    * ```ts
+   * import { assert } from "@std/assert";
    * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
    *
    * using sel = new DefaultSelector();
    * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
    * sel.register(listener, EVENT_READ);
-   * console.assert((await sel.select(0)).length === 0); // poll
-   * console.assert((await sel.select(10)).length === 0); // ~10 ms, nothing came
+   * assert((await sel.select(0)).length === 0); // poll
+   * assert((await sel.select(10)).length === 0); // ~10 ms, nothing came
    * using client = await Deno.connect(listener.addr as Deno.NetAddr & { transport: "tcp" });
    * const [first] = await sel.select(); // until ready
-   * console.assert(first?.[0].fd === listener.fd && first[1] === EVENT_READ);
+   * assert(first?.[0].fd === listener.fd && first[1] === EVENT_READ);
    * using _conn = listener.accept();
    * ```
    *
@@ -340,13 +346,14 @@ export class Selector<T = unknown> implements Disposable {
    *
    * @example
    * ```ts
+   * import { assert } from "@std/assert";
    * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
    *
    * using sel = new DefaultSelector();
    * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
    * sel.register(listener, EVENT_READ, "data");
-   * console.assert(sel.getKey(listener).data === "data");
-   * console.assert(sel.getKey(listener.fd).data === "data");
+   * assert(sel.getKey(listener).data === "data");
+   * assert(sel.getKey(listener.fd).data === "data");
    * ```
    *
    * @param fileobj The pollable, or its `fd`.
@@ -364,10 +371,11 @@ export class Selector<T = unknown> implements Disposable {
    *
    * @example
    * ```ts
+   * import { assert } from "@std/assert";
    * import { DefaultSelector } from "@seed/selectors";
    *
    * using sel = new DefaultSelector();
-   * console.assert(sel.getMap().size === 0);
+   * assert(sel.getMap().size === 0);
    * ```
    *
    * @returns The view; it reflects later registrations.
@@ -385,12 +393,13 @@ export class Selector<T = unknown> implements Disposable {
    *
    * @example
    * ```ts
+   * import { assert } from "@std/assert";
    * import { DefaultSelector } from "@seed/selectors";
    *
    * const sel = new DefaultSelector();
    * sel.close();
    * sel.close();
-   * await sel.select().catch((e) => console.assert(e instanceof Error));
+   * await sel.select().catch((e) => assert(e instanceof Error));
    * ```
    */
   close(): void {
@@ -497,10 +506,11 @@ export class Selector<T = unknown> implements Disposable {
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, Selector } from "@seed/selectors";
  *
  * using sel = new DefaultSelector();
- * console.assert(sel instanceof Selector);
+ * assert(sel instanceof Selector);
  * ```
  */
 export const DefaultSelector: typeof Selector = Selector;

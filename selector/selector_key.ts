@@ -13,14 +13,15 @@ import type { Pollable } from "./pollable.ts";
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { DefaultSelector, EVENT_READ, PollableListener, type SelectorKey } from "@seed/selectors";
  *
  * using sel = new DefaultSelector<string>();
  * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
  * const key: SelectorKey<string> = sel.register(listener, EVENT_READ, "accept");
- * console.assert(key.fileobj === listener && key.fd === listener.fd);
- * console.assert(key.events === EVENT_READ && key.data === "accept");
- * console.assert(Object.isFrozen(key));
+ * assert(key.fileobj === listener && key.fd === listener.fd);
+ * assert(key.events === EVENT_READ && key.data === "accept");
+ * assert(Object.isFrozen(key));
  * ```
  */
 export interface SelectorKey<T = unknown> {
