@@ -128,7 +128,7 @@ Deno.test("fetchAll() with keepAlive: false sends Connection: close and uses one
   assert(heads.every((h) => /\r\nconnection: close/i.test(h)));
 });
 
-Deno.test("fetchAll() retries once on a fresh connection when the server closed a kept-alive one", async () => {
+Deno.test("fetchAll() drops idle connections the server closed and sends on fresh ones", async () => {
   // Every connection serves one response, then the server closes it without saying so.
   await using server = rawServer(async ({ conn }) => {
     await writeSplit(conn, LENGTH);
@@ -143,6 +143,39 @@ Deno.test("fetchAll() retries once on a fresh connection when the server closed 
     server.url("/c"),
   ], { concurrency: 1 });
   for (const r of results) assertEquals(text(ok(r).body), "hello, world");
+});
+
+Deno.test("fetchAll() retries an idempotent request once when a reused connection closes before any response byte", async () => {
+  // Each connection answers its first request and silently drops the second, as a
+  // server does when its keep-alive timer fires just as the request arrives.
+  await using server = rawServer(async ({ conn, requestOnConn }) => {
+    if (requestOnConn > 0) return "close";
+    await writeSplit(conn, LENGTH);
+    return "keep";
+  });
+  const results = await fetchAll(Array(4).fill(server.url("/")), {
+    concurrency: 1,
+  });
+  for (const r of results) assertEquals(text(ok(r).body), "hello, world");
+  // Requests 2..4 each went to a reused conn first, then to a fresh one.
+  assertEquals(server.connections, 4);
+  assertEquals(server.requests, 7);
+});
+
+Deno.test("fetchAll() does not retry a POST when a reused connection closes before any response byte", async () => {
+  await using server = rawServer(async ({ conn, requestOnConn }) => {
+    if (requestOnConn > 0) return "close";
+    await writeSplit(conn, LENGTH);
+    return "keep";
+  });
+  const results = await fetchAll(Array(2).fill(server.url("/")), {
+    concurrency: 1,
+    method: "POST",
+  });
+  ok(results[0]);
+  const error = failed(results[1]);
+  assertInstanceOf(error, HttpParseError);
+  assertEquals(error.code, "empty-response");
 });
 
 Deno.test("fetchAll() reuse after an idle close: a stale connection is dropped, not used", async () => {
