@@ -1,0 +1,260 @@
+/**
+ * The HTTP clients that the bench compares, each running one whole workload (a list
+ * of URL paths on one origin) and returning what it received, so that every client
+ * is checked for the same bytes:
+ *
+ * - {@linkcode runFetchAll}: this module's `fetchAll` (keep-alive), from `../mod.ts`;
+ * - {@linkcode runFetchPool}: Deno's built-in `fetch`, `concurrency` workers pulling
+ *   from one shared queue, each awaiting `res.arrayBuffer()`;
+ * - {@linkcode runRawKeepAlive}: `concurrency` plain `Deno.connect` keep-alive
+ *   conns, requests sequential per conn, minimal parsing (head end,
+ *   `Content-Length`, body copied into its own buffer);
+ * - {@linkcode runRawRead}: one conn, one request, the body read straight into its
+ *   final buffer by a `conn.read` loop (the floor for the 64 MiB row).
+ *
+ * @module
+ */
+import * as mod from "../mod.ts";
+
+/** What one run of a workload brought back. */
+export interface RunResult {
+  /** Responses with status 200 and the expected body length. */
+  ok: number;
+  /** Body bytes received in those responses. */
+  bytes: number;
+  /** The first failure, if any, for the report. */
+  firstError?: string;
+  /** The client's own timing, when it is a process whose start-up should not count. */
+  seconds?: number;
+}
+
+/** Options common to every client. */
+export interface RunOptions {
+  /** Requests in flight at once (workers, conns). */
+  concurrency: number;
+  /** The body length every response must have. */
+  expectedLength: number;
+}
+
+/** The subset of `fetchAll`'s result and options the bench relies on. */
+interface FetchAllResult {
+  ok: boolean;
+  response?: { status: number; body: Uint8Array };
+  error?: unknown;
+}
+type FetchAll = (
+  urls: string[],
+  options: { concurrency: number; keepAlive?: boolean; timeout?: number },
+) => Promise<FetchAllResult[]>;
+
+/**
+ * `fetchAll` as `../mod.ts` exports it, or `undefined` while it does not yet (the
+ * bench then reports the column as not run).
+ */
+export const fetchAll: FetchAll | undefined =
+  (mod as Record<string, unknown>)["fetchAll"] as FetchAll | undefined;
+
+/** Runs the URLs through `fetchAll` with keep-alive. */
+export async function runFetchAll(
+  urls: string[],
+  options: RunOptions,
+  extra: { keepAlive?: boolean } = {},
+): Promise<RunResult> {
+  if (fetchAll === undefined) throw new Error("fetchAll is not exported yet");
+  const results = await fetchAll(urls, {
+    concurrency: options.concurrency,
+    keepAlive: extra.keepAlive ?? true,
+    timeout: 120_000,
+  });
+  const out: RunResult = { ok: 0, bytes: 0 };
+  for (const r of results) {
+    const len = r.response?.body.length;
+    if (r.ok && r.response?.status === 200 && len === options.expectedLength) {
+      out.ok++;
+      out.bytes += len;
+    } else {
+      out.firstError ??= r.ok
+        ? `status ${r.response?.status}, ${len} bytes`
+        : String(r.error);
+    }
+  }
+  return out;
+}
+
+/** Runs the URLs through a pool of `concurrency` workers over `fetch`. */
+export async function runFetchPool(
+  urls: string[],
+  options: RunOptions,
+): Promise<RunResult> {
+  const out: RunResult = { ok: 0, bytes: 0 };
+  let next = 0;
+  async function worker(): Promise<void> {
+    while (next < urls.length) {
+      const url = urls[next++]!;
+      try {
+        const res = await fetch(url);
+        const body = await res.arrayBuffer();
+        if (
+          res.status === 200 && body.byteLength === options.expectedLength
+        ) {
+          out.ok++;
+          out.bytes += body.byteLength;
+        } else {
+          out.firstError ??= `status ${res.status}, ${body.byteLength} bytes`;
+        }
+      } catch (e) {
+        out.firstError ??= String(e);
+      }
+    }
+  }
+  await Promise.all(
+    Array.from({ length: Math.min(options.concurrency, urls.length) }, worker),
+  );
+  return out;
+}
+
+const encoder = new TextEncoder();
+const latin1 = new TextDecoder("latin1");
+
+/** Index just after the first `\r\n\r\n` in `buf[0, end)`, or -1. */
+function headEnd(buf: Uint8Array, end: number): number {
+  for (let i = 3; i < end; i++) {
+    if (
+      buf[i] === 10 && buf[i - 1] === 13 && buf[i - 2] === 10 &&
+      buf[i - 3] === 13
+    ) return i + 1;
+  }
+  return -1;
+}
+
+/** `Content-Length` and status from a response head, minimally parsed. */
+function parseHead(head: string): { status: number; length: number } {
+  const status = Number(head.slice(9, 12));
+  const m = /\r\ncontent-length:[ \t]*(\d+)/i.exec(head);
+  if (m === null) throw new Error("Response without Content-Length");
+  return { status, length: Number(m[1]) };
+}
+
+/**
+ * Runs `paths` over `concurrency` keep-alive `Deno.connect` conns, each sending its
+ * next request when the previous response has been read.
+ */
+export async function runRawKeepAlive(
+  port: number,
+  paths: string[],
+  options: RunOptions,
+): Promise<RunResult> {
+  const out: RunResult = { ok: 0, bytes: 0 };
+  let next = 0;
+  const requests = new Map<string, Uint8Array>();
+  for (const p of new Set(paths)) {
+    requests.set(
+      p,
+      encoder.encode(
+        `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: bench-raw\r\n\r\n`,
+      ),
+    );
+  }
+  async function worker(): Promise<void> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    let buf = new Uint8Array(64 * 1024);
+    let end = 0; // bytes buffered in buf[0, end)
+    try {
+      while (next < paths.length) {
+        const req = requests.get(paths[next++]!)!;
+        let off = 0;
+        while (off < req.length) off += await conn.write(req.subarray(off));
+        // Head.
+        let stop: number;
+        while ((stop = headEnd(buf, end)) < 0) {
+          if (end === buf.length) {
+            const bigger = new Uint8Array(buf.length * 2);
+            bigger.set(buf);
+            buf = bigger;
+          }
+          const n = await conn.read(buf.subarray(end));
+          if (n === null) throw new Error("Connection closed in the head");
+          end += n;
+        }
+        const { status, length } = parseHead(
+          latin1.decode(buf.subarray(0, stop)),
+        );
+        // Body, copied into its own buffer as a client hands it over.
+        const body = new Uint8Array(length);
+        let have = Math.min(end - stop, length);
+        body.set(buf.subarray(stop, stop + have));
+        buf.copyWithin(0, stop + have, end);
+        end -= stop + have;
+        while (have < length) {
+          const n = await conn.read(buf);
+          if (n === null) throw new Error("Connection closed in the body");
+          const take = Math.min(n, length - have);
+          body.set(buf.subarray(0, take), have);
+          have += take;
+          if (take < n) {
+            buf.copyWithin(0, take, n);
+            end = n - take;
+          }
+        }
+        if (status === 200 && length === options.expectedLength) {
+          out.ok++;
+          out.bytes += length;
+        } else {
+          out.firstError ??= `status ${status}, ${length} bytes`;
+        }
+      }
+    } catch (e) {
+      out.firstError ??= String(e);
+    } finally {
+      conn.close();
+    }
+  }
+  await Promise.all(
+    Array.from({ length: Math.min(options.concurrency, paths.length) }, worker),
+  );
+  return out;
+}
+
+/**
+ * One request on one conn; the body is read by `conn.read` straight into a buffer
+ * of its `Content-Length`: no copies but the kernel's.
+ */
+export async function runRawRead(
+  port: number,
+  path: string,
+  options: RunOptions,
+): Promise<RunResult> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      encoder.encode(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    const headBuf = new Uint8Array(64 * 1024);
+    let end = 0;
+    let stop: number;
+    while ((stop = headEnd(headBuf, end)) < 0) {
+      const n = await conn.read(headBuf.subarray(end));
+      if (n === null) throw new Error("Connection closed in the head");
+      end += n;
+    }
+    const { status, length } = parseHead(
+      latin1.decode(headBuf.subarray(0, stop)),
+    );
+    const body = new Uint8Array(length);
+    let have = Math.min(end - stop, length);
+    body.set(headBuf.subarray(stop, stop + have));
+    while (have < length) {
+      const n = await conn.read(body.subarray(have));
+      if (n === null) throw new Error("Connection closed in the body");
+      have += n;
+    }
+    return status === 200 && length === options.expectedLength
+      ? { ok: 1, bytes: length }
+      : { ok: 0, bytes: 0, firstError: `status ${status}, ${length} bytes` };
+  } finally {
+    conn.close();
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The bench's results: what every row module fills in, and how `main.ts` prints it
+ * (a plain-text table, or JSON with `--json`).
+ *
+ * @module
+ */
+
+/** One measured configuration or client of a section. */
+export interface Row {
+  /** What ran, e.g. `fetchAll (keep-alive)` or `10,000 idle conns`. */
+  label: string;
+  /** The median of `samples`, in `unit`. */
+  median: number;
+  /** One value per interleaved round (or block), in `unit`. */
+  samples: number[];
+  unit: string;
+  /** A second figure worth printing (e.g. MB/s next to req/s). */
+  extra?: string;
+  /** Why the row did not run, when it did not. */
+  skipped?: string;
+}
+
+/** A ratio between two rows, from paired rounds. */
+export interface Ratio {
+  label: string;
+  /** The median of the per-round ratios. */
+  median: number;
+  /** The smallest and largest per-round ratio. */
+  min: number;
+  max: number;
+}
+
+/** A target of the issues, and whether this run met it. */
+export interface Verdict {
+  target: string;
+  /** `null` when it could not be measured (see `why`). */
+  met: boolean | null;
+  why: string;
+  /** Measured at reduced scale (`--quick`): a hint, not a verdict on the target. */
+  provisional?: boolean;
+}
+
+/** One table of the report. */
+export interface Section {
+  id: string;
+  title: string;
+  /** What the numbers mean (unit, better direction, how rounds were run). */
+  notes: string[];
+  rows: Row[];
+  ratios: Ratio[];
+  verdicts: Verdict[];
+}
+
+/** The whole report. */
+export interface Report {
+  date: string;
+  machine: { cores: number; os: string; deno: string; v8: string };
+  quick: boolean;
+  sections: Section[];
+}
+
+/** Formats `n` with a precision that suits its size. */
+export function fmt(n: number): string {
+  if (!Number.isFinite(n)) return "n/a";
+  const a = Math.abs(n);
+  if (a >= 1000) return Math.round(n).toLocaleString("en-US");
+  if (a >= 100) return n.toFixed(0);
+  if (a >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+/** The report as the table that `deno task bench` prints. */
+export function formatReport(report: Report): string {
+  const out: string[] = [];
+  out.push(
+    `selectors for Deno: bench (${
+      report.quick ? "QUICK smoke run, not the spec scale" : "full run"
+    })`,
+  );
+  out.push(
+    `${report.date} · ${report.machine.cores} cores · ${report.machine.os} · Deno ${report.machine.deno} (V8 ${report.machine.v8})`,
+  );
+  for (const s of report.sections) {
+    out.push("", `## ${s.title}`);
+    for (const n of s.notes) out.push(`   ${n}`);
+    const w = Math.max(24, ...s.rows.map((r) => r.label.length)) + 2;
+    out.push(
+      `   ${pad("", w)}${pad("median", 12, true)}  ${
+        pad("unit", 10)
+      }  rounds  ${"min..max"}`,
+    );
+    for (const r of s.rows) {
+      if (r.skipped) {
+        out.push(
+          `   ${pad(r.label, w)}${pad("-", 12, true)}  skipped: ${r.skipped}`,
+        );
+        continue;
+      }
+      const lo = Math.min(...r.samples);
+      const hi = Math.max(...r.samples);
+      out.push(
+        `   ${pad(r.label, w)}${pad(fmt(r.median), 12, true)}  ${
+          pad(r.unit, 10)
+        }  ${pad(String(r.samples.length), 6, true)}  ${fmt(lo)}..${fmt(hi)}${
+          r.extra ? `  (${r.extra})` : ""
+        }`,
+      );
+    }
+    for (const q of s.ratios) {
+      out.push(
+        `   ratio ${pad(q.label, w - 6)}${
+          pad(fmt(q.median) + "x", 12, true)
+        }  (per-round ${fmt(q.min)}..${fmt(q.max)})`,
+      );
+    }
+  }
+  out.push("", "## Verdicts");
+  for (const s of report.sections) {
+    for (const v of s.verdicts) {
+      const tag = v.met === null
+        ? "NOT RUN"
+        : `${v.provisional ? "quick: " : ""}${v.met ? "met" : "MISSED"}`;
+      out.push(`   [${tag}] ${v.target}: ${v.why}`);
+    }
+  }
+  return out.join("\n");
+}
