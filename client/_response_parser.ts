@@ -325,6 +325,17 @@ export class ResponseParser {
     return this.#state === DONE && this.#keepAlive;
   }
 
+  /**
+   * The body length the head announced with `Content-Length`, once the head is
+   * parsed and the body is framed by it; `-1` for chunked or close-delimited
+   * bodies and before the head. Lets a caller size its body buffer once.
+   */
+  get contentLength(): number {
+    return this.#head !== null && this.#transferEncoding === null
+      ? this.#contentLength
+      : -1;
+  }
+
   /** A chunked body's trailer fields once it is done (possibly empty); else `null`. */
   get trailers(): Headers | null {
     return this.#trailers;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { EVENT_READ } from "../selector/events.ts";
+import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
 import type { PollableConn } from "../selector/pollable_conn.ts";
 import { Selector } from "../selector/selector.ts";
 import {
@@ -131,11 +131,6 @@ const BODY_HEADERS = [
 const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-/** What a selector key's data is in the crawl loop. */
-interface Handler {
-  ready(mask: number): void;
-}
-
 /**
  * Fetches many URLs concurrently on one selector and resolves to one result per
  * URL, in input order. One URL's failure never affects the others: bad URLs fail
@@ -211,12 +206,13 @@ export function fetchEach(
 }
 
 /** One URL in flight: its redirect chain runs as successive clients. */
-class Job implements Handler {
-  client: HttpClient;
+class Job {
+  /** The current hop's client; set by `Crawl.#launch`. */
+  client!: HttpClient;
+  /** The registration of the client's conn, once it has one. */
+  slot: Slot | null = null;
   /** The headers of the current hop, once a redirect changed them. */
   headers: Headers | null = null;
-  registered: PollableConn | null = null;
-  events = 0;
   redirects = 0;
   finished = false;
   readonly started = performance.now();
@@ -225,10 +221,7 @@ class Job implements Handler {
     readonly crawl: Crawl,
     readonly index: number,
     readonly input: string,
-    client: HttpClient,
-  ) {
-    this.client = client;
-  }
+  ) {}
 
   ready(mask: number): void {
     this.client.handle(mask);
@@ -236,21 +229,34 @@ class Job implements Handler {
   }
 }
 
-/** An idle keep-alive conn: any readiness means the server closed it or misbehaved. */
-class Idle implements Handler {
+/**
+ * The selector data of one registered conn, for its whole life: the job using it,
+ * or none while it waits in the keep-alive pool. Handing a conn from job to job
+ * changes a field instead of calling `modify()`.
+ */
+class Slot {
+  job: Job | null;
+  events: number;
+
   constructor(
     readonly crawl: Crawl,
-    readonly origin: string,
     readonly conn: PollableConn,
-  ) {}
+    job: Job,
+    events: number,
+  ) {
+    this.job = job;
+    this.events = events;
+  }
 
-  ready(): void {
-    this.crawl.dropIdle(this);
+  ready(mask: number): void {
+    // An idle conn that becomes ready was closed by the server (or misbehaves).
+    if (this.job === null) this.crawl.dropIdle(this);
+    else this.job.ready(mask);
   }
 }
 
 class Crawl {
-  readonly #sel = new Selector<Handler>();
+  readonly #sel = new Selector<Slot>();
   readonly #concurrency: number;
   readonly #timeout: number;
   readonly #redirect: "follow" | "manual" | "error";
@@ -274,7 +280,8 @@ class Crawl {
   #active: Job[] = [];
   #activeHead = 0;
   #running = 0;
-  #idle = new Map<string, Idle[]>();
+  /** Idle keep-alive conns by origin, registered for `EVENT_READ`. */
+  #idle = new Map<string, Slot[]>();
   #finished: FetchEntry[] = [];
   #done = 0;
   #total = 0;
@@ -334,7 +341,10 @@ class Crawl {
     try {
       while (true) {
         if (signal?.aborted) break;
-        while (!exhausted && this.#running < this.#concurrency) {
+        // onProgress may abort at any point: check before each step.
+        while (
+          !exhausted && this.#running < this.#concurrency && !signal?.aborted
+        ) {
           const next = iterator.next();
           if (next.done) {
             exhausted = true;
@@ -350,13 +360,17 @@ class Crawl {
         }
         if (this.#running === 0) break;
         const batch = await sel.select(this.#untilDeadline());
-        for (const [key, mask] of batch) key.data.ready(mask);
-        this.#expire();
+        for (const [key, mask] of batch) {
+          if (signal?.aborted) break;
+          key.data.ready(mask);
+        }
+        if (!signal?.aborted) this.#expire();
       }
       if (signal?.aborted) {
         // Unfinished URLs fail with the reason; so do those not started yet.
         for (let i = this.#activeHead; i < this.#active.length; i++) {
           const job = this.#active[i]!;
+          if (job.finished) continue;
           job.client.close();
           this.#finish(job, {
             url: job.input,
@@ -379,10 +393,11 @@ class Crawl {
     } finally {
       signal?.removeEventListener("abort", onAbort);
       for (let i = this.#activeHead; i < this.#active.length; i++) {
-        this.#active[i]!.client.close();
+        const job = this.#active[i]!;
+        if (!job.finished) job.client.close();
       }
-      for (const idle of this.#idle.values()) {
-        for (const { conn } of idle) conn.close();
+      for (const list of this.#idle.values()) {
+        for (const { conn } of list) conn.close();
       }
       this.#idle.clear();
       sel.close();
@@ -412,49 +427,55 @@ class Crawl {
     }
     const conn = client.pollable;
     const events = client.events;
-    if (job.registered !== conn) {
-      if (job.registered !== null) this.#sel.unregister(job.registered);
-      this.#sel.register(conn, events, job);
-      job.registered = conn;
-      job.events = events;
-    } else if (job.events !== events) {
-      this.#sel.modify(conn, events, job);
-      job.events = events;
+    const slot = job.slot;
+    if (slot === null || slot.conn !== conn) {
+      // A new conn, or a fresh one after a stale keep-alive conn failed.
+      if (slot !== null) this.#sel.unregister(slot.conn);
+      job.slot = new Slot(this, conn, job, events);
+      this.#sel.register(conn, events, job.slot);
+    } else if (slot.events !== events) {
+      this.#sel.modify(conn, events, slot);
+      slot.events = events;
     }
   }
 
   /** Closes and forgets an idle conn the server closed (or wrote to). */
-  dropIdle(idle: Idle): void {
-    const list = this.#idle.get(idle.origin);
-    const i = list?.indexOf(idle) ?? -1;
-    if (i >= 0) list!.splice(i, 1);
-    this.#sel.unregister(idle.conn);
-    idle.conn.close();
+  dropIdle(slot: Slot): void {
+    for (const list of this.#idle.values()) {
+      const i = list.indexOf(slot);
+      if (i >= 0) list.splice(i, 1);
+    }
+    this.#sel.unregister(slot.conn);
+    slot.conn.close();
   }
 
   #start(index: number, input: string | URL): void {
     const url = String(input);
-    let client: HttpClient;
+    let target: URL;
     try {
-      client = this.#client(parseHttpUrl(input), this.#timeout);
+      target = parseHttpUrl(input);
     } catch (error) {
       this.#finish(null, { url, ok: false, error }, index);
       return;
     }
-    const job = new Job(this, index, url, client);
-    this.#adopt(job);
+    const job = new Job(this, index, url);
     this.#active.push(job);
     this.#running++;
-    this.settle(job);
+    this.#launch(job, target, this.#timeout);
   }
 
-  /** A client for `url`, on an idle conn to its origin if there is one. */
-  #client(
+  /**
+   * Starts the job's next hop: on an idle conn to its origin if there is one,
+   * sending at once (an idle conn has an empty write buffer, so it is writable),
+   * else on a new conn registered for the connect.
+   */
+  #launch(
+    job: Job,
     url: URL,
     timeout: number,
     overrides?: HttpClientOptions,
-  ): HttpClient {
-    const idle = this.#keepAlive
+  ): void {
+    const slot = this.#keepAlive
       ? this.#idle.get(url.origin)?.pop()
       : undefined;
     const options: InternalOptions = {
@@ -462,17 +483,21 @@ class Crawl {
       ...(overrides ?? { [kRequestWriter]: this.#writer }),
       timeout,
     };
-    if (idle) options.conn = idle.conn;
-    return new HttpClient(url, options);
-  }
-
-  /** If the job's client reuses an idle conn, that conn is registered already. */
-  #adopt(job: Job): void {
-    const conn = job.client.pollable;
-    if (this.#sel.getMap().has(conn)) {
-      job.registered = conn;
-      job.events = EVENT_READ;
+    if (slot !== undefined) options.conn = slot.conn;
+    try {
+      job.client = new HttpClient(url, options);
+    } catch (error) {
+      if (slot !== undefined) this.#idle.get(url.origin)!.push(slot);
+      this.#finish(job, { url: job.input, ok: false, error });
+      return;
     }
+    if (slot === undefined) {
+      this.settle(job);
+      return;
+    }
+    slot.job = job;
+    job.slot = slot;
+    job.ready(EVENT_WRITE);
   }
 
   #follow(job: Job, response: HttpResponse): void {
@@ -540,35 +565,33 @@ class Crawl {
       });
       return;
     }
-    try {
-      job.client = this.#client(target, remaining, overrides);
-    } catch (error) {
-      this.#finish(job, { url: job.input, ok: false, error });
-      return;
-    }
-    this.#adopt(job);
-    this.settle(job);
+    this.#launch(job, target, remaining, overrides);
   }
 
-  /** Unregisters a finished client's conn, and keeps it idle if reusable. */
+  /** Unregisters a finished client's conn, or keeps it idle if reusable. */
   #release(job: Job): void {
-    const conn = job.registered;
-    job.registered = null;
-    job.events = 0;
+    const slot = job.slot;
+    job.slot = null;
     const reusable = this.#keepAlive ? job.client.detach() : null;
-    if (reusable !== null && reusable === conn) {
+    if (reusable !== null) {
       const origin = job.client.url.origin;
       let list = this.#idle.get(origin);
       if (list === undefined) this.#idle.set(origin, list = []);
-      if (list.length < this.#maxIdle) {
-        const idle = new Idle(this, origin, reusable);
-        list.push(idle);
-        this.#sel.modify(reusable, EVENT_READ, idle);
+      if (
+        slot !== null && slot.conn === reusable && list.length < this.#maxIdle
+      ) {
+        slot.job = null;
+        // It was receiving, so it is registered for EVENT_READ already.
+        if (slot.events !== EVENT_READ) {
+          this.#sel.modify(reusable, EVENT_READ, slot);
+          slot.events = EVENT_READ;
+        }
+        list.push(slot);
         return;
       }
       reusable.close();
     }
-    if (conn !== null) this.#sel.unregister(conn);
+    if (slot !== null) this.#sel.unregister(slot.conn);
   }
 
   #finish(job: Job | null, result: FetchResult, index = job?.index ?? 0): void {

@@ -360,10 +360,8 @@ export class HttpClient {
     if (length > this.#bodyBuf.length) {
       let capacity = Math.max(length, this.#bodyBuf.length * 2);
       if (this.#bodyBuf === EMPTY) {
-        const declared = Number(
-          this.#parser.head?.headers.get("content-length") ?? NaN,
-        );
-        if (declared >= length && declared <= this.#maxResponseBytes) {
+        const declared = this.#parser.contentLength;
+        if (declared >= length) {
           capacity = declared;
         }
       }

@@ -501,6 +501,55 @@ Deno.test("fetchAll() resolves promptly on abort, keeping finished results and c
   assert(results[3] !== undefined);
 });
 
+Deno.test("fetchAll() on abort reports a URL that finished behind a slower one exactly once", async () => {
+  await using fast = cannedServer(LENGTH);
+  await using stall = rawServer(async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    return "close";
+  });
+  const controller = new AbortController();
+  const progress: number[] = [];
+  const results = await fetchAll([stall.url(), fast.url(), stall.url()], {
+    signal: controller.signal,
+    concurrency: 3,
+    keepAlive: false,
+    onProgress(done) {
+      progress.push(done);
+      if (done === 1) controller.abort("stop");
+    },
+  });
+  assertEquals(progress, [1, 2, 3]);
+  assertEquals(results.map((r) => r.ok ? "ok" : r.error), [
+    "stop",
+    "ok",
+    "stop",
+  ]);
+});
+
+Deno.test("fetchAll() aborted from onProgress in the middle of a batch stops cleanly", async () => {
+  await using server = cannedServer(LENGTH);
+  for (const abortAt of [1, 2, 5, 17]) {
+    const controller = new AbortController();
+    const urls = [
+      ...Array(20).fill(server.url()),
+      "bad url",
+      ...Array(20).fill(server.url()),
+    ];
+    const results = await fetchAll(urls, {
+      signal: controller.signal,
+      concurrency: 8,
+      onProgress(done) {
+        if (done === abortAt) controller.abort("stop");
+      },
+    });
+    assertEquals(results.length, urls.length);
+    assertEquals(
+      results.filter((r) => r.ok || r.error !== "stop").length,
+      abortAt,
+    );
+  }
+});
+
 Deno.test("fetchAll() with an already aborted signal opens no connection", async () => {
   await using server = cannedServer(LENGTH);
   const results = await fetchAll([server.url(), server.url()], {
