@@ -5,7 +5,7 @@
  * @module
  */
 
-import { allocate } from "./_slab.ts";
+import { allocate } from "../selector/_slab.ts";
 
 /** The `User-Agent` sent when neither the caller's headers nor options set one. */
 export const DEFAULT_USER_AGENT = "selectors-deno/0.1";

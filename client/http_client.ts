@@ -9,7 +9,7 @@ import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
 import { kConsume, kPeek, kSendOwned } from "../selector/_pollable.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { decodeBody } from "./_decode.ts";
-import { allocate } from "./_slab.ts";
+import { allocate } from "../selector/_slab.ts";
 import { kRequestWriter, RequestWriter } from "./_request.ts";
 import { ResponseParser } from "./_response_parser.ts";
 import { HttpParseError } from "./http_parse_error.ts";
@@ -326,9 +326,15 @@ export class HttpClient {
     try {
       used = parser.receive(data);
       for (const chunk of parser.takeBody()) this.#appendBody(chunk);
-    } finally {
-      if (data !== null) conn[kConsume](data.length);
+    } catch (e) {
+      if (data !== null) conn[kConsume](data.length, false); // about to close
+      throw e;
     }
+    // Bytes past the response mean a confused peer: the conn cannot be reused.
+    const reusable = this.#keepAlive && parser.keepAlive && data !== null &&
+      used === data.length;
+    // A conn about to be closed reads no further, so no read is left to interrupt.
+    if (data !== null) conn[kConsume](data.length, !parser.done || reusable);
     if (!parser.done) return;
     const head = parser.head!;
     let body = this.#bodyBuf.subarray(0, this.#bodyLength);
@@ -348,9 +354,6 @@ export class HttpClient {
       body,
     };
     this.#state = "done";
-    // Bytes past the response mean a confused peer: the conn cannot be reused.
-    const reusable = this.#keepAlive && parser.keepAlive && data !== null &&
-      used === data.length;
     if (!reusable) this.#conn.close();
   }
 

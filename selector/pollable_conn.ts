@@ -6,6 +6,7 @@
 import { BlockingIOError } from "./errors.ts";
 import { EVENT_READ, EVENT_WRITE } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
+import { allocate } from "./_slab.ts";
 import { asError, closeQuietly, describe } from "./_util.ts";
 import {
   kConsume,
@@ -19,9 +20,9 @@ import {
   Watchers,
 } from "./_pollable.ts";
 
-/** The first read buffer of a conn; small so 10,000 idle conns stay cheap. */
-const INITIAL_READ_BUFFER = 16 * 1024;
-/** The read buffer grows to this while reads keep filling it; also the read high-water mark. */
+/** The first read buffer of a conn, cut from a shared slab: 10,000 idle conns stay cheap. */
+const INITIAL_READ_BUFFER = 4 * 1024;
+/** The read buffer doubles up to this while reads keep filling it. */
 const MAX_READ_BUFFER = 64 * 1024;
 /** `send()` accepts bytes while fewer than this are waiting to be written. */
 const WRITE_HIGH_WATER_MARK = 64 * 1024;
@@ -48,9 +49,11 @@ export type PollableConnectOptions =
  * in flight and works out of two bounded buffers:
  *
  * - **Reads** are issued only while the conn is registered for `EVENT_READ` with
- *   some selector, into a read buffer of at most 64 KiB; the next read starts as soon
- *   as there is room. Bytes that a pending read brings in are kept whatever happens
- *   to the registration meanwhile, and `recv()` returns them in order.
+ *   some selector, into a read buffer of 4 to 64 KiB (it grows while reads fill
+ *   it); the next read starts once `recv()` has taken every buffered byte, while
+ *   the kernel holds what arrives meanwhile. Bytes that a pending read brings in
+ *   are kept whatever happens to the registration meanwhile, and `recv()` returns
+ *   them in order.
  * - **Writes**: `send()` copies bytes into a write buffer (high-water mark 64 KiB)
  *   and returns at once; they are written in order, in the background, whether or
  *   not the conn is registered, and never dropped while the conn is open. `close()`
@@ -374,13 +377,14 @@ export class PollableConn implements Pollable, Disposable {
   }
 
   /**
-   * Marks `n` peeked bytes consumed and lets reading go on.
+   * Marks `n` peeked bytes consumed and lets reading go on, unless `readOn` is
+   * false because the conn is about to be closed.
    *
    * @ignore
    */
-  [kConsume](n: number): void {
+  [kConsume](n: number, readOn = true): void {
     this.#rstart += n;
-    this.#pumpRead();
+    if (readOn) this.#pumpRead();
   }
 
   /**
@@ -512,54 +516,44 @@ export class PollableConn implements Pollable, Disposable {
   }
 
   #pumpRead(): void {
+    // One read at a time, and only once the buffer is drained: the kernel keeps
+    // what arrives meanwhile. So the buffer never needs compacting, and a conn
+    // closed right after its last byte was taken has no read in flight for Deno
+    // to interrupt (which costs an error object with a stack trace).
     if (
-      this.#reading || this.#conn === null || this.#closed || this.#eof ||
-      this.#error !== null || (this.#watchers.events & EVENT_READ) === 0
+      this.#reading || this.#rend > this.#rstart || this.#conn === null ||
+      this.#closed || this.#eof || this.#error !== null ||
+      (this.#watchers.events & EVENT_READ) === 0
     ) return;
-    const live = this.#rend - this.#rstart;
-    if (live >= MAX_READ_BUFFER) return; // full: recv() calls us again
     let buf = this.#rbuf;
-    if (
-      buf === null ||
-      (buf.length < MAX_READ_BUFFER &&
-        (this.#grow || (this.#rend === buf.length && this.#rstart === 0)))
-    ) {
-      const next = new Uint8Array(
-        buf === null
-          ? INITIAL_READ_BUFFER
-          : Math.min(buf.length * 2, MAX_READ_BUFFER),
+    if (buf === null) {
+      buf = this.#rbuf = allocate(INITIAL_READ_BUFFER);
+    } else if (this.#grow && buf.length < MAX_READ_BUFFER) {
+      buf = this.#rbuf = new Uint8Array(
+        Math.min(buf.length * 2, MAX_READ_BUFFER),
       );
-      if (live > 0) next.set(buf!.subarray(this.#rstart, this.#rend));
-      buf = this.#rbuf = next;
-      this.#rstart = 0;
-      this.#rend = live;
-      this.#grow = false;
-    } else if (live === 0) {
-      this.#rstart = this.#rend = 0;
-    } else if (this.#rend === buf.length) {
-      buf.copyWithin(0, this.#rstart, this.#rend);
-      this.#rstart = 0;
-      this.#rend = live;
     }
+    this.#grow = false;
+    this.#rstart = this.#rend = 0;
     this.#reading = true;
-    this.#conn.read(this.#rend === 0 ? buf : buf.subarray(this.#rend)).then(
-      this.#onRead,
-      this.#onReadError,
-    );
+    this.#conn.read(buf).then(this.#onRead, this.#onReadError);
   }
 
   #onRead = (n: number | null): void => {
     this.#reading = false;
     if (this.#closed) return;
+    if (n === 0) {
+      this.#pumpRead(); // a 0-byte read is not end of stream
+      return;
+    }
     if (n === null) {
       this.#eof = true;
     } else {
-      // A read that filled all the room it had means a busy conn: grow next time.
-      if (n === this.#rbuf!.length - this.#rend) this.#grow = true;
-      this.#rend += n;
+      // A read that filled the whole buffer means a busy conn: grow next time.
+      this.#grow = n === this.#rbuf!.length;
+      this.#rend = n;
     }
-    this.#pumpRead();
-    if (n !== 0) this.#watchers.notify(this); // a 0-byte read is not EOF
+    this.#watchers.notify(this);
   };
 
   #onReadError = (error: unknown): void => {
