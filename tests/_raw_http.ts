@@ -3,6 +3,8 @@
  * split as it says, so every framing and every split reaches the client.
  */
 
+import { latin1Bytes as latin1 } from "./_malformed_corpus.ts";
+
 const encoder = new TextEncoder();
 const HEAD_END = encoder.encode("\r\n\r\n");
 
@@ -45,13 +47,6 @@ export async function writeSplit(
     let chunk = data.subarray(i, Math.min(i + step, data.length));
     while (chunk.length > 0) chunk = chunk.subarray(await conn.write(chunk));
   }
-}
-
-/** Encodes a string byte for byte (code points 0..255). */
-export function latin1(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
-  return out;
 }
 
 /** Starts a server that runs `handler` for each request it reads. */

@@ -13,7 +13,8 @@ import {
   type FetchResult,
   HttpParseError,
 } from "../mod.ts";
-import { cannedServer, latin1, rawServer, writeSplit } from "./_raw_http.ts";
+import { latin1Bytes as latin1 } from "./_malformed_corpus.ts";
+import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
 
 const text = (body: Uint8Array) => new TextDecoder().decode(body);
 const ok = (r: FetchResult | undefined) => {

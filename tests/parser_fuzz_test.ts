@@ -8,22 +8,11 @@ import {
 import { ResponseParser } from "../client/_response_parser.ts";
 import { HttpParseError } from "../client/http_parse_error.ts";
 import { latin1Bytes } from "./_malformed_corpus.ts";
+import { mulberry32 } from "./_net.ts";
 
 /** Fixed so that a failure reproduces; override with PARSER_FUZZ_SEED. */
 const SEED = Number(Deno.env.get("PARSER_FUZZ_SEED") ?? 0xc0ffee);
 const MUTATIONS = 20_000;
-
-/** mulberry32: tiny, fast and good enough to drive mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BASES = [
   "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
@@ -173,7 +162,7 @@ Deno.test(
   `ResponseParser.receive() ends every mutated response in a response or HttpParseError (seed ${SEED})`,
   () => {
     console.log(`parser fuzz seed: ${SEED} (set PARSER_FUZZ_SEED to change)`);
-    const random = prng(SEED);
+    const random = mulberry32(SEED);
     const tally = new Map<string, number>();
     const start = performance.now();
     for (let i = 0; i < MUTATIONS; i++) {

@@ -8,6 +8,7 @@ import {
 } from "@std/assert";
 import { ResponseParser } from "../client/_response_parser.ts";
 import { HttpParseError } from "../client/http_parse_error.ts";
+import { mulberry32 } from "./_net.ts";
 
 /** Latin1 string to bytes (one char, one byte), as the corpora are written. */
 function bytesOf(s: string): Uint8Array {
@@ -20,18 +21,6 @@ function textOf(chunks: Uint8Array[]): string {
   let s = "";
   for (const c of chunks) for (const b of c) s += String.fromCharCode(b);
   return s;
-}
-
-/** Small seeded PRNG (mulberry32) so that failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface ValidCase {
@@ -446,7 +435,7 @@ for (const c of VALID) {
       want,
       "fed one byte at a time",
     );
-    const random = prng(SEED);
+    const random = mulberry32(SEED);
     for (let i = 0; i < 20; i++) {
       assertEquals(
         parse(randomSplits(bytes, random), c.method).outcome,
@@ -466,7 +455,7 @@ for (const c of VALID) {
       want,
       "fed one byte at a time",
     );
-    const random = prng(SEED + 1);
+    const random = mulberry32(SEED + 1);
     for (let i = 0; i < 20; i++) {
       assertEquals(
         parse(randomSplits(bytes, random), c.method).outcome,
