@@ -32,7 +32,11 @@ export interface HttpResponse {
   statusText: string;
   /** The header fields as received (`Content-Encoding` included even once decoded). */
   headers: Headers;
-  /** The body, decoded unless `decompress: false`. */
+  /**
+   * The body, decoded unless `decompress: false`. A body of up to 4 KiB is a view
+   * into a shared 128 KiB slab (small allocations are costly in Deno), so its
+   * `.buffer` holds other bytes too: `body.slice()` gives a standalone copy.
+   */
   body: Uint8Array;
 }
 
