@@ -237,6 +237,8 @@ class Job {
 class Slot {
   job: Job | null;
   events: number;
+  /** The pool it waits in, while idle. */
+  origin = "";
 
   constructor(
     readonly crawl: Crawl,
@@ -441,10 +443,8 @@ class Crawl {
 
   /** Closes and forgets an idle conn the server closed (or wrote to). */
   dropIdle(slot: Slot): void {
-    for (const list of this.#idle.values()) {
-      const i = list.indexOf(slot);
-      if (i >= 0) list.splice(i, 1);
-    }
+    const list = this.#idle.get(slot.origin)!;
+    list.splice(list.indexOf(slot), 1);
     this.#sel.unregister(slot.conn);
     slot.conn.close();
   }
@@ -581,6 +581,7 @@ class Crawl {
         slot !== null && slot.conn === reusable && list.length < this.#maxIdle
       ) {
         slot.job = null;
+        slot.origin = origin;
         // It was receiving, so it is registered for EVENT_READ already.
         if (slot.events !== EVENT_READ) {
           this.#sel.modify(reusable, EVENT_READ, slot);
