@@ -21,7 +21,21 @@ import {
   validateMethod,
 } from "./_request.ts";
 
-/** The outcome for one URL: a response, or why there is none. */
+/**
+ * The outcome for one URL: a response, or why there is none.
+ *
+ * @example
+ * ```ts
+ * import type { FetchResult } from "@seed/selectors";
+ *
+ * function line(result: FetchResult): string {
+ *   return result.ok
+ *     ? `${result.url}: ${result.response.status}`
+ *     : `${result.url}: ${(result.error as Error).name}`;
+ * }
+ * console.log(line({ url: "not a url", ok: false, error: new TypeError("invalid URL") }));
+ * ```
+ */
 export type FetchResult =
   | {
     /** The input URL, exactly as given. */
@@ -40,7 +54,23 @@ export type FetchResult =
     error: unknown;
   };
 
-/** One finished URL, as {@linkcode fetchEach} yields it. */
+/**
+ * One finished URL, as {@linkcode fetchEach} yields it.
+ *
+ * @example
+ * ```ts
+ * import type { FetchEntry } from "@seed/selectors";
+ *
+ * function slowest(entries: FetchEntry[]): FetchEntry | undefined {
+ *   let worst: FetchEntry | undefined;
+ *   for (const entry of entries) {
+ *     if (worst === undefined || entry.elapsed > worst.elapsed) worst = entry;
+ *   }
+ *   return worst;
+ * }
+ * console.log(slowest([]));
+ * ```
+ */
 export interface FetchEntry {
   /** The URL's position in the input. */
   index: number;
@@ -50,7 +80,25 @@ export interface FetchEntry {
   elapsed: number;
 }
 
-/** Options of {@linkcode fetchAll} and {@linkcode fetchEach}. */
+/**
+ * Options of {@linkcode fetchAll} and {@linkcode fetchEach}.
+ *
+ * @example
+ * ```ts
+ * import type { FetchAllOptions } from "@seed/selectors";
+ *
+ * const controller = new AbortController();
+ * const options: FetchAllOptions = {
+ *   concurrency: 16,
+ *   timeout: 10_000,
+ *   headers: { "user-agent": "my-crawler/1.0" },
+ *   maxResponseBytes: 10 << 20,
+ *   signal: controller.signal,
+ *   onProgress: (done, total) => console.log(`${done}/${total}`),
+ * };
+ * console.log(options.concurrency);
+ * ```
+ */
 export interface FetchAllOptions {
   /**
    * How many URLs are in flight at once (a positive integer).

@@ -14,7 +14,19 @@ import { kRequestWriter, RequestWriter } from "./_request.ts";
 import { ResponseParser } from "./_response_parser.ts";
 import { HttpParseError } from "./http_parse_error.ts";
 
-/** Where an {@linkcode HttpClient} is in its request. */
+/**
+ * Where an {@linkcode HttpClient} is in its request.
+ *
+ * @example
+ * ```ts
+ * import type { HttpClientState } from "@seed/selectors";
+ *
+ * function finished(state: HttpClientState): boolean {
+ *   return state === "done" || state === "failed";
+ * }
+ * console.log(finished("receiving")); // false
+ * ```
+ */
 export type HttpClientState =
   | "connecting"
   | "sending"
@@ -22,7 +34,26 @@ export type HttpClientState =
   | "done"
   | "failed";
 
-/** A complete response, body read and decoded. */
+/**
+ * A complete response, body read and decoded.
+ *
+ * @example
+ * ```ts
+ * import type { HttpResponse } from "@seed/selectors";
+ *
+ * function describe(response: HttpResponse): string {
+ *   const type = response.headers.get("content-type") ?? "unknown type";
+ *   return `${response.status} ${response.url}: ${response.body.length} bytes of ${type}`;
+ * }
+ * console.log(describe({
+ *   url: "http://example.com/",
+ *   status: 200,
+ *   statusText: "OK",
+ *   headers: new Headers({ "content-type": "text/html" }),
+ *   body: new Uint8Array(3),
+ * }));
+ * ```
+ */
 export interface HttpResponse {
   /** The URL that answered (the last one, after redirects). */
   url: string;
@@ -40,7 +71,23 @@ export interface HttpResponse {
   body: Uint8Array;
 }
 
-/** Options of {@linkcode HttpClient}. */
+/**
+ * Options of {@linkcode HttpClient}.
+ *
+ * @example
+ * ```ts
+ * import type { HttpClientOptions } from "@seed/selectors";
+ *
+ * const options: HttpClientOptions = {
+ *   method: "POST",
+ *   headers: { "content-type": "application/json" },
+ *   body: JSON.stringify({ hello: "world" }),
+ *   timeout: 5_000,
+ *   maxResponseBytes: 1 << 20,
+ * };
+ * console.log(options.method);
+ * ```
+ */
 export interface HttpClientOptions {
   /**
    * The request method, an RFC 9110 token.

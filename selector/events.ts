@@ -41,5 +41,15 @@ export const EVENT_READ = 1;
  */
 export const EVENT_WRITE = 2;
 
-/** Every event bit a selector accepts. */
+/**
+ * Every event bit a selector accepts: `EVENT_READ | EVENT_WRITE`.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { ALL_EVENTS, EVENT_READ, EVENT_WRITE } from "@seed/selectors";
+ *
+ * assert(ALL_EVENTS === (EVENT_READ | EVENT_WRITE));
+ * ```
+ */
 export const ALL_EVENTS: number = EVENT_READ | EVENT_WRITE;

@@ -34,6 +34,15 @@ const encoder = new TextEncoder();
 /**
  * Options of {@linkcode PollableConn.connect}: TCP or Unix-socket, as `Deno.connect`
  * takes them, or the address of a listener.
+ *
+ * @example
+ * ```ts
+ * import type { PollableConnectOptions } from "@seed/selectors";
+ *
+ * const tcp: PollableConnectOptions = { hostname: "127.0.0.1", port: 8080 };
+ * const unix: PollableConnectOptions = { transport: "unix", path: "/tmp/app.sock" };
+ * console.log(tcp, unix);
+ * ```
  */
 export type PollableConnectOptions =
   | Deno.ConnectOptions

@@ -17,7 +17,19 @@ import {
   Watchers,
 } from "./_pollable.ts";
 
-/** Options of {@linkcode PollableListener.listen}: TCP or Unix socket, as `Deno.listen` takes them. */
+/**
+ * Options of {@linkcode PollableListener.listen}: TCP or Unix socket, as
+ * `Deno.listen` takes them.
+ *
+ * @example
+ * ```ts
+ * import type { PollableListenOptions } from "@seed/selectors";
+ *
+ * const tcp: PollableListenOptions = { hostname: "127.0.0.1", port: 0 };
+ * const unix: PollableListenOptions = { transport: "unix", path: "/tmp/app.sock" };
+ * console.log(tcp, unix);
+ * ```
+ */
 export type PollableListenOptions =
   | (Deno.TcpListenOptions & { transport?: "tcp" })
   | Deno.UnixListenOptions & { transport: "unix" };
