@@ -3,7 +3,10 @@
  * of URL paths on one origin) and returning what it received, so that every client
  * is checked for the same bytes:
  *
- * - {@linkcode runFetchAll}: this module's `fetchAll` (keep-alive), from `../mod.ts`;
+ * - {@linkcode runFetchAll}: this module's `fetchAll` (keep-alive), from `../mod.ts`:
+ *   every result held until the crawl ends, as its contract says;
+ * - {@linkcode runFetchEach}: the same crawl through `fetchEach`, each result counted
+ *   and dropped as it is yielded (the engine without the retention);
  * - {@linkcode runFetchPool}: Deno's built-in `fetch`, `concurrency` workers pulling
  *   from one shared queue, each awaiting `res.arrayBuffer()`;
  * - {@linkcode runRawKeepAlive}: `concurrency` plain `Deno.connect` keep-alive
@@ -14,7 +17,7 @@
  *
  * @module
  */
-import * as mod from "../mod.ts";
+import { fetchAll, fetchEach, type FetchResult } from "../mod.ts";
 
 /** What one run of a workload brought back. */
 export interface RunResult {
@@ -36,47 +39,54 @@ export interface RunOptions {
   expectedLength: number;
 }
 
-/** The subset of `fetchAll`'s result and options the bench relies on. */
-interface FetchAllResult {
-  ok: boolean;
-  response?: { status: number; body: Uint8Array };
-  error?: unknown;
+/** Counts `r` into `out`: ok when status 200 with the expected body length. */
+function tally(out: RunResult, r: FetchResult, expectedLength: number): void {
+  if (
+    r.ok && r.response.status === 200 &&
+    r.response.body.length === expectedLength
+  ) {
+    out.ok++;
+    out.bytes += r.response.body.length;
+  } else {
+    out.firstError ??= r.ok
+      ? `status ${r.response.status}, ${r.response.body.length} bytes`
+      : String(r.error);
+  }
 }
-type FetchAll = (
-  urls: string[],
-  options: { concurrency: number; keepAlive?: boolean; timeout?: number },
-) => Promise<FetchAllResult[]>;
 
-/**
- * `fetchAll` as `../mod.ts` exports it, or `undefined` while it does not yet (the
- * bench then reports the column as not run).
- */
-export const fetchAll: FetchAll | undefined =
-  (mod as Record<string, unknown>)["fetchAll"] as FetchAll | undefined;
-
-/** Runs the URLs through `fetchAll` with keep-alive. */
+/** Runs the URLs through `fetchAll` (keep-alive unless `extra.keepAlive` is false). */
 export async function runFetchAll(
   urls: string[],
   options: RunOptions,
   extra: { keepAlive?: boolean } = {},
 ): Promise<RunResult> {
-  if (fetchAll === undefined) throw new Error("fetchAll is not exported yet");
   const results = await fetchAll(urls, {
     concurrency: options.concurrency,
     keepAlive: extra.keepAlive ?? true,
     timeout: 120_000,
   });
   const out: RunResult = { ok: 0, bytes: 0 };
-  for (const r of results) {
-    const len = r.response?.body.length;
-    if (r.ok && r.response?.status === 200 && len === options.expectedLength) {
-      out.ok++;
-      out.bytes += len;
-    } else {
-      out.firstError ??= r.ok
-        ? `status ${r.response?.status}, ${len} bytes`
-        : String(r.error);
-    }
+  for (const r of results) tally(out, r, options.expectedLength);
+  return out;
+}
+
+/**
+ * Runs the URLs through `fetchEach` with keep-alive, counting each result as it is
+ * yielded and keeping none.
+ */
+export async function runFetchEach(
+  urls: string[],
+  options: RunOptions,
+): Promise<RunResult> {
+  const out: RunResult = { ok: 0, bytes: 0 };
+  for await (
+    const { result } of fetchEach(urls, {
+      concurrency: options.concurrency,
+      keepAlive: true,
+      timeout: 120_000,
+    })
+  ) {
+    tally(out, result, options.expectedLength);
   }
   return out;
 }

@@ -5,13 +5,16 @@
  *
  * Every row runs all its clients in each round, in an order rotated per round,
  * after one warm-up run each; it reports medians over the rounds and the medians
- * of per-round time ratios.
+ * of per-round time ratios. Before every run (outside the timed region) a full GC
+ * runs when `gc()` is exposed (`--v8-flags=--expose-gc`, as `deno task bench`
+ * passes), so no client pays for the previous client's garbage; the notes say
+ * whether it was.
  *
  * @module
  */
 import {
-  fetchAll,
   runFetchAll,
+  runFetchEach,
   runFetchPool,
   type RunOptions,
   runRawKeepAlive,
@@ -21,6 +24,8 @@ import {
 import type { Ratio, Row, Section, Verdict } from "./_report.ts";
 import {
   type Child,
+  collectGarbage,
+  gcAvailable,
   median,
   progress,
   rotate,
@@ -101,6 +106,7 @@ async function measure(
   for (const c of clients) out.set(c.id, { seconds: [] });
   if (warmup) {
     for (const c of clients) {
+      collectGarbage();
       try {
         await c.run();
       } catch (e) {
@@ -112,6 +118,7 @@ async function measure(
     for (const c of rotate(clients, r)) {
       const slot = out.get(c.id)!;
       if (slot.error !== undefined) continue;
+      collectGarbage(); // outside the timed region
       const start = performance.now();
       let result: RunResult;
       try {
@@ -190,6 +197,13 @@ function fmt2(n: number): string {
   return Number.isFinite(n) ? n.toFixed(2) : "n/a";
 }
 
+/** The note that says whether clients ran after a forced GC. */
+function gcNote(): string {
+  return gcAvailable
+    ? "A full GC (globalThis.gc, --v8-flags=--expose-gc) runs before every run, outside the timed region."
+    : "No GC between runs: gc() is not exposed (run with --v8-flags=--expose-gc, as deno task bench does), so each client may pay for the previous one's garbage.";
+}
+
 /** Runs the three HTTP rows of issue 3. */
 export async function runHttpRows(
   cfg: HttpConfig,
@@ -228,12 +242,18 @@ export async function runHttpRows(
       concurrency: cfg.concurrency,
       expectedLength: w.bodyLength,
     };
-    const clients: Client[] = [];
-    if (fetchAll !== undefined) {
-      clients.push({
+    const clients: Client[] = [
+      {
         id: "fetchAll",
         label: "fetchAll (keep-alive)",
         run: () => runFetchAll(urls, opts),
+      },
+    ];
+    if (w.count > 1) {
+      clients.push({
+        id: "fetchEach",
+        label: "fetchEach (results streamed, dropped)",
+        run: () => runFetchEach(urls, opts),
       });
     }
     clients.push(
@@ -244,9 +264,9 @@ export async function runHttpRows(
       },
       {
         id: "raw",
-        label: `raw Deno.connect keep-alive (${
-          Math.min(cfg.concurrency, w.count)
-        } conns)`,
+        label: w.count === 1
+          ? "raw Deno.connect keep-alive (1 conn)"
+          : `raw Deno.connect keep-alive (${cfg.concurrency} conns)`,
         run: () => runRawKeepAlive(port, paths, opts),
       },
     );
@@ -263,15 +283,6 @@ export async function runHttpRows(
     );
     const times = await measure(clients, rounds, true, w.count);
     const rows = workloadRows(w, clients, times);
-    if (fetchAll === undefined) {
-      rows.unshift({
-        label: "fetchAll (keep-alive)",
-        median: NaN,
-        samples: [],
-        unit: "",
-        skipped: "fetchAll is not exported from mod.ts yet",
-      });
-    }
     const fa = times.get("fetchAll")?.seconds;
     const ratios: Ratio[] = [];
     const verdicts: Verdict[] = [];
@@ -298,10 +309,8 @@ export async function runHttpRows(
         verdicts.push({
           target,
           met: null,
-          why: fetchAll === undefined
-            ? "fetchAll is not exported from mod.ts yet"
-            : times.get("fetchAll")?.error ?? times.get(id)?.error ??
-              "not measured",
+          why: times.get("fetchAll")?.error ?? times.get(id)?.error ??
+            "not measured",
         });
         continue;
       }
@@ -317,6 +326,22 @@ export async function runHttpRows(
           (quick ? "; quick run, not the spec scale" : ""),
       });
     }
+    // Information only, no target: the engine without fetchAll's retention of
+    // every response, and fetch against the raw loop.
+    const info: Array<[string, string, string]> = [
+      ["fetchEach", "raw", "time fetchEach / raw keep-alive"],
+      ["fetchEach", "fetch", "time fetchEach / fetch"],
+      ["fetchAll", "fetchEach", "time fetchAll / fetchEach"],
+      ["fetch", "raw", "time fetch / raw keep-alive"],
+    ];
+    for (const [a, b, label] of info) {
+      const q = pairedTimeRatio(
+        label,
+        times.get(a)?.seconds,
+        times.get(b)?.seconds,
+      );
+      if (q !== null) ratios.push(q);
+    }
     sections.push({
       id: w.id,
       title: `HTTP: ${w.title}${
@@ -324,7 +349,13 @@ export async function runHttpRows(
       } (${w.count === 1 ? "MiB/s" : "req/s"}, higher is better)`,
       notes: [
         `Origin: raw Deno.listen HTTP/1.1 keep-alive server in its own process, Content-Length bodies.`,
-        `${rounds} interleaved rounds after one warm-up run per client; ratios are medians of per-round time ratios (< 1 means fetchAll is faster).`,
+        `${rounds} interleaved rounds after one warm-up run per client; ratios are medians of per-round time ratios (< 1 means the first is faster).`,
+        ...(w.count > 1
+          ? [
+            "fetchEach: the same engine, each result counted and dropped as it is yielded, none held: information only, the targets are on fetchAll.",
+          ]
+          : []),
+        gcNote(),
       ],
       rows,
       ratios,
@@ -361,20 +392,18 @@ export async function runPythonRow(
       run: () => runPython(python, port, w, cfg.concurrency),
     });
   }
-  if (fetchAll !== undefined) {
-    clients.push(
-      {
-        id: "fetchAllClose",
-        label: "fetchAll (keepAlive: false)",
-        run: () => runFetchAll(urls, opts, { keepAlive: false }),
-      },
-      {
-        id: "fetchAll",
-        label: "fetchAll (keep-alive)",
-        run: () => runFetchAll(urls, opts),
-      },
-    );
-  }
+  clients.push(
+    {
+      id: "fetchAllClose",
+      label: "fetchAll (keepAlive: false)",
+      run: () => runFetchAll(urls, opts, { keepAlive: false }),
+    },
+    {
+      id: "fetchAll",
+      label: "fetchAll (keep-alive)",
+      run: () => runFetchAll(urls, opts),
+    },
+  );
   clients.push({
     id: "fetch",
     label: `fetch pool (${cfg.concurrency} workers)`,
@@ -417,6 +446,7 @@ export async function runPythonRow(
     notes: [
       `bench/_seed_crawler.py: selectors.DefaultSelector, non-blocking sockets, one state machine per URL, Connection: close, at most ${cfg.concurrency} URLs in flight; timed inside Python (interpreter start excluded).`,
       `Ratios > 1 mean Python takes longer. No target: the row is for the README.`,
+      gcNote(),
     ],
     rows,
     ratios,

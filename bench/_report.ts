@@ -56,6 +56,11 @@ export interface Report {
   date: string;
   machine: { cores: number; os: string; deno: string; v8: string };
   quick: boolean;
+  /**
+   * Whether the HTTP rows ran a full GC before every client run (`gc()` exposed by
+   * `--v8-flags=--expose-gc`).
+   */
+  gcBetweenRuns: boolean;
   sections: Section[];
 }
 
@@ -83,6 +88,11 @@ export function formatReport(report: Report): string {
   );
   out.push(
     `${report.date} · ${report.machine.cores} cores · ${report.machine.os} · Deno ${report.machine.deno} (V8 ${report.machine.v8})`,
+    `GC between HTTP client runs: ${
+      report.gcBetweenRuns
+        ? "yes (--v8-flags=--expose-gc)"
+        : "no (gc() not exposed; run with --v8-flags=--expose-gc)"
+    }`,
   );
   for (const s of report.sections) {
     out.push("", `## ${s.title}`);

@@ -19,6 +19,24 @@ export function rotate<T>(xs: readonly T[], n: number): T[] {
   return [...xs.slice(k), ...xs.slice(0, k)];
 }
 
+/**
+ * V8's `gc()`, present when Deno runs with `--v8-flags=--expose-gc` (as
+ * `deno task bench` does), else `undefined`.
+ */
+const v8gc: (() => void) | undefined = (globalThis as { gc?: () => void }).gc;
+
+/** Whether {@linkcode collectGarbage} can force a full collection in this process. */
+export const gcAvailable: boolean = typeof v8gc === "function";
+
+/**
+ * A full garbage collection, when `gc()` is exposed (else nothing): called between
+ * client runs, outside the timed region, so no client pays for the garbage the
+ * previous one left.
+ */
+export function collectGarbage(): void {
+  v8gc?.();
+}
+
 /** Progress for the person running the bench; stderr, so stdout stays the table. */
 export function progress(message: string): void {
   console.error(`bench: ${message}`);

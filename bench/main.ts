@@ -16,6 +16,10 @@
  * 64 MiB bodies) and the Python seed crawler's design. Servers and peers run in
  * separate processes on 127.0.0.1; every loop is bounded in count and time.
  *
+ * `deno task bench` runs with `--v8-flags=--expose-gc`, so the HTTP rows force a
+ * full GC between client runs (outside the timed region); without the flag they
+ * still run, and the report says that no GC was forced.
+ *
  * Exit code: 0 when every row ran (targets may be missed: the verdicts say so),
  * 1 when the bench itself failed, 2 on a bad command line.
  *
@@ -34,7 +38,7 @@ import {
   runPythonRow,
   startOrigin,
 } from "./_http_rows.ts";
-import { progress } from "./_util.ts";
+import { gcAvailable, progress } from "./_util.ts";
 
 const GROUPS = ["selector", "http", "python"] as const;
 type Group = typeof GROUPS[number];
@@ -96,9 +100,15 @@ async function main(): Promise<void> {
       v8: Deno.version.v8,
     },
     quick,
+    gcBetweenRuns: gcAvailable,
     sections: [],
   };
   const sections: Section[] = report.sections;
+  if (!gcAvailable) {
+    progress(
+      "gc() is not exposed: no GC between HTTP client runs (use --v8-flags=--expose-gc)",
+    );
+  }
 
   if (only.has("selector")) {
     sections.push(
