@@ -23,7 +23,7 @@ import {
 /** The first read buffer of a conn, cut from a shared slab: 10,000 idle conns stay cheap. */
 const INITIAL_READ_BUFFER = 4 * 1024;
 /** The read buffer doubles up to this while reads keep filling it. */
-const MAX_READ_BUFFER = 64 * 1024;
+const MAX_READ_BUFFER = 256 * 1024;
 /** `send()` accepts bytes while fewer than this are waiting to be written. */
 const WRITE_HIGH_WATER_MARK = 64 * 1024;
 /** How long `close()` keeps flushing accepted bytes to a peer that does not read them. */
@@ -58,7 +58,7 @@ export type PollableConnectOptions =
  * in flight and works out of two bounded buffers:
  *
  * - **Reads** are issued only while the conn is registered for `EVENT_READ` with
- *   some selector, into a read buffer of 4 to 64 KiB (it grows while reads fill
+ *   some selector, into a read buffer of 4 to 256 KiB (it grows while reads fill
  *   it); the next read starts once `recv()` has taken every buffered byte, while
  *   the kernel holds what arrives meanwhile. Bytes that a pending read brings in
  *   are kept whatever happens to the registration meanwhile, and `recv()` returns

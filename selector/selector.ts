@@ -95,8 +95,10 @@ export class SelectorMapping<T = unknown>
  *   the last one, not to the keys registered: pollables tell the selector when they
  *   may have become ready, and `select()` only looks at those. Memory does not grow
  *   with the number of calls.
- * - **Fairness**: `select()` always lets one turn of the event loop run before it
- *   resolves, so finished I/O and timers get in even when some key is always ready.
+ * - **Fairness**: a `select()` that finds keys ready when it is called (and a poll,
+ *   `timeout <= 0`) first lets one turn of the event loop run, so finished I/O and
+ *   timers get in even when some key is always ready; one that finds none waits,
+ *   which lets them in anyway.
  *
  * Not guaranteed: how readiness that arrives within one turn is batched.
  *
@@ -421,9 +423,16 @@ export class Selector<T = unknown> implements Disposable {
 
   async #select(timeout: number): Promise<Array<[SelectorKey<T>, number]>> {
     try {
-      await nextTurn();
-      let ready = this.#collect();
-      if (ready.length > 0 || timeout <= 0) return ready;
+      let ready: Array<[SelectorKey<T>, number]>;
+      // Fairness: when something may be ready already (or for a poll), let one
+      // turn of I/O and timers in before reporting. When nothing is, the wait
+      // below does that by itself, and skipping the extra turn matters: it is a
+      // whole event-loop iteration per select() on a busy connection.
+      if (this.#ready.size > 0 || timeout <= 0) {
+        await nextTurn();
+        ready = this.#collect();
+        if (ready.length > 0 || timeout <= 0) return ready;
+      }
       const deadline = performance.now() + timeout;
       while (!this.#closed) {
         if (timeout === Infinity && this.#map.size === 0) return [];
