@@ -214,8 +214,9 @@ export async function fetchAll(
 ): Promise<FetchResult[]> {
   const list = Array.from(urls);
   const results = new Array<FetchResult>(list.length);
-  for await (const { index, result } of fetchEach(list, options)) {
-    results[index] = result;
+  // Batches, not entries: one await per selector batch rather than per URL.
+  for await (const batch of new Crawl(options).batches(list)) {
+    for (const { index, result } of batch) results[index] = result;
   }
   return results;
 }
@@ -249,8 +250,13 @@ export function fetchEach(
   urls: Iterable<string | URL>,
   options: FetchAllOptions = {},
 ): AsyncGenerator<FetchEntry, void, undefined> {
-  const crawl = new Crawl(options);
-  return crawl.run(urls);
+  return entries(new Crawl(options).batches(urls));
+}
+
+async function* entries(
+  batches: AsyncIterable<FetchEntry[]>,
+): AsyncGenerator<FetchEntry, void, undefined> {
+  for await (const batch of batches) yield* batch;
 }
 
 /** One URL in flight: its redirect chain runs as successive clients. */
@@ -379,7 +385,8 @@ class Crawl {
     this.#onProgress = options.onProgress;
   }
 
-  async *run(urls: Iterable<string | URL>): AsyncGenerator<FetchEntry> {
+  /** Runs the crawl, yielding what finished after each step, in completion order. */
+  async *batches(urls: Iterable<string | URL>): AsyncGenerator<FetchEntry[]> {
     const sel = this.#sel;
     const signal = this.#signal;
     const onAbort = () => sel.close(); // a pending select() resolves [] at once
@@ -405,7 +412,7 @@ class Crawl {
         if (this.#finished.length > 0) {
           const finished = this.#finished;
           this.#finished = [];
-          yield* finished;
+          yield finished;
           continue;
         }
         if (this.#running === 0) break;
@@ -438,7 +445,7 @@ class Crawl {
             error: signal.reason,
           }, index++);
         }
-        yield* this.#finished;
+        yield this.#finished;
       }
     } finally {
       signal?.removeEventListener("abort", onAbort);
