@@ -357,7 +357,9 @@ export class HttpClient {
     while (this.#sent < request.length) {
       try {
         // The request bytes are ours and never change: queue them without a copy.
-        this.#sent += this.#conn[kSendOwned](request.subarray(this.#sent));
+        this.#sent += this.#conn[kSendOwned](
+          this.#sent === 0 ? request : request.subarray(this.#sent),
+        );
       } catch (e) {
         if (e instanceof BlockingIOError) return;
         throw e;
@@ -388,7 +390,9 @@ export class HttpClient {
     if (data !== null) conn[kConsume](data.length, !parser.done || reusable);
     if (!parser.done) return;
     const head = parser.head!;
-    let body = this.#bodyBuf.subarray(0, this.#bodyLength);
+    let body = this.#bodyBuf.length === this.#bodyLength
+      ? this.#bodyBuf
+      : this.#bodyBuf.subarray(0, this.#bodyLength);
     this.#bodyBuf = EMPTY;
     if (this.#decompress) {
       body = decodeBody(

@@ -427,7 +427,13 @@ export class PollableConn implements Pollable, Disposable {
     const n = bytes.length < room ? bytes.length : room;
     if (n === 0) return 0;
     // A caller's array may be reused as soon as we return, so it is copied.
-    this.#wq.push(copy ? bytes.slice(0, n) : bytes.subarray(0, n));
+    this.#wq.push(
+      copy
+        ? bytes.slice(0, n)
+        : n === bytes.length
+        ? bytes
+        : bytes.subarray(0, n),
+    );
     this.#wlen += n;
     this.#pumpWrite();
     return n;
