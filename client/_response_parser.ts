@@ -388,6 +388,34 @@ export class ResponseParser {
   }
 
   /**
+   * The body bytes still expected when the body is framed by `Content-Length`
+   * and the parser is inside it; `-1` otherwise. A caller may then read up to this
+   * many bytes straight into its own buffer and report them with
+   * {@linkcode ResponseParser.skipBody}.
+   */
+  get bodyRemaining(): number {
+    return this.#state === LENGTH ? this.#remaining : -1;
+  }
+
+  /**
+   * Accounts for `n` body bytes the caller received straight into its own
+   * buffer (never seen by the parser), as if they had been fed and taken.
+   *
+   * @param n How many, at most {@linkcode ResponseParser.bodyRemaining}.
+   * @throws {RangeError} Outside a `Content-Length` body, or past its end.
+   */
+  skipBody(n: number): void {
+    if (this.#state !== LENGTH || !(n >= 0 && n <= this.#remaining)) {
+      throw new RangeError(
+        `Cannot skip ${n} body bytes: ${this.bodyRemaining} expected`,
+      );
+    }
+    this.#offset += n;
+    this.#remaining -= n;
+    if (this.#remaining === 0) this.#state = DONE;
+  }
+
+  /**
    * Takes the body bytes parsed since the last call, in order, as views into the
    * arrays given to {@linkcode ResponseParser.receive} (never copies of them).
    *

@@ -6,7 +6,13 @@
  */
 import { BlockingIOError } from "../selector/errors.ts";
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
-import { kConsume, kPeek, kSendOwned } from "../selector/_pollable.ts";
+import {
+  kConsume,
+  kPeek,
+  kReadInto,
+  kSendOwned,
+  kTakeDirect,
+} from "../selector/_pollable.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { decodeBody } from "./_decode.ts";
 import { allocate } from "../selector/_slab.ts";
@@ -143,6 +149,8 @@ export type InternalOptions = HttpClientOptions & {
 };
 
 const EMPTY = new Uint8Array(0);
+/** Bodies with at least this much left are read straight into their buffer. */
+const DIRECT_READ_MIN = 64 * 1024;
 const IDEMPOTENT = new Set([
   "GET",
   "HEAD",
@@ -369,25 +377,39 @@ export class HttpClient {
   }
 
   #receive(): void {
-    // The parser reads straight from the conn's buffer (no copy per read); body
-    // bytes are copied once, into the body buffer, before the view is released.
     const conn = this.#conn;
-    const data = conn[kPeek]();
-    if (data === undefined) return;
     const parser = this.#parser;
-    let used: number;
-    try {
-      used = parser.receive(data);
-      for (const chunk of parser.takeBody()) this.#appendBody(chunk);
-    } catch (e) {
-      if (data !== null) conn[kConsume](data.length, false); // about to close
-      throw e;
+    let reusable: boolean;
+    const direct = conn[kTakeDirect]();
+    if (direct > 0) {
+      // A large body's bytes that a read put straight into the body buffer.
+      parser.skipBody(direct);
+      this.#bodyLength += direct;
+      reusable = this.#keepAlive && parser.keepAlive;
+      this.#aimBody(conn);
+      conn[kConsume](0, !parser.done || reusable);
+    } else {
+      // The parser reads straight from the conn's buffer (no copy per read); body
+      // bytes are copied once, into the body buffer, before the view is released.
+      const data = conn[kPeek]();
+      if (data === undefined) return;
+      let used: number;
+      try {
+        used = parser.receive(data);
+        for (const chunk of parser.takeBody()) this.#appendBody(chunk);
+      } catch (e) {
+        if (data !== null) conn[kConsume](data.length, false); // about to close
+        throw e;
+      }
+      // Bytes past the response mean a confused peer: the conn cannot be reused.
+      reusable = this.#keepAlive && parser.keepAlive && data !== null &&
+        used === data.length;
+      if (data !== null) {
+        this.#aimBody(conn);
+        // A conn about to be closed reads no further: no read left to interrupt.
+        conn[kConsume](data.length, !parser.done || reusable);
+      }
     }
-    // Bytes past the response mean a confused peer: the conn cannot be reused.
-    const reusable = this.#keepAlive && parser.keepAlive && data !== null &&
-      used === data.length;
-    // A conn about to be closed reads no further, so no read is left to interrupt.
-    if (data !== null) conn[kConsume](data.length, !parser.done || reusable);
     if (!parser.done) return;
     const head = parser.head!;
     let body = this.#bodyBuf.length === this.#bodyLength
@@ -410,6 +432,19 @@ export class HttpClient {
     };
     this.#state = "done";
     if (!reusable) this.#conn.close();
+  }
+
+  /**
+   * Inside a large `Content-Length` body, points the conn's next read straight at
+   * the rest of the body buffer: no copy, and reads as large as the kernel has.
+   */
+  #aimBody(conn: PollableConn): void {
+    const remaining = this.#parser.bodyRemaining;
+    if (remaining < DIRECT_READ_MIN) return;
+    if (this.#bodyBuf === EMPTY) this.#bodyBuf = allocate(remaining);
+    const end = this.#bodyLength + remaining;
+    if (end !== this.#bodyBuf.length) return; // not sized by Content-Length
+    conn[kReadInto](this.#bodyBuf.subarray(this.#bodyLength, end));
   }
 
   /** Copies body bytes in: once, into a buffer sized by Content-Length when known. */

@@ -21,6 +21,15 @@ export const kConsume: unique symbol = Symbol("selectors.consume");
 /** `(bytes)`: `send` without the defensive copy, for bytes the caller will not touch again. */
 export const kSendOwned: unique symbol = Symbol("selectors.sendOwned");
 
+/**
+ * `(target)`: the next read goes straight into `target` (the HTTP client's body
+ * buffer) instead of the conn's buffer, saving a copy of large bodies. Set only
+ * while the buffer is drained; one read, then it is cleared.
+ */
+export const kReadInto: unique symbol = Symbol("selectors.readInto");
+/** `()`: how many bytes the last `kReadInto` read placed in its target (then 0). */
+export const kTakeDirect: unique symbol = Symbol("selectors.takeDirect");
+
 /** A pollable as the selector sees it. */
 export interface PollableInternals extends Pollable {
   [kReady](): number;

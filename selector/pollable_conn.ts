@@ -11,8 +11,10 @@ import { asError, closeQuietly, describe } from "./_util.ts";
 import {
   kConsume,
   kPeek,
+  kReadInto,
   kReady,
   kSendOwned,
+  kTakeDirect,
   kUnwatch,
   kWatch,
   nextFd,
@@ -23,7 +25,7 @@ import {
 /** The first read buffer of a conn, cut from a shared slab: 10,000 idle conns stay cheap. */
 const INITIAL_READ_BUFFER = 4 * 1024;
 /** The read buffer doubles up to this while reads keep filling it. */
-const MAX_READ_BUFFER = 256 * 1024;
+const MAX_READ_BUFFER = 1024 * 1024;
 /** `send()` accepts bytes while fewer than this are waiting to be written. */
 const WRITE_HIGH_WATER_MARK = 64 * 1024;
 /** How long `close()` keeps flushing accepted bytes to a peer that does not read them. */
@@ -58,7 +60,7 @@ export type PollableConnectOptions =
  * in flight and works out of two bounded buffers:
  *
  * - **Reads** are issued only while the conn is registered for `EVENT_READ` with
- *   some selector, into a read buffer of 4 to 256 KiB (it grows while reads fill
+ *   some selector, into a read buffer of 4 KiB to 1 MiB (it grows while reads fill
  *   it); the next read starts once `recv()` has taken every buffered byte, while
  *   the kernel holds what arrives meanwhile. Bytes that a pending read brings in
  *   are kept whatever happens to the registration meanwhile, and `recv()` returns
@@ -119,6 +121,10 @@ export class PollableConn implements Pollable, Disposable {
   #reading = false;
   #eof = false;
   #grow = false;
+  /** Where the next read goes instead of #rbuf (see `[kReadInto]`). */
+  #target: Uint8Array | null = null;
+  /** Bytes a direct read placed in its target, not yet taken. */
+  #direct = 0;
 
   // Write side: #wq holds accepted bytes in order, #wlen of them in all.
   #wq: Uint8Array[] = [];
@@ -397,6 +403,28 @@ export class PollableConn implements Pollable, Disposable {
   }
 
   /**
+   * Points the next read at `target` instead of the conn's buffer, so a large
+   * body lands in its final buffer without a copy. Only while nothing is
+   * buffered; the read after it goes to the buffer again.
+   *
+   * @ignore
+   */
+  [kReadInto](target: Uint8Array): void {
+    this.#target = target;
+  }
+
+  /**
+   * How many bytes the direct read placed in its target; 0 if none is done.
+   *
+   * @ignore
+   */
+  [kTakeDirect](): number {
+    const n = this.#direct;
+    this.#direct = 0;
+    return n;
+  }
+
+  /**
    * `send` of bytes nobody will modify, so they are queued without a copy.
    *
    * @ignore
@@ -484,7 +512,9 @@ export class PollableConn implements Pollable, Disposable {
     if (this.#closed) return 0;
     if (this.#error !== null) return EVENT_READ | EVENT_WRITE;
     if (this.#conn === null) return 0;
-    return (this.#rend > this.#rstart || this.#eof ? EVENT_READ : 0) |
+    return (this.#rend > this.#rstart || this.#eof || this.#direct > 0
+      ? EVENT_READ
+      : 0) |
       (this.#wlen < WRITE_HIGH_WATER_MARK ? EVENT_WRITE : 0);
   }
 
@@ -536,10 +566,16 @@ export class PollableConn implements Pollable, Disposable {
     // closed right after its last byte was taken has no read in flight for Deno
     // to interrupt (which costs an error object with a stack trace).
     if (
-      this.#reading || this.#rend > this.#rstart || this.#conn === null ||
-      this.#closed || this.#eof || this.#error !== null ||
-      (this.#watchers.events & EVENT_READ) === 0
+      this.#reading || this.#rend > this.#rstart || this.#direct > 0 ||
+      this.#conn === null || this.#closed || this.#eof ||
+      this.#error !== null || (this.#watchers.events & EVENT_READ) === 0
     ) return;
+    if (this.#target !== null) {
+      this.#reading = true;
+      this.#conn.read(this.#target).then(this.#onDirectRead, this.#onReadError);
+      this.#target = null;
+      return;
+    }
     let buf = this.#rbuf;
     if (buf === null) {
       buf = this.#rbuf = allocate(INITIAL_READ_BUFFER);
@@ -569,6 +605,15 @@ export class PollableConn implements Pollable, Disposable {
       this.#rend = n;
     }
     this.#watchers.notify(this);
+  };
+
+  #onDirectRead = (n: number | null): void => {
+    this.#reading = false;
+    if (this.#closed) return;
+    if (n === null) this.#eof = true;
+    else this.#direct = n;
+    if (n === 0) this.#pumpRead();
+    else this.#watchers.notify(this);
   };
 
   #onReadError = (error: unknown): void => {

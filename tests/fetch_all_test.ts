@@ -54,6 +54,37 @@ for (
   }
 }
 
+Deno.test("fetchAll() reads large Content-Length bodies intact, keeps the conn alive after them, and fails a cut one", async () => {
+  const big = new Uint8Array(3 * 1024 * 1024 + 7);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+  await using server = rawServer(async ({ conn, path }) => {
+    const length = path === "/cut" ? big.length + 100 : big.length;
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\n\r\n`,
+    );
+    // Uneven pieces, so reads straight into the body buffer start mid-body.
+    for (let i = 0; i < big.length; i += 100_003) {
+      await writeSplit(
+        conn,
+        big.subarray(i, Math.min(i + 100_003, big.length)),
+      );
+    }
+    return path === "/cut" ? "close" : "keep";
+  });
+  const results = await fetchAll([
+    server.url("/a"),
+    server.url("/b"),
+    server.url("/cut"),
+  ], { concurrency: 1 });
+  assertEquals(ok(results[0]).body, big);
+  assertEquals(ok(results[1]).body, big);
+  const error = failed(results[2]);
+  assertInstanceOf(error, HttpParseError);
+  assertEquals(error.code, "truncated-body");
+  assertEquals(server.connections, 1);
+});
+
 Deno.test("fetchAll() returns no body for HEAD, 204 and 304 whatever the framing says", async () => {
   await using server = rawServer(async ({ conn, path, head }) => {
     const status = path === "/204"

@@ -714,3 +714,30 @@ Deno.test("ResponseParser.receive() never lets a Headers TypeError escape", () =
     }
   }
 });
+
+Deno.test("ResponseParser.skipBody() accounts for body bytes the caller read itself", () => {
+  const parser = new ResponseParser();
+  parser.receive(
+    new TextEncoder().encode(
+      "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+    ),
+  );
+  assertEquals(parser.takeBody().map((c) => c.length), [3]);
+  assertEquals(parser.bodyRemaining, 7);
+  parser.skipBody(4);
+  assertEquals(parser.bodyRemaining, 3);
+  assertThrows(() => parser.skipBody(4), RangeError);
+  parser.skipBody(3);
+  assert(parser.done);
+  assertEquals(parser.bodyRemaining, -1);
+  assertEquals(parser.bytesConsumed, 39 + 10); // head, then the whole body
+  assertThrows(() => parser.skipBody(0), RangeError);
+  const chunked = new ResponseParser();
+  chunked.receive(
+    new TextEncoder().encode(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ),
+  );
+  assertEquals(chunked.bodyRemaining, -1);
+  assertThrows(() => chunked.skipBody(1), RangeError);
+});
