@@ -9,6 +9,7 @@ import {
   BlockingIOError,
   EVENT_WRITE,
   PollableConn,
+  PollableListener,
   type Selector,
   type SelectorKey,
 } from "../mod.ts";
@@ -95,6 +96,16 @@ export async function within<T>(
 }
 
 /** A TCP listener on an ephemeral loopback port. */
+/** A pollable TCP listener on an ephemeral loopback port. */
+export function listen(): PollableListener {
+  return PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+}
+
+/** The port a TCP pollable listener is bound to. */
+export function portOf(listener: PollableListener): number {
+  return (listener.addr as Deno.NetAddr).port;
+}
+
 export function listenTcp(hostname = "127.0.0.1"): Deno.TcpListener {
   return Deno.listen({ hostname, port: 0 });
 }

@@ -16,7 +16,9 @@ import {
 } from "../mod.ts";
 import {
   closeQuietly,
+  listen,
   maskOf,
+  portOf,
   readAll,
   readExactly,
   readyFor,
@@ -27,14 +29,6 @@ import {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function listen(): PollableListener {
-  return PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
-}
-
-function portOf(listener: PollableListener): number {
-  return (listener.addr as Deno.NetAddr).port;
-}
 
 /** Waits (bounded) until `listener` has a connection waiting, then accepts it. */
 async function acceptOne(

@@ -20,7 +20,7 @@ import {
   KeyError,
   type Pollable,
   PollableConn,
-  PollableListener,
+  type PollableListener,
   Selector,
   type SelectorKey,
 } from "../mod.ts";
@@ -28,7 +28,9 @@ import {
   type Batch,
   closeQuietly,
   fillUntilBlocked,
+  listen,
   maskOf,
+  portOf,
   readExactly,
   readyFor,
   selectUntil,
@@ -37,14 +39,6 @@ import {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function listen(): PollableListener {
-  return PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
-}
-
-function portOf(listener: PollableListener): number {
-  return (listener.addr as Deno.NetAddr).port;
-}
 
 /** Asserts the shape rules of a batch: each key once, masks non-empty subsets. */
 function assertWellFormed(batch: Batch): void {
