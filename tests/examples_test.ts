@@ -29,6 +29,18 @@ interface Output {
   ms: number;
 }
 
+/** `deno run` arguments for an example: quiet, without the project config. */
+function runArgs(script: string, flags: string[], args: string[]): string[] {
+  return [
+    "run",
+    "--quiet",
+    "--no-config",
+    ...flags,
+    new URL(script, examples).href,
+    ...args,
+  ];
+}
+
 /** `deno run [flags] examples/<script> [args]`, killed after `timeout` ms. */
 async function run(
   script: string,
@@ -41,14 +53,7 @@ async function run(
   const started = performance.now();
   try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--no-config",
-        ...flags,
-        new URL(script, examples).href,
-        ...args,
-      ],
+      args: runArgs(script, flags, args),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -82,14 +87,7 @@ class Background implements AsyncDisposable {
 
   constructor(script: string, flags: string[], args: string[]) {
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--no-config",
-        ...flags,
-        new URL(script, examples).href,
-        ...args,
-      ],
+      args: runArgs(script, flags, args),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
