@@ -16,7 +16,7 @@ export const kUnwatch: unique symbol = Symbol("selectors.unwatch");
 
 /** `PollableConn`'s zero-copy `recv` for the HTTP client: a view of the buffered bytes. */
 export const kPeek: unique symbol = Symbol("selectors.peek");
-/** `(n)`: marks `n` peeked bytes consumed. */
+/** `(n, readOn = true)`: marks `n` peeked bytes consumed; `readOn: false` when about to close. */
 export const kConsume: unique symbol = Symbol("selectors.consume");
 /** `(bytes)`: `send` without the defensive copy, for bytes the caller will not touch again. */
 export const kSendOwned: unique symbol = Symbol("selectors.sendOwned");
@@ -75,7 +75,8 @@ export class Watchers {
 
   /** Tells every watcher that `p` may be ready. */
   notify(p: PollableInternals): void {
-    for (const watcher of this.#map.keys()) watcher(p);
+    // forEach, not for..of: no iterator object per read completion.
+    this.#map.forEach((_events, watcher) => watcher(p));
   }
 
   #recompute(): void {
