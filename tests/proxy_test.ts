@@ -17,6 +17,7 @@ import {
   proxyFromEnv,
 } from "../client/_proxy.ts";
 import { ProxyError } from "../client/proxy_error.ts";
+import { startMiniProxy } from "./_mini_proxy.ts";
 import { startTinyproxy, type Tinyproxy } from "./_tinyproxy.ts";
 import {
   bytesEqual,
@@ -543,15 +544,33 @@ function closedPort(): number {
   return port;
 }
 
-/** `Deno.serve` on 127.0.0.1 answering `/<path>` with `payload` preceded by the path. */
+/**
+ * `Deno.serve` on 127.0.0.1 answering `/<path>` with `payload` preceded by the
+ * path; paths starting with `/stream` get it chunked.
+ */
 function serveHttp(payload: Uint8Array) {
   const seen: Array<{ url: string; headers: Headers }> = [];
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     (req) => {
       seen.push({ url: req.url, headers: req.headers });
-      const path = encoder.encode(new URL(req.url).pathname);
-      return new Response(concat([path, payload]) as Uint8Array<ArrayBuffer>);
+      const pathname = new URL(req.url).pathname;
+      const body = concat([encoder.encode(pathname), payload]);
+      if (!pathname.startsWith("/stream")) {
+        return new Response(body as Uint8Array<ArrayBuffer>);
+      }
+      // A body of unknown length: Deno.serve sends it chunked.
+      const third = Math.ceil(body.length / 3);
+      return new Response(
+        new ReadableStream({
+          start(controller) {
+            for (let at = 0; at < body.length; at += third) {
+              controller.enqueue(body.slice(at, at + third));
+            }
+            controller.close();
+          },
+        }),
+      );
     },
   );
   return { server, port: server.addr.port, seen };
@@ -879,4 +898,134 @@ Deno.test("startTinyproxy() says how to install tinyproxy when the binary is mis
     Error,
     "apt-get install -y tinyproxy",
   );
+});
+
+// ---------------------------------------------------------------------------
+// The in-test proxy, for what tinyproxy cannot show
+
+Deno.test("startMiniProxy() keeps the client conn alive across absolute-form GETs", async () => {
+  const payload = new Rng(13).bytes(50_000);
+  const origin = serveHttp(payload);
+  await using mini = startMiniProxy();
+  const proxy = parseProxy(mini.url);
+  const conn = await connectTo(proxy.port);
+  try {
+    for (const path of ["/first", "/stream-second", "/third"]) {
+      const url = new URL(`http://127.0.0.1:${origin.port}${path}`);
+      await writeAll(conn, getRequest(absoluteTarget(url), url.host));
+      const response = await within(readResponse(conn), 5_000, path);
+      assertEquals(response.status, 200, response.head);
+      assert(
+        bytesEqual(response.body, concat([encoder.encode(path), payload])),
+        `${path}: body differs`,
+      );
+    }
+  } finally {
+    conn.close();
+    await origin.server.shutdown();
+  }
+  assertEquals(mini.connections, 1);
+  assertEquals(mini.requests, [
+    `GET http://127.0.0.1:${origin.port}/first HTTP/1.1`,
+    `GET http://127.0.0.1:${origin.port}/stream-second HTTP/1.1`,
+    `GET http://127.0.0.1:${origin.port}/third HTTP/1.1`,
+  ]);
+});
+
+Deno.test("startMiniProxy() with authorization answers 407 without it and relays with it", async () => {
+  const origin = serveHttp(encoder.encode("!"));
+  const tunnelEnd = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const tunnelPeer = tunnelEnd.accept();
+  const authed = parseProxy("http://alice:s3cret@127.0.0.1:1");
+  await using mini = startMiniProxy({ authorization: authed.authorization! });
+  const bare = parseProxy(mini.url);
+  const url = new URL(`http://127.0.0.1:${origin.port}/x`);
+  try {
+    const get = async (auth: string) => {
+      const conn = await connectTo(mini.port);
+      try {
+        await writeAll(conn, getRequest(absoluteTarget(url), url.host, auth));
+        return await within(readResponse(conn), 5_000, "GET");
+      } finally {
+        conn.close();
+      }
+    };
+    const refused = await get("");
+    assertEquals(refused.status, 407);
+    assertEquals(
+      headerOf(refused.head, "proxy-authenticate"),
+      'Basic realm="mini"',
+    );
+    const served = await get(
+      `Proxy-Authorization: ${authed.authorization}\r\n`,
+    );
+    assertEquals(served.status, 200);
+    assertEquals(decoder.decode(served.body), "/x!");
+    assertEquals(origin.seen[0]!.headers.get("proxy-authorization"), null);
+
+    const conn = await connectTo(mini.port);
+    try {
+      const target = new URL(`https://127.0.0.1:${tunnelEnd.addr.port}/`);
+      const { head } = await within(
+        connectThrough(conn, target, bare),
+        5_000,
+        "CONNECT",
+      );
+      assertEquals(statusOf(head).status, 407);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await origin.server.shutdown();
+    tunnelEnd.close();
+    await tunnelPeer.then((peer) => peer.close(), () => {});
+  }
+});
+
+Deno.test("startMiniProxy() with dieAfter cuts a CONNECT tunnel in the middle of a response", async () => {
+  const body = new Rng(17).bytes(300_000);
+  const response = concat([
+    encoder.encode(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`),
+    body,
+  ]);
+  const origin = serveTls(response, 1);
+  await using mini = startMiniProxy({ dieAfter: 50_000 });
+  const proxy = parseProxy(mini.url);
+  const tcp = await connectTo(proxy.port);
+  let tls: Deno.TlsConn | undefined;
+  try {
+    const target = new URL(`https://127.0.0.1:${origin.port}/`);
+    const { head } = await within(
+      connectThrough(tcp, target, proxy),
+      5_000,
+      "CONNECT",
+    );
+    assertEquals(statusOf(head).status, 200);
+    tls = await Deno.startTls(tcp, { hostname: "127.0.0.1", caCerts: [ca] });
+    await writeAll(tls, getRequest("/", target.host));
+    let received = 0;
+    let ending = "eof";
+    const buf = new Uint8Array(64 * 1024);
+    await within(
+      (async () => {
+        try {
+          for (let n; (n = await tls!.read(buf)) !== null;) received += n;
+        } catch (e) {
+          ending = e instanceof Error ? e.name : String(e);
+        }
+      })(),
+      5_000,
+      "read to the cut",
+    );
+    assert(received > 0, "nothing came through before the cut");
+    assert(received < response.length, `all ${received} bytes came through`);
+    assert(
+      ["eof", "UnexpectedEof", "ConnectionReset"].includes(ending),
+      ending,
+    );
+  } finally {
+    if (tls) tls.close();
+    else tcp.close();
+    await origin.done.catch(() => {});
+  }
 });
