@@ -40,8 +40,6 @@ const DEFAULT_PORTS: Readonly<Record<string, number>> = {
   "wss:": 443,
 };
 
-/** What may appear in a request-target or authority as sent: visible ASCII only. */
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 /** A field value we can send as Latin-1: no CR, LF, NUL or code point above FF. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
@@ -435,15 +433,9 @@ export function connectAuthority(url: URL): string {
       } URL`,
     );
   }
-  const authority = `${url.hostname}:${port}`;
-  if (!VISIBLE_ASCII.test(authority)) {
-    throw new TypeError(
-      `Cannot build CONNECT request: invalid authority ${
-        JSON.stringify(authority)
-      }`,
-    );
-  }
-  return authority;
+  // WHATWG URL serializes hosts as visible ASCII (IDN in punycode, the rest
+  // percent-encoded), so the authority needs no further check.
+  return `${url.hostname}:${port}`;
 }
 
 /**
@@ -503,7 +495,7 @@ export function encodeConnect(
  * @param url The `http:` URL to fetch.
  * @returns The request-target.
  * @throws {TypeError} If `url` is not `http:` (https goes through a tunnel, in
- *   origin-form), or the target holds anything but visible ASCII.
+ *   origin-form).
  */
 export function absoluteTarget(url: URL): string {
   if (url.protocol !== "http:") {
@@ -513,11 +505,7 @@ export function absoluteTarget(url: URL): string {
       }`,
     );
   }
-  const target = `http://${url.host}${url.pathname}${url.search}`;
-  if (!VISIBLE_ASCII.test(target)) {
-    throw new TypeError(
-      `Cannot build request: invalid request target ${JSON.stringify(target)}`,
-    );
-  }
-  return target;
+  // Visible ASCII by construction: WHATWG URL percent-encodes controls,
+  // spaces and non-ASCII in the path and query.
+  return `http://${url.host}${url.pathname}${url.search}`;
 }

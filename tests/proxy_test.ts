@@ -147,6 +147,11 @@ Deno.test("parseProxy() refuses what is not an http proxy URL, never showing the
     ["http://u:hunter2%zz@h:1", "password is not valid percent-encoding"],
     [42, "expected a string or URL, received number"],
   ];
+  assertThrows(
+    () => parseProxy("socks5://h:1080"),
+    TypeError,
+    'Cannot use proxy socks5://h:1080: unsupported scheme "socks5:"',
+  );
   for (const [input, fragment] of cases) {
     const error = assertThrows(
       () => parseProxy(input as string),
@@ -229,6 +234,14 @@ Deno.test("matchesNoProxy() matches names, suffixes, IPs, CIDR and ports like cu
     ["http://[2001:db9::1]/", "2001:db8::/32", false],
     ["http://[::ffff:7f00:1]/", "::ffff:127.0.0.1", true],
     ["http://[::1]/", "::1/129", false],
+    ["http://[::1]/", "1:::2", false],
+    // Entries that can never match are skipped, not fatal.
+    ["http://[::1]:8080/", "[::1, [::1]x, [::1]8080", false],
+    ["http://example.com/", ",example.com", true],
+    ["http://example.com/", ". .. example.com", true],
+    ["http://example.com/", "bü%zz.example example.com", true],
+    ["http://127.0.0.1/", "127.0.0.1/x 256.0.0.1 127.0.0.1/8", true],
+    ["http://127.0.0.1/", "127.0.0.1/x 256.0.0.1", false],
   ];
   for (const [url, list, expected] of cases) {
     assertEquals(
