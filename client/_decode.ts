@@ -11,8 +11,12 @@ import { HttpParseError } from "./http_parse_error.ts";
 /** The codings a request advertises unless the caller set `Accept-Encoding`. */
 export const ACCEPT_ENCODING = "gzip, deflate, br, zstd";
 
-/** What {@linkcode ContentDecoder.read} returns at most unless told. */
-const DEFAULT_SLICE = 256 * 1024;
+/**
+ * What {@linkcode ContentDecoder.read} returns at most, and unless told: large
+ * enough that calls cost little next to the decoding, small enough to keep
+ * each call short.
+ */
+const SLICE = 256 * 1024;
 /**
  * The most input one stage consumes in one `read()` while producing nothing
  * (a long gzip header comment, empty deflate blocks): the work bound per call.
@@ -31,8 +35,8 @@ let adopt: (decoder: ContentDecoder, body: Uint8Array) => void;
  * Codings: `gzip` and `x-gzip` (several members in a row are decoded one after
  * the other), `deflate` (zlib-wrapped as RFC 9110 says, or raw as some servers
  * send it), `br` and `zstd` (windows up to 8 MiB, as RFC 9659 allows). Several
- * codings are undone last first; decoding stops at the first `identity`-less
- * unknown coding from the end, whose bytes pass through as they are.
+ * codings are undone last first; an unknown coding stops decoding there, so
+ * the bytes are handed on as that coding left them (as `fetch` does).
  *
  * Guarantees:
  * - A corrupt coded stream, one cut short, and bytes after its end (other than
@@ -44,7 +48,7 @@ let adopt: (decoder: ContentDecoder, body: Uint8Array) => void;
  *   `body-too-large` having decoded at most one byte more.
  * - Each `read()` returns a standalone `Uint8Array` (its `.buffer` holds those
  *   bytes only, never a shared pool) and does bounded work: at most `max`
- *   bytes out and about 1 MiB of input in per coding.
+ *   (and 256 KiB) bytes out and about 1 MiB of input in per coding.
  * - Errors are sticky: once `read()` threw, it throws the same error again.
  *
  * @example Decoding a gzip body that arrives in two pieces
@@ -151,7 +155,8 @@ export class ContentDecoder {
   /**
    * Decodes up to `max` bytes.
    *
-   * @param max The most bytes to return, at least 1. Defaults to 256 KiB.
+   * @param max The most bytes to return, at least 1. Defaults to 256 KiB,
+   *   which is also the most one call returns whatever `max` says.
    * @returns A standalone array of decoded bytes (its `.buffer` holds exactly
    *   these); an empty array when this call used up its work budget before any
    *   byte came out (call again); `null` when more input is needed, or when
@@ -161,7 +166,7 @@ export class ContentDecoder {
    *   were decoded.
    * @throws {RangeError} When `max` is not a positive integer.
    */
-  read(max: number = DEFAULT_SLICE): Uint8Array | null {
+  read(max: number = SLICE): Uint8Array | null {
     if (!Number.isInteger(max) || max < 1) {
       throw new RangeError(
         `Cannot read decoded content: max must be a positive integer, got ${max}`,
@@ -245,12 +250,9 @@ export function decodeBody(
   decoder.end();
   const chunks: Uint8Array[] = [];
   let length = 0;
-  // Slices grow with the body so a large one takes few calls.
-  let slice = Math.max(4096, Math.min(body.length * 4, 1 << 20));
-  for (let chunk; (chunk = decoder.read(slice)) !== null;) {
+  for (let chunk; (chunk = decoder.read()) !== null;) {
     chunks.push(chunk);
     length += chunk.length;
-    if (slice < 16 << 20) slice *= 2;
   }
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(length);
@@ -276,7 +278,7 @@ function tooLarge(coding: string, maxBytes: number): HttpParseError {
  * a shorter one is copied out, so small bodies cost one small copy and large
  * ones none.
  */
-let spare = new Uint8Array(DEFAULT_SLICE);
+let spare: Uint8Array | null = null;
 
 /** One coding undone: coded bytes in (from `write()` or the stage before), decoded out. */
 class Stage {
@@ -287,6 +289,8 @@ class Stage {
   /** Output buffer of a stage that is another's source (the shared spare may be in use). */
   #own: Uint8Array | null = null;
   #queue: Uint8Array[] = [];
+  /** The first queued chunk not used up, and the offset of its next byte. */
+  #first = 0;
   #head = 0;
   #ended = false;
   #done = false;
@@ -318,6 +322,7 @@ class Stage {
     this.#engine?.close();
     this.#engine = null;
     this.#queue = [];
+    this.#first = 0;
     this.#source?.close();
   }
 
@@ -330,25 +335,26 @@ class Stage {
    */
   read(max: number, maxBytes: number): Uint8Array | null {
     if (this.#done) return null;
-    const out = this.#output(max);
+    max = Math.min(max, SLICE);
+    const out = this.#output();
     let produced = 0;
     let budget = INPUT_BUDGET;
     try {
       while (produced < max && budget > 0) {
-        if (this.#queue.length === 0 && !this.#ended) {
+        if (this.#first === this.#queue.length && !this.#ended) {
           if (this.#source === null || !this.#pull(budget, maxBytes)) break;
           // Each pull is up to a slice of the source's work, whatever came out.
-          budget -= Math.min(DEFAULT_SLICE, budget);
+          budget -= Math.min(SLICE, budget);
           continue;
         }
         const engine = this.#engine!;
-        const chunk = this.#queue[0];
+        const chunk = this.#queue[this.#first];
         if (chunk === undefined) {
           // All input given: drain what the decoder holds, then check the end.
           engine.run(EMPTY, 0, 0, out, produced, max - produced, true);
           produced = max - engine.availOut;
           if (engine.availOut === 0) break;
-          if (!engine.complete()) throw new Error("truncated data");
+          if (!engine.complete()) throw new Error("unexpected end of data");
           this.#done = true;
           break;
         }
@@ -367,8 +373,11 @@ class Stage {
         budget -= used;
         this.#head += used;
         if (this.#head === chunk.length) {
-          this.#queue.shift();
+          this.#queue[this.#first++] = EMPTY;
           this.#head = 0;
+          if (this.#first === this.#queue.length) {
+            this.#queue.length = this.#first = 0;
+          }
         }
         if (engine.availIn > 0 && engine.availOut > 0) {
           throw new Error("data after the end of the coded stream");
@@ -389,7 +398,7 @@ class Stage {
     }
     if (produced === 0) return budget > 0 || this.#done ? null : EMPTY;
     if (produced < out.length) return out.slice(0, produced);
-    if (out === spare) spare = new Uint8Array(DEFAULT_SLICE);
+    if (out === spare) spare = null;
     if (out === this.#own) this.#own = new Uint8Array(0);
     return out;
   }
@@ -401,7 +410,7 @@ class Stage {
    */
   #pull(budget: number, maxBytes: number): boolean {
     const source = this.#source!;
-    const more = source.read(Math.min(DEFAULT_SLICE, budget), maxBytes);
+    const more = source.read(Math.min(SLICE, budget), maxBytes);
     if (source.done) this.#ended = true;
     if (more === null) return this.#ended;
     this.#fromSource += more.length;
@@ -410,11 +419,11 @@ class Stage {
     return true;
   }
 
-  #output(max: number): Uint8Array {
+  #output(): Uint8Array {
     if (this.#own === null) {
-      return max <= spare.length ? spare : new Uint8Array(max);
+      return spare ??= new Uint8Array(SLICE);
     }
-    if (this.#own.length < max) this.#own = new Uint8Array(max);
+    if (this.#own.length === 0) this.#own = new Uint8Array(SLICE);
     return this.#own;
   }
 }
