@@ -142,6 +142,15 @@ function open(kind: "zlib" | "brotli" | "zstd", mode: number): NativeHandle {
 
 function noop(): void {}
 
+/**
+ * Deno frees a handle's native state only in `close()`, not when the handle is
+ * collected (a brotli decoder's window is up to 16 MiB): an engine dropped
+ * without `close()` (a request abandoned mid-body) has its handle closed here.
+ */
+const reaper = new FinalizationRegistry<NativeHandle>((handle) => {
+  handle.close();
+});
+
 /** The state every engine reports through. */
 abstract class NativeEngine implements Engine {
   protected handle: NativeHandle | null;
@@ -149,6 +158,7 @@ abstract class NativeEngine implements Engine {
 
   constructor(handle: NativeHandle) {
     this.handle = handle;
+    reaper.register(this, handle, this);
   }
 
   get availOut(): number {
@@ -173,8 +183,10 @@ abstract class NativeEngine implements Engine {
 
   close(): void {
     const handle = this.handle;
+    if (handle === null) return;
     this.handle = null;
-    handle?.close();
+    reaper.unregister(this);
+    handle.close();
   }
 
   protected live(): NativeHandle {

@@ -333,6 +333,29 @@ Deno.test("ContentDecoder.read() throws the same error again, and write() after 
   assertThrows(() => decoder.read(0), RangeError);
 });
 
+Deno.test("ContentDecoder.close() frees the native state of a decoder abandoned mid-body", () => {
+  // Each brotli decoder holds a window of a few MiB until it is closed.
+  const data = Uint8Array.from(
+    { length: 4 * MiB },
+    (_, i) => (i * 31) ^ (i >> 9),
+  );
+  const coded = own(
+    zlib.brotliCompressSync(data, { params: { [C.BROTLI_PARAM_QUALITY!]: 4 } }),
+  );
+  const half = coded.subarray(0, coded.length >> 1);
+  const rssBefore = Deno.memoryUsage().rss;
+  for (let i = 0; i < 100; i++) {
+    using decoder = ContentDecoder.for("br", Infinity)!;
+    decoder.write(half);
+    assert(decoder.read() !== null);
+    if (i % 2 === 0) decoder.close(); // and `using` closes the others
+    assertStrictEquals(decoder.read(), null);
+    assert(!decoder.finished);
+  }
+  const grown = Deno.memoryUsage().rss - rssBefore;
+  assertLess(grown, 96 * MiB, `resident memory grew by ${grown} bytes`);
+});
+
 Deno.test("ContentDecoder.read() returns an empty array when its input budget runs out before any output", () => {
   // A gzip header with a 3 MiB comment: input that decodes to nothing.
   const data = sample(1000, 2);
