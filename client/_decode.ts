@@ -134,7 +134,8 @@ export class ContentDecoder {
    * @throws {TypeError} After `end()`.
    */
   write(chunk: Uint8Array): void {
-    this.#feed(chunk.slice());
+    // Not chunk.slice(): on a Buffer that is a view, not a copy.
+    this.#feed(new Uint8Array(chunk));
   }
 
   /**

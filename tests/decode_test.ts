@@ -116,8 +116,11 @@ Deno.test("ACCEPT_ENCODING advertises gzip, deflate, br and zstd", () => {
 
 Deno.test("ContentDecoder.read() decodes every coding fed whole and byte by byte", () => {
   for (const [label, coding, encode] of CODINGS) {
-    for (const length of [0, 1, 1000, 300_000]) {
-      const data = sample(length, length + 1);
+    // Zeros too: zstd codes them as RLE blocks, brotli as long repeats.
+    const inputs = [0, 1, 1000, 300_000].map((n) => sample(n, n + 1));
+    inputs.push(new Uint8Array(600_000));
+    for (const data of inputs) {
+      const length = data.length;
       const coded = encode(data);
       assertEquals(
         decodeInPieces(coding, coded, coded.length, 256 * 1024),
@@ -159,6 +162,28 @@ Deno.test("ContentDecoder.read() decodes consecutive gzip members and zstd frame
   );
   assertEquals(decodeInPieces("zstd", coded, coded.length, 4096), concat(a, b));
   assertEquals(decodeInPieces("zstd", coded, 1, 4096), concat(a, b));
+  // A frame of one RLE block (RFC 8878 section 3.1.1.2): 100 times "A" from one
+  // byte, whose header gives the decoded size, not the size on the wire.
+  const rle = new Uint8Array([
+    0x28,
+    0xb5,
+    0x2f,
+    0xfd,
+    0x20,
+    100,
+    0x23,
+    3,
+    0,
+    0x41,
+  ]);
+  assertEquals(
+    decodeInPieces("zstd", rle, 1, 4096),
+    new Uint8Array(100).fill(0x41),
+  );
+  assertInvalid(
+    () => decodeBody(rle.subarray(0, 9), "zstd", Infinity),
+    "rle cut",
+  );
 });
 
 Deno.test("ContentDecoder.read() fails every truncation of every coding with invalid-content-encoding", () => {
