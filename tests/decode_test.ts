@@ -303,6 +303,49 @@ Deno.test("ContentDecoder.read() returns standalone arrays of at most max bytes"
   }
 });
 
+Deno.test("ContentDecoder.read() decodes a br body as it arrives on a TCP connection", async () => {
+  const data = sample(2 * MiB, 21);
+  const coded = own(
+    zlib.brotliCompressSync(data, { params: { [C.BROTLI_PARAM_QUALITY!]: 5 } }),
+  );
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serve = (async () => {
+    using conn = await listener.accept();
+    // Small writes with pauses, so the body arrives over many reads.
+    for (let at = 0, n = 0; at < coded.length; at += 1000, n++) {
+      await conn.write(coded.subarray(at, at + 1000));
+      if (n % 20 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+  })();
+  using conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const decoder = ContentDecoder.for("br", Infinity)!;
+  const buf = new Uint8Array(4096); // reused by every read, as a client's would be
+  const parts: Uint8Array[] = [];
+  let received = 0;
+  let decodedBeforeLastByte = 0;
+  const started = performance.now();
+  for (let reads = 0;; reads++) {
+    assert(reads < 100_000 && performance.now() - started < 10_000, "bounded");
+    const n = await conn.read(buf);
+    if (n === null) break;
+    received += n;
+    decoder.write(buf.subarray(0, n));
+    for (let chunk; (chunk = decoder.read()) !== null;) {
+      parts.push(chunk);
+      if (received < coded.length) decodedBeforeLastByte += chunk.length;
+    }
+  }
+  decoder.end();
+  for (let chunk; (chunk = decoder.read()) !== null;) parts.push(chunk);
+  await serve;
+  assert(decoder.finished);
+  assert(Buffer.compare(concat(...parts), data) === 0, "the bytes sent");
+  assertLess(0, decodedBeforeLastByte, "decoded before the body was complete");
+});
+
 Deno.test("ContentDecoder.write() copies its input", () => {
   const data = sample(2000, 6);
   const coded = own(zlib.gzipSync(data));
