@@ -126,6 +126,8 @@ function classOf(stream: unknown, name: string): NativeClass {
       `Cannot decode content: node:zlib in this runtime has no ${name} handle in the expected shape`,
     );
   }
+  // Frees the throwaway stream's own native state.
+  (stream as { close(): void }).close();
   return ctor;
 }
 
