@@ -214,6 +214,11 @@ function limit(
  *   once the peer has closed. Work is O(n) in the bytes fed whatever the split:
  *   no byte is looked at twice, except the bytes of a head line split across
  *   calls, which are copied once into a line buffer.
+ * - The outcome does not depend on how the stream was split: the same head, body
+ *   bytes and trailers, or the same error (code, offset and message). A line
+ *   is judged once complete, except that a line running past its size limit
+ *   fails at the limit, and a status line not starting with `HTTP/` fails at
+ *   its first wrong byte when that byte is within the limit.
  * - Interim `1xx` responses are read and dropped. A `101 Switching Protocols` is
  *   an error (`unexpected-upgrade`): this client never asks for an upgrade, and
  *   the bytes after it would not be HTTP.
@@ -438,10 +443,7 @@ export class ResponseParser {
         case HEAD: {
           if (this.#pendingLen === 0) this.#lineStart = base + pos;
           const next = this.#takeLine(data, pos, base, this.#maxHeadBytes);
-          if (next < 0) {
-            if (!this.#sawStatusLine) this.#checkStatusPrefix();
-            return end;
-          }
+          if (next < 0) return end;
           pos = next;
           this.#headLine(base + pos);
           break;
@@ -496,7 +498,7 @@ export class ResponseParser {
             fail(
               "invalid-chunk-terminator",
               `expected CRLF after chunk data, received ${
-                quote(data, pos, Math.min(end, pos + 8))
+                quote(data, pos, pos + 1)
               }`,
               base + pos,
             );
@@ -539,8 +541,16 @@ export class ResponseParser {
   ): number {
     const lf = data.indexOf(LF, pos);
     const stop = lf === -1 ? data.length : lf + 1;
-    // Checked before any byte is kept, LF or not, so that the outcome does not
-    // depend on how the stream was split.
+    // The first offending byte decides, whatever the split: a status line's
+    // prefix is checked up to the limit, then the limit itself, before any byte
+    // is kept.
+    if (this.#state === HEAD && !this.#sawStatusLine) {
+      this.#checkStatusPrefix(
+        data,
+        pos,
+        Math.min(lf === -1 ? data.length : lf, limitOffset - base),
+      );
+    }
     if (base + stop > limitOffset) this.#lineTooLong(limitOffset);
     if (lf === -1) {
       this.#append(data, pos, data.length);
@@ -594,15 +604,23 @@ export class ResponseParser {
   /**
    * Fails early on a status line that cannot start with `HTTP/`, so a peer that
    * speaks another protocol (and may never send an LF) is caught at once. It
-   * checks the same bytes, with the same outcome, as `#statusLine()` will; a CR
-   * is left to it, as only the next byte tells whether the CR ends the line.
+   * looks at the line's bytes so far (`#pending`, then `data[pos:stop]`) and
+   * quotes only the bytes up to the bad one, so that neither the outcome nor the
+   * message depends on how much of the line has arrived. A CR is left to
+   * `#statusLine()`, as only the next byte tells whether the CR ends the line.
    */
-  #checkStatusPrefix(): void {
-    const p = this.#pending;
-    const n = Math.min(this.#pendingLen, HTTP_PREFIX.length);
-    for (let i = 0; i < n; i++) {
-      if (p[i] === CR) return;
-      if (p[i] !== HTTP_PREFIX[i]) this.#badStatusLine(p, i, n);
+  #checkStatusPrefix(data: Uint8Array, pos: number, stop: number): void {
+    const pending = this.#pendingLen;
+    const byteAt = (k: number): number =>
+      k < pending ? this.#pending[k]! : data[pos + k - pending]!;
+    const n = Math.min(pending + stop - pos, HTTP_PREFIX.length);
+    for (let k = 0; k < n; k++) {
+      const b = byteAt(k);
+      if (b === CR) return;
+      if (b !== HTTP_PREFIX[k]) {
+        const seen = Uint8Array.from({ length: k + 1 }, (_, j) => byteAt(j));
+        this.#badStatusLine(seen, k, k + 1);
+      }
     }
   }
 
