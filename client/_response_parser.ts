@@ -1001,11 +1001,11 @@ export class ResponseParser {
         );
       }
     }
-    // Whitespace may only come before an extension (BWS) or, tolerated, at the
-    // end of the line; anything else right after the digits spoils the size.
-    let j = i;
-    while (j < end && isWs(line[j])) j++;
-    if (i === 0 || (j < end && line[j] !== SEMICOLON)) {
+    // RFC 9112 section 7.1: whitespace (BWS) may only come before an extension's
+    // ";". Trailing whitespace is refused, as llhttp does: parsers that disagree
+    // on where a chunk starts are how request smuggling works.
+    const j = skipWs(line, i, end);
+    if (i === 0 || (j < end ? line[j] !== SEMICOLON : j !== i)) {
       unexpected(
         i < end ? line[i]! : -1,
         "invalid-chunk-size",
@@ -1036,8 +1036,8 @@ export class ResponseParser {
 
   /**
    * Checks `line[i:end]`, which starts with ";", against
-   * `*( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )`, with
-   * trailing whitespace tolerated.
+   * `*( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )`: no
+   * whitespace at the end of the line.
    */
   #chunkExtensions(line: Uint8Array, i: number, end: number): void {
     while (i < end) {
@@ -1045,7 +1045,7 @@ export class ResponseParser {
       i = skipWs(line, i + 1, end);
       const name = skipToken(line, i, end);
       if (name === i) this.#badExtension(line, i, end);
-      i = skipWs(line, name, end);
+      i = this.#bws(line, name, end);
       if (i < end && line[i] === EQUALS) {
         i = skipWs(line, i + 1, end);
         if (i < end && line[i] === DQUOTE) {
@@ -1055,10 +1055,17 @@ export class ResponseParser {
           if (value === i) this.#badExtension(line, i, end);
           i = value;
         }
-        i = skipWs(line, i, end);
+        i = this.#bws(line, i, end);
       }
       if (i < end && line[i] !== SEMICOLON) this.#badExtension(line, i, end);
     }
+  }
+
+  /** Skips BWS at `i`, which must be followed by something: "=" or ";". */
+  #bws(line: Uint8Array, i: number, end: number): number {
+    const j = skipWs(line, i, end);
+    if (j === end && j !== i) this.#badExtension(line, i, end);
+    return j;
   }
 
   /** Returns the index after the closing quote of a quoted-string body at `i`. */

@@ -38,8 +38,8 @@
  * | `conflicting-content-length` | several `Content-Length` values that differ |
  * | `invalid-transfer-encoding` | an empty `Transfer-Encoding`, or `chunked` applied twice or not last |
  * | `unsupported-transfer-encoding` | a transfer coding other than exactly `chunked` |
- * | `invalid-chunk-size` | a chunk size that is empty, not hexadecimal, or above 2^53 - 1 |
- * | `invalid-chunk-extension` | a chunk extension that does not follow RFC 9112 section 7.1.1 |
+ * | `invalid-chunk-size` | a chunk size that is empty, not hexadecimal, above 2^53 - 1, or followed by whitespace that does not lead to a `;` extension |
+ * | `invalid-chunk-extension` | a chunk extension that does not follow RFC 9112 section 7.1.1 (whitespace at the end of the line included) |
  * | `chunk-header-too-large` | a chunk-size line (with its extensions) longer than the limit |
  * | `invalid-chunk-terminator` | chunk data not followed by CRLF |
  * | `trailers-too-large` | the trailer section exceeds the head size limit |

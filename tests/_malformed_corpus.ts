@@ -500,6 +500,21 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-chunk-size",
   },
   {
+    name: "spaces after chunk size",
+    bytes: `${CHUNKED}5  \r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "tab after chunk size",
+    bytes: `${CHUNKED}5\t\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "space after the last chunk size",
+    bytes: `${CHUNKED}5\r\nhello\r\n0 \r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
     name: "leading space before chunk size",
     bytes: `${CHUNKED} 5\r\nhello\r\n0\r\n\r\n`,
     code: "invalid-chunk-size",
@@ -527,6 +542,16 @@ export const MALFORMED: MalformedCase[] = [
   {
     name: "chunk extension with a space in its name",
     bytes: `${CHUNKED}5;a b\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "space after a chunk extension value",
+    bytes: `${CHUNKED}5;a=b \r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "space after a chunk extension name",
+    bytes: `${CHUNKED}5;a\t\r\nhello\r\n0\r\n\r\n`,
     code: "invalid-chunk-extension",
   },
   {
