@@ -228,8 +228,11 @@ function limit(
  *   until the peer closes.
  * - Tolerated, as RFC 9112 allows: a bare LF ending a line, empty lines before
  *   the status line, identical duplicate `Content-Length` values, a missing space
- *   before an empty reason phrase, `HTTP/1.x` with x > 1 (read as 1.1). Everything
- *   else that is malformed throws {@linkcode HttpParseError}.
+ *   before an empty reason phrase, `HTTP/1.x` with x > 1 (read as 1.1), and
+ *   obs-fold in header and trailer fields, each fold replaced with one SP before
+ *   the value is read (section 5.2; a framing field whose unfolded value breaks
+ *   its grammar then fails as such). Everything else that is malformed throws
+ *   {@linkcode HttpParseError}.
  * - After an error the parser is dead: every later call rethrows the same error.
  * - Once {@linkcode ResponseParser.done}, further bytes are not consumed: they
  *   belong to the next response on the connection (or are junk, if
@@ -274,6 +277,11 @@ export class ResponseParser {
   #statusOffset = 0;
   #headers = new Headers();
   #fieldCount = 0;
+  // The last field line read, kept until the next line shows whether an obs-fold
+  // continues it: only then is its value known.
+  #fieldName: string | null = null;
+  #fieldValue = "";
+  #fieldValueOffset = 0;
   #contentLength = -1;
   #contentLengthError: HttpParseError | null = null;
   #transferEncoding: string | null = null;
@@ -650,6 +658,7 @@ export class ResponseParser {
       this.#fieldLine(line, end, this.#headers, false);
       return;
     }
+    this.#endField(this.#headers, false);
     this.#endHead(next);
   }
 
@@ -729,7 +738,13 @@ export class ResponseParser {
   ): void {
     const start = this.#lineStart;
     if (isWs(line[0])) {
-      if (this.#fieldCount === 0 && !trailer) {
+      if (this.#fieldName !== null) {
+        this.#unfold(line, end);
+        return;
+      }
+      if (!trailer) {
+        // RFC 9112 section 2.2: such a line is either rejected or consumed
+        // unread; silently dropping header bytes hides attacks, so reject.
         fail(
           "whitespace-after-start-line",
           `whitespace-preceded line after the status line ${
@@ -740,7 +755,7 @@ export class ResponseParser {
       }
       fail(
         "obs-fold",
-        `obsolete line folding ${quote(line, 0, end)}`,
+        `whitespace-preceded first trailer line ${quote(line, 0, end)}`,
         start,
       );
     }
@@ -816,12 +831,54 @@ export class ResponseParser {
         start,
       );
     }
+    this.#endField(headers, trailer);
     // One decode per line: slices of it share its storage.
     const text = latin1(line, 0, vEnd);
-    const name = text.slice(0, i);
-    const value = text.slice(v);
-    headers.append(name, value);
-    if (!trailer) this.#framingField(name, value, start + v);
+    this.#fieldName = text.slice(0, i);
+    this.#fieldValue = text.slice(v);
+    this.#fieldValueOffset = start + v;
+  }
+
+  /**
+   * Appends an obs-fold continuation line to the pending field's value. RFC
+   * 9112 section 5.2: a user agent replaces each obs-fold (`OWS CRLF RWS`) with
+   * SP before interpreting the value; the field's trailing OWS is dropped as
+   * usual.
+   */
+  #unfold(line: Uint8Array, end: number): void {
+    const start = this.#lineStart;
+    for (let k = 0; k < end; k++) {
+      const c = line[k]!;
+      if (!isFieldVchar(c) && !isWs(c)) {
+        unexpected(
+          c,
+          "invalid-header-value",
+          `control character in folded header value ${quote(line, 0, end)}`,
+          start + k,
+          `header line ${quote(line, 0, end)}`,
+        );
+      }
+    }
+    const v = skipWs(line, 0, end);
+    let vEnd = end;
+    while (vEnd > v && isWs(line[vEnd - 1])) vEnd--;
+    if (v === vEnd) return;
+    const text = latin1(line, v, vEnd);
+    if (this.#fieldValue === "") {
+      this.#fieldValue = text;
+      this.#fieldValueOffset = start + v;
+    } else this.#fieldValue += " " + text;
+  }
+
+  /** Adds the pending field, now that no obs-fold can continue it. */
+  #endField(headers: Headers, trailer: boolean): void {
+    const name = this.#fieldName;
+    if (name === null) return;
+    this.#fieldName = null;
+    headers.append(name, this.#fieldValue);
+    if (!trailer) {
+      this.#framingField(name, this.#fieldValue, this.#fieldValueOffset);
+    }
   }
 
   /** Notes the fields that decide framing and connection reuse. */
@@ -1100,6 +1157,7 @@ export class ResponseParser {
       ? line.length - 1
       : line.length;
     if (end === 0) {
+      this.#endField(this.#trailers!, true);
       this.#state = DONE;
       return;
     }

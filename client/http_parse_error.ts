@@ -25,7 +25,7 @@
  * | `invalid-status-code` | the status code is not three digits in 100..599 |
  * | `unexpected-upgrade` | a `101 Switching Protocols` the client never asked for |
  * | `whitespace-after-start-line` | a line beginning with whitespace right after the status line |
- * | `obs-fold` | a header line folded onto the previous one (obsolete line folding) |
+ * | `obs-fold` | a trailer section whose first line begins with whitespace: a fold with no field to continue (folded fields are unfolded, RFC 9112 section 5.2) |
  * | `header-no-colon` | a header line without a colon |
  * | `header-whitespace-before-colon` | whitespace between a header name and its colon |
  * | `invalid-header-name` | an empty header name, or one that is not an RFC 9110 token |

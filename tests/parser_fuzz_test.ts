@@ -7,7 +7,7 @@ import {
 } from "@std/assert";
 import { ResponseParser } from "../client/_response_parser.ts";
 import { HttpParseError } from "../client/http_parse_error.ts";
-import { latin1Bytes, MALFORMED } from "./_malformed_corpus.ts";
+import { ACCEPTED, latin1Bytes, MALFORMED } from "./_malformed_corpus.ts";
 import { mulberry32 } from "./_net.ts";
 
 /** Fixed so that a failure reproduces; override with PARSER_FUZZ_SEED. */
@@ -240,10 +240,10 @@ Deno.test("ResponseParser.receive() gives every corpus response the same outcome
   const random = mulberry32(SEED);
   const corpus = [
     ...BASES.map((bytes, i) => ({ name: `base ${i}`, bytes, method: "GET" })),
-    ...MALFORMED.map((c) => ({
+    ...[...MALFORMED, ...ACCEPTED].map((c) => ({
       name: c.name,
       bytes: latin1Bytes(c.bytes),
-      method: c.method ?? "GET",
+      method: "method" in c ? c.method ?? "GET" : "GET",
     })),
   ];
   for (const { name, bytes, method } of corpus) {
