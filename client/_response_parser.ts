@@ -297,6 +297,8 @@ export class ResponseParser {
   // Body readers' counters.
   #remaining = 0;
   #bodyBytes = 0;
+  /** The Content-Length framing the body, once chosen; else -1. */
+  #declaredLength = -1;
   #body: Uint8Array[] = [];
 
   /**
@@ -340,13 +342,15 @@ export class ResponseParser {
 
   /**
    * The body length the head announced with `Content-Length`, once the head is
-   * parsed and the body is framed by it; `-1` for chunked or close-delimited
-   * bodies and before the head. Lets a caller size its body buffer once.
+   * parsed and the body is framed by it: an integer from 0 to
+   * `min(maxBodyBytes, 2 ** 53 - 1)`, as a larger value fails the head. `-1`
+   * before the head, for chunked, close-delimited and bodiless (`HEAD`, `204`,
+   * `304`) responses, and after an error. A caller may size its body buffer
+   * with it, but it is the server's claim, not bytes that have arrived: cap
+   * what you allocate ahead of them.
    */
   get contentLength(): number {
-    return this.#head !== null && this.#transferEncoding === null
-      ? this.#contentLength
-      : -1;
+    return this.#error === null ? this.#declaredLength : -1;
   }
 
   /** A chunked body's trailer fields once it is done (possibly empty); else `null`. */
@@ -402,12 +406,15 @@ export class ResponseParser {
 
   /**
    * The body bytes still expected when the body is framed by `Content-Length`
-   * and the parser is inside it; `-1` otherwise. A caller may then read up to this
-   * many bytes straight into its own buffer and report them with
-   * {@linkcode ResponseParser.skipBody}.
+   * and the parser is inside it: an integer from 1 to
+   * {@linkcode ResponseParser.contentLength}. `-1` otherwise, and after an
+   * error. A caller may then read up to this many bytes straight into its own
+   * buffer and report them with {@linkcode ResponseParser.skipBody}.
    */
   get bodyRemaining(): number {
-    return this.#state === LENGTH ? this.#remaining : -1;
+    return this.#state === LENGTH && this.#error === null
+      ? this.#remaining
+      : -1;
   }
 
   /**
@@ -919,8 +926,11 @@ export class ResponseParser {
     // A list ("5, 5") is what a recipient sees of repeated fields (RFC 9110 8.6).
     for (const part of value.split(",")) {
       const v = part.trim();
-      const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
-      if (!(n <= Number.MAX_SAFE_INTEGER)) {
+      let n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+      if (n > Number.MAX_SAFE_INTEGER && this.#maxBodyBytes !== Infinity) {
+        // Valid, only too large: the body limit fails it once the head is read.
+        n = Infinity;
+      } else if (!(n <= Number.MAX_SAFE_INTEGER)) {
         this.#contentLengthError = new HttpParseError(
           "invalid-content-length",
           `Cannot parse response: invalid Content-Length ${
@@ -988,10 +998,13 @@ export class ResponseParser {
     if (length > this.#maxBodyBytes) {
       fail(
         "body-too-large",
-        `Content-Length ${length} over the ${this.#maxBodyBytes} byte limit`,
+        `Content-Length ${
+          length === Infinity ? "above 2^53 - 1" : length
+        } over the ${this.#maxBodyBytes} byte limit`,
         next,
       );
     }
+    this.#declaredLength = length;
     this.#bodyBytes = length;
     this.#remaining = length;
     this.#state = length === 0 ? DONE : LENGTH;

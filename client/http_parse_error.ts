@@ -34,7 +34,7 @@
  * | `nul-byte` | a NUL byte in the head or chunk framing |
  * | `head-too-large` | the status line and headers exceed the head size limit |
  * | `too-many-headers` | more header (or trailer) fields than the limit |
- * | `invalid-content-length` | a `Content-Length` that is not a non-negative decimal integer |
+ * | `invalid-content-length` | a `Content-Length` that is not a non-negative decimal integer, or above 2^53 - 1 when there is no body limit |
  * | `conflicting-content-length` | several `Content-Length` values that differ |
  * | `invalid-transfer-encoding` | an empty `Transfer-Encoding`, or `chunked` applied twice or not last |
  * | `unsupported-transfer-encoding` | a transfer coding other than exactly `chunked` |
@@ -43,7 +43,7 @@
  * | `chunk-header-too-large` | a chunk-size line (with its extensions) longer than the limit |
  * | `invalid-chunk-terminator` | chunk data not followed by CRLF |
  * | `trailers-too-large` | the trailer section exceeds the head size limit |
- * | `body-too-large` | more body bytes (as sent on the wire, before decoding) than the limit |
+ * | `body-too-large` | more body bytes (as sent on the wire, before decoding) than the limit, or a `Content-Length` announcing more (failed as soon as the head is read) |
  * | `invalid-content-encoding` | a `Content-Encoding` body that is corrupt or truncated (raised by the client's decoder, not the parser) |
  *
  * @example Telling a malformed response apart

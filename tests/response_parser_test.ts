@@ -655,6 +655,89 @@ Deno.test("ResponseParser.receive() enforces maxBodyBytes for every framing", ()
   }
 });
 
+Deno.test("ResponseParser.receive() fails a Content-Length past maxBodyBytes on the head, before any body byte", () => {
+  for (
+    const value of [
+      "1048577",
+      "1000000000000",
+      String(2 ** 53 + 1),
+      "9".repeat(30),
+    ]
+  ) {
+    const head = bytesOf(`HTTP/1.1 200 OK\r\nContent-Length: ${value}\r\n\r\n`);
+    const parser = new ResponseParser({ maxBodyBytes: 1 << 20 });
+    const e = assertThrows(
+      () => parser.receive(head),
+      HttpParseError,
+      "over the 1048576 byte limit",
+    );
+    assertStrictEquals(e.code, "body-too-large", value);
+    assertStrictEquals(e.offset, head.length);
+    assertStrictEquals(parser.contentLength, -1);
+    assertStrictEquals(parser.bodyRemaining, -1);
+  }
+});
+
+Deno.test("ResponseParser.contentLength and bodyRemaining are exact integers up to 2^53 - 1", () => {
+  const head = (value: string) =>
+    bytesOf(`HTTP/1.1 200 OK\r\nContent-Length: ${value}\r\n\r\n`);
+  for (
+    const [value, n] of [
+      ["1000000000000", 1e12],
+      [String(2 ** 53 - 1), 2 ** 53 - 1],
+      ["0".repeat(29) + "7", 7],
+    ] as const
+  ) {
+    const parser = new ResponseParser();
+    parser.receive(head(value));
+    assertStrictEquals(parser.contentLength, n);
+    assertStrictEquals(parser.bodyRemaining, n);
+    parser.skipBody(n - 1);
+    assertStrictEquals(parser.bodyRemaining, 1);
+    const e = assertThrows(() => parser.receive(null), HttpParseError);
+    assertStrictEquals(e.code, "truncated-body");
+    assertStringIncludes(e.message, `after ${n - 1} of ${n} body bytes`);
+    assertStrictEquals(parser.bodyRemaining, -1, "none after an error");
+  }
+  // Without a body limit, what a number cannot hold exactly is invalid.
+  for (const value of [String(2 ** 53), String(2 ** 53 + 1), "9".repeat(30)]) {
+    const parser = new ResponseParser();
+    const e = assertThrows(() => parser.receive(head(value)), HttpParseError);
+    assertStrictEquals(e.code, "invalid-content-length", value);
+    assertStrictEquals(parser.contentLength, -1);
+  }
+  // Bodiless responses announce a length they do not frame.
+  const bodiless = new ResponseParser({ method: "HEAD", maxBodyBytes: 10 });
+  bodiless.receive(head("9".repeat(30)));
+  assert(bodiless.done);
+  assertStrictEquals(bodiless.contentLength, -1);
+});
+
+Deno.test("ResponseParser.receive() throws only HttpParseError for any Content-Length digits and limit", () => {
+  const random = mulberry32(SEED);
+  for (let i = 0; i < 2_000; i++) {
+    const digits = Array.from(
+      { length: 1 + Math.floor(random() * 40) },
+      () => Math.floor(random() * 10),
+    ).join("");
+    const limits = [Infinity, 0, 1 << 20, 2 ** 53 - 1];
+    const max = limits[Math.floor(random() * limits.length)]!;
+    const parser = new ResponseParser({ maxBodyBytes: max });
+    try {
+      parser.receive(
+        bytesOf(`HTTP/1.1 200 OK\r\nContent-Length: ${digits}\r\n\r\n`),
+      );
+    } catch (e) {
+      assertInstanceOf(e, HttpParseError);
+      continue;
+    }
+    const n = parser.contentLength;
+    assert(Number.isSafeInteger(n) && n <= max, `${digits}: ${n}`);
+    assertStrictEquals(n, Number(digits));
+    assertStrictEquals(parser.bodyRemaining, n === 0 ? -1 : n);
+  }
+});
+
 Deno.test("ResponseParser.receive() bounds the trailer section", () => {
   const e = assertThrows(
     () =>
