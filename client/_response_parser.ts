@@ -153,7 +153,6 @@ function quote(bytes: Uint8Array, start: number, end: number): string {
     const b = bytes[i]!;
     if (b === DQUOTE || b === BACKSLASH) s += "\\" + String.fromCharCode(b);
     else if (b === CR) s += "\\r";
-    else if (b === LF) s += "\\n";
     else if (b === HTAB) s += "\\t";
     else if (b < 0x20 || b >= 0x7f) {
       s += "\\x" + b.toString(16).padStart(2, "0");

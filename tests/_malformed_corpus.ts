@@ -148,6 +148,26 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-status-line",
   },
   {
+    name: "status line shorter than HTTP/",
+    bytes: "HTTP\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "CR inside HTTP/",
+    bytes: "HT\rTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "bare-cr",
+  },
+  {
+    name: "non-digit major version",
+    bytes: "HTTP/x.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "non-digit minor version",
+    bytes: "HTTP/1.x 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
     name: "version without minor",
     bytes: "HTTP/1 200 OK\r\nContent-Length: 0\r\n\r\n",
     code: "invalid-status-line",
@@ -415,6 +435,11 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-content-length",
   },
   {
+    name: "invalid then valid Content-Length",
+    bytes: `${OK}Content-Length: five\r\nContent-Length: 5\r\n\r\nhello`,
+    code: "invalid-content-length",
+  },
+  {
     name: "valid then invalid Content-Length",
     bytes: `${OK}Content-Length: 5\r\nContent-Length: five\r\n\r\nhello`,
     code: "invalid-content-length",
@@ -567,6 +592,21 @@ export const MALFORMED: MalformedCase[] = [
   {
     name: "space after a chunk extension name",
     bytes: `${CHUNKED}5;a\t\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extension with an empty value",
+    bytes: `${CHUNKED}5;a=\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extension ending in a backslash inside its quote",
+    bytes: `${CHUNKED}5;a="b\\\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extension with a control character inside its quote",
+    bytes: `${CHUNKED}5;a="b\x01"\r\nhello\r\n0\r\n\r\n`,
     code: "invalid-chunk-extension",
   },
   {

@@ -579,6 +579,26 @@ Deno.test("ResponseParser.receive() names what it received in messages", () => {
     bare.message,
     'CR not followed by LF in header line "X: a\\rb" at byte 21',
   );
+  const long = assertThrows(
+    () =>
+      new ResponseParser().receive(
+        bytesOf(`HTTP/1.1 200 OK\r\nBad Name: ${"v".repeat(50)}\r\n`),
+      ),
+    HttpParseError,
+  );
+  assertStringIncludes(
+    long.message,
+    `invalid header name "Bad Name" at byte 20`,
+  );
+  const cut = assertThrows(
+    () =>
+      new ResponseParser().receive(
+        bytesOf(`HTTP/1.1 200 OK\r\nX: ${"v".repeat(50)}\x01\r\n`),
+      ),
+    HttpParseError,
+  );
+  // Only the first 40 bytes of a line are quoted.
+  assertStringIncludes(cut.message, `"X: ${"v".repeat(37)}..." at byte 70`);
 });
 
 Deno.test("ResponseParser.receive() enforces maxHeadBytes however split", () => {
