@@ -13,6 +13,7 @@ import {
   isFieldVchar,
   isWs,
   latin1,
+  LF,
   quote,
   skipWs,
   SP,
@@ -21,30 +22,35 @@ import {
   unexpected,
 } from "./_parser_bytes.ts";
 
-/** Numbers per field in `#spans`. */
-const SPAN = 4;
-
 /**
  * The fields of one section, validated as they arrive. Names and values are kept
  * as bytes (copied out of the caller's arrays, which it reuses) and decoded only
  * by {@linkcode FieldSection.toHeaders}: a response whose headers nobody reads
  * never pays for strings or a `Headers`.
+ *
+ * The bytes are laid out as `name ":" value LF` per field, in order: a name has
+ * no colon (not a `tchar`) and a value no LF, so the layout needs no index.
  */
 export class FieldSection {
   readonly #maxFields: number;
   readonly #trailer: boolean;
 
-  /** Each field's name then value bytes, back to back, fields in order. */
   #buf: Uint8Array = EMPTY;
   #len = 0;
-  /**
-   * Per field, 3 indexes into `#buf` (name start, value start, value end) and the
-   * stream offset of the value's first byte.
-   */
-  #spans: number[] = [];
   #count = 0;
   /** Whether the last field may still be continued by an obs-fold line. */
   #open = false;
+  /** Where the open field's name and value start in `#buf`. */
+  #openName = 0;
+  #openValue = 0;
+  #openOffset = 0;
+
+  /** The field {@linkcode FieldSection.close} closed last, in `buf`. */
+  closedName = 0;
+  closedValue = 0;
+  closedEnd = 0;
+  /** Stream offset of the first byte of the closed field's value, for errors. */
+  closedOffset = 0;
 
   /**
    * @param maxFields Limit on the number of fields.
@@ -55,63 +61,47 @@ export class FieldSection {
     this.#trailer = trailer;
   }
 
-  /** How many fields so far. */
-  get count(): number {
-    return this.#count;
-  }
-
-  /** The bytes the spans index into. */
+  /** The bytes the `closed*` indexes point into. */
   get buf(): Uint8Array {
     return this.#buf;
-  }
-
-  nameStart(i: number): number {
-    return this.#spans[i * SPAN]!;
-  }
-
-  valueStart(i: number): number {
-    return this.#spans[i * SPAN + 1]!;
-  }
-
-  valueEnd(i: number): number {
-    return this.#spans[i * SPAN + 2]!;
-  }
-
-  /** Stream offset of the first byte of field `i`'s value, for errors. */
-  valueOffset(i: number): number {
-    return this.#spans[i * SPAN + 3]!;
   }
 
   /** Forgets every field (an interim response's), keeping the buffer. */
   reset(): void {
     this.#len = 0;
-    this.#spans.length = 0;
     this.#count = 0;
     this.#open = false;
   }
 
   /**
-   * Closes the last field: no obs-fold may continue it any more.
+   * Closes the last field: no obs-fold may continue it any more. Its bounds go
+   * to the `closed*` fields.
    *
-   * @returns Its index, or -1 if no field was open.
+   * @returns Whether a field was open.
    */
-  close(): number {
-    if (!this.#open) return -1;
+  close(): boolean {
+    if (!this.#open) return false;
     this.#open = false;
-    return this.#count - 1;
+    this.closedName = this.#openName;
+    this.closedValue = this.#openValue;
+    this.closedEnd = this.#len;
+    this.closedOffset = this.#openOffset;
+    this.#reserve(1);
+    this.#buf[this.#len++] = LF;
+    return true;
   }
 
   /**
    * Reads the non-empty line `bytes[start:end]`, at stream offset `offset`: the
    * continuation of the open field, or a new field, which closes the open one.
    *
-   * @returns The index of the field this line closed, or -1.
+   * @returns Whether this line closed a field (see {@linkcode FieldSection.close}).
    */
-  line(bytes: Uint8Array, start: number, end: number, offset: number): number {
+  line(bytes: Uint8Array, start: number, end: number, offset: number): boolean {
     if (isWs(bytes[start])) {
       if (this.#open) {
         this.#unfold(bytes, start, end, offset);
-        return -1;
+        return false;
       }
       if (!this.#trailer) {
         // RFC 9112 section 2.2: such a line is either rejected or consumed
@@ -156,11 +146,11 @@ export class FieldSection {
         offset,
       );
     }
-    const name = this.#len;
-    this.#copy(bytes, start, i);
-    const value = this.#len;
+    this.#openName = this.#len;
+    this.#copy(bytes, start, i + 1); // with its colon
+    this.#openValue = this.#len;
     this.#copy(bytes, v, vEnd);
-    this.#spans.push(name, value, this.#len, offset + v - start);
+    this.#openOffset = offset + v - start;
     this.#open = true;
     return closed;
   }
@@ -184,15 +174,13 @@ export class FieldSection {
       "folded header value",
     );
     if (v === vEnd) return;
-    const at = this.#spans.length - SPAN;
-    if (this.#len === this.#spans[at + 1]) {
-      this.#spans[at + 3] = offset + v - start;
+    if (this.#len === this.#openValue) {
+      this.#openOffset = offset + v - start;
     } else {
       this.#reserve(1);
       this.#buf[this.#len++] = SP;
     }
     this.#copy(bytes, v, vEnd);
-    this.#spans[at + 2] = this.#len;
   }
 
   /** Fails on the first byte of `bytes[from:to]` not allowed in a value. */
@@ -285,17 +273,60 @@ export class FieldSection {
     this.#buf = grown;
   }
 
-  /** A new `Headers` with every field, values decoded as latin1, in order. */
+  /**
+   * A new `Headers` with every field (all closed), values decoded as latin1, in
+   * order.
+   */
   toHeaders(): Headers {
     const headers = new Headers();
-    const buf = this.#buf;
-    const spans = this.#spans;
-    for (let s = 0; s < spans.length; s += SPAN) {
-      headers.append(
-        latin1(buf, spans[s]!, spans[s + 1]!),
-        latin1(buf, spans[s + 1]!, spans[s + 2]!),
-      );
+    // One decode for the section; names and values are slices of it.
+    const text = latin1(this.#buf, 0, this.#len);
+    for (let i = 0; i < text.length;) {
+      const colon = text.indexOf(":", i);
+      const lf = text.indexOf("\n", colon);
+      headers.append(text.slice(i, colon), text.slice(colon + 1, lf));
+      i = lf + 1;
     }
     return headers;
   }
+
+  /**
+   * What `toHeaders().get(name)` would return, read from the bytes without
+   * building anything when no field has that name: the values of the closed
+   * fields named `name` (ASCII case-insensitively), joined with ", ", or `null`.
+   */
+  get(name: string): string | null {
+    const buf = this.#buf;
+    let value: string | null = null;
+    for (let i = 0; i < this.#len;) {
+      let colon = i;
+      while (buf[colon] !== COLON) colon++;
+      let lf = colon;
+      while (buf[lf] !== LF) lf++;
+      if (sameName(buf, i, colon, name)) {
+        const v = latin1(buf, colon + 1, lf);
+        value = value === null ? v : `${value}, ${v}`;
+      }
+      i = lf + 1;
+    }
+    return value;
+  }
+}
+
+/** Whether `buf[start:end]` and `name` are equal ignoring ASCII case. */
+function sameName(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  name: string,
+): boolean {
+  if (end - start !== name.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    let a = buf[start + k]!;
+    let b = name.charCodeAt(k);
+    if (a >= 65 && a <= 90) a += 32;
+    if (b >= 65 && b <= 90) b += 32;
+    if (a !== b) return false;
+  }
+  return true;
 }

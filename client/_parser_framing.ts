@@ -73,24 +73,24 @@ export class FramingFields {
     this.#keepAlive = false;
   }
 
-  /** Notes field `i` of the section, now complete (obs-folds included). */
-  field(i: number): void {
+  /** Notes the field the section closed last, now complete (obs-folds included). */
+  field(): void {
     const fields = this.#fields;
     const buf = fields.buf;
-    const name = fields.nameStart(i);
-    const start = fields.valueStart(i);
-    const end = fields.valueEnd(i);
-    // Dispatch on the name's length: most fields are none of these.
-    switch (start - name) {
+    const name = fields.closedName;
+    const start = fields.closedValue;
+    const end = fields.closedEnd;
+    // Dispatch on the name's length (with its colon): most fields are none of these.
+    switch (start - name - 1) {
       case 14:
-        if (equalsLower(buf, name, start, CONTENT_LENGTH)) {
-          this.#contentLengthField(i, buf, start, end);
+        if (equalsLower(buf, name, start - 1, CONTENT_LENGTH)) {
+          this.#contentLengthField(buf, start, end);
         }
         break;
       case 17:
-        if (equalsLower(buf, name, start, TRANSFER_ENCODING)) {
+        if (equalsLower(buf, name, start - 1, TRANSFER_ENCODING)) {
           this.#teFields++;
-          this.#teOffset = fields.valueOffset(i);
+          this.#teOffset = fields.closedOffset;
           for (let s = start; s <= end;) {
             s = element(buf, s, end);
             const a = elementStart;
@@ -104,7 +104,7 @@ export class FramingFields {
         }
         break;
       case 10:
-        if (equalsLower(buf, name, start, CONNECTION)) {
+        if (equalsLower(buf, name, start - 1, CONNECTION)) {
           for (let s = start; s <= end;) {
             s = element(buf, s, end);
             const a = elementStart;
@@ -123,14 +123,9 @@ export class FramingFields {
    * override the field. A list ("5, 5") is what a recipient sees of repeated
    * fields (RFC 9110 section 8.6).
    */
-  #contentLengthField(
-    i: number,
-    buf: Uint8Array,
-    start: number,
-    end: number,
-  ): void {
+  #contentLengthField(buf: Uint8Array, start: number, end: number): void {
     if (this.#contentLengthError) return;
-    const offset = this.#fields.valueOffset(i);
+    const offset = this.#fields.closedOffset;
     for (let s = start; s <= end;) {
       s = element(buf, s, end);
       const a = elementStart;
@@ -242,16 +237,7 @@ export class FramingFields {
 
   /** Every `Transfer-Encoding` value as one list, quoted, for messages. */
   #transferEncoding(): string {
-    const fields = this.#fields;
-    const values: string[] = [];
-    for (let i = 0; i < fields.count; i++) {
-      const name = fields.nameStart(i);
-      const start = fields.valueStart(i);
-      if (equalsLower(fields.buf, name, start, TRANSFER_ENCODING)) {
-        values.push(latin1(fields.buf, start, fields.valueEnd(i)));
-      }
-    }
-    return JSON.stringify(values.join(", "));
+    return JSON.stringify(this.#fields.get("transfer-encoding"));
   }
 }
 

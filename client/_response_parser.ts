@@ -74,8 +74,51 @@ export interface ResponseHead {
   status: number;
   /** The reason phrase, possibly empty, decoded as latin1. */
   statusText: string;
-  /** The header fields, values decoded as latin1; duplicates appended in order. */
+  /**
+   * The header fields, values decoded as latin1; duplicates appended in order.
+   * Built on first read (the parser keeps the validated field bytes until then),
+   * so a caller that never looks at them never pays for them; every read returns
+   * the same object.
+   */
   headers: Headers;
+  /**
+   * What `headers.get(name)` returns (values of the fields named `name`, ASCII
+   * case-insensitively, joined with ", "; `null` if none), read from the kept
+   * field bytes without building `headers`: for a caller that needs one field
+   * of every response, such as `Content-Encoding`.
+   *
+   * @param name A field name, in any case.
+   */
+  field(name: string): string | null;
+}
+
+/** A final head whose `headers` is built from its field section when first read. */
+class Head implements ResponseHead {
+  readonly version: "1.0" | "1.1";
+  readonly status: number;
+  readonly statusText: string;
+  readonly #fields: FieldSection;
+  #headers: Headers | null = null;
+
+  constructor(
+    version: "1.0" | "1.1",
+    status: number,
+    statusText: string,
+    fields: FieldSection,
+  ) {
+    this.version = version;
+    this.status = status;
+    this.statusText = statusText;
+    this.#fields = fields;
+  }
+
+  get headers(): Headers {
+    return this.#headers ??= this.#fields.toHeaders();
+  }
+
+  field(name: string): string | null {
+    return this.#fields.get(name);
+  }
 }
 
 // The head state machine. Each line read in a head state means one thing:
@@ -418,7 +461,7 @@ export class ResponseParser {
     const closed = end !== start
       ? fields.line(bytes, start, end, offset)
       : fields.close();
-    if (closed >= 0) this.#framing.field(closed);
+    if (closed) this.#framing.field();
     if (end === start) this.#endHead(next);
   }
 
@@ -490,7 +533,12 @@ export class ResponseParser {
     this.#state = FIELDS;
     this.#version = minor === 0 ? "1.0" : "1.1";
     this.#status = status;
-    this.#statusText = n > 13 ? latin1(line, 13, n) : "";
+    // Most reasons are "OK": spare decoding it.
+    this.#statusText = n === 15 && line[13] === 79 && line[14] === 75
+      ? "OK"
+      : n > 13
+      ? latin1(line, 13, n)
+      : "";
     this.#statusOffset = offset;
   }
 
@@ -521,12 +569,12 @@ export class ResponseParser {
       this.#state = STATUS_LINE;
       return;
     }
-    this.#head = {
-      version: this.#version,
+    this.#head = new Head(
+      this.#version,
       status,
-      statusText: this.#statusText,
-      headers: this.#fields.toHeaders(),
-    };
+      this.#statusText,
+      this.#fields,
+    );
     const framing = this.#framing;
     framing.decide(this.#method, status, this.#version, next);
     this.#declaredLength = framing.length;

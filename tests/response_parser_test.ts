@@ -499,6 +499,35 @@ Deno.test("ResponseParser.head is available before the body is complete", () => 
   assertStrictEquals(parser.trailers, null);
 });
 
+Deno.test("ResponseParser.head.headers and field() read the field bytes the parser kept", () => {
+  const data = bytesOf(
+    "HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n" +
+      "Transfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\nX-T: t\r\n\r\n",
+  );
+  const parser = new ResponseParser();
+  parser.receive(data);
+  assert(parser.done);
+  // The caller reuses its read buffer: the fields must not be views of it.
+  data.fill(0x21);
+  const head = parser.head!;
+  const headers = head.headers;
+  assertStrictEquals(head.headers, headers, "built once");
+  assertEquals([...headers], [
+    ["set-cookie", "a=1"],
+    ["set-cookie", "b=2"],
+    ["transfer-encoding", "chunked"],
+    ["x-a", "1 2"],
+  ]);
+  assertEquals(headers.getSetCookie(), ["a=1", "b=2"]);
+  assertStrictEquals(head.field("X-A"), "1 2");
+  assertStrictEquals(head.field("set-COOKIE"), "a=1, b=2");
+  assertStrictEquals(head.field("set-cookie"), headers.get("set-cookie"));
+  assertStrictEquals(head.field("x-b"), null);
+  assertStrictEquals(head.field("x-"), null);
+  assertStrictEquals(parser.trailers, parser.trailers, "built once");
+  assertEquals([...parser.trailers!], [["x-t", "t"]]);
+});
+
 Deno.test("ResponseParser.started tells a silent close from a cut one", () => {
   const silent = new ResponseParser();
   assert(!silent.started);
