@@ -8,6 +8,7 @@
 
 import {
   COLON,
+  CR,
   EMPTY,
   fail,
   isFieldVchar,
@@ -229,7 +230,7 @@ export class FieldSection {
     offset: number,
   ): never {
     const b = bytes[i]!;
-    if (b === 0 || b === 13) {
+    if (b === 0 || b === CR) {
       unexpected(
         b,
         "",

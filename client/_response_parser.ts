@@ -121,18 +121,26 @@ class Head implements ResponseHead {
   }
 }
 
-// The head state machine. Each line read in a head state means one thing:
-const STATUS_LINE = 0; // an empty line (skipped) or the status line
-const FIELDS = 1; // a field line, an obs-fold continuation, or the empty line
-const BODY = 2; // (no lines: the body reader has the bytes)
+// The head state machine. Its transitions, by what was read:
+//   STATUS_LINE  empty line                  -> STATUS_LINE (RFC 9112 2.2)
+//   STATUS_LINE  status line                 -> FIELDS
+//   FIELDS       field line, obs-fold line   -> FIELDS
+//   FIELDS       empty line, 1xx status      -> STATUS_LINE (interim: dropped)
+//   FIELDS       empty line, final status    -> BODY, with READERS[framing];
+//                                               DONE if that reader is done
+//   BODY         the reader's last byte      -> DONE
+//   BODY         end of stream               -> DONE if the reader allows it
+const STATUS_LINE = 0;
+const FIELDS = 1;
+const BODY = 2;
 const DONE = 3;
 
 /** `"HTTP/"` as bytes, checked as soon as they arrive so a non-HTTP peer fails fast. */
 const HTTP_PREFIX = [72, 84, 84, 80, 47];
 
-/** The byte at `line[i]` if `i` is inside `line[:end]`, else -1. */
-function at(line: Uint8Array, i: number, end: number): number {
-  return i < end ? line[i]! : -1;
+/** Byte `p` of the line `bytes[start:start+n]`, or -1 past its end. */
+function at(bytes: Uint8Array, start: number, n: number, p: number): number {
+  return p < n ? bytes[start + p]! : -1;
 }
 
 /** Checks a positive-integer-or-Infinity limit option. */
@@ -465,68 +473,75 @@ export class ResponseParser {
     if (end === start) this.#endHead(next);
   }
 
-  /** `HTTP-version SP status-code SP reason-phrase`, from `line[start:end]`. */
+  /**
+   * `HTTP-version SP status-code SP reason-phrase`, from `bytes[start:end]`,
+   * read by index (`p` is the position in the line).
+   */
   #statusLine(
     bytes: Uint8Array,
     start: number,
     end: number,
     offset: number,
   ): void {
-    const line = start === 0 ? bytes : bytes.subarray(start, end);
     const n = end - start;
-    for (let i = 0; i < HTTP_PREFIX.length; i++) {
-      const b = at(line, i, n);
-      if (b === HTTP_PREFIX[i]) continue;
+    for (let p = 0; p < HTTP_PREFIX.length; p++) {
+      const b = at(bytes, start, n, p);
+      if (b === HTTP_PREFIX[p]) continue;
       // Quoted as #checkStatusPrefix() does, unless only the whole line tells.
-      this.#badStatusLine(line, i, b === -1 || b === CR ? n : i + 1);
+      this.#badStatusLine(bytes, start, p, b === -1 || b === CR ? n : p + 1);
     }
     // HTTP-version = "HTTP/" DIGIT "." DIGIT
-    const major = at(line, 5, n) - 48;
-    if (!(major >= 0 && major <= 9)) this.#badStatusLine(line, 5, n);
-    if (at(line, 6, n) !== 46) this.#badStatusLine(line, 6, n);
-    const minor = at(line, 7, n) - 48;
-    if (!(minor >= 0 && minor <= 9)) this.#badStatusLine(line, 7, n);
-    if (at(line, 8, n) !== SP) this.#badStatusLine(line, 8, n);
+    const major = at(bytes, start, n, 5) - 48;
+    if (!(major >= 0 && major <= 9)) this.#badStatusLine(bytes, start, 5, n);
+    if (at(bytes, start, n, 6) !== 46) this.#badStatusLine(bytes, start, 6, n);
+    const minor = at(bytes, start, n, 7) - 48;
+    if (!(minor >= 0 && minor <= 9)) this.#badStatusLine(bytes, start, 7, n);
+    if (at(bytes, start, n, 8) !== SP) this.#badStatusLine(bytes, start, 8, n);
     if (major !== 1) {
       fail(
         "unsupported-http-version",
-        `unsupported HTTP version ${quote(line, 0, 8)}`,
+        `unsupported HTTP version ${quote(bytes, start, start + 8)}`,
         offset,
       );
     }
     // status-code = 3DIGIT, then SP and the reason, or (tolerated) nothing.
     let status = 0;
-    for (let i = 9; i < 13; i++) {
-      const b = at(line, i, n);
+    for (let p = 9; p < 13; p++) {
+      const b = at(bytes, start, n, p);
       const d = b - 48;
-      if (i < 12 ? d >= 0 && d <= 9 : b === SP || b === -1) {
-        status = i < 12 ? status * 10 + d : status;
+      if (p < 12 ? d >= 0 && d <= 9 : b === SP || b === -1) {
+        status = p < 12 ? status * 10 + d : status;
         continue;
       }
       unexpected(
         b,
         "invalid-status-code",
-        `invalid status code ${quote(line, 9, Math.min(n, 13))}`,
-        offset + i,
-        `status line ${quote(line, 0, n)}`,
+        `invalid status code ${
+          quote(bytes, start + 9, Math.min(end, start + 13))
+        }`,
+        offset + p,
+        `status line ${quote(bytes, start, end)}`,
       );
     }
     if (status < 100 || status > 599) {
       fail(
         "invalid-status-code",
-        `status code ${quote(line, 9, 12)} out of range 100..599`,
+        `status code ${
+          quote(bytes, start + 9, start + 12)
+        } out of range 100..599`,
         offset + 9,
       );
     }
-    for (let i = 13; i < n; i++) {
-      const b = line[i]!;
+    const reason = start + 13;
+    for (let i = reason; i < end; i++) {
+      const b = bytes[i]!;
       if (!isFieldVchar(b) && !isWs(b)) {
         unexpected(
           b,
           "invalid-status-line",
-          `control character in reason phrase ${quote(line, 13, n)}`,
-          offset + i,
-          `status line ${quote(line, 0, n)}`,
+          `control character in reason phrase ${quote(bytes, reason, end)}`,
+          offset + i - start,
+          `status line ${quote(bytes, start, end)}`,
         );
       }
     }
@@ -534,22 +549,31 @@ export class ResponseParser {
     this.#version = minor === 0 ? "1.0" : "1.1";
     this.#status = status;
     // Most reasons are "OK": spare decoding it.
-    this.#statusText = n === 15 && line[13] === 79 && line[14] === 75
+    this.#statusText = n === 15 && bytes[reason] === 79 &&
+        bytes[reason + 1] === 75
       ? "OK"
       : n > 13
-      ? latin1(line, 13, n)
+      ? latin1(bytes, reason, end)
       : "";
     this.#statusOffset = offset;
   }
 
-  /** Fails on byte `i` of the status line (or its end, if `i >= end`). */
-  #badStatusLine(line: Uint8Array, i: number, end: number): never {
+  /**
+   * Fails on byte `p` of the status line `bytes[start:]`, quoting its first
+   * `n` bytes (or on its end, if `p >= n`).
+   */
+  #badStatusLine(
+    bytes: Uint8Array,
+    start: number,
+    p: number,
+    n: number,
+  ): never {
     return unexpected(
-      at(line, i, end),
+      p < n ? bytes[start + p]! : -1,
       "invalid-status-line",
-      `invalid status line ${quote(line, 0, end)}`,
-      this.#lines.offset + i,
-      `status line ${quote(line, 0, end)}`,
+      `invalid status line ${quote(bytes, start, start + n)}`,
+      this.#lines.offset + p,
+      `status line ${quote(bytes, start, start + n)}`,
     );
   }
 
