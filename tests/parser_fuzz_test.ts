@@ -26,6 +26,7 @@ const BASES = [
   "HTTP/1.1 404 \r\nContent-Length: 5, 5\r\nX-Empty:\r\n\r\nnope!",
   "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" +
   "3\r\nabc\r\n0\r\n\r\n",
+  "HTTP/1.1 200 OK\r\nX-A: 1 \r\n\t 2\r\nContent-Length:\r\n 3\r\n\r\nabc",
 ].map(latin1Bytes);
 
 /** Bytes that steer a parser into its interesting branches. */
