@@ -298,12 +298,13 @@ export class FieldSection {
    */
   get(name: string): string | null {
     const buf = this.#buf;
+    const len = this.#len;
     let value: string | null = null;
-    for (let i = 0; i < this.#len;) {
+    for (let i = 0; i < len;) {
       let colon = i;
-      while (buf[colon] !== COLON) colon++;
+      while (colon < len && buf[colon] !== COLON) colon++;
       let lf = colon;
-      while (buf[lf] !== LF) lf++;
+      while (lf < len && buf[lf] !== LF) lf++;
       if (sameName(buf, i, colon, name)) {
         const v = latin1(buf, colon + 1, lf);
         value = value === null ? v : `${value}, ${v}`;
