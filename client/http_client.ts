@@ -355,7 +355,7 @@ export class HttpClient {
       this.#state = "sending";
       this.#timings.connected = start;
     } else {
-      this.#conn = this.#connect();
+      this.#conn = this.#connect(start);
     }
   }
 
@@ -517,8 +517,8 @@ export class HttpClient {
     );
   }
 
-  #connect(): PollableConn {
-    this.#connectDeadline = performance.now() + this.#connectTimeout;
+  #connect(at = performance.now()): PollableConn {
+    this.#connectDeadline = at + this.#connectTimeout;
     const hostname = this.url.hostname.startsWith("[")
       ? this.url.hostname.slice(1, -1)
       : this.url.hostname;
