@@ -1,8 +1,14 @@
-import { assert, assertEquals, assertInstanceOf } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertThrows,
+} from "@std/assert";
 import { gzipSync } from "node:zlib";
-import { HttpClient, HttpParseError } from "../mod.ts";
+import { EVENT_READ, HttpClient, HttpParseError } from "../mod.ts";
 import {
   containsText,
+  delay,
   drive,
   latin1,
   readHead,
@@ -87,17 +93,108 @@ Deno.test("HttpClient response.body of a large Content-Length body is standalone
   assert(equalBytes(body, big));
 });
 
-Deno.test("HttpClient fails a body announced with Content-Length 1e12 and cut short with HttpParseError, not RangeError", async () => {
-  await using server = replyServer(() =>
-    "HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\nsome bytes then the end"
+Deno.test("HttpClient fails a body announced with Content-Length 1e12 or 1e14 and cut short with HttpParseError, not RangeError", async () => {
+  // 1e14 is past what an ArrayBuffer may even reserve: the buffer grows by copying.
+  const sent = pattern(2 * 1024 * 1024 + 3);
+  await using server = replyServer((path) =>
+    `HTTP/1.1 200 OK\r\nContent-Length: ${path.slice(1)}\r\n\r\n${latin1(sent)}`
   );
-  for (const sink of [undefined, new WritableStream<Uint8Array>()]) {
-    const client = new HttpClient(server.url("/"), sink ? { sink } : {});
-    await drive(client);
-    assertEquals(client.state, "failed");
-    assert(!(client.error instanceof RangeError), String(client.error));
-    assertInstanceOf(client.error, HttpParseError);
+  for (const length of ["1000000000000", "100000000000000"]) {
+    for (const sink of [undefined, new WritableStream<Uint8Array>()]) {
+      const client = new HttpClient(
+        server.url(`/${length}`),
+        sink ? { sink } : {},
+      );
+      await drive(client);
+      assertEquals(client.state, "failed");
+      assert(!(client.error instanceof RangeError), String(client.error));
+      assertInstanceOf(client.error, HttpParseError);
+      assertEquals(client.error.code, "truncated-body");
+    }
   }
+});
+
+Deno.test("HttpClient reads a body straight into its buffer when the head came alone", async () => {
+  const body = pattern(100_000, 9);
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    await delay(30); // the head is parsed (and the next read aimed) before the body comes
+    await writeAll(conn, body);
+  });
+  for (const sink of [false, true]) {
+    const chunks: Uint8Array[] = [];
+    const client = new HttpClient(
+      server.url("/"),
+      sink
+        ? { sink: new WritableStream({ write: (c) => void chunks.push(c) }) }
+        : {},
+    );
+    await drive(client);
+    assertEquals(client.state, "done");
+    const got = sink ? concat(chunks) : client.response!.body;
+    assert(equalBytes(got, body));
+  }
+});
+
+Deno.test("HttpClient returns empty and chunked-in-pieces bodies as standalone arrays", async () => {
+  await using server = scriptedServer(async (conn) => {
+    const head = await readHead(conn);
+    if (head.startsWith("HEAD")) {
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+      return;
+    }
+    await writeAll(
+      conn,
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for (const part of ["abc", "defgh", "ij"]) {
+      await delay(10);
+      await writeAll(conn, `${part.length}\r\n${part}\r\n`);
+    }
+    await writeAll(conn, "0\r\n\r\n");
+  });
+  const head = new HttpClient(server.url("/"), { method: "HEAD" });
+  await drive(head);
+  assertEquals(head.response!.body.length, 0);
+  assertEquals(head.response!.body.buffer.byteLength, 0);
+  const chunked = new HttpClient(server.url("/"));
+  await drive(chunked);
+  assertEquals(latin1(chunked.response!.body), "abcdefghij");
+  assertEquals(chunked.response!.body.buffer.byteLength, 10);
+});
+
+Deno.test("HttpClient passes Content-Encoding: identity bodies through", async () => {
+  await using server = replyServer(() =>
+    response("plain", "Content-Encoding: identity\r\n")
+  );
+  const client = new HttpClient(server.url("/"));
+  await drive(client);
+  assertEquals(latin1(client.response!.body), "plain");
+});
+
+Deno.test("HttpClient decodes a body of 20 MiB in slices, giving the loop turns in between", async () => {
+  const size = 20 * 1024 * 1024;
+  const gz = gzipSync(new Uint8Array(size).fill(97));
+  await using server = replyServer(() =>
+    response(gz, "Content-Encoding: gzip\r\n")
+  );
+  const client = new HttpClient(server.url("/"), { timeout: 30_000 });
+  let waits = 0;
+  await drive(client, {
+    onRound: () => {
+      if (client.state === "receiving" && client.waiting !== null) waits++;
+    },
+  });
+  assertEquals(client.state, "done", String(client.error));
+  const body = client.response!.body;
+  assertEquals(body.length, size);
+  assertEquals(body.buffer.byteLength, size);
+  assert(body.every((b) => b === 97));
+  assert(waits >= 2, `${waits} waits`);
 });
 
 Deno.test("HttpClient reads a large body that arrives slowly without allocating it ahead", async () => {
@@ -114,6 +211,18 @@ Deno.test("HttpClient reads a large body that arrives slowly without allocating 
   assertInstanceOf(client.error, Deno.errors.TimedOut);
 });
 
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const chunk of chunks) size += chunk.length;
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
 async function collect(
   url: string,
   options: ConstructorParameters<typeof HttpClient>[1] = {},
@@ -126,15 +235,7 @@ async function collect(
   });
   const client = new HttpClient(url, { ...options, sink });
   await drive(client);
-  let size = 0;
-  for (const chunk of chunks) size += chunk.length;
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return { client, bytes, chunks };
+  return { client, bytes: concat(chunks), chunks };
 }
 
 Deno.test("HttpClient with a sink writes the exact body for Content-Length, chunked and close-delimited framings", async () => {
@@ -173,7 +274,7 @@ Deno.test("HttpClient with a sink writes the exact body for Content-Length, chun
 });
 
 Deno.test("HttpClient with a sink writes the decoded body, or the bytes as sent with decompress: false", async () => {
-  const text = "hello, sink ".repeat(10_000);
+  const text = "hello, sink ".repeat(50_000); // 600 KB: decoded in several slices
   const gz = gzipSync(text);
   await using server = replyServer(() =>
     response(gz, "Content-Encoding: gzip\r\n")
@@ -251,6 +352,47 @@ Deno.test("HttpClient fails with the sink's error when the sink's write throws",
   assertEquals(client.error, failure);
 });
 
+Deno.test("HttpClient fails with a TypeError when the sink errors without a reason", async () => {
+  await using server = replyServer(() => response("abc"));
+  const sink = new WritableStream<Uint8Array>({
+    start(controller) {
+      controller.error();
+    },
+  });
+  const client = new HttpClient(server.url("/"), { sink });
+  await drive(client);
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, TypeError);
+  assertEquals(client.error.message, "Cannot write body: the sink failed");
+});
+
+Deno.test("HttpClient fails with the sink's error when closing the sink fails", async () => {
+  await using server = replyServer(() => response("abc"));
+  const failure = new Error("cannot flush");
+  const sink = new WritableStream<Uint8Array>({
+    close() {
+      throw failure;
+    },
+  });
+  const client = new HttpClient(server.url("/"), { sink });
+  await drive(client);
+  assertEquals(client.state, "failed");
+  assertEquals(client.error, failure);
+});
+
+Deno.test("HttpClient constructor throws TypeError for a sink that is not an unlocked WritableStream", () => {
+  const locked = new WritableStream<Uint8Array>();
+  const writer = locked.getWriter();
+  for (const sink of [locked, {} as WritableStream<Uint8Array>]) {
+    assertThrows(
+      () => new HttpClient("http://127.0.0.1:1/", { sink }),
+      TypeError,
+      "sink must be a WritableStream",
+    );
+  }
+  writer.releaseLock();
+});
+
 Deno.test("HttpClient with a sink is done only once the sink has closed", async () => {
   await using server = replyServer(() => response("abc"));
   let closed = false;
@@ -267,6 +409,8 @@ Deno.test("HttpClient with a sink is done only once the sink has closed", async 
       if (client.state === "receiving" && client.waiting !== null) {
         sawWaitingWhileReceiving = true;
         assertEquals(client.events, 0);
+        client.handle(EVENT_READ); // ignored while waiting
+        assertEquals(client.state, "receiving");
       }
     },
   });

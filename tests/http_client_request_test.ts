@@ -5,9 +5,10 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { fetchAll, HttpClient } from "../mod.ts";
+import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
 import { RequestWriter, validateBody } from "../client/_request.ts";
 import {
+  delay,
   drive,
   latin1,
   readHead,
@@ -52,6 +53,7 @@ Deno.test("HttpClient constructor throws TypeError for a body that is not a stri
     new Uint8ClampedArray(2),
     new SharedArrayBuffer(2),
     true,
+    Object.create(null),
   ];
   for (const body of bad) {
     assertThrows(
@@ -62,6 +64,23 @@ Deno.test("HttpClient constructor throws TypeError for a body that is not a stri
         }),
       TypeError,
       "body must be a string, Uint8Array, ArrayBuffer or ReadableStream",
+    );
+  }
+  const kinds: Array<[unknown, string]> = [
+    [new DataView(new ArrayBuffer(1)), "received DataView"],
+    [[1, 2], "received an array"],
+    [42, "received number"],
+    [Object.create(null), "received an object"],
+  ];
+  for (const [body, kind] of kinds) {
+    assertThrows(
+      () =>
+        new HttpClient("http://127.0.0.1:1/", {
+          method: "POST",
+          body: body as string,
+        }),
+      TypeError,
+      kind,
     );
   }
 });
@@ -175,14 +194,17 @@ Deno.test("HttpClient fails with TypeError when a body stream yields more or few
     method: "POST",
     body: new ReadableStream({
       start(c) {
-        c.enqueue("text" as unknown as Uint8Array);
+        c.enqueue(42 as unknown as Uint8Array);
         c.close();
       },
     }),
   });
   await drive(client);
   assertInstanceOf(client.error, TypeError);
-  assertStringIncludes(client.error.message, "expected a Uint8Array");
+  assertStringIncludes(
+    client.error.message,
+    "yielded a Number, expected a Uint8Array",
+  );
   assertThrows(
     () =>
       new HttpClient(server.url("/"), {
@@ -391,4 +413,115 @@ Deno.test("HttpClient never replays a streamed body: a dead reused conn fails th
   await drive(second);
   assertEquals(second.state, "failed");
   assertEquals(second.pollable, conn);
+});
+
+Deno.test("HttpClient sends a 1 MiB body past the conn's write buffer, byte for byte", async () => {
+  await using server = recordingServer();
+  const body = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+  const client = new HttpClient(server.url("/"), { method: "PUT", body });
+  await drive(client);
+  assertEquals(client.state, "done", String(client.error));
+  const bytes = server.requests[0]!.bytes;
+  const sent = bytes.subarray(bytes.length - body.length);
+  assert(sent.every((b, i) => b === body[i]));
+});
+
+Deno.test("HttpClient.handle() ignores masks it did not ask for: 0 while connecting, READ before any byte", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await delay(30);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  const client = new HttpClient(server.url("/"));
+  client.handle(0);
+  client.handle(EVENT_READ);
+  assertEquals(client.state, "connecting");
+  await drive(client, {
+    onRound: () => {
+      if (client.state === "receiving") client.handle(EVENT_READ); // nothing buffered yet
+    },
+  });
+  assertEquals(client.state, "done");
+});
+
+Deno.test("HttpClient does not replay a request whose response had started on the reused conn", async () => {
+  await using server = scriptedServer(async (conn, index) => {
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx");
+    if (index > 0) return;
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\ncut"); // then closed
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await drive(first);
+  const second = new HttpClient(server.url("/2"), {
+    keepAlive: true,
+    conn: first.detach()!,
+  });
+  await drive(second);
+  assertEquals(second.state, "failed");
+  assertInstanceOf(second.error, HttpParseError);
+  assertEquals(second.error.code, "truncated-body");
+});
+
+Deno.test("HttpClient connects to an IPv6 literal, and to ports 80 and 443 when the URL has none", async () => {
+  const listener = Deno.listen({ hostname: "::1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const serving = (async () => {
+    using conn = await listener.accept();
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6");
+  })();
+  const client = new HttpClient(`http://[::1]:${port}/`);
+  await drive(client);
+  await serving;
+  listener.close();
+  assertEquals(latin1(client.response!.body), "v6");
+  // Nothing listens on loopback's 80 and 443 here: refused means they were dialed.
+  for (const url of ["http://127.0.0.1/", "https://127.0.0.1/"]) {
+    const defaulted = new HttpClient(url);
+    await drive(defaulted);
+    assertInstanceOf(defaulted.error, Deno.errors.ConnectionRefused);
+  }
+});
+
+Deno.test("HttpClient replays once when the reused conn was reset by the server", async () => {
+  await using server = scriptedServer(async (conn, index) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${index}`,
+    );
+    if (index > 0) return;
+    // Close with the next request unread: the kernel answers it with a reset.
+    await delay(60);
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await drive(first);
+  const conn = first.detach()!;
+  const second = new HttpClient(server.url("/2"), { keepAlive: true, conn });
+  await drive(second);
+  assertEquals(second.state, "done", String(second.error));
+  assertEquals(latin1(second.response!.body), "1");
+  second.close();
+});
+
+Deno.test("HttpClient cancels a body stream it never started to read when the connect fails", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  let cancelled: unknown = null;
+  const client = new HttpClient(`http://127.0.0.1:${port}/`, {
+    method: "POST",
+    body: new ReadableStream({
+      cancel(reason) {
+        cancelled = reason;
+      },
+    }),
+  });
+  await drive(client);
+  assertInstanceOf(client.error, Deno.errors.ConnectionRefused);
+  await Promise.resolve();
+  assertEquals(cancelled, client.error);
 });
