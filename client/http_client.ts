@@ -1014,7 +1014,11 @@ class BodyBuffer {
   }
 }
 
-/** A body written to a caller's sink as it arrives, each chunk a standalone array. */
+/**
+ * A body written to a caller's sink as it arrives. Chunks are never views of a
+ * conn's or a slab's buffer: copies, or (direct reads) views of a buffer that holds
+ * only this body's bytes, shared by consecutive chunks.
+ */
 class SinkBody {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #error: unknown = null;
