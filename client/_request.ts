@@ -6,12 +6,13 @@
  */
 
 import { allocate } from "../selector/_slab.ts";
+import { ACCEPT_ENCODING } from "./_decode.ts";
 
 /** The `User-Agent` sent when neither the caller's headers nor options set one. */
 export const DEFAULT_USER_AGENT = "selectors-deno/0.1";
 
 /** The `Accept-Encoding` sent unless the caller set one: what the client decodes. */
-export const DEFAULT_ACCEPT_ENCODING = "gzip, deflate, br";
+export const DEFAULT_ACCEPT_ENCODING = ACCEPT_ENCODING;
 
 /** What {@linkcode encodeRequest} needs to write one request. */
 export interface EncodeRequestInit {

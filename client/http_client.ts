@@ -14,7 +14,7 @@ import {
   kTakeDirect,
 } from "../selector/_pollable.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
-import { decodeBody } from "./_decode.ts";
+import { ContentDecoder } from "./_decode.ts";
 import { kRequestWriter, RequestWriter } from "./_request.ts";
 import { ResponseParser } from "./_response_parser.ts";
 import { HttpParseError } from "./http_parse_error.ts";
@@ -267,7 +267,7 @@ export class HttpClient {
   /** Whether the request may be sent once more if its reused conn turns out dead. */
   #mayReplay: boolean;
   #parser: ResponseParser;
-  #decoder: BodyDecoder | null = null;
+  #decoder: ContentDecoder | null = null;
   /** Inside the body: the decoder holds output not yet passed on. */
   #decoding = false;
   /** The parser is done; what is left is draining the decoder, closing the sink. */
@@ -685,8 +685,8 @@ export class HttpClient {
     if (body === null) {
       const head = this.#parser.head!;
       if (this.#decompress) {
-        this.#decoder = decoderFor(
-          head.headers.get("content-encoding"),
+        this.#decoder = ContentDecoder.for(
+          head.field("content-encoding"),
           this.#maxResponseBytes,
         );
       }
@@ -783,12 +783,17 @@ export class HttpClient {
     } else {
       bytes = body.take();
     }
+    this.#decoder?.close();
+    this.#decoder = null;
     const head = this.#parser.head!;
     this.#response = {
       url: this.url.href,
       status: head.status,
       statusText: head.statusText,
-      headers: head.headers,
+      // Built on first read: most crawls never look at most responses' headers.
+      get headers() {
+        return head.headers;
+      },
       body: bytes,
     };
     this.#body = null;
@@ -816,6 +821,9 @@ export class HttpClient {
     this.#timings.end = performance.now();
     const body = this.#body;
     this.#body = null;
+    // A decoder holds native state that Deno frees only on close().
+    this.#decoder?.close();
+    this.#decoder = null;
     this.#conn.close();
     if (body instanceof SinkBody) body.abort(error);
     else if (this.#sink !== undefined && !this.#sink.locked) {
@@ -1072,89 +1080,12 @@ class SinkBody {
   };
 }
 
-/**
- * The shape of the incremental `ContentDecoder` (client/_decode.ts): bytes in with
- * `write`/`end`, decoded bytes out in bounded slices with `read`.
- */
-interface BodyDecoder {
-  write(chunk: Uint8Array): void;
-  end(): void;
-  read(max?: number): Uint8Array | null;
-  readonly finished: boolean;
-}
-
-/**
- * Until the incremental decoder is wired in, the whole-body `decodeBody` behind
- * its shape: input is collected, decoded at `end()`, and read out in slices.
- * `null` when nothing is to be decoded.
- */
-function decoderFor(
-  contentEncoding: string | null,
-  maxBytes: number,
-): BodyDecoder | null {
-  if (contentEncoding === null) return null;
-  const codings = contentEncoding.toLowerCase().split(",").map((c) => c.trim())
-    .filter((c) => c !== "" && c !== "identity");
-  if (codings.length === 0) return null;
-  return new WholeBodyDecoder(contentEncoding, maxBytes);
-}
-
-class WholeBodyDecoder implements BodyDecoder {
-  readonly #encoding: string;
-  readonly #maxBytes: number;
-  readonly #input = new BodyBuffer(-1);
-  #ended = false;
-  #output: Uint8Array | null = null;
-  #offset = 0;
-
-  constructor(encoding: string, maxBytes: number) {
-    this.#encoding = encoding;
-    this.#maxBytes = maxBytes;
-  }
-
-  get finished(): boolean {
-    return this.#output !== null && this.#offset === this.#output.length;
-  }
-
-  write(chunk: Uint8Array): void {
-    this.#input.reserve(chunk.length);
-    this.#input.write(chunk, false);
-  }
-
-  end(): void {
-    this.#ended = true;
-  }
-
-  read(max = DECODE_SLICE): Uint8Array | null {
-    if (!this.#ended) return null;
-    const output = this.#output ??= standalone(
-      decodeBody(this.#input.take(), this.#encoding, this.#maxBytes),
-    );
-    const rest = output.length - this.#offset;
-    if (rest === 0) return null;
-    if (this.#offset === 0 && rest <= max) {
-      this.#offset = rest;
-      return output;
-    }
-    const n = Math.min(rest, max);
-    return output.slice(this.#offset, this.#offset += n);
-  }
-}
-
 /** Whether `bytes` is a plain `Uint8Array` over exactly its own `ArrayBuffer`. */
 function isStandalone(bytes: Uint8Array): boolean {
   return bytes.byteOffset === 0 &&
     bytes.byteLength === bytes.buffer.byteLength &&
     bytes.buffer instanceof ArrayBuffer &&
     Object.getPrototypeOf(bytes) === Uint8Array.prototype;
-}
-
-/**
- * `bytes` as a standalone `Uint8Array`. node:zlib hands back `Buffer`s that may be
- * views into its shared pool or into a larger scratch buffer: those are copied.
- */
-function standalone(bytes: Uint8Array): Uint8Array {
-  return isStandalone(bytes) ? bytes : new Uint8Array(bytes);
 }
 
 /** Resolves after one turn of the event loop (timers and I/O run first). */

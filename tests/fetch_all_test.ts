@@ -397,7 +397,7 @@ Deno.test("fetchAll() asks for gzip, deflate, br and decodes each", async () => 
   });
   const names = Object.keys(encoded);
   const results = await fetchAll(names.map((n) => server.url(`/${n}`)));
-  assertEquals(acceptEncoding, "gzip, deflate, br");
+  assertEquals(acceptEncoding, "gzip, deflate, br, zstd");
   results.forEach((r) => assertEquals(ok(r).body, body));
   const [raw] = await fetchAll([server.url("/gzip")], { decompress: false });
   assertEquals(ok(raw).body, new Uint8Array(encoded.gzip!));

@@ -35,7 +35,7 @@ Deno.test("encodeRequest() writes a plain GET", () => {
     `GET / HTTP/1.1\r\nHost: example.com\r\n${DEFAULTS}\r\n`,
   );
   assertStrictEquals(DEFAULT_USER_AGENT, "selectors-deno/0.1");
-  assertStrictEquals(DEFAULT_ACCEPT_ENCODING, "gzip, deflate, br");
+  assertStrictEquals(DEFAULT_ACCEPT_ENCODING, "gzip, deflate, br, zstd");
 });
 
 Deno.test("encodeRequest() writes a POST with its body and caller's headers", () => {
@@ -157,7 +157,7 @@ Deno.test("encodeRequest() sends the default Accept-Encoding whatever decompress
   for (const decompress of [true, false]) {
     assertStrictEquals(
       encode("http://h/", { decompress }).includes(
-        "\r\nAccept-Encoding: gzip, deflate, br\r\n",
+        "\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n",
       ),
       true,
     );
