@@ -15,7 +15,6 @@ import {
 } from "../selector/_pollable.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { decodeBody } from "./_decode.ts";
-import { allocate } from "../selector/_slab.ts";
 import { kRequestWriter, RequestWriter } from "./_request.ts";
 import { ResponseParser } from "./_response_parser.ts";
 import { HttpParseError } from "./http_parse_error.ts";
@@ -70,9 +69,8 @@ export interface HttpResponse {
   /** The header fields as received (`Content-Encoding` included even once decoded). */
   headers: Headers;
   /**
-   * The body, decoded unless `decompress: false`. A body of up to 4 KiB is a view
-   * into a shared 128 KiB slab (small allocations are costly in Deno), so its
-   * `.buffer` holds other bytes too: `body.slice()` gives a standalone copy.
+   * The body, decoded unless `decompress: false`; empty when it went to a `sink`.
+   * A standalone array: its `.buffer` holds this body's bytes only.
    */
   body: Uint8Array;
 }
@@ -89,6 +87,7 @@ export interface HttpResponse {
  *   headers: { "content-type": "application/json" },
  *   body: JSON.stringify({ hello: "world" }),
  *   timeout: 5_000,
+ *   connectTimeout: 1_000,
  *   maxResponseBytes: 1 << 20,
  * };
  * console.log(options.method);
@@ -101,18 +100,46 @@ export interface HttpClientOptions {
    * @default {"GET"}
    */
   method?: string;
-  /** Extra request headers. `Host` is always derived from the URL. */
-  headers?: HeadersInit;
-  /** A request body, sent with `Content-Length` (a string is sent as UTF-8). */
-  body?: Uint8Array | string | null;
   /**
-   * Milliseconds for the whole request, from connect to the last body byte;
+   * Extra request headers. `Host` is derived from the URL unless given here; URL
+   * credentials are sent as `Authorization: Basic` unless `Authorization` is given.
+   */
+  headers?: HeadersInit;
+  /**
+   * A request body: a string (sent as UTF-8), a `Uint8Array` or an `ArrayBuffer`
+   * (copied, sent with `Content-Length`), or a `ReadableStream<Uint8Array>` (sent
+   * `Transfer-Encoding: chunked`, or as exactly the `Content-Length` the headers
+   * give; it cannot be sent twice, so such a request is never replayed). Anything
+   * else, and any body with `GET` or `HEAD`, is a `TypeError`.
+   */
+  body?:
+    | string
+    | Uint8Array
+    | ArrayBuffer
+    | ReadableStream<Uint8Array>
+    | null;
+  /**
+   * Milliseconds for the whole attempt, from connect to the last body byte;
    * `Infinity` for none. Checked on every {@linkcode HttpClient.handle} call; a
    * driver calls `handle(0)` once {@linkcode HttpClient.deadline} has passed.
    *
    * @default {30000}
    */
   timeout?: number;
+  /**
+   * Milliseconds for TCP connect and TLS handshake. At the deadline the
+   * connection is closed, which cancels the connect.
+   *
+   * @default {10000}
+   */
+  connectTimeout?: number;
+  /**
+   * The longest silence, in milliseconds, while waiting for response bytes (time
+   * spent waiting for a `sink` does not count).
+   *
+   * @default {Infinity}
+   */
+  idleTimeout?: number;
   /**
    * The most body bytes accepted, counted on the wire and again after decoding.
    *
@@ -136,9 +163,17 @@ export interface HttpClientOptions {
   /** Extra CA certificates (PEM) for https, e.g. a private CA. */
   caCerts?: string[];
   /**
+   * Where the body goes as it arrives (decoded unless `decompress: false`),
+   * instead of `response.body`, which is then empty. It is closed after the last
+   * byte (the request is `done` once the close has completed) and aborted with
+   * the error if the request fails. While its writer is not ready the request
+   * reads nothing more: see {@linkcode HttpClient.waiting}.
+   */
+  sink?: WritableStream<Uint8Array>;
+  /**
    * An idle keep-alive connection to the same origin to send on. If the server
    * closed it before any byte of the response came back, the request is sent once
-   * more on a fresh connection (idempotent methods only).
+   * more on a fresh connection (idempotent methods with a replayable body only).
    */
   conn?: PollableConn;
 }
@@ -151,6 +186,12 @@ export type InternalOptions = HttpClientOptions & {
 const EMPTY = new Uint8Array(0);
 /** Bodies with at least this much left are read straight into their buffer. */
 const DIRECT_READ_MIN = 64 * 1024;
+/** How far a body buffer grows ahead of the bytes that arrived (a `Content-Length` is a claim). */
+const GROW_AHEAD = 1024 * 1024;
+/** The most decoded bytes taken from the decoder in one call. */
+const DECODE_SLICE = 256 * 1024;
+/** The most decoded bytes handled per `handle()` before the loop gets a turn. */
+const DECODE_BUDGET = 8 * 1024 * 1024;
 const IDEMPOTENT = new Set([
   "GET",
   "HEAD",
@@ -159,6 +200,8 @@ const IDEMPOTENT = new Set([
   "PUT",
   "DELETE",
 ]);
+const encoder = new TextEncoder();
+const noop = () => {};
 
 /**
  * One HTTP/1.1 request as a state machine for a selector loop, like the `Client` of
@@ -166,12 +209,19 @@ const IDEMPOTENT = new Set([
  * `done` (or `failed` from any state).
  *
  * The driver registers {@linkcode HttpClient.pollable} for
- * {@linkcode HttpClient.events}, calls {@linkcode HttpClient.handle} with each
- * ready mask, and re-syncs its registration afterwards: `events` changes as the
- * request advances, and `pollable` changes if a stale keep-alive connection forced
- * a retry. `handle` never throws: every problem ends in `failed` with `error` set
- * (an {@linkcode HttpParseError} for a malformed response, `Deno.errors.TimedOut`
- * past the deadline, the connection's own error otherwise).
+ * {@linkcode HttpClient.events}, selects until {@linkcode HttpClient.deadline},
+ * calls {@linkcode HttpClient.handle} with each ready mask (or `0` when the
+ * select timed out, so the deadline is checked), and re-syncs its registration
+ * afterwards: `events` and `deadline` change as the request advances, and
+ * `pollable` changes if a stale keep-alive connection forced a retry. `handle`
+ * never throws: every problem ends in `failed` with `error` set (an
+ * {@linkcode HttpParseError} for a malformed response, `Deno.errors.TimedOut`
+ * past a deadline, the connection's own error otherwise).
+ *
+ * With a request body stream or a `sink`, the request may wait on something that
+ * is not its connection: {@linkcode HttpClient.waiting} is then a promise and
+ * `events` is 0. Unregister the connection (so nothing more is read: that is the
+ * backpressure), and call `handle(0)` once the promise settles.
  *
  * @example Drive one request by hand
  * ```ts
@@ -180,10 +230,12 @@ const IDEMPOTENT = new Set([
  *
  * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("hi"));
  * using sel = new DefaultSelector();
- * const client = new HttpClient(`http://127.0.0.1:${server.addr.port}/`);
+ * const client = new HttpClient(`http://127.0.0.1:${server.addr.port}/`, { timeout: 5_000 });
  * sel.register(client.pollable, client.events);
  * while (client.events !== 0) {
- *   for (const [, mask] of await sel.select(1_000)) client.handle(mask);
+ *   // Select until the deadline, then handle(0): that is what checks it.
+ *   const ready = await sel.select(Math.max(0, client.deadline - performance.now()));
+ *   client.handle(ready.length > 0 ? ready[0]![1] : 0);
  *   if (client.events !== 0) sel.modify(client.pollable, client.events);
  * }
  * sel.unregister(client.pollable);
@@ -194,39 +246,73 @@ const IDEMPOTENT = new Set([
 export class HttpClient {
   /** The URL requested. */
   readonly url: URL;
-  /** When the request times out, in `performance.now()` milliseconds (`Infinity` for never). */
-  readonly deadline: number;
-
   /** The request method. */
   readonly method: string;
+
   #request: Uint8Array;
-  #sent = 0;
+  /** Bytes being sent: the request head, then each framed piece of a body stream. */
+  #out: Uint8Array | null;
+  #outSent = 0;
+  #bodyStream: BodyStream | null;
   #state: HttpClientState = "connecting";
   #conn: PollableConn;
-  #reused: boolean;
+  /** Whether the request may be sent once more if its reused conn turns out dead. */
+  #mayReplay: boolean;
   #parser: ResponseParser;
-  #bodyBuf: Uint8Array = EMPTY;
-  #bodyLength = 0;
+  #decoder: BodyDecoder | null = null;
+  /** Inside the body: the decoder holds output not yet passed on. */
+  #decoding = false;
+  /** The parser is done; what is left is draining the decoder, closing the sink. */
+  #ending = false;
+  #sinkClosing = false;
+  #reusable = false;
+  #body: BodyBuffer | SinkBody | null = null;
+  #sink: WritableStream<Uint8Array> | undefined;
   #maxResponseBytes: number;
   #decompress: boolean;
   #keepAlive: boolean;
   #caCerts: string[] | undefined;
   #timeout: number;
+  #connectTimeout: number;
+  #idleTimeout: number;
+  #totalDeadline: number;
+  #connectDeadline = Infinity;
+  #lastActivity = 0;
+  #waiting: Promise<void> | null = null;
+  #timings = {
+    start: NaN,
+    connected: NaN,
+    sent: NaN,
+    firstByte: NaN,
+    end: NaN,
+  };
   #response: HttpResponse | null = null;
   #error: unknown = null;
 
   /**
    * Validates the request and starts connecting (or sending, on a given `conn`).
    *
-   * @param url An `http:` or `https:` URL.
+   * @param url An `http:` or `https:` URL, with a port other than 0.
    * @param options Method, headers, body, limits and connection options.
-   * @throws {TypeError} If the URL does not parse or is not http(s), or the method
-   *   or a header is invalid (CR, LF or NUL included).
-   * @throws {RangeError} If `timeout` or `maxResponseBytes` is negative or NaN.
+   * @throws {TypeError} If the URL does not parse, is not http(s) or has port 0;
+   *   if the method, a header or the body is invalid (CR, LF or NUL included); if
+   *   `sink` is not an unlocked `WritableStream`.
+   * @throws {RangeError} If a timeout or `maxResponseBytes` is negative or NaN.
    */
   constructor(url: string | URL, options: HttpClientOptions = {}) {
+    const start = performance.now();
     this.url = parseHttpUrl(url);
     this.#timeout = nonNegative("timeout", options.timeout, 30_000);
+    this.#connectTimeout = nonNegative(
+      "connectTimeout",
+      options.connectTimeout,
+      10_000,
+    );
+    this.#idleTimeout = nonNegative(
+      "idleTimeout",
+      options.idleTimeout,
+      Infinity,
+    );
     this.#maxResponseBytes = nonNegative(
       "maxResponseBytes",
       options.maxResponseBytes,
@@ -235,24 +321,39 @@ export class HttpClient {
     this.#decompress = options.decompress ?? true;
     this.#keepAlive = options.keepAlive ?? false;
     this.#caCerts = options.caCerts;
-    const body = options.body ?? null;
+    const sink = options.sink;
+    if (sink !== undefined) {
+      if (!(sink instanceof WritableStream) || sink.locked) {
+        throw new TypeError(
+          "Cannot fetch: sink must be a WritableStream that is not locked",
+        );
+      }
+      this.#sink = sink;
+    }
     const writer = (options as InternalOptions)[kRequestWriter] ??
       new RequestWriter({
         method: options.method ?? "GET",
         ...(options.headers ? { headers: options.headers } : {}),
-        body: typeof body === "string" ? new TextEncoder().encode(body) : body,
+        body: options.body ?? null,
         keepAlive: this.#keepAlive,
         decompress: this.#decompress,
       });
     this.method = writer.method;
-    this.#request = writer.encode(this.url);
+    this.#request = this.#out = writer.encode(this.url);
+    this.#bodyStream = writer.stream === null
+      ? null
+      : new BodyStream(writer.stream, writer.streamLength);
     this.#parser = this.#newParser();
-    this.deadline = performance.now() + this.#timeout;
+    // Everything that can throw has run: nothing is opened for a bad request.
+    this.#timings.start = start;
+    this.#totalDeadline = start + this.#timeout;
     const conn = options.conn;
-    this.#reused = conn !== undefined && IDEMPOTENT.has(this.method);
+    this.#mayReplay = conn !== undefined && IDEMPOTENT.has(this.method) &&
+      this.replayable;
     if (conn !== undefined) {
       this.#conn = conn;
       this.#state = "sending";
+      this.#timings.connected = start;
     } else {
       this.#conn = this.#connect();
     }
@@ -270,12 +371,66 @@ export class HttpClient {
 
   /**
    * The events to register for now: `EVENT_WRITE` while connecting or sending,
-   * `EVENT_READ` while receiving, `0` when done or failed.
+   * `EVENT_READ` while receiving, `0` when done or failed, and `0` while
+   * {@linkcode HttpClient.waiting}.
    */
   get events(): number {
+    if (this.#waiting !== null) return 0;
     const state = this.#state;
     if (state === "receiving") return EVENT_READ;
     return state === "connecting" || state === "sending" ? EVENT_WRITE : 0;
+  }
+
+  /**
+   * When the earliest limit in force now passes, in `performance.now()`
+   * milliseconds (`Infinity` for none): while connecting, the sooner of the
+   * connect and total deadlines; while receiving, the sooner of the total
+   * deadline and the last response bytes plus `idleTimeout`; else the total
+   * deadline. It moves as the request advances: read it again after every
+   * {@linkcode HttpClient.handle}.
+   */
+  get deadline(): number {
+    const state = this.#state;
+    const total = this.#totalDeadline;
+    if (state === "connecting") return Math.min(total, this.#connectDeadline);
+    if (state === "receiving") {
+      if (this.#waiting !== null) return total;
+      return Math.min(total, this.#lastActivity + this.#idleTimeout);
+    }
+    return state === "sending" ? total : Infinity;
+  }
+
+  /**
+   * Non-null while the request waits on something other than its connection: the
+   * next chunk of a request body stream, a `sink` whose writer is not ready, or a
+   * turn of the event loop between slices of decoding. Meanwhile `events` is 0:
+   * unregister the connection (an unregistered conn issues no reads, which is the
+   * backpressure). The promise never rejects; once it settles, call
+   * `handle(0)` and register the connection for `events` again.
+   */
+  get waiting(): Promise<void> | null {
+    return this.#waiting;
+  }
+
+  /**
+   * `performance.now()` stamps of this request: `start` (constructed), `connected`
+   * (TCP and TLS done; `start` on a reused connection), `sent` (the whole request
+   * handed to the connection), `firstByte` (of the response) and `end` (done or
+   * failed). `NaN` until reached.
+   */
+  get timings(): {
+    start: number;
+    connected: number;
+    sent: number;
+    firstByte: number;
+    end: number;
+  } {
+    return { ...this.#timings };
+  }
+
+  /** Whether the request body can be sent again: `false` for a `ReadableStream` body. */
+  get replayable(): boolean {
+    return this.#bodyStream === null;
   }
 
   /** The response, once `done`. */
@@ -289,29 +444,28 @@ export class HttpClient {
   }
 
   /**
-   * Advances the request on readiness; never throws. Call it with the mask a
-   * selector reported for {@linkcode HttpClient.pollable}, or with `0` to check
-   * the deadline.
+   * Advances the request; never throws. Call it with the mask a selector reported
+   * for {@linkcode HttpClient.pollable}, or with `0` when the select timed out at
+   * {@linkcode HttpClient.deadline} (which fails the request with
+   * `Deno.errors.TimedOut` whose message names the limit: "connect", "idle" or
+   * "total") and after {@linkcode HttpClient.waiting} settled.
    *
    * @param mask `EVENT_READ`/`EVENT_WRITE` bits that are ready.
    */
   handle(mask: number): void {
-    if (this.#state === "done" || this.#state === "failed") return;
+    const state = this.#state;
+    if (state === "done" || state === "failed") return;
     try {
-      if (performance.now() >= this.deadline) {
-        throw new Deno.errors.TimedOut(
-          `Request timed out after ${this.#timeout} ms: ${this.url.href}`,
-        );
-      }
-      if (this.#state === "connecting" && mask & EVENT_WRITE) {
+      this.#checkDeadlines(performance.now());
+      if (this.#waiting !== null) return;
+      if (state === "connecting") {
+        if ((mask & EVENT_WRITE) === 0) return;
         if (this.#conn.error) throw this.#conn.error;
+        this.#timings.connected = performance.now();
         this.#state = "sending";
       }
-      if (this.#state === "sending" && mask & (EVENT_WRITE | EVENT_READ)) {
-        this.#send();
-      } else if (this.#state === "receiving" && mask & EVENT_READ) {
-        this.#receive();
-      }
+      if (this.#state === "sending") this.#send();
+      else this.#receive(mask);
     } catch (e) {
       this.#fail(e);
     }
@@ -319,13 +473,17 @@ export class HttpClient {
 
   /**
    * Takes the connection of a `done` keep-alive request for another request to the
-   * same origin, or `null` if it cannot be reused (then it is already closed).
-   * Call it at most once; the client no longer owns the connection after it.
+   * same origin, or `null` if it cannot be reused (then it is already closed): the
+   * response must have been framed by its length, with no byte after it, and both
+   * sides must have agreed to keep the connection. Call it at most once; the client
+   * no longer owns the connection after it.
    *
    * @returns The open connection, or `null`.
    */
   detach(): PollableConn | null {
-    if (this.#state !== "done" || this.#conn.closed) return null;
+    if (this.#state !== "done" || !this.#reusable || this.#conn.closed) {
+      return null;
+    }
     return this.#conn;
   }
 
@@ -337,13 +495,38 @@ export class HttpClient {
     this.#conn.close();
   }
 
+  #checkDeadlines(now: number): void {
+    let kind = "total", limit = this.#timeout, at = this.#totalDeadline;
+    if (this.#state === "connecting" && this.#connectDeadline < at) {
+      kind = "connect";
+      limit = this.#connectTimeout;
+      at = this.#connectDeadline;
+    } else if (this.#state === "receiving" && this.#waiting === null) {
+      const idle = this.#lastActivity + this.#idleTimeout;
+      if (idle < at) {
+        kind = "idle";
+        limit = this.#idleTimeout;
+        at = idle;
+      }
+    }
+    if (now < at) return;
+    throw new Deno.errors.TimedOut(
+      `Cannot fetch ${
+        redactedHref(this.url)
+      }: the ${kind} timeout of ${limit} ms passed`,
+    );
+  }
+
   #connect(): PollableConn {
+    this.#connectDeadline = performance.now() + this.#connectTimeout;
     const hostname = this.url.hostname.startsWith("[")
       ? this.url.hostname.slice(1, -1)
       : this.url.hostname;
-    const port = Number(this.url.port) ||
-      (this.url.protocol === "https:" ? 443 : 80);
-    if (this.url.protocol === "https:") {
+    const https = this.url.protocol === "https:";
+    const port = this.url.port === ""
+      ? (https ? 443 : 80)
+      : Number(this.url.port);
+    if (https) {
       return PollableConn.connectTls({
         hostname,
         port,
@@ -360,132 +543,279 @@ export class HttpClient {
     });
   }
 
+  /** Waits on `promise` (events 0) until it settles; then `handle(0)` resumes. */
+  #waitFor(promise: Promise<unknown>): void {
+    const waiting: Promise<void> = promise.then(noop, noop).then(() => {
+      if (this.#waiting !== waiting) return;
+      this.#waiting = null;
+      // Time spent waiting on our side is no silence of the server's.
+      this.#lastActivity = performance.now();
+    });
+    this.#waiting = waiting;
+  }
+
   #send(): void {
-    const request = this.#request;
-    while (this.#sent < request.length) {
+    const conn = this.#conn;
+    for (;;) {
+      const out = this.#out ?? this.#nextOut();
+      if (out === null) return;
+      let n: number;
       try {
         // The request bytes are ours and never change: queue them without a copy.
-        this.#sent += this.#conn[kSendOwned](
-          this.#sent === 0 ? request : request.subarray(this.#sent),
+        n = conn[kSendOwned](
+          this.#outSent === 0 ? out : out.subarray(this.#outSent),
         );
       } catch (e) {
         if (e instanceof BlockingIOError) return;
         throw e;
       }
+      this.#outSent += n;
+      if (this.#outSent === out.length) {
+        this.#out = null;
+        this.#outSent = 0;
+      }
     }
-    this.#state = "receiving";
   }
 
-  #receive(): void {
+  /** What to send after the head: the body stream's next piece, or nothing. */
+  #nextOut(): Uint8Array | null {
+    const stream = this.#bodyStream;
+    if (stream !== null && !stream.finished) {
+      const next = stream.next();
+      if (next instanceof Promise) {
+        this.#waitFor(next);
+        return null;
+      }
+      this.#out = next;
+      return next;
+    }
+    const now = performance.now();
+    this.#timings.sent = now;
+    this.#lastActivity = now;
+    this.#state = "receiving";
+    return null;
+  }
+
+  /** The receive path: framing (the parser) → decoding → the body's consumer. */
+  #receive(mask: number): void {
+    if (this.#ending) {
+      this.#finish();
+      return;
+    }
+    if (this.#decoding) {
+      this.#drain();
+      if (this.#waiting !== null) return;
+    }
+    if ((mask & EVENT_READ) === 0) return;
     const conn = this.#conn;
     const parser = this.#parser;
-    let reusable: boolean;
+    let trailing = false;
     const direct = conn[kTakeDirect]();
     if (direct > 0) {
-      // A large body's bytes that a read put straight into the body buffer.
+      // Body bytes that a read put straight into the body's buffer.
       parser.skipBody(direct);
-      this.#bodyLength += direct;
-      reusable = this.#keepAlive && parser.keepAlive;
-      this.#aimBody(conn);
-      conn[kConsume](0, !parser.done || reusable);
+      this.#lastActivity = performance.now();
+      this.#body!.commit(direct);
+      this.#awaitSink();
     } else {
       // The parser reads straight from the conn's buffer (no copy per read); body
-      // bytes are copied once, into the body buffer, before the view is released.
+      // bytes are copied once, to their consumer, before the view is released.
       const data = conn[kPeek]();
       if (data === undefined) return;
+      if (data !== null) {
+        this.#lastActivity = performance.now();
+        if (Number.isNaN(this.#timings.firstByte)) {
+          this.#timings.firstByte = this.#lastActivity;
+        }
+      }
       let used: number;
       try {
         used = parser.receive(data);
-        for (const chunk of parser.takeBody()) this.#appendBody(chunk);
+        const chunks = parser.takeBody();
+        if (
+          chunks.length > 0 || (parser.head !== null && this.#body === null)
+        ) {
+          this.#deliver(chunks);
+        }
       } catch (e) {
         if (data !== null) conn[kConsume](data.length, false); // about to close
         throw e;
       }
-      // Bytes past the response mean a confused peer: the conn cannot be reused.
-      reusable = this.#keepAlive && parser.keepAlive && data !== null &&
-        used === data.length;
-      if (data !== null) {
-        this.#aimBody(conn);
-        // A conn about to be closed reads no further: no read left to interrupt.
-        conn[kConsume](data.length, !parser.done || reusable);
+      if (data === null) {
+        // The peer closed: the parser either threw or ended a close-delimited body.
+        this.#end(false);
+        this.#finish();
+        return;
       }
-    }
-    if (!parser.done) return;
-    const head = parser.head!;
-    let body = this.#bodyBuf.length === this.#bodyLength
-      ? this.#bodyBuf
-      : this.#bodyBuf.subarray(0, this.#bodyLength);
-    this.#bodyBuf = EMPTY;
-    if (this.#decompress) {
-      body = decodeBody(
-        body,
-        head.headers.get("content-encoding"),
-        this.#maxResponseBytes,
+      // Bytes past the response mean a confused peer: the conn cannot be reused.
+      trailing = used !== data.length;
+      if (parser.done) this.#end(trailing);
+      else this.#aimDirect();
+      // Read on only if a read is wanted: not while waiting (backpressure), and
+      // not on a conn about to be closed (no read left to interrupt).
+      conn[kConsume](
+        data.length,
+        parser.done ? this.#reusable : this.#waiting === null,
       );
+      if (parser.done) this.#finish();
+      return;
     }
+    if (parser.done) {
+      this.#end(false);
+      conn[kConsume](0, this.#reusable);
+      this.#finish();
+    } else {
+      this.#aimDirect();
+      conn[kConsume](0, this.#waiting === null);
+    }
+  }
+
+  /** Sets up the body's consumer once the head is in, then passes `chunks` on. */
+  #deliver(chunks: Uint8Array[]): void {
+    let body = this.#body;
+    if (body === null) {
+      const head = this.#parser.head!;
+      if (this.#decompress) {
+        this.#decoder = decoderFor(
+          head.headers.get("content-encoding"),
+          this.#maxResponseBytes,
+        );
+      }
+      body = this.#body = this.#sink !== undefined
+        ? new SinkBody(this.#sink)
+        : new BodyBuffer(
+          this.#decoder === null ? this.#parser.contentLength : -1,
+        );
+    }
+    const decoder = this.#decoder;
+    if (decoder !== null) {
+      for (const chunk of chunks) decoder.write(chunk);
+      this.#drain();
+      return;
+    }
+    let size = 0;
+    for (const chunk of chunks) size += chunk.length;
+    body.reserve(size);
+    for (const chunk of chunks) body.write(chunk, false);
+    this.#awaitSink();
+  }
+
+  /** Passes decoded bytes on, a bounded amount per call. */
+  #drain(): void {
+    const decoder = this.#decoder!;
+    const body = this.#body!;
+    let budget = DECODE_BUDGET;
+    this.#decoding = true;
+    while (budget > 0) {
+      const out = decoder.read(DECODE_SLICE);
+      if (out === null) {
+        this.#decoding = false;
+        return;
+      }
+      body.write(out, true);
+      budget -= out.length;
+      if (this.#awaitSink()) return;
+    }
+    this.#waitFor(nextTurn());
+  }
+
+  /** Waits for the sink if its writer is not ready; returns whether it waits. */
+  #awaitSink(): boolean {
+    const body = this.#body;
+    if (!(body instanceof SinkBody)) return false;
+    if (body.error !== null) throw body.error;
+    const ready = body.ready;
+    if (ready === null) return false;
+    this.#waitFor(ready);
+    return true;
+  }
+
+  /**
+   * Inside a large `Content-Length` body that needs no decoding, points the conn's
+   * next read straight at the body's buffer: no copy, and reads as large as the
+   * kernel has.
+   */
+  #aimDirect(): void {
+    const remaining = this.#parser.bodyRemaining;
+    if (
+      remaining < DIRECT_READ_MIN || this.#decoder !== null ||
+      this.#waiting !== null
+    ) return;
+    this.#conn[kReadInto](this.#body!.room(remaining));
+  }
+
+  /** The parser is done: the one place where the conn's reuse is decided. */
+  #end(trailing: boolean): void {
+    this.#ending = true;
+    const parser = this.#parser;
+    this.#reusable = this.#keepAlive && parser.keepAlive && !trailing;
+    if (this.#body === null) this.#deliver([]);
+    this.#decoder?.end();
+    // Nothing more is read from it: release the socket now, not after the sink.
+    if (!this.#reusable) this.#conn.close();
+  }
+
+  #finish(): void {
+    if (this.#decoding || this.#decoder?.finished === false) {
+      this.#drain();
+      if (this.#waiting !== null) return;
+    }
+    const body = this.#body!;
+    let bytes: Uint8Array;
+    if (body instanceof SinkBody) {
+      if (!this.#sinkClosing) {
+        this.#sinkClosing = true;
+        this.#waitFor(body.close());
+        return;
+      }
+      if (body.error !== null) throw body.error;
+      bytes = new Uint8Array(0);
+    } else {
+      bytes = body.take();
+    }
+    const head = this.#parser.head!;
     this.#response = {
       url: this.url.href,
       status: head.status,
       statusText: head.statusText,
       headers: head.headers,
-      body,
+      body: bytes,
     };
+    this.#body = null;
     this.#state = "done";
-    if (!reusable) this.#conn.close();
-  }
-
-  /**
-   * Inside a large `Content-Length` body, points the conn's next read straight at
-   * the rest of the body buffer: no copy, and reads as large as the kernel has.
-   */
-  #aimBody(conn: PollableConn): void {
-    const remaining = this.#parser.bodyRemaining;
-    if (remaining < DIRECT_READ_MIN) return;
-    if (this.#bodyBuf === EMPTY) this.#bodyBuf = allocate(remaining);
-    const end = this.#bodyLength + remaining;
-    if (end !== this.#bodyBuf.length) return; // not sized by Content-Length
-    conn[kReadInto](this.#bodyBuf.subarray(this.#bodyLength, end));
-  }
-
-  /** Copies body bytes in: once, into a buffer sized by Content-Length when known. */
-  #appendBody(chunk: Uint8Array): void {
-    const length = this.#bodyLength + chunk.length;
-    if (length > this.#bodyBuf.length) {
-      let capacity = Math.max(length, this.#bodyBuf.length * 2);
-      if (this.#bodyBuf === EMPTY) {
-        const declared = this.#parser.contentLength;
-        if (declared >= length) {
-          capacity = declared;
-        }
-      }
-      const grown = allocate(capacity);
-      grown.set(this.#bodyBuf.subarray(0, this.#bodyLength));
-      this.#bodyBuf = grown;
-    }
-    this.#bodyBuf.set(chunk, this.#bodyLength);
-    this.#bodyLength = length;
+    this.#timings.end = performance.now();
   }
 
   #fail(error: unknown): void {
-    if (this.#reused && this.#mayRetry(error)) {
+    if (this.#mayReplay && this.#isStale(error)) {
       // The server closed an idle keep-alive conn as we reused it: nothing of the
       // response came, so the request never reached the application. Try once more.
-      this.#reused = false;
+      this.#mayReplay = false;
       this.#conn.close();
       this.#conn = this.#connect();
       this.#state = "connecting";
-      this.#sent = 0;
+      this.#timings.connected = NaN;
+      this.#out = this.#request;
+      this.#outSent = 0;
       this.#parser = this.#newParser();
       return;
     }
     this.#state = "failed";
     this.#error = error;
-    this.#bodyBuf = EMPTY;
+    this.#waiting = null;
+    this.#timings.end = performance.now();
+    const body = this.#body;
+    this.#body = null;
     this.#conn.close();
+    if (body instanceof SinkBody) body.abort(error);
+    else if (this.#sink !== undefined && !this.#sink.locked) {
+      this.#sink.abort(error).catch(noop);
+    }
+    this.#bodyStream?.cancel(error);
   }
 
-  #mayRetry(error: unknown): boolean {
-    if (this.#parser.started || performance.now() >= this.deadline) {
+  #isStale(error: unknown): boolean {
+    if (this.#parser.started || performance.now() >= this.#totalDeadline) {
       return false;
     }
     if (error instanceof HttpParseError) return error.code === "empty-response";
@@ -496,11 +826,364 @@ export class HttpClient {
   }
 }
 
+/** A request body stream, read one chunk at a time and framed for the wire. */
+class BodyStream {
+  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  readonly #stream: ReadableStream<Uint8Array>;
+  /** The bytes announced with `Content-Length`; -1 when sent chunked. */
+  readonly #length: number;
+  #sent = 0;
+  #result: ReadableStreamReadResult<Uint8Array> | null = null;
+  #error: unknown = null;
+  #failed = false;
+  finished = false;
+
+  constructor(stream: ReadableStream<Uint8Array>, length: number) {
+    this.#stream = stream;
+    this.#length = length;
+  }
+
+  /** The next bytes to send, or a promise that settles when they can be known. */
+  next(): Uint8Array | Promise<unknown> {
+    for (;;) {
+      if (this.#failed) throw this.#error;
+      const result = this.#result;
+      if (result === null) {
+        this.#reader ??= this.#stream.getReader();
+        return this.#reader.read().then((r) => {
+          this.#result = r;
+        }, (e) => {
+          this.#failed = true;
+          this.#error = e;
+        });
+      }
+      this.#result = null;
+      if (result.done) {
+        this.finished = true;
+        if (this.#length < 0) return encoder.encode("0\r\n\r\n");
+        if (this.#sent !== this.#length) {
+          throw new TypeError(
+            `Cannot send request: the body stream ended after ${this.#sent} of the ${this.#length} bytes of its Content-Length`,
+          );
+        }
+        return EMPTY;
+      }
+      const chunk: unknown = result.value;
+      if (!(chunk instanceof Uint8Array)) {
+        throw new TypeError(
+          `Cannot send request: the body stream yielded ${
+            describe(chunk)
+          }, expected a Uint8Array`,
+        );
+      }
+      if (chunk.length === 0) continue; // would end a chunked body
+      this.#sent += chunk.length;
+      if (this.#length < 0) {
+        const size = `${chunk.length.toString(16)}\r\n`;
+        const out = new Uint8Array(size.length + chunk.length + 2);
+        encoder.encodeInto(size, out);
+        out.set(chunk, size.length);
+        out[out.length - 2] = 13;
+        out[out.length - 1] = 10;
+        return out;
+      }
+      if (this.#sent > this.#length) {
+        throw new TypeError(
+          `Cannot send request: the body stream yielded more than the ${this.#length} bytes of its Content-Length`,
+        );
+      }
+      // The caller may reuse its chunk once read: send a copy.
+      return chunk.slice();
+    }
+  }
+
+  /** Cancels the stream (the request failed); never throws. */
+  cancel(reason: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    const cancelled = this.#reader !== null
+      ? this.#reader.cancel(reason)
+      : this.#stream.locked
+      ? Promise.resolve()
+      : this.#stream.cancel(reason);
+    cancelled.catch(noop);
+  }
+}
+
+/**
+ * A body kept in memory: one standalone buffer, never larger than what arrived
+ * plus {@linkcode GROW_AHEAD} (a `Content-Length` is only the server's claim).
+ * A body known to be large grows in place, inside an `ArrayBuffer` resizable up
+ * to its `Content-Length`, so no byte is copied.
+ */
+class BodyBuffer {
+  #buf: Uint8Array = EMPTY;
+  #length = 0;
+  readonly #declared: number;
+  #resizable: ArrayBuffer | null = null;
+
+  /** @param declared The `Content-Length`, or -1 when unknown. */
+  constructor(declared: number) {
+    this.#declared = declared;
+  }
+
+  /** Makes room for `n` more bytes. */
+  reserve(n: number): void {
+    const need = this.#length + n;
+    if (need <= this.#buf.length) return;
+    const declared = this.#declared;
+    if (declared >= need) {
+      const size = Math.min(
+        declared,
+        Math.max(need, this.#length + GROW_AHEAD),
+      );
+      if (this.#resizable !== null) {
+        this.#resizable.resize(size);
+        this.#buf = new Uint8Array(this.#resizable, 0, size);
+        return;
+      }
+      if (size === declared && this.#length === 0) {
+        this.#buf = new Uint8Array(size);
+        return;
+      }
+      if (this.#length === 0) {
+        try {
+          this.#resizable = new ArrayBuffer(size, { maxByteLength: declared });
+          this.#buf = new Uint8Array(this.#resizable, 0, size);
+          return;
+        } catch {
+          // No address space to reserve: grow by copying instead.
+        }
+      }
+      this.#grow(size);
+      return;
+    }
+    // Unknown length: exact for the first bytes (often the whole body), then doubling.
+    this.#grow(
+      this.#buf === EMPTY ? need : Math.max(need, this.#buf.length * 2),
+    );
+  }
+
+  #grow(size: number): void {
+    const grown = new Uint8Array(size);
+    grown.set(this.#buf.subarray(0, this.#length));
+    this.#buf = grown;
+  }
+
+  /** Appends `chunk`; an `owned`, standalone first chunk is kept as is. */
+  write(chunk: Uint8Array, owned: boolean): void {
+    if (
+      owned && this.#buf === EMPTY && isStandalone(chunk)
+    ) {
+      this.#buf = chunk;
+      this.#length = chunk.length;
+      return;
+    }
+    if (this.#length + chunk.length > this.#buf.length) {
+      this.reserve(chunk.length);
+    }
+    this.#buf.set(chunk, this.#length);
+    this.#length += chunk.length;
+  }
+
+  /** Where a direct read of up to `max` bytes lands, right after the last byte. */
+  room(max: number): Uint8Array {
+    this.reserve(1);
+    return this.#buf.subarray(
+      this.#length,
+      Math.min(this.#buf.length, this.#length + max),
+    );
+  }
+
+  /** `n` bytes were read into the last room. */
+  commit(n: number): void {
+    this.#length += n;
+  }
+
+  /** The body, as a standalone array. */
+  take(): Uint8Array {
+    const buf = this.#buf;
+    const length = this.#length;
+    this.#buf = EMPTY;
+    if (buf === EMPTY) return new Uint8Array(0);
+    if (length === buf.length) return buf;
+    if (this.#resizable !== null) {
+      this.#resizable.resize(length);
+      return new Uint8Array(this.#resizable, 0, length);
+    }
+    return buf.slice(0, length);
+  }
+}
+
+/** A body written to a caller's sink as it arrives, each chunk a standalone array. */
+class SinkBody {
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #error: unknown = null;
+  #room: Uint8Array = EMPTY;
+
+  constructor(sink: WritableStream<Uint8Array>) {
+    this.#writer = sink.getWriter();
+  }
+
+  /** Why the sink failed, or `null`. */
+  get error(): unknown {
+    return this.#error;
+  }
+
+  /** A promise of the writer's readiness while it is not ready, else `null`. */
+  get ready(): Promise<void> | null {
+    const desired = this.#writer.desiredSize;
+    return desired !== null && desired <= 0 ? this.#writer.ready : null;
+  }
+
+  reserve(_n: number): void {}
+
+  write(chunk: Uint8Array, owned: boolean): void {
+    if (chunk.length === 0) return;
+    this.#writer.write(owned ? chunk : chunk.slice()).catch(this.#onError);
+  }
+
+  room(max: number): Uint8Array {
+    if (this.#room.length < DIRECT_READ_MIN) {
+      this.#room = new Uint8Array(Math.min(max, GROW_AHEAD));
+    }
+    return this.#room.subarray(0, Math.min(max, this.#room.length));
+  }
+
+  commit(n: number): void {
+    // The rest of the buffer takes the next read: chunks of one body share it.
+    this.write(this.#room.subarray(0, n), true);
+    this.#room = this.#room.subarray(n);
+  }
+
+  /** Closes the sink; the promise never rejects (a failure lands in `error`). */
+  close(): Promise<void> {
+    return this.#writer.close().catch(this.#onError);
+  }
+
+  abort(reason: unknown): void {
+    this.#writer.abort(reason).catch(noop);
+  }
+
+  #onError = (e: unknown): void => {
+    this.#error ??= e ?? new TypeError("Cannot write body: the sink failed");
+  };
+}
+
+/**
+ * The shape of the incremental `ContentDecoder` (client/_decode.ts): bytes in with
+ * `write`/`end`, decoded bytes out in bounded slices with `read`.
+ */
+interface BodyDecoder {
+  write(chunk: Uint8Array): void;
+  end(): void;
+  read(max?: number): Uint8Array | null;
+  readonly finished: boolean;
+}
+
+/**
+ * Until the incremental decoder is wired in, the whole-body `decodeBody` behind
+ * its shape: input is collected, decoded at `end()`, and read out in slices.
+ * `null` when nothing is to be decoded.
+ */
+function decoderFor(
+  contentEncoding: string | null,
+  maxBytes: number,
+): BodyDecoder | null {
+  if (contentEncoding === null) return null;
+  const codings = contentEncoding.toLowerCase().split(",").map((c) => c.trim())
+    .filter((c) => c !== "" && c !== "identity");
+  if (codings.length === 0) return null;
+  return new WholeBodyDecoder(contentEncoding, maxBytes);
+}
+
+class WholeBodyDecoder implements BodyDecoder {
+  readonly #encoding: string;
+  readonly #maxBytes: number;
+  readonly #input = new BodyBuffer(-1);
+  #ended = false;
+  #output: Uint8Array | null = null;
+  #offset = 0;
+
+  constructor(encoding: string, maxBytes: number) {
+    this.#encoding = encoding;
+    this.#maxBytes = maxBytes;
+  }
+
+  get finished(): boolean {
+    return this.#output !== null && this.#offset === this.#output.length;
+  }
+
+  write(chunk: Uint8Array): void {
+    this.#input.reserve(chunk.length);
+    this.#input.write(chunk, false);
+  }
+
+  end(): void {
+    this.#ended = true;
+  }
+
+  read(max = DECODE_SLICE): Uint8Array | null {
+    if (!this.#ended) return null;
+    const output = this.#output ??= standalone(
+      decodeBody(this.#input.take(), this.#encoding, this.#maxBytes),
+    );
+    const rest = output.length - this.#offset;
+    if (rest === 0) return null;
+    if (this.#offset === 0 && rest <= max) {
+      this.#offset = rest;
+      return output;
+    }
+    const n = Math.min(rest, max);
+    return output.slice(this.#offset, this.#offset += n);
+  }
+}
+
+/** Whether `bytes` is a plain `Uint8Array` over exactly its own `ArrayBuffer`. */
+function isStandalone(bytes: Uint8Array): boolean {
+  return bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength &&
+    bytes.buffer instanceof ArrayBuffer &&
+    Object.getPrototypeOf(bytes) === Uint8Array.prototype;
+}
+
+/**
+ * `bytes` as a standalone `Uint8Array`. node:zlib hands back `Buffer`s that may be
+ * views into its shared pool or into a larger scratch buffer: those are copied.
+ */
+function standalone(bytes: Uint8Array): Uint8Array {
+  if (isStandalone(bytes)) return bytes;
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
+    return new Uint8Array(bytes.buffer, 0, bytes.length);
+  }
+  return new Uint8Array(bytes);
+}
+
+/** Resolves after one turn of the event loop (timers and I/O run first). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return Object.getPrototypeOf(value)?.constructor?.name ?? "an object";
+}
+
+/** `url.href` with its password, if any, replaced by `***`. */
+export function redactedHref(url: URL): string {
+  if (url.password === "") return url.href;
+  const copy = new URL(url.href);
+  copy.password = "***";
+  return copy.href;
+}
+
 /**
  * Parses an http(s) URL with the WHATWG parser (which strips or percent-encodes
- * control characters, so none can reach the request line).
+ * control characters, so none can reach the request line). Error messages never
+ * show a password (`***` instead).
  *
- * @throws {TypeError} If it does not parse or is not http(s).
+ * @throws {TypeError} If it does not parse, is not http(s), or has port 0.
  */
 export function parseHttpUrl(input: string | URL): URL {
   let url: URL;
@@ -508,13 +1191,23 @@ export function parseHttpUrl(input: string | URL): URL {
     // A URL object is already parsed; parsing its href again costs a microsecond per request.
     url = input instanceof URL ? input : new URL(input);
   } catch (e) {
-    throw new TypeError(`Cannot fetch: invalid URL "${String(input)}"`, {
-      cause: e,
-    });
+    // Whatever did not parse, hide what looks like a password in it.
+    const shown = String(input).replace(/(\/\/[^/@:]*:)[^/@]*@/, "$1***@");
+    throw new TypeError(`Cannot fetch: invalid URL "${shown}"`, { cause: e });
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new TypeError(
-      `Cannot fetch: unsupported scheme "${url.protocol}" in "${url.href}", expected http: or https:`,
+      `Cannot fetch: unsupported scheme "${url.protocol}" in "${
+        redactedHref(url)
+      }", expected http: or https:`,
+    );
+  }
+  // `Number("0") || 80` once dialed port 80 for it; port 0 is no server's port.
+  if (url.port === "0") {
+    throw new TypeError(
+      `Cannot fetch: port 0 in "${
+        redactedHref(url)
+      }" is not a port to connect to`,
     );
   }
   return url;

@@ -89,10 +89,40 @@ Deno.test("encodeRequest() keeps the query and drops the fragment", () => {
   );
 });
 
-Deno.test("encodeRequest() never sends URL credentials", () => {
-  const request = encode("http://user:secret@example.com/private");
-  assertStrictEquals(request.includes("secret"), false);
+Deno.test("encodeRequest() sends URL credentials as Authorization: Basic, percent-decoded", () => {
+  const request = encode("http://us%40er:p%C3%A4ss%3Aw@example.com/private");
+  assertStrictEquals(request.includes("p%C3%A4ss"), false);
   assertStrictEquals(request.split("\r\n")[0], "GET /private HTTP/1.1");
+  // base64 of the bytes "us@er:p\xc3\xa4ss:w" (UTF-8 of "pass" with an a-umlaut)
+  assertStrictEquals(
+    request.split("\r\n")[2],
+    `Authorization: Basic ${btoa("us@er:p\xc3\xa4ss:w")}`,
+  );
+  assertStrictEquals(
+    encode("http://user@h/").split("\r\n")[2],
+    `Authorization: Basic ${btoa("user:")}`,
+  );
+  assertStrictEquals(
+    encode("http://:pw@h/").split("\r\n")[2],
+    `Authorization: Basic ${btoa(":pw")}`,
+  );
+  // A malformed escape is sent as written.
+  assertStrictEquals(
+    encode("http://a%zz:b@h/").split("\r\n")[2],
+    `Authorization: Basic ${btoa("a%zz:b")}`,
+  );
+});
+
+Deno.test("encodeRequest() leaves a caller's Authorization alone and adds none without credentials", () => {
+  const request = encode("http://user:secret@example.com/", {
+    headers: { authorization: "Bearer t0k3n" },
+  });
+  assertStrictEquals(request.match(/authorization/gi)?.length, 1);
+  assertStrictEquals(request.includes("authorization: Bearer t0k3n"), true);
+  assertStrictEquals(
+    encode("http://example.com/").includes("Authorization"),
+    false,
+  );
 });
 
 Deno.test("encodeRequest() lets the caller replace the default headers", () => {
@@ -156,7 +186,7 @@ Deno.test("encodeRequest() frames the body itself", () => {
   assertStrictEquals(tail({ method: "PATCH" }), "Content-Length: 0||");
   assertStrictEquals(tail({ method: "DELETE" }), "|");
   assertStrictEquals(
-    tail({ method: "GET", body: new Uint8Array(0) }),
+    tail({ method: "OPTIONS", body: new Uint8Array(0) }),
     "Content-Length: 0||",
   );
   assertStrictEquals(
