@@ -375,11 +375,9 @@ export class Crawl {
 
   /** The options with `conn` set; the shared object stays shared on the hot path. */
   #withConn(options: RequestOptions, slot: Slot | undefined): InternalOptions {
-    // Until HttpClient takes these options itself (streams, split timeouts).
-    const base = options as InternalOptions;
-    if (slot === undefined) return base;
-    if (options !== this.#config.shared) return { ...base, conn: slot.conn };
-    const onConn = this.#sharedOnConn ??= { ...base };
+    if (slot === undefined) return options;
+    if (options !== this.#config.shared) return { ...options, conn: slot.conn };
+    const onConn = this.#sharedOnConn ??= { ...options };
     onConn.conn = slot.conn;
     return onConn;
   }
@@ -453,8 +451,7 @@ export class Crawl {
    * its conn stays unregistered, so it issues no reads, until that settles.
    */
   #awaitClient(job: Job, client: HttpClient): void {
-    const waiting = (client as { waiting?: Promise<void> | null }).waiting;
-    waiting?.then(() => {
+    client.waiting?.then(() => {
       this.#woken.push({ job, client });
       this.#waker.wake();
     });

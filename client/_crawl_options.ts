@@ -10,6 +10,7 @@ import {
   kRequestWriter,
   normalizeHeaders,
   RequestWriter,
+  validateBody,
   validateMethod,
 } from "./_request.ts";
 import { type RetryPolicy, retryPolicy } from "./_retry.ts";
@@ -30,16 +31,8 @@ export interface CrawlConfig {
   readonly onProgress: FetchAllOptions["onProgress"];
 }
 
-/** The body forms a request may carry once checked. */
-type CheckedBody = Uint8Array | ReadableStream<Uint8Array> | null;
-
 /** What the crawl passes to each `HttpClient`. */
-export type RequestOptions = Omit<InternalOptions, "body"> & {
-  body?: CheckedBody;
-  connectTimeout?: number;
-  idleTimeout?: number;
-  sink?: WritableStream<Uint8Array>;
-};
+export type RequestOptions = InternalOptions;
 
 /**
  * Checks every crawl-wide option.
@@ -78,7 +71,7 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
   const keepAlive = options.keepAlive ?? true;
   const method = validateMethod(options.method ?? "GET");
   const headers = normalizeHeaders(options.headers);
-  const body = checkBody(options.body ?? null, method);
+  const body = validateBody(options.body ?? null, method);
   const decompress = options.decompress ?? true;
   const shared: RequestOptions = {
     method,
@@ -177,28 +170,9 @@ export function specOptions(
   }
   options.method = method;
   options.headers = headers;
-  options.body = checkBody(
+  options.body = validateBody(
     spec.body !== undefined ? spec.body : shared.body ?? null,
     method,
   );
   return options;
-}
-
-/** A request body as API.md 0.2 lists it, or a TypeError. */
-function checkBody(body: unknown, method: string): CheckedBody {
-  if (body === null || body === undefined) return null;
-  if (method === "GET" || method === "HEAD") {
-    throw new TypeError(
-      `Cannot fetch: a ${method} request cannot have a body`,
-    );
-  }
-  if (typeof body === "string") return new TextEncoder().encode(body);
-  if (body instanceof Uint8Array) return body;
-  if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
-  if (body instanceof ReadableStream) return body;
-  throw new TypeError(
-    `Cannot fetch: body must be a string, Uint8Array, ArrayBuffer or ReadableStream, received ${
-      Object.prototype.toString.call(body)
-    }`,
-  );
 }
