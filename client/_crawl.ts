@@ -246,7 +246,8 @@ export class Crawl {
   /** Reads URLs while fewer than `concurrency + maxQueued` are open. */
   #pull(): void {
     if (this.#sourceFailed !== null) throw this.#sourceFailed.error;
-    const max = this.#config.maxOpen;
+    // Results not yet yielded count as open: the caller has not seen them finish.
+    const max = this.#config.maxOpen - this.#finished.length;
     const signal = this.#config.signal;
     const sync = this.#sync;
     if (sync !== null) {
@@ -539,7 +540,7 @@ export class Crawl {
     if (remaining <= 0) {
       this.#end(job, {
         error: new Deno.errors.TimedOut(
-          `Request timed out after ${timeout} ms (total), before redirect ${job.hops} of ${job.shown}`,
+          `Cannot fetch ${job.shown}: the total timeout of ${timeout} ms passed before redirect ${job.hops}`,
         ),
       }, now);
       return;
