@@ -52,12 +52,7 @@ import { DeadlineQueue, type Timed } from "./_deadlines.ts";
 import { IdlePool, type Poolable } from "./_pool.ts";
 import { redactUrl } from "./_redact.ts";
 import { type HopRequest, nextHop } from "./_redirect.ts";
-import {
-  IDEMPOTENT_METHODS,
-  originPause,
-  type Outcome,
-  retryDelay,
-} from "./_retry.ts";
+import { IDEMPOTENT_METHODS, originPause, retryDelay } from "./_retry.ts";
 import { type Origin, Scheduler } from "./_scheduler.ts";
 import { Waker } from "./_waker.ts";
 
@@ -77,6 +72,8 @@ class Job implements Timed {
   attempts = 0;
   /** Queued in the deadline queue for the end of a retry's backoff, not for a timeout. */
   backingOff = false;
+  /** Waiting for a slot (queued on its origin, or backing off) since `waitingSince`. */
+  waiting = true;
   /** When it last began waiting for a slot. */
   waitingSince: number;
   /** Milliseconds spent waiting for slots so far. */
@@ -339,6 +336,7 @@ export class Crawl {
       !signal?.aborted && (job = this.#scheduler.take(now)) !== undefined
     ) {
       job.queued += now - job.waitingSince;
+      job.waiting = false;
       job.attempts++;
       job.attemptStarted = now;
       if (job.attempts === 1) job.started = now;
@@ -567,7 +565,7 @@ export class Crawl {
         policy,
         job.attempts,
         this.#replayable(job),
-        "error" in outcome ? outcome : outcome as Outcome,
+        outcome,
         Date.now(),
         Math.random(),
       );
@@ -579,19 +577,26 @@ export class Crawl {
     this.#release(job);
     this.#scheduler.release(job.origin!, now);
     this.#timers.delete(job);
-    const client = job.client;
-    const timings = this.#timings(job, client, now);
-    const common = {
-      url: job.shown,
-      data: job.data,
-      attempts: job.attempts,
-      timings,
-    };
+    const timings = this.#timings(job, job.client, now);
     this.#finish(
       job,
       "error" in outcome
-        ? { ...common, ok: false, error: outcome.error }
-        : { ...common, ok: true, response: outcome },
+        ? {
+          url: job.shown,
+          ok: false,
+          error: outcome.error,
+          data: job.data,
+          attempts: job.attempts,
+          timings,
+        }
+        : {
+          url: job.shown,
+          ok: true,
+          response: outcome,
+          data: job.data,
+          attempts: job.attempts,
+          timings,
+        },
     );
   }
 
@@ -610,6 +615,7 @@ export class Crawl {
     job.hop = null;
     job.hops = 0;
     job.backingOff = true;
+    job.waiting = true;
     job.waitingSince = now;
     this.#timers.set(job, now + wait);
   }
@@ -682,7 +688,7 @@ export class Crawl {
   }
 
   #timings(job: Job, client: HttpClient | null, now: number): FetchTimings {
-    const queued = job.backingOff || Number.isNaN(job.started)
+    const queued = job.waiting
       ? job.queued + now - job.waitingSince
       : job.queued;
     const stamps = client === null ? undefined : (client as {
