@@ -320,7 +320,7 @@ function encodeLatin1(head: string, body: Uint8Array | null): Uint8Array {
 function basicAuthorization(url: URL): string | null {
   const user = url.username, password = url.password;
   if (!user && !password) return null;
-  const bytes = percentDecode(`${user ?? ""}:${password ?? ""}`);
+  const bytes = percentDecode(`${user}:${password}`);
   let latin1 = "";
   for (const b of bytes) latin1 += String.fromCharCode(b);
   return `Basic ${btoa(latin1)}`;

@@ -200,6 +200,14 @@ const IDEMPOTENT = new Set([
   "PUT",
   "DELETE",
 ]);
+/** How a kept-alive conn the server closed meanwhile fails on reuse. */
+const STALE_CONN_ERRORS = [
+  HttpParseError,
+  Deno.errors.ConnectionReset,
+  Deno.errors.BrokenPipe,
+  Deno.errors.ConnectionAborted,
+  Deno.errors.BadResource,
+];
 const encoder = new TextEncoder();
 const noop = () => {};
 
@@ -355,7 +363,7 @@ export class HttpClient {
       this.#state = "sending";
       this.#timings.connected = start;
     } else {
-      this.#conn = this.#connect();
+      this.#conn = this.#connect(start);
     }
   }
 
@@ -517,8 +525,8 @@ export class HttpClient {
     );
   }
 
-  #connect(): PollableConn {
-    this.#connectDeadline = performance.now() + this.#connectTimeout;
+  #connect(at = performance.now()): PollableConn {
+    this.#connectDeadline = at + this.#connectTimeout;
     const hostname = this.url.hostname.startsWith("[")
       ? this.url.hostname.slice(1, -1)
       : this.url.hostname;
@@ -598,13 +606,14 @@ export class HttpClient {
 
   /** The receive path: framing (the parser) → decoding → the body's consumer. */
   #receive(mask: number): void {
-    if (this.#ending) {
-      this.#finish();
-      return;
-    }
+    // Resuming after a wait: decoded output first, then the end, then reading.
     if (this.#decoding) {
       this.#drain();
       if (this.#waiting !== null) return;
+    }
+    if (this.#ending) {
+      this.#finish();
+      return;
     }
     if ((mask & EVENT_READ) === 0) return;
     const conn = this.#conn;
@@ -749,14 +758,13 @@ export class HttpClient {
     this.#ending = true;
     const parser = this.#parser;
     this.#reusable = this.#keepAlive && parser.keepAlive && !trailing;
-    if (this.#body === null) this.#deliver([]);
     this.#decoder?.end();
     // Nothing more is read from it: release the socket now, not after the sink.
     if (!this.#reusable) this.#conn.close();
   }
 
   #finish(): void {
-    if (this.#decoding || this.#decoder?.finished === false) {
+    if (this.#decoder?.finished === false) {
       this.#drain();
       if (this.#waiting !== null) return;
     }
@@ -818,11 +826,8 @@ export class HttpClient {
     if (this.#parser.started || performance.now() >= this.#totalDeadline) {
       return false;
     }
-    if (error instanceof HttpParseError) return error.code === "empty-response";
-    return error instanceof Deno.errors.ConnectionReset ||
-      error instanceof Deno.errors.BrokenPipe ||
-      error instanceof Deno.errors.ConnectionAborted ||
-      error instanceof Deno.errors.BadResource;
+    // An HttpParseError before any byte is "empty-response": the peer closed.
+    return STALE_CONN_ERRORS.some((type) => error instanceof type);
   }
 }
 
@@ -871,7 +876,7 @@ class BodyStream {
       const chunk: unknown = result.value;
       if (!(chunk instanceof Uint8Array)) {
         throw new TypeError(
-          `Cannot send request: the body stream yielded ${
+          `Cannot send request: the body stream yielded a ${
             describe(chunk)
           }, expected a Uint8Array`,
         );
@@ -901,12 +906,8 @@ class BodyStream {
   cancel(reason: unknown): void {
     if (this.finished) return;
     this.finished = true;
-    const cancelled = this.#reader !== null
-      ? this.#reader.cancel(reason)
-      : this.#stream.locked
-      ? Promise.resolve()
-      : this.#stream.cancel(reason);
-    cancelled.catch(noop);
+    // Never read: cancel the stream itself (which rejects if someone else locked it).
+    (this.#reader ?? this.#stream).cancel(reason).catch(noop);
   }
 }
 
@@ -1006,12 +1007,8 @@ class BodyBuffer {
     const length = this.#length;
     this.#buf = EMPTY;
     if (buf === EMPTY) return new Uint8Array(0);
-    if (length === buf.length) return buf;
-    if (this.#resizable !== null) {
-      this.#resizable.resize(length);
-      return new Uint8Array(this.#resizable, 0, length);
-    }
-    return buf.slice(0, length);
+    // A resizable buffer ends full: it only grows up to the Content-Length.
+    return length === buf.length ? buf : buf.slice(0, length);
   }
 }
 
@@ -1039,7 +1036,6 @@ class SinkBody {
   reserve(_n: number): void {}
 
   write(chunk: Uint8Array, owned: boolean): void {
-    if (chunk.length === 0) return;
     this.#writer.write(owned ? chunk : chunk.slice()).catch(this.#onError);
   }
 
@@ -1152,11 +1148,7 @@ function isStandalone(bytes: Uint8Array): boolean {
  * views into its shared pool or into a larger scratch buffer: those are copied.
  */
 function standalone(bytes: Uint8Array): Uint8Array {
-  if (isStandalone(bytes)) return bytes;
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
-    return new Uint8Array(bytes.buffer, 0, bytes.length);
-  }
-  return new Uint8Array(bytes);
+  return isStandalone(bytes) ? bytes : new Uint8Array(bytes);
 }
 
 /** Resolves after one turn of the event loop (timers and I/O run first). */
@@ -1164,10 +1156,9 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** What `value` is, for a message: "Number", "String", "Null", "ArrayBuffer"... */
 function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return typeof value;
-  return Object.getPrototypeOf(value)?.constructor?.name ?? "an object";
+  return Object.prototype.toString.call(value).slice(8, -1);
 }
 
 /** `url.href` with its password, if any, replaced by `***`. */

@@ -5,8 +5,10 @@
  * makes them nearly free. Node's `Buffer` pool does the same.
  *
  * The price: a small buffer is a view that keeps its whole slab alive, and its
- * `.buffer` is the slab. Only buffers this module hands out as response bodies and
- * request bytes come from here.
+ * `.buffer` is the slab, which holds other requests' bytes (their heads, their
+ * `Authorization` headers). So only internal buffers come from here: request bytes
+ * and conn read buffers. Nothing cut from a slab may reach a caller: `recv()`
+ * copies, and response bodies and sink chunks are standalone arrays.
  */
 
 const SLAB_SIZE = 128 * 1024;

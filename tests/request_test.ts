@@ -125,6 +125,15 @@ Deno.test("encodeRequest() leaves a caller's Authorization alone and adds none w
   );
 });
 
+Deno.test("encodeRequest() joins repeated fields it manages, as Headers does", () => {
+  assertStrictEquals(
+    encode("http://h/", {
+      headers: [["Accept", "text/html"], ["accept", "*/*;q=0.1"]],
+    }).split("\r\n")[3],
+    "Accept: text/html, */*;q=0.1",
+  );
+});
+
 Deno.test("encodeRequest() lets the caller replace the default headers", () => {
   assertStrictEquals(
     encode("http://example.com/", {
@@ -323,6 +332,27 @@ Deno.test("normalizeHeaders() rejects CR, LF, NUL and other non-token header nam
 
 Deno.test("normalizeHeaders() turns any other bad input into a TypeError", () => {
   assertThrows(
+    () => normalizeHeaders(["ab"] as unknown as HeadersInit),
+    TypeError,
+    "received 1 items",
+  );
+  const throwing = (value: unknown) =>
+    ({
+      [Symbol.iterator]() {
+        throw value;
+      },
+    }) as unknown as HeadersInit;
+  assertThrows(
+    () => normalizeHeaders(throwing(new RangeError("boom"))),
+    TypeError,
+    "Cannot build request: invalid headers: boom",
+  );
+  assertThrows(
+    () => normalizeHeaders(throwing("plain")),
+    TypeError,
+    "Cannot build request: invalid headers: plain",
+  );
+  assertThrows(
     () => normalizeHeaders([["a", "b", "c"]] as unknown as HeadersInit),
     TypeError,
     "pair",
@@ -400,5 +430,16 @@ Deno.test("encodeRequest() refuses URLs that are not http(s) or not what they cl
       }),
     TypeError,
     "CR, LF or NUL",
+  );
+  assertThrows(
+    () =>
+      encodeRequest({
+        method: "GET",
+        url: new URL("http://h/"),
+        keepAlive: true,
+        userAgent: "ua \u20ac",
+      }),
+    TypeError,
+    "U+20AC cannot be sent in a header",
   );
 });

@@ -1,0 +1,476 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertThrows,
+} from "@std/assert";
+import { gzipSync } from "node:zlib";
+import { EVENT_READ, HttpClient, HttpParseError } from "../mod.ts";
+import {
+  containsText,
+  delay,
+  drive,
+  latin1,
+  readHead,
+  scriptedServer,
+  untilClosed,
+  writeAll,
+} from "./_client_util.ts";
+
+const TOKEN = "Bearer s3cr3t-t0k3n-0123456789";
+
+/** A body of `n` bytes whose content depends on the position (so a shift shows). */
+function pattern(n: number, seed = 0): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed + (i >> 10)) & 0xff;
+  return out;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Serves `reply(path)` for each request, then closes the conn. */
+function replyServer(reply: (path: string) => Uint8Array | string) {
+  return scriptedServer(async (conn) => {
+    const head = await readHead(conn);
+    await writeAll(conn, reply(head.split(" ")[1] ?? "/"));
+  });
+}
+
+function response(body: Uint8Array | string, extra = ""): Uint8Array {
+  const bytes = typeof body === "string"
+    ? new TextEncoder().encode(body)
+    : body;
+  const head = new TextEncoder().encode(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${bytes.length}\r\n${extra}\r\n`,
+  );
+  const out = new Uint8Array(head.length + bytes.length);
+  out.set(head);
+  out.set(bytes, head.length);
+  return out;
+}
+
+Deno.test("HttpClient response.body.buffer holds that body only, never another request's Authorization", async () => {
+  await using server = replyServer((path) =>
+    path === "/gz"
+      ? response(
+        gzipSync("compressed small body"),
+        "Content-Encoding: gzip\r\n",
+      )
+      : path === "/chunked"
+      ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+      : response(`small body of ${path}`)
+  );
+  // Start all together: request bytes, read buffers and bodies are made side by side.
+  const secret = new HttpClient(server.url("/secret"), {
+    headers: { authorization: TOKEN },
+  });
+  const others = ["/a", "/gz", "/chunked", "/b"].map((path) =>
+    new HttpClient(server.url(path))
+  );
+  await Promise.all([secret, ...others].map((c) => drive(c)));
+  for (const client of [secret, ...others]) {
+    assertEquals(client.state, "done", String(client.error));
+    const body = client.response!.body;
+    assertEquals(body.byteOffset, 0);
+    assertEquals(body.buffer.byteLength, body.length, client.url.pathname);
+    assert(!containsText(new Uint8Array(body.buffer), "s3cr3t"));
+  }
+  assertEquals(latin1(others[1]!.response!.body), "compressed small body");
+  assertEquals(latin1(others[2]!.response!.body), "abcde");
+});
+
+Deno.test("HttpClient response.body of a large Content-Length body is standalone and exact", async () => {
+  const big = pattern(3 * 1024 * 1024 + 17);
+  await using server = replyServer(() => response(big));
+  const client = new HttpClient(server.url("/big"));
+  await drive(client);
+  const body = client.response!.body;
+  assertEquals(body.buffer.byteLength, big.length);
+  assert(equalBytes(body, big));
+});
+
+Deno.test("HttpClient fails a body announced with Content-Length 1e12 or 1e14 and cut short with HttpParseError, not RangeError", async () => {
+  // 1e14 is past what an ArrayBuffer may even reserve: the buffer grows by copying.
+  const sent = pattern(2 * 1024 * 1024 + 3);
+  await using server = replyServer((path) =>
+    `HTTP/1.1 200 OK\r\nContent-Length: ${path.slice(1)}\r\n\r\n${latin1(sent)}`
+  );
+  for (const length of ["1000000000000", "100000000000000"]) {
+    for (const sink of [undefined, new WritableStream<Uint8Array>()]) {
+      const client = new HttpClient(
+        server.url(`/${length}`),
+        sink ? { sink } : {},
+      );
+      await drive(client);
+      assertEquals(client.state, "failed");
+      assert(!(client.error instanceof RangeError), String(client.error));
+      assertInstanceOf(client.error, HttpParseError);
+      assertEquals(client.error.code, "truncated-body");
+    }
+  }
+});
+
+Deno.test("HttpClient reads a body straight into its buffer when the head came alone", async () => {
+  const body = pattern(100_000, 9);
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    await delay(30); // the head is parsed (and the next read aimed) before the body comes
+    await writeAll(conn, body);
+  });
+  for (const sink of [false, true]) {
+    const chunks: Uint8Array[] = [];
+    const client = new HttpClient(
+      server.url("/"),
+      sink
+        ? { sink: new WritableStream({ write: (c) => void chunks.push(c) }) }
+        : {},
+    );
+    await drive(client);
+    assertEquals(client.state, "done");
+    const got = sink ? concat(chunks) : client.response!.body;
+    assert(equalBytes(got, body));
+  }
+});
+
+Deno.test("HttpClient returns empty and chunked-in-pieces bodies as standalone arrays", async () => {
+  await using server = scriptedServer(async (conn) => {
+    const head = await readHead(conn);
+    if (head.startsWith("HEAD")) {
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+      return;
+    }
+    await writeAll(
+      conn,
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for (const part of ["abc", "defgh", "ij"]) {
+      await delay(10);
+      await writeAll(conn, `${part.length}\r\n${part}\r\n`);
+    }
+    await writeAll(conn, "0\r\n\r\n");
+  });
+  const head = new HttpClient(server.url("/"), { method: "HEAD" });
+  await drive(head);
+  assertEquals(head.response!.body.length, 0);
+  assertEquals(head.response!.body.buffer.byteLength, 0);
+  const chunked = new HttpClient(server.url("/"));
+  await drive(chunked);
+  assertEquals(latin1(chunked.response!.body), "abcdefghij");
+  assertEquals(chunked.response!.body.buffer.byteLength, 10);
+});
+
+Deno.test("HttpClient passes Content-Encoding: identity bodies through", async () => {
+  await using server = replyServer(() =>
+    response("plain", "Content-Encoding: identity\r\n")
+  );
+  const client = new HttpClient(server.url("/"));
+  await drive(client);
+  assertEquals(latin1(client.response!.body), "plain");
+});
+
+Deno.test("HttpClient decodes a body of 20 MiB in slices, giving the loop turns in between", async () => {
+  const size = 20 * 1024 * 1024;
+  const gz = gzipSync(new Uint8Array(size).fill(97));
+  await using server = replyServer(() =>
+    response(gz, "Content-Encoding: gzip\r\n")
+  );
+  const client = new HttpClient(server.url("/"), { timeout: 30_000 });
+  let waits = 0;
+  await drive(client, {
+    onRound: () => {
+      if (client.state === "receiving" && client.waiting !== null) waits++;
+    },
+  });
+  assertEquals(client.state, "done", String(client.error));
+  const body = client.response!.body;
+  assertEquals(body.length, size);
+  assertEquals(body.buffer.byteLength, size);
+  assert(body.every((b) => b === 97));
+  assert(waits >= 2, `${waits} waits`);
+});
+
+Deno.test("HttpClient reads a large body that arrives slowly without allocating it ahead", async () => {
+  // 8 MiB announced, 3 MiB sent, then a stall: memory follows what arrived.
+  const sent = 3 * 1024 * 1024;
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 8388608\r\n\r\n");
+    await writeAll(conn, pattern(sent));
+    await untilClosed(conn);
+  });
+  const client = new HttpClient(server.url("/"), { idleTimeout: 200 });
+  await drive(client);
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+});
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const chunk of chunks) size += chunk.length;
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+async function collect(
+  url: string,
+  options: ConstructorParameters<typeof HttpClient>[1] = {},
+): Promise<{ client: HttpClient; bytes: Uint8Array; chunks: Uint8Array[] }> {
+  const chunks: Uint8Array[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    write(chunk) {
+      chunks.push(chunk);
+    },
+  });
+  const client = new HttpClient(url, { ...options, sink });
+  await drive(client);
+  return { client, bytes: concat(chunks), chunks };
+}
+
+Deno.test("HttpClient with a sink writes the exact body for Content-Length, chunked and close-delimited framings", async () => {
+  const small = pattern(1_000, 1);
+  const large = pattern(2 * 1024 * 1024 + 5, 2);
+  const chunkedOf = (body: Uint8Array) => {
+    let text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (let i = 0; i < body.length; i += 70_000) {
+      const part = body.subarray(i, i + 70_000);
+      text += `${part.length.toString(16)}\r\n${latin1(part)}\r\n`;
+    }
+    return `${text}0\r\n\r\n`;
+  };
+  await using server = replyServer((path) => {
+    const body = path.endsWith("large") ? large : small;
+    if (path.startsWith("/length")) return response(body);
+    if (path.startsWith("/chunked")) return chunkedOf(body);
+    return `HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n${latin1(body)}`;
+  });
+  for (const framing of ["length", "chunked", "close"]) {
+    for (const size of ["small", "large"]) {
+      const { client, bytes, chunks } = await collect(
+        server.url(`/${framing}-${size}`),
+      );
+      assertEquals(client.state, "done", `${framing}-${size}`);
+      assertEquals(client.response!.body.length, 0);
+      assert(
+        equalBytes(bytes, size === "large" ? large : small),
+        `${framing}-${size}: ${bytes.length} bytes`,
+      );
+      for (const chunk of chunks) {
+        assertEquals(Object.getPrototypeOf(chunk), Uint8Array.prototype);
+      }
+    }
+  }
+});
+
+Deno.test("HttpClient with a sink writes the decoded body, or the bytes as sent with decompress: false", async () => {
+  const text = "hello, sink ".repeat(50_000); // 600 KB: decoded in several slices
+  const gz = gzipSync(text);
+  await using server = replyServer(() =>
+    response(gz, "Content-Encoding: gzip\r\n")
+  );
+  const decoded = await collect(server.url("/"));
+  assertEquals(new TextDecoder().decode(decoded.bytes), text);
+  const raw = await collect(server.url("/"), { decompress: false });
+  assert(equalBytes(raw.bytes, gz));
+});
+
+Deno.test("HttpClient with a sink hands it chunks that hold no other request's bytes", async () => {
+  await using server = replyServer((path) => response(`body of ${path}`));
+  const secret = new HttpClient(server.url("/secret"), {
+    headers: { authorization: TOKEN },
+  });
+  const collected = collect(server.url("/other"));
+  await drive(secret);
+  const { chunks } = await collected;
+  assert(chunks.length > 0);
+  for (const chunk of chunks) {
+    assert(!containsText(new Uint8Array(chunk.buffer), "s3cr3t"));
+  }
+});
+
+Deno.test("HttpClient aborts the sink with the error when the request fails", async () => {
+  await using server = replyServer(() =>
+    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ncut short"
+  );
+  let aborted: unknown = null;
+  const written: string[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    write(chunk) {
+      written.push(latin1(chunk));
+    },
+    abort(reason) {
+      aborted = reason;
+    },
+  });
+  const client = new HttpClient(server.url("/"), { sink });
+  await drive(client);
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, HttpParseError);
+  assertEquals(written.join(""), "cut short");
+  assertEquals(aborted, client.error);
+});
+
+Deno.test("HttpClient aborts the sink when the request fails before any body byte", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  let aborted: unknown = null;
+  const sink = new WritableStream<Uint8Array>({
+    abort(reason) {
+      aborted = reason;
+    },
+  });
+  const client = new HttpClient(`http://127.0.0.1:${port}/`, { sink });
+  await drive(client);
+  assertInstanceOf(client.error, Deno.errors.ConnectionRefused);
+  await Promise.resolve();
+  assertEquals(aborted, client.error);
+});
+
+Deno.test("HttpClient fails with the sink's error when the sink's write throws", async () => {
+  await using server = replyServer(() => response(pattern(300_000)));
+  const failure = new Error("disk full");
+  const sink = new WritableStream<Uint8Array>({
+    write() {
+      throw failure;
+    },
+  });
+  const client = new HttpClient(server.url("/"), { sink });
+  await drive(client);
+  assertEquals(client.state, "failed");
+  assertEquals(client.error, failure);
+});
+
+Deno.test("HttpClient fails with a TypeError when the sink errors without a reason", async () => {
+  await using server = replyServer(() => response("abc"));
+  const sink = new WritableStream<Uint8Array>({
+    start(controller) {
+      controller.error();
+    },
+  });
+  const client = new HttpClient(server.url("/"), { sink });
+  await drive(client);
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, TypeError);
+  assertEquals(client.error.message, "Cannot write body: the sink failed");
+});
+
+Deno.test("HttpClient fails with the sink's error when closing the sink fails", async () => {
+  await using server = replyServer(() => response("abc"));
+  const failure = new Error("cannot flush");
+  const sink = new WritableStream<Uint8Array>({
+    close() {
+      throw failure;
+    },
+  });
+  const client = new HttpClient(server.url("/"), { sink });
+  await drive(client);
+  assertEquals(client.state, "failed");
+  assertEquals(client.error, failure);
+});
+
+Deno.test("HttpClient constructor throws TypeError for a sink that is not an unlocked WritableStream", () => {
+  const locked = new WritableStream<Uint8Array>();
+  const writer = locked.getWriter();
+  for (const sink of [locked, {} as WritableStream<Uint8Array>]) {
+    assertThrows(
+      () => new HttpClient("http://127.0.0.1:1/", { sink }),
+      TypeError,
+      "sink must be a WritableStream",
+    );
+  }
+  writer.releaseLock();
+});
+
+Deno.test("HttpClient with a sink is done only once the sink has closed", async () => {
+  await using server = replyServer(() => response("abc"));
+  let closed = false;
+  const sink = new WritableStream<Uint8Array>({
+    async close() {
+      await new Promise((r) => setTimeout(r, 30));
+      closed = true;
+    },
+  });
+  const client = new HttpClient(server.url("/"), { sink });
+  let sawWaitingWhileReceiving = false;
+  await drive(client, {
+    onRound: () => {
+      if (client.state === "receiving" && client.waiting !== null) {
+        sawWaitingWhileReceiving = true;
+        assertEquals(client.events, 0);
+        client.handle(EVENT_READ); // ignored while waiting
+        assertEquals(client.state, "receiving");
+      }
+    },
+  });
+  assertEquals(client.state, "done");
+  assert(closed);
+  assert(sawWaitingWhileReceiving);
+});
+
+Deno.test("HttpClient with a slow sink keeps what it buffers flat on a 64 MiB body: it reads only while the sink is ready", async () => {
+  const total = 64 * 1024 * 1024;
+  const piece = pattern(256 * 1024, 3);
+  let serverSent = 0;
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(conn, `HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`);
+    while (serverSent < total) {
+      await writeAll(conn, piece);
+      serverSent += piece.length;
+    }
+  });
+  let consumed = 0;
+  let maxInFlight = 0;
+  let waits = 0;
+  const sink = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      // Slower than loopback: a macrotask per chunk.
+      await new Promise((r) => setTimeout(r, 1));
+      consumed += chunk.length;
+      maxInFlight = Math.max(maxInFlight, serverSent - consumed);
+    },
+  }, { highWaterMark: 2 });
+  const client = new HttpClient(server.url("/"), { sink, timeout: 60_000 });
+  await drive(client, {
+    onRound: () => {
+      if (client.waiting !== null) waits++;
+    },
+  });
+  assertEquals(client.state, "done", String(client.error));
+  assertEquals(consumed, total);
+  assert(waits > 0, "the sink never pushed back");
+  // Kernel socket buffers, one read buffer and the sink's queue: a few MiB (7 MiB
+  // measured), where reading on regardless holds the whole 64 MiB.
+  assert(
+    maxInFlight < 24 * 1024 * 1024,
+    `${(maxInFlight / 1048576).toFixed(1)} MiB in flight`,
+  );
+});
+
+Deno.test("HttpClient's timings go start <= connected <= sent <= firstByte <= end", async () => {
+  await using server = replyServer(() => response("abc"));
+  const client = new HttpClient(server.url("/"));
+  const before = client.timings;
+  assert(Number.isNaN(before.connected) && Number.isNaN(before.end));
+  await drive(client);
+  const t = client.timings;
+  assert(t.start <= t.connected, JSON.stringify(t));
+  assert(t.connected <= t.sent, JSON.stringify(t));
+  assert(t.sent <= t.firstByte, JSON.stringify(t));
+  assert(t.firstByte <= t.end, JSON.stringify(t));
+  // A copy: changing it changes nothing.
+  t.end = 0;
+  assert(client.timings.end > 0);
+});

@@ -1,0 +1,527 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
+import { RequestWriter, validateBody } from "../client/_request.ts";
+import {
+  delay,
+  drive,
+  latin1,
+  readHead,
+  recordingServer,
+  scriptedServer,
+  untilClosed,
+  writeAll,
+} from "./_client_util.ts";
+
+/** The request's body bytes as recorded (after the blank line). */
+function bodyOf(text: string): string {
+  return text.slice(text.indexOf("\r\n\r\n") + 4);
+}
+
+function headOf(text: string): string {
+  return text.slice(0, text.indexOf("\r\n\r\n"));
+}
+
+function streamOf(
+  parts: Array<Uint8Array | string>,
+): ReadableStream<Uint8Array> {
+  const queue = parts.map((p) =>
+    typeof p === "string" ? new TextEncoder().encode(p) : p
+  );
+  return new ReadableStream({
+    pull(controller) {
+      const next = queue.shift();
+      if (next === undefined) controller.close();
+      else controller.enqueue(next);
+    },
+  });
+}
+
+Deno.test("HttpClient constructor throws TypeError for a body that is not a string, Uint8Array, ArrayBuffer or ReadableStream", () => {
+  const bad: unknown[] = [
+    new DataView(new ArrayBuffer(2)),
+    new Blob(["x"]),
+    { a: 1 },
+    42,
+    [104, 105, 300],
+    new Uint16Array([1, 2]),
+    new Uint8ClampedArray(2),
+    new SharedArrayBuffer(2),
+    true,
+    Object.create(null),
+  ];
+  for (const body of bad) {
+    assertThrows(
+      () =>
+        new HttpClient("http://127.0.0.1:1/", {
+          method: "POST",
+          body: body as string,
+        }),
+      TypeError,
+      "body must be a string, Uint8Array, ArrayBuffer or ReadableStream",
+    );
+  }
+  const kinds: Array<[unknown, string]> = [
+    [new DataView(new ArrayBuffer(1)), "received DataView"],
+    [[1, 2], "received an array"],
+    [42, "received number"],
+    [Object.create(null), "received an object"],
+  ];
+  for (const [body, kind] of kinds) {
+    assertThrows(
+      () =>
+        new HttpClient("http://127.0.0.1:1/", {
+          method: "POST",
+          body: body as string,
+        }),
+      TypeError,
+      kind,
+    );
+  }
+});
+
+Deno.test("HttpClient constructor throws TypeError for any body with GET or HEAD, as fetch does", () => {
+  for (const method of ["GET", "get", "HEAD", "head"]) {
+    for (const body of ["", "x", new Uint8Array(0), streamOf(["x"])]) {
+      assertThrows(
+        () => new HttpClient("http://127.0.0.1:1/", { method, body }),
+        TypeError,
+        "cannot have a body",
+      );
+    }
+  }
+  // null and undefined mean no body.
+  new HttpClient("http://127.0.0.1:1/", { body: null }).close();
+});
+
+Deno.test("validateBody() copies bytes, encodes strings as UTF-8, refuses a locked stream", () => {
+  const bytes = Uint8Array.of(1, 2, 3);
+  const copy = validateBody(bytes, "POST") as Uint8Array;
+  bytes[0] = 9;
+  assertEquals([...copy], [1, 2, 3]);
+  const buffer = Uint8Array.of(4, 5).buffer;
+  const fromBuffer = validateBody(buffer, "PUT") as Uint8Array;
+  new Uint8Array(buffer)[0] = 0;
+  assertEquals([...fromBuffer], [4, 5]);
+  assertEquals([...(validateBody("é", "POST") as Uint8Array)], [0xc3, 0xa9]);
+  assertEquals(validateBody(undefined, "GET"), null);
+  const stream = streamOf(["a"]);
+  assertEquals(validateBody(stream, "POST"), stream);
+  const reader = stream.getReader();
+  assertThrows(() => validateBody(stream, "POST"), TypeError, "locked");
+  reader.releaseLock();
+});
+
+Deno.test("HttpClient sends string, Uint8Array and ArrayBuffer bodies with Content-Length, byte for byte", async () => {
+  await using server = recordingServer();
+  const original = Uint8Array.of(0, 1, 2, 255);
+  const bodies: Array<[string | Uint8Array | ArrayBuffer, string]> = [
+    ["héllo", "h\xc3\xa9llo"],
+    [original, "\x00\x01\x02\xff"],
+    [Uint8Array.of(7, 8).buffer, "\x07\x08"],
+    ["", ""],
+  ];
+  for (const [body, expected] of bodies) {
+    const client = new HttpClient(server.url("/"), { method: "POST", body });
+    if (body === original) original[0] = 42; // changed after: not sent
+    await drive(client);
+    assertEquals(client.state, "done");
+    const text = server.requests.at(-1)!.text;
+    assertStringIncludes(
+      headOf(text),
+      `\r\nContent-Length: ${expected.length}`,
+    );
+    assertEquals(bodyOf(text), expected);
+  }
+});
+
+Deno.test("HttpClient sends a ReadableStream body chunked, each chunk framed, then the last chunk", async () => {
+  await using server = recordingServer();
+  const client = new HttpClient(server.url("/up"), {
+    method: "POST",
+    body: streamOf(["hello", new Uint8Array(0), "x".repeat(300)]),
+  });
+  assertEquals(client.replayable, false);
+  await drive(client);
+  assertEquals(client.state, "done", String(client.error));
+  const text = server.requests[0]!.text;
+  assertStringIncludes(headOf(text), "\r\nTransfer-Encoding: chunked");
+  assert(!/content-length/i.test(headOf(text)));
+  assertEquals(
+    bodyOf(text),
+    `5\r\nhello\r\n12c\r\n${"x".repeat(300)}\r\n0\r\n\r\n`,
+  );
+});
+
+Deno.test("HttpClient sends a ReadableStream body as exactly the Content-Length the caller set", async () => {
+  await using server = recordingServer();
+  const client = new HttpClient(server.url("/up"), {
+    method: "PUT",
+    headers: { "Content-Length": "8" },
+    body: streamOf(["abc", "defgh"]),
+  });
+  await drive(client);
+  assertEquals(client.state, "done", String(client.error));
+  const text = server.requests[0]!.text;
+  assertStringIncludes(headOf(text), "\r\nContent-Length: 8");
+  assert(!/transfer-encoding/i.test(headOf(text)));
+  assertEquals(bodyOf(text), "abcdefgh");
+});
+
+Deno.test("HttpClient fails with TypeError when a body stream yields more or fewer bytes than its Content-Length, or a non-Uint8Array", async () => {
+  await using server = recordingServer();
+  const cases: Array<[string, ReadableStream<Uint8Array>, string]> = [
+    ["3", streamOf(["abcd"]), "more than the 3 bytes"],
+    ["5", streamOf(["ab"]), "ended after 2 of the 5 bytes"],
+  ];
+  for (const [length, body, message] of cases) {
+    const client = new HttpClient(server.url("/"), {
+      method: "POST",
+      headers: { "content-length": length },
+      body,
+    });
+    await drive(client);
+    assertEquals(client.state, "failed");
+    assertInstanceOf(client.error, TypeError);
+    assertStringIncludes(client.error.message, message);
+  }
+  const client = new HttpClient(server.url("/"), {
+    method: "POST",
+    body: new ReadableStream({
+      start(c) {
+        c.enqueue(42 as unknown as Uint8Array);
+        c.close();
+      },
+    }),
+  });
+  await drive(client);
+  assertInstanceOf(client.error, TypeError);
+  assertStringIncludes(
+    client.error.message,
+    "yielded a Number, expected a Uint8Array",
+  );
+  assertThrows(
+    () =>
+      new HttpClient(server.url("/"), {
+        method: "POST",
+        headers: { "content-length": "-1" },
+        body: streamOf([]),
+      }),
+    TypeError,
+    "invalid Content-Length",
+  );
+});
+
+Deno.test("HttpClient fails with the body stream's own error, and cancels the stream when the request fails", async () => {
+  await using server = recordingServer();
+  const failure = new Error("source broke");
+  const client = new HttpClient(server.url("/"), {
+    method: "POST",
+    body: new ReadableStream({
+      pull() {
+        throw failure;
+      },
+    }),
+  });
+  await drive(client);
+  assertEquals(client.error, failure);
+
+  let cancelled: unknown = null;
+  const stalled = new HttpClient(server.url("/"), {
+    method: "POST",
+    body: new ReadableStream({
+      pull: () => new Promise(() => {}),
+      cancel(reason) {
+        cancelled = reason;
+      },
+    }),
+    timeout: 100,
+  });
+  await drive(stalled);
+  assertInstanceOf(stalled.error, Deno.errors.TimedOut);
+  assertEquals(cancelled, stalled.error);
+});
+
+Deno.test("HttpClient waits with events 0 while a body stream has no next chunk, and resumes after handle(0)", async () => {
+  await using server = recordingServer();
+  let provide!: () => void;
+  let pulls = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      pulls++;
+      if (pulls === 1) {
+        controller.enqueue(new TextEncoder().encode("first"));
+      } else if (pulls === 2) {
+        await new Promise<void>((r) => provide = r);
+        controller.enqueue(new TextEncoder().encode("second"));
+      } else controller.close();
+    },
+  }, { highWaterMark: 0 });
+  const client = new HttpClient(server.url("/"), { method: "POST", body });
+  let sawWait = false;
+  await drive(client, {
+    onRound: () => {
+      if (client.state === "sending" && client.waiting !== null) {
+        assertEquals(client.events, 0);
+        sawWait = true;
+        provide?.();
+      }
+    },
+  });
+  assertEquals(client.state, "done", String(client.error));
+  assert(sawWait);
+  assertEquals(
+    bodyOf(server.requests[0]!.text),
+    "5\r\nfirst\r\n6\r\nsecond\r\n0\r\n\r\n",
+  );
+});
+
+Deno.test("HttpClient sends URL credentials as Authorization: Basic on the wire, unless the caller set Authorization", async () => {
+  await using server = recordingServer();
+  const withCredentials = new HttpClient(
+    server.url("/", "al%69ce:p%40ss%3Aword"),
+  );
+  await drive(withCredentials);
+  const own = new HttpClient(server.url("/", "alice:secret"), {
+    headers: { Authorization: "Bearer mine" },
+  });
+  await drive(own);
+  const [first, second] = server.requests;
+  assertStringIncludes(
+    first!.text,
+    `\r\nAuthorization: Basic ${btoa("alice:p@ss:word")}\r\n`,
+  );
+  assert(!second!.text.includes("Basic"));
+  assertStringIncludes(second!.text, "\r\nauthorization: Bearer mine\r\n");
+  assertEquals(withCredentials.response!.url.includes("p%40ss"), true);
+});
+
+Deno.test("HttpClient constructor throws TypeError for port 0 (it once dialed port 80)", () => {
+  for (
+    const url of [
+      "http://127.0.0.1:0/",
+      "https://localhost:0/x",
+      "http://h:00/",
+    ]
+  ) {
+    assertThrows(() => new HttpClient(url), TypeError, "port 0");
+  }
+  assertThrows(
+    () => new HttpClient("http://u:topsecret@127.0.0.1:0/"),
+    TypeError,
+    "u:***@",
+  );
+  try {
+    new HttpClient("http://u:topsecret@127.0.0.1:0/");
+  } catch (e) {
+    assert(!(e as Error).message.includes("topsecret"));
+  }
+});
+
+Deno.test("fetchAll() fails a URL with port 0 alone with TypeError", async () => {
+  await using server = recordingServer();
+  const results = await fetchAll(["http://127.0.0.1:0/", server.url("/")]);
+  assertEquals(results[0]!.ok, false);
+  assertInstanceOf((results[0] as { error: unknown }).error, TypeError);
+  assertEquals(results[1]!.ok, true);
+});
+
+Deno.test("RequestWriter prepares thousands of headers in linear time (8,000 cost about 4x 2,000)", () => {
+  const fields = (n: number) => {
+    const list: Array<[string, string]> = [];
+    for (let i = 0; i < n; i++) list.push([`x-field-${i}`, `value ${i}`]);
+    return list;
+  };
+  const time = (init: HeadersInit) => {
+    let best = Infinity;
+    for (let round = 0; round < 5; round++) {
+      const start = performance.now();
+      new RequestWriter({ method: "GET", headers: init, keepAlive: true })
+        .encode(new URL("http://h/"));
+      best = Math.min(best, performance.now() - start);
+    }
+    return best;
+  };
+  for (const make of [fields, (n: number) => new Headers(fields(n))]) {
+    const small = time(make(2_000));
+    const large = time(make(8_000));
+    // Linear: about 4x; quadratic (as with for..of over a Deno Headers): 16x.
+    assert(
+      large < 8 * Math.max(small, 0.5),
+      `2,000 headers: ${small.toFixed(2)} ms, 8,000: ${large.toFixed(2)} ms`,
+    );
+  }
+  const request = latin1(
+    new RequestWriter({
+      method: "GET",
+      headers: fields(3),
+      keepAlive: true,
+    }).encode(new URL("http://h/")),
+  );
+  assertStringIncludes(
+    request,
+    "x-field-0: value 0\r\nx-field-1: value 1\r\nx-field-2: value 2\r\n\r\n",
+  );
+});
+
+Deno.test("HttpClient replays an idempotent request once on a fresh conn when the reused one died before any response byte", async () => {
+  await using server = scriptedServer(async (conn, index) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${index}`,
+    );
+    if (index === 0) return; // closed after one response, keep-alive or not
+    await untilClosed(conn);
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await drive(first);
+  const conn = first.detach()!;
+  assert(conn !== null);
+  await new Promise((r) => setTimeout(r, 50)); // the server has closed it by now
+  const second = new HttpClient(server.url("/2"), { keepAlive: true, conn });
+  assertEquals(second.timings.connected, second.timings.start);
+  await drive(second);
+  assertEquals(second.state, "done", String(second.error));
+  assertEquals(latin1(second.response!.body), "1");
+  assert(second.pollable !== conn);
+  assert(second.timings.connected > second.timings.start);
+  second.close();
+});
+
+Deno.test("HttpClient never replays a streamed body: a dead reused conn fails the request", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx");
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await drive(first);
+  const conn = first.detach()!;
+  await new Promise((r) => setTimeout(r, 50));
+  const second = new HttpClient(server.url("/2"), {
+    keepAlive: true,
+    conn,
+    method: "PUT",
+    body: streamOf(["data"]),
+  });
+  assertEquals(second.replayable, false);
+  await drive(second);
+  assertEquals(second.state, "failed");
+  assertEquals(second.pollable, conn);
+});
+
+Deno.test("HttpClient sends a 1 MiB body past the conn's write buffer, byte for byte", async () => {
+  await using server = recordingServer();
+  const body = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+  const client = new HttpClient(server.url("/"), { method: "PUT", body });
+  await drive(client);
+  assertEquals(client.state, "done", String(client.error));
+  const bytes = server.requests[0]!.bytes;
+  const sent = bytes.subarray(bytes.length - body.length);
+  assert(sent.every((b, i) => b === body[i]));
+});
+
+Deno.test("HttpClient.handle() ignores masks it did not ask for: 0 while connecting, READ before any byte", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await delay(30);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  const client = new HttpClient(server.url("/"));
+  client.handle(0);
+  client.handle(EVENT_READ);
+  assertEquals(client.state, "connecting");
+  await drive(client, {
+    onRound: () => {
+      if (client.state === "receiving") client.handle(EVENT_READ); // nothing buffered yet
+    },
+  });
+  assertEquals(client.state, "done");
+});
+
+Deno.test("HttpClient does not replay a request whose response had started on the reused conn", async () => {
+  await using server = scriptedServer(async (conn, index) => {
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx");
+    if (index > 0) return;
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\ncut"); // then closed
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await drive(first);
+  const second = new HttpClient(server.url("/2"), {
+    keepAlive: true,
+    conn: first.detach()!,
+  });
+  await drive(second);
+  assertEquals(second.state, "failed");
+  assertInstanceOf(second.error, HttpParseError);
+  assertEquals(second.error.code, "truncated-body");
+});
+
+Deno.test("HttpClient connects to an IPv6 literal, and to ports 80 and 443 when the URL has none", async () => {
+  const listener = Deno.listen({ hostname: "::1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const serving = (async () => {
+    using conn = await listener.accept();
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6");
+  })();
+  const client = new HttpClient(`http://[::1]:${port}/`);
+  await drive(client);
+  await serving;
+  listener.close();
+  assertEquals(latin1(client.response!.body), "v6");
+  // Nothing listens on loopback's 80 and 443 here: refused means they were dialed.
+  for (const url of ["http://127.0.0.1/", "https://127.0.0.1/"]) {
+    const defaulted = new HttpClient(url);
+    await drive(defaulted);
+    assertInstanceOf(defaulted.error, Deno.errors.ConnectionRefused);
+  }
+});
+
+Deno.test("HttpClient replays once when the reused conn was reset by the server", async () => {
+  await using server = scriptedServer(async (conn, index) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${index}`,
+    );
+    if (index > 0) return;
+    // Close with the next request unread: the kernel answers it with a reset.
+    await delay(60);
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await drive(first);
+  const conn = first.detach()!;
+  const second = new HttpClient(server.url("/2"), { keepAlive: true, conn });
+  await drive(second);
+  assertEquals(second.state, "done", String(second.error));
+  assertEquals(latin1(second.response!.body), "1");
+  second.close();
+});
+
+Deno.test("HttpClient cancels a body stream it never started to read when the connect fails", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  let cancelled: unknown = null;
+  const client = new HttpClient(`http://127.0.0.1:${port}/`, {
+    method: "POST",
+    body: new ReadableStream({
+      cancel(reason) {
+        cancelled = reason;
+      },
+    }),
+  });
+  await drive(client);
+  assertInstanceOf(client.error, Deno.errors.ConnectionRefused);
+  await Promise.resolve();
+  assertEquals(cancelled, client.error);
+});

@@ -1,0 +1,202 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertStringIncludes,
+} from "@std/assert";
+import { DefaultSelector, HttpClient } from "../mod.ts";
+import {
+  delay,
+  drive,
+  readHead,
+  scriptedServer,
+  untilClosed,
+  writeAll,
+} from "./_client_util.ts";
+
+const CA = await Deno.readTextFile(
+  new URL("./testdata/ca.crt", import.meta.url),
+);
+
+Deno.test("HttpClient fails with TimedOut naming 'connect' when a TLS handshake never completes, and closes the conn", async () => {
+  // A TCP server that accepts and never answers the ClientHello.
+  await using server = scriptedServer(async (conn) => {
+    await untilClosed(conn);
+  });
+  const client = new HttpClient(`https://localhost:${server.port}/`, {
+    connectTimeout: 100,
+    timeout: 5_000,
+    caCerts: [CA],
+  });
+  const deadline = client.deadline;
+  assert(deadline <= performance.now() + 100);
+  await drive(client);
+  const elapsed = client.timings.end - client.timings.start;
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+  assertStringIncludes(client.error.message, "connect timeout of 100 ms");
+  assert(elapsed >= 100 && elapsed < 1_000, `took ${elapsed} ms`);
+  assert(client.pollable.closed);
+  assert(Number.isNaN(client.timings.connected));
+  // Deno's TLS conn keeps a pending handshake until the peer closes (what the
+  // selector's cancellable connectTls fixes): close the server's side and give
+  // that handshake time to settle before the op sanitizer looks.
+  await server[Symbol.asyncDispose]();
+  await delay(250);
+});
+
+Deno.test("HttpClient fails with TimedOut naming 'idle' when a server sends headers then stalls", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+    await untilClosed(conn);
+  });
+  const client = new HttpClient(server.url("/"), {
+    idleTimeout: 150,
+    timeout: 5_000,
+  });
+  await drive(client);
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+  assertStringIncludes(client.error.message, "idle timeout of 150 ms");
+  // The bytes came at firstByte (one write), then silence until the idle deadline.
+  const silence = client.timings.end - client.timings.firstByte;
+  assert(silence >= 150 && silence < 1_000, `idle fired after ${silence} ms`);
+});
+
+Deno.test("HttpClient idleTimeout counts silence, not duration: a slow drip finishes", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n");
+    for (const byte of "abcdef") {
+      await delay(40);
+      await writeAll(conn, byte);
+    }
+  });
+  const client = new HttpClient(server.url("/"), {
+    idleTimeout: 150,
+    timeout: 5_000,
+  });
+  await drive(client);
+  assertEquals(client.state, "done");
+  assertEquals(new TextDecoder().decode(client.response!.body), "abcdef");
+});
+
+Deno.test("HttpClient fails with TimedOut naming 'total' when the whole attempt takes too long", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+    for (let i = 0; i < 20; i++) {
+      await delay(20);
+      await writeAll(conn, "x");
+    }
+  });
+  const client = new HttpClient(server.url("/"), {
+    timeout: 150,
+    idleTimeout: 100,
+  });
+  await drive(client);
+  const elapsed = client.timings.end - client.timings.start;
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+  assertStringIncludes(client.error.message, "total timeout of 150 ms");
+  assert(elapsed >= 150 && elapsed < 1_000, `took ${elapsed} ms`);
+});
+
+Deno.test("HttpClient.deadline is the connect deadline while connecting, then total or last bytes + idle", async () => {
+  let release!: () => void;
+  const released = new Promise<void>((r) => release = r);
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\na");
+    await released;
+    await writeAll(conn, "b");
+  });
+  const before = performance.now();
+  const client = new HttpClient(server.url("/"), {
+    timeout: 10_000,
+    connectTimeout: 1_000,
+    idleTimeout: 2_000,
+  });
+  const start = client.timings.start;
+  assert(start >= before);
+  assertEquals(client.deadline, start + 1_000);
+  using sel = new DefaultSelector();
+  sel.register(client.pollable, client.events);
+  for (let i = 0; i < 100 && client.state !== "receiving"; i++) {
+    const ready = await sel.select(1_000);
+    client.handle(ready[0]?.[1] ?? 0);
+    sel.modify(client.pollable, client.events);
+  }
+  assertEquals(client.state, "receiving");
+  // Receiving: the sooner of total and (last activity + idle).
+  assert(client.deadline <= performance.now() + 2_000);
+  assert(client.deadline > performance.now() + 1_000);
+  for (let i = 0; i < 100 && Number.isNaN(client.timings.firstByte); i++) {
+    const ready = await sel.select(1_000);
+    client.handle(ready[0]?.[1] ?? 0);
+  }
+  assertEquals(client.deadline, client.timings.firstByte + 2_000);
+  release();
+  for (let i = 0; i < 100 && client.events !== 0; i++) {
+    const ready = await sel.select(1_000);
+    client.handle(ready[0]?.[1] ?? 0);
+  }
+  sel.unregister(client.pollable);
+  assertEquals(client.state, "done");
+  assertEquals(client.deadline, Infinity);
+});
+
+Deno.test("HttpClient's documented loop (select until deadline, then handle(0)) ends with TimedOut against a silent server", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await untilClosed(conn);
+  });
+  // The loop of the HttpClient doc example, as written there.
+  using sel = new DefaultSelector();
+  const client = new HttpClient(server.url("/"), { timeout: 100 });
+  sel.register(client.pollable, client.events);
+  let rounds = 0;
+  while (client.events !== 0 && rounds++ < 1_000) {
+    const ready = await sel.select(
+      Math.max(0, client.deadline - performance.now()),
+    );
+    client.handle(ready.length > 0 ? ready[0]![1] : 0);
+    if (client.events !== 0) sel.modify(client.pollable, client.events);
+  }
+  sel.unregister(client.pollable);
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+  assertStringIncludes(client.error.message, "total");
+});
+
+Deno.test("HttpClient constructor throws RangeError for a negative or NaN connectTimeout or idleTimeout", async () => {
+  const { assertThrows } = await import("@std/assert");
+  for (const bad of [-1, NaN]) {
+    assertThrows(
+      () => new HttpClient("http://127.0.0.1:1/", { connectTimeout: bad }),
+      RangeError,
+      "connectTimeout",
+    );
+    assertThrows(
+      () => new HttpClient("http://127.0.0.1:1/", { idleTimeout: bad }),
+      RangeError,
+      "idleTimeout",
+    );
+  }
+});
+
+Deno.test("HttpClient timeout messages never show the URL's password", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await untilClosed(conn);
+  });
+  const client = new HttpClient(
+    `http://user:hunter2@127.0.0.1:${server.port}/`,
+    { timeout: 50 },
+  );
+  await drive(client);
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+  assertEquals(client.error.message.includes("hunter2"), false);
+  assertStringIncludes(client.error.message, "user:***@");
+});
