@@ -15,7 +15,10 @@ export interface Poolable {
   poolIndex: number;
 }
 
-/** Idle entries by origin. */
+/**
+ * Idle entries by origin. An origin with nothing idle is forgotten, so a crawl
+ * over many hosts keeps no list per host it ever met.
+ */
 export class IdlePool<T extends Poolable> {
   readonly #maxIdle: number;
   readonly #byOrigin = new Map<string, T[]>();
@@ -47,11 +50,12 @@ export class IdlePool<T extends Poolable> {
 
   /** Takes the most recently pooled entry of `origin`, if any. */
   take(origin: string): T | undefined {
-    const entry = this.#byOrigin.get(origin)?.pop();
-    if (entry !== undefined) {
-      entry.poolIndex = -1;
-      this.#size--;
-    }
+    const list = this.#byOrigin.get(origin);
+    const entry = list?.pop();
+    if (entry === undefined) return undefined;
+    entry.poolIndex = -1;
+    this.#size--;
+    if (list!.length === 0) this.#byOrigin.delete(origin);
     return entry;
   }
 
@@ -67,8 +71,6 @@ export class IdlePool<T extends Poolable> {
     }
     entry.poolIndex = -1;
     this.#size--;
-    // An origin with nothing idle is forgotten, so a crawl over many origins
-    // does not keep one empty list per origin it ever met.
     if (list.length === 0) this.#byOrigin.delete(entry.poolOrigin);
   }
 

@@ -62,8 +62,8 @@ export class Origin<J> implements Timed {
     else this.#jobs.unshift(job);
   }
 
-  shift(): J | undefined {
-    if (this.#head >= this.#jobs.length) return undefined;
+  /** Takes the first waiting job; call it only while `queued > 0`. */
+  shift(): J {
     const job = this.#jobs[this.#head]!;
     // Drop the reference at once: a taken job must not be kept alive from here.
     (this.#jobs as Array<J | undefined>)[this.#head++] = undefined;
@@ -152,9 +152,9 @@ export class Scheduler<J> {
         this.#ready = [];
         this.#readyHead = 0;
       }
+      // Only origins with queued jobs are in the ring, each at most once.
       origin.place = IDLE;
       const job = origin.shift();
-      if (job === undefined) continue;
       if (origin.pausedUntil > now || origin.nextStart > now) {
         // Paused since it became ready: wait again.
         origin.unshift(job);
@@ -221,8 +221,8 @@ export class Scheduler<J> {
 
   /** Puts an origin where its state says: ready, timed, full or idle. */
   #place(origin: Origin<J>, now: number): void {
+    if (origin.place === TIMED) this.#timers.delete(origin);
     if (origin.queued === 0) {
-      if (origin.place === TIMED) this.#timers.delete(origin);
       origin.place = IDLE;
       return;
     }
@@ -231,10 +231,8 @@ export class Scheduler<J> {
       origin.place = TIMED;
       this.#timers.set(origin, at);
     } else if (origin.inFlight >= this.#limits.perOrigin) {
-      if (origin.place === TIMED) this.#timers.delete(origin);
       origin.place = FULL;
     } else {
-      if (origin.place === TIMED) this.#timers.delete(origin);
       origin.place = READY;
       this.#ready.push(origin);
     }

@@ -795,3 +795,97 @@ Deno.test("fetchAll() writes a RequestSpec's body to its sink, and a slow sink d
   assertEquals(text(ok(results[1]).body), "small");
   assertLess(smallAt, bigAt);
 });
+
+// --- Sources, pool and per-request options -----------------------------------
+
+Deno.test("fetchAll() rejects with the source's own error, sync or async, and closes every conn", async () => {
+  await using server = recording(async () => {
+    await sleep(50);
+    return new Response("x");
+  });
+  const boom = new Error("source broke");
+  function* sync() {
+    yield `${server.base}/1`;
+    throw boom;
+  }
+  async function* async() {
+    yield `${server.base}/1`;
+    await sleep(5);
+    throw boom;
+  }
+  for (const source of [sync(), async()]) {
+    const error = await assertRejects(() => fetchAll(source));
+    assertEquals(error, boom);
+  }
+  await assertRejects(
+    () => fetchAll(42 as unknown as string[]),
+    TypeError,
+    "iterable",
+  );
+});
+
+Deno.test("fetchAll() drops an idle pooled conn the server closes during the crawl, and sends on a fresh one", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    await sleep(10);
+    return "close"; // an idle timeout of 10 ms, while the client keeps it pooled
+  });
+  const results = await fetchAll([server.url("/a"), server.url("/b")], {
+    perOrigin: { delay: 100 },
+  });
+  assert(results.every((r) => r.ok));
+  assertEquals(server.connections, 2);
+  assertEquals(results[1]?.timings.connect !== 0, true, "a fresh conn");
+});
+
+Deno.test("fetchAll() fails a RequestSpec whose sink is locked alone and keeps the pooled conn for the next URL", async () => {
+  await using server = recording();
+  const locked = new WritableStream<Uint8Array>();
+  const writer = locked.getWriter();
+  const results = await fetchAll([
+    `${server.base}/a`,
+    { url: `${server.base}/b`, sink: locked },
+    `${server.base}/c`,
+  ], { concurrency: 1 });
+  ok(results[0]);
+  assertInstanceOf(failed(results[1]), TypeError);
+  ok(results[2]);
+  assertEquals(results[2]?.timings.connect, 0, "c reused a's conn");
+  writer.releaseLock();
+});
+
+Deno.test("fetchAll() fails a 307 redirect of a stream body with TypeError", async () => {
+  await using server = recording((req) =>
+    new URL(req.url).pathname === "/upload"
+      ? new Response(null, { status: 307, headers: { location: "/again" } })
+      : new Response("ok")
+  );
+  const [result] = await fetchAll([{
+    url: `${server.base}/upload`,
+    method: "PUT",
+    body: new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("data"));
+        c.close();
+      },
+    }),
+  }]);
+  assertStringIncludes(String(failed(result)), "stream body");
+  assertEquals(server.seen.map((s) => s.path), ["/upload"]);
+});
+
+Deno.test("fetchAll() applies a RequestSpec's maxResponseBytes to that URL only, and a crawl-wide sink", async () => {
+  await using server = recording(() => new Response("0123456789"));
+  const results = await fetchAll([
+    { url: `${server.base}/small`, maxResponseBytes: 4 },
+    `${server.base}/whole`,
+  ]);
+  assertEquals(String((failed(results[0]) as Error).name), "HttpParseError");
+  assertEquals(text(ok(results[1]).body), "0123456789");
+  const chunks: Uint8Array[] = [];
+  const [sunk] = await fetchAll([`${server.base}/sunk`], {
+    sink: new WritableStream({ write: (c) => void chunks.push(c) }),
+  });
+  assertEquals(ok(sunk).body.length, 0);
+  assertEquals(text(chunks[0]!), "0123456789");
+});

@@ -193,3 +193,31 @@ Deno.test("IdlePool.remove() drops any entry in O(1) and take() returns the most
   assertEquals(pool.size, 0);
   assert(!new IdlePool<Entry>(0).put("o", a!));
 });
+
+Deno.test("Scheduler.pause() keeps the later of two pauses, and moves a waiting origin later", () => {
+  const { s, timers } = scheduler({ delay: 100 });
+  const a = s.origin("a");
+  s.push(a, "a0", 0);
+  s.push(a, "a1", 0);
+  assertEquals(takeAll(s, 0), ["a0"]);
+  assertEquals(timers.nextDue, 100); // waiting for the politeness delay
+  s.pause(a, 500, 10);
+  assertEquals(timers.nextDue, 500, "the pause moved it");
+  s.pause(a, 300, 10); // an earlier end changes nothing
+  assertEquals(timers.nextDue, 500);
+  assertEquals(timers.size, 1);
+  s.wake(a, 400); // not due yet as far as the queue knows: still timed
+  s.wake(timers.popDue(500) as Origin<string>, 500);
+  assertEquals(takeAll(s, 500), ["a1"]);
+});
+
+Deno.test("Scheduler.wake() of an origin that is not waiting for a time does nothing", () => {
+  const { s } = scheduler({ concurrency: 1 });
+  const a = s.origin("a");
+  s.push(a, "a0", 0);
+  s.push(a, "a1", 0);
+  s.wake(a, 0); // ready already
+  assertEquals(takeAll(s, 0), ["a0"]);
+  s.wake(a, 0);
+  assertEquals(takeAll(s, 0), [], "the global limit still holds");
+});
