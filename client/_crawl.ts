@@ -247,11 +247,12 @@ export class Crawl {
     const max = this.#config.maxOpen - this.#finished.length;
     const signal = this.#config.signal;
     const sync = this.#sync;
+    const now = performance.now();
     if (sync !== null) {
       while (!this.#exhausted && this.#open < max && !signal?.aborted) {
         const next = sync.next();
         if (next.done) this.#exhausted = true;
-        else this.#accept(next.value);
+        else this.#accept(next.value, now);
       }
       return;
     }
@@ -259,7 +260,7 @@ export class Crawl {
     if (delivered !== null) {
       this.#delivered = null;
       if (delivered.done) this.#exhausted = true;
-      else this.#accept(delivered.value);
+      else this.#accept(delivered.value, now);
     }
     if (
       this.#exhausted || this.#pulling || this.#open >= max || signal?.aborted
@@ -278,7 +279,7 @@ export class Crawl {
   }
 
   /** Turns one source item into a queued job, or a failed result. */
-  #accept(item: string | URL | RequestSpec): void {
+  #accept(item: string | URL | RequestSpec, now: number): void {
     const index = this.#read++;
     let input: string | URL;
     let spec: RequestSpec | null = null;
@@ -311,7 +312,6 @@ export class Crawl {
       this.#fail(index, redactUrl(input, url), spec?.data, error);
       return;
     }
-    const now = performance.now();
     const job = new Job(
       index,
       redactUrl(input, url),
