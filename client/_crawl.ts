@@ -51,7 +51,12 @@ import {
 import { DeadlineQueue, type Timed } from "./_deadlines.ts";
 import { IdlePool, type Poolable } from "./_pool.ts";
 import { redactUrl } from "./_redact.ts";
-import { type HopRequest, nextHop } from "./_redirect.ts";
+import {
+  type HopRequest,
+  MAX_REDIRECTS,
+  nextHop,
+  type StopReason,
+} from "./_redirect.ts";
 import { IDEMPOTENT_METHODS, originPause, retryDelay } from "./_retry.ts";
 import { type Origin, Scheduler } from "./_scheduler.ts";
 import { Waker } from "./_waker.ts";
@@ -81,6 +86,8 @@ class Job implements Timed {
   /** When the first attempt started, and the current one. */
   started = NaN;
   attemptStarted = NaN;
+  /** The `waiting` promise already being awaited, so each is awaited once. */
+  awaited: Promise<void> | null = null;
   /** The open-jobs list, in read order. */
   prev: Job | null = null;
   next: Job | null = null;
@@ -450,7 +457,10 @@ export class Crawl {
    * its conn stays unregistered, so it issues no reads, until that settles.
    */
   #awaitClient(job: Job, client: HttpClient): void {
-    client.waiting?.then(() => {
+    const waiting = client.waiting;
+    if (waiting === null || waiting === job.awaited) return;
+    job.awaited = waiting;
+    waiting.then(() => {
       this.#woken.push({ job, client });
       this.#waker.wake();
     });
@@ -482,38 +492,19 @@ export class Crawl {
     const redirect = this.#config.redirect;
     if (status >= 300 && status < 400 && redirect !== "manual") {
       const next = nextHop(response, this.#hopRequest(job, client), job.hops);
-      if (next.request !== null && redirect === "follow") {
-        this.#follow(job, next.request, now);
-        return;
+      if (next.stop !== "not-redirect") {
+        if (redirect === "follow" && next.request !== null) {
+          this.#follow(job, next.request, now);
+          return;
+        }
+        // An unusable Location is handed back as the answer, as curl does;
+        // with redirect "error" every redirect fails, as in fetch.
+        if (redirect === "error" || next.stop !== "unusable-location") {
+          const reason = redirect === "error" ? "error" : next.stop;
+          this.#end(job, { error: redirectError(reason, next.location) }, now);
+          return;
+        }
       }
-      if (next.request !== null) {
-        this.#end(job, {
-          error: new TypeError(
-            `Cannot fetch: redirected to "${
-              response.headers.get("location")
-            }" with redirect "error"`,
-          ),
-        }, now);
-        return;
-      }
-      if (next.stop === "too-many-redirects") {
-        this.#end(job, {
-          error: new TypeError(
-            `Cannot fetch: more than ${job.hops} redirects, last to "${next.location}"`,
-          ),
-        }, now);
-        return;
-      }
-      if (next.stop === "body-not-replayable") {
-        this.#end(job, {
-          error: new TypeError(
-            `Cannot fetch: redirected to "${next.location}" with a stream body, which cannot be sent again`,
-          ),
-        }, now);
-        return;
-      }
-      // Not a redirect after all, or an unusable Location: as curl does, the
-      // 3xx itself is the answer.
     }
     this.#end(job, response, now);
   }
@@ -806,6 +797,21 @@ export class Crawl {
 
 /** How an attempt ended: the response, or why there is none. */
 type FetchResultBody = HttpResponse | { error: unknown };
+
+/** The error of a redirect that ends a URL. */
+function redirectError(
+  reason: "error" | StopReason | null,
+  location: string | null,
+): TypeError {
+  const to = JSON.stringify(location);
+  return new TypeError(
+    reason === "error"
+      ? `Cannot fetch: redirected to ${to} with redirect "error"`
+      : reason === "too-many-redirects"
+      ? `Cannot fetch: more than ${MAX_REDIRECTS} redirects, the last to ${to}`
+      : `Cannot fetch: the redirect to ${to} needs the request's stream body again, and a stream can be sent only once`,
+  );
+}
 
 function orZero(value: number): number {
   return Number.isNaN(value) ? 0 : value;

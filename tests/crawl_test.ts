@@ -732,7 +732,7 @@ Deno.test("fetchAll() sends neither a caller-set Host nor credentials to another
   assertEquals(same.headers.get("cookie"), "session=1");
 });
 
-Deno.test("fetchAll() hands back a redirect with an unusable Location as the response", async () => {
+Deno.test("fetchAll() hands back a redirect with an unusable Location as the response, and fails it with redirect error", async () => {
   await using server = rawServer(async ({ conn, path }) => {
     const location = path === "/bad-host"
       ? "http://[::1"
@@ -746,6 +746,10 @@ Deno.test("fetchAll() hands back a redirect with an unusable Location as the res
   const results = await fetchAll([server.url("/bad-host"), server.url("/ftp")]);
   assertEquals(results.map((r) => ok(r).status), [302, 302]);
   assertEquals(server.requests, 2);
+  // With redirect "error", every redirect fails, usable or not (as in fetch).
+  const [error] = await fetchAll([server.url("/ftp")], { redirect: "error" });
+  assertInstanceOf(failed(error), TypeError);
+  assertStringIncludes(String(failed(error)), "ftp://example.com/");
 });
 
 Deno.test("fetchAll() counts a redirect's hops against one total timeout", async () => {
@@ -870,7 +874,8 @@ Deno.test("fetchAll() fails a 307 redirect of a stream body with TypeError", asy
       },
     }),
   }]);
-  assertStringIncludes(String(failed(result)), "stream body");
+  assertInstanceOf(failed(result), TypeError);
+  assertStringIncludes(String(failed(result)), "stream");
   assertEquals(server.seen.map((s) => s.path), ["/upload"]);
 });
 
