@@ -86,3 +86,22 @@ Deno.bench("1 KiB body copied into a slab cut", { group: "alloc" }, () => {
   const body = allocate(chunk.length);
   body.set(chunk);
 });
+
+{
+  const size = 64 * 1024 * 1024;
+  const port = cannedServer(canned(size));
+  const url = new URL(`http://127.0.0.1:${port}/`);
+  let conn: PollableConn | null = null;
+  Deno.bench("HttpClient GET 64 MiB body on a kept-alive conn", {
+    group: "64 MiB",
+    n: 30,
+    warmup: 3,
+  }, async () => {
+    const client = new HttpClient(url, {
+      keepAlive: true,
+      ...(conn ? { conn } : {}),
+    });
+    await run(client);
+    conn = client.detach();
+  });
+}

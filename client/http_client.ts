@@ -190,7 +190,7 @@ const DIRECT_READ_MIN = 64 * 1024;
 const GROW_AHEAD = 1024 * 1024;
 /** The most decoded bytes taken from the decoder in one call. */
 const DECODE_SLICE = 256 * 1024;
-/** The most decoded bytes handled per `handle()` before the loop gets a turn. */
+/** The most decoded bytes passed to a sink per `handle()` before the loop gets a turn. */
 const DECODE_BUDGET = 8 * 1024 * 1024;
 const IDEMPOTENT = new Set([
   "GET",
@@ -713,7 +713,9 @@ export class HttpClient {
   #drain(): void {
     const decoder = this.#decoder!;
     const body = this.#body!;
-    let budget = DECODE_BUDGET;
+    // Slices with turns in between only with a sink: a driver that never sets one
+    // (fetchAll before it knows `waiting`) gets the whole body in one handle().
+    let budget = body instanceof SinkBody ? DECODE_BUDGET : Infinity;
     this.#decoding = true;
     while (budget > 0) {
       const out = decoder.read(DECODE_SLICE);
@@ -934,10 +936,10 @@ class BodyBuffer {
     if (need <= this.#buf.length) return;
     const declared = this.#declared;
     if (declared >= need) {
-      const size = Math.min(
-        declared,
-        Math.max(need, this.#length + GROW_AHEAD),
-      );
+      // Ahead of the bytes by at most as many as arrived (or GROW_AHEAD): a
+      // resizable buffer doubles in place, so reads stay large and nothing is copied.
+      const ahead = Math.max(GROW_AHEAD, this.#length);
+      const size = Math.min(declared, Math.max(need, this.#length + ahead));
       if (this.#resizable !== null) {
         this.#resizable.resize(size);
         this.#buf = new Uint8Array(this.#resizable, 0, size);
@@ -1012,7 +1014,11 @@ class BodyBuffer {
   }
 }
 
-/** A body written to a caller's sink as it arrives, each chunk a standalone array. */
+/**
+ * A body written to a caller's sink as it arrives. Chunks are never views of a
+ * conn's or a slab's buffer: copies, or (direct reads) views of a buffer that holds
+ * only this body's bytes, shared by consecutive chunks.
+ */
 class SinkBody {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #error: unknown = null;

@@ -5,7 +5,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { gzipSync } from "node:zlib";
-import { EVENT_READ, HttpClient, HttpParseError } from "../mod.ts";
+import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
 import {
   containsText,
   delay,
@@ -176,39 +176,64 @@ Deno.test("HttpClient passes Content-Encoding: identity bodies through", async (
   assertEquals(latin1(client.response!.body), "plain");
 });
 
-Deno.test("HttpClient decodes a body of 20 MiB in slices, giving the loop turns in between", async () => {
+Deno.test("HttpClient decodes a 20 MiB body whole without a sink, and in slices with turns in between into a sink", async () => {
   const size = 20 * 1024 * 1024;
   const gz = gzipSync(new Uint8Array(size).fill(97));
   await using server = replyServer(() =>
     response(gz, "Content-Encoding: gzip\r\n")
   );
-  const client = new HttpClient(server.url("/"), { timeout: 30_000 });
-  let waits = 0;
-  await drive(client, {
-    onRound: () => {
-      if (client.state === "receiving" && client.waiting !== null) waits++;
-    },
+  const whole = new HttpClient(server.url("/"), { timeout: 30_000 });
+  await drive(whole, {
+    onRound: () => assertEquals(whole.waiting, null),
   });
-  assertEquals(client.state, "done", String(client.error));
-  const body = client.response!.body;
+  assertEquals(whole.state, "done", String(whole.error));
+  const body = whole.response!.body;
   assertEquals(body.length, size);
   assertEquals(body.buffer.byteLength, size);
   assert(body.every((b) => b === 97));
+
+  // A sink that never pushes back: only the slice budget makes the client yield.
+  let received = 0;
+  const sink = new WritableStream<Uint8Array>({
+    write(chunk) {
+      received += chunk.length;
+    },
+  }, { highWaterMark: 1e9 });
+  const sliced = new HttpClient(server.url("/"), { timeout: 30_000, sink });
+  let waits = 0;
+  await drive(sliced, {
+    onRound: () => {
+      if (sliced.state === "receiving" && sliced.waiting !== null) waits++;
+    },
+  });
+  assertEquals(sliced.state, "done", String(sliced.error));
+  assertEquals(received, size);
   assert(waits >= 2, `${waits} waits`);
 });
 
-Deno.test("HttpClient reads a large body that arrives slowly without allocating it ahead", async () => {
-  // 8 MiB announced, 3 MiB sent, then a stall: memory follows what arrived.
+Deno.test("HttpClient allocates a body as it arrives, not as announced: 3 MiB of a claimed 1 GiB cost a few MiB", async () => {
   const sent = 3 * 1024 * 1024;
   await using server = scriptedServer(async (conn) => {
     await readHead(conn);
-    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 8388608\r\n\r\n");
+    await writeAll(
+      conn,
+      "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n",
+    );
     await writeAll(conn, pattern(sent));
     await untilClosed(conn);
   });
   const client = new HttpClient(server.url("/"), { idleTimeout: 200 });
-  await drive(client);
+  // ArrayBuffer memory, as V8 accounts it (committed bytes, not reservations).
+  const before = Deno.memoryUsage().external;
+  let peak = before;
+  await drive(client, {
+    onRound: () => {
+      peak = Math.max(peak, Deno.memoryUsage().external);
+    },
+  });
   assertInstanceOf(client.error, Deno.errors.TimedOut);
+  const grown = (peak - before) / 1048576;
+  assert(grown < 32, `${grown.toFixed(1)} MiB allocated for 3 MiB received`);
 });
 
 function concat(chunks: Uint8Array[]): Uint8Array {
@@ -473,4 +498,15 @@ Deno.test("HttpClient's timings go start <= connected <= sent <= firstByte <= en
   // A copy: changing it changes nothing.
   t.end = 0;
   assert(client.timings.end > 0);
+});
+
+Deno.test("fetchAll() gets a large gzip body whole: HttpClient waits on nothing without a sink", async () => {
+  const size = 12 * 1024 * 1024;
+  const gz = gzipSync(new Uint8Array(size).fill(98));
+  await using server = replyServer(() =>
+    response(gz, "Content-Encoding: gzip\r\n")
+  );
+  const result = (await fetchAll([server.url("/")]))[0]!;
+  assert(result.ok, String((result as { error?: unknown }).error));
+  assertEquals(result.response.body.length, size);
 });
