@@ -179,6 +179,9 @@ export interface FetchEntry {
  *   timeout: 10_000,
  *   headers: { "user-agent": "my-crawler/1.0" },
  *   maxResponseBytes: 10 << 20,
+ *   perOrigin: { concurrency: 2, delay: 250 },
+ *   retry: { limit: 3, maxDelay: 10_000 },
+ *   idleTimeout: 5_000,
  *   signal: controller.signal,
  *   onProgress: (done, total) => console.log(`${done}/${total}`),
  * };
@@ -394,6 +397,26 @@ export type CrawlSource =
  * const results = await fetchAll([`${base}/a`, `${base}/b`, "not a url"]);
  * assert(results[0]?.ok && new TextDecoder().decode(results[0].response.body) === "/a");
  * assert(results[2]?.ok === false && results[2].error instanceof TypeError);
+ * ```
+ *
+ * @example Per-request specs, politeness and retries
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { fetchAll } from "@seed/selectors";
+ *
+ * let calls = 0;
+ * await using server = Deno.serve(
+ *   { hostname: "127.0.0.1", port: 0, onListen() {} },
+ *   // Busy once: the first request gets 503, the retry gets through.
+ *   (req) => ++calls === 1 ? new Response("busy", { status: 503 }) : new Response(req.method),
+ * );
+ * const base = `http://127.0.0.1:${server.addr.port}`;
+ * const [first, posted] = await fetchAll([
+ *   { url: `${base}/a`, data: "page a" },
+ *   { url: `${base}/b`, method: "POST", body: "x", data: "form b" },
+ * ], { perOrigin: { concurrency: 1, delay: 10 }, retry: { limit: 2, baseDelay: 10 } });
+ * assert(first?.ok && first.data === "page a" && first.attempts === 2);
+ * assert(posted?.ok && new TextDecoder().decode(posted.response.body) === "POST");
  * ```
  *
  * @param source The URLs or {@linkcode RequestSpec}s: an iterable or an async
