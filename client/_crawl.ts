@@ -86,8 +86,6 @@ class Job implements Timed {
   /** When the first attempt started, and the current one. */
   started = NaN;
   attemptStarted = NaN;
-  /** The `waiting` promise already being awaited, so each is awaited once. */
-  awaited: Promise<void> | null = null;
   /** The open-jobs list, in read order. */
   prev: Job | null = null;
   next: Job | null = null;
@@ -362,10 +360,8 @@ export class Crawl {
     try {
       client = new HttpClient(url, this.#withConn(options, slot));
     } catch (error) {
-      if (slot !== undefined && !this.#pool.put(origin, slot)) {
-        this.#sel.unregister(slot.conn);
-        slot.conn.close();
-      }
+      // It came from that pool a moment ago, so there is room for it.
+      if (slot !== undefined) this.#pool.put(origin, slot);
       this.#end(job, { error }, performance.now());
       return;
     }
@@ -438,15 +434,10 @@ export class Crawl {
     let slot = job.slot;
     if (slot === null || slot.conn !== conn) {
       // A new conn, or a fresh one after a stale keep-alive conn failed.
-      if (slot !== null && slot.events !== 0) this.#sel.unregister(slot.conn);
-      slot = job.slot = new Slot(conn, job, events);
-      if (events !== 0) this.#sel.register(conn, events, slot);
-    } else if (slot.events !== events) {
-      if (events === 0) this.#sel.unregister(conn);
-      else if (slot.events === 0) this.#sel.register(conn, events, slot);
-      else this.#sel.modify(conn, events, slot);
-      slot.events = events;
+      if (slot !== null) this.#watch(slot, 0);
+      slot = job.slot = new Slot(conn, job, 0);
     }
+    if (slot.events !== events) this.#watch(slot, events);
     if (events === 0) this.#awaitClient(job, client);
     const due = client.deadline;
     if (due !== job.due || job.heapIndex < 0) this.#timers.set(job, due);
@@ -457,10 +448,7 @@ export class Crawl {
    * its conn stays unregistered, so it issues no reads, until that settles.
    */
   #awaitClient(job: Job, client: HttpClient): void {
-    const waiting = client.waiting;
-    if (waiting === null || waiting === job.awaited) return;
-    job.awaited = waiting;
-    waiting.then(() => {
+    client.waiting?.then(() => {
       this.#woken.push({ job, client });
       this.#waker.wake();
     });
@@ -624,24 +612,30 @@ export class Crawl {
         this.#pool.put(client.url.origin, slot)
       ) {
         slot.job = null;
+        // Idle, it is watched for reads: readiness then means the server closed it.
         // It was receiving, so it is registered for EVENT_READ already.
-        if (slot.events === 0) this.#sel.register(reusable, EVENT_READ, slot);
-        else if (slot.events !== EVENT_READ) {
-          this.#sel.modify(reusable, EVENT_READ, slot);
-        }
-        slot.events = EVENT_READ;
+        if (slot.events !== EVENT_READ) this.#watch(slot, EVENT_READ);
         return;
       }
       reusable.close();
     }
-    if (slot !== null && slot.events !== 0) this.#sel.unregister(slot.conn);
+    if (slot !== null) this.#watch(slot, 0);
+  }
+
+  /** Registers a slot's conn for `events`, changes it, or (0) unregisters it. */
+  #watch(slot: Slot, events: number): void {
+    const before = slot.events;
+    if (before === events) return;
+    slot.events = events;
+    if (events === 0) this.#sel.unregister(slot.conn);
+    else if (before === 0) this.#sel.register(slot.conn, events, slot);
+    else this.#sel.modify(slot.conn, events, slot);
   }
 
   /** Closes and forgets an idle conn the server closed (or wrote to). */
   #dropIdle(slot: Slot): void {
-    if (slot.poolIndex < 0) return; // dropped earlier in this batch
     this.#pool.remove(slot);
-    this.#sel.unregister(slot.conn);
+    this.#watch(slot, 0);
     slot.conn.close();
   }
 
@@ -743,7 +737,7 @@ export class Crawl {
       this.#timers.delete(job);
       const slot = job.slot;
       job.slot = null;
-      if (slot !== null && slot.events !== 0) this.#sel.unregister(slot.conn);
+      if (slot !== null) this.#watch(slot, 0);
       client?.close();
       this.#finish(job, {
         url: job.shown,
@@ -768,11 +762,8 @@ export class Crawl {
     this.#waker.close();
     if (!this.#exhausted) {
       // As `for..of` does when a loop ends early: let the source clean up.
-      try {
-        this.#sync?.return?.();
-      } catch {
-        // The source's own cleanup failed: nothing the crawl can do about it.
-      }
+      this.#sync?.return?.();
+      // Not awaited: a pending `next()` may never settle.
       this.#async?.return?.().catch(() => {});
     }
   }

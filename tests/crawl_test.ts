@@ -21,7 +21,7 @@ import {
 import { rawServer, writeSplit } from "./_raw_http.ts";
 
 const text = (body: Uint8Array) => new TextDecoder().decode(body);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const ok = (r: FetchResult | undefined) => {
   assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
   return r.response;
@@ -893,4 +893,74 @@ Deno.test("fetchAll() applies a RequestSpec's maxResponseBytes to that URL only,
   });
   assertEquals(ok(sunk).body.length, 0);
   assertEquals(text(chunks[0]!), "0123456789");
+});
+
+Deno.test("fetchAll() on abort gives an array's unread entries the reason, bad URLs and specs included", async () => {
+  const results = await fetchAll(
+    ["not a url", { url: "http://u:pw@127.0.0.1:1/", data: 7 }],
+    { signal: AbortSignal.abort("early") },
+  );
+  assertEquals(results.map((r) => [r.url, !r.ok && r.error, r.data]), [
+    ["not a url", "early", undefined],
+    ["http://u:***@127.0.0.1:1/", "early", 7],
+  ]);
+});
+
+Deno.test("fetchAll() fails a URL whose sink stalls past the timeout and goes on with the others", async () => {
+  await using server = recording(async (req) => {
+    if (new URL(req.url).pathname === "/slow") await sleep(300);
+    return new Response(new Uint8Array(64 * 1024));
+  });
+  // The sink takes 150 ms per write: the request waits on it past its timeout,
+  // and the write's end comes after the request failed.
+  const sink = new WritableStream<Uint8Array>({
+    write: () => sleep(150),
+  }, { highWaterMark: 1 });
+  const results = await fetchAll([
+    { url: `${server.base}/sunk`, sink, timeout: 60 },
+    `${server.base}/slow`,
+  ]);
+  assertInstanceOf(failed(results[0]), Deno.errors.TimedOut);
+  assertEquals(ok(results[1]).body.length, 64 * 1024);
+});
+
+Deno.test("fetchAll() with maxIdlePerOrigin 0 keeps no idle conn, so each request opens its own", async () => {
+  await using server = rawServer(async ({ conn, head }) => {
+    const close = /connection: close/i.test(head);
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    return close ? "close" : "keep";
+  });
+  const results = await fetchAll(
+    [server.url("/1"), server.url("/2"), server.url("/3")],
+    { concurrency: 1, maxIdlePerOrigin: 0 },
+  );
+  assert(results.every((r) => r.ok));
+  assertEquals(server.connections, 3);
+});
+
+Deno.test("fetchAll() fails a redirect that arrives in time but ends past the deadline with TimedOut", async () => {
+  // The 302's body is a gzip of 96 MiB of zeros (about 100 KiB on the wire):
+  // it arrives at once, and decoding it takes the crawl past its 40 ms.
+  const bomb = await new Response(
+    new Blob([new Uint8Array(96 << 20)]).stream().pipeThrough(
+      new CompressionStream("gzip"),
+    ),
+  ).bytes();
+  await using server = rawServer(async ({ conn, path }) => {
+    if (path === "/r") {
+      await writeSplit(
+        conn,
+        "HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Encoding: gzip\r\n" +
+          `Content-Length: ${bomb.length}\r\n\r\n`,
+      );
+      await writeSplit(conn, bomb);
+    } else {
+      await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+    return "keep";
+  });
+  const [result] = await fetchAll([server.url("/r")], { timeout: 40 });
+  assertInstanceOf(failed(result), Deno.errors.TimedOut);
+  assertStringIncludes(String(failed(result)), "total");
+  assertEquals(server.requests, 1, "the next hop was never sent");
 });
