@@ -153,7 +153,9 @@ export class Crawl {
   #exhausted = false;
   /** An async source's `next()` is pending. */
   #pulling = false;
-  #delivered: IteratorResult<string | URL | RequestSpec> | null = null;
+  /** An async source's items read ahead and not yet accepted; they count as open. */
+  #delivered: Array<string | URL | RequestSpec> = [];
+  #asyncDone = false;
   #sourceFailed: { error: unknown } | null = null;
   /** Clients whose `waiting` promise settled, to resume. */
   #woken: Array<{ job: Job; client: HttpClient }> = [];
@@ -206,21 +208,12 @@ export class Crawl {
 
   /** The result of an array's URL that an abort left unread. */
   unstarted(item: string | URL | RequestSpec | undefined): FetchResult {
-    const spec = typeof item === "object" && !(item instanceof URL)
-      ? item
-      : undefined;
-    const input = spec?.url ?? item ?? "";
-    let parsed: URL | null = null;
-    try {
-      parsed = parseHttpUrl(input as string | URL);
-    } catch {
-      // Shown as given.
-    }
+    const { shown, data } = describeItem(item);
     return {
-      url: redactUrl(input as string | URL, parsed),
+      url: shown,
       ok: false,
       error: this.#config.signal?.reason,
-      data: spec?.data,
+      data,
       attempts: 0,
       timings: { ...NO_TIMINGS },
     };
@@ -262,20 +255,31 @@ export class Crawl {
       return;
     }
     const delivered = this.#delivered;
-    if (delivered !== null) {
-      this.#delivered = null;
-      if (delivered.done) this.#exhausted = true;
-      else this.#accept(delivered.value, now);
-    }
+    for (let i = 0; i < delivered.length; i++) this.#accept(delivered[i]!, now);
+    if (delivered.length > 0) this.#delivered = [];
+    if (this.#asyncDone) this.#exhausted = true;
+    else this.#readAhead();
+  }
+
+  /**
+   * Calls an async source's `next()` while there is room: one call at a time, each
+   * settling wakes the loop and calls the next, so the source runs ahead of the
+   * loop up to the bound instead of one item per `select()`.
+   */
+  #readAhead(): void {
     if (
-      this.#exhausted || this.#pulling || this.#open >= max || signal?.aborted
+      this.#pulling || this.#asyncDone || this.#sourceFailed !== null ||
+      this.#config.signal?.aborted ||
+      this.#open + this.#delivered.length + this.#finished.length >=
+        this.#config.maxOpen
     ) return;
-    // One `next()` at a time; its settling wakes the loop.
     this.#pulling = true;
     this.#async!.next().then((result) => {
       this.#pulling = false;
-      this.#delivered = result;
+      if (result.done) this.#asyncDone = true;
+      else this.#delivered.push(result.value);
       this.#waker.wake();
+      this.#readAhead();
     }, (error) => {
       this.#pulling = false;
       this.#sourceFailed = { error };
@@ -730,6 +734,12 @@ export class Crawl {
 
   /** Ends every open URL with `reason`; nothing more is read from the source. */
   #abort(reason: unknown): void {
+    // Read ahead from an async source: read, so they end like the others.
+    for (const item of this.#delivered) {
+      const { shown, data } = describeItem(item);
+      this.#fail(this.#read++, shown, data, reason);
+    }
+    this.#delivered = [];
     this.#scheduler.drain();
     const now = performance.now();
     for (let job = this.#first; job !== null; job = this.#first) {
@@ -788,6 +798,23 @@ export class Crawl {
 
 /** How an attempt ended: the response, or why there is none. */
 type FetchResultBody = HttpResponse | { error: unknown };
+
+/** `result.url` and `data` of a source item, whatever it is. */
+function describeItem(
+  item: string | URL | RequestSpec | undefined,
+): { shown: string; data: unknown } {
+  const spec = typeof item === "object" && !(item instanceof URL)
+    ? item
+    : undefined;
+  const input = spec?.url ?? item;
+  let parsed: URL | null = null;
+  try {
+    parsed = parseHttpUrl(input as string | URL);
+  } catch {
+    // Shown as given.
+  }
+  return { shown: redactUrl(input as string | URL, parsed), data: spec?.data };
+}
 
 /** The error of a redirect that ends a URL. */
 function redirectError(

@@ -292,40 +292,49 @@ for (const kind of ["sync", "async"] as const) {
   });
 }
 
-Deno.test("fetchEach() on abort stops reading an endless source and ends promptly", async () => {
-  await using server = recording(async () => {
-    await sleep(1);
-    return new Response("x");
+for (const kind of ["sync", "async"] as const) {
+  Deno.test(`fetchEach() on abort stops reading an endless ${kind} source and ends promptly`, async () => {
+    await using server = recording(async () => {
+      await sleep(1);
+      return new Response("x");
+    });
+    const controller = new AbortController();
+    let pulled = 0;
+    function* endless() {
+      while (true) {
+        pulled++;
+        yield `${server.base}/`;
+      }
+    }
+    async function* endlessAsync() {
+      while (true) {
+        pulled++;
+        yield `${server.base}/`;
+      }
+    }
+    let done = 0;
+    let failedWithReason = 0;
+    let abortedAt = 0;
+    for await (
+      const { result } of fetchEach(
+        kind === "sync" ? endless() : endlessAsync(),
+        { concurrency: 8, signal: controller.signal },
+      )
+    ) {
+      if (result.ok) done++;
+      else if (result.error === "stop") failedWithReason++;
+      if (done === 50 && abortedAt === 0) {
+        controller.abort("stop");
+        abortedAt = performance.now();
+      }
+    }
+    const took = performance.now() - abortedAt;
+    assertLess(took, 200, "ended promptly");
+    // Every URL read got a result (an async source may be inside one more next()).
+    assertLessOrEqual(pulled, done + failedWithReason + 1);
+    assertLessOrEqual(failedWithReason, 8 + 32);
   });
-  const controller = new AbortController();
-  let pulled = 0;
-  function* endless() {
-    while (true) {
-      pulled++;
-      yield `${server.base}/`;
-    }
-  }
-  let done = 0;
-  let failedWithReason = 0;
-  let abortedAt = 0;
-  for await (
-    const { result } of fetchEach(endless(), {
-      concurrency: 8,
-      signal: controller.signal,
-    })
-  ) {
-    if (result.ok) done++;
-    else if (result.error === "stop") failedWithReason++;
-    if (done === 50 && abortedAt === 0) {
-      controller.abort("stop");
-      abortedAt = performance.now();
-    }
-  }
-  const took = performance.now() - abortedAt;
-  assertLess(took, 200, "ended promptly");
-  assertLessOrEqual(pulled, done + failedWithReason + 8 + 32 + 1);
-  assertLessOrEqual(failedWithReason, 8 + 32);
-});
+}
 
 Deno.test("fetchAll() resolves when onProgress aborts during a timeout sweep", async () => {
   await using silent = rawServer(async () => {
@@ -963,4 +972,37 @@ Deno.test("fetchAll() fails a redirect that arrives in time but ends past the de
   assertInstanceOf(failed(result), Deno.errors.TimedOut);
   assertStringIncludes(String(failed(result)), "total");
   assertEquals(server.requests, 1, "the next hop was never sent");
+});
+
+Deno.test("fetchEach() on abort gives the URLs an async source already handed over the reason", async () => {
+  await using server = recording(async (req) => {
+    if (new URL(req.url).pathname !== "/0") await sleep(200);
+    return new Response("x");
+  });
+  const controller = new AbortController();
+  let pulled = 0;
+  async function* endless() {
+    while (true) {
+      yield { url: `${server.base}/${pulled}`, data: pulled++ };
+      await sleep(5); // slower than the first response
+    }
+  }
+  const seen: unknown[] = [];
+  for await (
+    const { result } of fetchEach(endless(), {
+      concurrency: 2,
+      maxQueued: 2,
+      signal: controller.signal,
+    })
+  ) {
+    seen.push(result.data);
+    if (result.data === 0) {
+      // Meanwhile the source hands over the URLs it was asked for.
+      await sleep(20);
+      controller.abort("stop");
+    } else assertEquals(!result.ok && result.error, "stop");
+  }
+  // Every URL handed over got a result, the ones read ahead included.
+  assertEquals(seen.length, pulled);
+  assertLessOrEqual(pulled, 2 + 2 + 1);
 });
