@@ -1002,7 +1002,11 @@ Deno.test("fetchEach() on abort gives the URLs an async source already handed ov
       controller.abort("stop");
     } else assertEquals(!result.ok && result.error, "stop");
   }
-  // Every URL handed over got a result, the ones read ahead included.
-  assertEquals(seen.length, pulled);
+  // The source's own 5 ms wait outlives the crawl: let it end.
+  await sleep(10);
+  // Every URL handed over got a result, the ones read ahead included; only a
+  // next() still running at the abort hands its URL to nobody.
+  assertLessOrEqual(pulled - seen.length, 1);
+  assertGreaterOrEqual(seen.length, 3, "URLs were read ahead");
   assertLessOrEqual(pulled, 2 + 2 + 1);
 });
