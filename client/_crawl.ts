@@ -78,7 +78,7 @@ class Job implements Timed {
   /** Queued in the deadline queue for the end of a retry's backoff, not for a timeout. */
   backingOff = false;
   /** Waiting for a slot (queued on its origin, or backing off) since `waitingSince`. */
-  waiting = true;
+  queuedNow = true;
   /** When it last began waiting for a slot. */
   waitingSince: number;
   /** Milliseconds spent waiting for slots so far. */
@@ -345,7 +345,7 @@ export class Crawl {
       !signal?.aborted && (job = this.#scheduler.take(now)) !== undefined
     ) {
       job.queued += now - job.waitingSince;
-      job.waiting = false;
+      job.queuedNow = false;
       job.attempts++;
       job.attemptStarted = now;
       if (job.attempts === 1) job.started = now;
@@ -598,7 +598,7 @@ export class Crawl {
     job.hop = null;
     job.hops = 0;
     job.backingOff = true;
-    job.waiting = true;
+    job.queuedNow = true;
     job.waitingSince = now;
     this.#timers.set(job, now + wait);
   }
@@ -677,7 +677,7 @@ export class Crawl {
   }
 
   #timings(job: Job, client: HttpClient | null, now: number): FetchTimings {
-    const queued = job.waiting
+    const queued = job.queuedNow
       ? job.queued + now - job.waitingSince
       : job.queued;
     const stamps = client === null ? undefined : (client as {
