@@ -334,7 +334,10 @@ export interface RetryOptions {
 }
 
 /**
- * Per-origin limits of a crawl (an origin is scheme, host and port).
+ * Per-origin limits of a crawl (an origin is scheme, host and port). They apply
+ * to each URL's own origin: the hops of a redirect run in the slot their URL
+ * already holds. A `429` or `503` with `Retry-After` also pauses the origin's
+ * other requests until then (capped at `retry.maxDelay`), retries on or off.
  *
  * @example
  * ```ts
