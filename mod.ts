@@ -63,9 +63,15 @@ export {
   type HttpResponse,
 } from "./client/http_client.ts";
 export {
+  type CrawlSource,
   fetchAll,
   type FetchAllOptions,
   fetchEach,
   type FetchEntry,
   type FetchResult,
+  type FetchTimings,
+  type PerOriginOptions,
+  type RequestBody,
+  type RequestSpec,
+  type RetryOptions,
 } from "./client/fetch_all.ts";

@@ -1,0 +1,836 @@
+/**
+ * The crawl loop behind `fetchAll` and `fetchEach`: many {@linkcode HttpClient}s
+ * on one selector. It reads top down as the loop runs:
+ *
+ * 1. **pull**: read URLs from the source while fewer than `concurrency +
+ *    maxQueued` are open, and queue each on its origin;
+ * 2. **start**: start what the scheduler lets start now;
+ * 3. **select**: wait for readiness, or the earliest deadline of the crawl's one
+ *    deadline queue;
+ * 4. **dispatch**: step each ready client, then re-sync its registration and its
+ *    deadline (**after-step**), or end its attempt: follow a redirect, retry, or
+ *    **finish** the URL;
+ * 5. **expire**: time out clients past their deadline, wake origins and retries
+ *    whose wait is over.
+ *
+ * Policies live elsewhere and are pure: redirects in `_redirect.ts`, retries and
+ * backoff in `_retry.ts`, per-origin queues in `_scheduler.ts`, the keep-alive
+ * pool in `_pool.ts`, the deadline heap in `_deadlines.ts`.
+ *
+ * Abort is a flag (`signal.aborted`) the loop checks between steps; the abort
+ * listener only wakes a pending `select()`, so nothing is ever torn down from
+ * inside a callback (std's `abortable` is the model).
+ *
+ * @module
+ */
+import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
+import type { PollableConn } from "../selector/pollable_conn.ts";
+import { Selector } from "../selector/selector.ts";
+import type { SelectorKey } from "../selector/selector_key.ts";
+import type {
+  CrawlSource,
+  FetchAllOptions,
+  FetchEntry,
+  FetchResult,
+  FetchTimings,
+  RequestSpec,
+} from "./fetch_all.ts";
+import {
+  HttpClient,
+  type HttpResponse,
+  type InternalOptions,
+  parseHttpUrl,
+} from "./http_client.ts";
+import { kRequestWriter } from "./_request.ts";
+import {
+  type CrawlConfig,
+  crawlConfig,
+  type RequestOptions,
+  specOptions,
+} from "./_crawl_options.ts";
+import { DeadlineQueue, type Timed } from "./_deadlines.ts";
+import { IdlePool, type Poolable } from "./_pool.ts";
+import { redactUrl } from "./_redact.ts";
+import {
+  type HopRequest,
+  MAX_REDIRECTS,
+  nextHop,
+  type StopReason,
+} from "./_redirect.ts";
+import { IDEMPOTENT_METHODS, originPause, retryDelay } from "./_retry.ts";
+import { type Origin, Scheduler } from "./_scheduler.ts";
+import { Waker } from "./_waker.ts";
+
+/** One URL read from the source, from then until its result. */
+class Job implements Timed {
+  due = 0;
+  heapIndex = -1;
+  /** The current attempt's client, `null` between attempts and once finished. */
+  client: HttpClient | null = null;
+  /** The registration of the client's conn, once it has one. */
+  slot: Slot | null = null;
+  /** Its origin's queue, while queued or running. */
+  origin: Origin<Job> | null = null;
+  /** The current hop's request once a redirect changed it; `null` on the first hop. */
+  hop: HopRequest | null = null;
+  hops = 0;
+  attempts = 0;
+  /** Queued in the deadline queue for the end of a retry's backoff, not for a timeout. */
+  backingOff = false;
+  /** Waiting for a slot (queued on its origin, or backing off) since `waitingSince`. */
+  queuedNow = true;
+  /** When it last began waiting for a slot. */
+  waitingSince: number;
+  /** Milliseconds spent waiting for slots so far. */
+  queued = 0;
+  /** When the first attempt started, and the current one. */
+  started = NaN;
+  attemptStarted = NaN;
+  /** The open-jobs list, in read order. */
+  prev: Job | null = null;
+  next: Job | null = null;
+
+  constructor(
+    readonly index: number,
+    /** `result.url`: the input as given, password hidden. */
+    readonly shown: string,
+    readonly data: unknown,
+    readonly url: URL,
+    readonly options: RequestOptions,
+    now: number,
+  ) {
+    this.waitingSince = now;
+  }
+}
+
+/**
+ * The selector data of one conn: the job using it, or none while it is idle in
+ * the pool. Handing a conn from job to job changes a field, not the registration.
+ * `events` is what it is registered for, 0 while not registered.
+ */
+class Slot implements Poolable {
+  poolOrigin = "";
+  poolIndex = -1;
+
+  constructor(
+    readonly conn: PollableConn,
+    public job: Job | null,
+    public events: number,
+  ) {}
+}
+
+const NO_TIMINGS: FetchTimings = Object.freeze({
+  queued: 0,
+  connect: 0,
+  firstByte: 0,
+  total: 0,
+});
+
+/** A crawl: options checked at construction, run once with {@linkcode Crawl.run}. */
+export class Crawl {
+  readonly #config: CrawlConfig;
+  /** `null` data is the waker's registration. */
+  readonly #sel = new Selector<Slot | null>();
+  /** Every timed thing of the crawl: client deadlines, retry backoffs, origin waits. */
+  readonly #timers = new DeadlineQueue<Timed>();
+  readonly #scheduler: Scheduler<Job>;
+  readonly #pool: IdlePool<Slot>;
+  readonly #waker = new Waker();
+  /** `config.shared` plus `conn`, for a plain URL sent on a pooled conn. */
+  #sharedOnConn: InternalOptions | null = null;
+
+  /** Jobs read and not finished, oldest first: any of them is unlinked in O(1). */
+  #first: Job | null = null;
+  #last: Job | null = null;
+  #open = 0;
+  #finished: FetchEntry[] = [];
+  #done = 0;
+  #total = 0;
+
+  #sync: Iterator<string | URL | RequestSpec> | null = null;
+  #async: AsyncIterator<string | URL | RequestSpec> | null = null;
+  #read = 0;
+  #exhausted = false;
+  /** An async source's `next()` is pending. */
+  #pulling = false;
+  /** An async source's items read ahead and not yet accepted; they count as open. */
+  #delivered: Array<string | URL | RequestSpec> = [];
+  #asyncDone = false;
+  #sourceFailed: { error: unknown } | null = null;
+  /** Clients whose `waiting` promise settled, to resume. */
+  #woken: Array<{ job: Job; client: HttpClient }> = [];
+
+  /**
+   * Checks the options.
+   *
+   * @throws {TypeError} For an invalid method, header, body or `redirect`.
+   * @throws {RangeError} For an out-of-range number.
+   */
+  constructor(options: FetchAllOptions) {
+    this.#config = crawlConfig(options);
+    this.#scheduler = new Scheduler(this.#config.limits, this.#timers);
+    this.#pool = new IdlePool(this.#config.maxIdlePerOrigin);
+  }
+
+  /** Runs the crawl, yielding what finished after each step, in completion order. */
+  async *run(source: CrawlSource): AsyncGenerator<FetchEntry[]> {
+    const signal = this.#config.signal;
+    const waker = this.#waker;
+    // The listener only wakes the loop; the loop sees `signal.aborted` and ends.
+    const wake = () => waker.wake();
+    signal?.addEventListener("abort", wake, { once: true });
+    this.#sel.register(waker, EVENT_READ, null);
+    if (Array.isArray(source)) this.#total = source.length;
+    try {
+      this.#openSource(source);
+      while (true) {
+        if (signal?.aborted) {
+          this.#abort(signal.reason);
+          if (this.#finished.length > 0) yield this.#takeFinished();
+          break;
+        }
+        this.#pull();
+        this.#startReady();
+        if (this.#finished.length > 0) {
+          yield this.#takeFinished();
+          continue;
+        }
+        if (this.#open === 0 && this.#exhausted) break;
+        const batch = await this.#sel.select(this.#untilNextDue());
+        this.#dispatch(batch);
+        this.#expire();
+      }
+    } finally {
+      signal?.removeEventListener("abort", wake);
+      this.#closeAll();
+    }
+  }
+
+  /** The result of an array's URL that an abort left unread. */
+  unstarted(item: string | URL | RequestSpec | undefined): FetchResult {
+    const { shown, data } = describeItem(item);
+    return {
+      url: shown,
+      ok: false,
+      error: this.#config.signal?.reason,
+      data,
+      attempts: 0,
+      timings: { ...NO_TIMINGS },
+    };
+  }
+
+  // --- 1. pull ---------------------------------------------------------------
+
+  #openSource(source: CrawlSource): void {
+    if (typeof (source as Iterable<unknown>)[Symbol.iterator] === "function") {
+      this.#sync = (source as Iterable<string | URL | RequestSpec>)
+        [Symbol.iterator]();
+    } else if (
+      typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] ===
+        "function"
+    ) {
+      this.#async = (source as AsyncIterable<string | URL | RequestSpec>)
+        [Symbol.asyncIterator]();
+    } else {
+      throw new TypeError(
+        "Cannot fetch: the source must be an iterable or an async iterable",
+      );
+    }
+  }
+
+  /** Reads URLs while fewer than `concurrency + maxQueued` are open. */
+  #pull(): void {
+    if (this.#sourceFailed !== null) throw this.#sourceFailed.error;
+    // Results not yet yielded count as open: the caller has not seen them finish.
+    const max = this.#config.maxOpen - this.#finished.length;
+    const signal = this.#config.signal;
+    const sync = this.#sync;
+    const now = performance.now();
+    if (sync !== null) {
+      while (!this.#exhausted && this.#open < max && !signal?.aborted) {
+        const next = sync.next();
+        if (next.done) this.#exhausted = true;
+        else this.#accept(next.value, now);
+      }
+      return;
+    }
+    const delivered = this.#delivered;
+    for (let i = 0; i < delivered.length; i++) this.#accept(delivered[i]!, now);
+    if (delivered.length > 0) this.#delivered = [];
+    if (this.#asyncDone) this.#exhausted = true;
+    else this.#readAhead();
+  }
+
+  /**
+   * Calls an async source's `next()` while there is room: one call at a time, each
+   * settling wakes the loop and calls the next, so the source runs ahead of the
+   * loop up to the bound instead of one item per `select()`.
+   */
+  #readAhead(): void {
+    if (
+      this.#pulling || this.#asyncDone || this.#sourceFailed !== null ||
+      this.#config.signal?.aborted ||
+      this.#open + this.#delivered.length + this.#finished.length >=
+        this.#config.maxOpen
+    ) return;
+    this.#pulling = true;
+    this.#async!.next().then((result) => {
+      this.#pulling = false;
+      if (result.done) this.#asyncDone = true;
+      else this.#delivered.push(result.value);
+      this.#waker.wake();
+      this.#readAhead();
+    }, (error) => {
+      this.#pulling = false;
+      this.#sourceFailed = { error };
+      this.#waker.wake();
+    });
+  }
+
+  /** Turns one source item into a queued job, or a failed result. */
+  #accept(item: string | URL | RequestSpec, now: number): void {
+    const index = this.#read++;
+    let input: string | URL;
+    let spec: RequestSpec | null = null;
+    if (typeof item === "string" || item instanceof URL) {
+      input = item;
+    } else if (typeof item === "object" && item !== null && "url" in item) {
+      spec = item;
+      input = item.url;
+    } else {
+      this.#fail(
+        index,
+        String(item),
+        undefined,
+        new TypeError(
+          `Cannot fetch: expected a URL string, a URL or a RequestSpec, received ${
+            item === null ? "null" : typeof item
+          }`,
+        ),
+      );
+      return;
+    }
+    let url: URL | null = null;
+    let options: RequestOptions;
+    try {
+      url = parseHttpUrl(input);
+      options = spec === null
+        ? this.#config.shared
+        : specOptions(spec, this.#config.shared);
+    } catch (error) {
+      this.#fail(index, redactUrl(input, url), spec?.data, error);
+      return;
+    }
+    const job = new Job(
+      index,
+      redactUrl(input, url),
+      spec?.data,
+      url,
+      options,
+      now,
+    );
+    this.#link(job);
+    const origin = this.#scheduler.origin(url.origin);
+    job.origin = origin;
+    this.#scheduler.push(origin, job, now);
+  }
+
+  // --- 2. start --------------------------------------------------------------
+
+  #startReady(): void {
+    const signal = this.#config.signal;
+    const now = performance.now();
+    let job: Job | undefined;
+    while (
+      !signal?.aborted && (job = this.#scheduler.take(now)) !== undefined
+    ) {
+      job.queued += now - job.waitingSince;
+      job.queuedNow = false;
+      job.attempts++;
+      job.attemptStarted = now;
+      if (job.attempts === 1) job.started = now;
+      this.#launch(job, job.url, job.options, job.origin!.key);
+    }
+  }
+
+  /**
+   * Starts a hop: on an idle conn to its origin if there is one, sending at once
+   * (an idle conn has an empty write buffer, so it is writable), else on a new
+   * conn registered for the connect.
+   */
+  #launch(job: Job, url: URL, options: RequestOptions, origin: string): void {
+    const slot = this.#config.keepAlive ? this.#pool.take(origin) : undefined;
+    let client: HttpClient;
+    try {
+      client = new HttpClient(url, this.#withConn(options, slot));
+    } catch (error) {
+      // It came from that pool a moment ago, so there is room for it.
+      if (slot !== undefined) this.#pool.put(origin, slot);
+      this.#end(job, { error }, performance.now());
+      return;
+    }
+    job.client = client;
+    if (slot === undefined) {
+      this.#afterStep(job);
+      return;
+    }
+    slot.job = job;
+    job.slot = slot;
+    this.#step(job, EVENT_WRITE);
+  }
+
+  /** The options with `conn` set; the shared object stays shared on the hot path. */
+  #withConn(options: RequestOptions, slot: Slot | undefined): InternalOptions {
+    if (slot === undefined) return options;
+    if (options !== this.#config.shared) return { ...options, conn: slot.conn };
+    const onConn = this.#sharedOnConn ??= { ...options };
+    onConn.conn = slot.conn;
+    return onConn;
+  }
+
+  // --- 3. select -------------------------------------------------------------
+
+  #untilNextDue(): number | undefined {
+    const due = this.#timers.nextDue;
+    if (due === Infinity) return undefined;
+    return Math.max(0, due - performance.now());
+  }
+
+  // --- 4. dispatch, after-step -----------------------------------------------
+
+  #dispatch(batch: Array<[SelectorKey<Slot | null>, number]>): void {
+    const signal = this.#config.signal;
+    for (const [key, mask] of batch) {
+      // onProgress may abort at any point: check before each step.
+      if (signal?.aborted) return;
+      const slot = key.data;
+      if (slot === null) {
+        this.#waker.reset();
+        this.#resumeWoken();
+      } else if (slot.job === null) {
+        // An idle conn that becomes ready was closed by the server (or misbehaves).
+        this.#dropIdle(slot);
+      } else {
+        this.#step(slot.job, mask);
+      }
+    }
+  }
+
+  #step(job: Job, mask: number): void {
+    job.client!.handle(mask);
+    this.#afterStep(job);
+  }
+
+  /** Re-syncs a job's registration and deadline after a step, or ends its attempt. */
+  #afterStep(job: Job): void {
+    const client = job.client!;
+    const state = client.state;
+    if (state === "done") {
+      this.#responded(job, client);
+      return;
+    }
+    if (state === "failed") {
+      this.#end(job, { error: client.error }, performance.now());
+      return;
+    }
+    const conn = client.pollable;
+    const events = client.events;
+    let slot = job.slot;
+    if (slot === null || slot.conn !== conn) {
+      // A new conn, or a fresh one after a stale keep-alive conn failed.
+      if (slot !== null) this.#watch(slot, 0);
+      slot = job.slot = new Slot(conn, job, 0);
+    }
+    if (slot.events !== events) this.#watch(slot, events);
+    if (events === 0) this.#awaitClient(job, client);
+    const due = client.deadline;
+    if (due !== job.due || job.heapIndex < 0) this.#timers.set(job, due);
+  }
+
+  /**
+   * The client waits on something that is not its conn (a sink, a body stream):
+   * its conn stays unregistered, so it issues no reads, until that settles.
+   */
+  #awaitClient(job: Job, client: HttpClient): void {
+    client.waiting?.then(() => {
+      this.#woken.push({ job, client });
+      this.#waker.wake();
+    });
+  }
+
+  #resumeWoken(): void {
+    const woken = this.#woken;
+    this.#woken = [];
+    for (const { job, client } of woken) {
+      if (job.client !== client) continue; // ended meanwhile
+      this.#step(job, 0);
+    }
+  }
+
+  /** A response came: pause its origin if it asks, follow it, retry, or finish. */
+  #responded(job: Job, client: HttpClient): void {
+    const response = client.response!;
+    const status = response.status;
+    const now = performance.now();
+    if (status === 429 || status === 503) {
+      const pause = originPause(
+        status,
+        response.headers,
+        this.#config.retry.maxDelay,
+        Date.now(),
+      );
+      if (pause > 0) this.#scheduler.pause(job.origin!, now + pause, now);
+    }
+    const redirect = this.#config.redirect;
+    if (status >= 300 && status < 400 && redirect !== "manual") {
+      const next = nextHop(response, this.#hopRequest(job, client), job.hops);
+      if (next.stop !== "not-redirect") {
+        if (redirect === "follow" && next.request !== null) {
+          this.#follow(job, next.request, now);
+          return;
+        }
+        // An unusable Location is handed back as the answer, as curl does;
+        // with redirect "error" every redirect fails, as in fetch.
+        if (redirect === "error" || next.stop !== "unusable-location") {
+          const reason = redirect === "error" ? "error" : next.stop;
+          this.#end(job, { error: redirectError(reason, next.location) }, now);
+          return;
+        }
+      }
+    }
+    this.#end(job, response, now);
+  }
+
+  #hopRequest(job: Job, client: HttpClient): HopRequest {
+    return job.hop ?? {
+      url: client.url,
+      method: client.method,
+      headers: job.options.headers as Headers,
+      body: job.options.body ?? null,
+    };
+  }
+
+  /** Sends the next hop of a redirect, within the attempt's time. */
+  #follow(job: Job, request: HopRequest, now: number): void {
+    this.#release(job);
+    job.client = null;
+    job.hops++;
+    job.hop = request;
+    const timeout = job.options.timeout ?? 30_000;
+    const remaining = job.attemptStarted + timeout - now;
+    if (remaining <= 0) {
+      this.#end(job, {
+        error: new Deno.errors.TimedOut(
+          `Cannot fetch ${job.shown}: the total timeout of ${timeout} ms passed before redirect ${job.hops}`,
+        ),
+      }, now);
+      return;
+    }
+    const options: RequestOptions = {
+      ...job.options,
+      method: request.method,
+      headers: request.headers,
+      body: request.body as Exclude<RequestOptions["body"], undefined>,
+      timeout: remaining,
+    };
+    delete options[kRequestWriter];
+    this.#launch(job, request.url, options, request.url.origin);
+  }
+
+  /**
+   * Ends an attempt: retries it if the policy says so, else finishes the URL.
+   * `outcome` is the response, or `{ error }`.
+   */
+  #end(job: Job, outcome: FetchResultBody, now: number): void {
+    const policy = this.#config.retry;
+    if (job.attempts <= policy.limit) {
+      const wait = retryDelay(
+        policy,
+        job.attempts,
+        this.#replayable(job),
+        outcome,
+        Date.now(),
+        Math.random(),
+      );
+      if (wait >= 0) {
+        this.#retryAfter(job, wait, now);
+        return;
+      }
+    }
+    this.#release(job);
+    this.#scheduler.release(job.origin!, now);
+    this.#timers.delete(job);
+    const timings = this.#timings(job, job.client, now);
+    this.#finish(
+      job,
+      "error" in outcome
+        ? {
+          url: job.shown,
+          ok: false,
+          error: outcome.error,
+          data: job.data,
+          attempts: job.attempts,
+          timings,
+        }
+        : {
+          url: job.shown,
+          ok: true,
+          response: outcome,
+          data: job.data,
+          attempts: job.attempts,
+          timings,
+        },
+    );
+  }
+
+  #replayable(job: Job): boolean {
+    const method = job.hop?.method ?? job.options.method ?? "GET";
+    return IDEMPOTENT_METHODS.has(method) &&
+      !(job.options.body instanceof ReadableStream);
+  }
+
+  /** Gives the slot back and queues the job again after `wait` ms. */
+  #retryAfter(job: Job, wait: number, now: number): void {
+    this.#release(job);
+    this.#scheduler.release(job.origin!, now);
+    job.client = null;
+    job.origin = null;
+    job.hop = null;
+    job.hops = 0;
+    job.backingOff = true;
+    job.queuedNow = true;
+    job.waitingSince = now;
+    this.#timers.set(job, now + wait);
+  }
+
+  /** Unregisters a finished attempt's conn, or pools it if reusable. */
+  #release(job: Job): void {
+    const slot = job.slot;
+    job.slot = null;
+    const client = job.client;
+    if (client === null) return;
+    const reusable = this.#config.keepAlive ? client.detach() : null;
+    if (reusable !== null) {
+      if (
+        slot !== null && slot.conn === reusable &&
+        this.#pool.put(client.url.origin, slot)
+      ) {
+        slot.job = null;
+        // Idle, it is watched for reads: readiness then means the server closed it.
+        // It was receiving, so it is registered for EVENT_READ already.
+        if (slot.events !== EVENT_READ) this.#watch(slot, EVENT_READ);
+        return;
+      }
+      reusable.close();
+    }
+    if (slot !== null) this.#watch(slot, 0);
+  }
+
+  /** Registers a slot's conn for `events`, changes it, or (0) unregisters it. */
+  #watch(slot: Slot, events: number): void {
+    const before = slot.events;
+    if (before === events) return;
+    slot.events = events;
+    if (events === 0) this.#sel.unregister(slot.conn);
+    else if (before === 0) this.#sel.register(slot.conn, events, slot);
+    else this.#sel.modify(slot.conn, events, slot);
+  }
+
+  /** Closes and forgets an idle conn the server closed (or wrote to). */
+  #dropIdle(slot: Slot): void {
+    this.#pool.remove(slot);
+    this.#watch(slot, 0);
+    slot.conn.close();
+  }
+
+  // --- finish ----------------------------------------------------------------
+
+  /** A URL that failed before it was queued (bad URL, bad spec). */
+  #fail(index: number, shown: string, data: unknown, error: unknown): void {
+    this.#done++;
+    this.#total = Math.max(this.#total, this.#done + this.#open);
+    const result: FetchResult = {
+      url: shown,
+      ok: false,
+      error,
+      data,
+      attempts: 0,
+      timings: { ...NO_TIMINGS },
+    };
+    this.#finished.push({ index, result, elapsed: 0 });
+    this.#config.onProgress?.(this.#done, this.#total, result);
+  }
+
+  #finish(job: Job, result: FetchResult): void {
+    this.#unlink(job);
+    job.client = null;
+    job.origin = null;
+    this.#done++;
+    // Without an array the total is unknown: count what was read so far.
+    this.#total = Math.max(this.#total, this.#done + this.#open);
+    this.#finished.push({
+      index: job.index,
+      result,
+      elapsed: result.timings.total,
+    });
+    this.#config.onProgress?.(this.#done, this.#total, result);
+  }
+
+  #timings(job: Job, client: HttpClient | null, now: number): FetchTimings {
+    const queued = job.queuedNow
+      ? job.queued + now - job.waitingSince
+      : job.queued;
+    const stamps = client === null ? undefined : (client as {
+      timings?: {
+        start: number;
+        connected: number;
+        sent: number;
+        firstByte: number;
+      };
+    }).timings;
+    return {
+      queued,
+      connect: stamps === undefined
+        ? 0
+        : orZero(stamps.connected - stamps.start),
+      firstByte: stamps === undefined
+        ? 0
+        : orZero(stamps.firstByte - stamps.sent),
+      total: Number.isNaN(job.started) ? 0 : now - job.started,
+    };
+  }
+
+  #takeFinished(): FetchEntry[] {
+    const finished = this.#finished;
+    this.#finished = [];
+    return finished;
+  }
+
+  // --- 5. expire -------------------------------------------------------------
+
+  /** Handles everything due: timed-out clients, ended backoffs, origins free again. */
+  #expire(): void {
+    const signal = this.#config.signal;
+    const now = performance.now();
+    let entry: Timed | undefined;
+    while (
+      !signal?.aborted && (entry = this.#timers.popDue(now)) !== undefined
+    ) {
+      if (!(entry instanceof Job)) {
+        this.#scheduler.wake(entry as Origin<Job>, now);
+      } else if (entry.backingOff) {
+        entry.backingOff = false;
+        // The origin may have been forgotten meanwhile: look it up again.
+        const origin = this.#scheduler.origin(entry.url.origin);
+        entry.origin = origin;
+        this.#scheduler.push(origin, entry, now, true);
+      } else {
+        this.#step(entry, 0);
+      }
+    }
+  }
+
+  // --- abort and teardown ----------------------------------------------------
+
+  /** Ends every open URL with `reason`; nothing more is read from the source. */
+  #abort(reason: unknown): void {
+    // Read ahead from an async source: read, so they end like the others.
+    for (const item of this.#delivered) {
+      const { shown, data } = describeItem(item);
+      this.#fail(this.#read++, shown, data, reason);
+    }
+    this.#delivered = [];
+    this.#scheduler.drain();
+    const now = performance.now();
+    for (let job = this.#first; job !== null; job = this.#first) {
+      const client = job.client;
+      this.#timers.delete(job);
+      const slot = job.slot;
+      job.slot = null;
+      if (slot !== null) this.#watch(slot, 0);
+      client?.close();
+      this.#finish(job, {
+        url: job.shown,
+        ok: false,
+        error: reason,
+        data: job.data,
+        attempts: job.attempts,
+        timings: this.#timings(job, client, now),
+      });
+    }
+  }
+
+  /** Closes every conn and the selector, and lets go of the source. */
+  #closeAll(): void {
+    for (let job = this.#first; job !== null; job = job.next) {
+      job.client?.close();
+    }
+    this.#first = this.#last = null;
+    for (const slot of this.#pool.drain()) slot.conn.close();
+    this.#timers.clear();
+    this.#sel.close();
+    this.#waker.close();
+    if (!this.#exhausted) {
+      // As `for..of` does when a loop ends early: let the source clean up.
+      this.#sync?.return?.();
+      // Not awaited: a pending `next()` may never settle.
+      this.#async?.return?.().catch(() => {});
+    }
+  }
+
+  #link(job: Job): void {
+    job.prev = this.#last;
+    if (this.#last === null) this.#first = job;
+    else this.#last.next = job;
+    this.#last = job;
+    this.#open++;
+  }
+
+  #unlink(job: Job): void {
+    if (job.prev === null) this.#first = job.next;
+    else job.prev.next = job.next;
+    if (job.next === null) this.#last = job.prev;
+    else job.next.prev = job.prev;
+    job.prev = job.next = null;
+    this.#open--;
+  }
+}
+
+/** How an attempt ended: the response, or why there is none. */
+type FetchResultBody = HttpResponse | { error: unknown };
+
+/** `result.url` and `data` of a source item, whatever it is. */
+function describeItem(
+  item: string | URL | RequestSpec | undefined,
+): { shown: string; data: unknown } {
+  const spec = typeof item === "object" && !(item instanceof URL)
+    ? item
+    : undefined;
+  const input = spec?.url ?? item;
+  let parsed: URL | null = null;
+  try {
+    parsed = parseHttpUrl(input as string | URL);
+  } catch {
+    // Shown as given.
+  }
+  return { shown: redactUrl(input as string | URL, parsed), data: spec?.data };
+}
+
+/** The error of a redirect that ends a URL. */
+function redirectError(
+  reason: "error" | StopReason | null,
+  location: string | null,
+): TypeError {
+  const to = JSON.stringify(location);
+  return new TypeError(
+    reason === "error"
+      ? `Cannot fetch: redirected to ${to} with redirect "error"`
+      : reason === "too-many-redirects"
+      ? `Cannot fetch: more than ${MAX_REDIRECTS} redirects, the last to ${to}`
+      : `Cannot fetch: the redirect to ${to} needs the request's stream body again, and a stream can be sent only once`,
+  );
+}
+
+function orZero(value: number): number {
+  return Number.isNaN(value) ? 0 : value;
+}

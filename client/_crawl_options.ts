@@ -1,0 +1,178 @@
+/**
+ * The crawl's options, checked once before any connection, and the per-URL
+ * request options built from them and a {@linkcode RequestSpec}. No I/O.
+ *
+ * @module
+ */
+import type { FetchAllOptions, RequestSpec } from "./fetch_all.ts";
+import { type InternalOptions, nonNegative } from "./http_client.ts";
+import {
+  kRequestWriter,
+  normalizeHeaders,
+  RequestWriter,
+  validateBody,
+  validateMethod,
+} from "./_request.ts";
+import { type RetryPolicy, retryPolicy } from "./_retry.ts";
+import type { SchedulerLimits } from "./_scheduler.ts";
+
+/** The crawl's validated options. */
+export interface CrawlConfig {
+  readonly limits: SchedulerLimits;
+  /** How many URLs may be read from the source and not finished. */
+  readonly maxOpen: number;
+  readonly redirect: "follow" | "manual" | "error";
+  readonly keepAlive: boolean;
+  readonly maxIdlePerOrigin: number;
+  readonly retry: RetryPolicy;
+  /** The request options of a plain URL: one object shared by every request. */
+  readonly shared: RequestOptions;
+  readonly signal: AbortSignal | undefined;
+  readonly onProgress: FetchAllOptions["onProgress"];
+}
+
+/** What the crawl passes to each `HttpClient`. */
+export type RequestOptions = InternalOptions;
+
+/**
+ * Checks every crawl-wide option.
+ *
+ * @throws {TypeError} For an invalid method, header, body or `redirect`.
+ * @throws {RangeError} For an out-of-range number.
+ */
+export function crawlConfig(options: FetchAllOptions): CrawlConfig {
+  const concurrency = options.concurrency ?? 64;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new RangeError(
+      `Cannot fetch: concurrency must be a positive integer, received ${concurrency}`,
+    );
+  }
+  const maxQueued = options.maxQueued ?? 4 * concurrency;
+  if (!Number.isInteger(maxQueued) || maxQueued < 0) {
+    throw new RangeError(
+      `Cannot fetch: maxQueued must be a non-negative integer, received ${maxQueued}`,
+    );
+  }
+  const perOrigin = options.perOrigin?.concurrency ?? Infinity;
+  if (
+    typeof perOrigin !== "number" ||
+    !(Number.isInteger(perOrigin) && perOrigin >= 1 || perOrigin === Infinity)
+  ) {
+    throw new RangeError(
+      `Cannot fetch: perOrigin.concurrency must be a positive integer, received ${perOrigin}`,
+    );
+  }
+  const redirect = options.redirect ?? "follow";
+  if (redirect !== "follow" && redirect !== "manual" && redirect !== "error") {
+    throw new TypeError(
+      `Cannot fetch: redirect must be "follow", "manual" or "error", received "${redirect}"`,
+    );
+  }
+  const keepAlive = options.keepAlive ?? true;
+  const method = validateMethod(options.method ?? "GET");
+  const headers = normalizeHeaders(options.headers);
+  const body = validateBody(options.body ?? null, method);
+  const decompress = options.decompress ?? true;
+  const shared: RequestOptions = {
+    method,
+    headers,
+    body,
+    timeout: nonNegative("timeout", options.timeout, 30_000),
+    maxResponseBytes: nonNegative(
+      "maxResponseBytes",
+      options.maxResponseBytes,
+      Infinity,
+    ),
+    decompress,
+    keepAlive,
+  };
+  shared.connectTimeout = nonNegative(
+    "connectTimeout",
+    options.connectTimeout,
+    10_000,
+  );
+  shared.idleTimeout = nonNegative(
+    "idleTimeout",
+    options.idleTimeout,
+    Infinity,
+  );
+  if (options.caCerts) shared.caCerts = options.caCerts;
+  if (options.sink) shared.sink = options.sink;
+  // Every plain URL's request differs only in its request line and Host: encode
+  // the rest once for the whole crawl.
+  if (!(body instanceof ReadableStream)) {
+    shared[kRequestWriter] = new RequestWriter({
+      method,
+      headers,
+      body,
+      keepAlive,
+      decompress,
+    });
+  }
+  return {
+    limits: {
+      concurrency,
+      perOrigin,
+      delay: nonNegative("perOrigin.delay", options.perOrigin?.delay, 0),
+    },
+    maxOpen: concurrency + maxQueued,
+    redirect,
+    keepAlive,
+    maxIdlePerOrigin: nonNegative(
+      "maxIdlePerOrigin",
+      options.maxIdlePerOrigin,
+      concurrency,
+    ),
+    retry: retryPolicy(options.retry),
+    shared,
+    signal: options.signal,
+    onProgress: options.onProgress,
+  };
+}
+
+/**
+ * The request options of one {@linkcode RequestSpec}: the crawl's, with the
+ * spec's fields over them. A spec that changes neither method, headers nor body
+ * keeps the crawl's encoded request.
+ *
+ * @throws {TypeError} For an invalid method, header or body (that URL fails alone).
+ * @throws {RangeError} For a negative `timeout` or `maxResponseBytes`.
+ */
+export function specOptions(
+  spec: RequestSpec,
+  shared: RequestOptions,
+): RequestOptions {
+  const options: RequestOptions = { ...shared };
+  if (spec.timeout !== undefined) {
+    options.timeout = nonNegative("timeout", spec.timeout, 0);
+  }
+  if (spec.maxResponseBytes !== undefined) {
+    options.maxResponseBytes = nonNegative(
+      "maxResponseBytes",
+      spec.maxResponseBytes,
+      0,
+    );
+  }
+  if (spec.sink !== undefined) options.sink = spec.sink;
+  if (
+    spec.method === undefined && spec.headers === undefined &&
+    spec.body === undefined
+  ) return options;
+  delete options[kRequestWriter];
+  const method = validateMethod(spec.method ?? shared.method ?? "GET");
+  let headers = shared.headers as Headers;
+  if (spec.headers !== undefined) {
+    headers = new Headers(headers);
+    // By name: a field the spec gives replaces the crawl's field of that name.
+    const own = normalizeHeaders(spec.headers);
+    for (const name of new Set(own.keys())) headers.delete(name);
+    for (const [name, value] of own) headers.append(name, value);
+  }
+  options.method = method;
+  options.headers = headers;
+  options.body = validateBody(
+    spec.body !== undefined ? spec.body : shared.body ?? null,
+    method,
+  );
+  return options;
+}

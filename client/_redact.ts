@@ -1,0 +1,32 @@
+/**
+ * How a URL is shown back to the caller: as given, except that a password in it
+ * reads `***` (curl and Python's requests hide it the same way).
+ *
+ * @module
+ */
+
+/** `scheme://user:` then the password up to the last `@` of the authority. */
+const PASSWORD = /^(\s*[A-Za-z][A-Za-z0-9+.-]*:[/\\]*[^/\\?#:]*:)[^/\\?#]*@/;
+
+/**
+ * The input as given, with its password (if the URL has one) replaced by `***`.
+ *
+ * @param input What the source yielded as the URL.
+ * @param parsed The parsed URL, or `null` when it did not parse.
+ */
+export function redactUrl(input: string | URL, parsed: URL | null): string {
+  if (parsed === null || parsed.password === "") return String(input);
+  if (input instanceof URL) {
+    const copy = new URL(input.href);
+    copy.password = "***";
+    return copy.href;
+  }
+  const hidden = input.replace(PASSWORD, "$1***@");
+  // A form the pattern does not know: show the parsed URL rather than the secret.
+  if (hidden === input) {
+    const copy = new URL(parsed.href);
+    copy.password = "***";
+    return copy.href;
+  }
+  return hidden;
+}

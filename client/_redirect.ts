@@ -1,0 +1,144 @@
+/**
+ * The redirect policy, pure: from a response and the request that got it, the
+ * next request to send, or why there is none. Like undici's
+ * `lib/handler/redirect-handler.js`, each rule cites the spec it follows.
+ *
+ * @module
+ */
+
+/** One hop's request, as far as redirects change it. */
+export interface HopRequest {
+  url: URL;
+  method: string;
+  /** The caller's header fields for this hop (never mutated here). */
+  headers: Headers;
+  /** The request content; `null` for none. */
+  body: unknown;
+}
+
+/** Why {@linkcode nextHop} does not go on. */
+export type StopReason =
+  /** Not a redirect status, or no `Location`: the response is the answer. */
+  | "not-redirect"
+  /** A `Location` that does not resolve to an http(s) URL. */
+  | "unusable-location"
+  /** `maxRedirects` hops were followed already. */
+  | "too-many-redirects"
+  /** A 307/308 would need a body that cannot be sent again (a stream). */
+  | "body-not-replayable";
+
+/** What {@linkcode nextHop} decides. */
+export type NextHop =
+  | { request: HopRequest; stop: null; location: string }
+  | { request: null; stop: StopReason; location: string | null };
+
+/** At most this many redirects per URL, as in fetch (https://fetch.spec.whatwg.org/#http-redirect-fetch, step 5). */
+export const MAX_REDIRECTS = 20;
+
+/** Statuses that redirect with a `Location` (RFC 9110 section 15.4). */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Fields describing the request content, dropped when the content is
+ * (https://fetch.spec.whatwg.org/#http-redirect-fetch, step 12).
+ */
+const BODY_HEADERS = [
+  "content-encoding",
+  "content-language",
+  "content-location",
+  "content-type",
+  "content-length",
+  "transfer-encoding",
+];
+
+/**
+ * Fields that must not reach another origin: credentials
+ * (https://fetch.spec.whatwg.org/#http-redirect-fetch, step 13, and curl's
+ * `--location` without `--location-trusted`), and a caller-set `Host`, which
+ * names the origin it was meant for (curl drops it too).
+ */
+const ORIGIN_HEADERS = [
+  "authorization",
+  "cookie",
+  "proxy-authorization",
+  "host",
+];
+
+/**
+ * Decides the hop after `response`.
+ *
+ * @param response The status and headers of the response to `request`.
+ * @param request The request that got it.
+ * @param hop How many redirects were followed before this response.
+ * @param maxRedirects The most redirects to follow.
+ */
+export function nextHop(
+  response: { status: number; headers: Headers },
+  request: HopRequest,
+  hop: number,
+  maxRedirects: number = MAX_REDIRECTS,
+): NextHop {
+  const location = response.headers.get("location");
+  if (!REDIRECT_STATUSES.has(response.status) || location === null) {
+    return { request: null, stop: "not-redirect", location };
+  }
+  if (hop >= maxRedirects) {
+    return { request: null, stop: "too-many-redirects", location };
+  }
+  // https://www.rfc-editor.org/rfc/rfc9110#section-10.2.2
+  // Location is a URI reference, resolved against the request's URL.
+  let url: URL;
+  try {
+    url = new URL(location, request.url);
+  } catch {
+    return { request: null, stop: "unusable-location", location };
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return { request: null, stop: "unusable-location", location };
+  }
+  // https://www.rfc-editor.org/rfc/rfc9110#section-10.2.2
+  // A fragment-less Location inherits the request's fragment; it is never sent.
+  if (url.hash === "" && request.url.hash !== "") url.hash = request.url.hash;
+
+  let { method, headers, body } = request;
+  const status = response.status;
+  // https://www.rfc-editor.org/rfc/rfc9110#section-15.4.4
+  // 303 See Other: retrieve the other resource with GET (HEAD stays HEAD).
+  // https://www.rfc-editor.org/rfc/rfc9110#section-15.4.2 (301) and
+  // https://www.rfc-editor.org/rfc/rfc9110#section-15.4.3 (302): "for historical
+  // reasons, a user agent MAY change the request method from POST to GET";
+  // fetch does, and so does every browser.
+  if (
+    (status === 303 && method !== "HEAD") ||
+    ((status === 301 || status === 302) && method === "POST")
+  ) {
+    method = "GET";
+    body = null;
+    headers = without(headers, BODY_HEADERS);
+  } else if (body instanceof ReadableStream) {
+    // https://www.rfc-editor.org/rfc/rfc9110#section-15.4.8 (307) and
+    // https://www.rfc-editor.org/rfc/rfc9110#section-15.4.9 (308) keep the method
+    // and content; a stream was consumed by the first hop
+    // (https://fetch.spec.whatwg.org/#http-redirect-fetch, step 11).
+    return { request: null, stop: "body-not-replayable", location };
+  }
+  if (url.origin !== request.url.origin) {
+    headers = without(headers, ORIGIN_HEADERS);
+    // https://fetch.spec.whatwg.org/#http-redirect-fetch, step 13 drops
+    // Authorization; URL credentials are the same secret in another form.
+    url.username = "";
+    url.password = "";
+  }
+  return { request: { url, method, headers, body }, stop: null, location };
+}
+
+/** A copy of `headers` without `names`, or `headers` itself if none is there. */
+function without(headers: Headers, names: string[]): Headers {
+  let copy: Headers | null = null;
+  for (const name of names) {
+    if (!headers.has(name)) continue;
+    copy ??= new Headers(headers);
+    copy.delete(name);
+  }
+  return copy ?? headers;
+}

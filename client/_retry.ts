@@ -1,0 +1,183 @@
+/**
+ * The retry and backoff policy, pure: given an attempt's outcome and the time, it
+ * says how long to wait before trying again, or that the URL is finished. It also
+ * says how long a whole origin must pause after a `429`/`503` with `Retry-After`.
+ * No I/O and no clock of its own: the crawl passes `now` and a random source in.
+ *
+ * @module
+ */
+import { HttpParseError } from "./http_parse_error.ts";
+import type { RetryOptions } from "./fetch_all.ts";
+
+/** A validated {@linkcode RetryOptions}. */
+export interface RetryPolicy {
+  readonly limit: number;
+  readonly statuses: ReadonlySet<number>;
+  readonly baseDelay: number;
+  readonly maxDelay: number;
+}
+
+const DEFAULT_STATUSES = [408, 429, 500, 502, 503, 504];
+
+/**
+ * Methods whose requests may be sent twice with the effect of once
+ * (RFC 9110 section 9.2.2: https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2).
+ */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "TRACE",
+  "PUT",
+  "DELETE",
+]);
+
+/** Errors that say the exchange failed on the way, not that the answer was bad. */
+const TRANSIENT_ERRORS = [
+  Deno.errors.TimedOut,
+  Deno.errors.ConnectionRefused,
+  Deno.errors.ConnectionReset,
+  Deno.errors.ConnectionAborted,
+  Deno.errors.BrokenPipe,
+  Deno.errors.NotConnected,
+  Deno.errors.UnexpectedEof,
+];
+
+/**
+ * Validates the `retry` option.
+ *
+ * @throws {RangeError} For a negative or non-integer `limit`, a negative delay,
+ *   or a status outside 100..599.
+ * @throws {TypeError} If `statuses` is not an array.
+ */
+export function retryPolicy(options: RetryOptions | undefined): RetryPolicy {
+  const limit = options?.limit ?? 0;
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw new RangeError(
+      `Cannot fetch: retry.limit must be a non-negative integer, received ${limit}`,
+    );
+  }
+  const statuses = options?.statuses ?? DEFAULT_STATUSES;
+  if (!Array.isArray(statuses)) {
+    throw new TypeError(
+      `Cannot fetch: retry.statuses must be an array of status codes, received ${typeof statuses}`,
+    );
+  }
+  for (const status of statuses) {
+    if (!Number.isInteger(status) || status < 100 || status > 599) {
+      throw new RangeError(
+        `Cannot fetch: retry.statuses must hold status codes 100..599, received ${status}`,
+      );
+    }
+  }
+  return {
+    limit,
+    statuses: new Set(statuses),
+    baseDelay: delay("retry.baseDelay", options?.baseDelay, 250),
+    maxDelay: delay("retry.maxDelay", options?.maxDelay, 30_000),
+  };
+}
+
+function delay(name: string, value: number | undefined, fallback: number) {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= 0)) {
+    throw new RangeError(
+      `Cannot fetch: ${name} must be a non-negative number, received ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The wait a `Retry-After` field asks for, in ms from `nowMs` (a `Date.now()`
+ * time): delay-seconds or an HTTP-date (RFC 9110 section 10.2.3:
+ * https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3). A date in the past is
+ * 0. `null` for a missing or unparsable value, which then counts as absent.
+ */
+export function parseRetryAfter(
+  value: string | null,
+  nowMs: number,
+): number | null {
+  if (value === null) return null;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // An HTTP-date always names its weekday and zone; Date.parse reads all three
+  // formats RFC 9110 section 5.6.7 obliges a recipient to accept.
+  if (!/[A-Za-z]/.test(text)) return null;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return null;
+  return Math.max(0, at - nowMs);
+}
+
+/**
+ * The full-jitter backoff before retry `n` (1 for the first retry): a random value
+ * in `[0, min(maxDelay, baseDelay × 2^(n-1))]`, as in "Exponential Backoff And
+ * Jitter" (AWS Architecture Blog, 2015).
+ *
+ * @param random A value in [0, 1), `Math.random()` in the crawl.
+ */
+export function backoff(
+  policy: RetryPolicy,
+  n: number,
+  random: number,
+): number {
+  const ceiling = Math.min(policy.maxDelay, policy.baseDelay * 2 ** (n - 1));
+  return random * ceiling;
+}
+
+/** Whether a failed attempt's error is one a retry may cure. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof HttpParseError) return error.code === "empty-response";
+  for (const kind of TRANSIENT_ERRORS) {
+    if (error instanceof kind) return true;
+  }
+  return false;
+}
+
+/** How one attempt ended, as the policy needs to know it. */
+export type Outcome =
+  | { status: number; headers: Headers }
+  | { error: unknown };
+
+/**
+ * Whether to try a finished attempt again, and after how long.
+ *
+ * @param attempts The attempts made so far, this one included (1 after the first).
+ * @param replayable Whether the method is idempotent and the body can be sent again.
+ * @param nowMs `Date.now()`, for an HTTP-date `Retry-After`.
+ * @param random A value in [0, 1).
+ * @returns The wait in ms, or `-1` to stop: the outcome is the URL's result.
+ */
+export function retryDelay(
+  policy: RetryPolicy,
+  attempts: number,
+  replayable: boolean,
+  outcome: Outcome,
+  nowMs: number,
+  random: number,
+): number {
+  if (attempts > policy.limit || !replayable) return -1;
+  if ("error" in outcome) {
+    return isTransient(outcome.error) ? backoff(policy, attempts, random) : -1;
+  }
+  if (!policy.statuses.has(outcome.status)) return -1;
+  const asked = parseRetryAfter(outcome.headers.get("retry-after"), nowMs);
+  if (asked !== null) return Math.min(asked, policy.maxDelay);
+  return backoff(policy, attempts, random);
+}
+
+/**
+ * How long a whole origin pauses after this response: a `429` (RFC 6585 section 4)
+ * or `503` (RFC 9110 section 15.6.4) with a usable `Retry-After`, capped at
+ * `maxDelay`; 0 for any other response.
+ */
+export function originPause(
+  status: number,
+  headers: Headers,
+  maxDelay: number,
+  nowMs: number,
+): number {
+  if (status !== 429 && status !== 503) return 0;
+  const asked = parseRetryAfter(headers.get("retry-after"), nowMs);
+  return asked === null ? 0 : Math.min(asked, maxDelay);
+}

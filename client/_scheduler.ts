@@ -1,0 +1,240 @@
+/**
+ * The crawl's scheduler, pure: per-origin queues under a global concurrency
+ * limit, a per-origin limit, a minimum gap between starts to one origin, and
+ * origin-wide pauses. No I/O, no clock: the crawl passes `now` in, and origins
+ * waiting for a time sit in the crawl's one {@linkcode DeadlineQueue}, which hands
+ * them back through {@linkcode Scheduler.wake}.
+ *
+ * An origin with queued jobs is in exactly one place: the ready ring (it may
+ * start one now), the deadline queue (it may start at its `due` time), or nowhere
+ * while it has as many jobs in flight as allowed (a finished job puts it back).
+ * Taking a job is O(1) however many origins wait, and a slow or paused origin
+ * never holds back the others.
+ *
+ * @module
+ */
+import type { DeadlineQueue, Timed } from "./_deadlines.ts";
+
+/** The limits the scheduler enforces. */
+export interface SchedulerLimits {
+  /** Jobs in flight at once, over all origins. */
+  concurrency: number;
+  /** Jobs in flight at once per origin. */
+  perOrigin: number;
+  /** Least ms between two starts to one origin. */
+  delay: number;
+}
+
+const IDLE = 0;
+const READY = 1;
+const TIMED = 2;
+const FULL = 3;
+
+/** One origin's queue and counters. */
+export class Origin<J> implements Timed {
+  due = 0;
+  heapIndex = -1;
+  /** Jobs in flight to this origin. */
+  inFlight = 0;
+  /** No start before this time (politeness delay). */
+  nextStart = -Infinity;
+  /** No start before this time (origin-wide backoff). */
+  pausedUntil = -Infinity;
+  /** Where it is: IDLE (nothing queued), READY, TIMED or FULL. */
+  place = IDLE;
+  /** FIFO of waiting jobs from `#head` on. */
+  #jobs: J[] = [];
+  #head = 0;
+
+  constructor(readonly key: string) {}
+
+  /** How many jobs wait. */
+  get queued(): number {
+    return this.#jobs.length - this.#head;
+  }
+
+  push(job: J): void {
+    this.#jobs.push(job);
+  }
+
+  unshift(job: J): void {
+    if (this.#head > 0) this.#jobs[--this.#head] = job;
+    else this.#jobs.unshift(job);
+  }
+
+  /** Takes the first waiting job; call it only while `queued > 0`. */
+  shift(): J {
+    const job = this.#jobs[this.#head]!;
+    // Drop the reference at once: a taken job must not be kept alive from here.
+    (this.#jobs as Array<J | undefined>)[this.#head++] = undefined;
+    if (this.#head === this.#jobs.length) {
+      this.#jobs = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#jobs.length) {
+      this.#jobs = this.#jobs.slice(this.#head);
+      this.#head = 0;
+    }
+    return job;
+  }
+
+  /** Empties the queue, returning what waited. */
+  drain(): J[] {
+    const jobs = this.#jobs.slice(this.#head);
+    this.#jobs = [];
+    this.#head = 0;
+    return jobs;
+  }
+}
+
+/**
+ * Per-origin queues under global and per-origin limits.
+ *
+ * Guarantees: `take()` never exceeds `concurrency` jobs in flight overall nor
+ * `perOrigin` to one origin; it starts two jobs of one origin at least `delay` ms
+ * apart and none before the origin's pause ends; origins with jobs take turns
+ * (round robin); within an origin jobs start in queue order.
+ */
+export class Scheduler<J> {
+  readonly #limits: SchedulerLimits;
+  readonly #timers: DeadlineQueue<Timed>;
+  readonly #origins = new Map<string, Origin<J>>();
+  /** Origins that may start a job now, in turn order, from `#readyHead` on. */
+  #ready: Array<Origin<J> | undefined> = [];
+  #readyHead = 0;
+  #running = 0;
+  #queued = 0;
+
+  constructor(limits: SchedulerLimits, timers: DeadlineQueue<Timed>) {
+    this.#limits = limits;
+    this.#timers = timers;
+  }
+
+  /** Jobs in flight (taken and not released). */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Jobs waiting in origin queues. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** The origin with this key, created on first use. */
+  origin(key: string): Origin<J> {
+    let origin = this.#origins.get(key);
+    if (origin === undefined) {
+      origin = new Origin<J>(key);
+      this.#origins.set(key, origin);
+    }
+    return origin;
+  }
+
+  /** Queues `job` for `origin`: at the back, or at the front (a retry). */
+  push(origin: Origin<J>, job: J, now: number, front = false): void {
+    if (front) origin.unshift(job);
+    else origin.push(job);
+    this.#queued++;
+    if (origin.place === IDLE) this.#place(origin, now);
+  }
+
+  /**
+   * The next job to start, or `undefined` when none may start now. The caller
+   * then owns one slot for it until {@linkcode Scheduler.release}.
+   */
+  take(now: number): J | undefined {
+    while (
+      this.#running < this.#limits.concurrency &&
+      this.#readyHead < this.#ready.length
+    ) {
+      const origin = this.#ready[this.#readyHead]!;
+      this.#ready[this.#readyHead++] = undefined;
+      if (this.#readyHead === this.#ready.length) {
+        this.#ready = [];
+        this.#readyHead = 0;
+      }
+      // Only origins with queued jobs are in the ring, each at most once.
+      origin.place = IDLE;
+      const job = origin.shift();
+      if (origin.pausedUntil > now || origin.nextStart > now) {
+        // Paused since it became ready: wait again.
+        origin.unshift(job);
+        this.#place(origin, now);
+        continue;
+      }
+      this.#queued--;
+      this.#running++;
+      origin.inFlight++;
+      origin.nextStart = now + this.#limits.delay;
+      this.#place(origin, now);
+      return job;
+    }
+    return undefined;
+  }
+
+  /** A job taken from `origin` finished (or gave its slot back to wait). */
+  release(origin: Origin<J>, now: number): void {
+    this.#running--;
+    origin.inFlight--;
+    if (origin.place === FULL) this.#place(origin, now);
+    else if (
+      origin.place === IDLE && origin.inFlight === 0 &&
+      origin.nextStart <= now && origin.pausedUntil <= now
+    ) {
+      // Nothing left to remember about it.
+      this.#origins.delete(origin.key);
+    }
+  }
+
+  /** No job of `origin` starts before `until` (origin-wide backoff). */
+  pause(origin: Origin<J>, until: number, now: number): void {
+    if (until <= origin.pausedUntil) return;
+    origin.pausedUntil = until;
+    if (origin.place === READY) {
+      // Left in the ring, `take()` re-places it when its turn comes.
+      return;
+    }
+    if (origin.place === TIMED) this.#place(origin, now);
+    // Keep it known (with its pause) even while nothing is queued.
+    this.#origins.set(origin.key, origin);
+  }
+
+  /** The deadline queue says `origin` is due: it may start again. */
+  wake(origin: Origin<J>, now: number): void {
+    if (origin.place !== TIMED) return;
+    origin.place = IDLE;
+    this.#place(origin, now);
+  }
+
+  /** Empties every queue (an abort), returning the jobs that waited. */
+  drain(): J[] {
+    const jobs: J[] = [];
+    for (const origin of this.#origins.values()) {
+      for (const job of origin.drain()) jobs.push(job);
+      this.#timers.delete(origin);
+      origin.place = IDLE;
+    }
+    this.#ready = [];
+    this.#readyHead = 0;
+    this.#queued = 0;
+    return jobs;
+  }
+
+  /** Puts an origin where its state says: ready, timed, full or idle. */
+  #place(origin: Origin<J>, now: number): void {
+    if (origin.place === TIMED) this.#timers.delete(origin);
+    if (origin.queued === 0) {
+      origin.place = IDLE;
+      return;
+    }
+    const at = Math.max(origin.nextStart, origin.pausedUntil);
+    if (at > now) {
+      origin.place = TIMED;
+      this.#timers.set(origin, at);
+    } else if (origin.inFlight >= this.#limits.perOrigin) {
+      origin.place = FULL;
+    } else {
+      origin.place = READY;
+      this.#ready.push(origin);
+    }
+  }
+}

@@ -1,0 +1,173 @@
+import { assert, assertEquals, assertStrictEquals } from "@std/assert";
+import { type HopRequest, nextHop } from "../client/_redirect.ts";
+
+function request(
+  init: Partial<Omit<HopRequest, "url">> & { url: string },
+): HopRequest {
+  return {
+    method: "GET",
+    headers: new Headers(),
+    body: null,
+    ...init,
+    url: new URL(init.url),
+  };
+}
+
+function response(status: number, location?: string) {
+  return {
+    status,
+    headers: new Headers(location === undefined ? {} : { location }),
+  };
+}
+
+Deno.test("nextHop() follows 301, 302, 307 and 308 with the method and body of the request", () => {
+  const body = new Uint8Array([1]);
+  for (const status of [301, 302, 307, 308]) {
+    const next = nextHop(
+      response(status, "/b"),
+      request({ url: "http://a.test/a", method: "PUT", body }),
+      0,
+    );
+    assertEquals(next.request?.url.href, "http://a.test/b");
+    assertEquals(next.request?.method, "PUT");
+    assertStrictEquals(next.request?.body, body);
+  }
+});
+
+Deno.test("nextHop() turns 303 into GET without body or body headers, except for HEAD", () => {
+  const headers = new Headers({
+    "content-type": "text/plain",
+    "content-language": "en",
+    "x-keep": "1",
+  });
+  const next = nextHop(
+    response(303, "/done"),
+    request({ url: "http://a.test/form", method: "POST", body: "x", headers }),
+    0,
+  );
+  assertEquals(next.request?.method, "GET");
+  assertEquals(next.request?.body, null);
+  assertEquals(next.request?.headers.get("content-type"), null);
+  assertEquals(next.request?.headers.get("content-language"), null);
+  assertEquals(next.request?.headers.get("x-keep"), "1");
+  assertEquals(headers.get("content-type"), "text/plain", "input mutated");
+  const head = nextHop(
+    response(303, "/done"),
+    request({ url: "http://a.test/", method: "HEAD" }),
+    0,
+  );
+  assertEquals(head.request?.method, "HEAD");
+});
+
+Deno.test("nextHop() turns a POST into GET on 301 and 302 only", () => {
+  for (
+    const [status, method] of [[301, "GET"], [302, "GET"], [307, "POST"], [
+      308,
+      "POST",
+    ]] as const
+  ) {
+    const next = nextHop(
+      response(status, "/b"),
+      request({ url: "http://a.test/", method: "POST", body: "x" }),
+      0,
+    );
+    assertEquals(next.request?.method, method, String(status));
+  }
+  const put = nextHop(
+    response(302, "/b"),
+    request({ url: "http://a.test/", method: "PUT", body: "x" }),
+    0,
+  );
+  assertEquals(put.request?.method, "PUT");
+});
+
+Deno.test("nextHop() drops credentials, a caller-set Host and URL userinfo on a cross-origin hop only", () => {
+  const headers = new Headers({
+    authorization: "Bearer t",
+    cookie: "a=b",
+    "proxy-authorization": "Basic x",
+    host: "a.test",
+    "x-keep": "1",
+  });
+  const cross = nextHop(
+    response(302, "http://b.test/x"),
+    request({ url: "http://u:p@a.test/", headers }),
+    0,
+  );
+  for (
+    const name of ["authorization", "cookie", "proxy-authorization", "host"]
+  ) {
+    assertEquals(cross.request?.headers.get(name), null, name);
+  }
+  assertEquals(cross.request?.headers.get("x-keep"), "1");
+  assertEquals(cross.request?.url.href, "http://b.test/x");
+  // Another port or scheme is another origin too.
+  for (const location of ["http://a.test:8080/", "https://a.test/"]) {
+    const next = nextHop(
+      response(307, location),
+      request({ url: "http://a.test/", headers }),
+      0,
+    );
+    assertEquals(next.request?.headers.get("authorization"), null, location);
+  }
+  const same = nextHop(
+    response(302, "/y"),
+    request({ url: "http://u:p@a.test/", headers }),
+    0,
+  );
+  assertStrictEquals(same.request?.headers, headers);
+  assertEquals(same.request?.url.password, "p");
+  const explicit = nextHop(
+    response(302, "http://v:q@b.test/"),
+    request({ url: "http://a.test/" }),
+    0,
+  );
+  assertEquals(explicit.request?.url.username, "");
+  assertEquals(explicit.request?.url.password, "");
+});
+
+Deno.test("nextHop() stops on a non-redirect, a missing or unusable Location, too many hops and a stream body", () => {
+  const get = request({ url: "http://a.test/" });
+  assertEquals(nextHop(response(200, "/x"), get, 0).stop, "not-redirect");
+  assertEquals(nextHop(response(304, "/x"), get, 0).stop, "not-redirect");
+  assertEquals(nextHop(response(302), get, 0).stop, "not-redirect");
+  for (
+    const location of ["http://[::1", "ftp://a.test/", "data:,x", "http://"]
+  ) {
+    const next = nextHop(response(302, location), get, 0);
+    assertEquals(next.stop, "unusable-location", location);
+    assertEquals(next.location, location);
+  }
+  assertEquals(nextHop(response(302, "/x"), get, 19).stop, null);
+  assertEquals(
+    nextHop(response(302, "/x"), get, 20).stop,
+    "too-many-redirects",
+  );
+  assertEquals(
+    nextHop(response(302, "/x"), get, 2, 2).stop,
+    "too-many-redirects",
+  );
+  const stream = new ReadableStream<Uint8Array>();
+  const post = request({ url: "http://a.test/", method: "POST", body: stream });
+  assertEquals(
+    nextHop(response(307, "/x"), post, 0).stop,
+    "body-not-replayable",
+  );
+  // A 303 drops the body, so a stream is no obstacle.
+  assert(nextHop(response(303, "/x"), post, 0).request !== null);
+});
+
+Deno.test("nextHop() resolves a relative Location and keeps the request's fragment", () => {
+  const next = nextHop(
+    response(301, "../c?q=1"),
+    request({ url: "http://a.test/x/y/z#frag" }),
+    0,
+  );
+  assertEquals(next.request?.url.href, "http://a.test/x/c?q=1#frag");
+  const own = nextHop(
+    response(301, "/c#own"),
+    request({ url: "http://a.test/#frag" }),
+    0,
+  );
+  assertEquals(own.request?.url.hash, "#own");
+});

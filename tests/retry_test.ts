@@ -1,0 +1,173 @@
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { HttpParseError } from "../mod.ts";
+import {
+  backoff,
+  isTransient,
+  originPause,
+  parseRetryAfter,
+  retryDelay,
+  retryPolicy,
+} from "../client/_retry.ts";
+
+const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
+const retryAfter = (value: string) => new Headers({ "retry-after": value });
+
+Deno.test("retryPolicy() has the documented defaults and rejects bad values", () => {
+  const policy = retryPolicy(undefined);
+  assertEquals(policy.limit, 0);
+  assertEquals([...policy.statuses], [408, 429, 500, 502, 503, 504]);
+  assertEquals(policy.baseDelay, 250);
+  assertEquals(policy.maxDelay, 30_000);
+  assertThrows(() => retryPolicy({ limit: -1 }), RangeError, "retry.limit");
+  assertThrows(() => retryPolicy({ limit: 1.5 }), RangeError, "retry.limit");
+  assertThrows(() => retryPolicy({ baseDelay: -1 }), RangeError, "baseDelay");
+  assertThrows(() => retryPolicy({ maxDelay: NaN }), RangeError, "maxDelay");
+  assertThrows(() => retryPolicy({ statuses: [99] }), RangeError, "statuses");
+  assertThrows(
+    () => retryPolicy({ statuses: 503 as unknown as number[] }),
+    TypeError,
+    "statuses",
+  );
+});
+
+Deno.test("parseRetryAfter() reads delay-seconds and all three HTTP-date forms", () => {
+  assertEquals(parseRetryAfter("120", NOW), 120_000);
+  assertEquals(parseRetryAfter(" 0 ", NOW), 0);
+  assertEquals(parseRetryAfter("Thu, 01 Jan 2026 12:00:05 GMT", NOW), 5_000);
+  assertEquals(parseRetryAfter("Thursday, 01-Jan-26 12:00:07 GMT", NOW), 7_000);
+  assertEquals(parseRetryAfter("Thu Jan  1 12:00:09 2026", NOW) !== null, true);
+  assertEquals(parseRetryAfter("Thu, 01 Jan 2026 11:00:00 GMT", NOW), 0);
+  for (const bad of ["", "-1", "1.5", "soon", "12abc"]) {
+    assertEquals(parseRetryAfter(bad, NOW), null, bad);
+  }
+  assertEquals(parseRetryAfter(null, NOW), null);
+});
+
+Deno.test("backoff() is full jitter under min(maxDelay, baseDelay × 2^(n-1))", () => {
+  const policy = retryPolicy({ baseDelay: 100, maxDelay: 1_000 });
+  assertEquals(backoff(policy, 1, 0), 0);
+  assertEquals(backoff(policy, 1, 0.5), 50);
+  assertEquals(backoff(policy, 3, 0.5), 200);
+  assertEquals(backoff(policy, 10, 0.999), 999);
+  for (let n = 1; n < 40; n++) {
+    const wait = backoff(policy, n, 0.999999);
+    assert(wait >= 0 && wait <= Math.min(1_000, 100 * 2 ** (n - 1)));
+  }
+});
+
+Deno.test("retryDelay() retries listed statuses and transient errors up to the limit", () => {
+  const policy = retryPolicy({ limit: 2, baseDelay: 100 });
+  const headers = new Headers();
+  assertEquals(
+    retryDelay(policy, 1, true, { status: 503, headers }, NOW, 0.5),
+    50,
+  );
+  assertEquals(
+    retryDelay(policy, 2, true, { status: 503, headers }, NOW, 0.5),
+    100,
+  );
+  assertEquals(
+    retryDelay(policy, 3, true, { status: 503, headers }, NOW, 0.5),
+    -1,
+  );
+  assertEquals(
+    retryDelay(policy, 1, true, { status: 404, headers }, NOW, 0.5),
+    -1,
+  );
+  assertEquals(
+    retryDelay(policy, 1, true, { status: 200, headers }, NOW, 0.5),
+    -1,
+  );
+  const timedOut = { error: new Deno.errors.TimedOut("connect") };
+  assertEquals(retryDelay(policy, 1, true, timedOut, NOW, 0.5), 50);
+  const parse = { error: new HttpParseError("invalid-status-line", "x", 0) };
+  assertEquals(retryDelay(policy, 1, true, parse, NOW, 0.5), -1);
+  assertEquals(
+    retryDelay(policy, 1, true, { error: new TypeError("x") }, NOW, 0.5),
+    -1,
+  );
+  // Not replayable (a POST, a stream body): never.
+  assertEquals(
+    retryDelay(policy, 1, false, { status: 503, headers }, NOW, 0.5),
+    -1,
+  );
+  assertEquals(retryDelay(policy, 1, false, timedOut, NOW, 0.5), -1);
+  assertEquals(retryDelay(retryPolicy({}), 1, true, timedOut, NOW, 0.5), -1);
+});
+
+Deno.test("retryDelay() takes Retry-After in seconds or as a date, capped at maxDelay", () => {
+  const policy = retryPolicy({ limit: 1, maxDelay: 10_000 });
+  assertEquals(
+    retryDelay(
+      policy,
+      1,
+      true,
+      { status: 429, headers: retryAfter("3") },
+      NOW,
+      0.5,
+    ),
+    3_000,
+  );
+  assertEquals(
+    retryDelay(
+      policy,
+      1,
+      true,
+      { status: 503, headers: retryAfter("Thu, 01 Jan 2026 12:00:02 GMT") },
+      NOW,
+      0.5,
+    ),
+    2_000,
+  );
+  assertEquals(
+    retryDelay(
+      policy,
+      1,
+      true,
+      { status: 503, headers: retryAfter("3600") },
+      NOW,
+      0.5,
+    ),
+    10_000,
+  );
+  // Unparsable: the jittered backoff instead.
+  assertEquals(
+    retryDelay(
+      policy,
+      1,
+      true,
+      { status: 503, headers: retryAfter("later") },
+      NOW,
+      0.5,
+    ),
+    125,
+  );
+});
+
+Deno.test("originPause() pauses on 429 and 503 with Retry-After only, capped", () => {
+  assertEquals(originPause(429, retryAfter("2"), 30_000, NOW), 2_000);
+  assertEquals(originPause(503, retryAfter("100"), 5_000, NOW), 5_000);
+  assertEquals(originPause(503, new Headers(), 30_000, NOW), 0);
+  assertEquals(originPause(500, retryAfter("2"), 30_000, NOW), 0);
+  assertEquals(originPause(301, retryAfter("2"), 30_000, NOW), 0);
+});
+
+Deno.test("isTransient() accepts connection errors, timeouts and empty responses only", () => {
+  for (
+    const error of [
+      new Deno.errors.ConnectionRefused("x"),
+      new Deno.errors.ConnectionReset("x"),
+      new Deno.errors.TimedOut("x"),
+      new Deno.errors.BrokenPipe("x"),
+      new HttpParseError("empty-response", "x", 0),
+    ]
+  ) assert(isTransient(error), String(error));
+  for (
+    const error of [
+      new TypeError("x"),
+      new HttpParseError("body-too-large", "x", 0),
+      new Deno.errors.PermissionDenied("x"),
+      "reason",
+    ]
+  ) assert(!isTransient(error), String(error));
+});

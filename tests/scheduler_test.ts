@@ -1,0 +1,223 @@
+import { assert, assertEquals } from "@std/assert";
+import { DeadlineQueue, type Timed } from "../client/_deadlines.ts";
+import { IdlePool, type Poolable } from "../client/_pool.ts";
+import { Origin, Scheduler } from "../client/_scheduler.ts";
+import { mulberry32 } from "./_net.ts";
+
+class Entry implements Timed, Poolable {
+  due = 0;
+  heapIndex = -1;
+  poolOrigin = "";
+  poolIndex = -1;
+  constructor(readonly name: string) {}
+}
+
+Deno.test("DeadlineQueue.popDue() returns entries in due order, re-keyed and deleted ones included", () => {
+  const rng = mulberry32(7);
+  const queue = new DeadlineQueue<Entry>();
+  const entries = Array.from({ length: 500 }, (_, i) => new Entry(String(i)));
+  for (const entry of entries) queue.set(entry, Math.floor(rng() * 1000));
+  // Re-key half (earlier and later), delete a tenth, re-add some deleted ones.
+  for (let i = 0; i < 250; i++) {
+    queue.set(entries[i]!, Math.floor(rng() * 1000));
+  }
+  for (let i = 0; i < 500; i += 10) queue.delete(entries[i]!);
+  for (let i = 0; i < 100; i += 20) queue.set(entries[i]!, 5);
+  const expected = entries.filter((e) => queue.has(e)).map((e) => e.due)
+    .sort((a, b) => a - b);
+  assertEquals(queue.size, expected.length);
+  assertEquals(queue.nextDue, expected[0]);
+  const popped: number[] = [];
+  let entry: Entry | undefined;
+  while ((entry = queue.popDue(Infinity)) !== undefined) {
+    assertEquals(entry.heapIndex, -1);
+    popped.push(entry.due);
+  }
+  assertEquals(popped, expected);
+  assertEquals(queue.nextDue, Infinity);
+});
+
+Deno.test("DeadlineQueue.popDue() leaves entries not yet due, and set(Infinity) removes", () => {
+  const queue = new DeadlineQueue<Entry>();
+  const a = new Entry("a");
+  const b = new Entry("b");
+  queue.set(a, 10);
+  queue.set(b, 20);
+  queue.set(a, 10); // again: still one entry
+  assertEquals(queue.size, 2);
+  assertEquals(queue.popDue(5), undefined);
+  assertEquals(queue.popDue(10)?.name, "a");
+  assertEquals(queue.popDue(15), undefined);
+  queue.set(b, Infinity);
+  assertEquals(queue.size, 0);
+  queue.delete(b); // not queued: nothing happens
+  assertEquals(queue.peek(), undefined);
+});
+
+function scheduler(
+  limits: { concurrency?: number; perOrigin?: number; delay?: number } = {},
+) {
+  const timers = new DeadlineQueue<Timed>();
+  const s = new Scheduler<string>({
+    concurrency: limits.concurrency ?? Infinity,
+    perOrigin: limits.perOrigin ?? Infinity,
+    delay: limits.delay ?? 0,
+  }, timers);
+  return { s, timers };
+}
+
+/** Takes everything startable at `now`, with the origin of each. */
+function takeAll(s: Scheduler<string>, now: number): string[] {
+  const out: string[] = [];
+  let job: string | undefined;
+  while ((job = s.take(now)) !== undefined) out.push(job);
+  return out;
+}
+
+Deno.test("Scheduler.take() never exceeds the global limit and lets origins take turns", () => {
+  const { s } = scheduler({ concurrency: 3 });
+  const a = s.origin("a");
+  const b = s.origin("b");
+  for (const job of ["a1", "a2", "a3", "a4"]) s.push(a, job, 0);
+  for (const job of ["b1", "b2"]) s.push(b, job, 0);
+  assertEquals(takeAll(s, 0), ["a1", "b1", "a2"]);
+  assertEquals(s.running, 3);
+  s.release(a, 1);
+  assertEquals(takeAll(s, 1), ["b2"]);
+  s.release(b, 2);
+  s.release(b, 2);
+  assertEquals(takeAll(s, 2), ["a3", "a4"]);
+  assertEquals(s.queued, 0);
+});
+
+Deno.test("Scheduler.take() keeps per-origin in-flight at the limit while other origins go on", () => {
+  const { s } = scheduler({ concurrency: 10, perOrigin: 2 });
+  const slow = s.origin("slow");
+  const fast = s.origin("fast");
+  for (let i = 0; i < 5; i++) s.push(slow, `s${i}`, 0);
+  for (let i = 0; i < 5; i++) s.push(fast, `f${i}`, 0);
+  assertEquals(takeAll(s, 0), ["s0", "f0", "s1", "f1"]);
+  assertEquals(slow.inFlight, 2);
+  s.release(fast, 1);
+  s.release(fast, 1);
+  assertEquals(takeAll(s, 1), ["f2", "f3"]);
+  assertEquals(slow.inFlight, 2, "the slow origin stays at its limit");
+  s.release(slow, 2);
+  assertEquals(takeAll(s, 2), ["s2"]);
+});
+
+Deno.test("Scheduler.take() starts one origin's jobs at least delay apart, through the deadline queue", () => {
+  const { s, timers } = scheduler({ delay: 100 });
+  const a = s.origin("a");
+  const b = s.origin("b");
+  for (let i = 0; i < 3; i++) s.push(a, `a${i}`, 0);
+  s.push(b, "b0", 0);
+  assertEquals(takeAll(s, 0), ["a0", "b0"]);
+  assertEquals(timers.nextDue, 100);
+  assertEquals(takeAll(s, 50), []);
+  // The crawl pops what is due and hands origins back.
+  const due = timers.popDue(100);
+  assert(due instanceof Origin);
+  s.wake(due, 100);
+  assertEquals(takeAll(s, 100), ["a1"]);
+  assertEquals(timers.nextDue, 200);
+  s.wake(timers.popDue(200) as Origin<string>, 200);
+  assertEquals(takeAll(s, 200), ["a2"]);
+  assertEquals(timers.size, 0);
+});
+
+Deno.test("Scheduler.pause() holds one origin until the pause ends, not the others", () => {
+  const { s, timers } = scheduler({ perOrigin: 1 });
+  const a = s.origin("a");
+  const b = s.origin("b");
+  s.push(a, "a0", 0);
+  s.push(a, "a1", 0);
+  s.push(b, "b0", 0);
+  s.push(b, "b1", 0);
+  assertEquals(takeAll(s, 0), ["a0", "b0"]);
+  s.pause(a, 1_000, 10); // a's 429 came
+  s.release(a, 10);
+  s.release(b, 10);
+  assertEquals(takeAll(s, 10), ["b1"]);
+  assertEquals(timers.nextDue, 1_000);
+  s.wake(timers.popDue(1_000) as Origin<string>, 1_000);
+  assertEquals(takeAll(s, 1_000), ["a1"]);
+  // A pause that comes while the origin is ready is honoured at its turn.
+  s.push(b, "b2", 1_000);
+  s.release(b, 1_000);
+  s.pause(b, 2_000, 1_000);
+  assertEquals(takeAll(s, 1_000), []);
+  s.wake(timers.popDue(2_000) as Origin<string>, 2_000);
+  assertEquals(takeAll(s, 2_000), ["b2"]);
+});
+
+Deno.test("Scheduler.push() with front queues a retry ahead of its origin's others", () => {
+  const { s } = scheduler({ concurrency: 1 });
+  const a = s.origin("a");
+  s.push(a, "a0", 0);
+  s.push(a, "a1", 0);
+  assertEquals(takeAll(s, 0), ["a0"]);
+  s.release(a, 0);
+  s.push(a, "a0 again", 0, true);
+  assertEquals(takeAll(s, 0), ["a0 again"]);
+  s.release(a, 0);
+  assertEquals(takeAll(s, 0), ["a1"]);
+});
+
+Deno.test("Scheduler.drain() returns every queued job and clears the timers", () => {
+  const { s, timers } = scheduler({ delay: 50 });
+  const a = s.origin("a");
+  s.push(a, "a0", 0);
+  s.push(a, "a1", 0);
+  takeAll(s, 0);
+  assertEquals(timers.size, 1);
+  assertEquals(s.drain(), ["a1"]);
+  assertEquals(timers.size, 0);
+  assertEquals(s.queued, 0);
+});
+
+Deno.test("IdlePool.remove() drops any entry in O(1) and take() returns the most recent", () => {
+  const pool = new IdlePool<Entry>(3);
+  const [a, b, c, d] = ["a", "b", "c", "d"].map((n) => new Entry(n));
+  assert(pool.put("o", a!) && pool.put("o", b!) && pool.put("o", c!));
+  assert(!pool.put("o", d!), "full");
+  pool.remove(a!);
+  assertEquals(a!.poolIndex, -1);
+  pool.remove(a!); // twice: nothing happens
+  assertEquals(pool.size, 2);
+  assertEquals(pool.take("o")?.name, "b"); // c moved into a's place
+  assertEquals(pool.take("o")?.name, "c");
+  assertEquals(pool.take("o"), undefined);
+  assert(pool.put("p", d!));
+  assertEquals(pool.drain().map((e) => e.name), ["d"]);
+  assertEquals(pool.size, 0);
+  assert(!new IdlePool<Entry>(0).put("o", a!));
+});
+
+Deno.test("Scheduler.pause() keeps the later of two pauses, and moves a waiting origin later", () => {
+  const { s, timers } = scheduler({ delay: 100 });
+  const a = s.origin("a");
+  s.push(a, "a0", 0);
+  s.push(a, "a1", 0);
+  assertEquals(takeAll(s, 0), ["a0"]);
+  assertEquals(timers.nextDue, 100); // waiting for the politeness delay
+  s.pause(a, 500, 10);
+  assertEquals(timers.nextDue, 500, "the pause moved it");
+  s.pause(a, 300, 10); // an earlier end changes nothing
+  assertEquals(timers.nextDue, 500);
+  assertEquals(timers.size, 1);
+  s.wake(a, 400); // not due yet as far as the queue knows: still timed
+  s.wake(timers.popDue(500) as Origin<string>, 500);
+  assertEquals(takeAll(s, 500), ["a1"]);
+});
+
+Deno.test("Scheduler.wake() of an origin that is not waiting for a time does nothing", () => {
+  const { s } = scheduler({ concurrency: 1 });
+  const a = s.origin("a");
+  s.push(a, "a0", 0);
+  s.push(a, "a1", 0);
+  s.wake(a, 0); // ready already
+  assertEquals(takeAll(s, 0), ["a0"]);
+  s.wake(a, 0);
+  assertEquals(takeAll(s, 0), [], "the global limit still holds");
+});
