@@ -268,6 +268,8 @@ export class HttpClient {
   #mayReplay: boolean;
   #parser: ResponseParser;
   #decoder: ContentDecoder | null = null;
+  /** The turn a decoding slice waits for; cleared if the request ends first. */
+  #turn: ReturnType<typeof setTimeout> | undefined;
   /** Inside the body: the decoder holds output not yet passed on. */
   #decoding = false;
   /** The parser is done; what is left is draining the decoder, closing the sink. */
@@ -713,9 +715,9 @@ export class HttpClient {
   #drain(): void {
     const decoder = this.#decoder!;
     const body = this.#body!;
-    // Slices with turns in between only with a sink: a driver that never sets one
-    // (fetchAll before it knows `waiting`) gets the whole body in one handle().
-    let budget = body instanceof SinkBody ? DECODE_BUDGET : Infinity;
+    // A bounded amount per turn, then `waiting` lets timers and other conns in:
+    // a 1 GiB gzip body never blocks the loop.
+    let budget = DECODE_BUDGET;
     this.#decoding = true;
     while (budget > 0) {
       const out = decoder.read(DECODE_SLICE);
@@ -727,7 +729,9 @@ export class HttpClient {
       budget -= out.length;
       if (this.#awaitSink()) return;
     }
-    this.#waitFor(nextTurn());
+    this.#waitFor(
+      new Promise((resolve) => this.#turn = setTimeout(resolve, 0)),
+    );
   }
 
   /** Waits for the sink if its writer is not ready; returns whether it waits. */
@@ -821,6 +825,7 @@ export class HttpClient {
     this.#timings.end = performance.now();
     const body = this.#body;
     this.#body = null;
+    clearTimeout(this.#turn);
     // A decoder holds native state that Deno frees only on close().
     this.#decoder?.close();
     this.#decoder = null;
@@ -1086,11 +1091,6 @@ function isStandalone(bytes: Uint8Array): boolean {
     bytes.byteLength === bytes.buffer.byteLength &&
     bytes.buffer instanceof ArrayBuffer &&
     Object.getPrototypeOf(bytes) === Uint8Array.prototype;
-}
-
-/** Resolves after one turn of the event loop (timers and I/O run first). */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** What `value` is, for a message: "Number", "String", "Null", "ArrayBuffer"... */

@@ -176,16 +176,22 @@ Deno.test("HttpClient passes Content-Encoding: identity bodies through", async (
   assertEquals(latin1(client.response!.body), "plain");
 });
 
-Deno.test("HttpClient decodes a 20 MiB body whole without a sink, and in slices with turns in between into a sink", async () => {
+Deno.test("HttpClient decodes a 20 MiB body in slices with turns in between, with or without a sink", async () => {
   const size = 20 * 1024 * 1024;
   const gz = gzipSync(new Uint8Array(size).fill(97));
   await using server = replyServer(() =>
     response(gz, "Content-Encoding: gzip\r\n")
   );
   const whole = new HttpClient(server.url("/"), { timeout: 30_000 });
+  let bufferedWaits = 0;
   await drive(whole, {
-    onRound: () => assertEquals(whole.waiting, null),
+    onRound: () => {
+      if (whole.state === "receiving" && whole.waiting !== null) {
+        bufferedWaits++;
+      }
+    },
   });
+  assert(bufferedWaits >= 2, `${bufferedWaits} waits`);
   assertEquals(whole.state, "done", String(whole.error));
   const body = whole.response!.body;
   assertEquals(body.length, size);

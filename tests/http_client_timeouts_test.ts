@@ -67,19 +67,22 @@ Deno.test("HttpClient fails with TimedOut naming 'idle' when a server sends head
 Deno.test("HttpClient idleTimeout counts silence, not duration: a slow drip finishes", async () => {
   await using server = scriptedServer(async (conn) => {
     await readHead(conn);
-    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n");
-    for (const byte of "abcdef") {
-      await delay(40);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+    for (const byte of "abcdefghij") {
+      await delay(60);
       await writeAll(conn, byte);
     }
   });
+  // 10 gaps of 60 ms: the whole body takes longer than the idle limit, no
+  // single silence comes near it (a wide margin for a loaded machine).
   const client = new HttpClient(server.url("/"), {
-    idleTimeout: 150,
+    idleTimeout: 400,
     timeout: 5_000,
   });
   await drive(client);
-  assertEquals(client.state, "done");
-  assertEquals(new TextDecoder().decode(client.response!.body), "abcdef");
+  assertEquals(client.state, "done", String(client.error));
+  assertEquals(new TextDecoder().decode(client.response!.body), "abcdefghij");
+  assert(client.timings.end - client.timings.firstByte > 400);
 });
 
 Deno.test("HttpClient fails with TimedOut naming 'total' when the whole attempt takes too long", async () => {
