@@ -282,10 +282,11 @@ Deno.test("OutputDir.open() settles a file/folder collision the same way in eith
   assertEquals(await layout(dir.path), expected);
 });
 
-Deno.test("OutputDir.open() moves a file still being written without losing its bytes", async () => {
+Deno.test("OutputDir.open() puts a page that finishes after a page below it at a/index.html", async () => {
   await using dir = await tempDir();
   const output = new OutputDir(dir.path);
   const first = await output.open("http://h.test/a");
+  assertEquals(first.path, `${dir.path}/h.test/a`);
   const writer = first.writable.getWriter();
   await writer.write(encoder.encode("first half, "));
   assertEquals(
@@ -294,10 +295,36 @@ Deno.test("OutputDir.open() moves a file still being written without losing its 
   );
   await writer.write(encoder.encode("second half"));
   await writer.close();
+  assertEquals(first.path, `${dir.path}/h.test/a/index.html`);
   assertEquals(await layout(dir.path), {
     "h.test/a/index.html": "first half, second half",
     "h.test/a/b": "inside",
   });
+});
+
+Deno.test("OutputDir.open() never mixes two bodies for one file: the last closed wins", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(dir.path);
+  const http = await output.open("http://h.test/same");
+  const https = await output.open("https://h.test/same");
+  const a = http.writable.getWriter();
+  const b = https.writable.getWriter();
+  for (let i = 0; i < 100; i++) {
+    await a.write(encoder.encode("a".repeat(100)));
+    await b.write(encoder.encode("b".repeat(100)));
+  }
+  // Nothing under the real name before a body is whole.
+  assertEquals(
+    Object.keys(await layout(dir.path)).filter((n) => !n.includes(".~part-")),
+    [],
+  );
+  await b.close();
+  assertEquals(
+    await Deno.readTextFile(`${dir.path}/h.test/same`),
+    "b".repeat(10_000),
+  );
+  await a.close();
+  assertEquals(await layout(dir.path), { "h.test/same": "a".repeat(10_000) });
 });
 
 Deno.test("OutputDir.open() removes the partial file when the stream is aborted", async () => {
@@ -327,10 +354,9 @@ Deno.test("OutputDir.open() rejects with DiskError when a file stands where the 
 Deno.test("OutputDir.open() stream errors with one DiskError when the disk is full", async () => {
   await using dir = await tempDir();
   const output = new OutputDir(dir.path);
-  await save(output, "http://h.test/x", "makes the host folder");
-  // A full device under the file's name: every write fails with ENOSPC. Deno opens
-  // /dev/full only with --allow-all, hence the child process.
-  await Deno.symlink("/dev/full", `${dir.path}/h.test/big.bin`);
+  await save(output, "http://h.test/x", "already saved");
+  // A file size limit (ulimit -f, 512-byte blocks) with SIGXFSZ ignored makes a
+  // write past it fail with EFBIG, as a full disk fails with ENOSPC.
   const module =
     new URL("../examples/crawl/output_dir.ts", import.meta.url).href;
   const script = `
@@ -339,26 +365,28 @@ Deno.test("OutputDir.open() stream errors with one DiskError when the disk is fu
     JSON.stringify(dir.path)
   }).open("http://h.test/big.bin");
     try {
-      await ReadableStream.from([new Uint8Array(100_000)]).pipeTo(file.writable);
+      await ReadableStream.from([new Uint8Array(40_000), new Uint8Array(40_000)]).pipeTo(file.writable);
     } catch (error) {
       console.log(JSON.stringify({ name: error.name, message: error.message, cause: error.cause?.name }));
     }
   `;
-  const output_ = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-config", "-A", script],
+  const deno = `${Deno.execPath()} eval --no-config -A '${
+    script.replaceAll("'", "'\\''")
+  }'`;
+  const child = await new Deno.Command("sh", {
+    args: ["-c", `trap '' XFSZ; ulimit -f 100; exec ${deno}`],
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(30_000),
   }).output();
-  assertEquals(new TextDecoder().decode(output_.stderr), "");
-  const error = JSON.parse(new TextDecoder().decode(output_.stdout));
+  assertEquals(new TextDecoder().decode(child.stderr), "");
+  const error = JSON.parse(new TextDecoder().decode(child.stdout));
   assertEquals(error.name, "DiskError");
   assertStringIncludes(
     error.message,
-    `Cannot write '${dir.path}/h.test/big.bin': No space left on device`,
+    `Cannot write '${dir.path}/h.test/big.bin': File too large`,
   );
   assertEquals(error.cause, "Error");
-  assertStringIncludes(error.message, "(os error 28)");
-  // The partial file (here the link) is gone; the rest stays.
-  assertEquals(await layout(dir.path), { "h.test/x": "makes the host folder" });
+  // The partial body is gone; what was saved stays.
+  assertEquals(await layout(dir.path), { "h.test/x": "already saved" });
 });

@@ -23,11 +23,14 @@
  * ```
  */
 export class DiskError extends Error {
+  /** Always `"DiskError"`. */
   override name = "DiskError";
   /** The file or directory the operation was on. */
   readonly path: string;
 
   /**
+   * Builds the one-line message from the action, the path and the cause.
+   *
    * @param action What was being done: "write", "create directory", ...
    * @param path The file or directory.
    * @param cause The system error.

@@ -92,6 +92,8 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   #wake: (() => void) | null = null;
 
   /**
+   * Creates an empty frontier; seeds are pulled when iteration starts.
+   *
    * @param options Seeds, depth and origin limits.
    * @throws {RangeError} When `maxDepth` is negative or not an integer.
    * @throws {TypeError} When an entry of `origins` is not a URL.

@@ -103,6 +103,8 @@ export class LinkExtractor {
   #decoder: TextDecoder;
 
   /**
+   * Starts a document.
+   *
    * @param documentUrl The URL the HTML was fetched from (after redirects).
    * @param options `encoding`: the label of the bytes' character encoding, for
    * `TextDecoder` (default `"utf-8"`).

@@ -24,11 +24,12 @@
  *
  * Collisions between a file and a folder (`/a` is a page, and so is `/a/b`) are
  * settled so that the result does not depend on which finishes first: the page `/a`
- * always ends up as `a/index.html` once any URL below `/a/` is saved. When `/a/b`
- * comes second, the file `a` is moved into the new folder `a/` as `a/index.html`;
- * when `/a` comes second, it is written to `a/index.html` directly. `/a` and `/a/`
- * thus share `a/index.html` (the last one written wins), as they are nearly always
- * one page, the one redirecting to the other.
+ * always ends up as `a/index.html` once any URL below `/a/` is saved. When `/a` is
+ * saved first, the file `a` is moved into the new folder `a/` as `a/index.html`
+ * when `/a/b` is opened; when `/a` finishes after the folder `a/` exists, it is
+ * renamed into place as `a/index.html` directly. `/a` and `/a/` thus share
+ * `a/index.html` (the last one finished wins), as they are nearly always one page,
+ * the one redirecting to the other.
  *
  * @module
  */
@@ -122,13 +123,20 @@ function shorten(name: string): string {
 
 /** A body's file, opened by {@linkcode OutputDir.open}. */
 export interface OutputFile {
-  /** Where the body goes (the output folder joined with the mapped path). */
+  /**
+   * Where the body is saved: the output folder joined with
+   * {@linkcode urlToPath}'s path, or `<that path>/index.html` when a folder of that
+   * name exists by the time the body ends. Final once `writable` is closed.
+   */
   readonly path: string;
   /**
-   * Writes the file: hand it to the engine as the request's `sink`. It is closed
-   * at the end of the body. When aborted (the request failed) or when a write
-   * fails, the partial file is removed, so the folder holds only whole bodies; a
-   * failed write errors it with a {@linkcode DiskError}.
+   * Writes the body: hand it to the engine as the request's `sink`. The bytes go
+   * to a hidden temporary file beside the target (`.~part-<uuid>`), renamed into
+   * place when the stream closes, so a file under its real name is always a whole
+   * body, and two bodies for one name (`/a` and `/a/`, or http and https) never
+   * mix: the last one closed wins. When aborted (the request failed) or when a
+   * write fails, the temporary file is removed; a failed write or rename errors
+   * the stream with a {@linkcode DiskError}.
    */
   readonly writable: WritableStream<Uint8Array>;
 }
@@ -137,9 +145,10 @@ export interface OutputFile {
  * The output folder of a crawl: maps URLs to files (see the module doc for the
  * layout) and opens them for writing, creating folders as needed.
  *
- * Paths are prepared one at a time (folder creation and the file/folder moves need
- * it); writing the files runs in parallel. One `OutputDir` per folder: two
- * processes writing one folder may race on a collision.
+ * Folder creation, file/folder moves and the final renames run one at a time
+ * (they decide where a body goes); writing the bodies runs in parallel. One
+ * `OutputDir` per folder: two processes writing one folder may race on a
+ * collision.
  *
  * @example
  * ```ts
@@ -150,7 +159,8 @@ export interface OutputFile {
  * const output = new OutputDir(dir);
  * const file = await output.open("http://example.com/a/");
  * await ReadableStream.from([new TextEncoder().encode("hi")]).pipeTo(file.writable);
- * assertEquals(await Deno.readTextFile(`${dir}/example.com/a/index.html`), "hi");
+ * assertEquals(file.path, `${dir}/example.com/a/index.html`);
+ * assertEquals(await Deno.readTextFile(file.path), "hi");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -158,7 +168,11 @@ export class OutputDir {
   #dir: string;
   #queue: Promise<unknown> = Promise.resolve();
 
-  /** @param dir The output folder; created on the first `open` if missing. */
+  /**
+   * Names the output folder; nothing is created before the first `open`.
+   *
+   * @param dir The output folder; created on the first `open` if missing.
+   */
   constructor(dir: string) {
     this.#dir = dir.replace(/(.)\/+$/, "$1");
   }
@@ -169,18 +183,22 @@ export class OutputDir {
   }
 
   /**
-   * Creates the file for `url` (truncating an older one) and the folders above it.
+   * Creates the folders above the file for `url` and a temporary file to write it.
    *
    * @param url An http(s) URL.
    * @returns The file's path and a stream writing it.
    * @throws {TypeError} When `url` is not an http(s) URL.
-   * @throws {DiskError} When a folder or the file cannot be created.
+   * @throws {DiskError} When a folder or the temporary file cannot be created.
    */
   open(url: string | URL): Promise<OutputFile> {
     const relative = urlToPath(url);
-    const opened = this.#queue.then(() => this.#open(relative));
-    this.#queue = opened.catch(() => {});
-    return opened;
+    return this.#serial(() => this.#open(relative));
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task);
+    this.#queue = run.catch(() => {});
+    return run;
   }
 
   async #open(relative: string): Promise<OutputFile> {
@@ -194,17 +212,33 @@ export class OutputDir {
     }
     let path = `${folder}/${name}`;
     if ((await statOrNull(path))?.isDirectory) path = `${path}/index.html`;
+    const part = `${folder}/.~part-${crypto.randomUUID()}`;
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(path, {
-        write: true,
-        create: true,
-        truncate: true,
-      });
+      file = await Deno.open(part, { write: true, createNew: true });
     } catch (cause) {
-      throw new DiskError("create file", path, cause);
+      throw new DiskError("create file", part, cause);
     }
-    return { path, writable: fileWritable(file, path) };
+    const target = `${folder}/${name}`;
+    // Where it lands is settled at the end, in turn with the other opens: a
+    // folder of its name may have appeared meanwhile.
+    const place = () =>
+      this.#serial(async () => {
+        path = (await statOrNull(target))?.isDirectory
+          ? `${target}/index.html`
+          : target;
+        try {
+          await Deno.rename(part, path);
+        } catch (cause) {
+          throw new DiskError("write", path, cause);
+        }
+      });
+    return {
+      get path() {
+        return path;
+      },
+      writable: partWritable(file, part, () => path, place),
+    };
   }
 }
 
@@ -241,17 +275,19 @@ async function ensureFolder(
   }
 }
 
-function fileWritable(
+function partWritable(
   file: Deno.FsFile,
-  path: string,
+  part: string,
+  path: () => string,
+  place: () => Promise<void>,
 ): WritableStream<Uint8Array> {
-  let closed = false;
+  let open = true;
   const discard = async () => {
-    if (!closed) {
-      closed = true;
+    if (open) {
+      open = false;
       file.close();
     }
-    await Deno.remove(path).catch(() => {});
+    await Deno.remove(part).catch(() => {});
   };
   return new WritableStream<Uint8Array>({
     async write(chunk) {
@@ -261,12 +297,19 @@ function fileWritable(
         }
       } catch (cause) {
         await discard();
-        throw new DiskError("write", path, cause);
+        // Named after the body's file: the temporary name means nothing to a user.
+        throw new DiskError("write", path(), cause);
       }
     },
-    close() {
-      closed = true;
+    async close() {
+      open = false;
       file.close();
+      try {
+        await place();
+      } catch (error) {
+        await discard();
+        throw error;
+      }
     },
     abort: discard,
   });

@@ -120,6 +120,8 @@ export class RobotsCache {
   #entries = new Map<string, Promise<Entry>>();
 
   /**
+   * Creates an empty cache; nothing is fetched before the first question.
+   *
    * @param fetchRobots Fetches a robots.txt (the crawl engine in the CLI).
    * @param options User agent, cache age and size limit.
    * @throws {RangeError} When `maxAge` or `maxBytes` is negative.

@@ -43,7 +43,9 @@ export interface WarcExchange {
 
 /** The record IDs of a written exchange (`<urn:uuid:...>`). */
 export interface WarcExchangeIds {
+  /** The `request` record's ID. */
   requestId: string;
+  /** The `response` record's ID. */
   responseId: string;
 }
 
