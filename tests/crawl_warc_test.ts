@@ -710,6 +710,35 @@ Deno.test("WarcWriter.writeExchange() leaves out the payload digest of a block t
   assertEquals(records[3]!.headers.has("warc-payload-digest"), false);
 });
 
+Deno.test("WarcWriter.writeExchange() marks a response cut short with WARC-Truncated", async () => {
+  await using dir = await tempDir();
+  const warc = await WarcWriter.create(`${dir.path}/cut.warc.gz`);
+  const partial = latin1(
+    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+  );
+  await warc.writeExchange({
+    url: "http://a.test/cut",
+    request: latin1("GET /cut HTTP/1.1\r\n\r\n"),
+    response: partial,
+    truncated: "disconnect",
+  });
+  await warc.close();
+  const records = await readWarc(
+    await Deno.readFile(`${dir.path}/cut.warc.gz`),
+  );
+  assertEquals(records[1]!.headers.get("warc-truncated"), "disconnect");
+  assertEquals(
+    records[1]!.headers.get("warc-block-digest"),
+    await sha1(partial),
+  );
+  // WARC 1.1 §6.3.2: the payload of a truncated record is truncated at the same place.
+  assertEquals(
+    records[1]!.headers.get("warc-payload-digest"),
+    await sha1(latin1("only this")),
+  );
+  assertEquals(records[2]!.headers.has("warc-truncated"), false);
+});
+
 Deno.test("WarcWriter.writeExchange() rejects bad input and a closed writer", async () => {
   await using dir = await tempDir();
   const warc = await WarcWriter.create(`${dir.path}/x.warc.gz`);

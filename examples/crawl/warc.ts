@@ -39,6 +39,12 @@ export interface WarcExchange {
    * content coding as received (interim 1xx responses before it included).
    */
   response: WarcBlockSource;
+  /**
+   * Why the response is incomplete, when the caller records what arrived of a
+   * response that failed (`WARC-Truncated`, WARC 1.1 §5.13): `"length"` (a size
+   * limit), `"time"` (a timeout), `"disconnect"` or `"unspecified"`.
+   */
+  truncated?: "length" | "time" | "disconnect" | "unspecified";
 }
 
 /** The record IDs of a written exchange (`<urn:uuid:...>`). */
@@ -92,7 +98,10 @@ const encoder = new TextEncoder();
  * Exchanges may be written concurrently: each one's blocks are read and digested
  * in parallel (spooled to a temporary file past `memoryLimit`, so memory stays flat
  * whatever the body size), and its two records are then appended one exchange at a
- * time. Records appear in the order their exchanges finish.
+ * time. Records appear in the order their exchanges finish. Memory: at most
+ * `2 × memoryLimit` per exchange being read, plus a 64 KiB piece being compressed.
+ * Temporary files are named `.warc-spool-*` in `tempDir` and removed as soon as
+ * their record is written.
  *
  * Failure: a failed file write rejects that call and every later one with the same
  * {@linkcode DiskError}, and the file is cut back to the end of the last whole
@@ -234,6 +243,9 @@ export class WarcWriter implements AsyncDisposable {
             ["WARC-Record-ID", responseId],
             ...common,
             ["Content-Type", "application/http;msgtype=response"],
+            ...(exchange.truncated === undefined
+              ? []
+              : [["WARC-Truncated", exchange.truncated]]),
           ],
           block: response,
         },
