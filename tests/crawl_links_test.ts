@@ -228,7 +228,7 @@ async function crawl(
   return fetched;
 }
 
-Deno.test("Frontier yields every reachable same-origin page exactly once, breadth first", async () => {
+Deno.test("Frontier[Symbol.asyncIterator]() yields every reachable same-origin page exactly once, breadth first", async () => {
   const site: Record<string, string[]> = {
     "http://a.test/": [
       "/p1",
@@ -270,7 +270,7 @@ Deno.test("Frontier yields every reachable same-origin page exactly once, breadt
   assertEquals(frontier.queued, 0);
 });
 
-Deno.test("Frontier stops at maxDepth and widens to the origins allowed", async () => {
+Deno.test("Frontier.add() stops at maxDepth and widens to the origins allowed", async () => {
   const site: Record<string, string[]> = {
     "http://a.test/": ["/1", "http://b.test/", "https://a.test/"],
     "http://a.test/1": ["/2"],
@@ -314,7 +314,7 @@ Deno.test("Frontier stops at maxDepth and widens to the origins allowed", async 
   );
 });
 
-Deno.test("Frontier pulls seeds lazily, one when no link is waiting", async () => {
+Deno.test("Frontier[Symbol.asyncIterator]() pulls seeds lazily, one when no link is waiting", async () => {
   let pulled = 0;
   async function* seeds() {
     for (let i = 0; i < 1000; i++) {

@@ -798,7 +798,7 @@ function writerChild(path: string, shellPrefix = "") {
   }).spawn();
 }
 
-Deno.test("WarcWriter keeps a file readable up to the last whole record when the process is killed", async () => {
+Deno.test("WarcWriter.writeExchange() leaves the file readable up to the last whole record when the process is killed", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/killed.warc.gz`;
   const child = writerChild(path);
@@ -826,7 +826,7 @@ Deno.test("WarcWriter keeps a file readable up to the last whole record when the
   }
 });
 
-Deno.test("WarcWriter rejects with one DiskError when the disk is full and keeps whole records", async () => {
+Deno.test("WarcWriter.writeExchange() rejects with one DiskError when the disk is full and cuts the file back to whole records", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/full.warc.gz`;
   // A file size limit (ulimit -f, in 512-byte blocks) with SIGXFSZ ignored makes a
