@@ -758,7 +758,10 @@ Deno.test("WarcWriter.writeExchange() rejects bad input and a closed writer", as
     TypeError,
     "invalid IP address",
   );
+  await warc.writeExchange({ ...base, url: "http://user:secret@a.test/p#f" });
   await warc.close();
+  const records = await readWarc(await Deno.readFile(`${dir.path}/x.warc.gz`));
+  assertEquals(records[1]!.headers.get("warc-target-uri"), "http://a.test/p");
   await assertRejects(
     () => warc.writeExchange({ ...base, url: "http://a.test/" }),
     Error,

@@ -26,7 +26,7 @@ export type WarcBlockSource =
 
 /** One HTTP exchange as it went over the wire. */
 export interface WarcExchange {
-  /** The URL requested (`WARC-Target-URI`); a fragment is dropped. */
+  /** The URL requested (`WARC-Target-URI`); its fragment and userinfo are dropped. */
   url: string | URL;
   /** When the request was sent (`WARC-Date`, to the second). @default {new Date()} */
   date?: Date;
@@ -728,6 +728,10 @@ function targetUri(url: string | URL): string {
       `Cannot write WARC record: '${url}' is not an http(s) URL`,
     );
   }
+  // A URL's password has no place in an archive's index; the request record
+  // still holds the Authorization header the server saw.
+  parsed.username = "";
+  parsed.password = "";
   parsed.hash = "";
   return parsed.href;
 }
