@@ -79,9 +79,10 @@ export interface WarcWriterOptions {
   /**
    * Computes the payload digest of a chunked message over its body as received,
    * chunk framing included, instead of the entity body. WARC 1.1 §6.3.2 defines the
-   * payload without transfer coding (the default); Python `warcio check` up to 1.7
-   * verifies the framed form (webrecorder/warcio#74, #75), and so do wget and older
-   * Heritrix WARCs. Set it for archives that must pass `warcio check`.
+   * payload without transfer coding (the default); Python `warcio check` (1.8.1)
+   * verifies the framed form (webrecorder/warcio#74, #75), as wpull and Heritrix's
+   * FetchHTTP write it (ArchiveTeam/wpull#424, internetarchive/heritrix3#769). Set
+   * it for archives that must pass `warcio check`.
    *
    * @default {false}
    */
