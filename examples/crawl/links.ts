@@ -1,0 +1,205 @@
+/**
+ * Links out of HTML, for the crawl CLI's `--follow`: a streaming extractor on
+ * htmlparser2's tokenizer, and the URL normalisation the frontier dedupes on.
+ *
+ * Used by the example only; the library never parses HTML.
+ *
+ * @module
+ */
+import { Parser } from "npm:htmlparser2@12.0.0";
+
+/** Which attribute of which element holds a link. */
+const LINK_ATTRIBUTES: Readonly<Record<string, string>> = {
+  a: "href",
+  link: "href",
+  area: "href",
+  iframe: "src",
+  frame: "src",
+};
+
+/**
+ * Resolves `url` against `base` and normalises it for deduplication, or returns
+ * `null` when it is not an http(s) URL.
+ *
+ * WHATWG URL parsing already lower-cases the scheme and host, drops the default
+ * port, turns an empty path into `/` and resolves `.`/`..` segments; on top of that
+ * the fragment is dropped (it never reaches the server) and percent-escapes of
+ * unreserved characters are decoded and the others upper-cased (RFC 3986 §6.2.2.2),
+ * so `/%7euser` and `/~user` are one page.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { normalizeUrl } from "./links.ts";
+ *
+ * assertEquals(normalizeUrl("../b?q#top", "HTTP://Example.COM:80/a/c"), "http://example.com/b?q");
+ * assertEquals(normalizeUrl("mailto:x@example.com"), null);
+ * ```
+ *
+ * @param url An absolute URL, or a relative one with `base`.
+ * @param base The URL to resolve against.
+ * @returns The normalised URL, or `null` for an invalid or non-http(s) URL.
+ */
+export function normalizeUrl(
+  url: string | URL,
+  base?: string | URL,
+): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url, base);
+  } catch {
+    return null;
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return null;
+  parsed.hash = "";
+  parsed.pathname = normalizeEscapes(parsed.pathname);
+  if (parsed.search !== "") parsed.search = normalizeEscapes(parsed.search);
+  return parsed.href;
+}
+
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+function normalizeEscapes(text: string): string {
+  return text.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
+    const char = String.fromCharCode(parseInt(hex, 16));
+    return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`;
+  });
+}
+
+/**
+ * A streaming link extractor: feed it the HTML as it arrives with
+ * {@linkcode LinkExtractor.write}, take the links found so far from each call.
+ *
+ * Links are read from `a[href]`, `link[href]`, `area[href]`, `iframe[src]` and
+ * `frame[src]`, resolved against the document URL or the first `<base href>`, and
+ * normalised with {@linkcode normalizeUrl}; non-http(s) links (`mailto:`,
+ * `javascript:`, `data:`, ...) and invalid ones are dropped. The same link may be
+ * returned more than once (deduplication is the frontier's job).
+ *
+ * Not guaranteed: HTML lets a `<base>` apply to links before it; a streaming reader
+ * cannot go back, so links before the first `<base>` resolve against the document
+ * URL. In practice `<base>` sits in `<head>`, before every link. Text inside
+ * `<script>` and `<style>` is never searched for links.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { LinkExtractor } from "./links.ts";
+ *
+ * const extractor = new LinkExtractor("http://example.com/dir/page");
+ * const links = [
+ *   ...extractor.write('<base href="/other/"><a hr'),
+ *   ...extractor.write('ef="x.html">x</a><a href="mailto:me@example.com">'),
+ *   ...extractor.end(),
+ * ];
+ * assertEquals(links, ["http://example.com/other/x.html"]);
+ * ```
+ */
+export class LinkExtractor {
+  #base: string;
+  #baseSet = false;
+  #found: string[] = [];
+  #parser: Parser;
+  #decoder: TextDecoder;
+
+  /**
+   * Starts a document.
+   *
+   * @param documentUrl The URL the HTML was fetched from (after redirects).
+   * @param options `encoding`: the label of the bytes' character encoding, for
+   * `TextDecoder` (default `"utf-8"`).
+   * @throws {TypeError} When `documentUrl` is not a valid URL.
+   */
+  constructor(documentUrl: string | URL, options: { encoding?: string } = {}) {
+    this.#base = new URL(documentUrl).href;
+    this.#decoder = new TextDecoder(options.encoding ?? "utf-8");
+    this.#parser = new Parser({
+      onopentag: (name, attributes) => this.#onOpenTag(name, attributes),
+    }, {
+      decodeEntities: true,
+      lowerCaseTags: true,
+      lowerCaseAttributeNames: true,
+    });
+  }
+
+  /**
+   * Feeds the next piece of the document.
+   *
+   * @param chunk Bytes (decoded with the encoding given, split characters kept for
+   * the next chunk) or text.
+   * @returns The links completed by this piece, in document order.
+   */
+  write(chunk: Uint8Array | string): string[] {
+    const text = typeof chunk === "string"
+      ? chunk
+      : this.#decoder.decode(chunk, { stream: true });
+    if (text !== "") this.#parser.write(text);
+    return this.#take();
+  }
+
+  /**
+   * Ends the document.
+   *
+   * @returns The links found in the last, unterminated piece.
+   */
+  end(): string[] {
+    const rest = this.#decoder.decode();
+    if (rest !== "") this.#parser.write(rest);
+    this.#parser.end();
+    return this.#take();
+  }
+
+  #take(): string[] {
+    const found = this.#found;
+    this.#found = [];
+    return found;
+  }
+
+  #onOpenTag(name: string, attributes: Record<string, string>): void {
+    if (name === "base") {
+      const href = attributes.href;
+      if (this.#baseSet || href === undefined) return;
+      this.#baseSet = true;
+      // HTML ignores a base URL that is not usable as one (a "data:" or
+      // "javascript:" base); only http(s) bases make sense for a crawl.
+      const base = normalizeUrl(href, this.#base);
+      if (base !== null) this.#base = base;
+      return;
+    }
+    const attribute = LINK_ATTRIBUTES[name];
+    if (attribute === undefined) return;
+    const value = attributes[attribute];
+    if (value === undefined) return;
+    const url = normalizeUrl(value, this.#base);
+    if (url !== null) this.#found.push(url);
+  }
+}
+
+/**
+ * Yields the links of an HTML document read in chunks, as each chunk arrives (see
+ * {@linkcode LinkExtractor} for what counts as a link).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { extractLinks } from "./links.ts";
+ *
+ * const html = ['<a href="/a#x">', '</a><iframe src="//cdn.example.net/f">'];
+ * const links = await Array.fromAsync(extractLinks(html, "https://example.com/"));
+ * assertEquals(links, ["https://example.com/a", "https://cdn.example.net/f"]);
+ * ```
+ *
+ * @param chunks The document, in pieces (bytes or text).
+ * @param documentUrl The URL it was fetched from (after redirects).
+ * @param options `encoding` of the bytes (default `"utf-8"`).
+ * @returns The links, in document order.
+ */
+export async function* extractLinks(
+  chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
+  documentUrl: string | URL,
+  options: { encoding?: string } = {},
+): AsyncGenerator<string, void, undefined> {
+  const extractor = new LinkExtractor(documentUrl, options);
+  for await (const chunk of chunks) yield* extractor.write(chunk);
+  yield* extractor.end();
+}

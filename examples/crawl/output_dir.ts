@@ -1,0 +1,316 @@
+/**
+ * `--output-dir` for the crawl CLI: where a URL's body goes on disk, and a
+ * `WritableStream` (the engine's `sink`) that puts it there.
+ *
+ * Layout: `DIR/<host>[_<port>]/<path>`, as `wget -r` lays it out:
+ *
+ * | URL                                   | file under DIR                      |
+ * | ------------------------------------- | ----------------------------------- |
+ * | `http://example.com/`                 | `example.com/index.html`            |
+ * | `http://example.com/a/b.css`          | `example.com/a/b.css`               |
+ * | `http://example.com/a/`               | `example.com/a/index.html`          |
+ * | `http://example.com:8080/s?q=1&x`     | `example.com_8080/s%3Fq=1&x`        |
+ * | `https://[::1]/%7Efoo/a%20b`          | `%3A%3A1/~foo/a b`                  |
+ *
+ * Names are safe on Linux, macOS and Windows: each path segment is percent-decoded
+ * (when it decodes as UTF-8), then `%`, `/`, `\`, control characters and
+ * `: * ? " < > |` are percent-encoded, as are a name's trailing dot or space, the
+ * dots of `.` and `..`, and the first letter of a Windows device name (`CON`,
+ * `nul.txt`, `COM1`, ...). An empty segment (`a//b`) becomes `%`, which no encoded
+ * name can be. A name longer than 255 bytes (the usual file name limit) is cut to
+ * 200 bytes plus `~` and 16 hex digits of its SHA-1. So nothing can name a path
+ * outside `DIR`, and the URL of a query is kept in the file name (`?` → `%3F`).
+ * http and https URLs of one host share its folder.
+ *
+ * Collisions between a file and a folder (`/a` is a page, and so is `/a/b`) are
+ * settled so that the result does not depend on which finishes first: the page `/a`
+ * always ends up as `a/index.html` once any URL below `/a/` is saved. When `/a` is
+ * saved first, the file `a` is moved into the new folder `a/` as `a/index.html`
+ * when `/a/b` is opened; when `/a` finishes after the folder `a/` exists, it is
+ * renamed into place as `a/index.html` directly. `/a` and `/a/` thus share
+ * `a/index.html` (the last one finished wins), as they are nearly always one page,
+ * the one redirecting to the other.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { DiskError } from "./disk_error.ts";
+
+const MAX_NAME_BYTES = 255;
+const CUT_NAME_BYTES = 200;
+// Control characters are exactly what this must catch.
+// deno-lint-ignore no-control-regex
+const UNSAFE = /[\x00-\x1f\x7f%/\\:*?"<>|]/g;
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\.|$)/i;
+const encoder = new TextEncoder();
+
+/**
+ * The path, relative to the output folder and with `/` separators, where the body
+ * of `url` is saved (before a file/folder collision moves it; see the module doc).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { urlToPath } from "./output_dir.ts";
+ *
+ * assertEquals(urlToPath("http://example.com/"), "example.com/index.html");
+ * assertEquals(urlToPath("http://example.com:8080/a/../CON.txt?x"), "example.com_8080/%43ON.txt%3Fx");
+ * ```
+ *
+ * @param url An http(s) URL.
+ * @returns The relative path: never absolute, never with a `.` or `..` segment.
+ * @throws {TypeError} When `url` is not an http(s) URL.
+ */
+export function urlToPath(url: string | URL): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Reported below.
+  }
+  if (
+    parsed === undefined ||
+    (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+  ) {
+    throw new TypeError(
+      `Cannot map URL to a file: '${url}' is not an http(s) URL`,
+    );
+  }
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
+  const top = safeName(host) + (parsed.port === "" ? "" : `_${parsed.port}`);
+  const segments = parsed.pathname.slice(1).split("/");
+  const last = segments.pop()!;
+  const file = (last === "" ? "index.html" : decode(last)) +
+    (parsed.search === "" ? "" : decode(parsed.search));
+  return [top, ...segments.map((s) => safeName(decode(s))), safeName(file)]
+    .join("/");
+}
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+function safeName(name: string): string {
+  if (name === "") return "%";
+  let safe = name.replace(UNSAFE, percent);
+  if (safe === "." || safe === "..") safe = safe.replaceAll(".", "%2E");
+  if (WINDOWS_DEVICE.test(safe)) safe = percent(safe[0]!) + safe.slice(1);
+  if (/[. ]$/.test(safe)) safe = safe.slice(0, -1) + percent(safe.slice(-1));
+  return encoder.encode(safe).length <= MAX_NAME_BYTES ? safe : shorten(safe);
+}
+
+function percent(char: string): string {
+  return [...encoder.encode(char)]
+    .map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, "0")}`)
+    .join("");
+}
+
+function shorten(name: string): string {
+  const hash = createHash("sha1").update(name).digest("hex").slice(0, 16);
+  let cut = "";
+  let bytes = 0;
+  for (const char of name) {
+    bytes += encoder.encode(char).length;
+    if (bytes > CUT_NAME_BYTES) break;
+    cut += char;
+  }
+  return `${cut}~${hash}`;
+}
+
+/** A body's file, opened by {@linkcode OutputDir.open}. */
+export interface OutputFile {
+  /**
+   * Where the body is saved: the output folder joined with
+   * {@linkcode urlToPath}'s path, or `<that path>/index.html` when a folder of that
+   * name exists by the time the body ends. Final once `writable` is closed.
+   */
+  readonly path: string;
+  /**
+   * Writes the body: hand it to the engine as the request's `sink`. The bytes go
+   * to a hidden temporary file beside the target (`.~part-<uuid>`), renamed into
+   * place when the stream closes, so a file under its real name is always a whole
+   * body, and two bodies for one name (`/a` and `/a/`, or http and https) never
+   * mix: the last one closed wins. When aborted (the request failed) or when a
+   * write fails, the temporary file is removed; a failed write or rename errors
+   * the stream with a {@linkcode DiskError}.
+   */
+  readonly writable: WritableStream<Uint8Array>;
+}
+
+/**
+ * The output folder of a crawl: maps URLs to files (see the module doc for the
+ * layout) and opens them for writing, creating folders as needed.
+ *
+ * Folder creation, file/folder moves and the final renames run one at a time
+ * (they decide where a body goes); writing the bodies runs in parallel. One
+ * `OutputDir` per folder: two processes writing one folder may race on a
+ * collision.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OutputDir } from "./output_dir.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const output = new OutputDir(dir);
+ * const file = await output.open("http://example.com/a/");
+ * await ReadableStream.from([new TextEncoder().encode("hi")]).pipeTo(file.writable);
+ * assertEquals(file.path, `${dir}/example.com/a/index.html`);
+ * assertEquals(await Deno.readTextFile(file.path), "hi");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class OutputDir {
+  #dir: string;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Names the output folder; nothing is created before the first `open`.
+   *
+   * @param dir The output folder; created on the first `open` if missing.
+   */
+  constructor(dir: string) {
+    this.#dir = dir.replace(/(.)\/+$/, "$1");
+  }
+
+  /** The output folder, as given (without a trailing `/`). */
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /**
+   * Creates the folders above the file for `url` and a temporary file to write it.
+   *
+   * @param url An http(s) URL.
+   * @returns The file's path and a stream writing it.
+   * @throws {TypeError} When `url` is not an http(s) URL.
+   * @throws {DiskError} When a folder or the temporary file cannot be created.
+   */
+  open(url: string | URL): Promise<OutputFile> {
+    const relative = urlToPath(url);
+    return this.#serial(() => this.#open(relative));
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #open(relative: string): Promise<OutputFile> {
+    const segments = relative.split("/");
+    const name = segments.pop()!;
+    let folder = this.#dir;
+    await ensureFolder(folder, false);
+    for (const segment of segments) {
+      folder = `${folder}/${segment}`;
+      await ensureFolder(folder, true);
+    }
+    let path = `${folder}/${name}`;
+    if ((await statOrNull(path))?.isDirectory) path = `${path}/index.html`;
+    const part = `${folder}/.~part-${crypto.randomUUID()}`;
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(part, { write: true, createNew: true });
+    } catch (cause) {
+      throw new DiskError("create file", part, cause);
+    }
+    const target = `${folder}/${name}`;
+    // Where it lands is settled at the end, in turn with the other opens: a
+    // folder of its name may have appeared meanwhile.
+    const place = () =>
+      this.#serial(async () => {
+        path = (await statOrNull(target))?.isDirectory
+          ? `${target}/index.html`
+          : target;
+        try {
+          await Deno.rename(part, path);
+        } catch (cause) {
+          throw new DiskError("write", path, cause);
+        }
+      });
+    return {
+      get path() {
+        return path;
+      },
+      writable: partWritable(file, part, () => path, place),
+    };
+  }
+}
+
+async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new DiskError("inspect", path, error);
+  }
+}
+
+/** Makes `path` a folder; a file in the way is moved into it as `index.html`. */
+async function ensureFolder(
+  path: string,
+  displaceFile: boolean,
+): Promise<void> {
+  const info = await statOrNull(path);
+  if (info?.isDirectory) return;
+  try {
+    if (info === null) {
+      await Deno.mkdir(path, { recursive: !displaceFile });
+      return;
+    }
+    if (!info.isFile || !displaceFile) {
+      throw new Deno.errors.NotADirectory("Not a directory");
+    }
+    const aside = `${path}.~${crypto.randomUUID()}`;
+    await Deno.rename(path, aside);
+    await Deno.mkdir(path);
+    await Deno.rename(aside, `${path}/index.html`);
+  } catch (cause) {
+    throw new DiskError("create directory", path, cause);
+  }
+}
+
+function partWritable(
+  file: Deno.FsFile,
+  part: string,
+  path: () => string,
+  place: () => Promise<void>,
+): WritableStream<Uint8Array> {
+  let open = true;
+  const discard = async () => {
+    if (open) {
+      open = false;
+      file.close();
+    }
+    await Deno.remove(part).catch(() => {});
+  };
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      try {
+        for (let written = 0; written < chunk.length;) {
+          written += await file.write(chunk.subarray(written));
+        }
+      } catch (cause) {
+        await discard();
+        // Named after the body's file: the temporary name means nothing to a user.
+        throw new DiskError("write", path(), cause);
+      }
+    },
+    async close() {
+      open = false;
+      file.close();
+      try {
+        await place();
+      } catch (error) {
+        await discard();
+        throw error;
+      }
+    },
+    abort: discard,
+  });
+}

@@ -1,0 +1,275 @@
+/**
+ * robots.txt for the crawl CLI (RFC 9309): fetched once per origin through a fetch
+ * function the caller supplies, parsed with `robots-parser`, asked before each URL.
+ *
+ * Used by the example only; the library knows nothing of robots.txt.
+ *
+ * @module
+ */
+import robotsParserModule from "npm:robots-parser@3.0.1";
+
+/** What robots-parser returns; its own typings declare an ES default export that
+ * Deno's CommonJS interop gives as the module itself, hence the cast below. */
+interface ParsedRobots {
+  isAllowed(url: string, userAgent?: string): boolean | undefined;
+  getCrawlDelay(userAgent?: string): number | undefined;
+}
+const robotsParser = robotsParserModule as unknown as (
+  url: string,
+  contents: string,
+) => ParsedRobots;
+
+/** The response to a robots.txt request, as the fetch function reports it. */
+export interface RobotsResponse {
+  /** The final status, after the redirects the fetch function followed. */
+  status: number;
+  /** The body (bytes are decoded as UTF-8); ignored unless `status` is 2xx. */
+  body: string | Uint8Array;
+}
+
+/**
+ * Fetches `url` (an origin's `/robots.txt`) with GET, following up to 5 redirects
+ * (RFC 9309 §2.3.1.2, even to another origin). It reports the final response,
+ * including a 3xx when it gave up redirecting, and throws on a network error or
+ * timeout (the origin is then "unreachable").
+ */
+export type RobotsFetcher = (url: URL) => Promise<RobotsResponse>;
+
+/**
+ * How an origin's robots.txt came out:
+ * - `"parsed"`: a 2xx body, whose rules apply;
+ * - `"unavailable"`: 4xx, or still a 3xx after the redirects: everything is allowed
+ *   (RFC 9309 §2.3.1.3);
+ * - `"unreachable"`: 5xx, another status, or the fetch threw: everything is
+ *   disallowed (RFC 9309 §2.3.1.4).
+ */
+export type RobotsOutcome = "parsed" | "unavailable" | "unreachable";
+
+/** An origin's robots.txt, as fetched and parsed. */
+export interface RobotsRules {
+  /** See {@linkcode RobotsOutcome}. */
+  outcome: RobotsOutcome;
+  /** The status the fetch function reported, `undefined` when it threw. */
+  status: number | undefined;
+  /** Why it is unreachable when the fetch threw. */
+  error: unknown;
+}
+
+/** Options of {@linkcode RobotsCache}. */
+export interface RobotsCacheOptions {
+  /**
+   * The crawler's product token, matched case-insensitively against `User-agent`
+   * lines (RFC 9309 §2.2.1): `"selectors-crawl"`, not the whole `User-Agent` header.
+   *
+   * @default {"*"}
+   */
+  userAgent?: string;
+  /**
+   * How long a fetched robots.txt is used before it is fetched again, in ms
+   * (RFC 9309 §2.4: no more than 24 hours).
+   *
+   * @default {86400000}
+   */
+  maxAge?: number;
+  /**
+   * Bytes of a robots.txt parsed; the rest is ignored (RFC 9309 §2.5 asks for at
+   * least 500 KiB).
+   *
+   * @default {512000}
+   */
+  maxBytes?: number;
+  /** The clock, in ms, for `maxAge`. @default {Date.now} */
+  now?: () => number;
+}
+
+interface Entry {
+  rules: RobotsRules;
+  parsed: ParsedRobots | null;
+  fetchedAt: number;
+}
+
+/**
+ * robots.txt rules per origin: the first question about an origin fetches its
+ * robots.txt (one fetch, however many questions arrive meanwhile); later questions
+ * are answered from the cache until `maxAge` passes.
+ *
+ * Rules follow RFC 9309 through `robots-parser`: the group of the most specific
+ * matching user agent (else `*`), the longest matching rule wins, `Allow` wins a
+ * tie, `*` and `$` patterns, `/robots.txt` itself always allowed.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { RobotsCache } from "./robots.ts";
+ *
+ * const robots = new RobotsCache(
+ *   () => Promise.resolve({ status: 200, body: "User-agent: *\nDisallow: /private\nCrawl-delay: 2" }),
+ *   { userAgent: "mybot" },
+ * );
+ * assertEquals(await robots.isAllowed("http://a.test/index.html"), true);
+ * assertEquals(await robots.isAllowed("http://a.test/private/1"), false);
+ * assertEquals(await robots.crawlDelay("http://a.test"), 2000);
+ * ```
+ */
+export class RobotsCache {
+  #fetch: RobotsFetcher;
+  #userAgent: string;
+  #maxAge: number;
+  #maxBytes: number;
+  #now: () => number;
+  #entries = new Map<string, Promise<Entry>>();
+
+  /**
+   * Creates an empty cache; nothing is fetched before the first question.
+   *
+   * @param fetchRobots Fetches a robots.txt (the crawl engine in the CLI).
+   * @param options User agent, cache age and size limit.
+   * @throws {RangeError} When `maxAge` or `maxBytes` is negative.
+   */
+  constructor(fetchRobots: RobotsFetcher, options: RobotsCacheOptions = {}) {
+    this.#fetch = fetchRobots;
+    this.#userAgent = options.userAgent ?? "*";
+    this.#maxAge = nonNegative("maxAge", options.maxAge ?? 86_400_000);
+    this.#maxBytes = nonNegative("maxBytes", options.maxBytes ?? 512_000);
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Whether the crawler may fetch `url`.
+   *
+   * @param url An http(s) URL.
+   * @param userAgent Overrides the product token given to the constructor.
+   * @returns `false` when its origin's robots.txt disallows it or is unreachable.
+   * @throws {TypeError} When `url` is not an http(s) URL.
+   */
+  async isAllowed(url: string | URL, userAgent?: string): Promise<boolean> {
+    const parsedUrl = httpUrl(url);
+    // RFC 9309 §2.2.2: "The /robots.txt URI is implicitly allowed."
+    if (parsedUrl.pathname === "/robots.txt") return true;
+    const entry = await this.#entry(parsedUrl.origin);
+    switch (entry.rules.outcome) {
+      case "unavailable":
+        return true;
+      case "unreachable":
+        return false;
+      case "parsed":
+        return entry.parsed!.isAllowed(
+          parsedUrl.href,
+          userAgent ?? this.#userAgent,
+        ) ?? true;
+    }
+  }
+
+  /**
+   * The origin's `Crawl-delay` for this user agent, in ms (not part of RFC 9309,
+   * but widely used; the CLI applies it as the origin's politeness delay).
+   *
+   * @param origin An http(s) URL of the origin.
+   * @param userAgent Overrides the product token given to the constructor.
+   * @returns The delay, or `undefined` when none is given.
+   * @throws {TypeError} When `origin` is not an http(s) URL.
+   */
+  async crawlDelay(
+    origin: string | URL,
+    userAgent?: string,
+  ): Promise<number | undefined> {
+    const entry = await this.#entry(httpUrl(origin).origin);
+    const seconds = entry.parsed?.getCrawlDelay(userAgent ?? this.#userAgent);
+    return seconds === undefined || !(seconds >= 0)
+      ? undefined
+      : seconds * 1000;
+  }
+
+  /**
+   * How the origin's robots.txt came out (fetching it if needed), for reports.
+   *
+   * @param origin An http(s) URL of the origin.
+   * @returns Its outcome and status.
+   * @throws {TypeError} When `origin` is not an http(s) URL.
+   */
+  async rules(origin: string | URL): Promise<RobotsRules> {
+    return (await this.#entry(httpUrl(origin).origin)).rules;
+  }
+
+  #entry(origin: string): Promise<Entry> {
+    const cached = this.#entries.get(origin);
+    if (cached !== undefined) {
+      // An expired entry is replaced on the first question after it expires; the
+      // answers meanwhile keep coming from the old one.
+      return cached.then((entry) => {
+        if (this.#now() - entry.fetchedAt < this.#maxAge) return entry;
+        if (this.#entries.get(origin) === cached) {
+          this.#entries.set(origin, this.#load(origin));
+        }
+        return this.#entries.get(origin)!;
+      });
+    }
+    const loading = this.#load(origin);
+    this.#entries.set(origin, loading);
+    return loading;
+  }
+
+  async #load(origin: string): Promise<Entry> {
+    const url = new URL("/robots.txt", origin);
+    let response: RobotsResponse;
+    try {
+      response = await this.#fetch(url);
+    } catch (error) {
+      return this.#made(
+        { outcome: "unreachable", status: undefined, error },
+        null,
+      );
+    }
+    const { status } = response;
+    if (status >= 200 && status <= 299) {
+      const text = decodeBody(response.body, this.#maxBytes);
+      return this.#made(
+        { outcome: "parsed", status, error: undefined },
+        robotsParser(url.href, text),
+      );
+    }
+    const outcome = status >= 300 && status <= 499
+      ? "unavailable"
+      : "unreachable";
+    return this.#made({ outcome, status, error: undefined }, null);
+  }
+
+  #made(rules: RobotsRules, parsed: ParsedRobots | null): Entry {
+    return { rules, parsed, fetchedAt: this.#now() };
+  }
+}
+
+function decodeBody(body: string | Uint8Array, maxBytes: number): string {
+  const bytes = typeof body === "string"
+    ? new TextEncoder().encode(body)
+    : body;
+  // TextDecoder drops a leading UTF-8 BOM, which robots-parser would not.
+  return new TextDecoder().decode(bytes.subarray(0, maxBytes));
+}
+
+function httpUrl(url: string | URL): URL {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Reported below.
+  }
+  if (
+    parsed === undefined ||
+    (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+  ) {
+    throw new TypeError(
+      `Cannot check robots.txt: '${url}' is not an http(s) URL`,
+    );
+  }
+  return parsed;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!(value >= 0)) {
+    throw new RangeError(
+      `Cannot create robots cache: ${name} must be >= 0, got ${value}`,
+    );
+  }
+  return value;
+}

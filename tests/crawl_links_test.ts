@@ -1,0 +1,377 @@
+/**
+ * Tests of the crawl CLI's link extraction and frontier (examples/crawl/links.ts,
+ * examples/crawl/frontier.ts): a real rustdoc page checked against Python's
+ * html.parser as an independent tokenizer, a table of tricky HTML fed whole and
+ * split at every byte, and the frontier driven as the CLI will drive it.
+ *
+ * @module
+ */
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { gunzipSync } from "node:zlib";
+import {
+  extractLinks,
+  LinkExtractor,
+  normalizeUrl,
+} from "../examples/crawl/links.ts";
+import { Frontier, type FrontierEntry } from "../examples/crawl/frontier.ts";
+
+// Gzipped so that it stays byte for byte what rustdoc wrote (deno fmt formats .html).
+const PAGE = new URL("./testdata/rust_std_tcpstream.html.gz", import.meta.url);
+const PAGE_URL = "https://doc.rust-lang.org/std/net/struct.TcpStream.html";
+
+/** (tag, raw attribute value) pairs found by Python's html.parser, with the first base. */
+async function pythonLinks(
+  path: string,
+): Promise<{ base: string | null; raw: string[] }> {
+  const script = `
+import html.parser, json, sys
+ATTRS = {"a": "href", "link": "href", "area": "href", "iframe": "src", "frame": "src"}
+class P(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.base = None; self.raw = []; self.base_seen = False
+    def handle_starttag(self, tag, attrs):
+        d = {}
+        for k, v in attrs:
+            d.setdefault(k, v)
+        if tag == "base" and d.get("href") is not None and not self.base_seen:
+            self.base_seen = True; self.base = d["href"]
+        elif tag in ATTRS and d.get(ATTRS[tag]) is not None:
+            self.raw.append(d[ATTRS[tag]])
+p = P(); p.feed(open(sys.argv[1], encoding="utf-8").read()); p.close()
+print(json.dumps({"base": p.base, "raw": p.raw}))
+`;
+  const output = await new Deno.Command("python3", {
+    args: ["-c", script, path],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  assert(output.success, new TextDecoder().decode(output.stderr));
+  return JSON.parse(new TextDecoder().decode(output.stdout));
+}
+
+function splitEvery(bytes: Uint8Array, size: number): Uint8Array[] {
+  const chunks = [];
+  for (let i = 0; i < bytes.length; i += size) {
+    chunks.push(bytes.subarray(i, i + size));
+  }
+  return chunks;
+}
+
+Deno.test("extractLinks() finds on a real rustdoc page what Python's html.parser finds", async () => {
+  const bytes = new Uint8Array(gunzipSync(await Deno.readFile(PAGE)));
+  const html = await Deno.makeTempFile({ suffix: ".html" });
+  await Deno.writeFile(html, bytes);
+  const oracle = await pythonLinks(html).finally(() => Deno.remove(html));
+  assertEquals(oracle.base, null);
+  const expected = oracle.raw
+    .map((href) => normalizeUrl(href, PAGE_URL))
+    .filter((url) => url !== null);
+  assert(expected.length > 800, `only ${expected.length} links in the fixture`);
+  // Whole, in 4 KiB pieces (as a socket delivers), and in 7-byte pieces.
+  for (const size of [bytes.length, 4096, 7]) {
+    const links = await Array.fromAsync(
+      extractLinks(splitEvery(bytes, size), PAGE_URL),
+    );
+    assertEquals(links, expected);
+  }
+  const links = new Set(expected);
+  assert(links.has("https://doc.rust-lang.org/std/io/trait.Read.html"));
+  assert(links.has("https://doc.rust-lang.org/std/net/struct.TcpStream.html"));
+  for (const link of links) assert(!link.includes("#"), link);
+});
+
+/** HTML, its document URL, and the links it must give, in order. */
+const CASES: { name: string; html: string; url?: string; links: string[] }[] = [
+  {
+    name: "every link element and attribute",
+    html:
+      `<a href="a">A</a><link rel=stylesheet href="s.css"><map><area href="m"></map>
+      <iframe src="f.html"></iframe><frameset><frame src="fr.html"></frameset>
+      <img src="not-a-link.png"><script src="not-followed.js"></script>
+      <a name="no-href">x</a><form action="not-followed"></form>`,
+    links: [
+      "http://h.test/d/a",
+      "http://h.test/d/s.css",
+      "http://h.test/d/m",
+      "http://h.test/d/f.html",
+      "http://h.test/d/fr.html",
+    ],
+  },
+  {
+    name: "first base only, resolved against the document URL",
+    html:
+      `<head><base href="../other/"><base href="http://ignored.test/"></head>
+      <a href="x">x</a><a href="/abs">y</a>`,
+    links: ["http://h.test/other/x", "http://h.test/abs"],
+  },
+  {
+    name: "links before the base resolve against the document URL",
+    html:
+      `<a href="before"></a><base href="http://b.test/"><a href="after"></a>`,
+    links: ["http://h.test/d/before", "http://b.test/after"],
+  },
+  {
+    name: "a javascript: base is ignored",
+    html: `<base href="javascript:void(0)"><a href="x"></a>`,
+    links: ["http://h.test/d/x"],
+  },
+  {
+    name: "non-http schemes dropped",
+    html: `<a href="mailto:me@h.test"></a><a href="javascript:go()"></a>
+      <a href="data:text/html,hi"></a><a href="ftp://h.test/f"></a><a href="tel:+1"></a>
+      <a href="HTTPS://H.TEST/ok"></a>`,
+    links: ["https://h.test/ok"],
+  },
+  {
+    name: "normalisation: fragment, case, default port, empty path, escapes",
+    html: `<a href="#top"></a><a href="HTTP://Other.TEST:80"></a>
+      <a href="https://h.test:443/x?q=1#f"></a><a href="http://h.test:8080/%7euser/%2f%e9"></a>
+      <a href="/a/./b/../c"></a><a href="//cdn.test/p"></a>`,
+    links: [
+      "http://h.test/d/page.html",
+      "http://other.test/",
+      "https://h.test/x?q=1",
+      "http://h.test:8080/~user/%2F%E9",
+      "http://h.test/a/c",
+      "http://cdn.test/p",
+    ],
+  },
+  {
+    name: "entities, unquoted and upper-case attributes, white space in values",
+    html: `<A HREF="q?a=1&amp;b=2">x</A><a href=plain>y</a><a href="
+      spaced
+    "></a><a href='single'></a>`,
+    links: [
+      "http://h.test/d/q?a=1&b=2",
+      "http://h.test/d/plain",
+      "http://h.test/d/spaced",
+      "http://h.test/d/single",
+    ],
+  },
+  {
+    name: "nothing from comments, scripts or styles",
+    html:
+      `<!-- <a href="commented"></a> --><script>document.write('<a href="s">')</script>
+      <style>a[href="css"] {}</style><textarea><a href="ta"></a></textarea>
+      <a href="real"></a>`,
+    links: ["http://h.test/d/real"],
+  },
+  {
+    name: "an invalid URL is dropped, the rest goes on",
+    html:
+      `<a href="http://[bad/"></a><a href="http://h.test:99999/"></a><a href="ok"></a>`,
+    links: ["http://h.test/d/ok"],
+  },
+];
+
+Deno.test("LinkExtractor.write() gives the same links whole and split at every byte", () => {
+  const encoder = new TextEncoder();
+  for (const { name, html, url, links } of CASES) {
+    const bytes = encoder.encode(html);
+    for (const size of [bytes.length, 1, 2, 3]) {
+      const extractor = new LinkExtractor(url ?? "http://h.test/d/page.html");
+      const found = [];
+      for (const chunk of splitEvery(bytes, size)) {
+        found.push(...extractor.write(chunk));
+      }
+      found.push(...extractor.end());
+      assertEquals(found, links, `${name} (${size}-byte pieces)`);
+    }
+  }
+});
+
+Deno.test("LinkExtractor.write() returns each link as soon as its tag is complete", () => {
+  const extractor = new LinkExtractor("http://h.test/");
+  assertEquals(extractor.write('<a href="/one">'), ["http://h.test/one"]);
+  assertEquals(extractor.write('<a href="/tw'), []);
+  assertEquals(extractor.write('o">'), ["http://h.test/two"]);
+  assertEquals(extractor.end(), []);
+});
+
+Deno.test("LinkExtractor.write() decodes a legacy encoding when told", () => {
+  const extractor = new LinkExtractor("http://h.test/", {
+    encoding: "windows-1252",
+  });
+  const bytes = new Uint8Array([
+    ...new TextEncoder().encode('<a href="/caf'),
+    0xe9,
+    0x22,
+    0x3e,
+  ]);
+  assertEquals([...extractor.write(bytes), ...extractor.end()], [
+    "http://h.test/caf%C3%A9",
+  ]);
+});
+
+/** Drives a frontier over a fake site as the CLI will: fetch, add links, done. */
+async function crawl(
+  frontier: Frontier,
+  site: Record<string, string[]>,
+  options: { concurrency?: number } = {},
+): Promise<FrontierEntry[]> {
+  const fetched: FrontierEntry[] = [];
+  const inFlight: Promise<void>[] = [];
+  for await (const entry of frontier) {
+    fetched.push(entry);
+    const task = (async () => {
+      // Links arrive after a delay, while other entries are being handed out.
+      await new Promise((resolve) => setTimeout(resolve, fetched.length % 3));
+      for (const link of site[entry.url] ?? []) frontier.add(link, entry);
+      frontier.done(entry);
+    })();
+    inFlight.push(task);
+    if (inFlight.length >= (options.concurrency ?? 4)) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  return fetched;
+}
+
+Deno.test("Frontier[Symbol.asyncIterator]() yields every reachable same-origin page exactly once, breadth first", async () => {
+  const site: Record<string, string[]> = {
+    "http://a.test/": [
+      "/p1",
+      "/p2#frag",
+      "p1",
+      "http://b.test/x",
+      "mailto:x@a.test",
+    ],
+    "http://a.test/p1": ["/", "/p3", "/P1"],
+    "http://a.test/p2": ["/p1", "/p3?x", "HTTP://A.TEST:80/p4"],
+    "http://a.test/p3": ["/p1"],
+    "http://a.test/p3?x": [],
+    "http://a.test/P1": [],
+    "http://a.test/p4": ["/p5"],
+  };
+  const frontier = new Frontier({ seeds: ["http://a.test/"] });
+  const fetched = await crawl(frontier, site);
+  assertEquals(
+    fetched.map((e) => e.url).sort(),
+    [...Object.keys(site), "http://a.test/p5"].sort(),
+  );
+  assertEquals(fetched[0], {
+    url: "http://a.test/",
+    depth: 0,
+    referrer: undefined,
+  });
+  const depths = Object.fromEntries(fetched.map((e) => [e.url, e.depth]));
+  assertEquals(depths["http://a.test/p4"], 2);
+  assertEquals(depths["http://a.test/p5"], 3);
+  assertEquals(
+    fetched.find((e) => e.url === "http://a.test/p5")?.referrer,
+    "http://a.test/p4",
+  );
+  // Breadth first: depths never decrease along the hand-out order.
+  for (let i = 1; i < fetched.length; i++) {
+    assert(fetched[i]!.depth >= fetched[i - 1]!.depth);
+  }
+  assertEquals(frontier.inFlight, 0);
+  assertEquals(frontier.queued, 0);
+});
+
+Deno.test("Frontier.add() stops at maxDepth and widens to the origins allowed", async () => {
+  const site: Record<string, string[]> = {
+    "http://a.test/": ["/1", "http://b.test/", "https://a.test/"],
+    "http://a.test/1": ["/2"],
+    "http://b.test/": ["http://b.test/deep"],
+    "http://a.test/2": ["/3"],
+  };
+  const shallow = await crawl(
+    new Frontier({ seeds: ["http://a.test/"], maxDepth: 1 }),
+    site,
+  );
+  assertEquals(shallow.map((e) => e.url), [
+    "http://a.test/",
+    "http://a.test/1",
+  ]);
+  const wide = await crawl(
+    new Frontier({
+      seeds: ["http://a.test/"],
+      maxDepth: 2,
+      origins: ["http://b.test"],
+    }),
+    site,
+    { concurrency: 1 },
+  );
+  assertEquals(wide.map((e) => e.url), [
+    "http://a.test/",
+    "http://a.test/1",
+    "http://b.test/",
+    "http://a.test/2",
+    "http://b.test/deep",
+  ]);
+  const any = await crawl(
+    new Frontier({ seeds: ["http://a.test/"], sameOrigin: false }),
+    site,
+  );
+  assertEquals(any.length, 7);
+  assertEquals(
+    await crawl(new Frontier({ seeds: ["http://a.test/"], maxDepth: 0 }), site),
+    [
+      { url: "http://a.test/", depth: 0, referrer: undefined },
+    ],
+  );
+});
+
+Deno.test("Frontier[Symbol.asyncIterator]() pulls seeds lazily, one when no link is waiting", async () => {
+  let pulled = 0;
+  async function* seeds() {
+    for (let i = 0; i < 1000; i++) {
+      pulled++;
+      yield `http://s${i}.test/`;
+    }
+  }
+  const frontier = new Frontier({ seeds: seeds() });
+  const iterator = frontier[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  assertEquals(first.value?.url, "http://s0.test/");
+  assertEquals(pulled, 1);
+  frontier.add("/a", first.value!);
+  frontier.add("/b", first.value!);
+  assertEquals((await iterator.next()).value?.url, "http://s0.test/a");
+  assertEquals((await iterator.next()).value?.url, "http://s0.test/b");
+  assertEquals(pulled, 1);
+  assertEquals((await iterator.next()).value?.url, "http://s1.test/");
+  assertEquals(pulled, 2);
+  frontier.close();
+  assertEquals((await iterator.next()).done, true);
+});
+
+Deno.test("Frontier.close() ends an iteration waiting on pages in flight", async () => {
+  const frontier = new Frontier({ seeds: ["http://a.test/"] });
+  const iterator = frontier[Symbol.asyncIterator]();
+  assertEquals((await iterator.next()).value?.url, "http://a.test/");
+  const waiting = iterator.next();
+  frontier.close();
+  assertEquals((await waiting).done, true);
+  assertEquals(frontier.seed("http://c.test/"), undefined);
+});
+
+Deno.test("Frontier.markSeen() keeps a redirect target from being queued again", async () => {
+  const frontier = new Frontier({ seeds: ["http://a.test/old"] });
+  const fetched = [];
+  for await (const entry of frontier) {
+    fetched.push(entry.url);
+    if (entry.url === "http://a.test/old") {
+      assert(frontier.markSeen("http://a.test/new#x"));
+      assertEquals(frontier.add("/new", entry), undefined);
+      frontier.add("/other", entry);
+    }
+    frontier.done(entry);
+  }
+  assertEquals(fetched, ["http://a.test/old", "http://a.test/other"]);
+});
+
+Deno.test("Frontier() rejects a bad maxDepth or origin, done() an entry not handed out", () => {
+  assertThrows(() => new Frontier({ maxDepth: -1 }), RangeError, "maxDepth");
+  assertThrows(() => new Frontier({ maxDepth: 1.5 }), RangeError, "maxDepth");
+  assertThrows(
+    () => new Frontier({ origins: ["not a url"] }),
+    TypeError,
+    "'not a url'",
+  );
+  const frontier = new Frontier();
+  const entry = frontier.seed("http://a.test/")!;
+  assertThrows(() => frontier.done(entry), RangeError, "no entry is in flight");
+});

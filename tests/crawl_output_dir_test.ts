@@ -1,0 +1,392 @@
+/**
+ * Tests of the crawl CLI's output folder (examples/crawl/output_dir.ts): the URL to
+ * path mapping on a table of hostile URLs and on seeded random ones, bodies fetched
+ * from a loopback server written byte for byte, file/folder collisions in both
+ * orders, and real disk errors (a full device, a file where a folder must be).
+ *
+ * @module
+ */
+import {
+  assert,
+  assertEquals,
+  assertNotEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { OutputDir, urlToPath } from "../examples/crawl/output_dir.ts";
+import { DiskError } from "../examples/crawl/disk_error.ts";
+
+const encoder = new TextEncoder();
+
+Deno.test("urlToPath() lays URLs out as DIR/<host>[_port]/<path>", () => {
+  const cases: [string, string][] = [
+    ["http://example.com", "example.com/index.html"],
+    ["http://example.com/", "example.com/index.html"],
+    ["https://EXAMPLE.com:443/a/b.css", "example.com/a/b.css"],
+    ["http://example.com/a/", "example.com/a/index.html"],
+    ["http://example.com:8080/s?q=1&x", "example.com_8080/s%3Fq=1&x"],
+    ["http://example.com/?page=2", "example.com/index.html%3Fpage=2"],
+    ["http://example.com/a#frag", "example.com/a"],
+    ["http://[::1]:8000/x", "%3A%3A1_8000/x"],
+    ["http://127.0.0.1/x", "127.0.0.1/x"],
+    ["http://example.com/%7Efoo/a%20b", "example.com/~foo/a b"],
+    ["http://example.com/caf%C3%A9/%E9", "example.com/café/%25E9"],
+    ["http://example.com/ünï", "example.com/ünï"],
+  ];
+  for (const [url, path] of cases) assertEquals(urlToPath(url), path, url);
+});
+
+Deno.test("urlToPath() never leaves the folder nor names a device", () => {
+  const cases: [string, string][] = [
+    ["http://h.test/../../etc/passwd", "h.test/etc/passwd"],
+    ["http://h.test/%2e%2e/%2E%2e/x", "h.test/x"],
+    ["http://h.test/a/%2e%2e%2fb", "h.test/a/..%2Fb"],
+    ["http://h.test/a%2F..%2F..%2Fx", "h.test/a%2F..%2F..%2Fx"],
+    ["http://h.test/..%5C..%5Cwin", "h.test/..%5C..%5Cwin"],
+    ["http://h.test/a\\b", "h.test/a/b"],
+    ["http://h.test/x%00y%0Az", "h.test/x%00y%0Az"],
+    ["http://h.test/a//b", "h.test/a/%/b"],
+    ["http://h.test//etc/passwd", "h.test/%/etc/passwd"],
+    ["http://h.test/CON", "h.test/%43ON"],
+    ["http://h.test/con.txt", "h.test/%63on.txt"],
+    ["http://h.test/lpt1/x", "h.test/%6Cpt1/x"],
+    ["http://h.test/console", "h.test/console"],
+    ["http://h.test/trailing.", "h.test/trailing%2E"],
+    ["http://h.test/sp%20", "h.test/sp%20"],
+    ["http://h.test/q?../../x", "h.test/q%3F..%2F..%2Fx"],
+    ["http://h.test/%25", "h.test/%25"],
+    ["http://h.test/%zz", "h.test/%25zz"],
+    ['http://h.test/a:b*c"d<e>f|g', "h.test/a%3Ab%2Ac%22d%3Ce%3Ef%7Cg"],
+  ];
+  for (const [url, path] of cases) assertEquals(urlToPath(url), path, url);
+  assertThrows(
+    () => urlToPath("file:///etc/passwd"),
+    TypeError,
+    "not an http(s) URL",
+  );
+  assertThrows(() => urlToPath("/relative"), TypeError, "not an http(s) URL");
+});
+
+Deno.test("urlToPath() cuts a long name to 255 bytes, keeping names distinct", () => {
+  const long = "é".repeat(300);
+  const a = urlToPath(`http://h.test/${long}a`).split("/")[1]!;
+  const b = urlToPath(`http://h.test/${long}b`).split("/")[1]!;
+  for (const name of [a, b]) {
+    assert(
+      encoder.encode(name).length <= 255,
+      `${encoder.encode(name).length} bytes`,
+    );
+    assert(name.startsWith("é".repeat(100) + "~"), name);
+  }
+  assertNotEquals(a, b);
+  const query = urlToPath(`http://h.test/s?${"q".repeat(1000)}`).split("/")[1]!;
+  assert(query.length <= 255 && query.startsWith("s%3Fqqq"), query);
+});
+
+/** A seeded PRNG (mulberry32) so a failure is reproducible. */
+function random(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("urlToPath() gives safe segments for 20,000 random hostile URLs", () => {
+  const next = random(20261127);
+  const alphabet = [
+    "a",
+    "Z",
+    ".",
+    "..",
+    "/",
+    "\\",
+    "%",
+    "%2e",
+    "%2F",
+    "%00",
+    "?",
+    "#",
+    "~",
+    ":",
+    " ",
+    "é",
+    "%ff",
+    "CON",
+    "nul.",
+    "\t",
+    "&",
+    "=",
+  ];
+  for (let i = 0; i < 20_000; i++) {
+    let path = "";
+    const length = Math.floor(next() * 12);
+    for (let j = 0; j < length; j++) {
+      path += alphabet[Math.floor(next() * alphabet.length)];
+    }
+    const url = `http://h${i % 3}.test:${8000 + (i % 2)}/${path}`;
+    const relative = urlToPath(url);
+    const segments = relative.split("/");
+    assertEquals(segments[0], `h${i % 3}.test_${8000 + (i % 2)}`, url);
+    for (const segment of segments) {
+      assert(
+        segment !== "" && segment !== "." && segment !== "..",
+        `${url} -> ${relative}`,
+      );
+      // deno-lint-ignore no-control-regex
+      assert(!/[\x00-\x1f\\:*?"<>|]/.test(segment), `${url} -> ${relative}`);
+      assert(!/[. ]$/.test(segment), `${url} -> ${relative}`);
+      assert(
+        !/^(con|prn|aux|nul|com\d|lpt\d)(\.|$)/i.test(segment),
+        `${url} -> ${relative}`,
+      );
+      assert(encoder.encode(segment).length <= 255, `${url} -> ${relative}`);
+    }
+  }
+});
+
+/** A loopback server answering each path with `bodies[path]`, chunked. */
+function serve(bodies: Record<string, Uint8Array>) {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const url = new URL(request.url);
+      const body = bodies[url.pathname + url.search];
+      if (body === undefined) return new Response("missing", { status: 404 });
+      // Several pieces, so the sink sees several writes.
+      const pieces = [];
+      for (let i = 0; i < body.length; i += 16_384) {
+        pieces.push(
+          body.subarray(i, i + 16_384),
+        );
+      }
+      return new Response(ReadableStream.from(pieces));
+    },
+  );
+  return {
+    base: `http://127.0.0.1:${server.addr.port}`,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "crawl_output_" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
+}
+
+function bytes(length: number, seed: number): Uint8Array {
+  const next = random(seed);
+  return Uint8Array.from({ length }, () => Math.floor(next() * 256));
+}
+
+Deno.test("OutputDir.open() writes fetched bodies byte-equal to what was served", async () => {
+  const bodies: Record<string, Uint8Array> = {
+    "/": encoder.encode("<html>home</html>"),
+    "/img/logo.png": bytes(300_000, 1),
+    "/docs/": encoder.encode("docs index"),
+    "/search?q=a%2Fb": encoder.encode("results"),
+    "/empty": new Uint8Array(0),
+  };
+  await using server = serve(bodies);
+  await using dir = await tempDir();
+  const output = new OutputDir(`${dir.path}/out/`);
+  await Promise.all(
+    Object.keys(bodies).map(async (path) => {
+      const response = await fetch(server.base + path);
+      const file = await output.open(server.base + path);
+      await response.body!.pipeTo(file.writable);
+    }),
+  );
+  const port = new URL(server.base).port;
+  const root = `${dir.path}/out/127.0.0.1_${port}`;
+  assertEquals(await Deno.readFile(`${root}/index.html`), bodies["/"]);
+  assertEquals(
+    await Deno.readFile(`${root}/img/logo.png`),
+    bodies["/img/logo.png"],
+  );
+  assertEquals(
+    await Deno.readFile(`${root}/docs/index.html`),
+    bodies["/docs/"],
+  );
+  assertEquals(
+    await Deno.readFile(`${root}/search%3Fq=a%2Fb`),
+    bodies["/search?q=a%2Fb"],
+  );
+  assertEquals(await Deno.readFile(`${root}/empty`), new Uint8Array(0));
+});
+
+async function layout(root: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  async function walk(dir: string, prefix: string) {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isDirectory) {
+        await walk(`${dir}/${entry.name}`, `${prefix}${entry.name}/`);
+      } else {files[prefix + entry.name] = await Deno.readTextFile(
+          `${dir}/${entry.name}`,
+        );}
+    }
+  }
+  await walk(root, "");
+  return files;
+}
+
+async function save(
+  output: OutputDir,
+  url: string,
+  body: string,
+): Promise<string> {
+  const file = await output.open(url);
+  await ReadableStream.from([encoder.encode(body)]).pipeTo(file.writable);
+  return file.path;
+}
+
+Deno.test("OutputDir.open() settles a file/folder collision the same way in either order", async () => {
+  const expected = {
+    "h.test/a/index.html": "page a",
+    "h.test/a/b": "page a/b",
+    "h.test/a/c/index.html": "page a/c",
+    "h.test/a/c/d": "page a/c/d",
+  };
+  const pages: [string, string][] = [
+    ["http://h.test/a", "page a"],
+    ["http://h.test/a/b", "page a/b"],
+    ["http://h.test/a/c", "page a/c"],
+    ["http://h.test/a/c/d", "page a/c/d"],
+  ];
+  for (
+    const order of [pages, [...pages].reverse(), [
+      pages[2]!,
+      pages[0]!,
+      pages[3]!,
+      pages[1]!,
+    ]]
+  ) {
+    await using dir = await tempDir();
+    const output = new OutputDir(dir.path);
+    for (const [url, body] of order) await save(output, url, body);
+    assertEquals(
+      await layout(dir.path),
+      expected,
+      order.map(([u]) => u).join(" "),
+    );
+  }
+  // All at once, as a crawl opens them.
+  await using dir = await tempDir();
+  const output = new OutputDir(dir.path);
+  await Promise.all(pages.map(([url, body]) => save(output, url, body)));
+  assertEquals(await layout(dir.path), expected);
+});
+
+Deno.test("OutputDir.open() puts a page that finishes after a page below it at a/index.html", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(dir.path);
+  const first = await output.open("http://h.test/a");
+  assertEquals(first.path, `${dir.path}/h.test/a`);
+  const writer = first.writable.getWriter();
+  await writer.write(encoder.encode("first half, "));
+  assertEquals(
+    await save(output, "http://h.test/a/b", "inside"),
+    `${dir.path}/h.test/a/b`,
+  );
+  await writer.write(encoder.encode("second half"));
+  await writer.close();
+  assertEquals(first.path, `${dir.path}/h.test/a/index.html`);
+  assertEquals(await layout(dir.path), {
+    "h.test/a/index.html": "first half, second half",
+    "h.test/a/b": "inside",
+  });
+});
+
+Deno.test("OutputDir.open() never mixes two bodies for one file: the last closed wins", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(dir.path);
+  const http = await output.open("http://h.test/same");
+  const https = await output.open("https://h.test/same");
+  const a = http.writable.getWriter();
+  const b = https.writable.getWriter();
+  for (let i = 0; i < 100; i++) {
+    await a.write(encoder.encode("a".repeat(100)));
+    await b.write(encoder.encode("b".repeat(100)));
+  }
+  // Nothing under the real name before a body is whole.
+  assertEquals(
+    Object.keys(await layout(dir.path)).filter((n) => !n.includes(".~part-")),
+    [],
+  );
+  await b.close();
+  assertEquals(
+    await Deno.readTextFile(`${dir.path}/h.test/same`),
+    "b".repeat(10_000),
+  );
+  await a.close();
+  assertEquals(await layout(dir.path), { "h.test/same": "a".repeat(10_000) });
+});
+
+Deno.test("OutputDir.open() removes the partial file when the stream is aborted", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(dir.path);
+  const file = await output.open("http://h.test/partial.bin");
+  const writer = file.writable.getWriter();
+  await writer.write(encoder.encode("half"));
+  await writer.abort(new Error("connection reset"));
+  assertEquals(await layout(dir.path), {});
+});
+
+Deno.test("OutputDir.open() rejects with DiskError when a file stands where the folder goes", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(`${dir.path}/not-a-dir`, "x");
+  const output = new OutputDir(`${dir.path}/not-a-dir`);
+  const error = await assertRejects(
+    () => output.open("http://h.test/a"),
+    DiskError,
+    `Cannot create directory '${dir.path}/not-a-dir': Not a directory`,
+  );
+  assertEquals(error.path, `${dir.path}/not-a-dir`);
+  // The next open fails the same way: the queue is not stuck on the failure.
+  await assertRejects(() => output.open("http://h.test/b"), DiskError);
+});
+
+Deno.test("OutputDir.open() stream errors with one DiskError when the disk is full", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(dir.path);
+  await save(output, "http://h.test/x", "already saved");
+  // A file size limit (ulimit -f, 512-byte blocks) with SIGXFSZ ignored makes a
+  // write past it fail with EFBIG, as a full disk fails with ENOSPC.
+  const module =
+    new URL("../examples/crawl/output_dir.ts", import.meta.url).href;
+  const script = `
+    const { OutputDir } = await import(${JSON.stringify(module)});
+    const file = await new OutputDir(${
+    JSON.stringify(dir.path)
+  }).open("http://h.test/big.bin");
+    try {
+      await ReadableStream.from([new Uint8Array(40_000), new Uint8Array(40_000)]).pipeTo(file.writable);
+    } catch (error) {
+      console.log(JSON.stringify({ name: error.name, message: error.message, cause: error.cause?.name }));
+    }
+  `;
+  const deno = `${Deno.execPath()} eval --no-config -A '${
+    script.replaceAll("'", "'\\''")
+  }'`;
+  const child = await new Deno.Command("sh", {
+    args: ["-c", `trap '' XFSZ; ulimit -f 100; exec ${deno}`],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  assertEquals(new TextDecoder().decode(child.stderr), "");
+  const error = JSON.parse(new TextDecoder().decode(child.stdout));
+  assertEquals(error.name, "DiskError");
+  assertStringIncludes(
+    error.message,
+    `Cannot write '${dir.path}/h.test/big.bin': File too large`,
+  );
+  assertEquals(error.cause, "Error");
+  // The partial body is gone; what was saved stays.
+  assertEquals(await layout(dir.path), { "h.test/x": "already saved" });
+});

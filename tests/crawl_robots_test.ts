@@ -1,0 +1,279 @@
+/**
+ * Tests of the crawl CLI's robots.txt cache (examples/crawl/robots.ts): origins on
+ * 127.0.0.1 serving robots.txt with each status RFC 9309 distinguishes, redirect
+ * chains followed by a fetch function as the engine will, and the rule semantics of
+ * RFC 9309 §2.2 on the RFC's own examples.
+ *
+ * @module
+ */
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { RobotsCache, type RobotsFetcher } from "../examples/crawl/robots.ts";
+
+/** GET with up to 5 redirects followed (any origin), as the CLI's engine fetch does. */
+const fetchRobots: RobotsFetcher = async (url) => {
+  let target = url;
+  for (let redirects = 0;; redirects++) {
+    const response = await fetch(target, {
+      redirect: "manual",
+      signal: AbortSignal.timeout(5_000),
+    });
+    const location = response.headers.get("location");
+    if (
+      response.status >= 300 && response.status <= 399 && location &&
+      redirects < 5
+    ) {
+      await response.body?.cancel();
+      target = new URL(location, target);
+      continue;
+    }
+    return {
+      status: response.status,
+      body: new Uint8Array(await response.arrayBuffer()),
+    };
+  }
+};
+
+/** One origin on 127.0.0.1 answering with `handler`, counting robots.txt requests. */
+function origin(handler: (path: string) => Response) {
+  const hits: string[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const path = new URL(request.url).pathname;
+      hits.push(path);
+      return handler(path);
+    },
+  );
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  return { url, hits, server, [Symbol.asyncDispose]: () => server.shutdown() };
+}
+
+const text = (body: string, status = 200) => new Response(body, { status });
+
+Deno.test("RobotsCache.isAllowed() fetches an origin's robots.txt once for concurrent questions", async () => {
+  await using site = origin(() =>
+    text("User-agent: *\nDisallow: /private/\nAllow: /private/ok")
+  );
+  const robots = new RobotsCache(fetchRobots, { userAgent: "testbot" });
+  const paths = [
+    "/",
+    "/a",
+    "/private/",
+    "/private/x",
+    "/private/ok",
+    "/public/private/",
+  ];
+  const answers = await Promise.all(
+    paths.map((p) => robots.isAllowed(site.url + p)),
+  );
+  assertEquals(answers, [true, true, false, false, true, true]);
+  assertEquals(site.hits, ["/robots.txt"]);
+  assertEquals(await robots.isAllowed(site.url + "/private/y?q"), false);
+  assertEquals(site.hits.length, 1);
+  assertEquals((await robots.rules(site.url)).outcome, "parsed");
+});
+
+Deno.test("RobotsCache.isAllowed() allows everything when robots.txt is 4xx", async () => {
+  for (const status of [400, 401, 403, 404, 410, 429, 451]) {
+    await using site = origin(() => text("User-agent: *\nDisallow: /", status));
+    const robots = new RobotsCache(fetchRobots);
+    assertEquals(
+      await robots.isAllowed(site.url + "/anything"),
+      true,
+      `status ${status}`,
+    );
+    assertEquals(await robots.rules(site.url), {
+      outcome: "unavailable",
+      status,
+      error: undefined,
+    });
+  }
+});
+
+Deno.test("RobotsCache.isAllowed() disallows everything when robots.txt is 5xx", async () => {
+  for (const status of [500, 502, 503, 504]) {
+    await using site = origin(() => text("User-agent: *\nAllow: /", status));
+    const robots = new RobotsCache(fetchRobots);
+    assertEquals(
+      await robots.isAllowed(site.url + "/"),
+      false,
+      `status ${status}`,
+    );
+    // robots.txt itself stays allowed, so a crawler may try it again.
+    assertEquals(await robots.isAllowed(site.url + "/robots.txt"), true);
+    assertEquals((await robots.rules(site.url)).outcome, "unreachable");
+  }
+});
+
+Deno.test("RobotsCache.isAllowed() disallows everything when the origin is unreachable", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const robots = new RobotsCache(fetchRobots);
+  assertEquals(await robots.isAllowed(`http://127.0.0.1:${port}/page`), false);
+  const rules = await robots.rules(`http://127.0.0.1:${port}`);
+  assertEquals(rules.outcome, "unreachable");
+  assertEquals(rules.status, undefined);
+  assert(rules.error instanceof TypeError, String(rules.error));
+});
+
+Deno.test("RobotsCache.isAllowed() applies robots.txt reached through 5 redirects, even to another origin", async () => {
+  await using target = origin(() => text("User-agent: *\nDisallow: /no"));
+  await using site = origin((path) => {
+    const hop = path === "/robots.txt" ? 1 : Number(path.slice(1)) + 1;
+    if (hop === 5) return Response.redirect(target.url + "/robots.txt", 301);
+    return new Response(null, {
+      status: 302,
+      headers: { location: `/${hop}` },
+    });
+  });
+  const robots = new RobotsCache(fetchRobots);
+  assertEquals(await robots.isAllowed(site.url + "/no"), false);
+  assertEquals(await robots.isAllowed(site.url + "/yes"), true);
+  assertEquals(site.hits, ["/robots.txt", "/1", "/2", "/3", "/4"]);
+  assertEquals(target.hits, ["/robots.txt"]);
+});
+
+Deno.test("RobotsCache.isAllowed() allows everything after more than 5 redirects", async () => {
+  await using site = origin((path) => {
+    const hop = path === "/robots.txt" ? 1 : Number(path.slice(1)) + 1;
+    if (hop > 10) return text("User-agent: *\nDisallow: /");
+    return new Response(null, {
+      status: 307,
+      headers: { location: `/${hop}` },
+    });
+  });
+  const robots = new RobotsCache(fetchRobots);
+  assertEquals(await robots.isAllowed(site.url + "/x"), true);
+  assertEquals(await robots.rules(site.url), {
+    outcome: "unavailable",
+    status: 307,
+    error: undefined,
+  });
+  assertEquals(site.hits.length, 6);
+});
+
+Deno.test("RobotsCache.crawlDelay() gives the matching group's Crawl-delay in ms", async () => {
+  await using site = origin(() =>
+    text(
+      "User-agent: slowbot\nCrawl-delay: 2.5\nDisallow: /s\n\n" +
+        "User-agent: *\nCrawl-delay: 1\n\nUser-agent: nodelay\nDisallow:\n",
+    )
+  );
+  const robots = new RobotsCache(fetchRobots, { userAgent: "SlowBot" });
+  assertEquals(await robots.crawlDelay(site.url), 2500);
+  assertEquals(
+    await robots.crawlDelay(site.url + "/any/path", "otherbot"),
+    1000,
+  );
+  assertEquals(await robots.crawlDelay(site.url, "nodelay"), undefined);
+  assertEquals(site.hits.length, 1);
+  await using missing = origin(() => text("", 404));
+  assertEquals(await robots.crawlDelay(missing.url), undefined);
+});
+
+Deno.test("RobotsCache.isAllowed() fetches robots.txt again once maxAge has passed", async () => {
+  let body = "User-agent: *\nDisallow: /a";
+  await using site = origin(() => text(body));
+  let now = 1_000_000;
+  const robots = new RobotsCache(fetchRobots, {
+    maxAge: 60_000,
+    now: () => now,
+  });
+  assertEquals(await robots.isAllowed(site.url + "/a"), false);
+  body = "User-agent: *\nDisallow: /b";
+  now += 59_999;
+  assertEquals(await robots.isAllowed(site.url + "/a"), false);
+  assertEquals(site.hits.length, 1);
+  now += 1;
+  assertEquals(await robots.isAllowed(site.url + "/a"), true);
+  assertEquals(await robots.isAllowed(site.url + "/b"), false);
+  assertEquals(site.hits.length, 2);
+});
+
+/** A cache over a fixed robots.txt body, without a server. */
+function fixed(body: string | Uint8Array, options = {}) {
+  return new RobotsCache(() => Promise.resolve({ status: 200, body }), options);
+}
+
+Deno.test("RobotsCache.isAllowed() follows RFC 9309 matching: longest rule, Allow on a tie, * and $", async () => {
+  // RFC 9309 §2.2.2 and §5.2 examples.
+  const robots = fixed(
+    [
+      "User-Agent: *",
+      "Disallow: *.gif$",
+      "Disallow: /example/",
+      "Allow: /publications/",
+      "",
+      "User-Agent: foobot",
+      "Disallow:/",
+      "Allow:/example/page.html",
+      "Allow:/example/allowed.gif",
+      "",
+      "User-Agent: barbot",
+      "User-Agent: bazbot",
+      "Disallow: /example/page.html",
+      "",
+      "User-Agent: quxbot",
+      "# no rules: all allowed",
+      "",
+      "User-agent: tiebot",
+      "Allow: /same",
+      "Disallow: /same",
+      "Disallow: /fish*.php",
+    ].join("\n"),
+  );
+  const base = "http://example.com";
+  const cases: [string, string, boolean][] = [
+    ["anybot", "/example/x", false],
+    ["anybot", "/images/a.gif", false],
+    ["anybot", "/images/a.gif?x", true],
+    ["anybot", "/publications/", true],
+    ["FooBot", "/", false],
+    ["foobot", "/example/page.html", true],
+    ["foobot", "/example/allowed.gif", true],
+    ["foobot", "/example/other.gif", false],
+    ["barbot", "/example/page.html", false],
+    ["bazbot", "/example/page.html", false],
+    ["bazbot", "/example/other.gif", true],
+    ["quxbot", "/example/", true],
+    ["tiebot", "/same", true],
+    ["tiebot", "/fish.php", false],
+    ["tiebot", "/fishheads/catfish.php?parameters", false],
+    ["tiebot", "/Fish.PHP", true],
+  ];
+  for (const [userAgent, path, allowed] of cases) {
+    assertEquals(
+      await robots.isAllowed(base + path, userAgent),
+      allowed,
+      `${userAgent} ${path}`,
+    );
+  }
+});
+
+Deno.test("RobotsCache.isAllowed() reads only maxBytes of a robots.txt, after a BOM", async () => {
+  const body = new TextEncoder().encode(
+    "\uFEFFUser-agent: *\nDisallow: /first\n" + "#".repeat(100) +
+      "\nDisallow: /late\n",
+  );
+  const short = fixed(body, { maxBytes: 60 });
+  assertEquals(await short.isAllowed("http://a.test/first"), false);
+  assertEquals(await short.isAllowed("http://a.test/late"), true);
+  const full = fixed(body);
+  assertEquals(await full.isAllowed("http://a.test/late"), false);
+});
+
+Deno.test("RobotsCache.isAllowed() rejects a non-http(s) URL with TypeError", async () => {
+  const robots = fixed("");
+  await assertRejects(
+    () => robots.isAllowed("ftp://a.test/"),
+    TypeError,
+    "'ftp://a.test/'",
+  );
+  await assertRejects(
+    () => robots.crawlDelay("nope"),
+    TypeError,
+    "not an http(s) URL",
+  );
+  assertThrows(() => fixed("", { maxAge: -1 }), RangeError, "maxAge");
+});
