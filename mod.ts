@@ -51,6 +51,7 @@ export {
 } from "./selector/pollable_listener.ts";
 export type { SelectorKey } from "./selector/selector_key.ts";
 export {
+  type DataArgument,
   DefaultSelector,
   Selector,
   SelectorMapping,
