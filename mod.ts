@@ -44,6 +44,7 @@ export type { Pollable } from "./selector/pollable.ts";
 export {
   PollableConn,
   type PollableConnectOptions,
+  type PollableConnectTlsOptions,
 } from "./selector/pollable_conn.ts";
 export {
   PollableListener,
