@@ -11,7 +11,7 @@
  * against 3 ms on loopback).
  */
 import { isIP } from "node:net";
-import { connect, rootCertificates, type TLSSocket } from "node:tls";
+import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import type { Connecting, Transport } from "./_transport.ts";
 
 /** What `PollableConn.connectTls` takes: `Deno.connectTls`'s options. */
@@ -20,19 +20,62 @@ export type TlsOptions = Deno.ConnectTlsOptions & {
   key?: string;
 };
 
-/** Starts a TLS connection; `cancel()` destroys the socket, whatever the phase. */
+/**
+ * Starts a TLS connection; `cancel()` destroys the socket, whatever the phase.
+ *
+ * `caCerts` are trusted in addition to the default roots, as `Deno.connectTls`
+ * does, but `node:tls`'s `ca` replaces the defaults, and handing it the default
+ * roots as well costs about 8 ms of CPU per connect (and `--allow-sys`). So the
+ * handshake trusts `caCerts` alone first and, only when the server's chain leads
+ * to no root among them, is tried once more on a new connection with the default
+ * roots. A chain is trusted by the union of two root sets exactly when it is by
+ * one of them, so this is the same decision.
+ */
 export function connectTlsSocket(options: TlsOptions): Connecting {
-  const hostname = options.hostname ?? "127.0.0.1";
   const { promise, resolve, reject } = Promise.withResolvers<Transport>();
-  const socket = connect({
+  let socket: TLSSocket;
+  let cancelled = false;
+  const attempt = (ca: string[] | undefined) => {
+    socket = connect(nodeOptions(options, ca));
+    const current = socket;
+    const onError = (error: Error) => {
+      if (cancelled) return;
+      if (ca !== undefined && isUnknownIssuer(error)) {
+        current.destroy();
+        attempt(undefined); // not anchored in caCerts: try the default roots
+      } else {
+        reject(denoError(error));
+      }
+    };
+    current.once("error", onError);
+    current.once("secureConnect", () => {
+      current.off("error", onError);
+      resolve(new TlsSocketConn(current));
+    });
+  };
+  attempt(options.caCerts?.length ? options.caCerts : undefined);
+  return {
+    promise,
+    cancel() {
+      cancelled = true;
+      socket.destroy();
+      reject(new DOMException("The TLS connect was cancelled", "AbortError"));
+    },
+  };
+}
+
+/** `tls.connect`'s options for `Deno.connectTls`'s, with `ca` as the roots. */
+function nodeOptions(
+  options: TlsOptions,
+  ca: string[] | undefined,
+): ConnectionOptions {
+  const hostname = options.hostname ?? "127.0.0.1";
+  return {
     host: hostname,
     port: options.port,
     // SNI carries names only (RFC 6066); an IP address is checked as such.
     ...(isIP(hostname) === 0 ? { servername: hostname } : {}),
-    // Deno adds caCerts to the default roots; node:tls's `ca` replaces them.
-    ...(options.caCerts
-      ? { ca: [...rootCertificates, ...options.caCerts] }
-      : {}),
+    ...(ca !== undefined ? { ca } : {}),
     ...(options.cert !== undefined ? { cert: options.cert } : {}),
     ...(options.key !== undefined ? { key: options.key } : {}),
     ...(options.alpnProtocols ? { ALPNProtocols: options.alpnProtocols } : {}),
@@ -45,20 +88,17 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
     ...(options.autoSelectFamilyAttemptDelay !== undefined
       ? { autoSelectFamilyAttemptTimeout: options.autoSelectFamilyAttemptDelay }
       : {}),
-  });
-  const onError = (error: Error) => reject(denoError(error));
-  socket.once("error", onError);
-  socket.once("secureConnect", () => {
-    socket.off("error", onError);
-    resolve(new TlsSocketConn(socket));
-  });
-  return {
-    promise,
-    cancel() {
-      socket.destroy();
-      reject(new DOMException("The TLS connect was cancelled", "AbortError"));
-    },
   };
+}
+
+/** The server's chain leads to no trusted root (as opposed to a bad name, date, ...). */
+function isUnknownIssuer(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" &&
+    (code.startsWith("UNABLE_TO_GET_ISSUER_CERT") ||
+      code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" ||
+      code === "SELF_SIGNED_CERT_IN_CHAIN" ||
+      code === "DEPTH_ZERO_SELF_SIGNED_CERT" || code === "CERT_UNTRUSTED");
 }
 
 /** A connected `TLSSocket` read and written like a `Deno.Conn`. */

@@ -62,8 +62,9 @@ export type PollableConnectOptions =
  * Options of {@linkcode PollableConn.connectTls}: what `Deno.connectTls` takes,
  * `cert` and `key` (PEM) for a client certificate included.
  *
- * - `caCerts` are trusted in addition to the default roots (Mozilla's, as
- *   `Deno.connectTls`); giving them costs a few milliseconds of CPU per connect.
+ * - `caCerts` are trusted in addition to the default roots, as by
+ *   `Deno.connectTls` (a server whose chain does not lead to `caCerts` is
+ *   handshaken a second time, on a new connection, against the default roots).
  * - `cert` and `key` go together: the client certificate chain and its private
  *   key, for servers that require client certificates (mutual TLS).
  *

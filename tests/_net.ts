@@ -423,3 +423,34 @@ export async function blackhole(maxConns = 5_000): Promise<Blackhole> {
     throw e;
   }
 }
+
+/**
+ * The kernel's timer on the established loopback TCP socket whose local port is
+ * `port`, from /proc/net/tcp (or /proc/net/tcp6): `"keepalive"` while
+ * `SO_KEEPALIVE` is on and the conn is idle, `"none"` without a timer, `"other"`
+ * for a retransmit or probe timer, `null` when no such socket exists. Read with
+ * `cat`, as Deno reads /proc only with `--allow-all`.
+ */
+export function tcpTimer(port: number): "keepalive" | "none" | "other" | null {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    const { stdout } = new Deno.Command("cat", {
+      args: [file],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    for (const line of new TextDecoder().decode(stdout).split("\n")) {
+      // sl local rem st tx:rx tr:when ...; st 01 is ESTABLISHED.
+      const [, local, , state, , timer] = line.trim().split(/\s+/);
+      if (local?.endsWith(hex) && state === "01") {
+        const active = timer?.split(":")[0];
+        return active === "02"
+          ? "keepalive"
+          : active === "00"
+          ? "none"
+          : "other";
+      }
+    }
+  }
+  return null;
+}

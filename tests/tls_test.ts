@@ -26,6 +26,7 @@ import {
   selectUntil,
   settledSockets,
   socketsWithin,
+  within,
 } from "./_net.ts";
 
 const testdata = new URL("./testdata/", import.meta.url);
@@ -323,6 +324,69 @@ Deno.test("PollableConn.connectTls() without a client certificate is refused by 
   assertStringIncludes(failure.message.toLowerCase(), "certificate");
   assertStrictEquals(conn.error, failure);
   assertEquals(await server.peer, "refused");
+});
+
+Deno.test("PollableConn.connectTls() trusts caCerts in addition to the default roots", async () => {
+  // The default roots are made to include the test CA with DENO_CERT, in a child
+  // process (Deno reads it once); caCerts name another CA. The server's chain
+  // leads to the default roots only, so it must still be trusted.
+  using listener = listenTls();
+  const server = (async () => {
+    // The first handshake fails on the client (not anchored in caCerts); the
+    // client tries again with the default roots.
+    const outcomes: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      using peer = await listener.accept();
+      try {
+        await peer.write(encoder.encode("trusted"));
+        outcomes.push("ok");
+      } catch (e) {
+        outcomes.push((e as Error).name);
+      }
+    }
+    return outcomes;
+  })();
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const script = `
+    import { DefaultSelector, EVENT_READ, PollableConn } from "${mod}";
+    const conn = PollableConn.connectTls({
+      hostname: "localhost",
+      port: ${listener.addr.port},
+      caCerts: [${JSON.stringify(clientCa)}],
+    });
+    const sel = new DefaultSelector();
+    sel.register(conn, EVENT_READ);
+    let out = "";
+    for (let i = 0; i < 100 && out.length < 7; i++) {
+      await sel.select(5000);
+      try {
+        out += new TextDecoder().decode(conn.recv() ?? new Uint8Array());
+      } catch (e) {
+        out = String(e);
+        break;
+      }
+    }
+    sel.close();
+    conn.close();
+    console.log(out);
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-read", "-"],
+    env: { DENO_CERT: new URL("ca.crt", testdata).pathname, NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(encoder.encode(script));
+  await writer.close();
+  const { stdout, stderr } = await within(child.output(), 20_000, "child");
+  assertEquals(
+    decoder.decode(stdout).trim(),
+    "trusted",
+    decoder.decode(stderr),
+  );
+  await server;
 });
 
 Deno.test("PollableConn.connectTls() throws TypeError for cert without key or key without cert", () => {
