@@ -18,14 +18,18 @@ import {
 } from "../mod.ts";
 import {
   blackhole,
+  bytesEqual,
   listenTcp,
   maskOf,
   openSockets,
+  readAll,
   readyFor,
   Rng,
   selectUntil,
   settledSockets,
   socketsWithin,
+  tcpTimer,
+  waitFor,
   within,
 } from "./_net.ts";
 
@@ -398,6 +402,74 @@ Deno.test("PollableConn.connectTls() throws TypeError for cert without key or ke
       "cert and key must be given together",
     );
   }
+});
+
+Deno.test("PollableConn.closeWrite() over TLS: the server sees end of stream and its reply still arrives", async () => {
+  using listener = listenTls();
+  const server = (async () => {
+    using peer = await listener.accept();
+    const request = decoder.decode(await readAll(peer));
+    await peer.write(encoder.encode(`reply to ${request}`));
+    return request;
+  })();
+  using conn = PollableConn.connectTls({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [ca],
+  });
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  await selectUntil(sel, readyFor(conn, EVENT_WRITE));
+  conn.setNoDelay(true); // TLS over TCP: the options reach the socket
+  conn.setKeepAlive(true);
+  // Right after the handshake a retransmit timer may still run (session
+  // tickets in flight); the keep-alive timer shows once the socket is idle.
+  const port = (conn.localAddr as Deno.NetAddr).port;
+  await waitFor(() => tcpTimer(port) === "keepalive", { timeout: 2_000 });
+  assertEquals(conn.send("request"), 7);
+  conn.closeWrite();
+  assertThrows(() => conn.send("more"), Deno.errors.BrokenPipe);
+  sel.modify(conn, EVENT_READ);
+  let reply = "";
+  let eof = false;
+  await selectUntil(sel, () => {
+    try {
+      const chunk = conn.recv();
+      if (chunk === null) eof = true;
+      else reply += decoder.decode(chunk);
+    } catch (e) {
+      if (!(e instanceof BlockingIOError)) throw e;
+    }
+    return eof;
+  });
+  assertEquals(reply, "reply to request");
+  assertEquals(await server, "request");
+});
+
+Deno.test("PollableConn over TLS carries 8 MiB each way in order", async () => {
+  using listener = listenTls();
+  const size = 8 * 1024 * 1024;
+  const upload = new Rng(7).bytes(size);
+  const download = new Rng(8).bytes(size);
+  const server = (async () => {
+    using peer = await listener.accept();
+    const [got] = await Promise.all([
+      readExactly(peer, size),
+      (async () => {
+        let sent = 0;
+        while (sent < size) sent += await peer.write(download.subarray(sent));
+      })(),
+    ]);
+    return got;
+  })();
+  using conn = PollableConn.connectTls({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [ca],
+  });
+  const got = await exchange(conn, upload, size);
+  assert(bytesEqual(got, download), "download differs");
+  assert(bytesEqual(await server, upload), "upload differs");
 });
 
 Deno.test("PollableConn.recv() over TLS returns null after the server closes", async () => {
