@@ -34,12 +34,11 @@ export type TlsOptions = Deno.ConnectTlsOptions & {
 export function connectTlsSocket(options: TlsOptions): Connecting {
   const { promise, resolve, reject } = Promise.withResolvers<Transport>();
   let socket: TLSSocket;
-  let cancelled = false;
   const attempt = (ca: string[] | undefined) => {
     socket = connect(nodeOptions(options, ca));
     const current = socket;
+    // destroy() emits no 'error', so nothing arrives here after cancel().
     const onError = (error: Error) => {
-      if (cancelled) return;
       if (ca !== undefined && isUnknownIssuer(error)) {
         current.destroy();
         attempt(undefined); // not anchored in caCerts: try the default roots
@@ -57,7 +56,6 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
   return {
     promise,
     cancel() {
-      cancelled = true;
       socket.destroy();
       reject(new DOMException("The TLS connect was cancelled", "AbortError"));
     },
@@ -91,14 +89,12 @@ function nodeOptions(
   };
 }
 
-/** The server's chain leads to no trusted root (as opposed to a bad name, date, ...). */
+/** OpenSSL's codes for a chain that leads to no trusted root (not a bad name, date, ...). */
+const UNKNOWN_ISSUER =
+  /^(UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_UNTRUSTED)$/;
+
 function isUnknownIssuer(error: Error): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "string" &&
-    (code.startsWith("UNABLE_TO_GET_ISSUER_CERT") ||
-      code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" ||
-      code === "SELF_SIGNED_CERT_IN_CHAIN" ||
-      code === "DEPTH_ZERO_SELF_SIGNED_CERT" || code === "CERT_UNTRUSTED");
+  return UNKNOWN_ISSUER.test(String((error as { code?: unknown }).code));
 }
 
 /** A connected `TLSSocket` read and written like a `Deno.Conn`. */
@@ -115,8 +111,9 @@ class TlsSocketConn implements Transport {
 
   constructor(socket: TLSSocket) {
     this.#socket = socket;
-    this.localAddr = netAddr(socket.localAddress, socket.localPort);
-    this.remoteAddr = netAddr(socket.remoteAddress, socket.remotePort);
+    // Known once 'secureConnect' fired, which is when this is built.
+    this.localAddr = netAddr(socket.localAddress!, socket.localPort!);
+    this.remoteAddr = netAddr(socket.remoteAddress!, socket.remotePort!);
     // 'readable' keeps the stream paused: the socket reads ahead only up to its
     // high-water mark, then the kernel holds the rest, as with a Deno conn.
     socket.on("readable", this.#notify);
@@ -133,7 +130,11 @@ class TlsSocketConn implements Transport {
 
   async read(p: Uint8Array): Promise<number | null> {
     while (true) {
-      if (this.#closed) throw closedError("read");
+      if (this.#closed) {
+        throw new Deno.errors.BadResource(
+          "Cannot read: the TLS connection is closed",
+        );
+      }
       const chunk: Uint8Array | null = this.#rest ?? this.#socket.read();
       if (chunk !== null) {
         const n = Math.min(chunk.length, p.length);
@@ -150,10 +151,9 @@ class TlsSocketConn implements Transport {
   }
 
   write(p: Uint8Array): Promise<number> {
-    if (this.#closed) return Promise.reject(closedError("write"));
-    if (this.#error !== null) return Promise.reject(this.#error);
     const { promise, resolve, reject } = Promise.withResolvers<number>();
     this.#socket.write(p, (error) => {
+      // The socket's own error (a reset, say) says more than "stream destroyed".
       if (error) reject(this.#error ?? denoError(error));
       else resolve(p.length);
     });
@@ -167,7 +167,6 @@ class TlsSocketConn implements Transport {
   }
 
   close(): void {
-    if (this.#closed) throw closedError("close");
     this.#closed = true;
     // A graceful close, as a Deno.TlsConn's: close_notify and FIN go out, then
     // the socket is destroyed as soon as they are handed to the kernel.
@@ -190,17 +189,8 @@ class TlsSocketConn implements Transport {
   };
 }
 
-function netAddr(
-  hostname: string | undefined,
-  port: number | undefined,
-): Deno.NetAddr {
-  return { transport: "tcp", hostname: hostname ?? "", port: port ?? 0 };
-}
-
-function closedError(action: string): Error {
-  return new Deno.errors.BadResource(
-    `Cannot ${action}: the TLS connection is closed`,
-  );
+function netAddr(hostname: string, port: number): Deno.NetAddr {
+  return { transport: "tcp", hostname, port };
 }
 
 /** Node's system error codes as the `Deno.errors` class `Deno.connect` throws. */
@@ -222,20 +212,14 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
  * certificate or a failed handshake as `InvalidData`. The original is the cause.
  */
 function denoError(error: Error): Error {
-  if (Object.values(Deno.errors).some((c) => error instanceof c)) return error;
-  const code = (error as { code?: unknown }).code;
-  const Class = typeof code === "string"
-    ? ERROR_CLASSES[code] ?? (isTlsCode(code) ? Deno.errors.InvalidData : null)
-    : null;
-  if (Class === null) return error;
+  const code = String((error as { code?: unknown }).code);
+  const Class = ERROR_CLASSES[code] ??
+    (TLS_FAILURE.test(code) ? Deno.errors.InvalidData : null);
+  if (Class === null) return error; // a DNS failure, say: as Deno.connect's, plain
   const mapped = new Class(error.message);
   (mapped as { cause?: unknown }).cause = error;
   return mapped;
 }
 
-/** Certificate and TLS-protocol failures (OpenSSL's verify codes, `ERR_SSL_*`, ...). */
-function isTlsCode(code: string): boolean {
-  return code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_") ||
-    code.includes("CERT") || code.startsWith("UNABLE_TO_") ||
-    code.includes("SIGNATURE") || code.includes("ISSUER");
-}
+/** Certificate and TLS-protocol failures: OpenSSL's verify codes, `ERR_SSL_*`, ... */
+const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_|UNABLE_TO_)|CERT|SIGNATURE|ISSUER/;

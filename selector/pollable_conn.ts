@@ -234,17 +234,15 @@ export class PollableConn implements Pollable, Disposable {
     // connects finish at once and take no signal.
     const abort = new AbortController();
     const tcp = (options as { transport?: string }).transport !== "unix";
-    return PollableConn.#connecting({
-      promise: settle((): Promise<Transport> =>
-        tcp
-          ? Deno.connect({
-            ...options as Deno.ConnectOptions,
-            signal: abort.signal,
-          })
-          : Deno.connect(options as Deno.UnixConnectOptions)
-      ),
-      cancel: () => abort.abort(),
-    });
+    // Deno.connect is async: bad options reject too, so they surface through
+    // `error` like a refused connect.
+    const promise: Promise<Transport> = tcp
+      ? Deno.connect({
+        ...options as Deno.ConnectOptions,
+        signal: abort.signal,
+      })
+      : Deno.connect(options as Deno.UnixConnectOptions);
+    return PollableConn.#connecting({ promise, cancel: () => abort.abort() });
   }
 
   /**
@@ -966,14 +964,5 @@ export class PollableConn implements Pollable, Disposable {
     this.#wq = [];
     this.#wlen = 0;
     if (conn !== null) closeQuietly(conn);
-  }
-}
-
-/** Runs `start` and turns a synchronous throw into a rejection, as a connect would fail. */
-function settle<T>(start: () => Promise<T>): Promise<T> {
-  try {
-    return start();
-  } catch (e) {
-    return Promise.reject(e);
   }
 }

@@ -337,14 +337,20 @@ export function logSeed(name: string, seed: number): void {
  * closes pipes and event fds of its own at any time. About 1 ms a call.
  */
 export function openSockets(): number {
-  const { stdout, success } = new Deno.Command("ls", {
-    args: ["-l", `/proc/${Deno.pid}/fd`],
-    stdout: "piped",
-    stderr: "null",
-  }).outputSync();
-  if (!success) throw new Error("openSockets: cannot list /proc/<pid>/fd");
-  return new TextDecoder().decode(stdout).split("\n")
-    .filter((line) => line.includes("socket:[")).length;
+  // `ls -l` fails when an fd closes between listing and reading its link: then
+  // the count was taken mid-change, so take it again.
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const { stdout, success } = new Deno.Command("ls", {
+      args: ["-l", `/proc/${Deno.pid}/fd`],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    if (success) {
+      return new TextDecoder().decode(stdout).split("\n")
+        .filter((line) => line.includes("socket:[")).length;
+    }
+  }
+  throw new Error("openSockets: cannot list /proc/<pid>/fd");
 }
 
 /**

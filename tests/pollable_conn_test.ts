@@ -922,6 +922,8 @@ Deno.test("PollableConn read buffers grow under a burst and shrink back once dra
     }
     const held = pairs.reduce((sum, p) => sum + p.conn[kReadBufferSize](), 0);
     assertLessOrEqual(held, pairs.length * INITIAL);
+    pairs[0]!.conn.close();
+    assertEquals(pairs[0]!.conn[kReadBufferSize](), 0); // closed: holds none
   } finally {
     for (const p of pairs) p[Symbol.dispose]();
   }
