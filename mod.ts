@@ -44,6 +44,7 @@ export type { Pollable } from "./selector/pollable.ts";
 export {
   PollableConn,
   type PollableConnectOptions,
+  type PollableConnectTlsOptions,
 } from "./selector/pollable_conn.ts";
 export {
   PollableListener,
@@ -51,6 +52,7 @@ export {
 } from "./selector/pollable_listener.ts";
 export type { SelectorKey } from "./selector/selector_key.ts";
 export {
+  type DataArgument,
   DefaultSelector,
   Selector,
   SelectorMapping,

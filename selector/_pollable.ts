@@ -29,6 +29,10 @@ export const kSendOwned: unique symbol = Symbol("selectors.sendOwned");
 export const kReadInto: unique symbol = Symbol("selectors.readInto");
 /** `()`: how many bytes the last `kReadInto` read placed in its target (then 0). */
 export const kTakeDirect: unique symbol = Symbol("selectors.takeDirect");
+/** `()`: the capacity of the read buffer a conn holds now, 0 for none (for tests). */
+export const kReadBufferSize: unique symbol = Symbol(
+  "selectors.readBufferSize",
+);
 
 /** A pollable as the selector sees it. */
 export interface PollableInternals extends Pollable {

@@ -8,9 +8,12 @@ import { EVENT_READ, EVENT_WRITE } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
 import { allocate } from "./_slab.ts";
 import { asError, closeQuietly, describe } from "./_util.ts";
+import { connectTlsSocket } from "./_tls_socket.ts";
+import type { Connecting, Transport } from "./_transport.ts";
 import {
   kConsume,
   kPeek,
+  kReadBufferSize,
   kReadInto,
   kReady,
   kSendOwned,
@@ -24,7 +27,10 @@ import {
 
 /** The first read buffer of a conn, cut from a shared slab: 10,000 idle conns stay cheap. */
 const INITIAL_READ_BUFFER = 4 * 1024;
-/** The read buffer doubles up to this while reads keep filling it. */
+/**
+ * The read buffer doubles up to this while reads keep filling it, and drops back
+ * to the initial size once a drained conn has gone quiet.
+ */
 const MAX_READ_BUFFER = 1024 * 1024;
 /** `send()` accepts bytes while fewer than this are waiting to be written. */
 const WRITE_HIGH_WATER_MARK = 64 * 1024;
@@ -53,6 +59,37 @@ export type PollableConnectOptions =
   | Deno.UnixAddr;
 
 /**
+ * Options of {@linkcode PollableConn.connectTls}: what `Deno.connectTls` takes,
+ * `cert` and `key` (PEM) for a client certificate included.
+ *
+ * - `caCerts` are trusted in addition to the default roots, as by
+ *   `Deno.connectTls` (a server whose chain does not lead to `caCerts` is
+ *   handshaken a second time, on a new connection, against the default roots).
+ * - `cert` and `key` go together: the client certificate chain and its private
+ *   key, for servers that require client certificates (mutual TLS).
+ *
+ * @example
+ * ```ts
+ * import type { PollableConnectTlsOptions } from "@seed/selectors";
+ *
+ * const options: PollableConnectTlsOptions = {
+ *   hostname: "localhost",
+ *   port: 8443,
+ *   caCerts: ["-----BEGIN CERTIFICATE-----\n..."],
+ *   cert: "-----BEGIN CERTIFICATE-----\n...",
+ *   key: "-----BEGIN PRIVATE KEY-----\n...",
+ * };
+ * console.log(options.hostname);
+ * ```
+ */
+export interface PollableConnectTlsOptions extends Deno.ConnectTlsOptions {
+  /** The client certificate chain, PEM; requires `key`. */
+  cert?: string;
+  /** The client certificate's private key, PEM; requires `cert`. */
+  key?: string;
+}
+
+/**
  * A TCP, TLS or Unix-socket connection with the synchronous, non-blocking I/O of a
  * Python socket after `setblocking(False)`, for use with a {@linkcode Selector}.
  *
@@ -65,11 +102,16 @@ export type PollableConnectOptions =
  *   the kernel holds what arrives meanwhile. Bytes that a pending read brings in
  *   are kept whatever happens to the registration meanwhile, and `recv()` returns
  *   them in order.
+ *   A drained conn whose last read did not fill the buffer (or that nobody
+ *   watches for `EVENT_READ`) gives a grown buffer back, so idle pooled conns
+ *   cost 4 KiB each whatever they once carried.
  * - **Writes**: `send()` copies bytes into a write buffer (high-water mark 64 KiB)
  *   and returns at once; they are written in order, in the background, whether or
  *   not the conn is registered, and never dropped while the conn is open. `close()`
  *   keeps flushing them for up to 10 seconds before it closes the resource, like a
- *   kernel's graceful close.
+ *   kernel's graceful close; `closeWrite()` flushes them, then half-closes.
+ * - **Connecting**: `close()` on a conn still connecting (TCP connect or TLS
+ *   handshake) releases its socket at once.
  *
  * Readiness, level-triggered: `EVENT_READ` while bytes are buffered, at end of
  * stream, or after an error; `EVENT_WRITE` once connected (or once connecting
@@ -107,7 +149,9 @@ export class PollableConn implements Pollable, Disposable {
   /** A process-unique integer identifying this conn (Deno 2 has no public resource ids). */
   readonly fd: number = nextFd();
 
-  #conn: Deno.Conn | null = null;
+  #conn: Transport | null = null;
+  /** Releases the socket of a connect in progress; null once connected. */
+  #cancel: (() => void) | null = null;
   #closed = false;
   #error: Error | null = null;
   #localAddr: Deno.Addr | null = null;
@@ -131,6 +175,13 @@ export class PollableConn implements Pollable, Disposable {
   #wlen = 0;
   #writing = false;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `closeWrite()` was called: half-close once the write queue is flushed. */
+  #writeClosed = false;
+  #shutdownStarted = false;
+
+  // Socket options asked for before the connection was established.
+  #noDelay: boolean | undefined;
+  #keepAlive: boolean | undefined;
 
   /**
    * Wraps a connection, or a promise of one (which makes this a connecting conn:
@@ -179,42 +230,89 @@ export class PollableConn implements Pollable, Disposable {
    * @returns The connecting conn.
    */
   static connect(options: PollableConnectOptions): PollableConn {
-    return new PollableConn(
-      settle(() => Deno.connect(options as Deno.ConnectOptions)),
-    );
+    // An aborted signal releases the socket of a connect in progress; Unix
+    // connects finish at once and take no signal.
+    const abort = new AbortController();
+    const tcp = (options as { transport?: string }).transport !== "unix";
+    // Deno.connect is async: bad options reject too, so they surface through
+    // `error` like a refused connect.
+    const promise: Promise<Transport> = tcp
+      ? Deno.connect({
+        ...options as Deno.ConnectOptions,
+        signal: abort.signal,
+      })
+      : Deno.connect(options as Deno.UnixConnectOptions);
+    return PollableConn.#connecting({ promise, cancel: () => abort.abort() });
   }
 
   /**
-   * Like {@linkcode PollableConn.connect} over `Deno.connectTls`. The conn becomes
-   * write-ready only after the TLS handshake, so certificate errors show up as a
-   * failed connect.
+   * Like {@linkcode PollableConn.connect}, over TLS, with the options of
+   * `Deno.connectTls` plus `cert` and `key` for a client certificate. The conn
+   * becomes write-ready only after the TLS handshake, so certificate errors show
+   * up as a failed connect (`Deno.errors.InvalidData`, as with `Deno.connectTls`).
+   *
+   * It runs on `node:tls` rather than `Deno.connectTls`: in Deno 2.9.6, closing a
+   * `Deno.TlsConn` whose handshake is pending keeps the socket open until the
+   * peer closes it, while here `close()` releases the socket at once, in the TCP
+   * connect and in the handshake alike.
    *
    * @example Connect to a TLS server with a private CA
-   * ```ts ignore
-   * import { PollableConn } from "@seed/selectors";
+   * ```ts
+   * import { assert } from "@std/assert";
+   * import { DefaultSelector, EVENT_WRITE, PollableConn } from "@seed/selectors";
    *
-   * const conn = PollableConn.connectTls({
-   *   hostname: "localhost",
-   *   port: 8443,
-   *   caCerts: [await Deno.readTextFile("ca.crt")],
+   * const testdata = new URL("../tests/testdata/", import.meta.url);
+   * const read = (name: string) => Deno.readTextFileSync(new URL(name, testdata));
+   * using server = Deno.listenTls({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   cert: read("localhost.crt"),
+   *   key: read("localhost.key"),
    * });
-   * conn.close();
+   * server.accept().then((peer) => peer.handshake().finally(() => peer.close()));
+   *
+   * using sel = new DefaultSelector();
+   * using conn = PollableConn.connectTls({
+   *   hostname: "localhost",
+   *   port: server.addr.port,
+   *   caCerts: [read("ca.crt")],
+   * });
+   * sel.register(conn, EVENT_WRITE);
+   * await sel.select(5_000); // handshake done
+   * assert(conn.error === null);
    * ```
    *
-   * @param options What `Deno.connectTls` takes.
+   * @param options What `Deno.connectTls` takes, and `cert` + `key`.
    * @returns The connecting conn.
+   * @throws {TypeError} If only one of `cert` and `key` is given.
    */
-  static connectTls(options: Deno.ConnectTlsOptions): PollableConn {
-    return new PollableConn(settle(async () => {
-      const conn = await Deno.connectTls(options);
-      try {
-        await conn.handshake();
-      } catch (e) {
-        conn.close();
-        throw e;
-      }
-      return conn;
-    }));
+  static connectTls(options: PollableConnectTlsOptions): PollableConn {
+    if ((options.cert === undefined) !== (options.key === undefined)) {
+      throw new TypeError(
+        `Cannot connectTls: cert and key must be given together, received only ${
+          options.cert === undefined ? "key" : "cert"
+        }`,
+      );
+    }
+    let connecting: Connecting;
+    try {
+      connecting = connectTlsSocket(options);
+    } catch (e) {
+      // Bad options surface like a failed connect, as with Deno.connectTls.
+      connecting = { promise: Promise.reject(e), cancel: () => {} };
+    }
+    return PollableConn.#connecting(connecting);
+  }
+
+  /** A conn for a connection on its way, which `close()` cancels. */
+  static #connecting(connecting: Connecting): PollableConn {
+    // The public constructor takes Deno conns only; a Transport is the part of
+    // one this class uses.
+    const conn = new PollableConn(
+      connecting.promise as unknown as Promise<Deno.Conn>,
+    );
+    conn.#cancel = connecting.cancel;
+    return conn;
   }
 
   /**
@@ -308,6 +406,7 @@ export class PollableConn implements Pollable, Disposable {
       const n = buffered < maxBytes ? buffered : maxBytes;
       const out = this.#rbuf!.slice(this.#rstart, this.#rstart + n);
       this.#rstart += n;
+      if (n === buffered) this.#shrink();
       this.#pumpRead();
       return out;
     }
@@ -361,13 +460,150 @@ export class PollableConn implements Pollable, Disposable {
         }`,
       );
     }
+    this.#assertWritable();
+    return this.#accept(bytes, !owned);
+  }
+
+  /**
+   * Half-closes the connection, like Python's `shutdown(SHUT_WR)`: the bytes
+   * `send()` accepted are flushed first, then the peer sees end of stream.
+   * Reading goes on (`recv()` returns the peer's reply, then `null`); `send()`
+   * throws `BrokenPipe` from now on. As on Linux, the conn stays write-ready (a
+   * `send()` fails at once), so register it for `EVENT_READ` only. Idempotent.
+   *
+   * @example Send a request, signal its end, read the reply
+   * ```ts
+   * import { assert } from "@std/assert";
+   * import { DefaultSelector, EVENT_READ, EVENT_WRITE, PollableConn } from "@seed/selectors";
+   *
+   * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * server.accept().then(async (peer) => {
+   *   const buf = new Uint8Array(64);
+   *   let request = "";
+   *   for (let n; (n = await peer.read(buf)) !== null;) {
+   *     request += new TextDecoder().decode(buf.subarray(0, n));
+   *   }
+   *   // The client's end of stream came: answer, then close.
+   *   await peer.write(new TextEncoder().encode(`got ${request}`));
+   *   peer.close();
+   * });
+   *
+   * using sel = new DefaultSelector();
+   * using conn = PollableConn.connect(server.addr);
+   * sel.register(conn, EVENT_WRITE);
+   * await sel.select(5_000);
+   * conn.send("ping");
+   * conn.closeWrite();
+   * sel.modify(conn, EVENT_READ);
+   * let reply = "";
+   * for (let i = 0; i < 100; i++) {
+   *   await sel.select(5_000);
+   *   const chunk = conn.recv();
+   *   if (chunk === null) break;
+   *   reply += new TextDecoder().decode(chunk);
+   * }
+   * sel.unregister(conn);
+   * assert(reply === "got ping");
+   * ```
+   *
+   * @throws {Deno.errors.NotConnected} If the connection is not established yet.
+   * @throws {Deno.errors.BadResource} If the conn is closed.
+   * @throws {Error} The connection's error, if connecting or writing failed.
+   */
+  closeWrite(): void {
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(
+        `Cannot closeWrite: the connection is closed (fd ${this.fd})`,
+      );
+    }
     if (this.#error) throw this.#error;
+    if (this.#conn === null) {
+      throw new Deno.errors.NotConnected(
+        `Cannot closeWrite: the connection is not established yet (fd ${this.fd})`,
+      );
+    }
+    this.#writeClosed = true;
+    this.#pumpShutdown();
+  }
+
+  /**
+   * Turns Nagle's algorithm off (`true`, `TCP_NODELAY`) or on (`false`) for a TCP
+   * or TLS conn, as `Deno.TcpConn.setNoDelay`. Before the connection is
+   * established the choice is kept and applied when it is. On a Unix socket, and
+   * on a `Deno.TlsConn` wrapped with {@linkcode PollableConn.from} (Deno exposes
+   * no socket options on it), there is no such option: it does nothing, like
+   * Node's `socket.setNoDelay`.
+   *
+   * @example
+   * ```ts
+   * import { PollableConn } from "@seed/selectors";
+   *
+   * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * using conn = PollableConn.connect(server.addr);
+   * conn.setNoDelay(true); // small writes go out at once
+   * ```
+   *
+   * @param noDelay `true` sets `TCP_NODELAY`.
+   * @throws {TypeError} If `noDelay` is not a boolean.
+   * @throws {Deno.errors.BadResource} If the conn is closed.
+   */
+  setNoDelay(noDelay = true): void {
+    this.#assertOption("setNoDelay", noDelay);
+    this.#noDelay = noDelay;
+    this.#conn?.setNoDelay?.(noDelay);
+  }
+
+  /**
+   * Turns TCP keep-alive probes (`SO_KEEPALIVE`) on or off for a TCP or TLS conn,
+   * as `Deno.TcpConn.setKeepAlive`; kept until connected, like
+   * {@linkcode PollableConn.setNoDelay}, and a no-op where there is no such option
+   * (Unix sockets, a wrapped `Deno.TlsConn`).
+   *
+   * @example
+   * ```ts
+   * import { PollableConn } from "@seed/selectors";
+   *
+   * using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * using conn = PollableConn.connect(server.addr);
+   * conn.setKeepAlive(true); // a dead peer is noticed on an idle conn
+   * ```
+   *
+   * @param keepAlive `true` turns the probes on.
+   * @throws {TypeError} If `keepAlive` is not a boolean.
+   * @throws {Deno.errors.BadResource} If the conn is closed.
+   */
+  setKeepAlive(keepAlive = true): void {
+    this.#assertOption("setKeepAlive", keepAlive);
+    this.#keepAlive = keepAlive;
+    this.#conn?.setKeepAlive?.(keepAlive);
+  }
+
+  #assertOption(action: string, on: unknown): void {
+    if (typeof on !== "boolean") {
+      throw new TypeError(
+        `Cannot ${action}: expected a boolean, received ${describe(on)}`,
+      );
+    }
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(
+        `Cannot ${action}: the connection is closed (fd ${this.fd})`,
+      );
+    }
+  }
+
+  /** Throws unless `send` may queue bytes now (after the closed check). */
+  #assertWritable(): void {
+    if (this.#error) throw this.#error;
+    if (this.#writeClosed) {
+      throw new Deno.errors.BrokenPipe(
+        `Cannot send: the connection's write side is closed (fd ${this.fd})`,
+      );
+    }
     if (this.#conn === null) {
       throw new BlockingIOError(
         `Cannot send: the connection is not established yet (fd ${this.fd})`,
       );
     }
-    return this.#accept(bytes, !owned);
   }
 
   /**
@@ -399,6 +635,7 @@ export class PollableConn implements Pollable, Disposable {
    */
   [kConsume](n: number, readOn = true): void {
     this.#rstart += n;
+    if (this.#rstart === this.#rend) this.#shrink();
     if (readOn) this.#pumpRead();
   }
 
@@ -425,6 +662,15 @@ export class PollableConn implements Pollable, Disposable {
   }
 
   /**
+   * The capacity of the read buffer held now, 0 for none.
+   *
+   * @ignore
+   */
+  [kReadBufferSize](): number {
+    return this.#rbuf?.length ?? 0;
+  }
+
+  /**
    * `send` of bytes nobody will modify, so they are queued without a copy.
    *
    * @ignore
@@ -435,12 +681,7 @@ export class PollableConn implements Pollable, Disposable {
         `Cannot send: the connection is closed (fd ${this.fd})`,
       );
     }
-    if (this.#error) throw this.#error;
-    if (this.#conn === null) {
-      throw new BlockingIOError(
-        `Cannot send: the connection is not established yet (fd ${this.fd})`,
-      );
-    }
+    this.#assertWritable();
     return this.#accept(bytes, false);
   }
 
@@ -491,6 +732,9 @@ export class PollableConn implements Pollable, Disposable {
     this.#watchers.clear();
     this.#rbuf = null;
     this.#rstart = this.#rend = 0;
+    const cancel = this.#cancel;
+    this.#cancel = null;
+    cancel?.(); // still connecting: release the socket now, not when it settles
     if (this.#conn !== null && this.#wlen > 0 && this.#error === null) {
       this.#lingerTimer = setTimeout(() => this.#release(), LINGER_MS);
     } else {
@@ -536,9 +780,29 @@ export class PollableConn implements Pollable, Disposable {
    */
   [kUnwatch](watcher: Watcher): void {
     this.#watchers.delete(watcher);
+    if (!this.#reading) this.#shrink();
   }
 
-  #onConnect = (conn: Deno.Conn): void => {
+  /**
+   * Gives a grown read buffer back when it is drained and the conn has gone
+   * quiet: its last read did not fill it, or nobody watches it for reading. A
+   * busy conn keeps it, so a stream is not read through a small buffer again.
+   */
+  #shrink(): void {
+    const buf = this.#rbuf;
+    if (
+      buf !== null && buf.length > INITIAL_READ_BUFFER &&
+      this.#rstart === this.#rend &&
+      (!this.#grow || (this.#watchers.events & EVENT_READ) === 0)
+    ) {
+      this.#rbuf = null;
+      this.#grow = false;
+      this.#rstart = this.#rend = 0;
+    }
+  }
+
+  #onConnect = (conn: Transport): void => {
+    this.#cancel = null;
     if (this.#closed) {
       closeQuietly(conn);
       return;
@@ -546,11 +810,19 @@ export class PollableConn implements Pollable, Disposable {
     this.#conn = conn;
     this.#localAddr = conn.localAddr;
     this.#remoteAddr = conn.remoteAddr;
+    try {
+      if (this.#noDelay !== undefined) conn.setNoDelay?.(this.#noDelay);
+      if (this.#keepAlive !== undefined) conn.setKeepAlive?.(this.#keepAlive);
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
     this.#pumpRead();
     this.#watchers.notify(this);
   };
 
   #onConnectError = (error: unknown): void => {
+    this.#cancel = null;
     if (this.#closed) return;
     this.#fail(error);
   };
@@ -655,6 +927,7 @@ export class PollableConn implements Pollable, Disposable {
       return;
     }
     this.#pumpWrite();
+    this.#pumpShutdown();
     if (wasFull && this.#wlen < WRITE_HIGH_WATER_MARK) {
       this.#watchers.notify(this);
     }
@@ -672,6 +945,17 @@ export class PollableConn implements Pollable, Disposable {
     this.#fail(error);
   };
 
+  /** After `closeWrite()`, half-closes once everything accepted is written. */
+  #pumpShutdown(): void {
+    if (
+      !this.#writeClosed || this.#shutdownStarted || this.#writing ||
+      this.#wlen > 0 || this.#conn === null || this.#closed
+    ) return;
+    this.#shutdownStarted = true;
+    // A failed shutdown (the peer reset meanwhile) shows up on the next read.
+    this.#conn.closeWrite().catch(() => {});
+  }
+
   /** Closes the Deno resource, after `close()` and any flush it waited for. */
   #release(): void {
     clearTimeout(this.#lingerTimer);
@@ -680,14 +964,5 @@ export class PollableConn implements Pollable, Disposable {
     this.#wq = [];
     this.#wlen = 0;
     if (conn !== null) closeQuietly(conn);
-  }
-}
-
-/** Runs `start` and turns a synchronous throw into a rejection, as a connect would fail. */
-function settle<T>(start: () => Promise<T>): Promise<T> {
-  try {
-    return start();
-  } catch (e) {
-    return Promise.reject(e);
   }
 }

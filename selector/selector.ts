@@ -4,7 +4,7 @@
  * @module
  */
 import { KeyError } from "./errors.ts";
-import { ALL_EVENTS } from "./events.ts";
+import { ALL_EVENTS, EVENT_READ, EVENT_WRITE } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
 import type { SelectorKey } from "./selector_key.ts";
 import { nextTurn } from "./_immediate.ts";
@@ -49,14 +49,14 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * }
  * ```
  */
-export class SelectorMapping<T = unknown>
-  extends Map<Pollable, SelectorKey<T>> {
+export class SelectorMapping<T = unknown, P extends Pollable = Pollable>
+  extends Map<P, SelectorKey<T, P>> {
   /**
    * Always throws: the view is read-only.
    *
    * @throws {TypeError}
    */
-  override set(_key: Pollable, _value: SelectorKey<T>): this {
+  override set(_key: P, _value: SelectorKey<T, P>): this {
     throw new TypeError("Cannot set: the selector map is read-only");
   }
 
@@ -65,7 +65,7 @@ export class SelectorMapping<T = unknown>
    *
    * @throws {TypeError}
    */
-  override delete(_key: Pollable): boolean {
+  override delete(_key: P): boolean {
     throw new TypeError("Cannot delete: the selector map is read-only");
   }
 
@@ -95,18 +95,31 @@ export class SelectorMapping<T = unknown>
  *   the last one, not to the keys registered: pollables tell the selector when they
  *   may have become ready, and `select()` only looks at those. Memory does not grow
  *   with the number of calls.
- * - **Fairness**: a `select()` that finds keys ready when it is called (and a poll,
- *   `timeout <= 0`) first lets one turn of the event loop run, so finished I/O and
- *   timers get in even when some key is always ready; one that finds none waits,
- *   which lets them in anyway.
+ * - **Fairness**: every `select()` lets at least one turn of the event loop run
+ *   before it resolves: one that finds keys ready when it is called, a poll
+ *   (`timeout <= 0`), one after {@linkcode Selector.wakeup}, and one with nothing
+ *   registered yield a turn first, so finished I/O and timers get in even when some
+ *   key is always ready and `while (true) await sel.select()` never starves them;
+ *   one that finds nothing ready waits, which lets them in anyway.
+ * - {@linkcode Selector.wakeup} ends the pending `select()` (or, with none pending,
+ *   the next one) after that one turn, with whatever is ready.
  *
  * Not guaranteed: how readiness that arrives within one turn is batched.
  *
  * Differences from Python: `timeout` is in **milliseconds**; with nothing registered
- * and no timeout `select()` resolves `[]` at once (Python would block forever); only
- * one `select()` may be pending at a time.
+ * and no timeout `select()` resolves `[]` after one turn of the event loop (Python
+ * would block forever); only one `select()` may be pending at a time.
+ *
+ * Typing: with `T` that does not include `undefined` (a callback type, say),
+ * `register` and `modify` require `data`, so `key.data` is always a `T`; with the
+ * default `unknown` or a `T | undefined`, `data` may be left out and `key.data` is
+ * typed to allow `undefined`. `P` narrows what `key.fileobj` is: a selector of
+ * `PollableConn`s only is a `Selector<T, PollableConn>`; with the default
+ * `Pollable`, `key.fileobj instanceof PollableConn` narrows it, no cast needed.
  *
  * @typeParam T The type of the keys' `data` (Python code often stores a callback).
+ * @typeParam P The pollables it holds: `Pollable` (any), or `PollableConn` or
+ * `PollableListener` alone.
  *
  * @example An echo server, as in Python's `selectors` documentation
  * ```ts
@@ -124,7 +137,8 @@ export class SelectorMapping<T = unknown>
  * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
  *
  * const read: Callback = (key) => {
- *   const conn = key.fileobj as PollableConn;
+ *   const conn = key.fileobj;
+ *   if (!(conn instanceof PollableConn)) return; // narrows the type: no cast
  *   const data = conn.recv(1000);
  *   if (data === null) {
  *     sel.unregister(conn);
@@ -159,17 +173,20 @@ export class SelectorMapping<T = unknown>
  * }
  * ```
  */
-export class Selector<T = unknown> implements Disposable {
-  #map = new SelectorMapping<T>();
+export class Selector<T = unknown, P extends Pollable = Pollable>
+  implements Disposable {
+  #map = new SelectorMapping<T, P>();
   #byFd = new Map<number, PollableInternals>();
   /** Pollables that may be ready: every registered ready one is in here. */
   #ready = new Set<PollableInternals>();
   #wake: (() => void) | null = null;
   #selecting = false;
+  /** `wakeup()` was called and no `select()` has returned since. */
+  #woken = false;
   #closed = false;
 
   #watcher: Watcher = (p) => {
-    const key = mapGet.call(this.#map, p) as SelectorKey<T> | undefined;
+    const key = mapGet.call(this.#map, p) as SelectorKey<T, P> | undefined;
     if (key !== undefined && (p[kReady]() & key.events) !== 0) {
       this.#ready.add(p);
       this.#wake?.();
@@ -193,14 +210,19 @@ export class Selector<T = unknown> implements Disposable {
    *
    * @param fileobj A {@linkcode PollableConn} or {@linkcode PollableListener}.
    * @param events `EVENT_READ`, `EVENT_WRITE`, or both.
-   * @param data Any value, handed back in the key (Python's `data`).
+   * @param data Any value, handed back in the key (Python's `data`); required when
+   * `T` does not include `undefined`.
    * @returns The new key.
    * @throws {TypeError} If `fileobj` is not a pollable.
    * @throws {RangeError} If `events` is 0, not an integer, or has other bits, or the pollable is closed.
    * @throws {KeyError} If `fileobj` is already registered.
    * @throws {Error} If the selector is closed.
    */
-  register(fileobj: Pollable, events: number, data?: T): SelectorKey<T> {
+  register<Q extends P>(
+    fileobj: Q,
+    events: number,
+    ...data: DataArgument<T>
+  ): SelectorKey<T, Q> {
     this.#assertOpen("register");
     if (!isPollable(fileobj)) {
       throw new TypeError(
@@ -220,7 +242,7 @@ export class Selector<T = unknown> implements Disposable {
         `Cannot register: fd ${fileobj.fd} is already registered`,
       );
     }
-    return this.#set(fileobj, events, data);
+    return this.#set(fileobj, events, data[0]) as SelectorKey<T, Q>;
   }
 
   /**
@@ -243,10 +265,10 @@ export class Selector<T = unknown> implements Disposable {
    * @throws {KeyError} If it is not registered.
    * @throws {Error} If the selector is closed.
    */
-  unregister(fileobj: Pollable | number): SelectorKey<T> {
+  unregister(fileobj: P | number): SelectorKey<T, P> {
     this.#assertOpen("unregister");
     const key = this.#lookup("unregister", fileobj);
-    const p = key.fileobj as PollableInternals;
+    const p = key.fileobj as unknown as PollableInternals;
     mapDelete.call(this.#map, p);
     this.#byFd.delete(p.fd);
     this.#ready.delete(p);
@@ -275,17 +297,25 @@ export class Selector<T = unknown> implements Disposable {
    *
    * @param fileobj The registered pollable, or its `fd`.
    * @param events The new events.
-   * @param data The new data.
+   * @param data The new data; required when `T` does not include `undefined`.
    * @returns The new key (old keys are not mutated).
    * @throws {RangeError} If `events` is invalid.
    * @throws {KeyError} If it is not registered.
    * @throws {Error} If the selector is closed.
    */
-  modify(fileobj: Pollable | number, events: number, data?: T): SelectorKey<T> {
+  modify(
+    fileobj: P | number,
+    events: number,
+    ...data: DataArgument<T>
+  ): SelectorKey<T, P> {
     this.#assertOpen("modify");
     checkEvents("modify", events);
     const key = this.#lookup("modify", fileobj);
-    return this.#set(key.fileobj as PollableInternals, events, data);
+    return this.#set(
+      key.fileobj as unknown as PollableInternals,
+      events,
+      data[0],
+    );
   }
 
   /**
@@ -310,13 +340,16 @@ export class Selector<T = unknown> implements Disposable {
    * @param timeout In **milliseconds**: `undefined`, `null` or `Infinity` wait until
    * a key is ready; `0` or less polls; a positive number waits at most that long.
    * @returns Each ready key once, with the mask of its registered events that are
-   * ready; `[]` on timeout, when the selector is closed meanwhile, or when nothing is
-   * registered and there is no timeout.
+   * ready; `[]` on timeout, when the selector is closed meanwhile, when a
+   * `wakeup()` ended it with nothing ready, or (after one turn of the event loop)
+   * when nothing is registered and there is no timeout.
    * @throws {Error} (as a rejection) If the selector is closed, or another
    * `select()` is pending.
    * @throws {TypeError} (as a rejection) If `timeout` is not a number.
    */
-  select(timeout?: number | null): Promise<Array<[SelectorKey<T>, number]>> {
+  select(
+    timeout?: number | null,
+  ): Promise<Array<[SelectorKey<T, P>, number]>> {
     if (this.#closed) {
       return Promise.reject(
         new Error("Cannot select: the selector is closed"),
@@ -363,7 +396,7 @@ export class Selector<T = unknown> implements Disposable {
    * @throws {KeyError} If it is not registered.
    * @throws {Error} If the selector is closed.
    */
-  getKey(fileobj: Pollable | number): SelectorKey<T> {
+  getKey(fileobj: P | number): SelectorKey<T, P> {
     this.#assertOpen("getKey");
     return this.#lookup("getKey", fileobj);
   }
@@ -383,7 +416,7 @@ export class Selector<T = unknown> implements Disposable {
    * @returns The view; it reflects later registrations.
    * @throws {Error} If the selector is closed.
    */
-  getMap(): SelectorMapping<T> {
+  getMap(): SelectorMapping<T, P> {
     this.#assertOpen("getMap");
     return this.#map;
   }
@@ -408,11 +441,51 @@ export class Selector<T = unknown> implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     for (const p of this.#map.keys()) {
-      (p as PollableInternals)[kUnwatch](this.#watcher);
+      (p as unknown as PollableInternals)[kUnwatch](this.#watcher);
     }
     mapClear.call(this.#map);
     this.#byFd.clear();
     this.#ready.clear();
+    this.#wake?.();
+  }
+
+  /**
+   * Makes the pending `select()` resolve at once, with whatever is ready (often
+   * `[]`); with none pending, the next `select()` does (Java's
+   * `Selector.wakeup()`, mio's `Waker`). A wakeup is used up by the `select()`
+   * it ends; several before one `select()` count as one. Safe to call from any
+   * async code (a timer, another task, an abort listener); after `close()` it
+   * does nothing.
+   *
+   * @example End an endless select() from a timer
+   * ```ts
+   * import { assert } from "@std/assert";
+   * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
+   *
+   * using sel = new DefaultSelector();
+   * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+   * sel.register(listener, EVENT_READ); // nobody connects: never ready
+   * const timer = setTimeout(() => sel.wakeup(), 10);
+   * const batch = await sel.select(); // no timeout: only the wakeup ends it
+   * clearTimeout(timer);
+   * assert(batch.length === 0);
+   * ```
+   *
+   * @example A wakeup before select() makes it return at once
+   * ```ts
+   * import { assert } from "@std/assert";
+   * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
+   *
+   * using sel = new DefaultSelector();
+   * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+   * sel.register(listener, EVENT_READ);
+   * sel.wakeup();
+   * assert((await sel.select()).length === 0);
+   * ```
+   */
+  wakeup(): void {
+    if (this.#closed) return;
+    this.#woken = true;
     this.#wake?.();
   }
 
@@ -421,17 +494,23 @@ export class Selector<T = unknown> implements Disposable {
     this.close();
   }
 
-  async #select(timeout: number): Promise<Array<[SelectorKey<T>, number]>> {
+  async #select(
+    timeout: number,
+  ): Promise<Array<[SelectorKey<T, P>, number]>> {
     try {
-      let ready: Array<[SelectorKey<T>, number]>;
-      // Fairness: when something may be ready already (or for a poll), let one
-      // turn of I/O and timers in before reporting. When nothing is, the wait
-      // below does that by itself, and skipping the extra turn matters: it is a
-      // whole event-loop iteration per select() on a busy connection.
-      if (this.#ready.size > 0 || timeout <= 0) {
+      let ready: Array<[SelectorKey<T, P>, number]>;
+      // Fairness: when something may be ready already, for a poll, after a
+      // wakeup() and with nothing to wait for, let one turn of I/O and timers in
+      // before reporting. When nothing is ready, the wait below does that by
+      // itself, and skipping the extra turn matters: it is a whole event-loop
+      // iteration per select() on a busy connection.
+      if (
+        this.#ready.size > 0 || timeout <= 0 || this.#woken ||
+        (timeout === Infinity && this.#map.size === 0)
+      ) {
         await nextTurn();
         ready = this.#collect();
-        if (ready.length > 0 || timeout <= 0) return ready;
+        if (ready.length > 0 || timeout <= 0 || this.#woken) return ready;
       }
       const deadline = performance.now() + timeout;
       while (!this.#closed) {
@@ -452,18 +531,19 @@ export class Selector<T = unknown> implements Disposable {
           this.#wake = null;
         }
         ready = this.#collect();
-        if (ready.length > 0) return ready;
+        if (ready.length > 0 || this.#woken) return ready;
       }
       return [];
     } finally {
       this.#selecting = false;
+      this.#woken = false; // a wakeup() is used up by the select() it ended
     }
   }
 
-  #collect(): Array<[SelectorKey<T>, number]> {
-    const out: Array<[SelectorKey<T>, number]> = [];
+  #collect(): Array<[SelectorKey<T, P>, number]> {
+    const out: Array<[SelectorKey<T, P>, number]> = [];
     for (const p of this.#ready) {
-      const key = mapGet.call(this.#map, p) as SelectorKey<T>;
+      const key = mapGet.call(this.#map, p) as SelectorKey<T, P>;
       const mask = p[kReady]() & key.events;
       if (mask !== 0) out.push([key, mask]);
       else this.#ready.delete(p); // no longer ready: it notifies us when it is
@@ -471,9 +551,13 @@ export class Selector<T = unknown> implements Disposable {
     return out;
   }
 
-  #set(p: PollableInternals, events: number, data: T | undefined) {
-    const key: SelectorKey<T> = Object.freeze({
-      fileobj: p as Pollable,
+  #set(
+    p: PollableInternals,
+    events: number,
+    data: T | undefined,
+  ): SelectorKey<T, P> {
+    const key: SelectorKey<T, P> = Object.freeze({
+      fileobj: p as Pollable as P,
       fd: p.fd,
       events,
       data: data as T,
@@ -485,11 +569,11 @@ export class Selector<T = unknown> implements Disposable {
     return key;
   }
 
-  #lookup(action: string, fileobj: Pollable | number): SelectorKey<T> {
+  #lookup(action: string, fileobj: P | number): SelectorKey<T, P> {
     const p = typeof fileobj === "number" ? this.#byFd.get(fileobj) : fileobj;
     const key = p === undefined
       ? undefined
-      : mapGet.call(this.#map, p) as SelectorKey<T> | undefined;
+      : mapGet.call(this.#map, p) as SelectorKey<T, P> | undefined;
     if (key === undefined) {
       const fd = typeof fileobj === "number"
         ? fileobj
@@ -524,15 +608,35 @@ export class Selector<T = unknown> implements Disposable {
  */
 export const DefaultSelector: typeof Selector = Selector;
 /** The type of a {@linkcode DefaultSelector} instance. */
-export type DefaultSelector<T = unknown> = Selector<T>;
+export type DefaultSelector<T = unknown, P extends Pollable = Pollable> =
+  Selector<T, P>;
+
+/**
+ * The `data` argument of `register` and `modify`: optional when `T` allows
+ * `undefined` (Python's `data=None`), required otherwise, so a key's `data` is
+ * never typed `T` while it holds `undefined`.
+ *
+ * @typeParam T The type of the keys' `data`.
+ *
+ * @example
+ * ```ts
+ * import type { DataArgument } from "@seed/selectors";
+ *
+ * const optional: DataArgument<string | undefined> = [];
+ * const required: DataArgument<string> = ["callback name"];
+ * console.log(optional, required);
+ * ```
+ */
+export type DataArgument<T> = undefined extends T ? [data?: T] : [data: T];
 
 function checkEvents(
   action: string,
   events: unknown,
 ): asserts events is number {
+  // Compared as numbers: bitwise operators would truncate to 32 bits first, and
+  // 2 ** 32 + 1 would pass as EVENT_READ.
   if (
-    typeof events !== "number" || !Number.isInteger(events) || events === 0 ||
-    (events & ~ALL_EVENTS) !== 0
+    events !== EVENT_READ && events !== EVENT_WRITE && events !== ALL_EVENTS
   ) {
     throw new RangeError(
       `Cannot ${action}: events must be EVENT_READ, EVENT_WRITE or both, received ${

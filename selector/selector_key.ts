@@ -9,7 +9,11 @@ import type { Pollable } from "./pollable.ts";
  * A registration, as Python's `selectors.SelectorKey` namedtuple: a frozen object.
  * `register` and `modify` return a new key; old keys are never mutated.
  *
- * @typeParam T The type of `data`.
+ * @typeParam T The type of `data`. A selector whose `T` does not include
+ * `undefined` requires `data` at registration; otherwise `data` may be left out
+ * and is then `undefined`, which `T` allows.
+ * @typeParam P The type of `fileobj`: `Pollable` unless the selector holds one
+ * kind (a key returned by `register` has the type of the pollable passed in).
  *
  * @example
  * ```ts
@@ -24,9 +28,9 @@ import type { Pollable } from "./pollable.ts";
  * assert(Object.isFrozen(key));
  * ```
  */
-export interface SelectorKey<T = unknown> {
+export interface SelectorKey<T = unknown, P extends Pollable = Pollable> {
   /** The pollable that was registered. */
-  readonly fileobj: Pollable;
+  readonly fileobj: P;
   /** Its `fd`. */
   readonly fd: number;
   /** The events registered: `EVENT_READ`, `EVENT_WRITE` or both. */

@@ -329,3 +329,134 @@ export function seeds(defaults: number[]): number[] {
 export function logSeed(name: string, seed: number): void {
   console.log(`${name}: seed ${seed} (replay with SEED=${seed})`);
 }
+
+/**
+ * How many sockets this process has open now: the fds in `/proc/<pid>/fd` that
+ * link to a socket, as `ls -l` lists them (Deno lets only `--allow-all` read
+ * /proc/self; `--allow-run` does here). Sockets only, because Deno opens and
+ * closes pipes and event fds of its own at any time. About 1 ms a call.
+ */
+export function openSockets(): number {
+  // `ls -l` fails when an fd closes between listing and reading its link: then
+  // the count was taken mid-change, so take it again.
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const { stdout, success } = new Deno.Command("ls", {
+      args: ["-l", `/proc/${Deno.pid}/fd`],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    if (success) {
+      return new TextDecoder().decode(stdout).split("\n")
+        .filter((line) => line.includes("socket:[")).length;
+    }
+  }
+  throw new Error("openSockets: cannot list /proc/<pid>/fd");
+}
+
+/**
+ * {@linkcode openSockets} once it has settled (the same count 10 ms apart), so a
+ * socket still closing from earlier work does not shift a baseline. Bounded.
+ */
+export async function settledSockets(): Promise<number> {
+  let last = openSockets();
+  for (let round = 0; round < 100; round++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const n = openSockets();
+    if (n === last) return n;
+    last = n;
+  }
+  throw new Error("settledSockets: the count of open sockets keeps changing");
+}
+
+/** Polls {@linkcode openSockets} until it is at most `target`; returns the last count. */
+export async function socketsWithin(
+  target: number,
+  ms: number,
+): Promise<number> {
+  const deadline = performance.now() + ms;
+  let n = openSockets();
+  while (n > target && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    n = openSockets();
+  }
+  return n;
+}
+
+/**
+ * A loopback TCP listener that never accepts and whose backlog is full, so a new
+ * connect to it stays pending (the kernel drops its SYNs): a blackhole. Disposing
+ * closes the listener and the connections that filled the backlog.
+ */
+export interface Blackhole extends Disposable {
+  readonly port: number;
+  /** How many connections it took to fill the backlog. */
+  readonly filled: number;
+}
+
+/** Builds a {@linkcode Blackhole}: connects until a connect stays pending for 100 ms. */
+export async function blackhole(maxConns = 5_000): Promise<Blackhole> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const dispose = () => {
+    for (const conn of conns) closeQuietly(conn);
+    closeQuietly(listener);
+  };
+  try {
+    while (conns.length < maxConns) {
+      const signal = AbortSignal.timeout(100);
+      try {
+        conns.push(
+          await Deno.connect({
+            hostname: "127.0.0.1",
+            port: listener.addr.port,
+            signal,
+          }),
+        );
+      } catch (e) {
+        if (signal.aborted) {
+          return {
+            port: listener.addr.port,
+            filled: conns.length,
+            [Symbol.dispose]: dispose,
+          };
+        }
+        throw e;
+      }
+    }
+    throw new Error(`blackhole: backlog not full after ${maxConns} connects`);
+  } catch (e) {
+    dispose();
+    throw e;
+  }
+}
+
+/**
+ * The kernel's timer on the established loopback TCP socket whose local port is
+ * `port`, from /proc/net/tcp (or /proc/net/tcp6): `"keepalive"` while
+ * `SO_KEEPALIVE` is on and the conn is idle, `"none"` without a timer, `"other"`
+ * for a retransmit or probe timer, `null` when no such socket exists. Read with
+ * `cat`, as Deno reads /proc only with `--allow-all`.
+ */
+export function tcpTimer(port: number): "keepalive" | "none" | "other" | null {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    const { stdout } = new Deno.Command("cat", {
+      args: [file],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    for (const line of new TextDecoder().decode(stdout).split("\n")) {
+      // sl local rem st tx:rx tr:when ...; st 01 is ESTABLISHED.
+      const [, local, , state, , timer] = line.trim().split(/\s+/);
+      if (local?.endsWith(hex) && state === "01") {
+        const active = timer?.split(":")[0];
+        return active === "02"
+          ? "keepalive"
+          : active === "00"
+          ? "none"
+          : "other";
+      }
+    }
+  }
+  return null;
+}

@@ -16,6 +16,7 @@ import {
   PollableConn,
   PollableListener,
 } from "../mod.ts";
+import { kReadBufferSize } from "../selector/_pollable.ts";
 import {
   closeQuietly,
   fillUntilBlocked,
@@ -26,6 +27,7 @@ import {
   readyFor,
   selectUntil,
   tcpPair,
+  tcpTimer,
   tempDir,
   unixPair,
   within,
@@ -396,10 +398,35 @@ Deno.test('PollableConn.recv() throws RangeError for maxBytes 0, -1, 1.5, NaN or
 
 Deno.test("PollableConn.recv() returns a copy the caller owns", async () => {
   using pair = await tcpPair();
-  await pair.peer.write(encoder.encode("abcdef"));
-  const first = await recvExactly(pair.conn, 3);
-  first.fill(0);
-  assertEquals(decoder.decode(await recvExactly(pair.conn, 3)), "def");
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  // Hold recv()'s results themselves: the next read reuses the conn's buffer
+  // from its start, so a view of it would be overwritten by the later bytes.
+  const held: Uint8Array[] = [];
+  const take = async (n: number) => {
+    let got = 0;
+    await selectUntil(sel, () => {
+      try {
+        while (got < n) {
+          const chunk = conn.recv();
+          assert(chunk !== null, "unexpected end of stream");
+          held.push(chunk);
+          got += chunk.length;
+        }
+      } catch (e) {
+        if (!(e instanceof BlockingIOError)) throw e;
+      }
+      return got === n;
+    });
+  };
+  await peer.write(encoder.encode("abcdef"));
+  await take(6);
+  await peer.write(encoder.encode("UVWXYZ"));
+  await take(6);
+  assertEquals(held.map((c) => decoder.decode(c)).join(""), "abcdefUVWXYZ");
+  // And each one is standalone: its buffer holds its bytes only.
+  for (const chunk of held) assertEquals(chunk.buffer.byteLength, chunk.length);
 });
 
 Deno.test("PollableConn.recv() returns null at end of stream, after the buffered data, every time", async () => {
@@ -620,15 +647,16 @@ Deno.test("PollableConn.recv() and send() fail without hanging after the peer re
       sendError instanceof Deno.errors.BrokenPipe,
     `send after reset: ${String(sendError)}`,
   );
+  // The conn keeps its first error: what recv() threw, else what send() threw.
   assertStrictEquals(
     conn.error,
-    sendError instanceof Error ? conn.error : null,
+    readOutcome instanceof Error ? readOutcome : sendError,
   );
-  assert(conn.error !== null);
-  // A failed conn is ready for both events, and keeps throwing.
+  // A failed conn is ready for both events, and keeps throwing that error.
   sel.modify(conn, EVENT_READ | EVENT_WRITE);
   assertEquals(maskOf(await sel.select(0), conn), EVENT_READ | EVENT_WRITE);
-  assertThrows(() => conn.send("x"), Error);
+  assertStrictEquals(assertThrows(() => conn.send("x")), conn.error);
+  assertStrictEquals(assertThrows(() => conn.recv()), conn.error);
 });
 
 Deno.test("PollableConn.send() eventually fails after the peer closes gracefully", async () => {
@@ -827,4 +855,225 @@ Deno.test("PollableConn.close() while registered leaves the selector usable", as
   assertEquals(batch.length, 1);
   assertStrictEquals(batch[0]![0].fileobj, b.conn);
   closeQuietly(a.peer);
+});
+
+// ---------------------------------------------------------------------------
+// read buffer size
+
+Deno.test("PollableConn read buffers grow under a burst and shrink back once drained and idle", async () => {
+  const BURST = 8 * 1024 * 1024;
+  const INITIAL = 4 * 1024;
+  const pairs = await Promise.all(
+    Array.from({ length: 8 }, () => tcpPair()),
+  );
+  try {
+    using sel = new DefaultSelector<number>();
+    const received = pairs.map(() => 0);
+    let largest = 0;
+    pairs.forEach((p, i) => sel.register(p.conn, EVENT_READ, i));
+    const burst = new Uint8Array(BURST).fill(0x62);
+    const writers = pairs.map((p) =>
+      p.peer.write(burst).then(async (n) => {
+        let sent = n;
+        while (sent < BURST) sent += await p.peer.write(burst.subarray(sent));
+      })
+    );
+    await selectUntil(sel, (batch) => {
+      for (const [key] of batch) {
+        const conn = key.fileobj as PollableConn;
+        largest = Math.max(largest, conn[kReadBufferSize]());
+        try {
+          while (true) {
+            const chunk = conn.recv(1 << 20);
+            assert(chunk !== null, "unexpected end of stream");
+            received[key.data] = received[key.data]! + chunk.length;
+          }
+        } catch (e) {
+          if (!(e instanceof BlockingIOError)) throw e;
+        }
+      }
+      return received.every((n) => n === BURST);
+    }, { rounds: 100_000, timeout: 20_000 });
+    await Promise.all(writers);
+    // The burst made them grow (so the shrinking below is not vacuous).
+    assertGreater(largest, 64 * 1024);
+
+    // Half go back to a pool: unregistered, no read in flight.
+    for (const p of pairs.slice(0, 4)) {
+      sel.unregister(p.conn);
+      assertLessOrEqual(p.conn[kReadBufferSize](), INITIAL);
+    }
+    // The other half stay registered: a last small message ends the burst, as
+    // the tail of a response does, and the read left in flight is a small one.
+    const rest = pairs.slice(4);
+    for (const p of rest) await p.peer.write(encoder.encode("tail"));
+    let tails = 0;
+    await selectUntil(sel, (batch) => {
+      for (const [key] of batch) {
+        const chunk = (key.fileobj as PollableConn).recv();
+        assert(chunk !== null);
+        tails += chunk.length;
+      }
+      return tails === 4 * rest.length;
+    });
+    assertEquals(await sel.select(20), []); // idle, reads in flight
+    for (const p of rest) {
+      assertLessOrEqual(p.conn[kReadBufferSize](), INITIAL);
+    }
+    const held = pairs.reduce((sum, p) => sum + p.conn[kReadBufferSize](), 0);
+    assertLessOrEqual(held, pairs.length * INITIAL);
+    pairs[0]!.conn.close();
+    assertEquals(pairs[0]!.conn[kReadBufferSize](), 0); // closed: holds none
+  } finally {
+    for (const p of pairs) p[Symbol.dispose]();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// closeWrite, setNoDelay, setKeepAlive
+
+Deno.test("PollableConn.closeWrite() flushes what send() accepted; the peer sees end of stream while recv() still reads its reply", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  await connected(conn);
+  const data = new Uint8Array(64 * 1024).map((_, i) => i % 251);
+  const accepted = conn.send(data);
+  assertEquals(accepted, data.length); // one send, up to the high-water mark
+  conn.closeWrite();
+  conn.closeWrite(); // idempotent
+  // The peer reads everything that was accepted, then end of stream.
+  const got = await within(readAll(peer), 5_000, "peer read to EOF");
+  assertEquals(got, data);
+  // Our read side is open: the reply arrives after our half-close.
+  await peer.write(encoder.encode("reply after EOF"));
+  peer.close();
+  assertEquals(decoder.decode(await recvToEnd(conn)), "reply after EOF");
+});
+
+Deno.test("PollableConn.closeWrite() over a Unix socket: the peer sees end of stream", async () => {
+  using dir = tempDir();
+  using pair = await unixPair(dir);
+  const { conn, peer } = pair;
+  await connected(conn);
+  assertEquals(conn.send("over unix"), 9);
+  conn.closeWrite();
+  assertEquals(
+    decoder.decode(await within(readAll(peer), 5_000, "read")),
+    "over unix",
+  );
+  await peer.write(encoder.encode("ok"));
+  peer.close();
+  assertEquals(decoder.decode(await recvToEnd(conn)), "ok");
+});
+
+Deno.test("PollableConn.send() after closeWrite() throws BrokenPipe while the conn stays write-ready", async () => {
+  using pair = await tcpPair();
+  const { conn } = pair;
+  await connected(conn);
+  conn.closeWrite();
+  assertThrows(() => conn.send("late"), Deno.errors.BrokenPipe, "write side");
+  assertThrows(
+    () => conn.send(new Uint8Array(1)),
+    Deno.errors.BrokenPipe,
+    "write side",
+  );
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  // As on Linux after shutdown(SHUT_WR): write-ready, and a send fails at once.
+  assertEquals(maskOf(await sel.select(0), conn), EVENT_WRITE);
+  assertEquals(conn.error, null);
+});
+
+Deno.test("PollableConn.closeWrite() throws NotConnected while connecting, BadResource after close(), and the conn's error after a failure", async () => {
+  using listener = listenTcp();
+  const conn = PollableConn.connect(listener.addr);
+  assertThrows(
+    () => conn.closeWrite(),
+    Deno.errors.NotConnected,
+    "not established",
+  );
+  conn.close();
+  assertThrows(() => conn.closeWrite(), Deno.errors.BadResource, "closed");
+
+  using failed = PollableConn.connect({
+    hostname: "127.0.0.1",
+    port: refusedPort(),
+  });
+  await connected(failed);
+  assert(failed.error !== null);
+  assertStrictEquals(assertThrows(() => failed.closeWrite()), failed.error);
+});
+
+Deno.test("PollableConn.setKeepAlive() turns SO_KEEPALIVE on and off on a TCP conn", async () => {
+  using pair = await tcpPair();
+  const { conn } = pair;
+  await connected(conn);
+  const port = (conn.localAddr as Deno.NetAddr).port;
+  assertEquals(tcpTimer(port), "none");
+  conn.setKeepAlive(true);
+  assertEquals(tcpTimer(port), "keepalive"); // the kernel armed its timer
+  conn.setKeepAlive(false);
+  assertEquals(tcpTimer(port), "none");
+});
+
+Deno.test("PollableConn.setKeepAlive() before the connection is established applies it once connected", async () => {
+  using listener = listenTcp();
+  using conn = PollableConn.connect(listener.addr);
+  conn.setKeepAlive();
+  using _peer = await listener.accept();
+  await connected(conn);
+  assertEquals(tcpTimer((conn.localAddr as Deno.NetAddr).port), "keepalive");
+});
+
+Deno.test("PollableConn.setNoDelay() passes through to the TCP conn, at once or once connected", async () => {
+  using listener = listenTcp();
+  using tcp = await Deno.connect({ port: listener.addr.port });
+  using _peer = await listener.accept();
+  const calls: boolean[] = [];
+  const original = tcp.setNoDelay.bind(tcp);
+  // The real socket's option is set; the record shows what reached it.
+  tcp.setNoDelay = (noDelay?: boolean) => {
+    calls.push(noDelay!);
+    original(noDelay);
+  };
+  using conn = PollableConn.from(tcp);
+  conn.setNoDelay(false);
+  conn.setNoDelay();
+  assertEquals(calls, [false, true]);
+
+  // Before connecting, the choice waits for the connection.
+  using later = PollableConn.connect(listener.addr);
+  later.setNoDelay(false);
+  later.setKeepAlive(false);
+  using _peer2 = await listener.accept();
+  await connected(later);
+  assertEquals(later.error, null);
+  assertEquals(tcpTimer((later.localAddr as Deno.NetAddr).port), "none");
+});
+
+Deno.test("PollableConn.setNoDelay() and setKeepAlive() do nothing on a Unix socket and throw on bad input or a closed conn", async () => {
+  using dir = tempDir();
+  using pair = await unixPair(dir);
+  const { conn } = pair;
+  await connected(conn);
+  conn.setNoDelay(true);
+  conn.setKeepAlive(true);
+  assertEquals(conn.error, null);
+  assertThrows(
+    () => conn.setNoDelay("yes" as unknown as boolean),
+    TypeError,
+    "expected a boolean",
+  );
+  assertThrows(
+    () => conn.setKeepAlive(1 as unknown as boolean),
+    TypeError,
+    "expected a boolean",
+  );
+  conn.close();
+  assertThrows(() => conn.setNoDelay(true), Deno.errors.BadResource, "closed");
+  assertThrows(
+    () => conn.setKeepAlive(true),
+    Deno.errors.BadResource,
+    "closed",
+  );
 });

@@ -35,6 +35,7 @@ import {
   readyFor,
   selectUntil,
   tcpPair,
+  within,
 } from "./_net.ts";
 
 const encoder = new TextEncoder();
@@ -149,6 +150,22 @@ Deno.test('Selector.register() throws RangeError for events 0, 4, 1.5, -1, NaN, 
   assertEquals(sel.getMap().size, 0);
 });
 
+Deno.test("Selector.register() and modify() throw RangeError for events that only match in the low 32 bits", () => {
+  using sel = new DefaultSelector();
+  using listener = listen();
+  // Each of these is 1, 2 or 3 once truncated to 32 bits (as `|`, `&` and `>>>` do).
+  const truncatedAliases = [2 ** 32 + 1, 2 ** 32 + 2, 2 ** 32 + 3, 2 ** 33 + 1];
+  for (const events of truncatedAliases) {
+    assertThrows(() => sel.register(listener, events), RangeError, "events");
+  }
+  assertEquals(sel.getMap().size, 0);
+  const key = sel.register(listener, EVENT_READ);
+  for (const events of truncatedAliases) {
+    assertThrows(() => sel.modify(listener, events), RangeError, "events");
+  }
+  assertStrictEquals(sel.getKey(listener), key);
+});
+
 Deno.test("Selector.register() throws TypeError for a foreign object, null, a number or a raw Deno.Conn", async () => {
   using sel = new DefaultSelector();
   using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -255,7 +272,7 @@ Deno.test("Selector.modify() returns a new key and leaves the old one unchanged"
 });
 
 Deno.test("Selector.modify() resets data to undefined when omitted", () => {
-  using sel = new DefaultSelector<string>();
+  using sel = new DefaultSelector<string | undefined>();
   using listener = listen();
   sel.register(listener, EVENT_READ, "data");
   const key = sel.modify(listener, EVENT_READ);
@@ -309,6 +326,96 @@ Deno.test("Selector.modify() works on a pollable closed after registering", () =
 });
 
 // ---------------------------------------------------------------------------
+// wakeup
+
+Deno.test("Selector.wakeup() from a timer ends a select() with no timeout", async () => {
+  using sel = new DefaultSelector();
+  using listener = listen();
+  sel.register(listener, EVENT_READ); // nobody connects: never ready
+  const timer = setTimeout(() => sel.wakeup(), 30);
+  const start = performance.now();
+  try {
+    const batch = await within(sel.select(), 5_000, "select() after wakeup()");
+    assertEquals(batch, []);
+  } finally {
+    clearTimeout(timer);
+  }
+  const elapsed = performance.now() - start;
+  assertGreaterOrEqual(elapsed, 25);
+  assertLess(elapsed, 1_000);
+});
+
+Deno.test("Selector.wakeup() ends a select() with a long timeout at once", async () => {
+  using sel = new DefaultSelector();
+  using listener = listen();
+  sel.register(listener, EVENT_READ);
+  const pending = sel.select(60_000);
+  const start = performance.now();
+  sel.wakeup();
+  assertEquals(await pending, []);
+  assertLess(performance.now() - start, 500);
+});
+
+Deno.test("Selector.wakeup() returns what is ready with the batch it ends", async () => {
+  using sel = new DefaultSelector();
+  using listener = listen();
+  using idle = listen();
+  sel.register(idle, EVENT_READ);
+  sel.register(listener, EVENT_READ);
+  using _client = await Deno.connect({ port: portOf(listener) });
+  // Let the accept complete, so the listener is ready before the wakeup.
+  await selectUntil(sel, readyFor(listener, EVENT_READ));
+  sel.wakeup();
+  const batch = await sel.select();
+  assertEquals(maskOf(batch, listener), EVENT_READ);
+  assertEquals(maskOf(batch, idle), 0);
+  using _conn = listener.accept();
+});
+
+Deno.test("Selector.wakeup() before select() makes the next one return at once, once", async () => {
+  using sel = new DefaultSelector();
+  using listener = listen();
+  sel.register(listener, EVENT_READ);
+  sel.wakeup();
+  sel.wakeup(); // several count as one
+  const start = performance.now();
+  assertEquals(await sel.select(10_000), []);
+  assertLess(performance.now() - start, 500);
+  // Used up: the next select() waits for its timeout again.
+  const again = performance.now();
+  assertEquals(await sel.select(50), []);
+  assertGreaterOrEqual(performance.now() - again, 45);
+});
+
+Deno.test("Selector.wakeup() before a select() with nothing registered returns [] after one turn", async () => {
+  using sel = new DefaultSelector();
+  sel.wakeup();
+  assertEquals(await sel.select(10_000), []);
+});
+
+Deno.test("Selector.wakeup() during a select() that finds keys ready is used up by it", async () => {
+  using sel = new DefaultSelector();
+  using pair = await tcpPair();
+  sel.register(pair.conn, EVENT_WRITE);
+  await selectUntil(sel, readyFor(pair.conn, EVENT_WRITE));
+  // The conn is ready, so this select() first yields a turn: wake it meanwhile.
+  const pending = sel.select();
+  sel.wakeup();
+  assertEquals(maskOf(await pending, pair.conn), EVENT_WRITE);
+  sel.modify(pair.conn, EVENT_READ);
+  const start = performance.now();
+  assertEquals(await sel.select(50), []);
+  assertGreaterOrEqual(performance.now() - start, 45);
+});
+
+Deno.test("Selector.wakeup() after close() does nothing", async () => {
+  const sel = new DefaultSelector();
+  sel.close();
+  sel.wakeup();
+  await assertRejects(() => sel.select(), Error, "closed");
+});
+
+// ---------------------------------------------------------------------------
 // select timeouts
 
 Deno.test("Selector.select() with nothing registered and no timeout resolves [] at once", async () => {
@@ -318,6 +425,26 @@ Deno.test("Selector.select() with nothing registered and no timeout resolves [] 
   assertEquals(await sel.select(null), []);
   assertEquals(await sel.select(undefined), []);
   assertLess(performance.now() - start, 1000);
+});
+
+Deno.test("Selector.select() with nothing registered lets a 50 ms timer fire in a `while (true)` loop", async () => {
+  using sel = new DefaultSelector();
+  let fired = false;
+  const timer = setTimeout(() => fired = true, 50);
+  const start = performance.now();
+  let rounds = 0;
+  try {
+    // The literal port of Python's `while True: sel.select()`, bounded: without a
+    // turn of the event loop per select() the timer never fires.
+    while (!fired && rounds < 1_000_000 && performance.now() - start < 3_000) {
+      assertEquals(await sel.select(), []);
+      rounds++;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  assert(fired, `the timer did not fire in ${rounds} selects`);
+  assertLess(performance.now() - start, 1_000);
 });
 
 Deno.test("Selector.select() with 0 or a negative timeout polls", async () => {

@@ -1,6 +1,10 @@
+import * as tls from "node:tls";
 import {
   assert,
   assertEquals,
+  assertGreater,
+  assertLess,
+  assertStrictEquals,
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
@@ -12,18 +16,77 @@ import {
   PollableConn,
   PollableListener,
 } from "../mod.ts";
-import { maskOf, readyFor, Rng, selectUntil } from "./_net.ts";
+import {
+  blackhole,
+  bytesEqual,
+  listenTcp,
+  maskOf,
+  openSockets,
+  readAll,
+  readyFor,
+  Rng,
+  selectUntil,
+  settledSockets,
+  socketsWithin,
+  tcpTimer,
+  waitFor,
+  within,
+} from "./_net.ts";
 
 const testdata = new URL("./testdata/", import.meta.url);
 const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
 const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
 const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
+const clientCa = Deno.readTextFileSync(new URL("client_ca.crt", testdata));
+const clientCert = Deno.readTextFileSync(new URL("client.crt", testdata));
+const clientKey = Deno.readTextFileSync(new URL("client.key", testdata));
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function listenTls(): Deno.TlsListener {
   return Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+}
+
+/** A TLS server that requires client certificates signed by the test client CA. */
+interface MtlsServer extends AsyncDisposable {
+  readonly port: number;
+  /** The first client's certificate CN, or "refused" when it had none. */
+  readonly peer: Promise<string>;
+}
+
+/**
+ * `Deno.listenTls` cannot ask for client certificates, so this server is
+ * `node:tls`'s, with `requestCert` and `rejectUnauthorized`. It answers "hi from "
+ * and the client's CN to the first bytes it receives.
+ */
+async function mtlsServer(): Promise<MtlsServer> {
+  const { promise: peer, resolve } = Promise.withResolvers<string>();
+  const sockets = new Set<tls.TLSSocket>();
+  const server = tls.createServer({
+    cert,
+    key,
+    ca: [clientCa],
+    requestCert: true,
+    rejectUnauthorized: true,
+  }, (socket) => {
+    sockets.add(socket);
+    const cn = String(socket.getPeerCertificate().subject?.CN);
+    resolve(cn);
+    socket.on("error", () => {});
+    socket.once("data", () => socket.write(`hi from ${cn}`));
+  });
+  server.on("tlsClientError", () => resolve("refused"));
+  server.on("connection", (socket) => sockets.add(socket as tls.TLSSocket));
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    port: (server.address() as { port: number }).port,
+    peer,
+    async [Symbol.asyncDispose]() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((done) => server.close(done));
+    },
+  };
 }
 
 /** Reads exactly `n` bytes from a plain Deno conn. */
@@ -164,27 +227,249 @@ Deno.test("PollableConn.connectTls() to a refused port sets error", async () => 
   assertThrows(() => conn.recv(), Deno.errors.ConnectionRefused);
 });
 
-Deno.test("PollableConn.close() during the TLS handshake does not hang or leak", async () => {
+Deno.test("PollableConn.close() during the TLS handshake releases the socket at once", async () => {
+  // The server accepts the TCP connection and reads the ClientHello, but never
+  // answers: the handshake stays pending until the client gives up.
+  using listener = listenTcp();
+  const baseline = await settledSockets();
+  const conn = PollableConn.connectTls({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+    caCerts: [ca],
+  });
+  using peer = await listener.accept();
+  const hello = new Uint8Array(5);
+  assertEquals(await peer.read(hello), 5);
+  assertEquals(hello[0], 22); // a TLS handshake record: the handshake started
+  assertEquals(openSockets(), baseline + 2); // our socket and the accepted one
+  const start = performance.now();
+  conn.close();
+  assert(conn.closed);
+  assertThrows(() => conn.recv(), Deno.errors.BadResource);
+  assertEquals(await socketsWithin(baseline + 1, 100), baseline + 1);
+  assertLess(performance.now() - start, 100);
+  // The peer sees the connection end: it was really closed, not abandoned.
+  const buf = new Uint8Array(64 * 1024);
+  let outcome: number | null | string;
+  try {
+    do outcome = await peer.read(buf); while (outcome !== null);
+  } catch (e) {
+    outcome = (e as Error).name;
+  }
+  assert(outcome === null || outcome === "ConnectionReset", String(outcome));
+});
+
+Deno.test("PollableConn.close() during a TCP connect releases the socket at once (connect and connectTls)", async () => {
+  using hole = await blackhole();
+  assertGreater(hole.filled, 0);
+  const baseline = await settledSockets();
+  const conns = [
+    PollableConn.connect({ hostname: "127.0.0.1", port: hole.port }),
+    PollableConn.connectTls({
+      hostname: "127.0.0.1",
+      port: hole.port,
+      caCerts: [ca],
+    }),
+  ];
+  using sel = new DefaultSelector();
+  for (const conn of conns) sel.register(conn, EVENT_WRITE);
+  // Both stay connecting: the listener's backlog is full.
+  assertEquals(await sel.select(100), []);
+  assertEquals(openSockets(), baseline + 2);
+  for (const conn of conns) {
+    assertEquals(conn.remoteAddr, null);
+    sel.unregister(conn);
+  }
+  const start = performance.now();
+  for (const conn of conns) conn.close();
+  assertEquals(await socketsWithin(baseline, 100), baseline);
+  assertLess(performance.now() - start, 100);
+  for (const conn of conns) assertEquals(conn.error, null);
+});
+
+Deno.test("PollableConn.connectTls() with cert and key authenticates to a server that requires client certificates", async () => {
+  await using server = await mtlsServer();
+  using conn = PollableConn.connectTls({
+    hostname: "localhost",
+    port: server.port,
+    caCerts: [ca],
+    cert: clientCert,
+    key: clientKey,
+  });
+  const reply = await exchange(conn, encoder.encode("hi"), 29);
+  assertEquals(decoder.decode(reply), "hi from selectors test client");
+  assertEquals(await server.peer, "selectors test client");
+});
+
+Deno.test("PollableConn.connectTls() without a client certificate is refused by a server that requires one", async () => {
+  await using server = await mtlsServer();
+  using conn = PollableConn.connectTls({
+    hostname: "localhost",
+    port: server.port,
+    caCerts: [ca],
+  });
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ | EVENT_WRITE);
+  // TLS 1.3: the client's handshake completes before the server checks the
+  // certificate, so the refusal arrives as the first read's error.
+  let failure: unknown = null;
+  await selectUntil(sel, (batch) => {
+    if ((maskOf(batch, conn) & EVENT_READ) === 0) return false;
+    try {
+      conn.recv();
+    } catch (e) {
+      if (e instanceof BlockingIOError) return false;
+      failure = e;
+      return true;
+    }
+    return false;
+  });
+  assert(failure instanceof Deno.errors.InvalidData, String(failure));
+  assertStringIncludes(failure.message.toLowerCase(), "certificate");
+  assertStrictEquals(conn.error, failure);
+  assertEquals(await server.peer, "refused");
+});
+
+Deno.test("PollableConn.connectTls() trusts caCerts in addition to the default roots", async () => {
+  // The default roots are made to include the test CA with DENO_CERT, in a child
+  // process (Deno reads it once); caCerts name another CA. The server's chain
+  // leads to the default roots only, so it must still be trusted.
+  using listener = listenTls();
+  const server = (async () => {
+    // The first handshake fails on the client (not anchored in caCerts); the
+    // client tries again with the default roots.
+    const outcomes: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      using peer = await listener.accept();
+      try {
+        await peer.write(encoder.encode("trusted"));
+        outcomes.push("ok");
+      } catch (e) {
+        outcomes.push((e as Error).name);
+      }
+    }
+    return outcomes;
+  })();
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const script = `
+    import { DefaultSelector, EVENT_READ, PollableConn } from "${mod}";
+    const conn = PollableConn.connectTls({
+      hostname: "localhost",
+      port: ${listener.addr.port},
+      caCerts: [${JSON.stringify(clientCa)}],
+    });
+    const sel = new DefaultSelector();
+    sel.register(conn, EVENT_READ);
+    let out = "";
+    for (let i = 0; i < 100 && out.length < 7; i++) {
+      await sel.select(5000);
+      try {
+        out += new TextDecoder().decode(conn.recv() ?? new Uint8Array());
+      } catch (e) {
+        out = String(e);
+        break;
+      }
+    }
+    sel.close();
+    conn.close();
+    console.log(out);
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-read", "-"],
+    env: { DENO_CERT: new URL("ca.crt", testdata).pathname, NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(encoder.encode(script));
+  await writer.close();
+  const { stdout, stderr } = await within(child.output(), 20_000, "child");
+  assertEquals(
+    decoder.decode(stdout).trim(),
+    "trusted",
+    decoder.decode(stderr),
+  );
+  await server;
+});
+
+Deno.test("PollableConn.connectTls() throws TypeError for cert without key or key without cert", () => {
+  for (const options of [{ cert: clientCert }, { key: clientKey }]) {
+    assertThrows(
+      () =>
+        PollableConn.connectTls({ hostname: "localhost", port: 1, ...options }),
+      TypeError,
+      "cert and key must be given together",
+    );
+  }
+});
+
+Deno.test("PollableConn.closeWrite() over TLS: the server sees end of stream and its reply still arrives", async () => {
   using listener = listenTls();
   const server = (async () => {
     using peer = await listener.accept();
-    const buf = new Uint8Array(16);
-    try {
-      return await peer.read(buf); // the client leaves: EOF or an error
-    } catch (e) {
-      return (e as Error).name;
-    }
+    const request = decoder.decode(await readAll(peer));
+    await peer.write(encoder.encode(`reply to ${request}`));
+    return request;
   })();
-  const conn = PollableConn.connectTls({
+  using conn = PollableConn.connectTls({
     hostname: "localhost",
     port: listener.addr.port,
     caCerts: [ca],
   });
-  conn.close();
-  assert(conn.closed);
-  assertThrows(() => conn.recv(), Deno.errors.BadResource);
-  const outcome = await server;
-  assert(outcome === null || typeof outcome === "string", String(outcome));
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  await selectUntil(sel, readyFor(conn, EVENT_WRITE));
+  conn.setNoDelay(true); // TLS over TCP: the options reach the socket
+  conn.setKeepAlive(true);
+  // Right after the handshake a retransmit timer may still run (session
+  // tickets in flight); the keep-alive timer shows once the socket is idle.
+  const port = (conn.localAddr as Deno.NetAddr).port;
+  await waitFor(() => tcpTimer(port) === "keepalive", { timeout: 2_000 });
+  assertEquals(conn.send("request"), 7);
+  conn.closeWrite();
+  assertThrows(() => conn.send("more"), Deno.errors.BrokenPipe);
+  sel.modify(conn, EVENT_READ);
+  let reply = "";
+  let eof = false;
+  await selectUntil(sel, () => {
+    try {
+      const chunk = conn.recv();
+      if (chunk === null) eof = true;
+      else reply += decoder.decode(chunk);
+    } catch (e) {
+      if (!(e instanceof BlockingIOError)) throw e;
+    }
+    return eof;
+  });
+  assertEquals(reply, "reply to request");
+  assertEquals(await server, "request");
+});
+
+Deno.test("PollableConn over TLS carries 8 MiB each way in order", async () => {
+  using listener = listenTls();
+  const size = 8 * 1024 * 1024;
+  const upload = new Rng(7).bytes(size);
+  const download = new Rng(8).bytes(size);
+  const server = (async () => {
+    using peer = await listener.accept();
+    const [got] = await Promise.all([
+      readExactly(peer, size),
+      (async () => {
+        let sent = 0;
+        while (sent < size) sent += await peer.write(download.subarray(sent));
+      })(),
+    ]);
+    return got;
+  })();
+  using conn = PollableConn.connectTls({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [ca],
+  });
+  const got = await exchange(conn, upload, size);
+  assert(bytesEqual(got, download), "download differs");
+  assert(bytesEqual(await server, upload), "upload differs");
 });
 
 Deno.test("PollableConn.recv() over TLS returns null after the server closes", async () => {
