@@ -770,6 +770,8 @@ export class HttpClient {
   }
 
   #finish(): void {
+    // Still waiting on a decoding slice or the sink: the resume finishes it.
+    if (this.#waiting !== null) return;
     if (this.#decoder?.finished === false) {
       this.#drain();
       if (this.#waiting !== null) return;
