@@ -76,6 +76,7 @@
  *
  * @module
  */
+import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 import { createClient } from "npm:redis@6";
 import { type FetchAllOptions, fetchEach, type FetchResult } from "../mod.ts";
@@ -732,6 +733,9 @@ async function work(o: WorkOptions): Promise<number> {
       ? 0
       : Number((conn.roundTrips / fetched).toFixed(3)),
     seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+    cpuSeconds: Number(
+      ((cpuUsage().user + cpuUsage().system) / 1e6).toFixed(2),
+    ),
   };
   if (o.json) {
     console.log(JSON.stringify(summary));
@@ -740,7 +744,8 @@ async function work(o: WorkOptions): Promise<number> {
       `${o.name}: ${fetched} fetched (${failed} failed), ${summary.committed} committed, ` +
         `${summary.lost} lost to other workers, ${summary.claimed} claimed, ` +
         `${summary.released} released; ${summary.roundTrips} Redis round trips ` +
-        `(${summary.roundTripsPerUrl} per URL) in ${summary.seconds} s`,
+        `(${summary.roundTripsPerUrl} per URL) in ${summary.seconds} s ` +
+        `(${summary.cpuSeconds} s CPU)`,
     );
   }
   if (failure !== null) {
