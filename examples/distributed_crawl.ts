@@ -39,10 +39,13 @@
  *   `MULTI`/`EXEC`: one round trip for the lot.
  * - **Dead workers**: every second (or `--claim-idle`, if shorter) a worker looks
  *   for entries pending for more than `--claim-idle` ms on any worker and claims
- *   them (`XAUTOCLAIM`). A worker restarted under the same `--name` first takes
- *   back its own pending entries.
- * - **Stopping**: Ctrl-C (SIGINT) or SIGTERM stops reading; URLs in flight get
- *   `--grace` ms to finish and be committed; what is left is released unacked
+ *   them (`XAUTOCLAIM`). Its own entries that waited that long (a slow origin)
+ *   come back in the same scan: they are not fetched twice, their idle time is
+ *   just reset. A worker restarted under the same `--name` first takes back its
+ *   own pending entries.
+ * - **Stopping**: Ctrl-C (SIGINT) or SIGTERM stops reading; the URLs already
+ *   handed to `fetchEach` (in flight or waiting for a slot) get `--grace` ms to
+ *   finish and be committed; what is left is released unacked
  *   (claimed back to this worker with a huge idle time, so the next `XAUTOCLAIM`
  *   of any worker takes it at once) and the worker exits 0. A second signal
  *   skips the grace. With `--idle-exit MS`, a worker also ends once nothing has
@@ -527,13 +530,18 @@ interface Status {
   errors: number;
 }
 
-async function readStatus(redis: Redis, keys: Keys): Promise<Status> {
+/** The status, and each worker's time since its last read or claim, in ms. */
+async function readStatus(
+  redis: Redis,
+  keys: Keys,
+): Promise<{ status: Status; idle: Map<string, number> }> {
   const [frontier, results, errors] = await redis.transaction([
     ["XLEN", keys.frontier],
     ["XLEN", keys.results],
     ["GET", keys.errors],
   ]);
   const pending: Record<string, number> = {};
+  const idle = new Map<string, number>();
   try {
     const consumers = await redis.call([
       "XINFO",
@@ -546,23 +554,26 @@ async function readStatus(redis: Redis, keys: Keys): Promise<Status> {
       for (let i = 0; i + 1 < flat.length; i += 2) {
         fields.set(String(flat[i]), String(flat[i + 1]));
       }
-      pending[fields.get("name") ?? "?"] = Number(fields.get("pending") ?? 0);
+      const name = fields.get("name") ?? "?";
+      pending[name] = Number(fields.get("pending") ?? 0);
+      idle.set(name, Number(fields.get("idle") ?? NaN));
     }
   } catch (e) {
     // No frontier or no group yet: nobody has anything pending.
     if (!/NOGROUP|no such key/i.test((e as Error).message)) throw e;
   }
-  return {
+  const status = {
     frontier: Number(frontier),
     pending,
     results: Number(results),
     errors: Number(errors ?? 0),
   };
+  return { status, idle };
 }
 
 async function status(common: Common, json: boolean): Promise<number> {
   await using conn = await connect(common.redis, "status");
-  const s = await readStatus(conn.redis, common.keys);
+  const { status: s, idle } = await readStatus(conn.redis, common.keys);
   if (json) {
     console.log(JSON.stringify(s));
     return 0;
@@ -573,7 +584,11 @@ async function status(common: Common, json: boolean): Promise<number> {
     `pending   ${
       workers.length === 0
         ? "no workers yet"
-        : workers.map(([name, n]) => `${name} ${n}`).join(", ")
+        : workers.map(([name, n]) =>
+          `${name} ${n} (last seen ${
+            ((idle.get(name) ?? NaN) / 1000).toFixed(1)
+          } s ago)`
+        ).join(", ")
     }`,
     `results   ${s.results}`,
     `errors    ${s.errors}`,
@@ -592,6 +607,7 @@ function commitOf(
   if (!result.ok) {
     return {
       item,
+      url: result.url,
       ok: "false",
       status: "",
       bytes: "0",
@@ -614,6 +630,7 @@ function commitOf(
   }
   return {
     item,
+    url: result.url,
     ok: "true",
     status: String(response.status),
     bytes: String(response.body.length),
@@ -649,7 +666,7 @@ async function work(o: WorkOptions): Promise<number> {
     keys: o.keys,
     name: o.name,
     shas,
-    settled: (count) => source.settle(count),
+    settled: (ids) => source.settle(ids),
   });
   const abort = new AbortController();
   let signals = 0;

@@ -507,16 +507,25 @@ Deno.test("distributed_crawl.ts work writes no result for an entry another worke
       "--json",
     ]);
   await using slow = work("slow", "60000");
-  await using fast = work("fast", "200");
+  let fast: Run | undefined;
   try {
     // The slow worker fetches first; the other claims its entry after 200 ms.
+    await until(
+      () => Promise.resolve(server.hits.get("/slow") === 1),
+      "the first worker fetching",
+    );
+    fast = work("fast", "200");
     await until(
       () => Promise.resolve(server.hits.get("/slow") === 2),
       "both workers fetching",
     );
+  } catch (e) {
+    await fast?.[Symbol.asyncDispose]();
+    throw e;
   } finally {
     release();
   }
+  await using _fast = fast;
   const [a, b] = [
     summaryOf(await slow.finished()),
     summaryOf(await fast.finished()),
@@ -529,4 +538,130 @@ Deno.test("distributed_crawl.ts work writes no result for an entry another worke
     url,
     "fast",
   ]]);
+});
+
+Deno.test("distributed_crawl.ts work --origin-delay spaces the starts on each origin across workers, origins in parallel", async () => {
+  await using redis = await startRedis();
+  const DELAY = 150;
+  const arrivals = new Map<string, number[]>();
+  const origin = (name: string) => {
+    const times: number[] = [];
+    arrivals.set(name, times);
+    return countingServer(() => {
+      times.push(performance.now());
+      return new Response("ok");
+    });
+  };
+  await using a = origin("a");
+  await using b = origin("b");
+  const urls = Array.from({ length: 8 }, (_, i) => [
+    `${a.base}/${i}`,
+    `${b.base}/${i}`,
+  ]).flat();
+  await seedFile(redis, urls);
+  const work = (name: string) =>
+    run([
+      "work",
+      "--redis",
+      redis.url,
+      "--name",
+      name,
+      "--origin-delay",
+      String(DELAY),
+      // Small, so that both workers hold URLs of both origins.
+      "--concurrency",
+      "2",
+      "--queue",
+      "2",
+      "--idle-exit",
+      "300",
+      "--json",
+    ]);
+  const summaries = (await Promise.all([work("w1"), work("w2")])).map(
+    summaryOf,
+  );
+  assertEquals(summaries.reduce((n, s) => n + s.committed, 0), urls.length);
+  assert(summaries.every((s) => s.fetched > 0), "one worker did everything");
+  for (const [name, times] of arrivals) {
+    assertEquals(times.length, 8, name);
+    times.sort((x, y) => x - y);
+    for (let i = 1; i < times.length; i++) {
+      // The reservation is exact on Redis's clock; timers and loopback add jitter.
+      const gap = times[i]! - times[i - 1]!;
+      assert(gap >= DELAY - 50, `${name}: ${gap.toFixed(0)} ms between starts`);
+    }
+  }
+  // Neither origin waited for the other's URLs.
+  const [ta, tb] = [arrivals.get("a")!, arrivals.get("b")!];
+  assert(Math.abs(ta[0]! - tb[0]!) < 4 * DELAY);
+  assert(Math.abs(ta[7]! - tb[7]!) < 4 * DELAY);
+});
+
+Deno.test("distributed_crawl.ts work fetches its own slow entry once when its XAUTOCLAIM claims it back", async () => {
+  await using redis = await startRedis();
+  await using server = countingServer(async () => {
+    // Three claim scans (every 200 ms) happen while this response waits.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    return new Response("slow");
+  });
+  const seeded = await run(["seed", "--redis", redis.url, `${server.base}/x`]);
+  assertEquals(seeded.code, 0, seeded.stderr);
+  const out = summaryOf(
+    await run([
+      "work",
+      "--redis",
+      redis.url,
+      "--name",
+      "w",
+      "--claim-idle",
+      "200",
+      "--idle-exit",
+      "200",
+      "--json",
+    ]),
+  );
+  assertEquals(server.hits.get("/x"), 1);
+  assertEquals([out.fetched, out.committed, out.lost, out.claimed], [
+    1,
+    1,
+    0,
+    0,
+  ]);
+});
+
+Deno.test("distributed_crawl.ts work on SIGINT lets the URLs it took finish within --grace and commits them", async () => {
+  await using redis = await startRedis();
+  await using server = countingServer(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return new Response("ok");
+  });
+  const urls = Array.from({ length: 20 }, (_, i) => `${server.base}/s/${i}`);
+  await seedFile(redis, urls);
+  await using worker = new Run([
+    "work",
+    "--redis",
+    redis.url,
+    "--name",
+    "w1",
+    "--concurrency",
+    "2",
+    "--queue",
+    "1",
+    "--json",
+  ]);
+  await until(
+    () => Promise.resolve(server.hits.size === 2),
+    "2 requests in flight",
+  );
+  worker.kill("SIGINT");
+  const out = summaryOf(await worker.finished(5_000));
+  // The two in flight and the one queued in fetchEach: nothing else was read.
+  assertEquals([out.committed, out.released], [3, 0]);
+  assertEquals(server.hits.size, 3);
+  assertEquals(await statusJson(redis), {
+    frontier: 17,
+    pending: { w1: 0 },
+    results: 3,
+    errors: 0,
+  });
 });

@@ -202,7 +202,8 @@ interface Waiting {
 export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   readonly stats: SourceStats = { read: 0, claimed: 0, recovered: 0 };
   readonly #o: FrontierSourceOptions;
-  #unsettled = 0;
+  /** The ids of the entries read and not yet settled. */
+  readonly #held = new Set<string>();
   readonly #ready: FrontierItem[] = [];
   readonly #waiting = new Map<string, Waiting>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
@@ -228,7 +229,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
 
   /** Entries read and not yet settled. */
   get unsettled(): number {
-    return this.#unsettled;
+    return this.#held.size;
   }
 
   /** Entries read and not yet handed to `fetchEach`, in the order read. */
@@ -282,9 +283,9 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     await this.#loop?.catch(() => {});
   }
 
-  /** `count` entries were committed or released: room to read as many. */
-  settle(count: number): void {
-    this.#unsettled -= count;
+  /** These entries were committed or released: room to read as many. */
+  settle(ids: string[]): void {
+    for (const id of ids) this.#held.delete(id);
     this.#wakeRoom?.();
     this.#wakeRoom = null;
   }
@@ -300,7 +301,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     try {
       this.#readerId = String(await this.#o.reader.call(["CLIENT", "ID"]));
       while (!this.#stopped) {
-        const room = this.#o.limit - this.#unsettled;
+        const room = this.#o.limit - this.#held.size;
         if (room <= 0) {
           await new Promise<void>((resolve) => this.#wakeRoom = resolve);
           continue;
@@ -308,13 +309,11 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
         const items = await this.#fetch(room);
         if (this.#stopped) {
           // Read after stop(): pending for this worker, released by the caller.
-          this.#unsettled += items.length;
           for (const item of items) this.#ready.push(item);
           break;
         }
         if (items.length > 0) {
           this.#idleSince = null;
-          this.#unsettled += items.length;
           this.#pace(items);
           continue;
         }
@@ -399,14 +398,24 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     return items;
   }
 
-  /** The entries as items; entries deleted meanwhile (no fields) are acknowledged away. */
+  /**
+   * The entries as items, now held. Entries already held are left out: an
+   * `XAUTOCLAIM` also claims this worker's own entries that waited long (a slow
+   * origin), which only resets their idle time. Entries deleted meanwhile (no
+   * fields) are acknowledged away.
+   */
   async #items(entries: RawEntry[]): Promise<FrontierItem[]> {
     const items: FrontierItem[] = [];
     const gone: string[] = [];
     for (const [id, fields] of entries) {
+      if (this.#held.has(id)) continue;
       const url = fieldOf(fields, "url");
-      if (url === undefined) gone.push(id);
-      else items.push({ id, url });
+      if (url === undefined) {
+        gone.push(id);
+      } else {
+        this.#held.add(id);
+        items.push({ id, url });
+      }
     }
     if (gone.length > 0) {
       await this.#o.redis.call([
@@ -425,7 +434,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
    */
   async #idleLongEnough(): Promise<boolean> {
     const idleExit = this.#o.idleExit;
-    if (idleExit === undefined || this.#unsettled > 0) {
+    if (idleExit === undefined || this.#held.size > 0) {
       this.#idleSince = null;
       return false;
     }
@@ -507,6 +516,8 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
 /** One entry of a committed batch: a result and the links to add. */
 export interface Commit {
   item: FrontierItem;
+  /** The URL as the result shows it (a password in it reads `***`). */
+  url: string;
   /** `"true"` or `"false"`. */
   ok: string;
   status: string;
@@ -537,7 +548,7 @@ export class Committer {
   readonly #keys: Keys;
   readonly #name: string;
   readonly #shas: ScriptShas;
-  readonly #settled: (count: number) => void;
+  readonly #settled: (ids: string[]) => void;
   #queued: Commit[] = [];
   #flushing: Promise<void> | null = null;
   #failure: { error: unknown } | null = null;
@@ -548,7 +559,7 @@ export class Committer {
       keys: Keys;
       name: string;
       shas: ScriptShas;
-      settled: (count: number) => void;
+      settled: (ids: string[]) => void;
     },
   ) {
     this.#redis = redis;
@@ -588,7 +599,7 @@ export class Committer {
           k.group,
           this.#name,
           c.item.id,
-          c.item.url,
+          c.url,
           c.ok,
           c.status,
           c.bytes,
@@ -600,7 +611,7 @@ export class Committer {
           if (Number(reply) === 1) this.stats.committed++;
           else this.stats.lost++;
         }
-        this.#settled(batch.length);
+        this.#settled(batch.map((c) => c.item.id));
       }
     } catch (error) {
       this.#failure = { error };
