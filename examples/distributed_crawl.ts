@@ -43,6 +43,12 @@
  *   come back in the same scan: they are not fetched twice, their idle time is
  *   just reset. A worker restarted under the same `--name` first takes back its
  *   own pending entries.
+ * - **Redis restarts**: while Redis is unreachable (up to a minute), a worker
+ *   retries its reads and commits (a commit sent twice writes once: the second
+ *   finds the entry no longer pending), loads again the scripts a restarted
+ *   Redis forgot, and reads its own pending entries again (a read whose reply
+ *   was lost left them there). The crawl itself survives a restart only if Redis
+ *   persists it (`appendonly yes`).
  * - **Stopping**: Ctrl-C (SIGINT) or SIGTERM stops reading; the URLs already
  *   handed to `fetchEach` (in flight or waiting for a slot) get `--grace` ms to
  *   finish and be committed; what is left is released unacked
@@ -86,7 +92,7 @@
  */
 import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
-import { createClient } from "npm:redis@6";
+import { createClient, ErrorReply, MultiErrorReply } from "npm:redis@6";
 import { type FetchAllOptions, fetchEach, type FetchResult } from "../mod.ts";
 import {
   type Commit,
@@ -98,6 +104,7 @@ import {
   keysFor,
   loadScripts,
   type Redis,
+  RedisUnavailableError,
   release,
   SCRIPTS,
 } from "./distributed/frontier.ts";
@@ -402,16 +409,49 @@ async function connect(url: string, name: string): Promise<Connection> {
   main.on("error", report);
   blocking.on("error", report);
   let roundTrips = 0;
+  const reloadScripts = () => {
+    for (const text of Object.values(SCRIPTS)) {
+      main.sendCommand(["SCRIPT", "LOAD", text]).catch(() => {});
+    }
+  };
+  /** An error reply as is; anything else means "may not have run": retry. */
+  const classify = (error: unknown): unknown => {
+    const reply = error instanceof MultiErrorReply
+      ? error.replies[error.errorIndexes[0] ?? -1] ?? error
+      : error;
+    if (!(reply instanceof ErrorReply)) {
+      return new RedisUnavailableError(
+        `Cannot reach Redis: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    if (reply.message.startsWith("NOSCRIPT")) {
+      reloadScripts();
+      return new RedisUnavailableError(
+        "Cannot run a script: Redis restarted and lost it",
+        { cause: error },
+      );
+    }
+    return reply;
+  };
   const wrap = (client: typeof main): Redis => ({
-    call(args) {
+    async call(args) {
       roundTrips++;
-      return client.sendCommand(args);
+      try {
+        return await client.sendCommand(args);
+      } catch (e) {
+        throw classify(e);
+      }
     },
     async transaction(commands) {
       roundTrips++;
       const multi = client.multi();
       for (const args of commands) multi.addCommand(args);
-      return await multi.exec() as unknown[];
+      try {
+        return await multi.exec() as unknown[];
+      } catch (e) {
+        throw classify(e);
+      }
     },
   });
   try {
@@ -425,11 +465,7 @@ async function connect(url: string, name: string): Promise<Connection> {
   }
   everReady = true;
   // A restarted Redis has forgotten the scripts: load them again on reconnect.
-  main.on("ready", () => {
-    for (const text of Object.values(SCRIPTS)) {
-      main.sendCommand(["SCRIPT", "LOAD", text]).catch(() => {});
-    }
-  });
+  main.on("ready", reloadScripts);
   return {
     redis: wrap(main),
     reader: wrap(blocking),
@@ -437,12 +473,31 @@ async function connect(url: string, name: string): Promise<Connection> {
       return roundTrips;
     },
     async [Symbol.asyncDispose]() {
-      await Promise.all([
-        main.close().catch(() => main.destroy()),
-        blocking.close().catch(() => blocking.destroy()),
-      ]);
+      await Promise.all([closeClient(main), closeClient(blocking)]);
     },
   };
+}
+
+/**
+ * Closes a client politely (`QUIT` after the replies still due), or drops it
+ * when that does not end within 2 s (a client still reconnecting).
+ */
+async function closeClient(
+  client: { isOpen: boolean; close(): Promise<void>; destroy(): void },
+): Promise<void> {
+  if (!client.isOpen) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const dropped = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      client.destroy();
+      resolve();
+    }, 2_000);
+  });
+  try {
+    await Promise.race([client.close().catch(() => client.destroy()), dropped]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function redactRedisUrl(text: string): string {

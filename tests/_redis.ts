@@ -28,14 +28,28 @@ export class RespError extends Error {
 export interface StartRedisOptions {
   /** The most milliseconds until the server answers `PING`. @default {10000} */
   startTimeout?: number;
+  /**
+   * Keep the data across {@linkcode RedisServer.restart} in an append-only file
+   * (in the server's temporary directory, fsync'd on every write); without it
+   * nothing is persisted.
+   *
+   * @default {false}
+   */
+  appendOnly?: boolean;
 }
 
-/** A running `redis-server`: its URL, a client on it, and `stop()`. */
+/** A running `redis-server`: its URL, its pid, `restart()` and `stop()`. */
 export interface RedisServer extends AsyncDisposable {
   /** `redis://127.0.0.1:PORT`. */
   readonly url: string;
   readonly port: number;
+  /** The pid of the current process (a restart changes it). */
   readonly pid: number;
+  /**
+   * Stops the server (`SIGTERM`: it writes its append-only file and exits) and
+   * starts it again on the same port and directory, then waits for `PING`.
+   */
+  restart(): Promise<void>;
   /** Stops the server (`SIGTERM`, then `SIGKILL` after 3 s) and removes its directory; idempotent. */
   stop(): Promise<void>;
 }
@@ -59,58 +73,47 @@ function freePort(): number {
 
 /**
  * Starts `redis-server` on a free 127.0.0.1 port, with `--save ""`, `--appendonly
- * no` and its own temporary directory, and waits until it answers `PING`.
+ * no` (unless `appendOnly`) and its own temporary directory, and waits until it
+ * answers `PING`.
  *
  * @throws {Error} Naming `apt-get install -y redis-server` when it is not installed,
  *   or with its output when it does not answer in time.
  */
 export async function startRedis(
-  { startTimeout = 10_000 }: StartRedisOptions = {},
+  { startTimeout = 10_000, appendOnly = false }: StartRedisOptions = {},
 ): Promise<RedisServer> {
   const dir = await Deno.makeTempDir({ prefix: "selectors-redis-" });
   // A port taken between freePort() and the bind fails the start: try a few.
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = freePort();
-    let child: Deno.ChildProcess;
+    const args = [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      appendOnly ? "yes" : "no",
+      "--appendfsync",
+      "always",
+      "--dir",
+      dir,
+      "--daemonize",
+      "no",
+      "--loglevel",
+      "warning",
+    ];
+    let server: Server;
     try {
-      child = new Deno.Command(findRedisServer(), {
-        args: [
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--dir",
-          dir,
-          "--daemonize",
-          "no",
-          "--loglevel",
-          "warning",
-        ],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      server = new Server(args, port, dir, startTimeout);
     } catch (e) {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
-      if (e instanceof Deno.errors.NotFound) {
-        throw new Error(
-          "Cannot start redis-server: it is not installed (apt-get install -y redis-server)",
-        );
-      }
       throw e;
     }
-    const output = Promise.all([
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-    ]).then(([out, err]) => (out + err).trim());
-    const server = new Server(child, port, dir, output);
     try {
-      await server.waitForPing(startTimeout);
+      await server.waitForPing();
       return server;
     } catch (e) {
       lastError = e;
@@ -124,31 +127,58 @@ export async function startRedis(
 class Server implements RedisServer {
   readonly url: string;
   readonly port: number;
-  readonly #child: Deno.ChildProcess;
+  readonly #args: string[];
   readonly #dir: string;
-  readonly #output: Promise<string>;
+  readonly #startTimeout: number;
+  #child!: Deno.ChildProcess;
+  #output!: Promise<string>;
   #exited = false;
   #stopping: Promise<void> | null = null;
 
-  constructor(
-    child: Deno.ChildProcess,
-    port: number,
-    dir: string,
-    output: Promise<string>,
-  ) {
-    this.#child = child;
+  /** @throws {Error} When `redis-server` is not installed. */
+  constructor(args: string[], port: number, dir: string, startTimeout: number) {
+    this.#args = args;
     this.port = port;
     this.url = `redis://127.0.0.1:${port}`;
     this.#dir = dir;
-    this.#output = output;
-    child.status.then(() => this.#exited = true);
+    this.#startTimeout = startTimeout;
+    this.#spawn();
   }
 
   get pid(): number {
     return this.#child.pid;
   }
 
-  async waitForPing(timeout: number): Promise<void> {
+  #spawn(): void {
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(findRedisServer(), {
+        args: this.#args,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new Error(
+          "Cannot start redis-server: it is not installed (apt-get install -y redis-server)",
+        );
+      }
+      throw e;
+    }
+    this.#child = child;
+    this.#exited = false;
+    child.status.then(() => {
+      if (this.#child === child) this.#exited = true;
+    });
+    this.#output = Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+    ]).then(([out, err]) => (out + err).trim());
+  }
+
+  async waitForPing(): Promise<void> {
+    const timeout = this.#startTimeout;
     const deadline = performance.now() + timeout;
     while (performance.now() < deadline) {
       if (this.#exited) {
@@ -160,7 +190,7 @@ class Server implements RedisServer {
         await using client = await RespClient.connect(this.port, 1_000);
         if (await client.send("PING") === "PONG") return;
       } catch {
-        // Not listening yet.
+        // Not listening yet (or still loading its data).
       }
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
@@ -169,24 +199,39 @@ class Server implements RedisServer {
     );
   }
 
+  /** Ends the current process: SIGTERM, then SIGKILL after 3 s. */
+  async #end(): Promise<void> {
+    const child = this.#child;
+    if (!this.#exited) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited meanwhile */ }
+    }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited meanwhile */ }
+    }, 3_000);
+    try {
+      await child.status;
+      await this.#output;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async restart(): Promise<void> {
+    if (this.#stopping !== null) {
+      throw new Error("Cannot restart redis-server: it was stopped");
+    }
+    await this.#end();
+    this.#spawn();
+    await this.waitForPing();
+  }
+
   stop(removeDir = true): Promise<void> {
     this.#stopping ??= (async () => {
-      if (!this.#exited) {
-        try {
-          this.#child.kill("SIGTERM");
-        } catch { /* exited meanwhile */ }
-      }
-      const timer = setTimeout(() => {
-        try {
-          this.#child.kill("SIGKILL");
-        } catch { /* exited meanwhile */ }
-      }, 3_000);
-      try {
-        await this.#child.status;
-        await this.#output;
-      } finally {
-        clearTimeout(timer);
-      }
+      await this.#end();
       if (removeDir) {
         await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
       }

@@ -671,3 +671,56 @@ Deno.test("distributed_crawl.ts work on SIGINT lets the URLs it took finish with
     errors: 0,
   });
 });
+
+Deno.test("distributed_crawl.ts work rides out a Redis restart: every URL still has exactly one result", async () => {
+  await using redis = await startRedis({ appendOnly: true });
+  await using server = countingServer(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return new Response("ok");
+  });
+  const urls = Array.from({ length: 2_000 }, (_, i) => `${server.base}/r/${i}`);
+  await seedFile(redis, urls);
+  const workers = ["w1", "w2"].map((name) =>
+    new Run([
+      "work",
+      "--redis",
+      redis.url,
+      "--name",
+      name,
+      "--concurrency",
+      "16",
+      "--idle-exit",
+      "500",
+      "--json",
+    ])
+  );
+  try {
+    {
+      await using client = await RespClient.connect(redis.port);
+      await until(
+        async () => Number(await client.call("XLEN", "crawl:results")) >= 500,
+        "a quarter of the results",
+      );
+    }
+    // The scripts are lost with the process: the workers load them again.
+    await redis.restart();
+    const summaries = [
+      summaryOf(await workers[0]!.finished(30_000)),
+      summaryOf(await workers[1]!.finished(30_000)),
+    ];
+    const fetched = summaries.reduce((n, s) => n + s.fetched, 0);
+    assert(fetched >= urls.length, `${fetched} fetched`);
+    await using client = await RespClient.connect(redis.port);
+    const results = await readStream(client, "crawl:results");
+    assertEquals(results.length, urls.length);
+    assertEquals(new Set(results.map((r) => r.fields.url)).size, urls.length);
+    assertEquals(await statusJson(redis), {
+      frontier: 0,
+      pending: { w1: 0, w2: 0 },
+      results: urls.length,
+      errors: 0,
+    });
+  } finally {
+    for (const worker of workers) await worker[Symbol.asyncDispose]();
+  }
+});

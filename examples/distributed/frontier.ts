@@ -11,12 +11,37 @@
  */
 import type { RequestSpec } from "../../mod.ts";
 
-/** What this module needs of a Redis client: each call is one round trip. */
+/**
+ * What this module needs of a Redis client: each call is one round trip. Both
+ * methods reject with the error reply, or with {@linkcode RedisUnavailableError}
+ * when the command may not have run (connection lost, scripts lost by a restart).
+ */
 export interface Redis {
-  /** Sends one command; resolves its raw RESP2 reply, rejects on an error reply. */
+  /** Sends one command; resolves its raw RESP2 reply. */
   call(args: string[]): Promise<unknown>;
   /** Sends `commands` in one `MULTI`/`EXEC`; resolves the replies in order. */
   transaction(commands: string[][]): Promise<unknown[]>;
+}
+
+/**
+ * Redis could not be reached, or lost the scripts in a restart: the command may or
+ * may not have run, and is worth sending again once the client has reconnected.
+ */
+export class RedisUnavailableError extends Error {
+  override name = "RedisUnavailableError";
+}
+
+/**
+ * How long reads and commits keep retrying while Redis is unreachable, in ms:
+ * about as long as the client keeps reconnecting.
+ */
+export const UNAVAILABLE_FOR = 60_000;
+
+/** Waits between retries while Redis is unreachable: `attempt` 0, 1, ... */
+function backoff(attempt: number): Promise<void> {
+  return new Promise((resolve) =>
+    setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000))
+  );
 }
 
 /** The names of everything a crawl keeps in Redis. */
@@ -298,15 +323,42 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   }
 
   async #run(): Promise<void> {
+    let unavailable = 0;
+    let unavailableSince = 0;
     try {
-      this.#readerId = String(await this.#o.reader.call(["CLIENT", "ID"]));
       while (!this.#stopped) {
         const room = this.#o.limit - this.#held.size;
         if (room <= 0) {
           await new Promise<void>((resolve) => this.#wakeRoom = resolve);
           continue;
         }
-        const items = await this.#fetch(room);
+        let items: FrontierItem[];
+        try {
+          this.#readerId ??= String(
+            await this.#o.reader.call(["CLIENT", "ID"]),
+          );
+          items = await this.#fetch(room);
+          if (items.length === 0 && await this.#idleLongEnough()) {
+            this.#exhausted = true;
+            break;
+          }
+          unavailable = 0;
+        } catch (error) {
+          if (!(error instanceof RedisUnavailableError) || this.#stopped) {
+            throw error;
+          }
+          if (unavailable++ === 0) unavailableSince = performance.now();
+          if (performance.now() - unavailableSince > UNAVAILABLE_FOR) {
+            throw error;
+          }
+          // A read whose reply was lost left its entries pending for this
+          // worker: read its own pending entries again. A reconnected reader
+          // has a new id.
+          this.#ownCursor = "0";
+          this.#readerId = null;
+          await backoff(unavailable - 1);
+          continue;
+        }
         if (this.#stopped) {
           // Read after stop(): pending for this worker, released by the caller.
           for (const item of items) this.#ready.push(item);
@@ -315,11 +367,6 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
         if (items.length > 0) {
           this.#idleSince = null;
           this.#pace(items);
-          continue;
-        }
-        if (await this.#idleLongEnough()) {
-          this.#exhausted = true;
-          break;
         }
       }
     } catch (error) {
@@ -507,8 +554,19 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
       }, Number(wait));
       this.#timers.add(timer);
     }, (error) => {
-      this.#failure ??= { error };
-      this.#wake();
+      if (this.#stopped) return;
+      if (!(error instanceof RedisUnavailableError)) {
+        this.#failure ??= { error };
+        this.#wake();
+        return;
+      }
+      // Try again; the reading loop gives up if Redis stays away.
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        waiting.reserving = false;
+        this.#reserve(origin, waiting);
+      }, 500);
+      this.#timers.add(timer);
     });
   }
 }
@@ -588,7 +646,7 @@ export class Committer {
         const batch = this.#queued;
         this.#queued = [];
         const k = this.#keys;
-        const replies = await this.#redis.transaction(batch.map((c) => [
+        const commands = batch.map((c) => [
           "EVALSHA",
           this.#shas.commit,
           "4",
@@ -605,7 +663,8 @@ export class Committer {
           c.bytes,
           c.error,
           ...c.links,
-        ]));
+        ]);
+        const replies = await this.#send(commands);
         this.stats.batches++;
         for (const reply of replies) {
           if (Number(reply) === 1) this.stats.committed++;
@@ -617,6 +676,26 @@ export class Committer {
       this.#failure = { error };
     } finally {
       this.#flushing = null;
+    }
+  }
+
+  /**
+   * Sends a batch, again while Redis is unavailable: the commit script is
+   * idempotent (a result already written is not pending any more, so a second run
+   * writes nothing and counts as lost).
+   */
+  async #send(commands: string[][]): Promise<unknown[]> {
+    const since = performance.now();
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#redis.transaction(commands);
+      } catch (error) {
+        if (
+          !(error instanceof RedisUnavailableError) ||
+          performance.now() - since > UNAVAILABLE_FOR
+        ) throw error;
+        await backoff(attempt);
+      }
     }
   }
 }
