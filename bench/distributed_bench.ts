@@ -41,7 +41,7 @@ interface RunResult {
   urlsPerSecond: number;
   roundTripsPerUrl: number;
   commandsPerUrl: number;
-  /** CPU time of all workers, start-up included, per URL. */
+  /** CPU time of all workers from the start of their crawl loop, per URL. */
   workerCpuUs: number;
   /** CPU time of redis-server per URL. */
   redisCpuUs: number;
@@ -50,21 +50,27 @@ interface RunResult {
 async function deno(
   args: string[],
   timeout: number,
+  stdin?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--quiet",
       "--allow-net=127.0.0.1",
-      "--allow-read",
       SCRIPT,
       ...args,
     ],
-    stdin: "null",
+    stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(timeout),
-  }).output();
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
   const decoder = new TextDecoder();
   return {
     code,
@@ -90,15 +96,17 @@ async function redisCounters(
 async function runOnce(
   redisUrl: string,
   client: RespClient,
-  file: string,
+  /** The URLs, one a line. */
+  list: string,
   urls: number,
   workers: number,
   concurrency: number,
   prefix: string,
 ): Promise<RunResult> {
   const seeded = await deno(
-    ["seed", "--redis", redisUrl, "--prefix", prefix, "-i", file],
+    ["seed", "--redis", redisUrl, "--prefix", prefix, "-i", "-"],
     60_000,
+    list,
   );
   if (seeded.code !== 0) throw new Error(`Cannot seed: ${seeded.stderr}`);
   const before = await redisCounters(client);
@@ -126,7 +134,7 @@ async function runOnce(
     if (out.code !== 0) throw new Error(`A worker failed: ${out.stderr}`);
     const summary = JSON.parse(out.stdout.trim().split("\n").at(-1)!);
     roundTrips += summary.roundTrips;
-    cpu += summary.cpuSeconds;
+    cpu += summary.crawlCpuSeconds;
   }
   const results = prefix + "results";
   const count = Number(await client.call("XLEN", results));
@@ -168,7 +176,7 @@ export async function distributedSection(
     "URLs/s between the first and the last result (Redis stream ids), higher is better",
     `redis-server on loopback, no persistence; each worker --concurrency ${concurrency}`,
     "round trips/URL: as the workers count them; Redis commands/URL: its total_commands_processed",
-    "CPU/URL: user+system time of the worker processes (start-up included) and of redis-server",
+    "CPU/URL: user+system time of the workers' crawl loops (start-up left out) and of redis-server",
     `${navigator.hardwareConcurrency} cores shared by the workers, the origin server and Redis`,
   ];
   let redis;
@@ -192,30 +200,25 @@ export async function distributedSection(
     };
   }
   const { origin, port } = await startOrigin();
-  const file = await Deno.makeTempFile({ suffix: ".txt" });
-  const warmFile = await Deno.makeTempFile({ suffix: ".txt" });
   const warmUrls = Math.max(1, Math.floor(urls / 10));
   const samples: Record<1 | 2, RunResult[]> = { 1: [], 2: [] };
   try {
     const lines = Array.from(
       { length: urls },
-      (_, i) => `http://127.0.0.1:${port}/1k?i=${i}`,
+      (_, i) => `http://127.0.0.1:${port}/1k?i=${i}\n`,
     );
-    await Deno.writeTextFile(file, lines.join("\n") + "\n");
-    await Deno.writeTextFile(
-      warmFile,
-      lines.slice(0, warmUrls).join("\n") + "\n",
-    );
+    const list = lines.join("");
+    const warmList = lines.slice(0, warmUrls).join("");
     await using client = await RespClient.connect(redis.port, 30_000);
     // A small warm-up run: module cache, Redis scripts, the origin's connections.
-    await runOnce(redis.url, client, warmFile, warmUrls, 1, concurrency, "w:");
+    await runOnce(redis.url, client, warmList, warmUrls, 1, concurrency, "w:");
     for (let round = 0; round < rounds; round++) {
       const order: (1 | 2)[] = round % 2 === 0 ? [1, 2] : [2, 1];
       for (const workers of order) {
         const result = await runOnce(
           redis.url,
           client,
-          file,
+          list,
           urls,
           workers,
           concurrency,
@@ -230,8 +233,6 @@ export async function distributedSection(
       }
     }
   } finally {
-    await Deno.remove(file).catch(() => {});
-    await Deno.remove(warmFile).catch(() => {});
     await origin.stop();
     await redis.stop();
   }

@@ -699,6 +699,11 @@ function commitOf(
   };
 }
 
+/** User + system time, in seconds with 2 decimals. */
+function cpuSeconds(usage: { user: number; system: number }): number {
+  return Number(((usage.user + usage.system) / 1e6).toFixed(2));
+}
+
 /** Why the crawl was aborted: results with this error are released, not written. */
 class Stopped extends Error {
   override name = "Stopped";
@@ -758,6 +763,7 @@ async function work(o: WorkOptions): Promise<number> {
     signal: abort.signal,
   };
   const abandoned: string[] = [];
+  const cpuBefore = cpuUsage();
   let fetched = 0;
   let failed = 0;
   let failure: unknown = null;
@@ -810,9 +816,8 @@ async function work(o: WorkOptions): Promise<number> {
       ? 0
       : Number((conn.roundTrips / fetched).toFixed(3)),
     seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
-    cpuSeconds: Number(
-      ((cpuUsage().user + cpuUsage().system) / 1e6).toFixed(2),
-    ),
+    cpuSeconds: cpuSeconds(cpuUsage()),
+    crawlCpuSeconds: cpuSeconds(cpuUsage(cpuBefore)),
   };
   if (o.json) {
     console.log(JSON.stringify(summary));
