@@ -63,7 +63,9 @@
  * the Redis server's clock), one reservation per origin at a time, so the starts
  * on one origin are at least `MS` apart across all workers, and entries of other
  * origins go on meanwhile. A start is never earlier than its reservation; it can
- * be later when every slot of that worker is busy. `--origin-concurrency N` is
+ * be later when every slot of that worker is busy. A reservation covers a URL's
+ * first request; its retries (`--retries`) and redirects are paced by that
+ * worker's `fetchEach` alone. `--origin-concurrency N` is
  * per worker (`fetchEach`'s `perOrigin.concurrency`): across `W` workers at most
  * `W × N` requests are in flight on one origin. That bound is kept on purpose: a
  * shared per-origin semaphore needs leases, and a killed worker's lease would
