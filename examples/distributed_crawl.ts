@@ -64,8 +64,8 @@
  * on one origin are at least `MS` apart across all workers, and entries of other
  * origins go on meanwhile. A start is never earlier than its reservation; it can
  * be later when every slot of that worker is busy. A reservation covers a URL's
- * first request; its retries (`--retries`) and redirects are paced by that
- * worker's `fetchEach` alone. `--origin-concurrency N` is
+ * first request; its retries (`--retries`) and redirects are spaced by that
+ * worker's `fetchEach` alone (`perOrigin.delay`, set to the same `MS`). `--origin-concurrency N` is
  * per worker (`fetchEach`'s `perOrigin.concurrency`): across `W` workers at most
  * `W × N` requests are in flight on one origin. That bound is kept on purpose: a
  * shared per-origin semaphore needs leases, and a killed worker's lease would
@@ -761,7 +761,8 @@ async function work(o: WorkOptions): Promise<number> {
     timeout: o.timeout,
     maxResponseBytes: o.maxBytes,
     retry: { limit: o.retries },
-    perOrigin: { concurrency: o.originConcurrency },
+    // Locally too: retries and redirects get no reservation of their own.
+    perOrigin: { concurrency: o.originConcurrency, delay: o.originDelay },
     signal: abort.signal,
   };
   const abandoned: string[] = [];
