@@ -109,8 +109,8 @@ import {
   RedisUnavailableError,
   release,
   SCRIPTS,
-} from "./distributed/frontier.ts";
-import { sameOriginLinks } from "./distributed/links.ts";
+} from "./distributed/_frontier.ts";
+import { sameOriginLinks } from "./distributed/_links.ts";
 
 const HELP =
   `Usage: distributed_crawl.ts <command> --redis redis://HOST:PORT [options]

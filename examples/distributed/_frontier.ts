@@ -66,7 +66,7 @@ export interface Keys {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { keysFor } from "./frontier.ts";
+ * import { keysFor } from "./_frontier.ts";
  *
  * assertEquals(keysFor("crawl:").frontier, "crawl:frontier");
  * ```

@@ -25,7 +25,7 @@ const ENTITIES: Record<string, string> = {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { sameOriginLinks } from "./links.ts";
+ * import { sameOriginLinks } from "./_links.ts";
  *
  * const html = `<a href="/b#top">b</a> <a href='c?x=1&amp;y=2'>c</a>
  *   <a href="https://elsewhere.example/">x</a> <a href="mailto:a@b">m</a>`;
