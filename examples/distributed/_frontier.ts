@@ -252,11 +252,6 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     return this;
   }
 
-  /** Entries read and not yet settled. */
-  get unsettled(): number {
-    return this.#held.size;
-  }
-
   /** Entries read and not yet handed to `fetchEach`, in the order read. */
   get unhanded(): FrontierItem[] {
     const items = [...this.#ready];
