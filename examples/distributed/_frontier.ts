@@ -452,12 +452,8 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     for (const [id, fields] of entries) {
       if (this.#held.has(id)) continue;
       const url = fieldOf(fields, "url");
-      if (url === undefined) {
-        gone.push(id);
-      } else {
-        this.#held.add(id);
-        items.push({ id, url });
-      }
+      if (url === undefined) gone.push(id);
+      else items.push({ id, url });
     }
     if (gone.length > 0) {
       await this.#o.redis.call([
@@ -467,6 +463,8 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
         ...gone,
       ]);
     }
+    // Held only now: a failure above leaves them to the own-pending reread.
+    for (const item of items) this.#held.add(item.id);
     return items;
   }
 
