@@ -1,0 +1,736 @@
+/**
+ * The Redis side of `distributed_crawl.ts`: the key names, the Lua scripts, the
+ * frontier read through a consumer group as `fetchEach`'s async source
+ * ({@linkcode FrontierSource}) and the commit of results ({@linkcode Committer}).
+ *
+ * It talks to Redis through the two-method {@linkcode Redis} interface, so that
+ * the npm client stays in one place (the command-line file) and every round trip
+ * is counted there.
+ *
+ * @module
+ */
+import type { RequestSpec } from "../../mod.ts";
+
+/**
+ * What this module needs of a Redis client: each call is one round trip. Both
+ * methods reject with the error reply, or with {@linkcode RedisUnavailableError}
+ * when the command may not have run (connection lost, scripts lost by a restart).
+ */
+export interface Redis {
+  /** Sends one command; resolves its raw RESP2 reply. */
+  call(args: string[]): Promise<unknown>;
+  /** Sends `commands` in one `MULTI`/`EXEC`; resolves the replies in order. */
+  transaction(commands: string[][]): Promise<unknown[]>;
+}
+
+/**
+ * Redis could not be reached, or lost the scripts in a restart: the command may or
+ * may not have run, and is worth sending again once the client has reconnected.
+ */
+export class RedisUnavailableError extends Error {
+  override name = "RedisUnavailableError";
+}
+
+/**
+ * How long reads and commits keep retrying while Redis is unreachable, in ms:
+ * about as long as the client keeps reconnecting.
+ */
+export const UNAVAILABLE_FOR = 60_000;
+
+/** Waits between retries while Redis is unreachable: `attempt` 0, 1, ... */
+function backoff(attempt: number): Promise<void> {
+  return new Promise((resolve) =>
+    setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000))
+  );
+}
+
+/** The names of everything a crawl keeps in Redis. */
+export interface Keys {
+  /** The stream of URLs to fetch (field `url`), read through {@linkcode Keys.group}. */
+  frontier: string;
+  /** The stream of results: `url`, `ok`, `status`, `bytes`, `worker`, `error`. */
+  results: string;
+  /** The set of every URL ever put in the frontier. */
+  seen: string;
+  /** How many results have `ok` `false`. */
+  errors: string;
+  /** The prefix of the per-origin politeness keys (followed by the origin). */
+  polite: string;
+  /** The consumer group of the workers on {@linkcode Keys.frontier}. */
+  group: string;
+}
+
+/**
+ * The key names under `prefix`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { keysFor } from "./_frontier.ts";
+ *
+ * assertEquals(keysFor("crawl:").frontier, "crawl:frontier");
+ * ```
+ */
+export function keysFor(prefix: string): Keys {
+  return {
+    frontier: `${prefix}frontier`,
+    results: `${prefix}results`,
+    seen: `${prefix}seen`,
+    errors: `${prefix}errors`,
+    polite: `${prefix}polite:`,
+    group: "workers",
+  };
+}
+
+/**
+ * The Lua scripts, run with `EVALSHA` after one `SCRIPT LOAD` each. A script runs
+ * atomically, as a `MULTI` does, and can also decide on what it reads.
+ */
+export const SCRIPTS = {
+  /**
+   * KEYS: seen, frontier; ARGV: URLs. Adds each URL not yet seen to both; returns
+   * how many were new.
+   */
+  seed: `
+local added = 0
+for i = 1, #ARGV do
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[2], '*', 'url', ARGV[i])
+    added = added + 1
+  end
+end
+return added`,
+  /**
+   * KEYS: frontier, results, seen, errors; ARGV: group, worker, entry id, url, ok,
+   * status, bytes, error, then the page's links. When the entry is still pending
+   * for this worker: appends the result, acknowledges and deletes the entry, and
+   * adds the links not yet seen to the frontier; returns 1. When another worker
+   * claimed it meanwhile (this one was slow, not dead), changes nothing and returns
+   * 0, so that each entry has exactly one result.
+   */
+  commit: `
+local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #mine == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'url', ARGV[4], 'ok', ARGV[5], 'status', ARGV[6],
+  'bytes', ARGV[7], 'worker', ARGV[2], 'error', ARGV[8])
+if ARGV[5] ~= 'true' then redis.call('INCR', KEYS[4]) end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+for i = 9, #ARGV do
+  if redis.call('SADD', KEYS[3], ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[1], '*', 'url', ARGV[i])
+  end
+end
+return 1`,
+  /**
+   * KEYS: the origin's politeness key; ARGV: delay ms. Reserves the origin's next
+   * start, at least `delay` ms after the one reserved before it by any worker, on
+   * the Redis server's clock; returns how many ms from now that start is.
+   */
+  reserve: `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local delay = tonumber(ARGV[1])
+local start = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+redis.call('SET', KEYS[1], start + delay, 'PX', start - now + delay + 1000)
+return start - now`,
+} as const;
+
+/** The `SCRIPT LOAD` digests of {@linkcode SCRIPTS}. */
+export type ScriptShas = { [name in keyof typeof SCRIPTS]: string };
+
+/** Loads {@linkcode SCRIPTS} (idempotent: a digest names its text). */
+export async function loadScripts(redis: Redis): Promise<ScriptShas> {
+  const [seed, commit, reserve] = await redis.transaction(
+    [SCRIPTS.seed, SCRIPTS.commit, SCRIPTS.reserve].map((
+      text,
+    ) => ["SCRIPT", "LOAD", text]),
+  ) as string[];
+  return { seed: seed!, commit: commit!, reserve: reserve! };
+}
+
+/** Creates the workers' consumer group from the stream's start, unless it exists. */
+export async function ensureGroup(redis: Redis, keys: Keys): Promise<void> {
+  try {
+    await redis.call([
+      "XGROUP",
+      "CREATE",
+      keys.frontier,
+      keys.group,
+      "0",
+      "MKSTREAM",
+    ]);
+  } catch (e) {
+    if (!String((e as Error).message).startsWith("BUSYGROUP")) throw e;
+  }
+}
+
+/** What each URL read from the frontier carries through `fetchEach` as `data`. */
+export interface FrontierItem {
+  /** The stream entry's id. */
+  id: string;
+  /** The URL as stored in the frontier. */
+  url: string;
+}
+
+/** Options of {@linkcode FrontierSource}. */
+export interface FrontierSourceOptions {
+  /** For claims, politeness and idle checks. */
+  redis: Redis;
+  /** A second connection, for the blocking `XREADGROUP` alone. */
+  reader: Redis;
+  keys: Keys;
+  /** This worker's consumer name. */
+  name: string;
+  shas: ScriptShas;
+  /** The most entries read and not yet settled (fetching, queued or committing). */
+  limit: number;
+  /** Claim other workers' entries pending longer than this, in ms. */
+  claimIdle: number;
+  /** The longest blocking read, in ms. */
+  block: number;
+  /** End once the group has had nothing to do for this long, in ms; `undefined`: never. */
+  idleExit: number | undefined;
+  /** Least ms between two starts on one origin across all workers; 0: no reservation. */
+  originDelay: number;
+}
+
+/** Counters of a {@linkcode FrontierSource}. */
+export interface SourceStats {
+  /** New entries read with `XREADGROUP`. */
+  read: number;
+  /** Entries claimed from other workers with `XAUTOCLAIM`. */
+  claimed: number;
+  /** This worker's own pending entries taken back at start (a restarted worker). */
+  recovered: number;
+}
+
+interface Waiting {
+  items: FrontierItem[];
+  reserving: boolean;
+}
+
+/**
+ * The frontier as an async iterator of {@linkcode RequestSpec}s (with a
+ * {@linkcode FrontierItem} as `data`), for `fetchEach`.
+ *
+ * A background loop reads entries while fewer than `limit` are unsettled: first
+ * this worker's own pending entries (a restart under the same name), then, every
+ * so often, other workers' entries idle for `claimIdle` ms (`XAUTOCLAIM`), else new
+ * ones (`XREADGROUP ... BLOCK`). So a worker never holds more than `limit` entries,
+ * and an entry leaves that count only when {@linkcode FrontierSource.settle} says
+ * it was committed or released.
+ *
+ * With `originDelay`, an entry waits for its origin's start reserved in Redis, one
+ * reservation per origin at a time, so entries of other origins go on meanwhile.
+ */
+export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
+  readonly stats: SourceStats = { read: 0, claimed: 0, recovered: 0 };
+  readonly #o: FrontierSourceOptions;
+  /** The ids of the entries read and not yet settled. */
+  readonly #held = new Set<string>();
+  readonly #ready: FrontierItem[] = [];
+  readonly #waiting = new Map<string, Waiting>();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  #wakeNext: (() => void) | null = null;
+  #wakeRoom: (() => void) | null = null;
+  #stopped = false;
+  #exhausted = false;
+  #failure: { error: unknown } | null = null;
+  #loop: Promise<void> | null = null;
+  #readerId: string | null = null;
+  #ownCursor: string | null = "0";
+  #claimCursor = "0-0";
+  #lastClaim = -Infinity;
+  #idleSince: number | null = null;
+
+  constructor(options: FrontierSourceOptions) {
+    this.#o = options;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Entries read and not yet handed to `fetchEach`, in the order read. */
+  get unhanded(): FrontierItem[] {
+    const items = [...this.#ready];
+    for (const { items: waiting } of this.#waiting.values()) {
+      items.push(...waiting);
+    }
+    return items;
+  }
+
+  async next(): Promise<IteratorResult<RequestSpec>> {
+    this.#loop ??= this.#run();
+    while (true) {
+      if (this.#failure !== null) throw this.#failure.error;
+      // After stop(), what was read stays here, to be released, not fetched.
+      if (this.#stopped) return { done: true, value: undefined };
+      const item = this.#ready.shift();
+      if (item !== undefined) {
+        return { done: false, value: { url: item.url, data: item } };
+      }
+      if (this.#exhausted) return { done: true, value: undefined };
+      await new Promise<void>((resolve) => this.#wakeNext = resolve);
+    }
+  }
+
+  /** Stops reading (what was read stays unhanded) and ends the iteration. */
+  return(): Promise<IteratorResult<RequestSpec>> {
+    this.stop();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  /**
+   * Stops reading: a blocking read is unblocked, nothing more is read or handed
+   * out, and the iteration ends. Idempotent.
+   */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    if (this.#readerId !== null) {
+      // The read connection is blocked in XREADGROUP: unblock it from the other.
+      this.#o.redis.call(["CLIENT", "UNBLOCK", this.#readerId]).catch(() => {});
+    }
+    this.#wake();
+  }
+
+  /** Waits until the reading loop has ended (after {@linkcode stop} or at the end). */
+  async closed(): Promise<void> {
+    await this.#loop?.catch(() => {});
+  }
+
+  /** These entries were committed or released: room to read as many. */
+  settle(ids: string[]): void {
+    for (const id of ids) this.#held.delete(id);
+    this.#wakeRoom?.();
+    this.#wakeRoom = null;
+  }
+
+  #wake(): void {
+    this.#wakeNext?.();
+    this.#wakeNext = null;
+    this.#wakeRoom?.();
+    this.#wakeRoom = null;
+  }
+
+  async #run(): Promise<void> {
+    let unavailable = 0;
+    let unavailableSince = 0;
+    try {
+      while (!this.#stopped) {
+        const room = this.#o.limit - this.#held.size;
+        if (room <= 0) {
+          await new Promise<void>((resolve) => this.#wakeRoom = resolve);
+          continue;
+        }
+        let items: FrontierItem[];
+        try {
+          this.#readerId ??= String(
+            await this.#o.reader.call(["CLIENT", "ID"]),
+          );
+          items = await this.#fetch(room);
+          if (items.length === 0 && await this.#idleLongEnough()) {
+            this.#exhausted = true;
+            break;
+          }
+          unavailable = 0;
+        } catch (error) {
+          if (!(error instanceof RedisUnavailableError) || this.#stopped) {
+            throw error;
+          }
+          if (unavailable++ === 0) unavailableSince = performance.now();
+          if (performance.now() - unavailableSince > UNAVAILABLE_FOR) {
+            throw error;
+          }
+          // A read whose reply was lost left its entries pending for this
+          // worker: read its own pending entries again. A reconnected reader
+          // has a new id.
+          this.#ownCursor = "0";
+          this.#readerId = null;
+          await backoff(unavailable - 1);
+          continue;
+        }
+        if (this.#stopped) {
+          // Read after stop(): pending for this worker, released by the caller.
+          for (const item of items) this.#ready.push(item);
+          break;
+        }
+        if (items.length > 0) {
+          this.#idleSince = null;
+          this.#pace(items);
+        }
+      }
+    } catch (error) {
+      if (!this.#stopped) this.#failure = { error };
+    } finally {
+      this.#wake();
+    }
+  }
+
+  /** Up to `count` entries: own pending ones, claimed ones, or new ones. */
+  async #fetch(count: number): Promise<FrontierItem[]> {
+    const { keys, name } = this.#o;
+    if (this.#ownCursor !== null) {
+      const reply = await this.#o.reader.call([
+        "XREADGROUP",
+        "GROUP",
+        keys.group,
+        name,
+        "COUNT",
+        String(count),
+        "STREAMS",
+        keys.frontier,
+        this.#ownCursor,
+      ]);
+      const entries = streamEntries(reply);
+      if (entries.length === 0) {
+        this.#ownCursor = null;
+      } else {
+        this.#ownCursor = entries[entries.length - 1]![0];
+        const items = await this.#items(entries);
+        this.stats.recovered += items.length;
+        return items;
+      }
+    }
+    const now = performance.now();
+    if (now - this.#lastClaim >= Math.min(this.#o.claimIdle, 1_000)) {
+      this.#lastClaim = now;
+      const reply = await this.#o.redis.call([
+        "XAUTOCLAIM",
+        keys.frontier,
+        keys.group,
+        name,
+        String(this.#o.claimIdle),
+        this.#claimCursor,
+        "COUNT",
+        String(count),
+      ]) as [string, unknown, unknown];
+      this.#claimCursor = reply[0];
+      const items = await this.#items(reply[1] as RawEntry[]);
+      if (items.length > 0) {
+        this.stats.claimed += items.length;
+        // More may be waiting past the cursor: look again on the next round.
+        this.#lastClaim = -Infinity;
+        return items;
+      }
+    }
+    const block = Math.max(
+      1,
+      Math.min(this.#o.block, this.#o.idleExit ?? Infinity),
+    );
+    const reply = await this.#o.reader.call([
+      "XREADGROUP",
+      "GROUP",
+      keys.group,
+      name,
+      "COUNT",
+      String(count),
+      "BLOCK",
+      String(block),
+      "STREAMS",
+      keys.frontier,
+      ">",
+    ]);
+    const items = await this.#items(streamEntries(reply));
+    this.stats.read += items.length;
+    return items;
+  }
+
+  /**
+   * The entries as items, now held. Entries already held are left out: an
+   * `XAUTOCLAIM` also claims this worker's own entries that waited long (a slow
+   * origin), which only resets their idle time. Entries deleted meanwhile (no
+   * fields) are acknowledged away.
+   */
+  async #items(entries: RawEntry[]): Promise<FrontierItem[]> {
+    const items: FrontierItem[] = [];
+    const gone: string[] = [];
+    for (const [id, fields] of entries) {
+      if (this.#held.has(id)) continue;
+      const url = fieldOf(fields, "url");
+      if (url === undefined) gone.push(id);
+      else items.push({ id, url });
+    }
+    if (gone.length > 0) {
+      await this.#o.redis.call([
+        "XACK",
+        this.#o.keys.frontier,
+        this.#o.keys.group,
+        ...gone,
+      ]);
+    }
+    // Held only now: a failure above leaves them to the own-pending reread.
+    for (const item of items) this.#held.add(item.id);
+    return items;
+  }
+
+  /**
+   * Whether the whole crawl has been idle for `idleExit` ms: nothing read, nothing
+   * unsettled here, nothing pending for any worker (a live one may still add links).
+   */
+  async #idleLongEnough(): Promise<boolean> {
+    const idleExit = this.#o.idleExit;
+    if (idleExit === undefined || this.#held.size > 0) {
+      this.#idleSince = null;
+      return false;
+    }
+    const summary = await this.#o.redis.call([
+      "XPENDING",
+      this.#o.keys.frontier,
+      this.#o.keys.group,
+    ]) as [number, ...unknown[]];
+    if (Number(summary[0]) > 0) {
+      this.#idleSince = null;
+      return false;
+    }
+    const now = performance.now();
+    this.#idleSince ??= now;
+    return now - this.#idleSince >= idleExit;
+  }
+
+  /** Hands items out now, or, with an origin delay, when their origin's turn comes. */
+  #pace(items: FrontierItem[]): void {
+    if (this.#o.originDelay <= 0) {
+      for (const item of items) this.#ready.push(item);
+      this.#wakeNext?.();
+      this.#wakeNext = null;
+      return;
+    }
+    for (const item of items) {
+      let origin: string;
+      try {
+        origin = new URL(item.url).origin;
+      } catch {
+        // Fails in fetchEach, which reports it as this URL's result.
+        this.#ready.push(item);
+        continue;
+      }
+      let waiting = this.#waiting.get(origin);
+      if (waiting === undefined) {
+        waiting = { items: [], reserving: false };
+        this.#waiting.set(origin, waiting);
+      }
+      waiting.items.push(item);
+      this.#reserve(origin, waiting);
+    }
+    this.#wakeNext?.();
+    this.#wakeNext = null;
+  }
+
+  #reserve(origin: string, waiting: Waiting): void {
+    if (waiting.reserving || this.#stopped) return;
+    if (waiting.items.length === 0) {
+      this.#waiting.delete(origin);
+      return;
+    }
+    waiting.reserving = true;
+    this.#o.redis.call([
+      "EVALSHA",
+      this.#o.shas.reserve,
+      "1",
+      this.#o.keys.polite + origin,
+      String(this.#o.originDelay),
+    ]).then((wait) => {
+      if (this.#stopped) return;
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        waiting.reserving = false;
+        const item = waiting.items.shift();
+        if (item !== undefined) this.#ready.push(item);
+        this.#wakeNext?.();
+        this.#wakeNext = null;
+        this.#reserve(origin, waiting);
+      }, Number(wait));
+      this.#timers.add(timer);
+    }, (error) => {
+      if (this.#stopped) return;
+      if (!(error instanceof RedisUnavailableError)) {
+        this.#failure ??= { error };
+        this.#wake();
+        return;
+      }
+      // Try again; the reading loop gives up if Redis stays away.
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        waiting.reserving = false;
+        this.#reserve(origin, waiting);
+      }, 500);
+      this.#timers.add(timer);
+    });
+  }
+}
+
+/** One entry of a committed batch: a result and the links to add. */
+export interface Commit {
+  item: FrontierItem;
+  /** The URL as the result shows it (a password in it reads `***`). */
+  url: string;
+  /** `"true"` or `"false"`. */
+  ok: string;
+  status: string;
+  bytes: string;
+  error: string;
+  links: string[];
+}
+
+/** Counters of a {@linkcode Committer}. */
+export interface CommitStats {
+  /** Results written and acknowledged. */
+  committed: number;
+  /** Results dropped because another worker had claimed their entry. */
+  lost: number;
+  /** `MULTI`/`EXEC` round trips. */
+  batches: number;
+}
+
+/**
+ * Writes results: each one as one run of the `commit` script (result, `XACK`,
+ * `XDEL` and links, atomically, if this worker still owns the entry), and all the
+ * results that finished while the previous batch was on the wire in one
+ * `MULTI`/`EXEC`: one round trip for the lot.
+ */
+export class Committer {
+  readonly stats: CommitStats = { committed: 0, lost: 0, batches: 0 };
+  readonly #redis: Redis;
+  readonly #keys: Keys;
+  readonly #name: string;
+  readonly #shas: ScriptShas;
+  readonly #settled: (ids: string[]) => void;
+  #queued: Commit[] = [];
+  #flushing: Promise<void> | null = null;
+  #failure: { error: unknown } | null = null;
+
+  constructor(
+    redis: Redis,
+    options: {
+      keys: Keys;
+      name: string;
+      shas: ScriptShas;
+      settled: (ids: string[]) => void;
+    },
+  ) {
+    this.#redis = redis;
+    this.#keys = options.keys;
+    this.#name = options.name;
+    this.#shas = options.shas;
+    this.#settled = options.settled;
+  }
+
+  /** Queues a result; it is sent with the next batch. Throws an earlier batch's failure. */
+  add(commit: Commit): void {
+    if (this.#failure !== null) throw this.#failure.error;
+    this.#queued.push(commit);
+    this.#flushing ??= this.#flush();
+  }
+
+  /** Waits until everything added is written; rejects with a batch's failure. */
+  async drain(): Promise<void> {
+    while (this.#flushing !== null) await this.#flushing;
+    if (this.#failure !== null) throw this.#failure.error;
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queued.length > 0) {
+        const batch = this.#queued;
+        this.#queued = [];
+        const k = this.#keys;
+        const commands = batch.map((c) => [
+          "EVALSHA",
+          this.#shas.commit,
+          "4",
+          k.frontier,
+          k.results,
+          k.seen,
+          k.errors,
+          k.group,
+          this.#name,
+          c.item.id,
+          c.url,
+          c.ok,
+          c.status,
+          c.bytes,
+          c.error,
+          ...c.links,
+        ]);
+        const replies = await this.#send(commands);
+        this.stats.batches++;
+        for (const reply of replies) {
+          if (Number(reply) === 1) this.stats.committed++;
+          else this.stats.lost++;
+        }
+        this.#settled(batch.map((c) => c.item.id));
+      }
+    } catch (error) {
+      this.#failure = { error };
+    } finally {
+      this.#flushing = null;
+    }
+  }
+
+  /**
+   * Sends a batch, again while Redis is unavailable: the commit script is
+   * idempotent (a result already written is not pending any more, so a second run
+   * writes nothing and counts as lost).
+   */
+  async #send(commands: string[][]): Promise<unknown[]> {
+    const since = performance.now();
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#redis.transaction(commands);
+      } catch (error) {
+        if (
+          !(error instanceof RedisUnavailableError) ||
+          performance.now() - since > UNAVAILABLE_FOR
+        ) throw error;
+        await backoff(attempt);
+      }
+    }
+  }
+}
+
+/**
+ * Hands entries this worker read but did not finish back at once: it claims them
+ * to itself with an idle time far past any `--claim-idle`, so the next
+ * `XAUTOCLAIM` of another worker takes them (no need to wait for the idle time).
+ */
+export async function release(
+  redis: Redis,
+  keys: Keys,
+  name: string,
+  ids: string[],
+): Promise<void> {
+  for (let i = 0; i < ids.length; i += 500) {
+    await redis.call([
+      "XCLAIM",
+      keys.frontier,
+      keys.group,
+      name,
+      "0",
+      ...ids.slice(i, i + 500),
+      "IDLE",
+      String(365 * 24 * 3600 * 1000),
+      "JUSTID",
+    ]);
+  }
+}
+
+type RawEntry = [string, string[] | null];
+
+function streamEntries(reply: unknown): RawEntry[] {
+  if (!Array.isArray(reply) || reply.length === 0) return [];
+  const [, entries] = reply[0] as [string, RawEntry[]];
+  return entries ?? [];
+}
+
+function fieldOf(fields: string[] | null, name: string): string | undefined {
+  if (fields === null) return undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === name) return fields[i + 1];
+  }
+  return undefined;
+}
