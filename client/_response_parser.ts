@@ -3,9 +3,33 @@
  * h11 and llhttp: bytes go in through {@linkcode ResponseParser.receive}, the head,
  * body chunks and trailers come out. It never touches a connection.
  *
+ * It is built as h11 is: the byte grammar (`_parser_bytes.ts`), a line assembler
+ * that never rescans a byte (`_parser_lines.ts`), field sections
+ * (`_parser_fields.ts`), the framing fields (`_parser_framing.ts`), one body
+ * reader per framing chosen from a table (`_parser_readers.ts`), and here the
+ * head state machine on top.
+ *
  * @module
  */
 
+import {
+  CR,
+  fail,
+  isFieldVchar,
+  isWs,
+  latin1,
+  quote,
+  SP,
+  unexpected,
+} from "./_parser_bytes.ts";
+import { FieldSection } from "./_parser_fields.ts";
+import { FramingFields } from "./_parser_framing.ts";
+import { LineAssembler, MORE, TOO_LONG } from "./_parser_lines.ts";
+import {
+  type BodyReader,
+  type ReaderLimits,
+  READERS,
+} from "./_parser_readers.ts";
 import { HttpParseError } from "./http_parse_error.ts";
 
 /** Options for {@linkcode ResponseParser}. */
@@ -50,140 +74,73 @@ export interface ResponseHead {
   status: number;
   /** The reason phrase, possibly empty, decoded as latin1. */
   statusText: string;
-  /** The header fields, values decoded as latin1; duplicates appended in order. */
+  /**
+   * The header fields, values decoded as latin1; duplicates appended in order.
+   * Built on first read (the parser keeps the validated field bytes until then),
+   * so a caller that never looks at them never pays for them; every read returns
+   * the same object.
+   */
   headers: Headers;
+  /**
+   * What `headers.get(name)` returns (values of the fields named `name`, ASCII
+   * case-insensitively, joined with ", "; `null` if none), read from the kept
+   * field bytes without building `headers`: for a caller that needs one field
+   * of every response, such as `Content-Encoding`.
+   *
+   * @param name A field name, in any case.
+   */
+  field(name: string): string | null;
 }
 
-// Parser states. The head is read line by line; each body framing (RFC 9112
-// section 6.3) has its own reader state with its own counters.
-const HEAD = 0;
-const LENGTH = 1;
-const CLOSE = 2;
-const CHUNK_SIZE = 3;
-const CHUNK_DATA = 4;
-const CHUNK_CR = 5;
-const CHUNK_LF = 6;
-const TRAILERS = 7;
-const DONE = 8;
+/** A final head whose `headers` is built from its field section when first read. */
+class Head implements ResponseHead {
+  readonly version: "1.0" | "1.1";
+  readonly status: number;
+  readonly statusText: string;
+  readonly #fields: FieldSection;
+  #headers: Headers | null = null;
 
-const CR = 13;
-const LF = 10;
-const SP = 32;
-const HTAB = 9;
-const COLON = 58;
-const SEMICOLON = 59;
-const EQUALS = 61;
-const DQUOTE = 34;
-const BACKSLASH = 92;
+  constructor(
+    version: "1.0" | "1.1",
+    status: number,
+    statusText: string,
+    fields: FieldSection,
+  ) {
+    this.version = version;
+    this.status = status;
+    this.statusText = statusText;
+    this.#fields = fields;
+  }
+
+  get headers(): Headers {
+    return this.#headers ??= this.#fields.toHeaders();
+  }
+
+  field(name: string): string | null {
+    return this.#fields.get(name);
+  }
+}
+
+// The head state machine. Its transitions, by what was read:
+//   STATUS_LINE  empty line                  -> STATUS_LINE (RFC 9112 2.2)
+//   STATUS_LINE  status line                 -> FIELDS
+//   FIELDS       field line, obs-fold line   -> FIELDS
+//   FIELDS       empty line, 1xx status      -> STATUS_LINE (interim: dropped)
+//   FIELDS       empty line, final status    -> BODY, with READERS[framing];
+//                                               DONE if that reader is done
+//   BODY         the reader's last byte      -> DONE
+//   BODY         end of stream               -> DONE if the reader allows it
+const STATUS_LINE = 0;
+const FIELDS = 1;
+const BODY = 2;
+const DONE = 3;
 
 /** `"HTTP/"` as bytes, checked as soon as they arrive so a non-HTTP peer fails fast. */
 const HTTP_PREFIX = [72, 84, 84, 80, 47];
 
-/**
- * A chunk-size line is tiny unless a server abuses chunk extensions; bound it so
- * such a line cannot grow the line buffer without limit.
- */
-const MAX_CHUNK_HEADER_BYTES = 8192;
-
-/** Shared, as allocating even an empty typed array costs more than a parse. */
-const EMPTY = new Uint8Array(0);
-
-/** RFC 9110 `tchar`, indexed by byte. */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-for (let b = 48; b <= 57; b++) TCHAR[b] = 1;
-for (let b = 65; b <= 90; b++) TCHAR[b] = 1;
-for (let b = 97; b <= 122; b++) TCHAR[b] = 1;
-
-/** Hexadecimal digit values indexed by byte, -1 for other bytes. */
-const HEX = new Int8Array(256).fill(-1);
-for (let b = 0; b < 10; b++) HEX[48 + b] = b;
-for (let b = 0; b < 6; b++) HEX[65 + b] = HEX[97 + b] = 10 + b;
-
-/** True for bytes allowed in a field value or reason phrase besides SP and HTAB. */
-function isFieldVchar(b: number): boolean {
-  return (b > 0x20 && b < 0x7f) || (b > 0x7f && b < 0x100);
-}
-
-function isWs(b: number | undefined): boolean {
-  return b === SP || b === HTAB;
-}
-
-/** Returns the index of the first byte at or after `i` that is not SP or HTAB. */
-function skipWs(line: Uint8Array, i: number, end: number): number {
-  while (i < end && isWs(line[i])) i++;
-  return i;
-}
-
-/** Returns the index of the first byte at or after `i` that is not a `tchar`. */
-function skipToken(line: Uint8Array, i: number, end: number): number {
-  while (i < end && TCHAR[line[i]!] === 1) i++;
-  return i;
-}
-
-/**
- * Decodes bytes with latin1 semantics (one byte, one UTF-16 unit), which is what
- * `Headers` expects; `TextDecoder("latin1")` would not do, as the Encoding
- * standard maps that label to windows-1252.
- */
-function latin1(bytes: Uint8Array, start: number, end: number): string {
-  const CHUNK = 8192;
-  if (end - start <= CHUNK) {
-    return String.fromCharCode.apply(
-      null,
-      bytes.subarray(start, end) as unknown as number[],
-    );
-  }
-  let s = "";
-  for (let i = start; i < end; i += CHUNK) {
-    s += String.fromCharCode.apply(
-      null,
-      bytes.subarray(i, Math.min(end, i + CHUNK)) as unknown as number[],
-    );
-  }
-  return s;
-}
-
-/** Quotes received bytes for an error message: short, printable, escaped. */
-function quote(bytes: Uint8Array, start: number, end: number): string {
-  const MAX = 40;
-  let s = '"';
-  const stop = Math.min(end, start + MAX);
-  for (let i = start; i < stop; i++) {
-    const b = bytes[i]!;
-    if (b === DQUOTE || b === BACKSLASH) s += "\\" + String.fromCharCode(b);
-    else if (b === CR) s += "\\r";
-    else if (b === LF) s += "\\n";
-    else if (b === HTAB) s += "\\t";
-    else if (b < 0x20 || b >= 0x7f) {
-      s += "\\x" + b.toString(16).padStart(2, "0");
-    } else s += String.fromCharCode(b);
-  }
-  return s + (end > stop ? '..."' : '"');
-}
-
-function fail(code: string, detail: string, offset: number): never {
-  throw new HttpParseError(
-    code,
-    `Cannot parse response: ${detail} at byte ${offset}`,
-    offset,
-  );
-}
-
-/**
- * Fails on an unexpected byte, naming NUL and bare CR specifically since those
- * are what request smuggling and response splitting attacks are made of.
- */
-function unexpected(
-  b: number,
-  code: string,
-  detail: string,
-  offset: number,
-  where: string,
-): never {
-  if (b === 0) fail("nul-byte", `NUL byte in ${where}`, offset);
-  if (b === CR) fail("bare-cr", `CR not followed by LF in ${where}`, offset);
-  return fail(code, detail, offset);
+/** Byte `p` of the line `bytes[start:start+n]`, or -1 past its end. */
+function at(bytes: Uint8Array, start: number, n: number, p: number): number {
+  return p < n ? bytes[start + p]! : -1;
 }
 
 /** Checks a positive-integer-or-Infinity limit option. */
@@ -214,6 +171,11 @@ function limit(
  *   once the peer has closed. Work is O(n) in the bytes fed whatever the split:
  *   no byte is looked at twice, except the bytes of a head line split across
  *   calls, which are copied once into a line buffer.
+ * - The outcome does not depend on how the stream was split: the same head, body
+ *   bytes and trailers, or the same error (code, offset and message). A line
+ *   is judged once complete, except that a line running past its size limit
+ *   fails at the limit, and a status line not starting with `HTTP/` fails at
+ *   its first wrong byte when that byte is within the limit.
  * - Interim `1xx` responses are read and dropped. A `101 Switching Protocols` is
  *   an error (`unexpected-upgrade`): this client never asks for an upgrade, and
  *   the bytes after it would not be HTTP.
@@ -223,8 +185,11 @@ function limit(
  *   until the peer closes.
  * - Tolerated, as RFC 9112 allows: a bare LF ending a line, empty lines before
  *   the status line, identical duplicate `Content-Length` values, a missing space
- *   before an empty reason phrase, `HTTP/1.x` with x > 1 (read as 1.1). Everything
- *   else that is malformed throws {@linkcode HttpParseError}.
+ *   before an empty reason phrase, `HTTP/1.x` with x > 1 (read as 1.1), and
+ *   obs-fold in header and trailer fields, each fold replaced with one SP before
+ *   the value is read (section 5.2; a framing field whose unfolded value breaks
+ *   its grammar then fails as such). Everything else that is malformed throws
+ *   {@linkcode HttpParseError}.
  * - After an error the parser is dead: every later call rethrows the same error.
  * - Once {@linkcode ResponseParser.done}, further bytes are not consumed: they
  *   belong to the next response on the connection (or are junk, if
@@ -243,47 +208,29 @@ function limit(
  */
 export class ResponseParser {
   readonly #method: string;
-  readonly #maxHeadBytes: number;
-  readonly #maxHeaders: number;
-  readonly #maxBodyBytes: number;
+  readonly #limits: ReaderLimits;
 
-  #state = HEAD;
+  #state = STATUS_LINE;
   #error: HttpParseError | null = null;
-  /** Bytes consumed so far: the absolute offset of the next byte to parse. */
+  /** Bytes consumed so far: the stream offset of the next byte to parse. */
   #offset = 0;
   #started = false;
 
-  // Line buffer for a line split across receive() calls.
-  #pending = EMPTY;
-  #pendingLen = 0;
-  /** Absolute offset of the first byte of the line being read. */
-  #lineStart = 0;
-  /** The last complete line, without its LF: a view of the input or of `#pending`. */
-  #line: Uint8Array = EMPTY;
+  readonly #lines = new LineAssembler();
 
   // The head being read (interim or final).
-  #sawStatusLine = false;
   #version: "1.0" | "1.1" = "1.1";
   #status = 0;
   #statusText = "";
   #statusOffset = 0;
-  #headers = new Headers();
-  #fieldCount = 0;
-  #contentLength = -1;
-  #contentLengthError: HttpParseError | null = null;
-  #transferEncoding: string | null = null;
-  #transferEncodingOffset = 0;
-  #connectionClose = false;
-  #connectionKeepAlive = false;
+  readonly #fields: FieldSection;
+  readonly #framing: FramingFields;
 
   #head: ResponseHead | null = null;
-  #keepAlive = false;
+  #reader: BodyReader | null = null;
   #trailers: Headers | null = null;
-  #trailerStart = 0;
-
-  // Body readers' counters.
-  #remaining = 0;
-  #bodyBytes = 0;
+  /** The Content-Length framing the body, once chosen; else -1. */
+  #declaredLength = -1;
   #body: Uint8Array[] = [];
 
   /**
@@ -294,13 +241,15 @@ export class ResponseParser {
    */
   constructor(options: ResponseParserOptions = {}) {
     this.#method = options.method ?? "GET";
-    this.#maxHeadBytes = limit("maxHeadBytes", options.maxHeadBytes, 65536, 1);
-    this.#maxHeaders = limit("maxHeaders", options.maxHeaders, 100, 0);
-    this.#maxBodyBytes = limit(
-      "maxBodyBytes",
-      options.maxBodyBytes,
-      Infinity,
-      0,
+    this.#limits = {
+      maxHeadBytes: limit("maxHeadBytes", options.maxHeadBytes, 65536, 1),
+      maxHeaders: limit("maxHeaders", options.maxHeaders, 100, 0),
+      maxBodyBytes: limit("maxBodyBytes", options.maxBodyBytes, Infinity, 0),
+    };
+    this.#fields = new FieldSection(this.#limits.maxHeaders, false);
+    this.#framing = new FramingFields(
+      this.#fields,
+      this.#limits.maxBodyBytes,
     );
   }
 
@@ -322,22 +271,27 @@ export class ResponseParser {
    * `Transfer-Encoding` and `Content-Length` were sent (RFC 9112 section 6.3).
    */
   get keepAlive(): boolean {
-    return this.#state === DONE && this.#keepAlive;
+    return this.#state === DONE && this.#framing.reusable;
   }
 
   /**
    * The body length the head announced with `Content-Length`, once the head is
-   * parsed and the body is framed by it; `-1` for chunked or close-delimited
-   * bodies and before the head. Lets a caller size its body buffer once.
+   * parsed and the body is framed by it: an integer from 0 to
+   * `min(maxBodyBytes, 2 ** 53 - 1)`, as a larger value fails the head. `-1`
+   * before the head, for chunked, close-delimited and bodiless (`HEAD`, `204`,
+   * `304`) responses, and after an error. A caller may size its body buffer
+   * with it, but it is the server's claim, not bytes that have arrived: cap
+   * what you allocate ahead of them.
    */
   get contentLength(): number {
-    return this.#head !== null && this.#transferEncoding === null
-      ? this.#contentLength
-      : -1;
+    return this.#error === null ? this.#declaredLength : -1;
   }
 
   /** A chunked body's trailer fields once it is done (possibly empty); else `null`. */
   get trailers(): Headers | null {
+    if (this.#trailers === null && this.#state === DONE) {
+      this.#trailers = this.#reader?.trailers?.toHeaders() ?? null;
+    }
     return this.#trailers;
   }
 
@@ -389,12 +343,15 @@ export class ResponseParser {
 
   /**
    * The body bytes still expected when the body is framed by `Content-Length`
-   * and the parser is inside it; `-1` otherwise. A caller may then read up to this
-   * many bytes straight into its own buffer and report them with
-   * {@linkcode ResponseParser.skipBody}.
+   * and the parser is inside it: an integer from 1 to
+   * {@linkcode ResponseParser.contentLength}. `-1` otherwise, and after an
+   * error. A caller may then read up to this many bytes straight into its own
+   * buffer and report them with {@linkcode ResponseParser.skipBody}.
    */
   get bodyRemaining(): number {
-    return this.#state === LENGTH ? this.#remaining : -1;
+    return this.#state === BODY && this.#error === null
+      ? this.#reader!.remaining
+      : -1;
   }
 
   /**
@@ -405,14 +362,16 @@ export class ResponseParser {
    * @throws {RangeError} Outside a `Content-Length` body, or past its end.
    */
   skipBody(n: number): void {
-    if (this.#state !== LENGTH || !(n >= 0 && n <= this.#remaining)) {
+    const remaining = this.bodyRemaining;
+    if (!(n >= 0 && n <= remaining)) {
       throw new RangeError(
-        `Cannot skip ${n} body bytes: ${this.bodyRemaining} expected`,
+        `Cannot skip ${n} body bytes: ${remaining} expected`,
       );
     }
+    const reader = this.#reader!;
+    reader.skip!(n);
     this.#offset += n;
-    this.#remaining -= n;
-    if (this.#remaining === 0) this.#state = DONE;
+    if (reader.done) this.#state = DONE;
   }
 
   /**
@@ -434,437 +393,188 @@ export class ResponseParser {
     const end = data.length;
     let pos = 0;
     while (pos < end) {
-      switch (this.#state) {
-        case HEAD: {
-          if (this.#pendingLen === 0) this.#lineStart = base + pos;
-          const next = this.#takeLine(data, pos, base, this.#maxHeadBytes);
-          if (next < 0) {
-            if (!this.#sawStatusLine) this.#checkStatusPrefix();
-            return end;
-          }
-          pos = next;
-          this.#headLine(base + pos);
-          break;
-        }
-        case LENGTH: {
-          const n = Math.min(this.#remaining, end - pos);
-          this.#body.push(data.subarray(pos, pos + n));
-          pos += n;
-          this.#remaining -= n;
-          if (this.#remaining === 0) this.#state = DONE;
-          break;
-        }
-        case CLOSE: {
-          const n = end - pos;
-          if (this.#bodyBytes + n > this.#maxBodyBytes) {
-            this.#tooLarge(base + pos + this.#maxBodyBytes - this.#bodyBytes);
-          }
-          this.#bodyBytes += n;
-          this.#body.push(pos === 0 ? data : data.subarray(pos));
-          pos = end;
-          break;
-        }
-        case CHUNK_SIZE: {
-          if (this.#pendingLen === 0) this.#lineStart = base + pos;
-          const next = this.#takeLine(
-            data,
-            pos,
-            base,
-            this.#lineStart + MAX_CHUNK_HEADER_BYTES,
-          );
-          if (next < 0) return end;
-          pos = next;
-          this.#chunkSizeLine(base + pos);
-          break;
-        }
-        case CHUNK_DATA: {
-          const n = Math.min(this.#remaining, end - pos);
-          this.#body.push(data.subarray(pos, pos + n));
-          pos += n;
-          this.#remaining -= n;
-          if (this.#remaining === 0) this.#state = CHUNK_CR;
-          break;
-        }
-        case CHUNK_CR:
-        case CHUNK_LF: {
-          // Byte by byte rather than as a line: chunk data running past its
-          // size must fail here, not be searched for the next LF.
-          const b = data[pos]!;
-          if (b === LF) this.#state = CHUNK_SIZE;
-          else if (b === CR && this.#state === CHUNK_CR) this.#state = CHUNK_LF;
-          else {
-            fail(
-              "invalid-chunk-terminator",
-              `expected CRLF after chunk data, received ${
-                quote(data, pos, Math.min(end, pos + 8))
-              }`,
-              base + pos,
-            );
-          }
-          pos++;
-          break;
-        }
-        case TRAILERS: {
-          if (this.#pendingLen === 0) this.#lineStart = base + pos;
-          const next = this.#takeLine(
-            data,
-            pos,
-            base,
-            this.#trailerStart + this.#maxHeadBytes,
-          );
-          if (next < 0) return end;
-          pos = next;
-          this.#trailerLine();
-          break;
-        }
-        case DONE:
-          return pos;
+      if (this.#state === BODY) {
+        const reader = this.#reader!;
+        pos = reader.read(data, pos, base, this.#body);
+        if (reader.done) this.#state = DONE;
+        return pos;
       }
+      if (this.#state === DONE) return pos;
+      // Interim heads count towards the same limit as the final one.
+      const headLimit = this.#limits.maxHeadBytes;
+      const next = this.#lines.take(data, pos, base, headLimit);
+      if (next < 0) {
+        if (this.#state === STATUS_LINE) {
+          // Only the bytes kept (MORE), or those within the limit (TOO_LONG).
+          this.#checkStatusPrefix(
+            data,
+            pos,
+            next === MORE ? pos : headLimit - base,
+          );
+        }
+        if (next === TOO_LONG) {
+          fail(
+            "head-too-large",
+            `response head larger than ${headLimit} bytes`,
+            headLimit,
+          );
+        }
+        return end;
+      }
+      pos = next;
+      this.#headLine(base + pos);
     }
     return pos;
   }
 
   /**
-   * Finds the end of the line that starts at `#lineStart`. On success the line
-   * (without its LF) is in `#line` and the index after the LF is returned;
-   * otherwise the rest of `data` is buffered and -1 is returned.
-   *
-   * @param limitOffset Absolute offset the line's LF must come before.
+   * Fails early on a status line that cannot start with `HTTP/`, so a peer that
+   * speaks another protocol (and may never send an LF) is caught at once. It
+   * looks at the line's bytes so far (the assembler's, then `data[pos:stop]`) and
+   * quotes only the bytes up to the bad one, so that neither the outcome nor the
+   * message depends on how much of the line has arrived. A CR is left to
+   * `#statusLine()`, as only the next byte tells whether the CR ends the line.
    */
-  #takeLine(
-    data: Uint8Array,
-    pos: number,
-    base: number,
-    limitOffset: number,
-  ): number {
-    const lf = data.indexOf(LF, pos);
-    const stop = lf === -1 ? data.length : lf + 1;
-    // Checked before any byte is kept, LF or not, so that the outcome does not
-    // depend on how the stream was split.
-    if (base + stop > limitOffset) this.#lineTooLong(limitOffset);
-    if (lf === -1) {
-      this.#append(data, pos, data.length);
-      return -1;
+  #checkStatusPrefix(data: Uint8Array, pos: number, stop: number): void {
+    const lines = this.#lines;
+    const pending = lines.pendingLength;
+    const byteAt = (k: number): number =>
+      k < pending ? lines.pending[k]! : data[pos + k - pending]!;
+    const n = Math.min(pending + stop - pos, HTTP_PREFIX.length);
+    for (let k = 0; k < n; k++) {
+      const b = byteAt(k);
+      if (b === CR) return;
+      if (b !== HTTP_PREFIX[k]) {
+        const seen = Uint8Array.from({ length: k + 1 }, (_, j) => byteAt(j));
+        unexpected(
+          b,
+          "invalid-status-line",
+          `invalid status line ${quote(seen, 0, k + 1)}`,
+          lines.offset + k,
+          `status line ${quote(seen, 0, k + 1)}`,
+        );
+      }
     }
-    if (this.#pendingLen === 0) {
-      this.#line = data.subarray(pos, lf);
-    } else {
-      this.#append(data, pos, lf);
-      this.#line = this.#pending.subarray(0, this.#pendingLen);
-      this.#pendingLen = 0;
-    }
-    return lf + 1;
   }
 
-  #lineTooLong(offset: number): never {
-    if (this.#state === HEAD) {
-      fail(
-        "head-too-large",
-        `response head larger than ${this.#maxHeadBytes} bytes`,
-        offset,
-      );
+  /** Handles a complete head line; `next` is the stream offset after its LF. */
+  #headLine(next: number): void {
+    const { bytes, start, end, offset } = this.#lines;
+    if (this.#state === STATUS_LINE) {
+      // RFC 9112 section 2.2: empty lines before the start line may be ignored.
+      if (end !== start) this.#statusLine(bytes, start, end, offset);
+      return;
     }
-    if (this.#state === TRAILERS) {
-      fail(
-        "trailers-too-large",
-        `trailer section larger than ${this.#maxHeadBytes} bytes`,
-        offset,
-      );
-    }
-    return fail(
-      "chunk-header-too-large",
-      `chunk-size line longer than ${MAX_CHUNK_HEADER_BYTES} bytes`,
-      offset,
-    );
-  }
-
-  #append(data: Uint8Array, start: number, end: number): void {
-    const need = this.#pendingLen + end - start;
-    if (need > this.#pending.length) {
-      const grown = new Uint8Array(
-        Math.max(need, this.#pending.length * 2, 256),
-      );
-      grown.set(this.#pending.subarray(0, this.#pendingLen));
-      this.#pending = grown;
-    }
-    this.#pending.set(data.subarray(start, end), this.#pendingLen);
-    this.#pendingLen = need;
+    const fields = this.#fields;
+    const closed = end !== start
+      ? fields.line(bytes, start, end, offset)
+      : fields.close();
+    if (closed) this.#framing.field();
+    if (end === start) this.#endHead(next);
   }
 
   /**
-   * Fails early on a status line that cannot start with `HTTP/`, so a peer that
-   * speaks another protocol (and may never send an LF) is caught at once. It
-   * checks the same bytes, with the same outcome, as `#statusLine()` will; a CR
-   * is left to it, as only the next byte tells whether the CR ends the line.
+   * `HTTP-version SP status-code SP reason-phrase`, from `bytes[start:end]`,
+   * read by index (`p` is the position in the line).
    */
-  #checkStatusPrefix(): void {
-    const p = this.#pending;
-    const n = Math.min(this.#pendingLen, HTTP_PREFIX.length);
-    for (let i = 0; i < n; i++) {
-      if (p[i] === CR) return;
-      if (p[i] !== HTTP_PREFIX[i]) this.#badStatusLine(p, i, n);
-    }
-  }
-
-  /** Fails on byte `i` of the status line (or its end, if `i >= end`). */
-  #badStatusLine(line: Uint8Array, i: number, end: number): never {
-    return unexpected(
-      i < end ? line[i]! : -1,
-      "invalid-status-line",
-      `invalid status line ${quote(line, 0, end)}`,
-      this.#lineStart + i,
-      `status line ${quote(line, 0, end)}`,
-    );
-  }
-
-  /** Handles a complete head line; `next` is the offset just after its LF. */
-  #headLine(next: number): void {
-    const line = this.#line;
-    const end = line.length > 0 && line[line.length - 1] === CR
-      ? line.length - 1
-      : line.length;
-    if (!this.#sawStatusLine) {
-      // RFC 9112 section 2.2: empty lines before the start line may be ignored.
-      if (end !== 0) this.#statusLine(line, end);
-      return;
-    }
-    if (end !== 0) {
-      this.#fieldLine(line, end, this.#headers, false);
-      return;
-    }
-    this.#endHead(next);
-  }
-
-  /** `HTTP-version SP status-code SP reason-phrase`, from `line[0:end]`. */
-  #statusLine(line: Uint8Array, end: number): void {
-    const start = this.#lineStart;
-    const at = (i: number): number => i < end ? line[i]! : -1;
-    for (let i = 0; i < HTTP_PREFIX.length; i++) {
-      if (at(i) !== HTTP_PREFIX[i]) this.#badStatusLine(line, i, end);
+  #statusLine(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    offset: number,
+  ): void {
+    const n = end - start;
+    for (let p = 0; p < HTTP_PREFIX.length; p++) {
+      const b = at(bytes, start, n, p);
+      if (b === HTTP_PREFIX[p]) continue;
+      // Quoted as #checkStatusPrefix() does, unless only the whole line tells.
+      this.#badStatusLine(bytes, start, p, b === -1 || b === CR ? n : p + 1);
     }
     // HTTP-version = "HTTP/" DIGIT "." DIGIT
-    const major = at(5) - 48;
-    if (!(major >= 0 && major <= 9)) this.#badStatusLine(line, 5, end);
-    if (at(6) !== 46) this.#badStatusLine(line, 6, end);
-    const minor = at(7) - 48;
-    if (!(minor >= 0 && minor <= 9)) this.#badStatusLine(line, 7, end);
-    if (at(8) !== SP) this.#badStatusLine(line, 8, end);
+    const major = at(bytes, start, n, 5) - 48;
+    if (!(major >= 0 && major <= 9)) this.#badStatusLine(bytes, start, 5, n);
+    if (at(bytes, start, n, 6) !== 46) this.#badStatusLine(bytes, start, 6, n);
+    const minor = at(bytes, start, n, 7) - 48;
+    if (!(minor >= 0 && minor <= 9)) this.#badStatusLine(bytes, start, 7, n);
+    if (at(bytes, start, n, 8) !== SP) this.#badStatusLine(bytes, start, 8, n);
     if (major !== 1) {
       fail(
         "unsupported-http-version",
-        `unsupported HTTP version ${quote(line, 0, 8)}`,
-        start,
+        `unsupported HTTP version ${quote(bytes, start, start + 8)}`,
+        offset,
       );
     }
     // status-code = 3DIGIT, then SP and the reason, or (tolerated) nothing.
     let status = 0;
-    for (let i = 9; i < 13; i++) {
-      const b = at(i);
+    for (let p = 9; p < 13; p++) {
+      const b = at(bytes, start, n, p);
       const d = b - 48;
-      if (i < 12 ? d >= 0 && d <= 9 : b === SP || b === -1) {
-        status = i < 12 ? status * 10 + d : status;
+      if (p < 12 ? d >= 0 && d <= 9 : b === SP || b === -1) {
+        status = p < 12 ? status * 10 + d : status;
         continue;
       }
       unexpected(
         b,
         "invalid-status-code",
-        `invalid status code ${quote(line, 9, Math.min(end, 13))}`,
-        start + i,
-        `status line ${quote(line, 0, end)}`,
+        `invalid status code ${
+          quote(bytes, start + 9, Math.min(end, start + 13))
+        }`,
+        offset + p,
+        `status line ${quote(bytes, start, end)}`,
       );
     }
     if (status < 100 || status > 599) {
       fail(
         "invalid-status-code",
-        `status code ${quote(line, 9, 12)} out of range 100..599`,
-        start + 9,
+        `status code ${
+          quote(bytes, start + 9, start + 12)
+        } out of range 100..599`,
+        offset + 9,
       );
     }
-    for (let i = 13; i < end; i++) {
-      const b = line[i]!;
+    const reason = start + 13;
+    for (let i = reason; i < end; i++) {
+      const b = bytes[i]!;
       if (!isFieldVchar(b) && !isWs(b)) {
         unexpected(
           b,
           "invalid-status-line",
-          `control character in reason phrase ${quote(line, 13, end)}`,
-          start + i,
-          `status line ${quote(line, 0, end)}`,
+          `control character in reason phrase ${quote(bytes, reason, end)}`,
+          offset + i - start,
+          `status line ${quote(bytes, start, end)}`,
         );
       }
     }
-    this.#sawStatusLine = true;
+    this.#state = FIELDS;
     this.#version = minor === 0 ? "1.0" : "1.1";
     this.#status = status;
-    this.#statusText = end > 13 ? latin1(line, 13, end) : "";
-    this.#statusOffset = start;
+    // Most reasons are "OK": spare decoding it.
+    this.#statusText = n === 15 && bytes[reason] === 79 &&
+        bytes[reason + 1] === 75
+      ? "OK"
+      : n > 13
+      ? latin1(bytes, reason, end)
+      : "";
+    this.#statusOffset = offset;
   }
 
   /**
-   * Parses `name: value` into `headers`, validating it first so that `Headers`
-   * never throws its own `TypeError`.
+   * Fails on byte `p` of the status line `bytes[start:]`, quoting its first
+   * `n` bytes (or on its end, if `p >= n`).
    */
-  #fieldLine(
-    line: Uint8Array,
-    end: number,
-    headers: Headers,
-    trailer: boolean,
-  ): void {
-    const start = this.#lineStart;
-    if (isWs(line[0])) {
-      if (this.#fieldCount === 0 && !trailer) {
-        fail(
-          "whitespace-after-start-line",
-          `whitespace-preceded line after the status line ${
-            quote(line, 0, end)
-          }`,
-          start,
-        );
-      }
-      fail(
-        "obs-fold",
-        `obsolete line folding ${quote(line, 0, end)}`,
-        start,
-      );
-    }
-    let i = 0;
-    while (i < end && TCHAR[line[i]!] === 1) i++;
-    if (i === end) {
-      fail(
-        "header-no-colon",
-        `header line without a colon ${quote(line, 0, end)}`,
-        start,
-      );
-    }
-    const b = line[i]!;
-    if (b !== COLON) {
-      if (b === 0 || b === CR) {
-        unexpected(b, "", "", start + i, `header line ${quote(line, 0, end)}`);
-      }
-      if (isWs(b)) {
-        let j = i;
-        while (j < end && isWs(line[j])) j++;
-        if (line[j] === COLON) {
-          fail(
-            "header-whitespace-before-colon",
-            `whitespace between header name and colon ${quote(line, 0, end)}`,
-            start + i,
-          );
-        }
-      }
-      const colon = line.subarray(i, end).indexOf(COLON);
-      if (colon === -1) {
-        fail(
-          "header-no-colon",
-          `header line without a colon ${quote(line, 0, end)}`,
-          start,
-        );
-      }
-      fail(
-        "invalid-header-name",
-        `invalid header name ${quote(line, 0, i + colon)}`,
-        start + i,
-      );
-    }
-    if (i === 0) {
-      fail(
-        "invalid-header-name",
-        `empty header name ${quote(line, 0, end)}`,
-        start,
-      );
-    }
-    // field-value with its surrounding OWS dropped.
-    let v = i + 1;
-    while (v < end && isWs(line[v])) v++;
-    let vEnd = end;
-    while (vEnd > v && isWs(line[vEnd - 1])) vEnd--;
-    for (let k = v; k < vEnd; k++) {
-      const c = line[k]!;
-      if (!isFieldVchar(c) && c !== SP && c !== HTAB) {
-        unexpected(
-          c,
-          "invalid-header-value",
-          `control character in header value ${quote(line, 0, end)}`,
-          start + k,
-          `header line ${quote(line, 0, end)}`,
-        );
-      }
-    }
-    if (++this.#fieldCount > this.#maxHeaders) {
-      fail(
-        "too-many-headers",
-        `more than ${this.#maxHeaders} ${
-          trailer ? "trailer" : "header"
-        } fields`,
-        start,
-      );
-    }
-    // One decode per line: slices of it share its storage.
-    const text = latin1(line, 0, vEnd);
-    const name = text.slice(0, i);
-    const value = text.slice(v);
-    headers.append(name, value);
-    if (!trailer) this.#framingField(name, value, start + v);
-  }
-
-  /** Notes the fields that decide framing and connection reuse. */
-  #framingField(name: string, value: string, valueOffset: number): void {
-    switch (name.length) {
-      case 14:
-        if (name.toLowerCase() === "content-length") {
-          this.#contentLengthField(value, valueOffset);
-        }
-        break;
-      case 17:
-        if (name.toLowerCase() === "transfer-encoding") {
-          this.#transferEncoding = this.#transferEncoding === null
-            ? value
-            : `${this.#transferEncoding}, ${value}`;
-          this.#transferEncodingOffset = valueOffset;
-        }
-        break;
-      case 10:
-        if (name.toLowerCase() === "connection") {
-          for (const token of value.split(",")) {
-            const t = token.trim().toLowerCase();
-            if (t === "close") this.#connectionClose = true;
-            else if (t === "keep-alive") this.#connectionKeepAlive = true;
-          }
-        }
-        break;
-    }
-  }
-
-  /**
-   * Records the `Content-Length` value, or the first problem with it; the error is
-   * raised at the end of the head, and only if `Transfer-Encoding` does not
-   * override the field.
-   */
-  #contentLengthField(value: string, offset: number): void {
-    if (this.#contentLengthError) return;
-    // A list ("5, 5") is what a recipient sees of repeated fields (RFC 9110 8.6).
-    for (const part of value.split(",")) {
-      const v = part.trim();
-      const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
-      if (!(n <= Number.MAX_SAFE_INTEGER)) {
-        this.#contentLengthError = new HttpParseError(
-          "invalid-content-length",
-          `Cannot parse response: invalid Content-Length ${
-            JSON.stringify(value)
-          } at byte ${offset}`,
-          offset,
-        );
-        return;
-      }
-      if (this.#contentLength !== -1 && this.#contentLength !== n) {
-        this.#contentLengthError = new HttpParseError(
-          "conflicting-content-length",
-          `Cannot parse response: conflicting Content-Length values ${this.#contentLength} and ${n} at byte ${offset}`,
-          offset,
-        );
-        return;
-      }
-      this.#contentLength = n;
-    }
+  #badStatusLine(
+    bytes: Uint8Array,
+    start: number,
+    p: number,
+    n: number,
+  ): never {
+    return unexpected(
+      p < n ? bytes[start + p]! : -1,
+      "invalid-status-line",
+      `invalid status line ${quote(bytes, start, start + n)}`,
+      this.#lines.offset + p,
+      `status line ${quote(bytes, start, start + n)}`,
+    );
   }
 
   /** The head is complete: skip it if interim, else choose the body reader. */
@@ -878,221 +588,33 @@ export class ResponseParser {
           this.#statusOffset + 9,
         );
       }
-      this.#resetHead();
+      this.#fields.reset();
+      this.#framing.reset();
+      this.#state = STATUS_LINE;
       return;
     }
-    this.#head = {
-      version: this.#version,
+    this.#head = new Head(
+      this.#version,
       status,
-      statusText: this.#statusText,
-      headers: this.#headers,
-    };
-    const te = this.#transferEncoding;
-    this.#keepAlive = !this.#connectionClose &&
-      (this.#version === "1.1" || this.#connectionKeepAlive) &&
-      // RFC 9112 section 6.1 and 6.3: both framings, or Transfer-Encoding in
-      // HTTP/1.0, mean the framing is suspect; finish this response only.
-      !(te !== null && (this.#contentLength !== -1 ||
-        this.#contentLengthError !== null || this.#version === "1.0"));
-    if (this.#method === "HEAD" || status === 204 || status === 304) {
-      this.#state = DONE;
-      return;
-    }
-    if (te !== null) {
-      this.#checkTransferEncoding(te);
-      this.#state = CHUNK_SIZE;
-      return;
-    }
-    if (this.#contentLengthError) throw this.#contentLengthError;
-    const length = this.#contentLength;
-    if (length === -1) {
-      this.#keepAlive = false;
-      this.#state = CLOSE;
-      return;
-    }
-    if (length > this.#maxBodyBytes) {
-      fail(
-        "body-too-large",
-        `Content-Length ${length} over the ${this.#maxBodyBytes} byte limit`,
-        next,
-      );
-    }
-    this.#bodyBytes = length;
-    this.#remaining = length;
-    this.#state = length === 0 ? DONE : LENGTH;
-  }
-
-  #resetHead(): void {
-    this.#sawStatusLine = false;
-    this.#headers = new Headers();
-    this.#fieldCount = 0;
-    this.#contentLength = -1;
-    this.#contentLengthError = null;
-    this.#transferEncoding = null;
-    this.#connectionClose = false;
-    this.#connectionKeepAlive = false;
-  }
-
-  /** Only `chunked` alone is supported as a response's transfer coding. */
-  #checkTransferEncoding(te: string): void {
-    const offset = this.#transferEncodingOffset;
-    const codings = te.split(",").map((c) => c.trim().toLowerCase()).filter((
-      c,
-    ) => c !== "");
-    const chunked = codings.filter((c) => c === "chunked").length;
-    if (
-      codings.length === 0 || chunked > 1 ||
-      (chunked === 1 && codings[codings.length - 1] !== "chunked")
-    ) {
-      fail(
-        "invalid-transfer-encoding",
-        `invalid Transfer-Encoding ${JSON.stringify(te)}`,
-        offset,
-      );
-    }
-    if (codings.length !== 1 || chunked !== 1) {
-      fail(
-        "unsupported-transfer-encoding",
-        `unsupported Transfer-Encoding ${JSON.stringify(te)}`,
-        offset,
-      );
-    }
-  }
-
-  /**
-   * Parses `chunk-size [ chunk-ext ]` (RFC 9112 section 7.1); extensions are
-   * checked and dropped. `next` is the offset just after the line's LF.
-   */
-  #chunkSizeLine(next: number): void {
-    const line = this.#line;
-    const start = this.#lineStart;
-    const end = line.length > 0 && line[line.length - 1] === CR
-      ? line.length - 1
-      : line.length;
-    let size = 0;
-    let i = 0;
-    for (; i < end; i++) {
-      const d = HEX[line[i]!]!;
-      if (d < 0) break;
-      size = size * 16 + d;
-      if (size > Number.MAX_SAFE_INTEGER) {
-        fail(
-          "invalid-chunk-size",
-          `chunk size ${quote(line, 0, end)} above 2^53 - 1`,
-          start,
-        );
-      }
-    }
-    // Whitespace may only come before an extension (BWS) or, tolerated, at the
-    // end of the line; anything else right after the digits spoils the size.
-    let j = i;
-    while (j < end && isWs(line[j])) j++;
-    if (i === 0 || (j < end && line[j] !== SEMICOLON)) {
-      unexpected(
-        i < end ? line[i]! : -1,
-        "invalid-chunk-size",
-        `invalid chunk size ${quote(line, 0, end)}`,
-        start + i,
-        `chunk-size line ${quote(line, 0, end)}`,
-      );
-    }
-    if (j < end) this.#chunkExtensions(line, j, end);
-    if (size === 0) {
-      this.#trailerStart = next;
-      this.#fieldCount = 0;
-      this.#trailers = new Headers();
-      this.#state = TRAILERS;
-      return;
-    }
-    if (this.#bodyBytes + size > this.#maxBodyBytes) {
-      fail(
-        "body-too-large",
-        `chunk of ${size} bytes takes the body over the ${this.#maxBodyBytes} byte limit`,
-        start,
-      );
-    }
-    this.#bodyBytes += size;
-    this.#remaining = size;
-    this.#state = CHUNK_DATA;
-  }
-
-  /**
-   * Checks `line[i:end]`, which starts with ";", against
-   * `*( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )`, with
-   * trailing whitespace tolerated.
-   */
-  #chunkExtensions(line: Uint8Array, i: number, end: number): void {
-    while (i < end) {
-      // line[i] is ";" here.
-      i = skipWs(line, i + 1, end);
-      const name = skipToken(line, i, end);
-      if (name === i) this.#badExtension(line, i, end);
-      i = skipWs(line, name, end);
-      if (i < end && line[i] === EQUALS) {
-        i = skipWs(line, i + 1, end);
-        if (i < end && line[i] === DQUOTE) {
-          i = this.#quotedString(line, i + 1, end);
-        } else {
-          const value = skipToken(line, i, end);
-          if (value === i) this.#badExtension(line, i, end);
-          i = value;
-        }
-        i = skipWs(line, i, end);
-      }
-      if (i < end && line[i] !== SEMICOLON) this.#badExtension(line, i, end);
-    }
-  }
-
-  /** Returns the index after the closing quote of a quoted-string body at `i`. */
-  #quotedString(line: Uint8Array, i: number, end: number): number {
-    for (; i < end; i++) {
-      const b = line[i]!;
-      if (b === DQUOTE) return i + 1;
-      if (b === BACKSLASH) {
-        i++;
-        const q = i < end ? line[i]! : -1;
-        if (!isFieldVchar(q) && !isWs(q)) this.#badExtension(line, i, end);
-      } else if (!isFieldVchar(b) && !isWs(b)) {
-        this.#badExtension(line, i, end);
-      }
-    }
-    return this.#badExtension(line, end, end);
-  }
-
-  #badExtension(line: Uint8Array, i: number, end: number): never {
-    return unexpected(
-      i < end ? line[i]! : -1,
-      "invalid-chunk-extension",
-      `invalid chunk extension ${quote(line, 0, end)}`,
-      this.#lineStart + i,
-      `chunk-size line ${quote(line, 0, end)}`,
+      this.#statusText,
+      this.#fields,
     );
-  }
-
-  #trailerLine(): void {
-    const line = this.#line;
-    const end = line.length > 0 && line[line.length - 1] === CR
-      ? line.length - 1
-      : line.length;
-    if (end === 0) {
-      this.#state = DONE;
-      return;
-    }
-    this.#fieldLine(line, end, this.#trailers!, true);
-  }
-
-  #tooLarge(offset: number): never {
-    return fail(
-      "body-too-large",
-      `body larger than the ${this.#maxBodyBytes} byte limit`,
-      offset,
+    const framing = this.#framing;
+    framing.decide(this.#method, status, this.#version, next);
+    this.#declaredLength = framing.length;
+    const reader = READERS[framing.framing](
+      framing.length,
+      this.#limits,
+      this.#lines,
     );
+    this.#reader = reader;
+    this.#state = reader.done ? DONE : BODY;
   }
 
   #eof(): void {
-    const at = this.#offset;
     switch (this.#state) {
-      case HEAD:
+      case STATUS_LINE:
+      case FIELDS:
         if (!this.#started) {
           throw new HttpParseError(
             "empty-response",
@@ -1103,27 +625,12 @@ export class ResponseParser {
         fail(
           "truncated-head",
           "connection closed before the end of the response head",
-          at,
+          this.#offset,
         );
         break;
-      case CLOSE:
+      default: // BODY
+        this.#reader!.eof(this.#offset);
         this.#state = DONE;
-        break;
-      case LENGTH:
-        fail(
-          "truncated-body",
-          `connection closed after ${
-            this.#bodyBytes - this.#remaining
-          } of ${this.#bodyBytes} body bytes`,
-          at,
-        );
-        break;
-      default:
-        fail(
-          "truncated-body",
-          "connection closed before the end of the chunked body",
-          at,
-        );
     }
   }
 }

@@ -25,7 +25,7 @@
  * | `invalid-status-code` | the status code is not three digits in 100..599 |
  * | `unexpected-upgrade` | a `101 Switching Protocols` the client never asked for |
  * | `whitespace-after-start-line` | a line beginning with whitespace right after the status line |
- * | `obs-fold` | a header line folded onto the previous one (obsolete line folding) |
+ * | `obs-fold` | a trailer section whose first line begins with whitespace: a fold with no field to continue (folded fields are unfolded, RFC 9112 section 5.2) |
  * | `header-no-colon` | a header line without a colon |
  * | `header-whitespace-before-colon` | whitespace between a header name and its colon |
  * | `invalid-header-name` | an empty header name, or one that is not an RFC 9110 token |
@@ -34,16 +34,16 @@
  * | `nul-byte` | a NUL byte in the head or chunk framing |
  * | `head-too-large` | the status line and headers exceed the head size limit |
  * | `too-many-headers` | more header (or trailer) fields than the limit |
- * | `invalid-content-length` | a `Content-Length` that is not a non-negative decimal integer |
+ * | `invalid-content-length` | a `Content-Length` that is not a non-negative decimal integer, or above 2^53 - 1 when there is no body limit |
  * | `conflicting-content-length` | several `Content-Length` values that differ |
  * | `invalid-transfer-encoding` | an empty `Transfer-Encoding`, or `chunked` applied twice or not last |
  * | `unsupported-transfer-encoding` | a transfer coding other than exactly `chunked` |
- * | `invalid-chunk-size` | a chunk size that is empty, not hexadecimal, or above 2^53 - 1 |
- * | `invalid-chunk-extension` | a chunk extension that does not follow RFC 9112 section 7.1.1 |
+ * | `invalid-chunk-size` | a chunk size that is empty, not hexadecimal, above 2^53 - 1, or followed by whitespace that does not lead to a `;` extension |
+ * | `invalid-chunk-extension` | a chunk extension that does not follow RFC 9112 section 7.1.1 (whitespace at the end of the line included) |
  * | `chunk-header-too-large` | a chunk-size line (with its extensions) longer than the limit |
  * | `invalid-chunk-terminator` | chunk data not followed by CRLF |
  * | `trailers-too-large` | the trailer section exceeds the head size limit |
- * | `body-too-large` | more body bytes (as sent on the wire, before decoding) than the limit |
+ * | `body-too-large` | more body bytes (as sent on the wire, before decoding) than the limit, or a `Content-Length` announcing more (failed as soon as the head is read) |
  * | `invalid-content-encoding` | a `Content-Encoding` body that is corrupt or truncated (raised by the client's decoder, not the parser) |
  *
  * @example Telling a malformed response apart

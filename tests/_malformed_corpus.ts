@@ -148,6 +148,26 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-status-line",
   },
   {
+    name: "status line shorter than HTTP/",
+    bytes: "HTTP\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "CR inside HTTP/",
+    bytes: "HT\rTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "bare-cr",
+  },
+  {
+    name: "non-digit major version",
+    bytes: "HTTP/x.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
+    name: "non-digit minor version",
+    bytes: "HTTP/1.x 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+  },
+  {
     name: "version without minor",
     bytes: "HTTP/1 200 OK\r\nContent-Length: 0\r\n\r\n",
     code: "invalid-status-line",
@@ -231,14 +251,19 @@ export const MALFORMED: MalformedCase[] = [
 
   // Header lines.
   {
-    name: "obs-fold with spaces",
-    bytes: `${OK}X-A: 1\r\n  continued\r\nContent-Length: 0\r\n\r\n`,
-    code: "obs-fold",
+    name: "control character in an obs-fold continuation",
+    bytes: `${OK}X-A: 1\r\n a\x01b\r\nContent-Length: 0\r\n\r\n`,
+    code: "invalid-header-value",
   },
   {
-    name: "obs-fold with a tab",
-    bytes: `${OK}Content-Length: 0\r\nX-A: 1\r\n\tcontinued\r\n\r\n`,
-    code: "obs-fold",
+    name: "NUL in an obs-fold continuation",
+    bytes: `${OK}X-A: 1\r\n a\0b\r\nContent-Length: 0\r\n\r\n`,
+    code: "nul-byte",
+  },
+  {
+    name: "bare CR in an obs-fold continuation",
+    bytes: `${OK}X-A: 1\r\n a\rb\r\nContent-Length: 0\r\n\r\n`,
+    code: "bare-cr",
   },
   {
     name: "whitespace line after the status line",
@@ -410,8 +435,18 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-content-length",
   },
   {
+    name: "invalid then valid Content-Length",
+    bytes: `${OK}Content-Length: five\r\nContent-Length: 5\r\n\r\nhello`,
+    code: "invalid-content-length",
+  },
+  {
     name: "valid then invalid Content-Length",
     bytes: `${OK}Content-Length: 5\r\nContent-Length: five\r\n\r\nhello`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "obs-fold making Content-Length a list of words",
+    bytes: `${OK}Content-Length: 5\r\n 5\r\n\r\nhello`,
     code: "invalid-content-length",
   },
   {
@@ -449,6 +484,11 @@ export const MALFORMED: MalformedCase[] = [
   {
     name: "chunked with a parameter",
     bytes: `${OK}Transfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n`,
+    code: "unsupported-transfer-encoding",
+  },
+  {
+    name: "obs-fold making Transfer-Encoding one unknown coding",
+    bytes: `${OK}Transfer-Encoding: chunked\r\n gzip\r\n\r\n0\r\n\r\n`,
     code: "unsupported-transfer-encoding",
   },
   {
@@ -500,6 +540,21 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-chunk-size",
   },
   {
+    name: "spaces after chunk size",
+    bytes: `${CHUNKED}5  \r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "tab after chunk size",
+    bytes: `${CHUNKED}5\t\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "space after the last chunk size",
+    bytes: `${CHUNKED}5\r\nhello\r\n0 \r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
     name: "leading space before chunk size",
     bytes: `${CHUNKED} 5\r\nhello\r\n0\r\n\r\n`,
     code: "invalid-chunk-size",
@@ -527,6 +582,31 @@ export const MALFORMED: MalformedCase[] = [
   {
     name: "chunk extension with a space in its name",
     bytes: `${CHUNKED}5;a b\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "space after a chunk extension value",
+    bytes: `${CHUNKED}5;a=b \r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "space after a chunk extension name",
+    bytes: `${CHUNKED}5;a\t\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extension with an empty value",
+    bytes: `${CHUNKED}5;a=\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extension ending in a backslash inside its quote",
+    bytes: `${CHUNKED}5;a="b\\\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extension with a control character inside its quote",
+    bytes: `${CHUNKED}5;a="b\x01"\r\nhello\r\n0\r\n\r\n`,
     code: "invalid-chunk-extension",
   },
   {
@@ -570,8 +650,8 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-chunk-terminator",
   },
   {
-    name: "obs-fold in trailers",
-    bytes: `${CHUNKED}0\r\nX-T: 1\r\n 2\r\n\r\n`,
+    name: "whitespace-preceded first trailer line",
+    bytes: `${CHUNKED}0\r\n X-T: 1\r\n\r\n`,
     code: "obs-fold",
   },
   {
@@ -601,5 +681,110 @@ export const MALFORMED: MalformedCase[] = [
     bytes:
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n",
     code: "invalid-content-length",
+  },
+];
+
+/**
+ * Responses RFC 9112 lets a user agent read although they are not well formed,
+ * with what the parser must make of them. Serve `bytes` and close.
+ */
+export interface AcceptedCase {
+  /** What is unusual, for test names. */
+  name: string;
+  /** The whole server output, latin1-encoded (char codes 0..255). */
+  bytes: string;
+  status: number;
+  /** Fields that must have exactly these values (`Headers.get`). */
+  headers: Record<string, string>;
+  /** Trailer fields that must have exactly these values, for a chunked body. */
+  trailers?: Record<string, string>;
+  /** The body, latin1. */
+  body: string;
+}
+
+/** The tolerated corpus. */
+export const ACCEPTED: AcceptedCase[] = [
+  // RFC 9112 section 5.2: a user agent replaces each obs-fold with SP.
+  {
+    name: "obs-fold with spaces",
+    bytes: `${OK}X-A: 1\r\n  continued\r\nContent-Length: 0\r\n\r\n`,
+    status: 200,
+    headers: { "x-a": "1 continued", "content-length": "0" },
+    body: "",
+  },
+  {
+    name: "obs-fold with a tab",
+    bytes: `${OK}Content-Length: 0\r\nX-A: 1\r\n\tcontinued\r\n\r\n`,
+    status: 200,
+    headers: { "x-a": "1 continued", "content-length": "0" },
+    body: "",
+  },
+  {
+    name: "obs-fold over several lines with whitespace around each fold",
+    bytes:
+      `${OK}X-A: a \r\n \t b\t\r\n  c  \r\nX-B: 2\r\nContent-Length: 2\r\n\r\nok`,
+    status: 200,
+    headers: { "x-a": "a b c", "x-b": "2" },
+    body: "ok",
+  },
+  {
+    name: "obs-fold of a blank continuation",
+    bytes: `${OK}X-A: a\r\n   \r\nContent-Length: 0\r\n\r\n`,
+    status: 200,
+    headers: { "x-a": "a" },
+    body: "",
+  },
+  {
+    name: "obs-fold onto an empty value",
+    bytes: `${OK}X-A:\r\n v\r\nContent-Length: 0\r\n\r\n`,
+    status: 200,
+    headers: { "x-a": "v" },
+    body: "",
+  },
+  {
+    name: "obs-fold with bare LF line endings",
+    bytes: `${OK}X-A: 1\n 2\nContent-Length: 0\n\n`,
+    status: 200,
+    headers: { "x-a": "1 2" },
+    body: "",
+  },
+  {
+    name: "obs-fold in Content-Length",
+    bytes: `${OK}Content-Length:\r\n 5\r\n\r\nhello`,
+    status: 200,
+    headers: { "content-length": "5" },
+    body: "hello",
+  },
+  {
+    name: "obs-fold in Transfer-Encoding",
+    bytes: `${OK}Transfer-Encoding:\r\n\tchunked\r\n\r\n2\r\nok\r\n0\r\n\r\n`,
+    status: 200,
+    headers: { "transfer-encoding": "chunked" },
+    trailers: {},
+    body: "ok",
+  },
+  {
+    name: "obs-fold in Connection",
+    bytes: `${OK}Connection: keep-alive,\r\n close\r\n\r\nuntil close`,
+    status: 200,
+    headers: { connection: "keep-alive, close" },
+    body: "until close",
+  },
+  {
+    name: "obs-fold in a trailer field",
+    bytes: `${CHUNKED}0\r\nX-T: 1\r\n 2\r\nX-U: 3\r\n\r\n`,
+    status: 200,
+    headers: { "transfer-encoding": "chunked" },
+    trailers: { "x-t": "1 2", "x-u": "3" },
+    body: "",
+  },
+  {
+    name: "obs-fold in the last field of an interim response",
+    bytes:
+      "HTTP/1.1 103 Early Hints\r\nLink: </a.css>;\r\n rel=preload\r\n\r\n" +
+      `${OK}Content-Length: 2\r\n\r\nok`,
+    status: 200,
+    headers: { "content-length": "2" },
+    body: "ok",
   },
 ];

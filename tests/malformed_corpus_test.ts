@@ -1,5 +1,6 @@
 import {
   assert,
+  assertEquals,
   assertGreaterOrEqual,
   assertInstanceOf,
   assertLessOrEqual,
@@ -9,7 +10,7 @@ import {
 } from "@std/assert";
 import { ResponseParser } from "../client/_response_parser.ts";
 import { HttpParseError } from "../client/http_parse_error.ts";
-import { latin1Bytes, MALFORMED } from "./_malformed_corpus.ts";
+import { ACCEPTED, latin1Bytes, MALFORMED } from "./_malformed_corpus.ts";
 
 /** Feeds `pieces` then EOF; returns the error the parser threw. */
 function parseError(
@@ -57,5 +58,37 @@ for (const c of MALFORMED) {
       whole.offset,
       "same offset however split",
     );
+  });
+}
+
+function latin1(chunks: Uint8Array[]): string {
+  let s = "";
+  for (const c of chunks) for (const b of c) s += String.fromCharCode(b);
+  return s;
+}
+
+for (const c of ACCEPTED) {
+  Deno.test(`ResponseParser.receive() reads ${c.name}`, () => {
+    const bytes = latin1Bytes(c.bytes);
+    for (const pieces of [[bytes], [...oneByteAtATime(bytes)]]) {
+      const parser = new ResponseParser();
+      const body: Uint8Array[] = [];
+      for (const piece of pieces) {
+        parser.receive(piece);
+        body.push(...parser.takeBody());
+      }
+      if (!parser.done) parser.receive(null);
+      body.push(...parser.takeBody());
+      assert(parser.done && parser.head !== null);
+      assertStrictEquals(parser.head.status, c.status);
+      for (const [name, value] of Object.entries(c.headers)) {
+        assertStrictEquals(parser.head.headers.get(name), value, name);
+      }
+      assertEquals(
+        parser.trailers && Object.fromEntries(parser.trailers),
+        c.trailers ?? null,
+      );
+      assertStrictEquals(latin1(body), c.body);
+    }
   });
 }

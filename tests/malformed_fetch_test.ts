@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertInstanceOf } from "@std/assert";
 import { fetchAll, HttpParseError } from "../mod.ts";
-import { MALFORMED } from "./_malformed_corpus.ts";
+import { ACCEPTED, MALFORMED } from "./_malformed_corpus.ts";
 import { rawServer, writeSplit } from "./_raw_http.ts";
 
 const GOOD = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -48,4 +48,29 @@ Deno.test(`fetchAll() fails each of the ${MALFORMED.length} malformed responses 
       assertEquals(r.error.code, c.code, `${c.name}: ${r.error.message}`);
     });
   }
+});
+
+Deno.test(`fetchAll() reads each of the ${ACCEPTED.length} tolerated responses as RFC 9112 lets a user agent read them`, async () => {
+  await using server = rawServer(async ({ conn, path }) => {
+    await writeSplit(conn, ACCEPTED[Number(path.slice(1))]!.bytes);
+    return "close";
+  });
+  const results = await fetchAll(ACCEPTED.map((_, i) => server.url(`/${i}`)), {
+    keepAlive: false,
+    concurrency: 16,
+    timeout: 5_000,
+  });
+  ACCEPTED.forEach((c, i) => {
+    const r = results[i]!;
+    assert(r.ok, `${c.name}: ${!r.ok && r.error}`);
+    assertEquals(r.response.status, c.status, c.name);
+    for (const [name, value] of Object.entries(c.headers)) {
+      assertEquals(r.response.headers.get(name), value, `${c.name}: ${name}`);
+    }
+    assertEquals(
+      String.fromCharCode(...r.response.body),
+      c.body,
+      c.name,
+    );
+  });
 });

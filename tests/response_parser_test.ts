@@ -499,6 +499,35 @@ Deno.test("ResponseParser.head is available before the body is complete", () => 
   assertStrictEquals(parser.trailers, null);
 });
 
+Deno.test("ResponseParser.head.headers and field() read the field bytes the parser kept", () => {
+  const data = bytesOf(
+    "HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n" +
+      "Transfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\nX-T: t\r\n\r\n",
+  );
+  const parser = new ResponseParser();
+  parser.receive(data);
+  assert(parser.done);
+  // The caller reuses its read buffer: the fields must not be views of it.
+  data.fill(0x21);
+  const head = parser.head!;
+  const headers = head.headers;
+  assertStrictEquals(head.headers, headers, "built once");
+  assertEquals([...headers], [
+    ["set-cookie", "a=1"],
+    ["set-cookie", "b=2"],
+    ["transfer-encoding", "chunked"],
+    ["x-a", "1 2"],
+  ]);
+  assertEquals(headers.getSetCookie(), ["a=1", "b=2"]);
+  assertStrictEquals(head.field("X-A"), "1 2");
+  assertStrictEquals(head.field("set-COOKIE"), "a=1, b=2");
+  assertStrictEquals(head.field("set-cookie"), headers.get("set-cookie"));
+  assertStrictEquals(head.field("x-b"), null);
+  assertStrictEquals(head.field("x-"), null);
+  assertStrictEquals(parser.trailers, parser.trailers, "built once");
+  assertEquals([...parser.trailers!], [["x-t", "t"]]);
+});
+
 Deno.test("ResponseParser.started tells a silent close from a cut one", () => {
   const silent = new ResponseParser();
   assert(!silent.started);
@@ -538,17 +567,23 @@ Deno.test("ResponseParser.receive() rejects 101 Switching Protocols", () => {
   assertStrictEquals(e.code, "unexpected-upgrade");
 });
 
-Deno.test("ResponseParser.receive() rejects obs-fold", () => {
+Deno.test("ResponseParser.receive() unfolds obs-fold into one field, counted once", () => {
+  const parser = new ResponseParser({ maxHeaders: 1 });
+  parser.receive(
+    bytesOf("HTTP/1.1 204 No Content\r\nX-A: 1\r\n 2\r\n\t3\r\n\r\n"),
+  );
+  assert(parser.done);
+  assertEquals([...parser.head!.headers], [["x-a", "1 2 3"]]);
   const e = assertThrows(
     () =>
       new ResponseParser().receive(
-        bytesOf("HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\n\r\n"),
+        bytesOf("HTTP/1.1 200 OK\r\n X-A: 1\r\n\r\n"),
       ),
     HttpParseError,
-    "obsolete line folding",
+    "whitespace-preceded line after the status line",
   );
-  assertStrictEquals(e.code, "obs-fold");
-  assertStrictEquals(e.offset, 25);
+  assertStrictEquals(e.code, "whitespace-after-start-line");
+  assertStrictEquals(e.offset, 17);
 });
 
 Deno.test("ResponseParser.receive() names what it received in messages", () => {
@@ -573,6 +608,26 @@ Deno.test("ResponseParser.receive() names what it received in messages", () => {
     bare.message,
     'CR not followed by LF in header line "X: a\\rb" at byte 21',
   );
+  const long = assertThrows(
+    () =>
+      new ResponseParser().receive(
+        bytesOf(`HTTP/1.1 200 OK\r\nBad Name: ${"v".repeat(50)}\r\n`),
+      ),
+    HttpParseError,
+  );
+  assertStringIncludes(
+    long.message,
+    `invalid header name "Bad Name" at byte 20`,
+  );
+  const cut = assertThrows(
+    () =>
+      new ResponseParser().receive(
+        bytesOf(`HTTP/1.1 200 OK\r\nX: ${"v".repeat(50)}\x01\r\n`),
+      ),
+    HttpParseError,
+  );
+  // Only the first 40 bytes of a line are quoted.
+  assertStringIncludes(cut.message, `"X: ${"v".repeat(37)}..." at byte 70`);
 });
 
 Deno.test("ResponseParser.receive() enforces maxHeadBytes however split", () => {
@@ -646,6 +701,89 @@ Deno.test("ResponseParser.receive() enforces maxBodyBytes for every framing", ()
     parser.receive(bytesOf(body));
     parser.receive(null);
     assertEquals(textOf(parser.takeBody()), "hello world");
+  }
+});
+
+Deno.test("ResponseParser.receive() fails a Content-Length past maxBodyBytes on the head, before any body byte", () => {
+  for (
+    const value of [
+      "1048577",
+      "1000000000000",
+      String(2 ** 53 + 1),
+      "9".repeat(30),
+    ]
+  ) {
+    const head = bytesOf(`HTTP/1.1 200 OK\r\nContent-Length: ${value}\r\n\r\n`);
+    const parser = new ResponseParser({ maxBodyBytes: 1 << 20 });
+    const e = assertThrows(
+      () => parser.receive(head),
+      HttpParseError,
+      "over the 1048576 byte limit",
+    );
+    assertStrictEquals(e.code, "body-too-large", value);
+    assertStrictEquals(e.offset, head.length);
+    assertStrictEquals(parser.contentLength, -1);
+    assertStrictEquals(parser.bodyRemaining, -1);
+  }
+});
+
+Deno.test("ResponseParser.contentLength and bodyRemaining are exact integers up to 2^53 - 1", () => {
+  const head = (value: string) =>
+    bytesOf(`HTTP/1.1 200 OK\r\nContent-Length: ${value}\r\n\r\n`);
+  for (
+    const [value, n] of [
+      ["1000000000000", 1e12],
+      [String(2 ** 53 - 1), 2 ** 53 - 1],
+      ["0".repeat(29) + "7", 7],
+    ] as const
+  ) {
+    const parser = new ResponseParser();
+    parser.receive(head(value));
+    assertStrictEquals(parser.contentLength, n);
+    assertStrictEquals(parser.bodyRemaining, n);
+    parser.skipBody(n - 1);
+    assertStrictEquals(parser.bodyRemaining, 1);
+    const e = assertThrows(() => parser.receive(null), HttpParseError);
+    assertStrictEquals(e.code, "truncated-body");
+    assertStringIncludes(e.message, `after ${n - 1} of ${n} body bytes`);
+    assertStrictEquals(parser.bodyRemaining, -1, "none after an error");
+  }
+  // Without a body limit, what a number cannot hold exactly is invalid.
+  for (const value of [String(2 ** 53), String(2 ** 53 + 1), "9".repeat(30)]) {
+    const parser = new ResponseParser();
+    const e = assertThrows(() => parser.receive(head(value)), HttpParseError);
+    assertStrictEquals(e.code, "invalid-content-length", value);
+    assertStrictEquals(parser.contentLength, -1);
+  }
+  // Bodiless responses announce a length they do not frame.
+  const bodiless = new ResponseParser({ method: "HEAD", maxBodyBytes: 10 });
+  bodiless.receive(head("9".repeat(30)));
+  assert(bodiless.done);
+  assertStrictEquals(bodiless.contentLength, -1);
+});
+
+Deno.test("ResponseParser.receive() throws only HttpParseError for any Content-Length digits and limit", () => {
+  const random = mulberry32(SEED);
+  for (let i = 0; i < 2_000; i++) {
+    const digits = Array.from(
+      { length: 1 + Math.floor(random() * 40) },
+      () => Math.floor(random() * 10),
+    ).join("");
+    const limits = [Infinity, 0, 1 << 20, 2 ** 53 - 1];
+    const max = limits[Math.floor(random() * limits.length)]!;
+    const parser = new ResponseParser({ maxBodyBytes: max });
+    try {
+      parser.receive(
+        bytesOf(`HTTP/1.1 200 OK\r\nContent-Length: ${digits}\r\n\r\n`),
+      );
+    } catch (e) {
+      assertInstanceOf(e, HttpParseError);
+      continue;
+    }
+    const n = parser.contentLength;
+    assert(Number.isSafeInteger(n) && n <= max, `${digits}: ${n}`);
+    assertStrictEquals(n, Number(digits));
+    assertStrictEquals(parser.bodyRemaining, n === 0 ? -1 : n);
   }
 });
 

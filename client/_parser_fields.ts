@@ -1,0 +1,334 @@
+/**
+ * A field section of a response (its header fields, or a chunked body's trailer
+ * fields): the field-line grammar (RFC 9112 section 5), obs-fold unfolding, the
+ * field count limit, and storage that builds a `Headers` only when asked.
+ *
+ * @module
+ */
+
+import {
+  COLON,
+  CR,
+  EMPTY,
+  fail,
+  isFieldVchar,
+  isWs,
+  latin1,
+  LF,
+  quote,
+  skipWs,
+  SP,
+  TCHAR,
+  trimWsEnd,
+  unexpected,
+} from "./_parser_bytes.ts";
+
+/**
+ * The fields of one section, validated as they arrive. Names and values are kept
+ * as bytes (copied out of the caller's arrays, which it reuses) and decoded only
+ * by {@linkcode FieldSection.toHeaders}: a response whose headers nobody reads
+ * never pays for strings or a `Headers`.
+ *
+ * The bytes are laid out as `name ":" value LF` per field, in order: a name has
+ * no colon (not a `tchar`) and a value no LF, so the layout needs no index.
+ */
+export class FieldSection {
+  readonly #maxFields: number;
+  readonly #trailer: boolean;
+
+  #buf: Uint8Array = EMPTY;
+  #len = 0;
+  #count = 0;
+  /** Whether the last field may still be continued by an obs-fold line. */
+  #open = false;
+  /** Where the open field's name and value start in `#buf`. */
+  #openName = 0;
+  #openValue = 0;
+  #openOffset = 0;
+
+  /** The field {@linkcode FieldSection.close} closed last, in `buf`. */
+  closedName = 0;
+  closedValue = 0;
+  closedEnd = 0;
+  /** Stream offset of the first byte of the closed field's value, for errors. */
+  closedOffset = 0;
+
+  /**
+   * @param maxFields Limit on the number of fields.
+   * @param trailer Whether this is a trailer section (for messages and codes).
+   */
+  constructor(maxFields: number, trailer: boolean) {
+    this.#maxFields = maxFields;
+    this.#trailer = trailer;
+  }
+
+  /** The bytes the `closed*` indexes point into. */
+  get buf(): Uint8Array {
+    return this.#buf;
+  }
+
+  /** Forgets every field (an interim response's), keeping the buffer. */
+  reset(): void {
+    this.#len = 0;
+    this.#count = 0;
+    this.#open = false;
+  }
+
+  /**
+   * Closes the last field: no obs-fold may continue it any more. Its bounds go
+   * to the `closed*` fields.
+   *
+   * @returns Whether a field was open.
+   */
+  close(): boolean {
+    if (!this.#open) return false;
+    this.#open = false;
+    this.closedName = this.#openName;
+    this.closedValue = this.#openValue;
+    this.closedEnd = this.#len;
+    this.closedOffset = this.#openOffset;
+    this.#reserve(1);
+    this.#buf[this.#len++] = LF;
+    return true;
+  }
+
+  /**
+   * Reads the non-empty line `bytes[start:end]`, at stream offset `offset`: the
+   * continuation of the open field, or a new field, which closes the open one.
+   *
+   * @returns Whether this line closed a field (see {@linkcode FieldSection.close}).
+   */
+  line(bytes: Uint8Array, start: number, end: number, offset: number): boolean {
+    if (isWs(bytes[start])) {
+      if (this.#open) {
+        this.#unfold(bytes, start, end, offset);
+        return false;
+      }
+      if (!this.#trailer) {
+        // RFC 9112 section 2.2: such a line is either rejected or consumed
+        // unread; silently dropping header bytes hides attacks, so reject.
+        fail(
+          "whitespace-after-start-line",
+          `whitespace-preceded line after the status line ${
+            quote(bytes, start, end)
+          }`,
+          offset,
+        );
+      }
+      fail(
+        "obs-fold",
+        `whitespace-preceded first trailer line ${quote(bytes, start, end)}`,
+        offset,
+      );
+    }
+    let i = start;
+    while (i < end && TCHAR[bytes[i]!] === 1) i++;
+    if (i === end) this.#noColon(bytes, start, end, offset);
+    const b = bytes[i]!;
+    if (b !== COLON) this.#badName(bytes, start, i, end, offset);
+    if (i === start) {
+      fail(
+        "invalid-header-name",
+        `empty header name ${quote(bytes, start, end)}`,
+        offset,
+      );
+    }
+    // field-value with its surrounding OWS dropped.
+    const v = skipWs(bytes, i + 1, end);
+    const vEnd = trimWsEnd(bytes, v, end);
+    this.#checkValue(bytes, start, v, vEnd, end, offset, "header value");
+    const closed = this.close();
+    if (++this.#count > this.#maxFields) {
+      fail(
+        "too-many-headers",
+        `more than ${this.#maxFields} ${
+          this.#trailer ? "trailer" : "header"
+        } fields`,
+        offset,
+      );
+    }
+    this.#openName = this.#len;
+    this.#copy(bytes, start, i + 1); // with its colon
+    this.#openValue = this.#len;
+    this.#copy(bytes, v, vEnd);
+    this.#openOffset = offset + v - start;
+    this.#open = true;
+    return closed;
+  }
+
+  /**
+   * Appends an obs-fold continuation line to the open field's value. RFC 9112
+   * section 5.2: a user agent replaces each obs-fold (`OWS CRLF RWS`) with SP
+   * before interpreting the value; the field's trailing OWS is dropped as usual.
+   * The open field is the last one in `#buf`, so its value just grows.
+   */
+  #unfold(bytes: Uint8Array, start: number, end: number, offset: number): void {
+    const v = skipWs(bytes, start, end);
+    const vEnd = trimWsEnd(bytes, v, end);
+    this.#checkValue(
+      bytes,
+      start,
+      start,
+      end,
+      end,
+      offset,
+      "folded header value",
+    );
+    if (v === vEnd) return;
+    if (this.#len === this.#openValue) {
+      this.#openOffset = offset + v - start;
+    } else {
+      this.#reserve(1);
+      this.#buf[this.#len++] = SP;
+    }
+    this.#copy(bytes, v, vEnd);
+  }
+
+  /** Fails on the first byte of `bytes[from:to]` not allowed in a value. */
+  #checkValue(
+    bytes: Uint8Array,
+    start: number,
+    from: number,
+    to: number,
+    end: number,
+    offset: number,
+    what: string,
+  ): void {
+    for (let k = from; k < to; k++) {
+      const c = bytes[k]!;
+      if (!isFieldVchar(c) && !isWs(c)) {
+        unexpected(
+          c,
+          "invalid-header-value",
+          `control character in ${what} ${quote(bytes, start, end)}`,
+          offset + k - start,
+          `header line ${quote(bytes, start, end)}`,
+        );
+      }
+    }
+  }
+
+  #noColon(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    offset: number,
+  ): never {
+    return fail(
+      "header-no-colon",
+      `header line without a colon ${quote(bytes, start, end)}`,
+      offset,
+    );
+  }
+
+  /** Fails on `bytes[i]`, the first byte of the line that is not a `tchar`. */
+  #badName(
+    bytes: Uint8Array,
+    start: number,
+    i: number,
+    end: number,
+    offset: number,
+  ): never {
+    const b = bytes[i]!;
+    if (b === 0 || b === CR) {
+      unexpected(
+        b,
+        "",
+        "",
+        offset + i - start,
+        `header line ${quote(bytes, start, end)}`,
+      );
+    }
+    if (isWs(b) && bytes[skipWs(bytes, i, end)] === COLON) {
+      fail(
+        "header-whitespace-before-colon",
+        `whitespace between header name and colon ${quote(bytes, start, end)}`,
+        offset + i - start,
+      );
+    }
+    let colon = i;
+    while (colon < end && bytes[colon] !== COLON) colon++;
+    if (colon === end) this.#noColon(bytes, start, end, offset);
+    return fail(
+      "invalid-header-name",
+      `invalid header name ${quote(bytes, start, colon)}`,
+      offset + i - start,
+    );
+  }
+
+  #copy(bytes: Uint8Array, from: number, to: number): void {
+    this.#reserve(to - from);
+    const buf = this.#buf;
+    let at = this.#len;
+    // Field bytes are few: a loop beats the view `set()` would need.
+    for (let k = from; k < to; k++) buf[at++] = bytes[k]!;
+    this.#len = at;
+  }
+
+  /** Makes room for `n` more bytes in `#buf`. */
+  #reserve(n: number): void {
+    const need = this.#len + n;
+    if (need <= this.#buf.length) return;
+    const grown = new Uint8Array(Math.max(need, this.#buf.length * 2, 512));
+    grown.set(this.#buf);
+    this.#buf = grown;
+  }
+
+  /**
+   * A new `Headers` with every field (all closed), values decoded as latin1, in
+   * order.
+   */
+  toHeaders(): Headers {
+    const headers = new Headers();
+    // One decode for the section; names and values are slices of it.
+    const text = latin1(this.#buf, 0, this.#len);
+    for (let i = 0; i < text.length;) {
+      const colon = text.indexOf(":", i);
+      const lf = text.indexOf("\n", colon);
+      headers.append(text.slice(i, colon), text.slice(colon + 1, lf));
+      i = lf + 1;
+    }
+    return headers;
+  }
+
+  /**
+   * What `toHeaders().get(name)` would return, read from the bytes without
+   * building anything when no field has that name: the values of the closed
+   * fields named `name` (ASCII case-insensitively), joined with ", ", or `null`.
+   */
+  get(name: string): string | null {
+    const buf = this.#buf;
+    const len = this.#len;
+    let value: string | null = null;
+    for (let i = 0; i < len;) {
+      let colon = i;
+      while (colon < len && buf[colon] !== COLON) colon++;
+      let lf = colon;
+      while (lf < len && buf[lf] !== LF) lf++;
+      if (sameName(buf, i, colon, name)) {
+        const v = latin1(buf, colon + 1, lf);
+        value = value === null ? v : `${value}, ${v}`;
+      }
+      i = lf + 1;
+    }
+    return value;
+  }
+}
+
+/** Whether `buf[start:end]` and `name` are equal ignoring ASCII case. */
+function sameName(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  name: string,
+): boolean {
+  if (end - start !== name.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    let a = buf[start + k]!;
+    let b = name.charCodeAt(k);
+    if (a >= 65 && a <= 90) a += 32;
+    if (b >= 65 && b <= 90) b += 32;
+    if (a !== b) return false;
+  }
+  return true;
+}
