@@ -33,31 +33,42 @@ import {
 } from "./_selector_rows.ts";
 import {
   FULL_HTTP,
+  HTTP_ROWS,
+  type HttpRow,
   QUICK_HTTP,
   runHttpRows,
-  runPythonRow,
-  startOrigin,
 } from "./_http_rows.ts";
+import { FULL_PYTHON, QUICK_PYTHON, runPythonRow } from "./_python_row.ts";
+import { type Origin, startDenoOrigin, startNginx } from "./_servers.ts";
 import { gcAvailable, progress } from "./_util.ts";
 
-const GROUPS = ["selector", "http", "python"] as const;
+/** Names `--only` takes: groups, and single HTTP rows. */
+const GROUPS = ["selector", "http", "python", ...HTTP_ROWS] as const;
 type Group = typeof GROUPS[number];
 
 const HELP =
-  `Usage: deno task bench [--quick] [--only selector|http|python]... [--json]
+  `Usage: deno task bench [--quick] [--only NAME]... [--origin nginx|deno] [--json]
 
-  --quick        reduced scale smoke run (about 30 s); verdicts only hints ("quick:")
-  --only GROUP   run only these rows (repeatable, or comma-separated)
-  --json         print the results as JSON instead of the table
-  --help         this text`;
+  --quick          reduced scale smoke run (under a minute); verdicts only hints ("quick:")
+  --only NAME      run only these rows (repeatable, or comma-separated):
+                   selector, http (every HTTP row), python, or one HTTP row:
+                   ${HTTP_ROWS.join(", ")}
+  --origin KIND    the HTTP origin: nginx (default; falls back to deno when
+                   nginx is missing) or deno (bench/_origin.ts)
+  --json           print the results as JSON instead of the table
+  --help           this text
+
+See bench/README.md for what each row measures and how to read the table.`;
 
 function parseArgs(argv: string[]): {
   quick: boolean;
   json: boolean;
   only: Set<Group>;
+  origin: "nginx" | "deno";
 } {
   let quick = false;
   let json = false;
+  let origin: "nginx" | "deno" = "nginx";
   const only = new Set<Group>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -66,21 +77,29 @@ function parseArgs(argv: string[]): {
     else if (a === "--help" || a === "-h") {
       console.log(HELP);
       Deno.exit(0);
+    } else if (a === "--origin" || a.startsWith("--origin=")) {
+      const value = a === "--origin" ? argv[++i] : a.slice("--origin=".length);
+      if (value !== "nginx" && value !== "deno") {
+        usage(`unknown origin "${value}": expected nginx or deno`);
+      }
+      origin = value;
     } else if (a === "--only" || a.startsWith("--only=")) {
       const value = a === "--only" ? argv[++i] : a.slice("--only=".length);
-      if (value === undefined) usage("--only needs a group");
+      if (value === undefined) usage("--only needs a name");
       for (const g of value.split(",")) {
         if (!(GROUPS as readonly string[]).includes(g)) {
           usage(
-            `unknown group "${g}" for --only: expected ${GROUPS.join(", ")}`,
+            `unknown name "${g}" for --only: expected ${GROUPS.join(", ")}`,
           );
         }
         only.add(g as Group);
       }
     } else usage(`unknown argument "${a}"`);
   }
-  if (only.size === 0) { for (const g of GROUPS) only.add(g); }
-  return { quick, json, only };
+  if (only.size === 0) {
+    for (const g of ["selector", "http", "python"] as const) only.add(g);
+  }
+  return { quick, json, only, origin };
 }
 
 function usage(message: string): never {
@@ -88,8 +107,25 @@ function usage(message: string): never {
   Deno.exit(2);
 }
 
+async function startOrigin(
+  want: "nginx" | "deno",
+  extraPorts: number,
+): Promise<{ origin: Origin; note?: string }> {
+  if (want === "nginx") {
+    const nginx = await startNginx(extraPorts);
+    if (typeof nginx !== "string") return { origin: nginx };
+    progress(`${nginx}: using the Deno origin instead`);
+    return {
+      origin: await startDenoOrigin(extraPorts),
+      note:
+        `${nginx}: the HTTP rows ran against the Deno origin (issue 10's targets are for nginx)`,
+    };
+  }
+  return { origin: await startDenoOrigin(extraPorts) };
+}
+
 async function main(): Promise<void> {
-  const { quick, json, only } = parseArgs(Deno.args);
+  const { quick, json, only, origin: want } = parseArgs(Deno.args);
   const started = performance.now();
   const report: Report = {
     date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
@@ -106,7 +142,7 @@ async function main(): Promise<void> {
   const sections: Section[] = report.sections;
   if (!gcAvailable) {
     progress(
-      "gc() is not exposed: no GC between HTTP client runs (use --v8-flags=--expose-gc)",
+      "gc() is not exposed: no GC between Python-row client runs (use --v8-flags=--expose-gc)",
     );
   }
 
@@ -115,14 +151,27 @@ async function main(): Promise<void> {
       ...await runSelectorRows(quick ? QUICK_SELECTOR : FULL_SELECTOR, quick),
     );
   }
-  if (only.has("http") || only.has("python")) {
+  const httpRows = new Set<HttpRow>(
+    HTTP_ROWS.filter((r) => only.has("http") || only.has(r)),
+  );
+  if (httpRows.size > 0 || only.has("python")) {
     const http = quick ? QUICK_HTTP : FULL_HTTP;
-    const { origin, port } = await startOrigin();
+    const extra = httpRows.has("origins") ? http.origins - 1 : 0;
+    const { origin, note } = await startOrigin(want, extra);
+    report.origin = origin.describe;
+    if (note !== undefined) report.notes = [note];
+    progress(`origin: ${origin.describe}`);
     try {
-      if (only.has("http")) {
-        sections.push(...await runHttpRows(http, port, quick));
+      sections.push(...await runHttpRows(http, origin, httpRows, quick));
+      if (only.has("python")) {
+        sections.push(
+          await runPythonRow(
+            quick ? QUICK_PYTHON : FULL_PYTHON,
+            origin.port,
+            origin.describe,
+          ),
+        );
       }
-      if (only.has("python")) sections.push(await runPythonRow(http, port));
     } finally {
       await origin.stop();
     }
