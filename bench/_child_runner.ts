@@ -40,6 +40,8 @@ export interface Sample {
 /** What a client gave over the whole row. */
 export interface ClientOutcome {
   samples: Sample[];
+  /** The child's peak RSS before its first run (the runtime and the workload's setup). */
+  readyRss?: number;
   /** Why it stopped early, if it did. */
   error?: string;
 }
@@ -51,8 +53,8 @@ export interface Schedule {
   expectOk: number;
   /** The longest one run may take. */
   runTimeoutMs: number;
-  /** For {@linkcode runInterleaved}: one warm-up run per client first. */
-  warmup?: boolean;
+  /** For {@linkcode runInterleaved}: warm-up runs per client first (default 1). */
+  warmupRuns?: number;
 }
 
 interface RunReply {
@@ -78,6 +80,8 @@ class ClientChild {
   /** Whether each run so far is kept (not a warm-up). */
   readonly kept: boolean[] = [];
   #idleUsPerMs = 0;
+  /** Its peak RSS before its first run, once ready. */
+  readyRss: number | undefined;
 
   constructor(spec: ClientSpec, trace: string) {
     this.#trace = trace;
@@ -128,10 +132,11 @@ class ClientChild {
   }
 
   async ready(): Promise<void> {
-    const r = await this.#json<{ idleCpuUs: number; idleMs: number }>(
-      90_000,
-    );
+    const r = await this.#json<
+      { idleCpuUs: number; idleMs: number; readyRss?: number }
+    >(90_000);
     this.#idleUsPerMs = r.idleMs > 0 ? r.idleCpuUs / r.idleMs : 0;
+    this.readyRss = r.readyRss;
   }
 
   async run(keep: boolean, timeoutMs: number): Promise<RunReply> {
@@ -200,8 +205,8 @@ function attach(samples: Sample[], gcs: (GcRun | undefined)[]): void {
 }
 
 /**
- * Runs every client in its own long-lived child: one warm-up run each (unless
- * `warmup` is false), then `rounds` rounds in rotated order.
+ * Runs every client in its own long-lived child: `warmupRuns` warm-up runs each
+ * (default 1), then `rounds` rounds in rotated order.
  */
 export async function runInterleaved(
   clients: ClientSpec[],
@@ -217,7 +222,11 @@ export async function runInterleaved(
     }
     for (const c of clients) {
       try {
-        await children.get(c.id)!.ready();
+        const child = children.get(c.id)!;
+        await child.ready();
+        if (child.readyRss !== undefined) {
+          out.get(c.id)!.readyRss = child.readyRss;
+        }
       } catch (e) {
         out.get(c.id)!.error = (e as Error).message;
       }
@@ -234,8 +243,8 @@ export async function runInterleaved(
         o.error = (e as Error).message;
       }
     };
-    if (schedule.warmup ?? true) {
-      for (const c of clients) await step(c, false);
+    for (let w = 0; w < (schedule.warmupRuns ?? 1); w++) {
+      for (const c of rotate(clients, w)) await step(c, false);
     }
     for (let r = 0; r < schedule.rounds; r++) {
       for (const c of rotate(clients, r)) await step(c, true);
@@ -271,6 +280,7 @@ export async function runFresh(
         let reply: RunReply | undefined;
         try {
           await child.ready();
+          if (child.readyRss !== undefined) o.readyRss = child.readyRss;
           reply = await child.run(true, schedule.runTimeoutMs);
           const failed = check(reply, schedule.expectOk);
           if (failed !== undefined) o.error = failed;

@@ -8,7 +8,8 @@
  * at exit). The protocol is on stdin (commands) and stderr (JSON lines):
  *
  * 1. After building its workload it measures its idle CPU for `--idle-ms` and
- *    prints `{ "ready": true, "idleCpuUs": n, "idleMs": n }`.
+ *    prints `{ "ready": true, "idleCpuUs": n, "idleMs": n, "readyRss": n }`
+ *    (`readyRss`: its peak RSS before any run, bytes).
  * 2. Each `run` line on stdin runs the workload once: `gc()` and
  *    `gc({ type: "minor" })`, the timed run, `gc()`; it prints `{ "ok", "bytes", "seconds", "cpuUs", "peakRss",
  *    "firstError"? }` (`peakRss`: the process's `ru_maxrss` so far, bytes). The forced collections are the markers (reason `testing`
@@ -194,6 +195,7 @@ say({
   ready: true,
   idleCpuUs: cpuNow() - idle0,
   idleMs: performance.now() - i0,
+  readyRss: peakRss(),
 });
 
 for await (const line of readLines(Deno.stdin.readable)) {

@@ -1,24 +1,24 @@
 /**
- * `deno task bench`: the performance targets of issues 2, 3 and 4, measured on this
- * machine, with medians, ratios against baselines measured in the same run, and a
- * verdict per target.
+ * `deno task bench`: the performance targets of issues 2, 3, 4, 8, 9 and 10,
+ * measured on this machine, with medians, ratios against baselines measured in
+ * the same rounds, and a verdict per target. The method and how to read the
+ * table: `bench/README.md`.
  *
  * ```sh
- * deno task bench                     # every row (~3-5 minutes on 2 cores)
- * deno task bench --quick             # a smoke run at reduced scale (~30 s)
- * deno task bench --only selector     # or http, python; repeat or comma-separate
+ * deno task bench                     # every row (5-10 minutes on 2 cores)
+ * deno task bench --quick             # a smoke run at reduced scale (under a minute)
+ * deno task bench --only http         # or selector, python, or HTTP rows:
+ *                                     # 1k 64k 64m close cold sink origins proxy
+ * deno task bench --origin deno       # the Deno origin instead of nginx
  * deno task bench --json              # machine-readable results on stdout
  * ```
  *
  * Rows: the selector's echo round with 10,000 vs. 10 idle registered conns (and a
- * plain-Deno control), its heap growth over 1,000,000 `select(0)`, the HTTP rows
- * (`fetchAll` vs. a `fetch` pool vs. raw `Deno.connect` loops on 1 KiB, 64 KiB and
- * 64 MiB bodies) and the Python seed crawler's design. Servers and peers run in
- * separate processes on 127.0.0.1; every loop is bounded in count and time.
- *
- * `deno task bench` runs with `--v8-flags=--expose-gc`, so the HTTP rows force a
- * full GC between client runs (outside the timed region); without the flag they
- * still run, and the report says that no GC was forced.
+ * plain-Deno control) and its heap growth over 1,000,000 `select(0)`; the HTTP
+ * rows (`_http_rows.ts`), each client in its own process with its CPU, GC and
+ * RSS figures, against nginx (or `_origin.ts`); the Python seed crawler's design.
+ * Servers and peers run in separate processes on 127.0.0.1; every loop is
+ * bounded in count and time.
  *
  * Exit code: 0 when every row ran (targets may be missed: the verdicts say so),
  * 1 when the bench itself failed, 2 on a bad command line.
