@@ -83,7 +83,7 @@ class ClientChild {
   /** Its peak RSS before its first run, once ready. */
   readyRss: number | undefined;
 
-  constructor(spec: ClientSpec, trace: string) {
+  constructor(spec: ClientSpec, trace: string, runTimeoutMs: number) {
     this.#trace = trace;
     this.#what = spec.label;
     this.#process = new Deno.Command("sh", {
@@ -100,10 +100,14 @@ class ClientChild {
         "--allow-write",
         CHILD,
         ...spec.args,
+        // The child's own bound, so that it exits even if this process is gone.
+        "--max-run-ms",
+        String(runTimeoutMs),
       ],
       stdin: "piped",
       stdout: "null",
       stderr: "piped",
+      env: { NO_COLOR: "1" },
     }).spawn();
     this.#stdin = this.#process.stdin.getWriter();
     this.#lines = new LineReader(this.#process.stderr, spec.label);
@@ -119,8 +123,9 @@ class ClientChild {
           Math.max(1, deadline - performance.now()),
         );
       } catch (e) {
+        // The first lines: Deno's "error: Uncaught ..." and where.
         const tail = this.#tail.length > 0
-          ? `; its stderr: ${this.#tail.join(" | ")}`
+          ? `; its stderr: ${this.#tail.slice(0, 2).join(" | ")}`
           : "";
         throw new Error(`${(e as Error).message}${tail}`);
       }
@@ -218,7 +223,10 @@ export async function runInterleaved(
   try {
     for (const c of clients) {
       out.set(c.id, { samples: [] });
-      children.set(c.id, new ClientChild(c, `${dir}/${c.id}.trace`));
+      children.set(
+        c.id,
+        new ClientChild(c, `${dir}/${c.id}.trace`, schedule.runTimeoutMs),
+      );
     }
     for (const c of clients) {
       try {
@@ -276,7 +284,11 @@ export async function runFresh(
       for (const c of rotate(clients, r)) {
         const o = out.get(c.id)!;
         if (o.error !== undefined) continue;
-        const child = new ClientChild(c, `${dir}/${c.id}-${r}.trace`);
+        const child = new ClientChild(
+          c,
+          `${dir}/${c.id}-${r}.trace`,
+          schedule.runTimeoutMs,
+        );
         let reply: RunReply | undefined;
         try {
           await child.ready();

@@ -79,6 +79,21 @@ if (gc === undefined) {
   throw new Error("_http_child: run with --v8-flags=--expose-gc");
 }
 if (PORTS.length === 0) throw new TypeError("Missing --ports");
+const CLIENTS = [
+  "raw",
+  "raw-read",
+  "raw-close",
+  "raw-sink",
+  "fetch-all",
+  "fetch-all-sink",
+  "fetch-each",
+  "fetch",
+];
+if (!CLIENTS.includes(CLIENT)) {
+  throw new TypeError(
+    `Unknown --client "${CLIENT}": expected ${CLIENTS.join(", ")}`,
+  );
+}
 
 const extra: ExtraOptions = {};
 if (flag("keep-alive") === "false") extra.keepAlive = false;
@@ -168,7 +183,12 @@ async function runOnce(): Promise<object> {
     gc!({ type: "minor" }); // the start marker: the run's collections follow it
     const cpu0 = cpuNow();
     const t0 = performance.now();
-    const r = await workload();
+    // A client that throws (a raw loop on a refused conn) fails the run, not the child.
+    const r = await workload().catch((e): RunResult => ({
+      ok: 0,
+      bytes: 0,
+      firstError: String(e),
+    }));
     const t1 = performance.now();
     const cpu1 = cpuNow();
     const peak = peakRss();

@@ -5,7 +5,7 @@
  * table: `bench/README.md`.
  *
  * ```sh
- * deno task bench                     # every row (5-10 minutes on 2 cores)
+ * deno task bench                     # every row (3-5 minutes on 2 cores)
  * deno task bench --quick             # a smoke run at reduced scale (under a minute)
  * deno task bench --only http         # or selector, python, or HTTP rows:
  *                                     # 1k 64k 64m close cold sink origins proxy
