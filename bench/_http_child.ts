@@ -11,12 +11,17 @@
  *    prints `{ "ready": true, "idleCpuUs": n, "idleMs": n, "readyRss": n }`
  *    (`readyRss`: its peak RSS before any run, bytes).
  * 2. Each `run` line on stdin runs the workload once: `gc()` and
- *    `gc({ type: "minor" })`, the timed run, `gc()`; it prints `{ "ok", "bytes", "seconds", "cpuUs", "peakRss",
- *    "firstError"? }` (`peakRss`: the process's `ru_maxrss` so far, bytes). The forced collections are the markers (reason `testing`
- *    in the trace) that tell the parent which collections belong to which run.
+ *    `gc({ type: "minor" })`, the timed run, `gc()`; it prints `{ "ok",
+ *    "bytes", "seconds", "cpuUs", "peakRss"?, "firstError"? }` (`peakRss`: the
+ *    peak RSS during the run, bytes, on Linux). The forced collections are the
+ *    markers (reason `testing` in the trace) that tell the parent which
+ *    collections belong to which run.
  * 3. At the end of stdin it exits (which flushes the trace).
  *
  * Every run is bounded by `--max-run-ms` (the process exits with code 3).
+ *
+ * It runs with `--allow-all`: Deno grants `/proc/self/status` (the peak RSS) and
+ * `/proc/self/clear_refs` (its reset) to nothing less.
  *
  * Usage: `deno run --v8-flags=--expose-gc,--trace-gc-nvp -A bench/_http_child.ts
  * --client raw|raw-read|raw-close|raw-sink|fetch-all|fetch-all-sink|fetch-each|fetch
@@ -26,7 +31,7 @@
  *
  * @module
  */
-import { cpuUsage, resourceUsage } from "node:process";
+import { cpuUsage } from "node:process";
 import {
   type ExtraOptions,
   runFetchAll,
@@ -166,11 +171,28 @@ function cpuNow(): number {
 }
 
 /**
- * The peak RSS of this process so far (`getrusage` `ru_maxrss`): the
- * warm-up ran the same workload, so after a run it is that workload's peak.
+ * This process's peak RSS since it started or since the last
+ * {@linkcode resetPeakRss} (Linux `VmHWM`), or `undefined` elsewhere. Not
+ * `ru_maxrss`: after fork + exec that starts at the parent's peak.
  */
-function peakRss(): number {
-  return resourceUsage().maxRSS * 1024;
+function peakRss(): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(
+      Deno.readTextFileSync("/proc/self/status"),
+    );
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resets `VmHWM` to the current RSS (Linux >= 4.0). */
+function resetPeakRss(): void {
+  try {
+    Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+  } catch {
+    // Not Linux: peakRss() is undefined there anyway.
+  }
 }
 
 async function runOnce(): Promise<object> {
@@ -181,6 +203,7 @@ async function runOnce(): Promise<object> {
   try {
     gc!();
     gc!({ type: "minor" }); // the start marker: the run's collections follow it
+    resetPeakRss();
     const cpu0 = cpuNow();
     const t0 = performance.now();
     // A client that throws (a raw loop on a refused conn) fails the run, not the child.
@@ -198,7 +221,7 @@ async function runOnce(): Promise<object> {
       bytes: r.bytes,
       seconds: (t1 - t0) / 1000,
       cpuUs: cpu1 - cpu0,
-      peakRss: peak,
+      ...(peak !== undefined ? { peakRss: peak } : {}),
       ...(r.firstError !== undefined ? { firstError: r.firstError } : {}),
     };
   } finally {
@@ -215,7 +238,7 @@ say({
   ready: true,
   idleCpuUs: cpuNow() - idle0,
   idleMs: performance.now() - i0,
-  readyRss: peakRss(),
+  ...(peakRss() !== undefined ? { readyRss: peakRss() } : {}),
 });
 
 for await (const line of readLines(Deno.stdin.readable)) {

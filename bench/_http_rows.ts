@@ -630,7 +630,7 @@ function sinkRow(origin: Origin, cfg: HttpConfig, dir: string): RowDef {
     notes: [
       `Origin: ${origin.describe}.`,
       `The file is in ${dir}, removed after each run (the page cache absorbs the writes: the disk's speed is not measured).`,
-      "Peak RSS: the client process's ru_maxrss after the run (its warm-up ran the same workload), the runtime's own included; the verdict is on its growth over the peak before the first run (runtime, module and setup).",
+      "Peak RSS: the client process's VmHWM during each run (reset at its start), the largest over the rounds, the runtime's own included; the verdict is on its growth over the process's peak before its first run (runtime, module, setup).",
       roundsNote(schedule),
       METHOD_NOTE,
     ],
