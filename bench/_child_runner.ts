@@ -24,6 +24,8 @@ export interface ClientSpec {
   label: string;
   /** Arguments after `_http_child.ts`, e.g. `["--client", "raw", ...]`. */
   args: string[];
+  /** Whether it runs this library (`fetchAll`/`fetchEach`): `--baseline` pairs those. */
+  lib?: boolean;
 }
 
 /** One measured run. */

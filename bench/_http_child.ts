@@ -27,12 +27,16 @@
  * --client raw|raw-read|raw-close|raw-sink|fetch-all|fetch-all-sink|fetch-each|fetch
  * --ports P[,P...] --path /1k --count N --concurrency C --expect-length L
  * [--keep-alive false] [--per-origin N] [--proxy URL] [--sink-file PATH]
- * [--max-run-ms N] [--idle-ms N]`
+ * [--mod PATH] [--max-run-ms N] [--idle-ms N]`
+ *
+ * `--mod` takes `fetchAll` and `fetchEach` from another checkout's `mod.ts`
+ * (the bench's `--baseline`) instead of this one's.
  *
  * @module
  */
 import { cpuUsage } from "node:process";
 import {
+  type Engine,
   type ExtraOptions,
   runFetchAll,
   runFetchAllSink,
@@ -78,6 +82,7 @@ const IDLE_MS = num("idle-ms", 200);
 const PROXY = flag("proxy");
 const SINK_FILE = flag("sink-file");
 const PER_ORIGIN = flag("per-origin");
+const MOD = flag("mod");
 
 const gc = (globalThis as { gc?: (options?: { type: string }) => void }).gc;
 if (gc === undefined) {
@@ -106,6 +111,11 @@ if (PER_ORIGIN !== undefined) {
   extra.perOrigin = { concurrency: Number(PER_ORIGIN) };
 }
 if (PROXY !== undefined) extra.proxy = PROXY;
+
+/** `fetchAll` and `fetchEach` of another checkout (`--mod path/to/mod.ts`), if given. */
+const engine: Engine | undefined = MOD === undefined
+  ? undefined
+  : await import(new URL(MOD, `file://${Deno.cwd()}/`).href) as Engine;
 
 // The URLs, round-robin over the ports: built once, outside every timed run.
 const urls = Array.from(
@@ -149,11 +159,13 @@ function workload(): Promise<RunResult> {
     case "raw-sink":
       return withFile((file) => runRawSink(port, PATH, OPTIONS, file));
     case "fetch-all":
-      return runFetchAll(urls, OPTIONS, extra);
+      return runFetchAll(urls, OPTIONS, extra, engine);
     case "fetch-all-sink":
-      return withFile((file) => runFetchAllSink(urls[0]!, OPTIONS, file));
+      return withFile((file) =>
+        runFetchAllSink(urls[0]!, OPTIONS, file, engine)
+      );
     case "fetch-each":
-      return runFetchEach(urls, OPTIONS, extra);
+      return runFetchEach(urls, OPTIONS, extra, engine);
     case "fetch":
       return runFetchPool(urls, OPTIONS, httpClient);
     default:

@@ -73,13 +73,25 @@ export type ExtraOptions = Omit<FetchAllOptions, "concurrency"> & {
   proxy?: string;
 };
 
+/**
+ * The `fetchAll` and `fetchEach` a client calls: this checkout's by default, or
+ * another checkout's `mod.ts` (the bench's `--baseline`).
+ */
+export interface Engine {
+  fetchAll: typeof fetchAll;
+  fetchEach: typeof fetchEach;
+}
+
+const OURS: Engine = { fetchAll, fetchEach };
+
 /** Runs the URLs through `fetchAll` (keep-alive unless `extra.keepAlive` is false). */
 export async function runFetchAll(
   urls: string[],
   options: RunOptions,
   extra: ExtraOptions = {},
+  engine: Engine = OURS,
 ): Promise<RunResult> {
-  const results = await fetchAll(urls, {
+  const results = await engine.fetchAll(urls, {
     timeout: 120_000,
     ...extra,
     concurrency: options.concurrency,
@@ -98,10 +110,11 @@ export async function runFetchEach(
   urls: string[],
   options: RunOptions,
   extra: ExtraOptions = {},
+  engine: Engine = OURS,
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   for await (
-    const { result } of fetchEach(urls, {
+    const { result } of engine.fetchEach(urls, {
       timeout: 120_000,
       ...extra,
       concurrency: options.concurrency,
@@ -423,6 +436,7 @@ export async function runFetchAllSink(
   url: string,
   options: RunOptions,
   file: Deno.FsFile,
+  engine: Engine = OURS,
 ): Promise<RunResult> {
   let written = 0;
   const sink = new WritableStream<Uint8Array>({
@@ -431,7 +445,7 @@ export async function runFetchAllSink(
       written += chunk.length;
     },
   });
-  const [r] = await fetchAll([{ url, sink }], {
+  const [r] = await engine.fetchAll([{ url, sink }], {
     concurrency: 1,
     timeout: 600_000,
   });

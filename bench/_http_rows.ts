@@ -114,6 +114,14 @@ interface RatioSpec {
   target?: { op: ">=" | "<="; limit: number; text: string };
 }
 
+/** Another checkout's `mod.ts`, whose clients run beside this one's (`--baseline`). */
+export interface Baseline {
+  /** Absolute path of its `mod.ts`. */
+  mod: string;
+  /** What to call it in the table, e.g. `main`. */
+  name: string;
+}
+
 /** What one row measures, and how to report it. */
 interface RowDef {
   id: string;
@@ -198,7 +206,58 @@ function pairRatios(
   };
 }
 
-async function runRow(def: RowDef, quick: boolean): Promise<Section> {
+/**
+ * With a baseline: every client of this library gets a twin on the baseline's
+ * `mod.ts`, run in the same rounds, and paired ratios against it.
+ */
+function withBaseline(def: RowDef, base: Baseline | undefined): RowDef {
+  if (base === undefined) return def;
+  const clients: ClientSpec[] = [];
+  const ratios: RatioSpec[] = [...def.ratios];
+  for (const c of def.clients) {
+    clients.push(c);
+    if (!c.lib) continue;
+    const id = `${c.id}@base`;
+    clients.push({
+      id,
+      label: `${c.label} [${base.name}]`,
+      args: [...c.args, "--mod", base.mod],
+    });
+    ratios.push({
+      a: c.id,
+      b: id,
+      kind: "speed",
+      label: `${c.id} ÷ ${base.name} (speed)`,
+      target: {
+        op: ">=",
+        limit: 0.95,
+        text:
+          `http ${def.id}: ${c.id} not slower than ${base.name} beyond noise (>= 0.95)`,
+      },
+    }, {
+      a: c.id,
+      b: id,
+      kind: "cpu",
+      label: `${c.id} ÷ ${base.name} (CPU)`,
+    });
+  }
+  return {
+    ...def,
+    clients,
+    ratios,
+    notes: [
+      ...def.notes,
+      `[${base.name}]: the same client on ${base.mod}, in the same rounds.`,
+    ],
+  };
+}
+
+async function runRow(
+  plain: RowDef,
+  quick: boolean,
+  base?: Baseline,
+): Promise<Section> {
+  const def = withBaseline(plain, base);
   progress(
     `http ${def.id}: ${def.title}: ${def.schedule.rounds} rounds of ${def.clients.length} clients${
       def.fresh ? ", each run in a fresh process" : ""
@@ -338,11 +397,13 @@ function keepAliveRows(
         {
           id: "fetchAll",
           label: "fetchAll",
+          lib: true,
           args: clientArgs("fetch-all", port, path, count, cfg),
         },
         {
           id: "fetchEach",
           label: "fetchEach (results dropped)",
+          lib: true,
           args: clientArgs("fetch-each", port, path, count, cfg),
         },
         {
@@ -454,6 +515,7 @@ function keepAliveRows(
         {
           id: "fetchAll",
           label: "fetchAll",
+          lib: true,
           args: clientArgs("fetch-all", port, "/64m", 1, cfg),
         },
         {
@@ -518,6 +580,7 @@ function closeRow(origin: Origin, cfg: HttpConfig): RowDef {
       {
         id: "fetchAll",
         label: "fetchAll (keepAlive: false)",
+        lib: true,
         args: clientArgs("fetch-all", port, "/1k", n, cfg, [
           "--keep-alive",
           "false",
@@ -577,6 +640,7 @@ function coldRow(origin: Origin, cfg: HttpConfig): RowDef {
       {
         id: "fetchAll",
         label: "fetchAll",
+        lib: true,
         args: clientArgs("fetch-all", port, "/1k", n, cfg),
       },
     ],
@@ -649,6 +713,7 @@ function sinkRow(origin: Origin, cfg: HttpConfig, dir: string): RowDef {
       {
         id: "fetchAll",
         label: "fetchAll, RequestSpec sink → FsFile",
+        lib: true,
         args: clientArgs("fetch-all-sink", port, path, 1, cfg, [
           "--sink-file",
           `${dir}/fetch-all.out`,
@@ -725,11 +790,13 @@ function originsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
       {
         id: "flat",
         label: "fetchAll, flat",
+        lib: true,
         args: clientArgs("fetch-all", ports, "/1k", n, cfg),
       },
       {
         id: "perOrigin",
         label: "fetchAll, perOrigin { concurrency: 4 }",
+        lib: true,
         args: clientArgs("fetch-all", ports, "/1k", n, cfg, [
           "--per-origin",
           "4",
@@ -874,12 +941,17 @@ async function proxyRow(
   }
 }
 
-/** Runs the HTTP rows in `only` (all when empty), against `origin`. */
+/**
+ * Runs the HTTP rows in `only`, against `origin`; with `base`, each library
+ * client also on the baseline's `mod.ts` (the proxy row excepted: a baseline
+ * without `proxy` would go around the proxy).
+ */
 export async function runHttpRows(
   cfg: HttpConfig,
   origin: Origin,
   only: ReadonlySet<HttpRow>,
   quick: boolean,
+  base?: Baseline,
 ): Promise<Section[]> {
   const sections: Section[] = [];
   const keep = keepAliveRows(origin, cfg);
@@ -889,18 +961,20 @@ export async function runHttpRows(
       case "1k":
       case "64k":
       case "64m":
-        sections.push(await runRow(keep[id], quick));
+        sections.push(await runRow(keep[id], quick, base));
         break;
       case "close":
-        sections.push(await runRow(closeRow(origin, cfg), quick));
+        sections.push(await runRow(closeRow(origin, cfg), quick, base));
         break;
       case "cold":
-        sections.push(await runRow(coldRow(origin, cfg), quick));
+        sections.push(await runRow(coldRow(origin, cfg), quick, base));
         break;
       case "sink": {
         const dir = await sinkDir();
         try {
-          sections.push(await runRow(sinkRow(origin, cfg, dir), quick));
+          sections.push(
+            await runRow(sinkRow(origin, cfg, dir), quick, base),
+          );
         } finally {
           await Deno.remove(dir, { recursive: true });
         }
@@ -924,7 +998,7 @@ export async function runHttpRows(
               ratios: [],
               verdicts: [],
             }
-            : await runRow(def, quick),
+            : await runRow(def, quick, base),
         );
         break;
       }

@@ -10,6 +10,7 @@
  * deno task bench --only http         # or selector, python, or HTTP rows:
  *                                     # 1k 64k 64m close cold sink origins proxy
  * deno task bench --origin deno       # the Deno origin instead of nginx
+ * deno task bench --baseline main     # library clients also on another version
  * deno task bench --json              # machine-readable results on stdout
  * ```
  *
@@ -32,6 +33,7 @@ import {
   runSelectorRows,
 } from "./_selector_rows.ts";
 import {
+  type Baseline,
   FULL_HTTP,
   HTTP_ROWS,
   type HttpRow,
@@ -47,7 +49,8 @@ const GROUPS = ["selector", "http", "python", ...HTTP_ROWS] as const;
 type Group = typeof GROUPS[number];
 
 const HELP =
-  `Usage: deno task bench [--quick] [--only NAME]... [--origin nginx|deno] [--json]
+  `Usage: deno task bench [--quick] [--only NAME]... [--origin nginx|deno]
+                       [--baseline REV|DIR] [--json]
 
   --quick          reduced scale smoke run (under a minute); verdicts only hints ("quick:")
   --only NAME      run only these rows (repeatable, or comma-separated):
@@ -55,6 +58,10 @@ const HELP =
                    ${HTTP_ROWS.join(", ")}
   --origin KIND    the HTTP origin: nginx (default; falls back to deno when
                    nginx is missing) or deno (bench/_origin.ts)
+  --baseline REV   also run every fetchAll/fetchEach client on another version
+                   of the library, in the same rounds, with paired ratios: a
+                   git revision of this repository (exported with git archive
+                   to a temp dir) or a directory holding a mod.ts
   --json           print the results as JSON instead of the table
   --help           this text
 
@@ -65,7 +72,9 @@ function parseArgs(argv: string[]): {
   json: boolean;
   only: Set<Group>;
   origin: "nginx" | "deno";
+  baseline?: string;
 } {
+  let baseline: string | undefined;
   let quick = false;
   let json = false;
   let origin: "nginx" | "deno" = "nginx";
@@ -83,6 +92,9 @@ function parseArgs(argv: string[]): {
         usage(`unknown origin "${value}": expected nginx or deno`);
       }
       origin = value;
+    } else if (a === "--baseline" || a.startsWith("--baseline=")) {
+      baseline = a === "--baseline" ? argv[++i] : a.slice("--baseline=".length);
+      if (!baseline) usage("--baseline needs a git revision or a directory");
     } else if (a === "--only" || a.startsWith("--only=")) {
       const value = a === "--only" ? argv[++i] : a.slice("--only=".length);
       if (value === undefined) usage("--only needs a name");
@@ -99,7 +111,13 @@ function parseArgs(argv: string[]): {
   if (only.size === 0) {
     for (const g of ["selector", "http", "python"] as const) only.add(g);
   }
-  return { quick, json, only, origin };
+  return {
+    quick,
+    json,
+    only,
+    origin,
+    ...(baseline !== undefined ? { baseline } : {}),
+  };
 }
 
 function usage(message: string): never {
@@ -124,8 +142,51 @@ async function startOrigin(
   return { origin: await startDenoOrigin(extraPorts) };
 }
 
+/**
+ * The baseline's `mod.ts`: `spec` itself when it is a directory with one, else
+ * the git revision `spec` of this repository, exported to a temp dir (removed by
+ * `cleanup`).
+ */
+async function prepareBaseline(
+  spec: string,
+): Promise<{ base: Baseline; cleanup: () => Promise<void> }> {
+  try {
+    const mod = `${await Deno.realPath(spec)}/mod.ts`;
+    await Deno.stat(mod);
+    return { base: { mod, name: spec }, cleanup: async () => {} };
+  } catch {
+    // Not a checkout: a git revision.
+  }
+  const repo = new URL("..", import.meta.url).pathname;
+  const dir = await Deno.makeTempDir({ prefix: "bench-baseline-" });
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      'git -C "$1" archive --format=tar -o "$3/tree.tar" "$2" && tar -x -f "$3/tree.tar" -C "$3"',
+      "sh",
+      repo,
+      spec,
+      dir,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    await Deno.remove(dir, { recursive: true });
+    throw new Error(
+      `Cannot export baseline "${spec}": ${
+        new TextDecoder().decode(out.stderr).trim()
+      }`,
+    );
+  }
+  return {
+    base: { mod: `${dir}/mod.ts`, name: spec },
+    cleanup: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
 async function main(): Promise<void> {
-  const { quick, json, only, origin: want } = parseArgs(Deno.args);
+  const { quick, json, only, origin: want, baseline } = parseArgs(Deno.args);
   const started = performance.now();
   const report: Report = {
     date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
@@ -156,13 +217,29 @@ async function main(): Promise<void> {
   );
   if (httpRows.size > 0 || only.has("python")) {
     const http = quick ? QUICK_HTTP : FULL_HTTP;
+    const prepared = baseline !== undefined && httpRows.size > 0
+      ? await prepareBaseline(baseline)
+      : undefined;
+    if (prepared !== undefined) {
+      progress(`baseline: ${prepared.base.name} (${prepared.base.mod})`);
+      report.notes = [
+        `Baseline: every fetchAll/fetchEach client also ran on ${prepared.base.name} ([${prepared.base.name}] rows), in the same rounds.`,
+      ];
+    }
     const extra = httpRows.has("origins") ? http.origins - 1 : 0;
-    const { origin, note } = await startOrigin(want, extra);
+    const { origin, note } = await startOrigin(want, extra).catch(
+      async (e) => {
+        await prepared?.cleanup();
+        throw e;
+      },
+    );
     report.origin = origin.describe;
-    if (note !== undefined) report.notes = [note];
+    if (note !== undefined) report.notes = [...report.notes ?? [], note];
     progress(`origin: ${origin.describe}`);
     try {
-      sections.push(...await runHttpRows(http, origin, httpRows, quick));
+      sections.push(
+        ...await runHttpRows(http, origin, httpRows, quick, prepared?.base),
+      );
       if (only.has("python")) {
         sections.push(
           await runPythonRow(
@@ -174,6 +251,7 @@ async function main(): Promise<void> {
       }
     } finally {
       await origin.stop();
+      await prepared?.cleanup();
     }
   }
   progress(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
