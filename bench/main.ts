@@ -187,6 +187,17 @@ async function prepareBaseline(
 
 async function main(): Promise<void> {
   const { quick, json, only, origin: want, baseline } = parseArgs(Deno.args);
+  const httpRows = new Set<HttpRow>(
+    HTTP_ROWS.filter((r) => only.has("http") || only.has(r)),
+  );
+  if (
+    httpRows.size > 0 &&
+    (await Deno.permissions.query({ name: "write" })).state !== "granted"
+  ) {
+    usage(
+      "the HTTP rows write temp dirs (nginx's files, GC traces, the sink file): run with --allow-write",
+    );
+  }
   const started = performance.now();
   const report: Report = {
     date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
@@ -212,9 +223,6 @@ async function main(): Promise<void> {
       ...await runSelectorRows(quick ? QUICK_SELECTOR : FULL_SELECTOR, quick),
     );
   }
-  const httpRows = new Set<HttpRow>(
-    HTTP_ROWS.filter((r) => only.has("http") || only.has(r)),
-  );
   if (httpRows.size > 0 || only.has("python")) {
     const http = quick ? QUICK_HTTP : FULL_HTTP;
     const prepared = baseline !== undefined && httpRows.size > 0
