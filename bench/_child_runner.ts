@@ -16,7 +16,7 @@
  */
 import { type GcRun, parseGcTrace, splitRuns } from "./_gc_trace.ts";
 import { LineReader } from "./_lines.ts";
-import { rotate } from "./_util.ts";
+import { cleanupOnKill, rotate } from "./_util.ts";
 
 /** One client of a row: its `_http_child.ts` arguments. */
 export interface ClientSpec {
@@ -220,6 +220,7 @@ export async function runInterleaved(
   schedule: Schedule,
 ): Promise<Map<string, ClientOutcome>> {
   const dir = await Deno.makeTempDir({ prefix: "bench-gc-" });
+  const removeDir = cleanupOnKill(() => Deno.remove(dir, { recursive: true }));
   const out = new Map<string, ClientOutcome>();
   const children = new Map<string, ClientChild>();
   try {
@@ -268,7 +269,7 @@ export async function runInterleaved(
       // A failed run is not a sample: keep GC figures aligned with the samples.
       attach(o.samples, gcs.slice(0, o.samples.length));
     }
-    await Deno.remove(dir, { recursive: true });
+    await removeDir();
   }
   return out;
 }
@@ -279,6 +280,7 @@ export async function runFresh(
   schedule: Schedule,
 ): Promise<Map<string, ClientOutcome>> {
   const dir = await Deno.makeTempDir({ prefix: "bench-gc-" });
+  const removeDir = cleanupOnKill(() => Deno.remove(dir, { recursive: true }));
   const out = new Map<string, ClientOutcome>();
   for (const c of clients) out.set(c.id, { samples: [] });
   try {
@@ -311,7 +313,7 @@ export async function runFresh(
       }
     }
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await removeDir();
   }
   return out;
 }

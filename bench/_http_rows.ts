@@ -30,7 +30,7 @@ import { runFresh, runInterleaved } from "./_child_runner.ts";
 import { fetchAll, type FetchAllOptions } from "../mod.ts";
 import type { Costs, Ratio, Row, Section, Verdict } from "./_report.ts";
 import { type Origin, PATHS, type Proxy, startTinyproxy } from "./_servers.ts";
-import { median, progress } from "./_util.ts";
+import { cleanupOnKill, median, progress } from "./_util.ts";
 
 /** The scale of the HTTP rows. */
 export interface HttpConfig {
@@ -971,12 +971,15 @@ export async function runHttpRows(
         break;
       case "sink": {
         const dir = await sinkDir();
+        const removeDir = cleanupOnKill(() =>
+          Deno.remove(dir, { recursive: true })
+        );
         try {
           sections.push(
             await runRow(sinkRow(origin, cfg, dir), quick, base),
           );
         } finally {
-          await Deno.remove(dir, { recursive: true });
+          await removeDir();
         }
         break;
       }

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { spawnDeno } from "./_util.ts";
+import { cleanupOnKill, spawnDeno } from "./_util.ts";
 
 /** A running origin server. */
 export interface Origin {
@@ -230,7 +230,7 @@ export async function startNginx(extraPorts: number): Promise<Origin | string> {
             `${version} (worker_processes 1, keep-alive, access log off, sendfile), in its own processes`,
           port: port!,
           extraPorts: extra,
-          stop: async () => {
+          stop: cleanupOnKill(async () => {
             await stopProcess(
               child,
               status,
@@ -239,7 +239,7 @@ export async function startNginx(extraPorts: number): Promise<Origin | string> {
               () => childPids(child.pid),
             );
             await Deno.remove(dir, { recursive: true });
-          },
+          }),
         };
       }
       await stopProcess(
@@ -290,7 +290,7 @@ export async function startDenoOrigin(extraPorts: number): Promise<Origin> {
         "bench/_origin.ts: raw Deno.listen HTTP/1.1 keep-alive server, precomputed responses, in its own process",
       port: ports[0]!,
       extraPorts: ports.slice(1),
-      stop: () => child.stop(),
+      stop: cleanupOnKill(() => child.stop()),
     };
   } catch (e) {
     await child.stop();
@@ -336,10 +336,10 @@ export async function startTinyproxy(): Promise<Proxy | string> {
       return {
         url: `http://127.0.0.1:${port}`,
         log: () => Deno.readTextFile(log).catch(() => ""),
-        stop: async () => {
+        stop: cleanupOnKill(async () => {
           await stopProcess(child, status, "SIGTERM", 3_000);
           await Deno.remove(dir, { recursive: true });
-        },
+        }),
       };
     }
     await stopProcess(child, status, "SIGTERM", 3_000);

@@ -42,7 +42,7 @@ import {
 } from "./_http_rows.ts";
 import { FULL_PYTHON, QUICK_PYTHON, runPythonRow } from "./_python_row.ts";
 import { type Origin, startDenoOrigin, startNginx } from "./_servers.ts";
-import { gcAvailable, progress } from "./_util.ts";
+import { cleanupOnKill, gcAvailable, progress, runCleanups } from "./_util.ts";
 
 /** Names `--only` takes: groups, and single HTTP rows. */
 const GROUPS = ["selector", "http", "python", ...HTTP_ROWS] as const;
@@ -181,7 +181,7 @@ async function prepareBaseline(
   }
   return {
     base: { mod: `${dir}/mod.ts`, name: spec },
-    cleanup: () => Deno.remove(dir, { recursive: true }),
+    cleanup: cleanupOnKill(() => Deno.remove(dir, { recursive: true })),
   };
 }
 
@@ -267,9 +267,27 @@ async function main(): Promise<void> {
   else console.log(formatReport(report));
 }
 
+// A kill of this process alone (a Ctrl-C reaches the whole process group):
+// nginx and tinyproxy would outlive it, and its temp dirs stay.
+const onSignal = {
+  SIGINT: () => interrupted("SIGINT"),
+  SIGTERM: () => interrupted("SIGTERM"),
+};
+function interrupted(signal: string): void {
+  progress(`${signal}: stopping the servers, removing temp dirs`);
+  runCleanups().finally(() => Deno.exit(130));
+}
+for (const [signal, handler] of Object.entries(onSignal)) {
+  Deno.addSignalListener(signal as Deno.Signal, handler);
+}
+
 try {
   await main();
 } catch (e) {
   console.error("bench: failed:", e);
   Deno.exit(1);
+} finally {
+  for (const [signal, handler] of Object.entries(onSignal)) {
+    Deno.removeSignalListener(signal as Deno.Signal, handler);
+  }
 }
