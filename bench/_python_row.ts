@@ -37,7 +37,7 @@ export const FULL_PYTHON: PythonConfig = {
 };
 
 export const QUICK_PYTHON: PythonConfig = {
-  rounds: 2,
+  rounds: 3,
   count: 300,
   concurrency: 64,
 };
