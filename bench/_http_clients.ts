@@ -13,11 +13,21 @@
  *   conns, requests sequential per conn, minimal parsing (head end,
  *   `Content-Length`, body copied into its own buffer);
  * - {@linkcode runRawRead}: one conn, one request, the body read straight into its
- *   final buffer by a `conn.read` loop (the floor for the 64 MiB row).
+ *   final buffer by a `conn.read` loop (the floor for the 64 MiB row);
+ * - {@linkcode runRawClose}: `concurrency` workers, each request on a new
+ *   `Deno.connect` conn (connect, write, read, close), as `keepAlive: false` does;
+ * - {@linkcode runRawSink} and {@linkcode runFetchAllSink}: one body streamed to a
+ *   file, by a `conn.read` → `file.write` loop and by `fetchAll` with a
+ *   `RequestSpec` sink.
  *
  * @module
  */
-import { fetchAll, fetchEach, type FetchResult } from "../mod.ts";
+import {
+  fetchAll,
+  type FetchAllOptions,
+  fetchEach,
+  type FetchResult,
+} from "../mod.ts";
 
 /** What one run of a workload brought back. */
 export interface RunResult {
@@ -54,17 +64,39 @@ function tally(out: RunResult, r: FetchResult, expectedLength: number): void {
   }
 }
 
+/**
+ * What the bench may add to the crawl options: `proxy` is typed here because
+ * a branch's `fetchAll` may not know it yet (the proxy row checks whether it was
+ * used).
+ */
+export type ExtraOptions = Omit<FetchAllOptions, "concurrency"> & {
+  proxy?: string;
+};
+
+/**
+ * The `fetchAll` and `fetchEach` a client calls: this checkout's by default, or
+ * another checkout's `mod.ts` (the bench's `--baseline`).
+ */
+export interface Engine {
+  fetchAll: typeof fetchAll;
+  fetchEach: typeof fetchEach;
+}
+
+const OURS: Engine = { fetchAll, fetchEach };
+
 /** Runs the URLs through `fetchAll` (keep-alive unless `extra.keepAlive` is false). */
 export async function runFetchAll(
   urls: string[],
   options: RunOptions,
-  extra: { keepAlive?: boolean } = {},
+  extra: ExtraOptions = {},
+  engine: Engine = OURS,
 ): Promise<RunResult> {
-  const results = await fetchAll(urls, {
+  const results = await engine.fetchAll(urls, {
+    timeout: 120_000,
+    ...extra,
     concurrency: options.concurrency,
     keepAlive: extra.keepAlive ?? true,
-    timeout: 120_000,
-  });
+  } as FetchAllOptions);
   const out: RunResult = { ok: 0, bytes: 0 };
   for (const r of results) tally(out, r, options.expectedLength);
   return out;
@@ -77,24 +109,31 @@ export async function runFetchAll(
 export async function runFetchEach(
   urls: string[],
   options: RunOptions,
+  extra: ExtraOptions = {},
+  engine: Engine = OURS,
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   for await (
-    const { result } of fetchEach(urls, {
-      concurrency: options.concurrency,
-      keepAlive: true,
+    const { result } of engine.fetchEach(urls, {
       timeout: 120_000,
-    })
+      ...extra,
+      concurrency: options.concurrency,
+      keepAlive: extra.keepAlive ?? true,
+    } as FetchAllOptions)
   ) {
     tally(out, result, options.expectedLength);
   }
   return out;
 }
 
-/** Runs the URLs through a pool of `concurrency` workers over `fetch`. */
+/**
+ * Runs the URLs through a pool of `concurrency` workers over `fetch` (through
+ * `client`, e.g. one made by `Deno.createHttpClient({ proxy })`, when given).
+ */
 export async function runFetchPool(
   urls: string[],
   options: RunOptions,
+  client?: Deno.HttpClient,
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   let next = 0;
@@ -102,7 +141,7 @@ export async function runFetchPool(
     while (next < urls.length) {
       const url = urls[next++]!;
       try {
-        const res = await fetch(url);
+        const res = await fetch(url, client ? { client } : undefined);
         const body = await res.arrayBuffer();
         if (
           res.status === 200 && body.byteLength === options.expectedLength
@@ -267,4 +306,156 @@ export async function runRawRead(
   } finally {
     conn.close();
   }
+}
+
+/**
+ * Reads one response head from a fresh conn into `buf[0, …)`: its status, its
+ * `Content-Length`, where the body starts and how many bytes were read.
+ */
+async function readFreshHead(
+  conn: Deno.Conn,
+  buf: Uint8Array,
+): Promise<{ status: number; length: number; stop: number; end: number }> {
+  let end = 0;
+  let stop: number;
+  while ((stop = headEnd(buf, end)) < 0) {
+    if (end === buf.length) throw new Error("Response head too large");
+    const n = await conn.read(buf.subarray(end));
+    if (n === null) throw new Error("Connection closed in the head");
+    end += n;
+  }
+  const { status, length } = parseHead(latin1.decode(buf.subarray(0, stop)));
+  return { status, length, stop, end };
+}
+
+/**
+ * Runs `paths` with one new conn per request (`concurrency` workers, each doing
+ * connect, write, read the response by its `Content-Length`, close): the raw
+ * loop that `keepAlive: false` is measured against.
+ */
+export async function runRawClose(
+  port: number,
+  paths: string[],
+  options: RunOptions,
+): Promise<RunResult> {
+  const out: RunResult = { ok: 0, bytes: 0 };
+  let next = 0;
+  const requests = new Map<string, Uint8Array>();
+  for (const p of new Set(paths)) {
+    requests.set(
+      p,
+      encoder.encode(
+        `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: bench-raw\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+  }
+  async function worker(): Promise<void> {
+    const buf = new Uint8Array(64 * 1024);
+    while (next < paths.length) {
+      const req = requests.get(paths[next++]!)!;
+      let conn: Deno.TcpConn | undefined;
+      try {
+        conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        conn.setNoDelay(true);
+        let off = 0;
+        while (off < req.length) off += await conn.write(req.subarray(off));
+        const { status, length, stop, end } = await readFreshHead(conn, buf);
+        const body = new Uint8Array(length);
+        let have = Math.min(end - stop, length);
+        body.set(buf.subarray(stop, stop + have));
+        while (have < length) {
+          const n = await conn.read(body.subarray(have));
+          if (n === null) throw new Error("Connection closed in the body");
+          have += n;
+        }
+        if (status === 200 && length === options.expectedLength) {
+          out.ok++;
+          out.bytes += length;
+        } else {
+          out.firstError ??= `status ${status}, ${length} bytes`;
+        }
+      } catch (e) {
+        out.firstError ??= String(e);
+      } finally {
+        conn?.close();
+      }
+    }
+  }
+  await Promise.all(
+    Array.from({ length: Math.min(options.concurrency, paths.length) }, worker),
+  );
+  return out;
+}
+
+async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await file.write(data.subarray(off));
+}
+
+/**
+ * One GET whose body goes to `file` by a `conn.read` (64 KiB buffer) →
+ * `file.write` loop: the floor for the sink row.
+ */
+export async function runRawSink(
+  port: number,
+  path: string,
+  options: RunOptions,
+  file: Deno.FsFile,
+): Promise<RunResult> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      encoder.encode(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    const buf = new Uint8Array(64 * 1024);
+    const { status, length, stop, end } = await readFreshHead(conn, buf);
+    let have = Math.min(end - stop, length);
+    await writeAll(file, buf.subarray(stop, stop + have));
+    while (have < length) {
+      const n = await conn.read(buf);
+      if (n === null) throw new Error("Connection closed in the body");
+      const take = Math.min(n, length - have);
+      await writeAll(file, buf.subarray(0, take));
+      have += take;
+    }
+    return status === 200 && length === options.expectedLength
+      ? { ok: 1, bytes: length }
+      : { ok: 0, bytes: 0, firstError: `status ${status}, ${length} bytes` };
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * One GET through `fetchAll` with a `RequestSpec` sink: a `WritableStream` that
+ * writes each chunk to `file`.
+ */
+export async function runFetchAllSink(
+  url: string,
+  options: RunOptions,
+  file: Deno.FsFile,
+  engine: Engine = OURS,
+): Promise<RunResult> {
+  let written = 0;
+  const sink = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      await writeAll(file, chunk);
+      written += chunk.length;
+    },
+  });
+  const [r] = await engine.fetchAll([{ url, sink }], {
+    concurrency: 1,
+    timeout: 600_000,
+  });
+  if (r === undefined) return { ok: 0, bytes: 0, firstError: "no result" };
+  if (!r.ok) return { ok: 0, bytes: 0, firstError: String(r.error) };
+  return r.response.status === 200 && written === options.expectedLength
+    ? { ok: 1, bytes: written }
+    : {
+      ok: 0,
+      bytes: 0,
+      firstError: `status ${r.response.status}, ${written} bytes to the sink`,
+    };
 }

@@ -1,504 +1,1014 @@
 /**
- * The HTTP rows of issue 3 and the Python row of issue 4, against one origin
- * server in its own process (`_origin.ts`, raw `Deno.listen`, which served the raw
- * client about 1.4x (1 KiB) and 2x (64 KiB) faster than `Deno.serve` here).
+ * The HTTP rows of issues 8, 9 and 10. Every client runs in its own process
+ * (`_http_child.ts`, scheduled by `_child_runner.ts`), so each row reports,
+ * beside its throughput, the client process's CPU µs, V8 heap bytes allocated
+ * and promoted, and GC pause per request (or per MiB for single-body rows).
  *
- * Every row runs all its clients in each round, in an order rotated per round,
- * after one warm-up run each; it reports medians over the rounds and the medians
- * of per-round time ratios. Before every run (outside the timed region) a full GC
- * runs when `gc()` is exposed (`--v8-flags=--expose-gc`, as `deno task bench`
- * passes), so no client pays for the previous client's garbage; the notes say
- * whether it was.
+ * Rows (ids for `--only`):
+ *
+ * - `1k`, `64k`: N GETs at concurrency 64: the raw keep-alive loop, `fetchAll`,
+ *   `fetchEach`, a Deno `fetch` pool;
+ * - `64m`: one 64 MiB body: the raw loops (copying, and reading into place),
+ *   `fetchAll`, `fetch`;
+ * - `close`: `fetchAll({ keepAlive: false })` vs a raw connect/write/read/close loop;
+ * - `cold`: the first N requests of a fresh process, `fetchAll` vs raw;
+ * - `sink`: a 1 GiB body streamed to a file, `fetchAll` with a `RequestSpec` sink
+ *   vs a raw `conn.read` → `file.write` loop, MiB/s and peak RSS;
+ * - `origins`: 100,000 URLs over 100 origins (ports of one server),
+ *   `perOrigin: { concurrency: 4 }` vs the flat crawl;
+ * - `proxy`: N GETs through tinyproxy, `fetchAll({ proxy })` vs `fetch` with
+ *   `Deno.createHttpClient({ proxy })`.
+ *
+ * Ratios are medians of per-round ratios between clients of one row, measured in
+ * the same rounds: `A ÷ B` of throughput (> 1: A is faster) or of CPU per
+ * request (< 1: A is cheaper).
  *
  * @module
  */
-import {
-  runFetchAll,
-  runFetchEach,
-  runFetchPool,
-  type RunOptions,
-  runRawKeepAlive,
-  runRawRead,
-  type RunResult,
-} from "./_http_clients.ts";
-import type { Ratio, Row, Section, Verdict } from "./_report.ts";
-import {
-  type Child,
-  collectGarbage,
-  gcAvailable,
-  median,
-  progress,
-  rotate,
-  spawnDeno,
-  spawnProgram,
-} from "./_util.ts";
+import type { ClientOutcome, ClientSpec, Schedule } from "./_child_runner.ts";
+import { runFresh, runInterleaved } from "./_child_runner.ts";
+import { fetchAll, type FetchAllOptions } from "../mod.ts";
+import type { Costs, Ratio, Row, Section, Verdict } from "./_report.ts";
+import { type Origin, PATHS, type Proxy, startTinyproxy } from "./_servers.ts";
+import { cleanupOnKill, median, progress } from "./_util.ts";
 
 /** The scale of the HTTP rows. */
 export interface HttpConfig {
   rounds: number;
-  /** Rounds of the 64 MiB row (one request each: cheap, and noisier). */
+  /** Warm-up runs per client before the rounds of the many-request rows. */
+  warmupRuns: number;
+  /** Rounds of the single-body rows (64 MiB, sink): cheap and noisier. */
   bigRounds: number;
+  concurrency: number;
   smallCount: number;
   mediumCount: number;
-  concurrency: number;
-  /** GETs of the Python row. */
-  pythonCount: number;
+  closeCount: number;
+  coldCount: number;
+  /** The path of the sink row's body. */
+  sinkPath: keyof typeof PATHS;
+  originsCount: number;
+  origins: number;
+  proxyCount: number;
 }
 
 export const FULL_HTTP: HttpConfig = {
-  rounds: 7,
-  bigRounds: 15,
+  rounds: 3,
+  warmupRuns: 2,
+  bigRounds: 5,
+  concurrency: 64,
   smallCount: 20_000,
   mediumCount: 2_000,
-  concurrency: 64,
-  pythonCount: 2_000,
+  closeCount: 10_000,
+  coldCount: 20_000,
+  sinkPath: "/1g",
+  originsCount: 100_000,
+  origins: 100,
+  proxyCount: 20_000,
 };
 
 export const QUICK_HTTP: HttpConfig = {
-  rounds: 2,
-  bigRounds: 2,
-  smallCount: 2_000,
-  mediumCount: 200,
+  rounds: 3,
+  warmupRuns: 1,
+  bigRounds: 3,
   concurrency: 64,
-  pythonCount: 300,
+  smallCount: 4_000,
+  mediumCount: 400,
+  closeCount: 1_000,
+  coldCount: 4_000,
+  sinkPath: "/64m",
+  originsCount: 5_000,
+  origins: 100,
+  proxyCount: 500,
 };
 
-/** A client of a row: runs the whole workload once. */
-interface Client {
-  label: string;
-  id: string;
-  run(): Promise<RunResult>;
-}
-
-interface Workload {
-  id: string;
-  title: string;
-  path: string;
-  count: number;
-  bodyLength: number;
-}
-
-/** The origin server, started once for all HTTP rows. */
-export async function startOrigin(): Promise<{ origin: Child; port: number }> {
-  const origin = spawnDeno(
-    ["--allow-net=127.0.0.1"],
-    "./_origin.ts",
-    ["--impl", "raw"],
-    "origin",
-  );
-  try {
-    const { port } = await origin.lines.json<{ port: number }>(30_000);
-    return { origin, port };
-  } catch (e) {
-    await origin.stop();
-    throw e;
-  }
-}
-
-/** Runs `clients` for `rounds` interleaved rounds; returns seconds per run. */
-async function measure(
-  clients: Client[],
-  rounds: number,
-  warmup: boolean,
-  expectOk: number,
-): Promise<Map<string, { seconds: number[]; error?: string }>> {
-  const out = new Map<string, { seconds: number[]; error?: string }>();
-  for (const c of clients) out.set(c.id, { seconds: [] });
-  if (warmup) {
-    for (const c of clients) {
-      collectGarbage();
-      try {
-        await c.run();
-      } catch (e) {
-        out.get(c.id)!.error = String(e);
-      }
-    }
-  }
-  for (let r = 0; r < rounds; r++) {
-    for (const c of rotate(clients, r)) {
-      const slot = out.get(c.id)!;
-      if (slot.error !== undefined) continue;
-      collectGarbage(); // outside the timed region
-      const start = performance.now();
-      let result: RunResult;
-      try {
-        result = await c.run();
-      } catch (e) {
-        slot.error = String(e);
-        continue;
-      }
-      const seconds = result.seconds ?? (performance.now() - start) / 1000;
-      if (result.ok !== expectOk) {
-        slot.error = `${expectOk - result.ok} of ${expectOk} requests failed` +
-          (result.firstError ? ` (first: ${result.firstError})` : "");
-        continue;
-      }
-      slot.seconds.push(seconds);
-    }
-  }
-  return out;
-}
-
-function pairedTimeRatio(
-  label: string,
-  a: number[] | undefined,
-  b: number[] | undefined,
-): Ratio | null {
-  if (!a || !b || a.length === 0 || a.length !== b.length) return null;
-  const rs = a.map((x, i) => x / b[i]!);
-  return {
-    label,
-    median: median(rs),
-    min: Math.min(...rs),
-    max: Math.max(...rs),
-  };
-}
+/** The row ids, in the order they run. */
+export const HTTP_ROWS = [
+  "1k",
+  "64k",
+  "64m",
+  "close",
+  "cold",
+  "sink",
+  "origins",
+  "proxy",
+] as const;
+export type HttpRow = typeof HTTP_ROWS[number];
 
 const MiB = 1024 * 1024;
 
-function workloadRows(
-  w: Workload,
-  clients: Client[],
-  times: Map<string, { seconds: number[]; error?: string }>,
-): Row[] {
-  return clients.map((c) => {
-    const t = times.get(c.id)!;
-    if (t.error !== undefined || t.seconds.length === 0) {
-      return {
-        label: c.label,
-        median: NaN,
-        samples: [],
-        unit: "",
-        skipped: t.error ?? "no rounds",
-      };
-    }
-    const mbps = t.seconds.map((s) => w.count * w.bodyLength / MiB / s);
-    if (w.count === 1) {
-      return {
-        label: c.label,
-        median: median(mbps),
-        samples: mbps,
-        unit: "MiB/s",
-        extra: `${(median(t.seconds) * 1000).toFixed(0)} ms per body`,
-      };
-    }
-    const rps = t.seconds.map((s) => w.count / s);
-    return {
-      label: c.label,
-      median: median(rps),
-      samples: rps,
-      unit: "req/s",
-      extra: `${median(mbps).toFixed(0)} MiB/s`,
-    };
-  });
+function fmtN(n: number): string {
+  return n.toLocaleString("en-US");
 }
 
 function fmt2(n: number): string {
   return Number.isFinite(n) ? n.toFixed(2) : "n/a";
 }
 
-/** The note that says whether clients ran after a forced GC. */
-function gcNote(): string {
-  return gcAvailable
-    ? "A full GC (globalThis.gc, --v8-flags=--expose-gc) runs before every run, outside the timed region."
-    : "No GC between runs: gc() is not exposed (run with --v8-flags=--expose-gc, as deno task bench does), so each client may pay for the previous one's garbage.";
+/** A ratio between two clients of a row, optionally with a target. */
+interface RatioSpec {
+  a: string;
+  b: string;
+  /** `speed`: throughput of a ÷ b; `cpu`: CPU per request of a ÷ b. */
+  kind: "speed" | "cpu";
+  label: string;
+  target?: { op: ">=" | "<="; limit: number; text: string };
 }
 
-/** Runs the three HTTP rows of issue 3. */
-export async function runHttpRows(
+/** Another checkout's `mod.ts`, whose clients run beside this one's (`--baseline`). */
+export interface Baseline {
+  /** Absolute path of its `mod.ts`. */
+  mod: string;
+  /** What to call it in the table, e.g. `main`. */
+  name: string;
+}
+
+/** What one row measures, and how to report it. */
+interface RowDef {
+  id: string;
+  title: string;
+  notes: string[];
+  clients: ClientSpec[];
+  /** Requests per run. */
+  count: number;
+  /** Body bytes per request. */
+  bodyLength: number;
+  schedule: Schedule;
+  fresh?: boolean;
+  ratios: RatioSpec[];
+  /** Extra checks on the measured rows (promotion, RSS). */
+  extraVerdicts?: (
+    rows: Map<string, Row>,
+    outcomes: Map<string, ClientOutcome>,
+  ) => Verdict[];
+}
+
+function clientArgs(
+  client: string,
+  ports: number[],
+  path: keyof typeof PATHS,
+  count: number,
   cfg: HttpConfig,
-  port: number,
-  quick: boolean,
-): Promise<Section[]> {
-  const base = `http://127.0.0.1:${port}`;
-  const workloads: Workload[] = [
-    {
-      id: "http-1k",
-      title: `${cfg.smallCount.toLocaleString("en-US")} GETs of 1 KiB`,
-      path: "/1k",
-      count: cfg.smallCount,
-      bodyLength: 1024,
-    },
-    {
-      id: "http-64k",
-      title: `${cfg.mediumCount.toLocaleString("en-US")} GETs of 64 KiB`,
-      path: "/64k",
-      count: cfg.mediumCount,
-      bodyLength: 64 * 1024,
-    },
-    {
-      id: "http-64m",
-      title: "one GET of 64 MiB",
-      path: "/64m",
-      count: 1,
-      bodyLength: 64 * MiB,
-    },
+  more: string[] = [],
+): string[] {
+  return [
+    "--client",
+    client,
+    "--ports",
+    ports.join(","),
+    "--path",
+    path,
+    "--count",
+    String(count),
+    "--concurrency",
+    String(cfg.concurrency),
+    "--expect-length",
+    String(PATHS[path]),
+    ...more,
   ];
-  const sections: Section[] = [];
-  for (const w of workloads) {
-    const urls = Array.from({ length: w.count }, () => base + w.path);
-    const paths = Array.from({ length: w.count }, () => w.path);
-    const opts: RunOptions = {
-      concurrency: cfg.concurrency,
-      expectedLength: w.bodyLength,
-    };
-    const clients: Client[] = [
-      {
-        id: "fetchAll",
-        label: "fetchAll (keep-alive)",
-        run: () => runFetchAll(urls, opts),
-      },
-    ];
-    if (w.count > 1) {
-      clients.push({
-        id: "fetchEach",
-        label: "fetchEach (results streamed, dropped)",
-        run: () => runFetchEach(urls, opts),
-      });
-    }
-    clients.push(
-      {
-        id: "fetch",
-        label: `fetch pool (${cfg.concurrency} workers)`,
-        run: () => runFetchPool(urls, opts),
-      },
-      {
-        id: "raw",
-        label: w.count === 1
-          ? "raw Deno.connect keep-alive (1 conn)"
-          : `raw Deno.connect keep-alive (${cfg.concurrency} conns)`,
-        run: () => runRawKeepAlive(port, paths, opts),
-      },
-    );
-    if (w.count === 1) {
-      clients.push({
-        id: "rawRead",
-        label: "raw conn.read into the body buffer",
-        run: () => runRawRead(port, w.path, opts),
-      });
-    }
-    const rounds = w.count === 1 ? cfg.bigRounds : cfg.rounds;
-    progress(
-      `http: ${w.title}, concurrency ${cfg.concurrency}, ${rounds} rounds of ${clients.length} clients`,
-    );
-    const times = await measure(clients, rounds, true, w.count);
-    const rows = workloadRows(w, clients, times);
-    const fa = times.get("fetchAll")?.seconds;
-    const ratios: Ratio[] = [];
-    const verdicts: Verdict[] = [];
-    const baselines: Array<[string, string, number, string]> = [
-      ["raw", "raw keep-alive", 1.25, "within 1.25x of"],
-      ["fetch", "fetch", 1.0, "not slower than"],
-    ];
-    if (w.count === 1) {
-      baselines.splice(1, 0, [
-        "rawRead",
-        "raw conn.read",
-        1.25,
-        "within 1.25x of",
-      ]);
-    }
-    for (const [id, name, limit, phrase] of baselines) {
-      const q = pairedTimeRatio(
-        `time fetchAll / ${name}`,
-        fa,
-        times.get(id)?.seconds,
-      );
-      const target = `http ${w.title}: fetchAll ${phrase} ${name}`;
-      if (q === null) {
-        verdicts.push({
-          target,
-          met: null,
-          why: times.get("fetchAll")?.error ?? times.get(id)?.error ??
-            "not measured",
-        });
-        continue;
-      }
-      ratios.push(q);
-      verdicts.push({
-        target,
-        met: q.median <= limit,
-        provisional: quick,
-        why:
-          `time ratio ${fmt2(q.median)} (limit ${fmt2(limit)}; per-round ${
-            fmt2(q.min)
-          }..${fmt2(q.max)})` +
-          (quick ? "; quick run, not the spec scale" : ""),
-      });
-    }
-    // Information only, no target: the engine without fetchAll's retention of
-    // every response, and fetch against the raw loop.
-    const info: Array<[string, string, string]> = [
-      ["fetchEach", "raw", "time fetchEach / raw keep-alive"],
-      ["fetchEach", "fetch", "time fetchEach / fetch"],
-      ["fetchAll", "fetchEach", "time fetchAll / fetchEach"],
-      ["fetch", "raw", "time fetch / raw keep-alive"],
-    ];
-    for (const [a, b, label] of info) {
-      const q = pairedTimeRatio(
-        label,
-        times.get(a)?.seconds,
-        times.get(b)?.seconds,
-      );
-      if (q !== null) ratios.push(q);
-    }
-    sections.push({
-      id: w.id,
-      title: `HTTP: ${w.title}${
-        w.count === 1 ? "" : `, concurrency ${cfg.concurrency}`
-      } (${w.count === 1 ? "MiB/s" : "req/s"}, higher is better)`,
-      notes: [
-        `Origin: raw Deno.listen HTTP/1.1 keep-alive server in its own process, Content-Length bodies.`,
-        `${rounds} interleaved rounds after one warm-up run per client; ratios are medians of per-round time ratios (< 1 means the first is faster).`,
-        ...(w.count > 1
-          ? [
-            "fetchEach: the same engine, each result counted and dropped as it is yielded, none held: information only, the targets are on fetchAll.",
-          ]
-          : []),
-        gcNote(),
-      ],
-      rows,
-      ratios,
-      verdicts,
-    });
-  }
-  return sections;
 }
 
-/** The Python row of issue 4: the seed crawler's design against fetchAll and fetch. */
-export async function runPythonRow(
-  cfg: HttpConfig,
-  port: number,
-): Promise<Section> {
-  const base = `http://127.0.0.1:${port}`;
-  const w: Workload = {
-    id: "python",
-    title: `${cfg.pythonCount.toLocaleString("en-US")} GETs of 1 KiB`,
-    path: "/1k",
-    count: cfg.pythonCount,
-    bodyLength: 1024,
+function costsOf(o: ClientOutcome, per: number): Costs {
+  const s = o.samples;
+  const gcs = s.flatMap((x) => x.gc ? [x.gc] : []);
+  const gcMedian = (f: (g: NonNullable<typeof s[0]["gc"]>) => number) =>
+    gcs.length === s.length ? median(gcs.map(f)) / per : NaN;
+  const rss = s.flatMap((x) => x.peakRss !== undefined ? [x.peakRss] : []);
+  return {
+    cpuUs: median(s.map((x) => x.cpuUs)) / per,
+    allocated: gcMedian((g) => g.allocated),
+    promoted: gcMedian((g) => g.promoted),
+    gcPauseUs: gcMedian((g) => g.pauseMs * 1000),
+    peakRss: rss.length > 0 ? Math.max(...rss) : NaN,
   };
-  const urls = Array.from({ length: w.count }, () => base + w.path);
-  const opts: RunOptions = {
-    concurrency: cfg.concurrency,
-    expectedLength: w.bodyLength,
-  };
-  const python = await findPython();
-  const clients: Client[] = [];
-  if (python !== null) {
-    clients.push({
-      id: "python",
-      label: "Python seed crawler (selectors, Connection: close)",
-      run: () => runPython(python, port, w, cfg.concurrency),
-    });
-  }
-  clients.push(
-    {
-      id: "fetchAllClose",
-      label: "fetchAll (keepAlive: false)",
-      run: () => runFetchAll(urls, opts, { keepAlive: false }),
-    },
-    {
-      id: "fetchAll",
-      label: "fetchAll (keep-alive)",
-      run: () => runFetchAll(urls, opts),
-    },
-  );
-  clients.push({
-    id: "fetch",
-    label: `fetch pool (${cfg.concurrency} workers)`,
-    run: () => runFetchPool(urls, opts),
-  });
-  progress(
-    `python: ${w.title}, ${cfg.rounds} rounds of ${clients.length} clients`,
-  );
-  const times = await measure(clients, cfg.rounds, true, w.count);
-  const rows = workloadRows(w, clients, times);
-  if (python === null) {
-    rows.unshift({
-      label: "Python seed crawler",
-      median: NaN,
-      samples: [],
-      unit: "",
-      skipped: "python3 not found",
-    });
-  }
-  const ratios: Ratio[] = [];
-  const py = times.get("python")?.seconds;
-  for (
-    const [id, name] of [
-      ["fetchAllClose", "fetchAll (close)"],
-      ["fetchAll", "fetchAll (keep-alive)"],
-      ["fetch", "fetch"],
-    ] as const
-  ) {
-    const q = pairedTimeRatio(
-      `time python / ${name}`,
-      py,
-      times.get(id)?.seconds,
+}
+
+function pairRatios(
+  spec: RatioSpec,
+  outcomes: Map<string, ClientOutcome>,
+): Ratio | null {
+  const a = outcomes.get(spec.a)?.samples ?? [];
+  const b = outcomes.get(spec.b)?.samples ?? [];
+  const n = Math.min(a.length, b.length);
+  if (n === 0) return null;
+  const rs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    rs.push(
+      spec.kind === "speed"
+        ? b[i]!.seconds / a[i]!.seconds
+        : a[i]!.cpuUs / b[i]!.cpuUs,
     );
-    if (q !== null) ratios.push(q);
   }
   return {
-    id: "python",
-    title:
-      `Python row: the seed crawler's design vs. fetchAll and fetch, ${w.title}, concurrency ${cfg.concurrency} (req/s, higher is better)`,
-    notes: [
-      `bench/_seed_crawler.py: selectors.DefaultSelector, non-blocking sockets, one state machine per URL, Connection: close, at most ${cfg.concurrency} URLs in flight; timed inside Python (interpreter start excluded).`,
-      `Ratios > 1 mean Python takes longer. No target: the row is for the README.`,
-      gcNote(),
-    ],
-    rows,
-    ratios,
-    verdicts: [],
+    label: spec.label,
+    median: median(rs),
+    min: Math.min(...rs),
+    max: Math.max(...rs),
   };
 }
 
-async function findPython(): Promise<string | null> {
+/**
+ * With a baseline: every client of this library gets a twin on the baseline's
+ * `mod.ts`, run in the same rounds, and paired ratios against it.
+ */
+function withBaseline(def: RowDef, base: Baseline | undefined): RowDef {
+  if (base === undefined) return def;
+  const clients: ClientSpec[] = [];
+  const ratios: RatioSpec[] = [...def.ratios];
+  for (const c of def.clients) {
+    clients.push(c);
+    if (!c.lib) continue;
+    const id = `${c.id}@base`;
+    clients.push({
+      id,
+      label: `${c.label} [${base.name}]`,
+      args: [...c.args, "--mod", base.mod],
+    });
+    ratios.push({
+      a: c.id,
+      b: id,
+      kind: "speed",
+      label: `${c.id} ÷ ${base.name} (speed)`,
+      target: {
+        op: ">=",
+        limit: 0.95,
+        text:
+          `http ${def.id}: ${c.id} not slower than ${base.name} beyond noise (>= 0.95)`,
+      },
+    }, {
+      a: c.id,
+      b: id,
+      kind: "cpu",
+      label: `${c.id} ÷ ${base.name} (CPU)`,
+    });
+  }
+  return {
+    ...def,
+    clients,
+    ratios,
+    notes: [
+      ...def.notes,
+      `[${base.name}]: the same client on ${base.mod}, in the same rounds.`,
+    ],
+  };
+}
+
+async function runRow(
+  plain: RowDef,
+  quick: boolean,
+  base?: Baseline,
+): Promise<Section> {
+  const def = withBaseline(plain, base);
+  progress(
+    `http ${def.id}: ${def.title}: ${def.schedule.rounds} rounds of ${def.clients.length} clients${
+      def.fresh ? ", each run in a fresh process" : ""
+    }`,
+  );
+  const outcomes = def.fresh
+    ? await runFresh(def.clients, def.schedule)
+    : await runInterleaved(def.clients, def.schedule);
+  const single = def.count === 1;
+  const per = single ? def.bodyLength / MiB : def.count;
+  const byId = new Map<string, Row>();
+  const rows: Row[] = def.clients.map((c) => {
+    const o = outcomes.get(c.id)!;
+    if (o.samples.length === 0) {
+      return {
+        label: c.label,
+        median: NaN,
+        samples: [],
+        unit: "",
+        skipped: o.error ?? "no rounds",
+      };
+    }
+    const mibps = o.samples.map((s) =>
+      def.count * def.bodyLength / MiB / s.seconds
+    );
+    const row: Row = single
+      ? {
+        label: c.label,
+        median: median(mibps),
+        samples: mibps,
+        unit: "MiB/s",
+        extra: `${
+          (median(o.samples.map((s) => s.seconds)) * 1000).toFixed(0)
+        } ms per body`,
+        costs: costsOf(o, per),
+      }
+      : {
+        label: c.label,
+        median: median(o.samples.map((s) => def.count / s.seconds)),
+        samples: o.samples.map((s) => def.count / s.seconds),
+        unit: "req/s",
+        extra: `${median(mibps).toFixed(0)} MiB/s`,
+        costs: costsOf(o, per),
+      };
+    if (o.error !== undefined) {
+      row.extra = `${row.extra}; stopped: ${o.error}`;
+    }
+    byId.set(c.id, row);
+    return row;
+  });
+  const ratios: Ratio[] = [];
+  const verdicts: Verdict[] = [];
+  for (const spec of def.ratios) {
+    const q = pairRatios(spec, outcomes);
+    if (q !== null) ratios.push(q);
+    if (spec.target === undefined) continue;
+    const t = spec.target;
+    if (q === null) {
+      verdicts.push({
+        target: t.text,
+        met: null,
+        why: outcomes.get(spec.a)?.error ?? outcomes.get(spec.b)?.error ??
+          "not measured",
+      });
+      continue;
+    }
+    verdicts.push({
+      target: t.text,
+      met: t.op === ">=" ? q.median >= t.limit : q.median <= t.limit,
+      provisional: quick,
+      why: `${fmt2(q.median)}x (per-round ${fmt2(q.min)}..${fmt2(q.max)})` +
+        (quick ? "; quick run, not the spec scale" : ""),
+    });
+  }
+  verdicts.push(...(def.extraVerdicts?.(byId, outcomes) ?? []).map((v) => ({
+    ...v,
+    ...(quick && v.met !== null ? { provisional: true } : {}),
+  })));
+  return {
+    id: `http-${def.id}`,
+    title: def.title,
+    notes: def.notes,
+    rows,
+    ratios,
+    verdicts,
+    per: single ? "MiB" : "req",
+  };
+}
+
+const METHOD_NOTE =
+  "Each client in its own process; ratios are medians of per-round ratios (speed: A ÷ B req/s, > 1 = A faster; CPU: A ÷ B µs/req, < 1 = A cheaper).";
+
+function roundsNote(s: Schedule, fresh = false): string {
+  return fresh
+    ? `${s.rounds} rounds, clients in rotated order, every run in a fresh process with nothing before it.`
+    : `${s.rounds} interleaved rounds (client order rotated each round) after ${
+      (s.warmupRuns ?? 1) === 1
+        ? "one warm-up run"
+        : `${s.warmupRuns} warm-up runs`
+    } per client.`;
+}
+
+/** The keep-alive rows (1 KiB, 64 KiB, 64 MiB) against one origin. */
+function keepAliveRows(
+  origin: Origin,
+  cfg: HttpConfig,
+): Record<"1k" | "64k" | "64m", RowDef> {
+  const port = [origin.port];
+  const c = cfg.concurrency;
+  const many = (
+    id: "1k" | "64k",
+    path: "/1k" | "/64k",
+    count: number,
+    what: string,
+  ): RowDef => {
+    const schedule: Schedule = {
+      rounds: cfg.rounds,
+      warmupRuns: cfg.warmupRuns,
+      expectOk: count,
+      runTimeoutMs: 180_000,
+    };
+    return {
+      id,
+      title: `HTTP: ${
+        fmtN(count)
+      } GETs of ${what}, concurrency ${c}, keep-alive (req/s, higher is better)`,
+      notes: [`Origin: ${origin.describe}.`, roundsNote(schedule), METHOD_NOTE],
+      count,
+      bodyLength: PATHS[path],
+      schedule,
+      clients: [
+        {
+          id: "raw",
+          label: `raw keep-alive loop (${c} conns)`,
+          args: clientArgs("raw", port, path, count, cfg),
+        },
+        {
+          id: "fetchAll",
+          label: "fetchAll",
+          lib: true,
+          args: clientArgs("fetch-all", port, path, count, cfg),
+        },
+        {
+          id: "fetchEach",
+          label: "fetchEach (results dropped)",
+          lib: true,
+          args: clientArgs("fetch-each", port, path, count, cfg),
+        },
+        {
+          id: "fetch",
+          label: `Deno fetch pool (${c} workers)`,
+          args: clientArgs("fetch", port, path, count, cfg),
+        },
+      ],
+      ratios: [
+        {
+          a: "fetchAll",
+          b: "raw",
+          kind: "speed",
+          label: "fetchAll ÷ raw (req/s)",
+          target: {
+            op: ">=",
+            limit: 0.9,
+            text: `http ${id}: fetchAll ÷ raw keep-alive >= 0.90`,
+          },
+        },
+        {
+          a: "fetchAll",
+          b: "raw",
+          kind: "cpu",
+          label: "fetchAll ÷ raw (CPU µs/req)",
+          ...(id === "1k"
+            ? {
+              target: {
+                op: "<=" as const,
+                limit: 1.25,
+                text: "http 1k: fetchAll CPU µs/req ÷ raw's <= 1.25",
+              },
+            }
+            : {}),
+        },
+        {
+          a: "fetchAll",
+          b: "fetch",
+          kind: "speed",
+          label: "fetchAll ÷ fetch (req/s)",
+          target: {
+            op: ">=",
+            limit: 2.0,
+            text: `http ${id}: fetchAll ÷ Deno fetch >= 2.0`,
+          },
+        },
+        {
+          a: "fetchEach",
+          b: "raw",
+          kind: "speed",
+          label: "fetchEach ÷ raw (req/s)",
+        },
+        {
+          a: "fetch",
+          b: "raw",
+          kind: "speed",
+          label: "fetch ÷ raw (req/s)",
+        },
+      ],
+      ...(id === "1k"
+        ? {
+          extraVerdicts: (rows: Map<string, Row>): Verdict[] => {
+            const p = rows.get("fetchAll")?.costs?.promoted ?? NaN;
+            return [{
+              target:
+                "http 1k: fetchAll heap promoted per request <= 0.3 KB (300 B)",
+              met: Number.isFinite(p) ? p <= 300 : null,
+              why: Number.isFinite(p)
+                ? `${p.toFixed(0)} B/req (raw: ${
+                  (rows.get("raw")?.costs?.promoted ?? NaN).toFixed(0)
+                })`
+                : "no GC trace",
+            }];
+          },
+        }
+        : {}),
+    };
+  };
+  const bigSchedule: Schedule = {
+    rounds: cfg.bigRounds,
+    expectOk: 1,
+    runTimeoutMs: 120_000,
+  };
+  return {
+    "1k": many("1k", "/1k", cfg.smallCount, "1 KiB"),
+    "64k": many("64k", "/64k", cfg.mediumCount, "64 KiB"),
+    "64m": {
+      id: "64m",
+      title: "HTTP: one GET of 64 MiB (MiB/s, higher is better)",
+      notes: [
+        `Origin: ${origin.describe}.`,
+        roundsNote(bigSchedule),
+        METHOD_NOTE,
+      ],
+      count: 1,
+      bodyLength: PATHS["/64m"],
+      schedule: bigSchedule,
+      clients: [
+        {
+          id: "raw",
+          label: "raw keep-alive loop (copying the body)",
+          args: clientArgs("raw", port, "/64m", 1, cfg),
+        },
+        {
+          id: "rawRead",
+          label: "raw conn.read into the body buffer",
+          args: clientArgs("raw-read", port, "/64m", 1, cfg),
+        },
+        {
+          id: "fetchAll",
+          label: "fetchAll",
+          lib: true,
+          args: clientArgs("fetch-all", port, "/64m", 1, cfg),
+        },
+        {
+          id: "fetch",
+          label: "Deno fetch",
+          args: clientArgs("fetch", port, "/64m", 1, cfg),
+        },
+      ],
+      ratios: [
+        {
+          a: "fetchAll",
+          b: "rawRead",
+          kind: "speed",
+          label: "fetchAll ÷ raw conn.read (MiB/s)",
+        },
+        {
+          a: "fetchAll",
+          b: "raw",
+          kind: "speed",
+          label: "fetchAll ÷ raw copying (MiB/s)",
+        },
+        {
+          a: "fetchAll",
+          b: "fetch",
+          kind: "speed",
+          label: "fetchAll ÷ fetch (MiB/s)",
+          target: {
+            op: ">=",
+            limit: 2.0,
+            text: "http 64m: fetchAll ÷ Deno fetch >= 2.0",
+          },
+        },
+      ],
+    },
+  };
+}
+
+function closeRow(origin: Origin, cfg: HttpConfig): RowDef {
+  const n = cfg.closeCount;
+  const port = [origin.port];
+  const schedule: Schedule = {
+    rounds: cfg.rounds,
+    warmupRuns: cfg.warmupRuns,
+    expectOk: n,
+    runTimeoutMs: 180_000,
+  };
+  return {
+    id: "close",
+    title: `HTTP: ${
+      fmtN(n)
+    } GETs of 1 KiB, one connection each, concurrency ${cfg.concurrency} (req/s, higher is better)`,
+    notes: [`Origin: ${origin.describe}.`, roundsNote(schedule), METHOD_NOTE],
+    count: n,
+    bodyLength: PATHS["/1k"],
+    schedule,
+    clients: [
+      {
+        id: "raw",
+        label: "raw connect/write/read/close loop",
+        args: clientArgs("raw-close", port, "/1k", n, cfg),
+      },
+      {
+        id: "fetchAll",
+        label: "fetchAll (keepAlive: false)",
+        lib: true,
+        args: clientArgs("fetch-all", port, "/1k", n, cfg, [
+          "--keep-alive",
+          "false",
+        ]),
+      },
+    ],
+    ratios: [
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "speed",
+        label: "fetchAll ÷ raw (req/s)",
+        target: {
+          op: ">=",
+          limit: 0.95,
+          text: "http close: fetchAll keepAlive:false ÷ raw close loop >= 0.95",
+        },
+      },
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "cpu",
+        label: "fetchAll ÷ raw (CPU µs/req)",
+      },
+    ],
+  };
+}
+
+function coldRow(origin: Origin, cfg: HttpConfig): RowDef {
+  const n = cfg.coldCount;
+  const port = [origin.port];
+  const schedule: Schedule = {
+    rounds: cfg.rounds,
+    expectOk: n,
+    runTimeoutMs: 180_000,
+  };
+  return {
+    id: "cold",
+    title: `HTTP cold: the first ${
+      fmtN(n)
+    } GETs of 1 KiB of a fresh process, concurrency ${cfg.concurrency} (req/s, higher is better)`,
+    notes: [
+      `Origin: ${origin.describe}.`,
+      roundsNote(schedule, true),
+      METHOD_NOTE,
+    ],
+    count: n,
+    bodyLength: PATHS["/1k"],
+    schedule,
+    fresh: true,
+    clients: [
+      {
+        id: "raw",
+        label: `raw keep-alive loop (${cfg.concurrency} conns)`,
+        args: clientArgs("raw", port, "/1k", n, cfg),
+      },
+      {
+        id: "fetchAll",
+        label: "fetchAll",
+        lib: true,
+        args: clientArgs("fetch-all", port, "/1k", n, cfg),
+      },
+    ],
+    ratios: [
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "speed",
+        label: "fetchAll ÷ raw (req/s)",
+        target: {
+          op: ">=",
+          limit: 0.7,
+          text:
+            "http cold: fetchAll ÷ raw, first requests of a fresh process >= 0.70",
+        },
+      },
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "cpu",
+        label: "fetchAll ÷ raw (CPU µs/req)",
+      },
+    ],
+  };
+}
+
+/**
+ * Where the sink row writes: Deno's temp dir (`TMPDIR`); each file is removed
+ * after its run, so 1 GiB of dirty pages never turns into disk writeback.
+ */
+function sinkDir(): Promise<string> {
+  return Deno.makeTempDir({ prefix: "bench-sink-" });
+}
+
+function sinkRow(origin: Origin, cfg: HttpConfig, dir: string): RowDef {
+  const path = cfg.sinkPath;
+  const size = PATHS[path];
+  const port = [origin.port];
+  const schedule: Schedule = {
+    rounds: cfg.bigRounds,
+    expectOk: 1,
+    runTimeoutMs: 300_000,
+  };
+  const what = size >= 1024 * MiB
+    ? `${size / 1024 / MiB} GiB`
+    : `${size / MiB} MiB`;
+  return {
+    id: "sink",
+    title:
+      `HTTP sink: one ${what} body streamed to a file (MiB/s, higher is better; peak RSS)`,
+    notes: [
+      `Origin: ${origin.describe}.`,
+      `The file is in ${dir}, removed after each run (the page cache absorbs the writes: the disk's speed is not measured).`,
+      "Peak RSS: the client process's VmHWM during each run (reset at its start), the largest over the rounds, the runtime's own included; the verdict is on its growth over the process's peak before its first run (runtime, module, setup).",
+      roundsNote(schedule),
+      METHOD_NOTE,
+    ],
+    count: 1,
+    bodyLength: size,
+    schedule,
+    clients: [
+      {
+        id: "raw",
+        label: "raw conn.read (64 KiB) → file.write loop",
+        args: clientArgs("raw-sink", port, path, 1, cfg, [
+          "--sink-file",
+          `${dir}/raw.out`,
+        ]),
+      },
+      {
+        id: "fetchAll",
+        label: "fetchAll, RequestSpec sink → FsFile",
+        lib: true,
+        args: clientArgs("fetch-all-sink", port, path, 1, cfg, [
+          "--sink-file",
+          `${dir}/fetch-all.out`,
+        ]),
+      },
+    ],
+    ratios: [
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "speed",
+        label: "fetchAll ÷ raw (MiB/s)",
+        target: {
+          op: ">=",
+          limit: 0.9,
+          text: `http sink: fetchAll with a sink ÷ raw read→write loop >= 0.90`,
+        },
+      },
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "cpu",
+        label: "fetchAll ÷ raw (CPU µs/MiB)",
+      },
+    ],
+    extraVerdicts: (rows, outcomes) => {
+      const peak = rows.get("fetchAll")?.costs?.peakRss ?? NaN;
+      const ready = outcomes.get("fetchAll")?.readyRss ?? NaN;
+      const growth = peak - ready;
+      const mib = (n: number | undefined) =>
+        `${((n ?? NaN) / MiB).toFixed(1)} MiB`;
+      return [{
+        target:
+          "http sink: fetchAll's RSS while streaming < 64 MiB (peak over the process's RSS before its first run)",
+        met: Number.isFinite(growth) ? growth < 64 * MiB : null,
+        why: Number.isFinite(growth)
+          ? `+${mib(growth)}: peak ${mib(peak)}, ${
+            mib(ready)
+          } before (raw loop: peak ${mib(rows.get("raw")?.costs?.peakRss)}, ${
+            mib(outcomes.get("raw")?.readyRss)
+          } before)`
+          : "no peak RSS",
+      }];
+    },
+  };
+}
+
+function originsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
+  const ports = [origin.port, ...origin.extraPorts].slice(0, cfg.origins);
+  if (ports.length < cfg.origins) {
+    return `the origin has ${ports.length} ports, ${cfg.origins} needed`;
+  }
+  const n = cfg.originsCount;
+  const schedule: Schedule = {
+    rounds: cfg.rounds,
+    warmupRuns: cfg.warmupRuns,
+    expectOk: n,
+    runTimeoutMs: 300_000,
+  };
+  return {
+    id: "origins",
+    title: `HTTP: ${
+      fmtN(n)
+    } GETs of 1 KiB over ${cfg.origins} origins, concurrency ${cfg.concurrency} (req/s, higher is better)`,
+    notes: [
+      `Origins: ${cfg.origins} ports of one server: ${origin.describe}. URLs round-robin over the origins.`,
+      roundsNote(schedule),
+      METHOD_NOTE,
+    ],
+    count: n,
+    bodyLength: PATHS["/1k"],
+    schedule,
+    clients: [
+      {
+        id: "flat",
+        label: "fetchAll, flat",
+        lib: true,
+        args: clientArgs("fetch-all", ports, "/1k", n, cfg),
+      },
+      {
+        id: "perOrigin",
+        label: "fetchAll, perOrigin { concurrency: 4 }",
+        lib: true,
+        args: clientArgs("fetch-all", ports, "/1k", n, cfg, [
+          "--per-origin",
+          "4",
+        ]),
+      },
+    ],
+    ratios: [
+      {
+        a: "perOrigin",
+        b: "flat",
+        kind: "speed",
+        label: "perOrigin ÷ flat (req/s)",
+      },
+      {
+        a: "perOrigin",
+        b: "flat",
+        kind: "cpu",
+        label: "perOrigin ÷ flat (CPU µs/req)",
+      },
+    ],
+  };
+}
+
+/**
+ * Whether `fetchAll` sends through `proxy`: one request with a unique query,
+ * which tinyproxy's log must then show. A string says why not.
+ */
+async function fetchAllUsesProxy(
+  proxy: Proxy,
+  origin: string,
+): Promise<true | string> {
+  const url = `${origin}/1k?bench-proxy-probe-${crypto.randomUUID()}`;
   try {
-    const out = await new Deno.Command("python3", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success ? "python3" : null;
-  } catch {
-    return null;
+    const [r] = await fetchAll([url], {
+      proxy: proxy.url,
+      timeout: 10_000,
+    } as FetchAllOptions);
+    if (r !== undefined && !r.ok) {
+      return `fetchAll through the proxy failed: ${String(r.error)}`;
+    }
+  } catch (e) {
+    return `fetchAll rejected the proxy option: ${String(e)}`;
+  }
+  // tinyproxy may write its log line a moment later.
+  for (let i = 0; i < 20; i++) {
+    if ((await proxy.log()).includes(url)) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return "fetchAll ignores the proxy option on this branch (the request went around tinyproxy): row skipped";
+}
+
+async function proxyRow(
+  origin: Origin,
+  cfg: HttpConfig,
+  quick: boolean,
+): Promise<Section> {
+  const n = cfg.proxyCount;
+  const title = `HTTP proxy: ${
+    fmtN(n)
+  } GETs of 1 KiB through tinyproxy, concurrency ${cfg.concurrency} (req/s, higher is better)`;
+  const proxy = await startTinyproxy();
+  if (typeof proxy === "string") {
+    return {
+      id: "http-proxy",
+      title,
+      notes: [],
+      rows: [{
+        label: "tinyproxy row",
+        median: NaN,
+        samples: [],
+        unit: "",
+        skipped: proxy,
+      }],
+      ratios: [],
+      verdicts: [],
+    };
+  }
+  try {
+    const port = [origin.port];
+    const uses = await fetchAllUsesProxy(
+      proxy,
+      `http://127.0.0.1:${origin.port}`,
+    );
+    const clients: ClientSpec[] = [
+      {
+        id: "fetch",
+        label: "Deno fetch, createHttpClient({ proxy })",
+        args: clientArgs("fetch", port, "/1k", n, cfg, ["--proxy", proxy.url]),
+      },
+    ];
+    if (uses === true) {
+      clients.unshift({
+        id: "fetchAll",
+        label: "fetchAll({ proxy })",
+        args: clientArgs("fetch-all", port, "/1k", n, cfg, [
+          "--proxy",
+          proxy.url,
+        ]),
+      });
+    }
+    const schedule: Schedule = {
+      rounds: cfg.rounds,
+      expectOk: n,
+      runTimeoutMs: 300_000,
+    };
+    const section = await runRow({
+      id: "proxy",
+      title,
+      notes: [
+        `Origin: ${origin.describe}; proxy: tinyproxy (its own config in a temp dir), which closes the client connection after every response.`,
+        roundsNote(schedule),
+        METHOD_NOTE,
+      ],
+      count: n,
+      bodyLength: PATHS["/1k"],
+      schedule,
+      clients,
+      ratios: [{
+        a: "fetchAll",
+        b: "fetch",
+        kind: "speed",
+        label: "fetchAll ÷ fetch (req/s)",
+      }, {
+        a: "fetchAll",
+        b: "fetch",
+        kind: "cpu",
+        label: "fetchAll ÷ fetch (CPU µs/req)",
+      }],
+    }, quick);
+    if (uses !== true) {
+      section.rows.unshift({
+        label: "fetchAll({ proxy })",
+        median: NaN,
+        samples: [],
+        unit: "",
+        skipped: uses,
+      });
+    }
+    return section;
+  } finally {
+    await proxy.stop();
   }
 }
 
-async function runPython(
-  python: string,
-  port: number,
-  w: Workload,
-  concurrency: number,
-): Promise<RunResult> {
-  const child = spawnProgram(python, [
-    new URL("./_seed_crawler.py", import.meta.url).pathname,
-    "--port",
-    String(port),
-    "--path",
-    w.path,
-    "--count",
-    String(w.count),
-    "--concurrency",
-    String(concurrency),
-    "--expect-length",
-    String(w.bodyLength),
-    "--max-seconds",
-    "120",
-  ], "python seed crawler");
-  try {
-    const r = await child.lines.json<
-      { ok: number; bytes: number; seconds: number; firstError?: string }
-    >(150_000);
-    return {
-      ok: r.ok,
-      bytes: r.bytes,
-      seconds: r.seconds,
-      ...(r.firstError ? { firstError: r.firstError } : {}),
-    };
-  } finally {
-    await child.stop();
+/**
+ * Runs the HTTP rows in `only`, against `origin`; with `base`, each library
+ * client also on the baseline's `mod.ts` (the proxy row excepted: a baseline
+ * without `proxy` would go around the proxy).
+ */
+export async function runHttpRows(
+  cfg: HttpConfig,
+  origin: Origin,
+  only: ReadonlySet<HttpRow>,
+  quick: boolean,
+  base?: Baseline,
+): Promise<Section[]> {
+  const sections: Section[] = [];
+  const keep = keepAliveRows(origin, cfg);
+  for (const id of HTTP_ROWS) {
+    if (!only.has(id)) continue;
+    switch (id) {
+      case "1k":
+      case "64k":
+      case "64m":
+        sections.push(await runRow(keep[id], quick, base));
+        break;
+      case "close":
+        sections.push(await runRow(closeRow(origin, cfg), quick, base));
+        break;
+      case "cold":
+        sections.push(await runRow(coldRow(origin, cfg), quick, base));
+        break;
+      case "sink": {
+        const dir = await sinkDir();
+        const removeDir = cleanupOnKill(() =>
+          Deno.remove(dir, { recursive: true })
+        );
+        try {
+          sections.push(
+            await runRow(sinkRow(origin, cfg, dir), quick, base),
+          );
+        } finally {
+          await removeDir();
+        }
+        break;
+      }
+      case "origins": {
+        const def = originsRow(origin, cfg);
+        sections.push(
+          typeof def === "string"
+            ? {
+              id: "http-origins",
+              title: "HTTP: many origins",
+              notes: [],
+              rows: [{
+                label: "many origins",
+                median: NaN,
+                samples: [],
+                unit: "",
+                skipped: def,
+              }],
+              ratios: [],
+              verdicts: [],
+            }
+            : await runRow(def, quick, base),
+        );
+        break;
+      }
+      case "proxy":
+        sections.push(await proxyRow(origin, cfg, quick));
+        break;
+    }
   }
+  return sections;
 }

@@ -3,6 +3,7 @@
  * keep-alive server on 127.0.0.1 that serves fixed bodies with `Content-Length`:
  *
  * - `/1k`, `/64k`, `/64m`: 1 KiB, 64 KiB and 64 MiB of `x`;
+ * - `/1g`: 1 GiB of zeros, written 1 MiB at a time (`raw` only);
  * - anything else: `404`.
  *
  * Two implementations, picked with `--impl`. The bench uses `raw`: measured here
@@ -14,10 +15,13 @@
  *   `Connection: close` and handles pipelined requests.
  * - `serve`: `Deno.serve` with precomputed body bytes.
  *
- * Prints one JSON line `{ "port": n }` once listening, and exits when its stdin
- * closes or after `--max-ms` (default 15 minutes).
+ * With `--ports N` (`raw` only) it listens on N ports, each one origin for a
+ * client (the many-origins row).
  *
- * Usage: `deno run --allow-net=127.0.0.1 bench/_origin.ts [--impl raw|serve] [--max-ms N]`
+ * Prints one JSON line `{ "port": n, "ports": [n, ...] }` once listening, and
+ * exits when its stdin closes or after `--max-ms` (default 15 minutes).
+ *
+ * Usage: `deno run --allow-net=127.0.0.1 bench/_origin.ts [--impl raw|serve] [--ports N] [--max-ms N]`
  *
  * @module
  */
@@ -29,6 +33,7 @@ function flag(name: string, fallback: string): string {
 
 const IMPL = flag("impl", "raw");
 const MAX_MS = Number(flag("max-ms", String(15 * 60_000)));
+const PORTS = Number(flag("ports", "1"));
 const encoder = new TextEncoder();
 
 const BODIES: Record<string, Uint8Array<ArrayBuffer>> = {
@@ -37,6 +42,9 @@ const BODIES: Record<string, Uint8Array<ArrayBuffer>> = {
   "/64m": new Uint8Array(64 * 1024 * 1024).fill(120),
 };
 const NOT_FOUND: Uint8Array<ArrayBuffer> = encoder.encode("not found\n");
+/** Bodies too big to hold: their length, sent as this chunk repeated. */
+const STREAMED: Record<string, number> = { "/1g": 1024 * 1024 * 1024 };
+const STREAM_CHUNK = new Uint8Array(1024 * 1024);
 
 function head(status: string, length: number, close: boolean): Uint8Array {
   return encoder.encode(
@@ -115,7 +123,19 @@ async function serveRaw(conn: Deno.Conn): Promise<void> {
         const close = /\r\nconnection:[ \t]*close/i.test(text);
         const canned = (close ? closing : keepAlive).get(path) ??
           (close ? notFoundClose : notFoundKeep);
-        if (text.startsWith("HEAD ")) {
+        const streamed = STREAMED[path];
+        if (streamed !== undefined && !text.startsWith("HEAD ")) {
+          await writeAll(conn, head("200 OK", streamed, close));
+          for (let sent = 0; sent < streamed; sent += STREAM_CHUNK.length) {
+            await writeAll(
+              conn,
+              STREAM_CHUNK.subarray(
+                0,
+                Math.min(STREAM_CHUNK.length, streamed - sent),
+              ),
+            );
+          }
+        } else if (text.startsWith("HEAD ")) {
           // Not used by the bench; send the head only.
           await writeAll(
             conn,
@@ -173,20 +193,30 @@ if (IMPL === "serve") {
         : new Response(NOT_FOUND, { status: 404 });
     },
   );
-  console.log(JSON.stringify({ port: server.addr.port, impl: IMPL }));
+  console.log(
+    JSON.stringify({
+      port: server.addr.port,
+      ports: [server.addr.port],
+      impl: IMPL,
+    }),
+  );
   shutdown = () => Deno.exit(0);
 } else if (IMPL === "raw") {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  (async () => {
-    try {
-      for await (const conn of listener) serveRaw(conn);
-    } catch {
-      // Listener closed.
-    }
-  })();
-  console.log(
-    JSON.stringify({ port: (listener.addr as Deno.NetAddr).port, impl: IMPL }),
+  const listeners = Array.from(
+    { length: PORTS },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
   );
+  for (const listener of listeners) {
+    (async () => {
+      try {
+        for await (const conn of listener) serveRaw(conn);
+      } catch {
+        // Listener closed.
+      }
+    })();
+  }
+  const ports = listeners.map((l) => l.addr.port);
+  console.log(JSON.stringify({ port: ports[0], ports, impl: IMPL }));
   shutdown = () => {
     for (const c of conns) {
       try {

@@ -18,6 +18,25 @@ export interface Row {
   extra?: string;
   /** Why the row did not run, when it did not. */
   skipped?: string;
+  /**
+   * Per-unit costs of the client process (medians over the rounds), for rows
+   * whose client ran in its own process; the unit is the section's `per`.
+   */
+  costs?: Costs;
+}
+
+/** What a client process spent per request (or per MiB), medians over the rounds. */
+export interface Costs {
+  /** CPU time, user + sys of every thread, idle rate subtracted, µs. */
+  cpuUs: number;
+  /** V8 heap bytes allocated (`--trace-gc-nvp` `allocated`), or NaN. */
+  allocated: number;
+  /** Bytes promoted to the old generation by scavenges, or NaN. */
+  promoted: number;
+  /** Main-thread GC pause, µs, or NaN. */
+  gcPauseUs: number;
+  /** Peak RSS of the process during the run, bytes (not per unit), or NaN. */
+  peakRss: number;
 }
 
 /** A ratio between two rows, from paired rounds. */
@@ -49,6 +68,8 @@ export interface Section {
   rows: Row[];
   ratios: Ratio[];
   verdicts: Verdict[];
+  /** What the rows' `costs` are per: `req` or `MiB`. */
+  per?: string;
 }
 
 /** The whole report. */
@@ -61,6 +82,10 @@ export interface Report {
    * `--v8-flags=--expose-gc`).
    */
   gcBetweenRuns: boolean;
+  /** The HTTP origin, when HTTP rows ran. */
+  origin?: string;
+  /** Notes on the whole run (e.g. nginx missing). */
+  notes?: string[];
   sections: Section[];
 }
 
@@ -88,12 +113,14 @@ export function formatReport(report: Report): string {
   );
   out.push(
     `${report.date} · ${report.machine.cores} cores · ${report.machine.os} · Deno ${report.machine.deno} (V8 ${report.machine.v8})`,
-    `GC between HTTP client runs: ${
+    `GC between Python-row client runs: ${
       report.gcBetweenRuns
         ? "yes (--v8-flags=--expose-gc)"
         : "no (gc() not exposed; run with --v8-flags=--expose-gc)"
     }`,
   );
+  if (report.origin !== undefined) out.push(`HTTP origin: ${report.origin}`);
+  for (const n of report.notes ?? []) out.push(`NOTE: ${n}`);
   for (const s of report.sections) {
     out.push("", `## ${s.title}`);
     for (const n of s.notes) out.push(`   ${n}`);
@@ -119,6 +146,36 @@ export function formatReport(report: Report): string {
           r.extra ? `  (${r.extra})` : ""
         }`,
       );
+    }
+    const costed = s.rows.filter((r) => r.costs !== undefined && !r.skipped);
+    if (costed.length > 0) {
+      const per = s.per ?? "req";
+      const cols = [
+        `CPU µs/${per}`,
+        `alloc B/${per}`,
+        `promoted B/${per}`,
+        `GC pause µs/${per}`,
+        "peak RSS MiB",
+      ];
+      out.push(
+        `   ${pad("client process costs (medians)", w)}${
+          cols.map((c) => pad(c, 18, true)).join("")
+        }`,
+      );
+      for (const r of costed) {
+        const c = r.costs!;
+        out.push(
+          `   ${pad(r.label, w)}${
+            [
+              c.cpuUs,
+              c.allocated,
+              c.promoted,
+              c.gcPauseUs,
+              c.peakRss / (1024 * 1024),
+            ].map((v) => pad(fmt(v), 18, true)).join("")
+          }`,
+        );
+      }
     }
     for (const q of s.ratios) {
       out.push(

@@ -146,3 +146,27 @@ function wrap(process: Deno.ChildProcess, what: string): Child {
     },
   };
 }
+
+/** What must be undone if the bench is killed: servers to stop, temp dirs to remove. */
+const cleanups = new Set<() => Promise<void>>();
+
+/**
+ * Registers `undo` for {@linkcode runCleanups}; returns a function that runs it
+ * once and unregisters it (the normal way out).
+ */
+export function cleanupOnKill(
+  undo: () => Promise<void>,
+): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  const once = () => {
+    cleanups.delete(once);
+    return done ??= undo();
+  };
+  cleanups.add(once);
+  return once;
+}
+
+/** Runs every registered cleanup (on SIGINT/SIGTERM of the bench). */
+export async function runCleanups(): Promise<void> {
+  await Promise.allSettled([...cleanups].map((undo) => undo()));
+}

@@ -1,24 +1,25 @@
 /**
- * `deno task bench`: the performance targets of issues 2, 3 and 4, measured on this
- * machine, with medians, ratios against baselines measured in the same run, and a
- * verdict per target.
+ * `deno task bench`: the performance targets of issues 2, 3, 4, 8, 9 and 10,
+ * measured on this machine, with medians, ratios against baselines measured in
+ * the same rounds, and a verdict per target. The method and how to read the
+ * table: `bench/README.md`.
  *
  * ```sh
- * deno task bench                     # every row (~3-5 minutes on 2 cores)
- * deno task bench --quick             # a smoke run at reduced scale (~30 s)
- * deno task bench --only selector     # or http, python; repeat or comma-separate
+ * deno task bench                     # every row (3-5 minutes on 2 cores)
+ * deno task bench --quick             # a smoke run at reduced scale (under a minute)
+ * deno task bench --only http         # or selector, python, or HTTP rows:
+ *                                     # 1k 64k 64m close cold sink origins proxy
+ * deno task bench --origin deno       # the Deno origin instead of nginx
+ * deno task bench --baseline main     # library clients also on another version
  * deno task bench --json              # machine-readable results on stdout
  * ```
  *
  * Rows: the selector's echo round with 10,000 vs. 10 idle registered conns (and a
- * plain-Deno control), its heap growth over 1,000,000 `select(0)`, the HTTP rows
- * (`fetchAll` vs. a `fetch` pool vs. raw `Deno.connect` loops on 1 KiB, 64 KiB and
- * 64 MiB bodies) and the Python seed crawler's design. Servers and peers run in
- * separate processes on 127.0.0.1; every loop is bounded in count and time.
- *
- * `deno task bench` runs with `--v8-flags=--expose-gc`, so the HTTP rows force a
- * full GC between client runs (outside the timed region); without the flag they
- * still run, and the report says that no GC was forced.
+ * plain-Deno control) and its heap growth over 1,000,000 `select(0)`; the HTTP
+ * rows (`_http_rows.ts`), each client in its own process with its CPU, GC and
+ * RSS figures, against nginx (or `_origin.ts`); the Python seed crawler's design.
+ * Servers and peers run in separate processes on 127.0.0.1; every loop is
+ * bounded in count and time.
  *
  * Exit code: 0 when every row ran (targets may be missed: the verdicts say so),
  * 1 when the bench itself failed, 2 on a bad command line.
@@ -32,32 +33,51 @@ import {
   runSelectorRows,
 } from "./_selector_rows.ts";
 import {
+  type Baseline,
   FULL_HTTP,
+  HTTP_ROWS,
+  type HttpRow,
   QUICK_HTTP,
   runHttpRows,
-  runPythonRow,
-  startOrigin,
 } from "./_http_rows.ts";
-import { gcAvailable, progress } from "./_util.ts";
+import { FULL_PYTHON, QUICK_PYTHON, runPythonRow } from "./_python_row.ts";
+import { type Origin, startDenoOrigin, startNginx } from "./_servers.ts";
+import { cleanupOnKill, gcAvailable, progress, runCleanups } from "./_util.ts";
 
-const GROUPS = ["selector", "http", "python"] as const;
+/** Names `--only` takes: groups, and single HTTP rows. */
+const GROUPS = ["selector", "http", "python", ...HTTP_ROWS] as const;
 type Group = typeof GROUPS[number];
 
 const HELP =
-  `Usage: deno task bench [--quick] [--only selector|http|python]... [--json]
+  `Usage: deno task bench [--quick] [--only NAME]... [--origin nginx|deno]
+                       [--baseline REV|DIR] [--json]
 
-  --quick        reduced scale smoke run (about 30 s); verdicts only hints ("quick:")
-  --only GROUP   run only these rows (repeatable, or comma-separated)
-  --json         print the results as JSON instead of the table
-  --help         this text`;
+  --quick          reduced scale smoke run (under a minute); verdicts only hints ("quick:")
+  --only NAME      run only these rows (repeatable, or comma-separated):
+                   selector, http (every HTTP row), python, or one HTTP row:
+                   ${HTTP_ROWS.join(", ")}
+  --origin KIND    the HTTP origin: nginx (default; falls back to deno when
+                   nginx is missing) or deno (bench/_origin.ts)
+  --baseline REV   also run every fetchAll/fetchEach client on another version
+                   of the library, in the same rounds, with paired ratios: a
+                   git revision of this repository (exported with git archive
+                   to a temp dir) or a directory holding a mod.ts
+  --json           print the results as JSON instead of the table
+  --help           this text
+
+See bench/README.md for what each row measures and how to read the table.`;
 
 function parseArgs(argv: string[]): {
   quick: boolean;
   json: boolean;
   only: Set<Group>;
+  origin: "nginx" | "deno";
+  baseline?: string;
 } {
+  let baseline: string | undefined;
   let quick = false;
   let json = false;
+  let origin: "nginx" | "deno" = "nginx";
   const only = new Set<Group>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -66,21 +86,38 @@ function parseArgs(argv: string[]): {
     else if (a === "--help" || a === "-h") {
       console.log(HELP);
       Deno.exit(0);
+    } else if (a === "--origin" || a.startsWith("--origin=")) {
+      const value = a === "--origin" ? argv[++i] : a.slice("--origin=".length);
+      if (value !== "nginx" && value !== "deno") {
+        usage(`unknown origin "${value}": expected nginx or deno`);
+      }
+      origin = value;
+    } else if (a === "--baseline" || a.startsWith("--baseline=")) {
+      baseline = a === "--baseline" ? argv[++i] : a.slice("--baseline=".length);
+      if (!baseline) usage("--baseline needs a git revision or a directory");
     } else if (a === "--only" || a.startsWith("--only=")) {
       const value = a === "--only" ? argv[++i] : a.slice("--only=".length);
-      if (value === undefined) usage("--only needs a group");
+      if (value === undefined) usage("--only needs a name");
       for (const g of value.split(",")) {
         if (!(GROUPS as readonly string[]).includes(g)) {
           usage(
-            `unknown group "${g}" for --only: expected ${GROUPS.join(", ")}`,
+            `unknown name "${g}" for --only: expected ${GROUPS.join(", ")}`,
           );
         }
         only.add(g as Group);
       }
     } else usage(`unknown argument "${a}"`);
   }
-  if (only.size === 0) { for (const g of GROUPS) only.add(g); }
-  return { quick, json, only };
+  if (only.size === 0) {
+    for (const g of ["selector", "http", "python"] as const) only.add(g);
+  }
+  return {
+    quick,
+    json,
+    only,
+    origin,
+    ...(baseline !== undefined ? { baseline } : {}),
+  };
 }
 
 function usage(message: string): never {
@@ -88,8 +125,79 @@ function usage(message: string): never {
   Deno.exit(2);
 }
 
+async function startOrigin(
+  want: "nginx" | "deno",
+  extraPorts: number,
+): Promise<{ origin: Origin; note?: string }> {
+  if (want === "nginx") {
+    const nginx = await startNginx(extraPorts);
+    if (typeof nginx !== "string") return { origin: nginx };
+    progress(`${nginx}: using the Deno origin instead`);
+    return {
+      origin: await startDenoOrigin(extraPorts),
+      note:
+        `${nginx}: the HTTP rows ran against the Deno origin (issue 10's targets are for nginx)`,
+    };
+  }
+  return { origin: await startDenoOrigin(extraPorts) };
+}
+
+/**
+ * The baseline's `mod.ts`: `spec` itself when it is a directory with one, else
+ * the git revision `spec` of this repository, exported to a temp dir (removed by
+ * `cleanup`).
+ */
+async function prepareBaseline(
+  spec: string,
+): Promise<{ base: Baseline; cleanup: () => Promise<void> }> {
+  try {
+    const mod = `${await Deno.realPath(spec)}/mod.ts`;
+    await Deno.stat(mod);
+    return { base: { mod, name: spec }, cleanup: async () => {} };
+  } catch {
+    // Not a checkout: a git revision.
+  }
+  const repo = new URL("..", import.meta.url).pathname;
+  const dir = await Deno.makeTempDir({ prefix: "bench-baseline-" });
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      'git -C "$1" archive --format=tar -o "$3/tree.tar" "$2" && tar -x -f "$3/tree.tar" -C "$3"',
+      "sh",
+      repo,
+      spec,
+      dir,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    await Deno.remove(dir, { recursive: true });
+    throw new Error(
+      `Cannot export baseline "${spec}": ${
+        new TextDecoder().decode(out.stderr).trim()
+      }`,
+    );
+  }
+  return {
+    base: { mod: `${dir}/mod.ts`, name: spec },
+    cleanup: cleanupOnKill(() => Deno.remove(dir, { recursive: true })),
+  };
+}
+
 async function main(): Promise<void> {
-  const { quick, json, only } = parseArgs(Deno.args);
+  const { quick, json, only, origin: want, baseline } = parseArgs(Deno.args);
+  const httpRows = new Set<HttpRow>(
+    HTTP_ROWS.filter((r) => only.has("http") || only.has(r)),
+  );
+  if (
+    httpRows.size > 0 &&
+    (await Deno.permissions.query({ name: "write" })).state !== "granted"
+  ) {
+    usage(
+      "the HTTP rows write temp dirs (nginx's files, GC traces, the sink file): run with --allow-write",
+    );
+  }
   const started = performance.now();
   const report: Report = {
     date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
@@ -106,7 +214,7 @@ async function main(): Promise<void> {
   const sections: Section[] = report.sections;
   if (!gcAvailable) {
     progress(
-      "gc() is not exposed: no GC between HTTP client runs (use --v8-flags=--expose-gc)",
+      "gc() is not exposed: no GC between Python-row client runs (use --v8-flags=--expose-gc)",
     );
   }
 
@@ -115,16 +223,43 @@ async function main(): Promise<void> {
       ...await runSelectorRows(quick ? QUICK_SELECTOR : FULL_SELECTOR, quick),
     );
   }
-  if (only.has("http") || only.has("python")) {
+  if (httpRows.size > 0 || only.has("python")) {
     const http = quick ? QUICK_HTTP : FULL_HTTP;
-    const { origin, port } = await startOrigin();
+    const prepared = baseline !== undefined && httpRows.size > 0
+      ? await prepareBaseline(baseline)
+      : undefined;
+    if (prepared !== undefined) {
+      progress(`baseline: ${prepared.base.name} (${prepared.base.mod})`);
+      report.notes = [
+        `Baseline: every fetchAll/fetchEach client also ran on ${prepared.base.name} ([${prepared.base.name}] rows), in the same rounds.`,
+      ];
+    }
+    const extra = httpRows.has("origins") ? http.origins - 1 : 0;
+    const { origin, note } = await startOrigin(want, extra).catch(
+      async (e) => {
+        await prepared?.cleanup();
+        throw e;
+      },
+    );
+    report.origin = origin.describe;
+    if (note !== undefined) report.notes = [...report.notes ?? [], note];
+    progress(`origin: ${origin.describe}`);
     try {
-      if (only.has("http")) {
-        sections.push(...await runHttpRows(http, port, quick));
+      sections.push(
+        ...await runHttpRows(http, origin, httpRows, quick, prepared?.base),
+      );
+      if (only.has("python")) {
+        sections.push(
+          await runPythonRow(
+            quick ? QUICK_PYTHON : FULL_PYTHON,
+            origin.port,
+            origin.describe,
+          ),
+        );
       }
-      if (only.has("python")) sections.push(await runPythonRow(http, port));
     } finally {
       await origin.stop();
+      await prepared?.cleanup();
     }
   }
   progress(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -132,9 +267,27 @@ async function main(): Promise<void> {
   else console.log(formatReport(report));
 }
 
+// A kill of this process alone (a Ctrl-C reaches the whole process group):
+// nginx and tinyproxy would outlive it, and its temp dirs stay.
+const onSignal = {
+  SIGINT: () => interrupted("SIGINT"),
+  SIGTERM: () => interrupted("SIGTERM"),
+};
+function interrupted(signal: string): void {
+  progress(`${signal}: stopping the servers, removing temp dirs`);
+  runCleanups().finally(() => Deno.exit(130));
+}
+for (const [signal, handler] of Object.entries(onSignal)) {
+  Deno.addSignalListener(signal as Deno.Signal, handler);
+}
+
 try {
   await main();
 } catch (e) {
   console.error("bench: failed:", e);
   Deno.exit(1);
+} finally {
+  for (const [signal, handler] of Object.entries(onSignal)) {
+    Deno.removeSignalListener(signal as Deno.Signal, handler);
+  }
 }

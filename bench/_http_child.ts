@@ -1,0 +1,260 @@
+/**
+ * One HTTP client of the bench, alone in its own process, so that its CPU time
+ * (`process.cpuUsage()`: user + sys of every thread, V8's GC helpers included),
+ * its GC trace and its peak RSS are its own.
+ *
+ * Started by `_child_runner.ts` with `--v8-flags=--expose-gc,--trace-gc-nvp` and
+ * stdout redirected to a file: V8 writes the GC trace there (buffered, flushed
+ * at exit). The protocol is on stdin (commands) and stderr (JSON lines):
+ *
+ * 1. After building its workload it measures its idle CPU for `--idle-ms` and
+ *    prints `{ "ready": true, "idleCpuUs": n, "idleMs": n, "readyRss": n }`
+ *    (`readyRss`: its peak RSS before any run, bytes).
+ * 2. Each `run` line on stdin runs the workload once: `gc()` and
+ *    `gc({ type: "minor" })`, the timed run, `gc()`; it prints `{ "ok",
+ *    "bytes", "seconds", "cpuUs", "peakRss"?, "firstError"? }` (`peakRss`: the
+ *    peak RSS during the run, bytes, on Linux). The forced collections are the
+ *    markers (reason `testing` in the trace) that tell the parent which
+ *    collections belong to which run.
+ * 3. At the end of stdin it exits (which flushes the trace).
+ *
+ * Every run is bounded by `--max-run-ms` (the process exits with code 3).
+ *
+ * It runs with `--allow-all`: Deno grants `/proc/self/status` (the peak RSS) and
+ * `/proc/self/clear_refs` (its reset) to nothing less.
+ *
+ * Usage: `deno run --v8-flags=--expose-gc,--trace-gc-nvp -A bench/_http_child.ts
+ * --client raw|raw-read|raw-close|raw-sink|fetch-all|fetch-all-sink|fetch-each|fetch
+ * --ports P[,P...] --path /1k --count N --concurrency C --expect-length L
+ * [--keep-alive false] [--per-origin N] [--proxy URL] [--sink-file PATH]
+ * [--mod PATH] [--max-run-ms N] [--idle-ms N]`
+ *
+ * `--mod` takes `fetchAll` and `fetchEach` from another checkout's `mod.ts`
+ * (the bench's `--baseline`) instead of this one's.
+ *
+ * @module
+ */
+import { cpuUsage } from "node:process";
+import {
+  type Engine,
+  type ExtraOptions,
+  runFetchAll,
+  runFetchAllSink,
+  runFetchEach,
+  runFetchPool,
+  type RunOptions,
+  runRawClose,
+  runRawKeepAlive,
+  runRawRead,
+  runRawSink,
+  type RunResult,
+} from "./_http_clients.ts";
+import { readLines } from "./_lines.ts";
+
+function flag(name: string): string | undefined {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Deno.args[i + 1] : undefined;
+}
+
+function num(name: string, fallback?: number): number {
+  const raw = flag(name);
+  if (raw === undefined) {
+    if (fallback === undefined) throw new TypeError(`Missing --${name}`);
+    return fallback;
+  }
+  const v = Number(raw);
+  if (!Number.isFinite(v)) throw new RangeError(`Invalid --${name} "${raw}"`);
+  return v;
+}
+
+const CLIENT = flag("client") ?? "";
+const PORTS = (flag("ports") ?? "").split(",").filter((p) => p !== "").map(
+  Number,
+);
+const PATH = flag("path") ?? "/1k";
+const COUNT = num("count");
+const OPTIONS: RunOptions = {
+  concurrency: num("concurrency", 64),
+  expectedLength: num("expect-length"),
+};
+const MAX_RUN_MS = num("max-run-ms", 300_000);
+const IDLE_MS = num("idle-ms", 200);
+const PROXY = flag("proxy");
+const SINK_FILE = flag("sink-file");
+const PER_ORIGIN = flag("per-origin");
+const MOD = flag("mod");
+
+const gc = (globalThis as { gc?: (options?: { type: string }) => void }).gc;
+if (gc === undefined) {
+  throw new Error("_http_child: run with --v8-flags=--expose-gc");
+}
+if (PORTS.length === 0) throw new TypeError("Missing --ports");
+const CLIENTS = [
+  "raw",
+  "raw-read",
+  "raw-close",
+  "raw-sink",
+  "fetch-all",
+  "fetch-all-sink",
+  "fetch-each",
+  "fetch",
+];
+if (!CLIENTS.includes(CLIENT)) {
+  throw new TypeError(
+    `Unknown --client "${CLIENT}": expected ${CLIENTS.join(", ")}`,
+  );
+}
+
+const extra: ExtraOptions = {};
+if (flag("keep-alive") === "false") extra.keepAlive = false;
+if (PER_ORIGIN !== undefined) {
+  extra.perOrigin = { concurrency: Number(PER_ORIGIN) };
+}
+if (PROXY !== undefined) extra.proxy = PROXY;
+
+/** `fetchAll` and `fetchEach` of another checkout (`--mod path/to/mod.ts`), if given. */
+const engine: Engine | undefined = MOD === undefined
+  ? undefined
+  : await import(new URL(MOD, `file://${Deno.cwd()}/`).href) as Engine;
+
+// The URLs, round-robin over the ports: built once, outside every timed run.
+const urls = Array.from(
+  { length: COUNT },
+  (_, i) => `http://127.0.0.1:${PORTS[i % PORTS.length]}${PATH}`,
+);
+const paths = Array.from({ length: COUNT }, () => PATH);
+const port = PORTS[0]!;
+// No pooled conns through the proxy: tinyproxy closes each one after its
+// response, and a pooled one then fails the next request ("fetch failed").
+const httpClient = PROXY !== undefined && CLIENT === "fetch"
+  ? Deno.createHttpClient({ proxy: { url: PROXY }, poolMaxIdlePerHost: 0 })
+  : undefined;
+
+async function withFile(
+  run: (file: Deno.FsFile) => Promise<RunResult>,
+): Promise<RunResult> {
+  if (SINK_FILE === undefined) throw new TypeError("Missing --sink-file");
+  const file = await Deno.open(SINK_FILE, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  try {
+    return await run(file);
+  } finally {
+    file.close();
+    // Gone before the next run: dirty pages never pile up into disk writeback.
+    await Deno.remove(SINK_FILE);
+  }
+}
+
+function workload(): Promise<RunResult> {
+  switch (CLIENT) {
+    case "raw":
+      return runRawKeepAlive(port, paths, OPTIONS);
+    case "raw-read":
+      return runRawRead(port, PATH, OPTIONS);
+    case "raw-close":
+      return runRawClose(port, paths, OPTIONS);
+    case "raw-sink":
+      return withFile((file) => runRawSink(port, PATH, OPTIONS, file));
+    case "fetch-all":
+      return runFetchAll(urls, OPTIONS, extra, engine);
+    case "fetch-all-sink":
+      return withFile((file) =>
+        runFetchAllSink(urls[0]!, OPTIONS, file, engine)
+      );
+    case "fetch-each":
+      return runFetchEach(urls, OPTIONS, extra, engine);
+    case "fetch":
+      return runFetchPool(urls, OPTIONS, httpClient);
+    default:
+      throw new TypeError(`Unknown --client "${CLIENT}"`);
+  }
+}
+
+function say(message: object): void {
+  console.error(JSON.stringify(message));
+}
+
+function cpuNow(): number {
+  const u = cpuUsage();
+  return u.user + u.system;
+}
+
+/**
+ * This process's peak RSS since it started or since the last
+ * {@linkcode resetPeakRss} (Linux `VmHWM`), or `undefined` elsewhere. Not
+ * `ru_maxrss`: after fork + exec that starts at the parent's peak.
+ */
+function peakRss(): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(
+      Deno.readTextFileSync("/proc/self/status"),
+    );
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resets `VmHWM` to the current RSS (Linux >= 4.0). */
+function resetPeakRss(): void {
+  try {
+    Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+  } catch {
+    // Not Linux: peakRss() is undefined there anyway.
+  }
+}
+
+async function runOnce(): Promise<object> {
+  const guard = setTimeout(() => {
+    console.error(`_http_child ${CLIENT}: run longer than ${MAX_RUN_MS} ms`);
+    Deno.exit(3);
+  }, MAX_RUN_MS);
+  try {
+    gc!();
+    gc!({ type: "minor" }); // the start marker: the run's collections follow it
+    resetPeakRss();
+    const cpu0 = cpuNow();
+    const t0 = performance.now();
+    // A client that throws (a raw loop on a refused conn) fails the run, not the child.
+    const r = await workload().catch((e): RunResult => ({
+      ok: 0,
+      bytes: 0,
+      firstError: String(e),
+    }));
+    const t1 = performance.now();
+    const cpu1 = cpuNow();
+    const peak = peakRss();
+    gc!(); // the end marker: its `allocated` counts the run's tail
+    return {
+      ok: r.ok,
+      bytes: r.bytes,
+      seconds: (t1 - t0) / 1000,
+      cpuUs: cpu1 - cpu0,
+      ...(peak !== undefined ? { peakRss: peak } : {}),
+      ...(r.firstError !== undefined ? { firstError: r.firstError } : {}),
+    };
+  } finally {
+    clearTimeout(guard);
+  }
+}
+
+// Idle CPU: what this process burns doing nothing, to subtract per second.
+await new Promise((resolve) => setTimeout(resolve, 20));
+const idle0 = cpuNow();
+const i0 = performance.now();
+await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+say({
+  ready: true,
+  idleCpuUs: cpuNow() - idle0,
+  idleMs: performance.now() - i0,
+  ...(peakRss() !== undefined ? { readyRss: peakRss() } : {}),
+});
+
+for await (const line of readLines(Deno.stdin.readable)) {
+  if (line === "run") say(await runOnce());
+  else if (line !== "") throw new TypeError(`Unknown command "${line}"`);
+}
+httpClient?.close();
