@@ -20,7 +20,7 @@
  */
 import type { Ratio, Row, Section } from "./_report.ts";
 import { fmt } from "./_report.ts";
-import { startOrigin } from "./_http_rows.ts";
+import { startDenoOrigin } from "./_servers.ts";
 import { median, progress } from "./_util.ts";
 import { RespClient, startRedis } from "../tests/_redis.ts";
 
@@ -199,7 +199,8 @@ export async function distributedSection(
       verdicts: [],
     };
   }
-  const { origin, port } = await startOrigin();
+  const origin = await startDenoOrigin(0);
+  const port = origin.port;
   const warmUrls = Math.max(1, Math.floor(urls / 10));
   const samples: Record<1 | 2, RunResult[]> = { 1: [], 2: [] };
   try {

@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { distributedSection } from "./distributed_bench.ts";
 import { formatReport, type Report, type Section } from "./_report.ts";
 import {
   FULL_SELECTOR,
@@ -45,7 +46,13 @@ import { type Origin, startDenoOrigin, startNginx } from "./_servers.ts";
 import { cleanupOnKill, gcAvailable, progress, runCleanups } from "./_util.ts";
 
 /** Names `--only` takes: groups, and single HTTP rows. */
-const GROUPS = ["selector", "http", "python", ...HTTP_ROWS] as const;
+const GROUPS = [
+  "selector",
+  "http",
+  "python",
+  "distributed",
+  ...HTTP_ROWS,
+] as const;
 type Group = typeof GROUPS[number];
 
 const HELP =
@@ -54,7 +61,8 @@ const HELP =
 
   --quick          reduced scale smoke run (under a minute); verdicts only hints ("quick:")
   --only NAME      run only these rows (repeatable, or comma-separated):
-                   selector, http (every HTTP row), python, or one HTTP row:
+                   selector, http (every HTTP row), python, distributed
+                   (1 vs 2 Redis workers), or one HTTP row:
                    ${HTTP_ROWS.join(", ")}
   --origin KIND    the HTTP origin: nginx (default; falls back to deno when
                    nginx is missing) or deno (bench/_origin.ts)
@@ -109,7 +117,9 @@ function parseArgs(argv: string[]): {
     } else usage(`unknown argument "${a}"`);
   }
   if (only.size === 0) {
-    for (const g of ["selector", "http", "python"] as const) only.add(g);
+    for (const g of ["selector", "http", "python", "distributed"] as const) {
+      only.add(g);
+    }
   }
   return {
     quick,
@@ -261,6 +271,11 @@ async function main(): Promise<void> {
       await origin.stop();
       await prepared?.cleanup();
     }
+  }
+  if (only.has("distributed")) {
+    sections.push(
+      await distributedSection(quick ? { urls: 4_000, rounds: 1 } : {}),
+    );
   }
   progress(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   if (json) console.log(JSON.stringify(report, null, 2));
