@@ -185,7 +185,7 @@ export type InternalOptions = HttpClientOptions & {
 
 const EMPTY = new Uint8Array(0);
 /** Bodies with at least this much left are read straight into their buffer. */
-const DIRECT_READ_MIN = 64 * 1024;
+const DIRECT_READ_MIN = 8 * 1024;
 /** How far a body buffer grows ahead of the bytes that arrived (a `Content-Length` is a claim). */
 const GROW_AHEAD = 1024 * 1024;
 /** The most decoded bytes taken from the decoder in one call. */

@@ -27,11 +27,14 @@ import {
 
 /** The first read buffer of a conn, cut from a shared slab: 10,000 idle conns stay cheap. */
 const INITIAL_READ_BUFFER = 4 * 1024;
-/**
- * The read buffer doubles up to this while reads keep filling it, and drops back
- * to the initial size once a drained conn has gone quiet.
- */
+/** The read buffer doubles up to this while reads keep filling it. */
 const MAX_READ_BUFFER = 1024 * 1024;
+/**
+ * A drained conn that has gone quiet gives back a buffer grown past this. Smaller
+ * ones are kept: growing again costs an allocation per step, and a keep-alive conn
+ * serving mid-sized responses would otherwise regrow on every response.
+ */
+const KEEP_READ_BUFFER = 64 * 1024;
 /** `send()` accepts bytes while fewer than this are waiting to be written. */
 const WRITE_HIGH_WATER_MARK = 64 * 1024;
 /** How long `close()` keeps flushing accepted bytes to a peer that does not read them. */
@@ -103,8 +106,8 @@ export interface PollableConnectTlsOptions extends Deno.ConnectTlsOptions {
  *   are kept whatever happens to the registration meanwhile, and `recv()` returns
  *   them in order.
  *   A drained conn whose last read did not fill the buffer (or that nobody
- *   watches for `EVENT_READ`) gives a grown buffer back, so idle pooled conns
- *   cost 4 KiB each whatever they once carried.
+ *   watches for `EVENT_READ`) gives back a buffer grown past 64 KiB, so idle
+ *   pooled conns cost at most 64 KiB each whatever they once carried.
  * - **Writes**: `send()` copies bytes into a write buffer (high-water mark 64 KiB)
  *   and returns at once; they are written in order, in the background, whether or
  *   not the conn is registered, and never dropped while the conn is open. `close()`
@@ -648,6 +651,8 @@ export class PollableConn implements Pollable, Disposable {
    */
   [kReadInto](target: Uint8Array): void {
     this.#target = target;
+    // The rest goes straight to the consumer: the buffer was big enough.
+    this.#grow = false;
   }
 
   /**
@@ -791,7 +796,7 @@ export class PollableConn implements Pollable, Disposable {
   #shrink(): void {
     const buf = this.#rbuf;
     if (
-      buf !== null && buf.length > INITIAL_READ_BUFFER &&
+      buf !== null && buf.length > KEEP_READ_BUFFER &&
       this.#rstart === this.#rend &&
       (!this.#grow || (this.#watchers.events & EVENT_READ) === 0)
     ) {

@@ -345,16 +345,16 @@ Deno.test("RequestWriter prepares thousands of headers in linear time (16,000 co
   };
   for (const make of [fields, (n: number) => new Headers(fields(n))]) {
     const small = make(4_000), large = make(16_000);
-    // Interleaved, best of 9: a burst of load on a busy machine hits both sizes.
+    // Interleaved, best of 15: a burst of load on a busy machine hits both sizes.
     let bestSmall = Infinity, bestLarge = Infinity;
-    for (let round = 0; round < 9; round++) {
+    for (let round = 0; round < 15; round++) {
       bestSmall = Math.min(bestSmall, once(small));
       bestLarge = Math.min(bestLarge, once(large));
     }
-    // Linear: about 4x (4.1-4.8x measured); quadratic (for..of over a Deno
-    // Headers, as before): 16x and more.
+    // Linear: about 4x (4.1-4.8x measured, up to 11x under load); quadratic
+    // (for..of over a Deno Headers, as before): 16x and more.
     assert(
-      bestLarge < 9 * Math.max(bestSmall, 0.5),
+      bestLarge < 13 * Math.max(bestSmall, 0.5),
       `4,000 headers: ${bestSmall.toFixed(2)} ms, 16,000: ${
         bestLarge.toFixed(2)
       } ms`,
