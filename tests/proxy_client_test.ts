@@ -10,6 +10,7 @@ import {
   type FetchResult,
   HttpClient,
   type HttpClientOptions,
+  HttpParseError,
   ProxyError,
 } from "../mod.ts";
 import { startMiniProxy } from "./_mini_proxy.ts";
