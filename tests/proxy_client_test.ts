@@ -415,3 +415,83 @@ Deno.test("HttpClient with proxy refuses a proxy URL it cannot use, before conne
     assertStringIncludes((error as Error).message, "Cannot use proxy");
   }
 });
+
+/** A fake proxy answering every `CONNECT` with `answer`, then holding the conn. */
+function fakeProxy(answer: string) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        conns.push(conn);
+        const buf = new Uint8Array(4096);
+        conn.read(buf).then(async (n) => {
+          if (n !== null && answer !== "") {
+            await conn.write(new TextEncoder().encode(answer));
+          }
+        }).catch(() => {});
+      }
+    } catch {
+      // Closed.
+    }
+  })();
+  return {
+    url: `http://127.0.0.1:${listener.addr.port}`,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Closed by the client already.
+        }
+      }
+      await accepting;
+    },
+  };
+}
+
+Deno.test("HttpClient through a proxy that sends bytes after its 200 to CONNECT fails, not mixing them into TLS", async () => {
+  await using proxy = fakeProxy(
+    "HTTP/1.1 200 Connection established\r\n\r\nnot TLS",
+  );
+  const client = await drive("https://127.0.0.1:1/", {
+    proxy: proxy.url,
+    caCerts: [ca],
+  });
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.InvalidData);
+  assertStringIncludes(
+    (client.error as Error).message,
+    "7 bytes received before the handshake",
+  );
+});
+
+Deno.test("HttpClient through a proxy that never answers CONNECT fails at the connect timeout", async () => {
+  await using proxy = fakeProxy("");
+  const client = await drive("https://127.0.0.1:1/", {
+    proxy: proxy.url,
+    connectTimeout: 200,
+  });
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+  assertStringIncludes((client.error as Error).message, "connect timeout");
+});
+
+Deno.test("HttpClient through a tunnel tries the default roots on a new tunnel when caCerts do not anchor the chain", async () => {
+  const tls = origin(true);
+  await using _ = tls.server;
+  await using proxy = startMiniProxy();
+  // The client CA did not sign the server's certificate, and the test CA is no
+  // default root: both tunnels fail, as a direct connect would.
+  const client = await drive(`${tls.base}/length/1`, {
+    proxy: proxy.url,
+    caCerts: [Deno.readTextFileSync(new URL("client_ca.crt", testdata))],
+  });
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.InvalidData);
+  assertEquals(proxy.requests, [
+    `CONNECT 127.0.0.1:${tls.port} HTTP/1.1`,
+    `CONNECT 127.0.0.1:${tls.port} HTTP/1.1`,
+  ]);
+});
