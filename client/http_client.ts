@@ -137,8 +137,10 @@ export interface HttpClientOptions {
    */
   timeout?: number;
   /**
-   * Milliseconds for TCP connect and TLS handshake. At the deadline the
-   * connection is closed, which cancels the connect.
+   * Milliseconds for TCP connect and TLS handshake (through a proxy: the
+   * connect to the proxy, its answer to `CONNECT` and the TLS handshake over
+   * the tunnel, together). At the deadline the connection is closed, which
+   * cancels the connect.
    *
    * @default {10000}
    */
@@ -284,10 +286,15 @@ const noop = () => {};
  * calls {@linkcode HttpClient.handle} with each ready mask (or `0` when the
  * select timed out, so the deadline is checked), and re-syncs its registration
  * afterwards: `events` and `deadline` change as the request advances, and
- * `pollable` changes if a stale keep-alive connection forced a retry. `handle`
- * never throws: every problem ends in `failed` with `error` set (an
- * {@linkcode HttpParseError} for a malformed response, `Deno.errors.TimedOut`
- * past a deadline, the connection's own error otherwise).
+ * `pollable` changes if a stale keep-alive connection forced a retry (or a
+ * tunnel is opened again, see `proxy`). `handle` never throws: every problem
+ * ends in `failed` with `error` set (an {@linkcode HttpParseError} for a
+ * malformed response, a {@linkcode ProxyError} for a proxy's refusal,
+ * `Deno.errors.TimedOut` past a deadline, the connection's own error otherwise).
+ *
+ * Through a proxy, an `https:` request stays `connecting` while its tunnel is
+ * built, one step per event on the same connection: connected to the proxy,
+ * `CONNECT` sent, the proxy's answer read, TLS handshaken over the tunnel.
  *
  * With a request body stream or a `sink`, the request may wait on something that
  * is not its connection: {@linkcode HttpClient.waiting} is then a promise and
@@ -484,9 +491,10 @@ export class HttpClient {
   }
 
   /**
-   * The events to register for now: `EVENT_WRITE` while connecting or sending,
-   * `EVENT_READ` while receiving, `0` when done or failed, and `0` while
-   * {@linkcode HttpClient.waiting}.
+   * The events to register for now: `EVENT_WRITE` while connecting or sending
+   * (but `EVENT_READ` while connecting waits for a proxy's answer to
+   * `CONNECT`), `EVENT_READ` while receiving, `0` when done or failed, and `0`
+   * while {@linkcode HttpClient.waiting}.
    */
   get events(): number {
     if (this.#waiting !== null) return 0;
