@@ -106,6 +106,8 @@ async function assertSameThroughProxy(
     assertEquals(b.status, a.status, urls[i]);
     assertEquals(b.body.length, a.body.length, urls[i]);
     assert(bytesEqual(b.body, a.body), `body differs: ${urls[i]}`);
+    // A pooled conn the proxy closed is replayed within the attempt.
+    assertEquals(proxied[i]!.attempts, 1, urls[i]);
   }
 }
 
