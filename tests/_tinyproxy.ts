@@ -111,6 +111,14 @@ export function needsTinyproxy(
   };
 }
 
+/**
+ * `Deno.test(name, fn)` for a test that needs tinyproxy: ignored, with its
+ * name marked, while tinyproxy is missing (see {@linkcode needsTinyproxy}).
+ */
+export function tinyproxyTest(name: string, fn: () => Promise<void>): void {
+  Deno.test(needsTinyproxy(name), fn);
+}
+
 function findBinary(): string {
   for (const dir of SEARCH_PATH) {
     try {

@@ -19,9 +19,9 @@ import {
 import { ProxyError } from "../client/proxy_error.ts";
 import { startMiniProxy } from "./_mini_proxy.ts";
 import {
-  needsTinyproxy,
   startTinyproxy,
   type Tinyproxy,
+  tinyproxyTest as test,
 } from "./_tinyproxy.ts";
 import {
   bytesEqual,
@@ -639,242 +639,211 @@ function getRequest(target: string, host: string, extra = ""): Uint8Array {
   );
 }
 
-Deno.test(
-  needsTinyproxy(
-    "startTinyproxy() relays absolute-form GETs, one per client conn (tinyproxy has no keep-alive)",
-  ),
-  async () => {
-    const payload = new Rng(9).bytes(100_000);
-    const origin = serveHttp(payload);
-    await using tinyproxy = await startTinyproxy();
-    const proxy = parseProxy(tinyproxy.url);
+test("startTinyproxy() relays absolute-form GETs, one per client conn (tinyproxy has no keep-alive)", async () => {
+  const payload = new Rng(9).bytes(100_000);
+  const origin = serveHttp(payload);
+  await using tinyproxy = await startTinyproxy();
+  const proxy = parseProxy(tinyproxy.url);
+  try {
+    const conn = await connectTo(proxy.port);
     try {
-      const conn = await connectTo(proxy.port);
-      try {
-        const first = new URL(`http://127.0.0.1:${origin.port}/first?q=1`);
-        await writeAll(conn, getRequest(absoluteTarget(first), first.host));
-        const response = await within(readResponse(conn), 5_000, "first");
-        assertEquals(response.status, 200, response.head);
-        assert(
-          bytesEqual(
-            response.body,
-            concat([encoder.encode("/first"), payload]),
-          ),
-          "first body differs",
-        );
-        // tinyproxy closes the client conn after the response without announcing
-        // it: a second request on the same conn gets no answer, only the end.
-        assertEquals(headerOf(response.head, "connection"), null);
-        const again = new URL(`http://127.0.0.1:${origin.port}/again`);
-        const outcome = await within(
-          (async () => {
-            try {
-              await writeAll(
-                conn,
-                getRequest(absoluteTarget(again), again.host),
-              );
-              return await conn.read(new Uint8Array(1));
-            } catch (e) {
-              if (
-                e instanceof Deno.errors.ConnectionReset ||
-                e instanceof Deno.errors.BrokenPipe
-              ) return null;
-              throw e;
-            }
-          })(),
-          5_000,
-          "second request on the same conn",
-        );
-        assertEquals(outcome, null, "tinyproxy answered on a reused conn");
-      } finally {
-        conn.close();
-      }
-      // So each request needs a conn of its own; the second one is served alike.
-      const second = await connectTo(proxy.port);
-      try {
-        const url = new URL(`http://127.0.0.1:${origin.port}/second`);
-        await writeAll(second, getRequest(absoluteTarget(url), url.host));
-        const response = await within(readResponse(second), 5_000, "second");
-        assertEquals(response.status, 200);
-        assert(
-          bytesEqual(
-            response.body,
-            concat([encoder.encode("/second"), payload]),
-          ),
-        );
-      } finally {
-        second.close();
-      }
-      assertEquals(origin.seen.map((r) => new URL(r.url).pathname), [
-        "/first",
-        "/second",
-      ]);
-      assertEquals(origin.seen[0]!.headers.get("connection"), "close");
-      assertEquals(origin.seen[0]!.headers.get("via"), null);
-    } finally {
-      await origin.server.shutdown();
-    }
-  },
-);
-
-Deno.test(
-  needsTinyproxy(
-    "startTinyproxy() tunnels CONNECT to a TLS server: the bytes equal a direct fetch",
-  ),
-  async () => {
-    const body = new Rng(11).bytes(200_000);
-    const response = concat([
-      encoder.encode(
-        `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
-      ),
-      body,
-    ]);
-    const origin = serveTls(response, 2);
-    await using tinyproxy = await startTinyproxy({
-      connectPorts: [origin.port],
-    });
-    const proxy = parseProxy(tinyproxy.url);
-    const target = new URL(`https://127.0.0.1:${origin.port}/data`);
-    const request = getRequest("/data", target.host, "Connection: close\r\n");
-
-    const direct = await Deno.connectTls({
-      hostname: "127.0.0.1",
-      port: origin.port,
-      caCerts: [ca],
-    });
-    let directBytes: Uint8Array;
-    try {
-      await writeAll(direct, request);
-      directBytes = await within(readAll(direct), 5_000, "direct");
-    } finally {
-      direct.close();
-    }
-
-    const tcp = await connectTo(proxy.port);
-    let tunnelled: Uint8Array;
-    let tls: Deno.TlsConn | undefined;
-    try {
-      const { head, rest } = await within(
-        connectThrough(tcp, target, proxy),
+      const first = new URL(`http://127.0.0.1:${origin.port}/first?q=1`);
+      await writeAll(conn, getRequest(absoluteTarget(first), first.host));
+      const response = await within(readResponse(conn), 5_000, "first");
+      assertEquals(response.status, 200, response.head);
+      assert(
+        bytesEqual(response.body, concat([encoder.encode("/first"), payload])),
+        "first body differs",
+      );
+      // tinyproxy closes the client conn after the response without announcing
+      // it: a second request on the same conn gets no answer, only the end.
+      assertEquals(headerOf(response.head, "connection"), null);
+      const again = new URL(`http://127.0.0.1:${origin.port}/again`);
+      const outcome = await within(
+        (async () => {
+          try {
+            await writeAll(conn, getRequest(absoluteTarget(again), again.host));
+            return await conn.read(new Uint8Array(1));
+          } catch (e) {
+            if (
+              e instanceof Deno.errors.ConnectionReset ||
+              e instanceof Deno.errors.BrokenPipe
+            ) return null;
+            throw e;
+          }
+        })(),
         5_000,
-        "CONNECT",
+        "second request on the same conn",
       );
-      assertEquals(statusOf(head), {
-        status: 200,
-        reason: "Connection established",
-      });
-      assertMatch(head, /^HTTP\/1\.0 200 /);
-      assertEquals(rest.length, 0, "bytes after the CONNECT answer");
-      tls = await Deno.startTls(tcp, { hostname: "127.0.0.1", caCerts: [ca] });
-      await writeAll(tls, request);
-      tunnelled = await within(readAll(tls), 5_000, "tunnel");
+      assertEquals(outcome, null, "tinyproxy answered on a reused conn");
     } finally {
-      if (tls) tls.close();
-      else tcp.close();
+      conn.close();
     }
-    await within(origin.done, 5_000, "origin");
-    assertEquals(directBytes.length, response.length);
-    assert(bytesEqual(tunnelled, directBytes), "tunnelled bytes differ");
-  },
-);
-
-Deno.test(
-  needsTinyproxy(
-    "startTinyproxy() with basicAuth answers 407 without credentials and 200 with them",
-  ),
-  async () => {
-    const payload = encoder.encode("behind auth");
-    const origin = serveHttp(payload);
-    // The authorized CONNECT's target: tinyproxy only needs it to accept.
-    const tunnelEnd = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const tunnelPeer = tunnelEnd.accept();
-    await using tinyproxy = await startTinyproxy({
-      basicAuth: ["alice", "s3cret-pw.1"],
-    });
-    // `%2D` is `-`: the percent-decoded password is what tinyproxy checks.
-    const authed = parseProxy(
-      `http://alice:s3cret%2Dpw.1@127.0.0.1:${tinyproxy.port}`,
-    );
-    const bare = parseProxy(tinyproxy.url);
-    const wrong = parseProxy(`http://alice:nope@127.0.0.1:${tinyproxy.port}`);
-    const url = new URL(`http://127.0.0.1:${origin.port}/x`);
-    const target = new URL(`https://127.0.0.1:${tunnelEnd.addr.port}/`);
+    // So each request needs a conn of its own; the second one is served alike.
+    const second = await connectTo(proxy.port);
     try {
-      const get = async (proxy: ProxyConfig) => {
-        const conn = await connectTo(proxy.port);
-        try {
-          const auth = proxy.authorization === null
-            ? ""
-            : `Proxy-Authorization: ${proxy.authorization}\r\n`;
-          await writeAll(conn, getRequest(absoluteTarget(url), url.host, auth));
-          return await within(readResponse(conn), 5_000, "GET");
-        } finally {
-          conn.close();
-        }
-      };
-      const connect = async (proxy: ProxyConfig) => {
-        const conn = await connectTo(proxy.port);
-        try {
-          const { head } = await within(
-            connectThrough(conn, target, proxy),
-            5_000,
-            "CONNECT",
-          );
-          return head;
-        } finally {
-          conn.close();
-        }
-      };
-
-      const refused = await get(bare);
-      assertEquals(refused.status, 407);
-      assertEquals(
-        headerOf(refused.head, "proxy-authenticate"),
-        'Basic realm="Tinyproxy"',
+      const url = new URL(`http://127.0.0.1:${origin.port}/second`);
+      await writeAll(second, getRequest(absoluteTarget(url), url.host));
+      const response = await within(readResponse(second), 5_000, "second");
+      assertEquals(response.status, 200);
+      assert(
+        bytesEqual(response.body, concat([encoder.encode("/second"), payload])),
       );
-      assertEquals(statusOf(await connect(bare)).status, 407);
-
-      const served = await get(authed);
-      assertEquals(served.status, 200);
-      assert(bytesEqual(served.body, concat([encoder.encode("/x"), payload])));
-      assertEquals(statusOf(await connect(authed)).status, 200);
-      // tinyproxy consumes the credentials: they never reach the origin.
-      assertEquals(origin.seen.length, 1);
-      assertEquals(origin.seen[0]!.headers.get("proxy-authorization"), null);
-
-      // Wrong credentials: tinyproxy 1.11 answers 401, not 407.
-      assertEquals((await get(wrong)).status, 401);
-      assertEquals(statusOf(await connect(wrong)).status, 401);
     } finally {
-      await origin.server.shutdown();
-      tunnelEnd.close();
-      await tunnelPeer.then((peer) => peer.close(), () => {});
+      second.close();
     }
-  },
-);
+    assertEquals(origin.seen.map((r) => new URL(r.url).pathname), [
+      "/first",
+      "/second",
+    ]);
+    assertEquals(origin.seen[0]!.headers.get("connection"), "close");
+    assertEquals(origin.seen[0]!.headers.get("via"), null);
+  } finally {
+    await origin.server.shutdown();
+  }
+});
 
-Deno.test(
-  needsTinyproxy(
-    "startTinyproxy() proxy answers 500 for a closed upstream and 403 outside ConnectPort",
-  ),
-  async () => {
-    const allowed = closedPort();
-    await using tinyproxy = await startTinyproxy({ connectPorts: [allowed] });
-    const proxy = parseProxy(tinyproxy.url);
-    const answer = async (request: Uint8Array) => {
+test("startTinyproxy() tunnels CONNECT to a TLS server: the bytes equal a direct fetch", async () => {
+  const body = new Rng(11).bytes(200_000);
+  const response = concat([
+    encoder.encode(
+      `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    ),
+    body,
+  ]);
+  const origin = serveTls(response, 2);
+  await using tinyproxy = await startTinyproxy({ connectPorts: [origin.port] });
+  const proxy = parseProxy(tinyproxy.url);
+  const target = new URL(`https://127.0.0.1:${origin.port}/data`);
+  const request = getRequest("/data", target.host, "Connection: close\r\n");
+
+  const direct = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: origin.port,
+    caCerts: [ca],
+  });
+  let directBytes: Uint8Array;
+  try {
+    await writeAll(direct, request);
+    directBytes = await within(readAll(direct), 5_000, "direct");
+  } finally {
+    direct.close();
+  }
+
+  const tcp = await connectTo(proxy.port);
+  let tunnelled: Uint8Array;
+  let tls: Deno.TlsConn | undefined;
+  try {
+    const { head, rest } = await within(
+      connectThrough(tcp, target, proxy),
+      5_000,
+      "CONNECT",
+    );
+    assertEquals(statusOf(head), {
+      status: 200,
+      reason: "Connection established",
+    });
+    assertMatch(head, /^HTTP\/1\.0 200 /);
+    assertEquals(rest.length, 0, "bytes after the CONNECT answer");
+    tls = await Deno.startTls(tcp, { hostname: "127.0.0.1", caCerts: [ca] });
+    await writeAll(tls, request);
+    tunnelled = await within(readAll(tls), 5_000, "tunnel");
+  } finally {
+    if (tls) tls.close();
+    else tcp.close();
+  }
+  await within(origin.done, 5_000, "origin");
+  assertEquals(directBytes.length, response.length);
+  assert(bytesEqual(tunnelled, directBytes), "tunnelled bytes differ");
+});
+
+test("startTinyproxy() with basicAuth answers 407 without credentials and 200 with them", async () => {
+  const payload = encoder.encode("behind auth");
+  const origin = serveHttp(payload);
+  // The authorized CONNECT's target: tinyproxy only needs it to accept.
+  const tunnelEnd = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const tunnelPeer = tunnelEnd.accept();
+  await using tinyproxy = await startTinyproxy({
+    basicAuth: ["alice", "s3cret-pw.1"],
+  });
+  // `%2D` is `-`: the percent-decoded password is what tinyproxy checks.
+  const authed = parseProxy(
+    `http://alice:s3cret%2Dpw.1@127.0.0.1:${tinyproxy.port}`,
+  );
+  const bare = parseProxy(tinyproxy.url);
+  const wrong = parseProxy(`http://alice:nope@127.0.0.1:${tinyproxy.port}`);
+  const url = new URL(`http://127.0.0.1:${origin.port}/x`);
+  const target = new URL(`https://127.0.0.1:${tunnelEnd.addr.port}/`);
+  try {
+    const get = async (proxy: ProxyConfig) => {
       const conn = await connectTo(proxy.port);
       try {
-        await writeAll(conn, request);
-        const { head } = await within(readHead(conn), 5_000, "answer");
-        return statusOf(head);
+        const auth = proxy.authorization === null
+          ? ""
+          : `Proxy-Authorization: ${proxy.authorization}\r\n`;
+        await writeAll(conn, getRequest(absoluteTarget(url), url.host, auth));
+        return await within(readResponse(conn), 5_000, "GET");
       } finally {
         conn.close();
       }
     };
-    const http = new URL(`http://127.0.0.1:${closedPort()}/`);
-    const cases: Array<
-      [string, Uint8Array, { status: number; reason: string }]
-    > = [
+    const connect = async (proxy: ProxyConfig) => {
+      const conn = await connectTo(proxy.port);
+      try {
+        const { head } = await within(
+          connectThrough(conn, target, proxy),
+          5_000,
+          "CONNECT",
+        );
+        return head;
+      } finally {
+        conn.close();
+      }
+    };
+
+    const refused = await get(bare);
+    assertEquals(refused.status, 407);
+    assertEquals(
+      headerOf(refused.head, "proxy-authenticate"),
+      'Basic realm="Tinyproxy"',
+    );
+    assertEquals(statusOf(await connect(bare)).status, 407);
+
+    const served = await get(authed);
+    assertEquals(served.status, 200);
+    assert(bytesEqual(served.body, concat([encoder.encode("/x"), payload])));
+    assertEquals(statusOf(await connect(authed)).status, 200);
+    // tinyproxy consumes the credentials: they never reach the origin.
+    assertEquals(origin.seen.length, 1);
+    assertEquals(origin.seen[0]!.headers.get("proxy-authorization"), null);
+
+    // Wrong credentials: tinyproxy 1.11 answers 401, not 407.
+    assertEquals((await get(wrong)).status, 401);
+    assertEquals(statusOf(await connect(wrong)).status, 401);
+  } finally {
+    await origin.server.shutdown();
+    tunnelEnd.close();
+    await tunnelPeer.then((peer) => peer.close(), () => {});
+  }
+});
+
+test("startTinyproxy() proxy answers 500 for a closed upstream and 403 outside ConnectPort", async () => {
+  const allowed = closedPort();
+  await using tinyproxy = await startTinyproxy({ connectPorts: [allowed] });
+  const proxy = parseProxy(tinyproxy.url);
+  const answer = async (request: Uint8Array) => {
+    const conn = await connectTo(proxy.port);
+    try {
+      await writeAll(conn, request);
+      const { head } = await within(readHead(conn), 5_000, "answer");
+      return statusOf(head);
+    } finally {
+      conn.close();
+    }
+  };
+  const http = new URL(`http://127.0.0.1:${closedPort()}/`);
+  const cases: Array<[string, Uint8Array, { status: number; reason: string }]> =
+    [
       [
         "CONNECT to a closed port",
         encodeConnect(new URL(`https://127.0.0.1:${allowed}/`), proxy, "t"),
@@ -891,60 +860,54 @@ Deno.test(
         { status: 403, reason: "Access violation" },
       ],
     ];
-    for (const [what, request, expected] of cases) {
-      const got = await answer(request);
-      assertEquals(got, expected, what);
-      // The message the client will give the failed URL.
-      assertEquals(
-        new ProxyError(proxy.authority, got.status, got.reason).message,
-        `Cannot connect through proxy ${proxy.authority}: it answered ${expected.status} ${expected.reason}`,
-      );
-    }
-  },
-);
+  for (const [what, request, expected] of cases) {
+    const got = await answer(request);
+    assertEquals(got, expected, what);
+    // The message the client will give the failed URL.
+    assertEquals(
+      new ProxyError(proxy.authority, got.status, got.reason).message,
+      `Cannot connect through proxy ${proxy.authority}: it answered ${expected.status} ${expected.reason}`,
+    );
+  }
+});
 
-Deno.test(
-  needsTinyproxy(
-    "startTinyproxy() stop() ends the process, frees the port and removes its dir, even with a tunnel open",
-  ),
-  async () => {
-    const origin = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const tinyproxy: Tinyproxy = await startTinyproxy();
-    const proxy = parseProxy(tinyproxy.url);
-    const conn = await connectTo(proxy.port);
-    const accepted = origin.accept();
-    let peer: Deno.Conn | undefined;
-    try {
-      const { head } = await within(
-        connectThrough(
-          conn,
-          new URL(`https://127.0.0.1:${origin.addr.port}/`),
-          proxy,
-        ),
-        5_000,
-        "CONNECT",
-      );
-      assertEquals(statusOf(head).status, 200);
-      peer = await within(accepted, 5_000, "accept");
-      assertStringIncludes(await tinyproxy.log(), "Established connection");
-      const started = performance.now();
-      await within(tinyproxy.stop(), 10_000, "stop");
-      const took = performance.now() - started;
-      assert(took < 5_000, `stop took ${took} ms`);
-      await tinyproxy.stop(); // idempotent
-      await assertRejects(() => Deno.stat(tinyproxy.dir), Deno.errors.NotFound);
-      await assertRejects(
-        () => connectTo(proxy.port),
-        Deno.errors.ConnectionRefused,
-      );
-    } finally {
-      await tinyproxy.stop();
-      conn.close();
-      if (peer) closeQuietly(peer);
-      origin.close();
-    }
-  },
-);
+test("startTinyproxy() stop() ends the process, frees the port and removes its dir, even with a tunnel open", async () => {
+  const origin = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const tinyproxy: Tinyproxy = await startTinyproxy();
+  const proxy = parseProxy(tinyproxy.url);
+  const conn = await connectTo(proxy.port);
+  const accepted = origin.accept();
+  let peer: Deno.Conn | undefined;
+  try {
+    const { head } = await within(
+      connectThrough(
+        conn,
+        new URL(`https://127.0.0.1:${origin.addr.port}/`),
+        proxy,
+      ),
+      5_000,
+      "CONNECT",
+    );
+    assertEquals(statusOf(head).status, 200);
+    peer = await within(accepted, 5_000, "accept");
+    assertStringIncludes(await tinyproxy.log(), "Established connection");
+    const started = performance.now();
+    await within(tinyproxy.stop(), 10_000, "stop");
+    const took = performance.now() - started;
+    assert(took < 5_000, `stop took ${took} ms`);
+    await tinyproxy.stop(); // idempotent
+    await assertRejects(() => Deno.stat(tinyproxy.dir), Deno.errors.NotFound);
+    await assertRejects(
+      () => connectTo(proxy.port),
+      Deno.errors.ConnectionRefused,
+    );
+  } finally {
+    await tinyproxy.stop();
+    conn.close();
+    if (peer) closeQuietly(peer);
+    origin.close();
+  }
+});
 
 Deno.test("startTinyproxy() says how to install tinyproxy when the binary is missing", async () => {
   await assertRejects(
