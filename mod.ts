@@ -58,6 +58,7 @@ export {
   SelectorMapping,
 } from "./selector/selector.ts";
 export { HttpParseError } from "./client/http_parse_error.ts";
+export { ProxyError } from "./client/proxy_error.ts";
 export {
   HttpClient,
   type HttpClientOptions,

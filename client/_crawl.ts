@@ -39,9 +39,12 @@ import {
   HttpClient,
   type HttpResponse,
   type InternalOptions,
+  kRoute,
+  kTransport,
   parseHttpUrl,
 } from "./http_client.ts";
 import { kRequestWriter } from "./_request.ts";
+import { type Route, routeFor } from "./_route.ts";
 import {
   type CrawlConfig,
   crawlConfig,
@@ -71,6 +74,8 @@ class Job implements Timed {
   slot: Slot | null = null;
   /** Its origin's queue, while queued or running. */
   origin: Origin<Job> | null = null;
+  /** The idle pool's key of the current hop's conn: its origin, or its route's key. */
+  poolKey = "";
   /** The current hop's request once a redirect changed it; `null` on the first hop. */
   hop: HopRequest | null = null;
   hops = 0;
@@ -359,13 +364,33 @@ export class Crawl {
    * conn registered for the connect.
    */
   #launch(job: Job, url: URL, options: RequestOptions, origin: string): void {
-    const slot = this.#config.keepAlive ? this.#pool.take(origin) : undefined;
+    const transport = options[kTransport];
+    let key = origin;
+    let route: Route | null = null;
+    if (transport !== undefined) {
+      try {
+        route = routeFor(url, transport);
+      } catch (error) {
+        this.#end(job, { error }, performance.now());
+        return;
+      }
+      if (route !== null) key = route.key;
+    }
+    job.poolKey = key;
+    const slot = this.#config.keepAlive ? this.#pool.take(key) : undefined;
     let client: HttpClient;
     try {
-      client = new HttpClient(url, this.#withConn(options, slot));
+      client = new HttpClient(
+        url,
+        transport === undefined ? this.#withConn(options, slot) : {
+          ...options,
+          [kRoute]: route,
+          ...(slot !== undefined ? { conn: slot.conn } : {}),
+        },
+      );
     } catch (error) {
       // It came from that pool a moment ago, so there is room for it.
-      if (slot !== undefined) this.#pool.put(origin, slot);
+      if (slot !== undefined) this.#pool.put(key, slot);
       this.#end(job, { error }, performance.now());
       return;
     }
@@ -613,7 +638,7 @@ export class Crawl {
     if (reusable !== null) {
       if (
         slot !== null && slot.conn === reusable &&
-        this.#pool.put(client.url.origin, slot)
+        this.#pool.put(job.poolKey, slot)
       ) {
         slot.job = null;
         // Idle, it is watched for reads: readiness then means the server closed it.

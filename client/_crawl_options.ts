@@ -5,7 +5,11 @@
  * @module
  */
 import type { FetchAllOptions, RequestSpec } from "./fetch_all.ts";
-import { type InternalOptions, nonNegative } from "./http_client.ts";
+import {
+  type InternalOptions,
+  kTransport,
+  nonNegative,
+} from "./http_client.ts";
 import {
   kRequestWriter,
   normalizeHeaders,
@@ -14,6 +18,7 @@ import {
   validateMethod,
 } from "./_request.ts";
 import { type RetryPolicy, retryPolicy } from "./_retry.ts";
+import { readProxy, readTransport, readUnixSocket } from "./_route.ts";
 import type { SchedulerLimits } from "./_scheduler.ts";
 
 /** The crawl's validated options. */
@@ -97,6 +102,17 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
     Infinity,
   );
   if (options.caCerts) shared.caCerts = options.caCerts;
+  if (options.cert !== undefined || options.key !== undefined) {
+    if (typeof options.cert !== "string" || typeof options.key !== "string") {
+      throw new TypeError(
+        "Cannot fetch: cert and key must be given together, as PEM strings",
+      );
+    }
+    shared.cert = options.cert;
+    shared.key = options.key;
+  }
+  const transport = readTransport(options.proxy, options.unixSocket);
+  if (transport !== undefined) shared[kTransport] = transport;
   if (options.sink) shared.sink = options.sink;
   // Every plain URL's request differs only in its request line and Host: encode
   // the rest once for the whole crawl.
@@ -154,6 +170,17 @@ export function specOptions(
     );
   }
   if (spec.sink !== undefined) options.sink = spec.sink;
+  if (spec.proxy !== undefined || spec.unixSocket !== undefined) {
+    const crawl = shared[kTransport];
+    options[kTransport] = {
+      proxy: spec.proxy !== undefined
+        ? readProxy(spec.proxy)
+        : crawl?.proxy ?? null,
+      unixSocket: spec.unixSocket !== undefined
+        ? readUnixSocket(spec.unixSocket)
+        : crawl?.unixSocket ?? null,
+    };
+  }
   if (
     spec.method === undefined && spec.headers === undefined &&
     spec.body === undefined

@@ -185,7 +185,12 @@ export class FramingFields {
       !(te && (length !== -1 || this.#contentLengthError !== null ||
         version === "1.0"));
     this.length = -1;
-    if (method === "HEAD" || status === 204 || status === 304) {
+    // RFC 9112 section 6.3: a 2xx to CONNECT turns the conn into a tunnel right
+    // after the head, whatever Content-Length or Transfer-Encoding say.
+    if (
+      method === "HEAD" || status === 204 || status === 304 ||
+      (method === "CONNECT" && status >= 200 && status < 300)
+    ) {
       this.framing = "none";
       return;
     }

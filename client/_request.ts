@@ -7,6 +7,7 @@
 
 import { allocate } from "../selector/_slab.ts";
 import { ACCEPT_ENCODING } from "./_decode.ts";
+import type { ProxyConfig } from "./_proxy.ts";
 
 /** The `User-Agent` sent when neither the caller's headers nor options set one. */
 export const DEFAULT_USER_AGENT = "selectors-deno/0.1";
@@ -405,8 +406,12 @@ export class RequestWriter {
    * it is sent chunked (and for no stream).
    */
   readonly streamLength: number;
+  /** The `User-Agent` sent: the caller's, else the default (also a `CONNECT`'s). */
+  readonly userAgent: string;
   /** The caller's own `Host`, which replaces the URL's. */
   readonly #host: string | null;
+  /** Whether the caller set `Proxy-Authorization`, which a proxy URL's never replaces. */
+  readonly #proxyAuthorized: boolean;
   /** Whether the caller set `Authorization`, which URL credentials never replace. */
   readonly #authorized: boolean;
   /** Every byte after the `Host` line: the other fields, the blank line, the content. */
@@ -425,12 +430,11 @@ export class RequestWriter {
     this.#host = fieldValue(headers, "host");
     if (this.#host !== null) checkHost(this.#host);
     this.#authorized = fieldValue(headers, "authorization") !== null;
+    this.#proxyAuthorized = fieldValue(headers, "proxy-authorization") !== null;
+    this.userAgent = fieldValue(headers, "user-agent") ?? init.userAgent ??
+      DEFAULT_USER_AGENT;
     const fields: FieldList = [
-      [
-        "User-Agent",
-        fieldValue(headers, "user-agent") ?? init.userAgent ??
-          DEFAULT_USER_AGENT,
-      ],
+      ["User-Agent", this.userAgent],
       ["Accept", fieldValue(headers, "accept") ?? "*/*"],
       [
         "Accept-Encoding",
@@ -485,10 +489,13 @@ export class RequestWriter {
    * never sent.
    *
    * @param url An `http:` or `https:` URL.
+   * @param proxy For an `http:` URL sent to a proxy: the request-target is in
+   *   absolute-form (RFC 9112 section 3.2.2) and the proxy's credentials, if
+   *   any, go as `Proxy-Authorization` unless the caller set one.
    * @returns The request, head and content in one array.
    * @throws {TypeError} If the URL cannot be sent as given.
    */
-  encode(url: URL): Uint8Array {
+  encode(url: URL, proxy: ProxyConfig | null = null): Uint8Array {
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw new TypeError(
         `Cannot build request: unsupported URL scheme ${
@@ -509,9 +516,13 @@ export class RequestWriter {
     if (this.#host === null) checkHost(host);
     const authorization = this.#authorized ? null : basicAuthorization(url);
     // Method, target, host and base64 are visible ASCII, so UTF-8 is byte for byte.
-    const line = `${this.method} ${target} HTTP/1.1\r\nHost: ${host}\r\n${
-      authorization === null ? "" : `Authorization: ${authorization}\r\n`
-    }`;
+    let line = proxy === null
+      ? `${this.method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`
+      : `${this.method} ${url.protocol}//${url.host}${target} HTTP/1.1\r\nHost: ${host}\r\n`;
+    if (authorization !== null) line += `Authorization: ${authorization}\r\n`;
+    if (proxy?.authorization && !this.#proxyAuthorized) {
+      line += `Proxy-Authorization: ${proxy.authorization}\r\n`;
+    }
     // Request bytes are internal (sent, never handed to a caller), so they may
     // share a slab with other internal buffers.
     const out = allocate(line.length + this.#tail.length);

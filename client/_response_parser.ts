@@ -179,8 +179,9 @@ function limit(
  * - Interim `1xx` responses are read and dropped. A `101 Switching Protocols` is
  *   an error (`unexpected-upgrade`): this client never asks for an upgrade, and
  *   the bytes after it would not be HTTP.
- * - Body framing follows RFC 9112 section 6.3: none for `HEAD`, `204` and `304`
- *   (their framing headers are ignored), else `Transfer-Encoding: chunked`
+ * - Body framing follows RFC 9112 section 6.3: none for `HEAD`, `204`, `304`
+ *   and a `2xx` to `CONNECT` (their framing headers are ignored; the bytes after
+ *   a `CONNECT`'s head belong to the tunnel), else `Transfer-Encoding: chunked`
  *   (which overrides `Content-Length`), else `Content-Length`, else the body runs
  *   until the peer closes.
  * - Tolerated, as RFC 9112 allows: a bare LF ending a line, empty lines before

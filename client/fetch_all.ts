@@ -44,6 +44,19 @@ export interface RequestSpec {
   maxResponseBytes?: number;
   /** Where the body goes as it arrives, instead of `response.body`. */
   sink?: WritableStream<Uint8Array>;
+  /**
+   * The HTTP proxy for this URL, instead of the crawl's `proxy` (see
+   * {@linkcode FetchAllOptions.proxy}).
+   *
+   * @default {the crawl's proxy}
+   */
+  proxy?: string | URL | "env";
+  /**
+   * The Unix socket for this URL, instead of the crawl's `unixSocket`.
+   *
+   * @default {the crawl's unixSocket}
+   */
+  unixSocket?: string;
   /** Any value, handed back unchanged as the result's `data`. */
   data?: unknown;
 }
@@ -288,6 +301,41 @@ export interface FetchAllOptions {
   decompress?: boolean;
   /** Extra CA certificates (PEM) for https. */
   caCerts?: string[];
+  /**
+   * A client certificate chain (PEM) for https servers that require one
+   * (mutual TLS), sent to every https origin of the crawl; needs `key`.
+   *
+   * @default {undefined} no client certificate
+   */
+  cert?: string;
+  /**
+   * The private key (PEM) of `cert`.
+   *
+   * @default {undefined}
+   */
+  key?: string;
+  /**
+   * An HTTP proxy for every URL, `http://[user:password@]host[:port]`: `http:`
+   * URLs go to it in absolute-form over kept-alive proxy conns (pooled by
+   * proxy, whatever the origin), `https:` URLs through a `CONNECT` tunnel per
+   * origin, kept alive like a direct conn. `"env"` picks the proxy for each
+   * URL from `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` (and
+   * upper-case forms but `HTTP_PROXY`) as curl does, and needs `--allow-env`.
+   * A proxy's refusal fails that URL with `ProxyError`; a proxy that
+   * cannot be reached fails it with the connection's error. A
+   * {@linkcode RequestSpec} may set its own.
+   *
+   * @default {undefined} no proxy
+   */
+  proxy?: string | URL | "env";
+  /**
+   * Sends every request over this Unix socket, `Host` from the URL (curl's
+   * `--unix-socket`); conns are pooled by socket and origin. Needs
+   * `--allow-read` and `--allow-write` for the path.
+   *
+   * @default {undefined} TCP
+   */
+  unixSocket?: string;
 }
 
 /**

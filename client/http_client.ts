@@ -11,13 +11,23 @@ import {
   kPeek,
   kReadInto,
   kSendOwned,
+  kStartTls,
   kTakeDirect,
 } from "../selector/_pollable.ts";
+import { isUnknownIssuer } from "../selector/_tls_socket.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { ContentDecoder } from "./_decode.ts";
+import { encodeConnect } from "./_proxy.ts";
 import { kRequestWriter, RequestWriter } from "./_request.ts";
 import { ResponseParser } from "./_response_parser.ts";
+import {
+  readTransport,
+  type Route,
+  routeFor,
+  type TransportSetting,
+} from "./_route.ts";
 import { HttpParseError } from "./http_parse_error.ts";
+import { ProxyError } from "./proxy_error.ts";
 
 /**
  * Where an {@linkcode HttpClient} is in its request.
@@ -127,8 +137,10 @@ export interface HttpClientOptions {
    */
   timeout?: number;
   /**
-   * Milliseconds for TCP connect and TLS handshake. At the deadline the
-   * connection is closed, which cancels the connect.
+   * Milliseconds for TCP connect and TLS handshake (through a proxy: the
+   * connect to the proxy, its answer to `CONNECT` and the TLS handshake over
+   * the tunnel, together). At the deadline the connection is closed, which
+   * cancels the connect.
    *
    * @default {10000}
    */
@@ -163,6 +175,43 @@ export interface HttpClientOptions {
   /** Extra CA certificates (PEM) for https, e.g. a private CA. */
   caCerts?: string[];
   /**
+   * A client certificate chain (PEM) for https servers that require one
+   * (mutual TLS); needs `key`.
+   *
+   * @default {undefined} no client certificate
+   */
+  cert?: string;
+  /**
+   * The private key (PEM) of `cert`; needs `cert`.
+   *
+   * @default {undefined}
+   */
+  key?: string;
+  /**
+   * An HTTP proxy, `http://[user:password@]host[:port]` (port 80 by default):
+   * `http:` URLs are sent to it in absolute-form, `https:` URLs through a
+   * `CONNECT` tunnel, then TLS with the origin; the URL's user and password
+   * (percent-decoded) go as `Proxy-Authorization: Basic`. `"env"` picks the
+   * proxy for each URL from the environment as curl does (`http_proxy`,
+   * `https_proxy`/`HTTPS_PROXY`, `all_proxy`/`ALL_PROXY`, `no_proxy`/
+   * `NO_PROXY`; never upper-case `HTTP_PROXY`), which needs `--allow-env`.
+   * A proxy's refusal (a non-`2xx` answer to `CONNECT`, or `407` to an
+   * `http:` request) fails the request with {@linkcode ProxyError}; a proxy
+   * that cannot be reached fails it with the connection's error. Ignored
+   * when `unixSocket` is set.
+   *
+   * @default {undefined} no proxy
+   */
+  proxy?: string | URL | "env";
+  /**
+   * Sends the request over this Unix socket instead of TCP, with `Host` from
+   * the URL (curl's `--unix-socket`); an `https:` URL speaks TLS over it.
+   * Needs `--allow-read` and `--allow-write` for the path.
+   *
+   * @default {undefined} TCP to the URL's host
+   */
+  unixSocket?: string;
+  /**
    * Where the body goes as it arrives (decoded unless `decompress: false`),
    * instead of `response.body`, which is then empty. It is closed after the last
    * byte (the request is `done` once the close has completed) and aborted with
@@ -181,7 +230,23 @@ export interface HttpClientOptions {
 /** What `fetchAll` passes: the public options plus a writer shared by the crawl. */
 export type InternalOptions = HttpClientOptions & {
   [kRequestWriter]?: RequestWriter;
+  /** The transport options, read once per crawl. */
+  [kTransport]?: TransportSetting;
+  /** The route already chosen for this URL (`null`: direct). */
+  [kRoute]?: Route | null;
 };
+
+/** An `HttpClient` option key for the crawl's checked `proxy` and `unixSocket`. */
+export const kTransport: unique symbol = Symbol("selectors.transport");
+/** An `HttpClient` option key for the route the crawl chose (and pooled by). */
+export const kRoute: unique symbol = Symbol("selectors.route");
+
+/** Steps of connecting on a {@linkcode Route}, after the TCP or Unix connect. */
+const CONNECT_SOCKET = 0;
+/** `CONNECT` sent, reading the proxy's answer. */
+const CONNECT_ANSWER = 1;
+/** TLS being handshaken over the tunnel or the Unix socket. */
+const CONNECT_TLS = 2;
 
 const EMPTY = new Uint8Array(0);
 /** Bodies with at least this much left are read straight into their buffer. */
@@ -221,10 +286,15 @@ const noop = () => {};
  * calls {@linkcode HttpClient.handle} with each ready mask (or `0` when the
  * select timed out, so the deadline is checked), and re-syncs its registration
  * afterwards: `events` and `deadline` change as the request advances, and
- * `pollable` changes if a stale keep-alive connection forced a retry. `handle`
- * never throws: every problem ends in `failed` with `error` set (an
- * {@linkcode HttpParseError} for a malformed response, `Deno.errors.TimedOut`
- * past a deadline, the connection's own error otherwise).
+ * `pollable` changes if a stale keep-alive connection forced a retry (or a
+ * tunnel is opened again, see `proxy`). `handle` never throws: every problem
+ * ends in `failed` with `error` set (an {@linkcode HttpParseError} for a
+ * malformed response, a {@linkcode ProxyError} for a proxy's refusal,
+ * `Deno.errors.TimedOut` past a deadline, the connection's own error otherwise).
+ *
+ * Through a proxy, an `https:` request stays `connecting` while its tunnel is
+ * built, one step per event on the same connection: connected to the proxy,
+ * `CONNECT` sent, the proxy's answer read, TLS handshaken over the tunnel.
  *
  * With a request body stream or a `sink`, the request may wait on something that
  * is not its connection: {@linkcode HttpClient.waiting} is then a promise and
@@ -282,6 +352,18 @@ export class HttpClient {
   #decompress: boolean;
   #keepAlive: boolean;
   #caCerts: string[] | undefined;
+  #cert: string | undefined;
+  #key: string | undefined;
+  /** How the request reaches its server; `null` for a direct connection. */
+  #route: Route | null = null;
+  /** Where connecting on a route is (`CONNECT_*`). */
+  #step = CONNECT_SOCKET;
+  /** The `User-Agent` of a `CONNECT`. */
+  #userAgent = "";
+  /** The parser of the proxy's answer to `CONNECT`. */
+  #tunnelParser: ResponseParser | null = null;
+  /** TLS over a tunnel is being tried with the default roots, not `caCerts`. */
+  #defaultRoots = false;
   #timeout: number;
   #connectTimeout: number;
   #idleTimeout: number;
@@ -331,6 +413,17 @@ export class HttpClient {
     this.#decompress = options.decompress ?? true;
     this.#keepAlive = options.keepAlive ?? false;
     this.#caCerts = options.caCerts;
+    if (options.cert !== undefined || options.key !== undefined) {
+      if (
+        typeof options.cert !== "string" || typeof options.key !== "string"
+      ) {
+        throw new TypeError(
+          "Cannot fetch: cert and key must be given together, as PEM strings",
+        );
+      }
+      this.#cert = options.cert;
+      this.#key = options.key;
+    }
     const sink = options.sink;
     if (sink !== undefined) {
       if (!(sink instanceof WritableStream) || sink.locked) {
@@ -349,7 +442,25 @@ export class HttpClient {
         decompress: this.#decompress,
       });
     this.method = writer.method;
-    this.#request = this.#out = writer.encode(this.url);
+    const internal = options as InternalOptions;
+    if (kRoute in internal) {
+      this.#route = internal[kRoute] ?? null;
+    } else if (
+      options.proxy !== undefined || options.unixSocket !== undefined ||
+      internal[kTransport] !== undefined
+    ) {
+      this.#route = routeFor(
+        this.url,
+        internal[kTransport] ??
+          readTransport(options.proxy, options.unixSocket)!,
+      );
+    }
+    const route = this.#route;
+    if (route !== null) this.#userAgent = writer.userAgent;
+    this.#request = this.#out = writer.encode(
+      this.url,
+      route !== null && route.kind === "proxy" ? route.proxy : null,
+    );
     this.#bodyStream = writer.stream === null
       ? null
       : new BodyStream(writer.stream, writer.streamLength);
@@ -380,15 +491,19 @@ export class HttpClient {
   }
 
   /**
-   * The events to register for now: `EVENT_WRITE` while connecting or sending,
-   * `EVENT_READ` while receiving, `0` when done or failed, and `0` while
-   * {@linkcode HttpClient.waiting}.
+   * The events to register for now: `EVENT_WRITE` while connecting or sending
+   * (but `EVENT_READ` while connecting waits for a proxy's answer to
+   * `CONNECT`), `EVENT_READ` while receiving, `0` when done or failed, and `0`
+   * while {@linkcode HttpClient.waiting}.
    */
   get events(): number {
     if (this.#waiting !== null) return 0;
     const state = this.#state;
     if (state === "receiving") return EVENT_READ;
-    return state === "connecting" || state === "sending" ? EVENT_WRITE : 0;
+    if (state === "connecting") {
+      return this.#step === CONNECT_ANSWER ? EVENT_READ : EVENT_WRITE;
+    }
+    return state === "sending" ? EVENT_WRITE : 0;
   }
 
   /**
@@ -469,7 +584,9 @@ export class HttpClient {
       this.#checkDeadlines(performance.now());
       if (this.#waiting !== null) return;
       if (state === "connecting") {
-        if ((mask & EVENT_WRITE) === 0) return;
+        if (this.#route !== null) {
+          if (!this.#establish(mask)) return;
+        } else if ((mask & EVENT_WRITE) === 0) return;
         if (this.#conn.error) throw this.#conn.error;
         this.#timings.connected = performance.now();
         this.#state = "sending";
@@ -529,21 +646,142 @@ export class HttpClient {
 
   #connect(at = performance.now()): PollableConn {
     this.#connectDeadline = at + this.#connectTimeout;
-    const hostname = this.url.hostname.startsWith("[")
-      ? this.url.hostname.slice(1, -1)
-      : this.url.hostname;
+    const route = this.#route;
+    if (route !== null) {
+      this.#step = CONNECT_SOCKET;
+      this.#tunnelParser = null;
+      if (route.kind === "unix") {
+        return PollableConn.connect({
+          transport: "unix",
+          path: route.unixSocket!,
+        });
+      }
+      return PollableConn.connect({
+        hostname: route.proxy!.host,
+        port: route.proxy!.port,
+      });
+    }
+    const hostname = this.#hostname();
     const https = this.url.protocol === "https:";
     const port = this.url.port === ""
       ? (https ? 443 : 80)
       : Number(this.url.port);
     if (https) {
-      return PollableConn.connectTls({
-        hostname,
-        port,
-        ...(this.#caCerts ? { caCerts: this.#caCerts } : {}),
-      });
+      return PollableConn.connectTls({ hostname, port, ...this.#tlsOptions() });
     }
     return PollableConn.connect({ hostname, port });
+  }
+
+  /** The URL's host as TLS and `Deno.connect` take it: IPv6 without brackets. */
+  #hostname(): string {
+    const hostname = this.url.hostname;
+    return hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
+  }
+
+  #tlsOptions(): { caCerts?: string[]; cert?: string; key?: string } {
+    return {
+      ...(this.#caCerts && !this.#defaultRoots
+        ? { caCerts: this.#caCerts }
+        : {}),
+      ...(this.#cert !== undefined
+        ? { cert: this.#cert, key: this.#key! }
+        : {}),
+    };
+  }
+
+  /**
+   * Advances connecting on a route, one state per event: the socket (to the
+   * proxy, or the Unix socket), then for a tunnel `CONNECT` and the proxy's
+   * answer, then TLS over the conn for `https:`. Returns whether the conn is
+   * ready for the request.
+   */
+  #establish(mask: number): boolean {
+    const route = this.#route!;
+    const conn = this.#conn;
+    switch (this.#step) {
+      case CONNECT_SOCKET: {
+        if ((mask & EVENT_WRITE) === 0) return false;
+        if (conn.error) throw conn.error;
+        if (route.kind === "tunnel") {
+          // A CONNECT request is far below the write buffer's high-water mark.
+          conn[kSendOwned](
+            encodeConnect(this.url, route.proxy!, this.#userAgent),
+          );
+          this.#tunnelParser = new ResponseParser({ method: "CONNECT" });
+          this.#step = CONNECT_ANSWER;
+          return false;
+        }
+        if (this.url.protocol === "https:") {
+          this.#startTls();
+          return false;
+        }
+        return true;
+      }
+      case CONNECT_ANSWER: {
+        if ((mask & EVENT_READ) === 0) return false;
+        const data = conn[kPeek]();
+        if (data === undefined) return false;
+        const parser = this.#tunnelParser!;
+        if (data === null) {
+          parser.receive(null); // throws: the proxy closed before answering
+          throw new HttpParseError(
+            "truncated-head",
+            "Cannot parse response: the proxy closed the tunnel",
+            0,
+          );
+        }
+        let used: number;
+        try {
+          used = parser.receive(data);
+        } catch (e) {
+          conn[kConsume](data.length, false);
+          throw e;
+        }
+        const head = parser.head;
+        if (head === null) {
+          conn[kConsume](data.length);
+          return false;
+        }
+        // Nothing more is read before TLS starts: bytes after the head stay
+        // buffered, and starting TLS refuses them (a proxy must wait for the
+        // client's handshake).
+        conn[kConsume](used, false);
+        if (head.status < 200 || head.status >= 300) {
+          throw new ProxyError(
+            route.proxy!.authority,
+            head.status,
+            head.statusText,
+          );
+        }
+        this.#startTls();
+        return false;
+      }
+      default: {
+        if ((mask & EVENT_WRITE) === 0) return false;
+        const error = conn.error;
+        if (
+          error !== null && this.#caCerts && !this.#defaultRoots &&
+          route.kind === "tunnel" && isUnknownIssuer(error)
+        ) {
+          // The tunnel could trust caCerts only: try the default roots on a
+          // new one, so that, as direct, both are trusted.
+          this.#defaultRoots = true;
+          conn.close();
+          this.#conn = this.#connect();
+          return false;
+        }
+        if (error !== null) throw error;
+        return true;
+      }
+    }
+  }
+
+  #startTls(): void {
+    this.#step = CONNECT_TLS;
+    this.#conn[kStartTls]({
+      hostname: this.#hostname(),
+      ...this.#tlsOptions(),
+    });
   }
 
   #newParser(): ResponseParser {
@@ -686,6 +924,10 @@ export class HttpClient {
     let body = this.#body;
     if (body === null) {
       const head = this.#parser.head!;
+      const route = this.#route;
+      if (route !== null && head.status === 407 && route.kind === "proxy") {
+        throw new ProxyError(route.proxy!.authority, 407, head.statusText);
+      }
       if (this.#decompress) {
         this.#decoder = ContentDecoder.for(
           head.field("content-encoding"),

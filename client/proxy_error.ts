@@ -25,7 +25,7 @@ const MAX_REASON = 100;
  * @example Telling a proxy's refusal apart
  * ```ts
  * import { assert, assertEquals } from "@std/assert";
- * import { ProxyError } from "./proxy_error.ts";
+ * import { ProxyError } from "@seed/selectors";
  *
  * const error = new ProxyError(
  *   "127.0.0.1:8888",

@@ -27,6 +27,13 @@ export const kSendOwned: unique symbol = Symbol("selectors.sendOwned");
  * while the buffer is drained; one read, then it is cleared.
  */
 export const kReadInto: unique symbol = Symbol("selectors.readInto");
+/**
+ * `(options)`: starts TLS over the open connection, in place (the HTTP client's
+ * tunnel through a proxy): the conn is connecting again until the handshake
+ * ends, and `close()` cancels it. Only on a quiet conn: no read in flight, no
+ * byte buffered either way.
+ */
+export const kStartTls: unique symbol = Symbol("selectors.startTls");
 /** `()`: how many bytes the last `kReadInto` read placed in its target (then 0). */
 export const kTakeDirect: unique symbol = Symbol("selectors.takeDirect");
 /** `()`: the capacity of the read buffer a conn holds now, 0 for none (for tests). */

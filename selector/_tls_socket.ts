@@ -11,6 +11,7 @@
  * against 3 ms on loopback).
  */
 import { isIP } from "node:net";
+import { Duplex } from "node:stream";
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import type { Connecting, Transport } from "./_transport.ts";
 
@@ -19,6 +20,9 @@ export type TlsOptions = Deno.ConnectTlsOptions & {
   cert?: string;
   key?: string;
 };
+
+/** What a TLS start over an open connection takes: no port, as it is connected. */
+export type StartTlsOptions = Omit<TlsOptions, "port">;
 
 /**
  * Starts a TLS connection; `cancel()` destroys the socket, whatever the phase.
@@ -62,9 +66,106 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
   };
 }
 
+/**
+ * Starts TLS over `transport`, an open connection nothing else reads or writes
+ * (the tunnel a proxy opened after `CONNECT`); `cancel()` destroys the TLS
+ * socket and closes `transport`, whatever the phase. The resolved transport owns
+ * `transport`: closing it closes both.
+ *
+ * `caCerts`, when given, are the only roots trusted here: unlike
+ * {@linkcode connectTlsSocket} there is no second connection to try the default
+ * roots on. A caller that wants both tries again with no `caCerts` on a new
+ * tunnel when {@linkcode isUnknownIssuer} says the chain led to none of them.
+ */
+export function startTlsSocket(
+  transport: Transport,
+  options: StartTlsOptions,
+): Connecting {
+  const { promise, resolve, reject } = Promise.withResolvers<Transport>();
+  const duplex = transportDuplex(transport);
+  const socket = connect({
+    ...nodeOptions(
+      options,
+      options.caCerts?.length ? options.caCerts : undefined,
+    ),
+    socket: duplex,
+  });
+  // However the TLS socket ends, the connection under it goes too.
+  socket.once("close", () => duplex.destroy());
+  const onError = (error: Error) => {
+    socket.destroy();
+    duplex.destroy();
+    reject(denoError(error));
+  };
+  socket.once("error", onError);
+  socket.once("secureConnect", () => {
+    socket.off("error", onError);
+    resolve(new TlsSocketConn(socket, transport));
+  });
+  return {
+    promise,
+    cancel() {
+      socket.destroy();
+      duplex.destroy();
+      reject(new DOMException("The TLS handshake was cancelled", "AbortError"));
+    },
+  };
+}
+
+/** How much one read of the connection under a TLS socket asks for. */
+const TUNNEL_READ = 16 * 1024;
+
+/** A `Transport` as the stream `tls.connect({ socket })` reads and writes. */
+function transportDuplex(transport: Transport): Duplex {
+  let reading = false;
+  let closed = false;
+  const duplex: Duplex = new Duplex({
+    read() {
+      if (reading) return;
+      reading = true;
+      const buf = new Uint8Array(TUNNEL_READ);
+      const pull = (): void => {
+        transport.read(buf).then((n) => {
+          if (n === 0) return pull(); // not the end: read again
+          reading = false;
+          duplex.push(n === null ? null : buf.subarray(0, n));
+        }, (error) => {
+          reading = false;
+          duplex.destroy(error);
+        });
+      };
+      pull();
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      writeAll(transport, chunk).then(() => callback(), callback);
+    },
+    final(callback) {
+      transport.closeWrite().then(() => callback(), callback);
+    },
+    destroy(error, callback) {
+      if (!closed) {
+        closed = true;
+        try {
+          transport.close();
+        } catch {
+          // Already closed.
+        }
+      }
+      callback(error);
+    },
+  });
+  return duplex;
+}
+
+async function writeAll(transport: Transport, bytes: Uint8Array) {
+  for (let sent = 0; sent < bytes.length;) {
+    sent += await transport.write(bytes.subarray(sent));
+  }
+}
+
 /** `tls.connect`'s options for `Deno.connectTls`'s, with `ca` as the roots. */
 function nodeOptions(
-  options: TlsOptions,
+  options: StartTlsOptions & { port?: number },
   ca: string[] | undefined,
 ): ConnectionOptions {
   const hostname = options.hostname ?? "127.0.0.1";
@@ -93,14 +194,22 @@ function nodeOptions(
 const UNKNOWN_ISSUER =
   /^(UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_UNTRUSTED)$/;
 
-function isUnknownIssuer(error: Error): boolean {
-  return UNKNOWN_ISSUER.test(String((error as { code?: unknown }).code));
+/**
+ * Whether a handshake failed because the server's chain leads to no trusted
+ * root: `error` as OpenSSL reported it, or as {@linkcode denoError} mapped it.
+ */
+export function isUnknownIssuer(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { code, cause } = error as { code?: unknown; cause?: unknown };
+  if (UNKNOWN_ISSUER.test(String(code))) return true;
+  return typeof cause === "object" && cause !== null &&
+    UNKNOWN_ISSUER.test(String((cause as { code?: unknown }).code));
 }
 
 /** A connected `TLSSocket` read and written like a `Deno.Conn`. */
 class TlsSocketConn implements Transport {
-  readonly localAddr: Deno.NetAddr;
-  readonly remoteAddr: Deno.NetAddr;
+  readonly localAddr: Deno.Addr;
+  readonly remoteAddr: Deno.Addr;
   #socket: TLSSocket;
   /** The rest of a chunk a read could not take whole. */
   #rest: Uint8Array | null = null;
@@ -109,11 +218,22 @@ class TlsSocketConn implements Transport {
   #error: Error | null = null;
   #wake: (() => void) | null = null;
 
-  constructor(socket: TLSSocket) {
+  /** The connection a socket started over one runs on: its addresses and options. */
+  #under: Transport | null;
+
+  /**
+   * @param socket A socket that fired 'secureConnect'.
+   * @param under The connection under a socket started over one, which has no
+   *   addresses or socket options of its own.
+   */
+  constructor(socket: TLSSocket, under: Transport | null = null) {
     this.#socket = socket;
+    this.#under = under;
     // Known once 'secureConnect' fired, which is when this is built.
-    this.localAddr = netAddr(socket.localAddress!, socket.localPort!);
-    this.remoteAddr = netAddr(socket.remoteAddress!, socket.remotePort!);
+    this.localAddr = under?.localAddr ??
+      netAddr(socket.localAddress!, socket.localPort!);
+    this.remoteAddr = under?.remoteAddr ??
+      netAddr(socket.remoteAddress!, socket.remotePort!);
     // 'readable' keeps the stream paused: the socket reads ahead only up to its
     // high-water mark, then the kernel holds the rest, as with a Deno conn.
     socket.on("readable", this.#notify);
@@ -175,11 +295,13 @@ class TlsSocketConn implements Transport {
   }
 
   setNoDelay(noDelay = true): void {
-    this.#socket.setNoDelay(noDelay);
+    if (this.#under !== null) this.#under.setNoDelay?.(noDelay);
+    else this.#socket.setNoDelay(noDelay);
   }
 
   setKeepAlive(keepAlive = true): void {
-    this.#socket.setKeepAlive(keepAlive);
+    if (this.#under !== null) this.#under.setKeepAlive?.(keepAlive);
+    else this.#socket.setKeepAlive(keepAlive);
   }
 
   #notify = (): void => {

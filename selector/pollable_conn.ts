@@ -8,7 +8,7 @@ import { EVENT_READ, EVENT_WRITE } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
 import { allocate } from "./_slab.ts";
 import { asError, closeQuietly, describe } from "./_util.ts";
-import { connectTlsSocket } from "./_tls_socket.ts";
+import { connectTlsSocket, startTlsSocket } from "./_tls_socket.ts";
 import type { Connecting, Transport } from "./_transport.ts";
 import {
   kConsume,
@@ -17,6 +17,7 @@ import {
   kReadInto,
   kReady,
   kSendOwned,
+  kStartTls,
   kTakeDirect,
   kUnwatch,
   kWatch,
@@ -664,6 +665,58 @@ export class PollableConn implements Pollable, Disposable {
     const n = this.#direct;
     this.#direct = 0;
     return n;
+  }
+
+  /**
+   * Starts TLS over this open conn, in place: like a conn from
+   * {@linkcode PollableConn.connectTls}, it is connecting (not ready) until the
+   * handshake ends, then write-ready, with `error` set if it failed; `close()`
+   * meanwhile releases the socket at once. `caCerts`, if given, are the only
+   * roots trusted (there is no second connection to try the default ones on).
+   *
+   * @throws {Deno.errors.BadResource} If the conn is closed.
+   * @throws {Deno.errors.NotConnected} If it is not connected yet.
+   * @throws {Deno.errors.InvalidData} If bytes are buffered either way or a read
+   *   is in flight (they would be lost or mixed into the handshake): the peer
+   *   spoke first, or the caller did not drain the conn.
+   * @ignore
+   */
+  [kStartTls](options: Omit<PollableConnectTlsOptions, "port">): void {
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(
+        `Cannot start TLS: the connection is closed (fd ${this.fd})`,
+      );
+    }
+    if (this.#error) throw this.#error;
+    const conn = this.#conn;
+    if (conn === null) {
+      throw new Deno.errors.NotConnected(
+        `Cannot start TLS: the connection is not established yet (fd ${this.fd})`,
+      );
+    }
+    const buffered = this.#rend - this.#rstart + this.#direct;
+    if (
+      buffered > 0 || this.#reading || this.#eof || this.#wlen > 0 ||
+      this.#writing || this.#writeClosed
+    ) {
+      throw new Deno.errors.InvalidData(
+        `Cannot start TLS: the connection is not quiet (fd ${this.fd}, ${
+          buffered > 0
+            ? `${buffered} bytes received before the handshake`
+            : this.#reading
+            ? "a read in flight"
+            : this.#eof
+            ? "end of stream"
+            : "bytes waiting to be sent"
+        })`,
+      );
+    }
+    this.#conn = null;
+    this.#rbuf = null;
+    this.#rstart = this.#rend = 0;
+    const connecting = startTlsSocket(conn, options);
+    this.#cancel = connecting.cancel;
+    connecting.promise.then(this.#onConnect, this.#onConnectError);
   }
 
   /**

@@ -68,6 +68,57 @@ const START_ATTEMPTS = 3;
 const READY_TIMEOUT = 5_000;
 const STOP_GRACE = 3_000;
 
+function locate(): string | null {
+  for (const dir of SEARCH_PATH) {
+    try {
+      if (Deno.statSync(`${dir}/tinyproxy`).isFile) return `${dir}/tinyproxy`;
+    } catch {
+      // Not there: try the next one.
+    }
+  }
+  return null;
+}
+
+/** Whether the tinyproxy binary is installed (in /usr/bin, /usr/sbin or /usr/local/bin). */
+export const hasTinyproxy: boolean = locate() !== null;
+
+function onCi(): boolean {
+  try {
+    return Deno.env.get("CI") === "true";
+  } catch {
+    return false; // no --allow-env: not told we are on CI
+  }
+}
+
+/**
+ * What a test that needs tinyproxy passes to `Deno.test`: its name, marked
+ * when tinyproxy is missing, and `ignore` set then, unless the environment
+ * variable `CI` is `"true"`, where a missing proxy must fail the run rather
+ * than skip half the proxy tests unseen.
+ *
+ * @example
+ * ```ts ignore
+ * Deno.test({ ...needsTinyproxy("fetchAll() goes through tinyproxy"), async fn() {} });
+ * ```
+ */
+export function needsTinyproxy(
+  name: string,
+): { name: string; ignore: boolean } {
+  if (hasTinyproxy) return { name, ignore: false };
+  return {
+    name: `${name} [needs tinyproxy: apt-get install -y tinyproxy]`,
+    ignore: !onCi(),
+  };
+}
+
+/**
+ * `Deno.test(name, fn)` for a test that needs tinyproxy: ignored, with its
+ * name marked, while tinyproxy is missing (see {@linkcode needsTinyproxy}).
+ */
+export function tinyproxyTest(name: string, fn: () => Promise<void>): void {
+  Deno.test(needsTinyproxy(name), fn);
+}
+
 function findBinary(): string {
   for (const dir of SEARCH_PATH) {
     try {

@@ -18,7 +18,11 @@ import {
 } from "../client/_proxy.ts";
 import { ProxyError } from "../client/proxy_error.ts";
 import { startMiniProxy } from "./_mini_proxy.ts";
-import { startTinyproxy, type Tinyproxy } from "./_tinyproxy.ts";
+import {
+  startTinyproxy,
+  type Tinyproxy,
+  tinyproxyTest as test,
+} from "./_tinyproxy.ts";
 import {
   bytesEqual,
   closeQuietly,
@@ -635,7 +639,7 @@ function getRequest(target: string, host: string, extra = ""): Uint8Array {
   );
 }
 
-Deno.test("startTinyproxy() relays absolute-form GETs, one per client conn (tinyproxy has no keep-alive)", async () => {
+test("startTinyproxy() relays absolute-form GETs, one per client conn (tinyproxy has no keep-alive)", async () => {
   const payload = new Rng(9).bytes(100_000);
   const origin = serveHttp(payload);
   await using tinyproxy = await startTinyproxy();
@@ -699,7 +703,7 @@ Deno.test("startTinyproxy() relays absolute-form GETs, one per client conn (tiny
   }
 });
 
-Deno.test("startTinyproxy() tunnels CONNECT to a TLS server: the bytes equal a direct fetch", async () => {
+test("startTinyproxy() tunnels CONNECT to a TLS server: the bytes equal a direct fetch", async () => {
   const body = new Rng(11).bytes(200_000);
   const response = concat([
     encoder.encode(
@@ -753,7 +757,7 @@ Deno.test("startTinyproxy() tunnels CONNECT to a TLS server: the bytes equal a d
   assert(bytesEqual(tunnelled, directBytes), "tunnelled bytes differ");
 });
 
-Deno.test("startTinyproxy() with basicAuth answers 407 without credentials and 200 with them", async () => {
+test("startTinyproxy() with basicAuth answers 407 without credentials and 200 with them", async () => {
   const payload = encoder.encode("behind auth");
   const origin = serveHttp(payload);
   // The authorized CONNECT's target: tinyproxy only needs it to accept.
@@ -823,7 +827,7 @@ Deno.test("startTinyproxy() with basicAuth answers 407 without credentials and 2
   }
 });
 
-Deno.test("startTinyproxy() proxy answers 500 for a closed upstream and 403 outside ConnectPort", async () => {
+test("startTinyproxy() proxy answers 500 for a closed upstream and 403 outside ConnectPort", async () => {
   const allowed = closedPort();
   await using tinyproxy = await startTinyproxy({ connectPorts: [allowed] });
   const proxy = parseProxy(tinyproxy.url);
@@ -867,7 +871,7 @@ Deno.test("startTinyproxy() proxy answers 500 for a closed upstream and 403 outs
   }
 });
 
-Deno.test("startTinyproxy() stop() ends the process, frees the port and removes its dir, even with a tunnel open", async () => {
+test("startTinyproxy() stop() ends the process, frees the port and removes its dir, even with a tunnel open", async () => {
   const origin = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const tinyproxy: Tinyproxy = await startTinyproxy();
   const proxy = parseProxy(tinyproxy.url);

@@ -5,8 +5,10 @@ import {
   encodeRequest,
   type EncodeRequestInit,
   normalizeHeaders,
+  RequestWriter,
   validateMethod,
 } from "../client/_request.ts";
+import { parseProxy } from "../client/_proxy.ts";
 
 function text(bytes: Uint8Array): string {
   return String.fromCharCode(...bytes);
@@ -442,4 +444,30 @@ Deno.test("encodeRequest() refuses URLs that are not http(s) or not what they cl
     TypeError,
     "U+20AC cannot be sent in a header",
   );
+});
+
+Deno.test("RequestWriter.encode() with a proxy writes the absolute-form target and the proxy's Proxy-Authorization", () => {
+  const proxy = parseProxy("http://u:p%40ss@127.0.0.1:3128");
+  const url = new URL("http://a:b@example.com:8080/x/y?q=1#frag");
+  const writer = new RequestWriter({ method: "GET", keepAlive: true });
+  assertEquals(
+    text(writer.encode(url, proxy)),
+    "GET http://example.com:8080/x/y?q=1 HTTP/1.1\r\nHost: example.com:8080\r\n" +
+      `Authorization: Basic ${btoa("a:b")}\r\n` +
+      `Proxy-Authorization: Basic ${btoa("u:p@ss")}\r\n${DEFAULTS}\r\n`,
+  );
+  // Without a proxy the same writer writes origin-form.
+  assertEquals(
+    text(writer.encode(new URL("http://example.com/z"))),
+    `GET /z HTTP/1.1\r\nHost: example.com\r\n${DEFAULTS}\r\n`,
+  );
+  // The caller's own Proxy-Authorization is kept, not doubled.
+  const own = new RequestWriter({
+    method: "GET",
+    keepAlive: true,
+    headers: { "proxy-authorization": "Bearer t" },
+  });
+  const head = text(own.encode(new URL("http://example.com/"), proxy));
+  assertEquals(head.match(/Proxy-Authorization/gi)?.length, 1);
+  assertEquals(/proxy-authorization: Bearer t\r\n/i.test(head), true);
 });

@@ -558,6 +558,37 @@ Deno.test("ResponseParser.receive() rethrows the same error once failed", () => 
   assertStrictEquals(assertThrows(() => parser.receive(bytesOf("x"))), e);
 });
 
+Deno.test("ResponseParser.receive() ends a 2xx to CONNECT at its head, leaving the tunnel's bytes unused", () => {
+  for (
+    const head of [
+      "HTTP/1.0 200 Connection established\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+    ]
+  ) {
+    const parser = new ResponseParser({ method: "CONNECT" });
+    // What follows the head is the start of a TLS handshake, not a body.
+    const tunnel = "\x16\x03\x01\x00";
+    const used = parser.receive(bytesOf(head + tunnel));
+    assert(parser.done, head);
+    assertEquals(used, head.length);
+    assertEquals(parser.head?.status, 200);
+    assertEquals(parser.takeBody(), []);
+  }
+  // A refusal has a body, framed as usual.
+  const parser = new ResponseParser({ method: "CONNECT" });
+  parser.receive(
+    bytesOf(
+      "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 2\r\n\r\n",
+    ),
+  );
+  assert(!parser.done);
+  parser.receive(bytesOf("no"));
+  assert(parser.done);
+  assertEquals(textOf(parser.takeBody()), "no");
+});
+
 Deno.test("ResponseParser.receive() rejects 101 Switching Protocols", () => {
   const parser = new ResponseParser();
   const e = assertThrows(

@@ -1,0 +1,228 @@
+import * as tls from "node:tls";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { fetchAll, type FetchResult, HttpClient } from "../mod.ts";
+import { tempDir } from "./_net.ts";
+
+const testdata = new URL("./testdata/", import.meta.url);
+const read = (name: string) => Deno.readTextFileSync(new URL(name, testdata));
+const cert = read("localhost.crt");
+const key = read("localhost.key");
+const ca = read("ca.crt");
+const clientCa = read("client_ca.crt");
+const clientCert = read("client.crt");
+const clientKey = read("client.key");
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const ok = (r: FetchResult | undefined) => {
+  assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
+  return r.response;
+};
+
+/**
+ * A keep-alive HTTP/1.1 server on a Unix socket, raw so that its conns can be
+ * counted: it answers every request head with the request line and `Host`.
+ */
+function unixServer(path: string) {
+  const listener = Deno.listen({ transport: "unix", path });
+  let connections = 0;
+  const loops: Promise<void>[] = [];
+  const serve = async (conn: Deno.Conn) => {
+    let pending = "";
+    const buf = new Uint8Array(16 * 1024);
+    try {
+      for (let n; (n = await conn.read(buf)) !== null;) {
+        pending += decoder.decode(buf.subarray(0, n));
+        let end;
+        while ((end = pending.indexOf("\r\n\r\n")) !== -1) {
+          const head = pending.slice(0, end);
+          pending = pending.slice(end + 4);
+          const [line = ""] = head.split("\r\n");
+          const host = /\r\nhost: *([^\r]*)/i.exec(head)?.[1] ?? "";
+          const body = encoder.encode(`${line}\n${host}`);
+          await conn.write(encoder.encode(
+            `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
+          ));
+          await conn.write(body);
+        }
+      }
+    } catch {
+      // The client went away.
+    } finally {
+      conn.close();
+    }
+  };
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        connections++;
+        loops.push(serve(conn));
+      }
+    } catch {
+      // Closed.
+    }
+  })();
+  return {
+    get connections() {
+      return connections;
+    },
+    async close() {
+      listener.close();
+      await accepting;
+      await Promise.all(loops);
+    },
+  };
+}
+
+Deno.test("fetchAll() with unixSocket sends every request over the socket, Host from the URL, one pooled conn per origin", async () => {
+  using dir = tempDir();
+  const path = dir.path("http.sock");
+  const server = unixServer(path);
+  try {
+    const urls = [
+      "http://docker/v1.45/containers/json?all=1",
+      "http://docker/_ping",
+      "http://api.test:8080/x",
+      "http://docker/version",
+    ];
+    const results = await fetchAll(urls, {
+      unixSocket: path,
+      concurrency: 1,
+    });
+    const answers = results.map((r) => decoder.decode(ok(r).body));
+    assertEquals(answers, [
+      "GET /v1.45/containers/json?all=1 HTTP/1.1\ndocker",
+      "GET /_ping HTTP/1.1\ndocker",
+      "GET /x HTTP/1.1\napi.test:8080",
+      "GET /version HTTP/1.1\ndocker",
+    ]);
+    // A conn for docker, kept for its three requests, and one for api.test.
+    assertEquals(server.connections, 2);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("fetchAll() with a RequestSpec unixSocket sends that URL over the socket and the others by TCP", async () => {
+  using dir = tempDir();
+  const path = dir.path("spec.sock");
+  await using unix = Deno.serve(
+    { path, onListen() {} },
+    (req) => new Response(`unix ${req.headers.get("host")}`),
+  );
+  await using tcp = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("tcp"),
+  );
+  const results = await fetchAll([
+    { url: "http://localhost/", unixSocket: path },
+    `http://127.0.0.1:${tcp.addr.port}/`,
+  ]);
+  assertEquals(decoder.decode(ok(results[0]).body), "unix localhost");
+  assertEquals(decoder.decode(ok(results[1]).body), "tcp");
+  assert(unix.addr.transport === "unix");
+});
+
+Deno.test("HttpClient with unixSocket speaks TLS over the socket for an https URL", async () => {
+  using dir = tempDir();
+  const path = dir.path("tls.sock");
+  const sockets = new Set<tls.TLSSocket>();
+  const server = tls.createServer({ cert, key }, (socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.once("data", () => {
+      socket.end(
+        "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure",
+      );
+    });
+  });
+  await new Promise<void>((done) => server.listen(path, done));
+  try {
+    const [result] = await fetchAll(["https://localhost/"], {
+      unixSocket: path,
+      caCerts: [ca],
+    });
+    assertEquals(decoder.decode(ok(result).body), "secure");
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((done) => server.close(done));
+  }
+});
+
+Deno.test("HttpClient with unixSocket refuses an empty path before connecting", () => {
+  const error = assertThrows(
+    () => new HttpClient("http://docker/", { unixSocket: "" }),
+    TypeError,
+  );
+  assertStringIncludes(error.message, "Cannot use unixSocket");
+});
+
+/** A TLS server that requires a client certificate signed by the test client CA. */
+async function mtlsServer() {
+  const sockets = new Set<tls.TLSSocket>();
+  const peers: string[] = [];
+  const server = tls.createServer({
+    cert,
+    key,
+    ca: [clientCa],
+    requestCert: true,
+    rejectUnauthorized: true,
+  }, (socket) => {
+    sockets.add(socket);
+    const cn = String(socket.getPeerCertificate().subject?.CN);
+    peers.push(cn);
+    socket.on("error", () => {});
+    socket.once("data", () => {
+      const body = `hi ${cn}`;
+      socket.end(
+        `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    });
+  });
+  server.on("connection", (socket) => sockets.add(socket as tls.TLSSocket));
+  server.on("tlsClientError", () => peers.push("refused"));
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  return {
+    port: (server.address() as { port: number }).port,
+    peers,
+    async [Symbol.asyncDispose]() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((done) => server.close(done));
+    },
+  };
+}
+
+Deno.test("fetchAll() with cert and key presents the client certificate to a server that requires one", async () => {
+  await using server = await mtlsServer();
+  const url = `https://localhost:${server.port}/`;
+  const [withCert] = await fetchAll([url], {
+    caCerts: [ca],
+    cert: clientCert,
+    key: clientKey,
+  });
+  assertEquals(decoder.decode(ok(withCert).body), "hi selectors test client");
+  const [without] = await fetchAll([url], {
+    caCerts: [ca],
+    retry: { limit: 0 },
+  });
+  assert(!without!.ok, "a request without a client certificate succeeded");
+  assertEquals(server.peers, ["selectors test client", "refused"]);
+});
+
+Deno.test("HttpClient and fetchAll() with only one of cert and key throw a TypeError", async () => {
+  for (const options of [{ cert: clientCert }, { key: clientKey }]) {
+    const error = assertThrows(
+      () => new HttpClient("https://localhost/", options),
+      TypeError,
+    );
+    assertStringIncludes(error.message, "cert and key");
+    await assertRejects(() => fetchAll([], options), TypeError, "cert and key");
+  }
+});
