@@ -220,7 +220,10 @@ function rawServer(site: Record<string, Page>) {
             const piece of site[path]?.wire ??
               [latin1("HTTP/1.1 404 Not Found\r\n\r\n")]
           ) {
-            await conn.write(piece);
+            // write() may take part of a large piece: write all of it.
+            for (let sent = 0; sent < piece.length;) {
+              sent += await conn.write(piece.subarray(sent));
+            }
           }
         } finally {
           conn.close();
