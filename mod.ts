@@ -58,6 +58,12 @@ export {
   SelectorMapping,
 } from "./selector/selector.ts";
 export { HttpParseError } from "./client/http_parse_error.ts";
+export type {
+  HttpExchangeEnd,
+  HttpExchangeInfo,
+  HttpExchangeTap,
+  HttpTap,
+} from "./client/http_tap.ts";
 export {
   HttpClient,
   type HttpClientOptions,

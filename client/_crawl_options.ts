@@ -98,6 +98,7 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
   );
   if (options.caCerts) shared.caCerts = options.caCerts;
   if (options.sink) shared.sink = options.sink;
+  if (options.tap) shared.tap = options.tap;
   // Every plain URL's request differs only in its request line and Host: encode
   // the rest once for the whole crawl.
   if (!(body instanceof ReadableStream)) {
@@ -113,7 +114,9 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
     limits: {
       concurrency,
       perOrigin,
-      delay: nonNegative("perOrigin.delay", options.perOrigin?.delay, 0),
+      delay: typeof options.perOrigin?.delay === "function"
+        ? options.perOrigin.delay
+        : nonNegative("perOrigin.delay", options.perOrigin?.delay, 0),
     },
     maxOpen: concurrency + maxQueued,
     redirect,
@@ -154,6 +157,7 @@ export function specOptions(
     );
   }
   if (spec.sink !== undefined) options.sink = spec.sink;
+  if (spec.tap !== undefined) options.tap = spec.tap;
   if (
     spec.method === undefined && spec.headers === undefined &&
     spec.body === undefined

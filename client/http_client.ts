@@ -15,8 +15,10 @@ import {
 } from "../selector/_pollable.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { ContentDecoder } from "./_decode.ts";
-import { kRequestWriter, RequestWriter } from "./_request.ts";
-import { ResponseParser } from "./_response_parser.ts";
+import { kDivertSink, kRequestWriter, RequestWriter } from "./_request.ts";
+import { type ResponseHead, ResponseParser } from "./_response_parser.ts";
+import { TapRecorder } from "./_tap.ts";
+import type { HttpTap } from "./http_tap.ts";
 import { HttpParseError } from "./http_parse_error.ts";
 
 /**
@@ -176,11 +178,23 @@ export interface HttpClientOptions {
    * more on a fresh connection (idempotent methods with a replayable body only).
    */
   conn?: PollableConn;
+  /**
+   * Taps the raw bytes of each exchange, for an archiver: see
+   * {@linkcode HttpTap}.
+   */
+  tap?: HttpTap;
 }
 
 /** What `fetchAll` passes: the public options plus a writer shared by the crawl. */
 export type InternalOptions = HttpClientOptions & {
   [kRequestWriter]?: RequestWriter;
+  /**
+   * Set by the crawl, which owns the sink across attempts and hops: a response
+   * whose head it says `true` for (a redirect it follows, a status it retries)
+   * is buffered instead and leaves the sink untouched, and a failure before the
+   * sink was used leaves it to the crawl to abort.
+   */
+  [kDivertSink]?: (head: ResponseHead) => boolean;
 };
 
 const EMPTY = new Uint8Array(0);
@@ -278,6 +292,8 @@ export class HttpClient {
   #reusable = false;
   #body: BodyBuffer | SinkBody | null = null;
   #sink: WritableStream<Uint8Array> | undefined;
+  #divert: ((head: ResponseHead) => boolean) | undefined;
+  #tap: TapRecorder | null = null;
   #maxResponseBytes: number;
   #decompress: boolean;
   #keepAlive: boolean;
@@ -339,6 +355,13 @@ export class HttpClient {
         );
       }
       this.#sink = sink;
+      this.#divert = (options as InternalOptions)[kDivertSink];
+    }
+    if (options.tap !== undefined) {
+      if (typeof options.tap !== "function") {
+        throw new TypeError("Cannot fetch: tap must be a function");
+      }
+      this.#tap = new TapRecorder(options.tap, this.url.href);
     }
     const writer = (options as InternalOptions)[kRequestWriter] ??
       new RequestWriter({
@@ -579,6 +602,12 @@ export class HttpClient {
         if (e instanceof BlockingIOError) return;
         throw e;
       }
+      if (this.#tap !== null && n > 0) {
+        this.#tap.request(
+          out.subarray(this.#outSent, this.#outSent + n),
+          conn.remoteAddr,
+        );
+      }
       this.#outSent += n;
       if (this.#outSent === out.length) {
         this.#out = null;
@@ -642,6 +671,9 @@ export class HttpClient {
       let used: number;
       try {
         used = parser.receive(data);
+        if (this.#tap !== null && data !== null) {
+          this.#tap.response(data, used, parser);
+        }
         const chunks = parser.takeBody();
         if (
           chunks.length > 0 || (parser.head !== null && this.#body === null)
@@ -692,7 +724,7 @@ export class HttpClient {
           this.#maxResponseBytes,
         );
       }
-      body = this.#body = this.#sink !== undefined
+      body = this.#body = this.#sink !== undefined && !this.#divert?.(head)
         ? new SinkBody(this.#sink)
         : new BodyBuffer(
           this.#decoder === null ? this.#parser.contentLength : -1,
@@ -754,7 +786,7 @@ export class HttpClient {
     const remaining = this.#parser.bodyRemaining;
     if (
       remaining < DIRECT_READ_MIN || this.#decoder !== null ||
-      this.#waiting !== null
+      this.#waiting !== null || this.#tap !== null
     ) return;
     this.#conn[kReadInto](this.#body!.room(remaining));
   }
@@ -805,6 +837,7 @@ export class HttpClient {
     this.#body = null;
     this.#state = "done";
     this.#timings.end = performance.now();
+    this.#tap?.end(true, null);
   }
 
   #fail(error: unknown): void {
@@ -812,6 +845,7 @@ export class HttpClient {
       // The server closed an idle keep-alive conn as we reused it: nothing of the
       // response came, so the request never reached the application. Try once more.
       this.#mayReplay = false;
+      this.#tap?.end(false, error);
       this.#conn.close();
       this.#conn = this.#connect();
       this.#state = "connecting";
@@ -825,6 +859,7 @@ export class HttpClient {
     this.#error = error;
     this.#waiting = null;
     this.#timings.end = performance.now();
+    this.#tap?.end(false, error);
     const body = this.#body;
     this.#body = null;
     clearTimeout(this.#turn);
@@ -833,7 +868,10 @@ export class HttpClient {
     this.#decoder = null;
     this.#conn.close();
     if (body instanceof SinkBody) body.abort(error);
-    else if (this.#sink !== undefined && !this.#sink.locked) {
+    else if (
+      this.#sink !== undefined && !this.#sink.locked &&
+      this.#divert === undefined
+    ) {
       this.#sink.abort(error).catch(noop);
     }
     this.#bodyStream?.cancel(error);
