@@ -1,11 +1,9 @@
 /**
- * The raw-bytes tap of {@linkcode HttpClient} and the crawl: what an archiver
+ * The raw-bytes tap of `HttpClient` and the crawl: what an archiver
  * (a WARC writer) needs of each exchange, as it goes over the wire.
  *
  * @module
  */
-import type { HttpClient } from "./http_client.ts";
-
 /**
  * What a tap learns when an exchange opens: as its first request byte is handed
  * to the connection.
@@ -55,7 +53,7 @@ export interface HttpExchangeEnd {
 
 /**
  * The callbacks of one exchange. Each is called synchronously from inside
- * {@linkcode HttpClient.handle}; the bytes are views valid only during the call
+ * `HttpClient.handle()`; the bytes are views valid only during the call
  * (copy them to keep them). A `request` or `response` callback that throws fails
  * the request; what `end` throws is ignored.
  *
