@@ -225,7 +225,10 @@ class Progress {
     const { done, queued, bytes, errors } = this.#state;
     const seconds = (performance.now() - this.#started) / 1000;
     const rate = seconds > 0 ? bytes / seconds : 0;
-    const stats = ` ${done} done, ${queued} queued  ${formatBytes(rate)}/s  ${
+    const requests = seconds > 0 ? done / seconds : 0;
+    const stats = ` ${done} done, ${queued} queued  ${
+      requests.toFixed(0)
+    } req/s  ${formatBytes(rate)}/s  ${
       errors === 0 ? "no errors" : `${errors} errors`
     }`;
     let columns = 80;
@@ -554,8 +557,22 @@ async function main(): Promise<number> {
 
   const quiet = cli.demo && !cli.json && !cli.printBody;
   const progress = new Progress(total, Deno.stderr.isTerminal());
+  let stdoutOpen = true;
   const write = (text: string) =>
-    progress.around(() => Deno.stdout.writeSync(encoder.encode(text)));
+    progress.around(() => {
+      if (!stdoutOpen) return;
+      try {
+        const bytes = encoder.encode(text);
+        for (let n = 0; n < bytes.length;) {
+          n += Deno.stdout.writeSync(bytes.subarray(n));
+        }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+        // `crawl.ts ... | head`: the reader is gone, so the crawl is done.
+        stdoutOpen = false;
+        stop(null);
+      }
+    });
 
   try {
     for await (const { result } of fetchEach(source, engine)) {

@@ -324,3 +324,56 @@ Deno.test("fetchAll() perOrigin.delay as a function spaces each origin's starts 
   // The fast origin did not wait for the slow one's delay.
   assert(fastStarts[2]! - fastStarts[0]! < 140);
 });
+
+Deno.test("fetchAll() sink still gets the body of a redirect that turns out to be the answer (an unusable Location)", async () => {
+  await using server = rawServer(() => [
+    "HTTP/1.1 302 Found\r\nLocation: http://[bad\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot moved",
+  ]);
+  const chunks: Uint8Array[] = [];
+  const { promise: closed, resolve } = Promise.withResolvers<void>();
+  const sink = new WritableStream<Uint8Array>({
+    write: (chunk) => void chunks.push(chunk.slice()),
+    close: () => resolve(),
+  });
+  const [result] = await fetchAll([{ url: `${server.base}/`, sink }]);
+  assert(result?.ok);
+  assertEquals(result.response.status, 302);
+  assertEquals(result.response.body.length, 0);
+  await closed;
+  assertEquals(decoder.decode(concat(chunks)), "not moved");
+});
+
+Deno.test("fetchAll() sink outlives an attempt that failed before its body, and is aborted once the URL fails for good", async () => {
+  let connections = 0;
+  // The first connection closes without a byte (a transient error, retried);
+  // the second answers.
+  await using server = rawServer(() =>
+    ++connections === 1 ? [] : [
+      "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecond",
+    ]
+  );
+  const chunks: Uint8Array[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    write: (chunk) => void chunks.push(chunk.slice()),
+  });
+  const [result] = await fetchAll([{ url: `${server.base}/`, sink }], {
+    retry: { limit: 1, baseDelay: 1 },
+  });
+  assert(result?.ok, String(!result?.ok && result?.error));
+  assertEquals(result.attempts, 2);
+  assertEquals(decoder.decode(concat(chunks)), "second");
+
+  const aborted: unknown[] = [];
+  const failing = new WritableStream<Uint8Array>({
+    abort: (reason) => void aborted.push(reason),
+  });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const refused = `http://127.0.0.1:${listener.addr.port}/`;
+  listener.close();
+  const [failed] = await fetchAll([{ url: refused, sink: failing }], {
+    retry: { limit: 1, baseDelay: 1 },
+  });
+  assert(failed !== undefined && !failed.ok);
+  assertEquals(failed.attempts, 2);
+  assertEquals(aborted, [failed.error]);
+});
