@@ -388,6 +388,7 @@ async function main(): Promise<number> {
     }
     if (cli.warc !== undefined) {
       warc = await WarcWriter.create(cli.warc, {
+        rawChunkedPayloadDigest: cli.warcFramedDigest,
         info: {
           operator: "crawl.ts",
           "http-header-user-agent": cli.userAgent,

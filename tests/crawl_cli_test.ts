@@ -858,3 +858,27 @@ Deno.test({
     assertEquals(proxy.requests, [`GET ${server.base}/p HTTP/1.1`]);
   },
 });
+
+Deno.test("crawl.ts --warc-framed-digest digests a chunked payload with its framing", async () => {
+  await using server = countingServer(() =>
+    new Response(
+      ReadableStream.from([encoder.encode("one "), encoder.encode("two")]),
+    )
+  );
+  await using dir = await tempDir();
+  const path = `${dir.path}/framed.warc.gz`;
+  const { code, stderr } = await crawl([
+    "--warc",
+    path,
+    "--warc-framed-digest",
+    `${server.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  const [response] = (await readWarc(path)).filter((r) =>
+    r.type === "response"
+  );
+  const block = response!.raw;
+  const body = block.subarray(headEnd(block));
+  assertEquals(dechunk(body), encoder.encode("one two"));
+  assertEquals(await sha1(body), response!.headers.get("warc-payload-digest"));
+});

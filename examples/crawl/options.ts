@@ -62,6 +62,9 @@ Output:
   -o, --output-dir DIR    save each body to DIR/<host>/<path> (index.html for /)
       --warc FILE         write a WARC/1.1 archive (FILE.warc.gz: gzip per record)
                           of every exchange, bytes as sent and received
+      --warc-framed-digest  payload digests of chunked responses over the body
+                          as received, framing included (what Python's
+                          "warcio check" verifies), not WARC 1.1's entity body
   -h, --help              show this help
 
 The summary (on stderr whenever stdout carries results) counts requests,
@@ -113,6 +116,7 @@ export interface CliOptions {
   printBody: boolean;
   outputDir: string | undefined;
   warc: string | undefined;
+  warcFramedDigest: boolean;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -192,6 +196,7 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
         "print-body": { type: "boolean" },
         "output-dir": { type: "string", short: "o" },
         warc: { type: "string" },
+        "warc-framed-digest": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -239,6 +244,9 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
   if (/[\0\r\n]/.test(userAgent) || userAgent.trim() === "") {
     throw new UsageError(`invalid --user-agent "${userAgent}"`);
   }
+  if (v["warc-framed-digest"] && v.warc === undefined) {
+    throw new UsageError("--warc-framed-digest needs --warc");
+  }
   const origins = (v.origin ?? []).map((o) => httpUrl("--origin ", o));
   const depth = v.depth === undefined
     ? Infinity
@@ -285,5 +293,6 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
     printBody: v["print-body"] ?? false,
     outputDir: v["output-dir"],
     warc: v.warc,
+    warcFramedDigest: v["warc-framed-digest"] ?? false,
   };
 }
