@@ -515,13 +515,17 @@ async function main(): Promise<number> {
             continue;
           }
         }
+        await archive?.ready();
         yield spec(entry.url, entry);
       }
     })();
   } else {
     const list = seeds!;
     source = (async function* () {
-      for await (const url of list) yield spec(url, null);
+      for await (const url of list) {
+        await archive?.ready();
+        yield spec(url, null);
+      }
     })();
   }
 

@@ -220,7 +220,11 @@ function rawServer(site: Record<string, Page>) {
             const piece of site[path]?.wire ??
               [latin1("HTTP/1.1 404 Not Found\r\n\r\n")]
           ) {
-            await conn.write(piece);
+            // write() may take part of a piece: loop, or the rest is lost.
+            let rest = piece;
+            while (rest.length > 0) {
+              rest = rest.subarray(await conn.write(rest));
+            }
           }
         } finally {
           conn.close();

@@ -64,6 +64,23 @@ export interface WarcTap {
   readonly failure: DiskError | null;
   /** Waits for every exchange under way to be written or dropped. */
   settled(): Promise<void>;
+  /**
+   * Resolves once fewer than `maxPending` exchanges wait to be written: await it
+   * before handing the crawl another URL, so a crawl faster than the disk waits
+   * for the writer instead of piling exchanges up in memory.
+   */
+  ready(): Promise<void>;
+}
+
+/** Options of {@linkcode warcTap}. */
+export interface WarcTapOptions {
+  /**
+   * Exchanges opened and not yet written past which {@linkcode WarcTap.ready}
+   * waits.
+   *
+   * @default {256}
+   */
+  maxPending?: number;
 }
 
 /**
@@ -98,8 +115,11 @@ export interface WarcTap {
 export function warcTap(
   writer: WarcWriter,
   onFailure: (error: DiskError) => void,
+  options: WarcTapOptions = {},
 ): WarcTap {
+  const maxPending = options.maxPending ?? 256;
   const pending = new Set<Promise<unknown>>();
+  let waiters: (() => void)[] = [];
   let written = 0;
   let failure: DiskError | null = null;
   const tap: HttpTap = (info) => {
@@ -125,7 +145,14 @@ export function warcTap(
       // Anything else: the exchange failed, or the writer closed on Ctrl-C.
     });
     pending.add(writing);
-    writing.finally(() => pending.delete(writing));
+    writing.finally(() => {
+      pending.delete(writing);
+      if (pending.size < maxPending && waiters.length > 0) {
+        const woken = waiters;
+        waiters = [];
+        for (const wake of woken) wake();
+      }
+    });
     return {
       request: (bytes) => request.push(bytes.slice()),
       response: (bytes) => response.push(bytes.slice()),
@@ -146,6 +173,12 @@ export function warcTap(
     },
     async settled() {
       while (pending.size > 0) await Promise.all(pending);
+    },
+    ready() {
+      if (pending.size < maxPending || failure !== null) {
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => waiters.push(resolve));
     },
   };
 }
