@@ -291,7 +291,7 @@ Deno.test("crawl.ts --demo crawls its demo server and prints the summary", async
   assertEquals(code, 0, stdout + stderr);
   assertLess(ms, 30_000);
   assertMatch(stdout, /requests\s+500 \(500 ok, 0 failed\)/);
-  for (const row of ["statuses", "errors", "bytes", "latency", "throughput"]) {
+  for (const row of ["statuses", "errors", "bytes", "total", "throughput"]) {
     assertMatch(stdout, new RegExp(`^  ${row}\\s`, "m"));
   }
   assertMatch(stdout, /p50 [\d.]+ ms, p95 [\d.]+ ms, max [\d.]+ ms/);

@@ -128,7 +128,7 @@ export class Stats {
       ["errors", counts(this.errors, false)],
       ["bytes", `${formatBytes(this.bytes)} (${this.bytes} B of bodies)`],
       [
-        "latency",
+        "total",
         this.total.count === 0
           ? "no responses"
           : `${p(this.total)}, max ${formatMs(this.total.max)}`,
