@@ -39,6 +39,7 @@ import {
 } from "./crawl/options.ts";
 import { OutputDir } from "./crawl/output_dir.ts";
 import { RobotsCache } from "./crawl/robots.ts";
+import { gate } from "./crawl/robots_gate.ts";
 import { formatBytes, formatMs, Stats } from "./crawl/stats.ts";
 import { WarcWriter } from "./crawl/warc.ts";
 import { type WarcTap, warcTap } from "./crawl/warc_tap.ts";
@@ -495,26 +496,23 @@ async function main(): Promise<number> {
       maxDepth: cli.depth,
       origins: cli.origins,
     });
+    // An entry goes on once its origin's robots.txt is known (and with it the
+    // origin's Crawl-delay); many origins' robots.txt are fetched at once.
+    const entries = robots === null ? front : gate(front, async (entry) => {
+      const origin = new URL(entry.url).origin;
+      if (!delays.has(origin)) {
+        const crawlDelay = await robots.crawlDelay(origin) ?? 0;
+        delays.set(origin, Math.max(cli.delay, crawlDelay));
+      }
+      return await robots.isAllowed(entry.url);
+    }, {
+      onRefused: (entry) => {
+        stats.robotsExcluded++;
+        front.done(entry);
+      },
+    });
     source = (async function* () {
-      for await (const entry of front) {
-        if (robots !== null) {
-          const origin = new URL(entry.url).origin;
-          let allowed: boolean;
-          try {
-            if (!delays.has(origin)) {
-              const crawlDelay = await robots.crawlDelay(origin) ?? 0;
-              delays.set(origin, Math.max(cli.delay, crawlDelay));
-            }
-            allowed = await robots.isAllowed(entry.url);
-          } catch {
-            allowed = false;
-          }
-          if (!allowed) {
-            stats.robotsExcluded++;
-            front.done(entry);
-            continue;
-          }
-        }
+      for await (const entry of entries) {
         await archive?.ready();
         yield spec(entry.url, entry);
       }

@@ -882,3 +882,36 @@ Deno.test("crawl.ts --warc-framed-digest digests a chunked payload with its fram
   assertEquals(dechunk(body), encoder.encode("one two"));
   assertEquals(await sha1(body), response!.headers.get("warc-payload-digest"));
 });
+
+Deno.test("crawl.ts --follow fetches many origins' robots.txt at once: a slow one holds back only its own URLs", async () => {
+  const ORIGINS = 10;
+  const servers = Array.from(
+    { length: ORIGINS },
+    () =>
+      countingServer(async (url) => {
+        if (url.pathname === "/robots.txt") {
+          await new Promise((r) => setTimeout(r, 400));
+          return new Response("User-agent: *\nDisallow: /no\n");
+        }
+        return new Response("<a href=/no>no</a><a href=/yes>yes</a>", {
+          headers: { "content-type": "text/html" },
+        });
+      }),
+  );
+  try {
+    const { code, stderr, ms } = await crawl([
+      "--follow",
+      ...servers.map((s) => `${s.base}/`),
+    ]);
+    assertEquals(code, 0, stderr);
+    for (const server of servers) {
+      assertEquals(server.hits.get("/robots.txt"), 1);
+      assertEquals(server.hits.get("/yes"), 1);
+      assertEquals(server.hits.get("/no"), undefined);
+    }
+    // One after the other, the robots.txt alone would take 10 × 400 ms.
+    assertLess(ms, 3_000);
+  } finally {
+    await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+  }
+});
