@@ -915,3 +915,24 @@ Deno.test("crawl.ts --follow fetches many origins' robots.txt at once: a slow on
     await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
   }
 });
+
+Deno.test("crawl.ts --follow -o follows the links of pages streamed to disk", async () => {
+  await using other = countingServer(() => new Response("elsewhere"));
+  await using site = generatedSite(20, other.base);
+  await using dir = await tempDir();
+  const out = `${dir.path}/site`;
+  const { code, stderr } = await crawl([
+    "--follow",
+    "-o",
+    out,
+    `${site.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  for (let n = 0; n < 20; n++) {
+    const url = `${site.base}/p/${n}`;
+    assertEquals(site.hits.get(`/p/${n}`), 1);
+    const saved = await Deno.readTextFile(`${out}/${urlToPath(url)}`);
+    assertStringIncludes(saved, `<title>${n}</title>`);
+  }
+  assertMatch(stderr, /files\s+\d+ saved under /);
+});
