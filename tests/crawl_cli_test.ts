@@ -936,3 +936,29 @@ Deno.test("crawl.ts --follow -o follows the links of pages streamed to disk", as
   }
   assertMatch(stderr, /files\s+\d+ saved under /);
 });
+
+Deno.test("crawl.ts --cacert trusts a private CA for https, and without it the URL fails", async () => {
+  const testdata = new URL("./testdata/", import.meta.url);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: await Deno.readTextFile(new URL("localhost.crt", testdata)),
+    key: await Deno.readTextFile(new URL("localhost.key", testdata)),
+    onListen() {},
+  }, () => new Response("secure"));
+  try {
+    const url = `https://localhost:${server.addr.port}/`;
+    const permissions = ["--allow-net=localhost", "--allow-read"];
+    const trusted = await crawl(
+      ["--cacert", new URL("ca.crt", testdata).pathname, "--print-body", url],
+      { permissions },
+    );
+    assertEquals(trusted.code, 0, trusted.stderr);
+    assertStringIncludes(trusted.stdout, "secure");
+    const untrusted = await crawl([url], { permissions });
+    assertEquals(untrusted.code, 1);
+    assertMatch(untrusted.stdout, /^ERR /m);
+  } finally {
+    await server.shutdown();
+  }
+});
