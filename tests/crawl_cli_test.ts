@@ -319,8 +319,11 @@ Deno.test("crawl.ts honours a robots.txt Crawl-delay as its origin's delay", asy
   assertEquals(code, 0, stderr);
   assertEquals(starts.length, 4);
   for (let i = 1; i < starts.length; i++) {
-    assertGreater(starts[i]! - starts[i - 1]!, 180, `gap ${i}`);
+    // Spaced at the client; seen at the server, a first request's connect
+    // (later ones reuse the conn) may eat into its gap.
+    assertGreater(starts[i]! - starts[i - 1]!, 140, `gap ${i}`);
   }
+  assertGreater(starts.at(-1)! - starts[0]!, 3 * 200 - 60);
 });
 
 Deno.test("crawl.ts -o saves each body byte-equal to what was served, under its host and path", async () => {
@@ -718,7 +721,10 @@ Deno.test("crawl.ts sends -X, -H, -d and --data-file, retries with --retries and
     ["POST", '{"x":1}'],
     ["POST", '{"x":1}'],
   ]);
-  for (let i = 1; i < 3; i++) assertGreater(seen[i]!.at - seen[i - 1]!.at, 140);
+  // Spaced at the client; seen at the server, the first request's connect
+  // (later ones reuse the conn) may eat into the first gap.
+  for (let i = 1; i < 3; i++) assertGreater(seen[i]!.at - seen[i - 1]!.at, 100);
+  assertGreater(seen[2]!.at - seen[0]!.at, 2 * 150 - 40);
 });
 
 Deno.test("crawl.ts rejects bad flags and bad input with one line and exit code 2", async () => {

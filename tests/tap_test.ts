@@ -318,9 +318,11 @@ Deno.test("fetchAll() perOrigin.delay as a function spaces each origin's starts 
   const slowStarts = starts.get("slow")!;
   const fastStarts = starts.get("fast")!;
   for (let i = 1; i < 3; i++) {
-    // Timer granularity aside: 150 ms, measured at the server.
-    assert(slowStarts[i]! - slowStarts[i - 1]! >= 140, `slow gap ${i}`);
+    // 150 ms at the client; at the server, the first request's connect (later
+    // ones reuse the conn) may eat into the first gap.
+    assert(slowStarts[i]! - slowStarts[i - 1]! >= 100, `slow gap ${i}`);
   }
+  assert(slowStarts[2]! - slowStarts[0]! >= 2 * 150 - 40, "slow span");
   // The fast origin did not wait for the slow one's delay.
   assert(fastStarts[2]! - fastStarts[0]! < 140);
 });
