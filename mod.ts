@@ -59,6 +59,12 @@ export {
 } from "./selector/selector.ts";
 export { HttpParseError } from "./client/http_parse_error.ts";
 export { ProxyError } from "./client/proxy_error.ts";
+export type {
+  HttpExchangeEnd,
+  HttpExchangeInfo,
+  HttpExchangeTap,
+  HttpTap,
+} from "./client/http_tap.ts";
 export {
   HttpClient,
   type HttpClientOptions,

@@ -43,7 +43,8 @@ import {
   kTransport,
   parseHttpUrl,
 } from "./http_client.ts";
-import { kRequestWriter } from "./_request.ts";
+import { kDivertSink, kRequestWriter } from "./_request.ts";
+import type { ResponseHead } from "./_response_parser.ts";
 import { type Route, routeFor } from "./_route.ts";
 import {
   type CrawlConfig,
@@ -382,11 +383,14 @@ export class Crawl {
     try {
       client = new HttpClient(
         url,
-        transport === undefined ? this.#withConn(options, slot) : {
-          ...options,
-          [kRoute]: route,
-          ...(slot !== undefined ? { conn: slot.conn } : {}),
-        },
+        this.#withDivert(
+          job,
+          transport === undefined ? this.#withConn(options, slot) : {
+            ...options,
+            [kRoute]: route,
+            ...(slot !== undefined ? { conn: slot.conn } : {}),
+          },
+        ),
       );
     } catch (error) {
       // It came from that pool a moment ago, so there is room for it.
@@ -411,6 +415,29 @@ export class Crawl {
     const onConn = this.#sharedOnConn ??= { ...options };
     onConn.conn = slot.conn;
     return onConn;
+  }
+
+  /**
+   * With a sink, a response that is not the URL's last (a redirect followed, a
+   * status retried) must not use it up: the client buffers such a body instead.
+   */
+  #withDivert(job: Job, options: InternalOptions): InternalOptions {
+    if (options.sink === undefined) return options;
+    return {
+      ...options,
+      [kDivertSink]: (head: ResponseHead) => this.#diverts(job, head),
+    };
+  }
+
+  #diverts(job: Job, head: ResponseHead): boolean {
+    const status = head.status;
+    if (
+      status >= 300 && status < 400 && this.#config.redirect === "follow" &&
+      head.field("location") !== null
+    ) return true;
+    const policy = this.#config.retry;
+    return job.attempts <= policy.limit && policy.statuses.has(status) &&
+      this.#replayable(job);
   }
 
   // --- 3. select -------------------------------------------------------------
@@ -586,6 +613,15 @@ export class Crawl {
     this.#scheduler.release(job.origin!, now);
     this.#timers.delete(job);
     const timings = this.#timings(job, job.client, now);
+    const sink = job.options.sink;
+    if (sink !== undefined && !sink.locked && !("error" in outcome)) {
+      // A response diverted from the sink that turned out to be the last one
+      // (a redirect not followed after all, a retry not made): its body still
+      // goes where the caller asked.
+      const writer = sink.getWriter();
+      writer.write(outcome.body).then(() => writer.close()).catch(() => {});
+      outcome.body = new Uint8Array(0);
+    }
     this.#finish(
       job,
       "error" in outcome
@@ -610,8 +646,10 @@ export class Crawl {
 
   #replayable(job: Job): boolean {
     const method = job.hop?.method ?? job.options.method ?? "GET";
+    // A sink that took part of a body cannot take the body again.
     return IDEMPOTENT_METHODS.has(method) &&
-      !(job.options.body instanceof ReadableStream);
+      !(job.options.body instanceof ReadableStream) &&
+      job.options.sink?.locked !== true;
   }
 
   /** Gives the slot back and queues the job again after `wait` ms. */
@@ -687,6 +725,11 @@ export class Crawl {
   }
 
   #finish(job: Job, result: FetchResult): void {
+    const sink = job.options.sink;
+    if (!result.ok && sink !== undefined && !sink.locked) {
+      // The crawl owns the sink across attempts: it ends it when the URL does.
+      sink.abort(result.error).catch(() => {});
+    }
     this.#unlink(job);
     job.client = null;
     job.origin = null;

@@ -114,6 +114,7 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
   const transport = readTransport(options.proxy, options.unixSocket);
   if (transport !== undefined) shared[kTransport] = transport;
   if (options.sink) shared.sink = options.sink;
+  if (options.tap) shared.tap = options.tap;
   // Every plain URL's request differs only in its request line and Host: encode
   // the rest once for the whole crawl.
   if (!(body instanceof ReadableStream)) {
@@ -129,7 +130,9 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
     limits: {
       concurrency,
       perOrigin,
-      delay: nonNegative("perOrigin.delay", options.perOrigin?.delay, 0),
+      delay: typeof options.perOrigin?.delay === "function"
+        ? options.perOrigin.delay
+        : nonNegative("perOrigin.delay", options.perOrigin?.delay, 0),
     },
     maxOpen: concurrency + maxQueued,
     redirect,
@@ -181,6 +184,7 @@ export function specOptions(
         : crawl?.unixSocket ?? null,
     };
   }
+  if (spec.tap !== undefined) options.tap = spec.tap;
   if (
     spec.method === undefined && spec.headers === undefined &&
     spec.body === undefined

@@ -381,6 +381,8 @@ export function encodeRequest(init: EncodeRequestInit): Uint8Array {
  * public options.
  */
 export const kRequestWriter: unique symbol = Symbol("selectors.requestWriter");
+/** The crawl's sink diversion (see `InternalOptions` in `http_client.ts`). */
+export const kDivertSink: unique symbol = Symbol("selectors.divertSink");
 
 /**
  * Writes requests that differ only in their URL, as a crawl sends them: the method

@@ -305,6 +305,15 @@ export class ResponseParser {
     return this.#offset;
   }
 
+  /**
+   * The stream offset of the final head's status line once
+   * {@linkcode ResponseParser.head} is set (interim `1xx` heads and ignored empty
+   * lines come before it); `-1` before.
+   */
+  get headOffset(): number {
+    return this.#head === null ? -1 : this.#statusOffset;
+  }
+
   /** Whether any byte has been received, to tell a silent close from a cut one. */
   get started(): boolean {
     return this.#started;

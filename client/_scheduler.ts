@@ -21,14 +21,20 @@ export interface SchedulerLimits {
   concurrency: number;
   /** Jobs in flight at once per origin. */
   perOrigin: number;
-  /** Least ms between two starts to one origin. */
-  delay: number;
+  /** Least ms between two starts to one origin, or a function of its key. */
+  delay: number | ((origin: string) => number);
 }
 
 const IDLE = 0;
 const READY = 1;
 const TIMED = 2;
 const FULL = 3;
+
+/** A per-origin delay function's answer; one that is not a delay counts as 0. */
+function originDelay(delay: (origin: string) => number, key: string): number {
+  const ms = delay(key);
+  return typeof ms === "number" && ms >= 0 ? ms : 0;
+}
 
 /** One origin's queue and counters. */
 export class Origin<J> implements Timed {
@@ -164,7 +170,9 @@ export class Scheduler<J> {
       this.#queued--;
       this.#running++;
       origin.inFlight++;
-      origin.nextStart = now + this.#limits.delay;
+      const delay = this.#limits.delay;
+      origin.nextStart = now +
+        (typeof delay === "number" ? delay : originDelay(delay, origin.key));
       this.#place(origin, now);
       return job;
     }

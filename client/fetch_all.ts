@@ -4,6 +4,7 @@
  * @module
  */
 import type { HttpResponse } from "./http_client.ts";
+import type { HttpTap } from "./http_tap.ts";
 import { Crawl } from "./_crawl.ts";
 
 /**
@@ -42,7 +43,12 @@ export interface RequestSpec {
   timeout?: number;
   /** The most body bytes accepted, instead of the crawl's. */
   maxResponseBytes?: number;
-  /** Where the body goes as it arrives, instead of `response.body`. */
+  /**
+   * Where the body goes as it arrives, instead of `response.body`. It gets the
+   * final response's body only: the bodies of redirects followed and of
+   * responses retried are not written to it. It is aborted when the URL fails
+   * for good; a URL whose body was partly written to it is not retried.
+   */
   sink?: WritableStream<Uint8Array>;
   /**
    * The HTTP proxy for this URL, instead of the crawl's `proxy` (see
@@ -57,6 +63,8 @@ export interface RequestSpec {
    * @default {the crawl's unixSocket}
    */
   unixSocket?: string;
+  /** Taps the raw bytes of this URL's exchanges, instead of the crawl's `tap`. */
+  tap?: HttpTap;
   /** Any value, handed back unchanged as the result's `data`. */
   data?: unknown;
 }
@@ -330,12 +338,17 @@ export interface FetchAllOptions {
   proxy?: string | URL | "env";
   /**
    * Sends every request over this Unix socket, `Host` from the URL (curl's
-   * `--unix-socket`); conns are pooled by socket and origin. Needs
-   * `--allow-read` and `--allow-write` for the path.
+   * `--unix-socket`); conns are pooled by socket and origin. Needs (Deno 2.9)
+   * `--allow-net=unix:<path>`, `--allow-read` and `--allow-write` for the path.
    *
    * @default {undefined} TCP
    */
   unixSocket?: string;
+  /**
+   * Taps the raw bytes of every exchange (each hop and each attempt), for an
+   * archiver such as a WARC writer: see {@linkcode HttpTap}.
+   */
+  tap?: HttpTap;
 }
 
 /**
@@ -404,11 +417,16 @@ export interface PerOriginOptions {
    */
   concurrency?: number;
   /**
-   * Least milliseconds between the starts of two requests to one origin.
+   * Least milliseconds between the starts of two requests to one origin: one
+   * number for all, or a function of the origin (`"https://example.com"`, as
+   * `URL.origin` gives it) for a delay that varies by origin, such as a
+   * robots.txt `Crawl-delay`. The function is asked at each start, so its answer
+   * may change during the crawl; an answer that is not a non-negative number
+   * counts as 0.
    *
    * @default {0}
    */
-  delay?: number;
+  delay?: number | ((origin: string) => number);
 }
 
 /**

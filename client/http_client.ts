@@ -18,14 +18,16 @@ import { isUnknownIssuer } from "../selector/_tls_socket.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { ContentDecoder } from "./_decode.ts";
 import { encodeConnect } from "./_proxy.ts";
-import { kRequestWriter, RequestWriter } from "./_request.ts";
-import { ResponseParser } from "./_response_parser.ts";
+import { kDivertSink, kRequestWriter, RequestWriter } from "./_request.ts";
+import { type ResponseHead, ResponseParser } from "./_response_parser.ts";
 import {
   readTransport,
   type Route,
   routeFor,
   type TransportSetting,
 } from "./_route.ts";
+import { TapRecorder } from "./_tap.ts";
+import type { HttpTap } from "./http_tap.ts";
 import { HttpParseError } from "./http_parse_error.ts";
 import { ProxyError } from "./proxy_error.ts";
 
@@ -206,7 +208,7 @@ export interface HttpClientOptions {
   /**
    * Sends the request over this Unix socket instead of TCP, with `Host` from
    * the URL (curl's `--unix-socket`); an `https:` URL speaks TLS over it.
-   * Needs `--allow-read` and `--allow-write` for the path.
+   * Needs `--allow-net=unix:<path>`, `--allow-read` and `--allow-write` for the path.
    *
    * @default {undefined} TCP to the URL's host
    */
@@ -225,6 +227,11 @@ export interface HttpClientOptions {
    * more on a fresh connection (idempotent methods with a replayable body only).
    */
   conn?: PollableConn;
+  /**
+   * Taps the raw bytes of each exchange, for an archiver: see
+   * {@linkcode HttpTap}.
+   */
+  tap?: HttpTap;
 }
 
 /** What `fetchAll` passes: the public options plus a writer shared by the crawl. */
@@ -234,6 +241,13 @@ export type InternalOptions = HttpClientOptions & {
   [kTransport]?: TransportSetting;
   /** The route already chosen for this URL (`null`: direct). */
   [kRoute]?: Route | null;
+  /**
+   * Set by the crawl, which owns the sink across attempts and hops: a response
+   * whose head it says `true` for (a redirect it follows, a status it retries)
+   * is buffered instead and leaves the sink untouched, and a failure before the
+   * sink was used leaves it to the crawl to abort.
+   */
+  [kDivertSink]?: (head: ResponseHead) => boolean;
 };
 
 /** An `HttpClient` option key for the crawl's checked `proxy` and `unixSocket`. */
@@ -348,6 +362,8 @@ export class HttpClient {
   #reusable = false;
   #body: BodyBuffer | SinkBody | null = null;
   #sink: WritableStream<Uint8Array> | undefined;
+  #divert: ((head: ResponseHead) => boolean) | undefined;
+  #tap: TapRecorder | null = null;
   #maxResponseBytes: number;
   #decompress: boolean;
   #keepAlive: boolean;
@@ -432,6 +448,13 @@ export class HttpClient {
         );
       }
       this.#sink = sink;
+      this.#divert = (options as InternalOptions)[kDivertSink];
+    }
+    if (options.tap !== undefined) {
+      if (typeof options.tap !== "function") {
+        throw new TypeError("Cannot fetch: tap must be a function");
+      }
+      this.#tap = new TapRecorder(options.tap, this.url.href);
     }
     const writer = (options as InternalOptions)[kRequestWriter] ??
       new RequestWriter({
@@ -817,6 +840,12 @@ export class HttpClient {
         if (e instanceof BlockingIOError) return;
         throw e;
       }
+      if (this.#tap !== null && n > 0) {
+        this.#tap.request(
+          out.subarray(this.#outSent, this.#outSent + n),
+          conn.remoteAddr,
+        );
+      }
       this.#outSent += n;
       if (this.#outSent === out.length) {
         this.#out = null;
@@ -880,6 +909,9 @@ export class HttpClient {
       let used: number;
       try {
         used = parser.receive(data);
+        if (this.#tap !== null && data !== null) {
+          this.#tap.response(data, used, parser);
+        }
         const chunks = parser.takeBody();
         if (
           chunks.length > 0 || (parser.head !== null && this.#body === null)
@@ -934,7 +966,7 @@ export class HttpClient {
           this.#maxResponseBytes,
         );
       }
-      body = this.#body = this.#sink !== undefined
+      body = this.#body = this.#sink !== undefined && !this.#divert?.(head)
         ? new SinkBody(this.#sink)
         : new BodyBuffer(
           this.#decoder === null ? this.#parser.contentLength : -1,
@@ -996,7 +1028,7 @@ export class HttpClient {
     const remaining = this.#parser.bodyRemaining;
     if (
       remaining < DIRECT_READ_MIN || this.#decoder !== null ||
-      this.#waiting !== null
+      this.#waiting !== null || this.#tap !== null
     ) return;
     this.#conn[kReadInto](this.#body!.room(remaining));
   }
@@ -1047,6 +1079,7 @@ export class HttpClient {
     this.#body = null;
     this.#state = "done";
     this.#timings.end = performance.now();
+    this.#tap?.end(true, null);
   }
 
   #fail(error: unknown): void {
@@ -1054,6 +1087,7 @@ export class HttpClient {
       // The server closed an idle keep-alive conn as we reused it: nothing of the
       // response came, so the request never reached the application. Try once more.
       this.#mayReplay = false;
+      this.#tap?.end(false, error);
       this.#conn.close();
       this.#conn = this.#connect();
       this.#state = "connecting";
@@ -1067,6 +1101,7 @@ export class HttpClient {
     this.#error = error;
     this.#waiting = null;
     this.#timings.end = performance.now();
+    this.#tap?.end(false, error);
     const body = this.#body;
     this.#body = null;
     clearTimeout(this.#turn);
@@ -1075,7 +1110,10 @@ export class HttpClient {
     this.#decoder = null;
     this.#conn.close();
     if (body instanceof SinkBody) body.abort(error);
-    else if (this.#sink !== undefined && !this.#sink.locked) {
+    else if (
+      this.#sink !== undefined && !this.#sink.locked &&
+      this.#divert === undefined
+    ) {
       this.#sink.abort(error).catch(noop);
     }
     this.#bodyStream?.cancel(error);

@@ -16,6 +16,9 @@
  * | `/status/CODE` | that status, with a short body (none for 204 and 304) |
  * | `/redirect/N` | 302 to `/bytes/N` |
  * | `/slow/MS/N` | 200, N bytes after MS milliseconds (at most 5000) |
+ * | `/site/`, `/site/p/N` | a small linked site for `crawl.ts --demo --follow`: 40 HTML pages in a cycle, with relative, absolute, fragment and outside links |
+ * | `/site/private/N` | pages that `/robots.txt` disallows (linked from the site) |
+ * | `/robots.txt` | `Disallow: /site/private/` for every crawler |
  *
  * ```sh
  * deno run --allow-net=127.0.0.1 examples/_demo_server.ts --port 8000
@@ -55,9 +58,49 @@ function size(text: string | undefined): number | null {
 
 const octets = { "content-type": "application/octet-stream" };
 
+const SITE_PAGES = 40;
+const html = { "content-type": "text/html; charset=utf-8" };
+
+/** A page of the demo site: links forward (a cycle), back home, to a fragment, out. */
+function sitePage(n: number, origin: string): string {
+  const next = (n + 1) % SITE_PAGES;
+  const skip = (n * 7 + 3) % SITE_PAGES;
+  return `<!doctype html><title>Page ${n}</title>
+<h1>Page ${n}</h1>
+<p><a href="${next}">next</a> <a href="${origin}/site/p/${skip}">absolute</a>
+<a href="../">home</a> <a href="#top">top</a> <a href="/site/p/${next}#part">fragment</a>
+<a href="/site/private/${n}">private</a> <a href="http://example.invalid/">elsewhere</a>
+<a href="mailto:nobody@example.invalid">mail</a></p>\n`;
+}
+
 async function handler(request: Request): Promise<Response> {
-  const [, route, a, b] = new URL(request.url).pathname.split("/");
+  const url = new URL(request.url);
+  const [, route, a, b] = url.pathname.split("/");
   switch (route) {
+    case "robots.txt":
+      return new Response("User-agent: *\nDisallow: /site/private/\n", {
+        headers: { "content-type": "text/plain" },
+      });
+    case "site": {
+      if (a === "" || a === undefined) {
+        const links = Array.from(
+          { length: 5 },
+          (_, i) => `<a href="p/${i * 8}">page ${i * 8}</a>`,
+        );
+        return new Response(
+          `<!doctype html><title>Demo site</title>${links.join(" ")}\n`,
+          { headers: html },
+        );
+      }
+      const n = size(b);
+      if (a === "p" && n !== null && n < SITE_PAGES) {
+        return new Response(sitePage(n, url.origin), { headers: html });
+      }
+      if (a === "private") {
+        return new Response("private\n", { headers: html });
+      }
+      break;
+    }
     case "bytes": {
       const n = size(a);
       if (n !== null) {

@@ -1,162 +1,68 @@
 /**
- * A command-line crawler on the module's HTTP client: many URLs, one selector.
+ * A command-line crawler on the module's HTTP client: URL lists of any length,
+ * link following with robots.txt, bodies saved to disk and WARC archives, all on
+ * one selector.
  *
  * ```sh
- * deno run --allow-net=example.com examples/crawl.ts http://example.com/ https://example.com/a
- * deno task demo   # no URLs: crawls a local demo server started in a child process
+ * deno run -N examples/crawl.ts https://example.com/ https://example.com/a
+ * deno run -N -R examples/crawl.ts -i urls.txt --json > results.jsonl
+ * deno run -N -W examples/crawl.ts --follow --depth 2 -o site/ --warc site.warc.gz https://example.com/
+ * deno task demo   # a local demo server started in a child process (--demo)
  * ```
  *
  * Run with `--help` for the options. Results stream out as URLs finish (with
- * `--json`, one JSON object per line); a summary table ends the run. On a terminal a
- * progress bar is drawn on stderr; when stderr is not a terminal nothing but plain
- * text is written. Exit codes: 0 when every URL got a response (whatever its
- * status), 1 when any failed, 2 for a bad command line.
+ * `--json`, one JSON object per line); a summary table ends the run, on stderr
+ * whenever stdout carries results. On a terminal a progress bar is drawn on
+ * stderr. Exit codes: 0 when every URL got a response (whatever its status), 1
+ * when any failed or a file could not be written, 2 for a bad command line.
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { type FetchAllOptions, fetchEach } from "../mod.ts";
-
-const HELP = `Usage: crawl.ts [options] URL...
-
-Fetches every URL concurrently with one selector (fetchEach/fetchAll of
-@seed/selectors) and prints one line per result, then a summary table.
-With no URL it starts a local demo server (127.0.0.1, separate process) and
-crawls ${500} of its URLs: sizes from 0 B to 256 KiB, chunked, gzip, redirects,
-204/404 statuses and slow responses.
-
-Options:
-  --concurrency N   URLs in flight at once (default 64)
-  --timeout MS      per-URL limit in milliseconds, connect to last byte,
-                    redirects included (default 30000)
-  --method M        request method (default GET)
-  --header "K: V"   add a request header; repeatable
-  --no-keep-alive   one connection per request (Connection: close)
-  --body            print each response body (with --json: a "body" field)
-  --json            one JSON object per result per line on stdout:
-                    {url, ok, status, bytes, ms, error: {name, message} | null};
-                    the summary goes to stderr
-  -h, --help        show this help
-
-Permissions: -N (--allow-net) for the hosts crawled, e.g.
-  deno run --allow-net=example.com examples/crawl.ts http://example.com/
-The demo mode needs --allow-net=127.0.0.1 --allow-run --allow-read (deno task demo).
-
-The summary counts requests, statuses, errors by kind (error.name) and body
-bytes, and gives p50/p95/max latency of the responses (per URL, from its connect
-to its last byte, redirects included) and requests per second.
-
-Exit status: 0 if every URL got a response, 1 if any failed, 2 for bad usage.`;
+import {
+  fetchAll,
+  type FetchAllOptions,
+  fetchEach,
+  type FetchResult,
+  type HttpTap,
+  type RequestSpec,
+} from "../mod.ts";
+import { BodySink } from "./crawl/body_sink.ts";
+import { DiskError } from "./crawl/disk_error.ts";
+import { Frontier, type FrontierEntry } from "./crawl/frontier.ts";
+import { openUrlList, readUrls } from "./crawl/input.ts";
+import { LinkExtractor } from "./crawl/links.ts";
+import {
+  type CliOptions,
+  HELP,
+  parseCommandLine,
+  UsageError,
+} from "./crawl/options.ts";
+import { OutputDir } from "./crawl/output_dir.ts";
+import { RobotsCache } from "./crawl/robots.ts";
+import { gate } from "./crawl/robots_gate.ts";
+import { formatBytes, formatMs, Stats } from "./crawl/stats.ts";
+import { WarcWriter } from "./crawl/warc.ts";
+import { type WarcTap, warcTap } from "./crawl/warc_tap.ts";
 
 const DEMO_URLS = 500;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** HTML kept per page for its links, at most. */
+const MAX_HTML = 8 * 1024 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A bad command line: reported as one line, exit code 2. */
-class UsageError extends Error {
-  override name = "UsageError";
-}
+/**
+ * The engine's options plus the transports', which this branch may not know yet:
+ * passed through as given.
+ */
+type EngineOptions = FetchAllOptions & {
+  proxy?: string;
+  unixSocket?: string;
+};
 
-interface Options {
-  urls: string[];
-  fetch: FetchAllOptions;
-  printBody: boolean;
-  json: boolean;
-}
-
-function integer(flag: string, text: string | undefined, min: number): number {
-  const n = Number(text);
-  if (text === undefined || !/^\d+$/.test(text.trim()) || n < min) {
-    throw new UsageError(
-      `${flag} must be an integer >= ${min}, received "${text ?? ""}"`,
-    );
-  }
-  return n;
-}
-
-/** Parses the command line; throws {@linkcode UsageError}. */
-function parseCommandLine(args: string[]): Options | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        concurrency: { type: "string" },
-        timeout: { type: "string" },
-        method: { type: "string" },
-        header: { type: "string", multiple: true },
-        "no-keep-alive": { type: "boolean" },
-        body: { type: "boolean" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    const error = e as Error & { code?: string };
-    const flag = /'(-[^' ]*)/.exec(error.message)?.[1];
-    if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      throw new UsageError(`unknown option ${flag ?? error.message}`);
-    }
-    if (error.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-      throw new UsageError(
-        flag ? `option ${flag} needs a value` : error.message.split("\n")[0]!,
-      );
-    }
-    throw new UsageError(error.message.split("\n")[0]!);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return "help";
-  const fetch: FetchAllOptions = {};
-  if (values.concurrency !== undefined) {
-    fetch.concurrency = integer("--concurrency", values.concurrency, 1);
-  }
-  if (values.timeout !== undefined) {
-    fetch.timeout = integer("--timeout", values.timeout, 1);
-  }
-  if (values.method !== undefined) {
-    if (!TOKEN.test(values.method)) {
-      throw new UsageError(`invalid --method "${values.method}"`);
-    }
-    fetch.method = values.method;
-  }
-  if (values.header !== undefined) {
-    const headers: [string, string][] = [];
-    for (const line of values.header) {
-      const colon = line.indexOf(":");
-      const name = line.slice(0, colon).trim();
-      const value = line.slice(colon + 1).trim();
-      if (colon < 0 || !TOKEN.test(name) || /[\0\r\n]/.test(value)) {
-        throw new UsageError(
-          `invalid --header "${line}": expected "Name: value"`,
-        );
-      }
-      headers.push([name, value]);
-    }
-    fetch.headers = headers;
-  }
-  if (values["no-keep-alive"]) fetch.keepAlive = false;
-  for (const url of positionals) {
-    let parsedUrl: URL | null = null;
-    try {
-      parsedUrl = new URL(url);
-    } catch { /* reported below */ }
-    if (
-      parsedUrl === null ||
-      (parsedUrl.protocol !== "http:" && parsedUrl.protocol !== "https:")
-    ) {
-      throw new UsageError(
-        `invalid URL "${url}": expected an absolute http:// or https:// URL`,
-      );
-    }
-  }
-  return {
-    urls: positionals,
-    fetch,
-    printBody: values.body ?? false,
-    json: values.json ?? false,
-  };
+/** What the CLI keeps with each URL it hands the engine (its `data`). */
+interface Item {
+  entry: FrontierEntry | null;
+  sink: BodySink | null;
 }
 
 /** The demo server, in its own process, as `deno run` of `_demo_server.ts`. */
@@ -278,16 +184,15 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
   }
 }
 
-/** A one-line progress bar on stderr, redrawn at most 10 times a second. */
+/** One status line on stderr (a terminal), redrawn at most 10 times a second. */
 class Progress {
-  readonly #total: number;
   readonly #started = performance.now();
-  #done = 0;
-  #errors = 0;
+  readonly #total: number | null;
   #timer: ReturnType<typeof setInterval> | undefined;
   #shown = false;
+  #state = { done: 0, queued: 0, bytes: 0, errors: 0 };
 
-  constructor(total: number, enabled: boolean) {
+  constructor(total: number | null, enabled: boolean) {
     this.#total = total;
     if (enabled) {
       this.#timer = setInterval(() => this.#draw(), 100);
@@ -295,9 +200,8 @@ class Progress {
     }
   }
 
-  update(done: number, errors: number): void {
-    this.#done = done;
-    this.#errors = errors;
+  update(done: number, queued: number, bytes: number, errors: number): void {
+    this.#state = { done, queued, bytes, errors };
   }
 
   /** Runs `write` with the bar out of the way. */
@@ -319,218 +223,381 @@ class Progress {
   }
 
   #draw(): void {
+    const { done, queued, bytes, errors } = this.#state;
     const seconds = (performance.now() - this.#started) / 1000;
-    const rate = seconds > 0 ? this.#done / seconds : 0;
-    const stats = ` ${this.#done}/${this.#total}  ${rate.toFixed(0)} req/s  ${
-      this.#errors === 0 ? "no errors" : `${this.#errors} errors`
+    const rate = seconds > 0 ? bytes / seconds : 0;
+    const requests = seconds > 0 ? done / seconds : 0;
+    const stats = ` ${done} done, ${queued} queued  ${
+      requests.toFixed(0)
+    } req/s  ${formatBytes(rate)}/s  ${
+      errors === 0 ? "no errors" : `${errors} errors`
     }`;
     let columns = 80;
     try {
       columns = Deno.consoleSize().columns || 80;
     } catch { /* not a console after all */ }
-    const width = Math.max(10, Math.min(40, columns - stats.length - 3));
-    const filled = this.#total === 0
-      ? width
-      : Math.round(width * this.#done / this.#total);
-    const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
-    Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${bar}${stats}`));
+    let bar = "";
+    if (this.#total !== null) {
+      const width = Math.max(10, Math.min(40, columns - stats.length - 3));
+      const filled = this.#total === 0
+        ? width
+        : Math.round(width * Math.min(1, done / this.#total));
+      bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+    }
+    Deno.stderr.writeSync(
+      encoder.encode(`\r\x1b[2K${(bar + stats).slice(0, columns - 1)}`),
+    );
     this.#shown = true;
   }
 }
 
 function errorInfo(error: unknown): { name: string; message: string } {
-  if (error instanceof Error) {
-    return { name: error.name, message: error.message };
-  }
-  if (error instanceof DOMException) {
+  if (error instanceof Error || error instanceof DOMException) {
     return { name: error.name, message: error.message };
   }
   return { name: typeof error, message: String(error) };
 }
 
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return "(invalid URL)";
+  }
 }
 
-function formatMs(ms: number): string {
-  return ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`;
+/** Whether a response is HTML: by its Content-Type, else by its first byte. */
+function isHtml(headers: Headers, body: Uint8Array): boolean {
+  const type = headers.get("content-type");
+  if (type !== null) {
+    return /^\s*(text\/html|application\/xhtml\+xml)/i.test(type);
+  }
+  const first = body.findIndex((b) => b > 32);
+  return first >= 0 && body[first] === 0x3c;
 }
 
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
+/** Reads a file named on the command line; a failure is a usage error. */
+async function readOptionFile(flag: string, path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    throw new UsageError(
+      `cannot read ${flag} '${path}': ${e instanceof Error ? e.message : e}`,
+    );
+  }
 }
 
-function counts(map: Map<string, number>): string {
-  if (map.size === 0) return "none";
-  return [...map].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
-    .map(([k, v]) => `${k}: ${v}`).join(", ");
+/** Whether the environment may be read without a prompt (for proxy "env"). */
+function mayReadEnv(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "env" }).state === "granted";
+  } catch {
+    return false;
+  }
 }
 
-interface Tally {
-  requests: number;
-  ok: number;
-  failed: number;
-  bytes: number;
-  statuses: Map<string, number>;
-  errors: Map<string, number>;
-  /** Connect-to-last-byte times of the responses (failures excluded). */
-  latencies: number[];
+/** The request options the crawl and the robots.txt fetches share. */
+function transportOptions(
+  options: CliOptions,
+  caCerts: string[] | undefined,
+  tap: HttpTap | undefined,
+): EngineOptions {
+  const engine: EngineOptions = { keepAlive: options.keepAlive };
+  if (options.timeout !== undefined) engine.timeout = options.timeout;
+  if (options.connectTimeout !== undefined) {
+    engine.connectTimeout = options.connectTimeout;
+  }
+  if (caCerts !== undefined) engine.caCerts = caCerts;
+  if (tap !== undefined) engine.tap = tap;
+  // "env" needs --allow-env: without it, no proxy rather than a prompt.
+  if (options.proxy !== null && (options.proxy !== "env" || mayReadEnv())) {
+    engine.proxy = options.proxy;
+  }
+  if (options.unixSocket !== undefined) {
+    engine.unixSocket = options.unixSocket;
+  }
+  return engine;
 }
 
-function summary(tally: Tally, seconds: number, interrupted: boolean): string {
-  const sorted = tally.latencies.toSorted((a, b) => a - b);
-  const rows: [string, string][] = [
-    [
-      "requests",
-      `${tally.requests} (${tally.ok} ok, ${tally.failed} failed)${
-        interrupted ? ", interrupted" : ""
-      }`,
-    ],
-    ["statuses", counts(tally.statuses)],
-    ["errors", counts(tally.errors)],
-    ["bytes", `${formatBytes(tally.bytes)} (${tally.bytes} B of bodies)`],
-    [
-      "latency",
-      sorted.length === 0
-        ? "no responses"
-        : `p50 ${formatMs(percentile(sorted, 0.5))}, p95 ${
-          formatMs(percentile(sorted, 0.95))
-        }, max ${formatMs(sorted.at(-1) ?? 0)}`,
-    ],
-    [
-      "throughput",
-      `${(seconds > 0 ? tally.requests / seconds : 0).toFixed(1)} requests/s (${
-        seconds.toFixed(2)
-      } s in all)`,
-    ],
-  ];
-  const width = Math.max(...rows.map(([k]) => k.length));
-  return ["", "Summary", ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)]
-    .join("\n");
+/** The URLs to start from: arguments, then the -i list or stdin. */
+async function seedsOf(
+  options: CliOptions,
+): Promise<AsyncIterable<string> | null> {
+  let list: AsyncIterable<string> | null = null;
+  if (options.input !== undefined) {
+    try {
+      list = await openUrlList(options.input);
+    } catch (e) {
+      throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
+  } else if (options.urls.length === 0 && !Deno.stdin.isTerminal()) {
+    list = readUrls(Deno.stdin.readable);
+  }
+  if (list === null && options.urls.length === 0) return null;
+  const urls = options.urls;
+  return (async function* () {
+    yield* urls;
+    if (list !== null) yield* list;
+  })();
 }
 
 async function main(): Promise<number> {
-  let options: Options | "help";
+  let options: CliOptions | "help";
+  let body: string | Uint8Array | undefined;
+  let caCerts: string[] | undefined;
+  let seeds: AsyncIterable<string> | null = null;
   try {
     options = parseCommandLine(Deno.args);
+    if (options === "help") {
+      console.log(HELP);
+      return 0;
+    }
+    body = options.data ??
+      (options.dataFile === undefined
+        ? undefined
+        : await readOptionFile("--data-file", options.dataFile));
+    if (options.cacert !== undefined) {
+      caCerts = [
+        decoder.decode(await readOptionFile("--cacert", options.cacert)),
+      ];
+    }
+    if (!options.demo) {
+      seeds = await seedsOf(options);
+      if (seeds === null) {
+        throw new UsageError(
+          "no URL given: pass URLs, -i FILE, pipe them on stdin, or use --demo",
+        );
+      }
+    }
+    const method = options.method ?? (body === undefined ? "GET" : "POST");
+    if (body !== undefined && (method === "GET" || method === "HEAD")) {
+      throw new UsageError(`a request body cannot be sent with ${method}`);
+    }
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     console.error(`crawl: ${e.message} (see --help)`);
     return 2;
   }
-  if (options === "help") {
-    console.log(HELP);
-    return 0;
+  const cli = options;
+
+  // Files first: an unwritable -o or --warc fails before any request.
+  let output: OutputDir | null = null;
+  let warc: WarcWriter | null = null;
+  try {
+    if (cli.outputDir !== undefined) {
+      output = await openOutputDir(cli.outputDir);
+    }
+    if (cli.warc !== undefined) {
+      warc = await WarcWriter.create(cli.warc, {
+        rawChunkedPayloadDigest: cli.warcFramedDigest,
+        info: {
+          operator: "crawl.ts",
+          "http-header-user-agent": cli.userAgent,
+          robots: cli.follow && !cli.ignoreRobots ? "obey" : "ignore",
+        },
+      });
+    }
+  } catch (e) {
+    if (!(e instanceof DiskError)) throw e;
+    console.error(`crawl: ${e.message}`);
+    return 1;
   }
-  const { fetch, json, printBody } = options;
+
+  const controller = new AbortController();
+  let fatal: DiskError | null = null;
+  let frontier: Frontier | null = null;
+  const stop = (error: DiskError | null) => {
+    if (error !== null && fatal === null) fatal = error;
+    controller.abort(
+      error ?? new DOMException("Interrupted", "AbortError"),
+    );
+    frontier?.close();
+  };
+  const archive: WarcTap | null = warc === null
+    ? null
+    : warcTap(warc, (error) => stop(error));
 
   let server: DemoServer | null = null;
-  let urls = options.urls;
-  if (urls.length === 0) {
+  let total: number | null = null;
+  if (cli.demo) {
     try {
       server = await DemoServer.start();
     } catch (e) {
       console.error(`crawl: ${e instanceof Error ? e.message : e}`);
+      await warc?.close();
       return 1;
     }
-    urls = server.urls(DEMO_URLS);
-    if (!json) {
-      console.log(
-        `crawl: no URL given, crawling ${urls.length} URLs of a local demo server at ${server.base}`,
+    const urls = cli.follow ? [`${server.base}site/`] : server.urls(DEMO_URLS);
+    if (!cli.follow) total = urls.length;
+    seeds = (async function* () {
+      yield* urls;
+    })();
+    if (!cli.json) {
+      console.error(
+        `crawl: crawling ${
+          cli.follow ? "the linked site" : `${urls.length} URLs`
+        } of a local demo server at ${server.base}`,
       );
     }
+  } else if (cli.input === undefined && cli.urls.length > 0) {
+    // Arguments only (stdin is read only without them): the total is known.
+    total = cli.urls.length;
   }
 
-  const controller = new AbortController();
-  const onSignal = () =>
-    controller.abort(new DOMException("Interrupted", "AbortError"));
+  const transport = transportOptions(cli, caCerts, archive?.tap);
+  const userAgentSet = cli.headers.some(([name]) =>
+    name.toLowerCase() === "user-agent"
+  );
+  const headers: [string, string][] = [
+    ...(userAgentSet
+      ? []
+      : [["user-agent", cli.userAgent] as [string, string]]),
+    ...cli.headers,
+  ];
+  const stats = new Stats();
+  const robots = cli.follow && !cli.ignoreRobots
+    ? new RobotsCache(
+      async (url) => {
+        const [result] = await fetchAll([url], {
+          ...transport,
+          headers: [["user-agent", cli.userAgent]],
+          signal: controller.signal,
+        });
+        if (!result!.ok) throw result!.error;
+        return { status: result!.response.status, body: result!.response.body };
+      },
+      { userAgent: cli.userAgent.split(/[\s/]/)[0] || "*" },
+    )
+    : null;
+  /** Each origin's delay: --delay, or its robots.txt Crawl-delay if longer. */
+  const delays = new Map<string, number>();
+
+  let pulled = 0;
+  const spec = (
+    url: string,
+    entry: FrontierEntry | null,
+  ): string | RequestSpec => {
+    pulled++;
+    if (output === null) {
+      return entry === null ? url : { url, data: { entry, sink: null } };
+    }
+    const sink = new BodySink(output, url, {
+      keep: cli.printBody ? Infinity : cli.follow ? MAX_HTML : 0,
+      keepMarkupOnly: !cli.printBody,
+    });
+    const item: Item = { entry, sink };
+    return { url, sink: sink.writable, data: item };
+  };
+
+  let source: AsyncIterable<string | RequestSpec>;
+  if (cli.follow) {
+    const front = frontier = new Frontier({
+      seeds: seeds!,
+      maxDepth: cli.depth,
+      origins: cli.origins,
+    });
+    // An entry goes on once its origin's robots.txt is known (and with it the
+    // origin's Crawl-delay); many origins' robots.txt are fetched at once.
+    const entries = robots === null ? front : gate(front, async (entry) => {
+      const origin = new URL(entry.url).origin;
+      if (!delays.has(origin)) {
+        const crawlDelay = await robots.crawlDelay(origin) ?? 0;
+        delays.set(origin, Math.max(cli.delay, crawlDelay));
+      }
+      return await robots.isAllowed(entry.url);
+    }, {
+      onRefused: (entry) => {
+        stats.robotsExcluded++;
+        front.done(entry);
+      },
+    });
+    source = (async function* () {
+      for await (const entry of entries) {
+        await archive?.ready();
+        yield spec(entry.url, entry);
+      }
+    })();
+  } else {
+    const list = seeds!;
+    source = (async function* () {
+      for await (const url of list) {
+        await archive?.ready();
+        yield spec(url, null);
+      }
+    })();
+  }
+
+  const engine: EngineOptions = {
+    ...transport,
+    method: cli.method ?? (body === undefined ? "GET" : "POST"),
+    headers,
+    perOrigin: {
+      delay: robots === null
+        ? cli.delay
+        : (origin: string) => delays.get(origin) ?? cli.delay,
+      ...(cli.perOrigin !== undefined || cli.follow
+        ? { concurrency: cli.perOrigin ?? 6 }
+        : {}),
+    },
+    retry: { limit: cli.retries },
+    signal: controller.signal,
+  };
+  if (body !== undefined) engine.body = body;
+  if (cli.concurrency !== undefined) engine.concurrency = cli.concurrency;
+
   let signals = true;
+  let interrupts = 0;
+  const onSignal = () => {
+    // A second Ctrl-C does not wait for the files to be closed.
+    if (++interrupts > 1) Deno.exit(130);
+    stop(null);
+  };
   try {
     Deno.addSignalListener("SIGINT", onSignal);
   } catch {
     signals = false;
   }
 
-  const tty = Deno.stderr.isTerminal();
-  const progress = new Progress(urls.length, tty);
-  const verbose = server === null || printBody;
-  const tally: Tally = {
-    requests: 0,
-    ok: 0,
-    failed: 0,
-    bytes: 0,
-    statuses: new Map(),
-    errors: new Map(),
-    latencies: [],
-  };
-  const bump = (map: Map<string, number>, key: string) =>
-    map.set(key, (map.get(key) ?? 0) + 1);
-  const started = performance.now();
+  const quiet = cli.demo && !cli.json && !cli.printBody;
+  const progress = new Progress(total, Deno.stderr.isTerminal());
+  let stdoutOpen = true;
+  const write = (text: string) =>
+    progress.around(() => {
+      if (!stdoutOpen) return;
+      try {
+        const bytes = encoder.encode(text);
+        for (let n = 0; n < bytes.length;) {
+          n += Deno.stdout.writeSync(bytes.subarray(n));
+        }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+        // `crawl.ts ... | head`: the reader is gone, so the crawl is done.
+        stdoutOpen = false;
+        stop(null);
+      }
+    });
 
   try {
-    for await (
-      const { result, elapsed } of fetchEach(urls, {
-        ...fetch,
-        signal: controller.signal,
-      })
-    ) {
-      tally.requests++;
-      if (result.ok) tally.latencies.push(elapsed);
-      let line: string;
-      let body: Uint8Array | null = null;
-      if (result.ok) {
-        const { status, statusText } = result.response;
-        body = result.response.body;
-        tally.ok++;
-        tally.bytes += body.length;
-        bump(tally.statuses, String(status));
-        line = json
-          ? JSON.stringify({
-            url: result.url,
-            ok: true,
-            status,
-            bytes: body.length,
-            ms: Math.round(elapsed * 100) / 100,
-            error: null,
-            ...(printBody ? { body: decoder.decode(body) } : {}),
-          })
-          : `${status} ${statusText}  ${formatBytes(body.length)}  ${
-            formatMs(elapsed)
-          }  ${result.url}`;
-      } else {
-        const error = errorInfo(result.error);
-        tally.failed++;
-        bump(tally.errors, error.name);
-        line = json
-          ? JSON.stringify({
-            url: result.url,
-            ok: false,
-            status: null,
-            bytes: 0,
-            ms: Math.round(elapsed * 100) / 100,
-            error,
-          })
-          : `ERR ${error.name}: ${error.message}  ${result.url}`;
+    for await (const { result } of fetchEach(source, engine)) {
+      const item = result.data as Item | undefined;
+      const entry = item?.entry ?? null;
+      const sink = item?.sink ?? null;
+      const line = report(result, entry, sink, cli, stats);
+      if (!result.ok && result.error instanceof DiskError) stop(result.error);
+      if (frontier !== null && entry !== null) {
+        if (result.ok) follow(frontier, entry, result, sink);
+        frontier.done(entry);
       }
-      progress.update(tally.requests, tally.failed);
-      if (json || verbose || !result.ok) {
-        progress.around(() => {
-          console.log(line);
-          if (printBody && body !== null && !json) {
-            console.log(decoder.decode(body));
-          }
-        });
-      }
+      if (!quiet || !result.ok) write(line);
+      const queued = frontier !== null
+        ? frontier.queued + frontier.inFlight
+        : pulled - stats.requests;
+      progress.update(stats.requests, queued, stats.bytes, stats.failed);
     }
   } catch (e) {
-    // Invalid options are rejected before any connection is opened.
     progress.stop();
     if (e instanceof TypeError || e instanceof RangeError) {
+      // Options the engine rejects before any connection: a bad command line.
       console.error(`crawl: ${e.message}`);
       return 2;
     }
@@ -538,14 +605,135 @@ async function main(): Promise<number> {
   } finally {
     progress.stop();
     if (signals) Deno.removeSignalListener("SIGINT", onSignal);
+    await archive?.settled();
+    await warc?.close();
     await server?.[Symbol.asyncDispose]();
   }
 
-  const seconds = (performance.now() - started) / 1000;
-  const table = summary(tally, seconds, controller.signal.aborted);
-  if (json) console.error(table);
-  else console.log(table);
-  return tally.failed === 0 ? 0 : 1;
+  const extra: [string, string][] = [];
+  if (robots !== null) {
+    extra.push(["robots.txt", `${stats.robotsExcluded} URLs excluded`]);
+  }
+  if (output !== null) {
+    extra.push(["files", `${stats.files} saved under ${output.dir}`]);
+  }
+  if (warc !== null) {
+    extra.push([
+      "warc",
+      `${archive!.written} exchanges in ${warc.path}`,
+    ]);
+  }
+  const interrupted = controller.signal.aborted && fatal === null;
+  const table = stats.summary(interrupted, extra);
+  if (quiet) console.log(table);
+  else console.error(table);
+  if (fatal !== null) {
+    console.error(`crawl: ${(fatal as DiskError).message}`);
+    return 1;
+  }
+  return stats.failed === 0 ? 0 : 1;
+}
+
+/** Creates the output folder and checks that a file can be created in it. */
+async function openOutputDir(dir: string): Promise<OutputDir> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (cause) {
+    throw new DiskError("create directory", dir, cause);
+  }
+  try {
+    const probe = await Deno.makeTempFile({ dir, prefix: ".~probe-" });
+    await Deno.remove(probe);
+  } catch (cause) {
+    throw new DiskError("write in directory", dir, cause);
+  }
+  return new OutputDir(dir);
+}
+
+/** Adds the links of an HTML page to the frontier. */
+function follow(
+  frontier: Frontier,
+  entry: FrontierEntry,
+  result: FetchResult & { ok: true },
+  sink: BodySink | null,
+): void {
+  const { response } = result;
+  if (response.url !== entry.url) frontier.markSeen(response.url);
+  const body = sink === null ? response.body : sink.kept();
+  if (!isHtml(response.headers, body)) return;
+  const extractor = new LinkExtractor(response.url);
+  for (const link of [...extractor.write(body), ...extractor.end()]) {
+    frontier.add(link, entry);
+  }
+}
+
+/** Counts a result and formats its output line. */
+function report(
+  result: FetchResult,
+  entry: FrontierEntry | null,
+  sink: BodySink | null,
+  cli: CliOptions,
+  stats: Stats,
+): string {
+  const ms = Math.round(result.timings.total * 100) / 100;
+  const common = {
+    url: result.url,
+    attempts: result.attempts,
+    timings: roundTimings(result.timings),
+    depth: entry?.depth ?? 0,
+    referrer: entry?.referrer ?? null,
+  };
+  if (!result.ok) {
+    const error = errorInfo(result.error);
+    stats.add(originOf(result.url), false, error.name, 0, result.timings);
+    return cli.json
+      ? JSON.stringify({
+        ...common,
+        finalUrl: null,
+        ok: false,
+        status: null,
+        bytes: 0,
+        ms,
+        file: null,
+        error,
+      }) + "\n"
+      : `ERR ${error.name}: ${error.message}  ${result.url}\n`;
+  }
+  const { status, statusText, url: finalUrl } = result.response;
+  const bytes = sink === null ? result.response.body.length : sink.bytes;
+  stats.add(originOf(result.url), true, String(status), bytes, result.timings);
+  if (sink?.path != null) stats.files++;
+  const printed = cli.printBody
+    ? (sink === null ? result.response.body : sink.kept())
+    : null;
+  if (cli.json) {
+    return JSON.stringify({
+      ...common,
+      finalUrl,
+      ok: true,
+      status,
+      bytes,
+      ms,
+      file: sink?.path ?? null,
+      error: null,
+      ...(printed === null ? {} : { body: decoder.decode(printed) }),
+    }) + "\n";
+  }
+  const from = finalUrl === result.url ? "" : `  (from ${result.url})`;
+  const line = `${status} ${statusText}  ${formatBytes(bytes)}  ${
+    formatMs(result.timings.total)
+  }  ${finalUrl}${from}\n`;
+  return printed === null ? line : `${line}${decoder.decode(printed)}\n`;
+}
+
+function roundTimings(t: FetchResult["timings"]): FetchResult["timings"] {
+  const r = (n: number) => Math.round(n * 100) / 100;
+  return {
+    queued: r(t.queued),
+    connect: r(t.connect),
+    firstByte: r(t.firstByte),
+    total: r(t.total),
+  };
 }
 
 if (import.meta.main) {

@@ -220,9 +220,10 @@ function rawServer(site: Record<string, Page>) {
             const piece of site[path]?.wire ??
               [latin1("HTTP/1.1 404 Not Found\r\n\r\n")]
           ) {
-            // write() may take part of a large piece: write all of it.
-            for (let sent = 0; sent < piece.length;) {
-              sent += await conn.write(piece.subarray(sent));
+            // write() may take part of a piece: loop, or the rest is lost.
+            let rest = piece;
+            while (rest.length > 0) {
+              rest = rest.subarray(await conn.write(rest));
             }
           }
         } finally {

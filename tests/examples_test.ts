@@ -226,7 +226,20 @@ Deno.test("crawl.ts --json prints one JSON object per result", async () => {
     const result = JSON.parse(line);
     assertEquals(
       Object.keys(result).sort(),
-      ["bytes", "error", "ms", "ok", "status", "url"],
+      [
+        "attempts",
+        "bytes",
+        "depth",
+        "error",
+        "file",
+        "finalUrl",
+        "ms",
+        "ok",
+        "referrer",
+        "status",
+        "timings",
+        "url",
+      ],
     );
     assertEquals(typeof result.ms, "number");
     assert(result.ms >= 0);
@@ -251,11 +264,11 @@ Deno.test("crawl.ts --json prints one JSON object per result", async () => {
   assertStringIncludes(stderr, "ConnectionRefused: 1");
 });
 
-Deno.test("crawl.ts --body prints the bodies and exits 0 when all succeed", async () => {
+Deno.test("crawl.ts --print-body prints the bodies and exits 0 when all succeed", async () => {
   await using server = localServer();
   const base = `http://127.0.0.1:${server.addr.port}`;
-  const { code, stdout } = await run("crawl.ts", [NET], [
-    "--body",
+  const { code, stdout, stderr } = await run("crawl.ts", [NET], [
+    "--print-body",
     "--no-keep-alive",
     `${base}/hello`,
     `${base}/chunked`,
@@ -264,26 +277,46 @@ Deno.test("crawl.ts --body prints the bodies and exits 0 when all succeed", asyn
   assertStringIncludes(stdout, "hello world");
   assertStringIncludes(stdout, "chunk one, chunk two, and the last one");
   assertMatch(stdout, /^200 OK .* http:\/\/127\.0\.0\.1:\d+\/hello$/m);
-  assertStringIncludes(stdout, "Summary");
+  // stdout carries the results: the summary goes to stderr.
+  assertStringIncludes(stderr, "Summary");
 });
 
-Deno.test("crawl.ts with no URLs crawls its demo server and prints the summary", async () => {
+Deno.test("crawl.ts --demo crawls its demo server and prints the summary", async () => {
   const { code, stdout, stderr, ms } = await run(
     "crawl.ts",
     DEMO_PERMISSIONS,
-    [],
+    ["--demo"],
     60_000,
   );
   assertEquals(code, 0, stdout + stderr);
   assertLess(ms, 30_000);
   assertMatch(stdout, /requests\s+500 \(500 ok, 0 failed\)/);
-  for (const row of ["statuses", "errors", "bytes", "latency", "throughput"]) {
+  for (const row of ["statuses", "errors", "bytes", "total", "throughput"]) {
     assertMatch(stdout, new RegExp(`^  ${row}\\s`, "m"));
   }
   assertMatch(stdout, /p50 [\d.]+ ms, p95 [\d.]+ ms, max [\d.]+ ms/);
+  for (const row of ["connect", "first byte", "origins"]) {
+    assertMatch(stdout, new RegExp(`^  ${row}\\s`, "m"));
+  }
   assertMatch(stdout, /[\d.]+ requests\/s/);
   assert(!stdout.includes("\x1b"), "no escape codes on stdout");
   assert(!stderr.includes("\x1b"), "no escape codes when stderr is not a TTY");
+});
+
+Deno.test("crawl.ts --demo --follow crawls the demo site, obeying its robots.txt", async () => {
+  const { code, stdout, stderr } = await run(
+    "crawl.ts",
+    DEMO_PERMISSIONS,
+    ["--demo", "--follow", "--json"],
+    60_000,
+  );
+  assertEquals(code, 0, stderr);
+  const results = stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+  const paths = results.map((r) => new URL(r.url).pathname).sort();
+  assertEquals(paths.length, 41, stdout);
+  assertEquals(new Set(paths).size, 41, "each page once");
+  assert(paths.every((p) => p.startsWith("/site/") && !p.includes("private")));
+  assertMatch(stderr, /robots\.txt\s+40 URLs excluded/);
 });
 
 Deno.test("crawl.ts rejects bad command lines with one line and exit code 2", async () => {
@@ -317,9 +350,26 @@ Deno.test("crawl.ts --help documents every option", async () => {
       "--method",
       "--header",
       "--no-keep-alive",
-      "--body",
+      "--print-body",
       "--json",
       "--help",
+      "--input",
+      "--demo",
+      "--data",
+      "--data-file",
+      "--per-origin",
+      "--delay",
+      "--retries",
+      "--connect-timeout",
+      "--proxy",
+      "--cacert",
+      "--unix-socket",
+      "--follow",
+      "--depth",
+      "--origin",
+      "--ignore-robots",
+      "--output-dir",
+      "--warc",
     ]
   ) {
     assertStringIncludes(stdout, option);

@@ -1,0 +1,298 @@
+/**
+ * The crawl CLI's command line: flags, their checks, the help text.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** The help text of `crawl.ts --help`. */
+export const HELP = `Usage: crawl.ts [options] [URL...]
+       crawl.ts [options] -i FILE        (one URL a line; - for stdin)
+       ... | crawl.ts [options]           (URLs on stdin when it is not a terminal)
+       crawl.ts --demo [options]          (a local demo server, no internet needed)
+
+Fetches the URLs concurrently on one selector (fetchEach of @seed/selectors),
+politely per origin, and prints one line per result as it finishes (the final
+URL after redirects), then a summary. With --follow it crawls: links found in
+HTML pages are fetched too, within the seeds' origins, obeying robots.txt.
+
+Input:
+  -i, --input FILE        read URLs from FILE, one a line (- for stdin); blank
+                          lines and # comments are skipped; read lazily
+      --demo              crawl a local demo server started in a child process
+                          (with --follow: its small linked site)
+
+Requests:
+  -X, --method M          request method (default GET, or POST with a body)
+  -H, --header "K: V"     add a request header; repeatable
+  -d, --data TEXT         request body (sent as given, UTF-8)
+      --data-file FILE    request body read from FILE
+  -A, --user-agent UA     User-Agent header (default selectors-crawl/0.2); its
+                          first word is the robots.txt product token
+  -c, --concurrency N     requests in flight at once (default 64)
+      --per-origin N      requests in flight at once per origin (default: no limit;
+                          6 with --follow)
+      --delay MS          least ms between two requests to one origin (default 0)
+      --retries N         retries of a failed idempotent request: connection
+                          errors, timeouts, 408/429/5xx (default 0)
+  -t, --timeout MS        per-attempt limit, connect to last byte, redirects
+                          included (default 30000)
+      --connect-timeout MS  TCP + TLS limit (default 10000)
+      --proxy URL         HTTP proxy (default: HTTP_PROXY/HTTPS_PROXY/NO_PROXY
+                          from the environment, as curl; needs --allow-env)
+      --no-proxy          no proxy, whatever the environment says
+      --cacert FILE       extra CA certificates (PEM) for https
+      --unix-socket PATH  send every request over this Unix socket
+      --no-keep-alive     one connection per request (Connection: close)
+
+Following links:
+      --follow            fetch the links of HTML pages too (a, link, area,
+                          iframe, frame; <base href> honoured)
+      --depth N           deepest link followed (default: no limit)
+      --origin ORIGIN     also follow links into ORIGIN; repeatable (default:
+                          the seeds' origins only)
+      --ignore-robots     do not fetch or obey robots.txt (obeyed by default with
+                          --follow; its Crawl-delay becomes the origin's delay)
+
+Output:
+      --json              one JSON object per result per line on stdout: url,
+                          finalUrl, ok, status, bytes, ms, attempts, timings,
+                          depth, referrer, file, error
+      --print-body        print each response body (with --json: a "body" field)
+  -o, --output-dir DIR    save each body to DIR/<host>/<path> (index.html for /)
+      --warc FILE         write a WARC/1.1 archive (FILE.warc.gz: gzip per record)
+                          of every exchange, bytes as sent and received
+      --warc-framed-digest  payload digests of chunked responses over the body
+                          as received, framing included (what Python's
+                          "warcio check" verifies), not WARC 1.1's entity body
+  -h, --help              show this help
+
+The summary (on stderr whenever stdout carries results) counts requests,
+statuses, errors, bytes, gives p50/p95 of connect, first byte and total times,
+throughput, and the top origins. On a terminal a progress bar shows URLs
+done/queued, bytes/s and errors. Ctrl-C stops the crawl: the WARC written so
+far stays readable and the summary is printed.
+
+Permissions: --allow-net for the hosts crawled; --allow-read for -i, --data-file,
+--cacert; --allow-write for -o and --warc; --allow-env for the proxy variables.
+  deno run --allow-net=example.com examples/crawl.ts https://example.com/
+The demo needs --allow-net=127.0.0.1,localhost --allow-run --allow-read.
+
+Exit status: 0 if every URL got a response (whatever its status), 1 if any
+failed or a file could not be written, 2 for bad usage.`;
+
+/** A bad command line: reported as one line, exit code 2. */
+export class UsageError extends Error {
+  /** Always `"UsageError"`. */
+  override name = "UsageError";
+}
+
+/** The command line, checked. */
+export interface CliOptions {
+  urls: string[];
+  input: string | undefined;
+  demo: boolean;
+  method: string | undefined;
+  headers: [string, string][];
+  data: string | undefined;
+  dataFile: string | undefined;
+  userAgent: string;
+  concurrency: number | undefined;
+  perOrigin: number | undefined;
+  delay: number;
+  retries: number;
+  timeout: number | undefined;
+  connectTimeout: number | undefined;
+  /** A proxy URL, `"env"` (the default) or `null` for none. */
+  proxy: string | null;
+  cacert: string | undefined;
+  unixSocket: string | undefined;
+  keepAlive: boolean;
+  follow: boolean;
+  depth: number;
+  origins: string[];
+  ignoreRobots: boolean;
+  json: boolean;
+  printBody: boolean;
+  outputDir: string | undefined;
+  warc: string | undefined;
+  warcFramedDigest: boolean;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function integer(flag: string, text: string | undefined, min: number): number {
+  const n = Number(text);
+  if (text === undefined || !/^\d+$/.test(text.trim()) || n < min) {
+    throw new UsageError(
+      `${flag} must be an integer >= ${min}, received "${text ?? ""}"`,
+    );
+  }
+  return n;
+}
+
+function httpUrl(flag: string, text: string): string {
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(text);
+  } catch { /* reported below */ }
+  if (
+    parsed === null ||
+    (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+  ) {
+    throw new UsageError(
+      `invalid ${flag}"${text}": expected an absolute http:// or https:// URL`,
+    );
+  }
+  return text;
+}
+
+/**
+ * Parses the command line.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseCommandLine } from "./options.ts";
+ *
+ * const options = parseCommandLine(["-c", "8", "--follow", "http://a.test/"]);
+ * assertEquals(options !== "help" && options.concurrency, 8);
+ * ```
+ *
+ * @param args The arguments after the script name.
+ * @returns The options, or `"help"` for `-h`/`--help`.
+ * @throws {UsageError} For an unknown flag or a bad value.
+ */
+export function parseCommandLine(args: string[]): CliOptions | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        input: { type: "string", short: "i" },
+        demo: { type: "boolean" },
+        method: { type: "string", short: "X" },
+        header: { type: "string", short: "H", multiple: true },
+        data: { type: "string", short: "d" },
+        "data-file": { type: "string" },
+        "user-agent": { type: "string", short: "A" },
+        concurrency: { type: "string", short: "c" },
+        "per-origin": { type: "string" },
+        delay: { type: "string" },
+        retries: { type: "string" },
+        timeout: { type: "string", short: "t" },
+        "connect-timeout": { type: "string" },
+        proxy: { type: "string" },
+        "no-proxy": { type: "boolean" },
+        cacert: { type: "string" },
+        "unix-socket": { type: "string" },
+        "no-keep-alive": { type: "boolean" },
+        follow: { type: "boolean" },
+        depth: { type: "string" },
+        origin: { type: "string", multiple: true },
+        "ignore-robots": { type: "boolean" },
+        json: { type: "boolean" },
+        "print-body": { type: "boolean" },
+        "output-dir": { type: "string", short: "o" },
+        warc: { type: "string" },
+        "warc-framed-digest": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    const error = e as Error & { code?: string };
+    const flag = /'(-[^' ]*)/.exec(error.message)?.[1];
+    if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      throw new UsageError(`unknown option ${flag ?? error.message}`);
+    }
+    if (error.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      throw new UsageError(
+        flag ? `option ${flag} needs a value` : error.message.split("\n")[0]!,
+      );
+    }
+    throw new UsageError(error.message.split("\n")[0]!);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) return "help";
+  if (v.method !== undefined && !TOKEN.test(v.method)) {
+    throw new UsageError(`invalid --method "${v.method}"`);
+  }
+  const headers: [string, string][] = [];
+  for (const line of v.header ?? []) {
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon).trim();
+    const value = line.slice(colon + 1).trim();
+    if (colon < 0 || !TOKEN.test(name) || /[\0\r\n]/.test(value)) {
+      throw new UsageError(
+        `invalid --header "${line}": expected "Name: value"`,
+      );
+    }
+    headers.push([name, value]);
+  }
+  if (v.data !== undefined && v["data-file"] !== undefined) {
+    throw new UsageError("give --data or --data-file, not both");
+  }
+  if (v.proxy !== undefined && v["no-proxy"]) {
+    throw new UsageError("give --proxy or --no-proxy, not both");
+  }
+  if (v.demo && (positionals.length > 0 || v.input !== undefined)) {
+    throw new UsageError("--demo crawls its own server: give no URL and no -i");
+  }
+  for (const url of positionals) httpUrl("URL ", url);
+  const userAgent = v["user-agent"] ?? "selectors-crawl/0.2";
+  if (/[\0\r\n]/.test(userAgent) || userAgent.trim() === "") {
+    throw new UsageError(`invalid --user-agent "${userAgent}"`);
+  }
+  if (v["warc-framed-digest"] && v.warc === undefined) {
+    throw new UsageError("--warc-framed-digest needs --warc");
+  }
+  const origins = (v.origin ?? []).map((o) => httpUrl("--origin ", o));
+  const depth = v.depth === undefined
+    ? Infinity
+    : integer("--depth", v.depth, 0);
+  if (!v.follow && (v.depth !== undefined || origins.length > 0)) {
+    throw new UsageError("--depth and --origin need --follow");
+  }
+  return {
+    urls: positionals,
+    input: v.input,
+    demo: v.demo ?? false,
+    method: v.method,
+    headers,
+    data: v.data,
+    dataFile: v["data-file"],
+    userAgent,
+    concurrency: v.concurrency === undefined
+      ? undefined
+      : integer("--concurrency", v.concurrency, 1),
+    perOrigin: v["per-origin"] === undefined
+      ? undefined
+      : integer("--per-origin", v["per-origin"], 1),
+    delay: v.delay === undefined ? 0 : integer("--delay", v.delay, 0),
+    retries: v.retries === undefined ? 0 : integer("--retries", v.retries, 0),
+    timeout: v.timeout === undefined
+      ? undefined
+      : integer("--timeout", v.timeout, 1),
+    connectTimeout: v["connect-timeout"] === undefined
+      ? undefined
+      : integer("--connect-timeout", v["connect-timeout"], 1),
+    proxy: v["no-proxy"]
+      ? null
+      : v.proxy === undefined
+      ? "env"
+      : httpUrl("--proxy ", v.proxy),
+    cacert: v.cacert,
+    unixSocket: v["unix-socket"],
+    keepAlive: !v["no-keep-alive"],
+    follow: v.follow ?? false,
+    depth,
+    origins,
+    ignoreRobots: v["ignore-robots"] ?? false,
+    json: v.json ?? false,
+    printBody: v["print-body"] ?? false,
+    outputDir: v["output-dir"],
+    warc: v.warc,
+    warcFramedDigest: v["warc-framed-digest"] ?? false,
+  };
+}

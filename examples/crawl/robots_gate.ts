@@ -1,0 +1,143 @@
+/**
+ * The crawl CLI's gate between the frontier and the engine: an entry goes on only
+ * once its origin's robots.txt said yes, and the questions about many origins are
+ * asked at once, so a slow robots.txt holds back only its own origin's URLs.
+ *
+ * @module
+ */
+
+/** What {@linkcode gate} does with an entry the check refused. */
+export type Refused<T> = (entry: T, error: unknown) => void;
+
+/** Options of {@linkcode gate}. */
+export interface GateOptions<T> {
+  /**
+   * Checks in progress at once, at most: entries are pulled from the source
+   * only while fewer are being checked.
+   *
+   * @default {64}
+   */
+  window?: number;
+  /**
+   * Called for an entry the check refused (`error` `undefined`) or threw on
+   * (the entry is then refused too).
+   */
+  onRefused?: Refused<T>;
+}
+
+/**
+ * Yields the entries of `source` that `check` allows, in the order their checks
+ * finish (source order among the entries of one origin, as a cached robots.txt
+ * answers them in turn). Up to `window` checks run at once.
+ *
+ * Breaking out of the loop lets go of the source without waiting for it (a
+ * frontier may be waiting for entries in flight).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { gate } from "./robots_gate.ts";
+ *
+ * const slow = (ms: number) => new Promise((r) => setTimeout(r, ms));
+ * const refused: string[] = [];
+ * const allowed = await Array.fromAsync(gate(
+ *   ["http://slow.test/a", "http://fast.test/b", "http://fast.test/private"],
+ *   async (url) => {
+ *     if (url.startsWith("http://slow")) await slow(50);
+ *     return !url.endsWith("/private");
+ *   },
+ *   { onRefused: (url) => void refused.push(url) },
+ * ));
+ * // The fast origin is not held back by the slow one.
+ * assertEquals(allowed, ["http://fast.test/b", "http://slow.test/a"]);
+ * assertEquals(refused, ["http://fast.test/private"]);
+ * ```
+ *
+ * @param source The entries, e.g. a frontier.
+ * @param check Whether an entry may go on.
+ * @param options How many checks at once, and what to do with refused entries.
+ * @returns The allowed entries.
+ * @throws {RangeError} When `window` is not a positive integer.
+ */
+export async function* gate<T>(
+  source: AsyncIterable<T> | Iterable<T>,
+  check: (entry: T) => Promise<boolean>,
+  options: GateOptions<T> = {},
+): AsyncGenerator<T, void, undefined> {
+  const window = options.window ?? 64;
+  if (!Number.isInteger(window) || window < 1) {
+    throw new RangeError(
+      `Cannot gate entries: window must be a positive integer, got ${window}`,
+    );
+  }
+  const iterator = Symbol.asyncIterator in source
+    ? source[Symbol.asyncIterator]()
+    : source[Symbol.iterator]();
+  type Checked = {
+    kind: "checked";
+    id: number;
+    entry: T;
+    allowed: boolean;
+    error: unknown;
+  };
+  type Pulled = { kind: "pulled"; result: IteratorResult<T> };
+  const checks = new Map<number, Promise<Checked>>();
+  let pulling: Promise<Pulled> | null = null;
+  let exhausted = false;
+  let nextId = 0;
+  let finished = false;
+  try {
+    for (;;) {
+      if (!exhausted && pulling === null && checks.size < window) {
+        pulling = Promise.resolve(iterator.next()).then((result) => ({
+          kind: "pulled" as const,
+          result,
+        }));
+      }
+      if (pulling === null && checks.size === 0) {
+        finished = true;
+        return;
+      }
+      const racing: Promise<Checked | Pulled>[] = [...checks.values()];
+      if (pulling !== null) racing.push(pulling);
+      const next = await Promise.race(racing);
+      if (next.kind === "pulled") {
+        pulling = null;
+        if (next.result.done) {
+          exhausted = true;
+          continue;
+        }
+        const id = nextId++;
+        const entry = next.result.value;
+        checks.set(
+          id,
+          Promise.resolve().then(() => check(entry)).then(
+            (allowed): Checked => ({
+              kind: "checked",
+              id,
+              entry,
+              allowed,
+              error: undefined,
+            }),
+            (error): Checked => ({
+              kind: "checked",
+              id,
+              entry,
+              allowed: false,
+              error,
+            }),
+          ),
+        );
+        continue;
+      }
+      checks.delete(next.id);
+      if (next.allowed) yield next.entry;
+      else options.onRefused?.(next.entry, next.error);
+    }
+  } finally {
+    if (!finished) {
+      // Not awaited: a source waiting for entries in flight may never answer.
+      Promise.resolve(iterator.return?.()).catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * `--warc` wiring: the engine's raw-bytes tap (`HttpTap`) feeding a
+ * {@linkcode WarcWriter}, one `request` + `response` record pair per exchange.
+ *
+ * @module
+ */
+import type { HttpTap } from "../../mod.ts";
+import { DiskError } from "./disk_error.ts";
+import type { WarcWriter } from "./warc.ts";
+
+/** Bytes pushed by the tap, read by the WARC writer as an async iterable. */
+class ByteQueue implements AsyncIterable<Uint8Array> {
+  #chunks: Uint8Array[] = [];
+  #ended = false;
+  #error: Error | null = null;
+  #wake: (() => void) | null = null;
+
+  push(bytes: Uint8Array): void {
+    this.#chunks.push(bytes);
+    this.#signal();
+  }
+
+  end(error: Error | null = null): void {
+    this.#ended = true;
+    this.#error = error;
+    this.#signal();
+  }
+
+  #signal(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      if (this.#chunks.length > 0) {
+        const chunks = this.#chunks;
+        this.#chunks = [];
+        yield* chunks;
+        continue;
+      }
+      if (this.#error !== null) throw this.#error;
+      if (this.#ended) return;
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#wake = resolve;
+      await promise;
+    }
+  }
+}
+
+/** Why an exchange is left out of the archive. */
+class ExchangeFailed extends Error {
+  override name = "ExchangeFailed";
+}
+
+/** What {@linkcode warcTap} returns. */
+export interface WarcTap {
+  /** The tap to give the crawl (and the robots.txt fetches). */
+  tap: HttpTap;
+  /** Exchanges written so far. */
+  readonly written: number;
+  /** The first disk error, once writing failed. */
+  readonly failure: DiskError | null;
+  /** Waits for every exchange under way to be written or dropped. */
+  settled(): Promise<void>;
+  /**
+   * Resolves once fewer than `maxPending` exchanges wait to be written: await it
+   * before handing the crawl another URL, so a crawl faster than the disk waits
+   * for the writer instead of piling exchanges up in memory.
+   */
+  ready(): Promise<void>;
+}
+
+/** Options of {@linkcode warcTap}. */
+export interface WarcTapOptions {
+  /**
+   * Exchanges opened and not yet written past which {@linkcode WarcTap.ready}
+   * waits.
+   *
+   * @default {256}
+   */
+  maxPending?: number;
+}
+
+/**
+ * Archives every exchange the tap reports. The bytes are copied as they come
+ * and streamed to the writer, which spools large blocks to disk, so memory stays
+ * at what the writer keeps per exchange. An exchange that failed (a reset, a
+ * timeout, Ctrl-C) is left out, so each record in the file is a whole exchange.
+ * On a disk error, `onFailure` is called once and nothing more is written.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { fetchAll } from "../../mod.ts";
+ * import { WarcWriter } from "./warc.ts";
+ * import { warcTap } from "./warc_tap.ts";
+ *
+ * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("hi"));
+ * const dir = await Deno.makeTempDir();
+ * const writer = await WarcWriter.create(`${dir}/a.warc.gz`);
+ * const archive = warcTap(writer, () => {});
+ * await fetchAll([`http://127.0.0.1:${server.addr.port}/`], { tap: archive.tap });
+ * await archive.settled();
+ * await writer.close();
+ * assertEquals(archive.written, 1);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @param writer The WARC file.
+ * @param onFailure Called with the first {@linkcode DiskError}.
+ * @returns The tap and its counters.
+ */
+export function warcTap(
+  writer: WarcWriter,
+  onFailure: (error: DiskError) => void,
+  options: WarcTapOptions = {},
+): WarcTap {
+  const maxPending = options.maxPending ?? 256;
+  const pending = new Set<Promise<unknown>>();
+  let waiters: (() => void)[] = [];
+  let written = 0;
+  let failure: DiskError | null = null;
+  const tap: HttpTap = (info) => {
+    if (failure !== null) return undefined;
+    const request = new ByteQueue();
+    const response = new ByteQueue();
+    const address = info.remoteAddr?.transport === "tcp"
+      ? info.remoteAddr.hostname
+      : undefined;
+    const writing = writer.writeExchange({
+      url: info.url,
+      date: info.date,
+      ...(address === undefined ? {} : { ipAddress: address }),
+      request,
+      response,
+    }).then(() => {
+      written++;
+    }, (error) => {
+      if (error instanceof DiskError && failure === null) {
+        failure = error;
+        onFailure(error);
+      }
+      // Anything else: the exchange failed, or the writer closed on Ctrl-C.
+    });
+    pending.add(writing);
+    writing.finally(() => {
+      pending.delete(writing);
+      if (pending.size < maxPending && waiters.length > 0) {
+        const woken = waiters;
+        waiters = [];
+        for (const wake of woken) wake();
+      }
+    });
+    return {
+      request: (bytes) => request.push(bytes.slice()),
+      response: (bytes) => response.push(bytes.slice()),
+      end: (end) => {
+        const error = end.ok ? null : new ExchangeFailed("exchange failed");
+        request.end(error);
+        response.end(error);
+      },
+    };
+  };
+  return {
+    tap,
+    get written() {
+      return written;
+    },
+    get failure() {
+      return failure;
+    },
+    async settled() {
+      while (pending.size > 0) await Promise.all(pending);
+    },
+    ready() {
+      if (pending.size < maxPending || failure !== null) {
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => waiters.push(resolve));
+    },
+  };
+}

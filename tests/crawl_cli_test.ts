@@ -1,0 +1,967 @@
+/**
+ * The crawl CLI (`examples/crawl.ts`) run as a subprocess against local servers:
+ * URL lists from stdin and `-i`, `--follow` with robots.txt on a generated site,
+ * `-o` files, `--warc` read back with warcio.js, Ctrl-C, bad flags and disk
+ * errors. Each subprocess has a deadline and is killed in `finally`.
+ *
+ * @module
+ */
+import {
+  assert,
+  assertEquals,
+  assertGreater,
+  assertLess,
+  assertMatch,
+  assertStringIncludes,
+} from "@std/assert";
+import { gzipSync } from "node:zlib";
+import { WARCParser } from "npm:warcio@2.4.11";
+import base32Encode from "npm:base32-encode@2.0.0";
+import { urlToPath } from "../examples/crawl/output_dir.ts";
+
+const CRAWL = new URL("../examples/crawl.ts", import.meta.url).href;
+const WARCIO = "npm:warcio@2.4.11";
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+interface RunOptions {
+  stdin?: string | Uint8Array;
+  timeout?: number;
+  permissions?: string[];
+  /** Wrap in `/usr/bin/time -f %M` and report the peak RSS (KiB) in `rssKiB`. */
+  measureRss?: boolean;
+}
+
+/** `deno run <permissions> examples/crawl.ts <args>`, killed after `timeout`. */
+async function crawl(
+  args: string[],
+  options: RunOptions = {},
+): Promise<Output & { rssKiB: number | null }> {
+  const permissions = options.permissions ?? [
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    "--allow-write",
+  ];
+  const denoArgs = [
+    "run",
+    "--quiet",
+    "--no-config",
+    ...permissions,
+    CRAWL,
+    ...args,
+  ];
+  const measure = options.measureRss === true;
+  const started = performance.now();
+  const child = new Deno.Command(measure ? "/usr/bin/time" : Deno.execPath(), {
+    args: measure ? ["-f", "rss=%M", Deno.execPath(), ...denoArgs] : denoArgs,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, options.timeout ?? 30_000);
+  try {
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(
+        typeof options.stdin === "string"
+          ? encoder.encode(options.stdin)
+          : options.stdin,
+      );
+      await writer.close();
+    }
+    const { code, stdout, stderr } = await child.output();
+    const ms = performance.now() - started;
+    assertLess(
+      ms,
+      options.timeout ?? 30_000,
+      `crawl ${args.join(" ")} timed out`,
+    );
+    let err = decoder.decode(stderr);
+    let rssKiB: number | null = null;
+    if (measure) {
+      const match = /rss=(\d+)\n?$/.exec(err);
+      if (match) {
+        rssKiB = Number(match[1]);
+        err = err.slice(0, match.index);
+      }
+    }
+    return { code, stdout: decoder.decode(stdout), stderr: err, ms, rssKiB };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A server counting requests per path; `handler` answers. */
+function countingServer(
+  handler: (url: URL, request: Request) => Response | Promise<Response>,
+) {
+  const hits = new Map<string, number>();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const url = new URL(request.url);
+      hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
+      return handler(url, request);
+    },
+  );
+  return {
+    base: `http://127.0.0.1:${server.addr.port}`,
+    hits,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "crawl_cli_" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
+}
+
+function oneLine(stderr: string): string {
+  const lines = stderr.trimEnd().split("\n");
+  assertEquals(lines.length, 1, `one line expected: ${stderr}`);
+  return lines[0]!;
+}
+
+Deno.test("crawl.ts reads URLs from stdin, skipping blank lines and comments", async () => {
+  await using server = countingServer(() => new Response("ok"));
+  const list = Array.from({ length: 300 }, (_, i) => `${server.base}/s/${i}`);
+  const stdin = `# seeds\n\n${list.join("\r\n")}\n  # done\n`;
+  const { code, stdout, stderr } = await crawl(["-c", "16"], { stdin });
+  assertEquals(code, 0, stderr);
+  const lines = stdout.trimEnd().split("\n");
+  assertEquals(lines.length, 300);
+  assertMatch(
+    lines[0]!,
+    /^200 OK {2}2 B {2}[\d.]+ ms {2}http:\/\/127\.0\.0\.1:\d+\/s\/\d+$/,
+  );
+  assertEquals(server.hits.size, 300);
+  assert([...server.hits.values()].every((n) => n === 1));
+  // stdout carries the results: the summary goes to stderr.
+  assertStringIncludes(stderr, "Summary");
+  assertMatch(stderr, /requests\s+300 \(300 ok, 0 failed\)/);
+});
+
+Deno.test("crawl.ts -i reads a 100,000-line file lazily and fetches each URL once", async () => {
+  await using server = countingServer(() => new Response("x"));
+  await using dir = await tempDir();
+  const count = 100_000;
+  const path = `${dir.path}/urls.txt`;
+  const lines = Array.from(
+    { length: count },
+    (_, i) => (i % 1000 === 0 ? "# a comment\n\n" : "") + `${server.base}/${i}`,
+  );
+  await Deno.writeTextFile(path, lines.join("\n") + "\n");
+  const { code, stdout, stderr, ms, rssKiB } = await crawl(
+    ["-i", path, "-c", "64"],
+    { timeout: 60_000, measureRss: true },
+  );
+  assertEquals(code, 0, stderr.slice(-2000));
+  assertEquals(server.hits.size, count);
+  assert([...server.hits.values()].every((n) => n === 1));
+  let results = 0;
+  for (let i = stdout.indexOf("\n"); i >= 0; i = stdout.indexOf("\n", i + 1)) {
+    results++;
+  }
+  assertEquals(results, count);
+  assertMatch(stderr, /requests\s+100000 \(100000 ok, 0 failed\)/);
+  console.log(
+    `    100,000 URLs from -i: ${(ms / 1000).toFixed(1)} s, peak RSS ${
+      rssKiB === null ? "?" : `${(rssKiB / 1024).toFixed(0)} MiB`
+    }`,
+  );
+  if (rssKiB !== null) assertLess(rssKiB, 400 * 1024, "memory stays bounded");
+});
+
+/** A site of `pages` HTML pages with every kind of link, and its robots.txt. */
+function generatedSite(pages: number, elsewhere: string) {
+  return countingServer((url) => {
+    const path = url.pathname;
+    if (path === "/robots.txt") {
+      return new Response(
+        "User-agent: *\nDisallow: /secret/\n\nUser-agent: otherbot\nDisallow: /\n",
+      );
+    }
+    if (path === "/") {
+      return new Response(
+        '<html><head><link rel="stylesheet" href="/style.css"></head>' +
+          '<body><a href="p/0">start</a> <a href="/secret/">secret</a></body></html>',
+        { headers: { "content-type": "text/html" } },
+      );
+    }
+    if (path === "/style.css") {
+      return new Response("a { color: red }", {
+        headers: { "content-type": "text/css" },
+      });
+    }
+    const match = /^\/p\/(\d+)$/.exec(path);
+    if (match !== null && Number(match[1]) < pages) {
+      const n = Number(match[1]);
+      const next = (n + 1) % pages;
+      const far = (n * 37 + 11) % pages;
+      const base = n % 10 === 0 ? `<base href="${url.origin}/p/">` : "";
+      return new Response(
+        `<!doctype html><html><head>${base}<title>${n}</title></head><body>
+<a href="${next}">relative</a>
+<a href="${url.origin}/p/${far}">absolute</a>
+<a href="#section">fragment only</a>
+<a href="/p/${(n + 2) % pages}#part">with fragment</a>
+<a href="../p/${n}">self</a>
+<a href="/secret/${n}">forbidden</a>
+<a href="${elsewhere}/x/${n}">other origin</a>
+<iframe src="/p/${(n + 3) % pages}"></iframe>
+<area href="/P/${n}"> <a href="javascript:void(0)">js</a>
+</body></html>`,
+        { headers: { "content-type": "text/html; charset=utf-8" } },
+      );
+    }
+    return new Response("not found", { status: 404 });
+  });
+}
+
+Deno.test("crawl.ts --follow fetches every allowed page of a 500-page site once, nothing forbidden, no other origin", async () => {
+  await using other = countingServer(() => new Response("elsewhere"));
+  await using site = generatedSite(500, other.base);
+  const { code, stdout, stderr } = await crawl([
+    "--follow",
+    "--json",
+    "--per-origin",
+    "8",
+    `${site.base}/`,
+  ], { timeout: 60_000 });
+  // /P/N (capitalised) are 404s: responses, not failures.
+  assertEquals(code, 0, stderr);
+  assertEquals(other.hits.size, 0, "no other origin");
+  assert(![...site.hits.keys()].some((p) => p.startsWith("/secret")));
+  for (let n = 0; n < 500; n++) {
+    assertEquals(site.hits.get(`/p/${n}`), 1, `/p/${n} fetched once`);
+  }
+  assertEquals(site.hits.get("/"), 1);
+  assertEquals(site.hits.get("/style.css"), 1);
+  assertEquals(site.hits.get("/robots.txt"), 1);
+  const results = stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+  assertEquals(
+    results.length,
+    site.hits.size - 1,
+    "robots.txt is not a result",
+  );
+  const root = results.find((r) => r.url === `${site.base}/`);
+  assertEquals([root.depth, root.referrer], [0, null]);
+  const first = results.find((r) => r.url === `${site.base}/p/0`);
+  assertEquals([first.depth, first.referrer], [1, `${site.base}/`]);
+  for (const r of results) {
+    assertEquals(r.attempts, 1);
+    assertEquals(
+      Object.keys(r.timings).sort(),
+      ["connect", "firstByte", "queued", "total"],
+    );
+  }
+  assertMatch(stderr, /robots\.txt\s+\d+ URLs excluded/);
+});
+
+Deno.test("crawl.ts --follow --depth, --origin and --ignore-robots widen or narrow the crawl", async () => {
+  await using other = countingServer(() =>
+    new Response("<a href='/more'>more</a>", {
+      headers: { "content-type": "text/html" },
+    })
+  );
+  await using site = generatedSite(50, other.base);
+  const shallow = await crawl(["--follow", "--depth", "1", `${site.base}/`]);
+  assertEquals(shallow.code, 0, shallow.stderr);
+  assertEquals(site.hits.get("/p/0"), 1);
+  assertEquals(site.hits.get("/p/1"), undefined, "depth 2 is not fetched");
+  site.hits.clear();
+  const wide = await crawl([
+    "--follow",
+    "--depth",
+    "1",
+    "--origin",
+    other.base,
+    "--ignore-robots",
+    `${site.base}/p/5`,
+  ]);
+  assertEquals(wide.code, 0, wide.stderr);
+  assertEquals(site.hits.get("/robots.txt"), undefined);
+  assertEquals(site.hits.get("/secret/5"), 1, "robots.txt ignored");
+  assertEquals(other.hits.get("/x/5"), 1, "the other origin is allowed");
+  assertEquals(other.hits.get("/more"), undefined, "past --depth 1");
+});
+
+Deno.test("crawl.ts honours a robots.txt Crawl-delay as its origin's delay", async () => {
+  const starts: number[] = [];
+  await using site = countingServer((url) => {
+    if (url.pathname === "/robots.txt") {
+      return new Response("User-agent: *\nCrawl-delay: 0.2\n");
+    }
+    starts.push(performance.now());
+    return new Response(
+      url.pathname === "/"
+        ? "<a href=a>a</a><a href=b>b</a><a href=c>c</a>"
+        : "leaf",
+      { headers: { "content-type": "text/html" } },
+    );
+  });
+  const { code, stderr } = await crawl(["--follow", `${site.base}/`]);
+  assertEquals(code, 0, stderr);
+  assertEquals(starts.length, 4);
+  for (let i = 1; i < starts.length; i++) {
+    // Spaced at the client; seen at the server, a first request's connect
+    // (later ones reuse the conn) may eat into its gap.
+    assertGreater(starts[i]! - starts[i - 1]!, 140, `gap ${i}`);
+  }
+  assertGreater(starts.at(-1)! - starts[0]!, 3 * 200 - 60);
+});
+
+Deno.test("crawl.ts -o saves each body byte-equal to what was served, under its host and path", async () => {
+  const binary = new Uint8Array(300_000).map((_, i) => (i * 31 + 7) % 256);
+  const text = "compressible text ".repeat(2000);
+  await using server = countingServer((url) => {
+    switch (url.pathname) {
+      case "/bin/data.bin":
+        return new Response(binary);
+      case "/gz.txt":
+        return new Response(gzipSync(encoder.encode(text)), {
+          headers: { "content-encoding": "gzip" },
+        });
+      case "/stream":
+        return new Response(
+          ReadableStream.from(
+            ["a", "b", "c"].map((s) => encoder.encode(s.repeat(1000))),
+          ),
+        );
+      case "/dir/":
+        return new Response("<p>index</p>");
+      case "/moved":
+        return Response.redirect(`${url.origin}/dir/`, 301);
+      case "/empty":
+        return new Response(null, { status: 204 });
+    }
+    return new Response("missing", { status: 404 });
+  });
+  await using dir = await tempDir();
+  const out = `${dir.path}/out`;
+  const urls = [
+    "/bin/data.bin",
+    "/gz.txt",
+    "/stream",
+    "/dir/",
+    "/moved",
+    "/empty",
+    "/nope?q=1",
+  ]
+    .map((p) => `${server.base}${p}`);
+  const { code, stdout, stderr } = await crawl(["-o", out, "--json", ...urls]);
+  assertEquals(code, 0, stderr);
+  const results = new Map(
+    stdout.trimEnd().split("\n").map((l) => {
+      const r = JSON.parse(l);
+      return [r.url, r];
+    }),
+  );
+  const expected: Record<string, Uint8Array> = {
+    "/bin/data.bin": binary,
+    "/gz.txt": encoder.encode(text),
+    "/stream": encoder.encode(
+      "a".repeat(1000) + "b".repeat(1000) + "c".repeat(1000),
+    ),
+    "/dir/": encoder.encode("<p>index</p>"),
+    "/moved": encoder.encode("<p>index</p>"),
+    "/empty": new Uint8Array(),
+    "/nope?q=1": encoder.encode("missing"),
+  };
+  for (const [path, bytes] of Object.entries(expected)) {
+    const url = `${server.base}${path}`;
+    const result = results.get(url);
+    assertEquals(result.file, `${out}/${urlToPath(url)}`);
+    assertEquals(await Deno.readFile(result.file), bytes, path);
+    assertEquals(result.bytes, bytes.length);
+  }
+  assertEquals(
+    results.get(`${server.base}/moved`).finalUrl,
+    `${server.base}/dir/`,
+  );
+  // Nothing but the bodies: no temporary file left over.
+  const names: string[] = [];
+  const host = urlToPath(`${server.base}/`).split("/")[0]!;
+  for await (const entry of Deno.readDir(`${out}/${host}`)) {
+    names.push(entry.name);
+  }
+  assertEquals(names.sort(), [
+    "bin",
+    "dir",
+    "empty",
+    "gz.txt",
+    "moved",
+    "nope%3Fq=1",
+    "stream",
+  ]);
+});
+
+/** `sha1:` + base32 (RFC 4648, no padding), computed apart from the writer. */
+async function sha1(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-1",
+    bytes as Uint8Array<ArrayBuffer>,
+  );
+  return `sha1:${
+    base32Encode(new Uint8Array(digest), "RFC4648", { padding: false })
+  }`;
+}
+
+/** Removes chunked framing. */
+function dechunk(bytes: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = bytes.indexOf(10, at);
+    const size = parseInt(decoder.decode(bytes.subarray(at, eol)), 16);
+    at = eol + 1;
+    if (size === 0) break;
+    parts.push(bytes.subarray(at, at + size));
+    at += size + 2;
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function headEnd(bytes: Uint8Array): number {
+  for (let i = 3; i < bytes.length; i++) {
+    if (bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10) {
+      return i + 1;
+    }
+  }
+  return -1;
+}
+
+interface WarcRecord {
+  type: string;
+  headers: Map<string, string>;
+  raw: Uint8Array;
+}
+
+async function readWarc(path: string): Promise<WarcRecord[]> {
+  // Blocks whole, HTTP head included: the block digest covers them.
+  const parser = new WARCParser(
+    ReadableStream.from([await Deno.readFile(path)]),
+    { parseHttp: false },
+  );
+  const records: WarcRecord[] = [];
+  for await (const r of parser) {
+    records.push({
+      type: r.warcType!,
+      // warcio.js keys the headers in lower case.
+      headers: new Map(
+        [...r.warcHeaders.headers.entries()].map((
+          [k, v],
+        ) => [k.toLowerCase(), v]),
+      ),
+      raw: await r.readFully(false),
+    });
+  }
+  return records;
+}
+
+/** `warcio index` (warcio.js's CLI): one object per record. */
+async function warcioIndex(path: string): Promise<Record<string, string>[]> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-config",
+      "--allow-read",
+      "--allow-env",
+      WARCIO,
+      "index",
+      path,
+      "--fields",
+      "offset,length,warc-type,warc-target-uri",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  assertEquals(decoder.decode(output.stderr), "");
+  assert(output.success);
+  return decoder.decode(output.stdout).trim().split("\n").map((line) =>
+    JSON.parse(line)
+  );
+}
+
+Deno.test("crawl.ts --warc writes a WARC that warcio.js indexes and reads, digests valid, payloads as served", async () => {
+  const gzipped = gzipSync(encoder.encode("zipped ".repeat(3000)));
+  const served = new Map<string, Uint8Array>([
+    ["/plain", encoder.encode("plain body")],
+    ["/gzip", new Uint8Array(gzipped)],
+    ["/chunked", encoder.encode("x".repeat(5000) + "y".repeat(5000))],
+    ["/big", new Uint8Array(2_000_000).map((_, i) => i % 253)],
+  ]);
+  await using server = countingServer((url) => {
+    const body = served.get(url.pathname);
+    if (url.pathname === "/redirect") {
+      return Response.redirect(`${url.origin}/plain`, 302);
+    }
+    if (body === undefined) return new Response("nope", { status: 404 });
+    if (url.pathname === "/chunked") {
+      return new Response(
+        ReadableStream.from([body.subarray(0, 5000), body.subarray(5000)]),
+      );
+    }
+    return new Response(body as Uint8Array<ArrayBuffer>, {
+      headers: url.pathname === "/gzip" ? { "content-encoding": "gzip" } : {},
+    });
+  });
+  await using dir = await tempDir();
+  const path = `${dir.path}/crawl.warc.gz`;
+  const urls = ["/plain", "/gzip", "/chunked", "/big", "/redirect", "/missing"]
+    .map((p) => `${server.base}${p}`);
+  const { code, stderr } = await crawl(["--warc", path, "-X", "GET", ...urls]);
+  assertEquals(code, 0, stderr);
+  assertMatch(stderr, /warc\s+7 exchanges in /);
+
+  const index = await warcioIndex(path);
+  assertEquals(index[0]!["warc-type"], "warcinfo");
+  assertEquals(index.length, 1 + 2 * 7);
+  const records = await readWarc(path);
+  const responses = records.filter((r) => r.type === "response");
+  const requests = records.filter((r) => r.type === "request");
+  assertEquals(responses.length, 7);
+  assertEquals(requests.length, 7);
+  for (const record of records) {
+    if (record.type === "warcinfo") continue;
+    const block = record.raw;
+    assertEquals(await sha1(block), record.headers.get("warc-block-digest"));
+    assertEquals(record.headers.get("warc-ip-address"), "127.0.0.1");
+    assertMatch(
+      record.headers.get("warc-date")!,
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
+    );
+  }
+  for (const request of requests) {
+    const concurrent = request.headers.get("warc-concurrent-to");
+    assert(
+      responses.some((r) => r.headers.get("warc-record-id") === concurrent),
+    );
+    assertMatch(decoder.decode(request.raw), /^GET \/\S* HTTP\/1\.1\r\n/);
+  }
+  const byTarget = new Map(
+    responses.map((
+      r,
+    ) => [new URL(r.headers.get("warc-target-uri")!).pathname, r]),
+  );
+  for (const [p, body] of served) {
+    const record = byTarget.get(p)!;
+    const block = record.raw;
+    const end = headEnd(block);
+    const head = decoder.decode(block.subarray(0, end));
+    assertMatch(head, /^HTTP\/1\.1 200 OK\r\n/);
+    const entity = /transfer-encoding: chunked/i.test(head)
+      ? dechunk(block.subarray(end))
+      : block.subarray(end);
+    // The payload as served (gzip kept), and its digest per WARC 1.1 §6.3.2.
+    assertEquals(entity, body, p);
+    assertEquals(
+      await sha1(entity),
+      record.headers.get("warc-payload-digest"),
+      p,
+    );
+  }
+  assertMatch(
+    decoder.decode(byTarget.get("/redirect")!.raw),
+    /^HTTP\/1\.1 302 /,
+  );
+  assertMatch(
+    decoder.decode(byTarget.get("/missing")!.raw),
+    /^HTTP\/1\.1 404 /,
+  );
+});
+
+Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary and leaves a WARC warcio.js reads", async () => {
+  await using server = countingServer(async (url) => {
+    await new Promise((r) => setTimeout(r, 50));
+    return new Response(`page ${url.pathname}`);
+  });
+  await using dir = await tempDir();
+  const list = `${dir.path}/urls.txt`;
+  await Deno.writeTextFile(
+    list,
+    Array.from({ length: 5000 }, (_, i) => `${server.base}/${i}`).join("\n"),
+  );
+  const path = `${dir.path}/crawl.warc.gz`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-config",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      "--allow-write",
+      CRAWL,
+      "-i",
+      list,
+      "-c",
+      "8",
+      "--warc",
+      path,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  try {
+    const reader = child.stdout.getReader();
+    let text = "";
+    // Wait until some results are out, then interrupt mid-crawl.
+    while ((text.match(/\n/g)?.length ?? 0) < 40) {
+      const next = await reader.read();
+      if (next.done) break;
+      text += decoder.decode(next.value);
+    }
+    child.kill("SIGINT");
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) break;
+      text += decoder.decode(next.value);
+    }
+    const status = await child.status;
+    const stderr = decoder.decode(
+      new Uint8Array(await new Response(child.stderr).arrayBuffer()),
+    );
+    assertEquals(status.code, 1, stderr);
+    assertMatch(stderr, /requests\s+\d+ \(\d+ ok, \d+ failed\), interrupted/);
+    assertLess(server.hits.size, 5000, "stopped mid-crawl");
+    const index = await warcioIndex(path);
+    const responses = index.filter((r) => r["warc-type"] === "response");
+    assertGreater(responses.length, 30);
+    assertEquals(
+      index.filter((r) => r["warc-type"] === "request").length,
+      responses.length,
+    );
+    const written = Number(/warc\s+(\d+) exchanges/.exec(stderr)?.[1]);
+    assertEquals(responses.length, written);
+  } finally {
+    clearTimeout(killer);
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+  }
+});
+
+Deno.test("crawl.ts sends -X, -H, -d and --data-file, retries with --retries and spaces requests with --delay", async () => {
+  const seen: {
+    method: string;
+    body: string;
+    header: string | null;
+    at: number;
+  }[] = [];
+  let busy = 1;
+  await using server = countingServer(async (url, request) => {
+    seen.push({
+      method: request.method,
+      body: await request.text(),
+      header: request.headers.get("x-test"),
+      at: performance.now(),
+    });
+    if (url.pathname === "/busy" && busy-- > 0) {
+      return new Response("busy", { status: 503 });
+    }
+    return new Response("ok");
+  });
+  await using dir = await tempDir();
+  const posted = await crawl([
+    "-X",
+    "PUT",
+    "-H",
+    "X-Test: yes",
+    "-d",
+    "a=1",
+    "--retries",
+    "2",
+    `${server.base}/busy`,
+  ]);
+  assertEquals(posted.code, 0, posted.stderr);
+  assertEquals(seen.map((s) => [s.method, s.body, s.header]), [
+    ["PUT", "a=1", "yes"],
+    ["PUT", "a=1", "yes"],
+  ]);
+  seen.length = 0;
+  await Deno.writeTextFile(`${dir.path}/body.json`, '{"x":1}');
+  const fromFile = await crawl([
+    "--data-file",
+    `${dir.path}/body.json`,
+    "--delay",
+    "150",
+    `${server.base}/1`,
+    `${server.base}/2`,
+    `${server.base}/3`,
+  ]);
+  assertEquals(fromFile.code, 0, fromFile.stderr);
+  assertEquals(seen.map((s) => [s.method, s.body]), [
+    ["POST", '{"x":1}'],
+    ["POST", '{"x":1}'],
+    ["POST", '{"x":1}'],
+  ]);
+  // Spaced at the client; seen at the server, the first request's connect
+  // (later ones reuse the conn) may eat into the first gap.
+  for (let i = 1; i < 3; i++) assertGreater(seen[i]!.at - seen[i - 1]!.at, 100);
+  assertGreater(seen[2]!.at - seen[0]!.at, 2 * 150 - 40);
+});
+
+Deno.test("crawl.ts rejects bad flags and bad input with one line and exit code 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--bogus", "http://127.0.0.1/"], /unknown option --bogus/],
+    [["-c", "0", "http://127.0.0.1/"], /--concurrency must be an integer >= 1/],
+    [["--per-origin", "x", "http://127.0.0.1/"], /--per-origin/],
+    [
+      ["--depth", "2", "http://127.0.0.1/"],
+      /--depth and --origin need --follow/,
+    ],
+    [["--follow", "--origin", "nope", "http://127.0.0.1/"], /invalid --origin/],
+    [
+      ["-d", "x", "-X", "GET", "http://127.0.0.1/"],
+      /body cannot be sent with GET/,
+    ],
+    [
+      ["--data-file", "/nonexistent/body", "http://127.0.0.1/"],
+      /cannot read --data-file/,
+    ],
+    [
+      ["-i", "/nonexistent/urls.txt"],
+      /Cannot read URL list '\/nonexistent\/urls.txt'/,
+    ],
+    [["--proxy", "ftp://x/", "http://127.0.0.1/"], /invalid --proxy/],
+    [["--demo", "http://127.0.0.1/"], /--demo crawls its own server/],
+    [["not a url"], /invalid URL "not a url"/],
+  ];
+  for (const [args, message] of cases) {
+    const { code, stdout, stderr } = await crawl(args);
+    assertEquals(code, 2, `${args.join(" ")}: ${stderr}`);
+    assertEquals(stdout, "");
+    const line = oneLine(stderr);
+    assertMatch(line, /^crawl: /);
+    assertMatch(line, message);
+  }
+});
+
+Deno.test("crawl.ts reports an unwritable -o or --warc in one line with exit code 1, before any request", async () => {
+  await using server = countingServer(() => new Response("ok"));
+  await using dir = await tempDir();
+  const file = `${dir.path}/a-file`;
+  await Deno.writeTextFile(file, "in the way");
+  const output = await crawl(["-o", `${file}/out`, `${server.base}/`]);
+  assertEquals(output.code, 1);
+  assertMatch(
+    oneLine(output.stderr),
+    /^crawl: Cannot create directory '.*a-file\/out': /,
+  );
+  const warc = await crawl(["--warc", `${file}/x.warc.gz`, `${server.base}/`]);
+  assertEquals(warc.code, 1);
+  assertMatch(
+    oneLine(warc.stderr),
+    /^crawl: Cannot create WARC file '.*x\.warc\.gz': /,
+  );
+  assertEquals(server.hits.size, 0);
+});
+
+Deno.test("crawl.ts stops on a disk error mid-crawl with one line, exit code 1, and the WARC readable", async () => {
+  await using server = countingServer((url) =>
+    new Response(`body of ${url.pathname}`)
+  );
+  await using dir = await tempDir();
+  const out = `${dir.path}/out`;
+  const host = urlToPath(`${server.base}/`).split("/")[0]!;
+  await Deno.mkdir(out);
+  // The folder is writable (the check at start passes), but the host's folder
+  // cannot be made: a link to /dev/full stands where it must go.
+  await Deno.symlink("/dev/full", `${out}/${host}`);
+  const warcPath = `${dir.path}/crawl.warc.gz`;
+  const { code, stdout, stderr } = await crawl([
+    "-o",
+    out,
+    "--warc",
+    warcPath,
+    "-c",
+    "1",
+    `${server.base}/a`,
+    `${server.base}/b`,
+    `${server.base}/c`,
+  ]);
+  assertEquals(code, 1, stderr);
+  const last = stderr.trimEnd().split("\n").at(-1)!;
+  assertMatch(last, /^crawl: Cannot create directory '.*': /);
+  assertStringIncludes(stderr, "Summary");
+  assertMatch(stdout, /^ERR DiskError: /m);
+  assertLess(server.hits.size, 3, "the crawl stopped");
+  const index = await warcioIndex(warcPath);
+  assertEquals(index[0]!["warc-type"], "warcinfo");
+});
+
+Deno.test({
+  name: "crawl.ts --unix-socket sends every request over the socket",
+  fn: async () => {
+    await using dir = await tempDir();
+    const socket = `${dir.path}/s.sock`;
+    const server = Deno.serve(
+      { path: socket, transport: "unix", onListen() {} },
+      (request) => new Response(`via socket ${new URL(request.url).pathname}`),
+    );
+    try {
+      const { code, stdout, stderr } = await crawl(
+        ["--unix-socket", socket, "--print-body", "http://localhost/x"],
+        {
+          // Deno 2.9 checks net access to "unix:<path>", and read and write.
+          permissions: [
+            `--allow-net=unix:${socket}`,
+            `--allow-read=${socket}`,
+            `--allow-write=${socket}`,
+          ],
+        },
+      );
+      assertEquals(code, 0, stderr);
+      assertStringIncludes(stdout, "via socket /x");
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "crawl.ts --proxy sends http requests through the proxy in absolute form",
+  fn: async () => {
+    const { startMiniProxy } = await import("./_mini_proxy.ts");
+    await using proxy = await startMiniProxy();
+    await using server = countingServer(() => new Response("proxied"));
+    const { code, stderr } = await crawl([
+      "--proxy",
+      proxy.url,
+      `${server.base}/p`,
+    ]);
+    assertEquals(code, 0, stderr);
+    assertEquals(proxy.requests, [`GET ${server.base}/p HTTP/1.1`]);
+  },
+});
+
+Deno.test("crawl.ts --warc-framed-digest digests a chunked payload with its framing", async () => {
+  await using server = countingServer(() =>
+    new Response(
+      ReadableStream.from([encoder.encode("one "), encoder.encode("two")]),
+    )
+  );
+  await using dir = await tempDir();
+  const path = `${dir.path}/framed.warc.gz`;
+  const { code, stderr } = await crawl([
+    "--warc",
+    path,
+    "--warc-framed-digest",
+    `${server.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  const [response] = (await readWarc(path)).filter((r) =>
+    r.type === "response"
+  );
+  const block = response!.raw;
+  const body = block.subarray(headEnd(block));
+  assertEquals(dechunk(body), encoder.encode("one two"));
+  assertEquals(await sha1(body), response!.headers.get("warc-payload-digest"));
+});
+
+Deno.test("crawl.ts --follow fetches many origins' robots.txt at once: a slow one holds back only its own URLs", async () => {
+  const ORIGINS = 10;
+  const servers = Array.from(
+    { length: ORIGINS },
+    () =>
+      countingServer(async (url) => {
+        if (url.pathname === "/robots.txt") {
+          await new Promise((r) => setTimeout(r, 400));
+          return new Response("User-agent: *\nDisallow: /no\n");
+        }
+        return new Response("<a href=/no>no</a><a href=/yes>yes</a>", {
+          headers: { "content-type": "text/html" },
+        });
+      }),
+  );
+  try {
+    const { code, stderr, ms } = await crawl([
+      "--follow",
+      ...servers.map((s) => `${s.base}/`),
+    ]);
+    assertEquals(code, 0, stderr);
+    for (const server of servers) {
+      assertEquals(server.hits.get("/robots.txt"), 1);
+      assertEquals(server.hits.get("/yes"), 1);
+      assertEquals(server.hits.get("/no"), undefined);
+    }
+    // One after the other, the robots.txt alone would take 10 × 400 ms.
+    assertLess(ms, 3_000);
+  } finally {
+    await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+  }
+});
+
+Deno.test("crawl.ts --follow -o follows the links of pages streamed to disk", async () => {
+  await using other = countingServer(() => new Response("elsewhere"));
+  await using site = generatedSite(20, other.base);
+  await using dir = await tempDir();
+  const out = `${dir.path}/site`;
+  const { code, stderr } = await crawl([
+    "--follow",
+    "-o",
+    out,
+    `${site.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  for (let n = 0; n < 20; n++) {
+    const url = `${site.base}/p/${n}`;
+    assertEquals(site.hits.get(`/p/${n}`), 1);
+    const saved = await Deno.readTextFile(`${out}/${urlToPath(url)}`);
+    assertStringIncludes(saved, `<title>${n}</title>`);
+  }
+  assertMatch(stderr, /files\s+\d+ saved under /);
+});
+
+Deno.test("crawl.ts --cacert trusts a private CA for https, and without it the URL fails", async () => {
+  const testdata = new URL("./testdata/", import.meta.url);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: await Deno.readTextFile(new URL("localhost.crt", testdata)),
+    key: await Deno.readTextFile(new URL("localhost.key", testdata)),
+    onListen() {},
+  }, () => new Response("secure"));
+  try {
+    const url = `https://localhost:${server.addr.port}/`;
+    const permissions = ["--allow-net=localhost", "--allow-read"];
+    const trusted = await crawl(
+      ["--cacert", new URL("ca.crt", testdata).pathname, "--print-body", url],
+      { permissions },
+    );
+    assertEquals(trusted.code, 0, trusted.stderr);
+    assertStringIncludes(trusted.stdout, "secure");
+    const untrusted = await crawl([url], { permissions });
+    assertEquals(untrusted.code, 1);
+    assertMatch(untrusted.stdout, /^ERR /m);
+  } finally {
+    await server.shutdown();
+  }
+});

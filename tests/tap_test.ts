@@ -1,0 +1,381 @@
+/**
+ * The raw-bytes tap (`tap` of HttpClient / fetchAll / RequestSpec), checked on the
+ * wire: what the tap reports is compared with the bytes a raw server really read
+ * and really wrote. Also the crawl's sink across redirects and retries, and
+ * `perOrigin.delay` as a function of the origin.
+ */
+import { assert, assertEquals } from "@std/assert";
+import {
+  fetchAll,
+  type HttpExchangeEnd,
+  type HttpExchangeInfo,
+  type HttpTap,
+} from "../mod.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) {
+      if (haystack[i + j] !== needle[j]) continue outer;
+    }
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * A server that reads one request per connection (head plus Content-Length
+ * body), keeps its exact bytes, writes the reply for its path in the pieces
+ * given (a short pause between them, so they arrive in separate reads) and
+ * closes the connection.
+ */
+function rawServer(reply: (path: string) => (string | Uint8Array)[]) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const received: Uint8Array[] = [];
+  const tasks: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      tasks.push(serve(conn));
+    }
+  })();
+  async function serve(conn: Deno.Conn): Promise<void> {
+    try {
+      let data: Uint8Array = new Uint8Array(0);
+      const buf = new Uint8Array(65536);
+      let end = -1;
+      for (;;) {
+        end = indexOf(data, encoder.encode("\r\n\r\n"));
+        if (end >= 0) {
+          const head = decoder.decode(data.subarray(0, end));
+          const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+          if (data.length >= end + 4 + length) break;
+        }
+        const n = await conn.read(buf);
+        if (n === null) return;
+        data = concat([data, buf.subarray(0, n)]);
+      }
+      received.push(data);
+      const path = /^\S+ (\S+)/.exec(
+        decoder.decode(data.subarray(0, 200)),
+      )![1]!;
+      const pieces = reply(path);
+      for (const [i, piece] of pieces.entries()) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 15));
+        let bytes = typeof piece === "string" ? encoder.encode(piece) : piece;
+        while (bytes.length > 0) {
+          bytes = bytes.subarray(await conn.write(bytes));
+        }
+      }
+    } catch {
+      // The client closed first: nothing to check here.
+    } finally {
+      conn.close();
+    }
+  }
+  return {
+    base: `http://127.0.0.1:${listener.addr.port}`,
+    received,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting.catch(() => {});
+      await Promise.all(tasks);
+    },
+  };
+}
+
+interface Recorded {
+  info: HttpExchangeInfo;
+  request: Uint8Array[];
+  response: Uint8Array[];
+  end: HttpExchangeEnd | null;
+}
+
+/** A tap that copies everything into `exchanges`. */
+function recorder(): { tap: HttpTap; exchanges: Recorded[] } {
+  const exchanges: Recorded[] = [];
+  const tap: HttpTap = (info) => {
+    const recorded: Recorded = { info, request: [], response: [], end: null };
+    exchanges.push(recorded);
+    return {
+      request: (bytes) => void recorded.request.push(bytes.slice()),
+      response: (bytes) => void recorded.response.push(bytes.slice()),
+      end: (end) => {
+        assertEquals(recorded.end, null, "end is called once");
+        recorded.end = end;
+      },
+    };
+  };
+  return { tap, exchanges };
+}
+
+Deno.test("fetchAll() tap reports the request bytes sent and the response bytes received before decoding, chunked framing kept", async () => {
+  const gzipped = new Uint8Array(
+    await new Response(
+      new Blob(["hello tap ".repeat(50)]).stream().pipeThrough(
+        new CompressionStream("gzip"),
+      ),
+    ).arrayBuffer(),
+  );
+  const head = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n" +
+    "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+  const half = gzipped.length >> 1;
+  const framed = [
+    head,
+    concat([
+      encoder.encode(`${half.toString(16)};ext=1\r\n`),
+      gzipped.subarray(0, half),
+      encoder.encode("\r\n"),
+    ]),
+    concat([
+      encoder.encode(`${(gzipped.length - half).toString(16)}\r\n`),
+      gzipped.subarray(half),
+      encoder.encode("\r\n0\r\nX-Trailer: 1\r\n\r\n"),
+    ]),
+  ];
+  await using server = rawServer(() => framed);
+  const { tap, exchanges } = recorder();
+  const [result] = await fetchAll([{
+    url: `${server.base}/post`,
+    method: "POST",
+    body: "a=1&b=2",
+  }], { tap, keepAlive: false });
+  assert(result?.ok);
+  assertEquals(decoder.decode(result.response.body), "hello tap ".repeat(50));
+  assertEquals(exchanges.length, 1);
+  const [exchange] = exchanges;
+  assertEquals(concat(exchange!.request), server.received[0]);
+  assertEquals(
+    concat(exchange!.response),
+    concat(framed.map((p) => typeof p === "string" ? encoder.encode(p) : p)),
+  );
+  assertEquals(exchange!.info.url, `${server.base}/post`);
+  const addr = exchange!.info.remoteAddr as Deno.NetAddr;
+  assertEquals(addr.hostname, "127.0.0.1");
+  assertEquals(exchange!.end, {
+    url: `${server.base}/post`,
+    remoteAddr: exchange!.info.remoteAddr,
+    ok: true,
+    error: null,
+  });
+  assert(Math.abs(exchange!.info.date.getTime() - Date.now()) < 10_000);
+});
+
+Deno.test("fetchAll() tap leaves interim 1xx heads out of the response bytes, however they are split", async () => {
+  const final =
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+  const interim =
+    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
+  const whole = interim + final;
+  for (
+    const cut of [10, interim.length - 3, interim.length, interim.length + 8]
+  ) {
+    await using server = rawServer(
+      () => [whole.slice(0, cut), whole.slice(cut)],
+    );
+    const { tap, exchanges } = recorder();
+    const [result] = await fetchAll([`${server.base}/`], { tap });
+    assert(result?.ok, `cut at ${cut}`);
+    assertEquals(decoder.decode(concat(exchanges[0]!.response)), final);
+  }
+});
+
+Deno.test("fetchAll() tap sees a large Content-Length body whole, and opens one exchange per redirect hop", async () => {
+  const big = new Uint8Array(300_000).map((_, i) => i % 251);
+  await using server = rawServer((path) =>
+    path === "/start"
+      ? [
+        "HTTP/1.1 302 Found\r\nLocation: /big\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+      ]
+      : [
+        `HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\nConnection: close\r\n\r\n`,
+        big.subarray(0, 100_000),
+        big.subarray(100_000),
+      ]
+  );
+  const { tap, exchanges } = recorder();
+  const [result] = await fetchAll([`${server.base}/start`], { tap });
+  assert(result?.ok);
+  assertEquals(result.response.body, big);
+  assertEquals(exchanges.map((e) => e.info.url), [
+    `${server.base}/start`,
+    `${server.base}/big`,
+  ]);
+  assertEquals(exchanges.map((e) => e.end?.ok), [true, true]);
+  assertEquals(concat(exchanges[0]!.request), server.received[0]);
+  assertEquals(concat(exchanges[1]!.request), server.received[1]);
+  const response = concat(exchanges[1]!.response);
+  const headEnd = indexOf(response, encoder.encode("\r\n\r\n")) + 4;
+  assertEquals(response.subarray(headEnd), big);
+});
+
+Deno.test("fetchAll() tap ends a failed exchange with ok false and the error", async () => {
+  await using server = rawServer(() => [
+    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part",
+  ]);
+  const { tap, exchanges } = recorder();
+  const [result] = await fetchAll([`${server.base}/`], { tap });
+  assert(result !== undefined && !result.ok);
+  assertEquals(exchanges.length, 1);
+  assertEquals(exchanges[0]!.end?.ok, false);
+  assertEquals(exchanges[0]!.end?.error, result.error);
+  assertEquals(
+    decoder.decode(concat(exchanges[0]!.response)),
+    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part",
+  );
+});
+
+Deno.test("fetchAll() RequestSpec.tap replaces the crawl's tap for its URL", async () => {
+  await using server = rawServer(() => [
+    "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+  ]);
+  const crawl = recorder();
+  const own = recorder();
+  await fetchAll([`${server.base}/a`, {
+    url: `${server.base}/b`,
+    tap: own.tap,
+  }], {
+    tap: crawl.tap,
+  });
+  assertEquals(crawl.exchanges.map((e) => e.info.url), [`${server.base}/a`]);
+  assertEquals(own.exchanges.map((e) => e.info.url), [`${server.base}/b`]);
+});
+
+Deno.test("fetchAll() sink gets the final body only, across a redirect and a retried status", async () => {
+  let calls = 0;
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/moved") {
+        return new Response("moved body", {
+          status: 301,
+          headers: { location: "/busy" },
+        });
+      }
+      return ++calls === 1
+        ? new Response("busy body", { status: 503 })
+        : new Response("final body");
+    },
+  );
+  const chunks: Uint8Array[] = [];
+  let closed = false;
+  const sink = new WritableStream<Uint8Array>({
+    write: (chunk) => void chunks.push(chunk.slice()),
+    close: () => void (closed = true),
+  });
+  const [result] = await fetchAll([{
+    url: `http://127.0.0.1:${server.addr.port}/moved`,
+    sink,
+  }], { retry: { limit: 1, baseDelay: 1 } });
+  assert(result?.ok, String(!result?.ok && result?.error));
+  assertEquals(result.response.status, 200);
+  assertEquals(result.attempts, 2);
+  assertEquals(result.response.body.length, 0);
+  assertEquals(decoder.decode(concat(chunks)), "final body");
+  assert(closed);
+});
+
+Deno.test("fetchAll() perOrigin.delay as a function spaces each origin's starts by its own delay", async () => {
+  const starts = new Map<string, number[]>();
+  const serve = (name: string) =>
+    Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+      const list = starts.get(name) ?? [];
+      list.push(performance.now());
+      starts.set(name, list);
+      return new Response("x");
+    });
+  await using slow = serve("slow");
+  await using fast = serve("fast");
+  const slowOrigin = `http://127.0.0.1:${slow.addr.port}`;
+  const fastOrigin = `http://127.0.0.1:${fast.addr.port}`;
+  const asked = new Set<string>();
+  const urls = [0, 1, 2].flatMap((i) => [
+    `${slowOrigin}/${i}`,
+    `${fastOrigin}/${i}`,
+  ]);
+  const results = await fetchAll(urls, {
+    perOrigin: {
+      delay: (origin) => {
+        asked.add(origin);
+        return origin === slowOrigin ? 150 : 0;
+      },
+    },
+  });
+  assert(results.every((r) => r.ok));
+  assertEquals(asked, new Set([slowOrigin, fastOrigin]));
+  const slowStarts = starts.get("slow")!;
+  const fastStarts = starts.get("fast")!;
+  for (let i = 1; i < 3; i++) {
+    // 150 ms at the client; at the server, the first request's connect (later
+    // ones reuse the conn) may eat into the first gap.
+    assert(slowStarts[i]! - slowStarts[i - 1]! >= 100, `slow gap ${i}`);
+  }
+  assert(slowStarts[2]! - slowStarts[0]! >= 2 * 150 - 40, "slow span");
+  // The fast origin did not wait for the slow one's delay.
+  assert(fastStarts[2]! - fastStarts[0]! < 140);
+});
+
+Deno.test("fetchAll() sink still gets the body of a redirect that turns out to be the answer (an unusable Location)", async () => {
+  await using server = rawServer(() => [
+    "HTTP/1.1 302 Found\r\nLocation: http://[bad\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot moved",
+  ]);
+  const chunks: Uint8Array[] = [];
+  const { promise: closed, resolve } = Promise.withResolvers<void>();
+  const sink = new WritableStream<Uint8Array>({
+    write: (chunk) => void chunks.push(chunk.slice()),
+    close: () => resolve(),
+  });
+  const [result] = await fetchAll([{ url: `${server.base}/`, sink }]);
+  assert(result?.ok);
+  assertEquals(result.response.status, 302);
+  assertEquals(result.response.body.length, 0);
+  await closed;
+  assertEquals(decoder.decode(concat(chunks)), "not moved");
+});
+
+Deno.test("fetchAll() sink outlives an attempt that failed before its body, and is aborted once the URL fails for good", async () => {
+  let connections = 0;
+  // The first connection closes without a byte (a transient error, retried);
+  // the second answers.
+  await using server = rawServer(() =>
+    ++connections === 1 ? [] : [
+      "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecond",
+    ]
+  );
+  const chunks: Uint8Array[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    write: (chunk) => void chunks.push(chunk.slice()),
+  });
+  const [result] = await fetchAll([{ url: `${server.base}/`, sink }], {
+    retry: { limit: 1, baseDelay: 1 },
+  });
+  assert(result?.ok, String(!result?.ok && result?.error));
+  assertEquals(result.attempts, 2);
+  assertEquals(decoder.decode(concat(chunks)), "second");
+
+  const aborted: unknown[] = [];
+  const failing = new WritableStream<Uint8Array>({
+    abort: (reason) => void aborted.push(reason),
+  });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const refused = `http://127.0.0.1:${listener.addr.port}/`;
+  listener.close();
+  const [failed] = await fetchAll([{ url: refused, sink: failing }], {
+    retry: { limit: 1, baseDelay: 1 },
+  });
+  assert(failed !== undefined && !failed.ok);
+  assertEquals(failed.attempts, 2);
+  assertEquals(aborted, [failed.error]);
+});
