@@ -947,7 +947,7 @@ Deno.test("fetchAll() with maxIdlePerOrigin 0 keeps no idle conn, so each reques
   assertEquals(server.connections, 3);
 });
 
-Deno.test("fetchAll() fails a redirect that arrives in time but ends past the deadline with TimedOut", async () => {
+Deno.test("fetchAll() fails a redirect whose coded body is still decoding at the deadline with TimedOut, and sends no next hop", async () => {
   // The 302's body is a gzip of 96 MiB of zeros (about 100 KiB on the wire):
   // it arrives at once, and decoding it takes the crawl past its 40 ms.
   const bomb = await new Response(
