@@ -6,6 +6,7 @@ import {
   assertStrictEquals,
   assertStringIncludes,
 } from "@std/assert";
+import { assertSpyCalls, spy } from "@std/testing/mock";
 import zlib from "node:zlib";
 import {
   fetchAll,
@@ -649,14 +650,25 @@ Deno.test("fetchAll() with an already aborted signal opens no connection", async
   assertEquals(server.connections, 0);
 });
 
-Deno.test("fetchAll() calls onProgress once per URL with done and total", async () => {
+Deno.test("fetchAll() calls onProgress once per URL with done, total and that URL's result", async () => {
   await using server = cannedServer(LENGTH);
-  const calls: Array<[number, number]> = [];
-  await fetchAll([server.url(), "bad url", server.url()], {
+  const onProgress = spy(
+    (_done: number, _total: number, _result: FetchResult) => {},
+  );
+  const results = await fetchAll([server.url(), "bad url", server.url()], {
     keepAlive: false,
-    onProgress: (done, total) => calls.push([done, total]),
+    onProgress,
   });
-  assertEquals(calls, [[1, 3], [2, 3], [3, 3]]);
+  assertSpyCalls(onProgress, 3);
+  assertEquals(onProgress.calls.map((c) => c.args.slice(0, 2)), [
+    [1, 3],
+    [2, 3],
+    [3, 3],
+  ]);
+  // Each URL's own result object, once: the very objects fetchAll resolved to.
+  const passed = onProgress.calls.map((c) => c.args[2]);
+  assertEquals(new Set(passed).size, 3);
+  for (const result of passed) assert(results.includes(result));
 });
 
 Deno.test("fetchEach() yields results as they complete and closes everything on break", async () => {
