@@ -512,3 +512,41 @@ Deno.test("fetchAll() with a crawl-wide unixSocket sends a RequestSpec that name
     await unixServed.catch(() => {});
   }
 });
+
+Deno.test("fetchAll() writes a br body to a slow sink in order, waiting on the sink for the output br held back until the body ended", async () => {
+  // Brotli keeps output back when one run takes all the input and fills the
+  // output slice: the 982 bytes on the wire give one 256 KiB slice, and the
+  // rest of the 3 MB only once the body ended. That rest then fills the sink
+  // past its 512 KiB mark, and the client waits for it before finishing.
+  const data = new Uint8Array(3_000_000);
+  for (let i = 0; i < data.length; i++) {
+    data[i] = (i * 7919) % 251 < 50 ? i & 255 : 65;
+  }
+  const coded = own(zlib.brotliCompressSync(data));
+  assert(coded.length < 4096, `${coded.length} bytes on the wire`);
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: ${coded.length}\r\n\r\n`,
+    );
+    await writeSplit(conn, coded);
+    return "keep";
+  });
+  const chunks: Uint8Array[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      await new Promise((r) => setTimeout(r, 1));
+      chunks.push(chunk.slice());
+    },
+  }, new ByteLengthQueuingStrategy({ highWaterMark: 512 * 1024 }));
+  const [result] = await fetchAll([{ url: server.url(), sink }]);
+  assertEquals(ok(result).body.length, 0);
+  const got = new Uint8Array(data.length);
+  let at = 0;
+  for (const chunk of chunks) {
+    got.set(chunk, at);
+    at += chunk.length;
+  }
+  assertEquals(at, data.length);
+  assert(got.every((byte, i) => byte === data[i]), "the bytes differ");
+});

@@ -169,3 +169,24 @@ Deno.test("startTlsSocket() over a conn without socket options (as a Unix socket
     await served;
   }
 });
+
+Deno.test("PollableConn[kStartTls]() refuses a conn whose peer ended the stream", async () => {
+  using server = listenTcp();
+  const accepted = server.accept();
+  const conn = PollableConn.connect(server.addr);
+  try {
+    (await accepted).close();
+    using sel = new DefaultSelector();
+    sel.register(conn, EVENT_READ);
+    await selectUntil(sel, readyFor(conn, EVENT_READ));
+    assertEquals(conn.recv(), null);
+    sel.unregister(conn);
+    const error = assertThrows(
+      () => conn[kStartTls]({ hostname: "localhost" }),
+      Deno.errors.InvalidData,
+    );
+    assertStringIncludes(error.message, "end of stream");
+  } finally {
+    conn.close();
+  }
+});
