@@ -550,3 +550,42 @@ Deno.test("fetchAll() writes a br body to a slow sink in order, waiting on the s
   assertEquals(at, data.length);
   assert(got.every((byte, i) => byte === data[i]), "the bytes differ");
 });
+
+Deno.test("ContentDecoder abandoned without close() has its native state freed once collected", async () => {
+  // In a child with gc() exposed: count the native brotli handles closed while
+  // decoders that were never closed are collected.
+  const decode = new URL("../client/_decode.ts", import.meta.url).href;
+  const code = `
+    import zlib from "node:zlib";
+    import { ContentDecoder } from ${JSON.stringify(decode)};
+    const proto = Object.getPrototypeOf(zlib.createBrotliDecompress()._handle);
+    let closed = 0;
+    const close = proto.close;
+    proto.close = function () { closed++; return close.call(this); };
+    const coded = new Uint8Array(zlib.brotliCompressSync(new Uint8Array(1e5)));
+    (() => {
+      for (let i = 0; i < 20; i++) {
+        const decoder = ContentDecoder.for("br", Infinity);
+        decoder.write(coded.subarray(0, 20));
+        decoder.read();
+      }
+    })();
+    const before = closed;
+    for (let i = 0; i < 50 && closed - before < 20; i++) {
+      globalThis.gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    console.log(closed - before);
+  `;
+  const { code: status, stdout, stderr } = await new Deno.Command(
+    Deno.execPath(),
+    {
+      args: ["eval", "--v8-flags=--expose-gc", code],
+      stdout: "piped",
+      stderr: "piped",
+    },
+  ).output();
+  assertEquals(status, 0, new TextDecoder().decode(stderr));
+  const freed = Number(new TextDecoder().decode(stdout).trim());
+  assert(freed > 0, `${freed} of 20 abandoned decoders freed`);
+});
