@@ -442,7 +442,9 @@ Deno.test("fetchAll() starts requests to one origin at least perOrigin.delay apa
     // The server sees arrivals, not starts: allow a few ms of network jitter.
     assertGreaterOrEqual(times[i]! - times[i - 1]!, 35, `gap ${i}`);
   }
-  assertLess(other.seen[0]!.at - started, 35, "another origin does not wait");
+  // Held behind the first origin, it would start after its four 40 ms gaps
+  // (160 ms); 100 ms leaves a loaded machine its margin.
+  assertLess(other.seen[0]!.at - started, 100, "another origin does not wait");
 });
 
 Deno.test("fetchAll() keeps serving other origins while one origin stalls", async () => {
