@@ -190,3 +190,25 @@ Deno.test("PollableConn[kStartTls]() refuses a conn whose peer ended the stream"
     conn.close();
   }
 });
+
+Deno.test("PollableConn[kStartTls]() refuses a conn with bytes accepted by send() and not yet written", async () => {
+  using server = listenTcp();
+  const accepted = server.accept();
+  const conn = PollableConn.connect(server.addr);
+  try {
+    using sel = new DefaultSelector();
+    sel.register(conn, EVENT_WRITE);
+    await selectUntil(sel, readyFor(conn, EVENT_WRITE));
+    sel.unregister(conn);
+    // The write runs on a later turn: in this one the bytes are still waiting.
+    assertEquals(conn.send("hello"), 5);
+    const error = assertThrows(
+      () => conn[kStartTls]({ hostname: "localhost" }),
+      Deno.errors.InvalidData,
+    );
+    assertStringIncludes(error.message, "bytes waiting to be sent");
+  } finally {
+    conn.close();
+    (await accepted).close();
+  }
+});
