@@ -104,7 +104,7 @@ export function recordingServer(
         data = next;
       }
       requests.push({ bytes: data, text: latin1(data) });
-      await conn.write(new TextEncoder().encode(reply));
+      await writeAll(conn, new TextEncoder().encode(reply));
     } catch {
       // The client went away: its test looks at what was recorded.
     } finally {

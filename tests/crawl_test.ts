@@ -18,6 +18,7 @@ import {
   type FetchResult,
   type RequestSpec,
 } from "../mod.ts";
+import { stub } from "@std/testing/mock";
 import { rawServer, writeSplit } from "./_raw_http.ts";
 
 const text = (body: Uint8Array) => new TextDecoder().decode(body);
@@ -441,7 +442,9 @@ Deno.test("fetchAll() starts requests to one origin at least perOrigin.delay apa
     // The server sees arrivals, not starts: allow a few ms of network jitter.
     assertGreaterOrEqual(times[i]! - times[i - 1]!, 35, `gap ${i}`);
   }
-  assertLess(other.seen[0]!.at - started, 35, "another origin does not wait");
+  // Held behind the first origin, it would start after its four 40 ms gaps
+  // (160 ms); 100 ms leaves a loaded machine its margin.
+  assertLess(other.seen[0]!.at - started, 100, "another origin does not wait");
 });
 
 Deno.test("fetchAll() keeps serving other origins while one origin stalls", async () => {
@@ -553,12 +556,15 @@ Deno.test("fetchAll() waits for Retry-After in seconds before retrying", async (
 });
 
 Deno.test("fetchAll() waits for a Retry-After HTTP-date before retrying", async () => {
+  // The wall clock stands still on a whole second, so the date is exactly 1 s
+  // ahead whenever the crawl reads it (the loop's timers run on their own clock).
+  const now = Date.UTC(2026, 0, 1, 12, 0, 0);
+  using _clock = stub(Date, "now", () => now);
   await using server = recording(() =>
     server.seen.length === 1
       ? new Response("wait", {
         status: 503,
-        // Whole seconds: the wait is 0.5..1.5 s after rounding.
-        headers: { "retry-after": new Date(Date.now() + 1_500).toUTCString() },
+        headers: { "retry-after": new Date(now + 1_000).toUTCString() },
       })
       : new Response("ok")
   );
@@ -567,7 +573,7 @@ Deno.test("fetchAll() waits for a Retry-After HTTP-date before retrying", async 
   });
   assertEquals(text(ok(result).body), "ok");
   const gap = server.seen[1]!.at - server.seen[0]!.at;
-  assertGreaterOrEqual(gap, 400, "the date was honoured, not the 1 ms backoff");
+  assertGreaterOrEqual(gap, 995, "the date was honoured, not the 1 ms backoff");
   assertLess(gap, 1_700);
 });
 
@@ -947,7 +953,7 @@ Deno.test("fetchAll() with maxIdlePerOrigin 0 keeps no idle conn, so each reques
   assertEquals(server.connections, 3);
 });
 
-Deno.test("fetchAll() fails a redirect that arrives in time but ends past the deadline with TimedOut", async () => {
+Deno.test("fetchAll() fails a redirect whose coded body is still decoding at the deadline with TimedOut, and sends no next hop", async () => {
   // The 302's body is a gzip of 96 MiB of zeros (about 100 KiB on the wire):
   // it arrives at once, and decoding it takes the crawl past its 40 ms.
   const bomb = await new Response(

@@ -262,7 +262,10 @@ async function record(
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     const sent = requestBytes(port, path, page);
-    await conn.write(sent);
+    // write() may take part of a large request body: send every byte.
+    for (let at = 0; at < sent.length;) {
+      at += await conn.write(sent.subarray(at));
+    }
     const received: Uint8Array[] = [];
     const response = async function* () {
       const buffer = new Uint8Array(16_384);

@@ -6,6 +6,7 @@ import {
   assertStrictEquals,
   assertStringIncludes,
 } from "@std/assert";
+import { assertSpyCalls, spy } from "@std/testing/mock";
 import zlib from "node:zlib";
 import {
   fetchAll,
@@ -160,21 +161,70 @@ Deno.test("fetchAll() with keepAlive: false sends Connection: close and uses one
   assert(heads.every((h) => /\r\nconnection: close/i.test(h)));
 });
 
-Deno.test("fetchAll() drops idle connections the server closed and sends on fresh ones", async () => {
-  // Every connection serves one response, then the server closes it without saying so.
-  await using server = rawServer(async ({ conn }) => {
+/**
+ * Two servers for the idle-drop tests: A answers `/a`, and `/b` on a later conn;
+ * B answers `/slow` only once A's first conn was closed by the client (or after
+ * 2 s), so the crawl holds A's conn idle in its pool while B's request runs.
+ * `idle` is what A does on its first conn once the crawl has moved on to B;
+ * then A waits for the client to close that conn, and records whether a
+ * request came on it instead.
+ */
+async function idleDropScenario(idle: "close" | "unsolicited") {
+  const bAsked = Promise.withResolvers<void>();
+  const aClosed = Promise.withResolvers<void>();
+  let requestOnIdleConn = false;
+  await using a = rawServer(async ({ conn, connIndex }) => {
     await writeSplit(conn, LENGTH);
-    await new Promise((r) => setTimeout(r, 20));
+    if (connIndex > 0) return "keep";
+    // The crawl asked B: A's response was read and its conn is idle in the pool.
+    await bAsked.promise;
+    if (idle === "close") {
+      // As a keep-alive timeout does: FIN, then only the client's close is awaited.
+      await conn.closeWrite();
+    } else {
+      await writeSplit(
+        conn,
+        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\njunk",
+      );
+    }
+    const n = await conn.read(new Uint8Array(1024)).catch(() => null);
+    requestOnIdleConn = n !== null;
+    aClosed.resolve();
     return "close";
   });
-  const first = await fetchEach([server.url("/1")], { concurrency: 1 });
-  for await (const _ of first) { /* drain */ }
-  const results = await fetchAll([
-    server.url("/a"),
-    server.url("/b"),
-    server.url("/c"),
-  ], { concurrency: 1 });
+  await using b = rawServer(async ({ conn }) => {
+    bAsked.resolve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      aClosed.promise,
+      new Promise((r) => timer = setTimeout(r, 2_000)),
+    ]);
+    clearTimeout(timer);
+    await writeSplit(conn, LENGTH);
+    return "keep";
+  });
+  const results = await fetchAll(
+    [a.url("/a"), b.url("/slow"), a.url("/b")],
+    { concurrency: 1 },
+  );
+  return { results, a, requestOnIdleConn };
+}
+
+Deno.test("fetchAll() drops an idle connection the server closed while another request ran, and sends on a fresh one", async () => {
+  const { results, a, requestOnIdleConn } = await idleDropScenario("close");
   for (const r of results) assertEquals(text(ok(r).body), "hello, world");
+  assertEquals(requestOnIdleConn, false, "a request went on the idle conn");
+  assertEquals(a.connections, 2);
+  assertEquals(a.requests, 2);
+});
+
+Deno.test("fetchAll() drops an idle connection on which the server sent unsolicited bytes, and never reads them as a response", async () => {
+  const { results, a, requestOnIdleConn } = await idleDropScenario(
+    "unsolicited",
+  );
+  for (const r of results) assertEquals(text(ok(r).body), "hello, world");
+  assertEquals(requestOnIdleConn, false, "a request went on the idle conn");
+  assertEquals(a.connections, 2);
 });
 
 Deno.test("fetchAll() retries an idempotent request once when a reused connection closes before any response byte", async () => {
@@ -427,8 +477,12 @@ Deno.test("fetchAll() fails a corrupt or truncated encoding with HttpParseError"
   }
 });
 
-Deno.test("fetchAll() maxResponseBytes stops a large body and a decompression bomb", async () => {
+Deno.test("fetchAll() maxResponseBytes stops a large body on the wire, and a bomb small on the wire once it decodes past the limit", async () => {
+  // 50 MB of zeros gzip to about 49 KB: under the limit on the wire, so only
+  // the decoder's count can stop it.
   const bomb = zlib.gzipSync(new Uint8Array(50_000_000));
+  const limit = 100_000;
+  assert(bomb.length < limit, `the bomb is ${bomb.length} bytes on the wire`);
   await using server = rawServer(async ({ conn, path }) => {
     if (path === "/bomb") {
       await writeSplit(
@@ -441,7 +495,8 @@ Deno.test("fetchAll() maxResponseBytes stops a large body and a decompression bo
         conn,
         `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n`,
       );
-      for (let i = 0; i < 20; i++) {
+      // 120 KiB of chunks: past the limit on the wire, no coding involved.
+      for (let i = 0; i < 120; i++) {
         await writeSplit(conn, `400\r\n${"y".repeat(1024)}\r\n`);
       }
       await writeSplit(conn, "0\r\n\r\n");
@@ -454,14 +509,18 @@ Deno.test("fetchAll() maxResponseBytes stops a large body and a decompression bo
     server.url("/bomb"),
     server.url("/big"),
     server.url("/small"),
-  ], {
-    maxResponseBytes: 10_000,
-  });
-  for (const r of results.slice(0, 2)) {
-    const error = failed(r);
-    assertInstanceOf(error, HttpParseError);
-    assertEquals(error.code, "body-too-large");
-  }
+  ], { maxResponseBytes: limit });
+  const bombError = failed(results[0]);
+  assertInstanceOf(bombError, HttpParseError);
+  assertEquals(bombError.code, "body-too-large");
+  assertStringIncludes(
+    bombError.message,
+    `gzip body decodes to more than ${limit} bytes`,
+  );
+  const bigError = failed(results[1]);
+  assertInstanceOf(bigError, HttpParseError);
+  assertEquals(bigError.code, "body-too-large");
+  assertStringIncludes(bigError.message, `over the ${limit} byte limit`);
   ok(results[2]);
 });
 
@@ -591,14 +650,25 @@ Deno.test("fetchAll() with an already aborted signal opens no connection", async
   assertEquals(server.connections, 0);
 });
 
-Deno.test("fetchAll() calls onProgress once per URL with done and total", async () => {
+Deno.test("fetchAll() calls onProgress once per URL with done, total and that URL's result", async () => {
   await using server = cannedServer(LENGTH);
-  const calls: Array<[number, number]> = [];
-  await fetchAll([server.url(), "bad url", server.url()], {
+  const onProgress = spy(
+    (_done: number, _total: number, _result: FetchResult) => {},
+  );
+  const results = await fetchAll([server.url(), "bad url", server.url()], {
     keepAlive: false,
-    onProgress: (done, total) => calls.push([done, total]),
+    onProgress,
   });
-  assertEquals(calls, [[1, 3], [2, 3], [3, 3]]);
+  assertSpyCalls(onProgress, 3);
+  assertEquals(onProgress.calls.map((c) => c.args.slice(0, 2)), [
+    [1, 3],
+    [2, 3],
+    [3, 3],
+  ]);
+  // Each URL's own result object, once: the very objects fetchAll resolved to.
+  const passed = onProgress.calls.map((c) => c.args[2]);
+  assertEquals(new Set(passed).size, 3);
+  for (const result of passed) assert(results.includes(result));
 });
 
 Deno.test("fetchEach() yields results as they complete and closes everything on break", async () => {
