@@ -645,7 +645,9 @@ export class Crawl {
   }
 
   #replayable(job: Job): boolean {
-    const method = job.hop?.method ?? job.options.method ?? "GET";
+    // A retry starts the URL again from its own request, not from the hop a
+    // redirect led to: a POST answered 303 then 503 must not be sent again.
+    const method = job.options.method ?? "GET";
     // A sink that took part of a body cannot take the body again.
     return IDEMPOTENT_METHODS.has(method) &&
       !(job.options.body instanceof ReadableStream) &&

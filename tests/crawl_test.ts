@@ -521,6 +521,29 @@ Deno.test("fetchAll() never retries a POST, nor a stream body", async () => {
   assertEquals(server.seen.filter((s) => s.path === "/stream").length, 1);
 });
 
+Deno.test("fetchAll() never sends a POST again when its 303 leads to a retryable status", async () => {
+  // POST /start -> 303 -> GET /next -> 503: a retry would start over with the
+  // POST, which is not idempotent, so the 503 is the answer.
+  const lines: string[] = [];
+  await using server = rawServer(async ({ conn, path, head }) => {
+    lines.push(head.split("\r\n")[0]!);
+    await writeSplit(
+      conn,
+      path === "/start"
+        ? "HTTP/1.1 303 See Other\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n"
+        : "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+    );
+    return "keep";
+  });
+  const [result] = await fetchAll(
+    [{ url: server.url("/start"), method: "POST", body: "x" }],
+    { retry: { limit: 2, baseDelay: 0 } },
+  );
+  assertEquals(ok(result).status, 503);
+  assertEquals(result?.attempts, 1);
+  assertEquals(lines, ["POST /start HTTP/1.1", "GET /next HTTP/1.1"]);
+});
+
 Deno.test("fetchAll() retries a refused connection and a timeout", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
