@@ -314,6 +314,8 @@ class Stage {
   #head = 0;
   #ended = false;
   #done = false;
+  /** The decoder's last run filled the output: it may hold more of it. */
+  #held = false;
   /** Bytes taken from the source, which count against the limit too. */
   #fromSource = 0;
 
@@ -362,6 +364,17 @@ class Stage {
     try {
       while (produced < max && budget > 0) {
         if (this.#first === this.#queue.length && !this.#ended) {
+          if (this.#held) {
+            // The last run filled its output: the decoder may hold more output
+            // for the input it has taken, which a streaming reader wants now.
+            const engine = this.#engine!;
+            engine.run(EMPTY, 0, 0, out, produced, max - produced, false);
+            const before = produced;
+            produced = max - engine.availOut;
+            this.#held = engine.availOut === 0;
+            if (produced > before) continue;
+            this.#held = false;
+          }
           if (this.#source === null || !this.#pull(budget, maxBytes)) break;
           // Each pull is up to a slice of the source's work, whatever came out.
           budget -= Math.min(SLICE, budget);
@@ -390,6 +403,7 @@ class Stage {
         );
         const used = inLen - engine.availIn;
         produced = max - engine.availOut;
+        this.#held = engine.availOut === 0;
         budget -= used;
         this.#head += used;
         if (this.#head === chunk.length) {
