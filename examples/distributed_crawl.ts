@@ -434,6 +434,15 @@ async function connect(url: string, name: string): Promise<Connection> {
         { cause: error },
       );
     }
+    // A restarted Redis answers LOADING while it replays its append-only file,
+    // and BUSY while a script runs: both pass, so they are retried like an outage
+    // (a script it forgot then comes back through NOSCRIPT).
+    if (/^(LOADING|BUSY|TRYAGAIN)\b/.test(reply.message)) {
+      return new RedisUnavailableError(
+        `Cannot use Redis yet: ${reply.message}`,
+        { cause: error },
+      );
+    }
     return reply;
   };
   const wrap = (client: typeof main): Redis => ({
