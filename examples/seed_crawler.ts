@@ -34,7 +34,11 @@ import {
 import { ResponseParser } from "../client/_response_parser.ts";
 
 /** A callback stored in `key.data`, called as `callback(key, mask)`. */
-type Callback = (key: SelectorKey<Callback>, mask: number) => void;
+// Keys of PollableConns: `key.fileobj` needs no cast.
+type Callback = (
+  key: SelectorKey<Callback, PollableConn>,
+  mask: number,
+) => void;
 
 /** Each URL gets this long, connect to last byte. */
 const TIMEOUT_MS = 10_000;
@@ -124,7 +128,7 @@ class Client {
 
 /** Owns the selector; registers sockets for writing until connected, then reading. */
 class Select {
-  readonly selector = new DefaultSelector<Callback>();
+  readonly selector = new DefaultSelector<Callback, PollableConn>();
   readonly clients = new Map<PollableConn, Client>();
   failures = 0;
 
@@ -135,7 +139,7 @@ class Select {
   }
 
   connected: Callback = (key) => {
-    const client = this.clients.get(key.fileobj as PollableConn)!;
+    const client = this.clients.get(key.fileobj)!;
     this.guard(client, () => {
       if (client.sendRequest()) {
         // Python unregisters and registers again; modify() does both at once.
@@ -145,7 +149,7 @@ class Select {
   };
 
   doRead: Callback = (key) => {
-    const client = this.clients.get(key.fileobj as PollableConn)!;
+    const client = this.clients.get(key.fileobj)!;
     this.guard(client, () => {
       if (client.recvResponse()) return;
       this.done(client);
