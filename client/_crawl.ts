@@ -40,6 +40,7 @@ import {
   type HttpResponse,
   type InternalOptions,
   kRoute,
+  kStamps,
   kTransport,
   parseHttpUrl,
 } from "./http_client.ts";
@@ -705,14 +706,7 @@ export class Crawl {
     const queued = job.queuedNow
       ? job.queued + now - job.waitingSince
       : job.queued;
-    const stamps = client === null ? undefined : (client as {
-      timings?: {
-        start: number;
-        connected: number;
-        sent: number;
-        firstByte: number;
-      };
-    }).timings;
+    const stamps = client === null ? undefined : client[kStamps];
     return {
       queued,
       connect: stamps === undefined

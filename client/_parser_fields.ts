@@ -22,6 +22,7 @@ import {
   trimWsEnd,
   unexpected,
 } from "./_parser_bytes.ts";
+import { allocate } from "../selector/_slab.ts";
 
 /**
  * The fields of one section, validated as they arrive. Names and values are kept
@@ -269,7 +270,9 @@ export class FieldSection {
   #reserve(n: number): void {
     const need = this.#len + n;
     if (need <= this.#buf.length) return;
-    const grown = new Uint8Array(Math.max(need, this.#buf.length * 2, 512));
+    // Internal bytes (headers reach a caller as strings): cut from a slab, as
+    // a buffer of its own per response costs more than parsing it.
+    const grown = allocate(Math.max(need, this.#buf.length * 2, 512));
     grown.set(this.#buf);
     this.#buf = grown;
   }
