@@ -68,6 +68,20 @@ export class FieldSection {
     return this.#buf;
   }
 
+  /** The bytes of the section so far: `buf[0:length]`. */
+  get length(): number {
+    return this.#len;
+  }
+
+  /**
+   * Hands the bytes over to a response head, which keeps them, and starts
+   * empty: the next section's first field cuts a buffer of its own.
+   */
+  release(): void {
+    this.#buf = EMPTY;
+    this.reset();
+  }
+
   /** Forgets every field (an interim response's), keeping the buffer. */
   reset(): void {
     this.#len = 0;
@@ -282,16 +296,7 @@ export class FieldSection {
    * order.
    */
   toHeaders(): Headers {
-    const headers = new Headers();
-    // One decode for the section; names and values are slices of it.
-    const text = latin1(this.#buf, 0, this.#len);
-    for (let i = 0; i < text.length;) {
-      const colon = text.indexOf(":", i);
-      const lf = text.indexOf("\n", colon);
-      headers.append(text.slice(i, colon), text.slice(colon + 1, lf));
-      i = lf + 1;
-    }
-    return headers;
+    return toHeaders(this.#buf, this.#len);
   }
 
   /**
@@ -300,22 +305,43 @@ export class FieldSection {
    * fields named `name` (ASCII case-insensitively), joined with ", ", or `null`.
    */
   get(name: string): string | null {
-    const buf = this.#buf;
-    const len = this.#len;
-    let value: string | null = null;
-    for (let i = 0; i < len;) {
-      let colon = i;
-      while (colon < len && buf[colon] !== COLON) colon++;
-      let lf = colon;
-      while (lf < len && buf[lf] !== LF) lf++;
-      if (sameName(buf, i, colon, name)) {
-        const v = latin1(buf, colon + 1, lf);
-        value = value === null ? v : `${value}, ${v}`;
-      }
-      i = lf + 1;
-    }
-    return value;
+    return fieldValue(this.#buf, this.#len, name);
   }
+}
+
+/** {@linkcode FieldSection.toHeaders} of a section's bytes, `buf[0:len]`. */
+export function toHeaders(buf: Uint8Array, len: number): Headers {
+  const headers = new Headers();
+  // One decode for the section; names and values are slices of it.
+  const text = latin1(buf, 0, len);
+  for (let i = 0; i < text.length;) {
+    const colon = text.indexOf(":", i);
+    const lf = text.indexOf("\n", colon);
+    headers.append(text.slice(i, colon), text.slice(colon + 1, lf));
+    i = lf + 1;
+  }
+  return headers;
+}
+
+/** {@linkcode FieldSection.get} of a section's bytes, `buf[0:len]`. */
+export function fieldValue(
+  buf: Uint8Array,
+  len: number,
+  name: string,
+): string | null {
+  let value: string | null = null;
+  for (let i = 0; i < len;) {
+    let colon = i;
+    while (colon < len && buf[colon] !== COLON) colon++;
+    let lf = colon;
+    while (lf < len && buf[lf] !== LF) lf++;
+    if (sameName(buf, i, colon, name)) {
+      const v = latin1(buf, colon + 1, lf);
+      value = value === null ? v : `${value}, ${v}`;
+    }
+    i = lf + 1;
+  }
+  return value;
 }
 
 /** Whether `buf[start:end]` and `name` are equal ignoring ASCII case. */

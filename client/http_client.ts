@@ -234,6 +234,8 @@ export type InternalOptions = HttpClientOptions & {
   [kTransport]?: TransportSetting;
   /** The route already chosen for this URL (`null`: direct). */
   [kRoute]?: Route | null;
+  /** The parser of `conn`'s last response, to reset and reuse. */
+  [kParser]?: ResponseParser | null;
 };
 
 /** An `HttpClient` option key for the crawl's checked `proxy` and `unixSocket`. */
@@ -250,6 +252,11 @@ export interface Stamps {
   end: number;
 }
 
+/**
+ * An `HttpClient` option key for the parser of the given `conn`'s last
+ * response, and the getter of a done client's parser, to hand on with its conn.
+ */
+export const kParser: unique symbol = Symbol("selectors.parser");
 /** `HttpClient`'s time stamps, read by the crawl without the copy `timings` makes. */
 export const kStamps: unique symbol = Symbol("selectors.stamps");
 
@@ -476,7 +483,16 @@ export class HttpClient {
     this.#bodyStream = writer.stream === null
       ? null
       : new BodyStream(writer.stream, writer.streamLength);
-    this.#parser = this.#newParser();
+    const parser = internal[kParser];
+    if (
+      parser != null && options.conn !== undefined &&
+      parser.maxBodyBytes === this.#maxResponseBytes
+    ) {
+      parser.reset(this.method);
+      this.#parser = parser;
+    } else {
+      this.#parser = this.#newParser();
+    }
     // Everything that can throw has run: nothing is opened for a bad request.
     this.#timings.start = start;
     this.#totalDeadline = start + this.#timeout;
@@ -566,6 +582,14 @@ export class HttpClient {
   }
 
   /** Whether the request body can be sent again: `false` for a `ReadableStream` body. */
+  /**
+   * The parser, for the crawl to hand on with the conn once
+   * {@linkcode HttpClient.detach} returned it; this client reads it no more.
+   */
+  get [kParser](): ResponseParser {
+    return this.#parser;
+  }
+
   /** The time stamps themselves, for the crawl: read, never written. */
   get [kStamps](): Stamps {
     return this.#timings;
