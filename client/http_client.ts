@@ -390,6 +390,8 @@ export class HttpClient {
   #connectDeadline = Infinity;
   #lastActivity = 0;
   #waiting: Promise<void> | null = null;
+  /** A wait ended and no read was issued since: a direct read may be aimed. */
+  #resumed = false;
   #timings: Stamps = {
     start: NaN,
     connected: NaN,
@@ -837,6 +839,7 @@ export class HttpClient {
     const waiting: Promise<void> = promise.then(noop, noop).then(() => {
       if (this.#waiting !== waiting) return;
       this.#waiting = null;
+      this.#resumed = true;
       // Time spent waiting on our side is no silence of the server's.
       this.#lastActivity = performance.now();
     });
@@ -896,7 +899,15 @@ export class HttpClient {
       this.#finish();
       return;
     }
-    if ((mask & EVENT_READ) === 0) return;
+    if ((mask & EVENT_READ) === 0) {
+      // Back from waiting on the sink, with no read in flight: the next read
+      // may go straight to the body (a sink that is not ready after every
+      // write would otherwise get every byte copied out of the conn's buffer).
+      if (this.#resumed && this.#body !== null) this.#aimDirect();
+      this.#resumed = false;
+      return;
+    }
+    this.#resumed = false;
     const conn = this.#conn;
     const parser = this.#parser;
     let trailing = false;
