@@ -583,20 +583,26 @@ export class HttpClient {
     return { ...this.#timings };
   }
 
-  /** Whether the request body can be sent again: `false` for a `ReadableStream` body. */
   /**
    * The parser, for the crawl to hand on with the conn once
    * {@linkcode HttpClient.detach} returned it; this client reads it no more.
+   *
+   * @ignore
    */
   get [kParser](): ResponseParser {
     return this.#parser;
   }
 
-  /** The time stamps themselves, for the crawl: read, never written. */
+  /**
+   * The time stamps themselves, for the crawl: read, never written.
+   *
+   * @ignore
+   */
   get [kStamps](): Stamps {
     return this.#timings;
   }
 
+  /** Whether the request body can be sent again: `false` for a `ReadableStream` body. */
   get replayable(): boolean {
     return this.#bodyStream === null;
   }
