@@ -39,12 +39,14 @@ import {
   HttpClient,
   type HttpResponse,
   type InternalOptions,
+  kParser,
   kRoute,
+  kStamps,
   kTransport,
   parseHttpUrl,
 } from "./http_client.ts";
 import { kDivertSink, kRequestWriter } from "./_request.ts";
-import type { ResponseHead } from "./_response_parser.ts";
+import type { ResponseHead, ResponseParser } from "./_response_parser.ts";
 import { type Route, routeFor } from "./_route.ts";
 import {
   type CrawlConfig,
@@ -117,6 +119,8 @@ class Job implements Timed {
 class Slot implements Poolable {
   poolOrigin = "";
   poolIndex = -1;
+  /** The parser of the conn's last response while idle, for the next one to reuse. */
+  parser: ResponseParser | null = null;
 
   constructor(
     readonly conn: PollableConn,
@@ -388,7 +392,9 @@ export class Crawl {
           transport === undefined ? this.#withConn(options, slot) : {
             ...options,
             [kRoute]: route,
-            ...(slot !== undefined ? { conn: slot.conn } : {}),
+            ...(slot !== undefined
+              ? { conn: slot.conn, [kParser]: slot.parser }
+              : {}),
           },
         ),
       );
@@ -399,6 +405,7 @@ export class Crawl {
       return;
     }
     job.client = client;
+    if (slot !== undefined) slot.parser = null; // the client's now
     if (slot === undefined) {
       this.#afterStep(job);
       return;
@@ -411,9 +418,12 @@ export class Crawl {
   /** The options with `conn` set; the shared object stays shared on the hot path. */
   #withConn(options: RequestOptions, slot: Slot | undefined): InternalOptions {
     if (slot === undefined) return options;
-    if (options !== this.#config.shared) return { ...options, conn: slot.conn };
+    if (options !== this.#config.shared) {
+      return { ...options, conn: slot.conn, [kParser]: slot.parser };
+    }
     const onConn = this.#sharedOnConn ??= { ...options };
     onConn.conn = slot.conn;
+    onConn[kParser] = slot.parser;
     return onConn;
   }
 
@@ -681,6 +691,7 @@ export class Crawl {
         this.#pool.put(job.poolKey, slot)
       ) {
         slot.job = null;
+        slot.parser = client[kParser];
         // Idle, it is watched for reads: readiness then means the server closed it.
         // It was receiving, so it is registered for EVENT_READ already.
         if (slot.events !== EVENT_READ) this.#watch(slot, EVENT_READ);
@@ -750,14 +761,7 @@ export class Crawl {
     const queued = job.queuedNow
       ? job.queued + now - job.waitingSince
       : job.queued;
-    const stamps = client === null ? undefined : (client as {
-      timings?: {
-        start: number;
-        connected: number;
-        sent: number;
-        firstByte: number;
-      };
-    }).timings;
+    const stamps = client === null ? undefined : client[kStamps];
     return {
       queued,
       connect: stamps === undefined

@@ -22,6 +22,7 @@ import {
   trimWsEnd,
   unexpected,
 } from "./_parser_bytes.ts";
+import { allocate } from "../selector/_slab.ts";
 
 /**
  * The fields of one section, validated as they arrive. Names and values are kept
@@ -65,6 +66,20 @@ export class FieldSection {
   /** The bytes the `closed*` indexes point into. */
   get buf(): Uint8Array {
     return this.#buf;
+  }
+
+  /** The bytes of the section so far: `buf[0:length]`. */
+  get length(): number {
+    return this.#len;
+  }
+
+  /**
+   * Hands the bytes over to a response head, which keeps them, and starts
+   * empty: the next section's first field cuts a buffer of its own.
+   */
+  release(): void {
+    this.#buf = EMPTY;
+    this.reset();
   }
 
   /** Forgets every field (an interim response's), keeping the buffer. */
@@ -269,7 +284,9 @@ export class FieldSection {
   #reserve(n: number): void {
     const need = this.#len + n;
     if (need <= this.#buf.length) return;
-    const grown = new Uint8Array(Math.max(need, this.#buf.length * 2, 512));
+    // Internal bytes (headers reach a caller as strings): cut from a slab, as
+    // a buffer of its own per response costs more than parsing it.
+    const grown = allocate(Math.max(need, this.#buf.length * 2, 512));
     grown.set(this.#buf);
     this.#buf = grown;
   }
@@ -279,16 +296,7 @@ export class FieldSection {
    * order.
    */
   toHeaders(): Headers {
-    const headers = new Headers();
-    // One decode for the section; names and values are slices of it.
-    const text = latin1(this.#buf, 0, this.#len);
-    for (let i = 0; i < text.length;) {
-      const colon = text.indexOf(":", i);
-      const lf = text.indexOf("\n", colon);
-      headers.append(text.slice(i, colon), text.slice(colon + 1, lf));
-      i = lf + 1;
-    }
-    return headers;
+    return toHeaders(this.#buf, this.#len);
   }
 
   /**
@@ -297,22 +305,43 @@ export class FieldSection {
    * fields named `name` (ASCII case-insensitively), joined with ", ", or `null`.
    */
   get(name: string): string | null {
-    const buf = this.#buf;
-    const len = this.#len;
-    let value: string | null = null;
-    for (let i = 0; i < len;) {
-      let colon = i;
-      while (colon < len && buf[colon] !== COLON) colon++;
-      let lf = colon;
-      while (lf < len && buf[lf] !== LF) lf++;
-      if (sameName(buf, i, colon, name)) {
-        const v = latin1(buf, colon + 1, lf);
-        value = value === null ? v : `${value}, ${v}`;
-      }
-      i = lf + 1;
-    }
-    return value;
+    return fieldValue(this.#buf, this.#len, name);
   }
+}
+
+/** {@linkcode FieldSection.toHeaders} of a section's bytes, `buf[0:len]`. */
+export function toHeaders(buf: Uint8Array, len: number): Headers {
+  const headers = new Headers();
+  // One decode for the section; names and values are slices of it.
+  const text = latin1(buf, 0, len);
+  for (let i = 0; i < text.length;) {
+    const colon = text.indexOf(":", i);
+    const lf = text.indexOf("\n", colon);
+    headers.append(text.slice(i, colon), text.slice(colon + 1, lf));
+    i = lf + 1;
+  }
+  return headers;
+}
+
+/** {@linkcode FieldSection.get} of a section's bytes, `buf[0:len]`. */
+export function fieldValue(
+  buf: Uint8Array,
+  len: number,
+  name: string,
+): string | null {
+  let value: string | null = null;
+  for (let i = 0; i < len;) {
+    let colon = i;
+    while (colon < len && buf[colon] !== COLON) colon++;
+    let lf = colon;
+    while (lf < len && buf[lf] !== LF) lf++;
+    if (sameName(buf, i, colon, name)) {
+      const v = latin1(buf, colon + 1, lf);
+      value = value === null ? v : `${value}, ${v}`;
+    }
+    i = lf + 1;
+  }
+  return value;
 }
 
 /** Whether `buf[start:end]` and `name` are equal ignoring ASCII case. */

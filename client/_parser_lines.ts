@@ -76,6 +76,13 @@ export class LineAssembler {
     return lf + 1;
   }
 
+  /** Forgets any unfinished line, for the next response on a connection. */
+  reset(): void {
+    this.bytes = EMPTY;
+    this.start = this.end = this.offset = 0;
+    this.#pendingLen = 0;
+  }
+
   #append(data: Uint8Array, start: number, end: number): void {
     const need = this.#pendingLen + end - start;
     if (need > this.#pending.length) {

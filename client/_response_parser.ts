@@ -22,7 +22,7 @@ import {
   SP,
   unexpected,
 } from "./_parser_bytes.ts";
-import { FieldSection } from "./_parser_fields.ts";
+import { FieldSection, fieldValue, toHeaders } from "./_parser_fields.ts";
 import { FramingFields } from "./_parser_framing.ts";
 import { LineAssembler, MORE, TOO_LONG } from "./_parser_lines.ts";
 import {
@@ -97,27 +97,31 @@ class Head implements ResponseHead {
   readonly version: "1.0" | "1.1";
   readonly status: number;
   readonly statusText: string;
-  readonly #fields: FieldSection;
+  /** The field section's bytes, `#fields[0:#length]`, handed over by the parser. */
+  readonly #fields: Uint8Array;
+  readonly #length: number;
   #headers: Headers | null = null;
 
   constructor(
     version: "1.0" | "1.1",
     status: number,
     statusText: string,
-    fields: FieldSection,
+    fields: Uint8Array,
+    length: number,
   ) {
     this.version = version;
     this.status = status;
     this.statusText = statusText;
     this.#fields = fields;
+    this.#length = length;
   }
 
   get headers(): Headers {
-    return this.#headers ??= this.#fields.toHeaders();
+    return this.#headers ??= toHeaders(this.#fields, this.#length);
   }
 
   field(name: string): string | null {
-    return this.#fields.get(name);
+    return fieldValue(this.#fields, this.#length, name);
   }
 }
 
@@ -208,7 +212,7 @@ function limit(
  * ```
  */
 export class ResponseParser {
-  readonly #method: string;
+  #method: string;
   readonly #limits: ReaderLimits;
 
   #state = STATUS_LINE;
@@ -252,6 +256,32 @@ export class ResponseParser {
       this.#fields,
       this.#limits.maxBodyBytes,
     );
+  }
+
+  /**
+   * Readies the parser for the next response on the same connection, to a
+   * request with `method`: as a new parser with the same limits, without the
+   * allocations of one. The last head keeps its fields.
+   */
+  reset(method: string): void {
+    this.#method = method;
+    this.#state = STATUS_LINE;
+    this.#error = null;
+    this.#offset = 0;
+    this.#started = false;
+    this.#lines.reset();
+    this.#fields.reset();
+    this.#framing.reset();
+    this.#head = null;
+    this.#reader = null;
+    this.#trailers = null;
+    this.#declaredLength = -1;
+    if (this.#body.length > 0) this.#body = [];
+  }
+
+  /** The `maxBodyBytes` it was made with. */
+  get maxBodyBytes(): number {
+    return this.#limits.maxBodyBytes;
   }
 
   /** The final (non-`1xx`) head, once it has been parsed; `null` before. */
@@ -603,14 +633,19 @@ export class ResponseParser {
       this.#state = STATUS_LINE;
       return;
     }
+    const fields = this.#fields;
     this.#head = new Head(
       this.#version,
       status,
       this.#statusText,
-      this.#fields,
+      fields.buf,
+      fields.length,
     );
     const framing = this.#framing;
     framing.decide(this.#method, status, this.#version, next);
+    // The head keeps the bytes: a reset for the next response must not write
+    // over them.
+    fields.release();
     this.#declaredLength = framing.length;
     const reader = READERS[framing.framing](
       framing.length,

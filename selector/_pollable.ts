@@ -66,33 +66,59 @@ export function nextFd(): number {
  * pollable has exactly one watcher; a Map keeps the rare second selector correct.
  */
 export class Watchers {
-  #map = new Map<Watcher, number>();
+  /** The watcher while there is one: most pollables have one selector. */
+  #one: Watcher | null = null;
+  #oneEvents = 0;
+  /** Every watcher, once there were two at once. */
+  #map: Map<Watcher, number> | null = null;
   /** The union of the watched events. */
   events = 0;
 
   set(watcher: Watcher, events: number): void {
+    if (this.#map === null) {
+      if (this.#one === null || this.#one === watcher) {
+        this.#one = watcher;
+        this.#oneEvents = this.events = events;
+        return;
+      }
+      // A second selector: a map from now on (no conn per selector pays for it).
+      this.#map = new Map([[this.#one, this.#oneEvents]]);
+      this.#one = null;
+    }
     this.#map.set(watcher, events);
     this.#recompute();
   }
 
   delete(watcher: Watcher): void {
+    if (this.#map === null) {
+      if (this.#one === watcher) {
+        this.#one = null;
+        this.#oneEvents = this.events = 0;
+      }
+      return;
+    }
     if (this.#map.delete(watcher)) this.#recompute();
   }
 
   clear(): void {
-    this.#map.clear();
-    this.events = 0;
+    this.#one = null;
+    this.#map = null;
+    this.#oneEvents = this.events = 0;
   }
 
   /** Tells every watcher that `p` may be ready. */
   notify(p: PollableInternals): void {
+    if (this.#map === null) {
+      this.#one?.(p);
+      return;
+    }
     // forEach, not for..of: no iterator object per read completion.
     this.#map.forEach((_events, watcher) => watcher(p));
   }
 
   #recompute(): void {
     let events = 0;
-    for (const e of this.#map.values()) events |= e;
+    this.#map!.forEach((e) => events |= e);
     this.events = events;
   }
 }

@@ -6,8 +6,9 @@
  *
  * The price: a small buffer is a view that keeps its whole slab alive, and its
  * `.buffer` is the slab, which holds other requests' bytes (their heads, their
- * `Authorization` headers). So only internal buffers come from here: request bytes
- * and conn read buffers. Nothing cut from a slab may reach a caller: `recv()`
+ * `Authorization` headers). So only internal buffers come from here: request bytes,
+ * conn read buffers and the field bytes of response heads (which reach a caller
+ * as strings). Nothing cut from a slab may reach a caller: `recv()`
  * copies, and response bodies and sink chunks are standalone arrays.
  */
 

@@ -28,6 +28,14 @@ import {
 
 /** The first read buffer of a conn, cut from a shared slab: 10,000 idle conns stay cheap. */
 const INITIAL_READ_BUFFER = 4 * 1024;
+/**
+ * Initial read buffers of closed conns, for new ones: with a conn per request,
+ * cutting a fresh one each time costs a new slab (an mmap and page faults) per
+ * few dozen requests. A read buffer never leaves its conn (`recv` copies), so
+ * one no read is filling can serve another conn.
+ */
+const spareReadBuffers: Uint8Array[] = [];
+const MAX_SPARE_READ_BUFFERS = 64;
 /** The read buffer doubles up to this while reads keep filling it. */
 const MAX_READ_BUFFER = 1024 * 1024;
 /**
@@ -788,6 +796,11 @@ export class PollableConn implements Pollable, Disposable {
     if (this.#closed) return;
     this.#closed = true;
     this.#watchers.clear();
+    const rbuf = this.#rbuf;
+    if (
+      rbuf !== null && !this.#reading && rbuf.length === INITIAL_READ_BUFFER &&
+      spareReadBuffers.length < MAX_SPARE_READ_BUFFERS
+    ) spareReadBuffers.push(rbuf);
     this.#rbuf = null;
     this.#rstart = this.#rend = 0;
     const cancel = this.#cancel;
@@ -908,7 +921,8 @@ export class PollableConn implements Pollable, Disposable {
     }
     let buf = this.#rbuf;
     if (buf === null) {
-      buf = this.#rbuf = allocate(INITIAL_READ_BUFFER);
+      buf = this.#rbuf = spareReadBuffers.pop() ??
+        allocate(INITIAL_READ_BUFFER);
     } else if (this.#grow && buf.length < MAX_READ_BUFFER) {
       buf = this.#rbuf = new Uint8Array(
         Math.min(buf.length * 2, MAX_READ_BUFFER),

@@ -718,3 +718,36 @@ Deno.test("fetchAll() over https with a private CA", async () => {
   assertEquals(text(ok(good).body), "secure");
   assertEquals((failed(untrusted) as Error).name, "InvalidData");
 });
+
+Deno.test("fetchAll() on one keep-alive conn gives each response its own headers, a HEAD's bodiless response between GETs", async () => {
+  await using server = rawServer(async ({ conn, path, head }) => {
+    const body = head.startsWith("HEAD") ? "" : path;
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\nX-Path: ${path}\r\n${
+        path === "/b" ? "X-Only-B: yes\r\n" : ""
+      }\r\n${body}`,
+    );
+    return "keep";
+  });
+  const results = await fetchAll([
+    server.url("/a"),
+    { url: server.url("/b"), method: "HEAD" },
+    server.url("/cc"),
+  ], { concurrency: 1, keepAlive: true });
+  assertEquals(server.connections, 1);
+  const seen = results.map((r) => {
+    assert(r.ok);
+    const { headers, body } = r.response;
+    return [
+      headers.get("x-path"),
+      headers.get("x-only-b"),
+      new TextDecoder().decode(body),
+    ];
+  });
+  assertEquals(seen, [
+    ["/a", null, "/a"],
+    ["/b", "yes", ""],
+    ["/cc", null, "/cc"],
+  ]);
+});

@@ -518,3 +518,25 @@ Deno.test("fetchAll() gets a large gzip body whole: HttpClient waits on nothing 
   assert(result.ok, String((result as { error?: unknown }).error));
   assertEquals(result.response.body.length, size);
 });
+
+Deno.test("HttpClient with a sink that is not ready after each write reads the rest of a large body straight into its chunks", async () => {
+  const big = pattern(4 * 1024 * 1024 + 3, 3);
+  await using server = replyServer(() => response(big));
+  const chunks: Uint8Array[] = [];
+  // The default strategy (high-water mark 1): the writer is not ready while a
+  // write is pending, so the client waits on it after every chunk.
+  const sink = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      chunks.push(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    },
+  });
+  const client = new HttpClient(server.url("/big"), { sink });
+  await drive(client, { rounds: 100_000 });
+  assertEquals(client.state, "done");
+  assert(equalBytes(concat(chunks), big));
+  // Chunks read straight into the body's buffer are views of it; copies out
+  // of the conn's read buffer are arrays of their own.
+  const direct = chunks.filter((c) => c.buffer.byteLength > c.length).length;
+  assert(direct > 0, `${chunks.length} chunks, none read directly`);
+});

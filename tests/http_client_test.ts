@@ -172,3 +172,23 @@ Deno.test("HttpClient.close() fails a pending request and closes the connection"
   assert(client.pollable.closed);
   await new Promise((r) => setTimeout(r, 60));
 });
+
+Deno.test("HttpClient.response has the fields of a plain object, headers an own enumerable property built on first read", async () => {
+  await using server = cannedServer(LENGTH);
+  const client = new HttpClient(server.url("/"));
+  await drive(client);
+  const response = client.response!;
+  assertEquals(Object.keys(response), [
+    "url",
+    "status",
+    "statusText",
+    "headers",
+    "body",
+  ]);
+  const descriptor = Object.getOwnPropertyDescriptor(response, "headers")!;
+  assert(descriptor.enumerable && typeof descriptor.get === "function");
+  // A spread copy keeps the headers, as it did with an object literal.
+  const copy = { ...response };
+  assertEquals(copy.headers.get("x-a"), "1");
+  assertStrictEquals(response.headers, response.headers);
+});
