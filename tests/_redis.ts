@@ -66,6 +66,45 @@ function findRedisServer(): string {
   return "redis-server";
 }
 
+/** Whether `redis-server` is installed (in a system directory or on PATH). */
+export const hasRedis: boolean = (() => {
+  let path = "/usr/local/bin:/usr/bin:/bin";
+  try {
+    path = Deno.env.get("PATH") ?? path;
+  } catch {
+    // No --allow-env: the usual directories.
+  }
+  for (const dir of ["/usr/bin", "/usr/local/bin", ...path.split(":")]) {
+    try {
+      if (Deno.statSync(`${dir}/redis-server`).isFile) return true;
+    } catch {
+      // Not there: try the next one.
+    }
+  }
+  return false;
+})();
+
+/**
+ * `Deno.test(name, fn)` for a test that needs `redis-server`: while it is
+ * missing (a machine with only Node and npm) the test is ignored, its name
+ * saying how to install it, unless `CI=true`, where it must run (and fails).
+ */
+export function redisTest(name: string, fn: () => Promise<void>): void {
+  let ci = false;
+  try {
+    ci = Deno.env.get("CI") === "true";
+  } catch {
+    // No --allow-env: not told we are on CI.
+  }
+  Deno.test(
+    hasRedis ? { name, fn } : {
+      name: `${name} [needs redis-server: apt-get install -y redis-server]`,
+      ignore: !ci,
+      fn,
+    },
+  );
+}
+
 function freePort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return listener.addr.port;

@@ -10,6 +10,7 @@ import { assert, assertEquals } from "@std/assert";
 import {
   readStream,
   type RedisServer,
+  redisTest,
   RespClient,
   startRedis,
 } from "./_redis.ts";
@@ -161,108 +162,111 @@ function summaryOf(out: { code: number; stdout: string; stderr: string }) {
   return JSON.parse(last) as Summary;
 }
 
-Deno.test("distributed_crawl.ts work gives each of 5,000 URLs exactly one result when one of 3 workers is killed half way", async () => {
-  await using redis = await startRedis();
-  await using server = countingServer(async () => {
-    // Slow enough that the killed worker holds URLs in flight.
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    return new Response("ok");
-  });
-  const urls = Array.from(
-    { length: 5_000 },
-    (_, i) => `${server.base}/u/${i}`,
-  );
-  await seedFile(redis, urls);
-  await using client = await RespClient.connect(redis.port);
-
-  const names = ["w0", "w1", "w2"];
-  const workers = names.map((name) =>
-    new Run([
-      "work",
-      "--redis",
-      redis.url,
-      "--name",
-      name,
-      "--concurrency",
-      "16",
-      "--queue",
-      "8",
-      "--claim-idle",
-      "1000",
-      "--idle-exit",
-      "300",
-      "--json",
-    ])
-  );
-  try {
-    await until(
-      async () => Number(await client.call("XLEN", "crawl:results")) >= 2_500,
-      "half of the results",
-    );
-    workers[0]!.kill("SIGKILL");
-    const killed = await workers[0]!.finished();
-    assertEquals(killed.code, 137);
-    const pending = await client.call(
-      "XPENDING",
-      "crawl:frontier",
-      "workers",
-      "-",
-      "+",
-      1_000,
-      "w0",
-    ) as [string, string, number, number][];
-    assert(pending.length > 0, "the killed worker held no URL");
-    assert(pending.length <= 16 + 8, `w0 held ${pending.length} URLs`);
-    const orphans: string[] = [];
-    for (const [id] of pending) {
-      const [entry] = await client.call(
-        "XRANGE",
-        "crawl:frontier",
-        id,
-        id,
-      ) as [string, string[]][];
-      orphans.push(entry![1][1]!);
-    }
-
-    const summaries = [
-      summaryOf(await workers[1]!.finished()),
-      summaryOf(await workers[2]!.finished()),
-    ];
-    const claimed = summaries.reduce((n, s) => n + s.claimed, 0);
-    assert(
-      claimed >= orphans.length,
-      `claimed ${claimed} of ${orphans.length}`,
-    );
-
-    const results = await readStream(client, "crawl:results");
-    assertEquals(results.length, urls.length);
-    const byUrl = new Map(results.map((r) => [r.fields.url!, r.fields]));
-    assertEquals(byUrl.size, urls.length, "a URL has two results");
-    for (const url of urls) {
-      const fields = byUrl.get(url);
-      assert(fields !== undefined, `no result for ${url}`);
-      assertEquals(fields.ok, "true");
-      assertEquals(fields.status, "200");
-      assertEquals(fields.bytes, "2");
-    }
-    for (const url of orphans) {
-      assert(byUrl.get(url)!.worker !== "w0", `${url} stayed with w0`);
-    }
-    // Fetched twice at most: what w0 fetched and never committed.
-    let extra = 0;
-    for (const count of server.hits.values()) extra += count - 1;
-    assertEquals(server.hits.size, urls.length);
-    assert(extra <= orphans.length, `${extra} extra fetches`);
-    assertEquals(await statusJson(redis), {
-      frontier: 0,
-      pending: { w0: 0, w1: 0, w2: 0 },
-      results: 5_000,
-      errors: 0,
+redisTest(
+  "distributed_crawl.ts work gives each of 5,000 URLs exactly one result when one of 3 workers is killed half way",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(async () => {
+      // Slow enough that the killed worker holds URLs in flight.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return new Response("ok");
     });
-  } finally {
-    for (const worker of workers) await worker[Symbol.asyncDispose]();
-  }
-});
+    const urls = Array.from(
+      { length: 5_000 },
+      (_, i) => `${server.base}/u/${i}`,
+    );
+    await seedFile(redis, urls);
+    await using client = await RespClient.connect(redis.port);
+
+    const names = ["w0", "w1", "w2"];
+    const workers = names.map((name) =>
+      new Run([
+        "work",
+        "--redis",
+        redis.url,
+        "--name",
+        name,
+        "--concurrency",
+        "16",
+        "--queue",
+        "8",
+        "--claim-idle",
+        "1000",
+        "--idle-exit",
+        "300",
+        "--json",
+      ])
+    );
+    try {
+      await until(
+        async () => Number(await client.call("XLEN", "crawl:results")) >= 2_500,
+        "half of the results",
+      );
+      workers[0]!.kill("SIGKILL");
+      const killed = await workers[0]!.finished();
+      assertEquals(killed.code, 137);
+      const pending = await client.call(
+        "XPENDING",
+        "crawl:frontier",
+        "workers",
+        "-",
+        "+",
+        1_000,
+        "w0",
+      ) as [string, string, number, number][];
+      assert(pending.length > 0, "the killed worker held no URL");
+      assert(pending.length <= 16 + 8, `w0 held ${pending.length} URLs`);
+      const orphans: string[] = [];
+      for (const [id] of pending) {
+        const [entry] = await client.call(
+          "XRANGE",
+          "crawl:frontier",
+          id,
+          id,
+        ) as [string, string[]][];
+        orphans.push(entry![1][1]!);
+      }
+
+      const summaries = [
+        summaryOf(await workers[1]!.finished()),
+        summaryOf(await workers[2]!.finished()),
+      ];
+      const claimed = summaries.reduce((n, s) => n + s.claimed, 0);
+      assert(
+        claimed >= orphans.length,
+        `claimed ${claimed} of ${orphans.length}`,
+      );
+
+      const results = await readStream(client, "crawl:results");
+      assertEquals(results.length, urls.length);
+      const byUrl = new Map(results.map((r) => [r.fields.url!, r.fields]));
+      assertEquals(byUrl.size, urls.length, "a URL has two results");
+      for (const url of urls) {
+        const fields = byUrl.get(url);
+        assert(fields !== undefined, `no result for ${url}`);
+        assertEquals(fields.ok, "true");
+        assertEquals(fields.status, "200");
+        assertEquals(fields.bytes, "2");
+      }
+      for (const url of orphans) {
+        assert(byUrl.get(url)!.worker !== "w0", `${url} stayed with w0`);
+      }
+      // Fetched twice at most: what w0 fetched and never committed.
+      let extra = 0;
+      for (const count of server.hits.values()) extra += count - 1;
+      assertEquals(server.hits.size, urls.length);
+      assert(extra <= orphans.length, `${extra} extra fetches`);
+      assertEquals(await statusJson(redis), {
+        frontier: 0,
+        pending: { w0: 0, w1: 0, w2: 0 },
+        results: 5_000,
+        errors: 0,
+      });
+    } finally {
+      for (const worker of workers) await worker[Symbol.asyncDispose]();
+    }
+  },
+);
 
 /** Page `i` of a site of `n` pages: links forward, backward, far, and off-site. */
 function page(i: number, n: number, offsite: string): string {
@@ -273,454 +277,506 @@ function page(i: number, n: number, offsite: string): string {
     `<a href='${offsite}/p/${i}'>away</a><a href="mailto:x@example.com">m</a>`;
 }
 
-Deno.test("distributed_crawl.ts work --follow fetches each page of a 300-page site with cycles exactly once across 3 workers", async () => {
-  await using redis = await startRedis();
-  const PAGES = 300;
-  await using offsite = countingServer(() => new Response("no"));
-  await using server = countingServer((path) => {
-    const match = /^\/p\/(\d+)$/.exec(path);
-    if (match === null) return new Response("not found", { status: 404 });
-    return new Response(page(Number(match[1]), PAGES, offsite.base), {
-      headers: { "content-type": "text/html; charset=utf-8" },
+redisTest(
+  "distributed_crawl.ts work --follow fetches each page of a 300-page site with cycles exactly once across 3 workers",
+  async () => {
+    await using redis = await startRedis();
+    const PAGES = 300;
+    await using offsite = countingServer(() => new Response("no"));
+    await using server = countingServer((path) => {
+      const match = /^\/p\/(\d+)$/.exec(path);
+      if (match === null) return new Response("not found", { status: 404 });
+      return new Response(page(Number(match[1]), PAGES, offsite.base), {
+        headers: { "content-type": "text/html; charset=utf-8" },
+      });
     });
-  });
-  const seeded = await run([
-    "seed",
-    "--redis",
-    redis.url,
-    `${server.base}/p/0`,
-    `${server.base}/p/0#top`,
-  ]);
-  assertEquals(seeded.code, 0, seeded.stderr);
-  assertEquals(
-    seeded.stdout.trim(),
-    "seeded 1 new URLs (1 already seen) into crawl:frontier",
-  );
-
-  const summaries = (await Promise.all(["a", "b", "c"].map((name) =>
-    run([
-      "work",
+    const seeded = await run([
+      "seed",
       "--redis",
       redis.url,
-      "--name",
-      name,
-      "--follow",
-      "--concurrency",
-      "8",
-      "--idle-exit",
-      "500",
-      "--json",
-    ])
-  ))).map(summaryOf);
-
-  assertEquals(server.hits.size, PAGES);
-  for (let i = 0; i < PAGES; i++) {
-    assertEquals(server.hits.get(`/p/${i}`), 1, `/p/${i}`);
-  }
-  assertEquals(offsite.hits.size, 0);
-  assertEquals(summaries.reduce((n, s) => n + s.committed, 0), PAGES);
-  await using client = await RespClient.connect(redis.port);
-  assertEquals(await client.call("SCARD", "crawl:seen"), PAGES);
-  assertEquals(await statusJson(redis), {
-    frontier: 0,
-    pending: { a: 0, b: 0, c: 0 },
-    results: PAGES,
-    errors: 0,
-  });
-});
-
-Deno.test("distributed_crawl.ts work on SIGINT releases the URLs unfinished after --grace, unacked, to the next worker at once", async () => {
-  await using redis = await startRedis();
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => release = resolve);
-  await using server = countingServer(async () => {
-    await held;
-    return new Response("late");
-  });
-  const urls = Array.from({ length: 20 }, (_, i) => `${server.base}/s/${i}`);
-  await seedFile(redis, urls);
-  await using client = await RespClient.connect(redis.port);
-  await using worker = new Run([
-    "work",
-    "--redis",
-    redis.url,
-    "--name",
-    "w1",
-    "--concurrency",
-    "4",
-    "--queue",
-    "2",
-    "--grace",
-    "200",
-    "--json",
-  ]);
-  try {
-    await until(
-      () => Promise.resolve(server.hits.size === 4),
-      "4 requests in flight",
+      `${server.base}/p/0`,
+      `${server.base}/p/0#top`,
+    ]);
+    assertEquals(seeded.code, 0, seeded.stderr);
+    assertEquals(
+      seeded.stdout.trim(),
+      "seeded 1 new URLs (1 already seen) into crawl:frontier",
     );
-    // What it holds: 4 in flight, 2 queued, never more.
-    const summary = await client.call("XPENDING", "crawl:frontier", "workers");
-    assertEquals((summary as [number])[0], 6);
-    worker.kill("SIGINT");
-    const out = summaryOf(await worker.finished(5_000));
-    assertEquals(out.committed, 0);
-    assertEquals(out.released, 6);
-  } finally {
-    release();
-  }
-  assertEquals(await statusJson(redis), {
-    frontier: 20,
-    pending: { w1: 6 },
-    results: 0,
-    errors: 0,
-  });
-  // The default --claim-idle is a minute: released entries need no wait.
-  const other = summaryOf(
-    await run([
+
+    const summaries = (await Promise.all(["a", "b", "c"].map((name) =>
+      run([
+        "work",
+        "--redis",
+        redis.url,
+        "--name",
+        name,
+        "--follow",
+        "--concurrency",
+        "8",
+        "--idle-exit",
+        "500",
+        "--json",
+      ])
+    ))).map(summaryOf);
+
+    assertEquals(server.hits.size, PAGES);
+    for (let i = 0; i < PAGES; i++) {
+      assertEquals(server.hits.get(`/p/${i}`), 1, `/p/${i}`);
+    }
+    assertEquals(offsite.hits.size, 0);
+    assertEquals(summaries.reduce((n, s) => n + s.committed, 0), PAGES);
+    await using client = await RespClient.connect(redis.port);
+    assertEquals(await client.call("SCARD", "crawl:seen"), PAGES);
+    assertEquals(await statusJson(redis), {
+      frontier: 0,
+      pending: { a: 0, b: 0, c: 0 },
+      results: PAGES,
+      errors: 0,
+    });
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work on SIGINT releases the URLs unfinished after --grace, unacked, to the next worker at once",
+  async () => {
+    await using redis = await startRedis();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => release = resolve);
+    await using server = countingServer(async () => {
+      await held;
+      return new Response("late");
+    });
+    const urls = Array.from({ length: 20 }, (_, i) => `${server.base}/s/${i}`);
+    await seedFile(redis, urls);
+    await using client = await RespClient.connect(redis.port);
+    await using worker = new Run([
       "work",
       "--redis",
       redis.url,
       "--name",
-      "w2",
-      "--idle-exit",
+      "w1",
+      "--concurrency",
+      "4",
+      "--queue",
+      "2",
+      "--grace",
       "200",
       "--json",
-    ]),
-  );
-  assertEquals(other.claimed, 6);
-  assertEquals(other.committed, 20);
-  const results = await readStream(client, "crawl:results");
-  assertEquals(
-    results.map((r) => r.fields.url).sort(),
-    [...urls].sort(),
-  );
-});
+    ]);
+    try {
+      await until(
+        () => Promise.resolve(server.hits.size === 4),
+        "4 requests in flight",
+      );
+      // What it holds: 4 in flight, 2 queued, never more.
+      const summary = await client.call(
+        "XPENDING",
+        "crawl:frontier",
+        "workers",
+      );
+      assertEquals((summary as [number])[0], 6);
+      worker.kill("SIGINT");
+      const out = summaryOf(await worker.finished(5_000));
+      assertEquals(out.committed, 0);
+      assertEquals(out.released, 6);
+    } finally {
+      release();
+    }
+    assertEquals(await statusJson(redis), {
+      frontier: 20,
+      pending: { w1: 6 },
+      results: 0,
+      errors: 0,
+    });
+    // The default --claim-idle is a minute: released entries need no wait.
+    const other = summaryOf(
+      await run([
+        "work",
+        "--redis",
+        redis.url,
+        "--name",
+        "w2",
+        "--idle-exit",
+        "200",
+        "--json",
+      ]),
+    );
+    assertEquals(other.claimed, 6);
+    assertEquals(other.committed, 20);
+    const results = await readStream(client, "crawl:results");
+    assertEquals(
+      results.map((r) => r.fields.url).sort(),
+      [...urls].sort(),
+    );
+  },
+);
 
-Deno.test("distributed_crawl.ts status --json counts failed URLs as errors", async () => {
-  await using redis = await startRedis();
-  await using server = countingServer(() => new Response("", { status: 404 }));
-  using closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const refused = `http://127.0.0.1:${closed.addr.port}/gone`;
-  closed.close();
-  const seeded = await run([
-    "seed",
-    "--redis",
-    redis.url,
-    "--prefix",
-    "t1:",
-    `${server.base}/a`,
-    refused,
-  ]);
-  assertEquals(seeded.code, 0, seeded.stderr);
-  const args = ["--redis", redis.url, "--prefix", "t1:"];
-  assertEquals(
-    JSON.parse((await run(["status", ...args, "--json"])).stdout),
-    { frontier: 2, pending: {}, results: 0, errors: 0 },
-  );
-  const worked = summaryOf(
-    await run(["work", ...args, "--name", "w", "--idle-exit", "100", "--json"]),
-  );
-  assertEquals(worked.fetched, 2);
-  assertEquals(
-    JSON.parse((await run(["status", ...args, "--json"])).stdout),
-    { frontier: 0, pending: { w: 0 }, results: 2, errors: 1 },
-  );
-  await using client = await RespClient.connect(redis.port);
-  const results = await readStream(client, "t1:results");
-  const failed = results.find((r) => r.fields.url === refused)!.fields;
-  assertEquals(failed.ok, "false");
-  assertEquals(failed.status, "");
-  assert(failed.error!.length > 0 && !failed.error!.includes("\n"));
-  const text = await run(["status", ...args]);
-  assertEquals(text.code, 0);
-  assert(text.stdout.includes("errors    1"), text.stdout);
-});
-
-Deno.test("distributed_crawl.ts exits 2 with one line for bad usage, 0 for --help", async () => {
-  const help = await run(["--help"]);
-  assertEquals(help.code, 0);
-  assert(help.stdout.startsWith("Usage: distributed_crawl.ts"));
-  const cases: [string[], string][] = [
-    [[], "missing command"],
-    [["crawl"], 'unknown command "crawl"'],
-    [["work", "--redis", "redis://127.0.0.1:1"], "work needs --name"],
-    [["status"], "status needs --redis"],
-    [["seed", "--redis", "http://x"], 'invalid --redis "http://x"'],
-    [
-      ["seed", "--redis", "redis://127.0.0.1:1", "ftp://x/"],
-      'invalid URL "ftp://x/"',
-    ],
-    [
-      ["status", "--redis", "redis://127.0.0.1:1", "--follow"],
-      "--follow does not apply to status",
-    ],
-    [[
-      "work",
-      "--redis",
-      "redis://127.0.0.1:1",
-      "--name",
-      "w",
-      "--concurrency",
-      "0",
-    ], "--concurrency must be an integer >= 1"],
-    [["work", "--bogus"], "unknown option --bogus"],
-  ];
-  for (const [args, message] of cases) {
-    const out = await run(args);
-    assertEquals(out.code, 2, args.join(" "));
-    assertEquals(out.stdout, "");
-    const lines = out.stderr.trim().split("\n");
-    assertEquals(lines.length, 1, out.stderr);
-    assert(lines[0]!.includes(message), `${args.join(" ")}: ${lines[0]}`);
-  }
-  const down = await run(["status", "--redis", "redis://127.0.0.1:1"]);
-  assertEquals(down.code, 1);
-  assert(
-    down.stderr.includes("Cannot connect to redis://127.0.0.1:1"),
-    down.stderr,
-  );
-});
-
-Deno.test("distributed_crawl.ts work writes no result for an entry another worker claimed while it was slow", async () => {
-  await using redis = await startRedis();
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => release = resolve);
-  await using server = countingServer(async () => {
-    await held;
-    return new Response("slow");
-  });
-  const url = `${server.base}/slow`;
-  const seeded = await run(["seed", "--redis", redis.url, url]);
-  assertEquals(seeded.code, 0, seeded.stderr);
-  const work = (name: string, claimIdle: string) =>
-    new Run([
-      "work",
+redisTest(
+  "distributed_crawl.ts status --json counts failed URLs as errors",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(() =>
+      new Response("", { status: 404 })
+    );
+    using closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const refused = `http://127.0.0.1:${closed.addr.port}/gone`;
+    closed.close();
+    const seeded = await run([
+      "seed",
       "--redis",
       redis.url,
-      "--name",
-      name,
-      "--claim-idle",
-      claimIdle,
-      "--idle-exit",
-      "300",
-      "--json",
+      "--prefix",
+      "t1:",
+      `${server.base}/a`,
+      refused,
     ]);
-  await using slow = work("slow", "60000");
-  let fast: Run | undefined;
-  try {
-    // The slow worker fetches first; the other claims its entry after 200 ms.
-    await until(
-      () => Promise.resolve(server.hits.get("/slow") === 1),
-      "the first worker fetching",
+    assertEquals(seeded.code, 0, seeded.stderr);
+    const args = ["--redis", redis.url, "--prefix", "t1:"];
+    assertEquals(
+      JSON.parse((await run(["status", ...args, "--json"])).stdout),
+      { frontier: 2, pending: {}, results: 0, errors: 0 },
     );
-    fast = work("fast", "200");
-    await until(
-      () => Promise.resolve(server.hits.get("/slow") === 2),
-      "both workers fetching",
+    const worked = summaryOf(
+      await run([
+        "work",
+        ...args,
+        "--name",
+        "w",
+        "--idle-exit",
+        "100",
+        "--json",
+      ]),
     );
-  } catch (e) {
-    await fast?.[Symbol.asyncDispose]();
-    throw e;
-  } finally {
-    release();
-  }
-  await using _fast = fast;
-  const [a, b] = [
-    summaryOf(await slow.finished()),
-    summaryOf(await fast.finished()),
-  ];
-  assertEquals([a.fetched, a.committed, a.lost], [1, 0, 1]);
-  assertEquals([b.fetched, b.committed, b.lost, b.claimed], [1, 1, 0, 1]);
-  await using client = await RespClient.connect(redis.port);
-  const results = await readStream(client, "crawl:results");
-  assertEquals(results.map((r) => [r.fields.url, r.fields.worker]), [[
-    url,
-    "fast",
-  ]]);
-});
+    assertEquals(worked.fetched, 2);
+    assertEquals(
+      JSON.parse((await run(["status", ...args, "--json"])).stdout),
+      { frontier: 0, pending: { w: 0 }, results: 2, errors: 1 },
+    );
+    await using client = await RespClient.connect(redis.port);
+    const results = await readStream(client, "t1:results");
+    const failed = results.find((r) => r.fields.url === refused)!.fields;
+    assertEquals(failed.ok, "false");
+    assertEquals(failed.status, "");
+    assert(failed.error!.length > 0 && !failed.error!.includes("\n"));
+    const text = await run(["status", ...args]);
+    assertEquals(text.code, 0);
+    assert(text.stdout.includes("errors    1"), text.stdout);
+  },
+);
 
-Deno.test("distributed_crawl.ts work --origin-delay spaces the starts on each origin across workers, origins in parallel", async () => {
-  await using redis = await startRedis();
-  const DELAY = 200;
-  const arrivals = new Map<string, number[]>();
-  const origin = (name: string) => {
-    const times: number[] = [];
-    arrivals.set(name, times);
-    return countingServer(() => {
-      times.push(performance.now());
+redisTest(
+  "distributed_crawl.ts exits 2 with one line for bad usage, 0 for --help",
+  async () => {
+    const help = await run(["--help"]);
+    assertEquals(help.code, 0);
+    assert(help.stdout.startsWith("Usage: distributed_crawl.ts"));
+    const cases: [string[], string][] = [
+      [[], "missing command"],
+      [["crawl"], 'unknown command "crawl"'],
+      [["work", "--redis", "redis://127.0.0.1:1"], "work needs --name"],
+      [["status"], "status needs --redis"],
+      [["seed", "--redis", "http://x"], 'invalid --redis "http://x"'],
+      [
+        ["seed", "--redis", "redis://127.0.0.1:1", "ftp://x/"],
+        'invalid URL "ftp://x/"',
+      ],
+      [
+        ["status", "--redis", "redis://127.0.0.1:1", "--follow"],
+        "--follow does not apply to status",
+      ],
+      [[
+        "work",
+        "--redis",
+        "redis://127.0.0.1:1",
+        "--name",
+        "w",
+        "--concurrency",
+        "0",
+      ], "--concurrency must be an integer >= 1"],
+      [["work", "--bogus"], "unknown option --bogus"],
+    ];
+    for (const [args, message] of cases) {
+      const out = await run(args);
+      assertEquals(out.code, 2, args.join(" "));
+      assertEquals(out.stdout, "");
+      const lines = out.stderr.trim().split("\n");
+      assertEquals(lines.length, 1, out.stderr);
+      assert(lines[0]!.includes(message), `${args.join(" ")}: ${lines[0]}`);
+    }
+    const down = await run(["status", "--redis", "redis://127.0.0.1:1"]);
+    assertEquals(down.code, 1);
+    assert(
+      down.stderr.includes("Cannot connect to redis://127.0.0.1:1"),
+      down.stderr,
+    );
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work writes no result for an entry another worker claimed while it was slow",
+  async () => {
+    await using redis = await startRedis();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => release = resolve);
+    await using server = countingServer(async () => {
+      await held;
+      return new Response("slow");
+    });
+    const url = `${server.base}/slow`;
+    const seeded = await run(["seed", "--redis", redis.url, url]);
+    assertEquals(seeded.code, 0, seeded.stderr);
+    const work = (name: string, claimIdle: string) =>
+      new Run([
+        "work",
+        "--redis",
+        redis.url,
+        "--name",
+        name,
+        "--claim-idle",
+        claimIdle,
+        "--idle-exit",
+        "300",
+        "--json",
+      ]);
+    await using slow = work("slow", "60000");
+    let fast: Run | undefined;
+    try {
+      // The slow worker fetches first; the other claims its entry after 200 ms.
+      await until(
+        () => Promise.resolve(server.hits.get("/slow") === 1),
+        "the first worker fetching",
+      );
+      fast = work("fast", "200");
+      await until(
+        () => Promise.resolve(server.hits.get("/slow") === 2),
+        "both workers fetching",
+      );
+    } catch (e) {
+      await fast?.[Symbol.asyncDispose]();
+      throw e;
+    } finally {
+      release();
+    }
+    await using _fast = fast;
+    const [a, b] = [
+      summaryOf(await slow.finished()),
+      summaryOf(await fast.finished()),
+    ];
+    assertEquals([a.fetched, a.committed, a.lost], [1, 0, 1]);
+    assertEquals([b.fetched, b.committed, b.lost, b.claimed], [1, 1, 0, 1]);
+    await using client = await RespClient.connect(redis.port);
+    const results = await readStream(client, "crawl:results");
+    assertEquals(results.map((r) => [r.fields.url, r.fields.worker]), [[
+      url,
+      "fast",
+    ]]);
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work --origin-delay spaces the starts on each origin across workers, origins in parallel",
+  async () => {
+    await using redis = await startRedis();
+    const DELAY = 200;
+    const arrivals = new Map<string, number[]>();
+    const origin = (name: string) => {
+      const times: number[] = [];
+      arrivals.set(name, times);
+      return countingServer(() => {
+        times.push(performance.now());
+        return new Response("ok");
+      });
+    };
+    await using a = origin("a");
+    await using b = origin("b");
+    const urls = Array.from({ length: 8 }, (_, i) => [
+      `${a.base}/${i}`,
+      `${b.base}/${i}`,
+    ]).flat();
+    await seedFile(redis, urls);
+    const work = (name: string) =>
+      run([
+        "work",
+        "--redis",
+        redis.url,
+        "--name",
+        name,
+        "--origin-delay",
+        String(DELAY),
+        // Small, so that both workers hold URLs of both origins.
+        "--concurrency",
+        "2",
+        "--queue",
+        "2",
+        "--idle-exit",
+        "300",
+        "--json",
+      ]);
+    const summaries = (await Promise.all([work("w1"), work("w2")])).map(
+      summaryOf,
+    );
+    assertEquals(summaries.reduce((n, s) => n + s.committed, 0), urls.length);
+    assert(summaries.every((s) => s.fetched > 0), "one worker did everything");
+    for (const [name, times] of arrivals) {
+      assertEquals(times.length, 8, name);
+      times.sort((x, y) => x - y);
+      // The reservations are exact on Redis's clock; timers, process scheduling
+      // and loopback delay each start a little, by varying amounts.
+      for (let i = 1; i < times.length; i++) {
+        const gap = times[i]! - times[i - 1]!;
+        assert(
+          gap >= DELAY / 2,
+          `${name}: ${gap.toFixed(0)} ms between starts`,
+        );
+      }
+      const span = times[7]! - times[0]!;
+      assert(
+        span >= 7 * DELAY - 60,
+        `${name}: 8 starts in ${span.toFixed(0)} ms`,
+      );
+    }
+    // Neither origin waited for the other's URLs.
+    const [ta, tb] = [arrivals.get("a")!, arrivals.get("b")!];
+    assert(Math.abs(ta[0]! - tb[0]!) < 4 * DELAY);
+    assert(Math.abs(ta[7]! - tb[7]!) < 4 * DELAY);
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work fetches its own slow entry once when its XAUTOCLAIM claims it back",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(async () => {
+      // Three claim scans (every 200 ms) happen while this response waits.
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      return new Response("slow");
+    });
+    const seeded = await run([
+      "seed",
+      "--redis",
+      redis.url,
+      `${server.base}/x`,
+    ]);
+    assertEquals(seeded.code, 0, seeded.stderr);
+    const out = summaryOf(
+      await run([
+        "work",
+        "--redis",
+        redis.url,
+        "--name",
+        "w",
+        "--claim-idle",
+        "200",
+        "--idle-exit",
+        "200",
+        "--json",
+      ]),
+    );
+    assertEquals(server.hits.get("/x"), 1);
+    assertEquals([out.fetched, out.committed, out.lost, out.claimed], [
+      1,
+      1,
+      0,
+      0,
+    ]);
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work on SIGINT lets the URLs it took finish within --grace and commits them",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
       return new Response("ok");
     });
-  };
-  await using a = origin("a");
-  await using b = origin("b");
-  const urls = Array.from({ length: 8 }, (_, i) => [
-    `${a.base}/${i}`,
-    `${b.base}/${i}`,
-  ]).flat();
-  await seedFile(redis, urls);
-  const work = (name: string) =>
-    run([
+    const urls = Array.from({ length: 20 }, (_, i) => `${server.base}/s/${i}`);
+    await seedFile(redis, urls);
+    await using worker = new Run([
       "work",
       "--redis",
       redis.url,
       "--name",
-      name,
-      "--origin-delay",
-      String(DELAY),
-      // Small, so that both workers hold URLs of both origins.
+      "w1",
       "--concurrency",
       "2",
       "--queue",
-      "2",
-      "--idle-exit",
-      "300",
+      "1",
       "--json",
     ]);
-  const summaries = (await Promise.all([work("w1"), work("w2")])).map(
-    summaryOf,
-  );
-  assertEquals(summaries.reduce((n, s) => n + s.committed, 0), urls.length);
-  assert(summaries.every((s) => s.fetched > 0), "one worker did everything");
-  for (const [name, times] of arrivals) {
-    assertEquals(times.length, 8, name);
-    times.sort((x, y) => x - y);
-    // The reservations are exact on Redis's clock; timers, process scheduling
-    // and loopback delay each start a little, by varying amounts.
-    for (let i = 1; i < times.length; i++) {
-      const gap = times[i]! - times[i - 1]!;
-      assert(gap >= DELAY / 2, `${name}: ${gap.toFixed(0)} ms between starts`);
-    }
-    const span = times[7]! - times[0]!;
-    assert(
-      span >= 7 * DELAY - 60,
-      `${name}: 8 starts in ${span.toFixed(0)} ms`,
+    await until(
+      () => Promise.resolve(server.hits.size === 2),
+      "2 requests in flight",
     );
-  }
-  // Neither origin waited for the other's URLs.
-  const [ta, tb] = [arrivals.get("a")!, arrivals.get("b")!];
-  assert(Math.abs(ta[0]! - tb[0]!) < 4 * DELAY);
-  assert(Math.abs(ta[7]! - tb[7]!) < 4 * DELAY);
-});
-
-Deno.test("distributed_crawl.ts work fetches its own slow entry once when its XAUTOCLAIM claims it back", async () => {
-  await using redis = await startRedis();
-  await using server = countingServer(async () => {
-    // Three claim scans (every 200 ms) happen while this response waits.
-    await new Promise((resolve) => setTimeout(resolve, 800));
-    return new Response("slow");
-  });
-  const seeded = await run(["seed", "--redis", redis.url, `${server.base}/x`]);
-  assertEquals(seeded.code, 0, seeded.stderr);
-  const out = summaryOf(
-    await run([
-      "work",
-      "--redis",
-      redis.url,
-      "--name",
-      "w",
-      "--claim-idle",
-      "200",
-      "--idle-exit",
-      "200",
-      "--json",
-    ]),
-  );
-  assertEquals(server.hits.get("/x"), 1);
-  assertEquals([out.fetched, out.committed, out.lost, out.claimed], [
-    1,
-    1,
-    0,
-    0,
-  ]);
-});
-
-Deno.test("distributed_crawl.ts work on SIGINT lets the URLs it took finish within --grace and commits them", async () => {
-  await using redis = await startRedis();
-  await using server = countingServer(async () => {
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    return new Response("ok");
-  });
-  const urls = Array.from({ length: 20 }, (_, i) => `${server.base}/s/${i}`);
-  await seedFile(redis, urls);
-  await using worker = new Run([
-    "work",
-    "--redis",
-    redis.url,
-    "--name",
-    "w1",
-    "--concurrency",
-    "2",
-    "--queue",
-    "1",
-    "--json",
-  ]);
-  await until(
-    () => Promise.resolve(server.hits.size === 2),
-    "2 requests in flight",
-  );
-  worker.kill("SIGINT");
-  const out = summaryOf(await worker.finished(5_000));
-  // The two in flight and the one queued in fetchEach: nothing else was read.
-  assertEquals([out.committed, out.released], [3, 0]);
-  assertEquals(server.hits.size, 3);
-  assertEquals(await statusJson(redis), {
-    frontier: 17,
-    pending: { w1: 0 },
-    results: 3,
-    errors: 0,
-  });
-});
-
-Deno.test("distributed_crawl.ts work rides out a Redis restart: every URL still has exactly one result", async () => {
-  await using redis = await startRedis({ appendOnly: true });
-  await using server = countingServer(async () => {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    return new Response("ok");
-  });
-  const urls = Array.from({ length: 2_000 }, (_, i) => `${server.base}/r/${i}`);
-  await seedFile(redis, urls);
-  const workers = ["w1", "w2"].map((name) =>
-    new Run([
-      "work",
-      "--redis",
-      redis.url,
-      "--name",
-      name,
-      "--concurrency",
-      "16",
-      "--idle-exit",
-      "500",
-      "--json",
-    ])
-  );
-  try {
-    {
-      await using client = await RespClient.connect(redis.port);
-      await until(
-        async () => Number(await client.call("XLEN", "crawl:results")) >= 500,
-        "a quarter of the results",
-      );
-    }
-    // The scripts are lost with the process: the workers load them again.
-    await redis.restart();
-    const summaries = [
-      summaryOf(await workers[0]!.finished(30_000)),
-      summaryOf(await workers[1]!.finished(30_000)),
-    ];
-    const fetched = summaries.reduce((n, s) => n + s.fetched, 0);
-    assert(fetched >= urls.length, `${fetched} fetched`);
-    await using client = await RespClient.connect(redis.port);
-    const results = await readStream(client, "crawl:results");
-    assertEquals(results.length, urls.length);
-    assertEquals(new Set(results.map((r) => r.fields.url)).size, urls.length);
+    worker.kill("SIGINT");
+    const out = summaryOf(await worker.finished(5_000));
+    // The two in flight and the one queued in fetchEach: nothing else was read.
+    assertEquals([out.committed, out.released], [3, 0]);
+    assertEquals(server.hits.size, 3);
     assertEquals(await statusJson(redis), {
-      frontier: 0,
-      pending: { w1: 0, w2: 0 },
-      results: urls.length,
+      frontier: 17,
+      pending: { w1: 0 },
+      results: 3,
       errors: 0,
     });
-  } finally {
-    for (const worker of workers) await worker[Symbol.asyncDispose]();
-  }
-});
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work rides out a Redis restart: every URL still has exactly one result",
+  async () => {
+    await using redis = await startRedis({ appendOnly: true });
+    await using server = countingServer(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return new Response("ok");
+    });
+    const urls = Array.from(
+      { length: 2_000 },
+      (_, i) => `${server.base}/r/${i}`,
+    );
+    await seedFile(redis, urls);
+    const workers = ["w1", "w2"].map((name) =>
+      new Run([
+        "work",
+        "--redis",
+        redis.url,
+        "--name",
+        name,
+        "--concurrency",
+        "16",
+        "--idle-exit",
+        "500",
+        "--json",
+      ])
+    );
+    try {
+      {
+        await using client = await RespClient.connect(redis.port);
+        await until(
+          async () => Number(await client.call("XLEN", "crawl:results")) >= 500,
+          "a quarter of the results",
+        );
+      }
+      // The scripts are lost with the process: the workers load them again.
+      await redis.restart();
+      const summaries = [
+        summaryOf(await workers[0]!.finished(30_000)),
+        summaryOf(await workers[1]!.finished(30_000)),
+      ];
+      const fetched = summaries.reduce((n, s) => n + s.fetched, 0);
+      assert(fetched >= urls.length, `${fetched} fetched`);
+      await using client = await RespClient.connect(redis.port);
+      const results = await readStream(client, "crawl:results");
+      assertEquals(results.length, urls.length);
+      assertEquals(new Set(results.map((r) => r.fields.url)).size, urls.length);
+      assertEquals(await statusJson(redis), {
+        frontier: 0,
+        pending: { w1: 0, w2: 0 },
+        results: urls.length,
+        errors: 0,
+      });
+    } finally {
+      for (const worker of workers) await worker[Symbol.asyncDispose]();
+    }
+  },
+);
