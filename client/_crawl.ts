@@ -65,7 +65,6 @@ import {
 } from "./_redirect.ts";
 import { IDEMPOTENT_METHODS, originPause, retryDelay } from "./_retry.ts";
 import { type Origin, Scheduler } from "./_scheduler.ts";
-import { Waker } from "./_waker.ts";
 
 /** One URL read from the source, from then until its result. */
 class Job implements Timed {
@@ -139,13 +138,11 @@ const NO_TIMINGS: FetchTimings = Object.freeze({
 /** A crawl: options checked at construction, run once with {@linkcode Crawl.run}. */
 export class Crawl {
   readonly #config: CrawlConfig;
-  /** `null` data is the waker's registration. */
-  readonly #sel = new Selector<Slot | null>();
+  readonly #sel = new Selector<Slot>();
   /** Every timed thing of the crawl: client deadlines, retry backoffs, origin waits. */
   readonly #timers = new DeadlineQueue<Timed>();
   readonly #scheduler: Scheduler<Job>;
   readonly #pool: IdlePool<Slot>;
-  readonly #waker = new Waker();
   /** `config.shared` plus `conn`, for a plain URL sent on a pooled conn. */
   #sharedOnConn: InternalOptions | null = null;
 
@@ -185,11 +182,9 @@ export class Crawl {
   /** Runs the crawl, yielding what finished after each step, in completion order. */
   async *run(source: CrawlSource): AsyncGenerator<FetchEntry[]> {
     const signal = this.#config.signal;
-    const waker = this.#waker;
     // The listener only wakes the loop; the loop sees `signal.aborted` and ends.
-    const wake = () => waker.wake();
+    const wake = () => this.#sel.wakeup();
     signal?.addEventListener("abort", wake, { once: true });
-    this.#sel.register(waker, EVENT_READ, null);
     if (Array.isArray(source)) this.#total = source.length;
     try {
       this.#openSource(source);
@@ -288,12 +283,12 @@ export class Crawl {
       this.#pulling = false;
       if (result.done) this.#asyncDone = true;
       else this.#delivered.push(result.value);
-      this.#waker.wake();
+      this.#sel.wakeup();
       this.#readAhead();
     }, (error) => {
       this.#pulling = false;
       this.#sourceFailed = { error };
-      this.#waker.wake();
+      this.#sel.wakeup();
     });
   }
 
@@ -460,16 +455,15 @@ export class Crawl {
 
   // --- 4. dispatch, after-step -----------------------------------------------
 
-  #dispatch(batch: Array<[SelectorKey<Slot | null>, number]>): void {
+  #dispatch(batch: Array<[SelectorKey<Slot>, number]>): void {
     const signal = this.#config.signal;
+    // Clients whose wait ended (their wakeup() ended the select, or came with it).
+    if (this.#woken.length > 0) this.#resumeWoken();
     for (const [key, mask] of batch) {
       // onProgress may abort at any point: check before each step.
       if (signal?.aborted) return;
       const slot = key.data;
-      if (slot === null) {
-        this.#waker.reset();
-        this.#resumeWoken();
-      } else if (slot.job === null) {
+      if (slot.job === null) {
         // An idle conn that becomes ready was closed by the server (or misbehaves).
         this.#dropIdle(slot);
       } else {
@@ -516,7 +510,7 @@ export class Crawl {
   #awaitClient(job: Job, client: HttpClient): void {
     client.waiting?.then(() => {
       this.#woken.push({ job, client });
-      this.#waker.wake();
+      this.#sel.wakeup();
     });
   }
 
@@ -843,7 +837,6 @@ export class Crawl {
     for (const slot of this.#pool.drain()) slot.conn.close();
     this.#timers.clear();
     this.#sel.close();
-    this.#waker.close();
     if (!this.#exhausted) {
       // As `for..of` does when a loop ends early: let the source clean up.
       this.#sync?.return?.();
