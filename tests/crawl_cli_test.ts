@@ -18,6 +18,7 @@ import { gzipSync } from "node:zlib";
 import { WARCParser } from "npm:warcio@2.4.11";
 import base32Encode from "npm:base32-encode@2.0.0";
 import { urlToPath } from "../examples/crawl/output_dir.ts";
+import { cert, key, testdata } from "./_tls.ts";
 
 const CRAWL = new URL("../examples/crawl.ts", import.meta.url).href;
 const WARCIO = "npm:warcio@2.4.11";
@@ -941,12 +942,11 @@ Deno.test("crawl.ts --follow -o follows the links of pages streamed to disk", as
 });
 
 Deno.test("crawl.ts --cacert trusts a private CA for https, and without it the URL fails", async () => {
-  const testdata = new URL("./testdata/", import.meta.url);
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
-    cert: await Deno.readTextFile(new URL("localhost.crt", testdata)),
-    key: await Deno.readTextFile(new URL("localhost.key", testdata)),
+    cert,
+    key,
     onListen() {},
   }, () => new Response("secure"));
   try {

@@ -16,6 +16,7 @@ import {
 } from "../mod.ts";
 import { latin1Bytes as latin1 } from "./_malformed_corpus.ts";
 import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
+import { ca, cert, key } from "./_tls.ts";
 
 const text = (body: Uint8Array) => new TextDecoder().decode(body);
 const ok = (r: FetchResult | undefined) => {
@@ -697,15 +698,6 @@ Deno.test("fetchEach() yields results as they complete and closes everything on 
 });
 
 Deno.test("fetchAll() over https with a private CA", async () => {
-  const cert = await Deno.readTextFile(
-    new URL("./testdata/localhost.crt", import.meta.url),
-  );
-  const key = await Deno.readTextFile(
-    new URL("./testdata/localhost.key", import.meta.url),
-  );
-  const ca = await Deno.readTextFile(
-    new URL("./testdata/ca.crt", import.meta.url),
-  );
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
     () => new Response("secure"),

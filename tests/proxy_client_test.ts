@@ -16,11 +16,7 @@ import {
 import { startMiniProxy } from "./_mini_proxy.ts";
 import { needsTinyproxy, startTinyproxy } from "./_tinyproxy.ts";
 import { bytesEqual, listenTcp, Rng } from "./_net.ts";
-
-const testdata = new URL("./testdata/", import.meta.url);
-const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
-const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
-const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
+import { ca, cert, clientCa, key } from "./_tls.ts";
 
 const ok = (r: FetchResult | undefined) => {
   assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
@@ -488,7 +484,7 @@ Deno.test("HttpClient through a tunnel tries the default roots on a new tunnel w
   // default root: both tunnels fail, as a direct connect would.
   const client = await drive(`${tls.base}/length/1`, {
     proxy: proxy.url,
-    caCerts: [Deno.readTextFileSync(new URL("client_ca.crt", testdata))],
+    caCerts: [clientCa],
   });
   assertEquals(client.state, "failed");
   assertInstanceOf(client.error, Deno.errors.InvalidData);

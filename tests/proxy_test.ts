@@ -31,11 +31,7 @@ import {
   Rng,
   within,
 } from "./_net.ts";
-
-const testdata = new URL("./testdata/", import.meta.url);
-const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
-const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
-const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
+import { ca, listenTls } from "./_tls.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -599,12 +595,7 @@ function serveHttp(payload: Uint8Array) {
  * for byte.
  */
 function serveTls(response: Uint8Array, count: number) {
-  const listener = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert,
-    key,
-  });
+  const listener = listenTls();
   const done = (async () => {
     try {
       for (let i = 0; i < count; i++) {

@@ -1,4 +1,3 @@
-import * as tls from "node:tls";
 import {
   assert,
   assertEquals,
@@ -25,14 +24,14 @@ import {
   selectUntil,
   within,
 } from "./_net.ts";
-
-const testdata = new URL("./testdata/", import.meta.url);
-const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
-const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
-const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
-const clientCa = Deno.readTextFileSync(new URL("client_ca.crt", testdata));
-const clientCert = Deno.readTextFileSync(new URL("client.crt", testdata));
-const clientKey = Deno.readTextFileSync(new URL("client.key", testdata));
+import {
+  ca,
+  clientCa,
+  clientCert,
+  clientKey,
+  listenTls,
+  mtlsServer,
+} from "./_tls.ts";
 
 /** Connects a plain TCP conn and waits until it is established. */
 async function connected(port: number): Promise<PollableConn> {
@@ -86,12 +85,7 @@ async function roundTrip(
 Deno.test("PollableConn[kStartTls]() upgrades an open conn in place; bytes both ways arrive intact", async () => {
   // An echo server over TLS; the client first connects in plain TCP, as through
   // a proxy's tunnel, then starts TLS on the same conn.
-  using server = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert,
-    key,
-  });
+  using server = listenTls();
   const data = new Rng(9).bytes(300_000);
   const served = server.accept().then(async (peer) => {
     try {
@@ -192,12 +186,7 @@ Deno.test("PollableConn.close() during a started handshake releases the socket a
 });
 
 Deno.test("PollableConn[kStartTls]() with caCerts the chain does not lead to fails as InvalidData, an unknown issuer", async () => {
-  using server = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert,
-    key,
-  });
+  using server = listenTls();
   const served = server.accept().then((peer) =>
     peer.handshake().catch(() => {}).finally(() => peer.close())
   );
@@ -218,23 +207,8 @@ Deno.test("PollableConn[kStartTls]() with caCerts the chain does not lead to fai
 });
 
 Deno.test("PollableConn[kStartTls]() presents a client certificate to a server that requires one", async () => {
-  const sockets = new Set<tls.TLSSocket>();
-  const { promise: peerCn, resolve } = Promise.withResolvers<string>();
-  const server = tls.createServer({
-    cert,
-    key,
-    ca: [clientCa],
-    requestCert: true,
-    rejectUnauthorized: true,
-  }, (socket) => {
-    sockets.add(socket);
-    resolve(String(socket.getPeerCertificate().subject?.CN));
-    socket.on("error", () => {});
-    socket.once("data", () => socket.end("ok"));
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  const port = (server.address() as { port: number }).port;
-  const conn = await connected(port);
+  await using server = await mtlsServer((socket) => socket.end("ok"));
+  const conn = await connected(server.port);
   try {
     conn[kStartTls]({
       hostname: "localhost",
@@ -244,10 +218,8 @@ Deno.test("PollableConn[kStartTls]() presents a client certificate to a server t
     });
     const reply = await roundTrip(conn, new TextEncoder().encode("hello"));
     assertEquals(new TextDecoder().decode(reply), "ok");
-    assertEquals(await peerCn, "selectors test client");
+    assertEquals(await server.peer, "selectors test client");
   } finally {
     conn.close();
-    for (const socket of sockets) socket.destroy();
-    await new Promise((done) => server.close(done));
   }
 });

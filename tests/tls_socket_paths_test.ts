@@ -22,14 +22,10 @@ import { kStartTls } from "../selector/_pollable.ts";
 import { isUnknownIssuer, startTlsSocket } from "../selector/_tls_socket.ts";
 import type { Transport } from "../selector/_transport.ts";
 import { listenTcp, readyFor, selectUntil } from "./_net.ts";
-
-const testdata = new URL("./testdata/", import.meta.url);
-const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
-const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
-const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
+import { ca, listenTls } from "./_tls.ts";
 
 Deno.test("startTlsSocket() reads on after a 0-byte read, passes setNoDelay/setKeepAlive to the conn under it, and ends the stream on closeWrite()", async () => {
-  using server = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+  using server = listenTls();
   const served = server.accept().then(async (peer) => {
     try {
       const buf = new Uint8Array(64);
@@ -141,7 +137,7 @@ Deno.test("PollableConn[kStartTls]() refuses a conn with a read in flight", asyn
 });
 
 Deno.test("startTlsSocket() over a conn without socket options (as a Unix socket) ignores setNoDelay and setKeepAlive", async () => {
-  using server = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+  using server = listenTls();
   const served = server.accept().then((peer) =>
     peer.handshake().finally(() => peer.close())
   );
