@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { concat } from "./_net.ts";
 
 /** Options of {@linkcode startMiniProxy}. */
 export interface MiniProxyOptions {
@@ -113,16 +114,6 @@ class Reader {
     while (await this.#fill());
     return this.take();
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 function indexOfCrlfCrlf(bytes: Uint8Array): number {

@@ -265,7 +265,7 @@ export async function readExactly(
 }
 
 /** Concatenates byte arrays. */
-export function concat(chunks: Uint8Array[]): Uint8Array {
+export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
   let total = 0;
   for (const c of chunks) total += c.length;
   const out = new Uint8Array(total);
@@ -275,6 +275,31 @@ export function concat(chunks: Uint8Array[]): Uint8Array {
     offset += c.length;
   }
   return out;
+}
+
+/** Latin1 string to bytes (one char, one byte), as the corpora are written. */
+export function latin1Bytes(s: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** Chunks as latin1 text, one character per byte. */
+export function latin1Text(chunks: Uint8Array[]): string {
+  let s = "";
+  for (const c of chunks) for (const b of c) s += String.fromCharCode(b);
+  return s;
+}
+
+/** Where `needle` first starts in `haystack`, or -1. */
+export function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) {
+      if (haystack[i + j] !== needle[j]) continue outer;
+    }
+    return i;
+  }
+  return -1;
 }
 
 /** Whether two byte arrays are equal (fast path for large arrays). */

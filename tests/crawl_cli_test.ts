@@ -19,6 +19,7 @@ import { WARCParser } from "npm:warcio@2.4.11";
 import base32Encode from "npm:base32-encode@2.0.0";
 import { urlToPath } from "../examples/crawl/output_dir.ts";
 import { cert, key, testdata } from "./_tls.ts";
+import { concat } from "./_net.ts";
 
 const CRAWL = new URL("../examples/crawl.ts", import.meta.url).href;
 const WARCIO = "npm:warcio@2.4.11";
@@ -435,13 +436,7 @@ function dechunk(bytes: Uint8Array): Uint8Array {
     parts.push(bytes.subarray(at, at + size));
     at += size + 2;
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 function headEnd(bytes: Uint8Array): number {

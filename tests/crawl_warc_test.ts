@@ -20,24 +20,11 @@ import { WARCParser } from "npm:warcio@2.4.11";
 import base32Encode from "npm:base32-encode@2.0.0";
 import { WarcWriter } from "../examples/crawl/warc.ts";
 import { DiskError } from "../examples/crawl/disk_error.ts";
+import { concat, latin1Bytes as latin1 } from "./_net.ts";
 
 const WARCIO = "npm:warcio@2.4.11";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function latin1(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
 
 /** `sha1:` + base32, computed apart from the writer: WebCrypto and base32-encode. */
 async function sha1(bytes: Uint8Array): Promise<string> {

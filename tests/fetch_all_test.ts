@@ -14,9 +14,9 @@ import {
   type FetchResult,
   HttpParseError,
 } from "../mod.ts";
-import { latin1Bytes as latin1 } from "./_malformed_corpus.ts";
 import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
 import { ca, cert, key } from "./_tls.ts";
+import { latin1Bytes as latin1 } from "./_net.ts";
 
 const text = (body: Uint8Array) => new TextDecoder().decode(body);
 const ok = (r: FetchResult | undefined) => {

@@ -8,14 +8,7 @@ import {
 } from "@std/assert";
 import { ResponseParser } from "../client/_response_parser.ts";
 import { HttpParseError } from "../client/http_parse_error.ts";
-import { mulberry32 } from "./_net.ts";
-
-/** Latin1 string to bytes (one char, one byte), as the corpora are written. */
-function bytesOf(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
+import { latin1Bytes as bytesOf, mulberry32 } from "./_net.ts";
 
 function textOf(chunks: Uint8Array[]): string {
   let s = "";

@@ -16,6 +16,7 @@ import { kStartTls } from "../selector/_pollable.ts";
 import { isUnknownIssuer } from "../selector/_tls_socket.ts";
 import {
   bytesEqual,
+  concat,
   listenTcp,
   maskOf,
   readExactly,
@@ -73,13 +74,7 @@ async function roundTrip(
     return false;
   }, { rounds: 10_000 });
   sel.unregister(conn);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concat(chunks);
 }
 
 Deno.test("PollableConn[kStartTls]() upgrades an open conn in place; bytes both ways arrive intact", async () => {
