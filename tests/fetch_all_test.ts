@@ -17,16 +17,7 @@ import {
 import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
 import { ca, cert, key } from "./_tls.ts";
 import { latin1Bytes as latin1 } from "./_net.ts";
-
-const text = (body: Uint8Array) => new TextDecoder().decode(body);
-const ok = (r: FetchResult | undefined) => {
-  assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
-  return r.response;
-};
-const failed = (r: FetchResult | undefined) => {
-  assert(r !== undefined && !r.ok, "expected a failed result");
-  return r.error;
-};
+import { failed, ok, text } from "./_client_util.ts";
 
 function serve(handler: Deno.ServeHandler) {
   return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);

@@ -6,7 +6,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { fetchAll, type FetchResult, HttpClient } from "../mod.ts";
+import { fetchAll, HttpClient } from "../mod.ts";
 import { tempDir } from "./_net.ts";
 import {
   ca,
@@ -17,14 +17,10 @@ import {
   type MtlsServer,
   mtlsServer as startMtlsServer,
 } from "./_tls.ts";
+import { ok } from "./_client_util.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-const ok = (r: FetchResult | undefined) => {
-  assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
-  return r.response;
-};
 
 /**
  * A keep-alive HTTP/1.1 server on a Unix socket, raw so that its conns can be
