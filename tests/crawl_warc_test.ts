@@ -17,24 +17,13 @@ import {
 } from "@std/assert";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { WARCParser } from "npm:warcio@2.4.11";
-import base32Encode from "npm:base32-encode@2.0.0";
 import { WarcWriter } from "../examples/crawl/warc.ts";
 import { DiskError } from "../examples/crawl/disk_error.ts";
 import { concat, latin1Bytes as latin1 } from "./_net.ts";
+import { sha1, warcioIndex } from "./_warc.ts";
 
-const WARCIO = "npm:warcio@2.4.11";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** `sha1:` + base32, computed apart from the writer: WebCrypto and base32-encode. */
-async function sha1(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-1",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return "sha1:" +
-    base32Encode(new Uint8Array(digest), "RFC4648", { padding: false });
-}
 
 /** A seeded PRNG (mulberry32), so a failure is reproducible. */
 function randomBytes(length: number, seed: number): Uint8Array {
@@ -310,32 +299,6 @@ async function readWarc(bytes: Uint8Array): Promise<ReadRecord[]> {
   let i = 0;
   for await (const r of again) records[i++]!.content = await r.readFully(true);
   return records;
-}
-
-/** `warcio index` (warcio.js's CLI) on a file: one object per record. */
-async function warcioIndex(path: string): Promise<Record<string, string>[]> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--no-config",
-      "--allow-read",
-      "--allow-env",
-      WARCIO,
-      "index",
-      path,
-      "--fields",
-      "offset,length,warc-type,warc-target-uri",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  assertEquals(decoder.decode(output.stderr), "");
-  assert(output.success);
-  return decoder.decode(output.stdout).trim().split("\n").map((line) =>
-    JSON.parse(line)
-  );
 }
 
 async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
