@@ -7,6 +7,7 @@
  */
 import {
   BlockingIOError,
+  DefaultSelector,
   EVENT_WRITE,
   PollableConn,
   PollableListener,
@@ -59,6 +60,17 @@ export function readyFor(
   mask: number,
 ): (batch: Batch<unknown>) => boolean {
   return (batch) => (maskOf(batch, fileobj) & mask) === mask;
+}
+
+/** Waits (bounded) until `conn` reports `mask` on a private selector. */
+export async function readyOn(
+  conn: PollableConn,
+  mask: number,
+): Promise<void> {
+  using sel = new DefaultSelector();
+  sel.register(conn, mask);
+  await selectUntil(sel, readyFor(conn, mask));
+  sel.unregister(conn);
 }
 
 /** Polls `cond` once per macrotask-ish step (`delay`) until it holds, bounded. */

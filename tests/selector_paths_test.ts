@@ -38,6 +38,7 @@ import {
   readAll,
   readExactly,
   readyFor,
+  readyOn,
   selectUntil,
   tcpPair,
   within,
@@ -46,13 +47,6 @@ import { ca, cert, key, listenTls } from "./_tls.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Waits (bounded) until `conn` reports `mask` on a private selector. */
-async function readyOn(conn: PollableConn, mask: number): Promise<void> {
-  using sel = new DefaultSelector();
-  sel.register(conn, mask);
-  await selectUntil(sel, readyFor(conn, mask));
-}
 
 /** A plain Deno TCP conn and the peer it is connected to. */
 async function rawPair(): Promise<

@@ -21,6 +21,7 @@ import {
   maskOf,
   readExactly,
   readyFor,
+  readyOn,
   Rng,
   selectUntil,
   within,
@@ -37,10 +38,7 @@ import {
 /** Connects a plain TCP conn and waits until it is established. */
 async function connected(port: number): Promise<PollableConn> {
   const conn = PollableConn.connect({ hostname: "127.0.0.1", port });
-  using sel = new DefaultSelector();
-  sel.register(conn, EVENT_WRITE);
-  await selectUntil(sel, readyFor(conn, EVENT_WRITE));
-  sel.unregister(conn);
+  await readyOn(conn, EVENT_WRITE);
   assertEquals(conn.error, null);
   return conn;
 }
@@ -97,10 +95,7 @@ Deno.test("PollableConn[kStartTls]() upgrades an open conn in place; bytes both 
     const before = conn.remoteAddr as Deno.NetAddr;
     conn[kStartTls]({ hostname: "localhost", caCerts: [ca] });
     // Connecting again until the handshake ends: not ready meanwhile.
-    using sel = new DefaultSelector();
-    sel.register(conn, EVENT_WRITE);
-    await selectUntil(sel, readyFor(conn, EVENT_WRITE));
-    sel.unregister(conn);
+    await readyOn(conn, EVENT_WRITE);
     assertEquals(conn.error, null);
     assertEquals((conn.remoteAddr as Deno.NetAddr).port, before.port);
     const echoed = await roundTrip(conn, data);
@@ -120,10 +115,7 @@ Deno.test("PollableConn[kStartTls]() refuses a conn holding received bytes, whic
   });
   const conn = PollableConn.connect(server.addr);
   try {
-    using sel = new DefaultSelector();
-    sel.register(conn, EVENT_READ);
-    await selectUntil(sel, readyFor(conn, EVENT_READ));
-    sel.unregister(conn);
+    await readyOn(conn, EVENT_READ);
     const error = assertThrows(
       () => conn[kStartTls]({ hostname: "localhost", caCerts: [ca] }),
       Deno.errors.InvalidData,
@@ -189,10 +181,7 @@ Deno.test("PollableConn[kStartTls]() with caCerts the chain does not lead to fai
   try {
     // The client CA did not sign the server's certificate.
     conn[kStartTls]({ hostname: "localhost", caCerts: [clientCa] });
-    using sel = new DefaultSelector();
-    sel.register(conn, EVENT_WRITE);
-    await selectUntil(sel, readyFor(conn, EVENT_WRITE));
-    sel.unregister(conn);
+    await readyOn(conn, EVENT_WRITE);
     assertInstanceOf(conn.error, Deno.errors.InvalidData);
     assert(isUnknownIssuer(conn.error));
   } finally {

@@ -21,7 +21,7 @@ import {
 import { kStartTls } from "../selector/_pollable.ts";
 import { isUnknownIssuer, startTlsSocket } from "../selector/_tls_socket.ts";
 import type { Transport } from "../selector/_transport.ts";
-import { listenTcp, readyFor, selectUntil } from "./_net.ts";
+import { listenTcp, readyFor, readyOn, selectUntil } from "./_net.ts";
 import { ca, listenTls } from "./_tls.ts";
 
 Deno.test("startTlsSocket() reads on after a 0-byte read, passes setNoDelay/setKeepAlive to the conn under it, and ends the stream on closeWrite()", async () => {
@@ -99,10 +99,7 @@ Deno.test("PollableConn[kStartTls]() after a failed connect throws the connect's
   listener.close();
   const conn = PollableConn.connect({ hostname: "127.0.0.1", port });
   try {
-    using sel = new DefaultSelector();
-    sel.register(conn, EVENT_WRITE);
-    await selectUntil(sel, readyFor(conn, EVENT_WRITE));
-    sel.unregister(conn);
+    await readyOn(conn, EVENT_WRITE);
     assertInstanceOf(conn.error, Deno.errors.ConnectionRefused);
     const error = assertThrows(() =>
       conn[kStartTls]({ hostname: "localhost" })
@@ -192,10 +189,7 @@ Deno.test("PollableConn[kStartTls]() refuses a conn with bytes accepted by send(
   const accepted = server.accept();
   const conn = PollableConn.connect(server.addr);
   try {
-    using sel = new DefaultSelector();
-    sel.register(conn, EVENT_WRITE);
-    await selectUntil(sel, readyFor(conn, EVENT_WRITE));
-    sel.unregister(conn);
+    await readyOn(conn, EVENT_WRITE);
     // The write runs on a later turn: in this one the bytes are still waiting.
     assertEquals(conn.send("hello"), 5);
     const error = assertThrows(
