@@ -27,6 +27,7 @@ import {
   bytesEqual,
   closeQuietly,
   concat,
+  indexOf,
   readAll,
   Rng,
   within,
@@ -34,6 +35,7 @@ import {
 import { ca, listenTls } from "./_tls.ts";
 
 const encoder = new TextEncoder();
+const HEAD_END = encoder.encode("\r\n\r\n");
 const decoder = new TextDecoder();
 
 // ---------------------------------------------------------------------------
@@ -474,7 +476,7 @@ async function readHead(
     chunks.push(buf.slice(0, n));
     total += n;
     const all = concat(chunks);
-    const end = findCrlfCrlf(all);
+    const end = indexOf(all, HEAD_END);
     if (end !== -1) {
       return {
         head: decoder.decode(all.subarray(0, end)),
@@ -487,16 +489,6 @@ async function readHead(
       JSON.stringify(decoder.decode(concat(chunks)))
     }`,
   );
-}
-
-function findCrlfCrlf(bytes: Uint8Array): number {
-  for (let i = 0; i + 3 < bytes.length; i++) {
-    if (
-      bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 &&
-      bytes[i + 3] === 10
-    ) return i;
-  }
-  return -1;
 }
 
 function statusOf(head: string): { status: number; reason: string } {
