@@ -51,6 +51,15 @@ function mtlsServer(): Promise<MtlsServer> {
   return startMtlsServer((socket, cn) => socket.write(`hi from ${cn}`));
 }
 
+/** A TLS client of `listener`, trusting the test CA. */
+function connectTo(listener: Deno.TlsListener): PollableConn {
+  return PollableConn.connectTls({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [ca],
+  });
+}
+
 /** Sends all of `data` and receives `expect` bytes through one selector (bounded). */
 async function exchange(
   conn: PollableConn,
@@ -93,11 +102,7 @@ Deno.test("PollableConn.connectTls() becomes write-ready and exchanges data both
     await peer.write(encoder.encode(`echo:${decoder.decode(request)}`));
     return decoder.decode(request);
   })();
-  using conn = PollableConn.connectTls({
-    hostname: "localhost",
-    port: listener.addr.port,
-    caCerts: [ca],
-  });
+  using conn = connectTo(listener);
   assertEquals(conn.remoteAddr, null);
   assertThrows(() => conn.send("x"), BlockingIOError);
   using sel = new DefaultSelector();
@@ -362,11 +367,7 @@ Deno.test("PollableConn.closeWrite() over TLS: the server sees end of stream and
     await peer.write(encoder.encode(`reply to ${request}`));
     return request;
   })();
-  using conn = PollableConn.connectTls({
-    hostname: "localhost",
-    port: listener.addr.port,
-    caCerts: [ca],
-  });
+  using conn = connectTo(listener);
   using sel = new DefaultSelector();
   sel.register(conn, EVENT_WRITE);
   await selectUntil(sel, readyFor(conn, EVENT_WRITE));
@@ -412,11 +413,7 @@ Deno.test("PollableConn over TLS carries 8 MiB each way in order", async () => {
     ]);
     return got;
   })();
-  using conn = PollableConn.connectTls({
-    hostname: "localhost",
-    port: listener.addr.port,
-    caCerts: [ca],
-  });
+  using conn = connectTo(listener);
   const got = await exchange(conn, upload, size);
   assert(bytesEqual(got, download), "download differs");
   assert(bytesEqual(await server, upload), "upload differs");
@@ -429,11 +426,7 @@ Deno.test("PollableConn.recv() over TLS returns null after the server closes", a
     await peer.write(encoder.encode("bye"));
     peer.close();
   })();
-  using conn = PollableConn.connectTls({
-    hostname: "localhost",
-    port: listener.addr.port,
-    caCerts: [ca],
-  });
+  using conn = connectTo(listener);
   using sel = new DefaultSelector();
   sel.register(conn, EVENT_READ);
   let text = "";
