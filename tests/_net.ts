@@ -289,6 +289,27 @@ export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/** `bytes` cut into pieces of `size` bytes (the last one shorter), as views. */
+export function splitEvery(bytes: Uint8Array, size: number): Uint8Array[] {
+  const chunks = [];
+  for (let i = 0; i < bytes.length; i += size) {
+    chunks.push(bytes.subarray(i, i + size));
+  }
+  return chunks;
+}
+
+/** `bytes` cut at each offset of `cuts` (in any order), as views. */
+export function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let from = 0;
+  for (const cut of [...cuts].sort((a, b) => a - b)) {
+    pieces.push(bytes.subarray(from, cut));
+    from = cut;
+  }
+  pieces.push(bytes.subarray(from));
+  return pieces;
+}
+
 /** Latin1 string to bytes (one char, one byte), as the corpora are written. */
 export function latin1Bytes(s: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(s.length);

@@ -19,7 +19,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { WARCParser } from "npm:warcio@2.4.11";
 import { WarcWriter } from "../examples/crawl/warc.ts";
 import { DiskError } from "../examples/crawl/disk_error.ts";
-import { concat, latin1Bytes as latin1 } from "./_net.ts";
+import { concat, latin1Bytes as latin1, splitEvery } from "./_net.ts";
 import { sha1, warcioIndex } from "./_warc.ts";
 
 const encoder = new TextEncoder();
@@ -74,13 +74,6 @@ function pages(): Record<string, Page> {
   const text = encoder.encode("gzip me ".repeat(5000));
   const gzipped = new Uint8Array(gzipSync(text));
   const big = randomBytes(5 * 1024 * 1024, 7);
-  const pieces = (bytes: Uint8Array, size: number) => {
-    const out = [];
-    for (let i = 0; i < bytes.length; i += size) {
-      out.push(bytes.subarray(i, i + size));
-    }
-    return out;
-  };
   const page = (
     head: string,
     body: Uint8Array,
@@ -88,7 +81,7 @@ function pages(): Record<string, Page> {
     content = entity,
     size = 65_536,
   ) => ({
-    wire: [latin1(head), ...pieces(body, size)],
+    wire: [latin1(head), ...splitEvery(body, size)],
     entity,
     content,
   });
