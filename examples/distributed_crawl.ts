@@ -111,6 +111,7 @@ import {
   SCRIPTS,
 } from "./distributed/_frontier.ts";
 import { sameOriginLinks } from "./distributed/_links.ts";
+import { argsErrorMessage } from "./_args.ts";
 
 const HELP =
   `Usage: distributed_crawl.ts <command> --redis redis://HOST:PORT [options]
@@ -250,17 +251,7 @@ function parseCommandLine(args: string[]): Command {
       },
     });
   } catch (e) {
-    const error = e as Error & { code?: string };
-    const flag = /'(-[^' ]*)/.exec(error.message)?.[1];
-    if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      throw new UsageError(`unknown option ${flag ?? error.message}`);
-    }
-    if (error.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-      throw new UsageError(
-        flag ? `option ${flag} needs a value` : error.message.split("\n")[0]!,
-      );
-    }
-    throw new UsageError(error.message.split("\n")[0]!);
+    throw new UsageError(argsErrorMessage(e));
   }
   const { values: v, positionals } = parsed;
   if (v.help) return { command: "help" };

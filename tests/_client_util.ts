@@ -3,9 +3,59 @@
  * `waiting` as the HttpClient docs say a driver must, and loopback servers that
  * record the exact request bytes.
  */
-import { DefaultSelector, type HttpClient, type PollableConn } from "../mod.ts";
+import { assert } from "@std/assert";
+import {
+  DefaultSelector,
+  type FetchResult,
+  type HttpClient,
+  type PollableConn,
+} from "../mod.ts";
 
 const HEAD_END = [13, 10, 13, 10];
+
+/** A body as UTF-8 text. */
+export const text = (body: Uint8Array): string =>
+  new TextDecoder().decode(body);
+
+/** The response of a result that must be ok (fails the test otherwise). */
+export const ok = (r: FetchResult | undefined) => {
+  assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
+  return r.response;
+};
+
+/** The error of a result that must have failed (fails the test otherwise). */
+export const failed = (r: FetchResult | undefined) => {
+  assert(r !== undefined && !r.ok, "expected a failed result");
+  return r.error;
+};
+
+/** Runs `fn` with the proxy variables set as given (others unset), then restores them. */
+export async function withProxyEnv<T>(
+  env: Record<string, string>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const names = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+  ];
+  const saved = new Map(names.map((n) => [n, Deno.env.get(n)]));
+  try {
+    for (const name of names) Deno.env.delete(name);
+    for (const [name, value] of Object.entries(env)) Deno.env.set(name, value);
+    return await fn();
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) Deno.env.delete(name);
+      else Deno.env.set(name, value);
+    }
+  }
+}
 
 /** A promise that settles after `ms`, and its timer cleared when settled otherwise. */
 export function delay(ms: number): Promise<void> {

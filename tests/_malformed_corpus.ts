@@ -25,13 +25,6 @@ export interface MalformedCase {
 const OK = "HTTP/1.1 200 OK\r\n";
 const CHUNKED = `${OK}Transfer-Encoding: chunked\r\n\r\n`;
 
-/** Converts a corpus string to the bytes it stands for. */
-export function latin1Bytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
 /** The corpus: at least one entry per parser error code. */
 export const MALFORMED: MalformedCase[] = [
   // The connection closes early.

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { concat, indexOf } from "./_net.ts";
 
 /** Options of {@linkcode startMiniProxy}. */
 export interface MiniProxyOptions {
@@ -58,6 +59,7 @@ const HOP_BY_HOP = new Set([
 ]);
 const MAX_HEAD = 64 * 1024;
 const encoder = new TextEncoder();
+const HEAD_END = encoder.encode("\r\n\r\n");
 const decoder = new TextDecoder();
 
 /** A conn with a read buffer: heads, exact counts and everything to the end. */
@@ -86,7 +88,7 @@ class Reader {
   /** The next head (without its blank line), or `null` at EOF before any byte. */
   async head(): Promise<string | null> {
     while (true) {
-      const end = indexOfCrlfCrlf(this.#buf);
+      const end = indexOf(this.#buf, HEAD_END);
       if (end !== -1) {
         const head = decoder.decode(this.#buf.subarray(0, end));
         this.#buf = this.#buf.slice(end + 4);
@@ -113,26 +115,6 @@ class Reader {
     while (await this.#fill());
     return this.take();
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-function indexOfCrlfCrlf(bytes: Uint8Array): number {
-  for (let i = 0; i + 3 < bytes.length; i++) {
-    if (
-      bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 &&
-      bytes[i + 3] === 10
-    ) return i;
-  }
-  return -1;
 }
 
 function parseHead(head: string): { line: string; fields: [string, string][] } {
@@ -295,7 +277,7 @@ export function startMiniProxy(options: MiniProxyOptions = {}): MiniProxy {
     } finally {
       release();
     }
-    const end = indexOfCrlfCrlf(response);
+    const end = indexOf(response, HEAD_END);
     const parsed = parseHead(decoder.decode(response.subarray(0, end)));
     let content = response.subarray(end + 4);
     if (

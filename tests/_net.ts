@@ -7,6 +7,7 @@
  */
 import {
   BlockingIOError,
+  DefaultSelector,
   EVENT_WRITE,
   PollableConn,
   PollableListener,
@@ -59,6 +60,17 @@ export function readyFor(
   mask: number,
 ): (batch: Batch<unknown>) => boolean {
   return (batch) => (maskOf(batch, fileobj) & mask) === mask;
+}
+
+/** Waits (bounded) until `conn` reports `mask` on a private selector. */
+export async function readyOn(
+  conn: PollableConn,
+  mask: number,
+): Promise<void> {
+  using sel = new DefaultSelector();
+  sel.register(conn, mask);
+  await selectUntil(sel, readyFor(conn, mask));
+  sel.unregister(conn);
 }
 
 /** Polls `cond` once per macrotask-ish step (`delay`) until it holds, bounded. */
@@ -265,7 +277,7 @@ export async function readExactly(
 }
 
 /** Concatenates byte arrays. */
-export function concat(chunks: Uint8Array[]): Uint8Array {
+export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
   let total = 0;
   for (const c of chunks) total += c.length;
   const out = new Uint8Array(total);
@@ -275,6 +287,52 @@ export function concat(chunks: Uint8Array[]): Uint8Array {
     offset += c.length;
   }
   return out;
+}
+
+/** `bytes` cut into pieces of `size` bytes (the last one shorter), as views. */
+export function splitEvery(bytes: Uint8Array, size: number): Uint8Array[] {
+  const chunks = [];
+  for (let i = 0; i < bytes.length; i += size) {
+    chunks.push(bytes.subarray(i, i + size));
+  }
+  return chunks;
+}
+
+/** `bytes` cut at each offset of `cuts` (in any order), as views. */
+export function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let from = 0;
+  for (const cut of [...cuts].sort((a, b) => a - b)) {
+    pieces.push(bytes.subarray(from, cut));
+    from = cut;
+  }
+  pieces.push(bytes.subarray(from));
+  return pieces;
+}
+
+/** Latin1 string to bytes (one char, one byte), as the corpora are written. */
+export function latin1Bytes(s: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** Chunks as latin1 text, one character per byte. */
+export function latin1Text(chunks: Uint8Array[]): string {
+  let s = "";
+  for (const c of chunks) for (const b of c) s += String.fromCharCode(b);
+  return s;
+}
+
+/** Where `needle` first starts in `haystack`, or -1. */
+export function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) {
+      if (haystack[i + j] !== needle[j]) continue outer;
+    }
+    return i;
+  }
+  return -1;
 }
 
 /** Whether two byte arrays are equal (fast path for large arrays). */

@@ -3,7 +3,7 @@
  * split as it says, so every framing and every split reaches the client.
  */
 
-import { latin1Bytes as latin1 } from "./_malformed_corpus.ts";
+import { indexOf, latin1Bytes as latin1 } from "./_net.ts";
 
 const encoder = new TextEncoder();
 const HEAD_END = encoder.encode("\r\n\r\n");
@@ -161,14 +161,4 @@ export function cannedServer(
     await writeSplit(conn, response, split);
     return "close";
   });
-}
-
-function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
-    for (let j = 0; j < needle.length; j++) {
-      if (haystack[i + j] !== needle[j]) continue outer;
-    }
-    return i;
-  }
-  return -1;
 }

@@ -17,7 +17,6 @@ import {
   EVENT_READ,
   EVENT_WRITE,
   fetchAll,
-  type FetchResult,
   HttpClient,
   HttpParseError,
 } from "../mod.ts";
@@ -26,18 +25,16 @@ import { ENGINES } from "../client/_decode_engines.ts";
 import { ZstdFrames } from "../client/_decode_zstd_frames.ts";
 import { matchesNoProxy } from "../client/_proxy.ts";
 import { rawServer, writeSplit } from "./_raw_http.ts";
-import { readHead, writeAll } from "./_client_util.ts";
+import {
+  failed,
+  ok,
+  readHead,
+  text,
+  withProxyEnv,
+  writeAll,
+} from "./_client_util.ts";
 import { Rng, selectUntil, tempDir } from "./_net.ts";
 
-const text = (body: Uint8Array) => new TextDecoder().decode(body);
-const ok = (r: FetchResult | undefined) => {
-  assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
-  return r.response;
-};
-const failed = (r: FetchResult | undefined) => {
-  assert(r !== undefined && !r.ok, "expected a failed result");
-  return r.error;
-};
 const own = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
 const zstdCompressSync = (
   zlib as unknown as {
@@ -55,34 +52,6 @@ Deno.test("fetchAll() fails a null item of the source with TypeError naming null
   assertInstanceOf(error, TypeError);
   assertStringIncludes(error.message, "received null");
 });
-
-/** Runs `fn` with the proxy variables set as given (others unset), then restores them. */
-async function withProxyEnv<T>(
-  env: Record<string, string>,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const names = [
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-  ];
-  const saved = new Map(names.map((n) => [n, Deno.env.get(n)]));
-  try {
-    for (const name of names) Deno.env.delete(name);
-    for (const [name, value] of Object.entries(env)) Deno.env.set(name, value);
-    return await fn();
-  } finally {
-    for (const [name, value] of saved) {
-      if (value === undefined) Deno.env.delete(name);
-      else Deno.env.set(name, value);
-    }
-  }
-}
 
 Deno.test('fetchAll() with proxy "env" fails only the URL whose environment proxy cannot be used, with TypeError', async () => {
   await using server = rawServer(async ({ conn }) => {

@@ -16,11 +16,12 @@ import {
 } from "@std/assert";
 import { gzipSync } from "node:zlib";
 import { WARCParser } from "npm:warcio@2.4.11";
-import base32Encode from "npm:base32-encode@2.0.0";
 import { urlToPath } from "../examples/crawl/output_dir.ts";
+import { cert, key, testdata } from "./_tls.ts";
+import { concat } from "./_net.ts";
+import { sha1, warcioIndex } from "./_warc.ts";
 
 const CRAWL = new URL("../examples/crawl.ts", import.meta.url).href;
-const WARCIO = "npm:warcio@2.4.11";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -411,17 +412,6 @@ Deno.test("crawl.ts -o saves each body byte-equal to what was served, under its 
   ]);
 });
 
-/** `sha1:` + base32 (RFC 4648, no padding), computed apart from the writer. */
-async function sha1(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-1",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return `sha1:${
-    base32Encode(new Uint8Array(digest), "RFC4648", { padding: false })
-  }`;
-}
-
 /** Removes chunked framing. */
 function dechunk(bytes: Uint8Array): Uint8Array {
   const parts: Uint8Array[] = [];
@@ -434,13 +424,7 @@ function dechunk(bytes: Uint8Array): Uint8Array {
     parts.push(bytes.subarray(at, at + size));
     at += size + 2;
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 function headEnd(bytes: Uint8Array): number {
@@ -478,32 +462,6 @@ async function readWarc(path: string): Promise<WarcRecord[]> {
     });
   }
   return records;
-}
-
-/** `warcio index` (warcio.js's CLI): one object per record. */
-async function warcioIndex(path: string): Promise<Record<string, string>[]> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--no-config",
-      "--allow-read",
-      "--allow-env",
-      WARCIO,
-      "index",
-      path,
-      "--fields",
-      "offset,length,warc-type,warc-target-uri",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  assertEquals(decoder.decode(output.stderr), "");
-  assert(output.success);
-  return decoder.decode(output.stdout).trim().split("\n").map((line) =>
-    JSON.parse(line)
-  );
 }
 
 Deno.test("crawl.ts --warc writes a WARC that warcio.js indexes and reads, digests valid, payloads as served", async () => {
@@ -941,12 +899,11 @@ Deno.test("crawl.ts --follow -o follows the links of pages streamed to disk", as
 });
 
 Deno.test("crawl.ts --cacert trusts a private CA for https, and without it the URL fails", async () => {
-  const testdata = new URL("./testdata/", import.meta.url);
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
-    cert: await Deno.readTextFile(new URL("localhost.crt", testdata)),
-    key: await Deno.readTextFile(new URL("localhost.key", testdata)),
+    cert,
+    key,
     onListen() {},
   }, () => new Response("secure"));
   try {

@@ -12,6 +12,7 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import { openUrlList, readUrls } from "../examples/crawl/input.ts";
+import { splitEvery } from "./_net.ts";
 
 const encoder = new TextEncoder();
 
@@ -91,12 +92,10 @@ Deno.test("readUrls() skips blank lines and comments, strips CR and white space"
   const bytes = encoder.encode(text);
   // Whole, one byte at a time, and split inside the CRLF.
   for (const size of [bytes.length, 1, 7]) {
-    const chunks = [];
-    for (let i = 0; i < bytes.length; i += size) {
-      chunks.push(bytes.subarray(i, i + size));
-    }
     assertEquals(
-      await Array.fromAsync(readUrls(ReadableStream.from(chunks))),
+      await Array.fromAsync(
+        readUrls(ReadableStream.from(splitEvery(bytes, size))),
+      ),
       expected,
     );
   }

@@ -14,6 +14,7 @@ import {
   normalizeUrl,
 } from "../examples/crawl/links.ts";
 import { Frontier, type FrontierEntry } from "../examples/crawl/frontier.ts";
+import { splitEvery } from "./_net.ts";
 
 // Gzipped so that it stays byte for byte what rustdoc wrote (deno fmt formats .html).
 const PAGE = new URL("./testdata/rust_std_tcpstream.html.gz", import.meta.url);
@@ -49,14 +50,6 @@ print(json.dumps({"base": p.base, "raw": p.raw}))
   }).output();
   assert(output.success, new TextDecoder().decode(output.stderr));
   return JSON.parse(new TextDecoder().decode(output.stdout));
-}
-
-function splitEvery(bytes: Uint8Array, size: number): Uint8Array[] {
-  const chunks = [];
-  for (let i = 0; i < bytes.length; i += size) {
-    chunks.push(bytes.subarray(i, i + size));
-  }
-  return chunks;
 }
 
 Deno.test("extractLinks() finds on a real rustdoc page what Python's html.parser finds", async () => {

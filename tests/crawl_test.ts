@@ -12,25 +12,12 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
-import {
-  fetchAll,
-  fetchEach,
-  type FetchResult,
-  type RequestSpec,
-} from "../mod.ts";
+import { fetchAll, fetchEach, type RequestSpec } from "../mod.ts";
 import { stub } from "@std/testing/mock";
 import { rawServer, writeSplit } from "./_raw_http.ts";
+import { failed, ok, text } from "./_client_util.ts";
 
-const text = (body: Uint8Array) => new TextDecoder().decode(body);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const ok = (r: FetchResult | undefined) => {
-  assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
-  return r.response;
-};
-const failed = (r: FetchResult | undefined) => {
-  assert(r !== undefined && !r.ok, "expected a failed result");
-  return r.error;
-};
 
 /** One request as a recording server saw it. */
 interface Seen {

@@ -17,37 +17,13 @@ import {
 } from "@std/assert";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { WARCParser } from "npm:warcio@2.4.11";
-import base32Encode from "npm:base32-encode@2.0.0";
 import { WarcWriter } from "../examples/crawl/warc.ts";
 import { DiskError } from "../examples/crawl/disk_error.ts";
+import { concat, latin1Bytes as latin1, splitEvery } from "./_net.ts";
+import { sha1, warcioIndex } from "./_warc.ts";
 
-const WARCIO = "npm:warcio@2.4.11";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function latin1(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
-
-/** `sha1:` + base32, computed apart from the writer: WebCrypto and base32-encode. */
-async function sha1(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-1",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return "sha1:" +
-    base32Encode(new Uint8Array(digest), "RFC4648", { padding: false });
-}
 
 /** A seeded PRNG (mulberry32), so a failure is reproducible. */
 function randomBytes(length: number, seed: number): Uint8Array {
@@ -98,13 +74,6 @@ function pages(): Record<string, Page> {
   const text = encoder.encode("gzip me ".repeat(5000));
   const gzipped = new Uint8Array(gzipSync(text));
   const big = randomBytes(5 * 1024 * 1024, 7);
-  const pieces = (bytes: Uint8Array, size: number) => {
-    const out = [];
-    for (let i = 0; i < bytes.length; i += size) {
-      out.push(bytes.subarray(i, i + size));
-    }
-    return out;
-  };
   const page = (
     head: string,
     body: Uint8Array,
@@ -112,7 +81,7 @@ function pages(): Record<string, Page> {
     content = entity,
     size = 65_536,
   ) => ({
-    wire: [latin1(head), ...pieces(body, size)],
+    wire: [latin1(head), ...splitEvery(body, size)],
     entity,
     content,
   });
@@ -323,32 +292,6 @@ async function readWarc(bytes: Uint8Array): Promise<ReadRecord[]> {
   let i = 0;
   for await (const r of again) records[i++]!.content = await r.readFully(true);
   return records;
-}
-
-/** `warcio index` (warcio.js's CLI) on a file: one object per record. */
-async function warcioIndex(path: string): Promise<Record<string, string>[]> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--no-config",
-      "--allow-read",
-      "--allow-env",
-      WARCIO,
-      "index",
-      path,
-      "--fields",
-      "offset,length,warc-type,warc-target-uri",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  assertEquals(decoder.decode(output.stderr), "");
-  assert(output.success);
-  return decoder.decode(output.stdout).trim().split("\n").map((line) =>
-    JSON.parse(line)
-  );
 }
 
 async function tempDir(): Promise<{ path: string } & AsyncDisposable> {

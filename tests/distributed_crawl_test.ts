@@ -146,6 +146,24 @@ async function statusJson(redis: RedisServer): Promise<unknown> {
   return JSON.parse(out.stdout);
 }
 
+/**
+ * The arguments of `work` on `redis` as worker `name`, with `flags` in their
+ * order (`true` for a flag without a value) and `--json` last.
+ */
+function workArgs(
+  redis: RedisServer,
+  name: string,
+  flags: Record<string, string | number | true>,
+): string[] {
+  const args = ["work", "--redis", redis.url, "--name", name];
+  for (const [flag, value] of Object.entries(flags)) {
+    args.push(`--${flag}`);
+    if (value !== true) args.push(String(value));
+  }
+  args.push("--json");
+  return args;
+}
+
 interface Summary {
   worker: string;
   fetched: number;
@@ -180,22 +198,12 @@ redisTest(
 
     const names = ["w0", "w1", "w2"];
     const workers = names.map((name) =>
-      new Run([
-        "work",
-        "--redis",
-        redis.url,
-        "--name",
-        name,
-        "--concurrency",
-        "16",
-        "--queue",
-        "8",
-        "--claim-idle",
-        "1000",
-        "--idle-exit",
-        "300",
-        "--json",
-      ])
+      new Run(workArgs(redis, name, {
+        concurrency: 16,
+        queue: 8,
+        "claim-idle": 1000,
+        "idle-exit": 300,
+      }))
     );
     try {
       await until(
@@ -303,28 +311,25 @@ redisTest(
       "seeded 1 new URLs (1 already seen) into crawl:frontier",
     );
 
-    const summaries = (await Promise.all(["a", "b", "c"].map((name) =>
-      run([
-        "work",
-        "--redis",
-        redis.url,
-        "--name",
-        name,
-        "--follow",
-        "--concurrency",
-        "8",
-        "--idle-exit",
-        "500",
-        "--json",
-      ])
-    ))).map(summaryOf);
+    const summaries = (await Promise.all(
+      ["a", "b", "c"].map((name) =>
+        run(workArgs(redis, name, {
+          follow: true,
+          concurrency: 8,
+          "idle-exit": 500,
+        }))
+      ),
+    )).map(summaryOf);
 
     assertEquals(server.hits.size, PAGES);
     for (let i = 0; i < PAGES; i++) {
       assertEquals(server.hits.get(`/p/${i}`), 1, `/p/${i}`);
     }
     assertEquals(offsite.hits.size, 0);
-    assertEquals(summaries.reduce((n, s) => n + s.committed, 0), PAGES);
+    assertEquals(
+      summaries.reduce((n, s) => n + s.committed, 0),
+      PAGES,
+    );
     await using client = await RespClient.connect(redis.port);
     assertEquals(await client.call("SCARD", "crawl:seen"), PAGES);
     assertEquals(await statusJson(redis), {
@@ -349,20 +354,11 @@ redisTest(
     const urls = Array.from({ length: 20 }, (_, i) => `${server.base}/s/${i}`);
     await seedFile(redis, urls);
     await using client = await RespClient.connect(redis.port);
-    await using worker = new Run([
-      "work",
-      "--redis",
-      redis.url,
-      "--name",
-      "w1",
-      "--concurrency",
-      "4",
-      "--queue",
-      "2",
-      "--grace",
-      "200",
-      "--json",
-    ]);
+    await using worker = new Run(workArgs(redis, "w1", {
+      concurrency: 4,
+      queue: 2,
+      grace: 200,
+    }));
     try {
       await until(
         () => Promise.resolve(server.hits.size === 4),
@@ -390,16 +386,9 @@ redisTest(
     });
     // The default --claim-idle is a minute: released entries need no wait.
     const other = summaryOf(
-      await run([
-        "work",
-        "--redis",
-        redis.url,
-        "--name",
-        "w2",
-        "--idle-exit",
-        "200",
-        "--json",
-      ]),
+      await run(workArgs(redis, "w2", {
+        "idle-exit": 200,
+      })),
     );
     assertEquals(other.claimed, 6);
     assertEquals(other.committed, 20);
@@ -526,18 +515,10 @@ redisTest(
     const seeded = await run(["seed", "--redis", redis.url, url]);
     assertEquals(seeded.code, 0, seeded.stderr);
     const work = (name: string, claimIdle: string) =>
-      new Run([
-        "work",
-        "--redis",
-        redis.url,
-        "--name",
-        name,
-        "--claim-idle",
-        claimIdle,
-        "--idle-exit",
-        "300",
-        "--json",
-      ]);
+      new Run(workArgs(redis, name, {
+        "claim-idle": claimIdle,
+        "idle-exit": 300,
+      }));
     await using slow = work("slow", "60000");
     let fast: Run | undefined;
     try {
@@ -595,23 +576,13 @@ redisTest(
     ]).flat();
     await seedFile(redis, urls);
     const work = (name: string) =>
-      run([
-        "work",
-        "--redis",
-        redis.url,
-        "--name",
-        name,
-        "--origin-delay",
-        String(DELAY),
+      run(workArgs(redis, name, {
+        "origin-delay": String(DELAY),
         // Small, so that both workers hold URLs of both origins.
-        "--concurrency",
-        "2",
-        "--queue",
-        "2",
-        "--idle-exit",
-        "300",
-        "--json",
-      ]);
+        concurrency: 2,
+        queue: 2,
+        "idle-exit": 300,
+      }));
     const summaries = (await Promise.all([work("w1"), work("w2")])).map(
       summaryOf,
     );
@@ -659,18 +630,10 @@ redisTest(
     ]);
     assertEquals(seeded.code, 0, seeded.stderr);
     const out = summaryOf(
-      await run([
-        "work",
-        "--redis",
-        redis.url,
-        "--name",
-        "w",
-        "--claim-idle",
-        "200",
-        "--idle-exit",
-        "200",
-        "--json",
-      ]),
+      await run(workArgs(redis, "w", {
+        "claim-idle": 200,
+        "idle-exit": 200,
+      })),
     );
     assertEquals(server.hits.get("/x"), 1);
     assertEquals([out.fetched, out.committed, out.lost, out.claimed], [
@@ -692,18 +655,10 @@ redisTest(
     });
     const urls = Array.from({ length: 20 }, (_, i) => `${server.base}/s/${i}`);
     await seedFile(redis, urls);
-    await using worker = new Run([
-      "work",
-      "--redis",
-      redis.url,
-      "--name",
-      "w1",
-      "--concurrency",
-      "2",
-      "--queue",
-      "1",
-      "--json",
-    ]);
+    await using worker = new Run(workArgs(redis, "w1", {
+      concurrency: 2,
+      queue: 1,
+    }));
     await until(
       () => Promise.resolve(server.hits.size === 2),
       "2 requests in flight",
@@ -736,18 +691,10 @@ redisTest(
     );
     await seedFile(redis, urls);
     const workers = ["w1", "w2"].map((name) =>
-      new Run([
-        "work",
-        "--redis",
-        redis.url,
-        "--name",
-        name,
-        "--concurrency",
-        "16",
-        "--idle-exit",
-        "500",
-        "--json",
-      ])
+      new Run(workArgs(redis, name, {
+        concurrency: 16,
+        "idle-exit": 500,
+      }))
     );
     try {
       {

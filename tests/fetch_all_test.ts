@@ -14,18 +14,10 @@ import {
   type FetchResult,
   HttpParseError,
 } from "../mod.ts";
-import { latin1Bytes as latin1 } from "./_malformed_corpus.ts";
 import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
-
-const text = (body: Uint8Array) => new TextDecoder().decode(body);
-const ok = (r: FetchResult | undefined) => {
-  assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
-  return r.response;
-};
-const failed = (r: FetchResult | undefined) => {
-  assert(r !== undefined && !r.ok, "expected a failed result");
-  return r.error;
-};
+import { ca, cert, key } from "./_tls.ts";
+import { latin1Bytes as latin1 } from "./_net.ts";
+import { failed, ok, text } from "./_client_util.ts";
 
 function serve(handler: Deno.ServeHandler) {
   return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
@@ -697,15 +689,6 @@ Deno.test("fetchEach() yields results as they complete and closes everything on 
 });
 
 Deno.test("fetchAll() over https with a private CA", async () => {
-  const cert = await Deno.readTextFile(
-    new URL("./testdata/localhost.crt", import.meta.url),
-  );
-  const key = await Deno.readTextFile(
-    new URL("./testdata/localhost.key", import.meta.url),
-  );
-  const ca = await Deno.readTextFile(
-    new URL("./testdata/ca.crt", import.meta.url),
-  );
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
     () => new Response("secure"),

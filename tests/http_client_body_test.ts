@@ -16,6 +16,7 @@ import {
   untilClosed,
   writeAll,
 } from "./_client_util.ts";
+import { bytesEqual, concat } from "./_net.ts";
 
 const TOKEN = "Bearer s3cr3t-t0k3n-0123456789";
 
@@ -24,12 +25,6 @@ function pattern(n: number, seed = 0): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = (i * 31 + seed + (i >> 10)) & 0xff;
   return out;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Serves `reply(path)` for each request, then closes the conn. */
@@ -90,7 +85,7 @@ Deno.test("HttpClient response.body of a large Content-Length body is standalone
   await drive(client);
   const body = client.response!.body;
   assertEquals(body.buffer.byteLength, big.length);
-  assert(equalBytes(body, big));
+  assert(bytesEqual(body, big));
 });
 
 Deno.test("HttpClient fails a body announced with Content-Length 1e12 or 1e14 and cut short with HttpParseError, not RangeError", async () => {
@@ -136,7 +131,7 @@ Deno.test("HttpClient reads a body straight into its buffer when the head came a
     await drive(client);
     assertEquals(client.state, "done");
     const got = sink ? concat(chunks) : client.response!.body;
-    assert(equalBytes(got, body));
+    assert(bytesEqual(got, body));
   }
 });
 
@@ -244,18 +239,6 @@ Deno.test("HttpClient allocates a body as it arrives, not as announced: 3 MiB of
   assert(grown < 32, `${grown.toFixed(1)} MiB allocated for 3 MiB received`);
 });
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const chunk of chunks) size += chunk.length;
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
-}
-
 async function collect(
   url: string,
   options: ConstructorParameters<typeof HttpClient>[1] = {},
@@ -296,7 +279,7 @@ Deno.test("HttpClient with a sink writes the exact body for Content-Length, chun
       assertEquals(client.state, "done", `${framing}-${size}`);
       assertEquals(client.response!.body.length, 0);
       assert(
-        equalBytes(bytes, size === "large" ? large : small),
+        bytesEqual(bytes, size === "large" ? large : small),
         `${framing}-${size}: ${bytes.length} bytes`,
       );
       for (const chunk of chunks) {
@@ -315,7 +298,7 @@ Deno.test("HttpClient with a sink writes the decoded body, or the bytes as sent 
   const decoded = await collect(server.url("/"));
   assertEquals(new TextDecoder().decode(decoded.bytes), text);
   const raw = await collect(server.url("/"), { decompress: false });
-  assert(equalBytes(raw.bytes, gz));
+  assert(bytesEqual(raw.bytes, gz));
 });
 
 Deno.test("HttpClient with a sink hands it chunks that hold no other request's bytes", async () => {
@@ -534,7 +517,7 @@ Deno.test("HttpClient with a sink that is not ready after each write reads the r
   const client = new HttpClient(server.url("/big"), { sink });
   await drive(client, { rounds: 100_000 });
   assertEquals(client.state, "done");
-  assert(equalBytes(concat(chunks), big));
+  assert(bytesEqual(concat(chunks), big));
   // Chunks read straight into the body's buffer are views of it; copies out
   // of the conn's read buffer are arrays of their own.
   const direct = chunks.filter((c) => c.buffer.byteLength > c.length).length;

@@ -13,10 +13,7 @@ import {
   untilClosed,
   writeAll,
 } from "./_client_util.ts";
-
-const CA = await Deno.readTextFile(
-  new URL("./testdata/ca.crt", import.meta.url),
-);
+import { ca } from "./_tls.ts";
 
 Deno.test("HttpClient fails with TimedOut naming 'connect' when a TLS handshake never completes, and closes the conn", async () => {
   // A TCP server that accepts and never answers the ClientHello.
@@ -26,7 +23,7 @@ Deno.test("HttpClient fails with TimedOut naming 'connect' when a TLS handshake 
   const client = new HttpClient(`https://localhost:${server.port}/`, {
     connectTimeout: 100,
     timeout: 5_000,
-    caCerts: [CA],
+    caCerts: [ca],
   });
   const deadline = client.deadline;
   assert(deadline <= performance.now() + 100);

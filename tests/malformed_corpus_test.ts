@@ -10,7 +10,8 @@ import {
 } from "@std/assert";
 import { ResponseParser } from "../client/_response_parser.ts";
 import { HttpParseError } from "../client/http_parse_error.ts";
-import { ACCEPTED, latin1Bytes, MALFORMED } from "./_malformed_corpus.ts";
+import { ACCEPTED, MALFORMED } from "./_malformed_corpus.ts";
+import { latin1Bytes, latin1Text } from "./_net.ts";
 
 /** Feeds `pieces` then EOF; returns the error the parser threw. */
 function parseError(
@@ -61,12 +62,6 @@ for (const c of MALFORMED) {
   });
 }
 
-function latin1(chunks: Uint8Array[]): string {
-  let s = "";
-  for (const c of chunks) for (const b of c) s += String.fromCharCode(b);
-  return s;
-}
-
 for (const c of ACCEPTED) {
   Deno.test(`ResponseParser.receive() reads ${c.name}`, () => {
     const bytes = latin1Bytes(c.bytes);
@@ -88,7 +83,7 @@ for (const c of ACCEPTED) {
         parser.trailers && Object.fromEntries(parser.trailers),
         c.trailers ?? null,
       );
-      assertStrictEquals(latin1(body), c.body);
+      assertStrictEquals(latin1Text(body), c.body);
     }
   });
 }

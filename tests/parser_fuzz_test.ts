@@ -7,8 +7,15 @@ import {
 } from "@std/assert";
 import { ResponseParser } from "../client/_response_parser.ts";
 import { HttpParseError } from "../client/http_parse_error.ts";
-import { ACCEPTED, latin1Bytes, MALFORMED } from "./_malformed_corpus.ts";
-import { mulberry32 } from "./_net.ts";
+import { ACCEPTED, MALFORMED } from "./_malformed_corpus.ts";
+import {
+  concat,
+  latin1Bytes,
+  latin1Text,
+  mulberry32,
+  splitAt,
+  splitEvery,
+} from "./_net.ts";
 
 /** Fixed so that a failure reproduces; override with PARSER_FUZZ_SEED. */
 const SEED = Number(Deno.env.get("PARSER_FUZZ_SEED") ?? 0xc0ffee);
@@ -42,16 +49,6 @@ function int(random: () => number, n: number): number {
   return Math.floor(random() * n);
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 function mutate(random: () => number, input: Uint8Array): Uint8Array {
   let b = input;
   for (let n = 1 + int(random, 3); n > 0; n--) {
@@ -65,35 +62,39 @@ function mutate(random: () => number, input: Uint8Array): Uint8Array {
         break;
       }
       case 1: // insert an interesting or random byte
-        b = concat(
+        b = concat([
           b.subarray(0, at),
           Uint8Array.of(
             random() < 0.8 ? pick(random, INTERESTING) : int(random, 256),
           ),
           b.subarray(at),
-        );
+        ]);
         break;
       case 2: // delete a few bytes
-        b = concat(b.subarray(0, at), b.subarray(at + 1 + int(random, 4)));
+        b = concat([b.subarray(0, at), b.subarray(at + 1 + int(random, 4))]);
         break;
       case 3: // truncate
         b = b.subarray(0, at);
         break;
       case 4: { // splice with another response
         const other = pick(random, BASES);
-        b = concat(
+        b = concat([
           b.subarray(0, at),
           other.subarray(int(random, other.length)),
-        );
+        ]);
         break;
       }
       case 5: { // duplicate a slice
         const len = 1 + int(random, 16);
-        b = concat(b.subarray(0, at), b.subarray(at, at + len), b.subarray(at));
+        b = concat([
+          b.subarray(0, at),
+          b.subarray(at, at + len),
+          b.subarray(at),
+        ]);
         break;
       }
       default: // append a second response (pipelining, trailing junk)
-        b = concat(b, pick(random, BASES));
+        b = concat([b, pick(random, BASES)]);
     }
   }
   return b;
@@ -113,12 +114,6 @@ type Outcome =
     trailers: [string, string][] | null;
   }
   | { kind: "error"; code: string; offset: number; message: string };
-
-function latin1(chunks: Uint8Array[]): string {
-  let s = "";
-  for (const c of chunks) for (const b of c) s += String.fromCharCode(b);
-  return s;
-}
 
 /** Parses `pieces` then EOF; any exception but HttpParseError fails the test. */
 function run(pieces: Uint8Array[], method: string, total: number): Outcome {
@@ -144,7 +139,7 @@ function run(pieces: Uint8Array[], method: string, total: number): Outcome {
   }
   assert(parser.done && parser.head !== null, "complete response");
   assertEquals(used, parser.bytesConsumed);
-  const text = latin1(body);
+  const text = latin1Text(body);
   assert(parser.bytesConsumed <= total && text.length <= parser.bytesConsumed);
   return {
     kind: "done",
@@ -171,7 +166,11 @@ function sameHoweverSplit(
   splits: number,
 ): Outcome {
   const whole = run([input], method, input.length);
-  assertEquals(run(bytewise(input), method, input.length), whole, "bytewise");
+  assertEquals(
+    run(splitEvery(input, 1), method, input.length),
+    whole,
+    "bytewise",
+  );
   for (let i = 0; i < splits; i++) {
     const pieces = randomPieces(random, input);
     assertEquals(
@@ -187,19 +186,8 @@ function randomPieces(random: () => number, b: Uint8Array): Uint8Array[] {
   const cuts = Array.from(
     { length: int(random, 6) },
     () => int(random, b.length + 1),
-  ).sort((x, y) => x - y);
-  const pieces: Uint8Array[] = [];
-  let from = 0;
-  for (const cut of cuts) {
-    pieces.push(b.subarray(from, cut));
-    from = cut;
-  }
-  pieces.push(b.subarray(from));
-  return pieces;
-}
-
-function bytewise(b: Uint8Array): Uint8Array[] {
-  return Array.from(b, (_, i) => b.subarray(i, i + 1));
+  );
+  return splitAt(b, cuts);
 }
 
 Deno.test(

@@ -7,7 +7,6 @@ import {
 import {
   DefaultSelector,
   fetchAll,
-  type FetchResult,
   HttpClient,
   type HttpClientOptions,
   HttpParseError,
@@ -16,20 +15,8 @@ import {
 import { startMiniProxy } from "./_mini_proxy.ts";
 import { needsTinyproxy, startTinyproxy } from "./_tinyproxy.ts";
 import { bytesEqual, listenTcp, Rng } from "./_net.ts";
-
-const testdata = new URL("./testdata/", import.meta.url);
-const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
-const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
-const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
-
-const ok = (r: FetchResult | undefined) => {
-  assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
-  return r.response;
-};
-const failed = (r: FetchResult | undefined) => {
-  assert(r !== undefined && !r.ok, "expected a failed result");
-  return r.error;
-};
+import { ca, cert, clientCa, key } from "./_tls.ts";
+import { failed, ok, withProxyEnv } from "./_client_util.ts";
 
 /** Sizes of the bodies compared: empty, tiny, 1 KiB, one TLS record and more, 3 MB. */
 const SIZES = [0, 1, 1024, 20_000, 3_000_000];
@@ -334,30 +321,15 @@ Deno.test('fetchAll() with proxy "env" follows http_proxy and bypasses NO_PROXY 
   await using _a = a.server;
   await using _b = b.server;
   await using proxy = startMiniProxy();
-  const names = [
-    "http_proxy",
-    "no_proxy",
-    "NO_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-  ];
-  const saved = new Map(names.map((name) => [name, Deno.env.get(name)]));
-  try {
-    for (const name of names) Deno.env.delete(name);
-    Deno.env.set("http_proxy", proxy.url);
+  const urls = [`${a.base}/length/7`, `${b.base}/length/8`];
+  const results = await withProxyEnv(
     // Only b's port bypasses the proxy (an entry with a port).
-    Deno.env.set("NO_PROXY", `example.com, 127.0.0.1:${b.port}`);
-    const urls = [`${a.base}/length/7`, `${b.base}/length/8`];
-    const results = await fetchAll(urls, { proxy: "env" });
-    assertEquals(ok(results[0]).body.length, 7);
-    assertEquals(ok(results[1]).body.length, 8);
-    assertEquals(proxy.requests, [`GET ${urls[0]} HTTP/1.1`]);
-  } finally {
-    for (const [name, value] of saved) {
-      if (value === undefined) Deno.env.delete(name);
-      else Deno.env.set(name, value);
-    }
-  }
+    { http_proxy: proxy.url, NO_PROXY: `example.com, 127.0.0.1:${b.port}` },
+    () => fetchAll(urls, { proxy: "env" }),
+  );
+  assertEquals(ok(results[0]).body.length, 7);
+  assertEquals(ok(results[1]).body.length, 8);
+  assertEquals(proxy.requests, [`GET ${urls[0]} HTTP/1.1`]);
 });
 
 /** Drives one `HttpClient` to its end. */
@@ -488,7 +460,7 @@ Deno.test("HttpClient through a tunnel tries the default roots on a new tunnel w
   // default root: both tunnels fail, as a direct connect would.
   const client = await drive(`${tls.base}/length/1`, {
     proxy: proxy.url,
-    caCerts: [Deno.readTextFileSync(new URL("client_ca.crt", testdata))],
+    caCerts: [clientCa],
   });
   assertEquals(client.state, "failed");
   assertInstanceOf(client.error, Deno.errors.InvalidData);

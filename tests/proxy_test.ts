@@ -27,17 +27,15 @@ import {
   bytesEqual,
   closeQuietly,
   concat,
+  indexOf,
   readAll,
   Rng,
   within,
 } from "./_net.ts";
-
-const testdata = new URL("./testdata/", import.meta.url);
-const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
-const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
-const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
+import { ca, listenTls } from "./_tls.ts";
 
 const encoder = new TextEncoder();
+const HEAD_END = encoder.encode("\r\n\r\n");
 const decoder = new TextDecoder();
 
 // ---------------------------------------------------------------------------
@@ -478,7 +476,7 @@ async function readHead(
     chunks.push(buf.slice(0, n));
     total += n;
     const all = concat(chunks);
-    const end = findCrlfCrlf(all);
+    const end = indexOf(all, HEAD_END);
     if (end !== -1) {
       return {
         head: decoder.decode(all.subarray(0, end)),
@@ -491,16 +489,6 @@ async function readHead(
       JSON.stringify(decoder.decode(concat(chunks)))
     }`,
   );
-}
-
-function findCrlfCrlf(bytes: Uint8Array): number {
-  for (let i = 0; i + 3 < bytes.length; i++) {
-    if (
-      bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 &&
-      bytes[i + 3] === 10
-    ) return i;
-  }
-  return -1;
 }
 
 function statusOf(head: string): { status: number; reason: string } {
@@ -599,12 +587,7 @@ function serveHttp(payload: Uint8Array) {
  * for byte.
  */
 function serveTls(response: Uint8Array, count: number) {
-  const listener = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert,
-    key,
-  });
+  const listener = listenTls();
   const done = (async () => {
     try {
       for (let i = 0; i < count; i++) {

@@ -8,14 +8,12 @@ import {
 } from "@std/assert";
 import { ResponseParser } from "../client/_response_parser.ts";
 import { HttpParseError } from "../client/http_parse_error.ts";
-import { mulberry32 } from "./_net.ts";
-
-/** Latin1 string to bytes (one char, one byte), as the corpora are written. */
-function bytesOf(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
+import {
+  latin1Bytes as bytesOf,
+  mulberry32,
+  splitAt,
+  splitEvery,
+} from "./_net.ts";
 
 function textOf(chunks: Uint8Array[]): string {
   let s = "";
@@ -375,24 +373,9 @@ function parse(
   };
 }
 
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const pieces: Uint8Array[] = [];
-  let from = 0;
-  for (const cut of [...cuts].sort((a, b) => a - b)) {
-    pieces.push(bytes.subarray(from, cut));
-    from = cut;
-  }
-  pieces.push(bytes.subarray(from));
-  return pieces;
-}
-
-function oneByteAtATime(bytes: Uint8Array): Uint8Array[] {
-  return Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
-}
-
 function randomSplits(bytes: Uint8Array, random: () => number): Uint8Array[] {
   const n = Math.floor(random() * 8);
-  return split(
+  return splitAt(
     bytes,
     Array.from({ length: n }, () => Math.floor(random() * (bytes.length + 1))),
   );
@@ -431,7 +414,7 @@ for (const c of VALID) {
     assertEquals(whole.outcome, want, "fed whole");
     checkHeaders(c, whole.parser);
     assertEquals(
-      parse(oneByteAtATime(bytes), c.method).outcome,
+      parse(splitEvery(bytes, 1), c.method).outcome,
       want,
       "fed one byte at a time",
     );
@@ -451,7 +434,7 @@ for (const c of VALID) {
     const want = expected(c, c.bytes.length);
     assertEquals(parse([bytes], c.method).outcome, want, "fed whole");
     assertEquals(
-      parse(oneByteAtATime(bytes), c.method).outcome,
+      parse(splitEvery(bytes, 1), c.method).outcome,
       want,
       "fed one byte at a time",
     );
@@ -663,7 +646,7 @@ Deno.test("ResponseParser.receive() names what it received in messages", () => {
 
 Deno.test("ResponseParser.receive() enforces maxHeadBytes however split", () => {
   const head = "HTTP/1.1 200 OK\r\nX-Big: " + "a".repeat(200) + "\r\n\r\n";
-  for (const pieces of [[bytesOf(head)], oneByteAtATime(bytesOf(head))]) {
+  for (const pieces of [[bytesOf(head)], splitEvery(bytesOf(head), 1)]) {
     const parser = new ResponseParser({ maxHeadBytes: 100 });
     const e = assertThrows(() => {
       for (const p of pieces) parser.receive(p);

@@ -38,25 +38,15 @@ import {
   readAll,
   readExactly,
   readyFor,
+  readyOn,
   selectUntil,
   tcpPair,
   within,
 } from "./_net.ts";
+import { ca, cert, key, listenTls } from "./_tls.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-const testdata = new URL("./testdata/", import.meta.url);
-const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
-const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
-const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
-
-/** Waits (bounded) until `conn` reports `mask` on a private selector. */
-async function readyOn(conn: PollableConn, mask: number): Promise<void> {
-  using sel = new DefaultSelector();
-  sel.register(conn, mask);
-  await selectUntil(sel, readyFor(conn, mask));
-}
 
 /** A plain Deno TCP conn and the peer it is connected to. */
 async function rawPair(): Promise<
@@ -435,12 +425,7 @@ Deno.test("PollableConn.connectTls() with an out-of-range port fails through err
 });
 
 Deno.test("PollableConn.connectTls() without hostname connects to 127.0.0.1", async () => {
-  using listener = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert,
-    key,
-  });
+  using listener = listenTls();
   const served = listener.accept().then(async (peer) => {
     await peer.write(encoder.encode("local"));
     peer.close();
@@ -514,12 +499,7 @@ Deno.test("PollableConn.connectTls() checks the host name unless unsafelyDisable
 });
 
 Deno.test("PollableConn.send() over TLS fails with ConnectionReset or BrokenPipe after the peer resets", async () => {
-  using listener = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert,
-    key,
-  });
+  using listener = listenTls();
   using conn = PollableConn.connectTls({
     hostname: "127.0.0.1",
     port: listener.addr.port,

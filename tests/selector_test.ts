@@ -26,7 +26,9 @@ import {
 } from "../mod.ts";
 import {
   type Batch,
+  bytesEqual,
   closeQuietly,
+  concat,
   fillUntilBlocked,
   listen,
   maskOf,
@@ -1159,7 +1161,7 @@ Deno.test("Selector drives the echo server and several clients of Python's selec
         received.push(data);
         got += data.length;
         if (got === size) {
-          results.set(i, concatBytes(received));
+          results.set(i, concat(received));
           sel.unregister(conn);
           conn.close();
         }
@@ -1189,7 +1191,7 @@ Deno.test("Selector drives the echo server and several clients of Python's selec
     for (let i = 0; i < N; i++) {
       assertEquals(results.get(i)!.length, messages[i]!.length);
       assert(
-        equalBytes(results.get(i)!, messages[i]!),
+        bytesEqual(results.get(i)!, messages[i]!),
         `client ${i}: echo differs`,
       );
     }
@@ -1200,22 +1202,6 @@ Deno.test("Selector drives the echo server and several clients of Python's selec
     for (const c of serverConns) c.close();
   }
 });
-
-function concatBytes(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 // ---------------------------------------------------------------------------
 // Cost

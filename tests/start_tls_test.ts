@@ -1,4 +1,3 @@
-import * as tls from "node:tls";
 import {
   assert,
   assertEquals,
@@ -17,30 +16,29 @@ import { kStartTls } from "../selector/_pollable.ts";
 import { isUnknownIssuer } from "../selector/_tls_socket.ts";
 import {
   bytesEqual,
+  concat,
   listenTcp,
   maskOf,
   readExactly,
   readyFor,
+  readyOn,
   Rng,
   selectUntil,
   within,
 } from "./_net.ts";
-
-const testdata = new URL("./testdata/", import.meta.url);
-const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
-const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
-const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
-const clientCa = Deno.readTextFileSync(new URL("client_ca.crt", testdata));
-const clientCert = Deno.readTextFileSync(new URL("client.crt", testdata));
-const clientKey = Deno.readTextFileSync(new URL("client.key", testdata));
+import {
+  ca,
+  clientCa,
+  clientCert,
+  clientKey,
+  listenTls,
+  mtlsServer,
+} from "./_tls.ts";
 
 /** Connects a plain TCP conn and waits until it is established. */
 async function connected(port: number): Promise<PollableConn> {
   const conn = PollableConn.connect({ hostname: "127.0.0.1", port });
-  using sel = new DefaultSelector();
-  sel.register(conn, EVENT_WRITE);
-  await selectUntil(sel, readyFor(conn, EVENT_WRITE));
-  sel.unregister(conn);
+  await readyOn(conn, EVENT_WRITE);
   assertEquals(conn.error, null);
   return conn;
 }
@@ -74,24 +72,13 @@ async function roundTrip(
     return false;
   }, { rounds: 10_000 });
   sel.unregister(conn);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concat(chunks);
 }
 
 Deno.test("PollableConn[kStartTls]() upgrades an open conn in place; bytes both ways arrive intact", async () => {
   // An echo server over TLS; the client first connects in plain TCP, as through
   // a proxy's tunnel, then starts TLS on the same conn.
-  using server = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert,
-    key,
-  });
+  using server = listenTls();
   const data = new Rng(9).bytes(300_000);
   const served = server.accept().then(async (peer) => {
     try {
@@ -108,10 +95,7 @@ Deno.test("PollableConn[kStartTls]() upgrades an open conn in place; bytes both 
     const before = conn.remoteAddr as Deno.NetAddr;
     conn[kStartTls]({ hostname: "localhost", caCerts: [ca] });
     // Connecting again until the handshake ends: not ready meanwhile.
-    using sel = new DefaultSelector();
-    sel.register(conn, EVENT_WRITE);
-    await selectUntil(sel, readyFor(conn, EVENT_WRITE));
-    sel.unregister(conn);
+    await readyOn(conn, EVENT_WRITE);
     assertEquals(conn.error, null);
     assertEquals((conn.remoteAddr as Deno.NetAddr).port, before.port);
     const echoed = await roundTrip(conn, data);
@@ -131,10 +115,7 @@ Deno.test("PollableConn[kStartTls]() refuses a conn holding received bytes, whic
   });
   const conn = PollableConn.connect(server.addr);
   try {
-    using sel = new DefaultSelector();
-    sel.register(conn, EVENT_READ);
-    await selectUntil(sel, readyFor(conn, EVENT_READ));
-    sel.unregister(conn);
+    await readyOn(conn, EVENT_READ);
     const error = assertThrows(
       () => conn[kStartTls]({ hostname: "localhost", caCerts: [ca] }),
       Deno.errors.InvalidData,
@@ -192,12 +173,7 @@ Deno.test("PollableConn.close() during a started handshake releases the socket a
 });
 
 Deno.test("PollableConn[kStartTls]() with caCerts the chain does not lead to fails as InvalidData, an unknown issuer", async () => {
-  using server = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert,
-    key,
-  });
+  using server = listenTls();
   const served = server.accept().then((peer) =>
     peer.handshake().catch(() => {}).finally(() => peer.close())
   );
@@ -205,10 +181,7 @@ Deno.test("PollableConn[kStartTls]() with caCerts the chain does not lead to fai
   try {
     // The client CA did not sign the server's certificate.
     conn[kStartTls]({ hostname: "localhost", caCerts: [clientCa] });
-    using sel = new DefaultSelector();
-    sel.register(conn, EVENT_WRITE);
-    await selectUntil(sel, readyFor(conn, EVENT_WRITE));
-    sel.unregister(conn);
+    await readyOn(conn, EVENT_WRITE);
     assertInstanceOf(conn.error, Deno.errors.InvalidData);
     assert(isUnknownIssuer(conn.error));
   } finally {
@@ -218,23 +191,8 @@ Deno.test("PollableConn[kStartTls]() with caCerts the chain does not lead to fai
 });
 
 Deno.test("PollableConn[kStartTls]() presents a client certificate to a server that requires one", async () => {
-  const sockets = new Set<tls.TLSSocket>();
-  const { promise: peerCn, resolve } = Promise.withResolvers<string>();
-  const server = tls.createServer({
-    cert,
-    key,
-    ca: [clientCa],
-    requestCert: true,
-    rejectUnauthorized: true,
-  }, (socket) => {
-    sockets.add(socket);
-    resolve(String(socket.getPeerCertificate().subject?.CN));
-    socket.on("error", () => {});
-    socket.once("data", () => socket.end("ok"));
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  const port = (server.address() as { port: number }).port;
-  const conn = await connected(port);
+  await using server = await mtlsServer((socket) => socket.end("ok"));
+  const conn = await connected(server.port);
   try {
     conn[kStartTls]({
       hostname: "localhost",
@@ -244,10 +202,8 @@ Deno.test("PollableConn[kStartTls]() presents a client certificate to a server t
     });
     const reply = await roundTrip(conn, new TextEncoder().encode("hello"));
     assertEquals(new TextDecoder().decode(reply), "ok");
-    assertEquals(await peerCn, "selectors test client");
+    assertEquals(await server.peer, "selectors test client");
   } finally {
     conn.close();
-    for (const socket of sockets) socket.destroy();
-    await new Promise((done) => server.close(done));
   }
 });

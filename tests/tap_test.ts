@@ -11,29 +11,10 @@ import {
   type HttpExchangeInfo,
   type HttpTap,
 } from "../mod.ts";
+import { concat, indexOf } from "./_net.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
-    for (let j = 0; j < needle.length; j++) {
-      if (haystack[i + j] !== needle[j]) continue outer;
-    }
-    return i;
-  }
-  return -1;
-}
 
 /**
  * A server that reads one request per connection (head plus Content-Length

@@ -21,15 +21,11 @@ import {
 import { kStartTls } from "../selector/_pollable.ts";
 import { isUnknownIssuer, startTlsSocket } from "../selector/_tls_socket.ts";
 import type { Transport } from "../selector/_transport.ts";
-import { listenTcp, readyFor, selectUntil } from "./_net.ts";
-
-const testdata = new URL("./testdata/", import.meta.url);
-const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
-const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
-const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
+import { listenTcp, readyFor, readyOn, selectUntil } from "./_net.ts";
+import { ca, listenTls } from "./_tls.ts";
 
 Deno.test("startTlsSocket() reads on after a 0-byte read, passes setNoDelay/setKeepAlive to the conn under it, and ends the stream on closeWrite()", async () => {
-  using server = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+  using server = listenTls();
   const served = server.accept().then(async (peer) => {
     try {
       const buf = new Uint8Array(64);
@@ -103,10 +99,7 @@ Deno.test("PollableConn[kStartTls]() after a failed connect throws the connect's
   listener.close();
   const conn = PollableConn.connect({ hostname: "127.0.0.1", port });
   try {
-    using sel = new DefaultSelector();
-    sel.register(conn, EVENT_WRITE);
-    await selectUntil(sel, readyFor(conn, EVENT_WRITE));
-    sel.unregister(conn);
+    await readyOn(conn, EVENT_WRITE);
     assertInstanceOf(conn.error, Deno.errors.ConnectionRefused);
     const error = assertThrows(() =>
       conn[kStartTls]({ hostname: "localhost" })
@@ -141,7 +134,7 @@ Deno.test("PollableConn[kStartTls]() refuses a conn with a read in flight", asyn
 });
 
 Deno.test("startTlsSocket() over a conn without socket options (as a Unix socket) ignores setNoDelay and setKeepAlive", async () => {
-  using server = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+  using server = listenTls();
   const served = server.accept().then((peer) =>
     peer.handshake().finally(() => peer.close())
   );
@@ -196,10 +189,7 @@ Deno.test("PollableConn[kStartTls]() refuses a conn with bytes accepted by send(
   const accepted = server.accept();
   const conn = PollableConn.connect(server.addr);
   try {
-    using sel = new DefaultSelector();
-    sel.register(conn, EVENT_WRITE);
-    await selectUntil(sel, readyFor(conn, EVENT_WRITE));
-    sel.unregister(conn);
+    await readyOn(conn, EVENT_WRITE);
     // The write runs on a later turn: in this one the bytes are still waiting.
     assertEquals(conn.send("hello"), 5);
     const error = assertThrows(

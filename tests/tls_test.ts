@@ -1,4 +1,3 @@
-import * as tls from "node:tls";
 import {
   assert,
   assertEquals,
@@ -23,6 +22,7 @@ import {
   maskOf,
   openSockets,
   readAll,
+  readExactly,
   readyFor,
   Rng,
   selectUntil,
@@ -32,73 +32,32 @@ import {
   waitFor,
   within,
 } from "./_net.ts";
-
-const testdata = new URL("./testdata/", import.meta.url);
-const cert = Deno.readTextFileSync(new URL("localhost.crt", testdata));
-const key = Deno.readTextFileSync(new URL("localhost.key", testdata));
-const ca = Deno.readTextFileSync(new URL("ca.crt", testdata));
-const clientCa = Deno.readTextFileSync(new URL("client_ca.crt", testdata));
-const clientCert = Deno.readTextFileSync(new URL("client.crt", testdata));
-const clientKey = Deno.readTextFileSync(new URL("client.key", testdata));
+import {
+  ca,
+  clientCa,
+  clientCert,
+  clientKey,
+  listenTls,
+  type MtlsServer,
+  mtlsServer as startMtlsServer,
+  testdata,
+} from "./_tls.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function listenTls(): Deno.TlsListener {
-  return Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+/** The server of the mTLS tests: answers "hi from " and the client's CN. */
+function mtlsServer(): Promise<MtlsServer> {
+  return startMtlsServer((socket, cn) => socket.write(`hi from ${cn}`));
 }
 
-/** A TLS server that requires client certificates signed by the test client CA. */
-interface MtlsServer extends AsyncDisposable {
-  readonly port: number;
-  /** The first client's certificate CN, or "refused" when it had none. */
-  readonly peer: Promise<string>;
-}
-
-/**
- * `Deno.listenTls` cannot ask for client certificates, so this server is
- * `node:tls`'s, with `requestCert` and `rejectUnauthorized`. It answers "hi from "
- * and the client's CN to the first bytes it receives.
- */
-async function mtlsServer(): Promise<MtlsServer> {
-  const { promise: peer, resolve } = Promise.withResolvers<string>();
-  const sockets = new Set<tls.TLSSocket>();
-  const server = tls.createServer({
-    cert,
-    key,
-    ca: [clientCa],
-    requestCert: true,
-    rejectUnauthorized: true,
-  }, (socket) => {
-    sockets.add(socket);
-    const cn = String(socket.getPeerCertificate().subject?.CN);
-    resolve(cn);
-    socket.on("error", () => {});
-    socket.once("data", () => socket.write(`hi from ${cn}`));
+/** A TLS client of `listener`, trusting the test CA. */
+function connectTo(listener: Deno.TlsListener): PollableConn {
+  return PollableConn.connectTls({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [ca],
   });
-  server.on("tlsClientError", () => resolve("refused"));
-  server.on("connection", (socket) => sockets.add(socket as tls.TLSSocket));
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  return {
-    port: (server.address() as { port: number }).port,
-    peer,
-    async [Symbol.asyncDispose]() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((done) => server.close(done));
-    },
-  };
-}
-
-/** Reads exactly `n` bytes from a plain Deno conn. */
-async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let got = 0;
-  while (got < n) {
-    const r = await conn.read(out.subarray(got));
-    if (r === null) throw new Error(`EOF after ${got} of ${n} bytes`);
-    got += r;
-  }
-  return out;
 }
 
 /** Sends all of `data` and receives `expect` bytes through one selector (bounded). */
@@ -143,11 +102,7 @@ Deno.test("PollableConn.connectTls() becomes write-ready and exchanges data both
     await peer.write(encoder.encode(`echo:${decoder.decode(request)}`));
     return decoder.decode(request);
   })();
-  using conn = PollableConn.connectTls({
-    hostname: "localhost",
-    port: listener.addr.port,
-    caCerts: [ca],
-  });
+  using conn = connectTo(listener);
   assertEquals(conn.remoteAddr, null);
   assertThrows(() => conn.send("x"), BlockingIOError);
   using sel = new DefaultSelector();
@@ -412,11 +367,7 @@ Deno.test("PollableConn.closeWrite() over TLS: the server sees end of stream and
     await peer.write(encoder.encode(`reply to ${request}`));
     return request;
   })();
-  using conn = PollableConn.connectTls({
-    hostname: "localhost",
-    port: listener.addr.port,
-    caCerts: [ca],
-  });
+  using conn = connectTo(listener);
   using sel = new DefaultSelector();
   sel.register(conn, EVENT_WRITE);
   await selectUntil(sel, readyFor(conn, EVENT_WRITE));
@@ -462,11 +413,7 @@ Deno.test("PollableConn over TLS carries 8 MiB each way in order", async () => {
     ]);
     return got;
   })();
-  using conn = PollableConn.connectTls({
-    hostname: "localhost",
-    port: listener.addr.port,
-    caCerts: [ca],
-  });
+  using conn = connectTo(listener);
   const got = await exchange(conn, upload, size);
   assert(bytesEqual(got, download), "download differs");
   assert(bytesEqual(await server, upload), "upload differs");
@@ -479,11 +426,7 @@ Deno.test("PollableConn.recv() over TLS returns null after the server closes", a
     await peer.write(encoder.encode("bye"));
     peer.close();
   })();
-  using conn = PollableConn.connectTls({
-    hostname: "localhost",
-    port: listener.addr.port,
-    caCerts: [ca],
-  });
+  using conn = connectTo(listener);
   using sel = new DefaultSelector();
   sel.register(conn, EVENT_READ);
   let text = "";

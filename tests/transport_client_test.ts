@@ -6,25 +6,21 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { fetchAll, type FetchResult, HttpClient } from "../mod.ts";
+import { fetchAll, HttpClient } from "../mod.ts";
 import { tempDir } from "./_net.ts";
-
-const testdata = new URL("./testdata/", import.meta.url);
-const read = (name: string) => Deno.readTextFileSync(new URL(name, testdata));
-const cert = read("localhost.crt");
-const key = read("localhost.key");
-const ca = read("ca.crt");
-const clientCa = read("client_ca.crt");
-const clientCert = read("client.crt");
-const clientKey = read("client.key");
+import {
+  ca,
+  cert,
+  clientCert,
+  clientKey,
+  key,
+  type MtlsServer,
+  mtlsServer as startMtlsServer,
+} from "./_tls.ts";
+import { ok } from "./_client_util.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-const ok = (r: FetchResult | undefined) => {
-  assert(r?.ok, `expected ok, got ${r?.ok === false ? String(r.error) : r}`);
-  return r.response;
-};
 
 /**
  * A keep-alive HTTP/1.1 server on a Unix socket, raw so that its conns can be
@@ -164,39 +160,14 @@ Deno.test("HttpClient with unixSocket refuses an empty path before connecting", 
   assertStringIncludes(error.message, "Cannot use unixSocket");
 });
 
-/** A TLS server that requires a client certificate signed by the test client CA. */
-async function mtlsServer() {
-  const sockets = new Set<tls.TLSSocket>();
-  const peers: string[] = [];
-  const server = tls.createServer({
-    cert,
-    key,
-    ca: [clientCa],
-    requestCert: true,
-    rejectUnauthorized: true,
-  }, (socket) => {
-    sockets.add(socket);
-    const cn = String(socket.getPeerCertificate().subject?.CN);
-    peers.push(cn);
-    socket.on("error", () => {});
-    socket.once("data", () => {
-      const body = `hi ${cn}`;
-      socket.end(
-        `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    });
+/** The server of the mTLS tests: answers one HTTP response and closes. */
+function mtlsServer(): Promise<MtlsServer> {
+  return startMtlsServer((socket, cn) => {
+    const body = `hi ${cn}`;
+    socket.end(
+      `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
-  server.on("connection", (socket) => sockets.add(socket as tls.TLSSocket));
-  server.on("tlsClientError", () => peers.push("refused"));
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  return {
-    port: (server.address() as { port: number }).port,
-    peers,
-    async [Symbol.asyncDispose]() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((done) => server.close(done));
-    },
-  };
 }
 
 Deno.test("fetchAll() with cert and key presents the client certificate to a server that requires one", async () => {

@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { argsErrorMessage } from "../_args.ts";
 
 /** The help text of `crawl.ts --help`. */
 export const HELP = `Usage: crawl.ts [options] [URL...]
@@ -201,17 +202,7 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
       },
     });
   } catch (e) {
-    const error = e as Error & { code?: string };
-    const flag = /'(-[^' ]*)/.exec(error.message)?.[1];
-    if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      throw new UsageError(`unknown option ${flag ?? error.message}`);
-    }
-    if (error.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-      throw new UsageError(
-        flag ? `option ${flag} needs a value` : error.message.split("\n")[0]!,
-      );
-    }
-    throw new UsageError(error.message.split("\n")[0]!);
+    throw new UsageError(argsErrorMessage(e));
   }
   const { values: v, positionals } = parsed;
   if (v.help) return "help";

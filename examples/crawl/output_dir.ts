@@ -35,6 +35,7 @@
  */
 import { createHash } from "node:crypto";
 import { DiskError } from "./disk_error.ts";
+import { httpUrl } from "./_util.ts";
 
 const MAX_NAME_BYTES = 255;
 const CUT_NAME_BYTES = 200;
@@ -62,20 +63,7 @@ const encoder = new TextEncoder();
  * @throws {TypeError} When `url` is not an http(s) URL.
  */
 export function urlToPath(url: string | URL): string {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    // Reported below.
-  }
-  if (
-    parsed === undefined ||
-    (parsed.protocol !== "http:" && parsed.protocol !== "https:")
-  ) {
-    throw new TypeError(
-      `Cannot map URL to a file: '${url}' is not an http(s) URL`,
-    );
-  }
+  const parsed = httpUrl(url, "map URL to a file");
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
   const top = safeName(host) + (parsed.port === "" ? "" : `_${parsed.port}`);
   const segments = parsed.pathname.slice(1).split("/");

@@ -7,6 +7,7 @@
  * @module
  */
 import robotsParserModule from "npm:robots-parser@3.0.1";
+import { httpUrl } from "./_util.ts";
 
 /** What robots-parser returns; its own typings declare an ES default export that
  * Deno's CommonJS interop gives as the module itself, hence the cast below. */
@@ -143,7 +144,7 @@ export class RobotsCache {
    * @throws {TypeError} When `url` is not an http(s) URL.
    */
   async isAllowed(url: string | URL, userAgent?: string): Promise<boolean> {
-    const parsedUrl = httpUrl(url);
+    const parsedUrl = robotsUrl(url);
     // RFC 9309 §2.2.2: "The /robots.txt URI is implicitly allowed."
     if (parsedUrl.pathname === "/robots.txt") return true;
     const entry = await this.#entry(parsedUrl.origin);
@@ -173,7 +174,7 @@ export class RobotsCache {
     origin: string | URL,
     userAgent?: string,
   ): Promise<number | undefined> {
-    const entry = await this.#entry(httpUrl(origin).origin);
+    const entry = await this.#entry(robotsUrl(origin).origin);
     const seconds = entry.parsed?.getCrawlDelay(userAgent ?? this.#userAgent);
     return seconds === undefined || !(seconds >= 0)
       ? undefined
@@ -188,7 +189,7 @@ export class RobotsCache {
    * @throws {TypeError} When `origin` is not an http(s) URL.
    */
   async rules(origin: string | URL): Promise<RobotsRules> {
-    return (await this.#entry(httpUrl(origin).origin)).rules;
+    return (await this.#entry(robotsUrl(origin).origin)).rules;
   }
 
   #entry(origin: string): Promise<Entry> {
@@ -247,22 +248,8 @@ function decodeBody(body: string | Uint8Array, maxBytes: number): string {
   return new TextDecoder().decode(bytes.subarray(0, maxBytes));
 }
 
-function httpUrl(url: string | URL): URL {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    // Reported below.
-  }
-  if (
-    parsed === undefined ||
-    (parsed.protocol !== "http:" && parsed.protocol !== "https:")
-  ) {
-    throw new TypeError(
-      `Cannot check robots.txt: '${url}' is not an http(s) URL`,
-    );
-  }
-  return parsed;
+function robotsUrl(url: string | URL): URL {
+  return httpUrl(url, "check robots.txt");
 }
 
 function nonNegative(name: string, value: number): number {

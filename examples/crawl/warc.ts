@@ -18,6 +18,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { DiskError } from "./disk_error.ts";
+import { httpUrl } from "./_util.ts";
 
 /** Bytes of a record block: one buffer, or pieces as they arrive. */
 export type WarcBlockSource =
@@ -760,20 +761,7 @@ function warcDate(date: Date): string {
 }
 
 function targetUri(url: string | URL): string {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    // Reported below.
-  }
-  if (
-    parsed === undefined ||
-    (parsed.protocol !== "http:" && parsed.protocol !== "https:")
-  ) {
-    throw new TypeError(
-      `Cannot write WARC record: '${url}' is not an http(s) URL`,
-    );
-  }
+  const parsed = httpUrl(url, "write WARC record");
   // A URL's password has no place in an archive's index; the request record
   // still holds the Authorization header the server saw.
   parsed.username = "";
