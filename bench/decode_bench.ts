@@ -11,28 +11,9 @@
  */
 import zlib from "node:zlib";
 import { ContentDecoder, decodeBody } from "../client/_decode.ts";
+import { textLike as sample } from "../tests/_net.ts";
 
 const MiB = 1024 * 1024;
-
-/** Text-like bytes (words, markup, some binary) that gzip about 7:1. */
-function sample(length: number, seed: number): Uint8Array {
-  const words = ["alpha", "beta", "gamma", "selector", "deno", "<div>", "\n"];
-  const out = new Uint8Array(length);
-  let x = seed >>> 0;
-  for (let p = 0; p < length;) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    if (x >>> 28 === 0) {
-      out[p++] = x & 0xff;
-      continue;
-    }
-    const word = words[(x >>> 8) % words.length]!;
-    for (let i = 0; i < word.length && p < length; i++) {
-      out[p++] = word.charCodeAt(i);
-    }
-    if (p < length) out[p++] = 0x20;
-  }
-  return out;
-}
 
 const large = new Uint8Array(zlib.gzipSync(sample(64 * MiB, 1)));
 const small = Array.from(

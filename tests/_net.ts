@@ -518,3 +518,26 @@ export function tcpTimer(port: number): "keepalive" | "none" | "other" | null {
   }
   return null;
 }
+
+/**
+ * Deterministic text-like bytes (words, markup, some binary) that gzip 4:1 to
+ * 7:1: the content-decoding tests' and bench's input.
+ */
+export function textLike(length: number, seed = 1): Uint8Array {
+  const words = ["alpha", "beta", "gamma", "selector", "deno", "<div>", "\n"];
+  const out = new Uint8Array(length);
+  let x = seed >>> 0;
+  for (let p = 0; p < length;) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    if (x >>> 28 === 0) {
+      out[p++] = x & 0xff;
+      continue;
+    }
+    const word = words[(x >>> 8) % words.length]!;
+    for (let i = 0; i < word.length && p < length; i++) {
+      out[p++] = word.charCodeAt(i);
+    }
+    if (p < length) out[p++] = 0x20;
+  }
+  return out;
+}

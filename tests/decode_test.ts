@@ -15,7 +15,7 @@ import {
   decodeBody,
 } from "../client/_decode.ts";
 import { HttpParseError } from "../client/http_parse_error.ts";
-import { concat } from "./_net.ts";
+import { concat, textLike as sample } from "./_net.ts";
 
 const C = zlib.constants as unknown as Record<string, number>;
 const zstdCompressSync = (
@@ -31,26 +31,6 @@ const MiB = 1024 * 1024;
 
 /** node:zlib hands out Buffers that may view a shared pool: copy them out. */
 const own = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
-
-/** Deterministic text-like bytes (words, markup, some binary) that compress about 4:1. */
-function sample(length: number, seed = 1): Uint8Array {
-  const words = ["alpha", "beta", "gamma", "selector", "deno", "<div>", "\n"];
-  const out = new Uint8Array(length);
-  let x = seed >>> 0;
-  for (let p = 0; p < length;) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    if (x >>> 28 === 0) {
-      out[p++] = x & 0xff;
-      continue;
-    }
-    const word = words[(x >>> 8) % words.length]!;
-    for (let i = 0; i < word.length && p < length; i++) {
-      out[p++] = word.charCodeAt(i);
-    }
-    if (p < length) out[p++] = 0x20;
-  }
-  return out;
-}
 
 /** Every coding decoded, as [label, Content-Encoding, encoder]. */
 const CODINGS: [string, string, (data: Uint8Array) => Uint8Array][] = [
