@@ -3,11 +3,12 @@
  * this V8 prints it) and splits it into the runs of a bench child.
  *
  * Each run of `_http_child.ts` is bracketed by forced collections (reason
- * `testing`): it starts after `gc()` (one or more mark-compacts: V8 repeats
- * one that freed much external memory) and then `gc({ type: "minor" })` (one
- * scavenge, the start marker), and ends with `gc()`. The collections after a
- * start marker up to the next forced mark-compact, that one included, are the
- * run's. Per run:
+ * `testing`): it starts after `gc({ type: "minor" })` (one scavenge, the start
+ * marker; with `--gc-between full` a `gc()` before it, one or more
+ * mark-compacts: V8 repeats one that freed much external memory) and ends with
+ * the next forced collection (a scavenge, or `gc()` with `--gc-between full`).
+ * The collections after a start marker up to that end marker, included, are
+ * the run's. Per run:
  *
  * - `allocated`: the sum of each collection's `allocated` (V8 heap object bytes
  *   allocated since the previous collection ended; ArrayBuffer backing stores are
@@ -93,7 +94,7 @@ export function splitRuns(events: GcEvent[], runs: number): GcRun[] | null {
         run.promoted += e.promoted;
       } else run.fullGcs++;
     }
-    if (j === events.length || events[j]!.gc === "s") return null;
+    if (j === events.length) return null;
     out.push(run);
     i = j;
   }

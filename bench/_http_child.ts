@@ -10,8 +10,10 @@
  * 1. After building its workload it measures its idle CPU for `--idle-ms` and
  *    prints `{ "ready": true, "idleCpuUs": n, "idleMs": n, "readyRss": n }`
  *    (`readyRss`: its peak RSS before any run, bytes).
- * 2. Each `run` line on stdin runs the workload once: `gc()` and
- *    `gc({ type: "minor" })`, the timed run, `gc()`; it prints `{ "ok",
+ * 2. Each `run` line on stdin runs the workload once between two forced
+ *    scavenges, `gc({ type: "minor" })`, the markers of the GC trace (with
+ *    `--gc-between full`, a `gc()` before the first and instead of the
+ *    second); it prints `{ "ok",
  *    "bytes", "seconds", "cpuUs", "peakRss"?, "firstError"? }` (`peakRss`: the
  *    peak RSS during the run, bytes, on Linux). The forced collections are the
  *    markers (reason `testing` in the trace) that tell the parent which
@@ -27,7 +29,7 @@
  * --client raw|raw-read|raw-close|raw-sink|fetch-all|fetch-all-sink|fetch-each|fetch
  * --ports P[,P...] --path /1k --count N --concurrency C --expect-length L
  * [--keep-alive false] [--per-origin N] [--proxy URL] [--sink-file PATH]
- * [--mod PATH] [--max-run-ms N] [--idle-ms N]`
+ * [--mod PATH] [--max-run-ms N] [--idle-ms N] [--gc-between minor|full]`
  *
  * `--mod` takes `fetchAll` and `fetchEach` from another checkout's `mod.ts`
  * (the bench's `--baseline`) instead of this one's.
@@ -83,6 +85,7 @@ const PROXY = flag("proxy");
 const SINK_FILE = flag("sink-file");
 const PER_ORIGIN = flag("per-origin");
 const MOD = flag("mod");
+const FULL_GC = flag("gc-between") === "full";
 
 const gc = (globalThis as { gc?: (options?: { type: string }) => void }).gc;
 if (gc === undefined) {
@@ -213,7 +216,7 @@ async function runOnce(): Promise<object> {
     Deno.exit(3);
   }, MAX_RUN_MS);
   try {
-    gc!();
+    if (FULL_GC) gc!();
     gc!({ type: "minor" }); // the start marker: the run's collections follow it
     resetPeakRss();
     const cpu0 = cpuNow();
@@ -227,7 +230,9 @@ async function runOnce(): Promise<object> {
     const t1 = performance.now();
     const cpu1 = cpuNow();
     const peak = peakRss();
-    gc!(); // the end marker: its `allocated` counts the run's tail
+    // The end marker: its `allocated` counts the run's tail.
+    if (FULL_GC) gc!();
+    else gc!({ type: "minor" });
     return {
       ok: r.ok,
       bytes: r.bytes,
