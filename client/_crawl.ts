@@ -54,6 +54,7 @@ import {
   type RequestOptions,
   specOptions,
 } from "./_crawl_options.ts";
+import { freeze, loopNow, thaw } from "./_clock.ts";
 import { DeadlineQueue, type Timed } from "./_deadlines.ts";
 import { IdlePool, type Poolable } from "./_pool.ts";
 import { redactUrl } from "./_redact.ts";
@@ -194,16 +195,26 @@ export class Crawl {
           if (this.#finished.length > 0) yield this.#takeFinished();
           break;
         }
-        this.#pull();
-        this.#startReady();
+        freeze();
+        try {
+          this.#pull();
+          this.#startReady();
+        } finally {
+          thaw();
+        }
         if (this.#finished.length > 0) {
           yield this.#takeFinished();
           continue;
         }
         if (this.#open === 0 && this.#exhausted) break;
         const batch = await this.#sel.select(this.#untilNextDue());
-        this.#dispatch(batch);
-        this.#expire();
+        freeze();
+        try {
+          this.#dispatch(batch);
+          this.#expire();
+        } finally {
+          thaw();
+        }
       }
     } finally {
       signal?.removeEventListener("abort", wake);
@@ -250,7 +261,7 @@ export class Crawl {
     const max = this.#config.maxOpen - this.#finished.length;
     const signal = this.#config.signal;
     const sync = this.#sync;
-    const now = performance.now();
+    const now = loopNow();
     if (sync !== null) {
       while (!this.#exhausted && this.#open < max && !signal?.aborted) {
         const next = sync.next();
@@ -344,7 +355,7 @@ export class Crawl {
 
   #startReady(): void {
     const signal = this.#config.signal;
-    const now = performance.now();
+    const now = loopNow();
     let job: Job | undefined;
     while (
       !signal?.aborted && (job = this.#scheduler.take(now)) !== undefined
@@ -371,7 +382,7 @@ export class Crawl {
       try {
         route = routeFor(url, transport);
       } catch (error) {
-        this.#end(job, { error }, performance.now());
+        this.#end(job, { error }, loopNow());
         return;
       }
       if (route !== null) key = route.key;
@@ -396,7 +407,7 @@ export class Crawl {
     } catch (error) {
       // It came from that pool a moment ago, so there is room for it.
       if (slot !== undefined) this.#pool.put(key, slot);
-      this.#end(job, { error }, performance.now());
+      this.#end(job, { error }, loopNow());
       return;
     }
     job.client = client;
@@ -486,7 +497,7 @@ export class Crawl {
       return;
     }
     if (state === "failed") {
-      this.#end(job, { error: client.error }, performance.now());
+      this.#end(job, { error: client.error }, loopNow());
       return;
     }
     const conn = client.pollable;
@@ -527,7 +538,7 @@ export class Crawl {
   #responded(job: Job, client: HttpClient): void {
     const response = client.response!;
     const status = response.status;
-    const now = performance.now();
+    const now = loopNow();
     if (status === 429 || status === 503) {
       const pause = originPause(
         status,
@@ -573,7 +584,9 @@ export class Crawl {
     job.hops++;
     job.hop = request;
     const timeout = job.options.timeout ?? 30_000;
-    const remaining = job.attemptStarted + timeout - now;
+    // The real clock, not the span's: a long span (a slow onProgress, a big
+    // batch) must not lend the next hop time that has passed. Once per hop.
+    const remaining = job.attemptStarted + timeout - performance.now();
     if (remaining <= 0) {
       this.#end(job, {
         error: new Deno.errors.TimedOut(
@@ -779,7 +792,7 @@ export class Crawl {
   /** Handles everything due: timed-out clients, ended backoffs, origins free again. */
   #expire(): void {
     const signal = this.#config.signal;
-    const now = performance.now();
+    const now = loopNow();
     let entry: Timed | undefined;
     while (
       !signal?.aborted && (entry = this.#timers.popDue(now)) !== undefined
@@ -809,7 +822,7 @@ export class Crawl {
     }
     this.#delivered = [];
     this.#scheduler.drain();
-    const now = performance.now();
+    const now = loopNow();
     for (let job = this.#first; job !== null; job = this.#first) {
       const client = job.client;
       this.#timers.delete(job);

@@ -17,6 +17,7 @@ import {
 import { isUnknownIssuer } from "../selector/_tls_socket.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { BodyBuffer, BodyStream, DIRECT_READ_MIN, SinkBody } from "./_body.ts";
+import { loopNow } from "./_clock.ts";
 import { ContentDecoder } from "./_decode.ts";
 import { encodeConnect } from "./_proxy.ts";
 import { kDivertSink, kRequestWriter, RequestWriter } from "./_request.ts";
@@ -340,7 +341,7 @@ const noop = () => {};
  * sel.register(client.pollable, client.events);
  * while (client.events !== 0) {
  *   // Select until the deadline, then handle(0): that is what checks it.
- *   const ready = await sel.select(Math.max(0, client.deadline - performance.now()));
+ *   const ready = await sel.select(Math.max(0, client.deadline - loopNow()));
  *   client.handle(ready.length > 0 ? ready[0]![1] : 0);
  *   if (client.events !== 0) sel.modify(client.pollable, client.events);
  * }
@@ -424,7 +425,7 @@ export class HttpClient {
    * @throws {RangeError} If a timeout or `maxResponseBytes` is negative or NaN.
    */
   constructor(url: string | URL, options: HttpClientOptions = {}) {
-    const start = performance.now();
+    const start = loopNow();
     this.url = parseHttpUrl(url);
     this.#timeout = nonNegative("timeout", options.timeout, 30_000);
     this.#connectTimeout = nonNegative(
@@ -555,7 +556,7 @@ export class HttpClient {
   }
 
   /**
-   * When the earliest limit in force now passes, in `performance.now()`
+   * When the earliest limit in force now passes, in `loopNow()`
    * milliseconds (`Infinity` for none): while connecting, the sooner of the
    * connect and total deadlines; while receiving, the sooner of the total
    * deadline and the last response bytes plus `idleTimeout`; else the total
@@ -586,7 +587,7 @@ export class HttpClient {
   }
 
   /**
-   * `performance.now()` stamps of this request: `start` (constructed), `connected`
+   * `loopNow()` stamps of this request: `start` (constructed), `connected`
    * (TCP and TLS done; `start` on a reused connection), `sent` (the whole request
    * handed to the connection), `firstByte` (of the response) and `end` (done or
    * failed). `NaN` until reached.
@@ -648,14 +649,14 @@ export class HttpClient {
     const state = this.#state;
     if (state === "done" || state === "failed") return;
     try {
-      this.#checkDeadlines(performance.now());
+      this.#checkDeadlines(loopNow());
       if (this.#waiting !== null) return;
       if (state === "connecting") {
         if (this.#route !== null) {
           if (!this.#establish(mask)) return;
         } else if ((mask & EVENT_WRITE) === 0) return;
         if (this.#conn.error) throw this.#conn.error;
-        this.#timings.connected = performance.now();
+        this.#timings.connected = loopNow();
         this.#state = "sending";
       }
       if (this.#state === "sending") this.#send();
@@ -711,7 +712,7 @@ export class HttpClient {
     );
   }
 
-  #connect(at = performance.now()): PollableConn {
+  #connect(at = loopNow()): PollableConn {
     this.#connectDeadline = at + this.#connectTimeout;
     const route = this.#route;
     if (route !== null) {
@@ -865,7 +866,7 @@ export class HttpClient {
       this.#waiting = null;
       this.#resumed = true;
       // Time spent waiting on our side is no silence of the server's.
-      this.#lastActivity = performance.now();
+      this.#lastActivity = loopNow();
     });
     this.#waiting = waiting;
   }
@@ -911,7 +912,7 @@ export class HttpClient {
       this.#out = next;
       return next;
     }
-    const now = performance.now();
+    const now = loopNow();
     this.#timings.sent = now;
     this.#lastActivity = now;
     this.#state = "receiving";
@@ -945,7 +946,7 @@ export class HttpClient {
     if (direct > 0) {
       // Body bytes that a read put straight into the body's buffer.
       parser.skipBody(direct);
-      this.#lastActivity = performance.now();
+      this.#lastActivity = loopNow();
       this.#body!.commit(direct);
       this.#awaitSink();
     } else {
@@ -954,7 +955,7 @@ export class HttpClient {
       const data = conn[kPeek]();
       if (data === undefined) return;
       if (data !== null) {
-        this.#lastActivity = performance.now();
+        this.#lastActivity = loopNow();
         if (Number.isNaN(this.#timings.firstByte)) {
           this.#timings.firstByte = this.#lastActivity;
         }
@@ -1125,7 +1126,7 @@ export class HttpClient {
     );
     this.#body = null;
     this.#state = "done";
-    this.#timings.end = performance.now();
+    this.#timings.end = loopNow();
     this.#tap?.end(true, null);
   }
 
@@ -1147,7 +1148,7 @@ export class HttpClient {
     this.#state = "failed";
     this.#error = error;
     this.#waiting = null;
-    this.#timings.end = performance.now();
+    this.#timings.end = loopNow();
     this.#tap?.end(false, error);
     const body = this.#body;
     this.#body = null;
@@ -1167,7 +1168,7 @@ export class HttpClient {
   }
 
   #isStale(error: unknown): boolean {
-    if (this.#parser.started || performance.now() >= this.#totalDeadline) {
+    if (this.#parser.started || loopNow() >= this.#totalDeadline) {
       return false;
     }
     // An HttpParseError before any byte is "empty-response": the peer closed.

@@ -4,7 +4,7 @@
  */
 import type { Pollable } from "./pollable.ts";
 
-/** Called by a pollable each time it may have become ready. */
+/** Called by a pollable each time it may have become ready for the events watched. */
 export type Watcher = (p: PollableInternals) => void;
 
 /** Returns the events (`EVENT_READ | EVENT_WRITE` bits) the pollable is ready for now. */
@@ -106,14 +106,22 @@ export class Watchers {
     this.#oneEvents = this.events = 0;
   }
 
-  /** Tells every watcher that `p` may be ready. */
+  /**
+   * Tells every watcher whose events `p` is ready for that it is: a watcher is
+   * only called when it has something to report, so it needs no lookup of its own.
+   */
   notify(p: PollableInternals): void {
     if (this.#map === null) {
-      this.#one?.(p);
+      if (this.#one !== null && (p[kReady]() & this.#oneEvents) !== 0) {
+        this.#one(p);
+      }
       return;
     }
+    const ready = p[kReady]();
     // forEach, not for..of: no iterator object per read completion.
-    this.#map.forEach((_events, watcher) => watcher(p));
+    this.#map.forEach((events, watcher) => {
+      if ((ready & events) !== 0) watcher(p);
+    });
   }
 
   #recompute(): void {

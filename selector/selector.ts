@@ -185,12 +185,10 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
   #woken = false;
   #closed = false;
 
+  /** Called by a watched pollable when it is ready for some of its key's events. */
   #watcher: Watcher = (p) => {
-    const key = mapGet.call(this.#map, p) as SelectorKey<T, P> | undefined;
-    if (key !== undefined && (p[kReady]() & key.events) !== 0) {
-      this.#ready.add(p);
-      this.#wake?.();
-    }
+    this.#ready.add(p);
+    this.#wake?.();
   };
 
   /**
@@ -565,7 +563,7 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
     mapSet.call(this.#map, p, key);
     this.#byFd.set(p.fd, p);
     p[kWatch](this.#watcher, events);
-    this.#watcher(p); // it may be ready already
+    if ((p[kReady]() & events) !== 0) this.#watcher(p); // ready already
     return key;
   }
 

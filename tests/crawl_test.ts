@@ -1026,3 +1026,26 @@ Deno.test("fetchEach() on abort gives the URLs an async source already handed ov
   assertGreaterOrEqual(seen.length, 3, "URLs were read ahead");
   assertLessOrEqual(pulled, 2 + 2 + 1);
 });
+
+Deno.test("fetchAll() reads the clock about once per turn of its loop, not at every step of every request", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    return "keep";
+  });
+  const now = performance.now.bind(performance);
+  let reads = 0;
+  const count = 200;
+  const urls = Array.from({ length: count }, (_, i) => server.url(`/${i}`));
+  let results;
+  {
+    using _clock = stub(performance, "now", () => {
+      reads++;
+      return now();
+    });
+    results = await fetchAll(urls, { concurrency: 8 });
+  }
+  assertEquals(results.filter((r) => r.ok).length, count);
+  // Each request read it 7 times or more when every step took its own reading
+  // (8 per request here); the loop's clock is read per turn, for a batch.
+  assert(reads / count < 3, `${reads / count} clock reads per request`);
+});
