@@ -11,6 +11,7 @@ import {
   CR,
   EMPTY,
   fail,
+  HTAB,
   isFieldVchar,
   isWs,
   latin1,
@@ -23,6 +24,9 @@ import {
   unexpected,
 } from "./_parser_bytes.ts";
 import { allocate } from "../selector/_slab.ts";
+
+/** DEL, the one control character above SP. */
+const DEL = 0x7f;
 
 /**
  * The fields of one section, validated as they arrive. Names and values are kept
@@ -151,8 +155,25 @@ export class FieldSection {
     // field-value with its surrounding OWS dropped.
     const v = skipWs(bytes, i + 1, end);
     const vEnd = trimWsEnd(bytes, v, end);
-    this.#checkValue(bytes, start, v, vEnd, end, offset, "header value");
     const closed = this.close();
+    // The name (checked above) and the value are copied in one pass that checks
+    // the value as it goes: each byte is read once. A bad value throws before
+    // the count is checked, as when it was checked first.
+    this.#reserve(i + 1 - start + vEnd - v);
+    const buf = this.#buf;
+    let at = this.#len;
+    this.#openName = at;
+    for (let k = start; k <= i; k++) buf[at++] = bytes[k]!; // with its colon
+    this.#openValue = at;
+    for (let k = v; k < vEnd; k++) {
+      const c = bytes[k]!;
+      // Not field-vchar, SP or HTAB: a control character (obs-text is allowed).
+      if ((c < SP && c !== HTAB) || c === DEL) {
+        this.#checkValue(bytes, start, k, k + 1, end, offset, "header value");
+      }
+      buf[at++] = c;
+    }
+    this.#len = at;
     if (++this.#count > this.#maxFields) {
       fail(
         "too-many-headers",
@@ -162,10 +183,6 @@ export class FieldSection {
         offset,
       );
     }
-    this.#openName = this.#len;
-    this.#copy(bytes, start, i + 1); // with its colon
-    this.#openValue = this.#len;
-    this.#copy(bytes, v, vEnd);
     this.#openOffset = offset + v - start;
     this.#open = true;
     return closed;

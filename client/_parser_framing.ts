@@ -23,6 +23,7 @@ import type { HttpParseError } from "./http_parse_error.ts";
 const CONTENT_LENGTH = ascii("content-length");
 const TRANSFER_ENCODING = ascii("transfer-encoding");
 const CONNECTION = ascii("connection");
+const CONTENT_ENCODING = ascii("content-encoding");
 const CHUNKED = ascii("chunked");
 const CLOSE = ascii("close");
 const KEEP_ALIVE = ascii("keep-alive");
@@ -55,6 +56,11 @@ export class FramingFields {
   length = -1;
   /** Whether the connection may carry another response after this one. */
   reusable = false;
+  /**
+   * Whether the head has a `Content-Encoding` field: a response without one
+   * (most) needs no lookup of it by name.
+   */
+  contentEncoded = false;
 
   constructor(fields: FieldSection, maxBodyBytes: number) {
     this.#fields = fields;
@@ -71,6 +77,7 @@ export class FramingFields {
     this.#lastChunked = false;
     this.#close = false;
     this.#keepAlive = false;
+    this.contentEncoded = false;
   }
 
   /** Notes the field the section closed last, now complete (obs-folds included). */
@@ -101,6 +108,11 @@ export class FramingFields {
             if (chunked) this.#chunked++;
             this.#lastChunked = chunked;
           }
+        }
+        break;
+      case 16:
+        if (equalsLower(buf, name, start - 1, CONTENT_ENCODING)) {
+          this.contentEncoded = true;
         }
         break;
       case 10:

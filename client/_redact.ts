@@ -15,7 +15,9 @@ const PASSWORD = /^(\s*[A-Za-z][A-Za-z0-9+.-]*:[/\\]*[^/\\?#:]*:)[^/\\?#]*@/;
  * @param parsed The parsed URL, or `null` when it did not parse.
  */
 export function redactUrl(input: string | URL, parsed: URL | null): string {
-  if (parsed === null || parsed.password === "") return String(input);
+  if (parsed === null || !parsed.href.includes("@") || parsed.password === "") {
+    return String(input);
+  }
   if (input instanceof URL) {
     const copy = new URL(input.href);
     copy.password = "***";

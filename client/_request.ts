@@ -320,6 +320,10 @@ function encodeLatin1(head: string, body: Uint8Array | null): Uint8Array {
  * send it: the percent-decoded `user:password` bytes in base64.
  */
 function basicAuthorization(url: URL): string | null {
+  // No "@" anywhere: no userinfo, and no getter strings per request. (A
+  // URL-like object without href goes the long way.)
+  const href = url.href;
+  if (typeof href === "string" && !href.includes("@")) return null;
   const user = url.username, password = url.password;
   if (!user && !password) return null;
   const bytes = percentDecode(`${user}:${password}`);
@@ -498,11 +502,10 @@ export class RequestWriter {
    * @throws {TypeError} If the URL cannot be sent as given.
    */
   encode(url: URL, proxy: ProxyConfig | null = null): Uint8Array {
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
+    const protocol = url.protocol;
+    if (protocol !== "http:" && protocol !== "https:") {
       throw new TypeError(
-        `Cannot build request: unsupported URL scheme ${
-          describe(url.protocol)
-        }`,
+        `Cannot build request: unsupported URL scheme ${describe(protocol)}`,
       );
     }
     // The WHATWG URL parser percent-encodes controls and spaces, so these only
@@ -520,7 +523,7 @@ export class RequestWriter {
     // Method, target, host and base64 are visible ASCII, so UTF-8 is byte for byte.
     let line = proxy === null
       ? `${this.method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`
-      : `${this.method} ${url.protocol}//${url.host}${target} HTTP/1.1\r\nHost: ${host}\r\n`;
+      : `${this.method} ${protocol}//${url.host}${target} HTTP/1.1\r\nHost: ${host}\r\n`;
     if (authorization !== null) line += `Authorization: ${authorization}\r\n`;
     if (proxy?.authorization && !this.#proxyAuthorized) {
       line += `Proxy-Authorization: ${proxy.authorization}\r\n`;

@@ -318,6 +318,14 @@ export class ResponseParser {
     return this.#error === null ? this.#declaredLength : -1;
   }
 
+  /**
+   * Whether the final head has a `Content-Encoding` field; `false` before it.
+   * When `false`, `head.field("content-encoding")` is `null` without a lookup.
+   */
+  get contentEncoded(): boolean {
+    return this.#head !== null && this.#framing.contentEncoded;
+  }
+
   /** A chunked body's trailer fields once it is done (possibly empty); else `null`. */
   get trailers(): Headers | null {
     if (this.#trailers === null && this.#state === DONE) {

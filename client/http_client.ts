@@ -1014,7 +1014,7 @@ export class HttpClient {
       if (route !== null && head.status === 407 && route.kind === "proxy") {
         throw new ProxyError(route.proxy!.authority, 407, head.statusText);
       }
-      if (this.#decompress) {
+      if (this.#decompress && this.#parser.contentEncoded) {
         this.#decoder = ContentDecoder.for(
           head.field("content-encoding"),
           this.#maxResponseBytes,
@@ -1240,7 +1240,9 @@ export function parseHttpUrl(input: string | URL): URL {
     const shown = String(input).replace(/(\/\/[^/@:]*:)[^/@]*@/, "$1***@");
     throw new TypeError(`Cannot fetch: invalid URL "${shown}"`, { cause: e });
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
+  const href = url.href;
+  // The scheme is href's prefix: no getter, no string per request.
+  if (!href.startsWith("http:") && !href.startsWith("https:")) {
     throw new TypeError(
       `Cannot fetch: unsupported scheme "${url.protocol}" in "${
         redactedHref(url)

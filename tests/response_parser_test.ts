@@ -893,3 +893,31 @@ Deno.test("ResponseParser.skipBody() accounts for body bytes the caller read its
   assertEquals(chunked.bodyRemaining, -1);
   assertThrows(() => chunked.skipBody(1), RangeError);
 });
+
+Deno.test("ResponseParser.contentEncoded tells whether the final head has Content-Encoding, in any case, and not an interim head's", () => {
+  const enc = new TextEncoder();
+  const parse = (text: string) => {
+    const parser = new ResponseParser();
+    assertEquals(parser.contentEncoded, false);
+    parser.receive(enc.encode(text));
+    return parser;
+  };
+  const gzip = parse(
+    "HTTP/1.1 200 OK\r\ncOnTeNt-EnCoDiNg: gzip\r\nContent-Length: 0\r\n\r\n",
+  );
+  assertEquals(gzip.contentEncoded, true);
+  assertEquals(gzip.head?.field("content-encoding"), "gzip");
+  const plain = parse(
+    "HTTP/1.1 103 Early Hints\r\nContent-Encoding: br\r\n\r\n" +
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n",
+  );
+  assertEquals(plain.contentEncoded, false);
+  assertEquals(plain.head?.field("content-encoding"), null);
+  // A look-alike name of the same length is not it.
+  const other = parse(
+    "HTTP/1.1 200 OK\r\nContent-Encodinx: gzip\r\nContent-Length: 0\r\n\r\n",
+  );
+  assertEquals(other.contentEncoded, false);
+  plain.reset("GET");
+  assertEquals(plain.contentEncoded, false);
+});
