@@ -531,7 +531,8 @@ export class RequestWriter {
     // Request bytes are internal (sent, never handed to a caller), so they may
     // share a slab with other internal buffers.
     const out = allocate(line.length + this.#tail.length);
-    encoder.encodeInto(line, out);
+    // ASCII (checked above): a loop beats encodeInto's call into the runtime.
+    for (let i = 0; i < line.length; i++) out[i] = line.charCodeAt(i);
     out.set(this.#tail, line.length);
     return out;
   }

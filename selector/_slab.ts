@@ -6,10 +6,11 @@
  *
  * The price: a small buffer is a view that keeps its whole slab alive, and its
  * `.buffer` is the slab, which holds other requests' bytes (their heads, their
- * `Authorization` headers). So only internal buffers come from here: request bytes,
- * conn read buffers and the field bytes of response heads (which reach a caller
- * as strings). Nothing cut from a slab may reach a caller: `recv()`
- * copies, and response bodies and sink chunks are standalone arrays.
+ * `Authorization` headers). So only internal buffers come from here: request
+ * bytes, conn read buffers, the copies `send()` queues and the field bytes of
+ * response heads (which reach a caller as strings). Nothing cut from a slab may
+ * reach a caller: `recv()` copies, and response bodies and sink chunks are
+ * standalone arrays.
  */
 
 const SLAB_SIZE = 128 * 1024;

@@ -761,14 +761,16 @@ export class PollableConn implements Pollable, Disposable {
     }
     const n = bytes.length < room ? bytes.length : room;
     if (n === 0) return 0;
-    // A caller's array may be reused as soon as we return, so it is copied.
-    this.#wq.push(
-      copy
-        ? bytes.slice(0, n)
-        : n === bytes.length
-        ? bytes
-        : bytes.subarray(0, n),
-    );
+    const part = n === bytes.length ? bytes : bytes.subarray(0, n);
+    let queued = part;
+    if (copy) {
+      // A caller's array may be reused as soon as we return, so it is copied:
+      // into a slab when small (it is only ever written, never handed back),
+      // which costs far less than an ArrayBuffer of its own per send().
+      queued = allocate(n);
+      queued.set(part);
+    }
+    this.#wq.push(queued);
     this.#wlen += n;
     this.#pumpWrite();
     return n;
@@ -974,7 +976,7 @@ export class PollableConn implements Pollable, Disposable {
     let chunk = this.#wq[0]!;
     if (this.#wq.length > 1) {
       // Coalesce what small sends queued into one write call.
-      chunk = new Uint8Array(this.#wlen);
+      chunk = allocate(this.#wlen);
       let offset = 0;
       for (const part of this.#wq) {
         chunk.set(part, offset);
