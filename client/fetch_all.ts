@@ -88,7 +88,9 @@ export type RequestBody =
   | null;
 
 /**
- * Where one URL's time went, in milliseconds.
+ * Where one URL's time went, in milliseconds. The crawl reads its clock once per
+ * turn of its loop (as libuv's loop time), so steps handled in the same turn
+ * share one reading.
  *
  * @example
  * ```ts

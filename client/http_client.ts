@@ -341,7 +341,7 @@ const noop = () => {};
  * sel.register(client.pollable, client.events);
  * while (client.events !== 0) {
  *   // Select until the deadline, then handle(0): that is what checks it.
- *   const ready = await sel.select(Math.max(0, client.deadline - loopNow()));
+ *   const ready = await sel.select(Math.max(0, client.deadline - performance.now()));
  *   client.handle(ready.length > 0 ? ready[0]![1] : 0);
  *   if (client.events !== 0) sel.modify(client.pollable, client.events);
  * }
@@ -556,7 +556,7 @@ export class HttpClient {
   }
 
   /**
-   * When the earliest limit in force now passes, in `loopNow()`
+   * When the earliest limit in force now passes, in `performance.now()`
    * milliseconds (`Infinity` for none): while connecting, the sooner of the
    * connect and total deadlines; while receiving, the sooner of the total
    * deadline and the last response bytes plus `idleTimeout`; else the total
@@ -587,7 +587,7 @@ export class HttpClient {
   }
 
   /**
-   * `loopNow()` stamps of this request: `start` (constructed), `connected`
+   * `performance.now()` stamps of this request: `start` (constructed), `connected`
    * (TCP and TLS done; `start` on a reused connection), `sent` (the whole request
    * handed to the connection), `firstByte` (of the response) and `end` (done or
    * failed). `NaN` until reached.
