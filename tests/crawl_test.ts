@@ -1049,3 +1049,28 @@ Deno.test("fetchAll() reads the clock about once per turn of its loop, not at ev
   // (8 per request here); the loop's clock is read per turn, for a batch.
   assert(reads / count < 3, `${reads / count} clock reads per request`);
 });
+
+Deno.test("fetchAll() does not count the time a slow sink takes as the server's silence (idleTimeout), though its clock is read once per loop turn", async () => {
+  const size = 3 * 65_536;
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n${"x".repeat(size)}`,
+    );
+    return "close";
+  });
+  let written = 0;
+  const sink = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      // Each write outlasts idleTimeout: the wait must start no idle clock.
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      written += chunk.length;
+    },
+  }, { highWaterMark: 1 });
+  const [result] = await fetchAll([{ url: server.url("/"), sink }], {
+    idleTimeout: 100,
+    timeout: 10_000,
+  });
+  ok(result);
+  assertEquals(written, size);
+});
