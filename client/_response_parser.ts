@@ -123,6 +123,28 @@ class Head implements ResponseHead {
   field(name: string): string | null {
     return fieldValue(this.#fields, this.#length, name);
   }
+
+  /** The field section's bytes, `bytes(head)[0:length(head)]`. */
+  static bytes(head: Head): Uint8Array {
+    return head.#fields;
+  }
+
+  static length(head: Head): number {
+    return head.#length;
+  }
+}
+
+/**
+ * The field bytes a final head keeps (never written again): a response object
+ * can build its `headers` from them without keeping the head itself alive.
+ */
+export function fieldBytes(head: ResponseHead): Uint8Array {
+  return Head.bytes(head as Head);
+}
+
+/** How many of {@linkcode fieldBytes} are the section. */
+export function fieldLength(head: ResponseHead): number {
+  return Head.length(head as Head);
 }
 
 // The head state machine. Its transitions, by what was read:

@@ -1074,3 +1074,40 @@ Deno.test("fetchAll() does not count the time a slow sink takes as the server's 
   ok(result);
   assertEquals(written, size);
 });
+
+Deno.test("fetchAll() keeps under 800 bytes of heap per result it returns, not the client, parser or conn that fetched it", async () => {
+  // In a child with --expose-gc: the heap after a forced GC, before and after a
+  // crawl whose 5,000 results are all still held. A result that kept its
+  // HttpClient (and with it its parser and conn state) costs over 1 KiB each.
+  const script = `
+    import { fetchAll } from ${
+    JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+  };
+    const body = new Uint8Array(1024).fill(97);
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response(body));
+    const urls = Array.from({ length: 5000 }, (_, i) => "http://127.0.0.1:" + server.addr.port + "/" + (i % 10));
+    await fetchAll(urls.slice(0, 1000), { concurrency: 16 });
+    globalThis.gc();
+    const before = Deno.memoryUsage().heapUsed;
+    const results = await fetchAll(urls, { concurrency: 16 });
+    globalThis.gc();
+    const after = Deno.memoryUsage().heapUsed;
+    const ok = results.filter((r) => r.ok && r.response.body.length === 1024).length;
+    console.log(JSON.stringify({ ok, perResult: (after - before) / results.length }));
+    await server.shutdown();
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--v8-flags=--expose-gc", "--allow-net", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const { stdout, stderr, success } = await child.output();
+  assert(success, new TextDecoder().decode(stderr));
+  const { ok, perResult } = JSON.parse(new TextDecoder().decode(stdout));
+  assertEquals(ok, 5000);
+  assertLess(perResult, 800, `${perResult} heap bytes per result`);
+});
