@@ -541,3 +541,45 @@ export function textLike(length: number, seed = 1): Uint8Array {
   }
   return out;
 }
+
+/** What a child Deno printed, and whether it exited with 0. */
+export interface ChildOutput {
+  stdout: string;
+  stderr: string;
+  success: boolean;
+}
+
+/**
+ * Runs `script` in a child `deno run` (from stdin) with `flags` (permissions,
+ * `--v8-flags`), bounded by `timeoutMs`: for what needs a process of its own
+ * (`--expose-gc`, a fresh TLS root store).
+ */
+export async function runScript(
+  script: string,
+  flags: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<ChildOutput> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, "-"],
+    ...(options.env ? { env: options.env } : {}),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const output = child.output();
+  const out = await within(output, options.timeoutMs ?? 60_000, "child")
+    .catch(async (e) => {
+      child.kill();
+      await output.catch(() => {});
+      throw e;
+    });
+  const decoder = new TextDecoder();
+  return {
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+    success: out.success,
+  };
+}

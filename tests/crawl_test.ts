@@ -16,6 +16,7 @@ import { fetchAll, fetchEach, type RequestSpec } from "../mod.ts";
 import { stub } from "@std/testing/mock";
 import { rawServer, writeSplit } from "./_raw_http.ts";
 import { failed, ok, text } from "./_client_util.ts";
+import { runScript } from "./_net.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -345,6 +346,16 @@ Deno.test("fetchAll() resolves when onProgress aborts during a timeout sweep", a
   assertEquals(results.filter((r) => !r.ok && r.error === "stop").length, 7);
 });
 
+/** Runs a memory-measuring `script` with --expose-gc; returns the JSON it printed. */
+async function measuredInChild(script: string) {
+  const { stdout, stderr, success } = await runScript(script, [
+    "--v8-flags=--expose-gc",
+    "--allow-net",
+  ]);
+  assert(success, stderr);
+  return JSON.parse(stdout);
+}
+
 Deno.test("fetchEach() does not keep finished results behind one silent URL", async () => {
   // Measured in a child with --expose-gc: heap and external memory (where bodies
   // live) after a forced GC while the silent
@@ -376,18 +387,7 @@ Deno.test("fetchEach() does not keep finished results behind one silent URL", as
     console.log(JSON.stringify({ n, heap }));
     Deno.exit(0); // the silent request would hold a graceful shutdown for a minute
   `;
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--v8-flags=--expose-gc", "--allow-net", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = output.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(script));
-  await writer.close();
-  const { stdout, stderr, success } = await output.output();
-  assert(success, new TextDecoder().decode(stderr));
-  const { n, heap } = JSON.parse(new TextDecoder().decode(stdout));
+  const { n, heap } = await measuredInChild(script);
   assertEquals(n, 3000);
   assertLess(heap, 48 * 1024 * 1024, `heap ${heap} bytes`);
 });
@@ -1096,18 +1096,7 @@ Deno.test("fetchAll() keeps under 800 bytes of heap per result it returns, not t
     console.log(JSON.stringify({ ok, perResult: (after - before) / results.length }));
     await server.shutdown();
   `;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--v8-flags=--expose-gc", "--allow-net", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(script));
-  await writer.close();
-  const { stdout, stderr, success } = await child.output();
-  assert(success, new TextDecoder().decode(stderr));
-  const { ok, perResult } = JSON.parse(new TextDecoder().decode(stdout));
+  const { ok, perResult } = await measuredInChild(script);
   assertEquals(ok, 5000);
   assertLess(perResult, 800, `${perResult} heap bytes per result`);
 });

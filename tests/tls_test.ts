@@ -25,12 +25,12 @@ import {
   readExactly,
   readyFor,
   Rng,
+  runScript,
   selectUntil,
   settledSockets,
   socketsWithin,
   tcpTimer,
   waitFor,
-  within,
 } from "./_net.ts";
 import {
   ca,
@@ -329,22 +329,15 @@ Deno.test("PollableConn.connectTls() trusts caCerts in addition to the default r
     conn.close();
     console.log(out);
   `;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "-"],
-    env: { DENO_CERT: new URL("ca.crt", testdata).pathname, NO_COLOR: "1" },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(encoder.encode(script));
-  await writer.close();
-  const { stdout, stderr } = await within(child.output(), 20_000, "child");
-  assertEquals(
-    decoder.decode(stdout).trim(),
-    "trusted",
-    decoder.decode(stderr),
+  const { stdout, stderr } = await runScript(
+    script,
+    ["--allow-net", "--allow-read"],
+    {
+      env: { DENO_CERT: new URL("ca.crt", testdata).pathname, NO_COLOR: "1" },
+      timeoutMs: 20_000,
+    },
   );
+  assertEquals(stdout.trim(), "trusted", stderr);
   await server;
 });
 
