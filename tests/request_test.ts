@@ -125,6 +125,10 @@ Deno.test("encodeRequest() leaves a caller's Authorization alone and adds none w
     encode("http://example.com/").includes("Authorization"),
     false,
   );
+  // An "@" outside the authority is no userinfo; nor is an empty one.
+  for (const url of ["http://h/a@b?c=d@e", "http://@h/"]) {
+    assertStrictEquals(encode(url).includes("Authorization"), false, url);
+  }
 });
 
 Deno.test("encodeRequest() joins repeated fields it manages, as Headers does", () => {
