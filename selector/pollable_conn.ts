@@ -182,7 +182,10 @@ export class PollableConn implements Pollable, Disposable {
   /** Bytes a direct read placed in its target, not yet taken. */
   #direct = 0;
 
-  // Write side: #wq holds accepted bytes in order, #wlen of them in all.
+  // Write side: accepted bytes in order are #w0, then #wq; #wlen of them in all.
+  // One chunk at a time is the usual case: a slot for it, because an array that
+  // empties and fills again allocates its backing store each time (~150 bytes).
+  #w0: Uint8Array | null = null;
   #wq: Uint8Array[] = [];
   #wlen = 0;
   #writing = false;
@@ -770,7 +773,8 @@ export class PollableConn implements Pollable, Disposable {
       queued = allocate(n);
       queued.set(part);
     }
-    this.#wq.push(queued);
+    if (this.#w0 === null) this.#w0 = queued;
+    else this.#wq.push(queued);
     this.#wlen += n;
     this.#pumpWrite();
     return n;
@@ -973,16 +977,18 @@ export class PollableConn implements Pollable, Disposable {
       this.#writing || this.#wlen === 0 || this.#conn === null ||
       this.#error !== null
     ) return;
-    let chunk = this.#wq[0]!;
-    if (this.#wq.length > 1) {
+    let chunk = this.#w0!;
+    if (this.#wq.length > 0) {
       // Coalesce what small sends queued into one write call.
       chunk = allocate(this.#wlen);
-      let offset = 0;
+      chunk.set(this.#w0!);
+      let offset = this.#w0!.length;
       for (const part of this.#wq) {
         chunk.set(part, offset);
         offset += part.length;
       }
-      this.#wq = [chunk];
+      this.#w0 = chunk;
+      this.#wq = [];
     }
     this.#writing = true;
     this.#conn.write(chunk).then(this.#onWrite, this.#onWriteError);
@@ -993,9 +999,9 @@ export class PollableConn implements Pollable, Disposable {
     if (this.#conn === null) return; // released
     const wasFull = this.#wlen >= WRITE_HIGH_WATER_MARK;
     this.#wlen -= n;
-    const head = this.#wq[0]!;
-    if (n >= head.length) this.#wq.shift();
-    else this.#wq[0] = head.subarray(n);
+    const head = this.#w0!;
+    if (n < head.length) this.#w0 = head.subarray(n);
+    else this.#w0 = this.#wq.length > 0 ? this.#wq.shift()! : null;
     if (this.#closed && this.#wlen === 0) {
       this.#release();
       return;
@@ -1014,6 +1020,7 @@ export class PollableConn implements Pollable, Disposable {
       this.#release();
       return;
     }
+    this.#w0 = null;
     this.#wq = [];
     this.#wlen = 0;
     this.#fail(error);
@@ -1035,6 +1042,7 @@ export class PollableConn implements Pollable, Disposable {
     clearTimeout(this.#lingerTimer);
     const conn = this.#conn;
     this.#conn = null;
+    this.#w0 = null;
     this.#wq = [];
     this.#wlen = 0;
     if (conn !== null) closeQuietly(conn);
