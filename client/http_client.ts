@@ -1264,7 +1264,7 @@ export function parseHttpUrl(input: string | URL): URL {
     );
   }
   // `Number("0") || 80` once dialed port 80 for it; port 0 is no server's port.
-  if (url.port === "0") {
+  if (hasPortZero(href)) {
     throw new TypeError(
       `Cannot fetch: port 0 in "${
         redactedHref(url)
@@ -1272,6 +1272,19 @@ export function parseHttpUrl(input: string | URL): URL {
     );
   }
   return url;
+}
+
+/**
+ * Whether a serialized http(s) URL's port is 0, read from `href` (the `port`
+ * getter builds a string per call): the authority runs from "//" to the path's
+ * first "/", and the URL parser writes a port as digits without leading zeros
+ * right before it, after a ":" that neither a host nor (once an "@" ends it)
+ * userinfo puts there.
+ */
+function hasPortZero(href: string): boolean {
+  const slash = href.indexOf("/", href.indexOf("//") + 2);
+  return slash > 1 && href.charCodeAt(slash - 1) === 48 &&
+    href.charCodeAt(slash - 2) === 58;
 }
 
 /** Reads a non-negative number option. */

@@ -1115,3 +1115,51 @@ Deno.test("fetchAll() keeps under 800 bytes of heap per result it returns, not t
   assertEquals(ok, 5000);
   assertLess(perResult, 800, `${perResult} heap bytes per result`);
 });
+
+Deno.test("fetchAll() keeps origins apart when one's text is a prefix of the other's (ports P and P×10+d)", async () => {
+  // Two servers whose origins differ only past the first one's text, e.g.
+  // http://127.0.0.1:5000 and http://127.0.0.1:50003: with one request in
+  // flight per origin, their slow responses still overlap.
+  let pair:
+    | [Deno.HttpServer<Deno.NetAddr>, Deno.HttpServer<Deno.NetAddr>]
+    | null = null;
+  const seenAt: number[] = [];
+  const handler = async () => {
+    seenAt.push(performance.now());
+    await sleep(200);
+    return new Response("ok");
+  };
+  for (let port = 5000; port < 6500 && pair === null; port += 37) {
+    let first: Deno.HttpServer<Deno.NetAddr> | null = null;
+    try {
+      first = Deno.serve(
+        { hostname: "127.0.0.1", port, onListen() {} },
+        handler,
+      );
+      const second = Deno.serve(
+        { hostname: "127.0.0.1", port: port * 10 + 3, onListen() {} },
+        handler,
+      );
+      pair = [first, second];
+    } catch {
+      await first?.shutdown();
+    }
+  }
+  assert(pair !== null, "no free pair of ports P and P×10+3");
+  try {
+    const [a, b] = pair.map((s) => `http://127.0.0.1:${s.addr.port}`);
+    assert(b!.startsWith(a!));
+    const results = await fetchAll([`${a}/x`, `${b}/y`], {
+      perOrigin: { concurrency: 1 },
+    });
+    assert(results.every((r) => r.ok));
+    assertEquals(seenAt.length, 2);
+    assertLess(
+      Math.abs(seenAt[1]! - seenAt[0]!),
+      150,
+      "the two ran one after the other",
+    );
+  } finally {
+    await Promise.all(pair.map((s) => s.shutdown()));
+  }
+});

@@ -7,6 +7,7 @@ import {
 } from "@std/assert";
 import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
 import { RequestWriter, validateBody } from "../client/_request.ts";
+import { parseHttpUrl } from "../client/http_client.ts";
 import {
   delay,
   drive,
@@ -307,9 +308,24 @@ Deno.test("HttpClient constructor throws TypeError for port 0 (it once dialed po
       "http://127.0.0.1:0/",
       "https://localhost:0/x",
       "http://h:00/",
+      "http://[::]:0/",
+      "http://u@h:0/p:0",
     ]
   ) {
     assertThrows(() => new HttpClient(url), TypeError, "port 0");
+  }
+  // A ":0" anywhere but right before the path is no port 0.
+  for (
+    const url of [
+      "http://u:0@h/",
+      "http://0/",
+      "http://h:10/",
+      "http://h/a:0/b",
+      "http://h/?q=:0",
+      "http://[::0]/",
+    ]
+  ) {
+    assertEquals(parseHttpUrl(url).href, new URL(url).href);
   }
   assertThrows(
     () => new HttpClient("http://u:topsecret@127.0.0.1:0/"),
