@@ -521,6 +521,25 @@ export class RequestWriter {
     if (this.#host === null) checkHost(host);
     const authorization = this.#authorized ? null : basicAuthorization(url);
     // Method, target, host and base64 are visible ASCII, so UTF-8 is byte for byte.
+    // Request bytes are internal (sent, never handed to a caller), so they may
+    // share a slab with other internal buffers.
+    if (proxy === null && authorization === null) {
+      // The usual request: written piece by piece, no line string built first.
+      const method = this.method;
+      const tail = this.#tail;
+      const out = allocate(
+        method.length + target.length + host.length + 20 + tail.length,
+      );
+      let at = putAscii(out, 0, method);
+      out[at++] = 32;
+      at = putAscii(out, at, target);
+      at = putAscii(out, at, " HTTP/1.1\r\nHost: ");
+      at = putAscii(out, at, host);
+      out[at++] = 13;
+      out[at++] = 10;
+      out.set(tail, at);
+      return out;
+    }
     let line = proxy === null
       ? `${this.method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`
       : `${this.method} ${protocol}//${url.host}${target} HTTP/1.1\r\nHost: ${host}\r\n`;
@@ -528,14 +547,19 @@ export class RequestWriter {
     if (proxy?.authorization && !this.#proxyAuthorized) {
       line += `Proxy-Authorization: ${proxy.authorization}\r\n`;
     }
-    // Request bytes are internal (sent, never handed to a caller), so they may
-    // share a slab with other internal buffers.
     const out = allocate(line.length + this.#tail.length);
-    // ASCII (checked above): a loop beats encodeInto's call into the runtime.
-    for (let i = 0; i < line.length; i++) out[i] = line.charCodeAt(i);
-    out.set(this.#tail, line.length);
+    out.set(this.#tail, putAscii(out, 0, line));
     return out;
   }
+}
+
+/**
+ * Writes ASCII `text` into `out` at `at`, returning the index after it: a loop
+ * beats `encodeInto`'s call into the runtime for a request line's few bytes.
+ */
+function putAscii(out: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+  return at;
 }
 
 function checkHost(host: string): void {
