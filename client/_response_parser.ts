@@ -298,7 +298,7 @@ export class ResponseParser {
     this.#reader = null;
     this.#trailers = null;
     this.#declaredLength = -1;
-    if (this.#body.length > 0) this.#body = [];
+    this.clearBody();
   }
 
   /** The `maxBodyBytes` it was made with. */
@@ -455,6 +455,24 @@ export class ResponseParser {
     const body = this.#body;
     this.#body = [];
     return body;
+  }
+
+  /**
+   * The body chunks parsed and not taken yet, like
+   * {@linkcode ResponseParser.takeBody} but without handing over a new array:
+   * valid until {@linkcode ResponseParser.clearBody}, `takeBody()` or the next
+   * `receive()`. A client that reads each step's chunks at once allocates
+   * nothing per step this way.
+   */
+  peekBody(): readonly Uint8Array[] {
+    return this.#body;
+  }
+
+  /** Drops the chunks {@linkcode ResponseParser.peekBody} showed. */
+  clearBody(): void {
+    // Pops keep the array's storage; a new array would have to grow again.
+    const body = this.#body;
+    while (body.length > 0) body.pop();
   }
 
   /** Parses `data` from its start; returns how many bytes were used. */

@@ -972,11 +972,15 @@ export class HttpClient {
         if (this.#tap !== null && data !== null) {
           this.#tap.response(data, used, parser);
         }
-        const chunks = parser.takeBody();
-        if (
-          chunks.length > 0 || (parser.head !== null && this.#body === null)
-        ) {
-          this.#deliver(chunks);
+        const chunks = parser.peekBody();
+        try {
+          if (
+            chunks.length > 0 || (parser.head !== null && this.#body === null)
+          ) {
+            this.#deliver(chunks);
+          }
+        } finally {
+          parser.clearBody();
         }
       } catch (e) {
         if (data !== null) conn[kConsume](data.length, false); // about to close
@@ -1012,7 +1016,7 @@ export class HttpClient {
   }
 
   /** Sets up the body's consumer once the head is in, then passes `chunks` on. */
-  #deliver(chunks: Uint8Array[]): void {
+  #deliver(chunks: readonly Uint8Array[]): void {
     let body = this.#body;
     if (body === null) {
       const head = this.#parser.head!;

@@ -921,3 +921,21 @@ Deno.test("ResponseParser.contentEncoded tells whether the final head has Conten
   plain.reset("GET");
   assertEquals(plain.contentEncoded, false);
 });
+
+Deno.test("ResponseParser.peekBody() shows the chunks not taken yet, in order, and clearBody() drops them", () => {
+  const enc = new TextEncoder();
+  const parser = new ResponseParser();
+  parser.receive(enc.encode("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nab"));
+  parser.receive(enc.encode("cd"));
+  const seen = parser.peekBody();
+  assertEquals(seen.map((c) => new TextDecoder().decode(c)), ["ab", "cd"]);
+  assertStrictEquals(parser.peekBody(), seen, "the same array, not a copy");
+  parser.clearBody();
+  assertEquals(parser.peekBody().length, 0);
+  assertEquals(parser.takeBody().length, 0);
+  parser.receive(enc.encode("ef"));
+  assertEquals(new TextDecoder().decode(parser.peekBody()[0]), "ef");
+  assert(parser.done);
+  parser.reset("GET");
+  assertEquals(parser.peekBody().length, 0, "reset drops untaken chunks");
+});
