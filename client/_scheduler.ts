@@ -104,9 +104,15 @@ export class Scheduler<J> {
   readonly #limits: SchedulerLimits;
   readonly #timers: DeadlineQueue<Timed>;
   readonly #origins = new Map<string, Origin<J>>();
-  /** Origins that may start a job now, in turn order, from `#readyHead` on. */
+  /**
+   * Origins that may start a job now, in turn order: `#ready[#readyHead,
+   * #readyTail)`. The array is reused, not replaced, when it empties: a new one
+   * would allocate its storage again on every take (one origin taken and put
+   * back each time); it is compacted when it fills with a dead half in front.
+   */
   #ready: Array<Origin<J> | undefined> = [];
   #readyHead = 0;
+  #readyTail = 0;
   #running = 0;
   #queued = 0;
 
@@ -150,13 +156,12 @@ export class Scheduler<J> {
   take(now: number): J | undefined {
     while (
       this.#running < this.#limits.concurrency &&
-      this.#readyHead < this.#ready.length
+      this.#readyHead < this.#readyTail
     ) {
       const origin = this.#ready[this.#readyHead]!;
       this.#ready[this.#readyHead++] = undefined;
-      if (this.#readyHead === this.#ready.length) {
-        this.#ready = [];
-        this.#readyHead = 0;
+      if (this.#readyHead === this.#readyTail) {
+        this.#readyHead = this.#readyTail = 0;
       }
       // Only origins with queued jobs are in the ring, each at most once.
       origin.place = IDLE;
@@ -222,7 +227,7 @@ export class Scheduler<J> {
       origin.place = IDLE;
     }
     this.#ready = [];
-    this.#readyHead = 0;
+    this.#readyHead = this.#readyTail = 0;
     this.#queued = 0;
     return jobs;
   }
@@ -242,7 +247,21 @@ export class Scheduler<J> {
       origin.place = FULL;
     } else {
       origin.place = READY;
-      this.#ready.push(origin);
+      this.#enqueueReady(origin);
     }
+  }
+
+  #enqueueReady(origin: Origin<J>): void {
+    const ready = this.#ready;
+    const head = this.#readyHead;
+    const tail = this.#readyTail;
+    if (tail === ready.length && head > 0 && head * 2 >= tail) {
+      // Full, with a dead half in front: move the live entries down.
+      ready.copyWithin(0, head, tail);
+      ready.fill(undefined, tail - head, tail);
+      this.#readyTail = tail - head;
+      this.#readyHead = 0;
+    }
+    ready[this.#readyTail++] = origin;
   }
 }

@@ -2,7 +2,7 @@ import { assert, assertEquals } from "@std/assert";
 import { DeadlineQueue, type Timed } from "../client/_deadlines.ts";
 import { IdlePool, type Poolable } from "../client/_pool.ts";
 import { Origin, Scheduler } from "../client/_scheduler.ts";
-import { mulberry32 } from "./_net.ts";
+import { mulberry32, runScript } from "./_net.ts";
 
 class Entry implements Timed, Poolable {
   due = 0;
@@ -220,4 +220,54 @@ Deno.test("Scheduler.wake() of an origin that is not waiting for a time does not
   assertEquals(takeAll(s, 0), ["a0"]);
   s.wake(a, 0);
   assertEquals(takeAll(s, 0), [], "the global limit still holds");
+});
+
+Deno.test("Scheduler keeps origins in turn through 1,000,000 takes while its ready ring never empties, in bounded memory", async () => {
+  // Three origins that always have jobs, two slots: the ring is never empty, so
+  // it must be compacted, not only reset when it empties (it once grew by one
+  // slot per take). In a child with --expose-gc, to read the heap after a GC.
+  const script = `
+    import { DeadlineQueue } from ${
+    JSON.stringify(new URL("../client/_deadlines.ts", import.meta.url).href)
+  };
+    import { Scheduler } from ${
+    JSON.stringify(new URL("../client/_scheduler.ts", import.meta.url).href)
+  };
+    const s = new Scheduler({ concurrency: 2, perOrigin: Infinity, delay: 0 }, new DeadlineQueue());
+    const origins = ["a", "b", "c"].map((key) => s.origin(key));
+    const refill = (o) => { while (o.queued < 4) s.push(o, o.key, 0); };
+    origins.forEach(refill);
+    const running = [];
+    let order = "", wrong = 0;
+    const take = () => {
+      const job = s.take(0);
+      if (job === undefined) return false;
+      const o = origins.find((x) => x.key === job);
+      running.push(o);
+      refill(o);
+      if (job !== "abc"[taken % 3]) wrong++;
+      taken++;
+      return true;
+    };
+    let taken = 0;
+    while (take());
+    globalThis.gc();
+    const before = Deno.memoryUsage().heapUsed;
+    for (let i = 0; i < 1_000_000; i++) {
+      s.release(running.shift(), 0);
+      while (take());
+    }
+    globalThis.gc();
+    const grown = Deno.memoryUsage().heapUsed - before;
+    console.log(JSON.stringify({ taken, wrong, grown }));
+  `;
+  const { stdout, stderr, success } = await runScript(script, [
+    "--v8-flags=--expose-gc",
+    "--allow-read",
+  ]);
+  assert(success, stderr);
+  const { taken, wrong, grown } = JSON.parse(stdout);
+  assertEquals(taken, 1_000_002);
+  assertEquals(wrong, 0, "origins took turns a, b, c");
+  assert(grown < 2 * 1024 * 1024, `heap grew by ${grown} bytes`);
 });
