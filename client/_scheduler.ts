@@ -25,6 +25,63 @@ export interface SchedulerLimits {
   delay: number | ((origin: string) => number);
 }
 
+/**
+ * A first-in first-out queue over one array that is reused: emptying it keeps
+ * the array's storage (a new array would allocate it again on the next push:
+ * ~150 bytes per job when a queue empties and refills, as an origin's does), and
+ * a push onto a full array with a dead half in front moves the live items down
+ * first, so a queue that never empties still holds O(length) slots.
+ */
+export class Fifo<T> {
+  #items: Array<T | undefined> = [];
+  #head = 0;
+  #tail = 0;
+
+  get length(): number {
+    return this.#tail - this.#head;
+  }
+
+  push(item: T): void {
+    const items = this.#items;
+    const head = this.#head;
+    const tail = this.#tail;
+    if (tail === items.length && head > 0 && head * 2 >= tail) {
+      items.copyWithin(0, head, tail);
+      items.fill(undefined, tail - head, tail);
+      this.#head = 0;
+      this.#tail = tail - head;
+    }
+    items[this.#tail++] = item;
+  }
+
+  /** Puts `item` first. */
+  unshift(item: T): void {
+    if (this.#head > 0) {
+      this.#items[--this.#head] = item;
+    } else {
+      this.#items.unshift(item);
+      this.#tail++;
+    }
+  }
+
+  /** Takes the first item; only while `length > 0`. */
+  shift(): T {
+    const item = this.#items[this.#head] as T;
+    // Drop the reference at once: a taken item must not be kept alive from here.
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#tail) this.#head = this.#tail = 0;
+    return item;
+  }
+
+  /** Empties it, returning what it held, first first. */
+  drain(): T[] {
+    const items = this.#items.slice(this.#head, this.#tail) as T[];
+    this.#items = [];
+    this.#head = this.#tail = 0;
+    return items;
+  }
+}
+
 const IDLE = 0;
 const READY = 1;
 const TIMED = 2;
@@ -48,15 +105,14 @@ export class Origin<J> implements Timed {
   pausedUntil = -Infinity;
   /** Where it is: IDLE (nothing queued), READY, TIMED or FULL. */
   place = IDLE;
-  /** FIFO of waiting jobs from `#head` on. */
-  #jobs: J[] = [];
-  #head = 0;
+  /** Waiting jobs, first to start first. */
+  readonly #jobs = new Fifo<J>();
 
   constructor(readonly key: string) {}
 
   /** How many jobs wait. */
   get queued(): number {
-    return this.#jobs.length - this.#head;
+    return this.#jobs.length;
   }
 
   push(job: J): void {
@@ -64,31 +120,17 @@ export class Origin<J> implements Timed {
   }
 
   unshift(job: J): void {
-    if (this.#head > 0) this.#jobs[--this.#head] = job;
-    else this.#jobs.unshift(job);
+    this.#jobs.unshift(job);
   }
 
   /** Takes the first waiting job; call it only while `queued > 0`. */
   shift(): J {
-    const job = this.#jobs[this.#head]!;
-    // Drop the reference at once: a taken job must not be kept alive from here.
-    (this.#jobs as Array<J | undefined>)[this.#head++] = undefined;
-    if (this.#head === this.#jobs.length) {
-      this.#jobs = [];
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#jobs.length) {
-      this.#jobs = this.#jobs.slice(this.#head);
-      this.#head = 0;
-    }
-    return job;
+    return this.#jobs.shift();
   }
 
   /** Empties the queue, returning what waited. */
   drain(): J[] {
-    const jobs = this.#jobs.slice(this.#head);
-    this.#jobs = [];
-    this.#head = 0;
-    return jobs;
+    return this.#jobs.drain();
   }
 }
 
@@ -104,15 +146,8 @@ export class Scheduler<J> {
   readonly #limits: SchedulerLimits;
   readonly #timers: DeadlineQueue<Timed>;
   readonly #origins = new Map<string, Origin<J>>();
-  /**
-   * Origins that may start a job now, in turn order: `#ready[#readyHead,
-   * #readyTail)`. The array is reused, not replaced, when it empties: a new one
-   * would allocate its storage again on every take (one origin taken and put
-   * back each time); it is compacted when it fills with a dead half in front.
-   */
-  #ready: Array<Origin<J> | undefined> = [];
-  #readyHead = 0;
-  #readyTail = 0;
+  /** Origins that may start a job now, in turn order. */
+  #ready = new Fifo<Origin<J>>();
   #running = 0;
   #queued = 0;
 
@@ -156,13 +191,9 @@ export class Scheduler<J> {
   take(now: number): J | undefined {
     while (
       this.#running < this.#limits.concurrency &&
-      this.#readyHead < this.#readyTail
+      this.#ready.length > 0
     ) {
-      const origin = this.#ready[this.#readyHead]!;
-      this.#ready[this.#readyHead++] = undefined;
-      if (this.#readyHead === this.#readyTail) {
-        this.#readyHead = this.#readyTail = 0;
-      }
+      const origin = this.#ready.shift();
       // Only origins with queued jobs are in the ring, each at most once.
       origin.place = IDLE;
       const job = origin.shift();
@@ -226,8 +257,7 @@ export class Scheduler<J> {
       this.#timers.delete(origin);
       origin.place = IDLE;
     }
-    this.#ready = [];
-    this.#readyHead = this.#readyTail = 0;
+    this.#ready = new Fifo();
     this.#queued = 0;
     return jobs;
   }
@@ -247,21 +277,7 @@ export class Scheduler<J> {
       origin.place = FULL;
     } else {
       origin.place = READY;
-      this.#enqueueReady(origin);
+      this.#ready.push(origin);
     }
-  }
-
-  #enqueueReady(origin: Origin<J>): void {
-    const ready = this.#ready;
-    const head = this.#readyHead;
-    const tail = this.#readyTail;
-    if (tail === ready.length && head > 0 && head * 2 >= tail) {
-      // Full, with a dead half in front: move the live entries down.
-      ready.copyWithin(0, head, tail);
-      ready.fill(undefined, tail - head, tail);
-      this.#readyTail = tail - head;
-      this.#readyHead = 0;
-    }
-    ready[this.#readyTail++] = origin;
   }
 }

@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { DeadlineQueue, type Timed } from "../client/_deadlines.ts";
 import { IdlePool, type Poolable } from "../client/_pool.ts";
-import { Origin, Scheduler } from "../client/_scheduler.ts";
+import { Fifo, Origin, Scheduler } from "../client/_scheduler.ts";
 import { mulberry32, runScript } from "./_net.ts";
 
 class Entry implements Timed, Poolable {
@@ -270,4 +270,27 @@ Deno.test("Scheduler keeps origins in turn through 1,000,000 takes while its rea
   assertEquals(taken, 1_000_002);
   assertEquals(wrong, 0, "origins took turns a, b, c");
   assert(grown < 2 * 1024 * 1024, `heap grew by ${grown} bytes`);
+});
+
+Deno.test("Fifo matches a plain array under 100,000 random pushes, unshifts, shifts and drains", () => {
+  const rng = mulberry32(11);
+  const fifo = new Fifo<number>();
+  let model: number[] = [];
+  for (let i = 0; i < 100_000; i++) {
+    const r = rng();
+    if (r < 0.5) {
+      fifo.push(i);
+      model.push(i);
+    } else if (r < 0.55) {
+      fifo.unshift(i);
+      model.unshift(i);
+    } else if (r < 0.9999) {
+      if (model.length > 0) assertEquals(fifo.shift(), model.shift());
+    } else {
+      assertEquals(fifo.drain(), model);
+      model = [];
+    }
+    assertEquals(fifo.length, model.length);
+  }
+  assertEquals(fifo.drain(), model);
 });
