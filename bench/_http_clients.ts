@@ -184,6 +184,24 @@ function parseHead(head: string): { status: number; length: number } {
   return { status, length: Number(m[1]) };
 }
 
+/** The raw loops' request bytes for each distinct path, built once before a run. */
+function rawRequests(
+  port: number,
+  paths: string[],
+  extraFields: string,
+): Map<string, Uint8Array> {
+  const requests = new Map<string, Uint8Array>();
+  for (const p of new Set(paths)) {
+    requests.set(
+      p,
+      encoder.encode(
+        `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: bench-raw\r\n${extraFields}\r\n`,
+      ),
+    );
+  }
+  return requests;
+}
+
 /**
  * Runs `paths` over `concurrency` keep-alive `Deno.connect` conns, each sending its
  * next request when the previous response has been read.
@@ -195,15 +213,7 @@ export async function runRawKeepAlive(
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   let next = 0;
-  const requests = new Map<string, Uint8Array>();
-  for (const p of new Set(paths)) {
-    requests.set(
-      p,
-      encoder.encode(
-        `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: bench-raw\r\n\r\n`,
-      ),
-    );
-  }
+  const requests = rawRequests(port, paths, "");
   async function worker(): Promise<void> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true);
@@ -340,15 +350,7 @@ export async function runRawClose(
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   let next = 0;
-  const requests = new Map<string, Uint8Array>();
-  for (const p of new Set(paths)) {
-    requests.set(
-      p,
-      encoder.encode(
-        `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: bench-raw\r\nConnection: close\r\n\r\n`,
-      ),
-    );
-  }
+  const requests = rawRequests(port, paths, "Connection: close\r\n");
   async function worker(): Promise<void> {
     const buf = new Uint8Array(64 * 1024);
     while (next < paths.length) {

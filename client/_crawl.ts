@@ -818,7 +818,7 @@ export class Crawl {
       } else if (entry.backingOff) {
         entry.backingOff = false;
         // The origin may have been forgotten meanwhile: look it up again.
-        const origin = this.#scheduler.origin(entry.url.origin);
+        const origin = this.#scheduler.origin(this.#originOf(entry.url));
         entry.origin = origin;
         this.#scheduler.push(origin, entry, now, true);
       } else {

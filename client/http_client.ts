@@ -34,6 +34,8 @@ import {
   routeFor,
   type TransportSetting,
 } from "./_route.ts";
+import { redactUrl } from "./_redact.ts";
+import { IDEMPOTENT_METHODS } from "./_retry.ts";
 import { TapRecorder } from "./_tap.ts";
 import type { HttpTap } from "./http_tap.ts";
 import { HttpParseError } from "./http_parse_error.ts";
@@ -293,14 +295,6 @@ const CONNECT_TLS = 2;
 const DECODE_SLICE = 256 * 1024;
 /** The most decoded bytes passed to a sink per `handle()` before the loop gets a turn. */
 const DECODE_BUDGET = 8 * 1024 * 1024;
-const IDEMPOTENT = new Set([
-  "GET",
-  "HEAD",
-  "OPTIONS",
-  "TRACE",
-  "PUT",
-  "DELETE",
-]);
 /** How a kept-alive conn the server closed meanwhile fails on reuse. */
 const STALE_CONN_ERRORS = [
   HttpParseError,
@@ -524,7 +518,8 @@ export class HttpClient {
     this.#timings.start = start;
     this.#totalDeadline = start + this.#timeout;
     const conn = options.conn;
-    this.#mayReplay = conn !== undefined && IDEMPOTENT.has(this.method) &&
+    this.#mayReplay = conn !== undefined &&
+      IDEMPOTENT_METHODS.has(this.method) &&
       this.replayable;
     if (conn !== undefined) {
       this.#conn = conn;
@@ -713,7 +708,7 @@ export class HttpClient {
     if (now < at) return;
     throw new Deno.errors.TimedOut(
       `Cannot fetch ${
-        redactedHref(this.url)
+        redactUrl(this.url, this.url)
       }: the ${kind} timeout of ${limit} ms passed`,
     );
   }
@@ -1233,14 +1228,6 @@ function headersOf(this: ReceivedResponse): Headers {
   return ReceivedResponse.headers(this);
 }
 
-/** `url.href` with its password, if any, replaced by `***`. */
-export function redactedHref(url: URL): string {
-  if (url.password === "") return url.href;
-  const copy = new URL(url.href);
-  copy.password = "***";
-  return copy.href;
-}
-
 /**
  * Parses an http(s) URL with the WHATWG parser (which strips or percent-encodes
  * control characters, so none can reach the request line). Error messages never
@@ -1263,7 +1250,7 @@ export function parseHttpUrl(input: string | URL): URL {
   if (!href.startsWith("http:") && !href.startsWith("https:")) {
     throw new TypeError(
       `Cannot fetch: unsupported scheme "${url.protocol}" in "${
-        redactedHref(url)
+        redactUrl(url, url)
       }", expected http: or https:`,
     );
   }
@@ -1271,7 +1258,7 @@ export function parseHttpUrl(input: string | URL): URL {
   if (hasPortZero(href)) {
     throw new TypeError(
       `Cannot fetch: port 0 in "${
-        redactedHref(url)
+        redactUrl(url, url)
       }" is not a port to connect to`,
     );
   }
