@@ -39,14 +39,14 @@ import {
   HttpClient,
   type HttpResponse,
   type InternalOptions,
-  kParser,
+  kReuse,
   kRoute,
   kStamps,
   kTransport,
   parseHttpUrl,
 } from "./http_client.ts";
 import { kDivertSink, kRequestWriter } from "./_request.ts";
-import type { ResponseHead, ResponseParser } from "./_response_parser.ts";
+import type { ResponseHead } from "./_response_parser.ts";
 import { type Route, routeFor } from "./_route.ts";
 import {
   type CrawlConfig,
@@ -88,7 +88,7 @@ class Job implements Timed {
   /** Waiting for a slot (queued on its origin, or backing off) since `waitingSince`. */
   queuedNow = true;
   /** When it last began waiting for a slot. */
-  waitingSince: number;
+  waitingSince = 0;
   /** Milliseconds spent waiting for slots so far. */
   queued = 0;
   /** When the first attempt started, and the current one. */
@@ -119,8 +119,8 @@ class Job implements Timed {
 class Slot implements Poolable {
   poolOrigin = "";
   poolIndex = -1;
-  /** The parser of the conn's last response while idle, for the next one to reuse. */
-  parser: ResponseParser | null = null;
+  /** While idle: the client of the conn's last response, to start the next one. */
+  client: HttpClient | null = null;
 
   constructor(
     readonly conn: PollableConn,
@@ -144,8 +144,11 @@ export class Crawl {
   readonly #timers = new DeadlineQueue<Timed>();
   readonly #scheduler: Scheduler<Job>;
   readonly #pool: IdlePool<Slot>;
-  /** `config.shared` plus `conn`, for a plain URL sent on a pooled conn. */
-  #sharedOnConn: InternalOptions | null = null;
+  /**
+   * Finished clients whose conn is closed, at most `concurrency`: a new conn's
+   * request starts on one of them (and its parser), not on a new client.
+   */
+  readonly #spare: HttpClient[] = [];
   /** The origin of the last URL read, for `#originOf`. */
   #lastOrigin = "";
 
@@ -405,48 +408,40 @@ export class Crawl {
     }
     job.poolKey = key;
     const slot = this.#config.keepAlive ? this.#pool.take(key) : undefined;
+    const idle = slot?.client ?? null;
+    let spare: HttpClient | undefined;
     let client: HttpClient;
     try {
-      client = new HttpClient(
-        url,
-        this.#withDivert(
-          job,
-          transport === undefined ? this.#withConn(options, slot) : {
-            ...options,
-            [kRoute]: route,
-            ...(slot !== undefined
-              ? { conn: slot.conn, [kParser]: slot.parser }
-              : {}),
-          },
-        ),
+      const hopOptions = this.#withDivert(
+        job,
+        transport === undefined ? options : { ...options, [kRoute]: route },
       );
+      if (idle !== null) {
+        // The conn's last client starts this request: no new client per request.
+        idle[kReuse](url, hopOptions, true);
+        client = idle;
+      } else if ((spare = this.#spare.pop()) !== undefined) {
+        spare[kReuse](url, hopOptions, false);
+        client = spare;
+      } else {
+        client = new HttpClient(url, hopOptions);
+      }
     } catch (error) {
       // It came from that pool a moment ago, so there is room for it.
       if (slot !== undefined) this.#pool.put(key, slot);
+      if (spare !== undefined) this.#spare.push(spare);
       this.#end(job, { error }, loopNow());
       return;
     }
     job.client = client;
-    if (slot !== undefined) slot.parser = null; // the client's now
     if (slot === undefined) {
       this.#afterStep(job);
       return;
     }
+    slot.client = null; // the job's now
     slot.job = job;
     job.slot = slot;
     this.#step(job, EVENT_WRITE);
-  }
-
-  /** The options with `conn` set; the shared object stays shared on the hot path. */
-  #withConn(options: RequestOptions, slot: Slot | undefined): InternalOptions {
-    if (slot === undefined) return options;
-    if (options !== this.#config.shared) {
-      return { ...options, conn: slot.conn, [kParser]: slot.parser };
-    }
-    const onConn = this.#sharedOnConn ??= { ...options };
-    onConn.conn = slot.conn;
-    onConn[kParser] = slot.parser;
-    return onConn;
   }
 
   /**
@@ -714,7 +709,7 @@ export class Crawl {
         this.#pool.put(job.poolKey, slot)
       ) {
         slot.job = null;
-        slot.parser = client[kParser];
+        slot.client = client;
         // Idle, it is watched for reads: readiness then means the server closed it.
         // It was receiving, so it is registered for EVENT_READ already.
         if (slot.events !== EVENT_READ) this.#watch(slot, EVENT_READ);
@@ -723,6 +718,11 @@ export class Crawl {
       reusable.close();
     }
     if (slot !== null) this.#watch(slot, 0);
+    const state = client.state;
+    if (
+      (state === "done" || state === "failed") && client.pollable.closed &&
+      this.#spare.length < this.#config.limits.concurrency
+    ) this.#spare.push(client);
   }
 
   /** Registers a slot's conn for `events`, changes it, or (0) unregisters it. */

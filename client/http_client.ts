@@ -258,8 +258,6 @@ export type InternalOptions = HttpClientOptions & {
    * sink was used leaves it to the crawl to abort.
    */
   [kDivertSink]?: (head: ResponseHead) => boolean;
-  /** The parser of `conn`'s last response, to reset and reuse. */
-  [kParser]?: ResponseParser | null;
 };
 
 /** An `HttpClient` option key for the crawl's checked `proxy` and `unixSocket`. */
@@ -277,12 +275,12 @@ export interface Stamps {
 }
 
 /**
- * An `HttpClient` option key for the parser of the given `conn`'s last
- * response, and the getter of a done client's parser, to hand on with its conn.
+ * `HttpClient`'s time stamps, read by the crawl without the copy `timings` makes;
+ * they are the next request's once the client is reused.
  */
-export const kParser: unique symbol = Symbol("selectors.parser");
-/** `HttpClient`'s time stamps, read by the crawl without the copy `timings` makes. */
 export const kStamps: unique symbol = Symbol("selectors.stamps");
+/** Starts another request on a finished client (internal; see `HttpClient[kReuse]`). */
+export const kReuse: unique symbol = Symbol("selectors.reuse");
 
 /** Steps of connecting on a {@linkcode Route}, after the TCP or Unix connect. */
 const CONNECT_SOCKET = 0;
@@ -352,58 +350,62 @@ const noop = () => {};
  */
 export class HttpClient {
   /** The URL requested. */
-  readonly url: URL;
+  readonly url!: URL;
   /** The request method. */
-  readonly method: string;
+  readonly method!: string;
 
-  #request: Uint8Array;
+  // Every field is set by #begin, which a reused client runs again: one place
+  // lists a request's whole state, so nothing of the last request is left over.
+  // Numbers start as numbers so that V8 keeps doubles in place (a field that
+  // starts undefined boxes every double stored in it anew).
+  #request!: Uint8Array;
   /** Bytes being sent: the request head, then each framed piece of a body stream. */
-  #out: Uint8Array | null;
+  #out!: Uint8Array | null;
   #outSent = 0;
-  #bodyStream: BodyStream | null;
-  #state: HttpClientState = "connecting";
-  #conn: PollableConn;
+  #bodyStream!: BodyStream | null;
+  #state!: HttpClientState;
+  #conn!: PollableConn;
   /** Whether the request may be sent once more if its reused conn turns out dead. */
-  #mayReplay: boolean;
-  #parser: ResponseParser;
-  #decoder: ContentDecoder | null = null;
+  #mayReplay!: boolean;
+  #parser!: ResponseParser;
+  #decoder!: ContentDecoder | null;
   /** The turn a decoding slice waits for; cleared if the request ends first. */
-  #turn: ReturnType<typeof setTimeout> | undefined;
+  #turn!: ReturnType<typeof setTimeout> | undefined;
   /** Inside the body: the decoder holds output not yet passed on. */
-  #decoding = false;
+  #decoding!: boolean;
   /** The parser is done; what is left is draining the decoder, closing the sink. */
-  #ending = false;
-  #sinkClosing = false;
-  #reusable = false;
-  #body: BodyBuffer | SinkBody | null = null;
-  #sink: WritableStream<Uint8Array> | undefined;
-  #divert: ((head: ResponseHead) => boolean) | undefined;
-  #tap: TapRecorder | null = null;
-  #maxResponseBytes: number;
-  #decompress: boolean;
-  #keepAlive: boolean;
-  #caCerts: string[] | undefined;
-  #cert: string | undefined;
-  #key: string | undefined;
+  #ending!: boolean;
+  #sinkClosing!: boolean;
+  #reusable!: boolean;
+  #body!: BodyBuffer | SinkBody | null;
+  #sink!: WritableStream<Uint8Array> | undefined;
+  #divert!: ((head: ResponseHead) => boolean) | undefined;
+  #tap!: TapRecorder | null;
+  #maxResponseBytes = 0;
+  #decompress!: boolean;
+  #keepAlive!: boolean;
+  #caCerts!: string[] | undefined;
+  #cert!: string | undefined;
+  #key!: string | undefined;
   /** How the request reaches its server; `null` for a direct connection. */
-  #route: Route | null = null;
+  #route!: Route | null;
   /** Where connecting on a route is (`CONNECT_*`). */
   #step = CONNECT_SOCKET;
   /** The `User-Agent` of a `CONNECT`. */
-  #userAgent = "";
+  #userAgent!: string;
   /** The parser of the proxy's answer to `CONNECT`. */
-  #tunnelParser: ResponseParser | null = null;
+  #tunnelParser!: ResponseParser | null;
   /** TLS over a tunnel is being tried with the default roots, not `caCerts`. */
-  #defaultRoots = false;
-  #timeout: number;
-  #connectTimeout: number;
-  #idleTimeout: number;
-  #totalDeadline: number;
-  #connectDeadline = Infinity;
+  #defaultRoots!: boolean;
+  #timeout = 0;
+  #connectTimeout = 0;
+  #idleTimeout = 0;
+  #totalDeadline = 0;
+  #connectDeadline = 0;
   #lastActivity = 0;
-  #waiting: Promise<void> | null = null;
+  #waiting!: Promise<void> | null;
   /** A wait ended and no read was issued since: a direct read may be aimed. */
-  #resumed = false;
+  #resumed!: boolean;
   #timings: Stamps = {
     start: NaN,
     connected: NaN,
@@ -411,8 +413,8 @@ export class HttpClient {
     firstByte: NaN,
     end: NaN,
   };
-  #response: HttpResponse | null = null;
-  #error: unknown = null;
+  #response!: HttpResponse | null;
+  #error!: unknown;
 
   /**
    * Validates the request and starts connecting (or sending, on a given `conn`).
@@ -425,27 +427,55 @@ export class HttpClient {
    * @throws {RangeError} If a timeout or `maxResponseBytes` is negative or NaN.
    */
   constructor(url: string | URL, options: HttpClientOptions = {}) {
+    this.#begin(url, options, options.conn ?? null, null);
+  }
+
+  /**
+   * Starts another request on this finished client, as a new `HttpClient` would,
+   * minus the new client: the crawl keeps the client of each idle keep-alive conn
+   * (`keepConn`: the request goes on the conn {@linkcode HttpClient.detach} gave
+   * back) and a few of those whose conn is closed (a new conn is opened). The
+   * parser is reused either way when its limits fit; `options.conn` is ignored.
+   * If it throws (a bad request), the client is as it was, to be reused again.
+   *
+   * @ignore
+   */
+  [kReuse](
+    url: string | URL,
+    options: HttpClientOptions,
+    keepConn: boolean,
+  ): void {
+    this.#begin(url, options, keepConn ? this.#conn : null, this.#parser);
+  }
+
+  #begin(
+    url: string | URL,
+    options: HttpClientOptions,
+    conn: PollableConn | null,
+    parser: ResponseParser | null,
+  ): void {
     const start = loopNow();
-    this.url = parseHttpUrl(url);
-    this.#timeout = nonNegative("timeout", options.timeout, 30_000);
-    this.#connectTimeout = nonNegative(
+    const parsed = parseHttpUrl(url);
+    const timeout = nonNegative("timeout", options.timeout, 30_000);
+    const connectTimeout = nonNegative(
       "connectTimeout",
       options.connectTimeout,
       10_000,
     );
-    this.#idleTimeout = nonNegative(
+    const idleTimeout = nonNegative(
       "idleTimeout",
       options.idleTimeout,
       Infinity,
     );
-    this.#maxResponseBytes = nonNegative(
+    const maxResponseBytes = nonNegative(
       "maxResponseBytes",
       options.maxResponseBytes,
       Infinity,
     );
-    this.#decompress = options.decompress ?? true;
-    this.#keepAlive = options.keepAlive ?? false;
-    this.#caCerts = options.caCerts;
+    const decompress = options.decompress ?? true;
+    const keepAlive = options.keepAlive ?? false;
+    let cert: string | undefined;
+    let key: string | undefined;
     if (options.cert !== undefined || options.key !== undefined) {
       if (
         typeof options.cert !== "string" || typeof options.key !== "string"
@@ -454,78 +484,114 @@ export class HttpClient {
           "Cannot fetch: cert and key must be given together, as PEM strings",
         );
       }
-      this.#cert = options.cert;
-      this.#key = options.key;
+      cert = options.cert;
+      key = options.key;
     }
+    const internal = options as InternalOptions;
     const sink = options.sink;
+    let divert: ((head: ResponseHead) => boolean) | undefined;
     if (sink !== undefined) {
       if (!(sink instanceof WritableStream) || sink.locked) {
         throw new TypeError(
           "Cannot fetch: sink must be a WritableStream that is not locked",
         );
       }
-      this.#sink = sink;
-      this.#divert = (options as InternalOptions)[kDivertSink];
+      divert = internal[kDivertSink];
     }
+    let tap: TapRecorder | null = null;
     if (options.tap !== undefined) {
       if (typeof options.tap !== "function") {
         throw new TypeError("Cannot fetch: tap must be a function");
       }
-      this.#tap = new TapRecorder(options.tap, this.url.href);
+      tap = new TapRecorder(options.tap, parsed.href);
     }
-    const writer = (options as InternalOptions)[kRequestWriter] ??
+    const writer = internal[kRequestWriter] ??
       new RequestWriter({
         method: options.method ?? "GET",
         ...(options.headers ? { headers: options.headers } : {}),
         body: options.body ?? null,
-        keepAlive: this.#keepAlive,
-        decompress: this.#decompress,
+        keepAlive,
+        decompress,
       });
-    this.method = writer.method;
-    const internal = options as InternalOptions;
+    let route: Route | null = null;
     if (kRoute in internal) {
-      this.#route = internal[kRoute] ?? null;
+      route = internal[kRoute] ?? null;
     } else if (
       options.proxy !== undefined || options.unixSocket !== undefined ||
       internal[kTransport] !== undefined
     ) {
-      this.#route = routeFor(
-        this.url,
+      route = routeFor(
+        parsed,
         internal[kTransport] ??
           readTransport(options.proxy, options.unixSocket)!,
       );
     }
-    const route = this.#route;
-    if (route !== null) this.#userAgent = writer.userAgent;
-    this.#request = this.#out = writer.encode(
-      this.url,
+    const request = writer.encode(
+      parsed,
       route !== null && route.kind === "proxy" ? route.proxy : null,
     );
-    this.#bodyStream = writer.stream === null
+    const bodyStream = writer.stream === null
       ? null
       : new BodyStream(writer.stream, writer.streamLength);
-    const parser = internal[kParser];
-    if (
-      parser != null && options.conn !== undefined &&
-      parser.maxBodyBytes === this.#maxResponseBytes
-    ) {
-      parser.reset(this.method);
+    // Everything that can throw has run: nothing is opened for a bad request,
+    // and a reused client still has its conn and parser.
+    const method = writer.method;
+    (this as { url: URL }).url = parsed;
+    (this as { method: string }).method = method;
+    this.#request = this.#out = request;
+    this.#outSent = 0;
+    this.#bodyStream = bodyStream;
+    this.#decoder = null;
+    this.#turn = undefined;
+    this.#decoding = false;
+    this.#ending = false;
+    this.#sinkClosing = false;
+    this.#reusable = false;
+    this.#body = null;
+    this.#sink = sink;
+    this.#divert = divert;
+    this.#tap = tap;
+    this.#maxResponseBytes = maxResponseBytes;
+    this.#decompress = decompress;
+    this.#keepAlive = keepAlive;
+    this.#caCerts = options.caCerts;
+    this.#cert = cert;
+    this.#key = key;
+    this.#route = route;
+    this.#step = CONNECT_SOCKET;
+    this.#userAgent = route !== null ? writer.userAgent : "";
+    this.#tunnelParser = null;
+    this.#defaultRoots = false;
+    this.#timeout = timeout;
+    this.#connectTimeout = connectTimeout;
+    this.#idleTimeout = idleTimeout;
+    this.#totalDeadline = start + timeout;
+    this.#connectDeadline = Infinity;
+    this.#lastActivity = 0;
+    this.#waiting = null;
+    this.#resumed = false;
+    const timings = this.#timings;
+    timings.start = start;
+    timings.connected = NaN;
+    timings.sent = NaN;
+    timings.firstByte = NaN;
+    timings.end = NaN;
+    this.#response = null;
+    this.#error = null;
+    if (parser !== null && parser.maxBodyBytes === maxResponseBytes) {
+      parser.reset(method);
       this.#parser = parser;
     } else {
       this.#parser = this.#newParser();
     }
-    // Everything that can throw has run: nothing is opened for a bad request.
-    this.#timings.start = start;
-    this.#totalDeadline = start + this.#timeout;
-    const conn = options.conn;
-    this.#mayReplay = conn !== undefined &&
-      IDEMPOTENT_METHODS.has(this.method) &&
-      this.replayable;
-    if (conn !== undefined) {
+    this.#mayReplay = conn !== null && IDEMPOTENT_METHODS.has(method) &&
+      bodyStream === null;
+    if (conn !== null) {
       this.#conn = conn;
       this.#state = "sending";
       this.#timings.connected = start;
     } else {
+      this.#state = "connecting";
       this.#conn = this.#connect(start);
     }
   }
@@ -601,16 +667,6 @@ export class HttpClient {
     end: number;
   } {
     return { ...this.#timings };
-  }
-
-  /**
-   * The parser, for the crawl to hand on with the conn once
-   * {@linkcode HttpClient.detach} returned it; this client reads it no more.
-   *
-   * @ignore
-   */
-  get [kParser](): ResponseParser {
-    return this.#parser;
   }
 
   /**

@@ -734,3 +734,96 @@ Deno.test("fetchAll() on one keep-alive conn gives each response its own headers
     ["/cc", null, "/cc"],
   ]);
 });
+
+Deno.test("fetchAll() on kept conns starts each request afresh: a spec's limit, tap, method and sink do not carry over to the next", async () => {
+  const heads: string[] = [];
+  await using server = rawServer(async ({ conn, path, head }) => {
+    heads.push(head);
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Path: ${path}\r\n\r\n0123456789`,
+    );
+    return "keep";
+  });
+  const tapped: string[] = [];
+  const sunk: Uint8Array[] = [];
+  const results = await fetchAll([
+    // Over its limit: it fails and its conn is closed; the next opens another.
+    { url: server.url("/limited"), maxResponseBytes: 4 },
+    { url: server.url("/tapped"), tap: (info) => void tapped.push(info.url) },
+    { url: server.url("/posted"), method: "POST", body: "x" },
+    server.url("/plain"),
+    {
+      url: server.url("/sunk"),
+      sink: new WritableStream({ write: (chunk) => void sunk.push(chunk) }),
+    },
+    server.url("/last"),
+  ], { concurrency: 1, keepAlive: true });
+  assertEquals(server.connections, 2);
+  assertInstanceOf(failed(results[0]), HttpParseError);
+  const rest = results.slice(1).map((r) => ok(r));
+  assertEquals(
+    rest.map((r) => [r.headers.get("x-path"), text(r.body)]),
+    [
+      ["/tapped", "0123456789"],
+      ["/posted", "0123456789"],
+      ["/plain", "0123456789"],
+      ["/sunk", ""],
+      ["/last", "0123456789"],
+    ],
+  );
+  assertEquals(rest.map((r) => r.url), [
+    server.url("/tapped"),
+    server.url("/posted"),
+    server.url("/plain"),
+    server.url("/sunk"),
+    server.url("/last"),
+  ]);
+  assertEquals(tapped, [server.url("/tapped")]);
+  assertEquals(sunk.reduce((n, c) => n + c.length, 0), 10);
+  assertEquals(heads.map((h) => h.split(" ")[0]), [
+    "GET",
+    "GET",
+    "POST",
+    "GET",
+    "GET",
+    "GET",
+  ]);
+  assert(!/content-length/i.test(heads[3]!), heads[3]);
+  // A new conn's request has a connect time; one on a kept conn has none.
+  assert(results[1]!.timings.connect > 0);
+  assertEquals(results.slice(2).map((r) => r.timings.connect), [0, 0, 0, 0]);
+});
+
+Deno.test("fetchAll() with keepAlive: false starts each request on a new conn with nothing of the last: after a HEAD, a failure, a malformed answer", async () => {
+  await using server = rawServer(async ({ conn, path }) => {
+    await writeSplit(
+      conn,
+      path === "/bad"
+        ? "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"
+        : `HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Path: ${path}\r\n\r\n0123456789`,
+    );
+    return "keep"; // the client must close
+  });
+  const results = await fetchAll([
+    { url: server.url("/head"), method: "HEAD" },
+    server.url("/after-head"),
+    { url: server.url("/limited"), maxResponseBytes: 4 },
+    server.url("/after-limit"),
+    server.url("/bad"),
+    server.url("/after-bad"),
+  ], { concurrency: 1, keepAlive: false });
+  assertEquals(server.connections, 6);
+  assertEquals(ok(results[0]).body.length, 0);
+  assertInstanceOf(failed(results[2]), HttpParseError);
+  assertInstanceOf(failed(results[4]), HttpParseError);
+  for (const i of [1, 3, 5]) {
+    const response = ok(results[i]);
+    assertEquals(
+      response.headers.get("x-path"),
+      new URL(response.url).pathname,
+    );
+    assertEquals(text(response.body), "0123456789");
+    assert(results[i]!.timings.connect > 0);
+  }
+});
