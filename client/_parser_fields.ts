@@ -23,7 +23,7 @@ import {
   trimWsEnd,
   unexpected,
 } from "./_parser_bytes.ts";
-import { allocate } from "../selector/_slab.ts";
+import { allocate, giveBack } from "../selector/_slab.ts";
 
 /** DEL, the one control character above SP. */
 const DEL = 0x7f;
@@ -81,9 +81,13 @@ export class FieldSection {
    * Hands the bytes over to a response head, which keeps them, and starts
    * empty: the next section's first field cuts a buffer of its own.
    */
-  release(): void {
+  release(): Uint8Array {
+    const bytes = this.#buf;
+    // The head reads bytes[0:length] only: the rest may serve other buffers.
+    giveBack(bytes, this.#len);
     this.#buf = EMPTY;
     this.reset();
+    return bytes;
   }
 
   /** Forgets every field (an interim response's), keeping the buffer. */

@@ -97,7 +97,10 @@ class Head implements ResponseHead {
   readonly version: "1.0" | "1.1";
   readonly status: number;
   readonly statusText: string;
-  /** The field section's bytes, `#fields[0:#length]`, handed over by the parser. */
+  /**
+   * The field section's bytes, `#fields[0:#length]`, handed over by the parser;
+   * the bytes after them went back to the slab (other buffers use them).
+   */
   readonly #fields: Uint8Array;
   readonly #length: number;
   #headers: Headers | null = null;
@@ -142,7 +145,7 @@ export function fieldBytes(head: ResponseHead): Uint8Array {
   return Head.bytes(head as Head);
 }
 
-/** How many of {@linkcode fieldBytes} are the section. */
+/** How many of {@linkcode fieldBytes} are the section (and the head's at all). */
 export function fieldLength(head: ResponseHead): number {
   return Head.length(head as Head);
 }
@@ -682,18 +685,18 @@ export class ResponseParser {
       return;
     }
     const fields = this.#fields;
+    const length = fields.length;
+    const framing = this.#framing;
+    framing.decide(this.#method, status, this.#version, next);
+    // The head keeps the bytes (the used ones only): a reset for the next
+    // response must not write over them.
     this.#head = new Head(
       this.#version,
       status,
       this.#statusText,
-      fields.buf,
-      fields.length,
+      fields.release(),
+      length,
     );
-    const framing = this.#framing;
-    framing.decide(this.#method, status, this.#version, next);
-    // The head keeps the bytes: a reset for the next response must not write
-    // over them.
-    fields.release();
     this.#declaredLength = framing.length;
     const reader = READERS[framing.framing](
       framing.length,

@@ -31,3 +31,19 @@ export function allocate(size: number): Uint8Array {
   offset += (size + 7) & ~7; // keep views 8-byte aligned
   return out;
 }
+
+/**
+ * Gives the end of `view` past its first `used` bytes back to the slab when
+ * `view` is the last buffer cut from it, so that a buffer sized for the worst
+ * case keeps no more of the slab alive than it holds. The caller must never
+ * touch `view[used:]` again: later buffers may be cut from those bytes. (No new
+ * view is made: that would cost more than the bytes given back.)
+ */
+export function giveBack(view: Uint8Array, used: number): void {
+  if (
+    view.buffer === slab.buffer &&
+    view.byteOffset + ((view.length + 7) & ~7) === offset
+  ) {
+    offset = view.byteOffset + ((used + 7) & ~7);
+  }
+}

@@ -30,7 +30,7 @@ import {
   kSendOwned,
   kTakeDirect,
 } from "../selector/_pollable.ts";
-import { allocate } from "../selector/_slab.ts";
+import { allocate, giveBack } from "../selector/_slab.ts";
 import {
   closeQuietly,
   listen,
@@ -409,6 +409,24 @@ Deno.test("allocate() starts a new slab when the current one is full", () => {
   }
   assert(other.buffer !== first.buffer, "no new slab after 160 KiB");
   assertEquals(allocate(8192).buffer.byteLength, 8192); // large: its own buffer
+});
+
+Deno.test("giveBack() returns the unused end of the last slab buffer, and nothing of an earlier one", () => {
+  // Start a fresh slab, so that every buffer below is cut from it.
+  const old = allocate(4096);
+  let fresh = old;
+  for (let i = 0; i < 40 && fresh.buffer === old.buffer; i++) {
+    fresh = allocate(4096);
+  }
+  const head = allocate(512);
+  assertStrictEquals(head.buffer, fresh.buffer);
+  giveBack(head, 100);
+  // The next buffer starts right after the 100 bytes kept (8-byte aligned).
+  const next = allocate(16);
+  assertEquals(next.byteOffset, head.byteOffset + 104);
+  // `next` was cut after it: giving back from `head` again changes nothing.
+  giveBack(head, 50);
+  assertEquals(allocate(16).byteOffset, next.byteOffset + 16);
 });
 
 // ---------------------------------------------------------------------------
