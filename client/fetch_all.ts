@@ -559,5 +559,9 @@ export function fetchEach(
 async function* entries(
   batches: AsyncIterable<FetchEntry[]>,
 ): AsyncGenerator<FetchEntry, void, undefined> {
-  for await (const batch of batches) yield* batch;
+  // A plain loop, not `yield* batch`: delegating to an array inside an async
+  // generator wraps it in an async iterator, ~0.2 µs more per entry.
+  for await (const batch of batches) {
+    for (let i = 0; i < batch.length; i++) yield batch[i]!;
+  }
 }
