@@ -661,6 +661,23 @@ Deno.test("ResponseParser.receive() enforces maxHeadBytes however split", () => 
   assert(parser.done);
 });
 
+Deno.test("ResponseParser.receive() finds the end of a header line wherever it falls: before, at and past its first 128 bytes", () => {
+  // "X-Long: " is 8 bytes: values of 118..121 put the LF at offsets 126..129
+  // of the line; 1000 puts it far past.
+  for (const n of [0, 118, 119, 120, 121, 1000]) {
+    const value = "v".repeat(n);
+    const head = `HTTP/1.1 200 OK\r\nX-Long: ${value}\r\nX-After: 1\r\n` +
+      "Content-Length: 2\r\n\r\nok";
+    for (const pieces of [[bytesOf(head)], splitEvery(bytesOf(head), 7)]) {
+      const parser = new ResponseParser();
+      for (const p of pieces) parser.receive(p);
+      assert(parser.done, `value of ${n}`);
+      assertStrictEquals(parser.head!.field("x-long"), value);
+      assertStrictEquals(parser.head!.field("x-after"), "1");
+    }
+  }
+});
+
 Deno.test("ResponseParser.receive() counts interim heads towards maxHeadBytes", () => {
   const parser = new ResponseParser({ maxHeadBytes: 1000 });
   const e = assertThrows(() => {
