@@ -140,6 +140,29 @@ async function seedFile(redis: RedisServer, urls: string[]): Promise<void> {
   }
 }
 
+/** `count` URLs of `base` under `/prefix/`, seeded into the frontier. */
+async function seedPaths(
+  redis: RedisServer,
+  base: string,
+  count: number,
+  prefix: string,
+): Promise<string[]> {
+  const urls = Array.from(
+    { length: count },
+    (_, i) => `${base}/${prefix}/${i}`,
+  );
+  await seedFile(redis, urls);
+  return urls;
+}
+
+/** A handler that answers "ok" after `ms`. */
+function okAfter(ms: number): () => Promise<Response> {
+  return async () => {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return new Response("ok");
+  };
+}
+
 async function statusJson(redis: RedisServer): Promise<unknown> {
   const out = await run(["status", "--redis", redis.url, "--json"]);
   assertEquals(out.code, 0, out.stderr);
@@ -184,16 +207,9 @@ redisTest(
   "distributed_crawl.ts work gives each of 5,000 URLs exactly one result when one of 3 workers is killed half way",
   async () => {
     await using redis = await startRedis();
-    await using server = countingServer(async () => {
-      // Slow enough that the killed worker holds URLs in flight.
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      return new Response("ok");
-    });
-    const urls = Array.from(
-      { length: 5_000 },
-      (_, i) => `${server.base}/u/${i}`,
-    );
-    await seedFile(redis, urls);
+    // Slow enough that the killed worker holds URLs in flight.
+    await using server = countingServer(okAfter(5));
+    const urls = await seedPaths(redis, server.base, 5_000, "u");
     await using client = await RespClient.connect(redis.port);
 
     const names = ["w0", "w1", "w2"];
@@ -351,8 +367,7 @@ redisTest(
       await held;
       return new Response("late");
     });
-    const urls = Array.from({ length: 20 }, (_, i) => `${server.base}/s/${i}`);
-    await seedFile(redis, urls);
+    const urls = await seedPaths(redis, server.base, 20, "s");
     await using client = await RespClient.connect(redis.port);
     await using worker = new Run(workArgs(redis, "w1", {
       concurrency: 4,
@@ -649,12 +664,8 @@ redisTest(
   "distributed_crawl.ts work on SIGINT lets the URLs it took finish within --grace and commits them",
   async () => {
     await using redis = await startRedis();
-    await using server = countingServer(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      return new Response("ok");
-    });
-    const urls = Array.from({ length: 20 }, (_, i) => `${server.base}/s/${i}`);
-    await seedFile(redis, urls);
+    await using server = countingServer(okAfter(300));
+    await seedPaths(redis, server.base, 20, "s");
     await using worker = new Run(workArgs(redis, "w1", {
       concurrency: 2,
       queue: 1,
@@ -681,15 +692,8 @@ redisTest(
   "distributed_crawl.ts work rides out a Redis restart: every URL still has exactly one result",
   async () => {
     await using redis = await startRedis({ appendOnly: true });
-    await using server = countingServer(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      return new Response("ok");
-    });
-    const urls = Array.from(
-      { length: 2_000 },
-      (_, i) => `${server.base}/r/${i}`,
-    );
-    await seedFile(redis, urls);
+    await using server = countingServer(okAfter(5));
+    const urls = await seedPaths(redis, server.base, 2_000, "r");
     const workers = ["w1", "w2"].map((name) =>
       new Run(workArgs(redis, name, {
         concurrency: 16,
