@@ -493,7 +493,19 @@ export class ResponseParser {
       if (this.#state === DONE) return pos;
       // Interim heads count towards the same limit as the final one.
       const headLimit = this.#limits.maxHeadBytes;
-      const next = this.#lines.take(data, pos, base, headLimit);
+      const lines = this.#lines;
+      if (this.#state === FIELDS && lines.pendingLength === 0) {
+        const fields = this.#fields;
+        const closes = fields.open;
+        const stop = Math.min(end, headLimit - base);
+        const after = fields.lineAt(data, pos, stop, base);
+        if (after >= 0) {
+          if (closes) this.#framing.field();
+          pos = after;
+          continue;
+        }
+      }
+      const next = lines.take(data, pos, base, headLimit);
       if (next < 0) {
         if (this.#state === STATUS_LINE) {
           // Only the bytes kept (MORE), or those within the limit (TOO_LONG).

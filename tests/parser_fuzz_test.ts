@@ -260,3 +260,31 @@ Deno.test("ResponseParser.receive() fails a long first line that is not HTTP the
     );
   }
 });
+
+Deno.test("ResponseParser.receive() reads a last field line ending around the head limit, or longer than 256 bytes, the same way however split", () => {
+  const random = mulberry32(SEED);
+  const before = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: ";
+  // The field's line ends 3 bytes before to 3 bytes after the 4096-byte limit
+  // (then the empty line), or far from it with a value longer than 256 bytes.
+  for (const end of [4093, 4094, 4095, 4096, 4097, 4099, 900]) {
+    for (const eol of ["\r\n", "\n"]) {
+      const pad = end - before.length - eol.length;
+      const input = latin1Bytes(`${before}${"v".repeat(pad)}${eol}${eol}ok`);
+      const outcome = sameHoweverSplit(random, input, "GET", 8);
+      const fits = end + eol.length <= 4096;
+      assertEquals(
+        outcome.kind === "done" ? "done" : outcome.code,
+        fits ? "done" : "head-too-large",
+        `line ending at ${end} with ${JSON.stringify(eol)}`,
+      );
+      if (outcome.kind === "done") {
+        assertEquals(outcome.headers[1], ["x-pad", "v".repeat(pad)]);
+      }
+      // Cut after the field's line: past the limit, the limit is the error.
+      const cut = sameHoweverSplit(random, input.subarray(0, end), "GET", 8);
+      assert(cut.kind === "error");
+      if (end > 4096) assertEquals(cut.code, "head-too-large");
+      else assert(cut.code !== "head-too-large", cut.code);
+    }
+  }
+});
