@@ -1251,9 +1251,11 @@ class ReceivedResponse implements HttpResponse {
   declare statusText: string;
   declare headers: Headers;
   declare body: Uint8Array;
-  // The head's field bytes, not the head: a crawl keeps every response it
-  // returns, and one object fewer each is less for the collector to trace.
-  readonly #fields: Uint8Array;
+  // Where the head's field bytes are, not the head nor even a view of them: a
+  // crawl keeps every response it returns, and each object fewer per response
+  // is less for the collector to copy and trace.
+  readonly #fieldsBuffer: ArrayBufferLike;
+  readonly #fieldsOffset: number;
   readonly #fieldsLength: number;
   #headers: Headers | null = null;
 
@@ -1264,14 +1266,17 @@ class ReceivedResponse implements HttpResponse {
     // The legacy form defines the accessor without a descriptor object to read.
     (this as unknown as LegacyObject).__defineGetter__("headers", headersOf);
     this.body = body;
-    this.#fields = fieldBytes(head);
+    const fields = fieldBytes(head);
+    this.#fieldsBuffer = fields.buffer;
+    this.#fieldsOffset = fields.byteOffset;
     this.#fieldsLength = fieldLength(head);
   }
 
   static headers(response: ReceivedResponse): Headers {
+    const length = response.#fieldsLength;
     return response.#headers ??= toHeaders(
-      response.#fields,
-      response.#fieldsLength,
+      new Uint8Array(response.#fieldsBuffer, response.#fieldsOffset, length),
+      length,
     );
   }
 }
