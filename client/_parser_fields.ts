@@ -214,10 +214,9 @@ export class FieldSection {
    * @returns The index after the line's LF, or -1.
    */
   lineAt(data: Uint8Array, pos: number, stop: number, base: number): number {
-    if (this.#count >= this.#maxFields) return -1;
-    // Room for a line of up to 256 bytes; a longer one that does not fit
-    // stops the scan below and goes the general way, which makes room.
-    this.#reserve(Math.min(stop - pos, 256) + 1);
+    if (
+      pos >= stop || this.#count >= this.#maxFields || TCHAR[data[pos]!] !== 1
+    ) return -1;
     const buf = this.#buf;
     // The open field's LF goes in front once the line is known to be whole.
     const name = this.#len + (this.#open ? 1 : 0);
@@ -230,7 +229,8 @@ export class FieldSection {
       buf[at++] = c;
       i++;
     }
-    if (i === pos || i === lim || c !== COLON) return -1;
+    if (i >= lim) return this.#lineAtGrown(data, pos, stop, base, lim);
+    if (c !== COLON) return -1;
     buf[at++] = COLON;
     i++;
     while (i < lim && ((c = data[i]!) === SP || c === HTAB)) i++;
@@ -241,7 +241,7 @@ export class FieldSection {
       buf[at++] = c;
       i++;
     }
-    if (i === lim) return -1;
+    if (i >= lim) return this.#lineAtGrown(data, pos, stop, base, lim);
     let next: number;
     if (c === LF) next = i + 1;
     else if (c === CR && i + 1 < stop && data[i + 1] === LF) next = i + 2;
@@ -255,6 +255,23 @@ export class FieldSection {
     this.#len = at;
     this.#count++;
     return next;
+  }
+
+  /**
+   * {@linkcode FieldSection.lineAt} stopped at `lim`: the end of the bytes (-1,
+   * the line is not whole), or of the buffer's room, which then doubles before
+   * the line is read again. The buffer grows as `line()` grows it, when full.
+   */
+  #lineAtGrown(
+    data: Uint8Array,
+    pos: number,
+    stop: number,
+    base: number,
+    lim: number,
+  ): number {
+    if (lim >= stop) return -1;
+    this.#reserve(this.#buf.length - this.#len + 1);
+    return this.lineAt(data, pos, stop, base);
   }
 
   /**

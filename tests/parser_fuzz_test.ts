@@ -261,11 +261,12 @@ Deno.test("ResponseParser.receive() fails a long first line that is not HTTP the
   }
 });
 
-Deno.test("ResponseParser.receive() reads a last field line ending around the head limit, or longer than 256 bytes, the same way however split", () => {
+Deno.test("ResponseParser.receive() reads a last field line ending around the head limit, or longer than its field buffer, the same way however split", () => {
   const random = mulberry32(SEED);
   const before = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: ";
   // The field's line ends 3 bytes before to 3 bytes after the 4096-byte limit
-  // (then the empty line), or far from it with a value longer than 256 bytes.
+  // (then the empty line), or far from it with a value longer than the 512-byte
+  // field buffer a head starts with.
   for (const end of [4093, 4094, 4095, 4096, 4097, 4099, 900]) {
     for (const eol of ["\r\n", "\n"]) {
       const pad = end - before.length - eol.length;
