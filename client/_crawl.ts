@@ -36,15 +36,16 @@ import type {
   RequestSpec,
 } from "./fetch_all.ts";
 import {
-  HttpClient,
+  clientFor,
+  type HttpClient,
   type HttpResponse,
   type InternalOptions,
   kReuse,
   kRoute,
   kStamps,
   kTransport,
-  parseHttpUrl,
 } from "./http_client.ts";
+import { type HttpUrl, parseHttpUrl, toHttpUrl } from "./_http_url.ts";
 import { kDivertSink, kRequestWriter } from "./_request.ts";
 import type { ResponseHead } from "./_response_parser.ts";
 import { type Route, routeFor } from "./_route.ts";
@@ -103,7 +104,7 @@ class Job implements Timed {
     /** `result.url`: the input as given, password hidden. */
     readonly shown: string,
     readonly data: unknown,
-    readonly url: URL,
+    readonly url: HttpUrl,
     readonly options: RequestOptions,
     now: number,
   ) {
@@ -149,8 +150,6 @@ export class Crawl {
    * request starts on one of them (and its parser), not on a new client.
    */
   readonly #spare: HttpClient[] = [];
-  /** The origin of the last URL read, for `#originOf`. */
-  #lastOrigin = "";
 
   /** Jobs read and not finished, oldest first: any of them is unlinked in O(1). */
   #first: Job | null = null;
@@ -331,43 +330,29 @@ export class Crawl {
       );
       return;
     }
-    let url: URL | null = null;
+    let url: HttpUrl | null = null;
     let options: RequestOptions;
     try {
-      url = parseHttpUrl(input);
+      url = toHttpUrl(input);
       options = spec === null
         ? this.#config.shared
         : specOptions(spec, this.#config.shared);
     } catch (error) {
-      this.#fail(index, redactUrl(input, url), spec?.data, error);
+      this.#fail(index, shownUrl(input, url), spec?.data, error);
       return;
     }
     const job = new Job(
       index,
-      redactUrl(input, url),
+      shownUrl(input, url),
       spec?.data,
       url,
       options,
       now,
     );
     this.#link(job);
-    const origin = this.#scheduler.origin(this.#originOf(url));
+    const origin = this.#scheduler.origin(url.site.origin);
     job.origin = origin;
     this.#scheduler.push(origin, job, now);
-  }
-
-  /**
-   * `url.origin`, which builds a new string per call, except that a URL whose
-   * href starts with the last origin seen and then its path ("/") has that origin.
-   */
-  #originOf(url: URL): string {
-    const last = this.#lastOrigin;
-    const href = url.href;
-    if (
-      last !== "" && href.startsWith(last) &&
-      href.charCodeAt(last.length) === 47
-    ) return last;
-    return this.#lastOrigin = url.origin;
   }
 
   // --- 2. start --------------------------------------------------------------
@@ -393,13 +378,18 @@ export class Crawl {
    * (an idle conn has an empty write buffer, so it is writable), else on a new
    * conn registered for the connect.
    */
-  #launch(job: Job, url: URL, options: RequestOptions, origin: string): void {
+  #launch(
+    job: Job,
+    url: HttpUrl,
+    options: RequestOptions,
+    origin: string,
+  ): void {
     const transport = options[kTransport];
     let key = origin;
     let route: Route | null = null;
     if (transport !== undefined) {
       try {
-        route = routeFor(url, transport);
+        route = routeFor(url.url, transport);
       } catch (error) {
         this.#end(job, { error }, loopNow());
         return;
@@ -424,7 +414,7 @@ export class Crawl {
         spare[kReuse](url, hopOptions, false);
         client = spare;
       } else {
-        client = new HttpClient(url, hopOptions);
+        client = clientFor(url, hopOptions);
       }
     } catch (error) {
       // It came from that pool a moment ago, so there is room for it.
@@ -614,7 +604,8 @@ export class Crawl {
       timeout: remaining,
     };
     delete options[kRequestWriter];
-    this.#launch(job, request.url, options, request.url.origin);
+    const url = toHttpUrl(request.url);
+    this.#launch(job, url, options, url.site.origin);
   }
 
   /**
@@ -818,7 +809,7 @@ export class Crawl {
       } else if (entry.backingOff) {
         entry.backingOff = false;
         // The origin may have been forgotten meanwhile: look it up again.
-        const origin = this.#scheduler.origin(this.#originOf(entry.url));
+        const origin = this.#scheduler.origin(entry.url.site.origin);
         entry.origin = origin;
         this.#scheduler.push(origin, entry, now, true);
       } else {
@@ -894,6 +885,13 @@ export class Crawl {
 
 /** How an attempt ended: the response, or why there is none. */
 type FetchResultBody = HttpResponse | { error: unknown };
+
+/** `result.url`: the input as given, with its password (if any) hidden. */
+function shownUrl(input: string | URL, url: HttpUrl | null): string {
+  return url === null || !url.credentials
+    ? String(input)
+    : redactUrl(input, url.url);
+}
 
 /** `result.url` and `data` of a source item, whatever it is. */
 function describeItem(

@@ -8,6 +8,7 @@
 import { allocate } from "../selector/_slab.ts";
 import { ACCEPT_ENCODING } from "./_decode.ts";
 import type { ProxyConfig } from "./_proxy.ts";
+import type { HttpUrl, Site } from "./_http_url.ts";
 
 /** The `User-Agent` sent when neither the caller's headers nor options set one. */
 export const DEFAULT_USER_AGENT = "selectors-deno/0.1";
@@ -422,6 +423,9 @@ export class RequestWriter {
   readonly #authorized: boolean;
   /** Every byte after the `Host` line: the other fields, the blank line, the content. */
   readonly #tail: Uint8Array;
+  /** The origin of the last plain URL, and every byte after its target. */
+  #site: Site | null = null;
+  #afterTarget: Uint8Array = new Uint8Array(0);
 
   /**
    * Checks and encodes everything but the URL.
@@ -549,6 +553,37 @@ export class RequestWriter {
     }
     const out = allocate(line.length + this.#tail.length);
     out.set(this.#tail, putAscii(out, 0, line));
+    return out;
+  }
+
+  /**
+   * {@linkcode RequestWriter.encode} for an {@linkcode HttpUrl}. A plain one
+   * (checked, without credentials) sent straight to its origin costs its
+   * request line's method and target: what follows the target, from
+   * ` HTTP/1.1` to the content, is the same for every URL of the origin and
+   * written once per origin in a row.
+   *
+   * @throws {TypeError} If the URL cannot be sent as given.
+   */
+  encodeUrl(url: HttpUrl, proxy: ProxyConfig | null = null): Uint8Array {
+    if (!url.plain || proxy !== null) return this.encode(url.url, proxy);
+    const site = url.site;
+    if (this.#site !== site) {
+      const host = this.#host ?? site.host;
+      checkHost(host);
+      const line = ` HTTP/1.1\r\nHost: ${host}\r\n`;
+      const after = new Uint8Array(line.length + this.#tail.length);
+      after.set(this.#tail, putAscii(after, 0, line));
+      this.#site = site;
+      this.#afterTarget = after;
+    }
+    const method = this.method;
+    const target = url.target;
+    const after = this.#afterTarget;
+    const out = allocate(method.length + 1 + target.length + after.length);
+    let at = putAscii(out, 0, method);
+    out[at++] = 32;
+    out.set(after, putAscii(out, at, target));
     return out;
   }
 }

@@ -35,6 +35,7 @@ import {
   type TransportSetting,
 } from "./_route.ts";
 import { redactUrl } from "./_redact.ts";
+import { type HttpUrl, toHttpUrl } from "./_http_url.ts";
 import { IDEMPOTENT_METHODS } from "./_retry.ts";
 import { TapRecorder } from "./_tap.ts";
 import type { HttpTap } from "./http_tap.ts";
@@ -349,8 +350,6 @@ const noop = () => {};
  * ```
  */
 export class HttpClient {
-  /** The URL requested. */
-  readonly url!: URL;
   /** The request method. */
   readonly method!: string;
 
@@ -358,6 +357,7 @@ export class HttpClient {
   // lists a request's whole state, so nothing of the last request is left over.
   // Numbers start as numbers so that V8 keeps doubles in place (a field that
   // starts undefined boxes every double stored in it anew).
+  #url!: HttpUrl;
   #request!: Uint8Array;
   /** Bytes being sent: the request head, then each framed piece of a body stream. */
   #out!: Uint8Array | null;
@@ -441,7 +441,7 @@ export class HttpClient {
    * @ignore
    */
   [kReuse](
-    url: string | URL,
+    url: string | URL | HttpUrl,
     options: HttpClientOptions,
     keepConn: boolean,
   ): void {
@@ -449,13 +449,13 @@ export class HttpClient {
   }
 
   #begin(
-    url: string | URL,
+    url: string | URL | HttpUrl,
     options: HttpClientOptions,
     conn: PollableConn | null,
     parser: ResponseParser | null,
   ): void {
     const start = loopNow();
-    const parsed = parseHttpUrl(url);
+    const parsed = toHttpUrl(url);
     const timeout = nonNegative("timeout", options.timeout, 30_000);
     const connectTimeout = nonNegative(
       "connectTimeout",
@@ -521,12 +521,12 @@ export class HttpClient {
       internal[kTransport] !== undefined
     ) {
       route = routeFor(
-        parsed,
+        parsed.url,
         internal[kTransport] ??
           readTransport(options.proxy, options.unixSocket)!,
       );
     }
-    const request = writer.encode(
+    const request = writer.encodeUrl(
       parsed,
       route !== null && route.kind === "proxy" ? route.proxy : null,
     );
@@ -536,7 +536,7 @@ export class HttpClient {
     // Everything that can throw has run: nothing is opened for a bad request,
     // and a reused client still has its conn and parser.
     const method = writer.method;
-    (this as { url: URL }).url = parsed;
+    this.#url = parsed;
     (this as { method: string }).method = method;
     this.#request = this.#out = request;
     this.#outSent = 0;
@@ -594,6 +594,11 @@ export class HttpClient {
       this.#state = "connecting";
       this.#conn = this.#connect(start);
     }
+  }
+
+  /** The URL requested. */
+  get url(): URL {
+    return this.#url.url;
   }
 
   /** Where the request is. */
@@ -786,21 +791,11 @@ export class HttpClient {
         port: route.proxy!.port,
       });
     }
-    const hostname = this.#hostname();
-    const https = this.url.protocol === "https:";
-    const port = this.url.port === ""
-      ? (https ? 443 : 80)
-      : Number(this.url.port);
+    const { hostname, port, https } = this.#url.site;
     if (https) {
       return PollableConn.connectTls({ hostname, port, ...this.#tlsOptions() });
     }
     return PollableConn.connect({ hostname, port });
-  }
-
-  /** The URL's host as TLS and `Deno.connect` take it: IPv6 without brackets. */
-  #hostname(): string {
-    const hostname = this.url.hostname;
-    return hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
   }
 
   #tlsOptions(): { caCerts?: string[]; cert?: string; key?: string } {
@@ -836,7 +831,7 @@ export class HttpClient {
           this.#step = CONNECT_ANSWER;
           return false;
         }
-        if (this.url.protocol === "https:") {
+        if (this.#url.site.https) {
           this.#startTls();
           return false;
         }
@@ -904,7 +899,7 @@ export class HttpClient {
   #startTls(): void {
     this.#step = CONNECT_TLS;
     this.#conn[kStartTls]({
-      hostname: this.#hostname(),
+      hostname: this.#url.site.hostname,
       ...this.#tlsOptions(),
     });
   }
@@ -1181,7 +1176,7 @@ export class HttpClient {
     this.#decoder?.close();
     this.#decoder = null;
     this.#response = new ReceivedResponse(
-      this.url.href,
+      this.#url.href,
       this.#parser.head!,
       bytes,
     );
@@ -1237,6 +1232,17 @@ export class HttpClient {
   }
 }
 
+/**
+ * A client for a URL the crawl parsed already: the constructor takes an
+ * {@linkcode HttpUrl} as it takes a string, without parsing it again.
+ */
+export function clientFor(
+  url: HttpUrl,
+  options: HttpClientOptions,
+): HttpClient {
+  return new HttpClient(url as unknown as URL, options);
+}
+
 /** A request body stream, read one chunk at a time and framed for the wire. */
 /**
  * An {@linkcode HttpResponse} whose `headers` are built on first read: most
@@ -1287,56 +1293,6 @@ interface LegacyObject {
 
 function headersOf(this: ReceivedResponse): Headers {
   return ReceivedResponse.headers(this);
-}
-
-/**
- * Parses an http(s) URL with the WHATWG parser (which strips or percent-encodes
- * control characters, so none can reach the request line). Error messages never
- * show a password (`***` instead).
- *
- * @throws {TypeError} If it does not parse, is not http(s), or has port 0.
- */
-export function parseHttpUrl(input: string | URL): URL {
-  let url: URL;
-  try {
-    // A URL object is already parsed; parsing its href again costs a microsecond per request.
-    url = input instanceof URL ? input : new URL(input);
-  } catch (e) {
-    // Whatever did not parse, hide what looks like a password in it.
-    const shown = String(input).replace(/(\/\/[^/@:]*:)[^/@]*@/, "$1***@");
-    throw new TypeError(`Cannot fetch: invalid URL "${shown}"`, { cause: e });
-  }
-  const href = url.href;
-  // The scheme is href's prefix: no getter, no string per request.
-  if (!href.startsWith("http:") && !href.startsWith("https:")) {
-    throw new TypeError(
-      `Cannot fetch: unsupported scheme "${url.protocol}" in "${
-        redactUrl(url, url)
-      }", expected http: or https:`,
-    );
-  }
-  // `Number("0") || 80` once dialed port 80 for it; port 0 is no server's port.
-  if (hasPortZero(href)) {
-    throw new TypeError(
-      `Cannot fetch: port 0 in "${
-        redactUrl(url, url)
-      }" is not a port to connect to`,
-    );
-  }
-  return url;
-}
-
-/**
- * Whether a serialized http(s) URL's port is 0, read from `href` (the `port`
- * getter builds a string per call): the authority runs from "//" to the path's
- * first "/", and the URL parser writes a port as digits without leading zeros
- * right before it, after a ":" that neither a host nor (once an "@" ends it)
- * userinfo puts there.
- */
-function hasPortZero(href: string): boolean {
-  const slash = href.indexOf("/", href.indexOf("//") + 2);
-  return slash > 1 && href.charCodeAt(slash - 1) === 48 &&
-    href.charCodeAt(slash - 2) === 58;
 }
 
 /** Reads a non-negative number option. */

@@ -7,7 +7,7 @@ import {
 } from "@std/assert";
 import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
 import { RequestWriter, validateBody } from "../client/_request.ts";
-import { parseHttpUrl } from "../client/http_client.ts";
+import { parseHttpUrl } from "../client/_http_url.ts";
 import {
   delay,
   drive,
