@@ -248,3 +248,18 @@ Deno.test("HttpClient.url is the caller's URL object, or one parsed from the str
     other.close();
   }
 });
+
+Deno.test("toHttpUrl() forgets the origins it has seen past 1,024 of them, and parses their URLs again", () => {
+  const first = "http://127.0.0.1:10000";
+  toHttpUrl(`${first}/`);
+  assert(toHttpUrl(`${first}/a`).plain);
+  for (let port = 10_001; port <= 11_100; port++) {
+    toHttpUrl(`http://127.0.0.1:${port}/`);
+  }
+  // The last origin is remembered (the short path), so the first is looked up.
+  assert(toHttpUrl("http://127.0.0.1:11100/b").plain);
+  const again = toHttpUrl(`${first}/a`);
+  assert(!again.plain);
+  assertEquals(parts(`${first}/a`), whatwg(`${first}/a`));
+  assert(toHttpUrl(`${first}/a`).plain);
+});
