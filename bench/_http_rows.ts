@@ -37,6 +37,13 @@ export interface HttpConfig {
   rounds: number;
   /** Warm-up runs per client before the rounds of the many-request rows. */
   warmupRuns: number;
+  /**
+   * At least this many warm-up requests per client in the keep-alive
+   * many-request rows (more runs when a run is short): V8 optimizes a function
+   * after enough calls, and the per-conn code runs once per conn, 64 times a
+   * run, so a 2,000-request run is still compiling it after 10 runs.
+   */
+  warmupRequests: number;
   /** Rounds of the single-body rows (64 MiB, sink): cheap and noisier. */
   bigRounds: number;
   concurrency: number;
@@ -54,6 +61,7 @@ export interface HttpConfig {
 export const FULL_HTTP: HttpConfig = {
   rounds: 3,
   warmupRuns: 2,
+  warmupRequests: 40_000,
   bigRounds: 5,
   concurrency: 64,
   smallCount: 20_000,
@@ -69,6 +77,7 @@ export const FULL_HTTP: HttpConfig = {
 export const QUICK_HTTP: HttpConfig = {
   rounds: 3,
   warmupRuns: 1,
+  warmupRequests: 0,
   bigRounds: 3,
   concurrency: 64,
   smallCount: 4_000,
@@ -378,7 +387,10 @@ function keepAliveRows(
   ): RowDef => {
     const schedule: Schedule = {
       rounds: cfg.rounds,
-      warmupRuns: cfg.warmupRuns,
+      warmupRuns: Math.max(
+        cfg.warmupRuns,
+        Math.ceil(cfg.warmupRequests / count),
+      ),
       expectOk: count,
       runTimeoutMs: 180_000,
     };
