@@ -423,9 +423,10 @@ export class RequestWriter {
   readonly #authorized: boolean;
   /** Every byte after the `Host` line: the other fields, the blank line, the content. */
   readonly #tail: Uint8Array;
-  /** The origin of the last plain URL, and every byte after its target. */
+  /** The origin of the last plain URL written. */
   #site: Site | null = null;
-  #afterTarget: Uint8Array = new Uint8Array(0);
+  /** Every byte after the target for `#site`, once it came twice in a row. */
+  #afterTarget: Uint8Array | null = null;
 
   /**
    * Checks and encodes everything but the URL.
@@ -528,21 +529,7 @@ export class RequestWriter {
     // Request bytes are internal (sent, never handed to a caller), so they may
     // share a slab with other internal buffers.
     if (proxy === null && authorization === null) {
-      // The usual request: written piece by piece, no line string built first.
-      const method = this.method;
-      const tail = this.#tail;
-      const out = allocate(
-        method.length + target.length + host.length + 20 + tail.length,
-      );
-      let at = putAscii(out, 0, method);
-      out[at++] = 32;
-      at = putAscii(out, at, target);
-      at = putAscii(out, at, " HTTP/1.1\r\nHost: ");
-      at = putAscii(out, at, host);
-      out[at++] = 13;
-      out[at++] = 10;
-      out.set(tail, at);
-      return out;
+      return this.#write(target, host);
     }
     let line = proxy === null
       ? `${this.method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`
@@ -558,32 +545,61 @@ export class RequestWriter {
 
   /**
    * {@linkcode RequestWriter.encode} for an {@linkcode HttpUrl}. A plain one
-   * (checked, without credentials) sent straight to its origin costs its
-   * request line's method and target: what follows the target, from
-   * ` HTTP/1.1` to the content, is the same for every URL of the origin and
-   * written once per origin in a row.
+   * (checked, without credentials) sent straight to its origin needs no more
+   * checks of its target, and while its origin repeats, what follows the
+   * target (from ` HTTP/1.1` to the content, the same for every URL of the
+   * origin) is copied in one piece, built when the origin comes twice in a row:
+   * a crawl that takes its origins in turn would otherwise build it per request.
    *
    * @throws {TypeError} If the URL cannot be sent as given.
    */
   encodeUrl(url: HttpUrl, proxy: ProxyConfig | null = null): Uint8Array {
     if (!url.plain || proxy !== null) return this.encode(url.url, proxy);
     const site = url.site;
+    const target = url.target;
+    let after = this.#afterTarget;
     if (this.#site !== site) {
-      const host = this.#host ?? site.host;
-      checkHost(host);
-      const line = ` HTTP/1.1\r\nHost: ${host}\r\n`;
-      const after = new Uint8Array(line.length + this.#tail.length);
-      after.set(this.#tail, putAscii(after, 0, line));
       this.#site = site;
-      this.#afterTarget = after;
+      this.#afterTarget = null;
+      const host = this.#host ?? site.host;
+      if (this.#host === null) checkHost(host);
+      return this.#write(target, host);
+    }
+    if (after === null) {
+      const host = this.#host ?? site.host;
+      if (this.#host === null) checkHost(host);
+      const line = ` HTTP/1.1\r\nHost: ${host}\r\n`;
+      after = this.#afterTarget = new Uint8Array(
+        line.length + this.#tail.length,
+      );
+      after.set(this.#tail, putAscii(after, 0, line));
     }
     const method = this.method;
-    const target = url.target;
-    const after = this.#afterTarget;
     const out = allocate(method.length + 1 + target.length + after.length);
     let at = putAscii(out, 0, method);
     out[at++] = 32;
     out.set(after, putAscii(out, at, target));
+    return out;
+  }
+
+  /**
+   * The usual request, written piece by piece (no line string built first):
+   * method, target, `Host`, then the fields and content after it.
+   */
+  #write(target: string, host: string): Uint8Array {
+    const method = this.method;
+    const tail = this.#tail;
+    const out = allocate(
+      method.length + target.length + host.length + 20 + tail.length,
+    );
+    let at = putAscii(out, 0, method);
+    out[at++] = 32;
+    at = putAscii(out, at, target);
+    at = putAscii(out, at, " HTTP/1.1\r\nHost: ");
+    at = putAscii(out, at, host);
+    out[at++] = 13;
+    out[at++] = 10;
+    out.set(tail, at);
     return out;
   }
 }

@@ -204,7 +204,7 @@ Deno.test("toHttpUrl() agrees with the parser on 20,000 generated URLs, a third 
   assertGreater(plain, 6_000);
 });
 
-Deno.test("RequestWriter.encodeUrl() writes the bytes encode() writes, per origin in a row", () => {
+Deno.test("RequestWriter.encodeUrl() writes the bytes encode() writes, origins in turn and in runs", () => {
   const writers = [
     new RequestWriter({ method: "GET", keepAlive: true }),
     new RequestWriter({ method: "POST", body: "hi", keepAlive: false }),
@@ -214,13 +214,22 @@ Deno.test("RequestWriter.encodeUrl() writes the bytes encode() writes, per origi
       keepAlive: true,
     }),
   ];
+  // Origins in turn, and in runs of two and three (where the bytes after the
+  // target are kept for the next request), then back.
   const urls = [
     "http://127.0.0.1:8080/a?b=1",
     "https://example.com/x/y",
     "http://127.0.0.1:8080/c",
+    "http://127.0.0.1:8080/d",
+    "http://127.0.0.1:8080/e",
+    "https://example.com/z",
+    "https://example.com/",
     "http://user:pw@127.0.0.1:8080/private",
     "http://127.0.0.1:8080/a/../d#frag",
+    "http://127.0.0.1:8080/f",
     "http://[::1]:9000/v6",
+    "http://[::1]:9000/v6?again",
+    "http://127.0.0.1:8080/g",
   ];
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   for (const writer of writers) {
