@@ -45,7 +45,7 @@ import {
   kStamps,
   kTransport,
 } from "./http_client.ts";
-import { type HttpUrl, parseHttpUrl, toHttpUrl } from "./_http_url.ts";
+import { type HttpUrl, toHttpUrl } from "./_http_url.ts";
 import { kDivertSink, kRequestWriter } from "./_request.ts";
 import type { ResponseHead } from "./_response_parser.ts";
 import { type Route, routeFor } from "./_route.ts";
@@ -369,7 +369,7 @@ export class Crawl {
       job.attempts++;
       job.attemptStarted = now;
       if (job.attempts === 1) job.started = now;
-      this.#launch(job, job.url, job.options, job.origin!.key);
+      this.#launch(job, job.url, job.options);
     }
   }
 
@@ -378,14 +378,9 @@ export class Crawl {
    * (an idle conn has an empty write buffer, so it is writable), else on a new
    * conn registered for the connect.
    */
-  #launch(
-    job: Job,
-    url: HttpUrl,
-    options: RequestOptions,
-    origin: string,
-  ): void {
+  #launch(job: Job, url: HttpUrl, options: RequestOptions): void {
     const transport = options[kTransport];
-    let key = origin;
+    let key = url.site.origin;
     let route: Route | null = null;
     if (transport !== undefined) {
       try {
@@ -604,8 +599,7 @@ export class Crawl {
       timeout: remaining,
     };
     delete options[kRequestWriter];
-    const url = toHttpUrl(request.url);
-    this.#launch(job, url, options, url.site.origin);
+    this.#launch(job, toHttpUrl(request.url), options);
   }
 
   /**
@@ -901,13 +895,13 @@ function describeItem(
     ? item
     : undefined;
   const input = spec?.url ?? item;
-  let parsed: URL | null = null;
+  let url: HttpUrl | null = null;
   try {
-    parsed = parseHttpUrl(input as string | URL);
+    url = toHttpUrl(input as string | URL);
   } catch {
     // Shown as given.
   }
-  return { shown: redactUrl(input as string | URL, parsed), data: spec?.data };
+  return { shown: shownUrl(input as string | URL, url), data: spec?.data };
 }
 
 /** The error of a redirect that ends a URL. */

@@ -522,8 +522,7 @@ export class RequestWriter {
         `Cannot build request: invalid request target ${describe(target)}`,
       );
     }
-    const host = this.#host ?? url.host;
-    if (this.#host === null) checkHost(host);
+    const host = this.#hostFor(url.host);
     const authorization = this.#authorized ? null : basicAuthorization(url);
     // Method, target, host and base64 are visible ASCII, so UTF-8 is byte for byte.
     // Request bytes are internal (sent, never handed to a caller), so they may
@@ -557,18 +556,14 @@ export class RequestWriter {
     if (!url.plain || proxy !== null) return this.encode(url.url, proxy);
     const site = url.site;
     const target = url.target;
-    let after = this.#afterTarget;
     if (this.#site !== site) {
       this.#site = site;
       this.#afterTarget = null;
-      const host = this.#host ?? site.host;
-      if (this.#host === null) checkHost(host);
-      return this.#write(target, host);
+      return this.#write(target, this.#hostFor(site.host));
     }
+    let after = this.#afterTarget;
     if (after === null) {
-      const host = this.#host ?? site.host;
-      if (this.#host === null) checkHost(host);
-      const line = ` HTTP/1.1\r\nHost: ${host}\r\n`;
+      const line = ` HTTP/1.1\r\nHost: ${this.#hostFor(site.host)}\r\n`;
       after = this.#afterTarget = new Uint8Array(
         line.length + this.#tail.length,
       );
@@ -580,6 +575,13 @@ export class RequestWriter {
     out[at++] = 32;
     out.set(after, putAscii(out, at, target));
     return out;
+  }
+
+  /** The `Host` sent: the caller's own (checked once), else the URL's, checked. */
+  #hostFor(urlHost: string): string {
+    if (this.#host !== null) return this.#host;
+    checkHost(urlHost);
+    return urlHost;
   }
 
   /**

@@ -1243,7 +1243,6 @@ export function clientFor(
   return new HttpClient(url as unknown as URL, options);
 }
 
-/** A request body stream, read one chunk at a time and framed for the wire. */
 /**
  * An {@linkcode HttpResponse} whose `headers` are built on first read: most
  * crawls never look at most responses' headers. `headers` is an own enumerable
