@@ -26,7 +26,7 @@
  * `/proc/self/clear_refs` (its reset) to nothing less.
  *
  * Usage: `deno run --v8-flags=--expose-gc,--trace-gc-nvp -A bench/_http_child.ts
- * --client raw|raw-read|raw-close|raw-sink|fetch-all|fetch-all-sink|fetch-each|fetch
+ * --client raw|raw-keep|raw-read|raw-close|raw-sink|fetch-all|fetch-all-sink|fetch-each|fetch
  * --ports P[,P...] --path /1k --count N --concurrency C --expect-length L
  * [--keep-alive false] [--per-origin N] [--proxy URL] [--sink-file PATH]
  * [--mod PATH] [--max-run-ms N] [--idle-ms N] [--gc-between minor|full]`
@@ -94,6 +94,7 @@ if (gc === undefined) {
 if (PORTS.length === 0) throw new TypeError("Missing --ports");
 const CLIENTS = [
   "raw",
+  "raw-keep",
   "raw-read",
   "raw-close",
   "raw-sink",
@@ -155,6 +156,8 @@ function workload(): Promise<RunResult> {
   switch (CLIENT) {
     case "raw":
       return runRawKeepAlive(port, paths, OPTIONS);
+    case "raw-keep":
+      return runRawKeepAlive(port, paths, OPTIONS, true);
     case "raw-read":
       return runRawRead(port, PATH, OPTIONS);
     case "raw-close":

@@ -205,15 +205,21 @@ function rawRequests(
 /**
  * Runs `paths` over `concurrency` keep-alive `Deno.connect` conns, each sending its
  * next request when the previous response has been read.
+ *
+ * With `keep`, it keeps every response as `{ status, body }` until the run ends,
+ * as `fetchAll` keeps its results: what holding the bodies costs a client that
+ * does nothing else.
  */
 export async function runRawKeepAlive(
   port: number,
   paths: string[],
   options: RunOptions,
+  keep = false,
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   let next = 0;
   const requests = rawRequests(port, paths, "");
+  const kept: { status: number; body: Uint8Array }[] = [];
   async function worker(): Promise<void> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true);
@@ -256,6 +262,7 @@ export async function runRawKeepAlive(
             end = n - take;
           }
         }
+        if (keep) kept.push({ status, body });
         if (status === 200 && length === options.expectedLength) {
           out.ok++;
           out.bytes += length;
@@ -272,6 +279,10 @@ export async function runRawKeepAlive(
   await Promise.all(
     Array.from({ length: Math.min(options.concurrency, paths.length) }, worker),
   );
+  // Read after the run, so the kept responses live until it ends.
+  if (keep && kept.length !== out.ok) {
+    out.firstError ??= `kept ${kept.length} responses of ${out.ok}`;
+  }
   return out;
 }
 

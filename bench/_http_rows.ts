@@ -410,6 +410,13 @@ function keepAliveRows(
           args: clientArgs("raw", port, path, count, cfg),
         },
         {
+          // fetchAll returns every body: what keeping them costs a client
+          // that does nothing else (a reference, not a target's baseline).
+          id: "rawKeep",
+          label: "raw loop keeping its bodies",
+          args: clientArgs("raw-keep", port, path, count, cfg),
+        },
+        {
           id: "fetchAll",
           label: "fetchAll",
           lib: true,
@@ -476,6 +483,18 @@ function keepAliveRows(
           b: "raw",
           kind: "speed",
           label: "fetch ÷ raw (req/s)",
+        },
+        {
+          a: "rawKeep",
+          b: "raw",
+          kind: "speed",
+          label: "raw keeping bodies ÷ raw (req/s)",
+        },
+        {
+          a: "fetchAll",
+          b: "rawKeep",
+          kind: "speed",
+          label: "fetchAll ÷ raw keeping bodies (req/s)",
         },
       ],
       ...(id === "1k"

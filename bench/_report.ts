@@ -124,7 +124,11 @@ export function formatReport(report: Report): string {
   for (const s of report.sections) {
     out.push("", `## ${s.title}`);
     for (const n of s.notes) out.push(`   ${n}`);
-    const w = Math.max(24, ...s.rows.map((r) => r.label.length)) + 2;
+    const w = Math.max(
+      24,
+      ...s.rows.map((r) => r.label.length),
+      ...s.ratios.map((q) => q.label.length + 6),
+    ) + 2;
     out.push(
       `   ${pad("", w)}${pad("median", 12, true)}  ${
         pad("unit", 10)
