@@ -26,7 +26,7 @@
  * `/proc/self/clear_refs` (its reset) to nothing less.
  *
  * Usage: `deno run --v8-flags=--expose-gc,--trace-gc-nvp -A bench/_http_child.ts
- * --client raw|raw-keep|raw-read|raw-close|raw-sink|fetch-all|fetch-all-sink|fetch-each|fetch
+ * --client raw|raw-keep|raw-read|raw-close|raw-close-keep|raw-sink|fetch-all|fetch-all-sink|fetch-each|fetch
  * --ports P[,P...] --path /1k --count N --concurrency C --expect-length L
  * [--keep-alive false] [--per-origin N] [--proxy URL] [--sink-file PATH]
  * [--mod PATH] [--max-run-ms N] [--idle-ms N] [--gc-between minor|full]`
@@ -97,6 +97,7 @@ const CLIENTS = [
   "raw-keep",
   "raw-read",
   "raw-close",
+  "raw-close-keep",
   "raw-sink",
   "fetch-all",
   "fetch-all-sink",
@@ -162,6 +163,8 @@ function workload(): Promise<RunResult> {
       return runRawRead(port, PATH, OPTIONS);
     case "raw-close":
       return runRawClose(port, paths, OPTIONS);
+    case "raw-close-keep":
+      return runRawClose(port, paths, OPTIONS, true);
     case "raw-sink":
       return withFile((file) => runRawSink(port, PATH, OPTIONS, file));
     case "fetch-all":

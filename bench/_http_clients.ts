@@ -353,15 +353,20 @@ async function readFreshHead(
  * Runs `paths` with one new conn per request (`concurrency` workers, each doing
  * connect, write, read the response by its `Content-Length`, close): the raw
  * loop that `keepAlive: false` is measured against.
+ *
+ * With `keep`, it keeps every response as `{ status, body }` until the run ends,
+ * as {@linkcode runRawKeepAlive} does.
  */
 export async function runRawClose(
   port: number,
   paths: string[],
   options: RunOptions,
+  keep = false,
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   let next = 0;
   const requests = rawRequests(port, paths, "Connection: close\r\n");
+  const kept: { status: number; body: Uint8Array }[] = [];
   async function worker(): Promise<void> {
     const buf = new Uint8Array(64 * 1024);
     while (next < paths.length) {
@@ -381,6 +386,7 @@ export async function runRawClose(
           if (n === null) throw new Error("Connection closed in the body");
           have += n;
         }
+        if (keep) kept.push({ status, body });
         if (status === 200 && length === options.expectedLength) {
           out.ok++;
           out.bytes += length;
@@ -397,6 +403,9 @@ export async function runRawClose(
   await Promise.all(
     Array.from({ length: Math.min(options.concurrency, paths.length) }, worker),
   );
+  if (keep && kept.length !== out.ok) {
+    out.firstError ??= `kept ${kept.length} responses of ${out.ok}`;
+  }
   return out;
 }
 

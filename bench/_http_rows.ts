@@ -612,6 +612,13 @@ function closeRow(origin: Origin, cfg: HttpConfig): RowDef {
         args: clientArgs("raw-close", port, "/1k", n, cfg),
       },
       {
+        // As in the keep-alive rows: what keeping every body costs the raw
+        // loop (a reference, not the target's baseline).
+        id: "rawKeep",
+        label: "raw close loop keeping its bodies",
+        args: clientArgs("raw-close-keep", port, "/1k", n, cfg),
+      },
+      {
         id: "fetchAll",
         label: "fetchAll (keepAlive: false)",
         lib: true,
@@ -638,6 +645,18 @@ function closeRow(origin: Origin, cfg: HttpConfig): RowDef {
         b: "raw",
         kind: "cpu",
         label: "fetchAll ÷ raw (CPU µs/req)",
+      },
+      {
+        a: "rawKeep",
+        b: "raw",
+        kind: "speed",
+        label: "raw keeping bodies ÷ raw (req/s)",
+      },
+      {
+        a: "fetchAll",
+        b: "rawKeep",
+        kind: "speed",
+        label: "fetchAll ÷ raw keeping bodies (req/s)",
       },
     ],
   };
@@ -672,6 +691,13 @@ function coldRow(origin: Origin, cfg: HttpConfig): RowDef {
         args: clientArgs("raw", port, "/1k", n, cfg),
       },
       {
+        // A reference, as in the keep-alive rows: the raw loop keeping every
+        // body, in a fresh process too.
+        id: "rawKeep",
+        label: "raw loop keeping its bodies",
+        args: clientArgs("raw-keep", port, "/1k", n, cfg),
+      },
+      {
         id: "fetchAll",
         label: "fetchAll",
         lib: true,
@@ -696,6 +722,18 @@ function coldRow(origin: Origin, cfg: HttpConfig): RowDef {
         b: "raw",
         kind: "cpu",
         label: "fetchAll ÷ raw (CPU µs/req)",
+      },
+      {
+        a: "rawKeep",
+        b: "raw",
+        kind: "speed",
+        label: "raw keeping bodies ÷ raw (req/s)",
+      },
+      {
+        a: "fetchAll",
+        b: "rawKeep",
+        kind: "speed",
+        label: "fetchAll ÷ raw keeping bodies (req/s)",
       },
     ],
   };
