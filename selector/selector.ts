@@ -344,6 +344,7 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
    * @throws {Error} (as a rejection) If the selector is closed, or another
    * `select()` is pending.
    * @throws {TypeError} (as a rejection) If `timeout` is not a number.
+   * @throws {RangeError} (as a rejection) If `timeout` is `NaN`.
    */
   select(
     timeout?: number | null,
@@ -362,8 +363,10 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
       timeout !== undefined && timeout !== null &&
       (typeof timeout !== "number" || Number.isNaN(timeout))
     ) {
+      // A number that is no number of milliseconds is Python's ValueError.
+      const Kind = typeof timeout === "number" ? RangeError : TypeError;
       return Promise.reject(
-        new TypeError(
+        new Kind(
           `Cannot select: timeout must be a number of milliseconds or null, received ${
             describe(timeout)
           }`,
