@@ -160,15 +160,18 @@ function fnv1a(text: string): number {
 }
 
 /**
- * The proxy curl would use for `url`, read from the environment through `env`,
- * or `null` for a direct connection. The rules, from curl's `detect_proxy()`
- * (lib/url.c) and "Proxy environment variables" in Everything curl
- * (https://everything.curl.dev/usingcurl/proxies/env):
+ * The proxy for `url`, read from the environment through `env`, or `null` for
+ * a direct connection. The rules are curl's (`detect_proxy()` in lib/url.c, and
+ * "Proxy environment variables" in Everything curl,
+ * https://everything.curl.dev/usingcurl/proxies/env), but for `HTTP_PROXY`:
  *
- * - `http:` URLs use `http_proxy`, in **lower case only**. Under CGI a request
- *   header `Proxy: x` reaches the script as the variable `HTTP_PROXY=x`, so a
- *   client that read `HTTP_PROXY` could be sent through a proxy of an attacker's
- *   choosing ("httpoxy", CVE-2016-5385); curl never reads it, nor do we.
+ * - `http:` URLs use `http_proxy`, else `HTTP_PROXY`, except under CGI. There a
+ *   request header `Proxy: x` reaches the script as the variable
+ *   `HTTP_PROXY=x`, so a client that read it could be sent through a proxy of an
+ *   attacker's choosing ("httpoxy", CVE-2016-5385). curl never reads
+ *   `HTTP_PROXY`; Go's `net/http` and Python's `urllib` read it unless
+ *   `REQUEST_METHOD` is set (a CGI script's environment), and so do we: the
+ *   variable is what most tools and users set.
  * - `https:` URLs use `https_proxy`, else `HTTPS_PROXY`.
  * - Without those, `all_proxy`, else `ALL_PROXY`, for any scheme.
  * - A variable set to the empty string counts as unset (curl's `curl_getenv()`
@@ -200,7 +203,7 @@ export function proxyFromEnv(
     return value === undefined || value === "" ? undefined : value;
   };
   const names = url.protocol === "http:"
-    ? ["http_proxy"]
+    ? ["http_proxy", "HTTP_PROXY"]
     : url.protocol === "https:"
     ? ["https_proxy", "HTTPS_PROXY"]
     : [];
@@ -208,6 +211,9 @@ export function proxyFromEnv(
   let name: string | undefined;
   let value: string | undefined;
   for (const candidate of names) {
+    if (candidate === "HTTP_PROXY" && env("REQUEST_METHOD") !== undefined) {
+      continue; // CGI: see above
+    }
     value = read(candidate);
     if (value !== undefined) {
       name = candidate;

@@ -332,6 +332,19 @@ Deno.test('fetchAll() with proxy "env" follows http_proxy and bypasses NO_PROXY 
   assertEquals(proxy.requests, [`GET ${urls[0]} HTTP/1.1`]);
 });
 
+Deno.test('fetchAll() with proxy "env" follows an upper-case HTTP_PROXY too', async () => {
+  const a = origin(false);
+  await using _a = a.server;
+  await using proxy = startMiniProxy();
+  const url = `${a.base}/length/9`;
+  const [result] = await withProxyEnv(
+    { HTTP_PROXY: proxy.url },
+    () => fetchAll([url], { proxy: "env" }),
+  );
+  assertEquals(ok(result).body.length, 9);
+  assertEquals(proxy.requests, [`GET ${url} HTTP/1.1`]);
+});
+
 /** Drives one `HttpClient` to its end. */
 async function drive(url: string, options: HttpClientOptions) {
   using sel = new DefaultSelector();

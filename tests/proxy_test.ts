@@ -254,7 +254,7 @@ Deno.test("matchesNoProxy() matches names, suffixes, IPs, CIDR and ports like cu
   }
 });
 
-Deno.test("proxyFromEnv() picks the variable curl would, http_proxy in lower case only", () => {
+Deno.test("proxyFromEnv() picks the variable curl would, and HTTP_PROXY unless REQUEST_METHOD says CGI", () => {
   const A = "http://a.proxy:1";
   const B = "http://b.proxy:2";
   const C = "http://c.proxy:3";
@@ -264,9 +264,15 @@ Deno.test("proxyFromEnv() picks the variable curl would, http_proxy in lower cas
   const cases: Array<[Record<string, string>, string, string | null]> = [
     [{}, http, null],
     [{ http_proxy: A }, http, "a.proxy:1"],
+    [{ HTTP_PROXY: A }, http, "a.proxy:1"],
+    [{ http_proxy: B, HTTP_PROXY: A }, http, "b.proxy:2"],
+    [{ http_proxy: "", HTTP_PROXY: A }, http, "a.proxy:1"],
+    [{ HTTP_PROXY: A, all_proxy: C }, http, "a.proxy:1"],
     // httpoxy: under CGI, HTTP_PROXY comes from a request's `Proxy:` header.
-    [{ HTTP_PROXY: A }, http, null],
-    [{ HTTP_PROXY: A, all_proxy: C }, http, "c.proxy:3"],
+    [{ HTTP_PROXY: A, REQUEST_METHOD: "GET" }, http, null],
+    [{ HTTP_PROXY: A, REQUEST_METHOD: "GET", all_proxy: C }, http, "c.proxy:3"],
+    [{ http_proxy: B, REQUEST_METHOD: "GET" }, http, "b.proxy:2"],
+    [{ HTTP_PROXY: A }, https, null],
     [{ http_proxy: A }, https, null],
     [{ https_proxy: B }, http, null],
     [{ https_proxy: B }, https, "b.proxy:2"],
