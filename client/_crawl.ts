@@ -86,6 +86,15 @@ class Job implements Timed {
   attempts = 0;
   /** Queued in the deadline queue for the end of a retry's backoff, not for a timeout. */
   backingOff = false;
+  /**
+   * A redirect's hop waits in its origin's queue: the deadline queue holds it
+   * for the end of the attempt's time, and the hop starts in the same attempt.
+   */
+  hopQueued = false;
+  /** The hop's URL while `hopQueued`. */
+  hopUrl: HttpUrl | null = null;
+  /** Holds one of the scheduler's slots (taken, not yet released). */
+  running = false;
   /** Waiting for a slot (queued on its origin, or backing off) since `waitingSince`. */
   queuedNow = true;
   /** When it last began waiting for a slot. */
@@ -366,6 +375,11 @@ export class Crawl {
     ) {
       job.queued += now - job.waitingSince;
       job.queuedNow = false;
+      job.running = true;
+      if (job.hopQueued) {
+        this.#launchHop(job, now);
+        continue;
+      }
       job.attempts++;
       job.attemptStarted = now;
       if (job.attempts === 1) job.started = now;
@@ -573,22 +587,41 @@ export class Crawl {
     };
   }
 
-  /** Sends the next hop of a redirect, within the attempt's time. */
+  /**
+   * Queues the next hop of a redirect on its origin, at the front: it starts
+   * under that origin's limits, delay and pause like any request to it, and
+   * within the attempt's time, which runs on while it waits.
+   */
   #follow(job: Job, request: HopRequest, now: number): void {
     this.#release(job);
+    this.#releaseSlot(job, now);
     job.client = null;
     job.hops++;
     job.hop = request;
+    const url = toHttpUrl(request.url);
+    job.hopUrl = url;
+    job.hopQueued = true;
+    job.queuedNow = true;
+    job.waitingSince = now;
+    const origin = this.#scheduler.origin(url.site.origin);
+    job.origin = origin;
+    this.#timers.set(job, job.attemptStarted + (job.options.timeout ?? 30_000));
+    this.#scheduler.push(origin, job, now, true);
+  }
+
+  /** Starts a queued hop of a redirect, with what is left of the attempt's time. */
+  #launchHop(job: Job, now: number): void {
+    job.hopQueued = false;
+    this.#timers.delete(job);
+    const url = job.hopUrl!;
+    job.hopUrl = null;
+    const request = job.hop!;
     const timeout = job.options.timeout ?? 30_000;
     // The real clock, not the span's: a long span (a slow onProgress, a big
     // batch) must not lend the next hop time that has passed. Once per hop.
     const remaining = job.attemptStarted + timeout - performance.now();
     if (remaining <= 0) {
-      this.#end(job, {
-        error: new Deno.errors.TimedOut(
-          `Cannot fetch ${job.shown}: the total timeout of ${timeout} ms passed before redirect ${job.hops}`,
-        ),
-      }, now);
+      this.#end(job, { error: this.#hopTimedOut(job, timeout) }, now);
       return;
     }
     const options: RequestOptions = {
@@ -599,7 +632,31 @@ export class Crawl {
       timeout: remaining,
     };
     delete options[kRequestWriter];
-    this.#launch(job, toHttpUrl(request.url), options);
+    this.#launch(job, url, options);
+  }
+
+  /** A queued hop's time ran out before its origin let it start. */
+  #hopExpired(job: Job, now: number): void {
+    job.hopQueued = false;
+    job.hopUrl = null;
+    this.#scheduler.unqueue(job.origin!, job, now);
+    job.queued += now - job.waitingSince;
+    job.queuedNow = false;
+    const timeout = job.options.timeout ?? 30_000;
+    this.#end(job, { error: this.#hopTimedOut(job, timeout) }, now);
+  }
+
+  #hopTimedOut(job: Job, timeout: number): Error {
+    return new Deno.errors.TimedOut(
+      `Cannot fetch ${job.shown}: the total timeout of ${timeout} ms passed before redirect ${job.hops}`,
+    );
+  }
+
+  /** Gives back the scheduler's slot the job holds, if it holds one. */
+  #releaseSlot(job: Job, now: number): void {
+    if (!job.running) return;
+    job.running = false;
+    this.#scheduler.release(job.origin!, now);
   }
 
   /**
@@ -623,7 +680,7 @@ export class Crawl {
       }
     }
     this.#release(job);
-    this.#scheduler.release(job.origin!, now);
+    this.#releaseSlot(job, now);
     this.#timers.delete(job);
     const timings = this.#timings(job, job.client, now);
     const sink = job.options.sink;
@@ -670,7 +727,7 @@ export class Crawl {
   /** Gives the slot back and queues the job again after `wait` ms. */
   #retryAfter(job: Job, wait: number, now: number): void {
     this.#release(job);
-    this.#scheduler.release(job.origin!, now);
+    this.#releaseSlot(job, now);
     job.client = null;
     job.origin = null;
     job.hop = null;
@@ -800,6 +857,8 @@ export class Crawl {
     ) {
       if (!(entry instanceof Job)) {
         this.#scheduler.wake(entry as Origin<Job>, now);
+      } else if (entry.hopQueued) {
+        this.#hopExpired(entry, now);
       } else if (entry.backingOff) {
         entry.backingOff = false;
         // The origin may have been forgotten meanwhile: look it up again.

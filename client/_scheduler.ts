@@ -73,6 +73,19 @@ export class Fifo<T> {
     return item;
   }
 
+  /** Takes `item` out wherever it is (O(length)); whether it was there. */
+  remove(item: T): boolean {
+    const items = this.#items;
+    for (let i = this.#head; i < this.#tail; i++) {
+      if (items[i] !== item) continue;
+      items.copyWithin(i, i + 1, this.#tail);
+      items[--this.#tail] = undefined;
+      if (this.#head === this.#tail) this.#head = this.#tail = 0;
+      return true;
+    }
+    return false;
+  }
+
   /** Empties it, returning what it held, first first. */
   drain(): T[] {
     const items = this.#items.slice(this.#head, this.#tail) as T[];
@@ -126,6 +139,11 @@ export class Origin<J> implements Timed {
   /** Takes the first waiting job; call it only while `queued > 0`. */
   shift(): J {
     return this.#jobs.shift();
+  }
+
+  /** Takes `job` out of the queue; whether it was queued. */
+  remove(job: J): boolean {
+    return this.#jobs.remove(job);
   }
 
   /** Empties the queue, returning what waited. */
@@ -213,6 +231,24 @@ export class Scheduler<J> {
       return job;
     }
     return undefined;
+  }
+
+  /**
+   * Takes a queued `job` out of `origin`'s queue before its turn (a redirect's
+   * hop whose time ran out while it waited); whether it was queued there.
+   */
+  unqueue(origin: Origin<J>, job: J, now: number): boolean {
+    if (!origin.remove(job)) return false;
+    this.#queued--;
+    if (origin.queued > 0) return true;
+    // Only origins with queued jobs may be in the ring.
+    if (origin.place === READY) this.#ready.remove(origin);
+    this.#place(origin, now);
+    if (
+      origin.inFlight === 0 && origin.nextStart <= now &&
+      origin.pausedUntil <= now
+    ) this.#origins.delete(origin.key);
+    return true;
   }
 
   /** A job taken from `origin` finished (or gave its slot back to wait). */

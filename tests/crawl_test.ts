@@ -808,6 +808,105 @@ Deno.test("fetchAll() counts a redirect's hops against one total timeout", async
   assertLess(took, 400, "the second hop got what was left, not a new 250 ms");
 });
 
+Deno.test("fetchAll() starts a redirect's hop to another origin under that origin's perOrigin.concurrency and delay", async () => {
+  await using target = recording(async () => {
+    await sleep(30);
+    return new Response("x");
+  });
+  await using from = recording((req) =>
+    Response.redirect(`${target.base}${new URL(req.url).pathname}`, 302)
+  );
+  const urls = [
+    `${from.base}/r1`,
+    `${target.base}/direct`,
+    `${from.base}/r2`,
+    `${from.base}/r3`,
+  ];
+  const results = await fetchAll(urls, {
+    perOrigin: { concurrency: 1, delay: 40 },
+  });
+  assertEquals(results.map((r) => ok(r).status), [200, 200, 200, 200]);
+  assertEquals(target.maxInFlight, 1);
+  assertEquals(
+    target.seen.map((s) => s.path).sort(),
+    ["/direct", "/r1", "/r2", "/r3"],
+  );
+  const times = target.seen.map((s) => s.at);
+  for (let i = 1; i < times.length; i++) {
+    // Arrivals, not starts: a few ms of jitter allowed.
+    assertGreaterOrEqual(times[i]! - times[i - 1]!, 35, `gap ${i}`);
+  }
+});
+
+Deno.test("fetchAll() pauses the origin of the hop that answered 429 with Retry-After, not the origin it was redirected from", async () => {
+  await using target = recording((_req, seen) =>
+    seen.path === "/limited"
+      ? new Response("slow down", {
+        status: 429,
+        headers: { "retry-after": "5" },
+      })
+      : new Response("ok")
+  );
+  await using from = recording(async (_req, seen) => {
+    if (seen.path === "/r") {
+      return Response.redirect(`${target.base}/limited`, 302);
+    }
+    await sleep(1);
+    return new Response("ok");
+  });
+  const started = performance.now();
+  const results = await fetchAll([
+    `${from.base}/r`,
+    `${from.base}/plain`,
+    `${target.base}/after`,
+  ], { concurrency: 1, retry: { maxDelay: 300 } });
+  assertEquals(ok(results[0]).status, 429);
+  ok(results[1]);
+  ok(results[2]);
+  const plain = from.seen.find((s) => s.path === "/plain")!;
+  const after = target.seen.find((s) => s.path === "/after")!;
+  const limited = target.seen.find((s) => s.path === "/limited")!;
+  assertLess(plain.at - started, 250, "the redirecting origin is not paused");
+  assertGreaterOrEqual(after.at - limited.at, 290, "the 429's origin is");
+});
+
+Deno.test("fetchAll() fails a hop waiting behind its origin's pause with TimedOut when the attempt's time runs out, not when the pause ends", async () => {
+  await using target = recording((_req, seen) =>
+    seen.path === "/limited"
+      ? new Response("slow down", {
+        status: 503,
+        headers: { "retry-after": "10" },
+      })
+      : new Response("ok")
+  );
+  await using from = recording(() =>
+    Response.redirect(`${target.base}/hop`, 302)
+  );
+  // The first URL pauses the target origin for 1 s; the second is redirected
+  // there and must give up at its 300 ms total timeout.
+  const started = performance.now();
+  const results = await fetchAll([
+    `${target.base}/limited`,
+    { url: `${from.base}/r`, timeout: 300 },
+    `${from.base}/r2`,
+  ], { concurrency: 1, retry: { maxDelay: 1_000 } });
+  const took = performance.now() - started;
+  assertEquals(ok(results[0]).status, 503);
+  const error = failed(results[1]);
+  assertInstanceOf(error, Deno.errors.TimedOut);
+  assertStringIncludes(String(error), "before redirect 1");
+  assertGreaterOrEqual(results[1]!.timings.queued, 200, "it waited queued");
+  assertLess(results[1]!.timings.total, 700, "it failed at its deadline");
+  // The third hop waited for the pause to end (1 s), then went through.
+  assertEquals(ok(results[2]).status, 200);
+  assertGreaterOrEqual(took, 950);
+  assertEquals(
+    target.seen.filter((s) => s.path === "/hop").length,
+    1,
+    "the timed-out hop was never sent",
+  );
+});
+
 // --- Streaming ----------------------------------------------------------------
 
 Deno.test("fetchAll() writes a RequestSpec's body to its sink, and a slow sink does not hold back another URL", async () => {

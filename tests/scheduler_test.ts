@@ -164,6 +164,37 @@ Deno.test("Scheduler.push() with front queues a retry ahead of its origin's othe
   assertEquals(takeAll(s, 0), ["a1"]);
 });
 
+Deno.test("Scheduler.unqueue() takes a waiting job out, whether its origin is ready, timed or full, and forgets an origin left with nothing", () => {
+  const { s, timers } = scheduler({ perOrigin: 1, delay: 0 });
+  const a = s.origin("a");
+  s.push(a, "a0", 0);
+  s.push(a, "a1", 0);
+  s.push(a, "a2", 0);
+  assertEquals(takeAll(s, 0), ["a0"]); // a is full now
+  assert(s.unqueue(a, "a1", 1));
+  assert(!s.unqueue(a, "a1", 1), "only once");
+  assertEquals(s.queued, 1);
+  s.release(a, 2);
+  assertEquals(takeAll(s, 2), ["a2"]);
+  s.release(a, 3);
+  // Ready: the only job taken out leaves nothing for take() to find.
+  const b = s.origin("b");
+  s.push(b, "b0", 3);
+  assert(s.unqueue(b, "b0", 4));
+  assertEquals(takeAll(s, 4), []);
+  assertEquals(s.queued, 0);
+  // Timed (paused): its timer goes with its last job.
+  const c = s.origin("c");
+  s.pause(c, 1_000, 4);
+  s.push(c, "c0", 4);
+  assertEquals(timers.nextDue, 1_000);
+  assert(s.unqueue(c, "c0", 5));
+  assertEquals(timers.size, 0);
+  assert(s.origin("c") === c, "still paused: remembered");
+  // An origin with nothing queued, in flight or pending is forgotten.
+  assert(s.origin("b") !== b);
+});
+
 Deno.test("Scheduler.drain() returns every queued job and clears the timers", () => {
   const { s, timers } = scheduler({ delay: 50 });
   const a = s.origin("a");
@@ -272,7 +303,7 @@ Deno.test("Scheduler keeps origins in turn through 1,000,000 takes while its rea
   assert(grown < 2 * 1024 * 1024, `heap grew by ${grown} bytes`);
 });
 
-Deno.test("Fifo matches a plain array under 100,000 random pushes, unshifts, shifts and drains", () => {
+Deno.test("Fifo matches a plain array under 100,000 random pushes, unshifts, shifts, removes and drains", () => {
   const rng = mulberry32(11);
   const fifo = new Fifo<number>();
   let model: number[] = [];
@@ -284,6 +315,14 @@ Deno.test("Fifo matches a plain array under 100,000 random pushes, unshifts, shi
     } else if (r < 0.55) {
       fifo.unshift(i);
       model.unshift(i);
+    } else if (r < 0.6) {
+      // One that is queued (when any is), or one that is not.
+      const item = model.length > 0 && rng() < 0.8
+        ? model[Math.floor(rng() * model.length)]!
+        : -1;
+      const at = model.indexOf(item);
+      assertEquals(fifo.remove(item), at >= 0);
+      if (at >= 0) model.splice(at, 1);
     } else if (r < 0.9999) {
       if (model.length > 0) assertEquals(fifo.shift(), model.shift());
     } else {
