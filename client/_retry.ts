@@ -125,9 +125,21 @@ export function backoff(
   return random * ceiling;
 }
 
+/**
+ * Parse errors that are the connection ending early, not bad bytes: nothing
+ * came, or the head or body was cut short (a reset, a server restarting). A
+ * connection error like the others, so retried as urllib3, undici and Scrapy
+ * retry an incomplete read; a malformed response is not.
+ */
+const CUT_SHORT = new Set([
+  "empty-response",
+  "truncated-head",
+  "truncated-body",
+]);
+
 /** Whether a failed attempt's error is one a retry may cure. */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof HttpParseError) return error.code === "empty-response";
+  if (error instanceof HttpParseError) return CUT_SHORT.has(error.code);
   for (const kind of TRANSIENT_ERRORS) {
     if (error instanceof kind) return true;
   }

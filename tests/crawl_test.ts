@@ -546,6 +546,37 @@ Deno.test("fetchAll() never sends a POST again when its 303 leads to a retryable
   assertEquals(lines, ["POST /start HTTP/1.1", "GET /next HTTP/1.1"]);
 });
 
+Deno.test("fetchAll() retries a response cut short by the connection's end, in the head or the body", async () => {
+  await using server = rawServer(async ({ conn, path, requestOnConn }) => {
+    const cut = requestOnConn === 0 && server.requests <= 2;
+    const reply = path === "/head"
+      ? cut
+        ? "HTTP/1.1 200 OK\r\nContent-Le"
+        : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+      : cut
+      ? "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
+      : "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
+    await writeSplit(conn, reply);
+    return cut ? "close" : "keep";
+  });
+  const [head, body] = await fetchAll(
+    [server.url("/head"), server.url("/body")],
+    { concurrency: 1, retry: { limit: 1, baseDelay: 5 } },
+  );
+  assertEquals(text(ok(head).body), "ok");
+  assertEquals(head?.attempts, 2);
+  assertEquals(text(ok(body).body), "0123456789");
+  assertEquals(body?.attempts, 2);
+  // Without retries, the cut is the URL's result.
+  await using again = rawServer(async ({ conn }) => {
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+    return "close";
+  });
+  const [cut] = await fetchAll([again.url("/")]);
+  assertEquals((failed(cut) as { code?: string }).code, "truncated-body");
+  assertEquals(cut?.attempts, 1);
+});
+
 Deno.test("fetchAll() retries a refused connection and a timeout", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;

@@ -82,6 +82,11 @@ Deno.test("retryDelay() retries listed statuses and transient errors up to the l
   assertEquals(retryDelay(policy, 1, true, timedOut, NOW, 0.5), 50);
   const parse = { error: new HttpParseError("invalid-status-line", "x", 0) };
   assertEquals(retryDelay(policy, 1, true, parse, NOW, 0.5), -1);
+  // A response cut short by the connection's end is a connection error.
+  for (const code of ["empty-response", "truncated-head", "truncated-body"]) {
+    const cut = { error: new HttpParseError(code, "x", 0) };
+    assertEquals(retryDelay(policy, 1, true, cut, NOW, 0.5), 50, code);
+  }
   assertEquals(
     retryDelay(policy, 1, true, { error: new TypeError("x") }, NOW, 0.5),
     -1,
