@@ -6,9 +6,11 @@
  */
 import type { FetchAllOptions, RequestSpec } from "./fetch_all.ts";
 import {
+  byteLimit,
   type InternalOptions,
   kTransport,
   nonNegative,
+  shown,
 } from "./http_client.ts";
 import {
   kRequestWriter,
@@ -42,20 +44,25 @@ export type RequestOptions = InternalOptions;
 /**
  * Checks every crawl-wide option.
  *
- * @throws {TypeError} For an invalid method, header, body or `redirect`.
+ * @throws {TypeError} For an invalid method, header, body, `redirect`, `sink`,
+ *   `tap`, `signal` or `onProgress`.
  * @throws {RangeError} For an out-of-range number.
  */
 export function crawlConfig(options: FetchAllOptions): CrawlConfig {
   const concurrency = options.concurrency ?? 64;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(
-      `Cannot fetch: concurrency must be a positive integer, received ${concurrency}`,
+      `Cannot fetch: concurrency must be a positive integer, received ${
+        shown(concurrency)
+      }`,
     );
   }
   const maxQueued = options.maxQueued ?? 4 * concurrency;
   if (!Number.isInteger(maxQueued) || maxQueued < 0) {
     throw new RangeError(
-      `Cannot fetch: maxQueued must be a non-negative integer, received ${maxQueued}`,
+      `Cannot fetch: maxQueued must be a non-negative integer, received ${
+        shown(maxQueued)
+      }`,
     );
   }
   const perOrigin = options.perOrigin?.concurrency ?? Infinity;
@@ -64,7 +71,9 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
     !(Number.isInteger(perOrigin) && perOrigin >= 1 || perOrigin === Infinity)
   ) {
     throw new RangeError(
-      `Cannot fetch: perOrigin.concurrency must be a positive integer, received ${perOrigin}`,
+      `Cannot fetch: perOrigin.concurrency must be a positive integer, received ${
+        shown(perOrigin)
+      }`,
     );
   }
   const redirect = options.redirect ?? "follow";
@@ -83,7 +92,7 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
     headers,
     body,
     timeout: nonNegative("timeout", options.timeout, 30_000),
-    maxResponseBytes: nonNegative(
+    maxResponseBytes: byteLimit(
       "maxResponseBytes",
       options.maxResponseBytes,
       Infinity,
@@ -113,8 +122,26 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
   }
   const transport = readTransport(options.proxy, options.unixSocket);
   if (transport !== undefined) shared[kTransport] = transport;
-  if (options.sink) shared.sink = options.sink;
-  if (options.tap) shared.tap = options.tap;
+  const sink = readSink(options.sink);
+  if (sink !== undefined) shared.sink = sink;
+  const tap = readTap(options.tap);
+  if (tap !== undefined) shared.tap = tap;
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `Cannot fetch: signal must be an AbortSignal, received ${
+        typeName(signal)
+      }`,
+    );
+  }
+  const onProgress = options.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== "function") {
+    throw new TypeError(
+      `Cannot fetch: onProgress must be a function, received ${
+        typeName(onProgress)
+      }`,
+    );
+  }
   // Every plain URL's request differs only in its request line and Host: encode
   // the rest once for the whole crawl.
   if (!(body instanceof ReadableStream)) {
@@ -144,9 +171,36 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
     ),
     retry: retryPolicy(options.retry),
     shared,
-    signal: options.signal,
-    onProgress: options.onProgress,
+    signal,
+    onProgress,
   };
+}
+
+/**
+ * A `sink` option: a `WritableStream` (whether it is locked is checked when a
+ * request takes it), else `TypeError`: the crawl aborts a sink it gives up on.
+ */
+function readSink(
+  sink: WritableStream<Uint8Array> | undefined,
+): WritableStream<Uint8Array> | undefined {
+  if (sink === undefined || sink instanceof WritableStream) return sink;
+  throw new TypeError(
+    `Cannot fetch: sink must be a WritableStream, received ${typeName(sink)}`,
+  );
+}
+
+function readTap<T>(tap: T): T {
+  if (tap === undefined || typeof tap === "function") return tap;
+  throw new TypeError(
+    `Cannot fetch: tap must be a function, received ${typeName(tap)}`,
+  );
+}
+
+/** What a bad option value is, for an error message. */
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return `an object (${value.constructor?.name ?? "no prototype"})`;
 }
 
 /**
@@ -154,8 +208,10 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
  * spec's fields over them. A spec that changes neither method, headers nor body
  * keeps the crawl's encoded request.
  *
- * @throws {TypeError} For an invalid method, header or body (that URL fails alone).
- * @throws {RangeError} For a negative `timeout` or `maxResponseBytes`.
+ * @throws {TypeError} For an invalid method, header, body, `sink` or `tap` (that
+ *   URL fails alone).
+ * @throws {RangeError} For a negative `timeout`, or a `maxResponseBytes` that
+ *   is not a non-negative integer or `Infinity`.
  */
 export function specOptions(
   spec: RequestSpec,
@@ -166,13 +222,13 @@ export function specOptions(
     options.timeout = nonNegative("timeout", spec.timeout, 0);
   }
   if (spec.maxResponseBytes !== undefined) {
-    options.maxResponseBytes = nonNegative(
+    options.maxResponseBytes = byteLimit(
       "maxResponseBytes",
       spec.maxResponseBytes,
       0,
     );
   }
-  if (spec.sink !== undefined) options.sink = spec.sink;
+  if (spec.sink !== undefined) options.sink = readSink(spec.sink)!;
   if (spec.proxy !== undefined || spec.unixSocket !== undefined) {
     const crawl = shared[kTransport];
     options[kTransport] = {
@@ -184,7 +240,7 @@ export function specOptions(
         : crawl?.unixSocket ?? null,
     };
   }
-  if (spec.tap !== undefined) options.tap = spec.tap;
+  if (spec.tap !== undefined) options.tap = readTap(spec.tap);
   if (
     spec.method === undefined && spec.headers === undefined &&
     spec.body === undefined

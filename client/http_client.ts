@@ -425,7 +425,8 @@ export class HttpClient {
    * @throws {TypeError} If the URL does not parse, is not http(s) or has port 0;
    *   if the method, a header or the body is invalid (CR, LF or NUL included); if
    *   `sink` is not an unlocked `WritableStream`.
-   * @throws {RangeError} If a timeout or `maxResponseBytes` is negative or NaN.
+   * @throws {RangeError} If a timeout is negative or NaN, or `maxResponseBytes`
+   *   is not a non-negative integer or `Infinity`.
    */
   constructor(url: string | URL, options: HttpClientOptions = {}) {
     this.#begin(url, options, options.conn ?? null, null);
@@ -468,7 +469,7 @@ export class HttpClient {
       options.idleTimeout,
       Infinity,
     );
-    const maxResponseBytes = nonNegative(
+    const maxResponseBytes = byteLimit(
       "maxResponseBytes",
       options.maxResponseBytes,
       Infinity,
@@ -1269,8 +1270,9 @@ class ReceivedResponse implements HttpResponse {
     this.url = url;
     this.status = head.status;
     this.statusText = head.statusText;
-    // The legacy form defines the accessor without a descriptor object to read.
+    // The legacy forms define the accessor without a descriptor object to read.
     (this as unknown as LegacyObject).__defineGetter__("headers", headersOf);
+    (this as unknown as LegacyObject).__defineSetter__("headers", setHeaders);
     this.body = body;
     const fields = fieldBytes(head);
     this.#fieldsBuffer = fields.buffer;
@@ -1289,10 +1291,49 @@ class ReceivedResponse implements HttpResponse {
 
 interface LegacyObject {
   __defineGetter__(name: string, getter: () => unknown): void;
+  __defineSetter__(name: string, setter: (value: never) => void): void;
 }
 
 function headersOf(this: ReceivedResponse): Headers {
   return ReceivedResponse.headers(this);
+}
+
+/** `headers` is writable, as the type says: an assignment makes it plain data. */
+function setHeaders(this: ReceivedResponse, value: Headers): void {
+  Object.defineProperty(this, "headers", {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+/**
+ * Reads a byte-count limit: a non-negative integer, or `Infinity` for none.
+ * A fraction of a byte is refused, not rounded: it is a caller's mistake.
+ */
+export function byteLimit(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (
+    typeof value !== "number" ||
+    !(Number.isInteger(value) && value >= 0 || value === Infinity)
+  ) {
+    throw new RangeError(
+      `Cannot fetch: ${name} must be a non-negative integer or Infinity, received ${
+        shown(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/** A bad option value as an error message shows it: strings quoted. */
+export function shown(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
 /** Reads a non-negative number option. */
@@ -1304,7 +1345,9 @@ export function nonNegative(
   if (value === undefined) return fallback;
   if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
     throw new RangeError(
-      `Cannot fetch: ${name} must be a non-negative number, received ${value}`,
+      `Cannot fetch: ${name} must be a non-negative number, received ${
+        shown(value)
+      }`,
     );
   }
   return value;

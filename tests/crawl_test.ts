@@ -170,6 +170,63 @@ Deno.test("fetchAll() fails a RequestSpec with a bad body or option alone, and r
   assertEquals(server.seen.length, 1);
 });
 
+Deno.test("fetchAll() rejects a sink, tap, onProgress or signal of the wrong kind with TypeError before connecting, and fails such a RequestSpec alone", async () => {
+  await using server = recording();
+  const url = `${server.base}/x`;
+  for (
+    const [options, name] of [
+      [{ sink: {} }, "sink"],
+      [{ sink: "file.txt" }, "sink"],
+      [{ tap: 1 }, "tap"],
+      [{ onProgress: 5 }, "onProgress"],
+      [{ signal: {} }, "signal"],
+    ] as const
+  ) {
+    const error = await assertRejects(
+      () => fetchAll([url, url], options as never),
+      TypeError,
+      name,
+    );
+    assertStringIncludes(error.message, "Cannot fetch");
+  }
+  assertEquals(server.seen.length, 0);
+  const results = await fetchAll([
+    { url, sink: {} as unknown as WritableStream<Uint8Array> },
+    { url, tap: "x" } as unknown as RequestSpec,
+    `${server.base}/ok`,
+  ]);
+  assertStringIncludes(String(failed(results[0])), "sink");
+  assertInstanceOf(failed(results[0]), TypeError);
+  assertInstanceOf(failed(results[1]), TypeError);
+  ok(results[2]);
+  assertEquals(server.seen.map((s) => s.path), ["/ok"]);
+});
+
+Deno.test("fetchAll() takes maxResponseBytes as a non-negative integer or Infinity: a fraction rejects the crawl, or fails its RequestSpec alone, with RangeError", async () => {
+  await using server = recording();
+  const url = `${server.base}/x`;
+  for (const maxResponseBytes of [0.5, 1.5, -1, NaN, "10"]) {
+    await assertRejects(
+      () => fetchAll([url], { maxResponseBytes: maxResponseBytes as number }),
+      RangeError,
+      "maxResponseBytes must be a non-negative integer or Infinity",
+    );
+  }
+  assertEquals(server.seen.length, 0);
+  const results = await fetchAll([
+    { url, maxResponseBytes: 1.5 },
+    { url, maxResponseBytes: Infinity },
+    { url, maxResponseBytes: 1 },
+  ]);
+  assertInstanceOf(failed(results[0]), RangeError);
+  assertStringIncludes(String(failed(results[0])), "maxResponseBytes");
+  assertEquals(text(ok(results[1]).body), "ok");
+  assertEquals(
+    (failed(results[2]) as { code?: string }).code,
+    "body-too-large",
+  );
+});
+
 Deno.test("fetchAll() shows a URL's password as *** in result.url and sends the credentials", async () => {
   await using server = recording((req) =>
     new Response(req.headers.get("authorization") ?? "none")

@@ -122,6 +122,30 @@ Deno.test("fetchAll() against Deno.serve returns statuses, headers and bodies in
   });
 });
 
+Deno.test("fetchAll() gives responses whose fields may all be assigned, headers too, as HttpResponse's type allows", async () => {
+  await using server = serve(() =>
+    new Response("abc", { headers: { "x-a": "1" } })
+  );
+  const [result] = await fetchAll([`http://127.0.0.1:${server.addr.port}/`]);
+  const response = ok(result);
+  assertEquals(Object.keys(response).sort(), [
+    "body",
+    "headers",
+    "status",
+    "statusText",
+    "url",
+  ]);
+  assertEquals(response.headers.get("x-a"), "1");
+  const replaced = new Headers({ "x-b": "2" });
+  response.headers = replaced;
+  assertStrictEquals(response.headers, replaced);
+  response.headers.set("x-c", "3");
+  assertEquals([...response.headers], [["x-b", "2"], ["x-c", "3"]]);
+  assertEquals({ ...response }.headers, replaced);
+  response.status = 299;
+  assertEquals(response.status, 299);
+});
+
 Deno.test("fetchAll() keeps connections alive per origin and reuses them", async () => {
   await using server = rawServer(async ({ conn }) => {
     await writeSplit(conn, LENGTH);

@@ -130,6 +130,11 @@ Deno.test("HttpClient constructor throws TypeError for bad URLs, methods and hea
     () => new HttpClient("http://127.0.0.1/", { maxResponseBytes: NaN }),
     RangeError,
   );
+  assertThrows(
+    () => new HttpClient("http://127.0.0.1/", { maxResponseBytes: 1.5 }),
+    RangeError,
+    "maxResponseBytes must be a non-negative integer or Infinity",
+  );
 });
 
 Deno.test("HttpClient with keepAlive: true hands its connection on with detach() for a second request", async () => {
