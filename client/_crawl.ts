@@ -251,6 +251,12 @@ export class Crawl {
   // --- 1. pull ---------------------------------------------------------------
 
   #openSource(source: CrawlSource): void {
+    if (typeof source === "string") {
+      // Iterable, but one character per URL is never what was meant.
+      throw new TypeError(
+        "Cannot fetch: the source must be an iterable of URLs, received a string (put the URL in an array)",
+      );
+    }
     if (typeof (source as Iterable<unknown>)[Symbol.iterator] === "function") {
       this.#sync = (source as Iterable<string | URL | RequestSpec>)
         [Symbol.iterator]();

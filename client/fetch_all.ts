@@ -261,8 +261,10 @@ export interface FetchAllOptions {
   /** A body sent with every request (a string is sent as UTF-8). */
   body?: RequestBody;
   /**
-   * Where each body goes as it arrives, instead of `response.body`; mostly set per
-   * URL, in a {@linkcode RequestSpec}.
+   * Where the body goes as it arrives, instead of `response.body`; mostly set per
+   * URL, in a {@linkcode RequestSpec}. A sink takes one body and is closed at
+   * its end, so a crawl-wide one serves a crawl of one URL: a second URL finds
+   * it locked and fails with `TypeError`.
    */
   sink?: WritableStream<Uint8Array>;
   /**

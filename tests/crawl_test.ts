@@ -202,6 +202,23 @@ Deno.test("fetchAll() rejects a sink, tap, onProgress or signal of the wrong kin
   assertEquals(server.seen.map((s) => s.path), ["/ok"]);
 });
 
+Deno.test("fetchAll() and fetchEach() reject a source that is a string (not one URL per character) or not iterable, with TypeError", async () => {
+  await using server = recording();
+  const url = `${server.base}/x`;
+  await assertRejects(() => fetchAll(url as never), TypeError, "string");
+  await assertRejects(() => fetchAll(42 as never), TypeError, "iterable");
+  await assertRejects(
+    async () => {
+      for await (const _ of fetchEach(url as never)) {
+        // Nothing comes.
+      }
+    },
+    TypeError,
+    "string",
+  );
+  assertEquals(server.seen.length, 0);
+});
+
 Deno.test("fetchAll() takes maxResponseBytes as a non-negative integer or Infinity: a fraction rejects the crawl, or fails its RequestSpec alone, with RangeError", async () => {
   await using server = recording();
   const url = `${server.base}/x`;
