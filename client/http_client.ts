@@ -205,10 +205,10 @@ export interface HttpClientOptions {
    * `http:` URLs are sent to it in absolute-form, `https:` URLs through a
    * `CONNECT` tunnel, then TLS with the origin; the URL's user and password
    * (percent-decoded) go as `Proxy-Authorization: Basic`. `"env"` picks the
-   * proxy for each URL from the environment as curl does (`http_proxy`/
-   * `HTTP_PROXY`, `https_proxy`/`HTTPS_PROXY`, `all_proxy`/`ALL_PROXY`,
-   * `no_proxy`/`NO_PROXY`, lower case first), except that `HTTP_PROXY` is not
-   * read under CGI (`REQUEST_METHOD` set), which needs `--allow-env`.
+   * proxy for each URL from the environment (which needs `--allow-env`) as
+   * curl does: `http_proxy`/`HTTP_PROXY`, `https_proxy`/`HTTPS_PROXY`,
+   * `all_proxy`/`ALL_PROXY`, `no_proxy`/`NO_PROXY`, lower case first; but
+   * `HTTP_PROXY` is not read under CGI (`REQUEST_METHOD` set).
    * A proxy's refusal (a non-`2xx` answer to `CONNECT`, or `407` to an
    * `http:` request) fails the request with {@linkcode ProxyError}; a proxy
    * that cannot be reached fails it with the connection's error. Ignored
