@@ -8,14 +8,17 @@
  */
 export function argsErrorMessage(e: unknown): string {
   const error = e as Error & { code?: string };
-  const flag = /'(-[^' ]*)/.exec(error.message)?.[1];
+  // "Option '-c, --concurrency <value>' ...": the flag as it was typed first.
+  const flag = /'(-[^' ,]*)/.exec(error.message)?.[1];
   if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
     return `unknown option ${flag ?? error.message}`;
   }
   if (error.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-    return flag
-      ? `option ${flag} needs a value`
-      : error.message.split("\n")[0]!;
+    if (!flag) return error.message.split("\n")[0]!;
+    // `--delay -5`: a value that starts with "-" reads as another option.
+    return error.message.includes("ambiguous")
+      ? `option ${flag} takes a value starting with "-" only as ${flag}=VALUE`
+      : `option ${flag} needs a value`;
   }
   return error.message.split("\n")[0]!;
 }

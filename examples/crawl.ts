@@ -23,13 +23,14 @@ import {
   type FetchAllOptions,
   fetchEach,
   type FetchResult,
+  type HttpResponse,
   type HttpTap,
   type RequestSpec,
 } from "../mod.ts";
 import { BodySink } from "./crawl/body_sink.ts";
 import { DiskError } from "./crawl/disk_error.ts";
 import { Frontier, type FrontierEntry } from "./crawl/frontier.ts";
-import { openUrlList, readUrls } from "./crawl/input.ts";
+import { openUrlList, readUrls, tooLong } from "./crawl/input.ts";
 import { LinkExtractor } from "./crawl/links.ts";
 import {
   type CliOptions,
@@ -258,6 +259,13 @@ function errorInfo(error: unknown): { name: string; message: string } {
   return { name: typeof error, message: String(error) };
 }
 
+const NO_TIMINGS: FetchResult["timings"] = Object.freeze({
+  queued: 0,
+  connect: 0,
+  firstByte: 0,
+  total: 0,
+});
+
 function originOf(url: string): string {
   try {
     return new URL(url).origin;
@@ -319,19 +327,32 @@ function transportOptions(
   return engine;
 }
 
-/** The URLs to start from: arguments, then the -i list or stdin. */
+/**
+ * The URLs to start from: arguments, then the -i list or stdin. A line of the
+ * list too long to be read goes to `onTooLong` (with where it is), and the
+ * list goes on.
+ */
 async function seedsOf(
   options: CliOptions,
+  onTooLong: (where: string, error: RangeError) => void,
 ): Promise<AsyncIterable<string> | null> {
   let list: AsyncIterable<string> | null = null;
+  const input = options.input ?? "-";
+  const read = {
+    onTooLong: (line: number, max: number) =>
+      onTooLong(
+        `${input === "-" ? "stdin" : input}:${line}`,
+        tooLong(line, max),
+      ),
+  };
   if (options.input !== undefined) {
     try {
-      list = await openUrlList(options.input);
+      list = await openUrlList(options.input, read);
     } catch (e) {
       throw new UsageError(e instanceof Error ? e.message : String(e));
     }
   } else if (options.urls.length === 0 && !Deno.stdin.isTerminal()) {
-    list = readUrls(Deno.stdin.readable);
+    list = readUrls(Deno.stdin.readable, read);
   }
   if (list === null && options.urls.length === 0) return null;
   const urls = options.urls;
@@ -346,6 +367,8 @@ async function main(): Promise<number> {
   let body: string | Uint8Array | undefined;
   let caCerts: string[] | undefined;
   let seeds: AsyncIterable<string> | null = null;
+  // Set once results can be reported; lines come only once the crawl runs.
+  let reportTooLong = (_where: string, _error: RangeError): void => {};
   try {
     options = parseCommandLine(Deno.args);
     if (options === "help") {
@@ -362,7 +385,10 @@ async function main(): Promise<number> {
       ];
     }
     if (!options.demo) {
-      seeds = await seedsOf(options);
+      seeds = await seedsOf(
+        options,
+        (where, error) => reportTooLong(where, error),
+      );
       if (seeds === null) {
         throw new UsageError(
           "no URL given: pass URLs, -i FILE, pipe them on stdin, or use --demo",
@@ -458,13 +484,31 @@ async function main(): Promise<number> {
   const robots = cli.follow && !cli.ignoreRobots
     ? new RobotsCache(
       async (url) => {
-        const [result] = await fetchAll([url], {
-          ...transport,
-          headers: [["user-agent", cli.userAgent]],
-          signal: controller.signal,
-        });
-        if (!result!.ok) throw result!.error;
-        return { status: result!.response.status, body: result!.response.body };
+        // RFC 9309 §2.3.1.2: at least five redirects, to any origin; still a
+        // 3xx after five, robots.txt counts as unavailable (all allowed).
+        let target = url;
+        for (let redirects = 0;; redirects++) {
+          const [result] = await fetchAll([target], {
+            ...transport,
+            headers: [["user-agent", cli.userAgent]],
+            redirect: "manual",
+            signal: controller.signal,
+          });
+          if (!result!.ok) throw result!.error;
+          const { status, headers, body } = result!.response;
+          const location = headers.get("location");
+          if (
+            status >= 300 && status <= 399 && location !== null &&
+            redirects < 5
+          ) {
+            const next = URL.parse(location, target);
+            if (next !== null && /^https?:$/.test(next.protocol)) {
+              target = next;
+              continue;
+            }
+          }
+          return { status, body };
+        }
       },
       { userAgent: cli.userAgent.split(/[\s/]/)[0] || "*" },
     )
@@ -489,12 +533,46 @@ async function main(): Promise<number> {
     return { url, sink: sink.writable, data: item };
   };
 
+  /** Entries a robots.txt that could not be fetched kept out, with why. */
+  const unreachable = new Map<FrontierEntry, string>();
+  /** A URL that got no response without the engine seeing it: a failure. */
+  const failBefore = (url: string, name: string, message: string) => {
+    stats.add(originOf(url), false, name, 0, NO_TIMINGS);
+    if (cli.json) {
+      write(
+        JSON.stringify({
+          url,
+          attempts: 0,
+          timings: NO_TIMINGS,
+          depth: 0,
+          referrer: null,
+          finalUrl: null,
+          ok: false,
+          status: null,
+          bytes: 0,
+          ms: 0,
+          file: null,
+          error: { name, message },
+        }) + "\n",
+      );
+    } else write(`ERR ${name}: ${message}  ${url}\n`);
+  };
+
+  reportTooLong = (where, error) =>
+    failBefore(where, error.name, error.message);
+
   let source: AsyncIterable<string | RequestSpec>;
   if (cli.follow) {
     const front = frontier = new Frontier({
       seeds: seeds!,
       maxDepth: cli.depth,
       origins: cli.origins,
+      onInvalidSeed: (seed) =>
+        failBefore(
+          String(seed),
+          "TypeError",
+          `Cannot fetch: ${JSON.stringify(String(seed))} is not an http(s) URL`,
+        ),
     });
     // An entry goes on once its origin's robots.txt is known (and with it the
     // origin's Crawl-delay); many origins' robots.txt are fetched at once.
@@ -504,10 +582,32 @@ async function main(): Promise<number> {
         const crawlDelay = await robots.crawlDelay(origin) ?? 0;
         delays.set(origin, Math.max(cli.delay, crawlDelay));
       }
-      return await robots.isAllowed(entry.url);
+      if (await robots.isAllowed(entry.url)) return true;
+      const rules = await robots.rules(origin);
+      if (rules.outcome === "unreachable") {
+        // RFC 9309 §2.3.1.4: nothing may be fetched; not the site's choice, so
+        // the URL failed.
+        unreachable.set(
+          entry,
+          rules.status === undefined
+            ? `${
+              errorInfo(rules.error).name
+            }: robots.txt of ${origin} could not be fetched (${
+              errorInfo(rules.error).message
+            }), so nothing of it may be`
+            : `RobotsUnreachable: robots.txt of ${origin} answered ${rules.status}, so nothing of it may be fetched`,
+        );
+      }
+      return false;
     }, {
       onRefused: (entry) => {
-        stats.robotsExcluded++;
+        const why = unreachable.get(entry);
+        if (why === undefined) stats.robotsExcluded++;
+        else {
+          unreachable.delete(entry);
+          const colon = why.indexOf(": ");
+          failBefore(entry.url, why.slice(0, colon), why.slice(colon + 2));
+        }
         front.done(entry);
       },
     });
@@ -540,6 +640,9 @@ async function main(): Promise<number> {
         : {}),
     },
     retry: { limit: cli.retries },
+    // With --follow a redirect is queued like a link (scope, robots.txt, seen
+    // URLs), not followed inside the engine.
+    ...(cli.follow ? { redirect: "manual" as const } : {}),
     signal: controller.signal,
   };
   if (body !== undefined) engine.body = body;
@@ -650,7 +753,7 @@ async function openOutputDir(dir: string): Promise<OutputDir> {
   return new OutputDir(dir);
 }
 
-/** Adds the links of an HTML page to the frontier. */
+/** Adds the links of an HTML page, or where a redirect leads, to the frontier. */
 function follow(
   frontier: Frontier,
   entry: FrontierEntry,
@@ -658,6 +761,11 @@ function follow(
   sink: BodySink | null,
 ): void {
   const { response } = result;
+  const location = redirectTarget(response);
+  if (location !== null) {
+    frontier.redirect(location, entry);
+    return;
+  }
   if (response.url !== entry.url) frontier.markSeen(response.url);
   const body = sink === null ? response.body : sink.kept();
   if (!isHtml(response.headers, body)) return;
@@ -665,6 +773,14 @@ function follow(
   for (const link of [...extractor.write(body), ...extractor.end()]) {
     frontier.add(link, entry);
   }
+}
+
+/** A redirect's `Location`, or `null` for any other response. */
+function redirectTarget(response: HttpResponse): string | null {
+  const { status } = response;
+  return status >= 300 && status <= 399 && status !== 304
+    ? response.headers.get("location")
+    : null;
 }
 
 /** Counts a result and formats its output line. */
@@ -706,6 +822,8 @@ function report(
   const printed = cli.printBody
     ? (sink === null ? result.response.body : sink.kept())
     : null;
+  // With --follow the engine leaves redirects to the frontier: say where to.
+  const location = cli.follow ? redirectTarget(result.response) : null;
   if (cli.json) {
     return JSON.stringify({
       ...common,
@@ -716,13 +834,15 @@ function report(
       ms,
       file: sink?.path ?? null,
       error: null,
+      ...(location === null ? {} : { location }),
       ...(printed === null ? {} : { body: decoder.decode(printed) }),
     }) + "\n";
   }
   const from = finalUrl === result.url ? "" : `  (from ${result.url})`;
+  const to = location === null ? "" : ` -> ${location}`;
   const line = `${status} ${statusText}  ${formatBytes(bytes)}  ${
     formatMs(result.timings.total)
-  }  ${finalUrl}${from}\n`;
+  }  ${finalUrl}${from}${to}\n`;
   return printed === null ? line : `${line}${decoder.decode(printed)}\n`;
 }
 
@@ -737,13 +857,16 @@ function roundTimings(t: FetchResult["timings"]): FetchResult["timings"] {
 }
 
 if (import.meta.main) {
+  let code = 1;
   try {
-    Deno.exitCode = await main();
+    code = await main();
   } catch (e) {
     // Not a usage problem, and not expected: still one line, no stack trace.
     console.error(
       `crawl: ${e instanceof Error ? `${e.name}: ${e.message}` : e}`,
     );
-    Deno.exitCode = 1;
   }
+  // Everything is written and closed by now; a read of stdin still pending (a
+  // URL list cut short by Ctrl-C, or by `| head`) must not keep the process.
+  Deno.exit(code);
 }

@@ -302,6 +302,118 @@ Deno.test("crawl.ts --follow --depth, --origin and --ignore-robots widen or narr
   assertEquals(other.hits.get("/more"), undefined, "past --depth 1");
 });
 
+Deno.test("crawl.ts --follow queues a redirect's target as a link: in scope, asked of robots.txt, once; a seed's may move to another origin", async () => {
+  await using off = countingServer(() => new Response("off"));
+  await using moved = countingServer((url) =>
+    url.pathname === "/robots.txt"
+      ? new Response("User-agent: *\nDisallow: /no\n")
+      : new Response("<a href='/no'>no</a> <a href='/yes'>yes</a>", {
+        headers: { "content-type": "text/html" },
+      })
+  );
+  await using site = countingServer((url) => {
+    switch (url.pathname) {
+      case "/robots.txt":
+        return new Response("User-agent: *\nDisallow: /private\n");
+      case "/":
+        return new Response(
+          "<a href='/to-private'>p</a> <a href='/to-off'>o</a> <a href='/to-page'>x</a> <a href='/page'>y</a>",
+          { headers: { "content-type": "text/html" } },
+        );
+      case "/to-private":
+        return Response.redirect(`${url.origin}/private/secret`, 302);
+      case "/to-off":
+        return Response.redirect(`${off.base}/offsite`, 302);
+      case "/to-page":
+        return Response.redirect(`${url.origin}/page`, 301);
+      case "/seed-moves":
+        return Response.redirect(`${moved.base}/`, 301);
+    }
+    return new Response("page");
+  });
+  const { code, stdout, stderr } = await crawl([
+    "--follow",
+    `${site.base}/`,
+    `${site.base}/seed-moves`,
+  ]);
+  assertEquals(code, 0, stderr);
+  assertEquals(site.hits.get("/private/secret"), undefined, "robots.txt");
+  assertEquals(off.hits.size, 0, "another origin, robots.txt and all");
+  assertEquals(site.hits.get("/page"), 1, "a redirect to a seen URL");
+  assertStringIncludes(stdout, `302 Found  0 B`);
+  assertStringIncludes(stdout, ` -> ${off.base}/offsite`);
+  // The seed's new origin joined the crawl, under its own robots.txt.
+  assertEquals(moved.hits.get("/"), 1);
+  assertEquals(moved.hits.get("/robots.txt"), 1);
+  assertEquals(moved.hits.get("/yes"), 1);
+  assertEquals(moved.hits.get("/no"), undefined);
+  assertStringIncludes(stderr, "robots.txt  2 URLs excluded");
+});
+
+Deno.test("crawl.ts --follow fails a URL whose robots.txt cannot be fetched, and a seed that is no http(s) URL, with exit code 1", async () => {
+  await using down = countingServer(() =>
+    new Response("down", { status: 503 })
+  );
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dead = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+  listener.close();
+  const { code, stdout, stderr } = await crawl(["--follow", "-i", "-"], {
+    stdin: `${down.base}/a\n${dead}/b\nftp://x.test/\nnot a url\n`,
+  });
+  assertEquals(code, 1, stderr);
+  assertEquals(down.hits.get("/a"), undefined);
+  const lines = stdout.trimEnd().split("\n").sort();
+  assertEquals(lines.length, 4, stdout);
+  assertStringIncludes(
+    stdout,
+    `ERR RobotsUnreachable: robots.txt of ${down.base} answered 503`,
+  );
+  assertStringIncludes(stdout, `ERR ConnectionRefused: robots.txt of ${dead}`);
+  assertStringIncludes(
+    stdout,
+    `ERR TypeError: Cannot fetch: "ftp://x.test/" is not an http(s) URL  ftp://x.test/`,
+  );
+  assertStringIncludes(stdout, `ERR TypeError: Cannot fetch: "not a url"`);
+  assertStringIncludes(stderr, "4 failed");
+});
+
+Deno.test("crawl.ts --follow takes a robots.txt that still redirects after 5 hops as unavailable: everything allowed", async () => {
+  await using site = countingServer((url) => {
+    const hop = /^\/hop\/(\d+)$/.exec(url.pathname);
+    if (url.pathname === "/robots.txt" || hop !== null) {
+      return Response.redirect(
+        `${url.origin}/hop/${Number(hop?.[1] ?? 0) + 1}`,
+        302,
+      );
+    }
+    return new Response("page");
+  });
+  const { code, stderr } = await crawl(["--follow", `${site.base}/page`]);
+  assertEquals(code, 0, stderr);
+  assertEquals(site.hits.get("/page"), 1);
+  assertEquals(site.hits.get("/hop/5"), 1);
+  assertEquals(site.hits.get("/hop/6"), undefined, "five redirects, no more");
+});
+
+Deno.test("crawl.ts -i fails a line too long to read alone, and fetches the rest of the list", async () => {
+  await using site = countingServer(() => new Response("ok"));
+  await using dir = await tempDir();
+  const list = `${dir.path}/urls.txt`;
+  await Deno.writeTextFile(
+    list,
+    `${site.base}/a\n${"x".repeat(1_100_000)}\n${site.base}/b\n`,
+  );
+  const { code, stdout, stderr } = await crawl(["-i", list]);
+  assertEquals(code, 1, stderr);
+  assertEquals(site.hits.get("/a"), 1);
+  assertEquals(site.hits.get("/b"), 1);
+  assertStringIncludes(
+    stdout,
+    `ERR RangeError: Cannot read URL list: line 2 is longer than 1048576 characters  ${list}:2`,
+  );
+  assertStringIncludes(stderr, "requests    3 (2 ok, 1 failed)");
+});
+
 Deno.test("crawl.ts honours a robots.txt Crawl-delay as its origin's delay", async () => {
   const starts: number[] = [];
   await using site = countingServer((url) => {
@@ -625,6 +737,56 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary and leaves a WA
   }
 });
 
+Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is still open", async () => {
+  await using server = countingServer(() => new Response("ok"));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-config",
+      "--allow-net=127.0.0.1",
+      CRAWL,
+      "-i",
+      "-",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const writer = child.stdin.getWriter();
+  try {
+    await writer.write(encoder.encode(`${server.base}/a\n`));
+    const reader = child.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const next = await reader.read();
+      if (next.done) break;
+      text += decoder.decode(next.value);
+    }
+    assertStringIncludes(text, "200 OK");
+    // stdin stays open: a pending read of it must not keep the process alive.
+    const interrupted = performance.now();
+    child.kill("SIGINT");
+    reader.releaseLock();
+    const [status, , stderr] = await Promise.all([
+      child.status,
+      child.stdout.cancel(),
+      new Response(child.stderr).text(),
+    ]);
+    assertLess(performance.now() - interrupted, 5_000);
+    assertEquals(status.code, 0, stderr);
+    assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\), interrupted/);
+  } finally {
+    clearTimeout(killer);
+    await writer.close().catch(() => {});
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+  }
+});
+
 Deno.test("crawl.ts sends -X, -H, -d and --data-file, retries with --retries and spaces requests with --delay", async () => {
   const seen: {
     method: string;
@@ -688,6 +850,14 @@ Deno.test("crawl.ts sends -X, -H, -d and --data-file, retries with --retries and
 Deno.test("crawl.ts rejects bad flags and bad input with one line and exit code 2", async () => {
   const cases: [string[], RegExp][] = [
     [["--bogus", "http://127.0.0.1/"], /unknown option --bogus/],
+    [
+      ["http://127.0.0.1/", "-c"],
+      /^crawl: option -c needs a value \(see --help\)$/,
+    ],
+    [
+      ["--delay", "-5", "http://127.0.0.1/"],
+      /option --delay takes a value starting with "-" only as --delay=VALUE/,
+    ],
     [["-c", "0", "http://127.0.0.1/"], /--concurrency must be an integer >= 1/],
     [["--per-origin", "x", "http://127.0.0.1/"], /--per-origin/],
     [

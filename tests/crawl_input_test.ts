@@ -228,3 +228,24 @@ Deno.test("openUrlList() reads stdin for '-'", async () => {
     "10000 http://a.test/9",
   );
 });
+
+Deno.test("readUrls() with onTooLong skips a line longer than maxLineLength, within a chunk or across many, and goes on", async () => {
+  const text = "a\n" + "x".repeat(50) + "\nb\n" + "y".repeat(95) + "\nc\n" +
+    "z".repeat(30);
+  const bytes = encoder.encode(text);
+  for (const size of [1, 7, 16, 64, bytes.length]) {
+    const chunks = [];
+    for (let i = 0; i < bytes.length; i += size) {
+      chunks.push(bytes.slice(i, i + size));
+    }
+    const tooLong: number[] = [];
+    const urls = await Array.fromAsync(
+      readUrls(ReadableStream.from(chunks), {
+        maxLineLength: 20,
+        onTooLong: (line) => void tooLong.push(line),
+      }),
+    );
+    assertEquals(urls, ["a", "b", "c"], `chunks of ${size}`);
+    assertEquals(tooLong, [2, 4, 6], `chunks of ${size}`);
+  }
+});

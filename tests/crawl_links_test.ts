@@ -247,6 +247,7 @@ Deno.test("Frontier[Symbol.asyncIterator]() yields every reachable same-origin p
     url: "http://a.test/",
     depth: 0,
     referrer: undefined,
+    redirects: 0,
   });
   const depths = Object.fromEntries(fetched.map((e) => [e.url, e.depth]));
   assertEquals(depths["http://a.test/p4"], 2);
@@ -302,7 +303,7 @@ Deno.test("Frontier.add() stops at maxDepth and widens to the origins allowed", 
   assertEquals(
     await crawl(new Frontier({ seeds: ["http://a.test/"], maxDepth: 0 }), site),
     [
-      { url: "http://a.test/", depth: 0, referrer: undefined },
+      { url: "http://a.test/", depth: 0, referrer: undefined, redirects: 0 },
     ],
   );
 });
@@ -354,6 +355,48 @@ Deno.test("Frontier.markSeen() keeps a redirect target from being queued again",
     frontier.done(entry);
   }
   assertEquals(fetched, ["http://a.test/old", "http://a.test/other"]);
+});
+
+Deno.test("Frontier.redirect() queues a Location at its page's depth, in scope like a link except after a seed, up to 20 in a row", async () => {
+  const invalid: unknown[] = [];
+  const frontier = new Frontier({
+    seeds: ["http://a.test/", "ftp://x.test/", "not a url", "http://a.test/p"],
+    onInvalidSeed: (seed) => void invalid.push(seed),
+  });
+  const fetched: string[] = [];
+  for await (const entry of frontier) {
+    fetched.push(`${entry.depth}/${entry.redirects} ${entry.url}`);
+    if (entry.url === "http://a.test/") {
+      // A seed moved to another origin: that origin joins the crawl.
+      assertEquals(
+        frontier.redirect("https://www.a.test/", entry)?.referrer,
+        "http://a.test/",
+      );
+    } else if (entry.url === "https://www.a.test/") {
+      frontier.add("/page", entry);
+      frontier.add("http://c.test/", entry); // out of scope as a link
+    } else if (entry.url === "https://www.a.test/page") {
+      // Past the seeds, a redirect is in scope as a link would be.
+      assertEquals(frontier.redirect("http://c.test/moved", entry), undefined);
+      assertEquals(frontier.redirect("/page", entry), undefined, "seen");
+      frontier.redirect("/r/1", entry);
+    } else if (entry.url.startsWith("https://www.a.test/r/")) {
+      const n = Number(entry.url.split("/").pop());
+      frontier.redirect(`/r/${n + 1}`, entry);
+    }
+    frontier.done(entry);
+  }
+  // Seeds are pulled only when nothing else waits: a.test/p comes last.
+  assertEquals(fetched.slice(0, 3), [
+    "0/0 http://a.test/",
+    "0/1 https://www.a.test/",
+    "1/0 https://www.a.test/page",
+  ]);
+  assertEquals(fetched.at(-1), "0/0 http://a.test/p");
+  const chain = fetched.filter((f) => f.includes("/r/"));
+  assertEquals(chain.length, 20, "20 redirects in a row, then no more");
+  assertEquals(chain.at(-1), "1/20 https://www.a.test/r/20");
+  assertEquals(invalid, ["ftp://x.test/", "not a url"]);
 });
 
 Deno.test("Frontier() rejects a bad maxDepth or origin, done() an entry not handed out", () => {

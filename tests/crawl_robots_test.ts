@@ -251,6 +251,34 @@ Deno.test("RobotsCache.isAllowed() follows RFC 9309 matching: longest rule, Allo
   }
 });
 
+Deno.test("RobotsCache.isAllowed() compares rules and paths with unreserved characters percent-decoded, as RFC 9309 §2.2.2 says", async () => {
+  const robots = fixed(
+    [
+      "User-agent: *",
+      "Disallow: /%7Ejoe/ # a comment",
+      "disallow:/a%2db",
+      "Disallow: /path%2Fsep",
+      "Allow: /%7Ejoe/public%2fpage",
+    ].join("\n"),
+  );
+  const base = "http://example.com";
+  const cases: [string, boolean][] = [
+    ["/~joe/index.html", false],
+    ["/%7ejoe/index.html", false],
+    ["/%7Ejoe/index.html", false],
+    ["/a-b", false],
+    ["/a%2Db", false],
+    // %2F is no unreserved character: it stays an escape, apart from "/".
+    ["/path%2fsep", false],
+    ["/path/sep", true],
+    ["/~joe/public%2Fpage", true],
+    ["/joe/", true],
+  ];
+  for (const [path, allowed] of cases) {
+    assertEquals(await robots.isAllowed(base + path), allowed, path);
+  }
+});
+
 Deno.test("RobotsCache.isAllowed() reads only maxBytes of a robots.txt, after a BOM", async () => {
   const body = new TextEncoder().encode(
     "\uFEFFUser-agent: *\nDisallow: /first\n" + "#".repeat(100) +

@@ -12,9 +12,14 @@ export interface FrontierEntry {
   readonly url: string;
   /** 0 for a seed, 1 for a link on a seed's page, and so on. */
   readonly depth: number;
-  /** The page the link was found on (`undefined` for a seed). */
+  /** The page the link was found on, or that redirected here (`undefined` for a seed). */
   readonly referrer: string | undefined;
+  /** How many redirects led here from the last page fetched for its links. */
+  readonly redirects: number;
 }
+
+/** Redirects followed in a row from one page, at most (as `fetchAll`'s own). */
+export const MAX_REDIRECTS = 20;
 
 /** Options of {@linkcode Frontier}. */
 export interface FrontierOptions {
@@ -45,6 +50,11 @@ export interface FrontierOptions {
    * @default {true}
    */
   sameOrigin?: boolean;
+  /**
+   * Called with a seed that is not an http(s) URL, which is dropped: a caller
+   * reports it as the failure it is.
+   */
+  onInvalidSeed?: (seed: string | URL) => void;
 }
 
 /**
@@ -90,6 +100,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   #inFlight = 0;
   #closed = false;
   #wake: (() => void) | null = null;
+  #onInvalidSeed: ((seed: string | URL) => void) | undefined;
 
   /**
    * Creates an empty frontier; seeds are pulled when iteration starts.
@@ -109,6 +120,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     }
     this.#maxDepth = maxDepth;
     this.#sameOrigin = options.sameOrigin ?? true;
+    this.#onInvalidSeed = options.onInvalidSeed;
     for (const origin of options.origins ?? []) {
       this.#origins.add(originOf(origin));
     }
@@ -142,9 +154,12 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
    */
   seed(url: string | URL): FrontierEntry | undefined {
     const normalized = normalizeUrl(url);
-    if (normalized === null) return undefined;
+    if (normalized === null) {
+      this.#onInvalidSeed?.(url);
+      return undefined;
+    }
     this.#origins.add(new URL(normalized).origin);
-    return this.#enqueue(normalized, 0, undefined);
+    return this.#enqueue(normalized, 0, undefined, 0);
   }
 
   /**
@@ -159,7 +174,32 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     if (from.depth + 1 > this.#maxDepth) return undefined;
     const normalized = normalizeUrl(url, from.url);
     if (normalized === null || !this.allows(normalized)) return undefined;
-    return this.#enqueue(normalized, from.depth + 1, from.url);
+    return this.#enqueue(normalized, from.depth + 1, from.url, 0);
+  }
+
+  /**
+   * Queues where `from`'s response redirected to (its `Location`), at `from`'s
+   * depth: a redirect is the same page moved, not a link. It is in scope as a
+   * link would be, except that a seed's redirect makes its target's origin an
+   * allowed one, as a seed's (`http://a.test/` moving to
+   * `https://www.a.test/` must not end the crawl). The crawl then asks the
+   * target's robots.txt like any entry's.
+   *
+   * @param location The `Location`, absolute or relative to `from.url`.
+   * @param from The entry whose response redirected.
+   * @returns The new entry, or `undefined` when it is dropped: seen before, not
+   * http(s), on an origin not allowed, or past {@linkcode MAX_REDIRECTS} in a row.
+   */
+  redirect(location: string, from: FrontierEntry): FrontierEntry | undefined {
+    if (from.redirects >= MAX_REDIRECTS) return undefined;
+    const normalized = normalizeUrl(location, from.url);
+    if (normalized === null) return undefined;
+    // Depth 0: a seed, or where a seed's redirects led.
+    if (from.depth === 0) {
+      if (this.#closed || this.#seen.has(normalized)) return undefined;
+      this.#origins.add(new URL(normalized).origin);
+    } else if (!this.allows(normalized)) return undefined;
+    return this.#enqueue(normalized, from.depth, from.url, from.redirects + 1);
   }
 
   /**
@@ -249,10 +289,15 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     }
   }
 
-  #enqueue(url: string, depth: number, referrer: string | undefined) {
+  #enqueue(
+    url: string,
+    depth: number,
+    referrer: string | undefined,
+    redirects: number,
+  ) {
     if (this.#closed || this.#seen.has(url)) return undefined;
     this.#seen.add(url);
-    const entry: FrontierEntry = { url, depth, referrer };
+    const entry: FrontierEntry = { url, depth, referrer, redirects };
     this.#queue.push(entry);
     this.#signal();
     return entry;

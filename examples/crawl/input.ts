@@ -20,6 +20,13 @@ export interface ReadUrlsOptions {
    * @default {1048576}
    */
   maxLineLength?: number;
+  /**
+   * Called with the number of a line longer than `maxLineLength`, which is then
+   * skipped (read to its end and dropped, never held) and the list goes on:
+   * that one entry fails, as a line that is no URL does. Without it such a
+   * line throws.
+   */
+  onTooLong?: (lineNumber: number, maxLineLength: number) => void;
 }
 
 const DEFAULT_MAX_LINE = 1 << 20;
@@ -47,18 +54,31 @@ const DEFAULT_MAX_LINE = 1 << 20;
  * @param source The bytes of the list.
  * @param options Limits.
  * @returns The URLs in list order.
- * @throws {RangeError} When a line is longer than `maxLineLength`.
+ * @throws {RangeError} When a line is longer than `maxLineLength` and no
+ * `onTooLong` is given.
  */
 export async function* readUrls(
   source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
   options: ReadUrlsOptions = {},
 ): AsyncGenerator<string, void, undefined> {
   const maxLine = options.maxLineLength ?? DEFAULT_MAX_LINE;
+  const onTooLong = options.onTooLong ??
+    ((lineNumber: number) => {
+      throw tooLong(lineNumber, maxLine);
+    });
   const decoder = new TextDecoder();
   let pending = "";
   let lineNumber = 0;
+  /** Inside a line too long, reported already: drop up to its LF. */
+  let skipping = false;
   for await (const chunk of source) {
-    const text = pending + decoder.decode(chunk, { stream: true });
+    let text = pending + decoder.decode(chunk, { stream: true });
+    if (skipping) {
+      const end = text.indexOf("\n");
+      if (end === -1) continue;
+      skipping = false;
+      text = text.slice(end + 1);
+    }
     let start = 0;
     for (
       let end = text.indexOf("\n");
@@ -66,18 +86,32 @@ export async function* readUrls(
       end = text.indexOf("\n", start)
     ) {
       lineNumber++;
-      const url = urlOf(text.slice(start, end), lineNumber, maxLine);
+      const line = text.slice(start, end);
       start = end + 1;
+      if (line.length > maxLine) {
+        onTooLong(lineNumber, maxLine);
+        continue;
+      }
+      const url = urlOf(line);
       if (url !== null) yield url;
     }
     pending = text.slice(start);
-    if (pending.length > maxLine) throw tooLong(lineNumber + 1, maxLine);
+    if (pending.length > maxLine) {
+      lineNumber++;
+      onTooLong(lineNumber, maxLine);
+      pending = "";
+      skipping = true;
+    }
   }
+  if (skipping) return;
   pending += decoder.decode();
-  if (pending !== "") {
-    const url = urlOf(pending, lineNumber + 1, maxLine);
-    if (url !== null) yield url;
+  if (pending === "") return;
+  if (pending.length > maxLine) {
+    onTooLong(lineNumber + 1, maxLine);
+    return;
   }
+  const url = urlOf(pending);
+  if (url !== null) yield url;
 }
 
 /**
@@ -124,17 +158,13 @@ export async function openUrlList(
   return readUrls(file.readable, options);
 }
 
-function urlOf(
-  line: string,
-  lineNumber: number,
-  maxLine: number,
-): string | null {
-  if (line.length > maxLine) throw tooLong(lineNumber, maxLine);
+function urlOf(line: string): string | null {
   const url = line.trim();
   return url === "" || url.startsWith("#") ? null : url;
 }
 
-function tooLong(lineNumber: number, maxLine: number): RangeError {
+/** The error of a line longer than `maxLine`. */
+export function tooLong(lineNumber: number, maxLine: number): RangeError {
   return new RangeError(
     `Cannot read URL list: line ${lineNumber} is longer than ${maxLine} characters`,
   );

@@ -15,7 +15,9 @@ export const HELP = `Usage: crawl.ts [options] [URL...]
 Fetches the URLs concurrently on one selector (fetchEach of @seed/selectors),
 politely per origin, and prints one line per result as it finishes (the final
 URL after redirects), then a summary. With --follow it crawls: links found in
-HTML pages are fetched too, within the seeds' origins, obeying robots.txt.
+HTML pages are fetched too, within the seeds' origins, obeying robots.txt; a
+redirect's target is queued as a link is, at its page's depth (a seed's may
+lead to another origin, which joins the seeds').
 
 Input:
   -i, --input FILE        read URLs from FILE, one a line (- for stdin); blank
@@ -58,7 +60,8 @@ Following links:
 Output:
       --json              one JSON object per result per line on stdout: url,
                           finalUrl, ok, status, bytes, ms, attempts, timings,
-                          depth, referrer, file, error
+                          depth, referrer, file, error; location for a
+                          redirect with --follow
       --print-body        print each response body (with --json: a "body" field)
   -o, --output-dir DIR    save each body to DIR/<host>/<path> (index.html for /)
       --warc FILE         write a WARC/1.1 archive (FILE.warc.gz: gzip per record)

@@ -155,7 +155,8 @@ export class RobotsCache {
         return false;
       case "parsed":
         return entry.parsed!.isAllowed(
-          parsedUrl.href,
+          parsedUrl.origin +
+            decodeUnreserved(parsedUrl.pathname + parsedUrl.search),
           userAgent ?? this.#userAgent,
         ) ?? true;
     }
@@ -223,7 +224,7 @@ export class RobotsCache {
     }
     const { status } = response;
     if (status >= 200 && status <= 299) {
-      const text = decodeBody(response.body, this.#maxBytes);
+      const text = decodeRulePaths(decodeBody(response.body, this.#maxBytes));
       return this.#made(
         { outcome: "parsed", status, error: undefined },
         robotsParser(url.href, text),
@@ -246,6 +247,27 @@ function decodeBody(body: string | Uint8Array, maxBytes: number): string {
     : body;
   // TextDecoder drops a leading UTF-8 BOM, which robots-parser would not.
   return new TextDecoder().decode(bytes.subarray(0, maxBytes));
+}
+
+/**
+ * RFC 9309 §2.2.2: percent-encoded unreserved characters are decoded before a
+ * rule and a path are compared (`/%7Ejoe` is `/~joe`); other escapes keep
+ * their meaning, with upper-case hex. robots-parser does not do it, so rule
+ * paths and the path asked about are both decoded here.
+ */
+function decodeUnreserved(path: string): string {
+  return path.replace(/%([0-9A-Fa-f]{2})/g, (escape, hex: string) => {
+    const c = String.fromCharCode(parseInt(hex, 16));
+    return /[A-Za-z0-9\-._~]/.test(c) ? c : escape.toUpperCase();
+  });
+}
+
+/** {@linkcode decodeUnreserved} on the path of every Allow and Disallow line. */
+function decodeRulePaths(text: string): string {
+  return text.replace(
+    /^([ \t]*(?:allow|disallow)[ \t]*:)([^\r\n#]*)/gim,
+    (_, rule: string, path: string) => rule + decodeUnreserved(path),
+  );
 }
 
 function robotsUrl(url: string | URL): URL {

@@ -38,7 +38,8 @@ export interface WarcExchange {
   request: WarcBlockSource;
   /**
    * The bytes received: status line, headers, body with its transfer coding and
-   * content coding as received (interim 1xx responses before it included).
+   * content coding as received. Interim 1xx responses before it may be
+   * included (the payload digest skips them); the CLI's tap leaves them out.
    */
   response: WarcBlockSource;
   /**
