@@ -139,6 +139,9 @@ class Slot implements Poolable {
   ) {}
 }
 
+/** Longest wait for a wakeup while no conn is registered and nothing is timed. */
+const IDLE_WAIT_MS = 1_000;
+
 const NO_TIMINGS: FetchTimings = Object.freeze({
   queued: 0,
   connect: 0,
@@ -476,7 +479,13 @@ export class Crawl {
 
   #untilNextDue(): number | undefined {
     const due = this.#timers.nextDue;
-    if (due === Infinity) return undefined;
+    if (due === Infinity) {
+      // With nothing registered, select() without a timeout returns at once
+      // (by contract): the loop would spin a core while it awaits an async
+      // source or a sink. Everything it awaits then ends the wait with a
+      // wakeup(); the bound only limits what a wakeup missed could cost.
+      return this.#sel.getMap().size === 0 ? IDLE_WAIT_MS : undefined;
+    }
     return Math.max(0, due - performance.now());
   }
 

@@ -17,6 +17,7 @@ import { stub } from "@std/testing/mock";
 import { rawServer, writeSplit } from "./_raw_http.ts";
 import { failed, ok, text } from "./_client_util.ts";
 import { runScript } from "./_net.ts";
+import { cpuUsage } from "node:process";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -429,6 +430,31 @@ async function measuredInChild(script: string) {
   assert(success, stderr);
   return JSON.parse(stdout);
 }
+
+Deno.test("fetchEach() sleeps, not spins, while its async source is slow and no conn is open", async () => {
+  await using server = recording();
+  let waitedCpuMs = NaN;
+  async function* slow() {
+    yield `${server.base}/first`;
+    // The first URL is done and its conn idle in the pool; drop it so that
+    // nothing is registered, then make the loop wait on this source.
+    await sleep(50);
+    const before = cpuUsage();
+    const started = performance.now();
+    await sleep(600);
+    const used = cpuUsage(before);
+    waitedCpuMs = (used.user + used.system) / 1000;
+    assertGreaterOrEqual(performance.now() - started, 590);
+    yield `${server.base}/second`;
+  }
+  const results = [];
+  for await (const { result } of fetchEach(slow(), { maxIdlePerOrigin: 0 })) {
+    results.push(ok(result).status);
+  }
+  assertEquals(results, [200, 200]);
+  // A loop spinning on select() would take the 600 ms of a core.
+  assertLess(waitedCpuMs, 200, `${waitedCpuMs} ms of CPU while waiting`);
+});
 
 Deno.test("fetchEach() does not keep finished results behind one silent URL", async () => {
   // Measured in a child with --expose-gc: heap and external memory (where bodies
