@@ -39,10 +39,12 @@
  *   `MULTI`/`EXEC`: one round trip for the lot.
  * - **Dead workers**: every second (or `--claim-idle`, if shorter) a worker looks
  *   for entries pending for more than `--claim-idle` ms on any worker and claims
- *   them (`XAUTOCLAIM`). Its own entries that waited that long (a slow origin)
- *   come back in the same scan: they are not fetched twice, their idle time is
- *   just reset. A worker restarted under the same `--name` first takes back its
- *   own pending entries.
+ *   them (`XAUTOCLAIM`). A live worker renews the entries it holds (a script
+ *   resets the idle time of those still pending for it, each held for half of
+ *   `--claim-idle`), however long they wait for their origin's turn or a slot:
+ *   only a dead (or frozen) worker's entries go idle that long, and none is
+ *   fetched twice by two live workers. A worker restarted under the same
+ *   `--name` first takes back its own pending entries.
  * - **Redis restarts**: while Redis is unreachable (up to a minute), a worker
  *   retries its reads and commits (a commit sent twice writes once: the second
  *   finds the entry no longer pending), loads again the scripts a restarted
@@ -298,6 +300,13 @@ function parseCommandLine(args: string[]): Command {
       `invalid --redis "${v.redis}": expected redis://HOST:PORT`,
     );
   }
+  if (!/^\/?\d*$/.test(new URL(v.redis).pathname)) {
+    throw new UsageError(
+      `invalid --redis "${
+        redactRedisUrl(v.redis)
+      }": its path is a database number (redis://HOST:PORT/0)`,
+    );
+  }
   const common: Common = {
     redis: v.redis,
     keys: keysFor(v.prefix ?? "crawl:"),
@@ -372,6 +381,32 @@ interface Connection extends AsyncDisposable {
   readonly roundTrips: number;
 }
 
+/**
+ * How long a command (or the first connect) may go unanswered, in ms: longer
+ * than any blocking read (1 s) by far. A Redis that accepts and never answers
+ * (frozen, or no Redis at all) then counts as unreachable, as a closed one
+ * does, instead of hanging the worker.
+ */
+const COMMAND_TIMEOUT_MS = 10_000;
+
+/** `promise`, or a {@linkcode RedisUnavailableError} once it is late. */
+function answered<T>(promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new RedisUnavailableError(
+            `Redis did not answer in ${COMMAND_TIMEOUT_MS / 1000} s`,
+          ),
+        ),
+      COMMAND_TIMEOUT_MS,
+    );
+  });
+  // A late answer or error is dropped: race() has handled it.
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 async function connect(url: string, name: string): Promise<Connection> {
   let everReady = false;
   let lastReported = "";
@@ -440,7 +475,7 @@ async function connect(url: string, name: string): Promise<Connection> {
     async call(args) {
       roundTrips++;
       try {
-        return await client.sendCommand(args);
+        return await answered(client.sendCommand(args));
       } catch (e) {
         throw classify(e);
       }
@@ -450,14 +485,14 @@ async function connect(url: string, name: string): Promise<Connection> {
       const multi = client.multi();
       for (const args of commands) multi.addCommand(args);
       try {
-        return await multi.exec() as unknown[];
+        return await answered(multi.exec()) as unknown[];
       } catch (e) {
         throw classify(e);
       }
     },
   });
   try {
-    await Promise.all([main.connect(), blocking.connect()]);
+    await answered(Promise.all([main.connect(), blocking.connect()]));
   } catch (e) {
     main.destroy();
     blocking.destroy();
@@ -729,13 +764,19 @@ async function work(o: WorkOptions): Promise<number> {
     idleExit: o.idleExit,
     originDelay: o.originDelay,
   });
+  const abort = new AbortController();
   const committer = new Committer(redis, {
     keys: o.keys,
     name: o.name,
     shas,
     settled: (ids) => source.settle(ids),
+    // The crawl ends at once: drain() below rethrows the error (exit 1), and
+    // what is unwritten stays pending in Redis for another worker.
+    failed: () => {
+      source.stop();
+      abort.abort(new Stopped("a commit failed"));
+    },
   });
-  const abort = new AbortController();
   let signals = 0;
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
   const onSignal = () => {
@@ -751,6 +792,14 @@ async function work(o: WorkOptions): Promise<number> {
       );
     } else {
       abort.abort(new Stopped("stopped"));
+      // A Redis that does not answer must not keep the worker: what is not
+      // released stays pending, for another worker after --claim-idle.
+      setTimeout(() => {
+        console.error(
+          `${o.name}: Redis did not answer within 5 s of the second signal: exiting without releasing`,
+        );
+        Deno.exit(1);
+      }, 5_000);
     }
   };
   const signalNames = ["SIGINT", "SIGTERM"] as const;

@@ -189,6 +189,8 @@ function workArgs(
 
 interface Summary {
   worker: string;
+  crawlCpuSeconds: number;
+  seconds: number;
   fetched: number;
   committed: number;
   lost: number;
@@ -498,6 +500,10 @@ redisTest(
         "0",
       ], "--concurrency must be an integer >= 1"],
       [["work", "--bogus"], "unknown option --bogus"],
+      [
+        ["status", "--redis", "redis://127.0.0.1:1/abc"],
+        "its path is a database number",
+      ],
     ];
     for (const [args, message] of cases) {
       const out = await run(args);
@@ -728,6 +734,76 @@ redisTest(
       });
     } finally {
       for (const worker of workers) await worker[Symbol.asyncDispose]();
+    }
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work renews the entries it holds: live workers waiting out --origin-delay never take and fetch each other's",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(() => new Response("ok"));
+    // Starts 100 ms apart on one origin, shared by two workers holding 4
+    // entries each: an entry waits up to ~800 ms in its worker, past
+    // --claim-idle, while the other worker, whenever it has room, scans.
+    const urls = await seedPaths(redis, server.base, 30, "d");
+    const work = (name: string) =>
+      run(workArgs(redis, name, {
+        "origin-delay": 100,
+        "claim-idle": 300,
+        concurrency: 2,
+        queue: 2,
+        "idle-exit": 500,
+      }));
+    const summaries = (await Promise.all([work("w1"), work("w2")])).map(
+      summaryOf,
+    );
+    for (let i = 0; i < urls.length; i++) {
+      assertEquals(server.hits.get(`/d/${i}`), 1, `/d/${i}`);
+    }
+    assertEquals(summaries.map((s) => [s.lost, s.claimed]), [[0, 0], [0, 0]]);
+    assertEquals(summaries.reduce((n, s) => n + s.committed, 0), urls.length);
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work with an empty frontier waits without spinning a core",
+  async () => {
+    await using redis = await startRedis();
+    const summary = summaryOf(
+      await run(workArgs(redis, "idle", { "idle-exit": 1_500 })),
+    );
+    assertEquals(summary.fetched, 0);
+    assert(summary.seconds >= 1.4, `${summary.seconds} s`);
+    // Spinning would take about as much CPU as time went by.
+    assert(
+      summary.crawlCpuSeconds < summary.seconds / 3,
+      `${summary.crawlCpuSeconds} s of CPU in ${summary.seconds} s`,
+    );
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts gives up on a Redis that accepts connections and never answers, and says so",
+  async () => {
+    const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      try {
+        for await (const conn of silent) held.push(conn);
+      } catch { /* closed */ }
+    })();
+    try {
+      const url = `redis://127.0.0.1:${(silent.addr as Deno.NetAddr).port}`;
+      const started = performance.now();
+      const out = await run(["status", "--redis", url], 20_000);
+      assertEquals(out.code, 1, out.stderr);
+      assert(out.stderr.includes("did not answer"), out.stderr);
+      assert(performance.now() - started < 15_000);
+    } finally {
+      silent.close();
+      await accepting;
+      for (const conn of held) conn.close();
     }
   },
 );

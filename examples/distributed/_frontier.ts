@@ -123,6 +123,22 @@ for i = 9, #ARGV do
 end
 return 1`,
   /**
+   * KEYS: frontier; ARGV: group, worker, then entry ids. Resets the idle time of
+   * each entry still pending for this worker (`XCLAIM` to itself, `JUSTID`: the
+   * delivery count stays), so that no other worker's `XAUTOCLAIM` takes an entry
+   * a live worker holds; one another worker claimed meanwhile stays theirs.
+   * Returns how many were renewed.
+   */
+  renew: `
+local renewed = 0
+for i = 3, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    renewed = renewed + 1
+  end
+end
+return renewed`,
+  /**
    * KEYS: the origin's politeness key; ARGV: delay ms. Reserves the origin's next
    * start, at least `delay` ms after the one reserved before it by any worker, on
    * the Redis server's clock; returns how many ms from now that start is.
@@ -141,12 +157,12 @@ export type ScriptShas = { [name in keyof typeof SCRIPTS]: string };
 
 /** Loads {@linkcode SCRIPTS} (idempotent: a digest names its text). */
 export async function loadScripts(redis: Redis): Promise<ScriptShas> {
-  const [seed, commit, reserve] = await redis.transaction(
-    [SCRIPTS.seed, SCRIPTS.commit, SCRIPTS.reserve].map((
+  const [seed, commit, renew, reserve] = await redis.transaction(
+    [SCRIPTS.seed, SCRIPTS.commit, SCRIPTS.renew, SCRIPTS.reserve].map((
       text,
     ) => ["SCRIPT", "LOAD", text]),
   ) as string[];
-  return { seed: seed!, commit: commit!, reserve: reserve! };
+  return { seed: seed!, commit: commit!, renew: renew!, reserve: reserve! };
 }
 
 /** Creates the workers' consumer group from the stream's start, unless it exists. */
@@ -227,8 +243,10 @@ interface Waiting {
 export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   readonly stats: SourceStats = { read: 0, claimed: 0, recovered: 0 };
   readonly #o: FrontierSourceOptions;
-  /** The ids of the entries read and not yet settled. */
-  readonly #held = new Set<string>();
+  /** The ids of the entries read and not yet settled, with when each was read or last renewed. */
+  readonly #held = new Map<string, number>();
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #renewing: Promise<void> | null = null;
   readonly #ready: FrontierItem[] = [];
   readonly #waiting = new Map<string, Waiting>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
@@ -289,6 +307,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    clearInterval(this.#heartbeat);
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     if (this.#readerId !== null) {
@@ -298,9 +317,14 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     this.#wake();
   }
 
-  /** Waits until the reading loop has ended (after {@linkcode stop} or at the end). */
+  /**
+   * Waits until the reading loop has ended (after {@linkcode stop} or at the
+   * end), and a renewal on the wire with it: entries released after this are
+   * not renewed behind the release's back.
+   */
   async closed(): Promise<void> {
     await this.#loop?.catch(() => {});
+    await this.#renewing;
   }
 
   /** These entries were committed or released: room to read as many. */
@@ -317,9 +341,48 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     this.#wakeRoom = null;
   }
 
+  /**
+   * Keeps the entries held here from looking dead: an entry waits here (its
+   * origin's turn under `originDelay`, a slot in `fetchEach`) with its idle
+   * time growing in Redis, and past `claimIdle` a live worker's `XAUTOCLAIM`
+   * would take it and fetch it a second time. Each one held for half of
+   * `claimIdle` is renewed, checked every quarter of it (at most every second).
+   */
+  #renewHeld(): void {
+    if (this.#renewing !== null || this.#stopped) return;
+    const now = performance.now();
+    const due: string[] = [];
+    for (const [id, at] of this.#held) {
+      if (now - at >= this.#o.claimIdle / 2) due.push(id);
+    }
+    if (due.length === 0) return;
+    this.#renewing = this.#o.redis.call([
+      "EVALSHA",
+      this.#o.shas.renew,
+      "1",
+      this.#o.keys.frontier,
+      this.#o.keys.group,
+      this.#o.name,
+      ...due,
+    ]).then(() => {
+      for (const id of due) {
+        if (this.#held.has(id)) this.#held.set(id, now);
+      }
+    }, () => {
+      // Redis away, or a script it forgot: the next beat tries again, and an
+      // entry taken meanwhile still gets one result (the commit checks).
+    }).finally(() => {
+      this.#renewing = null;
+    });
+  }
+
   async #run(): Promise<void> {
     let unavailable = 0;
     let unavailableSince = 0;
+    this.#heartbeat = setInterval(
+      () => this.#renewHeld(),
+      Math.max(10, Math.min(this.#o.claimIdle / 4, 1_000)),
+    );
     try {
       while (!this.#stopped) {
         const room = this.#o.limit - this.#held.size;
@@ -367,6 +430,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     } catch (error) {
       if (!this.#stopped) this.#failure = { error };
     } finally {
+      clearInterval(this.#heartbeat);
       this.#wake();
     }
   }
@@ -464,7 +528,8 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
       ]);
     }
     // Held only now: a failure above leaves them to the own-pending reread.
-    for (const item of items) this.#held.add(item.id);
+    const now = performance.now();
+    for (const item of items) this.#held.set(item.id, now);
     return items;
   }
 
@@ -600,6 +665,7 @@ export class Committer {
   readonly #name: string;
   readonly #shas: ScriptShas;
   readonly #settled: (ids: string[]) => void;
+  readonly #failed: ((error: unknown) => void) | undefined;
   #queued: Commit[] = [];
   #flushing: Promise<void> | null = null;
   #failure: { error: unknown } | null = null;
@@ -611,6 +677,12 @@ export class Committer {
       name: string;
       shas: ScriptShas;
       settled: (ids: string[]) => void;
+      /**
+       * Called once when a batch fails for good: its entries are neither
+       * committed nor settled, so a worker must stop (they stay pending, for
+       * another worker to claim) rather than wait for room that never comes.
+       */
+      failed?: (error: unknown) => void;
     },
   ) {
     this.#redis = redis;
@@ -618,6 +690,7 @@ export class Committer {
     this.#name = options.name;
     this.#shas = options.shas;
     this.#settled = options.settled;
+    this.#failed = options.failed;
   }
 
   /** Queues a result; it is sent with the next batch. Throws an earlier batch's failure. */
@@ -667,6 +740,7 @@ export class Committer {
       }
     } catch (error) {
       this.#failure = { error };
+      this.#failed?.(error);
     } finally {
       this.#flushing = null;
     }
