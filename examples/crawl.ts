@@ -534,9 +534,13 @@ async function main(): Promise<number> {
   };
 
   /** Entries a robots.txt that could not be fetched kept out, with why. */
-  const unreachable = new Map<FrontierEntry, string>();
+  const unreachable = new Map<FrontierEntry, Error>();
   /** A URL that got no response without the engine seeing it: a failure. */
-  const failBefore = (url: string, name: string, message: string) => {
+  const failBefore = (
+    url: string,
+    { name, message }: { name: string; message: string },
+    entry: FrontierEntry | null = null,
+  ) => {
     stats.add(originOf(url), false, name, 0, NO_TIMINGS);
     if (cli.json) {
       write(
@@ -544,8 +548,8 @@ async function main(): Promise<number> {
           url,
           attempts: 0,
           timings: NO_TIMINGS,
-          depth: 0,
-          referrer: null,
+          depth: entry?.depth ?? 0,
+          referrer: entry?.referrer ?? null,
           finalUrl: null,
           ok: false,
           status: null,
@@ -558,8 +562,7 @@ async function main(): Promise<number> {
     } else write(`ERR ${name}: ${message}  ${url}\n`);
   };
 
-  reportTooLong = (where, error) =>
-    failBefore(where, error.name, error.message);
+  reportTooLong = (where, error) => failBefore(where, error);
 
   let source: AsyncIterable<string | RequestSpec>;
   if (cli.follow) {
@@ -570,8 +573,11 @@ async function main(): Promise<number> {
       onInvalidSeed: (seed) =>
         failBefore(
           String(seed),
-          "TypeError",
-          `Cannot fetch: ${JSON.stringify(String(seed))} is not an http(s) URL`,
+          new TypeError(
+            `Cannot fetch: ${
+              JSON.stringify(String(seed))
+            } is not an http(s) URL`,
+          ),
         ),
     });
     // An entry goes on once its origin's robots.txt is known (and with it the
@@ -587,16 +593,18 @@ async function main(): Promise<number> {
       if (rules.outcome === "unreachable") {
         // RFC 9309 §2.3.1.4: nothing may be fetched; not the site's choice, so
         // the URL failed.
-        unreachable.set(
-          entry,
-          rules.status === undefined
-            ? `${
-              errorInfo(rules.error).name
-            }: robots.txt of ${origin} could not be fetched (${
-              errorInfo(rules.error).message
-            }), so nothing of it may be`
-            : `RobotsUnreachable: robots.txt of ${origin} answered ${rules.status}, so nothing of it may be fetched`,
+        const why = rules.status === undefined
+          ? errorInfo(rules.error)
+          : { name: "RobotsUnreachable", message: `answered ${rules.status}` };
+        const error = new Error(
+          `robots.txt of ${origin} ${
+            rules.status === undefined
+              ? `could not be fetched (${why.message})`
+              : why.message
+          }: RFC 9309 disallows the whole origin`,
         );
+        error.name = why.name;
+        unreachable.set(entry, error);
       }
       return false;
     }, {
@@ -605,8 +613,7 @@ async function main(): Promise<number> {
         if (why === undefined) stats.robotsExcluded++;
         else {
           unreachable.delete(entry);
-          const colon = why.indexOf(": ");
-          failBefore(entry.url, why.slice(0, colon), why.slice(colon + 2));
+          failBefore(entry.url, why, entry);
         }
         front.done(entry);
       },
