@@ -123,6 +123,25 @@ interface RatioSpec {
   target?: { op: ">=" | "<="; limit: number; text: string };
 }
 
+/**
+ * The ratios of a row with the raw loop keeping its bodies (`rawKeep`), a
+ * reference for what holding the bodies costs with no client at all.
+ */
+const KEEP_RATIOS: RatioSpec[] = [
+  {
+    a: "rawKeep",
+    b: "raw",
+    kind: "speed",
+    label: "raw keeping bodies ÷ raw (req/s)",
+  },
+  {
+    a: "fetchAll",
+    b: "rawKeep",
+    kind: "speed",
+    label: "fetchAll ÷ raw keeping bodies (req/s)",
+  },
+];
+
 /** Another checkout's `mod.ts`, whose clients run beside this one's (`--baseline`). */
 export interface Baseline {
   /** Absolute path of its `mod.ts`. */
@@ -484,18 +503,7 @@ function keepAliveRows(
           kind: "speed",
           label: "fetch ÷ raw (req/s)",
         },
-        {
-          a: "rawKeep",
-          b: "raw",
-          kind: "speed",
-          label: "raw keeping bodies ÷ raw (req/s)",
-        },
-        {
-          a: "fetchAll",
-          b: "rawKeep",
-          kind: "speed",
-          label: "fetchAll ÷ raw keeping bodies (req/s)",
-        },
+        ...KEEP_RATIOS,
       ],
       ...(id === "1k"
         ? {
@@ -646,18 +654,7 @@ function closeRow(origin: Origin, cfg: HttpConfig): RowDef {
         kind: "cpu",
         label: "fetchAll ÷ raw (CPU µs/req)",
       },
-      {
-        a: "rawKeep",
-        b: "raw",
-        kind: "speed",
-        label: "raw keeping bodies ÷ raw (req/s)",
-      },
-      {
-        a: "fetchAll",
-        b: "rawKeep",
-        kind: "speed",
-        label: "fetchAll ÷ raw keeping bodies (req/s)",
-      },
+      ...KEEP_RATIOS,
     ],
   };
 }
@@ -723,18 +720,7 @@ function coldRow(origin: Origin, cfg: HttpConfig): RowDef {
         kind: "cpu",
         label: "fetchAll ÷ raw (CPU µs/req)",
       },
-      {
-        a: "rawKeep",
-        b: "raw",
-        kind: "speed",
-        label: "raw keeping bodies ÷ raw (req/s)",
-      },
-      {
-        a: "fetchAll",
-        b: "rawKeep",
-        kind: "speed",
-        label: "fetchAll ÷ raw keeping bodies (req/s)",
-      },
+      ...KEEP_RATIOS,
     ],
   };
 }

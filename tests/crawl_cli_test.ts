@@ -104,6 +104,31 @@ async function crawl(
   }
 }
 
+/**
+ * Starts `crawl.ts <args>` with `--allow-net=127.0.0.1` and `permissions`, its
+ * stdout and stderr piped, for a test that signals it while it runs.
+ */
+function spawnCrawl(
+  permissions: string[],
+  args: string[],
+  stdin: "null" | "piped",
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-config",
+      "--allow-net=127.0.0.1",
+      ...permissions,
+      CRAWL,
+      ...args,
+    ],
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 /** A server counting requests per path; `handler` answers. */
 function countingServer(
   handler: (url: URL, request: Request) => Response | Promise<Response>,
@@ -676,26 +701,11 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary and leaves a WA
     Array.from({ length: 5000 }, (_, i) => `${server.base}/${i}`).join("\n"),
   );
   const path = `${dir.path}/crawl.warc.gz`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--no-config",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      "--allow-write",
-      CRAWL,
-      "-i",
-      list,
-      "-c",
-      "8",
-      "--warc",
-      path,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnCrawl(
+    ["--allow-read", "--allow-write"],
+    ["-i", list, "-c", "8", "--warc", path],
+    "null",
+  );
   const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
   try {
     const reader = child.stdout.getReader();
@@ -739,20 +749,7 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary and leaves a WA
 
 Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is still open", async () => {
   await using server = countingServer(() => new Response("ok"));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--no-config",
-      "--allow-net=127.0.0.1",
-      CRAWL,
-      "-i",
-      "-",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnCrawl([], ["-i", "-"], "piped");
   const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
   const writer = child.stdin.getWriter();
   try {
