@@ -20,6 +20,7 @@ import {
   validateMethod,
 } from "./_request.ts";
 import { type RetryPolicy, retryPolicy } from "./_retry.ts";
+import { checkClientCert } from "../selector/_client_cert.ts";
 import { readProxy, readTransport, readUnixSocket } from "./_route.ts";
 import type { SchedulerLimits } from "./_scheduler.ts";
 
@@ -117,6 +118,7 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
         "Cannot fetch: cert and key must be given together, as PEM strings",
       );
     }
+    checkClientCert(options.cert, options.key, "fetch");
     shared.cert = options.cert;
     shared.key = options.key;
   }

@@ -315,7 +315,9 @@ export interface FetchAllOptions {
   caCerts?: string[];
   /**
    * A client certificate chain (PEM) for https servers that require one
-   * (mutual TLS), sent to every https origin of the crawl; needs `key`.
+   * (mutual TLS), sent to every https origin of the crawl; needs `key`. PEM
+   * that does not parse, or a key that is not the certificate's, rejects the
+   * crawl with `TypeError` before any connection.
    *
    * @default {undefined} no client certificate
    */

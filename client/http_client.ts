@@ -37,6 +37,7 @@ import {
 import { redactUrl } from "./_redact.ts";
 import { type HttpUrl, toHttpUrl } from "./_http_url.ts";
 import { IDEMPOTENT_METHODS } from "./_retry.ts";
+import { checkClientCert } from "../selector/_client_cert.ts";
 import { TapRecorder } from "./_tap.ts";
 import type { HttpTap } from "./http_tap.ts";
 import { HttpParseError } from "./http_parse_error.ts";
@@ -189,7 +190,9 @@ export interface HttpClientOptions {
   caCerts?: string[];
   /**
    * A client certificate chain (PEM) for https servers that require one
-   * (mutual TLS); needs `key`.
+   * (mutual TLS); needs `key`. Both are checked before any connection: PEM
+   * that does not parse, or a key that is not the certificate's, is a
+   * `TypeError`.
    *
    * @default {undefined} no client certificate
    */
@@ -424,7 +427,8 @@ export class HttpClient {
    * @param options Method, headers, body, limits and connection options.
    * @throws {TypeError} If the URL does not parse, is not http(s) or has port 0;
    *   if the method, a header or the body is invalid (CR, LF or NUL included); if
-   *   `sink` is not an unlocked `WritableStream`.
+   *   `sink` is not an unlocked `WritableStream`; if `cert` or `key` is given
+   *   alone, does not parse as PEM, or they do not match.
    * @throws {RangeError} If a timeout is negative or NaN, or `maxResponseBytes`
    *   is not a non-negative integer or `Infinity`.
    */
@@ -486,6 +490,7 @@ export class HttpClient {
           "Cannot fetch: cert and key must be given together, as PEM strings",
         );
       }
+      checkClientCert(options.cert, options.key, "fetch");
       cert = options.cert;
       key = options.key;
     }
@@ -889,7 +894,10 @@ export class HttpClient {
           // new one, so that, as direct, both are trusted.
           this.#defaultRoots = true;
           conn.close();
+          // Within the same connectTimeout: one connect, however many tunnels.
+          const deadline = this.#connectDeadline;
           this.#conn = this.#connect();
+          this.#connectDeadline = deadline;
           return false;
         }
         if (error !== null) throw error;

@@ -43,8 +43,9 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
     const current = socket;
     // destroy() emits no 'error', so nothing arrives here after cancel().
     const onError = (error: Error) => {
+      // A failed handshake leaves the socket open: close it whatever failed.
+      current.destroy();
       if (ca !== undefined && isUnknownIssuer(error)) {
-        current.destroy();
         attempt(undefined); // not anchored in caCerts: try the default roots
       } else {
         reject(denoError(error));

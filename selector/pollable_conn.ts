@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { checkClientCert } from "./_client_cert.ts";
 import { BlockingIOError } from "./errors.ts";
 import { EVENT_READ, EVENT_WRITE } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
@@ -299,7 +300,8 @@ export class PollableConn implements Pollable, Disposable {
    *
    * @param options What `Deno.connectTls` takes, and `cert` + `key`.
    * @returns The connecting conn.
-   * @throws {TypeError} If only one of `cert` and `key` is given.
+   * @throws {TypeError} If only one of `cert` and `key` is given, either does
+   *   not parse as PEM, or the key is not the certificate's.
    */
   static connectTls(options: PollableConnectTlsOptions): PollableConn {
     if ((options.cert === undefined) !== (options.key === undefined)) {
@@ -308,6 +310,9 @@ export class PollableConn implements Pollable, Disposable {
           options.cert === undefined ? "key" : "cert"
         }`,
       );
+    }
+    if (options.cert !== undefined) {
+      checkClientCert(options.cert, options.key!, "connectTls");
     }
     let connecting: Connecting;
     try {

@@ -29,6 +29,13 @@ export interface MiniProxyOptions {
    * @default {Infinity}
    */
   dieAfter?: number;
+  /**
+   * How long the `n`th `CONNECT` (from 0) waits before it is answered, in ms;
+   * `Infinity`: it is never answered (the proxy hangs until closed).
+   *
+   * @default {[]} each answered at once
+   */
+  connectDelays?: number[];
 }
 
 /** A running mini proxy. */
@@ -177,6 +184,21 @@ export function startMiniProxy(options: MiniProxyOptions = {}): MiniProxy {
   const loops = new Set<Promise<void>>();
   const requests: string[] = [];
   let connections = 0;
+  let connects = 0;
+  /** Resolves when close() starts: a delayed CONNECT stops waiting then. */
+  const { promise: closed, resolve: markClosed } = Promise.withResolvers<
+    void
+  >();
+  const wait = async (ms: number) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      closed,
+      ms === Infinity
+        ? closed
+        : new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
+    ]);
+    clearTimeout(timer);
+  };
 
   const track = (conn: Deno.Conn) => {
     open.add(conn);
@@ -325,6 +347,9 @@ export function startMiniProxy(options: MiniProxyOptions = {}): MiniProxy {
           return;
         }
         if (method === "CONNECT") {
+          const delay = options.connectDelays?.[connects++] ?? 0;
+          if (delay > 0) await wait(delay);
+          if (closing !== undefined) return;
           await tunnel(client, reader, target);
           return;
         }
@@ -353,6 +378,7 @@ export function startMiniProxy(options: MiniProxyOptions = {}): MiniProxy {
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      markClosed();
       closeQuietly(listener);
       for (const conn of open) closeQuietly(conn);
       await accepting;

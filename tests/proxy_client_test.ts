@@ -2,6 +2,7 @@ import {
   assert,
   assertEquals,
   assertInstanceOf,
+  assertLess,
   assertStringIncludes,
 } from "@std/assert";
 import {
@@ -463,6 +464,26 @@ Deno.test("HttpClient through a proxy that never answers CONNECT fails at the co
   assertEquals(client.state, "failed");
   assertInstanceOf(client.error, Deno.errors.TimedOut);
   assertStringIncludes((client.error as Error).message, "connect timeout");
+});
+
+Deno.test("HttpClient through a tunnel keeps one connectTimeout across the second tunnel it opens for the default roots", async () => {
+  const tls = origin(true);
+  await using _ = tls.server;
+  // The first CONNECT is answered after 600 ms, with a chain caCerts do not
+  // anchor; the second, for the default roots, is never answered.
+  await using proxy = startMiniProxy({ connectDelays: [600, Infinity] });
+  const started = performance.now();
+  const client = await drive(`${tls.base}/length/1`, {
+    proxy: proxy.url,
+    caCerts: [clientCa],
+    connectTimeout: 1_000,
+  });
+  const took = performance.now() - started;
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+  assertStringIncludes((client.error as Error).message, "connect timeout");
+  assertEquals(proxy.requests.length, 2, "the second tunnel was asked for");
+  assertLess(took, 1_400, "not a second connectTimeout for the second tunnel");
 });
 
 Deno.test("HttpClient through a tunnel tries the default roots on a new tunnel when caCerts do not anchor the chain", async () => {

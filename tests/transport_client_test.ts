@@ -6,7 +6,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { fetchAll, HttpClient } from "../mod.ts";
+import { fetchAll, HttpClient, PollableConn } from "../mod.ts";
 import { tempDir } from "./_net.ts";
 import {
   ca,
@@ -185,6 +185,32 @@ Deno.test("fetchAll() with cert and key presents the client certificate to a ser
   });
   assert(!without!.ok, "a request without a client certificate succeeded");
   assertEquals(server.peers, ["selectors test client", "refused"]);
+});
+
+Deno.test("HttpClient and fetchAll() reject a cert or key that is no PEM, or a key that is not the cert's, with TypeError before connecting", async () => {
+  const cases: [{ cert: string; key: string }, string][] = [
+    [{ cert: "x", key: clientKey }, "cert is not a PEM certificate"],
+    [{ cert: clientCert, key: "y" }, "key is not an unencrypted PEM"],
+    [{ cert: clientCert, key }, "key is not the private key of cert"],
+  ];
+  for (const [options, message] of cases) {
+    assertThrows(
+      () => new HttpClient("https://localhost/", options),
+      TypeError,
+      message,
+    );
+    await assertRejects(
+      () => fetchAll(["https://127.0.0.1:1/"], options),
+      TypeError,
+      message,
+    );
+    assertThrows(
+      () =>
+        PollableConn.connectTls({ hostname: "127.0.0.1", port: 1, ...options }),
+      TypeError,
+      message,
+    );
+  }
 });
 
 Deno.test("HttpClient and fetchAll() with only one of cert and key throw a TypeError", async () => {
