@@ -6,7 +6,7 @@
  * ```sh
  * deno run -N examples/crawl.ts https://example.com/ https://example.com/a
  * deno run -N -R examples/crawl.ts -i urls.txt --json > results.jsonl
- * deno run -N -W examples/crawl.ts --follow --depth 2 -o site/ --warc site.warc.gz https://example.com/
+ * deno run -N -R -W examples/crawl.ts --follow --depth 2 -o site/ --warc site.warc.gz https://example.com/
  * deno task demo   # a local demo server started in a child process (--demo)
  * ```
  *
@@ -95,7 +95,7 @@ class DemoServer implements AsyncDisposable {
       }).spawn();
     } catch (e) {
       throw new Error(
-        `Cannot start the demo server (it needs --allow-run --allow-read): ${
+        `Cannot start the demo server (it needs --allow-run): ${
           e instanceof Error ? e.message : e
         }`,
       );

@@ -608,7 +608,26 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
  * ```
  */
 export const DefaultSelector: typeof Selector = Selector;
-/** The type of a {@linkcode DefaultSelector} instance. */
+/**
+ * The type of a {@linkcode DefaultSelector} instance.
+ *
+ * @typeParam T The type of the keys' `data`.
+ * @typeParam P The pollables it takes.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { DefaultSelector, EVENT_READ, PollableListener } from "@seed/selectors";
+ *
+ * function watch(sel: DefaultSelector<string>, listener: PollableListener) {
+ *   sel.register(listener, EVENT_READ, "accept");
+ * }
+ * using sel = new DefaultSelector<string>();
+ * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+ * watch(sel, listener);
+ * assert(sel.getKey(listener).data === "accept");
+ * ```
+ */
 export type DefaultSelector<T = unknown, P extends Pollable = Pollable> =
   Selector<T, P>;
 

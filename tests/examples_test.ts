@@ -16,11 +16,8 @@ import {
 
 const examples = new URL("../examples/", import.meta.url);
 const NET = "--allow-net=127.0.0.1";
-const DEMO_PERMISSIONS = [
-  "--allow-net=127.0.0.1,localhost",
-  "--allow-run",
-  "--allow-read",
-];
+// Exactly what deno.json's demo task and the README grant: no more is needed.
+const DEMO_PERMISSIONS = ["--allow-net=127.0.0.1", "--allow-run"];
 
 interface Output {
   code: number;

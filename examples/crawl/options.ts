@@ -78,9 +78,10 @@ done/queued, bytes/s and errors. Ctrl-C stops the crawl: the WARC written so
 far stays readable and the summary is printed.
 
 Permissions: --allow-net for the hosts crawled; --allow-read for -i, --data-file,
---cacert; --allow-write for -o and --warc; --allow-env for the proxy variables.
+--cacert; --allow-read and --allow-write for -o and --warc; --allow-env for the
+proxy variables.
   deno run --allow-net=example.com examples/crawl.ts https://example.com/
-The demo needs --allow-net=127.0.0.1,localhost --allow-run --allow-read.
+The demo needs --allow-net=127.0.0.1 --allow-run.
 
 Exit status: 0 if every URL got a response (whatever its status), 1 if any
 failed or a file could not be written, 2 for bad usage.`;
