@@ -95,6 +95,8 @@ class Job implements Timed {
   hopUrl: HttpUrl | null = null;
   /** Holds one of the scheduler's slots (taken, not yet released). */
   running = false;
+  /** Its result is out: nothing may end it again. */
+  done = false;
   /** Waiting for a slot (queued on its origin, or backing off) since `waitingSince`. */
   queuedNow = true;
   /** When it last began waiting for a slot. */
@@ -183,6 +185,8 @@ export class Crawl {
   #sourceFailed: { error: unknown } | null = null;
   /** Clients whose `waiting` promise settled, to resume. */
   #woken: Array<{ job: Job; client: HttpClient }> = [];
+  /** URLs whose diverted body reached its sink, to finish. */
+  #sinkWritten: Array<{ job: Job; result: FetchResult }> = [];
 
   /**
    * Checks the options.
@@ -495,6 +499,7 @@ export class Crawl {
     const signal = this.#config.signal;
     // Clients whose wait ended (their wakeup() ended the select, or came with it).
     if (this.#woken.length > 0) this.#resumeWoken();
+    if (this.#sinkWritten.length > 0) this.#finishWritten();
     for (const [key, mask] of batch) {
       // onProgress may abort at any point: check before each step.
       if (signal?.aborted) return;
@@ -698,35 +703,58 @@ export class Crawl {
     this.#releaseSlot(job, now);
     this.#timers.delete(job);
     const timings = this.#timings(job, job.client, now);
+    const failed = (error: unknown): FetchResult => ({
+      url: job.shown,
+      ok: false,
+      error,
+      data: job.data,
+      attempts: job.attempts,
+      timings,
+    });
+    if ("error" in outcome) {
+      this.#finish(job, failed(outcome.error));
+      return;
+    }
+    const result: FetchResult = {
+      url: job.shown,
+      ok: true,
+      response: outcome,
+      data: job.data,
+      attempts: job.attempts,
+      timings,
+    };
     const sink = job.options.sink;
-    if (sink !== undefined && !sink.locked && !("error" in outcome)) {
+    if (sink !== undefined && !sink.locked) {
       // A response diverted from the sink that turned out to be the last one
       // (a redirect not followed after all, a retry not made): its body still
-      // goes where the caller asked.
+      // goes where the caller asked, and the URL ends once the sink has it
+      // and is closed, as it does when the body streams there (or fails
+      // with the sink's error).
       const writer = sink.getWriter();
-      writer.write(outcome.body).then(() => writer.close()).catch(() => {});
+      const body = outcome.body;
       outcome.body = new Uint8Array(0);
+      writer.write(body).then(() => writer.close()).then(
+        () => this.#written(job, result),
+        (error) => this.#written(job, failed(error)),
+      );
+      return;
     }
-    this.#finish(
-      job,
-      "error" in outcome
-        ? {
-          url: job.shown,
-          ok: false,
-          error: outcome.error,
-          data: job.data,
-          attempts: job.attempts,
-          timings,
-        }
-        : {
-          url: job.shown,
-          ok: true,
-          response: outcome,
-          data: job.data,
-          attempts: job.attempts,
-          timings,
-        },
-    );
+    this.#finish(job, result);
+  }
+
+  /** A diverted body is in its sink: the URL ends on the loop's next turn. */
+  #written(job: Job, result: FetchResult): void {
+    this.#sinkWritten.push({ job, result });
+    this.#sel.wakeup();
+  }
+
+  #finishWritten(): void {
+    const written = this.#sinkWritten;
+    this.#sinkWritten = [];
+    // An abort may have ended the URL meanwhile.
+    for (const { job, result } of written) {
+      if (!job.done) this.#finish(job, result);
+    }
   }
 
   #replayable(job: Job): boolean {
@@ -823,6 +851,7 @@ export class Crawl {
       // The crawl owns the sink across attempts: it ends it when the URL does.
       sink.abort(result.error).catch(() => {});
     }
+    job.done = true;
     this.#unlink(job);
     job.client = null;
     job.origin = null;

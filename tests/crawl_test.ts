@@ -903,6 +903,43 @@ Deno.test("fetchAll() sends neither a caller-set Host nor credentials to another
   assertEquals(same.headers.get("cookie"), "session=1");
 });
 
+Deno.test("fetchAll() ends a URL whose last response was diverted from its sink only once the sink has the body and is closed", async () => {
+  const body = "x".repeat(50_000);
+  await using server = recording(() =>
+    new Response(body, {
+      status: 302,
+      headers: { location: "ftp://elsewhere/x" },
+    })
+  );
+  const received: string[] = [];
+  let closed = false;
+  const sink = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      await sleep(30); // a slow disk
+      received.push(new TextDecoder().decode(chunk));
+    },
+    close() {
+      closed = true;
+    },
+  });
+  const [result] = await fetchAll([{ url: `${server.base}/moved`, sink }]);
+  assertEquals(ok(result).status, 302);
+  assertEquals(ok(result).body.length, 0);
+  assert(closed, "the sink is closed when the result is out");
+  assertEquals(received.join(""), body);
+  // A sink that fails takes the URL with it, as when the body streams there.
+  const failing = new WritableStream<Uint8Array>({
+    write() {
+      throw new Error("disk full");
+    },
+  });
+  const [lost] = await fetchAll([{
+    url: `${server.base}/moved`,
+    sink: failing,
+  }]);
+  assertStringIncludes(String(failed(lost)), "disk full");
+});
+
 Deno.test("fetchAll() hands back a redirect with an unusable Location as the response, and fails it with redirect error", async () => {
   await using server = rawServer(async ({ conn, path }) => {
     const location = path === "/bad-host"
