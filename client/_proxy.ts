@@ -211,10 +211,11 @@ export function proxyFromEnv(
   let name: string | undefined;
   let value: string | undefined;
   for (const candidate of names) {
-    if (candidate === "HTTP_PROXY" && env("REQUEST_METHOD") !== undefined) {
-      continue; // CGI: see above
-    }
     value = read(candidate);
+    if (value !== undefined && candidate === "HTTP_PROXY" && underCgi(env)) {
+      value = undefined; // see above
+      continue;
+    }
     if (value !== undefined) {
       name = candidate;
       break;
@@ -227,6 +228,20 @@ export function proxyFromEnv(
     value.includes("://") ? value : `http://${value}`,
     `proxy from ${name}`,
   );
+}
+
+/**
+ * Whether the process runs as a CGI script (`REQUEST_METHOD` is set). Read
+ * only when `HTTP_PROXY` is, so that `--allow-env` scoped to the proxy
+ * variables still works; where that variable may not be read, the process is
+ * taken not to be one (a CGI deployment grants its own variables).
+ */
+function underCgi(env: (name: string) => string | undefined): boolean {
+  try {
+    return env("REQUEST_METHOD") !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** A URL's host as `NO_PROXY` compares it. */

@@ -315,6 +315,23 @@ Deno.test("proxyFromEnv() picks the variable curl would, and HTTP_PROXY unless R
       `${url} with ${JSON.stringify(vars)}`,
     );
   }
+  // --allow-env scoped to the proxy variables: REQUEST_METHOD is read only
+  // when HTTP_PROXY is set, and one that may not be read is no CGI.
+  const scoped = (vars: Record<string, string>) => (name: string) => {
+    if (name === "REQUEST_METHOD") {
+      throw new Deno.errors.NotCapable(`Requires env access to "${name}"`);
+    }
+    return vars[name];
+  };
+  assertEquals(proxyFromEnv(scoped({}), new URL(http)), null);
+  assertEquals(
+    proxyFromEnv(scoped({ http_proxy: A }), new URL(http))?.authority,
+    "a.proxy:1",
+  );
+  assertEquals(
+    proxyFromEnv(scoped({ HTTP_PROXY: B }), new URL(http))?.authority,
+    "b.proxy:2",
+  );
 });
 
 Deno.test("proxyFromEnv() names the variable and hides the password of a proxy it refuses", () => {
