@@ -267,11 +267,9 @@ const NO_TIMINGS: FetchResult["timings"] = Object.freeze({
 });
 
 function originOf(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return "(invalid URL)";
-  }
+  // "null" for a URL with no origin (ftp:, or a list's "FILE:LINE").
+  const origin = URL.parse(url)?.origin ?? "null";
+  return origin === "null" ? "(invalid URL)" : origin;
 }
 
 /** Whether a response is HTML: by its Content-Type, else by its first byte. */
@@ -590,6 +588,8 @@ async function main(): Promise<number> {
       }
       if (await robots.isAllowed(entry.url)) return true;
       const rules = await robots.rules(origin);
+      // Ctrl-C cut the robots.txt fetch short: no verdict on the site.
+      if (controller.signal.aborted) return false;
       if (rules.outcome === "unreachable") {
         // RFC 9309 §2.3.1.4: nothing may be fetched; not the site's choice, so
         // the URL failed.
@@ -610,10 +610,13 @@ async function main(): Promise<number> {
     }, {
       onRefused: (entry) => {
         const why = unreachable.get(entry);
-        if (why === undefined) stats.robotsExcluded++;
-        else {
+        if (why !== undefined) {
           unreachable.delete(entry);
           failBefore(entry.url, why, entry);
+        } else if (!controller.signal.aborted) {
+          // (Interrupted before its robots.txt answered: neither excluded nor
+          // failed, like the URLs never read.)
+          stats.robotsExcluded++;
         }
         front.done(entry);
       },

@@ -784,6 +784,47 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is stil
   }
 });
 
+Deno.test("crawl.ts --follow on Ctrl-C while a robots.txt is on its way reports nothing of it as failed", async () => {
+  await using site = countingServer(async (url) => {
+    if (url.pathname === "/robots.txt") {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      return new Response("User-agent: *\nDisallow:\n");
+    }
+    return new Response("page");
+  });
+  await using dir = await tempDir();
+  const child = spawnCrawl(["--allow-read", "--allow-write"], [
+    "--follow",
+    "--warc",
+    `${dir.path}/x.warc.gz`,
+    `${site.base}/`,
+    `${site.base}/b`,
+  ], "null");
+  const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  try {
+    for (let i = 0; i < 500 && !site.hits.has("/robots.txt"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert(site.hits.has("/robots.txt"), "robots.txt was asked for");
+    child.kill("SIGINT");
+    const [status, stdout, stderr] = await Promise.all([
+      child.status,
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+    ]);
+    assertEquals(stdout, "", "no URL failed");
+    assertEquals(status.code, 0, stderr);
+    assertMatch(stderr, /requests\s+0 \(0 ok, 0 failed\), interrupted/);
+    assertMatch(stderr, /robots\.txt\s+0 URLs excluded/);
+  } finally {
+    clearTimeout(killer);
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+  }
+});
+
 Deno.test("crawl.ts sends -X, -H, -d and --data-file, retries with --retries and spaces requests with --delay", async () => {
   const seen: {
     method: string;
