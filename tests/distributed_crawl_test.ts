@@ -695,6 +695,37 @@ redisTest(
 );
 
 redisTest(
+  "distributed_crawl.ts work keeps renewing what it holds through --grace after SIGINT: another worker does not take it",
+  async () => {
+    await using redis = await startRedis();
+    // Slow enough that the other worker is up and scanning while they run.
+    await using server = countingServer(okAfter(3_000));
+    await seedPaths(redis, server.base, 2, "g");
+    await using stopping = new Run(workArgs(redis, "stopping", {
+      concurrency: 2,
+      queue: 0,
+      "claim-idle": 300,
+      grace: 8_000,
+    }));
+    await until(
+      () => Promise.resolve(server.hits.size === 2),
+      "both URLs in flight",
+    );
+    stopping.kill("SIGINT");
+    // A live worker scanning for idle entries all through the grace time.
+    const other = await run(workArgs(redis, "other", {
+      "claim-idle": 300,
+      "idle-exit": 1_500,
+    }));
+    const out = summaryOf(await stopping.finished(10_000));
+    assertEquals([out.committed, out.lost], [2, 0]);
+    assertEquals(summaryOf(other).claimed, 0);
+    assertEquals(server.hits.get("/g/0"), 1);
+    assertEquals(server.hits.get("/g/1"), 1);
+  },
+);
+
+redisTest(
   "distributed_crawl.ts work rides out a Redis restart: every URL still has exactly one result",
   async () => {
     await using redis = await startRedis({ appendOnly: true });

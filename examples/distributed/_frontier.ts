@@ -307,7 +307,8 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearInterval(this.#heartbeat);
+    // The heartbeat goes on: what fetchEach still holds (its --grace) must not
+    // look dead to the others until closed() ends it, right before a release.
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     if (this.#readerId !== null) {
@@ -319,11 +320,13 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
 
   /**
    * Waits until the reading loop has ended (after {@linkcode stop} or at the
-   * end), and a renewal on the wire with it: entries released after this are
-   * not renewed behind the release's back.
+   * end), then stops renewing the entries held and waits for a renewal on the
+   * wire: entries released after this are not renewed behind the release's
+   * back. Call it once fetchEach is done with them.
    */
   async closed(): Promise<void> {
     await this.#loop?.catch(() => {});
+    clearInterval(this.#heartbeat);
     await this.#renewing;
   }
 
@@ -349,7 +352,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
    * `claimIdle` is renewed, checked every quarter of it (at most every second).
    */
   #renewHeld(): void {
-    if (this.#renewing !== null || this.#stopped) return;
+    if (this.#renewing !== null) return;
     const now = performance.now();
     const due: string[] = [];
     for (const [id, at] of this.#held) {
@@ -430,7 +433,6 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     } catch (error) {
       if (!this.#stopped) this.#failure = { error };
     } finally {
-      clearInterval(this.#heartbeat);
       this.#wake();
     }
   }
