@@ -703,16 +703,8 @@ export class Crawl {
     this.#releaseSlot(job, now);
     this.#timers.delete(job);
     const timings = this.#timings(job, job.client, now);
-    const failed = (error: unknown): FetchResult => ({
-      url: job.shown,
-      ok: false,
-      error,
-      data: job.data,
-      attempts: job.attempts,
-      timings,
-    });
     if ("error" in outcome) {
-      this.#finish(job, failed(outcome.error));
+      this.#finish(job, failedResult(job, outcome.error, timings));
       return;
     }
     const result: FetchResult = {
@@ -735,7 +727,7 @@ export class Crawl {
       outcome.body = new Uint8Array(0);
       writer.write(body).then(() => writer.close()).then(
         () => this.#written(job, result),
-        (error) => this.#written(job, failed(error)),
+        (error) => this.#written(job, failedResult(job, error, timings)),
       );
       return;
     }
@@ -978,6 +970,22 @@ export class Crawl {
     job.prev = job.next = null;
     this.#open--;
   }
+}
+
+/** A job's result when it failed with `error`. */
+function failedResult(
+  job: Job,
+  error: unknown,
+  timings: FetchTimings,
+): FetchResult {
+  return {
+    url: job.shown,
+    ok: false,
+    error,
+    data: job.data,
+    attempts: job.attempts,
+    timings,
+  };
 }
 
 /** How an attempt ended: the response, or why there is none. */

@@ -991,7 +991,7 @@ Deno.test("fetchAll() starts a redirect's hop to another origin under that origi
     `${from.base}/r3`,
   ];
   const results = await fetchAll(urls, {
-    perOrigin: { concurrency: 1, delay: 40 },
+    perOrigin: { concurrency: 1, delay: 100 },
   });
   assertEquals(results.map((r) => ok(r).status), [200, 200, 200, 200]);
   assertEquals(target.maxInFlight, 1);
@@ -1001,8 +1001,9 @@ Deno.test("fetchAll() starts a redirect's hop to another origin under that origi
   );
   const times = target.seen.map((s) => s.at);
   for (let i = 1; i < times.length; i++) {
-    // Arrivals, not starts: a few ms of jitter allowed.
-    assertGreaterOrEqual(times[i]! - times[i - 1]!, 35, `gap ${i}`);
+    // Arrivals, not starts: the first pays its connect (a fresh process's
+    // first can take 10 ms or more), the next reuse the conn.
+    assertGreaterOrEqual(times[i]! - times[i - 1]!, 75, `gap ${i}`);
   }
 });
 
