@@ -106,14 +106,17 @@ async function crawl(
 
 /**
  * Starts `crawl.ts <args>` with `--allow-net=127.0.0.1` and `permissions`, its
- * stdout and stderr piped, for a test that signals it while it runs.
+ * stdout and stderr piped, for a test that signals it while it runs. It is
+ * killed after `timeout` ms if still running; disposing of it (`await using`)
+ * kills it if need be and waits for its exit.
  */
 function spawnCrawl(
   permissions: string[],
   args: string[],
   stdin: "null" | "piped",
+  timeout = 20_000,
 ): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--quiet",
@@ -127,6 +130,9 @@ function spawnCrawl(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), timeout);
+  child.status.finally(() => clearTimeout(killer));
+  return child;
 }
 
 /** A server counting requests per path; `handler` answers. */
@@ -701,56 +707,47 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary and leaves a WA
     Array.from({ length: 5000 }, (_, i) => `${server.base}/${i}`).join("\n"),
   );
   const path = `${dir.path}/crawl.warc.gz`;
-  const child = spawnCrawl(
+  await using child = spawnCrawl(
     ["--allow-read", "--allow-write"],
     ["-i", list, "-c", "8", "--warc", path],
     "null",
+    30_000,
   );
-  const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  try {
-    const reader = child.stdout.getReader();
-    let text = "";
-    // Wait until some results are out, then interrupt mid-crawl.
-    while ((text.match(/\n/g)?.length ?? 0) < 40) {
-      const next = await reader.read();
-      if (next.done) break;
-      text += decoder.decode(next.value);
-    }
-    child.kill("SIGINT");
-    for (;;) {
-      const next = await reader.read();
-      if (next.done) break;
-      text += decoder.decode(next.value);
-    }
-    const status = await child.status;
-    const stderr = decoder.decode(
-      new Uint8Array(await new Response(child.stderr).arrayBuffer()),
-    );
-    assertEquals(status.code, 1, stderr);
-    assertMatch(stderr, /requests\s+\d+ \(\d+ ok, \d+ failed\), interrupted/);
-    assertLess(server.hits.size, 5000, "stopped mid-crawl");
-    const index = await warcioIndex(path);
-    const responses = index.filter((r) => r["warc-type"] === "response");
-    assertGreater(responses.length, 30);
-    assertEquals(
-      index.filter((r) => r["warc-type"] === "request").length,
-      responses.length,
-    );
-    const written = Number(/warc\s+(\d+) exchanges/.exec(stderr)?.[1]);
-    assertEquals(responses.length, written);
-  } finally {
-    clearTimeout(killer);
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await child.status;
+  const reader = child.stdout.getReader();
+  let text = "";
+  // Wait until some results are out, then interrupt mid-crawl.
+  while ((text.match(/\n/g)?.length ?? 0) < 40) {
+    const next = await reader.read();
+    if (next.done) break;
+    text += decoder.decode(next.value);
   }
+  child.kill("SIGINT");
+  for (;;) {
+    const next = await reader.read();
+    if (next.done) break;
+    text += decoder.decode(next.value);
+  }
+  const status = await child.status;
+  const stderr = decoder.decode(
+    new Uint8Array(await new Response(child.stderr).arrayBuffer()),
+  );
+  assertEquals(status.code, 1, stderr);
+  assertMatch(stderr, /requests\s+\d+ \(\d+ ok, \d+ failed\), interrupted/);
+  assertLess(server.hits.size, 5000, "stopped mid-crawl");
+  const index = await warcioIndex(path);
+  const responses = index.filter((r) => r["warc-type"] === "response");
+  assertGreater(responses.length, 30);
+  assertEquals(
+    index.filter((r) => r["warc-type"] === "request").length,
+    responses.length,
+  );
+  const written = Number(/warc\s+(\d+) exchanges/.exec(stderr)?.[1]);
+  assertEquals(responses.length, written);
 });
 
 Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is still open", async () => {
   await using server = countingServer(() => new Response("ok"));
-  const child = spawnCrawl([], ["-i", "-"], "piped");
-  const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await using child = spawnCrawl([], ["-i", "-"], "piped");
   const writer = child.stdin.getWriter();
   try {
     await writer.write(encoder.encode(`${server.base}/a\n`));
@@ -775,12 +772,7 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is stil
     assertEquals(status.code, 0, stderr);
     assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\), interrupted/);
   } finally {
-    clearTimeout(killer);
     await writer.close().catch(() => {});
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await child.status;
   }
 });
 
@@ -793,36 +785,27 @@ Deno.test("crawl.ts --follow on Ctrl-C while a robots.txt is on its way reports 
     return new Response("page");
   });
   await using dir = await tempDir();
-  const child = spawnCrawl(["--allow-read", "--allow-write"], [
+  await using child = spawnCrawl(["--allow-read", "--allow-write"], [
     "--follow",
     "--warc",
     `${dir.path}/x.warc.gz`,
     `${site.base}/`,
     `${site.base}/b`,
   ], "null");
-  const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  try {
-    for (let i = 0; i < 500 && !site.hits.has("/robots.txt"); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    assert(site.hits.has("/robots.txt"), "robots.txt was asked for");
-    child.kill("SIGINT");
-    const [status, stdout, stderr] = await Promise.all([
-      child.status,
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-    ]);
-    assertEquals(stdout, "", "no URL failed");
-    assertEquals(status.code, 0, stderr);
-    assertMatch(stderr, /requests\s+0 \(0 ok, 0 failed\), interrupted/);
-    assertMatch(stderr, /robots\.txt\s+0 URLs excluded/);
-  } finally {
-    clearTimeout(killer);
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await child.status;
+  for (let i = 0; i < 500 && !site.hits.has("/robots.txt"); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
+  assert(site.hits.has("/robots.txt"), "robots.txt was asked for");
+  child.kill("SIGINT");
+  const [status, stdout, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  assertEquals(stdout, "", "no URL failed");
+  assertEquals(status.code, 0, stderr);
+  assertMatch(stderr, /requests\s+0 \(0 ok, 0 failed\), interrupted/);
+  assertMatch(stderr, /robots\.txt\s+0 URLs excluded/);
 });
 
 Deno.test("crawl.ts sends -X, -H, -d and --data-file, retries with --retries and spaces requests with --delay", async () => {
