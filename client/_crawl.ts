@@ -87,11 +87,10 @@ class Job implements Timed {
   /** Queued in the deadline queue for the end of a retry's backoff, not for a timeout. */
   backingOff = false;
   /**
-   * A redirect's hop waits in its origin's queue: the deadline queue holds it
-   * for the end of the attempt's time, and the hop starts in the same attempt.
+   * The URL of a redirect's hop while it waits in its origin's queue (the
+   * deadline queue holds the job for the end of the attempt's time, and the
+   * hop starts in the same attempt); `null` otherwise.
    */
-  hopQueued = false;
-  /** The hop's URL while `hopQueued`. */
   hopUrl: HttpUrl | null = null;
   /** Holds one of the scheduler's slots (taken, not yet released). */
   running = false;
@@ -389,7 +388,7 @@ export class Crawl {
       job.queued += now - job.waitingSince;
       job.queuedNow = false;
       job.running = true;
-      if (job.hopQueued) {
+      if (job.hopUrl !== null) {
         this.#launchHop(job, now);
         continue;
       }
@@ -620,28 +619,26 @@ export class Crawl {
     job.hop = request;
     const url = toHttpUrl(request.url);
     job.hopUrl = url;
-    job.hopQueued = true;
     job.queuedNow = true;
     job.waitingSince = now;
     const origin = this.#scheduler.origin(url.site.origin);
     job.origin = origin;
-    this.#timers.set(job, job.attemptStarted + (job.options.timeout ?? 30_000));
+    this.#timers.set(job, job.attemptStarted + totalTimeout(job));
     this.#scheduler.push(origin, job, now, true);
   }
 
   /** Starts a queued hop of a redirect, with what is left of the attempt's time. */
   #launchHop(job: Job, now: number): void {
-    job.hopQueued = false;
     this.#timers.delete(job);
     const url = job.hopUrl!;
     job.hopUrl = null;
     const request = job.hop!;
-    const timeout = job.options.timeout ?? 30_000;
+    const timeout = totalTimeout(job);
     // The real clock, not the span's: a long span (a slow onProgress, a big
     // batch) must not lend the next hop time that has passed. Once per hop.
     const remaining = job.attemptStarted + timeout - performance.now();
     if (remaining <= 0) {
-      this.#end(job, { error: this.#hopTimedOut(job, timeout) }, now);
+      this.#end(job, { error: hopTimedOut(job) }, now);
       return;
     }
     const options: RequestOptions = {
@@ -657,19 +654,11 @@ export class Crawl {
 
   /** A queued hop's time ran out before its origin let it start. */
   #hopExpired(job: Job, now: number): void {
-    job.hopQueued = false;
     job.hopUrl = null;
     this.#scheduler.unqueue(job.origin!, job, now);
     job.queued += now - job.waitingSince;
     job.queuedNow = false;
-    const timeout = job.options.timeout ?? 30_000;
-    this.#end(job, { error: this.#hopTimedOut(job, timeout) }, now);
-  }
-
-  #hopTimedOut(job: Job, timeout: number): Error {
-    return new Deno.errors.TimedOut(
-      `Cannot fetch ${job.shown}: the total timeout of ${timeout} ms passed before redirect ${job.hops}`,
-    );
+    this.#end(job, { error: hopTimedOut(job) }, now);
   }
 
   /** Gives back the scheduler's slot the job holds, if it holds one. */
@@ -893,7 +882,7 @@ export class Crawl {
     ) {
       if (!(entry instanceof Job)) {
         this.#scheduler.wake(entry as Origin<Job>, now);
-      } else if (entry.hopQueued) {
+      } else if (entry.hopUrl !== null) {
         this.#hopExpired(entry, now);
       } else if (entry.backingOff) {
         entry.backingOff = false;
@@ -970,6 +959,20 @@ export class Crawl {
     job.prev = job.next = null;
     this.#open--;
   }
+}
+
+/** The attempt's whole time, redirects included. */
+function totalTimeout(job: Job): number {
+  return job.options.timeout ?? 30_000;
+}
+
+/** The error of a hop whose attempt's time ran out before it could start. */
+function hopTimedOut(job: Job): Error {
+  return new Deno.errors.TimedOut(
+    `Cannot fetch ${job.shown}: the total timeout of ${
+      totalTimeout(job)
+    } ms passed before redirect ${job.hops}`,
+  );
 }
 
 /** A job's result when it failed with `error`. */

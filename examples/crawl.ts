@@ -531,34 +531,28 @@ async function main(): Promise<number> {
     return { url, sink: sink.writable, data: item };
   };
 
-  /** Entries a robots.txt that could not be fetched kept out, with why. */
-  const unreachable = new Map<FrontierEntry, Error>();
   /** A URL that got no response without the engine seeing it: a failure. */
   const failBefore = (
     url: string,
-    { name, message }: { name: string; message: string },
+    error: Error,
     entry: FrontierEntry | null = null,
-  ) => {
-    stats.add(originOf(url), false, name, 0, NO_TIMINGS);
-    if (cli.json) {
-      write(
-        JSON.stringify({
+  ) =>
+    write(
+      report(
+        {
           url,
+          ok: false,
+          error,
+          data: undefined,
           attempts: 0,
           timings: NO_TIMINGS,
-          depth: entry?.depth ?? 0,
-          referrer: entry?.referrer ?? null,
-          finalUrl: null,
-          ok: false,
-          status: null,
-          bytes: 0,
-          ms: 0,
-          file: null,
-          error: { name, message },
-        }) + "\n",
-      );
-    } else write(`ERR ${name}: ${message}  ${url}\n`);
-  };
+        },
+        entry,
+        null,
+        cli,
+        stats,
+      ),
+    );
 
   reportTooLong = (where, error) => failBefore(where, error);
 
@@ -592,7 +586,7 @@ async function main(): Promise<number> {
       if (controller.signal.aborted) return false;
       if (rules.outcome === "unreachable") {
         // RFC 9309 §2.3.1.4: nothing may be fetched; not the site's choice, so
-        // the URL failed.
+        // the URL failed: the gate hands the error to onRefused.
         const why = rules.status === undefined
           ? errorInfo(rules.error)
           : { name: "RobotsUnreachable", message: `answered ${rules.status}` };
@@ -604,16 +598,13 @@ async function main(): Promise<number> {
           }: RFC 9309 disallows the whole origin`,
         );
         error.name = why.name;
-        unreachable.set(entry, error);
+        throw error;
       }
       return false;
     }, {
-      onRefused: (entry) => {
-        const why = unreachable.get(entry);
-        if (why !== undefined) {
-          unreachable.delete(entry);
-          failBefore(entry.url, why, entry);
-        } else if (!controller.signal.aborted) {
+      onRefused: (entry, error) => {
+        if (error instanceof Error) failBefore(entry.url, error, entry);
+        else if (!controller.signal.aborted) {
           // (Interrupted before its robots.txt answered: neither excluded nor
           // failed, like the URLs never read.)
           stats.robotsExcluded++;
