@@ -82,6 +82,9 @@ const NORMALIZED_METHODS = new Set([
 /** Methods whose requests define content, so an empty one is still announced. */
 const CONTENT_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
+/** A `close` among a `Connection` field's comma-separated options. */
+const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
+
 /** Header fields the writer itself places first (or computes). */
 const MANAGED = new Set([
   "host",
@@ -415,6 +418,12 @@ export class RequestWriter {
   readonly streamLength: number;
   /** The `User-Agent` sent: the caller's, else the default (also a `CONNECT`'s). */
   readonly userAgent: string;
+  /**
+   * Whether the request asks the server to close the conn after it (`keepAlive`
+   * off, or the caller's own `Connection: close`): RFC 9112 section 9.6 forbids
+   * sending another request on it then, whatever the response says.
+   */
+  readonly closes: boolean;
   /** The caller's own `Host`, which replaces the URL's. */
   readonly #host: string | null;
   /** Whether the caller set `Proxy-Authorization`, which a proxy URL's never replaces. */
@@ -456,6 +465,7 @@ export class RequestWriter {
       ? fieldValue(headers, "connection")
       : "close";
     if (connection !== null) fields.push(["Connection", connection]);
+    this.closes = connection !== null && CLOSE_TOKEN.test(connection);
     for (const field of headers) {
       if (!MANAGED.has(field[0])) fields.push(field);
     }

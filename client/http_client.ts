@@ -560,7 +560,7 @@ export class HttpClient {
     this.#tap = tap;
     this.#maxResponseBytes = maxResponseBytes;
     this.#decompress = decompress;
-    this.#keepAlive = keepAlive;
+    this.#keepAlive = keepAlive && !writer.closes;
     this.#caCerts = options.caCerts;
     this.#cert = cert;
     this.#key = key;

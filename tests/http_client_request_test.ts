@@ -545,3 +545,35 @@ Deno.test("HttpClient cancels a body stream it never started to read when the co
   await Promise.resolve();
   assertEquals(cancelled, client.error);
 });
+
+Deno.test("fetchAll never reuses a conn whose request said Connection: close, though the response did not (RFC 9112 9.6)", async () => {
+  let requests = 0;
+  // A server that does as asked (closes after one response) but does not echo
+  // `close`, which RFC 9112 allows: a request sent on that conn would be lost.
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    requests++;
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    await delay(30);
+  });
+  const results = await fetchAll(
+    [server.url("/1"), server.url("/2"), server.url("/3")],
+    {
+      concurrency: 1,
+      method: "POST",
+      body: "x",
+      headers: { Connection: "keep-alive, Close" },
+    },
+  );
+  for (const r of results) assert(r.ok, r.ok ? "" : String(r.error));
+  assertEquals(requests, 3);
+  // HttpClient alone: a done client with keepAlive on has no conn to hand over.
+  const client = new HttpClient(server.url("/4"), {
+    keepAlive: true,
+    headers: { connection: "close" },
+  });
+  await drive(client);
+  assertEquals(client.state, "done", String(client.error));
+  assertEquals(client.detach(), null);
+  client.close();
+});
