@@ -107,7 +107,7 @@ export function toHttpUrl(input: string | URL | HttpUrl): HttpUrl {
   return new HttpUrl(
     url.href,
     site,
-    url.pathname + url.search,
+    requestTarget(url),
     url.username !== "" || url.password !== "",
     url,
   );
@@ -194,6 +194,37 @@ function isDotSegment(s: string, i: number): boolean {
   if (s.charCodeAt(i + 1) === DOT) i++;
   const next = s.charCodeAt(i + 1);
   return Number.isNaN(next) || next === SLASH || next === QUESTION;
+}
+
+/**
+ * The request-target of `url` in origin-form: its path and query, and the "?"
+ * of an empty query, which `search` leaves out but the URL keeps (fetch and
+ * curl send it: to a server `/x?` and `/x` may differ).
+ */
+export function requestTarget(url: URL): string {
+  const search = url.search;
+  if (search === "") {
+    const href = url.href;
+    if (href.charCodeAt(href.length - url.hash.length - 1) === QUESTION) {
+      return url.pathname + "?";
+    }
+  }
+  return url.pathname + search;
+}
+
+/**
+ * The URL as a response shows it, as `fetch`'s `Response.url` does: without
+ * its fragment, and with a password read as `***` (never shown back, as in
+ * `result.url`).
+ */
+export function responseUrl(url: HttpUrl): string {
+  if (url.plain) return url.href;
+  const parsed = url.url;
+  if (parsed.hash === "" && parsed.password === "") return url.href;
+  const copy = new URL(url.href);
+  copy.hash = "";
+  if (copy.password !== "") copy.password = "***";
+  return copy.href;
 }
 
 /**

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { requestTarget } from "./_http_url.ts";
 
 /** A proxy as the client uses it, read by {@linkcode parseProxy}. */
 export interface ProxyConfig {
@@ -528,5 +529,5 @@ export function absoluteTarget(url: URL): string {
   }
   // Visible ASCII by construction: WHATWG URL percent-encodes controls,
   // spaces and non-ASCII in the path and query.
-  return `http://${url.host}${url.pathname}${url.search}`;
+  return `http://${url.host}${requestTarget(url)}`;
 }

@@ -8,7 +8,7 @@
 import { allocate } from "../selector/_slab.ts";
 import { ACCEPT_ENCODING } from "./_decode.ts";
 import type { ProxyConfig } from "./_proxy.ts";
-import type { HttpUrl, Site } from "./_http_url.ts";
+import { type HttpUrl, requestTarget, type Site } from "./_http_url.ts";
 
 /** The `User-Agent` sent when neither the caller's headers nor options set one. */
 export const DEFAULT_USER_AGENT = "selectors-deno/0.1";
@@ -526,7 +526,7 @@ export class RequestWriter {
     // The WHATWG URL parser percent-encodes controls and spaces, so these only
     // fail for a URL object that is not what it claims to be; refuse anyway, as
     // a CR or LF here would let the URL write headers of its own.
-    const target = url.pathname + url.search;
+    const target = requestTarget(url);
     if (!target.startsWith("/") || !VISIBLE_ASCII.test(target)) {
       throw new TypeError(
         `Cannot build request: invalid request target ${describe(target)}`,

@@ -35,7 +35,7 @@ import {
   type TransportSetting,
 } from "./_route.ts";
 import { redactUrl } from "./_redact.ts";
-import { type HttpUrl, toHttpUrl } from "./_http_url.ts";
+import { type HttpUrl, responseUrl, toHttpUrl } from "./_http_url.ts";
 import { IDEMPOTENT_METHODS } from "./_retry.ts";
 import { checkClientCert } from "../selector/_client_cert.ts";
 import { TapRecorder } from "./_tap.ts";
@@ -84,7 +84,10 @@ export type HttpClientState =
  * ```
  */
 export interface HttpResponse {
-  /** The URL that answered (the last one, after redirects). */
+  /**
+   * The URL that answered (the last one, after redirects), as `fetch`'s
+   * `Response.url` shows it: without its fragment; a password in it reads `***`.
+   */
   url: string;
   /** The status code. */
   status: number;
@@ -1186,7 +1189,7 @@ export class HttpClient {
     this.#decoder?.close();
     this.#decoder = null;
     this.#response = new ReceivedResponse(
-      this.#url.href,
+      responseUrl(this.#url),
       this.#parser.head!,
       bytes,
     );

@@ -299,7 +299,53 @@ Deno.test("HttpClient sends URL credentials as Authorization: Basic on the wire,
   );
   assert(!second!.text.includes("Basic"));
   assertStringIncludes(second!.text, "\r\nauthorization: Bearer mine\r\n");
-  assertEquals(withCredentials.response!.url.includes("p%40ss"), true);
+  // The response shows the URL without its password, as result.url does.
+  assertEquals(
+    withCredentials.response!.url,
+    server.url("/", "al%69ce:***"),
+  );
+});
+
+Deno.test("fetchAll's response.url has no fragment and no password, redirected or not, as fetch's Response.url", async () => {
+  await using server = scriptedServer(async (conn) => {
+    const head = await readHead(conn);
+    const reply = head.startsWith("GET /from ")
+      ? "HTTP/1.1 302 Found\r\nLocation: /to\r\nContent-Length: 0\r\n\r\n"
+      : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    await writeAll(conn, reply);
+  });
+  const base = `http://user:secret@127.0.0.1:${server.port}`;
+  const urls = [
+    `${base}/page#part`,
+    `${base}/from#part`,
+    new URL(`${base}/obj?q=1#part`),
+    `http://127.0.0.1:${server.port}/plain#frag`,
+  ];
+  const shown = (await fetchAll(urls, { keepAlive: false })).map((r) =>
+    r.ok ? r.response.url : String(r.error)
+  );
+  const hidden = `http://user:***@127.0.0.1:${server.port}`;
+  assertEquals(shown, [
+    `${hidden}/page`,
+    `${hidden}/to`,
+    `${hidden}/obj?q=1`,
+    `http://127.0.0.1:${server.port}/plain`,
+  ]);
+});
+
+Deno.test('HttpClient and fetchAll send the "?" of an empty query, as fetch and curl do', async () => {
+  await using server = recordingServer();
+  await fetchAll([server.url("/x?"), server.url("/y?#f")]);
+  await drive(new HttpClient(new URL(server.url("/z?"))));
+  const lines = server.requests.map((r) =>
+    r.text.slice(0, r.text.indexOf("\r\n"))
+  )
+    .sort();
+  assertEquals(lines, [
+    "GET /x? HTTP/1.1",
+    "GET /y? HTTP/1.1",
+    "GET /z? HTTP/1.1",
+  ]);
 });
 
 Deno.test("HttpClient constructor throws TypeError for port 0 (it once dialed port 80)", () => {

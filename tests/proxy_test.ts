@@ -441,7 +441,7 @@ Deno.test("encodeConnect() refuses a User-Agent that would break the head, and a
   );
 });
 
-Deno.test("absoluteTarget() sends scheme, host, port, path and query, never userinfo or fragment", () => {
+Deno.test("absoluteTarget() sends scheme, host, port, path and query (an empty one too), never userinfo or fragment", () => {
   const cases: Array<[string, string]> = [
     ["http://u:p@example.com:80/a?b#c", "http://example.com/a?b"],
     ["http://example.com", "http://example.com/"],
@@ -449,6 +449,9 @@ Deno.test("absoluteTarget() sends scheme, host, port, path and query, never user
     ["http://[::1]:8080/x", "http://[::1]:8080/x"],
     ["http://example.com/a b?c d", "http://example.com/a%20b?c%20d"],
     ["http://bücher.example/ü", "http://xn--bcher-kva.example/%C3%BC"],
+    ["http://example.com/a?", "http://example.com/a?"],
+    ["http://example.com/a?#b?", "http://example.com/a?"],
+    ["http://example.com/a#b?", "http://example.com/a"],
   ];
   for (const [url, expected] of cases) {
     assertEquals(absoluteTarget(new URL(url)), expected, url);
