@@ -20,9 +20,16 @@ function describe(value: unknown): string {
   return Object.prototype.toString.call(value).slice(8, -1);
 }
 
+/** A body stream someone already reads (another request, or the caller). */
+export function lockedError(): TypeError {
+  return new TypeError(
+    "Cannot build request: the body stream is locked (already being read)",
+  );
+}
+
+/** A request body read from the caller's stream, framed for the wire. */
 export class BodyStream {
-  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
-  readonly #stream: ReadableStream<Uint8Array>;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   /** The bytes announced with `Content-Length`; -1 when sent chunked. */
   readonly #length: number;
   #sent = 0;
@@ -31,8 +38,15 @@ export class BodyStream {
   #failed = false;
   finished = false;
 
+  /**
+   * Locks `stream` at once, so that a second request built over the same stream
+   * before this one reads it fails up front, not after its head went out.
+   *
+   * @throws {TypeError} If the stream is locked.
+   */
   constructor(stream: ReadableStream<Uint8Array>, length: number) {
-    this.#stream = stream;
+    if (stream.locked) throw lockedError();
+    this.#reader = stream.getReader();
     this.#length = length;
   }
 
@@ -42,7 +56,6 @@ export class BodyStream {
       if (this.#failed) throw this.#error;
       const result = this.#result;
       if (result === null) {
-        this.#reader ??= this.#stream.getReader();
         return this.#reader.read().then((r) => {
           this.#result = r;
         }, (e) => {
@@ -94,8 +107,7 @@ export class BodyStream {
   cancel(reason: unknown): void {
     if (this.finished) return;
     this.finished = true;
-    // Never read: cancel the stream itself (which rejects if someone else locked it).
-    (this.#reader ?? this.#stream).cancel(reason).catch(noop);
+    this.#reader.cancel(reason).catch(noop);
   }
 }
 

@@ -7,6 +7,7 @@
 
 import { allocate } from "../selector/_slab.ts";
 import { ACCEPT_ENCODING } from "./_decode.ts";
+import { lockedError } from "./_body.ts";
 import type { ProxyConfig } from "./_proxy.ts";
 import { type HttpUrl, requestTarget, type Site } from "./_http_url.ts";
 
@@ -274,11 +275,7 @@ export function validateBody(
   } else if (body instanceof ArrayBuffer) {
     out = new Uint8Array(body.slice(0));
   } else if (body instanceof ReadableStream) {
-    if (body.locked) {
-      throw new TypeError(
-        "Cannot build request: the body stream is locked (already being read)",
-      );
-    }
+    if (body.locked) throw lockedError();
     out = body as ReadableStream<Uint8Array>;
   } else {
     throw new TypeError(

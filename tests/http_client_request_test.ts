@@ -623,3 +623,24 @@ Deno.test("fetchAll never reuses a conn whose request said Connection: close, th
   assertEquals(client.detach(), null);
   client.close();
 });
+
+Deno.test("fetchAll with one crawl-wide body stream sends it once; the other URLs fail with TypeError before connecting, at any concurrency", async () => {
+  for (const concurrency of [1, 3]) {
+    await using server = recordingServer();
+    const results = await fetchAll(
+      [server.url("/1"), server.url("/2"), server.url("/3")],
+      { concurrency, method: "POST", body: streamOf(["one ", "stream"]) },
+    );
+    assert(results[0]!.ok, String(!results[0]!.ok && results[0]!.error));
+    for (const r of results.slice(1)) {
+      assert(!r.ok);
+      assertInstanceOf(r.error, TypeError);
+      assertStringIncludes(r.error.message, "body stream is locked");
+    }
+    assertEquals(server.connections, 1, `concurrency ${concurrency}`);
+    assertEquals(
+      bodyOf(server.requests[0]!.text),
+      "4\r\none \r\n6\r\nstream\r\n0\r\n\r\n",
+    );
+  }
+});
