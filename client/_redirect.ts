@@ -64,6 +64,25 @@ const ORIGIN_HEADERS = [
   "host",
 ];
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A `Location` as a browser and curl read it: field values reach `Headers` one
+ * byte a character, so raw UTF-8 (`/café` sent unescaped, as many servers do)
+ * would be percent-encoded byte for byte as two Latin-1 characters each
+ * (`/caf%C3%83%C2%A9`). Bytes that are valid UTF-8 are read as UTF-8; any other
+ * value is left as it came.
+ */
+function utf8Location(location: string): string {
+  // deno-lint-ignore no-control-regex
+  if (/^[\x00-\x7f]*$/.test(location)) return location;
+  try {
+    return utf8.decode(Uint8Array.from(location, (c) => c.charCodeAt(0)));
+  } catch {
+    return location;
+  }
+}
+
 /**
  * Decides the hop after `response`.
  *
@@ -89,7 +108,7 @@ export function nextHop(
   // Location is a URI reference, resolved against the request's URL.
   let url: URL;
   try {
-    url = new URL(location, request.url);
+    url = new URL(utf8Location(location), request.url);
   } catch {
     return { request: null, stop: "unusable-location", location };
   }

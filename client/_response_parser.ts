@@ -206,8 +206,9 @@ function limit(
  *   fails at the limit, and a status line not starting with `HTTP/` fails at
  *   its first wrong byte when that byte is within the limit.
  * - Interim `1xx` responses are read and dropped. A `101 Switching Protocols` is
- *   an error (`unexpected-upgrade`): this client never asks for an upgrade, and
- *   the bytes after it would not be HTTP.
+ *   an error (`unexpected-upgrade`): this client does not switch protocols (a
+ *   caller's `Upgrade` header goes out as given), and the bytes after it would
+ *   not be HTTP.
  * - Body framing follows RFC 9112 section 6.3: none for `HEAD`, `204`, `304`
  *   and a `2xx` to `CONNECT` (their framing headers are ignored; the bytes after
  *   a `CONNECT`'s head belong to the tunnel), else `Transfer-Encoding: chunked`
@@ -687,7 +688,7 @@ export class ResponseParser {
       if (status === 101) {
         fail(
           "unexpected-upgrade",
-          "101 Switching Protocols without an upgrade request",
+          "101 Switching Protocols: this client does not switch protocols (an Upgrade request header is sent, never acted on)",
           this.#statusOffset + 9,
         );
       }

@@ -644,3 +644,19 @@ Deno.test("fetchAll with one crawl-wide body stream sends it once; the other URL
     );
   }
 });
+
+Deno.test("fetchAll follows a Location sent as raw UTF-8 to the path it names, percent-encoded once", async () => {
+  const lines: string[] = [];
+  await using server = scriptedServer(async (conn) => {
+    const head = await readHead(conn);
+    lines.push(head.slice(0, head.indexOf("\r\n")));
+    const reply = head.startsWith("GET /start ")
+      ? "HTTP/1.1 302 Found\r\nLocation: /caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n"
+      : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    await writeAll(conn, reply);
+  });
+  const [result] = await fetchAll([server.url("/start")], { keepAlive: false });
+  assert(result!.ok, String(!result!.ok && result!.error));
+  assertEquals(lines, ["GET /start HTTP/1.1", "GET /caf%C3%A9 HTTP/1.1"]);
+  assertEquals(result!.response.url, server.url("/caf%C3%A9"));
+});
