@@ -687,7 +687,9 @@ async function main(): Promise<number> {
       const entry = item?.entry ?? null;
       const sink = item?.sink ?? null;
       const line = report(result, entry, sink, cli, stats);
-      if (!result.ok && result.error instanceof DiskError) stop(result.error);
+      if (
+        !result.ok && result.error instanceof DiskError && result.error.fatal
+      ) stop(result.error);
       if (frontier !== null && entry !== null) {
         if (result.ok) follow(frontier, entry, result, sink);
         frontier.done(entry);

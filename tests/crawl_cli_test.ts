@@ -932,6 +932,38 @@ Deno.test("crawl.ts reports an unwritable -o or --warc in one line with exit cod
   assertEquals(server.hits.size, 0);
 });
 
+Deno.test("crawl.ts -o fails a URL whose path is too long for the file system alone, and saves the others", async () => {
+  await using server = countingServer((url) =>
+    new Response(`body of ${url.pathname.length}`)
+  );
+  await using dir = await tempDir();
+  const out = `${dir.path}/out`;
+  // 2,100 segments: each fits, the whole path does not (PATH_MAX is 4,096).
+  const deep = `${server.base}/${"d/".repeat(2_100)}x`;
+  const { code, stdout, stderr } = await crawl([
+    "-o",
+    out,
+    "-c",
+    "1",
+    `${server.base}/a`,
+    deep,
+    `${server.base}/b`,
+    `${server.base}/c`,
+  ]);
+  assertEquals(code, 1, stderr);
+  assertMatch(stdout, /^ERR DiskError: .*File name too long/m);
+  assertEquals(stdout.match(/^ERR /gm)?.length, 1, stdout);
+  assertStringIncludes(stderr, "4 (3 ok, 1 failed)");
+  assert(!/^crawl: Cannot/m.test(stderr), "not a fatal disk error");
+  const host = urlToPath(`${server.base}/`).split("/")[0]!;
+  for (const name of ["a", "b", "c"]) {
+    assertEquals(
+      await Deno.readTextFile(`${out}/${host}/${name}`),
+      "body of 2",
+    );
+  }
+});
+
 Deno.test("crawl.ts stops on a disk error mid-crawl with one line, exit code 1, and the WARC readable", async () => {
   await using server = countingServer((url) =>
     new Response(`body of ${url.pathname}`)

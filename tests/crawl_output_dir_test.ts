@@ -390,3 +390,15 @@ Deno.test("OutputDir.open() stream errors with one DiskError when the disk is fu
   // The partial body is gone; what was saved stays.
   assertEquals(await layout(dir.path), { "h.test/x": "already saved" });
 });
+
+Deno.test("OutputDir.open() turns a file of a 240-byte name into a folder when a path goes below it", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(dir.path);
+  const long = "M".repeat(240);
+  await save(output, `http://h.test/${long}`, "page");
+  await save(output, `http://h.test/${long}/b`, "below");
+  assertEquals(await layout(dir.path), {
+    [`h.test/${long}/index.html`]: "page",
+    [`h.test/${long}/b`]: "below",
+  });
+});

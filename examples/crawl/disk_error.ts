@@ -7,10 +7,12 @@
 /**
  * A file or directory the crawl writes could not be created or written: disk full,
  * permission denied, a file where a directory is needed, ... The CLI stops the
- * crawl on it and prints its message as one line (exit status 1).
+ * crawl on a fatal one and prints its message as one line (exit status 1).
  *
  * The message reads "Cannot <action> '<path>': <system message>"; the system error
- * (a `Deno.errors.*` or `Error`) is the `cause`.
+ * (a `Deno.errors.*` or `Error`) is the `cause`. A name too long for the file
+ * system is the one error that is not {@linkcode DiskError.fatal}: that URL fails
+ * alone.
  *
  * @example
  * ```ts
@@ -20,6 +22,7 @@
  * const error = new DiskError("write", "/out/a.html", new Error("No space left on device"));
  * assertEquals(error.message, "Cannot write '/out/a.html': No space left on device");
  * assertEquals(error.name, "DiskError");
+ * assertEquals(error.fatal, true);
  * ```
  */
 export class DiskError extends Error {
@@ -27,6 +30,12 @@ export class DiskError extends Error {
   override name = "DiskError";
   /** The file or directory the operation was on. */
   readonly path: string;
+  /**
+   * Whether every later file would meet it too (a full disk, a denied
+   * permission, a read-only file system), so the crawl stops; `false` for a
+   * path too long for the file system (`ENAMETOOLONG`), which fails its URL alone.
+   */
+  readonly fatal: boolean;
 
   /**
    * Builds the one-line message from the action, the path and the cause.
@@ -39,5 +48,6 @@ export class DiskError extends Error {
     const reason = cause instanceof Error ? cause.message : String(cause);
     super(`Cannot ${action} '${path}': ${reason}`, { cause });
     this.path = path;
+    this.fatal = (cause as { code?: unknown } | null)?.code !== "ENAMETOOLONG";
   }
 }

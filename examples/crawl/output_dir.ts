@@ -254,7 +254,11 @@ async function ensureFolder(
     if (!info.isFile || !displaceFile) {
       throw new Deno.errors.NotADirectory("Not a directory");
     }
-    const aside = `${path}.~${crypto.randomUUID()}`;
+    // Beside it under a short name: the file's own name plus a suffix may not
+    // fit in the 255 bytes a name may have.
+    const aside = `${
+      path.slice(0, path.lastIndexOf("/"))
+    }/.~aside-${crypto.randomUUID()}`;
     await Deno.rename(path, aside);
     await Deno.mkdir(path);
     await Deno.rename(aside, `${path}/index.html`);
