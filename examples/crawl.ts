@@ -525,7 +525,7 @@ async function main(): Promise<number> {
     }
     const sink = new BodySink(output, url, {
       keep: cli.printBody ? Infinity : cli.follow ? MAX_HTML : 0,
-      keepMarkupOnly: !cli.printBody,
+      keepTextOnly: !cli.printBody,
     });
     const item: Item = { entry, sink };
     return { url, sink: sink.writable, data: item };

@@ -1121,6 +1121,43 @@ Deno.test("crawl.ts --follow -o follows the links of pages streamed to disk", as
   assertMatch(stderr, /files\s+\d+ saved under /);
 });
 
+Deno.test("crawl.ts --follow finds the same links with -o as without in a page starting with a BOM or with text", async () => {
+  const html = (link: string) => `<a href="${link}">x</a>`;
+  const pages: Record<string, () => Response> = {
+    "/": () =>
+      new Response(html("/bom") + html("/text"), {
+        headers: { "content-type": "text/html" },
+      }),
+    "/bom": () =>
+      new Response("\ufeff" + html("/from-bom"), {
+        headers: { "content-type": "text/html; charset=utf-8" },
+      }),
+    "/text": () =>
+      new Response("Hello " + html("/from-text"), {
+        headers: { "content-type": "text/html" },
+      }),
+  };
+  await using server = countingServer((url) =>
+    pages[url.pathname]?.() ?? new Response("leaf")
+  );
+  await using dir = await tempDir();
+  for (const args of [[], ["-o", `${dir.path}/out`]]) {
+    server.hits.clear();
+    const { code, stderr } = await crawl([
+      "--follow",
+      "--ignore-robots",
+      ...args,
+      `${server.base}/`,
+    ]);
+    assertEquals(code, 0, stderr);
+    assertEquals(
+      [...server.hits.keys()].sort(),
+      ["/", "/bom", "/from-bom", "/from-text", "/text"],
+      args.join(" "),
+    );
+  }
+});
+
 Deno.test("crawl.ts --cacert trusts a private CA for https, and without it the URL fails", async () => {
   const server = Deno.serve({
     hostname: "127.0.0.1",

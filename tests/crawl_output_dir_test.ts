@@ -16,6 +16,7 @@ import {
 } from "@std/assert";
 import { OutputDir, urlToPath } from "../examples/crawl/output_dir.ts";
 import { DiskError } from "../examples/crawl/disk_error.ts";
+import { BodySink } from "../examples/crawl/body_sink.ts";
 
 const encoder = new TextEncoder();
 
@@ -401,4 +402,26 @@ Deno.test("OutputDir.open() turns a file of a 240-byte name into a folder when a
     [`h.test/${long}/index.html`]: "page",
     [`h.test/${long}/b`]: "below",
   });
+});
+
+Deno.test("BodySink with keepTextOnly keeps a page starting with a BOM or text, not a body with binary bytes", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(dir.path);
+  const kept = async (name: string, bytes: Uint8Array) => {
+    const sink = new BodySink(output, `http://h.test/${name}`, {
+      keep: 1000,
+      keepTextOnly: true,
+    });
+    await ReadableStream.from([bytes]).pipeTo(sink.writable);
+    return sink.kept().length;
+  };
+  const page = encoder.encode("\ufeff<p>a</p>");
+  assertEquals(await kept("bom", page), page.length);
+  assertEquals(await kept("text", encoder.encode("Hi\r\n\t<a>")), 8);
+  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x3c];
+  assertEquals(await kept("png", new Uint8Array(png)), 0);
+  const gzip = [0x1f, 0x8b, 0x08, 0x00];
+  assertEquals(await kept("gz", new Uint8Array(gzip)), 0);
+  // Saved whole either way.
+  assertEquals((await Deno.readFile(`${dir.path}/h.test/png`)).length, 9);
 });

@@ -16,12 +16,33 @@ export interface BodySinkOptions {
    */
   keep?: number;
   /**
-   * Keep it only if its first non-blank byte is `<` (it may be HTML), so images
-   * and archives are not held.
+   * Keep it only if its first bytes hold no binary byte (a control character
+   * no text has, as the WHATWG MIME Sniffing standard defines them), so images
+   * and archives are not held; whether it is HTML is the response's
+   * `Content-Type`'s to say (a page may start with a BOM or with text).
    *
    * @default {false}
    */
-  keepMarkupOnly?: boolean;
+  keepTextOnly?: boolean;
+}
+
+/** How much of a body's first chunk is looked at (the resource header of MIME Sniffing). */
+const SNIFF_BYTES = 1445;
+
+/**
+ * Whether `bytes` hold a binary data byte (MIME Sniffing 3: 0x00-0x08, 0x0B,
+ * 0x0E-0x1A, 0x1C-0x1F): PNG, GIF, JPEG, gzip and zip all do early on.
+ */
+function looksBinary(bytes: Uint8Array): boolean {
+  for (const b of bytes) {
+    if (
+      b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0c && b !== 0x0d &&
+      b !== 0x1b
+    ) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /**
@@ -53,7 +74,7 @@ export class BodySink {
   #kept: Uint8Array[] = [];
   #keptBytes = 0;
   #keep: number;
-  #markupOnly: boolean;
+  #textOnly: boolean;
   #sniffed = false;
 
   /**
@@ -63,7 +84,7 @@ export class BodySink {
    */
   constructor(dir: OutputDir, url: string, options: BodySinkOptions = {}) {
     this.#keep = options.keep ?? 0;
-    this.#markupOnly = options.keepMarkupOnly ?? false;
+    this.#textOnly = options.keepTextOnly ?? false;
     const open = async () => {
       if (this.#writer === null) {
         this.#file = await dir.open(url);
@@ -105,11 +126,9 @@ export class BodySink {
 
   #keepChunk(chunk: Uint8Array): void {
     if (this.#keep === 0) return;
-    if (this.#markupOnly && !this.#sniffed) {
-      const first = chunk.findIndex((b) => b > 32);
-      if (first < 0) return;
+    if (this.#textOnly && !this.#sniffed) {
       this.#sniffed = true;
-      if (chunk[first] !== 0x3c) {
+      if (looksBinary(chunk.subarray(0, SNIFF_BYTES))) {
         this.#keep = 0;
         return;
       }
