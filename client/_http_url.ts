@@ -214,17 +214,13 @@ export function requestTarget(url: URL): string {
 
 /**
  * The URL as a response shows it, as `fetch`'s `Response.url` does: without
- * its fragment, and with a password read as `***` (never shown back, as in
- * `result.url`).
+ * its fragment. Credentials stay (as in Python requests' `response.url`): it is
+ * the URL that answered, against which the page's links resolve.
  */
 export function responseUrl(url: HttpUrl): string {
   if (url.plain) return url.href;
-  const parsed = url.url;
-  if (parsed.hash === "" && parsed.password === "") return url.href;
-  const copy = new URL(url.href);
-  copy.hash = "";
-  if (copy.password !== "") copy.password = "***";
-  return copy.href;
+  const hash = url.url.hash;
+  return hash === "" ? url.href : url.href.slice(0, -hash.length);
 }
 
 /**

@@ -86,7 +86,8 @@ export type HttpClientState =
 export interface HttpResponse {
   /**
    * The URL that answered (the last one, after redirects), as `fetch`'s
-   * `Response.url` shows it: without its fragment; a password in it reads `***`.
+   * `Response.url` shows it: without its fragment. A password in it stays, as
+   * links resolve against it (`result.url` is the form to show).
    */
   url: string;
   /** The status code. */

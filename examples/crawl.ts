@@ -818,7 +818,8 @@ function report(
       }) + "\n"
       : `ERR ${error.name}: ${error.message}  ${result.url}\n`;
   }
-  const { status, statusText, url: finalUrl } = result.response;
+  const { status, statusText } = result.response;
+  const finalUrl = hidePassword(result.response.url);
   const bytes = sink === null ? result.response.body.length : sink.bytes;
   stats.add(originOf(result.url), true, String(status), bytes, result.timings);
   if (sink?.path != null) stats.files++;
@@ -847,6 +848,15 @@ function report(
     formatMs(result.timings.total)
   }  ${finalUrl}${from}${to}\n`;
   return printed === null ? line : `${line}${decoder.decode(printed)}\n`;
+}
+
+/** `url` with its password, if any, as `***` (as `result.url` shows it). */
+function hidePassword(url: string): string {
+  if (!url.includes("@")) return url;
+  const parsed = new URL(url);
+  if (parsed.password === "") return url;
+  parsed.password = "***";
+  return parsed.href;
 }
 
 function roundTimings(t: FetchResult["timings"]): FetchResult["timings"] {

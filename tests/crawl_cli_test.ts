@@ -1158,6 +1158,25 @@ Deno.test("crawl.ts --follow finds the same links with -o as without in a page s
   }
 });
 
+Deno.test("crawl.ts never prints a URL's password, in its lines or in --json", async () => {
+  await using server = countingServer((url, request) =>
+    url.pathname === "/r"
+      ? Response.redirect(`${url.origin}/final`, 302)
+      : new Response(request.headers.get("authorization") ?? "none")
+  );
+  const url = server.base.replace("//", "//alice:s3cret@");
+  for (const json of [[], ["--json"]]) {
+    const { code, stdout, stderr } = await crawl([
+      ...json,
+      `${url}/r`,
+      `${url}/page`,
+    ]);
+    assertEquals(code, 0, stderr);
+    assert(!stdout.includes("s3cret"), stdout);
+    assertStringIncludes(stdout, "alice:***@");
+  }
+});
+
 Deno.test("crawl.ts --cacert trusts a private CA for https, and without it the URL fails", async () => {
   const server = Deno.serve({
     hostname: "127.0.0.1",

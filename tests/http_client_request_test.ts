@@ -299,14 +299,14 @@ Deno.test("HttpClient sends URL credentials as Authorization: Basic on the wire,
   );
   assert(!second!.text.includes("Basic"));
   assertStringIncludes(second!.text, "\r\nauthorization: Bearer mine\r\n");
-  // The response shows the URL without its password, as result.url does.
+  // The URL that answered, credentials and all (result.url is the one redacted).
   assertEquals(
     withCredentials.response!.url,
-    server.url("/", "al%69ce:***"),
+    server.url("/", "al%69ce:p%40ss%3Aword"),
   );
 });
 
-Deno.test("fetchAll's response.url has no fragment and no password, redirected or not, as fetch's Response.url", async () => {
+Deno.test("fetchAll's response.url has no fragment, redirected or not, as fetch's Response.url; result.url hides the password", async () => {
   await using server = scriptedServer(async (conn) => {
     const head = await readHead(conn);
     const reply = head.startsWith("GET /from ")
@@ -321,15 +321,19 @@ Deno.test("fetchAll's response.url has no fragment and no password, redirected o
     new URL(`${base}/obj?q=1#part`),
     `http://127.0.0.1:${server.port}/plain#frag`,
   ];
-  const shown = (await fetchAll(urls, { keepAlive: false })).map((r) =>
-    r.ok ? r.response.url : String(r.error)
-  );
-  const hidden = `http://user:***@127.0.0.1:${server.port}`;
-  assertEquals(shown, [
-    `${hidden}/page`,
-    `${hidden}/to`,
-    `${hidden}/obj?q=1`,
+  const results = await fetchAll(urls, { keepAlive: false });
+  assertEquals(results.map((r) => r.ok ? r.response.url : String(r.error)), [
+    `${base}/page`,
+    `${base}/to`,
+    `${base}/obj?q=1`,
     `http://127.0.0.1:${server.port}/plain`,
+  ]);
+  const hidden = `http://user:***@127.0.0.1:${server.port}`;
+  assertEquals(results.map((r) => r.url), [
+    `${hidden}/page#part`,
+    `${hidden}/from#part`,
+    `${hidden}/obj?q=1#part`,
+    `http://127.0.0.1:${server.port}/plain#frag`,
   ]);
 });
 
