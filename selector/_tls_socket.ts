@@ -170,7 +170,16 @@ function nodeOptions(
   ca: string[] | undefined,
 ): ConnectionOptions {
   const hostname = options.hostname ?? "127.0.0.1";
+  // `allowHalfOpen` is a `net.Socket` option that `tls.connect` passes on; the
+  // type leaves it out.
+  const half: { allowHalfOpen: boolean } = {
+    // The peer's end of stream must not end our side too: as over TCP, bytes
+    // sent after it still go out (Node's default ends the socket, and the
+    // write that follows failed with EPIPE after `send` took its bytes).
+    allowHalfOpen: true,
+  };
   return {
+    ...half,
     host: hostname,
     port: options.port,
     // SNI carries names only (RFC 6066); an IP address is checked as such.
@@ -212,8 +221,8 @@ class TlsSocketConn implements Transport {
   readonly localAddr: Deno.Addr;
   readonly remoteAddr: Deno.Addr;
   #socket: TLSSocket;
-  /** The rest of a chunk a read could not take whole. */
-  #rest: Uint8Array | null = null;
+  /** What arrived and was not read yet, oldest first. */
+  #queue: Uint8Array[] = [];
   #ended = false;
   #closed = false;
   #error: Error | null = null;
@@ -235,9 +244,14 @@ class TlsSocketConn implements Transport {
       netAddr(socket.localAddress!, socket.localPort!);
     this.remoteAddr = under?.remoteAddr ??
       netAddr(socket.remoteAddress!, socket.remotePort!);
-    // 'readable' keeps the stream paused: the socket reads ahead only up to its
-    // high-water mark, then the kernel holds the rest, as with a Deno conn.
-    socket.on("readable", this.#notify);
+    // Flowing, into a queue of our own: Deno 2.9.6's node:tls reads ahead
+    // whatever the peer sends, paused or not, and a paused socket that stopped
+    // reading on a full buffer loses the end of stream that arrives meanwhile
+    // (a close-delimited body of a few hundred KiB read slowly never ended).
+    socket.on("data", (chunk: Uint8Array) => {
+      this.#queue.push(chunk);
+      this.#notify();
+    });
     socket.on("end", () => {
       this.#ended = true;
       this.#notify();
@@ -256,11 +270,16 @@ class TlsSocketConn implements Transport {
           "Cannot read: the TLS connection is closed",
         );
       }
-      const chunk: Uint8Array | null = this.#rest ?? this.#socket.read();
-      if (chunk !== null) {
+      const chunk = this.#queue[0];
+      if (chunk !== undefined) {
         const n = Math.min(chunk.length, p.length);
-        p.set(n === chunk.length ? chunk : chunk.subarray(0, n));
-        this.#rest = n < chunk.length ? chunk.subarray(n) : null;
+        if (n === chunk.length) {
+          p.set(chunk);
+          this.#queue.shift();
+        } else {
+          p.set(chunk.subarray(0, n));
+          this.#queue[0] = chunk.subarray(n);
+        }
         return n;
       }
       if (this.#error !== null) throw this.#error;

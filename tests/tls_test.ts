@@ -553,3 +553,69 @@ Deno.test("PollableListener.from(Deno.listenTls()) accepts TLS clients served by
     for (const c of served.keys()) c.close();
   }
 });
+
+Deno.test("PollableConn.recv() over TLS returns null after 3 MiB then the server's close, whether or not the reader kept up", async () => {
+  const size = 3 * 1024 * 1024;
+  for (const lagMs of [0, 300]) {
+    using listener = listenTls();
+    const server = (async () => {
+      const peer = await listener.accept();
+      const data = new Uint8Array(size).fill(0x41);
+      for (let sent = 0; sent < size;) {
+        sent += await peer.write(data.subarray(sent));
+      }
+      peer.close();
+    })();
+    using conn = connectTo(listener);
+    using sel = new DefaultSelector();
+    sel.register(conn, EVENT_READ);
+    // Not reading for a while: the server's close arrives while the socket has
+    // stopped reading on a full buffer (Deno 2.9.6's node:tls dialing by
+    // itself lost the end of stream then).
+    await new Promise((r) => setTimeout(r, lagMs));
+    let got = 0;
+    let eof = false;
+    await selectUntil(sel, (batch) => {
+      if (maskOf(batch, conn) & EVENT_READ) {
+        const chunk = conn.recv();
+        if (chunk === null) eof = true;
+        else got += chunk.length;
+      }
+      return eof;
+    }, { rounds: 100_000, timeout: 10_000 });
+    assertEquals(got, size, `lag ${lagMs} ms`);
+    await server;
+  }
+});
+
+Deno.test("PollableConn over TLS still sends after the server half-closed, as over TCP", async () => {
+  using listener = listenTls();
+  const server = (async () => {
+    using peer = await listener.accept();
+    await peer.write(encoder.encode("question"));
+    await peer.closeWrite();
+    return decoder.decode(await readAll(peer));
+  })();
+  using conn = connectTo(listener);
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  let text = "";
+  let eof = false;
+  await selectUntil(sel, () => {
+    try {
+      const chunk = conn.recv();
+      if (chunk === null) eof = true;
+      else text += decoder.decode(chunk);
+    } catch (e) {
+      if (!(e instanceof BlockingIOError)) throw e;
+    }
+    return eof;
+  });
+  assertEquals(text, "question");
+  sel.modify(conn, EVENT_WRITE);
+  await selectUntil(sel, readyFor(conn, EVENT_WRITE));
+  assertEquals(conn.send("answer"), 6);
+  conn.closeWrite();
+  assertEquals(await server, "answer");
+  assertEquals(conn.error, null);
+});
