@@ -130,6 +130,8 @@ class Job implements Timed {
 class Slot implements Poolable {
   poolOrigin = "";
   poolIndex = -1;
+  poolOlder: Slot | null = null;
+  poolNewer: Slot | null = null;
   /** While idle: the client of the conn's last response, to start the next one. */
   client: HttpClient | null = null;
 
@@ -196,7 +198,13 @@ export class Crawl {
   constructor(options: FetchAllOptions) {
     this.#config = crawlConfig(options);
     this.#scheduler = new Scheduler(this.#config.limits, this.#timers);
-    this.#pool = new IdlePool(this.#config.maxIdlePerOrigin);
+    // No more idle conns than can be busy at once: over many hosts, the one
+    // idle longest is closed first.
+    this.#pool = new IdlePool(
+      this.#config.maxIdlePerOrigin,
+      this.#config.limits.concurrency,
+      (slot) => this.#closeIdle(slot),
+    );
   }
 
   /** Runs the crawl, yielding what finished after each step, in completion order. */
@@ -804,6 +812,11 @@ export class Crawl {
   /** Closes and forgets an idle conn the server closed (or wrote to). */
   #dropIdle(slot: Slot): void {
     this.#pool.remove(slot);
+    this.#closeIdle(slot);
+  }
+
+  /** Closes a conn out of the pool. */
+  #closeIdle(slot: Slot): void {
     this.#watch(slot, 0);
     slot.conn.close();
   }

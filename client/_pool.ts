@@ -1,8 +1,10 @@
 /**
  * The keep-alive pool, pure: idle connections by origin, at most `maxIdle` per
- * origin. Entries keep their own position, so dropping one that the server
- * closed costs O(1), and taking one is a pop (the most recently used conn, which
- * is the least likely to have been closed by the server).
+ * origin and `maxTotal` in all. Entries keep their own position, so dropping one
+ * that the server closed costs O(1), and taking one is a pop (the most recently
+ * used conn, which is the least likely to have been closed by the server). Past
+ * `maxTotal`, the entry pooled longest ago goes (a crawl over many hosts would
+ * otherwise keep a socket open per host it met, until each server closed it).
  *
  * @module
  */
@@ -13,6 +15,9 @@ export interface Poolable {
   poolOrigin: string;
   /** Its index in its origin's list, `-1` while not pooled. Owned by the pool. */
   poolIndex: number;
+  /** The entry pooled just before it and just after it, over all origins. Owned by the pool. */
+  poolOlder: Poolable | null;
+  poolNewer: Poolable | null;
 }
 
 /**
@@ -21,11 +26,28 @@ export interface Poolable {
  */
 export class IdlePool<T extends Poolable> {
   readonly #maxIdle: number;
+  readonly #maxTotal: number;
+  readonly #evict: (entry: T) => void;
   readonly #byOrigin = new Map<string, T[]>();
   #size = 0;
+  /** Every entry in the order pooled: the oldest first, to evict. */
+  #oldest: T | null = null;
+  #newest: T | null = null;
 
-  constructor(maxIdle: number) {
+  /**
+   * @param maxIdle The most entries per origin.
+   * @param maxTotal The most entries over all origins.
+   * @param evict Given each entry `put` pushes out past `maxTotal` (it is
+   *   removed already).
+   */
+  constructor(
+    maxIdle: number,
+    maxTotal = Infinity,
+    evict: (entry: T) => void = () => {},
+  ) {
     this.#maxIdle = maxIdle;
+    this.#maxTotal = maxTotal;
+    this.#evict = evict;
   }
 
   /** How many entries are idle, over all origins. */
@@ -45,7 +67,17 @@ export class IdlePool<T extends Poolable> {
     entry.poolIndex = list.length;
     list.push(entry);
     this.#size++;
-    return true;
+    entry.poolOlder = this.#newest;
+    entry.poolNewer = null;
+    if (this.#newest === null) this.#oldest = entry;
+    else this.#newest.poolNewer = entry;
+    this.#newest = entry;
+    while (this.#size > this.#maxTotal) {
+      const oldest = this.#oldest!;
+      this.remove(oldest);
+      this.#evict(oldest);
+    }
+    return entry.poolIndex >= 0;
   }
 
   /** Takes the most recently pooled entry of `origin`, if any. */
@@ -55,6 +87,7 @@ export class IdlePool<T extends Poolable> {
     if (entry === undefined) return undefined;
     entry.poolIndex = -1;
     this.#size--;
+    this.#unlink(entry);
     if (list!.length === 0) this.#byOrigin.delete(origin);
     return entry;
   }
@@ -71,7 +104,18 @@ export class IdlePool<T extends Poolable> {
     }
     entry.poolIndex = -1;
     this.#size--;
+    this.#unlink(entry);
     if (list.length === 0) this.#byOrigin.delete(entry.poolOrigin);
+  }
+
+  #unlink(entry: T): void {
+    const older = entry.poolOlder as T | null;
+    const newer = entry.poolNewer as T | null;
+    if (older === null) this.#oldest = newer;
+    else older.poolNewer = newer;
+    if (newer === null) this.#newest = older;
+    else newer.poolOlder = older;
+    entry.poolOlder = entry.poolNewer = null;
   }
 
   /** Removes and returns every entry. */
@@ -80,11 +124,13 @@ export class IdlePool<T extends Poolable> {
     for (const list of this.#byOrigin.values()) {
       for (const entry of list) {
         entry.poolIndex = -1;
+        entry.poolOlder = entry.poolNewer = null;
         all.push(entry);
       }
     }
     this.#byOrigin.clear();
     this.#size = 0;
+    this.#oldest = this.#newest = null;
     return all;
   }
 }

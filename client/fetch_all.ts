@@ -300,7 +300,9 @@ export interface FetchAllOptions {
    */
   keepAlive?: boolean;
   /**
-   * The most idle connections kept per origin when `keepAlive` is on.
+   * The most idle connections kept per origin when `keepAlive` is on. Over all
+   * origins at most `concurrency` are kept: past that, the one idle longest is
+   * closed (a crawl over many hosts keeps no socket per host it met).
    *
    * @default {concurrency}
    */

@@ -32,6 +32,8 @@ export interface RawServer extends AsyncDisposable {
   readonly connections: number;
   /** How many requests were read. */
   readonly requests: number;
+  /** How many accepted connections are still open (the client has not closed them). */
+  readonly open: number;
   close(): Promise<void>;
 }
 
@@ -146,6 +148,9 @@ export function rawServer(handler: RawHandler): RawServer {
     },
     get requests() {
       return requests;
+    },
+    get open() {
+      return conns.size;
     },
     close,
     [Symbol.asyncDispose]: close,

@@ -851,3 +851,43 @@ Deno.test("fetchAll() with keepAlive: false starts each request on a new conn wi
     assert(results[i]!.timings.connect > 0);
   }
 });
+
+Deno.test("fetchEach keeps at most `concurrency` idle conns over many origins: the one idle longest is closed first", async () => {
+  const servers = Array.from(
+    { length: 12 },
+    () =>
+      rawServer(async ({ conn }) => {
+        await writeSplit(
+          conn,
+          "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        );
+        return "keep"; // a keep-alive server that never closes an idle conn
+      }),
+  );
+  try {
+    const open = () => servers.reduce((n, s) => n + s.open, 0);
+    let results = 0;
+    for await (
+      const { result } of fetchEach(servers.map((s) => s.url("/")), {
+        concurrency: 2,
+      })
+    ) {
+      assert(result.ok);
+      results++;
+      if (results === 10) {
+        await new Promise((r) => setTimeout(r, 50)); // closes reach the servers
+        // 2 in flight and 2 idle at most; without a cap, one per origin met.
+        assert(open() <= 4, `${open()} conns open after 10 origins`);
+      }
+    }
+    assertEquals(results, 12);
+    // Closing is asynchronous: give the servers a moment to see it.
+    const deadline = Date.now() + 2_000;
+    while (open() > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assertEquals(open(), 0, "the crawl's end closed them all");
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+  }
+});

@@ -9,6 +9,8 @@ class Entry implements Timed, Poolable {
   heapIndex = -1;
   poolOrigin = "";
   poolIndex = -1;
+  poolOlder: Entry | null = null;
+  poolNewer: Entry | null = null;
   constructor(readonly name: string) {}
 }
 
@@ -223,6 +225,26 @@ Deno.test("IdlePool.remove() drops any entry in O(1) and take() returns the most
   assertEquals(pool.drain().map((e) => e.name), ["d"]);
   assertEquals(pool.size, 0);
   assert(!new IdlePool<Entry>(0).put("o", a!));
+});
+
+Deno.test("IdlePool past maxTotal evicts the entry pooled longest ago, whatever its origin", () => {
+  const evicted: string[] = [];
+  const pool = new IdlePool<Entry>(2, 3, (e) => evicted.push(e.name));
+  const [a, b, c, d, e] = ["a", "b", "c", "d", "e"].map((n) => new Entry(n));
+  assert(pool.put("o", a!) && pool.put("p", b!) && pool.put("q", c!));
+  assertEquals(pool.take("o")?.name, "a"); // taken: no longer the oldest
+  assert(pool.put("o", a!));
+  assert(pool.put("r", d!));
+  assertEquals(evicted, ["b"]);
+  assertEquals(b!.poolIndex, -1);
+  assertEquals(pool.take("p"), undefined);
+  pool.remove(c!);
+  assert(pool.put("s", e!)); // room again: nothing evicted
+  assertEquals(evicted, ["b"]);
+  assertEquals(pool.size, 3);
+  assertEquals(pool.drain().map((x) => x.name).sort(), ["a", "d", "e"]);
+  assert(pool.put("o", b!));
+  assertEquals(pool.size, 1);
 });
 
 Deno.test("Scheduler.pause() keeps the later of two pauses, and moves a waiting origin later", () => {
