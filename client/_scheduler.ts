@@ -99,6 +99,11 @@ const IDLE = 0;
 const READY = 1;
 const TIMED = 2;
 const FULL = 3;
+/**
+ * Nothing queued, nothing in flight, but a delay or a pause still to honour:
+ * remembered until then (a timer), then forgotten.
+ */
+const LINGER = 4;
 
 /** A per-origin delay function's answer; one that is not a delay counts as 0. */
 function originDelay(delay: (origin: string) => number, key: string): number {
@@ -116,7 +121,7 @@ export class Origin<J> implements Timed {
   nextStart = -Infinity;
   /** No start before this time (origin-wide backoff). */
   pausedUntil = -Infinity;
-  /** Where it is: IDLE (nothing queued), READY, TIMED or FULL. */
+  /** Where it is: IDLE (nothing queued), READY, TIMED, FULL or LINGER. */
   place = IDLE;
   /** Waiting jobs, first to start first. */
   readonly #jobs = new Fifo<J>();
@@ -184,6 +189,11 @@ export class Scheduler<J> {
     return this.#queued;
   }
 
+  /** Origins remembered: with jobs, or with a delay or pause still to honour. */
+  get origins(): number {
+    return this.#origins.size;
+  }
+
   /** The origin with this key, created on first use. */
   origin(key: string): Origin<J> {
     let origin = this.#origins.get(key);
@@ -199,7 +209,9 @@ export class Scheduler<J> {
     if (front) origin.unshift(job);
     else origin.push(job);
     this.#queued++;
-    if (origin.place === IDLE) this.#place(origin, now);
+    if (origin.place === IDLE || origin.place === LINGER) {
+      this.#place(origin, now);
+    }
   }
 
   /**
@@ -244,10 +256,7 @@ export class Scheduler<J> {
     // Only origins with queued jobs may be in the ring.
     if (origin.place === READY) this.#ready.remove(origin);
     this.#place(origin, now);
-    if (
-      origin.inFlight === 0 && origin.nextStart <= now &&
-      origin.pausedUntil <= now
-    ) this.#origins.delete(origin.key);
+    this.#settle(origin, now);
     return true;
   }
 
@@ -256,17 +265,13 @@ export class Scheduler<J> {
     this.#running--;
     origin.inFlight--;
     if (origin.place === FULL) this.#place(origin, now);
-    else if (
-      origin.place === IDLE && origin.inFlight === 0 &&
-      origin.nextStart <= now && origin.pausedUntil <= now
-    ) {
-      // Nothing left to remember about it.
-      this.#origins.delete(origin.key);
-    }
+    else this.#settle(origin, now);
   }
 
   /** No job of `origin` starts before `until` (origin-wide backoff). */
   pause(origin: Origin<J>, until: number, now: number): void {
+    // A job may hold an origin forgotten since: the one known now is paused.
+    origin = this.#origins.get(origin.key) ?? origin;
     if (until <= origin.pausedUntil) return;
     origin.pausedUntil = until;
     if (origin.place === READY) {
@@ -276,13 +281,43 @@ export class Scheduler<J> {
     if (origin.place === TIMED) this.#place(origin, now);
     // Keep it known (with its pause) even while nothing is queued.
     this.#origins.set(origin.key, origin);
+    this.#settle(origin, now);
   }
 
   /** The deadline queue says `origin` is due: it may start again. */
   wake(origin: Origin<J>, now: number): void {
+    if (origin.place === LINGER) {
+      origin.place = IDLE;
+      this.#settle(origin, now);
+      return;
+    }
     if (origin.place !== TIMED) return;
     origin.place = IDLE;
     this.#place(origin, now);
+  }
+
+  /**
+   * An origin with nothing queued and nothing in flight is forgotten, at once
+   * or, while a delay or a pause is still to honour, once it ends: a crawl over
+   * many hosts keeps nothing per host it is done with.
+   */
+  #settle(origin: Origin<J>, now: number): void {
+    if (
+      (origin.place !== IDLE && origin.place !== LINGER) ||
+      origin.inFlight > 0
+    ) return;
+    const until = Math.max(origin.nextStart, origin.pausedUntil);
+    if (until <= now) {
+      if (origin.place === LINGER) this.#timers.delete(origin);
+      origin.place = IDLE;
+      // The map may hold a newer origin of the same key: leave that one.
+      if (this.#origins.get(origin.key) === origin) {
+        this.#origins.delete(origin.key);
+      }
+      return;
+    }
+    origin.place = LINGER;
+    this.#timers.set(origin, until);
   }
 
   /** Empties every queue (an abort), returning the jobs that waited. */
@@ -300,7 +335,9 @@ export class Scheduler<J> {
 
   /** Puts an origin where its state says: ready, timed, full or idle. */
   #place(origin: Origin<J>, now: number): void {
-    if (origin.place === TIMED) this.#timers.delete(origin);
+    if (origin.place === TIMED || origin.place === LINGER) {
+      this.#timers.delete(origin);
+    }
     if (origin.queued === 0) {
       origin.place = IDLE;
       return;

@@ -166,7 +166,7 @@ Deno.test("Scheduler.push() with front queues a retry ahead of its origin's othe
   assertEquals(takeAll(s, 0), ["a1"]);
 });
 
-Deno.test("Scheduler.unqueue() takes a waiting job out, whether its origin is ready, timed or full, and forgets an origin left with nothing", () => {
+Deno.test("Scheduler.unqueue() takes a waiting job out, whether its origin is ready, timed or full, and forgets an origin left with nothing once its pause ends", () => {
   const { s, timers } = scheduler({ perOrigin: 1, delay: 0 });
   const a = s.origin("a");
   s.push(a, "a0", 0);
@@ -185,14 +185,17 @@ Deno.test("Scheduler.unqueue() takes a waiting job out, whether its origin is re
   assert(s.unqueue(b, "b0", 4));
   assertEquals(takeAll(s, 4), []);
   assertEquals(s.queued, 0);
-  // Timed (paused): its timer goes with its last job.
+  // Timed (paused): with its last job gone, it is remembered until its pause
+  // ends, then forgotten.
   const c = s.origin("c");
   s.pause(c, 1_000, 4);
   s.push(c, "c0", 4);
   assertEquals(timers.nextDue, 1_000);
   assert(s.unqueue(c, "c0", 5));
-  assertEquals(timers.size, 0);
+  assertEquals(timers.size, 1);
   assert(s.origin("c") === c, "still paused: remembered");
+  s.wake(timers.popDue(1_000) as Origin<string>, 1_000);
+  assert(s.origin("c") !== c, "its pause over: forgotten");
   // An origin with nothing queued, in flight or pending is forgotten.
   assert(s.origin("b") !== b);
 });
@@ -225,6 +228,37 @@ Deno.test("IdlePool.remove() drops any entry in O(1) and take() returns the most
   assertEquals(pool.drain().map((e) => e.name), ["d"]);
   assertEquals(pool.size, 0);
   assert(!new IdlePool<Entry>(0).put("o", a!));
+});
+
+Deno.test("Scheduler forgets an origin it is done with once its delay or pause ends, not at the crawl's end", () => {
+  const { s, timers } = scheduler({ delay: 100 });
+  for (let i = 0; i < 50; i++) {
+    const origin = s.origin(`o${i}`);
+    s.push(origin, `j${i}`, 0);
+    assertEquals(s.take(0), `j${i}`);
+    s.release(origin, 10); // done, its next start at 100 still ahead
+  }
+  const paused = s.origin("p");
+  s.push(paused, "p0", 0);
+  assertEquals(s.take(0), "p0");
+  s.pause(paused, 500, 5); // a 429's Retry-After, while in flight
+  s.release(paused, 10);
+  assertEquals(s.origins, 51, "remembered while their delays run");
+  assertEquals(timers.size, 51);
+  let due: Timed | undefined;
+  while ((due = timers.popDue(100)) !== undefined) {
+    s.wake(due as Origin<string>, 100);
+  }
+  assertEquals(s.origins, 1, "the paused one waits for its pause");
+  // Pushed again before its pause ends: it waits for it, as before.
+  s.push(paused, "p1", 200);
+  assertEquals(takeAll(s, 200), []);
+  assertEquals(timers.popDue(500), paused);
+  s.wake(paused, 500);
+  assertEquals(takeAll(s, 500), ["p1"]);
+  s.release(paused, 600);
+  assertEquals(s.origins, 0);
+  assertEquals(timers.size, 0);
 });
 
 Deno.test("IdlePool past maxTotal evicts the entry pooled longest ago, whatever its origin", () => {
