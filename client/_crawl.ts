@@ -927,7 +927,7 @@ export class Crawl {
       const slot = job.slot;
       job.slot = null;
       if (slot !== null) this.#watch(slot, 0);
-      client?.close();
+      client?.close(reason);
       this.#finish(job, {
         url: job.shown,
         ok: false,

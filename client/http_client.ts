@@ -7,6 +7,7 @@
 import { BlockingIOError } from "../selector/errors.ts";
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
 import {
+  kCloseNow,
   kConsume,
   kPeek,
   kReadInto,
@@ -755,12 +756,17 @@ export class HttpClient {
     return this.#conn;
   }
 
-  /** Closes the connection, whatever the state; a pending request fails. */
-  close(): void {
+  /**
+   * Closes the connection, whatever the state; a pending request fails with
+   * `reason` (its sink and body stream get it too).
+   *
+   * @param reason Why; a `Deno.errors.Interrupted` ("Request closed") if not given.
+   */
+  close(reason?: unknown): void {
     if (this.#state !== "done" && this.#state !== "failed") {
-      this.#fail(new Deno.errors.Interrupted("Request closed"));
+      this.#fail(reason ?? new Deno.errors.Interrupted("Request closed"));
     }
-    this.#conn.close();
+    this.#conn[kCloseNow]();
   }
 
   #checkDeadlines(now: number): void {
@@ -1226,7 +1232,9 @@ export class HttpClient {
     // A decoder holds native state that Deno frees only on close().
     this.#decoder?.close();
     this.#decoder = null;
-    this.#conn.close();
+    // Unsent request bytes are of no use now (a peer that stopped reading
+    // would otherwise hold the socket for the whole linger time).
+    this.#conn[kCloseNow]();
     if (body instanceof SinkBody) body.abort(error);
     else if (
       this.#sink !== undefined && !this.#sink.locked &&

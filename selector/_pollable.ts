@@ -36,6 +36,13 @@ export const kReadInto: unique symbol = Symbol("selectors.readInto");
 export const kStartTls: unique symbol = Symbol("selectors.startTls");
 /** `()`: how many bytes the last `kReadInto` read placed in its target (then 0). */
 export const kTakeDirect: unique symbol = Symbol("selectors.takeDirect");
+/**
+ * `()`: `close()` that drops what `send` accepted and did not write yet, for a
+ * conn whose exchange failed: nobody needs those bytes, and flushing them to a
+ * peer that stopped reading would hold the socket (and the process) for the
+ * whole linger time.
+ */
+export const kCloseNow: unique symbol = Symbol("selectors.closeNow");
 /** `()`: the capacity of the read buffer a conn holds now, 0 for none (for tests). */
 export const kReadBufferSize: unique symbol = Symbol(
   "selectors.readBufferSize",

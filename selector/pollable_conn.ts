@@ -12,6 +12,7 @@ import { asError, closeQuietly, describe } from "./_util.ts";
 import { connectTlsSocket, startTlsSocket } from "./_tls_socket.ts";
 import type { Connecting, Transport } from "./_transport.ts";
 import {
+  kCloseNow,
   kConsume,
   kPeek,
   kReadBufferSize,
@@ -822,6 +823,16 @@ export class PollableConn implements Pollable, Disposable {
     } else {
       this.#release();
     }
+  }
+
+  /**
+   * Closes the conn at once, dropping unsent bytes (see `kCloseNow`).
+   *
+   * @ignore
+   */
+  [kCloseNow](): void {
+    this.close();
+    this.#release();
   }
 
   /** Closes the conn, so `using conn = PollableConn.connect(...)` works. */
