@@ -198,11 +198,10 @@ export class Crawl {
   constructor(options: FetchAllOptions) {
     this.#config = crawlConfig(options);
     this.#scheduler = new Scheduler(this.#config.limits, this.#timers);
-    // No more idle conns than can be busy at once: over many hosts, the one
-    // idle longest is closed first.
+    // Over many hosts, the conn idle longest is closed first.
     this.#pool = new IdlePool(
       this.#config.maxIdlePerOrigin,
-      this.#config.limits.concurrency,
+      this.#config.maxIdle,
       (slot) => this.#closeIdle(slot),
     );
   }

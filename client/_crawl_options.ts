@@ -24,6 +24,9 @@ import { checkClientCert } from "../selector/_client_cert.ts";
 import { readProxy, readTransport, readUnixSocket } from "./_route.ts";
 import type { SchedulerLimits } from "./_scheduler.ts";
 
+/** The least default for `maxIdle`: as Go's `MaxIdleConns`. */
+const MIN_MAX_IDLE = 100;
+
 /** The crawl's validated options. */
 export interface CrawlConfig {
   readonly limits: SchedulerLimits;
@@ -32,6 +35,7 @@ export interface CrawlConfig {
   readonly redirect: "follow" | "manual" | "error";
   readonly keepAlive: boolean;
   readonly maxIdlePerOrigin: number;
+  readonly maxIdle: number;
   readonly retry: RetryPolicy;
   /** The request options of a plain URL: one object shared by every request. */
   readonly shared: RequestOptions;
@@ -170,6 +174,11 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
       "maxIdlePerOrigin",
       options.maxIdlePerOrigin,
       concurrency,
+    ),
+    maxIdle: nonNegative(
+      "maxIdle",
+      options.maxIdle,
+      Math.max(MIN_MAX_IDLE, 2 * concurrency),
     ),
     retry: retryPolicy(options.retry),
     shared,

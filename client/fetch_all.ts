@@ -300,13 +300,19 @@ export interface FetchAllOptions {
    */
   keepAlive?: boolean;
   /**
-   * The most idle connections kept per origin when `keepAlive` is on. Over all
-   * origins at most `concurrency` are kept: past that, the one idle longest is
-   * closed (a crawl over many hosts keeps no socket per host it met).
+   * The most idle connections kept per origin when `keepAlive` is on.
    *
    * @default {concurrency}
    */
   maxIdlePerOrigin?: number;
+  /**
+   * The most idle connections kept over all origins when `keepAlive` is on:
+   * past it, the one idle longest is closed, so a crawl over many hosts keeps
+   * no socket per host it met (as Go's `MaxIdleConns`, curl's connection cache).
+   *
+   * @default {max(100, 2 × concurrency)}
+   */
+  maxIdle?: number;
   /**
    * Decode `gzip`, `deflate` and `br` bodies.
    *

@@ -856,7 +856,7 @@ Deno.test("fetchAll() with keepAlive: false starts each request on a new conn wi
   }
 });
 
-Deno.test("fetchEach keeps at most `concurrency` idle conns over many origins: the one idle longest is closed first", async () => {
+Deno.test("fetchEach keeps at most maxIdle idle conns over many origins: the one idle longest is closed first", async () => {
   const servers = Array.from(
     { length: 12 },
     () =>
@@ -874,6 +874,7 @@ Deno.test("fetchEach keeps at most `concurrency` idle conns over many origins: t
     for await (
       const { result } of fetchEach(servers.map((s) => s.url("/")), {
         concurrency: 2,
+        maxIdle: 2,
       })
     ) {
       assert(result.ok);
