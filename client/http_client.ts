@@ -386,6 +386,14 @@ export class HttpClient {
   #ending!: boolean;
   #sinkClosing!: boolean;
   #reusable!: boolean;
+  /**
+   * Receiving while the request is still being sent: the server answered
+   * before the request's end (RFC 9112 section 9.5: an early `413`, say), so
+   * both go on until the response ends, which cuts the rest of the request.
+   */
+  #sendOpen!: boolean;
+  /** The request was cut short: its conn cannot carry another. */
+  #cut!: boolean;
   #body!: BodyBuffer | SinkBody | null;
   #sink!: WritableStream<Uint8Array> | undefined;
   #divert!: ((head: ResponseHead) => boolean) | undefined;
@@ -559,6 +567,8 @@ export class HttpClient {
     this.#ending = false;
     this.#sinkClosing = false;
     this.#reusable = false;
+    this.#sendOpen = false;
+    this.#cut = false;
     this.#body = null;
     this.#sink = sink;
     this.#divert = divert;
@@ -624,19 +634,24 @@ export class HttpClient {
   }
 
   /**
-   * The events to register for now: `EVENT_WRITE` while connecting or sending
-   * (but `EVENT_READ` while connecting waits for a proxy's answer to
-   * `CONNECT`), `EVENT_READ` while receiving, `0` when done or failed, and `0`
-   * while {@linkcode HttpClient.waiting}.
+   * The events to register for now: `EVENT_WRITE` while connecting (but
+   * `EVENT_READ` while connecting waits for a proxy's answer to `CONNECT`),
+   * both while sending (a server may answer before the request's end: the
+   * request is then sent on while the response is read, and cut short when the
+   * response ends), `EVENT_READ` while receiving, `0` when done or failed, and
+   * `0` while {@linkcode HttpClient.waiting}.
    */
   get events(): number {
     if (this.#waiting !== null) return 0;
     const state = this.#state;
-    if (state === "receiving") return EVENT_READ;
+    if (state === "receiving") {
+      return this.#sendOpen ? EVENT_READ | EVENT_WRITE : EVENT_READ;
+    }
     if (state === "connecting") {
       return this.#step === CONNECT_ANSWER ? EVENT_READ : EVENT_WRITE;
     }
-    return state === "sending" ? EVENT_WRITE : 0;
+    // Reading too: a server may answer (and close) before the request's end.
+    return state === "sending" ? EVENT_WRITE | EVENT_READ : 0;
   }
 
   /**
@@ -733,8 +748,15 @@ export class HttpClient {
         this.#timings.connected = loopNow();
         this.#state = "sending";
       }
-      if (this.#state === "sending") this.#send();
-      else this.#receive(mask);
+      if (this.#state === "sending" && (mask & EVENT_READ) !== 0) {
+        this.#answered();
+      }
+      if (this.#state === "sending") {
+        this.#send();
+      } else {
+        if (this.#sendOpen && (mask & EVENT_WRITE) !== 0) this.#send();
+        this.#receive(mask);
+      }
     } catch (e) {
       this.#fail(e);
     }
@@ -956,7 +978,12 @@ export class HttpClient {
         );
       } catch (e) {
         if (e instanceof BlockingIOError) return;
-        throw e;
+        // The server stopped reading (an early answer, then a close): what it
+        // answered, if it did, comes before the write's error.
+        if (this.#state === "sending" && !this.#answerBuffered()) throw e;
+        if (this.#state === "sending") this.#answered();
+        this.#stopSending();
+        return;
       }
       if (this.#tap !== null && n > 0) {
         this.#tap.request(
@@ -984,11 +1011,46 @@ export class HttpClient {
       this.#out = next;
       return next;
     }
+    if (this.#sendOpen) {
+      this.#sendOpen = false; // sent whole, after all
+      return null;
+    }
     const now = loopNow();
     this.#timings.sent = now;
     this.#lastActivity = now;
     this.#state = "receiving";
     return null;
+  }
+
+  /** Response bytes came before the request's end: read them, and send on. */
+  #answered(): void {
+    const now = loopNow();
+    this.#timings.sent = now;
+    this.#lastActivity = now;
+    this.#state = "receiving";
+    this.#sendOpen = true;
+  }
+
+  /** Whether response bytes wait in the conn's buffer. */
+  #answerBuffered(): boolean {
+    try {
+      return (this.#conn[kPeek]()?.length ?? 0) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Sends no more of the request: the response ended, or the server stopped reading. */
+  #stopSending(): void {
+    this.#sendOpen = false;
+    this.#cut = true;
+    this.#out = null;
+    this.#outSent = 0;
+    this.#bodyStream?.cancel(
+      new Deno.errors.Interrupted(
+        "The server answered before the request body was sent",
+      ),
+    );
   }
 
   /** The receive path: framing (the parser) → decoding → the body's consumer. */
@@ -1166,11 +1228,17 @@ export class HttpClient {
   /** The parser is done: the one place where the conn's reuse is decided. */
   #end(trailing: boolean): void {
     this.#ending = true;
+    // Answered before the request's end: the rest of it is of no use now.
+    if (this.#sendOpen) this.#stopSending();
     const parser = this.#parser;
-    this.#reusable = this.#keepAlive && parser.keepAlive && !trailing;
+    this.#reusable = this.#keepAlive && parser.keepAlive && !trailing &&
+      !this.#cut;
     this.#decoder?.end();
-    // Nothing more is read from it: release the socket now, not after the sink.
-    if (!this.#reusable) this.#conn.close();
+    // Nothing more is read from it: release the socket now, not after the sink
+    // (nor after flushing a request cut short).
+    if (this.#reusable) return;
+    if (this.#cut) this.#conn[kCloseNow]();
+    else this.#conn.close();
   }
 
   #finish(): void {

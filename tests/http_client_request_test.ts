@@ -664,3 +664,62 @@ Deno.test("fetchAll follows a Location sent as raw UTF-8 to the path it names, p
   assertEquals(lines, ["GET /start HTTP/1.1", "GET /caf%C3%A9 HTTP/1.1"]);
   assertEquals(result!.response.url, server.url("/caf%C3%A9"));
 });
+
+Deno.test("fetchAll returns a server's early 413 during an upload, without retrying or re-sending it, as fetch and curl do", async () => {
+  let connections = 0;
+  await using server = scriptedServer(async (conn) => {
+    connections++;
+    await readHead(conn); // and not the body
+    await writeAll(
+      conn,
+      "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo big!",
+    );
+    await delay(50);
+    // Closed here with the body unread: the kernel resets the conn.
+  });
+  let cancelled: unknown = null;
+  let chunks = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (chunks++ < 512) c.enqueue(new Uint8Array(64 * 1024));
+      else c.close();
+    },
+    cancel(reason) {
+      cancelled = reason;
+    },
+  });
+  const results = await fetchAll([
+    { url: server.url("/bytes"), body: new Uint8Array(16 * 1024 * 1024) },
+    { url: server.url("/stream"), body: stream },
+  ], { method: "PUT", retry: { limit: 3 }, concurrency: 1, timeout: 10_000 });
+  for (const r of results) {
+    assert(r.ok, r.ok ? "" : String(r.error));
+    assertEquals(r.response.status, 413);
+    assertEquals(latin1(r.response.body), "too big!");
+    assertEquals(r.attempts, 1);
+  }
+  assertEquals(connections, 2);
+  assertInstanceOf(cancelled, Deno.errors.Interrupted);
+  assert(chunks < 512, "the stream was not read to its end");
+});
+
+Deno.test("HttpClient ends with a response that came whole before its upload did, and does not reuse the conn", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
+    await delay(1_000); // open, and reading nothing more
+  });
+  const started = performance.now();
+  const client = new HttpClient(server.url("/"), {
+    method: "POST",
+    body: new Uint8Array(32 * 1024 * 1024),
+    keepAlive: true,
+    timeout: 5_000,
+  });
+  await drive(client);
+  assertEquals(client.state, "done", String(client.error));
+  assertEquals(latin1(client.response!.body), "early");
+  assert(performance.now() - started < 900, "not after a timeout");
+  assertEquals(client.detach(), null, "cut short: not reusable");
+  client.close();
+});
