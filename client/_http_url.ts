@@ -147,6 +147,7 @@ function fastParse(s: string): HttpUrl | null {
 const SLASH = 0x2f;
 const DOT = 0x2e;
 const QUESTION = 0x3f;
+const HASH = 0x23;
 const PERCENT = 0x25;
 
 /**
@@ -204,10 +205,14 @@ function isDotSegment(s: string, i: number): boolean {
 export function requestTarget(url: URL): string {
   const search = url.search;
   if (search === "") {
-    const href = url.href;
-    if (href.charCodeAt(href.length - url.hash.length - 1) === QUESTION) {
-      return url.pathname + "?";
-    }
+    // Optional reads: a URL-like object that is not one may lack them (it
+    // fails the request line's check then).
+    const href: string = url.href ?? "";
+    const hash: string = url.hash ?? "";
+    let end = href.length - hash.length;
+    // An empty fragment is no `hash`, but its "#" is in `href`.
+    if (hash === "" && href.charCodeAt(end - 1) === HASH) end--;
+    if (href.charCodeAt(end - 1) === QUESTION) return url.pathname + "?";
   }
   return url.pathname + search;
 }
@@ -219,8 +224,9 @@ export function requestTarget(url: URL): string {
  */
 export function responseUrl(url: HttpUrl): string {
   if (url.plain) return url.href;
-  const hash = url.url.hash;
-  return hash === "" ? url.href : url.href.slice(0, -hash.length);
+  // The first "#" starts the fragment (an empty one too, which has no `hash`).
+  const cut = url.href.indexOf("#");
+  return cut < 0 ? url.href : url.href.slice(0, cut);
 }
 
 /**

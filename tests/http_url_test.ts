@@ -6,7 +6,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { HttpClient } from "../mod.ts";
-import { toHttpUrl } from "../client/_http_url.ts";
+import { requestTarget, responseUrl, toHttpUrl } from "../client/_http_url.ts";
 import { RequestWriter } from "../client/_request.ts";
 
 /** Deterministic: a failure names its seed and case. */
@@ -26,9 +26,13 @@ function pick<T>(next: () => number, items: readonly T[]): T {
 /** What the WHATWG parser makes of `s`, in the parts a request uses. */
 function whatwg(s: string) {
   const url = new URL(s);
+  // The href from the path on, without the fragment: `search` leaves out the
+  // "?" of an empty query, which is sent.
+  const cut = url.href.indexOf("#"); // the first "#" starts the fragment
+  const href = cut < 0 ? url.href : url.href.slice(0, cut);
   return {
     href: url.href,
-    target: url.pathname + url.search,
+    target: href.slice(href.indexOf("/", url.protocol.length + 2)),
     origin: url.origin,
   };
 }
@@ -271,4 +275,19 @@ Deno.test("toHttpUrl() forgets the origins it has seen past 1,024 of them, and p
   assert(!again.plain);
   assertEquals(parts(`${first}/a`), whatwg(`${first}/a`));
   assert(toHttpUrl(`${first}/a`).plain);
+});
+
+Deno.test('requestTarget() and responseUrl() keep an empty query\'s "?" and drop any fragment, an empty one too', () => {
+  const cases: Array<[string, string, string]> = [
+    ["http://h/x?", "/x?", "http://h/x?"],
+    ["http://h/x?#", "/x?", "http://h/x?"],
+    ["http://h/x?#f?", "/x?", "http://h/x?"],
+    ["http://h/x#", "/x", "http://h/x"],
+    ["http://h/x#?", "/x", "http://h/x"],
+    ["http://u:p@h/x?q#f", "/x?q", "http://u:p@h/x?q"],
+  ];
+  for (const [input, target, shown] of cases) {
+    assertEquals(requestTarget(new URL(input)), target, input);
+    assertEquals(responseUrl(toHttpUrl(input)), shown, input);
+  }
 });
