@@ -520,9 +520,11 @@ async function main(): Promise<number> {
     entry: FrontierEntry | null,
   ): string | RequestSpec => {
     pulled++;
-    if (output === null) {
+    if (output === null && cli.printBody) {
+      // Printed whole: the engine keeps it.
       return entry === null ? url : { url, data: { entry, sink: null } };
     }
+    // Streamed: to its file with -o, else only counted (and kept for links).
     const sink = new BodySink(output, url, {
       keep: cli.printBody ? Infinity : cli.follow ? MAX_HTML : 0,
       keepTextOnly: !cli.printBody,

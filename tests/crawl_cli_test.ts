@@ -219,6 +219,35 @@ Deno.test("crawl.ts -i reads a 100,000-line file lazily and fetches each URL onc
   if (rssKiB !== null) assertLess(rssKiB, 400 * 1024, "memory stays bounded");
 });
 
+Deno.test("crawl.ts without -o counts a large body as it streams by, holding none of it", async () => {
+  const size = 256 * 1024 * 1024;
+  const chunk = new Uint8Array(1024 * 1024).fill(0x61);
+  await using server = countingServer(() => {
+    let sent = 0;
+    return new Response(
+      new ReadableStream({
+        pull(c) {
+          if (sent >= size) return c.close();
+          c.enqueue(chunk);
+          sent += chunk.length;
+        },
+      }),
+    );
+  });
+  const { code, stdout, stderr, rssKiB } = await crawl(
+    ["--json", `${server.base}/big.bin`],
+    { measureRss: true, timeout: 60_000 },
+  );
+  assertEquals(code, 0, stderr);
+  assertEquals(JSON.parse(stdout).bytes, size);
+  console.log(
+    `    256 MiB body: peak RSS ${
+      rssKiB === null ? "?" : `${(rssKiB / 1024).toFixed(0)} MiB`
+    }`,
+  );
+  if (rssKiB !== null) assertLess(rssKiB, 200 * 1024, "the body is not held");
+});
+
 /** A site of `pages` HTML pages with every kind of link, and its robots.txt. */
 function generatedSite(pages: number, elsewhere: string) {
   return countingServer((url) => {

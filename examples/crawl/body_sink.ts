@@ -1,6 +1,8 @@
 /**
- * The sink the crawl CLI gives a URL with `--output-dir`: the body streams to
- * its file, and what `--follow` or `--print-body` need of it is kept aside.
+ * The sink the crawl CLI gives a URL: with `--output-dir` the body streams to
+ * its file, and what `--follow` or `--print-body` need of it is kept aside;
+ * without, it is counted and only that is kept (a crawl of large files holds
+ * none of them in memory).
  *
  * @module
  */
@@ -78,13 +80,26 @@ export class BodySink {
   #sniffed = false;
 
   /**
-   * @param dir The output folder.
+   * @param dir The output folder, or `null` to save nothing (count and keep only).
    * @param url The URL whose body this is: it names the file.
    * @param options What to keep in memory.
    */
-  constructor(dir: OutputDir, url: string, options: BodySinkOptions = {}) {
+  constructor(
+    dir: OutputDir | null,
+    url: string,
+    options: BodySinkOptions = {},
+  ) {
     this.#keep = options.keep ?? 0;
     this.#textOnly = options.keepTextOnly ?? false;
+    if (dir === null) {
+      this.writable = new WritableStream<Uint8Array>({
+        write: (chunk) => {
+          this.bytes += chunk.length;
+          this.#keepChunk(chunk);
+        },
+      });
+      return;
+    }
     const open = async () => {
       if (this.#writer === null) {
         this.#file = await dir.open(url);
