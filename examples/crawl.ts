@@ -278,8 +278,27 @@ function isHtml(headers: Headers, body: Uint8Array): boolean {
   if (type !== null) {
     return /^\s*(text\/html|application\/xhtml\+xml)/i.test(type);
   }
-  const first = body.findIndex((b) => b > 32);
+  // No type: markup if its first byte past a UTF-8 BOM and blanks is "<".
+  const bom = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  const first = body.findIndex((b, i) => i >= bom && b > 32);
   return first >= 0 && body[first] === 0x3c;
+}
+
+/**
+ * The encoding a page's `Content-Type` names, if `TextDecoder` knows it
+ * (`windows-1252`, `iso-8859-1`, `shift_jis`...), else UTF-8: link targets
+ * decoded with the wrong one would be requested wrong (`/caf%EF%BF%BD`).
+ */
+function charsetOf(headers: Headers): string {
+  const label = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(
+    headers.get("content-type") ?? "",
+  )?.[1];
+  if (label === undefined) return "utf-8";
+  try {
+    return new TextDecoder(label).encoding;
+  } catch {
+    return "utf-8";
+  }
 }
 
 /** Reads a file named on the command line; a failure is a usage error. */
@@ -774,7 +793,9 @@ function follow(
   if (response.url !== entry.url) frontier.markSeen(response.url);
   const body = sink === null ? response.body : sink.kept();
   if (!isHtml(response.headers, body)) return;
-  const extractor = new LinkExtractor(response.url);
+  const extractor = new LinkExtractor(response.url, {
+    encoding: charsetOf(response.headers),
+  });
   for (const link of [...extractor.write(body), ...extractor.end()]) {
     frontier.add(link, entry);
   }

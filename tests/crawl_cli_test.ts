@@ -1206,6 +1206,29 @@ Deno.test("crawl.ts never prints a URL's password, in its lines or in --json", a
   }
 });
 
+Deno.test("crawl.ts --follow reads a page's links in the charset its Content-Type names", async () => {
+  await using server = countingServer((url) =>
+    url.pathname === "/"
+      ? new Response(
+        // "café" in windows-1252: é is the one byte 0xE9.
+        new Uint8Array([
+          ...encoder.encode('<a href="/caf'),
+          0xe9,
+          ...encoder.encode('">x</a>'),
+        ]),
+        { headers: { "content-type": "text/html; charset=windows-1252" } },
+      )
+      : new Response("leaf")
+  );
+  const { code, stderr } = await crawl([
+    "--follow",
+    "--ignore-robots",
+    `${server.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  assertEquals([...server.hits.keys()].sort(), ["/", "/caf%C3%A9"]);
+});
+
 Deno.test("crawl.ts --cacert trusts a private CA for https, and without it the URL fails", async () => {
   const server = Deno.serve({
     hostname: "127.0.0.1",
