@@ -488,13 +488,9 @@ async function main(): Promise<number> {
   }
 
   const transport = transportOptions(cli, caCerts, archive?.tap);
-  const userAgentSet = cli.headers.some(([name]) =>
-    name.toLowerCase() === "user-agent"
-  );
+  // -H's User-Agent, if any, is cli.userAgent (it names the robots.txt agent too).
   const headers: [string, string][] = [
-    ...(userAgentSet
-      ? []
-      : [["user-agent", cli.userAgent] as [string, string]]),
+    ["user-agent", cli.userAgent],
     ...cli.headers,
   ];
   const stats = new Stats();

@@ -1229,6 +1229,30 @@ Deno.test("crawl.ts --follow reads a page's links in the charset its Content-Typ
   assertEquals([...server.hits.keys()].sort(), ["/", "/caf%C3%A9"]);
 });
 
+Deno.test("crawl.ts -H 'User-Agent: ...' is the crawl's agent, robots.txt's too, as -A", async () => {
+  const agents: string[] = [];
+  await using server = countingServer((url, request) => {
+    agents.push(request.headers.get("user-agent") ?? "");
+    return url.pathname === "/robots.txt"
+      ? new Response("User-agent: other\nDisallow: /\n")
+      : new Response('<a href="/a">a</a>', {
+        headers: { "content-type": "text/html" },
+      });
+  });
+  const args = ["--follow", `${server.base}/`];
+  const { code, stdout } = await crawl([
+    "-H",
+    "User-Agent: other/1.0",
+    ...args,
+  ]);
+  assertEquals([...server.hits.keys()], ["/robots.txt"], stdout);
+  assertEquals(agents, ["other/1.0"]);
+  assertEquals(code, 0, "kept out by robots.txt: no failure");
+  const both = await crawl(["-A", "x", "-H", "user-agent: y", ...args]);
+  assertEquals(both.code, 2);
+  assertStringIncludes(both.stderr, "not both");
+});
+
 Deno.test("crawl.ts --cacert trusts a private CA for https, and without it the URL fails", async () => {
   const server = Deno.serve({
     hostname: "127.0.0.1",

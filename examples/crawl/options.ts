@@ -30,8 +30,9 @@ Requests:
   -H, --header "K: V"     add a request header; repeatable
   -d, --data TEXT         request body (sent as given, UTF-8)
       --data-file FILE    request body read from FILE
-  -A, --user-agent UA     User-Agent header (default selectors-crawl/0.2); its
-                          first word is the robots.txt product token
+  -A, --user-agent UA     User-Agent header (default selectors-crawl/0.2; -H
+                          "User-Agent: UA" is the same); its first word is the
+                          robots.txt product token
   -c, --concurrency N     requests in flight at once (default 64)
       --per-origin N      requests in flight at once per origin (default: no limit;
                           6 with --follow)
@@ -225,6 +226,14 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
     }
     headers.push([name, value]);
   }
+  // A User-Agent given with -H is the crawl's agent, as -A's: robots.txt is
+  // fetched with it and its rules matched against it, not the default's.
+  const agentHeaders = headers.filter(([name]) =>
+    name.toLowerCase() === "user-agent"
+  );
+  if (agentHeaders.length > 0 && v["user-agent"] !== undefined) {
+    throw new UsageError("give --user-agent or -H 'User-Agent: ...', not both");
+  }
   if (v.data !== undefined && v["data-file"] !== undefined) {
     throw new UsageError("give --data or --data-file, not both");
   }
@@ -235,7 +244,8 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
     throw new UsageError("--demo crawls its own server: give no URL and no -i");
   }
   for (const url of positionals) httpUrl("URL ", url);
-  const userAgent = v["user-agent"] ?? "selectors-crawl/0.2";
+  const userAgent = v["user-agent"] ?? agentHeaders.at(-1)?.[1] ??
+    "selectors-crawl/0.2";
   if (/[\0\r\n]/.test(userAgent) || userAgent.trim() === "") {
     throw new UsageError(`invalid --user-agent "${userAgent}"`);
   }
@@ -254,7 +264,7 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
     input: v.input,
     demo: v.demo ?? false,
     method: v.method,
-    headers,
+    headers: headers.filter(([name]) => name.toLowerCase() !== "user-agent"),
     data: v.data,
     dataFile: v["data-file"],
     userAgent,
