@@ -432,6 +432,8 @@ async function main(): Promise<number> {
     }
     if (cli.warc !== undefined) {
       warc = await WarcWriter.create(cli.warc, {
+        // As wget: gzip for FILE.warc.gz (or .gz), a plain WARC otherwise.
+        gzip: cli.warc.endsWith(".gz"),
         rawChunkedPayloadDigest: cli.warcFramedDigest,
         info: {
           operator: "crawl.ts",

@@ -1253,6 +1253,26 @@ Deno.test("crawl.ts -H 'User-Agent: ...' is the crawl's agent, robots.txt's too,
   assertStringIncludes(both.stderr, "not both");
 });
 
+Deno.test("crawl.ts --warc FILE.warc writes a plain WARC, FILE.warc.gz a gzip member per record", async () => {
+  await using server = countingServer(() => new Response("body"));
+  await using dir = await tempDir();
+  for (const name of ["plain.warc", "packed.warc.gz"]) {
+    const path = `${dir.path}/${name}`;
+    const { code, stderr } = await crawl(["--warc", path, `${server.base}/`]);
+    assertEquals(code, 0, stderr);
+    const head = (await Deno.readFile(path)).subarray(0, 8);
+    if (name.endsWith(".gz")) {
+      assertEquals([...head.subarray(0, 2)], [0x1f, 0x8b]);
+    } else assertEquals(decoder.decode(head), "WARC/1.1");
+    const index = await warcioIndex(path);
+    assertEquals(index.map((r) => r["warc-type"]), [
+      "warcinfo",
+      "response",
+      "request",
+    ]);
+  }
+});
+
 Deno.test("crawl.ts --cacert trusts a private CA for https, and without it the URL fails", async () => {
   const server = Deno.serve({
     hostname: "127.0.0.1",

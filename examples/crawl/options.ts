@@ -65,7 +65,8 @@ Output:
                           redirect with --follow
       --print-body        print each response body (with --json: a "body" field)
   -o, --output-dir DIR    save each body to DIR/<host>/<path> (index.html for /)
-      --warc FILE         write a WARC/1.1 archive (FILE.warc.gz: gzip per record)
+      --warc FILE         write a WARC/1.1 archive (gzip per record if FILE ends
+                          in .gz, as FILE.warc.gz; plain otherwise)
                           of every exchange, bytes as sent and received
       --warc-framed-digest  payload digests of chunked responses over the body
                           as received, framing included (what Python's
