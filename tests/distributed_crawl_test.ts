@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { sameOriginLinks } from "../examples/distributed/_links.ts";
 import { assert, assertEquals } from "@std/assert";
 import {
   readStream,
@@ -838,3 +839,13 @@ redisTest(
     }
   },
 );
+
+Deno.test("sameOriginLinks() returns every same-origin link of a page, 3,000 of them too", () => {
+  const html =
+    Array.from({ length: 3_000 }, (_, i) => `<a href="/p/${i}">${i}</a>`)
+      .join("\n") +
+    '<a href="/p/0#again">dup</a><a href="http://other.test/">x</a>';
+  const links = sameOriginLinks(html, "http://a.test/");
+  assertEquals(links.length, 3_000);
+  assertEquals(links[2_999], "http://a.test/p/2999");
+});

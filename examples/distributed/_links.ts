@@ -37,13 +37,14 @@ const ENTITIES: Record<string, string> = {
  *
  * @param html The page's text.
  * @param page The page's URL: links resolve against it, and only its origin is kept.
- * @param limit The most links returned.
+ * @param limit The most links returned (default: all of them; a page's links
+ *   cut short would never be seen again).
  * @returns Absolute URLs (`URL.href`), without fragment.
  */
 export function sameOriginLinks(
   html: string,
   page: string | URL,
-  limit = 1_000,
+  limit = Infinity,
 ): string[] {
   const base = new URL(page);
   const links = new Set<string>();
