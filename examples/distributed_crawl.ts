@@ -469,6 +469,15 @@ async function connect(url: string, name: string): Promise<Connection> {
         { cause: error },
       );
     }
+    // The frontier's consumer group is gone under a live worker: the crawl's
+    // state went with it (a restart without persistence, a FLUSHALL, an
+    // eviction). Say so; the raw reply names a Lua line.
+    if (reply.message.startsWith("NOGROUP")) {
+      return new Error(
+        `Redis lost the crawl's state (restarted without persistence, flushed, or evicted; see README): ${reply.message}`,
+        { cause: error },
+      );
+    }
     return reply;
   };
   const wrap = (client: typeof main): Redis => ({

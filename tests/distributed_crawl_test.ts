@@ -7,7 +7,7 @@
  * @module
  */
 import { sameOriginLinks } from "../examples/distributed/_links.ts";
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import {
   readStream,
   type RedisServer,
@@ -849,3 +849,27 @@ Deno.test("sameOriginLinks() returns every same-origin link of a page, 3,000 of 
   assertEquals(links.length, 3_000);
   assertEquals(links[2_999], "http://a.test/p/2999");
 });
+
+redisTest(
+  "distributed_crawl.ts work says Redis lost the crawl's state when its keys vanish mid-crawl, and exits 1",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(okAfter(5));
+    await seedPaths(redis, server.base, 2_000, "f");
+    await using worker = new Run(workArgs(redis, "w1", {
+      concurrency: 8,
+      "idle-exit": 500,
+    }));
+    {
+      await using client = await RespClient.connect(redis.port);
+      await until(
+        async () => Number(await client.call("XLEN", "crawl:results")) >= 100,
+        "some results",
+      );
+      await client.call("FLUSHALL");
+    }
+    const out = await worker.finished(30_000);
+    assertEquals(out.code, 1, out.stderr);
+    assertStringIncludes(out.stderr, "Redis lost the crawl's state");
+  },
+);
