@@ -35,8 +35,10 @@ let adopt: (decoder: ContentDecoder, body: Uint8Array) => void;
  * Codings: `gzip` and `x-gzip` (several members in a row are decoded one after
  * the other), `deflate` (zlib-wrapped as RFC 9110 says, or raw as some servers
  * send it), `br` and `zstd` (windows up to 8 MiB, as RFC 9659 allows). Several
- * codings are undone last first; an unknown coding stops decoding there, so
- * the bytes are handed on as that coding left them (as `fetch` does).
+ * codings are undone last first; a list with a coding it does not know is not
+ * decoded at all, so the bytes are handed on as sent, as the header says they
+ * are (as `fetch` does: undoing only the known layers would leave bytes that
+ * match no header).
  *
  * Guarantees:
  * - A corrupt coded stream, one cut short, and bytes after its end (other than
@@ -111,7 +113,7 @@ export class ContentDecoder {
     for (let i = codings.length - 1; i >= 0; i--) {
       const coding = codings[i]!.trim();
       if (coding === "" || coding === "identity") continue;
-      if (!Object.hasOwn(ENGINES, coding)) break;
+      if (!Object.hasOwn(ENGINES, coding)) return null;
       names.push(coding);
     }
     if (names.length === 0) return null;
@@ -245,9 +247,9 @@ export class ContentDecoder {
 }
 
 /**
- * Decodes `body` by the `Content-Encoding` header value, last coding first.
- * Unknown codings (and `identity`) leave the bytes as they are from that point
- * on, as `fetch` does.
+ * Decodes `body` by the `Content-Encoding` header value, last coding first
+ * (`identity` skipped). A list with an unknown coding leaves the bytes as they
+ * are, as `fetch` does.
  *
  * @param body The body as received.
  * @param contentEncoding The header value, or `null` when absent.
