@@ -22,13 +22,15 @@ const mapGet = Map.prototype.get;
 const mapSet = Map.prototype.set;
 const mapDelete = Map.prototype.delete;
 const mapClear = Map.prototype.clear;
+const mapHas = Map.prototype.has;
 /** The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The live, read-only view of a selector's registrations that
  * {@linkcode Selector.getMap} returns: a `Map` from pollable to key whose mutating
- * methods throw `TypeError`.
+ * methods throw `TypeError`. As Python's `get_map()`, `get` and `has` also take
+ * a pollable's `fd`.
  *
  * @typeParam T The type of the keys' `data`.
  *
@@ -42,6 +44,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
  * sel.register(listener, EVENT_READ);
  * assert(map.size === 1 && map.get(listener)?.fd === listener.fd);
+ * assert(map.get(listener.fd)?.fileobj === listener && map.has(listener.fd));
  * try {
  *   map.clear();
  * } catch (e) {
@@ -51,6 +54,38 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export class SelectorMapping<T = unknown, P extends Pollable = Pollable>
   extends Map<P, SelectorKey<T, P>> {
+  readonly #byFd: ReadonlyMap<number, Pollable> | undefined;
+
+  /**
+   * An empty view; a selector makes its own.
+   *
+   * @param byFd The selector's registered pollables by `fd`, for lookups by fd.
+   */
+  constructor(byFd?: ReadonlyMap<number, Pollable>) {
+    super();
+    this.#byFd = byFd;
+  }
+
+  /**
+   * The key of a registered pollable, given itself or its `fd`.
+   *
+   * @param key A pollable, or its `fd`.
+   */
+  override get(key: P | number): SelectorKey<T, P> | undefined {
+    const p = typeof key === "number" ? this.#byFd?.get(key) : key;
+    return p === undefined ? undefined : mapGet.call(this, p);
+  }
+
+  /**
+   * Whether a pollable, given itself or its `fd`, is registered.
+   *
+   * @param key A pollable, or its `fd`.
+   */
+  override has(key: P | number): boolean {
+    const p = typeof key === "number" ? this.#byFd?.get(key) : key;
+    return p !== undefined && mapHas.call(this, p);
+  }
+
   /**
    * Always throws: the view is read-only.
    *
@@ -175,8 +210,8 @@ export class SelectorMapping<T = unknown, P extends Pollable = Pollable>
  */
 export class Selector<T = unknown, P extends Pollable = Pollable>
   implements Disposable {
-  #map = new SelectorMapping<T, P>();
   #byFd = new Map<number, PollableInternals>();
+  #map = new SelectorMapping<T, P>(this.#byFd);
   /** Pollables that may be ready: every registered ready one is in here. */
   #ready = new Set<PollableInternals>();
   #wake: (() => void) | null = null;

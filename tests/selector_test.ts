@@ -579,7 +579,7 @@ Deno.test("Selector.getKey() returns the key by pollable or fd and throws KeyErr
   assertThrows(() => sel.getKey(null as unknown as Pollable), KeyError);
 });
 
-Deno.test("Selector.getMap() is a live view of the registrations", () => {
+Deno.test("Selector.getMap() is a live view of the registrations, looked up by pollable or fd", () => {
   using sel = new DefaultSelector();
   const map = sel.getMap();
   assert(map instanceof Map);
@@ -600,6 +600,12 @@ Deno.test("Selector.getMap() is a live view of the registrations", () => {
   assertEquals(map.size, 1);
   assert(!map.has(a));
   assertStrictEquals(sel.getMap().get(b), kb2);
+  // By fd too, as Python's get_map()[fd] and `fd in get_map()`.
+  assertStrictEquals(map.get(b.fd), kb2);
+  assert(map.has(b.fd));
+  assert(!map.has(a.fd));
+  assertEquals(map.get(a.fd), undefined);
+  assertEquals(map.get(-1), undefined);
 });
 
 Deno.test("Selector.getMap() set, delete and clear throw TypeError", () => {
