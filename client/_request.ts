@@ -271,7 +271,10 @@ export function validateBody(
   if (typeof body === "string") {
     out = encoder.encode(body);
   } else if (body instanceof Uint8Array) {
-    out = body.slice();
+    // A copy this function made already (a crawl-wide body met again per
+    // spec and per request) is not copied again: a large upload was copied
+    // three times on the loop before it went out.
+    out = validated.has(body) ? body : body.slice();
   } else if (body instanceof ArrayBuffer) {
     out = new Uint8Array(body.slice(0));
   } else if (body instanceof ReadableStream) {
@@ -290,8 +293,12 @@ export function validateBody(
       `Cannot build request: a ${upper} request cannot have a body`,
     );
   }
+  if (out instanceof Uint8Array) validated.add(out);
   return out;
 }
+
+/** Bodies {@linkcode validateBody} made: copies only this module holds. */
+const validated = new WeakSet<Uint8Array>();
 
 function kindOf(value: unknown): string {
   if (typeof value !== "object") return typeof value;

@@ -2,6 +2,7 @@ import {
   assert,
   assertEquals,
   assertInstanceOf,
+  assertStrictEquals,
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
@@ -100,7 +101,7 @@ Deno.test("HttpClient constructor throws TypeError for any body with GET or HEAD
   new HttpClient("http://127.0.0.1:1/", { body: null }).close();
 });
 
-Deno.test("validateBody() copies bytes, encodes strings as UTF-8, refuses a locked stream", () => {
+Deno.test("validateBody() copies bytes once, encodes strings as UTF-8, refuses a locked stream", () => {
   const bytes = Uint8Array.of(1, 2, 3);
   const copy = validateBody(bytes, "POST") as Uint8Array;
   bytes[0] = 9;
@@ -116,6 +117,14 @@ Deno.test("validateBody() copies bytes, encodes strings as UTF-8, refuses a lock
   const reader = stream.getReader();
   assertThrows(() => validateBody(stream, "POST"), TypeError, "locked");
   reader.releaseLock();
+  // Its own copy, met again (a crawl-wide body per spec, per request), is not
+  // copied again; the method is still checked.
+  assertStrictEquals(validateBody(copy, "PUT"), copy);
+  assertThrows(
+    () => validateBody(copy, "GET"),
+    TypeError,
+    "cannot have a body",
+  );
 });
 
 Deno.test("HttpClient sends string, Uint8Array and ArrayBuffer bodies with Content-Length, byte for byte", async () => {
