@@ -139,7 +139,8 @@ Options of work:
                             when restarting a worker to take back its entries)
   --concurrency N           URLs in flight (default 64)
   --queue N                 URLs read ahead beyond concurrency (default 16)
-  --follow                  add the same-origin links of HTML pages to the frontier
+  --follow                  add the same-origin links of HTML pages, and the
+                            targets of redirects, to the frontier
   --idle-exit MS            exit once the crawl has been idle this long
                             (default: run until Ctrl-C)
   --claim-idle MS           claim entries pending this long on another (dead)
@@ -723,7 +724,21 @@ function commitOf(
   }
   const { response } = result;
   let links: string[] = [];
-  if (
+  const location = follow && response.status >= 300 && response.status < 400
+    ? response.headers.get("location")
+    : null;
+  if (location !== null) {
+    // With --follow the engine leaves redirects to us: a same-origin target
+    // joins the frontier as a link does (deduplicated, in scope), and one
+    // elsewhere is not fetched.
+    try {
+      const target = new URL(location, item.url);
+      target.hash = "";
+      if (target.origin === new URL(item.url).origin) links = [target.href];
+    } catch {
+      // An unusable Location: the 3xx is the answer.
+    }
+  } else if (
     follow && response.status >= 200 && response.status < 300 &&
     /html/i.test(response.headers.get("content-type") ?? "")
   ) {
@@ -819,6 +834,8 @@ async function work(o: WorkOptions): Promise<number> {
     timeout: o.timeout,
     maxResponseBytes: o.maxBytes,
     retry: { limit: o.retries },
+    // With --follow a redirect's target goes through the frontier, as a link.
+    redirect: o.follow ? "manual" : "follow",
     // Locally too: retries and redirects get no reservation of their own.
     perOrigin: { concurrency: o.originConcurrency, delay: o.originDelay },
     signal: abort.signal,

@@ -873,3 +873,47 @@ redisTest(
     assertStringIncludes(out.stderr, "Redis lost the crawl's state");
   },
 );
+
+redisTest(
+  "distributed_crawl.ts work --follow queues a redirect's target as a link: same origin once, another origin never",
+  async () => {
+    await using redis = await startRedis();
+    await using offsite = countingServer(() => new Response("elsewhere"));
+    await using server = countingServer((path) => {
+      switch (path) {
+        case "/start":
+          return new Response(
+            '<a href="/go-away">a</a><a href="/go-same">b</a><a href="/target">c</a>',
+            { headers: { "content-type": "text/html" } },
+          );
+        case "/go-away":
+          return Response.redirect(`${offsite.base}/landing`, 302);
+        case "/go-same":
+          return new Response(null, {
+            status: 302,
+            headers: { location: "/target#x" },
+          });
+        default:
+          return new Response("leaf");
+      }
+    });
+    const seeded = await run([
+      "seed",
+      "--redis",
+      redis.url,
+      `${server.base}/start`,
+    ]);
+    assertEquals(seeded.code, 0, seeded.stderr);
+    const out = await run(
+      workArgs(redis, "w", { follow: true, "idle-exit": 500 }),
+    );
+    assertEquals(out.code, 0, out.stderr);
+    assertEquals(offsite.hits.size, 0, "no fetch off the origin");
+    assertEquals(server.hits.get("/target"), 1);
+    assertEquals(
+      [...server.hits.keys()].sort(),
+      ["/go-away", "/go-same", "/start", "/target"],
+    );
+    assertEquals((await statusJson(redis) as { results: number }).results, 4);
+  },
+);
