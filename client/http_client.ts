@@ -992,6 +992,9 @@ export class HttpClient {
         );
       }
       this.#outSent += n;
+      // Answered early and still uploading: the upload going out is no
+      // silence to time out on (idleTimeout is for waiting on the server).
+      if (this.#sendOpen) this.#lastActivity = loopNow();
       if (this.#outSent === out.length) {
         this.#out = null;
         this.#outSent = 0;

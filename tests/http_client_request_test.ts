@@ -732,3 +732,30 @@ Deno.test("HttpClient ends with a response that came whole before its upload did
   assertEquals(client.detach(), null, "cut short: not reusable");
   client.close();
 });
+
+Deno.test("fetchAll sends the whole body after an unprompted 100 Continue, then reads the final response", async () => {
+  const size = 8 * 1024 * 1024;
+  await using server = scriptedServer(async (conn) => {
+    const head = await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 100 Continue\r\n\r\n");
+    let got = head.length - head.indexOf("\r\n\r\n") - 4;
+    const buf = new Uint8Array(256 * 1024);
+    while (got < size) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      got += n;
+    }
+    await writeAll(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: ${String(got).length}\r\n\r\n${got}`,
+    );
+  });
+  const [result] = await fetchAll([server.url("/")], {
+    method: "POST",
+    body: new Uint8Array(size),
+    timeout: 20_000,
+  });
+  assert(result!.ok, String(!result!.ok && result!.error));
+  assertEquals(result!.response.status, 200);
+  assertEquals(latin1(result!.response.body), String(size));
+});
