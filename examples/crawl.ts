@@ -433,7 +433,7 @@ async function main(): Promise<number> {
     if (cli.warc !== undefined) {
       warc = await WarcWriter.create(cli.warc, {
         // As wget: gzip for FILE.warc.gz (or .gz), a plain WARC otherwise.
-        gzip: cli.warc.endsWith(".gz"),
+        gzip: /\.gz$/i.test(cli.warc),
         rawChunkedPayloadDigest: cli.warcFramedDigest,
         info: {
           operator: "crawl.ts",
@@ -816,12 +816,15 @@ function report(
   stats: Stats,
 ): string {
   const ms = Math.round(result.timings.total * 100) / 100;
+  // Every URL shown without its password: the engine's result.url is, but a
+  // failure before any fetch and a referrer (the page's own URL) are not.
+  const shown = hidePassword(result.url);
   const common = {
-    url: result.url,
+    url: shown,
     attempts: result.attempts,
     timings: roundTimings(result.timings),
     depth: entry?.depth ?? 0,
-    referrer: entry?.referrer ?? null,
+    referrer: entry?.referrer == null ? null : hidePassword(entry.referrer),
   };
   if (!result.ok) {
     const error = errorInfo(result.error);
@@ -837,7 +840,7 @@ function report(
         file: null,
         error,
       }) + "\n"
-      : `ERR ${error.name}: ${error.message}  ${result.url}\n`;
+      : `ERR ${error.name}: ${error.message}  ${shown}\n`;
   }
   const { status, statusText } = result.response;
   const finalUrl = hidePassword(result.response.url);
@@ -863,7 +866,7 @@ function report(
       ...(printed === null ? {} : { body: decoder.decode(printed) }),
     }) + "\n";
   }
-  const from = finalUrl === result.url ? "" : `  (from ${result.url})`;
+  const from = finalUrl === shown ? "" : `  (from ${shown})`;
   const to = location === null ? "" : ` -> ${location}`;
   const line = `${status} ${statusText}  ${formatBytes(bytes)}  ${
     formatMs(result.timings.total)
@@ -874,8 +877,14 @@ function report(
 /** `url` with its password, if any, as `***` (as `result.url` shows it). */
 function hidePassword(url: string): string {
   if (!url.includes("@")) return url;
-  const parsed = new URL(url);
-  if (parsed.password === "") return url;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Not a URL (a bad seed): hide what looks like a password anyway.
+    return url.replace(/(\/\/[^/@:]*:)[^/@]*@/, "$1***@");
+  }
+  if (parsed.password === "" || parsed.password === "***") return url;
   parsed.password = "***";
   return parsed.href;
 }

@@ -473,7 +473,8 @@ async function connect(url: string, name: string): Promise<Connection> {
     // The frontier's consumer group is gone under a live worker: the crawl's
     // state went with it (a restart without persistence, a FLUSHALL, an
     // eviction). Say so; the raw reply names a Lua line.
-    if (reply.message.startsWith("NOGROUP")) {
+    // A worker blocked in XREADGROUP on an empty frontier hears UNBLOCKED.
+    if (/^(NOGROUP|UNBLOCKED)\b/.test(reply.message)) {
       return new Error(
         `Redis lost the crawl's state (restarted without persistence, flushed, or evicted; see README): ${reply.message}`,
         { cause: error },

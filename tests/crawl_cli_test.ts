@@ -1204,6 +1204,33 @@ Deno.test("crawl.ts never prints a URL's password, in its lines or in --json", a
     assert(!stdout.includes("s3cret"), stdout);
     assertStringIncludes(stdout, "alice:***@");
   }
+  // With --follow: a referrer (the page's URL), and a URL failed before any
+  // fetch (its robots.txt answered 500).
+  await using site = countingServer((url) =>
+    url.pathname === "/robots.txt"
+      ? new Response("", { status: 200 })
+      : new Response('<a href="/next">n</a>', {
+        headers: { "content-type": "text/html" },
+      })
+  );
+  await using broken = countingServer((url) =>
+    new Response("down", { status: url.pathname === "/robots.txt" ? 500 : 200 })
+  );
+  for (const json of [[], ["--json"]]) {
+    const { stdout } = await crawl([
+      ...json,
+      "--follow",
+      "--origin",
+      broken.base,
+      site.base.replace("//", "//alice:s3cret@") + "/",
+      broken.base.replace("//", "//bob:s3cret@") + "/",
+    ]);
+    assert(!stdout.includes("s3cret"), stdout);
+    assertStringIncludes(stdout, "bob:***@");
+    if (json.length > 0) {
+      assertStringIncludes(stdout, '"referrer":"http://alice:***@');
+    }
+  }
 });
 
 Deno.test("crawl.ts --follow reads a page's links in the charset its Content-Type names", async () => {

@@ -404,7 +404,7 @@ Deno.test("OutputDir.open() turns a file of a 240-byte name into a folder when a
   });
 });
 
-Deno.test("BodySink with keepTextOnly keeps a page starting with a BOM or text, not a body with binary bytes", async () => {
+Deno.test("BodySink with keepTextOnly keeps a page starting with a BOM (UTF-8 or UTF-16) or text, not a body with binary bytes", async () => {
   await using dir = await tempDir();
   const output = new OutputDir(dir.path);
   const kept = async (name: string, bytes: Uint8Array) => {
@@ -422,6 +422,9 @@ Deno.test("BodySink with keepTextOnly keeps a page starting with a BOM or text, 
   assertEquals(await kept("png", new Uint8Array(png)), 0);
   const gzip = [0x1f, 0x8b, 0x08, 0x00];
   assertEquals(await kept("gz", new Uint8Array(gzip)), 0);
+  // UTF-16 text has 0x00 bytes everywhere; its byte order mark says text.
+  const utf16 = [0xff, 0xfe, 0x3c, 0x00, 0x61, 0x00];
+  assertEquals(await kept("utf16", new Uint8Array(utf16)), 6);
   // Saved whole either way.
   assertEquals((await Deno.readFile(`${dir.path}/h.test/png`)).length, 9);
 });

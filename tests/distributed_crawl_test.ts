@@ -917,3 +917,56 @@ redisTest(
     assertEquals((await statusJson(redis) as { results: number }).results, 4);
   },
 );
+
+redisTest(
+  "distributed_crawl.ts work idle on an empty frontier says Redis lost the crawl's state on a FLUSHALL, and exits 1",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(() => new Response("ok"));
+    await seedPaths(redis, server.base, 5, "i");
+    await using worker = new Run(workArgs(redis, "w1", {}));
+    {
+      await using client = await RespClient.connect(redis.port);
+      await until(
+        async () => Number(await client.call("XLEN", "crawl:results")) >= 5,
+        "the results",
+      );
+      // Blocked in XREADGROUP on an empty frontier by now.
+      await new Promise((r) => setTimeout(r, 300));
+      await client.call("FLUSHALL");
+    }
+    const out = await worker.finished(30_000);
+    assertEquals(out.code, 1, out.stderr);
+    assertStringIncludes(out.stderr, "Redis lost the crawl's state");
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work --follow adds a page's 2,500 links in slices, each fetched once",
+  async () => {
+    await using redis = await startRedis();
+    const LINKS = 2_500;
+    await using server = countingServer((path) =>
+      path === "/many"
+        ? new Response(
+          Array.from({ length: LINKS }, (_, i) => `<a href="/l/${i}">${i}</a>`)
+            .join(""),
+          { headers: { "content-type": "text/html" } },
+        )
+        : new Response("leaf")
+    );
+    await run(["seed", "--redis", redis.url, `${server.base}/many`]);
+    const out = await run(workArgs(redis, "w", {
+      follow: true,
+      concurrency: 32,
+      "idle-exit": 500,
+    }));
+    assertEquals(out.code, 0, out.stderr);
+    assertEquals(server.hits.size, LINKS + 1);
+    assert([...server.hits.values()].every((n) => n === 1));
+    assertEquals(
+      (await statusJson(redis) as { results: number }).results,
+      LINKS + 1,
+    );
+  },
+);

@@ -36,6 +36,10 @@ const SNIFF_BYTES = 1445;
  * 0x0E-0x1A, 0x1C-0x1F): PNG, GIF, JPEG, gzip and zip all do early on.
  */
 function looksBinary(bytes: Uint8Array): boolean {
+  // A byte order mark says text first (UTF-16 is full of 0x00 bytes).
+  const [a, b, c] = bytes;
+  if ((a === 0xfe && b === 0xff) || (a === 0xff && b === 0xfe)) return false;
+  if (a === 0xef && b === 0xbb && c === 0xbf) return false;
   for (const b of bytes) {
     if (
       b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0c && b !== 0x0d &&

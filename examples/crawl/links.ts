@@ -25,7 +25,9 @@ const LINK_ATTRIBUTES: Readonly<Record<string, string>> = {
  * port, turns an empty path into `/` and resolves `.`/`..` segments; on top of that
  * the fragment is dropped (it never reaches the server) and percent-escapes of
  * unreserved characters are decoded and the others upper-cased (RFC 3986 §6.2.2.2),
- * so `/%7euser` and `/~user` are one page.
+ * so `/%7euser` and `/~user` are one page. A non-ASCII query is percent-encoded
+ * as UTF-8 whatever the page's encoding (a browser uses the page's, so a
+ * windows-1252 page's `?q=café` is `?q=caf%E9` there, `?q=caf%C3%A9` here).
  *
  * @example
  * ```ts

@@ -248,7 +248,11 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
   const userAgent = v["user-agent"] ?? agentHeaders.at(-1)?.[1] ??
     "selectors-crawl/0.2";
   if (/[\0\r\n]/.test(userAgent) || userAgent.trim() === "") {
-    throw new UsageError(`invalid --user-agent "${userAgent}"`);
+    throw new UsageError(
+      v["user-agent"] !== undefined
+        ? `invalid --user-agent "${userAgent}"`
+        : `invalid -H "User-Agent: ${userAgent}": the crawl needs an agent (robots.txt names it)`,
+    );
   }
   if (v["warc-framed-digest"] && v.warc === undefined) {
     throw new UsageError("--warc-framed-digest needs --warc");
