@@ -34,6 +34,8 @@ export class BodyStream {
   readonly #length: number;
   #sent = 0;
   #result: ReadableStreamReadResult<Uint8Array> | null = null;
+  /** The read in flight: asked again before it settles, it is the answer again. */
+  #pending: Promise<unknown> | null = null;
   #error: unknown = null;
   #failed = false;
   finished = false;
@@ -56,9 +58,13 @@ export class BodyStream {
       if (this.#failed) throw this.#error;
       const result = this.#result;
       if (result === null) {
-        return this.#reader.read().then((r) => {
+        // Never a second read while one is in flight: both would store their
+        // chunk in #result, and one chunk would be lost.
+        return this.#pending ??= this.#reader.read().then((r) => {
+          this.#pending = null;
           this.#result = r;
         }, (e) => {
+          this.#pending = null;
           this.#failed = true;
           this.#error = e;
         });

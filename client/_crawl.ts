@@ -545,7 +545,8 @@ export class Crawl {
       slot = job.slot = new Slot(conn, job, 0);
     }
     if (slot.events !== events) this.#watch(slot, events);
-    if (events === 0) this.#awaitClient(job, client);
+    // Waiting on its body stream, a client still reads (an early answer).
+    if (client.waiting !== null) this.#awaitClient(job, client);
     const due = client.deadline;
     if (due !== job.due || job.heapIndex < 0) this.#timers.set(job, due);
   }

@@ -394,6 +394,11 @@ export class HttpClient {
   #sendOpen!: boolean;
   /** The request was cut short: its conn cannot carry another. */
   #cut!: boolean;
+  /**
+   * `#waiting` is the request body stream's next chunk only: the response
+   * side is free meanwhile, so the conn is still read (an early answer).
+   */
+  #waitingOnBody = false;
   #body!: BodyBuffer | SinkBody | null;
   #sink!: WritableStream<Uint8Array> | undefined;
   #divert!: ((head: ResponseHead) => boolean) | undefined;
@@ -642,7 +647,7 @@ export class HttpClient {
    * `0` while {@linkcode HttpClient.waiting}.
    */
   get events(): number {
-    if (this.#waiting !== null) return 0;
+    if (this.#waiting !== null) return this.#waitingOnBody ? EVENT_READ : 0;
     const state = this.#state;
     if (state === "receiving") {
       return this.#sendOpen ? EVENT_READ | EVENT_WRITE : EVENT_READ;
@@ -676,10 +681,12 @@ export class HttpClient {
   /**
    * Non-null while the request waits on something other than its connection: the
    * next chunk of a request body stream, a `sink` whose writer is not ready, or a
-   * turn of the event loop between slices of decoding. Meanwhile `events` is 0:
-   * unregister the connection (an unregistered conn issues no reads, which is the
-   * backpressure). The promise never rejects; once it settles, call
-   * `handle(0)` and register the connection for `events` again.
+   * turn of the event loop between slices of decoding. Meanwhile `events` is 0
+   * (unregister the connection: an unregistered conn issues no reads, which is
+   * the backpressure), except while only the body stream is awaited: then it is
+   * `EVENT_READ`, so that an answer the server sends before the request's end is
+   * read. The promise never rejects; once it settles, call `handle(0)` and
+   * register the connection for `events` again.
    */
   get waiting(): Promise<void> | null {
     return this.#waiting;
@@ -688,8 +695,9 @@ export class HttpClient {
   /**
    * `performance.now()` stamps of this request: `start` (constructed), `connected`
    * (TCP and TLS done; `start` on a reused connection), `sent` (the whole request
-   * handed to the connection), `firstByte` (of the response) and `end` (done or
-   * failed). `NaN` until reached.
+   * handed to the connection, or the first response byte if the server answered
+   * before that), `firstByte` (of the response) and `end` (done or failed).
+   * `NaN` until reached.
    */
   get timings(): {
     start: number;
@@ -739,7 +747,13 @@ export class HttpClient {
     if (state === "done" || state === "failed") return;
     try {
       this.#checkDeadlines(loopNow());
-      if (this.#waiting !== null) return;
+      if (this.#waiting !== null) {
+        if (!this.#waitingOnBody || (mask & EVENT_READ) === 0) return;
+        // An answer while the body's next chunk is awaited: read it. The
+        // send side asks the stream again later and gets the same read.
+        this.#waiting = null;
+        this.#waitingOnBody = false;
+      }
       if (state === "connecting") {
         if (this.#route !== null) {
           if (!this.#establish(mask)) return;
@@ -955,9 +969,11 @@ export class HttpClient {
 
   /** Waits on `promise` (events 0) until it settles; then `handle(0)` resumes. */
   #waitFor(promise: Promise<unknown>): void {
+    this.#waitingOnBody = false;
     const waiting: Promise<void> = promise.then(noop, noop).then(() => {
       if (this.#waiting !== waiting) return;
       this.#waiting = null;
+      this.#waitingOnBody = false;
       this.#resumed = true;
       // Time spent waiting on our side is no silence of the server's.
       this.#lastActivity = loopNow();
@@ -1009,6 +1025,7 @@ export class HttpClient {
       const next = stream.next();
       if (next instanceof Promise) {
         this.#waitFor(next);
+        this.#waitingOnBody = true;
         return null;
       }
       this.#out = next;

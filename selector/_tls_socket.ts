@@ -249,6 +249,7 @@ class TlsSocketConn implements Transport {
     // reading on a full buffer loses the end of stream that arrives meanwhile
     // (a close-delimited body of a few hundred KiB read slowly never ended).
     socket.on("data", (chunk: Uint8Array) => {
+      if (this.#closed) return; // nobody reads it any more
       this.#queue.push(chunk);
       this.#notify();
     });
@@ -308,9 +309,16 @@ class TlsSocketConn implements Transport {
 
   close(): void {
     this.#closed = true;
-    // A graceful close, as a Deno.TlsConn's: close_notify and FIN go out, then
-    // the socket is destroyed as soon as they are handed to the kernel.
-    (this.#socket as TLSSocket & { destroySoon(): void }).destroySoon();
+    this.#queue = [];
+    if (this.#socket.writableLength > 0) {
+      // Writes still pending: the caller gave up on them (a peer that stopped
+      // reading, a failed request); waiting for them would hold the socket.
+      this.#socket.destroy();
+    } else {
+      // A graceful close, as a Deno.TlsConn's: close_notify and FIN go out,
+      // then the socket is destroyed as soon as they are handed to the kernel.
+      (this.#socket as TLSSocket & { destroySoon(): void }).destroySoon();
+    }
     this.#notify();
   }
 

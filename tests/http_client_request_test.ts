@@ -8,6 +8,7 @@ import {
 } from "@std/assert";
 import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
 import { RequestWriter, validateBody } from "../client/_request.ts";
+import { BodyStream } from "../client/_body.ts";
 import { parseHttpUrl } from "../client/_http_url.ts";
 import {
   delay,
@@ -257,7 +258,7 @@ Deno.test("HttpClient fails with the body stream's own error, and cancels the st
   assertEquals(cancelled, stalled.error);
 });
 
-Deno.test("HttpClient waits with events 0 while a body stream has no next chunk, and resumes after handle(0)", async () => {
+Deno.test("HttpClient waits on a body stream's next chunk reading only (EVENT_READ, for an early answer), and resumes after handle(0)", async () => {
   await using server = recordingServer();
   let provide!: () => void;
   let pulls = 0;
@@ -277,7 +278,7 @@ Deno.test("HttpClient waits with events 0 while a body stream has no next chunk,
   await drive(client, {
     onRound: () => {
       if (client.state === "sending" && client.waiting !== null) {
-        assertEquals(client.events, 0);
+        assertEquals(client.events, EVENT_READ);
         sawWait = true;
         provide?.();
       }
@@ -758,4 +759,48 @@ Deno.test("fetchAll sends the whole body after an unprompted 100 Continue, then 
   assert(result!.ok, String(!result!.ok && result!.error));
   assertEquals(result!.response.status, 200);
   assertEquals(latin1(result!.response.body), String(size));
+});
+
+Deno.test("BodyStream.next() asked again while its read is in flight answers with that read: no chunk is lost", async () => {
+  const stream = new BodyStream(streamOf(["one", "two"]), -1);
+  const first = stream.next();
+  assert(first instanceof Promise);
+  assertStrictEquals(stream.next(), first);
+  await first;
+  assertEquals(latin1(stream.next() as Uint8Array), "3\r\none\r\n");
+  const second = stream.next();
+  assertStrictEquals(stream.next(), second);
+  await second;
+  assertEquals(latin1(stream.next() as Uint8Array), "3\r\ntwo\r\n");
+});
+
+Deno.test("fetchAll returns an early 413 while the body stream waits on a slow source, and cancels the stream", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo big!",
+    );
+    await delay(50);
+  });
+  const { promise: cancelled, resolve: cancel } = Promise.withResolvers<
+    unknown
+  >();
+  let pulls = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (pulls++ === 0) return c.enqueue(new Uint8Array(1024));
+      await cancelled; // a source that has nothing more for a long while
+    },
+    cancel: cancel,
+  }, { highWaterMark: 0 });
+  const started = performance.now();
+  const [result] = await fetchAll([{ url: server.url("/up"), body: stream }], {
+    method: "PUT",
+    timeout: 5_000,
+  });
+  assert(result!.ok, String(!result!.ok && result!.error));
+  assertEquals(result!.response.status, 413);
+  assert(performance.now() - started < 2_000, "not after the source's wait");
+  assertInstanceOf(await cancelled, Deno.errors.Interrupted);
 });

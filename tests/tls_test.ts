@@ -12,6 +12,7 @@ import {
   DefaultSelector,
   EVENT_READ,
   EVENT_WRITE,
+  fetchAll,
   PollableConn,
   PollableListener,
 } from "../mod.ts";
@@ -618,4 +619,40 @@ Deno.test("PollableConn over TLS still sends after the server half-closed, as ov
   conn.closeWrite();
   assertEquals(await server, "answer");
   assertEquals(conn.error, null);
+});
+
+Deno.test("fetchAll over TLS releases a failed upload's socket at once, and keeps none of what arrives after", async () => {
+  using listener = listenTls();
+  const server = (async () => {
+    const peer = await listener.accept();
+    try {
+      await peer.read(new Uint8Array(16 * 1024)); // the head; the body never
+      // Long enough for the upload to fill every buffer on the way.
+      await new Promise((r) => setTimeout(r, 300));
+      await peer.write(
+        encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n"),
+      );
+      const chunk = new Uint8Array(256 * 1024);
+      const until = performance.now() + 5_000;
+      while (performance.now() < until) await peer.write(chunk);
+    } catch {
+      // The client went away: what this test waits for.
+    } finally {
+      peer.close();
+    }
+  })();
+  const before = await settledSockets();
+  const [result] = await fetchAll(
+    [`https://localhost:${listener.addr.port}/`],
+    {
+      method: "POST",
+      body: new Uint8Array(32 * 1024 * 1024),
+      maxResponseBytes: 1024 * 1024,
+      caCerts: [ca],
+    },
+  );
+  assert(!result!.ok);
+  // The server's side may linger a moment; the client's is gone at once.
+  assertLess(await socketsWithin(before, 200), before + 1);
+  await server;
 });
