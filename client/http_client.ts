@@ -335,7 +335,9 @@ const noop = () => {};
  *
  * With a request body stream or a `sink`, the request may wait on something that
  * is not its connection: {@linkcode HttpClient.waiting} is then a promise and
- * `events` is 0. Unregister the connection (so nothing more is read: that is the
+ * `events` is 0 (or `EVENT_READ` while only the body stream is awaited, for an
+ * answer that comes before the request's end). Register the connection for
+ * `events` (0: unregister it, so nothing more is read: that is the
  * backpressure), and call `handle(0)` once the promise settles.
  *
  * @example Drive one request by hand
@@ -967,7 +969,7 @@ export class HttpClient {
     });
   }
 
-  /** Waits on `promise` (events 0) until it settles; then `handle(0)` resumes. */
+  /** Waits on `promise` (events 0, or READ for a body stream) until it settles; then `handle(0)` resumes. */
   #waitFor(promise: Promise<unknown>): void {
     this.#waitingOnBody = false;
     const waiting: Promise<void> = promise.then(noop, noop).then(() => {
