@@ -129,6 +129,12 @@ async function until(
   throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
 }
 
+/** `seed` of one URL, which must succeed. */
+async function seedUrl(redis: RedisServer, url: string): Promise<void> {
+  const seeded = await run(["seed", "--redis", redis.url, url]);
+  assertEquals(seeded.code, 0, seeded.stderr);
+}
+
 async function seedFile(redis: RedisServer, urls: string[]): Promise<void> {
   const file = await Deno.makeTempFile({ suffix: ".txt" });
   try {
@@ -644,13 +650,7 @@ redisTest(
       await new Promise((resolve) => setTimeout(resolve, 800));
       return new Response("slow");
     });
-    const seeded = await run([
-      "seed",
-      "--redis",
-      redis.url,
-      `${server.base}/x`,
-    ]);
-    assertEquals(seeded.code, 0, seeded.stderr);
+    await seedUrl(redis, `${server.base}/x`);
     const out = summaryOf(
       await run(workArgs(redis, "w", {
         "claim-idle": 200,
@@ -851,26 +851,33 @@ Deno.test("sameOriginLinks() returns every same-origin link of a page, 3,000 of 
 });
 
 redisTest(
-  "distributed_crawl.ts work says Redis lost the crawl's state when its keys vanish mid-crawl, and exits 1",
+  "distributed_crawl.ts work says Redis lost the crawl's state when its keys vanish, busy or idle in XREADGROUP, and exits 1",
   async () => {
-    await using redis = await startRedis();
-    await using server = countingServer(okAfter(5));
-    await seedPaths(redis, server.base, 2_000, "f");
-    await using worker = new Run(workArgs(redis, "w1", {
-      concurrency: 8,
-      "idle-exit": 500,
-    }));
-    {
-      await using client = await RespClient.connect(redis.port);
-      await until(
-        async () => Number(await client.call("XLEN", "crawl:results")) >= 100,
-        "some results",
-      );
-      await client.call("FLUSHALL");
+    // Busy: NOGROUP from a script. Idle on an empty frontier: UNBLOCKED.
+    for (const [urls, idle] of [[2_000, false], [5, true]] as const) {
+      await using redis = await startRedis();
+      await using server = countingServer(okAfter(5));
+      await seedPaths(redis, server.base, urls, "f");
+      await using worker = new Run(workArgs(redis, "w1", {
+        concurrency: 8,
+        "idle-exit": 5_000,
+      }));
+      {
+        await using client = await RespClient.connect(redis.port);
+        const enough = idle ? urls : 100;
+        await until(
+          async () =>
+            Number(await client.call("XLEN", "crawl:results")) >= enough,
+          "results",
+        );
+        // Idle: blocked in XREADGROUP on the empty frontier by now.
+        if (idle) await new Promise((r) => setTimeout(r, 300));
+        await client.call("FLUSHALL");
+      }
+      const out = await worker.finished(30_000);
+      assertEquals(out.code, 1, out.stderr);
+      assertStringIncludes(out.stderr, "Redis lost the crawl's state");
     }
-    const out = await worker.finished(30_000);
-    assertEquals(out.code, 1, out.stderr);
-    assertStringIncludes(out.stderr, "Redis lost the crawl's state");
   },
 );
 
@@ -897,13 +904,7 @@ redisTest(
           return new Response("leaf");
       }
     });
-    const seeded = await run([
-      "seed",
-      "--redis",
-      redis.url,
-      `${server.base}/start`,
-    ]);
-    assertEquals(seeded.code, 0, seeded.stderr);
+    await seedUrl(redis, `${server.base}/start`);
     const out = await run(
       workArgs(redis, "w", { follow: true, "idle-exit": 500 }),
     );
@@ -915,29 +916,6 @@ redisTest(
       ["/go-away", "/go-same", "/start", "/target"],
     );
     assertEquals((await statusJson(redis) as { results: number }).results, 4);
-  },
-);
-
-redisTest(
-  "distributed_crawl.ts work idle on an empty frontier says Redis lost the crawl's state on a FLUSHALL, and exits 1",
-  async () => {
-    await using redis = await startRedis();
-    await using server = countingServer(() => new Response("ok"));
-    await seedPaths(redis, server.base, 5, "i");
-    await using worker = new Run(workArgs(redis, "w1", {}));
-    {
-      await using client = await RespClient.connect(redis.port);
-      await until(
-        async () => Number(await client.call("XLEN", "crawl:results")) >= 5,
-        "the results",
-      );
-      // Blocked in XREADGROUP on an empty frontier by now.
-      await new Promise((r) => setTimeout(r, 300));
-      await client.call("FLUSHALL");
-    }
-    const out = await worker.finished(30_000);
-    assertEquals(out.code, 1, out.stderr);
-    assertStringIncludes(out.stderr, "Redis lost the crawl's state");
   },
 );
 
@@ -955,7 +933,7 @@ redisTest(
         )
         : new Response("leaf")
     );
-    await run(["seed", "--redis", redis.url, `${server.base}/many`]);
+    await seedUrl(redis, `${server.base}/many`);
     const out = await run(workArgs(redis, "w", {
       follow: true,
       concurrency: 32,

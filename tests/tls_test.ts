@@ -61,6 +61,26 @@ function connectTo(listener: Deno.TlsListener): PollableConn {
   });
 }
 
+/** Receives from `conn`, registered for reading on `sel`, to end of stream, as text (bounded). */
+async function recvToEnd(
+  sel: DefaultSelector,
+  conn: PollableConn,
+): Promise<string> {
+  let text = "";
+  let eof = false;
+  await selectUntil(sel, () => {
+    try {
+      const chunk = conn.recv();
+      if (chunk === null) eof = true;
+      else text += decoder.decode(chunk);
+    } catch (e) {
+      if (!(e instanceof BlockingIOError)) throw e;
+    }
+    return eof;
+  });
+  return text;
+}
+
 /** Sends all of `data` and receives `expect` bytes through one selector (bounded). */
 async function exchange(
   conn: PollableConn,
@@ -375,19 +395,7 @@ Deno.test("PollableConn.closeWrite() over TLS: the server sees end of stream and
   conn.closeWrite();
   assertThrows(() => conn.send("more"), Deno.errors.BrokenPipe);
   sel.modify(conn, EVENT_READ);
-  let reply = "";
-  let eof = false;
-  await selectUntil(sel, () => {
-    try {
-      const chunk = conn.recv();
-      if (chunk === null) eof = true;
-      else reply += decoder.decode(chunk);
-    } catch (e) {
-      if (!(e instanceof BlockingIOError)) throw e;
-    }
-    return eof;
-  });
-  assertEquals(reply, "reply to request");
+  assertEquals(await recvToEnd(sel, conn), "reply to request");
   assertEquals(await server, "request");
 });
 
@@ -600,19 +608,7 @@ Deno.test("PollableConn over TLS still sends after the server half-closed, as ov
   using conn = connectTo(listener);
   using sel = new DefaultSelector();
   sel.register(conn, EVENT_READ);
-  let text = "";
-  let eof = false;
-  await selectUntil(sel, () => {
-    try {
-      const chunk = conn.recv();
-      if (chunk === null) eof = true;
-      else text += decoder.decode(chunk);
-    } catch (e) {
-      if (!(e instanceof BlockingIOError)) throw e;
-    }
-    return eof;
-  });
-  assertEquals(text, "question");
+  assertEquals(await recvToEnd(sel, conn), "question");
   sel.modify(conn, EVENT_WRITE);
   await selectUntil(sel, readyFor(conn, EVENT_WRITE));
   assertEquals(conn.send("answer"), 6);
