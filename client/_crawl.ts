@@ -184,6 +184,8 @@ export class Crawl {
   #delivered: Array<string | URL | RequestSpec> = [];
   #asyncDone = false;
   #sourceFailed: { error: unknown } | null = null;
+  /** Clients' `waiting` promises awaited already (a client may show one again). */
+  #awaited = new WeakSet<Promise<void>>();
   /** Clients whose `waiting` promise settled, to resume. */
   #woken: Array<{ job: Job; client: HttpClient }> = [];
   /** URLs whose diverted body reached its sink, to finish. */
@@ -545,8 +547,13 @@ export class Crawl {
       slot = job.slot = new Slot(conn, job, 0);
     }
     if (slot.events !== events) this.#watch(slot, events);
-    // Waiting on its body stream, a client still reads (an early answer).
-    if (client.waiting !== null) this.#awaitClient(job, client);
+    // Waiting on its body stream, a client still reads (an early answer), and
+    // may be stepped again meanwhile: await each wait once.
+    const waiting = client.waiting;
+    if (waiting !== null && !this.#awaited.has(waiting)) {
+      this.#awaited.add(waiting);
+      this.#awaitClient(job, client);
+    }
     const due = client.deadline;
     if (due !== job.due || job.heapIndex < 0) this.#timers.set(job, due);
   }

@@ -401,6 +401,9 @@ export class HttpClient {
    * side is free meanwhile, so the conn is still read (an early answer).
    */
   #waitingOnBody = false;
+  /** The body stream's read last waited on, and that wait: asked again, the same wait. */
+  #bodyRead: Promise<unknown> | null = null;
+  #bodyWait: Promise<void> | null = null;
   #body!: BodyBuffer | SinkBody | null;
   #sink!: WritableStream<Uint8Array> | undefined;
   #divert!: ((head: ResponseHead) => boolean) | undefined;
@@ -747,12 +750,14 @@ export class HttpClient {
   handle(mask: number): void {
     const state = this.#state;
     if (state === "done" || state === "failed") return;
+    // The wait on the body stream's next chunk, set aside while an answer
+    // that came meanwhile is read, and kept after (one wait, one wakeup).
+    let bodyWait: Promise<void> | null = null;
     try {
       this.#checkDeadlines(loopNow());
       if (this.#waiting !== null) {
         if (!this.#waitingOnBody || (mask & EVENT_READ) === 0) return;
-        // An answer while the body's next chunk is awaited: read it. The
-        // send side asks the stream again later and gets the same read.
+        bodyWait = this.#waiting;
         this.#waiting = null;
         this.#waitingOnBody = false;
       }
@@ -772,6 +777,12 @@ export class HttpClient {
       } else {
         if (this.#sendOpen && (mask & EVENT_WRITE) !== 0) this.#send();
         this.#receive(mask);
+      }
+      if (bodyWait !== null && this.#waiting === null && this.#sendOpen) {
+        // Still uploading, the chunk still awaited: wait on it as before
+        // (reading only), not through a WRITE round that waits again.
+        this.#waiting = bodyWait;
+        this.#waitingOnBody = true;
       }
     } catch (e) {
       this.#fail(e);
@@ -1026,7 +1037,15 @@ export class HttpClient {
     if (stream !== null && !stream.finished) {
       const next = stream.next();
       if (next instanceof Promise) {
-        this.#waitFor(next);
+        if (next === this.#bodyRead) {
+          // The read waited on already (the response side waited meanwhile):
+          // one wait per read, not another chain on it per turn.
+          this.#waiting = this.#bodyWait;
+        } else {
+          this.#waitFor(next);
+          this.#bodyRead = next;
+          this.#bodyWait = this.#waiting;
+        }
         this.#waitingOnBody = true;
         return null;
       }

@@ -804,3 +804,62 @@ Deno.test("fetchAll returns an early 413 while the body stream waits on a slow s
   assert(performance.now() - started < 2_000, "not after the source's wait");
   assertInstanceOf(await cancelled, Deno.errors.Interrupted);
 });
+
+Deno.test("fetchAll reads an early answer streaming in while the upload's source stalls, one wait for the stalled chunk, not one per read", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for (let i = 0; i < 300; i++) {
+      await writeAll(conn, "10\r\n0123456789abcdef\r\n");
+      await delay(1);
+    }
+    // The upload's end (its last chunk), then the response's.
+    let upload = "";
+    const buf = new Uint8Array(1024);
+    while (!upload.endsWith("0\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      upload += latin1(buf.subarray(0, n));
+    }
+    await writeAll(conn, "0\r\n\r\n");
+  });
+  const { promise: stalled, resolve: unstall } = Promise.withResolvers<void>();
+  let pulls = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (pulls++ === 0) return c.enqueue(new Uint8Array(16));
+      await stalled;
+      c.close();
+    },
+  }, { highWaterMark: 0 });
+  let got = 0;
+  const sink = new WritableStream<Uint8Array>({
+    write(chunk) {
+      got += chunk.length;
+      if (got >= 300 * 16) unstall();
+    },
+  }, { highWaterMark: Infinity }); // always ready: no waits of its own
+  const handle = HttpClient.prototype.handle;
+  let resumes = 0;
+  HttpClient.prototype.handle = function (this: HttpClient, mask: number) {
+    if (mask === 0) resumes++;
+    return handle.call(this, mask);
+  };
+  try {
+    const timer = setTimeout(unstall, 5_000);
+    const [result] = await fetchAll([{ url: server.url("/"), body, sink }], {
+      method: "POST",
+      timeout: 10_000,
+    });
+    clearTimeout(timer);
+    assert(result!.ok, String(!result!.ok && result!.error));
+    assertEquals(result!.response.status, 200);
+  } finally {
+    HttpClient.prototype.handle = handle;
+  }
+  assertEquals(got, 300 * 16);
+  assert(resumes < 20, `${resumes} handle(0) calls`);
+});
