@@ -216,6 +216,9 @@ export function isUnknownIssuer(error: unknown): boolean {
     UNKNOWN_ISSUER.test(String((cause as { code?: unknown }).code));
 }
 
+/** The longest a gracefully closed TLS socket waits for its peer to close too. */
+const TLS_CLOSE_MS = 10_000;
+
 /** A connected `TLSSocket` read and written like a `Deno.Conn`. */
 class TlsSocketConn implements Transport {
   readonly localAddr: Deno.Addr;
@@ -315,9 +318,19 @@ class TlsSocketConn implements Transport {
       // reading, a failed request); waiting for them would hold the socket.
       this.#socket.destroy();
     } else {
-      // A graceful close, as a Deno.TlsConn's: close_notify and FIN go out,
-      // then the socket is destroyed as soon as they are handed to the kernel.
-      (this.#socket as TLSSocket & { destroySoon(): void }).destroySoon();
+      // A graceful close, as a Deno.TlsConn's: close_notify and FIN go out
+      // after everything written. Not destroySoon(): in Deno 2.9.6's node:tls
+      // 'finish' comes before the last writes reach the kernel, and destroying
+      // then cut a 1 MiB send at 80 KiB. The socket goes when the peer closes
+      // too, or after TLS_CLOSE_MS (unref'd: it keeps no process alive).
+      const socket = this.#socket;
+      socket.end();
+      // Ended both ways already (a half-close, then the peer's end): gone.
+      if (!socket.destroyed) {
+        const timer = setTimeout(() => socket.destroy(), TLS_CLOSE_MS);
+        Deno.unrefTimer(timer);
+        socket.once("close", () => clearTimeout(timer));
+      }
     }
     this.#notify();
   }

@@ -652,3 +652,28 @@ Deno.test("fetchAll over TLS releases a failed upload's socket at once, and keep
   assertLess(await socketsWithin(before, 200), before + 1);
   await server;
 });
+
+Deno.test("PollableConn.close() over TLS right after send() delivers every byte the send took, then a clean end", async () => {
+  const size = 1024 * 1024;
+  using listener = listenTls();
+  const server = (async () => {
+    using peer = await listener.accept();
+    return (await readAll(peer)).length;
+  })();
+  const conn = connectTo(listener);
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  const data = new Uint8Array(size).fill(0x41);
+  let sent = 0;
+  await selectUntil(sel, () => {
+    try {
+      sent += conn.send(data.subarray(sent));
+    } catch (e) {
+      if (!(e instanceof BlockingIOError)) throw e;
+    }
+    return sent === size;
+  }, { rounds: 100_000, timeout: 10_000 });
+  sel.unregister(conn);
+  conn.close(); // at once: what send() took is still on its way
+  assertEquals(await server, size);
+});
