@@ -1,4 +1,15 @@
 /**
+ * `text` with what looks like a URL's password as `***`, for a message about
+ * text that did not parse as a URL (so `URL` cannot find the password).
+ *
+ * @param text What was given as a URL.
+ * @returns It, its password hidden.
+ */
+export function hideUrlPassword(text: string): string {
+  return text.replace(/(\/\/[^/@:\s]*:)[^@\s]*@/, "$1***@");
+}
+
+/**
  * The one-line usage message for an error thrown by `node:util`'s `parseArgs`:
  * "unknown option --x", "option --x needs a value", or the first line of its
  * message.

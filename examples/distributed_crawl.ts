@@ -113,7 +113,7 @@ import {
   SCRIPTS,
 } from "./distributed/_frontier.ts";
 import { sameOriginLinks } from "./distributed/_links.ts";
-import { argsErrorMessage } from "./_args.ts";
+import { argsErrorMessage, hideUrlPassword } from "./_args.ts";
 
 const HELP =
   `Usage: distributed_crawl.ts <command> --redis redis://HOST:PORT [options]
@@ -330,7 +330,9 @@ function parseCommandLine(args: string[]): Command {
       const url = normalize(text);
       if (url === null) {
         throw new UsageError(
-          `invalid URL "${text}": expected an absolute http:// or https:// URL`,
+          `invalid URL "${
+            hideUrlPassword(text)
+          }": expected an absolute http:// or https:// URL`,
         );
       }
       urls.push(url);

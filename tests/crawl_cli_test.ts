@@ -1230,7 +1230,11 @@ Deno.test("crawl.ts never prints a URL's password, in its lines or in --json", a
     if (json.length > 0) {
       assertStringIncludes(stdout, '"referrer":"http://alice:***@');
     }
-  }
+  } // A URL that does not parse: a usage error, its password hidden too.
+  const bad = await crawl(["http://alice:s3cret@exa mple/"]);
+  assertEquals(bad.code, 2);
+  assert(!bad.stderr.includes("s3cret"), bad.stderr);
+  assertStringIncludes(bad.stderr, "alice:***@");
 });
 
 Deno.test("crawl.ts --follow reads a page's links in the charset its Content-Type names", async () => {

@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { argsErrorMessage } from "../_args.ts";
+import { argsErrorMessage, hideUrlPassword } from "../_args.ts";
 
 /** The help text of `crawl.ts --help`. */
 export const HELP = `Usage: crawl.ts [options] [URL...]
@@ -148,7 +148,9 @@ function httpUrl(flag: string, text: string): string {
     (parsed.protocol !== "http:" && parsed.protocol !== "https:")
   ) {
     throw new UsageError(
-      `invalid ${flag}"${text}": expected an absolute http:// or https:// URL`,
+      `invalid ${flag}"${
+        hideUrlPassword(text)
+      }": expected an absolute http:// or https:// URL`,
     );
   }
   return text;
