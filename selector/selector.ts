@@ -23,8 +23,20 @@ const mapSet = Map.prototype.set;
 const mapDelete = Map.prototype.delete;
 const mapClear = Map.prototype.clear;
 const mapHas = Map.prototype.has;
-/** The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * The timer to arm for a wait of `remaining` ms: the largest power of two not
+ * above it (rounded up: timers may fire a fraction early), the loop arming the
+ * next for what is left. Deno 2.9.6's timers keep a list per distinct duration
+ * until that duration has passed, cleared or not; a wait counting down to a
+ * deadline by the millisecond made one per millisecond of it (a 30 s request
+ * timeout: ~30,000 lists, ~2 MiB). Powers of two make ~31 durations, and cost
+ * a wakeup per halving only while nothing is ready. Longer than 2^30 ms, a
+ * timer would fire after 1 ms (over 2^31 - 1): the steps stay below.
+ */
+function timerStep(remaining: number): number {
+  const ms = Math.min(Math.ceil(remaining), 2 ** 30);
+  return 2 ** Math.floor(Math.log2(ms));
+}
 
 /**
  * The live, read-only view of a selector's registrations that
@@ -557,9 +569,7 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
         this.#wake = resolve;
         const timer = remaining === Infinity
           ? undefined
-          // Timers may fire a fraction early; rounding up keeps "no earlier than".
-          // Longer than MAX_TIMER_MS, a timer fires after 1 ms: wait in steps.
-          : setTimeout(resolve, Math.min(Math.ceil(remaining), MAX_TIMER_MS));
+          : setTimeout(resolve, timerStep(remaining));
         try {
           await promise;
         } finally {

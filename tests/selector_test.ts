@@ -1260,3 +1260,28 @@ Deno.test("Selector.select() with a timeout beyond 2^31 - 1 ms waits without spi
   // delay(100) itself arms one timer.
   assertLessOrEqual(armed, 3);
 });
+
+Deno.test("Selector.select(timeout) arms timers of a few durations only (powers of two), whatever the timeouts asked", async () => {
+  using sel = new DefaultSelector();
+  using a = listen();
+  sel.register(a, EVENT_READ);
+  const durations = new Set<number>();
+  const original = globalThis.setTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    durations.add(ms ?? 0);
+    return original(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    // Deno 2.9.6 keeps a timer list per distinct duration until it has
+    // passed: 300 timeouts counting down by the ms would make 300 of them.
+    for (let ms = 3_000; ms > 2_700; ms--) {
+      const pending = sel.select(ms);
+      sel.wakeup();
+      await pending;
+    }
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  assert(durations.size <= 2, `durations ${[...durations]}`);
+  for (const ms of durations) assertEquals(Math.log2(ms) % 1, 0, `${ms}`);
+});
