@@ -579,6 +579,8 @@ export class HttpClient {
     this.#reusable = false;
     this.#sendOpen = false;
     this.#cut = false;
+    this.#waitingOnBody = false;
+    this.#bodyRead = this.#bodyWait = null;
     this.#body = null;
     this.#sink = sink;
     this.#divert = divert;
@@ -649,7 +651,8 @@ export class HttpClient {
    * both while sending (a server may answer before the request's end: the
    * request is then sent on while the response is read, and cut short when the
    * response ends), `EVENT_READ` while receiving, `0` when done or failed, and
-   * `0` while {@linkcode HttpClient.waiting}.
+   * `0` while {@linkcode HttpClient.waiting} (`EVENT_READ` while only the body
+   * stream's next chunk is awaited).
    */
   get events(): number {
     if (this.#waiting !== null) return this.#waitingOnBody ? EVENT_READ : 0;
