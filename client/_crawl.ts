@@ -552,18 +552,19 @@ export class Crawl {
     const waiting = client.waiting;
     if (waiting !== null && !this.#awaited.has(waiting)) {
       this.#awaited.add(waiting);
-      this.#awaitClient(job, client);
+      this.#awaitClient(job, client, waiting);
     }
     const due = client.deadline;
     if (due !== job.due || job.heapIndex < 0) this.#timers.set(job, due);
   }
 
   /**
-   * The client waits on something that is not its conn (a sink, a body stream):
-   * its conn stays unregistered, so it issues no reads, until that settles.
+   * The client waits on something that is not its conn (a sink, a decoding
+   * turn: its conn stays unregistered, so it issues no reads; a body stream:
+   * it still reads), until `waiting` settles.
    */
-  #awaitClient(job: Job, client: HttpClient): void {
-    client.waiting?.then(() => {
+  #awaitClient(job: Job, client: HttpClient, waiting: Promise<void>): void {
+    waiting.then(() => {
       this.#woken.push({ job, client });
       this.#sel.wakeup();
     });
@@ -935,14 +936,10 @@ export class Crawl {
       job.slot = null;
       if (slot !== null) this.#watch(slot, 0);
       client?.close(reason);
-      this.#finish(job, {
-        url: job.shown,
-        ok: false,
-        error: reason,
-        data: job.data,
-        attempts: job.attempts,
-        timings: this.#timings(job, client, now),
-      });
+      this.#finish(
+        job,
+        failedResult(job, reason, this.#timings(job, client, now)),
+      );
     }
   }
 

@@ -397,11 +397,11 @@ export class HttpClient {
   /** The request was cut short: its conn cannot carry another. */
   #cut!: boolean;
   /**
-   * `#waiting` is the request body stream's next chunk only: the response
-   * side is free meanwhile, so the conn is still read (an early answer).
+   * The body stream's read last waited on, and that wait: asked again, the
+   * same wait. While `#waiting` is `#bodyWait`, only the request body's next
+   * chunk is awaited: the response side is free, so the conn is still read
+   * (an early answer).
    */
-  #waitingOnBody = false;
-  /** The body stream's read last waited on, and that wait: asked again, the same wait. */
   #bodyRead: Promise<unknown> | null = null;
   #bodyWait: Promise<void> | null = null;
   #body!: BodyBuffer | SinkBody | null;
@@ -579,7 +579,6 @@ export class HttpClient {
     this.#reusable = false;
     this.#sendOpen = false;
     this.#cut = false;
-    this.#waitingOnBody = false;
     this.#bodyRead = this.#bodyWait = null;
     this.#body = null;
     this.#sink = sink;
@@ -655,7 +654,9 @@ export class HttpClient {
    * stream's next chunk is awaited).
    */
   get events(): number {
-    if (this.#waiting !== null) return this.#waitingOnBody ? EVENT_READ : 0;
+    if (this.#waiting !== null) {
+      return this.#waiting === this.#bodyWait ? EVENT_READ : 0;
+    }
     const state = this.#state;
     if (state === "receiving") {
       return this.#sendOpen ? EVENT_READ | EVENT_WRITE : EVENT_READ;
@@ -755,14 +756,15 @@ export class HttpClient {
     if (state === "done" || state === "failed") return;
     // The wait on the body stream's next chunk, set aside while an answer
     // that came meanwhile is read, and kept after (one wait, one wakeup).
-    let bodyWait: Promise<void> | null = null;
+    let aside: Promise<void> | null = null;
     try {
       this.#checkDeadlines(loopNow());
       if (this.#waiting !== null) {
-        if (!this.#waitingOnBody || (mask & EVENT_READ) === 0) return;
-        bodyWait = this.#waiting;
+        if (this.#waiting !== this.#bodyWait || (mask & EVENT_READ) === 0) {
+          return;
+        }
+        aside = this.#waiting;
         this.#waiting = null;
-        this.#waitingOnBody = false;
       }
       if (state === "connecting") {
         if (this.#route !== null) {
@@ -781,11 +783,10 @@ export class HttpClient {
         if (this.#sendOpen && (mask & EVENT_WRITE) !== 0) this.#send();
         this.#receive(mask);
       }
-      if (bodyWait !== null && this.#waiting === null && this.#sendOpen) {
+      if (aside !== null && this.#waiting === null && this.#sendOpen) {
         // Still uploading, the chunk still awaited: wait on it as before
         // (reading only), not through a WRITE round that waits again.
-        this.#waiting = bodyWait;
-        this.#waitingOnBody = true;
+        this.#waiting = aside;
       }
     } catch (e) {
       this.#fail(e);
@@ -985,11 +986,9 @@ export class HttpClient {
 
   /** Waits on `promise` (events 0, or READ for a body stream) until it settles; then `handle(0)` resumes. */
   #waitFor(promise: Promise<unknown>): void {
-    this.#waitingOnBody = false;
     const waiting: Promise<void> = promise.then(noop, noop).then(() => {
       if (this.#waiting !== waiting) return;
       this.#waiting = null;
-      this.#waitingOnBody = false;
       this.#resumed = true;
       // Time spent waiting on our side is no silence of the server's.
       this.#lastActivity = loopNow();
@@ -1049,7 +1048,6 @@ export class HttpClient {
           this.#bodyRead = next;
           this.#bodyWait = this.#waiting;
         }
-        this.#waitingOnBody = true;
         return null;
       }
       this.#out = next;

@@ -27,6 +27,7 @@ import {
   type HttpTap,
   type RequestSpec,
 } from "../mod.ts";
+import { hideUrlPassword } from "./_args.ts";
 import { BodySink } from "./crawl/body_sink.ts";
 import { DiskError } from "./crawl/disk_error.ts";
 import { Frontier, type FrontierEntry } from "./crawl/frontier.ts";
@@ -882,7 +883,7 @@ function hidePassword(url: string): string {
     parsed = new URL(url);
   } catch {
     // Not a URL (a bad seed): hide what looks like a password anyway.
-    return url.replace(/(\/\/[^/@:]*:)[^/@]*@/, "$1***@");
+    return hideUrlPassword(url);
   }
   if (parsed.password === "" || parsed.password === "***") return url;
   parsed.password = "***";

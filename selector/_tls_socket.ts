@@ -168,18 +168,14 @@ async function writeAll(transport: Transport, bytes: Uint8Array) {
 function nodeOptions(
   options: StartTlsOptions & { port?: number },
   ca: string[] | undefined,
-): ConnectionOptions {
+): ConnectionOptions & { allowHalfOpen: boolean } {
   const hostname = options.hostname ?? "127.0.0.1";
-  // `allowHalfOpen` is a `net.Socket` option that `tls.connect` passes on; the
-  // type leaves it out.
-  const half: { allowHalfOpen: boolean } = {
-    // The peer's end of stream must not end our side too: as over TCP, bytes
-    // sent after it still go out (Node's default ends the socket, and the
-    // write that follows failed with EPIPE after `send` took its bytes).
-    allowHalfOpen: true,
-  };
   return {
-    ...half,
+    // A `net.Socket` option that `tls.connect` passes on (its type leaves it
+    // out): the peer's end of stream must not end our side too. As over TCP,
+    // bytes sent after it still go out (Node's default ends the socket, and
+    // the write that follows failed with EPIPE after `send` took its bytes).
+    allowHalfOpen: true,
     host: hostname,
     port: options.port,
     // SNI carries names only (RFC 6066); an IP address is checked as such.
