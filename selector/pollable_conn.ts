@@ -461,7 +461,8 @@ export class PollableConn implements Pollable, Disposable {
    *
    * @param data The bytes, or a string sent as UTF-8.
    * @returns How many bytes (of the UTF-8 encoding, for a string) were accepted.
-   * @throws {BlockingIOError} If not connected yet or the write buffer is full.
+   * @throws {BlockingIOError} If not connected yet, or the write buffer is full
+   *   and `data` is not empty (empty data returns 0, as Python's `send(b"")`).
    * @throws {TypeError} If `data` is neither a `Uint8Array` nor a string.
    * @throws {Deno.errors.BadResource} If the conn is closed.
    * @throws {Error} The connection's error, if connecting or writing failed.
@@ -762,6 +763,8 @@ export class PollableConn implements Pollable, Disposable {
 
   /** Queues as much of `bytes` as fits; copies them if the caller keeps them. */
   #accept(bytes: Uint8Array, copy: boolean): number {
+    // Nothing to queue fits even in a full buffer, as send(fd, "", 0) returns 0.
+    if (bytes.length === 0) return 0;
     const room = WRITE_HIGH_WATER_MARK - this.#wlen;
     if (room <= 0) {
       throw new BlockingIOError(
@@ -769,7 +772,6 @@ export class PollableConn implements Pollable, Disposable {
       );
     }
     const n = bytes.length < room ? bytes.length : room;
-    if (n === 0) return 0;
     const part = n === bytes.length ? bytes : bytes.subarray(0, n);
     let queued = part;
     if (copy) {

@@ -585,13 +585,16 @@ Deno.test("PollableConn.send() accepts part of a large buffer and the rest later
   assert(got.every((b, i) => b === ((i * 13) & 0xff)), "bytes differ");
 });
 
-Deno.test("PollableConn.send() throws BlockingIOError when the write buffer is full", async () => {
+Deno.test("PollableConn.send() throws BlockingIOError when the write buffer is full, and returns 0 for empty data", async () => {
   using pair = await tcpPair();
   const { conn, peer } = pair;
   using sel = new DefaultSelector();
   const accepted = await fillUntilBlocked(sel, conn);
   assertGreater(accepted, 0);
   assertThrows(() => conn.send("more"), BlockingIOError, "full");
+  // As Python's sock.send(b"") on a full non-blocking socket.
+  assertEquals(conn.send(""), 0);
+  assertEquals(conn.send(new Uint8Array(0)), 0);
   sel.register(conn, EVENT_WRITE | EVENT_READ);
   assertEquals(await sel.select(20), []);
   // Once the peer reads, the conn becomes writable again, and every accepted byte arrives.
