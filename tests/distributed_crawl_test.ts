@@ -202,6 +202,7 @@ interface Summary {
   committed: number;
   lost: number;
   claimed: number;
+  recovered: number;
   released: number;
   roundTrips: number;
 }
@@ -837,6 +838,149 @@ redisTest(
       await accepting;
       for (const conn of held) conn.close();
     }
+  },
+);
+
+/**
+ * A loopback proxy in front of Redis that, once each, loses the reply of the
+ * first command whose request matches a pattern: it forwards the request, drops
+ * what Redis answers, then closes that connection (as a connection dropped
+ * after Redis ran a command and before its answer came back).
+ */
+class ReplyLosingProxy implements AsyncDisposable {
+  readonly #listener: Deno.TcpListener;
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #tasks: Promise<void>[] = [];
+  readonly #accepting: Promise<void>;
+  /** The patterns not yet matched; each loses one reply. */
+  readonly pending: Set<RegExp>;
+
+  constructor(redisPort: number, patterns: RegExp[]) {
+    this.pending = new Set(patterns);
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#listener = listener;
+    this.#accepting = (async () => {
+      try {
+        for await (const client of listener) {
+          this.#tasks.push(this.#serve(client, redisPort));
+        }
+      } catch { /* closed */ }
+    })();
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.#listener.addr.port}`;
+  }
+
+  async #serve(client: Deno.Conn, redisPort: number): Promise<void> {
+    this.#conns.add(client);
+    let server: Deno.Conn;
+    try {
+      server = await Deno.connect({ hostname: "127.0.0.1", port: redisPort });
+    } catch {
+      client.close();
+      this.#conns.delete(client);
+      return;
+    }
+    this.#conns.add(server);
+    let mute = false;
+    const close = () => {
+      for (const conn of [client, server]) {
+        if (this.#conns.delete(conn)) conn.close();
+      }
+    };
+    const upstream = (async () => {
+      const buf = new Uint8Array(64 * 1024);
+      let text = "";
+      for (let n; (n = await client.read(buf)) !== null;) {
+        const chunk = buf.subarray(0, n);
+        // A request may come in several reads: match on what came since the last match.
+        text = (text + new TextDecoder("latin1").decode(chunk)).slice(-65536);
+        const hit = [...this.pending].find((p) => p.test(text));
+        if (hit !== undefined) {
+          this.pending.delete(hit);
+          mute = true;
+        }
+        for (let off = 0; off < n;) {
+          off += await server.write(chunk.subarray(off));
+        }
+        if (mute) {
+          // Let Redis run it and answer into the void, then drop the conn.
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return;
+        }
+      }
+    })();
+    const downstream = (async () => {
+      const buf = new Uint8Array(64 * 1024);
+      for (let n; (n = await server.read(buf)) !== null;) {
+        if (mute) continue;
+        const chunk = buf.subarray(0, n);
+        for (let off = 0; off < n;) {
+          off += await client.write(chunk.subarray(off));
+        }
+      }
+    })();
+    await upstream.catch(() => {});
+    close();
+    await downstream.catch(() => {});
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#listener.close();
+    await this.#accepting;
+    for (const conn of this.#conns) conn.close();
+    this.#conns.clear();
+    await Promise.all(this.#tasks);
+  }
+}
+
+redisTest(
+  "distributed_crawl.ts work counts right when Redis ran a commit batch or a read whose reply was lost: nothing lost, nothing recovered",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(okAfter(2));
+    const urls = await seedPaths(redis, server.base, 300, "l");
+    // A commit batch (EVALSHA ... crawl:results ... EXEC) and a read of new
+    // entries (XREADGROUP ... >): each one's reply lost once.
+    await using proxy = new ReplyLosingProxy(redis.port, [
+      /EVALSHA[^]*crawl:results[^]*EXEC\r\n/,
+      /XREADGROUP[^]*\r\n>\r\n/,
+    ]);
+    const out = await run([
+      "work",
+      "--redis",
+      proxy.url,
+      "--name",
+      "w1",
+      "--concurrency",
+      "16",
+      "--idle-exit",
+      "500",
+      "--json",
+    ], 30_000);
+    assertEquals(proxy.pending.size, 0, "a reply was not lost");
+    const summary = summaryOf(out);
+    await using client = await RespClient.connect(redis.port);
+    const results = await readStream(client, "crawl:results");
+    assertEquals(results.length, urls.length);
+    assertEquals(new Set(results.map((r) => r.fields.url)).size, urls.length);
+    assertEquals(
+      {
+        fetched: summary.fetched,
+        committed: summary.committed,
+        lost: summary.lost,
+        claimed: summary.claimed,
+        recovered: summary.recovered,
+      },
+      {
+        fetched: urls.length,
+        committed: urls.length,
+        lost: 0,
+        claimed: 0,
+        recovered: 0,
+      },
+    );
   },
 );
 

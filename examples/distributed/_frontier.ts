@@ -104,13 +104,18 @@ return added`,
    * KEYS: frontier, results, seen, errors; ARGV: group, worker, entry id, url, ok,
    * status, bytes, error, then the page's links. When the entry is still pending
    * for this worker: appends the result, acknowledges and deletes the entry, and
-   * adds the links not yet seen to the frontier; returns 1. When another worker
-   * claimed it meanwhile (this one was slow, not dead), changes nothing and returns
-   * 0, so that each entry has exactly one result.
+   * adds the links not yet seen to the frontier; returns 1. Otherwise it changes
+   * nothing, so that each entry has exactly one result, and returns 0 when another
+   * worker holds the entry (it claimed it while this one was slow, not dead), 2
+   * when nobody does: a result was written already, by that other worker or by
+   * this one in a run whose reply was lost.
    */
   commit: `
 local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
-if #mine == 0 then return 0 end
+if #mine == 0 then
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1) == 0 then return 2 end
+  return 0
+end
 redis.call('XADD', KEYS[2], '*', 'url', ARGV[4], 'ok', ARGV[5], 'status', ARGV[6],
   'bytes', ARGV[7], 'worker', ARGV[2], 'error', ARGV[8])
 if ARGV[5] ~= 'true' then redis.call('INCR', KEYS[4]) end
@@ -258,6 +263,8 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   #loop: Promise<void> | null = null;
   #readerId: string | null = null;
   #ownCursor: string | null = "0";
+  /** Whether the own pending entries read now are those of a read whose reply was lost. */
+  #rereading = false;
   #claimCursor = "0-0";
   #lastClaim = -Infinity;
   #idleSince: number | null = null;
@@ -416,6 +423,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
           // worker: read its own pending entries again. A reconnected reader
           // has a new id.
           this.#ownCursor = "0";
+          this.#rereading = true;
           this.#readerId = null;
           await backoff(unavailable - 1);
           continue;
@@ -455,10 +463,13 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
       const entries = streamEntries(reply);
       if (entries.length === 0) {
         this.#ownCursor = null;
+        this.#rereading = false;
       } else {
         this.#ownCursor = entries[entries.length - 1]![0];
         const items = await this.#items(entries);
-        this.stats.recovered += items.length;
+        // Held ones are skipped: what is left was read and never reached us.
+        if (this.#rereading) this.stats.read += items.length;
+        else this.stats.recovered += items.length;
         return items;
       }
     }
@@ -649,9 +660,17 @@ export interface Commit {
 
 /** Counters of a {@linkcode Committer}. */
 export interface CommitStats {
-  /** Results written and acknowledged. */
+  /**
+   * Results written and acknowledged, counting those of a batch sent again
+   * after its reply was lost (Redis timed out or the connection dropped) that
+   * its first run wrote.
+   */
   committed: number;
-  /** Results dropped because another worker had claimed their entry. */
+  /**
+   * Results dropped because another worker had claimed their entry. In the rare
+   * case of a batch sent again, an entry another worker claimed and committed
+   * before the first run counts as committed here instead.
+   */
   lost: number;
   /** `MULTI`/`EXEC` round trips. */
   batches: number;
@@ -753,10 +772,12 @@ export class Committer {
           c.error,
           ...(inline(c) ? c.links : []),
         ]);
-        const replies = await this.#send(commands);
+        const { replies, resent } = await this.#send(commands);
         this.stats.batches++;
         for (const reply of replies) {
-          if (Number(reply) === 1) this.stats.committed++;
+          const n = Number(reply);
+          // Written before (2): by the run whose reply was lost, when there was one.
+          if (n === 1 || (n === 2 && resent)) this.stats.committed++;
           else this.stats.lost++;
         }
         this.#settled(batch.map((c) => c.item.id));
@@ -772,13 +793,16 @@ export class Committer {
   /**
    * Sends a batch, again while Redis is unavailable: the commit script is
    * idempotent (a result already written is not pending any more, so a second run
-   * writes nothing and counts as lost).
+   * writes nothing). `resent`: whether it was sent more than once.
    */
-  async #send(commands: string[][]): Promise<unknown[]> {
+  async #send(
+    commands: string[][],
+  ): Promise<{ replies: unknown[]; resent: boolean }> {
     const since = performance.now();
     for (let attempt = 0;; attempt++) {
       try {
-        return await this.#redis.transaction(commands);
+        const replies = await this.#redis.transaction(commands);
+        return { replies, resent: attempt > 0 };
       } catch (error) {
         if (
           !(error instanceof RedisUnavailableError) ||
