@@ -58,7 +58,7 @@ import {
 import { freeze, loopNow, thaw } from "./_clock.ts";
 import { DeadlineQueue, type Timed } from "./_deadlines.ts";
 import { IdlePool, type Poolable } from "./_pool.ts";
-import { redactUrl } from "./_redact.ts";
+import { redactInput, redactUrl } from "./_redact.ts";
 import {
   type HopRequest,
   MAX_REDIRECTS,
@@ -1013,9 +1013,9 @@ type FetchResultBody = HttpResponse | { error: unknown };
 
 /** `result.url`: the input as given, with its password (if any) hidden. */
 function shownUrl(input: string | URL, url: HttpUrl | null): string {
-  return url === null || !url.credentials
-    ? String(input)
-    : redactUrl(input, url.url);
+  // One that fails before any fetch hides its password all the same.
+  if (url === null) return redactInput(input);
+  return url.credentials ? redactUrl(input, url.url) : String(input);
 }
 
 /** `result.url` and `data` of a source item, whatever it is. */
@@ -1030,7 +1030,7 @@ function describeItem(
   try {
     url = toHttpUrl(input as string | URL);
   } catch {
-    // Shown as given.
+    // Shown by what it looks like.
   }
   return { shown: shownUrl(input as string | URL, url), data: spec?.data };
 }

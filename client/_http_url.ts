@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { redactUrl } from "./_redact.ts";
+import { redactInput, redactUrl } from "./_redact.ts";
 
 /** The most origins remembered for the fast path; past it, they are forgotten. */
 const MAX_SITES = 1024;
@@ -242,9 +242,9 @@ export function parseHttpUrl(input: string | URL): URL {
     // A URL object is already parsed; parsing its href again costs a microsecond per request.
     url = input instanceof URL ? input : new URL(input);
   } catch (e) {
-    // Whatever did not parse, hide what looks like a password in it.
-    const shown = String(input).replace(/(\/\/[^/@:]*:)[^/@]*@/, "$1***@");
-    throw new TypeError(`Cannot fetch: invalid URL "${shown}"`, { cause: e });
+    throw new TypeError(`Cannot fetch: invalid URL "${redactInput(input)}"`, {
+      cause: e,
+    });
   }
   const href = url.href;
   // The scheme is href's prefix: no getter, no string per request.

@@ -32,3 +32,17 @@ export function redactUrl(input: string | URL, parsed: URL | null): string {
   }
   return hidden;
 }
+
+/**
+ * {@linkcode redactUrl} for input that may not be a URL a crawl can fetch (or
+ * not parse at all): what looks like a password in it reads `***` all the same.
+ */
+export function redactInput(input: unknown): string {
+  let parsed: URL | null = null;
+  try {
+    parsed = input instanceof URL ? input : new URL(String(input));
+  } catch {
+    return String(input).replace(/(\/\/[^/@:]*:)[^/@]*@/, "$1***@");
+  }
+  return redactUrl(input as string | URL, parsed);
+}

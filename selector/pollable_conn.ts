@@ -407,7 +407,9 @@ export class PollableConn implements Pollable, Disposable {
    * @throws {BlockingIOError} If nothing is buffered yet.
    * @throws {RangeError} If `maxBytes` is not a positive integer.
    * @throws {Deno.errors.BadResource} If the conn is closed.
-   * @throws {Error} The connection's error, once buffered bytes are consumed.
+   * @throws {Error} The connection's error, once buffered bytes are consumed:
+   *   `Deno.errors.ConnectionReset` for a reset a pending read saw (Deno reads a
+   *   reset that comes while no read is pending as end of stream).
    */
   recv(maxBytes = 65_536): Uint8Array | null {
     if (!Number.isInteger(maxBytes) || maxBytes < 1) {

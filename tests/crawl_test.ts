@@ -259,6 +259,33 @@ Deno.test("fetchAll() shows a URL's password as *** in result.url and sends the 
   assertEquals(plain?.url, `http://user@127.0.0.1:${port}/`);
 });
 
+Deno.test("fetchAll() and fetchEach() show *** for the password of a URL that fails before any fetch", async () => {
+  const inputs = [
+    "http://alice:s3cret@127.0.0.1:0/",
+    new URL("http://alice:s3cret@127.0.0.1:0/"),
+    "ftp://alice:s3cret@127.0.0.1/",
+    "http://alice:s3cret@exa mple.test/",
+    { url: "http://alice:s3cret@127.0.0.1:0/spec", data: 1 },
+  ];
+  const results = await fetchAll(inputs);
+  assertEquals(results.map((r) => [r.url, r.ok]), [
+    ["http://alice:***@127.0.0.1:0/", false],
+    ["http://alice:***@127.0.0.1:0/", false],
+    ["ftp://alice:***@127.0.0.1/", false],
+    ["http://alice:***@exa mple.test/", false],
+    ["http://alice:***@127.0.0.1:0/spec", false],
+  ]);
+  for (const r of results) {
+    assert(!r.url.includes("s3cret"), r.url);
+    assert(!String(failed(r)).includes("s3cret"), String(failed(r)));
+  }
+  for await (
+    const { result } of fetchEach(["http://bob:hunter2@127.0.0.1:0/x"])
+  ) {
+    assertEquals(result.url, "http://bob:***@127.0.0.1:0/x");
+  }
+});
+
 Deno.test("fetchAll() reports timings: queued while waiting for a slot, connect 0 on a reused conn, firstByte after the server's delay", async () => {
   await using server = recording(async () => {
     await sleep(60);
