@@ -362,7 +362,7 @@ function percentDecode(text: string): Uint8Array {
 /**
  * Writes one HTTP/1.1 request in origin form:
  * `METHOD /path?query HTTP/1.1`, then `Host` (without a default port), the
- * default `User-Agent`, `Accept: *\/*` and `Accept-Encoding: gzip, deflate, br`
+ * default `User-Agent`, `Accept: *\/*` and `Accept-Encoding: gzip, deflate, br, zstd`
  * unless the caller set them, `Connection: close` when the connection is not to
  * be kept, the caller's other fields (names lower-cased, as `Headers` keeps
  * them), `Content-Length` when there is content, and the content itself.

@@ -250,7 +250,11 @@ export interface FetchAllOptions {
    * @default {Infinity}
    */
   idleTimeout?: number;
-  /** Headers sent with every request. */
+  /**
+   * Headers sent with every request. Unless set here, requests carry `Host`
+   * from the URL, `User-Agent: selectors-deno/0.1`, `Accept` for any media type
+   * and the `Accept-Encoding` of `decompress`.
+   */
   headers?: HeadersInit;
   /**
    * The method of every request.
@@ -314,7 +318,10 @@ export interface FetchAllOptions {
    */
   maxIdle?: number;
   /**
-   * Decode `gzip`, `deflate` and `br` bodies.
+   * Decode `gzip`, `deflate`, `br` and `zstd` bodies. Requests ask for them
+   * (`Accept-Encoding: gzip, deflate, br, zstd`) unless `headers` set
+   * `Accept-Encoding`, whether or not this is on: `false` hands back the bytes
+   * as sent.
    *
    * @default {true}
    */

@@ -132,6 +132,8 @@ export interface HttpClientOptions {
   /**
    * Extra request headers. `Host` is derived from the URL unless given here; URL
    * credentials are sent as `Authorization: Basic` unless `Authorization` is given.
+   * Unless set here, requests carry `User-Agent: selectors-deno/0.1`,
+   * `Accept` for any media type and `Accept-Encoding: gzip, deflate, br, zstd`.
    */
   headers?: HeadersInit;
   /**
@@ -178,8 +180,9 @@ export interface HttpClientOptions {
    */
   maxResponseBytes?: number;
   /**
-   * Decode `gzip`, `deflate` and `br` bodies (and ask for them, unless
-   * `Accept-Encoding` is set).
+   * Decode `gzip`, `deflate`, `br` and `zstd` bodies. Requests ask for them
+   * unless `Accept-Encoding` is set, whether or not this is on: `false` hands
+   * back the bytes as sent.
    *
    * @default {true}
    */
