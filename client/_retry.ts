@@ -101,12 +101,55 @@ export function parseRetryAfter(
   if (value === null) return null;
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
-  // An HTTP-date always names its weekday and zone; Date.parse reads all three
-  // formats RFC 9110 section 5.6.7 obliges a recipient to accept.
-  if (!/[A-Za-z]/.test(text)) return null;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return null;
-  return Math.max(0, at - nowMs);
+  const at = parseHttpDate(text, nowMs);
+  return at === null ? null : Math.max(0, at - nowMs);
+}
+
+const MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec";
+const TIME = String.raw`(?<hour>\d\d):(?<minute>\d\d):(?<second>\d\d)`;
+const DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+/** The three forms: `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate), `Sunday, 06-Nov-94 08:49:37 GMT` (rfc850), `Sun Nov  6 08:49:37 1994` (asctime). */
+const HTTP_DATES = [
+  String
+    .raw`^${DAY}, (?<day>\d\d) (?<month>[A-Z][a-z]{2}) (?<year>\d{4}) ${TIME} GMT$`,
+  String
+    .raw`^(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (?<day>\d\d)-(?<month>[A-Z][a-z]{2})-(?<yy>\d\d) ${TIME} GMT$`,
+  String
+    .raw`^${DAY} (?<month>[A-Z][a-z]{2}) (?<day>[ \d]\d) ${TIME} (?<year>\d{4})$`,
+].map((source) => new RegExp(source));
+
+/**
+ * An HTTP-date in one of the three forms RFC 9110 section 5.6.7 obliges a
+ * recipient to accept, as ms since the epoch (UTC, asctime's too); `null` for
+ * anything else. Strict, unlike `Date.parse`, which reads "Retry in 2030" as a
+ * date.
+ */
+function parseHttpDate(text: string, nowMs: number): number | null {
+  let g: Record<string, string> | undefined;
+  for (const form of HTTP_DATES) {
+    g = form.exec(text)?.groups;
+    if (g !== undefined) break;
+  }
+  if (g === undefined) return null;
+  let year = Number(g.year);
+  if (g.yy !== undefined) {
+    // A two-digit year more than 50 years ahead is the last such year past.
+    const thisYear = new Date(nowMs).getUTCFullYear();
+    year = thisYear - (thisYear % 100) + Number(g.yy);
+    if (year > thisYear + 50) year -= 100;
+  }
+  const month = MONTHS.indexOf(g.month!);
+  const day = Number(g.day!.trim());
+  const [hour, minute, second] = [g.hour, g.minute, g.second].map(Number) as [
+    number,
+    number,
+    number,
+  ];
+  if (
+    month < 0 || month % 3 !== 0 || day < 1 || day > 31 || hour > 23 ||
+    minute > 59 || second > 60
+  ) return null;
+  return Date.UTC(year, month / 3, day, hour, minute, second);
 }
 
 /**

@@ -36,8 +36,26 @@ Deno.test("parseRetryAfter() reads delay-seconds and all three HTTP-date forms",
   assertEquals(parseRetryAfter("Thu, 01 Jan 2026 12:00:05 GMT", NOW), 5_000);
   assertEquals(parseRetryAfter("Thursday, 01-Jan-26 12:00:07 GMT", NOW), 7_000);
   assertEquals(parseRetryAfter("Thu Jan  1 12:00:09 2026", NOW), 9_000);
+  assertEquals(parseRetryAfter("Thu Jan 01 12:00:09 2026", NOW), 9_000);
+  // A two-digit year more than 50 years ahead is in the past century.
+  assertEquals(parseRetryAfter("Sunday, 06-Nov-94 08:49:37 GMT", NOW), 0);
   assertEquals(parseRetryAfter("Thu, 01 Jan 2026 11:00:00 GMT", NOW), 0);
   for (const bad of ["", "-1", "1.5", "soon", "12abc"]) {
+    assertEquals(parseRetryAfter(bad, NOW), null, bad);
+  }
+  // Free text that Date.parse reads as a date is not an HTTP-date.
+  for (
+    const bad of [
+      "Retry in 2030",
+      "N/A 5",
+      "Mon 1",
+      "2026-01-01T12:00:05Z",
+      "Thu, 01 Jan 2026 12:00:05 +0000",
+      "Thu, 01 Foo 2026 12:00:05 GMT",
+      "Thu, 32 Jan 2026 12:00:05 GMT",
+      "Thu, 01 Jan 2026 25:00:05 GMT",
+    ]
+  ) {
     assertEquals(parseRetryAfter(bad, NOW), null, bad);
   }
   assertEquals(parseRetryAfter(null, NOW), null);
