@@ -40,6 +40,7 @@ import {
   type HttpClient,
   type HttpResponse,
   type InternalOptions,
+  kFailedHead,
   kReuse,
   kRoute,
   kStamps,
@@ -141,6 +142,9 @@ class Slot implements Poolable {
     public events: number,
   ) {}
 }
+
+/** `#responded`'s `bodyError` when the response came whole. */
+const NO_ERROR: unique symbol = Symbol("no error");
 
 /** Longest wait for a wakeup while no conn is registered and nothing is timed. */
 const IDLE_WAIT_MS = 1_000;
@@ -531,11 +535,13 @@ export class Crawl {
     const client = job.client!;
     const state = client.state;
     if (state === "done") {
-      this.#responded(job, client);
+      this.#responded(job, client.response!);
       return;
     }
     if (state === "failed") {
-      this.#end(job, { error: client.error }, loopNow());
+      const head = client[kFailedHead]();
+      if (head !== null) this.#responded(job, head, client.error);
+      else this.#end(job, { error: client.error }, loopNow());
       return;
     }
     const conn = client.pollable;
@@ -579,9 +585,18 @@ export class Crawl {
     }
   }
 
-  /** A response came: pause its origin if it asks, follow it, retry, or finish. */
-  #responded(job: Job, client: HttpClient): void {
-    const response = client.response!;
+  /**
+   * A response came: pause its origin if it asks, follow it, retry, or finish.
+   * With `bodyError`, only its head came whole (its body was too large, badly
+   * encoded or framed): that is enough to follow or retry it, and the URL fails
+   * with `bodyError` where it would have ended with it.
+   */
+  #responded(
+    job: Job,
+    response: HttpResponse,
+    bodyError: unknown = NO_ERROR,
+  ): void {
+    const client = job.client!;
     const status = response.status;
     const now = loopNow();
     if (status === 429 || status === 503) {
@@ -610,7 +625,10 @@ export class Crawl {
         }
       }
     }
-    this.#end(job, response, now);
+    if (bodyError === NO_ERROR) this.#end(job, response, now);
+    else if (!this.#retried(job, response, now)) {
+      this.#end(job, { error: bodyError }, now);
+    }
   }
 
   #hopRequest(job: Job, client: HttpClient): HopRequest {
@@ -689,21 +707,7 @@ export class Crawl {
    * `outcome` is the response, or `{ error }`.
    */
   #end(job: Job, outcome: FetchResultBody, now: number): void {
-    const policy = this.#config.retry;
-    if (job.attempts <= policy.limit) {
-      const wait = retryDelay(
-        policy,
-        job.attempts,
-        this.#replayable(job),
-        outcome,
-        Date.now(),
-        Math.random(),
-      );
-      if (wait >= 0) {
-        this.#retryAfter(job, wait, now);
-        return;
-      }
-    }
+    if (this.#retried(job, outcome, now)) return;
     this.#release(job);
     this.#releaseSlot(job, now);
     this.#timers.delete(job);
@@ -737,6 +741,23 @@ export class Crawl {
       return;
     }
     this.#finish(job, result);
+  }
+
+  /** Whether `outcome` is retried (a listed status, a transient error): then it waits for its turn. */
+  #retried(job: Job, outcome: FetchResultBody, now: number): boolean {
+    const policy = this.#config.retry;
+    if (job.attempts > policy.limit) return false;
+    const wait = retryDelay(
+      policy,
+      job.attempts,
+      this.#replayable(job),
+      outcome,
+      Date.now(),
+      Math.random(),
+    );
+    if (wait < 0) return false;
+    this.#retryAfter(job, wait, now);
+    return true;
   }
 
   /** A diverted body is in its sink: the URL ends on the loop's next turn. */

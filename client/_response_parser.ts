@@ -700,7 +700,19 @@ export class ResponseParser {
     const fields = this.#fields;
     const length = fields.length;
     const framing = this.#framing;
-    framing.decide(this.#method, status, this.#version, next);
+    let tooLarge: HttpParseError | null = null;
+    try {
+      framing.decide(this.#method, status, this.#version, next);
+    } catch (error) {
+      // The head itself is sound: a caller that only needs the head (a
+      // redirect to follow, a status to retry) can still have it.
+      if (
+        !(error instanceof HttpParseError) || error.code !== "body-too-large"
+      ) {
+        throw error;
+      }
+      tooLarge = error;
+    }
     // The head keeps the bytes (the used ones only): a reset for the next
     // response must not write over them.
     this.#head = new Head(
@@ -710,6 +722,7 @@ export class ResponseParser {
       fields.release(),
       length,
     );
+    if (tooLarge !== null) throw tooLarge;
     this.#declaredLength = framing.length;
     const reader = READERS[framing.framing](
       framing.length,

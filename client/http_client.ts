@@ -294,6 +294,8 @@ export interface Stamps {
 export const kStamps: unique symbol = Symbol("selectors.stamps");
 /** Starts another request on a finished client (internal; see `HttpClient[kReuse]`). */
 export const kReuse: unique symbol = Symbol("selectors.reuse");
+/** The head of a response whose body failed (internal; see `HttpClient[kFailedHead]`). */
+export const kFailedHead: unique symbol = Symbol("selectors.failedHead");
 
 /** Steps of connecting on a {@linkcode Route}, after the TCP or Unix connect. */
 const CONNECT_SOCKET = 0;
@@ -728,6 +730,27 @@ export class HttpClient {
    */
   get [kStamps](): Stamps {
     return this.#timings;
+  }
+
+  /**
+   * For the crawl: when the request failed on a response's body (too large,
+   * badly encoded or framed) after its head was whole, that response with an
+   * empty body, so that what the head asks (a redirect, a retry, a pause of
+   * the origin) can still be done; else `null`.
+   *
+   * @ignore
+   */
+  [kFailedHead](): HttpResponse | null {
+    const head = this.#parser.head;
+    if (
+      this.#state !== "failed" || head === null ||
+      !(this.#error instanceof HttpParseError)
+    ) return null;
+    return new ReceivedResponse(
+      responseUrl(this.#url),
+      head,
+      new Uint8Array(0),
+    );
   }
 
   /** Whether the request body can be sent again: `false` for a `ReadableStream` body. */

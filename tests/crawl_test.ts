@@ -12,12 +12,18 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
-import { fetchAll, fetchEach, type RequestSpec } from "../mod.ts";
+import {
+  fetchAll,
+  fetchEach,
+  type HttpParseError,
+  type RequestSpec,
+} from "../mod.ts";
 import { stub } from "@std/testing/mock";
 import { rawServer, writeSplit } from "./_raw_http.ts";
 import { failed, ok, text } from "./_client_util.ts";
 import { runScript } from "./_net.ts";
 import { cpuUsage } from "node:process";
+import zlib from "node:zlib";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -820,6 +826,58 @@ Deno.test("fetchAll() pauses every request to an origin after a 429 with Retry-A
     250,
     "the pause is queued time",
   );
+});
+
+Deno.test("fetchAll() follows, retries and pauses on a head whose body is over maxResponseBytes or badly encoded", async () => {
+  const corrupt = new Uint8Array(zlib.gzipSync("<h1>unavailable</h1>"));
+  corrupt[12]! ^= 0xff;
+  corrupt[13]! ^= 0xff;
+  const gzip = { "content-encoding": "gzip" };
+  await using server = recording((_req, seen) => {
+    const first = server.seen.filter((s) => s.path === seen.path).length === 1;
+    switch (first ? seen.path : "") {
+      case "/big302":
+        return new Response(new Uint8Array(5_000), {
+          status: 302,
+          headers: { location: "/final" },
+        });
+      case "/corrupt302":
+        return new Response(corrupt, {
+          status: 302,
+          headers: { location: "/final", ...gzip },
+        });
+      case "/big503":
+        return new Response(new Uint8Array(5_000), { status: 503 });
+      case "/corrupt503":
+        return new Response(corrupt, { status: 503, headers: gzip });
+      case "/big429":
+        return new Response(new Uint8Array(5_000), {
+          status: 429,
+          headers: { "retry-after": "1" },
+        });
+    }
+    return new Response("ok");
+  });
+  const results = await fetchAll(
+    ["/big302", "/corrupt302", "/big503", "/corrupt503"].map((path) =>
+      `${server.base}${path}`
+    ),
+    { maxResponseBytes: 1_000, retry: { limit: 1, baseDelay: 10 } },
+  );
+  assertEquals(
+    results.map((r) => [r.ok && text(r.response.body), r.attempts]),
+    [["ok", 1], ["ok", 1], ["ok", 2], ["ok", 2]],
+  );
+  assertEquals(ok(results[0]).url, `${server.base}/final`);
+  // Without retries, a 429 whose page is too large still pauses its origin,
+  // and the URL fails with the body's error.
+  const [paused, next] = await fetchAll(
+    [`${server.base}/big429`, `${server.base}/next`],
+    { maxResponseBytes: 1_000, concurrency: 1 },
+  );
+  assertEquals((failed(paused) as HttpParseError).code, "body-too-large");
+  assertEquals(text(ok(next).body), "ok");
+  assertGreaterOrEqual(next!.timings.queued, 900, "the origin was paused");
 });
 
 Deno.test("fetchAll() does not count the replay on a stale keep-alive conn as an attempt", async () => {
