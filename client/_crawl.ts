@@ -37,6 +37,7 @@ import type {
 } from "./fetch_all.ts";
 import {
   clientFor,
+  firstField,
   type HttpClient,
   type HttpResponse,
   type InternalOptions,
@@ -610,7 +611,11 @@ export class Crawl {
     }
     const redirect = this.#config.redirect;
     if (status >= 300 && status < 400 && redirect !== "manual") {
-      const next = nextHop(response, this.#hopRequest(job, client), job.hops);
+      const next = nextHop(
+        { status, location: firstField(response, "location") },
+        this.#hopRequest(job, client),
+        job.hops,
+      );
       if (next.stop !== "not-redirect") {
         if (redirect === "follow" && next.request !== null) {
           this.#follow(job, next.request, now);

@@ -426,11 +426,15 @@ export function toHeaders(buf: Uint8Array, len: number): Headers {
   return headers;
 }
 
-/** {@linkcode FieldSection.get} of a section's bytes, `buf[0:len]`. */
+/**
+ * {@linkcode FieldSection.get} of a section's bytes, `buf[0:len]`; with
+ * `first`, the value of the first field named `name` alone.
+ */
 export function fieldValue(
   buf: Uint8Array,
   len: number,
   name: string,
+  first = false,
 ): string | null {
   let value: string | null = null;
   for (let i = 0; i < len;) {
@@ -440,6 +444,7 @@ export function fieldValue(
     while (lf < len && buf[lf] !== LF) lf++;
     if (sameName(buf, i, colon, name)) {
       const v = latin1(buf, colon + 1, lf);
+      if (first) return v;
       value = value === null ? v : `${value}, ${v}`;
     }
     i = lf + 1;

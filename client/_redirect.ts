@@ -86,18 +86,19 @@ function utf8Location(location: string): string {
 /**
  * Decides the hop after `response`.
  *
- * @param response The status and headers of the response to `request`.
+ * @param response The status of the response to `request`, and its first
+ *   `Location` field (fetch and curl follow the first of two).
  * @param request The request that got it.
  * @param hop How many redirects were followed before this response.
  * @param maxRedirects The most redirects to follow.
  */
 export function nextHop(
-  response: { status: number; headers: Headers },
+  response: { status: number; location: string | null },
   request: HopRequest,
   hop: number,
   maxRedirects: number = MAX_REDIRECTS,
 ): NextHop {
-  const location = response.headers.get("location");
+  const location = response.location;
   if (!REDIRECT_STATUSES.has(response.status) || location === null) {
     return { request: null, stop: "not-redirect", location };
   }

@@ -28,7 +28,7 @@ import {
   type ResponseHead,
   ResponseParser,
 } from "./_response_parser.ts";
-import { toHeaders } from "./_parser_fields.ts";
+import { fieldValue, toHeaders } from "./_parser_fields.ts";
 import {
   readTransport,
   type Route,
@@ -1436,6 +1436,19 @@ class ReceivedResponse implements HttpResponse {
     this.#fieldsLength = fieldLength(head);
   }
 
+  static firstField(response: ReceivedResponse, name: string): string | null {
+    return fieldValue(
+      new Uint8Array(
+        response.#fieldsBuffer,
+        response.#fieldsOffset,
+        response.#fieldsLength,
+      ),
+      response.#fieldsLength,
+      name,
+      true,
+    );
+  }
+
   static headers(response: ReceivedResponse): Headers {
     const length = response.#fieldsLength;
     return response.#headers ??= toHeaders(
@@ -1448,6 +1461,20 @@ class ReceivedResponse implements HttpResponse {
 interface LegacyObject {
   __defineGetter__(name: string, getter: () => unknown): void;
   __defineSetter__(name: string, setter: (value: never) => void): void;
+}
+
+/**
+ * The value of the first field named `name` of a response the client received
+ * (`headers.get` joins repeated fields with ", "); for any other response,
+ * `headers.get(name)`.
+ */
+export function firstField(
+  response: HttpResponse,
+  name: string,
+): string | null {
+  return response instanceof ReceivedResponse
+    ? ReceivedResponse.firstField(response, name)
+    : response.headers.get(name);
 }
 
 function headersOf(this: ReceivedResponse): Headers {

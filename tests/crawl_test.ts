@@ -1025,6 +1025,19 @@ Deno.test("fetchAll() ends a URL whose last response was diverted from its sink 
   assertStringIncludes(String(failed(lost)), "disk full");
 });
 
+Deno.test("fetchAll() follows the first of two Location fields, as fetch and curl do", async () => {
+  await using server = rawServer(async ({ conn, path }) => {
+    const head = path === "/r"
+      ? "HTTP/1.1 302 Found\r\nLocation: /a,b\r\nLocation: /c\r\n"
+      : `HTTP/1.1 200 OK\r\nX-Path: ${path}\r\n`;
+    await writeSplit(conn, `${head}Content-Length: 0\r\n\r\n`);
+    return "keep";
+  });
+  const [result] = await fetchAll([server.url("/r")]);
+  assertEquals(ok(result).headers.get("x-path"), "/a,b");
+  assertEquals(ok(result).url, server.url("/a,b"));
+});
+
 Deno.test("fetchAll() hands back a redirect with an unusable Location as the response, and fails it with redirect error", async () => {
   await using server = rawServer(async ({ conn, path }) => {
     const location = path === "/bad-host"

@@ -14,10 +14,7 @@ function request(
 }
 
 function response(status: number, location?: string) {
-  return {
-    status,
-    headers: new Headers(location === undefined ? {} : { location }),
-  };
+  return { status, location: location ?? null };
 }
 
 Deno.test("nextHop() follows 301, 302, 307 and 308 with the method and body of the request", () => {
