@@ -98,6 +98,15 @@ class Job implements Timed {
   running = false;
   /** Its result is out: nothing may end it again. */
   done = false;
+  /**
+   * While the crawl writes a body kept out of the sink into it (the response
+   * turned out to be the last), that write's writer and the result it ends
+   * with; its deadline stays armed.
+   */
+  sinkWrite: {
+    writer: WritableStreamDefaultWriter<Uint8Array>;
+    result: FetchResult;
+  } | null = null;
   /** Waiting for a slot (queued on its origin, or backing off) since `waitingSince`. */
   queuedNow = true;
   /** When it last began waiting for a slot. */
@@ -715,9 +724,9 @@ export class Crawl {
     if (this.#retried(job, outcome, now)) return;
     this.#release(job);
     this.#releaseSlot(job, now);
-    this.#timers.delete(job);
     const timings = this.#timings(job, job.client, now);
     if ("error" in outcome) {
+      this.#timers.delete(job);
       this.#finish(job, failedResult(job, outcome.error, timings));
       return;
     }
@@ -736,15 +745,20 @@ export class Crawl {
       // goes where the caller asked, and the URL ends once the sink has it
       // and is closed, as it does when the body streams there (or fails
       // with the sink's error).
+      // The attempt's deadline still holds: a sink that never takes the body
+      // must not hold the URL forever, as it does not when the body streams.
       const writer = sink.getWriter();
       const body = outcome.body;
       outcome.body = new Uint8Array(0);
+      job.sinkWrite = { writer, result };
+      this.#timers.set(job, job.attemptStarted + totalTimeout(job));
       writer.write(body).then(() => writer.close()).then(
         () => this.#written(job, result),
         (error) => this.#written(job, failedResult(job, error, timings)),
       );
       return;
     }
+    this.#timers.delete(job);
     this.#finish(job, result);
   }
 
@@ -774,9 +788,12 @@ export class Crawl {
   #finishWritten(): void {
     const written = this.#sinkWritten;
     this.#sinkWritten = [];
-    // An abort may have ended the URL meanwhile.
+    // An abort or the deadline may have ended the URL meanwhile.
     for (const { job, result } of written) {
-      if (!job.done) this.#finish(job, result);
+      if (job.done) continue;
+      job.sinkWrite = null;
+      this.#timers.delete(job);
+      this.#finish(job, result);
     }
   }
 
@@ -875,7 +892,12 @@ export class Crawl {
 
   #finish(job: Job, result: FetchResult): void {
     const sink = job.options.sink;
-    if (!result.ok && sink !== undefined && !sink.locked) {
+    if (job.sinkWrite !== null) {
+      // Ended before the crawl's own write to the sink did (timeout, abort).
+      job.sinkWrite.writer.abort(result.ok ? undefined : result.error)
+        .catch(() => {});
+      job.sinkWrite = null;
+    } else if (!result.ok && sink !== undefined && !sink.locked) {
       // The crawl owns the sink across attempts: it ends it when the URL does.
       sink.abort(result.error).catch(() => {});
     }
@@ -931,6 +953,14 @@ export class Crawl {
         this.#scheduler.wake(entry as Origin<Job>, now);
       } else if (entry.hopUrl !== null) {
         this.#hopExpired(entry, now);
+      } else if (entry.sinkWrite !== null) {
+        const { result } = entry.sinkWrite;
+        const error = new Deno.errors.TimedOut(
+          `Cannot fetch ${entry.shown}: the total timeout of ${
+            totalTimeout(entry)
+          } ms passed while writing the body to the sink`,
+        );
+        this.#finish(entry, failedResult(entry, error, result.timings));
       } else if (entry.backingOff) {
         entry.backingOff = false;
         // The origin may have been forgotten meanwhile: look it up again.
@@ -973,6 +1003,9 @@ export class Crawl {
   #closeAll(): void {
     for (let job = this.#first; job !== null; job = job.next) {
       job.client?.close();
+      job.sinkWrite?.writer.abort(
+        new Deno.errors.Interrupted("Request closed"),
+      ).catch(() => {});
     }
     this.#first = this.#last = null;
     for (const slot of this.#pool.drain()) slot.conn.close();

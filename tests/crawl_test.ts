@@ -1330,6 +1330,48 @@ Deno.test("fetchAll() fails a URL whose sink stalls past the timeout and goes on
   assertEquals(ok(results[1]).body.length, 64 * 1024);
 });
 
+Deno.test("fetchAll() ends a URL at its timeout while its sink never takes a kept-back redirect body, and aborts that sink on abort", async () => {
+  // A 302 to an unusable Location is kept out of the sink, then turns out to
+  // be the answer: the crawl writes its body to the sink itself.
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(
+      conn,
+      "HTTP/1.1 302 Found\r\nLocation: ftp://x/\r\nContent-Length: 4\r\n\r\nBODY",
+    );
+    return "keep";
+  });
+  const stalled = new WritableStream<Uint8Array>({
+    write: () => new Promise(() => {}),
+  });
+  const started = performance.now();
+  // Bounds the test should the timeout not apply (it once hung for ever).
+  const guard = new AbortController();
+  const timer = setTimeout(() => guard.abort("hung"), 5_000);
+  const [timedOut] = await fetchAll([
+    { url: server.url("/r"), sink: stalled, timeout: 200 },
+  ], { signal: guard.signal }).finally(() => clearTimeout(timer));
+  assertInstanceOf(failed(timedOut), Deno.errors.TimedOut);
+  assertStringIncludes(String(failed(timedOut)), "sink");
+  assertLess(performance.now() - started, 2_000);
+
+  const events: string[] = [];
+  const controller = new AbortController();
+  const slow = new WritableStream<Uint8Array>({
+    async write() {
+      controller.abort("stop");
+      await sleep(50);
+    },
+    close: () => void events.push("close"),
+    abort: (reason) => void events.push(`abort ${reason}`),
+  });
+  const [aborted] = await fetchAll([{ url: server.url("/r"), sink: slow }], {
+    signal: controller.signal,
+  });
+  assertEquals(failed(aborted), "stop");
+  await sleep(100);
+  assertEquals(events, ["abort stop"]);
+});
+
 Deno.test("fetchAll() with maxIdlePerOrigin 0 keeps no idle conn, so each request opens its own", async () => {
   await using server = rawServer(async ({ conn, head }) => {
     const close = /connection: close/i.test(head);
