@@ -267,10 +267,12 @@ export class Crawl {
   /** The result of an array's URL that an abort left unread. */
   unstarted(item: string | URL | RequestSpec | undefined): FetchResult {
     const { shown, data } = describeItem(item);
+    const error = this.#config.signal?.reason;
+    this.#abortSinkOf(item, error);
     return {
       url: shown,
       ok: false,
-      error: this.#config.signal?.reason,
+      error,
       data,
       attempts: 0,
       timings: { ...NO_TIMINGS },
@@ -382,6 +384,8 @@ export class Crawl {
         ? this.#config.shared
         : specOptions(spec, this.#config.shared);
     } catch (error) {
+      // Its own sink, if that is not what was wrong with it: no request will use it.
+      abortSink(spec?.sink, error);
       this.#fail(index, shownUrl(input, url), spec?.data, error);
       return;
     }
@@ -980,6 +984,7 @@ export class Crawl {
     // Read ahead from an async source: read, so they end like the others.
     for (const item of this.#delivered) {
       const { shown, data } = describeItem(item);
+      this.#abortSinkOf(item, reason);
       this.#fail(this.#read++, shown, data, reason);
     }
     this.#delivered = [];
@@ -1001,12 +1006,14 @@ export class Crawl {
 
   /** Closes every conn and the selector, and lets go of the source. */
   #closeAll(): void {
+    const closed = new Deno.errors.Interrupted("Request closed");
     for (let job = this.#first; job !== null; job = job.next) {
-      job.client?.close();
-      job.sinkWrite?.writer.abort(
-        new Deno.errors.Interrupted("Request closed"),
-      ).catch(() => {});
+      job.client?.close(closed);
+      job.sinkWrite?.writer.abort(closed).catch(() => {});
+      // Queued, or its response not begun: the crawl owns its sink.
+      abortSink(job.options.sink, closed);
     }
+    for (const item of this.#delivered) this.#abortSinkOf(item, closed);
     this.#first = this.#last = null;
     for (const slot of this.#pool.drain()) slot.conn.close();
     this.#timers.clear();
@@ -1017,6 +1024,17 @@ export class Crawl {
       // Not awaited: a pending `next()` may never settle.
       this.#async?.return?.().catch(() => {});
     }
+  }
+
+  /** Aborts the sink a source item would have used (its own, or the crawl's). */
+  #abortSinkOf(item: unknown, reason: unknown): void {
+    let own: unknown;
+    try {
+      own = (item as RequestSpec | null)?.sink;
+    } catch {
+      // A getter that throws: nothing to abort.
+    }
+    abortSink(own ?? this.#config.shared.sink, reason);
   }
 
   #link(job: Job): void {
@@ -1049,6 +1067,13 @@ function hopTimedOut(job: Job): Error {
       totalTimeout(job)
     } ms passed before redirect ${job.hops}`,
   );
+}
+
+/** Aborts `sink` if it is a sink no request holds; never throws. */
+function abortSink(sink: unknown, reason: unknown): void {
+  if (sink instanceof WritableStream && !sink.locked) {
+    sink.abort(reason).catch(() => {});
+  }
 }
 
 /** A job's result when it failed with `error`. */

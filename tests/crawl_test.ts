@@ -1372,6 +1372,45 @@ Deno.test("fetchAll() ends a URL at its timeout while its sink never takes a kep
   assertEquals(events, ["abort stop"]);
 });
 
+Deno.test("fetchAll() and fetchEach() abort the sinks of URLs that end before they start: queued at a break, unread at an abort, a bad spec", async () => {
+  await using server = recording(async (req) => {
+    if (new URL(req.url).pathname === "/slow") await sleep(200);
+    return new Response("ok");
+  });
+  const aborted: unknown[] = [];
+  const sink = () =>
+    new WritableStream<Uint8Array>({
+      abort: (reason) => void aborted.push(reason),
+    });
+  // The fast one ends first; at the break two slow ones wait for their
+  // response and two for a slot.
+  const specs = ["/fast", "/slow", "/slow", "/slow", "/slow"].map((path) => ({
+    url: `${server.base}${path}`,
+    sink: sink(),
+  }));
+  for await (const _ of fetchEach(specs, { concurrency: 2 })) break;
+  assertEquals(
+    aborted.map((reason) => (reason as Error).name),
+    Array(4).fill("Interrupted"),
+  );
+  aborted.length = 0;
+  const results = await fetchAll(
+    [{ url: `${server.base}/x`, sink: sink() }, {
+      url: `${server.base}/y`,
+      sink: sink(),
+    }],
+    { signal: AbortSignal.abort("early") },
+  );
+  assertEquals(results.map((r) => !r.ok && r.error), ["early", "early"]);
+  assertEquals(aborted, ["early", "early"]);
+  aborted.length = 0;
+  const [bad] = await fetchAll([
+    { url: `${server.base}/z`, method: "GET", body: "x", sink: sink() },
+  ]);
+  assertInstanceOf(failed(bad), TypeError);
+  assertEquals(aborted, [failed(bad)]);
+});
+
 Deno.test("fetchAll() with maxIdlePerOrigin 0 keeps no idle conn, so each request opens its own", async () => {
   await using server = rawServer(async ({ conn, head }) => {
     const close = /connection: close/i.test(head);
