@@ -45,6 +45,7 @@ import {
   kReuse,
   kRoute,
   kStamps,
+  kTotalLimit,
   kTransport,
 } from "./http_client.ts";
 import { type HttpUrl, toHttpUrl } from "./_http_url.ts";
@@ -60,7 +61,7 @@ import {
 import { freeze, loopNow, thaw } from "./_clock.ts";
 import { DeadlineQueue, type Timed } from "./_deadlines.ts";
 import { IdlePool, type Poolable } from "./_pool.ts";
-import { redactInput, redactUrl } from "./_redact.ts";
+import { redactInput, redactUrl, textOf } from "./_redact.ts";
 import {
   type HopRequest,
   MAX_REDIRECTS,
@@ -362,11 +363,17 @@ export class Crawl {
       input = item;
     } else if (typeof item === "object" && item !== null && "url" in item) {
       spec = item;
-      input = item.url;
+      try {
+        input = item.url;
+      } catch (error) {
+        // A getter that throws fails its URL alone, as a bad field does.
+        this.#fail(index, textOf(item), undefined, error);
+        return;
+      }
     } else {
       this.#fail(
         index,
-        String(item),
+        textOf(item),
         undefined,
         new TypeError(
           `Cannot fetch: expected a URL string, a URL or a RequestSpec, received ${
@@ -699,6 +706,7 @@ export class Crawl {
       headers: request.headers,
       body: request.body as Exclude<RequestOptions["body"], undefined>,
       timeout: remaining,
+      [kTotalLimit]: timeout,
     };
     delete options[kRequestWriter];
     this.#launch(job, url, options);
@@ -1106,17 +1114,24 @@ function shownUrl(input: string | URL, url: HttpUrl | null): string {
 function describeItem(
   item: string | URL | RequestSpec | undefined,
 ): { shown: string; data: unknown } {
-  const spec = typeof item === "object" && !(item instanceof URL)
-    ? item
-    : undefined;
-  const input = spec?.url ?? item;
+  let input: unknown = item;
+  let data: unknown;
+  try {
+    if (typeof item === "object" && item !== null && !(item instanceof URL)) {
+      input = item.url;
+      data = item.data;
+    }
+  } catch {
+    // Getters that throw: shown by what it is.
+    return { shown: textOf(item), data: undefined };
+  }
   let url: HttpUrl | null = null;
   try {
     url = toHttpUrl(input as string | URL);
   } catch {
     // Shown by what it looks like.
   }
-  return { shown: shownUrl(input as string | URL, url), data: spec?.data };
+  return { shown: shownUrl(input as string | URL, url), data };
 }
 
 /** The error of a redirect that ends a URL. */

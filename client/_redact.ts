@@ -38,11 +38,21 @@ export function redactUrl(input: string | URL, parsed: URL | null): string {
  * not parse at all): what looks like a password in it reads `***` all the same.
  */
 export function redactInput(input: unknown): string {
+  const text = textOf(input);
   let parsed: URL | null = null;
   try {
-    parsed = input instanceof URL ? input : new URL(String(input));
+    parsed = input instanceof URL ? input : new URL(text);
   } catch {
-    return String(input).replace(/(\/\/[^/@:]*:)[^/@]*@/, "$1***@");
+    return text.replace(/(\/\/[^/@:]*:)[^/@]*@/, "$1***@");
   }
-  return redactUrl(input as string | URL, parsed);
+  return redactUrl(input instanceof URL ? input : text, parsed);
+}
+
+/** `String(value)`, or its `[object Type]` tag when that throws (no `toString`). */
+export function textOf(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }

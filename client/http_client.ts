@@ -271,12 +271,19 @@ export type InternalOptions = HttpClientOptions & {
    * sink was used leaves it to the crawl to abort.
    */
   [kDivertSink]?: (head: ResponseHead) => boolean;
+  /**
+   * The total timeout a timeout's message names when `timeout` is what is left
+   * of it (a redirect's hop).
+   */
+  [kTotalLimit]?: number;
 };
 
 /** An `HttpClient` option key for the crawl's checked `proxy` and `unixSocket`. */
 export const kTransport: unique symbol = Symbol("selectors.transport");
 /** An `HttpClient` option key for the route the crawl chose (and pooled by). */
 export const kRoute: unique symbol = Symbol("selectors.route");
+/** An `HttpClient` option key for the total timeout a message names. */
+export const kTotalLimit: unique symbol = Symbol("selectors.totalLimit");
 
 /** When each step of a request happened (`performance.now()`), `NaN` until then. */
 export interface Stamps {
@@ -430,6 +437,8 @@ export class HttpClient {
   /** TLS over a tunnel is being tried with the default roots, not `caCerts`. */
   #defaultRoots!: boolean;
   #timeout = 0;
+  /** The total timeout as the caller set it (`#timeout` is what is left, on a hop). */
+  #timeoutShown = 0;
   #connectTimeout = 0;
   #idleTimeout = 0;
   #totalDeadline = 0;
@@ -601,6 +610,7 @@ export class HttpClient {
     this.#tunnelParser = null;
     this.#defaultRoots = false;
     this.#timeout = timeout;
+    this.#timeoutShown = internal[kTotalLimit] ?? timeout;
     this.#connectTimeout = connectTimeout;
     this.#idleTimeout = idleTimeout;
     this.#totalDeadline = start + timeout;
@@ -849,7 +859,7 @@ export class HttpClient {
   }
 
   #checkDeadlines(now: number): void {
-    let kind = "total", limit = this.#timeout, at = this.#totalDeadline;
+    let kind = "total", limit = this.#timeoutShown, at = this.#totalDeadline;
     if (this.#state === "connecting" && this.#connectDeadline < at) {
       kind = "connect";
       limit = this.#connectTimeout;

@@ -15,6 +15,7 @@ import {
 import {
   fetchAll,
   fetchEach,
+  type FetchResult,
   type HttpParseError,
   type RequestSpec,
 } from "../mod.ts";
@@ -263,6 +264,46 @@ Deno.test("fetchAll() shows a URL's password as *** in result.url and sends the 
   assertEquals(text(ok(string).body), `Basic ${btoa("user:s3cret")}`);
   const [plain] = await fetchAll([`http://user@127.0.0.1:${port}/`]);
   assertEquals(plain?.url, `http://user@127.0.0.1:${port}/`);
+});
+
+Deno.test("fetchAll() and fetchEach() fail each item that is not a URL or a RequestSpec alone, a throwing url getter and a null-prototype object too", async () => {
+  await using server = recording();
+  const items = [
+    server.base,
+    42,
+    null,
+    {},
+    Object.create(null),
+    {
+      get url(): string {
+        throw new RangeError("no url");
+      },
+    },
+    { url: 5 },
+    `${server.base}/last`,
+  ] as unknown as RequestSpec[];
+  const expected = [
+    true,
+    "TypeError",
+    "TypeError",
+    "TypeError",
+    "TypeError",
+    "RangeError",
+    "TypeError",
+    true,
+  ];
+  const outcome = (r: FetchResult) =>
+    r.ok || (r.error as Error).constructor.name;
+  assertEquals((await fetchAll(items)).map(outcome), expected);
+  const each: (string | boolean)[] = [];
+  for await (
+    const { index, result } of fetchEach(
+      (async function* () {
+        yield* items;
+      })(),
+    )
+  ) each[index] = outcome(result);
+  assertEquals(each, expected);
 });
 
 Deno.test("fetchAll() and fetchEach() show *** for the password of a URL that fails before any fetch", async () => {
@@ -1058,7 +1099,7 @@ Deno.test("fetchAll() hands back a redirect with an unusable Location as the res
   assertStringIncludes(String(failed(error)), "ftp://example.com/");
 });
 
-Deno.test("fetchAll() counts a redirect's hops against one total timeout", async () => {
+Deno.test("fetchAll() counts a redirect's hops against one total timeout, and names the timeout as set", async () => {
   await using server = recording(async (req) => {
     const path = new URL(req.url).pathname;
     await sleep(path === "/r" ? 150 : 1_000);
@@ -1070,7 +1111,7 @@ Deno.test("fetchAll() counts a redirect's hops against one total timeout", async
   const [result] = await fetchAll([`${server.base}/r`], { timeout: 250 });
   const took = performance.now() - started;
   assertInstanceOf(failed(result), Deno.errors.TimedOut);
-  assertStringIncludes(String(failed(result)), "total");
+  assertStringIncludes(String(failed(result)), "the total timeout of 250 ms");
   assertLess(took, 400, "the second hop got what was left, not a new 250 ms");
 });
 
