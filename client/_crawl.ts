@@ -180,6 +180,8 @@ export class Crawl {
    * request starts on one of them (and its parser), not on a new client.
    */
   readonly #spare: HttpClient[] = [];
+  /** The URL each sink was last given to: one sink serves one URL at a time. */
+  readonly #sinkOwners = new WeakMap<WritableStream<Uint8Array>, Job>();
 
   /** Jobs read and not finished, oldest first: any of them is unlinked in O(1). */
   #first: Job | null = null;
@@ -392,7 +394,7 @@ export class Crawl {
         : specOptions(spec, this.#config.shared);
     } catch (error) {
       // Its own sink, if that is not what was wrong with it: no request will use it.
-      abortSink(spec?.sink, error);
+      this.#abortSink(spec?.sink, error, null);
       this.#fail(index, shownUrl(input, url), spec?.data, error);
       return;
     }
@@ -439,6 +441,21 @@ export class Crawl {
    * conn registered for the connect.
    */
   #launch(job: Job, url: HttpUrl, options: RequestOptions): void {
+    const sink = options.sink;
+    if (sink !== undefined) {
+      // A sink is locked only once a response begins: one that another open URL
+      // of this crawl writes to must fail this one before its request is sent.
+      const owner = this.#sinkOwners.get(sink);
+      if (owner !== undefined && owner !== job && !owner.done) {
+        this.#end(job, {
+          error: new TypeError(
+            "Cannot fetch: sink must be a WritableStream that is not locked (another request of this crawl writes to it)",
+          ),
+        }, loopNow());
+        return;
+      }
+      this.#sinkOwners.set(sink, job);
+    }
     const transport = options[kTransport];
     let key = url.site.origin;
     let route: Route | null = null;
@@ -909,9 +926,9 @@ export class Crawl {
       job.sinkWrite.writer.abort(result.ok ? undefined : result.error)
         .catch(() => {});
       job.sinkWrite = null;
-    } else if (!result.ok && sink !== undefined && !sink.locked) {
+    } else if (!result.ok) {
       // The crawl owns the sink across attempts: it ends it when the URL does.
-      sink.abort(result.error).catch(() => {});
+      this.#abortSink(sink, result.error, job);
     }
     job.done = true;
     this.#unlink(job);
@@ -1019,7 +1036,7 @@ export class Crawl {
       job.client?.close(closed);
       job.sinkWrite?.writer.abort(closed).catch(() => {});
       // Queued, or its response not begun: the crawl owns its sink.
-      abortSink(job.options.sink, closed);
+      this.#abortSink(job.options.sink, closed, job);
     }
     for (const item of this.#delivered) this.#abortSinkOf(item, closed);
     this.#first = this.#last = null;
@@ -1034,6 +1051,17 @@ export class Crawl {
     }
   }
 
+  /**
+   * Aborts `sink` for `job` (or for a URL that never became one), unless
+   * another open URL writes to it.
+   */
+  #abortSink(sink: unknown, reason: unknown, job: Job | null): void {
+    if (!(sink instanceof WritableStream) || sink.locked) return;
+    const owner = this.#sinkOwners.get(sink);
+    if (owner !== undefined && owner !== job && !owner.done) return;
+    sink.abort(reason).catch(() => {});
+  }
+
   /** Aborts the sink a source item would have used (its own, or the crawl's). */
   #abortSinkOf(item: unknown, reason: unknown): void {
     let own: unknown;
@@ -1042,7 +1070,7 @@ export class Crawl {
     } catch {
       // A getter that throws: nothing to abort.
     }
-    abortSink(own ?? this.#config.shared.sink, reason);
+    this.#abortSink(own ?? this.#config.shared.sink, reason, null);
   }
 
   #link(job: Job): void {
@@ -1075,13 +1103,6 @@ function hopTimedOut(job: Job): Error {
       totalTimeout(job)
     } ms passed before redirect ${job.hops}`,
   );
-}
-
-/** Aborts `sink` if it is a sink no request holds; never throws. */
-function abortSink(sink: unknown, reason: unknown): void {
-  if (sink instanceof WritableStream && !sink.locked) {
-    sink.abort(reason).catch(() => {});
-  }
 }
 
 /** A job's result when it failed with `error`. */

@@ -1452,6 +1452,27 @@ Deno.test("fetchAll() and fetchEach() abort the sinks of URLs that end before th
   assertEquals(aborted, [failed(bad)]);
 });
 
+Deno.test("fetchAll() with one sink for two URLs at concurrency 2 sends only the first: the second fails before its request", async () => {
+  await using server = recording(async (_req, seen) => {
+    await sleep(20);
+    return new Response(seen.path);
+  });
+  const written: string[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    write: (chunk) => void written.push(new TextDecoder().decode(chunk)),
+    close: () => void written.push("close"),
+  });
+  const results = await fetchAll([
+    { url: `${server.base}/one`, sink },
+    { url: `${server.base}/two`, sink },
+  ], { concurrency: 2 });
+  assert(results[0]!.ok);
+  assertInstanceOf(failed(results[1]), TypeError);
+  assertStringIncludes(String(failed(results[1])), "not locked");
+  assertEquals(server.seen.map((s) => s.path), ["/one"]);
+  assertEquals(written, ["/one", "close"]);
+});
+
 Deno.test("fetchAll() with maxIdlePerOrigin 0 keeps no idle conn, so each request opens its own", async () => {
   await using server = rawServer(async ({ conn, head }) => {
     const close = /connection: close/i.test(head);
