@@ -228,8 +228,16 @@ export class SinkBody {
   #error: unknown = null;
   #room: Uint8Array = EMPTY;
 
-  constructor(sink: WritableStream<Uint8Array>) {
+  /**
+   * @param failed Called if the sink fails on its own (errored by its
+   *   controller): no write of ours may be pending to tell.
+   */
+  constructor(sink: WritableStream<Uint8Array>, failed?: () => void) {
     this.#writer = sink.getWriter();
+    this.#writer.closed.catch((e) => {
+      this.#onError(e);
+      failed?.();
+    });
   }
 
   /** Why the sink failed, or `null`. */

@@ -47,6 +47,7 @@ import {
   kStamps,
   kTotalLimit,
   kTransport,
+  kWake,
 } from "./http_client.ts";
 import { type HttpUrl, toHttpUrl } from "./_http_url.ts";
 import { kDivertSink, kRequestWriter } from "./_request.ts";
@@ -515,6 +516,12 @@ export class Crawl {
     return {
       ...options,
       [kDivertSink]: (head: ResponseHead) => this.#diverts(job, head),
+      [kWake]: () => {
+        const client = job.client;
+        if (client === null || job.done) return;
+        this.#woken.push({ job, client });
+        this.#sel.wakeup();
+      },
     };
   }
 

@@ -276,12 +276,20 @@ export type InternalOptions = HttpClientOptions & {
    * of it (a redirect's hop).
    */
   [kTotalLimit]?: number;
+  /**
+   * Set by the crawl: called when the sink fails on its own (not in a write
+   * the client made), so that the crawl steps the client (`handle(0)`) and it
+   * fails at once instead of when the server next sends.
+   */
+  [kWake]?: () => void;
 };
 
 /** An `HttpClient` option key for the crawl's checked `proxy` and `unixSocket`. */
 export const kTransport: unique symbol = Symbol("selectors.transport");
 /** An `HttpClient` option key for the route the crawl chose (and pooled by). */
 export const kRoute: unique symbol = Symbol("selectors.route");
+/** An `HttpClient` option key for the crawl's wakeup of a client whose sink failed. */
+export const kWake: unique symbol = Symbol("selectors.wake");
 /** An `HttpClient` option key for the total timeout a message names. */
 export const kTotalLimit: unique symbol = Symbol("selectors.totalLimit");
 
@@ -419,6 +427,7 @@ export class HttpClient {
   #body!: BodyBuffer | SinkBody | null;
   #sink!: WritableStream<Uint8Array> | undefined;
   #divert!: ((head: ResponseHead) => boolean) | undefined;
+  #wake: (() => void) | undefined;
   #tap!: TapRecorder | null;
   #maxResponseBytes = 0;
   #decompress!: boolean;
@@ -597,6 +606,7 @@ export class HttpClient {
     this.#body = null;
     this.#sink = sink;
     this.#divert = divert;
+    this.#wake = internal[kWake];
     this.#tap = tap;
     this.#maxResponseBytes = maxResponseBytes;
     this.#decompress = decompress;
@@ -1143,6 +1153,9 @@ export class HttpClient {
       return;
     }
     if ((mask & EVENT_READ) === 0) {
+      // A sink that failed meanwhile ends the request now, whatever the server does.
+      const body = this.#body;
+      if (body instanceof SinkBody && body.error !== null) throw body.error;
       // Back from waiting on the sink, with no read in flight: the next read
       // may go straight to the body (a sink that is not ready after every
       // write would otherwise get every byte copied out of the conn's buffer).
@@ -1237,7 +1250,7 @@ export class HttpClient {
         );
       }
       body = this.#body = this.#sink !== undefined && !this.#divert?.(head)
-        ? new SinkBody(this.#sink)
+        ? new SinkBody(this.#sink, this.#wake)
         : new BodyBuffer(
           this.#decoder === null ? this.#parser.contentLength : -1,
         );

@@ -1473,6 +1473,26 @@ Deno.test("fetchAll() with one sink for two URLs at concurrency 2 sends only the
   assertEquals(written, ["/one", "close"]);
 });
 
+Deno.test("fetchAll() fails a URL as soon as its sink errors on its own, while the server is silent", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nxx");
+    await sleep(1_000);
+    return "close";
+  });
+  let controller!: WritableStreamDefaultController;
+  const sink = new WritableStream<Uint8Array>({
+    start: (c) => void (controller = c),
+    write: () =>
+      void setTimeout(() => controller.error(new Error("disk full")), 50),
+  });
+  const started = performance.now();
+  const [result] = await fetchAll([{ url: server.url("/"), sink }], {
+    timeout: 5_000,
+  });
+  assertEquals(String(failed(result)), "Error: disk full");
+  assertLess(performance.now() - started, 800, "not when the server goes on");
+});
+
 Deno.test("fetchAll() with maxIdlePerOrigin 0 keeps no idle conn, so each request opens its own", async () => {
   await using server = rawServer(async ({ conn, head }) => {
     const close = /connection: close/i.test(head);
