@@ -362,12 +362,16 @@ export class Crawl {
     const index = this.#read++;
     let input: string | URL;
     let spec: RequestSpec | null = null;
+    let data: unknown;
+    let sink: unknown;
     if (typeof item === "string" || item instanceof URL) {
       input = item;
     } else if (typeof item === "object" && item !== null && "url" in item) {
       spec = item;
       try {
         input = item.url;
+        data = item.data;
+        sink = item.sink;
       } catch (error) {
         // A getter that throws fails its URL alone, as a bad field does.
         this.#fail(index, textOf(item), undefined, error);
@@ -395,19 +399,19 @@ export class Crawl {
         : specOptions(spec, this.#config.shared);
     } catch (error) {
       // Its own sink, if that is not what was wrong with it: no request will use it.
-      this.#abortSink(spec?.sink, error, null);
-      this.#fail(index, shownUrl(input, url), spec?.data, error);
+      this.#abortSink(sink, error, null);
+      this.#fail(index, shownUrl(input, url), data, error);
       return;
     }
-    const job = new Job(
-      index,
-      shownUrl(input, url),
-      spec?.data,
-      url,
-      options,
-      now,
-    );
+    const job = new Job(index, shownUrl(input, url), data, url, options, now);
     this.#link(job);
+    if (options.sink !== undefined) {
+      // Claimed now, so that a later URL's bad spec leaves it alone.
+      const owner = this.#sinkOwners.get(options.sink);
+      if (owner === undefined || owner.done) {
+        this.#sinkOwners.set(options.sink, job);
+      }
+    }
     const origin = this.#scheduler.origin(url.site.origin);
     job.origin = origin;
     this.#scheduler.push(origin, job, now);
@@ -787,6 +791,9 @@ export class Crawl {
       const body = outcome.body;
       outcome.body = new Uint8Array(0);
       job.sinkWrite = { writer, result };
+      // Its client went back to the pool or the spares: a late wakeup of that
+      // client (a cancelled upload's read) must not step this URL again.
+      job.client = null;
       this.#timers.set(job, job.attemptStarted + totalTimeout(job));
       writer.write(body).then(() => writer.close()).then(
         () => this.#written(job, result),

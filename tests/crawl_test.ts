@@ -1452,6 +1452,74 @@ Deno.test("fetchAll() and fetchEach() abort the sinks of URLs that end before th
   assertEquals(aborted, [failed(bad)]);
 });
 
+Deno.test("fetchAll() ends a URL whose kept-back body it writes to a slow sink once, after the sink closes, though its upload's read settles meanwhile", async () => {
+  // A POST of a stream answered at once by a 302 to an unusable Location: the
+  // crawl writes the 302's body to the sink itself, while the cancelled
+  // upload's pending read still settles later.
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(
+      conn,
+      "HTTP/1.1 302 Found\r\nLocation: ftp://x.test/\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    await sleep(600);
+    return "close";
+  });
+  const events: string[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    async write() {
+      await sleep(300);
+    },
+    close: () => void events.push("close"),
+    abort: () => void events.push("abort"),
+  });
+  let pulls = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (pulls++ > 0) await sleep(100);
+      if (pulls > 3) controller.close();
+      else controller.enqueue(new Uint8Array([97]));
+    },
+  });
+  const [result] = await fetchAll([
+    { url: server.url("/up"), method: "POST", body, sink },
+  ]);
+  events.push(`result ${ok(result).status}`);
+  await sleep(400);
+  assertEquals(events, ["close", "result 302"]);
+});
+
+Deno.test("fetchAll() fails a spec whose sink or data getter throws alone, and a bad spec leaves a sink a queued URL holds alone", async () => {
+  await using server = recording();
+  const throwing = (field: string) => ({
+    url: `${server.base}/bad`,
+    get [field]() {
+      throw new Error(`${field} getter`);
+    },
+  });
+  const results = await fetchAll([
+    `${server.base}/a`,
+    throwing("sink"),
+    throwing("data"),
+    `${server.base}/b`,
+  ] as RequestSpec[]);
+  assertEquals(
+    results.map((r) => r.ok || String(r.error)),
+    [true, "Error: sink getter", "Error: data getter", true],
+  );
+  const events: string[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    close: () => void events.push("close"),
+    abort: () => void events.push("abort"),
+  });
+  const [good, bad] = await fetchAll([
+    { url: `${server.base}/good`, sink },
+    { url: "ftp://x.test/bad", sink },
+  ]);
+  assert(good!.ok, String(!good!.ok && good!.error));
+  assertInstanceOf(failed(bad), TypeError);
+  assertEquals(events, ["close"]);
+});
+
 Deno.test("fetchAll() with one sink for two URLs at concurrency 2 sends only the first: the second fails before its request", async () => {
   await using server = recording(async (_req, seen) => {
     await sleep(20);
