@@ -422,8 +422,9 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
           // A read whose reply was lost left its entries pending for this
           // worker: read its own pending entries again. A reconnected reader
           // has a new id.
+          // Past the start's recovery pass, what is found is this run's own.
+          if (this.#ownCursor === null) this.#rereading = true;
           this.#ownCursor = "0";
-          this.#rereading = true;
           this.#readerId = null;
           await backoff(unavailable - 1);
           continue;
