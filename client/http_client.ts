@@ -997,10 +997,10 @@ export class HttpClient {
         const error = conn.error;
         if (
           error !== null && this.#caCerts && !this.#defaultRoots &&
-          route.kind === "tunnel" && isUnknownIssuer(error)
+          route.kind !== "proxy" && isUnknownIssuer(error)
         ) {
-          // The tunnel could trust caCerts only: try the default roots on a
-          // new one, so that, as direct, both are trusted.
+          // A tunnel or a Unix socket's TLS could trust caCerts only: try the
+          // default roots on a new conn, so that, as direct, both are trusted.
           this.#defaultRoots = true;
           conn.close();
           // Within the same connectTimeout: one connect, however many tunnels.

@@ -11,6 +11,7 @@ import { tempDir } from "./_net.ts";
 import {
   ca,
   cert,
+  clientCa,
   clientCert,
   clientKey,
   key,
@@ -146,6 +147,33 @@ Deno.test("HttpClient with unixSocket speaks TLS over the socket for an https UR
       caCerts: [ca],
     });
     assertEquals(decoder.decode(ok(result).body), "secure");
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((done) => server.close(done));
+  }
+});
+
+Deno.test("fetchAll() with unixSocket tries the default roots on a new conn when caCerts do not anchor the chain, as direct", async () => {
+  using dir = tempDir();
+  const path = dir.path("tls.sock");
+  const sockets = new Set<tls.TLSSocket>();
+  let connections = 0;
+  const server = tls.createServer({ cert, key }, (socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+  });
+  server.on("connection", () => connections++);
+  await new Promise<void>((done) => server.listen(path, done));
+  try {
+    // The client CA did not sign the server's certificate, and the test CA is
+    // no default root: both conns fail, as a direct connect would.
+    const [result] = await fetchAll(["https://localhost/"], {
+      unixSocket: path,
+      caCerts: [clientCa],
+    });
+    assert(result !== undefined && !result.ok);
+    assertEquals((result.error as Error).name, "InvalidData");
+    assertEquals(connections, 2);
   } finally {
     for (const socket of sockets) socket.destroy();
     await new Promise((done) => server.close(done));
