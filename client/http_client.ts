@@ -1323,7 +1323,7 @@ export class HttpClient {
     if (this.#sendOpen) this.#stopSending();
     const parser = this.#parser;
     this.#reusable = this.#keepAlive && parser.keepAlive && !trailing &&
-      !this.#cut;
+      !this.#cut && !(this.#route?.kind === "proxy" && proxyCloses(parser));
     this.#decoder?.end();
     // Nothing more is read from it: release the socket now, not after the sink
     // (nor after flushing a request cut short).
@@ -1512,6 +1512,15 @@ function setHeaders(this: ReceivedResponse, value: Headers): void {
     enumerable: true,
     configurable: true,
   });
+}
+
+/**
+ * Whether a proxy's answer says it closes the conn in the pre-RFC 7230 way
+ * (`Proxy-Connection: close`, as HTTP/1.0-era proxies send; curl honours it).
+ */
+function proxyCloses(parser: ResponseParser): boolean {
+  const value = parser.head?.field("proxy-connection");
+  return value != null && /(^|,)\s*close\s*(,|$)/i.test(value);
 }
 
 /**

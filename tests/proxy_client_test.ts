@@ -14,6 +14,7 @@ import {
   ProxyError,
 } from "../mod.ts";
 import { startMiniProxy } from "./_mini_proxy.ts";
+import { rawServer, writeSplit } from "./_raw_http.ts";
 import { needsTinyproxy, startTinyproxy } from "./_tinyproxy.ts";
 import { bytesEqual, listenTcp, Rng } from "./_net.ts";
 import { ca, cert, clientCa, key } from "./_tls.ts";
@@ -484,6 +485,29 @@ Deno.test("HttpClient through a tunnel keeps one connectTimeout across the secon
   assertStringIncludes((client.error as Error).message, "connect timeout");
   assertEquals(proxy.requests.length, 2, "the second tunnel was asked for");
   assertLess(took, 1_400, "not a second connectTimeout for the second tunnel");
+});
+
+Deno.test("fetchAll() through a proxy does not reuse a conn whose answer says Proxy-Connection: close", async () => {
+  // An HTTP/1.0-era proxy: it says it closes in its own field, then closes a
+  // moment later, while a reused conn's next POST (never replayed) is on its way.
+  await using proxy = rawServer(async ({ conn }) => {
+    await writeSplit(
+      conn,
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nProxy-Connection: close\r\n\r\nok",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return "close";
+  });
+  const results = await fetchAll(
+    [1, 2, 3].map((i) => ({
+      url: `http://origin.test/${i}`,
+      method: "POST",
+      body: "x",
+    })),
+    { proxy: proxy.url(), concurrency: 1 },
+  );
+  assertEquals(results.map((r) => r.ok), [true, true, true]);
+  assertEquals(proxy.connections, 3);
 });
 
 Deno.test("HttpClient through a tunnel tries the default roots on a new tunnel when caCerts do not anchor the chain", async () => {
