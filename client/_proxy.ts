@@ -199,8 +199,21 @@ export function proxyFromEnv(
   env: (name: string) => string | undefined,
   url: URL,
 ): ProxyConfig | null {
+  // Under `--allow-env` scoped to some of these names (HTTP_PROXY but not
+  // http_proxy, say), a name that may not be read counts as unset; only when
+  // none of the proxy variables may be read is that the caller's error.
+  let denied: unknown = null;
+  let readable = false;
   const read = (name: string): string | undefined => {
-    const value = env(name)?.trim();
+    let value: string | undefined;
+    try {
+      value = env(name)?.trim();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotCapable)) throw error;
+      denied ??= error;
+      return undefined;
+    }
+    readable = true;
     return value === undefined || value === "" ? undefined : value;
   };
   const names = url.protocol === "http:"
@@ -222,7 +235,10 @@ export function proxyFromEnv(
       break;
     }
   }
-  if (name === undefined || value === undefined) return null;
+  if (name === undefined || value === undefined) {
+    if (!readable && denied !== null) throw denied;
+    return null;
+  }
   const noProxy = read("no_proxy") ?? read("NO_PROXY");
   if (noProxy !== undefined && matchesNoProxy(url, noProxy)) return null;
   return parseAs(

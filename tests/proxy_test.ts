@@ -254,7 +254,7 @@ Deno.test("matchesNoProxy() matches names, suffixes, IPs, CIDR and ports like cu
   }
 });
 
-Deno.test("proxyFromEnv() picks the variable curl would, and HTTP_PROXY unless REQUEST_METHOD says CGI", () => {
+Deno.test("proxyFromEnv() picks the variable curl would, HTTP_PROXY unless REQUEST_METHOD says CGI, and counts one it may not read as unset", () => {
   const A = "http://a.proxy:1";
   const B = "http://b.proxy:2";
   const C = "http://c.proxy:3";
@@ -331,6 +331,32 @@ Deno.test("proxyFromEnv() picks the variable curl would, and HTTP_PROXY unless R
   assertEquals(
     proxyFromEnv(scoped({ HTTP_PROXY: B }), new URL(http))?.authority,
     "b.proxy:2",
+  );
+  // Scoped to some of the names only: the others count as unset; with none
+  // of them readable, the permission error is the caller's.
+  const only =
+    (vars: Record<string, string>, granted: string[]) => (name: string) => {
+      if (!granted.includes(name)) {
+        throw new Deno.errors.NotCapable(`Requires env access to "${name}"`);
+      }
+      return vars[name];
+    };
+  const upper = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
+  assertEquals(
+    proxyFromEnv(only({ HTTP_PROXY: B }, upper), new URL(http))?.authority,
+    "b.proxy:2",
+  );
+  assertEquals(
+    proxyFromEnv(
+      only({ HTTP_PROXY: B, NO_PROXY: "example.com" }, upper),
+      new URL(http),
+    ),
+    null,
+  );
+  assertEquals(proxyFromEnv(only({}, upper), new URL(http)), null);
+  assertThrows(
+    () => proxyFromEnv(only({ HTTP_PROXY: B }, []), new URL(http)),
+    Deno.errors.NotCapable,
   );
 });
 
