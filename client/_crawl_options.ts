@@ -20,7 +20,7 @@ import {
   validateMethod,
 } from "./_request.ts";
 import { type RetryPolicy, retryPolicy } from "./_retry.ts";
-import { checkClientCert } from "../selector/_client_cert.ts";
+import { checkCaCerts, checkClientCert } from "../selector/_client_cert.ts";
 import { readProxy, readTransport, readUnixSocket } from "./_route.ts";
 import type { SchedulerLimits } from "./_scheduler.ts";
 
@@ -115,7 +115,10 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
     options.idleTimeout,
     Infinity,
   );
-  if (options.caCerts) shared.caCerts = options.caCerts;
+  if (options.caCerts !== undefined) {
+    checkCaCerts(options.caCerts, "fetch");
+    shared.caCerts = options.caCerts;
+  }
   if (options.cert !== undefined || options.key !== undefined) {
     if (typeof options.cert !== "string" || typeof options.key !== "string") {
       throw new TypeError(

@@ -516,7 +516,8 @@ export type CrawlSource =
  *   options.
  * @returns One result per URL, in source order.
  * @throws {TypeError} (as a rejection, before any connection) For an invalid
- *   method, header or body, or an unknown `redirect` mode.
+ *   method, header or body, an unknown `redirect` mode, or `caCerts` that are
+ *   not whole PEM certificates.
  * @throws {RangeError} (as a rejection) For `concurrency` below 1 or not an
  *   integer, or another option out of range.
  */

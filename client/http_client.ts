@@ -38,7 +38,7 @@ import {
 import { redactUrl } from "./_redact.ts";
 import { type HttpUrl, responseUrl, toHttpUrl } from "./_http_url.ts";
 import { IDEMPOTENT_METHODS } from "./_retry.ts";
-import { checkClientCert } from "../selector/_client_cert.ts";
+import { checkCaCerts, checkClientCert } from "../selector/_client_cert.ts";
 import { TapRecorder } from "./_tap.ts";
 import type { HttpTap } from "./http_tap.ts";
 import { HttpParseError } from "./http_parse_error.ts";
@@ -474,7 +474,8 @@ export class HttpClient {
    * @throws {TypeError} If the URL does not parse, is not http(s) or has port 0;
    *   if the method, a header or the body is invalid (CR, LF or NUL included); if
    *   `sink` is not an unlocked `WritableStream`; if `cert` or `key` is given
-   *   alone, does not parse as PEM, or they do not match.
+   *   alone, does not parse as PEM, or they do not match; if `caCerts` are not
+   *   whole PEM certificates.
    * @throws {RangeError} If a timeout is negative or NaN, or `maxResponseBytes`
    *   is not a non-negative integer or `Infinity`.
    */
@@ -540,6 +541,7 @@ export class HttpClient {
       cert = options.cert;
       key = options.key;
     }
+    if (options.caCerts !== undefined) checkCaCerts(options.caCerts, "fetch");
     const internal = options as InternalOptions;
     const sink = options.sink;
     let divert: ((head: ResponseHead) => boolean) | undefined;

@@ -50,3 +50,48 @@ export function checkClientCert(
   }
   checked = { cert, key };
 }
+
+const CERTIFICATE =
+  /-----BEGIN CERTIFICATE-----[^]*?-----END CERTIFICATE-----/g;
+const BEGIN = /-----BEGIN CERTIFICATE-----/g;
+/** Arrays of CA certificates checked already: a crawl passes one per request. */
+const checkedCas = new WeakSet<readonly string[]>();
+
+/**
+ * Checks that `caCerts` is an array of PEM strings, each holding one or more
+ * whole certificates that parse: TLS would otherwise fail every handshake with
+ * "unable to verify the first certificate" (and Deno 2.9.6's `node:tls` print
+ * a line of its own) for a bundle it cannot read.
+ *
+ * @param action What the error message says could not be done, e.g. "fetch".
+ * @throws {TypeError} If it is not such an array.
+ */
+export function checkCaCerts(caCerts: unknown, action: string): void {
+  if (Array.isArray(caCerts) && checkedCas.has(caCerts)) return;
+  if (!Array.isArray(caCerts)) {
+    throw new TypeError(
+      `Cannot ${action}: caCerts must be an array of PEM certificates`,
+    );
+  }
+  caCerts.forEach((pem: unknown, i) => {
+    const text = typeof pem === "string" ? pem : "";
+    const blocks = text.match(CERTIFICATE);
+    // A block cut short (a truncated file) has a BEGIN and no END.
+    if (blocks === null || blocks.length !== text.match(BEGIN)!.length) {
+      throw new TypeError(
+        `Cannot ${action}: caCerts[${i}] is not PEM certificates (each from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----)`,
+      );
+    }
+    for (const block of blocks) {
+      try {
+        new X509Certificate(block);
+      } catch (cause) {
+        throw new TypeError(
+          `Cannot ${action}: caCerts[${i}] holds a certificate that does not parse`,
+          { cause },
+        );
+      }
+    }
+  });
+  checkedCas.add(caCerts);
+}

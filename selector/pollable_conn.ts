@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { checkClientCert } from "./_client_cert.ts";
+import { checkCaCerts, checkClientCert } from "./_client_cert.ts";
 import { BlockingIOError } from "./errors.ts";
 import { EVENT_READ, EVENT_WRITE } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
@@ -302,7 +302,8 @@ export class PollableConn implements Pollable, Disposable {
    * @param options What `Deno.connectTls` takes, and `cert` + `key`.
    * @returns The connecting conn.
    * @throws {TypeError} If only one of `cert` and `key` is given, either does
-   *   not parse as PEM, or the key is not the certificate's.
+   *   not parse as PEM, or the key is not the certificate's; if `caCerts` are
+   *   not whole PEM certificates.
    */
   static connectTls(options: PollableConnectTlsOptions): PollableConn {
     if ((options.cert === undefined) !== (options.key === undefined)) {
@@ -314,6 +315,9 @@ export class PollableConn implements Pollable, Disposable {
     }
     if (options.cert !== undefined) {
       checkClientCert(options.cert, options.key!, "connectTls");
+    }
+    if (options.caCerts !== undefined) {
+      checkCaCerts(options.caCerts, "connectTls");
     }
     let connecting: Connecting;
     try {

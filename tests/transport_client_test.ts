@@ -241,6 +241,38 @@ Deno.test("HttpClient and fetchAll() reject a cert or key that is no PEM, or a k
   }
 });
 
+Deno.test("HttpClient, fetchAll() and PollableConn.connectTls() reject caCerts that are no PEM certificates, whole, with TypeError before connecting", async () => {
+  const cases: [unknown, string][] = [
+    [["x"], "caCerts[0] is not PEM certificates"],
+    [[""], "caCerts[0] is not PEM certificates"],
+    [[ca, ca.slice(0, 200)], "caCerts[1] is not PEM certificates"],
+    [[ca + ca.slice(0, 200)], "caCerts[0] is not PEM certificates"],
+    [[ca.replace(/[A-Za-z]{8}\n/, "\n")], "does not parse"],
+    [ca, "must be an array"],
+  ];
+  for (const [caCerts, message] of cases) {
+    const options = { caCerts: caCerts as string[] };
+    assertThrows(
+      () => new HttpClient("https://localhost/", options),
+      TypeError,
+      message,
+    );
+    await assertRejects(
+      () => fetchAll(["https://127.0.0.1:1/"], options),
+      TypeError,
+      message,
+    );
+    assertThrows(
+      () =>
+        PollableConn.connectTls({ hostname: "127.0.0.1", port: 1, ...options }),
+      TypeError,
+      message,
+    );
+  }
+  // A bundle of several is fine.
+  new HttpClient("https://localhost/", { caCerts: [ca + clientCa] }).close();
+});
+
 Deno.test("HttpClient and fetchAll() with only one of cert and key throw a TypeError", async () => {
   for (const options of [{ cert: clientCert }, { key: clientKey }]) {
     const error = assertThrows(
