@@ -930,6 +930,14 @@ Deno.test("crawl.ts rejects bad flags and bad input with one line and exit code 
     [["--proxy", "ftp://x/", "http://127.0.0.1/"], /invalid --proxy/],
     [["--demo", "http://127.0.0.1/"], /--demo crawls its own server/],
     [["not a url"], /invalid URL "not a url"/],
+    [
+      [
+        "--cacert",
+        new URL("../deno.json", import.meta.url).pathname,
+        "https://127.0.0.1/",
+      ],
+      /caCerts\[0\] is not PEM certificates/,
+    ],
   ];
   for (const [args, message] of cases) {
     const { code, stdout, stderr } = await crawl(args);
