@@ -401,11 +401,12 @@ class TlsSocketConn implements Transport {
       // A graceful close, as a Deno.TlsConn's: close_notify and FIN go out
       // after everything written, and what arrives is read and dropped until
       // the peer closes too, or TLS_CLOSE_MS passed (closing a socket holding
-      // unread bytes resets it, which can cost the peer what we sent). The
-      // timer is unref'd: it keeps no process alive.
+      // unread bytes resets it, which can cost the peer what we sent).
       const socket = this.#socket;
       const pipe = this.#pipe;
-      this.#end(() => {});
+      // Written: what is left (reading to the peer's close) keeps no process
+      // alive, as a Deno conn closed gracefully does not.
+      this.#end(() => pipe.transport.unref?.());
       // Ended both ways already (a half-close, then the peer's end): gone.
       if (!socket.destroyed) {
         const timer = setTimeout(() => {

@@ -370,6 +370,60 @@ Deno.test("PollableConn.connectTls() trusts caCerts in addition to the default r
   await server;
 });
 
+Deno.test("PollableConn.close() over TLS lets the process exit at once when the server keeps the connection open", async () => {
+  using listener = listenTls();
+  const { promise: childDone, resolve: childExited } = Promise.withResolvers<
+    void
+  >();
+  const server = (async () => {
+    using peer = await listener.accept();
+    const buf = new Uint8Array(64);
+    await peer.read(buf);
+    await peer.write(encoder.encode("hi"));
+    // Sees the client's close and does not close in turn, as a keep-alive
+    // server with allowHalfOpen may: until the client's process has exited.
+    while (await peer.read(buf) !== null);
+    await childDone;
+  })();
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const script = `
+    import { DefaultSelector, EVENT_READ, EVENT_WRITE, PollableConn } from "${mod}";
+    const conn = PollableConn.connectTls({
+      hostname: "localhost",
+      port: ${listener.addr.port},
+      caCerts: [${JSON.stringify(ca)}],
+    });
+    const sel = new DefaultSelector();
+    sel.register(conn, EVENT_WRITE);
+    await sel.select(5000);
+    conn.send("hello");
+    sel.modify(conn, EVENT_READ);
+    let out = "";
+    for (let i = 0; i < 100 && out.length < 2; i++) {
+      await sel.select(5000);
+      out += new TextDecoder().decode(conn.recv() ?? new Uint8Array());
+    }
+    sel.close();
+    conn.close();
+    const closed = performance.now();
+    globalThis.addEventListener("unload", () => {
+      console.log(out, Math.round(performance.now() - closed));
+    });
+  `;
+  try {
+    const { stdout, stderr } = await runScript(script, ["--allow-net"], {
+      env: { NO_COLOR: "1" },
+      timeoutMs: 30_000,
+    });
+    const [reply, ms] = stdout.trim().split(" ");
+    assertEquals(reply, "hi", stderr);
+    assertLess(Number(ms), 2_000, "the process stayed for the server's close");
+  } finally {
+    childExited();
+  }
+  await server;
+});
+
 Deno.test("PollableConn.connectTls() throws TypeError for cert without key or key without cert", () => {
   for (const options of [{ cert: clientCert }, { key: clientKey }]) {
     assertThrows(
