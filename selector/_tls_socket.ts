@@ -25,7 +25,11 @@ export type TlsOptions = Deno.ConnectTlsOptions & {
 export type StartTlsOptions = Omit<TlsOptions, "port">;
 
 /**
- * Starts a TLS connection; `cancel()` destroys the socket, whatever the phase.
+ * Starts a TLS connection; `cancel()` releases the socket, whatever the phase.
+ *
+ * The TCP connection is Deno's, with node:tls over it as over a tunnel (see
+ * {@linkcode TransportPipe}): Deno 2.9.6's node:tls reads its own socket
+ * ahead without limit, paused or not.
  *
  * `caCerts` are trusted in addition to the default roots, as `Deno.connectTls`
  * does, but `node:tls`'s `ca` replaces the defaults, and handing it the default
@@ -37,34 +41,59 @@ export type StartTlsOptions = Omit<TlsOptions, "port">;
  */
 export function connectTlsSocket(options: TlsOptions): Connecting {
   const { promise, resolve, reject } = Promise.withResolvers<Transport>();
-  let socket: TLSSocket;
+  const abort = new AbortController();
+  const hostname = options.hostname ?? "127.0.0.1";
+  let handshake: Connecting | null = null;
   const attempt = (ca: string[] | undefined) => {
-    socket = connect(nodeOptions(options, ca));
-    const current = socket;
-    // destroy() emits no 'error', so nothing arrives here after cancel().
-    const onError = (error: Error) => {
-      // A failed handshake leaves the socket open: close it whatever failed.
-      current.destroy();
-      if (ca !== undefined && isUnknownIssuer(error)) {
-        attempt(undefined); // not anchored in caCerts: try the default roots
-      } else {
-        reject(denoError(error));
+    Deno.connect({
+      hostname,
+      port: options.port,
+      signal: abort.signal,
+      ...(options.autoSelectFamily !== undefined
+        ? { autoSelectFamily: options.autoSelectFamily }
+        : {}),
+      ...(options.autoSelectFamilyAttemptDelay !== undefined
+        ? { autoSelectFamilyAttemptDelay: options.autoSelectFamilyAttemptDelay }
+        : {}),
+    }).then((tcp) => {
+      if (abort.signal.aborted) {
+        tcp.close();
+        return;
       }
-    };
-    current.once("error", onError);
-    current.once("secureConnect", () => {
-      current.off("error", onError);
-      resolve(new TlsSocketConn(current));
-    });
+      handshake = startTls(tcp, options, ca);
+      handshake.promise.then(resolve, (error) => {
+        if (abort.signal.aborted) return; // rejected as cancelled already
+        if (ca !== undefined && isUnknownIssuer(error)) {
+          attempt(undefined); // not anchored in caCerts: try the default roots
+        } else {
+          reject(error);
+        }
+      });
+    }, (error) => reject(lookupError(error, hostname)));
   };
   attempt(options.caCerts?.length ? options.caCerts : undefined);
   return {
     promise,
     cancel() {
-      socket.destroy();
+      abort.abort();
+      handshake?.cancel();
       reject(new DOMException("The TLS connect was cancelled", "AbortError"));
     },
   };
+}
+
+/**
+ * `Deno.connect`'s error, naming the host when it is a failed lookup: a plain
+ * `Error` (no `Deno.errors` class names one) that does not say which name.
+ */
+function lookupError(error: unknown, hostname: string): unknown {
+  if (
+    !(error instanceof Error) || error.constructor !== Error ||
+    error.message.includes(hostname)
+  ) return error;
+  return new Error(`Cannot connect to "${hostname}": ${error.message}`, {
+    cause: error,
+  });
 }
 
 /**
@@ -82,32 +111,40 @@ export function startTlsSocket(
   transport: Transport,
   options: StartTlsOptions,
 ): Connecting {
+  return startTls(
+    transport,
+    options,
+    options.caCerts?.length ? options.caCerts : undefined,
+  );
+}
+
+/** {@linkcode startTlsSocket} with `ca` as the roots. */
+function startTls(
+  transport: Transport,
+  options: StartTlsOptions,
+  ca: string[] | undefined,
+): Connecting {
   const { promise, resolve, reject } = Promise.withResolvers<Transport>();
-  const duplex = transportDuplex(transport);
-  const socket = connect({
-    ...nodeOptions(
-      options,
-      options.caCerts?.length ? options.caCerts : undefined,
-    ),
-    socket: duplex,
-  });
-  // However the TLS socket ends, the connection under it goes too.
-  socket.once("close", () => duplex.destroy());
+  const pipe = new TransportPipe(transport);
+  const socket = connect({ ...nodeOptions(options, ca), socket: pipe.duplex });
+  // However the TLS socket ends, the connection under it goes too, once what
+  // node:tls wrote last (an alert, close_notify) is on its way: those who
+  // cannot wait for it (cancel, close) destroy the pipe themselves.
+  socket.once("close", () => pipe.whenWritten(() => pipe.duplex.destroy()));
   const onError = (error: Error) => {
     socket.destroy();
-    duplex.destroy();
     reject(denoError(error));
   };
   socket.once("error", onError);
   socket.once("secureConnect", () => {
     socket.off("error", onError);
-    resolve(new TlsSocketConn(socket, transport));
+    resolve(new TlsSocketConn(socket, pipe));
   });
   return {
     promise,
     cancel() {
       socket.destroy();
-      duplex.destroy();
+      pipe.duplex.destroy();
       reject(new DOMException("The TLS handshake was cancelled", "AbortError"));
     },
   };
@@ -116,46 +153,93 @@ export function startTlsSocket(
 /** How much one read of the connection under a TLS socket asks for. */
 const TUNNEL_READ = 16 * 1024;
 
-/** A `Transport` as the stream `tls.connect({ socket })` reads and writes. */
-function transportDuplex(transport: Transport): Duplex {
-  let reading = false;
-  let closed = false;
-  const duplex: Duplex = new Duplex({
-    read() {
-      if (reading) return;
-      reading = true;
-      const buf = new Uint8Array(TUNNEL_READ);
-      const pull = (): void => {
-        transport.read(buf).then((n) => {
-          if (n === 0) return pull(); // not the end: read again
-          reading = false;
-          duplex.push(n === null ? null : buf.subarray(0, n));
-        }, (error) => {
-          reading = false;
-          duplex.destroy(error);
-        });
-      };
-      pull();
-    },
-    write(chunk: Uint8Array, _encoding, callback) {
-      writeAll(transport, chunk).then(() => callback(), callback);
-    },
-    final(callback) {
-      transport.closeWrite().then(() => callback(), callback);
-    },
-    destroy(error, callback) {
-      if (!closed) {
-        closed = true;
-        try {
-          transport.close();
-        } catch {
-          // Already closed.
+/**
+ * A `Transport` as the stream `tls.connect({ socket })` reads and writes, read
+ * only while the reader above has room.
+ *
+ * Deno 2.9.6's node:tls asks for more whenever it can, paused or not, and
+ * decrypts everything it gets: left to itself, a fast peer grows memory by
+ * hundreds of MiB a second while nobody reads. So a read of the transport is
+ * issued only while `room()` holds, and {@linkcode TransportPipe.pull} starts
+ * the one asked for meanwhile once there is room again; the kernel holds what
+ * arrives in between, as for a Deno conn.
+ */
+class TransportPipe {
+  readonly transport: Transport;
+  readonly duplex: Duplex;
+  /** Whether the reader above takes more now; until it is built, it does. */
+  room: () => boolean = () => true;
+  /** node:tls asked for data and no read is issued for it yet. */
+  #wanted = false;
+  #reading = false;
+  #closed = false;
+  /** Transport writes in flight, and who waits for there to be none. */
+  #writes = 0;
+  #written: (() => void)[] = [];
+
+  constructor(transport: Transport) {
+    this.transport = transport;
+    this.duplex = new Duplex({
+      read: () => {
+        this.#wanted = true;
+        this.pull();
+      },
+      write: (chunk: Uint8Array, _encoding, callback) => {
+        this.#write(chunk, callback);
+      },
+      destroy: (error, callback) => {
+        if (!this.#closed) {
+          this.#closed = true;
+          try {
+            transport.close();
+          } catch {
+            // Already closed.
+          }
         }
+        callback(error);
+      },
+    });
+  }
+
+  /** Issues the read node:tls asked for, if there is room for it now. */
+  pull(): void {
+    if (!this.#wanted || this.#reading || this.#closed || !this.room()) return;
+    this.#wanted = false;
+    this.#reading = true;
+    const buf = new Uint8Array(TUNNEL_READ);
+    this.transport.read(buf).then((n) => {
+      this.#reading = false;
+      if (n === 0) {
+        this.#wanted = true; // not the end: read again
+        this.pull();
+      } else {
+        this.duplex.push(n === null ? null : buf.subarray(0, n));
       }
-      callback(error);
-    },
-  });
-  return duplex;
+    }, (error) => {
+      this.#reading = false;
+      this.duplex.destroy(error);
+    });
+  }
+
+  #write(bytes: Uint8Array, callback: (error?: Error | null) => void): void {
+    this.#writes++;
+    writeAll(this.transport, bytes).finally(() => {
+      if (--this.#writes === 0) {
+        for (const done of this.#written.splice(0)) done();
+      }
+    }).then(() => callback(), callback);
+  }
+
+  /** Whether a write of the transport is in flight. */
+  get writing(): boolean {
+    return this.#writes > 0;
+  }
+
+  /** Calls `done` once no write of the transport is in flight. */
+  whenWritten(done: () => void): void {
+    if (this.#writes === 0) done();
+    else this.#written.push(done);
+  }
 }
 
 async function writeAll(transport: Transport, bytes: Uint8Array) {
@@ -166,7 +250,7 @@ async function writeAll(transport: Transport, bytes: Uint8Array) {
 
 /** `tls.connect`'s options for `Deno.connectTls`'s, with `ca` as the roots. */
 function nodeOptions(
-  options: StartTlsOptions & { port?: number },
+  options: StartTlsOptions,
   ca: string[] | undefined,
 ): ConnectionOptions & { allowHalfOpen: boolean } {
   const hostname = options.hostname ?? "127.0.0.1";
@@ -177,7 +261,6 @@ function nodeOptions(
     // the write that follows failed with EPIPE after `send` took its bytes).
     allowHalfOpen: true,
     host: hostname,
-    port: options.port,
     // SNI carries names only (RFC 6066); an IP address is checked as such.
     ...(isIP(hostname) === 0 ? { servername: hostname } : {}),
     ...(ca !== undefined ? { ca } : {}),
@@ -186,12 +269,6 @@ function nodeOptions(
     ...(options.alpnProtocols ? { ALPNProtocols: options.alpnProtocols } : {}),
     ...(options.unsafelyDisableHostnameVerification
       ? { checkServerIdentity: () => undefined }
-      : {}),
-    ...(options.autoSelectFamily !== undefined
-      ? { autoSelectFamily: options.autoSelectFamily }
-      : {}),
-    ...(options.autoSelectFamilyAttemptDelay !== undefined
-      ? { autoSelectFamilyAttemptTimeout: options.autoSelectFamilyAttemptDelay }
       : {}),
   };
 }
@@ -215,41 +292,41 @@ export function isUnknownIssuer(error: unknown): boolean {
 /** The longest a gracefully closed TLS socket waits for its peer to close too. */
 const TLS_CLOSE_MS = 10_000;
 
+/**
+ * How many decrypted bytes a TLS conn holds that nobody read: past this, it
+ * stops reading its transport until `read()` takes some.
+ */
+const TLS_READ_AHEAD = 1024 * 1024;
+
 /** A connected `TLSSocket` read and written like a `Deno.Conn`. */
 class TlsSocketConn implements Transport {
   readonly localAddr: Deno.Addr;
   readonly remoteAddr: Deno.Addr;
   #socket: TLSSocket;
-  /** What arrived and was not read yet, oldest first. */
+  #pipe: TransportPipe;
+  /** What arrived and was not read yet, oldest first; #queued bytes in all. */
   #queue: Uint8Array[] = [];
+  #queued = 0;
   #ended = false;
   #closed = false;
   #error: Error | null = null;
   #wake: (() => void) | null = null;
 
-  /** The connection a socket started over one runs on: its addresses and options. */
-  #under: Transport | null;
-
-  /**
-   * @param socket A socket that fired 'secureConnect'.
-   * @param under The connection under a socket started over one, which has no
-   *   addresses or socket options of its own.
-   */
-  constructor(socket: TLSSocket, under: Transport | null = null) {
+  /** @param socket A socket over `pipe` that fired 'secureConnect'. */
+  constructor(socket: TLSSocket, pipe: TransportPipe) {
     this.#socket = socket;
-    this.#under = under;
-    // Known once 'secureConnect' fired, which is when this is built.
-    this.localAddr = under?.localAddr ??
-      netAddr(socket.localAddress!, socket.localPort!);
-    this.remoteAddr = under?.remoteAddr ??
-      netAddr(socket.remoteAddress!, socket.remotePort!);
-    // Flowing, into a queue of our own: Deno 2.9.6's node:tls reads ahead
-    // whatever the peer sends, paused or not, and a paused socket that stopped
-    // reading on a full buffer loses the end of stream that arrives meanwhile
-    // (a close-delimited body of a few hundred KiB read slowly never ended).
+    this.#pipe = pipe;
+    this.localAddr = pipe.transport.localAddr;
+    this.remoteAddr = pipe.transport.remoteAddr;
+    pipe.room = () => this.#queued < TLS_READ_AHEAD;
+    // Flowing, into a queue of our own that the pipe keeps bounded: a paused
+    // socket that stopped reading on a full buffer loses the end of stream
+    // that arrives meanwhile (a close-delimited body of a few hundred KiB read
+    // slowly never ended).
     socket.on("data", (chunk: Uint8Array) => {
       if (this.#closed) return; // nobody reads it any more
       this.#queue.push(chunk);
+      this.#queued += chunk.length;
       this.#notify();
     });
     socket.on("end", () => {
@@ -280,6 +357,8 @@ class TlsSocketConn implements Transport {
           p.set(chunk.subarray(0, n));
           this.#queue[0] = chunk.subarray(n);
         }
+        this.#queued -= n;
+        this.#pipe.pull();
         return n;
       }
       if (this.#error !== null) throw this.#error;
@@ -302,43 +381,68 @@ class TlsSocketConn implements Transport {
 
   closeWrite(): Promise<void> {
     const { promise, resolve } = Promise.withResolvers<void>();
-    this.#socket.end(resolve);
+    this.#end(resolve);
     return promise;
   }
 
   close(): void {
     this.#closed = true;
     this.#queue = [];
-    if (this.#socket.writableLength > 0) {
+    this.#queued = 0;
+    if (
+      this.#socket.writableLength > 0 || this.#pipe.writing ||
+      this.#socket.destroyed
+    ) {
       // Writes still pending: the caller gave up on them (a peer that stopped
       // reading, a failed request); waiting for them would hold the socket.
       this.#socket.destroy();
+      this.#pipe.duplex.destroy();
     } else {
       // A graceful close, as a Deno.TlsConn's: close_notify and FIN go out
-      // after everything written. Not destroySoon(): in Deno 2.9.6's node:tls
-      // 'finish' comes before the last writes reach the kernel, and destroying
-      // then cut a 1 MiB send at 80 KiB. The socket goes when the peer closes
-      // too, or after TLS_CLOSE_MS (unref'd: it keeps no process alive).
+      // after everything written, and what arrives is read and dropped until
+      // the peer closes too, or TLS_CLOSE_MS passed (closing a socket holding
+      // unread bytes resets it, which can cost the peer what we sent).
       const socket = this.#socket;
-      socket.end();
+      const pipe = this.#pipe;
+      // Written: what is left (reading to the peer's close) keeps no process
+      // alive, as a Deno conn closed gracefully does not.
+      this.#end(() => pipe.transport.unref?.());
       // Ended both ways already (a half-close, then the peer's end): gone.
       if (!socket.destroyed) {
-        const timer = setTimeout(() => socket.destroy(), TLS_CLOSE_MS);
+        const timer = setTimeout(() => {
+          socket.destroy();
+          pipe.duplex.destroy();
+        }, TLS_CLOSE_MS);
         Deno.unrefTimer(timer);
         socket.once("close", () => clearTimeout(timer));
       }
     }
+    this.#pipe.pull(); // the queue is dropped: read on to the peer's close
     this.#notify();
   }
 
   setNoDelay(noDelay = true): void {
-    if (this.#under !== null) this.#under.setNoDelay?.(noDelay);
-    else this.#socket.setNoDelay(noDelay);
+    this.#pipe.transport.setNoDelay?.(noDelay);
   }
 
   setKeepAlive(keepAlive = true): void {
-    if (this.#under !== null) this.#under.setKeepAlive?.(keepAlive);
-    else this.#socket.setKeepAlive(keepAlive);
+    this.#pipe.transport.setKeepAlive?.(keepAlive);
+  }
+
+  /**
+   * Sends close_notify, then FIN once it is written, as node:tls does on a
+   * socket of its own (over a stream it ends nothing); then calls `done`.
+   */
+  #end(done: () => void): void {
+    const pipe = this.#pipe;
+    this.#socket.end(() => {
+      pipe.whenWritten(() => {
+        pipe.transport.closeWrite().catch(() => {
+          // Reset or closed meanwhile: the next read or write says so.
+        });
+        done();
+      });
+    });
   }
 
   #notify = (): void => {
@@ -346,10 +450,6 @@ class TlsSocketConn implements Transport {
     this.#wake = null;
     wake?.();
   };
-}
-
-function netAddr(hostname: string, port: number): Deno.NetAddr {
-  return { transport: "tcp", hostname, port };
 }
 
 /** Node's system error codes as the `Deno.errors` class `Deno.connect` throws. */

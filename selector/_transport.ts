@@ -17,6 +17,8 @@ export interface Transport {
   setNoDelay?(noDelay?: boolean): void;
   /** `SO_KEEPALIVE`; absent where there is no such option. */
   setKeepAlive?(keepAlive?: boolean): void;
+  /** As `Deno.Conn.unref`: its pending operations keep no process alive. */
+  unref?(): void;
 }
 
 /** A connection on its way: `cancel()` releases its socket at once. */

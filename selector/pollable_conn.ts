@@ -118,7 +118,10 @@ export interface PollableConnectTlsOptions extends Deno.ConnectTlsOptions {
  *   them in order.
  *   A drained conn whose last read did not fill the buffer (or that nobody
  *   watches for `EVENT_READ`) gives back a buffer grown past 64 KiB, so idle
- *   pooled conns cost at most 64 KiB each whatever they once carried.
+ *   pooled conns cost at most 64 KiB each whatever they once carried. A conn
+ *   from {@linkcode PollableConn.connectTls} also decrypts up to 1 MiB ahead,
+ *   registered or not (`node:tls` reads on by itself), then stops reading its
+ *   socket until `recv()` takes some.
  * - **Writes**: `send()` copies bytes into a write buffer (high-water mark 64 KiB)
  *   and returns at once; they are written in order, in the background, whether or
  *   not the conn is registered, and never dropped while the conn is open. `close()`
