@@ -19,7 +19,6 @@
  * @module
  */
 import {
-  fetchAll,
   type FetchAllOptions,
   fetchEach,
   type FetchResult,
@@ -41,6 +40,7 @@ import {
 } from "./crawl/options.ts";
 import { OutputDir } from "./crawl/output_dir.ts";
 import { RobotsCache } from "./crawl/robots.ts";
+import { engineRobotsFetcher } from "./crawl/robots_fetch.ts";
 import { gate } from "./crawl/robots_gate.ts";
 import { formatBytes, formatMs, Stats } from "./crawl/stats.ts";
 import { WarcWriter } from "./crawl/warc.ts";
@@ -499,33 +499,13 @@ async function main(): Promise<number> {
   const stats = new Stats();
   const robots = cli.follow && !cli.ignoreRobots
     ? new RobotsCache(
-      async (url) => {
-        // RFC 9309 §2.3.1.2: at least five redirects, to any origin; still a
-        // 3xx after five, robots.txt counts as unavailable (all allowed).
-        let target = url;
-        for (let redirects = 0;; redirects++) {
-          const [result] = await fetchAll([target], {
-            ...transport,
-            headers: [["user-agent", cli.userAgent]],
-            redirect: "manual",
-            signal: controller.signal,
-          });
-          if (!result!.ok) throw result!.error;
-          const { status, headers, body } = result!.response;
-          const location = headers.get("location");
-          if (
-            status >= 300 && status <= 399 && location !== null &&
-            redirects < 5
-          ) {
-            const next = URL.parse(location, target);
-            if (next !== null && /^https?:$/.test(next.protocol)) {
-              target = next;
-              continue;
-            }
-          }
-          return { status, body };
-        }
-      },
+      engineRobotsFetcher({
+        engine: {
+          ...transport,
+          headers: [["user-agent", cli.userAgent]],
+          signal: controller.signal,
+        },
+      }),
       { userAgent: cli.userAgent.split(/[\s/]/)[0] || "*" },
     )
     : null;

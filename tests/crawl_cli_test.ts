@@ -455,6 +455,55 @@ Deno.test("crawl.ts --follow takes a robots.txt that still redirects after 5 hop
   assertEquals(site.hits.get("/hop/6"), undefined, "five redirects, no more");
 });
 
+Deno.test("crawl.ts --follow obeys the first 500 KiB of an endless or gzip-bomb robots.txt and crawls on", async () => {
+  const rules = encoder.encode("User-agent: *\nDisallow: /private\n#");
+  const page = () =>
+    new Response("<a href=/private>p</a><a href=/ok>ok</a>", {
+      headers: { "content-type": "text/html" },
+    });
+  let cancelled = false;
+  await using endless = countingServer((url) => {
+    if (url.pathname !== "/robots.txt") return page();
+    let sent = 0;
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        pull(controller) {
+          // Bounded, in case the client read on: 64 MiB at most.
+          if (sent++ === 0) controller.enqueue(rules);
+          else if (sent < 1024) {
+            controller.enqueue(new Uint8Array(64 * 1024).fill(0x23));
+          } else controller.close();
+        },
+        cancel() {
+          cancelled = true;
+        },
+      }),
+    );
+  });
+  const bomb = new Uint8Array(128 << 20).fill(0x23);
+  bomb.set(rules);
+  const gzipped = gzipSync(bomb, { level: 9 });
+  await using bombed = countingServer((url) =>
+    url.pathname === "/robots.txt"
+      ? new Response(gzipped, { headers: { "content-encoding": "gzip" } })
+      : page()
+  );
+  const { code, stdout, stderr, rssKiB } = await crawl(
+    ["--follow", "-t", "5000", `${endless.base}/`, `${bombed.base}/`],
+    { measureRss: true },
+  );
+  assertEquals(code, 0, stdout + stderr);
+  for (const site of [endless, bombed]) {
+    assertEquals(site.hits.get("/ok"), 1, stdout);
+    assertEquals(site.hits.get("/private"), undefined);
+  }
+  assertMatch(stderr, /robots\.txt\s+2 URLs excluded/);
+  if (rssKiB !== null) {
+    assertLess(rssKiB, 200 * 1024, "the 128 MiB robots.txt was held");
+  }
+  assert(cancelled, "the endless robots.txt was read on to its end");
+});
+
 Deno.test("crawl.ts -i fails a line too long to read alone, and fetches the rest of the list", async () => {
   await using site = countingServer(() => new Response("ok"));
   await using dir = await tempDir();
