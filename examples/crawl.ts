@@ -503,6 +503,8 @@ async function main(): Promise<number> {
         engine: {
           ...transport,
           headers: [["user-agent", cli.userAgent]],
+          // A busy robots.txt would otherwise shut out its origin for the run.
+          retry: { limit: cli.retries },
           signal: controller.signal,
         },
       }),

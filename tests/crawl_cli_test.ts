@@ -437,6 +437,30 @@ Deno.test("crawl.ts --follow fails a URL whose robots.txt cannot be fetched, and
   assertStringIncludes(stderr, "4 failed");
 });
 
+Deno.test("crawl.ts --follow --retries retries a robots.txt answering 503, then obeys it", async () => {
+  let robotsHits = 0;
+  await using site = countingServer((url) => {
+    if (url.pathname === "/robots.txt") {
+      return ++robotsHits === 1
+        ? new Response("busy", { status: 503, headers: { "retry-after": "0" } })
+        : new Response("User-agent: *\nDisallow: /private\n");
+    }
+    return new Response("<a href=/private>p</a><a href=/ok>ok</a>", {
+      headers: { "content-type": "text/html" },
+    });
+  });
+  const { code, stdout, stderr } = await crawl([
+    "--follow",
+    "--retries",
+    "2",
+    `${site.base}/`,
+  ]);
+  assertEquals(code, 0, stdout + stderr);
+  assertEquals(robotsHits, 2);
+  assertEquals(site.hits.get("/ok"), 1);
+  assertEquals(site.hits.get("/private"), undefined);
+});
+
 Deno.test("crawl.ts --follow takes a robots.txt that still redirects after 5 hops as unavailable: everything allowed", async () => {
   await using site = countingServer((url) => {
     const hop = /^\/hop\/(\d+)$/.exec(url.pathname);

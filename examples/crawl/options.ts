@@ -37,8 +37,9 @@ Requests:
       --per-origin N      requests in flight at once per origin (default: no limit;
                           6 with --follow)
       --delay MS          least ms between two requests to one origin (default 0)
-      --retries N         retries of a failed idempotent request: connection
-                          errors, timeouts, 408/429/5xx (default 0)
+      --retries N         retries of a failed idempotent request, robots.txt's
+                          too: connection errors, timeouts, 408/429/5xx
+                          (default 0)
   -t, --timeout MS        per-attempt limit, connect to last byte, redirects
                           included (default 30000)
       --connect-timeout MS  TCP + TLS limit (default 10000)
