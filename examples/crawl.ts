@@ -273,6 +273,19 @@ function originOf(url: string): string {
   return origin === "null" ? "(invalid URL)" : origin;
 }
 
+/** Resolves after `ms` (at once if `ms <= 0`), or as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const timer = setTimeout(resolve, ms);
+  const abort = () => resolve();
+  signal.addEventListener("abort", abort, { once: true });
+  return promise.finally(() => {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", abort);
+  });
+}
+
 /** Whether a response is HTML: by its Content-Type, else by its first byte. */
 function isHtml(headers: Headers, body: Uint8Array): boolean {
   const type = headers.get("content-type");
@@ -497,6 +510,11 @@ async function main(): Promise<number> {
     ...cli.headers,
   ];
   const stats = new Stats();
+  /**
+   * When each origin's last robots.txt request started: the engine's delay
+   * does not see it, as it goes through a fetch of its own.
+   */
+  const robotsStarted = new Map<string, number>();
   const robots = cli.follow && !cli.ignoreRobots
     ? new RobotsCache(
       engineRobotsFetcher({
@@ -507,6 +525,7 @@ async function main(): Promise<number> {
           retry: { limit: cli.retries },
           signal: controller.signal,
         },
+        onRequest: (url) => robotsStarted.set(url.origin, performance.now()),
       }),
       { userAgent: cli.userAgent.split(/[\s/]/)[0] || "*" },
     )
@@ -582,7 +601,18 @@ async function main(): Promise<number> {
         const crawlDelay = await robots.crawlDelay(origin) ?? 0;
         delays.set(origin, Math.max(cli.delay, crawlDelay));
       }
-      if (await robots.isAllowed(entry.url)) return true;
+      if (await robots.isAllowed(entry.url)) {
+        // The origin's delay counts from its robots.txt request too.
+        const started = robotsStarted.get(origin);
+        if (started !== undefined) {
+          await sleep(
+            started + delays.get(origin)! - performance.now(),
+            controller.signal,
+          );
+        }
+        // (Interrupted meanwhile: neither fetched nor failed.)
+        return !controller.signal.aborted;
+      }
       const rules = await robots.rules(origin);
       // Ctrl-C cut the robots.txt fetch short: no verdict on the site.
       if (controller.signal.aborted) return false;

@@ -572,6 +572,35 @@ Deno.test("crawl.ts honours a robots.txt Crawl-delay as its origin's delay", asy
   assertGreater(starts.at(-1)! - starts[0]!, 3 * 200 - 60);
 });
 
+Deno.test("crawl.ts --follow starts an origin's first page --delay or Crawl-delay after its robots.txt request", async () => {
+  const sites = [404, 200].map((status) => {
+    const starts: number[] = [];
+    const site = countingServer((url) => {
+      starts.push(performance.now());
+      return url.pathname === "/robots.txt"
+        ? new Response("User-agent: *\nCrawl-delay: 0.9\n", { status })
+        : new Response("page");
+    });
+    return { ...site, starts };
+  });
+  await using _a = sites[0]!;
+  await using _b = sites[1]!;
+  const { code, stderr } = await crawl([
+    "--follow",
+    "--delay",
+    "500",
+    ...sites.map((site) => `${site.base}/`),
+  ]);
+  assertEquals(code, 0, stderr);
+  const gaps = sites.map(({ starts }) => {
+    assertEquals(starts.length, 2);
+    return starts[1]! - starts[0]!;
+  });
+  // Seen at the server: robots.txt's connect may eat into the gap.
+  assertGreater(gaps[0]!, 500 - 60, "--delay (robots.txt 404)");
+  assertGreater(gaps[1]!, 900 - 60, "Crawl-delay");
+});
+
 Deno.test("crawl.ts -o saves each body byte-equal to what was served, under its host and path", async () => {
   const binary = new Uint8Array(300_000).map((_, i) => (i * 31 + 7) % 256);
   const text = "compressible text ".repeat(2000);

@@ -36,7 +36,8 @@ Requests:
   -c, --concurrency N     requests in flight at once (default 64)
       --per-origin N      requests in flight at once per origin (default: no limit;
                           6 with --follow)
-      --delay MS          least ms between two requests to one origin (default 0)
+      --delay MS          least ms between two requests to one origin, its
+                          robots.txt request included (default 0)
       --retries N         retries of a failed idempotent request, robots.txt's
                           too: connection errors, timeouts, 408/429/5xx
                           (default 0)
