@@ -49,6 +49,11 @@ import { type WarcTap, warcTap } from "./crawl/warc_tap.ts";
 const DEMO_URLS = 500;
 /** HTML kept per page for its links, at most. */
 const MAX_HTML = 8 * 1024 * 1024;
+/**
+ * The longest robots.txt Crawl-delay obeyed, in ms (Heritrix's default): a site
+ * asking for more would hold its URLs for hours with no sign of life.
+ */
+const MAX_CRAWL_DELAY = 300_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -271,6 +276,30 @@ function originOf(url: string): string {
   // "null" for a URL with no origin (ftp:, or a list's "FILE:LINE").
   const origin = URL.parse(url)?.origin ?? "null";
   return origin === "null" ? "(invalid URL)" : origin;
+}
+
+/**
+ * The delay to use for an origin's Crawl-delay (in ms, `undefined` if none),
+ * and what to tell the user when it is not used as given.
+ */
+function politeDelay(
+  origin: string,
+  crawlDelay: number | undefined,
+): { ms: number; note: string | null } {
+  if (crawlDelay === undefined) return { ms: 0, note: null };
+  const asked = `robots.txt of ${origin} asks for Crawl-delay: ${
+    crawlDelay / 1000
+  }`;
+  if (!Number.isFinite(crawlDelay)) {
+    return { ms: 0, note: `${asked}: ignored` };
+  }
+  if (crawlDelay > MAX_CRAWL_DELAY) {
+    return {
+      ms: MAX_CRAWL_DELAY,
+      note: `${asked}: capped at ${MAX_CRAWL_DELAY / 1000} s`,
+    };
+  }
+  return { ms: crawlDelay, note: null };
 }
 
 /** Resolves after `ms` (at once if `ms <= 0`), or as soon as `signal` aborts. */
@@ -598,8 +627,15 @@ async function main(): Promise<number> {
     const entries = robots === null ? front : gate(front, async (entry) => {
       const origin = new URL(entry.url).origin;
       if (!delays.has(origin)) {
-        const crawlDelay = await robots.crawlDelay(origin) ?? 0;
-        delays.set(origin, Math.max(cli.delay, crawlDelay));
+        const crawlDelay = politeDelay(origin, await robots.crawlDelay(origin));
+        // Asked for by many URLs at once: said and set once.
+        if (!delays.has(origin)) {
+          if (crawlDelay.note !== null) {
+            const note = crawlDelay.note;
+            progress.around(() => console.error(`crawl: ${note}`));
+          }
+          delays.set(origin, Math.max(cli.delay, crawlDelay.ms));
+        }
       }
       if (await robots.isAllowed(entry.url)) {
         // The origin's delay counts from its robots.txt request too.

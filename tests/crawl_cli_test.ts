@@ -601,6 +601,49 @@ Deno.test("crawl.ts --follow starts an origin's first page --delay or Crawl-dela
   assertGreater(gaps[1]!, 900 - 60, "Crawl-delay");
 });
 
+Deno.test("crawl.ts --follow ignores an infinite Crawl-delay, caps a huge one at 300 s, and says so on stderr", async () => {
+  const site = (delay: string) =>
+    countingServer((url) =>
+      url.pathname === "/robots.txt"
+        ? new Response(`User-agent: *\nCrawl-delay: ${delay}\n`)
+        : new Response("<a href=/a>a</a><a href=/b>b</a>", {
+          headers: { "content-type": "text/html" },
+        })
+    );
+  await using infinite = site("Infinity");
+  await using huge = site("3000000");
+  await using child = spawnCrawl([], [
+    "--follow",
+    `${infinite.base}/`,
+    `${huge.base}/`,
+  ], "null");
+  const crawled = () =>
+    infinite.hits.has("/b") && infinite.hits.has("/a") &&
+    huge.hits.has("/robots.txt");
+  for (let i = 0; i < 500 && !crawled(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert(crawled(), "the infinite Crawl-delay's site was crawled");
+  // Time for the huge one's note; its first page waits the 300 s.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  child.kill("SIGINT");
+  const [status, _stdout, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  assertEquals(status.code, 0, stderr);
+  assertEquals(huge.hits.get("/"), undefined);
+  const notes = stderr.split("\n").filter((l) => l.includes("Crawl-delay"));
+  assertEquals(
+    notes.sort(),
+    [
+      `crawl: robots.txt of ${huge.base} asks for Crawl-delay: 3000000: capped at 300 s`,
+      `crawl: robots.txt of ${infinite.base} asks for Crawl-delay: Infinity: ignored`,
+    ].sort(),
+  );
+});
+
 Deno.test("crawl.ts -o saves each body byte-equal to what was served, under its host and path", async () => {
   const binary = new Uint8Array(300_000).map((_, i) => (i * 31 + 7) % 256);
   const text = "compressible text ".repeat(2000);

@@ -58,7 +58,8 @@ Following links:
       --origin ORIGIN     also follow links into ORIGIN; repeatable (default:
                           the seeds' origins only)
       --ignore-robots     do not fetch or obey robots.txt (obeyed by default with
-                          --follow; its Crawl-delay becomes the origin's delay)
+                          --follow; its Crawl-delay becomes the origin's delay,
+                          300 s at most)
 
 Output:
       --json              one JSON object per result per line on stdout: url,

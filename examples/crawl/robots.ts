@@ -156,7 +156,8 @@ export class RobotsCache {
    *
    * @param origin An http(s) URL of the origin.
    * @param userAgent Overrides the product token given to the constructor.
-   * @returns The delay, or `undefined` when none is given.
+   * @returns The delay as given: it may be huge, or `Infinity`; `undefined`
+   *   when none is given or it is no non-negative decimal number.
    * @throws {TypeError} When `origin` is not an http(s) URL.
    */
   async crawlDelay(
@@ -165,9 +166,7 @@ export class RobotsCache {
   ): Promise<number | undefined> {
     const entry = await this.#entry(robotsUrl(origin).origin);
     const seconds = entry.parsed?.crawlDelay(userAgent ?? this.#userAgent);
-    return seconds === undefined || !(seconds >= 0)
-      ? undefined
-      : seconds * 1000;
+    return seconds === undefined ? undefined : seconds * 1000;
   }
 
   /**
