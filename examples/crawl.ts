@@ -39,7 +39,7 @@ import {
   UsageError,
 } from "./crawl/options.ts";
 import { OutputDir } from "./crawl/output_dir.ts";
-import { RobotsCache } from "./crawl/robots.ts";
+import { productToken, RobotsCache } from "./crawl/robots.ts";
 import { engineRobotsFetcher } from "./crawl/robots_fetch.ts";
 import { gate } from "./crawl/robots_gate.ts";
 import { formatBytes, formatMs, Stats } from "./crawl/stats.ts";
@@ -556,7 +556,7 @@ async function main(): Promise<number> {
         },
         onRequest: (url) => robotsStarted.set(url.origin, performance.now()),
       }),
-      { userAgent: cli.userAgent.split(/[\s/]/)[0] || "*" },
+      { userAgent: productToken(cli.userAgent) },
     )
     : null;
   /** Each origin's delay: --delay, or its robots.txt Crawl-delay if longer. */

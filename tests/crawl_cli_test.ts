@@ -1405,6 +1405,29 @@ Deno.test("crawl.ts --follow reads a page's links in the charset its Content-Typ
   assertEquals([...server.hits.keys()].sort(), ["/", "/caf%C3%A9"]);
 });
 
+Deno.test("crawl.ts -A 'Mozilla/5.0 (compatible; MyBot/1.0; ...)' obeys robots.txt's MyBot group, not Mozilla's", async () => {
+  const agents: (string | null)[] = [];
+  await using site = countingServer((url, request) => {
+    agents.push(request.headers.get("user-agent"));
+    return url.pathname === "/robots.txt"
+      ? new Response(
+        "User-agent: Mozilla\nAllow: /\n\nUser-agent: MyBot\nDisallow: /\n",
+      )
+      : new Response("page");
+  });
+  const ua = "Mozilla/5.0 (compatible; MyBot/1.0; +http://example.com/bot)";
+  const { code, stderr } = await crawl([
+    "--follow",
+    "-A",
+    ua,
+    `${site.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  assertEquals([...site.hits.keys()], ["/robots.txt"]);
+  assertEquals(agents, [ua]);
+  assertMatch(stderr, /robots\.txt\s+1 URLs excluded/);
+});
+
 Deno.test("crawl.ts -H 'User-Agent: ...' is the crawl's agent, robots.txt's too, as -A", async () => {
   const agents: string[] = [];
   await using server = countingServer((url, request) => {

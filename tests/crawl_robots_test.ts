@@ -7,7 +7,11 @@
  * @module
  */
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { RobotsCache, type RobotsFetcher } from "../examples/crawl/robots.ts";
+import {
+  productToken,
+  RobotsCache,
+  type RobotsFetcher,
+} from "../examples/crawl/robots.ts";
 
 /** GET with up to 5 redirects followed (any origin), as the CLI's engine fetch does. */
 const fetchRobots: RobotsFetcher = async (url) => {
@@ -369,6 +373,23 @@ Deno.test("RobotsCache.isAllowed() reads only maxBytes of a robots.txt, after a 
   assertEquals(await short.isAllowed("http://a.test/late"), true);
   const full = fixed(body);
   assertEquals(await full.isAllowed("http://a.test/late"), false);
+});
+
+Deno.test("productToken() takes a User-Agent's leading name, or a browser-style one's name after 'compatible;'", () => {
+  const cases: [string, string][] = [
+    ["selectors-crawl/0.2", "selectors-crawl"],
+    ["MyBot/1.0 (+http://a.test/bot)", "mybot"],
+    ["Mozilla/5.0 (compatible; MyBot/1.0; +http://a.test/bot)", "mybot"],
+    [
+      "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Googlebot/2.1; +http://www.google.com/bot.html) Chrome/120.0.0.0 Safari/537.36",
+      "googlebot",
+    ],
+    ["Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", "mozilla"],
+    ["/1.0", "*"],
+  ];
+  for (const [userAgent, token] of cases) {
+    assertEquals(productToken(userAgent), token, userAgent);
+  }
 });
 
 Deno.test("RobotsCache.isAllowed() rejects a non-http(s) URL with TypeError", async () => {

@@ -32,7 +32,9 @@ Requests:
       --data-file FILE    request body read from FILE
   -A, --user-agent UA     User-Agent header (default selectors-crawl/0.2; -H
                           "User-Agent: UA" is the same); its first word is the
-                          robots.txt product token
+                          robots.txt product token, or in "Mozilla/5.0
+                          (compatible; MyBot/1.0; +URL)" the word after
+                          "compatible;"
   -c, --concurrency N     requests in flight at once (default 64)
       --per-origin N      requests in flight at once per origin (default: no limit;
                           6 with --follow)

@@ -7,7 +7,7 @@
  * @module
  */
 import { httpUrl } from "./_util.ts";
-import { parseRobotsTxt, type RobotsTxt } from "./robots_txt.ts";
+import { agentToken, parseRobotsTxt, type RobotsTxt } from "./robots_txt.ts";
 
 /** The response to a robots.txt request, as the fetch function reports it. */
 export interface RobotsResponse {
@@ -233,6 +233,32 @@ function decodeBody(body: string | Uint8Array, maxBytes: number): string {
     : body;
   // TextDecoder drops a leading UTF-8 BOM, which would spoil the first line.
   return new TextDecoder().decode(bytes.subarray(0, maxBytes));
+}
+
+/**
+ * The robots.txt product token of a `User-Agent` header: its leading
+ * `[A-Za-z_-]` characters (`selectors-crawl/0.2` is `selectors-crawl`), but for
+ * a browser-style agent the name after `compatible;`, where crawlers put theirs
+ * (`Mozilla/5.0 (compatible; MyBot/1.0; +http://...)` is `mybot`, not
+ * `mozilla`, which no robots.txt names).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { productToken } from "./robots.ts";
+ *
+ * assertEquals(productToken("selectors-crawl/0.2"), "selectors-crawl");
+ * assertEquals(productToken("Mozilla/5.0 (compatible; MyBot/1.0; +http://a.test/bot)"), "mybot");
+ * ```
+ *
+ * @param userAgent The crawl's `User-Agent`.
+ * @returns The token, lower-case; `"*"` when the agent has none.
+ */
+export function productToken(userAgent: string): string {
+  const compatible = /^Mozilla\/.*\bcompatible;\s*([A-Za-z_-]+)/i.exec(
+    userAgent,
+  );
+  return agentToken(compatible?.[1] ?? userAgent.trim()) || "*";
 }
 
 function robotsUrl(url: string | URL): URL {
