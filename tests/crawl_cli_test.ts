@@ -523,9 +523,9 @@ Deno.test("crawl.ts --follow obeys the first 500 KiB of an endless or gzip-bomb 
   }
   assertMatch(stderr, /robots\.txt\s+2 URLs excluded/);
   if (rssKiB !== null) {
-    assertLess(rssKiB, 200 * 1024, "the 128 MiB robots.txt was held");
+    assertLess(rssKiB, 200 * 1024, "the 128 MiB robots.txt is not held");
   }
-  assert(cancelled, "the endless robots.txt was read on to its end");
+  assert(cancelled, "the endless robots.txt is not read to its end");
 });
 
 Deno.test("crawl.ts -i fails a line too long to read alone, and fetches the rest of the list", async () => {
