@@ -19,7 +19,6 @@
  * @module
  */
 import {
-  fetchAll,
   type FetchAllOptions,
   fetchEach,
   type FetchResult,
@@ -40,7 +39,8 @@ import {
   UsageError,
 } from "./crawl/options.ts";
 import { OutputDir } from "./crawl/output_dir.ts";
-import { RobotsCache } from "./crawl/robots.ts";
+import { productToken, RobotsCache } from "./crawl/robots.ts";
+import { engineRobotsFetcher } from "./crawl/robots_fetch.ts";
 import { gate } from "./crawl/robots_gate.ts";
 import { formatBytes, formatMs, Stats } from "./crawl/stats.ts";
 import { WarcWriter } from "./crawl/warc.ts";
@@ -49,6 +49,11 @@ import { type WarcTap, warcTap } from "./crawl/warc_tap.ts";
 const DEMO_URLS = 500;
 /** HTML kept per page for its links, at most. */
 const MAX_HTML = 8 * 1024 * 1024;
+/**
+ * The longest robots.txt Crawl-delay obeyed, in ms (Heritrix's default): a site
+ * asking for more would hold its URLs for hours with no sign of life.
+ */
+const MAX_CRAWL_DELAY = 300_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -271,6 +276,43 @@ function originOf(url: string): string {
   // "null" for a URL with no origin (ftp:, or a list's "FILE:LINE").
   const origin = URL.parse(url)?.origin ?? "null";
   return origin === "null" ? "(invalid URL)" : origin;
+}
+
+/**
+ * The delay to use for an origin's Crawl-delay (in ms, `undefined` if none),
+ * and what to tell the user when it is not used as given.
+ */
+function politeDelay(
+  origin: string,
+  crawlDelay: number | undefined,
+): { ms: number; note: string | null } {
+  if (crawlDelay === undefined) return { ms: 0, note: null };
+  const asked = `robots.txt of ${origin} asks for Crawl-delay: ${
+    crawlDelay / 1000
+  }`;
+  if (!Number.isFinite(crawlDelay)) {
+    return { ms: 0, note: `${asked}: ignored` };
+  }
+  if (crawlDelay > MAX_CRAWL_DELAY) {
+    return {
+      ms: MAX_CRAWL_DELAY,
+      note: `${asked}: capped at ${MAX_CRAWL_DELAY / 1000} s`,
+    };
+  }
+  return { ms: crawlDelay, note: null };
+}
+
+/** Resolves after `ms` (at once if `ms <= 0`), or as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const timer = setTimeout(resolve, ms);
+  const abort = () => resolve();
+  signal.addEventListener("abort", abort, { once: true });
+  return promise.finally(() => {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", abort);
+  });
 }
 
 /** Whether a response is HTML: by its Content-Type, else by its first byte. */
@@ -497,36 +539,24 @@ async function main(): Promise<number> {
     ...cli.headers,
   ];
   const stats = new Stats();
+  /**
+   * When each origin's last robots.txt request started: the engine's delay
+   * does not see it, as it goes through a fetch of its own.
+   */
+  const robotsStarted = new Map<string, number>();
   const robots = cli.follow && !cli.ignoreRobots
     ? new RobotsCache(
-      async (url) => {
-        // RFC 9309 §2.3.1.2: at least five redirects, to any origin; still a
-        // 3xx after five, robots.txt counts as unavailable (all allowed).
-        let target = url;
-        for (let redirects = 0;; redirects++) {
-          const [result] = await fetchAll([target], {
-            ...transport,
-            headers: [["user-agent", cli.userAgent]],
-            redirect: "manual",
-            signal: controller.signal,
-          });
-          if (!result!.ok) throw result!.error;
-          const { status, headers, body } = result!.response;
-          const location = headers.get("location");
-          if (
-            status >= 300 && status <= 399 && location !== null &&
-            redirects < 5
-          ) {
-            const next = URL.parse(location, target);
-            if (next !== null && /^https?:$/.test(next.protocol)) {
-              target = next;
-              continue;
-            }
-          }
-          return { status, body };
-        }
-      },
-      { userAgent: cli.userAgent.split(/[\s/]/)[0] || "*" },
+      engineRobotsFetcher({
+        engine: {
+          ...transport,
+          headers: [["user-agent", cli.userAgent]],
+          // A busy robots.txt would otherwise shut out its origin for the run.
+          retry: { limit: cli.retries },
+          signal: controller.signal,
+        },
+        onRequest: (url) => robotsStarted.set(url.origin, performance.now()),
+      }),
+      { userAgent: productToken(cli.userAgent) },
     )
     : null;
   /** Each origin's delay: --delay, or its robots.txt Crawl-delay if longer. */
@@ -597,10 +627,28 @@ async function main(): Promise<number> {
     const entries = robots === null ? front : gate(front, async (entry) => {
       const origin = new URL(entry.url).origin;
       if (!delays.has(origin)) {
-        const crawlDelay = await robots.crawlDelay(origin) ?? 0;
-        delays.set(origin, Math.max(cli.delay, crawlDelay));
+        const crawlDelay = politeDelay(origin, await robots.crawlDelay(origin));
+        // Asked for by many URLs at once: said and set once.
+        if (!delays.has(origin)) {
+          if (crawlDelay.note !== null) {
+            const note = crawlDelay.note;
+            progress.around(() => console.error(`crawl: ${note}`));
+          }
+          delays.set(origin, Math.max(cli.delay, crawlDelay.ms));
+        }
       }
-      if (await robots.isAllowed(entry.url)) return true;
+      if (await robots.isAllowed(entry.url)) {
+        // The origin's delay counts from its robots.txt request too.
+        const started = robotsStarted.get(origin);
+        if (started !== undefined) {
+          await sleep(
+            started + delays.get(origin)! - performance.now(),
+            controller.signal,
+          );
+        }
+        // (Interrupted meanwhile: neither fetched nor failed.)
+        return !controller.signal.aborted;
+      }
       const rules = await robots.rules(origin);
       // Ctrl-C cut the robots.txt fetch short: no verdict on the site.
       if (controller.signal.aborted) return false;

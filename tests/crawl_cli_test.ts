@@ -437,6 +437,30 @@ Deno.test("crawl.ts --follow fails a URL whose robots.txt cannot be fetched, and
   assertStringIncludes(stderr, "4 failed");
 });
 
+Deno.test("crawl.ts --follow --retries retries a robots.txt answering 503, then obeys it", async () => {
+  let robotsHits = 0;
+  await using site = countingServer((url) => {
+    if (url.pathname === "/robots.txt") {
+      return ++robotsHits === 1
+        ? new Response("busy", { status: 503, headers: { "retry-after": "0" } })
+        : new Response("User-agent: *\nDisallow: /private\n");
+    }
+    return new Response("<a href=/private>p</a><a href=/ok>ok</a>", {
+      headers: { "content-type": "text/html" },
+    });
+  });
+  const { code, stdout, stderr } = await crawl([
+    "--follow",
+    "--retries",
+    "2",
+    `${site.base}/`,
+  ]);
+  assertEquals(code, 0, stdout + stderr);
+  assertEquals(robotsHits, 2);
+  assertEquals(site.hits.get("/ok"), 1);
+  assertEquals(site.hits.get("/private"), undefined);
+});
+
 Deno.test("crawl.ts --follow takes a robots.txt that still redirects after 5 hops as unavailable: everything allowed", async () => {
   await using site = countingServer((url) => {
     const hop = /^\/hop\/(\d+)$/.exec(url.pathname);
@@ -453,6 +477,55 @@ Deno.test("crawl.ts --follow takes a robots.txt that still redirects after 5 hop
   assertEquals(site.hits.get("/page"), 1);
   assertEquals(site.hits.get("/hop/5"), 1);
   assertEquals(site.hits.get("/hop/6"), undefined, "five redirects, no more");
+});
+
+Deno.test("crawl.ts --follow obeys the first 500 KiB of an endless or gzip-bomb robots.txt and crawls on", async () => {
+  const rules = encoder.encode("User-agent: *\nDisallow: /private\n#");
+  const page = () =>
+    new Response("<a href=/private>p</a><a href=/ok>ok</a>", {
+      headers: { "content-type": "text/html" },
+    });
+  let cancelled = false;
+  await using endless = countingServer((url) => {
+    if (url.pathname !== "/robots.txt") return page();
+    let sent = 0;
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        pull(controller) {
+          // Bounded, in case the client read on: 64 MiB at most.
+          if (sent++ === 0) controller.enqueue(rules);
+          else if (sent < 1024) {
+            controller.enqueue(new Uint8Array(64 * 1024).fill(0x23));
+          } else controller.close();
+        },
+        cancel() {
+          cancelled = true;
+        },
+      }),
+    );
+  });
+  const bomb = new Uint8Array(128 << 20).fill(0x23);
+  bomb.set(rules);
+  const gzipped = gzipSync(bomb, { level: 9 });
+  await using bombed = countingServer((url) =>
+    url.pathname === "/robots.txt"
+      ? new Response(gzipped, { headers: { "content-encoding": "gzip" } })
+      : page()
+  );
+  const { code, stdout, stderr, rssKiB } = await crawl(
+    ["--follow", "-t", "5000", `${endless.base}/`, `${bombed.base}/`],
+    { measureRss: true },
+  );
+  assertEquals(code, 0, stdout + stderr);
+  for (const site of [endless, bombed]) {
+    assertEquals(site.hits.get("/ok"), 1, stdout);
+    assertEquals(site.hits.get("/private"), undefined);
+  }
+  assertMatch(stderr, /robots\.txt\s+2 URLs excluded/);
+  if (rssKiB !== null) {
+    assertLess(rssKiB, 200 * 1024, "the 128 MiB robots.txt is not held");
+  }
+  assert(cancelled, "the endless robots.txt is not read to its end");
 });
 
 Deno.test("crawl.ts -i fails a line too long to read alone, and fetches the rest of the list", async () => {
@@ -497,6 +570,78 @@ Deno.test("crawl.ts honours a robots.txt Crawl-delay as its origin's delay", asy
     assertGreater(starts[i]! - starts[i - 1]!, 140, `gap ${i}`);
   }
   assertGreater(starts.at(-1)! - starts[0]!, 3 * 200 - 60);
+});
+
+Deno.test("crawl.ts --follow starts an origin's first page --delay or Crawl-delay after its robots.txt request", async () => {
+  const sites = [404, 200].map((status) => {
+    const starts: number[] = [];
+    const site = countingServer((url) => {
+      starts.push(performance.now());
+      return url.pathname === "/robots.txt"
+        ? new Response("User-agent: *\nCrawl-delay: 0.9\n", { status })
+        : new Response("page");
+    });
+    return { ...site, starts };
+  });
+  await using _a = sites[0]!;
+  await using _b = sites[1]!;
+  const { code, stderr } = await crawl([
+    "--follow",
+    "--delay",
+    "500",
+    ...sites.map((site) => `${site.base}/`),
+  ]);
+  assertEquals(code, 0, stderr);
+  const gaps = sites.map(({ starts }) => {
+    assertEquals(starts.length, 2);
+    return starts[1]! - starts[0]!;
+  });
+  // Seen at the server: robots.txt's connect may eat into the gap.
+  assertGreater(gaps[0]!, 500 - 60, "--delay (robots.txt 404)");
+  assertGreater(gaps[1]!, 900 - 60, "Crawl-delay");
+});
+
+Deno.test("crawl.ts --follow ignores an infinite Crawl-delay, caps a huge one at 300 s, and says so on stderr", async () => {
+  const site = (delay: string) =>
+    countingServer((url) =>
+      url.pathname === "/robots.txt"
+        ? new Response(`User-agent: *\nCrawl-delay: ${delay}\n`)
+        : new Response("<a href=/a>a</a><a href=/b>b</a>", {
+          headers: { "content-type": "text/html" },
+        })
+    );
+  await using infinite = site("Infinity");
+  await using huge = site("3000000");
+  await using child = spawnCrawl([], [
+    "--follow",
+    `${infinite.base}/`,
+    `${huge.base}/`,
+  ], "null");
+  const crawled = () =>
+    infinite.hits.has("/b") && infinite.hits.has("/a") &&
+    huge.hits.has("/robots.txt");
+  for (let i = 0; i < 500 && !crawled(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert(crawled(), "the infinite Crawl-delay's site was crawled");
+  // Time for the huge one's note; its first page waits the 300 s.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  child.kill("SIGINT");
+  const [status, _stdout, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  assertEquals(status.code, 0, stderr);
+  assertEquals(huge.hits.get("/"), undefined);
+  const notes = stderr.split("\n").filter((l) => l.includes("Crawl-delay"));
+  assertEquals(
+    notes.sort(),
+    [
+      `crawl: robots.txt of ${huge.base} asks for Crawl-delay: 3000000: capped at 300 s`,
+      `crawl: robots.txt of ${infinite.base} asks for Crawl-delay: Infinity: ignored`,
+    ].sort(),
+  );
 });
 
 Deno.test("crawl.ts -o saves each body byte-equal to what was served, under its host and path", async () => {
@@ -1266,6 +1411,29 @@ Deno.test("crawl.ts --follow reads a page's links in the charset its Content-Typ
   ]);
   assertEquals(code, 0, stderr);
   assertEquals([...server.hits.keys()].sort(), ["/", "/caf%C3%A9"]);
+});
+
+Deno.test("crawl.ts -A 'Mozilla/5.0 (compatible; MyBot/1.0; ...)' obeys robots.txt's MyBot group, not Mozilla's", async () => {
+  const agents: (string | null)[] = [];
+  await using site = countingServer((url, request) => {
+    agents.push(request.headers.get("user-agent"));
+    return url.pathname === "/robots.txt"
+      ? new Response(
+        "User-agent: Mozilla\nAllow: /\n\nUser-agent: MyBot\nDisallow: /\n",
+      )
+      : new Response("page");
+  });
+  const ua = "Mozilla/5.0 (compatible; MyBot/1.0; +http://example.com/bot)";
+  const { code, stderr } = await crawl([
+    "--follow",
+    "-A",
+    ua,
+    `${site.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  assertEquals([...site.hits.keys()], ["/robots.txt"]);
+  assertEquals(agents, [ua]);
+  assertMatch(stderr, /robots\.txt\s+1 URLs excluded/);
 });
 
 Deno.test("crawl.ts -H 'User-Agent: ...' is the crawl's agent, robots.txt's too, as -A", async () => {

@@ -7,7 +7,11 @@
  * @module
  */
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { RobotsCache, type RobotsFetcher } from "../examples/crawl/robots.ts";
+import {
+  productToken,
+  RobotsCache,
+  type RobotsFetcher,
+} from "../examples/crawl/robots.ts";
 
 /** GET with up to 5 redirects followed (any origin), as the CLI's engine fetch does. */
 const fetchRobots: RobotsFetcher = async (url) => {
@@ -157,7 +161,9 @@ Deno.test("RobotsCache.crawlDelay() gives the matching group's Crawl-delay in ms
   await using site = origin(() =>
     text(
       "User-agent: slowbot\nCrawl-delay: 2.5\nDisallow: /s\n\n" +
-        "User-agent: *\nCrawl-delay: 1\n\nUser-agent: nodelay\nDisallow:\n",
+        // Only a rule ends a run of agents: Crawl-delay alone would not.
+        "User-agent: *\nCrawl-delay: 1\nDisallow: /s\n\n" +
+        "User-agent: nodelay\nDisallow:\n",
     )
   );
   const robots = new RobotsCache(fetchRobots, { userAgent: "SlowBot" });
@@ -279,6 +285,84 @@ Deno.test("RobotsCache.isAllowed() compares rules and paths with unreserved char
   }
 });
 
+Deno.test("RobotsCache.isAllowed() matches rules holding [ ] | ^ { } ` ' whether the URL parser left them literal or encoded them", async () => {
+  await using site = origin(() =>
+    text(
+      [
+        "User-agent: *",
+        "Disallow: /*?f[",
+        "Disallow: /a|b",
+        "Disallow: /x[1]",
+        "Disallow: /c^d",
+        "Disallow: /{y}",
+        "Disallow: /*?q={x}",
+        "Disallow: /*?t=`",
+        "Disallow: /p'q",
+        "Disallow: /*?s='",
+        "Disallow: /caf\u00e9",
+      ].join("\n"),
+    )
+  );
+  const robots = new RobotsCache(fetchRobots, { userAgent: "testbot" });
+  // Links as a page writes them, resolved as the crawl resolves them.
+  const cases: [string, boolean][] = [
+    ["/search?f[0]=x", false],
+    ["/search?f%5B0%5D=x", false],
+    ["/search?g[0]=x", true],
+    ["/a|b", false],
+    ["/a%7cb", false],
+    ["/x[1]", false],
+    ["/x[2]", true],
+    ["/c^d", false],
+    ["/{y}", false], // the path gets %7By%7D
+    ["/s?q={x}", false], // the query keeps {x}
+    ["/s?t=`", false],
+    ["/p'q", false],
+    ["/s?s='1'", false], // the query gets %27
+    ["/caf\u00e9", false],
+    ["/caf%C3%A9", false],
+    // An escape of a reserved character keeps its meaning.
+    ["/a%2Fb", true],
+  ];
+  for (const [href, allowed] of cases) {
+    const url = new URL(href, site.url).href;
+    assertEquals(await robots.isAllowed(url), allowed, `${href} (${url})`);
+  }
+  assertEquals(site.hits, ["/robots.txt"]);
+});
+
+Deno.test("RobotsCache.isAllowed() reads a User-agent value's leading [A-Za-z_-] as its token, and lines between User-agent lines do not split their group", async () => {
+  await using site = origin(() =>
+    text(
+      [
+        "User-agent: selectors-crawl (+http://example.com/bot)",
+        "Disallow: /private",
+        "",
+        "User-agent: firstbot",
+        "Sitemap: http://example.com/sitemap.xml",
+        "Crawl-delay: 3",
+        "Host: example.com",
+        "User-agent: secondbot/2.0",
+        "Disallow: /both",
+        "",
+        "User-agent: *",
+        "Disallow: /all",
+      ].join("\n"),
+    )
+  );
+  const robots = new RobotsCache(fetchRobots, {
+    userAgent: "selectors-crawl",
+  });
+  assertEquals(await robots.isAllowed(site.url + "/private"), false);
+  assertEquals(await robots.isAllowed(site.url + "/all"), true);
+  for (const agent of ["firstbot", "secondbot", "SecondBot/1.0"]) {
+    assertEquals(await robots.isAllowed(site.url + "/both", agent), false);
+    assertEquals(await robots.isAllowed(site.url + "/all", agent), true);
+    assertEquals(await robots.crawlDelay(site.url, agent), 3000);
+  }
+  assertEquals(await robots.isAllowed(site.url + "/all", "otherbot"), false);
+});
+
 Deno.test("RobotsCache.isAllowed() reads only maxBytes of a robots.txt, after a BOM", async () => {
   const body = new TextEncoder().encode(
     "\uFEFFUser-agent: *\nDisallow: /first\n" + "#".repeat(100) +
@@ -289,6 +373,23 @@ Deno.test("RobotsCache.isAllowed() reads only maxBytes of a robots.txt, after a 
   assertEquals(await short.isAllowed("http://a.test/late"), true);
   const full = fixed(body);
   assertEquals(await full.isAllowed("http://a.test/late"), false);
+});
+
+Deno.test("productToken() takes a User-Agent's leading name, or a browser-style one's name after 'compatible;'", () => {
+  const cases: [string, string][] = [
+    ["selectors-crawl/0.2", "selectors-crawl"],
+    ["MyBot/1.0 (+http://a.test/bot)", "mybot"],
+    ["Mozilla/5.0 (compatible; MyBot/1.0; +http://a.test/bot)", "mybot"],
+    [
+      "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Googlebot/2.1; +http://www.google.com/bot.html) Chrome/120.0.0.0 Safari/537.36",
+      "googlebot",
+    ],
+    ["Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", "mozilla"],
+    ["/1.0", "*"],
+  ];
+  for (const [userAgent, token] of cases) {
+    assertEquals(productToken(userAgent), token, userAgent);
+  }
 });
 
 Deno.test("RobotsCache.isAllowed() rejects a non-http(s) URL with TypeError", async () => {

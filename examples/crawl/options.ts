@@ -32,13 +32,17 @@ Requests:
       --data-file FILE    request body read from FILE
   -A, --user-agent UA     User-Agent header (default selectors-crawl/0.2; -H
                           "User-Agent: UA" is the same); its first word is the
-                          robots.txt product token
+                          robots.txt product token, or in "Mozilla/5.0
+                          (compatible; MyBot/1.0; +URL)" the word after
+                          "compatible;"
   -c, --concurrency N     requests in flight at once (default 64)
       --per-origin N      requests in flight at once per origin (default: no limit;
                           6 with --follow)
-      --delay MS          least ms between two requests to one origin (default 0)
-      --retries N         retries of a failed idempotent request: connection
-                          errors, timeouts, 408/429/5xx (default 0)
+      --delay MS          least ms between two requests to one origin, its
+                          robots.txt request included (default 0)
+      --retries N         retries of a failed idempotent request, robots.txt's
+                          too: connection errors, timeouts, 408/429/5xx
+                          (default 0)
   -t, --timeout MS        per-attempt limit, connect to last byte, redirects
                           included (default 30000)
       --connect-timeout MS  TCP + TLS limit (default 10000)
@@ -56,7 +60,8 @@ Following links:
       --origin ORIGIN     also follow links into ORIGIN; repeatable (default:
                           the seeds' origins only)
       --ignore-robots     do not fetch or obey robots.txt (obeyed by default with
-                          --follow; its Crawl-delay becomes the origin's delay)
+                          --follow; its Crawl-delay becomes the origin's delay,
+                          300 s at most)
 
 Output:
       --json              one JSON object per result per line on stdout: url,

@@ -1,24 +1,13 @@
 /**
  * robots.txt for the crawl CLI (RFC 9309): fetched once per origin through a fetch
- * function the caller supplies, parsed with `robots-parser`, asked before each URL.
+ * function the caller supplies, parsed with `robots_txt.ts`, asked before each URL.
  *
  * Used by the example only; the library knows nothing of robots.txt.
  *
  * @module
  */
-import robotsParserModule from "npm:robots-parser@3.0.1";
 import { httpUrl } from "./_util.ts";
-
-/** What robots-parser returns; its own typings declare an ES default export that
- * Deno's CommonJS interop gives as the module itself, hence the cast below. */
-interface ParsedRobots {
-  isAllowed(url: string, userAgent?: string): boolean | undefined;
-  getCrawlDelay(userAgent?: string): number | undefined;
-}
-const robotsParser = robotsParserModule as unknown as (
-  url: string,
-  contents: string,
-) => ParsedRobots;
+import { agentToken, parseRobotsTxt, type RobotsTxt } from "./robots_txt.ts";
 
 /** The response to a robots.txt request, as the fetch function reports it. */
 export interface RobotsResponse {
@@ -85,7 +74,7 @@ export interface RobotsCacheOptions {
 
 interface Entry {
   rules: RobotsRules;
-  parsed: ParsedRobots | null;
+  parsed: RobotsTxt | null;
   fetchedAt: number;
 }
 
@@ -94,9 +83,9 @@ interface Entry {
  * robots.txt (one fetch, however many questions arrive meanwhile); later questions
  * are answered from the cache until `maxAge` passes.
  *
- * Rules follow RFC 9309 through `robots-parser`: the group of the most specific
- * matching user agent (else `*`), the longest matching rule wins, `Allow` wins a
- * tie, `*` and `$` patterns, `/robots.txt` itself always allowed.
+ * Rules follow RFC 9309 (see `robots_txt.ts`): the groups naming the product
+ * token (else `*`), the longest matching rule wins, `Allow` wins a tie, `*` and
+ * `$` patterns, `/robots.txt` itself always allowed.
  *
  * @example
  * ```ts
@@ -155,10 +144,9 @@ export class RobotsCache {
         return false;
       case "parsed":
         return entry.parsed!.isAllowed(
-          parsedUrl.origin +
-            decodeUnreserved(parsedUrl.pathname + parsedUrl.search),
+          parsedUrl.pathname + parsedUrl.search,
           userAgent ?? this.#userAgent,
-        ) ?? true;
+        );
     }
   }
 
@@ -168,7 +156,8 @@ export class RobotsCache {
    *
    * @param origin An http(s) URL of the origin.
    * @param userAgent Overrides the product token given to the constructor.
-   * @returns The delay, or `undefined` when none is given.
+   * @returns The delay as given: it may be huge, or `Infinity`; `undefined`
+   *   when none is given or it is no non-negative decimal number.
    * @throws {TypeError} When `origin` is not an http(s) URL.
    */
   async crawlDelay(
@@ -176,10 +165,8 @@ export class RobotsCache {
     userAgent?: string,
   ): Promise<number | undefined> {
     const entry = await this.#entry(robotsUrl(origin).origin);
-    const seconds = entry.parsed?.getCrawlDelay(userAgent ?? this.#userAgent);
-    return seconds === undefined || !(seconds >= 0)
-      ? undefined
-      : seconds * 1000;
+    const seconds = entry.parsed?.crawlDelay(userAgent ?? this.#userAgent);
+    return seconds === undefined ? undefined : seconds * 1000;
   }
 
   /**
@@ -224,10 +211,9 @@ export class RobotsCache {
     }
     const { status } = response;
     if (status >= 200 && status <= 299) {
-      const text = decodeRulePaths(decodeBody(response.body, this.#maxBytes));
       return this.#made(
         { outcome: "parsed", status, error: undefined },
-        robotsParser(url.href, text),
+        parseRobotsTxt(decodeBody(response.body, this.#maxBytes)),
       );
     }
     const outcome = status >= 300 && status <= 499
@@ -236,7 +222,7 @@ export class RobotsCache {
     return this.#made({ outcome, status, error: undefined }, null);
   }
 
-  #made(rules: RobotsRules, parsed: ParsedRobots | null): Entry {
+  #made(rules: RobotsRules, parsed: RobotsTxt | null): Entry {
     return { rules, parsed, fetchedAt: this.#now() };
   }
 }
@@ -245,29 +231,34 @@ function decodeBody(body: string | Uint8Array, maxBytes: number): string {
   const bytes = typeof body === "string"
     ? new TextEncoder().encode(body)
     : body;
-  // TextDecoder drops a leading UTF-8 BOM, which robots-parser would not.
+  // TextDecoder drops a leading UTF-8 BOM, which would spoil the first line.
   return new TextDecoder().decode(bytes.subarray(0, maxBytes));
 }
 
 /**
- * RFC 9309 §2.2.2: percent-encoded unreserved characters are decoded before a
- * rule and a path are compared (`/%7Ejoe` is `/~joe`); other escapes keep
- * their meaning, with upper-case hex. robots-parser does not do it, so rule
- * paths and the path asked about are both decoded here.
+ * The robots.txt product token of a `User-Agent` header: its leading
+ * `[A-Za-z_-]` characters (`selectors-crawl/0.2` is `selectors-crawl`), but for
+ * a browser-style agent the name after `compatible;`, where crawlers put theirs
+ * (`Mozilla/5.0 (compatible; MyBot/1.0; +http://...)` is `mybot`, not
+ * `mozilla`, which no robots.txt names).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { productToken } from "./robots.ts";
+ *
+ * assertEquals(productToken("selectors-crawl/0.2"), "selectors-crawl");
+ * assertEquals(productToken("Mozilla/5.0 (compatible; MyBot/1.0; +http://a.test/bot)"), "mybot");
+ * ```
+ *
+ * @param userAgent The crawl's `User-Agent`.
+ * @returns The token, lower-case; `"*"` when the agent has none.
  */
-function decodeUnreserved(path: string): string {
-  return path.replace(/%([0-9A-Fa-f]{2})/g, (escape, hex: string) => {
-    const c = String.fromCharCode(parseInt(hex, 16));
-    return /[A-Za-z0-9\-._~]/.test(c) ? c : escape.toUpperCase();
-  });
-}
-
-/** {@linkcode decodeUnreserved} on the path of every Allow and Disallow line. */
-function decodeRulePaths(text: string): string {
-  return text.replace(
-    /^([ \t]*(?:allow|disallow)[ \t]*:)([^\r\n#]*)/gim,
-    (_, rule: string, path: string) => rule + decodeUnreserved(path),
+export function productToken(userAgent: string): string {
+  const compatible = /^Mozilla\/.*\bcompatible;\s*([A-Za-z_-]+)/i.exec(
+    userAgent,
   );
+  return agentToken(compatible?.[1] ?? userAgent.trim()) || "*";
 }
 
 function robotsUrl(url: string | URL): URL {

@@ -1,0 +1,181 @@
+/**
+ * The crawl CLI's robots.txt fetch: one request at a time through the engine
+ * (`fetchAll`), redirects followed here, and only the first bytes of the body
+ * kept.
+ *
+ * @module
+ */
+import {
+  fetchAll,
+  type FetchAllOptions,
+  type HttpExchangeTap,
+  type HttpTap,
+} from "../../mod.ts";
+import type { RobotsFetcher } from "./robots.ts";
+
+/** Options of {@linkcode engineRobotsFetcher}. */
+export interface RobotsFetchOptions {
+  /**
+   * The engine's options for every robots.txt request (transport, headers,
+   * signal, retry); `redirect` and `sink` are set here.
+   */
+  engine: FetchAllOptions;
+  /**
+   * Body bytes kept; once a 2xx or an error status has sent more, the transfer
+   * is ended and what was kept is the body (RFC 9309 §2.5: content after the
+   * limit is ignored; at least 500 KiB).
+   *
+   * @default {512000}
+   */
+  maxBytes?: number;
+  /** Called as each request starts (each redirect hop too). */
+  onRequest?: (url: URL) => void;
+}
+
+/** Why a robots.txt transfer was ended: enough of it is kept. */
+class EnoughKept extends Error {
+  override name = "EnoughKept";
+}
+
+/**
+ * A robots.txt fetch function on the engine. RFC 9309 §2.3.1.2: at least five
+ * redirects, to any origin; still a 3xx after five, the caller takes robots.txt
+ * as unavailable. The body is decoded and kept up to `maxBytes` as it arrives,
+ * so neither a decompression bomb nor an endless body grows memory or runs into
+ * the timeout. A 3xx body is read to its end (discarded past the limit), as its
+ * `Location` comes only with the whole response.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { engineRobotsFetcher } from "./robots_fetch.ts";
+ *
+ * await using server = Deno.serve(
+ *   { hostname: "127.0.0.1", port: 0, onListen() {} },
+ *   () => new Response("User-agent: *\nDisallow: /private\n" + "#".repeat(1000)),
+ * );
+ * const fetchRobots = engineRobotsFetcher({ engine: {}, maxBytes: 33 });
+ * const { status, body } = await fetchRobots(
+ *   new URL(`http://127.0.0.1:${server.addr.port}/robots.txt`),
+ * );
+ * assertEquals(status, 200);
+ * assertEquals(new TextDecoder().decode(body as Uint8Array), "User-agent: *\nDisallow: /private\n");
+ * ```
+ *
+ * @param options The engine's options, the byte limit, a hook per request.
+ * @returns The fetch function for `RobotsCache`.
+ */
+export function engineRobotsFetcher(
+  options: RobotsFetchOptions,
+): RobotsFetcher {
+  const maxBytes = options.maxBytes ?? 512_000;
+  return async (url) => {
+    let target = url;
+    for (let redirects = 0;; redirects++) {
+      options.onRequest?.(target);
+      const exchange = statusTap(options.engine.tap);
+      const body = new KeptBody(
+        maxBytes,
+        () => !isRedirect(exchange.status()),
+      );
+      const [result] = await fetchAll([{ url: target, sink: body.writable }], {
+        ...options.engine,
+        tap: exchange.tap,
+        redirect: "manual",
+      });
+      if (!result!.ok) {
+        // The sink got bytes, so the final head, and its status, came first.
+        const status = exchange.status();
+        if (result!.error instanceof EnoughKept && status !== undefined) {
+          return { status, body: body.kept() };
+        }
+        throw result!.error;
+      }
+      const { status, headers } = result!.response;
+      const location = headers.get("location");
+      if (isRedirect(status) && location !== null && redirects < 5) {
+        const next = URL.parse(location, target);
+        if (next !== null && /^https?:$/.test(next.protocol)) {
+          target = next;
+          continue;
+        }
+      }
+      return { status, body: body.kept() };
+    }
+  };
+}
+
+function isRedirect(status: number | undefined): boolean {
+  return status !== undefined && status >= 300 && status <= 399;
+}
+
+/**
+ * The status of the last exchange opened, read from the tap's response bytes
+ * (the engine tells a failed URL's error, not the head it had): `caller`'s tap,
+ * if any, still gets every call.
+ */
+function statusTap(
+  caller: HttpTap | undefined,
+): { tap: HttpTap; status: () => number | undefined } {
+  let status: number | undefined;
+  const tap: HttpTap = (info) => {
+    const inner = caller?.(info);
+    let head = "";
+    status = undefined;
+    const exchange: HttpExchangeTap = {
+      response(bytes) {
+        if (status === undefined && head.length < 16) {
+          for (const b of bytes.subarray(0, 16 - head.length)) {
+            head += String.fromCharCode(b);
+          }
+          const code = /^HTTP\/\d\.\d (\d{3})/.exec(head)?.[1];
+          if (code !== undefined) status = Number(code);
+        }
+        inner?.response?.(bytes);
+      },
+    };
+    if (inner?.request !== undefined) {
+      exchange.request = (bytes) => inner.request!(bytes);
+    }
+    if (inner?.end !== undefined) exchange.end = (end) => inner.end!(end);
+    return exchange;
+  };
+  return { tap, status: () => status };
+}
+
+/**
+ * A sink keeping the first `maxBytes` of a body. Past them it errors with
+ * {@linkcode EnoughKept}, which ends the transfer, if `mayStop()` says so,
+ * else it discards the rest.
+ */
+class KeptBody {
+  readonly writable: WritableStream<Uint8Array>;
+  #chunks: Uint8Array[] = [];
+  #bytes = 0;
+
+  constructor(maxBytes: number, mayStop: () => boolean) {
+    this.writable = new WritableStream<Uint8Array>({
+      write: (chunk) => {
+        const room = maxBytes - this.#bytes;
+        if (room > 0) {
+          const piece = chunk.subarray(0, room);
+          this.#chunks.push(piece.slice());
+          this.#bytes += piece.length;
+        }
+        if (chunk.length > room && mayStop()) {
+          throw new EnoughKept(`Kept the first ${maxBytes} bytes`);
+        }
+      },
+    });
+  }
+
+  kept(): Uint8Array {
+    const out = new Uint8Array(this.#bytes);
+    let at = 0;
+    for (const chunk of this.#chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * One robots.txt, parsed and asked (RFC 9309, read as Google's robotstxt reads
+ * it where the RFC leaves room): groups, the rules that apply to a product
+ * token, and the path form rules and URLs are compared in.
+ *
+ * @module
+ */
+
+interface Rule {
+  /** The path pattern, in {@linkcode robotsPath} form. */
+  pattern: string;
+  allow: boolean;
+}
+
+interface Group {
+  /** Product tokens, lower-case; `"*"` for any crawler. */
+  agents: string[];
+  rules: Rule[];
+  /** The first `Crawl-delay` of the group, in seconds, if it parsed. */
+  crawlDelay: number | undefined;
+}
+
+/**
+ * A parsed robots.txt.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseRobotsTxt } from "./robots_txt.ts";
+ *
+ * const robots = parseRobotsTxt(
+ *   "User-agent: mybot (+http://a.test/bot)\nSitemap: /s.xml\n" +
+ *     "User-agent: other\nDisallow: /x[1]\nCrawl-delay: 2",
+ * );
+ * assertEquals(robots.isAllowed("/x[1]", "MyBot/1.0"), false);
+ * assertEquals(robots.isAllowed("/x%5B1%5D", "mybot"), false);
+ * assertEquals(robots.isAllowed("/x[1]", "thirdbot"), true);
+ * assertEquals(robots.crawlDelay("mybot"), 2);
+ * ```
+ */
+export interface RobotsTxt {
+  /**
+   * Whether `agent` may fetch `path`: the longest matching rule of its groups
+   * wins, `Allow` on a tie; no matching rule allows.
+   *
+   * @param path A URL's path and query, as `URL.pathname + URL.search` give it.
+   * @param agent The crawler's product token (what follows its leading
+   *   `[A-Za-z_-]` characters is ignored); `"*"` for the groups of any crawler.
+   */
+  isAllowed(path: string, agent: string): boolean;
+  /**
+   * The `Crawl-delay` of `agent`'s groups, in seconds as written: it may be
+   * huge, or `Infinity` ("Infinity", "1e999"); `undefined` when there is none
+   * or it is no non-negative decimal number.
+   */
+  crawlDelay(agent: string): number | undefined;
+}
+
+/**
+ * Parses a robots.txt. Lines are `key: value` with `#` comments; keys are
+ * case-insensitive. A group is a run of `User-agent` lines and the rules after
+ * them: only an `Allow` or `Disallow` line ends the run of agents, so a
+ * `Sitemap`, `Crawl-delay` or unknown line between two `User-agent` lines does
+ * not split the group (RFC 9309 §2.2.4: other records must not interfere; as
+ * Google does). Rules before any `User-agent` line are ignored.
+ *
+ * @param text The file, decoded.
+ * @returns Its groups, ready to be asked.
+ */
+export function parseRobotsTxt(text: string): RobotsTxt {
+  const groups: Group[] = [];
+  let current: Group | null = null;
+  let inAgents = false;
+  for (const raw of text.split(/\r\n|\r|\n/)) {
+    const line = raw.replace(/#.*/, "");
+    const colon = line.indexOf(":");
+    if (colon < 0) continue;
+    const key = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    switch (key) {
+      case "user-agent":
+      case "useragent":
+      case "user agent": {
+        if (!inAgents || current === null) {
+          current = { agents: [], rules: [], crawlDelay: undefined };
+          groups.push(current);
+          inAgents = true;
+        }
+        const agent = agentToken(value);
+        if (agent !== "") current.agents.push(agent);
+        break;
+      }
+      case "allow":
+      case "disallow":
+        inAgents = false;
+        // An empty Disallow allows everything: no rule at all.
+        if (current !== null && value !== "") {
+          current.rules.push({
+            pattern: robotsPath(value),
+            allow: key === "allow",
+          });
+        }
+        break;
+      case "crawl-delay":
+        if (current !== null && current.crawlDelay === undefined) {
+          current.crawlDelay = seconds(value);
+        }
+        break;
+    }
+  }
+  return {
+    isAllowed(path, agent) {
+      const target = robotsPath(path);
+      let best: Rule | null = null;
+      for (const group of groupsOf(groups, agent)) {
+        for (const rule of group.rules) {
+          if (
+            (best === null || rule.pattern.length > best.pattern.length ||
+              (rule.pattern.length === best.pattern.length && rule.allow)) &&
+            matches(rule.pattern, target)
+          ) {
+            best = rule;
+          }
+        }
+      }
+      return best === null || best.allow;
+    },
+    crawlDelay(agent) {
+      for (const group of groupsOf(groups, agent)) {
+        if (group.crawlDelay !== undefined) return group.crawlDelay;
+      }
+      return undefined;
+    },
+  };
+}
+
+/**
+ * The product token a `User-agent` value or a crawler's name stands for,
+ * lower-case: `"*"`, or its leading `[A-Za-z_-]` characters, as Google's
+ * robotstxt reads it (`MyBot/1.0 (+http://...)` is `mybot`); `""` when it has
+ * none.
+ */
+export function agentToken(value: string): string {
+  if (value.startsWith("*")) return "*";
+  return /^[A-Za-z_-]*/.exec(value)![0].toLowerCase();
+}
+
+/**
+ * RFC 9309 §2.2.1: the groups naming the agent, combined; else those of `*`.
+ */
+function groupsOf(groups: Group[], agent: string): Group[] {
+  const token = agentToken(agent) || "*";
+  const named = groups.filter((g) => g.agents.includes(token));
+  return named.length > 0
+    ? named
+    : groups.filter((g) => g.agents.includes("*"));
+}
+
+function seconds(value: string): number | undefined {
+  if (/^\+?inf(inity)?$/i.test(value)) return Infinity;
+  return /^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value)
+    ? Number(value)
+    : undefined;
+}
+
+/** Characters left literal in one URL component and encoded in another. */
+const EITHER_FORM = new Set(["'", "[", "]", "^", "`", "{", "}", "|", "\\"]);
+const encoder = new TextEncoder();
+
+/**
+ * The one form a rule's path and a URL's path are compared in. RFC 9309 §2.2.2
+ * compares octets with percent-encoded unreserved characters decoded (`%7E` is
+ * `~`), and Google escapes only a rule's bytes >= 0x80, so a rule written with
+ * `[`, `|` or `^` means those characters. But the WHATWG URL parser leaves
+ * `[ ] | ^ '` literal in a path and encodes `'` in a query, leaves `{ } \``
+ * literal in a query and encodes them in a path: a site's own links reach us
+ * in either form. So unreserved characters and those are taken literally,
+ * whichever form they came in; other escapes keep their meaning with
+ * upper-case hex (`%2F` is no `/`), and what a URL always encodes (controls,
+ * space, `" < >`, non-ASCII as UTF-8) is encoded.
+ *
+ * @param path A rule's pattern, or a URL's path and query.
+ * @returns The path in that form; `*` and `$` are left as they are.
+ */
+export function robotsPath(path: string): string {
+  let out = "";
+  for (let i = 0; i < path.length;) {
+    const escape = /^%[0-9A-Fa-f]{2}/.exec(path.slice(i, i + 3))?.[0];
+    if (escape !== undefined) {
+      const c = String.fromCharCode(parseInt(escape.slice(1), 16));
+      out += /[A-Za-z0-9\-._~]/.test(c) || EITHER_FORM.has(c)
+        ? c
+        : escape.toUpperCase();
+      i += 3;
+      continue;
+    }
+    const c = String.fromCodePoint(path.codePointAt(i)!);
+    i += c.length;
+    const code = c.codePointAt(0)!;
+    if (code > 0x20 && code < 0x7f && !'"<>'.includes(c)) {
+      out += c;
+      continue;
+    }
+    for (const byte of encoder.encode(c)) {
+      out += "%" + byte.toString(16).toUpperCase().padStart(2, "0");
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether `pattern` matches a prefix of `path`: `*` is any run of characters,
+ * a final `$` ends the path (Google's robotstxt algorithm: the set of path
+ * lengths matched so far, grown at each `*`).
+ */
+function matches(pattern: string, path: string): boolean {
+  let ends = [0];
+  for (let p = 0; p < pattern.length; p++) {
+    const c = pattern[p];
+    if (c === "$" && p === pattern.length - 1) {
+      return ends.at(-1) === path.length;
+    }
+    if (c === "*") {
+      const from = ends[0]!;
+      ends = [];
+      for (let n = from; n <= path.length; n++) ends.push(n);
+      continue;
+    }
+    ends = ends.filter((n) => path[n] === c).map((n) => n + 1);
+    if (ends.length === 0) return false;
+  }
+  return true;
+}
