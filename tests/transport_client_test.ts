@@ -215,6 +215,32 @@ Deno.test("fetchAll() with cert and key presents the client certificate to a ser
   assertEquals(server.peers, ["selectors test client", "refused"]);
 });
 
+/**
+ * TLS options that HttpClient, fetchAll() and PollableConn.connectTls() all
+ * refuse with a TypeError saying `message`, before any connection.
+ */
+async function assertRefusedEverywhere(
+  options: { cert?: string; key?: string; caCerts?: string[] },
+  message: string,
+): Promise<void> {
+  assertThrows(
+    () => new HttpClient("https://localhost/", options),
+    TypeError,
+    message,
+  );
+  await assertRejects(
+    () => fetchAll(["https://127.0.0.1:1/"], options),
+    TypeError,
+    message,
+  );
+  assertThrows(
+    () =>
+      PollableConn.connectTls({ hostname: "127.0.0.1", port: 1, ...options }),
+    TypeError,
+    message,
+  );
+}
+
 Deno.test("HttpClient and fetchAll() reject a cert or key that is no PEM, or a key that is not the cert's, with TypeError before connecting", async () => {
   const cases: [{ cert: string; key: string }, string][] = [
     [{ cert: "x", key: clientKey }, "cert is not a PEM certificate"],
@@ -222,22 +248,7 @@ Deno.test("HttpClient and fetchAll() reject a cert or key that is no PEM, or a k
     [{ cert: clientCert, key }, "key is not the private key of cert"],
   ];
   for (const [options, message] of cases) {
-    assertThrows(
-      () => new HttpClient("https://localhost/", options),
-      TypeError,
-      message,
-    );
-    await assertRejects(
-      () => fetchAll(["https://127.0.0.1:1/"], options),
-      TypeError,
-      message,
-    );
-    assertThrows(
-      () =>
-        PollableConn.connectTls({ hostname: "127.0.0.1", port: 1, ...options }),
-      TypeError,
-      message,
-    );
+    await assertRefusedEverywhere(options, message);
   }
 });
 
@@ -251,23 +262,7 @@ Deno.test("HttpClient, fetchAll() and PollableConn.connectTls() reject caCerts t
     [ca, "must be an array"],
   ];
   for (const [caCerts, message] of cases) {
-    const options = { caCerts: caCerts as string[] };
-    assertThrows(
-      () => new HttpClient("https://localhost/", options),
-      TypeError,
-      message,
-    );
-    await assertRejects(
-      () => fetchAll(["https://127.0.0.1:1/"], options),
-      TypeError,
-      message,
-    );
-    assertThrows(
-      () =>
-        PollableConn.connectTls({ hostname: "127.0.0.1", port: 1, ...options }),
-      TypeError,
-      message,
-    );
+    await assertRefusedEverywhere({ caCerts: caCerts as string[] }, message);
   }
   // A bundle of several is fine.
   new HttpClient("https://localhost/", { caCerts: [ca + clientCa] }).close();
