@@ -302,19 +302,6 @@ function politeDelay(
   return { ms: crawlDelay, note: null };
 }
 
-/** Resolves after `ms` (at once if `ms <= 0`), or as soon as `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  const { promise, resolve } = Promise.withResolvers<void>();
-  const timer = setTimeout(resolve, ms);
-  const abort = () => resolve();
-  signal.addEventListener("abort", abort, { once: true });
-  return promise.finally(() => {
-    clearTimeout(timer);
-    signal.removeEventListener("abort", abort);
-  });
-}
-
 /** Whether a response is HTML: by its Content-Type, else by its first byte. */
 function isHtml(headers: Headers, body: Uint8Array): boolean {
   const type = headers.get("content-type");
@@ -637,18 +624,7 @@ async function main(): Promise<number> {
           delays.set(origin, Math.max(cli.delay, crawlDelay.ms));
         }
       }
-      if (await robots.isAllowed(entry.url)) {
-        // The origin's delay counts from its robots.txt request too.
-        const started = robotsStarted.get(origin);
-        if (started !== undefined) {
-          await sleep(
-            started + delays.get(origin)! - performance.now(),
-            controller.signal,
-          );
-        }
-        // (Interrupted meanwhile: neither fetched nor failed.)
-        return !controller.signal.aborted;
-      }
+      if (await robots.isAllowed(entry.url)) return true;
       const rules = await robots.rules(origin);
       // Ctrl-C cut the robots.txt fetch short: no verdict on the site.
       if (controller.signal.aborted) return false;
@@ -679,6 +655,16 @@ async function main(): Promise<number> {
         }
         front.done(entry);
       },
+      // The origin's delay counts from its robots.txt request too; its first
+      // page waits for it outside the gate's window of checks.
+      notBefore: (entry) => {
+        const origin = new URL(entry.url).origin;
+        const started = robotsStarted.get(origin);
+        return started === undefined
+          ? undefined
+          : started + (delays.get(origin) ?? cli.delay);
+      },
+      signal: controller.signal,
     });
     source = (async function* () {
       for await (const entry of entries) {

@@ -53,3 +53,42 @@ Deno.test("gate() lets go of its source when the consumer breaks out", async () 
     "window must be a positive integer",
   );
 });
+
+Deno.test("gate() holds an entry until its notBefore without taking a check's place: later origins go on meanwhile", async () => {
+  const start = performance.now();
+  const entries = [
+    ...Array.from({ length: 5 }, (_, i) => `held/${i}`),
+    "free/0",
+    "free/1",
+  ];
+  const seen: [string, number][] = [];
+  for await (
+    const entry of gate(entries, () => Promise.resolve(true), {
+      window: 2,
+      notBefore: (entry) => entry.startsWith("held") ? start + 300 : undefined,
+    })
+  ) seen.push([entry, performance.now() - start]);
+  assertEquals(seen.map(([entry]) => entry), [
+    "free/0",
+    "free/1",
+    ...Array.from({ length: 5 }, (_, i) => `held/${i}`),
+  ]);
+  for (const [entry, at] of seen) {
+    if (entry.startsWith("free")) assert(at < 250, `${entry} at ${at} ms`);
+    else assert(at >= 295, `${entry} at ${at} ms`);
+  }
+});
+
+Deno.test("gate() ends at once when its signal aborts, dropping the entries it holds", async () => {
+  const controller = new AbortController();
+  const started = performance.now();
+  setTimeout(() => controller.abort(), 50);
+  const out = await Array.fromAsync(
+    gate(["a", "b"], () => Promise.resolve(true), {
+      notBefore: () => started + 10_000,
+      signal: controller.signal,
+    }),
+  );
+  assertEquals(out, []);
+  assert(performance.now() - started < 1_000);
+});

@@ -23,6 +23,21 @@ export interface GateOptions<T> {
    * (the entry is then refused too).
    */
   onRefused?: Refused<T>;
+  /**
+   * When an allowed entry may go on at the earliest (a `performance.now()`
+   * time; earlier or absent: at once). It waits for it without holding a
+   * check's place, so other origins' entries go on meanwhile.
+   */
+  notBefore?: (entry: T) => number | undefined;
+  /**
+   * Allowed entries waiting for their time at once, at most: past it, no more
+   * are pulled until some go on.
+   *
+   * @default {16 × window}
+   */
+  maxHeld?: number;
+  /** Ends the gate: entries waiting for their time are dropped. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -81,26 +96,76 @@ export async function* gate<T>(
     error: unknown;
   };
   type Pulled = { kind: "pulled"; result: IteratorResult<T> };
+  type Due = { kind: "due" };
+  type Aborted = { kind: "aborted" };
+  const signal = options.signal;
+  const aborted = signal === undefined
+    ? null
+    : new Promise<Aborted>((resolve) => {
+      const end = () => resolve({ kind: "aborted" });
+      if (signal.aborted) end();
+      else signal.addEventListener("abort", end, { once: true });
+    });
   const checks = new Map<number, Promise<Checked>>();
+  const maxHeld = options.maxHeld ?? 16 * window;
+  // Allowed entries waiting for their time, and one timer for the earliest.
+  const held: { at: number; entry: T }[] = [];
+  let timer:
+    | { at: number; id: ReturnType<typeof setTimeout>; due: Promise<Due> }
+    | null = null;
   let pulling: Promise<Pulled> | null = null;
   let exhausted = false;
   let nextId = 0;
   let finished = false;
   try {
     for (;;) {
-      if (!exhausted && pulling === null && checks.size < window) {
+      if (signal?.aborted) return;
+      const now = performance.now();
+      for (let i = 0; i < held.length;) {
+        if (held[i]!.at > now) {
+          i++;
+          continue;
+        }
+        const { entry } = held.splice(i, 1)[0]!;
+        yield entry;
+      }
+      if (
+        !exhausted && pulling === null && checks.size < window &&
+        held.length < maxHeld
+      ) {
         pulling = Promise.resolve(iterator.next()).then((result) => ({
           kind: "pulled" as const,
           result,
         }));
       }
-      if (pulling === null && checks.size === 0) {
+      if (pulling === null && checks.size === 0 && held.length === 0) {
         finished = true;
         return;
       }
-      const racing: Promise<Checked | Pulled>[] = [...checks.values()];
+      const racing: Promise<Checked | Pulled | Due | Aborted>[] = [
+        ...checks.values(),
+      ];
       if (pulling !== null) racing.push(pulling);
+      if (held.length > 0) {
+        const at = Math.min(...held.map((h) => h.at));
+        if (timer === null || timer.at !== at) {
+          if (timer !== null) clearTimeout(timer.id);
+          const { promise, resolve } = Promise.withResolvers<Due>();
+          const id: ReturnType<typeof setTimeout> = setTimeout(
+            () => resolve({ kind: "due" }),
+            Math.max(0, at - performance.now()),
+          );
+          timer = { at, id, due: promise };
+        }
+        racing.push(timer.due);
+      }
+      if (aborted !== null) racing.push(aborted);
       const next = await Promise.race(racing);
+      if (next.kind === "aborted") return;
+      if (next.kind === "due") {
+        timer = null;
+        continue;
+      }
       if (next.kind === "pulled") {
         pulling = null;
         if (next.result.done) {
@@ -131,10 +196,19 @@ export async function* gate<T>(
         continue;
       }
       checks.delete(next.id);
-      if (next.allowed) yield next.entry;
-      else options.onRefused?.(next.entry, next.error);
+      if (!next.allowed) {
+        options.onRefused?.(next.entry, next.error);
+        continue;
+      }
+      const at = options.notBefore?.(next.entry);
+      if (at !== undefined && at > performance.now()) {
+        held.push({ at, entry: next.entry });
+      } else {
+        yield next.entry;
+      }
     }
   } finally {
+    if (timer !== null) clearTimeout(timer.id);
     if (!finished) {
       // Not awaited: a source waiting for entries in flight may never answer.
       Promise.resolve(iterator.return?.()).catch(() => {});
