@@ -96,3 +96,24 @@ Deno.test("engineRobotsFetcher() reads a redirect's long body to its end and fol
   );
   assertEquals(requested, ["/robots.txt", "/real.txt"]);
 });
+
+Deno.test("engineRobotsFetcher() calls onRequest for each request that goes out, a retry's too", async () => {
+  let served = 0;
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      served++ === 0
+        ? new Response("busy", { status: 503 })
+        : new Response("User-agent: *\nDisallow: /x\n"),
+  );
+  const requests: string[] = [];
+  const fetchRobots = engineRobotsFetcher({
+    engine: { timeout: 5_000, retry: { limit: 1, baseDelay: 1 } },
+    onRequest: (url) => void requests.push(url.pathname),
+  });
+  const result = await fetchRobots(
+    new URL(`http://127.0.0.1:${server.addr.port}/robots.txt`),
+  );
+  assertEquals(result.status, 200);
+  assertEquals(requests, ["/robots.txt", "/robots.txt"]);
+});

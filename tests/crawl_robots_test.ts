@@ -375,6 +375,59 @@ Deno.test("RobotsCache.isAllowed() reads only maxBytes of a robots.txt, after a 
   assertEquals(await full.isAllowed("http://a.test/late"), false);
 });
 
+Deno.test("RobotsCache.isAllowed() drops the line a maxBytes cut leaves partial", async () => {
+  const body = "User-agent: *\nDisallow: /tmp/x\nDisallow: /private-area\n";
+  // Cut inside the last rule: `Disallow: /` would refuse everything.
+  const robots = fixed(body, { maxBytes: body.indexOf("private") });
+  assertEquals(await robots.isAllowed("http://a.test/"), true);
+  assertEquals(await robots.isAllowed("http://a.test/tmp/x"), false);
+});
+
+Deno.test("RobotsCache.isAllowed() reads RFC 9309's %2A and %24 as the characters, a # comment to its end, and a Latin-1 rule's bytes as they are", async () => {
+  const latin1 = Uint8Array.from(
+    "User-agent: *\nDisallow: /caf\xE9\n# Disallow: /page\u2028x\n" +
+      "Disallow: /path/file-with-a-%2A.html\nDisallow: /path/foo-%24\n" +
+      "Disallow: /private # a note\u2028more\n",
+    (c) => c.charCodeAt(0) & 0xff,
+  );
+  const robots = fixed(latin1);
+  for (
+    const [path, allowed] of [
+      ["/caf%E9", false],
+      ["/caf%C3%A9", true],
+      ["/page", true],
+      ["/path/file-with-a-*.html", false],
+      ["/path/file-with-a-x.html", true],
+      ["/path/foo-$", false],
+      ["/path/foo-", true],
+      ["/private", false],
+    ] as const
+  ) {
+    assertEquals(await robots.isAllowed(`http://a.test${path}`), allowed, path);
+  }
+});
+
+Deno.test("RobotsCache.isAllowed() checks many wildcard rules against a long path in about the time of as many plain ones", async () => {
+  const rules = (rule: (i: number) => string) =>
+    "User-agent: *\n" +
+    Array.from({ length: 8_000 }, (_, i) => `Disallow: ${rule(i)}\n`).join("");
+  const wild = fixed(rules((i) => `/*a*a*a*a*a*a*a*a*b${i}`));
+  const plain = fixed(rules((i) => `/plain/${i}/`));
+  const url = "http://a.test/" + "a".repeat(2_000);
+  // Parsed first, then timed.
+  assertEquals(await wild.isAllowed(url), true);
+  assertEquals(await plain.isAllowed(url), true);
+  const time = async (robots: RobotsCache) => {
+    const started = performance.now();
+    for (let i = 0; i < 5; i++) await robots.isAllowed(url);
+    return performance.now() - started;
+  };
+  const ratio = await time(wild) / Math.max(1, await time(plain));
+  assert(ratio < 50, `wildcard rules took ${ratio.toFixed(0)}x the plain ones`);
+  assertEquals(await wild.isAllowed(url + "b7"), false);
+  assertEquals(await wild.isAllowed("http://a.test/ab7"), true);
+});
+
 Deno.test("productToken() takes a User-Agent's leading name, or a browser-style one's name after 'compatible;'", () => {
   const cases: [string, string][] = [
     ["selectors-crawl/0.2", "selectors-crawl"],

@@ -228,11 +228,28 @@ export class RobotsCache {
 }
 
 function decodeBody(body: string | Uint8Array, maxBytes: number): string {
-  const bytes = typeof body === "string"
-    ? new TextEncoder().encode(body)
-    : body;
-  // TextDecoder drops a leading UTF-8 BOM, which would spoil the first line.
-  return new TextDecoder().decode(bytes.subarray(0, maxBytes));
+  let bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
+  if (bytes.length >= maxBytes) {
+    // Cut at the limit: a line cut short (`Disallow: /private-area` kept as
+    // `Disallow: /`) must not count, so the last whole line ends it.
+    bytes = bytes.subarray(0, maxBytes);
+    const end = Math.max(bytes.lastIndexOf(0x0a), bytes.lastIndexOf(0x0d));
+    bytes = bytes.subarray(0, end + 1);
+  }
+  try {
+    // TextDecoder drops a leading UTF-8 BOM, which would spoil the first line.
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    // Not UTF-8 (Latin-1, say): a byte >= 0x80 means itself, percent-encoded,
+    // as Google's robotstxt reads it (`/caf\xE9` is `/caf%E9`).
+    let text = "";
+    for (const byte of bytes) {
+      text += byte < 0x80
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase()}`;
+    }
+    return text;
+  }
 }
 
 /**

@@ -28,7 +28,7 @@ export interface RobotsFetchOptions {
    * @default {512000}
    */
   maxBytes?: number;
-  /** Called as each request starts (each redirect hop too). */
+  /** Called as each request goes out (each redirect hop and retry too). */
   onRequest?: (url: URL) => void;
 }
 
@@ -72,8 +72,8 @@ export function engineRobotsFetcher(
   return async (url) => {
     let target = url;
     for (let redirects = 0;; redirects++) {
-      options.onRequest?.(target);
-      const exchange = statusTap(options.engine.tap);
+      // Each exchange (a retry's too) is a request the origin's delay counts from.
+      const exchange = statusTap(options.engine.tap, options.onRequest);
       const body = new KeptBody(
         maxBytes,
         () => !isRedirect(exchange.status()),
@@ -116,9 +116,11 @@ function isRedirect(status: number | undefined): boolean {
  */
 function statusTap(
   caller: HttpTap | undefined,
+  onRequest: ((url: URL) => void) | undefined,
 ): { tap: HttpTap; status: () => number | undefined } {
   let status: number | undefined;
   const tap: HttpTap = (info) => {
+    onRequest?.(new URL(info.url));
     const inner = caller?.(info);
     let head = "";
     status = undefined;

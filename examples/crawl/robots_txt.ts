@@ -10,6 +10,21 @@ interface Rule {
   /** The path pattern, in {@linkcode robotsPath} form. */
   pattern: string;
   allow: boolean;
+  /** The pattern split at its `*`s (a final `$` left out). */
+  pieces: string[];
+  /** Whether it ends in `$`: the path must end where the pattern does. */
+  anchored: boolean;
+}
+
+function compileRule(pattern: string, allow: boolean): Rule {
+  const anchored = pattern.endsWith("$");
+  const pieces = (anchored ? pattern.slice(0, -1) : pattern).split("*");
+  return { pattern, allow, pieces, anchored };
+}
+
+/** ASCII whitespace off both ends (not `trim()`'s: U+2028 or NBSP stay). */
+function asciiTrim(text: string): string {
+  return text.replace(/^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g, "");
 }
 
 interface Group {
@@ -72,11 +87,12 @@ export function parseRobotsTxt(text: string): RobotsTxt {
   let current: Group | null = null;
   let inAgents = false;
   for (const raw of text.split(/\r\n|\r|\n/)) {
-    const line = raw.replace(/#.*/, "");
+    const hash = raw.indexOf("#");
+    const line = hash < 0 ? raw : raw.slice(0, hash);
     const colon = line.indexOf(":");
     if (colon < 0) continue;
-    const key = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
+    const key = asciiTrim(line.slice(0, colon)).toLowerCase();
+    const value = asciiTrim(line.slice(colon + 1));
     switch (key) {
       case "user-agent":
       case "useragent":
@@ -95,10 +111,7 @@ export function parseRobotsTxt(text: string): RobotsTxt {
         inAgents = false;
         // An empty Disallow allows everything: no rule at all.
         if (current !== null && value !== "") {
-          current.rules.push({
-            pattern: robotsPath(value),
-            allow: key === "allow",
-          });
+          current.rules.push(compileRule(robotsPath(value), key === "allow"));
         }
         break;
       case "crawl-delay":
@@ -110,14 +123,14 @@ export function parseRobotsTxt(text: string): RobotsTxt {
   }
   return {
     isAllowed(path, agent) {
-      const target = robotsPath(path);
+      const target = robotsPath(path, true);
       let best: Rule | null = null;
       for (const group of groupsOf(groups, agent)) {
         for (const rule of group.rules) {
           if (
             (best === null || rule.pattern.length > best.pattern.length ||
               (rule.pattern.length === best.pattern.length && rule.allow)) &&
-            matches(rule.pattern, target)
+            matches(rule, target)
           ) {
             best = rule;
           }
@@ -179,10 +192,15 @@ const encoder = new TextEncoder();
  * upper-case hex (`%2F` is no `/`), and what a URL always encodes (controls,
  * space, `" < >`, non-ASCII as UTF-8) is encoded.
  *
+ * A rule's `*` and `$` are its wildcards, and `%2A` and `%24` the characters
+ * (RFC 9309 §2.2.3): so a URL's own `*` and `$` (left literal by the URL
+ * parser) are encoded.
+ *
  * @param path A rule's pattern, or a URL's path and query.
- * @returns The path in that form; `*` and `$` are left as they are.
+ * @param url Whether `path` is a URL's (its `*` and `$` are characters).
+ * @returns The path in that form.
  */
-export function robotsPath(path: string): string {
+export function robotsPath(path: string, url = false): string {
   let out = "";
   for (let i = 0; i < path.length;) {
     const escape = /^%[0-9A-Fa-f]{2}/.exec(path.slice(i, i + 3))?.[0];
@@ -197,7 +215,10 @@ export function robotsPath(path: string): string {
     const c = String.fromCodePoint(path.codePointAt(i)!);
     i += c.length;
     const code = c.codePointAt(0)!;
-    if (code > 0x20 && code < 0x7f && !'"<>'.includes(c)) {
+    if (
+      code > 0x20 && code < 0x7f && !'"<>'.includes(c) &&
+      !(url && (c === "*" || c === "$"))
+    ) {
       out += c;
       continue;
     }
@@ -209,25 +230,25 @@ export function robotsPath(path: string): string {
 }
 
 /**
- * Whether `pattern` matches a prefix of `path`: `*` is any run of characters,
- * a final `$` ends the path (Google's robotstxt algorithm: the set of path
- * lengths matched so far, grown at each `*`).
+ * Whether `rule` matches a prefix of `path`: `*` is any run of characters, a
+ * final `$` ends the path. Each piece between `*`s is found at its earliest
+ * place after the last (leftmost matching is exact for `*` alone), so a check
+ * costs one pass over the path, however many `*`s (matching every split
+ * made a rule like `/*a*a*a*a*b` take seconds on a long path).
  */
-function matches(pattern: string, path: string): boolean {
-  let ends = [0];
-  for (let p = 0; p < pattern.length; p++) {
-    const c = pattern[p];
-    if (c === "$" && p === pattern.length - 1) {
-      return ends.at(-1) === path.length;
-    }
-    if (c === "*") {
-      const from = ends[0]!;
-      ends = [];
-      for (let n = from; n <= path.length; n++) ends.push(n);
-      continue;
-    }
-    ends = ends.filter((n) => path[n] === c).map((n) => n + 1);
-    if (ends.length === 0) return false;
+function matches(rule: Rule, path: string): boolean {
+  const { pieces, anchored } = rule;
+  const first = pieces[0]!;
+  if (!path.startsWith(first)) return false;
+  if (pieces.length === 1) return !anchored || path.length === first.length;
+  let at = first.length;
+  for (let i = 1; i < pieces.length - 1; i++) {
+    const found = path.indexOf(pieces[i]!, at);
+    if (found < 0) return false;
+    at = found + pieces[i]!.length;
   }
-  return true;
+  const last = pieces[pieces.length - 1]!;
+  return anchored
+    ? path.length - last.length >= at && path.endsWith(last)
+    : path.indexOf(last, at) >= 0;
 }
