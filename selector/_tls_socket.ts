@@ -292,6 +292,9 @@ export function isUnknownIssuer(error: unknown): boolean {
 /** The longest a gracefully closed TLS socket waits for its peer to close too. */
 const TLS_CLOSE_MS = 10_000;
 
+/** The most a gracefully closed TLS socket reads and drops while it waits. */
+const TLS_CLOSE_DRAIN = 256 * 1024;
+
 /**
  * How many decrypted bytes a TLS conn holds that nobody read: past this, it
  * stops reading its transport until `read()` takes some.
@@ -307,6 +310,8 @@ class TlsSocketConn implements Transport {
   /** What arrived and was not read yet, oldest first; #queued bytes in all. */
   #queue: Uint8Array[] = [];
   #queued = 0;
+  /** Bytes that arrived after close() and were dropped. */
+  #dropped = 0;
   #ended = false;
   #closed = false;
   #error: Error | null = null;
@@ -324,7 +329,13 @@ class TlsSocketConn implements Transport {
     // that arrives meanwhile (a close-delimited body of a few hundred KiB read
     // slowly never ended).
     socket.on("data", (chunk: Uint8Array) => {
-      if (this.#closed) return; // nobody reads it any more
+      if (this.#closed) {
+        // Nobody reads it any more. A peer that goes on sending after our
+        // close is not drained for ever: past a bound, the socket goes.
+        this.#dropped += chunk.length;
+        if (this.#dropped > TLS_CLOSE_DRAIN) this.abort();
+        return;
+      }
       this.#queue.push(chunk);
       this.#queued += chunk.length;
       this.#notify();
@@ -395,8 +406,7 @@ class TlsSocketConn implements Transport {
     ) {
       // Writes still pending: the caller gave up on them (a peer that stopped
       // reading, a failed request); waiting for them would hold the socket.
-      this.#socket.destroy();
-      this.#pipe.duplex.destroy();
+      this.abort();
     } else {
       // A graceful close, as a Deno.TlsConn's: close_notify and FIN go out
       // after everything written, and what arrives is read and dropped until
@@ -418,6 +428,20 @@ class TlsSocketConn implements Transport {
       }
     }
     this.#pipe.pull(); // the queue is dropped: read on to the peer's close
+    this.#notify();
+  }
+
+  /**
+   * Releases the socket at once, with no close_notify and nothing more read
+   * (as closing a TCP socket holding unread bytes resets it): for a response
+   * cut short, whose server may go on sending.
+   */
+  abort(): void {
+    this.#closed = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#socket.destroy();
+    this.#pipe.duplex.destroy();
     this.#notify();
   }
 

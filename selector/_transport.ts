@@ -13,6 +13,11 @@ export interface Transport {
   closeWrite(): Promise<void>;
   /** Releases the socket at once. */
   close(): void;
+  /**
+   * Releases the socket at once, dropping what is unsent and unread, where
+   * `close()` is graceful (TLS: close_notify, then what arrives is drained).
+   */
+  abort?(): void;
   /** `TCP_NODELAY`; absent where there is no such option (Unix sockets). */
   setNoDelay?(noDelay?: boolean): void;
   /** `SO_KEEPALIVE`; absent where there is no such option. */

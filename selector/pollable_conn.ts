@@ -195,6 +195,8 @@ export class PollableConn implements Pollable, Disposable {
   #wlen = 0;
   #writing = false;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Closed by `kCloseNow`: the transport is released abortively. */
+  #abortive = false;
   /** `closeWrite()` was called: half-close once the write queue is flushed. */
   #writeClosed = false;
   #shutdownStarted = false;
@@ -842,6 +844,7 @@ export class PollableConn implements Pollable, Disposable {
    * @ignore
    */
   [kCloseNow](): void {
+    this.#abortive = true;
     this.close();
     this.#release();
   }
@@ -1072,6 +1075,8 @@ export class PollableConn implements Pollable, Disposable {
     this.#w0 = null;
     this.#wq = [];
     this.#wlen = 0;
-    if (conn !== null) closeQuietly(conn);
+    if (conn === null) return;
+    if (this.#abortive && conn.abort !== undefined) conn.abort();
+    else closeQuietly(conn);
   }
 }
