@@ -47,6 +47,8 @@ import { WarcWriter } from "./crawl/warc.ts";
 import { type WarcTap, warcTap } from "./crawl/warc_tap.ts";
 
 const DEMO_URLS = 500;
+/** The robots.txt bytes read (RFC 9309 §2.5: at least 500 KiB). */
+const ROBOTS_MAX_BYTES = 512_000;
 /** HTML kept per page for its links, at most. */
 const MAX_HTML = 8 * 1024 * 1024;
 /**
@@ -542,8 +544,11 @@ async function main(): Promise<number> {
           signal: controller.signal,
         },
         onRequest: (url) => robotsStarted.set(url.origin, performance.now()),
+        // One byte more than the cache reads: a file of exactly its size is
+        // whole, one with more was cut (and ends at its last whole line).
+        maxBytes: ROBOTS_MAX_BYTES + 1,
       }),
-      { userAgent: productToken(cli.userAgent) },
+      { userAgent: productToken(cli.userAgent), maxBytes: ROBOTS_MAX_BYTES },
     )
     : null;
   /** Each origin's delay: --delay, or its robots.txt Crawl-delay if longer. */

@@ -51,9 +51,10 @@ export function checkClientCert(
   checked = { cert, key };
 }
 
+/** The labels OpenSSL (node:tls) reads a CA from: `openssl x509 -trustout` writes TRUSTED. */
 const CERTIFICATE =
-  /-----BEGIN CERTIFICATE-----[^]*?-----END CERTIFICATE-----/g;
-const BEGIN = /-----BEGIN CERTIFICATE-----/g;
+  /-----BEGIN ((?:TRUSTED |X509 )?CERTIFICATE)-----[^]*?-----END \1-----/g;
+const BEGIN = /-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----/g;
 /** Arrays of CA certificates checked already: a crawl passes one per request. */
 const checkedCas = new WeakSet<readonly string[]>();
 
@@ -83,8 +84,11 @@ export function checkCaCerts(caCerts: unknown, action: string): void {
       );
     }
     for (const block of blocks) {
+      // A TRUSTED block carries its trust settings after the certificate,
+      // which X509Certificate does not read: OpenSSL checks it.
+      if (block.startsWith("-----BEGIN TRUSTED")) continue;
       try {
-        new X509Certificate(block);
+        new X509Certificate(block.replace(/(BEGIN|END) X509 /g, "$1 "));
       } catch (cause) {
         throw new TypeError(
           `Cannot ${action}: caCerts[${i}] holds a certificate that does not parse`,

@@ -92,3 +92,14 @@ Deno.test("gate() ends at once when its signal aborts, dropping the entries it h
   assertEquals(out, []);
   assert(performance.now() - started < 1_000);
 });
+
+Deno.test("gate() refuses a maxHeld that is not a positive integer with RangeError", async () => {
+  for (const maxHeld of [0, -1, NaN, 1.5]) {
+    await assertRejects(
+      () =>
+        Array.fromAsync(gate(["a"], () => Promise.resolve(true), { maxHeld })),
+      RangeError,
+      "maxHeld",
+    );
+  }
+});

@@ -375,17 +375,22 @@ Deno.test("RobotsCache.isAllowed() reads only maxBytes of a robots.txt, after a 
   assertEquals(await full.isAllowed("http://a.test/late"), false);
 });
 
-Deno.test("RobotsCache.isAllowed() drops the line a maxBytes cut leaves partial", async () => {
+Deno.test("RobotsCache.isAllowed() drops the line a maxBytes cut leaves partial, and keeps the last line of a file of exactly maxBytes", async () => {
   const body = "User-agent: *\nDisallow: /tmp/x\nDisallow: /private-area\n";
   // Cut inside the last rule: `Disallow: /` would refuse everything.
   const robots = fixed(body, { maxBytes: body.indexOf("private") });
   assertEquals(await robots.isAllowed("http://a.test/"), true);
   assertEquals(await robots.isAllowed("http://a.test/tmp/x"), false);
+  // Whole, with no final line break: nothing was cut.
+  const exact = "User-agent: *\nDisallow: /private";
+  const whole = fixed(exact, { maxBytes: exact.length });
+  assertEquals(await whole.isAllowed("http://a.test/private"), false);
 });
 
-Deno.test("RobotsCache.isAllowed() reads RFC 9309's %2A and %24 as the characters, a # comment to its end, and a Latin-1 rule's bytes as they are", async () => {
+Deno.test("RobotsCache.isAllowed() reads RFC 9309's %2A and %24 as the characters, a $ before the end as one, a # comment to its end, and a Latin-1 rule's bytes as they are", async () => {
   const latin1 = Uint8Array.from(
     "User-agent: *\nDisallow: /caf\xE9\n# Disallow: /page\u2028x\n" +
+      "Disallow: /a$b\nDisallow: /*$sid=\n" +
       "Disallow: /path/file-with-a-%2A.html\nDisallow: /path/foo-%24\n" +
       "Disallow: /private # a note\u2028more\n",
     (c) => c.charCodeAt(0) & 0xff,
@@ -401,6 +406,9 @@ Deno.test("RobotsCache.isAllowed() reads RFC 9309's %2A and %24 as the character
       ["/path/foo-$", false],
       ["/path/foo-", true],
       ["/private", false],
+      ["/a$b", false],
+      ["/a", true],
+      ["/x?$sid=1", false],
     ] as const
   ) {
     assertEquals(await robots.isAllowed(`http://a.test${path}`), allowed, path);

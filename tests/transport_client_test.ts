@@ -252,7 +252,7 @@ Deno.test("HttpClient and fetchAll() reject a cert or key that is no PEM, or a k
   }
 });
 
-Deno.test("HttpClient, fetchAll() and PollableConn.connectTls() reject caCerts that are no PEM certificates, whole, with TypeError before connecting", async () => {
+Deno.test("HttpClient, fetchAll() and PollableConn.connectTls() reject caCerts that are no PEM certificates, whole, with TypeError before connecting, and take TRUSTED and X509 ones", async () => {
   const cases: [unknown, string][] = [
     [["x"], "caCerts[0] is not PEM certificates"],
     [[""], "caCerts[0] is not PEM certificates"],
@@ -264,8 +264,14 @@ Deno.test("HttpClient, fetchAll() and PollableConn.connectTls() reject caCerts t
   for (const [caCerts, message] of cases) {
     await assertRefusedEverywhere({ caCerts: caCerts as string[] }, message);
   }
-  // A bundle of several is fine.
-  new HttpClient("https://localhost/", { caCerts: [ca + clientCa] }).close();
+  // A bundle of several is fine, and so are the labels OpenSSL reads too.
+  for (
+    const pem of [
+      ca + clientCa,
+      ca.replaceAll("CERTIFICATE", "TRUSTED CERTIFICATE"),
+      ca.replaceAll("CERTIFICATE", "X509 CERTIFICATE"),
+    ]
+  ) new HttpClient("https://localhost/", { caCerts: [pem] }).close();
 });
 
 Deno.test("HttpClient and fetchAll() with only one of cert and key throw a TypeError", async () => {

@@ -63,7 +63,8 @@ export interface RobotsCacheOptions {
   maxAge?: number;
   /**
    * Bytes of a robots.txt parsed; the rest is ignored (RFC 9309 §2.5 asks for at
-   * least 500 KiB).
+   * least 500 KiB), and so is a line the cut leaves partial. A fetcher that
+   * keeps one byte more lets a file of exactly this size count as whole.
    *
    * @default {512000}
    */
@@ -229,7 +230,7 @@ export class RobotsCache {
 
 function decodeBody(body: string | Uint8Array, maxBytes: number): string {
   let bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
-  if (bytes.length >= maxBytes) {
+  if (bytes.length > maxBytes) {
     // Cut at the limit: a line cut short (`Disallow: /private-area` kept as
     // `Disallow: /`) must not count, so the last whole line ends it.
     bytes = bytes.subarray(0, maxBytes);

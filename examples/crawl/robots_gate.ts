@@ -72,7 +72,7 @@ export interface GateOptions<T> {
  * @param check Whether an entry may go on.
  * @param options How many checks at once, and what to do with refused entries.
  * @returns The allowed entries.
- * @throws {RangeError} When `window` is not a positive integer.
+ * @throws {RangeError} When `window` or `maxHeld` is not a positive integer.
  */
 export async function* gate<T>(
   source: AsyncIterable<T> | Iterable<T>,
@@ -83,6 +83,12 @@ export async function* gate<T>(
   if (!Number.isInteger(window) || window < 1) {
     throw new RangeError(
       `Cannot gate entries: window must be a positive integer, got ${window}`,
+    );
+  }
+  const maxHeld = options.maxHeld ?? 16 * window;
+  if (!Number.isInteger(maxHeld) || maxHeld < 1) {
+    throw new RangeError(
+      `Cannot gate entries: maxHeld must be a positive integer, got ${maxHeld}`,
     );
   }
   const iterator = Symbol.asyncIterator in source
@@ -107,7 +113,6 @@ export async function* gate<T>(
       else signal.addEventListener("abort", end, { once: true });
     });
   const checks = new Map<number, Promise<Checked>>();
-  const maxHeld = options.maxHeld ?? 16 * window;
   // Allowed entries waiting for their time, and one timer for the earliest.
   const held: { at: number; entry: T }[] = [];
   let timer:

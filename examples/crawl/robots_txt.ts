@@ -18,7 +18,11 @@ interface Rule {
 
 function compileRule(pattern: string, allow: boolean): Rule {
   const anchored = pattern.endsWith("$");
-  const pieces = (anchored ? pattern.slice(0, -1) : pattern).split("*");
+  // Only a final `$` anchors; another is the character, which a URL's path
+  // holds as `%24` in robotsPath form.
+  const pieces = (anchored ? pattern.slice(0, -1) : pattern)
+    .replaceAll("$", "%24")
+    .split("*");
   return { pattern, allow, pieces, anchored };
 }
 
