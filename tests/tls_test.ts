@@ -775,71 +775,74 @@ Deno.test("fetchAll over TLS releases a failed upload's socket at once, and keep
   await server;
 });
 
-Deno.test("fetchAll over TLS stops reading a response it cut short at once: the server's writes fail, it is not drained", async () => {
-  using listener = listenTls();
+/**
+ * A TLS server that writes to its first client for up to 5 s, after `opening`
+ * (given the conn), until a write fails: `stopped(ms)` says whether it stopped
+ * within `ms`, and how much it wrote.
+ */
+function floodingServer(
+  listener: Deno.TlsListener,
+  opening: (peer: Deno.TlsConn) => Promise<void> = () => Promise.resolve(),
+) {
   let written = 0;
   let writing = true;
-  const server = (async () => {
+  const done = (async () => {
     const peer = await listener.accept();
     try {
-      await peer.read(new Uint8Array(16 * 1024));
-      await peer.write(
-        encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n"),
-      );
+      await opening(peer);
       const chunk = new Uint8Array(256 * 1024);
       const until = performance.now() + 5_000;
       while (performance.now() < until) written += await peer.write(chunk);
     } catch {
-      // The client went away: what this test waits for.
+      // The client let go: what the tests wait for.
     } finally {
       writing = false;
       peer.close();
     }
   })();
+  return {
+    done,
+    async stopped(ms: number): Promise<{ stopped: boolean; written: number }> {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        done,
+        new Promise((r) => timer = setTimeout(r, ms)),
+      ]).finally(() => clearTimeout(timer));
+      return { stopped: !writing, written };
+    },
+  };
+}
+
+Deno.test("fetchAll over TLS stops reading a response it cut short at once: the server's writes fail, it is not drained", async () => {
+  using listener = listenTls();
+  const server = floodingServer(listener, async (peer) => {
+    await peer.read(new Uint8Array(16 * 1024));
+    await peer.write(
+      encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n"),
+    );
+  });
   const [result] = await fetchAll(
     [`https://localhost:${listener.addr.port}/`],
     { maxResponseBytes: 1024 * 1024, caCerts: [ca] },
   );
   assert(!result!.ok);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    server,
-    new Promise((r) => timer = setTimeout(r, 1_000)),
-  ]).finally(() => clearTimeout(timer));
-  assert(!writing, `the server was still writing: ${written} bytes`);
+  const { stopped, written } = await server.stopped(1_000);
+  assert(stopped, `the server was still writing: ${written} bytes`);
   assertLess(written, 64 * 1024 * 1024);
-  await server;
+  await server.done;
 });
 
 Deno.test("PollableConn.close() over TLS drops at most a bounded amount of what a peer goes on sending, then lets go", async () => {
   using listener = listenTls();
-  let written = 0;
-  let writing = true;
-  const server = (async () => {
-    const peer = await listener.accept();
-    try {
-      const chunk = new Uint8Array(256 * 1024);
-      const until = performance.now() + 5_000;
-      while (performance.now() < until) written += await peer.write(chunk);
-    } catch {
-      // The client let go: what this test waits for.
-    } finally {
-      writing = false;
-      peer.close();
-    }
-  })();
+  const server = floodingServer(listener);
   const conn = connectTo(listener);
   using sel = new DefaultSelector();
   sel.register(conn, EVENT_READ);
   await selectUntil(sel, readyFor(conn, EVENT_READ));
   conn.close();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    server,
-    new Promise((r) => timer = setTimeout(r, 1_500)),
-  ]).finally(() => clearTimeout(timer));
-  assert(!writing, `the server was still writing: ${written} bytes`);
-  await server;
+  const { stopped, written } = await server.stopped(1_500);
+  assert(stopped, `the server was still writing: ${written} bytes`);
+  await server.done;
 });
 
 Deno.test("PollableConn.close() over TLS right after send() delivers every byte the send took, then a clean end", async () => {
