@@ -170,7 +170,13 @@ export class PollableConn implements Pollable, Disposable {
   /** Releases the socket of a connect in progress; null once connected. */
   #cancel: (() => void) | null = null;
   #closed = false;
+  /** Why connecting or reading failed: both directions are done. */
   #error: Error | null = null;
+  /**
+   * Why writing failed (EPIPE after the peer closed, say): `send` is done, but
+   * what the peer sent before is still read, as the kernel still holds it.
+   */
+  #writeError: Error | null = null;
   #localAddr: Deno.Addr | null = null;
   #remoteAddr: Deno.Addr | null = null;
   #watchers = new Watchers();
@@ -374,7 +380,7 @@ export class PollableConn implements Pollable, Disposable {
 
   /** Why connecting, reading or writing failed; `null` while all is well. */
   get error(): Error | null {
-    return this.#error;
+    return this.#error ?? this.#writeError;
   }
 
   /** The local address, `null` until connected. */
@@ -416,7 +422,9 @@ export class PollableConn implements Pollable, Disposable {
    * @throws {BlockingIOError} If nothing is buffered yet.
    * @throws {RangeError} If `maxBytes` is not a positive integer.
    * @throws {Deno.errors.BadResource} If the conn is closed.
-   * @throws {Error} The connection's error, once buffered bytes are consumed:
+   * @throws {Error} The connection's error (connecting or reading failed; a
+   *   failed write ends the write side only, as in Python), once buffered
+   *   bytes are consumed:
    *   `Deno.errors.ConnectionReset` for a reset a pending read saw (Deno reads a
    *   reset that comes while no read is pending as end of stream).
    */
@@ -550,6 +558,7 @@ export class PollableConn implements Pollable, Disposable {
       );
     }
     if (this.#error) throw this.#error;
+    if (this.#writeError) throw this.#writeError;
     if (this.#conn === null) {
       throw new Deno.errors.NotConnected(
         `Cannot closeWrite: the connection is not established yet (fd ${this.fd})`,
@@ -627,6 +636,7 @@ export class PollableConn implements Pollable, Disposable {
   /** Throws unless `send` may queue bytes now (after the closed check). */
   #assertWritable(): void {
     if (this.#error) throw this.#error;
+    if (this.#writeError) throw this.#writeError;
     if (this.#writeClosed) {
       throw new Deno.errors.BrokenPipe(
         `Cannot send: the connection's write side is closed (fd ${this.fd})`,
@@ -717,6 +727,7 @@ export class PollableConn implements Pollable, Disposable {
       );
     }
     if (this.#error) throw this.#error;
+    if (this.#writeError) throw this.#writeError;
     const conn = this.#conn;
     if (conn === null) {
       throw new Deno.errors.NotConnected(
@@ -866,7 +877,9 @@ export class PollableConn implements Pollable, Disposable {
     return (this.#rend > this.#rstart || this.#eof || this.#direct > 0
       ? EVENT_READ
       : 0) |
-      (this.#wlen < WRITE_HIGH_WATER_MARK ? EVENT_WRITE : 0);
+      (this.#wlen < WRITE_HIGH_WATER_MARK || this.#writeError !== null
+        ? EVENT_WRITE
+        : 0);
   }
 
   /**
@@ -1005,7 +1018,7 @@ export class PollableConn implements Pollable, Disposable {
   #pumpWrite(): void {
     if (
       this.#writing || this.#wlen === 0 || this.#conn === null ||
-      this.#error !== null
+      this.#error !== null || this.#writeError !== null
     ) return;
     let chunk = this.#w0!;
     if (this.#wq.length > 0) {
@@ -1053,7 +1066,10 @@ export class PollableConn implements Pollable, Disposable {
     this.#w0 = null;
     this.#wq = [];
     this.#wlen = 0;
-    this.#fail(error);
+    // The write side only: reading goes on (Python's recv still returns what
+    // the peer sent before it closed, then b"").
+    this.#writeError ??= asError(error);
+    this.#watchers.notify(this);
   };
 
   /** After `closeWrite()`, half-closes once everything accepted is written. */

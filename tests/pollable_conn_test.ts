@@ -655,11 +655,56 @@ Deno.test("PollableConn.recv() and send() fail without hanging after the peer re
     conn.error,
     readOutcome instanceof Error ? readOutcome : sendError,
   );
-  // A failed conn is ready for both events, and keeps throwing that error.
+  // A failed conn is ready for both events, and send keeps throwing that error.
   sel.modify(conn, EVENT_READ | EVENT_WRITE);
   assertEquals(maskOf(await sel.select(0), conn), EVENT_READ | EVENT_WRITE);
   assertStrictEquals(assertThrows(() => conn.send("x")), conn.error);
-  assertStrictEquals(assertThrows(() => conn.recv()), conn.error);
+  // A failed write ends the write side only: recv goes on saying what it said
+  // (end of stream, or the reset), as Python's recv does.
+  if (readOutcome === "eof") assertEquals(conn.recv(), null);
+  else assertStrictEquals(assertThrows(() => conn.recv()), readOutcome);
+});
+
+Deno.test("PollableConn.recv() after a failed send still returns what the peer sent before it closed, then null, and null again", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  await connected(conn);
+  // The peer answers and closes before this side reads (registered for
+  // writing only): the kernel holds "hello" and the end of stream.
+  await peer.write(encoder.encode("hello"));
+  peer.close();
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  let sendError: unknown = null;
+  await selectUntil(sel, () => {
+    try {
+      conn.send(new Uint8Array(64 * 1024));
+      return false;
+    } catch (e) {
+      if (e instanceof BlockingIOError) return false;
+      sendError = e;
+      return true;
+    }
+  }, { rounds: 10_000 });
+  assert(sendError instanceof Error, String(sendError));
+  sel.modify(conn, EVENT_READ);
+  let got = "";
+  let end = false;
+  await selectUntil(sel, () => {
+    try {
+      const bytes = conn.recv();
+      if (bytes === null) end = true;
+      else got += decoder.decode(bytes);
+    } catch (e) {
+      if (!(e instanceof BlockingIOError)) throw e;
+    }
+    return end;
+  });
+  // A reset may end it early (the peer's kernel answers the failed bytes
+  // with one), but what arrived before is there.
+  assertEquals(got, "hello");
+  assertEquals(conn.recv(), null);
+  assertStrictEquals(assertThrows(() => conn.send("x")), sendError);
 });
 
 Deno.test("PollableConn.send() eventually fails after the peer closes gracefully", async () => {
