@@ -565,11 +565,15 @@ export class Crawl {
       // onProgress may abort at any point: check before each step.
       if (signal?.aborted) return;
       const slot = key.data;
-      if (slot.job === null) {
+      // Unregistered since the batch was made (its URL ended on an earlier
+      // step of this dispatch, a woken one's say): a stale entry.
+      if (slot.events === 0) continue;
+      const job = slot.job;
+      if (job === null) {
         // An idle conn that becomes ready was closed by the server (or misbehaves).
         this.#dropIdle(slot);
-      } else {
-        this.#step(slot.job, mask);
+      } else if (job.client !== null && job.slot === slot) {
+        this.#step(job, mask);
       }
     }
   }
@@ -885,7 +889,10 @@ export class Crawl {
       }
       reusable.close();
     }
-    if (slot !== null) this.#watch(slot, 0);
+    if (slot !== null) {
+      this.#watch(slot, 0);
+      slot.job = null;
+    }
     const state = client.state;
     if (
       (state === "done" || state === "failed") && client.pollable.closed &&

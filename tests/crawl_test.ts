@@ -22,7 +22,7 @@ import {
 import { stub } from "@std/testing/mock";
 import { rawServer, writeSplit } from "./_raw_http.ts";
 import { failed, ok, text } from "./_client_util.ts";
-import { runScript } from "./_net.ts";
+import { Rng, runScript } from "./_net.ts";
 import { cpuUsage } from "node:process";
 import zlib from "node:zlib";
 
@@ -1518,6 +1518,34 @@ Deno.test("fetchAll() fails a spec whose sink or data getter throws alone, and a
   assert(good!.ok, String(!good!.ok && good!.error));
   assertInstanceOf(failed(bad), TypeError);
   assertEquals(events, ["close"]);
+});
+
+Deno.test("fetchAll() of stream-body POSTs to a server that closes after each head resolves with every one failed, however their wakeups and the conns' readiness fall in one turn", async () => {
+  // A woken upload's failed send ends its URL while the same select's batch
+  // still holds its conn's key: that key must not step the ended URL.
+  await using server = rawServer(async () => "close");
+  const rng = new Rng(7);
+  for (let round = 0; round < 4; round++) {
+    const specs = Array.from({ length: 150 }, (_, i) => {
+      let pulls = 0;
+      return {
+        url: server.url(`/u${i}`),
+        method: "POST",
+        body: new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            if (pulls++ >= 8) return controller.close();
+            if (rng.next() < 0.3) await sleep(rng.next() * 3);
+            controller.enqueue(new Uint8Array(8000));
+          },
+        }),
+      };
+    });
+    const results = await fetchAll(specs, { concurrency: 20, timeout: 5_000 });
+    assertEquals(results.length, 150);
+    assert(results.every((r) => !r.ok), "a request to a closing server");
+    // The pulls of cancelled uploads may still be in their short sleeps.
+    await sleep(20);
+  }
 });
 
 Deno.test("fetchAll() with one sink for two URLs at concurrency 2 sends only the first: the second fails before its request", async () => {
