@@ -531,8 +531,10 @@ export class Crawl {
 
   #diverts(job: Job, head: ResponseHead): boolean {
     const status = head.status;
+    // Under "error" too: that URL fails on it, and its sink must not have
+    // taken a body meanwhile (it is aborted with the redirect's error).
     if (
-      status >= 300 && status < 400 && this.#config.redirect === "follow" &&
+      status >= 300 && status < 400 && this.#config.redirect !== "manual" &&
       head.field("location") !== null
     ) return true;
     const policy = this.#config.retry;

@@ -1548,6 +1548,30 @@ Deno.test("fetchAll() of stream-body POSTs to a server that closes after each he
   await sleep(20);
 });
 
+Deno.test('fetchAll() with redirect "error" aborts a sink with the redirect\'s error and writes none of the 3xx body to it', async () => {
+  await using server = recording((_req, seen) =>
+    seen.path === "/r"
+      ? new Response("redirecting", {
+        status: 302,
+        headers: { location: "/next" },
+      })
+      : new Response("next")
+  );
+  const events: string[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    write: (chunk) =>
+      void events.push(`write ${new TextDecoder().decode(chunk)}`),
+    close: () => void events.push("close"),
+    abort: (reason) => void events.push(`abort ${(reason as Error).name}`),
+  });
+  const [result] = await fetchAll([{ url: `${server.base}/r`, sink }], {
+    redirect: "error",
+  });
+  assertInstanceOf(failed(result), TypeError);
+  await sleep(20);
+  assertEquals(events, ["abort TypeError"]);
+});
+
 Deno.test("fetchAll() with one sink for two URLs at concurrency 2 sends only the first: the second fails before its request", async () => {
   await using server = recording(async (_req, seen) => {
     await sleep(20);
