@@ -198,6 +198,8 @@ export class Crawl {
   #exhausted = false;
   /** An async source's `next()` is pending. */
   #pulling = false;
+  /** Why the crawl ended before its source did (abort, early close); `null` while it runs. */
+  #ended: unknown = null;
   /** An async source's items read ahead and not yet accepted; they count as open. */
   #delivered: Array<string | URL | RequestSpec> = [];
   #asyncDone = false;
@@ -347,7 +349,11 @@ export class Crawl {
     this.#async!.next().then((result) => {
       this.#pulling = false;
       if (result.done) this.#asyncDone = true;
-      else this.#delivered.push(result.value);
+      else if (this.#ended !== null) {
+        // Handed over after the crawl ended (an abort, a break): no result
+        // will come for it, but a sink of its own must not stay open.
+        this.#abortSinkOf(result.value, this.#ended);
+      } else this.#delivered.push(result.value);
       this.#sel.wakeup();
       this.#readAhead();
     }, (error) => {
@@ -1055,6 +1061,9 @@ export class Crawl {
   /** Closes every conn and the selector, and lets go of the source. */
   #closeAll(): void {
     const closed = new Deno.errors.Interrupted("Request closed");
+    this.#ended = this.#config.signal?.aborted
+      ? this.#config.signal.reason
+      : closed;
     for (let job = this.#first; job !== null; job = job.next) {
       job.client?.close(closed);
       job.sinkWrite?.writer.abort(closed).catch(() => {});

@@ -859,7 +859,9 @@ export class HttpClient {
 
   /**
    * Closes the connection, whatever the state; a pending request fails with
-   * `reason` (its sink and body stream get it too).
+   * `reason` (its sink and body stream get it too). A sink whose close is
+   * under way already (the whole body written, `waiting` on it) still closes:
+   * a `WritableStream` cannot be aborted then.
    *
    * @param reason Why; a `Deno.errors.Interrupted` ("Request closed") if not given.
    */

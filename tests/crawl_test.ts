@@ -1572,6 +1572,41 @@ Deno.test('fetchAll() with redirect "error" aborts a sink with the redirect\'s e
   assertEquals(events, ["abort TypeError"]);
 });
 
+Deno.test("fetchEach() aborts the sink of an item its async source hands over after the abort", async () => {
+  await using server = recording();
+  const controller = new AbortController();
+  let state = "untouched";
+  let handedOver = false;
+  async function* source() {
+    yield `${server.base}/a`;
+    // The crawl's next() is pending here when the abort comes.
+    await sleep(150);
+    handedOver = true;
+    yield {
+      url: `${server.base}/b`,
+      sink: new WritableStream<Uint8Array>({
+        close: () => void (state = "closed"),
+        abort: () => void (state = "aborted"),
+      }),
+    };
+  }
+  const timer = setTimeout(() => controller.abort(new Error("stop")), 50);
+  const indices: number[] = [];
+  try {
+    for await (
+      const { index } of fetchEach(source(), { signal: controller.signal })
+    ) {
+      indices.push(index);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  await sleep(200);
+  assert(handedOver);
+  assertEquals(indices, [0]);
+  assertEquals(state, "aborted");
+});
+
 Deno.test("fetchAll() with one sink for two URLs at concurrency 2 sends only the first: the second fails before its request", async () => {
   await using server = recording(async (_req, seen) => {
     await sleep(20);
