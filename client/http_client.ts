@@ -369,6 +369,8 @@ const noop = () => {};
  * using sel = new DefaultSelector();
  * const client = new HttpClient(`http://127.0.0.1:${server.addr.port}/`, { timeout: 5_000 });
  * sel.register(client.pollable, client.events);
+ * // events is 0 once done or failed (with a sink or a body stream, also while
+ * // `waiting`: then await it and handle(0); loop on `state` instead).
  * while (client.events !== 0) {
  *   // Select until the deadline, then handle(0): that is what checks it.
  *   const ready = await sel.select(Math.max(0, client.deadline - performance.now()));
