@@ -610,6 +610,27 @@ Deno.test("PollableConn.send() throws BlockingIOError when the write buffer is f
 // ---------------------------------------------------------------------------
 // Peer going away
 
+/** Sends `size`-byte chunks on `conn` (registered on `sel` for writing) until a send fails; that error. */
+async function sendUntilFails(
+  sel: DefaultSelector,
+  conn: PollableConn,
+  size: number,
+): Promise<Error> {
+  let sendError: unknown = null;
+  await selectUntil(sel, () => {
+    try {
+      for (let i = 0; i < 16; i++) conn.send(new Uint8Array(size));
+      return false;
+    } catch (e) {
+      if (e instanceof BlockingIOError) return false;
+      sendError = e;
+      return true;
+    }
+  }, { rounds: 10_000 });
+  assert(sendError instanceof Error, String(sendError));
+  return sendError;
+}
+
 Deno.test("PollableConn.recv() and send() fail without hanging after the peer resets", async () => {
   using pair = await tcpPair();
   const { conn, peer } = pair;
@@ -633,18 +654,7 @@ Deno.test("PollableConn.recv() and send() fail without hanging after the peer re
   );
   // Sending must eventually fail (reset or broken pipe).
   sel.modify(conn, EVENT_WRITE);
-  let sendError: unknown = null;
-  await selectUntil(sel, () => {
-    try {
-      for (let i = 0; i < 16; i++) conn.send(new Uint8Array(1024));
-      return false;
-    } catch (e) {
-      if (e instanceof BlockingIOError) return false;
-      sendError = e;
-      return true;
-    }
-  }, { rounds: 10_000 });
-  assert(sendError instanceof Error, String(sendError));
+  const sendError = await sendUntilFails(sel, conn, 1024);
   assert(
     sendError instanceof Deno.errors.ConnectionReset ||
       sendError instanceof Deno.errors.BrokenPipe,
@@ -675,18 +685,7 @@ Deno.test("PollableConn.recv() after a failed send still returns what the peer s
   peer.close();
   using sel = new DefaultSelector();
   sel.register(conn, EVENT_WRITE);
-  let sendError: unknown = null;
-  await selectUntil(sel, () => {
-    try {
-      conn.send(new Uint8Array(64 * 1024));
-      return false;
-    } catch (e) {
-      if (e instanceof BlockingIOError) return false;
-      sendError = e;
-      return true;
-    }
-  }, { rounds: 10_000 });
-  assert(sendError instanceof Error, String(sendError));
+  const sendError = await sendUntilFails(sel, conn, 64 * 1024);
   sel.modify(conn, EVENT_READ);
   let got = "";
   let end = false;
