@@ -854,9 +854,22 @@ class ReplyLosingProxy implements AsyncDisposable {
   readonly #accepting: Promise<void>;
   /** The patterns not yet matched; each loses one reply. */
   readonly pending: Set<RegExp>;
+  /** How many matches of a pattern pass before the one whose reply is lost. */
+  readonly #skip: Map<RegExp, number>;
+  /** Once every reply is lost: the first request matching it has its reply held `ms`. */
+  #delay: { pattern: RegExp; ms: number } | null;
 
-  constructor(redisPort: number, patterns: RegExp[]) {
+  constructor(
+    redisPort: number,
+    patterns: RegExp[],
+    options: {
+      skip?: Map<RegExp, number>;
+      delay?: { pattern: RegExp; ms: number };
+    } = {},
+  ) {
     this.pending = new Set(patterns);
+    this.#skip = new Map(options.skip);
+    this.#delay = options.delay ?? null;
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.#listener = listener;
     this.#accepting = (async () => {
@@ -884,6 +897,7 @@ class ReplyLosingProxy implements AsyncDisposable {
     }
     this.#conns.add(server);
     let mute = false;
+    let hold = 0;
     const close = () => {
       for (const conn of [client, server]) {
         if (this.#conns.delete(conn)) conn.close();
@@ -898,8 +912,18 @@ class ReplyLosingProxy implements AsyncDisposable {
         text = (text + new TextDecoder("latin1").decode(chunk)).slice(-65536);
         const hit = [...this.pending].find((p) => p.test(text));
         if (hit !== undefined) {
-          this.pending.delete(hit);
-          mute = true;
+          text = "";
+          const skip = this.#skip.get(hit) ?? 0;
+          this.#skip.set(hit, skip - 1);
+          if (skip <= 0) {
+            this.pending.delete(hit);
+            mute = true;
+          }
+        } else if (
+          this.pending.size === 0 && this.#delay?.pattern.test(text)
+        ) {
+          hold = this.#delay.ms;
+          this.#delay = null;
         }
         for (let off = 0; off < n;) {
           off += await server.write(chunk.subarray(off));
@@ -915,6 +939,10 @@ class ReplyLosingProxy implements AsyncDisposable {
       const buf = new Uint8Array(64 * 1024);
       for (let n; (n = await server.read(buf)) !== null;) {
         if (mute) continue;
+        if (hold > 0) {
+          await new Promise((resolve) => setTimeout(resolve, hold));
+          hold = 0;
+        }
         const chunk = buf.subarray(0, n);
         for (let off = 0; off < n;) {
           off += await client.write(chunk.subarray(off));
@@ -980,6 +1008,44 @@ redisTest(
         claimed: 0,
         recovered: 0,
       },
+    );
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work fetches once the entries it commits while a re-read of its own pending ones is on the wire",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(okAfter(600));
+    const urls = await seedPaths(redis, server.base, 96, "r");
+    // The second read of new entries loses its reply (the conn drops), so the
+    // worker reads its own pending entries again; that reply is held 1.5 s,
+    // while the entries it still holds from the first read are committed.
+    const newRead = /XREADGROUP[^]*\r\n>\r\n/;
+    await using proxy = new ReplyLosingProxy(redis.port, [newRead], {
+      skip: new Map([[newRead, 1]]),
+      delay: { pattern: /XREADGROUP[^]*\r\n0\r\n/, ms: 1_500 },
+    });
+    const out = await run([
+      "work",
+      "--redis",
+      proxy.url,
+      "--name",
+      "w1",
+      "--concurrency",
+      "16",
+      "--idle-exit",
+      "500",
+      "--json",
+    ], 30_000);
+    assertEquals(proxy.pending.size, 0, "no reply was lost");
+    const summary = summaryOf(out);
+    const twice = [...server.hits].filter(([, n]) => n > 1);
+    assertEquals(twice, [], "fetched more than once");
+    assertEquals(server.hits.size, urls.length);
+    assertEquals(
+      { fetched: summary.fetched, lost: summary.lost },
+      { fetched: urls.length, lost: 0 },
     );
   },
 );

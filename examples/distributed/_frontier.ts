@@ -265,6 +265,12 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   #ownCursor: string | null = "0";
   /** Whether the own pending entries read now are those of a read whose reply was lost. */
   #rereading = false;
+  /**
+   * The ids settled while a read of entries already delivered (own pending ones,
+   * `XAUTOCLAIM`) is on the wire: Redis may have answered it before the commit
+   * acknowledged them, so its reply can list entries no longer held and done.
+   */
+  #settledMeanwhile: Set<string> | null = null;
   #claimCursor = "0-0";
   #lastClaim = -Infinity;
   #idleSince: number | null = null;
@@ -339,7 +345,10 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
 
   /** These entries were committed or released: room to read as many. */
   settle(ids: string[]): void {
-    for (const id of ids) this.#held.delete(id);
+    for (const id of ids) {
+      this.#held.delete(id);
+      this.#settledMeanwhile?.add(id);
+    }
     this.#wakeRoom?.();
     this.#wakeRoom = null;
   }
@@ -448,6 +457,15 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
 
   /** Up to `count` entries: own pending ones, claimed ones, or new ones. */
   async #fetch(count: number): Promise<FrontierItem[]> {
+    this.#settledMeanwhile = new Set();
+    try {
+      return await this.#fetchFrom(count);
+    } finally {
+      this.#settledMeanwhile = null;
+    }
+  }
+
+  async #fetchFrom(count: number): Promise<FrontierItem[]> {
     const { keys, name } = this.#o;
     if (this.#ownCursor !== null) {
       const reply = await this.#o.reader.call([
@@ -521,14 +539,15 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   /**
    * The entries as items, now held. Entries already held are left out: an
    * `XAUTOCLAIM` also claims this worker's own entries that waited long (a slow
-   * origin), which only resets their idle time. Entries deleted meanwhile (no
+   * origin), which only resets their idle time; so are entries settled while this
+   * read was on the wire. Entries deleted meanwhile (no
    * fields) are acknowledged away.
    */
   async #items(entries: RawEntry[]): Promise<FrontierItem[]> {
     const items: FrontierItem[] = [];
     const gone: string[] = [];
     for (const [id, fields] of entries) {
-      if (this.#held.has(id)) continue;
+      if (this.#held.has(id) || this.#settledMeanwhile?.has(id)) continue;
       const url = fieldOf(fields, "url");
       if (url === undefined) gone.push(id);
       else items.push({ id, url });
