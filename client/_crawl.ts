@@ -54,6 +54,7 @@ import { kDivertSink, kRequestWriter } from "./_request.ts";
 import type { ResponseHead } from "./_response_parser.ts";
 import { type Route, routeFor } from "./_route.ts";
 import {
+  checkArrayBodies,
   type CrawlConfig,
   crawlConfig,
   type RequestOptions,
@@ -230,6 +231,7 @@ export class Crawl {
 
   /** Runs the crawl, yielding what finished after each step, in completion order. */
   async *run(source: CrawlSource): AsyncGenerator<FetchEntry[]> {
+    if (Array.isArray(source)) checkArrayBodies(source, this.#config.shared);
     const signal = this.#config.signal;
     // The listener only wakes the loop; the loop sees `signal.aborted` and ends.
     const wake = () => this.#sel.wakeup();

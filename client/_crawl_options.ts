@@ -13,6 +13,7 @@ import {
   shown,
 } from "./http_client.ts";
 import {
+  bodyProblem,
   kRequestWriter,
   normalizeHeaders,
   RequestWriter,
@@ -227,6 +228,43 @@ function typeName(value: unknown): string {
  * @throws {RangeError} For a negative `timeout`, or a `maxResponseBytes` that
  *   is not a non-negative integer or `Infinity`.
  */
+/**
+ * API.md: a request body of a type no request has, or any body with GET or HEAD,
+ * rejects with `TypeError` before any connection opens. An array's specs are all
+ * at hand, so they are checked first; an iterator's can only be checked as each
+ * is read, and fail that URL alone ({@linkcode specOptions}). Only own data
+ * properties are read here: a getter is read once, when its URL is.
+ *
+ * @throws {TypeError} Naming the first such spec's index.
+ */
+export function checkArrayBodies(
+  source: readonly unknown[],
+  shared: RequestOptions,
+): void {
+  for (let index = 0; index < source.length; index++) {
+    const spec = source[index];
+    if (typeof spec !== "object" || spec === null || spec instanceof URL) {
+      continue;
+    }
+    const body = Object.getOwnPropertyDescriptor(spec, "body");
+    const method = Object.getOwnPropertyDescriptor(spec, "method");
+    if (body === undefined && method === undefined) continue;
+    if (
+      (body !== undefined && !("value" in body)) ||
+      (method !== undefined && !("value" in method))
+    ) continue;
+    const m = method?.value ?? shared.method ?? "GET";
+    if (typeof m !== "string") continue;
+    const b = body?.value !== undefined ? body.value : shared.body;
+    const problem = bodyProblem(b, m);
+    if (problem !== null) {
+      throw new TypeError(
+        `Cannot build request for source[${index}]: ${problem}`,
+      );
+    }
+  }
+}
+
 export function specOptions(
   spec: RequestSpec,
   shared: RequestOptions,

@@ -281,20 +281,33 @@ export function validateBody(
     if (body.locked) throw lockedError();
     out = body as ReadableStream<Uint8Array>;
   } else {
-    throw new TypeError(
-      `Cannot build request: body must be a string, Uint8Array, ArrayBuffer or ReadableStream, received ${
-        kindOf(body)
-      }`,
-    );
+    throw new TypeError(`Cannot build request: ${bodyProblem(body, method)}`);
+  }
+  const problem = bodyProblem(out, method);
+  if (problem !== null) throw new TypeError(`Cannot build request: ${problem}`);
+  if (out instanceof Uint8Array) validated.add(out);
+  return out;
+}
+
+/**
+ * Why `body` cannot go with `method` (of a type no request body has, or any
+ * body with GET or HEAD), or `null`; copies nothing.
+ */
+export function bodyProblem(body: unknown, method: unknown): string | null {
+  if (body === undefined || body === null) return null;
+  if (
+    typeof body !== "string" && !(body instanceof Uint8Array) &&
+    !(body instanceof ArrayBuffer) && !(body instanceof ReadableStream)
+  ) {
+    return `body must be a string, Uint8Array, ArrayBuffer or ReadableStream, received ${
+      kindOf(body)
+    }`;
   }
   const upper = String(method).toUpperCase();
   if (upper === "GET" || upper === "HEAD") {
-    throw new TypeError(
-      `Cannot build request: a ${upper} request cannot have a body`,
-    );
+    return `a ${upper} request cannot have a body`;
   }
-  if (out instanceof Uint8Array) validated.add(out);
-  return out;
+  return null;
 }
 
 /** Bodies {@linkcode validateBody} made: copies only this module holds. */

@@ -125,17 +125,25 @@ Deno.test("fetchAll() sends each RequestSpec's method, headers and body, merged 
   assertEquals(results[1]?.url, `${server.base}/post`);
 });
 
-Deno.test("fetchAll() fails a RequestSpec with a bad body or option alone, and rejects a bad crawl-wide body before connecting", async () => {
+Deno.test("fetchAll() fails a RequestSpec read from an iterator with a bad body or option alone, and rejects a bad crawl-wide body before connecting", async () => {
   await using server = recording();
-  const results = await fetchAll([
-    { url: `${server.base}/a`, method: "POST", body: 42 as unknown as string },
-    { url: `${server.base}/b`, body: "x" }, // a body with GET
-    { url: `${server.base}/c`, timeout: -1 },
-    { url: `${server.base}/d`, method: "GET\r\nX: 1" },
-    "not a url",
-    { nope: 1 } as unknown as RequestSpec,
-    `${server.base}/ok`,
-  ]);
+  // A generator's specs are read one at a time, so each one fails alone (an
+  // array's bad body rejects the crawl: the next test).
+  const results = await fetchAll((function* () {
+    yield* [
+      {
+        url: `${server.base}/a`,
+        method: "POST",
+        body: 42 as unknown as string,
+      },
+      { url: `${server.base}/b`, body: "x" }, // a body with GET
+      { url: `${server.base}/c`, timeout: -1 },
+      { url: `${server.base}/d`, method: "GET\r\nX: 1" },
+      "not a url",
+      { nope: 1 } as unknown as RequestSpec,
+      `${server.base}/ok`,
+    ];
+  })());
   assertInstanceOf(failed(results[0]), TypeError);
   assertInstanceOf(failed(results[1]), TypeError);
   assertInstanceOf(failed(results[2]), RangeError);
@@ -175,6 +183,56 @@ Deno.test("fetchAll() fails a RequestSpec with a bad body or option alone, and r
       RangeError,
     );
   }
+  assertEquals(server.seen.length, 1);
+});
+
+Deno.test("fetchAll() and fetchEach() reject an array whose RequestSpec has a body of a bad type, or one with GET or HEAD, with TypeError before connecting", async () => {
+  await using server = recording();
+  const url = `${server.base}/x`;
+  const bad: Array<[RequestSpec, string]> = [
+    [{ url, method: "POST", body: 42 as unknown as string }, "received number"],
+    [
+      { url, method: "PUT", body: new Blob(["x"]) as unknown as string },
+      "Blob",
+    ],
+    [{ url, body: "x" }, "a GET request cannot have a body"],
+    [{ url, method: "head", body: new Uint8Array(1) }, "a HEAD request"],
+  ];
+  for (const [spec, message] of bad) {
+    // Good URLs before it are not fetched either: nothing is lost.
+    const source = [url, { url, method: "POST", body: "fine" }, spec];
+    const error = await assertRejects(() => fetchAll(source), TypeError);
+    assertStringIncludes(error.message, "source[2]");
+    assertStringIncludes(error.message, message);
+    await assertRejects(
+      async () => {
+        for await (const _ of fetchEach(source)) { /* never reached */ }
+      },
+      TypeError,
+      message,
+    );
+  }
+  // A crawl-wide body with a spec that makes the method GET.
+  await assertRejects(
+    () =>
+      fetchAll([url, { url, method: "GET" }], { method: "POST", body: "x" }),
+    TypeError,
+    "source[1]: a GET request cannot have a body",
+  );
+  assertEquals(server.seen.length, 0);
+  // A getter is not read before its URL is: it fails that URL alone.
+  const results = await fetchAll([
+    {
+      url,
+      method: "POST",
+      get body() {
+        return 42 as unknown as string;
+      },
+    },
+    url,
+  ]);
+  assertInstanceOf(failed(results[0]), TypeError);
+  ok(results[1]);
   assertEquals(server.seen.length, 1);
 });
 
@@ -1446,7 +1504,7 @@ Deno.test("fetchAll() and fetchEach() abort the sinks of URLs that end before th
   assertEquals(aborted, ["early", "early"]);
   aborted.length = 0;
   const [bad] = await fetchAll([
-    { url: `${server.base}/z`, method: "GET", body: "x", sink: sink() },
+    { url: `${server.base}/z`, method: "GET\r\nX: 1", sink: sink() },
   ]);
   assertInstanceOf(failed(bad), TypeError);
   assertEquals(aborted, [failed(bad)]);
