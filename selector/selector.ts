@@ -269,6 +269,9 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
     ...data: DataArgument<T>
   ): SelectorKey<T, Q> {
     this.#assertOpen("register");
+    // Python's order: the mask first, then the object (a port that catches one
+    // error type sees the same one here).
+    checkEvents("register", events);
     if (!isPollable(fileobj)) {
       throw new TypeError(
         `Cannot register: expected a pollable (PollableConn or PollableListener), received ${
@@ -276,7 +279,6 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
         }`,
       );
     }
-    checkEvents("register", events);
     if (fileobj.closed) {
       throw new RangeError(
         `Cannot register: the pollable is closed (fd ${fileobj.fd})`,
@@ -354,8 +356,9 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
     ...data: DataArgument<T>
   ): SelectorKey<T, P> {
     this.#assertOpen("modify");
-    checkEvents("modify", events);
+    // Python's order: KeyError for an unregistered object whatever the mask.
     const key = this.#lookup("modify", fileobj);
+    checkEvents("modify", events);
     return this.#set(
       key.fileobj as unknown as PollableInternals,
       events,

@@ -187,6 +187,29 @@ Deno.test("Selector.register() throws TypeError for a foreign object, null, a nu
   assertEquals(sel.getMap().size, 0);
 });
 
+Deno.test("Selector.register() and modify() check in Python's order: register the mask before the object, modify the registration before the mask", () => {
+  using sel = new DefaultSelector();
+  using listener = listen();
+  // Python: register(None, 0) is ValueError (Invalid events), modify of an
+  // unregistered object is KeyError whatever the mask.
+  assertThrows(
+    () => sel.register(null as unknown as Pollable, 0),
+    RangeError,
+    "events",
+  );
+  const closed = listen();
+  closed.close();
+  assertThrows(() => sel.register(closed, 8), RangeError, "events");
+  for (const events of [0, 8, EVENT_READ]) {
+    assertThrows(
+      () => sel.modify(listener, events),
+      KeyError,
+      "not registered",
+    );
+  }
+  assertEquals(sel.getMap().size, 0);
+});
+
 Deno.test("Selector.register() throws RangeError for a closed pollable", () => {
   using sel = new DefaultSelector();
   const listener = listen();
