@@ -24,6 +24,7 @@
  * @module
  */
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
+import { kReady } from "../selector/_pollable.ts";
 import type { PollableConn } from "../selector/pollable_conn.ts";
 import { Selector } from "../selector/selector.ts";
 import type { SelectorKey } from "../selector/selector_key.ts";
@@ -148,6 +149,11 @@ class Slot implements Poolable {
   poolNewer: Slot | null = null;
   /** While idle: the client of the conn's last response, to start the next one. */
   client: HttpClient | null = null;
+  /**
+   * Its request waited on something else (a sink, decoding turns, a body
+   * stream): its conn may not have been read since the server's last bytes.
+   */
+  waited = false;
 
   constructor(
     readonly conn: PollableConn,
@@ -158,6 +164,9 @@ class Slot implements Poolable {
 
 /** `#responded`'s `bodyError` when the response came whole. */
 const NO_ERROR: unique symbol = Symbol("no error");
+
+/** How long a conn released after a wait is read before it joins the pool. */
+const VERIFY_MS = 1;
 
 /** Longest wait for a wakeup while no conn is registered and nothing is timed. */
 const IDLE_WAIT_MS = 1_000;
@@ -211,6 +220,17 @@ export class Crawl {
   #woken: Array<{ job: Job; client: HttpClient }> = [];
   /** URLs whose diverted body reached its sink, to finish. */
   #sinkWritten: Array<{ job: Job; result: FetchResult }> = [];
+  /**
+   * Keep-alive conns released after a wait in which nothing read them (a sink's
+   * close, decoding turns): what the server sent meanwhile (a 408, the rest of
+   * an overlong body, its close) is unknown, so each is read for a select and
+   * `VERIFY_MS` before it joins the pool; one that turns readable is closed.
+   */
+  readonly #verifying: Array<
+    { slot: Slot; key: string; select: number; at: number }
+  > = [];
+  /** Selects returned so far: when a conn was released, relative to them. */
+  #selects = 0;
 
   /**
    * Checks the options.
@@ -258,9 +278,11 @@ export class Crawl {
         }
         if (this.#open === 0 && this.#exhausted) break;
         const batch = await this.#sel.select(this.#untilNextDue());
+        this.#selects++;
         freeze();
         try {
           this.#dispatch(batch);
+          if (this.#verifying.length > 0) this.#verified();
           this.#expire();
         } finally {
           thaw();
@@ -482,7 +504,13 @@ export class Crawl {
       if (route !== null) key = route.key;
     }
     job.poolKey = key;
-    const slot = this.#config.keepAlive ? this.#pool.take(key) : undefined;
+    let slot = this.#config.keepAlive ? this.#pool.take(key) : undefined;
+    // Readable while idle: its read settled since the last select (the server
+    // closed it, or sent what no request asked for). Never reused.
+    while (slot !== undefined && (slot.conn[kReady]() & EVENT_READ) !== 0) {
+      this.#closeIdle(slot);
+      slot = this.#pool.take(key);
+    }
     const idle = slot?.client ?? null;
     let spare: HttpClient | undefined;
     let client: HttpClient;
@@ -515,6 +543,7 @@ export class Crawl {
     }
     slot.client = null; // the job's now
     slot.job = job;
+    slot.waited = false;
     job.slot = slot;
     this.#step(job, EVENT_WRITE);
   }
@@ -619,6 +648,7 @@ export class Crawl {
     // Waiting on its body stream, a client still reads (an early answer), and
     // may be stepped again meanwhile: await each wait once.
     const waiting = client.waiting;
+    if (waiting !== null) slot.waited = true;
     if (waiting !== null && !this.#awaited.has(waiting)) {
       this.#awaited.add(waiting);
       this.#awaitClient(job, client, waiting);
@@ -888,6 +918,21 @@ export class Crawl {
     if (reusable !== null) {
       if (
         slot !== null && slot.conn === reusable &&
+        (slot.waited || (slot.events & EVENT_READ) === 0)
+      ) {
+        slot.job = null;
+        slot.client = client;
+        this.#watch(slot, EVENT_READ);
+        this.#verifying.push({
+          slot,
+          key: job.poolKey,
+          select: this.#selects,
+          at: loopNow(),
+        });
+        return;
+      }
+      if (
+        slot !== null && slot.conn === reusable &&
         this.#pool.put(job.poolKey, slot)
       ) {
         slot.job = null;
@@ -918,6 +963,32 @@ export class Crawl {
     if (events === 0) this.#sel.unregister(slot.conn);
     else if (before === 0) this.#sel.register(slot.conn, events, slot);
     else this.#sel.modify(slot.conn, events, slot);
+  }
+
+  /**
+   * Pools the conns read for one select since their release that stayed quiet;
+   * one that turned readable (the select's batch closed it already, or its
+   * read settled since) or closed is not kept.
+   */
+  #verified(): void {
+    const now = loopNow();
+    const list = this.#verifying;
+    let kept = 0;
+    for (const entry of list) {
+      // Released since this select began, or too recently for Deno to have
+      // polled the OS for it (a busy loop does so every few dozen turns).
+      if (entry.select === this.#selects || now - entry.at < VERIFY_MS) {
+        list[kept++] = entry;
+        continue;
+      }
+      const slot = entry.slot;
+      if (slot.job !== null || slot.events === 0) continue;
+      if (
+        slot.conn.closed || (slot.conn[kReady]() & EVENT_READ) !== 0 ||
+        !this.#pool.put(entry.key, slot)
+      ) this.#closeIdle(slot);
+    }
+    list.length = kept;
   }
 
   /** Closes and forgets an idle conn the server closed (or wrote to). */
@@ -1075,6 +1146,8 @@ export class Crawl {
     for (const item of this.#delivered) this.#abortSinkOf(item, closed);
     this.#first = this.#last = null;
     for (const slot of this.#pool.drain()) slot.conn.close();
+    for (const { slot } of this.#verifying) slot.conn.close();
+    this.#verifying.length = 0;
     this.#timers.clear();
     this.#sel.close();
     if (!this.#exhausted) {

@@ -2,6 +2,7 @@ import {
   assert,
   assertEquals,
   assertInstanceOf,
+  assertLessOrEqual,
   assertRejects,
   assertStrictEquals,
   assertStringIncludes,
@@ -245,6 +246,101 @@ Deno.test("fetchAll() drops an idle connection on which the server sent unsolici
   for (const r of results) assertEquals(text(ok(r).body), "hello, world");
   assertEquals(requestOnIdleConn, false, "a request went on the idle conn");
   assertEquals(a.connections, 2);
+});
+
+/**
+ * `/first` is answered, then 5 ms later the server writes a 408 and closes,
+ * closes, or writes bytes no request asked for and keeps the conn; `/second` (a
+ * POST, never retried) is answered "SECOND". `wait` keeps the first request
+ * from reading its conn for a while after its last byte: a sink whose close
+ * takes 50 ms, or a 32 MiB gzip body decoded in slices with turns between.
+ */
+async function lateBytesScenario(
+  late: "408" | "close" | "extra",
+  wait: "sink" | "gzip",
+) {
+  const gzipped = zlib.gzipSync(new Uint8Array(32 << 20));
+  const seen: Array<{ path: string; connIndex: number }> = [];
+  await using server = rawServer(async ({ conn, path, connIndex }) => {
+    seen.push({ path, connIndex });
+    if (path !== "/first") {
+      await writeSplit(
+        conn,
+        "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSECOND",
+      );
+      return "keep";
+    }
+    const head = wait === "gzip"
+      ? `HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${gzipped.length}\r\n\r\n`
+      : "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst";
+    await writeSplit(conn, head);
+    if (wait === "gzip") await writeSplit(conn, gzipped);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    if (late === "close") return "close";
+    await writeSplit(
+      conn,
+      late === "408"
+        ? "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        : " and more of a body longer than its Content-Length",
+    );
+    return late === "408" ? "close" : "keep";
+  });
+  const sink = new WritableStream<Uint8Array>({
+    close: () => new Promise((resolve) => setTimeout(resolve, 50)),
+  });
+  const results = await fetchAll([
+    wait === "sink"
+      ? { url: server.url("/first"), sink }
+      : server.url("/first"),
+    { url: server.url("/second"), method: "POST", body: "payload" },
+  ], { concurrency: 1 });
+  return { results, seen };
+}
+
+for (const wait of ["sink", "gzip"] as const) {
+  for (const late of ["408", "close", "extra"] as const) {
+    Deno.test(
+      `fetchAll() does not reuse a conn on which the server ${
+        late === "close"
+          ? "closed"
+          : late === "408"
+          ? "sent a 408"
+          : "sent extra bytes"
+      } while the last response ${
+        wait === "sink" ? "waited on its sink's close" : "was decoded in slices"
+      }: the POST after it goes on a new conn`,
+      async () => {
+        const { results, seen } = await lateBytesScenario(late, wait);
+        ok(results[0]);
+        assertEquals(text(ok(results[1]).body), "SECOND");
+        assertEquals(seen, [
+          { path: "/first", connIndex: 0 },
+          { path: "/second", connIndex: 1 },
+        ]);
+      },
+    );
+  }
+}
+
+Deno.test("fetchAll() still reuses conns after waits on sinks when the server sends nothing meanwhile", async () => {
+  const seen = new Set<number>();
+  await using server = rawServer(async ({ conn, connIndex }) => {
+    seen.add(connIndex);
+    await writeSplit(conn, LENGTH);
+    return "keep";
+  });
+  const sink = () =>
+    new WritableStream<Uint8Array>({
+      close: () => new Promise((resolve) => setTimeout(resolve, 2)),
+    });
+  const results = await fetchAll(
+    Array.from({ length: 20 }, () => ({ url: server.url("/"), sink: sink() })),
+    { concurrency: 2 },
+  );
+  assertEquals(results.filter((r) => r.ok).length, 20);
+  // A conn released after a wait is read for one select before it is reused,
+  // so a URL started in that step opens another: a few conns, not one per URL.
+  assertLessOrEqual(seen.size, 4);
 });
 
 Deno.test("fetchAll() retries an idempotent request once when a reused connection closes before any response byte", async () => {
@@ -787,7 +883,9 @@ Deno.test("fetchAll() on kept conns starts each request afresh: a spec's limit, 
     },
     server.url("/last"),
   ], { concurrency: 1, keepAlive: true });
-  assertEquals(server.connections, 2);
+  // /limited's conn is closed; /sunk's waited on its sink, so it is read for a
+  // select before reuse, and /last, started at once, opens a third.
+  assertEquals(server.connections, 3);
   assertInstanceOf(failed(results[0]), HttpParseError);
   const rest = results.slice(1).map((r) => ok(r));
   assertEquals(
@@ -820,7 +918,8 @@ Deno.test("fetchAll() on kept conns starts each request afresh: a spec's limit, 
   assert(!/content-length/i.test(heads[3]!), heads[3]);
   // A new conn's request has a connect time; one on a kept conn has none.
   assert(results[1]!.timings.connect > 0);
-  assertEquals(results.slice(2).map((r) => r.timings.connect), [0, 0, 0, 0]);
+  assertEquals(results.slice(2, 5).map((r) => r.timings.connect), [0, 0, 0]);
+  assert(results[5]!.timings.connect > 0);
 });
 
 Deno.test("fetchAll() with keepAlive: false starts each request on a new conn with nothing of the last: after a HEAD, a failure, a malformed answer", async () => {
