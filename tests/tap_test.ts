@@ -4,14 +4,16 @@
  * and really wrote. Also the crawl's sink across redirects and retries, and
  * `perOrigin.delay` as a function of the origin.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertInstanceOf } from "@std/assert";
 import {
   fetchAll,
   type HttpExchangeEnd,
   type HttpExchangeInfo,
+  HttpParseError,
   type HttpTap,
 } from "../mod.ts";
 import { concat, indexOf } from "./_net.ts";
+import { rawServer as keepAliveServer, writeSplit } from "./_raw_http.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -170,6 +172,69 @@ Deno.test("fetchAll() tap leaves interim 1xx heads out of the response bytes, ho
     assert(result?.ok, `cut at ${cut}`);
     assertEquals(decoder.decode(concat(exchanges[0]!.response)), final);
   }
+});
+
+Deno.test("fetchAll() tap whose end() throws: the exception is ignored, the result stands and the next hop is tapped", async () => {
+  await using server = rawServer((path) =>
+    path === "/start"
+      ? [
+        "HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+      ]
+      : ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"]
+  );
+  const ended: HttpExchangeEnd[] = [];
+  const tap: HttpTap = () => ({
+    end: (end) => {
+      ended.push(end);
+      throw new Error("from end()");
+    },
+  });
+  const [result] = await fetchAll([`${server.base}/start`], { tap });
+  assert(result?.ok, String(!result?.ok && result?.error));
+  assertEquals(decoder.decode(result.response.body), "ok");
+  assertEquals(ended.map((e) => [e.url, e.ok]), [
+    [`${server.base}/start`, true],
+    [`${server.base}/next`, true],
+  ]);
+});
+
+Deno.test("fetchAll() tap over a reused keep-alive conn the server closed unanswered: the stale exchange ends ok false, the replay is an exchange of its own", async () => {
+  await using server = keepAliveServer(
+    async ({ conn, connIndex, requestOnConn }) => {
+      // The first conn answers its first request, then closes on the second
+      // without a byte: that request is replayed on a new conn.
+      if (connIndex === 0 && requestOnConn === 1) return "close";
+      const body = connIndex === 0 ? "first" : "second";
+      await writeSplit(
+        conn,
+        `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+      return "keep";
+    },
+  );
+  const { tap, exchanges } = recorder();
+  const results = await fetchAll([server.url("/a"), server.url("/b")], {
+    tap,
+    concurrency: 1,
+  });
+  assertEquals(
+    results.map((r) => r.ok && decoder.decode(r.response.body)),
+    ["first", "second"],
+  );
+  assertEquals(server.connections, 2);
+  assertEquals(exchanges.map((e) => [e.info.url, e.end?.ok]), [
+    [server.url("/a"), true],
+    [server.url("/b"), false],
+    [server.url("/b"), true],
+  ]);
+  assertInstanceOf(exchanges[1]!.end?.error, HttpParseError);
+  assertEquals(exchanges[1]!.response, []);
+  // The same request went out twice, whole each time.
+  assertEquals(concat(exchanges[1]!.request), concat(exchanges[2]!.request));
+  assertEquals(
+    decoder.decode(concat(exchanges[2]!.response)),
+    "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond",
+  );
 });
 
 Deno.test("fetchAll() tap sees a large Content-Length body whole, and opens one exchange per redirect hop", async () => {
