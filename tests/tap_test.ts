@@ -373,6 +373,35 @@ Deno.test("fetchAll() perOrigin.delay as a function spaces each origin's starts 
   assert(fastStarts[2]! - fastStarts[0]! < 140);
 });
 
+Deno.test("fetchAll() perOrigin.delay as a function whose answer is not a non-negative number (a string, negative, NaN, null, an object) waits 0, as documented", async () => {
+  const starts: number[] = [];
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => {
+      starts.push(performance.now());
+      return new Response("x");
+    },
+  );
+  const answers: unknown[] = ["1000", -1000, NaN, null, {
+    valueOf: () => 1000,
+  }];
+  let asked = 0;
+  const urls = answers.map((_, i) =>
+    `http://127.0.0.1:${server.addr.port}/${i}`
+  );
+  const began = performance.now();
+  const results = await fetchAll(urls, {
+    concurrency: 1,
+    perOrigin: { delay: () => answers[asked++ % answers.length] as number },
+  });
+  const took = performance.now() - began;
+  assert(results.every((r) => r.ok));
+  assertEquals(starts.length, answers.length);
+  assert(asked >= answers.length - 1, `asked ${asked} times`);
+  // Any of these read as 1000 ms would hold the crawl for a second or more.
+  assert(took < 1000, `took ${took.toFixed(0)} ms`);
+});
+
 Deno.test("fetchAll() sink still gets the body of a redirect that turns out to be the answer (an unusable Location)", async () => {
   await using server = rawServer(() => [
     "HTTP/1.1 302 Found\r\nLocation: http://[bad\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot moved",
