@@ -7,6 +7,7 @@ import {
   assert,
   assertEquals,
   assertInstanceOf,
+  assertRejects,
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
@@ -195,6 +196,35 @@ Deno.test("HttpClient throws TypeError for a proxy or unixSocket option that is 
     TypeError,
     "expected a non-empty path, received number",
   );
+});
+
+Deno.test("HttpClient, fetchAll() and a RequestSpec throw TypeError for a tap that is not a function, naming what it is", async () => {
+  assertThrows(
+    () => new HttpClient("http://127.0.0.1:1/", { tap: 42 as never }),
+    TypeError,
+    "Cannot fetch: tap must be a function",
+  );
+  const cases: [unknown, string][] = [
+    [null, "received null"],
+    ["x", "received string"],
+    [{}, "received an object (Object)"],
+    [Object.create(null), "received an object (no prototype)"],
+  ];
+  for (const [tap, named] of cases) {
+    const error = await assertRejects(
+      () => fetchAll([], { tap: tap as never }),
+      TypeError,
+      "Cannot fetch: tap must be a function",
+    );
+    assertStringIncludes(error.message, named);
+    // A RequestSpec's own tap fails its URL only.
+    const [result] = await fetchAll([
+      { url: "http://127.0.0.1:1/", tap: tap as never },
+    ]);
+    const failure = failed(result);
+    assertInstanceOf(failure, TypeError);
+    assertStringIncludes(failure.message, named);
+  }
 });
 
 // --- HttpClient through a CONNECT tunnel, step by step ----------------------------

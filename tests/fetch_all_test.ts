@@ -1030,6 +1030,135 @@ Deno.test("fetchAll releases the socket of a request that failed mid-upload at o
   listener.close();
 });
 
+/** A 302 whose Location cannot be followed: its body is the answer, and the crawl writes it to the sink itself. */
+const UNFOLLOWABLE =
+  "HTTP/1.1 302 Found\r\nLocation: http://[bad\r\nContent-Length: 9\r\n\r\nnot moved";
+
+Deno.test("fetchAll() with a sink slower than the URL's timeout to take the body of a redirect that is the answer: TimedOut while writing to the sink, the sink aborted with it, the late write's end ignored", async () => {
+  await using server = rawServer(async ({ conn, path }) => {
+    if (path === "/slow") await new Promise((r) => setTimeout(r, 500));
+    await writeSplit(
+      conn,
+      path === "/slow"
+        ? "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"
+        : UNFOLLOWABLE,
+    );
+    return "keep";
+  });
+  const aborted: unknown[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    // Ends well after the URL's 100 ms, while the other URL keeps the crawl on.
+    write: () => new Promise((r) => setTimeout(r, 250)),
+    abort: (reason) => void aborted.push(reason),
+  });
+  let progress = 0;
+  const results = await fetchAll([
+    { url: server.url("/moved"), sink, timeout: 100 },
+    server.url("/slow"),
+  ], { concurrency: 2, onProgress: () => void progress++ });
+  const error = failed(results[0]);
+  assertInstanceOf(error, Deno.errors.TimedOut);
+  assertStringIncludes(
+    error.message,
+    "the total timeout of 100 ms passed while writing the body to the sink",
+  );
+  assertEquals(text(ok(results[1]).body), "slow");
+  // The write in flight ended (250 ms) before the crawl did (500 ms): its end
+  // did not finish the URL a second time.
+  assertEquals(progress, 2);
+  assertEquals(aborted, [error]);
+});
+
+Deno.test("fetchEach() break while the crawl's own write of a redirect's body to a sink is in flight aborts that sink with Interrupted", async () => {
+  await using server = rawServer(async ({ conn, path }) => {
+    if (path === "/later") await new Promise((r) => setTimeout(r, 100));
+    await writeSplit(
+      conn,
+      path === "/later"
+        ? "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nlater"
+        : UNFOLLOWABLE,
+    );
+    return "keep";
+  });
+  const gate = Promise.withResolvers<void>();
+  const writeStarted = Promise.withResolvers<void>();
+  const aborted = Promise.withResolvers<unknown>();
+  let closed = false;
+  const sink = new WritableStream<Uint8Array>({
+    write: () => {
+      writeStarted.resolve();
+      return gate.promise;
+    },
+    close: () => void (closed = true),
+    abort: (reason) => aborted.resolve(reason),
+  });
+  const seen: number[] = [];
+  for await (
+    const { index } of fetchEach([
+      { url: server.url("/moved"), sink },
+      server.url("/later"),
+    ], { concurrency: 2 })
+  ) {
+    seen.push(index);
+    break;
+  }
+  // The sink's write had begun when the crawl ended: the abort waits for it.
+  await writeStarted.promise;
+  gate.resolve();
+  const reason = await aborted.promise;
+  assertEquals(seen, [1]);
+  assertInstanceOf(reason, Deno.errors.Interrupted);
+  assertStringIncludes((reason as Error).message, "Request closed");
+  assertEquals(closed, false);
+});
+
+Deno.test("fetchEach() break while items an async source handed over wait unread aborts their own sinks with Interrupted, and sends none of them", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    return "keep";
+  });
+  const outcomes: ("closed" | unknown)[] = [];
+  async function* source() {
+    for (let i = 0; i < 20; i++) {
+      // Slower than the crawl's loop: items keep coming while the caller holds
+      // a result, and wait there unread.
+      if (i > 0) await new Promise((r) => setTimeout(r, 5));
+      const at = i;
+      yield {
+        url: server.url(`/${i}`),
+        sink: new WritableStream<Uint8Array>({
+          close: () => void (outcomes[at] = "closed"),
+          abort: (reason) => void (outcomes[at] = reason),
+        }),
+      };
+    }
+  }
+  let first = -1;
+  for await (
+    const { index, result } of fetchEach(source(), {
+      concurrency: 1,
+      maxQueued: 8,
+    })
+  ) {
+    assert(result.ok);
+    first = index;
+    // The source runs ahead meanwhile: its items wait, handed over, unread.
+    await new Promise((r) => setTimeout(r, 50));
+    break;
+  }
+  // A sink's abort is async, and an item on its way in is aborted on arrival.
+  await new Promise((r) => setTimeout(r, 30));
+  assertEquals(first, 0);
+  assertEquals(outcomes[0], "closed");
+  const rest = outcomes.slice(1);
+  assert(rest.length >= 3, `${rest.length} more items read from the source`);
+  for (const [i, outcome] of rest.entries()) {
+    assertInstanceOf(outcome, Deno.errors.Interrupted, `item ${i + 1}`);
+  }
+  // Only what was in flight when the first result came reached the server.
+  assert(server.requests <= 2, `${server.requests} requests`);
+});
+
 Deno.test("fetchAll on abort hands its reason to the body stream and the sink of an unfinished request", async () => {
   await using server = rawServer(async ({ conn, path }) => {
     if (path === "/sink") {

@@ -694,6 +694,23 @@ Deno.test("PollableConn.recv() after a failed send still returns what the peer s
   assertStrictEquals(assertThrows(() => conn.send("x")), sendError);
 });
 
+Deno.test("PollableConn.closeWrite() after a failed send throws that send's error, and recv() still reads what arrived", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  await connected(conn);
+  await peer.write(encoder.encode("bye"));
+  peer.close();
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  const sendError = await sendUntilFails(sel, conn, 64 * 1024);
+  sel.unregister(conn);
+  // The write side failed: shutting it down reports that failure, every time,
+  // not a BadResource nor a second error of its own.
+  assertStrictEquals(assertThrows(() => conn.closeWrite()), sendError);
+  assertStrictEquals(assertThrows(() => conn.closeWrite()), sendError);
+  assertEquals(decoder.decode(await recvToEnd(conn)), "bye");
+});
+
 Deno.test("PollableConn.send() eventually fails after the peer closes gracefully", async () => {
   using pair = await tcpPair();
   const { conn, peer } = pair;

@@ -4,14 +4,16 @@
  * and really wrote. Also the crawl's sink across redirects and retries, and
  * `perOrigin.delay` as a function of the origin.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertInstanceOf } from "@std/assert";
 import {
   fetchAll,
   type HttpExchangeEnd,
   type HttpExchangeInfo,
+  HttpParseError,
   type HttpTap,
 } from "../mod.ts";
 import { concat, indexOf } from "./_net.ts";
+import { rawServer as keepAliveServer, writeSplit } from "./_raw_http.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -172,6 +174,69 @@ Deno.test("fetchAll() tap leaves interim 1xx heads out of the response bytes, ho
   }
 });
 
+Deno.test("fetchAll() tap whose end() throws: the exception is ignored, the result stands and the next hop is tapped", async () => {
+  await using server = rawServer((path) =>
+    path === "/start"
+      ? [
+        "HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+      ]
+      : ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"]
+  );
+  const ended: HttpExchangeEnd[] = [];
+  const tap: HttpTap = () => ({
+    end: (end) => {
+      ended.push(end);
+      throw new Error("from end()");
+    },
+  });
+  const [result] = await fetchAll([`${server.base}/start`], { tap });
+  assert(result?.ok, String(!result?.ok && result?.error));
+  assertEquals(decoder.decode(result.response.body), "ok");
+  assertEquals(ended.map((e) => [e.url, e.ok]), [
+    [`${server.base}/start`, true],
+    [`${server.base}/next`, true],
+  ]);
+});
+
+Deno.test("fetchAll() tap over a reused keep-alive conn the server closed unanswered: the stale exchange ends ok false, the replay is an exchange of its own", async () => {
+  await using server = keepAliveServer(
+    async ({ conn, connIndex, requestOnConn }) => {
+      // The first conn answers its first request, then closes on the second
+      // without a byte: that request is replayed on a new conn.
+      if (connIndex === 0 && requestOnConn === 1) return "close";
+      const body = connIndex === 0 ? "first" : "second";
+      await writeSplit(
+        conn,
+        `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+      return "keep";
+    },
+  );
+  const { tap, exchanges } = recorder();
+  const results = await fetchAll([server.url("/a"), server.url("/b")], {
+    tap,
+    concurrency: 1,
+  });
+  assertEquals(
+    results.map((r) => r.ok && decoder.decode(r.response.body)),
+    ["first", "second"],
+  );
+  assertEquals(server.connections, 2);
+  assertEquals(exchanges.map((e) => [e.info.url, e.end?.ok]), [
+    [server.url("/a"), true],
+    [server.url("/b"), false],
+    [server.url("/b"), true],
+  ]);
+  assertInstanceOf(exchanges[1]!.end?.error, HttpParseError);
+  assertEquals(exchanges[1]!.response, []);
+  // The same request went out twice, whole each time.
+  assertEquals(concat(exchanges[1]!.request), concat(exchanges[2]!.request));
+  assertEquals(
+    decoder.decode(concat(exchanges[2]!.response)),
+    "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond",
+  );
+});
+
 Deno.test("fetchAll() tap sees a large Content-Length body whole, and opens one exchange per redirect hop", async () => {
   const big = new Uint8Array(300_000).map((_, i) => i % 251);
   await using server = rawServer((path) =>
@@ -306,6 +371,35 @@ Deno.test("fetchAll() perOrigin.delay as a function spaces each origin's starts 
   assert(slowStarts[2]! - slowStarts[0]! >= 2 * 150 - 40, "slow span");
   // The fast origin did not wait for the slow one's delay.
   assert(fastStarts[2]! - fastStarts[0]! < 140);
+});
+
+Deno.test("fetchAll() perOrigin.delay as a function whose answer is not a non-negative number (a string, negative, NaN, null, an object) waits 0, as documented", async () => {
+  const starts: number[] = [];
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => {
+      starts.push(performance.now());
+      return new Response("x");
+    },
+  );
+  const answers: unknown[] = ["1000", -1000, NaN, null, {
+    valueOf: () => 1000,
+  }];
+  let asked = 0;
+  const urls = answers.map((_, i) =>
+    `http://127.0.0.1:${server.addr.port}/${i}`
+  );
+  const began = performance.now();
+  const results = await fetchAll(urls, {
+    concurrency: 1,
+    perOrigin: { delay: () => answers[asked++ % answers.length] as number },
+  });
+  const took = performance.now() - began;
+  assert(results.every((r) => r.ok));
+  assertEquals(starts.length, answers.length);
+  assert(asked >= answers.length - 1, `asked ${asked} times`);
+  // Any of these read as 1000 ms would hold the crawl for a second or more.
+  assert(took < 1000, `took ${took.toFixed(0)} ms`);
 });
 
 Deno.test("fetchAll() sink still gets the body of a redirect that turns out to be the answer (an unusable Location)", async () => {

@@ -13,6 +13,7 @@ import {
 } from "@std/assert";
 import { assertSpyCall, assertSpyCalls, spy } from "@std/testing/mock";
 import {
+  BlockingIOError,
   DefaultSelector,
   EVENT_READ,
   EVENT_WRITE,
@@ -104,6 +105,44 @@ Deno.test("PollableConn[kStartTls]() after a failed connect throws the connect's
       conn[kStartTls]({ hostname: "localhost" })
     );
     assertEquals(error, conn.error);
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("PollableConn[kStartTls]() after a failed send throws that send's error", async () => {
+  using server = listenTcp();
+  const accepted = server.accept();
+  const conn = PollableConn.connect(server.addr);
+  try {
+    await readyOn(conn, EVENT_WRITE);
+    // The peer closes with nothing unread: a FIN; what this side sends after
+    // is answered with a reset, and a later send fails.
+    (await accepted).close();
+    using sel = new DefaultSelector();
+    sel.register(conn, EVENT_WRITE);
+    let sendError: unknown = null;
+    await selectUntil(sel, () => {
+      try {
+        for (let i = 0; i < 16; i++) conn.send(new Uint8Array(64 * 1024));
+        return false;
+      } catch (e) {
+        if (e instanceof BlockingIOError) return false;
+        sendError = e;
+        return true;
+      }
+    }, { rounds: 10_000 });
+    sel.unregister(conn);
+    assertInstanceOf(sendError, Error);
+    assert(
+      sendError instanceof Deno.errors.BrokenPipe ||
+        sendError instanceof Deno.errors.ConnectionReset,
+      String(sendError),
+    );
+    const error = assertThrows(() =>
+      conn[kStartTls]({ hostname: "localhost" })
+    );
+    assertEquals(error, sendError);
   } finally {
     conn.close();
   }

@@ -256,6 +256,9 @@ Deno.test("HttpClient, fetchAll() and PollableConn.connectTls() reject caCerts t
   const cases: [unknown, string][] = [
     [["x"], "caCerts[0] is not PEM certificates"],
     [[""], "caCerts[0] is not PEM certificates"],
+    // An entry that is not a string at all: refused as no PEM, not thrown on.
+    [[42], "caCerts[0] is not PEM certificates"],
+    [[ca, null], "caCerts[1] is not PEM certificates"],
     [[ca, ca.slice(0, 200)], "caCerts[1] is not PEM certificates"],
     [[ca + ca.slice(0, 200)], "caCerts[0] is not PEM certificates"],
     [[ca.replace(/[A-Za-z]{8}\n/, "\n")], "does not parse"],
