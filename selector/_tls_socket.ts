@@ -40,9 +40,16 @@ export type StartTlsOptions = Omit<TlsOptions, "port">;
  * one of them, so this is the same decision.
  */
 export function connectTlsSocket(options: TlsOptions): Connecting {
+  const hostname = options.hostname ?? "127.0.0.1";
+  if (typeof hostname !== "string") {
+    // node:tls would throw this after the TCP connect, out of reach of the
+    // caller; Deno.connectTls refuses it too.
+    throw new TypeError(
+      `Cannot connect: hostname must be a string, received ${typeof hostname}`,
+    );
+  }
   const { promise, resolve, reject } = Promise.withResolvers<Transport>();
   const abort = new AbortController();
-  const hostname = options.hostname ?? "127.0.0.1";
   let handshake: Connecting | null = null;
   const attempt = (ca: string[] | undefined) => {
     Deno.connect({

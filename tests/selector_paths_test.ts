@@ -442,6 +442,23 @@ Deno.test("PollableConn.connectTls() with an out-of-range port fails through err
   assert(closed.closed);
 });
 
+Deno.test("PollableConn.connectTls() with a hostname that is not a string fails through error with TypeError, before connecting", async () => {
+  using listener = listenTcp();
+  using conn = PollableConn.connectTls({
+    hostname: 2130706433 as unknown as string, // 127.0.0.1, as a number
+    port: listener.addr.port,
+  });
+  await readyOn(conn, EVENT_WRITE);
+  assertInstanceOf(conn.error, TypeError);
+  assertStringIncludes(conn.error.message, "hostname must be a string");
+  // Nothing reached the server: a connect would be accepted at once.
+  const accepted = await Promise.race([
+    listener.accept().then((peer) => (peer.close(), true)),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), 50)),
+  ]);
+  assertEquals(accepted, false);
+});
+
 Deno.test("PollableConn.connectTls() without hostname connects to 127.0.0.1", async () => {
   using listener = listenTls();
   const served = listener.accept().then(async (peer) => {
