@@ -112,11 +112,24 @@ export function latin1(bytes: Uint8Array, start: number, end: number): string {
 
 /** Quotes received bytes for an error message: short, printable, escaped. */
 export function quote(bytes: Uint8Array, start: number, end: number): string {
+  return quoteCodes((i) => bytes[i]!, start, end);
+}
+
+/** {@linkcode quote} for a field value the parser already read as latin1 text. */
+export function quoteText(text: string): string {
+  return quoteCodes((i) => text.charCodeAt(i), 0, text.length);
+}
+
+function quoteCodes(
+  code: (i: number) => number,
+  start: number,
+  end: number,
+): string {
   const MAX = 40;
   let s = '"';
   const stop = Math.min(end, start + MAX);
   for (let i = start; i < stop; i++) {
-    const b = bytes[i]!;
+    const b = code(i);
     if (b === DQUOTE || b === BACKSLASH) s += "\\" + String.fromCharCode(b);
     else if (b === CR) s += "\\r";
     else if (b === HTAB) s += "\\t";

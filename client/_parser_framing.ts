@@ -13,6 +13,7 @@ import {
   fail,
   latin1,
   parseError,
+  quoteText,
   skipWs,
   trimWsEnd,
 } from "./_parser_bytes.ts";
@@ -254,7 +255,7 @@ export class FramingFields {
 
   /** Every `Transfer-Encoding` value as one list, quoted, for messages. */
   #transferEncoding(): string {
-    return JSON.stringify(this.#fields.get("transfer-encoding"));
+    return quoteText(this.#fields.get("transfer-encoding") ?? "");
   }
 }
 

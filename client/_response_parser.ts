@@ -70,7 +70,7 @@ export interface ResponseParserOptions {
 export interface ResponseHead {
   /** `"1.0"` for HTTP/1.0; `"1.1"` for HTTP/1.1 and any later HTTP/1.x. */
   version: "1.0" | "1.1";
-  /** The status code, 100..599 (never 1xx here: interim responses are skipped). */
+  /** The status code, 100..999 (never 1xx here: interim responses are skipped). */
   status: number;
   /** The reason phrase, possibly empty, decoded as latin1. */
   statusText: string;
@@ -627,12 +627,15 @@ export class ResponseParser {
         `status line ${quote(bytes, start, end)}`,
       );
     }
-    if (status < 100 || status > 599) {
+    // 600..999 are kept, as fetch, curl and llhttp do (RFC 9110 section 15: an
+    // unknown code is read as its class's x00; a class above 5 has none, so the
+    // caller sees the code itself, LinkedIn's 999 to crawlers, say).
+    if (status < 100) {
       fail(
         "invalid-status-code",
         `status code ${
           quote(bytes, start + 9, start + 12)
-        } out of range 100..599`,
+        } out of range 100..999`,
         offset + 9,
       );
     }

@@ -47,7 +47,7 @@ const TRANSIENT_ERRORS = [
  * Validates the `retry` option.
  *
  * @throws {RangeError} For a negative or non-integer `limit`, a negative delay,
- *   or a status outside 100..599.
+ *   or a status outside 100..999.
  * @throws {TypeError} If `statuses` is not an array.
  */
 export function retryPolicy(options: RetryOptions | undefined): RetryPolicy {
@@ -64,9 +64,9 @@ export function retryPolicy(options: RetryOptions | undefined): RetryPolicy {
     );
   }
   for (const status of statuses) {
-    if (!Number.isInteger(status) || status < 100 || status > 599) {
+    if (!Number.isInteger(status) || status < 100 || status > 999) {
       throw new RangeError(
-        `Cannot fetch: retry.statuses must hold status codes 100..599, received ${status}`,
+        `Cannot fetch: retry.statuses must hold status codes 100..999, received ${status}`,
       );
     }
   }

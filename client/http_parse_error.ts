@@ -22,7 +22,7 @@
  * | `truncated-body` | the connection closed before a `Content-Length` or chunked body (or its trailers) was complete |
  * | `invalid-status-line` | the status line is not `HTTP/1.x SP 3DIGIT SP reason` |
  * | `unsupported-http-version` | a well-formed version other than `HTTP/1.x` |
- * | `invalid-status-code` | the status code is not three digits in 100..599 |
+ * | `invalid-status-code` | the status code is not three digits in 100..999 |
  * | `unexpected-upgrade` | a `101 Switching Protocols` the client never asked for |
  * | `whitespace-after-start-line` | a line beginning with whitespace right after the status line |
  * | `obs-fold` | a trailer section whose first line begins with whitespace: a fold with no field to continue (folded fields are unfolded, RFC 9112 section 5.2) |

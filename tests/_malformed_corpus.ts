@@ -231,8 +231,8 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-status-code",
   },
   {
-    name: "status code above 599",
-    bytes: "HTTP/1.1 600 High\r\nContent-Length: 0\r\n\r\n",
+    name: "status code 000",
+    bytes: "HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n",
     code: "invalid-status-code",
   },
   {

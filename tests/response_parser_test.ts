@@ -288,6 +288,23 @@ const VALID: ValidCase[] = [
     keepAlive: true,
   },
   {
+    name:
+      "status code 999 above the classes RFC 9110 defines (LinkedIn's to crawlers)",
+    bytes: "HTTP/1.1 999 Request denied\r\nContent-Length: 2\r\n\r\nno",
+    status: 999,
+    statusText: "Request denied",
+    body: "no",
+    keepAlive: true,
+  },
+  {
+    name: "status code 600 without a reason",
+    bytes: "HTTP/1.1 600\r\nContent-Length: 0\r\n\r\n",
+    status: 600,
+    statusText: "",
+    body: "",
+    keepAlive: true,
+  },
+  {
     name: "reason phrase with spaces, tabs and latin1",
     bytes: "HTTP/1.1 200 Tr\xe8s  bien\tmerci\r\nContent-Length: 0\r\n\r\n",
     status: 200,
@@ -642,6 +659,18 @@ Deno.test("ResponseParser.receive() names what it received in messages", () => {
   );
   // Only the first 40 bytes of a line are quoted.
   assertStringIncludes(cut.message, `"X: ${"v".repeat(37)}..." at byte 70`);
+  // A no-break space before chunked shows as the byte it is, not as a space.
+  const te = assertThrows(
+    () =>
+      new ResponseParser().receive(
+        bytesOf("HTTP/1.1 200 OK\r\nTransfer-Encoding: \xa0chunked\r\n\r\n"),
+      ),
+    HttpParseError,
+  );
+  assertStringIncludes(
+    te.message,
+    'unsupported Transfer-Encoding "\\xa0chunked"',
+  );
 });
 
 Deno.test("ResponseParser.receive() enforces maxHeadBytes however split", () => {

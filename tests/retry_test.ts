@@ -24,6 +24,12 @@ Deno.test("retryPolicy() has the documented defaults and rejects bad values", ()
   assertThrows(() => retryPolicy({ maxDelay: NaN }), RangeError, "maxDelay");
   assertThrows(() => retryPolicy({ statuses: [99] }), RangeError, "statuses");
   assertThrows(
+    () => retryPolicy({ statuses: [1000] }),
+    RangeError,
+    "100..999",
+  );
+  assertEquals(retryPolicy({ statuses: [999] }).statuses.has(999), true);
+  assertThrows(
     () => retryPolicy({ statuses: 503 as unknown as number[] }),
     TypeError,
     "statuses",
