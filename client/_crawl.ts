@@ -150,10 +150,10 @@ class Slot implements Poolable {
   /** While idle: the client of the conn's last response, to start the next one. */
   client: HttpClient | null = null;
   /**
-   * Its request waited on something else (a sink, decoding turns, a body
-   * stream): its conn may not have been read since the server's last bytes.
+   * When its request began to wait on something else (a sink, decoding turns, a
+   * body stream), or -1: its conn may not have been read since then.
    */
-  waited = false;
+  waitedSince = -1;
 
   constructor(
     readonly conn: PollableConn,
@@ -165,7 +165,10 @@ class Slot implements Poolable {
 /** `#responded`'s `bodyError` when the response came whole. */
 const NO_ERROR: unique symbol = Symbol("no error");
 
-/** How long a conn released after a wait is read before it joins the pool. */
+/**
+ * A conn whose request waited this long (ms) without reading it is read for as
+ * long again, and a select, before it joins the pool.
+ */
 const VERIFY_MS = 1;
 
 /** Longest wait for a wakeup while no conn is registered and nothing is timed. */
@@ -221,10 +224,11 @@ export class Crawl {
   /** URLs whose diverted body reached its sink, to finish. */
   #sinkWritten: Array<{ job: Job; result: FetchResult }> = [];
   /**
-   * Keep-alive conns released after a wait in which nothing read them (a sink's
-   * close, decoding turns): what the server sent meanwhile (a 408, the rest of
-   * an overlong body, its close) is unknown, so each is read for a select and
-   * `VERIFY_MS` before it joins the pool; one that turns readable is closed.
+   * Keep-alive conns released after a wait of `VERIFY_MS` or more in which
+   * nothing read them (a sink's close, decoding turns): what the server sent
+   * meanwhile (a 408, the rest of an overlong body, its close) is unknown, so
+   * each is read for a select and `VERIFY_MS` before it joins the pool; one
+   * that turns readable is closed.
    */
   readonly #verifying: Array<
     { slot: Slot; key: string; select: number; at: number }
@@ -543,7 +547,7 @@ export class Crawl {
     }
     slot.client = null; // the job's now
     slot.job = job;
-    slot.waited = false;
+    slot.waitedSince = -1;
     job.slot = slot;
     this.#step(job, EVENT_WRITE);
   }
@@ -648,7 +652,7 @@ export class Crawl {
     // Waiting on its body stream, a client still reads (an early answer), and
     // may be stepped again meanwhile: await each wait once.
     const waiting = client.waiting;
-    if (waiting !== null) slot.waited = true;
+    if (waiting !== null && slot.waitedSince < 0) slot.waitedSince = loopNow();
     if (waiting !== null && !this.#awaited.has(waiting)) {
       this.#awaited.add(waiting);
       this.#awaitClient(job, client, waiting);
@@ -916,9 +920,11 @@ export class Crawl {
     if (client === null) return;
     const reusable = this.#config.keepAlive ? client.detach() : null;
     if (reusable !== null) {
+      // A wait as short as the time it takes to reuse a conn at all adds no
+      // risk: only a longer one is checked (a sink's close of ~0 ms is not).
       if (
-        slot !== null && slot.conn === reusable &&
-        (slot.waited || (slot.events & EVENT_READ) === 0)
+        slot !== null && slot.conn === reusable && slot.waitedSince >= 0 &&
+        loopNow() - slot.waitedSince >= VERIFY_MS
       ) {
         slot.job = null;
         slot.client = client;
