@@ -235,6 +235,17 @@ export class Crawl {
   > = [];
   /** Selects returned so far: when a conn was released, relative to them. */
   #selects = 0;
+  /** How many of `#verifying` each pool key has. */
+  readonly #verifyingPerKey = new Map<string, number>();
+  /**
+   * Hops that would open a new conn while one of their key's is being checked:
+   * they wait for it (a select and a millisecond, not a handshake), so a crawl
+   * keeps its conns rather than opening and closing one per URL.
+   */
+  #awaitingConn = new Map<
+    string,
+    Array<{ job: Job; url: HttpUrl; options: RequestOptions }>
+  >();
 
   /**
    * Checks the options.
@@ -515,6 +526,18 @@ export class Crawl {
       this.#closeIdle(slot);
       slot = this.#pool.take(key);
     }
+    if (slot === undefined && this.#verifyingPerKey.size > 0) {
+      const checking = this.#verifyingPerKey.get(key) ?? 0;
+      let awaiting = this.#awaitingConn.get(key);
+      if (checking > (awaiting?.length ?? 0)) {
+        if (awaiting === undefined) this.#awaitingConn.set(key, awaiting = []);
+        awaiting.push({ job, url, options });
+        // Without a client there is nothing to step: its deadline is set again
+        // when it starts, a millisecond or two from now.
+        this.#timers.delete(job);
+        return;
+      }
+    }
     const idle = slot?.client ?? null;
     let spare: HttpClient | undefined;
     let client: HttpClient;
@@ -587,6 +610,11 @@ export class Crawl {
 
   #untilNextDue(): number | undefined {
     const due = this.#timers.nextDue;
+    if (this.#verifying.length > 0) {
+      // A conn being checked joins the pool at the first select after its
+      // millisecond: a hop may be waiting for it.
+      return Math.max(0, Math.min(VERIFY_MS, due - performance.now()));
+    }
     if (due === Infinity) {
       // With nothing registered, select() without a timeout returns at once
       // (by contract): the loop would spin a core while it awaits an async
@@ -935,6 +963,10 @@ export class Crawl {
           select: this.#selects,
           at: loopNow(),
         });
+        this.#verifyingPerKey.set(
+          job.poolKey,
+          (this.#verifyingPerKey.get(job.poolKey) ?? 0) + 1,
+        );
         return;
       }
       if (
@@ -987,6 +1019,9 @@ export class Crawl {
         list[kept++] = entry;
         continue;
       }
+      const left = this.#verifyingPerKey.get(entry.key)! - 1;
+      if (left > 0) this.#verifyingPerKey.set(entry.key, left);
+      else this.#verifyingPerKey.delete(entry.key);
       const slot = entry.slot;
       if (slot.job !== null || slot.events === 0) continue;
       if (
@@ -995,6 +1030,17 @@ export class Crawl {
       ) this.#closeIdle(slot);
     }
     list.length = kept;
+    if (this.#awaitingConn.size > 0) {
+      // Each takes a conn just pooled, waits again while its key still has one
+      // being checked, or opens one.
+      const awaiting = this.#awaitingConn;
+      this.#awaitingConn = new Map();
+      for (const hops of awaiting.values()) {
+        for (const { job, url, options } of hops) {
+          if (!job.done) this.#launch(job, url, options);
+        }
+      }
+    }
   }
 
   /** Closes and forgets an idle conn the server closed (or wrote to). */
@@ -1154,6 +1200,8 @@ export class Crawl {
     for (const slot of this.#pool.drain()) slot.conn.close();
     for (const { slot } of this.#verifying) slot.conn.close();
     this.#verifying.length = 0;
+    this.#verifyingPerKey.clear();
+    this.#awaitingConn.clear();
     this.#timers.clear();
     this.#sel.close();
     if (!this.#exhausted) {
