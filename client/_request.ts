@@ -66,7 +66,13 @@ export interface EncodeRequestInit {
 
 const encoder = new TextEncoder();
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const CR_LF_NUL = /[\r\n\0]/;
+/**
+ * The controls RFC 9110's field-value leaves out (all but HTAB): CR, LF and NUL,
+ * which would split the head, and the others, which fetch and undici refuse too
+ * and which the CONNECT writer here refuses already.
+ */
+// deno-lint-ignore no-control-regex -- the controls are what it matches
+const CONTROL = /[\0-\x08\n-\x1f\x7f]/;
 /** What may appear in a request-target or Host as sent: visible ASCII only. */
 const VISIBLE_ASCII = /^[\x21-\x7e]*$/;
 
@@ -141,11 +147,12 @@ function checkField(name: unknown, value: unknown): void {
   }
   // Checked before `Headers` sees the value: it would silently strip a CR or LF
   // at either end instead of refusing it.
-  if (CR_LF_NUL.test(String(value))) {
+  const text = String(value);
+  if (CONTROL.test(text)) {
     throw new TypeError(
-      `Cannot build request: CR, LF or NUL in the value of header "${name}": ${
-        describe(String(value))
-      }`,
+      `Cannot build request: ${
+        /[\r\n\0]/.test(text) ? "CR, LF or NUL" : "a control character"
+      } in the value of header "${name}": ${describe(text)}`,
     );
   }
 }
@@ -153,8 +160,8 @@ function checkField(name: unknown, value: unknown): void {
 /**
  * Turns the caller's `HeadersInit` into a fresh `Headers`, refusing anything that
  * could not be sent as is: a name that is not an RFC 9110 token, a value holding
- * CR, LF or NUL (even at either end, which `Headers` would otherwise strip) or a
- * character above U+00FF. The caller's own `Headers` object is never modified.
+ * a control character other than HTAB (CR, LF or NUL even at either end, which
+ * `Headers` would otherwise strip) or a character above U+00FF. The caller's own `Headers` object is never modified.
  *
  * @example
  * ```ts ignore
@@ -186,8 +193,12 @@ function fieldList(init: HeadersInit | undefined): FieldList {
   if (init === undefined || init === null) return fields;
   try {
     if (init instanceof Headers) {
-      // Already normalized by `Headers`, which cannot hold CR, LF or NUL.
-      init.forEach((value, name) => fields.push([name, value]));
+      // Normalized by `Headers`, which cannot hold CR, LF or NUL, but keeps
+      // the other controls.
+      init.forEach((value, name) => {
+        checkField(name, value);
+        fields.push([name, value]);
+      });
     } else if (typeof init === "object" && Symbol.iterator in init) {
       for (const pair of init as Iterable<Iterable<string>>) {
         const entry = typeof pair === "string" ? [pair] : [...pair];
@@ -304,7 +315,8 @@ export function bodyProblem(body: unknown, method: unknown): string | null {
     }`;
   }
   const upper = String(method).toUpperCase();
-  if (upper === "GET" || upper === "HEAD") {
+  // RFC 9110 section 9.3.8: a client must not send content with TRACE.
+  if (upper === "GET" || upper === "HEAD" || upper === "TRACE") {
     return `a ${upper} request cannot have a body`;
   }
   return null;
@@ -557,6 +569,8 @@ export class RequestWriter {
     if (proxy === null && authorization === null) {
       return this.#write(target, host);
     }
+    // The absolute-form carries the URL's host even when the caller set Host.
+    if (proxy !== null && host !== url.host) checkHost(url.host);
     let line = proxy === null
       ? `${this.method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`
       : `${this.method} ${protocol}//${url.host}${target} HTTP/1.1\r\nHost: ${host}\r\n`;

@@ -37,7 +37,7 @@ export interface RequestSpec {
   /**
    * The request content: a string (UTF-8), bytes, or a stream (sent chunked, and
    * never retried or replayed on a redirect, since it cannot be sent twice).
-   * Another type, or a body with GET or HEAD, rejects the crawl with `TypeError`
+   * Another type, or a body with GET, HEAD or TRACE, rejects the crawl with `TypeError`
    * before any connection when the source is an array; a spec read from an
    * iterator fails that URL alone.
    */

@@ -474,10 +474,10 @@ export class HttpClient {
    * @param url An `http:` or `https:` URL, with a port other than 0.
    * @param options Method, headers, body, limits and connection options.
    * @throws {TypeError} If the URL does not parse, is not http(s) or has port 0;
-   *   if the method, a header or the body is invalid (CR, LF or NUL included); if
-   *   `sink` is not an unlocked `WritableStream`; if `cert` or `key` is given
-   *   alone, does not parse as PEM, or they do not match; if `caCerts` are not
-   *   whole PEM certificates.
+   *   if the method, a header or the body is invalid (a control character in a
+   *   header included); if `sink` is not an unlocked `WritableStream`; if
+   *   `cert` or `key` is given alone, does not parse as PEM, or they do not
+   *   match; if `caCerts` are not whole PEM certificates.
    * @throws {RangeError} If a timeout is negative or NaN, or `maxResponseBytes`
    *   is not a non-negative integer or `Infinity`.
    */

@@ -88,8 +88,9 @@ Deno.test("HttpClient constructor throws TypeError for a body that is not a stri
   }
 });
 
-Deno.test("HttpClient constructor throws TypeError for any body with GET or HEAD, as fetch does", () => {
-  for (const method of ["GET", "get", "HEAD", "head"]) {
+Deno.test("HttpClient constructor throws TypeError for any body with GET, HEAD or TRACE, as fetch does", () => {
+  // fetch refuses TRACE outright; RFC 9110 section 9.3.8 forbids its content.
+  for (const method of ["GET", "get", "HEAD", "head", "TRACE", "trace"]) {
     for (const body of ["", "x", new Uint8Array(0), streamOf(["x"])]) {
       assertThrows(
         () => new HttpClient("http://127.0.0.1:1/", { method, body }),

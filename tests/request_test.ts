@@ -273,6 +273,39 @@ Deno.test("validateMethod() rejects CR, LF, NUL and other non-token methods", ()
   );
 });
 
+Deno.test("normalizeHeaders() and encodeRequest() reject every control but HTAB in header values, from a record, pairs, a Headers or userAgent, as fetch does", () => {
+  for (
+    const value of ["a\x01b", "\x0cleading", "trailing\x0b", "a\x7fb", "\x1f"]
+  ) {
+    for (
+      const init of [
+        { "X-A": value },
+        [["X-A", value]],
+        new Headers({ "X-A": value }),
+      ] as HeadersInit[]
+    ) {
+      assertThrows(
+        () => normalizeHeaders(init),
+        TypeError,
+        "a control character in the value of header",
+      );
+    }
+    assertThrows(
+      () =>
+        encodeRequest({
+          method: "GET",
+          url: new URL("http://h/"),
+          keepAlive: true,
+          userAgent: value,
+        }),
+      TypeError,
+      'a control character in the value of header "User-Agent"',
+    );
+  }
+  // HTAB inside, and latin1 bytes (obs-text), are field-value.
+  assertEquals(normalizeHeaders({ "X-A": "a\tb\xe9" }).get("x-a"), "a\tb\xe9");
+});
+
 Deno.test("normalizeHeaders() rejects CR, LF and NUL in header values", () => {
   for (
     const value of [
@@ -423,6 +456,22 @@ Deno.test("encodeRequest() refuses URLs that are not http(s) or not what they cl
   } as unknown as URL;
   assertThrows(
     () => encodeRequest({ method: "GET", url: fakeHost, keepAlive: true }),
+    TypeError,
+    "invalid host",
+  );
+  // With the caller's Host and a proxy, the absolute-form still carries the
+  // URL's host: it is checked too.
+  const withHost = new RequestWriter({
+    method: "GET",
+    keepAlive: true,
+    headers: new Headers({ Host: "h.test" }),
+  });
+  assertThrows(
+    () =>
+      withHost.encode(
+        { ...fakeHost, protocol: "http:" } as unknown as URL,
+        parseProxy("http://127.0.0.1:3128"),
+      ),
     TypeError,
     "invalid host",
   );
