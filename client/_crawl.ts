@@ -102,6 +102,8 @@ class Job implements Timed {
   running = false;
   /** Its result is out: nothing may end it again. */
   done = false;
+  /** Its hop waits in `#awaitingConn` for a conn under check; its deadline stays armed. */
+  awaitingConn = false;
   /**
    * While the crawl writes a body kept out of the sink into it (the response
    * turned out to be the last), that write's writer and the result it ends
@@ -490,13 +492,19 @@ export class Crawl {
    * (an idle conn has an empty write buffer, so it is writable), else on a new
    * conn registered for the connect.
    */
-  #launch(job: Job, url: HttpUrl, options: RequestOptions): void {
+  #launch(
+    job: Job,
+    url: HttpUrl,
+    options: RequestOptions,
+    given?: Slot,
+  ): void {
     const sink = options.sink;
     if (sink !== undefined) {
       // A sink is locked only once a response begins: one that another open URL
       // of this crawl writes to must fail this one before its request is sent.
       const owner = this.#sinkOwners.get(sink);
       if (owner !== undefined && owner !== job && !owner.done) {
+        if (given !== undefined) this.#giveBack(given, job.poolKey);
         this.#end(job, {
           error: new TypeError(
             "Cannot fetch: sink must be a WritableStream that is not locked (another request of this crawl writes to it)",
@@ -513,28 +521,34 @@ export class Crawl {
       try {
         route = routeFor(url.url, transport);
       } catch (error) {
+        if (given !== undefined) this.#giveBack(given, job.poolKey);
         this.#end(job, { error }, loopNow());
         return;
       }
       if (route !== null) key = route.key;
     }
     job.poolKey = key;
-    let slot = this.#config.keepAlive ? this.#pool.take(key) : undefined;
+    let slot = given ??
+      (this.#config.keepAlive ? this.#pool.take(key) : undefined);
     // Readable while idle: its read settled since the last select (the server
     // closed it, or sent what no request asked for). Never reused.
     while (slot !== undefined && (slot.conn[kReady]() & EVENT_READ) !== 0) {
       this.#closeIdle(slot);
       slot = this.#pool.take(key);
     }
-    if (slot === undefined && this.#verifyingPerKey.size > 0) {
+    if (
+      slot === undefined && this.#verifyingPerKey.size > 0 &&
+      this.#config.maxIdlePerOrigin > 0 && this.#config.maxIdle > 0
+    ) {
       const checking = this.#verifyingPerKey.get(key) ?? 0;
       let awaiting = this.#awaitingConn.get(key);
       if (checking > (awaiting?.length ?? 0)) {
         if (awaiting === undefined) this.#awaitingConn.set(key, awaiting = []);
         awaiting.push({ job, url, options });
-        // Without a client there is nothing to step: its deadline is set again
-        // when it starts, a millisecond or two from now.
-        this.#timers.delete(job);
+        job.awaitingConn = true;
+        // The attempt's time runs on while it waits (a slow consumer or
+        // onProgress can make that long).
+        this.#timers.set(job, job.attemptStarted + totalTimeout(job));
         return;
       }
     }
@@ -557,8 +571,7 @@ export class Crawl {
         client = clientFor(url, hopOptions);
       }
     } catch (error) {
-      // It came from that pool a moment ago, so there is room for it.
-      if (slot !== undefined) this.#pool.put(key, slot);
+      if (slot !== undefined) this.#giveBack(slot, key);
       if (spare !== undefined) this.#spare.push(spare);
       this.#end(job, { error }, loopNow());
       return;
@@ -1013,34 +1026,105 @@ export class Crawl {
     const list = this.#verifying;
     let kept = 0;
     for (const entry of list) {
+      const slot = entry.slot;
+      // Closed by a select's batch (the server wrote or closed): done with.
+      const dropped = slot.job !== null || slot.events === 0;
       // Released since this select began, or too recently for Deno to have
       // polled the OS for it (a busy loop does so every few dozen turns).
-      if (entry.select === this.#selects || now - entry.at < VERIFY_MS) {
+      if (
+        !dropped &&
+        (entry.select === this.#selects || now - entry.at < VERIFY_MS)
+      ) {
         list[kept++] = entry;
         continue;
       }
       const left = this.#verifyingPerKey.get(entry.key)! - 1;
       if (left > 0) this.#verifyingPerKey.set(entry.key, left);
       else this.#verifyingPerKey.delete(entry.key);
-      const slot = entry.slot;
-      if (slot.job !== null || slot.events === 0) continue;
-      if (
-        slot.conn.closed || (slot.conn[kReady]() & EVENT_READ) !== 0 ||
-        !this.#pool.put(entry.key, slot)
-      ) this.#closeIdle(slot);
+      if (dropped) continue;
+      if (slot.conn.closed || (slot.conn[kReady]() & EVENT_READ) !== 0) {
+        this.#closeIdle(slot);
+        continue;
+      }
+      // A hop waiting for it takes it straight away (the pool may be full).
+      const hop = this.#aborted() ? undefined : this.#nextAwaiting(entry.key);
+      if (hop !== undefined) {
+        this.#relaunch(hop.job, hop.url, hop.options, slot);
+      } else this.#giveBack(slot, entry.key);
     }
     list.length = kept;
-    if (this.#awaitingConn.size > 0) {
+    // Aborted: the loop's next turn ends them; nothing more is sent.
+    if (this.#awaitingConn.size > 0 && !this.#aborted()) {
       // Each takes a conn just pooled, waits again while its key still has one
       // being checked, or opens one.
       const awaiting = this.#awaitingConn;
       this.#awaitingConn = new Map();
       for (const hops of awaiting.values()) {
         for (const { job, url, options } of hops) {
-          if (!job.done) this.#launch(job, url, options);
+          if (job.done || !job.awaitingConn) continue;
+          job.awaitingConn = false;
+          this.#relaunch(job, url, options);
         }
       }
     }
+  }
+
+  /**
+   * Starts a hop that waited for a conn (on `given`, a conn just checked, if
+   * any), with what is left of its attempt's time.
+   */
+  #relaunch(
+    job: Job,
+    url: HttpUrl,
+    options: RequestOptions,
+    given?: Slot,
+  ): void {
+    const timeout = totalTimeout(job);
+    const remaining = job.attemptStarted + timeout - performance.now();
+    if (remaining <= 0) {
+      if (given !== undefined) this.#giveBack(given, job.poolKey);
+      this.#end(job, { error: waitTimedOut(job) }, loopNow());
+      return;
+    }
+    this.#launch(job, url, {
+      ...options,
+      timeout: remaining,
+      [kTotalLimit]: timeout,
+    }, given);
+  }
+
+  /** The first hop still waiting for a conn of `key`, taken off the list. */
+  #nextAwaiting(
+    key: string,
+  ): { job: Job; url: HttpUrl; options: RequestOptions } | undefined {
+    const hops = this.#awaitingConn.get(key);
+    if (hops === undefined) return undefined;
+    let hop;
+    while ((hop = hops.shift()) !== undefined) {
+      if (!hop.job.done && hop.job.awaitingConn) break;
+    }
+    if (hops.length === 0) this.#awaitingConn.delete(key);
+    if (hop !== undefined) hop.job.awaitingConn = false;
+    return hop;
+  }
+
+  #aborted(): boolean {
+    return this.#config.signal?.aborted === true;
+  }
+
+  /** An idle conn back to the pool, or closed when the pool has no room. */
+  #giveBack(slot: Slot, key: string): void {
+    if (!this.#pool.put(key, slot)) this.#closeIdle(slot);
+  }
+
+  /** A hop's attempt ran out of time while it waited for a conn under check. */
+  #awaitExpired(job: Job, now: number): void {
+    job.awaitingConn = false;
+    const hops = this.#awaitingConn.get(job.poolKey);
+    const at = hops?.findIndex((hop) => hop.job === job) ?? -1;
+    if (at >= 0) hops!.splice(at, 1);
+    if (hops?.length === 0) this.#awaitingConn.delete(job.poolKey);
+    this.#end(job, { error: waitTimedOut(job) }, now);
   }
 
   /** Closes and forgets an idle conn the server closed (or wrote to). */
@@ -1144,6 +1228,8 @@ export class Crawl {
           } ms passed while writing the body to the sink`,
         );
         this.#finish(entry, failedResult(entry, error, result.timings));
+      } else if (entry.awaitingConn) {
+        this.#awaitExpired(entry, now);
       } else if (entry.backingOff) {
         entry.backingOff = false;
         // The origin may have been forgotten meanwhile: look it up again.
@@ -1263,6 +1349,15 @@ function hopTimedOut(job: Job): Error {
     `Cannot fetch ${job.shown}: the total timeout of ${
       totalTimeout(job)
     } ms passed before redirect ${job.hops}`,
+  );
+}
+
+/** The error of a hop whose attempt's time ran out while it waited for a conn. */
+function waitTimedOut(job: Job): Error {
+  return new Deno.errors.TimedOut(
+    `Cannot fetch ${job.shown}: the total timeout of ${
+      totalTimeout(job)
+    } ms passed before its request was sent`,
   );
 }
 

@@ -104,7 +104,12 @@ const MANAGED = new Set([
 ]);
 
 function describe(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
+  if (typeof value !== "string") return String(value);
+  // JSON leaves DEL and the C1 controls as they are: escape them too.
+  return JSON.stringify(value).replace(
+    /[\x7f-\x9f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /**

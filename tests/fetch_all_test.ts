@@ -322,6 +322,77 @@ for (const wait of ["sink", "gzip"] as const) {
   }
 }
 
+/** A sink whose close takes `ms`: its URL's conn goes through the read check. */
+function slowClosingSink(ms: number): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    close: () => new Promise((resolve) => setTimeout(resolve, ms)),
+  });
+}
+
+Deno.test("fetchAll() aborted sends nothing more, not even a hop that waited for a conn under check", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, LENGTH);
+    return "keep";
+  });
+  // The tap is called as each request goes out, on the loop's thread: one
+  // called after abort() went out after it. Aborts at staggered times land
+  // some while hops wait for a conn under check (a sink's 3 ms close puts
+  // each conn through the check).
+  let sentAfter = 0;
+  for (let run = 0; run < 12; run++) {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new Error("stop")),
+      4 + run,
+    );
+    const results = await fetchAll(
+      Array.from({ length: 200 }, () => ({
+        url: server.url("/"),
+        method: "POST",
+        body: "x",
+        sink: slowClosingSink(3),
+      })),
+      {
+        concurrency: 8,
+        signal: controller.signal,
+        tap: () => {
+          if (controller.signal.aborted) sentAfter++;
+          return undefined;
+        },
+      },
+    );
+    clearTimeout(timer);
+    assertEquals(results.length, 200);
+    assert(controller.signal.aborted, "the crawl ended before the abort");
+  }
+  assertEquals(sentAfter, 0, "requests sent after the abort");
+});
+
+Deno.test("fetchEach() with a slow consumer: a hop that waited for a conn under check still fails at its total timeout", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, LENGTH);
+    return "keep";
+  });
+  let n = 0;
+  let over = 0;
+  for await (
+    const { result } of fetchEach(
+      Array.from({ length: 120 }, () => ({
+        url: server.url("/"),
+        sink: slowClosingSink(3),
+      })),
+      { concurrency: 16, timeout: 60 },
+    )
+  ) {
+    if (result.ok && result.timings.total > 60 + 5) over++;
+    if (!result.ok) assertInstanceOf(result.error, Deno.errors.TimedOut);
+    // The loop waits on the consumer: hops deferred meanwhile wait with it.
+    if (++n % 7 === 0) await new Promise((resolve) => setTimeout(resolve, 40));
+  }
+  assertEquals(n, 120);
+  assertEquals(over, 0, "ok results past the 60 ms timeout");
+});
+
 Deno.test("fetchAll() still reuses conns after waits on sinks when the server sends nothing meanwhile", async () => {
   const seen = new Set<number>();
   await using server = rawServer(async ({ conn, connIndex }) => {

@@ -302,6 +302,12 @@ Deno.test("normalizeHeaders() and encodeRequest() reject every control but HTAB 
       'a control character in the value of header "User-Agent"',
     );
   }
+  // DEL shows escaped in the message (JSON leaves it as it is).
+  assertThrows(
+    () => normalizeHeaders({ "X-A": "a\x7f" }),
+    TypeError,
+    '"a\\u007f"',
+  );
   // HTAB inside, and latin1 bytes (obs-text), are field-value.
   assertEquals(normalizeHeaders({ "X-A": "a\tb\xe9" }).get("x-a"), "a\tb\xe9");
 });
