@@ -43,6 +43,7 @@ import {
   type HttpResponse,
   type InternalOptions,
   kFailedHead,
+  kIdleWhileWaiting,
   kReuse,
   kRoute,
   kStamps,
@@ -152,10 +153,19 @@ class Slot implements Poolable {
   /** While idle: the client of the conn's last response, to start the next one. */
   client: HttpClient | null = null;
   /**
-   * When its request began to wait on something else (a sink, decoding turns, a
-   * body stream), or -1: its conn may not have been read since then.
+   * How long its request has waited on something else (a sink's write,
+   * decoding turns) with its conn not read (ms), and since when the current
+   * such wait (or -1): what the server sent meanwhile is unknown.
    */
-  waitedSince = -1;
+  unwatched = 0;
+  unwatchedSince = -1;
+  /**
+   * Its request waits on its sink's close with the response read whole: the
+   * crawl reads the conn meanwhile, and anything read (an early close, a 408,
+   * bytes past the body) makes it `dirty`, never reused.
+   */
+  idleWatch = false;
+  dirty = false;
 
   constructor(
     readonly conn: PollableConn,
@@ -169,7 +179,8 @@ const NO_ERROR: unique symbol = Symbol("no error");
 
 /**
  * A conn whose request waited this long (ms) without reading it is read for as
- * long again, and a select, before it joins the pool.
+ * long again, and a select, before it joins the pool. (A wait on the sink's
+ * close does not count: the conn is read meanwhile.)
  */
 const VERIFY_MS = 1;
 
@@ -226,8 +237,8 @@ export class Crawl {
   /** URLs whose diverted body reached its sink, to finish. */
   #sinkWritten: Array<{ job: Job; result: FetchResult }> = [];
   /**
-   * Keep-alive conns released after a wait of `VERIFY_MS` or more in which
-   * nothing read them (a sink's close, decoding turns): what the server sent
+   * Keep-alive conns released after waits of `VERIFY_MS` or more in which
+   * nothing read them (a sink's writes, decoding turns): what the server sent
    * meanwhile (a 408, the rest of an overlong body, its close) is unknown, so
    * each is read for a select and `VERIFY_MS` before it joins the pool; one
    * that turns readable is closed.
@@ -583,7 +594,9 @@ export class Crawl {
     }
     slot.client = null; // the job's now
     slot.job = job;
-    slot.waitedSince = -1;
+    slot.unwatched = 0;
+    slot.unwatchedSince = -1;
+    slot.idleWatch = slot.dirty = false;
     job.slot = slot;
     this.#step(job, EVENT_WRITE);
   }
@@ -656,6 +669,13 @@ export class Crawl {
       if (job === null) {
         // An idle conn that becomes ready was closed by the server (or misbehaves).
         this.#dropIdle(slot);
+      } else if (slot.idleWatch) {
+        // Read whole, its request waiting on its sink: the server closed or
+        // wrote what no request asked for. The client is not told; the conn
+        // is not reused.
+        slot.idleWatch = false;
+        slot.dirty = true;
+        this.#watch(slot, 0);
       } else if (job.client !== null && job.slot === slot) {
         this.#step(job, mask);
       }
@@ -689,11 +709,20 @@ export class Crawl {
       if (slot !== null) this.#watch(slot, 0);
       slot = job.slot = new Slot(conn, job, 0);
     }
-    if (slot.events !== events) this.#watch(slot, events);
     // Waiting on its body stream, a client still reads (an early answer), and
     // may be stepped again meanwhile: await each wait once.
     const waiting = client.waiting;
-    if (waiting !== null && slot.waitedSince < 0) slot.waitedSince = loopNow();
+    let want = events;
+    slot.idleWatch = waiting !== null && events === 0 && !slot.dirty &&
+      this.#config.keepAlive && client[kIdleWhileWaiting]();
+    if (slot.idleWatch) want = EVENT_READ;
+    if (waiting !== null && want === 0) {
+      if (slot.unwatchedSince < 0) slot.unwatchedSince = loopNow();
+    } else if (slot.unwatchedSince >= 0) {
+      slot.unwatched += loopNow() - slot.unwatchedSince;
+      slot.unwatchedSince = -1;
+    }
+    if (slot.events !== want) this.#watch(slot, want);
     if (waiting !== null && !this.#awaited.has(waiting)) {
       this.#awaited.add(waiting);
       this.#awaitClient(job, client, waiting);
@@ -959,13 +988,25 @@ export class Crawl {
     job.slot = null;
     const client = job.client;
     if (client === null) return;
-    const reusable = this.#config.keepAlive ? client.detach() : null;
+    let reusable = this.#config.keepAlive ? client.detach() : null;
+    if (
+      reusable !== null &&
+      (slot?.dirty === true || (reusable[kReady]() & EVENT_READ) !== 0)
+    ) {
+      // Read while the request waited, or readable now: not reused.
+      reusable.close();
+      reusable = null;
+    }
     if (reusable !== null) {
       // A wait as short as the time it takes to reuse a conn at all adds no
-      // risk: only a longer one is checked (a sink's close of ~0 ms is not).
+      // risk: only a longer one is checked.
       if (
-        slot !== null && slot.conn === reusable && slot.waitedSince >= 0 &&
-        loopNow() - slot.waitedSince >= VERIFY_MS
+        slot !== null && slot.conn === reusable &&
+        slot.unwatched +
+              (slot.unwatchedSince >= 0
+                ? loopNow() - slot.unwatchedSince
+                : 0) >=
+          VERIFY_MS
       ) {
         slot.job = null;
         slot.client = client;

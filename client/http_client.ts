@@ -309,6 +309,10 @@ export interface Stamps {
 export const kStamps: unique symbol = Symbol("selectors.stamps");
 /** Starts another request on a finished client (internal; see `HttpClient[kReuse]`). */
 export const kReuse: unique symbol = Symbol("selectors.reuse");
+/** Whether the client waits with its response read whole off a reusable conn (internal). */
+export const kIdleWhileWaiting: unique symbol = Symbol(
+  "selectors.idleWhileWaiting",
+);
 /** The head of a response whose body failed (internal; see `HttpClient[kFailedHead]`). */
 export const kFailedHead: unique symbol = Symbol("selectors.failedHead");
 
@@ -754,6 +758,20 @@ export class HttpClient {
    */
   get [kStamps](): Stamps {
     return this.#timings;
+  }
+
+  /**
+   * For the crawl: the response is read whole off a conn that may be reused,
+   * and the request waits only on its sink's close: nothing more may come on
+   * the conn, so the crawl watches it meanwhile. (Not while decoding: those
+   * turns keep the loop busy, and Deno polls the OS only every few dozen of
+   * them, so what the conn's read would tell may not be known in time.)
+   *
+   * @ignore
+   */
+  [kIdleWhileWaiting](): boolean {
+    return this.#ending && this.#reusable && this.#sinkClosing &&
+      this.#waiting !== null;
   }
 
   /**
