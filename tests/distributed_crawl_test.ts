@@ -963,6 +963,22 @@ class ReplyLosingProxy implements AsyncDisposable {
   }
 }
 
+/** One worker, w1, concurrency 16, through `redisUrl` (a proxy in front of Redis). */
+function workThrough(redisUrl: string): string[] {
+  return [
+    "work",
+    "--redis",
+    redisUrl,
+    "--name",
+    "w1",
+    "--concurrency",
+    "16",
+    "--idle-exit",
+    "500",
+    "--json",
+  ];
+}
+
 redisTest(
   "distributed_crawl.ts work counts right when Redis ran a commit batch or a read whose reply was lost: nothing lost, nothing recovered",
   async () => {
@@ -975,18 +991,7 @@ redisTest(
       /EVALSHA[^]*crawl:results[^]*EXEC\r\n/,
       /XREADGROUP[^]*\r\n>\r\n/,
     ]);
-    const out = await run([
-      "work",
-      "--redis",
-      proxy.url,
-      "--name",
-      "w1",
-      "--concurrency",
-      "16",
-      "--idle-exit",
-      "500",
-      "--json",
-    ], 30_000);
+    const out = await run(workThrough(proxy.url), 30_000);
     assertEquals(proxy.pending.size, 0, "a reply was not lost");
     const summary = summaryOf(out);
     await using client = await RespClient.connect(redis.port);
@@ -1026,18 +1031,7 @@ redisTest(
       skip: new Map([[newRead, 1]]),
       delay: { pattern: /XREADGROUP[^]*\r\n0\r\n/, ms: 1_500 },
     });
-    const out = await run([
-      "work",
-      "--redis",
-      proxy.url,
-      "--name",
-      "w1",
-      "--concurrency",
-      "16",
-      "--idle-exit",
-      "500",
-      "--json",
-    ], 30_000);
+    const out = await run(workThrough(proxy.url), 30_000);
     assertEquals(proxy.pending.size, 0, "no reply was lost");
     const summary = summaryOf(out);
     const twice = [...server.hits].filter(([, n]) => n > 1);
