@@ -487,6 +487,14 @@ export class Crawl {
       job.queued += now - job.waitingSince;
       job.queuedNow = false;
       job.running = true;
+      const origin = job.origin!;
+      if (origin.delayError !== null) {
+        // perOrigin.delay threw for this start: this URL fails with it.
+        const { error } = origin.delayError;
+        origin.delayError = null;
+        this.#end(job, { error }, now);
+        continue;
+      }
       if (job.hopUrl !== null) {
         this.#launchHop(job, now);
         continue;

@@ -169,7 +169,7 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
       perOrigin,
       delay: typeof options.perOrigin?.delay === "function"
         ? options.perOrigin.delay
-        : nonNegative("perOrigin.delay", options.perOrigin?.delay, 0),
+        : finiteDelay(options.perOrigin?.delay),
     },
     maxOpen: concurrency + maxQueued,
     redirect,
@@ -263,6 +263,17 @@ export function checkArrayBodies(
       );
     }
   }
+}
+
+/** `perOrigin.delay` as a number: Infinity would hold every URL for ever. */
+function finiteDelay(delay: number | undefined): number {
+  const ms = nonNegative("perOrigin.delay", delay, 0);
+  if (ms === Infinity) {
+    throw new RangeError(
+      "Cannot fetch: perOrigin.delay must be a finite non-negative number, received Infinity",
+    );
+  }
+  return ms;
 }
 
 export function specOptions(

@@ -105,10 +105,23 @@ const FULL = 3;
  */
 const LINGER = 4;
 
-/** A per-origin delay function's answer; one that is not a delay counts as 0. */
-function originDelay(delay: (origin: string) => number, key: string): number {
-  const ms = delay(key);
-  return typeof ms === "number" && ms >= 0 ? ms : 0;
+/**
+ * A per-origin delay function's answer; one that is not a finite delay counts
+ * as 0 (Infinity would hold the origin's URLs for ever). A throw is kept on the
+ * origin, for the crawl to fail the URL that was to start with it.
+ */
+function originDelay<J>(
+  delay: (origin: string) => number,
+  origin: Origin<J>,
+): number {
+  let ms: unknown;
+  try {
+    ms = delay(origin.key);
+  } catch (error) {
+    origin.delayError = { error };
+    return 0;
+  }
+  return typeof ms === "number" && ms >= 0 && ms !== Infinity ? ms : 0;
 }
 
 /** One origin's queue and counters. */
@@ -117,6 +130,8 @@ export class Origin<J> implements Timed {
   heapIndex = -1;
   /** Jobs in flight to this origin. */
   inFlight = 0;
+  /** What the delay function threw at the last start, for the crawl to report. */
+  delayError: { error: unknown } | null = null;
   /** No start before this time (politeness delay). */
   nextStart = -Infinity;
   /** No start before this time (origin-wide backoff). */
@@ -238,7 +253,7 @@ export class Scheduler<J> {
       origin.inFlight++;
       const delay = this.#limits.delay;
       origin.nextStart = now +
-        (typeof delay === "number" ? delay : originDelay(delay, origin.key));
+        (typeof delay === "number" ? delay : originDelay(delay, origin));
       this.#place(origin, now);
       return job;
     }

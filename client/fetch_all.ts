@@ -223,7 +223,10 @@ export interface FetchAllOptions {
   concurrency?: number;
   /**
    * How many pulled URLs may wait for their origin's slot: the source is read
-   * lazily, never more than `concurrency + maxQueued` URLs ahead of what finished.
+   * lazily, in order, never more than `concurrency + maxQueued` URLs ahead of
+   * what finished. So that many URLs of one origin that must wait (its delay,
+   * a `Retry-After` pause) hold back the URLs after them in the source, other
+   * origins' too: interleave origins in the source, or raise this.
    *
    * @default {4 * concurrency}
    */
@@ -421,9 +424,10 @@ export interface RetryOptions {
 
 /**
  * Per-origin limits of a crawl (an origin is scheme, host and port). They apply
- * to each URL's own origin: the hops of a redirect run in the slot their URL
- * already holds. A `429` or `503` with `Retry-After` also pauses the origin's
- * other requests until then (capped at `retry.maxDelay`), retries on or off.
+ * to each request's own origin: a redirect's hop is queued on its target's
+ * origin and starts under its limits (and pause), within its attempt's
+ * timeout. A `429` or `503` with `Retry-After` also pauses the origin's other
+ * requests until then (capped at `retry.maxDelay`), retries on or off.
  *
  * @example
  * ```ts
@@ -446,8 +450,9 @@ export interface PerOriginOptions {
    * number for all, or a function of the origin (`"https://example.com"`, as
    * `URL.origin` gives it) for a delay that varies by origin, such as a
    * robots.txt `Crawl-delay`. The function is asked at each start, so its answer
-   * may change during the crawl; an answer that is not a non-negative number
-   * counts as 0.
+   * may change during the crawl; an answer that is not a finite non-negative
+   * number counts as 0, and a throw fails the URL that was to start (the
+   * number itself must be finite: `RangeError`).
    *
    * @default {0}
    */

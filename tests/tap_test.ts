@@ -4,7 +4,12 @@
  * and really wrote. Also the crawl's sink across redirects and retries, and
  * `perOrigin.delay` as a function of the origin.
  */
-import { assert, assertEquals, assertInstanceOf } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+} from "@std/assert";
 import {
   fetchAll,
   type HttpExchangeEnd,
@@ -373,7 +378,7 @@ Deno.test("fetchAll() perOrigin.delay as a function spaces each origin's starts 
   assert(fastStarts[2]! - fastStarts[0]! < 140);
 });
 
-Deno.test("fetchAll() perOrigin.delay as a function whose answer is not a non-negative number (a string, negative, NaN, null, an object) waits 0, as documented", async () => {
+Deno.test("fetchAll() perOrigin.delay as a function whose answer is not a finite non-negative number (a string, negative, NaN, Infinity, null, an object) waits 0, as documented", async () => {
   const starts: number[] = [];
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
@@ -382,7 +387,7 @@ Deno.test("fetchAll() perOrigin.delay as a function whose answer is not a non-ne
       return new Response("x");
     },
   );
-  const answers: unknown[] = ["1000", -1000, NaN, null, {
+  const answers: unknown[] = ["1000", -1000, NaN, Infinity, null, {
     valueOf: () => 1000,
   }];
   let asked = 0;
@@ -400,6 +405,40 @@ Deno.test("fetchAll() perOrigin.delay as a function whose answer is not a non-ne
   assert(asked >= answers.length - 1, `asked ${asked} times`);
   // Any of these read as 1000 ms would hold the crawl for a second or more.
   assert(took < 1000, `took ${took.toFixed(0)} ms`);
+});
+
+Deno.test("fetchAll() perOrigin.delay: a number that is Infinity is a RangeError before connecting; a function that throws fails the URL that was to start, and the crawl goes on", async () => {
+  let served = 0;
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => {
+      served++;
+      return new Response("x");
+    },
+  );
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  await assertRejects(
+    () => fetchAll([`${base}/`], { perOrigin: { delay: Infinity } }),
+    RangeError,
+    "perOrigin.delay must be a finite non-negative number",
+  );
+  assertEquals(served, 0);
+  const failure = new Error("robots lookup failed");
+  let asked = 0;
+  const results = await fetchAll([`${base}/0`, `${base}/1`, `${base}/2`], {
+    concurrency: 1,
+    perOrigin: {
+      delay: () => {
+        // The second start's answer throws.
+        if (asked++ === 1) throw failure;
+        return 0;
+      },
+    },
+  });
+  assert(results[0]?.ok);
+  assertEquals(results[1]?.ok === false && results[1].error, failure);
+  assert(results[2]?.ok);
+  assertEquals(served, 2);
 });
 
 Deno.test("fetchAll() sink still gets the body of a redirect that turns out to be the answer (an unusable Location)", async () => {
