@@ -229,11 +229,12 @@ function typeName(value: unknown): string {
  *   is not a non-negative integer or `Infinity`.
  */
 /**
- * API.md: a request body of a type no request has, or any body with GET or HEAD,
- * rejects with `TypeError` before any connection opens. An array's specs are all
- * at hand, so they are checked first; an iterator's can only be checked as each
- * is read, and fail that URL alone ({@linkcode specOptions}). Only own data
- * properties are read here: a getter is read once, when its URL is.
+ * API.md: a request body of a type no request has, or any body with GET or HEAD
+ * (or TRACE, RFC 9110 section 9.3.8), rejects with `TypeError` before any
+ * connection opens. An array's specs are all at hand, so they are checked
+ * first; an iterator's can only be checked as each is read, and fail that URL
+ * alone ({@linkcode specOptions}). Only own data properties are read here: a
+ * getter is read once, when its URL is.
  *
  * @throws {TypeError} Naming the first such spec's index.
  */
