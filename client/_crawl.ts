@@ -248,8 +248,6 @@ export class Crawl {
   > = [];
   /** Selects returned so far: when a conn was released, relative to them. */
   #selects = 0;
-  /** How many of `#verifying` each pool key has. */
-  readonly #verifyingPerKey = new Map<string, number>();
   /**
    * Hops that would open a new conn while one of their key's is being checked:
    * they wait for it (a select and a millisecond, not a handshake), so a crawl
@@ -556,10 +554,11 @@ export class Crawl {
       slot = this.#pool.take(key);
     }
     if (
-      slot === undefined && this.#verifyingPerKey.size > 0 &&
+      slot === undefined && this.#verifying.length > 0 &&
       this.#config.maxIdlePerOrigin > 0 && this.#config.maxIdle > 0
     ) {
-      const checking = this.#verifyingPerKey.get(key) ?? 0;
+      let checking = 0;
+      for (const entry of this.#verifying) if (entry.key === key) checking++;
       let awaiting = this.#awaitingConn.get(key);
       if (checking > (awaiting?.length ?? 0)) {
         if (awaiting === undefined) this.#awaitingConn.set(key, awaiting = []);
@@ -997,11 +996,9 @@ export class Crawl {
     const client = job.client;
     if (client === null) return;
     let reusable = this.#config.keepAlive ? client.detach() : null;
-    if (
-      reusable !== null &&
-      (slot?.dirty === true || (reusable[kReady]() & EVENT_READ) !== 0)
-    ) {
-      // Read while the request waited, or readable now: not reused.
+    if (reusable !== null && slot?.dirty === true) {
+      // Read while the request waited on its sink: not reused. (One readable
+      // now is not either: the check at take, or the select, closes it.)
       reusable.close();
       reusable = null;
     }
@@ -1025,10 +1022,6 @@ export class Crawl {
           select: this.#selects,
           at: loopNow(),
         });
-        this.#verifyingPerKey.set(
-          job.poolKey,
-          (this.#verifyingPerKey.get(job.poolKey) ?? 0) + 1,
-        );
         return;
       }
       if (
@@ -1073,35 +1066,32 @@ export class Crawl {
   #verified(): void {
     const now = loopNow();
     const list = this.#verifying;
+    const checked: typeof list = [];
     let kept = 0;
     for (const entry of list) {
       const slot = entry.slot;
       // Closed by a select's batch (the server wrote or closed): done with.
-      const dropped = slot.job !== null || slot.events === 0;
+      if (slot.job !== null || slot.events === 0) continue;
       // Released since this select began, or too recently for Deno to have
       // polled the OS for it (a busy loop does so every few dozen turns).
-      if (
-        !dropped &&
-        (entry.select === this.#selects || now - entry.at < VERIFY_MS)
-      ) {
+      if (entry.select === this.#selects || now - entry.at < VERIFY_MS) {
         list[kept++] = entry;
-        continue;
-      }
-      const left = this.#verifyingPerKey.get(entry.key)! - 1;
-      if (left > 0) this.#verifyingPerKey.set(entry.key, left);
-      else this.#verifyingPerKey.delete(entry.key);
-      if (dropped) continue;
+      } else checked.push(entry);
+    }
+    // Only those still under check are listed while the checked ones start
+    // hops: a hop counts them to decide whether to wait.
+    list.length = kept;
+    for (const { slot, key } of checked) {
       if (slot.conn.closed || (slot.conn[kReady]() & EVENT_READ) !== 0) {
         this.#closeIdle(slot);
         continue;
       }
       // A hop waiting for it takes it straight away (the pool may be full).
-      const hop = this.#aborted() ? undefined : this.#nextAwaiting(entry.key);
+      const hop = this.#aborted() ? undefined : this.#nextAwaiting(key);
       if (hop !== undefined) {
         this.#relaunch(hop.job, hop.url, hop.options, slot);
-      } else this.#giveBack(slot, entry.key);
+      } else this.#giveBack(slot, key);
     }
-    list.length = kept;
     // Aborted: the loop's next turn ends them; nothing more is sent.
     if (this.#awaitingConn.size > 0 && !this.#aborted()) {
       // Each takes a conn just pooled, waits again while its key still has one
@@ -1132,7 +1122,11 @@ export class Crawl {
     const remaining = job.attemptStarted + timeout - performance.now();
     if (remaining <= 0) {
       if (given !== undefined) this.#giveBack(given, job.poolKey);
-      this.#end(job, { error: waitTimedOut(job) }, loopNow());
+      this.#end(
+        job,
+        { error: hopTimedOut(job, "its request was sent") },
+        loopNow(),
+      );
       return;
     }
     this.#launch(job, url, {
@@ -1173,7 +1167,7 @@ export class Crawl {
     const at = hops?.findIndex((hop) => hop.job === job) ?? -1;
     if (at >= 0) hops!.splice(at, 1);
     if (hops?.length === 0) this.#awaitingConn.delete(job.poolKey);
-    this.#end(job, { error: waitTimedOut(job) }, now);
+    this.#end(job, { error: hopTimedOut(job, "its request was sent") }, now);
   }
 
   /** Closes and forgets an idle conn the server closed (or wrote to). */
@@ -1335,7 +1329,6 @@ export class Crawl {
     for (const slot of this.#pool.drain()) slot.conn.close();
     for (const { slot } of this.#verifying) slot.conn.close();
     this.#verifying.length = 0;
-    this.#verifyingPerKey.clear();
     this.#awaitingConn.clear();
     this.#timers.clear();
     this.#sel.close();
@@ -1392,21 +1385,15 @@ function totalTimeout(job: Job): number {
   return job.options.timeout ?? 30_000;
 }
 
-/** The error of a hop whose attempt's time ran out before it could start. */
-function hopTimedOut(job: Job): Error {
+/**
+ * The error of a hop whose attempt's time ran out before it could start:
+ * queued as a redirect's hop, or waiting for a conn under check.
+ */
+function hopTimedOut(job: Job, before = `redirect ${job.hops}`): Error {
   return new Deno.errors.TimedOut(
     `Cannot fetch ${job.shown}: the total timeout of ${
       totalTimeout(job)
-    } ms passed before redirect ${job.hops}`,
-  );
-}
-
-/** The error of a hop whose attempt's time ran out while it waited for a conn. */
-function waitTimedOut(job: Job): Error {
-  return new Deno.errors.TimedOut(
-    `Cannot fetch ${job.shown}: the total timeout of ${
-      totalTimeout(job)
-    } ms passed before its request was sent`,
+    } ms passed before ${before}`,
   );
 }
 

@@ -48,6 +48,29 @@ export async function selectUntil<T>(
   );
 }
 
+/** Sends `size`-byte chunks on `conn` (registered on `sel` for writing) until a send fails; that error. */
+export async function sendUntilFails<T>(
+  sel: Selector<T>,
+  conn: PollableConn,
+  size: number,
+): Promise<Error> {
+  let sendError: unknown = null;
+  await selectUntil(sel, () => {
+    try {
+      for (let i = 0; i < 16; i++) conn.send(new Uint8Array(size));
+      return false;
+    } catch (e) {
+      if (e instanceof BlockingIOError) return false;
+      sendError = e;
+      return true;
+    }
+  }, { rounds: 10_000 });
+  if (!(sendError instanceof Error)) {
+    throw new Error(`sendUntilFails: ended with ${String(sendError)}`);
+  }
+  return sendError;
+}
+
 /** The mask reported for `fileobj` in `batch`, or 0. */
 export function maskOf<T>(batch: Batch<T>, fileobj: unknown): number {
   for (const [key, mask] of batch) if (key.fileobj === fileobj) return mask;

@@ -26,6 +26,7 @@ import {
   readExactly,
   readyFor,
   selectUntil,
+  sendUntilFails,
   tcpPair,
   tcpTimer,
   tempDir,
@@ -609,27 +610,6 @@ Deno.test("PollableConn.send() throws BlockingIOError when the write buffer is f
 
 // ---------------------------------------------------------------------------
 // Peer going away
-
-/** Sends `size`-byte chunks on `conn` (registered on `sel` for writing) until a send fails; that error. */
-async function sendUntilFails(
-  sel: DefaultSelector,
-  conn: PollableConn,
-  size: number,
-): Promise<Error> {
-  let sendError: unknown = null;
-  await selectUntil(sel, () => {
-    try {
-      for (let i = 0; i < 16; i++) conn.send(new Uint8Array(size));
-      return false;
-    } catch (e) {
-      if (e instanceof BlockingIOError) return false;
-      sendError = e;
-      return true;
-    }
-  }, { rounds: 10_000 });
-  assert(sendError instanceof Error, String(sendError));
-  return sendError;
-}
 
 Deno.test("PollableConn.recv() and send() fail without hanging after the peer resets", async () => {
   using pair = await tcpPair();

@@ -13,7 +13,6 @@ import {
 } from "@std/assert";
 import { assertSpyCall, assertSpyCalls, spy } from "@std/testing/mock";
 import {
-  BlockingIOError,
   DefaultSelector,
   EVENT_READ,
   EVENT_WRITE,
@@ -22,7 +21,13 @@ import {
 import { kStartTls } from "../selector/_pollable.ts";
 import { isUnknownIssuer, startTlsSocket } from "../selector/_tls_socket.ts";
 import type { Transport } from "../selector/_transport.ts";
-import { listenTcp, readyFor, readyOn, selectUntil } from "./_net.ts";
+import {
+  listenTcp,
+  readyFor,
+  readyOn,
+  selectUntil,
+  sendUntilFails,
+} from "./_net.ts";
 import { ca, listenTls } from "./_tls.ts";
 
 Deno.test("startTlsSocket() reads on after a 0-byte read, passes setNoDelay/setKeepAlive to the conn under it, and ends the stream on closeWrite()", async () => {
@@ -121,19 +126,8 @@ Deno.test("PollableConn[kStartTls]() after a failed send throws that send's erro
     (await accepted).close();
     using sel = new DefaultSelector();
     sel.register(conn, EVENT_WRITE);
-    let sendError: unknown = null;
-    await selectUntil(sel, () => {
-      try {
-        for (let i = 0; i < 16; i++) conn.send(new Uint8Array(64 * 1024));
-        return false;
-      } catch (e) {
-        if (e instanceof BlockingIOError) return false;
-        sendError = e;
-        return true;
-      }
-    }, { rounds: 10_000 });
+    const sendError = await sendUntilFails(sel, conn, 64 * 1024);
     sel.unregister(conn);
-    assertInstanceOf(sendError, Error);
     assert(
       sendError instanceof Deno.errors.BrokenPipe ||
         sendError instanceof Deno.errors.ConnectionReset,
