@@ -101,6 +101,8 @@ class Job implements Timed {
   hopUrl: HttpUrl | null = null;
   /** Holds one of the scheduler's slots (taken, not yet released). */
   running = false;
+  /** The hop's request is not sent yet, and its origin's delay counts from then. */
+  delayFromSend = false;
   /** Its result is out: nothing may end it again. */
   done = false;
   /** Its hop waits in `#awaitingConn` for a conn under check; its deadline stays armed. */
@@ -257,6 +259,8 @@ export class Crawl {
     string,
     Array<{ job: Job; url: HttpUrl; options: RequestOptions }>
   >();
+  /** A politeness delay is set: it counts from each request's send too. */
+  readonly #delays: boolean;
 
   /**
    * Checks the options.
@@ -267,6 +271,8 @@ export class Crawl {
   constructor(options: FetchAllOptions) {
     this.#config = crawlConfig(options);
     this.#scheduler = new Scheduler(this.#config.limits, this.#timers);
+    const delay = this.#config.limits.delay;
+    this.#delays = typeof delay === "function" || delay > 0;
     // Over many hosts, the conn idle longest is closed first.
     this.#pool = new IdlePool(
       this.#config.maxIdlePerOrigin,
@@ -515,6 +521,7 @@ export class Crawl {
     options: RequestOptions,
     given?: Slot,
   ): void {
+    job.delayFromSend = this.#delays;
     const sink = options.sink;
     if (sink !== undefined) {
       // A sink is locked only once a response begins: one that another open URL
@@ -697,6 +704,13 @@ export class Crawl {
   /** Re-syncs a job's registration and deadline after a step, or ends its attempt. */
   #afterStep(job: Job): void {
     const client = job.client!;
+    if (job.delayFromSend) {
+      const sent = client[kStamps].sent;
+      if (sent === sent) {
+        job.delayFromSend = false;
+        this.#scheduler.sent(job.origin!, sent, loopNow());
+      }
+    }
     const state = client.state;
     if (state === "done") {
       this.#responded(job, client.response!);

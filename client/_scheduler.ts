@@ -134,6 +134,8 @@ export class Origin<J> implements Timed {
   delayError: { error: unknown } | null = null;
   /** No start before this time (politeness delay). */
   nextStart = -Infinity;
+  /** The delay taken at its last start, counted again once its request is sent. */
+  delay = 0;
   /** No start before this time (origin-wide backoff). */
   pausedUntil = -Infinity;
   /** Where it is: IDLE (nothing queued), READY, TIMED, FULL or LINGER. */
@@ -252,12 +254,29 @@ export class Scheduler<J> {
       this.#running++;
       origin.inFlight++;
       const delay = this.#limits.delay;
-      origin.nextStart = now +
-        (typeof delay === "number" ? delay : originDelay(delay, origin));
+      origin.delay = typeof delay === "number"
+        ? delay
+        : originDelay(delay, origin);
+      origin.nextStart = now + origin.delay;
       this.#place(origin, now);
       return job;
     }
     return undefined;
+  }
+
+  /**
+   * A job taken from `origin` wrote its request at `at`: the delay counts from
+   * then too. A new conn's connect comes between a start and its request, so
+   * counting from the start alone let the server see two requests less than
+   * the delay apart (the second one on the first one's kept conn).
+   */
+  sent(origin: Origin<J>, at: number, now: number): void {
+    const next = at + origin.delay;
+    if (next <= origin.nextStart) return;
+    origin.nextStart = next;
+    // A ready origin is checked again at its turn; a full or idle one when a
+    // job ends.
+    if (origin.place === TIMED) this.#place(origin, now);
   }
 
   /**

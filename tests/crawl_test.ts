@@ -23,6 +23,7 @@ import { stub } from "@std/testing/mock";
 import { rawServer, writeSplit } from "./_raw_http.ts";
 import { failed, ok, text } from "./_client_util.ts";
 import { Rng, runScript } from "./_net.ts";
+import { ca, cert, key } from "./_tls.ts";
 import { cpuUsage } from "node:process";
 import zlib from "node:zlib";
 
@@ -44,12 +45,18 @@ interface Seen {
 function recording(
   handler: (req: Request, seen: Seen) => Response | Promise<Response> = () =>
     new Response("ok"),
+  { tls = false } = {},
 ) {
   const seen: Seen[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen() {},
+      ...(tls && { cert, key }),
+    },
     async (req) => {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
@@ -74,7 +81,8 @@ function recording(
     get maxInFlight() {
       return maxInFlight;
     },
-    base: `http://127.0.0.1:${server.addr.port}`,
+    port: server.addr.port,
+    base: `${tls ? "https" : "http"}://127.0.0.1:${server.addr.port}`,
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
 }
@@ -679,6 +687,61 @@ Deno.test("fetchAll() starts requests to one origin at least perOrigin.delay apa
   // Held behind the first origin, it would start after its four 40 ms gaps
   // (160 ms); 100 ms leaves a loaded machine its margin.
   assertLess(other.seen[0]!.at - started, 100, "another origin does not wait");
+});
+
+/**
+ * A TCP relay to `port` on 127.0.0.1 that holds each conn `ms` before it
+ * passes anything on: a TLS handshake through it takes that much longer, as
+ * one with a server far away does.
+ */
+function slowRelay(port: number, ms: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const relays: Promise<unknown>[] = [];
+  const relay = async (inbound: Deno.Conn) => {
+    conns.add(inbound);
+    await sleep(ms);
+    const outbound = await Deno.connect({ hostname: "127.0.0.1", port });
+    conns.add(outbound);
+    await Promise.allSettled([
+      inbound.readable.pipeTo(outbound.writable),
+      outbound.readable.pipeTo(inbound.writable),
+    ]);
+  };
+  const accepting = (async () => {
+    for await (const inbound of listener) relays.push(relay(inbound));
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Closed by its pipe already.
+        }
+      }
+      await Promise.allSettled([accepting, ...relays]);
+    },
+  };
+}
+
+Deno.test("fetchAll() counts perOrigin.delay from when a request is sent, so a slow connect does not bring the next request on its kept conn closer", async () => {
+  await using server = recording(() => new Response("ok"), { tls: true });
+  await using relay = slowRelay(server.port, 60);
+  const base = `https://127.0.0.1:${relay.port}`;
+  const results = await fetchAll([`${base}/1`, `${base}/2`], {
+    caCerts: [ca],
+    perOrigin: { delay: 150 },
+  });
+  assert(results.every((r) => r.ok));
+  assertGreaterOrEqual(results[0]!.timings.connect, 60, "a slow connect");
+  assertEquals(results[1]!.timings.connect, 0, "the second on the kept conn");
+  const [first, second] = server.seen.map((s) => s.at);
+  // Counted from the first one's start, the second came 60 ms and a
+  // handshake early; a few ms are the server's dispatch.
+  assertGreaterOrEqual(second! - first!, 145);
 });
 
 Deno.test("fetchAll() keeps serving other origins while one origin stalls", async () => {
