@@ -101,8 +101,12 @@ class Job implements Timed {
   hopUrl: HttpUrl | null = null;
   /** Holds one of the scheduler's slots (taken, not yet released). */
   running = false;
-  /** The hop's request is not sent yet, and its origin's delay counts from then. */
-  delayFromSend = false;
+  /**
+   * With a politeness delay: the real clock when the hop's request was last
+   * sent, and the client's stamp for that send (NaN before it).
+   */
+  sentAt = NaN;
+  sentStamp = NaN;
   /** Its result is out: nothing may end it again. */
   done = false;
   /** Its hop waits in `#awaitingConn` for a conn under check; its deadline stays armed. */
@@ -521,7 +525,7 @@ export class Crawl {
     options: RequestOptions,
     given?: Slot,
   ): void {
-    job.delayFromSend = this.#delays;
+    job.sentAt = job.sentStamp = NaN;
     const sink = options.sink;
     if (sink !== undefined) {
       // A sink is locked only once a response begins: one that another open URL
@@ -704,11 +708,15 @@ export class Crawl {
   /** Re-syncs a job's registration and deadline after a step, or ends its attempt. */
   #afterStep(job: Job): void {
     const client = job.client!;
-    if (job.delayFromSend) {
+    if (this.#delays) {
+      // The real clock: the stamp is the span's, earlier than the write by
+      // the work done before it in the span. NaN again once a stale conn's
+      // request is sent anew.
       const sent = client[kStamps].sent;
-      if (sent === sent) {
-        job.delayFromSend = false;
-        this.#scheduler.sent(job.origin!, sent, loopNow());
+      if (sent !== sent) job.sentStamp = NaN;
+      else if (sent !== job.sentStamp) {
+        job.sentStamp = sent;
+        job.sentAt = performance.now();
       }
     }
     const state = client.state;
@@ -1015,6 +1023,12 @@ export class Crawl {
       // now is not either: the check at take, or the select, closes it.)
       reusable.close();
       reusable = null;
+    }
+    if (reusable !== null && job.sentAt === job.sentAt) {
+      // The origin's next request may go out on this conn at once, where one
+      // on a new conn would connect first as this one did: the delay counts
+      // from this one's send too, or the server sees them closer than it.
+      this.#scheduler.sent(job.origin!, job.sentAt, loopNow());
     }
     if (reusable !== null) {
       // A wait as short as the time it takes to reuse a conn at all adds no

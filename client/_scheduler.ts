@@ -265,10 +265,10 @@ export class Scheduler<J> {
   }
 
   /**
-   * A job taken from `origin` wrote its request at `at`: the delay counts from
-   * then too. A new conn's connect comes between a start and its request, so
-   * counting from the start alone let the server see two requests less than
-   * the delay apart (the second one on the first one's kept conn).
+   * A job taken from `origin` sent its request at `at` and its conn is kept:
+   * the delay counts from then too. A new conn's connect comes between a start
+   * and its request, so counting from the start alone let the server see the
+   * next request, on the kept conn at once, less than the delay after it.
    */
   sent(origin: Origin<J>, at: number, now: number): void {
     const next = at + origin.delay;

@@ -447,15 +447,16 @@ export interface PerOriginOptions {
   concurrency?: number;
   /**
    * Least milliseconds between the starts of two requests to one origin,
-   * counted from the first one's start and again from when it is sent (a new
-   * conn's connect comes in between; only a connect longer than the delay
-   * lets the next start before that): one number for all, or a function of
-   * the origin (`"https://example.com"`, as `URL.origin` gives it) for a delay
-   * that varies by origin, such as a robots.txt `Crawl-delay`. The function
-   * is asked at each start, so its answer may change during the crawl; an
-   * answer that is not a finite non-negative number counts as 0, and a throw
-   * fails the URL that was to start (the number itself must be finite:
-   * `RangeError`).
+   * counted from the first one's start and, once its conn is kept for the
+   * next one, from when it was sent (its connect came in between); a request
+   * not finished when the delay is up does not hold the next, which goes out
+   * on a conn of its own: one number for all, or a
+   * function of the origin (`"https://example.com"`, as `URL.origin` gives
+   * it) for a delay that varies by origin, such as a robots.txt
+   * `Crawl-delay`. The function is asked at each start, so its answer may
+   * change during the crawl; an answer that is not a finite non-negative
+   * number counts as 0, and a throw fails the URL that was to start (the
+   * number itself must be finite: `RangeError`).
    *
    * @default {0}
    */

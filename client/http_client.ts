@@ -1399,6 +1399,7 @@ export class HttpClient {
       this.#conn = this.#connect();
       this.#state = "connecting";
       this.#timings.connected = NaN;
+      this.#timings.sent = NaN;
       this.#out = this.#request;
       this.#outSent = 0;
       this.#parser = this.#newParser();
