@@ -141,7 +141,7 @@ export interface HttpClientOptions {
    * (copied, sent with `Content-Length`), or a `ReadableStream<Uint8Array>` (sent
    * `Transfer-Encoding: chunked`, or as exactly the `Content-Length` the headers
    * give; it cannot be sent twice, so such a request is never replayed). Anything
-   * else, and any body with `GET` or `HEAD`, is a `TypeError`.
+   * else, and any body with `GET`, `HEAD` or `TRACE`, is a `TypeError`.
    */
   body?:
     | string
@@ -372,16 +372,26 @@ const noop = () => {};
  * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("hi"));
  * using sel = new DefaultSelector();
  * const client = new HttpClient(`http://127.0.0.1:${server.addr.port}/`, { timeout: 5_000 });
- * sel.register(client.pollable, client.events);
- * // events is 0 once done or failed (with a sink or a body stream, also while
- * // `waiting`: then await it and handle(0); loop on `state` instead).
- * while (client.events !== 0) {
+ * let registered = 0; // the events the conn is registered for
+ * while (client.state !== "done" && client.state !== "failed") {
+ *   const events = client.events;
+ *   if (events !== registered) {
+ *     if (registered === 0) sel.register(client.pollable, events);
+ *     else if (events === 0) sel.unregister(client.pollable);
+ *     else sel.modify(client.pollable, events);
+ *     registered = events;
+ *   }
+ *   if (events === 0) {
+ *     // Waiting on something else (a decoding turn, a sink): not read meanwhile.
+ *     await client.waiting;
+ *     client.handle(0);
+ *     continue;
+ *   }
  *   // Select until the deadline, then handle(0): that is what checks it.
  *   const ready = await sel.select(Math.max(0, client.deadline - performance.now()));
  *   client.handle(ready.length > 0 ? ready[0]![1] : 0);
- *   if (client.events !== 0) sel.modify(client.pollable, client.events);
  * }
- * sel.unregister(client.pollable);
+ * if (registered !== 0) sel.unregister(client.pollable);
  * assert(client.state === "done");
  * assert(new TextDecoder().decode(client.response?.body) === "hi");
  * ```
