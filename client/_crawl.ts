@@ -24,7 +24,8 @@
  * @module
  */
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
-import { kReady } from "../selector/_pollable.ts";
+import { kIdle, kReady } from "../selector/_pollable.ts";
+import { isThenable } from "../selector/_util.ts";
 import type { PollableConn } from "../selector/pollable_conn.ts";
 import { Selector } from "../selector/selector.ts";
 import type { SelectorKey } from "../selector/selector_key.ts";
@@ -236,6 +237,15 @@ export class Crawl {
   #delivered: Array<string | URL | RequestSpec> = [];
   #asyncDone = false;
   #sourceFailed: { error: unknown } | null = null;
+  /**
+   * Results `run()` yielded that the caller holds and has not handed on yet
+   * (`fetchEach` reads ahead of its consumer): they count as open.
+   */
+  #held = 0;
+  /** The caller is gone: the loop ends at its next turn, yielding nothing more. */
+  #stopped = false;
+  /** What a promise `onProgress` returned rejected with: the crawl fails with it. */
+  #progressFailed: { error: unknown } | null = null;
   /** Clients' `waiting` promises awaited already (a client may show one again). */
   #awaited = new WeakSet<Promise<void>>();
   /** Clients whose `waiting` promise settled, to resume. */
@@ -296,6 +306,8 @@ export class Crawl {
     try {
       this.#openSource(source);
       while (true) {
+        if (this.#stopped) break;
+        if (this.#progressFailed !== null) throw this.#progressFailed.error;
         if (signal?.aborted) {
           this.#abort(signal.reason);
           if (this.#finished.length > 0) yield this.#takeFinished();
@@ -314,6 +326,7 @@ export class Crawl {
         }
         if (this.#open === 0 && this.#exhausted) break;
         const batch = await this.#sel.select(this.#untilNextDue());
+        if (this.#stopped) break;
         this.#selects++;
         freeze();
         try {
@@ -328,6 +341,42 @@ export class Crawl {
       signal?.removeEventListener("abort", wake);
       this.#closeAll();
     }
+  }
+
+  /**
+   * Whether the loop has work whose timing matters: URLs read and not
+   * finished (in flight, queued, backing off), or room to read more.
+   */
+  get busy(): boolean {
+    return this.#ended === null && !this.#stopped && (this.#open > 0 ||
+      (!this.#exhausted && this.#sourceFailed === null &&
+        this.#open + this.#delivered.length + this.#finished.length +
+              this.#held < this.#config.maxOpen));
+  }
+
+  /** The caller holds `count` more results of a yielded batch. */
+  hold(count: number): void {
+    this.#held += count;
+  }
+
+  /**
+   * The caller handed on `count` held results. Room to read more URLs wakes
+   * the loop when a slot is free to start one; busy slots wake it anyway.
+   */
+  unhold(count: number): void {
+    const full = this.#open + this.#delivered.length + this.#finished.length +
+        this.#held >= this.#config.maxOpen;
+    this.#held -= count;
+    if (
+      full && this.#ended === null &&
+      this.#scheduler.running < this.#config.limits.concurrency
+    ) this.#sel.wakeup();
+  }
+
+  /** Ends the loop at its next turn without yielding more (the caller left). */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#ended === null) this.#sel.wakeup();
   }
 
   /** The result of an array's URL that an abort left unread. */
@@ -374,7 +423,7 @@ export class Crawl {
   #pull(): void {
     if (this.#sourceFailed !== null) throw this.#sourceFailed.error;
     // Results not yet yielded count as open: the caller has not seen them finish.
-    const max = this.#config.maxOpen - this.#finished.length;
+    const max = this.#config.maxOpen - this.#finished.length - this.#held;
     const signal = this.#config.signal;
     const sync = this.#sync;
     const now = loopNow();
@@ -402,8 +451,8 @@ export class Crawl {
     if (
       this.#pulling || this.#asyncDone || this.#sourceFailed !== null ||
       this.#config.signal?.aborted ||
-      this.#open + this.#delivered.length + this.#finished.length >=
-        this.#config.maxOpen
+      this.#open + this.#delivered.length + this.#finished.length +
+            this.#held >= this.#config.maxOpen
     ) return;
     this.#pulling = true;
     this.#async!.next().then((result) => {
@@ -564,6 +613,7 @@ export class Crawl {
       this.#closeIdle(slot);
       slot = this.#pool.take(key);
     }
+    slot?.conn[kIdle](false);
     if (
       slot === undefined && this.#verifying.length > 0 &&
       this.#config.maxIdlePerOrigin > 0 && this.#config.maxIdle > 0
@@ -1056,6 +1106,7 @@ export class Crawl {
         slot !== null && slot.conn === reusable &&
         this.#pool.put(job.poolKey, slot)
       ) {
+        slot.conn[kIdle](true);
         slot.job = null;
         slot.client = client;
         // Idle, it is watched for reads: readiness then means the server closed it.
@@ -1185,7 +1236,8 @@ export class Crawl {
 
   /** An idle conn back to the pool, or closed when the pool has no room. */
   #giveBack(slot: Slot, key: string): void {
-    if (!this.#pool.put(key, slot)) this.#closeIdle(slot);
+    if (this.#pool.put(key, slot)) slot.conn[kIdle](true);
+    else this.#closeIdle(slot);
   }
 
   /** A hop's attempt ran out of time while it waited for a conn under check. */
@@ -1225,7 +1277,7 @@ export class Crawl {
       timings: { ...NO_TIMINGS },
     };
     this.#finished.push({ index, result, elapsed: 0 });
-    this.#config.onProgress?.(this.#done, this.#total, result);
+    this.#progress(result);
   }
 
   #finish(job: Job, result: FetchResult): void {
@@ -1251,7 +1303,26 @@ export class Crawl {
       result,
       elapsed: result.timings.total,
     });
-    this.#config.onProgress?.(this.#done, this.#total, result);
+    this.#progress(result);
+  }
+
+  /**
+   * Calls `onProgress`. Typed to return nothing, it may be async all the same
+   * (a results writer): its rejection fails the crawl as a throw does, at the
+   * loop's next turn, rather than going unhandled (which ends the process).
+   */
+  #progress(result: FetchResult): void {
+    const returned: unknown = this.#config.onProgress?.(
+      this.#done,
+      this.#total,
+      result,
+    );
+    if (isThenable(returned)) {
+      Promise.resolve(returned).catch((error) => {
+        this.#progressFailed ??= { error };
+        this.#sel.wakeup();
+      });
+    }
   }
 
   #timings(job: Job, client: HttpClient | null, now: number): FetchTimings {

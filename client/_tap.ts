@@ -6,6 +6,7 @@
  * @module
  */
 import type { HttpExchangeTap, HttpTap } from "./http_tap.ts";
+import { isThenable } from "../selector/_util.ts";
 
 /** What the recorder needs of the response parser. */
 interface ParserOffsets {
@@ -38,13 +39,16 @@ export class TapRecorder {
     if (!this.#opened) {
       this.#opened = true;
       this.#remoteAddr = remoteAddr;
-      this.#exchange = this.#open({
+      const exchange: unknown = this.#open({
         url: this.#url,
         remoteAddr,
         date: new Date(),
       });
+      // An async tap gives a promise, not the exchange's callbacks.
+      if (isThenable(exchange)) ignoreRejection(exchange);
+      else this.#exchange = exchange as HttpExchangeTap | undefined;
     }
-    this.#exchange?.request?.(bytes);
+    ignoreRejection(this.#exchange?.request?.(bytes));
   }
 
   /**
@@ -57,7 +61,7 @@ export class TapRecorder {
     if (tap === undefined || used === 0) return;
     const bytes = data.subarray(0, used);
     if (this.#headSeen) {
-      tap(bytes);
+      ignoreRejection(tap(bytes));
       return;
     }
     const start = parser.bytesConsumed - used;
@@ -71,12 +75,16 @@ export class TapRecorder {
     let at = this.#heldFrom;
     for (const piece of this.#held) {
       const from = head - at;
-      if (from < piece.length) tap(from <= 0 ? piece : piece.subarray(from));
+      if (from < piece.length) {
+        ignoreRejection(tap(from <= 0 ? piece : piece.subarray(from)));
+      }
       at += piece.length;
     }
     this.#held = [];
     const from = head - start;
-    if (from < bytes.length) tap(from <= 0 ? bytes : bytes.subarray(from));
+    if (from < bytes.length) {
+      ignoreRejection(tap(from <= 0 ? bytes : bytes.subarray(from)));
+    }
   }
 
   /** Ends the open exchange, if any; the next request byte opens another. */
@@ -88,14 +96,26 @@ export class TapRecorder {
     this.#held = [];
     this.#headSeen = false;
     try {
-      exchange?.end?.({
-        url: this.#url,
-        remoteAddr: this.#remoteAddr,
-        ok,
-        error: ok ? null : error,
-      });
+      ignoreRejection(
+        exchange?.end?.({
+          url: this.#url,
+          remoteAddr: this.#remoteAddr,
+          ok,
+          error: ok ? null : error,
+        }),
+      );
     } catch {
       // Documented: an exception from `end` is ignored, as handle() never throws.
     }
   }
+}
+
+/**
+ * A tap's callbacks are typed to return nothing; an async one returns a
+ * promise all the same, which nothing awaits: its rejection is ignored, as
+ * its throw from `end` is, rather than going unhandled (which ends the
+ * process, and every other crawl in it).
+ */
+function ignoreRejection(returned: unknown): void {
+  if (isThenable(returned)) Promise.resolve(returned).catch(() => {});
 }

@@ -292,6 +292,8 @@ export interface FetchAllOptions {
   /**
    * Called once per finished URL, with how many are done and the total: the
    * number of URLs when the source is an array, else how many were read so far.
+   * A throw rejects the crawl; so does the rejection of a promise it returns
+   * (an async function is not awaited: the crawl goes on meanwhile).
    */
   onProgress?: (done: number, total: number, result: FetchResult) => void;
   /**
@@ -558,8 +560,11 @@ export async function fetchAll(
  * finished, and reads the source lazily (never more than `concurrency +
  * maxQueued` URLs ahead): for crawls too big to hold in memory, and for sources
  * that grow while crawling (an `AsyncIterable` fed from the pages fetched).
- * Breaking out of the loop closes every connection; an abort ends it without
- * reading further from the source.
+ * The crawl goes on while the loop's body works on a result (a database write,
+ * a file), so responses are read as they come and their timeouts run in their
+ * own time, not the consumer's; results finished meanwhile wait for the loop
+ * and count against that bound. Breaking out of the loop closes every
+ * connection; an abort ends it without reading further from the source.
  *
  * @example Stream results as they complete
  * ```ts
@@ -586,15 +591,65 @@ export function fetchEach(
   source: CrawlSource,
   options: FetchAllOptions = {},
 ): AsyncGenerator<FetchEntry, void, undefined> {
-  return entries(new Crawl(options).run(source));
+  return entries(new Crawl(options), source);
 }
 
+/**
+ * The crawl's results one by one. The crawl runs on while the consumer works
+ * on a result (a generator runs only while asked for its next value: waiting
+ * for the consumer, responses that came in time were read late and failed
+ * their timeouts), as long as it has URLs in flight or room to read more;
+ * what it yields meanwhile waits here and counts against its bound.
+ */
 async function* entries(
-  batches: AsyncIterable<FetchEntry[]>,
+  crawl: Crawl,
+  source: CrawlSource,
 ): AsyncGenerator<FetchEntry, void, undefined> {
-  // A plain loop, not `yield* batch`: delegating to an array inside an async
-  // generator wraps it in an async iterator, ~0.2 µs more per entry.
-  for await (const batch of batches) {
-    for (let i = 0; i < batch.length; i++) yield batch[i]!;
+  const batches = crawl.run(source);
+  const queue: FetchEntry[][] = [];
+  let head = 0;
+  // Set by `drive()` (TypeScript does not see a closure's writes).
+  let failed = null as { error: unknown } | null;
+  let done = false as boolean;
+  let pending: Promise<void> | null = null;
+  const drive = (): Promise<void> =>
+    batches.next().then((next) => {
+      pending = null;
+      if (next.done) done = true;
+      else {
+        crawl.hold(next.value.length);
+        queue.push(next.value);
+        if (crawl.busy) pending = drive();
+      }
+    }, (error) => {
+      pending = null;
+      failed = { error };
+    });
+  try {
+    while (true) {
+      if (head < queue.length) {
+        const batch = queue[head]!;
+        queue[head++] = EMPTY_BATCH;
+        if (head === queue.length) queue.length = head = 0;
+        // A plain loop, not `yield* batch`: delegating to an array inside an
+        // async generator wraps it in an async iterator, ~0.2 µs more per entry.
+        for (let i = 0; i < batch.length; i++) {
+          crawl.unhold(1);
+          yield batch[i]!;
+        }
+        continue;
+      }
+      if (failed !== null) throw failed.error;
+      if (done) return;
+      await (pending ??= drive());
+    }
+  } finally {
+    // The consumer left (a break, a throw) or the crawl ended: stop the loop
+    // where it is, then let the crawl close everything.
+    crawl.stop();
+    await pending;
+    await batches.return(undefined);
   }
 }
+
+const EMPTY_BATCH: FetchEntry[] = [];

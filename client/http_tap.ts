@@ -55,7 +55,8 @@ export interface HttpExchangeEnd {
  * The callbacks of one exchange. Each is called synchronously from inside
  * `HttpClient.handle()`; the bytes are views valid only during the call
  * (copy them to keep them). A `request` or `response` callback that throws fails
- * the request; what `end` throws is ignored.
+ * the request; what `end` throws is ignored. A promise any of them returns
+ * (an async function) is not awaited, and its rejection is ignored.
  *
  * @example
  * ```ts

@@ -403,6 +403,14 @@ class TlsSocketConn implements Transport {
     return promise;
   }
 
+  unref(): void {
+    this.#pipe.transport.unref?.();
+  }
+
+  ref(): void {
+    this.#pipe.transport.ref?.();
+  }
+
   close(): void {
     this.#closed = true;
     this.#queue = [];

@@ -22,3 +22,12 @@ export function describe(value: unknown): string {
   }
   return String(value);
 }
+
+/**
+ * Whether a callback typed to return nothing returned a promise after all (an
+ * async function): its rejection needs a handler, or it ends the process.
+ */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null &&
+    typeof (value as { then?: unknown }).then === "function";
+}

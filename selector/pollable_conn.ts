@@ -14,6 +14,7 @@ import type { Connecting, Transport } from "./_transport.ts";
 import {
   kCloseNow,
   kConsume,
+  kIdle,
   kPeek,
   kReadBufferSize,
   kReadInto,
@@ -858,6 +859,19 @@ export class PollableConn implements Pollable, Disposable {
     this.#abortive = true;
     this.close();
     this.#release();
+  }
+
+  /**
+   * Lets the conn's pending read keep no process alive while it is idle, or
+   * again (see `kIdle`).
+   *
+   * @ignore
+   */
+  [kIdle](idle: boolean): void {
+    const conn = this.#conn;
+    if (conn === null || this.#closed) return;
+    if (idle) conn.unref?.();
+    else conn.ref?.();
   }
 
   /** Closes the conn, so `using conn = PollableConn.connect(...)` works. */

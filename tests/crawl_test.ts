@@ -571,6 +571,27 @@ async function measuredInChild(script: string) {
   return JSON.parse(stdout);
 }
 
+Deno.test("fetchEach() left after its first result, never closed, lets the process exit: its idle kept conns keep no process alive", async () => {
+  await using server = recording();
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const script = `
+    import { fetchEach } from ${JSON.stringify(mod)};
+    const urls = Array.from({ length: 40 }, (_, i) => "${server.base}/" + i);
+    const first = await fetchEach(urls, { concurrency: 4 }).next();
+    console.log(first.value.result.ok);
+  `;
+  const started = performance.now();
+  const { stdout, stderr, success } = await runScript(script, ["--allow-net"], {
+    timeoutMs: 20_000,
+  });
+  assert(success, stderr);
+  assertEquals(stdout.trim(), "true");
+  // The crawl ran on to its bound, its conns then idle in its pool: their
+  // reads watch for the server's close, which this server never does.
+  assertGreaterOrEqual(server.seen.length, 4);
+  assertLess(performance.now() - started, 15_000);
+});
+
 Deno.test("fetchEach() sleeps, not spins, while its async source is slow and no conn is open", async () => {
   await using server = recording();
   let waitedCpuMs = NaN;

@@ -1,7 +1,9 @@
 import {
   assert,
   assertEquals,
+  assertGreaterOrEqual,
   assertInstanceOf,
+  assertLessOrEqual,
   assertRejects,
   assertStrictEquals,
   assertStringIncludes,
@@ -372,7 +374,7 @@ Deno.test("fetchAll() aborted sends nothing more, not even a hop that waited for
   assertEquals(sentAfter, 0, "requests sent after the abort");
 });
 
-Deno.test("fetchEach() with a slow consumer: a hop that waited for a conn under check still fails at its total timeout", async () => {
+Deno.test("fetchEach() with slow sinks and a consumer that pauses: no result is ok past its total timeout, hops that waited for a conn under check included", async () => {
   await using server = rawServer(async ({ conn }) => {
     await writeSplit(conn, LENGTH);
     return "keep";
@@ -390,7 +392,7 @@ Deno.test("fetchEach() with a slow consumer: a hop that waited for a conn under 
   ) {
     if (result.ok && result.timings.total > 60 + 5) over++;
     if (!result.ok) assertInstanceOf(result.error, Deno.errors.TimedOut);
-    // The loop waits on the consumer: hops deferred meanwhile wait with it.
+    // The crawl runs on while the consumer pauses, up to its bound.
     if (++n % 7 === 0) await new Promise((resolve) => setTimeout(resolve, 40));
   }
   assertEquals(n, 120);
@@ -807,6 +809,32 @@ Deno.test("fetchAll() on abort reports a URL that finished behind a slower one e
   ]);
 });
 
+Deno.test("fetchAll() and fetchEach() reject with what an async onProgress rejects with, as for a throw, and close everything", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, LENGTH);
+    return "keep";
+  });
+  const urls = Array.from({ length: 30 }, () => server.url("/"));
+  const onProgress = async (done: number) => {
+    await Promise.resolve();
+    if (done === 3) throw new Error("the results writer failed");
+  };
+  await assertRejects(
+    () => fetchAll(urls, { concurrency: 2, onProgress }),
+    Error,
+    "the results writer failed",
+  );
+  await assertRejects(
+    async () => {
+      for await (const _ of fetchEach(urls, { concurrency: 2, onProgress })) {
+        // Consumed as they come.
+      }
+    },
+    Error,
+    "the results writer failed",
+  );
+});
+
 Deno.test("fetchAll() aborted from onProgress in the middle of a batch stops cleanly", async () => {
   await using server = cannedServer(LENGTH);
   for (const abortAt of [1, 2, 5, 17]) {
@@ -1183,8 +1211,10 @@ Deno.test("fetchEach() break while the crawl's own write of a redirect's body to
   assertEquals(closed, false);
 });
 
-Deno.test("fetchEach() break while items an async source handed over wait unread aborts their own sinks with Interrupted, and sends none of them", async () => {
-  await using server = rawServer(async ({ conn }) => {
+Deno.test("fetchEach() break while items it read ahead wait unfinished aborts their own sinks with Interrupted, and sends none of those queued", async () => {
+  await using server = rawServer(async ({ conn, path }) => {
+    // The first answers at once; the others are still in flight at the break.
+    if (path !== "/0") await new Promise((r) => setTimeout(r, 500));
     await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     return "keep";
   });
@@ -1192,7 +1222,7 @@ Deno.test("fetchEach() break while items an async source handed over wait unread
   async function* source() {
     for (let i = 0; i < 20; i++) {
       // Slower than the crawl's loop: items keep coming while the caller holds
-      // a result, and wait there unread.
+      // a result, and wait in their origin's queue (concurrency 1).
       if (i > 0) await new Promise((r) => setTimeout(r, 5));
       const at = i;
       yield {
@@ -1213,7 +1243,6 @@ Deno.test("fetchEach() break while items an async source handed over wait unread
   ) {
     assert(result.ok);
     first = index;
-    // The source runs ahead meanwhile: its items wait, handed over, unread.
     await new Promise((r) => setTimeout(r, 50));
     break;
   }
@@ -1222,12 +1251,39 @@ Deno.test("fetchEach() break while items an async source handed over wait unread
   assertEquals(first, 0);
   assertEquals(outcomes[0], "closed");
   const rest = outcomes.slice(1);
-  assert(rest.length >= 3, `${rest.length} more items read from the source`);
+  assertGreaterOrEqual(rest.length, 3, "items read from the source");
   for (const [i, outcome] of rest.entries()) {
     assertInstanceOf(outcome, Deno.errors.Interrupted, `item ${i + 1}`);
   }
-  // Only what was in flight when the first result came reached the server.
-  assert(server.requests <= 2, `${server.requests} requests`);
+  // Only the first and the one in flight at the break reached the server.
+  assertLessOrEqual(server.requests, 2);
+});
+
+Deno.test("fetchEach() reads responses while its consumer works on a result: a slow consumer does not fail them with the total or idle timeout", async () => {
+  // Each response comes in pieces 40 ms apart, well within the limits.
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab");
+    await new Promise((r) => setTimeout(r, 40));
+    await writeSplit(conn, "cd");
+    return "keep";
+  });
+  const urls = Array.from({ length: 6 }, (_, i) => server.url(`/${i}`));
+  const seen: FetchResult[] = [];
+  for await (
+    const { result } of fetchEach(urls, {
+      concurrency: 3,
+      timeout: 250,
+      idleTimeout: 100,
+    })
+  ) {
+    seen.push(result);
+    // Longer than either limit: the crawl must not wait for the consumer.
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  assertEquals(seen.length, 6);
+  for (const result of seen) assertEquals(text(ok(result).body), "abcd");
+  // Each ran in its time, not in the consumer's.
+  for (const result of seen) assertLessOrEqual(result.timings.total, 250);
 });
 
 Deno.test("fetchAll on abort hands its reason to the body stream and the sink of an unfinished request", async () => {

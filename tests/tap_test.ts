@@ -203,6 +203,33 @@ Deno.test("fetchAll() tap whose end() throws: the exception is ignored, the resu
   ]);
 });
 
+Deno.test("fetchAll() tap with async callbacks that reject: the rejections are ignored (not unhandled), and the results stand", async () => {
+  await using server = rawServer(() => [
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+  ]);
+  const calls: string[] = [];
+  const reject = (name: string) => async () => {
+    calls.push(name);
+    await Promise.resolve();
+    throw new Error(`from ${name}`);
+  };
+  const exchangeTap: HttpTap = () => ({
+    request: reject("request"),
+    response: reject("response"),
+    end: reject("end"),
+  });
+  // Typed to return the exchange's callbacks; an async tap returns a promise.
+  const asyncTap = reject("tap") as unknown as HttpTap;
+  for (const tap of [exchangeTap, asyncTap]) {
+    const [result] = await fetchAll([`${server.base}/a`], { tap });
+    assert(result?.ok, String(!result?.ok && result?.error));
+    assertEquals(decoder.decode(result.response.body), "ok");
+  }
+  // A rejection left unhandled would fail this test (and end a process).
+  await new Promise((r) => setTimeout(r, 10));
+  assertEquals(calls, ["request", "response", "end", "tap"]);
+});
+
 Deno.test("fetchAll() tap over a reused keep-alive conn the server closed unanswered: the stale exchange ends ok false, the replay is an exchange of its own", async () => {
   await using server = keepAliveServer(
     async ({ conn, connIndex, requestOnConn }) => {
