@@ -373,6 +373,18 @@ export class Crawl {
     ) this.#sel.wakeup();
   }
 
+  /**
+   * The caller stops asking for a while (nothing is in flight: `busy` is
+   * false), or asks again (`false`). Meanwhile the kept conns keep no process
+   * alive: their reads only watch for the server's close, and a caller that
+   * leaves without closing the crawl must not hold the process until then.
+   */
+  park(parked: boolean): void {
+    if (this.#ended !== null) return;
+    this.#pool.forEach((slot) => slot.conn[kIdle](parked));
+    for (const { slot } of this.#verifying) slot.conn[kIdle](parked);
+  }
+
   /** Ends the loop at its next turn without yielding more (the caller left). */
   stop(): void {
     this.#stopped = true;
@@ -613,7 +625,6 @@ export class Crawl {
       this.#closeIdle(slot);
       slot = this.#pool.take(key);
     }
-    slot?.conn[kIdle](false);
     if (
       slot === undefined && this.#verifying.length > 0 &&
       this.#config.maxIdlePerOrigin > 0 && this.#config.maxIdle > 0
@@ -1106,7 +1117,6 @@ export class Crawl {
         slot !== null && slot.conn === reusable &&
         this.#pool.put(job.poolKey, slot)
       ) {
-        slot.conn[kIdle](true);
         slot.job = null;
         slot.client = client;
         // Idle, it is watched for reads: readiness then means the server closed it.
@@ -1236,8 +1246,7 @@ export class Crawl {
 
   /** An idle conn back to the pool, or closed when the pool has no room. */
   #giveBack(slot: Slot, key: string): void {
-    if (this.#pool.put(key, slot)) slot.conn[kIdle](true);
-    else this.#closeIdle(slot);
+    if (!this.#pool.put(key, slot)) this.#closeIdle(slot);
   }
 
   /** A hop's attempt ran out of time while it waited for a conn under check. */

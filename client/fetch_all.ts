@@ -612,6 +612,7 @@ async function* entries(
   let failed = null as { error: unknown } | null;
   let done = false as boolean;
   let pending: Promise<void> | null = null;
+  let parked = false;
   const drive = (): Promise<void> =>
     batches.next().then((next) => {
       pending = null;
@@ -620,6 +621,11 @@ async function* entries(
         crawl.hold(next.value.length);
         queue.push(next.value);
         if (crawl.busy) pending = drive();
+        else {
+          // Nothing to read for: the crawl waits for the consumer's next ask.
+          crawl.park(true);
+          parked = true;
+        }
       }
     }, (error) => {
       pending = null;
@@ -641,7 +647,11 @@ async function* entries(
       }
       if (failed !== null) throw failed.error;
       if (done) return;
-      await (pending ??= drive());
+      if (pending === null) {
+        if (parked) crawl.park(parked = false);
+        pending = drive();
+      }
+      await pending;
     }
   } finally {
     // The consumer left (a break, a throw) or the crawl ended: stop the loop
