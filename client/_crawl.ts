@@ -361,7 +361,8 @@ export class Crawl {
 
   /**
    * The caller handed on `count` held results. Room to read more URLs wakes
-   * the loop when a slot is free to start one; busy slots wake it anyway.
+   * the loop when a slot is free to start one (with every slot busy, their
+   * next event does).
    */
   unhold(count: number): void {
     const full = this.#open + this.#delivered.length + this.#finished.length +
