@@ -492,7 +492,13 @@ export class RequestWriter {
       ["Accept", fieldValue(headers, "accept") ?? "*/*"],
       [
         "Accept-Encoding",
-        fieldValue(headers, "accept-encoding") ?? DEFAULT_ACCEPT_ENCODING,
+        fieldValue(headers, "accept-encoding") ??
+          // The Fetch standard's rule: a range of a compressed stream is not
+          // the range asked for and cannot be decoded alone (Apache's
+          // mod_deflate answers a 206 of its gzip output).
+          (fieldValue(headers, "range") !== null
+            ? "identity"
+            : DEFAULT_ACCEPT_ENCODING),
       ],
     ];
     const connection = init.keepAlive

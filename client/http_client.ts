@@ -181,8 +181,10 @@ export interface HttpClientOptions {
   maxResponseBytes?: number;
   /**
    * Decode `gzip`, `deflate`, `br` and `zstd` bodies. Requests ask for them
-   * unless `Accept-Encoding` is set, whether or not this is on: `false` hands
-   * back the bytes as sent.
+   * unless `Accept-Encoding` is set, whether or not this is on (one with a
+   * `Range` header asks for `identity`, as `fetch` does: a range of a
+   * compressed stream cannot be decoded alone): `false` hands back the bytes
+   * as sent.
    *
    * @default {true}
    */

@@ -645,6 +645,37 @@ Deno.test("fetchAll() asks for gzip, deflate, br and decodes each", async () => 
   assertEquals(ok(raw).body, new Uint8Array(encoded.gzip!));
 });
 
+Deno.test("fetchAll() asks for identity with a Range header, as fetch does, so a server that compresses answers with the bytes asked for", async () => {
+  // Incompressible: its gzip output is longer than the range.
+  const file = crypto.getRandomValues(new Uint8Array(1024));
+  // As Apache's mod_deflate does: offered gzip, it compresses the whole file
+  // and sends the range of its gzip output, which cannot be decoded alone.
+  await using server = rawServer(async ({ conn, head }) => {
+    const gzip = /\r\naccept-encoding: [^\r]*gzip/i.test(head);
+    const data = gzip ? zlib.gzipSync(file) : file;
+    const part = data.subarray(0, 100);
+    await writeSplit(
+      conn,
+      `HTTP/1.1 206 Partial Content\r\n${
+        gzip ? "Content-Encoding: gzip\r\n" : ""
+      }Content-Range: bytes 0-99/${data.length}\r\nContent-Length: 100\r\n\r\n`,
+    );
+    await writeSplit(conn, part);
+    return "keep";
+  });
+  const [ranged, chosen] = await fetchAll([
+    { url: server.url("/"), headers: { Range: "bytes=0-99" } },
+    // The caller's own Accept-Encoding stands.
+    {
+      url: server.url("/"),
+      headers: { Range: "bytes=0-99", "Accept-Encoding": "gzip" },
+    },
+  ]);
+  assertEquals(ok(ranged).status, 206);
+  assertEquals(ok(ranged).body, file.subarray(0, 100));
+  assertInstanceOf(failed(chosen), HttpParseError);
+});
+
 Deno.test("fetchAll() fails a corrupt or truncated encoding with HttpParseError", async () => {
   const gz = zlib.gzipSync(latin1("x".repeat(1000)));
   await using server = rawServer(async ({ conn, path }) => {

@@ -170,6 +170,19 @@ Deno.test("encodeRequest() sends the default Accept-Encoding whatever decompress
   }
 });
 
+Deno.test("encodeRequest() asks for identity with a Range header unless Accept-Encoding is set", () => {
+  assertStrictEquals(
+    encode("http://h/", { headers: { range: "bytes=0-99" } }).split("\r\n")[4],
+    "Accept-Encoding: identity",
+  );
+  assertStrictEquals(
+    encode("http://h/", {
+      headers: { range: "bytes=0-99", "accept-encoding": "br" },
+    }).split("\r\n")[4],
+    "Accept-Encoding: br",
+  );
+});
+
 Deno.test("encodeRequest() writes Connection only when it is not to be kept", () => {
   assertStrictEquals(encode("http://h/").includes("Connection"), false);
   assertStrictEquals(
