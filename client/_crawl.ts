@@ -246,6 +246,16 @@ export class Crawl {
   #stopped = false;
   /** What a promise `onProgress` returned rejected with: the crawl fails with it. */
   #progressFailed: { error: unknown } | null = null;
+  /** The promises `onProgress` returned that have not settled yet. */
+  #progressPending = new Set<Promise<void>>();
+  /**
+   * Set by a caller that holds what `run()` yields (`fetchEach`): each batch
+   * counts as held from the moment it is yielded. `onWork` is then called
+   * when the loop has work again while it may be parked (an async source
+   * handed over an item, an abort).
+   */
+  #holding = false;
+  #onWork: (() => void) | null = null;
   /** Clients' `waiting` promises awaited already (a client may show one again). */
   #awaited = new WeakSet<Promise<void>>();
   /** Clients whose `waiting` promise settled, to resume. */
@@ -300,7 +310,10 @@ export class Crawl {
     if (Array.isArray(source)) checkArrayBodies(source, this.#config.shared);
     const signal = this.#config.signal;
     // The listener only wakes the loop; the loop sees `signal.aborted` and ends.
-    const wake = () => this.#sel.wakeup();
+    const wake = () => {
+      this.#sel.wakeup();
+      this.#onWork?.();
+    };
     signal?.addEventListener("abort", wake, { once: true });
     if (Array.isArray(source)) this.#total = source.length;
     try {
@@ -337,6 +350,12 @@ export class Crawl {
           thaw();
         }
       }
+      // An async onProgress still running when the last URL finished: its
+      // rejection fails the crawl all the same (the promises never reject).
+      while (!this.#stopped && this.#progressPending.size > 0) {
+        await Promise.all(this.#progressPending);
+      }
+      if (this.#progressFailed !== null) throw this.#progressFailed.error;
     } finally {
       signal?.removeEventListener("abort", wake);
       this.#closeAll();
@@ -349,14 +368,22 @@ export class Crawl {
    */
   get busy(): boolean {
     return this.#ended === null && !this.#stopped && (this.#open > 0 ||
-      (!this.#exhausted && this.#sourceFailed === null &&
+      this.#delivered.length > 0 || this.#config.signal?.aborted === true ||
+      // A source read it could start now: one in flight calls `onWork` when
+      // it settles (nothing to wait for until then, or the wait would keep
+      // the process alive for a source that never answers).
+      (!this.#exhausted && !this.#pulling && this.#sourceFailed === null &&
         this.#open + this.#delivered.length + this.#finished.length +
               this.#held < this.#config.maxOpen));
   }
 
-  /** The caller holds `count` more results of a yielded batch. */
-  hold(count: number): void {
-    this.#held += count;
+  /**
+   * The caller holds each batch `run()` yields until it calls `unhold()`, and
+   * is told by `onWork` when the loop has work again.
+   */
+  holdYielded(onWork: () => void): void {
+    this.#holding = true;
+    this.#onWork = onWork;
   }
 
   /**
@@ -477,6 +504,7 @@ export class Crawl {
         this.#abortSinkOf(result.value, this.#ended);
       } else this.#delivered.push(result.value);
       this.#sel.wakeup();
+      this.#onWork?.();
       this.#readAhead();
     }, (error) => {
       this.#pulling = false;
@@ -1328,10 +1356,15 @@ export class Crawl {
       result,
     );
     if (isThenable(returned)) {
-      Promise.resolve(returned).catch((error) => {
-        this.#progressFailed ??= { error };
-        this.#sel.wakeup();
-      });
+      const settled: Promise<void> = Promise.resolve(returned).then(
+        () => void this.#progressPending.delete(settled),
+        (error) => {
+          this.#progressPending.delete(settled);
+          this.#progressFailed ??= { error };
+          this.#sel.wakeup();
+        },
+      );
+      this.#progressPending.add(settled);
     }
   }
 
@@ -1355,6 +1388,9 @@ export class Crawl {
   #takeFinished(): FetchEntry[] {
     const finished = this.#finished;
     this.#finished = [];
+    // Counted from here, not once the caller has it: an async source's read
+    // ahead must not take the room in between.
+    if (this.#holding) this.#held += finished.length;
     return finished;
   }
 

@@ -618,11 +618,11 @@ async function* entries(
       pending = null;
       if (next.done) done = true;
       else {
-        crawl.hold(next.value.length);
         queue.push(next.value);
         if (crawl.busy) pending = drive();
         else {
-          // Nothing to read for: the crawl waits for the consumer's next ask.
+          // Nothing to read for: the crawl waits until it has work again or
+          // the consumer asks.
           crawl.park(true);
           parked = true;
         }
@@ -631,6 +631,12 @@ async function* entries(
       pending = null;
       failed = { error };
     });
+  const resume = () => {
+    if (!parked || pending !== null || done || failed !== null) return;
+    crawl.park(parked = false);
+    pending = drive();
+  };
+  crawl.holdYielded(resume);
   try {
     while (true) {
       if (head < queue.length) {
@@ -640,17 +646,18 @@ async function* entries(
         // A plain loop, not `yield* batch`: delegating to an array inside an
         // async generator wraps it in an async iterator, ~0.2 µs more per entry.
         for (let i = 0; i < batch.length; i++) {
+          // Held until yielded (API.md): its room may let a parked crawl
+          // read on while the consumer works on it.
           crawl.unhold(1);
+          if (parked && crawl.busy) resume();
           yield batch[i]!;
         }
         continue;
       }
       if (failed !== null) throw failed.error;
       if (done) return;
-      if (pending === null) {
-        if (parked) crawl.park(parked = false);
-        pending = drive();
-      }
+      if (pending === null) resume();
+      if (pending === null) pending = drive();
       await pending;
     }
   } finally {

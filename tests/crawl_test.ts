@@ -578,14 +578,21 @@ Deno.test("fetchEach() left after its first result, never closed, lets the proce
     import { fetchEach } from ${JSON.stringify(mod)};
     const urls = Array.from({ length: 40 }, (_, i) => "${server.base}/" + i);
     const first = await fetchEach(urls, { concurrency: 4 }).next();
-    console.log(first.value.result.ok);
+    // A source that is waiting (a frontier fed by the loop's body) and will
+    // never answer now: nothing in flight, nothing to wait for.
+    async function* waiting() {
+      yield "${server.base}/w";
+      await new Promise(() => {});
+    }
+    const second = await fetchEach(waiting(), { concurrency: 4 }).next();
+    console.log(first.value.result.ok, second.value.result.ok);
   `;
   const started = performance.now();
   const { stdout, stderr, success } = await runScript(script, ["--allow-net"], {
     timeoutMs: 20_000,
   });
   assert(success, stderr);
-  assertEquals(stdout.trim(), "true");
+  assertEquals(stdout.trim(), "true true");
   // The crawl ran on to its bound, its conns then idle in its pool: their
   // reads watch for the server's close, which this server never does.
   assertGreaterOrEqual(server.seen.length, 4);

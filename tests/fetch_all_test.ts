@@ -864,6 +864,61 @@ Deno.test("fetchAll() and fetchEach() reject with what an async onProgress rejec
     Error,
     "the results writer failed",
   );
+  // The last URL's write fails after every URL is done: the crawl waits for it.
+  const late = async (done: number) => {
+    await new Promise((r) => setTimeout(r, 30));
+    if (done === urls.length) throw new Error("the last write failed");
+  };
+  await assertRejects(
+    () => fetchAll(urls, { concurrency: 8, onProgress: late }),
+    Error,
+    "the last write failed",
+  );
+});
+
+Deno.test("fetchEach() aborted while its consumer works on a result and the crawl waits for it closes the crawl's conns at once", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let open = 0;
+  const served: Promise<void>[] = [];
+  const serve = async (conn: Deno.Conn) => {
+    open++;
+    const buf = new Uint8Array(4096);
+    try {
+      while ((await conn.read(buf)) !== null) {
+        await conn.write(new TextEncoder().encode(LENGTH));
+      }
+    } catch {
+      // Reset by the client: closed all the same.
+    } finally {
+      open--;
+      conn.close();
+    }
+  };
+  const accepting = (async () => {
+    for await (const conn of listener) served.push(serve(conn));
+  })();
+  const { port } = listener.addr as Deno.NetAddr;
+  const urls = Array.from({ length: 40 }, () => `http://127.0.0.1:${port}/`);
+  const controller = new AbortController();
+  let n = 0;
+  for await (
+    const _ of fetchEach(urls, {
+      concurrency: 4,
+      maxQueued: 0,
+      signal: controller.signal,
+    })
+  ) {
+    if (++n > 1) continue;
+    // The crawl fills its bound and waits, its conns kept.
+    await new Promise((r) => setTimeout(r, 100));
+    assertEquals(open, 4);
+    controller.abort(new Error("stop"));
+    await new Promise((r) => setTimeout(r, 100));
+    assertEquals(open, 0, "conns still open 100 ms after the abort");
+  }
+  listener.close();
+  await accepting.catch(() => {});
+  await Promise.all(served);
 });
 
 Deno.test("fetchAll() aborted from onProgress in the middle of a batch stops cleanly", async () => {
