@@ -352,7 +352,10 @@ export class Crawl {
       }
       // An async onProgress still running when the last URL finished: its
       // rejection fails the crawl all the same (the promises never reject).
-      while (!this.#stopped && this.#progressPending.size > 0) {
+      // Not after an abort, which ends the crawl at once.
+      while (
+        !this.#stopped && !signal?.aborted && this.#progressPending.size > 0
+      ) {
         await Promise.all(this.#progressPending);
       }
       if (this.#progressFailed !== null) throw this.#progressFailed.error;
@@ -364,7 +367,8 @@ export class Crawl {
 
   /**
    * Whether the loop has work whose timing matters: URLs read and not
-   * finished (in flight, queued, backing off), or room to read more.
+   * finished (in flight, queued, backing off), items an async source handed
+   * over, an abort to carry out, or room to read more and no read in flight.
    */
   get busy(): boolean {
     return this.#ended === null && !this.#stopped && (this.#open > 0 ||
