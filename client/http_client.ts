@@ -1019,10 +1019,12 @@ export class HttpClient {
         // client's handshake).
         conn[kConsume](used, false);
         if (head.status < 200 || head.status >= 300) {
+          // Squid says why in a field of its own ("ERR_CONNECT_FAIL 111").
+          const why = head.field("x-squid-error");
           throw new ProxyError(
             route.proxy!.authority,
             head.status,
-            head.statusText,
+            why === null ? head.statusText : `${head.statusText} (${why})`,
           );
         }
         this.#startTls();

@@ -14,7 +14,7 @@ import {
   ProxyError,
 } from "../mod.ts";
 import { startMiniProxy } from "./_mini_proxy.ts";
-import { rawServer, writeSplit } from "./_raw_http.ts";
+import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
 import { needsTinyproxy, startTinyproxy } from "./_tinyproxy.ts";
 import { bytesEqual, listenTcp, Rng } from "./_net.ts";
 import { ca, cert, clientCa, key } from "./_tls.ts";
@@ -508,6 +508,22 @@ Deno.test("fetchAll() through a proxy does not reuse a conn whose answer says Pr
   );
   assertEquals(results.map((r) => r.ok), [true, true, true]);
   assertEquals(proxy.connections, 3);
+});
+
+Deno.test("fetchAll() through a proxy that refuses a CONNECT as Squid does shows its X-Squid-Error in the ProxyError's message", async () => {
+  await using proxy = cannedServer(
+    "HTTP/1.1 503 Service Unavailable\r\nX-Squid-Error: ERR_CONNECT_FAIL 111\r\nContent-Length: 0\r\n\r\n",
+  );
+  const [result] = await fetchAll(["https://origin.test/"], {
+    proxy: proxy.url(),
+  });
+  const error = failed(result);
+  assertInstanceOf(error, ProxyError);
+  assertEquals(error.status, 503);
+  assertStringIncludes(
+    error.message,
+    "it answered 503 Service Unavailable (ERR_CONNECT_FAIL 111)",
+  );
 });
 
 Deno.test("HttpClient through a tunnel tries the default roots on a new tunnel when caCerts do not anchor the chain", async () => {
