@@ -416,6 +416,8 @@ export class HttpClient {
   #conn!: PollableConn;
   /** Whether the request may be sent once more if its reused conn turns out dead. */
   #mayReplay!: boolean;
+  /** The request went out on a kept conn it was given, not one of its own. */
+  #reusedConn!: boolean;
   #parser!: ResponseParser;
   #decoder!: ContentDecoder | null;
   /** The turn a decoding slice waits for; cleared if the request ends first. */
@@ -662,7 +664,8 @@ export class HttpClient {
     } else {
       this.#parser = this.#newParser();
     }
-    this.#mayReplay = conn !== null && IDEMPOTENT_METHODS.has(method) &&
+    this.#reusedConn = conn !== null;
+    this.#mayReplay = this.#reusedConn && IDEMPOTENT_METHODS.has(method) &&
       bodyStream === null;
     if (conn !== null) {
       this.#conn = conn;
@@ -1407,7 +1410,7 @@ export class HttpClient {
     if (this.#mayReplay && this.#isStale(error)) {
       // The server closed an idle keep-alive conn as we reused it: nothing of the
       // response came, so the request never reached the application. Try once more.
-      this.#mayReplay = false;
+      this.#mayReplay = this.#reusedConn = false;
       this.#tap?.end(false, error);
       this.#conn.close();
       this.#conn = this.#connect();
@@ -1418,6 +1421,18 @@ export class HttpClient {
       this.#outSent = 0;
       this.#parser = this.#newParser();
       return;
+    }
+    if (
+      this.#reusedConn && !this.#mayReplay &&
+      error instanceof HttpParseError && error.code === "empty-response"
+    ) {
+      // Most likely the server's idle timer, not a broken server: say so.
+      error = new HttpParseError(
+        error.code,
+        `${error.message}, on a kept conn reused for it: the server may have closed it as the request went out, and this request is not sent again (it is not idempotent, or its body was a stream)`,
+        error.offset,
+        { cause: error },
+      );
     }
     this.#state = "failed";
     this.#error = error;

@@ -436,7 +436,7 @@ Deno.test("fetchAll() retries an idempotent request once when a reused connectio
   assertEquals(server.requests, 7);
 });
 
-Deno.test("fetchAll() does not retry a POST when a reused connection closes before any response byte", async () => {
+Deno.test("fetchAll() does not retry a POST when a reused connection closes before any response byte, and its error says the conn was a reused one", async () => {
   await using server = rawServer(async ({ conn, requestOnConn }) => {
     if (requestOnConn > 0) return "close";
     await writeSplit(conn, LENGTH);
@@ -450,6 +450,15 @@ Deno.test("fetchAll() does not retry a POST when a reused connection closes befo
   const error = failed(results[1]);
   assertInstanceOf(error, HttpParseError);
   assertEquals(error.code, "empty-response");
+  assertStringIncludes(error.message, "on a kept conn reused for it");
+  assertStringIncludes(error.message, "not sent again");
+  // A conn of its own closing unanswered is the server's fault alone.
+  await using silent = rawServer(() => Promise.resolve("close"));
+  const [own] = await fetchAll([silent.url("/")], { method: "POST" });
+  const plain = failed(own);
+  assertInstanceOf(plain, HttpParseError);
+  assertEquals(plain.code, "empty-response");
+  assert(!plain.message.includes("reused"), plain.message);
 });
 
 Deno.test("fetchAll() reuse after an idle close: a stale connection is dropped, not used", async () => {
