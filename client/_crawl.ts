@@ -250,11 +250,10 @@ export class Crawl {
   #progressPending = new Set<Promise<void>>();
   /**
    * Set by a caller that holds what `run()` yields (`fetchEach`): each batch
-   * counts as held from the moment it is yielded. `onWork` is then called
+   * then counts as held from the moment it is yielded, and this is called
    * when the loop has work again while it may be parked (an async source
    * handed over an item, an abort).
    */
-  #holding = false;
   #onWork: (() => void) | null = null;
   /** Clients' `waiting` promises awaited already (a client may show one again). */
   #awaited = new WeakSet<Promise<void>>();
@@ -377,8 +376,13 @@ export class Crawl {
       // it settles (nothing to wait for until then, or the wait would keep
       // the process alive for a source that never answers).
       (!this.#exhausted && !this.#pulling && this.#sourceFailed === null &&
-        this.#open + this.#delivered.length + this.#finished.length +
-              this.#held < this.#config.maxOpen));
+        this.#counted < this.#config.maxOpen));
+  }
+
+  /** What counts against `maxOpen`: read and not handed to the caller. */
+  get #counted(): number {
+    return this.#open + this.#delivered.length + this.#finished.length +
+      this.#held;
   }
 
   /**
@@ -386,7 +390,6 @@ export class Crawl {
    * is told by `onWork` when the loop has work again.
    */
   holdYielded(onWork: () => void): void {
-    this.#holding = true;
     this.#onWork = onWork;
   }
 
@@ -396,8 +399,7 @@ export class Crawl {
    * next event does).
    */
   unhold(count: number): void {
-    const full = this.#open + this.#delivered.length + this.#finished.length +
-        this.#held >= this.#config.maxOpen;
+    const full = this.#counted >= this.#config.maxOpen;
     this.#held -= count;
     if (
       full && this.#ended === null &&
@@ -494,9 +496,7 @@ export class Crawl {
   #readAhead(): void {
     if (
       this.#pulling || this.#asyncDone || this.#sourceFailed !== null ||
-      this.#config.signal?.aborted ||
-      this.#open + this.#delivered.length + this.#finished.length +
-            this.#held >= this.#config.maxOpen
+      this.#config.signal?.aborted || this.#counted >= this.#config.maxOpen
     ) return;
     this.#pulling = true;
     this.#async!.next().then((result) => {
@@ -1394,7 +1394,7 @@ export class Crawl {
     this.#finished = [];
     // Counted from here, not once the caller has it: an async source's read
     // ahead must not take the room in between.
-    if (this.#holding) this.#held += finished.length;
+    if (this.#onWork !== null) this.#held += finished.length;
     return finished;
   }
 
