@@ -75,6 +75,7 @@ import {
 } from "./_redirect.ts";
 import { IDEMPOTENT_METHODS, originPause, retryDelay } from "./_retry.ts";
 import { type Origin, Scheduler } from "./_scheduler.ts";
+import { keepSpecimens, refreshSpecimens, specimenConn } from "./_specimens.ts";
 
 /** One URL read from the source, from then until its result. */
 class Job implements Timed {
@@ -304,6 +305,24 @@ export class Crawl {
     );
   }
 
+  /**
+   * A crawl with one URL queued and one conn registered, never run: what
+   * `_specimens.ts` keeps of this module.
+   */
+  static specimens(conn: PollableConn): object[] {
+    const crawl = new Crawl({});
+    const url = toHttpUrl("http://specimen.invalid/");
+    const options = crawl.#config.shared;
+    const job = new Job(0, url.href, undefined, url, options, 0);
+    const origin = crawl.#scheduler.origin(url.site.origin);
+    job.origin = origin;
+    crawl.#scheduler.push(origin, job, 0);
+    const slot = new Slot(conn, job, 0);
+    // For writing, which asks nothing of the conn (reading would start a read).
+    crawl.#sel.register(conn, EVENT_WRITE, slot);
+    return [crawl, job, slot];
+  }
+
   /** Runs the crawl, yielding what finished after each step, in completion order. */
   async *run(source: CrawlSource): AsyncGenerator<FetchEntry[]> {
     if (Array.isArray(source)) checkArrayBodies(source, this.#config.shared);
@@ -361,6 +380,7 @@ export class Crawl {
     } finally {
       signal?.removeEventListener("abort", wake);
       this.#closeAll();
+      refreshSpecimens();
     }
   }
 
@@ -1613,4 +1633,10 @@ function redirectError(
 
 function orZero(value: number): number {
   return Number.isNaN(value) ? 0 : value;
+}
+
+{
+  const conn = specimenConn();
+  keepSpecimens(...Crawl.specimens(conn));
+  conn.close();
 }

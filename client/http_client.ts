@@ -39,6 +39,7 @@ import { redactUrl } from "./_redact.ts";
 import { type HttpUrl, responseUrl, toHttpUrl } from "./_http_url.ts";
 import { IDEMPOTENT_METHODS } from "./_retry.ts";
 import { checkCaCerts, checkClientCert } from "../selector/_client_cert.ts";
+import { keepSpecimens, specimenConn } from "./_specimens.ts";
 import { TapRecorder } from "./_tap.ts";
 import type { HttpTap } from "./http_tap.ts";
 import { HttpParseError } from "./http_parse_error.ts";
@@ -1620,4 +1621,28 @@ export function nonNegative(
     );
   }
   return value;
+}
+
+{
+  // What `_specimens.ts` keeps of this module: a client that sent its request
+  // on a conn that never answers, closed, a parser and a response. (Their
+  // request and field bytes keep the first 128 KiB slab of `_slab.ts` alive.)
+  const client = new HttpClient("http://specimen.invalid/", {
+    conn: specimenConn(),
+  });
+  client.close();
+  const parser = new ResponseParser();
+  parser.receive(
+    new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+  );
+  keepSpecimens(
+    client,
+    parser,
+    new BodyBuffer(0),
+    new ReceivedResponse(
+      "http://specimen.invalid/",
+      parser.head!,
+      new Uint8Array(0),
+    ),
+  );
 }
