@@ -411,3 +411,21 @@ Deno.test("Frontier() rejects a bad maxDepth or origin, done() an entry not hand
   const entry = frontier.seed("http://a.test/")!;
   assertThrows(() => frontier.done(entry), RangeError, "no entry is in flight");
 });
+
+Deno.test("LinkExtractor.write() keeps a UTF-8 character split between chunks for the next one (non-ASCII href split at every byte)", () => {
+  const bytes = new TextEncoder().encode(
+    '<a href="/café/ü?q=€">x</a><a href="/日本">y</a>',
+  );
+  for (const size of [bytes.length, 1, 2, 3]) {
+    const extractor = new LinkExtractor("http://h.test/");
+    const found: string[] = [];
+    for (const chunk of splitEvery(bytes, size)) {
+      found.push(...extractor.write(chunk));
+    }
+    found.push(...extractor.end());
+    assertEquals(found, [
+      "http://h.test/caf%C3%A9/%C3%BC?q=%E2%82%AC",
+      "http://h.test/%E6%97%A5%E6%9C%AC",
+    ], `${size}-byte pieces`);
+  }
+});

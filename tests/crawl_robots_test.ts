@@ -467,3 +467,54 @@ Deno.test("RobotsCache.isAllowed() rejects a non-http(s) URL with TypeError", as
   );
   assertThrows(() => fixed("", { maxAge: -1 }), RangeError, "maxAge");
 });
+
+Deno.test("RobotsCache.isAllowed() lets Allow win a tie of equal-length rules whichever comes first (RFC 9309 §2.2.2)", async () => {
+  const robots = fixed(
+    "User-agent: *\nDisallow: /same\nAllow: /same\nDisallow: /x/$\nAllow: /x/$\n",
+  );
+  assertEquals(
+    await robots.isAllowed("http://example.com/same", "anybot"),
+    true,
+  );
+  assertEquals(await robots.isAllowed("http://example.com/x/", "anybot"), true);
+});
+
+Deno.test("RobotsCache.isAllowed() reads an empty Disallow as no rule: the common allow-all robots.txt allows every path", async () => {
+  const robots = fixed(
+    "User-agent: *\nDisallow:\n\nUser-agent: strictbot\nDisallow:\nDisallow: /private\n",
+  );
+  for (const path of ["/", "/index.html", "/a/b?c=d"]) {
+    assertEquals(
+      await robots.isAllowed(`http://example.com${path}`, "anybot"),
+      true,
+      path,
+    );
+  }
+  assertEquals(
+    await robots.isAllowed("http://example.com/public", "strictbot"),
+    true,
+  );
+  assertEquals(
+    await robots.isAllowed("http://example.com/private/1", "strictbot"),
+    false,
+  );
+});
+
+Deno.test("RobotsCache.crawlDelay() takes a group's first Crawl-delay, not a later one", async () => {
+  const robots = fixed(
+    "User-agent: *\nCrawl-delay: 2\nCrawl-delay: 30\nDisallow: /x\n",
+  );
+  assertEquals(await robots.crawlDelay("http://example.com/", "anybot"), 2000);
+});
+
+Deno.test("RobotsCache.isAllowed() reads a final $ as the path's end, in a rule with or without a *", async () => {
+  const robots = fixed("User-agent: *\nDisallow: /exact$\nDisallow: /a*ab$\n");
+  const at = (path: string) =>
+    robots.isAllowed(`http://example.com${path}`, "anybot");
+  assertEquals(await at("/exact"), false);
+  assertEquals(await at("/exact.html"), true);
+  assertEquals(await at("/exact/more"), true);
+  assertEquals(await at("/a-ab"), false);
+  // "/a" then "ab" at the end: the two pieces may not overlap.
+  assertEquals(await at("/ab"), true);
+});

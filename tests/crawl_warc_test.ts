@@ -837,3 +837,55 @@ Deno.test("WarcWriter.writeExchange() rejects with one DiskError when the disk i
     bytes.length,
   );
 });
+
+/** Writes one exchange with `response` as its block; the response record's WARC headers. */
+async function responseRecord(response: string): Promise<Map<string, string>> {
+  const dir = await Deno.makeTempDir({ prefix: "crawl_warc_edges_" });
+  try {
+    const path = `${dir}/one.warc.gz`;
+    const warc = await WarcWriter.create(path);
+    await warc.writeExchange({
+      url: "http://a.test/",
+      request: latin1("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+      response: latin1(response),
+    });
+    await warc.close();
+    const parser = new WARCParser(
+      ReadableStream.from([await Deno.readFile(path)]),
+    );
+    for await (const record of parser) {
+      if (record.warcType === "response") {
+        return new Map([...record.warcHeaders.headers.entries()]);
+      }
+    }
+    throw new Error("no response record");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("WarcWriter.writeExchange() finds the payload after a head ended by bare LF LF (RFC 9112 §2.2)", async () => {
+  const headers = await responseRecord(
+    "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello",
+  );
+  assertEquals(
+    headers.get("warc-payload-digest"),
+    await sha1(latin1("hello")),
+  );
+});
+
+Deno.test("WarcWriter.writeExchange() leaves bytes after a Content-Length body out of the payload digest", async () => {
+  const headers = await responseRecord(
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
+  );
+  assertEquals(
+    headers.get("warc-payload-digest"),
+    await sha1(latin1("hello")),
+  );
+  assertEquals(
+    headers.get("warc-block-digest"),
+    await sha1(
+      latin1("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA"),
+    ),
+  );
+});

@@ -414,3 +414,28 @@ Deno.test("Fifo matches a plain array under 100,000 random pushes, unshifts, shi
   }
   assertEquals(fifo.drain(), model);
 });
+
+class PoolEntry implements Poolable {
+  poolOrigin = "";
+  poolIndex = -1;
+  poolOlder: PoolEntry | null = null;
+  poolNewer: PoolEntry | null = null;
+  constructor(readonly name: string) {}
+}
+
+Deno.test("IdlePool.remove() of an entry moved into a removed one's place removes it too (two idle conns of one origin closed by the server)", () => {
+  const pool = new IdlePool<PoolEntry>(3);
+  const [a, b, c] = ["a", "b", "c"].map((n) => new PoolEntry(n));
+  assert(pool.put("o", a!) && pool.put("o", b!) && pool.put("o", c!));
+  pool.remove(a!); // c moves into a's place
+  pool.remove(c!); // then the server closes c as well
+  assertEquals(c!.poolIndex, -1);
+  assertEquals(pool.size, 1);
+  // Only b is left to reuse: a closed conn is never handed out again.
+  assertEquals(pool.take("o")?.name, "b");
+  assertEquals(pool.take("o"), undefined);
+  assertEquals(pool.size, 0);
+  // And c, gone, may be pooled again.
+  assert(pool.put("o", c!));
+  assertEquals(pool.drain().map((e) => e.name), ["c"]);
+});
