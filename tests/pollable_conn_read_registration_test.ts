@@ -14,9 +14,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 // API.md: "Reads from the network are issued only while the conn is registered
-// for EVENT_READ". pollable_conn_test's version of this waits with select(30),
-// which returns at once (the conn is write-ready), before any read could land.
-// Here real time passes, with the loop running, while registered for EVENT_WRITE.
+// for EVENT_READ". A single select() would return at once (the conn is
+// write-ready), before any read could land: real time passes here, with the
+// loop running, while it is registered for EVENT_WRITE.
 Deno.test("PollableConn registered for EVENT_WRITE only issues no read while 50 ms pass with the loop running", async () => {
   using listener = listenTcp();
   using client = await Deno.connect({

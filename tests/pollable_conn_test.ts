@@ -474,26 +474,6 @@ Deno.test("PollableConn.recv() after the peer half-closes still allows send()", 
   assertEquals(decoder.decode(await readExactly(peer, 10)), "still here");
 });
 
-Deno.test("PollableConn.recv() gets nothing from the network while not registered for EVENT_READ", async () => {
-  using listener = listenTcp();
-  using client = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
-  using conn = PollableConn.from(await listener.accept());
-  await client.write(encoder.encode("held in the kernel"));
-  // Registered for writing only: no read is issued.
-  using sel = new DefaultSelector();
-  sel.register(conn, EVENT_WRITE);
-  await sel.select(30);
-  assertThrows(() => conn.recv(), BlockingIOError);
-  sel.modify(conn, EVENT_READ);
-  assertEquals(
-    decoder.decode(await recvExactly(conn, 18)),
-    "held in the kernel",
-  );
-});
-
 // ---------------------------------------------------------------------------
 // send
 
