@@ -7,9 +7,13 @@
  */
 import { EMPTY, type Engine, ENGINES } from "./_decode_engines.ts";
 import { HttpParseError } from "./http_parse_error.ts";
+import { keepSpecimens } from "./_specimens.ts";
 
 /** The codings a request advertises unless the caller set `Accept-Encoding`. */
 export const ACCEPT_ENCODING = "gzip, deflate, br, zstd";
+
+/** A decoder was made: `_specimens.ts` keeps one already. */
+let decoderKept = false;
 
 /**
  * What {@linkcode ContentDecoder.read} returns at most, and unless told: large
@@ -120,6 +124,17 @@ export class ContentDecoder {
     const stages: Stage[] = [];
     for (const name of names) {
       stages.push(new Stage(name, stages[stages.length - 1] ?? null));
+    }
+    if (!decoderKept) {
+      // `_specimens.ts` keeps one, closed, from the first decoding on (not
+      // at import: see `_decode_engines.ts`).
+      decoderKept = true;
+      const specimen = new ContentDecoder(
+        [new Stage(names[0]!, null)],
+        maxBytes,
+      );
+      specimen.close();
+      keepSpecimens(specimen);
     }
     return new ContentDecoder(stages, maxBytes);
   }

@@ -26,6 +26,7 @@
  */
 import zlib from "node:zlib";
 import { ZstdFrames } from "./_decode_zstd_frames.ts";
+import { keepSpecimens } from "./_specimens.ts";
 
 /** A native decoder handle of Deno's `node:zlib`, in Node's binding shape. */
 interface NativeHandle {
@@ -189,6 +190,13 @@ abstract class NativeEngine implements Engine {
     this.handle = null;
     reaper.unregister(this);
     handle.close();
+  }
+
+  /** `engine` closed, and the handle it had: what `_specimens.ts` keeps. */
+  static specimens(engine: NativeEngine): object[] {
+    const handle = engine.live();
+    engine.close();
+    return [engine, handle];
   }
 
   protected live(): NativeHandle {
@@ -379,11 +387,35 @@ class DeflateEngine implements Engine {
 
 /** The codings decoded, by their lower-case `Content-Encoding` name. */
 export const ENGINES: Record<string, () => Engine> = {
-  gzip: () => new ZlibEngine(C.GUNZIP!),
-  "x-gzip": () => new ZlibEngine(C.GUNZIP!),
-  deflate: () => new DeflateEngine(),
-  br: () => new BrotliEngine(),
-  zstd: () => new ZstdEngine(),
+  gzip: kept(() => new ZlibEngine(C.GUNZIP!)),
+  "x-gzip": kept(() => new ZlibEngine(C.GUNZIP!)),
+  deflate: kept(() => new DeflateEngine()),
+  br: kept(() => new BrotliEngine()),
+  zstd: kept(() => new ZstdEngine()),
 };
+
+/**
+ * `make`, which also keeps its first engine's twin as a specimen for
+ * `_specimens.ts`: closed, with the native handle (Deno's own class) it
+ * wrapped. Kept when a coding is first decoded, not at import: native decoders
+ * cost ~2 MiB and ~20 ms to set up, which a process that never decodes should
+ * not pay.
+ */
+function kept(make: () => Engine): () => Engine {
+  let first = true;
+  return () => {
+    if (first) {
+      first = false;
+      const specimen = make();
+      if (specimen instanceof NativeEngine) {
+        keepSpecimens(...NativeEngine.specimens(specimen));
+      } else {
+        specimen.close();
+        keepSpecimens(specimen);
+      }
+    }
+    return make();
+  };
+}
 
 export { EMPTY };
