@@ -312,8 +312,7 @@ export class Crawl {
   static specimens(conn: PollableConn): object[] {
     const crawl = new Crawl({});
     const url = toHttpUrl("http://specimen.invalid/");
-    const options = crawl.#config.shared;
-    const job = new Job(0, url.href, undefined, url, options, 0);
+    const job = new Job(0, url.href, undefined, url, crawl.#config.shared, 0);
     const origin = crawl.#scheduler.origin(url.site.origin);
     job.origin = origin;
     crawl.#scheduler.push(origin, job, 0);

@@ -656,8 +656,10 @@ async function* entries(
       }
       if (failed !== null) throw failed.error;
       if (done) return;
-      if (pending === null) resume();
-      if (pending === null) pending = drive();
+      if (pending === null) {
+        if (parked) crawl.park(parked = false);
+        pending = drive();
+      }
       await pending;
     }
   } finally {
