@@ -7,15 +7,16 @@
  * The price: a small buffer is a view that keeps its whole slab alive, and its
  * `.buffer` is the slab, which holds other requests' bytes (their heads, their
  * `Authorization` headers). So only internal buffers come from here: request
- * bytes, conn read buffers, the copies `send()` queues and the field bytes of
- * response heads (which reach a caller as strings). Nothing cut from a slab may
+ * bytes, conn read buffers, the copies `send()` queues, the TLS records handed
+ * to `node:tls` and the field bytes of response heads (which reach a caller as
+ * strings). Nothing cut from a slab may
  * reach a caller: `recv()` copies, and response bodies and sink chunks are
  * standalone arrays.
  */
 
 const SLAB_SIZE = 128 * 1024;
 /** Larger buffers get their own allocation. */
-const MAX_SMALL = 4 * 1024;
+export const MAX_SMALL = 4 * 1024;
 
 let slab = new Uint8Array(0);
 let offset = 0;

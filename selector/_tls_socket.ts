@@ -13,6 +13,7 @@
 import { isIP } from "node:net";
 import { Duplex } from "node:stream";
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
+import { allocate, MAX_SMALL } from "./_slab.ts";
 import type { Connecting, Transport } from "./_transport.ts";
 
 /** What `PollableConn.connectTls` takes: `Deno.connectTls`'s options. */
@@ -180,6 +181,11 @@ class TransportPipe {
   #wanted = false;
   #reading = false;
   #closed = false;
+  /**
+   * The buffer reads land in, kept from read to read: a new 16 KiB array per
+   * read cost more than the TLS record it usually holds (a small response).
+   */
+  #buf: Uint8Array | null = null;
   /** Transport writes in flight, and who waits for there to be none. */
   #writes = 0;
   #written: (() => void)[] = [];
@@ -213,14 +219,24 @@ class TransportPipe {
     if (!this.#wanted || this.#reading || this.#closed || !this.room()) return;
     this.#wanted = false;
     this.#reading = true;
-    const buf = new Uint8Array(TUNNEL_READ);
+    const buf = this.#buf ??= new Uint8Array(TUNNEL_READ);
     this.transport.read(buf).then((n) => {
       this.#reading = false;
       if (n === 0) {
         this.#wanted = true; // not the end: read again
         this.pull();
+      } else if (n === null) {
+        this.duplex.push(null);
+      } else if (n <= MAX_SMALL) {
+        // A copy, as the buffer is read into again: node:tls takes a chunk in
+        // push() while its socket flows, but keeps it when paused.
+        const chunk = allocate(n);
+        chunk.set(buf.subarray(0, n));
+        this.duplex.push(chunk);
       } else {
-        this.duplex.push(n === null ? null : buf.subarray(0, n));
+        // A large read is handed over as it is; the next read gets a new buffer.
+        this.#buf = null;
+        this.duplex.push(buf.subarray(0, n));
       }
     }, (error) => {
       this.#reading = false;
