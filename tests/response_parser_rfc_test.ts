@@ -1,0 +1,110 @@
+// Where a differential run against Node's llhttp 9.3.1 (strict mode, 15,000
+// generated responses) found ResponseParser reading a response otherwise and RFC
+// 9110/9112 side with ours: pinned, so that nobody "fixes" them towards llhttp.
+import { assert, assertEquals, assertInstanceOf } from "@std/assert";
+import { ResponseParser } from "../client/_response_parser.ts";
+import { HttpParseError } from "../client/http_parse_error.ts";
+import { latin1Bytes as bytesOf, splitEvery } from "./_net.ts";
+
+function textOf(chunks: Uint8Array[]): string {
+  let s = "";
+  for (const c of chunks) for (const b of c) s += String.fromCharCode(b);
+  return s;
+}
+
+/**
+ * Parses `text` fed whole, then byte by byte; both must agree on the body and on
+ * reuse. Returns what the parser fed whole made of it.
+ */
+function parse(text: string): { body: string; keepAlive: boolean } {
+  const bytes = bytesOf(text);
+  const results = [[bytes], splitEvery(bytes, 1)].map((pieces) => {
+    const parser = new ResponseParser();
+    let body = "";
+    for (const piece of pieces) {
+      parser.receive(piece);
+      body += textOf(parser.takeBody());
+    }
+    if (!parser.done) parser.receive(null);
+    body += textOf(parser.takeBody());
+    assert(parser.done);
+    return { body, keepAlive: parser.keepAlive };
+  });
+  assertEquals(results[1], results[0], "fed byte by byte");
+  return results[0]!;
+}
+
+// RFC 9110 section 5.6.1: empty list elements are ignored, so "chunked," is chunked
+// (llhttp reads it as an unknown coding and the body until close).
+Deno.test("ResponseParser reads Transfer-Encoding 'chunked,' as chunked", () => {
+  const p = parse(
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+  );
+  assertEquals(p.body, "hi");
+});
+
+// RFC 9112 section 6.3 rule 5: identical Content-Length values (a list, or repeated
+// fields) may be read as one (llhttp rejects both).
+Deno.test("ResponseParser accepts identical Content-Length values as a list or repeated", () => {
+  for (
+    const cl of [
+      "Content-Length: 2, 2",
+      "Content-Length: 2\r\nContent-Length: 2",
+    ]
+  ) {
+    const p = parse(`HTTP/1.1 200 OK\r\n${cl}\r\n\r\nhi`);
+    assertEquals(p.body, "hi");
+    assert(p.keepAlive);
+  }
+});
+
+// RFC 9112 section 6.3 rule 3: Transfer-Encoding overrides Content-Length, and the
+// connection is not reused (llhttp rejects the response outright).
+Deno.test("ResponseParser lets Transfer-Encoding override Content-Length and does not reuse the conn", () => {
+  const p = parse(
+    "HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+  );
+  assertEquals(p.body, "hi");
+  assert(!p.keepAlive);
+});
+
+// RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing
+// and the connection closes after it, keep-alive or not (llhttp reuses it).
+Deno.test("ResponseParser never reuses the conn after an HTTP/1.0 chunked response", () => {
+  const p = parse(
+    "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+  );
+  assertEquals(p.body, "hi");
+  assert(!p.keepAlive);
+});
+
+// RFC 9112 section 9.3: "close" ends persistence whatever else Connection lists
+// (llhttp reuses an HTTP/1.0 conn whose Connection has both).
+Deno.test("ResponseParser does not reuse an HTTP/1.0 conn whose Connection lists keep-alive and close", () => {
+  const p = parse(
+    "HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\nhi",
+  );
+  assert(!p.keepAlive);
+});
+
+// RFC 9112 section 7.1.1: BWS may come around ";" and "=" of a chunk extension
+// (llhttp's strict mode rejects it); an empty extension value is no token.
+Deno.test("ResponseParser accepts BWS in chunk extensions and rejects an empty extension value", () => {
+  for (const line of ["2 ;a", "2; a", "2;a = b"]) {
+    const p = parse(
+      `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${line}\r\nhi\r\n0\r\n\r\n`,
+    );
+    assertEquals(p.body, "hi", line);
+  }
+  const parser = new ResponseParser();
+  let error: unknown = null;
+  try {
+    parser.receive(bytesOf(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a=\r\nhi\r\n0\r\n\r\n",
+    ));
+  } catch (e) {
+    error = e;
+  }
+  assertInstanceOf(error, HttpParseError);
+  assertEquals(error.code, "invalid-chunk-extension");
+});
