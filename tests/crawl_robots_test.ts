@@ -77,8 +77,8 @@ Deno.test("RobotsCache.isAllowed() fetches an origin's robots.txt once for concu
   assertEquals((await robots.rules(site.url)).outcome, "parsed");
 });
 
-Deno.test("RobotsCache.isAllowed() allows everything when robots.txt is 4xx", async () => {
-  for (const status of [400, 401, 403, 404, 410, 429, 451]) {
+Deno.test("RobotsCache.isAllowed() allows everything when robots.txt is 4xx but 429", async () => {
+  for (const status of [400, 401, 403, 404, 410, 451]) {
     await using site = origin(() => text("User-agent: *\nDisallow: /", status));
     const robots = new RobotsCache(fetchRobots);
     assertEquals(
@@ -94,8 +94,8 @@ Deno.test("RobotsCache.isAllowed() allows everything when robots.txt is 4xx", as
   }
 });
 
-Deno.test("RobotsCache.isAllowed() disallows everything when robots.txt is 5xx", async () => {
-  for (const status of [500, 502, 503, 504]) {
+Deno.test("RobotsCache.isAllowed() disallows everything when robots.txt is 5xx or 429", async () => {
+  for (const status of [429, 500, 502, 503, 504]) {
     await using site = origin(() => text("User-agent: *\nAllow: /", status));
     const robots = new RobotsCache(fetchRobots);
     assertEquals(

@@ -28,10 +28,10 @@ export type RobotsFetcher = (url: URL) => Promise<RobotsResponse>;
 /**
  * How an origin's robots.txt came out:
  * - `"parsed"`: a 2xx body, whose rules apply;
- * - `"unavailable"`: 4xx, or still a 3xx after the redirects: everything is allowed
- *   (RFC 9309 §2.3.1.3);
- * - `"unreachable"`: 5xx, another status, or the fetch threw: everything is
- *   disallowed (RFC 9309 §2.3.1.4).
+ * - `"unavailable"`: 4xx but 429, or still a 3xx after the redirects:
+ *   everything is allowed (RFC 9309 §2.3.1.3);
+ * - `"unreachable"`: 5xx, 429, another status, or the fetch threw: everything
+ *   is disallowed (RFC 9309 §2.3.1.4; a 429 as Google reads it).
  */
 export type RobotsOutcome = "parsed" | "unavailable" | "unreachable";
 
@@ -145,7 +145,7 @@ export class RobotsCache {
         return false;
       case "parsed":
         return entry.parsed!.isAllowed(
-          parsedUrl.pathname + parsedUrl.search,
+          parsedUrl.pathname + queryOf(parsedUrl),
           userAgent ?? this.#userAgent,
         );
     }
@@ -217,7 +217,9 @@ export class RobotsCache {
         parseRobotsTxt(decodeBody(response.body, this.#maxBytes)),
       );
     }
-    const outcome = status >= 300 && status <= 499
+    // A 429 is the server asking us to slow down, not a missing file: as a
+    // 5xx (Google's reading), not as leave to crawl everything for a day.
+    const outcome = status >= 300 && status <= 499 && status !== 429
       ? "unavailable"
       : "unreachable";
     return this.#made({ outcome, status, error: undefined }, null);
@@ -230,6 +232,11 @@ export class RobotsCache {
 
 function decodeBody(body: string | Uint8Array, maxBytes: number): string {
   let bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
+  // A UTF-8 BOM, even cut short, is skipped as Google skips it: the Latin-1
+  // reading below would keep it on the first key.
+  let bom = 0;
+  while (bom < 3 && bytes[bom] === UTF8_BOM[bom]) bom++;
+  bytes = bytes.subarray(bom);
   if (bytes.length > maxBytes) {
     // Cut at the limit: a line cut short (`Disallow: /private-area` kept as
     // `Disallow: /`) must not count, so the last whole line ends it.
@@ -238,7 +245,6 @@ function decodeBody(body: string | Uint8Array, maxBytes: number): string {
     bytes = bytes.subarray(0, end + 1);
   }
   try {
-    // TextDecoder drops a leading UTF-8 BOM, which would spoil the first line.
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     // Not UTF-8 (Latin-1, say): a byte >= 0x80 means itself, percent-encoded,
@@ -277,6 +283,21 @@ export function productToken(userAgent: string): string {
     userAgent,
   );
   return agentToken(compatible?.[1] ?? userAgent.trim()) || "*";
+}
+
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
+
+/**
+ * The URL's query as it is requested: `URL.search` is `""` for an empty query
+ * too, but `/page?` is fetched as such, and `Disallow: /*?` must match it.
+ */
+function queryOf(url: URL): string {
+  if (url.search !== "") return url.search;
+  const href = url.href;
+  const hash = href.indexOf("#");
+  return href.charCodeAt((hash < 0 ? href.length : hash) - 1) === 0x3f
+    ? "?"
+    : "";
 }
 
 function robotsUrl(url: string | URL): URL {

@@ -90,17 +90,30 @@ export function parseRobotsTxt(text: string): RobotsTxt {
   const groups: Group[] = [];
   let current: Group | null = null;
   let inAgents = false;
-  for (const raw of text.split(/\r\n|\r|\n/)) {
+  // A BOM that decoding left (a string given as is) would spoil the first key.
+  const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
+  for (const raw of body.split(/\r\n|\r|\n/)) {
     const hash = raw.indexOf("#");
-    const line = hash < 0 ? raw : raw.slice(0, hash);
-    const colon = line.indexOf(":");
-    if (colon < 0) continue;
-    const key = asciiTrim(line.slice(0, colon)).toLowerCase();
-    const value = asciiTrim(line.slice(colon + 1));
+    const line = asciiTrim(hash < 0 ? raw : raw.slice(0, hash));
+    let colon = line.indexOf(":");
+    let valueStart = colon + 1;
+    if (colon < 0) {
+      // A forgotten colon: whitespace stands in for it when the line is exactly
+      // two words (Google's reading), so `disallow /` still forbids.
+      const space = /[ \t]+/.exec(line);
+      if (
+        space === null ||
+        /[ \t]/.test(line.slice(space.index + space[0].length))
+      ) {
+        continue;
+      }
+      colon = space.index;
+      valueStart = colon + space[0].length;
+    }
+    const key = keyOf(asciiTrim(line.slice(0, colon)).toLowerCase());
+    const value = asciiTrim(line.slice(valueStart));
     switch (key) {
-      case "user-agent":
-      case "useragent":
-      case "user agent": {
+      case "user-agent": {
         if (!inAgents || current === null) {
           current = { agents: [], rules: [], crawlDelay: undefined };
           groups.push(current);
@@ -116,6 +129,13 @@ export function parseRobotsTxt(text: string): RobotsTxt {
         // An empty Disallow allows everything: no rule at all.
         if (current !== null && value !== "") {
           current.rules.push(compileRule(robotsPath(value), key === "allow"));
+          // Google's too: allowing a directory's index page allows the directory.
+          const slash = value.lastIndexOf("/");
+          if (key === "allow" && value.startsWith("/index.htm", slash)) {
+            current.rules.push(
+              compileRule(robotsPath(value.slice(0, slash + 1) + "$"), true),
+            );
+          }
         }
         break;
       case "crawl-delay":
@@ -152,13 +172,28 @@ export function parseRobotsTxt(text: string): RobotsTxt {
 }
 
 /**
+ * A line's key, lower-case, as Google's robotstxt reads keys: by their start
+ * (`Disallowed` is `disallow`, `User-agents` is `user-agent`), with the
+ * misspellings of `Disallow` and `User-agent` it knows. Erring that way
+ * keeps out what a site evidently meant to forbid.
+ */
+function keyOf(key: string): string {
+  if (/^(user-agent|useragent|user agent)/.test(key)) return "user-agent";
+  if (/^(disallow|dissallow|dissalow|disalow|diasllow|disallaw)/.test(key)) {
+    return "disallow";
+  }
+  if (key.startsWith("allow")) return "allow";
+  return key;
+}
+
+/**
  * The product token a `User-agent` value or a crawler's name stands for,
- * lower-case: `"*"`, or its leading `[A-Za-z_-]` characters, as Google's
- * robotstxt reads it (`MyBot/1.0 (+http://...)` is `mybot`); `""` when it has
- * none.
+ * lower-case: `"*"` (alone, or before whitespace), or its leading `[A-Za-z_-]`
+ * characters, as Google's robotstxt reads it (`MyBot/1.0 (+http://...)` is
+ * `mybot`); `""` when it has none (`*bot` names no crawler).
  */
 export function agentToken(value: string): string {
-  if (value.startsWith("*")) return "*";
+  if (/^\*(?:\s|$)/.test(value)) return "*";
   return /^[A-Za-z_-]*/.exec(value)![0].toLowerCase();
 }
 
