@@ -29,7 +29,14 @@
  * --client raw|raw-keep|raw-read|raw-close|raw-close-keep|raw-sink|fetch-all|fetch-all-sink|fetch-each|fetch
  * --ports P[,P...] --path /1k --count N --concurrency C --expect-length L
  * [--keep-alive false] [--per-origin N] [--proxy URL] [--sink-file PATH]
- * [--mod PATH] [--max-run-ms N] [--idle-ms N] [--gc-between minor|full]`
+ * [--tls-ca PATH] [--mod PATH] [--max-run-ms N] [--idle-ms N]
+ * [--gc-between minor|full]`
+ *
+ * `--tls-ca` (a PEM file) makes it https: URLs `https://localhost:PORT/...`,
+ * the raw loop over `Deno.connectTls`, `fetchAll`/`fetchEach` with `caCerts`,
+ * and `fetch` through `Deno.createHttpClient({ caCerts })`, a new one each run
+ * (closed after it), so that every client's run pays for its own handshakes.
+ * Only `raw`, `raw-keep`, `fetch-all`, `fetch-each` and `fetch` take it.
  *
  * `--mod` takes `fetchAll` and `fetchEach` from another checkout's `mod.ts`
  * (the bench's `--baseline`) instead of this one's.
@@ -38,6 +45,8 @@
  */
 import { cpuUsage } from "node:process";
 import {
+  connectPlain,
+  connectTls,
   type Engine,
   type ExtraOptions,
   runFetchAll,
@@ -86,6 +95,7 @@ const SINK_FILE = flag("sink-file");
 const PER_ORIGIN = flag("per-origin");
 const MOD = flag("mod");
 const FULL_GC = flag("gc-between") === "full";
+const TLS_CA = flag("tls-ca");
 
 const gc = (globalThis as { gc?: (options?: { type: string }) => void }).gc;
 if (gc === undefined) {
@@ -116,6 +126,19 @@ if (PER_ORIGIN !== undefined) {
   extra.perOrigin = { concurrency: Number(PER_ORIGIN) };
 }
 if (PROXY !== undefined) extra.proxy = PROXY;
+/** The CA of the https origin (`--tls-ca`), one array reused by every run. */
+const caCerts = TLS_CA !== undefined
+  ? [await Deno.readTextFile(TLS_CA)]
+  : undefined;
+if (caCerts !== undefined) {
+  if (
+    !["raw", "raw-keep", "fetch-all", "fetch-each", "fetch"].includes(CLIENT)
+  ) {
+    throw new TypeError(`--client ${CLIENT} does not take --tls-ca`);
+  }
+  if (PROXY !== undefined) throw new TypeError("--tls-ca with --proxy");
+  extra.caCerts = caCerts;
+}
 
 /** `fetchAll` and `fetchEach` of another checkout (`--mod path/to/mod.ts`), if given. */
 const engine: Engine | undefined = MOD === undefined
@@ -123,12 +146,19 @@ const engine: Engine | undefined = MOD === undefined
   : await import(new URL(MOD, `file://${Deno.cwd()}/`).href) as Engine;
 
 // The URLs, round-robin over the ports: built once, outside every timed run.
+// The https origin's certificate is for localhost (and 127.0.0.1).
+const schemeHost = caCerts !== undefined
+  ? "https://localhost"
+  : "http://127.0.0.1";
 const urls = Array.from(
   { length: COUNT },
-  (_, i) => `http://127.0.0.1:${PORTS[i % PORTS.length]}${PATH}`,
+  (_, i) => `${schemeHost}:${PORTS[i % PORTS.length]}${PATH}`,
 );
 const paths = Array.from({ length: COUNT }, () => PATH);
 const port = PORTS[0]!;
+const rawTarget = caCerts !== undefined
+  ? connectTls("localhost", port, caCerts)
+  : connectPlain(port);
 // No pooled conns through the proxy: tinyproxy closes each one after its
 // response, and a pooled one then fails the next request ("fetch failed").
 const httpClient = PROXY !== undefined && CLIENT === "fetch"
@@ -153,12 +183,26 @@ async function withFile(
   }
 }
 
+/**
+ * The `fetch` pool over https through a client of its own, as fetchAll's crawl
+ * and the raw loop open their conns afresh each run: HTTP/1.1 only (the origin
+ * offers nothing else; `http2: false` makes sure).
+ */
+async function withTlsClient(caCerts: string[]): Promise<RunResult> {
+  const client = Deno.createHttpClient({ caCerts, http2: false });
+  try {
+    return await runFetchPool(urls, OPTIONS, client);
+  } finally {
+    client.close();
+  }
+}
+
 function workload(): Promise<RunResult> {
   switch (CLIENT) {
     case "raw":
-      return runRawKeepAlive(port, paths, OPTIONS);
+      return runRawKeepAlive(rawTarget, paths, OPTIONS);
     case "raw-keep":
-      return runRawKeepAlive(port, paths, OPTIONS, true);
+      return runRawKeepAlive(rawTarget, paths, OPTIONS, true);
     case "raw-read":
       return runRawRead(port, PATH, OPTIONS);
     case "raw-close":
@@ -176,7 +220,9 @@ function workload(): Promise<RunResult> {
     case "fetch-each":
       return runFetchEach(urls, OPTIONS, extra, engine);
     case "fetch":
-      return runFetchPool(urls, OPTIONS, httpClient);
+      return caCerts !== undefined
+        ? withTlsClient(caCerts)
+        : runFetchPool(urls, OPTIONS, httpClient);
     default:
       throw new TypeError(`Unknown --client "${CLIENT}"`);
   }

@@ -9,9 +9,10 @@
  *   and dropped as it is yielded (the engine without the retention);
  * - {@linkcode runFetchPool}: Deno's built-in `fetch`, `concurrency` workers pulling
  *   from one shared queue, each awaiting `res.arrayBuffer()`;
- * - {@linkcode runRawKeepAlive}: `concurrency` plain `Deno.connect` keep-alive
- *   conns, requests sequential per conn, minimal parsing (head end,
- *   `Content-Length`, body copied into its own buffer);
+ * - {@linkcode runRawKeepAlive}: `concurrency` keep-alive conns (plain
+ *   `Deno.connect`, or `Deno.connectTls` for https: {@linkcode connectPlain},
+ *   {@linkcode connectTls}), requests sequential per conn, minimal parsing (head
+ *   end, `Content-Length`, body copied into its own buffer);
  * - {@linkcode runRawRead}: one conn, one request, the body read straight into its
  *   final buffer by a `conn.read` loop (the floor for the 64 MiB row);
  * - {@linkcode runRawClose}: `concurrency` workers, each request on a new
@@ -184,9 +185,12 @@ function parseHead(head: string): { status: number; length: number } {
   return { status, length: Number(m[1]) };
 }
 
-/** The raw loops' request bytes for each distinct path, built once before a run. */
+/**
+ * The raw loops' request bytes for each distinct path, built once before a run;
+ * `host` is the `Host` field's value (`127.0.0.1:port`).
+ */
 function rawRequests(
-  port: number,
+  host: string,
   paths: string[],
   extraFields: string,
 ): Map<string, Uint8Array> {
@@ -195,34 +199,77 @@ function rawRequests(
     requests.set(
       p,
       encoder.encode(
-        `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: bench-raw\r\n${extraFields}\r\n`,
+        `GET ${p} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: bench-raw\r\n${extraFields}\r\n`,
       ),
     );
   }
   return requests;
 }
 
+/** Where a raw keep-alive loop connects, and what its requests' `Host` says. */
+export interface RawTarget {
+  /** Opens one conn, ready for the first request. */
+  connect(): Promise<Deno.Conn>;
+  /** The `Host` field's value. */
+  host: string;
+}
+
+/** A plain TCP target: `Deno.connect` to 127.0.0.1, Nagle off. */
+export function connectPlain(port: number): RawTarget {
+  return {
+    async connect() {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.setNoDelay(true);
+      return conn;
+    },
+    host: `127.0.0.1:${port}`,
+  };
+}
+
 /**
- * Runs `paths` over `concurrency` keep-alive `Deno.connect` conns, each sending its
- * next request when the previous response has been read.
+ * A TLS target: `Deno.connectTls` to `hostname` trusting `caCerts`, the
+ * handshake completed in `connect()` (a `Deno.TlsConn` has no `setNoDelay`).
+ */
+export function connectTls(
+  hostname: string,
+  port: number,
+  caCerts: string[],
+): RawTarget {
+  return {
+    async connect() {
+      const conn = await Deno.connectTls({ hostname, port, caCerts });
+      try {
+        await conn.handshake();
+      } catch (e) {
+        conn.close();
+        throw e;
+      }
+      return conn;
+    },
+    host: `${hostname}:${port}`,
+  };
+}
+
+/**
+ * Runs `paths` over `concurrency` keep-alive conns to `target` (plain or TLS),
+ * each sending its next request when the previous response has been read.
  *
  * With `keep`, it keeps every response as `{ status, body }` until the run ends,
  * as `fetchAll` keeps its results: what holding the bodies costs a client that
  * does nothing else.
  */
 export async function runRawKeepAlive(
-  port: number,
+  target: RawTarget,
   paths: string[],
   options: RunOptions,
   keep = false,
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   let next = 0;
-  const requests = rawRequests(port, paths, "");
+  const requests = rawRequests(target.host, paths, "");
   const kept: { status: number; body: Uint8Array }[] = [];
   async function worker(): Promise<void> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.setNoDelay(true);
+    const conn = await target.connect();
     let buf = new Uint8Array(64 * 1024);
     let end = 0; // bytes buffered in buf[0, end)
     try {
@@ -365,7 +412,11 @@ export async function runRawClose(
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   let next = 0;
-  const requests = rawRequests(port, paths, "Connection: close\r\n");
+  const requests = rawRequests(
+    `127.0.0.1:${port}`,
+    paths,
+    "Connection: close\r\n",
+  );
   const kept: { status: number; body: Uint8Array }[] = [];
   async function worker(): Promise<void> {
     const buf = new Uint8Array(64 * 1024);
