@@ -17,7 +17,10 @@
  * - `origins`: 100,000 URLs over 100 origins (ports of one server),
  *   `perOrigin: { concurrency: 4 }` vs the flat crawl;
  * - `proxy`: N GETs through tinyproxy, `fetchAll({ proxy })` vs `fetch` with
- *   `Deno.createHttpClient({ proxy })`.
+ *   `Deno.createHttpClient({ proxy })`;
+ * - `tls`: N GETs over https (nginx only), keep-alive: a raw loop over
+ *   `Deno.connectTls`, `fetchAll` with `caCerts`, `fetch` with
+ *   `Deno.createHttpClient({ caCerts })`.
  *
  * Ratios are medians of per-round ratios between clients of one row, measured in
  * the same rounds: `A ÷ B` of throughput (> 1: A is faster) or of CPU per
@@ -29,7 +32,13 @@ import type { ClientOutcome, ClientSpec, Schedule } from "./_child_runner.ts";
 import { runFresh, runInterleaved } from "./_child_runner.ts";
 import { fetchAll, type FetchAllOptions } from "../mod.ts";
 import type { Costs, Ratio, Row, Section, Verdict } from "./_report.ts";
-import { type Origin, PATHS, type Proxy, startTinyproxy } from "./_servers.ts";
+import {
+  type Origin,
+  PATHS,
+  type Proxy,
+  startTinyproxy,
+  TEST_CA,
+} from "./_servers.ts";
 import { cleanupOnKill, median, progress } from "./_util.ts";
 
 /** The scale of the HTTP rows. */
@@ -56,6 +65,8 @@ export interface HttpConfig {
   originsCount: number;
   origins: number;
   proxyCount: number;
+  /** Requests per run of the https row. */
+  tlsCount: number;
 }
 
 export const FULL_HTTP: HttpConfig = {
@@ -72,6 +83,7 @@ export const FULL_HTTP: HttpConfig = {
   originsCount: 100_000,
   origins: 100,
   proxyCount: 20_000,
+  tlsCount: 20_000,
 };
 
 export const QUICK_HTTP: HttpConfig = {
@@ -88,6 +100,7 @@ export const QUICK_HTTP: HttpConfig = {
   originsCount: 5_000,
   origins: 100,
   proxyCount: 500,
+  tlsCount: 4_000,
 };
 
 /** The row ids, in the order they run. */
@@ -100,6 +113,7 @@ export const HTTP_ROWS = [
   "sink",
   "origins",
   "proxy",
+  "tls",
 ] as const;
 export type HttpRow = typeof HTTP_ROWS[number];
 
@@ -879,6 +893,117 @@ function originsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
 }
 
 /**
+ * The https row: the 1 KiB keep-alive crawl over TLS against nginx's https
+ * port, or why it cannot run (the Deno origin serves plain http only).
+ */
+function tlsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
+  if (origin.tlsPort === undefined) {
+    return origin.kind === "nginx"
+      ? "nginx was started without its https port"
+      : "the Deno origin serves plain http only (the row needs nginx)";
+  }
+  const n = cfg.tlsCount;
+  const port = [origin.tlsPort];
+  const c = cfg.concurrency;
+  const schedule: Schedule = {
+    rounds: cfg.rounds,
+    warmupRuns: Math.max(cfg.warmupRuns, Math.ceil(cfg.warmupRequests / n)),
+    expectOk: n,
+    runTimeoutMs: 180_000,
+  };
+  const tls = ["--tls-ca", TEST_CA];
+  return {
+    id: "tls",
+    title: `HTTPS: ${
+      fmtN(n)
+    } GETs of 1 KiB, concurrency ${c}, keep-alive (req/s, higher is better)`,
+    notes: [
+      `Origin: ${origin.describe}; https on its own port (ssl, HTTP/1.1, nginx's default protocols and ciphers), certificate tests/testdata/localhost.crt, URLs https://localhost:${origin.tlsPort}/1k.`,
+      `Each run opens its ${c} conns (${c} handshakes): the raw loop and fetchAll connect afresh, fetch gets a new Deno.createHttpClient({ caCerts }) per run.`,
+      roundsNote(schedule),
+      METHOD_NOTE,
+    ],
+    count: n,
+    bodyLength: PATHS["/1k"],
+    schedule,
+    clients: [
+      {
+        id: "raw",
+        label: `raw keep-alive loop, Deno.connectTls (${c} conns)`,
+        args: clientArgs("raw", port, "/1k", n, cfg, tls),
+      },
+      {
+        id: "fetchAll",
+        label: "fetchAll({ caCerts })",
+        lib: true,
+        args: clientArgs("fetch-all", port, "/1k", n, cfg, tls),
+      },
+      {
+        id: "fetch",
+        label: `Deno fetch pool, createHttpClient({ caCerts }) (${c} workers)`,
+        args: clientArgs("fetch", port, "/1k", n, cfg, tls),
+      },
+    ],
+    // References only: issue 10's targets are for the plain http rows.
+    ratios: [
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "speed",
+        label: "fetchAll ÷ raw TLS (req/s)",
+      },
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "cpu",
+        label: "fetchAll ÷ raw TLS (CPU µs/req)",
+      },
+      {
+        a: "fetchAll",
+        b: "fetch",
+        kind: "speed",
+        label: "fetchAll ÷ fetch (req/s)",
+      },
+      {
+        a: "fetchAll",
+        b: "fetch",
+        kind: "cpu",
+        label: "fetchAll ÷ fetch (CPU µs/req)",
+      },
+      {
+        a: "fetch",
+        b: "raw",
+        kind: "speed",
+        label: "fetch ÷ raw TLS (req/s)",
+      },
+    ],
+  };
+}
+
+/** A section with one skipped row: what a row that cannot run prints. */
+function skippedSection(
+  id: string,
+  title: string,
+  label: string,
+  why: string,
+): Section {
+  return {
+    id: `http-${id}`,
+    title,
+    notes: [],
+    rows: [{
+      label,
+      median: NaN,
+      samples: [],
+      unit: "",
+      skipped: why,
+    }],
+    ratios: [],
+    verdicts: [],
+  };
+}
+
+/**
  * Whether `fetchAll` sends through `proxy`: one request with a unique query,
  * which tinyproxy's log must then show. A string says why not.
  */
@@ -1066,6 +1191,20 @@ export async function runHttpRows(
       case "proxy":
         sections.push(await proxyRow(origin, cfg, quick));
         break;
+      case "tls": {
+        const def = tlsRow(origin, cfg);
+        sections.push(
+          typeof def === "string"
+            ? skippedSection(
+              "tls",
+              "HTTPS: keep-alive over TLS",
+              "https row",
+              def,
+            )
+            : await runRow(def, quick, base),
+        );
+        break;
+      }
     }
   }
   return sections;

@@ -5,7 +5,9 @@
  * - {@linkcode startNginx}: Debian's nginx (`worker_processes 1`, keep-alive on,
  *   access log off, `sendfile`), serving generated files `/1k`, `/64k`, `/64m` and
  *   `/1g` on one port, plus `extraPorts` more ports of the same server (the
- *   many-origins row);
+ *   many-origins row), and with `tls` the same files over https on one more
+ *   port (the `tls` row; `tests/testdata/localhost.crt`, signed by
+ *   {@linkcode TEST_CA});
  * - {@linkcode startDenoOrigin}: `_origin.ts`, the same paths from a raw
  *   `Deno.listen` server, used when nginx is missing or with `--origin deno`;
  * - {@linkcode startTinyproxy}: Debian's tinyproxy, for the proxy row.
@@ -23,6 +25,12 @@ export interface Origin {
   port: number;
   /** More ports of the same server: one origin each. */
   extraPorts: number[];
+  /**
+   * The port of the same files over https (certificate for `localhost`,
+   * `127.0.0.1` and `::1`, signed by {@linkcode TEST_CA}), when the server was
+   * started with one (nginx only).
+   */
+  tlsPort?: number;
   stop(): Promise<void>;
 }
 
@@ -33,6 +41,15 @@ export interface Proxy {
   log(): Promise<string>;
   stop(): Promise<void>;
 }
+
+/**
+ * The private CA (PEM file) that signed the https origin's certificate: the
+ * tests' (`tests/testdata/README.md`).
+ */
+export const TEST_CA: string =
+  new URL("../tests/testdata/ca.crt", import.meta.url).pathname;
+
+const TESTDATA = new URL("../tests/testdata/", import.meta.url).pathname;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -158,7 +175,12 @@ async function writeFiles(www: string): Promise<void> {
   }
 }
 
-function nginxConfig(dir: string, port: number, extra: number[]): string {
+function nginxConfig(
+  dir: string,
+  port: number,
+  extra: number[],
+  tlsPort: number | undefined,
+): string {
   const root = Deno.uid() === 0;
   return [
     ...(root ? ["user root;"] : []),
@@ -188,15 +210,32 @@ function nginxConfig(dir: string, port: number, extra: number[]): string {
     `    root ${dir}/www;`,
     "    location / { }",
     "  }",
+    // The same files over https, keep-alive as above (the http-level settings);
+    // no http2: every client of the row speaks HTTP/1.1.
+    ...(tlsPort !== undefined
+      ? [
+        "  server {",
+        `    listen 127.0.0.1:${tlsPort} ssl;`,
+        `    ssl_certificate ${dir}/localhost.crt;`,
+        `    ssl_certificate_key ${dir}/localhost.key;`,
+        `    root ${dir}/www;`,
+        "    location / { }",
+        "  }",
+      ]
+      : []),
     "}",
   ].join("\n") + "\n";
 }
 
 /**
  * Starts nginx (`nginx -p dir -c dir/nginx.conf -e dir/error.log`, in the
- * foreground) or returns why it could not.
+ * foreground) or returns why it could not. With `tls`, it also serves the files
+ * over https on {@linkcode Origin.tlsPort}.
  */
-export async function startNginx(extraPorts: number): Promise<Origin | string> {
+export async function startNginx(
+  extraPorts: number,
+  tls = false,
+): Promise<Origin | string> {
   const nginx = findProgram("nginx");
   if (nginx === null) {
     return "nginx not found (Debian: apt-get install -y nginx)";
@@ -207,12 +246,19 @@ export async function startNginx(extraPorts: number): Promise<Origin | string> {
     await Deno.chmod(dir, 0o755);
     await writeFiles(`${dir}/www`);
     await Deno.mkdir(`${dir}/tmp`);
+    if (tls) {
+      for (const f of ["localhost.crt", "localhost.key"]) {
+        await Deno.copyFile(`${TESTDATA}${f}`, `${dir}/${f}`);
+      }
+    }
     for (let attempt = 0; attempt < 3; attempt++) {
-      const [port, ...extra] = freePorts(1 + extraPorts);
+      const all = freePorts(1 + extraPorts + (tls ? 1 : 0));
+      const tlsPort = tls ? all.pop() : undefined;
+      const [port, ...extra] = all;
       await Deno.writeTextFile(`${dir}/error.log`, "");
       await Deno.writeTextFile(
         `${dir}/nginx.conf`,
-        nginxConfig(dir, port!, extra),
+        nginxConfig(dir, port!, extra, tlsPort),
       );
       const child = new Deno.Command(nginx, {
         args: ["-p", dir, "-c", `${dir}/nginx.conf`, "-e", `${dir}/error.log`],
@@ -222,7 +268,8 @@ export async function startNginx(extraPorts: number): Promise<Origin | string> {
       }).spawn();
       let exited = false;
       const status = child.status.finally(() => exited = true);
-      if (await waitListening([port!, ...extra], () => exited, 10_000)) {
+      const listening = [port!, ...extra, ...(tls ? [tlsPort!] : [])];
+      if (await waitListening(listening, () => exited, 10_000)) {
         const version = await nginxVersion(nginx);
         return {
           kind: "nginx",
@@ -230,6 +277,7 @@ export async function startNginx(extraPorts: number): Promise<Origin | string> {
             `${version} (worker_processes 1, keep-alive, access log off, sendfile), in its own processes`,
           port: port!,
           extraPorts: extra,
+          ...(tlsPort !== undefined ? { tlsPort } : {}),
           stop: cleanupOnKill(async () => {
             await stopProcess(
               child,

@@ -8,7 +8,7 @@
  * deno task bench                     # every row (3-5 minutes on 2 cores)
  * deno task bench --quick             # a smoke run at reduced scale (under a minute)
  * deno task bench --only http         # or selector, python, or HTTP rows:
- *                                     # 1k 64k 64m close cold sink origins proxy
+ *                                     # 1k 64k 64m close cold sink origins proxy tls
  * deno task bench --origin deno       # the Deno origin instead of nginx
  * deno task bench --baseline main     # library clients also on another version
  * deno task bench --json              # machine-readable results on stdout
@@ -138,9 +138,10 @@ function usage(message: string): never {
 async function startOrigin(
   want: "nginx" | "deno",
   extraPorts: number,
+  tls: boolean,
 ): Promise<{ origin: Origin; note?: string }> {
   if (want === "nginx") {
-    const nginx = await startNginx(extraPorts);
+    const nginx = await startNginx(extraPorts, tls);
     if (typeof nginx !== "string") return { origin: nginx };
     progress(`${nginx}: using the Deno origin instead`);
     return {
@@ -245,7 +246,11 @@ async function main(): Promise<void> {
       ];
     }
     const extra = httpRows.has("origins") ? http.origins - 1 : 0;
-    const { origin, note } = await startOrigin(want, extra).catch(
+    const { origin, note } = await startOrigin(
+      want,
+      extra,
+      httpRows.has("tls"),
+    ).catch(
       async (e) => {
         await prepared?.cleanup();
         throw e;
