@@ -918,7 +918,7 @@ function tlsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
       fmtN(n)
     } GETs of 1 KiB, concurrency ${c}, keep-alive (req/s, higher is better)`,
     notes: [
-      `Origin: ${origin.describe}; https on its own port (ssl, HTTP/1.1, nginx's default protocols and ciphers), certificate tests/testdata/localhost.crt, URLs https://localhost:${origin.tlsPort}/1k.`,
+      `Origin: ${origin.describe}; https on its own port (ssl_protocols TLSv1.2 TLSv1.3, HTTP/1.1), certificate tests/testdata/localhost.crt, URLs https://localhost:${origin.tlsPort}/1k.`,
       `Each run opens its ${c} conns (${c} handshakes): the raw loop and fetchAll connect afresh, fetch gets a new Deno.createHttpClient({ caCerts }) per run.`,
       roundsNote(schedule),
       METHOD_NOTE,
