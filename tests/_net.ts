@@ -111,7 +111,12 @@ export async function waitFor(
   }
 }
 
-/** Resolves `p`, or rejects after `ms` (the timer is always cleared). */
+/**
+ * Resolves as `p` does, or rejects with an Error naming `what` if `p` has not
+ * settled within `ms`; the timer is always cleared. For a wait that only an event
+ * ends (a `select()` with no timeout, an accept, a read): it stays the wait under
+ * test, and a regression fails the test instead of hanging it.
+ */
 export async function within<T>(
   p: Promise<T>,
   ms: number,
@@ -122,7 +127,10 @@ export async function within<T>(
     return await Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: timed out`)), ms);
+        timer = setTimeout(
+          () => reject(new Error(`${what}: not settled within ${ms} ms`)),
+          ms,
+        );
       }),
     ]);
   } finally {

@@ -377,7 +377,10 @@ Deno.test("Selector.wakeup() ends a select() with a long timeout at once", async
   const pending = sel.select(60_000);
   const start = performance.now();
   sel.wakeup();
-  assertEquals(await pending, []);
+  assertEquals(
+    await within(pending, 5_000, "select(60_000) after wakeup()"),
+    [],
+  );
   assertLess(performance.now() - start, 500);
 });
 
@@ -391,7 +394,7 @@ Deno.test("Selector.wakeup() returns what is ready with the batch it ends", asyn
   // Let the accept complete, so the listener is ready before the wakeup.
   await selectUntil(sel, readyFor(listener, EVENT_READ));
   sel.wakeup();
-  const batch = await sel.select();
+  const batch = await within(sel.select(), 5_000, "select() after wakeup()");
   assertEquals(maskOf(batch, listener), EVENT_READ);
   assertEquals(maskOf(batch, idle), 0);
   using _conn = listener.accept();
@@ -424,7 +427,7 @@ Deno.test("Selector.wakeup() during a select() that finds keys ready is used up 
   sel.register(pair.conn, EVENT_WRITE);
   await selectUntil(sel, readyFor(pair.conn, EVENT_WRITE));
   // The conn is ready, so this select() first yields a turn: wake it meanwhile.
-  const pending = sel.select();
+  const pending = within(sel.select(), 5_000, "select() with a ready key");
   sel.wakeup();
   assertEquals(maskOf(await pending, pair.conn), EVENT_WRITE);
   sel.modify(pair.conn, EVENT_READ);
@@ -446,9 +449,12 @@ Deno.test("Selector.wakeup() after close() does nothing", async () => {
 Deno.test("Selector.select() with nothing registered and no timeout resolves [] at once", async () => {
   using sel = new DefaultSelector();
   const start = performance.now();
-  assertEquals(await sel.select(), []);
-  assertEquals(await sel.select(null), []);
-  assertEquals(await sel.select(undefined), []);
+  assertEquals(await within(sel.select(), 5_000, "select()"), []);
+  assertEquals(await within(sel.select(null), 5_000, "select(null)"), []);
+  assertEquals(
+    await within(sel.select(undefined), 5_000, "select(undefined)"),
+    [],
+  );
   assertLess(performance.now() - start, 1000);
 });
 
@@ -462,7 +468,10 @@ Deno.test("Selector.select() with nothing registered lets a 50 ms timer fire in 
     // The literal port of Python's `while True: sel.select()`, bounded: without a
     // turn of the event loop per select() the timer never fires.
     while (!fired && rounds < 1_000_000 && performance.now() - start < 3_000) {
-      assertEquals(await sel.select(), []);
+      assertEquals(
+        await within(sel.select(), 5_000, `select() #${rounds}`),
+        [],
+      );
       rounds++;
     }
   } finally {
@@ -520,7 +529,7 @@ Deno.test("Selector.select() with no timeout waits until a key is ready", async 
     hostname: "127.0.0.1",
     port: portOf(listener),
   });
-  const batch = await pending;
+  const batch = await within(pending, 5_000, "select() after a connect");
   assertEquals(batch.length, 1);
   assertStrictEquals(batch[0]![0].fileobj, listener);
   assertStrictEquals(batch[0]![1], EVENT_READ);
@@ -536,7 +545,7 @@ Deno.test("Selector.select() with null timeout waits until a key is ready", asyn
     hostname: "127.0.0.1",
     port: portOf(listener),
   });
-  const batch = await pending;
+  const batch = await within(pending, 5_000, "select(null) after a connect");
   assertEquals(maskOf(batch, listener), EVENT_READ);
   using _conn = listener.accept();
 });
@@ -549,7 +558,11 @@ Deno.test("Selector.select() rejects a non-number timeout with TypeError, NaN wi
     "timeout",
   );
   // Python's select(float("nan")) raises ValueError.
-  await assertRejects(() => sel.select(NaN), RangeError, "timeout");
+  await within(
+    assertRejects(() => sel.select(NaN), RangeError, "timeout"),
+    5_000,
+    "select(NaN)",
+  );
   // The selector is still usable.
   assertEquals(await sel.select(0), []);
 });
@@ -654,7 +667,7 @@ Deno.test("Selector.close() resolves a pending select() with []", async () => {
   await delay(10);
   const start = performance.now();
   sel.close();
-  assertEquals(await pending, []);
+  assertEquals(await within(pending, 5_000, "select() after close()"), []);
   assertLess(performance.now() - start, 1000);
 });
 
@@ -666,7 +679,10 @@ Deno.test("Selector.close() resolves a pending select() with a timeout with []",
   const pending = sel.select(60_000);
   await delay(10);
   sel.close();
-  assertEquals(await pending, []);
+  assertEquals(
+    await within(pending, 5_000, "select(60_000) after close()"),
+    [],
+  );
   assertLess(performance.now() - start, 1000);
 });
 
@@ -785,7 +801,12 @@ Deno.test("Selector.select() always reports EVENT_WRITE for an idle connected co
   sel.register(pair.conn, EVENT_WRITE);
   await selectUntil(sel, readyFor(pair.conn, EVENT_WRITE));
   for (let i = 0; i < 20; i++) {
-    const batch = await sel.select(i % 2 === 0 ? 0 : null);
+    const timeout = i % 2 === 0 ? 0 : null;
+    const batch = await within(
+      sel.select(timeout),
+      5_000,
+      `select(${timeout})`,
+    );
     assertEquals(batch.length, 1);
     assertEquals(maskOf(batch, pair.conn), EVENT_WRITE);
   }
@@ -894,7 +915,7 @@ Deno.test("Selector.select() with no timeout and only closed pollables resolves 
   const pending = sel.select();
   await delay(10);
   sel.unregister(listener);
-  assertEquals(await pending, []);
+  assertEquals(await within(pending, 5_000, "select() after unregister()"), []);
 });
 
 Deno.test("Selector.select() serves two selectors watching one conn", async () => {
@@ -935,7 +956,7 @@ Deno.test("Selector.register() of an already-ready conn wakes a pending select()
   const pending = sel.select();
   await delay(10);
   sel.register(conn, EVENT_WRITE, "late");
-  const batch = await pending;
+  const batch = await within(pending, 5_000, "select() after register()");
   assertLess(performance.now() - start, 1000);
   assertEquals(batch.length, 1);
   assertStrictEquals(batch[0]![0].data, "late");
@@ -950,7 +971,7 @@ Deno.test("Selector.register() with nothing else registered wakes a pending sele
   await delay(10);
   sel.register(pair.conn, EVENT_WRITE);
   // The connect may still be in flight: readiness then arrives later and wakes it.
-  const batch = await pending;
+  const batch = await within(pending, 5_000, "select(30_000) after register()");
   assertLess(performance.now() - start, 5000);
   assertEquals(maskOf(batch, pair.conn), EVENT_WRITE);
 });
@@ -972,7 +993,7 @@ Deno.test("Selector.modify() adding EVENT_READ wakes a pending select() when dat
   const pending = sel.select();
   await delay(10);
   sel.modify(conn, EVENT_READ | EVENT_WRITE, "now");
-  const batch = await pending;
+  const batch = await within(pending, 5_000, "select() after modify()");
   assertLess(performance.now() - start, 1000);
   assertEquals(batch.length, 1);
   assertEquals(batch[0]![1], EVENT_READ);
@@ -989,8 +1010,13 @@ Deno.test("Selector.close() from other code wakes a pending select() with no tim
   using listener = listen();
   sel.register(listener, EVENT_READ);
   const pending = sel.select();
-  setTimeout(() => sel.close(), 10);
-  assertEquals(await pending, []);
+  const timer = setTimeout(() => sel.close(), 10);
+  try {
+    assertEquals(await within(pending, 5_000, "select() after close()"), []);
+  } finally {
+    clearTimeout(timer);
+    sel.close();
+  }
   assert(!listener.closed);
 });
 
@@ -1002,7 +1028,10 @@ Deno.test("Selector.unregister() of the last key wakes a pending select() with n
   const pending = sel.select();
   await delay(10);
   sel.unregister(listener);
-  assertEquals(await pending, []);
+  assertEquals(
+    await within(pending, 5_000, "select() after unregister() of the last key"),
+    [],
+  );
   assertLess(performance.now() - start, 1000);
 });
 
@@ -1070,7 +1099,8 @@ Deno.test("Selector.select() still sees data on another conn while an always-wri
         rounds < 100_000 && !seen && performance.now() - start < 5000;
         rounds++
       ) {
-        const batch = await sel.select(); // always resolves: a.conn is writable
+        // Always resolves: a.conn is writable.
+        const batch = await within(sel.select(), 5_000, `round ${rounds}`);
         assertWellFormed(batch);
         assertEquals(maskOf(batch, a.conn), EVENT_WRITE);
         seen = maskOf(batch, b.conn) === EVENT_READ;
@@ -1094,7 +1124,7 @@ Deno.test("Selector.select() lets timers run while a key is always ready", async
   try {
     const start = performance.now();
     for (let round = 0; round < 1_000_000 && !fired; round++) {
-      await sel.select();
+      await within(sel.select(), 5_000, `select() #${round}`);
       if (performance.now() - start > 5000) break;
     }
     assert(fired, "a 5 ms timer never fired in a busy select() loop");
@@ -1250,7 +1280,7 @@ Deno.test("Selector.select() reports only the ready key among many idle registra
     sel.register(pair.conn, EVENT_WRITE);
     await selectUntil(sel, readyFor(pair.conn, EVENT_WRITE));
     for (let i = 0; i < 2000; i++) {
-      const batch = await sel.select();
+      const batch = await within(sel.select(), 5_000, `select() #${i}`);
       assertLessOrEqual(batch.length, 1);
       assertEquals(maskOf(batch, pair.conn), EVENT_WRITE);
     }
@@ -1279,7 +1309,7 @@ Deno.test("Selector.select() with a timeout beyond 2^31 - 1 ms waits without spi
     globalThis.setTimeout = realSetTimeout;
   }
   sel.close();
-  assertEquals(await pending, []);
+  assertEquals(await within(pending, 5_000, "select() after close()"), []);
   // delay(100) itself arms one timer.
   assertLessOrEqual(armed, 3);
 });
@@ -1299,8 +1329,16 @@ Deno.test("Selector.select(timeout) arms timers of a few durations only (powers 
     // passed: 300 timeouts counting down by the ms would make 300 of them.
     for (let ms = 3_000; ms > 2_700; ms--) {
       const pending = sel.select(ms);
+      const start = performance.now();
       sel.wakeup();
       await pending;
+      // No within() here: its timer would be counted. A select() the wakeup()
+      // does not end runs its whole timeout, so one round is enough to tell.
+      assertLess(
+        performance.now() - start,
+        1_000,
+        `select(${ms}) after wakeup()`,
+      );
     }
   } finally {
     globalThis.setTimeout = original;
