@@ -167,8 +167,7 @@ export interface Pair extends Disposable {
 export async function tcpPair(hostname = "127.0.0.1"): Promise<Pair> {
   const listener = listenTcp(hostname);
   const conn = PollableConn.connect({ hostname, port: listener.addr.port });
-  const peer = await listener.accept();
-  return pairOf(listener, conn, peer);
+  return pairOf(listener, conn, await acceptPeer(listener, conn));
 }
 
 /** As {@linkcode tcpPair}, over a Unix socket in a temp dir. */
@@ -176,8 +175,25 @@ export async function unixPair(dir: TempDir): Promise<Pair> {
   const path = dir.path("pair.sock");
   const listener = Deno.listen({ transport: "unix", path });
   const conn = PollableConn.connect({ transport: "unix", path });
-  const peer = await listener.accept();
-  return pairOf(listener, conn, peer);
+  return pairOf(listener, conn, await acceptPeer(listener, conn));
+}
+
+/** The peer of `conn`'s connect, bounded: on a timeout both are closed. */
+async function acceptPeer(
+  listener: Deno.Listener,
+  conn: PollableConn,
+): Promise<Deno.Conn> {
+  try {
+    return await within(
+      listener.accept(),
+      5_000,
+      "the accept of PollableConn.connect()",
+    );
+  } catch (e) {
+    conn.close();
+    closeQuietly(listener);
+    throw e;
+  }
 }
 
 function pairOf(
