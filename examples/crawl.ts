@@ -317,19 +317,39 @@ function isHtml(headers: Headers, body: Uint8Array): boolean {
 }
 
 /**
- * The encoding a page's `Content-Type` names, if `TextDecoder` knows it
- * (`windows-1252`, `iso-8859-1`, `shift_jis`...), else UTF-8: link targets
- * decoded with the wrong one would be requested wrong (`/caf%EF%BF%BD`).
+ * A page's encoding, found as a browser finds it (HTML's encoding sniffing, in
+ * short): a byte order mark, else the charset its `Content-Type` names, else a
+ * `<meta charset>` (or `http-equiv` Content-Type) in its first 1024 bytes, if
+ * `TextDecoder` knows it (`windows-1252`, `shift_jis`...); else UTF-8. Link
+ * targets decoded with the wrong one would be requested wrong
+ * (`/caf%EF%BF%BD`).
  */
-function charsetOf(headers: Headers): string {
-  const label = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(
-    headers.get("content-type") ?? "",
-  )?.[1];
-  if (label === undefined) return "utf-8";
+function charsetOf(headers: Headers, body: Uint8Array): string {
+  if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) return "utf-8";
+  if (body[0] === 0xfe && body[1] === 0xff) return "utf-16be";
+  if (body[0] === 0xff && body[1] === 0xfe) return "utf-16le";
+  const declared = encodingOf(
+    /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(
+      headers.get("content-type") ?? "",
+    )?.[1],
+  );
+  if (declared !== null) return declared;
+  // Bytes as latin1: an ASCII-compatible encoding's markup reads the same.
+  const head = new TextDecoder("latin1").decode(body.subarray(0, 1024));
+  const meta = encodingOf(
+    /<meta\s[^>]*?charset\s*=\s*["']?\s*([^"'\s;>/]+)/i.exec(head)?.[1],
+  );
+  // A page that says UTF-16 in ASCII markup is not UTF-16 (HTML reads UTF-8).
+  return meta === null || meta.startsWith("utf-16") ? "utf-8" : meta;
+}
+
+/** The encoding a label names, or `null` when `TextDecoder` knows none. */
+function encodingOf(label: string | undefined): string | null {
+  if (label === undefined) return null;
   try {
     return new TextDecoder(label).encoding;
   } catch {
-    return "utf-8";
+    return null;
   }
 }
 
@@ -832,7 +852,7 @@ function follow(
   const body = sink === null ? response.body : sink.kept();
   if (!isHtml(response.headers, body)) return;
   const extractor = new LinkExtractor(response.url, {
-    encoding: charsetOf(response.headers),
+    encoding: charsetOf(response.headers, body),
   });
   for (const link of [...extractor.write(body), ...extractor.end()]) {
     frontier.add(link, entry);

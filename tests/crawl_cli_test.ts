@@ -1413,6 +1413,55 @@ Deno.test("crawl.ts --follow reads a page's links in the charset its Content-Typ
   assertEquals([...server.hits.keys()].sort(), ["/", "/caf%C3%A9"]);
 });
 
+Deno.test("crawl.ts --follow reads a page's links in the charset its <meta> names when Content-Type names none", async () => {
+  const page = (meta: string) =>
+    new Uint8Array([
+      ...encoder.encode(`<html><head>${meta}</head><a href="/caf`),
+      0xe9, // "é" in windows-1252
+      ...encoder.encode('">x</a>'),
+    ]);
+  await using server = countingServer((url) =>
+    url.pathname === "/charset"
+      ? new Response(page('<meta charset="windows-1252">'), {
+        headers: { "content-type": "text/html" },
+      })
+      : url.pathname === "/http-equiv"
+      ? new Response(
+        page(
+          '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">',
+        ),
+        { headers: { "content-type": "text/html" } },
+      )
+      // The header wins over the meta (here: a wrong one).
+      : url.pathname === "/header"
+      ? new Response(
+        new Uint8Array([
+          ...encoder.encode('<meta charset="windows-1252"><a href="/h'),
+          0xc3,
+          0xa9, // "é" in UTF-8
+          ...encoder.encode('">x</a>'),
+        ]),
+        { headers: { "content-type": "text/html; charset=utf-8" } },
+      )
+      : new Response("leaf")
+  );
+  const { code, stderr } = await crawl([
+    "--follow",
+    "--ignore-robots",
+    `${server.base}/charset`,
+    `${server.base}/http-equiv`,
+    `${server.base}/header`,
+  ]);
+  assertEquals(code, 0, stderr);
+  assertEquals([...server.hits.keys()].sort(), [
+    "/caf%C3%A9",
+    "/charset",
+    "/h%C3%A9",
+    "/header",
+    "/http-equiv",
+  ]);
+});
+
 Deno.test("crawl.ts -A 'Mozilla/5.0 (compatible; MyBot/1.0; ...)' obeys robots.txt's MyBot group, not Mozilla's", async () => {
   const agents: (string | null)[] = [];
   await using site = countingServer((url, request) => {

@@ -17,6 +17,11 @@ const LINK_ATTRIBUTES: Readonly<Record<string, string>> = {
   frame: "src",
 };
 
+/** Elements whose `<base>` is not the document's: inert or foreign content. */
+const NOT_DOCUMENT_BASE = new Set(["template", "svg", "math"]);
+
+const CDATA_OPEN = "<![CDATA[";
+
 /**
  * Resolves `url` against `base` and normalises it for deduplication, or returns
  * `null` when it is not an http(s) URL.
@@ -46,17 +51,35 @@ export function normalizeUrl(
   url: string | URL,
   base?: string | URL,
 ): string | null {
-  let parsed: URL;
-  try {
-    parsed = new URL(url, base);
-  } catch {
-    return null;
-  }
+  const parsed = parseUrl(url, base);
+  if (parsed === null) return null;
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return null;
   parsed.hash = "";
   parsed.pathname = normalizeEscapes(parsed.pathname);
   if (parsed.search !== "") parsed.search = normalizeEscapes(parsed.search);
   return parsed.href;
+}
+
+/** `new URL(url, base)`, or `null` where it throws. */
+function parseUrl(url: string | URL, base?: string | URL): URL | null {
+  try {
+    return new URL(url, base);
+  } catch {
+    // Deno 2.9.6's URL (rust-url's, denoland/deno#35172) throws on "///host/x"
+    // against an http(s) base, which WHATWG URL reads as "//host/x" (extra
+    // slashes, or backslashes, skipped), as browsers do.
+    if (typeof url !== "string" || base === undefined) return null;
+    let start = 0;
+    while (start < url.length && url.charCodeAt(start) <= 0x20) start++;
+    let end = start;
+    while (url[end] === "/" || url[end] === "\\") end++;
+    if (end - start < 3) return null;
+    try {
+      return new URL(`//${url.slice(end)}`, base);
+    } catch {
+      return null;
+    }
+  }
 }
 
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
@@ -73,15 +96,19 @@ function normalizeEscapes(text: string): string {
  * {@linkcode LinkExtractor.write}, take the links found so far from each call.
  *
  * Links are read from `a[href]`, `link[href]`, `area[href]`, `iframe[src]` and
- * `frame[src]`, resolved against the document URL or the first `<base href>`, and
- * normalised with {@linkcode normalizeUrl}; non-http(s) links (`mailto:`,
- * `javascript:`, `data:`, ...) and invalid ones are dropped. The same link may be
- * returned more than once (deduplication is the frontier's job).
+ * `frame[src]` (and, inside `<svg>`, `a[xlink:href]`), resolved against the
+ * document URL or the first `<base href>` (not one inside `<template>`, `<svg>`
+ * or `<math>`; a `file:` or `ftp:` base leaves no http(s) link), and normalised
+ * with {@linkcode normalizeUrl}; non-http(s) links (`mailto:`, `javascript:`,
+ * `data:`, ...) and invalid ones are dropped. The same link may be returned more
+ * than once (deduplication is the frontier's job).
  *
  * Not guaranteed: HTML lets a `<base>` apply to links before it; a streaming reader
  * cannot go back, so links before the first `<base>` resolve against the document
  * URL. In practice `<base>` sits in `<head>`, before every link. Text inside
- * `<script>` and `<style>` is never searched for links.
+ * `<script>` and `<style>` is never searched for links. `<![CDATA[` is read as
+ * HTML reads it outside SVG and MathML, a comment up to the next `>`, inside
+ * them too (htmlparser2 would hide the page up to a `]]>`).
  *
  * @example
  * ```ts
@@ -103,6 +130,13 @@ export class LinkExtractor {
   #found: string[] = [];
   #parser: Parser;
   #decoder: TextDecoder;
+  /** Open `<template>`, `<svg>` and `<math>` elements; open `<svg>`s. */
+  #notDocument = 0;
+  #svg = 0;
+  /** The end of the text so far when it may begin a `<![CDATA[`. */
+  #held = "";
+  /** Whether the decoder gave any text yet (its BOM is dropped here). */
+  #decoded = false;
 
   /**
    * Starts a document.
@@ -114,9 +148,19 @@ export class LinkExtractor {
    */
   constructor(documentUrl: string | URL, options: { encoding?: string } = {}) {
     this.#base = new URL(documentUrl).href;
-    this.#decoder = new TextDecoder(options.encoding ?? "utf-8");
+    // Deno's streaming decoder drops a U+FEFF that starts any piece's text,
+    // not only the stream's BOM: the BOM is dropped in #decode instead.
+    this.#decoder = new TextDecoder(options.encoding ?? "utf-8", {
+      ignoreBOM: true,
+    });
     this.#parser = new Parser({
       onopentag: (name, attributes) => this.#onOpenTag(name, attributes),
+      onclosetag: (name) => {
+        if (NOT_DOCUMENT_BASE.has(name) && this.#notDocument > 0) {
+          this.#notDocument--;
+          if (name === "svg" && this.#svg > 0) this.#svg--;
+        }
+      },
     }, {
       decodeEntities: true,
       lowerCaseTags: true,
@@ -132,10 +176,8 @@ export class LinkExtractor {
    * @returns The links completed by this piece, in document order.
    */
   write(chunk: Uint8Array | string): string[] {
-    const text = typeof chunk === "string"
-      ? chunk
-      : this.#decoder.decode(chunk, { stream: true });
-    if (text !== "") this.#parser.write(text);
+    const text = typeof chunk === "string" ? chunk : this.#decode(chunk);
+    this.#feed(text, false);
     return this.#take();
   }
 
@@ -145,10 +187,39 @@ export class LinkExtractor {
    * @returns The links found in the last, unterminated piece.
    */
   end(): string[] {
-    const rest = this.#decoder.decode();
-    if (rest !== "") this.#parser.write(rest);
+    this.#feed(this.#decode(), true);
     this.#parser.end();
     return this.#take();
+  }
+
+  #decode(bytes?: Uint8Array): string {
+    const text = bytes === undefined
+      ? this.#decoder.decode()
+      : this.#decoder.decode(bytes, { stream: true });
+    if (this.#decoded || text === "") return text;
+    this.#decoded = true;
+    return text.charCodeAt(0) === 0xfeff &&
+        /^utf-(?:8|16)/.test(this.#decoder.encoding)
+      ? text.slice(1)
+      : text;
+  }
+
+  #feed(piece: string, last: boolean): void {
+    // "<!-[" opens what htmlparser2 reads as a comment up to the next ">".
+    let text = (this.#held + piece).replaceAll(CDATA_OPEN, "<!-[CDATA[");
+    this.#held = "";
+    if (!last) {
+      // A "<![CDATA[" split between pieces: its start waits for the rest.
+      const from = text.lastIndexOf("<", text.length - 1);
+      if (from >= 0 && from > text.length - CDATA_OPEN.length) {
+        const tail = text.slice(from);
+        if (CDATA_OPEN.startsWith(tail)) {
+          this.#held = tail;
+          text = text.slice(0, from);
+        }
+      }
+    }
+    if (text !== "") this.#parser.write(text);
   }
 
   #take(): string[] {
@@ -158,19 +229,31 @@ export class LinkExtractor {
   }
 
   #onOpenTag(name: string, attributes: Record<string, string>): void {
+    if (NOT_DOCUMENT_BASE.has(name)) {
+      this.#notDocument++;
+      if (name === "svg") this.#svg++;
+    }
     if (name === "base") {
       const href = attributes.href;
-      if (this.#baseSet || href === undefined) return;
+      if (this.#baseSet || href === undefined || this.#notDocument > 0) return;
       this.#baseSet = true;
-      // HTML ignores a base URL that is not usable as one (a "data:" or
-      // "javascript:" base); only http(s) bases make sense for a crawl.
-      const base = normalizeUrl(href, this.#base);
-      if (base !== null) this.#base = base;
+      // HTML ignores a base URL that does not parse, or a "data:" or
+      // "javascript:" one; any other is the base, a "file:" one too: links
+      // resolved against it are no http(s) URLs, and no browser requests them.
+      const base = parseUrl(href, this.#base);
+      if (
+        base !== null && base.protocol !== "data:" &&
+        base.protocol !== "javascript:"
+      ) {
+        this.#base = base.href;
+      }
       return;
     }
     const attribute = LINK_ATTRIBUTES[name];
     if (attribute === undefined) return;
-    const value = attributes[attribute];
+    // SVG 1.1's link attribute, which browsers still follow.
+    const value = attributes[attribute] ??
+      (name === "a" && this.#svg > 0 ? attributes["xlink:href"] : undefined);
     if (value === undefined) return;
     const url = normalizeUrl(value, this.#base);
     if (url !== null) this.#found.push(url);
