@@ -20,6 +20,7 @@ interface ParserOffsets {
 export class TapRecorder {
   readonly #open: HttpTap;
   readonly #url: string;
+  readonly #viaProxy: boolean;
   #opened = false;
   #exchange: HttpExchangeTap | undefined = undefined;
   #remoteAddr: Deno.Addr | null = null;
@@ -29,9 +30,10 @@ export class TapRecorder {
   #heldFrom = 0;
   #headSeen = false;
 
-  constructor(open: HttpTap, url: string) {
+  constructor(open: HttpTap, url: string, viaProxy: boolean) {
     this.#open = open;
     this.#url = url;
+    this.#viaProxy = viaProxy;
   }
 
   /** Request bytes accepted by the connection; the first ones open the exchange. */
@@ -42,6 +44,7 @@ export class TapRecorder {
       const exchange: unknown = this.#open({
         url: this.#url,
         remoteAddr,
+        viaProxy: this.#viaProxy,
         date: new Date(),
       });
       // An async tap gives a promise, not the exchange's callbacks.

@@ -574,12 +574,8 @@ export class HttpClient {
       }
       divert = internal[kDivertSink];
     }
-    let tap: TapRecorder | null = null;
-    if (options.tap !== undefined) {
-      if (typeof options.tap !== "function") {
-        throw new TypeError("Cannot fetch: tap must be a function");
-      }
-      tap = new TapRecorder(options.tap, parsed.href);
+    if (options.tap !== undefined && typeof options.tap !== "function") {
+      throw new TypeError("Cannot fetch: tap must be a function");
     }
     const writer = internal[kRequestWriter] ??
       new RequestWriter({
@@ -605,6 +601,11 @@ export class HttpClient {
     const request = writer.encodeUrl(
       parsed,
       route !== null && route.kind === "proxy" ? route.proxy : null,
+    );
+    const tap = options.tap === undefined ? null : new TapRecorder(
+      options.tap,
+      parsed.href,
+      route !== null && route.proxy !== null,
     );
     const bodyStream = writer.stream === null
       ? null

@@ -15,6 +15,7 @@
  * const info: HttpExchangeInfo = {
  *   url: "http://127.0.0.1:8000/",
  *   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 8000 },
+ *   viaProxy: false,
  *   date: new Date(),
  * };
  * console.log(info.url);
@@ -25,6 +26,11 @@ export interface HttpExchangeInfo {
   url: string;
   /** The peer's address (the proxy's when one is used), `null` if unknown. */
   remoteAddr: Deno.Addr | null;
+  /**
+   * Whether the exchange goes through an HTTP proxy (forwarded, or in a
+   * `CONNECT` tunnel): then `remoteAddr` is the proxy's, not the server's.
+   */
+  viaProxy: boolean;
   /** When the first request byte was handed to the connection. */
   date: Date;
 }

@@ -17,6 +17,7 @@ import {
   HttpParseError,
   type HttpTap,
 } from "../mod.ts";
+import { startMiniProxy } from "./_mini_proxy.ts";
 import { concat, indexOf } from "./_net.ts";
 import { rawServer as keepAliveServer, writeSplit } from "./_raw_http.ts";
 
@@ -151,6 +152,7 @@ Deno.test("fetchAll() tap reports the request bytes sent and the response bytes 
   assertEquals(exchange!.info.url, `${server.base}/post`);
   const addr = exchange!.info.remoteAddr as Deno.NetAddr;
   assertEquals(addr.hostname, "127.0.0.1");
+  assertEquals(exchange!.info.viaProxy, false);
   assertEquals(exchange!.end, {
     url: `${server.base}/post`,
     remoteAddr: exchange!.info.remoteAddr,
@@ -158,6 +160,26 @@ Deno.test("fetchAll() tap reports the request bytes sent and the response bytes 
     error: null,
   });
   assert(Math.abs(exchange!.info.date.getTime() - Date.now()) < 10_000);
+});
+
+Deno.test("fetchAll() tap says an exchange went through a proxy, whose address remoteAddr then is", async () => {
+  await using server = rawServer(() => [
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+  ]);
+  await using proxy = startMiniProxy();
+  const { tap, exchanges } = recorder();
+  const [result] = await fetchAll([`${server.base}/p`], {
+    tap,
+    proxy: proxy.url,
+  });
+  assert(result?.ok, String(!result?.ok && result?.error));
+  assertEquals(proxy.requests, [`GET ${server.base}/p HTTP/1.1`]);
+  assertEquals(exchanges.length, 1);
+  assertEquals(exchanges[0]!.info.viaProxy, true);
+  assertEquals(
+    (exchanges[0]!.info.remoteAddr as Deno.NetAddr).port,
+    proxy.port,
+  );
 });
 
 Deno.test("fetchAll() tap leaves interim 1xx heads out of the response bytes, however they are split", async () => {

@@ -44,7 +44,7 @@ export interface WarcExchange {
   response: WarcBlockSource;
   /**
    * Why the response is incomplete, when the caller records what arrived of a
-   * response that failed (`WARC-Truncated`, WARC 1.1 §5.13): `"length"` (a size
+   * response that failed (`WARC-Truncated`, WARC 1.1 §5.15): `"length"` (a size
    * limit), `"time"` (a timeout), `"disconnect"` or `"unspecified"`.
    */
   truncated?: "length" | "time" | "disconnect" | "unspecified";
@@ -764,12 +764,22 @@ function warcDate(date: Date): string {
 function targetUri(url: string | URL): string {
   const parsed = httpUrl(url, "write WARC record");
   // A URL's password has no place in an archive's index; the request record
-  // still holds the Authorization header the server saw.
-  parsed.username = "";
-  parsed.password = "";
-  parsed.hash = "";
-  return parsed.href;
+  // still holds the Authorization header the server saw. The path and query
+  // as RFC 3986 has them (WARC 1.1 §5.14): the URL parser leaves `|`, `^`,
+  // `[`, `]` and, in a query, `` ` ``, `{`, `}` and `\` raw; the host is left
+  // alone (an IPv6 literal's brackets).
+  // An empty query is one too (`URL.search` is "" for it, `href` keeps it).
+  const query = parsed.search ||
+    (parsed.href.split("#", 1)[0]!.endsWith("?") ? "?" : "");
+  return parsed.origin +
+    (parsed.pathname + query).replace(
+      NOT_IN_URI,
+      (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+    );
 }
+
+/** What a WHATWG URL's path or query may hold raw that RFC 3986 does not allow. */
+const NOT_IN_URI = /[\\^`{|}[\]]/g;
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 

@@ -126,7 +126,9 @@ export function warcTap(
     if (failure !== null) return undefined;
     const request = new ByteQueue();
     const response = new ByteQueue();
-    const address = info.remoteAddr?.transport === "tcp"
+    // WARC-IP-Address is the server's (WARC 1.1 §5.10): through a proxy, the
+    // peer is the proxy, and the server's address is not known here.
+    const address = info.remoteAddr?.transport === "tcp" && !info.viaProxy
       ? info.remoteAddr.hostname
       : undefined;
     const writing = writer.writeExchange({
