@@ -412,6 +412,8 @@ function answered<T>(promise: Promise<T>): Promise<T> {
 
 async function connect(url: string, name: string): Promise<Connection> {
   let everReady = false;
+  /** When the main connection last came back: never lost yet, or down. */
+  let backAt = -Infinity;
   let lastReported = "";
   const report = (error: Error) => {
     // Before the first connect, the rejection of connect() says it all.
@@ -485,6 +487,7 @@ async function connect(url: string, name: string): Promise<Connection> {
     return reply;
   };
   const wrap = (client: typeof main): Redis => ({
+    upFor: () => client.isReady ? performance.now() - backAt : -1,
     async call(args) {
       roundTrips++;
       try {
@@ -515,7 +518,10 @@ async function connect(url: string, name: string): Promise<Connection> {
   }
   everReady = true;
   // A restarted Redis has forgotten the scripts: load them again on reconnect.
-  main.on("ready", reloadScripts);
+  main.on("ready", () => {
+    backAt = performance.now();
+    reloadScripts();
+  });
   return {
     redis: wrap(main),
     reader: wrap(blocking),
@@ -876,9 +882,10 @@ async function work(o: WorkOptions): Promise<number> {
     await source.closed();
   }
   const unfinished = [...abandoned, ...source.unhanded.map((item) => item.id)];
+  let released = 0;
   if (failure === null && unfinished.length > 0) {
     try {
-      await release(redis, o.keys, o.name, unfinished);
+      released = await release(redis, o.keys, o.name, unfinished);
     } catch (e) {
       failure = e;
     }
@@ -891,7 +898,7 @@ async function work(o: WorkOptions): Promise<number> {
     lost: committer.stats.lost,
     claimed: source.stats.claimed,
     recovered: source.stats.recovered,
-    released: failure === null ? unfinished.length : 0,
+    released,
     roundTrips: conn.roundTrips,
     roundTripsPerUrl: fetched === 0
       ? 0

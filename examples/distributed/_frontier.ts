@@ -21,6 +21,12 @@ export interface Redis {
   call(args: string[]): Promise<unknown>;
   /** Sends `commands` in one `MULTI`/`EXEC`; resolves the replies in order. */
   transaction(commands: string[][]): Promise<unknown[]>;
+  /**
+   * How long, in ms, the connection has been up since it last came back after
+   * a loss; `Infinity` if it never was lost, -1 while it is down. (A client
+   * that queues commands while reconnecting hides an outage from `call`.)
+   */
+  upFor?(): number;
 }
 
 /**
@@ -419,12 +425,22 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
             this.#exhausted = true;
             break;
           }
+          if (unavailable > 0) {
+            // Back after an outage: Redis counted the entries' idle time while
+            // it was away (and a restarted one forgot the renew script), so
+            // the live workers holding them get one claimIdle to renew before
+            // this one claims what looks abandoned (as after a reconnect that
+            // `upFor` reports).
+            this.#lastClaim = performance.now() + this.#o.claimIdle;
+          }
           unavailable = 0;
         } catch (error) {
           if (!(error instanceof RedisUnavailableError) || this.#stopped) {
             throw error;
           }
           if (unavailable++ === 0) unavailableSince = performance.now();
+          // No claim until the holders could renew (see above).
+          this.#lastClaim = Infinity;
           if (performance.now() - unavailableSince > UNAVAILABLE_FOR) {
             throw error;
           }
@@ -493,7 +509,10 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
       }
     }
     const now = performance.now();
-    if (now - this.#lastClaim >= Math.min(this.#o.claimIdle, 1_000)) {
+    if (
+      now - this.#lastClaim >= Math.min(this.#o.claimIdle, 1_000) &&
+      (this.#o.redis.upFor?.() ?? Infinity) >= this.#o.claimIdle
+    ) {
       this.#lastClaim = now;
       const reply = await this.#o.redis.call([
         "XAUTOCLAIM",
@@ -835,29 +854,53 @@ export class Committer {
 }
 
 /**
+ * KEYS: frontier; ARGV: group, worker, idle ms, then entry ids. Of the entries
+ * still pending for this worker, claims each to itself with that idle time; one
+ * another worker took meanwhile (this one was frozen, not dead) stays theirs.
+ * Returns how many were released. Run with `EVAL`: it runs once, at a worker's
+ * end, when a Redis that restarted would have forgotten a loaded script.
+ */
+const RELEASE = `
+local released = 0
+for i = 4, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
+    released = released + 1
+  end
+end
+return released`;
+
+/**
  * Hands entries this worker read but did not finish back at once: it claims them
  * to itself with an idle time far past any `--claim-idle`, so the next
  * `XAUTOCLAIM` of another worker takes them (no need to wait for the idle time).
+ * Only those still its own: taking back one another worker holds would have it
+ * fetched a third time.
+ *
+ * @returns How many were released.
  */
 export async function release(
   redis: Redis,
   keys: Keys,
   name: string,
   ids: string[],
-): Promise<void> {
+): Promise<number> {
+  let released = 0;
   for (let i = 0; i < ids.length; i += 500) {
-    await redis.call([
-      "XCLAIM",
-      keys.frontier,
-      keys.group,
-      name,
-      "0",
-      ...ids.slice(i, i + 500),
-      "IDLE",
-      String(365 * 24 * 3600 * 1000),
-      "JUSTID",
-    ]);
+    released += Number(
+      await redis.call([
+        "EVAL",
+        RELEASE,
+        "1",
+        keys.frontier,
+        keys.group,
+        name,
+        String(365 * 24 * 3600 * 1000),
+        ...ids.slice(i, i + 500),
+      ]),
+    );
   }
+  return released;
 }
 
 type RawEntry = [string, string[] | null];
