@@ -15,152 +15,17 @@ import {
   RespClient,
   startRedis,
 } from "./_redis.ts";
-
-const SCRIPT =
-  new URL("../examples/distributed_crawl.ts", import.meta.url).pathname;
-
-/** A `deno run` of the example, with only the permissions it needs. */
-class Run implements AsyncDisposable {
-  readonly #child: Deno.ChildProcess;
-  readonly #output: Promise<[string, string]>;
-  #exited = false;
-
-  constructor(args: string[]) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--no-prompt",
-        "--allow-net=127.0.0.1",
-        "--allow-read",
-        SCRIPT,
-        ...args,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    this.#child.status.then(() => this.#exited = true);
-    this.#output = Promise.all([
-      new Response(this.#child.stdout).text(),
-      new Response(this.#child.stderr).text(),
-    ]);
-  }
-
-  kill(signal: Deno.Signal): void {
-    this.#child.kill(signal);
-  }
-
-  /** Waits for the exit, killing the process after `timeout` ms. */
-  async finished(
-    timeout = 20_000,
-  ): Promise<{ code: number; stdout: string; stderr: string }> {
-    const timer = setTimeout(() => {
-      if (!this.#exited) this.#child.kill("SIGKILL");
-    }, timeout);
-    try {
-      const { code } = await this.#child.status;
-      const [stdout, stderr] = await this.#output;
-      return { code, stdout, stderr };
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (!this.#exited) {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch { /* exited meanwhile */ }
-    }
-    await this.#child.status;
-    await this.#output;
-  }
-}
-
-/** Runs the example to its end; fails the test if it takes over `timeout` ms. */
-async function run(
-  args: string[],
-  timeout = 20_000,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  await using child = new Run(args);
-  const started = performance.now();
-  const out = await child.finished(timeout);
-  assert(
-    performance.now() - started < timeout,
-    `distributed_crawl.ts ${
-      args[0]
-    } did not end within ${timeout} ms: ${out.stderr}`,
-  );
-  return out;
-}
-
-/** An HTTP server on 127.0.0.1 counting hits per path. */
-function countingServer(
-  handler: (path: string) => Response | Promise<Response>,
-): Deno.HttpServer<Deno.NetAddr> & { hits: Map<string, number>; base: string } {
-  const hits = new Map<string, number>();
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    (req) => {
-      const path = new URL(req.url).pathname;
-      hits.set(path, (hits.get(path) ?? 0) + 1);
-      return handler(path);
-    },
-  );
-  return Object.assign(server, {
-    hits,
-    base: `http://127.0.0.1:${server.addr.port}`,
-  });
-}
-
-/** Polls `cond` every 10 ms until it holds; throws after `timeout` ms. */
-async function until(
-  cond: () => Promise<boolean>,
-  what: string,
-  timeout = 20_000,
-): Promise<void> {
-  const deadline = performance.now() + timeout;
-  while (performance.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
-}
-
-/** `seed` of one URL, which must succeed. */
-async function seedUrl(redis: RedisServer, url: string): Promise<void> {
-  const seeded = await run(["seed", "--redis", redis.url, url]);
-  assertEquals(seeded.code, 0, seeded.stderr);
-}
-
-async function seedFile(redis: RedisServer, urls: string[]): Promise<void> {
-  const file = await Deno.makeTempFile({ suffix: ".txt" });
-  try {
-    await Deno.writeTextFile(file, urls.join("\n") + "\n");
-    const out = await run(["seed", "--redis", redis.url, "-i", file]);
-    assertEquals(out.code, 0, out.stderr);
-    assert(out.stdout.startsWith(`seeded ${urls.length} new URLs`), out.stdout);
-  } finally {
-    await Deno.remove(file);
-  }
-}
-
-/** `count` URLs of `base` under `/prefix/`, seeded into the frontier. */
-async function seedPaths(
-  redis: RedisServer,
-  base: string,
-  count: number,
-  prefix: string,
-): Promise<string[]> {
-  const urls = Array.from(
-    { length: count },
-    (_, i) => `${base}/${prefix}/${i}`,
-  );
-  await seedFile(redis, urls);
-  return urls;
-}
+import {
+  countingServer,
+  Run,
+  run,
+  seedFile,
+  seedPaths,
+  seedUrl,
+  summaryOf,
+  until,
+  workArgs,
+} from "./_distributed.ts";
 
 /** A handler that answers "ok" after `ms`. */
 function okAfter(ms: number): () => Promise<Response> {
@@ -174,43 +39,6 @@ async function statusJson(redis: RedisServer): Promise<unknown> {
   const out = await run(["status", "--redis", redis.url, "--json"]);
   assertEquals(out.code, 0, out.stderr);
   return JSON.parse(out.stdout);
-}
-
-/**
- * The arguments of `work` on `redis` as worker `name`, with `flags` in their
- * order (`true` for a flag without a value) and `--json` last.
- */
-function workArgs(
-  redis: RedisServer,
-  name: string,
-  flags: Record<string, string | number | true>,
-): string[] {
-  const args = ["work", "--redis", redis.url, "--name", name];
-  for (const [flag, value] of Object.entries(flags)) {
-    args.push(`--${flag}`);
-    if (value !== true) args.push(String(value));
-  }
-  args.push("--json");
-  return args;
-}
-
-interface Summary {
-  worker: string;
-  crawlCpuSeconds: number;
-  seconds: number;
-  fetched: number;
-  committed: number;
-  lost: number;
-  claimed: number;
-  recovered: number;
-  released: number;
-  roundTrips: number;
-}
-
-function summaryOf(out: { code: number; stdout: string; stderr: string }) {
-  assertEquals(out.code, 0, out.stderr);
-  const last = out.stdout.trim().split("\n").at(-1) ?? "";
-  return JSON.parse(last) as Summary;
 }
 
 redisTest(
