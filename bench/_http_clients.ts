@@ -187,7 +187,8 @@ function parseHead(head: string): { status: number; length: number } {
 
 /**
  * The raw loops' request bytes for each distinct path, built once before a run;
- * `host` is the `Host` field's value (`127.0.0.1:port`).
+ * `host` is the `Host` field's value (`127.0.0.1:port`, or `localhost:port`
+ * over TLS).
  */
 function rawRequests(
   host: string,

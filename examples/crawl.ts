@@ -334,13 +334,45 @@ function charsetOf(headers: Headers, body: Uint8Array): string {
     )?.[1],
   );
   if (declared !== null) return declared;
+  const meta = encodingOf(metaCharset(body));
+  // A page that says UTF-16 in ASCII markup is not UTF-16 (HTML reads UTF-8),
+  // and "x-user-defined" there means windows-1252.
+  if (meta === null || meta.startsWith("utf-16")) return "utf-8";
+  return meta === "x-user-defined" ? "windows-1252" : meta;
+}
+
+/**
+ * The charset a `<meta>` in the first 1024 bytes declares, as HTML's prescan
+ * finds it, in short: comments skipped; a `charset` attribute, or the
+ * `charset=` of a `content` whose `http-equiv` is `Content-Type` (not of any
+ * `content`: a description may say "charset=").
+ */
+function metaCharset(body: Uint8Array): string | undefined {
   // Bytes as latin1: an ASCII-compatible encoding's markup reads the same.
-  const head = new TextDecoder("latin1").decode(body.subarray(0, 1024));
-  const meta = encodingOf(
-    /<meta\s[^>]*?charset\s*=\s*["']?\s*([^"'\s;>/]+)/i.exec(head)?.[1],
-  );
-  // A page that says UTF-16 in ASCII markup is not UTF-16 (HTML reads UTF-8).
-  return meta === null || meta.startsWith("utf-16") ? "utf-8" : meta;
+  const head = new TextDecoder("latin1").decode(body.subarray(0, 1024))
+    .replace(/<!--[^]*?(?:-->|$)/g, "");
+  for (const tag of head.matchAll(/<meta[\s/]([^>]*)/gi)) {
+    const attributes = new Map<string, string>();
+    for (
+      const [, name, value] of tag[1]!.matchAll(
+        /([^\s=/>]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?/g,
+      )
+    ) {
+      const key = name!.toLowerCase();
+      if (!attributes.has(key)) {
+        attributes.set(key, (value ?? "").replace(/^["']|["']$/g, ""));
+      }
+    }
+    const charset = attributes.get("charset");
+    if (charset !== undefined && charset.trim() !== "") return charset.trim();
+    if (attributes.get("http-equiv")?.toLowerCase() === "content-type") {
+      const label = /charset\s*=\s*["']?([^"';\s]+)/i.exec(
+        attributes.get("content") ?? "",
+      )?.[1];
+      if (label !== undefined) return label;
+    }
+  }
+  return undefined;
 }
 
 /** The encoding a label names, or `null` when `TextDecoder` knows none. */

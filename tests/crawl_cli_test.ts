@@ -1432,6 +1432,16 @@ Deno.test("crawl.ts --follow reads a page's links in the charset its <meta> name
         ),
         { headers: { "content-type": "text/html" } },
       )
+      // Neither a commented-out meta nor a description's "charset=" counts.
+      : url.pathname === "/decoys"
+      ? new Response(
+        page(
+          '<!-- <meta charset="windows-1251"> -->' +
+            '<meta name="description" content="Set charset=shift_jis">' +
+            "<meta charset=windows-1252>",
+        ),
+        { headers: { "content-type": "text/html" } },
+      )
       // The header wins over the meta (here: a wrong one).
       : url.pathname === "/header"
       ? new Response(
@@ -1450,12 +1460,14 @@ Deno.test("crawl.ts --follow reads a page's links in the charset its <meta> name
     "--ignore-robots",
     `${server.base}/charset`,
     `${server.base}/http-equiv`,
+    `${server.base}/decoys`,
     `${server.base}/header`,
   ]);
   assertEquals(code, 0, stderr);
   assertEquals([...server.hits.keys()].sort(), [
     "/caf%C3%A9",
     "/charset",
+    "/decoys",
     "/h%C3%A9",
     "/header",
     "/http-equiv",

@@ -59,13 +59,14 @@ Deno.test("LinkExtractor takes a non-http(s) <base href> as the base, so relativ
   ]);
 });
 
-Deno.test("LinkExtractor ignores a <base> inside <template> or <svg>: it is not the document's base element", () => {
+Deno.test("LinkExtractor ignores a <base> inside <template>, <svg> or <math>: it is not the document's base element", () => {
   // A template's contents are not in the document, and <svg><base> is an SVG element
   // with no meaning; a browser resolves "x" against the page. Ours re-based every
   // later link of the page on them.
   assertEquals(
     linksOf(
       `<template><base href="/tpl/"></template><svg><base href="/svg/"></base></svg>` +
+        `<math><base href="/math/"></math>` +
         `<a href="x"></a><base href="/real/"><a href="y"></a>`,
     ),
     ["http://h.test/d/x", "http://h.test/real/y"],
@@ -89,6 +90,11 @@ Deno.test("normalizeUrl() resolves '///host/path' as WHATWG URL does (Deno's URL
     "http://other.test/x",
   );
   assertEquals(linksOf(`<a href="///h.test/p">`), ["http://h.test/p"]);
+  // Tabs and newlines go before the slashes are counted, as the parser drops them.
+  assertEquals(
+    normalizeUrl("/\t//x.test/p", "http://h.test/"),
+    "http://x.test/p",
+  );
 });
 
 Deno.test("LinkExtractor keeps a U+FEFF that a chunk boundary splits off (Deno's streaming TextDecoder drops it)", () => {

@@ -76,6 +76,38 @@ Deno.test("WarcWriter.writeExchange() writes WARC-Target-URI as RFC 3986 require
   }
 });
 
+Deno.test("WarcWriter.writeExchange() writes a '%' that starts no escape as %25 in WARC-Target-URI", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "crawl_warc_conformance_" });
+  try {
+    const path = `${dir}/percent.warc.gz`;
+    const warc = await WarcWriter.create(path);
+    // The URL parser keeps such a '%' as it is: new URL(url).href === url.
+    const url = "http://example.com/a%zz/b?q=100%&r=%41";
+    assertEquals(new URL(url).href, url);
+    await warc.writeExchange({
+      url,
+      request: encoder.encode(
+        "GET /a%zz/b?q=100%&r=%41 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+      ),
+      response: encoder.encode(
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      ),
+    });
+    await warc.close();
+    const targets = (await warcHeaders(path)).flatMap((h) =>
+      h.has("warc-target-uri") ? [h.get("warc-target-uri")!] : []
+    );
+    // A real escape (%41) stays as it is.
+    assertEquals(targets, [
+      "http://example.com/a%25zz/b?q=100%25&r=%41",
+      "http://example.com/a%25zz/b?q=100%25&r=%41",
+    ]);
+    for (const target of targets) assert(isRfc3986(target), target);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /** An HTTP/1.1 server on 127.0.0.1 answering every request with "ok". */
 function origin() {
   return Deno.serve(

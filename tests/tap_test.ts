@@ -18,6 +18,7 @@ import {
   type HttpTap,
 } from "../mod.ts";
 import { startMiniProxy } from "./_mini_proxy.ts";
+import { ca, cert, key } from "./_tls.ts";
 import { concat, indexOf } from "./_net.ts";
 import { rawServer as keepAliveServer, writeSplit } from "./_raw_http.ts";
 
@@ -174,6 +175,31 @@ Deno.test("fetchAll() tap says an exchange went through a proxy, whose address r
   });
   assert(result?.ok, String(!result?.ok && result?.error));
   assertEquals(proxy.requests, [`GET ${server.base}/p HTTP/1.1`]);
+  assertEquals(exchanges.length, 1);
+  assertEquals(exchanges[0]!.info.viaProxy, true);
+  assertEquals(
+    (exchanges[0]!.info.remoteAddr as Deno.NetAddr).port,
+    proxy.port,
+  );
+});
+
+Deno.test("fetchAll() tap says an https exchange went through a proxy's CONNECT tunnel", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {}, cert, key },
+    () => new Response("ok"),
+  );
+  await using proxy = startMiniProxy();
+  const { tap, exchanges } = recorder();
+  const url = `https://127.0.0.1:${server.addr.port}/t`;
+  const [result] = await fetchAll([url], {
+    tap,
+    proxy: proxy.url,
+    caCerts: [ca],
+  });
+  assert(result?.ok, String(!result?.ok && result?.error));
+  assertEquals(proxy.requests, [
+    `CONNECT 127.0.0.1:${server.addr.port} HTTP/1.1`,
+  ]);
   assertEquals(exchanges.length, 1);
   assertEquals(exchanges[0]!.info.viaProxy, true);
   assertEquals(

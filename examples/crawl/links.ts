@@ -69,6 +69,8 @@ function parseUrl(url: string | URL, base?: string | URL): URL | null {
     // against an http(s) base, which WHATWG URL reads as "//host/x" (extra
     // slashes, or backslashes, skipped), as browsers do.
     if (typeof url !== "string" || base === undefined) return null;
+    // The parser drops tabs and newlines anywhere: "/\t//host" is "///host".
+    url = url.replace(/[\t\n\r]/g, "");
     let start = 0;
     while (start < url.length && url.charCodeAt(start) <= 0x20) start++;
     let end = start;

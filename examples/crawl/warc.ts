@@ -766,8 +766,8 @@ function targetUri(url: string | URL): string {
   // A URL's password has no place in an archive's index; the request record
   // still holds the Authorization header the server saw. The path and query
   // as RFC 3986 has them (WARC 1.1 §5.14): the URL parser leaves `|`, `^`,
-  // `[`, `]` and, in a query, `` ` ``, `{`, `}` and `\` raw; the host is left
-  // alone (an IPv6 literal's brackets).
+  // `[`, `]`, a `%` of no escape and, in a query, `` ` ``, `{`, `}` and `\`
+  // raw; the host is left alone (an IPv6 literal's brackets).
   // An empty query is one too (`URL.search` is "" for it, `href` keeps it).
   const query = parsed.search ||
     (parsed.href.split("#", 1)[0]!.endsWith("?") ? "?" : "");
@@ -778,8 +778,11 @@ function targetUri(url: string | URL): string {
     );
 }
 
-/** What a WHATWG URL's path or query may hold raw that RFC 3986 does not allow. */
-const NOT_IN_URI = /[\\^`{|}[\]]/g;
+/**
+ * What a WHATWG URL's path or query may hold raw that RFC 3986 does not allow,
+ * a `%` that starts no escape among it.
+ */
+const NOT_IN_URI = /[\\^`{|}[\]]|%(?![0-9A-Fa-f]{2})/g;
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
