@@ -45,10 +45,13 @@ let adopt: (decoder: ContentDecoder, body: Uint8Array) => void;
  * match no header).
  *
  * Guarantees:
- * - A corrupt coded stream, one cut short, and bytes after its end (other than
- *   a further gzip member) fail with {@linkcode HttpParseError} code
- *   `invalid-content-encoding`. A body of zero bytes decodes to zero bytes
- *   (a `HEAD` or `304` response, or a server labelling an empty body).
+ * - A corrupt coded stream, and one cut short (a gzip member without its
+ *   trailer too), fail with {@linkcode HttpParseError} code
+ *   `invalid-content-encoding`. Bytes after the end of a whole, checked gzip,
+ *   deflate or brotli stream are dropped, as browsers drop them (a gzip member
+ *   goes on only with the gzip magic); after a zstd stream they fail. A body
+ *   of zero bytes decodes to zero bytes (a `HEAD` or `304` response, or a
+ *   server labelling an empty body).
  * - At most `maxBytes` decoded bytes come out (a coding undone in the middle of
  *   several counts too); the call that would pass it fails with
  *   `body-too-large` having decoded at most one byte more.
@@ -330,6 +333,8 @@ class Stage {
   #first = 0;
   #head = 0;
   #ended = false;
+  /** The coded stream ended before its input did: the rest is dropped. */
+  #past = false;
   #done = false;
   /** The decoder's last run filled the output: it may hold more of it. */
   #held = false;
@@ -349,7 +354,7 @@ class Stage {
   }
 
   write(chunk: Uint8Array): void {
-    this.#queue.push(chunk);
+    if (!this.#past) this.#queue.push(chunk);
   }
 
   end(): void {
@@ -431,7 +436,11 @@ class Stage {
           }
         }
         if (engine.availIn > 0 && engine.availOut > 0) {
-          throw new Error("data after the end of the coded stream");
+          // Bytes after the end of a whole, checked stream (a newline, zero
+          // padding, a snippet a server appended): dropped, as browsers do.
+          this.#past = true;
+          this.#queue = [];
+          this.#first = this.#head = 0;
         }
       }
     } catch (e) {

@@ -11,7 +11,8 @@
  * large as the caller's output buffer. How each reports failure, as read from
  * Deno's `ext/node/ops/zlib/mod.rs` and checked by `tests/decode_test.ts`:
  *
- * - zlib (gzip, deflate, raw deflate): `writeSync` calls `handle.onerror(message,
+ * - zlib (deflate, raw deflate; gzip's deflate data, its layout read by
+ *   {@linkcode GzipEngine}): `writeSync` calls `handle.onerror(message,
  *   errno)` before it returns, for corrupt data and, with `Z_FINISH`, for a
  *   stream that has not ended ("unexpected end of file").
  * - brotli: `writeSync` drops the decoder's result, so corrupt data looks like
@@ -279,6 +280,11 @@ class BrotliEngine extends NativeEngine {
 
 class ZstdEngine extends NativeEngine {
   #frames = new ZstdFrames();
+  /** After a frame: the next bytes, held until they show a frame's magic. */
+  #peek = new Uint8Array(4);
+  #peeked = 0;
+  /** Bytes after the last frame, which are dropped. */
+  #ignoring = false;
 
   constructor() {
     const handle = open("zstd", C.ZSTD_DECOMPRESS!);
@@ -303,6 +309,36 @@ class ZstdEngine extends NativeEngine {
   ): void {
     const handle = this.live();
     for (;;) {
+      if (this.#ignoring) {
+        this.state[0] = outLen;
+        this.state[1] = 0;
+        return;
+      }
+      if (this.#frames.complete) {
+        // At a frame's end: the native decoder would fail on bytes that start
+        // no frame, so they are looked at first, and dropped unless they do
+        // (as browsers drop bytes after a whole stream).
+        while (this.#peeked < 4 && inLen > 0) {
+          this.#peek[this.#peeked++] = input[inOff++]!;
+          inLen--;
+        }
+        if (!startsFrame(this.#peek, this.#peeked)) {
+          this.#ignoring = true;
+          continue;
+        }
+        if (this.#peeked < 4) {
+          this.state[0] = outLen;
+          this.state[1] = 0;
+          return;
+        }
+        this.#peeked = 0;
+        handle.writeSync(0, this.#peek, 0, 4, out, outOff, outLen, this.state);
+        if (this.availIn !== 0) throw new Error("frame magic not taken");
+        this.#frames.feed(this.#peek);
+        outOff += outLen - this.availOut;
+        outLen = this.availOut;
+        continue;
+      }
       handle.writeSync(0, input, inOff, inLen, out, outOff, outLen, this.state);
       const used = inLen - this.availIn;
       if (used > 0) this.#frames.feed(input.subarray(inOff, inOff + used));
@@ -317,8 +353,19 @@ class ZstdEngine extends NativeEngine {
   }
 
   complete(): boolean {
-    return this.#frames.complete;
+    return this.#ignoring || this.#frames.complete;
   }
+}
+
+/** Whether the `n` bytes of `b` can start a zstd or a skippable frame's magic (LE). */
+function startsFrame(b: Uint8Array, n: number): boolean {
+  if (n === 0) return true;
+  if (b[0] === 0x28) {
+    return (n < 2 || b[1] === 0xb5) && (n < 3 || b[2] === 0x2f) &&
+      (n < 4 || b[3] === 0xfd);
+  }
+  return (b[0]! & 0xf0) === 0x50 && (n < 2 || b[1] === 0x2a) &&
+    (n < 3 || b[2] === 0x4d) && (n < 4 || b[3] === 0x18);
 }
 
 /**
@@ -385,10 +432,214 @@ class DeflateEngine implements Engine {
   }
 }
 
+// Where a GzipEngine is in the member layout (RFC 1952 section 2.3).
+const HEADER = 0;
+const BODY = 1;
+const TRAILER = 2;
+/** After a whole, checked member: another, or bytes to ignore. */
+const NEXT = 3;
+const IGNORE = 4;
+
+// Gzip header flags (FLG).
+const FHCRC = 0x02;
+const FEXTRA = 0x04;
+const FNAME = 0x08;
+const FCOMMENT = 0x10;
+const FRESERVED = 0xe0;
+
+/**
+ * gzip and x-gzip (RFC 1952): the member layout read here, each member's
+ * deflate data by a raw-deflate decoder, its CRC-32 and length checked here.
+ * zlib's own gzip mode reads whatever follows a member as the next member, so
+ * bytes after the last one (a newline, zero padding, a snippet a server
+ * appended) failed a page browsers show. Members follow one another while the
+ * next bytes are the gzip magic; anything else after a whole, checked member
+ * is ignored, as Chromium ignores it.
+ */
+class GzipEngine implements Engine {
+  #inner: ZlibEngine;
+  #phase = HEADER;
+  /** The header's fixed part, then the trailer, as gathered. */
+  #bytes = new Uint8Array(10);
+  #have = 0;
+  /** Header fields still to read: the FLG bits not yet done. */
+  #flags = -1;
+  /** Bytes left to skip (FEXTRA's data, FHCRC), or -1 to read XLEN. */
+  #skip = 0;
+  #crc = 0;
+  #size = 0;
+  #availIn = 0;
+  #availOut = 0;
+
+  constructor() {
+    this.#inner = new ZlibEngine(C.INFLATERAW!);
+  }
+
+  get availIn(): number {
+    return this.#availIn;
+  }
+
+  get availOut(): number {
+    return this.#availOut;
+  }
+
+  /** The closed engine and the native handle it had, for `_specimens.ts`. */
+  specimens(): object[] {
+    return [this, ...NativeEngine.specimens(this.#inner)];
+  }
+
+  run(
+    input: Uint8Array,
+    inOff: number,
+    inLen: number,
+    out: Uint8Array,
+    outOff: number,
+    outLen: number,
+    last: boolean,
+  ): void {
+    let i = inOff;
+    const end = inOff + inLen;
+    let o = outOff;
+    const outEnd = outOff + outLen;
+    loop: for (;;) {
+      switch (this.#phase) {
+        case HEADER:
+          i = this.#header(input, i, end);
+          if (this.#phase === HEADER) break loop;
+          break;
+        case BODY: {
+          if (o === outEnd) break loop;
+          const inner = this.#inner;
+          inner.run(input, i, end - i, out, o, outEnd - o, last);
+          const made = outEnd - o - inner.availOut;
+          if (made > 0) {
+            this.#crc = zlib.crc32(out.subarray(o, o + made), this.#crc);
+            this.#size = (this.#size + made) >>> 0;
+          }
+          i = end - inner.availIn;
+          o += made;
+          // Stopped with input and room left: the deflate data ended.
+          if (inner.availIn > 0 && inner.availOut > 0) {
+            this.#phase = TRAILER;
+            this.#have = 0;
+            break;
+          }
+          break loop;
+        }
+        case TRAILER: {
+          while (i < end && this.#have < 8) {
+            this.#bytes[this.#have++] = input[i++]!;
+          }
+          if (this.#have < 8) break loop;
+          const view = new DataView(this.#bytes.buffer);
+          if (view.getUint32(0, true) !== this.#crc >>> 0) {
+            throw new Error("incorrect data check");
+          }
+          if (view.getUint32(4, true) !== this.#size) {
+            throw new Error("incorrect length check");
+          }
+          this.#phase = NEXT;
+          this.#have = 0;
+          break;
+        }
+        case NEXT: {
+          while (i < end && this.#have < 2) {
+            this.#bytes[this.#have++] = input[i++]!;
+          }
+          const b = this.#bytes;
+          if (
+            (this.#have >= 1 && b[0] !== 0x1f) ||
+            (this.#have === 2 && b[1] !== 0x8b)
+          ) {
+            this.#phase = IGNORE;
+            break;
+          }
+          if (this.#have < 2) break loop;
+          // Another member: the magic is read already.
+          this.#inner.close();
+          this.#inner = new ZlibEngine(C.INFLATERAW!);
+          this.#phase = HEADER;
+          this.#flags = -1;
+          this.#crc = 0;
+          this.#size = 0;
+          break;
+        }
+        case IGNORE:
+          i = end;
+          break loop;
+      }
+    }
+    this.#availIn = end - i;
+    this.#availOut = outEnd - o;
+  }
+
+  /** Reads header bytes from `input[i, end)`; the index after them. */
+  #header(input: Uint8Array, i: number, end: number): number {
+    if (this.#flags < 0) {
+      while (i < end && this.#have < 10) {
+        this.#bytes[this.#have++] = input[i++]!;
+      }
+      if (this.#have < 10) return i;
+      const b = this.#bytes;
+      if (b[0] !== 0x1f || b[1] !== 0x8b) {
+        throw new Error("incorrect header check");
+      }
+      if (b[2] !== 8) throw new Error("unknown compression method");
+      if ((b[3]! & FRESERVED) !== 0) {
+        throw new Error("unknown header flags set");
+      }
+      this.#flags = b[3]!;
+      this.#have = 0;
+      this.#skip = (this.#flags & FEXTRA) !== 0 ? -1 : 0;
+    }
+    for (;;) {
+      if (this.#skip > 0) {
+        const n = Math.min(this.#skip, end - i);
+        this.#skip -= n;
+        i += n;
+        if (this.#skip > 0) return i;
+      }
+      if ((this.#flags & FEXTRA) !== 0) {
+        if (this.#skip === -1) {
+          while (i < end && this.#have < 2) {
+            this.#bytes[this.#have++] = input[i++]!;
+          }
+          if (this.#have < 2) return i;
+          this.#skip = this.#bytes[0]! | (this.#bytes[1]! << 8);
+          this.#have = 0;
+          continue;
+        }
+        this.#flags &= ~FEXTRA;
+      } else if ((this.#flags & (FNAME | FCOMMENT)) !== 0) {
+        // Zero-terminated; the name before the comment.
+        const zero = input.indexOf(0, i);
+        if (zero < 0 || zero >= end) return end;
+        i = zero + 1;
+        this.#flags &= (this.#flags & FNAME) !== 0 ? ~FNAME : ~FCOMMENT;
+      } else if ((this.#flags & FHCRC) !== 0) {
+        this.#flags &= ~FHCRC;
+        this.#skip = 2;
+      } else {
+        this.#phase = BODY;
+        this.#have = 0;
+        return i;
+      }
+    }
+  }
+
+  complete(): boolean {
+    return this.#phase === NEXT || this.#phase === IGNORE;
+  }
+
+  close(): void {
+    this.#inner.close();
+  }
+}
+
 /** The codings decoded, by their lower-case `Content-Encoding` name. */
 export const ENGINES: Record<string, () => Engine> = {
-  gzip: kept(() => new ZlibEngine(C.GUNZIP!)),
-  "x-gzip": kept(() => new ZlibEngine(C.GUNZIP!)),
+  gzip: kept(() => new GzipEngine()),
+  "x-gzip": kept(() => new GzipEngine()),
   deflate: kept(() => new DeflateEngine()),
   br: kept(() => new BrotliEngine()),
   zstd: kept(() => new ZstdEngine()),
@@ -409,6 +660,8 @@ function kept(make: () => Engine): () => Engine {
       const specimen = make();
       if (specimen instanceof NativeEngine) {
         keepSpecimens(...NativeEngine.specimens(specimen));
+      } else if (specimen instanceof GzipEngine) {
+        keepSpecimens(...specimen.specimens());
       } else {
         specimen.close();
         keepSpecimens(specimen);

@@ -220,18 +220,41 @@ Deno.test("ContentDecoder.read() fails a changed byte in checksummed gzip, zlib 
   }
 });
 
-Deno.test("ContentDecoder.read() fails bytes after the end of the coded data", () => {
+Deno.test("ContentDecoder.read() drops bytes after the end of the coded data, even ones that start a gzip or zstd magic", () => {
+  const data = sample(3000, 3);
   for (const [label, coding, encode] of CODINGS) {
-    const coded = encode(sample(3000, 3));
+    const coded = encode(data);
     for (const tail of [[0], [0, 0, 0, 0], [0x1f], [1, 2, 3], [0x28, 0xb5]]) {
       const body = concat([coded, new Uint8Array(tail)]);
       const what = `${label} followed by ${tail}`;
-      assertInvalid(
-        () => decodeInPieces(coding, body, body.length, 1 << 20),
+      assertEquals(
+        decodeInPieces(coding, body, body.length, 1 << 20),
+        data,
         what,
       );
-      assertInvalid(() => decodeInPieces(coding, body, 1, 1 << 20), what);
+      assertEquals(decodeInPieces(coding, body, 1, 1 << 20), data, what);
     }
+  }
+});
+
+Deno.test("ContentDecoder.read() fails a zstd frame after a good one that is cut short or has a reserved header bit", () => {
+  const data = sample(3000, 5);
+  const first = own(zstdCompressSync(data));
+  const second = own(zstdCompressSync(data));
+  const reserved = second.slice();
+  reserved[4]! |= 0x08; // the frame header descriptor's reserved bit
+  for (
+    const [what, tail] of [
+      ["cut short", second.subarray(0, second.length >> 1)],
+      ["reserved bit", reserved],
+    ] as const
+  ) {
+    const body = concat([first, tail]);
+    assertInvalid(
+      () => decodeInPieces("zstd", body, body.length, 1 << 20),
+      what,
+    );
+    assertInvalid(() => decodeInPieces("zstd", body, 1, 1 << 20), what);
   }
 });
 
