@@ -470,6 +470,7 @@ class GzipEngine implements Engine {
   #size = 0;
   #availIn = 0;
   #availOut = 0;
+  #closed = false;
 
   constructor() {
     this.#inner = new ZlibEngine(C.INFLATERAW!);
@@ -497,6 +498,8 @@ class GzipEngine implements Engine {
     outLen: number,
     last: boolean,
   ): void {
+    // As a native engine's: not even header bytes are taken once closed.
+    if (this.#closed) throw new Error("the decoder is closed");
     let i = inOff;
     const end = inOff + inLen;
     let o = outOff;
@@ -632,6 +635,7 @@ class GzipEngine implements Engine {
   }
 
   close(): void {
+    this.#closed = true;
     this.#inner.close();
   }
 }
