@@ -47,11 +47,11 @@ let adopt: (decoder: ContentDecoder, body: Uint8Array) => void;
  * Guarantees:
  * - A corrupt coded stream, and one cut short (a gzip member without its
  *   trailer too), fail with {@linkcode HttpParseError} code
- *   `invalid-content-encoding`. Bytes after the end of a whole, checked gzip,
- *   deflate or brotli stream are dropped, as browsers drop them (a gzip member
- *   goes on only with the gzip magic); after a zstd stream they fail. A body
- *   of zero bytes decodes to zero bytes (a `HEAD` or `304` response, or a
- *   server labelling an empty body).
+ *   `invalid-content-encoding`. Bytes after the end of a whole stream (its
+ *   checksum checked where the coding has one) are dropped, as browsers drop
+ *   them: a further gzip member or zstd frame is decoded only when they start
+ *   with its magic. A body of zero bytes decodes to zero bytes (a `HEAD` or
+ *   `304` response, or a server labelling an empty body).
  * - At most `maxBytes` decoded bytes come out (a coding undone in the middle of
  *   several counts too); the call that would pass it fails with
  *   `body-too-large` having decoded at most one byte more.

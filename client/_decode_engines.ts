@@ -620,6 +620,8 @@ class GzipEngine implements Engine {
         i = zero + 1;
         this.#flags &= (this.#flags & FNAME) !== 0 ? ~FNAME : ~FCOMMENT;
       } else if ((this.#flags & FHCRC) !== 0) {
+        // The header's own CRC is skipped, not checked: no byte decoded
+        // depends on the header, and the trailer checks the data.
         this.#flags &= ~FHCRC;
         this.#skip = 2;
       } else {
