@@ -20,9 +20,14 @@ export function nextTurn(): Promise<void> {
       return;
     }
     lastIoPoll = now;
-    crypto.subtle.digest("SHA-256", EMPTY).then(
-      () => setImmediate(resolve),
-      () => setImmediate(resolve),
-    );
+    let digest: Promise<unknown>;
+    try {
+      digest = crypto.subtle.digest("SHA-256", EMPTY);
+    } catch {
+      // No Web Crypto here: a plain turn, as before.
+      setImmediate(resolve);
+      return;
+    }
+    digest.then(() => setImmediate(resolve), () => setImmediate(resolve));
   });
 }
