@@ -51,8 +51,9 @@ let adopt: (decoder: ContentDecoder, body: Uint8Array) => void;
  *   checksum checked where the coding has one) are dropped, as browsers drop
  *   them: a further gzip member or zstd frame is decoded only when they start
  *   with its whole magic (so a tail shorter than a magic, or a member whose
- *   magic is damaged, is dropped too, as gzip(1) drops "trailing garbage"). A body of zero bytes decodes to zero bytes (a `HEAD` or
- *   `304` response, or a server labelling an empty body).
+ *   magic is damaged, is dropped too, as gzip(1) drops "trailing garbage").
+ *   A body of zero bytes decodes to zero bytes (a `HEAD` or `304` response, or
+ *   a server labelling an empty body).
  * - At most `maxBytes` decoded bytes come out (a coding undone in the middle of
  *   several counts too); the call that would pass it fails with
  *   `body-too-large` having decoded at most one byte more.

@@ -26,7 +26,12 @@
  * @module
  */
 import zlib from "node:zlib";
-import { ZstdFrames } from "./_decode_zstd_frames.ts";
+import {
+  SKIPPABLE_MAGIC,
+  SKIPPABLE_MASK,
+  ZSTD_MAGIC,
+  ZstdFrames,
+} from "./_decode_zstd_frames.ts";
 import { keepSpecimens } from "./_specimens.ts";
 
 /** A native decoder handle of Deno's `node:zlib`, in Node's binding shape. */
@@ -359,13 +364,15 @@ class ZstdEngine extends NativeEngine {
 
 /** Whether the `n` bytes of `b` can start a zstd or a skippable frame's magic (LE). */
 function startsFrame(b: Uint8Array, n: number): boolean {
-  if (n === 0) return true;
-  if (b[0] === 0x28) {
-    return (n < 2 || b[1] === 0xb5) && (n < 3 || b[2] === 0x2f) &&
-      (n < 4 || b[3] === 0xfd);
+  let zstd = true;
+  let skippable = true;
+  for (let k = 0; k < n; k++) {
+    const shift = 8 * k;
+    zstd &&= b[k] === ((ZSTD_MAGIC >>> shift) & 0xff);
+    skippable &&= (b[k]! & ((SKIPPABLE_MASK >>> shift) & 0xff)) ===
+      ((SKIPPABLE_MAGIC >>> shift) & 0xff);
   }
-  return (b[0]! & 0xf0) === 0x50 && (n < 2 || b[1] === 0x2a) &&
-    (n < 3 || b[2] === 0x4d) && (n < 4 || b[3] === 0x18);
+  return zstd || skippable;
 }
 
 /**

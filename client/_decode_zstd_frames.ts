@@ -12,10 +12,10 @@
  * @module
  */
 
-const ZSTD_MAGIC = 0xfd2fb528;
+export const ZSTD_MAGIC = 0xfd2fb528;
 /** Skippable frames use magics 0x184D2A50 to 0x184D2A5F. */
-const SKIPPABLE_MASK = 0xfffffff0;
-const SKIPPABLE_MAGIC = 0x184d2a50;
+export const SKIPPABLE_MASK = 0xfffffff0;
+export const SKIPPABLE_MAGIC = 0x184d2a50;
 
 // Where in the layout the next byte belongs.
 /** The 4-byte magic number of the next frame. */

@@ -9,9 +9,8 @@
  * `Authorization` headers). So only internal buffers come from here: request
  * bytes, conn read buffers, the copies `send()` queues, the TLS records handed
  * to `node:tls` and the field bytes of response heads (which reach a caller as
- * strings). Nothing cut from a slab may
- * reach a caller: `recv()` copies, and response bodies and sink chunks are
- * standalone arrays.
+ * strings). Nothing cut from a slab may reach a caller: `recv()` copies, and
+ * response bodies and sink chunks are standalone arrays.
  */
 
 const SLAB_SIZE = 128 * 1024;

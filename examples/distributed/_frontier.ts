@@ -26,7 +26,7 @@ export interface Redis {
    * a loss; `Infinity` if it never was lost, -1 while it is down. (A client
    * that queues commands while reconnecting hides an outage from `call`.)
    */
-  upFor?(): number;
+  upFor(): number;
 }
 
 /**
@@ -511,7 +511,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     const now = performance.now();
     if (
       now - this.#lastClaim >= Math.min(this.#o.claimIdle, 1_000) &&
-      (this.#o.redis.upFor?.() ?? Infinity) >= this.#o.claimIdle
+      this.#o.redis.upFor() >= this.#o.claimIdle
     ) {
       this.#lastClaim = now;
       const reply = await this.#o.redis.call([
