@@ -7,7 +7,7 @@ import { KeyError } from "./errors.ts";
 import { ALL_EVENTS, EVENT_READ, EVENT_WRITE } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
 import type { SelectorKey } from "./selector_key.ts";
-import { nextTurn } from "./_immediate.ts";
+import { nextTurn, waited } from "./_immediate.ts";
 import {
   isPollable,
   kReady,
@@ -575,6 +575,7 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
           : setTimeout(resolve, timerStep(remaining));
         try {
           await promise;
+          waited();
         } finally {
           clearTimeout(timer);
           this.#wake = null;

@@ -4,10 +4,16 @@
  * the kernel each time): a loop of `select(0)` with work per tick, and one whose
  * `select()` always finds another key ready. Found translating CPython's
  * test_selectors.py.
+ *
+ * The bounds leave room: the poll `nextTurn()` forces once a millisecond is
+ * made by parking the runtime, and the runtime does not always park (the
+ * blocking-pool thread can finish first), so a report takes 2 ticks of 5 ms
+ * most of the time and up to ~10 rarely (1,800 trials). Without the forced
+ * poll it takes ~58 (tokio polls the OS every 61 ticks of a busy loop).
  */
 import { assertEquals, assertLess, assertLessOrEqual } from "@std/assert";
 import { DefaultSelector, EVENT_READ, EVENT_WRITE } from "../mod.ts";
-import { maskOf, tcpPair } from "./_net.ts";
+import { maskOf, tcpPair, within } from "./_net.ts";
 
 const encoder = new TextEncoder();
 
@@ -19,7 +25,7 @@ function busy(ms: number): void {
   }
 }
 
-Deno.test("Selector.select(0) in a loop with synchronous work reports bytes already received within a few ticks", async () => {
+Deno.test("Selector.select(0) in a loop with synchronous work reports bytes already received within a few ticks, not ~58", async () => {
   using pair = await tcpPair();
   const { conn, peer } = pair;
   using sel = new DefaultSelector();
@@ -34,13 +40,13 @@ Deno.test("Selector.select(0) in a loop with synchronous work reports bytes alre
       busy(5);
     }
     const elapsed = performance.now() - start;
-    assertLessOrEqual(ticks, 3, `reported after ${ticks} ticks (Python: 1)`);
-    assertLess(elapsed, 50);
+    assertLessOrEqual(ticks, 15, `reported after ${ticks} ticks (Python: 1)`);
+    assertLess(elapsed, 150);
     assertEquals(conn.recv()?.length, 4);
   }
 });
 
-Deno.test("Selector.select() with an always-writable key and synchronous work per batch still reports bytes received within a few batches", async () => {
+Deno.test("Selector.select() with an always-writable key and synchronous work per batch still reports bytes received within a few batches, not ~58", async () => {
   using pair = await tcpPair();
   const { conn, peer } = pair;
   using other = await tcpPair();
@@ -57,9 +63,54 @@ Deno.test("Selector.select() with an always-writable key and synchronous work pe
     }
     assertLessOrEqual(
       batches,
-      3,
+      15,
       `reported after ${batches} batches (Python: 1)`,
     );
     assertEquals(conn.recv()?.length, 4);
+  }
+});
+
+Deno.test("Selector.select() that finds only a stale key right after a wait forces no OS poll: the wait polled it", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  // Each round: select() waits for bytes the peer sends 2 ms later, the bytes
+  // are taken, and the next select() starts with conn in its ready set but no
+  // longer readable (stale), as a crawl's select()s often do. That one lets a
+  // turn run first; a digest there would be the forced poll (~30 µs of CPU).
+  const subtle = crypto.subtle;
+  const digest = subtle.digest;
+  let digests = 0;
+  Object.defineProperty(subtle, "digest", {
+    configurable: true,
+    value: (...args: Parameters<SubtleCrypto["digest"]>) => {
+      digests++;
+      return digest.apply(subtle, args);
+    },
+  });
+  try {
+    await sel.select(0); // the first forced poll, before any wait
+    digests = 0;
+    const rounds = 20;
+    for (let round = 0; round < rounds; round++) {
+      const timer = setTimeout(
+        () => void peer.write(encoder.encode("ping")),
+        2,
+      );
+      try {
+        const batch = await within(sel.select(1_000), 2_000, "select()");
+        assertEquals(maskOf(batch, conn), EVENT_READ);
+      } finally {
+        clearTimeout(timer);
+      }
+      assertEquals(conn.recv()?.length, 4);
+    }
+    // Every select() but the first began with the stale key and waited 2 ms
+    // after the turn; each turn came right after a wait, so no digest.
+    assertEquals(digests, 0);
+  } finally {
+    // The own property shadowed SubtleCrypto.prototype's.
+    delete (subtle as { digest?: unknown }).digest;
   }
 });
