@@ -49,8 +49,12 @@
  *   retries its reads and commits (a commit sent twice writes once: the second
  *   finds the entry no longer pending), loads again the scripts a restarted
  *   Redis forgot, and reads its own pending entries again (a read whose reply
- *   was lost left them there). The crawl itself survives a restart only if Redis
- *   persists it (`appendonly yes`).
+ *   was lost left them there). It claims nothing for one `--claim-idle` after
+ *   Redis comes back, whose downtime counts as the entries' idle time: time for
+ *   the live holders to renew (from the first comeback when the connection
+ *   keeps dropping for short spells, so that such a worker still claims). The
+ *   crawl itself survives a restart only if Redis persists it (`appendonly
+ *   yes`).
  * - **Stopping**: Ctrl-C (SIGINT) or SIGTERM stops reading; the URLs already
  *   handed to `fetchEach` (in flight or waiting for a slot) get `--grace` ms to
  *   finish and be committed; what is left is released unacked
@@ -412,8 +416,6 @@ function answered<T>(promise: Promise<T>): Promise<T> {
 
 async function connect(url: string, name: string): Promise<Connection> {
   let everReady = false;
-  /** When the main connection last came back: never lost yet, or down. */
-  let backAt = -Infinity;
   let lastReported = "";
   const report = (error: Error) => {
     // Before the first connect, the rejection of connect() says it all.
@@ -486,27 +488,47 @@ async function connect(url: string, name: string): Promise<Connection> {
     }
     return reply;
   };
-  const wrap = (client: typeof main): Redis => ({
-    upFor: () => client.isReady ? performance.now() - backAt : -1,
-    async call(args) {
-      roundTrips++;
-      try {
-        return await answered(client.sendCommand(args));
-      } catch (e) {
-        throw classify(e);
-      }
-    },
-    async transaction(commands) {
-      roundTrips++;
-      const multi = client.multi();
-      for (const args of commands) multi.addCommand(args);
-      try {
-        return await answered(multi.exec()) as unknown[];
-      } catch (e) {
-        throw classify(e);
-      }
-    },
-  });
+  /** Called once connected: comebacks are counted from then on. */
+  const wrap = (client: typeof main): Redis => {
+    const listeners = new Set<(downFor: number) => void>();
+    /** When the connection was lost; `null`: up (or never lost). */
+    let lostAt: number | null = null;
+    // node-redis says 'reconnecting' when it loses the connection and before
+    // each try, 'ready' once it is back.
+    client.on("reconnecting", () => {
+      lostAt ??= performance.now();
+    });
+    client.on("ready", () => {
+      const downFor = lostAt === null ? Infinity : performance.now() - lostAt;
+      lostAt = null;
+      for (const listener of listeners) listener(downFor);
+    });
+    return {
+      isUp: () => client.isReady,
+      onBack(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+      async call(args) {
+        roundTrips++;
+        try {
+          return await answered(client.sendCommand(args));
+        } catch (e) {
+          throw classify(e);
+        }
+      },
+      async transaction(commands) {
+        roundTrips++;
+        const multi = client.multi();
+        for (const args of commands) multi.addCommand(args);
+        try {
+          return await answered(multi.exec()) as unknown[];
+        } catch (e) {
+          throw classify(e);
+        }
+      },
+    };
+  };
   try {
     await answered(Promise.all([main.connect(), blocking.connect()]));
   } catch (e) {
@@ -517,11 +539,9 @@ async function connect(url: string, name: string): Promise<Connection> {
     );
   }
   everReady = true;
-  // A restarted Redis has forgotten the scripts: load them again on reconnect.
-  main.on("ready", () => {
-    backAt = performance.now();
-    reloadScripts();
-  });
+  // A restarted Redis has forgotten the scripts: load them again on reconnect
+  // (before anything that wrap() tells of the comeback sends).
+  main.on("ready", reloadScripts);
   return {
     redis: wrap(main),
     reader: wrap(blocking),

@@ -3,9 +3,9 @@
  * frontier read through a consumer group as `fetchEach`'s async source
  * ({@linkcode FrontierSource}) and the commit of results ({@linkcode Committer}).
  *
- * It talks to Redis through the two-method {@linkcode Redis} interface, so that
- * the npm client stays in one place (the command-line file) and every round trip
- * is counted there.
+ * It talks to Redis through the small {@linkcode Redis} interface, so that the
+ * npm client stays in one place (the command-line file) and every round trip is
+ * counted there.
  *
  * @module
  */
@@ -22,11 +22,17 @@ export interface Redis {
   /** Sends `commands` in one `MULTI`/`EXEC`; resolves the replies in order. */
   transaction(commands: string[][]): Promise<unknown[]>;
   /**
-   * How long, in ms, the connection has been up since it last came back after
-   * a loss; `Infinity` if it never was lost, -1 while it is down. (A client
-   * that queues commands while reconnecting hides an outage from `call`.)
+   * Whether the connection is up now. (A client that queues commands while
+   * reconnecting hides an outage from `call`: a command sent meanwhile runs
+   * when it is back.)
    */
-  upFor(): number;
+  isUp(): boolean;
+  /**
+   * Calls `listener` each time the connection comes back after a loss, with
+   * how long it was down, in ms (`Infinity` when unknown); returns a function
+   * that stops the calls.
+   */
+  onBack(listener: (downFor: number) => void): () => void;
 }
 
 /**
@@ -48,6 +54,101 @@ function backoff(attempt: number): Promise<void> {
   return new Promise((resolve) =>
     setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000))
   );
+}
+
+/**
+ * When a worker may claim other workers' idle entries (`XAUTOCLAIM`) after it
+ * lost Redis: after a hold-off of `claimIdle` ms, counted from the first time
+ * Redis came back since claims were last allowed, and counted again from the
+ * latest comeback after an outage of `claimIdle / 4` or longer; never while
+ * the connection is down or the reading loop's commands fail. Times are
+ * `performance.now()`'s.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { ClaimHoldOff } from "./_frontier.ts";
+ *
+ * const holdOff = new ClaimHoldOff(4_000);
+ * holdOff.back(0, 100); // dropped for 100 ms: held off until 4,000
+ * holdOff.back(3_000, 100); // again: a short outage, still until 4,000
+ * assert(!holdOff.allows(3_999, true));
+ * assert(holdOff.allows(4_000, true));
+ * ```
+ */
+export class ClaimHoldOff {
+  // Why a hold-off: Redis counts as an entry's idle time the time its holder
+  // could not renew it, a restart's downtime included (and a restarted Redis
+  // forgot the renew script), so right after Redis comes back the entries of
+  // live workers can look as dead as a dead worker's. Their holders get
+  // claimIdle from the comeback to renew them.
+  //
+  // Why from the first comeback: counted from the latest one, as it was, a
+  // connection that drops more often than every claimIdle (a Redis `timeout`
+  // shorter than it closing an idle connection, a flapping network) never
+  // claimed, and a crawl whose live workers were all in that state never
+  // ended: a dead worker's entries stayed pending. Short drops within the
+  // hold-off now leave its end where it was.
+  //
+  // Why a long outage starts it over: a holder renews what it has held for
+  // claimIdle / 2, checking every claimIdle / 4 at most, so while it reaches
+  // Redis its entries stay under about 3/4 of claimIdle. An outage shorter
+  // than the last quarter delays its renewals (one sent meanwhile waits in
+  // the client's queue and runs on the comeback) without taking an entry
+  // past claimIdle; a longer one may, and then the holders need their time
+  // back, however old the hold-off: the first comeback's time would let a
+  // claim through at once.
+  //
+  // What is left: when claimIdle is a few seconds, a short outage at the
+  // worst moment can take a live holder's entry past claimIdle (a renewal
+  // lost on the wire at the end of the entry's window, or refused by a
+  // restarted Redis that forgot the script, is sent again a beat later), and
+  // so can a holder's own connection that drops at every beat, which this
+  // side does not see. Such an entry is fetched twice and keeps one result
+  // (the commit script checks who holds it).
+  readonly #claimIdle: number;
+  /** When the hold-off in force started; `null`: none. */
+  #since: number | null = null;
+  /** When the first of the failures not yet followed by a success happened. */
+  #lostAt: number | null = null;
+
+  /** @param claimIdle The `--claim-idle` of the workers, in ms. */
+  constructor(claimIdle: number) {
+    this.#claimIdle = claimIdle;
+  }
+
+  /** A connection came back at `at` after `downFor` ms. */
+  back(at: number, downFor: number): void {
+    if (this.#since === null || downFor >= this.#claimIdle / 4) {
+      this.#since = at;
+    }
+  }
+
+  /** A command failed at `at`: Redis unavailable, or its connection lost. */
+  lost(at: number): void {
+    this.#lostAt ??= at;
+  }
+
+  /** A command went through at `at`: after failures, Redis is back. */
+  found(at: number): void {
+    if (this.#lostAt === null) return;
+    const downFor = at - this.#lostAt;
+    this.#lostAt = null;
+    this.back(at, downFor);
+  }
+
+  /**
+   * Whether to claim now; `up`: whether the connection claims go through is
+   * up. A `true` ends the hold-off: the next one starts at a comeback.
+   */
+  allows(now: number, up: boolean): boolean {
+    if (!up || this.#lostAt !== null) return false;
+    if (this.#since !== null) {
+      if (now - this.#since < this.#claimIdle) return false;
+      this.#since = null;
+    }
+    return true;
+  }
 }
 
 /** The names of everything a crawl keeps in Redis. */
@@ -279,10 +380,17 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   #settledMeanwhile: Set<string> | null = null;
   #claimCursor = "0-0";
   #lastClaim = -Infinity;
+  readonly #holdOff: ClaimHoldOff;
+  /** Rounds of the reading loop that failed since one of its commands went through. */
+  #unavailable = 0;
+  /** When the first of those failed. */
+  #unavailableSince = 0;
+  #unlisten: (() => void)[] = [];
   #idleSince: number | null = null;
 
   constructor(options: FrontierSourceOptions) {
     this.#o = options;
+    this.#holdOff = new ClaimHoldOff(options.claimIdle);
   }
 
   [Symbol.asyncIterator](): this {
@@ -346,6 +454,8 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   async closed(): Promise<void> {
     await this.#loop?.catch(() => {});
     clearInterval(this.#heartbeat);
+    for (const unlisten of this.#unlisten) unlisten();
+    this.#unlisten = [];
     await this.#renewing;
   }
 
@@ -402,12 +512,17 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   }
 
   async #run(): Promise<void> {
-    let unavailable = 0;
-    let unavailableSince = 0;
     this.#heartbeat = setInterval(
       () => this.#renewHeld(),
       Math.max(10, Math.min(this.#o.claimIdle / 4, 1_000)),
     );
+    // The reader's outages count too: it can lose Redis while the other
+    // connection, idle, has not noticed yet.
+    for (const connection of new Set([this.#o.redis, this.#o.reader])) {
+      this.#unlisten.push(connection.onBack((downFor) => {
+        this.#holdOff.back(performance.now(), downFor);
+      }));
+    }
     try {
       while (!this.#stopped) {
         const room = this.#o.limit - this.#held.size;
@@ -425,23 +540,16 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
             this.#exhausted = true;
             break;
           }
-          if (unavailable > 0) {
-            // Back after an outage: Redis counted the entries' idle time while
-            // it was away (and a restarted one forgot the renew script), so
-            // the live workers holding them get one claimIdle to renew before
-            // this one claims what looks abandoned (as after a reconnect that
-            // `upFor` reports).
-            this.#lastClaim = performance.now() + this.#o.claimIdle;
-          }
-          unavailable = 0;
         } catch (error) {
           if (!(error instanceof RedisUnavailableError) || this.#stopped) {
             throw error;
           }
-          if (unavailable++ === 0) unavailableSince = performance.now();
-          // No claim until the holders could renew (see above).
-          this.#lastClaim = Infinity;
-          if (performance.now() - unavailableSince > UNAVAILABLE_FOR) {
+          if (this.#unavailable++ === 0) {
+            this.#unavailableSince = performance.now();
+          }
+          // No claim until the holders could renew (see ClaimHoldOff).
+          this.#holdOff.lost(performance.now());
+          if (performance.now() - this.#unavailableSince > UNAVAILABLE_FOR) {
             throw error;
           }
           // A read whose reply was lost left its entries pending for this
@@ -451,7 +559,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
           if (this.#ownCursor === null) this.#rereading = true;
           this.#ownCursor = "0";
           this.#readerId = null;
-          await backoff(unavailable - 1);
+          await backoff(this.#unavailable - 1);
           continue;
         }
         if (this.#stopped) {
@@ -495,6 +603,13 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
         keys.frontier,
         this.#ownCursor,
       ]);
+      // This read comes first after a failed round: Redis is back. Not at
+      // the end of the round: the blocking read that ends it can be cut by
+      // the next drop, every time (a connection dropping every second).
+      this.#unavailable = 0;
+      // No claim until the live holders could renew (see ClaimHoldOff), as
+      // after a reconnect that `onBack` reports.
+      this.#holdOff.found(performance.now());
       const entries = streamEntries(reply);
       if (entries.length === 0) {
         this.#ownCursor = null;
@@ -511,7 +626,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     const now = performance.now();
     if (
       now - this.#lastClaim >= Math.min(this.#o.claimIdle, 1_000) &&
-      this.#o.redis.upFor() >= this.#o.claimIdle
+      this.#holdOff.allows(now, this.#o.redis.isUp())
     ) {
       this.#lastClaim = now;
       const reply = await this.#o.redis.call([
