@@ -2,9 +2,10 @@
  * Faults that once made two live workers of `examples/distributed_crawl.ts`
  * fetch one URL (found by a fault-injection run: SIGKILL, SIGSTOP, Redis
  * frozen and restarted): a Redis restart, and a frozen worker stopped after
- * its entries were claimed.
+ * its entries were claimed. And one that kept a crawl from ending: a worker
+ * whose connections keep dropping, which never claimed a dead worker's entries.
  */
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { readStream, redisTest, RespClient, startRedis } from "./_redis.ts";
 import {
   countingServer,
@@ -210,6 +211,144 @@ redisTest(
       release();
       await w1?.[Symbol.asyncDispose]();
       await w2?.[Symbol.asyncDispose]();
+    }
+  },
+);
+
+/**
+ * Kills, every `period` ms, the connections to Redis of the client named
+ * `name` (`CLIENT KILL ID`), as a Redis `timeout` closing idle connections or
+ * a flapping network does; its own connection is not one of them. At most
+ * `rounds` times, until {@linkcode ConnectionKiller.stop}.
+ */
+class ConnectionKiller {
+  readonly #done: Promise<number>;
+  #stopped = false;
+  #wake: (() => void) | null = null;
+
+  constructor(port: number, name: string, period: number, rounds: number) {
+    this.#done = (async () => {
+      await using client = await RespClient.connect(port);
+      let killed = 0;
+      for (let round = 0; round < rounds && !this.#stopped; round++) {
+        const list = String(await client.call("CLIENT", "LIST"));
+        for (const line of list.split("\n")) {
+          const id = /^id=(\d+) /.exec(line)?.[1];
+          if (id !== undefined && line.includes(` name=${name} `)) {
+            // Gone already (closed meanwhile) is an error reply: not counted.
+            if (await client.send("CLIENT", "KILL", "ID", id) === 1) killed++;
+          }
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, period);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      return killed;
+    })();
+  }
+
+  /** Stops killing; resolves how many connections were killed. */
+  stop(): Promise<number> {
+    this.#stopped = true;
+    this.#wake?.();
+    return this.#done;
+  }
+}
+
+redisTest(
+  "distributed_crawl.ts work claims a killed worker's entries while its own connections to Redis drop every second (--claim-idle 5 s): the crawl ends",
+  async () => {
+    await using redis = await startRedis();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => open = resolve);
+    await using server = countingServer(async () => {
+      await gate;
+      return new Response("ok");
+    });
+    const urls = await seedPaths(redis, server.base, 40, "f");
+    await using client = await RespClient.connect(redis.port);
+    const pendingOf = async (name: string) => {
+      const [, , , consumers] = await client.call(
+        "XPENDING",
+        "crawl:frontier",
+        "workers",
+      ) as [number, unknown, unknown, [string, string][] | null];
+      return Number(consumers?.find(([n]) => n === name)?.[1] ?? 0);
+    };
+    // The dead worker holds 8 entries, 2 of them in flight (held at the gate).
+    {
+      await using dead = new Run(
+        workArgs(redis, "dead", { concurrency: 2, queue: 6 }),
+      );
+      await until(
+        async () => server.hits.size === 2 && await pendingOf("dead") === 8,
+        "the worker to be killed holding 8 entries",
+      );
+      dead.kill("SIGKILL");
+      assertEquals((await dead.finished()).code, 137);
+    }
+    const inFlight = new Set(server.hits.keys());
+    open();
+    const started = performance.now();
+    await using w1 = new Run(workArgs(redis, "w1", {
+      concurrency: 4,
+      queue: 4,
+      "claim-idle": 5_000,
+      // Its blocking reads last as long: shorter than the drops' period, so
+      // that some end and it can find the crawl idle.
+      "idle-exit": 500,
+    }));
+    // From its first read on (its setup done), every second: never up for
+    // the 5 s the old hold-off waited for. Before the dead worker's entries
+    // are idle for 5 s, or w1 would claim them in its first second.
+    await until(
+      async () =>
+        (await client.call("XINFO", "CONSUMERS", "crawl:frontier", "workers")
+          .then((r) => JSON.stringify(r))).includes('"w1"'),
+      "w1 reading",
+    );
+    const idle = await client.call(
+      "XPENDING",
+      "crawl:frontier",
+      "workers",
+      "-",
+      "+",
+      10,
+      "dead",
+    ) as [string, string, number, number][];
+    const mostIdle = Math.max(...idle.map(([, , ms]) => Number(ms)));
+    assert(mostIdle < 4_000, `the dead worker's entries idle ${mostIdle} ms`);
+    const killer = new ConnectionKiller(redis.port, "w1", 1_000, 60);
+    let out;
+    let killed;
+    try {
+      out = await w1.finished(30_000);
+    } finally {
+      killed = await killer.stop();
+    }
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const stillPending = await pendingOf("dead");
+    assertEquals(
+      out.code,
+      0,
+      `w1 did not end by itself (${seconds} s, ${killed} connections killed, ` +
+        `${stillPending} entries still pending for the dead worker): ${out.stderr}`,
+    );
+    const summary = summaryOf(out);
+    assert(killed >= 5, `only ${killed} connections killed`);
+    assertEquals(summary.claimed, 8, "w1 claimed the dead worker's entries");
+    const results = await readStream(client, "crawl:results");
+    assertEquals(results.length, urls.length);
+    assertEquals(new Set(results.map((r) => r.fields.url)).size, urls.length);
+    assertEquals(await pendingOf("dead"), 0);
+    // Each fetched once, but the 2 the dead worker had in flight.
+    for (const url of urls) {
+      const path = new URL(url).pathname;
+      assertEquals(server.hits.get(path), inFlight.has(path) ? 2 : 1, path);
     }
   },
 );
