@@ -5,12 +5,12 @@ const EMPTY = new Uint8Array(0);
 let lastIoPoll = 0;
 
 /**
- * Records that select() has just waited for I/O or a timer. A wait with nothing
- * else to run parks the runtime, and a park polls the OS, so the next
+ * Records that select() has just waited, and that I/O or a timer ended the
+ * wait (not a wakeup(): that can come from a microtask, with no park between).
+ * Such a wait parked the runtime, and a park polls the OS, so the next
  * millisecond of turns needs no digest: a busy crawl's selects wait often, and
  * a digest costs ~30 µs of CPU (thread hand-offs), ~3% of a crawl's CPU at one
- * a millisecond. A wait that something else ended before a park only delays the
- * next forced poll by a millisecond.
+ * a millisecond.
  */
 export function waited(): void {
   lastIoPoll = performance.now();

@@ -575,7 +575,9 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
           : setTimeout(resolve, timerStep(remaining));
         try {
           await promise;
-          waited();
+          // A wakeup() or close() can end the wait from a microtask, before
+          // any park: only I/O and timers vouch for a poll of the OS.
+          if (!this.#woken && !this.#closed) waited();
         } finally {
           clearTimeout(timer);
           this.#wake = null;

@@ -107,10 +107,34 @@ Deno.test("Selector.select() that finds only a stale key right after a wait forc
       assertEquals(conn.recv()?.length, 4);
     }
     // Every select() but the first began with the stale key and waited 2 ms
-    // after the turn; each turn came right after a wait, so no digest.
-    assertEquals(digests, 0);
+    // after the turn; each turn came right after a wait, so no digest (2 of
+    // slack for a pause of over 1 ms between a wait and the next select();
+    // without the rule: ~19).
+    assertLessOrEqual(digests, 2);
   } finally {
     // The own property shadowed SubtleCrypto.prototype's.
     delete (subtle as { digest?: unknown }).digest;
+  }
+});
+
+Deno.test("Selector.select() waits ended by wakeup() do not count as OS polls: a loop of them still reports bytes already received within a few ticks", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  for (let trial = 0; trial < 3; trial++) {
+    await peer.write(encoder.encode("ping"));
+    let ticks = 0;
+    while (ticks < 200) { // bounded: 200 × 5 ms
+      ticks++;
+      // A producer wakes the loop from a microtask: no park in between.
+      queueMicrotask(() => sel.wakeup());
+      const woken = await within(sel.select(), 2_000, "select()");
+      if (maskOf(woken, conn) & EVENT_READ) break;
+      if (maskOf(await sel.select(0), conn) & EVENT_READ) break;
+      busy(5);
+    }
+    assertLessOrEqual(ticks, 15, `reported after ${ticks} ticks (Python: 1)`);
+    assertEquals(conn.recv()?.length, 4);
   }
 });
