@@ -498,15 +498,22 @@ async function connect(url: string, name: string): Promise<Connection> {
     client.on("reconnecting", () => {
       lostAt ??= performance.now();
     });
+    /** The latest comeback's downtime; `null`: none since connect(). */
+    let lastDownFor: number | null = null;
     client.on("ready", () => {
       const downFor = lostAt === null ? Infinity : performance.now() - lostAt;
       lostAt = null;
+      lastDownFor = downFor;
       for (const listener of listeners) listener(downFor);
     });
     return {
       isUp: () => client.isReady,
       onBack(listener) {
         listeners.add(listener);
+        // A comeback before the listener (Redis restarted while the worker set
+        // up its group and scripts) still counts: told now, it holds claims
+        // off from now, later than from when it happened, never earlier.
+        if (lastDownFor !== null) listener(lastDownFor);
         return () => listeners.delete(listener);
       },
       async call(args) {

@@ -29,8 +29,9 @@ export interface Redis {
   isUp(): boolean;
   /**
    * Calls `listener` each time the connection comes back after a loss, with
-   * how long it was down, in ms (`Infinity` when unknown); returns a function
-   * that stops the calls.
+   * how long it was down, in ms (`Infinity` when unknown), and at once for
+   * the latest comeback before it, if any; returns a function that stops the
+   * calls.
    */
   onBack(listener: (downFor: number) => void): () => void;
 }
@@ -93,19 +94,24 @@ export class ClaimHoldOff {
   // Why a long outage starts it over: a holder renews what it has held for
   // claimIdle / 2, checking every claimIdle / 4 at most, so while it reaches
   // Redis its entries stay under about 3/4 of claimIdle. An outage shorter
-  // than the last quarter delays its renewals (one sent meanwhile waits in
-  // the client's queue and runs on the comeback) without taking an entry
-  // past claimIdle; a longer one may, and then the holders need their time
-  // back, however old the hold-off: the first comeback's time would let a
-  // claim through at once.
+  // than the last quarter delays its renewals by about its own length, plus
+  // the holder's own reconnect (node-redis retries after 0, 0.2, 0.6, 1.4 s
+  // ...) and a beat when a restarted Redis refused the queued renewal
+  // (NOSCRIPT: the scripts are loaded again after it); a longer outage may
+  // take an entry past claimIdle outright, and then the holders need their
+  // time back, however old the hold-off: the first comeback's time would let
+  // a claim through at once.
   //
-  // What is left: when claimIdle is a few seconds, a short outage at the
-  // worst moment can take a live holder's entry past claimIdle (a renewal
-  // lost on the wire at the end of the entry's window, or refused by a
-  // restarted Redis that forgot the script, is sent again a beat later), and
-  // so can a holder's own connection that drops at every beat, which this
-  // side does not see. Such an entry is fetched twice and keeps one result
-  // (the commit script checks who holds it).
+  // What is left: an entry's worst age before renewal is about claimIdle / 2
+  // + two beats + the outage + the holder's reconnect, which passes claimIdle
+  // for the entries late in their window when claimIdle is below ~10-16 s
+  // (the default, 60 s, has room). A short outage reaches them only within a
+  // hold-off still in force (one that began earlier and never allowed a
+  // claim: a worker long without room for more): the first comeback after
+  // claims were allowed starts a full hold-off. So can a holder's own
+  // connection that drops at every beat, which this side does not see. Such
+  // an entry is fetched twice and keeps one result (the commit script checks
+  // who holds it).
   readonly #claimIdle: number;
   /** When the hold-off in force started; `null`: none. */
   #since: number | null = null;
