@@ -130,9 +130,12 @@ export class ClaimHoldOff {
     }
   }
 
-  /** A command failed at `at`: Redis unavailable, or its connection lost. */
-  lost(at: number): void {
-    this.#lostAt ??= at;
+  /**
+   * A command failed at `at`: Redis unavailable, or its connection lost.
+   * Returns when the first of the failures since the last success happened.
+   */
+  lost(at: number): number {
+    return this.#lostAt ??= at;
   }
 
   /** A command went through at `at`: after failures, Redis is back. */
@@ -389,8 +392,6 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   readonly #holdOff: ClaimHoldOff;
   /** Rounds of the reading loop that failed since one of its commands went through. */
   #unavailable = 0;
-  /** When the first of those failed. */
-  #unavailableSince = 0;
   #unlisten: (() => void)[] = [];
   #idleSince: number | null = null;
 
@@ -550,14 +551,10 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
           if (!(error instanceof RedisUnavailableError) || this.#stopped) {
             throw error;
           }
-          if (this.#unavailable++ === 0) {
-            this.#unavailableSince = performance.now();
-          }
+          this.#unavailable++;
           // No claim until the holders could renew (see ClaimHoldOff).
-          this.#holdOff.lost(performance.now());
-          if (performance.now() - this.#unavailableSince > UNAVAILABLE_FOR) {
-            throw error;
-          }
+          const now = performance.now();
+          if (now - this.#holdOff.lost(now) > UNAVAILABLE_FOR) throw error;
           // A read whose reply was lost left its entries pending for this
           // worker: read its own pending entries again. A reconnected reader
           // has a new id.
