@@ -47,9 +47,10 @@ export interface RedisServer extends AsyncDisposable {
   readonly pid: number;
   /**
    * Stops the server (`SIGTERM`: it writes its append-only file and exits) and
-   * starts it again on the same port and directory, then waits for `PING`.
+   * starts it again on the same port and directory, `downFor` ms later (0 by
+   * default), then waits for `PING`.
    */
-  restart(): Promise<void>;
+  restart(downFor?: number): Promise<void>;
   /** Stops the server (`SIGTERM`, then `SIGKILL` after 3 s) and removes its directory; idempotent. */
   stop(): Promise<void>;
 }
@@ -259,11 +260,14 @@ class Server implements RedisServer {
     }
   }
 
-  async restart(): Promise<void> {
+  async restart(downFor = 0): Promise<void> {
     if (this.#stopping !== null) {
       throw new Error("Cannot restart redis-server: it was stopped");
     }
     await this.#end();
+    if (downFor > 0) {
+      await new Promise((resolve) => setTimeout(resolve, downFor));
+    }
     this.#spawn();
     await this.waitForPing();
   }

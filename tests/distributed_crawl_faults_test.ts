@@ -159,6 +159,68 @@ redisTest(
 );
 
 redisTest(
+  "distributed_crawl.ts work started just after a Redis restart does not claim the entry a live worker holds, idle for Redis's downtime",
+  async () => {
+    await using redis = await startRedis({ appendOnly: true });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => release = resolve);
+    await using server = countingServer(async () => {
+      await held;
+      return new Response("slow");
+    });
+    const seed = new Run(["seed", "--redis", redis.url, `${server.base}/slow`]);
+    assertEquals((await seed.finished()).code, 0);
+    // Room for w1 to renew after the comeback: its reconnect (2 s at most
+    // between tries), a beat refused for the scripts Redis forgot, a beat.
+    const claimIdle = 6_000;
+    const options = { "claim-idle": claimIdle, "idle-exit": 1_000 };
+    await using w1 = new Run(workArgs(redis, "w1", options));
+    let w2: Run | undefined;
+    try {
+      await until(
+        () => Promise.resolve(server.hits.get("/slow") === 1),
+        "w1 fetching",
+      );
+      // Down for longer than claimIdle: back, Redis shows w1's entry as idle
+      // that long, and w2, started then, saw no comeback of its own.
+      await redis.restart(claimIdle + 500);
+      w2 = new Run(workArgs(redis, "w2", options));
+      await using client = await RespClient.connect(redis.port);
+      const pending = async () => {
+        const reply = await client.call(
+          "XPENDING",
+          "crawl:frontier",
+          "workers",
+          "-",
+          "+",
+          "10",
+        ) as [string, string, number, number][];
+        assertEquals(reply.length, 1);
+        return reply[0]!;
+      };
+      // Until w1 has renewed it: no longer idle that long.
+      await until(async () => {
+        const [, owner, idle] = await pending();
+        assertEquals(owner, "w1", "w2 claimed the entry w1 holds");
+        return idle < claimIdle / 2;
+      }, "w1 renewing its entry");
+      assertEquals(server.hits.get("/slow"), 1);
+    } finally {
+      release();
+    }
+    const summaries = [
+      summaryOf(await w1.finished(20_000)),
+      summaryOf(await w2.finished(20_000)),
+    ];
+    assertEquals(
+      summaries.map((s) => [s.worker, s.fetched, s.claimed]),
+      [["w1", 1, 0], ["w2", 0, 0]],
+    );
+    assertEquals(server.hits.get("/slow"), 1);
+  },
+);
+
+redisTest(
   "distributed_crawl.ts work on SIGINT releases only the entries still its own: not one a live worker claimed while it was frozen",
   async () => {
     await using redis = await startRedis();

@@ -237,7 +237,8 @@ redisTest(
       results: 0,
       errors: 0,
     });
-    // The default --claim-idle is a minute: released entries need no wait.
+    // The default --claim-idle is a minute, and Redis started less than one
+    // ago (a hold-off, as after a restart): released entries need no wait.
     const other = summaryOf(
       await run(workArgs(redis, "w2", {
         "idle-exit": 200,
@@ -624,6 +625,46 @@ redisTest(
     }
     assertEquals(summaries.map((s) => [s.lost, s.claimed]), [[0, 0], [0, 0]]);
     assertEquals(summaries.reduce((n, s) => n + s.committed, 0), urls.length);
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work on a Redis that refuses INFO (an ACL) claims a dead worker's entry, taking Redis as long up",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(() => new Response("ok"));
+    await seedUrl(redis, `${server.base}/a`);
+    {
+      await using client = await RespClient.connect(redis.port);
+      // Read by a worker that died with it.
+      await client.call(
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "gone",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "crawl:frontier",
+        ">",
+      );
+      assertEquals(
+        await client.call("ACL", "SETUSER", "default", "-info"),
+        "OK",
+      );
+      const refused = await client.call("INFO", "server").then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      assertStringIncludes(String(refused), "NOPERM");
+    }
+    const summary = summaryOf(
+      await run(
+        workArgs(redis, "w1", { "claim-idle": 300, "idle-exit": 1_000 }),
+      ),
+    );
+    assertEquals([summary.fetched, summary.claimed], [1, 1]);
+    assertEquals(server.hits.get("/a"), 1);
   },
 );
 

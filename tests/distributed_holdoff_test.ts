@@ -8,9 +8,9 @@
 import { assert, assertEquals } from "@std/assert";
 import { ClaimHoldOff } from "../examples/distributed/_frontier.ts";
 
-/** The first of `times` at which `holdOff` allows a claim, the connection up. */
+/** The first of `times` at which `holdOff` allows a claim. */
 function firstAllowed(holdOff: ClaimHoldOff, times: number[]): number | null {
-  for (const t of times) if (holdOff.allows(t, true)) return t;
+  for (const t of times) if (holdOff.allows(t)) return t;
   return null;
 }
 
@@ -23,7 +23,7 @@ function ticks(from: number, end: number): number[] {
 }
 
 Deno.test("ClaimHoldOff.allows() allows at once when Redis was never lost", () => {
-  assert(new ClaimHoldOff(4_000).allows(0, true));
+  assert(new ClaimHoldOff(4_000).allows(0));
 });
 
 Deno.test("ClaimHoldOff.allows() holds off for claimIdle from the first comeback, however many short drops follow", () => {
@@ -48,9 +48,8 @@ Deno.test("ClaimHoldOff.allows() starts over after an outage of claimIdle / 4 or
   assertEquals(firstAllowed(holdOff, ticks(3_500, 10_000)), 7_500);
 });
 
-Deno.test("ClaimHoldOff.allows() is false while the connection is down or the reading loop's commands fail", () => {
+Deno.test("ClaimHoldOff.allows() is false while the reading loop's commands fail", () => {
   const holdOff = new ClaimHoldOff(4_000);
-  assert(!holdOff.allows(0, false));
   holdOff.lost(100);
   holdOff.lost(200);
   assertEquals(firstAllowed(holdOff, ticks(100, 10_000)), null);
@@ -63,11 +62,29 @@ Deno.test("ClaimHoldOff.allows() is false while the connection is down or the re
 Deno.test("ClaimHoldOff.allows() ends the hold-off it allows: a later drop holds off again from its own comeback", () => {
   const holdOff = new ClaimHoldOff(4_000);
   holdOff.back(0, 100);
-  assert(holdOff.allows(4_000, true));
-  assert(holdOff.allows(4_500, true));
+  assert(holdOff.allows(4_000));
+  assert(holdOff.allows(4_500));
   holdOff.back(6_000, 100);
   assertEquals(firstAllowed(holdOff, ticks(6_000, 20_000)), 10_000);
   // A success with no failure before it changes nothing.
   holdOff.found(11_000);
-  assert(holdOff.allows(11_000, true));
+  assert(holdOff.allows(11_000));
+});
+
+Deno.test("ClaimHoldOff.serverStarted() holds off for claimIdle from Redis's start, never ending a later hold-off early", () => {
+  // A worker that connects 1,500 ms after a Redis restart: claims from 4,000.
+  const started = new ClaimHoldOff(4_000);
+  started.serverStarted(0);
+  assertEquals(firstAllowed(started, ticks(1_500, 10_000)), 4_000);
+  // A comeback seen after the restart (the worker's own connection) keeps
+  // its later end.
+  const both = new ClaimHoldOff(4_000);
+  both.back(1_000, Infinity);
+  both.serverStarted(0);
+  assertEquals(firstAllowed(both, ticks(1_000, 10_000)), 5_000);
+  // A hold-off that ended long ago does not hold a restart's off.
+  const later = new ClaimHoldOff(4_000);
+  later.back(0, 100);
+  later.serverStarted(20_000);
+  assertEquals(firstAllowed(later, ticks(21_000, 30_000)), 24_000);
 });

@@ -59,11 +59,13 @@ function backoff(attempt: number): Promise<void> {
 
 /**
  * When a worker may claim other workers' idle entries (`XAUTOCLAIM`) after it
- * lost Redis: after a hold-off of `claimIdle` ms, counted from the first time
+ * lost Redis (entries stopped workers released, it may claim at any time):
+ * after a hold-off of `claimIdle` ms, counted from the first time
  * Redis came back since claims were last allowed, and counted again from the
- * latest comeback after an outage of `claimIdle / 4` or longer; never while
- * the connection is down or the reading loop's commands fail. Times are
- * `performance.now()`'s.
+ * latest comeback after an outage of `claimIdle / 4` or longer, or from when
+ * Redis started, for a worker that connects within `claimIdle` of a Redis
+ * (re)start; never while the connection is down or the reading loop's commands
+ * fail. Times are `performance.now()`'s.
  *
  * @example
  * ```ts
@@ -73,8 +75,8 @@ function backoff(attempt: number): Promise<void> {
  * const holdOff = new ClaimHoldOff(4_000);
  * holdOff.back(0, 100); // dropped for 100 ms: held off until 4,000
  * holdOff.back(3_000, 100); // again: a short outage, still until 4,000
- * assert(!holdOff.allows(3_999, true));
- * assert(holdOff.allows(4_000, true));
+ * assert(!holdOff.allows(3_999));
+ * assert(holdOff.allows(4_000));
  * ```
  */
 export class ClaimHoldOff {
@@ -131,6 +133,17 @@ export class ClaimHoldOff {
   }
 
   /**
+   * Redis itself (re)started at `at`, as its uptime tells a worker that just
+   * connected: its downtime before that is unknown, so a hold-off runs from
+   * then, as after a long outage, unless one in force started later. (A
+   * worker started after a Redis restart saw no comeback of its own, while
+   * the holders of entries Redis kept may not have renewed them yet.)
+   */
+  serverStarted(at: number): void {
+    if (this.#since === null || at > this.#since) this.#since = at;
+  }
+
+  /**
    * A command failed at `at`: Redis unavailable, or its connection lost.
    * Returns when the first of the failures since the last success happened.
    */
@@ -147,11 +160,12 @@ export class ClaimHoldOff {
   }
 
   /**
-   * Whether to claim now; `up`: whether the connection claims go through is
-   * up. A `true` ends the hold-off: the next one starts at a comeback.
+   * Whether to claim entries idle for `claimIdle` now (released ones may be
+   * claimed at any time). A `true` ends the hold-off: the next one starts at
+   * a comeback.
    */
-  allows(now: number, up: boolean): boolean {
-    if (!up || this.#lostAt !== null) return false;
+  allows(now: number): boolean {
+    if (this.#lostAt !== null) return false;
     if (this.#since !== null) {
       if (now - this.#since < this.#claimIdle) return false;
       this.#since = null;
@@ -378,6 +392,8 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   #failure: { error: unknown } | null = null;
   #loop: Promise<void> | null = null;
   #readerId: string | null = null;
+  /** Whether Redis's uptime was read (once, at start). */
+  #uptimeRead = false;
   #ownCursor: string | null = "0";
   /** Whether the own pending entries read now are those of a read whose reply was lost. */
   #rereading = false;
@@ -542,6 +558,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
           this.#readerId ??= String(
             await this.#o.reader.call(["CLIENT", "ID"]),
           );
+          if (!this.#uptimeRead) await this.#readUptime();
           items = await this.#fetch(room);
           if (items.length === 0 && await this.#idleLongEnough()) {
             this.#exhausted = true;
@@ -579,6 +596,31 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
       if (!this.#stopped) this.#failure = { error };
     } finally {
       this.#wake();
+    }
+  }
+
+  /**
+   * Holds claims off when Redis started less than `claimIdle` ago (see
+   * {@linkcode ClaimHoldOff.serverStarted}). A Redis that refuses `INFO` (an
+   * ACL, a managed service) or hides its uptime is taken as up for long, as
+   * before this check.
+   */
+  async #readUptime(): Promise<void> {
+    let info: unknown;
+    try {
+      info = await this.#o.redis.call(["INFO", "server"]);
+    } catch (error) {
+      if (error instanceof RedisUnavailableError) throw error;
+      info = "";
+    }
+    this.#uptimeRead = true;
+    const seconds = /^uptime_in_seconds:(\d+)\r?$/m.exec(String(info))?.[1];
+    if (seconds === undefined) return;
+    // Whole seconds, rounded down: the start this gives is never earlier
+    // than the real one, so the hold-off never ends early.
+    const upFor = Number(seconds) * 1_000;
+    if (upFor < this.#o.claimIdle) {
+      this.#holdOff.serverStarted(performance.now() - upFor);
     }
   }
 
@@ -629,15 +671,20 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     const now = performance.now();
     if (
       now - this.#lastClaim >= Math.min(this.#o.claimIdle, 1_000) &&
-      this.#holdOff.allows(now, this.#o.redis.isUp())
+      this.#o.redis.isUp()
     ) {
       this.#lastClaim = now;
+      // Within a hold-off, only what stopped workers released: no holder
+      // has anything to renew (half a year: no outage makes an entry so idle).
+      const minIdle = this.#holdOff.allows(now)
+        ? this.#o.claimIdle
+        : Math.max(this.#o.claimIdle, RELEASED_IDLE / 2);
       const reply = await this.#o.redis.call([
         "XAUTOCLAIM",
         keys.frontier,
         keys.group,
         name,
-        String(this.#o.claimIdle),
+        String(minIdle),
         this.#claimCursor,
         "COUNT",
         String(count),
@@ -989,6 +1036,12 @@ end
 return released`;
 
 /**
+ * The idle time a released entry is given: a year, far past any `--claim-idle`
+ * and any outage, so that no entry a worker holds looks released.
+ */
+const RELEASED_IDLE = 365 * 24 * 3600 * 1000;
+
+/**
  * Hands entries this worker read but did not finish back at once: it claims them
  * to itself with an idle time far past any `--claim-idle`, so the next
  * `XAUTOCLAIM` of another worker takes them (no need to wait for the idle time).
@@ -1013,7 +1066,7 @@ export async function release(
         keys.frontier,
         keys.group,
         name,
-        String(365 * 24 * 3600 * 1000),
+        String(RELEASED_IDLE),
         ...ids.slice(i, i + 500),
       ]),
     );
