@@ -1230,7 +1230,12 @@ export class HttpClient {
       }
       let used: number;
       try {
-        used = parser.receive(data);
+        try {
+          used = parser.receive(data);
+        } catch (e) {
+          if (this.#tap !== null && data !== null) this.#tapTaken(data, e);
+          throw e;
+        }
         if (this.#tap !== null && data !== null) {
           this.#tap.response(data, used, parser);
         }
@@ -1274,6 +1279,27 @@ export class HttpClient {
     } else {
       this.#aimDirect();
       conn[kConsume](0, this.#waiting === null);
+    }
+  }
+
+  /**
+   * The parser failed on `data`: the bytes it took before the byte it failed
+   * on (a malformed chunk, the body's size limit) still went over the wire,
+   * and the tap gets them, as an archiver records what arrived of a response.
+   */
+  #tapTaken(data: Uint8Array, error: unknown): void {
+    if (!(error instanceof HttpParseError)) return;
+    const parser = this.#parser;
+    const from = parser.bytesConsumed;
+    const used = Math.min(error.offset - from, data.length);
+    if (!(used > 0)) return;
+    try {
+      this.#tap!.response(data, used, {
+        bytesConsumed: from + used,
+        headOffset: parser.headOffset,
+      });
+    } catch {
+      // The request fails with the parser's error, the better reason.
     }
   }
 

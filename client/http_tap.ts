@@ -86,7 +86,10 @@ export interface HttpExchangeTap {
    * and with their transfer framing (chunk sizes, trailers), starting at the
    * final status line: interim `1xx` heads before it are left out, so the first
    * bytes are the head that goes with the body, as WARC readers expect. Bytes
-   * after the end of the response (a confused peer) are left out too.
+   * after the end of the response (a confused peer) are left out too. A
+   * response that fails to parse (a malformed chunk, a body over
+   * `maxResponseBytes`) once its head is in has its bytes up to the one that
+   * failed reported before `end`.
    */
   response?(bytes: Uint8Array): void;
   /** The exchange ended: called exactly once per exchange opened. */

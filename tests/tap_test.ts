@@ -362,6 +362,41 @@ Deno.test("fetchAll() tap ends a failed exchange with ok false and the error", a
   );
 });
 
+Deno.test("fetchAll() tap gets the bytes a failing parse took, up to the byte that failed, even in the read that brought the head", async () => {
+  const head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const sent: Record<string, string> = {
+    // The chunk after the first has a size that is not hex.
+    "/bad-chunk": head + "3\r\nabc\r\n4z\r\nnope\r\n0\r\n\r\n",
+    // Read to close, past the 100-byte limit.
+    "/too-large": "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" +
+      "x".repeat(300),
+  };
+  await using server = rawServer((path) => [sent[path]!]);
+  const { tap, exchanges } = recorder();
+  const results = await fetchAll(
+    Object.keys(sent).map((path) => `${server.base}${path}`),
+    { tap, maxResponseBytes: 100 },
+  );
+  assertEquals(
+    results.map((r) => !r.ok && (r.error as HttpParseError).code),
+    ["invalid-chunk-size", "body-too-large"],
+  );
+  const errors = results.map((r) => (r as { error: HttpParseError }).error);
+  // Past the head: within the body, in the one read that brought it all.
+  assertEquals(errors.map((e) => e.offset), [
+    head.length + "3\r\nabc\r\n4".length,
+    sent["/too-large"]!.length - 200,
+  ]);
+  for (const [i, path] of Object.keys(sent).entries()) {
+    const exchange = exchanges.find((e) => e.info.url.endsWith(path))!;
+    assertEquals(
+      decoder.decode(concat(exchange.response)),
+      sent[path]!.slice(0, errors[i]!.offset),
+    );
+    assertEquals(exchange.end?.error, errors[i]);
+  }
+});
+
 Deno.test("fetchAll() RequestSpec.tap replaces the crawl's tap for its URL", async () => {
   await using server = rawServer(() => [
     "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
