@@ -837,7 +837,11 @@ async function main(): Promise<number> {
   if (warc !== null) {
     extra.push([
       "warc",
-      `${archive!.written} exchanges in ${warc.path}`,
+      `${archive!.written} exchanges${
+        archive!.truncated > 0
+          ? ` (${archive!.truncated} cut short, WARC-Truncated)`
+          : ""
+      } in ${warc.path}`,
     ]);
   }
   const interrupted = controller.signal.aborted && fatal === null;

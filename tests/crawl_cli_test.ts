@@ -19,6 +19,7 @@ import { WARCParser } from "npm:warcio@2.4.11";
 import { urlToPath } from "../examples/crawl/output_dir.ts";
 import { cert, key, testdata } from "./_tls.ts";
 import { concat } from "./_net.ts";
+import { rawServer, writeSplit } from "./_raw_http.ts";
 import { sha1, warcioIndex } from "./_warc.ts";
 
 const CRAWL = new URL("../examples/crawl.ts", import.meta.url).href;
@@ -867,6 +868,66 @@ Deno.test("crawl.ts --warc writes a WARC that warcio.js indexes and reads, diges
     decoder.decode(byTarget.get("/missing")!.raw),
     /^HTTP\/1\.1 404 /,
   );
+});
+
+Deno.test("crawl.ts --warc keeps a response cut short after its head as far as it came, marked WARC-Truncated, and none without a head", async () => {
+  const head = "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n";
+  const sent = new Map<string, string>([
+    ["/whole", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
+    ["/closed", head + "a".repeat(100)],
+    ["/stalled", head + "b".repeat(100)],
+  ]);
+  const { promise: stalled, resolve: unstall } = Promise.withResolvers<void>();
+  await using server = rawServer(async ({ conn, path }) => {
+    const bytes = sent.get(path);
+    if (bytes !== undefined) await writeSplit(conn, bytes);
+    if (path === "/stalled") await stalled;
+    return "close";
+  });
+  await using dir = await tempDir();
+  const path = `${dir.path}/cut.warc.gz`;
+  try {
+    const { code, stderr } = await crawl([
+      "--warc",
+      path,
+      "-t",
+      "1500",
+      ...[...sent.keys(), "/no-head"].map((p) => server.url(p)),
+    ]);
+    assertEquals(code, 1, stderr);
+    assertMatch(
+      stderr,
+      /warc\s+3 exchanges \(2 cut short, WARC-Truncated\) in /,
+    );
+  } finally {
+    unstall();
+  }
+  const records = await readWarc(path);
+  const responses = records.filter((r) => r.type === "response");
+  assertEquals(records.filter((r) => r.type === "request").length, 3);
+  const byTarget = new Map(
+    responses.map((r) => [
+      new URL(r.headers.get("warc-target-uri")!).pathname,
+      r,
+    ]),
+  );
+  assertEquals([...byTarget.keys()].sort(), ["/closed", "/stalled", "/whole"]);
+  for (
+    const [p, truncated] of [
+      ["/whole", undefined],
+      ["/closed", "disconnect"],
+      ["/stalled", "time"],
+    ] as const
+  ) {
+    const record = byTarget.get(p)!;
+    assertEquals(record.headers.get("warc-truncated"), truncated, p);
+    // What arrived, byte for byte, and its digest.
+    assertEquals(decoder.decode(record.raw), sent.get(p), p);
+    assertEquals(
+      await sha1(record.raw),
+      record.headers.get("warc-block-digest"),
+    );
+  }
 });
 
 Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary and leaves a WARC warcio.js reads", async () => {

@@ -18,6 +18,8 @@ import {
 import { gunzipSync, gzipSync } from "node:zlib";
 import { WARCParser } from "npm:warcio@2.4.11";
 import { WarcWriter } from "../examples/crawl/warc.ts";
+import { warcTap } from "../examples/crawl/warc_tap.ts";
+import { fetchAll, type HttpParseError } from "../mod.ts";
 import { DiskError } from "../examples/crawl/disk_error.ts";
 import { concat, latin1Bytes as latin1, splitEvery } from "./_net.ts";
 import { sha1, warcioIndex } from "./_warc.ts";
@@ -687,6 +689,57 @@ Deno.test("WarcWriter.writeExchange() marks a response cut short with WARC-Trunc
     await sha1(latin1("only this")),
   );
   assertEquals(records[2]!.headers.has("warc-truncated"), false);
+});
+
+Deno.test("warcTap() records a body cut at maxResponseBytes with WARC-Truncated: length, and leaves out a malformed response", async () => {
+  const chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // Read to close, past the limit.
+  const big = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" +
+    "x".repeat(1024);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const conn of listener) {
+      const buf = new Uint8Array(4096);
+      const n = await conn.read(buf) ?? 0;
+      const bad = decoder.decode(buf.subarray(0, n)).startsWith("GET /bad");
+      // The bad response's chunk size is not hex.
+      await conn.write(latin1(bad ? chunked + "4z\r\nnope\r\n" : big))
+        .catch(() => 0);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      conn.close();
+    }
+  })();
+  await using dir = await tempDir();
+  const writer = await WarcWriter.create(`${dir.path}/limit.warc.gz`);
+  const archive = warcTap(writer, () => {});
+  const base = `http://127.0.0.1:${listener.addr.port}`;
+  const results = await fetchAll([`${base}/big`, `${base}/bad`], {
+    tap: archive.tap,
+    maxResponseBytes: 100,
+    keepAlive: false,
+  });
+  listener.close();
+  await serving;
+  await archive.settled();
+  await writer.close();
+  assertEquals(
+    results.map((r) => !r.ok && (r.error as HttpParseError).code),
+    ["body-too-large", "invalid-chunk-size"],
+  );
+  assertEquals([archive.written, archive.truncated], [1, 1]);
+  const records = await readWarc(
+    await Deno.readFile(`${dir.path}/limit.warc.gz`),
+  );
+  const response = records.find((r) => r.type === "response")!;
+  assertEquals(response.headers.get("warc-target-uri"), `${base}/big`);
+  assertEquals(response.headers.get("warc-truncated"), "length");
+  // The head, and the body up to the limit.
+  assertEquals(response.http?.statusline, "HTTP/1.1 200 OK");
+  assertEquals(decoder.decode(response.raw), "x".repeat(100));
+  assertEquals(
+    response.headers.get("warc-payload-digest"),
+    await sha1(response.raw),
+  );
 });
 
 Deno.test("WarcWriter.writeExchange() rejects bad input and a closed writer", async () => {

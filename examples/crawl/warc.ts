@@ -45,7 +45,9 @@ export interface WarcExchange {
   /**
    * Why the response is incomplete, when the caller records what arrived of a
    * response that failed (`WARC-Truncated`, WARC 1.1 §5.15): `"length"` (a size
-   * limit), `"time"` (a timeout), `"disconnect"` or `"unspecified"`.
+   * limit), `"time"` (a timeout), `"disconnect"` or `"unspecified"`. Read once
+   * both blocks have been read to their end, so a caller streaming them may set
+   * it when it learns how the response ended.
    */
   truncated?: "length" | "time" | "disconnect" | "unspecified";
 }

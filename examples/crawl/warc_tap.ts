@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { HttpTap } from "../../mod.ts";
+import { HttpParseError, type HttpTap } from "../../mod.ts";
 import { DiskError } from "./disk_error.ts";
-import type { WarcWriter } from "./warc.ts";
+import type { WarcExchange, WarcWriter } from "./warc.ts";
 
 /** Bytes pushed by the tap, read by the WARC writer as an async iterable. */
 class ByteQueue implements AsyncIterable<Uint8Array> {
@@ -54,12 +54,33 @@ class ExchangeFailed extends Error {
   override name = "ExchangeFailed";
 }
 
+/**
+ * How a response whose head arrived was cut short (`WARC-Truncated`), or
+ * `undefined` when its failure is no truncation worth keeping (a malformed
+ * response, an abort).
+ */
+function truncation(error: unknown): WarcExchange["truncated"] {
+  if (error instanceof Deno.errors.TimedOut) return "time";
+  if (error instanceof HttpParseError) {
+    if (error.code === "body-too-large") return "length";
+    return error.code === "truncated-body" ? "disconnect" : undefined;
+  }
+  return error instanceof Deno.errors.ConnectionReset ||
+      error instanceof Deno.errors.ConnectionAborted ||
+      error instanceof Deno.errors.BrokenPipe ||
+      error instanceof Deno.errors.UnexpectedEof
+    ? "disconnect"
+    : undefined;
+}
+
 /** What {@linkcode warcTap} returns. */
 export interface WarcTap {
   /** The tap to give the crawl (and the robots.txt fetches). */
   tap: HttpTap;
-  /** Exchanges written so far. */
+  /** Exchanges written so far, those cut short included. */
   readonly written: number;
+  /** Of those, responses cut short, recorded with `WARC-Truncated`. */
+  readonly truncated: number;
   /** The first disk error, once writing failed. */
   readonly failure: DiskError | null;
   /** Waits for every exchange under way to be written or dropped. */
@@ -86,9 +107,12 @@ export interface WarcTapOptions {
 /**
  * Archives every exchange the tap reports. The bytes are copied as they come
  * and streamed to the writer, which spools large blocks to disk, so memory stays
- * at what the writer keeps per exchange. An exchange that failed (a reset, a
- * timeout, Ctrl-C) is left out, so each record in the file is a whole exchange.
- * On a disk error, `onFailure` is called once and nothing more is written.
+ * at what the writer keeps per exchange. A response cut short after its head
+ * arrived is kept as far as it came, marked `WARC-Truncated` (as wget and
+ * Heritrix do): `"disconnect"` (the connection closed or reset mid-body),
+ * `"time"` (a timeout), `"length"` (a size limit). Any other failed exchange
+ * (no response head, a malformed response, Ctrl-C) is left out. On a disk
+ * error, `onFailure` is called once and nothing more is written.
  *
  * @example
  * ```ts
@@ -121,6 +145,7 @@ export function warcTap(
   const pending = new Set<Promise<unknown>>();
   let waiters: (() => void)[] = [];
   let written = 0;
+  let truncated = 0;
   let failure: DiskError | null = null;
   const tap: HttpTap = (info) => {
     if (failure !== null) return undefined;
@@ -131,14 +156,17 @@ export function warcTap(
     const address = info.remoteAddr?.transport === "tcp" && !info.viaProxy
       ? info.remoteAddr.hostname
       : undefined;
-    const writing = writer.writeExchange({
+    const exchange: WarcExchange = {
       url: info.url,
       date: info.date,
       ...(address === undefined ? {} : { ipAddress: address }),
       request,
       response,
-    }).then(() => {
+    };
+    let headArrived = false;
+    const writing = writer.writeExchange(exchange).then(() => {
       written++;
+      if (exchange.truncated !== undefined) truncated++;
     }, (error) => {
       if (error instanceof DiskError && failure === null) {
         failure = error;
@@ -157,9 +185,19 @@ export function warcTap(
     });
     return {
       request: (bytes) => request.push(bytes.slice()),
-      response: (bytes) => response.push(bytes.slice()),
+      response: (bytes) => {
+        // The tap's response bytes start with the final head, whole.
+        headArrived = true;
+        response.push(bytes.slice());
+      },
       end: (end) => {
-        const error = end.ok ? null : new ExchangeFailed("exchange failed");
+        let error: Error | null = null;
+        if (!end.ok) {
+          const cut = headArrived ? truncation(end.error) : undefined;
+          if (cut === undefined) error = new ExchangeFailed("exchange failed");
+          // Read by the writer once both blocks have ended.
+          else exchange.truncated = cut;
+        }
         request.end(error);
         response.end(error);
       },
@@ -169,6 +207,9 @@ export function warcTap(
     tap,
     get written() {
       return written;
+    },
+    get truncated() {
+      return truncated;
     },
     get failure() {
       return failure;
