@@ -1228,14 +1228,9 @@ export class HttpClient {
           this.#timings.firstByte = this.#lastActivity;
         }
       }
-      let used: number;
+      let used = -1;
       try {
-        try {
-          used = parser.receive(data);
-        } catch (e) {
-          if (this.#tap !== null && data !== null) this.#tapTaken(data, e);
-          throw e;
-        }
+        used = parser.receive(data);
         if (this.#tap !== null && data !== null) {
           this.#tap.response(data, used, parser);
         }
@@ -1250,7 +1245,11 @@ export class HttpClient {
           parser.clearBody();
         }
       } catch (e) {
-        if (data !== null) conn[kConsume](data.length, false); // about to close
+        if (data !== null) {
+          // The parser failed (`used` unset): what it took still goes to the tap.
+          if (used < 0 && this.#tap !== null) this.#tapTaken(data, e);
+          conn[kConsume](data.length, false); // about to close
+        }
         throw e;
       }
       if (data === null) {
