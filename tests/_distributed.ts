@@ -127,6 +127,25 @@ export async function until(
   throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
 }
 
+/**
+ * A counting server whose answers ("slow") all wait for `release()`, with its
+ * URL `/slow` seeded: an entry a worker holds for as long as a test needs.
+ * Dispose of the server after `release()`.
+ */
+export async function seedHeld(redis: RedisServer): Promise<{
+  server: ReturnType<typeof countingServer>;
+  release: () => void;
+}> {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  const server = countingServer(async () => {
+    await held;
+    return new Response("slow");
+  });
+  await seedUrl(redis, `${server.base}/slow`);
+  return { server, release };
+}
+
 /** `seed` of one URL, which must succeed. */
 export async function seedUrl(redis: RedisServer, url: string): Promise<void> {
   const seeded = await run(["seed", "--redis", redis.url, url]);

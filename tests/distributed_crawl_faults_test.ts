@@ -10,6 +10,7 @@ import { readStream, redisTest, RespClient, startRedis } from "./_redis.ts";
 import {
   countingServer,
   Run,
+  seedHeld,
   seedPaths,
   summaryOf,
   until,
@@ -162,14 +163,8 @@ redisTest(
   "distributed_crawl.ts work started just after a Redis restart does not claim the entry a live worker holds, idle for Redis's downtime",
   async () => {
     await using redis = await startRedis({ appendOnly: true });
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => release = resolve);
-    await using server = countingServer(async () => {
-      await held;
-      return new Response("slow");
-    });
-    const seed = new Run(["seed", "--redis", redis.url, `${server.base}/slow`]);
-    assertEquals((await seed.finished()).code, 0);
+    const { server: heldServer, release } = await seedHeld(redis);
+    await using server = heldServer;
     // Room for w1 to renew after the comeback: its reconnect (2 s at most
     // between tries), a beat refused for the scripts Redis forgot, a beat.
     const claimIdle = 6_000;
@@ -224,14 +219,8 @@ redisTest(
   "distributed_crawl.ts work on SIGINT releases only the entries still its own: not one a live worker claimed while it was frozen",
   async () => {
     await using redis = await startRedis();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => release = resolve);
-    await using server = countingServer(async () => {
-      await held;
-      return new Response("slow");
-    });
-    const seed = new Run(["seed", "--redis", redis.url, `${server.base}/slow`]);
-    assertEquals((await seed.finished()).code, 0);
+    const { server: heldServer, release } = await seedHeld(redis);
+    await using server = heldServer;
     await using frozen = new Run(workArgs(redis, "frozen", { grace: 0 }));
     let w1: Run | undefined;
     let w2: Run | undefined;

@@ -20,6 +20,7 @@ import {
   Run,
   run,
   seedFile,
+  seedHeld,
   seedPaths,
   seedUrl,
   summaryOf,
@@ -363,15 +364,9 @@ redisTest(
   "distributed_crawl.ts work writes no result for an entry another worker claimed while it was slow",
   async () => {
     await using redis = await startRedis();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => release = resolve);
-    await using server = countingServer(async () => {
-      await held;
-      return new Response("slow");
-    });
+    const { server: heldServer, release } = await seedHeld(redis);
+    await using server = heldServer;
     const url = `${server.base}/slow`;
-    const seeded = await run(["seed", "--redis", redis.url, url]);
-    assertEquals(seeded.code, 0, seeded.stderr);
     const work = (name: string, claimIdle: string) =>
       new Run(workArgs(redis, name, {
         "claim-idle": claimIdle,
