@@ -930,6 +930,39 @@ Deno.test("crawl.ts --warc keeps a response cut short after its head as far as i
   }
 });
 
+Deno.test("crawl.ts --follow --warc keeps a robots.txt cut at the 500 KiB it reads, marked WARC-Truncated: length", async () => {
+  const robots = "# filler\n".repeat(100_000); // 900,000 bytes
+  await using server = countingServer((url) =>
+    new Response(url.pathname === "/robots.txt" ? robots : "no links")
+  );
+  await using dir = await tempDir();
+  const path = `${dir.path}/robots.warc.gz`;
+  const { code, stderr } = await crawl([
+    "--follow",
+    "--warc",
+    path,
+    `${server.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  assertMatch(stderr, /warc\s+2 exchanges \(1 cut short, WARC-Truncated\) in /);
+  const records = await readWarc(path);
+  const cut = records.find((r) =>
+    r.type === "response" &&
+    r.headers.get("warc-target-uri")!.endsWith("/robots.txt")
+  )!;
+  assertEquals(cut.headers.get("warc-truncated"), "length");
+  const text = decoder.decode(cut.raw);
+  assertMatch(text, /^HTTP\/1\.1 200 OK\r\n/);
+  // At least the part kept, not the whole file.
+  assertGreater(text.length - text.indexOf("\r\n\r\n") - 4, 512_000 - 1);
+  assertLess(text.length, robots.length);
+  assertEquals(await sha1(cut.raw), cut.headers.get("warc-block-digest"));
+  const page = records.find((r) =>
+    r.type === "response" && r.headers.get("warc-target-uri")!.endsWith("/")
+  )!;
+  assertEquals(page.headers.get("warc-truncated"), undefined);
+});
+
 Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary and leaves a WARC warcio.js reads", async () => {
   await using server = countingServer(async (url) => {
     await new Promise((r) => setTimeout(r, 50));

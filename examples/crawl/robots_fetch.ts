@@ -32,8 +32,11 @@ export interface RobotsFetchOptions {
   onRequest?: (url: URL) => void;
 }
 
-/** Why a robots.txt transfer was ended: enough of it is kept. */
-class EnoughKept extends Error {
+/**
+ * Why a robots.txt transfer was ended: enough of it is kept (a WARC record of
+ * it is marked truncated for `length`).
+ */
+export class EnoughKept extends Error {
   override name = "EnoughKept";
 }
 

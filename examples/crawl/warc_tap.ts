@@ -6,6 +6,7 @@
  */
 import { HttpParseError, type HttpTap } from "../../mod.ts";
 import { DiskError } from "./disk_error.ts";
+import { EnoughKept } from "./robots_fetch.ts";
 import type { WarcExchange, WarcWriter } from "./warc.ts";
 
 /** Bytes pushed by the tap, read by the WARC writer as an async iterable. */
@@ -61,6 +62,8 @@ class ExchangeFailed extends Error {
  */
 function truncation(error: unknown): WarcExchange["truncated"] {
   if (error instanceof Deno.errors.TimedOut) return "time";
+  // A robots.txt past the size kept of it (RFC 9309 §2.5).
+  if (error instanceof EnoughKept) return "length";
   if (error instanceof HttpParseError) {
     if (error.code === "body-too-large") return "length";
     return error.code === "truncated-body" ? "disconnect" : undefined;
@@ -110,7 +113,8 @@ export interface WarcTapOptions {
  * at what the writer keeps per exchange. A response cut short after its head
  * arrived is kept as far as it came, marked `WARC-Truncated` (as wget and
  * Heritrix do): `"disconnect"` (the connection closed or reset mid-body),
- * `"time"` (a timeout), `"length"` (a size limit). Any other failed exchange
+ * `"time"` (a timeout), `"length"` (a size limit: `maxResponseBytes`, a
+ * robots.txt past the part kept of it). Any other failed exchange
  * (no response head, a malformed response, Ctrl-C) is left out. On a disk
  * error, `onFailure` is called once and nothing more is written.
  *
