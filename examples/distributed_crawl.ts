@@ -50,13 +50,13 @@
  *   finds the entry no longer pending), loads again the scripts a restarted
  *   Redis forgot, and reads its own pending entries again (a read whose reply
  *   was lost left them there). It claims nothing but what stopped workers
- *   released for one `--claim-idle` after Redis comes back, whose downtime counts as the entries' idle time: time for
- *   the live holders to renew (from the first comeback when the connection
- *   keeps dropping for short spells, so that such a worker still claims). A
- *   worker started within one `--claim-idle` of a Redis restart holds off
- *   until that much after it (Redis's uptime, from `INFO`). The
- *   crawl itself survives a restart only if Redis persists it (`appendonly
- *   yes`).
+ *   released for one `--claim-idle` after Redis comes back, whose downtime
+ *   counts as the entries' idle time: time for the live holders to renew
+ *   (from the first comeback when the connection keeps dropping for short
+ *   spells, so that such a worker still claims). A worker started within one
+ *   `--claim-idle` of a Redis restart holds off until that much after it
+ *   (Redis's uptime, from `INFO`). The crawl itself survives a restart only if
+ *   Redis persists it (`appendonly yes`).
  * - **Stopping**: Ctrl-C (SIGINT) or SIGTERM stops reading; the URLs already
  *   handed to `fetchEach` (in flight or waiting for a slot) get `--grace` ms to
  *   finish and be committed; what is left is released unacked

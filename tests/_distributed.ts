@@ -142,7 +142,13 @@ export async function seedHeld(redis: RedisServer): Promise<{
     await held;
     return new Response("slow");
   });
-  await seedUrl(redis, `${server.base}/slow`);
+  try {
+    await seedUrl(redis, `${server.base}/slow`);
+  } catch (error) {
+    release();
+    await server[Symbol.asyncDispose]();
+    throw error;
+  }
   return { server, release };
 }
 

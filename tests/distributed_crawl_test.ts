@@ -631,8 +631,8 @@ redisTest(
     await seedUrl(redis, `${server.base}/a`);
     {
       await using client = await RespClient.connect(redis.port);
-      // Read by a worker that died with it.
-      await client.call(
+      // Read by a worker that died with it, a minute ago.
+      const [[, [[id]]]] = await client.call(
         "XREADGROUP",
         "GROUP",
         "workers",
@@ -642,6 +642,16 @@ redisTest(
         "STREAMS",
         "crawl:frontier",
         ">",
+      ) as [[string, [[string, unknown]]]];
+      await client.call(
+        "XCLAIM",
+        "crawl:frontier",
+        "workers",
+        "gone",
+        "0",
+        id,
+        "IDLE",
+        "60000",
       );
       assertEquals(
         await client.call("ACL", "SETUSER", "default", "-info"),
@@ -653,9 +663,11 @@ redisTest(
       );
       assertStringIncludes(String(refused), "NOPERM");
     }
+    // Redis is a second old: a worker that took a refused INFO for a fresh
+    // start would claim nothing for 30 s, and run() fails after 20.
     const summary = summaryOf(
       await run(
-        workArgs(redis, "w1", { "claim-idle": 300, "idle-exit": 1_000 }),
+        workArgs(redis, "w1", { "claim-idle": 30_000, "idle-exit": 1_000 }),
       ),
     );
     assertEquals([summary.fetched, summary.claimed], [1, 1]);

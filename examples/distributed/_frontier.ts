@@ -64,8 +64,8 @@ function backoff(attempt: number): Promise<void> {
  * Redis came back since claims were last allowed, and counted again from the
  * latest comeback after an outage of `claimIdle / 4` or longer, or from when
  * Redis started, for a worker that connects within `claimIdle` of a Redis
- * (re)start; never while the connection is down or the reading loop's commands
- * fail. Times are `performance.now()`'s.
+ * (re)start; never while the reading loop's commands fail (nor, the caller
+ * sees to it, while its connection is down). Times are `performance.now()`'s.
  *
  * @example
  * ```ts
@@ -137,7 +137,10 @@ export class ClaimHoldOff {
    * connected: its downtime before that is unknown, so a hold-off runs from
    * then, as after a long outage, unless one in force started later. (A
    * worker started after a Redis restart saw no comeback of its own, while
-   * the holders of entries Redis kept may not have renewed them yet.)
+   * the holders of entries Redis kept may not have renewed them yet.) The
+   * uptime counts the time Redis spent loading its data, when holders cannot
+   * renew: a worker started right after a load longer than `claimIdle` is not
+   * held off (nor after a failover to a replica long up).
    */
   serverStarted(at: number): void {
     if (this.#since === null || at > this.#since) this.#since = at;
@@ -616,9 +619,10 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     this.#uptimeRead = true;
     const seconds = /^uptime_in_seconds:(\d+)\r?$/m.exec(String(info))?.[1];
     if (seconds === undefined) return;
-    // Whole seconds, rounded down: the start this gives is never earlier
-    // than the real one, so the hold-off never ends early.
-    const upFor = Number(seconds) * 1_000;
+    // Redis subtracts two whole-second clock readings: N may mean as little
+    // as N - 1 seconds up (it reads 1 from ~0.5 s). Taken as N - 1, the start
+    // this gives is never earlier than the real one, nor the hold-off's end.
+    const upFor = Math.max(0, Number(seconds) - 1) * 1_000;
     if (upFor < this.#o.claimIdle) {
       this.#holdOff.serverStarted(performance.now() - upFor);
     }
