@@ -933,6 +933,17 @@ export class HttpClient {
 
   #connect(at = loopNow()): PollableConn {
     this.#connectDeadline = at + this.#connectTimeout;
+    const conn = this.#open();
+    // A request goes out in pieces (a head, then body chunks as a stream
+    // yields them): with Nagle's algorithm, a piece sent behind one not yet
+    // acknowledged waits for the server's delayed ACK, 40 ms or more a
+    // request. As curl, undici and Go do, send each piece at once. (A no-op
+    // over a Unix socket.)
+    conn.setNoDelay(true);
+    return conn;
+  }
+
+  #open(): PollableConn {
     const route = this.#route;
     if (route !== null) {
       this.#step = CONNECT_SOCKET;
