@@ -414,8 +414,21 @@ function percentDecode(text: string): Uint8Array {
  *   `http:` and `https:`); nothing is written then.
  */
 export function encodeRequest(init: EncodeRequestInit): Uint8Array {
-  return new RequestWriter(init).encode(init.url);
+  const writer = new RequestWriter(init);
+  const head = writer.encode(init.url);
+  if (writer.body === null) return head;
+  const out = new Uint8Array(head.length + writer.body.length);
+  out.set(head);
+  out.set(writer.body, head.length);
+  return out;
 }
+
+/**
+ * A body longer than this is sent as a piece of its own after the head,
+ * rather than copied in with it: a large upload was copied twice more, on
+ * the loop, before it went out.
+ */
+const SEPARATE_BODY = 64 * 1024;
 
 /**
  * An `HttpClient` option key for a ready {@linkcode RequestWriter}: `fetchAll`
@@ -464,6 +477,11 @@ export class RequestWriter {
   readonly #proxyAuthorized: boolean;
   /** Whether the caller set `Authorization`, which URL credentials never replace. */
   readonly #authorized: boolean;
+  /**
+   * A body of over 64 KiB, to send after what {@linkcode RequestWriter.encode}
+   * returns; a smaller one is part of it.
+   */
+  readonly body: Uint8Array | null;
   /** Every byte after the `Host` line: the other fields, the blank line, the content. */
   readonly #tail: Uint8Array;
   /** The origin of the last plain URL written. */
@@ -541,7 +559,8 @@ export class RequestWriter {
       head += `${name}: ${value}\r\n`;
     }
     head += "\r\n";
-    this.#tail = encodeLatin1(head, fixed);
+    this.body = fixed !== null && fixed.length > SEPARATE_BODY ? fixed : null;
+    this.#tail = encodeLatin1(head, this.body === null ? fixed : null);
   }
 
   /**
@@ -553,7 +572,8 @@ export class RequestWriter {
    * @param proxy For an `http:` URL sent to a proxy: the request-target is in
    *   absolute-form (RFC 9112 section 3.2.2) and the proxy's credentials, if
    *   any, go as `Proxy-Authorization` unless the caller set one.
-   * @returns The request, head and content in one array.
+   * @returns The request, head and content in one array, but a body of over
+   *   64 KiB ({@linkcode RequestWriter.body}), which goes after it.
    * @throws {TypeError} If the URL cannot be sent as given.
    */
   encode(url: URL, proxy: ProxyConfig | null = null): Uint8Array {

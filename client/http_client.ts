@@ -409,6 +409,9 @@ export class HttpClient {
   // starts undefined boxes every double stored in it anew).
   #url!: HttpUrl;
   #request!: Uint8Array;
+  /** A large body sent after `#request` (see `RequestWriter.body`), and whether it went out. */
+  #fixedBody: Uint8Array | null = null;
+  #fixedBodyQueued = false;
   /** Bytes being sent: the request head, then each framed piece of a body stream. */
   #out!: Uint8Array | null;
   #outSent = 0;
@@ -617,6 +620,8 @@ export class HttpClient {
     (this as { method: string }).method = method;
     this.#request = this.#out = request;
     this.#outSent = 0;
+    this.#fixedBody = writer.body;
+    this.#fixedBodyQueued = false;
     this.#bodyStream = bodyStream;
     this.#decoder = null;
     this.#turn = undefined;
@@ -1135,6 +1140,12 @@ export class HttpClient {
 
   /** What to send after the head: the body stream's next piece, or nothing. */
   #nextOut(): Uint8Array | null {
+    const body = this.#fixedBody;
+    if (body !== null && !this.#fixedBodyQueued) {
+      this.#fixedBodyQueued = true;
+      this.#out = body;
+      return body;
+    }
     const stream = this.#bodyStream;
     if (stream !== null && !stream.finished) {
       const next = stream.next();
@@ -1457,6 +1468,7 @@ export class HttpClient {
       this.#timings.sent = NaN;
       this.#out = this.#request;
       this.#outSent = 0;
+      this.#fixedBodyQueued = false;
       this.#parser = this.#newParser();
       return;
     }

@@ -49,6 +49,12 @@ const MAX_READ_BUFFER = 1024 * 1024;
 const KEEP_READ_BUFFER = 64 * 1024;
 /** `send()` accepts bytes while fewer than this are waiting to be written. */
 const WRITE_HIGH_WATER_MARK = 64 * 1024;
+/**
+ * The same for an `HttpClient`'s request bytes (`kSendOwned`), queued without
+ * a copy: they cost no memory of ours, and queued 64 KiB at a time a large body took a select
+ * turn and a write per 64 KiB, where the kernel takes megabytes a write.
+ */
+const OWNED_HIGH_WATER_MARK = 1024 * 1024;
 /** How long `close()` keeps flushing accepted bytes to a peer that does not read them. */
 const LINGER_MS = 10_000;
 
@@ -503,7 +509,7 @@ export class PollableConn implements Pollable, Disposable {
       );
     }
     this.#assertWritable();
-    return this.#accept(bytes, !owned);
+    return this.#accept(bytes, !owned, WRITE_HIGH_WATER_MARK);
   }
 
   /**
@@ -781,14 +787,14 @@ export class PollableConn implements Pollable, Disposable {
       );
     }
     this.#assertWritable();
-    return this.#accept(bytes, false);
+    return this.#accept(bytes, false, OWNED_HIGH_WATER_MARK);
   }
 
   /** Queues as much of `bytes` as fits; copies them if the caller keeps them. */
-  #accept(bytes: Uint8Array, copy: boolean): number {
+  #accept(bytes: Uint8Array, copy: boolean, mark: number): number {
     // Nothing to queue fits even in a full buffer, as send(fd, "", 0) returns 0.
     if (bytes.length === 0) return 0;
-    const room = WRITE_HIGH_WATER_MARK - this.#wlen;
+    const room = mark - this.#wlen;
     if (room <= 0) {
       throw new BlockingIOError(
         `Cannot send: the write buffer is full (fd ${this.fd})`,
@@ -1035,8 +1041,9 @@ export class PollableConn implements Pollable, Disposable {
       this.#error !== null || this.#writeError !== null
     ) return;
     let chunk = this.#w0!;
-    if (this.#wq.length > 0) {
-      // Coalesce what small sends queued into one write call.
+    if (this.#wq.length > 0 && this.#wlen <= WRITE_HIGH_WATER_MARK) {
+      // Coalesce what small sends queued into one write call (a large owned
+      // part goes out on its own, uncopied).
       chunk = allocate(this.#wlen);
       chunk.set(this.#w0!);
       let offset = this.#w0!.length;

@@ -227,6 +227,33 @@ Deno.test("encodeRequest() frames the body itself", () => {
   );
 });
 
+Deno.test("RequestWriter keeps a body of over 64 KiB out of the head it encodes (RequestWriter.body); encodeRequest() still returns both", () => {
+  const large = new Uint8Array(64 * 1024 + 1).fill(0x61);
+  const writer = new RequestWriter({
+    method: "PUT",
+    body: large,
+    keepAlive: true,
+  });
+  assertEquals(writer.body?.length, large.length);
+  assertStrictEquals(
+    text(writer.encode(new URL("http://a.test/x"))),
+    `PUT /x HTTP/1.1\r\nHost: a.test\r\n${DEFAULTS}Content-Length: 65537\r\n\r\n`,
+  );
+  const whole = encode("http://a.test/x", { method: "PUT", body: large });
+  assertStrictEquals(
+    whole.length,
+    writer.encode(new URL("http://a.test/x")).length + large.length,
+  );
+  assertStrictEquals(whole.endsWith("a".repeat(100)), true);
+  // 64 KiB exactly goes with the head, as smaller bodies do.
+  const small = new RequestWriter({
+    method: "PUT",
+    body: new Uint8Array(64 * 1024),
+    keepAlive: true,
+  });
+  assertStrictEquals(small.body, null);
+});
+
 Deno.test("encodeRequest() sends latin1 header values byte for byte", () => {
   const bytes = encodeRequest({
     method: "GET",
