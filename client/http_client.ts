@@ -412,7 +412,7 @@ export class HttpClient {
   /** A large body sent after `#request` (see `RequestWriter.body`), and whether it went out. */
   #fixedBody: Uint8Array | null = null;
   #fixedBodyQueued = false;
-  /** Bytes being sent: the request head, then each framed piece of a body stream. */
+  /** Bytes being sent: the request head, then a large body or each framed piece of a body stream. */
   #out!: Uint8Array | null;
   #outSent = 0;
   #bodyStream!: BodyStream | null;

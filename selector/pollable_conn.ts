@@ -51,8 +51,9 @@ const KEEP_READ_BUFFER = 64 * 1024;
 const WRITE_HIGH_WATER_MARK = 64 * 1024;
 /**
  * The same for an `HttpClient`'s request bytes (`kSendOwned`), queued without
- * a copy: they cost no memory of ours, and queued 64 KiB at a time a large body took a select
- * turn and a write per 64 KiB, where the kernel takes megabytes a write.
+ * a copy: they cost no memory of ours, and queued 64 KiB at a time a large
+ * body took a select turn and a write per 64 KiB, where the kernel takes
+ * megabytes a write.
  */
 const OWNED_HIGH_WATER_MARK = 1024 * 1024;
 /** How long `close()` keeps flushing accepted bytes to a peer that does not read them. */
