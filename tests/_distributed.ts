@@ -128,28 +128,38 @@ export async function until(
 }
 
 /**
- * A counting server whose answers ("slow") all wait for `release()`, with its
- * URL `/slow` seeded: an entry a worker holds for as long as a test needs.
- * Dispose of the server after `release()`.
+ * A counting server whose answers (`body`) all wait for its `release()`: the
+ * requests to it stay in flight for as long as a test needs. Dispose of it
+ * after `release()`.
  */
-export async function seedHeld(redis: RedisServer): Promise<{
-  server: ReturnType<typeof countingServer>;
-  release: () => void;
-}> {
+export function heldServer(
+  body: string,
+): ReturnType<typeof countingServer> & { release: () => void } {
   let release!: () => void;
   const held = new Promise<void>((resolve) => release = resolve);
   const server = countingServer(async () => {
     await held;
-    return new Response("slow");
+    return new Response(body);
   });
+  return Object.assign(server, { release });
+}
+
+/**
+ * A {@linkcode heldServer} answering "slow", with its URL `/slow` seeded: an
+ * entry a worker holds for as long as a test needs.
+ */
+export async function seedHeld(
+  redis: RedisServer,
+): Promise<ReturnType<typeof heldServer>> {
+  const server = heldServer("slow");
   try {
     await seedUrl(redis, `${server.base}/slow`);
   } catch (error) {
-    release();
+    server.release();
     await server[Symbol.asyncDispose]();
     throw error;
   }
-  return { server, release };
+  return server;
 }
 
 /** `seed` of one URL, which must succeed. */

@@ -9,6 +9,7 @@ import { assert, assertEquals } from "@std/assert";
 import { readStream, redisTest, RespClient, startRedis } from "./_redis.ts";
 import {
   countingServer,
+  heldServer,
   Run,
   seedHeld,
   seedPaths,
@@ -163,8 +164,7 @@ redisTest(
   "distributed_crawl.ts work started just after a Redis restart does not claim the entry a live worker holds, idle for Redis's downtime",
   async () => {
     await using redis = await startRedis({ appendOnly: true });
-    const { server: heldServer, release } = await seedHeld(redis);
-    await using server = heldServer;
+    await using server = await seedHeld(redis);
     // Room for w1 to renew after the comeback: its reconnect (2 s at most
     // between tries), a beat refused for the scripts Redis forgot, a beat.
     const claimIdle = 6_000;
@@ -201,7 +201,7 @@ redisTest(
       }, "w1 renewing its entry");
       assertEquals(server.hits.get("/slow"), 1);
     } finally {
-      release();
+      server.release();
     }
     const summaries = [
       summaryOf(await w1.finished(20_000)),
@@ -219,8 +219,7 @@ redisTest(
   "distributed_crawl.ts work on SIGINT releases only the entries still its own: not one a live worker claimed while it was frozen",
   async () => {
     await using redis = await startRedis();
-    const { server: heldServer, release } = await seedHeld(redis);
-    await using server = heldServer;
+    await using server = await seedHeld(redis);
     await using frozen = new Run(workArgs(redis, "frozen", { grace: 0 }));
     let w1: Run | undefined;
     let w2: Run | undefined;
@@ -259,7 +258,7 @@ redisTest(
         "the stopped worker released an entry w1 held, and w2 fetched it again",
       );
     } finally {
-      release();
+      server.release();
       await w1?.[Symbol.asyncDispose]();
       await w2?.[Symbol.asyncDispose]();
     }
@@ -314,12 +313,7 @@ redisTest(
   "distributed_crawl.ts work claims a killed worker's entries while its own connections to Redis drop every second (--claim-idle 5 s): the crawl ends",
   async () => {
     await using redis = await startRedis();
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => open = resolve);
-    await using server = countingServer(async () => {
-      await gate;
-      return new Response("ok");
-    });
+    await using server = heldServer("ok");
     const urls = await seedPaths(redis, server.base, 40, "f");
     await using client = await RespClient.connect(redis.port);
     const pendingOf = async (name: string) => {
@@ -343,7 +337,7 @@ redisTest(
       assertEquals((await dead.finished()).code, 137);
     }
     const inFlight = new Set(server.hits.keys());
-    open();
+    server.release();
     const started = performance.now();
     await using w1 = new Run(workArgs(redis, "w1", {
       concurrency: 4,

@@ -17,6 +17,7 @@ import {
 } from "./_redis.ts";
 import {
   countingServer,
+  heldServer,
   Run,
   run,
   seedFile,
@@ -200,12 +201,7 @@ redisTest(
   "distributed_crawl.ts work on SIGINT releases the URLs unfinished after --grace, unacked, to the next worker at once",
   async () => {
     await using redis = await startRedis();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => release = resolve);
-    await using server = countingServer(async () => {
-      await held;
-      return new Response("late");
-    });
+    await using server = heldServer("late");
     const urls = await seedPaths(redis, server.base, 20, "s");
     await using client = await RespClient.connect(redis.port);
     await using worker = new Run(workArgs(redis, "w1", {
@@ -230,7 +226,7 @@ redisTest(
       assertEquals(out.committed, 0);
       assertEquals(out.released, 6);
     } finally {
-      release();
+      server.release();
     }
     assertEquals(await statusJson(redis), {
       frontier: 20,
@@ -364,8 +360,7 @@ redisTest(
   "distributed_crawl.ts work writes no result for an entry another worker claimed while it was slow",
   async () => {
     await using redis = await startRedis();
-    const { server: heldServer, release } = await seedHeld(redis);
-    await using server = heldServer;
+    await using server = await seedHeld(redis);
     const url = `${server.base}/slow`;
     const work = (name: string, claimIdle: string) =>
       new Run(workArgs(redis, name, {
@@ -389,7 +384,7 @@ redisTest(
       await fast?.[Symbol.asyncDispose]();
       throw e;
     } finally {
-      release();
+      server.release();
     }
     await using _fast = fast;
     const [a, b] = [

@@ -916,34 +916,10 @@ Deno.test("fetchAll() sends a body streamed in pieces at once, over http and htt
 
 Deno.test("HttpClient replays a PUT of a 200 KiB body (sent after its head, uncopied) whole on a fresh conn when the reused one died", async () => {
   const body = new Uint8Array(200 * 1024).map((_, i) => (i * 13) & 0xff);
-  const received: Uint8Array[] = [];
-  await using server = scriptedServer(async (conn, index) => {
-    if (index === 0) {
-      await readHead(conn);
-      await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n0");
-      return; // closed after one response: the PUT finds it dead
-    }
-    // The head and the body, to the Content-Length.
-    let data = new Uint8Array(0);
-    const buf = new Uint8Array(64 * 1024);
-    for (;;) {
-      const text = latin1(data);
-      const end = text.indexOf("\r\n\r\n");
-      const length = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? -1);
-      if (end >= 0 && data.length >= end + 4 + length) {
-        received.push(data.slice(end + 4, end + 4 + length));
-        break;
-      }
-      const n = await conn.read(buf);
-      if (n === null) return;
-      const grown = new Uint8Array(data.length + n);
-      grown.set(data);
-      grown.set(buf.subarray(0, n), data.length);
-      data = grown;
-    }
-    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1");
-    await untilClosed(conn);
-  });
+  // Closes each conn after its response: the PUT finds the kept one dead.
+  await using server = recordingServer(
+    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1",
+  );
   const first = new HttpClient(server.url("/1"), { keepAlive: true });
   await drive(first);
   const conn = first.detach()!;
@@ -957,6 +933,8 @@ Deno.test("HttpClient replays a PUT of a 200 KiB body (sent after its head, unco
   await drive(second);
   assertEquals(second.state, "done", String(second.error));
   assertEquals(latin1(second.response!.body), "1");
+  const received = server.requests.filter((r) => r.text.startsWith("PUT "))
+    .map((r) => r.bytes.subarray(r.text.indexOf("\r\n\r\n") + 4));
   assertEquals(received.length, 1);
   assertEquals(received[0]!.length, body.length);
   assert(received[0]!.every((b, i) => b === body[i]));
