@@ -6,8 +6,14 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
+
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
+/** The end of a chunked body (no trailer fields). */
+const LAST_CHUNK = encoder.encode("0\r\n\r\n");
+/** The ASCII hex digits, for chunk sizes. */
+const HEX = new TextEncoder().encode("0123456789abcdef");
 const noop = () => {};
 
 /** Bodies with at least this much left are read straight into their buffer. */
@@ -27,17 +33,62 @@ export function lockedError(): TypeError {
   );
 }
 
-/** A request body read from the caller's stream, framed for the wire. */
+/**
+ * How many framed bytes a body stream reads ahead of what was handed out. A
+ * stream whose chunks come at once (from memory, a generator) then goes out a
+ * select turn per this much, not per chunk; the caller's stream keeps its own
+ * queue besides.
+ */
+export const READ_AHEAD = 256 * 1024;
+/**
+ * The largest buffer small chunks are copied into, one after another, and so
+ * the most bytes of them handed out in one piece: a write call.
+ */
+export const JOIN_MAX = 64 * 1024;
+/** Chunks up to this size (framed) are joined; larger ones are copied alone. */
+const SMALL = JOIN_MAX / 4;
+/**
+ * A body stream's first buffer for small chunks, the next ones
+ * {@linkcode JOIN_MAX}: a small body allocates little.
+ */
+const FIRST_ARENA = 16 * 1024;
+
+/**
+ * A request body read from the caller's stream, framed for the wire. Each chunk
+ * is copied as it arrives (its producer may reuse it once the next is asked
+ * for): small ones one after another into a buffer of the stream's own, and
+ * handed out together. Reads go on ahead while less than
+ * {@linkcode READ_AHEAD} waits. A wait for bytes ends one event-loop turn after
+ * the first arrive (at once when the stream ends or fails, or the read-ahead is
+ * full): the chunks a stream has at hand all come in that turn, and go out in
+ * one piece.
+ */
 export class BodyStream {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   /** The bytes announced with `Content-Length`; -1 when sent chunked. */
   readonly #length: number;
-  #sent = 0;
-  #result: ReadableStreamReadResult<Uint8Array> | null = null;
-  /** The read in flight: asked again before it settles, it is the answer again. */
-  #pending: Promise<unknown> | null = null;
+  /** Bytes of the body read so far. */
+  #read = 0;
+  /**
+   * Framed pieces read ahead, in order, before the open part of the arena; a
+   * failure or the end comes after them all.
+   */
+  #queue: Uint8Array[] = [];
+  /** Framed bytes read ahead, not handed out: the queue's and the arena's. */
+  #queued = 0;
+  /** Small chunks' bytes: `[#handed, #used)` are read ahead, not handed out yet. */
+  #arena: Uint8Array = EMPTY;
+  #handed = 0;
+  #used = 0;
+  /** The stream's read in flight (never two: their chunks could land out of order). */
+  #reading = false;
+  #ended = false;
   #error: unknown = null;
   #failed = false;
+  /** What `next()` answered while nothing was at hand: the same until it settles. */
+  #waiter: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #wakeScheduled = false;
   finished = false;
 
   /**
@@ -52,69 +103,182 @@ export class BodyStream {
     this.#length = length;
   }
 
-  /** The next bytes to send, or a promise that settles when they can be known. */
+  /**
+   * The next bytes to send (small chunks read ahead come joined, up to
+   * {@linkcode JOIN_MAX}), or a promise that settles when they can be known.
+   */
   next(): Uint8Array | Promise<unknown> {
-    for (;;) {
-      if (this.#failed) throw this.#error;
-      const result = this.#result;
-      if (result === null) {
-        // Never a second read while one is in flight: both would store their
-        // chunk in #result, and one chunk would be lost.
-        return this.#pending ??= this.#reader.read().then((r) => {
-          this.#pending = null;
-          this.#result = r;
-        }, (e) => {
-          this.#pending = null;
-          this.#failed = true;
-          this.#error = e;
-        });
-      }
-      this.#result = null;
-      if (result.done) {
-        this.finished = true;
-        if (this.#length < 0) return encoder.encode("0\r\n\r\n");
-        if (this.#sent !== this.#length) {
-          throw new TypeError(
-            `Cannot send request: the body stream ended after ${this.#sent} of the ${this.#length} bytes of its Content-Length`,
-          );
-        }
-        return EMPTY;
-      }
-      const chunk: unknown = result.value;
-      if (!(chunk instanceof Uint8Array)) {
-        throw new TypeError(
-          `Cannot send request: the body stream yielded a ${
-            describe(chunk)
-          }, expected a Uint8Array`,
-        );
-      }
-      if (chunk.length === 0) continue; // would end a chunked body
-      this.#sent += chunk.length;
-      if (this.#length < 0) {
-        const size = `${chunk.length.toString(16)}\r\n`;
-        const out = new Uint8Array(size.length + chunk.length + 2);
-        encoder.encodeInto(size, out);
-        out.set(chunk, size.length);
-        out[out.length - 2] = 13;
-        out[out.length - 1] = 10;
-        return out;
-      }
-      if (this.#sent > this.#length) {
-        throw new TypeError(
-          `Cannot send request: the body stream yielded more than the ${this.#length} bytes of its Content-Length`,
-        );
-      }
-      // The caller may reuse its chunk once read: send a copy.
-      return chunk.slice();
+    let out = this.#queue.shift();
+    if (out === undefined && this.#used > this.#handed) {
+      if (this.#ended && !this.#failed) this.#endInArena();
+      out = this.#arena.subarray(this.#handed, this.#used);
+      this.#handed = this.#used;
     }
+    if (out !== undefined) {
+      this.#queued -= out.length;
+      this.#readAhead();
+      return out;
+    }
+    if (this.#failed) throw this.#error;
+    if (!this.#ended) {
+      this.#readAhead();
+      return this.#waiter ??= new Promise((resolve) => this.#wake = resolve);
+    }
+    this.finished = true;
+    if (this.#length < 0) return LAST_CHUNK;
+    if (this.#read !== this.#length) {
+      throw new TypeError(
+        `Cannot send request: the body stream ended after ${this.#read} of the ${this.#length} bytes of its Content-Length`,
+      );
+    }
+    return EMPTY;
   }
 
   /** Cancels the stream (the request failed); never throws. */
   cancel(reason: unknown): void {
     if (this.finished) return;
     this.finished = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#arena = EMPTY;
+    this.#handed = this.#used = 0;
     this.#reader.cancel(reason).catch(noop);
+    this.#wakeNow();
   }
+
+  /** Reads on if no read is in flight, nothing ended the stream, and there is room. */
+  #readAhead(): void {
+    if (
+      this.#reading || this.#ended || this.#failed || this.finished ||
+      this.#queued >= READ_AHEAD
+    ) return;
+    this.#reading = true;
+    this.#reader.read().then(this.#onRead, this.#onError);
+  }
+
+  #onRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
+    this.#reading = false;
+    if (this.finished) return; // cancelled meanwhile
+    if (result.done) {
+      this.#ended = true;
+      return this.#wakeNow();
+    }
+    const chunk: unknown = result.value;
+    if (!(chunk instanceof Uint8Array)) {
+      return this.#fail(
+        new TypeError(
+          `Cannot send request: the body stream yielded a ${
+            describe(chunk)
+          }, expected a Uint8Array`,
+        ),
+      );
+    }
+    // An empty chunk would end a chunked body: skipped.
+    if (chunk.length > 0) {
+      this.#read += chunk.length;
+      if (this.#length >= 0 && this.#read > this.#length) {
+        return this.#fail(
+          new TypeError(
+            `Cannot send request: the body stream yielded more than the ${this.#length} bytes of its Content-Length`,
+          ),
+        );
+      }
+      this.#queued += this.#take(chunk);
+      if (this.#queued >= READ_AHEAD) this.#wakeNow();
+      else if (this.#wake !== null && !this.#wakeScheduled) {
+        // Not at once: what else the stream has at hand comes in this turn.
+        this.#wakeScheduled = true;
+        setImmediate(this.#wakeNow);
+      }
+    }
+    this.#readAhead();
+  };
+
+  /** Copies `chunk`, framed, behind what waits; returns the bytes it takes. */
+  #take(chunk: Uint8Array): number {
+    const n = chunk.length;
+    const chunked = this.#length < 0;
+    // Chunked: the size in hex, CRLF, the chunk, CRLF.
+    let digits = chunked ? 1 : 0;
+    for (let v = n; chunked && v >= 16; v = Math.floor(v / 16)) digits++;
+    const framed = chunked ? digits + n + 4 : n;
+    let out: Uint8Array;
+    let at = 0;
+    if (framed > SMALL) {
+      this.#closeArena();
+      out = new Uint8Array(framed);
+      this.#queue.push(out);
+    } else {
+      if (this.#used + framed > this.#arena.length) {
+        this.#closeArena();
+        this.#arena = new Uint8Array(
+          this.#arena === EMPTY ? FIRST_ARENA : JOIN_MAX,
+        );
+        this.#handed = this.#used = 0;
+      }
+      out = this.#arena;
+      at = this.#used;
+      this.#used += framed;
+    }
+    if (chunked) {
+      for (let i = digits - 1, v = n; i >= 0; i--, v = Math.floor(v / 16)) {
+        out[at + i] = HEX[v % 16]!;
+      }
+      out[at + digits] = 13;
+      out[at + digits + 1] = 10;
+      at += digits + 2;
+    }
+    out.set(chunk, at);
+    if (chunked) {
+      out[at + n] = 13;
+      out[at + n + 1] = 10;
+    }
+    return framed;
+  }
+
+  /**
+   * The stream ended and the arena holds its last bytes: the end goes with them
+   * (the last chunk's terminator, or the check of `Content-Length`), not in a
+   * write of its own. Leaves the end to `next()` when it would fail.
+   */
+  #endInArena(): void {
+    if (this.#length >= 0) {
+      if (this.#read === this.#length) this.finished = true;
+      return;
+    }
+    const at = this.#used;
+    if (at + LAST_CHUNK.length > this.#arena.length) return;
+    this.#arena.set(LAST_CHUNK, at);
+    this.#used = at + LAST_CHUNK.length;
+    this.finished = true;
+  }
+
+  /** Queues what the arena holds that was not handed out: a large piece goes after it. */
+  #closeArena(): void {
+    if (this.#used > this.#handed) {
+      this.#queue.push(this.#arena.subarray(this.#handed, this.#used));
+      this.#handed = this.#used;
+    }
+  }
+
+  #onError = (error: unknown): void => {
+    this.#reading = false;
+    if (!this.finished) this.#fail(error);
+  };
+
+  #fail(error: unknown): void {
+    this.#failed = true;
+    this.#error = error;
+    this.#wakeNow();
+  }
+
+  #wakeNow = (): void => {
+    this.#wakeScheduled = false;
+    const wake = this.#wake;
+    this.#wake = null;
+    this.#waiter = null;
+    wake?.();
+  };
 }
 
 /**

@@ -141,8 +141,11 @@ export interface HttpClientOptions {
    * A request body: a string (sent as UTF-8), a `Uint8Array` or an `ArrayBuffer`
    * (copied, sent with `Content-Length`), or a `ReadableStream<Uint8Array>` (sent
    * `Transfer-Encoding: chunked`, or as exactly the `Content-Length` the headers
-   * give; it cannot be sent twice, so such a request is never replayed). Anything
-   * else, and any body with `GET`, `HEAD` or `TRACE`, is a `TypeError`.
+   * give; it cannot be sent twice, so such a request is never replayed). A
+   * stream's chunks are copied as they are read, and not read further while
+   * 256 KiB of them wait for the connection; the small ones the stream has at
+   * hand go out together. Anything else, and any body with `GET`, `HEAD` or
+   * `TRACE`, is a `TypeError`.
    */
   body?:
     | string

@@ -8,7 +8,7 @@ import {
 } from "@std/assert";
 import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
 import { RequestWriter, validateBody } from "../client/_request.ts";
-import { BodyStream } from "../client/_body.ts";
+import { BodyStream, JOIN_MAX, READ_AHEAD } from "../client/_body.ts";
 import { parseHttpUrl } from "../client/_http_url.ts";
 import { ca, cert, key } from "./_tls.ts";
 import {
@@ -763,17 +763,160 @@ Deno.test("fetchAll sends the whole body after an unprompted 100 Continue, then 
   assertEquals(latin1(result!.response.body), String(size));
 });
 
-Deno.test("BodyStream.next() asked again while its read is in flight answers with that read: no chunk is lost", async () => {
-  const stream = new BodyStream(streamOf(["one", "two"]), -1);
+Deno.test("BodyStream.next() asked again while it waits answers with the same wait: no chunk is lost", async () => {
+  let provide!: () => void;
+  let pulls = 0;
+  const stream = new BodyStream(
+    new ReadableStream<Uint8Array>({
+      async pull(c) {
+        pulls++;
+        if (pulls === 1) c.enqueue(new TextEncoder().encode("one"));
+        else if (pulls === 2) {
+          await new Promise<void>((r) => provide = r);
+          c.enqueue(new TextEncoder().encode("two"));
+        } else c.close();
+      },
+    }, { highWaterMark: 0 }),
+    -1,
+  );
   const first = stream.next();
   assert(first instanceof Promise);
   assertStrictEquals(stream.next(), first);
   await first;
   assertEquals(latin1(stream.next() as Uint8Array), "3\r\none\r\n");
   const second = stream.next();
+  assert(second instanceof Promise);
   assertStrictEquals(stream.next(), second);
+  provide();
   await second;
-  assertEquals(latin1(stream.next() as Uint8Array), "3\r\ntwo\r\n");
+  // The stream's end came in the same turn: it goes with the last chunk.
+  assertEquals(latin1(stream.next() as Uint8Array), "3\r\ntwo\r\n0\r\n\r\n");
+  assert(stream.finished);
+});
+
+Deno.test("BodyStream hands out the chunks a stream had at hand in one piece with the body's end after one wait, a large chunk on its own", async () => {
+  const small = Array.from(
+    { length: 100 },
+    (_, i) => new Uint8Array(100).fill(i),
+  );
+  const chunked = new BodyStream(ReadableStream.from(small), -1);
+  const wait = chunked.next();
+  assert(wait instanceof Promise);
+  await wait;
+  const piece = chunked.next();
+  assert(piece instanceof Uint8Array);
+  assert(chunked.finished);
+  // Each framed: "64\r\n", its 100 bytes, "\r\n"; then the body's end.
+  assertEquals(piece.length, 100 * 106 + 5);
+  assertEquals(latin1(piece.subarray(100 * 106)), "0\r\n\r\n");
+  for (let i = 0; i < 100; i++) {
+    const frame = piece.subarray(i * 106, (i + 1) * 106);
+    assertEquals(latin1(frame.subarray(0, 4)), "64\r\n");
+    assert(frame.subarray(4, 104).every((b) => b === i), `chunk ${i}`);
+    assertEquals(latin1(frame.subarray(104)), "\r\n");
+  }
+
+  // With a Content-Length: sent as they are; a chunk too large to join is
+  // handed out alone (a copy: the caller may reuse its own).
+  const large = new Uint8Array(100 * 1024).fill(7);
+  const parts = [small[1]!, small[2]!, large, small[3]!];
+  const sized = new BodyStream(
+    ReadableStream.from(parts),
+    200 + large.length + 100,
+  );
+  await sized.next();
+  const pieces: Uint8Array[] = [];
+  while (!sized.finished) {
+    const p = sized.next();
+    assert(p instanceof Uint8Array, "all at hand after one wait");
+    pieces.push(p);
+  }
+  assertEquals(pieces.map((p) => p.length), [200, large.length, 100]);
+  assert(
+    pieces[1]!.buffer !== large.buffer && pieces[1]!.every((b) => b === 7),
+  );
+  assert(sized.finished);
+});
+
+Deno.test("BodyStream hands out the chunks read before a bad one, then throws its TypeError", async () => {
+  const bad = new BodyStream(
+    ReadableStream.from<unknown>([
+      new TextEncoder().encode("ab"),
+      new TextEncoder().encode("cd"),
+      42,
+    ]) as ReadableStream<Uint8Array>,
+    -1,
+  );
+  await bad.next();
+  assertEquals(latin1(bad.next() as Uint8Array), "2\r\nab\r\n2\r\ncd\r\n");
+  assertThrows(() => bad.next(), TypeError, "yielded a Number");
+  const over = new BodyStream(streamOf(["ab", "cd", "ef"]), 5);
+  await over.next();
+  assertEquals(latin1(over.next() as Uint8Array), "abcd");
+  assertThrows(() => over.next(), TypeError, "more than the 5 bytes");
+  assert(!over.finished);
+});
+
+Deno.test("BodyStream reads a stream ahead by at most READ_AHEAD bytes while nothing is handed out", async () => {
+  let pulls = 0;
+  const stream = new BodyStream(
+    new ReadableStream<Uint8Array>({
+      pull(c) {
+        // Bounded, should the read-ahead not be: the test fails, not hangs.
+        if (++pulls > 10_000) c.close();
+        else c.enqueue(new Uint8Array(1024));
+      },
+    }, { highWaterMark: 0 }),
+    -1,
+  );
+  await stream.next();
+  await delay(20);
+  const framed = 1024 + 7; // "400\r\n", the chunk, "\r\n"
+  const ahead = Math.ceil(READ_AHEAD / framed);
+  assert(
+    pulls >= ahead && pulls <= ahead + 1,
+    `${pulls} pulls, ${ahead} fill the read-ahead`,
+  );
+  // Handing a piece out makes room: reading goes on, as far again.
+  const before = pulls;
+  const piece = stream.next() as Uint8Array;
+  assert(piece.length >= framed && piece.length % framed === 0);
+  await delay(20);
+  const more = pulls - before;
+  assert(
+    more >= piece.length / framed - 1 && more <= piece.length / framed + 1,
+    `${more} more pulls after ${piece.length / framed} chunks handed out`,
+  );
+  stream.cancel(new Error("done"));
+});
+
+Deno.test("fetchAll sends each chunk of a body stream as it was when read, though the stream reuses its buffer once asked for the next", async () => {
+  await using server = recordingServer();
+  const buffer = new Uint8Array(1000);
+  let n = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (n === 50) return c.close();
+      buffer.fill(n++); // the chunk handed out before is overwritten
+      c.enqueue(buffer);
+    },
+  }, { highWaterMark: 0 });
+  const [result] = await fetchAll([{
+    url: server.url("/up"),
+    method: "PUT",
+    headers: { "content-length": "50000" },
+    body,
+  }]);
+  assert(result!.ok, String(!result!.ok && result!.error));
+  const bytes = server.requests[0]!.bytes;
+  const sent = bytes.subarray(bytes.length - 50_000);
+  assertEquals(sent.length, 50_000);
+  for (let i = 0; i < 50; i++) {
+    assert(
+      sent.subarray(i * 1000, (i + 1) * 1000).every((b) => b === i),
+      `chunk ${i}`,
+    );
+  }
 });
 
 Deno.test("fetchAll returns an early 413 while the body stream waits on a slow source, and cancels the stream", async () => {
