@@ -30,7 +30,7 @@
  * --ports P[,P...] --path /1k --count N --concurrency C --expect-length L
  * [--keep-alive false] [--per-origin N] [--proxy URL] [--sink-file PATH]
  * [--tls-ca PATH] [--mod PATH] [--max-run-ms N] [--idle-ms N]
- * [--gc-between minor|full]`
+ * [--gc-between minor|full] [--upload CHUNKSxSIZE]`
  *
  * `--tls-ca` (a PEM file) makes it https: URLs `https://localhost:PORT/...`,
  * the raw loop over `Deno.connectTls`, `fetchAll`/`fetchEach` with `caCerts`,
@@ -40,6 +40,10 @@
  *
  * `--mod` takes `fetchAll` and `fetchEach` from another checkout's `mod.ts`
  * (the bench's `--baseline`) instead of this one's.
+ *
+ * `--upload 64x1024` makes every request a POST of a body streamed in 64
+ * chunks of 1,024 bytes (chunked on the wire; the raw loop writes it prebuilt
+ * with its head). Only `raw`, `fetch-all` and `fetch` take it.
  *
  * @module
  */
@@ -84,10 +88,18 @@ const PORTS = (flag("ports") ?? "").split(",").filter((p) => p !== "").map(
 );
 const PATH = flag("path") ?? "/1k";
 const COUNT = num("count");
+const UPLOAD = flag("upload");
 const OPTIONS: RunOptions = {
   concurrency: num("concurrency", 64),
   expectedLength: num("expect-length"),
 };
+if (UPLOAD !== undefined) {
+  const m = /^(\d+)x(\d+)$/.exec(UPLOAD);
+  if (m === null || Number(m[1]) < 1 || Number(m[2]) < 1) {
+    throw new RangeError(`Invalid --upload "${UPLOAD}": expected CHUNKSxSIZE`);
+  }
+  OPTIONS.upload = { chunks: Number(m[1]), size: Number(m[2]) };
+}
 const MAX_RUN_MS = num("max-run-ms", 300_000);
 const IDLE_MS = num("idle-ms", 200);
 const PROXY = flag("proxy");
@@ -130,6 +142,9 @@ if (PROXY !== undefined) extra.proxy = PROXY;
 const caCerts = TLS_CA !== undefined
   ? [await Deno.readTextFile(TLS_CA)]
   : undefined;
+if (UPLOAD !== undefined && !["raw", "fetch-all", "fetch"].includes(CLIENT)) {
+  throw new TypeError(`--client ${CLIENT} does not take --upload`);
+}
 if (caCerts !== undefined) {
   if (
     !["raw", "raw-keep", "fetch-all", "fetch-each", "fetch"].includes(CLIENT)

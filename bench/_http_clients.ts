@@ -48,6 +48,51 @@ export interface RunOptions {
   concurrency: number;
   /** The body length every response must have. */
   expectedLength: number;
+  /**
+   * Each request a POST of a body streamed in `chunks` chunks of `size` bytes
+   * (`fetchAll`, `fetch` and the raw keep-alive loop only).
+   */
+  upload?: Upload;
+}
+
+/** A request body streamed in equal chunks. */
+export interface Upload {
+  chunks: number;
+  size: number;
+}
+
+const UPLOAD_CHUNK = new Map<number, Uint8Array>();
+
+/**
+ * A fresh stream of `upload`'s chunks: one buffer, yielded again and again, as
+ * a producer reusing its buffer does (a client must be done with a chunk, or
+ * have copied it, once it asks for the next).
+ */
+export function uploadStream(upload: Upload): ReadableStream<Uint8Array> {
+  let chunk = UPLOAD_CHUNK.get(upload.size);
+  if (chunk === undefined) {
+    UPLOAD_CHUNK.set(
+      upload.size,
+      chunk = new Uint8Array(upload.size).fill(117),
+    );
+  }
+  const bytes = chunk;
+  return ReadableStream.from((function* () {
+    for (let i = 0; i < upload.chunks; i++) yield bytes;
+  })());
+}
+
+/** `upload`'s body as a chunked body on the wire, built once for the raw loop. */
+function framedUpload(upload: Upload): Uint8Array {
+  const size = encoder.encode(`${upload.size.toString(16)}\r\n`);
+  const one = size.length + upload.size + 2;
+  const out = new Uint8Array(upload.chunks * one + 5).fill(117);
+  for (let i = 0; i < upload.chunks; i++) {
+    out.set(size, i * one);
+    out.set([13, 10], i * one + size.length + upload.size);
+  }
+  out.set(encoder.encode("0\r\n\r\n"), upload.chunks * one);
+  return out;
 }
 
 /** Counts `r` into `out`: ok when status 200 with the expected body length. */
@@ -85,14 +130,24 @@ export interface Engine {
 
 const OURS: Engine = { fetchAll, fetchEach };
 
-/** Runs the URLs through `fetchAll` (keep-alive unless `extra.keepAlive` is false). */
+/**
+ * Runs the URLs through `fetchAll` (keep-alive unless `extra.keepAlive` is
+ * false); with `options.upload`, each a POST whose body stream is made as the
+ * crawl takes its URL.
+ */
 export async function runFetchAll(
   urls: string[],
   options: RunOptions,
   extra: ExtraOptions = {},
   engine: Engine = OURS,
 ): Promise<RunResult> {
-  const results = await engine.fetchAll(urls, {
+  const upload = options.upload;
+  const source = upload === undefined ? urls : (function* () {
+    for (const url of urls) {
+      yield { url, method: "POST", body: uploadStream(upload) };
+    }
+  })();
+  const results = await engine.fetchAll(source, {
     timeout: 120_000,
     ...extra,
     concurrency: options.concurrency,
@@ -129,7 +184,8 @@ export async function runFetchEach(
 
 /**
  * Runs the URLs through a pool of `concurrency` workers over `fetch` (through
- * `client`, e.g. one made by `Deno.createHttpClient({ proxy })`, when given).
+ * `client`, e.g. one made by `Deno.createHttpClient({ proxy })`, when given);
+ * with `options.upload`, each a POST of a fresh body stream.
  */
 export async function runFetchPool(
   urls: string[],
@@ -142,7 +198,13 @@ export async function runFetchPool(
     while (next < urls.length) {
       const url = urls[next++]!;
       try {
-        const res = await fetch(url, client ? { client } : undefined);
+        const upload = options.upload;
+        const res = await fetch(url, {
+          ...(client ? { client } : {}),
+          ...(upload !== undefined
+            ? { method: "POST", body: uploadStream(upload) }
+            : {}),
+        });
         const body = await res.arrayBuffer();
         if (
           res.status === 200 && body.byteLength === options.expectedLength
@@ -188,21 +250,29 @@ function parseHead(head: string): { status: number; length: number } {
 /**
  * The raw loops' request bytes for each distinct path, built once before a run;
  * `host` is the `Host` field's value (`127.0.0.1:port`, or `localhost:port`
- * over TLS).
+ * over TLS). With `upload`, a POST with its chunked body in the same buffer.
  */
 function rawRequests(
   host: string,
   paths: string[],
   extraFields: string,
+  upload?: Upload,
 ): Map<string, Uint8Array> {
   const requests = new Map<string, Uint8Array>();
+  const body = upload === undefined ? undefined : framedUpload(upload);
   for (const p of new Set(paths)) {
-    requests.set(
-      p,
-      encoder.encode(
-        `GET ${p} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: bench-raw\r\n${extraFields}\r\n`,
-      ),
+    const head = encoder.encode(
+      body === undefined
+        ? `GET ${p} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: bench-raw\r\n${extraFields}\r\n`
+        : `POST ${p} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: bench-raw\r\nTransfer-Encoding: chunked\r\n${extraFields}\r\n`,
     );
+    if (body === undefined) requests.set(p, head);
+    else {
+      const all = new Uint8Array(head.length + body.length);
+      all.set(head);
+      all.set(body, head.length);
+      requests.set(p, all);
+    }
   }
   return requests;
 }
@@ -267,7 +337,7 @@ export async function runRawKeepAlive(
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   let next = 0;
-  const requests = rawRequests(target.host, paths, "");
+  const requests = rawRequests(target.host, paths, "", options.upload);
   const kept: { status: number; body: Uint8Array }[] = [];
   async function worker(): Promise<void> {
     const conn = await target.connect();

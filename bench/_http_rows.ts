@@ -20,7 +20,11 @@
  *   `Deno.createHttpClient({ proxy })`;
  * - `tls`: N GETs over https (nginx only), keep-alive: a raw loop over
  *   `Deno.connectTls`, `fetchAll` with `caCerts`, `fetch` with
- *   `Deno.createHttpClient({ caCerts })`.
+ *   `Deno.createHttpClient({ caCerts })`;
+ * - `upload`: N POSTs of a body streamed in 64 chunks of 1 KiB, to the Deno
+ *   origin (started for the row when the others run on nginx, whose static
+ *   files take no POST): `fetchAll` and `fetch` given a
+ *   `ReadableStream`, and the raw loop writing the same bytes prebuilt.
  *
  * Ratios are medians of per-round ratios between clients of one row, measured in
  * the same rounds: `A ÷ B` of throughput (> 1: A is faster) or of CPU per
@@ -36,6 +40,7 @@ import {
   type Origin,
   PATHS,
   type Proxy,
+  startDenoOrigin,
   startTinyproxy,
   TEST_CA,
 } from "./_servers.ts";
@@ -67,6 +72,8 @@ export interface HttpConfig {
   proxyCount: number;
   /** Requests per run of the https row. */
   tlsCount: number;
+  /** Requests per run of the upload row. */
+  uploadCount: number;
 }
 
 export const FULL_HTTP: HttpConfig = {
@@ -84,6 +91,7 @@ export const FULL_HTTP: HttpConfig = {
   origins: 100,
   proxyCount: 20_000,
   tlsCount: 20_000,
+  uploadCount: 4_000,
 };
 
 export const QUICK_HTTP: HttpConfig = {
@@ -101,6 +109,7 @@ export const QUICK_HTTP: HttpConfig = {
   origins: 100,
   proxyCount: 500,
   tlsCount: 4_000,
+  uploadCount: 400,
 };
 
 /** The row ids, in the order they run. */
@@ -114,6 +123,7 @@ export const HTTP_ROWS = [
   "origins",
   "proxy",
   "tls",
+  "upload",
 ] as const;
 export type HttpRow = typeof HTTP_ROWS[number];
 
@@ -172,7 +182,7 @@ interface RowDef {
   clients: ClientSpec[];
   /** Requests per run. */
   count: number;
-  /** Body bytes per request. */
+  /** Body bytes per request (the request's, for the upload row). */
   bodyLength: number;
   schedule: Schedule;
   fresh?: boolean;
@@ -980,6 +990,97 @@ function tlsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
   };
 }
 
+/** The upload row's body: 64 chunks of 1 KiB, streamed. */
+const UPLOAD = "64x1024";
+
+/** The upload row, against `origin` (a Deno origin: it reads each body whole before it answers). */
+function uploadRow(origin: Origin, cfg: HttpConfig): RowDef {
+  const n = cfg.uploadCount;
+  const c = cfg.concurrency;
+  const schedule: Schedule = {
+    rounds: cfg.rounds,
+    warmupRuns: Math.max(cfg.warmupRuns, Math.ceil(cfg.warmupRequests / n)),
+    expectOk: n,
+    runTimeoutMs: 180_000,
+  };
+  const args = (client: string) => [
+    "--client",
+    client,
+    "--ports",
+    String(origin.port),
+    "--path",
+    "/upload",
+    "--count",
+    String(n),
+    "--concurrency",
+    String(c),
+    "--expect-length",
+    "2",
+    "--upload",
+    UPLOAD,
+  ];
+  return {
+    id: "upload",
+    title: `HTTP upload: ${
+      fmtN(n)
+    } POSTs of a body streamed in 64 chunks of 1 KiB, concurrency ${c}, keep-alive (req/s, higher is better)`,
+    notes: [
+      `Origin: ${origin.describe}; /upload reads the body whole (chunked), then answers "ok".`,
+      "fetchAll and fetch get a fresh ReadableStream per request (ReadableStream.from over a generator yielding one reused 1 KiB buffer); the raw loop writes the same bytes, head and chunked body prebuilt in one buffer: the wire's cost without a stream.",
+      roundsNote(schedule),
+      METHOD_NOTE,
+    ],
+    count: n,
+    bodyLength: 64 * 1024, // uploaded: the MiB/s beside req/s is the upload's
+    schedule,
+    clients: [
+      {
+        id: "raw",
+        label: `raw keep-alive loop, body prebuilt (${c} conns)`,
+        args: args("raw"),
+      },
+      {
+        id: "fetchAll",
+        label: "fetchAll, ReadableStream bodies",
+        lib: true,
+        args: args("fetch-all"),
+      },
+      {
+        id: "fetch",
+        label: `Deno fetch pool, ReadableStream bodies (${c} workers)`,
+        args: args("fetch"),
+      },
+    ],
+    // References only: issue 10's targets are for the GET rows.
+    ratios: [
+      {
+        a: "fetchAll",
+        b: "fetch",
+        kind: "speed",
+        label: "fetchAll ÷ fetch (req/s)",
+      },
+      {
+        a: "fetchAll",
+        b: "fetch",
+        kind: "cpu",
+        label: "fetchAll ÷ fetch (CPU µs/req)",
+      },
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "speed",
+        label: "fetchAll ÷ raw prebuilt (req/s)",
+      },
+      {
+        a: "fetch",
+        b: "raw",
+        kind: "speed",
+        label: "fetch ÷ raw prebuilt (req/s)",
+      },
+    ],
+  };
+}
+
 /** A section with one skipped row: what a row that cannot run prints. */
 function skippedSection(
   id: string,
@@ -1203,6 +1304,18 @@ export async function runHttpRows(
             )
             : await runRow(def, quick, base),
         );
+        break;
+      }
+      case "upload": {
+        // nginx's static files take no POST (405): the row has a server of its own.
+        const own = origin.kind === "deno" ? null : await startDenoOrigin(0);
+        try {
+          sections.push(
+            await runRow(uploadRow(own ?? origin, cfg), quick, base),
+          );
+        } finally {
+          await own?.stop();
+        }
         break;
       }
     }

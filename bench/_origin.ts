@@ -4,6 +4,8 @@
  *
  * - `/1k`, `/64k`, `/64m`: 1 KiB, 64 KiB and 64 MiB of `x`;
  * - `/1g`: 1 GiB of zeros, written 1 MiB at a time (`raw` only);
+ * - `/upload`: reads the request's body (`Content-Length` or chunked) and
+ *   answers `ok` (`raw` only);
  * - anything else: `404`.
  *
  * Two implementations, picked with `--impl`. The bench uses `raw`: measured here
@@ -42,6 +44,8 @@ const BODIES: Record<string, Uint8Array<ArrayBuffer>> = {
   "/64m": new Uint8Array(64 * 1024 * 1024).fill(120),
 };
 const NOT_FOUND: Uint8Array<ArrayBuffer> = encoder.encode("not found\n");
+/** Answers a request whose body was read whole (`raw` only). */
+const UPLOAD = "/upload";
 /** Bodies too big to hold: their length, sent as this chunk repeated. */
 const STREAMED: Record<string, number> = { "/1g": 1024 * 1024 * 1024 };
 const STREAM_CHUNK = new Uint8Array(1024 * 1024);
@@ -74,6 +78,12 @@ for (const [path, body] of Object.entries(BODIES)) {
   keepAlive.set(path, can("200 OK", body, false));
   closing.set(path, can("200 OK", body, true));
 }
+for (const canned of [keepAlive, closing]) {
+  canned.set(
+    UPLOAD,
+    can("200 OK", encoder.encode("ok"), canned === closing),
+  );
+}
 const notFoundKeep = can("404 Not Found", NOT_FOUND, false);
 const notFoundClose = can("404 Not Found", NOT_FOUND, true);
 
@@ -102,6 +112,64 @@ async function serveRaw(conn: Deno.Conn): Promise<void> {
   let buf = new Uint8Array(16 * 1024);
   let start = 0;
   let end = 0;
+  /** Reads more into `buf[end:]` (compacted or grown first when full); false at its end. */
+  const fill = async (): Promise<boolean> => {
+    if (start === end) start = end = 0;
+    if (end === buf.length) {
+      if (start > 0) {
+        buf.copyWithin(0, start, end);
+        end -= start;
+        start = 0;
+      } else {
+        if (buf.length >= 1024 * 1024) return false; // absurd head: drop the client
+        const bigger = new Uint8Array(buf.length * 2);
+        bigger.set(buf);
+        buf = bigger;
+      }
+    }
+    const n = await conn.read(buf.subarray(end));
+    if (n === null) return false;
+    end += n;
+    return true;
+  };
+  /** The next line of a chunked body, without its CRLF. */
+  const line = async (): Promise<string> => {
+    for (;;) {
+      for (let i = start + 1; i < end; i++) {
+        if (buf[i] === 10 && buf[i - 1] === 13) {
+          const text = latin1.decode(buf.subarray(start, i - 1));
+          start = i + 1;
+          return text;
+        }
+      }
+      if (!await fill()) throw new Error("closed in a chunked body");
+    }
+  };
+  const skip = async (n: number): Promise<void> => {
+    while (n > 0) {
+      if (start === end && !await fill()) {
+        throw new Error("closed in a body");
+      }
+      const k = Math.min(n, end - start);
+      start += k;
+      n -= k;
+    }
+  };
+  /** Reads the body `head` announces, and drops it. */
+  const readBody = async (head: string): Promise<void> => {
+    if (/\r\ntransfer-encoding:[ \t]*chunked/i.test(head)) {
+      for (;;) {
+        const size = parseInt(await line(), 16);
+        if (size === 0) break;
+        await skip(size);
+        await line();
+      }
+      while (await line() !== ""); // trailer fields
+    } else {
+      const m = /\r\ncontent-length:[ \t]*(\d+)/i.exec(head);
+      if (m !== null) await skip(Number(m[1]));
+    }
+  };
   try {
     (conn as Deno.TcpConn).setNoDelay(true);
     while (true) {
@@ -124,7 +192,11 @@ async function serveRaw(conn: Deno.Conn): Promise<void> {
         const canned = (close ? closing : keepAlive).get(path) ??
           (close ? notFoundClose : notFoundKeep);
         const streamed = STREAMED[path];
-        if (streamed !== undefined && !text.startsWith("HEAD ")) {
+        if (path === UPLOAD) {
+          await readBody(text);
+          scanned = start;
+          for (const part of canned.parts) await writeAll(conn, part);
+        } else if (streamed !== undefined && !text.startsWith("HEAD ")) {
           await writeAll(conn, head("200 OK", streamed, close));
           for (let sent = 0; sent < streamed; sent += STREAM_CHUNK.length) {
             await writeAll(
@@ -150,22 +222,7 @@ async function serveRaw(conn: Deno.Conn): Promise<void> {
         }
         if (close) return;
       }
-      if (start === end) start = end = 0;
-      if (end === buf.length) {
-        if (start > 0) {
-          buf.copyWithin(0, start, end);
-          end -= start;
-          start = 0;
-        } else {
-          if (buf.length >= 1024 * 1024) return; // absurd head: drop the client
-          const bigger = new Uint8Array(buf.length * 2);
-          bigger.set(buf);
-          buf = bigger;
-        }
-      }
-      const n = await conn.read(buf.subarray(end));
-      if (n === null) return;
-      end += n;
+      if (!await fill()) return;
     }
   } catch {
     // Client reset or went away: nothing to do.
