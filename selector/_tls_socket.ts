@@ -53,6 +53,7 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
   const abort = new AbortController();
   let handshake: Connecting | null = null;
   const attempt = (ca: string[] | undefined) => {
+    const started = performance.now();
     Deno.connect({
       hostname,
       port: options.port,
@@ -73,6 +74,18 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
         if (abort.signal.aborted) return; // rejected as cancelled already
         if (ca !== undefined && isUnknownIssuer(error)) {
           attempt(undefined); // not anchored in caCerts: try the default roots
+        } else if (isAmbiguousRejection(error)) {
+          // Expired, not yet valid or from an unknown issuer: node:tls says
+          // the same of all three. A look at the certificate says which, in
+          // at most three times what this attempt took: a server that takes
+          // no second connection delays the error that long, no longer.
+          const limit = Math.max(
+            DIAGNOSIS_MIN_MS,
+            3 * (performance.now() - started),
+          );
+          certificateProblem(hostname, options, abort.signal, limit).then(
+            (why) => reject(why === null ? error : explained(error, why)),
+          );
         } else {
           reject(error);
         }
@@ -88,6 +101,123 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
       reject(new DOMException("The TLS connect was cancelled", "AbortError"));
     },
   };
+}
+
+/**
+ * What is wrong with the certificate the server at `hostname` presents, in a
+ * few words, or `null` when that cannot be told: expired, not yet valid, or
+ * issued by an authority not trusted. Deno 2.9.6's node:tls reports all three
+ * as "unable to verify the first certificate", and after a failed handshake it
+ * has no peer certificate to show.
+ *
+ * So this is a second handshake, with verification off, that sends nothing at
+ * all (no client certificate either): it only reads the certificate and closes.
+ * The verdict stays the first handshake's; this only words it. Any failure of
+ * its own, `signal` aborting it, or `limitMs` passing, answers `null`.
+ */
+function certificateProblem(
+  hostname: string,
+  options: TlsOptions,
+  signal: AbortSignal,
+  limitMs: number,
+): Promise<string | null> {
+  return new Promise((resolve) => {
+    const tcpAbort = new AbortController();
+    const onSignal = () => tcpAbort.abort();
+    signal.addEventListener("abort", onSignal, { once: true });
+    const timer = setTimeout(() => tcpAbort.abort(), limitMs);
+    const end = (why: string | null) => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onSignal);
+      resolve(why);
+    };
+    Deno.connect({
+      hostname,
+      port: options.port,
+      signal: tcpAbort.signal,
+    }).then((tcp) => {
+      if (tcpAbort.signal.aborted) {
+        tcp.close();
+        return end(null);
+      }
+      const pipe = new TransportPipe(tcp);
+      const { cert: _cert, key: _key, ...anonymous } = options;
+      const socket = connect({
+        // No roots either: nothing is verified, and loading them costs ~8 ms.
+        ...nodeOptions(anonymous, []),
+        rejectUnauthorized: false,
+        socket: pipe.duplex,
+      });
+      let settled = false;
+      const done = (why: string | null) => {
+        if (settled) return;
+        settled = true;
+        tcpAbort.signal.removeEventListener("abort", onAbort);
+        socket.destroy();
+        pipe.duplex.destroy();
+        end(why);
+      };
+      const onAbort = () => done(null);
+      tcpAbort.signal.addEventListener("abort", onAbort, { once: true });
+      // Kept after it settles: an error event with no listener would throw.
+      socket.on("error", onAbort);
+      socket.once("secureConnect", () => {
+        done(describeProblem(socket.getPeerCertificate(), Date.now()));
+      });
+    }, () => end(null));
+  });
+}
+
+/** What {@linkcode describeProblem} reads of `getPeerCertificate()`'s answer. */
+export interface CertificateFacts {
+  valid_from?: string | undefined;
+  valid_to?: string | undefined;
+  subject?: object | undefined;
+  issuer?: object | undefined;
+}
+
+/** What `certificateProblem` found wrong with `cert` at `now`, or `null`. */
+export function describeProblem(
+  cert: CertificateFacts | null | undefined,
+  now: number,
+): string | null {
+  if (cert?.valid_to === undefined || cert.valid_from === undefined) {
+    return null;
+  }
+  const notBefore = Date.parse(cert.valid_from);
+  const notAfter = Date.parse(cert.valid_to);
+  if (now > notAfter) {
+    return `the server's certificate expired on ${isoDate(notAfter)}`;
+  }
+  if (now < notBefore) {
+    return `the server's certificate is not valid before ${isoDate(notBefore)}`;
+  }
+  const subject = distinguishedName(cert.subject);
+  const issuer = distinguishedName(cert.issuer);
+  if (issuer === "") return null;
+  return issuer === subject
+    ? `the server's certificate is self-signed (${subject})`
+    : `the server's certificate was issued by ${issuer}, which is not a trusted root (nor did the server send a chain that leads to one)`;
+}
+
+/** `ms` as `2021-01-01 00:00:00 UTC`. */
+function isoDate(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/** `{ CN: "a", O: "b" }` as `CN=a, O=b`; "" for none. */
+function distinguishedName(name: unknown): string {
+  if (typeof name !== "object" || name === null) return "";
+  return Object.entries(name).map(([k, v]) => `${k}=${v}`).join(", ");
+}
+
+/** `error` (a rejected certificate, as `InvalidData`) with `why` added to its message. */
+function explained(error: unknown, why: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const out = new Deno.errors.InvalidData(`${error.message}: ${why}`);
+  // The original node:tls error stays the cause: isUnknownIssuer() reads its code.
+  (out as { cause?: unknown }).cause = error.cause ?? error;
+  return out;
 }
 
 /**
@@ -310,6 +440,19 @@ export function isUnknownIssuer(error: unknown): boolean {
   if (UNKNOWN_ISSUER.test(String(code))) return true;
   return typeof cause === "object" && cause !== null &&
     UNKNOWN_ISSUER.test(String((cause as { code?: unknown }).code));
+}
+
+/** The least time a look at a rejected certificate gets (see `certificateProblem`). */
+const DIAGNOSIS_MIN_MS = 250;
+
+/**
+ * Whether node:tls rejected the server's certificate with the code Deno 2.9.6
+ * gives an expired one, one not yet valid and one from an unknown issuer alike
+ * (a self-signed one, or one for another name, it reports as such).
+ */
+function isAmbiguousRejection(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
+  return cause?.code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE";
 }
 
 /** The longest a gracefully closed TLS socket waits for its peer to close too. */

@@ -24,6 +24,19 @@ export const clientCert: string = read("client.crt");
 /** The key of {@link clientCert}. */
 export const clientKey: string = read("client.key");
 
+/** The CA that signed {@link expiredCert} and {@link notYetValidCert}. */
+export const datedCa: string = read("dated_ca.crt");
+/** For `localhost`, valid in 2020 only. */
+export const expiredCert: string = read("expired.crt");
+/** For `localhost`, valid in 2100 only. */
+export const notYetValidCert: string = read("not_yet_valid.crt");
+/** The key of {@link expiredCert} and {@link notYetValidCert}. */
+export const datedKey: string = read("dated.key");
+/** For `localhost`, signed by its own key. */
+export const selfSignedCert: string = read("self_signed.crt");
+/** The key of {@link selfSignedCert}. */
+export const selfSignedKey: string = read("self_signed.key");
+
 /** A `Deno.listenTls` listener on 127.0.0.1, any port, serving {@link cert}. */
 export function listenTls(): Deno.TlsListener {
   return Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });

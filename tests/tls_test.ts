@@ -37,14 +37,23 @@ import {
 } from "./_net.ts";
 import {
   ca,
+  cert,
   clientCa,
   clientCert,
   clientKey,
+  datedCa,
+  datedKey,
+  expiredCert,
+  key,
   listenTls,
   type MtlsServer,
   mtlsServer as startMtlsServer,
+  notYetValidCert,
+  selfSignedCert,
+  selfSignedKey,
   testdata,
 } from "./_tls.ts";
+import { describeProblem } from "../selector/_tls_socket.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -190,6 +199,127 @@ Deno.test("PollableConn.connectTls() without the CA becomes ready with a certifi
     outcome === "InvalidData" || outcome === "UnexpectedEof",
     outcome,
   );
+});
+
+/**
+ * A TLS server of `cert` that counts the connections it accepts and the
+ * application bytes any of them sent (reading each until it ends).
+ */
+function countingTlsServer(cert: string, key: string) {
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert,
+    key,
+  });
+  const stats = { connections: 0, bytes: 0 };
+  const conns: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      stats.connections++;
+      conns.push((async () => {
+        const buf = new Uint8Array(1024);
+        try {
+          for (let n; (n = await conn.read(buf)) !== null;) stats.bytes += n;
+        } catch {
+          // The client rejected the certificate, or hung up.
+        } finally {
+          conn.close();
+        }
+      })());
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    stats,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting.catch(() => {});
+      await Promise.all(conns);
+    },
+  };
+}
+
+Deno.test("fetchAll over https says why a certificate was rejected (expired, not yet valid, untrusted issuer, self-signed), and sends no request byte", async () => {
+  // [case, certificate, key, caCerts, what the error says, looked again]
+  const cases: Array<
+    [string, string, string, string[] | undefined, string, boolean]
+  > = [
+    [
+      "expired",
+      expiredCert,
+      datedKey,
+      [datedCa],
+      "unable to verify the first certificate: the server's certificate expired on 2021-01-01 00:00:00 UTC",
+      true,
+    ],
+    [
+      "not yet valid",
+      notYetValidCert,
+      datedKey,
+      [datedCa],
+      "unable to verify the first certificate: the server's certificate is not valid before 2100-01-01 00:00:00 UTC",
+      true,
+    ],
+    [
+      "untrusted issuer",
+      cert,
+      key,
+      undefined,
+      "unable to verify the first certificate: the server's certificate was issued by CN=selectors test CA, which is not a trusted root",
+      true,
+    ],
+    // node:tls names this one itself: no second look.
+    [
+      "self-signed",
+      selfSignedCert,
+      selfSignedKey,
+      undefined,
+      "self-signed certificate",
+      false,
+    ],
+  ];
+  for (const [name, serverCert, serverKey, caCerts, says, looked] of cases) {
+    await using server = countingTlsServer(serverCert, serverKey);
+    const [result] = await fetchAll(
+      [`https://localhost:${server.port}/`],
+      caCerts !== undefined ? { caCerts } : {},
+    );
+    assert(!result!.ok, name);
+    const error = result!.error as Error;
+    assert(error instanceof Deno.errors.InvalidData, `${name}: ${error}`);
+    assertStringIncludes(error.message, says, name);
+    // caCerts are tried, then the default roots (see connectTlsSocket), then
+    // the look at the certificate: one more handshake, and no request.
+    const tries = caCerts !== undefined ? 2 : 1;
+    assertEquals(server.stats.connections, tries + (looked ? 1 : 0), name);
+    assertEquals(server.stats.bytes, 0, name);
+  }
+});
+
+Deno.test("describeProblem() words a certificate's dates and issuer, and says nothing without them", () => {
+  const now = Date.UTC(2030, 0, 1);
+  const cert = {
+    valid_from: "Jan  1 00:00:00 2029 GMT",
+    valid_to: "Jan  1 00:00:00 2031 GMT",
+    subject: { CN: "a.example", O: "A" },
+    issuer: { CN: "B CA", O: "B" },
+  };
+  assertEquals(
+    describeProblem(cert, now),
+    "the server's certificate was issued by CN=B CA, O=B, which is not a trusted root (nor did the server send a chain that leads to one)",
+  );
+  assertEquals(
+    describeProblem(cert, Date.UTC(2032, 0, 1)),
+    "the server's certificate expired on 2031-01-01 00:00:00 UTC",
+  );
+  assertEquals(
+    describeProblem({ ...cert, issuer: cert.subject }, now),
+    "the server's certificate is self-signed (CN=a.example, O=A)",
+  );
+  assertEquals(describeProblem(null, now), null);
+  assertEquals(describeProblem({ valid_to: cert.valid_to }, now), null);
+  assertEquals(describeProblem({ ...cert, issuer: undefined }, now), null);
 });
 
 Deno.test("PollableConn.connectTls() to a refused port sets error", async () => {
