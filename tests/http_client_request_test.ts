@@ -8,7 +8,7 @@ import {
 } from "@std/assert";
 import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
 import { RequestWriter, validateBody } from "../client/_request.ts";
-import { BodyStream, JOIN_MAX, READ_AHEAD } from "../client/_body.ts";
+import { BodyStream, READ_AHEAD } from "../client/_body.ts";
 import { parseHttpUrl } from "../client/_http_url.ts";
 import { ca, cert, key } from "./_tls.ts";
 import {
