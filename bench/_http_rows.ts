@@ -147,6 +147,22 @@ interface RatioSpec {
   target?: { op: ">=" | "<="; limit: number; text: string };
 }
 
+/** `fetchAll` against `fetch`, speed and CPU, where no target is set on them. */
+const FETCH_RATIOS: RatioSpec[] = [
+  {
+    a: "fetchAll",
+    b: "fetch",
+    kind: "speed",
+    label: "fetchAll ÷ fetch (req/s)",
+  },
+  {
+    a: "fetchAll",
+    b: "fetch",
+    kind: "cpu",
+    label: "fetchAll ÷ fetch (CPU µs/req)",
+  },
+];
+
 /**
  * The ratios of a row with the raw loop keeping its bodies (`rawKeep`), a
  * reference for what holding the bodies costs with no client at all.
@@ -968,18 +984,7 @@ function tlsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
         kind: "cpu",
         label: "fetchAll ÷ raw TLS (CPU µs/req)",
       },
-      {
-        a: "fetchAll",
-        b: "fetch",
-        kind: "speed",
-        label: "fetchAll ÷ fetch (req/s)",
-      },
-      {
-        a: "fetchAll",
-        b: "fetch",
-        kind: "cpu",
-        label: "fetchAll ÷ fetch (CPU µs/req)",
-      },
+      ...FETCH_RATIOS,
       {
         a: "fetch",
         b: "raw",
@@ -1053,18 +1058,7 @@ function uploadRow(origin: Origin, cfg: HttpConfig): RowDef {
     ],
     // References only: issue 10's targets are for the GET rows.
     ratios: [
-      {
-        a: "fetchAll",
-        b: "fetch",
-        kind: "speed",
-        label: "fetchAll ÷ fetch (req/s)",
-      },
-      {
-        a: "fetchAll",
-        b: "fetch",
-        kind: "cpu",
-        label: "fetchAll ÷ fetch (CPU µs/req)",
-      },
+      ...FETCH_RATIOS,
       {
         a: "fetchAll",
         b: "raw",
@@ -1198,17 +1192,7 @@ async function proxyRow(
       bodyLength: PATHS["/1k"],
       schedule,
       clients,
-      ratios: [{
-        a: "fetchAll",
-        b: "fetch",
-        kind: "speed",
-        label: "fetchAll ÷ fetch (req/s)",
-      }, {
-        a: "fetchAll",
-        b: "fetch",
-        kind: "cpu",
-        label: "fetchAll ÷ fetch (CPU µs/req)",
-      }],
+      ratios: [...FETCH_RATIOS],
     }, quick);
     if (uses !== true) {
       section.rows.unshift({
