@@ -210,6 +210,19 @@ interface RowDef {
   ) => Verdict[];
 }
 
+/**
+ * The schedule of a many-request row of `count` requests a run: warm-up runs
+ * until `cfg.warmupRequests` requests (at least `cfg.warmupRuns` runs).
+ */
+function warmSchedule(cfg: HttpConfig, count: number): Schedule {
+  return {
+    rounds: cfg.rounds,
+    warmupRuns: Math.max(cfg.warmupRuns, Math.ceil(cfg.warmupRequests / count)),
+    expectOk: count,
+    runTimeoutMs: 180_000,
+  };
+}
+
 function clientArgs(
   client: string,
   ports: number[],
@@ -444,15 +457,7 @@ function keepAliveRows(
     count: number,
     what: string,
   ): RowDef => {
-    const schedule: Schedule = {
-      rounds: cfg.rounds,
-      warmupRuns: Math.max(
-        cfg.warmupRuns,
-        Math.ceil(cfg.warmupRequests / count),
-      ),
-      expectOk: count,
-      runTimeoutMs: 180_000,
-    };
+    const schedule = warmSchedule(cfg, count);
     return {
       id,
       title: `HTTP: ${
@@ -931,12 +936,7 @@ function tlsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
   const n = cfg.tlsCount;
   const port = [origin.tlsPort];
   const c = cfg.concurrency;
-  const schedule: Schedule = {
-    rounds: cfg.rounds,
-    warmupRuns: Math.max(cfg.warmupRuns, Math.ceil(cfg.warmupRequests / n)),
-    expectOk: n,
-    runTimeoutMs: 180_000,
-  };
+  const schedule = warmSchedule(cfg, n);
   const tls = ["--tls-ca", TEST_CA];
   return {
     id: "tls",
@@ -1002,12 +1002,7 @@ const UPLOAD = "64x1024";
 function uploadRow(origin: Origin, cfg: HttpConfig): RowDef {
   const n = cfg.uploadCount;
   const c = cfg.concurrency;
-  const schedule: Schedule = {
-    rounds: cfg.rounds,
-    warmupRuns: Math.max(cfg.warmupRuns, Math.ceil(cfg.warmupRequests / n)),
-    expectOk: n,
-    runTimeoutMs: 180_000,
-  };
+  const schedule = warmSchedule(cfg, n);
   const args = (client: string) => [
     "--client",
     client,
