@@ -13,7 +13,7 @@ const encoder = new TextEncoder();
 /** The end of a chunked body (no trailer fields). */
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 /** The ASCII hex digits, for chunk sizes. */
-const HEX = new TextEncoder().encode("0123456789abcdef");
+const HEX = encoder.encode("0123456789abcdef");
 const noop = () => {};
 
 /** Bodies with at least this much left are read straight into their buffer. */
@@ -250,6 +250,7 @@ export class BodyStream {
     if (at + LAST_CHUNK.length > this.#arena.length) return;
     this.#arena.set(LAST_CHUNK, at);
     this.#used = at + LAST_CHUNK.length;
+    this.#queued += LAST_CHUNK.length;
     this.finished = true;
   }
 
