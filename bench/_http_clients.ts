@@ -194,17 +194,19 @@ export async function runFetchPool(
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   let next = 0;
+  const upload = options.upload;
+  const init = client ? { client } : undefined;
   async function worker(): Promise<void> {
     while (next < urls.length) {
       const url = urls[next++]!;
       try {
-        const upload = options.upload;
-        const res = await fetch(url, {
-          ...(client ? { client } : {}),
-          ...(upload !== undefined
-            ? { method: "POST", body: uploadStream(upload) }
-            : {}),
-        });
+        // A GET's call as it was before the upload row: nothing built per request.
+        const res = await fetch(
+          url,
+          upload === undefined
+            ? init
+            : { ...init, method: "POST", body: uploadStream(upload) },
+        );
         const body = await res.arrayBuffer();
         if (
           res.status === 200 && body.byteLength === options.expectedLength
