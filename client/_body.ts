@@ -44,7 +44,7 @@ export const READ_AHEAD = 256 * 1024;
  * The largest buffer small chunks are copied into, one after another, and so
  * the most bytes of them handed out in one piece: a write call.
  */
-export const JOIN_MAX = 64 * 1024;
+const JOIN_MAX = 64 * 1024;
 /** Chunks up to this size (framed) are joined; larger ones are copied alone. */
 const SMALL = JOIN_MAX / 4;
 /**
