@@ -14,6 +14,7 @@ import {
   kSendOwned,
   kStartTls,
   kTakeDirect,
+  kUnwritten,
 } from "../selector/_pollable.ts";
 import { isUnknownIssuer } from "../selector/_tls_socket.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
@@ -1151,7 +1152,9 @@ export class HttpClient {
     }
     const stream = this.#bodyStream;
     if (stream !== null && !stream.finished) {
-      const next = stream.next();
+      // Every piece before is accepted whole: those the conn has written
+      // are the stream's to reuse.
+      const next = stream.next(this.#conn[kUnwritten]());
       if (next instanceof Promise) {
         if (next === this.#bodyRead) {
           // The read waited on already (the response side waited meanwhile):

@@ -20,6 +20,11 @@ export const kPeek: unique symbol = Symbol("selectors.peek");
 export const kConsume: unique symbol = Symbol("selectors.consume");
 /** `(bytes)`: `send` without the defensive copy, for bytes the caller will not touch again. */
 export const kSendOwned: unique symbol = Symbol("selectors.sendOwned");
+/**
+ * `()`: bytes `send` accepted that are not written yet, the last ones accepted;
+ * the ones before them the conn no longer holds.
+ */
+export const kUnwritten: unique symbol = Symbol("selectors.unwritten");
 
 /**
  * `(target)`: the next read goes straight into `target` (the HTTP client's body

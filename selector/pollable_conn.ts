@@ -23,6 +23,7 @@ import {
   kStartTls,
   kTakeDirect,
   kUnwatch,
+  kUnwritten,
   kWatch,
   nextFd,
   type Watcher,
@@ -789,6 +790,16 @@ export class PollableConn implements Pollable, Disposable {
     }
     this.#assertWritable();
     return this.#accept(bytes, false, OWNED_HIGH_WATER_MARK);
+  }
+
+  /**
+   * Bytes accepted and not yet written: a write error or a close drops them,
+   * and a write's buffer is the caller's again once its op has settled.
+   *
+   * @ignore
+   */
+  [kUnwritten](): number {
+    return this.#wlen;
   }
 
   /** Queues as much of `bytes` as fits; copies them if the caller keeps them. */

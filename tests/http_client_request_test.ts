@@ -919,6 +919,103 @@ Deno.test("fetchAll sends each chunk of a body stream as it was when read, thoug
   }
 });
 
+/** `count` chunks of `size` bytes, each a pattern of its own (a shifted or swapped copy shows). */
+function patterned(count: number, size: number): Uint8Array[] {
+  return Array.from({ length: count }, (_, i) => {
+    const chunk = new Uint8Array(size);
+    for (let j = 0; j < size; j++) chunk[j] = (i * 31 + (j >> 8) + j) & 0xff;
+    return chunk;
+  });
+}
+
+Deno.test("BodyStream copies a large chunk into the buffer of one the conn has written, never of one it still holds", async () => {
+  const chunks = patterned(12, 64 * 1024);
+  const total = chunks.length * 64 * 1024;
+  /**
+   * Hands the whole body out as a conn would take it, telling the stream
+   * `unwritten(handed, last)` bytes are still held before each piece; checks
+   * each piece as it comes, and returns how many buffers the pieces had.
+   */
+  const drain = async (
+    unwritten: ((handed: number, last: number) => number) | null,
+  ) => {
+    const stream = new BodyStream(ReadableStream.from(chunks), total);
+    const buffers = new Set<ArrayBufferLike>();
+    let at = 0;
+    let last = 0;
+    while (!stream.finished) {
+      const piece = stream.next(unwritten?.(at, last));
+      if (piece instanceof Promise) {
+        await piece;
+        continue;
+      }
+      if (piece.length === 0) break;
+      // The bytes handed out are the chunks', whatever buffer they are in.
+      const i = at / (64 * 1024);
+      assertEquals(piece, chunks[i], `piece at ${at}`);
+      buffers.add(piece.buffer);
+      at += piece.length;
+      last = piece.length;
+    }
+    assertEquals(at, total);
+    return buffers.size;
+  };
+  // The conn still holds every piece: none is written over.
+  assertEquals(await drain((handed) => handed), 12);
+  // No word from the conn: the same.
+  assertEquals(await drain(null), 12);
+  // The conn holds only the last piece it took: the others' buffers come back.
+  const reused = await drain((_, last) => last);
+  assert(reused <= 7, `${reused} buffers for 12 large chunks`);
+});
+
+Deno.test("fetchAll sends large chunks byte for byte while the server holds back, over http and https (their copies reuse only written buffers)", async () => {
+  // 8 MiB: more than loopback's socket buffers take, so the conn's queue and
+  // the read-ahead fill while the server waits, and buffers are reused.
+  const chunks = patterned(128, 64 * 1024);
+  const expected = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", concatAll(chunks)),
+  );
+  const handler = async (req: Request) => {
+    await delay(150);
+    const got = await crypto.subtle.digest("SHA-256", await req.arrayBuffer());
+    return new Response(got);
+  };
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    handler,
+  );
+  await using tls = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+    handler,
+  );
+  const results = await fetchAll(
+    [
+      `http://127.0.0.1:${server.addr.port}/`,
+      `https://localhost:${tls.addr.port}/`,
+    ].map((url) => ({
+      url,
+      method: "POST",
+      body: ReadableStream.from(chunks),
+    })),
+    { caCerts: [ca] },
+  );
+  for (const result of results) {
+    assert(result.ok, String(!result.ok && result.error));
+    assertEquals(result.response.body, expected, result.url);
+  }
+});
+
+function concatAll(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
 Deno.test("fetchAll returns an early 413 while the body stream waits on a slow source, and cancels the stream", async () => {
   await using server = scriptedServer(async (conn) => {
     await readHead(conn);
