@@ -24,7 +24,9 @@
  * - `upload`: N POSTs of a body streamed in 64 chunks of 1 KiB, to the Deno
  *   origin (started for the row when the others run on nginx, whose static
  *   files take no POST): `fetchAll` and `fetch` given a
- *   `ReadableStream`, and the raw loop writing the same bytes prebuilt.
+ *   `ReadableStream`, and the raw loop writing the same bytes prebuilt;
+ * - `upload-64k`: the same with 16 chunks of 64 KiB (a file's `readable`
+ *   yields chunks of that size).
  *
  * Ratios are medians of per-round ratios between clients of one row, measured in
  * the same rounds: `A ÷ B` of throughput (> 1: A is faster) or of CPU per
@@ -74,6 +76,8 @@ export interface HttpConfig {
   tlsCount: number;
   /** Requests per run of the upload row. */
   uploadCount: number;
+  /** Requests per run of the upload-64k row (1 MiB each). */
+  uploadLargeCount: number;
 }
 
 export const FULL_HTTP: HttpConfig = {
@@ -92,6 +96,7 @@ export const FULL_HTTP: HttpConfig = {
   proxyCount: 20_000,
   tlsCount: 20_000,
   uploadCount: 4_000,
+  uploadLargeCount: 1_000,
 };
 
 export const QUICK_HTTP: HttpConfig = {
@@ -110,6 +115,7 @@ export const QUICK_HTTP: HttpConfig = {
   proxyCount: 500,
   tlsCount: 4_000,
   uploadCount: 400,
+  uploadLargeCount: 100,
 };
 
 /** The row ids, in the order they run. */
@@ -124,6 +130,7 @@ export const HTTP_ROWS = [
   "proxy",
   "tls",
   "upload",
+  "upload-64k",
 ] as const;
 export type HttpRow = typeof HTTP_ROWS[number];
 
@@ -995,12 +1002,20 @@ function tlsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
   };
 }
 
-/** The upload row's body: 64 chunks of 1 KiB, streamed. */
-const UPLOAD = "64x1024";
+/** The upload rows' bodies, streamed: chunks and their size. */
+const UPLOADS = {
+  upload: { chunks: 64, size: 1024, label: "64 chunks of 1 KiB" },
+  "upload-64k": { chunks: 16, size: 64 * 1024, label: "16 chunks of 64 KiB" },
+};
 
-/** The upload row, against `origin` (a Deno origin: it reads each body whole before it answers). */
-function uploadRow(origin: Origin, cfg: HttpConfig): RowDef {
-  const n = cfg.uploadCount;
+/** An upload row, against `origin` (a Deno origin: it reads each body whole before it answers). */
+function uploadRow(
+  origin: Origin,
+  cfg: HttpConfig,
+  id: keyof typeof UPLOADS,
+): RowDef {
+  const upload = UPLOADS[id];
+  const n = id === "upload" ? cfg.uploadCount : cfg.uploadLargeCount;
   const c = cfg.concurrency;
   const schedule = warmSchedule(cfg, n);
   const args = (client: string) => [
@@ -1017,21 +1032,24 @@ function uploadRow(origin: Origin, cfg: HttpConfig): RowDef {
     "--expect-length",
     "2",
     "--upload",
-    UPLOAD,
+    `${upload.chunks}x${upload.size}`,
   ];
   return {
-    id: "upload",
-    title: `HTTP upload: ${
+    id,
+    title: `HTTP ${id}: ${
       fmtN(n)
-    } POSTs of a body streamed in 64 chunks of 1 KiB, concurrency ${c}, keep-alive (req/s, higher is better)`,
+    } POSTs of a body streamed in ${upload.label}, concurrency ${c}, keep-alive (req/s, higher is better)`,
     notes: [
       `Origin: ${origin.describe}; /upload reads the body whole (chunked), then answers "ok".`,
-      "fetchAll and fetch get a fresh ReadableStream per request (ReadableStream.from over a generator yielding one reused 1 KiB buffer); the raw loop writes the same bytes, head and chunked body prebuilt in one buffer: the wire's cost without a stream.",
+      `fetchAll and fetch get a fresh ReadableStream per request (ReadableStream.from over a generator yielding one reused ${
+        upload.size === 1024 ? "1 KiB" : "64 KiB"
+      } buffer); the raw loop writes the same bytes, head and chunked body prebuilt in one buffer: the wire's cost without a stream.`,
       roundsNote(schedule),
       METHOD_NOTE,
     ],
     count: n,
-    bodyLength: 64 * 1024, // uploaded: the MiB/s beside req/s is the upload's
+    // Uploaded: the MiB/s beside req/s is the upload's.
+    bodyLength: upload.chunks * upload.size,
     schedule,
     clients: [
       {
@@ -1285,12 +1303,13 @@ export async function runHttpRows(
         );
         break;
       }
-      case "upload": {
+      case "upload":
+      case "upload-64k": {
         // nginx's static files take no POST (405): the row has a server of its own.
         const own = origin.kind === "deno" ? null : await startDenoOrigin(0);
         try {
           sections.push(
-            await runRow(uploadRow(own ?? origin, cfg), quick, base),
+            await runRow(uploadRow(own ?? origin, cfg, id), quick, base),
           );
         } finally {
           await own?.stop();
