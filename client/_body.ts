@@ -48,12 +48,25 @@ const JOIN_MAX = 64 * 1024;
 /** Chunks up to this size (framed) are joined; larger ones are copied alone. */
 const SMALL = JOIN_MAX / 4;
 /**
- * Written buffers of large chunks a stream keeps for the next ones. A stream
- * makes a new one only when none is free, so it has about as many as its
- * read-ahead and a conn's write queue (up to 1 MiB) hold at once: ~20 of 64 KiB
- * chunks, a handful of larger ones. This is a second bound.
+ * Buffers large chunks were copied into that their conn has written, for the
+ * next large chunks of any stream: a 1 MiB upload in 64 KiB chunks is over
+ * before its own first buffers are written.
  */
-const LARGE_KEPT = 24;
+const spare: ArrayBuffer[] = [];
+/**
+ * The bytes of the spare buffers and of those handed out that a stream keeps
+ * to make spare once written: at most {@linkcode POOL_BYTES}, as a buffer a
+ * stream keeps would otherwise be freed once written (many uploads at once
+ * held ~40 MiB more without this bound).
+ */
+let pooledBytes = 0;
+/**
+ * The bound of {@linkcode pooledBytes}: what one upload has in flight (its
+ * read-ahead and a conn's write queue: ~1.3 MiB of 64 KiB chunks, ~3 MiB of
+ * 1 MiB ones), so that a file's chunks reuse a few buffers; what may stay
+ * allocated after the last upload.
+ */
+const POOL_BYTES = 4 * 1024 * 1024;
 /**
  * A body stream's first buffer for small chunks, the next ones
  * {@linkcode JOIN_MAX}: a small body allocates little.
@@ -70,10 +83,11 @@ const FIRST_ARENA = 16 * 1024;
  * full): the chunks a stream has at hand all come in that turn, and go out in
  * one piece.
  *
- * A large chunk's copy is made into a buffer of an earlier one that the conn
- * has written (`next()`'s caller says how much it has not): in Deno a new
- * 64 KiB buffer costs ~6x copying 64 KiB into one (8 against 1.4 µs here: its
- * zeroed pages, V8's accounting, its collection).
+ * A large chunk's copy is made into a buffer of an earlier one (of any
+ * stream) that its conn has written (`next()`'s caller says how much it has
+ * not, and `release()` at the end): in Deno a new 64 KiB buffer costs ~6x
+ * copying 64 KiB into one (8 against 1.4 µs here: its zeroed pages, V8's
+ * accounting, its collection).
  */
 export class BodyStream {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -99,12 +113,12 @@ export class BodyStream {
   #failed = false;
   /** Bytes `next()` handed out in all. */
   #handedTotal = 0;
-  /** The buffers large chunks were copied into (see {@linkcode LARGE_KEPT}). */
+  /** The buffers of the large chunks read ahead, not handed out yet (see {@linkcode spare}). */
   #own = new Set<ArrayBufferLike>();
-  /** Those handed out, in order, each with `#handedTotal` at its end. */
+  /** Those handed out and kept, in order, each with `#handedTotal` at its end. */
   #lent: { buffer: ArrayBufferLike; end: number }[] = [];
-  /** Those the conn has written, for the next large chunks. */
-  #free: ArrayBuffer[] = [];
+  /** Their bytes, counted in {@linkcode pooledBytes}. */
+  #lentBytes = 0;
   /** What `next()` answered while nothing was at hand: the same until it settles. */
   #waiter: Promise<void> | null = null;
   #wake: (() => void) | null = null;
@@ -131,9 +145,7 @@ export class BodyStream {
    * pieces before them may be overwritten from now on).
    */
   next(unwritten?: number): Uint8Array | Promise<unknown> {
-    if (unwritten !== undefined && this.#lent.length > 0) {
-      this.#reclaim(this.#handedTotal - unwritten);
-    }
+    if (unwritten !== undefined) this.written(unwritten);
     let out = this.#queue.shift();
     if (out === undefined && this.#used > this.#handed) {
       if (this.#ended && !this.#failed) this.#endInArena();
@@ -143,8 +155,14 @@ export class BodyStream {
     if (out !== undefined) {
       this.#queued -= out.length;
       this.#handedTotal += out.length;
-      if (this.#own.has(out.buffer)) {
-        this.#lent.push({ buffer: out.buffer, end: this.#handedTotal });
+      const buffer = out.buffer;
+      if (this.#own.delete(buffer)) {
+        const size = buffer.byteLength;
+        if (pooledBytes + size <= POOL_BYTES) {
+          this.#lent.push({ buffer, end: this.#handedTotal });
+          this.#lentBytes += size;
+          pooledBytes += size;
+        }
       }
       this.#readAhead();
       return out;
@@ -164,15 +182,49 @@ export class BodyStream {
     return EMPTY;
   }
 
+  /**
+   * The exchange is over: the pieces the conn has written are spare, and the
+   * stream lets go of the others, which the conn drops once written (a kept
+   * client would otherwise hold them until its next request).
+   */
+  release(unwritten: number): void {
+    this.written(unwritten);
+    this.#drop();
+  }
+
+  /**
+   * The conn that took every piece handed out still holds `unwritten` bytes
+   * of them (the last ones): the buffers of the pieces before are spare.
+   */
+  written(unwritten: number): void {
+    const lent = this.#lent;
+    const written = this.#handedTotal - unwritten;
+    let i = 0;
+    while (i < lent.length && lent[i]!.end <= written) {
+      // Its bytes stay counted: they move from lent to spare.
+      const buffer = lent[i++]!.buffer as ArrayBuffer;
+      this.#lentBytes -= buffer.byteLength;
+      spare.push(buffer);
+    }
+    if (i > 0) lent.splice(0, i);
+  }
+
+  /** Lets go of the buffers the conn may still hold: not spare, not counted. */
+  #drop(): void {
+    pooledBytes -= this.#lentBytes;
+    this.#lentBytes = 0;
+    this.#lent = [];
+    this.#own.clear();
+  }
+
   /** Cancels the stream (the request failed); never throws. */
   cancel(reason: unknown): void {
+    // Finished too: the buffers handed out leave the pool's count.
+    this.#drop();
     if (this.finished) return;
     this.finished = true;
     this.#queue = [];
     this.#queued = 0;
-    this.#own.clear();
-    this.#lent = [];
-    this.#free = [];
     this.#arena = EMPTY;
     this.#handed = this.#used = 0;
     this.#reader.cancel(reason).catch(noop);
@@ -269,35 +321,22 @@ export class BodyStream {
     return framed;
   }
 
-  /** A buffer of `size` bytes for a large chunk: one written already if at hand. */
+  /** A buffer of `size` bytes for a large chunk: a spare one if it fits. */
   #largeBuffer(size: number): Uint8Array {
-    let buffer = this.#free.pop();
-    // Not one twice the size: a stream of mixed sizes would keep the largest.
+    const buffer = spare.pop();
+    if (buffer !== undefined) pooledBytes -= buffer.byteLength;
+    // Not one twice the size: uploads of mixed sizes would keep the largest.
     if (
-      buffer !== undefined &&
-      (buffer.byteLength < size || buffer.byteLength > 2 * size)
+      buffer === undefined || buffer.byteLength < size ||
+      buffer.byteLength > 2 * size
     ) {
-      this.#own.delete(buffer);
-      buffer = undefined;
+      // (Not `new ArrayBuffer(size)` and a view: ~10% slower for 1 MiB here.)
+      const fresh = new Uint8Array(size);
+      this.#own.add(fresh.buffer);
+      return fresh;
     }
-    if (buffer === undefined) {
-      buffer = new ArrayBuffer(size);
-      this.#own.add(buffer);
-    }
+    this.#own.add(buffer);
     return new Uint8Array(buffer, 0, size);
-  }
-
-  /** Frees the large chunks' buffers whose bytes are among the first `written`. */
-  #reclaim(written: number): void {
-    const lent = this.#lent;
-    let i = 0;
-    while (i < lent.length && lent[i]!.end <= written) {
-      const { buffer } = lent[i++]!;
-      if (this.#free.length < LARGE_KEPT) {
-        this.#free.push(buffer as ArrayBuffer);
-      } else this.#own.delete(buffer);
-    }
-    if (i > 0) lent.splice(0, i);
   }
 
   /**

@@ -1153,8 +1153,9 @@ export class HttpClient {
     const stream = this.#bodyStream;
     if (stream !== null && !stream.finished) {
       // Every piece before is accepted whole: those the conn has written
-      // are the stream's to reuse.
-      const next = stream.next(this.#conn[kUnwritten]());
+      // are spare (of a closed conn, none can be told).
+      const conn = this.#conn;
+      const next = stream.next(conn.closed ? undefined : conn[kUnwritten]());
       if (next instanceof Promise) {
         if (next === this.#bodyRead) {
           // The read waited on already (the response side waited meanwhile):
@@ -1456,6 +1457,9 @@ export class HttpClient {
       bytes,
     );
     this.#body = null;
+    this.#bodyStream?.release(
+      this.#conn.closed ? Infinity : this.#conn[kUnwritten](),
+    );
     this.#state = "done";
     this.#timings.end = loopNow();
     this.#tap?.end(true, null);

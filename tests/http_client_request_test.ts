@@ -928,13 +928,13 @@ function patterned(count: number, size: number): Uint8Array[] {
   });
 }
 
-Deno.test("BodyStream copies a large chunk into the buffer of one the conn has written, never of one it still holds", async () => {
+Deno.test("BodyStream copies a large chunk into the buffer of one its conn has written (of any stream), never of one it still holds; a failed request's take no room in the pool", async () => {
   const chunks = patterned(12, 64 * 1024);
   const total = chunks.length * 64 * 1024;
   /**
    * Hands the whole body out as a conn would take it, telling the stream
    * `unwritten(handed, last)` bytes are still held before each piece; checks
-   * each piece as it comes, and returns how many buffers the pieces had.
+   * each piece as it comes, and returns the buffers the pieces had.
    */
   const drain = async (
     unwritten: ((handed: number, last: number) => number) | null,
@@ -958,15 +958,44 @@ Deno.test("BodyStream copies a large chunk into the buffer of one the conn has w
       last = piece.length;
     }
     assertEquals(at, total);
-    return buffers.size;
+    return buffers;
   };
   // The conn still holds every piece: none is written over.
-  assertEquals(await drain((handed) => handed), 12);
-  // No word from the conn: the same.
-  assertEquals(await drain(null), 12);
+  const held = await drain((handed) => handed);
+  assertEquals(held.size, 12);
+  // No word from the conn: the same, and none of the held ones.
+  const unknown = await drain(null);
+  assertEquals(unknown.size, 12);
+  assert(!unknown.values().some((b) => held.has(b)));
   // The conn holds only the last piece it took: the others' buffers come back.
   const reused = await drain((_, last) => last);
-  assert(reused <= 7, `${reused} buffers for 12 large chunks`);
+  assert(reused.size <= 7, `${reused.size} buffers for 12 large chunks`);
+  // Requests that fail once their stream has finished, their conn holding
+  // its pieces: those buffers are let go of, and they take no room in the
+  // pool for good (4 MiB of them would leave none).
+  for (let i = 0; i < 80; i++) {
+    const failed = new BodyStream(ReadableStream.from(chunks.slice(0, 1)), -1);
+    await failed.next();
+    const held = failed.next(0) as Uint8Array;
+    while (!failed.finished) {
+      const end = failed.next(held.length);
+      if (end instanceof Promise) await end;
+    }
+    failed.cancel(new Error("the request failed"));
+  }
+  // Written at the end: the next stream's large chunks go into them.
+  // (One chunk: no read-ahead of the first takes the buffer back meanwhile.)
+  const first = new BodyStream(ReadableStream.from(chunks.slice(0, 1)), -1);
+  await first.next();
+  const piece = first.next(0) as Uint8Array;
+  first.release(0);
+  const second = new BodyStream(ReadableStream.from(chunks.slice(0, 2)), -1);
+  await second.next();
+  const framed = second.next(0) as Uint8Array;
+  assertEquals(framed.length, 64 * 1024 + 9); // "10000\r\n", the chunk, "\r\n"
+  assert(framed.buffer === piece.buffer, "the first stream's written buffer");
+  first.cancel(new Error("done"));
+  second.cancel(new Error("done"));
 });
 
 Deno.test("fetchAll sends large chunks byte for byte while the server holds back, over http and https (their copies reuse only written buffers)", async () => {
