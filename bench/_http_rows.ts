@@ -25,8 +25,8 @@
  *   origin (started for the row when the others run on nginx, whose static
  *   files take no POST): `fetchAll` and `fetch` given a
  *   `ReadableStream`, and the raw loop writing the same bytes prebuilt;
- * - `upload-64k`: the same with 16 chunks of 64 KiB (a file's `readable`
- *   yields chunks of that size).
+ * - `upload-64k`: N POSTs of 6.4 MiB streamed in 100 chunks of 64 KiB (a
+ *   file's `readable` yields chunks of that size), concurrency 4.
  *
  * Ratios are medians of per-round ratios between clients of one row, measured in
  * the same rounds: `A ÷ B` of throughput (> 1: A is faster) or of CPU per
@@ -76,7 +76,7 @@ export interface HttpConfig {
   tlsCount: number;
   /** Requests per run of the upload row. */
   uploadCount: number;
-  /** Requests per run of the upload-64k row (1 MiB each). */
+  /** Requests per run of the upload-64k row (6.4 MiB each). */
   uploadLargeCount: number;
 }
 
@@ -96,7 +96,7 @@ export const FULL_HTTP: HttpConfig = {
   proxyCount: 20_000,
   tlsCount: 20_000,
   uploadCount: 4_000,
-  uploadLargeCount: 1_000,
+  uploadLargeCount: 400,
 };
 
 export const QUICK_HTTP: HttpConfig = {
@@ -115,7 +115,7 @@ export const QUICK_HTTP: HttpConfig = {
   proxyCount: 500,
   tlsCount: 4_000,
   uploadCount: 400,
-  uploadLargeCount: 100,
+  uploadLargeCount: 40,
 };
 
 /** The row ids, in the order they run. */
@@ -1005,7 +1005,7 @@ function tlsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
 /** The upload rows' bodies, streamed: chunks and their size. */
 const UPLOADS = {
   upload: { chunks: 64, size: 1024, label: "64 chunks of 1 KiB" },
-  "upload-64k": { chunks: 16, size: 64 * 1024, label: "16 chunks of 64 KiB" },
+  "upload-64k": { chunks: 100, size: 64 * 1024, label: "100 chunks of 64 KiB" },
 };
 
 /** An upload row, against `origin` (a Deno origin: it reads each body whole before it answers). */
@@ -1015,9 +1015,14 @@ function uploadRow(
   id: keyof typeof UPLOADS,
 ): RowDef {
   const upload = UPLOADS[id];
-  const n = id === "upload" ? cfg.uploadCount : cfg.uploadLargeCount;
-  const c = cfg.concurrency;
-  const schedule = warmSchedule(cfg, n);
+  const small = id === "upload";
+  const n = small ? cfg.uploadCount : cfg.uploadLargeCount;
+  // A few files at a time, as a crawler uploads them; a run is GiBs, and
+  // three warm-up runs are 1,200 uploads.
+  const c = small ? cfg.concurrency : 4;
+  const schedule = small
+    ? warmSchedule(cfg, n)
+    : { ...warmSchedule(cfg, n), warmupRuns: 3 };
   const args = (client: string) => [
     "--client",
     client,
