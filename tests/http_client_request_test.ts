@@ -1035,6 +1035,87 @@ Deno.test("fetchAll sends large chunks byte for byte while the server holds back
   }
 });
 
+Deno.test("fetchAll sends 60 streamed bodies of seeded mixed chunk sizes byte for byte, the producers reusing one buffer, some servers holding back", async () => {
+  // mulberry32: the same bodies every run.
+  let seed = 0x5eed;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const between = (a: number, b: number) => a + Math.floor(random() * (b - a));
+  // Small ones (joined), ones near the 16 KiB line and large ones, mixed.
+  const sizeOf = () => {
+    const kind = random();
+    if (kind < 0.3) return between(1, 4096);
+    if (kind < 0.6) return between(15 * 1024, 70 * 1024);
+    return between(100 * 1024, 200 * 1024);
+  };
+  const fill = (out: Uint8Array, r: number, c: number) => {
+    for (let j = 0; j < out.length; j++) {
+      out[j] = (r * 131 + c * 17 + j * 7 + (j >> 9)) & 0xff;
+    }
+  };
+  const requests = Array.from({ length: 60 }, (_, r) => {
+    const sizes = Array.from({ length: between(1, 16) }, sizeOf);
+    const body = new Uint8Array(sizes.reduce((n, s) => n + s, 0));
+    let at = 0;
+    for (const [c, size] of sizes.entries()) {
+      fill(body.subarray(at, at + size), r, c);
+      at += size;
+    }
+    return { sizes, body };
+  });
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => {
+      if (new URL(req.url).searchParams.has("slow")) await delay(50);
+      const got = await crypto.subtle.digest(
+        "SHA-256",
+        await req.arrayBuffer(),
+      );
+      return new Response(got);
+    },
+  );
+  const results = await fetchAll(
+    requests.map(({ sizes, body }, r) => {
+      // One buffer per producer, overwritten by each chunk it yields.
+      const scratch = new Uint8Array(200 * 1024);
+      let c = 0;
+      return {
+        url: `http://127.0.0.1:${server.addr.port}/${r}${
+          r % 5 === 0 ? "?slow" : ""
+        }`,
+        method: "POST",
+        // Half with a Content-Length, half chunked.
+        headers: r % 2 === 0 ? { "content-length": String(body.length) } : {},
+        body: new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (c === sizes.length) return controller.close();
+            const chunk = scratch.subarray(0, sizes[c]!);
+            fill(chunk, r, c++);
+            controller.enqueue(chunk);
+          },
+        }, { highWaterMark: 0 }),
+      };
+    }),
+    { concurrency: 8 },
+  );
+  for (const [r, result] of results.entries()) {
+    assert(result.ok, `${r}: ${!result.ok && result.error}`);
+    const expected = await crypto.subtle.digest(
+      "SHA-256",
+      requests[r]!.body,
+    );
+    assertEquals(
+      result.response.body,
+      new Uint8Array(expected),
+      `body ${r}: ${requests[r]!.sizes.join(", ")}`,
+    );
+  }
+});
+
 function concatAll(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
