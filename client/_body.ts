@@ -115,10 +115,11 @@ export class BodyStream {
   #handedTotal = 0;
   /** The buffers of the large chunks read ahead, not handed out yet (see {@linkcode spare}). */
   #own = new Set<ArrayBufferLike>();
-  /** Those handed out and kept, in order, each with `#handedTotal` at its end. */
+  /**
+   * Those handed out and kept, in order, each with `#handedTotal` at its end;
+   * their bytes count in {@linkcode pooledBytes}.
+   */
   #lent: { buffer: ArrayBufferLike; end: number }[] = [];
-  /** Their bytes, counted in {@linkcode pooledBytes}. */
-  #lentBytes = 0;
   /** What `next()` answered while nothing was at hand: the same until it settles. */
   #waiter: Promise<void> | null = null;
   #wake: (() => void) | null = null;
@@ -145,7 +146,7 @@ export class BodyStream {
    * pieces before them may be overwritten from now on).
    */
   next(unwritten?: number): Uint8Array | Promise<unknown> {
-    if (unwritten !== undefined) this.written(unwritten);
+    if (unwritten !== undefined) this.#written(unwritten);
     let out = this.#queue.shift();
     if (out === undefined && this.#used > this.#handed) {
       if (this.#ended && !this.#failed) this.#endInArena();
@@ -160,7 +161,6 @@ export class BodyStream {
         const size = buffer.byteLength;
         if (pooledBytes + size <= POOL_BYTES) {
           this.#lent.push({ buffer, end: this.#handedTotal });
-          this.#lentBytes += size;
           pooledBytes += size;
         }
       }
@@ -188,7 +188,7 @@ export class BodyStream {
    * client would otherwise hold them until its next request).
    */
   release(unwritten: number): void {
-    this.written(unwritten);
+    this.#written(unwritten);
     this.#drop();
   }
 
@@ -196,23 +196,20 @@ export class BodyStream {
    * The conn that took every piece handed out still holds `unwritten` bytes
    * of them (the last ones): the buffers of the pieces before are spare.
    */
-  written(unwritten: number): void {
+  #written(unwritten: number): void {
     const lent = this.#lent;
     const written = this.#handedTotal - unwritten;
     let i = 0;
+    // Their bytes stay counted: they move from lent to spare.
     while (i < lent.length && lent[i]!.end <= written) {
-      // Its bytes stay counted: they move from lent to spare.
-      const buffer = lent[i++]!.buffer as ArrayBuffer;
-      this.#lentBytes -= buffer.byteLength;
-      spare.push(buffer);
+      spare.push(lent[i++]!.buffer as ArrayBuffer);
     }
     if (i > 0) lent.splice(0, i);
   }
 
   /** Lets go of the buffers the conn may still hold: not spare, not counted. */
   #drop(): void {
-    pooledBytes -= this.#lentBytes;
-    this.#lentBytes = 0;
+    for (const { buffer } of this.#lent) pooledBytes -= buffer.byteLength;
     this.#lent = [];
     this.#own.clear();
   }

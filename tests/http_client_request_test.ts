@@ -11,6 +11,7 @@ import { RequestWriter, validateBody } from "../client/_request.ts";
 import { BodyStream, READ_AHEAD } from "../client/_body.ts";
 import { parseHttpUrl } from "../client/_http_url.ts";
 import { ca, cert, key } from "./_tls.ts";
+import { concat, Rng } from "./_net.ts";
 import {
   delay,
   drive,
@@ -1003,7 +1004,7 @@ Deno.test("fetchAll sends large chunks byte for byte while the server holds back
   // the read-ahead fill while the server waits, and buffers are reused.
   const chunks = patterned(128, 64 * 1024);
   const expected = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", concatAll(chunks)),
+    await crypto.subtle.digest("SHA-256", concat(chunks)),
   );
   const handler = async (req: Request) => {
     await delay(150);
@@ -1036,21 +1037,14 @@ Deno.test("fetchAll sends large chunks byte for byte while the server holds back
 });
 
 Deno.test("fetchAll sends 60 streamed bodies of seeded mixed chunk sizes byte for byte, the producers reusing one buffer, some servers holding back", async () => {
-  // mulberry32: the same bodies every run.
-  let seed = 0x5eed;
-  const random = () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const between = (a: number, b: number) => a + Math.floor(random() * (b - a));
+  // The same bodies every run.
+  const rng = new Rng(0x5eed);
   // Small ones (joined), ones near the 16 KiB line and large ones, mixed.
   const sizeOf = () => {
-    const kind = random();
-    if (kind < 0.3) return between(1, 4096);
-    if (kind < 0.6) return between(15 * 1024, 70 * 1024);
-    return between(100 * 1024, 200 * 1024);
+    const kind = rng.next();
+    if (kind < 0.3) return rng.int(1, 4095);
+    if (kind < 0.6) return rng.int(15 * 1024, 70 * 1024 - 1);
+    return rng.int(100 * 1024, 200 * 1024 - 1);
   };
   const fill = (out: Uint8Array, r: number, c: number) => {
     for (let j = 0; j < out.length; j++) {
@@ -1058,7 +1052,7 @@ Deno.test("fetchAll sends 60 streamed bodies of seeded mixed chunk sizes byte fo
     }
   };
   const requests = Array.from({ length: 60 }, (_, r) => {
-    const sizes = Array.from({ length: between(1, 16) }, sizeOf);
+    const sizes = Array.from({ length: rng.int(1, 15) }, sizeOf);
     const body = new Uint8Array(sizes.reduce((n, s) => n + s, 0));
     let at = 0;
     for (const [c, size] of sizes.entries()) {
@@ -1115,16 +1109,6 @@ Deno.test("fetchAll sends 60 streamed bodies of seeded mixed chunk sizes byte fo
     );
   }
 });
-
-function concatAll(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 Deno.test("fetchAll returns an early 413 while the body stream waits on a slow source, and cancels the stream", async () => {
   await using server = scriptedServer(async (conn) => {
