@@ -41,16 +41,24 @@ export function lockedError(): TypeError {
  */
 export const READ_AHEAD = 256 * 1024;
 /**
- * The largest buffer small chunks are copied into, one after another, and so
- * the most bytes of them handed out in one piece: a write call.
+ * The largest buffer chunks are joined in, one after another, and so the most
+ * bytes of them handed out in one piece: a write call. Chunks of 16-64 KiB
+ * went out a write each (~270 a 6 MB upload of 20,000 B chunks, against ~75
+ * for `fetch`), and each such write also runs the receiver's TCP path on
+ * loopback.
  */
-const JOIN_MAX = 64 * 1024;
-/** Chunks up to this size (framed) are joined; larger ones are copied alone. */
-const SMALL = JOIN_MAX / 4;
+const ARENA_MAX = 256 * 1024;
 /**
- * Buffers large chunks were copied into that their conn has written, for the
- * next large chunks of any stream: a 1 MiB upload in 64 KiB chunks is over
- * before its own first buffers are written.
+ * A body stream's first buffer for joined chunks, the next ones 4x the last
+ * (up to {@linkcode ARENA_MAX}): a small body takes little.
+ */
+const FIRST_ARENA = 16 * 1024;
+/** Chunks up to this size (framed: a 64 KiB chunk still) are joined; larger ones are copied alone. */
+const JOINED_MAX = ARENA_MAX / 4 + 16;
+/**
+ * Buffers chunks were copied into that their conn has written, for the next
+ * chunks of any stream: a 1 MiB upload in 64 KiB chunks is over before its
+ * own first buffers are written.
  */
 const spare: ArrayBuffer[] = [];
 /**
@@ -67,27 +75,46 @@ let pooledBytes = 0;
  * allocated after the last upload.
  */
 const POOL_BYTES = 4 * 1024 * 1024;
+
 /**
- * A body stream's first buffer for small chunks, the next ones
- * {@linkcode JOIN_MAX}: a small body allocates little.
+ * A buffer of `size` bytes: a spare one of `size` to `2 * size` bytes if
+ * there is one (not larger: uploads of mixed sizes would keep the largest).
+ * In Deno a new 64 KiB buffer costs ~6x copying 64 KiB into one (8 against
+ * 1.4 µs here: its zeroed pages, V8's accounting, its collection).
  */
-const FIRST_ARENA = 16 * 1024;
+function pooled(size: number): Uint8Array {
+  for (let i = spare.length - 1; i >= 0; i--) {
+    const buffer = spare[i]!;
+    if (buffer.byteLength >= size && buffer.byteLength <= 2 * size) {
+      spare[i] = spare[spare.length - 1]!;
+      spare.pop();
+      pooledBytes -= buffer.byteLength;
+      return new Uint8Array(buffer, 0, size);
+    }
+  }
+  // None fits: if the new one would find no room in the pool once written,
+  // the oldest go, so that the pool follows the sizes in use.
+  while (pooledBytes + size > POOL_BYTES && spare.length > 0) {
+    pooledBytes -= spare.shift()!.byteLength;
+  }
+  // (Not `new ArrayBuffer(size)` and a view: ~10% slower for 1 MiB here.)
+  return new Uint8Array(size);
+}
 
 /**
  * A request body read from the caller's stream, framed for the wire. Each chunk
  * is copied as it arrives (its producer may reuse it once the next is asked
- * for): small ones one after another into a buffer of the stream's own, and
- * handed out together. Reads go on ahead while less than
+ * for): up to 64 KiB ones one after another into an arena, and handed out
+ * together. Reads go on ahead while less than
  * {@linkcode READ_AHEAD} waits. A wait for bytes ends one event-loop turn after
  * the first arrive (at once when the stream ends or fails, or the read-ahead is
  * full): the chunks a stream has at hand all come in that turn, and go out in
  * one piece.
  *
- * A large chunk's copy is made into a buffer of an earlier one (of any
- * stream) that its conn has written (`next()`'s caller says how much it has
- * not, and `release()` at the end): in Deno a new 64 KiB buffer costs ~6x
- * copying 64 KiB into one (8 against 1.4 µs here: its zeroed pages, V8's
- * accounting, its collection).
+ * Arenas, and the buffers larger chunks are copied into alone, are those of
+ * earlier ones (of any stream) that their conn has written, when there are
+ * ({@linkcode pooled}): `next()`'s caller says how many bytes it has not
+ * written, and `release()` at the end.
  */
 export class BodyStream {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -102,7 +129,7 @@ export class BodyStream {
   #queue: Uint8Array[] = [];
   /** Framed bytes read ahead, not handed out: the queue's and the arena's. */
   #queued = 0;
-  /** Small chunks' bytes: `[#handed, #used)` are read ahead, not handed out yet. */
+  /** Joined chunks' bytes: `[#handed, #used)` are read ahead, not handed out yet. */
   #arena: Uint8Array = EMPTY;
   #handed = 0;
   #used = 0;
@@ -113,8 +140,12 @@ export class BodyStream {
   #failed = false;
   /** Bytes `next()` handed out in all. */
   #handedTotal = 0;
-  /** The buffers of the large chunks read ahead, not handed out yet (see {@linkcode spare}). */
-  #own = new Set<ArrayBufferLike>();
+  /**
+   * The pieces in the queue that are the last cut from their buffer (a large
+   * chunk's, or an arena's that is full): once handed out, the conn has the
+   * whole buffer (see {@linkcode spare}).
+   */
+  #last = new Set<Uint8Array>();
   /**
    * Those handed out and kept, in order, each with `#handedTotal` at its end;
    * their bytes count in {@linkcode pooledBytes}.
@@ -139,8 +170,8 @@ export class BodyStream {
   }
 
   /**
-   * The next bytes to send (small chunks read ahead come joined, up to
-   * {@linkcode JOIN_MAX}), or a promise that settles when they can be known.
+   * The next bytes to send (chunks read ahead come joined, up to
+   * {@linkcode ARENA_MAX}), or a promise that settles when they can be known.
    * Each piece must be handed whole to one conn before the next is asked for:
    * with `unwritten`, that conn's bytes accepted and not yet written (the
    * pieces before them may be overwritten from now on).
@@ -156,14 +187,7 @@ export class BodyStream {
     if (out !== undefined) {
       this.#queued -= out.length;
       this.#handedTotal += out.length;
-      const buffer = out.buffer;
-      if (this.#own.delete(buffer)) {
-        const size = buffer.byteLength;
-        if (pooledBytes + size <= POOL_BYTES) {
-          this.#lent.push({ buffer, end: this.#handedTotal });
-          pooledBytes += size;
-        }
-      }
+      if (this.#last.size > 0 && this.#last.delete(out)) this.#lend(out);
       this.#readAhead();
       return out;
     }
@@ -188,8 +212,22 @@ export class BodyStream {
    * client would otherwise hold them until its next request).
    */
   release(unwritten: number): void {
+    // Everything was handed out: the arena's last piece too.
+    if (this.#used === this.#handed && this.#queue.length === 0) {
+      this.#retireArena();
+    }
     this.#written(unwritten);
     this.#drop();
+  }
+
+  /** The conn took the last piece of `piece`'s buffer: it is spare once written. */
+  #lend(piece: Uint8Array): void {
+    const buffer = piece.buffer;
+    const size = buffer.byteLength;
+    if (pooledBytes + size <= POOL_BYTES) {
+      this.#lent.push({ buffer, end: this.#handedTotal });
+      pooledBytes += size;
+    }
   }
 
   /**
@@ -211,7 +249,7 @@ export class BodyStream {
   #drop(): void {
     for (const { buffer } of this.#lent) pooledBytes -= buffer.byteLength;
     this.#lent = [];
-    this.#own.clear();
+    this.#last.clear();
   }
 
   /** Cancels the stream (the request failed); never throws. */
@@ -286,16 +324,17 @@ export class BodyStream {
     const framed = chunked ? digits + n + 4 : n;
     let out: Uint8Array;
     let at = 0;
-    if (framed > SMALL) {
+    if (framed > JOINED_MAX) {
       this.#closeArena();
-      out = this.#largeBuffer(framed);
+      out = pooled(framed);
       this.#queue.push(out);
+      this.#last.add(out);
     } else {
       if (this.#used + framed > this.#arena.length) {
-        this.#closeArena();
-        this.#arena = new Uint8Array(
-          this.#arena === EMPTY ? FIRST_ARENA : JOIN_MAX,
-        );
+        const prev = this.#arena.length;
+        this.#retireArena();
+        const size = prev === 0 ? FIRST_ARENA : Math.min(ARENA_MAX, 4 * prev);
+        this.#arena = pooled(framed > size ? ARENA_MAX : size);
         this.#handed = this.#used = 0;
       }
       out = this.#arena;
@@ -316,24 +355,6 @@ export class BodyStream {
       out[at + n + 1] = 10;
     }
     return framed;
-  }
-
-  /** A buffer of `size` bytes for a large chunk: a spare one if it fits. */
-  #largeBuffer(size: number): Uint8Array {
-    const buffer = spare.pop();
-    if (buffer !== undefined) pooledBytes -= buffer.byteLength;
-    // Not one twice the size: uploads of mixed sizes would keep the largest.
-    if (
-      buffer === undefined || buffer.byteLength < size ||
-      buffer.byteLength > 2 * size
-    ) {
-      // (Not `new ArrayBuffer(size)` and a view: ~10% slower for 1 MiB here.)
-      const fresh = new Uint8Array(size);
-      this.#own.add(fresh.buffer);
-      return fresh;
-    }
-    this.#own.add(buffer);
-    return new Uint8Array(buffer, 0, size);
   }
 
   /**
@@ -360,6 +381,24 @@ export class BodyStream {
       this.#queue.push(this.#arena.subarray(this.#handed, this.#used));
       this.#handed = this.#used;
     }
+  }
+
+  /**
+   * No more is joined in the arena: its buffer is spare once its last piece
+   * is handed out and written. (Handed out already, that piece may have been
+   * followed by large ones: it counts as ending with them, later than it
+   * does, never earlier.)
+   */
+  #retireArena(): void {
+    if (this.#arena === EMPTY) return;
+    if (this.#used > this.#handed) {
+      this.#closeArena();
+      this.#last.add(this.#queue[this.#queue.length - 1]!);
+    } else if (this.#used > 0) {
+      this.#lend(this.#arena);
+    }
+    this.#arena = EMPTY;
+    this.#handed = this.#used = 0;
   }
 
   #onError = (error: unknown): void => {

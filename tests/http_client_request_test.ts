@@ -930,8 +930,10 @@ function patterned(count: number, size: number): Uint8Array[] {
 }
 
 Deno.test("BodyStream copies a large chunk into the buffer of one its conn has written (of any stream), never of one it still holds; a failed request's take no room in the pool", async () => {
-  const chunks = patterned(12, 64 * 1024);
-  const total = chunks.length * 64 * 1024;
+  // 100 KiB: more than is joined, each copied alone.
+  const size = 100 * 1024;
+  const chunks = patterned(12, size);
+  const total = chunks.length * size;
   /**
    * Hands the whole body out as a conn would take it, telling the stream
    * `unwritten(handed, last)` bytes are still held before each piece; checks
@@ -942,6 +944,7 @@ Deno.test("BodyStream copies a large chunk into the buffer of one its conn has w
   ) => {
     const stream = new BodyStream(ReadableStream.from(chunks), total);
     const buffers = new Set<ArrayBufferLike>();
+    const pieces: Uint8Array[] = [];
     let at = 0;
     let last = 0;
     while (!stream.finished) {
@@ -952,25 +955,33 @@ Deno.test("BodyStream copies a large chunk into the buffer of one its conn has w
       }
       if (piece.length === 0) break;
       // The bytes handed out are the chunks', whatever buffer they are in.
-      const i = at / (64 * 1024);
+      const i = at / size;
       assertEquals(piece, chunks[i], `piece at ${at}`);
       buffers.add(piece.buffer);
+      pieces.push(piece);
       at += piece.length;
       last = piece.length;
     }
     assertEquals(at, total);
-    return buffers;
+    return { buffers, pieces };
   };
   // The conn still holds every piece: none is written over.
   const held = await drain((handed) => handed);
-  assertEquals(held.size, 12);
-  // No word from the conn: the same, and none of the held ones.
+  assertEquals(held.buffers.size, 12);
+  // No word from the conn: the same, and none of the held ones (whose
+  // bytes are still the chunks').
   const unknown = await drain(null);
-  assertEquals(unknown.size, 12);
-  assert(!unknown.values().some((b) => held.has(b)));
+  assertEquals(unknown.buffers.size, 12);
+  assert(!unknown.buffers.values().some((b) => held.buffers.has(b)));
+  for (const [i, piece] of held.pieces.entries()) {
+    assertEquals(piece, chunks[i], `held piece ${i}`);
+  }
   // The conn holds only the last piece it took: the others' buffers come back.
   const reused = await drain((_, last) => last);
-  assert(reused.size <= 7, `${reused.size} buffers for 12 large chunks`);
+  assert(
+    reused.buffers.size <= 7,
+    `${reused.buffers.size} buffers for 12 large chunks`,
+  );
   // Requests that fail once their stream has finished, their conn holding
   // its pieces: those buffers are let go of, and they take no room in the
   // pool for good (4 MiB of them would leave none).
@@ -993,18 +1004,68 @@ Deno.test("BodyStream copies a large chunk into the buffer of one its conn has w
   const second = new BodyStream(ReadableStream.from(chunks.slice(0, 2)), -1);
   await second.next();
   const framed = second.next(0) as Uint8Array;
-  assertEquals(framed.length, 64 * 1024 + 9); // "10000\r\n", the chunk, "\r\n"
+  assertEquals(framed.length, size + 9); // "19000\r\n", the chunk, "\r\n"
   assert(framed.buffer === piece.buffer, "the first stream's written buffer");
   first.cancel(new Error("done"));
   second.cancel(new Error("done"));
 });
 
-Deno.test("fetchAll sends large chunks byte for byte while the server holds back, over http and https (their copies reuse only written buffers)", async () => {
+Deno.test("BodyStream joins chunks of up to 64 KiB into arenas of up to 256 KiB, handed out a piece each, and fills an arena again only once its conn has written all of it", async () => {
+  const chunks = patterned(300, 20_000);
+  const body = concat(chunks);
+  /** As in the test above; returns the pieces and their buffers. */
+  const drain = async (
+    unwritten: ((handed: number, last: number) => number) | null,
+  ) => {
+    const stream = new BodyStream(ReadableStream.from(chunks), body.length);
+    const buffers = new Set<ArrayBufferLike>();
+    const pieces: Uint8Array[] = [];
+    let at = 0;
+    let last = 0;
+    while (!stream.finished) {
+      const piece = stream.next(unwritten?.(at, last));
+      if (piece instanceof Promise) {
+        await piece;
+        continue;
+      }
+      if (piece.length === 0) break;
+      assertEquals(piece, body.subarray(at, at + piece.length), `at ${at}`);
+      buffers.add(piece.buffer);
+      pieces.push(piece);
+      at += piece.length;
+      last = piece.length;
+    }
+    assertEquals(at, body.length);
+    // The exchange is over: the conn's pieces leave the pool's count.
+    stream.release(unwritten?.(at, last) ?? Infinity);
+    return { buffers, pieces };
+  };
+  // Every piece held: none is written over, and 300 chunks go out in a few
+  // dozen pieces, not 300 (13 fill an arena; asked for at once again, the
+  // stream hands out what was read meanwhile).
+  const held = await drain((handed) => handed);
+  assertEquals(concat(held.pieces), body);
+  assert(held.pieces.length <= 50, `${held.pieces.map((p) => p.length)}`);
+  const unknown = await drain(null);
+  assertEquals(concat(unknown.pieces), body);
+  assertEquals(concat(held.pieces), body);
+  assert(!unknown.buffers.values().some((b) => held.buffers.has(b)));
+  // Only the last piece held: the arenas before come back.
+  const reused = await drain((_, last) => last);
+  assert(
+    reused.buffers.size <= 4,
+    `${reused.buffers.size} arenas for ${reused.pieces.length} pieces`,
+  );
+});
+
+Deno.test("fetchAll sends 64 KiB chunks (joined) and 100 KiB ones (alone) byte for byte while the server holds back, over http and https (their copies reuse only written buffers)", async () => {
   // 8 MiB: more than loopback's socket buffers take, so the conn's queue and
   // the read-ahead fill while the server waits, and buffers are reused.
-  const chunks = patterned(128, 64 * 1024);
-  const expected = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", concat(chunks)),
+  const bodies = [patterned(128, 64 * 1024), patterned(80, 100 * 1024)];
+  const expected = await Promise.all(
+    bodies.map(async (chunks) =>
+      new Uint8Array(await crypto.subtle.digest("SHA-256", concat(chunks)))
+    ),
   );
   const handler = async (req: Request) => {
     await delay(150);
@@ -1019,31 +1080,40 @@ Deno.test("fetchAll sends large chunks byte for byte while the server holds back
     { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
     handler,
   );
+  const urls = [
+    `http://127.0.0.1:${server.addr.port}/`,
+    `https://localhost:${tls.addr.port}/`,
+  ];
   const results = await fetchAll(
-    [
-      `http://127.0.0.1:${server.addr.port}/`,
-      `https://localhost:${tls.addr.port}/`,
-    ].map((url) => ({
-      url,
-      method: "POST",
-      body: ReadableStream.from(chunks),
-    })),
+    bodies.flatMap((chunks) =>
+      urls.map((url) => ({
+        url,
+        method: "POST",
+        body: ReadableStream.from(chunks),
+      }))
+    ),
     { caCerts: [ca] },
   );
-  for (const result of results) {
+  for (const [i, result] of results.entries()) {
     assert(result.ok, String(!result.ok && result.error));
-    assertEquals(result.response.body, expected, result.url);
+    assertEquals(
+      result.response.body,
+      expected[i >> 1],
+      `${result.url}, ${bodies[i >> 1]![0]!.length} B chunks`,
+    );
   }
 });
 
 Deno.test("fetchAll sends 60 streamed bodies of seeded mixed chunk sizes byte for byte, the producers reusing one buffer, some servers holding back", async () => {
   // The same bodies every run.
   const rng = new Rng(0x5eed);
-  // Small ones (joined), ones near the 16 KiB line and large ones, mixed.
+  // Small and mid-size ones (joined), ones near the 64 KiB line and large
+  // ones (alone), mixed.
   const sizeOf = () => {
     const kind = rng.next();
-    if (kind < 0.3) return rng.int(1, 4095);
-    if (kind < 0.6) return rng.int(15 * 1024, 70 * 1024 - 1);
+    if (kind < 0.25) return rng.int(1, 4095);
+    if (kind < 0.45) return rng.int(15 * 1024, 30 * 1024);
+    if (kind < 0.7) return rng.int(62 * 1024, 68 * 1024);
     return rng.int(100 * 1024, 200 * 1024 - 1);
   };
   const fill = (out: Uint8Array, r: number, c: number) => {
