@@ -26,7 +26,9 @@
  *   files take no POST): `fetchAll` and `fetch` given a
  *   `ReadableStream`, and the raw loop writing the same bytes prebuilt;
  * - `upload-64k`: N POSTs of 6.4 MiB streamed in 100 chunks of 64 KiB (a
- *   file's `readable` yields chunks of that size), concurrency 4.
+ *   file's `readable` yields chunks of that size), concurrency 4;
+ * - `upload-16k`: the same bytes in 400 chunks of 16 KiB (a TLS record's
+ *   size: a body piped from a download).
  *
  * Ratios are medians of per-round ratios between clients of one row, measured in
  * the same rounds: `A ÷ B` of throughput (> 1: A is faster) or of CPU per
@@ -76,7 +78,7 @@ export interface HttpConfig {
   tlsCount: number;
   /** Requests per run of the upload row. */
   uploadCount: number;
-  /** Requests per run of the upload-64k row (6.4 MiB each). */
+  /** Requests per run of the upload-64k and upload-16k rows (6.4 MiB each). */
   uploadLargeCount: number;
 }
 
@@ -131,6 +133,7 @@ export const HTTP_ROWS = [
   "tls",
   "upload",
   "upload-64k",
+  "upload-16k",
 ] as const;
 export type HttpRow = typeof HTTP_ROWS[number];
 
@@ -1006,6 +1009,7 @@ function tlsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
 const UPLOADS = {
   upload: { chunks: 64, size: 1024, label: "64 chunks of 1 KiB" },
   "upload-64k": { chunks: 100, size: 64 * 1024, label: "100 chunks of 64 KiB" },
+  "upload-16k": { chunks: 400, size: 16 * 1024, label: "400 chunks of 16 KiB" },
 };
 
 /** An upload row, against `origin` (a Deno origin: it reads each body whole before it answers). */
@@ -1047,8 +1051,8 @@ function uploadRow(
     notes: [
       `Origin: ${origin.describe}; /upload reads the body whole (chunked), then answers "ok".`,
       `fetchAll and fetch get a fresh ReadableStream per request (ReadableStream.from over a generator yielding one reused ${
-        upload.size === 1024 ? "1 KiB" : "64 KiB"
-      } buffer); the raw loop writes the same bytes, head and chunked body prebuilt in one buffer: the wire's cost without a stream.`,
+        upload.size / 1024
+      } KiB buffer); the raw loop writes the same bytes, head and chunked body prebuilt in one buffer: the wire's cost without a stream.`,
       roundsNote(schedule),
       METHOD_NOTE,
     ],
@@ -1309,7 +1313,8 @@ export async function runHttpRows(
         break;
       }
       case "upload":
-      case "upload-64k": {
+      case "upload-64k":
+      case "upload-16k": {
         // nginx's static files take no POST (405): the row has a server of its own.
         const own = origin.kind === "deno" ? null : await startDenoOrigin(0);
         try {
