@@ -49,8 +49,9 @@ export const READ_AHEAD = 256 * 1024;
  */
 const ARENA_MAX = 256 * 1024;
 /**
- * A body stream's first buffer for joined chunks, the next ones 4x the last
- * (up to {@linkcode ARENA_MAX}): a small body takes little.
+ * A body stream's first buffer for joined chunks; each next one 4x the last,
+ * up to {@linkcode ARENA_MAX}, and in the same steps as large as a chunk
+ * needs: a small body takes little.
  */
 const FIRST_ARENA = 16 * 1024;
 /** Chunks up to this size (framed: a 64 KiB chunk still) are joined; larger ones are copied alone. */
@@ -333,8 +334,9 @@ export class BodyStream {
       if (this.#used + framed > this.#arena.length) {
         const prev = this.#arena.length;
         this.#retireArena();
-        const size = prev === 0 ? FIRST_ARENA : Math.min(ARENA_MAX, 4 * prev);
-        this.#arena = pooled(framed > size ? ARENA_MAX : size);
+        let size = prev === 0 ? FIRST_ARENA : Math.min(ARENA_MAX, 4 * prev);
+        while (size < framed) size *= 4; // at most ARENA_MAX: framed ≤ JOINED_MAX
+        this.#arena = pooled(size);
         this.#handed = this.#used = 0;
       }
       out = this.#arena;

@@ -1056,6 +1056,13 @@ Deno.test("BodyStream joins chunks of up to 64 KiB into arenas of up to 256 KiB,
     reused.buffers.size <= 4,
     `${reused.buffers.size} arenas for ${reused.pieces.length} pieces`,
   );
+  // A small body takes an arena its size, not the largest.
+  const one = new BodyStream(ReadableStream.from(chunks.slice(0, 1)), 20_000);
+  await one.next();
+  const piece = one.next(0) as Uint8Array;
+  assertEquals(piece, chunks[0]);
+  assert(piece.buffer.byteLength <= 128 * 1024, `${piece.buffer.byteLength} B`);
+  one.release(0);
 });
 
 Deno.test("fetchAll sends 64 KiB chunks (joined) and 100 KiB ones (alone) byte for byte while the server holds back, over http and https (their copies reuse only written buffers)", async () => {
