@@ -25,7 +25,7 @@
  *   origin (started for the row when the others run on nginx, whose static
  *   files take no POST): `fetchAll` and `fetch` given a
  *   `ReadableStream`, and the raw loop writing the same bytes prebuilt;
- * - `upload-64k`: N POSTs of 6.4 MiB streamed in 100 chunks of 64 KiB (a
+ * - `upload-64k`: N POSTs of 6.25 MiB streamed in 100 chunks of 64 KiB (a
  *   file's `readable` yields chunks of that size), concurrency 4;
  * - `upload-16k`: the same bytes in 400 chunks of 16 KiB (a TLS record's
  *   size: a body piped from a download).
@@ -78,7 +78,7 @@ export interface HttpConfig {
   tlsCount: number;
   /** Requests per run of the upload row. */
   uploadCount: number;
-  /** Requests per run of the upload-64k and upload-16k rows (6.4 MiB each). */
+  /** Requests per run of the upload-64k and upload-16k rows (6.25 MiB each). */
   uploadLargeCount: number;
 }
 
