@@ -984,8 +984,8 @@ Deno.test("BodyStream copies a large chunk into the buffer of one its conn has w
   );
   // Requests that fail once their stream has finished, their conn holding
   // its pieces: those buffers are let go of, and they take no room in the
-  // pool for good (4 MiB of them would leave none).
-  for (let i = 0; i < 80; i++) {
+  // pool for good (8 MiB of them would leave none).
+  for (let i = 0; i < 100; i++) {
     const failed = new BodyStream(ReadableStream.from(chunks.slice(0, 1)), -1);
     await failed.next();
     const held = failed.next(0) as Uint8Array;
