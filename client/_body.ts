@@ -132,10 +132,15 @@ export class BodyStream {
   #queue: Uint8Array[] = [];
   /** Framed bytes read ahead, not handed out: the queue's and the arena's. */
   #queued = 0;
-  /** Joined chunks' bytes: `[#handed, #used)` are read ahead, not handed out yet. */
+  /**
+   * Joined chunks' bytes: `[#handed, #used)` are read ahead and still in the
+   * arena (what was before is handed out or queued).
+   */
   #arena: Uint8Array = EMPTY;
   #handed = 0;
   #used = 0;
+  /** The last piece cut from the arena into the queue, while still there. */
+  #cut: Uint8Array | null = null;
   /** The stream's read in flight (never two: their chunks could land out of order). */
   #reading = false;
   #ended = false;
@@ -187,6 +192,7 @@ export class BodyStream {
       out = this.#arena.subarray(this.#handed, this.#used);
       this.#handed = this.#used;
     }
+    if (out === this.#cut) this.#cut = null;
     if (out !== undefined) {
       this.#queued -= out.length;
       this.#handedTotal += out.length;
@@ -265,6 +271,7 @@ export class BodyStream {
     this.#queued = 0;
     this.#arena = EMPTY;
     this.#handed = this.#used = 0;
+    this.#cut = null;
     this.#reader.cancel(reason).catch(noop);
     this.#wakeNow();
   }
@@ -382,27 +389,28 @@ export class BodyStream {
   /** Queues what the arena holds that was not handed out: a large piece goes after it. */
   #closeArena(): void {
     if (this.#used > this.#handed) {
-      this.#queue.push(this.#arena.subarray(this.#handed, this.#used));
+      const piece = this.#arena.subarray(this.#handed, this.#used);
+      this.#queue.push(piece);
+      this.#cut = piece;
       this.#handed = this.#used;
     }
   }
 
   /**
    * No more is joined in the arena: its buffer is spare once its last piece
-   * is handed out and written. (Handed out already, that piece may have been
-   * followed by large ones: it counts as ending with them, later than it
-   * does, never earlier.)
+   * is handed out and written. That piece may wait in the queue (cut when a
+   * large chunk came), or have been handed out already, and maybe large ones
+   * after it: then the buffer counts as written with them, later than it is,
+   * never earlier.
    */
   #retireArena(): void {
     if (this.#arena === EMPTY) return;
-    if (this.#used > this.#handed) {
-      this.#closeArena();
-      this.#last.add(this.#queue[this.#queue.length - 1]!);
-    } else if (this.#used > 0) {
-      this.#lend(this.#arena);
-    }
+    this.#closeArena();
+    if (this.#cut !== null) this.#last.add(this.#cut);
+    else if (this.#used > 0) this.#lend(this.#arena);
     this.#arena = EMPTY;
     this.#handed = this.#used = 0;
+    this.#cut = null;
   }
 
   #onError = (error: unknown): void => {

@@ -11,7 +11,7 @@ import { RequestWriter, validateBody } from "../client/_request.ts";
 import { BodyStream, READ_AHEAD } from "../client/_body.ts";
 import { parseHttpUrl } from "../client/_http_url.ts";
 import { ca, cert, key } from "./_tls.ts";
-import { concat, Rng } from "./_net.ts";
+import { bytesEqual, concat, Rng } from "./_net.ts";
 import {
   delay,
   drive,
@@ -929,42 +929,50 @@ function patterned(count: number, size: number): Uint8Array[] {
   });
 }
 
+/**
+ * Hands a body of `chunks` (with its `Content-Length`) out of a
+ * `BodyStream` as a conn would take it, telling the stream
+ * `unwritten(handed, last)` bytes are still held before each piece (`null`:
+ * no word, as of a closed conn); checks each piece's bytes as it comes, ends
+ * the exchange, and returns the pieces and their buffers.
+ */
+async function drainBody(
+  chunks: Uint8Array[],
+  unwritten: ((handed: number, last: number) => number) | null,
+): Promise<{ pieces: Uint8Array[]; buffers: Set<ArrayBufferLike> }> {
+  const body = concat(chunks);
+  const stream = new BodyStream(ReadableStream.from(chunks), body.length);
+  const buffers = new Set<ArrayBufferLike>();
+  const pieces: Uint8Array[] = [];
+  let at = 0;
+  let last = 0;
+  while (!stream.finished) {
+    const piece = stream.next(unwritten?.(at, last));
+    if (piece instanceof Promise) {
+      await piece;
+      continue;
+    }
+    if (piece.length === 0) break;
+    // The bytes handed out are the chunks', whatever buffer they are in.
+    assert(bytesEqual(piece, body.subarray(at, at + piece.length)), `at ${at}`);
+    buffers.add(piece.buffer);
+    pieces.push(piece);
+    at += piece.length;
+    last = piece.length;
+  }
+  assertEquals(at, body.length);
+  // The exchange is over: the conn's pieces leave the pool's count.
+  stream.release(unwritten?.(at, last) ?? Infinity);
+  return { buffers, pieces };
+}
+
 Deno.test("BodyStream copies a large chunk into the buffer of one its conn has written (of any stream), never of one it still holds; a failed request's take no room in the pool", async () => {
   // 100 KiB: more than is joined, each copied alone.
   const size = 100 * 1024;
   const chunks = patterned(12, size);
-  const total = chunks.length * size;
-  /**
-   * Hands the whole body out as a conn would take it, telling the stream
-   * `unwritten(handed, last)` bytes are still held before each piece; checks
-   * each piece as it comes, and returns the buffers the pieces had.
-   */
-  const drain = async (
+  const drain = (
     unwritten: ((handed: number, last: number) => number) | null,
-  ) => {
-    const stream = new BodyStream(ReadableStream.from(chunks), total);
-    const buffers = new Set<ArrayBufferLike>();
-    const pieces: Uint8Array[] = [];
-    let at = 0;
-    let last = 0;
-    while (!stream.finished) {
-      const piece = stream.next(unwritten?.(at, last));
-      if (piece instanceof Promise) {
-        await piece;
-        continue;
-      }
-      if (piece.length === 0) break;
-      // The bytes handed out are the chunks', whatever buffer they are in.
-      const i = at / size;
-      assertEquals(piece, chunks[i], `piece at ${at}`);
-      buffers.add(piece.buffer);
-      pieces.push(piece);
-      at += piece.length;
-      last = piece.length;
-    }
-    assertEquals(at, total);
-    return { buffers, pieces };
-  };
+  ) => drainBody(chunks, unwritten);
   // The conn still holds every piece: none is written over.
   const held = await drain((handed) => handed);
   assertEquals(held.buffers.size, 12);
@@ -974,7 +982,7 @@ Deno.test("BodyStream copies a large chunk into the buffer of one its conn has w
   assertEquals(unknown.buffers.size, 12);
   assert(!unknown.buffers.values().some((b) => held.buffers.has(b)));
   for (const [i, piece] of held.pieces.entries()) {
-    assertEquals(piece, chunks[i], `held piece ${i}`);
+    assert(bytesEqual(piece, chunks[i]!), `held piece ${i}`);
   }
   // The conn holds only the last piece it took: the others' buffers come back.
   const reused = await drain((_, last) => last);
@@ -1013,42 +1021,18 @@ Deno.test("BodyStream copies a large chunk into the buffer of one its conn has w
 Deno.test("BodyStream joins chunks of up to 64 KiB into arenas of up to 256 KiB, handed out a piece each, and fills an arena again only once its conn has written all of it", async () => {
   const chunks = patterned(300, 20_000);
   const body = concat(chunks);
-  /** As in the test above; returns the pieces and their buffers. */
-  const drain = async (
+  const drain = (
     unwritten: ((handed: number, last: number) => number) | null,
-  ) => {
-    const stream = new BodyStream(ReadableStream.from(chunks), body.length);
-    const buffers = new Set<ArrayBufferLike>();
-    const pieces: Uint8Array[] = [];
-    let at = 0;
-    let last = 0;
-    while (!stream.finished) {
-      const piece = stream.next(unwritten?.(at, last));
-      if (piece instanceof Promise) {
-        await piece;
-        continue;
-      }
-      if (piece.length === 0) break;
-      assertEquals(piece, body.subarray(at, at + piece.length), `at ${at}`);
-      buffers.add(piece.buffer);
-      pieces.push(piece);
-      at += piece.length;
-      last = piece.length;
-    }
-    assertEquals(at, body.length);
-    // The exchange is over: the conn's pieces leave the pool's count.
-    stream.release(unwritten?.(at, last) ?? Infinity);
-    return { buffers, pieces };
-  };
+  ) => drainBody(chunks, unwritten);
   // Every piece held: none is written over, and 300 chunks go out in a few
   // dozen pieces, not 300 (13 fill an arena; asked for at once again, the
   // stream hands out what was read meanwhile).
   const held = await drain((handed) => handed);
-  assertEquals(concat(held.pieces), body);
+  assert(bytesEqual(concat(held.pieces), body));
   assert(held.pieces.length <= 50, `${held.pieces.map((p) => p.length)}`);
   const unknown = await drain(null);
-  assertEquals(concat(unknown.pieces), body);
-  assertEquals(concat(held.pieces), body);
+  assert(bytesEqual(concat(unknown.pieces), body));
+  assert(bytesEqual(concat(held.pieces), body), "held pieces kept");
   assert(!unknown.buffers.values().some((b) => held.buffers.has(b)));
   // Only the last piece held: the arenas before come back.
   const reused = await drain((_, last) => last);
@@ -1060,9 +1044,58 @@ Deno.test("BodyStream joins chunks of up to 64 KiB into arenas of up to 256 KiB,
   const one = new BodyStream(ReadableStream.from(chunks.slice(0, 1)), 20_000);
   await one.next();
   const piece = one.next(0) as Uint8Array;
-  assertEquals(piece, chunks[0]);
+  assert(bytesEqual(piece, chunks[0]!));
   assert(piece.buffer.byteLength <= 128 * 1024, `${piece.buffer.byteLength} B`);
   one.release(0);
+});
+
+Deno.test("BodyStream keeps an arena whose last piece waits in the queue (cut when a large chunk came) until that piece is handed out and written", async () => {
+  // A 16 KiB arena, a 64 KiB one (its piece cut into the queue by the large
+  // chunk), then a chunk that fits it no more: the 64 KiB arena is full.
+  const sizes = [3_000, 60_000, 100_000, 10_000];
+  const chunks = sizes.map((n, i) => patterned(i + 1, n)[i]!);
+  const body = concat(chunks);
+  const first = new BodyStream(ReadableStream.from(chunks), body.length);
+  await first.next();
+  // The conn wrote all it took: what was handed out is spare.
+  let at = 0;
+  const piece = first.next(0) as Uint8Array;
+  assert(bytesEqual(piece, body.subarray(0, piece.length)));
+  at += piece.length;
+  // Another stream fills a 64 KiB arena of its own with other bytes.
+  const other = [new Uint8Array(3_000), new Uint8Array(60_000).fill(0xee)];
+  const second = await drainBody(other, (_, last) => last);
+  assert(bytesEqual(concat(second.pieces), concat(other)));
+  // The first stream's queued pieces are still its own bytes.
+  while (!first.finished) {
+    const next = first.next(0);
+    if (next instanceof Promise) {
+      await next;
+      continue;
+    }
+    assert(bytesEqual(next, body.subarray(at, at + next.length)), `at ${at}`);
+    at += next.length;
+  }
+  assertEquals(at, body.length);
+  first.release(0);
+});
+
+Deno.test("BodyStream's pool follows the sizes in use: spare buffers of another size give way to the new ones, which are then reused", async () => {
+  // 12 MiB in 1 MiB chunks, all held until the end, then written: 8 MiB of
+  // them fill the pool.
+  const large = patterned(12, 1024 * 1024);
+  const total = 12 * 1024 * 1024;
+  await drainBody(large, (handed) => handed === total ? 0 : handed);
+  // 300 KiB chunks fit none of those (nor what other tests left): once
+  // some give way, the new buffers have room in the pool, and come back
+  // once written.
+  const chunks = patterned(30, 300 * 1024);
+  const reused = await drainBody(chunks, (_, last) => last);
+  assert(
+    reused.buffers.size <= 8,
+    `${reused.buffers.size} buffers for 30 chunks`,
+  );
+  assert(reused.buffers.values().every((b) => b.byteLength < 1024 * 1024));
 });
 
 Deno.test("fetchAll sends 64 KiB chunks (joined) and 100 KiB ones (alone) byte for byte while the server holds back, over http and https (their copies reuse only written buffers)", async () => {
