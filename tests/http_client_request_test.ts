@@ -11,7 +11,14 @@ import { RequestWriter, validateBody } from "../client/_request.ts";
 import { BodyStream, READ_AHEAD } from "../client/_body.ts";
 import { parseHttpUrl } from "../client/_http_url.ts";
 import { ca, cert, key } from "./_tls.ts";
-import { bytesEqual, concat, Rng } from "./_net.ts";
+import {
+  bytesEqual,
+  concat,
+  latin1Bytes,
+  logSeed,
+  Rng,
+  seeds,
+} from "./_net.ts";
 import {
   delay,
   drive,
@@ -1078,6 +1085,118 @@ Deno.test("BodyStream keeps an arena whose last piece waits in the queue (cut wh
   }
   assertEquals(at, body.length);
   first.release(0);
+});
+
+Deno.test("BodyStream property: interleaved streams of random chunk sizes, each piece held by a model conn and written later in order, write the body's framed bytes exactly", async () => {
+  for (const seed of seeds([1, 2, 3, 4, 5, 6])) {
+    logSeed("BodyStream interleaved", seed);
+    const rng = new Rng(seed);
+    const size = () => {
+      const kind = rng.next();
+      if (kind < 0.35) return rng.size(4096);
+      if (kind < 0.6) return rng.int(12 * 1024, 40 * 1024);
+      if (kind < 0.8) return rng.int(60 * 1024, 70 * 1024);
+      return rng.int(70 * 1024, 400 * 1024);
+    };
+    const streams = Array.from({ length: 6 }, (_, s) => {
+      // Every other stream a file's: all its chunks of one size.
+      const fixed = s % 2 === 0 ? size() : 0;
+      const sizes = Array.from(
+        { length: rng.int(1, 40) },
+        () => fixed || size(),
+      );
+      const chunks = sizes.map((n, c) => {
+        const chunk = new Uint8Array(n);
+        for (let j = 0; j < n; j++) chunk[j] = (s * 97 + c * 13 + j) & 0xff;
+        return chunk;
+      });
+      const chunked = rng.chance(0.5);
+      // The wire's bytes: as they are, or framed as chunks and ended.
+      const wire = chunked
+        ? concat([
+          ...chunks.flatMap((c) => [
+            latin1Bytes(`${c.length.toString(16)}\r\n`),
+            c,
+            latin1Bytes("\r\n"),
+          ]),
+          latin1Bytes("0\r\n\r\n"),
+        ])
+        : concat(chunks);
+      // The producer overwrites one buffer for every chunk, as a file reader.
+      const scratch = new Uint8Array(400 * 1024);
+      let c = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (c === chunks.length) return controller.close();
+          const chunk = scratch.subarray(0, chunks[c]!.length);
+          chunk.set(chunks[c++]!);
+          controller.enqueue(chunk);
+        },
+      }, { highWaterMark: 0 });
+      return {
+        stream: new BodyStream(body, chunked ? -1 : wire.length),
+        wire,
+        /** The model conn: pieces taken, not yet written, in order. */
+        held: [] as Uint8Array[],
+        heldBytes: 0,
+        /** Wire bytes the model conn wrote. */
+        written: 0,
+        waiting: false,
+        done: false,
+      };
+    });
+    // Writes `n` bytes (a piece in part, as a socket may take it).
+    const write = (t: typeof streams[number], n: number) => {
+      while (n > 0 && t.held.length > 0) {
+        const head = t.held[0]!;
+        const part = head.subarray(0, Math.min(n, head.length));
+        assert(
+          bytesEqual(part, t.wire.subarray(t.written, t.written + part.length)),
+          `seed ${seed}: wrong bytes written at ${t.written} of ${t.wire.length}`,
+        );
+        t.written += part.length;
+        t.heldBytes -= part.length;
+        n -= part.length;
+        if (part.length === head.length) t.held.shift();
+        else t.held[0] = head.subarray(part.length);
+      }
+    };
+    for (let step = 0; step < 20_000 && streams.some((t) => !t.done); step++) {
+      if (step % 8 === 0) await new Promise((r) => setTimeout(r, 0));
+      const t = streams[rng.int(0, streams.length - 1)]!;
+      if (t.done) continue;
+      if (t.held.length > 0 && rng.chance(0.4)) {
+        // Now and then all but the last byte or two: a buffer's end held.
+        const kind = rng.next();
+        write(
+          t,
+          kind < 0.2
+            ? rng.int(1, 3)
+            : kind < 0.5
+            ? t.heldBytes - rng.int(1, 2)
+            : rng.size(300 * 1024),
+        );
+        continue;
+      }
+      if (t.waiting) continue;
+      if (t.stream.finished) {
+        write(t, t.heldBytes);
+        t.stream.release(0);
+        assertEquals(t.written, t.wire.length, `seed ${seed}: all written`);
+        t.done = true;
+        continue;
+      }
+      const next = t.stream.next(t.heldBytes);
+      if (next instanceof Promise) {
+        t.waiting = true;
+        next.then(() => t.waiting = false);
+      } else if (next.length > 0) {
+        t.held.push(next);
+        t.heldBytes += next.length;
+      }
+    }
+    assert(streams.every((t) => t.done), `seed ${seed}: every stream ended`);
+  }
 });
 
 Deno.test("BodyStream's pool follows the sizes in use: spare buffers of another size give way to the new ones, which are then reused", async () => {
