@@ -1199,6 +1199,24 @@ Deno.test("BodyStream property: interleaved streams of random chunk sizes, each 
   }
 });
 
+Deno.test("BodyStream sends a chunked body's end on its own when the arena has no room left for it", async () => {
+  // "3ff4\r\n", 16,372 bytes, "\r\n": 16,380 of the first arena's 16,384,
+  // too few for "0\r\n\r\n".
+  const chunk = new Uint8Array(16_372).fill(0x61);
+  const stream = new BodyStream(ReadableStream.from([chunk]), -1);
+  await stream.next();
+  const pieces: Uint8Array[] = [];
+  while (!stream.finished) {
+    const piece = stream.next(0);
+    if (piece instanceof Promise) await piece;
+    else pieces.push(piece);
+  }
+  assertEquals(pieces.map((p) => p.length), [16_380, 5]);
+  assertEquals(latin1(pieces[0]!.subarray(0, 6)), "3ff4\r\n");
+  assertEquals(latin1(pieces[1]!), "0\r\n\r\n");
+  stream.release(0);
+});
+
 Deno.test("BodyStream's pool follows the sizes in use: spare buffers of another size give way to the new ones, which are then reused", async () => {
   // 12 MiB in 1 MiB chunks, all held until the end, then written: 8 MiB of
   // them fill the pool.
