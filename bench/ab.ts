@@ -27,9 +27,9 @@
  * collection when `gc` is exposed (a run must not pay for the garbage of the
  * other's). Prints the median of the per-round ratios (this ÷ base, CPU µs per
  * request: the steadier figure), their range, and each version's median CPU µs
- * per request. Against a copy of itself (`git archive HEAD`), 20 rounds read
- * 0.92x to 1.04x here (20 runs over GETs and uploads); a difference inside
- * that is not one this run can tell.
+ * per request. Against a copy of itself (`git archive HEAD`), that median
+ * read 0.92x to 1.04x here in 20 runs over GETs and uploads: a difference
+ * inside that is not one a run can tell.
  *
  * @module
  */
