@@ -959,12 +959,20 @@ export class Crawl {
    * within the attempt's time, which runs on while it waits.
    */
   #follow(job: Job, request: HopRequest, now: number): void {
+    let url: HttpUrl;
+    try {
+      url = toHttpUrl(request.url);
+    } catch (error) {
+      // A target no request can go to (port 0) fails this URL alone, as the
+      // same URL given as input does.
+      this.#end(job, { error }, now);
+      return;
+    }
     this.#release(job);
     this.#releaseSlot(job, now);
     job.client = null;
     job.hops++;
     job.hop = request;
-    const url = toHttpUrl(request.url);
     job.hopUrl = url;
     job.queuedNow = true;
     job.waitingSince = now;

@@ -1273,6 +1273,31 @@ Deno.test("fetchAll() hands back a redirect with an unusable Location as the res
   assertStringIncludes(String(failed(error)), "ftp://example.com/");
 });
 
+Deno.test("fetchAll() and fetchEach() fail a redirect to port 0 with TypeError for that URL alone, as the same URL given as input", async () => {
+  await using server = rawServer(async ({ conn, path }) => {
+    await writeSplit(
+      conn,
+      path === "/to-port-0"
+        ? "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:0/x\r\nContent-Length: 0\r\n\r\n"
+        : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    );
+    return "close";
+  });
+  const urls = [server.url("/to-port-0"), server.url("/fine")];
+  const results = await fetchAll(urls, { retry: { limit: 2, baseDelay: 1 } });
+  const error = failed(results[0]!);
+  assertInstanceOf(error, TypeError);
+  assertStringIncludes(error.message, "port 0");
+  assertEquals(results[0]!.attempts, 1, "not retried");
+  assertEquals(text(ok(results[1]).body), "ok");
+  const each: [number, boolean][] = [];
+  for await (const { index, result } of fetchEach(urls)) {
+    each.push([index, result.ok]);
+  }
+  assertEquals(each.sort(), [[0, false], [1, true]]);
+  assertEquals(server.requests, 4);
+});
+
 Deno.test("fetchAll() counts a redirect's hops against one total timeout, and names the timeout as set", async () => {
   await using server = recording(async (req) => {
     const path = new URL(req.url).pathname;
