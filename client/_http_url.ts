@@ -241,10 +241,10 @@ export function parseHttpUrl(input: string | URL): URL {
   try {
     // A URL object is already parsed; parsing its href again costs a microsecond per request.
     url = input instanceof URL ? input : new URL(input);
-  } catch (e) {
-    throw new TypeError(`Cannot fetch: invalid URL "${redactInput(input)}"`, {
-      cause: e,
-    });
+  } catch {
+    // Not the parser's error as the cause: its message quotes the input,
+    // password and all, and inspecting the error prints the cause.
+    throw new TypeError(`Cannot fetch: invalid URL "${redactInput(input)}"`);
   }
   const href = url.href;
   // The scheme is href's prefix: no getter, no string per request.

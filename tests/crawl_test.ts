@@ -372,13 +372,14 @@ Deno.test("fetchAll() and fetchEach() fail each item that is not a URL or a Requ
   assertEquals(each, expected);
 });
 
-Deno.test("fetchAll() and fetchEach() show *** for the password of a URL that fails before any fetch", async () => {
+Deno.test("fetchAll() and fetchEach() show *** for the password of a URL that fails before any fetch, in result.url and anywhere in its error", async () => {
   const inputs = [
     "http://alice:s3cret@127.0.0.1:0/",
     new URL("http://alice:s3cret@127.0.0.1:0/"),
     "ftp://alice:s3cret@127.0.0.1/",
     "http://alice:s3cret@exa mple.test/",
     { url: "http://alice:s3cret@127.0.0.1:0/spec", data: 1 },
+    "http://alice:s3cret@[bad/a",
   ];
   const results = await fetchAll(inputs);
   assertEquals(results.map((r) => [r.url, r.ok]), [
@@ -387,10 +388,13 @@ Deno.test("fetchAll() and fetchEach() show *** for the password of a URL that fa
     ["ftp://alice:***@127.0.0.1/", false],
     ["http://alice:***@exa mple.test/", false],
     ["http://alice:***@127.0.0.1:0/spec", false],
+    ["http://alice:***@[bad/a", false],
   ]);
   for (const r of results) {
     assert(!r.url.includes("s3cret"), r.url);
-    assert(!String(failed(r)).includes("s3cret"), String(failed(r)));
+    // Inspecting prints the message, the stack and any cause.
+    const shown = Deno.inspect(failed(r));
+    assert(!shown.includes("s3cret"), shown);
   }
   for await (
     const { result } of fetchEach(["http://bob:hunter2@127.0.0.1:0/x"])
