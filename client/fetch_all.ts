@@ -292,6 +292,8 @@ export interface FetchAllOptions {
   /**
    * Called once per finished URL, with how many are done and the total: the
    * number of URLs when the source is an array, else how many were read so far.
+   * URLs read and then aborted count as finished; an array's URLs that an
+   * abort left unread get their result (`signal.reason`) without a call.
    * A throw rejects the crawl; so does the rejection of a promise it returns
    * (an async function is not awaited: the crawl goes on meanwhile).
    */

@@ -954,6 +954,30 @@ Deno.test("fetchAll() aborted from onProgress in the middle of a batch stops cle
   }
 });
 
+Deno.test("fetchAll() aborted calls onProgress for the URLs it read, not for an array's URLs left unread, whose results it fills in", async () => {
+  await using server = cannedServer(LENGTH);
+  const controller = new AbortController();
+  const urls = Array.from({ length: 6 }, (_, i) => server.url(`/${i}`));
+  const called: string[] = [];
+  const results = await fetchAll(urls, {
+    signal: controller.signal,
+    concurrency: 1,
+    maxQueued: 1,
+    onProgress(done, total, result) {
+      assertEquals([done, total], [called.length + 1, 6]);
+      called.push(result.url);
+      if (done === 1) controller.abort("stop");
+    },
+  });
+  assertEquals(results.length, 6);
+  assert(results[0]!.ok);
+  assert(results.slice(1).every((r) => !r.ok && r.error === "stop"));
+  // The first, and those read ahead of the abort (at most concurrency +
+  // maxQueued at once); none of the rest.
+  assert(called.length >= 1 && called.length <= 3, String(called.length));
+  assertEquals(called, urls.slice(0, called.length));
+});
+
 Deno.test("fetchAll() with an already aborted signal opens no connection", async () => {
   await using server = cannedServer(LENGTH);
   const results = await fetchAll([server.url(), server.url()], {
