@@ -273,10 +273,14 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
     // error type sees the same one here).
     checkEvents("register", events);
     if (!isPollable(fileobj)) {
+      const name = describe(fileobj);
+      // One of ours by name, not by its internals: made by another copy of
+      // this module (two versions loaded in one process).
+      const copy = name === "PollableConn" || name === "PollableListener"
+        ? " from another copy of this module (a selector takes its own copy's pollables)"
+        : "";
       throw new TypeError(
-        `Cannot register: expected a pollable (PollableConn or PollableListener), received ${
-          describe(fileobj)
-        }`,
+        `Cannot register: expected a pollable (PollableConn or PollableListener), received ${name}${copy}`,
       );
     }
     if (fileobj.closed) {

@@ -187,6 +187,51 @@ Deno.test("Selector.register() throws TypeError for a foreign object, null, a nu
   assertEquals(sel.getMap().size, 0);
 });
 
+Deno.test("Selector.register() of a pollable made by another copy of the module throws TypeError saying so", async () => {
+  // Two versions loaded in one process (as bench/ab.ts does): each selector
+  // knows its own copy's pollables only, and the message must not read
+  // "expected a pollable ..., received PollableListener" with nothing more.
+  const dir = await Deno.makeTempDir({ prefix: "selectors-copy-" });
+  try {
+    const root = new URL("../", import.meta.url);
+    const copy = async (rel: string) => {
+      for await (const entry of Deno.readDir(new URL(rel, root))) {
+        const path = `${rel}/${entry.name}`;
+        if (entry.isDirectory) {
+          await Deno.mkdir(`${dir}/${path}`);
+          await copy(path);
+        } else await Deno.copyFile(new URL(path, root), `${dir}/${path}`);
+      }
+    };
+    for (const sub of ["selector", "client"]) {
+      await Deno.mkdir(`${dir}/${sub}`);
+      await copy(sub);
+    }
+    await Deno.copyFile(new URL("mod.ts", root), `${dir}/mod.ts`);
+    const other = await import(`file://${dir}/mod.ts`);
+    using sel = new DefaultSelector();
+    using theirs = other.PollableListener.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+    });
+    const error = assertThrows(
+      () => sel.register(theirs as Pollable, EVENT_READ),
+      TypeError,
+      "received PollableListener from another copy of this module",
+    );
+    assert(error instanceof TypeError);
+    // A foreign object of another name says nothing of copies.
+    assertThrows(
+      () => sel.register(new (class Other {})() as unknown as Pollable, 1),
+      TypeError,
+      "received Other",
+    );
+    assertEquals(sel.getMap().size, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("Selector.register() and modify() check in Python's order: register the mask before the object, modify the registration before the mask", () => {
   using sel = new DefaultSelector();
   using listener = listen();
