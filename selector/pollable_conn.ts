@@ -265,8 +265,11 @@ export class PollableConn implements Pollable, Disposable {
    *
    * @param options What `Deno.connect` takes.
    * @returns The connecting conn.
+   * @throws {TypeError} If `options` is not an object (bad fields in one
+   *   surface through `error`, as a failed connect).
    */
   static connect(options: PollableConnectOptions): PollableConn {
+    checkOptions(options, "connect");
     // An aborted signal releases the socket of a connect in progress; Unix
     // connects finish at once and take no signal.
     const abort = new AbortController();
@@ -321,11 +324,12 @@ export class PollableConn implements Pollable, Disposable {
    *
    * @param options What `Deno.connectTls` takes, and `cert` + `key`.
    * @returns The connecting conn.
-   * @throws {TypeError} If only one of `cert` and `key` is given, either does
-   *   not parse as PEM, or the key is not the certificate's; if `caCerts` are
-   *   not whole PEM certificates.
+   * @throws {TypeError} If `options` is not an object; if only one of `cert`
+   *   and `key` is given, either does not parse as PEM, or the key is not the
+   *   certificate's; if `caCerts` are not whole PEM certificates.
    */
   static connectTls(options: PollableConnectTlsOptions): PollableConn {
+    checkOptions(options, "connectTls");
     if ((options.cert === undefined) !== (options.key === undefined)) {
       throw new TypeError(
         `Cannot connectTls: cert and key must be given together, received only ${
@@ -1127,5 +1131,16 @@ export class PollableConn implements Pollable, Disposable {
     if (conn === null) return;
     if (this.#abortive && conn.abort !== undefined) conn.abort();
     else closeQuietly(conn);
+  }
+}
+
+/** Rejects options that are no object at all, which `Deno.connect` would read as one. */
+function checkOptions(options: unknown, method: string): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot ${method}: options must be an object like { hostname, port }, received ${
+        describe(options)
+      }`,
+    );
   }
 }

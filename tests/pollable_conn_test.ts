@@ -195,6 +195,21 @@ Deno.test("PollableConn.connect() with an invalid port fails through error, not 
   assertThrows(() => conn.recv(), RangeError);
 });
 
+Deno.test("PollableConn.connect() and connectTls() throw TypeError naming the value when options is not an object", () => {
+  for (const bad of [undefined, null, 3, "127.0.0.1:80"]) {
+    assertThrows(
+      () => PollableConn.connect(bad as unknown as Deno.ConnectOptions),
+      TypeError,
+      "Cannot connect: options must be an object",
+    );
+    assertThrows(
+      () => PollableConn.connectTls(bad as unknown as Deno.ConnectTlsOptions),
+      TypeError,
+      "Cannot connectTls: options must be an object",
+    );
+  }
+});
+
 Deno.test("PollableConn.connect() to a missing Unix socket fails with NotFound", async () => {
   using dir = tempDir();
   using conn = PollableConn.connect({
