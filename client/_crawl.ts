@@ -513,8 +513,11 @@ export class Crawl {
    * loop up to the bound instead of one item per `select()`.
    */
   #readAhead(): void {
+    // Ended or left (a break): nothing more is asked of the source, whose
+    // return() may not make next() answer done (an iterator object's need not).
     if (
       this.#pulling || this.#asyncDone || this.#sourceFailed !== null ||
+      this.#ended !== null || this.#stopped ||
       this.#config.signal?.aborted || this.#counted >= this.#config.maxOpen
     ) return;
     this.#pulling = true;

@@ -300,6 +300,41 @@ Deno.test("fetchEach() left early (break) returns a sync generator source, so it
   assertEquals(cleanedUp, true, "the source's finally ran");
 });
 
+Deno.test("fetchEach() left early (break) asks an endless async iterator for nothing more, though its next() never answers done after return()", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("x"),
+  );
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  let calls = 0;
+  let returned = false;
+  let i = 0;
+  // An iterator object, not an async generator: after return() its next()
+  // still yields URLs, as a hand-written one may.
+  const source: AsyncIterable<string> = {
+    [Symbol.asyncIterator]: () => ({
+      async next() {
+        calls++;
+        await new Promise((r) => setTimeout(r, 1));
+        return { done: false, value: `${base}/${i++}` };
+      },
+      async return() {
+        returned = true;
+        return { done: true, value: undefined };
+      },
+    }),
+  };
+  let seen = 0;
+  for await (const entry of fetchEach(source, { concurrency: 2 })) {
+    assert(entry.result.ok);
+    if (++seen === 5) break;
+  }
+  assert(returned, "return() was called");
+  const atBreak = calls;
+  await new Promise((r) => setTimeout(r, 100));
+  assertEquals(calls, atBreak, "next() called after the consumer left");
+});
+
 Deno.test("fetchAll() sends a request on a stale keep-alive conn again once only: the fresh conn closed unanswered too fails it", async () => {
   await using server = rawServer(async ({ connIndex, requestOnConn, conn }) => {
     if (connIndex === 0 && requestOnConn === 0) {
