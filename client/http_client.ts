@@ -432,6 +432,11 @@ export class HttpClient {
   #turn!: ReturnType<typeof setTimeout> | undefined;
   /** Inside the body: the decoder holds output not yet passed on. */
   #decoding!: boolean;
+  /**
+   * Decoded bytes still to pass on before the loop gets a turn; kept across
+   * waits for a sink, whose writer may be ready again within microtasks.
+   */
+  #budget!: number;
   /** The parser is done; what is left is draining the decoder, closing the sink. */
   #ending!: boolean;
   #sinkClosing!: boolean;
@@ -630,6 +635,7 @@ export class HttpClient {
     this.#decoder = null;
     this.#turn = undefined;
     this.#decoding = false;
+    this.#budget = DECODE_BUDGET;
     this.#ending = false;
     this.#sinkClosing = false;
     this.#reusable = false;
@@ -1370,19 +1376,21 @@ export class HttpClient {
     const decoder = this.#decoder!;
     const body = this.#body!;
     // A bounded amount per turn, then `waiting` lets timers and other conns in:
-    // a 1 GiB gzip body never blocks the loop.
-    let budget = DECODE_BUDGET;
+    // a 1 GiB gzip body never blocks the loop. The budget is the turn's, not
+    // the call's: a sink ready again within microtasks (a synchronous write)
+    // resumes this without a turn between.
     this.#decoding = true;
-    while (budget > 0) {
+    while (this.#budget > 0) {
       const out = decoder.read(DECODE_SLICE);
       if (out === null) {
         this.#decoding = false;
         return;
       }
       body.write(out, true);
-      budget -= out.length;
+      this.#budget -= out.length;
       if (this.#awaitSink()) return;
     }
+    this.#budget = DECODE_BUDGET;
     this.#waitFor(
       new Promise((resolve) => this.#turn = setTimeout(resolve, 0)),
     );

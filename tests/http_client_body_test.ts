@@ -214,6 +214,47 @@ Deno.test("HttpClient decodes a 20 MiB body in slices with turns in between, wit
   assert(waits >= 2, `${waits} waits`);
 });
 
+Deno.test("fetchAll() decoding a 20 MiB body to a sink whose write() is synchronous lets timers run in between, though the sink is ready again within microtasks", async () => {
+  const size = 20 * 1024 * 1024;
+  const br = brotliCompressSync(new Uint8Array(size).fill(97));
+  await using server = replyServer(() =>
+    response(br, "Content-Encoding: br\r\n")
+  );
+  // Turns of the loop, counted by a chain of zero-delay timers.
+  let ticks = 0;
+  let ticking = true;
+  const tick = () => {
+    ticks++;
+    if (ticking) timer = setTimeout(tick, 0);
+  };
+  let timer = setTimeout(tick, 0);
+  let received = 0;
+  let ticksAtFirst = -1;
+  let ticksAtLast = -1;
+  // The default highWaterMark: after each write the writer is not ready until
+  // that write settles, a microtask later.
+  const sink = new WritableStream<Uint8Array>({
+    write(chunk) {
+      if (received === 0) ticksAtFirst = ticks;
+      received += chunk.length;
+      ticksAtLast = ticks;
+    },
+  });
+  try {
+    const [result] = await fetchAll([{ url: server.url("/"), sink }]);
+    assert(result!.ok, String(!result!.ok && result!.error));
+  } finally {
+    ticking = false;
+    clearTimeout(timer);
+  }
+  assertEquals(received, size);
+  // 20 MiB in slices of a bounded budget (8 MiB): at least two turns between.
+  assert(
+    ticksAtLast - ticksAtFirst >= 2,
+    `${ticksAtLast - ticksAtFirst} timer turns while decoding`,
+  );
+});
+
 Deno.test("HttpClient allocates a body as it arrives, not as announced: 3 MiB of a claimed 1 GiB cost a few MiB", async () => {
   const sent = 3 * 1024 * 1024;
   await using server = scriptedServer(async (conn) => {
