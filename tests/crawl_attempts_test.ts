@@ -318,9 +318,9 @@ Deno.test("fetchEach() left early (break) asks an endless async iterator for not
         await new Promise((r) => setTimeout(r, 1));
         return { done: false, value: `${base}/${i++}` };
       },
-      async return() {
+      return() {
         returned = true;
-        return { done: true, value: undefined };
+        return Promise.resolve({ done: true, value: undefined });
       },
     }),
   };
