@@ -59,10 +59,15 @@ function usage(problem: string): never {
   Deno.exit(2);
 }
 
-function positive(name: string, value: string | undefined): number {
+/** `value` as an integer of at least `min` (1: positive, 0: non-negative). */
+function integer(name: string, value: string | undefined, min = 1): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    usage(`${name} takes a positive integer, not ${value}`);
+  if (!Number.isInteger(n) || n < min) {
+    usage(
+      `${name} takes a ${
+        min > 0 ? "positive" : "non-negative"
+      } integer, not ${value}`,
+    );
   }
   return n;
 }
@@ -95,10 +100,10 @@ function parseArgs(argv: string[]): Args {
         args.path = value;
         break;
       case "--count":
-        args.count = positive(flag, value);
+        args.count = integer(flag, value);
         break;
       case "--concurrency":
-        args.concurrency = positive(flag, value);
+        args.concurrency = integer(flag, value);
         break;
       case "--keep-alive":
         if (value !== "true" && value !== "false") {
@@ -110,8 +115,8 @@ function parseArgs(argv: string[]): Args {
         const m = /^(\d+)x(\d+)$/.exec(value);
         if (m === null) usage(`--upload takes CHUNKSxSIZE, not ${value}`);
         args.upload = {
-          chunks: positive("--upload", m[1]),
-          size: positive("--upload", m[2]),
+          chunks: integer("--upload", m[1]),
+          size: integer("--upload", m[2]),
         };
         break;
       }
@@ -122,13 +127,10 @@ function parseArgs(argv: string[]): Args {
         args.origin = value;
         break;
       case "--rounds":
-        args.rounds = positive(flag, value);
+        args.rounds = integer(flag, value);
         break;
       case "--warmup":
-        args.warmup = Number(value);
-        if (!Number.isInteger(args.warmup) || args.warmup < 0) {
-          usage(`--warmup takes a non-negative integer, not ${value}`);
-        }
+        args.warmup = integer(flag, value, 0);
         break;
       default:
         usage(`unknown option ${flag}`);
