@@ -1356,6 +1356,7 @@ export class HttpClient {
         ? new SinkBody(this.#sink, this.#wake)
         : new BodyBuffer(
           this.#decoder === null ? this.#parser.contentLength : -1,
+          this.#maxResponseBytes,
         );
     }
     const decoder = this.#decoder;
