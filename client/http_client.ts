@@ -101,7 +101,9 @@ export interface HttpResponse {
   headers: Headers;
   /**
    * The body, decoded unless `decompress: false`; empty when it went to a `sink`.
-   * A standalone array: its `.buffer` holds this body's bytes only.
+   * A standalone array: its `.buffer` holds this body's bytes only. A body
+   * over 1 MiB may sit in a resizable `ArrayBuffer` (it grew in place), whose
+   * `byteLength` is the body's.
    */
   body: Uint8Array;
 }
