@@ -90,6 +90,14 @@ export class TapRecorder {
     }
   }
 
+  /** The open exchange's `ready()`: a promise to wait on, or `null` to read on. */
+  ready(): Promise<unknown> | null {
+    const ready = this.#exchange?.ready;
+    if (ready === undefined) return null;
+    const wait: unknown = ready.call(this.#exchange);
+    return isThenable(wait) ? Promise.resolve(wait) : null;
+  }
+
   /** Ends the open exchange, if any; the next request byte opens another. */
   end(ok: boolean, error: unknown): void {
     if (!this.#opened) return;

@@ -756,8 +756,9 @@ export class HttpClient {
 
   /**
    * Non-null while the request waits on something other than its connection: the
-   * next chunk of a request body stream, a `sink` whose writer is not ready, or a
-   * turn of the event loop between slices of decoding. Meanwhile `events` is 0
+   * next chunk of a request body stream, a `sink` whose writer is not ready, a
+   * `tap` behind on the bytes it was handed (its `ready`), or a turn of the
+   * event loop between slices of decoding. Meanwhile `events` is 0
    * (unregister the connection: an unregistered conn issues no reads, which is
    * the backpressure), except while only the body stream is awaited: then it is
    * `EVENT_READ`, so that an answer the server sends before the request's end is
@@ -1298,6 +1299,7 @@ export class HttpClient {
       // Bytes past the response mean a confused peer: the conn cannot be reused.
       trailing = used !== data.length;
       if (parser.done) this.#end(trailing);
+      else if (this.#tap !== null) this.#awaitTap();
       else this.#aimDirect();
       // Read on only if a read is wanted: not while waiting (backpressure), and
       // not on a conn about to be closed (no read left to interrupt).
@@ -1408,6 +1410,19 @@ export class HttpClient {
     if (ready === null) return false;
     this.#waitFor(ready);
     return true;
+  }
+
+  /**
+   * A tap behind on what it was handed holds the reads, as a sink does; when
+   * the sink waits too, until both are ready. (Not while only the request
+   * body's next chunk is awaited: that wait reads on.)
+   */
+  #awaitTap(): void {
+    const waiting = this.#waiting;
+    if (waiting !== null && waiting === this.#bodyWait) return;
+    const ready = this.#tap!.ready();
+    if (ready === null) return;
+    this.#waitFor(waiting === null ? ready : Promise.all([waiting, ready]));
   }
 
   /**

@@ -94,6 +94,15 @@ export interface HttpExchangeTap {
   response?(bytes: Uint8Array): void;
   /** The exchange ended: called exactly once per exchange opened. */
   end?(end: HttpExchangeEnd): void;
+  /**
+   * Backpressure: asked after each read's bytes went to `response` while the
+   * response goes on. A promise (what the tap was handed is not yet written
+   * out: an archive's disk is slower than the network) holds the connection's
+   * reads until it settles, as a `sink` that is not ready does, and no idle
+   * timeout runs meanwhile; anything else reads on. Without it, a tap slower
+   * than the network keeps all it was handed. One that throws fails the request.
+   */
+  ready?(): Promise<unknown> | null | undefined;
 }
 
 /**
@@ -106,7 +115,9 @@ export interface HttpExchangeTap {
  *
  * Cost: with no tap, nothing changes; with one, large bodies are no longer read
  * straight into their buffer but go through the connection's buffer like the
- * rest, so the tap can see them.
+ * rest, so the tap can see them. A tap that keeps what it is handed until it is
+ * written somewhere gives its exchanges a `ready`, so that a download never
+ * outruns the writer.
  *
  * @example Record the bytes of one request
  * ```ts

@@ -346,6 +346,82 @@ Deno.test("fetchAll() tap sees a large Content-Length body whole, and opens one 
   assertEquals(response.subarray(headEnd), big);
 });
 
+Deno.test("fetchAll() tap whose ready() returns a promise holds the reads: a consumer draining 256 KiB per 60 ms keeps under 1 MiB of a 2 MiB body, and the 40 ms idle timeout does not fire while it waits", async () => {
+  const size = 2 * 1024 * 1024;
+  const body = new Uint8Array(size).map((_, i) => (i * 7) % 251);
+  await using server = rawServer(() => [
+    `HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`,
+    body,
+  ]);
+  const kept: Uint8Array[] = [];
+  let queued = 0;
+  let peak = 0;
+  let asked = 0;
+  let drained: (() => void) | null = null;
+  // The consumer: 256 KiB every 60 ms (~4 MiB/s, slower than loopback).
+  const drain = setInterval(() => {
+    queued = Math.max(0, queued - 256 * 1024);
+    if (queued <= 256 * 1024 && drained !== null) {
+      drained();
+      drained = null;
+    }
+  }, 60);
+  try {
+    const tap: HttpTap = () => ({
+      response: (bytes) => {
+        kept.push(bytes.slice());
+        queued += bytes.length;
+        peak = Math.max(peak, queued);
+      },
+      ready: () => {
+        asked++;
+        if (queued <= 512 * 1024) return null;
+        return new Promise<void>((resolve) => drained = resolve);
+      },
+    });
+    const [result] = await fetchAll([`${server.base}/`], {
+      tap,
+      idleTimeout: 40,
+    });
+    assert(result?.ok, String((result as { error?: unknown }).error));
+    assertEquals(result.response.body, body);
+    const response = concat(kept);
+    const headEnd = indexOf(response, encoder.encode("\r\n\r\n")) + 4;
+    assertEquals(response.subarray(headEnd), body);
+    // One read past the threshold at most: the conn reads up to 64 KiB at a time.
+    assert(peak < 1024 * 1024, `${peak} bytes queued at the peak`);
+    assert(asked > 0, "ready() was asked");
+  } finally {
+    clearInterval(drain);
+  }
+});
+
+Deno.test("fetchAll() tap whose ready() throws fails that URL with the error; the crawl goes on", async () => {
+  const size = 1024 * 1024;
+  await using server = rawServer((path) =>
+    path === "/big"
+      ? [
+        `HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`,
+        new Uint8Array(size),
+      ]
+      : ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"]
+  );
+  const boom = new Error("tap behind");
+  const tap: HttpTap = (info) => ({
+    ready: () => {
+      if (info.url.endsWith("/big")) throw boom;
+      return null;
+    },
+  });
+  const [big, small] = await fetchAll(
+    [`${server.base}/big`, `${server.base}/small`],
+    { tap },
+  );
+  assert(big !== undefined && !big.ok);
+  assertEquals(big.error, boom);
+  assert(small?.ok);
+});
+
 Deno.test("fetchAll() tap ends a failed exchange with ok false and the error", async () => {
   await using server = rawServer(() => [
     "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part",
