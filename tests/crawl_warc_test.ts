@@ -742,6 +742,47 @@ Deno.test("warcTap() records a body cut at maxResponseBytes with WARC-Truncated:
   );
 });
 
+Deno.test("warcTap() holds a response more than 512 KiB ahead of the writer (ready() gives a promise) until the writer has spooled it, and records it whole", async () => {
+  await using dir = await tempDir();
+  const writer = await WarcWriter.create(`${dir.path}/held.warc.gz`);
+  const archive = warcTap(writer, () => {});
+  const url = "http://127.0.0.1:9/held";
+  const exchange = archive.tap({
+    url,
+    remoteAddr: null,
+    viaProxy: false,
+    date: new Date(),
+  })!;
+  exchange.request!(latin1("GET /held HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n"));
+  const body = randomBytes(1536 * 1024, 7);
+  const head = latin1(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
+  );
+  exchange.response!(head);
+  exchange.response!(body.subarray(0, 256 * 1024));
+  // Within 512 KiB of the writer: read on.
+  assertEquals(exchange.ready!(), null);
+  // Handed in the same turn, before the writer took any of it.
+  exchange.response!(body.subarray(256 * 1024));
+  const held = exchange.ready!();
+  assert(held instanceof Promise, "a promise while the writer is behind");
+  let settled = false;
+  held.then(() => settled = true);
+  await Promise.resolve();
+  assertEquals(settled, false);
+  await held;
+  assertEquals(exchange.ready!(), null);
+  exchange.end!({ url, remoteAddr: null, ok: true, error: null });
+  await archive.settled();
+  await writer.close();
+  assertEquals(archive.written, 1);
+  const records = await readWarc(
+    await Deno.readFile(`${dir.path}/held.warc.gz`),
+  );
+  const response = records.find((r) => r.type === "response")!;
+  assertEquals(response.raw, body);
+});
+
 Deno.test("WarcWriter.writeExchange() rejects bad input and a closed writer", async () => {
   await using dir = await tempDir();
   const warc = await WarcWriter.create(`${dir.path}/x.warc.gz`);

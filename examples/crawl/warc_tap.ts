@@ -9,15 +9,30 @@ import { DiskError } from "./disk_error.ts";
 import { EnoughKept } from "./robots_fetch.ts";
 import type { WarcExchange, WarcWriter } from "./warc.ts";
 
-/** Bytes pushed by the tap, read by the WARC writer as an async iterable. */
+/** Bytes queued for the writer past which the tap holds the response's reads. */
+const HIGH_WATER = 512 * 1024;
+/** Bytes queued for the writer at which the held reads go on. */
+const LOW_WATER = 128 * 1024;
+
+/**
+ * Bytes pushed by the tap, read by the WARC writer as an async iterable. A
+ * chunk counts as queued until the writer asks for the next one (it has
+ * spooled it): {@linkcode ByteQueue.ready} is the tap's backpressure.
+ */
 class ByteQueue implements AsyncIterable<Uint8Array> {
   #chunks: Uint8Array[] = [];
+  #queued = 0;
   #ended = false;
+  /** The writer stopped reading (it failed): nothing drains any more. */
+  #abandoned = false;
   #error: Error | null = null;
   #wake: (() => void) | null = null;
+  #drained: PromiseWithResolvers<void> | null = null;
 
   push(bytes: Uint8Array): void {
+    if (this.#abandoned) return;
     this.#chunks.push(bytes);
+    this.#queued += bytes.length;
     this.#signal();
   }
 
@@ -25,6 +40,16 @@ class ByteQueue implements AsyncIterable<Uint8Array> {
     this.#ended = true;
     this.#error = error;
     this.#signal();
+    this.#release();
+  }
+
+  /** `null` while the writer keeps up; else a promise, settled once it caught up. */
+  ready(): Promise<void> | null {
+    if (this.#queued <= HIGH_WATER || this.#ended || this.#abandoned) {
+      return null;
+    }
+    this.#drained ??= Promise.withResolvers<void>();
+    return this.#drained.promise;
   }
 
   #signal(): void {
@@ -33,19 +58,34 @@ class ByteQueue implements AsyncIterable<Uint8Array> {
     wake?.();
   }
 
+  #release(): void {
+    const drained = this.#drained;
+    this.#drained = null;
+    drained?.resolve();
+  }
+
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
-    for (;;) {
-      if (this.#chunks.length > 0) {
-        const chunks = this.#chunks;
-        this.#chunks = [];
-        yield* chunks;
-        continue;
+    try {
+      for (;;) {
+        if (this.#chunks.length > 0) {
+          const chunks = this.#chunks;
+          this.#chunks = [];
+          for (const chunk of chunks) {
+            yield chunk;
+            this.#queued -= chunk.length;
+            if (this.#queued <= LOW_WATER) this.#release();
+          }
+          continue;
+        }
+        if (this.#error !== null) throw this.#error;
+        if (this.#ended) return;
+        const { promise, resolve } = Promise.withResolvers<void>();
+        this.#wake = resolve;
+        await promise;
       }
-      if (this.#error !== null) throw this.#error;
-      if (this.#ended) return;
-      const { promise, resolve } = Promise.withResolvers<void>();
-      this.#wake = resolve;
-      await promise;
+    } finally {
+      this.#abandoned = true;
+      this.#release();
     }
   }
 }
@@ -109,8 +149,10 @@ export interface WarcTapOptions {
 
 /**
  * Archives every exchange the tap reports. The bytes are copied as they come
- * and streamed to the writer, which spools large blocks to disk, so memory stays
- * at what the writer keeps per exchange. A response cut short after its head
+ * and streamed to the writer, which spools large blocks to disk; a response
+ * more than 512 KiB ahead of the writer holds its connection's reads until the
+ * writer is back within 128 KiB, so memory stays at what the writer keeps per
+ * exchange however fast the network. A response cut short after its head
  * arrived is kept as far as it came, marked `WARC-Truncated` (as wget and
  * Heritrix do): `"disconnect"` (the connection closed or reset mid-body),
  * `"time"` (a timeout), `"length"` (a size limit: `maxResponseBytes`, a
@@ -194,6 +236,8 @@ export function warcTap(
         headArrived = true;
         response.push(bytes.slice());
       },
+      // A download never outruns the spool: the conn waits for the writer.
+      ready: () => response.ready(),
       end: (end) => {
         let error: Error | null = null;
         if (!end.ok) {
