@@ -760,17 +760,30 @@ async function main(): Promise<number> {
   if (body !== undefined) engine.body = body;
   if (cli.concurrency !== undefined) engine.concurrency = cli.concurrency;
 
-  let signals = true;
+  const signals: Deno.Signal[] = [];
   let interrupts = 0;
   const onSignal = () => {
-    // A second Ctrl-C does not wait for the files to be closed.
-    if (++interrupts > 1) Deno.exit(130);
+    interrupts++;
+    // A third one does not wait for anything.
+    if (interrupts > 2) Deno.exit(130);
+    if (interrupts === 2) {
+      // Writing a large record takes seconds: cut the WARC at its last whole one.
+      warc?.abort();
+    } else if (warc !== null) {
+      console.error(
+        "crawl: stopping; the exchanges already read go into the WARC (Ctrl-C again: cut it at its last whole record)",
+      );
+    }
     stop(null);
   };
-  try {
-    Deno.addSignalListener("SIGINT", onSignal);
-  } catch {
-    signals = false;
+  // SIGTERM too (`timeout`, `docker stop`, systemd): the same clean stop.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, onSignal);
+      signals.push(signal);
+    } catch {
+      // Not on this platform (SIGTERM on Windows): that signal keeps its default.
+    }
   }
 
   const quiet = cli.demo && !cli.json && !cli.printBody;
@@ -821,10 +834,16 @@ async function main(): Promise<number> {
     throw e;
   } finally {
     progress.stop();
-    if (signals) Deno.removeSignalListener("SIGINT", onSignal);
-    await archive?.settled();
-    await warc?.close();
-    await server?.[Symbol.asyncDispose]();
+    // Still listening: a Ctrl-C now must not kill the process mid-record.
+    try {
+      await archive?.settled();
+      await warc?.close();
+      await server?.[Symbol.asyncDispose]();
+    } finally {
+      for (const signal of signals) {
+        Deno.removeSignalListener(signal, onSignal);
+      }
+    }
   }
 
   const extra: [string, string][] = [];

@@ -1013,6 +1013,54 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary and leaves a WA
   assertEquals(responses.length, written);
 });
 
+Deno.test("crawl.ts on SIGINT while it finishes the WARC (a 48 MiB record being compressed) writes the record, prints the summary and leaves no temporary file; a second one cuts the record off", async () => {
+  // Random bytes: gzip takes a second or more over them.
+  const body = new Uint8Array(48 * 1024 * 1024);
+  for (let at = 0; at < body.length; at += 65_536) {
+    crypto.getRandomValues(body.subarray(at, at + 65_536));
+  }
+  await using server = countingServer(() => new Response(body));
+  await using dir = await tempDir();
+  for (const signals of [1, 2]) {
+    const path = `${dir.path}/big${signals}.warc.gz`;
+    await using child = spawnCrawl(
+      ["--allow-read", "--allow-write"],
+      ["--warc", path, `${server.base}/big`],
+      "null",
+      60_000,
+    );
+    const reader = child.stdout.getReader();
+    let text = "";
+    // The URL's line: the crawl is over, the record is being written.
+    while (!text.includes("\n")) {
+      const next = await reader.read();
+      if (next.done) break;
+      text += decoder.decode(next.value);
+    }
+    assertStringIncludes(text, "200 OK");
+    child.kill("SIGINT");
+    if (signals === 2) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      child.kill("SIGINT");
+    }
+    reader.releaseLock();
+    const [status, , stderr] = await Promise.all([
+      child.status,
+      child.stdout.cancel(),
+      new Response(child.stderr).text(),
+    ]);
+    assertEquals(status.code, 0, stderr);
+    assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\), interrupted/);
+    const index = await warcioIndex(path);
+    const responses = index.filter((r) => r["warc-type"] === "response");
+    assertEquals(responses.length, signals === 1 ? 1 : 0, stderr);
+    assertMatch(stderr, new RegExp(`warc\\s+${responses.length} exchanges`));
+  }
+  const left: string[] = [];
+  for await (const entry of Deno.readDir(dir.path)) left.push(entry.name);
+  assertEquals(left.sort(), ["big1.warc.gz", "big2.warc.gz"]);
+});
+
 Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is still open", async () => {
   await using server = countingServer(() => new Response("ok"));
   await using child = spawnCrawl([], ["-i", "-"], "piped");

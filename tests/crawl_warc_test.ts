@@ -783,6 +783,47 @@ Deno.test("warcTap() holds a response more than 512 KiB ahead of the writer (rea
   assertEquals(response.raw, body);
 });
 
+Deno.test("WarcWriter.abort() cuts the record being appended: the file ends at its last whole record, the exchange rejects and no temporary file is left", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/cut.warc.gz`;
+  const warc = await WarcWriter.create(path);
+  const request = latin1("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+  const head = "HTTP/1.1 200 OK\r\nContent-Length: ";
+  await warc.writeExchange({
+    url: "http://a.test/small",
+    request,
+    response: latin1(`${head}2\r\n\r\nok`),
+  });
+  const whole = (await Deno.stat(path)).size;
+  // Random bytes gzip slowly: long enough a record to abort mid-way.
+  const big = randomBytes(24 * 1024 * 1024, 11);
+  const writing = warc.writeExchange({
+    url: "http://a.test/big",
+    request,
+    response: (async function* () {
+      yield latin1(`${head}${big.length}\r\n\r\n`);
+      yield* splitEvery(big, 1 << 20);
+    })(),
+  });
+  writing.catch(() => {});
+  // Until the big record's first bytes are in the file (bounded: ~10 s).
+  for (let i = 0; i < 10_000 && (await Deno.stat(path)).size === whole; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  assertGreater((await Deno.stat(path)).size, whole, "the record was begun");
+  await warc.abort();
+  await assertRejects(() => writing, Error, "the writer is closed");
+  assertEquals((await Deno.stat(path)).size, whole);
+  const records = await readWarc(await Deno.readFile(path));
+  assertEquals(records.map((r) => r.type), ["warcinfo", "response", "request"]);
+  const left: string[] = [];
+  for await (const entry of Deno.readDir(dir.path)) left.push(entry.name);
+  assertEquals(left, ["cut.warc.gz"]);
+  // Idempotent, and close() after it resolves too.
+  await warc.abort();
+  await warc.close();
+});
+
 Deno.test("WarcWriter.writeExchange() rejects bad input and a closed writer", async () => {
   await using dir = await tempDir();
   const warc = await WarcWriter.create(`${dir.path}/x.warc.gz`);

@@ -151,6 +151,9 @@ export class WarcWriter implements AsyncDisposable {
   #size = 0;
   #failure: DiskError | null = null;
   #closed = false;
+  #closing: Promise<void> | null = null;
+  /** abort(): the record being appended stops at its next chunk. */
+  #aborted = false;
 
   private constructor(
     file: Deno.FsFile,
@@ -284,8 +287,24 @@ export class WarcWriter implements AsyncDisposable {
    * Exchanges still being read are not written: their `writeExchange` rejects.
    * Idempotent.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    return this.#closing ??= this.#close();
+  }
+
+  /**
+   * Closes the writer without waiting for the records being appended (a second
+   * Ctrl-C): the one being written is cut off at its next chunk, the file
+   * truncated to the end of the last whole record, and the exchanges waiting
+   * their turn are not written (their `writeExchange` rejects), so the file
+   * stays readable and no temporary file is left. Ends a `close()` under way
+   * the same way; resolves once the file is closed.
+   */
+  abort(): Promise<void> {
+    this.#aborted = true;
+    return this.close();
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     await this.#tail;
     try {
@@ -370,6 +389,7 @@ export class WarcWriter implements AsyncDisposable {
     if (this.#closed) return Promise.reject(closedError());
     const run = this.#tail.then(async () => {
       if (this.#failure !== null) throw this.#failure;
+      if (this.#aborted) throw closedError();
       const start = this.#size;
       // Small records, compressed and waiting to be written in one go.
       let batch: Uint8Array[] = [];
@@ -411,6 +431,11 @@ export class WarcWriter implements AsyncDisposable {
         }
         await flush();
       } catch (cause) {
+        if (this.#aborted) {
+          // Cut off on purpose: the same truncation, and no disk error.
+          await this.#file.truncate(start).catch(() => {});
+          throw closedError();
+        }
         const error = cause instanceof DiskError
           ? cause
           : new DiskError("write WARC file", this.#path, cause);
@@ -460,6 +485,7 @@ export class WarcWriter implements AsyncDisposable {
   }
 
   async #write(chunk: Uint8Array): Promise<void> {
+    if (this.#aborted) throw closedError();
     try {
       for (let written = 0; written < chunk.length;) {
         written += await this.#file.write(chunk.subarray(written));
