@@ -783,8 +783,7 @@ function commitOf(
     const page = new URL(response.url);
     // Links stay on the origin the frontier URL named, even after a redirect.
     if (page.origin === new URL(item.url).origin) {
-      const html = new TextDecoder().decode(response.body);
-      links = sameOriginLinks(html, page);
+      links = sameOriginLinks(response.body, page);
     }
   }
   return {

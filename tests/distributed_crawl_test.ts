@@ -925,6 +925,37 @@ Deno.test("sameOriginLinks() returns every same-origin link of a page, 3,000 of 
   assertEquals(links[2_999], "http://a.test/p/2999");
 });
 
+Deno.test("sameOriginLinks() decodes numeric character references in href (WordPress's &#038;) and skips links in comments and scripts", () => {
+  const html = `<a href="/?p=1&#038;page=2">a</a> <a href="/a&#x2F;b">b</a>
+    <a href="/s?a=1&#38;b=2">c</a> <!-- <a href="/commented">x</a> -->
+    <script>var s = '<a href="/in-script">';</script>`;
+  assertEquals(sameOriginLinks(html, "http://a.test/blog/"), [
+    "http://a.test/?p=1&page=2",
+    "http://a.test/a/b",
+    "http://a.test/s?a=1&b=2",
+  ]);
+});
+
+Deno.test("sameOriginLinks() reads a page of unclosed '<a ' tags in time linear in its size: 160 KB of them take no more than 10x an ordinary page of links as long", () => {
+  const time = (html: string) => {
+    const start = performance.now();
+    sameOriginLinks(html, "http://a.test/");
+    return performance.now() - start;
+  };
+  const hostile = "<a ".repeat(160_000 / 3);
+  const ordinary = '<a href="/x">x</a>\n'.repeat(160_000 / 19);
+  // Warm both paths first; then the medians of 3.
+  time(hostile.slice(0, 3_000));
+  time(ordinary.slice(0, 3_000));
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[1]!;
+  const ordinaryMs = median([time(ordinary), time(ordinary), time(ordinary)]);
+  const hostileMs = median([time(hostile), time(hostile), time(hostile)]);
+  assert(
+    hostileMs <= 10 * Math.max(ordinaryMs, 1),
+    `${hostileMs.toFixed(1)} ms against ${ordinaryMs.toFixed(1)} ms`,
+  );
+});
+
 redisTest(
   "distributed_crawl.ts work says Redis lost the crawl's state when its keys vanish, busy or idle in XREADGROUP, and exits 1",
   async () => {

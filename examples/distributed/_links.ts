@@ -1,23 +1,13 @@
 /**
- * The links `distributed_crawl.ts --follow` puts back into the frontier: the
- * `href` of each `<a>` of an HTML page, resolved against the page's URL, kept when
- * on the page's origin, without their `#fragment`.
- *
- * A scanner, not an HTML parser: it does not know `<base href>`, comments or
- * scripts, which is fine for an example whose frontier deduplicates every URL.
+ * The links `distributed_crawl.ts --follow` puts back into the frontier: those
+ * of an HTML page on the page's origin, found by the crawl CLI's extractor
+ * (`examples/crawl/links.ts`: htmlparser2's tokenizer, so `<base href>`,
+ * character references, comments and scripts are read as HTML reads them, in
+ * time linear in the page), normalised as the CLI's frontier does.
  *
  * @module
  */
-
-const ANCHOR_HREF =
-  /<a\b[^>]*?\shref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'<>`]+))/gi;
-const ENTITIES: Record<string, string> = {
-  "&amp;": "&",
-  "&quot;": '"',
-  "&#39;": "'",
-  "&lt;": "<",
-  "&gt;": ">",
-};
+import { LinkExtractor } from "../crawl/links.ts";
 
 /**
  * The distinct same-origin links of `html`, in page order, at most `limit`.
@@ -28,40 +18,33 @@ const ENTITIES: Record<string, string> = {
  * import { sameOriginLinks } from "./_links.ts";
  *
  * const html = `<a href="/b#top">b</a> <a href='c?x=1&amp;y=2'>c</a>
+ *   <a href="/?p=1&#038;page=2">p</a>
  *   <a href="https://elsewhere.example/">x</a> <a href="mailto:a@b">m</a>`;
  * assertEquals(sameOriginLinks(html, "http://127.0.0.1:8000/a/"), [
  *   "http://127.0.0.1:8000/b",
  *   "http://127.0.0.1:8000/a/c?x=1&y=2",
+ *   "http://127.0.0.1:8000/?p=1&page=2",
  * ]);
  * ```
  *
- * @param html The page's text.
- * @param page The page's URL: links resolve against it, and only its origin is kept.
+ * @param html The page: its text, or its bytes in UTF-8.
+ * @param page The page's URL: links resolve against it (or its `<base href>`),
+ *   and only its origin is kept.
  * @param limit The most links returned (default: all of them; a page's links
  *   cut short would never be seen again).
- * @returns Absolute URLs (`URL.href`), without fragment.
+ * @returns Absolute URLs, without fragment.
  */
 export function sameOriginLinks(
-  html: string,
+  html: string | Uint8Array,
   page: string | URL,
   limit = Infinity,
 ): string[] {
-  const base = new URL(page);
+  const origin = new URL(page).origin;
+  const extractor = new LinkExtractor(page);
   const links = new Set<string>();
-  for (const match of html.matchAll(ANCHOR_HREF)) {
-    const raw = (match[1] ?? match[2] ?? match[3] ?? "")
-      .replace(/&(?:amp|quot|#39|lt|gt);/g, (entity) => ENTITIES[entity]!)
-      .trim();
-    let url: URL;
-    try {
-      url = new URL(raw, base);
-    } catch {
-      continue;
-    }
-    if (url.origin !== base.origin) continue;
-    url.hash = "";
-    links.add(url.href);
+  for (const link of [...extractor.write(html), ...extractor.end()]) {
     if (links.size >= limit) break;
+    if (new URL(link).origin === origin) links.add(link);
   }
   return [...links];
 }
