@@ -55,7 +55,8 @@ Requests:
 
 Following links:
       --follow            fetch the links of HTML pages too (a, link, area,
-                          iframe, frame; <base href> honoured)
+                          iframe, frame; <base href> honoured), from each
+                          page's first 8 MiB
       --depth N           deepest link followed (default: no limit)
       --origin ORIGIN     also follow links into ORIGIN; repeatable (default:
                           the seeds' origins only)
