@@ -810,6 +810,15 @@ async function main(): Promise<number> {
       const item = result.data as Item | undefined;
       const entry = item?.entry ?? null;
       const sink = item?.sink ?? null;
+      if (
+        !result.ok && result.attempts === 0 && controller.signal.aborted &&
+        result.error === controller.signal.reason
+      ) {
+        // Queued, and the stop (Ctrl-C, a full disk) came before it started:
+        // neither fetched nor failed, like the URLs never read.
+        if (frontier !== null && entry !== null) frontier.done(entry);
+        continue;
+      }
       const line = report(result, entry, sink, cli, stats);
       if (
         !result.ok && result.error instanceof DiskError && result.error.fatal

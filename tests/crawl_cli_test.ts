@@ -11,6 +11,7 @@ import {
   assertEquals,
   assertGreater,
   assertLess,
+  assertLessOrEqual,
   assertMatch,
   assertStringIncludes,
 } from "@std/assert";
@@ -963,7 +964,7 @@ Deno.test("crawl.ts --follow --warc keeps a robots.txt cut at the 500 KiB it rea
   assertEquals(page.headers.get("warc-truncated"), undefined);
 });
 
-Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary and leaves a WARC warcio.js reads", async () => {
+Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary, counts only the URLs in flight as failed (not those queued behind them) and leaves a WARC warcio.js reads", async () => {
   await using server = countingServer(async (url) => {
     await new Promise((r) => setTimeout(r, 50));
     return new Response(`page ${url.pathname}`);
@@ -1001,6 +1002,13 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary and leaves a WA
   );
   assertEquals(status.code, 1, stderr);
   assertMatch(stderr, /requests\s+\d+ \(\d+ ok, \d+ failed\), interrupted/);
+  // Only the 8 in flight fail; the URLs queued behind them never started.
+  const failed = Number(/(\d+) failed\)/.exec(stderr)?.[1]);
+  assertLessOrEqual(failed, 8, stderr);
+  assertEquals(
+    text.split("\n").filter((line) => line.startsWith("ERR")).length,
+    failed,
+  );
   assertLess(server.hits.size, 5000, "stopped mid-crawl");
   const index = await warcioIndex(path);
   const responses = index.filter((r) => r["warc-type"] === "response");
