@@ -60,8 +60,10 @@ import {
   checkArrayBodies,
   type CrawlConfig,
   crawlConfig,
+  kSinkFactory,
   type RequestOptions,
   specOptions,
+  typeName,
 } from "./_crawl_options.ts";
 import { freeze, loopNow, thaw } from "./_clock.ts";
 import { DeadlineQueue, type Timed } from "./_deadlines.ts";
@@ -141,7 +143,8 @@ class Job implements Timed {
     readonly shown: string,
     readonly data: unknown,
     readonly url: HttpUrl,
-    readonly options: RequestOptions,
+    /** Replaced, with a fresh sink, when a sink function makes one. */
+    public options: RequestOptions,
     now: number,
   ) {
     this.waitingSince = now;
@@ -626,8 +629,43 @@ export class Crawl {
       job.attempts++;
       job.attemptStarted = now;
       if (job.attempts === 1) job.started = now;
+      if (
+        job.options[kSinkFactory] !== undefined && !this.#freshSink(job, now)
+      ) {
+        continue;
+      }
       this.#launch(job, job.url, job.options);
     }
+  }
+
+  /**
+   * With a sink function: the sink of this attempt, the last one's if it took
+   * no byte (a failed connect, a retried status), else a fresh one (the last
+   * was cut short mid-body, and aborted). Returns false once the URL failed on
+   * the function (it threw, or returned no unlocked `WritableStream`).
+   */
+  #freshSink(job: Job, now: number): boolean {
+    const current = job.options.sink;
+    if (current !== undefined && !current.locked) return true;
+    let sink: unknown;
+    try {
+      sink = job.options[kSinkFactory]!(job.shown);
+    } catch (error) {
+      this.#end(job, { error }, now);
+      return false;
+    }
+    if (!(sink instanceof WritableStream) || sink.locked) {
+      this.#end(job, {
+        error: new TypeError(
+          `Cannot fetch: the sink function must return a WritableStream that is not locked, returned ${
+            sink instanceof WritableStream ? "a locked one" : typeName(sink)
+          }`,
+        ),
+      }, now);
+      return false;
+    }
+    job.options = { ...job.options, sink };
+    return true;
   }
 
   /**
@@ -1115,10 +1153,12 @@ export class Crawl {
     // A retry starts the URL again from its own request, not from the hop a
     // redirect led to: a POST answered 303 then 503 must not be sent again.
     const method = job.options.method ?? "GET";
-    // A sink that took part of a body cannot take the body again.
+    // A sink that took part of a body cannot take the body again; a sink
+    // function makes the next attempt a fresh one.
     return IDEMPOTENT_METHODS.has(method) &&
       !(job.options.body instanceof ReadableStream) &&
-      job.options.sink?.locked !== true;
+      (job.options.sink?.locked !== true ||
+        job.options[kSinkFactory] !== undefined);
   }
 
   /** Gives the slot back and queues the job again after `wait` ms. */

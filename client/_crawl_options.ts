@@ -44,8 +44,14 @@ export interface CrawlConfig {
   readonly onProgress: FetchAllOptions["onProgress"];
 }
 
-/** What the crawl passes to each `HttpClient`. */
-export type RequestOptions = InternalOptions;
+/** A `sink` given as a function: called for a fresh sink per attempt. */
+export type SinkFactory = (url: string) => WritableStream<Uint8Array>;
+
+/** The options key of a `sink` given as a function (the crawl's, not the client's). */
+export const kSinkFactory: unique symbol = Symbol("selectors.sinkFactory");
+
+/** What the crawl passes to each `HttpClient`, and a sink function's place. */
+export type RequestOptions = InternalOptions & { [kSinkFactory]?: SinkFactory };
 
 /**
  * Checks every crawl-wide option.
@@ -132,8 +138,7 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
   }
   const transport = readTransport(options.proxy, options.unixSocket);
   if (transport !== undefined) shared[kTransport] = transport;
-  const sink = readSink(options.sink);
-  if (sink !== undefined) shared.sink = sink;
+  readSink(options.sink, shared);
   const tap = readTap(options.tap);
   if (tap !== undefined) shared.tap = tap;
   const signal = options.signal;
@@ -192,16 +197,25 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
 }
 
 /**
- * A `sink` option: a `WritableStream` (whether it is locked is checked when a
- * request takes it), else `TypeError`: the crawl aborts a sink it gives up on.
+ * A `sink` option into `options`: a `WritableStream` (whether it is locked is
+ * checked when a request takes it) or a function making one per attempt, each
+ * replacing the other; else `TypeError`: the crawl aborts a sink it gives up on.
  */
-function readSink(
-  sink: WritableStream<Uint8Array> | undefined,
-): WritableStream<Uint8Array> | undefined {
-  if (sink === undefined || sink instanceof WritableStream) return sink;
-  throw new TypeError(
-    `Cannot fetch: sink must be a WritableStream, received ${typeName(sink)}`,
-  );
+function readSink(sink: unknown, options: RequestOptions): void {
+  if (sink === undefined) return;
+  if (sink instanceof WritableStream) {
+    options.sink = sink;
+    delete options[kSinkFactory];
+  } else if (typeof sink === "function") {
+    options[kSinkFactory] = sink as SinkFactory;
+    delete options.sink;
+  } else {
+    throw new TypeError(
+      `Cannot fetch: sink must be a WritableStream or a function that returns one, received ${
+        typeName(sink)
+      }`,
+    );
+  }
 }
 
 function readTap<T>(tap: T): T {
@@ -212,7 +226,7 @@ function readTap<T>(tap: T): T {
 }
 
 /** What a bad option value is, for an error message. */
-function typeName(value: unknown): string {
+export function typeName(value: unknown): string {
   if (value === null) return "null";
   if (typeof value !== "object") return typeof value;
   return `an object (${value.constructor?.name ?? "no prototype"})`;
@@ -292,7 +306,7 @@ export function specOptions(
       0,
     );
   }
-  if (spec.sink !== undefined) options.sink = readSink(spec.sink)!;
+  readSink(spec.sink, options);
   if (spec.proxy !== undefined || spec.unixSocket !== undefined) {
     const crawl = shared[kTransport];
     options[kTransport] = {

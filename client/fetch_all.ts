@@ -51,8 +51,16 @@ export interface RequestSpec {
    * final response's body only: the bodies of redirects followed and of
    * responses retried are not written to it. It is aborted when the URL fails
    * for good; a URL whose body was partly written to it is not retried.
+   *
+   * A function instead is called (with the URL, as results show it) for the
+   * sink of an attempt: once, unless an attempt fails mid-body, when that sink
+   * is aborted and the retry gets a new one, so such a URL is retried as one
+   * without a sink is. One that throws, or returns anything but an unlocked
+   * `WritableStream`, fails the URL.
    */
-  sink?: WritableStream<Uint8Array>;
+  sink?:
+    | WritableStream<Uint8Array>
+    | ((url: string) => WritableStream<Uint8Array>);
   /**
    * The HTTP proxy for this URL, instead of the crawl's `proxy` (see
    * {@linkcode FetchAllOptions.proxy}).
@@ -274,9 +282,13 @@ export interface FetchAllOptions {
    * Where the body goes as it arrives, instead of `response.body`; mostly set per
    * URL, in a {@linkcode RequestSpec}. A sink takes one body and is closed at
    * its end, so a crawl-wide one serves a crawl of one URL: a second URL finds
-   * it locked and fails with `TypeError`.
+   * it locked and fails with `TypeError`. A function returning a sink serves
+   * every URL: it is called per URL, and again for a retry of an attempt cut
+   * short mid-body (see {@linkcode RequestSpec.sink}).
    */
-  sink?: WritableStream<Uint8Array>;
+  sink?:
+    | WritableStream<Uint8Array>
+    | ((url: string) => WritableStream<Uint8Array>);
   /**
    * The most body bytes accepted per response, counted on the wire and again
    * after decoding, so a decompression bomb stops at the limit.

@@ -271,6 +271,101 @@ Deno.test("fetchAll() does not retry a URL whose body was cut short after part o
   assertEquals(written.join(""), "hello");
 });
 
+/** A sink function recording what each sink it made got, and how it ended. */
+function sinkMaker() {
+  const made: { url: string; text: string; end: unknown }[] = [];
+  const make = (url: string) => {
+    const record = { url, text: "", end: "open" as unknown };
+    made.push(record);
+    return new WritableStream<Uint8Array>({
+      write: (chunk) => void (record.text += new TextDecoder().decode(chunk)),
+      close: () => void (record.end = "closed"),
+      abort: (reason) => void (record.end = reason),
+    });
+  };
+  return { made, make };
+}
+
+Deno.test("fetchAll() retries a URL cut short mid-body when its sink is a function: the cut sink is aborted with the cut, the retry writes the whole body to a new one", async () => {
+  await using server = rawServer(async ({ conn, connIndex }) => {
+    await writeSplit(
+      conn,
+      connIndex === 0
+        ? "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"
+        : "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhelloworld",
+    );
+    return "close";
+  });
+  const { made, make } = sinkMaker();
+  const [result] = await fetchAll([{ url: server.url("/"), sink: make }], {
+    retry: { limit: 2, baseDelay: 0 },
+  });
+  const response = ok(result);
+  assertEquals(result!.attempts, 2);
+  assertEquals(response.body.length, 0, "the body went to the sink");
+  assertEquals(made.length, 2);
+  assertEquals(made.map((m) => m.url), [server.url("/"), server.url("/")]);
+  assertEquals(made[0]!.text, "hello");
+  assertInstanceOf(made[0]!.end, HttpParseError);
+  assertEquals(made[1]!.text, "helloworld");
+  assertEquals(made[1]!.end, "closed");
+});
+
+Deno.test("fetchAll() sink function: a retried status keeps the sink its body never reached (one call per URL); a crawl-wide one serves every URL", async () => {
+  let calls = 0;
+  await using server = rawServer(async ({ conn, path }) => {
+    const busy = path === "/busy" && calls++ === 0;
+    await writeSplit(
+      conn,
+      busy
+        ? "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy"
+        : `HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`,
+    );
+    return "close";
+  });
+  const { made, make } = sinkMaker();
+  const urls = ["/busy", "/a", "/bb"].map((path) => server.url(path));
+  const results = await fetchAll(urls, {
+    sink: make,
+    retry: { limit: 1, baseDelay: 0 },
+    concurrency: 1,
+  });
+  assertEquals(results.map((r) => r.ok && r.attempts), [2, 1, 1]);
+  assertEquals(made.map((m) => [m.url, m.text, m.end]), [
+    [urls[0], "/busy", "closed"],
+    [urls[1], "/a", "closed"],
+    [urls[2], "/bb", "closed"],
+  ]);
+});
+
+Deno.test("fetchAll() sink function that throws or returns no unlocked WritableStream fails its URL alone", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    return "close";
+  });
+  const boom = new Error("no disk");
+  const locked = new WritableStream<Uint8Array>();
+  locked.getWriter();
+  const results = await fetchAll([
+    {
+      url: server.url("/throws"),
+      sink: () => {
+        throw boom;
+      },
+    },
+    { url: server.url("/number"), sink: () => 3 as unknown as WritableStream },
+    { url: server.url("/locked"), sink: () => locked },
+    { url: server.url("/fine") },
+  ]);
+  assertEquals(failed(results[0]), boom);
+  for (const result of [results[1], results[2]]) {
+    const error = failed(result);
+    assertInstanceOf(error, TypeError);
+    assert(error.message.includes("sink function"), error.message);
+  }
+  ok(results[3]);
+});
+
 Deno.test("fetchEach() left early (break) returns a sync generator source, so its finally runs, as for..of does", async () => {
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
