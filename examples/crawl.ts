@@ -617,12 +617,15 @@ async function main(): Promise<number> {
       return entry === null ? url : { url, data: { entry, sink: null } };
     }
     // Streamed: to its file with -o, else only counted (and kept for links).
-    const sink = new BodySink(output, url, {
-      keep: cli.printBody ? Infinity : cli.follow ? MAX_HTML : 0,
-      keepTextOnly: !cli.printBody,
-    });
-    const item: Item = { entry, sink };
-    return { url, sink: sink.writable, data: item };
+    // A sink per attempt: one cut short mid-body is aborted (its file
+    // removed), and the retry (--retries) writes to a new one.
+    const item: Item = { entry, sink: null };
+    const sink = () =>
+      (item.sink = new BodySink(output, url, {
+        keep: cli.printBody ? Infinity : cli.follow ? MAX_HTML : 0,
+        keepTextOnly: !cli.printBody,
+      })).writable;
+    return { url, sink, data: item };
   };
 
   /** A URL that got no response without the engine seeing it: a failure. */

@@ -1132,6 +1132,46 @@ Deno.test("crawl.ts --follow on Ctrl-C while a robots.txt is on its way reports 
   assertMatch(stderr, /robots\.txt\s+0 URLs excluded/);
 });
 
+Deno.test("crawl.ts --retries retries a body cut short mid-way, with -o and without: the retry's file is whole and no partial file is left", async () => {
+  const body = "0123456789".repeat(10_000);
+  let requests = 0;
+  await using server = rawServer(async ({ conn }) => {
+    const head = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`;
+    // Every other request is cut short at half its body, then the conn closed.
+    await writeSplit(
+      conn,
+      head + (requests++ % 2 === 0 ? body.slice(0, body.length / 2) : body),
+    );
+    return "close";
+  });
+  await using dir = await tempDir();
+  for (const save of [[], ["-o", `${dir.path}/out`]]) {
+    const out = await crawl([
+      "--json",
+      "--retries",
+      "1",
+      ...save,
+      server.url("/page.txt"),
+    ]);
+    assertEquals(out.code, 0, out.stderr);
+    const line = JSON.parse(out.stdout);
+    assertEquals([line.ok, line.attempts, line.bytes], [true, 2, body.length]);
+  }
+  const files: string[] = [];
+  for await (
+    const entry of Deno.readDir(`${dir.path}/out/127.0.0.1_${server.port}`)
+  ) {
+    files.push(entry.name);
+  }
+  assertEquals(files, ["page.txt"]);
+  assertEquals(
+    await Deno.readTextFile(
+      `${dir.path}/out/127.0.0.1_${server.port}/page.txt`,
+    ),
+    body,
+  );
+});
+
 Deno.test("crawl.ts sends -X, -H, -d and --data-file, retries with --retries and spaces requests with --delay", async () => {
   const seen: {
     method: string;
