@@ -202,11 +202,15 @@ type Command =
   | { command: "status"; common: Common; json: boolean }
   | { command: "work"; options: WorkOptions };
 
+/** The longest time in milliseconds a timer can wait (about 24.8 days). */
+const MAX_MS = 2 ** 31 - 1;
+
 function integer(
   flag: string,
   text: string | undefined,
   fallback: number,
   min: number,
+  max = Number.MAX_SAFE_INTEGER,
 ): number {
   if (text === undefined) return fallback;
   const n = Number(text);
@@ -214,6 +218,9 @@ function integer(
     throw new UsageError(
       `${flag} must be an integer >= ${min}, received "${text}"`,
     );
+  }
+  if (n > max) {
+    throw new UsageError(`${flag} must be at most ${max}, received "${text}"`);
   }
   return n;
 }
@@ -363,19 +370,19 @@ function parseCommandLine(args: string[]): Command {
       follow: v.follow ?? false,
       idleExit: v["idle-exit"] === undefined
         ? undefined
-        : integer("--idle-exit", v["idle-exit"], 0, 0),
-      claimIdle: integer("--claim-idle", v["claim-idle"], 60_000, 1),
-      originDelay: integer("--origin-delay", v["origin-delay"], 0, 0),
+        : integer("--idle-exit", v["idle-exit"], 0, 0, MAX_MS),
+      claimIdle: integer("--claim-idle", v["claim-idle"], 60_000, 1, MAX_MS),
+      originDelay: integer("--origin-delay", v["origin-delay"], 0, 0, MAX_MS),
       originConcurrency: integer(
         "--origin-concurrency",
         v["origin-concurrency"],
         Infinity,
         1,
       ),
-      timeout: integer("--timeout", v.timeout, 30_000, 1),
+      timeout: integer("--timeout", v.timeout, 30_000, 1, MAX_MS),
       retries: integer("--retries", v.retries, 0, 0),
       maxBytes: integer("--max-bytes", v["max-bytes"], 10 << 20, 0),
-      grace: integer("--grace", v.grace, 10_000, 0),
+      grace: integer("--grace", v.grace, 10_000, 0, MAX_MS),
       verbose: v.verbose ?? false,
       json: v.json ?? false,
     },
@@ -587,6 +594,12 @@ async function closeClient(
 
 function redactRedisUrl(text: string): string {
   const url = new URL(text);
+  // A password with an unescaped "/" or "@" ends the authority early: what
+  // follows it up to the last "@" is still the password as typed.
+  const typed = text.lastIndexOf("@");
+  if (typed > text.indexOf("@")) {
+    return `${url.protocol}//***@${text.slice(typed + 1)}`;
+  }
   if (url.password !== "") url.password = "***";
   return url.href;
 }

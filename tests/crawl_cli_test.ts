@@ -1244,6 +1244,11 @@ Deno.test("crawl.ts rejects bad flags and bad input with one line and exit code 
       /option --delay takes a value starting with "-" only as --delay=VALUE/,
     ],
     [["-c", "0", "http://127.0.0.1/"], /--concurrency must be an integer >= 1/],
+    // Past what a timer can wait: it would fire at once.
+    [
+      ["--delay", "9999999999999999999", "http://127.0.0.1/"],
+      /--delay must be at most 2147483647/,
+    ],
     [["--per-origin", "x", "http://127.0.0.1/"], /--per-origin/],
     [
       ["--depth", "2", "http://127.0.0.1/"],

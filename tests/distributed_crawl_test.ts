@@ -338,6 +338,21 @@ redisTest(
         ["status", "--redis", "redis://127.0.0.1:1/abc"],
         "its path is a database number",
       ],
+      // Past what a timer can wait: it would fire at once.
+      [[
+        "work",
+        "--redis",
+        "redis://127.0.0.1:1",
+        "--name",
+        "w",
+        "--grace",
+        "4000000000",
+      ], "--grace must be at most 2147483647"],
+      // A password with an unescaped "/" and "@": none of it in the message.
+      [
+        ["status", "--redis", "redis://:s3cr@t/p:w@127.0.0.1:1"],
+        'invalid --redis "redis://***@127.0.0.1:1"',
+      ],
     ];
     for (const [args, message] of cases) {
       const out = await run(args);

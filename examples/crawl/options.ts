@@ -134,12 +134,23 @@ export interface CliOptions {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-function integer(flag: string, text: string | undefined, min: number): number {
+/** The longest time in milliseconds a timer can wait (about 24.8 days). */
+const MAX_MS = 2 ** 31 - 1;
+
+function integer(
+  flag: string,
+  text: string | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const n = Number(text);
   if (text === undefined || !/^\d+$/.test(text.trim()) || n < min) {
     throw new UsageError(
       `${flag} must be an integer >= ${min}, received "${text ?? ""}"`,
     );
+  }
+  if (n > max) {
+    throw new UsageError(`${flag} must be at most ${max}, received "${text}"`);
   }
   return n;
 }
@@ -287,14 +298,14 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
     perOrigin: v["per-origin"] === undefined
       ? undefined
       : integer("--per-origin", v["per-origin"], 1),
-    delay: v.delay === undefined ? 0 : integer("--delay", v.delay, 0),
+    delay: v.delay === undefined ? 0 : integer("--delay", v.delay, 0, MAX_MS),
     retries: v.retries === undefined ? 0 : integer("--retries", v.retries, 0),
     timeout: v.timeout === undefined
       ? undefined
-      : integer("--timeout", v.timeout, 1),
+      : integer("--timeout", v.timeout, 1, MAX_MS),
     connectTimeout: v["connect-timeout"] === undefined
       ? undefined
-      : integer("--connect-timeout", v["connect-timeout"], 1),
+      : integer("--connect-timeout", v["connect-timeout"], 1, MAX_MS),
     proxy: v["no-proxy"]
       ? null
       : v.proxy === undefined
