@@ -142,7 +142,8 @@ Options for every command:
 
 Options of work:
   --name NAME               this worker's consumer name (required; reuse it
-                            when restarting a worker to take back its entries)
+                            when restarting a worker to take back its entries;
+                            one a live worker has is refused, exit 2)
   --concurrency N           URLs in flight (default 64)
   --queue N                 URLs read ahead beyond concurrency (default 16)
   --follow                  add the same-origin links of HTML pages, and the
@@ -571,6 +572,45 @@ async function connect(url: string, name: string): Promise<Connection> {
 }
 
 /**
+ * Another connection to this Redis with this worker's name (each of a
+ * worker's connections is named after it), or `null`; `null` too when an ACL
+ * denies `CLIENT LIST` (the check is a courtesy, not a lock).
+ */
+async function namesake(
+  conn: Connection,
+  name: string,
+): Promise<{ id: string; addr: string } | null> {
+  let text: string;
+  let ours: Set<string>;
+  try {
+    const [main, blocking, list] = await Promise.all([
+      conn.redis.call(["CLIENT", "ID"]),
+      conn.reader.call(["CLIENT", "ID"]),
+      conn.redis.call(["CLIENT", "LIST", "TYPE", "normal"]),
+    ]);
+    ours = new Set([String(main), String(blocking)]);
+    text = String(list);
+  } catch (e) {
+    if (e instanceof RedisUnavailableError) throw e;
+    return null;
+  }
+  for (const line of text.split("\n")) {
+    // "id=7 addr=127.0.0.1:5000 laddr=... name=w1 age=...": no spaces in values.
+    const fields = new Map(
+      line.trim().split(" ").map((pair) => {
+        const at = pair.indexOf("=");
+        return [pair.slice(0, at), pair.slice(at + 1)] as const;
+      }),
+    );
+    const id = fields.get("id");
+    if (fields.get("name") === name && id !== undefined && !ours.has(id)) {
+      return { id, addr: fields.get("addr") ?? "address unknown" };
+    }
+  }
+  return null;
+}
+
+/**
  * Closes a client politely (`QUIT` after the replies still due), or drops it
  * when that does not end within 2 s (a client still reconnecting).
  */
@@ -824,6 +864,15 @@ async function work(o: WorkOptions): Promise<number> {
   const started = performance.now();
   await using conn = await connect(o.redis, o.name);
   const { redis, reader } = conn;
+  const twin = await namesake(conn, o.name);
+  if (twin !== null) {
+    // Two live workers of one name take each other's entries as their own:
+    // every URL one holds, the other fetches again.
+    console.error(
+      `distributed_crawl.ts: another worker named "${o.name}" is connected to this Redis (client id ${twin.id}, ${twin.addr}): each worker needs a name of its own (if that one is gone, its connection lingers: CLIENT KILL ID ${twin.id})`,
+    );
+    return 2;
+  }
   await ensureGroup(redis, o.keys);
   const shas = await loadScripts(redis);
   const source = new FrontierSource({

@@ -305,6 +305,30 @@ redisTest(
 );
 
 redisTest(
+  "distributed_crawl.ts work exits 2 with one line when another live worker has its name, and leaves that worker and its entry alone",
+  async () => {
+    await using redis = await startRedis();
+    await using server = await seedHeld(redis);
+    await using first = new Run(workArgs(redis, "x", { "idle-exit": 200 }));
+    try {
+      await until(
+        () => Promise.resolve(server.hits.get("/slow") === 1),
+        "the first worker fetching",
+      );
+      const second = await run(workArgs(redis, "x", {}));
+      assertEquals(second.code, 2, second.stderr);
+      const lines = second.stderr.trim().split("\n");
+      assertEquals(lines.length, 1, second.stderr);
+      assertStringIncludes(lines[0]!, 'another worker named "x"');
+    } finally {
+      server.release();
+    }
+    assertEquals(summaryOf(await first.finished()).fetched, 1);
+    assertEquals(server.hits.get("/slow"), 1, "fetched once");
+  },
+);
+
+redisTest(
   "distributed_crawl.ts exits 2 with one line for bad usage, 0 for --help",
   async () => {
     const help = await run(["--help"]);
