@@ -607,6 +607,15 @@ async function main(): Promise<number> {
   const delays = new Map<string, number>();
 
   let pulled = 0;
+  // With --follow, -X and -d are the starting URLs' request: the links and
+  // redirects found from there are fetched with GET, as a browser follows them.
+  const method = cli.method ?? (body === undefined ? "GET" : "POST");
+  const seedRequest: Pick<RequestSpec, "method" | "body"> = {
+    method,
+    ...(body === undefined ? {} : { body }),
+  };
+  const requestOf = (entry: FrontierEntry | null) =>
+    cli.follow && entry?.referrer === undefined ? seedRequest : {};
   const spec = (
     url: string,
     entry: FrontierEntry | null,
@@ -614,7 +623,9 @@ async function main(): Promise<number> {
     pulled++;
     if (output === null && cli.printBody) {
       // Printed whole: the engine keeps it.
-      return entry === null ? url : { url, data: { entry, sink: null } };
+      return entry === null
+        ? url
+        : { url, ...requestOf(entry), data: { entry, sink: null } };
     }
     // Streamed: to its file with -o, else only counted (and kept for links).
     // A sink per attempt: one cut short mid-body is aborted (its file
@@ -625,7 +636,7 @@ async function main(): Promise<number> {
         keep: cli.printBody ? Infinity : cli.follow ? MAX_HTML : 0,
         keepTextOnly: !cli.printBody,
       })).writable;
-    return { url, sink, data: item };
+    return { url, ...requestOf(entry), sink, data: item };
   };
 
   /** A URL that got no response without the engine seeing it: a failure. */
@@ -744,7 +755,7 @@ async function main(): Promise<number> {
 
   const engine: EngineOptions = {
     ...transport,
-    method: cli.method ?? (body === undefined ? "GET" : "POST"),
+    method: cli.follow ? "GET" : method,
     headers,
     perOrigin: {
       delay: robots === null
@@ -760,7 +771,7 @@ async function main(): Promise<number> {
     ...(cli.follow ? { redirect: "manual" as const } : {}),
     signal: controller.signal,
   };
-  if (body !== undefined) engine.body = body;
+  if (body !== undefined && !cli.follow) engine.body = body;
   if (cli.concurrency !== undefined) engine.concurrency = cli.concurrency;
 
   const signals: Deno.Signal[] = [];

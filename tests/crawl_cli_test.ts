@@ -1172,6 +1172,40 @@ Deno.test("crawl.ts --retries retries a body cut short mid-way, with -o and with
   );
 });
 
+Deno.test("crawl.ts --follow sends -X and -d to the starting URL only: the links and redirects found are fetched with GET", async () => {
+  const seen: string[] = [];
+  await using server = countingServer(async (url, request) => {
+    seen.push(`${request.method} ${url.pathname} ${await request.text()}`);
+    if (url.pathname === "/robots.txt") {
+      return new Response("", { status: 404 });
+    }
+    if (url.pathname === "/moved") {
+      return new Response(null, { status: 302, headers: { location: "/b" } });
+    }
+    return new Response(
+      url.pathname === "/"
+        ? '<a href="/a">a</a><a href="/moved">m</a>'
+        : "leaf",
+      { headers: { "content-type": "text/html" } },
+    );
+  });
+  const out = await crawl([
+    "--follow",
+    "-X",
+    "PUT",
+    "-d",
+    "q=1",
+    `${server.base}/`,
+  ]);
+  assertEquals(out.code, 0, out.stderr);
+  assertEquals(seen.filter((line) => !line.includes("robots")).sort(), [
+    "GET /a ",
+    "GET /b ",
+    "GET /moved ",
+    "PUT / q=1",
+  ]);
+});
+
 Deno.test("crawl.ts sends -X, -H, -d and --data-file, retries with --retries and spaces requests with --delay", async () => {
   const seen: {
     method: string;

@@ -26,7 +26,9 @@ Input:
                           (with --follow: its small linked site)
 
 Requests:
-  -X, --method M          request method (default GET, or POST with a body)
+  -X, --method M          request method (default GET, or POST with a body;
+                          with --follow, -X and -d are the starting URLs':
+                          links and redirects found are fetched with GET)
   -H, --header "K: V"     add a request header; repeatable
   -d, --data TEXT         request body (sent as given, UTF-8)
       --data-file FILE    request body read from FILE
