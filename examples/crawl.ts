@@ -579,6 +579,14 @@ async function main(): Promise<number> {
     ["user-agent", cli.userAgent],
     ...cli.headers,
   ];
+  for (const [name] of cli.headers) {
+    if (/^(?:content-length|transfer-encoding)$/i.test(name)) {
+      // The engine frames the body itself; a curl habit should not pass unseen.
+      console.error(
+        `crawl: -H ${name} ignored: a request's framing comes from its body`,
+      );
+    }
+  }
   const stats = new Stats();
   /**
    * When each origin's last robots.txt request started: the engine's delay

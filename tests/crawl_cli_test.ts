@@ -1264,6 +1264,18 @@ Deno.test("crawl.ts sends -X, -H, -d and --data-file, retries with --retries and
   // (later ones reuse the conn) may eat into the first gap.
   for (let i = 1; i < 3; i++) assertGreater(seen[i]!.at - seen[i - 1]!.at, 100);
   assertGreater(seen[2]!.at - seen[0]!.at, 2 * 150 - 40);
+  // A curl habit: -H Content-Length is said to be ignored, and the body framed right.
+  seen.length = 0;
+  const framed = await crawl([
+    "-H",
+    "Content-Length: 99",
+    "-d",
+    "b=2",
+    `${server.base}/4`,
+  ]);
+  assertEquals(framed.code, 0, framed.stderr);
+  assertStringIncludes(framed.stderr, "-H Content-Length ignored");
+  assertEquals(seen.map((s) => [s.method, s.body]), [["POST", "b=2"]]);
 });
 
 Deno.test("crawl.ts rejects bad flags and bad input with one line and exit code 2", async () => {

@@ -29,7 +29,9 @@ Requests:
   -X, --method M          request method (default GET, or POST with a body;
                           with --follow, -X and -d are the starting URLs':
                           links and redirects found are fetched with GET)
-  -H, --header "K: V"     add a request header; repeatable
+  -H, --header "K: V"     add a request header; repeatable (Content-Length
+                          and Transfer-Encoding are ignored, with a warning:
+                          the body sets them)
   -d, --data TEXT         request body (sent as given, UTF-8)
       --data-file FILE    request body read from FILE
   -A, --user-agent UA     User-Agent header (default selectors-crawl/0.2; -H
