@@ -568,8 +568,9 @@ async function main(): Promise<number> {
         } of a local demo server at ${server.base}`,
       );
     }
-  } else if (cli.input === undefined && cli.urls.length > 0) {
-    // Arguments only (stdin is read only without them): the total is known.
+  } else if (cli.input === undefined && cli.urls.length > 0 && !cli.follow) {
+    // Arguments only (stdin is read only without them): the total is known,
+    // unless links add to it.
     total = cli.urls.length;
   }
 
