@@ -640,12 +640,23 @@ async function main(): Promise<number> {
     // A sink per attempt: one cut short mid-body is aborted (its file
     // removed), and the retry (--retries) writes to a new one.
     const item: Item = { entry, sink: null };
+    // With --follow -o, a redirect's body is not saved: the frontier queues
+    // where it leads, and its file would replace that page's (/docs -> /docs/
+    // both map to docs/index.html). Its head tells, before the body comes.
+    const head = output !== null && cli.follow ? new HeadWatch() : null;
     const sink = () =>
       (item.sink = new BodySink(output, url, {
         keep: cli.printBody ? Infinity : cli.follow ? MAX_HTML : 0,
         keepTextOnly: !cli.printBody,
+        ...(head === null ? {} : { save: () => !head.redirect }),
       })).writable;
-    return { url, ...requestOf(entry), sink, data: item };
+    return {
+      url,
+      ...requestOf(entry),
+      sink,
+      ...(head === null ? {} : { tap: head.tap(archive?.tap) }),
+      data: item,
+    };
   };
 
   /** A URL that got no response without the engine seeing it: a failure. */
@@ -943,6 +954,46 @@ function follow(
   });
   for (const link of [...extractor.write(body), ...extractor.end()]) {
     frontier.add(link, entry);
+  }
+}
+
+/**
+ * Reads each exchange's response head as the engine's tap hands it over
+ * (passing everything on to `inner`, the WARC's tap, if any): whether the last
+ * one is a redirect, as {@linkcode redirectTarget} reads one.
+ */
+const latin1 = new TextDecoder("latin1");
+
+class HeadWatch {
+  redirect = false;
+
+  tap(inner: HttpTap | undefined): HttpTap {
+    return (info) => {
+      const exchange = inner?.(info);
+      let text = "";
+      let reading = true;
+      this.redirect = false;
+      return {
+        request: (bytes) => exchange?.request?.(bytes),
+        response: (bytes) => {
+          if (reading) {
+            // Latin-1: a head is ASCII, and this keeps one char per byte.
+            text += latin1.decode(bytes.subarray(0, 65_536 - text.length));
+            const end = text.indexOf("\r\n\r\n");
+            if (end >= 0 || text.length >= 65_536) {
+              reading = false;
+              const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(text)?.[1]);
+              this.redirect = status >= 300 && status <= 399 &&
+                status !== 304 &&
+                /\r\nlocation:/i.test(end >= 0 ? text.slice(0, end + 2) : text);
+            }
+          }
+          exchange?.response?.(bytes);
+        },
+        end: (end) => exchange?.end?.(end),
+        ready: () => exchange?.ready?.() ?? null,
+      };
+    };
   }
 }
 

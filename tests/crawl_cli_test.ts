@@ -1523,6 +1523,42 @@ Deno.test("crawl.ts --follow fetches many origins' robots.txt at once: a slow on
   }
 });
 
+Deno.test("crawl.ts --follow -o saves no file for a redirect: /docs answering 301 to /docs/ after /docs/ was saved leaves docs/index.html the page's", async () => {
+  await using server = countingServer(async (url) => {
+    const html = (text: string) =>
+      new Response(text, { headers: { "content-type": "text/html" } });
+    switch (url.pathname) {
+      case "/robots.txt":
+        return new Response("", { status: 404 });
+      case "/":
+        return html('<a href="/docs/">docs</a> <a href="/later">later</a>');
+      case "/docs/":
+        return html("<p>the docs</p>");
+      case "/later":
+        // Found after /docs/ was saved.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return html('<a href="/docs">docs again</a>');
+      case "/docs":
+        return new Response("Moved", {
+          status: 301,
+          headers: { location: "/docs/" },
+        });
+    }
+    return new Response("nope", { status: 404 });
+  });
+  await using dir = await tempDir();
+  const out = await crawl(["--follow", "-o", dir.path, `${server.base}/`]);
+  assertEquals(out.code, 0, out.stderr);
+  assertStringIncludes(out.stdout, "301 Moved Permanently");
+  assertEquals(server.hits.get("/docs"), 1);
+  const site = `${dir.path}/${urlToPath(`${server.base}/`).split("/")[0]}`;
+  assertEquals(
+    await Deno.readTextFile(`${site}/docs/index.html`),
+    "<p>the docs</p>",
+  );
+  assertMatch(out.stderr, /files\s+3 saved/);
+});
+
 Deno.test("crawl.ts --follow -o follows the links of pages streamed to disk", async () => {
   await using other = countingServer(() => new Response("elsewhere"));
   await using site = generatedSite(20, other.base);

@@ -26,6 +26,15 @@ export interface BodySinkOptions {
    * @default {false}
    */
   keepTextOnly?: boolean;
+  /**
+   * Asked once, before the file would be created: `false` saves nothing (the
+   * body is still counted and kept), for a response that is no page of its
+   * own, such as a redirect `--follow` queues (its empty body, saved under
+   * the name of the page it leads to, would replace that page).
+   *
+   * @default {() => true}
+   */
+  save?: () => boolean;
 }
 
 /** How much of a body's first chunk is looked at (the resource header of MIME Sniffing). */
@@ -104,7 +113,12 @@ export class BodySink {
       });
       return;
     }
+    const save = options.save;
+    // Whether the body is saved: asked at its first write, or at its close.
+    let saved: boolean | undefined = save === undefined ? true : undefined;
     const open = async () => {
+      saved ??= save!();
+      if (!saved) return null;
       if (this.#writer === null) {
         this.#file = await dir.open(url);
         this.#writer = this.#file.writable.getWriter();
@@ -115,11 +129,10 @@ export class BodySink {
       write: async (chunk) => {
         this.bytes += chunk.length;
         this.#keepChunk(chunk);
-        const writer = await open();
-        await writer.write(chunk);
+        await (await open())?.write(chunk);
       },
       close: async () => {
-        await (await open()).close();
+        await (await open())?.close();
       },
       abort: async (reason) => {
         await this.#writer?.abort(reason).catch(() => {});
