@@ -137,6 +137,34 @@ function spawnCrawl(
   return child;
 }
 
+/** Reads `child`'s stdout up to its first line break (or its end). */
+async function firstLine(child: Deno.ChildProcess): Promise<string> {
+  const reader = child.stdout.getReader();
+  let text = "";
+  try {
+    while (!text.includes("\n")) {
+      const next = await reader.read();
+      if (next.done) break;
+      text += decoder.decode(next.value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return text;
+}
+
+/** Waits for `child`'s exit, dropping the rest of its stdout; its stderr. */
+async function exited(
+  child: Deno.ChildProcess,
+): Promise<{ status: Deno.CommandStatus; stderr: string }> {
+  const [status, , stderr] = await Promise.all([
+    child.status,
+    child.stdout.cancel(),
+    new Response(child.stderr).text(),
+  ]);
+  return { status, stderr };
+}
+
 /** A server counting requests per path; `handler` answers. */
 function countingServer(
   handler: (url: URL, request: Request) => Response | Promise<Response>,
@@ -1037,26 +1065,14 @@ Deno.test("crawl.ts on SIGINT while it finishes the WARC (a 48 MiB record being 
       "null",
       60_000,
     );
-    const reader = child.stdout.getReader();
-    let text = "";
     // The URL's line: the crawl is over, the record is being written.
-    while (!text.includes("\n")) {
-      const next = await reader.read();
-      if (next.done) break;
-      text += decoder.decode(next.value);
-    }
-    assertStringIncludes(text, "200 OK");
+    assertStringIncludes(await firstLine(child), "200 OK");
     child.kill("SIGINT");
     if (signals === 2) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       child.kill("SIGINT");
     }
-    reader.releaseLock();
-    const [status, , stderr] = await Promise.all([
-      child.status,
-      child.stdout.cancel(),
-      new Response(child.stderr).text(),
-    ]);
+    const { status, stderr } = await exited(child);
     assertEquals(status.code, 0, stderr);
     assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\), interrupted/);
     const index = await warcioIndex(path);
@@ -1075,23 +1091,11 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is stil
   const writer = child.stdin.getWriter();
   try {
     await writer.write(encoder.encode(`${server.base}/a\n`));
-    const reader = child.stdout.getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const next = await reader.read();
-      if (next.done) break;
-      text += decoder.decode(next.value);
-    }
-    assertStringIncludes(text, "200 OK");
+    assertStringIncludes(await firstLine(child), "200 OK");
     // stdin stays open: a pending read of it must not keep the process alive.
     const interrupted = performance.now();
     child.kill("SIGINT");
-    reader.releaseLock();
-    const [status, , stderr] = await Promise.all([
-      child.status,
-      child.stdout.cancel(),
-      new Response(child.stderr).text(),
-    ]);
+    const { status, stderr } = await exited(child);
     assertLess(performance.now() - interrupted, 5_000);
     assertEquals(status.code, 0, stderr);
     assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\), interrupted/);
