@@ -129,7 +129,9 @@ A crawl shared by worker processes through Redis Streams.
 Commands:
   seed [-i FILE | URL...]   add URLs to the frontier (each URL once, ever);
                             FILE has one URL a line ("-": stdin; blank lines
-                            and lines starting with # are skipped)
+                            and lines starting with # are skipped), read as
+                            it goes: a bad line stops it, the URLs before it
+                            seeded
   work --name NAME          fetch URLs from the frontier until stopped
   status [--json]           frontier length, pending per worker, results, errors
                             (--json: {"frontier", "pending", "results", "errors"})
@@ -653,29 +655,63 @@ function errorText(error: unknown): string {
 
 // --- seed ---------------------------------------------------------------------
 
-async function readUrlFile(path: string): Promise<string[]> {
-  let text: string;
+/**
+ * The URLs of a list (FILE, or "-" for stdin), normalised, a line at a time: a
+ * list of millions is never held whole. The file is opened at once (a bad path
+ * is a usage error before Redis is asked anything), read as it is pulled.
+ * Blank lines and `#` comments are skipped; a line that is no http(s) URL
+ * throws a `UsageError` naming it.
+ */
+async function openUrlFile(path: string): Promise<AsyncGenerator<string>> {
+  let source: ReadableStream<Uint8Array>;
   try {
-    text = path === "-"
-      ? await new Response(Deno.stdin.readable).text()
-      : await Deno.readTextFile(path);
+    source = path === "-"
+      ? Deno.stdin.readable
+      : (await Deno.open(path)).readable;
   } catch (e) {
     throw new UsageError(`cannot read "${path}": ${(e as Error).message}`);
   }
-  const urls: string[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const url = normalize(line);
-    if (url === null) {
+  return readUrlFile(path, source);
+}
+
+async function* readUrlFile(
+  path: string,
+  source: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let rest = "";
+  let number = 0;
+  const url = (text: string): string | null => {
+    number++;
+    const line = text.trim();
+    if (line === "" || line.startsWith("#")) return null;
+    const normalized = normalize(line);
+    if (normalized === null) {
       throw new UsageError(
-        `${path}:${i + 1}: invalid URL "${line}": expected http:// or https://`,
+        `${path}:${number}: invalid URL "${
+          hideUrlPassword(line)
+        }": expected http:// or https://`,
       );
     }
-    urls.push(url);
+    return normalized;
+  };
+  try {
+    for await (const chunk of source) {
+      const lines = (rest + decoder.decode(chunk, { stream: true })).split(
+        "\n",
+      );
+      rest = lines.pop()!;
+      for (const line of lines) {
+        const next = url(line);
+        if (next !== null) yield next;
+      }
+    }
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`cannot read "${path}": ${(e as Error).message}`);
   }
-  return urls;
+  const last = url(rest + decoder.decode());
+  if (last !== null) yield last;
 }
 
 async function seed(
@@ -683,36 +719,56 @@ async function seed(
   urls: string[],
   input: string | undefined,
 ): Promise<number> {
-  if (input !== undefined) urls = await readUrlFile(input);
+  const list = input === undefined ? urls : await openUrlFile(input);
   await using conn = await connect(common.redis, "seed");
   const { redis } = conn;
   const keys = common.keys;
   await ensureGroup(redis, keys);
   const shas = await loadScripts(redis);
   let added = 0;
-  const chunks: string[][] = [];
-  for (let i = 0; i < urls.length; i += 1_000) {
-    chunks.push(urls.slice(i, i + 1_000));
-  }
-  // A few chunks at a time: node-redis pipelines them on the one connection.
-  for (let i = 0; i < chunks.length; i += 8) {
-    const counts = await Promise.all(
-      chunks.slice(i, i + 8).map((chunk) =>
-        redis.call([
-          "EVALSHA",
-          shas.seed,
-          "2",
-          keys.seen,
-          keys.frontier,
-          ...chunk,
-        ])
-      ),
+  let read = 0;
+  // Chunks of 1,000, 8 at a time: node-redis pipelines them on the one connection.
+  const sending = new Set<Promise<void>>();
+  const send = (chunk: string[]) => {
+    const call = redis.call([
+      "EVALSHA",
+      shas.seed,
+      "2",
+      keys.seen,
+      keys.frontier,
+      ...chunk,
+    ]).then((count) => void (added += Number(count)));
+    sending.add(call);
+    call.catch(() => {}).then(() => sending.delete(call));
+  };
+  let chunk: string[] = [];
+  try {
+    for await (const url of list) {
+      read++;
+      chunk.push(url);
+      if (chunk.length === 1_000) {
+        send(chunk);
+        chunk = [];
+        if (sending.size >= 8) await Promise.race(sending);
+      }
+    }
+    if (chunk.length > 0) send(chunk);
+    await Promise.all(sending);
+  } catch (e) {
+    if (!(e instanceof UsageError) || read === 0) {
+      await Promise.allSettled(sending);
+      throw e;
+    }
+    // A bad line: the URLs before it go in, as seeding is idempotent.
+    if (chunk.length > 0) send(chunk);
+    await Promise.all(sending);
+    throw new UsageError(
+      `${e.message} (the ${read} URLs before it were seeded; once it is fixed, seeding the list again adds only the rest)`,
     );
-    for (const count of counts) added += Number(count);
   }
   console.log(
     `seeded ${added} new URLs (${
-      urls.length - added
+      read - added
     } already seen) into ${keys.frontier}`,
   );
   return 0;

@@ -329,6 +329,44 @@ redisTest(
 );
 
 redisTest(
+  "distributed_crawl.ts seed -i streams its list: a bad line past 2,500 URLs seeds those before it and says so, and seeding the fixed list adds only the rest",
+  async () => {
+    await using redis = await startRedis();
+    const file = await Deno.makeTempFile({ suffix: ".txt" });
+    try {
+      const urls = Array.from(
+        { length: 3_000 },
+        (_, i) => `http://a.test/${i}`,
+      );
+      const lines = [
+        ...urls.slice(0, 2_500),
+        "ftp://bad/",
+        ...urls.slice(2_500),
+      ];
+      await Deno.writeTextFile(file, lines.join("\n"));
+      const bad = await run(["seed", "--redis", redis.url, "-i", file]);
+      assertEquals(bad.code, 2, bad.stderr);
+      assertStringIncludes(
+        bad.stderr,
+        `${file}:2501: invalid URL "ftp://bad/"`,
+      );
+      assertStringIncludes(bad.stderr, "the 2500 URLs before it were seeded");
+      const status = await run(["status", "--redis", redis.url, "--json"]);
+      assertEquals(JSON.parse(status.stdout).frontier, 2_500);
+      await Deno.writeTextFile(file, urls.join("\r\n") + "\r\n");
+      const fixed = await run(["seed", "--redis", redis.url, "-i", file]);
+      assertEquals(fixed.code, 0, fixed.stderr);
+      assertEquals(
+        fixed.stdout.trim(),
+        "seeded 500 new URLs (2500 already seen) into crawl:frontier",
+      );
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+);
+
+redisTest(
   "distributed_crawl.ts exits 2 with one line for bad usage, 0 for --help",
   async () => {
     const help = await run(["--help"]);
