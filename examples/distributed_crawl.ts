@@ -314,7 +314,9 @@ function parseCommandLine(args: string[]): Command {
   }
   if (!/^rediss?:\/\/[^/]/.test(v.redis) || !URL.canParse(v.redis)) {
     throw new UsageError(
-      `invalid --redis "${v.redis}": expected redis://HOST:PORT`,
+      `invalid --redis "${
+        redactRedisUrl(v.redis)
+      }": expected redis://HOST:PORT`,
     );
   }
   if (!/^\/?\d*$/.test(new URL(v.redis).pathname)) {
@@ -635,15 +637,14 @@ async function closeClient(
 }
 
 function redactRedisUrl(text: string): string {
-  const url = new URL(text);
-  // A password with an unescaped "/" or "@" ends the authority early: what
-  // follows it up to the last "@" is still the password as typed.
-  const typed = text.lastIndexOf("@");
-  if (typed > text.indexOf("@")) {
-    return `${url.protocol}//***@${text.slice(typed + 1)}`;
-  }
-  if (url.password !== "") url.password = "***";
-  return url.href;
+  // Everything between "//" and the last "@" as typed, not as URL parsing reads
+  // it: a password with an unescaped "/", "#", "?" or "@" ends the authority
+  // early, and the rest of it would show as a host, a path or a fragment.
+  const start = text.indexOf("//");
+  const at = text.lastIndexOf("@");
+  return start >= 0 && at > start
+    ? `${text.slice(0, start + 2)}***${text.slice(at)}`
+    : text;
 }
 
 function errorText(error: unknown): string {

@@ -410,9 +410,21 @@ redisTest(
         "--grace",
         "4000000000",
       ], "--grace must be at most 2147483647"],
-      // A password with an unescaped "/" and "@": none of it in the message.
+      // Passwords with an unescaped "/", "@" or "#": none of them in the message.
       [
         ["status", "--redis", "redis://:s3cr@t/p:w@127.0.0.1:1"],
+        'invalid --redis "redis://***@127.0.0.1:1"',
+      ],
+      [
+        ["status", "--redis", "redis://:se/cret@127.0.0.1:1"],
+        'invalid --redis "redis://***@127.0.0.1:1"',
+      ],
+      [
+        ["status", "--redis", "redis://:p#ss@127.0.0.1:1"],
+        'invalid --redis "redis://***@127.0.0.1:1"',
+      ],
+      [
+        ["status", "--redis", "redis://default:2024/Secret@127.0.0.1:1"],
         'invalid --redis "redis://***@127.0.0.1:1"',
       ],
     ];
