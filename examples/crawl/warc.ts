@@ -241,10 +241,25 @@ export class WarcWriter implements AsyncDisposable {
     const date = warcDate(exchange.date ?? new Date());
     const requestId = recordId();
     const responseId = recordId();
-    const [request, response] = await Promise.all([
+    // Both settled before anything goes on: a failed block must not leave the
+    // other's temporary file to be removed after the caller moved on (exited).
+    const [requestOutcome, responseOutcome] = await Promise.allSettled([
       this.#spool(exchange.request, "request"),
       this.#spool(exchange.response, "response"),
     ]);
+    if (
+      requestOutcome.status === "rejected" ||
+      responseOutcome.status === "rejected"
+    ) {
+      for (const outcome of [requestOutcome, responseOutcome]) {
+        if (outcome.status === "fulfilled") await outcome.value.spool.dispose();
+      }
+      throw requestOutcome.status === "rejected"
+        ? requestOutcome.reason
+        : (responseOutcome as PromiseRejectedResult).reason;
+    }
+    const request = requestOutcome.value;
+    const response = responseOutcome.value;
     try {
       const common = [
         ["WARC-Date", date],
