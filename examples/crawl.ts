@@ -616,6 +616,8 @@ async function main(): Promise<number> {
   const delays = new Map<string, number>();
 
   let pulled = 0;
+  /** -o's sinks whose file is not yet in place or removed. */
+  const saving = new Set<BodySink>();
   // With --follow, -X and -d are the starting URLs' request: the links and
   // redirects found from there are fetched with GET, as a browser follows them.
   const method = cli.method ?? (body === undefined ? "GET" : "POST");
@@ -644,12 +646,18 @@ async function main(): Promise<number> {
     // where it leads, and its file would replace that page's (/docs -> /docs/
     // both map to docs/index.html). Its head tells, before the body comes.
     const head = output !== null && cli.follow ? new HeadWatch() : null;
-    const sink = () =>
-      (item.sink = new BodySink(output, url, {
+    const sink = () => {
+      const made = item.sink = new BodySink(output, url, {
         keep: cli.printBody ? Infinity : cli.follow ? MAX_HTML : 0,
         keepTextOnly: !cli.printBody,
         ...(head === null ? {} : { save: () => !head.redirect }),
-      })).writable;
+      });
+      if (output !== null) {
+        saving.add(made);
+        made.done.then(() => saving.delete(made));
+      }
+      return made.writable;
+    };
     return {
       url,
       ...requestOf(entry),
@@ -796,10 +804,12 @@ async function main(): Promise<number> {
 
   const signals: Deno.Signal[] = [];
   let interrupts = 0;
+  /** Until the last result: a signal after it stops nothing but the WARC's writing. */
+  let crawling = true;
   const onSignal = () => {
     interrupts++;
-    // A third one does not wait for anything.
-    if (interrupts > 2) Deno.exit(130);
+    // A third one does not wait for anything; without a WARC, a second.
+    if (interrupts > 2 || (interrupts === 2 && warc === null)) Deno.exit(130);
     if (interrupts === 2) {
       // Writing a large record takes seconds: cut the WARC at its last whole one.
       warc?.abort();
@@ -808,7 +818,7 @@ async function main(): Promise<number> {
         "crawl: stopping; the exchanges already read go into the WARC (Ctrl-C again: cut it at its last whole record)",
       );
     }
-    stop(null);
+    if (crawling) stop(null);
   };
   // SIGTERM too (`timeout`, `docker stop`, systemd): the same clean stop.
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -876,11 +886,14 @@ async function main(): Promise<number> {
     }
     throw e;
   } finally {
+    crawling = false;
     progress.stop();
     // Still listening: a Ctrl-C now must not kill the process mid-record.
     try {
       await archive?.settled();
       await warc?.close();
+      // A body cut off by the stop is removed once the write in flight ends.
+      await settleWithin([...saving].map((sink) => sink.done), 10_000);
       await server?.[Symbol.asyncDispose]();
     } finally {
       for (const signal of signals) {
@@ -903,7 +916,11 @@ async function main(): Promise<number> {
         archive!.truncated > 0
           ? ` (${archive!.truncated} cut short, WARC-Truncated)`
           : ""
-      } in ${warc.path}`,
+      } in ${warc.path}${
+        archive!.dropped > 0
+          ? `; ${archive!.dropped} read and not written (cut off)`
+          : ""
+      }`,
     ]);
   }
   const interrupted = controller.signal.aborted && fatal === null;
@@ -914,6 +931,8 @@ async function main(): Promise<number> {
     console.error(`crawl: ${(fatal as DiskError).message}`);
     return 1;
   }
+  // The archive misses exchanges that were fetched: a script must see it.
+  if ((archive?.dropped ?? 0) > 0) return 1;
   return stats.failed === 0 ? 0 : 1;
 }
 
@@ -995,6 +1014,20 @@ class HeadWatch {
       };
     };
   }
+}
+
+/** Waits for `promises` to settle, `ms` at most (a disk that hangs must not hold the exit). */
+async function settleWithin(
+  promises: Promise<unknown>[],
+  ms: number,
+): Promise<void> {
+  if (promises.length === 0) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.allSettled(promises),
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
 }
 
 /** A redirect's `Location`, or `null` for any other response. */

@@ -428,6 +428,10 @@ function answered<T>(promise: Promise<T>): Promise<T> {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Two connections to Redis, both named `name` (`CLIENT SETNAME`): a worker's
+ * name, or "(seed)" and "(status)", which no worker check mistakes for one.
+ */
 async function connect(url: string, name: string): Promise<Connection> {
   let everReady = false;
   let lastReported = "";
@@ -721,7 +725,7 @@ async function seed(
   input: string | undefined,
 ): Promise<number> {
   const list = input === undefined ? urls : await openUrlFile(input);
-  await using conn = await connect(common.redis, "seed");
+  await using conn = await connect(common.redis, "(seed)");
   const { redis } = conn;
   const keys = common.keys;
   await ensureGroup(redis, keys);
@@ -827,7 +831,7 @@ async function readStatus(
 }
 
 async function status(common: Common, json: boolean): Promise<number> {
-  await using conn = await connect(common.redis, "status");
+  await using conn = await connect(common.redis, "(status)");
   const { status: s, idle } = await readStatus(conn.redis, common.keys);
   if (json) {
     console.log(JSON.stringify(s));

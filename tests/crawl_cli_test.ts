@@ -1049,7 +1049,7 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary, counts only th
   assertEquals(responses.length, written);
 });
 
-Deno.test("crawl.ts on SIGINT while it finishes the WARC (a 48 MiB record being compressed) writes the record, prints the summary and leaves no temporary file; a second one cuts the record off", async () => {
+Deno.test("crawl.ts on SIGINT while it finishes the WARC (a 48 MiB record being compressed) writes the record, prints the summary and leaves no temporary file; a second one cuts the record off and exits 1", async () => {
   // Random bytes: gzip takes a second or more over them.
   const body = new Uint8Array(48 * 1024 * 1024);
   for (let at = 0; at < body.length; at += 65_536) {
@@ -1073,17 +1073,77 @@ Deno.test("crawl.ts on SIGINT while it finishes the WARC (a 48 MiB record being 
       child.kill("SIGINT");
     }
     const { status, stderr } = await exited(child);
-    assertEquals(status.code, 0, stderr);
-    assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\), interrupted/);
+    // The crawl was over: nothing was interrupted but the WARC's writing.
+    assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\)\n/);
     const index = await warcioIndex(path);
     const responses = index.filter((r) => r["warc-type"] === "response");
     assertEquals(responses.length, signals === 1 ? 1 : 0, stderr);
     assertMatch(stderr, new RegExp(`warc\\s+${responses.length} exchanges`));
+    // Cut off: the archive misses a page that was fetched, and the exit says so.
+    assertEquals(status.code, signals === 1 ? 0 : 1, stderr);
+    if (signals === 2) {
+      assertStringIncludes(stderr, "1 read and not written (cut off)");
+    }
   }
   const left: string[] = [];
   for await (const entry of Deno.readDir(dir.path)) left.push(entry.name);
   assertEquals(left.sort(), ["big1.warc.gz", "big2.warc.gz"]);
 });
+
+Deno.test("crawl.ts on SIGINT mid-download leaves no temporary file: -o's part file and --warc's spool file are removed before it exits", async () => {
+  const piece = new Uint8Array(1 << 20);
+  crypto.getRandomValues(piece.subarray(0, 65_536));
+  await using server = countingServer(() => {
+    let sent = 0;
+    // 2 GiB, far more than is read before the signal.
+    return new Response(
+      new ReadableStream({
+        pull(controller) {
+          if (sent++ < 2048) controller.enqueue(piece);
+          else controller.close();
+        },
+      }),
+    );
+  });
+  await using dir = await tempDir();
+  for (
+    const save of [["-o", `${dir.path}/out`], [
+      "--warc",
+      `${dir.path}/a.warc.gz`,
+    ]]
+  ) {
+    await using child = spawnCrawl(
+      ["--allow-read", "--allow-write"],
+      [...save, `${server.base}/big`],
+      "null",
+      60_000,
+    );
+    // Until the body is on disk, in its temporary file.
+    const temporary = async () => {
+      const names: string[] = [];
+      for await (const entry of walkNames(dir.path)) {
+        if (/^\.(~part-|warc-spool-)/.test(entry)) names.push(entry);
+      }
+      return names;
+    };
+    for (let i = 0; i < 1_000 && (await temporary()).length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assertGreater((await temporary()).length, 0, "a temporary file was begun");
+    child.kill("SIGINT");
+    const { status, stderr } = await exited(child);
+    assertEquals(status.signal, null, stderr);
+    assertEquals(await temporary(), [], stderr);
+  }
+});
+
+/** The names of every file under `dir`, at any depth. */
+async function* walkNames(dir: string): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isDirectory) yield* walkNames(`${dir}/${entry.name}`);
+    else yield entry.name;
+  }
+}
 
 Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is still open", async () => {
   await using server = countingServer(() => new Response("ok"));

@@ -91,6 +91,7 @@ export class BodySink {
   #keep: number;
   #textOnly: boolean;
   #sniffed = false;
+  readonly #ended = Promise.withResolvers<void>();
 
   /**
    * @param dir The output folder, or `null` to save nothing (count and keep only).
@@ -111,6 +112,7 @@ export class BodySink {
           this.#keepChunk(chunk);
         },
       });
+      this.#ended.resolve();
       return;
     }
     const save = options.save;
@@ -129,15 +131,39 @@ export class BodySink {
       write: async (chunk) => {
         this.bytes += chunk.length;
         this.#keepChunk(chunk);
-        await (await open())?.write(chunk);
+        try {
+          await (await open())?.write(chunk);
+        } catch (error) {
+          // The stream errors without a close or abort: the file is gone
+          // (a failed write removes it), so nothing is left to wait for.
+          this.#ended.resolve();
+          throw error;
+        }
       },
       close: async () => {
-        await (await open())?.close();
+        try {
+          await (await open())?.close();
+        } finally {
+          this.#ended.resolve();
+        }
       },
       abort: async (reason) => {
-        await this.#writer?.abort(reason).catch(() => {});
+        try {
+          await this.#writer?.abort(reason).catch(() => {});
+        } finally {
+          this.#ended.resolve();
+        }
       },
     });
+  }
+
+  /**
+   * Settled once the body's file is in place or removed (the stream's close or
+   * abort is done), at once when the sink saves nothing: what a process about to
+   * exit waits for, so that no temporary file is left.
+   */
+  get done(): Promise<void> {
+    return this.#ended.promise;
   }
 
   /** Where the body was saved, once the stream closed; `null` before. */

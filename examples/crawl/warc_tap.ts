@@ -124,6 +124,8 @@ export interface WarcTap {
   readonly written: number;
   /** Of those, responses cut short, recorded with `WARC-Truncated`. */
   readonly truncated: number;
+  /** Exchanges read whole but not written: the writer was closed or aborted first. */
+  readonly dropped: number;
   /** The first disk error, once writing failed. */
   readonly failure: DiskError | null;
   /** Waits for every exchange under way to be written or dropped. */
@@ -192,6 +194,7 @@ export function warcTap(
   let waiters: (() => void)[] = [];
   let written = 0;
   let truncated = 0;
+  let dropped = 0;
   let failure: DiskError | null = null;
   const tap: HttpTap = (info) => {
     if (failure !== null) return undefined;
@@ -214,11 +217,15 @@ export function warcTap(
       written++;
       if (exchange.truncated !== undefined) truncated++;
     }, (error) => {
-      if (error instanceof DiskError && failure === null) {
-        failure = error;
-        onFailure(error);
+      if (error instanceof DiskError) {
+        if (failure === null) {
+          failure = error;
+          onFailure(error);
+        }
+      } else if (!(error instanceof ExchangeFailed)) {
+        // Read whole, and the writer closed first (cut short on a second Ctrl-C).
+        dropped++;
       }
-      // Anything else: the exchange failed, or the writer closed on Ctrl-C.
     });
     pending.add(writing);
     writing.finally(() => {
@@ -258,6 +265,9 @@ export function warcTap(
     },
     get truncated() {
       return truncated;
+    },
+    get dropped() {
+      return dropped;
     },
     get failure() {
       return failure;
