@@ -976,13 +976,13 @@ function follow(
   }
 }
 
+const latin1 = new TextDecoder("latin1");
+
 /**
  * Reads each exchange's response head as the engine's tap hands it over
  * (passing everything on to `inner`, the WARC's tap, if any): whether the last
  * one is a redirect, as {@linkcode redirectTarget} reads one.
  */
-const latin1 = new TextDecoder("latin1");
-
 class HeadWatch {
   redirect = false;
 

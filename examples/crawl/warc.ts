@@ -791,8 +791,31 @@ class ChunkedReader {
   }
 }
 
+/**
+ * What `writeExchange` rejects with once the writer is closed (or aborted)
+ * before the exchange's turn.
+ *
+ * @example
+ * ```ts
+ * import { assertInstanceOf, assertRejects } from "@std/assert";
+ * import { WarcWriter, WarcWriterClosed } from "./warc.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const warc = await WarcWriter.create(`${dir}/x.warc.gz`);
+ * await warc.close();
+ * const error = await assertRejects(() =>
+ *   warc.writeExchange({ url: "http://a.test/", request: new Uint8Array(0), response: new Uint8Array(0) })
+ * );
+ * assertInstanceOf(error, WarcWriterClosed);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class WarcWriterClosed extends Error {
+  override name = "WarcWriterClosed";
+}
+
 function closedError(): Error {
-  return new Error("Cannot write WARC record: the writer is closed");
+  return new WarcWriterClosed("Cannot write WARC record: the writer is closed");
 }
 
 function recordId(): string {

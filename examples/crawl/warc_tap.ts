@@ -7,7 +7,11 @@
 import { HttpParseError, type HttpTap } from "../../mod.ts";
 import { DiskError } from "./disk_error.ts";
 import { EnoughKept } from "./robots_fetch.ts";
-import type { WarcExchange, WarcWriter } from "./warc.ts";
+import {
+  type WarcExchange,
+  type WarcWriter,
+  WarcWriterClosed,
+} from "./warc.ts";
 
 /** Bytes queued for the writer past which the tap holds the response's reads. */
 const HIGH_WATER = 512 * 1024;
@@ -222,7 +226,7 @@ export function warcTap(
           failure = error;
           onFailure(error);
         }
-      } else if (!(error instanceof ExchangeFailed)) {
+      } else if (error instanceof WarcWriterClosed) {
         // Read whole, and the writer closed first (cut short on a second Ctrl-C).
         dropped++;
       }
