@@ -31,7 +31,7 @@ import { BodySink } from "./crawl/body_sink.ts";
 import { DiskError } from "./crawl/disk_error.ts";
 import { Frontier, type FrontierEntry } from "./crawl/frontier.ts";
 import { openUrlList, readUrls, tooLong } from "./crawl/input.ts";
-import { LinkExtractor } from "./crawl/links.ts";
+import { charsetOf, LinkExtractor } from "./crawl/links.ts";
 import {
   type CliOptions,
   HELP,
@@ -314,75 +314,6 @@ function isHtml(headers: Headers, body: Uint8Array): boolean {
   const bom = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
   const first = body.findIndex((b, i) => i >= bom && b > 32);
   return first >= 0 && body[first] === 0x3c;
-}
-
-/**
- * A page's encoding, found as a browser finds it (HTML's encoding sniffing, in
- * short): a byte order mark, else the charset its `Content-Type` names, else a
- * `<meta charset>` (or `http-equiv` Content-Type) in its first 1024 bytes, if
- * `TextDecoder` knows it (`windows-1252`, `shift_jis`...); else UTF-8. Link
- * targets decoded with the wrong one would be requested wrong
- * (`/caf%EF%BF%BD`).
- */
-function charsetOf(headers: Headers, body: Uint8Array): string {
-  if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) return "utf-8";
-  if (body[0] === 0xfe && body[1] === 0xff) return "utf-16be";
-  if (body[0] === 0xff && body[1] === 0xfe) return "utf-16le";
-  const declared = encodingOf(
-    /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(
-      headers.get("content-type") ?? "",
-    )?.[1],
-  );
-  if (declared !== null) return declared;
-  const meta = encodingOf(metaCharset(body));
-  // A page that says UTF-16 in ASCII markup is not UTF-16 (HTML reads UTF-8),
-  // and "x-user-defined" there means windows-1252.
-  if (meta === null || meta.startsWith("utf-16")) return "utf-8";
-  return meta === "x-user-defined" ? "windows-1252" : meta;
-}
-
-/**
- * The charset a `<meta>` in the first 1024 bytes declares, as HTML's prescan
- * finds it, in short: comments skipped; a `charset` attribute, or the
- * `charset=` of a `content` whose `http-equiv` is `Content-Type` (not of any
- * `content`: a description may say "charset=").
- */
-function metaCharset(body: Uint8Array): string | undefined {
-  // Bytes as latin1: an ASCII-compatible encoding's markup reads the same.
-  const head = new TextDecoder("latin1").decode(body.subarray(0, 1024))
-    .replace(/<!--[^]*?(?:-->|$)/g, "");
-  for (const tag of head.matchAll(/<meta[\s/]([^>]*)/gi)) {
-    const attributes = new Map<string, string>();
-    for (
-      const [, name, value] of tag[1]!.matchAll(
-        /([^\s=/>]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?/g,
-      )
-    ) {
-      const key = name!.toLowerCase();
-      if (!attributes.has(key)) {
-        attributes.set(key, (value ?? "").replace(/^["']|["']$/g, ""));
-      }
-    }
-    const charset = attributes.get("charset");
-    if (charset !== undefined && charset.trim() !== "") return charset.trim();
-    if (attributes.get("http-equiv")?.toLowerCase() === "content-type") {
-      const label = /charset\s*=\s*["']?([^"';\s]+)/i.exec(
-        attributes.get("content") ?? "",
-      )?.[1];
-      if (label !== undefined) return label;
-    }
-  }
-  return undefined;
-}
-
-/** The encoding a label names, or `null` when `TextDecoder` knows none. */
-function encodingOf(label: string | undefined): string | null {
-  if (label === undefined) return null;
-  try {
-    return new TextDecoder(label).encoding;
-  } catch {
-    return null;
-  }
 }
 
 /** Reads a file named on the command line; a failure is a usage error. */

@@ -897,7 +897,12 @@ function commitOf(
     const page = new URL(response.url);
     // Links stay on the origin the frontier URL named, even after a redirect.
     if (page.origin === new URL(item.url).origin) {
-      links = sameOriginLinks(response.body, page);
+      links = sameOriginLinks(
+        response.body,
+        page,
+        Infinity,
+        response.headers,
+      );
     }
   }
   return {

@@ -1025,6 +1025,25 @@ Deno.test("sameOriginLinks() decodes numeric character references in href (WordP
   ]);
 });
 
+Deno.test("sameOriginLinks() reads a page's bytes in its encoding: windows-1252 by its Content-Type or its <meta charset>, not as UTF-8", () => {
+  // "café" in windows-1252: é is the one byte 0xE9.
+  const bytes = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+  const link = bytes('<a href="/caf\xe9">c</a>');
+  const typed = new Headers({
+    "content-type": "text/html; charset=windows-1252",
+  });
+  assertEquals(sameOriginLinks(link, "http://a.test/", Infinity, typed), [
+    "http://a.test/caf%C3%A9",
+  ]);
+  const meta = bytes('<meta charset="windows-1252"><a href="/caf\xe9">c</a>');
+  assertEquals(
+    sameOriginLinks(meta, "http://a.test/", Infinity, new Headers()),
+    [
+      "http://a.test/caf%C3%A9",
+    ],
+  );
+});
+
 Deno.test("sameOriginLinks() reads a page of unclosed '<a ' tags in time linear in its size: 160 KB of them take no more than 10x an ordinary page of links as long", () => {
   const time = (html: string) => {
     const start = performance.now();

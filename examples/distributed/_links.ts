@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { LinkExtractor } from "../crawl/links.ts";
+import { charsetOf, LinkExtractor } from "../crawl/links.ts";
 
 /**
  * The distinct same-origin links of `html`, in page order, at most `limit`.
@@ -27,20 +27,27 @@ import { LinkExtractor } from "../crawl/links.ts";
  * ]);
  * ```
  *
- * @param html The page: its text, or its bytes in UTF-8.
+ * @param html The page: its text, or its bytes.
  * @param page The page's URL: links resolve against it (or its `<base href>`),
  *   and only its origin is kept.
  * @param limit The most links returned (default: all of them; a page's links
  *   cut short would never be seen again).
+ * @param headers The response's header fields: with bytes, the page's
+ *   encoding is found as a browser finds it (`charsetOf`); without, UTF-8.
  * @returns Absolute URLs, without fragment.
  */
 export function sameOriginLinks(
   html: string | Uint8Array,
   page: string | URL,
   limit = Infinity,
+  headers?: Headers,
 ): string[] {
   const origin = new URL(page).origin;
-  const extractor = new LinkExtractor(page);
+  const extractor = new LinkExtractor(page, {
+    encoding: typeof html === "string"
+      ? "utf-8"
+      : charsetOf(headers ?? new Headers(), html),
+  });
   const links = new Set<string>();
   for (const link of [...extractor.write(html), ...extractor.end()]) {
     if (links.size >= limit) break;
