@@ -120,6 +120,7 @@ import {
 } from "./distributed/_frontier.ts";
 import { sameOriginLinks } from "./distributed/_links.ts";
 import { argsErrorMessage, hideUrlPassword } from "./_args.ts";
+import { type ListedUrl, openListedUrls } from "./crawl/input.ts";
 
 const HELP =
   `Usage: distributed_crawl.ts <command> --redis redis://HOST:PORT [options]
@@ -662,61 +663,37 @@ function errorText(error: unknown): string {
 
 /**
  * The URLs of a list (FILE, or "-" for stdin), normalised, a line at a time: a
- * list of millions is never held whole. The file is opened at once (a bad path
- * is a usage error before Redis is asked anything), read as it is pulled.
- * Blank lines and `#` comments are skipped; a line that is no http(s) URL
+ * list of millions is never held whole (`openListedUrls`, as the crawl CLI's
+ * `-i`). The file is opened at once (a bad path is a usage error before Redis
+ * is asked anything), read as it is pulled. A line that is no http(s) URL
  * throws a `UsageError` naming it.
  */
 async function openUrlFile(path: string): Promise<AsyncGenerator<string>> {
-  let source: ReadableStream<Uint8Array>;
+  let lines: AsyncGenerator<ListedUrl>;
   try {
-    source = path === "-"
-      ? Deno.stdin.readable
-      : (await Deno.open(path)).readable;
+    // No line limit: a line is a URL to check here, not one to fetch.
+    lines = await openListedUrls(path, { maxLineLength: Infinity });
   } catch (e) {
-    throw new UsageError(`cannot read "${path}": ${(e as Error).message}`);
+    const cause = (e as Error).cause;
+    throw new UsageError(
+      `cannot read "${path}": ${
+        (cause instanceof Error ? cause : e as Error).message
+      }`,
+    );
   }
-  return readUrlFile(path, source);
-}
-
-async function* readUrlFile(
-  path: string,
-  source: ReadableStream<Uint8Array>,
-): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let rest = "";
-  let number = 0;
-  const url = (text: string): string | null => {
-    number++;
-    const line = text.trim();
-    if (line === "" || line.startsWith("#")) return null;
-    const normalized = normalize(line);
-    if (normalized === null) {
-      throw new UsageError(
-        `${path}:${number}: invalid URL "${
-          hideUrlPassword(line)
-        }": expected http:// or https://`,
-      );
-    }
-    return normalized;
-  };
-  try {
-    for await (const chunk of source) {
-      const lines = (rest + decoder.decode(chunk, { stream: true })).split(
-        "\n",
-      );
-      rest = lines.pop()!;
-      for (const line of lines) {
-        const next = url(line);
-        if (next !== null) yield next;
+  return (async function* () {
+    for await (const { url, line } of lines) {
+      const normalized = normalize(url);
+      if (normalized === null) {
+        throw new UsageError(
+          `${path}:${line}: invalid URL "${
+            hideUrlPassword(url)
+          }": expected http:// or https://`,
+        );
       }
+      yield normalized;
     }
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`cannot read "${path}": ${(e as Error).message}`);
-  }
-  const last = url(rest + decoder.decode());
-  if (last !== null) yield last;
+  })();
 }
 
 async function seed(

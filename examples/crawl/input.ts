@@ -61,6 +61,38 @@ export async function* readUrls(
   source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
   options: ReadUrlsOptions = {},
 ): AsyncGenerator<string, void, undefined> {
+  for await (const { url } of readListedUrls(source, options)) yield url;
+}
+
+/** A URL of a list, with the number of its line (the first is 1). */
+export interface ListedUrl {
+  url: string;
+  line: number;
+}
+
+/**
+ * Yields the URLs of a byte stream as {@linkcode readUrls} does, each with the
+ * number of its line, for a message about that line.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { readListedUrls } from "./input.ts";
+ *
+ * const bytes = new TextEncoder().encode("# seeds\n\nhttp://a.test/\nnope");
+ * const urls = await Array.fromAsync(readListedUrls(ReadableStream.from([bytes])));
+ * assertEquals(urls, [{ url: "http://a.test/", line: 3 }, { url: "nope", line: 4 }]);
+ * ```
+ *
+ * @param source The bytes of the list.
+ * @param options Limits.
+ * @returns The URLs in list order, with their line numbers.
+ * @throws {RangeError} As {@linkcode readUrls}.
+ */
+export async function* readListedUrls(
+  source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+  options: ReadUrlsOptions = {},
+): AsyncGenerator<ListedUrl, void, undefined> {
   const maxLine = options.maxLineLength ?? DEFAULT_MAX_LINE;
   const onTooLong = options.onTooLong ??
     ((lineNumber: number) => {
@@ -93,7 +125,7 @@ export async function* readUrls(
         continue;
       }
       const url = urlOf(line);
-      if (url !== null) yield url;
+      if (url !== null) yield { url, line: lineNumber };
     }
     pending = text.slice(start);
     if (pending.length > maxLine) {
@@ -111,7 +143,7 @@ export async function* readUrls(
     return;
   }
   const url = urlOf(pending);
-  if (url !== null) yield url;
+  if (url !== null) yield { url, line: lineNumber + 1 };
 }
 
 /**
@@ -144,7 +176,40 @@ export async function openUrlList(
   path: string,
   options: ReadUrlsOptions = {},
 ): Promise<AsyncGenerator<string, void, undefined>> {
-  if (path === "-") return readUrls(Deno.stdin.readable, options);
+  return readUrls(await openList(path), options);
+}
+
+/**
+ * Opens a URL list as {@linkcode openUrlList} does, and yields its URLs with
+ * their line numbers, as {@linkcode readListedUrls} does.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { openListedUrls } from "./input.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "# done\nhttp://a.test/\n");
+ * const urls = await Array.fromAsync(await openListedUrls(path));
+ * assertEquals(urls, [{ url: "http://a.test/", line: 2 }]);
+ * await Deno.remove(path);
+ * ```
+ *
+ * @param path A file path, or `-` for stdin.
+ * @param options Limits.
+ * @returns The URLs in list order, with their line numbers.
+ * @throws {Error} As {@linkcode openUrlList}.
+ */
+export async function openListedUrls(
+  path: string,
+  options: ReadUrlsOptions = {},
+): Promise<AsyncGenerator<ListedUrl, void, undefined>> {
+  return readListedUrls(await openList(path), options);
+}
+
+/** The bytes of a list: stdin for `-`, else the file, opened (and checked) now. */
+async function openList(path: string): Promise<ReadableStream<Uint8Array>> {
+  if (path === "-") return Deno.stdin.readable;
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true });
@@ -155,7 +220,7 @@ export async function openUrlList(
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new Error(`Cannot read URL list '${path}': ${reason}`, { cause });
   }
-  return readUrls(file.readable, options);
+  return file.readable;
 }
 
 function urlOf(line: string): string | null {
