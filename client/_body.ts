@@ -472,61 +472,53 @@ export class BodyBuffer {
   reserve(n: number): void {
     const need = this.#length + n;
     if (need <= this.#buf.length) return;
+    const length = this.#length;
     const declared = this.#declared;
+    let size: number;
+    let max: number;
+    let start: boolean;
     if (declared >= need) {
       // Ahead of the bytes by at most as many as arrived (or GROW_AHEAD): a
       // resizable buffer doubles in place, so reads stay large and nothing is copied.
-      const ahead = Math.max(GROW_AHEAD, this.#length);
-      const size = Math.min(declared, Math.max(need, this.#length + ahead));
-      if (this.#resizable !== null) {
-        this.#resizable.resize(size);
-        this.#buf = new Uint8Array(this.#resizable, 0, size);
-        return;
-      }
-      if (size === declared && this.#length === 0) {
+      size = Math.min(
+        declared,
+        Math.max(need, length + Math.max(GROW_AHEAD, length)),
+      );
+      if (size === declared && length === 0) {
         this.#buf = new Uint8Array(size);
         return;
       }
-      if (this.#length === 0) {
-        try {
-          this.#resizable = new ArrayBuffer(size, { maxByteLength: declared });
-          this.#buf = new Uint8Array(this.#resizable, 0, size);
-          return;
-        } catch {
-          // No address space to reserve: grow by copying instead.
-        }
-      }
-      this.#grow(size);
-      return;
+      max = declared;
+      start = length === 0;
+    } else {
+      // Unknown length: exact for the first bytes (often the whole body), then
+      // doubling; once in place (past GROW_AHEAD), a step at a time, as
+      // shrinking to the body at its end zeroes the unfilled tail (~0.3 s for
+      // 512 MiB doubled ahead).
+      size = this.#resizable !== null
+        ? Math.max(need, length + Math.min(length, GROW_STEP))
+        : this.#buf === EMPTY
+        ? need
+        : Math.max(need, this.#buf.length * 2);
+      max = Math.max(size, Math.min(this.#limit, UNKNOWN_RESERVE));
+      start = size > GROW_AHEAD && this.#buf.length <= GROW_AHEAD;
     }
     const resizable = this.#resizable;
     if (resizable !== null) {
-      // Unknown length, in place: a step at a time, as shrinking to the body
-      // at its end zeroes the unfilled tail (~0.3 s for 512 MiB doubled ahead).
-      const size = Math.max(
-        need,
-        this.#length + Math.min(this.#length, GROW_STEP),
-      );
       if (size <= resizable.maxByteLength) {
         resizable.resize(size);
         this.#buf = new Uint8Array(resizable, 0, size);
         return;
       }
-      // Past the reservation: copies from here on, as a last resort.
+      // Past the reservation: copies from here on, doubling, as a last resort.
       this.#resizable = null;
-    }
-    // Unknown length: exact for the first bytes (often the whole body), then
-    // doubling, in place once past GROW_AHEAD.
-    const size = this.#buf === EMPTY
-      ? need
-      : Math.max(need, this.#buf.length * 2);
-    if (size > GROW_AHEAD && this.#buf.length <= GROW_AHEAD) {
-      const max = Math.max(size, Math.min(this.#limit, UNKNOWN_RESERVE));
+      size = Math.max(need, this.#buf.length * 2);
+    } else if (start) {
       try {
         const grown = new Uint8Array(
           this.#resizable = new ArrayBuffer(size, { maxByteLength: max }),
         );
-        grown.set(this.#buf.subarray(0, this.#length));
+        grown.set(this.#buf.subarray(0, length));
         this.#buf = grown;
         return;
       } catch {
