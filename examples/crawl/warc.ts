@@ -150,7 +150,7 @@ export class WarcWriter implements AsyncDisposable {
   #tail: Promise<void> = Promise.resolve();
   #size = 0;
   #failure: DiskError | null = null;
-  #closed = false;
+  /** Set by the first close() (or abort()): closed from then on. */
   #closing: Promise<void> | null = null;
   /** abort(): the record being appended stops at its next chunk. */
   #aborted = false;
@@ -320,7 +320,6 @@ export class WarcWriter implements AsyncDisposable {
   }
 
   async #close(): Promise<void> {
-    this.#closed = true;
     await this.#tail;
     try {
       await this.#file.sync();
@@ -338,7 +337,7 @@ export class WarcWriter implements AsyncDisposable {
 
   #checkOpen(): void {
     if (this.#failure !== null) throw this.#failure;
-    if (this.#closed) throw closedError();
+    if (this.#closing !== null) throw closedError();
   }
 
   async #writeWarcinfo(options: WarcWriterOptions): Promise<void> {
@@ -401,7 +400,7 @@ export class WarcWriter implements AsyncDisposable {
     records: { fields: string[][]; block: SpooledBlock }[],
   ): Promise<void> {
     // Checked now, not when its turn comes: what was queued before close() is written.
-    if (this.#closed) return Promise.reject(closedError());
+    if (this.#closing !== null) return Promise.reject(closedError());
     const run = this.#tail.then(async () => {
       if (this.#failure !== null) throw this.#failure;
       if (this.#aborted) throw closedError();
