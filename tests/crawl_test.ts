@@ -1866,13 +1866,17 @@ Deno.test("fetchAll() with maxIdlePerOrigin 0 keeps no idle conn, so each reques
 });
 
 Deno.test("fetchAll() fails a redirect whose coded body is still decoding at the deadline with TimedOut, and sends no next hop", async () => {
-  // The 302's body is a gzip of 96 MiB of zeros (about 100 KiB on the wire):
-  // it arrives at once, and decoding it takes the crawl past its 40 ms.
-  const bomb = await new Response(
-    new Blob([new Uint8Array(96 << 20)]).stream().pipeThrough(
+  // The 302's body is 64 gzip members of 8 MiB of zeros each (about 512 KiB
+  // on the wire): it arrives at once, and decoding its 512 MiB takes several
+  // times the crawl's 150 ms, which in turn leaves a loaded machine room to
+  // connect and send the request first.
+  const member = await new Response(
+    new Blob([new Uint8Array(8 << 20)]).stream().pipeThrough(
       new CompressionStream("gzip"),
     ),
   ).bytes();
+  const bomb = new Uint8Array(member.length * 64);
+  for (let i = 0; i < 64; i++) bomb.set(member, i * member.length);
   await using server = rawServer(async ({ conn, path }) => {
     if (path === "/r") {
       await writeSplit(
@@ -1886,7 +1890,7 @@ Deno.test("fetchAll() fails a redirect whose coded body is still decoding at the
     }
     return "keep";
   });
-  const [result] = await fetchAll([server.url("/r")], { timeout: 40 });
+  const [result] = await fetchAll([server.url("/r")], { timeout: 150 });
   assertInstanceOf(failed(result), Deno.errors.TimedOut);
   assertStringIncludes(String(failed(result)), "total");
   assertEquals(server.requests, 1, "the next hop was never sent");
