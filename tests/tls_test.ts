@@ -53,7 +53,7 @@ import {
   selfSignedKey,
   testdata,
 } from "./_tls.ts";
-import { describeProblem } from "../selector/_tls_socket.ts";
+import { describeProblem, useSocketCarrier } from "../selector/_tls_socket.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -339,6 +339,49 @@ Deno.test("PollableConn.connectTls() to a refused port sets error", async () => 
     String(conn.error),
   );
   assertThrows(() => conn.recv(), Deno.errors.ConnectionRefused);
+});
+
+Deno.test("PollableConn.connectTls() to a host --allow-net leaves out fails with NotCapable naming the flag, not a lookup error", async () => {
+  // node:net words Deno's refusal of a name as "getaddrinfo EPERM"; the conn
+  // reports it as Deno.connectTls does.
+  const script = `
+    import { DefaultSelector, EVENT_WRITE, PollableConn } from "${
+    new URL("../mod.ts", import.meta.url).href
+  }";
+    const errors = [];
+    for (const hostname of ["localhost", "127.0.0.1"]) {
+      const conn = PollableConn.connectTls({ hostname, port: 1 });
+      const sel = new DefaultSelector();
+      sel.register(conn, EVENT_WRITE);
+      for (let i = 0; i < 100 && (await sel.select(5_000)).length === 0; i++);
+      errors.push(conn.error?.name + ": " + conn.error?.message);
+      sel.close();
+      conn.close();
+    }
+    console.log(JSON.stringify(errors));
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-config",
+      "--allow-net=127.0.0.2",
+      `--allow-read=${new URL("..", import.meta.url).pathname}`,
+      "-",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdin = child.stdin.getWriter();
+  await stdin.write(encoder.encode(script));
+  await stdin.close();
+  const { code, stdout, stderr } = await child.output();
+  assertEquals(code, 0, decoder.decode(stderr));
+  const errors: string[] = JSON.parse(decoder.decode(stdout));
+  assertEquals(errors, [
+    'NotCapable: Requires net access to "localhost:1", run again with the --allow-net flag',
+    'NotCapable: Requires net access to "127.0.0.1:1", run again with the --allow-net flag',
+  ]);
 });
 
 Deno.test("PollableConn.close() during the TLS handshake releases the socket at once", async () => {
@@ -789,11 +832,11 @@ Deno.test("PollableConn.recv() over TLS returns null after 3 MiB then the server
   }
 });
 
-Deno.test("PollableConn over TLS (connectTls and [kStartTls]) stops reading a fast peer while nobody reads: the peer's writes block, and every byte arrives after", async () => {
+Deno.test("PollableConn over TLS (connectTls over node:net or over Deno's TCP, and [kStartTls]) stops reading a fast peer while nobody reads: the peer's writes block, and every byte arrives after", async () => {
   // Far more than the kernel's loopback buffers and the conn's read-ahead hold,
   // and far less than unbounded read-ahead takes in the time the test waits.
   const size = 48 * 1024 * 1024;
-  for (const path of ["connectTls", "kStartTls"]) {
+  for (const path of ["connectTls", "connectTls over a pipe", "kStartTls"]) {
     using listener = listenTls();
     let written = 0;
     const server = (async () => {
@@ -812,6 +855,14 @@ Deno.test("PollableConn over TLS (connectTls and [kStartTls]) stops reading a fa
     let conn: PollableConn;
     if (path === "connectTls") {
       conn = connectTo(listener);
+    } else if (path === "connectTls over a pipe") {
+      // The way taken where node:net's socket handles cannot stop reading.
+      const was = useSocketCarrier(false);
+      try {
+        conn = connectTo(listener);
+      } finally {
+        useSocketCarrier(was);
+      }
     } else {
       conn = PollableConn.connect({
         hostname: "127.0.0.1",
