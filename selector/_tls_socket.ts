@@ -764,16 +764,23 @@ class TlsSocketConn implements Transport {
           "Cannot read: the TLS connection is closed",
         );
       }
-      const chunk = this.#queue[0];
-      if (chunk !== undefined) {
-        const n = Math.min(chunk.length, p.length);
-        if (n === chunk.length) {
-          p.set(chunk);
-          this.#queue.shift();
-        } else {
-          p.set(chunk.subarray(0, n));
-          this.#queue[0] = chunk.subarray(n);
-        }
+      const queue = this.#queue;
+      if (queue.length > 0) {
+        // As much as `p` takes: node:tls hands over a record (16 KiB at most)
+        // at a time, and a read per record would keep reads small.
+        let n = 0;
+        do {
+          const chunk = queue[0]!;
+          const take = Math.min(chunk.length, p.length - n);
+          if (take === chunk.length) {
+            p.set(chunk, n);
+            queue.shift();
+          } else {
+            p.set(chunk.subarray(0, take), n);
+            queue[0] = chunk.subarray(take);
+          }
+          n += take;
+        } while (n < p.length && queue.length > 0);
         this.#queued -= n;
         this.#pipe.pull();
         return n;
