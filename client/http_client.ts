@@ -1161,6 +1161,15 @@ export class HttpClient {
     }
     const stream = this.#bodyStream;
     if (stream !== null && !stream.finished) {
+      if (this.#tap !== null && this.#state === "sending") {
+        // A tap behind on the request bytes it was handed holds the upload,
+        // as it holds a response's reads (once one comes, those waits do).
+        const ready = this.#tap.ready();
+        if (ready !== null) {
+          this.#waitFor(ready);
+          return null;
+        }
+      }
       // Every piece before is accepted whole: those the conn has written
       // are spare (of a closed conn, none can be told).
       const conn = this.#conn;

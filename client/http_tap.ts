@@ -96,11 +96,13 @@ export interface HttpExchangeTap {
   end?(end: HttpExchangeEnd): void;
   /**
    * Backpressure: asked after each read's bytes went to `response` while the
-   * response goes on. A promise (what the tap was handed is not yet written
-   * out: an archive's disk is slower than the network) holds the connection's
-   * reads until it settles, as a `sink` that is not ready does, and no idle
-   * timeout runs meanwhile; anything else reads on. Without it, a tap slower
-   * than the network keeps all it was handed. One that throws fails the request.
+   * response goes on, and before each further piece of a request body stream
+   * is taken while the request is sent. A promise (what the tap was handed is
+   * not yet written out: an archive's disk is slower than the network) holds
+   * the connection's reads, or the upload, until it settles, as a `sink` that
+   * is not ready does, and no idle timeout runs meanwhile; anything else goes
+   * on. Without it, a tap slower than the network keeps all it was handed. One
+   * that throws fails the request.
    */
   ready?(): Promise<unknown> | null | undefined;
 }

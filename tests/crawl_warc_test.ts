@@ -783,6 +783,47 @@ Deno.test("warcTap() holds a response more than 512 KiB ahead of the writer (rea
   assertEquals(response.raw, body);
 });
 
+Deno.test("warcTap() holds an upload more than 512 KiB ahead of the writer (ready() gives a promise) until the writer has spooled it, and records the request whole", async () => {
+  await using dir = await tempDir();
+  const writer = await WarcWriter.create(`${dir.path}/upload.warc.gz`);
+  const archive = warcTap(writer, () => {});
+  const url = "http://127.0.0.1:9/upload";
+  const exchange = archive.tap({
+    url,
+    remoteAddr: null,
+    viaProxy: false,
+    date: new Date(),
+  })!;
+  const upload = randomBytes(1536 * 1024, 5);
+  const head = latin1(
+    `POST /upload HTTP/1.1\r\nHost: 127.0.0.1:9\r\nContent-Length: ${upload.length}\r\n\r\n`,
+  );
+  exchange.request!(head);
+  exchange.request!(upload.subarray(0, 256 * 1024));
+  // Within 512 KiB of the writer: send on.
+  assertEquals(exchange.ready!(), null);
+  // Handed in the same turn, before the writer took any of it.
+  exchange.request!(upload.subarray(256 * 1024));
+  const held = exchange.ready!();
+  assert(held instanceof Promise, "a promise while the writer is behind");
+  let settled = false;
+  held.then(() => settled = true);
+  await Promise.resolve();
+  assertEquals(settled, false);
+  await held;
+  assertEquals(exchange.ready!(), null);
+  exchange.response!(latin1("HTTP/1.1 204 No Content\r\n\r\n"));
+  exchange.end!({ url, remoteAddr: null, ok: true, error: null });
+  await archive.settled();
+  await writer.close();
+  assertEquals(archive.written, 1);
+  const records = await readWarc(
+    await Deno.readFile(`${dir.path}/upload.warc.gz`),
+  );
+  const request = records.find((r) => r.type === "request")!;
+  assertEquals(request.raw, upload);
+});
+
 Deno.test("WarcWriter.abort() cuts the record being appended: the file ends at its last whole record, the exchange rejects and no temporary file is left", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/cut.warc.gz`;

@@ -396,6 +396,65 @@ Deno.test("fetchAll() tap whose ready() returns a promise holds the reads: a con
   }
 });
 
+Deno.test("fetchAll() tap whose ready() returns a promise holds a streamed upload: a consumer draining 256 KiB per 30 ms keeps under 1 MiB of a 4 MiB body queued, and the server gets it whole", async () => {
+  const size = 4 * 1024 * 1024;
+  const piece = 64 * 1024;
+  const upload = new Uint8Array(size).map((_, i) => (i * 13) % 251);
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => {
+      const got = new Uint8Array(await req.arrayBuffer());
+      const same = got.length === size && got.every((b, i) => b === upload[i]);
+      return new Response(`${got.length} ${same}`);
+    },
+  );
+  let offset = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= size) return controller.close();
+      controller.enqueue(upload.slice(offset, offset += piece));
+    },
+  }, { highWaterMark: 0 });
+  let queued = 0;
+  let peak = 0;
+  let asked = 0;
+  let requestBytes = 0;
+  let drained: (() => void) | null = null;
+  // The consumer: 256 KiB every 30 ms (~8 MiB/s, slower than loopback).
+  const drain = setInterval(() => {
+    queued = Math.max(0, queued - 256 * 1024);
+    if (queued <= 256 * 1024 && drained !== null) {
+      drained();
+      drained = null;
+    }
+  }, 30);
+  try {
+    const tap: HttpTap = () => ({
+      request: (bytes) => {
+        requestBytes += bytes.length;
+        queued += bytes.length;
+        peak = Math.max(peak, queued);
+      },
+      ready: () => {
+        asked++;
+        if (queued <= 512 * 1024) return null;
+        return new Promise<void>((resolve) => drained = resolve);
+      },
+    });
+    const [result] = await fetchAll([
+      { url: `http://127.0.0.1:${server.addr.port}/`, method: "POST", body },
+    ], { tap, timeout: 20_000 });
+    assert(result?.ok, String((result as { error?: unknown }).error));
+    assertEquals(decoder.decode(result.response.body), `${size} true`);
+    assert(requestBytes > size, "the tap saw the whole upload, framed");
+    // A piece taken while at most 512 KiB was queued is at most 256 KiB.
+    assert(peak < 1024 * 1024, `${peak} bytes queued at the peak`);
+    assert(asked > 0, "ready() was asked");
+  } finally {
+    clearInterval(drain);
+  }
+});
+
 Deno.test("fetchAll() tap whose ready() throws fails that URL with the error; the crawl goes on", async () => {
   const size = 1024 * 1024;
   await using server = rawServer((path) =>

@@ -13,7 +13,7 @@ import {
   WarcWriterClosed,
 } from "./warc.ts";
 
-/** Bytes queued for the writer past which the tap holds the response's reads. */
+/** Bytes queued for the writer past which the tap holds the connection. */
 const HIGH_WATER = 512 * 1024;
 /** Bytes queued for the writer at which the held reads go on. */
 const LOW_WATER = 128 * 1024;
@@ -156,9 +156,10 @@ export interface WarcTapOptions {
 /**
  * Archives every exchange the tap reports. The bytes are copied as they come
  * and streamed to the writer, which spools large blocks to disk; a response
- * more than 512 KiB ahead of the writer holds its connection's reads until the
- * writer is back within 128 KiB, so memory stays at what the writer keeps per
- * exchange however fast the network. A response cut short after its head
+ * more than 512 KiB ahead of the writer holds its connection's reads, and a
+ * streamed upload that far ahead holds its sending, until the writer is back
+ * within 128 KiB, so memory stays at what the writer keeps per exchange however
+ * fast the network. A response cut short after its head
  * arrived is kept as far as it came, marked `WARC-Truncated` (as wget and
  * Heritrix do): `"disconnect"` (the connection closed or reset mid-body),
  * `"time"` (a timeout), `"length"` (a size limit: `maxResponseBytes`, a
@@ -247,8 +248,9 @@ export function warcTap(
         headArrived = true;
         response.push(bytes.slice());
       },
-      // A download never outruns the spool: the conn waits for the writer.
-      ready: () => response.ready(),
+      // Neither an upload nor a download outruns the spool: the conn waits
+      // for the writer.
+      ready: () => request.ready() ?? response.ready(),
       end: (end) => {
         let error: Error | null = null;
         if (!end.ok) {
