@@ -100,8 +100,9 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
 
 /**
  * Whether a `node:net` socket can carry TLS here: its handle stops and starts
- * reading (Node's `readStop()`/`readStart()`, which bound the read-ahead).
- * Learnt from the first connection; without them, Deno's TCP and a pipe.
+ * reading (Node's `readStop()`/`readStart()`, which bound the read-ahead) and
+ * tells a reset (`getpeername()`). Learnt from the first connection; without
+ * them, Deno's TCP and a pipe.
  */
 let nativeCarrier = true;
 
@@ -189,18 +190,25 @@ function pipeCarrier(
   }).then((tcp) => new TransportPipe(tcp));
 }
 
-/** The read switches of a `node:net` socket's handle (Node's `LibuvStreamWrap`). */
+/**
+ * What {@linkcode SocketCarrier} uses of a `node:net` socket's handle (Node's
+ * `TCPWrap`): its read switches, and `getpeername`, which fails once the
+ * socket was reset.
+ */
 interface ReadControl {
   readStart(): unknown;
   readStop(): unknown;
+  /** 0, or a negative errno (`ENOTCONN` once reset). */
+  getpeername(out: object): number;
 }
 
-/** `socket`'s handle, if it has the read switches {@linkcode SocketCarrier} uses. */
+/** `socket`'s handle, if it has all {@linkcode SocketCarrier} uses. */
 function readControl(socket: Socket): ReadControl | null {
   const handle = (socket as unknown as { _handle?: Partial<ReadControl> })
     ._handle;
   return typeof handle?.readStart === "function" &&
-      typeof handle.readStop === "function"
+      typeof handle.readStop === "function" &&
+      typeof handle.getpeername === "function"
     ? handle as ReadControl
     : null;
 }
@@ -408,6 +416,11 @@ interface TlsCarrier {
   whenWritten(done: () => void): void;
   /** Sends FIN, after what node:tls wrote (its close_notify). */
   closeWrite(): void;
+  /**
+   * At node:tls's end of stream: the error it hid, if the connection under it
+   * ended by a reset rather than a FIN.
+   */
+  endError(): Error | null;
   /** Releases the connection at once. */
   destroy(): void;
   unref(): void;
@@ -459,6 +472,17 @@ class SocketCarrier implements TlsCarrier {
 
   closeWrite(): void {
     // node:tls shuts the handle's writing down after its close_notify.
+  }
+
+  endError(): Error | null {
+    // Deno 2.9.6's node:tls ends the stream on a read error as on a FIN: a
+    // reset mid-body would pass for the end of a close-delimited body. A
+    // socket reset is no longer connected; one the peer only ended (FIN) is.
+    if (this.socket.destroyed) return null;
+    if (this.#handle.getpeername({}) === 0) return null;
+    const error = new Deno.errors.ConnectionReset("Connection reset by peer");
+    (error as { code?: string }).code = "ECONNRESET";
+    return error;
   }
 
   destroy(): void {
@@ -606,6 +630,11 @@ class TransportPipe implements TlsCarrier {
     else this.#written.push(done);
   }
 
+  endError(): null {
+    // The transport's read error reaches node:tls as the stream's error.
+    return null;
+  }
+
   closeWrite(): void {
     // node:tls over a stream ends nothing itself.
     this.transport.closeWrite().catch(() => {
@@ -747,6 +776,8 @@ class TlsSocketConn implements Transport {
       this.#notify();
     });
     socket.on("end", () => {
+      // Once we sent our FIN too, the socket is closed both ways, not reset.
+      if (!socket.writableEnded) this.#error ??= pipe.endError();
       this.#ended = true;
       this.#notify();
     });
@@ -919,6 +950,8 @@ function denoError(error: Error): Error {
     (TLS_FAILURE.test(code) ? Deno.errors.InvalidData : null);
   if (Class === null) return error; // a DNS failure, say: as Deno.connect's, plain
   const mapped = new Class(error.message);
+  // As Deno's own errors carry it.
+  (mapped as { code?: string }).code = code;
   (mapped as { cause?: unknown }).cause = error;
   return mapped;
 }

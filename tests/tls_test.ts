@@ -2,6 +2,7 @@ import {
   assert,
   assertEquals,
   assertGreater,
+  assertInstanceOf,
   assertLess,
   assertStrictEquals,
   assertStringIncludes,
@@ -54,6 +55,8 @@ import {
   testdata,
 } from "./_tls.ts";
 import { describeProblem, useSocketCarrier } from "../selector/_tls_socket.ts";
+import { createServer, type Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -896,6 +899,85 @@ Deno.test("PollableConn over TLS (connectTls over node:net or over Deno's TCP, a
       await server;
     } finally {
       conn.close();
+    }
+  }
+});
+
+/**
+ * A TLS server (node:tls over node:net) that answers any request with a
+ * close-delimited 200 of `size` bytes, then resets the connection (RST, no
+ * close_notify) 200 ms later: a cut no framing tells.
+ */
+async function resettingServer(size: number) {
+  const raws = new Set<Socket>();
+  const server = createServer((raw) => {
+    raws.add(raw);
+    raw.on("error", () => {});
+    raw.on("close", () => raws.delete(raw));
+    const tls = new TLSSocket(raw, { isServer: true, key, cert });
+    tls.on("error", () => {});
+    tls.once("data", () => {
+      tls.write(
+        "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + "a".repeat(size),
+      );
+      setTimeout(() => raw.resetAndDestroy(), 200);
+    });
+  });
+  await new Promise<void>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve())
+  );
+  const { port } = server.address() as { port: number };
+  return {
+    port,
+    async [Symbol.asyncDispose]() {
+      for (const raw of raws) raw.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+Deno.test("PollableConn.recv() and fetchAll over TLS (over node:net and over a pipe) fail a close-delimited body the server resets mid-way with ConnectionReset, after the bytes that came", async () => {
+  const size = 100_000;
+  await using server = await resettingServer(size);
+  for (const native of [true, false]) {
+    const was = useSocketCarrier(native);
+    try {
+      const [result] = await fetchAll([`https://localhost:${server.port}/`], {
+        caCerts: [ca],
+        retry: { limit: 0 },
+      });
+      assert(
+        result !== undefined && !result.ok,
+        `native ${native}: a reset passed for the end`,
+      );
+      assertInstanceOf(result.error, Deno.errors.ConnectionReset);
+      using conn = PollableConn.connectTls({
+        hostname: "localhost",
+        port: server.port,
+        caCerts: [ca],
+      });
+      await readyOn(conn, EVENT_WRITE);
+      conn.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      using sel = new DefaultSelector();
+      sel.register(conn, EVENT_READ);
+      let got = 0;
+      let error: unknown = null;
+      await selectUntil(sel, (batch) => {
+        if (!(maskOf(batch, conn) & EVENT_READ)) return false;
+        try {
+          const chunk = conn.recv();
+          if (chunk === null) return true;
+          got += chunk.length;
+          return false;
+        } catch (e) {
+          error = e;
+          return true;
+        }
+      });
+      assertInstanceOf(error, Deno.errors.ConnectionReset, `native ${native}`);
+      assertGreater(got, size, "the head and body before the reset");
+    } finally {
+      useSocketCarrier(was);
     }
   }
 });
