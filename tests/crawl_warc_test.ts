@@ -742,7 +742,13 @@ Deno.test("warcTap() records a body cut at maxResponseBytes with WARC-Truncated:
   );
 });
 
-Deno.test("warcTap() holds a response more than 512 KiB ahead of the writer (ready() gives a promise) until the writer has spooled it, and records it whole", async () => {
+/**
+ * Hands a warcTap exchange a 1.5 MiB `side` (a download, or an upload), the
+ * first 256 KiB then the rest in one turn, and checks that `ready()` holds the
+ * connection only while more than 512 KiB wait for the writer; returns the
+ * record of that side, once written.
+ */
+async function heldUntilSpooled(side: "request" | "response") {
   await using dir = await tempDir();
   const writer = await WarcWriter.create(`${dir.path}/held.warc.gz`);
   const archive = warcTap(writer, () => {});
@@ -753,17 +759,23 @@ Deno.test("warcTap() holds a response more than 512 KiB ahead of the writer (rea
     viaProxy: false,
     date: new Date(),
   })!;
-  exchange.request!(latin1("GET /held HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n"));
-  const body = randomBytes(1536 * 1024, 7);
-  const head = latin1(
-    `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
-  );
-  exchange.response!(head);
-  exchange.response!(body.subarray(0, 256 * 1024));
-  // Within 512 KiB of the writer: read on.
+  const body = randomBytes(1536 * 1024, side === "request" ? 5 : 7);
+  const hand = side === "request" ? exchange.request! : exchange.response!;
+  if (side === "response") {
+    exchange.request!(
+      latin1("GET /held HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n"),
+    );
+  }
+  hand(latin1(
+    side === "request"
+      ? `POST /held HTTP/1.1\r\nHost: 127.0.0.1:9\r\nContent-Length: ${body.length}\r\n\r\n`
+      : `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`,
+  ));
+  hand(body.subarray(0, 256 * 1024));
+  // Within 512 KiB of the writer: go on.
   assertEquals(exchange.ready!(), null);
   // Handed in the same turn, before the writer took any of it.
-  exchange.response!(body.subarray(256 * 1024));
+  hand(body.subarray(256 * 1024));
   const held = exchange.ready!();
   assert(held instanceof Promise, "a promise while the writer is behind");
   let settled = false;
@@ -772,6 +784,9 @@ Deno.test("warcTap() holds a response more than 512 KiB ahead of the writer (rea
   assertEquals(settled, false);
   await held;
   assertEquals(exchange.ready!(), null);
+  if (side === "request") {
+    exchange.response!(latin1("HTTP/1.1 204 No Content\r\n\r\n"));
+  }
   exchange.end!({ url, remoteAddr: null, ok: true, error: null });
   await archive.settled();
   await writer.close();
@@ -779,49 +794,15 @@ Deno.test("warcTap() holds a response more than 512 KiB ahead of the writer (rea
   const records = await readWarc(
     await Deno.readFile(`${dir.path}/held.warc.gz`),
   );
-  const response = records.find((r) => r.type === "response")!;
-  assertEquals(response.raw, body);
+  assertEquals(records.find((r) => r.type === side)!.raw, body);
+}
+
+Deno.test("warcTap() holds a response more than 512 KiB ahead of the writer (ready() gives a promise) until the writer has spooled it, and records it whole", async () => {
+  await heldUntilSpooled("response");
 });
 
 Deno.test("warcTap() holds an upload more than 512 KiB ahead of the writer (ready() gives a promise) until the writer has spooled it, and records the request whole", async () => {
-  await using dir = await tempDir();
-  const writer = await WarcWriter.create(`${dir.path}/upload.warc.gz`);
-  const archive = warcTap(writer, () => {});
-  const url = "http://127.0.0.1:9/upload";
-  const exchange = archive.tap({
-    url,
-    remoteAddr: null,
-    viaProxy: false,
-    date: new Date(),
-  })!;
-  const upload = randomBytes(1536 * 1024, 5);
-  const head = latin1(
-    `POST /upload HTTP/1.1\r\nHost: 127.0.0.1:9\r\nContent-Length: ${upload.length}\r\n\r\n`,
-  );
-  exchange.request!(head);
-  exchange.request!(upload.subarray(0, 256 * 1024));
-  // Within 512 KiB of the writer: send on.
-  assertEquals(exchange.ready!(), null);
-  // Handed in the same turn, before the writer took any of it.
-  exchange.request!(upload.subarray(256 * 1024));
-  const held = exchange.ready!();
-  assert(held instanceof Promise, "a promise while the writer is behind");
-  let settled = false;
-  held.then(() => settled = true);
-  await Promise.resolve();
-  assertEquals(settled, false);
-  await held;
-  assertEquals(exchange.ready!(), null);
-  exchange.response!(latin1("HTTP/1.1 204 No Content\r\n\r\n"));
-  exchange.end!({ url, remoteAddr: null, ok: true, error: null });
-  await archive.settled();
-  await writer.close();
-  assertEquals(archive.written, 1);
-  const records = await readWarc(
-    await Deno.readFile(`${dir.path}/upload.warc.gz`),
-  );
-  const request = records.find((r) => r.type === "request")!;
-  assertEquals(request.raw, upload);
+  await heldUntilSpooled("request");
 });
 
 Deno.test("WarcWriter.abort() cuts the record being appended: the file ends at its last whole record, the exchange rejects and no temporary file is left", async () => {

@@ -346,6 +346,40 @@ Deno.test("fetchAll() tap sees a large Content-Length body whole, and opens one 
   assertEquals(response.subarray(headEnd), big);
 });
 
+/**
+ * What a tap is handed, taken by a consumer slower than loopback: 256 KiB
+ * every `everyMs`. Its `ready()` gives a promise past 512 KiB queued, settled
+ * once the consumer is back within 256 KiB.
+ */
+function slowConsumer(everyMs: number) {
+  let drained: (() => void) | null = null;
+  const consumer = {
+    queued: 0,
+    peak: 0,
+    asked: 0,
+    handed(bytes: Uint8Array): void {
+      consumer.queued += bytes.length;
+      consumer.peak = Math.max(consumer.peak, consumer.queued);
+    },
+    ready(): Promise<void> | null {
+      consumer.asked++;
+      if (consumer.queued <= 512 * 1024) return null;
+      return new Promise<void>((resolve) => drained = resolve);
+    },
+    [Symbol.dispose](): void {
+      clearInterval(timer);
+    },
+  };
+  const timer = setInterval(() => {
+    consumer.queued = Math.max(0, consumer.queued - 256 * 1024);
+    if (consumer.queued <= 256 * 1024 && drained !== null) {
+      drained();
+      drained = null;
+    }
+  }, everyMs);
+  return consumer;
+}
+
 Deno.test("fetchAll() tap whose ready() returns a promise holds the reads: a consumer draining 256 KiB per 60 ms keeps under 1 MiB of a 2 MiB body, and the 40 ms idle timeout does not fire while it waits", async () => {
   const size = 2 * 1024 * 1024;
   const body = new Uint8Array(size).map((_, i) => (i * 7) % 251);
@@ -354,46 +388,30 @@ Deno.test("fetchAll() tap whose ready() returns a promise holds the reads: a con
     body,
   ]);
   const kept: Uint8Array[] = [];
-  let queued = 0;
-  let peak = 0;
-  let asked = 0;
-  let drained: (() => void) | null = null;
-  // The consumer: 256 KiB every 60 ms (~4 MiB/s, slower than loopback).
-  const drain = setInterval(() => {
-    queued = Math.max(0, queued - 256 * 1024);
-    if (queued <= 256 * 1024 && drained !== null) {
-      drained();
-      drained = null;
-    }
-  }, 60);
-  try {
-    const tap: HttpTap = () => ({
-      response: (bytes) => {
-        kept.push(bytes.slice());
-        queued += bytes.length;
-        peak = Math.max(peak, queued);
-      },
-      ready: () => {
-        asked++;
-        if (queued <= 512 * 1024) return null;
-        return new Promise<void>((resolve) => drained = resolve);
-      },
-    });
-    const [result] = await fetchAll([`${server.base}/`], {
-      tap,
-      idleTimeout: 40,
-    });
-    assert(result?.ok, String((result as { error?: unknown }).error));
-    assertEquals(result.response.body, body);
-    const response = concat(kept);
-    const headEnd = indexOf(response, encoder.encode("\r\n\r\n")) + 4;
-    assertEquals(response.subarray(headEnd), body);
-    // One read past the threshold at most: the conn reads up to 64 KiB at a time.
-    assert(peak < 1024 * 1024, `${peak} bytes queued at the peak`);
-    assert(asked > 0, "ready() was asked");
-  } finally {
-    clearInterval(drain);
-  }
+  // ~4 MiB/s.
+  using consumer = slowConsumer(60);
+  const tap: HttpTap = () => ({
+    response: (bytes) => {
+      kept.push(bytes.slice());
+      consumer.handed(bytes);
+    },
+    ready: consumer.ready,
+  });
+  const [result] = await fetchAll([`${server.base}/`], {
+    tap,
+    idleTimeout: 40,
+  });
+  assert(result?.ok, String((result as { error?: unknown }).error));
+  assertEquals(result.response.body, body);
+  const response = concat(kept);
+  const headEnd = indexOf(response, encoder.encode("\r\n\r\n")) + 4;
+  assertEquals(response.subarray(headEnd), body);
+  // One read past the threshold at most: the conn reads up to 64 KiB at a time.
+  assert(
+    consumer.peak < 1024 * 1024,
+    `${consumer.peak} bytes queued at the peak`,
+  );
+  assert(consumer.asked > 0, "ready() was asked");
 });
 
 Deno.test("fetchAll() tap whose ready() returns a promise holds a streamed upload: a consumer draining 256 KiB per 30 ms keeps under 1 MiB of a 4 MiB body queued, and the server gets it whole", async () => {
@@ -415,44 +433,28 @@ Deno.test("fetchAll() tap whose ready() returns a promise holds a streamed uploa
       controller.enqueue(upload.slice(offset, offset += piece));
     },
   }, { highWaterMark: 0 });
-  let queued = 0;
-  let peak = 0;
-  let asked = 0;
   let requestBytes = 0;
-  let drained: (() => void) | null = null;
-  // The consumer: 256 KiB every 30 ms (~8 MiB/s, slower than loopback).
-  const drain = setInterval(() => {
-    queued = Math.max(0, queued - 256 * 1024);
-    if (queued <= 256 * 1024 && drained !== null) {
-      drained();
-      drained = null;
-    }
-  }, 30);
-  try {
-    const tap: HttpTap = () => ({
-      request: (bytes) => {
-        requestBytes += bytes.length;
-        queued += bytes.length;
-        peak = Math.max(peak, queued);
-      },
-      ready: () => {
-        asked++;
-        if (queued <= 512 * 1024) return null;
-        return new Promise<void>((resolve) => drained = resolve);
-      },
-    });
-    const [result] = await fetchAll([
-      { url: `http://127.0.0.1:${server.addr.port}/`, method: "POST", body },
-    ], { tap, timeout: 20_000 });
-    assert(result?.ok, String((result as { error?: unknown }).error));
-    assertEquals(decoder.decode(result.response.body), `${size} true`);
-    assert(requestBytes > size, "the tap saw the whole upload, framed");
-    // A piece taken while at most 512 KiB was queued is at most 256 KiB.
-    assert(peak < 1024 * 1024, `${peak} bytes queued at the peak`);
-    assert(asked > 0, "ready() was asked");
-  } finally {
-    clearInterval(drain);
-  }
+  // ~8 MiB/s.
+  using consumer = slowConsumer(30);
+  const tap: HttpTap = () => ({
+    request: (bytes) => {
+      requestBytes += bytes.length;
+      consumer.handed(bytes);
+    },
+    ready: consumer.ready,
+  });
+  const [result] = await fetchAll([
+    { url: `http://127.0.0.1:${server.addr.port}/`, method: "POST", body },
+  ], { tap, timeout: 20_000 });
+  assert(result?.ok, String((result as { error?: unknown }).error));
+  assertEquals(decoder.decode(result.response.body), `${size} true`);
+  assert(requestBytes > size, "the tap saw the whole upload, framed");
+  // A piece taken while at most 512 KiB was queued is at most 256 KiB.
+  assert(
+    consumer.peak < 1024 * 1024,
+    `${consumer.peak} bytes queued at the peak`,
+  );
+  assert(consumer.asked > 0, "ready() was asked");
 });
 
 Deno.test("fetchAll() tap whose ready() throws fails that URL with the error; the crawl goes on", async () => {
