@@ -10,7 +10,7 @@
  * certificate, honours `DENO_CERT`, and its handshake is cheaper here (about 1 ms
  * against 3 ms on loopback).
  */
-import { connect as netConnect, isIP, type Socket } from "node:net";
+import { isIP } from "node:net";
 import { Duplex } from "node:stream";
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { allocate, MAX_SMALL } from "./_slab.ts";
@@ -28,12 +28,13 @@ export type StartTlsOptions = Omit<TlsOptions, "port">;
 /**
  * Starts a TLS connection; `cancel()` releases the socket, whatever the phase.
  *
- * The TCP connection is `node:net`'s, so that node:tls reads and writes it
- * natively, where a stream of Deno's under it (see {@linkcode TransportPipe})
- * hands every record through JavaScript streams: ~30% more requests a second
- * on loopback. Deno 2.9.6's node:tls reads its socket ahead without limit,
- * paused or not, so {@linkcode SocketCarrier} stops and restarts the socket's
- * own reads instead.
+ * The TCP connection is Deno's, with node:tls over it as over a tunnel (see
+ * {@linkcode TransportPipe}): Deno 2.9.6's node:tls reads its own socket
+ * ahead without limit, paused or not, and over a `node:net` socket it ends the
+ * stream on a reset as on a FIN (a close-delimited body cut by a reset would
+ * pass for whole; at the end of stream, a socket that got a FIN and then a
+ * reset looks the same as one reset mid-way). Natively it would serve ~1.13x
+ * the small requests a second and ~1.4x the bulk throughput here.
  *
  * `caCerts` are trusted in addition to the default roots, as `Deno.connectTls`
  * does, but `node:tls`'s `ca` replaces the defaults, and handing it the default
@@ -57,12 +58,22 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
   let handshake: Connecting | null = null;
   const attempt = (ca: string[] | undefined) => {
     const started = performance.now();
-    connectCarrier(hostname, options, abort.signal).then((carrier) => {
+    Deno.connect({
+      hostname,
+      port: options.port,
+      signal: abort.signal,
+      ...(options.autoSelectFamily !== undefined
+        ? { autoSelectFamily: options.autoSelectFamily }
+        : {}),
+      ...(options.autoSelectFamilyAttemptDelay !== undefined
+        ? { autoSelectFamilyAttemptDelay: options.autoSelectFamilyAttemptDelay }
+        : {}),
+    }).then((tcp) => {
       if (abort.signal.aborted) {
-        carrier.destroy();
+        tcp.close();
         return;
       }
-      handshake = startTls(carrier, options, ca);
+      handshake = startTls(tcp, options, ca);
       handshake.promise.then(resolve, (error) => {
         if (abort.signal.aborted) return; // rejected as cancelled already
         if (ca !== undefined && isUnknownIssuer(error)) {
@@ -83,9 +94,7 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
           reject(error);
         }
       });
-    }, (error) => {
-      if (!abort.signal.aborted) reject(lookupError(error, hostname));
-    });
+    }, (error) => reject(lookupError(error, hostname)));
   };
   attempt(options.caCerts?.length ? options.caCerts : undefined);
   return {
@@ -96,121 +105,6 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
       reject(new DOMException("The TLS connect was cancelled", "AbortError"));
     },
   };
-}
-
-/**
- * Whether a `node:net` socket can carry TLS here: its handle stops and starts
- * reading (Node's `readStop()`/`readStart()`, which bound the read-ahead) and
- * tells a reset (`getpeername()`). Learnt from the first connection; without
- * them, Deno's TCP and a pipe.
- */
-let nativeCarrier = true;
-
-/**
- * Sets whether new connections carry TLS over `node:net` sockets (while their
- * handles have read switches) or over Deno's TCP and a pipe, the way taken
- * when they have none; returns the previous setting. For tests of that way.
- */
-export function useSocketCarrier(on: boolean): boolean {
-  const was = nativeCarrier;
-  nativeCarrier = on;
-  return was;
-}
-
-/** A TCP connection to carry TLS, `node:net`'s when it can be. */
-function connectCarrier(
-  hostname: string,
-  options: TlsOptions,
-  signal: AbortSignal,
-): Promise<TlsCarrier> {
-  if (!nativeCarrier) return pipeCarrier(hostname, options, signal);
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({
-      host: hostname,
-      port: options.port,
-      // The peer's end of stream must not end our side (see nodeOptions).
-      allowHalfOpen: true,
-      // Deno.connect's defaults, where node:net's differ.
-      autoSelectFamily: options.autoSelectFamily ?? true,
-      autoSelectFamilyAttemptTimeout: options.autoSelectFamilyAttemptDelay ??
-        250,
-    });
-    const onAbort = () => {
-      socket.destroy();
-      reject(new DOMException("The TCP connect was cancelled", "AbortError"));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    const onError = (error: Error) => {
-      signal.removeEventListener("abort", onAbort);
-      socket.destroy();
-      const { code, syscall } = error as { code?: unknown; syscall?: unknown };
-      if (code === "EPERM" && syscall === "getaddrinfo") {
-        // Deno's permission check, which node:net words as a lookup failure:
-        // Deno.connect throws NotCapable, naming the flag, before any lookup.
-        pipeCarrier(hostname, options, signal).then(resolve, reject);
-      } else {
-        reject(denoError(error));
-      }
-    };
-    socket.once("error", onError);
-    socket.once("connect", () => {
-      signal.removeEventListener("abort", onAbort);
-      socket.off("error", onError);
-      // From here the TLS socket over it reports every failure; an error
-      // event with no listener would throw.
-      socket.on("error", () => {});
-      const handle = readControl(socket);
-      if (handle !== null) {
-        resolve(new SocketCarrier(socket, handle));
-        return;
-      }
-      nativeCarrier = false;
-      socket.destroy();
-      connectCarrier(hostname, options, signal).then(resolve, reject);
-    });
-  });
-}
-
-/** A TCP connection of Deno's to carry TLS, through a {@linkcode TransportPipe}. */
-function pipeCarrier(
-  hostname: string,
-  options: TlsOptions,
-  signal: AbortSignal,
-): Promise<TlsCarrier> {
-  return Deno.connect({
-    hostname,
-    port: options.port,
-    signal,
-    ...(options.autoSelectFamily !== undefined
-      ? { autoSelectFamily: options.autoSelectFamily }
-      : {}),
-    ...(options.autoSelectFamilyAttemptDelay !== undefined
-      ? { autoSelectFamilyAttemptDelay: options.autoSelectFamilyAttemptDelay }
-      : {}),
-  }).then((tcp) => new TransportPipe(tcp));
-}
-
-/**
- * What {@linkcode SocketCarrier} uses of a `node:net` socket's handle (Node's
- * `TCPWrap`): its read switches, and `getpeername`, which fails once the
- * socket was reset.
- */
-interface ReadControl {
-  readStart(): unknown;
-  readStop(): unknown;
-  /** 0, or a negative errno (`ENOTCONN` once reset). */
-  getpeername(out: object): number;
-}
-
-/** `socket`'s handle, if it has all {@linkcode SocketCarrier} uses. */
-function readControl(socket: Socket): ReadControl | null {
-  const handle = (socket as unknown as { _handle?: Partial<ReadControl> })
-    ._handle;
-  return typeof handle?.readStart === "function" &&
-      typeof handle.readStop === "function" &&
-      typeof handle.getpeername === "function"
-    ? handle as ReadControl
-    : null;
 }
 
 /**
@@ -360,24 +254,25 @@ export function startTlsSocket(
   options: StartTlsOptions,
 ): Connecting {
   return startTls(
-    new TransportPipe(transport),
+    transport,
     options,
     options.caCerts?.length ? options.caCerts : undefined,
   );
 }
 
-/** {@linkcode startTlsSocket} over `pipe`, with `ca` as the roots. */
+/** {@linkcode startTlsSocket} with `ca` as the roots. */
 function startTls(
-  pipe: TlsCarrier,
+  transport: Transport,
   options: StartTlsOptions,
   ca: string[] | undefined,
 ): Connecting {
   const { promise, resolve, reject } = Promise.withResolvers<Transport>();
-  const socket = connect({ ...nodeOptions(options, ca), socket: pipe.socket });
+  const pipe = new TransportPipe(transport);
+  const socket = connect({ ...nodeOptions(options, ca), socket: pipe.duplex });
   // However the TLS socket ends, the connection under it goes too, once what
   // node:tls wrote last (an alert, close_notify) is on its way: those who
   // cannot wait for it (cancel, close) destroy the pipe themselves.
-  socket.once("close", () => pipe.whenWritten(() => pipe.destroy()));
+  socket.once("close", () => pipe.whenWritten(() => pipe.duplex.destroy()));
   const onError = (error: Error) => {
     socket.destroy();
     reject(denoError(error));
@@ -391,127 +286,10 @@ function startTls(
     promise,
     cancel() {
       socket.destroy();
-      pipe.destroy();
+      pipe.duplex.destroy();
       reject(new DOMException("The TLS handshake was cancelled", "AbortError"));
     },
   };
-}
-
-/**
- * The connection under a TLS socket, as {@linkcode TlsSocketConn} drives it:
- * read only while `room()` holds, written by node:tls.
- */
-interface TlsCarrier {
-  /** What `tls.connect({ socket })` takes. */
-  readonly socket: Duplex;
-  readonly localAddr: Deno.Addr;
-  readonly remoteAddr: Deno.Addr;
-  /** Whether the reader above takes more now; until it is built, it does. */
-  room: () => boolean;
-  /** Reads on, or stops, as `room()` now says. */
-  pull(): void;
-  /** Whether a write of the connection is in flight below node:tls. */
-  readonly writing: boolean;
-  /** Calls `done` once no write of the connection is in flight. */
-  whenWritten(done: () => void): void;
-  /** Sends FIN, after what node:tls wrote (its close_notify). */
-  closeWrite(): void;
-  /**
-   * At node:tls's end of stream: the error it hid, if the connection under it
-   * ended by a reset rather than a FIN.
-   */
-  endError(): Error | null;
-  /** Releases the connection at once. */
-  destroy(): void;
-  unref(): void;
-  ref(): void;
-  setNoDelay(noDelay: boolean): void;
-  setKeepAlive(keepAlive: boolean): void;
-}
-
-/**
- * A `node:net` socket under node:tls, which reads and writes it natively: its
- * handle's reads stop while the reader above has no room, and start again
- * when it has (pausing the TLS socket would stop neither its reads nor its
- * decryption).
- */
-class SocketCarrier implements TlsCarrier {
-  readonly socket: Socket;
-  room: () => boolean = () => true;
-  #handle: ReadControl;
-  #stopped = false;
-
-  constructor(socket: Socket, handle: ReadControl) {
-    this.socket = socket;
-    this.#handle = handle;
-  }
-
-  get localAddr(): Deno.Addr {
-    return netAddr(this.socket.localAddress, this.socket.localPort);
-  }
-
-  get remoteAddr(): Deno.Addr {
-    return netAddr(this.socket.remoteAddress, this.socket.remotePort);
-  }
-
-  pull(): void {
-    const room = this.room();
-    if (room !== this.#stopped || this.socket.destroyed) return;
-    this.#stopped = !room;
-    if (room) this.#handle.readStart();
-    else this.#handle.readStop();
-  }
-
-  // node:tls writes the handle itself: what waits is in the TLS socket's
-  // writableLength, which its callers check.
-  readonly writing = false;
-
-  whenWritten(done: () => void): void {
-    done();
-  }
-
-  closeWrite(): void {
-    // node:tls shuts the handle's writing down after its close_notify.
-  }
-
-  endError(): Error | null {
-    // Deno 2.9.6's node:tls ends the stream on a read error as on a FIN: a
-    // reset mid-body would pass for the end of a close-delimited body. A
-    // socket reset is no longer connected; one the peer only ended (FIN) is.
-    if (this.socket.destroyed) return null;
-    if (this.#handle.getpeername({}) === 0) return null;
-    const error = new Deno.errors.ConnectionReset("Connection reset by peer");
-    (error as { code?: string }).code = "ECONNRESET";
-    return error;
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-
-  unref(): void {
-    this.socket.unref();
-  }
-
-  ref(): void {
-    this.socket.ref();
-  }
-
-  setNoDelay(noDelay: boolean): void {
-    this.socket.setNoDelay(noDelay);
-  }
-
-  setKeepAlive(keepAlive: boolean): void {
-    this.socket.setKeepAlive(keepAlive);
-  }
-}
-
-/** A `node:net` address as `Deno.NetAddr`. */
-function netAddr(
-  hostname: string | undefined,
-  port: number | undefined,
-): Deno.NetAddr {
-  return { transport: "tcp", hostname: hostname ?? "", port: port ?? 0 };
 }
 
 /** How much one read of the connection under a TLS socket asks for. */
@@ -528,7 +306,7 @@ const TUNNEL_READ = 16 * 1024;
  * the one asked for meanwhile once there is room again; the kernel holds what
  * arrives in between, as for a Deno conn.
  */
-class TransportPipe implements TlsCarrier {
+class TransportPipe {
   readonly transport: Transport;
   readonly duplex: Duplex;
   /** Whether the reader above takes more now; until it is built, it does. */
@@ -609,57 +387,15 @@ class TransportPipe implements TlsCarrier {
     }).then(() => callback(), callback);
   }
 
-  get socket(): Duplex {
-    return this.duplex;
-  }
-
-  get localAddr(): Deno.Addr {
-    return this.transport.localAddr;
-  }
-
-  get remoteAddr(): Deno.Addr {
-    return this.transport.remoteAddr;
-  }
-
+  /** Whether a write of the transport is in flight. */
   get writing(): boolean {
     return this.#writes > 0;
   }
 
+  /** Calls `done` once no write of the transport is in flight. */
   whenWritten(done: () => void): void {
     if (this.#writes === 0) done();
     else this.#written.push(done);
-  }
-
-  endError(): null {
-    // The transport's read error reaches node:tls as the stream's error.
-    return null;
-  }
-
-  closeWrite(): void {
-    // node:tls over a stream ends nothing itself.
-    this.transport.closeWrite().catch(() => {
-      // Reset or closed meanwhile: the next read or write says so.
-    });
-  }
-
-  destroy(): void {
-    this.duplex.destroy();
-  }
-
-  unref(): void {
-    this.transport.unref?.();
-  }
-
-  ref(): void {
-    this.transport.ref?.();
-  }
-
-  setNoDelay(noDelay: boolean): void {
-    this.transport.setNoDelay?.(noDelay);
-  }
-
-  setKeepAlive(keepAlive: boolean): void {
-    this.transport.setKeepAlive?.(keepAlive);
   }
 }
 
@@ -740,7 +476,7 @@ class TlsSocketConn implements Transport {
   readonly localAddr: Deno.Addr;
   readonly remoteAddr: Deno.Addr;
   #socket: TLSSocket;
-  #pipe: TlsCarrier;
+  #pipe: TransportPipe;
   /** What arrived and was not read yet, oldest first; #queued bytes in all. */
   #queue: Uint8Array[] = [];
   #queued = 0;
@@ -752,11 +488,11 @@ class TlsSocketConn implements Transport {
   #wake: (() => void) | null = null;
 
   /** @param socket A socket over `pipe` that fired 'secureConnect'. */
-  constructor(socket: TLSSocket, pipe: TlsCarrier) {
+  constructor(socket: TLSSocket, pipe: TransportPipe) {
     this.#socket = socket;
     this.#pipe = pipe;
-    this.localAddr = pipe.localAddr;
-    this.remoteAddr = pipe.remoteAddr;
+    this.localAddr = pipe.transport.localAddr;
+    this.remoteAddr = pipe.transport.remoteAddr;
     pipe.room = () => this.#queued < TLS_READ_AHEAD;
     // Flowing, into a queue of our own that the pipe keeps bounded: a paused
     // socket that stopped reading on a full buffer loses the end of stream
@@ -772,12 +508,9 @@ class TlsSocketConn implements Transport {
       }
       this.#queue.push(chunk);
       this.#queued += chunk.length;
-      if (this.#queued >= TLS_READ_AHEAD) this.#pipe.pull(); // full: stop
       this.#notify();
     });
     socket.on("end", () => {
-      // Once we sent our FIN too, the socket is closed both ways, not reset.
-      if (!socket.writableEnded) this.#error ??= pipe.endError();
       this.#ended = true;
       this.#notify();
     });
@@ -841,11 +574,11 @@ class TlsSocketConn implements Transport {
   }
 
   unref(): void {
-    this.#pipe.unref();
+    this.#pipe.transport.unref?.();
   }
 
   ref(): void {
-    this.#pipe.ref();
+    this.#pipe.transport.ref?.();
   }
 
   close(): void {
@@ -868,12 +601,12 @@ class TlsSocketConn implements Transport {
       const pipe = this.#pipe;
       // Written: what is left (reading to the peer's close) keeps no process
       // alive, as a Deno conn closed gracefully does not.
-      this.#end(() => pipe.unref());
+      this.#end(() => pipe.transport.unref?.());
       // Ended both ways already (a half-close, then the peer's end): gone.
       if (!socket.destroyed) {
         const timer = setTimeout(() => {
           socket.destroy();
-          pipe.destroy();
+          pipe.duplex.destroy();
         }, TLS_CLOSE_MS);
         Deno.unrefTimer(timer);
         socket.once("close", () => clearTimeout(timer));
@@ -893,16 +626,16 @@ class TlsSocketConn implements Transport {
     this.#queue = [];
     this.#queued = 0;
     this.#socket.destroy();
-    this.#pipe.destroy();
+    this.#pipe.duplex.destroy();
     this.#notify();
   }
 
   setNoDelay(noDelay = true): void {
-    this.#pipe.setNoDelay(noDelay);
+    this.#pipe.transport.setNoDelay?.(noDelay);
   }
 
   setKeepAlive(keepAlive = true): void {
-    this.#pipe.setKeepAlive(keepAlive);
+    this.#pipe.transport.setKeepAlive?.(keepAlive);
   }
 
   /**
@@ -913,7 +646,9 @@ class TlsSocketConn implements Transport {
     const pipe = this.#pipe;
     this.#socket.end(() => {
       pipe.whenWritten(() => {
-        pipe.closeWrite();
+        pipe.transport.closeWrite().catch(() => {
+          // Reset or closed meanwhile: the next read or write says so.
+        });
         done();
       });
     });
