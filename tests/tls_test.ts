@@ -344,9 +344,9 @@ Deno.test("PollableConn.connectTls() to a refused port sets error", async () => 
   assertThrows(() => conn.recv(), Deno.errors.ConnectionRefused);
 });
 
-Deno.test("PollableConn.connectTls() to a host --allow-net leaves out fails with NotCapable naming the flag, not a lookup error", async () => {
-  // Refused before any lookup, by name and by address alike (node:net would
-  // word the first as a failed lookup, "getaddrinfo EPERM").
+Deno.test("PollableConn.connectTls() to a host --allow-net leaves out fails with NotCapable naming the flag, by name and by address", async () => {
+  // Refused before any lookup (node:net would word a name's refusal as a
+  // failed lookup, "getaddrinfo EPERM").
   const script = `
     import { DefaultSelector, EVENT_WRITE, PollableConn } from "${
     new URL("../mod.ts", import.meta.url).href
@@ -982,7 +982,7 @@ Deno.test("PollableConn.recv() and fetchAll over TLS fail a close-delimited body
 Deno.test("PollableConn.recv() and fetchAll over TLS take a close-delimited body whole when the server ends the stream, then resets the connection", async () => {
   const size = 100_000;
   await using server = await resettingServer(size, true);
-  // A reader that is slow to take the bytes still sees the end before the reset.
+  // A sink that takes its time: the end of stream still comes before the reset.
   const [result] = await fetchAll([`https://localhost:${server.port}/`], {
     caCerts: [ca],
     retry: { limit: 0 },
