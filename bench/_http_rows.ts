@@ -131,6 +131,7 @@ export const HTTP_ROWS = [
   "origins",
   "proxy",
   "tls",
+  "tls-64m",
   "upload",
   "upload-64k",
   "upload-16k",
@@ -1005,6 +1006,67 @@ function tlsRow(origin: Origin, cfg: HttpConfig): RowDef | string {
   };
 }
 
+/** One 64 MiB body over https: a bulk transfer through the module's TLS. */
+function tls64mRow(origin: Origin, cfg: HttpConfig): RowDef | string {
+  if (origin.tlsPort === undefined) {
+    return origin.kind === "nginx"
+      ? "nginx was started without its https port"
+      : "the Deno origin serves plain http only (the row needs nginx)";
+  }
+  const port = [origin.tlsPort];
+  const schedule: Schedule = {
+    rounds: cfg.bigRounds,
+    expectOk: 1,
+    runTimeoutMs: 120_000,
+  };
+  const tls = ["--tls-ca", TEST_CA];
+  return {
+    id: "tls-64m",
+    title: "HTTPS: one GET of 64 MiB (MiB/s, higher is better)",
+    notes: [
+      `Origin: ${origin.describe}; https as in the tls row, URL https://localhost:${origin.tlsPort}/64m.`,
+      roundsNote(schedule),
+      METHOD_NOTE,
+    ],
+    count: 1,
+    bodyLength: PATHS["/64m"],
+    schedule,
+    clients: [
+      {
+        id: "raw",
+        label: "raw Deno.connectTls read loop (copying the body)",
+        args: clientArgs("raw", port, "/64m", 1, cfg, tls),
+      },
+      {
+        id: "fetchAll",
+        label: "fetchAll({ caCerts })",
+        lib: true,
+        args: clientArgs("fetch-all", port, "/64m", 1, cfg, tls),
+      },
+      {
+        id: "fetch",
+        label: "Deno fetch, createHttpClient({ caCerts })",
+        args: clientArgs("fetch", port, "/64m", 1, cfg, tls),
+      },
+    ],
+    // References, as the tls row's.
+    ratios: [
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "speed",
+        label: "fetchAll ÷ raw TLS (MiB/s)",
+      },
+      {
+        a: "fetchAll",
+        b: "fetch",
+        kind: "speed",
+        label: "fetchAll ÷ fetch (MiB/s)",
+      },
+    ],
+  };
+}
+
 /** The upload rows' bodies, streamed: chunks and their size. */
 const UPLOADS = {
   upload: { chunks: 64, size: 1024, label: "64 chunks of 1 KiB" },
@@ -1306,6 +1368,20 @@ export async function runHttpRows(
               "tls",
               "HTTPS: keep-alive over TLS",
               "https row",
+              def,
+            )
+            : await runRow(def, quick, base),
+        );
+        break;
+      }
+      case "tls-64m": {
+        const def = tls64mRow(origin, cfg);
+        sections.push(
+          typeof def === "string"
+            ? skippedSection(
+              "tls-64m",
+              "HTTPS: one GET of 64 MiB",
+              "https 64 MiB row",
               def,
             )
             : await runRow(def, quick, base),
