@@ -34,7 +34,7 @@ export type StartTlsOptions = Omit<TlsOptions, "port">;
  * stream on a reset as on a FIN (a close-delimited body cut by a reset would
  * pass for whole; at the end of stream, a socket that got a FIN and then a
  * reset looks the same as one reset mid-way). Natively it would serve ~1.13x
- * the small requests a second and ~1.4x the bulk throughput here.
+ * the small requests a second here.
  *
  * `caCerts` are trusted in addition to the default roots, as `Deno.connectTls`
  * does, but `node:tls`'s `ca` replaces the defaults, and handing it the default
