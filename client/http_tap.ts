@@ -118,8 +118,8 @@ export interface HttpExchangeTap {
  * Cost: with no tap, nothing changes; with one, large bodies are no longer read
  * straight into their buffer but go through the connection's buffer like the
  * rest, so the tap can see them. A tap that keeps what it is handed until it is
- * written somewhere gives its exchanges a `ready`, so that a download never
- * outruns the writer.
+ * written somewhere gives its exchanges a `ready`, so that neither a download
+ * nor a streamed upload outruns the writer.
  *
  * @example Record the bytes of one request
  * ```ts

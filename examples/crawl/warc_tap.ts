@@ -15,7 +15,7 @@ import {
 
 /** Bytes queued for the writer past which the tap holds the connection. */
 const HIGH_WATER = 512 * 1024;
-/** Bytes queued for the writer at which the held reads go on. */
+/** Bytes queued for the writer at which the held connection goes on. */
 const LOW_WATER = 128 * 1024;
 
 /**
