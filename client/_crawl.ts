@@ -379,6 +379,10 @@ export class Crawl {
         await Promise.all(this.#progressPending);
       }
       if (this.#progressFailed !== null) throw this.#progressFailed.error;
+      // Every URL read before the source threw has its result (yielded above).
+      if (this.#sourceFailed !== null && !this.#stopped) {
+        throw this.#sourceFailed.error;
+      }
     } finally {
       signal?.removeEventListener("abort", wake);
       this.#closeAll();
@@ -487,17 +491,34 @@ export class Crawl {
     }
   }
 
-  /** Reads URLs while fewer than `concurrency + maxQueued` are open. */
+  /**
+   * Reads URLs while fewer than `concurrency + maxQueued` are open. A source
+   * that throws is read no further: the URLs read before it finish, and the
+   * crawl then ends with its error (`#sourceFailed`).
+   */
   #pull(): void {
-    if (this.#sourceFailed !== null) throw this.#sourceFailed.error;
-    // Results not yet yielded count as open: the caller has not seen them finish.
-    const max = this.#config.maxOpen - this.#finished.length - this.#held;
     const signal = this.#config.signal;
     const sync = this.#sync;
     const now = loopNow();
     if (sync !== null) {
-      while (!this.#exhausted && this.#open < max && !signal?.aborted) {
-        const next = sync.next();
+      const max = this.#config.maxOpen;
+      // Results not yet yielded count as open: the caller has not seen them
+      // finish. Counted afresh each time, as a URL that fails when read (a bad
+      // URL) is such a result at once.
+      while (
+        !this.#exhausted &&
+        this.#open + this.#finished.length + this.#held < max &&
+        !signal?.aborted
+      ) {
+        let next: IteratorResult<string | URL | RequestSpec>;
+        try {
+          next = sync.next();
+          checkIterResult(next);
+        } catch (error) {
+          this.#sourceFailed = { error };
+          this.#exhausted = true;
+          return;
+        }
         if (next.done) this.#exhausted = true;
         else this.#accept(next.value, now);
       }
@@ -506,7 +527,7 @@ export class Crawl {
     const delivered = this.#delivered;
     for (let i = 0; i < delivered.length; i++) this.#accept(delivered[i]!, now);
     if (delivered.length > 0) this.#delivered = [];
-    if (this.#asyncDone) this.#exhausted = true;
+    if (this.#asyncDone || this.#sourceFailed !== null) this.#exhausted = true;
     else this.#readAhead();
   }
 
@@ -526,6 +547,14 @@ export class Crawl {
     this.#pulling = true;
     this.#async!.next().then((result) => {
       this.#pulling = false;
+      try {
+        checkIterResult(result);
+      } catch (error) {
+        this.#sourceFailed = { error };
+        this.#sel.wakeup();
+        this.#onWork?.();
+        return;
+      }
       if (result.done) this.#asyncDone = true;
       else if (this.#ended !== null) {
         // Handed over after the crawl ended (an abort, a break): no result
@@ -539,6 +568,7 @@ export class Crawl {
       this.#pulling = false;
       this.#sourceFailed = { error };
       this.#sel.wakeup();
+      this.#onWork?.();
     });
   }
 
@@ -1683,6 +1713,17 @@ function redirectError(
 
 function orZero(value: number): number {
   return Number.isNaN(value) ? 0 : value;
+}
+
+/** Throws what `for..of` throws for an iterator's `next()` that answers no object. */
+function checkIterResult(result: unknown): void {
+  if (typeof result !== "object" || result === null) {
+    throw new TypeError(
+      `Cannot fetch: the source's iterator answered next() with ${
+        result === null ? "null" : typeof result
+      }, not an iterator result object`,
+    );
+  }
 }
 
 {

@@ -548,6 +548,8 @@ export type CrawlSource =
  *   not whole PEM certificates.
  * @throws {RangeError} (as a rejection) For `concurrency` below 1 or not an
  *   integer, or another option out of range.
+ * @throws The source's own error (as a rejection), when reading it throws: once
+ *   the URLs read before it have finished, none cut short.
  */
 export async function fetchAll(
   source: CrawlSource,
@@ -600,6 +602,8 @@ export async function fetchAll(
  * @returns The finished URLs, in completion order.
  * @throws {TypeError} For invalid options, before any connection.
  * @throws {RangeError} For out-of-range options, before any connection.
+ * @throws The source's own error, when reading it throws: after the results of
+ *   the URLs read before it, each finished.
  */
 export function fetchEach(
   source: CrawlSource,

@@ -1478,6 +1478,92 @@ Deno.test("fetchAll() rejects with the source's own error, sync or async, and cl
   );
 });
 
+Deno.test("fetchEach() with a source that throws yields the results of the URLs read before it, each finished, then throws the source's error", async () => {
+  let answered = 0;
+  await using server = recording(async () => {
+    await sleep(50);
+    answered++;
+    return new Response("x");
+  });
+  const boom = new Error("source broke");
+  function* sync() {
+    yield `${server.base}/1`;
+    yield { url: `${server.base}/2`, method: "POST", body: "order" };
+    throw boom;
+  }
+  async function* async() {
+    yield `${server.base}/1`;
+    yield { url: `${server.base}/2`, method: "POST", body: "order" };
+    await sleep(5);
+    throw boom;
+  }
+  for (const source of [sync, async]) {
+    answered = 0;
+    const urls: string[] = [];
+    const error = await assertRejects(async () => {
+      for await (const { result } of fetchEach(source())) {
+        assert(result.ok, String(!result.ok && result.error));
+        urls.push(new URL(result.url).pathname);
+      }
+    });
+    assertEquals(error, boom);
+    assertEquals(urls.sort(), ["/1", "/2"]);
+    answered = 0;
+    // fetchAll rejects with it too, once both requests were answered (not
+    // with their conns closed mid-way).
+    assertEquals(await assertRejects(() => fetchAll(source())), boom);
+    assertEquals(answered, 2);
+  }
+});
+
+Deno.test("fetchEach() with a source whose iterator answers next() with no object throws TypeError, as for..of does", async () => {
+  for (const answer of [5, null]) {
+    let calls = 0;
+    // Bounded: done after 1,000 calls (the old code read on for ever).
+    const next = () =>
+      (++calls > 1_000
+        ? { done: true, value: undefined }
+        : answer) as unknown as IteratorResult<string>;
+    const sync = { [Symbol.iterator]: () => ({ next }) };
+    const asyncSource = {
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve(next()) }),
+    };
+    for (const source of [sync, asyncSource]) {
+      calls = 0;
+      await assertRejects(
+        async () => {
+          for await (const _ of fetchEach(source)) { /* none */ }
+        },
+        TypeError,
+        "not an iterator result object",
+      );
+      assertEquals(calls, 1);
+    }
+  }
+});
+
+Deno.test("fetchEach() over an endless sync source of bad URLs reads only concurrency + maxQueued ahead of what it yields", async () => {
+  let pulled = 0;
+  function* endless() {
+    while (pulled < 1_000_000) { // bounded: the old code read all of these first
+      pulled++;
+      yield `not a url ${pulled}`;
+    }
+  }
+  const seen: number[] = [];
+  for await (
+    const { index, result } of fetchEach(endless(), { concurrency: 4 })
+  ) {
+    assert(!result.ok);
+    assertInstanceOf(result.error, TypeError);
+    seen.push(index);
+    if (seen.length === 50) break;
+  }
+  assertEquals(seen, [...Array(50).keys()]);
+  // 4 + 16 read ahead of what was yielded, at most.
+  assertLessOrEqual(pulled, 50 + 20);
+});
+
 Deno.test("fetchAll() drops an idle pooled conn the server closes during the crawl, and sends on a fresh one", async () => {
   await using server = rawServer(async ({ conn }) => {
     await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
