@@ -63,12 +63,11 @@ import {
   kSinkFactory,
   type RequestOptions,
   specOptions,
-  typeName,
 } from "./_crawl_options.ts";
 import { freeze, loopNow, thaw } from "./_clock.ts";
 import { DeadlineQueue, type Timed } from "./_deadlines.ts";
 import { IdlePool, type Poolable } from "./_pool.ts";
-import { redactInput, redactUrl, textOf } from "./_redact.ts";
+import { redactInput, redactUrl, textOf, typeName } from "./_redact.ts";
 import {
   type HopRequest,
   MAX_REDIRECTS,

@@ -10,8 +10,9 @@ import {
   type InternalOptions,
   kTransport,
   nonNegative,
-  shown,
+  optionsObject,
 } from "./http_client.ts";
+import { shown, typeName } from "./_redact.ts";
 import {
   bodyProblem,
   kRequestWriter,
@@ -60,7 +61,8 @@ export type RequestOptions = InternalOptions & { [kSinkFactory]?: SinkFactory };
  *   `tap`, `signal` or `onProgress`.
  * @throws {RangeError} For an out-of-range number.
  */
-export function crawlConfig(options: FetchAllOptions): CrawlConfig {
+export function crawlConfig(given: FetchAllOptions | null): CrawlConfig {
+  const options = optionsObject(given);
   const concurrency = options.concurrency ?? 64;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(
@@ -91,7 +93,9 @@ export function crawlConfig(options: FetchAllOptions): CrawlConfig {
   const redirect = options.redirect ?? "follow";
   if (redirect !== "follow" && redirect !== "manual" && redirect !== "error") {
     throw new TypeError(
-      `Cannot fetch: redirect must be "follow", "manual" or "error", received "${redirect}"`,
+      `Cannot fetch: redirect must be "follow", "manual" or "error", received ${
+        shown(redirect)
+      }`,
     );
   }
   const keepAlive = options.keepAlive ?? true;
@@ -223,13 +227,6 @@ function readTap<T>(tap: T): T {
   throw new TypeError(
     `Cannot fetch: tap must be a function, received ${typeName(tap)}`,
   );
-}
-
-/** What a bad option value is, for an error message. */
-export function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return typeof value;
-  return `an object (${value.constructor?.name ?? "no prototype"})`;
 }
 
 /**

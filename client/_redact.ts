@@ -1,6 +1,7 @@
 /**
  * How a URL is shown back to the caller: as given, except that a password in it
- * reads `***` (curl and Python's requests hide it the same way).
+ * reads `***` (curl and Python's requests hide it the same way); and how a bad
+ * option value is shown in an error message.
  *
  * @module
  */
@@ -55,4 +56,22 @@ export function textOf(value: unknown): string {
   } catch {
     return Object.prototype.toString.call(value);
   }
+}
+
+/** A bad option value as an error message shows it: strings quoted. */
+export function shown(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  try {
+    return String(value);
+  } catch {
+    // An object with no prototype, or whose toString throws.
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** What a bad option value is, for an error message. */
+export function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return `an object (${value.constructor?.name ?? "no prototype"})`;
 }

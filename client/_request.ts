@@ -150,6 +150,12 @@ function checkField(name: unknown, value: unknown): void {
       `Cannot build request: invalid header name ${describe(name)}`,
     );
   }
+  if (typeof value === "symbol") {
+    // String() would send "Symbol(...)"; `Headers` refuses one too.
+    throw new TypeError(
+      `Cannot build request: the value of header "${name}" is a symbol`,
+    );
+  }
   // Checked before `Headers` sees the value: it would silently strip a CR or LF
   // at either end instead of refusing it.
   const text = String(value);
@@ -332,8 +338,12 @@ const validated = new WeakSet<Uint8Array>();
 
 function kindOf(value: unknown): string {
   if (typeof value !== "object") return typeof value;
+  if (Array.isArray(value)) return "an array";
   const name = Object.getPrototypeOf(value)?.constructor?.name;
-  return Array.isArray(value) ? "an array" : (name ?? "an object");
+  if (typeof name === "string" && name !== "") return name;
+  // A generator's constructor has no name: its tag says "AsyncGenerator".
+  const tag = Object.prototype.toString.call(value).slice(8, -1);
+  return tag === "Object" ? "an object" : tag;
 }
 
 function encodeLatin1(head: string, body: Uint8Array | null): Uint8Array {

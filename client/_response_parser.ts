@@ -31,6 +31,7 @@ import {
   READERS,
 } from "./_parser_readers.ts";
 import { HttpParseError } from "./http_parse_error.ts";
+import { shown } from "./_redact.ts";
 
 /** Options for {@linkcode ResponseParser}. */
 export interface ResponseParserOptions {
@@ -185,7 +186,9 @@ function limit(
     (!Number.isInteger(value) && value !== Infinity)
   ) {
     throw new RangeError(
-      `Cannot create response parser: ${name} must be an integer >= ${min} or Infinity, received ${value}`,
+      `Cannot create response parser: ${name} must be an integer >= ${min} or Infinity, received ${
+        shown(value)
+      }`,
     );
   }
   return value;

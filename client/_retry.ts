@@ -7,6 +7,7 @@
  * @module
  */
 import { HttpParseError } from "./http_parse_error.ts";
+import { shown } from "./_redact.ts";
 import type { RetryOptions } from "./fetch_all.ts";
 
 /** A validated {@linkcode RetryOptions}. */
@@ -54,7 +55,9 @@ export function retryPolicy(options: RetryOptions | undefined): RetryPolicy {
   const limit = options?.limit ?? 0;
   if (!Number.isInteger(limit) || limit < 0) {
     throw new RangeError(
-      `Cannot fetch: retry.limit must be a non-negative integer, received ${limit}`,
+      `Cannot fetch: retry.limit must be a non-negative integer, received ${
+        shown(limit)
+      }`,
     );
   }
   const statuses = options?.statuses ?? DEFAULT_STATUSES;
@@ -66,7 +69,9 @@ export function retryPolicy(options: RetryOptions | undefined): RetryPolicy {
   for (const status of statuses) {
     if (!Number.isInteger(status) || status < 100 || status > 999) {
       throw new RangeError(
-        `Cannot fetch: retry.statuses must hold status codes 100..999, received ${status}`,
+        `Cannot fetch: retry.statuses must hold status codes 100..999, received ${
+          shown(status)
+        }`,
       );
     }
   }
@@ -82,7 +87,9 @@ function delay(name: string, value: number | undefined, fallback: number) {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !(value >= 0)) {
     throw new RangeError(
-      `Cannot fetch: ${name} must be a non-negative number, received ${value}`,
+      `Cannot fetch: ${name} must be a non-negative number, received ${
+        shown(value)
+      }`,
     );
   }
   return value;

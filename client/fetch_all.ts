@@ -312,7 +312,9 @@ export interface FetchAllOptions {
   onProgress?: (done: number, total: number, result: FetchResult) => void;
   /**
    * `"follow"` redirects (up to 20, like `fetch`), return them as responses
-   * (`"manual"`), or fail on them (`"error"`).
+   * (`"manual"`), or fail on them (`"error"`). A `Location` that is not an
+   * http(s) URL (`ftp:`, `mailto:`) is not followed: the 3xx is the result, as
+   * curl does.
    *
    * @default {"follow"}
    */

@@ -36,7 +36,7 @@ import {
   routeFor,
   type TransportSetting,
 } from "./_route.ts";
-import { redactUrl } from "./_redact.ts";
+import { redactUrl, shown, typeName } from "./_redact.ts";
 import { type HttpUrl, responseUrl, toHttpUrl } from "./_http_url.ts";
 import { IDEMPOTENT_METHODS } from "./_retry.ts";
 import { checkCaCerts, checkClientCert } from "../selector/_client_cert.ts";
@@ -515,7 +515,19 @@ export class HttpClient {
    *   is not a non-negative integer or `Infinity`.
    */
   constructor(url: string | URL, options: HttpClientOptions = {}) {
-    this.#begin(url, options, options.conn ?? null, null);
+    options = optionsObject(options);
+    const conn = options.conn ?? null;
+    if (conn !== null) {
+      if (!(conn instanceof PollableConn)) {
+        throw new TypeError(
+          `Cannot fetch: conn must be a PollableConn, received ${
+            typeName(conn)
+          }`,
+        );
+      }
+      if (conn.closed) throw new TypeError("Cannot fetch: conn is closed");
+    }
+    this.#begin(url, options, conn, null);
   }
 
   /**
@@ -1695,9 +1707,19 @@ export function byteLimit(
   return value;
 }
 
-/** A bad option value as an error message shows it: strings quoted. */
-export function shown(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
+/**
+ * The options argument: `null` reads as none, as `fetch()`'s `init` does.
+ *
+ * @throws {TypeError} For anything else that is not an object.
+ */
+export function optionsObject<T extends object>(options: T | null): T {
+  if (options === null) return {} as T;
+  if (typeof options !== "object") {
+    throw new TypeError(
+      `Cannot fetch: options must be an object, received ${typeof options}`,
+    );
+  }
+  return options;
 }
 
 /** Reads a non-negative number option. */

@@ -12,6 +12,7 @@ import { assertSpyCalls, spy } from "@std/testing/mock";
 import zlib from "node:zlib";
 import {
   fetchAll,
+  type FetchAllOptions,
   fetchEach,
   type FetchResult,
   HttpParseError,
@@ -584,6 +585,61 @@ Deno.test("fetchAll() rejects invalid options before opening any connection", as
     TypeError,
   );
   assertEquals(server.connections, 0);
+});
+
+Deno.test("fetchAll() names the option in its error for values that do not convert to text, and reads null options as none", async () => {
+  await using server = cannedServer(LENGTH);
+  const urls = [server.url()];
+  const bare = Object.create(null);
+  await assertRejects(
+    () => fetchAll(urls, { concurrency: bare }),
+    RangeError,
+    "concurrency must be a positive integer, received [object Object]",
+  );
+  await assertRejects(
+    () => fetchAll(urls, { timeout: bare }),
+    RangeError,
+    "timeout must be a non-negative number",
+  );
+  await assertRejects(
+    () => fetchAll(urls, { retry: { limit: bare } }),
+    RangeError,
+    "retry.limit",
+  );
+  await assertRejects(
+    () => fetchAll(urls, { redirect: Symbol("x") as unknown as "follow" }),
+    TypeError,
+    "redirect must be",
+  );
+  await assertRejects(
+    () =>
+      fetchAll(urls, {
+        headers: { "x-sym": Symbol("s") as unknown as string },
+      }),
+    TypeError,
+    'the value of header "x-sym" is a symbol',
+  );
+  async function* chunks() {
+    yield new Uint8Array(1);
+  }
+  await assertRejects(
+    () =>
+      fetchAll(urls, {
+        method: "POST",
+        body: chunks() as unknown as ReadableStream<Uint8Array>,
+      }),
+    TypeError,
+    "received AsyncGenerator",
+  );
+  await assertRejects(
+    () => fetchAll(urls, 5 as unknown as FetchAllOptions),
+    TypeError,
+    "options must be an object, received number",
+  );
+  assertEquals(server.connections, 0);
+  // As fetch(url, null) does.
+  const [result] = await fetchAll(urls, null as unknown as FetchAllOptions);
+  assert(result?.ok);
 });
 
 Deno.test("fetchAll() never sends a CR or LF from a URL", async () => {

@@ -10,8 +10,10 @@ import {
   EVENT_READ,
   EVENT_WRITE,
   HttpClient,
+  type HttpClientOptions,
   type HttpClientState,
   HttpParseError,
+  PollableConn,
 } from "../mod.ts";
 import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
 
@@ -135,6 +137,42 @@ Deno.test("HttpClient constructor throws TypeError for bad URLs, methods and hea
     RangeError,
     "maxResponseBytes must be a non-negative integer or Infinity",
   );
+});
+
+Deno.test("HttpClient constructor throws TypeError for a conn that is no PollableConn or is closed, and reads null options as none", async () => {
+  assertThrows(
+    () =>
+      new HttpClient("http://127.0.0.1/", {
+        conn: {} as unknown as PollableConn,
+      }),
+    TypeError,
+    "conn must be a PollableConn, received an object (Object)",
+  );
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conn = await PollableConn.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const accepted = await listener.accept();
+  conn.close();
+  accepted.close();
+  assertThrows(
+    () => new HttpClient(`http://127.0.0.1:${listener.addr.port}/`, { conn }),
+    TypeError,
+    "conn is closed",
+  );
+  assertThrows(
+    () =>
+      new HttpClient("http://127.0.0.1/", 7 as unknown as HttpClientOptions),
+    TypeError,
+    "options must be an object",
+  );
+  const client = new HttpClient(
+    `http://127.0.0.1:${listener.addr.port}/`,
+    null as unknown as HttpClientOptions,
+  );
+  assertEquals(client.method, "GET");
+  client.close();
 });
 
 Deno.test("HttpClient with keepAlive: true hands its connection on with detach() for a second request", async () => {
