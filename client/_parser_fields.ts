@@ -23,7 +23,7 @@ import {
   trimWsEnd,
   unexpected,
 } from "./_parser_bytes.ts";
-import { allocate, giveBack } from "../selector/_slab.ts";
+import { fieldArena } from "../selector/_slab.ts";
 
 /** DEL, the one control character above SP. */
 const DEL = 0x7f;
@@ -84,7 +84,7 @@ export class FieldSection {
   release(): Uint8Array {
     const bytes = this.#buf;
     // The head reads bytes[0:length] only: the rest may serve other buffers.
-    giveBack(bytes, this.#len);
+    fieldArena.giveBack(bytes, this.#len);
     this.#buf = EMPTY;
     this.reset();
     return bytes;
@@ -388,8 +388,11 @@ export class FieldSection {
     const need = this.#len + n;
     if (need <= this.#buf.length) return;
     // Internal bytes (headers reach a caller as strings): cut from a slab, as
-    // a buffer of its own per response costs more than parsing it.
-    const grown = allocate(Math.max(need, this.#buf.length * 2, 512));
+    // a buffer of its own per response costs more than parsing it; from small
+    // slabs of their own, as a kept response keeps its slab.
+    const grown = fieldArena.allocate(
+      Math.max(need, this.#buf.length * 2, 512),
+    );
     grown.set(this.#buf);
     this.#buf = grown;
   }

@@ -30,7 +30,11 @@ import {
   Watchers,
 } from "./_pollable.ts";
 
-/** The first read buffer of a conn, cut from a shared slab: 10,000 idle conns stay cheap. */
+/**
+ * The first read buffer of a conn: 10,000 idle conns stay cheap. Its own
+ * allocation, not cut from a shared slab: a conn may live for hours, and a view
+ * would keep its whole slab (128 KiB of other exchanges' bytes) alive as long.
+ */
 const INITIAL_READ_BUFFER = 4 * 1024;
 /**
  * Initial read buffers of closed conns, for new ones: with a conn per request,
@@ -1007,7 +1011,7 @@ export class PollableConn implements Pollable, Disposable {
     let buf = this.#rbuf;
     if (buf === null) {
       buf = this.#rbuf = spareReadBuffers.pop() ??
-        allocate(INITIAL_READ_BUFFER);
+        new Uint8Array(INITIAL_READ_BUFFER);
     } else if (this.#grow && buf.length < MAX_READ_BUFFER) {
       buf = this.#rbuf = new Uint8Array(
         Math.min(buf.length * 2, MAX_READ_BUFFER),

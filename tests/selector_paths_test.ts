@@ -30,7 +30,7 @@ import {
   kSendOwned,
   kTakeDirect,
 } from "../selector/_pollable.ts";
-import { allocate, giveBack } from "../selector/_slab.ts";
+import { allocate, Arena, fieldArena } from "../selector/_slab.ts";
 import {
   closeQuietly,
   listen,
@@ -411,22 +411,29 @@ Deno.test("allocate() starts a new slab when the current one is full", () => {
   assertEquals(allocate(8192).buffer.byteLength, 8192); // large: its own buffer
 });
 
-Deno.test("giveBack() returns the unused end of the last slab buffer, and nothing of an earlier one", () => {
-  // Start a fresh slab, so that every buffer below is cut from it.
-  const old = allocate(4096);
-  let fresh = old;
-  for (let i = 0; i < 40 && fresh.buffer === old.buffer; i++) {
-    fresh = allocate(4096);
-  }
-  const head = allocate(512);
-  assertStrictEquals(head.buffer, fresh.buffer);
-  giveBack(head, 100);
+Deno.test("Arena.giveBack() returns the unused end of the last slab buffer, and nothing of an earlier one", () => {
+  const arena = new Arena(4096, 2048);
+  arena.allocate(8); // the first slab
+  const head = arena.allocate(512);
+  arena.giveBack(head, 100);
   // The next buffer starts right after the 100 bytes kept (8-byte aligned).
-  const next = allocate(16);
+  const next = arena.allocate(16);
+  assertStrictEquals(next.buffer, head.buffer);
   assertEquals(next.byteOffset, head.byteOffset + 104);
   // `next` was cut after it: giving back from `head` again changes nothing.
-  giveBack(head, 50);
-  assertEquals(allocate(16).byteOffset, next.byteOffset + 16);
+  arena.giveBack(head, 50);
+  assertEquals(arena.allocate(16).byteOffset, next.byteOffset + 16);
+  // Past its max, a buffer of its own; past the slab's end, a new slab.
+  assertEquals(arena.allocate(2049).buffer.byteLength, 2049);
+  assertStrictEquals(arena.allocate(2048).buffer, head.buffer);
+  const last = arena.allocate(2048);
+  assert(last.buffer !== head.buffer);
+  assertEquals(last.buffer.byteLength, 4096);
+});
+
+Deno.test("fieldArena, where response heads' field bytes are cut, has slabs of 4 KiB: a kept response keeps no more", () => {
+  assertEquals(fieldArena.allocate(512).buffer.byteLength, 4096);
+  assertEquals(fieldArena.allocate(4096).buffer.byteLength, 4096); // its own
 });
 
 // ---------------------------------------------------------------------------
