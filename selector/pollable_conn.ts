@@ -305,6 +305,7 @@ export class PollableConn implements Pollable, Disposable {
    * import { assert } from "@std/assert";
    * import { DefaultSelector, EVENT_WRITE, PollableConn } from "@seed/selectors";
    *
+   * // This repository's test certificates: use your server's and your CA's.
    * const testdata = new URL("../tests/testdata/", import.meta.url);
    * const read = (name: string) => Deno.readTextFileSync(new URL(name, testdata));
    * using server = Deno.listenTls({
