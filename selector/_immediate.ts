@@ -24,8 +24,14 @@ export function waited(): void {
  * kernel ~58 calls late. A digest of nothing runs on the blocking pool (no
  * permission needed): the runtime parks while it waits, and a park polls the
  * driver. Not always: when the pool's thread is done before the runtime gets to
- * park, it does not, so most reports come at the next forced poll and a few
- * (1 in ~100 in a test loop) some forced polls later.
+ * park, it does not. Most reports come at the next forced poll; at times the
+ * forced polls miss for a while and the report comes at tokio's own (measured
+ * quiet, a loop of select(0) and 1 ms of work: half of them in 5 turns, 13 of
+ * 60 past 15). Tried and left: a digest of 64 KiB misses as often (1 MiB does
+ * not, at ~0.8 ms of a core each); two or three digests in a row miss less, at
+ * 2-3x the cost; a 1 ms timer as a witness of polls proves nothing, as Deno
+ * fires timers without a turn of the I/O driver. Only waiting for a timer
+ * cannot miss, and that costs a millisecond or more each time.
  */
 export function nextTurn(): Promise<void> {
   return new Promise((resolve) => {

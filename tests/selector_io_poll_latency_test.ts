@@ -5,17 +5,32 @@
  * `select()` always finds another key ready. Found translating CPython's
  * test_selectors.py.
  *
- * The bounds leave room: the poll `nextTurn()` forces once a millisecond is
- * made by parking the runtime, and the runtime does not always park (the
- * blocking-pool thread can finish first), so a report takes 2 ticks of 5 ms
- * most of the time and up to ~10 rarely (1,800 trials). Without the forced
- * poll it takes ~58 (tokio polls the OS every 61 ticks of a busy loop).
+ * The poll `nextTurn()` forces once a millisecond is made by parking the
+ * runtime, and the runtime does not always park (the blocking-pool thread can
+ * finish first): a report takes 2 ticks of 5 ms most of the time, and now and
+ * then the forced polls miss for a while and it comes at the runtime's own
+ * poll, ~60 ticks (more often on a loaded machine, and after other work in the
+ * process: 51 and 28 in one full run). Without the forced poll every report
+ * takes ~58. So each test judges the median of 9 trials, not each one.
  */
-import { assertEquals, assertLess, assertLessOrEqual } from "@std/assert";
+import { assertEquals, assertLessOrEqual } from "@std/assert";
 import { DefaultSelector, EVENT_READ, EVENT_WRITE } from "../mod.ts";
 import { maskOf, tcpPair, within } from "./_net.ts";
 
 const encoder = new TextEncoder();
+
+const TRIALS = 9;
+
+/** Asserts that the median of `counts` (one per trial) is a few ticks, not ~60. */
+function assertFewTicks(counts: number[], unit: string): void {
+  const sorted = [...counts].sort((a, b) => a - b);
+  const median = sorted[sorted.length >> 1]!;
+  assertLessOrEqual(
+    median,
+    30,
+    `median ${median} ${unit} (trials: ${counts.join(", ")}; Python: 1)`,
+  );
+}
 
 /** Synchronous work, as a Python loop does between two select() calls. */
 function busy(ms: number): void {
@@ -30,20 +45,19 @@ Deno.test("Selector.select(0) in a loop with synchronous work reports bytes alre
   const { conn, peer } = pair;
   using sel = new DefaultSelector();
   sel.register(conn, EVENT_READ);
-  for (let trial = 0; trial < 3; trial++) {
+  const counts: number[] = [];
+  for (let trial = 0; trial < TRIALS; trial++) {
     await peer.write(encoder.encode("ping")); // in conn's kernel buffer now
-    const start = performance.now();
     let ticks = 0;
-    while (ticks < 200) { // bounded: 200 × 5 ms
+    while (ticks < 100) { // bounded: 100 × 5 ms
       ticks++;
       if (maskOf(await sel.select(0), conn) & EVENT_READ) break;
       busy(5);
     }
-    const elapsed = performance.now() - start;
-    assertLessOrEqual(ticks, 15, `reported after ${ticks} ticks (Python: 1)`);
-    assertLess(elapsed, 150);
+    counts.push(ticks);
     assertEquals(conn.recv()?.length, 4);
   }
+  assertFewTicks(counts, "ticks");
 });
 
 Deno.test("Selector.select() with an always-writable key and synchronous work per batch still reports bytes received within a few batches, not ~58", async () => {
@@ -53,21 +67,19 @@ Deno.test("Selector.select() with an always-writable key and synchronous work pe
   using sel = new DefaultSelector();
   sel.register(conn, EVENT_READ);
   sel.register(other.conn, EVENT_WRITE); // always ready: select() never waits
-  for (let trial = 0; trial < 3; trial++) {
+  const counts: number[] = [];
+  for (let trial = 0; trial < TRIALS; trial++) {
     await peer.write(encoder.encode("ping"));
     let batches = 0;
-    while (batches < 200) {
+    while (batches < 100) {
       batches++;
       if (maskOf(await sel.select(), conn) & EVENT_READ) break;
       busy(5);
     }
-    assertLessOrEqual(
-      batches,
-      15,
-      `reported after ${batches} batches (Python: 1)`,
-    );
+    counts.push(batches);
     assertEquals(conn.recv()?.length, 4);
   }
+  assertFewTicks(counts, "batches");
 });
 
 Deno.test("Selector.select() that finds only a stale key right after a wait forces no OS poll: the wait polled it", async () => {
@@ -122,10 +134,11 @@ Deno.test("Selector.select() waits ended by wakeup() do not count as OS polls: a
   const { conn, peer } = pair;
   using sel = new DefaultSelector();
   sel.register(conn, EVENT_READ);
-  for (let trial = 0; trial < 3; trial++) {
+  const counts: number[] = [];
+  for (let trial = 0; trial < TRIALS; trial++) {
     await peer.write(encoder.encode("ping"));
     let ticks = 0;
-    while (ticks < 200) { // bounded: 200 × 5 ms
+    while (ticks < 100) { // bounded: 100 × 5 ms
       ticks++;
       // A producer wakes the loop from a microtask: no park in between.
       queueMicrotask(() => sel.wakeup());
@@ -134,7 +147,8 @@ Deno.test("Selector.select() waits ended by wakeup() do not count as OS polls: a
       if (maskOf(await sel.select(0), conn) & EVENT_READ) break;
       busy(5);
     }
-    assertLessOrEqual(ticks, 15, `reported after ${ticks} ticks (Python: 1)`);
+    counts.push(ticks);
     assertEquals(conn.recv()?.length, 4);
   }
+  assertFewTicks(counts, "ticks");
 });
