@@ -22,11 +22,11 @@ import {
   type FetchAllOptions,
   fetchEach,
   type FetchResult,
-  type HttpResponse,
   type HttpTap,
   type RequestSpec,
 } from "../mod.ts";
 import { hideUrlPassword } from "./_args.ts";
+import { redirectLocation } from "./crawl/_util.ts";
 import { BodySink } from "./crawl/body_sink.ts";
 import { DiskError } from "./crawl/disk_error.ts";
 import { Frontier, type FrontierEntry } from "./crawl/frontier.ts";
@@ -891,7 +891,7 @@ function follow(
   sink: BodySink | null,
 ): void {
   const { response } = result;
-  const location = redirectTarget(response);
+  const location = redirectLocation(response);
   if (location !== null) {
     frontier.redirect(location, entry);
     return;
@@ -961,14 +961,6 @@ async function settleWithin(
   clearTimeout(timer);
 }
 
-/** A redirect's `Location`, or `null` for any other response. */
-function redirectTarget(response: HttpResponse): string | null {
-  const { status } = response;
-  return status >= 300 && status <= 399 && status !== 304
-    ? response.headers.get("location")
-    : null;
-}
-
 /** Counts a result and formats its output line. */
 function report(
   result: FetchResult,
@@ -1013,7 +1005,7 @@ function report(
     ? (sink === null ? result.response.body : sink.kept())
     : null;
   // With --follow the engine leaves redirects to the frontier: say where to.
-  const location = cli.follow ? redirectTarget(result.response) : null;
+  const location = cli.follow ? redirectLocation(result.response) : null;
   if (cli.json) {
     return JSON.stringify({
       ...common,

@@ -121,6 +121,7 @@ import {
 import { sameOriginLinks } from "./distributed/_links.ts";
 import { argsErrorMessage, hideUrlPassword } from "./_args.ts";
 import { type ListedUrl, openListedUrls } from "./crawl/input.ts";
+import { redirectLocation } from "./crawl/_util.ts";
 
 const HELP =
   `Usage: distributed_crawl.ts <command> --redis redis://HOST:PORT [options]
@@ -853,9 +854,7 @@ function commitOf(
   }
   const { response } = result;
   let links: string[] = [];
-  const location = follow && response.status >= 300 && response.status < 400
-    ? response.headers.get("location")
-    : null;
+  const location = follow ? redirectLocation(response) : null;
   if (location !== null) {
     // With --follow the engine leaves redirects to us: a same-origin target
     // joins the frontier as a link does (deduplicated, in scope), and one

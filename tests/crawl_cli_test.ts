@@ -440,6 +440,33 @@ Deno.test("crawl.ts --follow queues a redirect's target as a link: in scope, ask
   assertStringIncludes(stderr, "robots.txt  2 URLs excluded");
 });
 
+Deno.test("crawl.ts --follow reads a Location sent as raw UTF-8 as the engine does: /café, not /caf%C3%83%C2%A9", async () => {
+  await using site = countingServer((url) =>
+    url.pathname === "/"
+      // The bytes of "/café/ü?q=ß" in UTF-8, each one character here.
+      ? new Response(null, {
+        status: 302,
+        headers: { location: "/caf\xc3\xa9/\xc3\xbc?q=\xc3\x9f" },
+      })
+      : new Response("page")
+  );
+  const { code, stdout, stderr } = await crawl([
+    "--follow",
+    "--json",
+    `${site.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  assertEquals(
+    site.hits.get("/caf%C3%A9/%C3%BC"),
+    1,
+    [...site.hits.keys()].join(" "),
+  );
+  const [redirect] = stdout.trimEnd().split("\n").map((line) =>
+    JSON.parse(line)
+  );
+  assertEquals(redirect.location, "/café/ü?q=ß");
+});
+
 Deno.test("crawl.ts --follow fails a URL whose robots.txt cannot be fetched, and a seed that is no http(s) URL, with exit code 1", async () => {
   await using down = countingServer(() =>
     new Response("down", { status: 503 })

@@ -1096,7 +1096,7 @@ redisTest(
 );
 
 redisTest(
-  "distributed_crawl.ts work --follow queues a redirect's target as a link: same origin once, another origin never",
+  "distributed_crawl.ts work --follow queues a redirect's target as a link: same origin once, another origin never, a raw UTF-8 Location as UTF-8",
   async () => {
     await using redis = await startRedis();
     await using offsite = countingServer(() => new Response("elsewhere"));
@@ -1104,9 +1104,16 @@ redisTest(
       switch (path) {
         case "/start":
           return new Response(
-            '<a href="/go-away">a</a><a href="/go-same">b</a><a href="/target">c</a>',
+            '<a href="/go-away">a</a><a href="/go-same">b</a><a href="/target">c</a><a href="/go-utf8">d</a>',
             { headers: { "content-type": "text/html" } },
           );
+        case "/go-utf8":
+          // "/café" in UTF-8, a byte a character: read as Latin-1, it would
+          // lead to /caf%C3%83%C2%A9.
+          return new Response(null, {
+            status: 302,
+            headers: { location: "/caf\xc3\xa9" },
+          });
         case "/go-away":
           return Response.redirect(`${offsite.base}/landing`, 302);
         case "/go-same":
@@ -1127,9 +1134,9 @@ redisTest(
     assertEquals(server.hits.get("/target"), 1);
     assertEquals(
       [...server.hits.keys()].sort(),
-      ["/go-away", "/go-same", "/start", "/target"],
+      ["/caf%C3%A9", "/go-away", "/go-same", "/go-utf8", "/start", "/target"],
     );
-    assertEquals((await statusJson(redis) as { results: number }).results, 4);
+    assertEquals((await statusJson(redis) as { results: number }).results, 6);
   },
 );
 
