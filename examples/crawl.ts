@@ -733,12 +733,14 @@ async function main(): Promise<number> {
   if (body !== undefined && !cli.follow) engine.body = body;
   if (cli.concurrency !== undefined) engine.concurrency = cli.concurrency;
 
-  const signals: Deno.Signal[] = [];
   let interrupts = 0;
   /** Until the last result: a signal after it stops nothing but the WARC's writing. */
   let crawling = true;
-  const onSignal = () => {
+  /** The signal that stopped the crawl before its last result, if one did. */
+  let stoppedBy: Deno.Signal | null = null;
+  const onSignal = (signal: Deno.Signal) => {
     interrupts++;
+    if (crawling) stoppedBy ??= signal;
     // A third one does not wait for anything; without a WARC, a second.
     if (interrupts > 2 || (interrupts === 2 && warc === null)) Deno.exit(130);
     if (interrupts === 2) {
@@ -752,10 +754,12 @@ async function main(): Promise<number> {
     if (crawling) stop(null);
   };
   // SIGTERM too (`timeout`, `docker stop`, systemd): the same clean stop.
+  const listeners = new Map<Deno.Signal, () => void>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    const listener = () => onSignal(signal);
     try {
-      Deno.addSignalListener(signal, onSignal);
-      signals.push(signal);
+      Deno.addSignalListener(signal, listener);
+      listeners.set(signal, listener);
     } catch {
       // Not on this platform (SIGTERM on Windows): that signal keeps its default.
     }
@@ -827,8 +831,8 @@ async function main(): Promise<number> {
       await settleWithin([...saving].map((sink) => sink.done), 10_000);
       await server?.[Symbol.asyncDispose]();
     } finally {
-      for (const signal of signals) {
-        Deno.removeSignalListener(signal, onSignal);
+      for (const [signal, listener] of listeners) {
+        Deno.removeSignalListener(signal, listener);
       }
     }
   }
@@ -862,6 +866,10 @@ async function main(): Promise<number> {
     console.error(`crawl: ${(fatal as DiskError).message}`);
     return 1;
   }
+  // Stopped before the end: URLs were left unfetched, which a script (under
+  // `timeout`, systemd) must see whatever the fetched ones gave. 128 + the
+  // signal's number, as a shell reports a process the signal ended.
+  if (stoppedBy !== null) return stoppedBy === "SIGINT" ? 130 : 143;
   // The archive misses exchanges that were fetched: a script must see it.
   if ((archive?.dropped ?? 0) > 0) return 1;
   return stats.failed === 0 ? 0 : 1;

@@ -689,7 +689,8 @@ Deno.test("crawl.ts --follow ignores an infinite Crawl-delay, caps a huge one at
     new Response(child.stdout).text(),
     new Response(child.stderr).text(),
   ]);
-  assertEquals(status.code, 0, stderr);
+  // Stopped while the huge one's page waits: an interrupted crawl.
+  assertEquals(status.code, 130, stderr);
   assertEquals(huge.hits.get("/"), undefined);
   const notes = stderr.split("\n").filter((l) => l.includes("Crawl-delay"));
   assertEquals(
@@ -1055,7 +1056,7 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) stops, prints the summary, counts only th
   const stderr = decoder.decode(
     new Uint8Array(await new Response(child.stderr).arrayBuffer()),
   );
-  assertEquals(status.code, 1, stderr);
+  assertEquals(status.code, 130, stderr);
   assertMatch(stderr, /requests\s+\d+ \(\d+ ok, \d+ failed\), interrupted/);
   // Only the 8 in flight fail; the URLs queued behind them never started.
   const failed = Number(/(\d+) failed\)/.exec(stderr)?.[1]);
@@ -1172,6 +1173,23 @@ async function* walkNames(dir: string): AsyncGenerator<string> {
   }
 }
 
+Deno.test("crawl.ts stopped by SIGTERM between two requests exits 143, though every URL it fetched got a response", async () => {
+  await using server = countingServer(() => new Response("ok"));
+  await using child = spawnCrawl([], [
+    "--delay",
+    "2000",
+    `${server.base}/1`,
+    `${server.base}/2`,
+    `${server.base}/3`,
+  ], "null");
+  assertStringIncludes(await firstLine(child), "200 OK");
+  child.kill("SIGTERM"); // while /2 waits its turn
+  const { status, stderr } = await exited(child);
+  assertEquals(status.code, 143, stderr);
+  assertEquals(server.hits.size, 1);
+  assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\), interrupted/);
+});
+
 Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is still open", async () => {
   await using server = countingServer(() => new Response("ok"));
   await using child = spawnCrawl([], ["-i", "-"], "piped");
@@ -1184,7 +1202,7 @@ Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is stil
     child.kill("SIGINT");
     const { status, stderr } = await exited(child);
     assertLess(performance.now() - interrupted, 5_000);
-    assertEquals(status.code, 0, stderr);
+    assertEquals(status.code, 130, stderr);
     assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\), interrupted/);
   } finally {
     await writer.close().catch(() => {});
@@ -1218,7 +1236,7 @@ Deno.test("crawl.ts --follow on Ctrl-C while a robots.txt is on its way reports 
     new Response(child.stderr).text(),
   ]);
   assertEquals(stdout, "", "no URL failed");
-  assertEquals(status.code, 0, stderr);
+  assertEquals(status.code, 130, stderr);
   assertMatch(stderr, /requests\s+0 \(0 ok, 0 failed\), interrupted/);
   assertMatch(stderr, /robots\.txt\s+0 URLs excluded/);
 });

@@ -96,7 +96,8 @@ proxy variables.
 The demo needs --allow-net=127.0.0.1 --allow-run.
 
 Exit status: 0 if every URL got a response (whatever its status), 1 if any
-failed or a file could not be written, 2 for bad usage.`;
+failed or a file could not be written, 2 for bad usage, 130 or 143 when SIGINT
+or SIGTERM stopped the crawl before its last URL.`;
 
 /** A bad command line: reported as one line, exit code 2. */
 export class UsageError extends Error {
