@@ -1118,7 +1118,7 @@ Deno.test("PollableConn.setNoDelay() and setKeepAlive() do nothing on a Unix soc
   );
 });
 
-Deno.test("PollableConn read buffers of idle conns opened among busy ones hold 4 KiB each, not the 128 KiB of other conns' bytes", async () => {
+Deno.test("PollableConn read buffers of idle conns opened among busy ones are their own: 40 of them hold under 1 MiB, not a 128 KiB shared slab each", async () => {
   // Measured in a child with --expose-gc: external memory before and with 40
   // idle conns reading. Before each idle conn, a busy one queues up to 160 KiB
   // in 4 KiB sends, which are cut from shared 128 KiB slabs. An idle conn's
