@@ -176,6 +176,13 @@ class Slot implements Poolable {
    */
   idleWatch = false;
   dirty = false;
+  /**
+   * When it joined the pool straight after its response (the select count
+   * and the loop's clock), or -1 once it has been read idle for a select and
+   * `VERIFY_MS` since (checked, or pooled after such a check).
+   */
+  pooledSelect = -1;
+  pooledAt = -Infinity;
 
   constructor(
     readonly conn: PollableConn,
@@ -193,6 +200,8 @@ const NO_ERROR: unique symbol = Symbol("no error");
  * close does not count: the conn is read meanwhile.)
  */
 const VERIFY_MS = 1;
+/** The most keys a crawl remembers as keeping their conns (`#keepsConns`). */
+const MAX_KNOWN_KEYS = 10_000;
 
 /** Longest wait for a wakeup while no conn is registered and nothing is timed. */
 const IDLE_WAIT_MS = 1_000;
@@ -272,8 +281,14 @@ export class Crawl {
    * that turns readable is closed.
    */
   readonly #verifying: Array<
-    { slot: Slot; key: string; select: number; at: number }
+    { slot: Slot; key: string; select: number; at: number; learn?: boolean }
   > = [];
+  /**
+   * Keys whose conn, checked before a request that cannot be sent again went
+   * out on it, stayed quiet after its response: their server keeps conns as
+   * HTTP/1.1 says, and such requests take their conns at once from then on.
+   */
+  #keepsConns = new Set<string>();
   /** Selects returned so far: when a conn was released, relative to them. */
   #selects = 0;
   /**
@@ -746,6 +761,33 @@ export class Crawl {
     while (slot !== undefined && (slot.conn[kReady]() & EVENT_READ) !== 0) {
       this.#closeIdle(slot);
       slot = this.#pool.take(key);
+    }
+    if (
+      slot !== undefined && given === undefined &&
+      !this.#keepsConns.has(key) && !canResend(options)
+    ) {
+      // A request that is not sent again if its conn turns out closed (a
+      // POST, a stream body) takes no conn pooled too recently for its read
+      // to have seen a close already on its way: a server that closes right
+      // after a response without saying so (tinyproxy does) would fail every
+      // other POST. Such a conn is checked first, as one released after a
+      // long wait is, and the request waits for it (a select and VERIFY_MS);
+      // once one stays quiet, the key's server is known to keep its conns.
+      const now = loopNow();
+      while (
+        slot !== undefined &&
+        (slot.pooledSelect === this.#selects ||
+          now - slot.pooledAt < VERIFY_MS)
+      ) {
+        this.#verifying.push({
+          slot,
+          key,
+          select: slot.pooledSelect,
+          at: slot.pooledAt,
+          learn: true,
+        });
+        slot = this.#pool.take(key);
+      }
     }
     if (
       slot === undefined && this.#verifying.length > 0 &&
@@ -1251,6 +1293,8 @@ export class Crawl {
       ) {
         slot.job = null;
         slot.client = client;
+        slot.pooledSelect = this.#selects;
+        slot.pooledAt = loopNow();
         // Idle, it is watched for reads: readiness then means the server closed it.
         // It was receiving, so it is registered for EVENT_READ already.
         if (slot.events !== EVENT_READ) this.#watch(slot, EVENT_READ);
@@ -1302,11 +1346,18 @@ export class Crawl {
     // Only those still under check are listed while the checked ones start
     // hops: a hop counts them to decide whether to wait.
     list.length = kept;
-    for (const { slot, key } of checked) {
+    for (const { slot, key, learn } of checked) {
       if (slot.conn.closed || (slot.conn[kReady]() & EVENT_READ) !== 0) {
         this.#closeIdle(slot);
         continue;
       }
+      if (learn === true && !this.#keepsConns.has(key)) {
+        // Bounded: a crawl of POSTs over more origins checks some again.
+        if (this.#keepsConns.size >= MAX_KNOWN_KEYS) this.#keepsConns.clear();
+        this.#keepsConns.add(key);
+      }
+      slot.pooledSelect = -1;
+      slot.pooledAt = -Infinity;
       // A hop waiting for it takes it straight away (the pool may be full).
       const hop = this.#aborted() ? undefined : this.#nextAwaiting(key);
       if (hop !== undefined) {
@@ -1712,6 +1763,16 @@ function redirectError(
 
 function orZero(value: number): number {
   return Number.isNaN(value) ? 0 : value;
+}
+
+/**
+ * Whether a hop's request is sent again on a new conn when the kept conn it
+ * went out on turns out closed (as `HttpClient` decides it: an idempotent
+ * method, no stream body).
+ */
+function canResend(options: RequestOptions): boolean {
+  return IDEMPOTENT_METHODS.has(options.method ?? "GET") &&
+    !(options.body instanceof ReadableStream);
 }
 
 /** Throws what `for..of` throws for an iterator's `next()` that answers no object. */

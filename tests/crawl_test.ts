@@ -1605,6 +1605,41 @@ Deno.test("fetchEach() over an endless sync source of bad URLs reads only concur
   assertLessOrEqual(pulled, 50 + 20);
 });
 
+Deno.test("fetchAll() sends no POST on a kept conn whose server closes it right after each response without saying so, and still reuses conns a server keeps", async () => {
+  // tinyproxy answers so: a whole Content-Length response, no Connection:
+  // close, then FIN. The next POST went out at once on the closed conn and
+  // failed (not sent again: not idempotent), every other one.
+  await using closing = rawServer(async ({ conn }) => {
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    return "close";
+  });
+  await using keeping = rawServer(async ({ conn }) => {
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    return "keep";
+  });
+  for (const server of [closing, keeping]) {
+    const results = await fetchAll(
+      Array.from({ length: 10 }, (_, i) => ({
+        url: server.url(`/${i}`),
+        method: "POST",
+        body: `order ${i}`,
+      })),
+      { concurrency: 1 },
+    );
+    assertEquals(
+      results.map((r) => r.ok ? "ok" : String(r.error)),
+      Array(10).fill("ok"),
+    );
+    assertEquals(server.requests, 10);
+  }
+  assertEquals(closing.connections, 10);
+  assertEquals(
+    keeping.connections,
+    1,
+    "a quiet kept conn is reused after its check",
+  );
+});
+
 Deno.test("fetchAll() drops an idle pooled conn the server closes during the crawl, and sends on a fresh one", async () => {
   await using server = rawServer(async ({ conn }) => {
     await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
