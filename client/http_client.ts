@@ -452,6 +452,12 @@ export class HttpClient {
   /** The request was cut short: its conn cannot carry another. */
   #cut!: boolean;
   /**
+   * Writing the request failed before any answer was read: the request's
+   * error unless a response comes (an early `413` still on its way when the
+   * server's close failed the write).
+   */
+  #sendError: unknown;
+  /**
    * The body stream's read last waited on, and that wait: asked again, the
    * same wait. While `#waiting` is `#bodyWait`, only the request body's next
    * chunk is awaited: the response side is free, so the conn is still read
@@ -655,6 +661,7 @@ export class HttpClient {
     this.#reusable = false;
     this.#sendOpen = false;
     this.#cut = false;
+    this.#sendError = null;
     this.#bodyRead = this.#bodyWait = null;
     this.#body = null;
     this.#sink = sink;
@@ -1140,9 +1147,13 @@ export class HttpClient {
       } catch (e) {
         if (e instanceof BlockingIOError) return;
         // The server stopped reading (an early answer, then a close): what it
-        // answered, if it did, comes before the write's error.
-        if (this.#state === "sending" && !this.#answerBuffered()) throw e;
-        if (this.#state === "sending") this.#answered();
+        // answered, if it did, comes before the write's error, though it may
+        // not be read yet. So reading goes on; with no answer at all, the
+        // write's error is the request's (`#fail`).
+        if (this.#state === "sending") {
+          if (!this.#answerBuffered()) this.#sendError = e;
+          this.#answered();
+        }
         this.#stopSending();
         return;
       }
@@ -1513,6 +1524,11 @@ export class HttpClient {
   }
 
   #fail(error: unknown): void {
+    if (this.#sendError !== null && Number.isNaN(this.#timings.firstByte)) {
+      // No answer came after all: the write's failure says what happened.
+      error = this.#sendError;
+    }
+    this.#sendError = null;
     if (this.#mayReplay && this.#isStale(error)) {
       // The server closed an idle keep-alive conn as we reused it: nothing of the
       // response came, so the request never reached the application. Try once more.

@@ -723,6 +723,30 @@ Deno.test("fetchAll returns a server's early 413 during an upload, without retry
   assert(chunks < 512, "the stream was not read to its end");
 });
 
+Deno.test("fetchAll returns an early 413 from a server that closes at once, its body unread: the 413 may come after the write's error", async () => {
+  // The close resets the conn as the upload goes on: the write fails, often
+  // before the 413 (already in the kernel) was read. The write's error is
+  // the request's only if no answer comes.
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn); // and not the body
+    await writeAll(
+      conn,
+      "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo big!",
+    );
+  });
+  const body = new Uint8Array(8 * 1024 * 1024);
+  const results = await fetchAll(
+    Array.from({ length: 8 }, (_, i) => ({ url: server.url(`/${i}`), body })),
+    { method: "POST", concurrency: 2, timeout: 10_000 },
+  );
+  assertEquals(
+    results.map((r) =>
+      r.ok ? `${r.response.status} ${latin1(r.response.body)}` : String(r.error)
+    ),
+    Array(8).fill("413 too big!"),
+  );
+});
+
 Deno.test("HttpClient ends with a response that came whole before its upload did, and does not reuse the conn", async () => {
   await using server = scriptedServer(async (conn) => {
     await readHead(conn);
