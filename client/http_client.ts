@@ -1524,8 +1524,13 @@ export class HttpClient {
   }
 
   #fail(error: unknown): void {
-    if (this.#sendError !== null && Number.isNaN(this.#timings.firstByte)) {
-      // No answer came after all: the write's failure says what happened.
+    if (
+      this.#sendError !== null && Number.isNaN(this.#timings.firstByte) &&
+      ((error instanceof HttpParseError && error.code === "empty-response") ||
+        error instanceof Deno.errors.ConnectionReset)
+    ) {
+      // The conn ended with no answer after all: the write's failure says
+      // what happened (a timeout or a close() says what it says).
       error = this.#sendError;
     }
     this.#sendError = null;
