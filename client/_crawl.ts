@@ -560,15 +560,13 @@ export class Crawl {
     ) return;
     this.#pulling = true;
     this.#async!.next().then((result) => {
-      this.#pulling = false;
       try {
         checkIterResult(result);
       } catch (error) {
-        this.#sourceFailed = { error };
-        this.#sel.wakeup();
-        this.#onWork?.();
+        this.#sourceThrew(error);
         return;
       }
+      this.#pulling = false;
       if (result.done) this.#asyncDone = true;
       else if (this.#ended !== null) {
         // Handed over after the crawl ended (an abort, a break): no result
@@ -578,12 +576,15 @@ export class Crawl {
       this.#sel.wakeup();
       this.#onWork?.();
       this.#readAhead();
-    }, (error) => {
-      this.#pulling = false;
-      this.#sourceFailed = { error };
-      this.#sel.wakeup();
-      this.#onWork?.();
-    });
+    }, (error) => this.#sourceThrew(error));
+  }
+
+  /** An async source's `next()` failed: it is read no further (`#pull`). */
+  #sourceThrew(error: unknown): void {
+    this.#pulling = false;
+    this.#sourceFailed = { error };
+    this.#sel.wakeup();
+    this.#onWork?.();
   }
 
   /** Turns one source item into a queued job, or a failed result. */
@@ -1223,11 +1224,9 @@ export class Crawl {
   #replayable(job: Job): boolean {
     // A retry starts the URL again from its own request, not from the hop a
     // redirect led to: a POST answered 303 then 503 must not be sent again.
-    const method = job.options.method ?? "GET";
     // A sink that took part of a body cannot take the body again; a sink
     // function makes the next attempt a fresh one.
-    return IDEMPOTENT_METHODS.has(method) &&
-      !(job.options.body instanceof ReadableStream) &&
+    return canResend(job.options) &&
       (job.options.sink?.locked !== true ||
         job.options[kSinkFactory] !== undefined);
   }

@@ -60,13 +60,7 @@ export function textOf(value: unknown): string {
 
 /** A bad option value as an error message shows it: strings quoted. */
 export function shown(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  try {
-    return String(value);
-  } catch {
-    // An object with no prototype, or whose toString throws.
-    return Object.prototype.toString.call(value);
-  }
+  return typeof value === "string" ? JSON.stringify(value) : textOf(value);
 }
 
 /** What a bad option value is, for an error message. */
