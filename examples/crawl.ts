@@ -549,15 +549,16 @@ async function main(): Promise<number> {
   let pulled = 0;
   /** -o's sinks whose file is not yet in place or removed. */
   const saving = new Set<BodySink>();
-  // With --follow, -X and -d are the starting URLs' request: the links and
-  // redirects found from there are fetched with GET, as a browser follows them.
+  // With --follow, -X and -d are the starting URLs' request, repeated where a
+  // redirect that keeps it leads (see keepsRequest): the links found, and
+  // other redirects, are fetched with GET, as a browser follows them.
   const method = cli.method ?? (body === undefined ? "GET" : "POST");
   const seedRequest: Pick<RequestSpec, "method" | "body"> = {
     method,
     ...(body === undefined ? {} : { body }),
   };
   const requestOf = (entry: FrontierEntry | null) =>
-    cli.follow && entry?.referrer === undefined ? seedRequest : {};
+    cli.follow && entry?.seedRequest === true ? seedRequest : {};
   const spec = (
     url: string,
     entry: FrontierEntry | null,
@@ -803,7 +804,7 @@ async function main(): Promise<number> {
         !result.ok && result.error instanceof DiskError && result.error.fatal
       ) stop(result.error);
       if (frontier !== null && entry !== null) {
-        if (result.ok) follow(frontier, entry, result, sink);
+        if (result.ok) follow(frontier, entry, result, sink, method);
         frontier.done(entry);
       }
       if (!quiet || !result.ok) write(line);
@@ -891,17 +892,25 @@ async function openOutputDir(dir: string): Promise<OutputDir> {
   return new OutputDir(dir);
 }
 
-/** Adds the links of an HTML page, or where a redirect leads, to the frontier. */
+/**
+ * Adds the links of an HTML page, or where a redirect leads, to the frontier.
+ * `method` is the seeds' (`-X`, or POST for `-d`).
+ */
 function follow(
   frontier: Frontier,
   entry: FrontierEntry,
   result: FetchResult & { ok: true },
   sink: BodySink | null,
+  method: string,
 ): void {
   const { response } = result;
   const location = redirectLocation(response);
   if (location !== null) {
-    frontier.redirect(location, entry);
+    frontier.redirect(
+      location,
+      entry,
+      keepsRequest(response.status, method),
+    );
     return;
   }
   if (response.url !== entry.url) frontier.markSeen(response.url);
@@ -912,6 +921,28 @@ function follow(
   });
   for (const link of [...extractor.write(body), ...extractor.end()]) {
     frontier.add(link, entry);
+  }
+}
+
+/**
+ * Whether a redirect of a request made with `method` repeats it, method and
+ * body, by the rules `fetchAll` follows redirects by (the fetch standard's): a
+ * 307 or 308 always does (RFC 9110 §15.4.8–9), a 301 or 302 unless the request
+ * was a POST, a 303 only a HEAD; other 3xx statuses with a `Location` are not
+ * redirects there, and lead to a GET here.
+ */
+function keepsRequest(status: number, method: string): boolean {
+  switch (status) {
+    case 307:
+    case 308:
+      return true;
+    case 301:
+    case 302:
+      return method !== "POST";
+    case 303:
+      return method === "HEAD";
+    default:
+      return false;
   }
 }
 

@@ -1281,7 +1281,7 @@ Deno.test("crawl.ts --retries retries a body cut short mid-way, with -o and with
   );
 });
 
-Deno.test("crawl.ts --follow sends -X and -d to the starting URL only: the links and redirects found are fetched with GET", async () => {
+Deno.test("crawl.ts --follow sends -X and -d to the starting URL only: the links found, and where they redirect, are fetched with GET", async () => {
   const seen: string[] = [];
   await using server = countingServer(async (url, request) => {
     seen.push(`${request.method} ${url.pathname} ${await request.text()}`);
@@ -1312,6 +1312,63 @@ Deno.test("crawl.ts --follow sends -X and -d to the starting URL only: the links
     "GET /b ",
     "GET /moved ",
     "PUT / q=1",
+  ]);
+});
+
+Deno.test("crawl.ts --follow repeats -X and -d where a seed's 307, 308 or (but for POST) 302 leads, and turns a 303 or a POST's 301 into a GET", async () => {
+  const seen: string[] = [];
+  const hops: Record<string, [number, string]> = {
+    "/t": [307, "/t2"],
+    "/t2": [308, "/t3"],
+    "/o": [303, "/o2"],
+    "/p": [302, "/p2"],
+    "/m": [301, "/m2"],
+  };
+  await using server = countingServer(async (url, request) => {
+    seen.push(`${request.method} ${url.pathname} ${await request.text()}`);
+    if (url.pathname === "/robots.txt") {
+      return new Response("", { status: 404 });
+    }
+    const hop = hops[url.pathname];
+    if (hop !== undefined) {
+      return new Response(null, {
+        status: hop[0],
+        headers: { location: hop[1] },
+      });
+    }
+    return new Response("leaf", { headers: { "content-type": "text/plain" } });
+  });
+  const posted = await crawl([
+    "--follow",
+    "-d",
+    "q=1",
+    `${server.base}/t`,
+    `${server.base}/o`,
+    `${server.base}/m`,
+  ]);
+  assertEquals(posted.code, 0, posted.stderr);
+  assertEquals(seen.filter((line) => !line.includes("robots")).sort(), [
+    "GET /m2 ",
+    "GET /o2 ",
+    "POST /m q=1",
+    "POST /o q=1",
+    "POST /t q=1",
+    "POST /t2 q=1",
+    "POST /t3 q=1",
+  ]);
+  seen.length = 0;
+  const put = await crawl([
+    "--follow",
+    "-X",
+    "PUT",
+    "-d",
+    "q=2",
+    `${server.base}/p`,
+  ]);
+  assertEquals(put.code, 0, put.stderr);
+  assertEquals(seen.filter((line) => !line.includes("robots")), [
+    "PUT /p q=2",
+    "PUT /p2 q=2",
   ]);
 });
 

@@ -248,6 +248,7 @@ Deno.test("Frontier[Symbol.asyncIterator]() yields every reachable same-origin p
     depth: 0,
     referrer: undefined,
     redirects: 0,
+    seedRequest: true,
   });
   const depths = Object.fromEntries(fetched.map((e) => [e.url, e.depth]));
   assertEquals(depths["http://a.test/p4"], 2);
@@ -303,7 +304,13 @@ Deno.test("Frontier.add() stops at maxDepth and widens to the origins allowed", 
   assertEquals(
     await crawl(new Frontier({ seeds: ["http://a.test/"], maxDepth: 0 }), site),
     [
-      { url: "http://a.test/", depth: 0, referrer: undefined, redirects: 0 },
+      {
+        url: "http://a.test/",
+        depth: 0,
+        referrer: undefined,
+        redirects: 0,
+        seedRequest: true,
+      },
     ],
   );
 });
@@ -397,6 +404,20 @@ Deno.test("Frontier.redirect() queues a Location at its page's depth, in scope l
   assertEquals(chain.length, 20, "20 redirects in a row, then no more");
   assertEquals(chain.at(-1), "1/20 https://www.a.test/r/20");
   assertEquals(invalid, ["ftp://x.test/", "not a url"]);
+});
+
+Deno.test("Frontier.redirect() marks an entry seedRequest only along a seed's chain of redirects that keep the request", () => {
+  const frontier = new Frontier();
+  const seed = frontier.seed("http://a.test/")!;
+  assertEquals(seed.seedRequest, true);
+  const kept = frontier.redirect("/307", seed, true)!;
+  assertEquals(kept.seedRequest, true);
+  assertEquals(frontier.redirect("/308", kept, true)!.seedRequest, true);
+  const dropped = frontier.redirect("/303", kept)!;
+  assertEquals(dropped.seedRequest, false);
+  // Once a GET, always a GET: a later 307 repeats the GET.
+  assertEquals(frontier.redirect("/after", dropped, true)!.seedRequest, false);
+  assertEquals(frontier.add("/link", seed)!.seedRequest, false);
 });
 
 Deno.test("Frontier() rejects a bad maxDepth or origin, done() an entry not handed out", () => {

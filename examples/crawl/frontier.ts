@@ -16,6 +16,12 @@ export interface FrontierEntry {
   readonly referrer: string | undefined;
   /** How many redirects led here from the last page fetched for its links. */
   readonly redirects: number;
+  /**
+   * `true` for a seed, and for where its redirects led while each one kept the
+   * request (see {@linkcode Frontier.redirect}): a crawl sends these the seed's
+   * request (method and body), and every other entry a `GET`.
+   */
+  readonly seedRequest: boolean;
 }
 
 /** Redirects followed in a row from one page, at most (as `fetchAll`'s own). */
@@ -159,7 +165,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
       return undefined;
     }
     this.#origins.add(new URL(normalized).origin);
-    return this.#enqueue(normalized, 0, undefined, 0);
+    return this.#enqueue(normalized, 0, undefined, 0, true);
   }
 
   /**
@@ -174,7 +180,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     if (from.depth + 1 > this.#maxDepth) return undefined;
     const normalized = normalizeUrl(url, from.url);
     if (normalized === null || !this.allows(normalized)) return undefined;
-    return this.#enqueue(normalized, from.depth + 1, from.url, 0);
+    return this.#enqueue(normalized, from.depth + 1, from.url, 0, false);
   }
 
   /**
@@ -187,10 +193,17 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
    *
    * @param location The `Location`, absolute or relative to `from.url`.
    * @param from The entry whose response redirected.
+   * @param keepsRequest Whether the redirect repeats the request as it was (a
+   * 307 or 308, RFC 9110 §15.4.8): the new entry is a `seedRequest` one if
+   * `from` is.
    * @returns The new entry, or `undefined` when it is dropped: seen before, not
    * http(s), on an origin not allowed, or past {@linkcode MAX_REDIRECTS} in a row.
    */
-  redirect(location: string, from: FrontierEntry): FrontierEntry | undefined {
+  redirect(
+    location: string,
+    from: FrontierEntry,
+    keepsRequest = false,
+  ): FrontierEntry | undefined {
     if (from.redirects >= MAX_REDIRECTS) return undefined;
     const normalized = normalizeUrl(location, from.url);
     if (normalized === null) return undefined;
@@ -199,7 +212,13 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
       if (this.#closed || this.#seen.has(normalized)) return undefined;
       this.#origins.add(new URL(normalized).origin);
     } else if (!this.allows(normalized)) return undefined;
-    return this.#enqueue(normalized, from.depth, from.url, from.redirects + 1);
+    return this.#enqueue(
+      normalized,
+      from.depth,
+      from.url,
+      from.redirects + 1,
+      keepsRequest && from.seedRequest,
+    );
   }
 
   /**
@@ -294,10 +313,17 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     depth: number,
     referrer: string | undefined,
     redirects: number,
+    seedRequest: boolean,
   ) {
     if (this.#closed || this.#seen.has(url)) return undefined;
     this.#seen.add(url);
-    const entry: FrontierEntry = { url, depth, referrer, redirects };
+    const entry: FrontierEntry = {
+      url,
+      depth,
+      referrer,
+      redirects,
+      seedRequest,
+    };
     this.#queue.push(entry);
     this.#signal();
     return entry;

@@ -27,8 +27,10 @@ Input:
 
 Requests:
   -X, --method M          request method (default GET, or POST with a body;
-                          with --follow, -X and -d are the starting URLs':
-                          links and redirects found are fetched with GET)
+                          with --follow, -X and -d are the starting URLs',
+                          repeated where a 307 or 308 of theirs leads (a 301
+                          or 302 too, but for POST); links and other
+                          redirects found are fetched with GET)
   -H, --header "K: V"     add a request header; repeatable (Content-Length
                           and Transfer-Encoding are ignored, with a warning:
                           the body sets them)
