@@ -1468,7 +1468,11 @@ export class HttpClient {
       remaining < DIRECT_READ_MIN || this.#decoder !== null ||
       this.#waiting !== null || this.#tap !== null
     ) return;
-    this.#conn[kReadInto](this.#body!.room(remaining));
+    // One byte short of the body's end: its last bytes come through the conn's
+    // buffer, with any the server sent past them, which then show (a read
+    // exactly to the end would leave them in the kernel, for the next request
+    // on this conn to take as its response).
+    this.#conn[kReadInto](this.#body!.room(remaining - 1));
   }
 
   /** The parser is done: the one place where the conn's reuse is decided. */

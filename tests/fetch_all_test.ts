@@ -324,6 +324,50 @@ for (const wait of ["sink", "gzip"] as const) {
   }
 }
 
+for (const size of [1024, 20_000, 300_000]) {
+  for (const into of ["memory", "a sink"] as const) {
+    Deno.test(`fetchAll() does not reuse a conn whose ${size}-byte response came with a whole unasked-for response after it, read into ${into}: the next GET goes on a new conn and gets its own body`, async () => {
+      const seen: Array<{ path: string; connIndex: number }> = [];
+      const bodyOf = (path: string) => path.padEnd(size, ".");
+      await using server = rawServer(async ({ conn, path, connIndex }) => {
+        seen.push({ path, connIndex });
+        const body = bodyOf(path);
+        // One write: the extra response reaches the client with the body's end.
+        await writeSplit(
+          conn,
+          `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+            (path === "/a"
+              ? "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON"
+              : ""),
+        );
+        return "keep";
+      });
+      const received = ["", "", ""];
+      const results = await fetchAll(
+        ["/a", "/b", "/c"].map((path, i) =>
+          into === "memory" ? server.url(path) : {
+            url: server.url(path),
+            sink: new WritableStream<Uint8Array>({
+              write: (chunk) => {
+                received[i] += new TextDecoder().decode(chunk);
+              },
+            }),
+          }
+        ),
+        { concurrency: 1 },
+      );
+      const bodies = results.map((r, i) =>
+        into === "memory" ? text(ok(r).body) : (ok(r), received[i]!)
+      );
+      assertEquals(bodies, ["/a", "/b", "/c"].map(bodyOf));
+      assertEquals(seen.slice(0, 2), [
+        { path: "/a", connIndex: 0 },
+        { path: "/b", connIndex: 1 },
+      ]);
+    });
+  }
+}
+
 /**
  * A sink whose writes take `ms`: its conn is not read meanwhile, so it goes
  * through the read check before reuse.
