@@ -25,6 +25,16 @@ export function freeze(): number {
   return frozenAt = performance.now();
 }
 
+/**
+ * Moves a span's time on to the real clock's after a caller's code ran in it
+ * (a source's `next()`, `onProgress`, a sink function): what starts after it
+ * must not be stamped with a time from before (its timeout would begin in the
+ * past, its origin's delay would be short).
+ */
+export function refresh(): void {
+  if (frozenAt >= 0) frozenAt = performance.now();
+}
+
 /** Ends the span. */
 export function thaw(): void {
   frozenAt = -1;

@@ -64,7 +64,7 @@ import {
   type RequestOptions,
   specOptions,
 } from "./_crawl_options.ts";
-import { freeze, loopNow, thaw } from "./_clock.ts";
+import { freeze, loopNow, refresh, thaw } from "./_clock.ts";
 import { DeadlineQueue, type Timed } from "./_deadlines.ts";
 import { IdlePool, type Poolable } from "./_pool.ts";
 import { redactInput, redactUrl, textOf, typeName } from "./_redact.ts";
@@ -238,6 +238,8 @@ export class Crawl {
   #total = 0;
 
   #sync: Iterator<string | URL | RequestSpec> | null = null;
+  /** Whether `#sync` is an array's: its `next()` runs no caller code. */
+  #syncIsArray = false;
   #async: AsyncIterator<string | URL | RequestSpec> | null = null;
   #read = 0;
   #exhausted = false;
@@ -492,6 +494,7 @@ export class Crawl {
     if (typeof (source as Iterable<unknown>)[Symbol.iterator] === "function") {
       this.#sync = (source as Iterable<string | URL | RequestSpec>)
         [Symbol.iterator]();
+      this.#syncIsArray = Array.isArray(source);
     } else if (
       typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] ===
         "function"
@@ -513,7 +516,6 @@ export class Crawl {
   #pull(): void {
     const signal = this.#config.signal;
     const sync = this.#sync;
-    const now = loopNow();
     if (sync !== null) {
       const max = this.#config.maxOpen;
       // Results not yet yielded count as open: the caller has not seen them
@@ -533,11 +535,14 @@ export class Crawl {
           this.#exhausted = true;
           return;
         }
+        // A generator's next() runs the caller's code, which may take a while.
+        if (!this.#syncIsArray) refresh();
         if (next.done) this.#exhausted = true;
-        else this.#accept(next.value, now);
+        else this.#accept(next.value, loopNow());
       }
       return;
     }
+    const now = loopNow();
     const delivered = this.#delivered;
     for (let i = 0; i < delivered.length; i++) this.#accept(delivered[i]!, now);
     if (delivered.length > 0) this.#delivered = [];
@@ -559,7 +564,10 @@ export class Crawl {
       this.#config.signal?.aborted || this.#counted >= this.#config.maxOpen
     ) return;
     this.#pulling = true;
-    this.#async!.next().then((result) => {
+    const next = this.#async!.next();
+    // An async generator runs the caller's code up to its first await now.
+    refresh();
+    next.then((result) => {
       try {
         checkIterResult(result);
       } catch (error) {
@@ -651,11 +659,13 @@ export class Crawl {
 
   #startReady(): void {
     const signal = this.#config.signal;
-    const now = loopNow();
     let job: Job | undefined;
     while (
-      !signal?.aborted && (job = this.#scheduler.take(now)) !== undefined
+      !signal?.aborted && (job = this.#scheduler.take(loopNow())) !== undefined
     ) {
+      // Read afresh for each start: the caller's code run by the last one (a
+      // sink function, onProgress) moves the span's time on.
+      const now = loopNow();
       job.queued += now - job.waitingSince;
       job.queuedNow = false;
       job.running = true;
@@ -674,10 +684,12 @@ export class Crawl {
       job.attempts++;
       job.attemptStarted = now;
       if (job.attempts === 1) job.started = now;
-      if (
-        job.options[kSinkFactory] !== undefined && !this.#freshSink(job, now)
-      ) {
-        continue;
+      if (job.options[kSinkFactory] !== undefined) {
+        const fresh = this.#freshSink(job, now);
+        // The sink function ran (a file opened, say): later starts come after it.
+        refresh();
+        if (!fresh) continue;
+        job.attemptStarted = loopNow();
       }
       this.#launch(job, job.url, job.options);
     }
@@ -1503,11 +1515,11 @@ export class Crawl {
    * loop's next turn, rather than going unhandled (which ends the process).
    */
   #progress(result: FetchResult): void {
-    const returned: unknown = this.#config.onProgress?.(
-      this.#done,
-      this.#total,
-      result,
-    );
+    const onProgress = this.#config.onProgress;
+    if (onProgress === undefined) return;
+    const returned: unknown = onProgress(this.#done, this.#total, result);
+    // The caller's code may have taken a while: what starts after it waited.
+    refresh();
     if (isThenable(returned)) {
       const settled: Promise<void> = Promise.resolve(returned).then(
         () => void this.#progressPending.delete(settled),

@@ -5,6 +5,7 @@
 import {
   assert,
   assertEquals,
+  assertGreater,
   assertGreaterOrEqual,
   assertInstanceOf,
   assertLess,
@@ -840,6 +841,64 @@ Deno.test("fetchAll() with keepAlive: false counts perOrigin.delay from starts a
   // Held until each one's send, they came 250 ms and a handshake apart.
   assertLess(gaps[2]!, 220, `gaps ${gaps.map(Math.round)}`);
   assertGreaterOrEqual(gaps[0]!, 100, `gaps ${gaps.map(Math.round)}`);
+});
+
+/** Holds the thread for `ms`, as a caller's synchronous code does. */
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* the caller's work */ }
+}
+
+Deno.test("fetchAll() starts a URL's timeout when it starts, not when a sync generator that took long to read it began", async () => {
+  await using server = recording();
+  function* slowSource() {
+    for (let i = 0; i < 6; i++) {
+      busy(60); // 360 ms in all, against a timeout of 200 ms
+      yield `${server.base}/${i}`;
+    }
+  }
+  const results = await fetchAll(slowSource(), { timeout: 200 });
+  assertEquals(results.map((r) => r.ok), Array(6).fill(true));
+  assertEquals(server.seen.length, 6);
+  // The read of later items is queued time, not the first item's request time.
+  assertGreaterOrEqual(results[0]!.timings.queued, 250);
+  assertLess(results[0]!.timings.total, 150);
+});
+
+Deno.test("fetchAll() starts a URL's timeout after its sink function ran, not before", async () => {
+  await using server = recording();
+  const results = await fetchAll(
+    Array.from({ length: 2 }, (_, i) => ({
+      url: `${server.base}/${i}`,
+      sink: () => {
+        busy(250); // a file opened synchronously, say: past the timeout
+        return new WritableStream<Uint8Array>();
+      },
+    })),
+    { timeout: 200, concurrency: 1 },
+  );
+  assertEquals(results.map((r) => r.ok), [true, true]);
+  for (const r of results) assertLess(r.timings.total - r.timings.queued, 500);
+});
+
+Deno.test("fetchAll() spaces starts perOrigin.delay apart counted after a sync generator read the URL, not before", async () => {
+  await using server = recording();
+  function* slowSource() {
+    for (let i = 0; i < 3; i++) {
+      busy(100);
+      yield `${server.base}/${i}`;
+    }
+  }
+  const results = await fetchAll(slowSource(), {
+    perOrigin: { delay: 150 },
+    keepAlive: false,
+  });
+  assert(results.every((r) => r.ok));
+  const at = server.seen.map((s) => s.at);
+  const gaps = at.slice(1).map((t, i) => t - at[i]!);
+  for (const gap of gaps) {
+    assertGreater(gap, 120, `gaps ${gaps.map(Math.round)}`);
+  }
 });
 
 Deno.test("fetchAll() keeps serving other origins while one origin stalls", async () => {
