@@ -1540,9 +1540,12 @@ export class Crawl {
     const stamps = client === null ? undefined : client[kStamps];
     return {
       queued,
-      connect: stamps === undefined
-        ? 0
-        : orZero(stamps.connected - stamps.start),
+      // Still connecting at the end: the connect failed (or timed out), and
+      // the time it took is the connect's, not a reused conn's 0.
+      connect: stamps === undefined ? 0 : orZero(
+        (Number.isNaN(stamps.connected) ? now : stamps.connected) -
+          stamps.start,
+      ),
       firstByte: stamps === undefined
         ? 0
         : orZero(stamps.firstByte - stamps.sent),

@@ -114,7 +114,10 @@ export type RequestBody =
 export interface FetchTimings {
   /** Waiting for a slot: concurrency, politeness delays, backoff before retries. */
   queued: number;
-  /** TCP + TLS of the last attempt's first connection; 0 on a reused connection. */
+  /**
+   * TCP + TLS of the last attempt's first connection (until it failed, if it
+   * did); 0 on a reused connection.
+   */
   connect: number;
   /** The last attempt's request sent to its first response byte. */
   firstByte: number;

@@ -1219,7 +1219,7 @@ Deno.test("fetchAll() does not count the replay on a stale keep-alive conn as an
 
 // --- Timeouts -----------------------------------------------------------------
 
-Deno.test("fetchAll() fails each timeout kind with TimedOut naming it", async () => {
+Deno.test("fetchAll() fails each timeout kind with TimedOut naming it, and a failed connect reports its time in timings.connect", async () => {
   // total: the body trickles, so only the total limit can fire.
   await using trickle = rawServer(async ({ conn }) => {
     await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
@@ -1261,6 +1261,9 @@ Deno.test("fetchAll() fails each timeout kind with TimedOut naming it", async ()
     assertInstanceOf(failed(idle), Deno.errors.TimedOut);
     assertStringIncludes(String(failed(connect)), "connect");
     assertInstanceOf(failed(connect), Deno.errors.TimedOut);
+    // The failed connect's time, not a reused conn's 0.
+    assertGreaterOrEqual(connect!.timings.connect, 90);
+    assertLess(connect!.timings.connect, 400);
     assertLess(took, 450);
   } finally {
     listener.close();
