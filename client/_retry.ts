@@ -83,11 +83,14 @@ export function retryPolicy(options: RetryOptions | undefined): RetryPolicy {
   };
 }
 
+// Finite: an Infinity here made a huge Retry-After a wait for ever, with
+// nothing to end it but an abort, and 0 × Infinity (a jitter draw of 0) a NaN
+// deadline.
 function delay(name: string, value: number | undefined, fallback: number) {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value >= 0)) {
+  if (typeof value !== "number" || !(value >= 0) || value === Infinity) {
     throw new RangeError(
-      `Cannot fetch: ${name} must be a non-negative number, received ${
+      `Cannot fetch: ${name} must be a finite non-negative number, received ${
         shown(value)
       }`,
     );
@@ -156,6 +159,10 @@ function parseHttpDate(text: string, nowMs: number): number | null {
     month < 0 || month % 3 !== 0 || day < 1 || day > 31 || hour > 23 ||
     minute > 59 || second > 60
   ) return null;
+  // A day the month does not have (31 Feb) is no date, not one in March.
+  if (new Date(Date.UTC(year, month / 3, day)).getUTCDate() !== day) {
+    return null;
+  }
   return Date.UTC(year, month / 3, day, hour, minute, second);
 }
 

@@ -430,13 +430,14 @@ export interface RetryOptions {
    */
   statuses?: number[];
   /**
-   * The first backoff's upper bound, in milliseconds.
+   * The first backoff's upper bound, in milliseconds (finite).
    *
    * @default {250}
    */
   baseDelay?: number;
   /**
-   * The longest wait, backoff, `Retry-After` or origin pause, in milliseconds.
+   * The longest wait, backoff, `Retry-After` or origin pause, in milliseconds
+   * (finite: a `RangeError` for `Infinity`).
    *
    * @default {30000}
    */

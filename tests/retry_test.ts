@@ -22,6 +22,18 @@ Deno.test("retryPolicy() has the documented defaults and rejects bad values", ()
   assertThrows(() => retryPolicy({ limit: 1.5 }), RangeError, "retry.limit");
   assertThrows(() => retryPolicy({ baseDelay: -1 }), RangeError, "baseDelay");
   assertThrows(() => retryPolicy({ maxDelay: NaN }), RangeError, "maxDelay");
+  // No wait for ever: a huge Retry-After would never end, and a jitter draw
+  // of 0 × Infinity is a NaN deadline.
+  assertThrows(
+    () => retryPolicy({ maxDelay: Infinity }),
+    RangeError,
+    "retry.maxDelay must be a finite non-negative number, received Infinity",
+  );
+  assertThrows(
+    () => retryPolicy({ baseDelay: Infinity }),
+    RangeError,
+    "retry.baseDelay must be a finite",
+  );
   assertThrows(() => retryPolicy({ statuses: [99] }), RangeError, "statuses");
   assertThrows(
     () => retryPolicy({ statuses: [1000] }),
@@ -46,6 +58,11 @@ Deno.test("parseRetryAfter() reads delay-seconds and all three HTTP-date forms",
   // A two-digit year more than 50 years ahead is in the past century.
   assertEquals(parseRetryAfter("Sunday, 06-Nov-94 08:49:37 GMT", NOW), 0);
   assertEquals(parseRetryAfter("Thu, 01 Jan 2026 11:00:00 GMT", NOW), 0);
+  // 29 February of a leap year is a date.
+  assertEquals(
+    parseRetryAfter("Tue, 29 Feb 2028 12:00:00 GMT", NOW),
+    Date.UTC(2028, 1, 29, 12) - NOW,
+  );
   for (const bad of ["", "-1", "1.5", "soon", "12abc"]) {
     assertEquals(parseRetryAfter(bad, NOW), null, bad);
   }
@@ -59,6 +76,9 @@ Deno.test("parseRetryAfter() reads delay-seconds and all three HTTP-date forms",
       "Thu, 01 Jan 2026 12:00:05 +0000",
       "Thu, 01 Foo 2026 12:00:05 GMT",
       "Thu, 32 Jan 2026 12:00:05 GMT",
+      "Sat, 31 Feb 2026 12:00:05 GMT", // not 3 March
+      "Thu, 31 Apr 2026 12:00:05 GMT",
+      "Sun Feb 29 12:00:05 2026", // not a leap year
       "Thu, 01 Jan 2026 25:00:05 GMT",
     ]
   ) {
