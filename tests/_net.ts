@@ -536,14 +536,22 @@ export async function blackhole(maxConns = 5_000): Promise<Blackhole> {
 }
 
 /**
- * The kernel's timer on the established loopback TCP socket whose local port is
- * `port`, from /proc/net/tcp (or /proc/net/tcp6): `"keepalive"` while
- * `SO_KEEPALIVE` is on and the conn is idle, `"none"` without a timer, `"other"`
- * for a retransmit or probe timer, `null` when no such socket exists. Read with
- * `cat`, as Deno reads /proc only with `--allow-all`.
+ * The kernel's timer on `conn`'s established TCP socket, from /proc/net/tcp
+ * (or /proc/net/tcp6), found by its local and remote ports (a local port
+ * alone may be another socket's too, to another peer): `"keepalive"` while
+ * `SO_KEEPALIVE` is on and the conn is idle, `"none"` without a timer,
+ * `"other"` for a retransmit or probe timer, `null` when no such socket exists.
+ * Read with `cat`, as Deno reads /proc only with `--allow-all`.
  */
-export function tcpTimer(port: number): "keepalive" | "none" | "other" | null {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+export function tcpTimer(
+  conn: { localAddr: Deno.Addr | null; remoteAddr: Deno.Addr | null },
+): "keepalive" | "none" | "other" | null {
+  const hex = (addr: Deno.Addr | null) =>
+    `:${
+      (addr as Deno.NetAddr).port.toString(16).toUpperCase().padStart(4, "0")
+    }`;
+  const local = hex(conn.localAddr);
+  const remote = hex(conn.remoteAddr);
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     const { stdout } = new Deno.Command("cat", {
       args: [file],
@@ -552,8 +560,8 @@ export function tcpTimer(port: number): "keepalive" | "none" | "other" | null {
     }).outputSync();
     for (const line of new TextDecoder().decode(stdout).split("\n")) {
       // sl local rem st tx:rx tr:when ...; st 01 is ESTABLISHED.
-      const [, local, , state, , timer] = line.trim().split(/\s+/);
-      if (local?.endsWith(hex) && state === "01") {
+      const [, from, to, state, , timer] = line.trim().split(/\s+/);
+      if (from?.endsWith(local) && to?.endsWith(remote) && state === "01") {
         const active = timer?.split(":")[0];
         return active === "02"
           ? "keepalive"

@@ -1048,12 +1048,11 @@ Deno.test("PollableConn.setKeepAlive() turns SO_KEEPALIVE on and off on a TCP co
   using pair = await tcpPair();
   const { conn } = pair;
   await connected(conn);
-  const port = (conn.localAddr as Deno.NetAddr).port;
-  assertEquals(tcpTimer(port), "none");
+  assertEquals(tcpTimer(conn), "none");
   conn.setKeepAlive(true);
-  assertEquals(tcpTimer(port), "keepalive"); // the kernel armed its timer
+  assertEquals(tcpTimer(conn), "keepalive"); // the kernel armed its timer
   conn.setKeepAlive(false);
-  assertEquals(tcpTimer(port), "none");
+  assertEquals(tcpTimer(conn), "none");
 });
 
 Deno.test("PollableConn.setKeepAlive() before the connection is established applies it once connected", async () => {
@@ -1062,7 +1061,7 @@ Deno.test("PollableConn.setKeepAlive() before the connection is established appl
   conn.setKeepAlive();
   using _peer = await listener.accept();
   await connected(conn);
-  assertEquals(tcpTimer((conn.localAddr as Deno.NetAddr).port), "keepalive");
+  assertEquals(tcpTimer(conn), "keepalive");
 });
 
 Deno.test("PollableConn.setNoDelay() passes through to the TCP conn, at once or once connected", async () => {
@@ -1088,7 +1087,7 @@ Deno.test("PollableConn.setNoDelay() passes through to the TCP conn, at once or 
   using _peer2 = await listener.accept();
   await connected(later);
   assertEquals(later.error, null);
-  assertEquals(tcpTimer((later.localAddr as Deno.NetAddr).port), "none");
+  assertEquals(tcpTimer(later), "none");
 });
 
 Deno.test("PollableConn.setNoDelay() and setKeepAlive() do nothing on a Unix socket and throw on bad input or a closed conn", async () => {

@@ -627,8 +627,7 @@ Deno.test("PollableConn.closeWrite() over TLS: the server sees end of stream and
   conn.setKeepAlive(true);
   // Right after the handshake a retransmit timer may still run (session
   // tickets in flight); the keep-alive timer shows once the socket is idle.
-  const port = (conn.localAddr as Deno.NetAddr).port;
-  await waitFor(() => tcpTimer(port) === "keepalive", { timeout: 2_000 });
+  await waitFor(() => tcpTimer(conn) === "keepalive", { timeout: 2_000 });
   assertEquals(conn.send("request"), 7);
   conn.closeWrite();
   assertThrows(() => conn.send("more"), Deno.errors.BrokenPipe);
