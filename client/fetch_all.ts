@@ -310,7 +310,9 @@ export interface FetchAllOptions {
    * URLs read and then aborted count as finished; an array's URLs that an
    * abort left unread get their result (`signal.reason`) without a call.
    * A throw rejects the crawl; so does the rejection of a promise it returns
-   * (an async function is not awaited: the crawl goes on meanwhile).
+   * (an async function is not awaited: the crawl goes on meanwhile). It runs
+   * on the crawl's loop, which reads no socket meanwhile: synchronous work
+   * longer than `idleTimeout` may time out a request whose bytes were waiting.
    */
   onProgress?: (done: number, total: number, result: FetchResult) => void;
   /**
