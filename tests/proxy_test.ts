@@ -123,7 +123,12 @@ Deno.test("parseProxy() key tells credentials apart without holding them", () =>
   assertEquals(alice.key, alice2.key);
   assertNotEquals(alice.key, plain.key);
   assertNotEquals(alice.key, bob.key);
-  assertMatch(alice.key, /^http:\/\/127\.0\.0\.1:8888#[0-9a-f]{8}$/);
+  assertMatch(alice.key, /^http:\/\/127\.0\.0\.1:8888#[0-9a-f]{16}$/);
+  // A pair that 32 bits of FNV-1a did not tell apart.
+  assertNotEquals(
+    parseProxy("http://user76823:pw@127.0.0.1:8888").key,
+    parseProxy("http://user106400:pw@127.0.0.1:8888").key,
+  );
   for (const proxy of [alice, bob]) {
     assert(!proxy.key.includes("s3cret"));
     assert(!proxy.key.includes(proxy.authorization!.slice(6)));
