@@ -277,10 +277,23 @@ export class PollableConn implements Pollable, Disposable {
     // An aborted signal releases the socket of a connect in progress; Unix
     // connects finish at once and take no signal.
     const abort = new AbortController();
-    const tcp = (options as { transport?: string }).transport !== "unix";
+    const transport = (options as { transport?: unknown }).transport;
+    const tcp = transport !== "unix";
     // Deno.connect is async: bad options reject too, so they surface through
-    // `error` like a refused connect.
-    const promise: Promise<Transport> = tcp
+    // `error` like a refused connect. Deno words another transport ("udp") as
+    // a ReferenceError of its own ("transport is not defined").
+    const promise: Promise<Transport> = tcp && transport !== undefined &&
+        transport !== "tcp"
+      ? Promise.reject(
+        new TypeError(
+          `Cannot connect: transport must be "tcp" or "unix", received ${
+            typeof transport === "string"
+              ? `"${transport}"`
+              : describe(transport)
+          }`,
+        ),
+      )
+      : tcp
       ? Deno.connect({
         ...options as Deno.ConnectOptions,
         signal: abort.signal,

@@ -5,6 +5,7 @@ import {
   assertGreaterOrEqual,
   assertLessOrEqual,
   assertStrictEquals,
+  assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import { delay } from "@std/async";
@@ -194,6 +195,26 @@ Deno.test("PollableConn.connect() with an invalid port fails through error, not 
   assert(conn.error instanceof RangeError, String(conn.error));
   assertThrows(() => conn.send("x"), RangeError);
   assertThrows(() => conn.recv(), RangeError);
+});
+
+Deno.test("PollableConn.connect() with a transport other than tcp or unix fails through error with a TypeError naming it", async () => {
+  for (const transport of ["udp", 7]) {
+    using conn = PollableConn.connect(
+      {
+        hostname: "127.0.0.1",
+        port: 1,
+        transport,
+      } as unknown as Deno.ConnectOptions,
+    );
+    await connected(conn);
+    assert(conn.error instanceof TypeError, String(conn.error));
+    assertStringIncludes(
+      conn.error.message,
+      `transport must be "tcp" or "unix", received ${
+        transport === "udp" ? '"udp"' : "7"
+      }`,
+    );
+  }
 });
 
 Deno.test("PollableConn.connect() and connectTls() throw TypeError naming the value when options is not an object", () => {
