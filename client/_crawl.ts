@@ -45,6 +45,7 @@ import {
   type InternalOptions,
   kFailedHead,
   kIdleWhileWaiting,
+  kMetClosedConn,
   kReuse,
   kRoute,
   kStamps,
@@ -200,7 +201,7 @@ const NO_ERROR: unique symbol = Symbol("no error");
  * close does not count: the conn is read meanwhile.)
  */
 const VERIFY_MS = 1;
-/** The most keys a crawl remembers as keeping their conns (`#keepsConns`). */
+/** The most keys a crawl remembers as keeping, or dropping, their conns (`#keepsConns`, `#dropsConns`). */
 const MAX_KNOWN_KEYS = 10_000;
 
 /** Longest wait for a wakeup while no conn is registered and nothing is timed. */
@@ -291,6 +292,11 @@ export class Crawl {
    * HTTP/1.1 says, and such requests take their conns at once from then on.
    */
   #keepsConns = new Set<string>();
+  /**
+   * Keys whose kept conns turned out closed under a request (`#closesConns`):
+   * requests that cannot be sent again take new conns there.
+   */
+  #dropsConns = new Set<string>();
   /** Selects returned so far: when a conn was released, relative to them. */
   #selects = 0;
   /**
@@ -767,8 +773,10 @@ export class Crawl {
       if (route !== null) key = route.key;
     }
     job.poolKey = key;
+    const fresh = given === undefined && this.#dropsConns.size > 0 &&
+      this.#dropsConns.has(key) && !canResend(options);
     let slot = given ??
-      (this.#config.keepAlive ? this.#pool.take(key) : undefined);
+      (this.#config.keepAlive && !fresh ? this.#pool.take(key) : undefined);
     // Readable while idle: its read settled since the last select (the server
     // closed it, or sent what no request asked for). Never reused.
     while (slot !== undefined && (slot.conn[kReady]() & EVENT_READ) !== 0) {
@@ -943,6 +951,18 @@ export class Crawl {
     this.#afterStep(job);
   }
 
+  /**
+   * A kept conn of `key` turned out closed under a request: its server closes
+   * conns without saying so, later than a check before reuse sees (a few ms
+   * after each response, say). Requests that cannot be sent again take new
+   * conns there from now on, so such a server fails one POST, not most.
+   */
+  #closesConns(key: string): void {
+    this.#keepsConns.delete(key);
+    if (this.#dropsConns.size >= MAX_KNOWN_KEYS) this.#dropsConns.clear();
+    this.#dropsConns.add(key);
+  }
+
   /** Re-syncs a job's registration and deadline after a step, or ends its attempt. */
   #afterStep(job: Job): void {
     const client = job.client!;
@@ -963,6 +983,7 @@ export class Crawl {
       return;
     }
     if (state === "failed") {
+      if (client[kMetClosedConn]()) this.#closesConns(job.poolKey);
       const head = client[kFailedHead]();
       if (head !== null) this.#responded(job, head, client.error);
       else this.#end(job, { error: client.error }, loopNow());
@@ -973,7 +994,10 @@ export class Crawl {
     let slot = job.slot;
     if (slot === null || slot.conn !== conn) {
       // A new conn, or a fresh one after a stale keep-alive conn failed.
-      if (slot !== null) this.#watch(slot, 0);
+      if (slot !== null) {
+        this.#watch(slot, 0);
+        if (client[kMetClosedConn]()) this.#closesConns(job.poolKey);
+      }
       slot = job.slot = new Slot(conn, job, 0);
     }
     // Waiting on its body stream, a client still reads (an early answer), and

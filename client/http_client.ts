@@ -324,6 +324,8 @@ export const kIdleWhileWaiting: unique symbol = Symbol(
 );
 /** The head of a response whose body failed (internal; see `HttpClient[kFailedHead]`). */
 export const kFailedHead: unique symbol = Symbol("selectors.failedHead");
+/** Whether a kept conn was found closed under the request (internal; see `HttpClient[kMetClosedConn]`). */
+export const kMetClosedConn: unique symbol = Symbol("selectors.metClosedConn");
 
 /** Steps of connecting on a {@linkcode Route}, after the TCP or Unix connect. */
 const CONNECT_SOCKET = 0;
@@ -428,6 +430,8 @@ export class HttpClient {
   #mayReplay!: boolean;
   /** The request went out on a kept conn it was given, not one of its own. */
   #reusedConn!: boolean;
+  /** That kept conn turned out closed by the server before any answer. */
+  #metClosedConn!: boolean;
   #parser!: ResponseParser;
   #decoder!: ContentDecoder | null;
   /** The turn a decoding slice waits for; cleared if the request ends first. */
@@ -703,6 +707,7 @@ export class HttpClient {
       this.#parser = this.#newParser();
     }
     this.#reusedConn = conn !== null;
+    this.#metClosedConn = false;
     this.#mayReplay = this.#reusedConn && IDEMPOTENT_METHODS.has(method) &&
       bodyStream === null;
     if (conn !== null) {
@@ -836,6 +841,17 @@ export class HttpClient {
    *
    * @ignore
    */
+  /**
+   * For the crawl: whether the kept conn this request was given turned out
+   * closed by the server before any answer (the request was sent again on a
+   * new conn, or failed, not being resendable).
+   *
+   * @ignore
+   */
+  [kMetClosedConn](): boolean {
+    return this.#metClosedConn;
+  }
+
   [kFailedHead](): HttpResponse | null {
     const head = this.#parser.head;
     if (
@@ -1538,6 +1554,7 @@ export class HttpClient {
       error = this.#sendError;
     }
     this.#sendError = null;
+    if (this.#reusedConn && this.#isStale(error)) this.#metClosedConn = true;
     if (this.#mayReplay && this.#isStale(error)) {
       // The server closed an idle keep-alive conn as we reused it: nothing of the
       // response came, so the request never reached the application. Try once more.
