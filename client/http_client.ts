@@ -834,14 +834,6 @@ export class HttpClient {
   }
 
   /**
-   * For the crawl: when the request failed on a response's body (too large,
-   * badly encoded or framed) after its head was whole, that response with an
-   * empty body, so that what the head asks (a redirect, a retry, a pause of
-   * the origin) can still be done; else `null`.
-   *
-   * @ignore
-   */
-  /**
    * For the crawl: whether the kept conn this request was given turned out
    * closed by the server before any answer (the request was sent again on a
    * new conn, or failed, not being resendable).
@@ -852,6 +844,14 @@ export class HttpClient {
     return this.#metClosedConn;
   }
 
+  /**
+   * For the crawl: when the request failed on a response's body (too large,
+   * badly encoded or framed) after its head was whole, that response with an
+   * empty body, so that what the head asks (a redirect, a retry, a pause of
+   * the origin) can still be done; else `null`.
+   *
+   * @ignore
+   */
   [kFailedHead](): HttpResponse | null {
     const head = this.#parser.head;
     if (
