@@ -611,6 +611,25 @@ Deno.test("WarcWriter.create() with gzip: false writes a plain WARC warcio.js re
   );
 });
 
+Deno.test("WarcWriter.writeExchange() unfolds a folded Transfer-Encoding as the client does: the payload digest is the unchunked body's", async () => {
+  await using dir = await tempDir();
+  const warc = await WarcWriter.create(`${dir.path}/fold.warc`);
+  await warc.writeExchange({
+    url: "http://a.test/",
+    request: latin1("GET / HTTP/1.1\r\n\r\n"),
+    response: latin1(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n chunked\r\nX-Other: a\r\n\t b\r\n\r\n" +
+        "5\r\nhello\r\n0\r\n\r\n",
+    ),
+  });
+  await warc.close();
+  const records = await readWarc(await Deno.readFile(`${dir.path}/fold.warc`));
+  assertEquals(
+    records[1]!.headers.get("warc-payload-digest"),
+    await sha1(encoder.encode("hello")),
+  );
+});
+
 Deno.test("WarcWriter.writeExchange() digests the framed body with rawChunkedPayloadDigest", async () => {
   await using dir = await tempDir();
   const warc = await WarcWriter.create(`${dir.path}/raw.warc.gz`, {

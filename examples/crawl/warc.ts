@@ -697,8 +697,17 @@ class PayloadDigest {
   #startBody(head: string): void {
     const [startLine = "", ...lines] = head.split(/\r?\n/);
     const headers = new Map<string, string>();
+    let last: string | null = null;
     for (const line of lines) {
+      if (last !== null && (line.startsWith(" ") || line.startsWith("\t"))) {
+        // obs-fold: the value goes on, after a space, as the client reads it
+        // (RFC 9112 §5.2); `Transfer-Encoding:` then ` chunked` is chunked.
+        const before = headers.get(last)!;
+        headers.set(last, `${before}${before === "" ? "" : " "}${line.trim()}`);
+        continue;
+      }
       const colon = line.indexOf(":");
+      last = null;
       if (colon <= 0) continue;
       const name = line.slice(0, colon).trim().toLowerCase();
       const value = line.slice(colon + 1).trim();
@@ -706,6 +715,7 @@ class PayloadDigest {
         name,
         headers.has(name) ? `${headers.get(name)}, ${value}` : value,
       );
+      last = name;
     }
     let noBody = false;
     if (this.#kind === "request") {
