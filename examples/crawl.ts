@@ -743,7 +743,9 @@ async function main(): Promise<number> {
     interrupts++;
     if (crawling) stoppedBy ??= signal;
     // A third one does not wait for anything; without a WARC, a second.
-    if (interrupts > 2 || (interrupts === 2 && warc === null)) Deno.exit(130);
+    if (interrupts > 2 || (interrupts === 2 && warc === null)) {
+      Deno.exit(signal === "SIGTERM" ? 143 : 130);
+    }
     if (interrupts === 2) {
       // Writing a large record takes seconds: cut the WARC at its last whole one.
       warc?.abort();
