@@ -13,6 +13,7 @@ import {
   Run,
   seedHeld,
   seedPaths,
+  seedUrl,
   summaryOf,
   until,
   workArgs,
@@ -157,6 +158,66 @@ redisTest(
       `live workers took each other's entries; ${twice.length} URLs fetched twice`,
     );
     assertEquals(twice, [], "fetched twice by two live workers");
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work does not claim the entries a live worker holds after Redis stalls for less than the client's 10 s bound (SIGSTOP, no disconnect): the late reply holds claims off",
+  async () => {
+    await using redis = await startRedis();
+    await using server = heldServer("slow");
+    const claimIdle = 3_000;
+    // Past the hold-off of a worker started within claimIdle of Redis's start.
+    await new Promise((resolve) => setTimeout(resolve, claimIdle + 500));
+    const options = { "claim-idle": claimIdle, concurrency: 4, queue: 0 };
+    await using w1 = new Run(workArgs(redis, "w1", options));
+    let w2: Run | undefined;
+    let stopped = false;
+    try {
+      await seedUrl(redis, `${server.base}/u1`);
+      await until(
+        () => Promise.resolve(server.hits.get("/u1") === 1),
+        "w1 fetching /u1",
+      );
+      const held = performance.now();
+      // Read later: due for renewal after the stall began, when w1's
+      // renewal of /u1 is stuck on the wire.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await seedUrl(redis, `${server.base}/u2`);
+      await until(
+        () => Promise.resolve(server.hits.get("/u2") === 1),
+        "w1 fetching /u2",
+      );
+      w2 = new Run(workArgs(redis, "w2", options));
+      const wait = claimIdle / 2 - 200 - (performance.now() - held);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
+      // Past both entries' claimIdle, as Redis counts idle time.
+      Deno.kill(redis.pid, "SIGSTOP");
+      stopped = true;
+      await new Promise((resolve) => setTimeout(resolve, claimIdle));
+      Deno.kill(redis.pid, "SIGCONT");
+      stopped = false;
+      // Time for w2's claims, for w1's renewals to land.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      assertEquals(
+        [server.hits.get("/u1"), server.hits.get("/u2")],
+        [1, 1],
+        "fetched twice by two live workers",
+      );
+    } finally {
+      if (stopped) Deno.kill(redis.pid, "SIGCONT");
+      server.release();
+      w1.kill("SIGINT");
+      w2?.kill("SIGINT");
+    }
+    const summaries = [
+      summaryOf(await w1.finished(20_000)),
+      summaryOf(await w2.finished(20_000)),
+    ];
+    assertEquals(
+      summaries.map((s) => [s.worker, s.fetched, s.claimed, s.lost]),
+      [["w1", 2, 0, 0], ["w2", 0, 0, 0]],
+    );
   },
 );
 

@@ -110,7 +110,9 @@ export class ClaimHoldOff {
   // (the default, 60 s, has room). A short outage reaches them only within a
   // hold-off still in force (one that began earlier and never allowed a
   // claim: a worker long without room for more): the first comeback after
-  // claims were allowed starts a full hold-off. So can a holder's own
+  // claims were allowed starts a full hold-off. A stall that drops nothing
+  // (a paused Redis) shows only as late replies, which count as outages
+  // (`Frontier#timed`), but for a claim already on the wire. So can a holder's own
   // connection that drops at every beat, which this side does not see. Such
   // an entry is fetched twice and keeps one result (the commit script checks
   // who holds it).
@@ -517,7 +519,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
       if (now - at >= this.#o.claimIdle / 2) due.push(id);
     }
     if (due.length === 0) return;
-    this.#renewing = this.#o.redis.call([
+    this.#renewing = this.#timed(this.#o.redis, 0, [
       "EVALSHA",
       this.#o.shas.renew,
       "1",
@@ -535,6 +537,30 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     }).finally(() => {
       this.#renewing = null;
     });
+  }
+
+  /**
+   * `call` on `connection`, which answers within `expected` ms (a blocking
+   * read's block) when Redis and the way to it run: a reply later than that
+   * by a quarter of claimIdle or more is a stall (a Redis paused, a network
+   * that held the bytes) that no error told of, under the client's 10 s
+   * bound. Redis counted its time as the entries' idle time, and their
+   * holders could not renew meanwhile: claims are held off as after an
+   * outage, or the next XAUTOCLAIM would take entries from live workers (a
+   * stall of 8 s at --claim-idle 10000 did). A claim already on the wire when
+   * the stall began still runs as it ends.
+   */
+  async #timed(
+    connection: Redis,
+    expected: number,
+    args: string[],
+  ): Promise<unknown> {
+    const sent = performance.now();
+    const reply = await connection.call(args);
+    const now = performance.now();
+    const late = now - sent - expected;
+    if (late >= this.#o.claimIdle / 4) this.#holdOff.back(now, late);
+    return reply;
   }
 
   async #run(): Promise<void> {
@@ -683,7 +709,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
       const minIdle = this.#holdOff.allows(now)
         ? this.#o.claimIdle
         : Math.max(this.#o.claimIdle, RELEASED_IDLE / 2);
-      const reply = await this.#o.redis.call([
+      const reply = await this.#timed(this.#o.redis, 0, [
         "XAUTOCLAIM",
         keys.frontier,
         keys.group,
@@ -706,7 +732,7 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
       1,
       Math.min(this.#o.block, this.#o.idleExit ?? Infinity),
     );
-    const reply = await this.#o.reader.call([
+    const reply = await this.#timed(this.#o.reader, block, [
       "XREADGROUP",
       "GROUP",
       keys.group,
