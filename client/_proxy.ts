@@ -487,7 +487,8 @@ export function connectAuthority(url: URL): string {
  * The `CONNECT` request that opens a tunnel to `target` through `proxy`: the
  * authority-form target of {@linkcode connectAuthority}, a `Host` equal to it
  * (RFC 9112 section 3.2.3), `User-Agent` unless empty, and
- * `Proxy-Authorization` when the proxy URL had credentials.
+ * `Proxy-Authorization`: the caller's (`authorization`), else the proxy URL's
+ * credentials, if any.
  *
  * @example
  * ```ts ignore
@@ -499,6 +500,8 @@ export function connectAuthority(url: URL): string {
  * @param target The URL to reach through the tunnel; only its host and port are sent.
  * @param proxy The proxy, from {@linkcode parseProxy}.
  * @param userAgent The `User-Agent` value; `""` sends none.
+ * @param authorization The caller's own `Proxy-Authorization` (checked as
+ *   a request's header is), which wins over the proxy URL's; `null` for none.
  * @returns The request's bytes.
  * @throws {TypeError} If `target` has no port to connect to, or `userAgent`
  *   holds CR, LF, NUL or a character above U+00FF.
@@ -507,6 +510,7 @@ export function encodeConnect(
   target: URL,
   proxy: ProxyConfig,
   userAgent: string,
+  authorization: string | null = null,
 ): Uint8Array {
   const authority = connectAuthority(target);
   if (!FIELD_VALUE.test(userAgent)) {
@@ -518,8 +522,9 @@ export function encodeConnect(
   }
   let head = `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n`;
   if (userAgent !== "") head += `User-Agent: ${userAgent}\r\n`;
-  if (proxy.authorization !== null) {
-    head += `Proxy-Authorization: ${proxy.authorization}\r\n`;
+  const credentials = authorization ?? proxy.authorization;
+  if (credentials !== null) {
+    head += `Proxy-Authorization: ${credentials}\r\n`;
   }
   head += "\r\n";
   const bytes = new Uint8Array(head.length);

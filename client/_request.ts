@@ -101,6 +101,9 @@ const MANAGED = new Set([
   "connection",
   "content-length",
   "transfer-encoding",
+  // To the proxy only: on the request line's heels for one in absolute-form,
+  // in the CONNECT for a tunnel, never inside it (the origin's).
+  "proxy-authorization",
 ]);
 
 function describe(value: unknown): string {
@@ -483,8 +486,13 @@ export class RequestWriter {
   readonly closes: boolean;
   /** The caller's own `Host`, which replaces the URL's. */
   readonly #host: string | null;
-  /** Whether the caller set `Proxy-Authorization`, which a proxy URL's never replaces. */
-  readonly #proxyAuthorized: boolean;
+  /**
+   * The caller's own `Proxy-Authorization`, which a proxy URL's credentials
+   * never replace; `null` for none. It goes to the proxy: after the request
+   * line in absolute-form, in the `CONNECT` of a tunnel, and never through the
+   * tunnel to the origin.
+   */
+  readonly proxyAuthorization: string | null;
   /** Whether the caller set `Authorization`, which URL credentials never replace. */
   readonly #authorized: boolean;
   /**
@@ -512,7 +520,7 @@ export class RequestWriter {
     this.#host = fieldValue(headers, "host");
     if (this.#host !== null) checkHost(this.#host);
     this.#authorized = fieldValue(headers, "authorization") !== null;
-    this.#proxyAuthorized = fieldValue(headers, "proxy-authorization") !== null;
+    this.proxyAuthorization = fieldValue(headers, "proxy-authorization");
     this.userAgent = fieldValue(headers, "user-agent") ?? init.userAgent ??
       DEFAULT_USER_AGENT;
     const fields: FieldList = [
@@ -580,13 +588,21 @@ export class RequestWriter {
    *
    * @param url An `http:` or `https:` URL.
    * @param proxy For an `http:` URL sent to a proxy: the request-target is in
-   *   absolute-form (RFC 9112 section 3.2.2) and the proxy's credentials, if
-   *   any, go as `Proxy-Authorization` unless the caller set one.
+   *   absolute-form (RFC 9112 section 3.2.2) and the caller's
+   *   `Proxy-Authorization`, else the proxy's credentials, if any, go with it.
+   * @param tunnel Whether the request goes through a tunnel (`CONNECT`) to its
+   *   origin: the caller's `Proxy-Authorization` went in the `CONNECT`, and is
+   *   left out here. Sent straight to its origin (neither), a request carries
+   *   it as the caller set it.
    * @returns The request, head and content in one array, but a body of over
    *   64 KiB ({@linkcode RequestWriter.body}), which goes after it.
    * @throws {TypeError} If the URL cannot be sent as given.
    */
-  encode(url: URL, proxy: ProxyConfig | null = null): Uint8Array {
+  encode(
+    url: URL,
+    proxy: ProxyConfig | null = null,
+    tunnel = false,
+  ): Uint8Array {
     const protocol = url.protocol;
     if (protocol !== "http:" && protocol !== "https:") {
       throw new TypeError(
@@ -607,7 +623,14 @@ export class RequestWriter {
     // Method, target, host and base64 are visible ASCII, so UTF-8 is byte for byte.
     // Request bytes are internal (sent, never handed to a caller), so they may
     // share a slab with other internal buffers.
-    if (proxy === null && authorization === null) {
+    const proxyAuthorization = proxy !== null
+      ? this.proxyAuthorization ?? proxy.authorization
+      : tunnel
+      ? null
+      : this.proxyAuthorization;
+    if (
+      proxyAuthorization === null && authorization === null && proxy === null
+    ) {
       return this.#write(target, host);
     }
     // The absolute-form carries the URL's host even when the caller set Host.
@@ -616,8 +639,8 @@ export class RequestWriter {
       ? `${this.method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`
       : `${this.method} ${protocol}//${url.host}${target} HTTP/1.1\r\nHost: ${host}\r\n`;
     if (authorization !== null) line += `Authorization: ${authorization}\r\n`;
-    if (proxy?.authorization && !this.#proxyAuthorized) {
-      line += `Proxy-Authorization: ${proxy.authorization}\r\n`;
+    if (proxyAuthorization) {
+      line += `Proxy-Authorization: ${proxyAuthorization}\r\n`;
     }
     const out = allocate(line.length + this.#tail.length);
     out.set(this.#tail, putAscii(out, 0, line));
@@ -634,8 +657,14 @@ export class RequestWriter {
    *
    * @throws {TypeError} If the URL cannot be sent as given.
    */
-  encodeUrl(url: HttpUrl, proxy: ProxyConfig | null = null): Uint8Array {
-    if (!url.plain || proxy !== null) return this.encode(url.url, proxy);
+  encodeUrl(
+    url: HttpUrl,
+    proxy: ProxyConfig | null = null,
+    tunnel = false,
+  ): Uint8Array {
+    if (!url.plain || proxy !== null || this.proxyAuthorization !== null) {
+      return this.encode(url.url, proxy, tunnel);
+    }
     const site = url.site;
     const target = url.target;
     if (this.#site !== site) {

@@ -486,6 +486,8 @@ export class HttpClient {
   #step = CONNECT_SOCKET;
   /** The `User-Agent` of a `CONNECT`. */
   #userAgent!: string;
+  /** The caller's `Proxy-Authorization`, for a tunnel's `CONNECT`; `null` for none. */
+  #proxyAuthorization!: string | null;
   /** The parser of the proxy's answer to `CONNECT`. */
   #tunnelParser!: ResponseParser | null;
   /** TLS over a tunnel is being tried with the default roots, not `caCerts`. */
@@ -637,6 +639,7 @@ export class HttpClient {
     const request = writer.encodeUrl(
       parsed,
       route !== null && route.kind === "proxy" ? route.proxy : null,
+      route !== null && route.kind === "tunnel",
     );
     const tap = options.tap === undefined ? null : new TapRecorder(
       options.tap,
@@ -681,6 +684,7 @@ export class HttpClient {
     this.#route = route;
     this.#step = CONNECT_SOCKET;
     this.#userAgent = route !== null ? writer.userAgent : "";
+    this.#proxyAuthorization = writer.proxyAuthorization;
     this.#tunnelParser = null;
     this.#defaultRoots = false;
     this.#timeout = timeout;
@@ -1046,7 +1050,12 @@ export class HttpClient {
         if (route.kind === "tunnel") {
           // A CONNECT request is far below the write buffer's high-water mark.
           conn[kSendOwned](
-            encodeConnect(this.url, route.proxy!, this.#userAgent),
+            encodeConnect(
+              this.url,
+              route.proxy!,
+              this.#userAgent,
+              this.#proxyAuthorization,
+            ),
           );
           this.#tunnelParser = new ResponseParser({ method: "CONNECT" });
           this.#step = CONNECT_ANSWER;

@@ -276,6 +276,30 @@ Deno.test("fetchAll() with proxy sends the proxy URL's credentials as Proxy-Auth
   assert(!error.message.includes("nope"));
 });
 
+Deno.test("fetchAll() sends a Proxy-Authorization header of the caller's to the proxy only: in the CONNECT of an https URL, never through the tunnel to the origin", async () => {
+  const seen: Array<string | null> = [];
+  await using server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+    cert,
+    key,
+  }, (req) => {
+    seen.push(req.headers.get("proxy-authorization"));
+    return new Response("ok");
+  });
+  const authorization = `Basic ${btoa("bob:p@ss")}`;
+  await using proxy = startMiniProxy({ authorization });
+  const [result] = await fetchAll([`https://127.0.0.1:${server.addr.port}/`], {
+    caCerts: [ca],
+    proxy: proxy.url, // no credentials of its own: the header's are the ones
+    headers: { "Proxy-Authorization": authorization },
+    retry: { limit: 0 },
+  });
+  assertEquals(new TextDecoder().decode(ok(result).body), "ok");
+  assertEquals(seen, [null], "the proxy's credentials reached the origin");
+});
+
 Deno.test("fetchAll() with proxy down fails only the proxied URLs, with the connection's error", async () => {
   const site = origin(false);
   const tls = origin(true);

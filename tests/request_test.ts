@@ -9,6 +9,7 @@ import {
   validateMethod,
 } from "../client/_request.ts";
 import { parseProxy } from "../client/_proxy.ts";
+import { toHttpUrl } from "../client/_http_url.ts";
 
 function text(bytes: Uint8Array): string {
   return String.fromCharCode(...bytes);
@@ -545,7 +546,7 @@ Deno.test("encodeRequest() refuses URLs that are not http(s) or not what they cl
   );
 });
 
-Deno.test("RequestWriter.encode() with a proxy writes the absolute-form target and the proxy's Proxy-Authorization", () => {
+Deno.test("RequestWriter.encode() with a proxy writes the absolute-form target and the proxy's Proxy-Authorization; a caller's own goes to the proxy, never through a tunnel", () => {
   const proxy = parseProxy("http://u:p%40ss@127.0.0.1:3128");
   const url = new URL("http://a:b@example.com:8080/x/y?q=1#frag");
   const writer = new RequestWriter({ method: "GET", keepAlive: true });
@@ -569,4 +570,20 @@ Deno.test("RequestWriter.encode() with a proxy writes the absolute-form target a
   const head = text(own.encode(new URL("http://example.com/"), proxy));
   assertEquals(head.match(/Proxy-Authorization/gi)?.length, 1);
   assertEquals(/proxy-authorization: Bearer t\r\n/i.test(head), true);
+  // Through a tunnel it went in the CONNECT: not to the origin.
+  for (
+    const tunneled of [
+      own.encode(new URL("https://example.com/"), null, true),
+      own.encodeUrl(toHttpUrl("https://example.com/"), null, true),
+    ]
+  ) {
+    assertEquals(/proxy-authorization/i.test(text(tunneled)), false);
+  }
+  // Straight to an origin (no proxy known), it goes as the caller set it.
+  assertEquals(
+    /Proxy-Authorization: Bearer t\r\n/.test(
+      text(own.encode(new URL("http://example.com/"))),
+    ),
+    true,
+  );
 });
