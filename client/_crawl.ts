@@ -51,6 +51,7 @@ import {
   kStamps,
   kTotalLimit,
   kTransport,
+  kUnreadMayWait,
   kWake,
 } from "./http_client.ts";
 import { type HttpUrl, toHttpUrl } from "./_http_url.ts";
@@ -1305,11 +1306,13 @@ export class Crawl {
       // risk: only a longer one is checked.
       if (
         slot !== null && slot.conn === reusable &&
-        slot.unwatched +
-              (slot.unwatchedSince >= 0
-                ? loopNow() - slot.unwatchedSince
-                : 0) >=
-          VERIFY_MS
+        (slot.unwatched +
+                (slot.unwatchedSince >= 0
+                  ? loopNow() - slot.unwatchedSince
+                  : 0) >=
+            VERIFY_MS ||
+          // Bytes past the response may wait unread: read them first.
+          client[kUnreadMayWait]())
       ) {
         slot.job = null;
         slot.client = client;

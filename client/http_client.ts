@@ -9,6 +9,7 @@ import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
 import {
   kCloseNow,
   kConsume,
+  kFilled,
   kPeek,
   kReadInto,
   kSendOwned,
@@ -324,6 +325,8 @@ export const kIdleWhileWaiting: unique symbol = Symbol(
 );
 /** The head of a response whose body failed (internal; see `HttpClient[kFailedHead]`). */
 export const kFailedHead: unique symbol = Symbol("selectors.failedHead");
+/** Whether bytes past the response may wait unread (internal; see `HttpClient[kUnreadMayWait]`). */
+export const kUnreadMayWait: unique symbol = Symbol("selectors.unreadMayWait");
 /** Whether a kept conn was found closed under the request (internal; see `HttpClient[kMetClosedConn]`). */
 export const kMetClosedConn: unique symbol = Symbol("selectors.metClosedConn");
 
@@ -432,6 +435,8 @@ export class HttpClient {
   #reusedConn!: boolean;
   /** That kept conn turned out closed by the server before any answer. */
   #metClosedConn!: boolean;
+  /** The response ended where a read that filled the conn's buffer ended. */
+  #unreadMayWait!: boolean;
   #parser!: ResponseParser;
   #decoder!: ContentDecoder | null;
   /** The turn a decoding slice waits for; cleared if the request ends first. */
@@ -712,6 +717,7 @@ export class HttpClient {
     }
     this.#reusedConn = conn !== null;
     this.#metClosedConn = false;
+    this.#unreadMayWait = false;
     this.#mayReplay = this.#reusedConn && IDEMPOTENT_METHODS.has(method) &&
       bodyStream === null;
     if (conn !== null) {
@@ -835,6 +841,16 @@ export class HttpClient {
   [kIdleWhileWaiting](): boolean {
     return this.#ending && this.#reusable && this.#sinkClosing &&
       this.#waiting !== null;
+  }
+
+  /**
+   * For the crawl: whether the response ended where a read that filled the
+   * conn's buffer ended, so that bytes past it may wait unread in the kernel.
+   *
+   * @ignore
+   */
+  [kUnreadMayWait](): boolean {
+    return this.#unreadMayWait;
   }
 
   /**
@@ -1355,6 +1371,10 @@ export class HttpClient {
       }
       // Bytes past the response mean a confused peer: the conn cannot be reused.
       trailing = used !== data.length;
+      // Ended with a read that filled the buffer: bytes past it may wait in
+      // the kernel, to be taken by the next request on this conn as its
+      // response. The crawl checks such a conn before reuse.
+      if (parser.done && !trailing) this.#unreadMayWait = conn[kFilled]();
       if (parser.done) this.#end(trailing);
       else if (this.#tap !== null) this.#awaitTap();
       else this.#aimDirect();

@@ -42,6 +42,11 @@ export const kStartTls: unique symbol = Symbol("selectors.startTls");
 /** `()`: how many bytes the last `kReadInto` read placed in its target (then 0). */
 export const kTakeDirect: unique symbol = Symbol("selectors.takeDirect");
 /**
+ * `()`: whether the last read filled the conn's buffer, so the peer may have
+ * sent more that waits in the kernel, unseen yet.
+ */
+export const kFilled: unique symbol = Symbol("selectors.filled");
+/**
  * `()`: `close()` that drops what `send` accepted and did not write yet, for a
  * conn whose exchange failed: nobody needs those bytes, and flushing them to a
  * peer that stopped reading would hold the socket (and the process) for the

@@ -14,6 +14,7 @@ import type { Connecting, Transport } from "./_transport.ts";
 import {
   kCloseNow,
   kConsume,
+  kFilled,
   kIdle,
   kPeek,
   kReadBufferSize,
@@ -724,6 +725,16 @@ export class PollableConn implements Pollable, Disposable {
     this.#target = target;
     // The rest goes straight to the consumer: the buffer was big enough.
     this.#grow = false;
+  }
+
+  /**
+   * Whether the last read filled the conn's buffer: more may wait in the
+   * kernel.
+   *
+   * @ignore
+   */
+  [kFilled](): boolean {
+    return this.#grow;
   }
 
   /**

@@ -324,7 +324,8 @@ for (const wait of ["sink", "gzip"] as const) {
   }
 }
 
-for (const size of [1024, 20_000, 300_000]) {
+// 4055: head and body fill the conn's first read, of 4 KiB, to its last byte.
+for (const size of [1024, 4055, 20_000, 300_000]) {
   for (const into of ["memory", "a sink"] as const) {
     Deno.test(`fetchAll() does not reuse a conn whose ${size}-byte response came with a whole unasked-for response after it, read into ${into}: the next GET goes on a new conn and gets its own body`, async () => {
       const seen: Array<{ path: string; connIndex: number }> = [];
