@@ -953,10 +953,12 @@ export class Crawl {
   }
 
   /**
-   * A kept conn of `key` turned out closed under a request: its server closes
-   * conns without saying so, later than a check before reuse sees (a few ms
-   * after each response, say). Requests that cannot be sent again take new
-   * conns there from now on, so such a server fails one POST, not most.
+   * A kept conn of `key` turned out closed under a request that could not be
+   * sent again: its server closes conns without saying so, later than a check
+   * before reuse sees (a few ms after each response, say). Such requests take
+   * new conns there from now on, so such a server fails one POST, not most.
+   * (Not after a GET's replay: one race with a server's idle timer would cost
+   * every later POST a connect.)
    */
   #closesConns(key: string): void {
     this.#keepsConns.delete(key);
@@ -995,10 +997,7 @@ export class Crawl {
     let slot = job.slot;
     if (slot === null || slot.conn !== conn) {
       // A new conn, or a fresh one after a stale keep-alive conn failed.
-      if (slot !== null) {
-        this.#watch(slot, 0);
-        if (client[kMetClosedConn]()) this.#closesConns(job.poolKey);
-      }
+      if (slot !== null) this.#watch(slot, 0);
       slot = job.slot = new Slot(conn, job, 0);
     }
     // Waiting on its body stream, a client still reads (an early answer), and

@@ -854,9 +854,10 @@ export class HttpClient {
   }
 
   /**
-   * For the crawl: whether the kept conn this request was given turned out
-   * closed by the server before any answer (the request was sent again on a
-   * new conn, or failed, not being resendable).
+   * For the crawl: whether the request failed because the kept conn it was
+   * given turned out closed by the server before any answer (it could not be
+   * sent again: not idempotent, or a stream body). A replayed one does not
+   * count: one race with a server's idle timer says little of the server.
    *
    * @ignore
    */
@@ -1583,7 +1584,6 @@ export class HttpClient {
       error = this.#sendError;
     }
     this.#sendError = null;
-    if (this.#reusedConn && this.#isStale(error)) this.#metClosedConn = true;
     if (this.#mayReplay && this.#isStale(error)) {
       // The server closed an idle keep-alive conn as we reused it: nothing of the
       // response came, so the request never reached the application. Try once more.
@@ -1600,6 +1600,8 @@ export class HttpClient {
       this.#parser = this.#newParser();
       return;
     }
+    // Not resendable, it fails on it: the server closes kept conns unseen.
+    if (this.#reusedConn && this.#isStale(error)) this.#metClosedConn = true;
     if (
       this.#reusedConn && !this.#mayReplay &&
       error instanceof HttpParseError && error.code === "empty-response"

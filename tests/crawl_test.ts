@@ -1702,7 +1702,7 @@ Deno.test("fetchAll() sends no POST on a kept conn whose server closes it right 
   );
 });
 
-Deno.test("fetchAll() sends POSTs on new conns to a server once one of its kept conns closed under a request, so a server that closes conns a few ms after each response fails one POST, not most", async () => {
+Deno.test("fetchAll() sends POSTs on new conns to a server once one of its kept conns closed under a POST, so a server that closes conns a few ms after each response fails one POST, not most", async () => {
   // Later than the check before reuse (a select and 1 ms) sees: the first
   // POST on a kept conn goes out, and the server closes without an answer.
   await using server = rawServer(async ({ conn }) => {
@@ -1724,6 +1724,26 @@ Deno.test("fetchAll() sends POSTs on new conns to a server once one of its kept 
     assertStringIncludes(String(failed(r)), "on a kept conn reused for it");
   }
   assertEquals(server.requests, 10 - failures.length);
+});
+
+Deno.test("fetchAll() keeps reusing conns for POSTs to a server after one GET was replayed on a new conn (a race with its idle timer, once)", async () => {
+  await using server = rawServer(async ({ conn, path, connIndex }) => {
+    // The idle timer fires as /g2 arrives: closed, unanswered, once.
+    if (path === "/g2" && connIndex === 0) return "close";
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    return "keep";
+  });
+  const results = await fetchAll([
+    server.url("/g1"),
+    server.url("/g2"),
+    ...Array.from({ length: 10 }, (_, i) => ({
+      url: server.url(`/p${i}`),
+      method: "POST",
+      body: `order ${i}`,
+    })),
+  ], { concurrency: 1 });
+  assert(results.every((r) => r.ok));
+  assertEquals(server.connections, 2, "a new conn for each POST");
 });
 
 Deno.test("fetchAll() drops an idle pooled conn the server closes during the crawl, and sends on a fresh one", async () => {
