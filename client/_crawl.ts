@@ -311,6 +311,8 @@ export class Crawl {
   >();
   /** A politeness delay is set: it counts from each request's send too. */
   readonly #delays: boolean;
+  /** `perOrigin.delay` is a function: the caller's code runs at each start. */
+  readonly #delayFunction: boolean;
 
   /**
    * Checks the options.
@@ -323,6 +325,7 @@ export class Crawl {
     this.#scheduler = new Scheduler(this.#config.limits, this.#timers);
     const delay = this.#config.limits.delay;
     this.#delays = typeof delay === "function" || delay > 0;
+    this.#delayFunction = typeof delay === "function";
     // Over many hosts, the conn idle longest is closed first.
     this.#pool = new IdlePool(
       this.#config.maxIdlePerOrigin,
@@ -671,7 +674,9 @@ export class Crawl {
       !signal?.aborted && (job = this.#scheduler.take(loopNow())) !== undefined
     ) {
       // Read afresh for each start: the caller's code run by the last one (a
-      // sink function, onProgress) moves the span's time on.
+      // sink function, a tap, onProgress) moves the span's time on, and so
+      // does a perOrigin.delay function, which take() just called.
+      if (this.#delayFunction) refresh();
       const now = loopNow();
       job.queued += now - job.waitingSince;
       job.queuedNow = false;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { refresh } from "./_clock.ts";
 import type { HttpExchangeTap, HttpTap } from "./http_tap.ts";
 import { isThenable } from "../selector/_util.ts";
 
@@ -47,6 +48,9 @@ export class TapRecorder {
         viaProxy: this.#viaProxy,
         date: new Date(),
       });
+      // The caller's code ran (a WARC writer opening a file, say): in a span
+      // of the crawl's loop, what starts after it is stamped after it.
+      refresh();
       // An async tap gives a promise, not the exchange's callbacks.
       if (isThenable(exchange)) ignoreRejection(exchange);
       else this.#exchange = exchange as HttpExchangeTap | undefined;

@@ -881,6 +881,24 @@ Deno.test("fetchAll() starts a URL's timeout after its sink function ran, not be
   for (const r of results) assertLess(r.timings.total - r.timings.queued, 500);
 });
 
+Deno.test("fetchAll() starts a URL's timeout after a perOrigin.delay function ran for it, not before", async () => {
+  await using server = recording();
+  let calls = 0;
+  const results = await fetchAll(
+    Array.from({ length: 3 }, (_, i) => `${server.base}/${i}`),
+    {
+      timeout: 200,
+      perOrigin: {
+        delay: () => {
+          if (calls++ === 0) busy(250); // the caller's code, past the timeout
+          return 0;
+        },
+      },
+    },
+  );
+  assertEquals(results.map((r) => r.ok), [true, true, true]);
+});
+
 Deno.test("fetchAll() spaces starts perOrigin.delay apart counted after a sync generator read the URL, not before", async () => {
   await using server = recording();
   function* slowSource() {
