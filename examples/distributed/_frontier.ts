@@ -179,6 +179,9 @@ export class ClaimHoldOff {
   }
 }
 
+/** The least lateness of a reply that counts as a stall of Redis (`Frontier#timed`), in ms. */
+const STALL_MIN = 500;
+
 /** The names of everything a crawl keeps in Redis. */
 export interface Keys {
   /** The stream of URLs to fetch (field `url`), read through {@linkcode Keys.group}. */
@@ -542,13 +545,13 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   /**
    * `call` on `connection`, which answers within `expected` ms (a blocking
    * read's block) when Redis and the way to it run: a reply later than that
-   * by a quarter of claimIdle or more is a stall (a Redis paused, a network
-   * that held the bytes) that no error told of, under the client's 10 s
-   * bound. Redis counted its time as the entries' idle time, and their
-   * holders could not renew meanwhile: claims are held off as after an
-   * outage, or the next XAUTOCLAIM would take entries from live workers (a
-   * stall of 8 s at --claim-idle 10000 did). A claim already on the wire when
-   * the stall began still runs as it ends.
+   * by a quarter of claimIdle or more (half a second at least) is a stall (a
+   * Redis paused, a network that held the bytes) that no error told of, under
+   * the client's 10 s bound. Redis counted its time as the entries' idle
+   * time, and their holders could not renew meanwhile: claims are held off as
+   * after an outage, or the next XAUTOCLAIM would take entries from live
+   * workers (a stall of 8 s at --claim-idle 10000 did). A claim already on
+   * the wire when the stall began still runs as it ends.
    */
   async #timed(
     connection: Redis,
@@ -559,7 +562,13 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     const reply = await connection.call(args);
     const now = performance.now();
     const late = now - sent - expected;
-    if (late >= this.#o.claimIdle / 4) this.#holdOff.back(now, late);
+    // Not under half a second: Redis answers a blocking read that timed out
+    // on its 100 ms tick, and a loaded worker's loop lags; a short
+    // --claim-idle would hold claims off for good (a dead worker's entries
+    // never taken, the crawl never ending).
+    if (late >= Math.max(this.#o.claimIdle / 4, STALL_MIN)) {
+      this.#holdOff.back(now, late);
+    }
     return reply;
   }
 
