@@ -190,7 +190,13 @@ function checkField(name: unknown, value: unknown): void {
  */
 export function normalizeHeaders(init: HeadersInit | undefined): Headers {
   const headers = new Headers();
-  for (const [name, value] of fieldList(init)) headers.append(name, value);
+  for (const [name, value] of fieldList(init)) {
+    const cookie = name === "cookie" ? headers.get("cookie") : null;
+    // One Cookie field, its pairs joined by "; " (RFC 6265 section 5.4), not
+    // the ", " of `Headers`, which a server reads as part of the value.
+    if (cookie !== null) headers.set("cookie", `${cookie}; ${value}`);
+    else headers.append(name, value);
+  }
   return headers;
 }
 
@@ -542,8 +548,13 @@ export class RequestWriter {
       : "close";
     if (connection !== null) fields.push(["Connection", connection]);
     this.closes = connection !== null && CLOSE_TOKEN.test(connection);
+    let cookie: [string, string] | null = null;
     for (const field of headers) {
-      if (!MANAGED.has(field[0])) fields.push(field);
+      if (MANAGED.has(field[0])) continue;
+      if (field[0] !== "cookie") fields.push(field);
+      else if (cookie === null) fields.push(cookie = [field[0], field[1]]);
+      // One Cookie field, pairs joined by "; " (RFC 6265 section 5.4).
+      else cookie[1] += `; ${field[1]}`;
     }
     let fixed: Uint8Array | null = null;
     this.stream = null;

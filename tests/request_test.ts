@@ -546,6 +546,24 @@ Deno.test("encodeRequest() refuses URLs that are not http(s) or not what they cl
   );
 });
 
+Deno.test('RequestWriter and normalizeHeaders() send repeated Cookie fields as one, pairs joined by "; " (RFC 6265 section 5.4), not the ", " of other fields', () => {
+  const pairs: [string, string][] = [
+    ["Cookie", "a=1"],
+    ["X-D", "1"],
+    ["Cookie", "b=2"],
+    ["X-D", "2"],
+  ];
+  const head = text(
+    new RequestWriter({ method: "GET", keepAlive: true, headers: pairs })
+      .encode(new URL("http://example.com/")),
+  );
+  assertEquals(head.match(/^cookie: .*$/gim), ["cookie: a=1; b=2"]);
+  assertEquals(head.match(/^x-d: .*$/gim), ["x-d: 1", "x-d: 2"]);
+  const headers = normalizeHeaders(pairs);
+  assertEquals(headers.get("cookie"), "a=1; b=2");
+  assertEquals(headers.get("x-d"), "1, 2");
+});
+
 Deno.test("RequestWriter.encode() with a proxy writes the absolute-form target and the proxy's Proxy-Authorization; a caller's own goes to the proxy, never through a tunnel", () => {
   const proxy = parseProxy("http://u:p%40ss@127.0.0.1:3128");
   const url = new URL("http://a:b@example.com:8080/x/y?q=1#frag");
