@@ -43,6 +43,7 @@ import {
   type HttpClient,
   type HttpResponse,
   type InternalOptions,
+  kDetach,
   kFailedHead,
   kIdleWhileWaiting,
   kMetClosedConn,
@@ -1292,7 +1293,7 @@ export class Crawl {
     job.slot = null;
     const client = job.client;
     if (client === null) return;
-    let reusable = this.#config.keepAlive ? client.detach() : null;
+    let reusable = this.#config.keepAlive ? client[kDetach]() : null;
     if (reusable !== null && slot?.dirty === true) {
       // Read while the request waited on its sink: not reused. (One readable
       // now is not either: the check at take, or the select, closes it.)

@@ -12,6 +12,7 @@ import {
   kFilled,
   kPeek,
   kReadInto,
+  kReady,
   kSendOwned,
   kStartTls,
   kTakeDirect,
@@ -325,6 +326,8 @@ export const kIdleWhileWaiting: unique symbol = Symbol(
 );
 /** The head of a response whose body failed (internal; see `HttpClient[kFailedHead]`). */
 export const kFailedHead: unique symbol = Symbol("selectors.failedHead");
+/** `detach()` for the crawl, which checks reuse itself (internal; see `HttpClient[kDetach]`). */
+export const kDetach: unique symbol = Symbol("selectors.detach");
 /** Whether bytes past the response may wait unread (internal; see `HttpClient[kUnreadMayWait]`). */
 export const kUnreadMayWait: unique symbol = Symbol("selectors.unreadMayWait");
 /** Whether a kept conn was found closed under the request (internal; see `HttpClient[kMetClosedConn]`). */
@@ -376,7 +379,9 @@ const noop = () => {};
  * `events` is 0 (or `EVENT_READ` while only the body stream is awaited, for an
  * answer that comes before the request's end). Register the connection for
  * `events` (0: unregister it, so nothing more is read: that is the
- * backpressure), and call `handle(0)` once the promise settles.
+ * backpressure), and call `handle(0)` once the promise settles, or once the
+ * deadline passed, whichever comes first (a `wakeup()` of your selector when
+ * it settles does both, as below).
  *
  * @example Drive one request by hand
  * ```ts
@@ -387,6 +392,7 @@ const noop = () => {};
  * using sel = new DefaultSelector();
  * const client = new HttpClient(`http://127.0.0.1:${server.addr.port}/`, { timeout: 5_000 });
  * let registered = 0; // the events the conn is registered for
+ * let woken: Promise<void> | null = null; // the wait a wakeup() is set for
  * while (client.state !== "done" && client.state !== "failed") {
  *   const events = client.events;
  *   if (events !== registered) {
@@ -395,11 +401,11 @@ const noop = () => {};
  *     else sel.modify(client.pollable, events);
  *     registered = events;
  *   }
- *   if (events === 0) {
- *     // Waiting on something else (a decoding turn, a sink): not read meanwhile.
- *     await client.waiting;
- *     client.handle(0);
- *     continue;
+ *   const waiting = client.waiting;
+ *   if (waiting !== null && waiting !== woken) {
+ *     // Waiting on something else (a sink, an upload's next chunk): its end wakes us.
+ *     woken = waiting;
+ *     waiting.then(() => sel.wakeup());
  *   }
  *   // Select until the deadline, then handle(0): that is what checks it.
  *   const ready = await sel.select(Math.max(0, client.deadline - performance.now()));
@@ -437,6 +443,8 @@ export class HttpClient {
   #metClosedConn!: boolean;
   /** The response ended where a read that filled the conn's buffer ended. */
   #unreadMayWait!: boolean;
+  /** The conn was handed over by `detach()`. */
+  #detached!: boolean;
   #parser!: ResponseParser;
   #decoder!: ContentDecoder | null;
   /** The turn a decoding slice waits for; cleared if the request ends first. */
@@ -718,6 +726,7 @@ export class HttpClient {
     this.#reusedConn = conn !== null;
     this.#metClosedConn = false;
     this.#unreadMayWait = false;
+    this.#detached = false;
     this.#mayReplay = this.#reusedConn && IDEMPOTENT_METHODS.has(method) &&
       bodyStream === null;
     if (conn !== null) {
@@ -955,16 +964,40 @@ export class HttpClient {
   /**
    * Takes the connection of a `done` keep-alive request for another request to the
    * same origin, or `null` if it cannot be reused (then it is already closed): the
-   * response must have been framed by its length, with no byte after it, and both
-   * sides must have agreed to keep the connection. Call it at most once; the client
-   * no longer owns the connection after it.
+   * response must have been framed by its length, with no byte after it (none
+   * read, and none that may wait unread: a response that ended exactly where a
+   * read that filled the conn's buffer did gives `null`), and both sides must
+   * have agreed to keep the connection. Call it at most once; the client no
+   * longer owns the connection after it (`close()` leaves it open).
    *
    * @returns The open connection, or `null`.
    */
   detach(): PollableConn | null {
+    // Bytes past the response may wait unread (it ended with a read that
+    // filled the buffer), or came already: the next request would take them
+    // as its response. Closed rather than handed over.
+    if (
+      this.#unreadMayWait ||
+      (this.#state === "done" && (this.#conn[kReady]() & EVENT_READ) !== 0)
+    ) {
+      if (this.#state === "done") this.#conn.close();
+      return null;
+    }
+    return this[kDetach]();
+  }
+
+  /**
+   * For the crawl: {@linkcode HttpClient.detach} without its check of bytes
+   * that may wait unread, which the crawl makes itself, by a read before
+   * reuse (see `HttpClient[kUnreadMayWait]`).
+   *
+   * @ignore
+   */
+  [kDetach](): PollableConn | null {
     if (this.#state !== "done" || !this.#reusable || this.#conn.closed) {
       return null;
     }
+    this.#detached = true;
     return this.#conn;
   }
 
@@ -980,7 +1013,8 @@ export class HttpClient {
     if (this.#state !== "done" && this.#state !== "failed") {
       this.#fail(reason ?? new Deno.errors.Interrupted("Request closed"));
     }
-    this.#conn[kCloseNow]();
+    // Handed over by detach(): no longer this client's to close.
+    if (!this.#detached) this.#conn[kCloseNow]();
   }
 
   #checkDeadlines(now: number): void {

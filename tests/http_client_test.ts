@@ -194,6 +194,118 @@ Deno.test("HttpClient with keepAlive: true hands its connection on with detach()
   assert(conn.closed);
 });
 
+const EXTRA = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!";
+
+Deno.test("HttpClient.detach() gives null, the conn closed, when the response ended where a read filling the conn's 4 KiB buffer did: bytes past it may wait unread", async () => {
+  // Head and body fill the conn's first read, of 4 KiB, to its last byte.
+  const head = "HTTP/1.1 200 OK\r\nContent-Length: 4055\r\n\r\n";
+  assertEquals(head.length + 4055, 4096);
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, head + "x".repeat(4055) + EXTRA);
+    return "keep";
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await drive(first);
+  assertEquals(first.response?.body.length, 4055);
+  assertStrictEquals(first.detach(), null);
+  assert(first.pollable.closed);
+});
+
+Deno.test("HttpClient.detach() gives null, the conn closed, when bytes past the response came while it stayed registered", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, LENGTH);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writeSplit(conn, EXTRA);
+    return "keep";
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await drive(first);
+  using sel = new DefaultSelector();
+  sel.register(first.pollable, EVENT_READ);
+  assertEquals((await sel.select(5_000)).length, 1, "the extra bytes came");
+  sel.unregister(first.pollable);
+  assertStrictEquals(first.detach(), null);
+  assert(first.pollable.closed);
+});
+
+Deno.test("HttpClient.close() after detach() leaves the conn it handed over open", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, LENGTH);
+    return "keep";
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await drive(first);
+  const conn = first.detach()!;
+  first.close();
+  assert(!conn.closed);
+  const second = new HttpClient(server.url("/2"), { keepAlive: true, conn });
+  await drive(second);
+  assertEquals(second.state, "done");
+  assertEquals(server.connections, 1);
+  second.close();
+});
+
+/** The README's loop for one `HttpClient`, as written there. */
+async function readmeLoop(client: HttpClient): Promise<void> {
+  using sel = new DefaultSelector();
+  let registered = 0; // the events the conn is registered for
+  let woken: Promise<void> | null = null; // the wait a wakeup() is set for
+  while (client.state !== "done" && client.state !== "failed") {
+    const events = client.events;
+    if (events !== registered) {
+      if (registered === 0) sel.register(client.pollable, events);
+      else if (events === 0) sel.unregister(client.pollable);
+      else sel.modify(client.pollable, events);
+      registered = events;
+    }
+    const waiting = client.waiting;
+    if (waiting !== null && waiting !== woken) {
+      woken = waiting;
+      waiting.then(() => sel.wakeup());
+    }
+    const ready = await sel.select(client.deadline - performance.now());
+    if (ready.length === 0) client.handle(0);
+    for (const [, mask] of ready) client.handle(mask);
+  }
+  if (registered !== 0) sel.unregister(client.pollable);
+}
+
+Deno.test("HttpClient driven by the README's loop sends a streamed upload whose chunks come slowly, and fails on its timeout with a sink that is never ready", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => new Response(`${(await req.arrayBuffer()).byteLength}`),
+  );
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  let sent = 0;
+  const upload = new HttpClient(`${base}/up`, {
+    method: "POST",
+    timeout: 5_000,
+    body: new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (sent++ === 20) controller.close();
+        else controller.enqueue(new Uint8Array(1024));
+      },
+    }),
+  });
+  await readmeLoop(upload);
+  assertEquals(upload.state, "done", String(upload.error));
+  assertEquals(new TextDecoder().decode(upload.response?.body), "20480");
+
+  const started = performance.now();
+  const stuck = new HttpClient(`${base}/`, {
+    timeout: 300,
+    sink: new WritableStream<Uint8Array>(
+      { write: () => new Promise(() => {}) }, // never ready again
+      { highWaterMark: 1 },
+    ),
+  });
+  await readmeLoop(stuck);
+  assertInstanceOf(stuck.error, Deno.errors.TimedOut);
+  assert(performance.now() - started < 2_000);
+  stuck.close();
+});
+
 Deno.test("HttpClient without keepAlive closes its connection when done; detach() gives null", async () => {
   await using server = cannedServer(LENGTH);
   const client = new HttpClient(server.url("/"));
