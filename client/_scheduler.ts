@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { refresh } from "./_clock.ts";
 import type { DeadlineQueue, Timed } from "./_deadlines.ts";
 
 /** The limits the scheduler enforces. */
@@ -254,11 +255,18 @@ export class Scheduler<J> {
       this.#running++;
       origin.inFlight++;
       const delay = this.#limits.delay;
-      origin.delay = typeof delay === "number"
-        ? delay
-        : originDelay(delay, origin);
-      origin.nextStart = now + origin.delay;
-      this.#place(origin, now);
+      let start = now;
+      if (typeof delay === "number") origin.delay = delay;
+      else {
+        const before = performance.now();
+        origin.delay = originDelay(delay, origin);
+        // The caller's function took its time: the delay counts from after
+        // it, and so does what the crawl's loop starts next.
+        start = now + (performance.now() - before);
+        refresh();
+      }
+      origin.nextStart = start + origin.delay;
+      this.#place(origin, start);
       return job;
     }
     return undefined;

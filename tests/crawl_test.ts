@@ -899,6 +899,26 @@ Deno.test("fetchAll() starts a URL's timeout after a perOrigin.delay function ra
   assertEquals(results.map((r) => r.ok), [true, true, true]);
 });
 
+Deno.test("fetchAll() spaces starts perOrigin.delay apart counted after the delay function ran, not before", async () => {
+  await using server = recording();
+  let calls = 0;
+  const results = await fetchAll(
+    Array.from({ length: 2 }, (_, i) => `${server.base}/${i}`),
+    {
+      keepAlive: false,
+      perOrigin: {
+        delay: () => {
+          if (calls++ === 0) busy(250); // longer than the delay it answers
+          return 150;
+        },
+      },
+    },
+  );
+  assert(results.every((r) => r.ok));
+  const [first, second] = server.seen.map((s) => s.at);
+  assertGreater(second! - first!, 120);
+});
+
 Deno.test("fetchAll() spaces starts perOrigin.delay apart counted after a sync generator read the URL, not before", async () => {
   await using server = recording();
   function* slowSource() {
