@@ -8,6 +8,7 @@ import type { FetchAllOptions, RequestSpec } from "./fetch_all.ts";
 import {
   byteLimit,
   type InternalOptions,
+  kFollowsRedirects,
   kTransport,
   nonNegative,
   optionsObject,
@@ -115,6 +116,8 @@ export function crawlConfig(given: FetchAllOptions | null): CrawlConfig {
     ),
     decompress,
     keepAlive,
+    // A redirect's body is thrown away once followed: decoded only so far.
+    [kFollowsRedirects]: redirect !== "manual",
   };
   shared.connectTimeout = nonNegative(
     "connectTimeout",

@@ -283,6 +283,12 @@ export type InternalOptions = HttpClientOptions & {
    */
   [kDivertSink]?: (head: ResponseHead) => boolean;
   /**
+   * Set by the crawl when it follows redirects: the body of a redirect it
+   * follows (301, 302, 303, 307, 308 with a `Location`) is thrown away, and
+   * is decoded up to {@linkcode SET_ASIDE_MAX} bytes at most.
+   */
+  [kFollowsRedirects]?: boolean;
+  /**
    * The total timeout a timeout's message names when `timeout` is what is left
    * of it (a redirect's hop).
    */
@@ -301,6 +307,19 @@ export const kTransport: unique symbol = Symbol("selectors.transport");
 export const kRoute: unique symbol = Symbol("selectors.route");
 /** An `HttpClient` option key for the crawl's wakeup of a client whose sink failed. */
 export const kWake: unique symbol = Symbol("selectors.wake");
+/** An `HttpClient` option key: the crawl follows redirects (see `InternalOptions`). */
+export const kFollowsRedirects: unique symbol = Symbol(
+  "selectors.followsRedirects",
+);
+/**
+ * The most bytes a body set aside (a redirect followed, a status retried: thrown
+ * away) is decoded to, whatever `maxResponseBytes`: past it the body fails with
+ * `body-too-large`, and the crawl acts on the head all the same. A 269-byte
+ * redirect body of `gzip, br` decodes to 10 GiB.
+ */
+export const SET_ASIDE_MAX = 1024 * 1024;
+/** The statuses a crawl that follows redirects follows (with a `Location`). */
+const FOLLOWED = new Set([301, 302, 303, 307, 308]);
 /** An `HttpClient` option key for the total timeout a message names. */
 export const kTotalLimit: unique symbol = Symbol("selectors.totalLimit");
 
@@ -485,6 +504,8 @@ export class HttpClient {
   #body!: BodyBuffer | SinkBody | null;
   #sink!: WritableStream<Uint8Array> | undefined;
   #divert!: ((head: ResponseHead) => boolean) | undefined;
+  /** The crawl follows redirects: their bodies are set aside (see `kFollowsRedirects`). */
+  #followsRedirects!: boolean;
   #wake: (() => void) | undefined;
   #tap!: TapRecorder | null;
   #maxResponseBytes = 0;
@@ -686,6 +707,7 @@ export class HttpClient {
     this.#body = null;
     this.#sink = sink;
     this.#divert = divert;
+    this.#followsRedirects = internal[kFollowsRedirects] === true;
     this.#wake = internal[kWake];
     this.#tap = tap;
     this.#maxResponseBytes = maxResponseBytes;
@@ -1462,13 +1484,21 @@ export class HttpClient {
       if (route !== null && head.status === 407 && route.kind === "proxy") {
         throw new ProxyError(route.proxy!.authority, 407, head.statusText);
       }
+      // Thrown away by the crawl once in: a decompression bomb there would
+      // take memory that a sink, or a small body, was meant to spare.
+      const setAside = this.#divert !== undefined
+        ? this.#divert(head)
+        : this.#followsRedirects && FOLLOWED.has(head.status) &&
+          head.field("location") !== null;
       if (this.#decompress && this.#parser.contentEncoded) {
         this.#decoder = ContentDecoder.for(
           head.field("content-encoding"),
-          this.#maxResponseBytes,
+          setAside
+            ? Math.min(this.#maxResponseBytes, SET_ASIDE_MAX)
+            : this.#maxResponseBytes,
         );
       }
-      body = this.#body = this.#sink !== undefined && !this.#divert?.(head)
+      body = this.#body = this.#sink !== undefined && !setAside
         ? new SinkBody(this.#sink, this.#wake)
         : new BodyBuffer(
           this.#decoder === null ? this.#parser.contentLength : -1,

@@ -2171,29 +2171,22 @@ Deno.test("fetchAll() with maxIdlePerOrigin 0 keeps no idle conn, so each reques
   assertEquals(server.connections, 3);
 });
 
-Deno.test("fetchAll() fails a redirect whose coded body is still decoding at the deadline with TimedOut, and sends no next hop", async () => {
-  // The 302's body is 64 gzip members of 8 MiB of zeros each (about 512 KiB
-  // on the wire): it arrives at once, and decoding its 512 MiB takes several
-  // times the crawl's 150 ms, which in turn leaves a loaded machine room to
-  // connect and send the request first.
-  const member = await new Response(
-    new Blob([new Uint8Array(8 << 20)]).stream().pipeThrough(
-      new CompressionStream("gzip"),
-    ),
-  ).bytes();
-  const bomb = new Uint8Array(member.length * 64);
-  for (let i = 0; i < 64; i++) bomb.set(member, i * member.length);
+Deno.test("fetchAll() fails a redirect whose body is still coming at the deadline with TimedOut, and sends no next hop", async () => {
+  // (A coded body no longer takes long to decode here: a followed redirect's
+  // body is decoded only up to 1 MiB.) This one trickles in.
   await using server = rawServer(async ({ conn, path }) => {
     if (path === "/r") {
       await writeSplit(
         conn,
-        "HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Encoding: gzip\r\n" +
-          `Content-Length: ${bomb.length}\r\n\r\n`,
+        "HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 100\r\n\r\n",
       );
-      await writeSplit(conn, bomb);
-    } else {
-      await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      for (let i = 0; i < 20; i++) {
+        await sleep(20);
+        await writeSplit(conn, "x");
+      }
+      return "close";
     }
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     return "keep";
   });
   const [result] = await fetchAll([server.url("/r")], { timeout: 150 });

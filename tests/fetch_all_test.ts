@@ -857,6 +857,37 @@ Deno.test("fetchAll() maxResponseBytes stops a large body on the wire, and a bom
   ok(results[2]);
 });
 
+Deno.test("fetchAll() decodes the body of a redirect it follows, thrown away, only up to 1 MiB: a small gzip bomb there neither takes the memory nor the time of its decoded size", async () => {
+  // 128 gzip members of 16 MiB of zeros: 2 GiB decoded from ~2 MB.
+  const member = zlib.gzipSync(new Uint8Array(16 << 20));
+  const bomb = new Uint8Array(member.length * 128);
+  for (let i = 0; i < 128; i++) bomb.set(member, i * member.length);
+  await using server = rawServer(async ({ conn, path }) => {
+    await writeSplit(
+      conn,
+      path === "/moved"
+        ? `HTTP/1.1 302 Found\r\nLocation: /here\r\nContent-Encoding: gzip\r\nContent-Length: ${bomb.length}\r\n\r\n`
+        : "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhere",
+    );
+    if (path === "/moved") await writeSplit(conn, bomb);
+    return "keep";
+  });
+  const received: string[] = [];
+  for (const sink of [undefined, "sink"] as const) {
+    const [result] = await fetchAll([
+      sink === undefined ? server.url("/moved") : {
+        url: server.url("/moved"),
+        sink: new WritableStream<Uint8Array>({
+          write: (chunk) => void received.push(new TextDecoder().decode(chunk)),
+        }),
+      },
+    ], { timeout: 500 }); // decoding 2 GiB takes longer
+    assertEquals(ok(result).status, 200);
+    if (sink === undefined) assertEquals(text(ok(result).body), "here");
+  }
+  assertEquals(received.join(""), "here");
+});
+
 Deno.test("fetchAll() follows redirects, keeps result.url as given and sets response.url", async () => {
   await using server = serve((req) => {
     const url = new URL(req.url);
