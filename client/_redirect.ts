@@ -84,6 +84,26 @@ function utf8Location(location: string): string {
 }
 
 /**
+ * Whether a response with `status` and `location` redirects to a URL a crawl
+ * that follows redirects goes on to (an http(s) URL, resolved against `base`):
+ * its body is then thrown away. Not for the hop limit, past which the URL
+ * fails all the same.
+ */
+export function redirectsOnward(
+  status: number,
+  location: string | null,
+  base: URL,
+): boolean {
+  if (!REDIRECT_STATUSES.has(status) || location === null) return false;
+  try {
+    const { protocol } = new URL(utf8Location(location), base);
+    return protocol === "http:" || protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Decides the hop after `response`.
  *
  * @param response The status of the response to `request`, and its first

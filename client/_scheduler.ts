@@ -1,7 +1,8 @@
 /**
  * The crawl's scheduler, pure: per-origin queues under a global concurrency
  * limit, a per-origin limit, a minimum gap between starts to one origin, and
- * origin-wide pauses. No I/O, no clock: the crawl passes `now` in, and origins
+ * origin-wide pauses. No I/O, and no clock but for the time a `perOrigin.delay`
+ * function takes (added to `now`): the crawl passes `now` in, and origins
  * waiting for a time sit in the crawl's one {@linkcode DeadlineQueue}, which hands
  * them back through {@linkcode Scheduler.wake}.
  *

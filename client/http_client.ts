@@ -22,6 +22,7 @@ import { isUnknownIssuer } from "../selector/_tls_socket.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { BodyBuffer, BodyStream, DIRECT_READ_MIN, SinkBody } from "./_body.ts";
 import { loopNow } from "./_clock.ts";
+import { redirectsOnward } from "./_redirect.ts";
 import { ContentDecoder } from "./_decode.ts";
 import { encodeConnect } from "./_proxy.ts";
 import { kDivertSink, kRequestWriter, RequestWriter } from "./_request.ts";
@@ -284,8 +285,8 @@ export type InternalOptions = HttpClientOptions & {
   [kDivertSink]?: (head: ResponseHead) => boolean;
   /**
    * Set by the crawl when it follows redirects: the body of a redirect it
-   * follows (301, 302, 303, 307, 308 with a `Location`) is thrown away, and
-   * is decoded up to {@linkcode SET_ASIDE_MAX} bytes at most.
+   * follows (301, 302, 303, 307, 308 to an http(s) `Location`) is thrown
+   * away, and is decoded up to {@linkcode SET_ASIDE_MAX} bytes at most.
    */
   [kFollowsRedirects]?: boolean;
   /**
@@ -318,8 +319,6 @@ export const kFollowsRedirects: unique symbol = Symbol(
  * redirect body of `gzip, br` decodes to 10 GiB.
  */
 export const SET_ASIDE_MAX = 1024 * 1024;
-/** The statuses a crawl that follows redirects follows (with a `Location`). */
-const FOLLOWED = new Set([301, 302, 303, 307, 308]);
 /** An `HttpClient` option key for the total timeout a message names. */
 export const kTotalLimit: unique symbol = Symbol("selectors.totalLimit");
 
@@ -1484,21 +1483,26 @@ export class HttpClient {
       if (route !== null && head.status === 407 && route.kind === "proxy") {
         throw new ProxyError(route.proxy!.authority, 407, head.statusText);
       }
-      // Thrown away by the crawl once in: a decompression bomb there would
-      // take memory that a sink, or a small body, was meant to spare.
-      const setAside = this.#divert !== undefined
-        ? this.#divert(head)
-        : this.#followsRedirects && FOLLOWED.has(head.status) &&
-          head.field("location") !== null;
+      const status = head.status;
+      // Kept out of the sink: a 3xx the crawl may follow, a status it retries.
+      const diverted = this.#divert?.(head) ?? false;
+      // Thrown away once in (a redirect to an http(s) URL followed, a status
+      // retried): a decompression bomb there would take memory that a sink,
+      // or a small body, was meant to spare. A 3xx not followed (a 300, an
+      // ftp: Location) is the answer, decoded whole.
+      const thrownAway = this.#followsRedirects
+        ? redirectsOnward(status, head.field("location"), this.url) ||
+          (diverted && (status < 300 || status > 399))
+        : diverted;
       if (this.#decompress && this.#parser.contentEncoded) {
         this.#decoder = ContentDecoder.for(
           head.field("content-encoding"),
-          setAside
+          thrownAway
             ? Math.min(this.#maxResponseBytes, SET_ASIDE_MAX)
             : this.#maxResponseBytes,
         );
       }
-      body = this.#body = this.#sink !== undefined && !setAside
+      body = this.#body = this.#sink !== undefined && !diverted
         ? new SinkBody(this.#sink, this.#wake)
         : new BodyBuffer(
           this.#decoder === null ? this.#parser.contentLength : -1,

@@ -888,6 +888,33 @@ Deno.test("fetchAll() decodes the body of a redirect it follows, thrown away, on
   assertEquals(received.join(""), "here");
 });
 
+Deno.test("fetchAll() hands back whole, past 1 MiB decoded, the body of a 3xx it does not follow (an ftp: Location, a 300), in memory or to a sink", async () => {
+  const body = new Uint8Array(4 << 20).fill(120);
+  const gzipped = zlib.gzipSync(body);
+  await using server = rawServer(async ({ conn, path }) => {
+    const head = path === "/300" ? "300 Multiple Choices" : "302 Found";
+    await writeSplit(
+      conn,
+      `HTTP/1.1 ${head}\r\nLocation: ftp://example.com/x\r\nContent-Encoding: gzip\r\nContent-Length: ${gzipped.length}\r\n\r\n`,
+    );
+    await writeSplit(conn, gzipped);
+    return "keep";
+  });
+  for (const path of ["/302", "/300"]) {
+    const [kept] = await fetchAll([server.url(path)]);
+    assertEquals(ok(kept).body.length, body.length);
+    let sunk = 0;
+    const [streamed] = await fetchAll([{
+      url: server.url(path),
+      sink: new WritableStream<Uint8Array>({
+        write: (chunk) => void (sunk += chunk.length),
+      }),
+    }]);
+    assertEquals(ok(streamed).status, path === "/300" ? 300 : 302);
+    assertEquals(sunk, body.length);
+  }
+});
+
 Deno.test("fetchAll() follows redirects, keeps result.url as given and sets response.url", async () => {
   await using server = serve((req) => {
     const url = new URL(req.url);
