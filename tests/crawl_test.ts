@@ -1705,6 +1705,15 @@ Deno.test("fetchEach() over an endless sync source of bad URLs reads only concur
   assertLessOrEqual(pulled, 50 + 20);
 });
 
+/** `n` POSTs of a small fixed body to `server`'s `/0`, `/1`... */
+function posts(server: { url(path: string): string }, n: number) {
+  return Array.from({ length: n }, (_, i) => ({
+    url: server.url(`/${i}`),
+    method: "POST",
+    body: `order ${i}`,
+  }));
+}
+
 Deno.test("fetchAll() sends no POST on a kept conn whose server closes it right after each response without saying so, and still reuses conns a server keeps", async () => {
   // tinyproxy answers so: a whole Content-Length response, no Connection:
   // close, then FIN. The next POST went out at once on the closed conn and
@@ -1718,14 +1727,7 @@ Deno.test("fetchAll() sends no POST on a kept conn whose server closes it right 
     return "keep";
   });
   for (const server of [closing, keeping]) {
-    const results = await fetchAll(
-      Array.from({ length: 10 }, (_, i) => ({
-        url: server.url(`/${i}`),
-        method: "POST",
-        body: `order ${i}`,
-      })),
-      { concurrency: 1 },
-    );
+    const results = await fetchAll(posts(server, 10), { concurrency: 1 });
     assertEquals(
       results.map((r) => r.ok ? "ok" : String(r.error)),
       Array(10).fill("ok"),
@@ -1748,14 +1750,7 @@ Deno.test("fetchAll() sends POSTs on new conns to a server once one of its kept 
     await sleep(5);
     return "close";
   });
-  const results = await fetchAll(
-    Array.from({ length: 10 }, (_, i) => ({
-      url: server.url(`/${i}`),
-      method: "POST",
-      body: `order ${i}`,
-    })),
-    { concurrency: 1 },
-  );
+  const results = await fetchAll(posts(server, 10), { concurrency: 1 });
   const failures = results.filter((r) => !r.ok);
   assertLessOrEqual(failures.length, 1, String(failures.map((r) => failed(r))));
   for (const r of failures) {
@@ -1774,11 +1769,7 @@ Deno.test("fetchAll() keeps reusing conns for POSTs to a server after one GET wa
   const results = await fetchAll([
     server.url("/g1"),
     server.url("/g2"),
-    ...Array.from({ length: 10 }, (_, i) => ({
-      url: server.url(`/p${i}`),
-      method: "POST",
-      body: `order ${i}`,
-    })),
+    ...posts(server, 10),
   ], { concurrency: 1 });
   assert(results.every((r) => r.ok));
   assertEquals(server.connections, 2, "a new conn for each POST");
