@@ -295,8 +295,8 @@ export class Crawl {
    */
   #keepsConns = new Set<string>();
   /**
-   * Keys whose kept conns turned out closed under a request (`#closesConns`):
-   * requests that cannot be sent again take new conns there.
+   * Keys where a kept conn turned out closed under a request that could not
+   * be sent again (`#closesConns`): such requests take new conns there.
    */
   #dropsConns = new Set<string>();
   /** Selects returned so far: when a conn was released, relative to them. */
@@ -312,8 +312,6 @@ export class Crawl {
   >();
   /** A politeness delay is set: it counts from each request's send too. */
   readonly #delays: boolean;
-  /** `perOrigin.delay` is a function: the caller's code runs at each start. */
-  readonly #delayFunction: boolean;
 
   /**
    * Checks the options.
@@ -326,7 +324,6 @@ export class Crawl {
     this.#scheduler = new Scheduler(this.#config.limits, this.#timers);
     const delay = this.#config.limits.delay;
     this.#delays = typeof delay === "function" || delay > 0;
-    this.#delayFunction = typeof delay === "function";
     // Over many hosts, the conn idle longest is closed first.
     this.#pool = new IdlePool(
       this.#config.maxIdlePerOrigin,
@@ -677,7 +674,6 @@ export class Crawl {
       // Read afresh for each start: the caller's code run by the last one (a
       // sink function, a tap, onProgress) moves the span's time on, and so
       // does a perOrigin.delay function, which take() just called.
-      if (this.#delayFunction) refresh();
       const now = loopNow();
       job.queued += now - job.waitingSince;
       job.queuedNow = false;

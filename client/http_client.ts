@@ -1490,9 +1490,11 @@ export class HttpClient {
       // retried): a decompression bomb there would take memory that a sink,
       // or a small body, was meant to spare. A 3xx not followed (a 300, an
       // ftp: Location) is the answer, decoded whole.
+      const redirection = status >= 300 && status <= 399;
       const thrownAway = this.#followsRedirects
-        ? redirectsOnward(status, head.field("location"), this.url) ||
-          (diverted && (status < 300 || status > 399))
+        ? redirection
+          ? redirectsOnward(status, head.field("location"), this.url)
+          : diverted
         : diverted;
       if (this.#decompress && this.#parser.contentEncoded) {
         this.#decoder = ContentDecoder.for(
