@@ -117,7 +117,7 @@ export function crawlConfig(given: FetchAllOptions | null): CrawlConfig {
     decompress,
     keepAlive,
     // A redirect's body is thrown away once followed: decoded only so far.
-    [kFollowsRedirects]: redirect !== "manual",
+    ...(redirect === "manual" ? {} : { [kFollowsRedirects]: redirect }),
   };
   shared.connectTimeout = nonNegative(
     "connectTimeout",

@@ -84,6 +84,14 @@ function utf8Location(location: string): string {
 }
 
 /**
+ * Whether a response with `status` and `location` is a redirect at all (to a
+ * URL or not): one that a crawl with `redirect: "error"` fails on.
+ */
+export function redirects(status: number, location: string | null): boolean {
+  return REDIRECT_STATUSES.has(status) && location !== null;
+}
+
+/**
  * Whether a response with `status` and `location` redirects to a URL a crawl
  * that follows redirects goes on to (an http(s) URL, resolved against `base`):
  * its body is then thrown away. Not for the hop limit, past which the URL
@@ -94,7 +102,7 @@ export function redirectsOnward(
   location: string | null,
   base: URL,
 ): boolean {
-  if (!REDIRECT_STATUSES.has(status) || location === null) return false;
+  if (location === null || !redirects(status, location)) return false;
   try {
     const { protocol } = new URL(utf8Location(location), base);
     return protocol === "http:" || protocol === "https:";

@@ -22,7 +22,7 @@ import { isUnknownIssuer } from "../selector/_tls_socket.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { BodyBuffer, BodyStream, DIRECT_READ_MIN, SinkBody } from "./_body.ts";
 import { loopNow } from "./_clock.ts";
-import { redirectsOnward } from "./_redirect.ts";
+import { redirects, redirectsOnward } from "./_redirect.ts";
 import { ContentDecoder } from "./_decode.ts";
 import { encodeConnect } from "./_proxy.ts";
 import { kDivertSink, kRequestWriter, RequestWriter } from "./_request.ts";
@@ -284,11 +284,12 @@ export type InternalOptions = HttpClientOptions & {
    */
   [kDivertSink]?: (head: ResponseHead) => boolean;
   /**
-   * Set by the crawl when it follows redirects: the body of a redirect it
-   * follows (301, 302, 303, 307, 308 to an http(s) `Location`) is thrown
-   * away, and is decoded up to {@linkcode SET_ASIDE_MAX} bytes at most.
+   * Set by the crawl unless its `redirect` is `"manual"`: the body of a
+   * redirect it follows (301, 302, 303, 307, 308 to an http(s) `Location`),
+   * or fails on (any such status with a `Location`, under `"error"`), is
+   * thrown away, and is decoded up to {@linkcode SET_ASIDE_MAX} bytes at most.
    */
-  [kFollowsRedirects]?: boolean;
+  [kFollowsRedirects]?: "follow" | "error";
   /**
    * The total timeout a timeout's message names when `timeout` is what is left
    * of it (a redirect's hop).
@@ -503,8 +504,8 @@ export class HttpClient {
   #body!: BodyBuffer | SinkBody | null;
   #sink!: WritableStream<Uint8Array> | undefined;
   #divert!: ((head: ResponseHead) => boolean) | undefined;
-  /** The crawl follows redirects: their bodies are set aside (see `kFollowsRedirects`). */
-  #followsRedirects!: boolean;
+  /** How the crawl treats redirects: their bodies are set aside (see `kFollowsRedirects`). */
+  #redirectMode!: "follow" | "error" | undefined;
   #wake: (() => void) | undefined;
   #tap!: TapRecorder | null;
   #maxResponseBytes = 0;
@@ -706,7 +707,7 @@ export class HttpClient {
     this.#body = null;
     this.#sink = sink;
     this.#divert = divert;
-    this.#followsRedirects = internal[kFollowsRedirects] === true;
+    this.#redirectMode = internal[kFollowsRedirects];
     this.#wake = internal[kWake];
     this.#tap = tap;
     this.#maxResponseBytes = maxResponseBytes;
@@ -1491,11 +1492,16 @@ export class HttpClient {
       // or a small body, was meant to spare. A 3xx not followed (a 300, an
       // ftp: Location) is the answer, decoded whole.
       const redirection = status >= 300 && status <= 399;
-      const thrownAway = this.#followsRedirects
-        ? redirection
-          ? redirectsOnward(status, head.field("location"), this.url)
-          : diverted
-        : diverted;
+      // The first Location, as the crawl follows it: repeated ones joined by
+      // ", " parse as no URL, and a bomb went uncut.
+      const location = redirection && this.#redirectMode !== undefined
+        ? fieldValue(fieldBytes(head), fieldLength(head), "location", true)
+        : null;
+      const thrownAway = this.#redirectMode === undefined || !redirection
+        ? diverted
+        : this.#redirectMode === "error"
+        ? redirects(status, location) // fails on it, whatever its Location
+        : redirectsOnward(status, location, this.url);
       if (this.#decompress && this.#parser.contentEncoded) {
         this.#decoder = ContentDecoder.for(
           head.field("content-encoding"),

@@ -857,35 +857,53 @@ Deno.test("fetchAll() maxResponseBytes stops a large body on the wire, and a bom
   ok(results[2]);
 });
 
-Deno.test("fetchAll() decodes the body of a redirect it follows, thrown away, only up to 1 MiB: a small gzip bomb there neither takes the memory nor the time of its decoded size", async () => {
+Deno.test("fetchAll() decodes the body of a redirect it follows or fails on, thrown away, only up to 1 MiB, its first Location read as it is followed: a small gzip bomb there neither takes the memory nor the time of its decoded size", async () => {
   // 128 gzip members of 16 MiB of zeros: 2 GiB decoded from ~2 MB.
   const member = zlib.gzipSync(new Uint8Array(16 << 20));
   const bomb = new Uint8Array(member.length * 128);
   for (let i = 0; i < 128; i++) bomb.set(member, i * member.length);
   await using server = rawServer(async ({ conn, path }) => {
+    // Two Location fields: joined by ", ", the pair is no URL; the first is
+    // the one followed.
+    const location = path === "/twice"
+      ? `Location: http://127.0.0.1:${server.port}\r\nLocation: /x\r\n`
+      : path === "/ftp"
+      ? "Location: ftp://example.com/x\r\n"
+      : "Location: /here\r\n";
+    const moved = path !== "/here" && path !== "/";
     await writeSplit(
       conn,
-      path === "/moved"
-        ? `HTTP/1.1 302 Found\r\nLocation: /here\r\nContent-Encoding: gzip\r\nContent-Length: ${bomb.length}\r\n\r\n`
+      moved
+        ? `HTTP/1.1 302 Found\r\n${location}Content-Encoding: gzip\r\nContent-Length: ${bomb.length}\r\n\r\n`
         : "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhere",
     );
-    if (path === "/moved") await writeSplit(conn, bomb);
+    if (moved) await writeSplit(conn, bomb);
     return "keep";
   });
   const received: string[] = [];
-  for (const sink of [undefined, "sink"] as const) {
-    const [result] = await fetchAll([
-      sink === undefined ? server.url("/moved") : {
-        url: server.url("/moved"),
-        sink: new WritableStream<Uint8Array>({
-          write: (chunk) => void received.push(new TextDecoder().decode(chunk)),
-        }),
-      },
-    ], { timeout: 500 }); // decoding 2 GiB takes longer
-    assertEquals(ok(result).status, 200);
-    if (sink === undefined) assertEquals(text(ok(result).body), "here");
+  for (const path of ["/moved", "/twice"]) {
+    for (const sink of [undefined, "sink"] as const) {
+      const [result] = await fetchAll([
+        sink === undefined ? server.url(path) : {
+          url: server.url(path),
+          sink: new WritableStream<Uint8Array>({
+            write: (chunk) =>
+              void received.push(new TextDecoder().decode(chunk)),
+          }),
+        },
+      ], { timeout: 500 }); // decoding 2 GiB takes longer
+      assertEquals(ok(result).status, 200, path);
+      if (sink === undefined) assertEquals(text(ok(result).body), "here");
+    }
   }
-  assertEquals(received.join(""), "here");
+  assertEquals(received.join(""), "herehere");
+  // With redirect "error" the URL fails on any redirect: its body is thrown
+  // away too, whatever its Location.
+  const [refused] = await fetchAll([server.url("/ftp")], {
+    redirect: "error",
+    timeout: 500,
+  });
+  assertStringIncludes(String(failed(refused)), 'with redirect "error"');
 });
 
 Deno.test("fetchAll() hands back whole, past 1 MiB decoded, the body of a 3xx it does not follow (an ftp: Location, a 300), in memory or to a sink", async () => {
