@@ -964,8 +964,7 @@ export class Crawl {
    */
   #closesConns(key: string): void {
     this.#keepsConns.delete(key);
-    if (this.#dropsConns.size >= MAX_KNOWN_KEYS) this.#dropsConns.clear();
-    this.#dropsConns.add(key);
+    rememberKey(this.#dropsConns, key);
   }
 
   /** Re-syncs a job's registration and deadline after a step, or ends its attempt. */
@@ -1390,11 +1389,7 @@ export class Crawl {
         this.#closeIdle(slot);
         continue;
       }
-      if (learn === true && !this.#keepsConns.has(key)) {
-        // Bounded: a crawl of POSTs over more origins checks some again.
-        if (this.#keepsConns.size >= MAX_KNOWN_KEYS) this.#keepsConns.clear();
-        this.#keepsConns.add(key);
-      }
+      if (learn === true) rememberKey(this.#keepsConns, key);
       slot.pooledSelect = -1;
       slot.pooledAt = -Infinity;
       // A hop waiting for it takes it straight away (the pool may be full).
@@ -1805,6 +1800,17 @@ function redirectError(
 
 function orZero(value: number): number {
   return Number.isNaN(value) ? 0 : value;
+}
+
+/**
+ * Adds `key` to one of the crawl's sets of keys it learned something of,
+ * bounded: past {@linkcode MAX_KNOWN_KEYS} it starts over (a crawl over more
+ * origins learns some again).
+ */
+function rememberKey(keys: Set<string>, key: string): void {
+  if (keys.has(key)) return;
+  if (keys.size >= MAX_KNOWN_KEYS) keys.clear();
+  keys.add(key);
 }
 
 /**

@@ -8,7 +8,7 @@ import type { FetchAllOptions, RequestSpec } from "./fetch_all.ts";
 import {
   byteLimit,
   type InternalOptions,
-  kFollowsRedirects,
+  kRedirectMode,
   kTransport,
   nonNegative,
   optionsObject,
@@ -117,7 +117,7 @@ export function crawlConfig(given: FetchAllOptions | null): CrawlConfig {
     decompress,
     keepAlive,
     // A redirect's body is thrown away once followed: decoded only so far.
-    ...(redirect === "manual" ? {} : { [kFollowsRedirects]: redirect }),
+    ...(redirect === "manual" ? {} : { [kRedirectMode]: redirect }),
   };
   shared.connectTimeout = nonNegative(
     "connectTimeout",

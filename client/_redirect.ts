@@ -102,7 +102,7 @@ export function redirectsOnward(
   location: string | null,
   base: URL,
 ): boolean {
-  if (location === null || !redirects(status, location)) return false;
+  if (!REDIRECT_STATUSES.has(status) || location === null) return false;
   try {
     const { protocol } = new URL(utf8Location(location), base);
     return protocol === "http:" || protocol === "https:";

@@ -190,17 +190,15 @@ function checkField(name: unknown, value: unknown): void {
  */
 export function normalizeHeaders(init: HeadersInit | undefined): Headers {
   const headers = new Headers();
-  for (const [name, value] of fieldList(init)) {
-    const cookie = name === "cookie" ? headers.get("cookie") : null;
-    // One Cookie field, its pairs joined by "; " (RFC 6265 section 5.4), not
-    // the ", " of `Headers`, which a server reads as part of the value.
-    if (cookie !== null) headers.set("cookie", `${cookie}; ${value}`);
-    else headers.append(name, value);
-  }
+  for (const [name, value] of fieldList(init)) headers.append(name, value);
   return headers;
 }
 
-/** Header fields as `[lower-case name, value]` pairs, in the caller's order. */
+/**
+ * Header fields as `[lower-case name, value]` pairs, in the caller's order, but
+ * one `Cookie` field: its pairs joined by "; " (RFC 6265 section 5.4), not the
+ * ", " of `Headers`, which a server reads as part of the value.
+ */
 type FieldList = Array<[string, string]>;
 
 /**
@@ -211,6 +209,12 @@ type FieldList = Array<[string, string]>;
 function fieldList(init: HeadersInit | undefined): FieldList {
   const fields: FieldList = [];
   if (init === undefined || init === null) return fields;
+  let cookie: [string, string] | null = null;
+  const add = (field: [string, string]) => {
+    if (field[0] !== "cookie") fields.push(field);
+    else if (cookie === null) fields.push(cookie = field);
+    else cookie[1] += `; ${field[1]}`;
+  };
   try {
     if (init instanceof Headers) {
       // Normalized by `Headers`, which cannot hold CR, LF or NUL, but keeps
@@ -227,11 +231,11 @@ function fieldList(init: HeadersInit | undefined): FieldList {
             `Cannot build request: header entry must be a [name, value] pair, received ${entry.length} items`,
           );
         }
-        fields.push(checkedField(entry[0], entry[1]));
+        add(checkedField(entry[0], entry[1]));
       }
     } else if (typeof init === "object") {
       for (const [name, value] of Object.entries(init)) {
-        fields.push(checkedField(name, value));
+        add(checkedField(name, value));
       }
     } else {
       throw new TypeError(
@@ -548,13 +552,8 @@ export class RequestWriter {
       : "close";
     if (connection !== null) fields.push(["Connection", connection]);
     this.closes = connection !== null && CLOSE_TOKEN.test(connection);
-    let cookie: [string, string] | null = null;
     for (const field of headers) {
-      if (MANAGED.has(field[0])) continue;
-      if (field[0] !== "cookie") fields.push(field);
-      else if (cookie === null) fields.push(cookie = [field[0], field[1]]);
-      // One Cookie field, pairs joined by "; " (RFC 6265 section 5.4).
-      else cookie[1] += `; ${field[1]}`;
+      if (!MANAGED.has(field[0])) fields.push(field);
     }
     let fixed: Uint8Array | null = null;
     this.stream = null;

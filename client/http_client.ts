@@ -289,7 +289,7 @@ export type InternalOptions = HttpClientOptions & {
    * or fails on (any such status with a `Location`, under `"error"`), is
    * thrown away, and is decoded up to {@linkcode SET_ASIDE_MAX} bytes at most.
    */
-  [kFollowsRedirects]?: "follow" | "error";
+  [kRedirectMode]?: "follow" | "error";
   /**
    * The total timeout a timeout's message names when `timeout` is what is left
    * of it (a redirect's hop).
@@ -309,10 +309,8 @@ export const kTransport: unique symbol = Symbol("selectors.transport");
 export const kRoute: unique symbol = Symbol("selectors.route");
 /** An `HttpClient` option key for the crawl's wakeup of a client whose sink failed. */
 export const kWake: unique symbol = Symbol("selectors.wake");
-/** An `HttpClient` option key: the crawl follows redirects (see `InternalOptions`). */
-export const kFollowsRedirects: unique symbol = Symbol(
-  "selectors.followsRedirects",
-);
+/** An `HttpClient` option key for the crawl's `redirect`, unless `"manual"` (see `InternalOptions`). */
+export const kRedirectMode: unique symbol = Symbol("selectors.redirectMode");
 /**
  * The most bytes a body set aside (a redirect followed, a status retried: thrown
  * away) is decoded to, whatever `maxResponseBytes`: past it the body fails with
@@ -504,7 +502,7 @@ export class HttpClient {
   #body!: BodyBuffer | SinkBody | null;
   #sink!: WritableStream<Uint8Array> | undefined;
   #divert!: ((head: ResponseHead) => boolean) | undefined;
-  /** How the crawl treats redirects: their bodies are set aside (see `kFollowsRedirects`). */
+  /** The crawl's `redirect` but `"manual"`: bodies of redirects are set aside (see `kRedirectMode`). */
   #redirectMode!: "follow" | "error" | undefined;
   #wake: (() => void) | undefined;
   #tap!: TapRecorder | null;
@@ -707,7 +705,7 @@ export class HttpClient {
     this.#body = null;
     this.#sink = sink;
     this.#divert = divert;
-    this.#redirectMode = internal[kFollowsRedirects];
+    this.#redirectMode = internal[kRedirectMode];
     this.#wake = internal[kWake];
     this.#tap = tap;
     this.#maxResponseBytes = maxResponseBytes;
@@ -1660,7 +1658,9 @@ export class HttpClient {
       error = this.#sendError;
     }
     this.#sendError = null;
-    if (this.#mayReplay && this.#isStale(error)) {
+    // The server closed the kept conn this request went out on as it did.
+    const stale = this.#reusedConn && this.#isStale(error);
+    if (stale && this.#mayReplay) {
       // The server closed an idle keep-alive conn as we reused it: nothing of the
       // response came, so the request never reached the application. Try once more.
       this.#mayReplay = this.#reusedConn = false;
@@ -1677,7 +1677,7 @@ export class HttpClient {
       return;
     }
     // Not resendable, it fails on it: the server closes kept conns unseen.
-    if (this.#reusedConn && this.#isStale(error)) this.#metClosedConn = true;
+    if (stale) this.#metClosedConn = true;
     if (
       this.#reusedConn && !this.#mayReplay &&
       error instanceof HttpParseError && error.code === "empty-response"
