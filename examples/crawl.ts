@@ -536,6 +536,7 @@ async function main(): Promise<number> {
           signal: controller.signal,
         },
         onRequest: (url) => robotsStarted.set(url.origin, performance.now()),
+        delay: cli.delay,
         // One byte more than the cache reads: a file of exactly its size is
         // whole, one with more was cut (and ends at its last whole line).
         maxBytes: ROBOTS_MAX_BYTES + 1,

@@ -658,6 +658,31 @@ Deno.test("crawl.ts --follow starts an origin's first page --delay or Crawl-dela
   assertGreater(gaps[1]!, 900 - 60, "Crawl-delay");
 });
 
+Deno.test("crawl.ts --follow spaces robots.txt retries by --delay", async () => {
+  const starts: number[] = [];
+  let busy = 1;
+  await using site = countingServer((url) => {
+    starts.push(performance.now());
+    if (url.pathname === "/robots.txt" && busy-- > 0) {
+      return new Response("busy", { status: 503 });
+    }
+    return new Response(url.pathname === "/robots.txt" ? "" : "page");
+  });
+  const { code, stderr } = await crawl([
+    "--follow",
+    "--delay",
+    "400",
+    "--retries",
+    "1",
+    `${site.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  assertEquals(starts.length, 3);
+  // The retry's backoff alone is at most 250 ms.
+  assertGreater(starts[1]! - starts[0]!, 400 - 60, "robots.txt retry");
+  assertGreater(starts[2]! - starts[1]!, 400 - 60, "first page");
+});
+
 Deno.test("crawl.ts --follow ignores an infinite Crawl-delay, caps a huge one at 300 s, and says so on stderr", async () => {
   const site = (delay: string) =>
     countingServer((url) =>

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertGreater } from "@std/assert";
 import type { HttpTap } from "../mod.ts";
 import { engineRobotsFetcher } from "../examples/crawl/robots_fetch.ts";
 
@@ -116,4 +116,42 @@ Deno.test("engineRobotsFetcher() calls onRequest for each request that goes out,
   );
   assertEquals(result.status, 200);
   assertEquals(requests, ["/robots.txt", "/robots.txt"]);
+});
+
+Deno.test("engineRobotsFetcher() spaces a retry and a redirect hop back to one origin by delay", async () => {
+  const arrived: [string, number][] = [];
+  let busy = 1;
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const path = new URL(request.url).pathname;
+      arrived.push([path, performance.now()]);
+      if (path === "/robots.txt" && busy-- > 0) {
+        return new Response("busy", { status: 503 });
+      }
+      if (path === "/robots.txt") {
+        return new Response(null, {
+          status: 301,
+          headers: { location: "/real.txt" },
+        });
+      }
+      return new Response("User-agent: *\nDisallow: /x\n");
+    },
+  );
+  const fetchRobots = engineRobotsFetcher({
+    engine: { timeout: 5_000, retry: { limit: 1, baseDelay: 1 } },
+    delay: 150,
+  });
+  const result = await fetchRobots(
+    new URL(`http://127.0.0.1:${server.addr.port}/robots.txt`),
+  );
+  assertEquals(result.status, 200);
+  assertEquals(arrived.map(([path]) => path), [
+    "/robots.txt",
+    "/robots.txt",
+    "/real.txt",
+  ]);
+  const gaps = arrived.slice(1).map(([, at], i) => at - arrived[i]![1]);
+  // Without the delay: the retry after up to 1 ms, the hop at once.
+  for (const gap of gaps) assertGreater(gap, 150 - 5, `gaps ${gaps}`);
 });

@@ -30,6 +30,14 @@ export interface RobotsFetchOptions {
   maxBytes?: number;
   /** Called as each request goes out (each redirect hop and retry too). */
   onRequest?: (url: URL) => void;
+  /**
+   * Least ms between two of one fetch's requests to one origin: a retry's
+   * start, or a redirect hop's back to an origin it asked already (the crawl's
+   * `--delay`, which counts robots.txt requests too).
+   *
+   * @default {0}
+   */
+  delay?: number;
 }
 
 /**
@@ -72,17 +80,32 @@ export function engineRobotsFetcher(
   options: RobotsFetchOptions,
 ): RobotsFetcher {
   const maxBytes = options.maxBytes ?? 512_000;
+  const delay = options.delay ?? 0;
+  // Retries within one exchange are spaced by the engine; hops, each a crawl of
+  // their own, by the starts noted below.
+  const engine: FetchAllOptions = delay > 0
+    ? { ...options.engine, perOrigin: { ...options.engine.perOrigin, delay } }
+    : options.engine;
   return async (url) => {
     let target = url;
+    const started = new Map<string, number>();
+    const onRequest = (url: URL) => {
+      started.set(url.origin, performance.now());
+      options.onRequest?.(url);
+    };
     for (let redirects = 0;; redirects++) {
+      const last = started.get(target.origin);
+      if (last !== undefined) {
+        await pause(last + delay - performance.now(), engine.signal);
+      }
       // Each exchange (a retry's too) is a request the origin's delay counts from.
-      const exchange = statusTap(options.engine.tap, options.onRequest);
+      const exchange = statusTap(engine.tap, onRequest);
       const body = new KeptBody(
         maxBytes,
         () => !isRedirect(exchange.status()),
       );
       const [result] = await fetchAll([{ url: target, sink: body.writable }], {
-        ...options.engine,
+        ...engine,
         tap: exchange.tap,
         redirect: "manual",
       });
@@ -106,6 +129,20 @@ export function engineRobotsFetcher(
       return { status, body: body.kept() };
     }
   };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (the fetch then fails). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done);
+  });
 }
 
 function isRedirect(status: number | undefined): boolean {
