@@ -189,6 +189,16 @@ redisTest(
         "w1 fetching /u2",
       );
       w2 = new Run(workArgs(redis, "w2", options));
+      {
+        // Both in their reading loops, each with a read blocked in Redis: a
+        // late reply is how a worker learns of a stall, and w2 may take a
+        // while to start on a busy machine.
+        await using client = await RespClient.connect(redis.port);
+        await until(async () => {
+          const info = String(await client.call("INFO", "clients"));
+          return Number(/blocked_clients:(\d+)/.exec(info)?.[1]) >= 2;
+        }, "w1 and w2 blocked in XREADGROUP");
+      }
       const wait = claimIdle / 2 - 200 - (performance.now() - held);
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
       // Past both entries' claimIdle, as Redis counts idle time.
