@@ -6,7 +6,14 @@
  * @returns It, its password hidden.
  */
 export function hideUrlPassword(text: string): string {
-  return text.replace(/(\/\/[^/@:\s]*:)[^@\s]*@/, "$1***@");
+  // As a URL parser reads it: the userinfo ends at the last "@" and starts after
+  // the scheme's slashes (of either kind), or at the start with no scheme, as
+  // `user:pw@host:port`; the password runs from its first ":".
+  const start = /^[a-z][a-z\d+.-]*:[/\\]+/i.exec(text)?.[0].length ?? 0;
+  const at = text.lastIndexOf("@");
+  const colon = text.indexOf(":", start);
+  if (at < start || colon < 0 || colon > at) return text;
+  return `${text.slice(0, colon + 1)}***${text.slice(at)}`;
 }
 
 /**

@@ -1654,7 +1654,39 @@ Deno.test({
     ]);
     assertEquals(code, 0, stderr);
     assertEquals(proxy.requests, [`GET ${server.base}/p HTTP/1.1`]);
+    // host:port, as curl -x takes it.
+    const bare = await crawl([
+      "--proxy",
+      proxy.url.replace("http://", ""),
+      `${server.base}/q`,
+    ]);
+    assertEquals(bare.code, 0, bare.stderr);
+    assertEquals(proxy.requests.at(-1), `GET ${server.base}/q HTTP/1.1`);
   },
+});
+
+Deno.test("crawl.ts never shows the password of a --proxy that does not parse", async () => {
+  for (
+    const proxy of [
+      "alice:SECRET@127.0.0.1:99999",
+      "http://alice:TOP@SECRET@127.0.0.1:99999",
+      "http://alice:TOP SECRET@127.0.0.1:99999",
+      "http:/alice:SECRET@127.0.0.1:99999",
+      "http:\\\\alice:SECRET@127.0.0.1:99999",
+    ]
+  ) {
+    const { code, stderr } = await crawl([
+      "--proxy",
+      proxy,
+      "http://127.0.0.1/",
+    ]);
+    assertEquals(code, 2, stderr);
+    assertMatch(
+      oneLine(stderr),
+      /^crawl: invalid --proxy ".*alice:\*\*\*@127\.0\.0\.1:99999"/,
+    );
+    assertEquals(stderr.includes("SECRET"), false, stderr);
+  }
 });
 
 Deno.test("crawl.ts --warc-framed-digest digests a chunked payload with its framing", async () => {

@@ -52,8 +52,9 @@ Requests:
   -t, --timeout MS        per-attempt limit, connect to last byte, redirects
                           included (default 30000)
       --connect-timeout MS  TCP + TLS limit (default 10000)
-      --proxy URL         HTTP proxy (default: HTTP_PROXY/HTTPS_PROXY/NO_PROXY
-                          from the environment, as curl; needs --allow-env)
+      --proxy URL         HTTP proxy, host:port taken as http:// (default:
+                          HTTP_PROXY/HTTPS_PROXY/NO_PROXY from the
+                          environment, as curl; needs --allow-env)
       --no-proxy          no proxy, whatever the environment says
       --cacert FILE       extra CA certificates (PEM) for https
       --unix-socket PATH  send every request over this Unix socket
@@ -313,11 +314,16 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
     connectTimeout: v["connect-timeout"] === undefined
       ? undefined
       : integer("--connect-timeout", v["connect-timeout"], 1, MAX_MS),
-    proxy: v["no-proxy"]
-      ? null
-      : v.proxy === undefined
+    proxy: v["no-proxy"] ? null : v.proxy === undefined
       ? "env"
-      : httpUrl("--proxy ", v.proxy),
+      // `host:port` is an http:// proxy, as curl and the environment's take it
+      // (`http:/host`, a slash short, stays a URL that does not parse).
+      : httpUrl(
+        "--proxy ",
+        /^[a-z][a-z\d+.-]*:[/\\]/i.test(v.proxy)
+          ? v.proxy
+          : `http://${v.proxy}`,
+      ),
     cacert: v.cacert,
     unixSocket: v["unix-socket"],
     keepAlive: !v["no-keep-alive"],
