@@ -327,10 +327,22 @@ async function readOptionFile(flag: string, path: string): Promise<Uint8Array> {
   }
 }
 
-/** Whether the environment may be read without a prompt (for proxy "env"). */
+/** The variables proxy "env" reads (curl's). */
+const PROXY_VARIABLES = ["http", "https", "all", "no"].flatMap((name) => [
+  `${name}_proxy`,
+  `${name.toUpperCase()}_PROXY`,
+]);
+
+/**
+ * Whether proxy variables may be read without a prompt (for proxy "env"):
+ * `-E`, or `--allow-env` naming some of them (the engine takes those it may
+ * not read as unset).
+ */
 function mayReadEnv(): boolean {
   try {
-    return Deno.permissions.querySync({ name: "env" }).state === "granted";
+    return PROXY_VARIABLES.some((variable) =>
+      Deno.permissions.querySync({ name: "env", variable }).state === "granted"
+    );
   } catch {
     return false;
   }

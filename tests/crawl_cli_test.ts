@@ -38,6 +38,8 @@ interface RunOptions {
   stdin?: string | Uint8Array;
   timeout?: number;
   permissions?: string[];
+  /** Variables set for the run besides NO_COLOR (the rest is inherited). */
+  env?: Record<string, string>;
   /** Wrap in `/usr/bin/time -f %M` and report the peak RSS (KiB) in `rssKiB`. */
   measureRss?: boolean;
 }
@@ -67,7 +69,7 @@ async function crawl(
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   }).spawn();
   const timer = setTimeout(() => {
     try {
@@ -1663,6 +1665,18 @@ Deno.test({
     assertEquals(bare.code, 0, bare.stderr);
     assertEquals(proxy.requests.at(-1), `GET ${server.base}/q HTTP/1.1`);
   },
+});
+
+Deno.test("crawl.ts takes the proxy from the environment under --allow-env naming only some proxy variables", async () => {
+  const { startMiniProxy } = await import("./_mini_proxy.ts");
+  await using proxy = await startMiniProxy();
+  await using server = countingServer(() => new Response("proxied"));
+  const { code, stderr } = await crawl([`${server.base}/e`], {
+    permissions: ["--allow-net=127.0.0.1", "--allow-env=http_proxy,HTTP_PROXY"],
+    env: { http_proxy: proxy.url, NO_PROXY: "", no_proxy: "" },
+  });
+  assertEquals(code, 0, stderr);
+  assertEquals(proxy.requests, [`GET ${server.base}/e HTTP/1.1`]);
 });
 
 Deno.test("crawl.ts never shows the password of a --proxy that does not parse", async () => {
