@@ -60,8 +60,8 @@ type WriteArgs = [
 type NativeClass = new (mode: number) => NativeHandle;
 
 const C = zlib.constants as unknown as Record<string, number>;
-const Z_NO_FLUSH = C.Z_NO_FLUSH!;
-const Z_FINISH = C.Z_FINISH!;
+const Z_NO_FLUSH = C["Z_NO_FLUSH"]!;
+const Z_FINISH = C["Z_FINISH"]!;
 /** RFC 9659 section 3: zstd windows above 8 MiB need not be decoded. */
 const ZSTD_WINDOW_LOG_MAX = 23;
 const EMPTY = new Uint8Array(0);
@@ -216,7 +216,7 @@ class ZlibEngine extends NativeEngine {
   constructor(mode: number) {
     const handle = open("zlib", mode);
     // windowBits 0 takes the window from the zlib/gzip header; raw deflate has none.
-    const windowBits = mode === C.INFLATERAW ? 15 : 0;
+    const windowBits = mode === C["INFLATERAW"] ? 15 : 0;
     handle.init(windowBits, -1, 8, 0, noop, undefined);
     super(handle);
   }
@@ -253,7 +253,7 @@ class ZlibEngine extends NativeEngine {
 
 class BrotliEngine extends NativeEngine {
   constructor() {
-    const handle = open("brotli", C.BROTLI_DECODE!);
+    const handle = open("brotli", C["BROTLI_DECODE"]!);
     // Explicit, because Deno applies every slot: 0 = ring buffer grows as
     // needed (a small body allocates little), 1 = no large-window extension.
     handle.init(new Uint32Array([0, 0]), noop);
@@ -292,12 +292,12 @@ class ZstdEngine extends NativeEngine {
   #ignoring = false;
 
   constructor() {
-    const handle = open("zstd", C.ZSTD_DECOMPRESS!);
+    const handle = open("zstd", C["ZSTD_DECOMPRESS"]!);
     // Slots left at 0xFFFFFFFF are "not set".
-    const params = new Uint32Array(C.ZSTD_d_windowLogMax! + 1).fill(
+    const params = new Uint32Array(C["ZSTD_d_windowLogMax"]! + 1).fill(
       0xffffffff,
     );
-    params[C.ZSTD_d_windowLogMax!] = ZSTD_WINDOW_LOG_MAX;
+    params[C["ZSTD_d_windowLogMax"]!] = ZSTD_WINDOW_LOG_MAX;
     if (handle.init(params, noop, -1) !== true) {
       throw new Error("Cannot decode content: zstd decoder setup failed");
     }
@@ -414,7 +414,7 @@ class DeflateEngine implements Engine {
       const flg = this.#first >= 0 ? input[inOff] ?? 0 : input[inOff + 1] ?? 0;
       // RFC 1950: CM = 8 in the low nibble, and CMF * 256 + FLG a multiple of 31.
       const wrapped = (cmf & 0x0f) === 8 && ((cmf << 8) | flg) % 31 === 0;
-      this.#inner = new ZlibEngine(wrapped ? C.INFLATE! : C.INFLATERAW!);
+      this.#inner = new ZlibEngine(wrapped ? C["INFLATE"]! : C["INFLATERAW"]!);
       if (this.#first >= 0) {
         this.#inner.run(
           new Uint8Array([this.#first]),
@@ -480,7 +480,7 @@ class GzipEngine implements Engine {
   #closed = false;
 
   constructor() {
-    this.#inner = new ZlibEngine(C.INFLATERAW!);
+    this.#inner = new ZlibEngine(C["INFLATERAW"]!);
   }
 
   get availIn(): number {
@@ -567,7 +567,7 @@ class GzipEngine implements Engine {
           if (this.#have < 2) break loop;
           // Another member: the magic is read already.
           this.#inner.close();
-          this.#inner = new ZlibEngine(C.INFLATERAW!);
+          this.#inner = new ZlibEngine(C["INFLATERAW"]!);
           this.#phase = HEADER;
           this.#flags = -1;
           this.#crc = 0;

@@ -750,12 +750,11 @@ export class ResponseParser {
             0,
           );
         }
-        fail(
+        return fail(
           "truncated-head",
           "connection closed before the end of the response head",
           this.#offset,
         );
-        break;
       default: // BODY
         this.#reader!.eof(this.#offset);
         this.#state = DONE;

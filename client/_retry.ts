@@ -141,16 +141,18 @@ function parseHttpDate(text: string, nowMs: number): number | null {
     if (g !== undefined) break;
   }
   if (g === undefined) return null;
-  let year = Number(g.year);
-  if (g.yy !== undefined) {
+  let year = Number(g["year"]);
+  if (g["yy"] !== undefined) {
     // A two-digit year more than 50 years ahead is the last such year past.
     const thisYear = new Date(nowMs).getUTCFullYear();
-    year = thisYear - (thisYear % 100) + Number(g.yy);
+    year = thisYear - (thisYear % 100) + Number(g["yy"]);
     if (year > thisYear + 50) year -= 100;
   }
-  const month = MONTHS.indexOf(g.month!);
-  const day = Number(g.day!.trim());
-  const [hour, minute, second] = [g.hour, g.minute, g.second].map(Number) as [
+  const month = MONTHS.indexOf(g["month"]!);
+  const day = Number(g["day"]!.trim());
+  const [hour, minute, second] = [g["hour"], g["minute"], g["second"]].map(
+    Number,
+  ) as [
     number,
     number,
     number,

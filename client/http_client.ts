@@ -524,8 +524,7 @@ export class HttpClient {
   #tunnelParser!: ResponseParser | null;
   /** TLS over a tunnel is being tried with the default roots, not `caCerts`. */
   #defaultRoots!: boolean;
-  #timeout = 0;
-  /** The total timeout as the caller set it (`#timeout` is what is left, on a hop). */
+  /** The total timeout as the caller set it (on a hop, its deadline is what is left). */
   #timeoutShown = 0;
   #connectTimeout = 0;
   #idleTimeout = 0;
@@ -720,7 +719,6 @@ export class HttpClient {
     this.#proxyAuthorization = writer.proxyAuthorization;
     this.#tunnelParser = null;
     this.#defaultRoots = false;
-    this.#timeout = timeout;
     this.#timeoutShown = internal[kTotalLimit] ?? timeout;
     this.#connectTimeout = connectTimeout;
     this.#idleTimeout = idleTimeout;
