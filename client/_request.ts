@@ -102,7 +102,7 @@ const MANAGED = new Set([
   "content-length",
   "transfer-encoding",
   // To the proxy only: on the request line's heels for one in absolute-form,
-  // in the CONNECT for a tunnel, never inside it (the origin's).
+  // in the CONNECT for a tunnel, never to an origin.
   "proxy-authorization",
 ]);
 
@@ -499,8 +499,8 @@ export class RequestWriter {
   /**
    * The caller's own `Proxy-Authorization`, which a proxy URL's credentials
    * never replace; `null` for none. It goes to the proxy: after the request
-   * line in absolute-form, in the `CONNECT` of a tunnel, and never through the
-   * tunnel to the origin.
+   * line in absolute-form, in the `CONNECT` of a tunnel, and never to an
+   * origin (through a tunnel, or straight to it).
    */
   readonly proxyAuthorization: string | null;
   /** Whether the caller set `Authorization`, which URL credentials never replace. */
@@ -600,19 +600,11 @@ export class RequestWriter {
    * @param proxy For an `http:` URL sent to a proxy: the request-target is in
    *   absolute-form (RFC 9112 section 3.2.2) and the caller's
    *   `Proxy-Authorization`, else the proxy's credentials, if any, go with it.
-   * @param tunnel Whether the request goes through a tunnel (`CONNECT`) to its
-   *   origin: the caller's `Proxy-Authorization` went in the `CONNECT`, and is
-   *   left out here. Sent straight to its origin (neither), a request carries
-   *   it as the caller set it.
    * @returns The request, head and content in one array, but a body of over
    *   64 KiB ({@linkcode RequestWriter.body}), which goes after it.
    * @throws {TypeError} If the URL cannot be sent as given.
    */
-  encode(
-    url: URL,
-    proxy: ProxyConfig | null = null,
-    tunnel = false,
-  ): Uint8Array {
+  encode(url: URL, proxy: ProxyConfig | null = null): Uint8Array {
     const protocol = url.protocol;
     if (protocol !== "http:" && protocol !== "https:") {
       throw new TypeError(
@@ -633,11 +625,11 @@ export class RequestWriter {
     // Method, target, host and base64 are visible ASCII, so UTF-8 is byte for byte.
     // Request bytes are internal (sent, never handed to a caller), so they may
     // share a slab with other internal buffers.
+    // A proxy's credential never goes to an origin: not through a tunnel, nor
+    // to a URL that goes direct (a NO_PROXY host under proxy "env").
     const proxyAuthorization = proxy !== null
       ? this.proxyAuthorization ?? proxy.authorization
-      : tunnel
-      ? null
-      : this.proxyAuthorization;
+      : null;
     if (
       proxyAuthorization === null && authorization === null && proxy === null
     ) {
@@ -667,14 +659,8 @@ export class RequestWriter {
    *
    * @throws {TypeError} If the URL cannot be sent as given.
    */
-  encodeUrl(
-    url: HttpUrl,
-    proxy: ProxyConfig | null = null,
-    tunnel = false,
-  ): Uint8Array {
-    if (!url.plain || proxy !== null || this.proxyAuthorization !== null) {
-      return this.encode(url.url, proxy, tunnel);
-    }
+  encodeUrl(url: HttpUrl, proxy: ProxyConfig | null = null): Uint8Array {
+    if (!url.plain || proxy !== null) return this.encode(url.url, proxy);
     const site = url.site;
     const target = url.target;
     if (this.#site !== site) {

@@ -7,6 +7,7 @@
  * @module
  */
 import { HttpParseError } from "./http_parse_error.ts";
+import { ProxyError } from "./proxy_error.ts";
 import { shown } from "./_redact.ts";
 import type { RetryOptions } from "./fetch_all.ts";
 
@@ -229,7 +230,14 @@ export function retryDelay(
 ): number {
   if (attempts > policy.limit || !replayable) return -1;
   if ("error" in outcome) {
-    return isTransient(outcome.error) ? backoff(policy, attempts, random) : -1;
+    const error = outcome.error;
+    // A proxy's refusal of a tunnel with a listed status (Squid's 503 for an
+    // origin it cannot reach), as that status to an http: URL through it.
+    const listed = error instanceof ProxyError &&
+      policy.statuses.has(error.status);
+    return listed || isTransient(error)
+      ? backoff(policy, attempts, random)
+      : -1;
   }
   if (!policy.statuses.has(outcome.status)) return -1;
   const asked = parseRetryAfter(outcome.headers.get("retry-after"), nowMs);

@@ -670,7 +670,6 @@ export class HttpClient {
     const request = writer.encodeUrl(
       parsed,
       route !== null && route.kind === "proxy" ? route.proxy : null,
-      route !== null && route.kind === "tunnel",
     );
     const tap = options.tap === undefined ? null : new TapRecorder(
       options.tap,
@@ -1166,12 +1165,10 @@ export class HttpClient {
         // client's handshake).
         conn[kConsume](used, false);
         if (head.status < 200 || head.status >= 300) {
-          // Squid says why in a field of its own ("ERR_CONNECT_FAIL 111").
-          const why = head.field("x-squid-error");
           throw new ProxyError(
             route.proxy!.authority,
             head.status,
-            why === null ? head.statusText : `${head.statusText} (${why})`,
+            proxyReason(head),
           );
         }
         this.#startTls();
@@ -1478,7 +1475,7 @@ export class HttpClient {
       const head = this.#parser.head!;
       const route = this.#route;
       if (route !== null && head.status === 407 && route.kind === "proxy") {
-        throw new ProxyError(route.proxy!.authority, 407, head.statusText);
+        throw new ProxyError(route.proxy!.authority, 407, proxyReason(head));
       }
       const status = head.status;
       // Kept out of the sink: a 3xx the crawl may follow, a status it retries.
@@ -1829,6 +1826,12 @@ function setHeaders(this: ReceivedResponse, value: Headers): void {
 function proxyCloses(parser: ResponseParser): boolean {
   const value = parser.head?.field("proxy-connection");
   return value != null && /(^|,)\s*close\s*(,|$)/i.test(value);
+}
+
+/** A proxy's reason for refusing: its status text, and Squid's own field ("ERR_CONNECT_FAIL 111"). */
+function proxyReason(head: ResponseHead): string {
+  const why = head.field("x-squid-error");
+  return why === null ? head.statusText : `${head.statusText} (${why})`;
 }
 
 /**

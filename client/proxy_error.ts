@@ -12,10 +12,11 @@ const MAX_REASON = 100;
 /**
  * Thrown when the HTTP proxy a request goes through answers with an error
  * status instead of carrying the request: a `CONNECT` that did not get a `2xx`
- * (the tunnel for an `https:` URL was never opened), or the proxy's own refusal
- * of an `http:` request, such as `407 Proxy Authentication Required`. The origin
- * server was never reached; the request fails with this error and the other URLs
- * go on.
+ * (the tunnel for an `https:` URL was never opened), or a `407 Proxy
+ * Authentication Required` to an `http:` request. The origin server was never
+ * reached; the request fails with this error and the other URLs go on. Any
+ * other answer of the proxy to an `http:` request is that request's response
+ * (Squid's `503` for an origin it cannot reach, with its `X-Squid-Error`).
  *
  * `status` is the proxy's status code and `proxy` its `host:port` (an IPv6
  * address in brackets), never its credentials. A proxy that cannot be reached

@@ -36,6 +36,13 @@ export interface MiniProxyOptions {
    * @default {[]} each answered at once
    */
   connectDelays?: number[];
+  /**
+   * Answer the first this many `CONNECT`s `503` as Squid does for an origin it
+   * cannot reach (with its `X-Squid-Error`), and close their conns.
+   *
+   * @default {0}
+   */
+  refuseConnects?: number;
 }
 
 /** A running mini proxy. */
@@ -347,6 +354,16 @@ export function startMiniProxy(options: MiniProxyOptions = {}): MiniProxy {
           return;
         }
         if (method === "CONNECT") {
+          if (connects < (options.refuseConnects ?? 0)) {
+            connects++;
+            await writeAll(
+              client,
+              encoder.encode(
+                "HTTP/1.1 503 Service Unavailable\r\nX-Squid-Error: ERR_CONNECT_FAIL 111\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+              ),
+            );
+            return;
+          }
           const delay = options.connectDelays?.[connects++] ?? 0;
           if (delay > 0) await wait(delay);
           if (closing !== undefined) return;

@@ -550,6 +550,44 @@ Deno.test("fetchAll() through a proxy that refuses a CONNECT as Squid does shows
   );
 });
 
+Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused with a status retry lists, and not one refused 407", async () => {
+  const tls = origin(true);
+  await using _ = tls.server;
+  await using proxy = startMiniProxy({ refuseConnects: 1 });
+  const [result] = await fetchAll([`${tls.base}/length/3`], {
+    proxy: proxy.url,
+    caCerts: [ca],
+    retry: { limit: 1, baseDelay: 1 },
+  });
+  assertEquals(result!.ok, true, String(result!.ok ? "" : result!.error));
+  assertEquals(result!.attempts, 2);
+  assertEquals(proxy.requests.length, 2);
+  await using strict = startMiniProxy({ authorization: "Basic x" });
+  const [denied] = await fetchAll([`${tls.base}/length/3`], {
+    proxy: strict.url,
+    caCerts: [ca],
+    retry: { limit: 1, baseDelay: 1 },
+  });
+  assertInstanceOf(failed(denied), ProxyError);
+  assertEquals(denied!.attempts, 1);
+});
+
+Deno.test("fetchAll() of an http URL through a proxy that answers 407 as Squid does shows its X-Squid-Error in the ProxyError's message", async () => {
+  await using proxy = cannedServer(
+    "HTTP/1.1 407 Proxy Authentication Required\r\nX-Squid-Error: ERR_CACHE_ACCESS_DENIED 0\r\nContent-Length: 0\r\n\r\n",
+  );
+  const [result] = await fetchAll(["http://origin.test/"], {
+    proxy: proxy.url(),
+  });
+  const error = failed(result);
+  assertInstanceOf(error, ProxyError);
+  assertEquals(error.status, 407);
+  assertStringIncludes(
+    error.message,
+    "it answered 407 Proxy Authentication Required (ERR_CACHE_ACCESS_DENIED 0)",
+  );
+});
+
 Deno.test("HttpClient through a tunnel tries the default roots on a new tunnel when caCerts do not anchor the chain", async () => {
   const tls = origin(true);
   await using _ = tls.server;

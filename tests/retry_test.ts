@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { HttpParseError } from "../mod.ts";
+import { HttpParseError, ProxyError } from "../mod.ts";
 import {
   backoff,
   isTransient,
@@ -99,7 +99,7 @@ Deno.test("backoff() is full jitter under min(maxDelay, baseDelay × 2^(n-1))", 
   }
 });
 
-Deno.test("retryDelay() retries listed statuses and transient errors up to the limit", () => {
+Deno.test("retryDelay() retries listed statuses, a proxy refusing with one, and transient errors up to the limit", () => {
   const policy = retryPolicy({ limit: 2, baseDelay: 100 });
   const headers = new Headers();
   assertEquals(
@@ -135,6 +135,13 @@ Deno.test("retryDelay() retries listed statuses and transient errors up to the l
     retryDelay(policy, 1, true, { error: new TypeError("x") }, NOW, 0.5),
     -1,
   );
+  // A proxy's refusal of a tunnel: as its status would be.
+  const refused = (status: number) => ({
+    error: new ProxyError("127.0.0.1:3128", status, ""),
+  });
+  assertEquals(retryDelay(policy, 1, true, refused(503), NOW, 0.5), 50);
+  assertEquals(retryDelay(policy, 1, true, refused(407), NOW, 0.5), -1);
+  assertEquals(retryDelay(policy, 1, false, refused(503), NOW, 0.5), -1);
   // Not replayable (a POST, a stream body): never.
   assertEquals(
     retryDelay(policy, 1, false, { status: 503, headers }, NOW, 0.5),
