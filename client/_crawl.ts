@@ -186,6 +186,8 @@ class Slot implements Poolable {
    */
   pooledSelect = -1;
   pooledAt = -Infinity;
+  /** When its last response ended (the loop's clock): idle since then. */
+  idleSince = -Infinity;
 
   constructor(
     readonly conn: PollableConn,
@@ -203,6 +205,15 @@ const NO_ERROR: unique symbol = Symbol("no error");
  * close does not count: the conn is read meanwhile.)
  */
 const VERIFY_MS = 1;
+
+/**
+ * A kept conn idle this long (ms) is not trusted with a request that is not
+ * sent again if the conn turns out closed: some servers close idle conns only
+ * when traffic next wakes them (Squid past `client_idle_pconn_timeout`), with
+ * no FIN to see beforehand, so every conn reused after a pause would fail its
+ * POST. (undici closes idle conns after 4 s whatever the request.)
+ */
+const IDLE_TRUST_MS = 2_000;
 /** The most keys a crawl remembers as keeping, or dropping, their conns (`#keepsConns`, `#dropsConns`). */
 const MAX_KNOWN_KEYS = 10_000;
 
@@ -786,6 +797,13 @@ export class Crawl {
       this.#closeIdle(slot);
       slot = this.#pool.take(key);
     }
+    if (slot !== undefined && given === undefined && !canResend(options)) {
+      const now = loopNow();
+      while (slot !== undefined && now - slot.idleSince >= IDLE_TRUST_MS) {
+        this.#closeIdle(slot);
+        slot = this.#pool.take(key);
+      }
+    }
     if (
       slot !== undefined && given === undefined &&
       !this.#keepsConns.has(key) && !canResend(options)
@@ -1316,6 +1334,7 @@ export class Crawl {
       ) {
         slot.job = null;
         slot.client = client;
+        slot.idleSince = loopNow();
         this.#watch(slot, EVENT_READ);
         this.#verifying.push({
           slot,
@@ -1332,7 +1351,7 @@ export class Crawl {
         slot.job = null;
         slot.client = client;
         slot.pooledSelect = this.#selects;
-        slot.pooledAt = loopNow();
+        slot.pooledAt = slot.idleSince = loopNow();
         // Idle, it is watched for reads: readiness then means the server closed it.
         // It was receiving, so it is registered for EVENT_READ already.
         if (slot.events !== EVENT_READ) this.#watch(slot, EVENT_READ);

@@ -1775,6 +1775,29 @@ Deno.test("fetchAll() keeps reusing conns for POSTs to a server after one GET wa
   assertEquals(server.connections, 2, "a new conn for each POST");
 });
 
+Deno.test("fetchAll() sends no POST on a conn kept idle for seconds, as a server that closes idle conns only when traffic wakes it (Squid) would fail them all", async () => {
+  const answered = new Map<number, number>();
+  await using server = rawServer(async ({ conn, connIndex }) => {
+    const last = answered.get(connIndex);
+    // Past its idle timeout, found only now: closed unanswered.
+    if (last !== undefined && performance.now() - last > 500) return "close";
+    await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    answered.set(connIndex, performance.now());
+    return "keep";
+  });
+  async function* bursts() {
+    yield* posts(server, 4);
+    await sleep(2_300);
+    yield* posts(server, 4);
+  }
+  const results = [];
+  for await (const { result } of fetchEach(bursts(), { concurrency: 4 })) {
+    results.push(result.ok ? "ok" : String(result.error));
+  }
+  assertEquals(results, Array(8).fill("ok"));
+  assertEquals(server.requests, 8, "every POST sent once");
+});
+
 Deno.test("fetchAll() drops an idle pooled conn the server closes during the crawl, and sends on a fresh one", async () => {
   await using server = rawServer(async ({ conn }) => {
     await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
