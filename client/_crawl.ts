@@ -56,7 +56,12 @@ import {
   kWake,
 } from "./http_client.ts";
 import { type HttpUrl, toHttpUrl } from "./_http_url.ts";
-import { kDivertSink, kRequestWriter } from "./_request.ts";
+import {
+  callerProxyAuthorization,
+  kDivertSink,
+  kRequestWriter,
+} from "./_request.ts";
+import { hash64 } from "./_proxy.ts";
 import type { ResponseHead } from "./_response_parser.ts";
 import { type Route, routeFor } from "./_route.ts";
 import {
@@ -785,6 +790,12 @@ export class Crawl {
         return;
       }
       if (route !== null) key = route.key;
+      if (route?.kind === "tunnel") {
+        // A tunnel is as its CONNECT authenticated it: a request with other
+        // credentials of its own must not ride in it.
+        const own = callerProxyAuthorization(options);
+        if (own !== null) key += `#${hash64(own)}`;
+      }
     }
     job.poolKey = key;
     const fresh = given === undefined && this.#dropsConns.size > 0 &&

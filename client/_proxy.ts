@@ -156,7 +156,7 @@ function base64(bytes: Uint8Array): string {
  * 32 bits alone let two users of a rotating proxy's many session names share
  * a tunnel (`user76823:pw` and `user106400:pw` collide, found in a second).
  */
-function hash64(text: string): string {
+export function hash64(text: string): string {
   let forwards = 0x811c9dc5;
   let backwards = 0x9747b28c;
   for (let i = 0, j = text.length - 1; i < text.length; i++, j--) {

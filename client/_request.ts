@@ -267,6 +267,23 @@ function checkedField(name: unknown, value: unknown): [string, string] {
   return [(name as string).toLowerCase(), text];
 }
 
+/**
+ * The caller's `Proxy-Authorization` in `options`: its shared writer's, else
+ * read from its headers; `null` for none, or for headers that do not pass
+ * (the request fails on them once it is built).
+ */
+export function callerProxyAuthorization(
+  options: { headers?: HeadersInit; [kRequestWriter]?: RequestWriter },
+): string | null {
+  const writer = options[kRequestWriter];
+  if (writer !== undefined) return writer.proxyAuthorization;
+  try {
+    return fieldValue(fieldList(options.headers), "proxy-authorization");
+  } catch {
+    return null;
+  }
+}
+
 /** The value of `name` (lower-case) in `fields`, duplicates joined as `Headers` joins them. */
 function fieldValue(fields: FieldList, name: string): string | null {
   let value: string | null = null;

@@ -572,6 +572,28 @@ Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused with a
   assertEquals(denied!.attempts, 1);
 });
 
+Deno.test("fetchAll() keeps a tunnel to the requests with the Proxy-Authorization its CONNECT had", async () => {
+  const tls = origin(true);
+  await using _ = tls.server;
+  const bob = "Basic " + btoa("bob:pw");
+  await using proxy = startMiniProxy({ authorization: bob });
+  const spec = (auth: string | null) => ({
+    url: `${tls.base}/length/3`,
+    ...(auth === null ? {} : { headers: { "proxy-authorization": auth } }),
+  });
+  const results = await fetchAll([
+    spec(bob),
+    spec("Basic " + btoa("mallory:guess")),
+    spec(null),
+    spec(bob),
+  ], { proxy: proxy.url, caCerts: [ca], concurrency: 1 });
+  assertEquals(
+    results.map((r) => r.ok ? r.response.status : (failed(r) as Error).name),
+    [200, "ProxyError", "ProxyError", 200],
+  );
+  assertEquals(proxy.requests.length, 3, "bob's tunnel kept for bob");
+});
+
 Deno.test("fetchAll() of an http URL through a proxy that answers 407 as Squid does shows its X-Squid-Error in the ProxyError's message", async () => {
   await using proxy = cannedServer(
     "HTTP/1.1 407 Proxy Authentication Required\r\nX-Squid-Error: ERR_CACHE_ACCESS_DENIED 0\r\nContent-Length: 0\r\n\r\n",
