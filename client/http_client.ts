@@ -943,7 +943,13 @@ export class HttpClient {
     // that came meanwhile is read, and kept after (one wait, one wakeup).
     let aside: Promise<void> | null = null;
     try {
-      this.#checkDeadlines(loopNow());
+      // A direct connect that settled ended as it did, even seen past its
+      // deadline (a permission prompt or the caller's code held the loop):
+      // its own error, not a timeout, or a conn to use.
+      const settled = state === "connecting" && this.#route === null &&
+        (mask & EVENT_WRITE) !== 0;
+      if (settled && this.#conn.error) throw this.#conn.error;
+      this.#checkDeadlines(loopNow(), settled);
       if (this.#waiting !== null) {
         if (this.#waiting !== this.#bodyWait || (mask & EVENT_READ) === 0) {
           return;
@@ -1034,9 +1040,12 @@ export class HttpClient {
     if (!this.#detached) this.#conn[kCloseNow]();
   }
 
-  #checkDeadlines(now: number): void {
+  #checkDeadlines(now: number, connected = false): void {
     let kind = "total", limit = this.#timeoutShown, at = this.#totalDeadline;
-    if (this.#state === "connecting" && this.#connectDeadline < at) {
+    if (
+      this.#state === "connecting" && !connected &&
+      this.#connectDeadline < at
+    ) {
       kind = "connect";
       limit = this.#connectTimeout;
       at = this.#connectDeadline;

@@ -200,3 +200,23 @@ Deno.test("HttpClient timeout messages never show the URL's password", async () 
   assertEquals(client.error.message.includes("hunter2"), false);
   assertStringIncludes(client.error.message, "user:***@");
 });
+
+Deno.test("HttpClient reports a connect that settled while its loop was held past connectTimeout as it ended: refused, or connected and fetched", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = (closed.addr as Deno.NetAddr).port;
+  closed.close();
+  const options = { connectTimeout: 100 };
+  const refused = new HttpClient(`http://127.0.0.1:${closedPort}/`, options);
+  const fine = new HttpClient(`http://127.0.0.1:${server.addr.port}/`, options);
+  // Held, as a permission prompt holds a loop, while both connects settle.
+  await delay(300);
+  await drive(refused);
+  await drive(fine);
+  assertInstanceOf(refused.error, Deno.errors.ConnectionRefused);
+  assertEquals(fine.state, "done", String(fine.error));
+  assertEquals(fine.response?.status, 200);
+});
