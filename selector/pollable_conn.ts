@@ -315,30 +315,19 @@ export class PollableConn implements Pollable, Disposable {
    * connect and in the handshake alike.
    *
    * @example Connect to a TLS server with a private CA
-   * ```ts
-   * import { assert } from "@std/assert";
+   * ```ts ignore
    * import { DefaultSelector, EVENT_WRITE, PollableConn } from "@seed/selectors";
-   *
-   * // This repository's test certificates: use your server's and your CA's.
-   * const testdata = new URL("../tests/testdata/", import.meta.url);
-   * const read = (name: string) => Deno.readTextFileSync(new URL(name, testdata));
-   * using server = Deno.listenTls({
-   *   hostname: "127.0.0.1",
-   *   port: 0,
-   *   cert: read("localhost.crt"),
-   *   key: read("localhost.key"),
-   * });
-   * server.accept().then((peer) => peer.handshake().finally(() => peer.close()));
    *
    * using sel = new DefaultSelector();
    * using conn = PollableConn.connectTls({
-   *   hostname: "localhost",
-   *   port: server.addr.port,
-   *   caCerts: [read("ca.crt")],
+   *   hostname: "internal.example",
+   *   port: 8443,
+   *   caCerts: [Deno.readTextFileSync("./ca.pem")], // needs --allow-read
    * });
    * sel.register(conn, EVENT_WRITE);
-   * await sel.select(5_000); // handshake done
-   * assert(conn.error === null);
+   * await sel.select(5_000); // the handshake is done, or failed
+   * if (conn.error !== null) throw conn.error; // InvalidData says why, e.g. expired
+   * conn.send("hello");
    * ```
    *
    * @param options What `Deno.connectTls` takes, and `cert` + `key`.
