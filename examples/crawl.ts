@@ -891,18 +891,27 @@ async function main(): Promise<number> {
   return stats.failed === 0 ? 0 : 1;
 }
 
-/** Creates the output folder and checks that a file can be created in it. */
+/** Creates the output folder and checks that a file can be created and looked at in it. */
 async function openOutputDir(dir: string): Promise<OutputDir> {
   try {
     await Deno.mkdir(dir, { recursive: true });
   } catch (cause) {
     throw new DiskError("create directory", dir, cause);
   }
+  let probe: string;
   try {
-    const probe = await Deno.makeTempFile({ dir, prefix: ".~probe-" });
-    await Deno.remove(probe);
+    probe = await Deno.makeTempFile({ dir, prefix: ".~probe-" });
   } catch (cause) {
     throw new DiskError("write in directory", dir, cause);
+  }
+  try {
+    // Saving a page looks at what its path holds (-W without -R fails here,
+    // not on every URL after it was fetched).
+    await Deno.lstat(probe);
+  } catch (cause) {
+    throw new DiskError("inspect in directory", dir, cause);
+  } finally {
+    await Deno.remove(probe).catch(() => {});
   }
   return new OutputDir(dir);
 }

@@ -1545,6 +1545,15 @@ Deno.test("crawl.ts reports an unwritable -o or --warc in one line with exit cod
     oneLine(warc.stderr),
     /^crawl: Cannot create WARC file '.*x\.warc\.gz': /,
   );
+  // -W without -R: saving looks at what a path holds.
+  const unread = await crawl(["-o", `${dir.path}/out`, `${server.base}/`], {
+    permissions: ["--allow-net=127.0.0.1", "--allow-write"],
+  });
+  assertEquals(unread.code, 1, unread.stderr);
+  assertMatch(
+    oneLine(unread.stderr),
+    /^crawl: Cannot inspect in directory '.*out': Requires read access/,
+  );
   assertEquals(server.hits.size, 0);
 });
 
