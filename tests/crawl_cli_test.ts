@@ -685,6 +685,47 @@ Deno.test("crawl.ts --follow spaces robots.txt retries by --delay", async () => 
   assertGreater(starts[2]! - starts[1]!, 400 - 60, "first page");
 });
 
+Deno.test("crawl.ts --follow keeps a fast origin's pages going while a slow origin's wait for its Crawl-delay", async () => {
+  const site = (robots: string, pages: number, rootMs: number) => {
+    const starts: number[] = [];
+    const links = Array.from({ length: pages }, (_, i) => `<a href=p${i}>p</a>`)
+      .join("");
+    const server = countingServer(async (url) => {
+      if (url.pathname === "/robots.txt") return new Response(robots);
+      starts.push(performance.now());
+      if (url.pathname === "/") {
+        // The fast site's links come after the slow one's: behind them in a
+        // first-in-first-out queue.
+        await new Promise((resolve) => setTimeout(resolve, rootMs));
+      }
+      return new Response(url.pathname === "/" ? links : "leaf", {
+        headers: { "content-type": "text/html" },
+      });
+    });
+    return Object.assign(server, { starts });
+  };
+  await using slow = site("User-agent: *\nCrawl-delay: 0.05\n", 30, 0);
+  await using fast = site("", 12, 200);
+  // -c 2: the engine reads 2 + 8 URLs ahead, fewer than the slow site's 30.
+  const { code, stderr } = await crawl([
+    "--follow",
+    "-c",
+    "2",
+    `${slow.base}/`,
+    `${fast.base}/`,
+  ]);
+  assertEquals(code, 0, stderr);
+  assertEquals([slow.starts.length, fast.starts.length], [31, 13]);
+  // The slow site's pages take 30 × 50 ms. Queued behind them, the fast
+  // site's links (found 200 ms in) went out only as the slow ones' did, at
+  // their pace: the last ~930 ms after they were found, where it takes a few.
+  const slowEnd = slow.starts.at(-1)!;
+  assertGreater(slowEnd - slow.starts[0]!, 30 * 50 - 60);
+  const found = fast.starts[0]! + 200;
+  const fastEnd = fast.starts.at(-1)!;
+  assertLess(fastEnd - found, 250, `fast pages done ${fastEnd - found} ms in`);
+});
+
 Deno.test("crawl.ts --follow ignores an infinite Crawl-delay, caps a huge one at 300 s, and says so on stderr", async () => {
   const site = (delay: string) =>
     countingServer((url) =>

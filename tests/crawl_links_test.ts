@@ -339,6 +339,36 @@ Deno.test("Frontier[Symbol.asyncIterator]() pulls seeds lazily, one when no link
   assertEquals((await iterator.next()).done, true);
 });
 
+Deno.test("Frontier[Symbol.asyncIterator]() hands out first the entries of the origin with the fewest not done, each origin's in order", async () => {
+  const frontier = new Frontier({
+    origins: ["http://a.test", "http://b.test"],
+  });
+  for (const origin of ["http://a.test", "http://b.test"]) {
+    for (let i = 1; i <= 4; i++) frontier.seed(`${origin}/${i}`);
+  }
+  const iterator = frontier[Symbol.asyncIterator]();
+  const next = async () => (await iterator.next()).value!;
+  // a.test's entries were queued first, but b.test has none out.
+  const a1 = await next();
+  assertEquals(a1.url, "http://a.test/1");
+  assertEquals((await next()).url, "http://b.test/1");
+  // As many out: the entry queued first.
+  assertEquals((await next()).url, "http://a.test/2");
+  const b2 = await next();
+  assertEquals(b2.url, "http://b.test/2");
+  // a.test is slow: two of its entries stay out while b.test's come back.
+  frontier.done(b2);
+  assertEquals((await next()).url, "http://b.test/3");
+  frontier.done(a1);
+  assertEquals(
+    [(await next()).url, (await next()).url, (await next()).url],
+    // Then as many out (2 each): a.test/4 was queued before b.test/4.
+    ["http://a.test/3", "http://a.test/4", "http://b.test/4"],
+  );
+  assertEquals(frontier.queued, 0);
+  frontier.close();
+});
+
 Deno.test("Frontier.close() ends an iteration waiting on pages in flight", async () => {
   const frontier = new Frontier({ seeds: ["http://a.test/"] });
   const iterator = frontier[Symbol.asyncIterator]();

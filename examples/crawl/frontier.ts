@@ -68,6 +68,13 @@ export interface FrontierOptions {
  * deduplicated (after {@linkcode normalizeUrl}) and filtered by depth and origin;
  * entries come out through async iteration, to feed `fetchEach` as its source.
  *
+ * Each origin's entries come out in the order they were queued; across origins,
+ * those of the origin with the fewest entries handed out and not yet done come
+ * first. The engine reads its source only so far ahead, so a slow origin (a
+ * long `Crawl-delay`, a `Retry-After`) whose URLs filled that window would set
+ * every origin's pace; here they wait in the frontier instead, and each origin
+ * with URLs to fetch keeps a share of the window.
+ *
  * Contract with the consumer: every entry handed out is "in flight" until
  * {@linkcode Frontier.done} is called for it, after its links were added. While the
  * queue is empty and entries are in flight, iteration waits (their links may refill
@@ -96,8 +103,19 @@ export interface FrontierOptions {
  * ```
  */
 export class Frontier implements AsyncIterable<FrontierEntry> {
-  #queue: FrontierEntry[] = [];
-  #head = 0;
+  /** The origins with entries queued or handed out. */
+  #queues = new Map<string, OriginQueue>();
+  /**
+   * The origins with entries queued, a heap: fewest handed out and not done
+   * first, then the one whose next entry was queued first. A node is stale once
+   * its queue's `version` moved on.
+   */
+  #heap: Ranked[] = [];
+  /** Entries queued so far: each one's place in the order of queueing. */
+  #sequence = 0;
+  #queued = 0;
+  /** Each entry handed out, with its origin's queue. */
+  #handedOut = new WeakMap<FrontierEntry, OriginQueue>();
   #seen = new Set<string>();
   #origins = new Set<string>();
   #sameOrigin: boolean;
@@ -138,7 +156,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
 
   /** How many entries wait in the queue. */
   get queued(): number {
-    return this.#queue.length - this.#head;
+    return this.#queued;
   }
 
   /** How many entries were handed out and not yet marked done. */
@@ -254,14 +272,21 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   /**
    * Marks an entry handed out as finished (fetched or failed, its links added).
    *
-   * @param _entry The entry.
+   * @param entry The entry.
    * @throws {RangeError} When more entries are marked done than were handed out.
    */
-  done(_entry: FrontierEntry): void {
+  done(entry: FrontierEntry): void {
     if (this.#inFlight === 0) {
       throw new RangeError("Cannot mark entry done: no entry is in flight");
     }
     this.#inFlight--;
+    const queue = this.#handedOut.get(entry);
+    if (queue !== undefined) {
+      this.#handedOut.delete(entry);
+      queue.out--;
+      if (queue.head < queue.entries.length) this.#rank(queue);
+      else if (queue.out === 0) this.#queues.delete(queue.origin);
+    }
     this.#signal();
   }
 
@@ -273,8 +298,8 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   }
 
   /**
-   * Hands out queued entries, in the order they were queued; see the class doc for
-   * when it waits and when it ends.
+   * Hands out queued entries, in the order the class doc says, and when it
+   * waits and when it ends.
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<
     FrontierEntry,
@@ -283,10 +308,8 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   > {
     try {
       while (!this.#closed) {
-        if (this.queued > 0) {
-          const entry = this.#queue[this.#head]!;
-          this.#head++;
-          this.#compact();
+        if (this.#queued > 0) {
+          const entry = this.#take();
           this.#inFlight++;
           yield entry;
           continue;
@@ -324,8 +347,63 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
       redirects,
       seedRequest,
     };
-    this.#queue.push(entry);
+    const origin = new URL(url).origin;
+    let queue = this.#queues.get(origin);
+    if (queue === undefined) {
+      queue = {
+        origin,
+        entries: [],
+        sequence: [],
+        head: 0,
+        out: 0,
+        version: 0,
+      };
+      this.#queues.set(origin, queue);
+    }
+    queue.entries.push(entry);
+    queue.sequence.push(this.#sequence++);
+    this.#queued++;
+    if (queue.entries.length - queue.head === 1) this.#rank(queue);
     this.#signal();
+    return entry;
+  }
+
+  /** (Re)places an origin with entries queued in the heap. */
+  #rank(queue: OriginQueue): void {
+    const heap = this.#heap;
+    // Stale nodes sink below the live ones only so far: past a bound, rebuild.
+    if (heap.length > 64 + 4 * this.#queues.size) {
+      const live = heap.filter((node) => node.version === node.queue.version);
+      heap.length = 0;
+      for (const node of live) heapPush(heap, node);
+    }
+    heapPush(heap, {
+      queue,
+      out: queue.out,
+      sequence: queue.sequence[queue.head]!,
+      version: ++queue.version,
+    });
+  }
+
+  /** The next entry of the origin first in the heap (some are queued). */
+  #take(): FrontierEntry {
+    let node = heapPop(this.#heap)!;
+    while (node.version !== node.queue.version) node = heapPop(this.#heap)!;
+    const queue = node.queue;
+    queue.version++;
+    const entry = queue.entries[queue.head++]!;
+    // Dropping the consumed head in bulk keeps shift() from being O(n) per entry.
+    if (queue.head === queue.entries.length) {
+      queue.entries.length = queue.sequence.length = queue.head = 0;
+    } else if (queue.head > 1024 && queue.head * 2 > queue.entries.length) {
+      queue.entries = queue.entries.slice(queue.head);
+      queue.sequence = queue.sequence.slice(queue.head);
+      queue.head = 0;
+    }
+    this.#queued--;
+    queue.out++;
+    this.#handedOut.set(entry, queue);
+    if (queue.head < queue.entries.length) this.#rank(queue);
     return entry;
   }
 
@@ -334,14 +412,64 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     this.#wake = null;
     wake?.();
   }
+}
 
-  // Dropping the consumed head in bulk keeps shift() from being O(n) per entry.
-  #compact(): void {
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
+/** One origin's entries in the frontier. */
+interface OriginQueue {
+  readonly origin: string;
+  /** Queued entries from `head` on (those before it were handed out). */
+  entries: FrontierEntry[];
+  /** Each entry's place in the frontier's order of queueing. */
+  sequence: number[];
+  head: number;
+  /** Its entries handed out and not yet done. */
+  out: number;
+  /** Bumped as it moves in the heap or leaves it. */
+  version: number;
+}
+
+/** An origin's place in the heap when it was put there. */
+interface Ranked {
+  readonly queue: OriginQueue;
+  readonly out: number;
+  readonly sequence: number;
+  readonly version: number;
+}
+
+function before(a: Ranked, b: Ranked): boolean {
+  return a.out < b.out || (a.out === b.out && a.sequence < b.sequence);
+}
+
+function heapPush(heap: Ranked[], node: Ranked): void {
+  let i = heap.length;
+  heap.push(node);
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (!before(node, heap[parent]!)) break;
+    heap[i] = heap[parent]!;
+    i = parent;
   }
+  heap[i] = node;
+}
+
+function heapPop(heap: Ranked[]): Ranked | undefined {
+  const top = heap[0];
+  const last = heap.pop();
+  if (top === undefined || last === undefined || heap.length === 0) return top;
+  let i = 0;
+  for (;;) {
+    const left = 2 * i + 1;
+    if (left >= heap.length) break;
+    const right = left + 1;
+    const child = right < heap.length && before(heap[right]!, heap[left]!)
+      ? right
+      : left;
+    if (!before(heap[child]!, last)) break;
+    heap[i] = heap[child]!;
+    i = child;
+  }
+  heap[i] = last;
+  return top;
 }
 
 function originOf(origin: string | URL): string {
