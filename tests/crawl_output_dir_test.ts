@@ -34,6 +34,9 @@ Deno.test("urlToPath() lays URLs out as DIR/<host>[_port]/<path>", () => {
     ["http://example.com/%7Efoo/a%20b", "example.com/~foo/a b"],
     ["http://example.com/caf%C3%A9/%E9", "example.com/café/%25E9"],
     ["http://example.com/ünï", "example.com/ünï"],
+    // A "_" of the host's own is not the port's.
+    ["http://a.test_8080/x", "a.test%5F8080/x"],
+    ["http://a.test:8080/x", "a.test_8080/x"],
   ];
   for (const [url, path] of cases) assertEquals(urlToPath(url), path, url);
 });

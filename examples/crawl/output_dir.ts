@@ -56,6 +56,7 @@ const encoder = new TextEncoder();
  *
  * assertEquals(urlToPath("http://example.com/"), "example.com/index.html");
  * assertEquals(urlToPath("http://example.com:8080/a/../CON.txt?x"), "example.com_8080/%43ON.txt%3Fx");
+ * assertEquals(urlToPath("http://my_host:8080/"), "my%5Fhost_8080/index.html");
  * ```
  *
  * @param url An http(s) URL.
@@ -65,7 +66,10 @@ const encoder = new TextEncoder();
 export function urlToPath(url: string | URL): string {
   const parsed = httpUrl(url, "map URL to a file");
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
-  const top = safeName(host) + (parsed.port === "" ? "" : `_${parsed.port}`);
+  // "_" may be in a host too: escaped there, it marks the port alone (host
+  // a_1 on port 80 and host a on port 1 would share a folder).
+  const top = safeName(host).replaceAll("_", "%5F") +
+    (parsed.port === "" ? "" : `_${parsed.port}`);
   const segments = parsed.pathname.slice(1).split("/");
   const last = segments.pop()!;
   const file = (last === "" ? "index.html" : decode(last)) +
