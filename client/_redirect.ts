@@ -70,8 +70,9 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * A `Location` as a browser and curl read it: field values reach `Headers` one
  * byte a character, so raw UTF-8 (`/café` sent unescaped, as many servers do)
  * would be percent-encoded byte for byte as two Latin-1 characters each
- * (`/caf%C3%83%C2%A9`). Bytes that are valid UTF-8 are read as UTF-8; any other
- * value is left as it came.
+ * (`/caf%C3%83%C2%A9`). Bytes that are valid UTF-8 are read as UTF-8; in any
+ * other value each byte past ASCII is percent-encoded as it came (curl's
+ * `/p%E4`, where the URL parser would send a Latin-1 `ä` as UTF-8's `%C3%A4`).
  */
 function utf8Location(location: string): string {
   // deno-lint-ignore no-control-regex
@@ -79,8 +80,12 @@ function utf8Location(location: string): string {
   try {
     return utf8.decode(Uint8Array.from(location, (c) => c.charCodeAt(0)));
   } catch {
-    return location;
+    return location.replace(/[\x80-\xff]/g, percentByte);
   }
+}
+
+function percentByte(char: string): string {
+  return `%${char.charCodeAt(0).toString(16).toUpperCase()}`;
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   normalizeUrl,
 } from "../examples/crawl/links.ts";
 import { Frontier, type FrontierEntry } from "../examples/crawl/frontier.ts";
+import { redirectLocation } from "../examples/crawl/_util.ts";
 import { splitEvery } from "./_net.ts";
 
 // Gzipped so that it stays byte for byte what rustdoc wrote (deno fmt formats .html).
@@ -479,4 +480,18 @@ Deno.test("LinkExtractor.write() keeps a UTF-8 character split between chunks fo
       "http://h.test/%E6%97%A5%E6%9C%AC",
     ], `${size}-byte pieces`);
   }
+});
+
+Deno.test("redirectLocation() reads a Location's raw UTF-8 as UTF-8 and percent-encodes other bytes as they came, as the engine does", () => {
+  const at = (location: string) =>
+    redirectLocation({ status: 302, headers: new Headers({ location }) });
+  // Field values arrive one byte a character: "é" in UTF-8 is "\u00c3\u00a9".
+  assertEquals(at("/caf\u00c3\u00a9"), "/café");
+  assertEquals(at("/caf\u00e9"), "/caf%E9"); // Latin-1, as curl sends it
+  assertEquals(at("/\u00c3("), "/%C3(");
+  assertEquals(at("/plain%20x"), "/plain%20x");
+  assertEquals(
+    redirectLocation({ status: 200, headers: new Headers({ location: "/x" }) }),
+    null,
+  );
 });
