@@ -426,7 +426,12 @@ function nodeOptions(
   options: StartTlsOptions,
   ca: string[] | undefined,
 ): ConnectionOptions & { allowHalfOpen: boolean } {
-  const hostname = options.hostname ?? "127.0.0.1";
+  // "[::1]", as Deno.connect takes it: checked as the address it names, not as
+  // a DNS name the certificate must hold.
+  const hostname = (options.hostname ?? "127.0.0.1").replace(
+    /^\[(.*)\]$/,
+    "$1",
+  );
   return {
     // A `net.Socket` option that `tls.connect` passes on (its type leaves it
     // out): the peer's end of stream must not end our side too. As over TCP,
