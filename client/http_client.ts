@@ -1123,7 +1123,11 @@ export class HttpClient {
     switch (this.#step) {
       case CONNECT_SOCKET: {
         if ((mask & EVENT_WRITE) === 0) return false;
-        if (conn.error) throw conn.error;
+        if (conn.error) {
+          throw route.proxy === null
+            ? conn.error
+            : viaProxy(conn.error, route.proxy.authority);
+        }
         if (route.kind === "tunnel") {
           // A CONNECT request is far below the write buffer's high-water mark.
           conn[kSendOwned](
@@ -1835,6 +1839,29 @@ function setHeaders(this: ReceivedResponse, value: Headers): void {
 function proxyCloses(parser: ResponseParser): boolean {
   const value = parser.head?.field("proxy-connection");
   return value != null && /(^|,)\s*close\s*(,|$)/i.test(value);
+}
+
+/**
+ * A failed connect to a proxy, of its own kind (a retry or a caller tells it
+ * apart as before), saying that it was the proxy that could not be reached:
+ * the bare message ("Connection refused") reads as the origin's.
+ */
+function viaProxy(error: Error, authority: string): Error {
+  try {
+    const Kind = error.constructor as new (
+      message: string,
+      options: ErrorOptions,
+    ) => Error;
+    const wrapped = new Kind(
+      `Cannot connect to proxy ${authority}: ${error.message}`,
+      { cause: error },
+    );
+    return wrapped instanceof Error && wrapped.name === error.name
+      ? wrapped
+      : error;
+  } catch {
+    return error;
+  }
 }
 
 /** A proxy's reason for refusing: its status text, and Squid's own field ("ERR_CONNECT_FAIL 111"). */

@@ -300,7 +300,7 @@ Deno.test("fetchAll() sends a Proxy-Authorization header of the caller's to the 
   assertEquals(seen, [null], "the proxy's credentials reached the origin");
 });
 
-Deno.test("fetchAll() with proxy down fails only the proxied URLs, with the connection's error", async () => {
+Deno.test("fetchAll() with proxy down fails only the proxied URLs, with the connection's error naming the proxy", async () => {
   const site = origin(false);
   const tls = origin(true);
   await using _a = site.server;
@@ -316,9 +316,17 @@ Deno.test("fetchAll() with proxy down fails only the proxied URLs, with the conn
     { url: `${tls.base}/length/3`, proxy: dead },
     `${tls.base}/length/4`,
   ], { caCerts: [ca], retry: { limit: 0 } });
-  assertInstanceOf(failed(results[0]), Deno.errors.ConnectionRefused);
+  for (const i of [0, 2]) {
+    const error = failed(results[i]);
+    assertInstanceOf(error, Deno.errors.ConnectionRefused);
+    // Whose connection it was: the proxy's, not the origin's.
+    assertStringIncludes(
+      error.message,
+      `Cannot connect to proxy 127.0.0.1:${deadPort}: `,
+    );
+    assertInstanceOf(error.cause, Deno.errors.ConnectionRefused);
+  }
   assertEquals(ok(results[1]).body.length, 2);
-  assertInstanceOf(failed(results[2]), Deno.errors.ConnectionRefused);
   assertEquals(ok(results[3]).body.length, 4);
 });
 
