@@ -170,7 +170,8 @@ export interface HttpClientOptions {
   /**
    * Milliseconds for TCP connect and TLS handshake (through a proxy: the
    * connect to the proxy, its answer to `CONNECT` and the TLS handshake over
-   * the tunnel, together). At the deadline the connection is closed, which
+   * the tunnel, together), from when the connect leaves (a permission prompt
+   * inside it does not count). At the deadline the connection is closed, which
    * cancels the connect.
    *
    * @default {10000}
@@ -1066,8 +1067,11 @@ export class HttpClient {
   }
 
   #connect(at = loopNow()): PollableConn {
-    this.#connectDeadline = at + this.#connectTimeout;
     const conn = this.#open();
+    // From when the connect left: a permission prompt holds the loop inside
+    // Deno.connect, for as long as its user takes to answer.
+    this.#connectDeadline = Math.max(at, performance.now()) +
+      this.#connectTimeout;
     // A request goes out in pieces (a head, then body chunks as a stream
     // yields them): with Nagle's algorithm, a piece sent behind one not yet
     // acknowledged waits for the server's delayed ACK, 40 ms or more a

@@ -14,6 +14,7 @@ import {
   writeAll,
 } from "./_client_util.ts";
 import { ca } from "./_tls.ts";
+import { stub } from "@std/testing/mock";
 
 Deno.test("HttpClient fails with TimedOut naming 'connect' when a TLS handshake never completes, and closes the conn", async () => {
   // A TCP server that accepts and never answers the ClientHello.
@@ -120,7 +121,9 @@ Deno.test("HttpClient.deadline is the connect deadline while connecting, then to
   });
   const start = client.timings.start;
   assert(start >= before);
-  assertEquals(client.deadline, start + 1_000);
+  // Counted from when the connect left (after start, by the time the call took).
+  assert(client.deadline >= start + 1_000);
+  assert(client.deadline <= performance.now() + 1_000);
   using sel = new DefaultSelector();
   sel.register(client.pollable, client.events);
   for (let i = 0; i < 100 && client.state !== "receiving"; i++) {
@@ -201,7 +204,7 @@ Deno.test("HttpClient timeout messages never show the URL's password", async () 
   assertStringIncludes(client.error.message, "user:***@");
 });
 
-Deno.test("HttpClient reports a connect that settled while its loop was held past connectTimeout as it ended: refused, or connected and fetched", async () => {
+Deno.test("HttpClient reports a connect that settled while its loop did not run past connectTimeout as it ended: refused, or connected and fetched", async () => {
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     () => new Response("ok"),
@@ -212,11 +215,35 @@ Deno.test("HttpClient reports a connect that settled while its loop was held pas
   const options = { connectTimeout: 100 };
   const refused = new HttpClient(`http://127.0.0.1:${closedPort}/`, options);
   const fine = new HttpClient(`http://127.0.0.1:${server.addr.port}/`, options);
-  // Held, as a permission prompt holds a loop, while both connects settle.
+  // Not driven (the caller awaits other work) while both connects settle.
   await delay(300);
   await drive(refused);
   await drive(fine);
   assertInstanceOf(refused.error, Deno.errors.ConnectionRefused);
   assertEquals(fine.state, "done", String(fine.error));
   assertEquals(fine.response?.status, 200);
+});
+
+Deno.test("HttpClient counts connectTimeout from when the connect left: a permission prompt inside Deno.connect is not the connect's time", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  const connect = Deno.connect;
+  // As a prompt does: the loop held inside the call, until the user answers.
+  using _ = stub(
+    Deno,
+    "connect",
+    ((options: Deno.ConnectOptions) => {
+      const until = performance.now() + 300;
+      while (performance.now() < until) { /* answering */ }
+      return connect(options);
+    }) as typeof Deno.connect,
+  );
+  const client = new HttpClient(`http://127.0.0.1:${server.addr.port}/`, {
+    connectTimeout: 100,
+  });
+  await drive(client);
+  assertEquals(client.state, "done", String(client.error));
+  assertEquals(client.response?.status, 200);
 });
