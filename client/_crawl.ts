@@ -191,7 +191,10 @@ class Slot implements Poolable {
    */
   pooledSelect = -1;
   pooledAt = -Infinity;
-  /** When its last response ended (the loop's clock): idle since then. */
+  /**
+   * When its last response began to arrive (the loop's clock): the server may
+   * count it idle from any time since (a slow sink reads the rest late).
+   */
   idleSince = -Infinity;
 
   constructor(
@@ -219,6 +222,15 @@ const VERIFY_MS = 1;
  * POST. (undici closes idle conns after 4 s whatever the request.)
  */
 const IDLE_TRUST_MS = 2_000;
+/**
+ * When `client`'s response began to arrive, or now if it has none: a
+ * server's idle timer for the conn started at most then.
+ */
+function answeredAt(client: HttpClient): number {
+  const at = client[kStamps].firstByte;
+  return Number.isNaN(at) ? loopNow() : at;
+}
+
 /** The most keys a crawl remembers as keeping, or dropping, their conns (`#keepsConns`, `#dropsConns`). */
 const MAX_KNOWN_KEYS = 10_000;
 
@@ -808,7 +820,8 @@ export class Crawl {
       this.#closeIdle(slot);
       slot = this.#pool.take(key);
     }
-    if (slot !== undefined && given === undefined && !canResend(options)) {
+    if (slot !== undefined && !canResend(options)) {
+      // A conn handed over after its check too: checked quiet is not alive.
       const now = loopNow();
       while (slot !== undefined && now - slot.idleSince >= IDLE_TRUST_MS) {
         this.#closeIdle(slot);
@@ -816,7 +829,7 @@ export class Crawl {
       }
     }
     if (
-      slot !== undefined && given === undefined &&
+      slot !== undefined && slot !== given &&
       !this.#keepsConns.has(key) && !canResend(options)
     ) {
       // A request that is not sent again if its conn turns out closed (a
@@ -1345,7 +1358,7 @@ export class Crawl {
       ) {
         slot.job = null;
         slot.client = client;
-        slot.idleSince = loopNow();
+        slot.idleSince = answeredAt(client);
         this.#watch(slot, EVENT_READ);
         this.#verifying.push({
           slot,
@@ -1362,7 +1375,8 @@ export class Crawl {
         slot.job = null;
         slot.client = client;
         slot.pooledSelect = this.#selects;
-        slot.pooledAt = slot.idleSince = loopNow();
+        slot.pooledAt = loopNow();
+        slot.idleSince = answeredAt(client);
         // Idle, it is watched for reads: readiness then means the server closed it.
         // It was receiving, so it is registered for EVENT_READ already.
         if (slot.events !== EVENT_READ) this.#watch(slot, EVENT_READ);

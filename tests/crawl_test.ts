@@ -1798,6 +1798,34 @@ Deno.test("fetchAll() sends no POST on a conn kept idle for seconds, as a server
   assertEquals(server.requests, 8, "every POST sent once");
 });
 
+Deno.test("fetchAll() counts a kept conn idle from its last response's start, so a POST after a slow sink's response takes a new conn", async () => {
+  const answered = new Map<number, number>();
+  await using server = rawServer(async ({ conn, connIndex, path }) => {
+    const last = answered.get(connIndex);
+    // Idle past 500 ms as the server counts (from its last answer): closed,
+    // unanswered, as the request comes.
+    if (last !== undefined && performance.now() - last > 500) return "close";
+    const body = path === "/slow" ? "x".repeat(1_000) : "ok";
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    answered.set(connIndex, performance.now());
+    return "keep";
+  });
+  // The sink takes its bytes 2.2 s after the server sent them.
+  const sink = new WritableStream<Uint8Array>({ write: () => sleep(2_200) });
+  const results = await fetchAll([
+    { url: server.url("/slow"), sink },
+    { url: server.url("/post"), method: "POST", body: "x" },
+  ], { concurrency: 1 });
+  assertEquals(
+    results.map((r) => r.ok ? "ok" : String(r.error)),
+    ["ok", "ok"],
+  );
+  assertEquals(server.requests, 2, "the POST sent once");
+});
+
 Deno.test("fetchAll() drops an idle pooled conn the server closes during the crawl, and sends on a fresh one", async () => {
   await using server = rawServer(async ({ conn }) => {
     await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
