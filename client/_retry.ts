@@ -34,6 +34,13 @@ export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
   "DELETE",
 ]);
 
+/**
+ * The `Retry-After` of a proxy's refusal of a tunnel, by its error (a rotating
+ * proxy answers a `CONNECT` 429 with one): a retry waits for it as it would
+ * for that status to an `http:` URL.
+ */
+export const proxyRetryAfter: WeakMap<ProxyError, string> = new WeakMap();
+
 /** Errors that say the exchange failed on the way, not that the answer was bad. */
 const TRANSIENT_ERRORS = [
   Deno.errors.TimedOut,
@@ -233,11 +240,12 @@ export function retryDelay(
     const error = outcome.error;
     // A proxy's refusal of a tunnel with a listed status (Squid's 503 for an
     // origin it cannot reach), as that status to an http: URL through it.
-    const listed = error instanceof ProxyError &&
-      policy.statuses.has(error.status);
-    return listed || isTransient(error)
-      ? backoff(policy, attempts, random)
-      : -1;
+    if (error instanceof ProxyError && policy.statuses.has(error.status)) {
+      const asked = parseRetryAfter(proxyRetryAfter.get(error) ?? null, nowMs);
+      if (asked !== null) return Math.min(asked, policy.maxDelay);
+      return backoff(policy, attempts, random);
+    }
+    return isTransient(error) ? backoff(policy, attempts, random) : -1;
   }
   if (!policy.statuses.has(outcome.status)) return -1;
   const asked = parseRetryAfter(outcome.headers.get("retry-after"), nowMs);

@@ -41,7 +41,7 @@ import {
 } from "./_route.ts";
 import { redactUrl, shown, typeName } from "./_redact.ts";
 import { type HttpUrl, responseUrl, toHttpUrl } from "./_http_url.ts";
-import { IDEMPOTENT_METHODS } from "./_retry.ts";
+import { IDEMPOTENT_METHODS, proxyRetryAfter } from "./_retry.ts";
 import { checkCaCerts, checkClientCert } from "../selector/_client_cert.ts";
 import { keepSpecimens, specimenConn } from "./_specimens.ts";
 import { TapRecorder } from "./_tap.ts";
@@ -1182,11 +1182,14 @@ export class HttpClient {
         // client's handshake).
         conn[kConsume](used, false);
         if (head.status < 200 || head.status >= 300) {
-          throw new ProxyError(
+          const refusal = new ProxyError(
             route.proxy!.authority,
             head.status,
             proxyReason(head),
           );
+          const retryAfter = head.field("retry-after");
+          if (retryAfter !== null) proxyRetryAfter.set(refusal, retryAfter);
+          throw refusal;
         }
         this.#startTls();
         return false;

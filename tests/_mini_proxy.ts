@@ -43,6 +43,8 @@ export interface MiniProxyOptions {
    * @default {0}
    */
   refuseConnects?: number;
+  /** The answer to those refused `CONNECT`s, head and all (Squid's 503 by default). */
+  refusal?: string;
 }
 
 /** A running mini proxy. */
@@ -359,7 +361,8 @@ export function startMiniProxy(options: MiniProxyOptions = {}): MiniProxy {
             await writeAll(
               client,
               encoder.encode(
-                "HTTP/1.1 503 Service Unavailable\r\nX-Squid-Error: ERR_CONNECT_FAIL 111\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                options.refusal ??
+                  "HTTP/1.1 503 Service Unavailable\r\nX-Squid-Error: ERR_CONNECT_FAIL 111\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
               ),
             );
             return;

@@ -1,6 +1,7 @@
 import {
   assert,
   assertEquals,
+  assertGreater,
   assertInstanceOf,
   assertLess,
   assertStringIncludes,
@@ -578,6 +579,26 @@ Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused with a
   });
   assertInstanceOf(failed(denied), ProxyError);
   assertEquals(denied!.attempts, 1);
+});
+
+Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused 429 after its Retry-After", async () => {
+  const tls = origin(true);
+  await using _ = tls.server;
+  await using proxy = startMiniProxy({
+    refuseConnects: 1,
+    refusal:
+      "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+  });
+  const started = performance.now();
+  const [result] = await fetchAll([`${tls.base}/length/3`], {
+    proxy: proxy.url,
+    caCerts: [ca],
+    retry: { limit: 1, baseDelay: 1 },
+  });
+  assertEquals(result!.ok, true, String(result!.ok ? "" : result!.error));
+  assertEquals(result!.attempts, 2);
+  // Not the 1 ms backoff: the second of its Retry-After.
+  assertGreater(performance.now() - started, 1_000 - 20);
 });
 
 Deno.test("fetchAll() keeps a tunnel to the requests with the Proxy-Authorization its CONNECT had", async () => {
