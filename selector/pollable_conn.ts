@@ -325,7 +325,8 @@ export class PollableConn implements Pollable, Disposable {
    *   caCerts: [Deno.readTextFileSync("./ca.pem")], // needs --allow-read
    * });
    * sel.register(conn, EVENT_WRITE);
-   * await sel.select(5_000); // the handshake is done, or failed
+   * // Write-ready once the handshake is done, or failed.
+   * if ((await sel.select(5_000)).length === 0) throw new Error("no handshake in 5 s");
    * if (conn.error !== null) throw conn.error; // InvalidData says why, e.g. expired
    * conn.send("hello");
    * ```
