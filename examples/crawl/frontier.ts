@@ -73,7 +73,9 @@ export interface FrontierOptions {
  * first. The engine reads its source only so far ahead, so a slow origin (a
  * long `Crawl-delay`, a `Retry-After`) whose URLs filled that window would set
  * every origin's pace; here they wait in the frontier instead, and each origin
- * with URLs to fetch keeps a share of the window.
+ * with URLs to fetch keeps a share of the window. The share is of the window,
+ * not of the requests in flight: an origin whose answers are slow holds its
+ * entries longer, so while others wait it gets fewer at once.
  *
  * Contract with the consumer: every entry handed out is "in flight" until
  * {@linkcode Frontier.done} is called for it, after its links were added. While the
@@ -82,7 +84,8 @@ export interface FrontierOptions {
  * flight, or at once after {@linkcode Frontier.close}.
  *
  * Memory: the set of URLs seen grows with the crawl (one string per distinct URL);
- * the queue holds the links found and not yet handed out.
+ * the queues hold the links found and not yet handed out (and, per origin, up to
+ * as many again, or 16, handed out: they are dropped in bulk).
  *
  * @example
  * ```ts
@@ -395,7 +398,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     // Dropping the consumed head in bulk keeps shift() from being O(n) per entry.
     if (queue.head === queue.entries.length) {
       queue.entries.length = queue.sequence.length = queue.head = 0;
-    } else if (queue.head > 1024 && queue.head * 2 > queue.entries.length) {
+    } else if (queue.head > 16 && queue.head * 2 > queue.entries.length) {
       queue.entries = queue.entries.slice(queue.head);
       queue.sequence = queue.sequence.slice(queue.head);
       queue.head = 0;
