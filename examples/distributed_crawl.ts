@@ -107,6 +107,7 @@ import { type FetchAllOptions, fetchEach, type FetchResult } from "../mod.ts";
 import {
   type Commit,
   Committer,
+  deniedCommands,
   ensureGroup,
   type FrontierItem,
   FrontierSource,
@@ -117,6 +118,7 @@ import {
   RedisUnavailableError,
   release,
   SCRIPTS,
+  type ScriptShas,
 } from "./distributed/_frontier.ts";
 import { sameOriginLinks } from "./distributed/_links.ts";
 import { argsErrorMessage, hideUrlPassword } from "./_args.ts";
@@ -582,14 +584,16 @@ async function connect(url: string, name: string): Promise<Connection> {
 }
 
 /**
- * Another connection to this Redis with this worker's name (each of a
- * worker's connections is named after it), or `null`; `null` too when an ACL
- * denies `CLIENT LIST` (the check is a courtesy, not a lock).
+ * Another connection to this Redis database with this worker's name (each of
+ * a worker's connections is named after it), or `null`; `"unknown"` when an
+ * ACL denies `CLIENT LIST` (the check is a courtesy, not a lock). Crawls in
+ * two databases of one Redis may share names; two under other `--prefix`es in
+ * one database may not, as nothing here tells their connections apart.
  */
 async function namesake(
   conn: Connection,
   name: string,
-): Promise<{ id: string; addr: string } | null> {
+): Promise<{ id: string; addr: string } | "unknown" | null> {
   let text: string;
   let ours: Set<string>;
   try {
@@ -602,22 +606,73 @@ async function namesake(
     text = String(list);
   } catch (e) {
     if (e instanceof RedisUnavailableError) throw e;
-    return null;
+    return "unknown";
   }
-  for (const line of text.split("\n")) {
-    // "id=7 addr=127.0.0.1:5000 laddr=... name=w1 age=...": no spaces in values.
-    const fields = new Map(
+  // "id=7 addr=127.0.0.1:5000 laddr=... name=w1 age=... db=0 ...": no spaces
+  // in values.
+  const clients = text.split("\n").map((line) =>
+    new Map(
       line.trim().split(" ").map((pair) => {
         const at = pair.indexOf("=");
         return [pair.slice(0, at), pair.slice(at + 1)] as const;
       }),
-    );
+    )
+  );
+  const db = clients.find((fields) => ours.has(fields.get("id") ?? ""))
+    ?.get("db");
+  for (const fields of clients) {
     const id = fields.get("id");
-    if (fields.get("name") === name && id !== undefined && !ours.has(id)) {
+    if (
+      fields.get("name") === name && id !== undefined && !ours.has(id) &&
+      fields.get("db") === db
+    ) {
       return { id, addr: fields.get("addr") ?? "address unknown" };
     }
   }
   return null;
+}
+
+/**
+ * Says on stderr when Redis may evict any key at its maxmemory (an
+ * `allkeys-*` policy): the crawl's frontier, results or seen set can go, and
+ * with them URLs (a worker that finds them gone stops, later). Silent when
+ * `INFO` is denied.
+ */
+async function warnIfEvicting(redis: Redis): Promise<void> {
+  let info: string;
+  try {
+    info = String(await redis.call(["INFO", "memory"]));
+  } catch (e) {
+    if (e instanceof RedisUnavailableError) throw e;
+    return;
+  }
+  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+  if (policy?.startsWith("allkeys-")) {
+    console.error(
+      `distributed_crawl.ts: Redis evicts any key at its maxmemory (maxmemory-policy ${policy}): the crawl's state can go with them; use noeviction`,
+    );
+  }
+}
+
+/**
+ * Whether this Redis user may run every command of the crawl's scripts (says
+ * which it may not, on stderr): an ACL that stops a script halfway leaves its
+ * first writes done, a result without its ack or a URL seen and never queued.
+ */
+async function mayRunScripts(
+  redis: Redis,
+  keys: Keys,
+  shas: ScriptShas,
+  role: "seed" | "work",
+): Promise<boolean> {
+  const denied = await deniedCommands(redis, keys, shas, role);
+  if (denied.length === 0) return true;
+  console.error(
+    `distributed_crawl.ts: this Redis user may not run ${
+      denied.join(", ")
+    }, which the crawl's scripts need (README, "Crawling on several machines", lists the ACL)`,
+  );
+  return false;
 }
 
 /**
@@ -643,14 +698,14 @@ async function closeClient(
 }
 
 function redactRedisUrl(text: string): string {
-  // Everything between "//" and the last "@" as typed, not as URL parsing reads
-  // it: a password with an unescaped "/", "#", "?" or "@" ends the authority
-  // early, and the rest of it would show as a host, a path or a fragment.
-  const start = text.indexOf("//");
+  // Everything between the scheme (and its slashes, if any) and the last "@"
+  // as typed, not as URL parsing reads it: a password with an unescaped "/",
+  // "#", "?" or "@" ends the authority early, and the rest of it would show as
+  // a host, a path or a fragment; a slash short ("redis:/:pw@"), or none
+  // (":pw@host"), is a typo that must not show the password either.
+  const start = /^[a-z][a-z\d+.-]*:[/\\]*/i.exec(text)?.[0].length ?? 0;
   const at = text.lastIndexOf("@");
-  return start >= 0 && at > start
-    ? `${text.slice(0, start + 2)}***${text.slice(at)}`
-    : text;
+  return at >= start ? `${text.slice(0, start)}***${text.slice(at)}` : text;
 }
 
 function errorText(error: unknown): string {
@@ -708,6 +763,7 @@ async function seed(
   const keys = common.keys;
   await ensureGroup(redis, keys);
   const shas = await loadScripts(redis);
+  if (!await mayRunScripts(redis, keys, shas, "seed")) return 1;
   let added = 0;
   let read = 0;
   // Chunks of 1,000, 8 at a time: node-redis pipelines them on the one connection.
@@ -772,10 +828,12 @@ async function readStatus(
   redis: Redis,
   keys: Keys,
 ): Promise<{ status: Status; idle: Map<string, number> }> {
-  const [frontier, results, errors] = await redis.transaction([
-    ["XLEN", keys.frontier],
-    ["XLEN", keys.results],
-    ["GET", keys.errors],
+  // Pipelined, not in a MULTI: Redis refuses a MULTI over its maxmemory, when
+  // a status is most wanted.
+  const [frontier, results, errors] = await Promise.all([
+    redis.call(["XLEN", keys.frontier]),
+    redis.call(["XLEN", keys.results]),
+    redis.call(["GET", keys.errors]),
   ]);
   const pending: Record<string, number> = {};
   const idle = new Map<string, number>();
@@ -907,7 +965,11 @@ async function work(o: WorkOptions): Promise<number> {
   await using conn = await connect(o.redis, o.name);
   const { redis, reader } = conn;
   const twin = await namesake(conn, o.name);
-  if (twin !== null) {
+  if (twin === "unknown") {
+    console.error(
+      `distributed_crawl.ts: this Redis user may not run CLIENT LIST: no check that no other live worker is named "${o.name}" (two would fetch each other's URLs again)`,
+    );
+  } else if (twin !== null) {
     // Two live workers of one name take each other's entries as their own:
     // every URL one holds, the other fetches again.
     console.error(
@@ -917,6 +979,8 @@ async function work(o: WorkOptions): Promise<number> {
   }
   await ensureGroup(redis, o.keys);
   const shas = await loadScripts(redis);
+  if (!await mayRunScripts(redis, o.keys, shas, "work")) return 1;
+  await warnIfEvicting(redis);
   const source = new FrontierSource({
     redis,
     reader,
@@ -1017,7 +1081,13 @@ async function work(o: WorkOptions): Promise<number> {
   let released = 0;
   if (failure === null && unfinished.length > 0) {
     try {
-      released = await release(redis, o.keys, o.name, unfinished);
+      released = await release(
+        redis,
+        o.keys,
+        o.name,
+        unfinished,
+        shas.release,
+      );
     } catch (e) {
       failure = e;
     }

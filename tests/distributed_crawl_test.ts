@@ -305,7 +305,7 @@ redisTest(
 );
 
 redisTest(
-  "distributed_crawl.ts work exits 2 with one line when another live worker has its name, and leaves that worker and its entry alone",
+  "distributed_crawl.ts work exits 2 with one line when another live worker has its name in its database, and leaves that worker and its entry alone",
   async () => {
     await using redis = await startRedis();
     await using server = await seedHeld(redis);
@@ -320,6 +320,18 @@ redisTest(
       const lines = second.stderr.trim().split("\n");
       assertEquals(lines.length, 1, second.stderr);
       assertStringIncludes(lines[0]!, 'another worker named "x"');
+      // Another crawl, in another database of this Redis: its own "x".
+      const elsewhere = await run([
+        "work",
+        "--redis",
+        `${redis.url}/1`,
+        "--name",
+        "x",
+        "--idle-exit",
+        "200",
+        "--json",
+      ]);
+      assertEquals(elsewhere.code, 0, elsewhere.stderr);
     } finally {
       server.release();
     }
@@ -426,6 +438,19 @@ redisTest(
       [
         ["status", "--redis", "redis://default:2024/Secret@127.0.0.1:1"],
         'invalid --redis "redis://***@127.0.0.1:1"',
+      ],
+      // Typos of the scheme's slashes: the password still hidden.
+      [
+        ["status", "--redis", "redis:/:Secret@127.0.0.1:1"],
+        'invalid --redis "redis:/***@127.0.0.1:1"',
+      ],
+      [
+        ["status", "--redis", "redis:Secret@127.0.0.1:1"],
+        'invalid --redis "redis:***@127.0.0.1:1"',
+      ],
+      [
+        ["status", "--redis", ":Secret@127.0.0.1:1"],
+        'invalid --redis "***@127.0.0.1:1"',
       ],
     ];
     for (const [args, message] of cases) {
@@ -756,6 +781,59 @@ redisTest(
     );
     assertEquals([summary.fetched, summary.claimed], [1, 1]);
     assertEquals(server.hits.get("/a"), 1);
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work and seed under an ACL short of a command their scripts run stop at start and name it, before writing anything",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(() => new Response("ok"));
+    await seedUrl(redis, `${server.base}/a`);
+    {
+      await using client = await RespClient.connect(redis.port);
+      // The commit script would add the result, then fail on XDEL: the entry
+      // acknowledged and never deleted, its links never queued.
+      assertEquals(
+        await client.call("ACL", "SETUSER", "default", "-xdel"),
+        "OK",
+      );
+    }
+    const work = await run(workArgs(redis, "w1", { "idle-exit": 500 }));
+    assertEquals(work.code, 1, work.stderr);
+    assertStringIncludes(
+      work.stderr,
+      "this Redis user may not run XDEL crawl:frontier, which the crawl's scripts need",
+    );
+    assertEquals(server.hits.size, 0);
+    {
+      await using client = await RespClient.connect(redis.port);
+      assertEquals(await client.call("XLEN", "crawl:results"), 0);
+      assertEquals(
+        await client.call("ACL", "SETUSER", "default", "+xdel", "-sadd"),
+        "OK",
+      );
+    }
+    const seed = await run(["seed", "--redis", redis.url, `${server.base}/b`]);
+    assertEquals(seed.code, 1, seed.stderr);
+    assertStringIncludes(seed.stderr, "may not run SADD crawl:seen");
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work says at start that a Redis evicting any key (allkeys-lru) can lose the crawl's state",
+  async () => {
+    await using redis = await startRedis();
+    {
+      await using client = await RespClient.connect(redis.port);
+      await client.call("CONFIG", "SET", "maxmemory-policy", "allkeys-lru");
+    }
+    const out = await run(workArgs(redis, "w1", { "idle-exit": 200 }));
+    assertEquals(out.code, 0, out.stderr);
+    assertStringIncludes(
+      out.stderr,
+      "Redis evicts any key at its maxmemory (maxmemory-policy allkeys-lru)",
+    );
   },
 );
 

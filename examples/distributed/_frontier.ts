@@ -286,6 +286,54 @@ return renewed`,
    * start, at least `delay` ms after the one reserved before it by any worker, on
    * the Redis server's clock; returns how many ms from now that start is.
    */
+  /**
+   * KEYS: frontier, results, seen, errors, a politeness key; ARGV: group,
+   * "seed" or "work". The commands the other scripts run that this Redis user
+   * may not (as `redis.acl_check_cmd`, Redis 7, says), each with its key: a
+   * script stopped by an ACL halfway leaves its first writes done (a result
+   * without its ack, a URL seen and never queued), so a user short of one
+   * learns it at start. Changes nothing; `{}` before Redis 7.
+   */
+  preflight: `
+if redis.acl_check_cmd == nil then return {} end
+local checks = {{'SADD', KEYS[3], 'u'}, {'XADD', KEYS[1], '*', 'url', 'u'}}
+if ARGV[2] == 'work' then
+  local more = {
+    {'XPENDING', KEYS[1], ARGV[1], '0-1', '0-1', '1', 'w'},
+    {'XADD', KEYS[2], '*', 'url', 'u'},
+    {'INCR', KEYS[4]},
+    {'XACK', KEYS[1], ARGV[1], '0-1'},
+    {'XDEL', KEYS[1], '0-1'},
+    {'XCLAIM', KEYS[1], ARGV[1], 'w', '0', '0-1', 'JUSTID'},
+    {'TIME'},
+    {'GET', KEYS[5]},
+    {'SET', KEYS[5], '1', 'PX', '1'},
+  }
+  for _, check in ipairs(more) do table.insert(checks, check) end
+end
+local denied = {}
+for _, check in ipairs(checks) do
+  local ran, allowed = pcall(redis.acl_check_cmd, unpack(check))
+  if not ran or not allowed then
+    table.insert(denied, check[1] .. (check[2] and (' ' .. check[2]) or ''))
+  end
+end
+return denied`,
+  /**
+   * KEYS: frontier; ARGV: group, worker, idle ms, then entry ids. Of the
+   * entries still pending for this worker, claims each to itself with that
+   * idle time; one another worker took meanwhile (this one was frozen, not
+   * dead) stays theirs. Returns how many were released.
+   */
+  release: `
+local released = 0
+for i = 4, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
+    released = released + 1
+  end
+end
+return released`,
   reserve: `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -300,12 +348,41 @@ export type ScriptShas = { [name in keyof typeof SCRIPTS]: string };
 
 /** Loads {@linkcode SCRIPTS} (idempotent: a digest names its text). */
 export async function loadScripts(redis: Redis): Promise<ScriptShas> {
-  const [seed, commit, renew, reserve] = await redis.transaction(
-    [SCRIPTS.seed, SCRIPTS.commit, SCRIPTS.renew, SCRIPTS.reserve].map((
-      text,
-    ) => ["SCRIPT", "LOAD", text]),
+  const names = Object.keys(SCRIPTS) as (keyof typeof SCRIPTS)[];
+  const shas = await redis.transaction(
+    names.map((name) => ["SCRIPT", "LOAD", SCRIPTS[name]]),
   ) as string[];
-  return { seed: seed!, commit: commit!, renew: renew!, reserve: reserve! };
+  return Object.fromEntries(
+    names.map((name, i) => [name, shas[i]!]),
+  ) as ScriptShas;
+}
+
+/**
+ * The commands of the crawl's scripts this Redis user may not run, each with
+ * its key (`"XDEL crawl:frontier"`); empty when it may run them all, or on a
+ * Redis before 7 (which cannot tell). See `SCRIPTS.preflight`.
+ *
+ * @param role What the caller runs: the seed script only, or every script.
+ */
+export async function deniedCommands(
+  redis: Redis,
+  keys: Keys,
+  shas: ScriptShas,
+  role: "seed" | "work",
+): Promise<string[]> {
+  const denied = await redis.call([
+    "EVALSHA",
+    shas.preflight,
+    "5",
+    keys.frontier,
+    keys.results,
+    keys.seen,
+    keys.errors,
+    `${keys.polite}probe`,
+    keys.group,
+    role,
+  ]);
+  return Array.isArray(denied) ? denied.map(String) : [];
 }
 
 /** Creates the workers' consumer group from the stream's start, unless it exists. */
@@ -1058,23 +1135,6 @@ export class Committer {
 }
 
 /**
- * KEYS: frontier; ARGV: group, worker, idle ms, then entry ids. Of the entries
- * still pending for this worker, claims each to itself with that idle time; one
- * another worker took meanwhile (this one was frozen, not dead) stays theirs.
- * Returns how many were released. Run with `EVAL`: it runs once, at a worker's
- * end, when a Redis that restarted would have forgotten a loaded script.
- */
-const RELEASE = `
-local released = 0
-for i = 4, #ARGV do
-  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) > 0 then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
-    released = released + 1
-  end
-end
-return released`;
-
-/**
  * The idle time a released entry is given: a year, far past any `--claim-idle`
  * and any outage, so that no entry a worker holds looks released.
  */
@@ -1094,21 +1154,28 @@ export async function release(
   keys: Keys,
   name: string,
   ids: string[],
+  sha: string,
 ): Promise<number> {
   let released = 0;
   for (let i = 0; i < ids.length; i += 500) {
-    released += Number(
-      await redis.call([
-        "EVAL",
-        RELEASE,
-        "1",
-        keys.frontier,
-        keys.group,
-        name,
-        String(RELEASED_IDLE),
-        ...ids.slice(i, i + 500),
-      ]),
-    );
+    const args = [
+      "1",
+      keys.frontier,
+      keys.group,
+      name,
+      String(RELEASED_IDLE),
+      ...ids.slice(i, i + 500),
+    ];
+    let reply: unknown;
+    try {
+      reply = await redis.call(["EVALSHA", sha, ...args]);
+    } catch (e) {
+      // A Redis that restarted since the start forgot the scripts; EVAL may
+      // be denied where EVALSHA is not, so it is only the fallback.
+      if (!String((e as Error)?.message).startsWith("NOSCRIPT")) throw e;
+      reply = await redis.call(["EVAL", SCRIPTS.release, ...args]);
+    }
+    released += Number(reply);
   }
   return released;
 }
