@@ -838,6 +838,21 @@ redisTest(
 );
 
 redisTest(
+  "distributed_crawl.ts status reads a Redis at its maxmemory (noeviction), where a MULTI is refused",
+  async () => {
+    await using redis = await startRedis();
+    await seedUrl(redis, "http://127.0.0.1:1/a");
+    {
+      await using client = await RespClient.connect(redis.port);
+      await client.call("CONFIG", "SET", "maxmemory", "1");
+    }
+    const out = await run(["status", "--redis", redis.url, "--json"]);
+    assertEquals(out.code, 0, out.stderr);
+    assertEquals(JSON.parse(out.stdout).frontier, 1);
+  },
+);
+
+redisTest(
   "distributed_crawl.ts work with an empty frontier waits without spinning a core",
   async () => {
     await using redis = await startRedis();
