@@ -543,20 +543,34 @@ Deno.test("fetchAll() through a proxy does not reuse a conn whose answer says Pr
   assertEquals(proxy.connections, 3);
 });
 
-Deno.test("fetchAll() through a proxy that refuses a CONNECT as Squid does shows its X-Squid-Error in the ProxyError's message", async () => {
-  await using proxy = cannedServer(
-    "HTTP/1.1 503 Service Unavailable\r\nX-Squid-Error: ERR_CONNECT_FAIL 111\r\nContent-Length: 0\r\n\r\n",
-  );
-  const [result] = await fetchAll(["https://origin.test/"], {
-    proxy: proxy.url(),
-  });
-  const error = failed(result);
-  assertInstanceOf(error, ProxyError);
-  assertEquals(error.status, 503);
-  assertStringIncludes(
-    error.message,
-    "it answered 503 Service Unavailable (ERR_CONNECT_FAIL 111)",
-  );
+Deno.test("fetchAll() through a proxy that refuses as Squid does (a CONNECT 503, a 407 to an http URL) shows its X-Squid-Error in the ProxyError's message", async () => {
+  const cases: [string, number, string, string][] = [
+    [
+      "https://origin.test/",
+      503,
+      "Service Unavailable",
+      "ERR_CONNECT_FAIL 111",
+    ],
+    [
+      "http://origin.test/",
+      407,
+      "Proxy Authentication Required",
+      "ERR_CACHE_ACCESS_DENIED 0",
+    ],
+  ];
+  for (const [url, status, text, why] of cases) {
+    await using proxy = cannedServer(
+      `HTTP/1.1 ${status} ${text}\r\nX-Squid-Error: ${why}\r\nContent-Length: 0\r\n\r\n`,
+    );
+    const [result] = await fetchAll([url], { proxy: proxy.url() });
+    const error = failed(result);
+    assertInstanceOf(error, ProxyError);
+    assertEquals(error.status, status);
+    assertStringIncludes(
+      error.message,
+      `it answered ${status} ${text} (${why})`,
+    );
+  }
 });
 
 Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused with a status retry lists, and not one refused 407", async () => {
@@ -621,22 +635,6 @@ Deno.test("fetchAll() keeps a tunnel to the requests with the Proxy-Authorizatio
     [200, "ProxyError", "ProxyError", 200],
   );
   assertEquals(proxy.requests.length, 3, "bob's tunnel kept for bob");
-});
-
-Deno.test("fetchAll() of an http URL through a proxy that answers 407 as Squid does shows its X-Squid-Error in the ProxyError's message", async () => {
-  await using proxy = cannedServer(
-    "HTTP/1.1 407 Proxy Authentication Required\r\nX-Squid-Error: ERR_CACHE_ACCESS_DENIED 0\r\nContent-Length: 0\r\n\r\n",
-  );
-  const [result] = await fetchAll(["http://origin.test/"], {
-    proxy: proxy.url(),
-  });
-  const error = failed(result);
-  assertInstanceOf(error, ProxyError);
-  assertEquals(error.status, 407);
-  assertStringIncludes(
-    error.message,
-    "it answered 407 Proxy Authentication Required (ERR_CACHE_ACCESS_DENIED 0)",
-  );
 });
 
 Deno.test("HttpClient through a tunnel tries the default roots on a new tunnel when caCerts do not anchor the chain", async () => {
