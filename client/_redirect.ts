@@ -71,8 +71,9 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * byte a character, so raw UTF-8 (`/café` sent unescaped, as many servers do)
  * would be percent-encoded byte for byte as two Latin-1 characters each
  * (`/caf%C3%83%C2%A9`). Bytes that are valid UTF-8 are read as UTF-8; in any
- * other value each byte past ASCII is percent-encoded as it came (curl's
- * `/p%E4`, where the URL parser would send a Latin-1 `ä` as UTF-8's `%C3%A4`).
+ * other value each byte past ASCII after the host is percent-encoded as it
+ * came (curl's `/p%E4`, where the URL parser would send a Latin-1 `ä` as
+ * UTF-8's `%C3%A4`).
  */
 function utf8Location(location: string): string {
   // deno-lint-ignore no-control-regex
@@ -80,7 +81,11 @@ function utf8Location(location: string): string {
   try {
     return utf8.decode(Uint8Array.from(location, (c) => c.charCodeAt(0)));
   } catch {
-    return location.replace(/[\x80-\xff]/g, percentByte);
+    // Not in a host, which the URL parser maps to its IDN form (as before).
+    const authority = /^(?:[a-z][a-z\d+.-]*:)?\/\/[^/?#]*/i.exec(location)?.[0]
+      .length ?? 0;
+    return location.slice(0, authority) +
+      location.slice(authority).replace(/[\x80-\xff]/g, percentByte);
   }
 }
 

@@ -753,7 +753,7 @@ export class HttpClient {
       this.#timings.connected = start;
     } else {
       this.#state = "connecting";
-      this.#conn = this.#connect(start);
+      this.#conn = this.#connect();
     }
   }
 
@@ -1066,12 +1066,11 @@ export class HttpClient {
     );
   }
 
-  #connect(at = loopNow()): PollableConn {
+  #connect(): PollableConn {
     const conn = this.#open();
     // From when the connect left: a permission prompt holds the loop inside
     // Deno.connect, for as long as its user takes to answer.
-    this.#connectDeadline = Math.max(at, performance.now()) +
-      this.#connectTimeout;
+    this.#connectDeadline = performance.now() + this.#connectTimeout;
     // A request goes out in pieces (a head, then body chunks as a stream
     // yields them): with Nagle's algorithm, a piece sent behind one not yet
     // acknowledged waits for the server's delayed ACK, 40 ms or more a

@@ -489,6 +489,7 @@ Deno.test("redirectLocation() reads a Location's raw UTF-8 as UTF-8 and percent-
   assertEquals(at("/caf\u00c3\u00a9"), "/café");
   assertEquals(at("/caf\u00e9"), "/caf%E9"); // Latin-1, as curl sends it
   assertEquals(at("/\u00c3("), "/%C3(");
+  assertEquals(at("//caf\u00e9.test/\u00e9"), "//caf\u00e9.test/%E9");
   assertEquals(at("/plain%20x"), "/plain%20x");
   assertEquals(
     redirectLocation({ status: 200, headers: new Headers({ location: "/x" }) }),

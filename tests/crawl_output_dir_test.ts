@@ -98,6 +98,14 @@ function random(seed: number) {
   };
 }
 
+Deno.test('urlToPath() keeps a host folder with its escaped "_"s and port within 255 bytes', () => {
+  const host = "a_".repeat(125);
+  const top = urlToPath(`http://${host}:8080/x`).split("/")[0]!;
+  assert(new TextEncoder().encode(top).length <= 255, `${top.length} bytes`);
+  assert(top.endsWith("_8080"), top);
+  assert(!top.slice(0, -5).includes("_"), top);
+});
+
 Deno.test("urlToPath() gives safe segments for 20,000 random hostile URLs", () => {
   const next = random(20261127);
   const alphabet = [

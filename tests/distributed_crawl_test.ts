@@ -198,7 +198,7 @@ redisTest(
 );
 
 redisTest(
-  "distributed_crawl.ts work on SIGINT releases the URLs unfinished after --grace, unacked, to the next worker at once",
+  "distributed_crawl.ts work on SIGINT releases the URLs unfinished after --grace, unacked, to the next worker at once, even from a Redis that lost its scripts",
   async () => {
     await using redis = await startRedis();
     await using server = heldServer("late");
@@ -221,6 +221,8 @@ redisTest(
         "workers",
       );
       assertEquals((summary as [number])[0], 6);
+      // As after a failover to a replica: the release's script is gone.
+      await client.call("SCRIPT", "FLUSH");
       worker.kill("SIGINT");
       const out = summaryOf(await worker.finished(5_000));
       assertEquals(out.committed, 0);
@@ -817,6 +819,29 @@ redisTest(
     const seed = await run(["seed", "--redis", redis.url, `${server.base}/b`]);
     assertEquals(seed.code, 1, seed.stderr);
     assertStringIncludes(seed.stderr, "may not run SADD crawl:seen");
+    {
+      await using client = await RespClient.connect(redis.port);
+      // A seeding user, with the seed's keys alone: enough.
+      assertEquals(
+        await client.call(
+          "ACL",
+          "SETUSER",
+          "default",
+          "+sadd",
+          "resetkeys",
+          "~crawl:frontier",
+          "~crawl:seen",
+        ),
+        "OK",
+      );
+    }
+    const seeder = await run([
+      "seed",
+      "--redis",
+      redis.url,
+      `${server.base}/c`,
+    ]);
+    assertEquals(seeder.code, 0, seeder.stderr);
   },
 );
 

@@ -178,6 +178,8 @@ Deno.test("nextHop() reads a Location's raw UTF-8 bytes as UTF-8, as browsers an
     ],
     ["/caf\u00e9", "http://a.test/caf%E9"], // not UTF-8: Latin-1 "é"
     ["/\u00c3(", "http://a.test/%C3("], // a broken sequence, byte for byte
+    // In the host, the URL parser's IDN form.
+    ["http://caf\u00e9.test/\u00e9", "http://xn--caf-dma.test/%E9"],
     ["/plain%20x", "http://a.test/plain%20x"],
   ];
   for (const [location, href] of cases) {

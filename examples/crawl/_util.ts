@@ -31,7 +31,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * it) reads as Latin-1 there, and `new URL()` would percent-encode each of its
  * bytes as two characters (`/caf%C3%83%C2%A9`). Bytes that are valid UTF-8 are
  * read as UTF-8, as browsers and curl do; in any other value each byte past
- * ASCII is percent-encoded as it came (curl's `/p%E4`).
+ * ASCII after the host is percent-encoded as it came (curl's `/p%E4`).
  *
  * @param response The status and headers of a response.
  * @returns The `Location` value, decoded, or `null`.
@@ -47,9 +47,13 @@ export function redirectLocation(
   try {
     return utf8.decode(Uint8Array.from(location, (c) => c.charCodeAt(0)));
   } catch {
-    return location.replace(
-      /[\x80-\xff]/g,
-      (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-    );
+    // Not in a host, which the URL parser maps to its IDN form.
+    const authority = /^(?:[a-z][a-z\d+.-]*:)?\/\/[^/?#]*/i.exec(location)?.[0]
+      .length ?? 0;
+    return location.slice(0, authority) +
+      location.slice(authority).replace(
+        /[\x80-\xff]/g,
+        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+      );
   }
 }

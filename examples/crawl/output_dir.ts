@@ -42,6 +42,9 @@ const CUT_NAME_BYTES = 200;
 // Control characters are exactly what this must catch.
 // deno-lint-ignore no-control-regex
 const UNSAFE = /[\x00-\x1f\x7f%/\\:*?"<>|]/g;
+/** In a host, "_" too: it marks the port. */
+// deno-lint-ignore no-control-regex
+const HOST_UNSAFE = /[\x00-\x1f\x7f%/\\:*?"<>|_]/g;
 const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\.|$)/i;
 const encoder = new TextEncoder();
 
@@ -68,8 +71,8 @@ export function urlToPath(url: string | URL): string {
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
   // "_" may be in a host too: escaped there, it marks the port alone (host
   // a_1 on port 80 and host a on port 1 would share a folder).
-  const top = safeName(host).replaceAll("_", "%5F") +
-    (parsed.port === "" ? "" : `_${parsed.port}`);
+  const port = parsed.port === "" ? "" : `_${parsed.port}`;
+  const top = safeName(host, HOST_UNSAFE, port.length) + port;
   const segments = parsed.pathname.slice(1).split("/");
   const last = segments.pop()!;
   const file = (last === "" ? "index.html" : decode(last)) +
@@ -86,13 +89,19 @@ function decode(text: string): string {
   }
 }
 
-function safeName(name: string): string {
+/**
+ * `name` as a file or folder name, `unsafe` characters percent-encoded, of at
+ * most 255 bytes with `suffix` more bytes after it.
+ */
+function safeName(name: string, unsafe = UNSAFE, suffix = 0): string {
   if (name === "") return "%";
-  let safe = name.replace(UNSAFE, percent);
+  let safe = name.replace(unsafe, percent);
   if (safe === "." || safe === "..") safe = safe.replaceAll(".", "%2E");
   if (WINDOWS_DEVICE.test(safe)) safe = percent(safe[0]!) + safe.slice(1);
   if (/[. ]$/.test(safe)) safe = safe.slice(0, -1) + percent(safe.slice(-1));
-  return encoder.encode(safe).length <= MAX_NAME_BYTES ? safe : shorten(safe);
+  return encoder.encode(safe).length + suffix <= MAX_NAME_BYTES
+    ? safe
+    : shorten(safe);
 }
 
 function percent(char: string): string {

@@ -282,25 +282,20 @@ for i = 3, #ARGV do
 end
 return renewed`,
   /**
-   * KEYS: the origin's politeness key; ARGV: delay ms. Reserves the origin's next
-   * start, at least `delay` ms after the one reserved before it by any worker, on
-   * the Redis server's clock; returns how many ms from now that start is.
-   */
-  /**
-   * KEYS: frontier, results, seen, errors, a politeness key; ARGV: group,
-   * "seed" or "work". The commands the other scripts run that this Redis user
-   * may not (as `redis.acl_check_cmd`, Redis 7, says), each with its key: a
-   * script stopped by an ACL halfway leaves its first writes done (a result
-   * without its ack, a URL seen and never queued), so a user short of one
-   * learns it at start. Changes nothing; `{}` before Redis 7.
+   * KEYS: frontier, seen, and for "work" results, errors, a politeness key;
+   * ARGV: group, "seed" or "work". The commands the other scripts run that
+   * this Redis user may not (as `redis.acl_check_cmd`, Redis 7, says), each
+   * with its key: a script stopped by an ACL halfway leaves its first writes
+   * done (a result without its ack, a URL seen and never queued), so a user
+   * short of one learns it at start. Changes nothing; `{}` before Redis 7.
    */
   preflight: `
 if redis.acl_check_cmd == nil then return {} end
-local checks = {{'SADD', KEYS[3], 'u'}, {'XADD', KEYS[1], '*', 'url', 'u'}}
+local checks = {{'SADD', KEYS[2], 'u'}, {'XADD', KEYS[1], '*', 'url', 'u'}}
 if ARGV[2] == 'work' then
   local more = {
     {'XPENDING', KEYS[1], ARGV[1], '0-1', '0-1', '1', 'w'},
-    {'XADD', KEYS[2], '*', 'url', 'u'},
+    {'XADD', KEYS[3], '*', 'url', 'u'},
     {'INCR', KEYS[4]},
     {'XACK', KEYS[1], ARGV[1], '0-1'},
     {'XDEL', KEYS[1], '0-1'},
@@ -334,6 +329,11 @@ for i = 4, #ARGV do
   end
 end
 return released`,
+  /**
+   * KEYS: the origin's politeness key; ARGV: delay ms. Reserves the origin's next
+   * start, at least `delay` ms after the one reserved before it by any worker, on
+   * the Redis server's clock; returns how many ms from now that start is.
+   */
   reserve: `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -370,18 +370,26 @@ export async function deniedCommands(
   shas: ScriptShas,
   role: "seed" | "work",
 ): Promise<string[]> {
-  const denied = await redis.call([
-    "EVALSHA",
-    shas.preflight,
-    "5",
-    keys.frontier,
-    keys.results,
-    keys.seen,
-    keys.errors,
-    `${keys.polite}probe`,
-    keys.group,
-    role,
-  ]);
+  const declared = role === "seed"
+    ? [keys.frontier, keys.seen]
+    : [keys.frontier, keys.seen, keys.results, keys.errors, `${keys.polite}x`];
+  let denied: unknown;
+  try {
+    denied = await redis.call([
+      "EVALSHA",
+      shas.preflight,
+      String(declared.length),
+      ...declared,
+      keys.group,
+      role,
+    ]);
+  } catch (e) {
+    // Redis checks a script's declared keys against the ACL before it runs.
+    if (!String((e as Error)?.message).startsWith("NOPERM")) throw e;
+    return [
+      `a script on ${declared.join(", ")} (NOPERM: the user's key patterns)`,
+    ];
+  }
   return Array.isArray(denied) ? denied.map(String) : [];
 }
 
@@ -1170,9 +1178,11 @@ export async function release(
     try {
       reply = await redis.call(["EVALSHA", sha, ...args]);
     } catch (e) {
-      // A Redis that restarted since the start forgot the scripts; EVAL may
-      // be denied where EVALSHA is not, so it is only the fallback.
-      if (!String((e as Error)?.message).startsWith("NOSCRIPT")) throw e;
+      // A Redis that restarted (or failed over) since the start forgot the
+      // scripts: the client says so as an outage, NOSCRIPT its cause. EVAL
+      // may be denied where EVALSHA is not, so it is only the fallback.
+      const cause = e instanceof RedisUnavailableError ? e.cause : e;
+      if (!String((cause as Error)?.message).startsWith("NOSCRIPT")) throw e;
       reply = await redis.call(["EVAL", SCRIPTS.release, ...args]);
     }
     released += Number(reply);
