@@ -821,38 +821,35 @@ export class Crawl {
       slot = this.#pool.take(key);
     }
     if (slot !== undefined && !canResend(options)) {
-      // A conn handed over after its check too: checked quiet is not alive.
+      // A request that is not sent again if its conn turns out closed (a
+      // POST, a stream body) takes no conn whose last answer is long past (a
+      // conn handed over after its check too: checked quiet is not alive).
       const now = loopNow();
       while (slot !== undefined && now - slot.idleSince >= IDLE_TRUST_MS) {
         this.#closeIdle(slot);
         slot = this.#pool.take(key);
       }
-    }
-    if (
-      slot !== undefined && slot !== given &&
-      !this.#keepsConns.has(key) && !canResend(options)
-    ) {
-      // A request that is not sent again if its conn turns out closed (a
-      // POST, a stream body) takes no conn pooled too recently for its read
-      // to have seen a close already on its way: a server that closes right
-      // after a response without saying so (tinyproxy does) would fail every
-      // other POST. Such a conn is checked first, as one released after a
-      // long wait is, and the request waits for it (a select and VERIFY_MS);
-      // once one stays quiet, the key's server is known to keep its conns.
-      const now = loopNow();
-      while (
-        slot !== undefined &&
-        (slot.pooledSelect === this.#selects ||
-          now - slot.pooledAt < VERIFY_MS)
-      ) {
-        this.#verifying.push({
-          slot,
-          key,
-          select: slot.pooledSelect,
-          at: slot.pooledAt,
-          learn: true,
-        });
-        slot = this.#pool.take(key);
+      // Nor one pooled too recently for its read to have seen a close
+      // already on its way: a server that closes right after a response
+      // without saying so (tinyproxy does) would fail every other POST. Such
+      // a conn is checked first, as one released after a long wait is, and
+      // the request waits for it (a select and VERIFY_MS); once one stays
+      // quiet, the key's server is known to keep its conns.
+      if (slot !== given && !this.#keepsConns.has(key)) {
+        while (
+          slot !== undefined &&
+          (slot.pooledSelect === this.#selects ||
+            now - slot.pooledAt < VERIFY_MS)
+        ) {
+          this.#verifying.push({
+            slot,
+            key,
+            select: slot.pooledSelect,
+            at: slot.pooledAt,
+            learn: true,
+          });
+          slot = this.#pool.take(key);
+        }
       }
     }
     if (
