@@ -9,6 +9,7 @@ import {
 import {
   DefaultSelector,
   fetchAll,
+  type FetchResult,
   HttpClient,
   type HttpClientOptions,
   HttpParseError,
@@ -577,23 +578,25 @@ Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused with a
   const tls = origin(true);
   await using _ = tls.server;
   await using proxy = startMiniProxy({ refuseConnects: 1 });
-  const [result] = await fetchAll([`${tls.base}/length/3`], {
-    proxy: proxy.url,
-    caCerts: [ca],
-    retry: { limit: 1, baseDelay: 1 },
-  });
-  assertEquals(result!.ok, true, String(result!.ok ? "" : result!.error));
-  assertEquals(result!.attempts, 2);
+  const result = await retriedOnce(`${tls.base}/length/3`, proxy.url);
+  assertEquals(result.ok, true, String(result.ok ? "" : result.error));
+  assertEquals(result.attempts, 2);
   assertEquals(proxy.requests.length, 2);
   await using strict = startMiniProxy({ authorization: "Basic x" });
-  const [denied] = await fetchAll([`${tls.base}/length/3`], {
-    proxy: strict.url,
+  const denied = await retriedOnce(`${tls.base}/length/3`, strict.url);
+  assertInstanceOf(failed(denied), ProxyError);
+  assertEquals(denied.attempts, 1);
+});
+
+/** A GET of `url` through `proxy`, retried once at once (1 ms of backoff). */
+async function retriedOnce(url: string, proxy: string): Promise<FetchResult> {
+  const [result] = await fetchAll([url], {
+    proxy,
     caCerts: [ca],
     retry: { limit: 1, baseDelay: 1 },
   });
-  assertInstanceOf(failed(denied), ProxyError);
-  assertEquals(denied!.attempts, 1);
-});
+  return result!;
+}
 
 Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused 429 after its Retry-After", async () => {
   const tls = origin(true);
@@ -604,13 +607,9 @@ Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused 429 af
       "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
   });
   const started = performance.now();
-  const [result] = await fetchAll([`${tls.base}/length/3`], {
-    proxy: proxy.url,
-    caCerts: [ca],
-    retry: { limit: 1, baseDelay: 1 },
-  });
-  assertEquals(result!.ok, true, String(result!.ok ? "" : result!.error));
-  assertEquals(result!.attempts, 2);
+  const result = await retriedOnce(`${tls.base}/length/3`, proxy.url);
+  assertEquals(result.ok, true, String(result.ok ? "" : result.error));
+  assertEquals(result.attempts, 2);
   // Not the 1 ms backoff: the second of its Retry-After.
   assertGreater(performance.now() - started, 1_000 - 20);
 });
