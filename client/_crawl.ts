@@ -82,7 +82,13 @@ import {
   nextHop,
   type StopReason,
 } from "./_redirect.ts";
-import { IDEMPOTENT_METHODS, originPause, retryDelay } from "./_retry.ts";
+import {
+  IDEMPOTENT_METHODS,
+  originPause,
+  proxyRetryAfter,
+  retryDelay,
+} from "./_retry.ts";
+import { ProxyError } from "./proxy_error.ts";
 import { type Origin, Scheduler } from "./_scheduler.ts";
 import { keepSpecimens, refreshSpecimens, specimenConn } from "./_specimens.ts";
 
@@ -1218,6 +1224,9 @@ export class Crawl {
    * `outcome` is the response, or `{ error }`.
    */
   #end(job: Job, outcome: FetchResultBody, now: number): void {
+    if ("error" in outcome && outcome.error instanceof ProxyError) {
+      this.#proxyPaused(job, outcome.error, now);
+    }
     if (this.#retried(job, outcome, now)) return;
     this.#release(job);
     this.#releaseSlot(job, now);
@@ -1260,6 +1269,22 @@ export class Crawl {
     }
     this.#timers.delete(job);
     this.#finish(job, result);
+  }
+
+  /**
+   * A tunnel refused 429 or 503 with `Retry-After` pauses its origin, as that
+   * answer to an `http:` URL does (a rotating proxy's rate limit).
+   */
+  #proxyPaused(job: Job, error: ProxyError, now: number): void {
+    const asked = proxyRetryAfter.get(error);
+    if (asked === undefined) return;
+    const pause = originPause(
+      error.status,
+      new Headers({ "retry-after": asked }),
+      this.#config.retry.maxDelay,
+      Date.now(),
+    );
+    if (pause > 0) this.#scheduler.pause(job.origin!, now + pause, now);
   }
 
   /** Whether `outcome` is retried (a listed status, a transient error): then it waits for its turn. */

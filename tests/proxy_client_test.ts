@@ -9,6 +9,7 @@ import {
 import {
   DefaultSelector,
   fetchAll,
+  fetchEach,
   type FetchResult,
   HttpClient,
   type HttpClientOptions,
@@ -598,7 +599,7 @@ async function retriedOnce(url: string, proxy: string): Promise<FetchResult> {
   return result!;
 }
 
-Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused 429 after its Retry-After", async () => {
+Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused 429 after its Retry-After, and pauses its origin as long", async () => {
   const tls = origin(true);
   await using _ = tls.server;
   await using proxy = startMiniProxy({
@@ -612,6 +613,24 @@ Deno.test("fetchAll() retries an https URL whose tunnel the proxy refused 429 af
   assertEquals(result.attempts, 2);
   // Not the 1 ms backoff: the second of its Retry-After.
   assertGreater(performance.now() - started, 1_000 - 20);
+  // Another URL of the origin, its slot free, waits out the pause too.
+  await using again = startMiniProxy({
+    refuseConnects: 1,
+    refusal:
+      "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+  });
+  const second = performance.now();
+  const done: number[] = [];
+  for await (
+    const { result } of fetchEach(
+      [`${tls.base}/length/1`, `${tls.base}/length/2`],
+      { proxy: again.url, caCerts: [ca], concurrency: 1 },
+    )
+  ) {
+    assertEquals(result.ok, result.url.endsWith("/2"));
+    done.push(performance.now() - second);
+  }
+  assertGreater(done[1]!, 1_000 - 20, `done at ${done}`);
 });
 
 Deno.test("fetchAll() keeps a tunnel to the requests with the Proxy-Authorization its CONNECT had", async () => {
