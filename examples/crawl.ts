@@ -199,6 +199,8 @@ class Progress {
   readonly #total: number | null;
   #timer: ReturnType<typeof setInterval> | undefined;
   #shown = false;
+  /** The terminal went away (a `setsid` job's): no bar any more. */
+  #off = false;
   #state = { done: 0, queued: 0, bytes: 0, errors: 0 };
 
   constructor(total: number | null, enabled: boolean) {
@@ -227,11 +229,24 @@ class Progress {
 
   #clear(): void {
     if (!this.#shown) return;
-    Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
     this.#shown = false;
+    this.#write("\r\x1b[2K");
+  }
+
+  /** Writes to the terminal; once it is gone (EIO), the bar is off. */
+  #write(text: string): void {
+    try {
+      Deno.stderr.writeSync(encoder.encode(text));
+    } catch {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      this.#shown = false;
+      this.#off = true;
+    }
   }
 
   #draw(): void {
+    if (this.#off) return;
     const { done, queued, bytes, errors } = this.#state;
     const seconds = (performance.now() - this.#started) / 1000;
     const rate = seconds > 0 ? bytes / seconds : 0;
@@ -253,10 +268,8 @@ class Progress {
         : Math.round(width * Math.min(1, done / this.#total));
       bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
     }
-    Deno.stderr.writeSync(
-      encoder.encode(`\r\x1b[2K${(bar + stats).slice(0, columns - 1)}`),
-    );
     this.#shown = true;
+    this.#write(`\r\x1b[2K${(bar + stats).slice(0, columns - 1)}`);
   }
 }
 
@@ -751,13 +764,13 @@ async function main(): Promise<number> {
   /** Until the last result: a signal after it stops nothing but the WARC's writing. */
   let crawling = true;
   /** The signal that stopped the crawl before its last result, if one did. */
-  let stoppedBy: Deno.Signal | null = null;
-  const onSignal = (signal: Deno.Signal) => {
+  let stoppedBy: keyof typeof SIGNAL_EXIT | null = null;
+  const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
     interrupts++;
     if (crawling) stoppedBy ??= signal;
     // A third one does not wait for anything; without a WARC, a second.
     if (interrupts > 2 || (interrupts === 2 && warc === null)) {
-      Deno.exit(signal === "SIGTERM" ? 143 : 130);
+      Deno.exit(SIGNAL_EXIT[signal]);
     }
     if (interrupts === 2) {
       // Writing a large record takes seconds: cut the WARC at its last whole one.
@@ -769,9 +782,11 @@ async function main(): Promise<number> {
     }
     if (crawling) stop(null);
   };
-  // SIGTERM too (`timeout`, `docker stop`, systemd): the same clean stop.
+  // SIGTERM too (`timeout`, `docker stop`, systemd), and SIGHUP (the terminal
+  // or the ssh session gone; Deno does not keep `nohup`'s ignoring it): the
+  // same clean stop.
   const listeners = new Map<Deno.Signal, () => void>();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     const listener = () => onSignal(signal);
     try {
       Deno.addSignalListener(signal, listener);
@@ -782,7 +797,17 @@ async function main(): Promise<number> {
   }
 
   const quiet = cli.demo && !cli.json && !cli.printBody;
-  const progress = new Progress(total, Deno.stderr.isTerminal());
+  // A list typed on the terminal: say so, and keep the line it is typed on.
+  const typing = seeds !== null && cli.input === "-" && Deno.stdin.isTerminal();
+  if (typing) {
+    console.error(
+      "crawl: reading URLs from the terminal, one a line (Ctrl-D ends)",
+    );
+  }
+  const progress = new Progress(
+    total,
+    Deno.stderr.isTerminal() && !typing && !dumbTerminal(),
+  );
   let stdoutOpen = true;
   const write = (text: string) =>
     progress.around(() => {
@@ -885,7 +910,10 @@ async function main(): Promise<number> {
   // Stopped before the end: URLs were left unfetched, which a script (under
   // `timeout`, systemd) must see whatever the fetched ones gave. 128 + the
   // signal's number, as a shell reports a process the signal ended.
-  if (stoppedBy !== null) return stoppedBy === "SIGINT" ? 130 : 143;
+  if (stoppedBy !== null) return SIGNAL_EXIT[stoppedBy];
+  // Stopped by its reader (`| head`): as a shell reports a SIGPIPE, whatever
+  // the URLs cut off in flight gave.
+  if (!stdoutOpen) return 141;
   // The archive misses exchanges that were fetched: a script must see it.
   if ((archive?.dropped ?? 0) > 0) return 1;
   return stats.failed === 0 ? 0 : 1;
@@ -1057,7 +1085,7 @@ function report(
         file: null,
         error,
       }) + "\n"
-      : `ERR ${error.name}: ${error.message}  ${shown}\n`;
+      : `${visible(`ERR ${error.name}: ${error.message}  ${shown}`)}\n`;
   }
   const { status, statusText } = result.response;
   const finalUrl = hidePassword(result.response.url);
@@ -1085,10 +1113,39 @@ function report(
   }
   const from = finalUrl === shown ? "" : `  (from ${shown})`;
   const to = location === null ? "" : ` -> ${location}`;
-  const line = `${status} ${statusText}  ${formatBytes(bytes)}  ${
-    formatMs(result.timings.total)
-  }  ${finalUrl}${from}${to}\n`;
+  const line = `${
+    visible(
+      `${status} ${statusText}  ${formatBytes(bytes)}  ${
+        formatMs(result.timings.total)
+      }  ${finalUrl}${from}${to}`,
+    )
+  }\n`;
   return printed === null ? line : `${line}${decoder.decode(printed)}\n`;
+}
+
+/**
+ * `text` with its control characters as `\xNN`: a URL from a list may hold an
+ * escape sequence that would clear the screen or retitle the terminal.
+ */
+function visible(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f-\x9f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+/** Exit codes after a signal stopped the crawl: 128 + its number, as a shell shows. */
+const SIGNAL_EXIT = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
+
+/** Whether `TERM=dumb` (readable without a prompt) asks for no cursor movement. */
+function dumbTerminal(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "env", variable: "TERM" })
+          .state === "granted" && Deno.env.get("TERM") === "dumb";
+  } catch {
+    return false;
+  }
 }
 
 /** `url` with its password, if any, as `***` (as `result.url` shows it). */

@@ -1031,7 +1031,9 @@ async function work(o: WorkOptions): Promise<number> {
       }, 5_000);
     }
   };
-  const signalNames = ["SIGINT", "SIGTERM"] as const;
+  // SIGHUP too: the ssh session a worker was started from, gone (Deno does
+  // not keep `nohup`'s ignoring it); its entries go back to the others.
+  const signalNames = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
   for (const name of signalNames) Deno.addSignalListener(name, onSignal);
   const options: FetchAllOptions = {
     concurrency: o.concurrency,

@@ -1241,21 +1241,51 @@ async function* walkNames(dir: string): AsyncGenerator<string> {
   }
 }
 
-Deno.test("crawl.ts stopped by SIGTERM between two requests exits 143, though every URL it fetched got a response", async () => {
+Deno.test("crawl.ts stopped by SIGTERM or SIGHUP between two requests exits 143 or 129, though every URL it fetched got a response", async () => {
+  for (const [signal, code] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+    await using server = countingServer(() => new Response("ok"));
+    await using child = spawnCrawl([], [
+      "--delay",
+      "2000",
+      `${server.base}/1`,
+      `${server.base}/2`,
+      `${server.base}/3`,
+    ], "null");
+    assertStringIncludes(await firstLine(child), "200 OK");
+    child.kill(signal); // while /2 waits its turn
+    const { status, stderr } = await exited(child);
+    assertEquals(status.code, code, `${signal}: ${stderr}`);
+    assertEquals(server.hits.size, 1);
+    assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\), interrupted/);
+  }
+});
+
+Deno.test("crawl.ts whose reader closed its stdout stops and exits 141, as a shell shows SIGPIPE", async () => {
   await using server = countingServer(() => new Response("ok"));
   await using child = spawnCrawl([], [
     "--delay",
-    "2000",
+    "300",
     `${server.base}/1`,
     `${server.base}/2`,
     `${server.base}/3`,
+    `${server.base}/4`,
   ], "null");
   assertStringIncludes(await firstLine(child), "200 OK");
-  child.kill("SIGTERM"); // while /2 waits its turn
+  // `| head -1`: the reader goes.
   const { status, stderr } = await exited(child);
-  assertEquals(status.code, 143, stderr);
-  assertEquals(server.hits.size, 1);
-  assertMatch(stderr, /requests\s+1 \(1 ok, 0 failed\), interrupted/);
+  assertEquals(status.code, 141, stderr);
+  assertLess(server.hits.size, 4);
+  assertMatch(stderr, /interrupted/);
+});
+
+Deno.test("crawl.ts shows the control characters of a URL from its list escaped, not raw on the terminal", async () => {
+  const { code, stdout } = await crawl([], {
+    stdin: "\x1b[2Jfoo\nhttp://127.0.0.1:1/\x1b]0;t\x07\n",
+  });
+  assertEquals(code, 1);
+  // deno-lint-ignore no-control-regex
+  assertEquals(/[\x00-\x08\x0b-\x1f\x7f]/.test(stdout), false, stdout);
+  assertStringIncludes(stdout, "\\x1b[2Jfoo");
 });
 
 Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is still open", async () => {

@@ -99,8 +99,9 @@ proxy variables.
 The demo needs --allow-net=127.0.0.1 --allow-run.
 
 Exit status: 0 if every URL got a response (whatever its status), 1 if any
-failed or a file could not be written, 2 for bad usage, 130 or 143 when SIGINT
-or SIGTERM stopped the crawl before its last URL.`;
+failed or a file could not be written, 2 for bad usage, 130, 143 or 129 when
+SIGINT, SIGTERM or SIGHUP stopped the crawl before its last URL, 141 when the
+reader closed stdout (| head).`;
 
 /** A bad command line: reported as one line, exit code 2. */
 export class UsageError extends Error {
