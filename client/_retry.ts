@@ -8,6 +8,7 @@
  */
 import { HttpParseError } from "./http_parse_error.ts";
 import { ProxyError } from "./proxy_error.ts";
+import { isShortage } from "../selector/_util.ts";
 import { shown } from "./_redact.ts";
 import type { RetryOptions } from "./fetch_all.ts";
 
@@ -50,6 +51,8 @@ const TRANSIENT_ERRORS = [
   Deno.errors.BrokenPipe,
   Deno.errors.NotConnected,
   Deno.errors.UnexpectedEof,
+  // Out of local ports (TIME_WAIT at a high rate of new connections).
+  Deno.errors.AddrNotAvailable,
 ];
 
 /**
@@ -210,7 +213,9 @@ export function isTransient(error: unknown): boolean {
   for (const kind of TRANSIENT_ERRORS) {
     if (error instanceof kind) return true;
   }
-  return false;
+  // This machine out of descriptors (a crawl wider than `ulimit -n`): they
+  // come back as other connections close.
+  return error instanceof Error && isShortage(error);
 }
 
 /** How one attempt ended, as the policy needs to know it. */

@@ -31,3 +31,14 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null &&
     typeof (value as { then?: unknown }).then === "function";
 }
+
+/**
+ * Whether an accept or a connect failed for want of descriptors or memory
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM): it fails again until some are freed.
+ */
+export function isShortage(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string"
+    ? /^(EMFILE|ENFILE|ENOBUFS|ENOMEM)$/.test(code)
+    : /\(os error (24|23|105|12)\)/.test(error.message);
+}

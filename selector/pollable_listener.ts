@@ -7,7 +7,7 @@ import { BlockingIOError } from "./errors.ts";
 import { EVENT_READ } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
 import { PollableConn } from "./pollable_conn.ts";
-import { asError, closeQuietly, describe } from "./_util.ts";
+import { asError, closeQuietly, describe, isShortage } from "./_util.ts";
 import {
   kReady,
   kUnwatch,
@@ -68,6 +68,9 @@ export class PollableListener implements Pollable, Disposable {
   #listener: Deno.Listener;
   #closed = false;
   #accepting = false;
+  /** The wait before accepting again after a shortage of descriptors (ms). */
+  #backoff = 0;
+  #retry: ReturnType<typeof setTimeout> | undefined;
   #waiting: Deno.Conn | null = null;
   #error: Error | null = null;
   #watchers = new Watchers();
@@ -177,7 +180,16 @@ export class PollableListener implements Pollable, Disposable {
     const error = this.#error;
     if (error !== null) {
       this.#error = null;
-      this.#pump();
+      if (isShortage(error)) {
+        // The connection waits in the kernel's backlog, and accepting again
+        // at once fails the same way, at a core's full speed: back off, as
+        // Go's server does (5 ms, doubling up to 1 s), until one succeeds.
+        this.#backoff = Math.min(this.#backoff * 2 || 5, 1_000);
+        this.#retry = setTimeout(() => {
+          this.#retry = undefined;
+          this.#pump();
+        }, this.#backoff);
+      } else this.#pump();
       throw error;
     }
     throw new BlockingIOError(
@@ -201,6 +213,8 @@ export class PollableListener implements Pollable, Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
     this.#watchers.clear();
     if (this.#waiting !== null) closeQuietly(this.#waiting);
     this.#waiting = null;
@@ -246,7 +260,8 @@ export class PollableListener implements Pollable, Disposable {
   #pump(): void {
     if (
       this.#accepting || this.#closed || this.#waiting !== null ||
-      this.#error !== null || (this.#watchers.events & EVENT_READ) === 0
+      this.#error !== null || this.#retry !== undefined ||
+      (this.#watchers.events & EVENT_READ) === 0
     ) return;
     this.#accepting = true;
     this.#listener.accept().then(this.#onAccept, this.#onAcceptError);
@@ -254,6 +269,7 @@ export class PollableListener implements Pollable, Disposable {
 
   #onAccept = (conn: Deno.Conn): void => {
     this.#accepting = false;
+    this.#backoff = 0;
     if (this.#closed) {
       closeQuietly(conn);
       return;

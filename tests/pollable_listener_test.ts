@@ -2,6 +2,7 @@ import {
   assert,
   assertEquals,
   assertGreater,
+  assertLess,
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
@@ -355,4 +356,46 @@ Deno.test("PollableListener over a Unix socket: close() with an accept in flight
   listener.close();
   assertEquals(await sel.select(10), []);
   assertThrows(() => listener.accept(), Deno.errors.BadResource);
+});
+
+Deno.test("PollableListener backs off accepting while the process is out of descriptors (EMFILE), and serves again once it is not", async () => {
+  const inner = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const real = inner.accept.bind(inner);
+  let calls = 0;
+  let short = true;
+  // As Deno's accept fails under `ulimit -n` with a connection waiting.
+  inner.accept = () => {
+    calls++;
+    return short
+      ? Promise.reject(
+        Object.assign(new Error("Too many open files (os error 24)"), {
+          code: "EMFILE",
+        }),
+      )
+      : real();
+  };
+  using listener = PollableListener.from(inner);
+  using sel = new DefaultSelector();
+  sel.register(listener, EVENT_READ);
+  let failures = 0;
+  const until = performance.now() + 400;
+  while (performance.now() < until) {
+    if ((await sel.select(20)).length === 0) continue;
+    try {
+      listener.accept().close();
+    } catch (error) {
+      assertEquals((error as { code?: string }).code, "EMFILE");
+      failures++;
+    }
+  }
+  // 5, 10, 20, 40, 80, 160 ms apart: a handful, not a core's worth.
+  assertLess(calls, 12, `${calls} accepts in 400 ms`);
+  assertGreater(failures, 3);
+  short = false;
+  using client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: inner.addr.port,
+  });
+  using conn = await acceptOne(sel, listener);
+  assertEquals(conn.remoteAddr, client.localAddr);
 });

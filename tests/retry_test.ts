@@ -208,7 +208,7 @@ Deno.test("originPause() pauses on 429 and 503 with Retry-After only, capped", (
   assertEquals(originPause(301, retryAfter("2"), 30_000, NOW), 0);
 });
 
-Deno.test("isTransient() accepts connection errors, timeouts and empty responses only", () => {
+Deno.test("isTransient() accepts connection errors, timeouts, empty responses and a shortage of descriptors or ports only", () => {
   for (
     const error of [
       new Deno.errors.ConnectionRefused("x"),
@@ -216,6 +216,11 @@ Deno.test("isTransient() accepts connection errors, timeouts and empty responses
       new Deno.errors.TimedOut("x"),
       new Deno.errors.BrokenPipe("x"),
       new HttpParseError("empty-response", "x", 0),
+      // This machine short of descriptors or local ports, for a while.
+      Object.assign(new Error("Too many open files (os error 24)"), {
+        code: "EMFILE",
+      }),
+      new Deno.errors.AddrNotAvailable("x"),
     ]
   ) assert(isTransient(error), String(error));
   for (
