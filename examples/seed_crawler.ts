@@ -119,7 +119,7 @@ class Client {
       body.set(chunk, offset);
       offset += chunk.length;
     }
-    console.log(
+    print(
       `${head.status} ${head.statusText} ${this.url} ${body.length} bytes`,
     );
     return body;
@@ -167,13 +167,14 @@ class Select {
   }
 
   fail(client: Client, error: unknown): void {
-    this.done(client);
+    // A step that failed after its client was done (printing its line).
+    if (this.clients.has(client.sock)) this.done(client);
     client.sock.close();
     this.failures++;
     const reason = error instanceof Error
       ? `${error.name}: ${error.message}`
       : String(error);
-    console.log(`ERROR ${client.url} ${reason}`);
+    print(`ERROR ${client.url} ${reason}`);
   }
 
   done(client: Client): void {
@@ -228,7 +229,7 @@ if (import.meta.main) {
       client = new Client(url);
     } catch (e) {
       sel.failures++;
-      console.log(`ERROR ${url} ${e instanceof Error ? e.message : e}`);
+      print(`ERROR ${url} ${e instanceof Error ? e.message : e}`);
       continue;
     }
     sel.startListening(client);
@@ -236,4 +237,21 @@ if (import.meta.main) {
   await eventLoop(sel);
   sel.selector.close();
   Deno.exit(sel.failures === 0 ? 0 : 1);
+}
+
+/**
+ * Prints a result line; stdout gone (a full disk, a closed pipe) ends the run
+ * with one line on stderr, not a stack trace.
+ */
+function print(line: string): void {
+  try {
+    console.log(line);
+  } catch (e) {
+    console.error(
+      `seed_crawler.ts: cannot write to stdout: ${
+        e instanceof Error ? e.message : e
+      }`,
+    );
+    Deno.exit(1);
+  }
 }

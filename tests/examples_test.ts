@@ -404,6 +404,31 @@ Deno.test("seed_crawler.ts exits 0 when every URL succeeds, and prints usage wit
   assertStringIncludes(usage.stderr, "Usage: seed_crawler.ts URL...");
 });
 
+Deno.test("seed_crawler.ts says in one line that it cannot write its results (stdout on a full disk), exit 1", async () => {
+  await using server = localServer();
+  const args = runArgs("seed_crawler.ts", [NET], [
+    `http://127.0.0.1:${server.addr.port}/hello`,
+  ]);
+  // A shell, for its redirect to /dev/full (Linux).
+  const { code, stderr } = await new Deno.Command("bash", {
+    args: [
+      "-c",
+      `"$0" "$@" > /dev/full`,
+      Deno.execPath(),
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(stderr);
+  assertEquals(code, 1, text);
+  assertEquals(text.trim().split("\n"), [
+    "seed_crawler.ts: cannot write to stdout: No space left on device (os error 28)",
+  ]);
+});
+
 Deno.test("echo_server.ts serves many echo_client.ts connections at once", async () => {
   const clients = 20;
   await using server = new Background("echo_server.ts", [NET], [
