@@ -1104,13 +1104,7 @@ export class Crawl {
     const status = response.status;
     const now = loopNow();
     if (status === 429 || status === 503) {
-      const pause = originPause(
-        status,
-        response.headers,
-        this.#config.retry.maxDelay,
-        Date.now(),
-      );
-      if (pause > 0) this.#scheduler.pause(job.origin!, now + pause, now);
+      this.#pauseOrigin(job, status, response.headers.get("retry-after"), now);
     }
     const redirect = this.#config.redirect;
     if (status >= 300 && status < 400 && redirect !== "manual") {
@@ -1224,8 +1218,14 @@ export class Crawl {
    * `outcome` is the response, or `{ error }`.
    */
   #end(job: Job, outcome: FetchResultBody, now: number): void {
-    if ("error" in outcome && outcome.error instanceof ProxyError) {
-      this.#proxyPaused(job, outcome.error, now);
+    const error = "error" in outcome ? outcome.error : null;
+    if (error instanceof ProxyError) {
+      this.#pauseOrigin(
+        job,
+        error.status,
+        proxyRetryAfter.get(error) ?? null,
+        now,
+      );
     }
     if (this.#retried(job, outcome, now)) return;
     this.#release(job);
@@ -1272,15 +1272,18 @@ export class Crawl {
   }
 
   /**
-   * A tunnel refused 429 or 503 with `Retry-After` pauses its origin, as that
-   * answer to an `http:` URL does (a rotating proxy's rate limit).
+   * A 429 or 503 with `Retry-After` pauses the job's origin: a response's, or
+   * a proxy's refusal of a tunnel to it (a rotating proxy's rate limit).
    */
-  #proxyPaused(job: Job, error: ProxyError, now: number): void {
-    const asked = proxyRetryAfter.get(error);
-    if (asked === undefined) return;
+  #pauseOrigin(
+    job: Job,
+    status: number,
+    retryAfter: string | null,
+    now: number,
+  ): void {
     const pause = originPause(
-      error.status,
-      new Headers({ "retry-after": asked }),
+      status,
+      retryAfter,
       this.#config.retry.maxDelay,
       Date.now(),
     );

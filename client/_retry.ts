@@ -259,17 +259,18 @@ export function retryDelay(
 }
 
 /**
- * How long a whole origin pauses after this response: a `429` (RFC 6585 section 4)
- * or `503` (RFC 9110 section 15.6.4) with a usable `Retry-After`, capped at
- * `maxDelay`; 0 for any other response.
+ * How long a whole origin pauses after this answer: a `429` (RFC 6585 section 4)
+ * or `503` (RFC 9110 section 15.6.4) with a usable `Retry-After` (`retryAfter`,
+ * the field's value, a response's or a proxy's refusal's), capped at
+ * `maxDelay`; 0 for any other.
  */
 export function originPause(
   status: number,
-  headers: Headers,
+  retryAfter: string | null,
   maxDelay: number,
   nowMs: number,
 ): number {
   if (status !== 429 && status !== 503) return 0;
-  const asked = parseRetryAfter(headers.get("retry-after"), nowMs);
+  const asked = parseRetryAfter(retryAfter, nowMs);
   return asked === null ? 0 : Math.min(asked, maxDelay);
 }
