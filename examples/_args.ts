@@ -40,3 +40,23 @@ export function argsErrorMessage(e: unknown): string {
   }
   return error.message.split("\n")[0]!;
 }
+
+/**
+ * Prints `line` on stdout; stdout gone (a full disk, a closed pipe) ends the
+ * program with one line on stderr and exit code 1, not a stack trace.
+ *
+ * @param program The program's name, for the message.
+ * @param line What to print.
+ */
+export function printOrExit(program: string, line: string): void {
+  try {
+    console.log(line);
+  } catch (e) {
+    console.error(
+      `${program}: cannot write to stdout: ${
+        e instanceof Error ? e.message : e
+      }`,
+    );
+    Deno.exit(1);
+  }
+}

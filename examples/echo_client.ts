@@ -22,6 +22,7 @@ import {
   PollableConn,
   type SelectorKey,
 } from "../mod.ts";
+import { printOrExit } from "./_args.ts";
 
 type Callback = (key: SelectorKey<Callback>, mask: number) => void;
 
@@ -218,21 +219,12 @@ const ms = performance.now() - started;
 const failed = sessions.filter((s) => s.error !== null);
 const bytes = sessions.reduce((sum, s) => sum + s.received, 0);
 for (const s of failed) console.error(`connection ${s.id}: ${s.error}`);
-try {
-  console.log(
-    `${sessions.length - failed.length}/${sessions.length} connections OK, ` +
-      `${
-        options.lines * (sessions.length - failed.length)
-      } lines and ${bytes} bytes echoed, ` +
-      `${mismatches} mismatches, in ${ms.toFixed(0)} ms`,
-  );
-} catch (e) {
-  // stdout gone (a full disk, a closed pipe): one line, not a stack trace.
-  console.error(
-    `echo_client.ts: cannot write to stdout: ${
-      e instanceof Error ? e.message : e
-    }`,
-  );
-  Deno.exit(1);
-}
+printOrExit(
+  "echo_client.ts",
+  `${sessions.length - failed.length}/${sessions.length} connections OK, ` +
+    `${
+      options.lines * (sessions.length - failed.length)
+    } lines and ${bytes} bytes echoed, ` +
+    `${mismatches} mismatches, in ${ms.toFixed(0)} ms`,
+);
 Deno.exit(failed.length === 0 ? 0 : 1);

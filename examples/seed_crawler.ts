@@ -32,6 +32,9 @@ import {
   type SelectorKey,
 } from "../mod.ts";
 import { ResponseParser } from "../client/_response_parser.ts";
+import { printOrExit } from "./_args.ts";
+
+const print = (line: string) => printOrExit("seed_crawler.ts", line);
 
 /** A callback stored in `key.data`, called as `callback(key, mask)`. */
 // Keys of PollableConns: `key.fileobj` needs no cast.
@@ -237,21 +240,4 @@ if (import.meta.main) {
   await eventLoop(sel);
   sel.selector.close();
   Deno.exit(sel.failures === 0 ? 0 : 1);
-}
-
-/**
- * Prints a result line; stdout gone (a full disk, a closed pipe) ends the run
- * with one line on stderr, not a stack trace.
- */
-function print(line: string): void {
-  try {
-    console.log(line);
-  } catch (e) {
-    console.error(
-      `seed_crawler.ts: cannot write to stdout: ${
-        e instanceof Error ? e.message : e
-      }`,
-    );
-    Deno.exit(1);
-  }
 }
