@@ -25,7 +25,7 @@
  */
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
 import { kIdle, kReady } from "../selector/_pollable.ts";
-import { isThenable } from "../selector/_util.ts";
+import { isShortage, isThenable } from "../selector/_util.ts";
 import type { PollableConn } from "../selector/pollable_conn.ts";
 import { Selector } from "../selector/selector.ts";
 import type { SelectorKey } from "../selector/selector_key.ts";
@@ -89,7 +89,7 @@ import {
   retryDelay,
 } from "./_retry.ts";
 import { ProxyError } from "./proxy_error.ts";
-import { type Origin, Scheduler } from "./_scheduler.ts";
+import { Fifo, type Origin, Scheduler } from "./_scheduler.ts";
 import { keepSpecimens, refreshSpecimens, specimenConn } from "./_specimens.ts";
 
 /** One URL read from the source, from then until its result. */
@@ -128,6 +128,15 @@ class Job implements Timed {
   done = false;
   /** Its hop waits in `#awaitingConn` for a conn under check; its deadline stays armed. */
   awaitingConn = false;
+  /**
+   * It waits in `#fdWaiters` since `fdSince` for a descriptor (`ulimit -n`),
+   * keeping its slot: its connect failed for want of one, or it needs a new
+   * conn while others wait. Nothing was sent, so the wait is no attempt.
+   */
+  awaitingFd = false;
+  fdSince = 0;
+  /** The URL its current hop went to: `url`, or a redirect's. */
+  launched: HttpUrl | null = null;
   /**
    * While the crawl writes a body kept out of the sink into it (the response
    * turned out to be the last), that write's writer and the result it ends
@@ -243,6 +252,15 @@ const MAX_KNOWN_KEYS = 10_000;
 /** Longest wait for a wakeup while no conn is registered and nothing is timed. */
 const IDLE_WAIT_MS = 1_000;
 
+/**
+ * Out of descriptors with none of the crawl's own closing (others hold them):
+ * a waiting connect is tried again after this long, doubling up to the most.
+ */
+const FD_RETRY_MIN_MS = 5;
+const FD_RETRY_MAX_MS = 1_000;
+/** The most waiters one quiet tick of that timer lets connect. */
+const FD_BURST_MAX = 64;
+
 const NO_TIMINGS: FetchTimings = Object.freeze({
   queued: 0,
   connect: 0,
@@ -344,6 +362,34 @@ export class Crawl {
     string,
     Array<{ job: Job; url: HttpUrl; options: RequestOptions }>
   >();
+  /**
+   * Jobs whose connect failed for want of descriptors, first first: they
+   * start again as the crawl's conns close (curl queues such transfers too),
+   * so a crawl wider than `ulimit -n` runs as wide as it can.
+   */
+  readonly #fdWaiters = new Fifo<Job>();
+  /** Waiters that may connect now: a conn of the crawl closed for each. */
+  #fdFreed = 0;
+  /** Set while a waiter given a descriptor starts: it may open a conn. */
+  #fdGrant = false;
+  /** The last connect that failed for want of a descriptor. */
+  #fdError: Error | null = null;
+  /** A connect failed so since the timer last fired. */
+  #fdFailed = false;
+  /**
+   * How many conns the crawl had open when a connect last failed so: no new
+   * conn is tried beyond it but by a waiter given a descriptor. The timer
+   * raises it while connects succeed.
+   */
+  #fdCap = Infinity;
+  /**
+   * Lets waiters connect when no conn of the crawl closes (descriptors held
+   * elsewhere): `#fdBurst` of them after `#fdRetryMs`, doubling the wait after
+   * a failure, else the burst, so a shortage that ended soon ends here too.
+   */
+  readonly #fdTimer: Timed = { due: 0, heapIndex: -1 };
+  #fdRetryMs = FD_RETRY_MIN_MS;
+  #fdBurst = 1;
   /** A politeness delay is set: it counts from each request's send too. */
   readonly #delays: boolean;
 
@@ -701,6 +747,8 @@ export class Crawl {
 
   #startReady(): void {
     const signal = this.#config.signal;
+    // Waiters hold their slots already: they go first.
+    if (this.#fdWaiters.length > 0 && !signal?.aborted) this.#relaunchWaiters();
     let job: Job | undefined;
     while (
       !signal?.aborted && (job = this.#scheduler.take(loopNow())) !== undefined
@@ -779,6 +827,7 @@ export class Crawl {
     options: RequestOptions,
     given?: Slot,
   ): void {
+    job.launched = url;
     job.sentAt = job.sentStamp = NaN;
     const sink = options.sink;
     if (sink !== undefined) {
@@ -874,6 +923,15 @@ export class Crawl {
         this.#timers.set(job, job.attemptStarted + totalTimeout(job));
         return;
       }
+    }
+    if (
+      slot === undefined && !this.#fdGrant &&
+      (this.#fdWaiters.length > 0 ||
+        this.#fdCap !== Infinity && this.#sel.getMap().size >= this.#fdCap)
+    ) {
+      // Out of descriptors: a new conn waits its turn behind those waiting.
+      this.#awaitDescriptor(job, loopNow());
+      return;
     }
     const idle = slot?.client ?? null;
     let spare: HttpClient | undefined;
@@ -1219,6 +1277,24 @@ export class Crawl {
    */
   #end(job: Job, outcome: FetchResultBody, now: number): void {
     const error = "error" in outcome ? outcome.error : null;
+    if (
+      error instanceof Error && isShortage(error) &&
+      job.client?.pollable.remoteAddr === null
+    ) {
+      this.#fdError = error;
+      this.#fdFailed = true;
+      this.#fdCap = this.#sel.getMap().size;
+      this.#release(job);
+      job.client = null;
+      // Every conn of the crawl may be busy: an idle one gives its descriptor.
+      const idle = this.#pool.oldest;
+      if (idle !== null) {
+        this.#pool.remove(idle);
+        this.#closeIdle(idle);
+      }
+      this.#awaitDescriptor(job, now);
+      return;
+    }
     if (error instanceof ProxyError) {
       this.#pauseOrigin(
         job,
@@ -1288,6 +1364,100 @@ export class Crawl {
       Date.now(),
     );
     if (pause > 0) this.#scheduler.pause(job.origin!, now + pause, now);
+  }
+
+  /**
+   * The job waits, keeping its slot, for a descriptor: one of the crawl's
+   * conns closing, an idle conn of its key, or the timer. curl queues such
+   * transfers too, so a crawl wider than `ulimit -n` runs as wide as it can
+   * rather than failing what does not fit.
+   */
+  #awaitDescriptor(job: Job, now: number): void {
+    job.awaitingFd = true;
+    job.fdSince = now;
+    this.#fdWaiters.push(job);
+    // At most the attempt's time: descriptors held outside the crawl may
+    // never come back.
+    this.#timers.set(job, now + totalTimeout(job));
+    if (!this.#timers.has(this.#fdTimer)) {
+      this.#timers.set(this.#fdTimer, now + this.#fdRetryMs);
+    }
+  }
+
+  /**
+   * Starts the waiters whose key has an idle conn (no descriptor needed),
+   * then one more waiter for each descriptor freed.
+   */
+  #relaunchWaiters(): void {
+    const waiters = this.#fdWaiters;
+    if (this.#pool.size > 0) {
+      for (const job of waiters.drain()) {
+        if (this.#pool.has(job.poolKey)) this.#startWaiter(job);
+        else waiters.push(job);
+      }
+    }
+    this.#fdGrant = true;
+    try {
+      while (this.#fdFreed > 0 && waiters.length > 0) {
+        this.#fdFreed--;
+        this.#startWaiter(waiters.shift());
+      }
+    } finally {
+      this.#fdGrant = false;
+    }
+    this.#fdFreed = 0;
+    if (waiters.length === 0) {
+      this.#fdRetryMs = FD_RETRY_MIN_MS;
+      this.#fdBurst = 1;
+      this.#timers.delete(this.#fdTimer);
+    } else if (!this.#timers.has(this.#fdTimer)) {
+      this.#timers.set(this.#fdTimer, loopNow() + this.#fdRetryMs);
+    }
+  }
+
+  #startWaiter(job: Job): void {
+    const now = loopNow();
+    job.awaitingFd = false;
+    this.#timers.delete(job);
+    // The wait was for a slot, in effect: the attempt's time resumes.
+    const waited = now - job.fdSince;
+    job.queued += waited;
+    job.attemptStarted += waited;
+    if (job.hops === 0) {
+      this.#launch(job, job.url, job.options);
+    } else {
+      job.hopUrl = job.launched;
+      this.#launchHop(job, now);
+    }
+  }
+
+  /** The timer: lets waiters connect though no conn of the crawl closed. */
+  #fdTick(): void {
+    if (this.#fdFailed) {
+      this.#fdRetryMs = Math.min(this.#fdRetryMs * 2, FD_RETRY_MAX_MS);
+      this.#fdBurst = 1;
+    } else {
+      this.#fdRetryMs = FD_RETRY_MIN_MS;
+      this.#fdCap += this.#fdBurst;
+      this.#fdBurst = Math.min(this.#fdBurst * 2, FD_BURST_MAX);
+    }
+    this.#fdFailed = false;
+    this.#fdFreed += this.#fdBurst;
+  }
+
+  /** A waiter's time ran out before a descriptor came free. */
+  #fdExpired(job: Job, now: number): void {
+    this.#fdWaiters.remove(job);
+    job.awaitingFd = false;
+    const cause = this.#fdError;
+    this.#end(job, {
+      error: new Deno.errors.TimedOut(
+        `Cannot fetch ${job.shown}: no file descriptor came free within the total timeout of ${
+          totalTimeout(job)
+        } ms${cause === null ? "" : ` (${cause.message})`}`,
+        { cause },
+      ),
+    }, now);
   }
 
   /** Whether `outcome` is retried (a listed status, a transient error): then it waits for its turn. */
@@ -1413,9 +1583,14 @@ export class Crawl {
       this.#watch(slot, 0);
       slot.job = null;
     }
+    const conn = client.pollable;
+    // A descriptor freed: a waiter may connect.
+    if (
+      this.#fdWaiters.length > 0 && conn.closed && conn.remoteAddr !== null
+    ) this.#fdFreed++;
     const state = client.state;
     if (
-      (state === "done" || state === "failed") && client.pollable.closed &&
+      (state === "done" || state === "failed") && conn.closed &&
       this.#spare.length < this.#config.limits.concurrency
     ) this.#spare.push(client);
   }
@@ -1555,6 +1730,7 @@ export class Crawl {
   #closeIdle(slot: Slot): void {
     this.#watch(slot, 0);
     slot.conn.close();
+    if (this.#fdWaiters.length > 0) this.#fdFreed++;
   }
 
   // --- finish ----------------------------------------------------------------
@@ -1664,8 +1840,12 @@ export class Crawl {
     while (
       !signal?.aborted && (entry = this.#timers.popDue(now)) !== undefined
     ) {
-      if (!(entry instanceof Job)) {
+      if (entry === this.#fdTimer) {
+        this.#fdTick();
+      } else if (!(entry instanceof Job)) {
         this.#scheduler.wake(entry as Origin<Job>, now);
+      } else if (entry.awaitingFd) {
+        this.#fdExpired(entry, now);
       } else if (entry.hopUrl !== null) {
         this.#hopExpired(entry, now);
       } else if (entry.sinkWrite !== null) {
@@ -1702,6 +1882,7 @@ export class Crawl {
     }
     this.#delivered = [];
     this.#scheduler.drain();
+    this.#fdWaiters.drain();
     const now = loopNow();
     for (let job = this.#first; job !== null; job = this.#first) {
       const client = job.client;
@@ -1735,6 +1916,7 @@ export class Crawl {
     for (const { slot } of this.#verifying) slot.conn.close();
     this.#verifying.length = 0;
     this.#awaitingConn.clear();
+    this.#fdWaiters.drain();
     this.#timers.clear();
     this.#sel.close();
     if (!this.#exhausted) {

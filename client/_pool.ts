@@ -55,6 +55,11 @@ export class IdlePool<T extends Poolable> {
     return this.#size;
   }
 
+  /** The entry pooled longest ago, over all origins, or `null`. */
+  get oldest(): T | null {
+    return this.#oldest;
+  }
+
   /** Adds `entry` as idle for `origin`; `false` (not added) when that origin's list is full. */
   put(origin: string, entry: T): boolean {
     let list = this.#byOrigin.get(origin);
@@ -78,6 +83,11 @@ export class IdlePool<T extends Poolable> {
       this.#evict(oldest);
     }
     return entry.poolIndex >= 0;
+  }
+
+  /** Whether `origin` has an idle entry. */
+  has(origin: string): boolean {
+    return this.#byOrigin.has(origin);
   }
 
   /** Takes the most recently pooled entry of `origin`, if any. */

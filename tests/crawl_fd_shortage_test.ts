@@ -1,0 +1,149 @@
+/**
+ * A crawl wider than the process's descriptors (`ulimit -n`): a connect that
+ * fails for want of one (EMFILE) waits, keeping its slot, until one of the
+ * crawl's conns closes or descriptors come back, as curl queues such transfers;
+ * it is no attempt, and fails only once its timeout passes. Each case runs in a
+ * child Deno under a real `ulimit -n`.
+ */
+import { assert, assertEquals, assertGreater } from "@std/assert";
+import { within } from "./_net.ts";
+
+const MOD = new URL("../mod.ts", import.meta.url).href;
+
+/**
+ * The child's prologue. Deno 2.9.6 sets up its signal thread about half a
+ * second after start, and panics if it finds no descriptor for it then
+ * (ext/signals): a listener added and removed sets it up at once.
+ */
+const PROLOGUE = `
+import { fetchAll } from ${JSON.stringify(MOD)};
+const noop = () => {};
+Deno.addSignalListener("SIGINT", noop);
+Deno.removeSignalListener("SIGINT", noop);
+const [port] = Deno.args.map(Number);
+const urls = (n) => Array.from({ length: n }, (_, i) => \`http://127.0.0.1:\${port}/\${i}\`);
+const summary = (results) => ({
+  ok: results.filter((r) => r.ok).length,
+  attempts: Math.max(...results.map((r) => r.attempts)),
+  errors: [...new Set(results.filter((r) => !r.ok).map((r) => \`\${r.error.name}: \${r.error.message}\`))],
+  causes: [...new Set(results.filter((r) => !r.ok).map((r) => String(r.error.cause?.message)))],
+  queued: Math.min(...results.map((r) => r.timings.queued)),
+});
+/** Takes every descriptor left with conns that stay open (pending reads). */
+async function holdAll() {
+  const held = [];
+  for (let i = 0; i < 4096; i++) {
+    try {
+      held.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    } catch {
+      break;
+    }
+  }
+  for (const conn of held) conn.read(new Uint8Array(1)).catch(() => {});
+  return held;
+}
+`;
+
+/** Runs `body` after the prologue in a child Deno under `ulimit -n <limit>`. */
+async function underLimit(
+  limit: number,
+  port: number,
+  body: string,
+): Promise<Record<string, unknown>> {
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      `ulimit -n ${limit} && exec "$0" run --quiet --no-config --allow-net=127.0.0.1 - ${port}`,
+      Deno.execPath(),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(PROLOGUE + body));
+  await writer.close();
+  const output = child.output();
+  const out = await within(output, 60_000, "child").catch(async (e) => {
+    child.kill();
+    await output.catch(() => {});
+    throw e;
+  });
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert(out.success, `the child failed: ${stderr}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+/** A keep-alive HTTP server answering 1 KiB to every request. */
+function server() {
+  const body = "x".repeat(1024);
+  return Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(body),
+  );
+}
+
+for (const keepAlive of [true, false]) {
+  Deno.test(`fetchAll() at concurrency 200 under ulimit -n 64 (keepAlive: ${keepAlive}) fetches every URL in one attempt each: connects short of descriptors wait for the crawl's conns`, async () => {
+    await using http = server();
+    const result = await underLimit(
+      64,
+      http.addr.port,
+      `const results = await fetchAll(urls(600), { concurrency: 200, keepAlive: ${keepAlive} });
+       // A second crawl at once: the first one's descriptors may not be free yet.
+       const again = await fetchAll(urls(50), { concurrency: 50 });
+       console.log(JSON.stringify({ first: summary(results), again: summary(again) }));`,
+    );
+    assertEquals(result.first, {
+      ok: 600,
+      attempts: 1,
+      errors: [],
+      causes: [],
+      queued: (result.first as { queued: number }).queued,
+    });
+    assertEquals((result.again as { ok: number }).ok, 50);
+  });
+}
+
+Deno.test("fetchAll() with every descriptor held elsewhere: its URLs wait, and go once descriptors come back (no conn of the crawl closes)", async () => {
+  await using http = server();
+  const result = await underLimit(
+    64,
+    http.addr.port,
+    `const held = await holdAll();
+     const freed = held.splice(0, 8);
+     const timer = setTimeout(() => freed.forEach((conn) => conn.close()), 200);
+     const results = await fetchAll(urls(6), { concurrency: 6, timeout: 10_000 });
+     clearTimeout(timer);
+     [...held, ...freed].forEach((conn) => { try { conn.close(); } catch {} });
+     console.log(JSON.stringify(summary(results)));`,
+  );
+  assertEquals(result.ok, 6);
+  assertEquals(result.attempts, 1);
+  // They waited for the descriptors, in the queue.
+  assertGreater(result.queued as number, 150);
+});
+
+Deno.test("fetchAll() with every descriptor held for good: a URL fails after its timeout with TimedOut, the shortage as its cause", async () => {
+  await using http = server();
+  const result = await underLimit(
+    64,
+    http.addr.port,
+    `const held = await holdAll();
+     const results = await fetchAll(urls(3), { concurrency: 3, timeout: 300 });
+     held.forEach((conn) => conn.close());
+     console.log(JSON.stringify(summary(results)));`,
+  );
+  assertEquals(result.ok, 0);
+  assertEquals(result.attempts, 1);
+  const errors = result.errors as string[];
+  assertEquals(errors.length, 3);
+  for (const error of errors) {
+    assert(
+      /^TimedOut: Cannot fetch http:\/\/127\.0\.0\.1:\d+\/\d: no file descriptor came free within the total timeout of 300 ms \(Too many open files \(os error 24\)\)$/
+        .test(error),
+      error,
+    );
+  }
+  assertEquals(result.causes, ["Too many open files (os error 24)"]);
+});
