@@ -249,6 +249,19 @@ function answeredAt(client: HttpClient): number {
 /** The most keys a crawl remembers as keeping, or dropping, their conns (`#keepsConns`, `#dropsConns`). */
 const MAX_KNOWN_KEYS = 10_000;
 
+/**
+ * A deadline this late (ms) when the crawl comes to it means the loop did not
+ * run meanwhile: reads are polled once more before it fires.
+ */
+const LATE_MS = 25;
+/**
+ * How long that select may wait. A read that settled while the loop did not
+ * run is delivered a turn or two after the loop runs again: a select that
+ * only polls (0) returns before it (measured: a stopped process's response,
+ * in the kernel for seconds, missed by a select(0) and caught by a select(2)).
+ */
+const LATE_POLL_MS = 5;
+
 /** Longest wait for a wakeup while no conn is registered and nothing is timed. */
 const IDLE_WAIT_MS = 1_000;
 
@@ -390,6 +403,8 @@ export class Crawl {
   readonly #fdTimer: Timed = { due: 0, heapIndex: -1 };
   #fdRetryMs = FD_RETRY_MIN_MS;
   #fdBurst = 1;
+  /** Timers ran late: the next select only polls, and they fire after it. */
+  #lateGrace = false;
   /** A politeness delay is set: it counts from each request's send too. */
   readonly #delays: boolean;
 
@@ -1005,6 +1020,7 @@ export class Crawl {
   // --- 3. select -------------------------------------------------------------
 
   #untilNextDue(): number | undefined {
+    if (this.#lateGrace) return LATE_POLL_MS;
     const due = this.#timers.nextDue;
     if (this.#verifying.length > 0) {
       // A conn being checked joins the pool at the first select after its
@@ -1836,6 +1852,16 @@ export class Crawl {
   #expire(): void {
     const signal = this.#config.signal;
     const now = loopNow();
+    if (this.#lateGrace) {
+      this.#lateGrace = false;
+    } else if (now - this.#timers.nextDue > LATE_MS) {
+      // The loop ran late (the process was stopped, the caller's code held
+      // it): reads that settled meanwhile are in no batch yet. One select
+      // polls first, so a response that came in time is not failed as a
+      // timeout for being read late.
+      this.#lateGrace = true;
+      return;
+    }
     let entry: Timed | undefined;
     while (
       !signal?.aborted && (entry = this.#timers.popDue(now)) !== undefined

@@ -950,7 +950,14 @@ export class HttpClient {
       const settled = state === "connecting" && this.#route === null &&
         (mask & EVENT_WRITE) !== 0;
       if (settled && this.#conn.error) throw this.#conn.error;
-      this.#checkDeadlines(loopNow(), settled);
+      // Bytes that came are read before the deadlines are checked, for the
+      // same reason: a response that came in time, read late (the process
+      // was stopped, the caller's code held the loop), is not failed as a
+      // timeout. A deadline passed still ends one that is not whole then.
+      const reading = (mask & EVENT_READ) !== 0 &&
+        (state === "sending" || state === "receiving") &&
+        (this.#waiting === null || this.#waiting === this.#bodyWait);
+      if (!reading) this.#checkDeadlines(loopNow(), settled);
       if (this.#waiting !== null) {
         if (this.#waiting !== this.#bodyWait || (mask & EVENT_READ) === 0) {
           return;
@@ -974,6 +981,12 @@ export class HttpClient {
       } else {
         if (this.#sendOpen && (mask & EVENT_WRITE) !== 0) this.#send();
         this.#receive(mask);
+      }
+      if (reading) {
+        const after = this.#state as HttpClientState;
+        if (after !== "done" && after !== "failed") {
+          this.#checkDeadlines(loopNow());
+        }
       }
       if (aside !== null && this.#waiting === null && this.#sendOpen) {
         // Still uploading, the chunk still awaited: wait on it as before
