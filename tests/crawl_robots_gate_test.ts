@@ -93,6 +93,33 @@ Deno.test("gate() ends at once when its signal aborts, dropping the entries it h
   assert(performance.now() - started < 1_000);
 });
 
+Deno.test("gate() holds an entry weeks ahead with one timer, not one that fires at once (setTimeout's 2^31 - 1 ms limit)", async () => {
+  const controller = new AbortController();
+  const started = performance.now();
+  const delays: number[] = [];
+  const real = globalThis.setTimeout;
+  // Counts the gate's timers; the abort's own comes before the swap.
+  const stop = real(() => controller.abort(), 300);
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    delays.push(ms ?? 0);
+    return real(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    const out = await Array.fromAsync(
+      gate(["a"], () => Promise.resolve(true), {
+        notBefore: () => started + 2 ** 32,
+        signal: controller.signal,
+      }),
+    );
+    assertEquals(out, []);
+  } finally {
+    globalThis.setTimeout = real;
+    clearTimeout(stop);
+  }
+  // Before: a timer of 2^32 ms fired at once, again and again (226 in 500 ms).
+  assertEquals(delays, [2 ** 31 - 1]);
+});
+
 Deno.test("gate() refuses a maxHeld that is not a positive integer with RangeError", async () => {
   for (const maxHeld of [0, -1, NaN, 1.5]) {
     await assertRejects(

@@ -197,6 +197,24 @@ Deno.test("RobotsCache.isAllowed() fetches robots.txt again once maxAge has pass
   assertEquals(site.hits.length, 2);
 });
 
+Deno.test("RobotsCache counts maxAge on the monotonic clock: a wall clock stepped back an hour does not keep robots.txt longer", async () => {
+  await using site = origin(() => text("User-agent: *\nDisallow: /a"));
+  const realNow = Date.now;
+  let step = 0;
+  // Before the cache exists: one that took Date.now would keep this one.
+  Date.now = () => realNow() + step;
+  try {
+    const robots = new RobotsCache(fetchRobots, { maxAge: 100 });
+    assertEquals(await robots.isAllowed(site.url + "/a"), false);
+    step = -3_600_000;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assertEquals(await robots.isAllowed(site.url + "/a"), false);
+  } finally {
+    Date.now = realNow;
+  }
+  assertEquals(site.hits.length, 2);
+});
+
 /** A cache over a fixed robots.txt body, without a server. */
 function fixed(body: string | Uint8Array, options = {}) {
   return new RobotsCache(() => Promise.resolve({ status: 200, body }), options);

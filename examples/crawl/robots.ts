@@ -69,7 +69,12 @@ export interface RobotsCacheOptions {
    * @default {512000}
    */
   maxBytes?: number;
-  /** The clock, in ms, for `maxAge`. @default {Date.now} */
+  /**
+   * The clock, in ms, for `maxAge`: monotonic, so that a step of the wall
+   * clock neither keeps a copy longer nor drops it early.
+   *
+   * @default {performance.now}
+   */
   now?: () => number;
 }
 
@@ -122,7 +127,7 @@ export class RobotsCache {
     this.#userAgent = options.userAgent ?? "*";
     this.#maxAge = nonNegative("maxAge", options.maxAge ?? 86_400_000);
     this.#maxBytes = nonNegative("maxBytes", options.maxBytes ?? 512_000);
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /**

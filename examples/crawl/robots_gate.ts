@@ -6,6 +6,9 @@
  * @module
  */
 
+/** The longest wait a timer takes (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What {@linkcode gate} does with an entry the check refused. */
 export type Refused<T> = (entry: T, error: unknown) => void;
 
@@ -156,9 +159,11 @@ export async function* gate<T>(
         if (timer === null || timer.at !== at) {
           if (timer !== null) clearTimeout(timer.id);
           const { promise, resolve } = Promise.withResolvers<Due>();
+          // Past 2^31 - 1 ms a timer fires at once: wake at most then, and
+          // look again (the loop above holds what is not yet due).
           const id: ReturnType<typeof setTimeout> = setTimeout(
             () => resolve({ kind: "due" }),
-            Math.max(0, at - performance.now()),
+            Math.min(MAX_TIMER_MS, Math.max(0, at - performance.now())),
           );
           timer = { at, id, due: promise };
         }
