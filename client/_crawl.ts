@@ -24,7 +24,7 @@
  * @module
  */
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
-import { kIdle, kReady } from "../selector/_pollable.ts";
+import { kCloseNow, kIdle, kReady } from "../selector/_pollable.ts";
 import { isShortage, isThenable } from "../selector/_util.ts";
 import type { PollableConn } from "../selector/pollable_conn.ts";
 import { Selector } from "../selector/selector.ts";
@@ -1742,10 +1742,14 @@ export class Crawl {
     this.#closeIdle(slot);
   }
 
-  /** Closes a conn out of the pool. */
+  /**
+   * Closes a conn out of the pool, at once: idle, it owes nothing (a TLS
+   * conn's graceful close would hold its descriptor up to 10 s, waiting for
+   * the peer's close).
+   */
   #closeIdle(slot: Slot): void {
     this.#watch(slot, 0);
-    slot.conn.close();
+    slot.conn[kCloseNow]();
     if (this.#fdWaiters.length > 0) this.#fdFreed++;
   }
 
@@ -1938,8 +1942,10 @@ export class Crawl {
     }
     for (const item of this.#delivered) this.#abortSinkOf(item, closed);
     this.#first = this.#last = null;
-    for (const slot of this.#pool.drain()) slot.conn.close();
-    for (const { slot } of this.#verifying) slot.conn.close();
+    // Idle: released at once, as #closeIdle does (a TLS conn's graceful
+    // close would outlive the crawl, and a caller's test sanitizers see it).
+    for (const slot of this.#pool.drain()) slot.conn[kCloseNow]();
+    for (const { slot } of this.#verifying) slot.conn[kCloseNow]();
     this.#verifying.length = 0;
     this.#awaitingConn.clear();
     this.#fdWaiters.drain();

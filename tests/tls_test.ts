@@ -1147,3 +1147,38 @@ Deno.test("PollableConn.close() over TLS right after send() delivers every byte 
   conn.close(); // at once: what send() took is still on its way
   assertEquals(await server, size);
 });
+
+Deno.test("fetchAll() over https resolves with its kept conns released, though the server ignores close_notify: no socket, read or timer outlives it", async () => {
+  // One keep-alive answer, then the server neither reads nor closes.
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert,
+    key,
+  });
+  const held: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      held.push(conn);
+      await conn.read(new Uint8Array(4096));
+      await conn.write(
+        new TextEncoder().encode(
+          "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi",
+        ),
+      );
+    }
+  })().catch(() => {});
+  const port = listener.addr.port;
+  const before = openSockets();
+  const [result] = await fetchAll([`https://localhost:${port}/`], {
+    caCerts: [ca],
+  });
+  assert(result?.ok, String(result?.ok === false && result.error));
+  // The server's end alone. (The test's sanitizers fail it too if the
+  // client's pending read or a close timer is left: they waited up to 10 s
+  // for the peer's close.)
+  assertEquals(openSockets(), before + 1);
+  listener.close();
+  for (const conn of held) conn.close();
+  await serving;
+});
