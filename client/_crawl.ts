@@ -24,7 +24,7 @@
  * @module
  */
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
-import { kCloseNow, kIdle, kReady } from "../selector/_pollable.ts";
+import { kCloseNow, kReady } from "../selector/_pollable.ts";
 import { isShortage, isThenable } from "../selector/_util.ts";
 import type { PollableConn } from "../selector/pollable_conn.ts";
 import { Selector } from "../selector/selector.ts";
@@ -550,18 +550,6 @@ export class Crawl {
       full && this.#ended === null &&
       this.#scheduler.running < this.#config.limits.concurrency
     ) this.#sel.wakeup();
-  }
-
-  /**
-   * The caller stops asking for a while (nothing is in flight: `busy` is
-   * false), or asks again (`false`). Meanwhile the kept conns keep no process
-   * alive: their reads only watch for the server's close, and a caller that
-   * leaves without closing the crawl must not hold the process until then.
-   */
-  park(parked: boolean): void {
-    if (this.#ended !== null) return;
-    this.#pool.forEach((slot) => slot.conn[kIdle](parked));
-    for (const { slot } of this.#verifying) slot.conn[kIdle](parked);
   }
 
   /** Ends the loop at its next turn without yielding more (the caller left). */

@@ -648,8 +648,8 @@ async function* entries(
         if (crawl.busy) pending = drive();
         else {
           // Nothing to read for: the crawl waits until it has work again or
-          // the consumer asks.
-          crawl.park(true);
+          // the consumer asks. (Its kept conns hold no process meanwhile: a
+          // conn's reads never do, a pending select() does.)
           parked = true;
         }
       }
@@ -659,7 +659,7 @@ async function* entries(
     });
   const resume = () => {
     if (!parked || pending !== null || done || failed !== null) return;
-    crawl.park(parked = false);
+    parked = false;
     pending = drive();
   };
   crawl.holdYielded(resume);
@@ -683,7 +683,7 @@ async function* entries(
       if (failed !== null) throw failed.error;
       if (done) return;
       if (pending === null) {
-        if (parked) crawl.park(parked = false);
+        parked = false;
         pending = drive();
       }
       await pending;

@@ -53,12 +53,6 @@ export const kFilled: unique symbol = Symbol("selectors.filled");
  * whole linger time.
  */
 export const kCloseNow: unique symbol = Symbol("selectors.closeNow");
-/**
- * `(idle: boolean)`: an idle conn (pooled by a client between requests) keeps no
- * process alive while it waits, as a timer given to `Deno.unrefTimer` does not:
- * its read only watches for the server's close. `false` undoes it.
- */
-export const kIdle: unique symbol = Symbol("selectors.idle");
 /** `()`: the capacity of the read buffer a conn holds now, 0 for none (for tests). */
 export const kReadBufferSize: unique symbol = Symbol(
   "selectors.readBufferSize",

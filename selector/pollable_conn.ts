@@ -15,7 +15,6 @@ import {
   kCloseNow,
   kConsume,
   kFilled,
-  kIdle,
   kPeek,
   kReadBufferSize,
   kReadInto,
@@ -902,19 +901,6 @@ export class PollableConn implements Pollable, Disposable {
     this.#release();
   }
 
-  /**
-   * Lets the conn's pending read keep no process alive while it is idle, or
-   * again (see `kIdle`).
-   *
-   * @ignore
-   */
-  [kIdle](idle: boolean): void {
-    const conn = this.#conn;
-    if (conn === null || this.#closed) return;
-    if (idle) conn.unref?.();
-    else conn.ref?.();
-  }
-
   /** Closes the conn, so `using conn = PollableConn.connect(...)` works. */
   [Symbol.dispose](): void {
     this.close();
@@ -985,6 +971,10 @@ export class PollableConn implements Pollable, Disposable {
     this.#conn = conn;
     this.#localAddr = conn.localAddr;
     this.#remoteAddr = conn.remoteAddr;
+    // Its reads keep no process alive: a pending select() does (as in
+    // Python, where an open socket does not, and a script that ends with one
+    // open or registered exits).
+    conn.unref?.();
     try {
       if (this.#noDelay !== undefined) conn.setNoDelay?.(this.#noDelay);
       if (this.#keepAlive !== undefined) conn.setKeepAlive?.(this.#keepAlive);

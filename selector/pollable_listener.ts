@@ -94,6 +94,9 @@ export class PollableListener implements Pollable, Disposable {
       );
     }
     this.#listener = listener;
+    // Its accepts keep no process alive: a pending select() does (as in
+    // Python, a script that ends with a listener open exits).
+    listener.unref?.();
   }
 
   /**

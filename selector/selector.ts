@@ -574,9 +574,9 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
         if (remaining <= 0) return [];
         const { promise, resolve } = Promise.withResolvers<void>();
         this.#wake = resolve;
-        const timer = remaining === Infinity
-          ? undefined
-          : setTimeout(resolve, timerStep(remaining));
+        // A timer even with no timeout: the pollables' reads and accepts keep
+        // no process alive (as sockets do not in Python), the wait does.
+        const timer = setTimeout(resolve, timerStep(remaining));
         try {
           await promise;
           // A wakeup() or close() can end the wait from a microtask, before
