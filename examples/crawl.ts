@@ -85,6 +85,12 @@ class DemoServer implements AsyncDisposable {
   }
 
   static async start(): Promise<DemoServer> {
+    if (Deno.build.standalone) {
+      // Deno.execPath() is this binary, not deno: it cannot run the server.
+      throw new Error(
+        "Cannot start the demo server from a compiled binary (it runs _demo_server.ts with deno): give URLs, or run crawl.ts with deno run",
+      );
+    }
     const script = new URL("./_demo_server.ts", import.meta.url);
     let child: Deno.ChildProcess;
     try {
