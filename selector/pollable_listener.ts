@@ -18,6 +18,12 @@ import {
 } from "./_pollable.ts";
 
 /**
+ * Connections accepted ahead of `accept()` calls, while the listener is read:
+ * a burst waits in the kernel's backlog beyond them.
+ */
+const ACCEPT_AHEAD = 16;
+
+/**
  * Options of {@linkcode PollableListener.listen}: TCP or Unix socket, as
  * `Deno.listen` takes them.
  *
@@ -71,7 +77,8 @@ export class PollableListener implements Pollable, Disposable {
   /** The wait before accepting again after a shortage of descriptors (ms). */
   #backoff = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
-  #waiting: Deno.Conn | null = null;
+  /** Accepted and not yet taken, first first: at most `ACCEPT_AHEAD`. */
+  #waiting: Deno.Conn[] = [];
   #error: Error | null = null;
   #watchers = new Watchers();
 
@@ -174,9 +181,8 @@ export class PollableListener implements Pollable, Disposable {
         `Cannot accept: the listener is closed (fd ${this.fd})`,
       );
     }
-    const conn = this.#waiting;
-    if (conn !== null) {
-      this.#waiting = null;
+    const conn = this.#waiting.shift();
+    if (conn !== undefined) {
       this.#pump();
       return PollableConn.from(conn);
     }
@@ -219,8 +225,8 @@ export class PollableListener implements Pollable, Disposable {
     clearTimeout(this.#retry);
     this.#retry = undefined;
     this.#watchers.clear();
-    if (this.#waiting !== null) closeQuietly(this.#waiting);
-    this.#waiting = null;
+    for (const conn of this.#waiting) closeQuietly(conn);
+    this.#waiting = [];
     closeQuietly(this.#listener);
   }
 
@@ -235,7 +241,7 @@ export class PollableListener implements Pollable, Disposable {
    * @ignore
    */
   [kReady](): number {
-    return !this.#closed && (this.#waiting !== null || this.#error !== null)
+    return !this.#closed && (this.#waiting.length > 0 || this.#error !== null)
       ? EVENT_READ
       : 0;
   }
@@ -262,7 +268,8 @@ export class PollableListener implements Pollable, Disposable {
 
   #pump(): void {
     if (
-      this.#accepting || this.#closed || this.#waiting !== null ||
+      this.#accepting || this.#closed ||
+      this.#waiting.length >= ACCEPT_AHEAD ||
       this.#error !== null || this.#retry !== undefined ||
       (this.#watchers.events & EVENT_READ) === 0
     ) return;
@@ -277,7 +284,11 @@ export class PollableListener implements Pollable, Disposable {
       closeQuietly(conn);
       return;
     }
-    this.#waiting = conn;
+    this.#waiting.push(conn);
+    // The next one, while this one waits to be taken: a burst is taken by
+    // as many accept() calls in one select() round, as Python's loop of
+    // accept() until BlockingIOError does, not one per round.
+    this.#pump();
     this.#watchers.notify(this);
   };
 

@@ -190,6 +190,66 @@ Deno.test("PollableListener is read-ready while a connection waits, and each acc
   }
 });
 
+Deno.test("PollableListener takes a burst in one select() round: accept() until BlockingIOError gets every waiting connection, as Python's loop does", async () => {
+  using listener = listen();
+  using sel = new DefaultSelector();
+  sel.register(listener, EVENT_READ);
+  const clients: Deno.Conn[] = [];
+  const accepted: PollableConn[] = [];
+  try {
+    for (let i = 0; i < 8; i++) {
+      clients.push(
+        await Deno.connect({ hostname: "127.0.0.1", port: portOf(listener) }),
+      );
+    }
+    await selectUntil(sel, readyFor(listener, EVENT_READ));
+    // The loop runs meanwhile, as a server's work between selects lets it.
+    await delay(50);
+    assertEquals(maskOf(await sel.select(0), listener), EVENT_READ);
+    while (true) {
+      try {
+        accepted.push(listener.accept());
+      } catch (e) {
+        assert(e instanceof BlockingIOError, String(e));
+        break;
+      }
+    }
+    // Before: 1 a round (each accept() issued the next one only then).
+    assertEquals(accepted.length, 8);
+  } finally {
+    for (const c of accepted) c.close();
+    for (const c of clients) c.close();
+  }
+});
+
+Deno.test("PollableListener.close() closes every connection accepted ahead and not taken", async () => {
+  const listener = listen();
+  using sel = new DefaultSelector();
+  sel.register(listener, EVENT_READ);
+  const clients: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 4; i++) {
+      clients.push(
+        await Deno.connect({ hostname: "127.0.0.1", port: portOf(listener) }),
+      );
+    }
+    await selectUntil(sel, readyFor(listener, EVENT_READ));
+    await delay(50);
+    listener.close();
+    // Each client sees its connection end.
+    for (const client of clients) {
+      const outcome = await within(readAll(client), 5000, "client read").then(
+        (bytes) => bytes.length === 0 ? "eof" : "data",
+        (e) => e instanceof Deno.errors.ConnectionReset ? "reset" : String(e),
+      );
+      assert(outcome === "eof" || outcome === "reset", outcome);
+    }
+    sel.unregister(listener);
+  } finally {
+    for (const c of clients) c.close();
+  }
+});
+
 Deno.test("PollableListener.accept() returns a connected PollableConn with the client's early bytes", async () => {
   using listener = listen();
   using sel = new DefaultSelector();
