@@ -21,6 +21,9 @@ let decoderKept = false;
  * each call short.
  */
 const SLICE = 256 * 1024;
+
+/** The most content codings a response may stack (curl's limit too). */
+const MAX_CODINGS = 5;
 /**
  * The most input one stage consumes in one `read()` while producing nothing
  * (a long gzip header comment, empty deflate blocks): the work bound per call.
@@ -106,6 +109,8 @@ export class ContentDecoder {
    * @param contentEncoding The header value, or `null` when absent.
    * @param maxBytes The most decoded bytes allowed (`Infinity` for no limit).
    * @throws {RangeError} When `maxBytes` is negative or NaN.
+   * @throws {HttpParseError} `invalid-content-encoding` for more than 5
+   *   codings.
    */
   static for(
     contentEncoding: string | null,
@@ -126,6 +131,17 @@ export class ContentDecoder {
       names.push(coding);
     }
     if (names.length === 0) return null;
+    if (names.length > MAX_CODINGS) {
+      // Each coding is a native decoder and a stage of the pipeline: a head
+      // listing thousands (60 KB fits the head limit) took gigabytes and
+      // overflowed the stack, taking down the whole crawl (curl's
+      // CVE-2022-32206, capped at 5 there too).
+      throw new HttpParseError(
+        "invalid-content-encoding",
+        `Cannot decode content: more than ${MAX_CODINGS} content codings (${names.length})`,
+        -1,
+      );
+    }
     const stages: Stage[] = [];
     for (const name of names) {
       stages.push(new Stage(name, stages[stages.length - 1] ?? null));

@@ -44,7 +44,7 @@
  * | `invalid-chunk-terminator` | chunk data not followed by CRLF |
  * | `trailers-too-large` | the trailer section exceeds the head size limit |
  * | `body-too-large` | more body bytes (as sent on the wire, before decoding) than the limit, or a `Content-Length` announcing more (failed as soon as the head is read); also raised by the client's decoder when the decoded body passes `maxResponseBytes` |
- * | `invalid-content-encoding` | a `Content-Encoding` body that is corrupt or truncated (raised by the client's decoder, not the parser) |
+ * | `invalid-content-encoding` | a `Content-Encoding` body that is corrupt or truncated, or more than 5 codings stacked (raised by the client's decoder, not the parser) |
  *
  * @example Telling a malformed response apart
  * ```ts

@@ -16,6 +16,10 @@ import {
 } from "../client/_decode.ts";
 import { HttpParseError } from "../client/http_parse_error.ts";
 import { concat, textLike as sample } from "./_net.ts";
+import { readHead, scriptedServer, writeAll } from "./_client_util.ts";
+import { fetchAll } from "../mod.ts";
+
+const encoder = new TextEncoder();
 
 const C = zlib.constants as unknown as Record<string, number>;
 const zstdCompressSync = (
@@ -720,4 +724,53 @@ Deno.test("ContentDecoder.read() hands out every byte the input so far decodes t
     assert(decoder.finished, name);
     decoder.close();
   }
+});
+
+Deno.test("ContentDecoder.for() takes up to 5 stacked codings and fails more with invalid-content-encoding, as curl does", () => {
+  const five = ContentDecoder.for(Array(5).fill("gzip").join(", "), Infinity);
+  assert(five !== null);
+  five.end();
+  const error = assertThrows(
+    () => ContentDecoder.for(Array(6).fill("gzip").join(","), Infinity),
+    HttpParseError,
+    "more than 5 content codings (6)",
+  );
+  assertEquals(error.code, "invalid-content-encoding");
+  // identity is no coding.
+  assert(
+    ContentDecoder.for(
+      ["identity", ...Array(5).fill("br"), "identity"].join(","),
+      Infinity,
+    ) !== null,
+  );
+});
+
+Deno.test("fetchAll(): a response listing 12,000 gzip codings fails alone with invalid-content-encoding; the crawl goes on", async () => {
+  await using server = scriptedServer(async (conn) => {
+    const head = await readHead(conn);
+    const evil = head.startsWith("GET /evil ");
+    const body = evil
+      ? new Uint8Array([0x1f, 0x8b, 8, 0])
+      : encoder.encode("ok");
+    await writeAll(
+      conn,
+      encoder.encode(
+        `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n${
+          evil
+            ? `Content-Encoding: ${Array(12_000).fill("gzip").join(",")}\r\n`
+            : ""
+        }\r\n`,
+      ),
+    );
+    await writeAll(conn, body);
+  });
+  const results = await fetchAll(
+    [server.url("/good"), server.url("/evil"), server.url("/good?2")],
+    { keepAlive: false },
+  );
+  assertEquals(results.map((r) => r.ok), [true, false, true]);
+  const evil = results[1]!;
+  assert(!evil.ok);
+  assertInstanceOf(evil.error, HttpParseError);
+  assertEquals(evil.error.code, "invalid-content-encoding");
 });
