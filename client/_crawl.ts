@@ -135,6 +135,11 @@ class Job implements Timed {
    */
   awaitingFd = false;
   fdSince = 0;
+  /**
+   * When the attempt first waited for a descriptor (NaN before): its waits
+   * together last at most its timeout.
+   */
+  fdFirst = NaN;
   /** The URL its current hop went to: `url`, or a redirect's. */
   launched: HttpUrl | null = null;
   /**
@@ -401,6 +406,8 @@ export class Crawl {
    * a failure, else the burst, so a shortage that ended soon ends here too.
    */
   readonly #fdTimer: Timed = { due: 0, heapIndex: -1 };
+  /** Wakes the loop when a waiter held back by its origin's delay may start. */
+  readonly #fdWake: Timed = { due: 0, heapIndex: -1 };
   #fdRetryMs = FD_RETRY_MIN_MS;
   #fdBurst = 1;
   /** Timers ran late: the next select only polls, and they fire after it. */
@@ -777,6 +784,7 @@ export class Crawl {
       }
       job.attempts++;
       job.attemptStarted = now;
+      job.fdFirst = NaN;
       if (job.attempts === 1) job.started = now;
       if (job.options[kSinkFactory] !== undefined) {
         const fresh = this.#freshSink(job, now);
@@ -1380,9 +1388,11 @@ export class Crawl {
     job.awaitingFd = true;
     job.fdSince = now;
     this.#fdWaiters.push(job);
-    // At most the attempt's time: descriptors held outside the crawl may
-    // never come back.
-    this.#timers.set(job, now + totalTimeout(job));
+    // At most the attempt's time, all its waits together (a waiter let try
+    // on a tick and failing again waits on): descriptors held outside the
+    // crawl may never come back.
+    if (job.fdFirst !== job.fdFirst) job.fdFirst = now;
+    this.#timers.set(job, job.fdFirst + totalTimeout(job));
     if (!this.#timers.has(this.#fdTimer)) {
       this.#timers.set(this.#fdTimer, now + this.#fdRetryMs);
     }
@@ -1394,22 +1404,45 @@ export class Crawl {
    */
   #relaunchWaiters(): void {
     const waiters = this.#fdWaiters;
+    const now = loopNow();
+    // A waiter's start is a start to its origin: it keeps the origin's
+    // delay from the last one, or a shortage's end would send them together.
+    let early: Job[] | null = null;
+    let wakeAt = Infinity;
     if (this.#pool.size > 0) {
       for (const job of waiters.drain()) {
-        if (this.#pool.has(job.poolKey)) this.#startWaiter(job);
-        else waiters.push(job);
+        const at = job.origin!.nextStart;
+        if (!this.#pool.has(job.poolKey)) waiters.push(job);
+        else if (at > now) {
+          waiters.push(job);
+          wakeAt = Math.min(wakeAt, at);
+        } else this.#startWaiter(job);
       }
     }
     this.#fdGrant = true;
     try {
       while (this.#fdFreed > 0 && waiters.length > 0) {
+        const job = waiters.shift();
+        const at = job.origin!.nextStart;
+        if (at > now) {
+          (early ??= []).push(job);
+          wakeAt = Math.min(wakeAt, at);
+          continue;
+        }
         this.#fdFreed--;
-        this.#startWaiter(waiters.shift());
+        this.#startWaiter(job);
       }
     } finally {
       this.#fdGrant = false;
     }
-    this.#fdFreed = 0;
+    if (early !== null) {
+      // First again, each with the descriptor it was to have.
+      for (let i = early.length - 1; i >= 0; i--) waiters.unshift(early[i]!);
+      this.#fdFreed = Math.min(this.#fdFreed, early.length);
+    } else {
+      this.#fdFreed = 0;
+    }
+    if (wakeAt !== Infinity) this.#timers.set(this.#fdWake, wakeAt);
     if (waiters.length === 0) {
       this.#fdRetryMs = FD_RETRY_MIN_MS;
       this.#fdBurst = 1;
@@ -1423,6 +1456,10 @@ export class Crawl {
     const now = loopNow();
     job.awaitingFd = false;
     this.#timers.delete(job);
+    const origin = job.origin!;
+    if (origin.delay > 0) {
+      origin.nextStart = Math.max(origin.nextStart, now + origin.delay);
+    }
     // The wait was for a slot, in effect: the attempt's time resumes.
     const waited = now - job.fdSince;
     job.queued += waited;
@@ -1860,6 +1897,8 @@ export class Crawl {
     ) {
       if (entry === this.#fdTimer) {
         this.#fdTick();
+      } else if (entry === this.#fdWake) {
+        // The next turn starts the waiters whose delay has passed.
       } else if (!(entry instanceof Job)) {
         this.#scheduler.wake(entry as Origin<Job>, now);
       } else if (entry.awaitingFd) {

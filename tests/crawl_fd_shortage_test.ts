@@ -5,7 +5,7 @@
  * it is no attempt, and fails only once its timeout passes. Each case runs in a
  * child Deno under a real `ulimit -n`.
  */
-import { assert, assertEquals, assertGreater } from "@std/assert";
+import { assert, assertEquals, assertGreater, assertLess } from "@std/assert";
 import { within } from "./_net.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
@@ -146,4 +146,52 @@ Deno.test("fetchAll() with every descriptor held for good: a URL fails after its
     );
   }
   assertEquals(result.causes, ["Too many open files (os error 24)"]);
+});
+
+Deno.test("fetchAll(): a URL let try again on each tick and failing for want of descriptors each time fails at its timeout, its waits together", async () => {
+  await using http = server();
+  const result = await underLimit(
+    64,
+    http.addr.port,
+    `const held = await holdAll();
+     const started = performance.now();
+     const results = await fetchAll(urls(2), { concurrency: 2, timeout: 1_500 });
+     const ms = performance.now() - started;
+     held.forEach((conn) => conn.close());
+     console.log(JSON.stringify({ ms, ...summary(results) }));`,
+  );
+  assertEquals(result.ok, 0);
+  // Before: each failed try armed a new full timeout, past the 1 s tick: for ever.
+  assertLess(result.ms as number, 3_000);
+  assert((result.ms as number) >= 1_400, String(result.ms));
+});
+
+Deno.test("fetchAll(): when a shortage of descriptors ends, waiters of one origin start perOrigin.delay apart, not together", async () => {
+  const arrivals: number[] = [];
+  await using http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => {
+      arrivals.push(performance.now());
+      return new Response("ok");
+    },
+  );
+  const result = await underLimit(
+    64,
+    http.addr.port,
+    `const held = await holdAll();
+     const timer = setTimeout(() => held.splice(0).forEach((conn) => conn.close()), 600);
+     const results = await fetchAll(urls(4), {
+       perOrigin: { concurrency: 4, delay: 200 },
+       timeout: 10_000,
+     });
+     clearTimeout(timer);
+     held.forEach((conn) => conn.close());
+     console.log(JSON.stringify(summary(results)));`,
+  );
+  assertEquals(result.ok, 4);
+  assertEquals(arrivals.length, 4);
+  for (let i = 1; i < 4; i++) {
+    // Before: all four within 3 ms once the descriptors came back.
+    assertGreater(arrivals[i]! - arrivals[i - 1]!, 180);
+  }
 });
