@@ -70,6 +70,7 @@ export {
   type HttpClientOptions,
   type HttpClientState,
   type HttpResponse,
+  redirectLocation,
 } from "./client/http_client.ts";
 export {
   type CrawlSource,

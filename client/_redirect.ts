@@ -36,7 +36,13 @@ export type NextHop =
 export const MAX_REDIRECTS = 20;
 
 /** Statuses that redirect with a `Location` (RFC 9110 section 15.4). */
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([
+  301,
+  302,
+  303,
+  307,
+  308,
+]);
 
 /**
  * Fields describing the request content, dropped when the content is
@@ -75,7 +81,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * came (curl's `/p%E4`, where the URL parser would send a Latin-1 `ä` as
  * UTF-8's `%C3%A4`).
  */
-function utf8Location(location: string): string {
+export function utf8Location(location: string): string {
   // deno-lint-ignore no-control-regex
   if (/^[\x00-\x7f]*$/.test(location)) return location;
   try {

@@ -22,7 +22,12 @@ import { isUnknownIssuer } from "../selector/_tls_socket.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { BodyBuffer, BodyStream, DIRECT_READ_MIN, SinkBody } from "./_body.ts";
 import { loopNow } from "./_clock.ts";
-import { redirects, redirectsOnward } from "./_redirect.ts";
+import {
+  REDIRECT_STATUSES,
+  redirects,
+  redirectsOnward,
+  utf8Location,
+} from "./_redirect.ts";
 import { ContentDecoder } from "./_decode.ts";
 import { encodeConnect } from "./_proxy.ts";
 import { kDivertSink, kRequestWriter, RequestWriter } from "./_request.ts";
@@ -1835,6 +1840,39 @@ export function firstField(
   return response instanceof ReceivedResponse
     ? ReceivedResponse.firstField(response, name)
     : response.headers.get(name);
+}
+
+/**
+ * Where a redirect leads, as `fetchAll` and `HttpClient` follow it: for a 301,
+ * 302, 303, 307 or 308 response, its first `Location` field that is not empty
+ * (`headers.get` joins repeated ones with ", ", which no URL parser undoes),
+ * read as browsers and curl read it: raw UTF-8 bytes as UTF-8, other bytes past
+ * ASCII after the host percent-encoded as they came. `null` for any other
+ * response. Resolve it against the request's URL. For code that follows
+ * redirects itself (`redirect: "manual"`) to put each hop through its own rules.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { redirectLocation } from "@seed/selectors";
+ *
+ * const moved = { status: 301, headers: new Headers({ location: "/new/" }) };
+ * assertEquals(new URL(redirectLocation(moved)!, "http://a.test/old").href, "http://a.test/new/");
+ * assertEquals(redirectLocation({ status: 304, headers: new Headers() }), null);
+ * ```
+ *
+ * @param response A response: `result.response` of `fetchAll`, or any object
+ *   with a `status` and `headers`.
+ * @returns The `Location` to go to, or `null`.
+ */
+export function redirectLocation(
+  response: Pick<HttpResponse, "status" | "headers">,
+): string | null {
+  if (!REDIRECT_STATUSES.has(response.status)) return null;
+  const location = response instanceof ReceivedResponse
+    ? ReceivedResponse.firstField(response, "location")
+    : response.headers.get("location");
+  return location === null || location === "" ? null : utf8Location(location);
 }
 
 function headersOf(this: ReceivedResponse): Headers {

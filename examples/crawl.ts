@@ -23,10 +23,10 @@ import {
   fetchEach,
   type FetchResult,
   type HttpTap,
+  redirectLocation,
   type RequestSpec,
 } from "../mod.ts";
 import { hideUrlPassword } from "./_args.ts";
-import { redirectLocation } from "./crawl/_util.ts";
 import { BodySink } from "./crawl/body_sink.ts";
 import { DiskError } from "./crawl/disk_error.ts";
 import { Frontier, type FrontierEntry } from "./crawl/frontier.ts";

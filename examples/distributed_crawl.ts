@@ -103,7 +103,12 @@
 import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 import { createClient, ErrorReply, MultiErrorReply } from "npm:redis@6";
-import { type FetchAllOptions, fetchEach, type FetchResult } from "../mod.ts";
+import {
+  type FetchAllOptions,
+  fetchEach,
+  type FetchResult,
+  redirectLocation,
+} from "../mod.ts";
 import {
   type Commit,
   Committer,
@@ -123,7 +128,6 @@ import {
 import { sameOriginLinks } from "./distributed/_links.ts";
 import { argsErrorMessage, hideUrlPassword } from "./_args.ts";
 import { type ListedUrl, openListedUrls } from "./crawl/input.ts";
-import { redirectLocation } from "./crawl/_util.ts";
 
 const HELP =
   `Usage: distributed_crawl.ts <command> --redis redis://HOST:PORT [options]

@@ -14,7 +14,7 @@ import {
   normalizeUrl,
 } from "../examples/crawl/links.ts";
 import { Frontier, type FrontierEntry } from "../examples/crawl/frontier.ts";
-import { redirectLocation } from "../examples/crawl/_util.ts";
+import { redirectLocation } from "../mod.ts";
 import { splitEvery } from "./_net.ts";
 
 // Gzipped so that it stays byte for byte what rustdoc wrote (deno fmt formats .html).

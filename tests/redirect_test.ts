@@ -1,5 +1,7 @@
 import { assert, assertEquals, assertStrictEquals } from "@std/assert";
 import { type HopRequest, nextHop } from "../client/_redirect.ts";
+import { fetchAll, redirectLocation } from "../mod.ts";
+import { readHead, scriptedServer, writeAll } from "./_client_util.ts";
 
 function request(
   init: Partial<Omit<HopRequest, "url">> & { url: string },
@@ -190,4 +192,67 @@ Deno.test("nextHop() reads a Location's raw UTF-8 bytes as UTF-8, as browsers an
     );
     assertEquals(next.request?.url.href, href, location);
   }
+});
+
+/** Answers `/dup-*` with the Location fields its path names, anything else 200. */
+function locationServer() {
+  const heads: Record<string, string> = {
+    "/dup-same": "Location: /target\r\nLocation: /target\r\n",
+    "/dup-empty-first": "Location: \r\nLocation: /target\r\n",
+    "/dup-differ": "Location: /a\r\nLocation: /b\r\n",
+    "/only-empty": "Location: \r\n",
+  };
+  return scriptedServer(async (conn) => {
+    const path = (await readHead(conn)).split(" ")[1] ?? "";
+    const fields = heads[path];
+    await writeAll(
+      conn,
+      new TextEncoder().encode(
+        fields === undefined
+          ? `HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\nConnection: close\r\n\r\n${path}`
+          : `HTTP/1.1 301 Moved\r\n${fields}Content-Length: 0\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+  });
+}
+
+Deno.test("fetchAll() follows the first Location that is not empty: a repeated one, or one behind an empty field, leads to its target", async () => {
+  await using server = locationServer();
+  const results = await fetchAll(
+    ["/dup-same", "/dup-empty-first", "/dup-differ", "/only-empty"].map((p) =>
+      server.url(p)
+    ),
+    { keepAlive: false },
+  );
+  assertEquals(
+    results.map((r) =>
+      r.ok && `${r.response.status} ${new URL(r.response.url).pathname}`
+    ),
+    [
+      "200 /target",
+      // Before: the empty one led back to the same URL, 20 times.
+      "200 /target",
+      "200 /a",
+      // No URL to go to: the 301 is the answer.
+      "301 /only-empty",
+    ],
+  );
+});
+
+Deno.test("redirectLocation() of a response fetchAll got with redirect: manual gives its first non-empty Location, not the fields joined", async () => {
+  await using server = locationServer();
+  const results = await fetchAll(
+    ["/dup-same", "/dup-empty-first", "/dup-differ", "/only-empty", "/x"].map(
+      (p) => server.url(p),
+    ),
+    { keepAlive: false, redirect: "manual" },
+  );
+  assertEquals(
+    results.map((r) => r.ok ? redirectLocation(r.response) : "failed"),
+    ["/target", "/target", "/a", null, null],
+  );
+  // The joined value, which the crawl CLI followed before: no URL.
+  const first = results[0]!;
+  assert(first.ok);
+  assertEquals(first.response.headers.get("location"), "/target, /target");
 });
