@@ -51,6 +51,9 @@ const DEMO_URLS = 500;
 const ROBOTS_MAX_BYTES = 512_000;
 /** HTML kept per page for its links, at most. */
 const MAX_HTML = 8 * 1024 * 1024;
+
+/** -H fields that are credentials: sent with --follow to named origins only. */
+const CREDENTIALS = /^(?:authorization|cookie)$/i;
 /**
  * The longest robots.txt Crawl-delay obeyed, in ms (Heritrix's default): a site
  * asking for more would hold its URLs for hours with no sign of life.
@@ -538,9 +541,18 @@ async function main(): Promise<number> {
 
   const transport = transportOptions(cli, caCerts, archive?.tap);
   // -H's User-Agent, if any, is cli.userAgent (it names the robots.txt agent too).
+  // With --follow, -H credentials go only to the origins the command named
+  // (its seeds and --origin): a seed's redirect to another origin queues it
+  // like a seed, and links on it follow, but it was the server's choice, not
+  // the user's. (The engine drops them on such a redirect itself, as curl
+  // does; --follow takes redirects out of its hands.)
+  const credentials = cli.follow
+    ? cli.headers.filter(([name]) => CREDENTIALS.test(name))
+    : [];
+  const named = new Set(cli.origins.map((origin) => new URL(origin).origin));
   const headers: [string, string][] = [
     ["user-agent", cli.userAgent],
-    ...cli.headers,
+    ...cli.headers.filter((header) => !credentials.includes(header)),
   ];
   for (const [name] of cli.headers) {
     if (/^(?:content-length|transfer-encoding)$/i.test(name)) {
@@ -589,8 +601,17 @@ async function main(): Promise<number> {
     method,
     ...(body === undefined ? {} : { body }),
   };
-  const requestOf = (entry: FrontierEntry | null) =>
-    cli.follow && entry?.seedRequest === true ? seedRequest : {};
+  const requestOf = (entry: FrontierEntry | null) => {
+    const request: Pick<RequestSpec, "method" | "body" | "headers"> =
+      cli.follow && entry?.seedRequest === true ? { ...seedRequest } : {};
+    if (
+      credentials.length > 0 && entry !== null &&
+      named.has(new URL(entry.url).origin)
+    ) {
+      request.headers = credentials;
+    }
+    return request;
+  };
   const spec = (
     url: string,
     entry: FrontierEntry | null,
@@ -658,8 +679,19 @@ async function main(): Promise<number> {
 
   let source: AsyncIterable<string | RequestSpec>;
   if (cli.follow) {
+    const given = seeds!;
     const front = frontier = new Frontier({
-      seeds: seeds!,
+      // Each seed's origin is one the command named, as it is read.
+      seeds: (async function* () {
+        for await (const seed of given) {
+          try {
+            named.add(new URL(seed).origin);
+          } catch {
+            // Not a URL: the frontier fails it.
+          }
+          yield seed;
+        }
+      })(),
       maxDepth: cli.depth,
       origins: cli.origins,
       onInvalidSeed: (seed) =>

@@ -2159,3 +2159,78 @@ Deno.test("crawl.ts --cacert trusts a private CA for https, and without it the U
     await server.shutdown();
   }
 });
+
+Deno.test("crawl.ts --follow sends -H Authorization and Cookie only to the origins it named: not to one a seed redirects to, nor to links found there", async () => {
+  const seen: Array<
+    { host: string; path: string; auth: string | null; cookie: string | null }
+  > = [];
+  const record = (host: string) => (request: Request) => {
+    seen.push({
+      host,
+      path: new URL(request.url).pathname,
+      auth: request.headers.get("authorization"),
+      cookie: request.headers.get("cookie"),
+    });
+  };
+  const other = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      record("other")(request);
+      const path = new URL(request.url).pathname;
+      return path === "/robots.txt"
+        ? new Response("", { status: 404 })
+        : new Response('<a href="/page">p</a>', {
+          headers: { "content-type": "text/html" },
+        });
+    },
+  );
+  const otherBase = `http://127.0.0.1:${other.addr.port}`;
+  const seed = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      record("seed")(request);
+      const path = new URL(request.url).pathname;
+      if (path === "/robots.txt") return new Response("", { status: 404 });
+      return path === "/"
+        ? Response.redirect(`${otherBase}/landing`, 302)
+        : new Response("x");
+    },
+  );
+  const seedBase = `http://127.0.0.1:${seed.addr.port}`;
+  try {
+    const credentials = [
+      "-H",
+      "Authorization: Bearer SECRET",
+      "-H",
+      "Cookie: session=SECRET",
+    ];
+    const { code } = await crawl(["--follow", ...credentials, `${seedBase}/`]);
+    assertEquals(code, 0);
+    const pages = seen.filter((s) => s.path !== "/robots.txt");
+    assertEquals(
+      pages.map((s) => [s.host, s.path, s.auth, s.cookie]),
+      [
+        ["seed", "/", "Bearer SECRET", "session=SECRET"],
+        // Before: the secret went here, and to /page.
+        ["other", "/landing", null, null],
+        ["other", "/page", null, null],
+      ],
+    );
+    // Named with --origin, the other origin gets them.
+    seen.length = 0;
+    await crawl([
+      "--follow",
+      "--origin",
+      otherBase,
+      ...credentials,
+      `${seedBase}/`,
+    ]);
+    assert(
+      seen.some((s) => s.path === "/landing" && s.auth === "Bearer SECRET"),
+      JSON.stringify(seen),
+    );
+  } finally {
+    await seed.shutdown();
+    await other.shutdown();
+  }
+});

@@ -33,7 +33,9 @@ Requests:
                           redirects found are fetched with GET)
   -H, --header "K: V"     add a request header; repeatable (Content-Length
                           and Transfer-Encoding are ignored, with a warning:
-                          the body sets them)
+                          the body sets them; with --follow, Authorization
+                          and Cookie go to the origins named only: the URLs'
+                          and --origin's)
   -d, --data TEXT         request body (sent as given, UTF-8)
       --data-file FILE    request body read from FILE
   -A, --user-agent UA     User-Agent header (default selectors-crawl/0.2; -H
