@@ -790,6 +790,7 @@ async function main(): Promise<number> {
         : {}),
     },
     retry: { limit: cli.retries },
+    maxResponseBytes: cli.maxBytes,
     // With --follow a redirect is queued like a link (scope, robots.txt, seen
     // URLs), not followed inside the engine.
     ...(cli.follow ? { redirect: "manual" as const } : {}),

@@ -2234,3 +2234,47 @@ Deno.test("crawl.ts --follow sends -H Authorization and Cookie only to the origi
     await other.shutdown();
   }
 });
+
+Deno.test("crawl.ts --max-bytes fails a body past it, a gzip of gzips too, and saves no file of it; the other URLs go on", async () => {
+  // 8 MiB of zeros, gzipped twice: a few KB on the wire.
+  const bomb = gzipSync(gzipSync(new Uint8Array(8 << 20)), { level: 9 });
+  await using site = countingServer((url) =>
+    url.pathname === "/bomb"
+      ? new Response(bomb, { headers: { "content-encoding": "gzip, gzip" } })
+      : new Response("fine")
+  );
+  await using dir = await tempDir();
+  const { code, stdout } = await crawl([
+    "--json",
+    "--max-bytes",
+    "1000000",
+    "-o",
+    dir.path,
+    `${site.base}/bomb`,
+    `${site.base}/fine`,
+  ]);
+  assertEquals(code, 1);
+  const [bombed, fine] = stdout.trim().split("\n").map((line) =>
+    JSON.parse(line)
+  );
+  assertEquals(bombed.ok, false);
+  assertEquals(bombed.error.name, "HttpParseError");
+  assertMatch(bombed.error.message, /1000000/);
+  assertEquals(fine.ok, true);
+  const saved: string[] = [];
+  for await (const name of walkNames(dir.path)) saved.push(name);
+  assertEquals(saved.filter((name) => name.includes("bomb")), []);
+  assert(saved.some((name) => name.endsWith("fine")), saved.join());
+});
+
+Deno.test("crawl.ts --max-bytes takes a non-negative integer, 0 for no limit, and says so in --help", async () => {
+  const help = await crawl(["--help"]);
+  assertMatch(help.stdout, /--max-bytes N\s+largest body taken/);
+  assertMatch(help.stdout, /default 1073741824/);
+  const bad = await crawl(["--max-bytes=1.5", "http://127.0.0.1:9/"]);
+  assertEquals(bad.code, 2);
+  assertMatch(bad.stderr, /--max-bytes must be an integer >= 0/);
+  await using site = countingServer(() => new Response("x".repeat(5000)));
+  const none = await crawl(["--json", "--max-bytes", "0", `${site.base}/`]);
+  assertEquals(JSON.parse(none.stdout).bytes, 5000);
+});

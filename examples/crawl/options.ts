@@ -54,6 +54,9 @@ Requests:
   -t, --timeout MS        per-attempt limit, connect to last byte, redirects
                           included (default 30000)
       --connect-timeout MS  TCP + TLS limit (default 10000)
+      --max-bytes N       largest body taken, counted on the wire and decoded:
+                          a URL past it fails and its -o file is removed
+                          (default 1073741824, as Scrapy's; 0 for no limit)
       --proxy URL         HTTP proxy, host:port taken as http:// (default:
                           HTTP_PROXY/HTTPS_PROXY/NO_PROXY from the
                           environment, as curl; needs --allow-env)
@@ -125,6 +128,8 @@ export interface CliOptions {
   perOrigin: number | undefined;
   delay: number;
   retries: number;
+  /** The largest body taken (`Infinity` for `--max-bytes 0`). */
+  maxBytes: number;
   timeout: number | undefined;
   connectTimeout: number | undefined;
   /** A proxy URL, `"env"` (the default) or `null` for none. */
@@ -147,6 +152,9 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** The longest time in milliseconds a timer can wait (about 24.8 days). */
 const MAX_MS = 2 ** 31 - 1;
+
+/** `--max-bytes` unless given: 1 GiB, Scrapy's `DOWNLOAD_MAXSIZE`. */
+const DEFAULT_MAX_BYTES = 1 << 30;
 
 function integer(
   flag: string,
@@ -218,6 +226,7 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
         "per-origin": { type: "string" },
         delay: { type: "string" },
         retries: { type: "string" },
+        "max-bytes": { type: "string" },
         timeout: { type: "string", short: "t" },
         "connect-timeout": { type: "string" },
         proxy: { type: "string" },
@@ -311,6 +320,11 @@ export function parseCommandLine(args: string[]): CliOptions | "help" {
       : integer("--per-origin", v["per-origin"], 1),
     delay: v.delay === undefined ? 0 : integer("--delay", v.delay, 0, MAX_MS),
     retries: v.retries === undefined ? 0 : integer("--retries", v.retries, 0),
+    // A hostile page's gzip of gzips turns 270 bytes into 256 MiB (to disk
+    // with -o, in memory with --print-body): a limit by default.
+    maxBytes: v["max-bytes"] === undefined
+      ? DEFAULT_MAX_BYTES
+      : integer("--max-bytes", v["max-bytes"], 0) || Infinity,
     timeout: v.timeout === undefined
       ? undefined
       : integer("--timeout", v.timeout, 1, MAX_MS),
