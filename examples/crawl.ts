@@ -31,7 +31,7 @@ import { BodySink } from "./crawl/body_sink.ts";
 import { DiskError } from "./crawl/disk_error.ts";
 import { Frontier, type FrontierEntry } from "./crawl/frontier.ts";
 import { openUrlList, readUrls, tooLong } from "./crawl/input.ts";
-import { charsetOf, LinkExtractor } from "./crawl/links.ts";
+import { charsetOf, LinkExtractor, robotsNofollow } from "./crawl/links.ts";
 import {
   type CliOptions,
   HELP,
@@ -627,15 +627,16 @@ async function main(): Promise<number> {
     // A sink per attempt: one cut short mid-body is aborted (its file
     // removed), and the retry (--retries) writes to a new one.
     const item: Item = { entry, sink: null };
-    // With --follow -o, a redirect's body is not saved: the frontier queues
-    // where it leads, and its file would replace that page's (/docs -> /docs/
-    // both map to docs/index.html). Its head tells, before the body comes.
-    const head = output !== null && cli.follow ? new HeadWatch() : null;
+    // With -o, only a 2xx body is saved, as wget does: a redirect's would
+    // replace the page it leads to (/docs -> /docs/ both map to
+    // docs/index.html), and so would an error page (/p.html/ 404 over
+    // /p.html). Its head tells, before the body comes.
+    const head = output !== null ? new HeadWatch() : null;
     const sink = () => {
       const made = item.sink = new BodySink(output, url, {
         keep: cli.printBody ? Infinity : cli.follow ? MAX_HTML : 0,
         keepTextOnly: !cli.printBody,
-        ...(head === null ? {} : { save: () => !head.redirect }),
+        ...(head === null ? {} : { save: () => head.success }),
       });
       if (output !== null) {
         saving.add(made);
@@ -1005,14 +1006,19 @@ function follow(
     return;
   }
   if (response.url !== entry.url) frontier.markSeen(response.url);
+  // An error page's links are the site's template, not its content (wget
+  // and Scrapy take none).
+  if (response.status < 200 || response.status > 299) return;
+  // The page's own word (robots meta tag, X-Robots-Tag), as wget obeys it.
+  if (robotsNofollow(response.headers.get("x-robots-tag"))) return;
   const body = sink === null ? response.body : sink.kept();
   if (!isHtml(response.headers, body)) return;
   const extractor = new LinkExtractor(response.url, {
     encoding: charsetOf(response.headers, body),
   });
-  for (const link of [...extractor.write(body), ...extractor.end()]) {
-    frontier.add(link, entry);
-  }
+  const links = [...extractor.write(body), ...extractor.end()];
+  if (extractor.nofollow) return;
+  for (const link of links) frontier.add(link, entry);
 }
 
 /**
@@ -1042,30 +1048,39 @@ const latin1 = new TextDecoder("latin1");
 /**
  * Reads each exchange's response head as the engine's tap hands it over
  * (passing everything on to `inner`, the WARC's tap, if any): whether the last
- * one is a redirect, as {@linkcode redirectTarget} reads one.
+ * one is a success (2xx).
  */
 class HeadWatch {
-  redirect = false;
+  success = false;
 
   tap(inner: HttpTap | undefined): HttpTap {
     return (info) => {
       const exchange = inner?.(info);
       let text = "";
       let reading = true;
-      this.redirect = false;
+      this.success = false;
       return {
         request: (bytes) => exchange?.request?.(bytes),
         response: (bytes) => {
           if (reading) {
             // Latin-1: a head is ASCII, and this keeps one char per byte.
             text += latin1.decode(bytes.subarray(0, 65_536 - text.length));
-            const end = text.indexOf("\r\n\r\n");
-            if (end >= 0 || text.length >= 65_536) {
-              reading = false;
+            let end: number;
+            while (
+              reading &&
+              ((end = text.indexOf("\r\n\r\n")) >= 0 || text.length >= 65_536)
+            ) {
               const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(text)?.[1]);
-              this.redirect = status >= 300 && status <= 399 &&
-                status !== 304 &&
-                /\r\nlocation:/i.test(end >= 0 ? text.slice(0, end + 2) : text);
+              if (
+                end >= 0 && status >= 100 && status <= 199 && status !== 101
+              ) {
+                // An interim answer (100 Continue, 103 Early Hints): the
+                // final head follows.
+                text = text.slice(end + 4);
+                continue;
+              }
+              reading = false;
+              this.success = status >= 200 && status <= 299;
             }
           }
           exchange?.response?.(bytes);

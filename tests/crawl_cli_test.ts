@@ -770,7 +770,7 @@ Deno.test("crawl.ts --follow ignores an infinite Crawl-delay, caps a huge one at
   );
 });
 
-Deno.test("crawl.ts -o saves each body byte-equal to what was served, under its host and path", async () => {
+Deno.test("crawl.ts -o saves each 2xx body byte-equal to what was served, under its host and path", async () => {
   const binary = new Uint8Array(300_000).map((_, i) => (i * 31 + 7) % 256);
   const text = "compressible text ".repeat(2000);
   await using server = countingServer((url) => {
@@ -825,7 +825,6 @@ Deno.test("crawl.ts -o saves each body byte-equal to what was served, under its 
     "/dir/": encoder.encode("<p>index</p>"),
     "/moved": encoder.encode("<p>index</p>"),
     "/empty": new Uint8Array(),
-    "/nope?q=1": encoder.encode("missing"),
   };
   for (const [path, bytes] of Object.entries(expected)) {
     const url = `${server.base}${path}`;
@@ -838,6 +837,9 @@ Deno.test("crawl.ts -o saves each body byte-equal to what was served, under its 
     results.get(`${server.base}/moved`).finalUrl,
     `${server.base}/dir/`,
   );
+  // A 404's body is not saved (as wget's default).
+  const missing = results.get(`${server.base}/nope?q=1`);
+  assertEquals([missing.status, missing.file], [404, null]);
   // Nothing but the bodies: no temporary file left over.
   const names: string[] = [];
   const host = urlToPath(`${server.base}/`).split("/")[0]!;
@@ -850,7 +852,6 @@ Deno.test("crawl.ts -o saves each body byte-equal to what was served, under its 
     "empty",
     "gz.txt",
     "moved",
-    "nope%3Fq=1",
     "stream",
   ]);
 });
@@ -2277,4 +2278,79 @@ Deno.test("crawl.ts --max-bytes takes a non-negative integer, 0 for no limit, an
   await using site = countingServer(() => new Response("x".repeat(5000)));
   const none = await crawl(["--json", "--max-bytes", "0", `${site.base}/`]);
   assertEquals(JSON.parse(none.stdout).bytes, 5000);
+});
+
+Deno.test("crawl.ts -o saves 2xx bodies only: a 404 at /p.html/ leaves p.html the 200 page, and no error page is saved", async () => {
+  await using server = countingServer(async (url) => {
+    const html = (text: string, status = 200) =>
+      new Response(text, { status, headers: { "content-type": "text/html" } });
+    switch (url.pathname) {
+      case "/robots.txt":
+        return new Response("", { status: 404 });
+      case "/":
+        return html('<a href="/p.html">p</a> <a href="/later">later</a>');
+      case "/p.html":
+        return html("<p>the page</p>");
+      case "/later":
+        // Found after /p.html was saved.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return html('<a href="/p.html/">typo</a> <a href="/gone">gone</a>');
+    }
+    return html('<p>not found</p><a href="/from-404">x</a>', 404);
+  });
+  await using dir = await tempDir();
+  const out = await crawl(["--follow", "-o", dir.path, `${server.base}/`]);
+  assertEquals(out.code, 0, out.stderr);
+  const site = `${dir.path}/${urlToPath(`${server.base}/`).split("/")[0]}`;
+  // Before: p.html moved to p.html/index.html, the 404 page written over it.
+  assertEquals(await Deno.readTextFile(`${site}/p.html`), "<p>the page</p>");
+  const saved: string[] = [];
+  for await (const name of walkNames(dir.path)) saved.push(name);
+  assertEquals(saved.includes("gone"), false, saved.join());
+  // An error page's links are not followed either.
+  assertEquals(server.hits.get("/from-404"), undefined);
+  assertMatch(out.stderr, /files\s+3 saved/);
+});
+
+Deno.test("crawl.ts --follow follows no link of a page whose robots meta tag or X-Robots-Tag says nofollow (or none)", async () => {
+  await using server = countingServer((url) => {
+    const html = (text: string, headers: Record<string, string> = {}) =>
+      new Response(text, {
+        headers: { "content-type": "text/html", ...headers },
+      });
+    switch (url.pathname) {
+      case "/robots.txt":
+        return new Response("", { status: 404 });
+      case "/":
+        return html(
+          '<a href="/meta">m</a><a href="/meta-none">n</a><a href="/header">h</a><a href="/other-bot">o</a>',
+        );
+      case "/meta":
+        return html(
+          '<meta name="Robots" content="noindex, NOFOLLOW"><a href="/m1">x</a>',
+        );
+      case "/meta-none":
+        return html('<a href="/n1">x</a><meta name="robots" content="none">');
+      case "/header":
+        return html('<a href="/h1">x</a>', { "x-robots-tag": "nofollow" });
+      case "/other-bot":
+        // For one crawler by name: not this one.
+        return html(
+          '<meta name="googlebot" content="nofollow"><a href="/o1">x</a>',
+          {
+            "x-robots-tag": "googlebot: nofollow",
+          },
+        );
+    }
+    return html("leaf");
+  });
+  const out = await crawl(["--follow", `${server.base}/`]);
+  assertEquals(out.code, 0, out.stderr);
+  for (const path of ["/meta", "/meta-none", "/header", "/other-bot"]) {
+    assertEquals(server.hits.get(path), 1, path);
+  }
+  for (const path of ["/m1", "/n1", "/h1"]) {
+    assertEquals(server.hits.get(path), undefined, path);
+  }
+  assertEquals(server.hits.get("/o1"), 1);
 });

@@ -12,7 +12,9 @@ import {
   extractLinks,
   LinkExtractor,
   normalizeUrl,
+  robotsNofollow,
 } from "../examples/crawl/links.ts";
+import { sameOriginLinks } from "../examples/distributed/_links.ts";
 import { Frontier, type FrontierEntry } from "../examples/crawl/frontier.ts";
 import { redirectLocation } from "../mod.ts";
 import { splitEvery } from "./_net.ts";
@@ -494,5 +496,50 @@ Deno.test("redirectLocation() reads a Location's raw UTF-8 as UTF-8 and percent-
   assertEquals(
     redirectLocation({ status: 200, headers: new Headers({ location: "/x" }) }),
     null,
+  );
+});
+
+Deno.test("LinkExtractor.nofollow says whether a robots meta tag of the document asked for nofollow or none; robotsNofollow() reads the directives", () => {
+  const read = (html: string) => {
+    const extractor = new LinkExtractor("http://a.test/");
+    const links = [...extractor.write(html), ...extractor.end()];
+    return { links: links.length, nofollow: extractor.nofollow };
+  };
+  assertEquals(
+    read('<meta name="robots" content="nofollow"><a href="/x">x</a>'),
+    { links: 1, nofollow: true },
+  );
+  assertEquals(read('<META NAME=" ROBOTS " CONTENT="None">').nofollow, true);
+  assertEquals(read('<meta name="robots" content="noindex">').nofollow, false);
+  assertEquals(
+    read('<meta name="googlebot" content="nofollow">').nofollow,
+    false,
+  );
+  // Not the document's: inert template content.
+  assertEquals(
+    read('<template><meta name="robots" content="nofollow"></template>')
+      .nofollow,
+    false,
+  );
+  assert(robotsNofollow("noindex, NoFollow"));
+  assert(robotsNofollow(" none "));
+  assert(!robotsNofollow("googlebot: nofollow"));
+  assert(!robotsNofollow("nofollowing"));
+  assert(!robotsNofollow(null));
+  assertEquals(
+    sameOriginLinks(
+      '<meta name="robots" content="nofollow"><a href="/b">b</a>',
+      "http://a.test/",
+    ),
+    [],
+  );
+  assertEquals(
+    sameOriginLinks(
+      new TextEncoder().encode('<a href="/b">b</a>'),
+      "http://a.test/",
+      Infinity,
+      new Headers({ "x-robots-tag": "none" }),
+    ),
+    [],
   );
 });

@@ -129,6 +129,7 @@ function normalizeEscapes(text: string): string {
 export class LinkExtractor {
   #base: string;
   #baseSet = false;
+  #nofollow = false;
   #found: string[] = [];
   #parser: Parser;
   #decoder: TextDecoder;
@@ -194,6 +195,15 @@ export class LinkExtractor {
     return this.#take();
   }
 
+  /**
+   * Whether the page asked that its links not be followed, so far: a
+   * `<meta name="robots">` saying `nofollow` or `none` (as wget and search
+   * engines obey it). Read it after `end()`: the links found still come back.
+   */
+  get nofollow(): boolean {
+    return this.#nofollow;
+  }
+
   #decode(bytes?: Uint8Array): string {
     const text = bytes === undefined
       ? this.#decoder.decode()
@@ -251,6 +261,14 @@ export class LinkExtractor {
       }
       return;
     }
+    if (
+      name === "meta" && this.#notDocument === 0 &&
+      attributes.name?.trim().toLowerCase() === "robots" &&
+      robotsNofollow(attributes.content)
+    ) {
+      this.#nofollow = true;
+      return;
+    }
     const attribute = LINK_ATTRIBUTES[name];
     if (attribute === undefined) return;
     // SVG 1.1's link attribute, which browsers still follow.
@@ -260,6 +278,31 @@ export class LinkExtractor {
     const url = normalizeUrl(value, this.#base);
     if (url !== null) this.#found.push(url);
   }
+}
+
+/**
+ * Whether a robots meta tag's `content`, or an `X-Robots-Tag` field value,
+ * says not to follow the page's links: a `nofollow` or `none` directive, case
+ * aside. A directive for one crawler by name (`googlebot: nofollow`) is not
+ * for this one.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { robotsNofollow } from "./links.ts";
+ *
+ * assert(robotsNofollow("noindex, NoFollow"));
+ * assert(!robotsNofollow("googlebot: nofollow"));
+ * ```
+ *
+ * @param value The directives, comma-separated; `null` or `undefined` for none.
+ * @returns Whether links are not to be followed.
+ */
+export function robotsNofollow(value: string | null | undefined): boolean {
+  if (value === null || value === undefined) return false;
+  return value.split(",").some((directive) =>
+    /^\s*(?:nofollow|none)\s*$/i.test(directive)
+  );
 }
 
 /**

@@ -68,7 +68,8 @@ Requests:
 Following links:
       --follow            fetch the links of HTML pages too (a, link, area,
                           iframe, frame; <base href> honoured), from each
-                          page's first 8 MiB
+                          2xx page's first 8 MiB (none where its robots meta
+                          tag or X-Robots-Tag says nofollow)
       --depth N           deepest link followed (default: no limit)
       --origin ORIGIN     also follow links into ORIGIN; repeatable (default:
                           the seeds' origins only)
@@ -82,7 +83,8 @@ Output:
                           depth, referrer, file, error; location for a
                           redirect with --follow
       --print-body        print each response body (with --json: a "body" field)
-  -o, --output-dir DIR    save each body to DIR/<host>/<path> (index.html for /)
+  -o, --output-dir DIR    save each 2xx body to DIR/<host>/<path> (index.html
+                          for /)
       --warc FILE         write a WARC/1.1 archive (gzip per record if FILE ends
                           in .gz, as FILE.warc.gz; plain otherwise)
                           of every exchange, bytes as sent and received

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { charsetOf, LinkExtractor } from "../crawl/links.ts";
+import { charsetOf, LinkExtractor, robotsNofollow } from "../crawl/links.ts";
 
 /**
  * The distinct same-origin links of `html`, in page order, at most `limit`.
@@ -48,8 +48,13 @@ export function sameOriginLinks(
       ? "utf-8"
       : charsetOf(headers ?? new Headers(), html),
   });
+  const found = [...extractor.write(html), ...extractor.end()];
+  // The page's own word (robots meta tag, X-Robots-Tag): no links.
+  if (extractor.nofollow || robotsNofollow(headers?.get("x-robots-tag"))) {
+    return [];
+  }
   const links = new Set<string>();
-  for (const link of [...extractor.write(html), ...extractor.end()]) {
+  for (const link of found) {
     if (links.size >= limit) break;
     if (new URL(link).origin === origin) links.add(link);
   }
