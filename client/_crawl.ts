@@ -140,6 +140,11 @@ class Job implements Timed {
    * together last at most its timeout.
    */
   fdFirst = NaN;
+  /**
+   * Its origin's `nextStart` as its own start set it: a waiter is not held
+   * back by its own reservation (nothing of it reached the server).
+   */
+  ownStart = NaN;
   /** The URL its current hop went to: `url`, or a redirect's. */
   launched: HttpUrl | null = null;
   /**
@@ -771,6 +776,7 @@ export class Crawl {
       job.queuedNow = false;
       job.running = true;
       const origin = job.origin!;
+      job.ownStart = origin.nextStart;
       if (origin.delayError !== null) {
         // perOrigin.delay threw for this start: this URL fails with it.
         const { error } = origin.delayError;
@@ -1413,7 +1419,7 @@ export class Crawl {
       for (const job of waiters.drain()) {
         const at = job.origin!.nextStart;
         if (!this.#pool.has(job.poolKey)) waiters.push(job);
-        else if (at > now) {
+        else if (at > now && at !== job.ownStart) {
           waiters.push(job);
           wakeAt = Math.min(wakeAt, at);
         } else this.#startWaiter(job);
@@ -1424,7 +1430,7 @@ export class Crawl {
       while (this.#fdFreed > 0 && waiters.length > 0) {
         const job = waiters.shift();
         const at = job.origin!.nextStart;
-        if (at > now) {
+        if (at > now && at !== job.ownStart) {
           (early ??= []).push(job);
           wakeAt = Math.min(wakeAt, at);
           continue;
@@ -1443,6 +1449,12 @@ export class Crawl {
       this.#fdFreed = 0;
     }
     if (wakeAt !== Infinity) this.#timers.set(this.#fdWake, wakeAt);
+    if (wakeAt !== Infinity && this.#allHeld(now)) {
+      // Every waiter is held by its origin's delay: the wake, not the tick
+      // (its 5 ms turns cost CPU for nothing meanwhile).
+      this.#timers.delete(this.#fdTimer);
+      return;
+    }
     if (waiters.length === 0) {
       this.#fdRetryMs = FD_RETRY_MIN_MS;
       this.#fdBurst = 1;
@@ -1452,13 +1464,29 @@ export class Crawl {
     }
   }
 
+  /** Whether every waiter's origin holds it back for a delay (not its own). */
+  #allHeld(now: number): boolean {
+    const waiters = this.#fdWaiters.drain();
+    let all = true;
+    for (const job of waiters) {
+      const at = job.origin!.nextStart;
+      if (!(at > now && at !== job.ownStart)) all = false;
+      this.#fdWaiters.push(job);
+    }
+    return all;
+  }
+
   #startWaiter(job: Job): void {
     const now = loopNow();
     job.awaitingFd = false;
     this.#timers.delete(job);
     const origin = job.origin!;
     if (origin.delay > 0) {
-      origin.nextStart = Math.max(origin.nextStart, now + origin.delay);
+      // Its own reservation gives way to this start.
+      origin.nextStart = origin.nextStart === job.ownStart
+        ? now + origin.delay
+        : Math.max(origin.nextStart, now + origin.delay);
+      job.ownStart = origin.nextStart;
     }
     // The wait was for a slot, in effect: the attempt's time resumes.
     const waited = now - job.fdSince;
