@@ -470,6 +470,11 @@ export class HttpClient {
   #detached!: boolean;
   #parser!: ResponseParser;
   #decoder!: ContentDecoder | null;
+  /**
+   * Why the body cannot be decoded (more codings than allowed), thrown at its
+   * first byte: a 204, a 304 or a HEAD's answer has none, and stands.
+   */
+  #undecodable!: HttpParseError | null;
   /** The turn a decoding slice waits for; cleared if the request ends first. */
   #turn!: ReturnType<typeof setTimeout> | undefined;
   /** Inside the body: the decoder holds output not yet passed on. */
@@ -696,6 +701,7 @@ export class HttpClient {
     this.#fixedBodyQueued = false;
     this.#bodyStream = bodyStream;
     this.#decoder = null;
+    this.#undecodable = null;
     this.#turn = undefined;
     this.#decoding = false;
     this.#budget = DECODE_BUDGET;
@@ -1533,12 +1539,17 @@ export class HttpClient {
         ? redirects(status, location) // fails on it, whatever its Location
         : redirectsOnward(status, location, this.url);
       if (this.#decompress && this.#parser.contentEncoded) {
-        this.#decoder = ContentDecoder.for(
-          head.field("content-encoding"),
-          thrownAway
-            ? Math.min(this.#maxResponseBytes, SET_ASIDE_MAX)
-            : this.#maxResponseBytes,
-        );
+        try {
+          this.#decoder = ContentDecoder.for(
+            head.field("content-encoding"),
+            thrownAway
+              ? Math.min(this.#maxResponseBytes, SET_ASIDE_MAX)
+              : this.#maxResponseBytes,
+          );
+        } catch (error) {
+          if (!(error instanceof HttpParseError)) throw error;
+          this.#undecodable = error;
+        }
       }
       body = this.#body = this.#sink !== undefined && !diverted
         ? new SinkBody(this.#sink, this.#wake)
@@ -1555,6 +1566,7 @@ export class HttpClient {
     }
     let size = 0;
     for (const chunk of chunks) size += chunk.length;
+    if (size > 0 && this.#undecodable !== null) throw this.#undecodable;
     body.reserve(size);
     for (const chunk of chunks) body.write(chunk, false);
     this.#awaitSink();

@@ -774,3 +774,37 @@ Deno.test("fetchAll(): a response listing 12,000 gzip codings fails alone with i
   assertInstanceOf(evil.error, HttpParseError);
   assertEquals(evil.error.code, "invalid-content-encoding");
 });
+
+Deno.test("fetchAll(): a response with no body stands though it lists more than 5 codings: 204, 304, a HEAD's answer, Content-Length: 0", async () => {
+  const codings = Array(6).fill("gzip").join(",");
+  await using server = scriptedServer(async (conn) => {
+    const head = await readHead(conn);
+    const path = head.split(" ")[1];
+    const status = path === "/204"
+      ? "204 No Content"
+      : path === "/304"
+      ? "304 Not Modified"
+      : "200 OK";
+    const length = path === "/204" || path === "/304"
+      ? ""
+      : path === "/head"
+      ? "Content-Length: 50\r\n"
+      : "Content-Length: 0\r\n";
+    await writeAll(
+      conn,
+      encoder.encode(
+        `HTTP/1.1 ${status}\r\n${length}Content-Encoding: ${codings}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+  });
+  const results = await fetchAll([
+    server.url("/204"),
+    server.url("/304"),
+    { url: server.url("/head"), method: "HEAD" },
+    server.url("/empty"),
+  ], { keepAlive: false });
+  assertEquals(
+    results.map((r) => r.ok ? r.response.status : String(r.error)),
+    [204, 304, 200, 200],
+  );
+});
