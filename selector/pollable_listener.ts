@@ -19,9 +19,11 @@ import {
 
 /**
  * Connections accepted ahead of `accept()` calls, while the listener is read:
- * a burst waits in the kernel's backlog beyond them.
+ * a burst waits in the kernel's backlog beyond them. Few: each holds a
+ * descriptor (there, a connection costs the process none), which a server at
+ * its `ulimit -n` needs for its own files.
  */
-const ACCEPT_AHEAD = 16;
+const ACCEPT_AHEAD = 4;
 
 /**
  * Options of {@linkcode PollableListener.listen}: TCP or Unix socket, as
@@ -45,8 +47,10 @@ export type PollableListenOptions =
  * {@linkcode PollableListener.from}) with a synchronous `accept()`.
  *
  * While it is registered for `EVENT_READ` it keeps one `accept()` in flight and holds
- * at most one accepted connection until `accept()` takes it, so the kernel's backlog
- * does the queueing, as with a Python listening socket. It is read-ready while a
+ * up to 4 accepted connections until `accept()` takes them (a loop of `accept()`
+ * until `BlockingIOError` takes them in one round, as with a Python listening
+ * socket), the kernel's backlog the rest; once out of descriptors, one. They stay
+ * held, and taken by `accept()`, after it is unregistered. It is read-ready while a
  * connection is waiting, or after accepting failed (the next `accept()` throws that
  * error once).
  *
@@ -77,9 +81,10 @@ export class PollableListener implements Pollable, Disposable {
   /** The wait before accepting again after a shortage of descriptors (ms). */
   #backoff = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
-  /** Accepted and not yet taken, first first: at most `ACCEPT_AHEAD`. */
+  /** Accepted and not yet taken, first first: at most `#ahead`. */
   #waiting: Deno.Conn[] = [];
   #error: Error | null = null;
+  #ahead = ACCEPT_AHEAD;
   #watchers = new Watchers();
 
   /**
@@ -194,6 +199,8 @@ export class PollableListener implements Pollable, Disposable {
         // at once fails the same way, at a core's full speed: back off, as
         // Go's server does (5 ms, doubling up to 1 s), until one succeeds.
         this.#backoff = Math.min(this.#backoff * 2 || 5, 1_000);
+        // Out of descriptors: none held ahead from now on.
+        this.#ahead = 1;
         this.#retry = setTimeout(() => {
           this.#retry = undefined;
           this.#pump();
@@ -269,7 +276,7 @@ export class PollableListener implements Pollable, Disposable {
   #pump(): void {
     if (
       this.#accepting || this.#closed ||
-      this.#waiting.length >= ACCEPT_AHEAD ||
+      this.#waiting.length >= this.#ahead ||
       this.#error !== null || this.#retry !== undefined ||
       (this.#watchers.events & EVENT_READ) === 0
     ) return;

@@ -190,7 +190,7 @@ Deno.test("PollableListener is read-ready while a connection waits, and each acc
   }
 });
 
-Deno.test("PollableListener takes a burst in one select() round: accept() until BlockingIOError gets every waiting connection, as Python's loop does", async () => {
+Deno.test("PollableListener takes a burst 4 at a time: accept() until BlockingIOError gets 4 waiting connections in one select() round, the next 4 in the next", async () => {
   using listener = listen();
   using sel = new DefaultSelector();
   sel.register(listener, EVENT_READ);
@@ -206,16 +206,22 @@ Deno.test("PollableListener takes a burst in one select() round: accept() until 
     // The loop runs meanwhile, as a server's work between selects lets it.
     await delay(50);
     assertEquals(maskOf(await sel.select(0), listener), EVENT_READ);
-    while (true) {
-      try {
-        accepted.push(listener.accept());
-      } catch (e) {
-        assert(e instanceof BlockingIOError, String(e));
-        break;
+    const round = () => {
+      const before = accepted.length;
+      while (true) {
+        try {
+          accepted.push(listener.accept());
+        } catch (e) {
+          assert(e instanceof BlockingIOError, String(e));
+          return accepted.length - before;
+        }
       }
-    }
+    };
     // Before: 1 a round (each accept() issued the next one only then).
-    assertEquals(accepted.length, 8);
+    assertEquals(round(), 4);
+    await delay(50);
+    assertEquals(maskOf(await sel.select(0), listener), EVENT_READ);
+    assertEquals(round(), 4);
   } finally {
     for (const c of accepted) c.close();
     for (const c of clients) c.close();
@@ -458,4 +464,19 @@ Deno.test("PollableListener backs off accepting while the process is out of desc
   });
   using conn = await acceptOne(sel, listener);
   assertEquals(conn.remoteAddr, client.localAddr);
+  // From now on it holds one connection ahead, not 4: each is a descriptor.
+  const more: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      more.push(
+        await Deno.connect({ hostname: "127.0.0.1", port: inner.addr.port }),
+      );
+    }
+    await delay(50);
+    assertEquals(maskOf(await sel.select(0), listener), EVENT_READ);
+    listener.accept().close();
+    assertThrows(() => listener.accept(), BlockingIOError);
+  } finally {
+    for (const c of more) c.close();
+  }
 });
