@@ -1859,9 +1859,13 @@ export function firstField(
  * 302, 303, 307 or 308 response, its first `Location` field that is not empty
  * (`headers.get` joins repeated ones with ", ", which no URL parser undoes),
  * read as browsers and curl read it: raw UTF-8 bytes as UTF-8, other bytes past
- * ASCII after the host percent-encoded as they came. `null` for any other
- * response. Resolve it against the request's URL. For code that follows
- * redirects itself (`redirect: "manual"`) to put each hop through its own rules.
+ * ASCII after the host percent-encoded as they came. Also the `Location` of a
+ * 300 Multiple Choices, which `fetchAll` returns as it is (as `fetch` does) and
+ * curl and wget follow. `null` for any other response. Resolve it against the
+ * request's URL. For code that follows redirects itself (`redirect: "manual"`)
+ * to put each hop through its own rules. Only a response this module received
+ * keeps its fields apart: for any other (a `fetch` Response, plain data),
+ * repeated fields come as `headers.get` joins them.
  *
  * @example
  * ```ts
@@ -1880,7 +1884,9 @@ export function firstField(
 export function redirectLocation(
   response: Pick<HttpResponse, "status" | "headers">,
 ): string | null {
-  if (!REDIRECT_STATUSES.has(response.status)) return null;
+  if (!REDIRECT_STATUSES.has(response.status) && response.status !== 300) {
+    return null;
+  }
   const location = response instanceof ReceivedResponse
     ? ReceivedResponse.firstField(response, "location")
     : response.headers.get("location");

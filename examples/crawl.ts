@@ -563,6 +563,8 @@ async function main(): Promise<number> {
     }
   }
   const stats = new Stats();
+  /** The robots.txt token: the `<meta name>` and `X-Robots-Tag` name it obeys. */
+  const agent = productToken(cli.userAgent);
   /**
    * When each origin's last robots.txt request started: the engine's delay
    * does not see it, as it goes through a fetch of its own.
@@ -884,7 +886,9 @@ async function main(): Promise<number> {
         !result.ok && result.error instanceof DiskError && result.error.fatal
       ) stop(result.error);
       if (frontier !== null && entry !== null) {
-        if (result.ok) follow(frontier, entry, result, sink, method);
+        if (result.ok) {
+          follow(frontier, entry, result, sink, method, agent);
+        }
         frontier.done(entry);
       }
       if (!quiet || !result.ok) write(line);
@@ -994,6 +998,7 @@ function follow(
   result: FetchResult & { ok: true },
   sink: BodySink | null,
   method: string,
+  agent: string,
 ): void {
   const { response } = result;
   const location = redirectLocation(response);
@@ -1010,11 +1015,12 @@ function follow(
   // and Scrapy take none).
   if (response.status < 200 || response.status > 299) return;
   // The page's own word (robots meta tag, X-Robots-Tag), as wget obeys it.
-  if (robotsNofollow(response.headers.get("x-robots-tag"))) return;
+  if (robotsNofollow(response.headers.get("x-robots-tag"), agent)) return;
   const body = sink === null ? response.body : sink.kept();
   if (!isHtml(response.headers, body)) return;
   const extractor = new LinkExtractor(response.url, {
     encoding: charsetOf(response.headers, body),
+    agent,
   });
   const links = [...extractor.write(body), ...extractor.end()];
   if (extractor.nofollow) return;
@@ -1045,6 +1051,9 @@ function keepsRequest(status: number, method: string): boolean {
 
 const latin1 = new TextDecoder("latin1");
 
+/** The blank line after a head, its line ends CRLF or bare LF. */
+const HEAD_END = /\r?\n\r?\n/;
+
 /**
  * Reads each exchange's response head as the engine's tap hands it over
  * (passing everything on to `inner`, the WARC's tap, if any): whether the last
@@ -1065,18 +1074,19 @@ class HeadWatch {
           if (reading) {
             // Latin-1: a head is ASCII, and this keeps one char per byte.
             text += latin1.decode(bytes.subarray(0, 65_536 - text.length));
-            let end: number;
+            let end: RegExpExecArray | null;
             while (
               reading &&
-              ((end = text.indexOf("\r\n\r\n")) >= 0 || text.length >= 65_536)
+              // A bare LF ends a line too, as the engine reads heads.
+              ((end = HEAD_END.exec(text)) !== null || text.length >= 65_536)
             ) {
               const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(text)?.[1]);
               if (
-                end >= 0 && status >= 100 && status <= 199 && status !== 101
+                end !== null && status >= 100 && status <= 199 && status !== 101
               ) {
                 // An interim answer (100 Continue, 103 Early Hints): the
                 // final head follows.
-                text = text.slice(end + 4);
+                text = text.slice(end.index + end[0].length);
                 continue;
               }
               reading = false;

@@ -2324,7 +2324,7 @@ Deno.test("crawl.ts --follow follows no link of a page whose robots meta tag or 
         return new Response("", { status: 404 });
       case "/":
         return html(
-          '<a href="/meta">m</a><a href="/meta-none">n</a><a href="/header">h</a><a href="/other-bot">o</a>',
+          '<a href="/meta">m</a><a href="/meta-none">n</a><a href="/header">h</a><a href="/other-bot">o</a><a href="/us">u</a><a href="/other-list">l</a>',
         );
       case "/meta":
         return html(
@@ -2342,6 +2342,15 @@ Deno.test("crawl.ts --follow follows no link of a page whose robots meta tag or 
             "x-robots-tag": "googlebot: nofollow",
           },
         );
+      case "/us":
+        // This crawler's robots.txt token by name.
+        return html(
+          '<meta name="selectors-crawl" content="nofollow"><a href="/u1">x</a>',
+        );
+      case "/other-list":
+        return html('<a href="/l1">x</a>', {
+          "x-robots-tag": "googlebot: noindex, nofollow",
+        });
     }
     return html("leaf");
   });
@@ -2350,8 +2359,58 @@ Deno.test("crawl.ts --follow follows no link of a page whose robots meta tag or 
   for (const path of ["/meta", "/meta-none", "/header", "/other-bot"]) {
     assertEquals(server.hits.get(path), 1, path);
   }
-  for (const path of ["/m1", "/n1", "/h1"]) {
+  for (const path of ["/m1", "/n1", "/h1", "/u1"]) {
     assertEquals(server.hits.get(path), undefined, path);
   }
   assertEquals(server.hits.get("/o1"), 1);
+  // Before: the list after googlebot's name was read as everyone's.
+  assertEquals(server.hits.get("/l1"), 1);
+});
+
+Deno.test("crawl.ts -o saves a 2xx body whose head ends its lines with a bare LF, as the engine reads it; not an interim 103's", async () => {
+  await using server = rawServer(async ({ conn, path }) => {
+    await writeSplit(
+      conn,
+      path === "/lf"
+        ? "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello"
+        : "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhints",
+    );
+    return "close";
+  });
+  await using dir = await tempDir();
+  const out = await crawl([
+    "--json",
+    "-o",
+    dir.path,
+    server.url("/lf"),
+    server.url("/hints"),
+  ]);
+  assertEquals(out.code, 0, out.stderr);
+  const files = Object.fromEntries(
+    out.stdout.trim().split("\n").map((line) => JSON.parse(line)).map((r) => [
+      new URL(r.url).pathname,
+      r.file,
+    ]),
+  );
+  // Before the fix: the LF head read as unfinished, its body not saved.
+  assertEquals(await Deno.readTextFile(files["/lf"]), "hello");
+  assertEquals(await Deno.readTextFile(files["/hints"]), "hints");
+});
+
+Deno.test("crawl.ts --follow follows a 300 Multiple Choices' Location, as wget and curl -L do", async () => {
+  await using server = countingServer((url) => {
+    switch (url.pathname) {
+      case "/robots.txt":
+        return new Response("", { status: 404 });
+      case "/c300":
+        return new Response("choices", {
+          status: 300,
+          headers: { location: "/choice1" },
+        });
+    }
+    return new Response("chosen");
+  });
+  const out = await crawl(["--follow", `${server.base}/c300`]);
+  assertEquals(out.code, 0, out.stderr);
+  assertEquals(server.hits.get("/choice1"), 1);
 });

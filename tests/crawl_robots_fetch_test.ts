@@ -8,6 +8,7 @@
 import { assertEquals, assertGreater } from "@std/assert";
 import type { HttpTap } from "../mod.ts";
 import { engineRobotsFetcher } from "../examples/crawl/robots_fetch.ts";
+import { rawServer, writeSplit } from "./_raw_http.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -154,4 +155,35 @@ Deno.test("engineRobotsFetcher() spaces a retry and a redirect hop back to one o
   const gaps = arrived.slice(1).map(([, at], i) => at - arrived[i]![1]);
   // Without the delay: the retry after up to 1 ms, the hop at once.
   for (const gap of gaps) assertGreater(gap, 150 - 5, `gaps ${gaps}`);
+});
+
+Deno.test("engineRobotsFetcher() follows a redirect's first non-empty Location, not its fields joined", async () => {
+  const requested: string[] = [];
+  // Two Location fields on the wire (Deno.serve would join them in one).
+  await using server = rawServer(async ({ conn, path }) => {
+    requested.push(path);
+    await writeSplit(
+      conn,
+      path === "/robots.txt"
+        ? "HTTP/1.1 301 Moved\r\nLocation: \r\nLocation: /real.txt\r\nLocation: /real.txt\r\nContent-Length: 0\r\n\r\n"
+        : path === "/real.txt"
+        ? "HTTP/1.1 200 OK\r\nContent-Length: 26\r\n\r\nUser-agent: *\nDisallow: /a"
+        : "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    );
+    return "keep";
+  });
+  const fetchRobots = engineRobotsFetcher({
+    engine: { timeout: 5_000 },
+    maxBytes: 1000,
+  });
+  const { status, body } = await fetchRobots(
+    new URL(server.url("/robots.txt")),
+  );
+  // Before: "/,%20/real.txt,%20/real.txt", a 404, read as allow-all.
+  assertEquals(requested, ["/robots.txt", "/real.txt"]);
+  assertEquals(status, 200);
+  assertEquals(
+    decoder.decode(body as Uint8Array),
+    "User-agent: *\nDisallow: /a",
+  );
 });

@@ -256,3 +256,23 @@ Deno.test("redirectLocation() of a response fetchAll got with redirect: manual g
   assert(first.ok);
   assertEquals(first.response.headers.get("location"), "/target, /target");
 });
+
+Deno.test("redirectLocation() gives a 300 Multiple Choices' Location, which fetchAll does not follow (as fetch), for code that does (as curl and wget)", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      new TextEncoder().encode(
+        "HTTP/1.1 300 Multiple Choices\r\nLocation: /choice1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+      ),
+    );
+  });
+  const [result] = await fetchAll([server.url("/c300")]);
+  assert(result?.ok);
+  assertEquals(result.response.status, 300);
+  assertEquals(redirectLocation(result.response), "/choice1");
+  assertEquals(
+    redirectLocation({ status: 305, headers: new Headers({ location: "/p" }) }),
+    null,
+  );
+});

@@ -130,6 +130,8 @@ export class LinkExtractor {
   #base: string;
   #baseSet = false;
   #nofollow = false;
+  /** This crawler's robots.txt token: `<meta name>` it answers to besides `robots`. */
+  #agent: string | undefined;
   #found: string[] = [];
   #parser: Parser;
   #decoder: TextDecoder;
@@ -146,11 +148,16 @@ export class LinkExtractor {
    *
    * @param documentUrl The URL the HTML was fetched from (after redirects).
    * @param options `encoding`: the label of the bytes' character encoding, for
-   * `TextDecoder` (default `"utf-8"`).
+   * `TextDecoder` (default `"utf-8"`); `agent`: this crawler's robots.txt
+   * token (lower-case), a `<meta name>` it obeys besides `robots`.
    * @throws {TypeError} When `documentUrl` is not a valid URL.
    */
-  constructor(documentUrl: string | URL, options: { encoding?: string } = {}) {
+  constructor(
+    documentUrl: string | URL,
+    options: { encoding?: string; agent?: string } = {},
+  ) {
     this.#base = new URL(documentUrl).href;
+    this.#agent = options.agent;
     // Deno's streaming decoder drops a U+FEFF that starts any piece's text,
     // not only the stream's BOM: the BOM is dropped in #decode instead.
     this.#decoder = new TextDecoder(options.encoding ?? "utf-8", {
@@ -202,6 +209,13 @@ export class LinkExtractor {
    */
   get nofollow(): boolean {
     return this.#nofollow;
+  }
+
+  /** Whether a robots meta tag of `name` is for this crawler. */
+  #forUs(name: string | undefined): boolean {
+    const lower = name?.trim().toLowerCase();
+    return lower === "robots" ||
+      (lower !== undefined && lower === this.#agent);
   }
 
   #decode(bytes?: Uint8Array): string {
@@ -263,8 +277,7 @@ export class LinkExtractor {
     }
     if (
       name === "meta" && this.#notDocument === 0 &&
-      attributes.name?.trim().toLowerCase() === "robots" &&
-      robotsNofollow(attributes.content)
+      this.#forUs(attributes.name) && robotsNofollow(attributes.content)
     ) {
       this.#nofollow = true;
       return;
@@ -280,11 +293,16 @@ export class LinkExtractor {
   }
 }
 
+/** Directives whose own value has a colon: not a crawler's name before one. */
+const COLON_DIRECTIVES =
+  /^(?:unavailable_after|max-snippet|max-image-preview|max-video-preview)$/i;
+
 /**
- * Whether a robots meta tag's `content`, or an `X-Robots-Tag` field value,
- * says not to follow the page's links: a `nofollow` or `none` directive, case
- * aside. A directive for one crawler by name (`googlebot: nofollow`) is not
- * for this one.
+ * Whether a robots meta tag's `content`, or an `X-Robots-Tag` value, says not
+ * to follow the page's links: a `nofollow` or `none` directive, case aside.
+ * A list after a crawler's name (`googlebot: noindex, nofollow`, as Google
+ * reads `X-Robots-Tag`) is that crawler's alone: it counts only when the name
+ * is `agent`, this crawler's robots.txt token.
  *
  * @example
  * ```ts
@@ -292,17 +310,30 @@ export class LinkExtractor {
  * import { robotsNofollow } from "./links.ts";
  *
  * assert(robotsNofollow("noindex, NoFollow"));
- * assert(!robotsNofollow("googlebot: nofollow"));
+ * assert(!robotsNofollow("googlebot: noindex, nofollow"));
+ * assert(robotsNofollow("mybot: nofollow", "mybot"));
  * ```
  *
  * @param value The directives, comma-separated; `null` or `undefined` for none.
+ * @param agent This crawler's token (lower-case), for lists named after it.
  * @returns Whether links are not to be followed.
  */
-export function robotsNofollow(value: string | null | undefined): boolean {
+export function robotsNofollow(
+  value: string | null | undefined,
+  agent?: string,
+): boolean {
   if (value === null || value === undefined) return false;
-  return value.split(",").some((directive) =>
-    /^\s*(?:nofollow|none)\s*$/i.test(directive)
-  );
+  // Whose the directives are, from a name before a colon on.
+  let mine = true;
+  for (let directive of value.split(",")) {
+    const named = /^\s*([A-Za-z0-9_.-]+)\s*:(.*)$/.exec(directive);
+    if (named !== null && !COLON_DIRECTIVES.test(named[1]!)) {
+      mine = named[1]!.toLowerCase() === agent;
+      directive = named[2]!;
+    }
+    if (mine && /^\s*(?:nofollow|none)\s*$/i.test(directive)) return true;
+  }
+  return false;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   type FetchAllOptions,
   type HttpExchangeTap,
   type HttpTap,
+  redirectLocation,
 } from "../../mod.ts";
 import type { RobotsFetcher } from "./robots.ts";
 
@@ -117,9 +118,11 @@ export function engineRobotsFetcher(
         }
         throw result!.error;
       }
-      const { status, headers } = result!.response;
-      const location = headers.get("location");
-      if (isRedirect(status) && location !== null && redirects < 5) {
+      const { status } = result!.response;
+      // Its first non-empty Location, as the crawl's own redirects are read
+      // (repeated ones joined by headers.get() are no URL).
+      const location = redirectLocation(result!.response);
+      if (location !== null && redirects < 5) {
         const next = URL.parse(location, target);
         if (next !== null && /^https?:$/.test(next.protocol)) {
           target = next;
