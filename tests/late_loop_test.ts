@@ -61,18 +61,23 @@ function hold(ms: number): void {
   while (performance.now() < end) { /* the loop does not run */ }
 }
 
+/** An `onProgress` that holds the loop for `ms` at the first URL's end only. */
+function holdOnce(ms: number): () => void {
+  let held = false;
+  return () => {
+    if (held) return;
+    held = true;
+    hold(ms);
+  };
+}
+
 Deno.test("fetchAll(): a response that came while onProgress held the loop past the URL's timeout is taken, not failed as TimedOut", async () => {
   await using server = await childServer();
-  let held = false;
   const results = await fetchAll(
     [`${server.base}/fast`, `${server.base}/slow/150`],
     {
       timeout: 1_000,
-      onProgress() {
-        if (held) return;
-        held = true;
-        hold(1_500);
-      },
+      onProgress: holdOnce(1_500),
     },
   );
   assertEquals(results.map((r) => r.ok), [true, true]);
@@ -86,17 +91,12 @@ Deno.test("fetchAll(): a response that came while onProgress held the loop past 
 
 Deno.test("fetchAll(): bytes that kept coming while onProgress held the loop past idleTimeout are taken, not failed as an idle timeout", async () => {
   await using server = await childServer();
-  let held = false;
   const results = await fetchAll(
     [`${server.base}/drip`, `${server.base}/slow/200`],
     {
       idleTimeout: 400,
-      onProgress() {
-        // The /slow one ends first, mid-drip.
-        if (held) return;
-        held = true;
-        hold(800);
-      },
+      // The /slow one ends first, mid-drip: the loop is held then.
+      onProgress: holdOnce(800),
     },
   );
   assertEquals(results.map((r) => r.ok), [true, true]);
@@ -107,16 +107,11 @@ Deno.test("fetchAll(): bytes that kept coming while onProgress held the loop pas
 
 Deno.test("fetchAll(): a response still not whole at its timeout after the loop was held fails as TimedOut all the same", async () => {
   await using server = await childServer();
-  let held = false;
   const results = await fetchAll(
     [`${server.base}/fast`, `${server.base}/slow/3000`],
     {
       timeout: 1_000,
-      onProgress() {
-        if (held) return;
-        held = true;
-        hold(1_200);
-      },
+      onProgress: holdOnce(1_200),
     },
   );
   assert(results[0]!.ok);

@@ -40,6 +40,15 @@ async function acceptOne(
   return listener.accept();
 }
 
+/** `n` clients connected to `port`, one after the other (each in the backlog). */
+async function connectMany(port: number, n: number): Promise<Deno.Conn[]> {
+  const conns: Deno.Conn[] = [];
+  for (let i = 0; i < n; i++) {
+    conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+  return conns;
+}
+
 // ---------------------------------------------------------------------------
 // listen / from / constructor
 
@@ -161,11 +170,7 @@ Deno.test("PollableListener is read-ready while a connection waits, and each acc
   const clients: Deno.Conn[] = [];
   const accepted: PollableConn[] = [];
   try {
-    for (let i = 0; i < 10; i++) {
-      clients.push(
-        await Deno.connect({ hostname: "127.0.0.1", port: portOf(listener) }),
-      );
-    }
+    clients.push(...await connectMany(portOf(listener), 10));
     await selectUntil(sel, (batch) => {
       const mask = maskOf(batch, listener);
       if (mask !== 0) {
@@ -197,11 +202,7 @@ Deno.test("PollableListener takes a burst 4 at a time: accept() until BlockingIO
   const clients: Deno.Conn[] = [];
   const accepted: PollableConn[] = [];
   try {
-    for (let i = 0; i < 8; i++) {
-      clients.push(
-        await Deno.connect({ hostname: "127.0.0.1", port: portOf(listener) }),
-      );
-    }
+    clients.push(...await connectMany(portOf(listener), 8));
     await selectUntil(sel, readyFor(listener, EVENT_READ));
     // The loop runs meanwhile, as a server's work between selects lets it.
     await delay(50);
@@ -234,11 +235,7 @@ Deno.test("PollableListener.close() closes every connection accepted ahead and n
   sel.register(listener, EVENT_READ);
   const clients: Deno.Conn[] = [];
   try {
-    for (let i = 0; i < 4; i++) {
-      clients.push(
-        await Deno.connect({ hostname: "127.0.0.1", port: portOf(listener) }),
-      );
-    }
+    clients.push(...await connectMany(portOf(listener), 4));
     await selectUntil(sel, readyFor(listener, EVENT_READ));
     await delay(50);
     listener.close();
@@ -467,11 +464,7 @@ Deno.test("PollableListener backs off accepting while the process is out of desc
   // From now on it holds one connection ahead, not 4: each is a descriptor.
   const more: Deno.Conn[] = [];
   try {
-    for (let i = 0; i < 3; i++) {
-      more.push(
-        await Deno.connect({ hostname: "127.0.0.1", port: inner.addr.port }),
-      );
-    }
+    more.push(...await connectMany(inner.addr.port, 3));
     await delay(50);
     assertEquals(maskOf(await sel.select(0), listener), EVENT_READ);
     listener.accept().close();
