@@ -1548,6 +1548,8 @@ export class HttpClient {
           );
         } catch (error) {
           if (!(error instanceof HttpParseError)) throw error;
+          // Now if a body is announced, not once it has come whole.
+          if (this.#parser.bodyRemaining > 0) throw error;
           this.#undecodable = error;
         }
       }
@@ -1630,7 +1632,8 @@ export class HttpClient {
     const remaining = this.#parser.bodyRemaining;
     if (
       remaining < DIRECT_READ_MIN || this.#decoder !== null ||
-      this.#waiting !== null || this.#tap !== null
+      this.#undecodable !== null || this.#waiting !== null ||
+      this.#tap !== null
     ) return;
     // One byte short of the body's end: its last bytes come through the conn's
     // buffer, with any the server sent past them, which then show (a read

@@ -808,3 +808,39 @@ Deno.test("fetchAll(): a response with no body stands though it lists more than 
     [204, 304, 200, 200],
   );
 });
+
+Deno.test("fetchAll(): a body announced with more than 5 codings fails at its head, none of it in the sink, though the server sends it slowly", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      encoder.encode(
+        `HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nContent-Encoding: ${
+          Array(6).fill("gzip").join(",")
+        }\r\n\r\n`,
+      ),
+    );
+    // The head alone first (the client then reads the body straight into
+    // its sink's room), 100 KB later, the rest never: a fail at the body's
+    // end would not come.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await writeAll(conn, new Uint8Array(100_000)).catch(() => {});
+    await readHead(conn).catch(() => {});
+  });
+  let sunk = 0;
+  const started = performance.now();
+  const [result] = await fetchAll([{
+    url: server.url("/slow"),
+    sink: new WritableStream({
+      write(chunk) {
+        sunk += chunk.length;
+      },
+    }),
+  }], { timeout: 5_000 });
+  assert(result !== undefined && !result.ok);
+  assertInstanceOf(result.error, HttpParseError);
+  assertEquals(result.error.code, "invalid-content-encoding");
+  // Before: the raw bytes went to the sink, and the URL failed at its end.
+  assertEquals(sunk, 0);
+  assertLess(performance.now() - started, 1_000);
+});
