@@ -524,10 +524,11 @@ Deno.test("LinkExtractor.nofollow says whether a robots meta tag of the document
   assert(robotsNofollow("noindex, NoFollow"));
   assert(robotsNofollow(" none "));
   assert(!robotsNofollow("googlebot: nofollow"));
-  // The whole list after a name is that crawler's (Google's reading).
-  assert(!robotsNofollow("googlebot: noindex, nofollow"));
-  assert(robotsNofollow("GoogleBot: noindex, nofollow", "googlebot"));
+  assert(robotsNofollow("GoogleBot: nofollow", "googlebot"));
   assert(robotsNofollow("otherbot: noindex, mybot: nofollow", "mybot"));
+  // One field's list after a name, or two fields joined ("googlebot:
+  // noindex" and "nofollow"): the stricter reading.
+  assert(robotsNofollow("googlebot: noindex, nofollow"));
   // A directive's own colon names no crawler.
   assert(robotsNofollow("unavailable_after: 25 Jun 2010, nofollow"));
   assert(!robotsNofollow("nofollowing"));

@@ -439,3 +439,41 @@ Deno.test("BodySink with keepTextOnly keeps a page starting with a BOM (UTF-8 or
   // Saved whole either way.
   assertEquals((await Deno.readFile(`${dir.path}/h.test/png`)).length, 9);
 });
+
+Deno.test("OutputDir.open() looks at its folders again when they changed under it: removed, or a file in a folder's place", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(`${dir.path}/out`);
+  await save(output, "http://h.test/p/q", "q");
+  // Known as folders now: not looked at again, unless creating fails.
+  await Deno.remove(`${dir.path}/out/h.test/p`, { recursive: true });
+  await save(output, "http://h.test/p/r", "r");
+  await Deno.remove(`${dir.path}/out/h.test/p`, { recursive: true });
+  await Deno.writeTextFile(`${dir.path}/out/h.test/p`, "a page");
+  await save(output, "http://h.test/p/s", "s");
+  // Before: "No such file or directory", then "Not a directory", fatal to a crawl.
+  assertEquals(await layout(`${dir.path}/out`), {
+    "h.test/p/index.html": "a page",
+    "h.test/p/s": "s",
+  });
+});
+
+Deno.test("OutputDir takes its folder as a symbolic link to a folder (-o ~/out, out a link), not below it", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(`${dir.path}/real`);
+  await Deno.symlink(`${dir.path}/real`, `${dir.path}/link`);
+  const output = new OutputDir(`${dir.path}/link`);
+  assertEquals(
+    await save(output, "http://h.test/a", "a"),
+    `${dir.path}/link/h.test/a`,
+  );
+  assertEquals(await layout(`${dir.path}/real`), { "h.test/a": "a" });
+  // A link below it is no folder of the tree: it would lead out of it.
+  await Deno.mkdir(`${dir.path}/elsewhere`);
+  await Deno.symlink(`${dir.path}/elsewhere`, `${dir.path}/real/h.test/b`);
+  await assertRejects(
+    () => save(output, "http://h.test/b/c", "c"),
+    DiskError,
+    "Not a directory",
+  );
+  assertEquals(await layout(`${dir.path}/elsewhere`), {});
+});

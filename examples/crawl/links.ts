@@ -299,10 +299,13 @@ const COLON_DIRECTIVES =
 
 /**
  * Whether a robots meta tag's `content`, or an `X-Robots-Tag` value, says not
- * to follow the page's links: a `nofollow` or `none` directive, case aside.
- * A list after a crawler's name (`googlebot: noindex, nofollow`, as Google
- * reads `X-Robots-Tag`) is that crawler's alone: it counts only when the name
- * is `agent`, this crawler's robots.txt token.
+ * to follow the page's links: a `nofollow` or `none` directive, case aside. A
+ * directive after a crawler's name (`googlebot: nofollow`) counts only when
+ * the name is `agent`, this crawler's robots.txt token. The directives after
+ * it in the list count for every crawler: Google reads a list after a name as
+ * that crawler's, but `headers.get()` joins two fields with ", " too
+ * (`googlebot: noindex` and `nofollow`), and a polite crawler takes the
+ * stricter reading.
  *
  * @example
  * ```ts
@@ -310,7 +313,7 @@ const COLON_DIRECTIVES =
  * import { robotsNofollow } from "./links.ts";
  *
  * assert(robotsNofollow("noindex, NoFollow"));
- * assert(!robotsNofollow("googlebot: noindex, nofollow"));
+ * assert(!robotsNofollow("googlebot: nofollow"));
  * assert(robotsNofollow("mybot: nofollow", "mybot"));
  * ```
  *
@@ -323,15 +326,13 @@ export function robotsNofollow(
   agent?: string,
 ): boolean {
   if (value === null || value === undefined) return false;
-  // Whose the directives are, from a name before a colon on.
-  let mine = true;
   for (let directive of value.split(",")) {
     const named = /^\s*([A-Za-z0-9_.-]+)\s*:(.*)$/.exec(directive);
     if (named !== null && !COLON_DIRECTIVES.test(named[1]!)) {
-      mine = named[1]!.toLowerCase() === agent;
+      if (named[1]!.toLowerCase() !== agent) continue;
       directive = named[2]!;
     }
-    if (mine && /^\s*(?:nofollow|none)\s*$/i.test(directive)) return true;
+    if (/^\s*(?:nofollow|none)\s*$/i.test(directive)) return true;
   }
   return false;
 }

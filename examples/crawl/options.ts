@@ -69,7 +69,8 @@ Following links:
       --follow            fetch the links of HTML pages too (a, link, area,
                           iframe, frame; <base href> honoured), from each
                           2xx page's first 8 MiB (none where its robots meta
-                          tag or X-Robots-Tag says nofollow)
+                          tag, name robots or -A's token, or X-Robots-Tag
+                          says nofollow)
       --depth N           deepest link followed (default: no limit)
       --origin ORIGIN     also follow links into ORIGIN; repeatable (default:
                           the seeds' origins only)

@@ -202,9 +202,10 @@ export class OutputDir {
     const relative = urlToPath(url);
     const cut = relative.lastIndexOf("/");
     const name = relative.slice(cut + 1);
-    return this.#serial(() => this.#ensureFolders(relative.slice(0, cut)))
+    const folders = relative.slice(0, cut);
+    return this.#serial(() => this.#ensureFolders(folders))
       // The folder is there for good: the temporary file needs no turn.
-      .then((folder) => this.#create(folder, name));
+      .then((folder) => this.#create(folder, name, folders));
   }
 
   #serial<T>(task: () => Promise<T>): Promise<T> {
@@ -220,19 +221,23 @@ export class OutputDir {
     // Bounded: a crawl of millions of folders looks at them again.
     if (folders.size >= MAX_KNOWN_FOLDERS) folders.clear();
     if (!folders.has(folder)) {
-      await ensureFolder(folder, false);
+      await ensureTop(folder);
       folders.add(folder);
     }
     for (const segment of relative.split("/")) {
       folder = `${folder}/${segment}`;
       if (folders.has(folder)) continue;
-      await ensureFolder(folder, true);
+      await ensureFolder(folder);
       folders.add(folder);
     }
     return folder;
   }
 
-  async #create(folder: string, name: string): Promise<OutputFile> {
+  async #create(
+    folder: string,
+    name: string,
+    relative: string,
+  ): Promise<OutputFile> {
     const target = `${folder}/${name}`;
     let path = this.#folders.has(target) ? `${target}/index.html` : target;
     const part = `${folder}/.~part-${crypto.randomUUID()}`;
@@ -240,7 +245,19 @@ export class OutputDir {
     try {
       file = await Deno.open(part, { write: true, createNew: true });
     } catch (cause) {
-      throw new DiskError("create file", part, cause);
+      if (
+        !(cause instanceof Deno.errors.NotFound ||
+          cause instanceof Deno.errors.NotADirectory)
+      ) throw new DiskError("create file", part, cause);
+      // The tree changed under the crawl (a folder removed, or a file in
+      // its place): every folder is looked at again, once.
+      this.#folders.clear();
+      await this.#serial(() => this.#ensureFolders(relative));
+      try {
+        file = await Deno.open(part, { write: true, createNew: true });
+      } catch (cause) {
+        throw new DiskError("create file", part, cause);
+      }
     }
     // Where it lands is settled at the end, in turn with the folders made: a
     // folder of its name may have appeared meanwhile (one made here is
@@ -284,19 +301,39 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
   }
 }
 
+/**
+ * Makes the output folder, or takes it as it is: a symbolic link to a folder
+ * too (`-o ~/out` with `out` one), as the user named it.
+ */
+async function ensureTop(path: string): Promise<void> {
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new DiskError("inspect", path, error);
+    }
+  }
+  if (info?.isDirectory) return;
+  try {
+    if (info !== null) throw new Deno.errors.NotADirectory("Not a directory");
+    await Deno.mkdir(path, { recursive: true });
+  } catch (cause) {
+    throw new DiskError("create directory", path, cause);
+  }
+}
+
 /** Makes `path` a folder; a file in the way is moved into it as `index.html`. */
-async function ensureFolder(
-  path: string,
-  displaceFile: boolean,
-): Promise<void> {
+async function ensureFolder(path: string): Promise<void> {
   const info = await statOrNull(path);
   if (info?.isDirectory) return;
   try {
     if (info === null) {
-      await Deno.mkdir(path, { recursive: !displaceFile });
+      await Deno.mkdir(path);
       return;
     }
-    if (!info.isFile || !displaceFile) {
+    // Not a symbolic link's target: a link in the tree leads out of it.
+    if (!info.isFile) {
       throw new Deno.errors.NotADirectory("Not a directory");
     }
     // Beside it under a short name: the file's own name plus a suffix may not
