@@ -125,6 +125,22 @@ redisTest(
     await using w1 = work("w1");
     await using w2 = work("w2");
     await using w3 = work("w3");
+    {
+      // All three connected before the first cut: one still starting (a
+      // loaded machine) would find Redis unreachable at its start, which ends
+      // a worker by design.
+      await using client = await RespClient.connect(redis.port);
+      await until(
+        async () => {
+          const list = String(await client.call("CLIENT", "LIST"));
+          return ["w1", "w2", "w3"].every((name) =>
+            list.includes(`name=${name} `)
+          );
+        },
+        "three workers connected",
+        30_000,
+      );
+    }
     for (const at of [500, 2_000, 3_500]) {
       {
         await using client = await RespClient.connect(redis.port);
