@@ -31,7 +31,12 @@ import { BodySink } from "./crawl/body_sink.ts";
 import { DiskError } from "./crawl/disk_error.ts";
 import { Frontier, type FrontierEntry } from "./crawl/frontier.ts";
 import { openUrlList, readUrls, tooLong } from "./crawl/input.ts";
-import { charsetOf, LinkExtractor, robotsNofollow } from "./crawl/links.ts";
+import {
+  charsetOf,
+  isHtml,
+  LinkExtractor,
+  robotsNofollow,
+} from "./crawl/links.ts";
 import {
   type CliOptions,
   HELP,
@@ -324,18 +329,6 @@ function politeDelay(
     };
   }
   return { ms: crawlDelay, note: null };
-}
-
-/** Whether a response is HTML: by its Content-Type, else by its first byte. */
-function isHtml(headers: Headers, body: Uint8Array): boolean {
-  const type = headers.get("content-type");
-  if (type !== null) {
-    return /^\s*(text\/html|application\/xhtml\+xml)/i.test(type);
-  }
-  // No type: markup if its first byte past a UTF-8 BOM and blanks is "<".
-  const bom = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
-  const first = body.findIndex((b, i) => i >= bom && b > 32);
-  return first >= 0 && body[first] === 0x3c;
 }
 
 /** Reads a file named on the command line; a failure is a usage error. */

@@ -126,6 +126,7 @@ import {
   type ScriptShas,
 } from "./distributed/_frontier.ts";
 import { sameOriginLinks } from "./distributed/_links.ts";
+import { isHtml, normalizeUrl } from "./crawl/links.ts";
 import { argsErrorMessage, hideUrlPassword } from "./_args.ts";
 import { type ListedUrl, openListedUrls } from "./crawl/input.ts";
 
@@ -238,15 +239,9 @@ function integer(
 
 /** `URL.href` without its fragment, or `null` when not an http(s) URL. */
 function normalize(text: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(text.trim());
-  } catch {
-    return null;
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") return null;
-  url.hash = "";
-  return url.href;
+  // As the links are (escapes upper-cased, unreserved ones decoded): a seed
+  // and a link to it are one frontier entry.
+  return normalizeUrl(text.trim());
 }
 
 /** Parses the command line; throws {@linkcode UsageError}. */
@@ -921,16 +916,17 @@ function commitOf(
     // With --follow the engine leaves redirects to us: a same-origin target
     // joins the frontier as a link does (deduplicated, in scope), and one
     // elsewhere is not fetched.
-    try {
-      const target = new URL(location, item.url);
-      target.hash = "";
-      if (target.origin === new URL(item.url).origin) links = [target.href];
-    } catch {
-      // An unusable Location: the 3xx is the answer.
+    // Normalised as the links are (a redirect to /a%c3%a9 and a link to
+    // /a%C3%A9 are one entry); an unusable Location: the 3xx is the answer.
+    const target = normalizeUrl(location, item.url);
+    if (
+      target !== null && new URL(target).origin === new URL(item.url).origin
+    ) {
+      links = [target];
     }
   } else if (
     follow && response.status >= 200 && response.status < 300 &&
-    /html/i.test(response.headers.get("content-type") ?? "")
+    isHtml(response.headers, response.body)
   ) {
     const page = new URL(response.url);
     // Links stay on the origin the frontier URL named, even after a redirect.

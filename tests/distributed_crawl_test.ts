@@ -1287,3 +1287,64 @@ redisTest(
     );
   },
 );
+
+redisTest(
+  "distributed_crawl.ts work --follow normalises a redirect's target and its seeds as links: each page fetched once under two spellings; '///host/path' followed; HTML sniffed as crawl.ts does",
+  async () => {
+    await using redis = await startRedis();
+    let base = "";
+    await using server = countingServer((path) => {
+      const html = (text: string, type: string | null = "text/html") =>
+        new Response(
+          text,
+          type === null ? {} : { headers: { "content-type": type } },
+        );
+      switch (path) {
+        case "/start":
+          return html(
+            '<a href="/redir">r</a><a href="/esc%C3%A9">e</a><a href="/tilde/~user">t</a><a href="/triple">3</a><a href="/untyped">u</a><a href="/parsed">p</a>',
+          );
+        case "/redir":
+          return new Response(null, {
+            status: 301,
+            headers: { location: "/esc%c3%a9" },
+          });
+        case "/triple":
+          return new Response(null, {
+            status: 301,
+            headers: { location: `///${new URL(base).host}/tripled` },
+          });
+        case "/untyped":
+          // No Content-Type (bytes: Deno.serve types a string text/plain):
+          // HTML by its first byte, as a browser sniffs it.
+          return new Response(
+            new TextEncoder().encode(' <html><a href="/from-untyped">x</a>'),
+          );
+        case "/parsed":
+          return html(
+            '<a href="/from-parsed">x</a>',
+            "text/x-server-parsed-html",
+          );
+        default:
+          return new Response("leaf");
+      }
+    });
+    base = server.base;
+    await seedUrl(redis, `${server.base}/start`);
+    await seedUrl(redis, `${server.base}/tilde/%7euser`);
+    const out = await run(
+      workArgs(redis, "w", { follow: true, "idle-exit": 500 }),
+    );
+    assertEquals(out.code, 0, out.stderr);
+    // Before: /esc%c3%a9 and /esc%C3%A9, /tilde/%7euser and /tilde/~user.
+    assertEquals(
+      [...server.hits].filter(([, n]) => n > 1),
+      [],
+    );
+    assertEquals(server.hits.get("/esc%C3%A9"), 1);
+    assertEquals(server.hits.get("/tilde/~user"), 1);
+    assertEquals(server.hits.get("/tripled"), 1);
+    assertEquals(server.hits.get("/from-untyped"), 1);
+    assertEquals(server.hits.get("/from-parsed"), undefined);
+  },
+);

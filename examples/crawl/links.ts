@@ -293,6 +293,36 @@ export class LinkExtractor {
   }
 }
 
+/**
+ * Whether a response is HTML, its links to be read: by its `Content-Type`
+ * (`text/html`, `application/xhtml+xml`), else by its first byte past a UTF-8
+ * BOM and blanks being `<`, as a browser sniffs an untyped body.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { isHtml } from "./links.ts";
+ *
+ * assert(isHtml(new Headers({ "content-type": "text/html; charset=utf-8" }), new Uint8Array()));
+ * assert(!isHtml(new Headers({ "content-type": "text/x-server-parsed-html" }), new Uint8Array()));
+ * assert(isHtml(new Headers(), new TextEncoder().encode(" <html>")));
+ * ```
+ *
+ * @param headers The response's header fields.
+ * @param body The body, or its first bytes.
+ * @returns Whether to read its links.
+ */
+export function isHtml(headers: Headers, body: Uint8Array): boolean {
+  const type = headers.get("content-type");
+  if (type !== null) {
+    return /^\s*(text\/html|application\/xhtml\+xml)/i.test(type);
+  }
+  // No type: markup if its first byte past a UTF-8 BOM and blanks is "<".
+  const bom = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  const first = body.findIndex((b, i) => i >= bom && b > 32);
+  return first >= 0 && body[first] === 0x3c;
+}
+
 /** Directives whose own value has a colon: not a crawler's name before one. */
 const COLON_DIRECTIVES =
   /^(?:unavailable_after|max-snippet|max-image-preview|max-video-preview)$/i;
