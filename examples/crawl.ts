@@ -29,7 +29,11 @@ import {
 import { hideUrlPassword } from "./_args.ts";
 import { BodySink } from "./crawl/body_sink.ts";
 import { DiskError } from "./crawl/disk_error.ts";
-import { Frontier, type FrontierEntry } from "./crawl/frontier.ts";
+import {
+  Frontier,
+  type FrontierEntry,
+  MAX_REDIRECTS,
+} from "./crawl/frontier.ts";
 import { openUrlList, readUrls, tooLong } from "./crawl/input.ts";
 import {
   charsetOf,
@@ -879,10 +883,22 @@ async function main(): Promise<number> {
         !result.ok && result.error instanceof DiskError && result.error.fatal
       ) stop(result.error);
       if (frontier !== null && entry !== null) {
-        if (result.ok) {
-          follow(frontier, entry, result, sink, method, agent);
-        }
+        const cut = result.ok
+          ? follow(frontier, entry, result, sink, method, agent)
+          : null;
         frontier.done(entry);
+        if (cut !== null) {
+          if (!quiet) write(line);
+          failBefore(
+            URL.parse(cut, entry.url)?.href ?? cut,
+            new Error(
+              `Cannot fetch: more than ${MAX_REDIRECTS} redirects in a row, the last to ${
+                JSON.stringify(cut)
+              }`,
+            ),
+          );
+          continue;
+        }
       }
       if (!quiet || !result.ok) write(line);
       const queued = frontier !== null
@@ -983,7 +999,8 @@ async function openOutputDir(dir: string): Promise<OutputDir> {
 
 /**
  * Adds the links of an HTML page, or where a redirect leads, to the frontier.
- * `method` is the seeds' (`-X`, or POST for `-d`).
+ * `method` is the seeds' (`-X`, or POST for `-d`). Returns the `Location` of
+ * a redirect past `MAX_REDIRECTS` in a row, not followed: its URL fails.
  */
 function follow(
   frontier: Frontier,
@@ -992,32 +1009,35 @@ function follow(
   sink: BodySink | null,
   method: string,
   agent: string,
-): void {
+): string | null {
   const { response } = result;
   const location = redirectLocation(response);
   if (location !== null) {
+    // One more than fetch follows: the chain fails there, as fetchAll's does.
+    if (entry.redirects >= MAX_REDIRECTS) return location;
     frontier.redirect(
       location,
       entry,
       keepsRequest(response.status, method),
     );
-    return;
+    return null;
   }
   if (response.url !== entry.url) frontier.markSeen(response.url);
   // An error page's links are the site's template, not its content (wget
   // and Scrapy take none).
-  if (response.status < 200 || response.status > 299) return;
+  if (response.status < 200 || response.status > 299) return null;
   // The page's own word (robots meta tag, X-Robots-Tag), as wget obeys it.
-  if (robotsNofollow(response.headers.get("x-robots-tag"), agent)) return;
+  if (robotsNofollow(response.headers.get("x-robots-tag"), agent)) return null;
   const body = sink === null ? response.body : sink.kept();
-  if (!isHtml(response.headers, body)) return;
+  if (!isHtml(response.headers, body)) return null;
   const extractor = new LinkExtractor(response.url, {
     encoding: charsetOf(response.headers, body),
     agent,
   });
   const links = [...extractor.write(body), ...extractor.end()];
-  if (extractor.nofollow) return;
+  if (extractor.nofollow) return null;
   for (const link of links) frontier.add(link, entry);
+  return null;
 }
 
 /**

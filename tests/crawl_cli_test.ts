@@ -2416,3 +2416,25 @@ Deno.test("crawl.ts --follow follows a 300 Multiple Choices' Location, as wget a
   assertEquals(out.code, 0, out.stderr);
   assertEquals(server.hits.get("/choice1"), 1);
 });
+
+Deno.test("crawl.ts --follow fails a 21st redirect in a row, as fetchAll does, where it stopped in silence", async () => {
+  await using server = countingServer((url) => {
+    const hop = /^\/chain\/(\d+)$/.exec(url.pathname);
+    if (hop !== null) {
+      return new Response(null, {
+        status: 302,
+        headers: { location: `/chain/${Number(hop[1]) + 1}` },
+      });
+    }
+    return new Response("", { status: 404 });
+  });
+  const out = await crawl(["--follow", "--json", `${server.base}/chain/0`]);
+  assertEquals(out.code, 1, out.stderr);
+  // The seed and 20 redirects followed, as fetch follows them.
+  assertEquals(server.hits.get("/chain/20"), 1);
+  assertEquals(server.hits.get("/chain/21"), undefined);
+  const last = JSON.parse(out.stdout.trim().split("\n").at(-1)!);
+  assertEquals(last.url, `${server.base}/chain/21`);
+  assertEquals(last.ok, false);
+  assertMatch(last.error.message, /more than 20 redirects in a row/);
+});
