@@ -431,7 +431,7 @@ export function toHeaders(buf: Uint8Array, len: number): Headers {
 
 /**
  * {@linkcode FieldSection.get} of a section's bytes, `buf[0:len]`; with
- * `first`, the value of the first field named `name` alone.
+ * `first`, the value of the first field named `name` that is not empty.
  */
 export function fieldValue(
   buf: Uint8Array,

@@ -1844,9 +1844,9 @@ interface LegacyObject {
 }
 
 /**
- * The value of the first field named `name` of a response the client received
- * (`headers.get` joins repeated fields with ", "); for any other response,
- * `headers.get(name)`.
+ * The value of the first field named `name` that is not empty, of a response
+ * the client received (`headers.get` joins repeated fields with ", "); for any
+ * other response, `headers.get(name)`.
  */
 export function firstField(
   response: HttpResponse,
