@@ -156,3 +156,48 @@ for await (const _ of gate(source(), () => Promise.resolve(true), { signal })) {
   // Before: ~856 B an entry, the abort's pending promise holding every race.
   assertLess(Number(stdout.trim()), 50);
 });
+
+Deno.test("gate() leaves no timer behind when a timer that fired while the consumer held an entry was replaced by a later one", async () => {
+  const started = performance.now();
+  const notBefore: Record<string, number> = {
+    X: started + 20,
+    A: started + 600_000,
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const controller = new AbortController();
+  const stop = setTimeout(() => controller.abort(), 300);
+  const got: string[] = [];
+  for await (
+    const entry of gate(
+      ["X", "Y", "A"],
+      async (entry) => {
+        if (entry === "A") await sleep(5);
+        return true;
+      },
+      { notBefore: (entry) => notBefore[entry], signal: controller.signal },
+    )
+  ) {
+    got.push(entry);
+    // X's timer fires meanwhile, and A's check ends with a later notBefore.
+    if (entry === "Y") await sleep(100);
+  }
+  clearTimeout(stop);
+  // Before: A's 600 s timer stayed pending (the test's sanitizer fails).
+  assertEquals(got, ["Y", "X"]);
+});
+
+Deno.test("gate() drops the entries held for their time once aborted, though several were due together", async () => {
+  const controller = new AbortController();
+  const due = performance.now() + 30;
+  const got: string[] = [];
+  for await (
+    const entry of gate(["a", "b", "c"], () => Promise.resolve(true), {
+      notBefore: () => due,
+      signal: controller.signal,
+    })
+  ) {
+    got.push(entry);
+    controller.abort();
+  }
+  assertEquals(got, ["a"]);
+});

@@ -105,7 +105,8 @@ export async function* gate<T>(
   };
   type Pulled = { kind: "pulled"; result: IteratorResult<T> };
   type PullFailed = { kind: "pull-failed"; error: unknown };
-  type Due = { kind: "due" };
+  /** Its timer's id: one cleared after it fired, its event queued, is stale. */
+  type Due = { kind: "due"; id: ReturnType<typeof setTimeout> };
   type Aborted = { kind: "aborted" };
   type Event = Checked | Pulled | PullFailed | Due | Aborted;
   // What settled, in order, and the wait for the next: each settling posts
@@ -141,6 +142,8 @@ export async function* gate<T>(
         }
         const { entry } = held.splice(i, 1)[0]!;
         yield entry;
+        // Aborted while the consumer had it: the rest held are dropped.
+        if (signal?.aborted) return;
       }
       if (
         !exhausted && !pulling && checking < window && held.length < maxHeld
@@ -162,7 +165,7 @@ export async function* gate<T>(
           // Past 2^31 - 1 ms a timer fires at once: wake at most then, and
           // look again (the loop above holds what is not yet due).
           const id: ReturnType<typeof setTimeout> = setTimeout(
-            () => post({ kind: "due" }),
+            () => post({ kind: "due", id }),
             Math.min(MAX_TIMER_MS, Math.max(0, at - performance.now())),
           );
           timer = { at, id };
@@ -174,7 +177,8 @@ export async function* gate<T>(
       const next = events.shift()!;
       if (next.kind === "aborted") return;
       if (next.kind === "due") {
-        timer = null;
+        // A later timer may have replaced this one since it fired.
+        if (timer?.id === next.id) timer = null;
         continue;
       }
       if (next.kind === "pull-failed") throw next.error;
