@@ -879,28 +879,27 @@ async function main(): Promise<number> {
         continue;
       }
       const line = report(result, entry, sink, cli, stats);
+      /** Where a redirect past the limit in a row would have led: it fails. */
+      let cut: FrontierEntry | null = null;
       if (
         !result.ok && result.error instanceof DiskError && result.error.fatal
       ) stop(result.error);
       if (frontier !== null && entry !== null) {
-        const cut = result.ok
+        cut = result.ok
           ? follow(frontier, entry, result, sink, method, agent)
           : null;
         frontier.done(entry);
-        if (cut !== null) {
-          if (!quiet) write(line);
-          failBefore(
-            URL.parse(cut, entry.url)?.href ?? cut,
-            new Error(
-              `Cannot fetch: more than ${MAX_REDIRECTS} redirects in a row, the last to ${
-                JSON.stringify(cut)
-              }`,
-            ),
-          );
-          continue;
-        }
       }
       if (!quiet || !result.ok) write(line);
+      if (cut !== null) {
+        failBefore(
+          cut.url,
+          new Error(
+            `Cannot fetch: more than ${MAX_REDIRECTS} redirects in a row, the last to ${cut.url}`,
+          ),
+          cut,
+        );
+      }
       const queued = frontier !== null
         ? frontier.queued + frontier.inFlight
         : pulled - stats.requests;
@@ -999,8 +998,9 @@ async function openOutputDir(dir: string): Promise<OutputDir> {
 
 /**
  * Adds the links of an HTML page, or where a redirect leads, to the frontier.
- * `method` is the seeds' (`-X`, or POST for `-d`). Returns the `Location` of
- * a redirect past `MAX_REDIRECTS` in a row, not followed: its URL fails.
+ * `method` is the seeds' (`-X`, or POST for `-d`). Returns where a redirect
+ * past `MAX_REDIRECTS` in a row would have led, not followed, for that URL to
+ * fail (as a link to it would have been fetched: in scope, not seen).
  */
 function follow(
   frontier: Frontier,
@@ -1009,12 +1009,21 @@ function follow(
   sink: BodySink | null,
   method: string,
   agent: string,
-): string | null {
+): FrontierEntry | null {
   const { response } = result;
   const location = redirectLocation(response);
   if (location !== null) {
     // One more than fetch follows: the chain fails there, as fetchAll's does.
-    if (entry.redirects >= MAX_REDIRECTS) return location;
+    if (entry.redirects >= MAX_REDIRECTS) {
+      const target = frontier.redirectTarget(location, entry);
+      return target === null ? null : {
+        url: target,
+        depth: entry.depth,
+        referrer: entry.url,
+        redirects: entry.redirects + 1,
+        seedRequest: false,
+      };
+    }
     frontier.redirect(
       location,
       entry,

@@ -2436,5 +2436,32 @@ Deno.test("crawl.ts --follow fails a 21st redirect in a row, as fetchAll does, w
   const last = JSON.parse(out.stdout.trim().split("\n").at(-1)!);
   assertEquals(last.url, `${server.base}/chain/21`);
   assertEquals(last.ok, false);
+  assertEquals(last.referrer, `${server.base}/chain/20`);
   assertMatch(last.error.message, /more than 20 redirects in a row/);
+});
+
+Deno.test("crawl.ts --follow fails no 21st redirect it would not have followed anyway: back to a URL fetched, or off the crawl's origins", async () => {
+  await using server = countingServer((url) => {
+    const hop = /^\/(back|away)\/(\d+)$/.exec(url.pathname);
+    if (hop !== null) {
+      const next = Number(hop[2]) + 1;
+      const location = next < 21
+        ? `/${hop[1]}/${next}`
+        : hop[1] === "back"
+        ? "/page"
+        : "http://127.0.0.2:9/elsewhere";
+      return new Response(null, { status: 302, headers: { location } });
+    }
+    return url.pathname === "/page"
+      ? new Response('<a href="/back/0">b</a><a href="/away/0">a</a>', {
+        headers: { "content-type": "text/html" },
+      })
+      : new Response("", { status: 404 });
+  });
+  const out = await crawl(["--follow", "--json", `${server.base}/page`]);
+  assertEquals(out.code, 0, out.stderr);
+  assertEquals(server.hits.get("/back/20"), 1);
+  assertEquals(server.hits.get("/away/20"), 1);
+  assertEquals(server.hits.get("/page"), 1);
+  assertEquals(out.stdout.includes('"ok":false'), false, out.stdout);
 });

@@ -243,6 +243,24 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   }
 
   /**
+   * Where {@linkcode Frontier.redirect} would queue `from`'s `Location` but
+   * for the limit of redirects in a row, without queueing it: `null` where it
+   * would drop it anyway (seen before, not http(s), out of scope).
+   *
+   * @param location The `Location`, absolute or relative to `from.url`.
+   * @param from The entry whose response redirected.
+   * @returns The normalised URL, or `null`.
+   */
+  redirectTarget(location: string, from: FrontierEntry): string | null {
+    const normalized = normalizeUrl(location, from.url);
+    if (
+      normalized === null || this.#closed || this.#seen.has(normalized) ||
+      (from.depth !== 0 && !this.allows(normalized))
+    ) return null;
+    return normalized;
+  }
+
+  /**
    * Records a URL as seen without queueing it: the final URL of a redirect, so that
    * links to it are not fetched again.
    *
