@@ -191,9 +191,11 @@ Deno.test("fetchAll(): when a shortage of descriptors ends, waiters of one origi
   assertEquals(result.ok, 4);
   assertEquals(arrivals.length, 4);
   for (let i = 1; i < 4; i++) {
-    // Before: all four within 3 ms once the descriptors came back.
-    assertGreater(arrivals[i]! - arrivals[i - 1]!, 180);
+    // Before: all four within 3 ms once the descriptors came back. (Each gap
+    // has the connects' jitter in it: the three together are held to more.)
+    assertGreater(arrivals[i]! - arrivals[i - 1]!, 100, `${arrivals}`);
   }
+  assertGreater(arrivals[3]! - arrivals[0]!, 3 * 200 - 60);
 });
 
 Deno.test("fetchAll(): a URL short of a descriptor is not held back by its own start's delay: it goes once the descriptors come back", async () => {

@@ -205,7 +205,7 @@ Deno.test("PollableListener takes a burst 4 at a time: accept() until BlockingIO
     clients.push(...await connectMany(portOf(listener), 8));
     await selectUntil(sel, readyFor(listener, EVENT_READ));
     // The loop runs meanwhile, as a server's work between selects lets it.
-    await delay(50);
+    await delay(200);
     assertEquals(maskOf(await sel.select(0), listener), EVENT_READ);
     const round = () => {
       const before = accepted.length;
@@ -220,7 +220,7 @@ Deno.test("PollableListener takes a burst 4 at a time: accept() until BlockingIO
     };
     // Before: 1 a round (each accept() issued the next one only then).
     assertEquals(round(), 4);
-    await delay(50);
+    await delay(200);
     assertEquals(maskOf(await sel.select(0), listener), EVENT_READ);
     assertEquals(round(), 4);
   } finally {
@@ -465,7 +465,7 @@ Deno.test("PollableListener backs off accepting while the process is out of desc
   const more: Deno.Conn[] = [];
   try {
     more.push(...await connectMany(inner.addr.port, 3));
-    await delay(50);
+    await delay(200);
     assertEquals(maskOf(await sel.select(0), listener), EVENT_READ);
     listener.accept().close();
     assertThrows(() => listener.accept(), BlockingIOError);
