@@ -129,6 +129,13 @@ class Job implements Timed {
   /** Its hop waits in `#awaitingConn` for a conn under check; its deadline stays armed. */
   awaitingConn = false;
   /**
+   * Its new conn is up and its request held until its origin's delay after
+   * the last one sent (the deadline queue holds it until then).
+   */
+  sendHold = false;
+  /** Its current hop goes straight to the server (no proxy, no Unix socket). */
+  direct = true;
+  /**
    * It waits in `#fdWaiters` since `fdSince` for a descriptor (`ulimit -n`),
    * keeping its slot: its connect failed for want of one, or it needs a new
    * conn while others wait. Nothing was sent, so the wait is no attempt.
@@ -882,6 +889,7 @@ export class Crawl {
       }
     }
     job.poolKey = key;
+    job.direct = route === null;
     const fresh = given === undefined && this.#dropsConns.size > 0 &&
       this.#dropsConns.has(key) && !canResend(options);
     let slot = given ??
@@ -1065,9 +1073,31 @@ export class Crawl {
         slot.dirty = true;
         this.#watch(slot, 0);
       } else if (job.client !== null && job.slot === slot) {
+        if (
+          (mask & EVENT_WRITE) !== 0 && this.#delays && this.#holdsSend(job)
+        ) {
+          continue;
+        }
         this.#step(job, mask);
       }
     }
+  }
+
+  /**
+   * A request about to go out on a new conn (its connect or handshake just
+   * ended) waits for its origin's delay after the last request sent: starts
+   * are spaced by it, but connects of different lengths brought two requests
+   * 0.5 ms apart to a server under `delay: 30`. Whether it is held now.
+   */
+  #holdsSend(job: Job): boolean {
+    if (!job.direct || job.client!.state !== "connecting") return false;
+    const origin = job.origin!;
+    const at = origin.lastSend + origin.delay;
+    if (at <= loopNow()) return false;
+    job.sendHold = true;
+    this.#watch(job.slot!, 0);
+    this.#timers.set(job, at);
+    return true;
   }
 
   #step(job: Job, mask: number): void {
@@ -1100,6 +1130,15 @@ export class Crawl {
       else if (sent !== job.sentStamp) {
         job.sentStamp = sent;
         job.sentAt = performance.now();
+        // The next request to the origin on a new conn is sent its delay
+        // after this one (see #holdsSend). One on a kept conn goes out at its
+        // start: with keep-alive, starts are spaced from sends too. (Without,
+        // from starts alone: every request connects, and is held.)
+        const origin = job.origin!;
+        if (job.sentAt > origin.lastSend) origin.lastSend = job.sentAt;
+        if (this.#config.keepAlive) {
+          this.#scheduler.sent(origin, job.sentAt, loopNow());
+        }
       }
     }
     const state = client.state;
@@ -1931,6 +1970,10 @@ export class Crawl {
         this.#scheduler.wake(entry as Origin<Job>, now);
       } else if (entry.awaitingFd) {
         this.#fdExpired(entry, now);
+      } else if (entry.sendHold) {
+        entry.sendHold = false;
+        // Another held one may have gone out meanwhile: held again then.
+        if (!this.#holdsSend(entry)) this.#step(entry, EVENT_WRITE);
       } else if (entry.hopUrl !== null) {
         this.#hopExpired(entry, now);
       } else if (entry.sinkWrite !== null) {

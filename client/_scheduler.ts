@@ -138,6 +138,8 @@ export class Origin<J> implements Timed {
   nextStart = -Infinity;
   /** The delay taken at its last start, counted again once its request is sent. */
   delay = 0;
+  /** When its last request was sent (the crawl's): the next waits for `delay` after. */
+  lastSend = -Infinity;
   /** No start before this time (origin-wide backoff). */
   pausedUntil = -Infinity;
   /** Where it is: IDLE (nothing queued), READY, TIMED, FULL or LINGER. */

@@ -1182,3 +1182,29 @@ Deno.test("fetchAll() over https resolves with its kept conns released, though t
   for (const conn of held) conn.close();
   await serving;
 });
+
+Deno.test("fetchAll() with perOrigin.delay sends requests on new conns its delay apart, though their TLS handshakes take different times", async () => {
+  const arrivals: number[] = [];
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+    () => {
+      arrivals.push(performance.now());
+      return new Response("ok");
+    },
+  );
+  const urls = Array.from(
+    { length: 5 },
+    (_, i) => `https://localhost:${server.addr.port}/${i}`,
+  );
+  const results = await fetchAll(urls, {
+    caCerts: [ca],
+    perOrigin: { concurrency: 5, delay: 30 },
+  });
+  assert(results.every((r) => r.ok));
+  arrivals.sort((a, b) => a - b);
+  for (let i = 1; i < arrivals.length; i++) {
+    // Before: the first handshake (~30 ms, the process's first) let the
+    // second request, started 30 ms later on a quicker one, in 0.5 ms after.
+    assertGreater(arrivals[i]! - arrivals[i - 1]!, 25, `${arrivals}`);
+  }
+});
