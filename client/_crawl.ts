@@ -133,6 +133,8 @@ class Job implements Timed {
    * the last one sent (the deadline queue holds it until then).
    */
   sendHold = false;
+  /** Until when, while `sendHold` (its own deadline may come first). */
+  holdUntil = 0;
   /** Its current hop goes straight to the server (no proxy, no Unix socket). */
   direct = true;
   /**
@@ -1090,13 +1092,27 @@ export class Crawl {
    * 0.5 ms apart to a server under `delay: 30`. Whether it is held now.
    */
   #holdsSend(job: Job): boolean {
-    if (!job.direct || job.client!.state !== "connecting") return false;
+    const client = job.client!;
+    // A failed connect is no request: it ends at once.
+    if (
+      !job.direct || client.state !== "connecting" ||
+      client.pollable.error !== null
+    ) return false;
     const origin = job.origin!;
+    const now = loopNow();
     const at = origin.lastSend + origin.delay;
-    if (at <= loopNow()) return false;
+    if (at <= now) {
+      // Its request goes out now: the next one is held from here, not from
+      // when this one's body is all sent (one released at the same time
+      // would go out with it).
+      origin.lastSend = now;
+      return false;
+    }
     job.sendHold = true;
+    job.holdUntil = at;
     this.#watch(job.slot!, 0);
-    this.#timers.set(job, at);
+    // Its own deadline may come first: it fails then, not at the hold's end.
+    this.#timers.set(job, Math.min(at, client.deadline));
     return true;
   }
 
@@ -1972,8 +1988,10 @@ export class Crawl {
         this.#fdExpired(entry, now);
       } else if (entry.sendHold) {
         entry.sendHold = false;
-        // Another held one may have gone out meanwhile: held again then.
-        if (!this.#holdsSend(entry)) this.#step(entry, EVENT_WRITE);
+        // Its deadline came first: the client fails with its timeout. Else
+        // another held one may have gone out meanwhile: held again then.
+        if (now < entry.holdUntil) this.#step(entry, 0);
+        else if (!this.#holdsSend(entry)) this.#step(entry, EVENT_WRITE);
       } else if (entry.hopUrl !== null) {
         this.#hopExpired(entry, now);
       } else if (entry.sinkWrite !== null) {

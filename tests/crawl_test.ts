@@ -2395,3 +2395,40 @@ Deno.test("fetchAll() keeps origins apart when one's text is a prefix of the oth
     await Promise.all(pair.map((s) => s.shutdown()));
   }
 });
+
+Deno.test("fetchAll() with perOrigin.delay and keepAlive: false spaces POSTs whose streamed bodies take long: the next is held from when one begins to go out, not from its end", async () => {
+  const arrivals: number[] = [];
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      // The head is in: the request reached the server.
+      arrivals.push(performance.now());
+      await request.arrayBuffer();
+      return new Response("ok");
+    },
+  );
+  const trickle = () => {
+    let sent = 0;
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        controller.enqueue(new TextEncoder().encode(`chunk ${sent}`));
+        if (++sent === 3) controller.close();
+      },
+    });
+  };
+  const results = await fetchAll(
+    Array.from({ length: 6 }, (_, i) => ({
+      url: `http://127.0.0.1:${server.addr.port}/${i}`,
+      method: "POST",
+      body: trickle(),
+    })),
+    { perOrigin: { concurrency: 6, delay: 100 }, keepAlive: false },
+  );
+  assert(results.every((r) => r.ok));
+  arrivals.sort((a, b) => a - b);
+  for (let i = 1; i < arrivals.length; i++) {
+    // Before: two held until the same time went out together (0.02 ms).
+    assertGreater(arrivals[i]! - arrivals[i - 1]!, 90, `${arrivals}`);
+  }
+});
