@@ -447,14 +447,10 @@ export function fieldValue(
     while (lf < len && buf[lf] !== LF) lf++;
     if (sameName(buf, i, colon, name)) {
       const v = latin1(buf, colon + 1, lf);
+      if (!first) value = value === null ? v : `${value}, ${v}`;
       // The first with a value: an empty Location ahead of the real one
       // (a misconfigured proxy adds it) would lead back to the same URL.
-      if (first) {
-        if (v !== "") return v;
-        i = lf + 1;
-        continue;
-      }
-      value = value === null ? v : `${value}, ${v}`;
+      else if (v !== "") return v;
     }
     i = lf + 1;
   }

@@ -1849,7 +1849,7 @@ interface LegacyObject {
  * other response, `headers.get(name)`.
  */
 export function firstField(
-  response: HttpResponse,
+  response: Pick<HttpResponse, "headers">,
   name: string,
 ): string | null {
   return response instanceof ReceivedResponse
@@ -1890,9 +1890,7 @@ export function redirectLocation(
   if (!REDIRECT_STATUSES.has(response.status) && response.status !== 300) {
     return null;
   }
-  const location = response instanceof ReceivedResponse
-    ? ReceivedResponse.firstField(response, "location")
-    : response.headers.get("location");
+  const location = firstField(response, "location");
   return location === null || location === "" ? null : utf8Location(location);
 }
 

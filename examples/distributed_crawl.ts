@@ -127,6 +127,7 @@ import {
 } from "./distributed/_frontier.ts";
 import { sameOriginLinks } from "./distributed/_links.ts";
 import { isHtml, normalizeUrl } from "./crawl/links.ts";
+import { MAX_TIMER_MS as MAX_MS } from "./crawl/_util.ts";
 import { argsErrorMessage, hideUrlPassword } from "./_args.ts";
 import { type ListedUrl, openListedUrls } from "./crawl/input.ts";
 
@@ -213,9 +214,6 @@ type Command =
   | { command: "seed"; common: Common; urls: string[]; input?: string }
   | { command: "status"; common: Common; json: boolean }
   | { command: "work"; options: WorkOptions };
-
-/** The longest time in milliseconds a timer can wait (about 24.8 days). */
-const MAX_MS = 2 ** 31 - 1;
 
 function integer(
   flag: string,

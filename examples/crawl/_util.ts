@@ -21,3 +21,6 @@ export function httpUrl(url: string | URL, action: string): URL {
   }
   return parsed;
 }
+
+/** The longest wait a timer takes, 2^31 - 1 ms (~24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { argsErrorMessage, hideUrlPassword } from "../_args.ts";
+import { MAX_TIMER_MS as MAX_MS } from "./_util.ts";
 
 /** The help text of `crawl.ts --help`. */
 export const HELP = `Usage: crawl.ts [options] [URL...]
@@ -152,9 +153,6 @@ export interface CliOptions {
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-/** The longest time in milliseconds a timer can wait (about 24.8 days). */
-const MAX_MS = 2 ** 31 - 1;
 
 /** `--max-bytes` unless given: 1 GiB, Scrapy's `DOWNLOAD_MAXSIZE`. */
 const DEFAULT_MAX_BYTES = 1 << 30;

@@ -6,8 +6,7 @@
  * @module
  */
 
-/** The longest wait a timer takes (2^31 - 1 ms); a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { MAX_TIMER_MS } from "./_util.ts";
 
 /** What {@linkcode gate} does with an entry the check refused. */
 export type Refused<T> = (entry: T, error: unknown) => void;
