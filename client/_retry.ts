@@ -8,7 +8,7 @@
  */
 import { HttpParseError } from "./http_parse_error.ts";
 import { ProxyError } from "./proxy_error.ts";
-import { isShortage } from "../selector/_util.ts";
+import { isShortage, isUnreachable } from "../selector/_util.ts";
 import { shown } from "./_redact.ts";
 import type { RetryOptions } from "./fetch_all.ts";
 
@@ -213,9 +213,11 @@ export function isTransient(error: unknown): boolean {
   for (const kind of TRANSIENT_ERRORS) {
     if (error instanceof kind) return true;
   }
+  if (!(error instanceof Error)) return false;
   // This machine out of descriptors (a crawl wider than `ulimit -n`): they
-  // come back as other connections close.
-  return error instanceof Error && isShortage(error);
+  // come back as other connections close. No route to the host, or a lookup
+  // the resolver could not answer for now: as urllib3 and Scrapy retry them.
+  return isShortage(error) || isUnreachable(error);
 }
 
 /** How one attempt ended, as the policy needs to know it. */

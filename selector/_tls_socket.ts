@@ -14,6 +14,7 @@ import { isIP } from "node:net";
 import { Duplex } from "node:stream";
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { allocate, MAX_SMALL } from "./_slab.ts";
+import { connectError } from "./_util.ts";
 import type { Connecting, Transport } from "./_transport.ts";
 
 /** What `PollableConn.connectTls` takes: `Deno.connectTls`'s options. */
@@ -94,7 +95,7 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
           reject(error);
         }
       });
-    }, (error) => reject(lookupError(error, hostname)));
+    }, (error) => reject(connectError(error, hostname)));
   };
   attempt(options.caCerts?.length ? options.caCerts : undefined);
   return {
@@ -222,20 +223,6 @@ function explained(error: unknown, why: string): unknown {
   // The original node:tls error stays the cause: isUnknownIssuer() reads its code.
   (out as { cause?: unknown }).cause = error.cause ?? error;
   return out;
-}
-
-/**
- * `Deno.connect`'s error, naming the host when it is a failed lookup: a plain
- * `Error` (no `Deno.errors` class names one) that does not say which name.
- */
-function lookupError(error: unknown, hostname: string): unknown {
-  if (
-    !(error instanceof Error) || error.constructor !== Error ||
-    error.message.includes(hostname)
-  ) return error;
-  return new Error(`Cannot connect to "${hostname}": ${error.message}`, {
-    cause: error,
-  });
 }
 
 /**

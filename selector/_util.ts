@@ -42,3 +42,43 @@ export function isShortage(error: Error): boolean {
     ? /^(EMFILE|ENFILE|ENOBUFS|ENOMEM)$/.test(code)
     : /\(os error (24|23|105|12)\)/.test(error.message);
 }
+
+/**
+ * `Deno.connect`'s error, naming the host when Deno's does not: Deno 2.9 has no
+ * `Deno.errors` class for a failed lookup or an unreachable host, and words
+ * them as a plain `Error` without the name ("failed to lookup address
+ * information: ...", "No route to host (os error 113)"). The errno `code`, when
+ * Deno gives one, stays on the error. This machine short of descriptors is not
+ * about the host, and keeps its own words.
+ */
+export function connectError(error: unknown, hostname: string): unknown {
+  if (
+    !(error instanceof Error) || error.constructor !== Error ||
+    error.message.includes(hostname) || isShortage(error)
+  ) return error;
+  const named = new Error(`Cannot connect to "${hostname}": ${error.message}`, {
+    cause: error,
+  });
+  const code = (error as { code?: unknown }).code;
+  if (code !== undefined) (named as { code?: unknown }).code = code;
+  return named;
+}
+
+/**
+ * Whether a connect failed on the way to the host, in a way a later try may
+ * not: no route to the host or its network (EHOSTUNREACH, ENETUNREACH,
+ * EHOSTDOWN, ENETDOWN), or a lookup the resolver could not answer for now
+ * (EAI_AGAIN, "Temporary failure in name resolution"). A name that does not
+ * exist is not one: it fails the same way again.
+ */
+export function isUnreachable(error: Error): boolean {
+  if (error instanceof Deno.errors.NetworkUnreachable) return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string") {
+    return /^(EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|ENETDOWN|EAI_AGAIN)$/.test(
+      code,
+    );
+  }
+  return /\(os error (113|101|112|100)\)|temporary failure in name resolution/i
+    .test(error.message);
+}

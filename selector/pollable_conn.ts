@@ -8,7 +8,7 @@ import { BlockingIOError } from "./errors.ts";
 import { EVENT_READ, EVENT_WRITE } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
 import { allocate } from "./_slab.ts";
-import { asError, closeQuietly, describe } from "./_util.ts";
+import { asError, closeQuietly, connectError, describe } from "./_util.ts";
 import { connectTlsSocket, startTlsSocket } from "./_tls_socket.ts";
 import type { Connecting, Transport } from "./_transport.ts";
 import {
@@ -185,6 +185,8 @@ export class PollableConn implements Pollable, Disposable {
   #closed = false;
   /** Why connecting or reading failed: both directions are done. */
   #error: Error | null = null;
+  /** The host a TCP `connect()` names: its errors name it too. */
+  #host: string | undefined = undefined;
   /**
    * Why writing failed (EPIPE after the peer closed, say): `send` is done, but
    * what the peer sent before is still read, as the kernel still holds it.
@@ -299,7 +301,14 @@ export class PollableConn implements Pollable, Disposable {
         signal: abort.signal,
       })
       : Deno.connect(options as Deno.UnixConnectOptions);
-    return PollableConn.#connecting({ promise, cancel: () => abort.abort() });
+    const conn = PollableConn.#connecting({
+      promise,
+      cancel: () => abort.abort(),
+    });
+    if (tcp) {
+      conn.#host = (options as Deno.ConnectOptions).hostname ?? "127.0.0.1";
+    }
+    return conn;
   }
 
   /**
@@ -989,7 +998,8 @@ export class PollableConn implements Pollable, Disposable {
   #onConnectError = (error: unknown): void => {
     this.#cancel = null;
     if (this.#closed) return;
-    this.#fail(error);
+    const host = this.#host;
+    this.#fail(host === undefined ? error : connectError(error, host));
   };
 
   #fail(error: unknown): void {

@@ -8,6 +8,7 @@ import {
   retryDelay,
   retryPolicy,
 } from "../client/_retry.ts";
+import { connectError } from "../selector/_util.ts";
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
 const retryAfter = (value: string) => new Headers({ "retry-after": value });
@@ -208,7 +209,14 @@ Deno.test("originPause() pauses on 429 and 503 with Retry-After only, capped", (
   assertEquals(originPause(301, "2", 30_000, NOW), 0);
 });
 
-Deno.test("isTransient() accepts connection errors, timeouts, empty responses and a shortage of descriptors or ports only", () => {
+Deno.test("isTransient() accepts connection errors, timeouts, empty responses, unreachable hosts, a resolver's temporary failure and a shortage of descriptors or ports only", () => {
+  // As Deno 2.9.6 words them: a plain Error, with the errno as `code` when
+  // there is one, and as the plain TCP and TLS connects name the host in them.
+  const noRoute = Object.assign(new Error("No route to host (os error 113)"), {
+    code: "EHOSTUNREACH",
+  });
+  const lookup = (why: string) =>
+    new Error(`failed to lookup address information: ${why}`);
   for (
     const error of [
       new Deno.errors.ConnectionRefused("x"),
@@ -221,6 +229,16 @@ Deno.test("isTransient() accepts connection errors, timeouts, empty responses an
         code: "EMFILE",
       }),
       new Deno.errors.AddrNotAvailable("x"),
+      noRoute,
+      connectError(noRoute, "dead.test") as Error,
+      new Deno.errors.NetworkUnreachable(
+        "Network is unreachable (os error 101)",
+      ),
+      lookup("Temporary failure in name resolution"),
+      connectError(
+        lookup("Temporary failure in name resolution"),
+        "a.test",
+      ) as Error,
     ]
   ) assert(isTransient(error), String(error));
   for (
@@ -228,6 +246,12 @@ Deno.test("isTransient() accepts connection errors, timeouts, empty responses an
       new TypeError("x"),
       new HttpParseError("body-too-large", "x", 0),
       new Deno.errors.PermissionDenied("x"),
+      // A name that does not exist does not come to exist on a retry.
+      lookup("Name or service not known"),
+      connectError(
+        lookup("Name or service not known"),
+        "nosuch.invalid",
+      ) as Error,
       "reason",
     ]
   ) assert(!isTransient(error), String(error));

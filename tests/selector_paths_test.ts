@@ -499,6 +499,28 @@ Deno.test('PollableConn.connectTls() to "[::1]" checks the certificate for the a
   await served;
 });
 
+Deno.test("PollableConn.connect() to a name that does not resolve fails with the resolver's error, naming the host", async () => {
+  // As over TLS: Deno's own message says only "failed to lookup address
+  // information" (a plain Error), not which name.
+  using conn = PollableConn.connect({
+    hostname: "selectors-test.invalid",
+    port: 80,
+  });
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  await selectUntil(sel, readyFor(conn, EVENT_WRITE), { timeout: 20_000 });
+  assert(conn.error !== null);
+  assertStringIncludes(
+    conn.error.message,
+    'Cannot connect to "selectors-test.invalid": ',
+  );
+  assert(conn.error.cause instanceof Error);
+  assert(
+    !Object.values(Deno.errors).some((c) => conn.error instanceof c),
+    String(conn.error),
+  );
+});
+
 Deno.test("PollableConn.connectTls() to a name that does not resolve fails with the resolver's error", async () => {
   // .invalid never resolves (RFC 6761). Deno.connect reports this with a plain
   // Error too: no Deno.errors class names a failed lookup.
