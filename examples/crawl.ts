@@ -69,6 +69,8 @@ const CREDENTIALS = /^(?:authorization|cookie)$/i;
  */
 const MAX_CRAWL_DELAY = 300_000;
 const encoder = new TextEncoder();
+/** How many characters of results may wait for a slow reader of stdout. */
+const OUT_AHEAD = 1 << 16;
 const decoder = new TextDecoder();
 
 /**
@@ -219,6 +221,7 @@ class Progress {
   #shown = false;
   /** The terminal went away (a `setsid` job's): no bar any more. */
   #off = false;
+  #paused = 0;
   #state = { done: 0, queued: 0, bytes: 0, errors: 0 };
 
   constructor(total: number | null, enabled: boolean) {
@@ -237,6 +240,20 @@ class Progress {
   around(write: () => void): void {
     this.#clear();
     write();
+  }
+
+  /**
+   * Clears the bar and draws it no more until as many `resume()`s: a write
+   * to the terminal is under way, and may take a while (stdout a pipe whose
+   * reader is slow).
+   */
+  pause(): void {
+    this.#paused++;
+    this.#clear();
+  }
+
+  resume(): void {
+    this.#paused--;
   }
 
   stop(): void {
@@ -264,7 +281,7 @@ class Progress {
   }
 
   #draw(): void {
-    if (this.#off) return;
+    if (this.#off || this.#paused > 0) return;
     const { done, queued, bytes, errors } = this.#state;
     const seconds = (performance.now() - this.#started) / 1000;
     const rate = seconds > 0 ? bytes / seconds : 0;
@@ -457,6 +474,15 @@ async function main(): Promise<number> {
           "no URL given: pass URLs, -i FILE, pipe them on stdin, or use --demo",
         );
       }
+    }
+    if (
+      options.warc !== undefined && options.input !== undefined &&
+      options.input !== "-" && await sameFile(options.input, options.warc)
+    ) {
+      // Opening the WARC empties it before a line of the list is read.
+      throw new UsageError(
+        `--warc ${options.warc} is the URL list (-i): it would be overwritten`,
+      );
     }
     const method = options.method ?? (body === undefined ? "GET" : "POST");
     if (body !== undefined && (method === "GET" || method === "HEAD")) {
@@ -848,21 +874,49 @@ async function main(): Promise<number> {
     Deno.stderr.isTerminal() && !typing && !dumbTerminal(),
   );
   let stdoutOpen = true;
-  const write = (text: string) =>
-    progress.around(() => {
-      if (!stdoutOpen) return;
-      try {
-        const bytes = encoder.encode(text);
+  /**
+   * Results go out without blocking the loop: a reader that pauses (`| less`)
+   * held every connection still, timed them out, and kept signals out. Lines
+   * wait here while a write is under way and go out together in the next one
+   * (one write per line cost a quarter of a fast crawl's time); past
+   * {@linkcode OUT_AHEAD} bytes waiting, the loop waits for its reader.
+   */
+  let waiting: string[] = [];
+  let waitingLength = 0;
+  let writing: Promise<void> | null = null;
+  const drain = async () => {
+    progress.pause();
+    try {
+      while (waiting.length > 0 && stdoutOpen) {
+        const bytes = encoder.encode(waiting.join(""));
+        waiting = [];
+        waitingLength = 0;
         for (let n = 0; n < bytes.length;) {
-          n += Deno.stdout.writeSync(bytes.subarray(n));
+          n += await Deno.stdout.write(bytes.subarray(n));
         }
-      } catch (e) {
-        if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
-        // `crawl.ts ... | head`: the reader is gone, so the crawl is done.
-        stdoutOpen = false;
-        stop(null);
       }
-    });
+    } catch (e) {
+      stdoutOpen = false;
+      // `crawl.ts ... | head`: the reader is gone, so the crawl is done. Any
+      // other error (a full disk) stops it too, and is what it ends on.
+      stop(
+        e instanceof Deno.errors.BrokenPipe
+          ? null
+          : new DiskError("write the results to", "standard output", e),
+      );
+    } finally {
+      waiting = [];
+      writing = null;
+      progress.resume();
+    }
+  };
+  const write = (text: string): Promise<void> => {
+    if (!stdoutOpen) return Promise.resolve();
+    waiting.push(text);
+    waitingLength += text.length;
+    writing ??= drain();
+    return waitingLength > OUT_AHEAD ? writing : Promise.resolve();
+  };
 
   try {
     for await (const { result } of fetchEach(source, engine)) {
@@ -890,9 +944,9 @@ async function main(): Promise<number> {
           : null;
         frontier.done(entry);
       }
-      if (!quiet || !result.ok) write(line);
+      if (!quiet || !result.ok) await write(line);
       if (cut !== null) {
-        failBefore(
+        await failBefore(
           cut.url,
           new Error(
             `Cannot fetch: more than ${MAX_REDIRECTS} redirects in a row, the last to ${cut.url}`,
@@ -915,6 +969,8 @@ async function main(): Promise<number> {
     throw e;
   } finally {
     crawling = false;
+    // The last lines may still be on their way.
+    await writing;
     progress.stop();
     // Still listening: a Ctrl-C now must not kill the process mid-record.
     try {
@@ -969,6 +1025,16 @@ async function main(): Promise<number> {
   // The archive misses exchanges that were fetched: a script must see it.
   if ((archive?.dropped ?? 0) > 0) return 1;
   return stats.failed === 0 ? 0 : 1;
+}
+
+/** Whether two paths name one file that exists (not if either cannot be looked at). */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  try {
+    const [x, y] = await Promise.all([Deno.stat(a), Deno.stat(b)]);
+    return x.dev === y.dev && x.ino !== null && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }
 
 /** Creates the output folder and checks that a file can be created and looked at in it. */

@@ -19,7 +19,7 @@ import { gzipSync } from "node:zlib";
 import { WARCParser } from "npm:warcio@2.4.11";
 import { urlToPath } from "../examples/crawl/output_dir.ts";
 import { cert, key, testdata } from "./_tls.ts";
-import { concat } from "./_net.ts";
+import { concat, within } from "./_net.ts";
 import { rawServer, writeSplit } from "./_raw_http.ts";
 import { sha1, warcioIndex } from "./_warc.ts";
 
@@ -1277,6 +1277,83 @@ Deno.test("crawl.ts whose reader closed its stdout stops and exits 141, as a she
   assertEquals(status.code, 141, stderr);
   assertLess(server.hits.size, 4);
   assertMatch(stderr, /interrupted/);
+});
+
+Deno.test("crawl.ts whose reader of stdout pauses longer than -t waits for it: nothing times out", async () => {
+  await using server = countingServer(() => new Response("ok"));
+  await using dir = await tempDir();
+  // 1,500 result lines: more than a pipe holds (64 KiB).
+  const list = `${dir.path}/urls.txt`;
+  await Deno.writeTextFile(
+    list,
+    Array.from({ length: 1_500 }, (_, i) => `${server.base}/${i}\n`).join(""),
+  );
+  // `| less` on its first page: nothing read for twice the timeout.
+  const child = new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      '"$0" "$@" | (sleep 2; cat)',
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--no-config",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      CRAWL,
+      ...["-c", "16", "-t", "1000", "-i", list],
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const { code, stdout, stderr } = await within(
+    child.output(),
+    30_000,
+    "crawl",
+  );
+  const err = decoder.decode(stderr);
+  assertEquals(code, 0, err);
+  assertMatch(err, /requests\s+1500 \(1500 ok, 0 failed\)/);
+  assertEquals(decoder.decode(stdout).match(/^200 OK /gm)?.length, 1_500);
+});
+
+Deno.test("crawl.ts whose stdout fails (a full disk) stops, says so and exits 1", async () => {
+  await using server = countingServer(() => new Response("ok"));
+  const child = new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      'exec "$0" "$@" > /dev/full',
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--no-config",
+      "--allow-net=127.0.0.1",
+      CRAWL,
+      `${server.base}/1`,
+      `${server.base}/2`,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const { code, stderr } = await within(child.output(), 20_000, "crawl");
+  const err = decoder.decode(stderr);
+  assertEquals(code, 1, err);
+  assertStringIncludes(
+    err,
+    "crawl: Cannot write the results to 'standard output': No space left on device",
+  );
+  assertMatch(err, /requests\s+\d/); // the summary still comes
+});
+
+Deno.test("crawl.ts refuses a --warc file that is its -i URL list, which opening it would empty", async () => {
+  await using dir = await tempDir();
+  const list = `${dir.path}/urls.txt`;
+  await Deno.writeTextFile(list, "http://127.0.0.1:1/\n");
+  const { code, stderr } = await crawl(["-i", list, "--warc", list]);
+  assertEquals(code, 2, stderr);
+  assertStringIncludes(stderr, "is the URL list (-i): it would be overwritten");
+  assertEquals(await Deno.readTextFile(list), "http://127.0.0.1:1/\n");
 });
 
 Deno.test("crawl.ts shows the control characters of a URL from its list escaped, not raw on the terminal", async () => {

@@ -242,13 +242,15 @@ export class OutputDir {
     let path = this.#folders.has(target) ? `${target}/index.html` : target;
     const part = `${folder}/.~part-${crypto.randomUUID()}`;
     let file: Deno.FsFile;
+    // Its errors name the page's file, not the hidden one it is written to
+    // first: that is the name a user knows.
     try {
       file = await Deno.open(part, { write: true, createNew: true });
     } catch (cause) {
       if (
         !(cause instanceof Deno.errors.NotFound ||
           cause instanceof Deno.errors.NotADirectory)
-      ) throw new DiskError("create file", part, cause);
+      ) throw new DiskError("create file", path, cause);
       // The tree changed under the crawl (a folder removed, or a file in
       // its place): every folder is looked at again, once.
       this.#folders.clear();
@@ -256,7 +258,7 @@ export class OutputDir {
       try {
         file = await Deno.open(part, { write: true, createNew: true });
       } catch (cause) {
-        throw new DiskError("create file", part, cause);
+        throw new DiskError("create file", path, cause);
       }
     }
     // Where it lands is settled at the end, in turn with the folders made: a
