@@ -525,8 +525,13 @@ async function main(): Promise<number> {
   let frontier: Frontier | null = null;
   const stop = (error: DiskError | null) => {
     if (error !== null && fatal === null) fatal = error;
+    // The URLs in flight fail with the stop, not with another URL's disk
+    // error: their own files were never the problem.
     controller.abort(
-      error ?? new DOMException("Interrupted", "AbortError"),
+      new DOMException(
+        error === null ? "Interrupted" : `Stopped: ${error.message}`,
+        "AbortError",
+      ),
     );
     frontier?.close();
   };

@@ -1771,6 +1771,36 @@ Deno.test("crawl.ts stops on a disk error mid-crawl with one line, exit code 1, 
   assertEquals(index[0]!["warc-type"], "warcinfo");
 });
 
+Deno.test("crawl.ts stopped by one URL's disk error fails the URLs in flight as stopped, not with that URL's error", async () => {
+  await using server = countingServer(async (url) => {
+    // /a comes at once; the others are in flight when its file fails.
+    if (url.pathname !== "/a") await new Promise((r) => setTimeout(r, 300));
+    return new Response(`body of ${url.pathname}`);
+  });
+  await using dir = await tempDir();
+  const out = `${dir.path}/out`;
+  const host = urlToPath(`${server.base}/`).split("/")[0]!;
+  await Deno.mkdir(out);
+  await Deno.symlink("/dev/full", `${out}/${host}`);
+  const { code, stdout, stderr } = await crawl([
+    "-o",
+    out,
+    "-c",
+    "4",
+    ...["a", "b", "c", "d"].map((p) => `${server.base}/${p}`),
+  ]);
+  assertEquals(code, 1, stderr);
+  const failed = stdout.split("\n").filter((line) => line.startsWith("ERR "));
+  assertEquals(failed.length, 4, stdout);
+  assertEquals(
+    failed.filter((line) => /^ERR DiskError: /.test(line)).length,
+    1,
+  );
+  for (const line of failed.filter((l) => !l.endsWith("/a"))) {
+    assertMatch(line, /^ERR AbortError: Stopped: Cannot create directory /);
+  }
+});
+
 Deno.test({
   name: "crawl.ts --unix-socket sends every request over the socket",
   fn: async () => {
