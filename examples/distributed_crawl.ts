@@ -1050,6 +1050,7 @@ async function work(o: WorkOptions): Promise<number> {
   let fetched = 0;
   let failed = 0;
   let failure: unknown = null;
+  let verbose = o.verbose;
   try {
     for await (const { result } of fetchEach(source, options)) {
       const item = result.data as FrontierItem;
@@ -1059,12 +1060,23 @@ async function work(o: WorkOptions): Promise<number> {
       }
       fetched++;
       if (!result.ok) failed++;
-      if (o.verbose) {
-        console.log(
-          result.ok
-            ? `${result.response.status} ${result.response.body.length} ${result.url}`
-            : `ERR ${result.url} ${errorText(result.error)}`,
-        );
+      if (verbose) {
+        try {
+          console.log(
+            result.ok
+              ? `${result.response.status} ${result.response.body.length} ${result.url}`
+              : `ERR ${result.url} ${errorText(result.error)}`,
+          );
+        } catch (e) {
+          // stdout on a full disk: the log is lost, not the work. The worker
+          // goes on, its results committed and its entries released.
+          verbose = false;
+          console.error(
+            `distributed_crawl.ts: ${o.name}: cannot write to standard output (${
+              errorText(e)
+            }); no more --verbose lines`,
+          );
+        }
       }
       committer.add(commitOf(result, item, o.follow));
     }

@@ -20,6 +20,7 @@ import {
   heldServer,
   Run,
   run,
+  SCRIPT,
   seedFile,
   seedHeld,
   seedPaths,
@@ -1346,5 +1347,50 @@ redisTest(
     assertEquals(server.hits.get("/tripled"), 1);
     assertEquals(server.hits.get("/from-untyped"), 1);
     assertEquals(server.hits.get("/from-parsed"), undefined);
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work --verbose with its stdout on a full disk stops logging, not working: every URL committed, exit 0",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(() => new Response("ok"));
+    const urls = await seedPaths(redis, server.base, 20, "v");
+    // A shell, for its redirect to /dev/full (Linux).
+    const child = new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        'exec "$0" "$@" > /dev/full',
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        "--no-prompt",
+        "--allow-net=127.0.0.1",
+        "--allow-read",
+        SCRIPT,
+        ...workArgs(redis, "w1", { verbose: true, "idle-exit": 300 })
+          .filter((arg) => arg !== "--json"),
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const { code, stderr } = await child.output().finally(() =>
+      clearTimeout(timer)
+    );
+    const err = new TextDecoder().decode(stderr);
+    assertEquals(code, 0, err);
+    assertStringIncludes(
+      err,
+      "w1: cannot write to standard output (Error: No space left on device",
+    );
+    assertEquals(await statusJson(redis), {
+      frontier: 0,
+      pending: { w1: 0 },
+      results: urls.length,
+      errors: 0,
+    });
   },
 );
