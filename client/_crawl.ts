@@ -50,6 +50,7 @@ import {
   kReuse,
   kRoute,
   kStamps,
+  kTotalDeadline,
   kTotalLimit,
   kTransport,
   kUnreadMayWait,
@@ -135,6 +136,11 @@ class Job implements Timed {
   sendHold = false;
   /** Until when, while `sendHold` (its own deadline may come first). */
   holdUntil = 0;
+  /**
+   * When the current hop's new conn came up, if its request was held: the
+   * hold is no part of its connect time (`NaN` otherwise).
+   */
+  upAt = NaN;
   /** Its current hop goes straight to the server (no proxy, no Unix socket). */
   direct = true;
   /**
@@ -892,6 +898,7 @@ export class Crawl {
     }
     job.poolKey = key;
     job.direct = route === null;
+    job.upAt = NaN;
     const fresh = given === undefined && this.#dropsConns.size > 0 &&
       this.#dropsConns.has(key) && !canResend(options);
     let slot = given ??
@@ -1108,11 +1115,13 @@ export class Crawl {
       origin.lastSend = now;
       return false;
     }
+    if (Number.isNaN(job.upAt)) job.upAt = now;
     job.sendHold = true;
     job.holdUntil = at;
     this.#watch(job.slot!, 0);
     // Its own deadline may come first: it fails then, not at the hold's end.
-    this.#timers.set(job, Math.min(at, client.deadline));
+    // Its conn is up: the connect timeout is behind it.
+    this.#timers.set(job, Math.min(at, client[kTotalDeadline]));
     return true;
   }
 
@@ -1939,8 +1948,9 @@ export class Crawl {
       // Still connecting at the end: the connect failed (or timed out), and
       // the time it took is the connect's, not a reused conn's 0.
       connect: stamps === undefined ? 0 : orZero(
-        (Number.isNaN(stamps.connected) ? now : stamps.connected) -
-          stamps.start,
+        (Number.isNaN(job.upAt)
+          ? Number.isNaN(stamps.connected) ? now : stamps.connected
+          : job.upAt) - stamps.start,
       ),
       firstByte: stamps === undefined
         ? 0
@@ -1988,9 +1998,10 @@ export class Crawl {
         this.#fdExpired(entry, now);
       } else if (entry.sendHold) {
         entry.sendHold = false;
-        // Its deadline came first: the client fails with its timeout. Else
-        // another held one may have gone out meanwhile: held again then.
-        if (now < entry.holdUntil) this.#step(entry, 0);
+        // Its deadline came first: the client fails with its timeout (the
+        // total one: the write-ready conn is up). Else another held one may
+        // have gone out meanwhile: held again then.
+        if (now < entry.holdUntil) this.#step(entry, EVENT_WRITE);
         else if (!this.#holdsSend(entry)) this.#step(entry, EVENT_WRITE);
       } else if (entry.hopUrl !== null) {
         this.#hopExpired(entry, now);

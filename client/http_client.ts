@@ -355,6 +355,8 @@ export const kDetach: unique symbol = Symbol("selectors.detach");
 export const kUnreadMayWait: unique symbol = Symbol("selectors.unreadMayWait");
 /** Whether a kept conn was found closed under the request (internal; see `HttpClient[kMetClosedConn]`). */
 export const kMetClosedConn: unique symbol = Symbol("selectors.metClosedConn");
+/** When the total timeout passes (internal; see `HttpClient[kTotalDeadline]`). */
+export const kTotalDeadline: unique symbol = Symbol("selectors.totalDeadline");
 
 /** Steps of connecting on a {@linkcode Route}, after the TCP or Unix connect. */
 const CONNECT_SOCKET = 0;
@@ -865,6 +867,16 @@ export class HttpClient {
    */
   get [kStamps](): Stamps {
     return this.#timings;
+  }
+
+  /**
+   * When the total timeout passes, for the crawl: a request it holds before
+   * sending, on a conn that is up, owes nothing to the connect timeout.
+   *
+   * @ignore
+   */
+  get [kTotalDeadline](): number {
+    return this.#totalDeadline;
   }
 
   /**

@@ -2432,3 +2432,100 @@ Deno.test("fetchAll() with perOrigin.delay and keepAlive: false spaces POSTs who
     assertGreater(arrivals[i]! - arrivals[i - 1]!, 90, `${arrivals}`);
   }
 });
+
+Deno.test("fetchAll() with perOrigin.delay and keepAlive: false: a request held on its new conn for the delay after a long upload fails at its own timeout, not at the hold's end", async () => {
+  const arrivals: string[] = [];
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      arrivals.push(new URL(request.url).pathname);
+      await request.arrayBuffer();
+      return new Response("ok");
+    },
+  );
+  // Its body goes out over ~700 ms: the origin's last send is its end.
+  let sent = 0;
+  const upload = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      controller.enqueue(new TextEncoder().encode(`chunk ${sent}`));
+      if (++sent === 7) controller.close();
+    },
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const started = performance.now();
+  let heldFailedAt = NaN;
+  const results = await fetchAll([
+    { url: `${base}/upload`, method: "POST", body: upload },
+    `${base}/b`,
+    // Starts at 1000 ms, its conn up at once, held until the upload's end
+    // + 500 ms (~1200 ms); its own timeout passes first, at ~1100 ms.
+    { url: `${base}/held`, timeout: 100 },
+  ], {
+    perOrigin: { concurrency: 3, delay: 500 },
+    keepAlive: false,
+    onProgress(_done, _total, result) {
+      if (result.url.endsWith("/held")) {
+        heldFailedAt = performance.now() - started;
+      }
+    },
+  });
+  assert(results[0]!.ok && results[1]!.ok, JSON.stringify(results));
+  const held = results[2]!;
+  assert(!held.ok);
+  assertInstanceOf(held.error, Deno.errors.TimedOut);
+  assertEquals(
+    held.error.message,
+    `Cannot fetch ${base}/held: the total timeout of 100 ms passed`,
+  );
+  // It never went out.
+  assertEquals(arrivals.sort(), ["/b", "/upload"]);
+  // Before: the hold stood in for its deadline, and it failed at ~1200 ms.
+  assertGreater(heldFailedAt, 1_000);
+  assertLess(heldFailedAt, 1_170, `failed at ${heldFailedAt} ms`);
+});
+
+Deno.test("fetchAll() with perOrigin.delay: a request held on its new conn for longer than connectTimeout goes out after the hold, its connect time the connect's", async () => {
+  const arrivals: Array<[string, number]> = [];
+  const started = performance.now();
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      arrivals.push([
+        new URL(request.url).pathname,
+        performance.now() - started,
+      ]);
+      await request.arrayBuffer();
+      return new Response("ok");
+    },
+  );
+  // Its body goes out over ~600 ms: the origin's last send is its end.
+  let sent = 0;
+  const upload = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      controller.enqueue(new TextEncoder().encode(`chunk ${sent}`));
+      if (++sent === 6) controller.close();
+    },
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const results = await fetchAll([
+    { url: `${base}/upload`, method: "POST", body: upload },
+    `${base}/b`,
+    // Starts at ~800 ms, its conn up at once, held until the upload's end +
+    // 400 ms (~1000 ms): longer than the connect timeout.
+    `${base}/held`,
+  ], {
+    perOrigin: { concurrency: 3, delay: 400 },
+    keepAlive: false,
+    connectTimeout: 100,
+  });
+  for (const result of results) assert(result.ok, JSON.stringify(result));
+  const held = results[2]!;
+  assertEquals(arrivals.map(([path]) => path), ["/upload", "/b", "/held"]);
+  // Held ~200 ms past its start: not counted as connecting (before: it failed
+  // with "the connect timeout of 100 ms passed").
+  assertLess(held.timings.connect, 50, JSON.stringify(held.timings));
+  assertGreater(held.timings.total, 150, JSON.stringify(held.timings));
+  assertGreater(arrivals[2]![1] - arrivals[0]![1], 950, `${arrivals}`);
+});
