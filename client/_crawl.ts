@@ -430,6 +430,8 @@ export class Crawl {
   readonly #fdWake: Timed = { due: 0, heapIndex: -1 };
   #fdRetryMs = FD_RETRY_MIN_MS;
   #fdBurst = 1;
+  /** When a connect last failed for want of a descriptor (-Infinity: never). */
+  #fdShortAt = -Infinity;
   /** Timers ran late: the next select only polls, and they fire after it. */
   #lateGrace = false;
   /** A politeness delay is set: it counts from each request's send too. */
@@ -1455,6 +1457,14 @@ export class Crawl {
    * rather than failing what does not fit.
    */
   #awaitDescriptor(job: Job, now: number): void {
+    // A shortage of its own after a while without one: the timer starts
+    // again from its shortest wait. (Not whenever no waiter is left: one
+    // waiter let try on each tick, failing each time, empties the queue
+    // every time, and would try every 5 ms for the whole shortage.)
+    if (now - this.#fdShortAt > 2 * FD_RETRY_MAX_MS) {
+      this.#fdRetryMs = FD_RETRY_MIN_MS;
+    }
+    this.#fdShortAt = now;
     job.awaitingFd = true;
     job.fdSince = now;
     this.#fdWaiters.push(job);
@@ -1520,7 +1530,6 @@ export class Crawl {
       return;
     }
     if (waiters.length === 0) {
-      this.#fdRetryMs = FD_RETRY_MIN_MS;
       this.#fdBurst = 1;
       this.#timers.delete(this.#fdTimer);
     } else if (!this.#timers.has(this.#fdTimer)) {

@@ -128,15 +128,6 @@ export class IdlePool<T extends Poolable> {
     entry.poolOlder = entry.poolNewer = null;
   }
 
-  /** Calls `fn` with every entry, the one pooled longest ago first. */
-  forEach(fn: (entry: T) => void): void {
-    for (let entry = this.#oldest; entry !== null;) {
-      const newer = entry.poolNewer as T | null;
-      fn(entry);
-      entry = newer;
-    }
-  }
-
   /** Removes and returns every entry. */
   drain(): T[] {
     const all: T[] = [];

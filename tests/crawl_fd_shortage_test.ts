@@ -184,6 +184,8 @@ Deno.test("fetchAll(): when a shortage of descriptors ends, waiters of one origi
        perOrigin: { concurrency: 4, delay: 200 },
        timeout: 10_000,
      });
+     // (Several wait at once: the one let try on each tick backs off, so the
+     // origin's next URLs start meanwhile, and wait too.)
      clearTimeout(timer);
      held.forEach((conn) => conn.close());
      console.log(JSON.stringify(summary(results)));`,
