@@ -222,3 +222,40 @@ Deno.test("fetchAll(): a URL short of a descriptor is not held back by its own s
   assertEquals(result.ok, 1);
   assertLess(result.ms as number, 1_500);
 });
+
+Deno.test("fetchAll(): a redirect's hop to another origin short of a descriptor waits for one, and goes on from its hop", async () => {
+  const paths: string[] = [];
+  await using other = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      paths.push(`other ${new URL(request.url).pathname}`);
+      return new Response("ok");
+    },
+  );
+  await using http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      const path = new URL(request.url).pathname;
+      if (path !== "/slow-redirect") return new Response("ok"); // holdAll()'s
+      paths.push(path);
+      // Meanwhile the child takes every descriptor left.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return Response.redirect(`http://127.0.0.1:${other.addr.port}/b`, 302);
+    },
+  );
+  const result = await underLimit(
+    64,
+    http.addr.port,
+    `let held = [];
+     const grab = setTimeout(async () => { held = await holdAll(); }, 100);
+     // A descriptor comes back only as the crawl's own kept conn is closed.
+     const results = await fetchAll([\`http://127.0.0.1:\${port}/slow-redirect\`], { timeout: 5_000 });
+     clearTimeout(grab);
+     held.forEach((conn) => conn.close());
+     console.log(JSON.stringify({ ...summary(results), url: results[0].ok ? results[0].response.url : null }));`,
+  );
+  assertEquals(result.ok, 1, JSON.stringify(result));
+  assertEquals(result.attempts, 1);
+  assertEquals(result.url, `http://127.0.0.1:${other.addr.port}/b`);
+  assertEquals(paths, ["/slow-redirect", "other /b"]);
+});
