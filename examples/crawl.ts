@@ -1015,9 +1015,9 @@ async function main(): Promise<number> {
   const interrupted = controller.signal.aborted && fatal === null;
   const table = stats.summary(interrupted, extra);
   if (quiet) console.log(table);
-  else console.error(table);
+  else tell(table);
   if (fatal !== null) {
-    console.error(`crawl: ${(fatal as DiskError).message}`);
+    tell(`crawl: ${(fatal as DiskError).message}`);
     return 1;
   }
   // Stopped before the end: URLs were left unfetched, which a script (under
@@ -1030,6 +1030,18 @@ async function main(): Promise<number> {
   // The archive misses exchanges that were fetched: a script must see it.
   if ((archive?.dropped ?? 0) > 0) return 1;
   return stats.failed === 0 ? 0 : 1;
+}
+
+/**
+ * Writes to stderr. What cannot be written there (stderr on a full disk) is
+ * lost, and only that: the exit status stays the crawl's.
+ */
+function tell(text: string): void {
+  try {
+    console.error(text);
+  } catch {
+    // Nowhere left to say it.
+  }
 }
 
 /** Whether two paths name one file that exists (not if either cannot be looked at). */
@@ -1336,9 +1348,7 @@ if (import.meta.main) {
     code = await main();
   } catch (e) {
     // Not a usage problem, and not expected: still one line, no stack trace.
-    console.error(
-      `crawl: ${e instanceof Error ? `${e.name}: ${e.message}` : e}`,
-    );
+    tell(`crawl: ${e instanceof Error ? `${e.name}: ${e.message}` : e}`);
   }
   // Everything is written and closed by now; a read of stdin still pending (a
   // URL list cut short by Ctrl-C, or by `| head`) must not keep the process.

@@ -1346,6 +1346,30 @@ Deno.test("crawl.ts whose stdout fails (a full disk) stops, says so and exits 1"
   assertMatch(err, /requests\s+\d/); // the summary still comes
 });
 
+Deno.test("crawl.ts whose stderr fails (a full disk) still exits with the crawl's status: 0 when every URL was fetched", async () => {
+  await using server = countingServer(() => new Response("ok"));
+  const child = new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      'exec "$0" "$@" 2> /dev/full',
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--no-config",
+      "--allow-net=127.0.0.1",
+      CRAWL,
+      `${server.base}/1`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const { code, stdout } = await within(child.output(), 20_000, "crawl");
+  // Before: the summary's write failed, and so did the line saying so: exit 1.
+  assertEquals(code, 0);
+  assertMatch(decoder.decode(stdout), /^200 OK /);
+});
+
 Deno.test("crawl.ts refuses a --warc file that is its -i URL list, which opening it would empty", async () => {
   await using dir = await tempDir();
   const list = `${dir.path}/urls.txt`;
