@@ -358,6 +358,9 @@ export const kMetClosedConn: unique symbol = Symbol("selectors.metClosedConn");
 /** When the total timeout passes (internal; see `HttpClient[kTotalDeadline]`). */
 export const kTotalDeadline: unique symbol = Symbol("selectors.totalDeadline");
 
+/** The ALPN protocols offered over TLS: HTTP/1.1 alone. */
+const HTTP_1_1 = ["http/1.1"];
+
 /** Steps of connecting on a {@linkcode Route}, after the TCP or Unix connect. */
 const CONNECT_SOCKET = 0;
 /** `CONNECT` sent, reading the proxy's answer. */
@@ -1139,8 +1142,17 @@ export class HttpClient {
     return PollableConn.connect({ hostname, port });
   }
 
-  #tlsOptions(): { caCerts?: string[]; cert?: string; key?: string } {
+  #tlsOptions(): {
+    caCerts?: string[];
+    cert?: string;
+    key?: string;
+    alpnProtocols: string[];
+  } {
     return {
+      // As curl --http1.1 and fetch: a server that speaks only h2 then says
+      // so in the handshake, where without it an h2-only server answered 403
+      // or nothing at all.
+      alpnProtocols: HTTP_1_1,
       ...(this.#caCerts && !this.#defaultRoots
         ? { caCerts: this.#caCerts }
         : {}),

@@ -692,12 +692,19 @@ function denoError(error: Error): Error {
   const Class = ERROR_CLASSES[code] ??
     (TLS_FAILURE.test(code) ? Deno.errors.InvalidData : null);
   if (Class === null) return error; // a DNS failure, say: as Deno.connect's, plain
-  const mapped = new Class(error.message);
+  const mapped = new Class(
+    NO_PROTOCOL.test(error.message)
+      ? `${error.message}: the server takes none of the protocols offered (ALPN), HTTP/2 only perhaps`
+      : error.message,
+  );
   // As Deno's own errors carry it.
   (mapped as { code?: string }).code = code;
   (mapped as { cause?: unknown }).cause = error;
   return mapped;
 }
+
+/** The server's alert when it speaks none of the ALPN protocols offered. */
+const NO_PROTOCOL = /NoApplicationProtocol|no.application.protocol/i;
 
 /** Certificate and TLS-protocol failures: OpenSSL's verify codes, `ERR_SSL_*`, ... */
 const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_|UNABLE_TO_)|CERT|SIGNATURE|ISSUER/;

@@ -1208,3 +1208,52 @@ Deno.test("fetchAll() with perOrigin.delay sends requests on new conns its delay
     assertGreater(arrivals[i]! - arrivals[i - 1]!, 25, `${arrivals}`);
   }
 });
+
+Deno.test("fetchAll() over https offers HTTP/1.1 by ALPN: a server that speaks only h2 fails the handshake with a clear InvalidData, one that takes http/1.1 answers", async () => {
+  // Without the offer an h2-only server answered 403, or nothing until the
+  // total timeout (node:http2 with allowHTTP1: false).
+  using h2Only = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert,
+    key,
+    alpnProtocols: ["h2"],
+  });
+  const refused = (async () => {
+    using conn = await h2Only.accept();
+    await conn.handshake().catch(() => {});
+  })();
+  using both = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert,
+    key,
+    alpnProtocols: ["h2", "http/1.1"],
+  });
+  const served = (async () => {
+    using conn = await both.accept();
+    const { alpnProtocol } = await conn.handshake();
+    const buf = new Uint8Array(4096);
+    await conn.read(buf);
+    await conn.write(
+      new TextEncoder().encode(
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+      ),
+    );
+    return alpnProtocol;
+  })();
+  const [noH1, h1] = await fetchAll([
+    `https://localhost:${h2Only.addr.port}/`,
+    `https://localhost:${both.addr.port}/`,
+  ], { caCerts: [ca] });
+  assert(!noH1!.ok);
+  assertInstanceOf(noH1!.error, Deno.errors.InvalidData);
+  assertStringIncludes(
+    noH1!.error.message,
+    "the server takes none of the protocols offered (ALPN)",
+  );
+  assert(h1!.ok, String(!h1!.ok && h1!.error));
+  assertEquals(new TextDecoder().decode(h1!.response.body), "ok");
+  assertEquals(await served, "http/1.1");
+  await refused;
+});
