@@ -10,6 +10,7 @@
  * certificate, honours `DENO_CERT`, and its handshake is cheaper here (about 1 ms
  * against 3 ms on loopback).
  */
+import { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { Duplex } from "node:stream";
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
@@ -167,43 +168,111 @@ function certificateProblem(
       // Kept after it settles: an error event with no listener would throw.
       socket.on("error", onAbort);
       socket.once("secureConnect", () => {
-        done(describeProblem(socket.getPeerCertificate(), Date.now()));
+        done(
+          describeProblem(
+            socket.getPeerCertificate(true),
+            Date.now(),
+            trustedNames(options.caCerts),
+          ),
+        );
       });
     }, () => end(null));
   });
 }
 
-/** What {@linkcode describeProblem} reads of `getPeerCertificate()`'s answer. */
+/** What {@linkcode describeProblem} reads of `getPeerCertificate(true)`'s answer. */
 export interface CertificateFacts {
   valid_from?: string | undefined;
   valid_to?: string | undefined;
   subject?: object | undefined;
   issuer?: object | undefined;
+  /** The next certificate of the chain the server sent (itself at a root). */
+  issuerCertificate?: CertificateFacts | undefined;
 }
 
-/** What `certificateProblem` found wrong with `cert` at `now`, or `null`. */
+/** The most certificates of a chain looked at: more is no real chain. */
+const MAX_CHAIN = 16;
+
+/**
+ * What `certificateProblem` found wrong with the chain from `cert` (the
+ * server's) at `now`, or `null`: the first certificate out of its dates, the
+ * server's own first (an intermediate expires too: with its root trusted, the
+ * handshake fails as for an unknown issuer), else where the chain ends.
+ *
+ * @param trusted The subjects of the `caCerts` roots (as `distinguishedName`
+ *   words them): a chain that ends at one was rejected for something else.
+ */
 export function describeProblem(
   cert: CertificateFacts | null | undefined,
   now: number,
+  trusted: ReadonlySet<string> = new Set(),
 ): string | null {
   if (cert?.valid_to === undefined || cert.valid_from === undefined) {
     return null;
   }
-  const notBefore = Date.parse(cert.valid_from);
-  const notAfter = Date.parse(cert.valid_to);
-  if (now > notAfter) {
-    return `the server's certificate expired on ${isoDate(notAfter)}`;
-  }
-  if (now < notBefore) {
-    return `the server's certificate is not valid before ${isoDate(notBefore)}`;
+  const chain: CertificateFacts[] = [];
+  for (
+    let c: CertificateFacts | undefined = cert;
+    c !== undefined && c !== null && !chain.includes(c) &&
+    chain.length < MAX_CHAIN;
+    c = c.issuerCertificate
+  ) chain.push(c);
+  for (let i = 0; i < chain.length; i++) {
+    const c = chain[i]!;
+    if (c.valid_to === undefined || c.valid_from === undefined) break;
+    const which = i === 0
+      ? "the server's certificate"
+      : `the certificate of ${
+        distinguishedName(c.subject)
+      } in the server's chain`;
+    const notBefore = Date.parse(c.valid_from);
+    const notAfter = Date.parse(c.valid_to);
+    if (now > notAfter) return `${which} expired on ${isoDate(notAfter)}`;
+    if (now < notBefore) {
+      return `${which} is not valid before ${isoDate(notBefore)}`;
+    }
   }
   const subject = distinguishedName(cert.subject);
-  const issuer = distinguishedName(cert.issuer);
+  const last = chain[chain.length - 1]!;
+  const issuer = distinguishedName(last.issuer);
   if (issuer === "") return null;
-  return issuer === subject
-    ? `the server's certificate is self-signed (${subject})`
-    : `the server's certificate was issued by ${issuer}, which is not a trusted root (nor did the server send a chain that leads to one)`;
+  if (chain.length === 1 && issuer === subject) {
+    return `the server's certificate is self-signed (${subject})`;
+  }
+  if (trusted.has(issuer) || trusted.has(distinguishedName(last.subject))) {
+    return `the server's chain leads to ${issuer}, a root trusted here, and was rejected all the same (a constraint of a certificate in it, or its length)`;
+  }
+  return chain.length === 1
+    ? `the server's certificate was issued by ${issuer}, which is not a trusted root (nor did the server send a chain that leads to one)`
+    : `the server's chain ends at a certificate issued by ${issuer}, which is not a trusted root`;
 }
+
+/** The subjects of `caCerts`, as `distinguishedName` words them. */
+function trustedNames(caCerts: string[] | undefined): Set<string> {
+  const names = new Set<string>();
+  for (const pem of caCerts ?? []) {
+    for (const one of pem.match(PEM_CERTIFICATE) ?? []) {
+      try {
+        names.add(
+          distinguishedName(
+            Object.fromEntries(
+              new X509Certificate(one).subject.split("\n").map((line) => {
+                const at = line.indexOf("=");
+                return [line.slice(0, at), line.slice(at + 1)];
+              }),
+            ),
+          ),
+        );
+      } catch {
+        // Not one node:crypto reads: it names no root here.
+      }
+    }
+  }
+  return names;
+}
+
+const PEM_CERTIFICATE =
+  /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
 /** `ms` as `2021-01-01 00:00:00 UTC`. */
 function isoDate(ms: number): string {

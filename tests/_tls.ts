@@ -36,6 +36,12 @@ export const datedKey: string = read("dated.key");
 export const selfSignedCert: string = read("self_signed.crt");
 /** The key of {@link selfSignedCert}. */
 export const selfSignedKey: string = read("self_signed.key");
+/** A root CA whose intermediate expired (valid in 2020 only). */
+export const chainCa: string = read("chain_ca.crt");
+/** For `localhost` (100 years), then the expired intermediate that signed it. */
+export const chainedCert: string = read("chained.crt");
+/** The key of {@link chainedCert}. */
+export const chainedKey: string = read("chained.key");
 
 /** A `Deno.listenTls` listener on 127.0.0.1, any port, serving {@link cert}. */
 export function listenTls(): Deno.TlsListener {

@@ -39,6 +39,9 @@ import {
 import {
   ca,
   cert,
+  chainCa,
+  chainedCert,
+  chainedKey,
   clientCa,
   clientCert,
   clientKey,
@@ -243,7 +246,7 @@ function countingTlsServer(cert: string, key: string) {
   };
 }
 
-Deno.test("fetchAll over https says why a certificate was rejected (expired, not yet valid, untrusted issuer, self-signed), and sends no request byte", async () => {
+Deno.test("fetchAll over https says why a certificate was rejected (expired, not yet valid, untrusted issuer, an expired intermediate, self-signed), and sends no request byte", async () => {
   // [case, certificate, key, caCerts, what the error says, looked again]
   const cases: Array<
     [string, string, string, string[] | undefined, string, boolean]
@@ -270,6 +273,15 @@ Deno.test("fetchAll over https says why a certificate was rejected (expired, not
       key,
       undefined,
       "unable to verify the first certificate: the server's certificate was issued by CN=selectors test CA, which is not a trusted root",
+      true,
+    ],
+    // Rejected as for an unknown issuer, though the root is trusted.
+    [
+      "expired intermediate",
+      chainedCert,
+      chainedKey,
+      [chainCa],
+      "unable to verify the first certificate: the certificate of CN=selectors test expired intermediate in the server's chain expired on 2021-01-01 00:00:00 UTC",
       true,
     ],
     // node:tls names this one itself: no second look.
@@ -300,7 +312,7 @@ Deno.test("fetchAll over https says why a certificate was rejected (expired, not
   }
 });
 
-Deno.test("describeProblem() words a certificate's dates and issuer, and says nothing without them", () => {
+Deno.test("describeProblem() words the dates of a certificate or of one in its chain, and where the chain ends, and says nothing without them", () => {
   const now = Date.UTC(2030, 0, 1);
   const cert = {
     valid_from: "Jan  1 00:00:00 2029 GMT",
@@ -319,6 +331,46 @@ Deno.test("describeProblem() words a certificate's dates and issuer, and says no
   assertEquals(
     describeProblem({ ...cert, issuer: cert.subject }, now),
     "the server's certificate is self-signed (CN=a.example, O=A)",
+  );
+  // A chain: the first certificate out of its dates, else where it ends.
+  const intermediate = {
+    valid_from: "Jan  1 00:00:00 2020 GMT",
+    valid_to: "Jan  1 00:00:00 2021 GMT",
+    subject: { CN: "B CA" },
+    issuer: { CN: "Root" },
+  };
+  assertEquals(
+    describeProblem({
+      ...cert,
+      issuer: { CN: "B CA" },
+      issuerCertificate: intermediate,
+    }, now),
+    "the certificate of CN=B CA in the server's chain expired on 2021-01-01 00:00:00 UTC",
+  );
+  const valid = { ...intermediate, valid_to: cert.valid_to };
+  const chain = { ...cert, issuer: { CN: "B CA" }, issuerCertificate: valid };
+  assertEquals(
+    describeProblem(chain, now),
+    "the server's chain ends at a certificate issued by CN=Root, which is not a trusted root",
+  );
+  assertEquals(
+    describeProblem(chain, now, new Set(["CN=Root"])),
+    "the server's chain leads to CN=Root, a root trusted here, and was rejected all the same (a constraint of a certificate in it, or its length)",
+  );
+  // A root sent along points at itself: the walk ends there.
+  const root: Record<string, unknown> = {
+    valid_from: cert.valid_from,
+    valid_to: cert.valid_to,
+    subject: { CN: "Root" },
+    issuer: { CN: "Root" },
+  };
+  root.issuerCertificate = root;
+  assertEquals(
+    describeProblem({
+      ...chain,
+      issuerCertificate: { ...valid, issuerCertificate: root },
+    }, now),
+    "the server's chain ends at a certificate issued by CN=Root, which is not a trusted root",
   );
   assertEquals(describeProblem(null, now), null);
   assertEquals(describeProblem({ valid_to: cert.valid_to }, now), null);
