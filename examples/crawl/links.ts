@@ -22,6 +22,35 @@ const NOT_DOCUMENT_BASE = new Set(["template", "svg", "math"]);
 
 const CDATA_OPEN = "<![CDATA[";
 
+/** The most elements the extractor keeps open (Blink's parser nests 512 deep). */
+const MAX_DEPTH = 512;
+
+/**
+ * What {@linkcode LinkExtractor} reaches inside htmlparser2 12.0.0's `Parser`
+ * (private in its types): its open elements, innermost first, and the
+ * foreign-content contexts those open (one per `<svg>`, `<math>` or HTML
+ * integration point, innermost first, above a base entry).
+ */
+interface ParserInternals {
+  stack: string[];
+  foreignContext: unknown[];
+}
+
+/** The elements that push a foreign-content context in htmlparser2 12.0.0 (as its stack names them). */
+const FOREIGN_CONTEXT = new Set([
+  "svg",
+  "math",
+  "mi",
+  "mo",
+  "mn",
+  "ms",
+  "mtext",
+  "annotation-xml",
+  "foreignObject",
+  "desc",
+  "title",
+]);
+
 /**
  * Resolves `url` against `base` and normalises it for deduplication, or returns
  * `null` when it is not an http(s) URL.
@@ -164,13 +193,9 @@ export class LinkExtractor {
       ignoreBOM: true,
     });
     this.#parser = new Parser({
+      onopentagname: () => this.#capDepth(),
       onopentag: (name, attributes) => this.#onOpenTag(name, attributes),
-      onclosetag: (name) => {
-        if (NOT_DOCUMENT_BASE.has(name) && this.#notDocument > 0) {
-          this.#notDocument--;
-          if (name === "svg" && this.#svg > 0) this.#svg--;
-        }
-      },
+      onclosetag: (name) => this.#onCloseTag(name),
     }, {
       decodeEntities: true,
       lowerCaseTags: true,
@@ -252,6 +277,33 @@ export class LinkExtractor {
     const found = this.#found;
     this.#found = [];
     return found;
+  }
+
+  /**
+   * Keeps at most {@linkcode MAX_DEPTH} elements open: htmlparser2 keeps them
+   * in an array it grows at the front, and searches it for each end tag, so
+   * a page of 400,000 unclosed `<div>`s took 40 s, the crawl's loop held the
+   * while. Past the limit the outermost is forgotten, as if closed (Blink too
+   * stops nesting deeper at 512, flattening instead); its end tag, if it
+   * comes, then closes nothing.
+   */
+  #capDepth(): void {
+    const parser = this.#parser as unknown as ParserInternals;
+    const stack = parser.stack;
+    if (stack.length <= MAX_DEPTH) return;
+    const outermost = stack.pop()!;
+    // Its entry in the foreign-content stack, the oldest above the base one.
+    if (FOREIGN_CONTEXT.has(outermost) && parser.foreignContext.length > 1) {
+      parser.foreignContext.splice(parser.foreignContext.length - 2, 1);
+    }
+    this.#onCloseTag(outermost);
+  }
+
+  #onCloseTag(name: string): void {
+    if (NOT_DOCUMENT_BASE.has(name) && this.#notDocument > 0) {
+      this.#notDocument--;
+      if (name === "svg" && this.#svg > 0) this.#svg--;
+    }
   }
 
   #onOpenTag(name: string, attributes: Record<string, string>): void {
