@@ -2007,10 +2007,13 @@ export class Crawl {
         this.#fdExpired(entry, now);
       } else if (entry.sendHold) {
         entry.sendHold = false;
-        // Its deadline came first: the client fails with its timeout (the
-        // total one: the write-ready conn is up). Else another held one may
-        // have gone out meanwhile: held again then.
-        if (now < entry.holdUntil) this.#step(entry, EVENT_WRITE);
+        // Its deadline came first (or with the hold's end): the client fails
+        // with its timeout (the total one: the write-ready conn is up), and
+        // nothing went out to keep the origin's next request waiting. Else
+        // another held one may have gone out meanwhile: held again then.
+        if (
+          now < entry.holdUntil || now >= entry.client![kTotalDeadline]
+        ) this.#step(entry, EVENT_WRITE);
         else if (!this.#holdsSend(entry)) this.#step(entry, EVENT_WRITE);
       } else if (entry.hopUrl !== null) {
         this.#hopExpired(entry, now);

@@ -745,7 +745,7 @@ async function main(): Promise<number> {
         if (!delays.has(origin)) {
           if (crawlDelay.note !== null) {
             const note = crawlDelay.note;
-            progress.around(() => console.error(`crawl: ${note}`));
+            progress.around(() => tell(`crawl: ${note}`));
           }
           delays.set(origin, Math.max(cli.delay, crawlDelay.ms));
         }
@@ -846,7 +846,7 @@ async function main(): Promise<number> {
       // Writing a large record takes seconds: cut the WARC at its last whole one.
       warc?.abort();
     } else if (warc !== null) {
-      console.error(
+      tell(
         "crawl: stopping; the exchanges already read go into the WARC (Ctrl-C again: cut it at its last whole record)",
       );
     }
@@ -889,8 +889,10 @@ async function main(): Promise<number> {
   let waiting: string[] = [];
   let waitingLength = 0;
   let writing: Promise<void> | null = null;
+  // The bar shares the terminal with stdout only when stdout is one.
+  const onTerminal = Deno.stdout.isTerminal();
   const drain = async () => {
-    progress.pause();
+    if (onTerminal) progress.pause();
     try {
       while (waiting.length > 0 && stdoutOpen) {
         const bytes = encoder.encode(waiting.join(""));
@@ -912,7 +914,7 @@ async function main(): Promise<number> {
     } finally {
       waiting = [];
       writing = null;
-      progress.resume();
+      if (onTerminal) progress.resume();
     }
   };
   const write = (text: string): Promise<void> => {
@@ -1014,8 +1016,15 @@ async function main(): Promise<number> {
   }
   const interrupted = controller.signal.aborted && fatal === null;
   const table = stats.summary(interrupted, extra);
-  if (quiet) console.log(table);
-  else tell(table);
+  // The demo's summary is its output, on stdout, unless stdout failed.
+  if (quiet && stdoutOpen) {
+    try {
+      console.log(table);
+    } catch (e) {
+      tell(table);
+      fatal ??= new DiskError("write the summary to", "standard output", e);
+    }
+  } else tell(table);
   if (fatal !== null) {
     tell(`crawl: ${(fatal as DiskError).message}`);
     return 1;

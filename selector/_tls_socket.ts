@@ -210,13 +210,28 @@ export function describeProblem(
   if (cert?.valid_to === undefined || cert.valid_from === undefined) {
     return null;
   }
-  const chain: CertificateFacts[] = [];
+  // What the server sent, in its order (Deno links them so, whatever each
+  // one's issuer), then the chain from its certificate up, by names: an
+  // unrelated certificate sent along has no say.
+  const sent: CertificateFacts[] = [];
   for (
     let c: CertificateFacts | undefined = cert;
-    c !== undefined && c !== null && !chain.includes(c) &&
-    chain.length < MAX_CHAIN;
+    c !== undefined && c !== null && !sent.includes(c) &&
+    sent.length < MAX_CHAIN;
     c = c.issuerCertificate
-  ) chain.push(c);
+  ) sent.push(c);
+  const chain = [cert];
+  // Up to a root, or to one issued by a root trusted here: that root is the
+  // anchor, not a certificate of its name the server sent (a cross-sign).
+  for (let c = cert; chain.length < sent.length;) {
+    const issuer = distinguishedName(c.issuer);
+    if (issuer === distinguishedName(c.subject) || trusted.has(issuer)) break;
+    const next = sent.find((o) =>
+      !chain.includes(o) && distinguishedName(o.subject) === issuer
+    );
+    if (next === undefined) break;
+    chain.push(c = next);
+  }
   for (let i = 0; i < chain.length; i++) {
     const c = chain[i]!;
     if (c.valid_to === undefined || c.valid_from === undefined) break;
@@ -248,21 +263,24 @@ export function describeProblem(
 }
 
 /** The subjects of `caCerts`, as `distinguishedName` words them. */
-function trustedNames(caCerts: string[] | undefined): Set<string> {
+export function trustedNames(caCerts: string[] | undefined): Set<string> {
   const names = new Set<string>();
   for (const pem of caCerts ?? []) {
     for (const one of pem.match(PEM_CERTIFICATE) ?? []) {
       try {
-        names.add(
-          distinguishedName(
-            Object.fromEntries(
-              new X509Certificate(one).subject.split("\n").map((line) => {
-                const at = line.indexOf("=");
-                return [line.slice(0, at), line.slice(at + 1)];
-              }),
-            ),
-          ),
-        );
+        // As getPeerCertificate() gives a name: a field that repeats (two
+        // OUs) is one key whose value lists them.
+        const name: Record<string, string | string[]> = {};
+        for (const line of new X509Certificate(one).subject.split("\n")) {
+          const at = line.indexOf("=");
+          const key = line.slice(0, at);
+          const value = line.slice(at + 1);
+          const had = name[key];
+          name[key] = had === undefined
+            ? value
+            : [...(Array.isArray(had) ? had : [had]), value];
+        }
+        names.add(distinguishedName(name));
       } catch {
         // Not one node:crypto reads: it names no root here.
       }

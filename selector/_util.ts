@@ -54,7 +54,7 @@ export function isShortage(error: Error): boolean {
 export function connectError(error: unknown, hostname: string): unknown {
   if (
     !(error instanceof Error) || error.constructor !== Error ||
-    error.message.includes(hostname) || isShortage(error)
+    names(error.message, hostname) || isShortage(error)
   ) return error;
   const named = new Error(`Cannot connect to "${hostname}": ${error.message}`, {
     cause: error,
@@ -62,6 +62,20 @@ export function connectError(error: unknown, hostname: string): unknown {
   const code = (error as { code?: unknown }).code;
   if (code !== undefined) (named as { code?: unknown }).code = code;
   return named;
+}
+
+/** Whether `message` names `hostname` as a word of its own (not "a" in "address"). */
+function names(message: string, hostname: string): boolean {
+  for (let at = message.indexOf(hostname); at >= 0;) {
+    const before = message[at - 1];
+    const after = message[at + hostname.length];
+    if (
+      (before === undefined || !/[\w.-]/.test(before)) &&
+      (after === undefined || !/[\w-]/.test(after))
+    ) return true;
+    at = message.indexOf(hostname, at + 1);
+  }
+  return false;
 }
 
 /**
@@ -79,6 +93,8 @@ export function isUnreachable(error: Error): boolean {
       code,
     );
   }
-  return /\(os error (113|101|112|100)\)|temporary failure in name resolution/i
-    .test(error.message);
+  // Without a code, by the message: errno numbers as Linux has them.
+  return (Deno.build.os === "linux" &&
+    /\(os error (113|101|112|100)\)/.test(error.message)) ||
+    /temporary failure in name resolution/i.test(error.message);
 }

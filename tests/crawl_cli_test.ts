@@ -1346,28 +1346,65 @@ Deno.test("crawl.ts whose stdout fails (a full disk) stops, says so and exits 1"
   assertMatch(err, /requests\s+\d/); // the summary still comes
 });
 
-Deno.test("crawl.ts whose stderr fails (a full disk) still exits with the crawl's status: 0 when every URL was fetched", async () => {
-  await using server = countingServer(() => new Response("ok"));
+Deno.test("crawl.ts whose stderr fails (a full disk) still exits with the crawl's status: 0 when every URL was fetched, notes and summary lost", async () => {
+  // A Crawl-delay it ignores, and says so on stderr, from inside the robots
+  // check: that write failed the page.
+  await using server = countingServer((url) =>
+    url.pathname === "/robots.txt"
+      ? new Response("User-agent: *\nCrawl-delay: 1e999\n")
+      : new Response("ok")
+  );
+  for (const args of [[`${server.base}/1`], ["--follow", `${server.base}/2`]]) {
+    const child = new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        'exec "$0" "$@" 2> /dev/full',
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        "--no-config",
+        "--allow-net=127.0.0.1",
+        CRAWL,
+        ...args,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const { code, stdout } = await within(child.output(), 20_000, "crawl");
+    const out = decoder.decode(stdout);
+    // Before: the summary's write failed, and so did the line saying so: exit 1.
+    assertEquals(code, 0, `${args}: ${out}`);
+    assertMatch(out, /^200 OK /, `${args}`);
+  }
+});
+
+Deno.test("crawl.ts --demo whose stdout fails (a full disk) shows its summary on stderr, says so and exits 1", async () => {
   const child = new Deno.Command("/bin/sh", {
     args: [
       "-c",
-      'exec "$0" "$@" 2> /dev/full',
+      'exec "$0" "$@" > /dev/full',
       Deno.execPath(),
       "run",
       "--quiet",
       "--no-config",
       "--allow-net=127.0.0.1",
+      "--allow-run",
       CRAWL,
-      `${server.base}/1`,
+      "--demo",
     ],
     stdin: "null",
-    stdout: "piped",
-    stderr: "null",
+    stdout: "null",
+    stderr: "piped",
   }).spawn();
-  const { code, stdout } = await within(child.output(), 20_000, "crawl");
-  // Before: the summary's write failed, and so did the line saying so: exit 1.
-  assertEquals(code, 0);
-  assertMatch(decoder.decode(stdout), /^200 OK /);
+  const { code, stderr } = await within(child.output(), 30_000, "crawl");
+  const err = decoder.decode(stderr);
+  assertEquals(code, 1, err);
+  assertMatch(err, /requests\s+500 \(500 ok, 0 failed\)/);
+  assertStringIncludes(
+    err,
+    "crawl: Cannot write the summary to 'standard output': No space left on device",
+  );
 });
 
 Deno.test("crawl.ts refuses a --warc file that is its -i URL list, which opening it would empty", async () => {

@@ -2480,7 +2480,8 @@ Deno.test("fetchAll() with perOrigin.delay and keepAlive: false: a request held 
   );
   // It never went out.
   assertEquals(arrivals.sort(), ["/b", "/upload"]);
-  // Before: the hold stood in for its deadline, and it failed at ~1200 ms.
+  // With the hold in its deadline's place (as before 51323fc), it failed at
+  // ~1200 ms.
   assertGreater(heldFailedAt, 1_000);
   assertLess(heldFailedAt, 1_170, `failed at ${heldFailedAt} ms`);
 });

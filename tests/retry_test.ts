@@ -255,4 +255,12 @@ Deno.test("isTransient() accepts connection errors, timeouts, empty responses, u
       "reason",
     ]
   ) assert(!isTransient(error), String(error));
+  // The host is named unless the message names it already, as a word: host
+  // "a" is not in "address".
+  assertEquals(
+    (connectError(lookup("Name or service not known"), "a") as Error).message,
+    'Cannot connect to "a": failed to lookup address information: Name or service not known',
+  );
+  const named = new Error("getaddrinfo ENOTFOUND nosuch.invalid");
+  assert(connectError(named, "nosuch.invalid") === named);
 });

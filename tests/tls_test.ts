@@ -57,7 +57,7 @@ import {
   selfSignedKey,
   testdata,
 } from "./_tls.ts";
-import { describeProblem } from "../selector/_tls_socket.ts";
+import { describeProblem, trustedNames } from "../selector/_tls_socket.ts";
 import { createServer, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 
@@ -375,6 +375,91 @@ Deno.test("describeProblem() words the dates of a certificate or of one in its c
   assertEquals(describeProblem(null, now), null);
   assertEquals(describeProblem({ valid_to: cert.valid_to }, now), null);
   assertEquals(describeProblem({ ...cert, issuer: undefined }, now), null);
+});
+
+Deno.test("trustedNames() words caCerts' subjects as describeProblem() words a chain's, a repeated field (two OUs) as one listing both", () => {
+  // A self-signed root, O=Org, OU=A, OU=B, CN=Dup Root (generated once with
+  // openssl req -x509; its key discarded).
+  const dupRoot = "-----BEGIN CERTIFICATE-----\n" +
+    "MIIByDCCAW+gAwIBAgIUA6fl3lXwgkIEtASrScPEvHDxfyAwCgYIKoZIzj0EAwIw\n" +
+    "OTEMMAoGA1UECgwDT3JnMQowCAYDVQQLDAFBMQowCAYDVQQLDAFCMREwDwYDVQQD\n" +
+    "DAhEdXAgUm9vdDAgFw0yNjExMjkxNjIzNThaGA8yMTI2MTEwNTE2MjM1OFowOTEM\n" +
+    "MAoGA1UECgwDT3JnMQowCAYDVQQLDAFBMQowCAYDVQQLDAFCMREwDwYDVQQDDAhE\n" +
+    "dXAgUm9vdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABPYeaYJVhN1UitslWTCt\n" +
+    "OG1UaxK/GEVjJEiTbmO7RbDbRX5M79jc59uEsGyYVXqR7rMjfq2DarWyPyHJJXWN\n" +
+    "E7qjUzBRMB0GA1UdDgQWBBQBzLaw92mdRRe6O/Wx5h/lMg9ZODAfBgNVHSMEGDAW\n" +
+    "gBQBzLaw92mdRRe6O/Wx5h/lMg9ZODAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49\n" +
+    "BAMCA0cAMEQCIGQyuKbqsElSxy+j/bPwADPtQShI7eT9pn1h4AX4LvEqAiB7t6mu\n" +
+    "GRZ/Twr/DNdK8+CjAGHhirRmKU5cf4KyTCV4+A==\n" +
+    "-----END CERTIFICATE-----\n";
+  // getPeerCertificate() gives such a name as { OU: ["A", "B"] }.
+  assertEquals([...trustedNames([dupRoot, ca, "not a PEM"])], [
+    "O=Org, OU=A,B, CN=Dup Root",
+    "CN=selectors test CA",
+  ]);
+  const leaf = {
+    valid_from: "Jan  1 00:00:00 2020 GMT",
+    valid_to: "Jan  1 00:00:00 2120 GMT",
+    subject: { CN: "localhost" },
+    issuer: { O: "Org", OU: ["A", "B"], CN: "Dup Root" },
+  };
+  assertStringIncludes(
+    describeProblem(leaf, Date.UTC(2030, 0, 1), trustedNames([dupRoot]))!,
+    "a root trusted here",
+  );
+});
+
+Deno.test("describeProblem() follows the chain by issuer, not in the order the server sent it, and stops at a root trusted here", () => {
+  const now = Date.UTC(2030, 0, 1);
+  const dates = {
+    valid_from: "Jan  1 00:00:00 2020 GMT",
+    valid_to: "Jan  1 00:00:00 2120 GMT",
+  };
+  const expired = {
+    valid_from: "Jan  1 00:00:00 2020 GMT",
+    valid_to: "Jan  1 00:00:00 2021 GMT",
+  };
+  // Sent: leaf, an unrelated expired certificate, the intermediate (Deno
+  // links them in that order).
+  const intermediate = {
+    ...dates,
+    subject: { CN: "Int" },
+    issuer: { CN: "Root" },
+  };
+  const stray = {
+    ...expired,
+    subject: { CN: "other" },
+    issuer: { CN: "Other CA" },
+    issuerCertificate: intermediate,
+  };
+  const leaf = {
+    ...dates,
+    subject: { CN: "localhost" },
+    issuer: { CN: "Int" },
+    issuerCertificate: stray,
+  };
+  assertEquals(
+    describeProblem(leaf, now),
+    "the server's chain ends at a certificate issued by CN=Root, which is not a trusted root",
+  );
+  // An expired cross-sign sent past a root trusted here is not looked at.
+  const crossSign = {
+    ...expired,
+    subject: { CN: "Root" },
+    issuer: { CN: "Old Root" },
+  };
+  const viaCross = {
+    ...leaf,
+    issuerCertificate: { ...intermediate, issuerCertificate: crossSign },
+  };
+  assertEquals(
+    describeProblem(viaCross, now),
+    "the certificate of CN=Root in the server's chain expired on 2021-01-01 00:00:00 UTC",
+  );
+  assertStringIncludes(
+    describeProblem(viaCross, now, new Set(["CN=Root"]))!,
+    "a root trusted here",
+  );
 });
 
 Deno.test("PollableConn.connectTls() to a refused port sets error", async () => {
