@@ -3,8 +3,12 @@
  * parsing algorithm) and Node's WHATWG URL, over 4,261 documents, found it
  * wrong: each case fed whole and in 1-, 2- and 3-byte pieces.
  */
-import { assertEquals } from "@std/assert";
-import { LinkExtractor, normalizeUrl } from "../examples/crawl/links.ts";
+import { assert, assertEquals } from "@std/assert";
+import {
+  isHtml,
+  LinkExtractor,
+  normalizeUrl,
+} from "../examples/crawl/links.ts";
 import { splitEvery } from "./_net.ts";
 
 /** The links of `html`, whole and in 1-, 2- and 3-byte pieces; all must agree. */
@@ -103,4 +107,47 @@ Deno.test("LinkExtractor keeps a U+FEFF that a chunk boundary splits off (Deno's
   assertEquals(linksOf(`<a href="/a\ufeffb">`), ["http://h.test/a%EF%BB%BFb"]);
   // A leading BOM still goes.
   assertEquals(linksOf(`\ufeff<a href="/c">`), ["http://h.test/c"]);
+});
+
+Deno.test("normalizeUrl() escapes what RFC 3986 allows neither in a path nor in a query, so the raw and escaped forms are one page", () => {
+  const base = "http://h.test/";
+  for (
+    const [raw, escaped] of [
+      ["/p|", "/p%7C"],
+      ["/p|", "/p%7c"],
+      ["/a[b]^", "/a%5Bb%5D%5E"],
+      ["/q?x={1}&y=`z`|^", "/q?x=%7B1%7D&y=%60z%60%7C%5E"],
+      ["/q?a\\b", "/q?a%5Cb"],
+    ]
+  ) {
+    assertEquals(normalizeUrl(raw!, base), normalizeUrl(escaped!, base), raw);
+  }
+  assertEquals(normalizeUrl("/p|", base), "http://h.test/p%7C");
+  // Unreserved escapes are still decoded; a backslash in a path is a slash.
+  assertEquals(normalizeUrl("/%41%7e\\b", base), "http://h.test/A~/b");
+});
+
+Deno.test("LinkExtractor drops the user name and password a page put in a link: they are not the operator's to send", () => {
+  const extractor = new LinkExtractor("http://h.test/");
+  assertEquals(
+    [
+      ...extractor.write(
+        '<a href="http://u:p@h.test/x"></a><a href="//u@h.test/w"></a><a href="/y@z">',
+      ),
+      ...extractor.end(),
+    ],
+    ["http://h.test/x", "http://h.test/w", "http://h.test/y@z"],
+  );
+});
+
+Deno.test("isHtml() takes text/html and application/xhtml+xml with or without parameters, not types that only begin so", () => {
+  const empty = new Uint8Array();
+  const typed = (type: string) =>
+    isHtml(new Headers({ "content-type": type }), empty);
+  assert(typed("text/html"));
+  assert(typed(" TEXT/HTML ; charset=utf-8"));
+  assert(typed("application/xhtml+xml;charset=utf-8"));
+  assert(!typed("text/html-sandboxed"));
+  assert(!typed("text/htmlx"));
+  assert(!typed("application/xhtml+xml2"));
 });

@@ -115,11 +115,23 @@ function parseUrl(url: string | URL, base?: string | URL): URL | null {
 
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 
+/**
+ * Percent-escapes decoded when unreserved, else upper-cased; and the
+ * characters WHATWG URL leaves raw in a path or query that RFC 3986 allows in
+ * neither (`[ ] | ^ { } \` and a backtick) escaped: `/p|` and `/p%7C` are one
+ * page, and strict servers (Tomcat) refuse the raw form with a 400.
+ */
 function normalizeEscapes(text: string): string {
-  return text.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
-    const char = String.fromCharCode(parseInt(hex, 16));
-    return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`;
-  });
+  return text.replace(
+    /%([0-9A-Fa-f]{2})|[[\]|^{}`\\]/g,
+    (match, hex: string | undefined) => {
+      if (hex === undefined) {
+        return `%${match.charCodeAt(0).toString(16).toUpperCase()}`;
+      }
+      const char = String.fromCharCode(parseInt(hex, 16));
+      return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`;
+    },
+  );
 }
 
 /**
@@ -341,8 +353,23 @@ export class LinkExtractor {
       (name === "a" && this.#svg > 0 ? attributes["xlink:href"] : undefined);
     if (value === undefined) return;
     const url = normalizeUrl(value, this.#base);
-    if (url !== null) this.#found.push(url);
+    if (url !== null) this.#found.push(withoutCredentials(url));
   }
+}
+
+/**
+ * A link's URL without the user name and password a page put in it: they are
+ * the page's, not the operator's to send (the crawl would send them as
+ * `Authorization`), and `http://u:p@host/x` is the page `http://host/x`.
+ */
+function withoutCredentials(url: string): string {
+  const at = url.indexOf("@");
+  if (at < 0 || at > url.indexOf("/", url.indexOf("//") + 2)) return url;
+  const parsed = new URL(url);
+  if (parsed.username === "" && parsed.password === "") return url;
+  parsed.username = "";
+  parsed.password = "";
+  return parsed.href;
 }
 
 /**
@@ -367,7 +394,7 @@ export class LinkExtractor {
 export function isHtml(headers: Headers, body: Uint8Array): boolean {
   const type = headers.get("content-type");
   if (type !== null) {
-    return /^\s*(text\/html|application\/xhtml\+xml)/i.test(type);
+    return /^\s*(text\/html|application\/xhtml\+xml)\s*(;|$)/i.test(type);
   }
   // No type: markup if its first byte past a UTF-8 BOM and blanks is "<".
   const bom = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
