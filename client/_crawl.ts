@@ -287,8 +287,13 @@ const LATE_MS = 25;
  */
 const LATE_POLL_MS = 5;
 
-/** Longest wait for a wakeup while no conn is registered and nothing is timed. */
-const IDLE_WAIT_MS = 1_000;
+/**
+ * Longest wait for a wakeup while no conn is registered and nothing is timed:
+ * everything awaited then ends the wait with one, so this only bounds what a
+ * missed one could cost. (At 1 s, a crawl waiting on its source, a `-i -`
+ * stdin say, woke ~11 times a second.)
+ */
+const IDLE_WAIT_MS = 10_000;
 
 /**
  * Out of descriptors with none of the crawl's own closing (others hold them):

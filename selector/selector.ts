@@ -24,18 +24,20 @@ const mapDelete = Map.prototype.delete;
 const mapClear = Map.prototype.clear;
 const mapHas = Map.prototype.has;
 /**
- * The timer to arm for a wait of `remaining` ms: the largest power of two not
- * above it (rounded up: timers may fire a fraction early), the loop arming the
- * next for what is left. Deno 2.9.6's timers keep a list per distinct duration
- * until that duration has passed, cleared or not; a wait counting down to a
- * deadline by the millisecond made one per millisecond of it (a 30 s request
- * timeout: ~30,000 lists, ~2 MiB). Powers of two make ~31 durations, and cost
- * a wakeup per halving only while nothing is ready. Longer than 2^30 ms, a
- * timer would fire after 1 ms (over 2^31 - 1): the steps stay below.
+ * The timer to arm for a wait of `remaining` ms (rounded up: timers may fire a
+ * fraction early): its 4 leading bits, the loop arming the next for what is
+ * left. Deno 2.9.6's timers keep a list per distinct duration until that
+ * duration has passed, cleared or not; a wait counting down to a deadline by
+ * the millisecond made one per millisecond of it (a 30 s request timeout:
+ * ~30,000 lists, ~2 MiB). 4 bits make at most 8 durations an octave (~250),
+ * and a wait ends in 2 or 3 timers: with 1 bit (powers of two, ~31 durations)
+ * each halving woke the loop, a `select(1000)` ~10 times. Longer than 2^30 ms,
+ * a timer would fire after 1 ms (over 2^31 - 1): the steps stay below.
  */
 function timerStep(remaining: number): number {
   const ms = Math.min(Math.ceil(remaining), 2 ** 30);
-  return 2 ** Math.floor(Math.log2(ms));
+  const unit = 2 ** Math.max(0, Math.floor(Math.log2(ms)) - 3);
+  return Math.floor(ms / unit) * unit;
 }
 
 /**

@@ -2530,3 +2530,36 @@ Deno.test("fetchAll() with perOrigin.delay: a request held on its new conn for l
   assertGreater(held.timings.total, 150, JSON.stringify(held.timings));
   assertGreater(arrivals[2]![1] - arrivals[0]![1], 950, `${arrivals}`);
 });
+
+Deno.test("fetchEach() waiting on a slow async source arms a timer or two, not ~10 a second (its wait is bounded, not polled)", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  let firstAsked = NaN;
+  let armed = 0;
+  const original = globalThis.setTimeout;
+  async function* source() {
+    firstAsked = performance.now();
+    // A URL list read from a quiet stdin, say.
+    await new Promise((resolve) => original(resolve, 1_500));
+    globalThis.setTimeout = original;
+    yield `http://127.0.0.1:${server.addr.port}/`;
+  }
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    if (!Number.isNaN(firstAsked)) armed++;
+    return original(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    let results = 0;
+    for await (const { result } of fetchEach(source())) {
+      assert(result.ok);
+      results++;
+    }
+    assertEquals(results, 1);
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  // Before: a 1 s bound counted down in halvings, ~15 timers in 1.5 s.
+  assertLess(armed, 5);
+});

@@ -45,3 +45,30 @@ Deno.test("Selector.select(1100) with nothing ready resolves [] after ~1,100 ms,
   assertGreaterOrEqual(elapsed, 1099);
   assertLess(elapsed, 1800);
 });
+
+/** Counts the timers `run` arms, and their durations. */
+async function timersArmed(run: () => Promise<unknown>): Promise<number[]> {
+  const armed: number[] = [];
+  const original = globalThis.setTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    armed.push(ms ?? 0);
+    return original(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    await run();
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  return armed;
+}
+
+Deno.test("Selector.select(1000) with nothing ready waits on 2 or 3 timers, not one per halving of the wait", async () => {
+  using sel = new DefaultSelector();
+  using listener = listen();
+  sel.register(listener, EVENT_READ); // nobody connects: never ready
+  let batch: unknown[] | null = null;
+  const armed = await timersArmed(async () => batch = await sel.select(1_000));
+  assertEquals(batch, []);
+  // Powers of two (512, 256, ... 1) woke the loop ~10 times for one wait.
+  assertLess(armed.length, 4, `${armed}`);
+});
