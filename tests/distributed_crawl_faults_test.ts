@@ -484,3 +484,127 @@ redisTest(
     }
   },
 );
+
+/** A relay to Redis that hands each of its replies on `delayMs` late, in order: a slow link. */
+class SlowLink implements AsyncDisposable {
+  readonly #listener: Deno.TcpListener;
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #tasks: Promise<void>[] = [];
+  readonly #accepting: Promise<void>;
+
+  constructor(redisPort: number, delayMs: number) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#listener = listener;
+    this.#accepting = (async () => {
+      try {
+        for await (const client of listener) {
+          this.#tasks.push(this.#relay(client, redisPort, delayMs));
+        }
+      } catch { /* closed */ }
+    })();
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.#listener.addr.port}`;
+  }
+
+  async #relay(client: Deno.Conn, port: number, delayMs: number) {
+    let server: Deno.Conn;
+    try {
+      server = await Deno.connect({ hostname: "127.0.0.1", port });
+    } catch {
+      client.close();
+      return;
+    }
+    this.#conns.add(client);
+    this.#conns.add(server);
+    const close = () => {
+      for (const conn of [client, server]) {
+        if (this.#conns.delete(conn)) conn.close();
+      }
+    };
+    const up = (async () => {
+      const buf = new Uint8Array(64 * 1024);
+      try {
+        for (let n; (n = await client.read(buf)) !== null;) {
+          await server.write(buf.slice(0, n));
+        }
+      } catch { /* closed */ }
+      close();
+    })();
+    let chain = Promise.resolve();
+    const timers = new Set<ReturnType<typeof setTimeout>>();
+    try {
+      const buf = new Uint8Array(64 * 1024);
+      for (let n; (n = await server.read(buf)) !== null;) {
+        const chunk = buf.slice(0, n);
+        const due = performance.now() + delayMs;
+        chain = chain.then(async () => {
+          const wait = due - performance.now();
+          if (wait > 0) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(() => {
+                timers.delete(timer);
+                resolve();
+              }, wait);
+              timers.add(timer);
+            });
+          }
+          await client.write(chunk);
+        }).catch(() => {});
+      }
+    } catch { /* closed */ }
+    await chain;
+    for (const timer of timers) clearTimeout(timer);
+    close();
+    await up;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#listener.close();
+    await this.#accepting;
+    for (const conn of this.#conns) conn.close();
+    this.#conns.clear();
+    await Promise.all(this.#tasks);
+  }
+}
+
+redisTest(
+  "distributed_crawl.ts work over a slow link to Redis (550 ms a reply) still claims a dead worker's entries at --claim-idle 1600: the crawl ends",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(() => new Response("ok"));
+    // More than one claim takes (its room: concurrency + queue, 8).
+    const urls = await seedPaths(redis, server.base, 12, "s");
+    await using client = await RespClient.connect(redis.port);
+    // A worker that read them all and died.
+    await client.call(
+      "XREADGROUP",
+      "GROUP",
+      "workers",
+      "ghost",
+      "COUNT",
+      "12",
+      "STREAMS",
+      "crawl:frontier",
+      ">",
+    );
+    await using link = new SlowLink(redis.port, 550);
+    const args = workArgs(redis, "w1", {
+      concurrency: 4,
+      queue: 4,
+      "claim-idle": 1_600,
+      "idle-exit": 1_000,
+    });
+    args[args.indexOf(redis.url)] = link.url;
+    // Before: every reply counted as a stall, each held claims off again,
+    // and the entries stayed the ghost's for good.
+    const out = summaryOf(await new Run(args).finished(60_000));
+    assertEquals(out.committed, urls.length);
+    assertEquals(out.claimed, urls.length);
+    assertEquals(
+      (await readStream(client, "crawl:results")).length,
+      urls.length,
+    );
+  },
+);

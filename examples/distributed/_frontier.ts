@@ -181,6 +181,8 @@ export class ClaimHoldOff {
 
 /** The least lateness of a reply that counts as a stall of Redis (`Frontier#timed`), in ms. */
 const STALL_MIN = 500;
+/** How many round trips make the way to Redis's usual one. */
+const RECENT_REPLIES = 8;
 
 /** The names of everything a crawl keeps in Redis. */
 export interface Keys {
@@ -499,6 +501,8 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
   #claimCursor = "0-0";
   #lastClaim = -Infinity;
   readonly #holdOff: ClaimHoldOff;
+  /** The round trips of the last commands that do not block (ms), oldest first. */
+  readonly #recentOver: number[] = [];
   /** Rounds of the reading loop that failed since one of its commands went through. */
   #unavailable = 0;
   #unlisten: (() => void)[] = [];
@@ -646,7 +650,19 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     const sent = performance.now();
     const reply = await connection.call(args);
     const now = performance.now();
-    const late = now - sent - expected;
+    const over = now - sent - expected;
+    // Late against the way to Redis as it is: the least round trip of the
+    // last commands that do not block (a blocking read's ends early when an
+    // entry comes). On a slow link (700 ms) every reply counted as a stall at
+    // a short --claim-idle, each held claims off again, and a dead worker's
+    // entries were never taken: the crawl never ended.
+    const recent = this.#recentOver;
+    const floor = recent.length === 0 ? 0 : Math.min(...recent);
+    if (expected === 0) {
+      if (recent.length === RECENT_REPLIES) recent.shift();
+      recent.push(over);
+    }
+    const late = over - floor;
     // Not under half a second: Redis answers a blocking read that timed out
     // on its 100 ms tick, and a loaded worker's loop lags; a short
     // --claim-idle would hold claims off for good (a dead worker's entries
