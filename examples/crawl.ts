@@ -35,6 +35,7 @@ import {
   MAX_REDIRECTS,
 } from "./crawl/frontier.ts";
 import { openUrlList, readUrls, tooLong } from "./crawl/input.ts";
+import { StdoutLines } from "./crawl/stdout_lines.ts";
 import {
   charsetOf,
   isHtml,
@@ -69,8 +70,6 @@ const CREDENTIALS = /^(?:authorization|cookie)$/i;
  */
 const MAX_CRAWL_DELAY = 300_000;
 const encoder = new TextEncoder();
-/** How many characters of results may wait for a slow reader of stdout. */
-const OUT_AHEAD = 1 << 16;
 const decoder = new TextDecoder();
 
 /**
@@ -894,52 +893,20 @@ async function main(): Promise<number> {
     total,
     Deno.stderr.isTerminal() && !typing && !dumbTerminal(),
   );
-  let stdoutOpen = true;
-  /**
-   * Results go out without blocking the loop: a reader that pauses (`| less`)
-   * held every connection still, timed them out, and kept signals out. Lines
-   * wait here while a write is under way and go out together in the next one
-   * (one write per line cost a quarter of a fast crawl's time); past
-   * {@linkcode OUT_AHEAD} bytes waiting, the loop waits for its reader.
-   */
-  let waiting: string[] = [];
-  let waitingLength = 0;
-  let writing: Promise<void> | null = null;
-  // The bar shares the terminal with stdout only when stdout is one.
-  const onTerminal = Deno.stdout.isTerminal();
-  const drain = async () => {
-    if (onTerminal) progress.pause();
-    try {
-      while (waiting.length > 0 && stdoutOpen) {
-        const bytes = encoder.encode(waiting.join(""));
-        waiting = [];
-        waitingLength = 0;
-        for (let n = 0; n < bytes.length;) {
-          n += await Deno.stdout.write(bytes.subarray(n));
-        }
-      }
-    } catch (e) {
-      stdoutOpen = false;
-      // `crawl.ts ... | head`: the reader is gone, so the crawl is done. Any
-      // other error (a full disk) stops it too, and is what it ends on.
+  // Results go out without blocking the loop (see StdoutLines).
+  const out = new StdoutLines({
+    // `crawl.ts ... | head`: the reader is gone, so the crawl is done. Any
+    // other error (a full disk) stops it too, and is what it ends on.
+    onError: (e) =>
       stop(
         e instanceof Deno.errors.BrokenPipe
           ? null
           : new DiskError("write the results to", "standard output", e),
-      );
-    } finally {
-      waiting = [];
-      writing = null;
-      if (onTerminal) progress.resume();
-    }
-  };
-  const write = (text: string): Promise<void> => {
-    if (!stdoutOpen) return Promise.resolve();
-    waiting.push(text);
-    waitingLength += text.length;
-    writing ??= drain();
-    return waitingLength > OUT_AHEAD ? writing : Promise.resolve();
-  };
+      ),
+    // The bar shares the terminal with stdout only when stdout is one.
+    around: Deno.stdout.isTerminal() ? progress : null,
+  });
+  const write = (text: string): Promise<void> => out.write(text);
 
   try {
     for await (const { result } of fetchEach(source, engine)) {
@@ -993,7 +960,7 @@ async function main(): Promise<number> {
   } finally {
     crawling = false;
     // The last lines may still be on their way.
-    await writing;
+    await out.flushed();
     progress.stop();
     // Still listening: a Ctrl-C now must not kill the process mid-record.
     try {
@@ -1033,7 +1000,7 @@ async function main(): Promise<number> {
   const interrupted = controller.signal.aborted && fatal === null;
   const table = stats.summary(interrupted, extra);
   // The demo's summary is its output, on stdout, unless stdout failed.
-  if (quiet && stdoutOpen) {
+  if (quiet && out.open) {
     try {
       console.log(table);
     } catch (e) {
@@ -1051,7 +1018,7 @@ async function main(): Promise<number> {
   if (stoppedBy !== null) return SIGNAL_EXIT[stoppedBy];
   // Stopped by its reader (`| head`): as a shell reports a SIGPIPE, whatever
   // the URLs cut off in flight gave.
-  if (!stdoutOpen) return 141;
+  if (!out.open) return 141;
   // The archive misses exchanges that were fetched: a script must see it.
   if ((archive?.dropped ?? 0) > 0) return 1;
   return stats.failed === 0 ? 0 : 1;

@@ -130,6 +130,7 @@ import { isHtml, normalizeUrl } from "./crawl/links.ts";
 import { MAX_TIMER_MS as MAX_MS } from "./crawl/_util.ts";
 import { argsErrorMessage, hideUrlPassword } from "./_args.ts";
 import { type ListedUrl, openListedUrls } from "./crawl/input.ts";
+import { StdoutLines } from "./crawl/stdout_lines.ts";
 
 const HELP =
   `Usage: distributed_crawl.ts <command> --redis redis://HOST:PORT [options]
@@ -174,7 +175,8 @@ Options of work:
   --max-bytes N             largest body accepted (default 10485760)
   --grace MS                after Ctrl-C, time for URLs in flight to finish
                             (default 10000); a second Ctrl-C skips it
-  --verbose                 print one line per result
+  --verbose                 print one line per result (a slow reader slows the
+                            worker; its leases stay renewed)
   --json                    print the worker's summary as one JSON line
 
 Exit status: 0 when done (or stopped by a signal), 1 on a Redis or crawl failure,
@@ -1050,7 +1052,20 @@ async function work(o: WorkOptions): Promise<number> {
   let fetched = 0;
   let failed = 0;
   let failure: unknown = null;
-  let verbose = o.verbose;
+  // --verbose lines go out without blocking: a reader that paused held the
+  // worker, its leases went unrenewed, and another worker fetched its URLs
+  // again. The worker goes at the reader's pace instead.
+  const out = new StdoutLines({
+    // stdout on a full disk, or its reader gone: the log is lost, not the
+    // work. The worker goes on, its results committed and its entries
+    // released.
+    onError: (e) =>
+      console.error(
+        `distributed_crawl.ts: ${o.name}: cannot write to standard output (${
+          errorText(e)
+        }); no more --verbose lines`,
+      ),
+  });
   try {
     for await (const { result } of fetchEach(source, options)) {
       const item = result.data as FrontierItem;
@@ -1060,27 +1075,17 @@ async function work(o: WorkOptions): Promise<number> {
       }
       fetched++;
       if (!result.ok) failed++;
-      if (verbose) {
-        try {
-          console.log(
-            result.ok
-              ? `${result.response.status} ${result.response.body.length} ${result.url}`
-              : `ERR ${result.url} ${errorText(result.error)}`,
-          );
-        } catch (e) {
-          // stdout on a full disk: the log is lost, not the work. The worker
-          // goes on, its results committed and its entries released.
-          verbose = false;
-          console.error(
-            `distributed_crawl.ts: ${o.name}: cannot write to standard output (${
-              errorText(e)
-            }); no more --verbose lines`,
-          );
-        }
-      }
       committer.add(commitOf(result, item, o.follow));
+      if (o.verbose && out.open) {
+        await out.write(
+          result.ok
+            ? `${result.response.status} ${result.response.body.length} ${result.url}\n`
+            : `ERR ${result.url} ${errorText(result.error)}\n`,
+        );
+      }
     }
     await committer.drain();
+    await out.flushed();
   } catch (e) {
     failure = e;
   } finally {

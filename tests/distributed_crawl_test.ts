@@ -1394,3 +1394,52 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "distributed_crawl.ts work --verbose whose stdout reader pauses keeps renewing its leases: another worker fetches none of its URLs again",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(okAfter(5));
+    // ~130 KiB of --verbose lines: more than a pipe holds.
+    const urls = await seedPaths(redis, server.base, 3_000, "v");
+    const flags = { concurrency: 16, "claim-idle": 1_000, "idle-exit": 2_000 };
+    // `| less` on its first page: nothing read for 4 s.
+    const w1 = new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        '"$0" "$@" | (sleep 4; cat > /dev/null)',
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        "--no-prompt",
+        "--allow-net=127.0.0.1",
+        "--allow-read",
+        SCRIPT,
+        ...workArgs(redis, "w1", { ...flags, verbose: true })
+          .filter((arg) => arg !== "--json"),
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const timer = setTimeout(() => w1.kill("SIGKILL"), 40_000);
+    try {
+      // w1's lines have filled the pipe (~64 KiB, 1,450 of them), and its
+      // entries in hand have been idle for longer than --claim-idle since.
+      await until(async () => server.hits.size >= 1_600, "w1 fetching");
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      const w2 = summaryOf(await run(workArgs(redis, "w2", flags), 40_000));
+      const { code, stderr } = await w1.output();
+      assertEquals(code, 0, new TextDecoder().decode(stderr));
+      // Before: w1 froze on its write, its leases lapsed, and w2 claimed
+      // and fetched its URLs again.
+      assertEquals(w2.claimed, 0);
+    } finally {
+      clearTimeout(timer);
+    }
+    const twice = [...server.hits].filter(([, n]) => n > 1);
+    assertEquals(twice, []);
+    assertEquals(server.hits.size, urls.length);
+  },
+);
