@@ -11,6 +11,19 @@ import type { RedisServer } from "./_redis.ts";
 export const SCRIPT =
   new URL("../examples/distributed_crawl.ts", import.meta.url).pathname;
 
+/** `deno run`'s arguments for the example, with only the permissions it needs. */
+function runArgs(args: string[]): string[] {
+  return [
+    "run",
+    "--quiet",
+    "--no-prompt",
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    SCRIPT,
+    ...args,
+  ];
+}
+
 /** A `deno run` of the example, with only the permissions it needs. */
 export class Run implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
@@ -19,15 +32,7 @@ export class Run implements AsyncDisposable {
 
   constructor(args: string[]) {
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--no-prompt",
-        "--allow-net=127.0.0.1",
-        "--allow-read",
-        SCRIPT,
-        ...args,
-      ],
+      args: runArgs(args),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -75,6 +80,29 @@ export class Run implements AsyncDisposable {
     await this.#child.status;
     await this.#output;
   }
+}
+
+/**
+ * The example under `/bin/sh -c shell` (a script whose `"$0" "$@"` is the
+ * command, with the permissions {@linkcode Run} gives), for a stdout sent to
+ * `/dev/full` or into a slow pipe; stdin and the shell's stdout are null, its
+ * stderr piped. Killed after `timeout` ms.
+ */
+export function spawnInShell(
+  shell: string,
+  args: string[],
+  timeout = 40_000,
+): Deno.ChildProcess {
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", shell, Deno.execPath(), ...runArgs(args)],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeout);
+  child.status.finally(() => clearTimeout(timer));
+  return child;
 }
 
 /** Runs the example to its end; fails the test if it takes over `timeout` ms. */

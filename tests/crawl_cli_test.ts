@@ -108,6 +108,19 @@ async function crawl(
   }
 }
 
+/** `deno run`'s arguments for crawl.ts with `--allow-net=127.0.0.1` and `permissions`. */
+function crawlArgs(permissions: string[], args: string[]): string[] {
+  return [
+    "run",
+    "--quiet",
+    "--no-config",
+    "--allow-net=127.0.0.1",
+    ...permissions,
+    CRAWL,
+    ...args,
+  ];
+}
+
 /**
  * Starts `crawl.ts <args>` with `--allow-net=127.0.0.1` and `permissions`, its
  * stdout and stderr piped, for a test that signals it while it runs. It is
@@ -121,15 +134,7 @@ function spawnCrawl(
   timeout = 20_000,
 ): Deno.ChildProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--no-config",
-      "--allow-net=127.0.0.1",
-      ...permissions,
-      CRAWL,
-      ...args,
-    ],
+    args: crawlArgs(permissions, args),
     stdin,
     stdout: "piped",
     stderr: "piped",
@@ -137,6 +142,37 @@ function spawnCrawl(
   const killer = setTimeout(() => child.kill("SIGKILL"), timeout);
   child.status.finally(() => clearTimeout(killer));
   return child;
+}
+
+/**
+ * `deno run --quiet --no-config --allow-net=127.0.0.1 <permissions> crawl.ts
+ * <args>` under `/bin/sh -c`, its stdout and stderr where `shell` (a script
+ * whose `"$0" "$@"` is the command) sends them: to `/dev/full`, into a pipe
+ * that a slow reader empties. What reaches the shell's own stdout and stderr
+ * is returned, within `timeout` ms.
+ */
+async function crawlInShell(
+  shell: string,
+  args: string[],
+  permissions: string[] = [],
+  timeout = 20_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", shell, Deno.execPath(), ...crawlArgs(permissions, args)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const { code, stdout, stderr } = await within(
+    child.output(),
+    timeout,
+    "crawl",
+  );
+  return {
+    code,
+    stdout: decoder.decode(stdout),
+    stderr: decoder.decode(stderr),
+  };
 }
 
 /** Reads `child`'s stdout up to its first line break (or its end). */
@@ -1289,55 +1325,23 @@ Deno.test("crawl.ts whose reader of stdout pauses longer than -t waits for it: n
     Array.from({ length: 1_500 }, (_, i) => `${server.base}/${i}\n`).join(""),
   );
   // `| less` on its first page: nothing read for twice the timeout.
-  const child = new Deno.Command("/bin/sh", {
-    args: [
-      "-c",
-      '"$0" "$@" | (sleep 2; cat)',
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      "--no-config",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      CRAWL,
-      ...["-c", "16", "-t", "1000", "-i", list],
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const { code, stdout, stderr } = await within(
-    child.output(),
+  const { code, stdout, stderr: err } = await crawlInShell(
+    '"$0" "$@" | (sleep 2; cat)',
+    ["-c", "16", "-t", "1000", "-i", list],
+    ["--allow-read"],
     30_000,
-    "crawl",
   );
-  const err = decoder.decode(stderr);
   assertEquals(code, 0, err);
   assertMatch(err, /requests\s+1500 \(1500 ok, 0 failed\)/);
-  assertEquals(decoder.decode(stdout).match(/^200 OK /gm)?.length, 1_500);
+  assertEquals(stdout.match(/^200 OK /gm)?.length, 1_500);
 });
 
 Deno.test("crawl.ts whose stdout fails (a full disk) stops, says so and exits 1", async () => {
   await using server = countingServer(() => new Response("ok"));
-  const child = new Deno.Command("/bin/sh", {
-    args: [
-      "-c",
-      'exec "$0" "$@" > /dev/full',
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      "--no-config",
-      "--allow-net=127.0.0.1",
-      CRAWL,
-      `${server.base}/1`,
-      `${server.base}/2`,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const { code, stderr } = await within(child.output(), 20_000, "crawl");
-  const err = decoder.decode(stderr);
+  const { code, stderr: err } = await crawlInShell(
+    'exec "$0" "$@" > /dev/full',
+    [`${server.base}/1`, `${server.base}/2`],
+  );
   assertEquals(code, 1, err);
   assertStringIncludes(
     err,
@@ -1355,24 +1359,10 @@ Deno.test("crawl.ts whose stderr fails (a full disk) still exits with the crawl'
       : new Response("ok")
   );
   for (const args of [[`${server.base}/1`], ["--follow", `${server.base}/2`]]) {
-    const child = new Deno.Command("/bin/sh", {
-      args: [
-        "-c",
-        'exec "$0" "$@" 2> /dev/full',
-        Deno.execPath(),
-        "run",
-        "--quiet",
-        "--no-config",
-        "--allow-net=127.0.0.1",
-        CRAWL,
-        ...args,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const { code, stdout } = await within(child.output(), 20_000, "crawl");
-    const out = decoder.decode(stdout);
+    const { code, stdout: out } = await crawlInShell(
+      'exec "$0" "$@" 2> /dev/full',
+      args,
+    );
     // Before: the summary's write failed, and so did the line saying so: exit 1.
     assertEquals(code, 0, `${args}: ${out}`);
     assertMatch(out, /^200 OK /, `${args}`);
@@ -1380,25 +1370,12 @@ Deno.test("crawl.ts whose stderr fails (a full disk) still exits with the crawl'
 });
 
 Deno.test("crawl.ts --demo whose stdout fails (a full disk) shows its summary on stderr, says so and exits 1", async () => {
-  const child = new Deno.Command("/bin/sh", {
-    args: [
-      "-c",
-      'exec "$0" "$@" > /dev/full',
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      "--no-config",
-      "--allow-net=127.0.0.1",
-      "--allow-run",
-      CRAWL,
-      "--demo",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const { code, stderr } = await within(child.output(), 30_000, "crawl");
-  const err = decoder.decode(stderr);
+  const { code, stderr: err } = await crawlInShell(
+    'exec "$0" "$@" > /dev/full',
+    ["--demo"],
+    ["--allow-run"],
+    30_000,
+  );
   assertEquals(code, 1, err);
   assertMatch(err, /requests\s+500 \(500 ok, 0 failed\)/);
   assertStringIncludes(

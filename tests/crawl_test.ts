@@ -2396,6 +2396,18 @@ Deno.test("fetchAll() keeps origins apart when one's text is a prefix of the oth
   }
 });
 
+/** A request body streamed in `chunks` chunks `ms` apart. */
+function slowUpload(chunks: number, ms = 100): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      controller.enqueue(new TextEncoder().encode(`chunk ${sent}`));
+      if (++sent === chunks) controller.close();
+    },
+  });
+}
+
 Deno.test("fetchAll() with perOrigin.delay and keepAlive: false spaces POSTs whose streamed bodies take long: the next is held from when one begins to go out, not from its end", async () => {
   const arrivals: number[] = [];
   await using server = Deno.serve(
@@ -2407,21 +2419,11 @@ Deno.test("fetchAll() with perOrigin.delay and keepAlive: false spaces POSTs who
       return new Response("ok");
     },
   );
-  const trickle = () => {
-    let sent = 0;
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        controller.enqueue(new TextEncoder().encode(`chunk ${sent}`));
-        if (++sent === 3) controller.close();
-      },
-    });
-  };
   const results = await fetchAll(
     Array.from({ length: 6 }, (_, i) => ({
       url: `http://127.0.0.1:${server.addr.port}/${i}`,
       method: "POST",
-      body: trickle(),
+      body: slowUpload(3, 50),
     })),
     { perOrigin: { concurrency: 6, delay: 100 }, keepAlive: false },
   );
@@ -2444,14 +2446,7 @@ Deno.test("fetchAll() with perOrigin.delay and keepAlive: false: a request held 
     },
   );
   // Its body goes out over ~700 ms: the origin's last send is its end.
-  let sent = 0;
-  const upload = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      controller.enqueue(new TextEncoder().encode(`chunk ${sent}`));
-      if (++sent === 7) controller.close();
-    },
-  });
+  const upload = slowUpload(7);
   const base = `http://127.0.0.1:${server.addr.port}`;
   const started = performance.now();
   let heldFailedAt = NaN;
@@ -2501,14 +2496,7 @@ Deno.test("fetchAll() with perOrigin.delay: a request held on its new conn for l
     },
   );
   // Its body goes out over ~600 ms: the origin's last send is its end.
-  let sent = 0;
-  const upload = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      controller.enqueue(new TextEncoder().encode(`chunk ${sent}`));
-      if (++sent === 6) controller.close();
-    },
-  });
+  const upload = slowUpload(6);
   const base = `http://127.0.0.1:${server.addr.port}`;
   const results = await fetchAll([
     { url: `${base}/upload`, method: "POST", body: upload },

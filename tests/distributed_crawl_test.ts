@@ -20,11 +20,11 @@ import {
   heldServer,
   Run,
   run,
-  SCRIPT,
   seedFile,
   seedHeld,
   seedPaths,
   seedUrl,
+  spawnInShell,
   summaryOf,
   until,
   workArgs,
@@ -1357,29 +1357,11 @@ redisTest(
     await using server = countingServer(() => new Response("ok"));
     const urls = await seedPaths(redis, server.base, 20, "v");
     // A shell, for its redirect to /dev/full (Linux).
-    const child = new Deno.Command("/bin/sh", {
-      args: [
-        "-c",
-        'exec "$0" "$@" > /dev/full',
-        Deno.execPath(),
-        "run",
-        "--quiet",
-        "--no-prompt",
-        "--allow-net=127.0.0.1",
-        "--allow-read",
-        SCRIPT,
-        ...workArgs(redis, "w1", { verbose: true, "idle-exit": 300 })
-          .filter((arg) => arg !== "--json"),
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const { code, stderr } = await child.output().finally(() =>
-      clearTimeout(timer)
-    );
+    const { code, stderr } = await spawnInShell(
+      'exec "$0" "$@" > /dev/full',
+      workArgs(redis, "w1", { verbose: true, "idle-exit": 300 })
+        .filter((arg) => arg !== "--json"),
+    ).output();
     const err = new TextDecoder().decode(stderr);
     assertEquals(code, 0, err);
     assertStringIncludes(
@@ -1404,39 +1386,28 @@ redisTest(
     const urls = await seedPaths(redis, server.base, 3_000, "v");
     const flags = { concurrency: 16, "claim-idle": 1_000, "idle-exit": 2_000 };
     // `| less` on its first page: nothing read for 4 s.
-    const w1 = new Deno.Command("/bin/sh", {
-      args: [
-        "-c",
-        '"$0" "$@" | (sleep 4; cat > /dev/null)',
-        Deno.execPath(),
-        "run",
-        "--quiet",
-        "--no-prompt",
-        "--allow-net=127.0.0.1",
-        "--allow-read",
-        SCRIPT,
-        ...workArgs(redis, "w1", { ...flags, verbose: true })
-          .filter((arg) => arg !== "--json"),
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    const timer = setTimeout(() => w1.kill("SIGKILL"), 40_000);
+    const w1 = spawnInShell(
+      '"$0" "$@" | (sleep 4; cat > /dev/null)',
+      workArgs(redis, "w1", { ...flags, verbose: true })
+        .filter((arg) => arg !== "--json"),
+    );
+    const w1Out = w1.output();
     try {
       // w1's lines have filled the pipe (~64 KiB, 1,450 of them), and its
       // entries in hand have been idle for longer than --claim-idle since.
       await until(async () => server.hits.size >= 1_600, "w1 fetching");
       await new Promise((resolve) => setTimeout(resolve, 1_200));
       const w2 = summaryOf(await run(workArgs(redis, "w2", flags), 40_000));
-      const { code, stderr } = await w1.output();
+      const { code, stderr } = await w1Out;
       assertEquals(code, 0, new TextDecoder().decode(stderr));
       // Before: w1 froze on its write, its leases lapsed, and w2 claimed
       // and fetched its URLs again.
       assertEquals(w2.claimed, 0);
     } finally {
-      clearTimeout(timer);
+      try {
+        w1.kill("SIGKILL");
+      } catch { /* exited */ }
+      await w1Out.catch(() => {});
     }
     const twice = [...server.hits].filter(([, n]) => n > 1);
     assertEquals(twice, []);
