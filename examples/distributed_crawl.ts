@@ -126,7 +126,7 @@ import {
   type ScriptShas,
 } from "./distributed/_frontier.ts";
 import { sameOriginLinks } from "./distributed/_links.ts";
-import { isHtml, normalizeUrl } from "./crawl/links.ts";
+import { isHtml, normalizeLink, normalizeUrl } from "./crawl/links.ts";
 import { MAX_TIMER_MS as MAX_MS } from "./crawl/_util.ts";
 import { argsErrorMessage, hideUrlPassword } from "./_args.ts";
 import { type ListedUrl, openListedUrls } from "./crawl/input.ts";
@@ -918,7 +918,7 @@ function commitOf(
     // elsewhere is not fetched.
     // Normalised as the links are (a redirect to /a%c3%a9 and a link to
     // /a%C3%A9 are one entry); an unusable Location: the 3xx is the answer.
-    const target = normalizeUrl(location, item.url);
+    const target = normalizeLink(location, item.url);
     if (
       target !== null && new URL(target).origin === new URL(item.url).origin
     ) {
@@ -1059,12 +1059,17 @@ async function work(o: WorkOptions): Promise<number> {
     // stdout on a full disk, or its reader gone: the log is lost, not the
     // work. The worker goes on, its results committed and its entries
     // released.
-    onError: (e) =>
-      console.error(
-        `distributed_crawl.ts: ${o.name}: cannot write to standard output (${
-          errorText(e)
-        }); no more --verbose lines`,
-      ),
+    onError: (e) => {
+      try {
+        console.error(
+          `distributed_crawl.ts: ${o.name}: cannot write to standard output (${
+            errorText(e)
+          }); no more --verbose lines`,
+        );
+      } catch {
+        // stderr on a full disk too: the work goes on all the same.
+      }
+    },
   });
   try {
     for await (const { result } of fetchEach(source, options)) {

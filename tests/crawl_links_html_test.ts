@@ -9,6 +9,8 @@ import {
   LinkExtractor,
   normalizeUrl,
 } from "../examples/crawl/links.ts";
+import { Frontier } from "../examples/crawl/frontier.ts";
+import { StdoutLines } from "../examples/crawl/stdout_lines.ts";
 import { splitEvery } from "./_net.ts";
 
 /** The links of `html`, whole and in 1-, 2- and 3-byte pieces; all must agree. */
@@ -150,4 +152,42 @@ Deno.test("isHtml() takes text/html and application/xhtml+xml with or without pa
   assert(!typed("text/html-sandboxed"));
   assert(!typed("text/htmlx"));
   assert(!typed("application/xhtml+xml2"));
+  // Two fields, as Headers joins them.
+  assert(typed("text/html, text/html; charset=utf-8"));
+});
+
+Deno.test("Frontier drops the user name and password of a redirect's Location as of a link's", async () => {
+  const frontier = new Frontier({ seeds: ["http://h.test/"] });
+  const seed = await frontier[Symbol.asyncIterator]().next();
+  assert(!seed.done);
+  const moved = frontier.redirect("http://u:secret@h.test/moved", seed.value);
+  assertEquals(moved?.url, "http://h.test/moved");
+  frontier.done(seed.value);
+  frontier.close();
+});
+
+Deno.test("StdoutLines: a failed write ends the lines, tells onError once, and an onError that throws too loses nothing else", async () => {
+  let errors = 0;
+  let writes = 0;
+  const out = new StdoutLines({
+    onError: () => {
+      errors++;
+      // As console.error does with stderr on a full disk.
+      throw new Error("No space left on device (os error 28)");
+    },
+    sink: {
+      write() {
+        writes++;
+        return Promise.reject(
+          new Error("No space left on device (os error 28)"),
+        );
+      },
+    },
+  });
+  await out.write("a\n");
+  await out.flushed(); // resolves: the failure is onError's, not a rejection
+  assertEquals(out.open, false);
+  await out.write("b\n"); // dropped
+  await out.flushed();
+  assertEquals([errors, writes], [1, 1]);
 });

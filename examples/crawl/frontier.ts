@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { normalizeUrl } from "./links.ts";
+import { normalizeLink, normalizeUrl } from "./links.ts";
 
 /** A URL the frontier hands out, with where it was found. */
 export interface FrontierEntry {
@@ -199,7 +199,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
    */
   add(url: string | URL, from: FrontierEntry): FrontierEntry | undefined {
     if (from.depth + 1 > this.#maxDepth) return undefined;
-    const normalized = normalizeUrl(url, from.url);
+    const normalized = normalizeLink(url, from.url);
     if (normalized === null || !this.allows(normalized)) return undefined;
     return this.#enqueue(normalized, from.depth + 1, from.url, 0, false);
   }
@@ -226,7 +226,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     keepsRequest = false,
   ): FrontierEntry | undefined {
     if (from.redirects >= MAX_REDIRECTS) return undefined;
-    const normalized = normalizeUrl(location, from.url);
+    const normalized = normalizeLink(location, from.url);
     if (normalized === null) return undefined;
     // Depth 0: a seed, or where a seed's redirects led.
     if (from.depth === 0) {
@@ -252,7 +252,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
    * @returns The normalised URL, or `null`.
    */
   redirectTarget(location: string, from: FrontierEntry): string | null {
-    const normalized = normalizeUrl(location, from.url);
+    const normalized = normalizeLink(location, from.url);
     if (
       normalized === null || this.#closed || this.#seen.has(normalized) ||
       (from.depth !== 0 && !this.allows(normalized))

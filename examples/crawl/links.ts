@@ -352,16 +352,39 @@ export class LinkExtractor {
     const value = attributes[attribute] ??
       (name === "a" && this.#svg > 0 ? attributes["xlink:href"] : undefined);
     if (value === undefined) return;
-    const url = normalizeUrl(value, this.#base);
-    if (url !== null) this.#found.push(withoutCredentials(url));
+    const url = normalizeLink(value, this.#base);
+    if (url !== null) this.#found.push(url);
   }
 }
 
 /**
- * A link's URL without the user name and password a page put in it: they are
- * the page's, not the operator's to send (the crawl would send them as
- * `Authorization`), and `http://u:p@host/x` is the page `http://host/x`.
+ * {@linkcode normalizeUrl} for a URL a server gave (a link, a `Location`):
+ * without the user name and password it may hold, as they are the server's,
+ * not the operator's to send (the crawl would send them as `Authorization`),
+ * and `http://u:p@host/x` is the page `http://host/x`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { normalizeLink } from "./links.ts";
+ *
+ * assertEquals(normalizeLink("//u:p@h.test/x", "http://h.test/"), "http://h.test/x");
+ * ```
+ *
+ * @param url An absolute URL, or a relative one with `base`.
+ * @param base The URL to resolve against.
+ * @returns The normalised URL without credentials, or `null` for an invalid
+ *   or non-http(s) URL.
  */
+export function normalizeLink(
+  url: string | URL,
+  base?: string | URL,
+): string | null {
+  const normalized = normalizeUrl(url, base);
+  return normalized === null ? null : withoutCredentials(normalized);
+}
+
+/** `url` (normalised) without its user name and password. */
 function withoutCredentials(url: string): string {
   const at = url.indexOf("@");
   if (at < 0 || at > url.indexOf("/", url.indexOf("//") + 2)) return url;
@@ -394,7 +417,8 @@ function withoutCredentials(url: string): string {
 export function isHtml(headers: Headers, body: Uint8Array): boolean {
   const type = headers.get("content-type");
   if (type !== null) {
-    return /^\s*(text\/html|application\/xhtml\+xml)\s*(;|$)/i.test(type);
+    // The first type of fields joined by Headers ("text/html, text/html; ...").
+    return /^\s*(text\/html|application\/xhtml\+xml)\s*(;|,|$)/i.test(type);
   }
   // No type: markup if its first byte past a UTF-8 BOM and blanks is "<".
   const bom = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;

@@ -107,7 +107,12 @@ export class StdoutLines {
       }
     } catch (error) {
       this.#open = false;
-      this.#onError(error);
+      try {
+        this.#onError(error);
+      } catch {
+        // Its own report failed too (stderr on a full disk): nothing left to
+        // tell, and no one awaits this write to hear of it.
+      }
     } finally {
       this.#waiting = [];
       this.#waitingLength = 0;
