@@ -1395,7 +1395,10 @@ redisTest(
     try {
       // w1's lines have filled the pipe (~64 KiB, 1,450 of them), and its
       // entries in hand have been idle for longer than --claim-idle since.
-      await until(async () => server.hits.size >= 1_600, "w1 fetching");
+      await until(
+        () => Promise.resolve(server.hits.size >= 1_600),
+        "w1 fetching",
+      );
       await new Promise((resolve) => setTimeout(resolve, 1_200));
       const w2 = summaryOf(await run(workArgs(redis, "w2", flags), 40_000));
       const { code, stderr } = await w1Out;
