@@ -1953,9 +1953,9 @@ export class Crawl {
   }
 
   #timings(job: Job, client: HttpClient | null, now: number): FetchTimings {
-    const queued = job.queuedNow
-      ? job.queued + now - job.waitingSince
-      : job.queued;
+    const queued =
+      (job.queuedNow ? job.queued + now - job.waitingSince : job.queued) +
+      (job.sendHold ? now - job.upAt : 0); // ended held
     const stamps = client === null ? undefined : client[kStamps];
     return {
       queued,
@@ -2016,10 +2016,13 @@ export class Crawl {
         // with its timeout (the total one: the write-ready conn is up), and
         // nothing went out to keep the origin's next request waiting. Else
         // another held one may have gone out meanwhile: held again then.
-        if (
-          now < entry.holdUntil || now >= entry.client![kTotalDeadline]
-        ) this.#step(entry, EVENT_WRITE);
-        else if (!this.#holdsSend(entry)) this.#step(entry, EVENT_WRITE);
+        const ends = now < entry.holdUntil ||
+          now >= entry.client![kTotalDeadline];
+        if (ends || !this.#holdsSend(entry)) {
+          // A politeness delay: `queued` counts it (API.md), not `connect`.
+          entry.queued += now - entry.upAt;
+          this.#step(entry, EVENT_WRITE);
+        }
       } else if (entry.hopUrl !== null) {
         this.#hopExpired(entry, now);
       } else if (entry.sinkWrite !== null) {
