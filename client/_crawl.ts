@@ -1955,7 +1955,8 @@ export class Crawl {
   #timings(job: Job, client: HttpClient | null, now: number): FetchTimings {
     const queued =
       (job.queuedNow ? job.queued + now - job.waitingSince : job.queued) +
-      (job.sendHold ? now - job.upAt : 0); // ended held
+      // Ended while held for its origin's delay: that wait so far.
+      (job.sendHold ? now - job.upAt : 0);
     const stamps = client === null ? undefined : client[kStamps];
     return {
       queued,

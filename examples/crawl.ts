@@ -704,7 +704,7 @@ async function main(): Promise<number> {
     error: Error,
     entry: FrontierEntry | null = null,
   ) =>
-    write(
+    out.write(
       report(
         {
           url,
@@ -906,7 +906,6 @@ async function main(): Promise<number> {
     // The bar shares the terminal with stdout only when stdout is one.
     around: Deno.stdout.isTerminal() ? progress : null,
   });
-  const write = (text: string): Promise<void> => out.write(text);
 
   try {
     for await (const { result } of fetchEach(source, engine)) {
@@ -934,7 +933,7 @@ async function main(): Promise<number> {
           : null;
         frontier.done(entry);
       }
-      if (!quiet || !result.ok) await write(line);
+      if (!quiet || !result.ok) await out.write(line);
       if (cut !== null) {
         await failBefore(
           cut.url,

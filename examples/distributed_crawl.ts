@@ -1058,18 +1058,14 @@ async function work(o: WorkOptions): Promise<number> {
   const out = new StdoutLines({
     // stdout on a full disk, or its reader gone: the log is lost, not the
     // work. The worker goes on, its results committed and its entries
-    // released.
-    onError: (e) => {
-      try {
-        console.error(
-          `distributed_crawl.ts: ${o.name}: cannot write to standard output (${
-            errorText(e)
-          }); no more --verbose lines`,
-        );
-      } catch {
-        // stderr on a full disk too: the work goes on all the same.
-      }
-    },
+    // released. (This line lost too, stderr full as well: StdoutLines
+    // takes that.)
+    onError: (e) =>
+      console.error(
+        `distributed_crawl.ts: ${o.name}: cannot write to standard output (${
+          errorText(e)
+        }); no more --verbose lines`,
+      ),
   });
   try {
     for await (const { result } of fetchEach(source, options)) {

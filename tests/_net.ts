@@ -638,3 +638,21 @@ export async function runScript(
     success: out.success,
   };
 }
+
+/** The durations of the timers (`setTimeout`) armed while `run` runs. */
+export async function timersArmed(
+  run: () => Promise<unknown>,
+): Promise<number[]> {
+  const armed: number[] = [];
+  const original = globalThis.setTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    armed.push(ms ?? 0);
+    return original(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    await run();
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  return armed;
+}

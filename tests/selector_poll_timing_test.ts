@@ -5,7 +5,7 @@ import {
   assertLess,
 } from "@std/assert";
 import { DefaultSelector, EVENT_READ } from "../mod.ts";
-import { listen } from "./_net.ts";
+import { listen, timersArmed } from "./_net.ts";
 
 // Fairness (Selector JSDoc): "every select() lets at least one turn of the event
 // loop run before it resolves: ... a poll (timeout <= 0) ... yield a turn first".
@@ -45,22 +45,6 @@ Deno.test("Selector.select(1100) with nothing ready resolves [] after ~1,100 ms,
   assertGreaterOrEqual(elapsed, 1099);
   assertLess(elapsed, 1800);
 });
-
-/** Counts the timers `run` arms, and their durations. */
-async function timersArmed(run: () => Promise<unknown>): Promise<number[]> {
-  const armed: number[] = [];
-  const original = globalThis.setTimeout;
-  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
-    armed.push(ms ?? 0);
-    return original(fn, ms);
-  }) as typeof setTimeout;
-  try {
-    await run();
-  } finally {
-    globalThis.setTimeout = original;
-  }
-  return armed;
-}
 
 Deno.test("Selector.select(1000) with nothing ready waits on 2 or 3 timers, not one per halving of the wait", async () => {
   using sel = new DefaultSelector();

@@ -37,6 +37,7 @@ import {
   readyFor,
   selectUntil,
   tcpPair,
+  timersArmed,
   within,
 } from "./_net.ts";
 
@@ -1363,13 +1364,7 @@ Deno.test("Selector.select(timeout) arms timers of a few durations only (4 leadi
   using sel = new DefaultSelector();
   using a = listen();
   sel.register(a, EVENT_READ);
-  const durations = new Set<number>();
-  const original = globalThis.setTimeout;
-  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
-    durations.add(ms ?? 0);
-    return original(fn, ms);
-  }) as typeof setTimeout;
-  try {
+  const armed = await timersArmed(async () => {
     // Deno 2.9.6 keeps a timer list per distinct duration until it has
     // passed: 300 timeouts counting down by the ms would make 300 of them.
     for (let ms = 3_000; ms > 2_700; ms--) {
@@ -1385,9 +1380,8 @@ Deno.test("Selector.select(timeout) arms timers of a few durations only (4 leadi
         `select(${ms}) after wakeup()`,
       );
     }
-  } finally {
-    globalThis.setTimeout = original;
-  }
+  });
+  const durations = new Set(armed);
   assert(durations.size <= 2, `durations ${[...durations]}`);
   for (const ms of durations) {
     const unit = 2 ** Math.max(0, Math.floor(Math.log2(ms)) - 3);
