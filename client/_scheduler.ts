@@ -28,61 +28,96 @@ export interface SchedulerLimits {
 }
 
 /**
- * A first-in first-out queue over one array that is reused: emptying it keeps
- * the array's storage (a new array would allocate it again on the next push:
- * ~150 bytes per job when a queue empties and refills, as an origin's does), and
- * a push onto a full array with a dead half in front moves the live items down
- * first, so a queue that never empties still holds O(length) slots.
+ * A first-in first-out queue over a ring of slots that is reused: emptying it
+ * keeps the ring (a new array would allocate it again on the next push: ~150
+ * bytes per job when a queue empties and refills, as an origin's does), and
+ * both ends take an item in O(1), so a redirect hop put first costs what a push
+ * costs. `remove()` leaves a hole that `shift()` skips, and looks from both ends
+ * at once: the items it takes out are the ones whose time ran out, the oldest,
+ * which sit at one end or the other (pushed last, or put first).
  */
 export class Fifo<T> {
-  #items: Array<T | undefined> = [];
+  #ring: Array<T | typeof HOLE | undefined> = [];
+  /** Ring length - 1; the length is 0 or a power of two. */
+  #mask = -1;
+  /** Where the first slot is. */
   #head = 0;
-  #tail = 0;
+  /** Slots from the first to the last, holes included. */
+  #slots = 0;
+  /** Items, holes not counted. */
+  #length = 0;
 
   get length(): number {
-    return this.#tail - this.#head;
+    return this.#length;
+  }
+
+  /** Slots the ring has now (for tests: it is bounded by the items held). */
+  get capacity(): number {
+    return this.#ring.length;
   }
 
   push(item: T): void {
-    const items = this.#items;
-    const head = this.#head;
-    const tail = this.#tail;
-    if (tail === items.length && head > 0 && head * 2 >= tail) {
-      items.copyWithin(0, head, tail);
-      items.fill(undefined, tail - head, tail);
-      this.#head = 0;
-      this.#tail = tail - head;
-    }
-    items[this.#tail++] = item;
+    if (this.#slots === this.#ring.length) this.#grow();
+    this.#ring[(this.#head + this.#slots) & this.#mask] = item;
+    this.#slots++;
+    this.#length++;
   }
 
   /** Puts `item` first. */
   unshift(item: T): void {
-    if (this.#head > 0) {
-      this.#items[--this.#head] = item;
-    } else {
-      this.#items.unshift(item);
-      this.#tail++;
-    }
+    if (this.#slots === this.#ring.length) this.#grow();
+    this.#head = (this.#head - 1) & this.#mask;
+    this.#ring[this.#head] = item;
+    this.#slots++;
+    this.#length++;
   }
 
   /** Takes the first item; only while `length > 0`. */
   shift(): T {
-    const item = this.#items[this.#head] as T;
+    const ring = this.#ring;
+    const item = ring[this.#head] as T;
     // Drop the reference at once: a taken item must not be kept alive from here.
-    this.#items[this.#head++] = undefined;
-    if (this.#head === this.#tail) this.#head = this.#tail = 0;
+    ring[this.#head] = undefined;
+    this.#head = (this.#head + 1) & this.#mask;
+    this.#slots--;
+    this.#length--;
+    this.#trimHead();
     return item;
   }
 
-  /** Takes `item` out wherever it is (O(length)); whether it was there. */
+  /**
+   * Takes `item` out wherever it is; whether it was there. O(1) at either end,
+   * O(distance to the nearer end) inside.
+   */
   remove(item: T): boolean {
-    const items = this.#items;
-    for (let i = this.#head; i < this.#tail; i++) {
-      if (items[i] !== item) continue;
-      items.copyWithin(i, i + 1, this.#tail);
-      items[--this.#tail] = undefined;
-      if (this.#head === this.#tail) this.#head = this.#tail = 0;
+    const ring = this.#ring;
+    const mask = this.#mask;
+    const head = this.#head;
+    const last = this.#slots - 1;
+    for (let i = 0, j = last; i <= j; i++, j--) {
+      let at: number;
+      if (ring[(head + i) & mask] === item) at = i;
+      else if (ring[(head + j) & mask] === item) at = j;
+      else continue;
+      this.#length--;
+      if (at === 0) {
+        ring[head] = undefined;
+        this.#head = (head + 1) & mask;
+        this.#slots--;
+        this.#trimHead();
+      } else if (at === last) {
+        ring[(head + at) & mask] = undefined;
+        this.#slots--;
+        // The last slot is never a hole: drop the ones it leaves at the end.
+        while (this.#slots > 0) {
+          const tail = (head + this.#slots - 1) & mask;
+          if (ring[tail] !== HOLE) break;
+          ring[tail] = undefined;
+          this.#slots--;
+        }
+      } else {
+        ring[(head + at) & mask] = HOLE;
+      }
       return true;
     }
     return false;
@@ -90,12 +125,55 @@ export class Fifo<T> {
 
   /** Empties it, returning what it held, first first. */
   drain(): T[] {
-    const items = this.#items.slice(this.#head, this.#tail) as T[];
-    this.#items = [];
-    this.#head = this.#tail = 0;
+    const items = this.#items();
+    this.#ring = [];
+    this.#mask = -1;
+    this.#head = this.#slots = this.#length = 0;
     return items;
   }
+
+  /** The first slot is never a hole: drop the ones a shift or remove uncovered. */
+  #trimHead(): void {
+    const ring = this.#ring;
+    while (this.#slots > 0 && ring[this.#head] === HOLE) {
+      ring[this.#head] = undefined;
+      this.#head = (this.#head + 1) & this.#mask;
+      this.#slots--;
+    }
+    if (this.#slots === 0) this.#head = 0;
+  }
+
+  /** The items in order, holes left out. */
+  #items(): T[] {
+    const items: T[] = [];
+    const ring = this.#ring;
+    for (let i = 0; i < this.#slots; i++) {
+      const item = ring[(this.#head + i) & this.#mask];
+      if (item !== HOLE) items.push(item as T);
+    }
+    return items;
+  }
+
+  /**
+   * A full ring: holes are dropped, and the ring doubles only when at least
+   * half of it holds items, so holes never make it grow.
+   */
+  #grow(): void {
+    const items = this.#items();
+    let size = Math.max(8, this.#ring.length);
+    if (items.length * 2 >= size) size *= 2;
+    const ring: Array<T | typeof HOLE | undefined> = new Array(size);
+    for (let i = 0; i < items.length; i++) ring[i] = items[i];
+    ring.fill(undefined, items.length);
+    this.#ring = ring;
+    this.#mask = size - 1;
+    this.#head = 0;
+    this.#slots = items.length;
+  }
 }
+
+/** A slot whose item was removed from inside the queue. */
+const HOLE: unique symbol = Symbol("hole");
 
 const IDLE = 0;
 const READY = 1;

@@ -415,6 +415,32 @@ Deno.test("Fifo matches a plain array under 100,000 random pushes, unshifts, shi
   assertEquals(fifo.drain(), model);
 });
 
+Deno.test("Fifo keeps a ring bounded by what it held: redirect hops put first on an emptied queue, and removes from inside, do not grow it", () => {
+  const fifo = new Fifo<object>();
+  const jobs = Array.from({ length: 1000 }, () => ({}));
+  for (const job of jobs) fifo.push(job);
+  while (fifo.length > 0) fifo.shift();
+  const capacity = fifo.capacity;
+  assert(capacity >= 1000 && capacity <= 2048, `capacity ${capacity}`);
+  // A hop to an origin with nothing else queued, taken at its turn: the
+  // array's unshift used to add a slot each time.
+  for (let i = 0; i < 100_000; i++) {
+    fifo.unshift(jobs[i % 1000]!);
+    fifo.shift();
+  }
+  assertEquals(fifo.capacity, capacity);
+  // Holes left inside by removes are reused, not grown past.
+  for (let round = 0; round < 10; round++) {
+    for (const job of jobs) fifo.push(job);
+    for (let i = 1; i < 999; i++) assert(fifo.remove(jobs[i]!));
+    assertEquals(fifo.length, 2);
+    assertEquals(fifo.shift(), jobs[0]);
+    assertEquals(fifo.shift(), jobs[999]);
+  }
+  assertEquals(fifo.capacity, capacity);
+  assertEquals(fifo.length, 0);
+});
+
 class PoolEntry implements Poolable {
   poolOrigin = "";
   poolIndex = -1;
