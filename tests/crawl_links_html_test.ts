@@ -88,6 +88,35 @@ Deno.test("LinkExtractor follows an SVG <a xlink:href> as a browser does", () =>
   );
 });
 
+Deno.test("LinkExtractor follows a <meta http-equiv=refresh> URL as HTML's declarative refresh parses it, as wget and Scrapy follow it", () => {
+  const refresh = (content: string, before = "") =>
+    linksOf(`${before}<meta http-equiv="Refresh" content="${content}">`);
+  assertEquals(refresh("0; url=/next"), ["http://h.test/next"]);
+  assertEquals(refresh("5,URL = 'n?a=1' x"), ["http://h.test/d/n?a=1"]);
+  assertEquals(refresh(".5 other.html"), ["http://h.test/d/other.html"]);
+  // A "u" that starts no "url =" is the URL's own, its quote too.
+  assertEquals(refresh("1; up.html"), ["http://h.test/d/up.html"]);
+  assertEquals(refresh(`1; &#39;q.html&#39;`), ["http://h.test/d/q.html"]);
+  // Against the document's <base>, credentials dropped as from any link.
+  assertEquals(
+    refresh("0;url=//u:p@o.test/x", `<base href="https://b.test/">`),
+    ["https://o.test/x"],
+  );
+  // A reload of the page itself, or content that does not parse: no link.
+  for (const content of ["5", "0; url=", "soon; url=/x", "5x; url=/x", ""]) {
+    assertEquals(refresh(content), [], content);
+  }
+  // Not in a <template> (inert) nor an SVG <meta>; not other http-equivs.
+  assertEquals(
+    linksOf(
+      `<template><meta http-equiv=refresh content="0;url=/t"></template>` +
+        `<svg><meta http-equiv=refresh content="0;url=/s"></svg>` +
+        `<meta http-equiv=content-type content="0;url=/c">`,
+    ),
+    [],
+  );
+});
+
 Deno.test("normalizeUrl() resolves '///host/path' as WHATWG URL does (Deno's URL throws: denoland/deno#35172)", () => {
   // Chrome, Firefox, Node: new URL("///x", "http://h.test/") is http://x/. Deno 2.9.6
   // throws "Invalid URL", so the link was dropped.

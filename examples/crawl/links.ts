@@ -138,8 +138,9 @@ function normalizeEscapes(text: string): string {
  * A streaming link extractor: feed it the HTML as it arrives with
  * {@linkcode LinkExtractor.write}, take the links found so far from each call.
  *
- * Links are read from `a[href]`, `link[href]`, `area[href]`, `iframe[src]` and
- * `frame[src]` (and, inside `<svg>`, `a[xlink:href]`), resolved against the
+ * Links are read from `a[href]`, `link[href]`, `area[href]`, `iframe[src]`,
+ * `frame[src]` and a `<meta http-equiv="refresh">`'s URL (and, inside `<svg>`,
+ * `a[xlink:href]`), resolved against the
  * document URL or the first `<base href>` (not one inside `<template>`, `<svg>`
  * or `<math>`; a `file:` or `ftp:` base leaves no http(s) link), and normalised
  * with {@linkcode normalizeUrl}; non-http(s) links (`mailto:`, `javascript:`,
@@ -346,6 +347,17 @@ export class LinkExtractor {
       this.#nofollow = true;
       return;
     }
+    if (name === "meta") {
+      // A refresh to another URL is a redirect in the page (wget and Scrapy
+      // follow it); one in a template is inert, and an SVG <meta> is no HTML's.
+      const to = attributes["http-equiv"]?.toLowerCase() === "refresh" &&
+          this.#notDocument === 0
+        ? refreshUrl(attributes.content ?? "")
+        : null;
+      const url = to === null ? null : normalizeLink(to, this.#base);
+      if (url !== null) this.#found.push(url);
+      return;
+    }
     const attribute = LINK_ATTRIBUTES[name];
     if (attribute === undefined) return;
     // SVG 1.1's link attribute, which browsers still follow.
@@ -355,6 +367,35 @@ export class LinkExtractor {
     const url = normalizeLink(value, this.#base);
     if (url !== null) this.#found.push(url);
   }
+}
+
+const BLANKS = /^[\t\n\f\r ]*/;
+
+/**
+ * The URL of a `<meta http-equiv="refresh">`'s `content` (`5; url=/next`), as
+ * HTML's declarative refresh reads it, or `null` when it names none (a reload
+ * of the page itself) or does not parse.
+ */
+function refreshUrl(content: string): string | null {
+  let rest = content.replace(BLANKS, "");
+  const time = /^[0-9.]+/.exec(rest);
+  if (time === null) return null;
+  rest = rest.slice(time[0].length);
+  if (!/^[;,\t\n\f\r ]/.test(rest)) return null;
+  rest = rest.replace(BLANKS, "").replace(/^[;,]/, "").replace(BLANKS, "");
+  // "url =" before it, and quotes around it, are optional (but for a "u"
+  // that starts no "url =": then it is the URL's).
+  const named = /^url[\t\n\f\r ]*=[\t\n\f\r ]*/i.exec(rest);
+  if (named !== null) rest = rest.slice(named[0].length);
+  if (named !== null || !/^u/i.test(rest)) {
+    const quote = rest[0];
+    if (quote === '"' || quote === "'") {
+      rest = rest.slice(1);
+      const end = rest.indexOf(quote);
+      if (end >= 0) rest = rest.slice(0, end);
+    }
+  }
+  return rest.trim() === "" ? null : rest;
 }
 
 /**
