@@ -617,7 +617,23 @@ export function fetchEach(
   source: CrawlSource,
   options: FetchAllOptions = {},
 ): AsyncGenerator<FetchEntry, void, undefined> {
-  return entries(new Crawl(options), source);
+  const crawl = new Crawl(options);
+  const generator = entries(crawl, source);
+  // An async generator queues return() and throw() behind a pending next():
+  // called while the crawl waits (a consumer racing next() against a timer,
+  // `ReadableStream.from(...).cancel()`), they would wait for its next result,
+  // a slow URL's whole timeout, with its conns open. Stop the crawl first: the
+  // pending next() then settles done at once, and they run.
+  const { return: leave, throw: raise } = generator;
+  generator.return = (value) => {
+    crawl.stop();
+    return leave.call(generator, value);
+  };
+  generator.throw = (error) => {
+    crawl.stop();
+    return raise.call(generator, error);
+  };
+  return generator;
 }
 
 /**

@@ -1210,6 +1210,32 @@ Deno.test("fetchEach() yields results as they complete and closes everything on 
   assertEquals(seen, 10);
 });
 
+Deno.test("fetchEach() return() called while a next() waits on a silent URL ends the crawl at once: the next() settles done, the conn is closed", async () => {
+  const before = await settledSockets();
+  // Reads the request and never answers.
+  const arrived = Promise.withResolvers<void>();
+  await using server = rawServer(async ({ conn }) => {
+    arrived.resolve();
+    await conn.read(new Uint8Array(1)).catch(() => null);
+    return "close";
+  });
+  const silent = server.url("/");
+  const entries = fetchEach([silent], { timeout: 5_000 });
+  const next = entries.next();
+  // The request is out, the crawl waits for its response.
+  await arrived.promise;
+  const started = performance.now();
+  assertEquals(await entries.return(undefined), {
+    value: undefined,
+    done: true,
+  });
+  // Before: the URL's whole 5 s timeout.
+  assertLessOrEqual(performance.now() - started, 1_000);
+  assertEquals(await next, { value: undefined, done: true });
+  // The crawl's conn (and the server's side of it) is closed.
+  assertLessOrEqual(await socketsWithin(before + 1, 100), before + 1);
+});
+
 Deno.test("fetchAll() over https with a private CA", async () => {
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
