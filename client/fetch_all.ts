@@ -262,7 +262,8 @@ export interface FetchAllOptions {
   connectTimeout?: number;
   /**
    * The longest silence while waiting for response bytes, in milliseconds. Fails
-   * with `Deno.errors.TimedOut` ("idle").
+   * with `Deno.errors.TimedOut` ("idle"). A request body the server stops
+   * reading is not silence it counts: `timeout` bounds that.
    *
    * @default {Infinity}
    */
