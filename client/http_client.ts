@@ -816,16 +816,17 @@ export class HttpClient {
    * When the earliest limit in force now passes, in `performance.now()`
    * milliseconds (`Infinity` for none): while connecting, the sooner of the
    * connect and total deadlines; while receiving, the sooner of the total
-   * deadline and the last response bytes plus `idleTimeout`; else the total
-   * deadline. It moves as the request advances: read it again after every
-   * {@linkcode HttpClient.handle}.
+   * deadline and the last response bytes plus `idleTimeout` (the total deadline
+   * alone while the request still goes out after interim `1xx` answers only);
+   * else the total deadline. It moves as the request advances: read it again
+   * after every {@linkcode HttpClient.handle}.
    */
   get deadline(): number {
     const state = this.#state;
     const total = this.#totalDeadline;
     if (state === "connecting") return Math.min(total, this.#connectDeadline);
     if (state === "receiving") {
-      if (this.#waiting !== null) return total;
+      if (!this.#idleApplies()) return total;
       return Math.min(total, this.#lastActivity + this.#idleTimeout);
     }
     return state === "sending" ? total : Infinity;
@@ -1080,6 +1081,18 @@ export class HttpClient {
     if (!this.#detached) this.#conn[kCloseNow]();
   }
 
+  /**
+   * Whether `idleTimeout` runs now (while receiving): not while the request
+   * waits on something other than its conn, nor while it still goes out with
+   * no final head read, as only interim `1xx` answers (a `100 Continue`) came:
+   * those may be ignored (RFC 9110 section 15.2), so a server holding the
+   * upload is timed as without them, by the total timeout alone.
+   */
+  #idleApplies(): boolean {
+    return this.#waiting === null &&
+      !(this.#sendOpen && this.#parser.head === null);
+  }
+
   #checkDeadlines(now: number, connected = false): void {
     let kind = "total", limit = this.#timeoutShown, at = this.#totalDeadline;
     if (
@@ -1089,7 +1102,7 @@ export class HttpClient {
       kind = "connect";
       limit = this.#connectTimeout;
       at = this.#connectDeadline;
-    } else if (this.#state === "receiving" && this.#waiting === null) {
+    } else if (this.#state === "receiving" && this.#idleApplies()) {
       const idle = this.#lastActivity + this.#idleTimeout;
       if (idle < at) {
         kind = "idle";

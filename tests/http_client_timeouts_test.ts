@@ -8,6 +8,7 @@ import { DefaultSelector, HttpClient } from "../mod.ts";
 import {
   delay,
   drive,
+  latin1,
   readHead,
   scriptedServer,
   untilClosed,
@@ -246,4 +247,41 @@ Deno.test("HttpClient counts connectTimeout from when the connect left: a permis
   await drive(client);
   assertEquals(client.state, "done", String(client.error));
   assertEquals(client.response?.status, 200);
+});
+
+Deno.test("HttpClient idleTimeout does not fire while a server that sent only a 100 Continue holds the upload, as it does not without one", async () => {
+  // More than the loopback socket buffers hold: the upload stalls while the
+  // server does not read.
+  const BODY = 16 * 1024 * 1024;
+  await using server = scriptedServer(async (conn) => {
+    const buf = new Uint8Array(256 * 1024);
+    let head = "";
+    let body = 0;
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      head += latin1(buf.subarray(0, n));
+      const end = head.indexOf("\r\n\r\n");
+      if (end >= 0) body = head.length - (end + 4);
+    }
+    // An interim answer (RFC 9110 section 15.2: the client may ignore it),
+    // then a pause longer than the idle limit before taking the body.
+    await writeAll(conn, "HTTP/1.1 100 Continue\r\n\r\n");
+    await delay(250);
+    while (body < BODY) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      body += n;
+    }
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  const client = new HttpClient(server.url("/upload"), {
+    method: "PUT",
+    body: new Uint8Array(BODY),
+    idleTimeout: 100,
+    timeout: 5_000,
+  });
+  await drive(client);
+  assertEquals(client.state, "done", String(client.error));
+  assertEquals(new TextDecoder().decode(client.response!.body), "ok");
 });
