@@ -124,6 +124,7 @@ import {
   release,
   SCRIPTS,
   type ScriptShas,
+  seedUrls,
 } from "./distributed/_frontier.ts";
 import { sameOriginLinks } from "./distributed/_links.ts";
 import { isHtml, normalizeLink, normalizeUrl } from "./crawl/links.ts";
@@ -497,6 +498,20 @@ async function connect(url: string, name: string): Promise<Connection> {
         { cause: error },
       );
     }
+    // A Redis made a replica (REPLICAOF, a failover) unblocks the reads
+    // blocked on it with "UNBLOCKED force unblock ..., instance state changed
+    // (master -> replica?)", and refuses writes with READONLY: its data is
+    // all there, so not the loss below, which would have an operator start
+    // the crawl again.
+    if (
+      /^READONLY\b/.test(reply.message) ||
+      /^UNBLOCKED\b.*instance state changed/.test(reply.message)
+    ) {
+      return new Error(
+        `Redis is a read-only replica now (REPLICAOF, or a failover): point --redis at the master: ${reply.message}`,
+        { cause: error },
+      );
+    }
     // The frontier's consumer group is gone under a live worker: the crawl's
     // state went with it (a restart without persistence, a FLUSHALL, an
     // eviction). Say so; the raw reply names a Lua line.
@@ -765,23 +780,28 @@ async function seed(
   if (!await mayRunScripts(redis, keys, shas, "seed")) return 1;
   let added = 0;
   let read = 0;
-  // Chunks of 1,000, 8 at a time: node-redis pipelines them on the one connection.
+  // Chunks of 1,000, 8 at a time: node-redis pipelines them on the one
+  // connection. Each is sent again while Redis is away (seedUrls); the first
+  // that fails for good fails the seed, even when it failed while the list was
+  // being read (a pipe that writes slowly), with nothing waiting on it.
   const sending = new Set<Promise<void>>();
+  let failure: { error: unknown } | null = null;
   const send = (chunk: string[]) => {
-    const call = redis.call([
-      "EVALSHA",
-      shas.seed,
-      "2",
-      keys.seen,
-      keys.frontier,
-      ...chunk,
-    ]).then((count) => void (added += Number(count)));
+    const call = seedUrls(redis, keys, shas.seed, chunk).then(
+      (count) => void (added += count),
+      (error) => void (failure ??= { error }),
+    );
     sending.add(call);
-    call.catch(() => {}).then(() => sending.delete(call));
+    call.then(() => sending.delete(call));
+  };
+  /** Throws the failure of a chunk, if one failed. */
+  const check = () => {
+    if (failure !== null) throw failure.error;
   };
   let chunk: string[] = [];
   try {
     for await (const url of list) {
+      check();
       read++;
       chunk.push(url);
       if (chunk.length === 1_000) {
@@ -792,14 +812,16 @@ async function seed(
     }
     if (chunk.length > 0) send(chunk);
     await Promise.all(sending);
+    check();
   } catch (e) {
-    if (!(e instanceof UsageError) || read === 0) {
-      await Promise.allSettled(sending);
-      throw e;
-    }
+    await Promise.all(sending);
+    // A chunk that failed: not seeded, whatever the line that came after.
+    check();
+    if (!(e instanceof UsageError) || read === 0) throw e;
     // A bad line: the URLs before it go in, as seeding is idempotent.
     if (chunk.length > 0) send(chunk);
     await Promise.all(sending);
+    check();
     throw new UsageError(
       `${e.message} (the ${read} URLs before it were seeded; once it is fixed, seeding the list again adds only the rest)`,
     );

@@ -29,11 +29,15 @@ export class Run implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
   readonly #output: Promise<[string, string]>;
   #exited = false;
+  readonly #piped: boolean;
+  #stdin: WritableStreamDefaultWriter<Uint8Array> | null = null;
 
-  constructor(args: string[]) {
+  /** @param options.stdin `true`: a pipe, which {@linkcode write} feeds. */
+  constructor(args: string[], options: { stdin?: boolean } = {}) {
+    this.#piped = options.stdin ?? false;
     this.#child = new Deno.Command(Deno.execPath(), {
       args: runArgs(args),
-      stdin: "null",
+      stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1" },
@@ -43,6 +47,18 @@ export class Run implements AsyncDisposable {
       new Response(this.#child.stdout).text(),
       new Response(this.#child.stderr).text(),
     ]);
+  }
+
+  /** Writes `text` to its stdin (a `stdin: true` run). */
+  async write(text: string): Promise<void> {
+    this.#stdin ??= this.#child.stdin.getWriter();
+    await this.#stdin.write(new TextEncoder().encode(text));
+  }
+
+  /** Closes its stdin (a `stdin: true` run): the end of its input. */
+  async closeStdin(): Promise<void> {
+    this.#stdin ??= this.#child.stdin.getWriter();
+    await this.#stdin.close().catch(() => {});
   }
 
   kill(signal: Deno.Signal): void {
@@ -77,6 +93,7 @@ export class Run implements AsyncDisposable {
         this.#child.kill("SIGKILL");
       } catch { /* exited meanwhile */ }
     }
+    if (this.#piped) await this.closeStdin();
     await this.#child.status;
     await this.#output;
   }

@@ -5,7 +5,7 @@
  * its entries were claimed. And one that kept a crawl from ending: a worker
  * whose connections keep dropping, which never claimed a dead worker's entries.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { readStream, redisTest, RespClient, startRedis } from "./_redis.ts";
 import {
   countingServer,
@@ -606,5 +606,96 @@ redisTest(
       (await readStream(client, "crawl:results")).length,
       urls.length,
     );
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work redoes at once what a Redis restarted from an older snapshot has pending for it again, while it waits for room: the crawl ends without waiting out --claim-idle",
+  async () => {
+    await using redis = await startRedis();
+    const gates = new Map(
+      ["/a", "/b"].map((path) => [path, Promise.withResolvers<void>()]),
+    );
+    await using server = countingServer(async (path) => {
+      await gates.get(path)?.promise;
+      return new Response("ok");
+    });
+    await seedUrl(redis, `${server.base}/a`);
+    await seedUrl(redis, `${server.base}/b`);
+    // Room for one entry: while it holds /b, the worker reads nothing.
+    await using worker = new Run(workArgs(redis, "w1", {
+      concurrency: 1,
+      queue: 0,
+      "idle-exit": 300,
+    }));
+    try {
+      await until(
+        () => Promise.resolve(server.hits.get("/a") === 1),
+        "/a in flight",
+      );
+      {
+        // The snapshot: /a pending for w1, /b not read yet. A restart
+        // (`--save ""`: none at shutdown) goes back to it: /a's result is
+        // lost and /a pending for w1 again, which holds /b.
+        await using client = await RespClient.connect(redis.port);
+        await client.call("SAVE");
+        gates.get("/a")!.resolve();
+        await until(
+          () => Promise.resolve(server.hits.get("/b") === 1),
+          "/b in flight",
+        );
+        assertEquals(await client.call("XLEN", "crawl:results"), 1);
+      }
+      await redis.restart();
+      {
+        await using client = await RespClient.connect(redis.port);
+        assertEquals(await client.call("XLEN", "crawl:results"), 0);
+      }
+    } finally {
+      for (const gate of gates.values()) gate.resolve();
+    }
+    // It took /a back at the next --claim-idle (60 s) and its hold-off.
+    const out = await worker.finished(8_000);
+    assertEquals(out.code, 0, out.stderr);
+    await using client = await RespClient.connect(redis.port);
+    const results = await readStream(client, "crawl:results");
+    assertEquals(results.map((r) => r.fields.url).sort(), [
+      `${server.base}/a`,
+      `${server.base}/b`,
+    ]);
+    assertEquals(await client.call("XLEN", "crawl:frontier"), 0);
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts work on a Redis made a replica (REPLICAOF) while it waits in XREADGROUP says so and exits 1, not that the crawl's state is lost",
+  async () => {
+    await using redis = await startRedis();
+    await using server = countingServer(() => new Response("ok"));
+    await seedUrl(redis, `${server.base}/a`);
+    await using worker = new Run(workArgs(redis, "w1", {
+      "idle-exit": 10_000,
+    }));
+    await using client = await RespClient.connect(redis.port);
+    await until(
+      async () => await client.call("XLEN", "crawl:results") === 1,
+      "the result",
+    );
+    await until(
+      async () =>
+        /^blocked_clients:1\r?$/m.test(String(await client.call("INFO"))),
+      "the worker's blocked read",
+    );
+    // A master that is not there: Redis keeps its data, read-only.
+    await client.call("REPLICAOF", "127.0.0.1", "1");
+    try {
+      const out = await worker.finished(5_000);
+      assertEquals(out.code, 1, out.stderr);
+      assertStringIncludes(out.stderr, "Redis is a read-only replica now");
+      assert(!out.stderr.includes("lost the crawl's state"), out.stderr);
+    } finally {
+      await client.call("REPLICAOF", "NO", "ONE");
+    }
+    assertEquals(await client.call("XLEN", "crawl:results"), 1);
   },
 );

@@ -382,6 +382,61 @@ redisTest(
 );
 
 redisTest(
+  "distributed_crawl.ts seed -i - sends a chunk again that its dropped connection lost while the list was still coming, and stops at a frontier flushed meanwhile",
+  async () => {
+    await using redis = await startRedis();
+    await using client = await RespClient.connect(redis.port);
+    const lines = (from: number) =>
+      Array.from(
+        { length: 1_000 },
+        (_, i) => `http://127.0.0.1:9/s/${from + i}\n`,
+      ).join("");
+    const seedArgs = ["seed", "--redis", redis.url, "-i", "-"];
+    const blocked = async () =>
+      /^blocked_clients:[1-9]/m.test(String(await client.call("INFO")));
+    {
+      await using seed = new Run(seedArgs, { stdin: true });
+      await seed.write(lines(0));
+      await until(
+        async () => await client.call("SCARD", "crawl:seen") === 1_000,
+        "the first chunk",
+      );
+      // The second chunk waits in Redis when the connection drops, and the
+      // seed waits for more lines: its failure went unseen (exit 0, 1,000
+      // URLs never queued, counted as "already seen").
+      await client.call("CLIENT", "PAUSE", 5_000, "WRITE");
+      await seed.write(lines(1_000));
+      await until(blocked, "the second chunk held");
+      await client.call("CLIENT", "KILL", "TYPE", "normal"); // not this one
+      await client.call("CLIENT", "UNPAUSE");
+      await seed.closeStdin();
+      const out = await seed.finished();
+      assertEquals(out.code, 0, out.stderr);
+      assertStringIncludes(out.stdout, "seeded 2000 new URLs (0 already seen)");
+      assertEquals(await client.call("SCARD", "crawl:seen"), 2_000);
+      assertEquals(await client.call("XLEN", "crawl:frontier"), 2_000);
+    }
+    {
+      await using seed = new Run(seedArgs, { stdin: true });
+      await seed.write(lines(2_000));
+      await until(
+        async () => await client.call("SCARD", "crawl:seen") === 3_000,
+        "the third chunk",
+      );
+      // A flush (or a restart without persistence) mid-seed: the rest made a
+      // frontier of its own, with no consumer group, and exit 0.
+      await client.call("FLUSHALL");
+      await seed.write(lines(3_000));
+      await seed.closeStdin();
+      const out = await seed.finished();
+      assertEquals(out.code, 1, out.stderr);
+      assertStringIncludes(out.stderr, "Redis lost the crawl's state");
+      assertEquals(await client.call("EXISTS", "crawl:frontier"), 0);
+    }
+  },
+);
+
+redisTest(
   "distributed_crawl.ts exits 2 with one line for bad usage, 0 for --help",
   async () => {
     const help = await run(["--help"]);

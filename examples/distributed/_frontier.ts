@@ -229,9 +229,16 @@ export function keysFor(prefix: string): Keys {
 export const SCRIPTS = {
   /**
    * KEYS: seen, frontier; ARGV: URLs. Adds each URL not yet seen to both; returns
-   * how many were new.
+   * how many were new. Refuses (`NOGROUP`) when the frontier has no consumer
+   * group: the crawl's state is gone (a `FLUSHALL`, a restart without
+   * persistence), and a frontier made anew by `XADD` would hold only the URLs
+   * from here on, a seed's list cut in two without a word.
    */
   seed: `
+local groups = redis.pcall('XINFO', 'GROUPS', KEYS[2])
+if groups.err or #groups == 0 then
+  return redis.error_reply('NOGROUP the frontier ' .. KEYS[2] .. ' or its consumer group is gone')
+end
 local added = 0
 for i = 1, #ARGV do
   if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
@@ -293,7 +300,11 @@ return renewed`,
    */
   preflight: `
 if redis.acl_check_cmd == nil then return {} end
-local checks = {{'SADD', KEYS[2], 'u'}, {'XADD', KEYS[1], '*', 'url', 'u'}}
+local checks = {
+  {'SADD', KEYS[2], 'u'},
+  {'XADD', KEYS[1], '*', 'url', 'u'},
+  {'XINFO', 'GROUPS', KEYS[1]},
+}
 if ARGV[2] == 'work' then
   local more = {
     {'XPENDING', KEYS[1], ARGV[1], '0-1', '0-1', '1', 'w'},
@@ -393,6 +404,41 @@ export async function deniedCommands(
     ];
   }
   return Array.isArray(denied) ? denied.map(String) : [];
+}
+
+/**
+ * Runs the `seed` script on `urls` (see {@linkcode SCRIPTS}), again while Redis
+ * is unavailable, for up to {@linkcode UNAVAILABLE_FOR}: the script is
+ * idempotent (a URL already seen is not queued twice), so a run whose reply was
+ * lost costs nothing but its count. Resolves how many URLs were new.
+ */
+export async function seedUrls(
+  redis: Redis,
+  keys: Keys,
+  sha: string,
+  urls: string[],
+): Promise<number> {
+  const since = performance.now();
+  for (let attempt = 0;; attempt++) {
+    try {
+      return Number(
+        await redis.call([
+          "EVALSHA",
+          sha,
+          "2",
+          keys.seen,
+          keys.frontier,
+          ...urls,
+        ]),
+      );
+    } catch (error) {
+      if (
+        !(error instanceof RedisUnavailableError) ||
+        performance.now() - since > UNAVAILABLE_FOR
+      ) throw error;
+      await backoff(attempt);
+    }
+  }
 }
 
 /** Creates the workers' consumer group from the stream's start, unless it exists. */
@@ -683,6 +729,14 @@ export class FrontierSource implements AsyncIterableIterator<RequestSpec> {
     for (const connection of new Set([this.#o.redis, this.#o.reader])) {
       this.#unlisten.push(connection.onBack((downFor) => {
         this.#holdOff.back(performance.now(), downFor);
+        // A Redis back from a snapshot or an append-only file older than its
+        // last writes (an RDB, `appendfsync everysec`) has the entries this
+        // worker committed since pending for it again, results lost: read its
+        // own pending entries again now, as after a failed read (the loop may
+        // have been waiting for room, no read on the wire), rather than
+        // leaving them to an XAUTOCLAIM one --claim-idle later.
+        if (this.#ownCursor === null) this.#rereading = true;
+        this.#ownCursor = "0";
       }));
     }
     try {
