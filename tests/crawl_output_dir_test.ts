@@ -415,6 +415,55 @@ Deno.test("OutputDir.open() turns a file of a 240-byte name into a folder when a
   });
 });
 
+Deno.test("OutputDir.open() puts a page whose a/index.html is a folder (/a/index.html/x) at a/index.html/index.html", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(dir.path);
+  await save(output, "http://h.test/a/index.html/x", "x");
+  // Before: "Cannot write '.../h.test/a/index.html': Is a directory", fatal
+  // to a crawl (wget fails that URL alone).
+  assertEquals(
+    await save(output, "http://h.test/a", "page a"),
+    `${dir.path}/h.test/a/index.html/index.html`,
+  );
+  // The same with the folders from an earlier run, not known to this one.
+  await Deno.mkdir(`${dir.path}/h.test/b/index.html`, { recursive: true });
+  await save(new OutputDir(dir.path), "http://h.test/b", "page b");
+  assertEquals(await layout(dir.path), {
+    "h.test/a/index.html/x": "x",
+    "h.test/a/index.html/index.html": "page a",
+    "h.test/b/index.html/index.html": "page b",
+  });
+});
+
+Deno.test("OutputDir.open() leaves a page under its name when it cannot become a folder (a/index.html too long a path)", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(dir.path);
+  // The folder of page `a` (a 200-byte name) ends at byte 3,889 of the path:
+  // the page itself (4,090 bytes) fits in PATH_MAX (4,096 with its NUL), and
+  // so does the short name it is moved aside to, but `a/index.html` does not.
+  const top = `${dir.path}/h.test`;
+  const folders = [];
+  let length = top.length;
+  while (length + 201 < 3889 - 201) {
+    folders.push("f".repeat(200));
+    length += 201;
+  }
+  folders.push("g".repeat(3889 - length - 1));
+  const a = `http://h.test/${folders.join("/")}/${"a".repeat(200)}`;
+  const page = await save(output, a, "page a");
+  assertEquals(page.length, 4090);
+  const error = await assertRejects(
+    () => save(output, `${a}/b`, "b"),
+    DiskError,
+    "File name too long",
+  );
+  assertEquals(error.fatal, false);
+  // Before: the page was left as a hidden `.~aside-<uuid>` file beside an
+  // empty folder `a`.
+  assertEquals(await Deno.readTextFile(page), "page a");
+  assertEquals(Object.values(await layout(dir.path)), ["page a"]);
+});
+
 Deno.test("BodySink with keepTextOnly keeps a page starting with a BOM (UTF-8 or UTF-16) or text, not a body with binary bytes", async () => {
   await using dir = await tempDir();
   const output = new OutputDir(dir.path);

@@ -27,7 +27,8 @@
  * always ends up as `a/index.html` once any URL below `/a/` is saved. When `/a` is
  * saved first, the file `a` is moved into the new folder `a/` as `a/index.html`
  * when `/a/b` is opened; when `/a` finishes after the folder `a/` exists, it is
- * renamed into place as `a/index.html` directly. `/a` and `/a/` thus share
+ * renamed into place as `a/index.html` directly (`a/index.html/index.html` when
+ * `a/index.html` is a folder too, made by `/a/index.html/x`). `/a` and `/a/` thus share
  * `a/index.html` (the last one finished wins), as they are nearly always one page,
  * the one redirecting to the other.
  *
@@ -233,13 +234,20 @@ export class OutputDir {
     return folder;
   }
 
+  /** Where a page named `target` goes: `index.html` in each known folder of that name. */
+  #landing(target: string): string {
+    let path = target;
+    while (this.#folders.has(path)) path = `${path}/index.html`;
+    return path;
+  }
+
   async #create(
     folder: string,
     name: string,
     relative: string,
   ): Promise<OutputFile> {
     const target = `${folder}/${name}`;
-    let path = this.#folders.has(target) ? `${target}/index.html` : target;
+    let path = this.#landing(target);
     const part = `${folder}/.~part-${crypto.randomUUID()}`;
     let file: Deno.FsFile;
     // Its errors name the page's file, not the hidden one it is written to
@@ -266,17 +274,24 @@ export class OutputDir {
     // known; one from an earlier run makes the rename fail, and it goes in).
     const place = () =>
       this.#serial(async () => {
-        path = this.#folders.has(target) ? `${target}/index.html` : target;
+        path = this.#landing(target);
         try {
-          try {
-            await Deno.rename(part, path);
-          } catch (error) {
-            if (path !== target || !(await statOrNull(target))?.isDirectory) {
-              throw error;
+          // A folder in its place (one from an earlier run, or `a/index.html`
+          // made a folder by `/a/index.html/x`): the page goes in it as
+          // index.html, as deep as folders go. Bounded: each turn is 11
+          // bytes longer, until the name is too long.
+          for (;;) {
+            try {
+              await Deno.rename(part, path);
+              break;
+            } catch (error) {
+              // The rename's error stands when that look fails too (a name
+              // too long fails both, and is no fatal error).
+              const info = await Deno.lstat(path).catch(() => null);
+              if (!info?.isDirectory) throw error;
+              this.#folders.add(path);
+              path = this.#landing(path);
             }
-            this.#folders.add(target);
-            path = `${target}/index.html`;
-            await Deno.rename(part, path);
           }
         } catch (cause) {
           throw new DiskError("write", path, cause);
@@ -344,8 +359,16 @@ async function ensureFolder(path: string): Promise<void> {
       path.slice(0, path.lastIndexOf("/"))
     }/.~aside-${crypto.randomUUID()}`;
     await Deno.rename(path, aside);
-    await Deno.mkdir(path);
-    await Deno.rename(aside, `${path}/index.html`);
+    try {
+      await Deno.mkdir(path);
+      await Deno.rename(aside, `${path}/index.html`);
+    } catch (error) {
+      // Put the page back under its name (`a/index.html` too long a path,
+      // or no room for the folder): it is not left under a hidden one.
+      await Deno.remove(path).catch(() => {});
+      await Deno.rename(aside, path).catch(() => {});
+      throw error;
+    }
   } catch (cause) {
     throw new DiskError("create directory", path, cause);
   }
