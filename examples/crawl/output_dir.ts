@@ -351,7 +351,11 @@ async function ensureFolder(path: string): Promise<void> {
     }
     // Not a symbolic link's target: a link in the tree leads out of it.
     if (!info.isFile) {
-      throw new Deno.errors.NotADirectory("Not a directory");
+      throw new Deno.errors.NotADirectory(
+        info.isSymlink
+          ? "Not a directory but a symbolic link, which may lead out of the output folder"
+          : "Not a directory",
+      );
     }
     // Beside it under a short name: the file's own name plus a suffix may not
     // fit in the 255 bytes a name may have.
