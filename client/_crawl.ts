@@ -46,6 +46,7 @@ import {
   kDetach,
   kFailedHead,
   kIdleWhileWaiting,
+  kKeepAliveTimeout,
   kMetClosedConn,
   kReuse,
   kRoute,
@@ -236,6 +237,11 @@ class Slot implements Poolable {
    * count it idle from any time since (a slow sink reads the rest late).
    */
   idleSince = -Infinity;
+  /**
+   * Past when it is not reused (the loop's clock): its server announced its
+   * idle timeout (`Keep-Alive: timeout=N`). `Infinity` without one.
+   */
+  keptUntil = Infinity;
 
   constructor(
     readonly conn: PollableConn,
@@ -262,6 +268,26 @@ const VERIFY_MS = 1;
  * POST. (undici closes idle conns after 4 s whatever the request.)
  */
 const IDLE_TRUST_MS = 2_000;
+/**
+ * A kept conn whose server announced its idle timeout (`Keep-Alive:
+ * timeout=N`: Apache, Node, nginx with a second `keepalive_timeout` value) is
+ * not reused once idle for that long less this much (ms), or less half of it
+ * for a timeout under twice this: a request sent as the server's timer fires
+ * meets its close on the way (a round trip's window), a POST then fails and a
+ * GET goes out again on a new conn. (undici stops 2 s short of it, and not
+ * reusing at all under 2 s.)
+ */
+const KEEP_ALIVE_MARGIN_MS = 1_000;
+
+/**
+ * Until when a conn idle since `idleSince` may be reused, by the idle timeout
+ * (ms, -1 if none) its server announced.
+ */
+function keptUntil(idleSince: number, timeout: number): number {
+  if (timeout < 0) return Infinity;
+  return idleSince + timeout - Math.min(KEEP_ALIVE_MARGIN_MS, timeout / 2);
+}
+
 /**
  * When `client`'s response began to arrive, or now if it has none: a
  * server's idle timer for the conn started at most then.
@@ -915,6 +941,16 @@ export class Crawl {
     while (slot !== undefined && (slot.conn[kReady]() & EVENT_READ) !== 0) {
       this.#closeIdle(slot);
       slot = this.#pool.take(key);
+    }
+    // Nor one idle for about as long as its server said it keeps conns: that
+    // server is about to close it, if it has not, and a request would meet
+    // the close on its way.
+    if (slot !== undefined && slot.keptUntil !== Infinity) {
+      const now = loopNow();
+      while (slot !== undefined && now >= slot.keptUntil) {
+        this.#closeIdle(slot);
+        slot = this.#pool.take(key);
+      }
     }
     if (slot !== undefined && !canResend(options)) {
       // A request that is not sent again if its conn turns out closed (a
@@ -1701,6 +1737,7 @@ export class Crawl {
         slot.job = null;
         slot.client = client;
         slot.idleSince = answeredAt(client);
+        slot.keptUntil = keptUntil(slot.idleSince, client[kKeepAliveTimeout]());
         this.#watch(slot, EVENT_READ);
         this.#verifying.push({
           slot,
@@ -1719,6 +1756,7 @@ export class Crawl {
         slot.pooledSelect = this.#selects;
         slot.pooledAt = loopNow();
         slot.idleSince = answeredAt(client);
+        slot.keptUntil = keptUntil(slot.idleSince, client[kKeepAliveTimeout]());
         // Idle, it is watched for reads: readiness then means the server closed it.
         // It was receiving, so it is registered for EVENT_READ already.
         if (slot.events !== EVENT_READ) this.#watch(slot, EVENT_READ);

@@ -28,6 +28,8 @@ const CONTENT_ENCODING = ascii("content-encoding");
 const CHUNKED = ascii("chunked");
 const CLOSE = ascii("close");
 const KEEP_ALIVE = ascii("keep-alive");
+const TIMEOUT_EQ = ascii("timeout=");
+const QUOTE = 0x22;
 
 /**
  * Collects the framing fields of one head as its fields close, then decides the
@@ -62,6 +64,12 @@ export class FramingFields {
    * (most) needs no lookup of it by name.
    */
   contentEncoded = false;
+  /**
+   * The idle timeout a `Keep-Alive` field's `timeout=` parameter announces
+   * (seconds; RFC 2068 section 19.7.1.1, as Apache and Node send it), `-1`
+   * without one: the server closes the conn once idle that long.
+   */
+  keepAliveTimeout = -1;
 
   constructor(fields: FieldSection, maxBodyBytes: number) {
     this.#fields = fields;
@@ -79,6 +87,7 @@ export class FramingFields {
     this.#close = false;
     this.#keepAlive = false;
     this.contentEncoded = false;
+    this.keepAliveTimeout = -1;
   }
 
   /** Notes the field the section closed last, now complete (obs-folds included). */
@@ -125,8 +134,43 @@ export class FramingFields {
             if (equalsLower(buf, a, b, CLOSE)) this.#close = true;
             else if (equalsLower(buf, a, b, KEEP_ALIVE)) this.#keepAlive = true;
           }
+        } else if (equalsLower(buf, name, start - 1, KEEP_ALIVE)) {
+          this.#keepAliveField(buf, start, end);
         }
         break;
+    }
+  }
+
+  /**
+   * Reads `timeout=N` among a `Keep-Alive` field's parameters (`timeout=5,
+   * max=100`); the smallest wins when it comes more than once. Anything else
+   * in it is ignored.
+   */
+  #keepAliveField(buf: Uint8Array, start: number, end: number): void {
+    for (let s = start; s <= end;) {
+      s = element(buf, s, end);
+      const a = elementStart;
+      const b = elementEnd;
+      if (b - a < 9 || !equalsLower(buf, a, a + 8, TIMEOUT_EQ)) continue;
+      let k = a + 8;
+      let stop = b;
+      if (buf[k] === QUOTE) {
+        // A quoted-string value: `timeout="5"`.
+        if (stop - k < 3 || buf[stop - 1] !== QUOTE) continue;
+        k++;
+        stop--;
+      }
+      const first = k;
+      let n = 0;
+      for (; k < stop; k++) {
+        const d = buf[k]! - 48;
+        if (d < 0 || d > 9) break;
+        n = n * 10 + d;
+      }
+      if (k === first || k !== stop) continue;
+      if (this.keepAliveTimeout < 0 || n < this.keepAliveTimeout) {
+        this.keepAliveTimeout = n;
+      }
     }
   }
 

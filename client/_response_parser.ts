@@ -355,6 +355,16 @@ export class ResponseParser {
     return this.#head !== null && this.#framing.contentEncoded;
   }
 
+  /**
+   * The idle timeout (ms) the final head's `Keep-Alive: timeout=N` announces,
+   * `-1` without one (or before the head): the server closes the conn once it
+   * has been idle that long.
+   */
+  get keepAliveTimeout(): number {
+    const seconds = this.#head === null ? -1 : this.#framing.keepAliveTimeout;
+    return seconds < 0 ? -1 : seconds * 1000;
+  }
+
   /** A chunked body's trailer fields once it is done (possibly empty); else `null`. */
   get trailers(): Headers | null {
     if (this.#trailers === null && this.#state === DONE) {

@@ -353,6 +353,10 @@ export const kFailedHead: unique symbol = Symbol("selectors.failedHead");
 export const kDetach: unique symbol = Symbol("selectors.detach");
 /** Whether bytes past the response may wait unread (internal; see `HttpClient[kUnreadMayWait]`). */
 export const kUnreadMayWait: unique symbol = Symbol("selectors.unreadMayWait");
+/** The idle timeout the response announced (internal; see `HttpClient[kKeepAliveTimeout]`). */
+export const kKeepAliveTimeout: unique symbol = Symbol(
+  "selectors.keepAliveTimeout",
+);
 /** Whether a kept conn was found closed under the request (internal; see `HttpClient[kMetClosedConn]`). */
 export const kMetClosedConn: unique symbol = Symbol("selectors.metClosedConn");
 /** When the total timeout passes (internal; see `HttpClient[kTotalDeadline]`). */
@@ -917,6 +921,17 @@ export class HttpClient {
    */
   [kMetClosedConn](): boolean {
     return this.#metClosedConn;
+  }
+
+  /**
+   * For the crawl: the idle timeout (ms) the response's `Keep-Alive:
+   * timeout=N` announced, `-1` without one: past it the server closes the
+   * conn, so it is not reused then.
+   *
+   * @ignore
+   */
+  [kKeepAliveTimeout](): number {
+    return this.#parser.keepAliveTimeout;
   }
 
   /**

@@ -1798,6 +1798,38 @@ Deno.test("fetchAll() sends no POST on a conn kept idle for seconds, as a server
   assertEquals(server.requests, 8, "every POST sent once");
 });
 
+Deno.test("fetchEach() takes no kept conn idle near the timeout its server announced (Keep-Alive: timeout=1), so a POST sent past it less its margin meets no close on the way", async () => {
+  const answered = new Map<number, number>();
+  await using server = rawServer(async ({ conn, connIndex }) => {
+    const last = answered.get(connIndex);
+    // Within a round trip of its 1 s timer (a 450 ms window here, a slow
+    // link's): the request crossed its FIN, and is closed unanswered.
+    if (last !== undefined && performance.now() - last >= 550) {
+      return "close";
+    }
+    await writeSplit(
+      conn,
+      "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1, max=100\r\nContent-Length: 2\r\n\r\nok",
+    );
+    answered.set(connIndex, performance.now());
+    return "keep";
+  });
+  async function* source() {
+    yield server.url("/a");
+    // Within this crawl's 2 s trust of a quiet conn for a POST, past the
+    // timeout less its margin (half of 1 s).
+    await sleep(600);
+    yield { url: server.url("/b"), method: "POST", body: "order" };
+  }
+  const results = [];
+  for await (const { result } of fetchEach(source(), { concurrency: 1 })) {
+    results.push(result.ok ? "ok" : String(result.error));
+  }
+  assertEquals(results, ["ok", "ok"]);
+  assertEquals(server.requests, 2, "the POST sent once, on a new conn");
+  assertEquals(server.connections, 2);
+});
+
 Deno.test("fetchAll() counts a kept conn idle from its last response's start, so a POST after a slow sink's response takes a new conn", async () => {
   const answered = new Map<number, number>();
   await using server = rawServer(async ({ conn, connIndex, path }) => {

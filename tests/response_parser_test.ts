@@ -985,3 +985,45 @@ Deno.test("ResponseParser.peekBody() shows the chunks not taken yet, in order, a
   parser.reset("GET");
   assertEquals(parser.peekBody().length, 0, "reset drops untaken chunks");
 });
+
+Deno.test("ResponseParser.keepAliveTimeout reads Keep-Alive's timeout= parameter (ms), -1 without a valid one", () => {
+  const timeoutOf = (fields: string, interim = "") => {
+    const parser = new ResponseParser();
+    parser.receive(
+      bytesOf(
+        `${interim}HTTP/1.1 200 OK\r\n${fields}Content-Length: 0\r\n\r\n`,
+      ),
+    );
+    assert(parser.done);
+    return parser.keepAliveTimeout;
+  };
+  assertStrictEquals(timeoutOf(""), -1);
+  assertStrictEquals(timeoutOf("Keep-Alive: timeout=5, max=100\r\n"), 5_000);
+  assertStrictEquals(timeoutOf("keep-alive: MAX=3 , Timeout=2\r\n"), 2_000);
+  assertStrictEquals(timeoutOf('Keep-Alive: timeout="1"\r\n'), 1_000);
+  assertStrictEquals(timeoutOf("Keep-Alive: timeout=0\r\n"), 0);
+  assertStrictEquals(
+    timeoutOf("Keep-Alive: timeout=9\r\nKeep-Alive: timeout=4\r\n"),
+    4_000,
+  );
+  for (
+    const bad of [
+      "timeout=",
+      "timeout=-1",
+      "timeout=1.5",
+      "timeout=5s",
+      'timeout="5',
+      "timeouts=5",
+      "max=5",
+    ]
+  ) {
+    assertStrictEquals(timeoutOf(`Keep-Alive: ${bad}\r\n`), -1, bad);
+  }
+  // An interim head's fields are not the final response's.
+  assertStrictEquals(
+    timeoutOf("", "HTTP/1.1 100 Continue\r\nKeep-Alive: timeout=1\r\n\r\n"),
+    -1,
+  );
+  // Connection's own keep-alive token is not the field.
+  assertStrictEquals(timeoutOf("Connection: keep-alive, timeout=3\r\n"), -1);
+});
