@@ -263,7 +263,9 @@ export interface FetchAllOptions {
   /**
    * The longest silence while waiting for response bytes, in milliseconds. Fails
    * with `Deno.errors.TimedOut` ("idle"). A request body the server stops
-   * reading is not silence it counts: `timeout` bounds that.
+   * reading is not silence it counts, `timeout` bounds that, until the body's
+   * last bytes are handed to the socket: the few MiB its buffers hold then
+   * count as sent, and idleTimeout runs while they wait there.
    *
    * @default {Infinity}
    */

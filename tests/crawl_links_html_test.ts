@@ -106,14 +106,22 @@ Deno.test("LinkExtractor follows a <meta http-equiv=refresh> URL as HTML's decla
   for (const content of ["5", "0; url=", "soon; url=/x", "5x; url=/x", ""]) {
     assertEquals(refresh(content), [], content);
   }
-  // Not in a <template> (inert) nor an SVG <meta>; not other http-equivs.
+  // Not in a <template> (inert); not other http-equivs.
   assertEquals(
     linksOf(
       `<template><meta http-equiv=refresh content="0;url=/t"></template>` +
-        `<svg><meta http-equiv=refresh content="0;url=/s"></svg>` +
         `<meta http-equiv=content-type content="0;url=/c">`,
     ),
     [],
+  );
+  // A <meta> in <svg> or <math> is an HTML one: the HTML parser closes the
+  // foreign element before it (parse5, browsers), and the refresh happens.
+  assertEquals(
+    linksOf(
+      `<svg><meta http-equiv=refresh content="0;url=/s"></svg>` +
+        `<math><meta http-equiv=refresh content="0;url=/m"></math>`,
+    ),
+    ["http://h.test/s", "http://h.test/m"],
   );
 });
 

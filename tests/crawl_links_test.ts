@@ -521,6 +521,11 @@ Deno.test("LinkExtractor.nofollow says whether a robots meta tag of the document
       .nofollow,
     false,
   );
+  // A <meta> in <svg> is an HTML one (the parser closes the svg before it).
+  assertEquals(
+    read('<svg><meta name="robots" content="nofollow"></svg>').nofollow,
+    true,
+  );
   assert(robotsNofollow("noindex, NoFollow"));
   assert(robotsNofollow(" none "));
   assert(!robotsNofollow("googlebot: nofollow"));

@@ -1800,6 +1800,7 @@ Deno.test("fetchAll() sends no POST on a conn kept idle for seconds, as a server
 
 Deno.test("fetchEach() takes no kept conn idle near the timeout its server announced (Keep-Alive: timeout=1), so a POST sent past it less its margin meets no close on the way", async () => {
   const answered = new Map<number, number>();
+  const first = Promise.withResolvers<void>();
   await using server = rawServer(async ({ conn, connIndex }) => {
     const last = answered.get(connIndex);
     // Within a round trip of its 1 s timer (a 450 ms window here, a slow
@@ -1812,12 +1813,15 @@ Deno.test("fetchEach() takes no kept conn idle near the timeout its server annou
       "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1, max=100\r\nContent-Length: 2\r\n\r\nok",
     );
     answered.set(connIndex, performance.now());
+    first.resolve();
     return "keep";
   });
   async function* source() {
     yield server.url("/a");
     // Within this crawl's 2 s trust of a quiet conn for a POST, past the
-    // timeout less its margin (half of 1 s).
+    // timeout less its margin (half of 1 s), counted from the answer (a
+    // slow first answer would otherwise leave the conn fresh enough).
+    await first.promise;
     await sleep(600);
     yield { url: server.url("/b"), method: "POST", body: "order" };
   }

@@ -180,6 +180,8 @@ export class LinkExtractor {
   /** Open `<template>`, `<svg>` and `<math>` elements; open `<svg>`s. */
   #notDocument = 0;
   #svg = 0;
+  /** Open `<template>`s: what they hold is inert. */
+  #template = 0;
   /** The end of the text so far when it may begin a `<![CDATA[`. */
   #held = "";
   /** Whether the decoder gave any text yet (its BOM is dropped here). */
@@ -316,6 +318,7 @@ export class LinkExtractor {
     if (NOT_DOCUMENT_BASE.has(name) && this.#notDocument > 0) {
       this.#notDocument--;
       if (name === "svg" && this.#svg > 0) this.#svg--;
+      if (name === "template" && this.#template > 0) this.#template--;
     }
   }
 
@@ -323,6 +326,7 @@ export class LinkExtractor {
     if (NOT_DOCUMENT_BASE.has(name)) {
       this.#notDocument++;
       if (name === "svg") this.#svg++;
+      if (name === "template") this.#template++;
     }
     if (name === "base") {
       const href = attributes.href;
@@ -341,7 +345,7 @@ export class LinkExtractor {
       return;
     }
     if (
-      name === "meta" && this.#notDocument === 0 &&
+      name === "meta" && this.#template === 0 &&
       this.#forUs(attributes.name) && robotsNofollow(attributes.content)
     ) {
       this.#nofollow = true;
@@ -349,9 +353,10 @@ export class LinkExtractor {
     }
     if (name === "meta") {
       // A refresh to another URL is a redirect in the page (wget and Scrapy
-      // follow it); one in a template is inert, and an SVG <meta> is no HTML's.
+      // follow it); one in a template is inert. A <meta> in <svg> or <math>
+      // is HTML's all the same: the HTML parser closes them before it.
       const to = attributes["http-equiv"]?.toLowerCase() === "refresh" &&
-          this.#notDocument === 0
+          this.#template === 0
         ? refreshUrl(attributes.content ?? "")
         : null;
       const url = to === null ? null : normalizeLink(to, this.#base);
