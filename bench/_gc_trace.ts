@@ -14,8 +14,15 @@
  *   allocated since the previous collection ended; ArrayBuffer backing stores are
  *   outside the V8 heap and not counted), the closing anchor included, since its
  *   `allocated` covers the run's tail;
- * - `promoted`: the sum of `promoted` over the scavenges (`gc: "s"`): bytes moved
- *   from the young generation to the old one;
+ * - `promoted`: the sum of `promoted` (bytes moved from the young generation to
+ *   the old one) over every collection from the start marker to the next run's
+ *   start marker, both markers' included: scavenges, and mark-compacts, which
+ *   move the young generation's survivors too; the end marker's and the next
+ *   start marker's promote what the run still held when it ended (the objects
+ *   of its last scavenge intervals, which a longer crawl promotes as it goes).
+ *   The child ends its trace with one more start marker, so the last run has
+ *   its closing one; without it the run's promotion is counted to the trace's
+ *   end;
  * - `pauseMs`: main-thread pause of the collections the run itself triggered
  *   (the anchors excluded);
  * - `scavenges` and `fullGcs` (mark-compacts, the anchors excluded).
@@ -87,14 +94,22 @@ export function splitRuns(events: GcEvent[], runs: number): GcRun[] | null {
     for (; j < events.length; j++) {
       const e = events[j]!;
       run.allocated += e.allocated;
+      run.promoted += e.promoted;
       if (forced(e)) break; // the closing gc(): its `allocated` is the run's tail
       run.pauseMs += e.pause;
-      if (e.gc === "s") {
-        run.scavenges++;
-        run.promoted += e.promoted;
-      } else run.fullGcs++;
+      if (e.gc === "s") run.scavenges++;
+      else run.fullGcs++;
     }
-    if (j === events.length) return null;
+    // A start marker with no end: the trailing one (or a run cut short, which
+    // leaves fewer complete runs than asked).
+    if (j === events.length) break;
+    // What survived the end marker is promoted by the next collections, up to
+    // and including the next start marker: the run's objects, not the next run's.
+    for (let k = j + 1; k < events.length; k++) {
+      const e = events[k]!;
+      run.promoted += e.promoted;
+      if (forced(e) && e.gc === "s") break;
+    }
     out.push(run);
     i = j;
   }

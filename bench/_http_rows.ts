@@ -148,6 +148,14 @@ function fmt2(n: number): string {
   return Number.isFinite(n) ? n.toFixed(2) : "n/a";
 }
 
+/**
+ * A ratio on a verdict line: 3 decimals where 2 would read as the limit itself
+ * (1.996 against >= 2.0 is missed, and "2.00x" would not say why).
+ */
+export function fmtVerdict(n: number, limit: number): string {
+  return fmt2(n) === fmt2(limit) && n !== limit ? n.toFixed(3) : fmt2(n);
+}
+
 /** A ratio between two clients of a row, optionally with a target. */
 interface RatioSpec {
   a: string;
@@ -423,7 +431,10 @@ async function runRow(
       target: t.text,
       met: t.op === ">=" ? q.median >= t.limit : q.median <= t.limit,
       provisional: quick,
-      why: `${fmt2(q.median)}x (per-round ${fmt2(q.min)}..${fmt2(q.max)})` +
+      why:
+        `${fmtVerdict(q.median, t.limit)}x (per-round ${fmt2(q.min)}..${
+          fmt2(q.max)
+        })` +
         (quick ? "; quick run, not the spec scale" : ""),
     });
   }
