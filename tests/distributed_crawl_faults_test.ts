@@ -119,7 +119,8 @@ redisTest(
           concurrency: 16,
           queue: 8,
           "claim-idle": 2_000,
-          "idle-exit": 1_000,
+          // Not idle while any entry is pending: this only ends them.
+          "idle-exit": 500,
         }).map((arg) => arg === redis.url ? proxy.url : arg),
       );
     await using w1 = work("w1");
@@ -255,7 +256,8 @@ redisTest(
     // Room for w1 to renew after the comeback: its reconnect (2 s at most
     // between tries), a beat refused for the scripts Redis forgot, a beat.
     const claimIdle = 6_000;
-    const options = { "claim-idle": claimIdle, "idle-exit": 1_000 };
+    // Not idle while w1 holds its entry: --idle-exit only ends them.
+    const options = { "claim-idle": claimIdle, "idle-exit": 500 };
     await using w1 = new Run(workArgs(redis, "w1", options));
     let w2: Run | undefined;
     try {
@@ -594,7 +596,9 @@ redisTest(
       concurrency: 4,
       queue: 4,
       "claim-idle": 1_600,
-      "idle-exit": 1_000,
+      // Not idle while the ghost's entries are pending: this only ends it,
+      // each round of its idle check three or four slow replies long.
+      "idle-exit": 300,
     });
     args[args.indexOf(redis.url)] = link.url;
     // Before: every reply counted as a stall, each held claims off again,

@@ -20,6 +20,7 @@ import {
   heldServer,
   Run,
   run,
+  runEach,
   seedFile,
   seedHeld,
   seedPaths,
@@ -173,7 +174,7 @@ redisTest(
         run(workArgs(redis, name, {
           follow: true,
           concurrency: 8,
-          "idle-exit": 500,
+          "idle-exit": 200,
         }))
       ),
     )).map(summaryOf);
@@ -439,9 +440,6 @@ redisTest(
 redisTest(
   "distributed_crawl.ts exits 2 with one line for bad usage, 0 for --help",
   async () => {
-    const help = await run(["--help"]);
-    assertEquals(help.code, 0);
-    assert(help.stdout.startsWith("Usage: distributed_crawl.ts"));
     const cases: [string[], string][] = [
       [[], "missing command"],
       [["crawl"], 'unknown command "crawl"'],
@@ -511,19 +509,26 @@ redisTest(
         'invalid --redis "***@127.0.0.1:1"',
       ],
     ];
-    for (const [args, message] of cases) {
-      const out = await run(args);
+    // Each a process of its own: run together, checked in order.
+    const [help, down, ...outs] = await runEach([
+      ["--help"],
+      ["status", "--redis", "redis://127.0.0.1:1"],
+      ...cases.map(([args]) => args),
+    ]);
+    assertEquals(help!.code, 0);
+    assert(help!.stdout.startsWith("Usage: distributed_crawl.ts"));
+    for (const [i, [args, message]] of cases.entries()) {
+      const out = outs[i]!;
       assertEquals(out.code, 2, args.join(" "));
       assertEquals(out.stdout, "");
       const lines = out.stderr.trim().split("\n");
       assertEquals(lines.length, 1, out.stderr);
       assert(lines[0]!.includes(message), `${args.join(" ")}: ${lines[0]}`);
     }
-    const down = await run(["status", "--redis", "redis://127.0.0.1:1"]);
-    assertEquals(down.code, 1);
+    assertEquals(down!.code, 1);
     assert(
-      down.stderr.includes("Cannot connect to redis://127.0.0.1:1"),
-      down.stderr,
+      down!.stderr.includes("Cannot connect to redis://127.0.0.1:1"),
+      down!.stderr,
     );
   },
 );
@@ -705,10 +710,13 @@ redisTest(
       "both URLs in flight",
     );
     stopping.kill("SIGINT");
-    // A live worker scanning for idle entries all through the grace time.
+    // A live worker scanning for idle entries all through the grace time (it
+    // cannot find the crawl idle while the entries are pending: a short
+    // --idle-exit only ends it sooner after their commit, and makes its
+    // blocking reads, and so its claim scans, come more often).
     const other = await run(workArgs(redis, "other", {
       "claim-idle": 300,
-      "idle-exit": 1_500,
+      "idle-exit": 300,
     }));
     const out = summaryOf(await stopping.finished(10_000));
     assertEquals([out.committed, out.lost], [2, 0]);
@@ -727,7 +735,7 @@ redisTest(
     const workers = ["w1", "w2"].map((name) =>
       new Run(workArgs(redis, name, {
         concurrency: 16,
-        "idle-exit": 500,
+        "idle-exit": 200,
       }))
     );
     try {
@@ -777,7 +785,7 @@ redisTest(
         "claim-idle": 300,
         concurrency: 2,
         queue: 2,
-        "idle-exit": 500,
+        "idle-exit": 200,
       }));
     const summaries = (await Promise.all([work("w1"), work("w2")])).map(
       summaryOf,
@@ -834,7 +842,7 @@ redisTest(
     // start would claim nothing for 30 s, and run() fails after 20.
     const summary = summaryOf(
       await run(
-        workArgs(redis, "w1", { "claim-idle": 30_000, "idle-exit": 1_000 }),
+        workArgs(redis, "w1", { "claim-idle": 30_000, "idle-exit": 300 }),
       ),
     );
     assertEquals([summary.fetched, summary.claimed], [1, 1]);
@@ -938,7 +946,9 @@ redisTest(
   async () => {
     await using redis = await startRedis();
     const summary = summaryOf(
-      await run(workArgs(redis, "idle", { "idle-exit": 1_500 })),
+      // Two blocking reads of 1 s: the first finds the crawl idle, the
+      // second ends it, 1 s later.
+      await run(workArgs(redis, "idle", { "idle-exit": 1_000 })),
     );
     assertEquals(summary.fetched, 0);
     assert(summary.seconds >= 1.4, `${summary.seconds} s`);
@@ -1156,7 +1166,8 @@ redisTest(
   async () => {
     await using redis = await startRedis();
     await using server = countingServer(okAfter(600));
-    const urls = await seedPaths(redis, server.base, 96, "r");
+    // 32 read first, 16 by the read that loses its reply, 16 after it.
+    const urls = await seedPaths(redis, server.base, 64, "r");
     // The second read of new entries loses its reply (the conn drops), so the
     // worker reads its own pending entries again; that reply is held 1.5 s,
     // while the entries it still holds from the first read are committed.
@@ -1301,7 +1312,7 @@ redisTest(
     });
     await seedUrl(redis, `${server.base}/start`);
     const out = await run(
-      workArgs(redis, "w", { follow: true, "idle-exit": 500 }),
+      workArgs(redis, "w", { follow: true, "idle-exit": 200 }),
     );
     assertEquals(out.code, 0, out.stderr);
     assertEquals(offsite.hits.size, 0, "no fetch off the origin");
@@ -1332,7 +1343,7 @@ redisTest(
     const out = await run(workArgs(redis, "w", {
       follow: true,
       concurrency: 32,
-      "idle-exit": 500,
+      "idle-exit": 200,
     }));
     assertEquals(out.code, 0, out.stderr);
     assertEquals(server.hits.size, LINKS + 1);
@@ -1389,7 +1400,7 @@ redisTest(
     await seedUrl(redis, `${server.base}/start`);
     await seedUrl(redis, `${server.base}/tilde/%7euser`);
     const out = await run(
-      workArgs(redis, "w", { follow: true, "idle-exit": 500 }),
+      workArgs(redis, "w", { follow: true, "idle-exit": 200 }),
     );
     assertEquals(out.code, 0, out.stderr);
     // Before: /esc%c3%a9 and /esc%C3%A9, /tilde/%7euser and /tilde/~user.
@@ -1439,7 +1450,9 @@ redisTest(
     await using server = countingServer(okAfter(5));
     // ~130 KiB of --verbose lines: more than a pipe holds.
     const urls = await seedPaths(redis, server.base, 3_000, "v");
-    const flags = { concurrency: 16, "claim-idle": 1_000, "idle-exit": 2_000 };
+    // Neither finds the crawl idle while an entry is pending: --idle-exit
+    // only ends them, once every URL is committed.
+    const flags = { concurrency: 16, "claim-idle": 1_000, "idle-exit": 500 };
     // `| less` on its first page: nothing read for 4 s.
     const w1 = spawnInShell(
       '"$0" "$@" | (sleep 4; cat > /dev/null)',
