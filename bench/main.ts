@@ -57,7 +57,7 @@ type Group = typeof GROUPS[number];
 
 const HELP =
   `Usage: deno task bench [--quick] [--only NAME]... [--origin nginx|deno]
-                       [--baseline REV|DIR] [--json]
+                       [--baseline REV|DIR] [--rounds N] [--json]
 
   --quick          reduced scale smoke run (under a minute); verdicts only hints ("quick:")
   --only NAME      run only these rows (repeatable, or comma-separated):
@@ -70,6 +70,9 @@ const HELP =
                    of the library, in the same rounds, with paired ratios: a
                    git revision of this repository (exported with git archive
                    to a temp dir) or a directory holding a mod.ts
+  --rounds N       rounds of every HTTP row (default 3, 5 for the single-body
+                   rows): a verdict is the median of the per-round ratios,
+                   and one noisy round of 3 can turn it
   --json           print the results as JSON instead of the table
   --help           this text
 
@@ -81,8 +84,10 @@ function parseArgs(argv: string[]): {
   only: Set<Group>;
   origin: "nginx" | "deno";
   baseline?: string;
+  rounds?: number;
 } {
   let baseline: string | undefined;
+  let rounds: number | undefined;
   let quick = false;
   let json = false;
   let origin: "nginx" | "deno" = "nginx";
@@ -103,6 +108,12 @@ function parseArgs(argv: string[]): {
     } else if (a === "--baseline" || a.startsWith("--baseline=")) {
       baseline = a === "--baseline" ? argv[++i] : a.slice("--baseline=".length);
       if (!baseline) usage("--baseline needs a git revision or a directory");
+    } else if (a === "--rounds" || a.startsWith("--rounds=")) {
+      const value = a === "--rounds" ? argv[++i] : a.slice("--rounds=".length);
+      rounds = Number(value);
+      if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1_000) {
+        usage(`--rounds needs a whole number from 1 to 1000, not "${value}"`);
+      }
     } else if (a === "--only" || a.startsWith("--only=")) {
       const value = a === "--only" ? argv[++i] : a.slice("--only=".length);
       if (value === undefined) usage("--only needs a name");
@@ -127,6 +138,7 @@ function parseArgs(argv: string[]): {
     only,
     origin,
     ...(baseline !== undefined ? { baseline } : {}),
+    ...(rounds !== undefined ? { rounds } : {}),
   };
 }
 
@@ -197,7 +209,9 @@ async function prepareBaseline(
 }
 
 async function main(): Promise<void> {
-  const { quick, json, only, origin: want, baseline } = parseArgs(Deno.args);
+  const { quick, json, only, origin: want, baseline, rounds } = parseArgs(
+    Deno.args,
+  );
   const httpRows = new Set<HttpRow>(
     HTTP_ROWS.filter((r) => only.has("http") || only.has(r)),
   );
@@ -235,7 +249,10 @@ async function main(): Promise<void> {
     );
   }
   if (httpRows.size > 0 || only.has("python")) {
-    const http = quick ? QUICK_HTTP : FULL_HTTP;
+    const scale = quick ? QUICK_HTTP : FULL_HTTP;
+    const http = rounds === undefined
+      ? scale
+      : { ...scale, rounds, bigRounds: rounds };
     const prepared = baseline !== undefined && httpRows.size > 0
       ? await prepareBaseline(baseline)
       : undefined;
