@@ -34,7 +34,7 @@
  * @module
  */
 import { cpuUsage } from "node:process";
-import { type Origin, startDenoOrigin, startNginx } from "./_servers.ts";
+import { type Origin, PATHS, startDenoOrigin, startNginx } from "./_servers.ts";
 import { collectGarbage, median } from "./_util.ts";
 import type * as Mod from "../mod.ts";
 
@@ -182,21 +182,34 @@ async function runOnce(mod: typeof Mod, url: string): Promise<number> {
       })()),
     }));
   }
+  // A GET's body has its file's size; an upload's answer, whatever it is, one
+  // size for all. A response that is not that is no success to time.
+  let size: number | undefined = upload === null
+    ? PATHS[args.path as keyof typeof PATHS]
+    : undefined;
   collectGarbage();
   const before = cpuUsage();
   let ok = 0;
   let firstError: unknown;
+  const tally = (result: Mod.FetchResult) => {
+    if (!result.ok) firstError ??= result.error;
+    else if (result.response.status !== 200) {
+      firstError ??= new Error(`status ${result.response.status}`);
+    } else if (
+      result.response.body.length !== (size ??= result.response.body.length)
+    ) {
+      firstError ??= new Error(
+        `a body of ${result.response.body.length} bytes, not ${size}`,
+      );
+    } else ok++;
+  };
   const options = { concurrency, keepAlive };
   if (args.each) {
     for await (const { result } of mod.fetchEach(source, options)) {
-      if (result.ok) ok++;
-      else firstError ??= result.error;
+      tally(result);
     }
   } else {
-    for (const result of await mod.fetchAll(source, options)) {
-      if (result.ok) ok++;
-      else firstError ??= result.error;
-    }
+    for (const result of await mod.fetchAll(source, options)) tally(result);
   }
   const used = cpuUsage(before);
   if (ok !== count) throw firstError ?? new Error(`${ok} of ${count} ok`);
