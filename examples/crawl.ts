@@ -1220,6 +1220,18 @@ function report(
   cli: CliOptions,
   stats: Stats,
 ): string {
+  if (result.ok && sink?.failure != null) {
+    // Fetched whole (archived, its links followed), but its file could not
+    // be created: the URL failed, as it did when the sink's error ended it.
+    result = {
+      url: result.url,
+      ok: false,
+      error: sink.failure,
+      data: result.data,
+      attempts: result.attempts,
+      timings: result.timings,
+    };
+  }
   const ms = Math.round(result.timings.total * 100) / 100;
   // Every URL shown without its password: the engine's result.url is, but a
   // failure before any fetch and a referrer (the page's own URL) are not.

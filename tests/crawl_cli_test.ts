@@ -1767,17 +1767,26 @@ Deno.test("crawl.ts reports an unwritable -o or --warc in one line with exit cod
   assertEquals(server.hits.size, 0);
 });
 
-Deno.test("crawl.ts -o fails a URL whose path is too long for the file system alone, and saves the others", async () => {
+Deno.test("crawl.ts -o fails a URL whose path is too long for the file system alone, and saves the others; the WARC holds it and --follow takes its links", async () => {
   await using server = countingServer((url) =>
-    new Response(`body of ${url.pathname.length}`)
+    url.pathname.length > 4_000
+      ? new Response(`<a href="/e">e</a>`, {
+        headers: { "content-type": "text/html" },
+      })
+      : new Response(`body of ${url.pathname.length}`)
   );
   await using dir = await tempDir();
   const out = `${dir.path}/out`;
+  const warc = `${dir.path}/a.warc`;
   // 2,100 segments: each fits, the whole path does not (PATH_MAX is 4,096).
   const deep = `${server.base}/${"d/".repeat(2_100)}x`;
   const { code, stdout, stderr } = await crawl([
     "-o",
     out,
+    "--warc",
+    warc,
+    "--follow",
+    "--ignore-robots",
     "-c",
     "1",
     `${server.base}/a`,
@@ -1788,15 +1797,20 @@ Deno.test("crawl.ts -o fails a URL whose path is too long for the file system al
   assertEquals(code, 1, stderr);
   assertMatch(stdout, /^ERR DiskError: .*File name too long/m);
   assertEquals(stdout.match(/^ERR /gm)?.length, 1, stdout);
-  assertStringIncludes(stderr, "4 (3 ok, 1 failed)");
+  assertStringIncludes(stderr, "5 (4 ok, 1 failed)");
   assert(!/^crawl: Cannot/m.test(stderr), "not a fatal disk error");
   const host = urlToPath(`${server.base}/`).split("/")[0]!;
-  for (const name of ["a", "b", "c"]) {
+  for (const name of ["a", "b", "c", "e"]) {
     assertEquals(
       await Deno.readTextFile(`${out}/${host}/${name}`),
       "body of 2",
     );
   }
+  // What the server sent for it came whole: the archive has it, unmarked.
+  const records = await Deno.readTextFile(warc);
+  assertEquals(records.match(/^WARC-Type: response\r$/gm)?.length, 5);
+  assert(records.includes(`WARC-Target-URI: ${deep}\r\n`), "deep archived");
+  assert(!/^WARC-Truncated/m.test(records), "nothing cut short");
 });
 
 Deno.test("crawl.ts stops on a disk error mid-crawl with one line, exit code 1, and the WARC readable", async () => {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { DiskError } from "./disk_error.ts";
 import type { OutputDir, OutputFile } from "./output_dir.ts";
 
 /** Options of {@linkcode BodySink}. */
@@ -91,6 +92,7 @@ export class BodySink {
   #keep: number;
   #textOnly: boolean;
   #sniffed = false;
+  #failure: DiskError | null = null;
   readonly #ended = Promise.withResolvers<void>();
 
   /**
@@ -122,7 +124,17 @@ export class BodySink {
       saved ??= save!();
       if (!saved) return null;
       if (this.#writer === null) {
-        this.#file = await dir.open(url);
+        try {
+          this.#file = await dir.open(url);
+        } catch (error) {
+          if (!(error instanceof DiskError) || error.fatal) throw error;
+          // A name too long for the file system: this URL's file alone
+          // fails. The body is still read (counted, kept for its links, and
+          // archived whole by --warc), and the crawl reports the failure.
+          this.#failure = error;
+          saved = false;
+          return null;
+        }
         this.#writer = this.#file.writable.getWriter();
       }
       return this.#writer;
@@ -164,6 +176,15 @@ export class BodySink {
    */
   get done(): Promise<void> {
     return this.#ended.promise;
+  }
+
+  /**
+   * Why the body could not be saved though its response came whole: a name
+   * too long for the file system (a {@linkcode DiskError} that is not
+   * `fatal`), found as the file was to be created; `null` otherwise.
+   */
+  get failure(): DiskError | null {
+    return this.#failure;
   }
 
   /** Where the body was saved, once the stream closed; `null` before. */
