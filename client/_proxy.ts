@@ -173,7 +173,10 @@ export function hash64(text: string): string {
  * "Proxy environment variables" in Everything curl,
  * https://everything.curl.dev/usingcurl/proxies/env), but for `HTTP_PROXY`:
  *
- * - `http:` URLs use `http_proxy`, else `HTTP_PROXY`, except under CGI. There a
+ * - `http:` URLs use `http_proxy`, else `HTTP_PROXY`, except under CGI or when
+ *   `http_proxy` is set, even to the empty string: `http_proxy=` goes on to
+ *   `all_proxy`, or direct, as in curl (Python and undici too let it hide
+ *   `HTTP_PROXY`; Go reads `HTTP_PROXY` first). Under CGI a
  *   request header `Proxy: x` reaches the script as the variable
  *   `HTTP_PROXY=x`, so a client that read it could be sent through a proxy of an
  *   attacker's choosing ("httpoxy", CVE-2016-5385). curl never reads
@@ -183,8 +186,8 @@ export function hash64(text: string): string {
  * - `https:` URLs use `https_proxy`, else `HTTPS_PROXY`.
  * - Without those, `all_proxy`, else `ALL_PROXY`, for any scheme.
  * - A variable set to the empty string counts as unset (curl's `curl_getenv()`
- *   returns NULL for it), and a value without `scheme://` is taken as `http://`,
- *   as curl does.
+ *   returns NULL for it), a value without `scheme://` is taken as `http://`,
+ *   and a path, query or fragment is ignored, as curl does.
  * - `no_proxy`, else `NO_PROXY`, lists the hosts that go direct; see
  *   {@linkcode matchesNoProxy}.
  *
@@ -211,6 +214,7 @@ export function proxyFromEnv(
   // none of the proxy variables may be read is that the caller's error.
   let denied: unknown = null;
   let readable = false;
+  const present = new Set<string>(); // the names set, even to ""
   const read = (name: string): string | undefined => {
     let value: string | undefined;
     try {
@@ -221,6 +225,7 @@ export function proxyFromEnv(
       return undefined;
     }
     readable = true;
+    if (value !== undefined) present.add(name);
     return value === undefined || value === "" ? undefined : value;
   };
   const names = url.protocol === "http:"
@@ -232,6 +237,9 @@ export function proxyFromEnv(
   let name: string | undefined;
   let value: string | undefined;
   for (const candidate of names) {
+    // curl never reads HTTP_PROXY: it is read only where curl would find no
+    // http_proxy at all, never over one set to "" (which curl takes as unset).
+    if (candidate === "HTTP_PROXY" && present.has("http_proxy")) continue;
     value = read(candidate);
     if (value !== undefined && candidate === "HTTP_PROXY" && underCgi(env)) {
       value = undefined; // see above
@@ -249,9 +257,27 @@ export function proxyFromEnv(
   const noProxy = read("no_proxy") ?? read("NO_PROXY");
   if (noProxy !== undefined && matchesNoProxy(url, noProxy)) return null;
   return parseAs(
-    value.includes("://") ? value : `http://${value}`,
+    withoutPath(value.includes("://") ? value : `http://${value}`),
     `proxy from ${name}`,
   );
+}
+
+/**
+ * A proxy variable's URL without its path, query and fragment, which curl,
+ * Python and Go ignore there (`http://proxy:3128/x` is `http://proxy:3128`);
+ * the text itself when it does not parse, for `parseAs` to report.
+ */
+function withoutPath(text: string): string | URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return text;
+  }
+  url.pathname = "";
+  url.search = "";
+  url.hash = "";
+  return url;
 }
 
 /**

@@ -381,8 +381,9 @@ export interface FetchAllOptions {
    * proxy, whatever the origin), `https:` URLs through a `CONNECT` tunnel per
    * origin, kept alive like a direct conn. `"env"` picks the proxy for each
    * URL from `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` (and
-   * their upper-case forms) as curl does, but reads `HTTP_PROXY` too, unless
-   * `REQUEST_METHOD` is set (CGI, as Go and Python do), and needs `--allow-env`.
+   * their upper-case forms) as curl does, but reads `HTTP_PROXY` too where
+   * `http_proxy` is not set at all, unless `REQUEST_METHOD` is set (CGI, as Go
+   * and Python do), and needs `--allow-env`.
    * A proxy's refusal fails that URL with `ProxyError`; a proxy that
    * cannot be reached fails it with the connection's error. A
    * {@linkcode RequestSpec} may set its own.

@@ -237,7 +237,8 @@ export interface HttpClientOptions {
    * proxy for each URL from the environment (which needs `--allow-env`) as
    * curl does: `http_proxy`/`HTTP_PROXY`, `https_proxy`/`HTTPS_PROXY`,
    * `all_proxy`/`ALL_PROXY`, `no_proxy`/`NO_PROXY`, lower case first; but
-   * `HTTP_PROXY` is not read under CGI (`REQUEST_METHOD` set).
+   * `HTTP_PROXY` (which curl never reads) is read only where `http_proxy` is
+   * not set at all, and not under CGI (`REQUEST_METHOD` set).
    * A proxy's refusal (a non-`2xx` answer to `CONNECT`, or `407` to an
    * `http:` request) fails the request with {@linkcode ProxyError}; a proxy
    * that cannot be reached fails it with the connection's error. Ignored

@@ -382,6 +382,27 @@ Deno.test('fetchAll() with proxy "env" follows an upper-case HTTP_PROXY too', as
   assertEquals(proxy.requests, [`GET ${url} HTTP/1.1`]);
 });
 
+Deno.test('fetchAll() with proxy "env" reads no HTTP_PROXY over an http_proxy set to "", as curl', async () => {
+  const a = origin(false);
+  await using _a = a.server;
+  await using upper = startMiniProxy();
+  await using all = startMiniProxy();
+  const url = `${a.base}/length/6`;
+  const results = await withProxyEnv(
+    { http_proxy: "", HTTP_PROXY: upper.url, all_proxy: all.url },
+    () => fetchAll([url], { proxy: "env" }),
+  );
+  assertEquals(ok(results[0]).body.length, 6);
+  const direct = await withProxyEnv(
+    { http_proxy: "", HTTP_PROXY: upper.url },
+    () => fetchAll([url], { proxy: "env" }),
+  );
+  assertEquals(ok(direct[0]).body.length, 6);
+  assertEquals(all.requests, [`GET ${url} HTTP/1.1`]);
+  assertEquals(upper.requests, []);
+  assertEquals(a.hosts.length, 2);
+});
+
 /** Drives one `HttpClient` to its end. */
 async function drive(url: string, options: HttpClientOptions) {
   using sel = new DefaultSelector();

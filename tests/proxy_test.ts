@@ -271,7 +271,10 @@ Deno.test("proxyFromEnv() picks the variable curl would, HTTP_PROXY unless REQUE
     [{ http_proxy: A }, http, "a.proxy:1"],
     [{ HTTP_PROXY: A }, http, "a.proxy:1"],
     [{ http_proxy: B, HTTP_PROXY: A }, http, "b.proxy:2"],
-    [{ http_proxy: "", HTTP_PROXY: A }, http, "a.proxy:1"],
+    // An http_proxy set to "" hides HTTP_PROXY, which curl never reads.
+    [{ http_proxy: "", HTTP_PROXY: A }, http, null],
+    [{ http_proxy: " ", HTTP_PROXY: A }, http, null],
+    [{ http_proxy: "", HTTP_PROXY: A, all_proxy: C }, http, "c.proxy:3"],
     [{ HTTP_PROXY: A, all_proxy: C }, http, "a.proxy:1"],
     // httpoxy: under CGI, HTTP_PROXY comes from a request's `Proxy:` header.
     [{ HTTP_PROXY: A, REQUEST_METHOD: "GET" }, http, null],
@@ -294,6 +297,9 @@ Deno.test("proxyFromEnv() picks the variable curl would, HTTP_PROXY unless REQUE
     [{ ALL_PROXY: C }, "ftp://example.com/", "c.proxy:3"],
     [{ http_proxy: "127.0.0.1:3128" }, http, "127.0.0.1:3128"],
     [{ http_proxy: "  http://a.proxy:1/  " }, http, "a.proxy:1"],
+    // A path, query or fragment is ignored, as curl, Python and Go do.
+    [{ http_proxy: "http://a.proxy:1/some/path?x=1#y" }, http, "a.proxy:1"],
+    [{ https_proxy: "b.proxy:2/pac" }, https, "b.proxy:2"],
     // NO_PROXY: lower case first; an empty value counts as unset.
     [{ http_proxy: A, no_proxy: "example.com" }, http, null],
     [
