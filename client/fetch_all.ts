@@ -352,8 +352,9 @@ export interface FetchAllOptions {
   /**
    * Decode `gzip`, `deflate`, `br` and `zstd` bodies. Requests ask for them
    * (`Accept-Encoding: gzip, deflate, br, zstd`) unless `headers` set
-   * `Accept-Encoding`, whether or not this is on: `false` hands back the bytes
-   * as sent.
+   * `Accept-Encoding`, whether or not this is on (one with a `Range` header
+   * asks for `identity`, as `fetch` does): `false` hands back the bytes as
+   * sent.
    *
    * @default {true}
    */
@@ -376,14 +377,15 @@ export interface FetchAllOptions {
    */
   key?: string;
   /**
-   * An HTTP proxy for every URL, `http://[user:password@]host[:port]`: `http:`
-   * URLs go to it in absolute-form over kept-alive proxy conns (pooled by
-   * proxy, whatever the origin), `https:` URLs through a `CONNECT` tunnel per
-   * origin, kept alive like a direct conn. `"env"` picks the proxy for each
-   * URL from `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` (and
-   * their upper-case forms) as curl does, but reads `HTTP_PROXY` too where
-   * `http_proxy` is not set at all, unless `REQUEST_METHOD` is set (CGI, as Go
-   * and Python do), and needs `--allow-env`.
+   * An HTTP proxy for every URL, `http://[user:password@]host[:port]` (port
+   * 80 by default): `http:` URLs go to it in absolute-form over kept-alive
+   * proxy conns (pooled by proxy, whatever the origin), `https:` URLs through
+   * a `CONNECT` tunnel per origin, kept alive like a direct conn. `"env"`
+   * picks the proxy for each URL from the environment as curl does
+   * (`http_proxy`, `https_proxy`/`HTTPS_PROXY`, `all_proxy`/`ALL_PROXY`,
+   * `no_proxy`/`NO_PROXY`, lower case first), and needs `--allow-env`. Unlike
+   * curl it also reads `HTTP_PROXY` where `http_proxy` is not set at all,
+   * unless `REQUEST_METHOD` is set (CGI), as Go and Python do.
    * A proxy's refusal fails that URL with `ProxyError`; a proxy that
    * cannot be reached fails it with the connection's error. A
    * {@linkcode RequestSpec} may set its own.

@@ -149,8 +149,8 @@ Commands:
                             (--json: {"frontier", "pending", "results", "errors"})
 
 Options for every command:
-  --redis URL               the Redis server, redis://[user:pass@]HOST:PORT[/DB]
-                            (required)
+  --redis URL               the Redis server, redis://[user:pass@]HOST[:PORT][/DB]
+                            or rediss:// for TLS (required)
   --prefix P                prefix of every key (default "crawl:")
   -h, --help                show this help
 
@@ -160,8 +160,8 @@ Options of work:
                             one a live worker has is refused, exit 2)
   --concurrency N           URLs in flight (default 64)
   --queue N                 URLs read ahead beyond concurrency (default 16)
-  --follow                  add the same-origin links of HTML pages, and the
-                            targets of redirects, to the frontier
+  --follow                  add the same-origin links of HTML pages, and
+                            same-origin redirect targets, to the frontier
   --idle-exit MS            exit once the crawl has been idle this long
                             (default: run until Ctrl-C)
   --claim-idle MS           claim entries pending this long on another (dead)
@@ -170,9 +170,9 @@ Options of work:
                             all workers (default 0)
   --origin-concurrency N    requests in flight per origin, per worker
                             (default unlimited)
-  --timeout MS              per URL, connect to last byte (default 30000)
-  --retries N               retries after a connection error or a 408/429/5xx
-                            (default 0)
+  --timeout MS              per attempt, connect to last byte (default 30000)
+  --retries N               retries after a connection error, a timeout or a
+                            408, 429, 500, 502, 503, 504 (default 0)
   --max-bytes N             largest body accepted (default 10485760)
   --grace MS                after Ctrl-C, time for URLs in flight to finish
                             (default 10000); a second Ctrl-C skips it

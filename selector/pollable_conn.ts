@@ -447,7 +447,8 @@ export class PollableConn implements Pollable, Disposable {
    * }
    * ```
    *
-   * @param maxBytes The most bytes to return, a positive integer.
+   * @param maxBytes The most bytes to return, a positive integer (default
+   *   65,536).
    * @returns 1 to `maxBytes` bytes (a copy the caller owns), or `null` at end of stream.
    * @throws {BlockingIOError} If nothing is buffered yet.
    * @throws {RangeError} If `maxBytes` is not a positive integer.

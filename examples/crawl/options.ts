@@ -50,8 +50,8 @@ Requests:
       --delay MS          least ms between two requests to one origin, its
                           robots.txt request included (default 0)
       --retries N         retries of a failed idempotent request, robots.txt's
-                          too: connection errors, timeouts, 408/429/5xx
-                          (default 0)
+                          too: connection errors, timeouts, statuses 408,
+                          429, 500, 502, 503, 504 (default 0)
   -t, --timeout MS        per-attempt limit, connect to last byte, redirects
                           included (default 30000)
       --connect-timeout MS  TCP + TLS limit (default 10000)
@@ -59,8 +59,9 @@ Requests:
                           a URL past it fails and its -o file is removed
                           (default 1073741824, as Scrapy's; 0 for no limit)
       --proxy URL         HTTP proxy, host:port taken as http:// (default:
-                          HTTP_PROXY/HTTPS_PROXY/NO_PROXY from the
-                          environment, as curl; needs --allow-env)
+                          http_proxy, https_proxy, all_proxy, no_proxy or
+                          their upper-case forms from the environment, as
+                          curl reads them, HTTP_PROXY too; needs --allow-env)
       --no-proxy          no proxy, whatever the environment says
       --cacert FILE       extra CA certificates (PEM) for https
       --unix-socket PATH  send every request over this Unix socket
@@ -96,10 +97,10 @@ Output:
   -h, --help              show this help
 
 The summary (on stderr whenever stdout carries results) counts requests,
-statuses, errors, bytes, gives p50/p95 of connect, first byte and total times,
-throughput, and the top origins. On a terminal a progress bar shows URLs
-done/queued, bytes/s and errors. Ctrl-C stops the crawl: the WARC written so
-far stays readable and the summary is printed.
+statuses, errors, bytes, gives p50/p95 of total, connect, first-byte and queued
+times, throughput, and the top origins. On a terminal a progress bar shows URLs
+done/queued, requests/s, bytes/s and errors. Ctrl-C stops the crawl: the WARC
+written so far stays readable and the summary is printed.
 
 Permissions: --allow-net for the hosts crawled; --allow-read for -i, --data-file,
 --cacert; --allow-read and --allow-write for -o and --warc; --allow-env for the
@@ -108,9 +109,9 @@ proxy variables.
 The demo needs --allow-net=127.0.0.1 --allow-run.
 
 Exit status: 0 if every URL got a response (whatever its status), 1 if any
-failed or a file could not be written, 2 for bad usage, 130, 143 or 129 when
-SIGINT, SIGTERM or SIGHUP stopped the crawl before its last URL, 141 when the
-reader closed stdout (| head).`;
+failed, a file could not be written or the WARC was cut short, 2 for bad usage,
+130, 143 or 129 when SIGINT, SIGTERM or SIGHUP stopped the crawl before its
+last URL, 141 when the reader closed stdout (| head).`;
 
 /** A bad command line: reported as one line, exit code 2. */
 export class UsageError extends Error {
