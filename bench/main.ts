@@ -112,7 +112,11 @@ function parseArgs(argv: string[]): {
       const value = a === "--rounds" ? argv[++i] : a.slice("--rounds=".length);
       rounds = Number(value);
       if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1_000) {
-        usage(`--rounds needs a whole number from 1 to 1000, not "${value}"`);
+        usage(
+          value === undefined
+            ? "--rounds needs a number"
+            : `--rounds needs a whole number from 1 to 1000, not "${value}"`,
+        );
       }
     } else if (a === "--only" || a.startsWith("--only=")) {
       const value = a === "--only" ? argv[++i] : a.slice("--only=".length);

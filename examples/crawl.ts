@@ -921,7 +921,11 @@ async function main(): Promise<number> {
         if (frontier !== null && entry !== null) frontier.done(entry);
         continue;
       }
-      const line = report(result, entry, sink, cli, stats);
+      // Fetched whole (archived, its links followed) but its file could not
+      // be created: the URL failed, in its line, the counts and --demo's
+      // output alike.
+      const outcome = withSinkFailure(result, sink);
+      const line = report(outcome, entry, sink, cli, stats);
       /** Where a redirect past the limit in a row would have led: it fails. */
       let cut: FrontierEntry | null = null;
       if (
@@ -933,7 +937,7 @@ async function main(): Promise<number> {
           : null;
         frontier.done(entry);
       }
-      if (!quiet || !result.ok) await out.write(line);
+      if (!quiet || !outcome.ok) await out.write(line);
       if (cut !== null) {
         await failBefore(
           cut.url,
@@ -1212,6 +1216,26 @@ async function settleWithin(
   clearTimeout(timer);
 }
 
+/**
+ * `result`, or, when its body came whole but its -o file could not be created
+ * (a name too long, the sink's non-fatal {@linkcode DiskError}), that URL's
+ * failure: as it failed when the sink's error ended the fetch.
+ */
+function withSinkFailure(
+  result: FetchResult,
+  sink: BodySink | null,
+): FetchResult {
+  if (!result.ok || sink?.failure == null) return result;
+  return {
+    url: result.url,
+    ok: false,
+    error: sink.failure,
+    data: result.data,
+    attempts: result.attempts,
+    timings: result.timings,
+  };
+}
+
 /** Counts a result and formats its output line. */
 function report(
   result: FetchResult,
@@ -1220,18 +1244,6 @@ function report(
   cli: CliOptions,
   stats: Stats,
 ): string {
-  if (result.ok && sink?.failure != null) {
-    // Fetched whole (archived, its links followed), but its file could not
-    // be created: the URL failed, as it did when the sink's error ended it.
-    result = {
-      url: result.url,
-      ok: false,
-      error: sink.failure,
-      data: result.data,
-      attempts: result.attempts,
-      timings: result.timings,
-    };
-  }
   const ms = Math.round(result.timings.total * 100) / 100;
   // Every URL shown without its password: the engine's result.url is, but a
   // failure before any fetch and a referrer (the page's own URL) are not.

@@ -1813,6 +1813,37 @@ Deno.test("crawl.ts -o fails a URL whose path is too long for the file system al
   assert(!/^WARC-Truncated/m.test(records), "nothing cut short");
 });
 
+Deno.test("crawl.ts --demo -o prints the line of every URL whose file's path is too long, as it counts it failed", async () => {
+  await using dir = await tempDir();
+  // A folder that fits (PATH_MAX is 4,096), none of its files does.
+  let out = dir.path;
+  while (out.length + 201 <= 4_050) out += `/${"x".repeat(200)}`;
+  out += `/${"x".repeat(Math.max(1, 4_049 - out.length))}`;
+  await Deno.mkdir(out, { recursive: true });
+  const { code, stdout, stderr } = await crawl(
+    ["--demo", "--follow", "-o", out],
+    {
+      permissions: [
+        "--allow-net=127.0.0.1",
+        "--allow-read",
+        "--allow-write",
+        "--allow-run",
+      ],
+    },
+  );
+  assertEquals(code, 1, stderr);
+  const failed = Number(
+    /requests\s+\d+ \(\d+ ok, (\d+) failed\)/.exec(stdout)?.[1],
+  );
+  assertGreater(failed, 0, stdout.slice(0, 400));
+  // Before: the summary counted them failed, and no line said which.
+  assertEquals(
+    stdout.match(/^ERR DiskError: .*File name too long/gm)?.length,
+    failed,
+    stdout.slice(0, 400),
+  );
+});
+
 Deno.test("crawl.ts stops on a disk error mid-crawl with one line, exit code 1, and the WARC readable", async () => {
   await using server = countingServer((url) =>
     new Response(`body of ${url.pathname}`)
