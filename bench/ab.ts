@@ -244,7 +244,7 @@ try {
   console.log(
     `${what}, concurrency ${args.concurrency}, ${
       args.rounds - args.warmup
-    } rounds, ${origin.kind}: this ÷ base ${
+    } rounds, ${origin.kind}: CPU µs/req this ÷ base ${
       median(ratios).toFixed(3)
     }x (rounds ${range}); this ${mine.toFixed(1)} µs/req, base ${
       base.toFixed(1)

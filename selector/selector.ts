@@ -560,9 +560,11 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
       // wakeup() and with nothing to wait for, let one turn of I/O and timers in
       // before reporting. When nothing is ready, the wait below does that by
       // itself, and skipping the extra turn matters: it is a whole event-loop
-      // iteration per select() on a busy connection.
+      // iteration per select() on a busy connection. (A pollable no longer
+      // ready for its key's events, drained by recv() or modified to others,
+      // is not "something ready": #pruned() drops it first.)
       if (
-        this.#ready.size > 0 || timeout <= 0 || this.#woken ||
+        this.#pruned() > 0 || timeout <= 0 || this.#woken ||
         (timeout === Infinity && this.#map.size === 0)
       ) {
         await nextTurn();
@@ -596,6 +598,18 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
       this.#selecting = false;
       this.#woken = false; // a wakeup() is used up by the select() it ended
     }
+  }
+
+  /**
+   * Drops from #ready the pollables no longer ready for their keys' events
+   * (they notify us when they are again), as #collect() does; how many are left.
+   */
+  #pruned(): number {
+    for (const p of this.#ready) {
+      const key = mapGet.call(this.#map, p) as SelectorKey<T, P>;
+      if ((p[kReady]() & key.events) === 0) this.#ready.delete(p);
+    }
+    return this.#ready.size;
   }
 
   #collect(): Array<[SelectorKey<T, P>, number]> {
