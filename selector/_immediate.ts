@@ -32,11 +32,14 @@ export function waited(): void {
  * 2-3x the cost; a 1 ms timer as a witness of polls proves nothing, as Deno
  * fires timers without a turn of the I/O driver. Only waiting for a timer
  * cannot miss, and that costs a millisecond or more each time.
+ *
+ * @param poll Force the poll even within the millisecond: a turn after long
+ *   synchronous work, whose due timers a plain setImmediate turn does not run.
  */
-export function nextTurn(): Promise<void> {
+export function nextTurn(poll = false): Promise<void> {
   return new Promise((resolve) => {
     const now = performance.now();
-    if (now - lastIoPoll < 1) {
+    if (!poll && now - lastIoPoll < 1) {
       setImmediate(resolve);
       return;
     }

@@ -496,7 +496,10 @@ for (const kind of ["sync", "async"] as const) {
       finished++;
     }
     assertEquals(finished, 200);
-    assertLessOrEqual(worst, 4 + 3);
+    // A yielded URL is finished (API.md: its result is held until yielded),
+    // but this loop counts it a few microtasks later, as its body runs: the
+    // crawl may pull one more meanwhile.
+    assertLessOrEqual(worst, 4 + 3 + 1);
     assertGreaterOrEqual(worst, 4, "it did read ahead");
   });
 }
