@@ -1813,6 +1813,48 @@ Deno.test("crawl.ts -o fails a URL whose path is too long for the file system al
   assert(!/^WARC-Truncated/m.test(records), "nothing cut short");
 });
 
+Deno.test("crawl.ts -o fails a URL whose file's path is too long only as it is renamed into place (its temporary one fits) alone: the WARC holds it and --follow takes its links", async () => {
+  await using server = countingServer((url) =>
+    url.pathname.length > 200
+      ? new Response(`<a href="/e">e</a>`, {
+        headers: { "content-type": "text/html" },
+      })
+      : new Response(`body of ${url.pathname.length}`)
+  );
+  await using dir = await tempDir();
+  // A folder where the hidden `.~part-<uuid>` (43 bytes) fits in PATH_MAX
+  // (4,096), and a 250-byte name does not.
+  let out = dir.path;
+  while (out.length + 101 < 3_800) out += `/${"x".repeat(100)}`;
+  out += `/${"y".repeat(3_900 - out.length - 1)}`;
+  await Deno.mkdir(out, { recursive: true });
+  const warc = `${dir.path}/a.warc`;
+  const long = `${server.base}/${"n".repeat(250)}`;
+  const { code, stdout, stderr } = await crawl([
+    "-o",
+    out,
+    "--warc",
+    warc,
+    "--follow",
+    "--ignore-robots",
+    "-c",
+    "1",
+    long,
+  ]);
+  assertEquals(code, 1, stderr);
+  assertMatch(stdout, /^ERR DiskError: Cannot write .*File name too long/m);
+  assertEquals(stdout.match(/^ERR /gm)?.length, 1, stdout);
+  // Before: "1 (0 ok, 1 failed)": its link was not taken, and the WARC had
+  // no record of it.
+  assertStringIncludes(stderr, "2 (1 ok, 1 failed)");
+  assert(!/^crawl: Cannot/m.test(stderr), "not a fatal disk error");
+  const host = urlToPath(`${server.base}/`).split("/")[0]!;
+  assertEquals(await Deno.readTextFile(`${out}/${host}/e`), "body of 2");
+  const records = await Deno.readTextFile(warc);
+  assertEquals(records.match(/^WARC-Type: response\r$/gm)?.length, 2);
+  assert(records.includes(`WARC-Target-URI: ${long}\r\n`), "long archived");
+});
+
 Deno.test("crawl.ts --demo -o prints the line of every URL whose file's path is too long, as it counts it failed", async () => {
   await using dir = await tempDir();
   // A folder that fits (PATH_MAX is 4,096), none of its files does.

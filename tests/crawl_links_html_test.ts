@@ -106,6 +106,12 @@ Deno.test("LinkExtractor follows a <meta http-equiv=refresh> URL as HTML's decla
   for (const content of ["5", "0; url=", "soon; url=/x", "5x; url=/x", ""]) {
     assertEquals(refresh(content), [], content);
   }
+  // An unclosed quote: the URL runs to the end, as HTML reads it.
+  assertEquals(refresh("0; url='/q"), ["http://h.test/q"]);
+  // No content at all: a refresh of nothing, no link (and no error).
+  assertEquals(linksOf(`<meta http-equiv=refresh><a href=/a>`), [
+    "http://h.test/a",
+  ]);
   // Not in a <template> (inert); not other http-equivs.
   assertEquals(
     linksOf(

@@ -464,6 +464,57 @@ Deno.test("OutputDir.open() leaves a page under its name when it cannot become a
   assertEquals(Object.values(await layout(dir.path)), ["page a"]);
 });
 
+/**
+ * A folder whose files' hidden temporary names (`.~part-<uuid>`, 43 bytes)
+ * fit in PATH_MAX (4,096 with its NUL) below `h.test/`, and a 250-byte name
+ * does not: it fails only as it is renamed into place.
+ */
+async function folderTooDeepForLongNames(root: string): Promise<string> {
+  let out = root;
+  while (out.length + 101 < 3_740) out += `/${"x".repeat(100)}`;
+  out += `/${"y".repeat(3_840 - out.length - 1)}`;
+  await Deno.mkdir(out, { recursive: true });
+  return out;
+}
+
+Deno.test("OutputDir fails a body's close with a DiskError that is not fatal when only its file's whole path is too long (its temporary one fits), and leaves no file", async () => {
+  await using dir = await tempDir();
+  const out = await folderTooDeepForLongNames(dir.path);
+  const output = new OutputDir(out);
+  const name = "n".repeat(250);
+  const error = await assertRejects(
+    () => save(output, `http://h.test/${name}`, "page"),
+    DiskError,
+    "File name too long",
+  );
+  assertEquals(error.fatal, false);
+  assertStringIncludes(error.message, `Cannot write '${out}/h.test/${name}'`);
+  // A name that fits there is saved.
+  assertEquals(
+    await save(output, "http://h.test/short", "short"),
+    `${out}/h.test/short`,
+  );
+  assertEquals(await layout(out), { "h.test/short": "short" });
+});
+
+Deno.test("BodySink of a body whose file's whole path is too long only at its rename closes, reads it whole and says why its file failed", async () => {
+  await using dir = await tempDir();
+  const output = new OutputDir(await folderTooDeepForLongNames(dir.path));
+  const sink = new BodySink(output, `http://h.test/${"n".repeat(250)}`, {
+    keep: 100,
+  });
+  const body = `<a href="/e">e</a>`;
+  // Before: the close rejected, and the crawl failed the fetch (the WARC
+  // lost the exchange, --follow its links).
+  await ReadableStream.from([encoder.encode(body)]).pipeTo(sink.writable);
+  await sink.done;
+  assertEquals(sink.failure?.fatal, false);
+  assertStringIncludes(String(sink.failure?.message), "File name too long");
+  assertEquals(sink.path, null);
+  assertEquals(sink.bytes, body.length);
+  assertEquals(new TextDecoder().decode(sink.kept()), body);
+});
+
 Deno.test("BodySink with keepTextOnly keeps a page starting with a BOM (UTF-8 or UTF-16) or text, not a body with binary bytes", async () => {
   await using dir = await tempDir();
   const output = new OutputDir(dir.path);

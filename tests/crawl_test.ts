@@ -1837,6 +1837,30 @@ Deno.test("fetchEach() takes no kept conn idle near the timeout its server annou
   assertEquals(server.connections, 2);
 });
 
+Deno.test("fetchAll() reuses a kept conn whose server announced its idle timeout (Keep-Alive: timeout=5, as Node sends; timeout=1) for requests well within it, a POST too", async () => {
+  for (const timeout of [5, 1]) {
+    await using server = rawServer(async ({ conn }) => {
+      await writeSplit(
+        conn,
+        `HTTP/1.1 200 OK\r\nKeep-Alive: timeout=${timeout}, max=100\r\nContent-Length: 2\r\n\r\nok`,
+      );
+      return "keep";
+    });
+    const results = await fetchAll([
+      server.url("/a"),
+      server.url("/b"),
+      { url: server.url("/c"), method: "POST", body: "order" },
+    ], { concurrency: 1 });
+    assertEquals(results.map((r) => r.ok ? "ok" : String(r.error)), [
+      "ok",
+      "ok",
+      "ok",
+    ]);
+    assertEquals(server.requests, 3);
+    assertEquals(server.connections, 1, `timeout=${timeout}: one conn`);
+  }
+});
+
 Deno.test("fetchAll() counts a kept conn idle from its last response's start, so a POST after a slow sink's response takes a new conn", async () => {
   const answered = new Map<number, number>();
   await using server = rawServer(async ({ conn, connIndex, path }) => {

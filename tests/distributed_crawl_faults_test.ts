@@ -11,6 +11,7 @@ import {
   countingServer,
   heldServer,
   Run,
+  run,
   seedHeld,
   seedPaths,
   seedUrl,
@@ -701,5 +702,24 @@ redisTest(
       await client.call("REPLICAOF", "NO", "ONE");
     }
     assertEquals(await client.call("XLEN", "crawl:results"), 1);
+  },
+);
+
+redisTest(
+  "distributed_crawl.ts seed to a Redis that is a replica (its writes refused with READONLY) says so and exits 1",
+  async () => {
+    await using redis = await startRedis();
+    await using client = await RespClient.connect(redis.port);
+    // A master that is not there: Redis stays a read-only replica.
+    await client.call("REPLICAOF", "127.0.0.1", "1");
+    try {
+      const out = await run(["seed", "--redis", redis.url, "http://a.test/"]);
+      assertEquals(out.code, 1, out.stderr);
+      assertStringIncludes(out.stderr, "Redis is a read-only replica now");
+      assertStringIncludes(out.stderr, "READONLY");
+    } finally {
+      await client.call("REPLICAOF", "NO", "ONE");
+    }
+    assertEquals(await client.call("EXISTS", "crawl:frontier"), 0);
   },
 );

@@ -383,6 +383,26 @@ redisTest(
 );
 
 redisTest(
+  "distributed_crawl.ts seed -i stops at a bad first line with that line alone, nothing seeded",
+  async () => {
+    await using redis = await startRedis();
+    const file = await Deno.makeTempFile({ suffix: ".txt" });
+    try {
+      await Deno.writeTextFile(file, "ftp://bad/\nhttp://a.test/1\n");
+      const bad = await run(["seed", "--redis", redis.url, "-i", file]);
+      assertEquals(bad.code, 2, bad.stderr);
+      assertStringIncludes(bad.stderr, `${file}:1: invalid URL "ftp://bad/"`);
+      // No "(the 0 URLs before it were seeded ...)".
+      assert(!bad.stderr.includes("were seeded"), bad.stderr);
+      await using client = await RespClient.connect(redis.port);
+      assertEquals(await client.call("EXISTS", "crawl:seen"), 0);
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+);
+
+redisTest(
   "distributed_crawl.ts seed -i - sends a chunk again that its dropped connection lost while the list was still coming, and stops at a frontier flushed meanwhile",
   async () => {
     await using redis = await startRedis();

@@ -1236,6 +1236,28 @@ Deno.test("fetchEach() return() called while a next() waits on a silent URL ends
   assertLessOrEqual(await socketsWithin(before + 1, 100), before + 1);
 });
 
+Deno.test("fetchEach() throw() called while a next() waits on a silent URL ends the crawl at once: it rejects with its error, the next() settles done, the conn is closed", async () => {
+  const before = await settledSockets();
+  const arrived = Promise.withResolvers<void>();
+  await using server = rawServer(async ({ conn }) => {
+    arrived.resolve();
+    await conn.read(new Uint8Array(1)).catch(() => null);
+    return "close";
+  });
+  const entries = fetchEach([server.url("/")], { timeout: 5_000 });
+  const next = entries.next();
+  await arrived.promise;
+  const started = performance.now();
+  // A consumer giving up with an error while a result is awaited.
+  const reason = new Error("consumer gave up");
+  const thrown = await assertRejects(() => entries.throw(reason));
+  assertStrictEquals(thrown, reason);
+  // Before: it waited behind the next(), the URL's whole 5 s timeout.
+  assertLessOrEqual(performance.now() - started, 1_000);
+  assertEquals(await next, { value: undefined, done: true });
+  assertLessOrEqual(await socketsWithin(before + 1, 100), before + 1);
+});
+
 Deno.test("fetchAll() over https with a private CA", async () => {
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },

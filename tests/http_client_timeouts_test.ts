@@ -285,3 +285,31 @@ Deno.test("HttpClient idleTimeout does not fire while a server that sent only a 
   assertEquals(client.state, "done", String(client.error));
   assertEquals(new TextDecoder().decode(client.response!.body), "ok");
 });
+
+Deno.test("HttpClient idleTimeout runs once a final head came while the upload still goes out: a response body that stalls then fails as idle", async () => {
+  const BODY = 16 * 1024 * 1024;
+  const finished = Promise.withResolvers<void>();
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    // An early final answer, part of its body, then silence; the upload is
+    // not read, so it stalls in the socket buffers.
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+    await finished.promise;
+  });
+  const client = new HttpClient(server.url("/upload"), {
+    method: "PUT",
+    body: new Uint8Array(BODY),
+    idleTimeout: 100,
+    timeout: 5_000,
+  });
+  const started = performance.now();
+  try {
+    await drive(client);
+  } finally {
+    finished.resolve();
+  }
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+  assertStringIncludes(String(client.error), "idle");
+  assert(performance.now() - started < 2_000, "not the total timeout");
+});

@@ -393,6 +393,22 @@ Deno.test("proxyFromEnv() names the variable and hides the password of a proxy i
   assertEquals(proxyFromEnv(env, new URL("https://skip.example/")), null);
 });
 
+Deno.test("proxyFromEnv() names a proxy variable that is no URL without echoing it (the password it may hold)", () => {
+  // No path to drop from it: it is reported as it was before that step.
+  for (const value of ["http://u:hunter2@[bad:1/x", "u:hunter2@h:99999"]) {
+    const error = assertThrows(
+      () =>
+        proxyFromEnv(
+          (name) => name === "http_proxy" ? value : undefined,
+          new URL("http://example.com/"),
+        ),
+      TypeError,
+      "Cannot use proxy from http_proxy: not a valid URL",
+    );
+    assert(!error.message.includes("hunter2"), error.message);
+  }
+});
+
 Deno.test("proxyFromEnv() keeps the credentials of the variable it picks", () => {
   const proxy = proxyFromEnv(
     (name) =>

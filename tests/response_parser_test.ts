@@ -1013,6 +1013,8 @@ Deno.test("ResponseParser.keepAliveTimeout reads Keep-Alive's timeout= parameter
       "timeout=1.5",
       "timeout=5s",
       'timeout="5',
+      'timeout="15',
+      'timeout=15"',
       "timeouts=5",
       "max=5",
     ]
@@ -1026,4 +1028,19 @@ Deno.test("ResponseParser.keepAliveTimeout reads Keep-Alive's timeout= parameter
   );
   // Connection's own keep-alive token is not the field.
   assertStrictEquals(timeoutOf("Connection: keep-alive, timeout=3\r\n"), -1);
+});
+
+Deno.test("ResponseParser.keepAliveTimeout is -1 until the final head is whole, though its Keep-Alive field came", () => {
+  const parser = new ResponseParser();
+  // The field is whole once the next one starts (no obs-fold follows it).
+  parser.receive(
+    bytesOf(
+      "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n",
+    ),
+  );
+  assert(parser.head === null);
+  assertStrictEquals(parser.keepAliveTimeout, -1);
+  parser.receive(bytesOf("\r\n"));
+  assert(parser.done);
+  assertStrictEquals(parser.keepAliveTimeout, 5_000);
 });

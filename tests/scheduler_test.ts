@@ -441,6 +441,23 @@ Deno.test("Fifo keeps a ring bounded by what it held: redirect hops put first on
   assertEquals(fifo.length, 0);
 });
 
+Deno.test("Fifo.remove() of its last item drops the holes before it: the pushes after it fit in the ring it has", () => {
+  const fifo = new Fifo<number>();
+  for (let i = 0; i < 8; i++) fifo.push(i);
+  assertEquals(fifo.capacity, 8);
+  // Two expire from inside, then the newest: their holes go with it.
+  assert(fifo.remove(5));
+  assert(fifo.remove(6));
+  assert(fifo.remove(7));
+  assertEquals(fifo.length, 5);
+  fifo.push(8);
+  fifo.push(9);
+  fifo.push(10);
+  // Eight slots hold the eight items: no hole left at the end grew it.
+  assertEquals(fifo.capacity, 8);
+  assertEquals(fifo.drain(), [0, 1, 2, 3, 4, 8, 9, 10]);
+});
+
 class PoolEntry implements Poolable {
   poolOrigin = "";
   poolIndex = -1;

@@ -155,6 +155,14 @@ export class BodySink {
       close: async () => {
         try {
           await (await open())?.close();
+        } catch (error) {
+          if (!(error instanceof DiskError) || error.fatal) throw error;
+          // The file's whole path too long, found as it is renamed into
+          // place (its hidden temporary name, shorter, fitted): as when
+          // found at its creation, this URL's file alone fails, the body
+          // read whole (removed from disk, so no path is reported).
+          this.#failure = error;
+          this.#file = null;
         } finally {
           this.#ended.resolve();
         }
@@ -181,7 +189,8 @@ export class BodySink {
   /**
    * Why the body could not be saved though its response came whole: a name
    * too long for the file system (a {@linkcode DiskError} that is not
-   * `fatal`), found as the file was to be created; `null` otherwise.
+   * `fatal`), found as the file was created or renamed into place; `null`
+   * otherwise.
    */
   get failure(): DiskError | null {
     return this.#failure;
