@@ -1210,20 +1210,27 @@ Deno.test("fetchEach() yields results as they complete and closes everything on 
   assertEquals(seen, 10);
 });
 
-Deno.test("fetchEach() return() called while a next() waits on a silent URL ends the crawl at once: the next() settles done, the conn is closed", async () => {
+/**
+ * A `fetchEach` of one URL whose server reads the request and never answers,
+ * with a `next()` waiting on it once the request is out.
+ */
+async function waitingOnSilence() {
   const before = await settledSockets();
-  // Reads the request and never answers.
   const arrived = Promise.withResolvers<void>();
-  await using server = rawServer(async ({ conn }) => {
+  const server = rawServer(async ({ conn }) => {
     arrived.resolve();
     await conn.read(new Uint8Array(1)).catch(() => null);
     return "close";
   });
-  const silent = server.url("/");
-  const entries = fetchEach([silent], { timeout: 5_000 });
+  const entries = fetchEach([server.url("/")], { timeout: 5_000 });
   const next = entries.next();
-  // The request is out, the crawl waits for its response.
   await arrived.promise;
+  return { before, server, entries, next };
+}
+
+Deno.test("fetchEach() return() called while a next() waits on a silent URL ends the crawl at once: the next() settles done, the conn is closed", async () => {
+  const { before, server, entries, next } = await waitingOnSilence();
+  await using _server = server;
   const started = performance.now();
   assertEquals(await entries.return(undefined), {
     value: undefined,
@@ -1237,16 +1244,8 @@ Deno.test("fetchEach() return() called while a next() waits on a silent URL ends
 });
 
 Deno.test("fetchEach() throw() called while a next() waits on a silent URL ends the crawl at once: it rejects with its error, the next() settles done, the conn is closed", async () => {
-  const before = await settledSockets();
-  const arrived = Promise.withResolvers<void>();
-  await using server = rawServer(async ({ conn }) => {
-    arrived.resolve();
-    await conn.read(new Uint8Array(1)).catch(() => null);
-    return "close";
-  });
-  const entries = fetchEach([server.url("/")], { timeout: 5_000 });
-  const next = entries.next();
-  await arrived.promise;
+  const { before, server, entries, next } = await waitingOnSilence();
+  await using _server = server;
   const started = performance.now();
   // A consumer giving up with an error while a result is awaited.
   const reason = new Error("consumer gave up");

@@ -58,6 +58,28 @@ function backoff(attempt: number): Promise<void> {
 }
 
 /**
+ * `call(attempt)`, made again while it fails with Redis unavailable, for up to
+ * {@linkcode UNAVAILABLE_FOR}: for idempotent work only (a run whose reply was
+ * lost may have been done).
+ */
+async function whileUnavailable<T>(
+  call: (attempt: number) => Promise<T>,
+): Promise<T> {
+  const since = performance.now();
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await call(attempt);
+    } catch (error) {
+      if (
+        !(error instanceof RedisUnavailableError) ||
+        performance.now() - since > UNAVAILABLE_FOR
+      ) throw error;
+      await backoff(attempt);
+    }
+  }
+}
+
+/**
  * When a worker may claim other workers' idle entries (`XAUTOCLAIM`) after it
  * lost Redis (entries stopped workers released, it may claim at any time):
  * after a hold-off of `claimIdle` ms, counted from the first time
@@ -418,27 +440,10 @@ export async function seedUrls(
   sha: string,
   urls: string[],
 ): Promise<number> {
-  const since = performance.now();
-  for (let attempt = 0;; attempt++) {
-    try {
-      return Number(
-        await redis.call([
-          "EVALSHA",
-          sha,
-          "2",
-          keys.seen,
-          keys.frontier,
-          ...urls,
-        ]),
-      );
-    } catch (error) {
-      if (
-        !(error instanceof RedisUnavailableError) ||
-        performance.now() - since > UNAVAILABLE_FOR
-      ) throw error;
-      await backoff(attempt);
-    }
-  }
+  const count = await whileUnavailable(() =>
+    redis.call(["EVALSHA", sha, "2", keys.seen, keys.frontier, ...urls])
+  );
+  return Number(count);
 }
 
 /** Creates the workers' consumer group from the stream's start, unless it exists. */
@@ -1196,19 +1201,10 @@ export class Committer {
   async #send(
     commands: string[][],
   ): Promise<{ replies: unknown[]; resent: boolean }> {
-    const since = performance.now();
-    for (let attempt = 0;; attempt++) {
-      try {
-        const replies = await this.#redis.transaction(commands);
-        return { replies, resent: attempt > 0 };
-      } catch (error) {
-        if (
-          !(error instanceof RedisUnavailableError) ||
-          performance.now() - since > UNAVAILABLE_FOR
-        ) throw error;
-        await backoff(attempt);
-      }
-    }
+    return await whileUnavailable(async (attempt) => ({
+      replies: await this.#redis.transaction(commands),
+      resent: attempt > 0,
+    }));
   }
 }
 
