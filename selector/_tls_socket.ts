@@ -15,7 +15,7 @@ import { isIP } from "node:net";
 import { Duplex } from "node:stream";
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { allocate, MAX_SMALL } from "./_slab.ts";
-import { connectError } from "./_util.ts";
+import { connectAbort, connectError } from "./_util.ts";
 import type { Connecting, Transport } from "./_transport.ts";
 
 /** What `PollableConn.connectTls` takes: `Deno.connectTls`'s options. */
@@ -56,7 +56,7 @@ export function connectTlsSocket(options: TlsOptions): Connecting {
     );
   }
   const { promise, resolve, reject } = Promise.withResolvers<Transport>();
-  const abort = new AbortController();
+  const abort = connectAbort();
   let handshake: Connecting | null = null;
   const attempt = (ca: string[] | undefined) => {
     const started = performance.now();
@@ -128,7 +128,7 @@ function certificateProblem(
   limitMs: number,
 ): Promise<string | null> {
   return new Promise((resolve) => {
-    const tcpAbort = new AbortController();
+    const tcpAbort = connectAbort();
     const onSignal = () => tcpAbort.abort();
     signal.addEventListener("abort", onSignal, { once: true });
     const timer = setTimeout(() => tcpAbort.abort(), limitMs);

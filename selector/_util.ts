@@ -9,6 +9,22 @@ export function closeQuietly(resource: { close(): void }): void {
   }
 }
 
+/**
+ * A controller whose signal cancels a `Deno.connect` without losing what it
+ * connected. Deno.connect ends with `finally { signal.throwIfAborted() }`
+ * (Deno 2.9.6): an abort that lands after the connect completed, before its
+ * continuation ran (a loaded loop), throws the new connection away open, for
+ * good (a test's sanitizer sees it). With this signal the connection is handed
+ * back, for the caller, which aborted, to close.
+ */
+export function connectAbort(): AbortController {
+  const controller = new AbortController();
+  Object.defineProperty(controller.signal, "throwIfAborted", { value: noop });
+  return controller;
+}
+
+function noop(): void {}
+
 export function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }

@@ -8,7 +8,13 @@ import { BlockingIOError } from "./errors.ts";
 import { EVENT_READ, EVENT_WRITE } from "./events.ts";
 import type { Pollable } from "./pollable.ts";
 import { allocate } from "./_slab.ts";
-import { asError, closeQuietly, connectError, describe } from "./_util.ts";
+import {
+  asError,
+  closeQuietly,
+  connectAbort,
+  connectError,
+  describe,
+} from "./_util.ts";
 import { connectTlsSocket, startTlsSocket } from "./_tls_socket.ts";
 import type { Connecting, Transport } from "./_transport.ts";
 import {
@@ -276,9 +282,10 @@ export class PollableConn implements Pollable, Disposable {
    */
   static connect(options: PollableConnectOptions): PollableConn {
     checkOptions(options, "connect");
-    // An aborted signal releases the socket of a connect in progress; Unix
+    // An aborted signal releases the socket of a connect in progress (one
+    // that completed meanwhile comes to #onConnect, which closes it); Unix
     // connects finish at once and take no signal.
-    const abort = new AbortController();
+    const abort = connectAbort();
     const transport = (options as { transport?: unknown }).transport;
     const tcp = transport !== "unix";
     // Deno.connect is async: bad options reject too, so they surface through

@@ -9,6 +9,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { delay } from "@std/async";
+import { stub } from "@std/testing/mock";
 import {
   BlockingIOError,
   DefaultSelector,
@@ -773,6 +774,53 @@ Deno.test("PollableConn.close() with a connect in flight does not hang or leak",
   assertStrictEquals(conn.remoteAddr, null);
   sel.unregister(conn);
 });
+
+for (const tls of [false, true]) {
+  Deno.test(
+    `PollableConn.close() as its ${
+      tls ? "connectTls()" : "connect()"
+    } completes its TCP connect closes the new connection, though Deno.connect then throws it away`,
+    async () => {
+      using listener = listenTcp();
+      const connect = Deno.connect;
+      const closing = Promise.withResolvers<void>();
+      let made: Deno.Conn | undefined;
+      // Deno.connect as Deno 2.9.6 has it (`try { await op; return conn }
+      // finally { signal.throwIfAborted() }`), with close() landing between the
+      // op's completion and its continuation, as a loaded loop makes it: a
+      // fetchAll() aborted early left every conn still connecting open.
+      using _ = stub(
+        Deno,
+        "connect",
+        (async (options: Deno.ConnectOptions & { signal?: AbortSignal }) => {
+          const { signal, ...rest } = options;
+          try {
+            made = await connect(rest);
+            await closing.promise;
+            return made;
+          } finally {
+            signal?.throwIfAborted();
+          }
+        }) as typeof Deno.connect,
+      );
+      const addr = { hostname: "127.0.0.1", port: listener.addr.port };
+      const conn = tls
+        ? PollableConn.connectTls(addr)
+        : PollableConn.connect(addr);
+      using peer = await within(listener.accept(), 5000, "accept");
+      conn.close();
+      closing.resolve();
+      try {
+        assertEquals(
+          await within(readAll(peer), 100, "read to EOF"),
+          new Uint8Array(),
+        );
+      } finally {
+        if (made !== undefined) closeQuietly(made);
+      }
+    },
+  );
+}
 
 Deno.test("PollableConn.close() with a failing connect in flight does not hang", async () => {
   const port = refusedPort();
