@@ -248,6 +248,14 @@ class Slot implements Poolable {
     public job: Job | null,
     public events: number,
   ) {}
+
+  /** Idle now, kept after `client`'s response: idle since it began to arrive. */
+  idle(client: HttpClient): void {
+    this.job = null;
+    this.client = client;
+    this.idleSince = answeredAt(client);
+    this.keptUntil = keptUntil(this.idleSince, client[kKeepAliveTimeout]());
+  }
 }
 
 /** `#responded`'s `bodyError` when the response came whole. */
@@ -932,35 +940,29 @@ export class Crawl {
     job.poolKey = key;
     job.direct = route === null;
     job.upAt = NaN;
+    const resend = canResend(options);
     const fresh = given === undefined && this.#dropsConns.size > 0 &&
-      this.#dropsConns.has(key) && !canResend(options);
+      this.#dropsConns.has(key) && !resend;
     let slot = given ??
       (this.#config.keepAlive && !fresh ? this.#pool.take(key) : undefined);
-    // Readable while idle: its read settled since the last select (the server
-    // closed it, or sent what no request asked for). Never reused.
-    while (slot !== undefined && (slot.conn[kReady]() & EVENT_READ) !== 0) {
+    // Never reused: a conn readable while idle (its read settled since the
+    // last select: the server closed it, or sent what no request asked for);
+    // one idle for about as long as its server said it keeps conns (that
+    // server is about to close it, if it has not, and a request would meet
+    // the close on its way); and, for a request that is not sent again if its
+    // conn turns out closed (a POST, a stream body), one whose last answer is
+    // long past (a conn handed over after its check too: checked quiet is not
+    // alive).
+    const now = loopNow();
+    while (
+      slot !== undefined &&
+      ((slot.conn[kReady]() & EVENT_READ) !== 0 || now >= slot.keptUntil ||
+        (!resend && now - slot.idleSince >= IDLE_TRUST_MS))
+    ) {
       this.#closeIdle(slot);
       slot = this.#pool.take(key);
     }
-    // Nor one idle for about as long as its server said it keeps conns: that
-    // server is about to close it, if it has not, and a request would meet
-    // the close on its way.
-    if (slot !== undefined && slot.keptUntil !== Infinity) {
-      const now = loopNow();
-      while (slot !== undefined && now >= slot.keptUntil) {
-        this.#closeIdle(slot);
-        slot = this.#pool.take(key);
-      }
-    }
-    if (slot !== undefined && !canResend(options)) {
-      // A request that is not sent again if its conn turns out closed (a
-      // POST, a stream body) takes no conn whose last answer is long past (a
-      // conn handed over after its check too: checked quiet is not alive).
-      const now = loopNow();
-      while (slot !== undefined && now - slot.idleSince >= IDLE_TRUST_MS) {
-        this.#closeIdle(slot);
-        slot = this.#pool.take(key);
-      }
+    if (slot !== undefined && !resend) {
       // Nor one pooled too recently for its read to have seen a close
       // already on its way: a server that closes right after a response
       // without saying so (tinyproxy does) would fail every other POST. Such
@@ -1734,10 +1736,7 @@ export class Crawl {
           // Bytes past the response may wait unread: read them first.
           client[kUnreadMayWait]())
       ) {
-        slot.job = null;
-        slot.client = client;
-        slot.idleSince = answeredAt(client);
-        slot.keptUntil = keptUntil(slot.idleSince, client[kKeepAliveTimeout]());
+        slot.idle(client);
         this.#watch(slot, EVENT_READ);
         this.#verifying.push({
           slot,
@@ -1751,12 +1750,9 @@ export class Crawl {
         slot !== null && slot.conn === reusable &&
         this.#pool.put(job.poolKey, slot)
       ) {
-        slot.job = null;
-        slot.client = client;
+        slot.idle(client);
         slot.pooledSelect = this.#selects;
         slot.pooledAt = loopNow();
-        slot.idleSince = answeredAt(client);
-        slot.keptUntil = keptUntil(slot.idleSince, client[kKeepAliveTimeout]());
         // Idle, it is watched for reads: readiness then means the server closed it.
         // It was receiving, so it is registered for EVENT_READ already.
         if (slot.events !== EVENT_READ) this.#watch(slot, EVENT_READ);

@@ -214,7 +214,7 @@ export function proxyFromEnv(
   // none of the proxy variables may be read is that the caller's error.
   let denied: unknown = null;
   let readable = false;
-  const present = new Set<string>(); // the names set, even to ""
+  let httpProxySet = false; // even to ""
   const read = (name: string): string | undefined => {
     let value: string | undefined;
     try {
@@ -225,7 +225,7 @@ export function proxyFromEnv(
       return undefined;
     }
     readable = true;
-    if (value !== undefined) present.add(name);
+    if (name === "http_proxy" && value !== undefined) httpProxySet = true;
     return value === undefined || value === "" ? undefined : value;
   };
   const names = url.protocol === "http:"
@@ -239,7 +239,7 @@ export function proxyFromEnv(
   for (const candidate of names) {
     // curl never reads HTTP_PROXY: it is read only where curl would find no
     // http_proxy at all, never over one set to "" (which curl takes as unset).
-    if (candidate === "HTTP_PROXY" && present.has("http_proxy")) continue;
+    if (candidate === "HTTP_PROXY" && httpProxySet) continue;
     value = read(candidate);
     if (value !== undefined && candidate === "HTTP_PROXY" && underCgi(env)) {
       value = undefined; // see above

@@ -1767,20 +1767,20 @@ Deno.test("crawl.ts reports an unwritable -o or --warc in one line with exit cod
   assertEquals(server.hits.size, 0);
 });
 
-Deno.test("crawl.ts -o fails a URL whose path is too long for the file system alone, and saves the others; the WARC holds it and --follow takes its links", async () => {
-  await using server = countingServer((url) =>
-    url.pathname.length > 4_000
+/** A server whose pages of paths longer than `length` link to /e, the others "body of N". */
+function linkingLongPaths(length: number) {
+  return countingServer((url) =>
+    url.pathname.length > length
       ? new Response(`<a href="/e">e</a>`, {
         headers: { "content-type": "text/html" },
       })
       : new Response(`body of ${url.pathname.length}`)
   );
-  await using dir = await tempDir();
-  const out = `${dir.path}/out`;
-  const warc = `${dir.path}/a.warc`;
-  // 2,100 segments: each fits, the whole path does not (PATH_MAX is 4,096).
-  const deep = `${server.base}/${"d/".repeat(2_100)}x`;
-  const { code, stdout, stderr } = await crawl([
+}
+
+/** crawl.ts saving to `out` and `warc`, following links (robots.txt ignored), one at a time. */
+function crawlSaving(out: string, warc: string, urls: string[]) {
+  return crawl([
     "-o",
     out,
     "--warc",
@@ -1789,6 +1789,33 @@ Deno.test("crawl.ts -o fails a URL whose path is too long for the file system al
     "--ignore-robots",
     "-c",
     "1",
+    ...urls,
+  ]);
+}
+
+/** Makes a folder whose path is `length` bytes, below `root`, in `segment`-byte names. */
+async function folderOfLength(
+  root: string,
+  length: number,
+  segment: number,
+): Promise<string> {
+  let path = root;
+  while (path.length + segment + 1 < length - 1) {
+    path += `/${"x".repeat(segment)}`;
+  }
+  path += `/${"y".repeat(length - path.length - 1)}`;
+  await Deno.mkdir(path, { recursive: true });
+  return path;
+}
+
+Deno.test("crawl.ts -o fails a URL whose path is too long for the file system alone, and saves the others; the WARC holds it and --follow takes its links", async () => {
+  await using server = linkingLongPaths(4_000);
+  await using dir = await tempDir();
+  const out = `${dir.path}/out`;
+  const warc = `${dir.path}/a.warc`;
+  // 2,100 segments: each fits, the whole path does not (PATH_MAX is 4,096).
+  const deep = `${server.base}/${"d/".repeat(2_100)}x`;
+  const { code, stdout, stderr } = await crawlSaving(out, warc, [
     `${server.base}/a`,
     deep,
     `${server.base}/b`,
@@ -1814,33 +1841,14 @@ Deno.test("crawl.ts -o fails a URL whose path is too long for the file system al
 });
 
 Deno.test("crawl.ts -o fails a URL whose file's path is too long only as it is renamed into place (its temporary one fits) alone: the WARC holds it and --follow takes its links", async () => {
-  await using server = countingServer((url) =>
-    url.pathname.length > 200
-      ? new Response(`<a href="/e">e</a>`, {
-        headers: { "content-type": "text/html" },
-      })
-      : new Response(`body of ${url.pathname.length}`)
-  );
+  await using server = linkingLongPaths(200);
   await using dir = await tempDir();
   // A folder where the hidden `.~part-<uuid>` (43 bytes) fits in PATH_MAX
   // (4,096), and a 250-byte name does not.
-  let out = dir.path;
-  while (out.length + 101 < 3_800) out += `/${"x".repeat(100)}`;
-  out += `/${"y".repeat(3_900 - out.length - 1)}`;
-  await Deno.mkdir(out, { recursive: true });
+  const out = await folderOfLength(dir.path, 3_900, 100);
   const warc = `${dir.path}/a.warc`;
   const long = `${server.base}/${"n".repeat(250)}`;
-  const { code, stdout, stderr } = await crawl([
-    "-o",
-    out,
-    "--warc",
-    warc,
-    "--follow",
-    "--ignore-robots",
-    "-c",
-    "1",
-    long,
-  ]);
+  const { code, stdout, stderr } = await crawlSaving(out, warc, [long]);
   assertEquals(code, 1, stderr);
   assertMatch(stdout, /^ERR DiskError: Cannot write .*File name too long/m);
   assertEquals(stdout.match(/^ERR /gm)?.length, 1, stdout);
@@ -1858,10 +1866,7 @@ Deno.test("crawl.ts -o fails a URL whose file's path is too long only as it is r
 Deno.test("crawl.ts --demo -o prints the line of every URL whose file's path is too long, as it counts it failed", async () => {
   await using dir = await tempDir();
   // A folder that fits (PATH_MAX is 4,096), none of its files does.
-  let out = dir.path;
-  while (out.length + 201 <= 4_050) out += `/${"x".repeat(200)}`;
-  out += `/${"x".repeat(Math.max(1, 4_049 - out.length))}`;
-  await Deno.mkdir(out, { recursive: true });
+  const out = await folderOfLength(dir.path, 4_050, 200);
   const { code, stdout, stderr } = await crawl(
     ["--demo", "--follow", "-o", out],
     {

@@ -127,11 +127,7 @@ export class BodySink {
         try {
           this.#file = await dir.open(url);
         } catch (error) {
-          if (!(error instanceof DiskError) || error.fatal) throw error;
-          // A name too long for the file system: this URL's file alone
-          // fails. The body is still read (counted, kept for its links, and
-          // archived whole by --warc), and the crawl reports the failure.
-          this.#failure = error;
+          this.#fileFailed(error);
           saved = false;
           return null;
         }
@@ -156,12 +152,9 @@ export class BodySink {
         try {
           await (await open())?.close();
         } catch (error) {
-          if (!(error instanceof DiskError) || error.fatal) throw error;
-          // The file's whole path too long, found as it is renamed into
-          // place (its hidden temporary name, shorter, fitted): as when
-          // found at its creation, this URL's file alone fails, the body
-          // read whole (removed from disk, so no path is reported).
-          this.#failure = error;
+          // Found as it is renamed into place (its hidden temporary name,
+          // shorter, fitted): the file is removed, no path is reported.
+          this.#fileFailed(error);
           this.#file = null;
         } finally {
           this.#ended.resolve();
@@ -184,6 +177,17 @@ export class BodySink {
    */
   get done(): Promise<void> {
     return this.#ended.promise;
+  }
+
+  /**
+   * Keeps a {@linkcode DiskError} that is not `fatal` (a name too long for the
+   * file system) as this URL's failure: its file alone fails, and the body is
+   * still read (counted, kept for its links, and archived whole by --warc).
+   * Throws any other error.
+   */
+  #fileFailed(error: unknown): void {
+    if (!(error instanceof DiskError) || error.fatal) throw error;
+    this.#failure = error;
   }
 
   /**
