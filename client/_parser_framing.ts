@@ -30,6 +30,7 @@ const CLOSE = ascii("close");
 const KEEP_ALIVE = ascii("keep-alive");
 const TIMEOUT_EQ = ascii("timeout=");
 const QUOTE = 0x22;
+const SEMICOLON = 0x3b;
 
 /**
  * Collects the framing fields of one head as its fields close, then decides the
@@ -143,7 +144,7 @@ export class FramingFields {
 
   /**
    * Reads `timeout=N` among a `Keep-Alive` field's parameters (`timeout=5,
-   * max=100`); the smallest wins when it comes more than once. Anything else
+   * max=100`, or `timeout=5; max=100`); the smallest wins when it comes more than once. Anything else
    * in it is ignored.
    */
   #keepAliveField(buf: Uint8Array, start: number, end: number): void {
@@ -154,7 +155,8 @@ export class FramingFields {
       if (b - a < 9 || !equalsLower(buf, a, a + 8, TIMEOUT_EQ)) continue;
       let k = a + 8;
       let stop = b;
-      if (buf[k] === QUOTE) {
+      const quoted = buf[k] === QUOTE;
+      if (quoted) {
         // A quoted-string value: `timeout="5"`.
         if (stop - k < 3 || buf[stop - 1] !== QUOTE) continue;
         k++;
@@ -167,7 +169,11 @@ export class FramingFields {
         if (d < 0 || d > 9) break;
         n = n * 10 + d;
       }
-      if (k === first || k !== stop) continue;
+      // `timeout=5; max=100`: a `;` list, as some servers write it, and as
+      // undici reads it.
+      if (k === first || (k !== stop && (quoted || buf[k] !== SEMICOLON))) {
+        continue;
+      }
       if (this.keepAliveTimeout < 0 || n < this.keepAliveTimeout) {
         this.keepAliveTimeout = n;
       }

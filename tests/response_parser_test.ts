@@ -1002,6 +1002,8 @@ Deno.test("ResponseParser.keepAliveTimeout reads Keep-Alive's timeout= parameter
   assertStrictEquals(timeoutOf("keep-alive: MAX=3 , Timeout=2\r\n"), 2_000);
   assertStrictEquals(timeoutOf('Keep-Alive: timeout="1"\r\n'), 1_000);
   assertStrictEquals(timeoutOf("Keep-Alive: timeout=0\r\n"), 0);
+  assertStrictEquals(timeoutOf("Keep-Alive: timeout=3; max=100\r\n"), 3_000);
+  assertStrictEquals(timeoutOf("Keep-Alive: timeout=7;\r\n"), 7_000);
   assertStrictEquals(
     timeoutOf("Keep-Alive: timeout=9\r\nKeep-Alive: timeout=4\r\n"),
     4_000,
@@ -1012,6 +1014,8 @@ Deno.test("ResponseParser.keepAliveTimeout reads Keep-Alive's timeout= parameter
       "timeout=-1",
       "timeout=1.5",
       "timeout=5s",
+      "timeout=5.0;",
+      'timeout="5;"',
       'timeout="5',
       'timeout="15',
       'timeout=15"',
