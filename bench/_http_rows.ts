@@ -69,6 +69,8 @@ export interface HttpConfig {
   mediumCount: number;
   closeCount: number;
   coldCount: number;
+  /** Requests per run of the one-at-a-time row (`c1`). */
+  serialCount: number;
   /** The path of the sink row's body. */
   sinkPath: keyof typeof PATHS;
   originsCount: number;
@@ -92,6 +94,7 @@ export const FULL_HTTP: HttpConfig = {
   mediumCount: 2_000,
   closeCount: 10_000,
   coldCount: 20_000,
+  serialCount: 5_000,
   sinkPath: "/1g",
   originsCount: 100_000,
   origins: 100,
@@ -111,6 +114,7 @@ export const QUICK_HTTP: HttpConfig = {
   mediumCount: 400,
   closeCount: 1_000,
   coldCount: 4_000,
+  serialCount: 1_000,
   sinkPath: "/64m",
   originsCount: 5_000,
   origins: 100,
@@ -127,6 +131,7 @@ export const HTTP_ROWS = [
   "64m",
   "close",
   "cold",
+  "c1",
   "sink",
   "origins",
   "proxy",
@@ -793,6 +798,78 @@ function coldRow(origin: Origin, cfg: HttpConfig): RowDef {
 }
 
 /**
+ * One request at a time over one kept conn: a request's latency, where the
+ * other rows measure throughput. Each request waits for the one before, so
+ * every microsecond of the client's own work is on the request's path.
+ */
+function serialRow(origin: Origin, cfg: HttpConfig): RowDef {
+  const n = cfg.serialCount;
+  const port = [origin.port];
+  const one = { ...cfg, concurrency: 1 };
+  const schedule = warmSchedule(cfg, n);
+  return {
+    id: "c1",
+    title: `HTTP: ${
+      fmtN(n)
+    } GETs of 1 KiB, one at a time (concurrency 1), keep-alive (req/s, higher is better)`,
+    notes: [`Origin: ${origin.describe}.`, roundsNote(schedule), METHOD_NOTE],
+    count: n,
+    bodyLength: PATHS["/1k"],
+    schedule,
+    clients: [
+      {
+        id: "raw",
+        label: "raw keep-alive loop (1 conn)",
+        args: clientArgs("raw", port, "/1k", n, one),
+      },
+      {
+        id: "fetchAll",
+        label: "fetchAll",
+        lib: true,
+        args: clientArgs("fetch-all", port, "/1k", n, one),
+      },
+      {
+        id: "fetchEach",
+        label: "fetchEach (results dropped)",
+        lib: true,
+        args: clientArgs("fetch-each", port, "/1k", n, one),
+      },
+      {
+        id: "fetch",
+        label: "Deno fetch (1 worker)",
+        args: clientArgs("fetch", port, "/1k", n, one),
+      },
+    ],
+    ratios: [
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "speed",
+        label: "fetchAll ÷ raw (req/s)",
+      },
+      {
+        a: "fetchAll",
+        b: "raw",
+        kind: "cpu",
+        label: "fetchAll ÷ raw (CPU µs/req)",
+      },
+      {
+        a: "fetchAll",
+        b: "fetch",
+        kind: "speed",
+        label: "fetchAll ÷ fetch (req/s)",
+      },
+      {
+        a: "fetchEach",
+        b: "raw",
+        kind: "speed",
+        label: "fetchEach ÷ raw (req/s)",
+      },
+    ],
+  };
+}
+
+/**
  * Where the sink row writes: Deno's temp dir (`TMPDIR`); each file is removed
  * after its run, so 1 GiB of dirty pages never turns into disk writeback.
  */
@@ -1331,6 +1408,9 @@ export async function runHttpRows(
         break;
       case "cold":
         sections.push(await runRow(coldRow(origin, cfg), quick, base));
+        break;
+      case "c1":
+        sections.push(await runRow(serialRow(origin, cfg), quick, base));
         break;
       case "sink": {
         const dir = await sinkDir();

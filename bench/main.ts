@@ -8,7 +8,7 @@
  * deno task bench                     # every row (3-5 minutes on 2 cores)
  * deno task bench --quick             # a smoke run at reduced scale (under a minute)
  * deno task bench --only http         # or selector, python, or HTTP rows:
- *                                     # 1k 64k 64m close cold sink origins proxy tls tls-64m upload upload-64k upload-16k
+ *                                     # 1k 64k 64m close cold c1 sink origins proxy tls tls-64m upload upload-64k upload-16k
  * deno task bench --origin deno       # the Deno origin instead of nginx
  * deno task bench --baseline main     # library clients also on another version
  * deno task bench --json              # machine-readable results on stdout
