@@ -952,39 +952,35 @@ export class Crawl {
     // the close on its way); and, for a request that is not sent again if its
     // conn turns out closed (a POST, a stream body), one whose last answer is
     // long past (a conn handed over after its check too: checked quiet is not
-    // alive).
+    // alive). Nor, for such a request, one pooled too recently for its read
+    // to have seen a close already on its way: a server that closes right
+    // after a response without saying so (tinyproxy does) would fail every
+    // other POST. Such a conn is checked first, as one released after a long
+    // wait is, and the request waits for it (a select and VERIFY_MS); once
+    // one stays quiet, the key's server is known to keep its conns. Every
+    // conn taken passes all of these, one taken after a conn put under check
+    // too.
     const now = loopNow();
-    while (
-      slot !== undefined &&
-      ((slot.conn[kReady]() & EVENT_READ) !== 0 || now >= slot.keptUntil ||
-        (!resend && now - slot.idleSince >= IDLE_TRUST_MS))
-    ) {
-      this.#closeIdle(slot);
+    const check = !resend && !this.#keepsConns.has(key);
+    while (slot !== undefined) {
+      if (
+        (slot.conn[kReady]() & EVENT_READ) !== 0 || now >= slot.keptUntil ||
+        (!resend && now - slot.idleSince >= IDLE_TRUST_MS)
+      ) {
+        this.#closeIdle(slot);
+      } else if (
+        check && slot !== given &&
+        (slot.pooledSelect === this.#selects || now - slot.pooledAt < VERIFY_MS)
+      ) {
+        this.#verifying.push({
+          slot,
+          key,
+          select: slot.pooledSelect,
+          at: slot.pooledAt,
+          learn: true,
+        });
+      } else break;
       slot = this.#pool.take(key);
-    }
-    if (slot !== undefined && !resend) {
-      // Nor one pooled too recently for its read to have seen a close
-      // already on its way: a server that closes right after a response
-      // without saying so (tinyproxy does) would fail every other POST. Such
-      // a conn is checked first, as one released after a long wait is, and
-      // the request waits for it (a select and VERIFY_MS); once one stays
-      // quiet, the key's server is known to keep its conns.
-      if (slot !== given && !this.#keepsConns.has(key)) {
-        while (
-          slot !== undefined &&
-          (slot.pooledSelect === this.#selects ||
-            now - slot.pooledAt < VERIFY_MS)
-        ) {
-          this.#verifying.push({
-            slot,
-            key,
-            select: slot.pooledSelect,
-            at: slot.pooledAt,
-            learn: true,
-          });
-          slot = this.#pool.take(key);
-        }
-      }
     }
     if (
       slot === undefined && this.#verifying.length > 0 &&

@@ -1837,6 +1837,44 @@ Deno.test("fetchEach() takes no kept conn idle near the timeout its server annou
   assertEquals(server.connections, 2);
 });
 
+Deno.test("fetchAll() checks every kept conn a POST takes, one taken from behind a conn just pooled (put under check) too: a conn past its server's Keep-Alive timeout is not reused", async () => {
+  // Conn 0 answers /fast with `Keep-Alive: timeout=0` and its timer fires:
+  // a later request on it is closed unanswered. Conn 1 answers the POST /slow
+  // with a 307 a moment later: the POST's next hop takes conn 1 (pooled this
+  // select: put under check), then conn 0 from behind it.
+  const expired = new Set<number>();
+  const seen: string[] = [];
+  await using server = rawServer(async ({ conn, connIndex, path }) => {
+    seen.push(`${connIndex} ${path}`);
+    if (expired.has(connIndex)) return "close";
+    if (path === "/fast") {
+      await writeSplit(
+        conn,
+        "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=0\r\nContent-Length: 2\r\n\r\nok",
+      );
+      expired.add(connIndex);
+    } else if (path === "/slow") {
+      await sleep(50);
+      await writeSplit(
+        conn,
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: /target\r\nContent-Length: 0\r\n\r\n",
+      );
+    } else {
+      await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+    return "keep";
+  });
+  const results = await fetchAll([
+    server.url("/fast"),
+    { url: server.url("/slow"), method: "POST", body: "order" },
+  ], { concurrency: 2 });
+  assertEquals(results.map((r) => r.ok ? "ok" : String(r.error)), [
+    "ok",
+    "ok",
+  ]);
+  assertEquals(seen.filter((s) => s.endsWith("/target")), ["1 /target"]);
+});
+
 Deno.test("fetchAll() reuses a kept conn whose server announced its idle timeout (Keep-Alive: timeout=5, as Node sends; timeout=1) for requests well within it, a POST too", async () => {
   for (const timeout of [5, 1]) {
     await using server = rawServer(async ({ conn }) => {
