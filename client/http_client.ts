@@ -5,7 +5,7 @@
  * @module
  */
 import { BlockingIOError } from "../selector/errors.ts";
-import { nextTurn } from "../selector/_immediate.ts";
+import { nextTurn, timerTurnDue } from "../selector/_immediate.ts";
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
 import {
   kCloseNow,
@@ -378,6 +378,11 @@ const CONNECT_TLS = 2;
 const DECODE_SLICE = 256 * 1024;
 /** The most decoded bytes passed to a sink per `handle()` before the loop gets a turn. */
 const DECODE_BUDGET = 8 * 1024 * 1024;
+/**
+ * The longest a decoding body goes on (ms) without a turn that surely polls
+ * the OS for I/O: other conns' bytes wait in the kernel at most about this.
+ */
+const POLL_BOUND_MS = 10;
 /** How a kept-alive conn the server closed meanwhile fails on reuse. */
 const STALE_CONN_ERRORS = [
   HttpParseError,
@@ -486,7 +491,8 @@ export class HttpClient {
    * first byte: a 204, a 304 or a HEAD's answer has none, and stands.
    */
   #undecodable!: HttpParseError | null;
-  /** The turn a decoding slice waits for; cleared if the request ends first. */
+  /** The timer a decoding slice waits for; cleared if the request ends first. */
+  #turn!: ReturnType<typeof setTimeout> | undefined;
   /** Inside the body: the decoder holds output not yet passed on. */
   #decoding!: boolean;
   /**
@@ -712,6 +718,7 @@ export class HttpClient {
     this.#bodyStream = bodyStream;
     this.#decoder = null;
     this.#undecodable = null;
+    this.#turn = undefined;
     this.#decoding = false;
     this.#budget = DECODE_BUDGET;
     this.#ending = false;
@@ -1646,10 +1653,16 @@ export class HttpClient {
       if (this.#awaitSink()) return;
     }
     this.#budget = DECODE_BUDGET;
-    // A turn with the OS polled for I/O and due timers run: a zero-delay
-    // timer would do that too, but Deno fires one no sooner than ~2 ms on, a
-    // fifth of the time of a 265 MiB gzip body decoded in 8 MiB slices.
-    this.#waitFor(nextTurn(true));
+    // A turn with due timers run and the OS polled for I/O: mostly a
+    // forced-poll turn, as a zero-delay timer, which Deno fires no sooner
+    // than ~2 ms on, is a fifth of the time of a 265 MiB gzip body decoded in
+    // 8 MiB slices; but a timer's at least every POLL_BOUND_MS, as forced
+    // polls can miss many turns in a row (other conns' responses unseen).
+    this.#waitFor(
+      timerTurnDue(POLL_BOUND_MS)
+        ? new Promise((resolve) => this.#turn = setTimeout(resolve, 0))
+        : nextTurn(true),
+    );
   }
 
   /** Waits for the sink if its writer is not ready; returns whether it waits. */
@@ -1797,6 +1810,7 @@ export class HttpClient {
     this.#tap?.end(false, error);
     const body = this.#body;
     this.#body = null;
+    clearTimeout(this.#turn);
     // A decoder holds native state that Deno frees only on close().
     this.#decoder?.close();
     this.#decoder = null;
