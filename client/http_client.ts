@@ -20,6 +20,7 @@ import {
   kUnwritten,
 } from "../selector/_pollable.ts";
 import { isUnknownIssuer } from "../selector/_tls_socket.ts";
+import { isShortage } from "../selector/_util.ts";
 import { PollableConn } from "../selector/pollable_conn.ts";
 import { BodyBuffer, BodyStream, DIRECT_READ_MIN, SinkBody } from "./_body.ts";
 import { loopNow } from "./_clock.ts";
@@ -998,7 +999,7 @@ export class HttpClient {
       // its own error, not a timeout, or a conn to use.
       const settled = state === "connecting" && this.#route === null &&
         (mask & EVENT_WRITE) !== 0;
-      if (settled && this.#conn.error) throw this.#conn.error;
+      if (settled && this.#conn.error) throw this.#connectFailure();
       // Bytes that came are read before the deadlines are checked, for the
       // same reason: a response that came in time, read late (the process
       // was stopped, the caller's code held the loop), is not failed as a
@@ -1018,7 +1019,7 @@ export class HttpClient {
         if (this.#route !== null) {
           if (!this.#establish(mask)) return;
         } else if ((mask & EVENT_WRITE) === 0) return;
-        if (this.#conn.error) throw this.#conn.error;
+        if (this.#conn.error) throw this.#connectFailure();
         this.#timings.connected = loopNow();
         this.#state = "sending";
       }
@@ -1211,7 +1212,7 @@ export class HttpClient {
         if ((mask & EVENT_WRITE) === 0) return false;
         if (conn.error) {
           throw route.proxy === null
-            ? conn.error
+            ? this.#connectFailure()
             : viaProxy(conn.error, route.proxy.authority);
         }
         if (route.kind === "tunnel") {
@@ -1293,10 +1294,25 @@ export class HttpClient {
           this.#connectDeadline = deadline;
           return false;
         }
-        if (error !== null) throw error;
+        if (error !== null) throw this.#connectFailure();
         return true;
       }
     }
+  }
+
+  /**
+   * The conn's failed connect or handshake, naming where it went: Deno's own
+   * words ("Connection refused (os error 111)", a certificate's problem) do
+   * not, and after a redirect the result's URL is not where it failed.
+   */
+  #connectFailure(): unknown {
+    const route = this.#route;
+    if (route?.kind === "unix" && this.#step === CONNECT_SOCKET) {
+      return toTarget(this.#conn.error, `unix socket ${route.unixSocket}`);
+    }
+    const { hostname, port } = this.#url.site;
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    return toTarget(this.#conn.error, `${host}:${port}`);
   }
 
   #startTls(): void {
@@ -1989,18 +2005,42 @@ function proxyCloses(parser: ResponseParser): boolean {
  * the bare message ("Connection refused") reads as the origin's.
  */
 function viaProxy(error: Error, authority: string): Error {
+  return prefixed(error, `Cannot connect to proxy ${authority}`);
+}
+
+/**
+ * A failed connect to `target` (an origin's `host:port`, or a Unix socket), of
+ * its own kind, saying where it went; one that says so already (a failed
+ * lookup names its host), and this machine out of descriptors, which is not
+ * about the target, keep their words.
+ */
+function toTarget(error: unknown, target: string): unknown {
+  if (
+    !(error instanceof Error) ||
+    error.message.startsWith("Cannot connect to ") ||
+    isShortage(error)
+  ) return error;
+  return prefixed(error, `Cannot connect to ${target}`);
+}
+
+/**
+ * `error` again, of its own kind and `code`, with `prefix: ` before its
+ * message and itself as `cause`.
+ */
+function prefixed(error: Error, prefix: string): Error {
   try {
     const Kind = error.constructor as new (
       message: string,
       options: ErrorOptions,
     ) => Error;
-    const wrapped = new Kind(
-      `Cannot connect to proxy ${authority}: ${error.message}`,
-      { cause: error },
-    );
-    return wrapped instanceof Error && wrapped.name === error.name
-      ? wrapped
-      : error;
+    const wrapped = new Kind(`${prefix}: ${error.message}`, { cause: error });
+    if (!(wrapped instanceof Error) || wrapped.name !== error.name) {
+      return error;
+    }
+    // The errno ("ECONNREFUSED") that Deno's errors carry.
+    const code = (error as { code?: unknown }).code;
+    if (code !== undefined) (wrapped as { code?: unknown }).code = code;
+    return wrapped;
   } catch {
     return error;
   }

@@ -1,4 +1,10 @@
-import { assert, assertEquals, assertStrictEquals } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertStrictEquals,
+  assertStringIncludes,
+} from "@std/assert";
 import { type HopRequest, nextHop } from "../client/_redirect.ts";
 import { fetchAll, redirectLocation } from "../mod.ts";
 import { readHead, scriptedServer, writeAll } from "./_client_util.ts";
@@ -275,4 +281,35 @@ Deno.test("redirectLocation() gives a 300 Multiple Choices' Location, which fetc
     redirectLocation({ status: 305, headers: new Headers({ location: "/p" }) }),
     null,
   );
+});
+
+Deno.test("fetchAll() names where a connect failed, as curl does: a redirect's refused target is not the result's URL, and the error keeps its kind, code and cause", async () => {
+  const refused = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const refusedPort = refused.addr.port;
+  refused.close();
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      new TextEncoder().encode(
+        `HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:${refusedPort}/gone\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+  });
+  const results = await fetchAll([
+    server.url("/moved"),
+    `http://127.0.0.1:${refusedPort}/direct`,
+  ], { keepAlive: false });
+  for (const result of results) {
+    assert(!result.ok);
+    const error = result.error as Error & { code?: string };
+    assertInstanceOf(error, Deno.errors.ConnectionRefused);
+    assertStringIncludes(
+      error.message,
+      `Cannot connect to 127.0.0.1:${refusedPort}: `,
+    );
+    assertEquals(error.code, "ECONNREFUSED");
+    assertInstanceOf(error.cause, Deno.errors.ConnectionRefused);
+  }
+  assertEquals(results[0]!.url, server.url("/moved"));
 });
