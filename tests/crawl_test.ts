@@ -1994,6 +1994,22 @@ Deno.test("fetchAll() applies a RequestSpec's maxResponseBytes to that URL only,
   assertEquals(text(chunks[0]!), "0123456789");
 });
 
+Deno.test("fetchAll() with a crawl-wide WritableStream sink: the first URL takes it, a later one fails saying why and what to give instead", async () => {
+  await using server = recording(() => new Response("body"));
+  const chunks: Uint8Array[] = [];
+  const results = await fetchAll([`${server.base}/1`, `${server.base}/2`], {
+    sink: new WritableStream({ write: (c) => void chunks.push(c) }),
+    concurrency: 1,
+  });
+  assertEquals(ok(results[0]).body.length, 0);
+  assertEquals(text(chunks[0]!), "body");
+  const error = failed(results[1]);
+  assertInstanceOf(error, TypeError);
+  assertStringIncludes(error.message, "a sink takes one body");
+  assertStringIncludes(error.message, "(url) => WritableStream");
+  assertEquals(server.seen.length, 1);
+});
+
 Deno.test("fetchAll() on abort gives an array's unread entries the reason, bad URLs and specs included", async () => {
   const results = await fetchAll(
     ["not a url", { url: "http://u:pw@127.0.0.1:1/", data: 7 }],
