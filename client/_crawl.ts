@@ -45,6 +45,7 @@ import {
   type InternalOptions,
   kDetach,
   kFailedHead,
+  kForget,
   kIdleWhileWaiting,
   kKeepAliveTimeout,
   kMetClosedConn,
@@ -1712,6 +1713,9 @@ export class Crawl {
     job.slot = null;
     const client = job.client;
     if (client === null) return;
+    // Its response or error is the job's now: a conn kept idle, or a spare,
+    // holds its client for a while and must not hold the URL's bytes with it.
+    client[kForget]();
     let reusable = this.#config.keepAlive ? client[kDetach]() : null;
     if (reusable !== null && slot?.dirty === true) {
       // Read while the request waited on its sink: not reused. (One readable

@@ -698,7 +698,10 @@ async function* entries(
           // read on while the consumer works on it.
           crawl.unhold(1);
           if (parked && crawl.busy) resume();
-          yield batch[i]!;
+          // Out of the batch as it is yielded: this frame, suspended until
+          // the consumer's next call, keeps the batch (and a local's value),
+          // and must not keep the results the consumer had and dropped.
+          yield takeEntry(batch, i);
         }
         continue;
       }
@@ -720,3 +723,12 @@ async function* entries(
 }
 
 const EMPTY_BATCH: FetchEntry[] = [];
+/** What a batch holds in place of an entry it has yielded. */
+const DROPPED = undefined as unknown as FetchEntry;
+
+/** `batch[i]`, left out of the batch. */
+function takeEntry(batch: FetchEntry[], i: number): FetchEntry {
+  const entry = batch[i]!;
+  batch[i] = DROPPED;
+  return entry;
+}

@@ -364,6 +364,8 @@ export const kKeepAliveTimeout: unique symbol = Symbol(
 export const kMetClosedConn: unique symbol = Symbol("selectors.metClosedConn");
 /** When the total timeout passes (internal; see `HttpClient[kTotalDeadline]`). */
 export const kTotalDeadline: unique symbol = Symbol("selectors.totalDeadline");
+/** Drops what a finished request referenced (internal; see `HttpClient[kForget]`). */
+export const kForget: unique symbol = Symbol("selectors.forget");
 
 /** The ALPN protocols offered over TLS: HTTP/1.1 alone. */
 const HTTP_1_1 = ["http/1.1"];
@@ -393,6 +395,8 @@ const STALE_CONN_ERRORS = [
   Deno.errors.BadResource,
 ];
 const noop = () => {};
+/** A forgotten request's bytes (see `HttpClient[kForget]`). */
+const EMPTY_REQUEST = new Uint8Array(0);
 
 /**
  * One HTTP/1.1 request as a state machine for a selector loop, like the `Client` of
@@ -929,6 +933,27 @@ export class HttpClient {
    */
   [kMetClosedConn](): boolean {
     return this.#metClosedConn;
+  }
+
+  /**
+   * For the crawl, once it has taken a finished request's response or error:
+   * drops them, and what the request referenced (its body, sink, tap, the
+   * crawl's wake), so that the client a kept conn or the spares hold, for as
+   * long as they hold it, keeps none of its last URL's bytes. Nothing else
+   * changes: its conn, parser and time stamps stay for the next request.
+   *
+   * @ignore
+   */
+  [kForget](): void {
+    if (this.#state !== "done" && this.#state !== "failed") return;
+    this.#response = null;
+    this.#error = null;
+    this.#request = this.#out = EMPTY_REQUEST;
+    this.#fixedBody = null;
+    this.#sink = undefined;
+    this.#divert = undefined;
+    this.#wake = undefined;
+    this.#tap = null;
   }
 
   /**

@@ -724,6 +724,46 @@ Deno.test("fetchEach() results kept one in a hundred hold a few KiB each, not th
   assertLess(held, 1048576, `${(held / 1024).toFixed(0)} KiB held`);
 });
 
+Deno.test("fetchEach() keeps no dropped response alive in its idle conns: a kept conn's client forgets its last URL's body", async () => {
+  // In a child with --expose-gc: four responses taken and dropped by the
+  // consumer while their conns wait in the pool (the source is waiting, the
+  // crawl goes on). Each conn's idle client held its last response, body and
+  // all, until the conn was reused or closed: maxIdle bodies, of any size.
+  const script = `
+    import { fetchEach } from ${
+    JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+  };
+    const body = new Uint8Array(64 * 1024).fill(97);
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response(body));
+    const base = "http://127.0.0.1:" + server.addr.port;
+    const gate = Promise.withResolvers();
+    async function* source() {
+      for (let i = 0; i < 4; i++) yield base + "/" + i;
+      await gate.promise;
+    }
+    const crawl = fetchEach(source(), { concurrency: 4 });
+    const refs = [];
+    // In a function of its own: no frame of this one keeps a result.
+    async function take() {
+      const { value } = await crawl.next();
+      if (!value.result.ok) throw value.result.error;
+      refs.push(new WeakRef(value.result.response));
+    }
+    for (let i = 0; i < 4; i++) await take();
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      globalThis.gc();
+    }
+    const alive = refs.filter((r) => r.deref() !== undefined).length;
+    gate.resolve();
+    while (!(await crawl.next()).done);
+    await server.shutdown();
+    console.log(JSON.stringify({ alive }));
+  `;
+  const { alive } = await measuredInChild(script);
+  assertEquals(alive, 0, `${alive} of 4 dropped responses still alive`);
+});
+
 // --- Per-origin scheduling ----------------------------------------------------
 
 Deno.test("fetchAll() keeps each origin's in-flight at perOrigin.concurrency while the crawl runs more", async () => {
