@@ -188,6 +188,8 @@ export class PollableConn implements Pollable, Disposable {
   #conn: Transport | null = null;
   /** Releases the socket of a connect in progress; null once connected. */
   #cancel: (() => void) | null = null;
+  /** Removes the listener on the caller's connect `signal`; null once settled. */
+  #unfollow: (() => void) | null = null;
   #closed = false;
   /** Why connecting or reading failed: both directions are done. */
   #error: Error | null = null;
@@ -262,6 +264,13 @@ export class PollableConn implements Pollable, Disposable {
    * `connect()`: the conn becomes write-ready when `Deno.connect` settles. If it
    * failed, `error` holds the reason and `recv`/`send` throw it.
    *
+   * A TCP connect takes `signal` as `Deno.connect` does: aborted before the
+   * connection is established, the conn fails with `signal.reason` as its
+   * `error` (at once if it was aborted already) and the socket of the connect
+   * is released, or closed if it connected meanwhile; an abort after that does
+   * nothing, and the conn keeps no listener on the signal. `close()` cancels a
+   * connect too, without an error.
+   *
    * @example Connect and wait for it
    * ```ts
    * import { assert } from "@std/assert";
@@ -277,8 +286,9 @@ export class PollableConn implements Pollable, Disposable {
    *
    * @param options What `Deno.connect` takes.
    * @returns The connecting conn.
-   * @throws {TypeError} If `options` is not an object (bad fields in one
-   *   surface through `error`, as a failed connect).
+   * @throws {TypeError} If `options` is not an object (bad fields in one,
+   *   a `signal` that is not an `AbortSignal` among them, surface through
+   *   `error`, as a failed connect).
    */
   static connect(options: PollableConnectOptions): PollableConn {
     checkOptions(options, "connect");
@@ -288,6 +298,10 @@ export class PollableConn implements Pollable, Disposable {
     const abort = connectAbort();
     const transport = (options as { transport?: unknown }).transport;
     const tcp = transport !== "unix";
+    // The caller's signal (Deno.connect ignores a null one) aborts ours.
+    const signal: unknown = tcp
+      ? (options as Deno.ConnectOptions).signal ?? undefined
+      : undefined;
     // Deno.connect is async: bad options reject too, so they surface through
     // `error` like a refused connect. Deno words another transport ("udp") as
     // a ReferenceError of its own ("transport is not defined").
@@ -302,6 +316,16 @@ export class PollableConn implements Pollable, Disposable {
           }`,
         ),
       )
+      : signal !== undefined && !(signal instanceof AbortSignal)
+      ? Promise.reject(
+        new TypeError(
+          `Cannot connect: signal must be an AbortSignal, received ${
+            describe(signal)
+          }`,
+        ),
+      )
+      : signal?.aborted
+      ? Promise.reject(signal.reason) // no socket: the conn failed already
       : tcp
       ? Deno.connect({
         ...options as Deno.ConnectOptions,
@@ -315,7 +339,39 @@ export class PollableConn implements Pollable, Disposable {
     if (tcp) {
       conn.#host = (options as Deno.ConnectOptions).hostname ?? "127.0.0.1";
     }
+    if (signal instanceof AbortSignal) conn.#follow(signal, abort);
     return conn;
+  }
+
+  /**
+   * Fails the connect with `signal.reason` when `signal` aborts before it
+   * settled (at once if it is aborted already), releasing its socket through
+   * `abort`. The listener goes when the connect settles or is closed, so a
+   * long-lived signal collects none.
+   */
+  #follow(signal: AbortSignal, abort: AbortController): void {
+    if (signal.aborted) {
+      this.#fail(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      this.#unfollow = null;
+      abort.abort();
+      if (!this.#closed) this.#fail(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.#unfollow = () => signal.removeEventListener("abort", onAbort);
+    const cancel = this.#cancel;
+    this.#cancel = () => {
+      this.#stopFollowing();
+      cancel?.();
+    };
+  }
+
+  #stopFollowing(): void {
+    const unfollow = this.#unfollow;
+    this.#unfollow = null;
+    unfollow?.();
   }
 
   /**
@@ -981,7 +1037,9 @@ export class PollableConn implements Pollable, Disposable {
 
   #onConnect = (conn: Transport): void => {
     this.#cancel = null;
-    if (this.#closed) {
+    this.#stopFollowing();
+    // Closed, or failed by the caller's signal, as the connect completed.
+    if (this.#closed || this.#error !== null) {
       closeQuietly(conn);
       return;
     }
@@ -1005,7 +1063,9 @@ export class PollableConn implements Pollable, Disposable {
 
   #onConnectError = (error: unknown): void => {
     this.#cancel = null;
-    if (this.#closed) return;
+    this.#stopFollowing();
+    // Closed, or failed already by the caller's signal (whose reason stays).
+    if (this.#closed || this.#error !== null) return;
     const host = this.#host;
     this.#fail(host === undefined ? error : connectError(error, host));
   };

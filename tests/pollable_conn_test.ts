@@ -10,6 +10,7 @@ import {
 } from "@std/assert";
 import { delay } from "@std/async";
 import { stub } from "@std/testing/mock";
+import { getEventListeners } from "node:events";
 import {
   BlockingIOError,
   DefaultSelector,
@@ -20,16 +21,20 @@ import {
 } from "../mod.ts";
 import { kReadBufferSize } from "../selector/_pollable.ts";
 import {
+  blackhole,
   closeQuietly,
   fillUntilBlocked,
   listenTcp,
   maskOf,
+  openSockets,
   readAll,
   readExactly,
   readyFor,
   runScript,
   selectUntil,
   sendUntilFails,
+  settledSockets,
+  socketsWithin,
   tcpPair,
   tcpTimer,
   tempDir,
@@ -215,6 +220,156 @@ Deno.test("PollableConn.connect() with a transport other than tcp or unix fails 
         transport === "udp" ? '"udp"' : "7"
       }`,
     );
+  }
+});
+
+Deno.test("PollableConn.connect() with an aborted signal fails at once with its reason, opening no socket", async () => {
+  using listener = listenTcp();
+  const baseline = await settledSockets();
+  const controller = new AbortController();
+  const reason = new Error("stop");
+  controller.abort(reason);
+  using conn = PollableConn.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+    signal: controller.signal,
+  });
+  // As any failed connect: error set, write-ready, recv/send throw it.
+  assertStrictEquals(conn.error, reason);
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  assertEquals(maskOf(await sel.select(100), conn), EVENT_WRITE);
+  assertThrows(() => conn.recv(), Error, "stop");
+  assertThrows(() => conn.send("x"), Error, "stop");
+  assertStrictEquals(conn.remoteAddr, null);
+  assertEquals(openSockets(), baseline);
+});
+
+Deno.test("PollableConn.connect() with a signal that is not an AbortSignal fails through error with a TypeError naming it", async () => {
+  using listener = listenTcp();
+  using conn = PollableConn.connect(
+    {
+      hostname: "127.0.0.1",
+      port: listener.addr.port,
+      signal: "stop",
+    } as unknown as Deno.ConnectOptions,
+  );
+  await connected(conn);
+  assert(conn.error instanceof TypeError, String(conn.error));
+  assertStringIncludes(
+    conn.error.message,
+    'signal must be an AbortSignal, received "stop"',
+  );
+});
+
+Deno.test("PollableConn.connect() whose signal aborts during the connect releases the socket at once and fails with its reason", async () => {
+  using hole = await blackhole();
+  const baseline = await settledSockets();
+  const controller = new AbortController();
+  const { signal } = controller;
+  const addr = { hostname: "127.0.0.1", port: hole.port, signal };
+  using conn = PollableConn.connect(addr);
+  const closed = PollableConn.connect(addr);
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  // Both stay connecting: the listener's backlog is full.
+  assertEquals(await sel.select(30), []);
+  assertEquals(openSockets(), baseline + 2);
+  assertEquals(getEventListeners(signal, "abort").length, 2);
+  // close() still cancels, without an error, and takes its listener away.
+  closed.close();
+  assertEquals(getEventListeners(signal, "abort").length, 1);
+  const reason = new Error("stop");
+  controller.abort(reason);
+  assertEquals(maskOf(await sel.select(100), conn), EVENT_WRITE);
+  assertStrictEquals(conn.error, reason);
+  assertStrictEquals(closed.error, null);
+  assertEquals(await socketsWithin(baseline, 100), baseline);
+});
+
+Deno.test("PollableConn.connect() whose signal aborts as the connect completes closes the new connection and fails with its reason", async () => {
+  using listener = listenTcp();
+  const connect = Deno.connect;
+  const completing = Promise.withResolvers<void>();
+  let made: Deno.Conn | undefined;
+  // Deno.connect as Deno 2.9.6 has it, with the abort landing between the
+  // op's completion and its continuation, as a loaded loop makes it.
+  using _ = stub(
+    Deno,
+    "connect",
+    (async (options: Deno.ConnectOptions & { signal?: AbortSignal }) => {
+      const { signal, ...rest } = options;
+      try {
+        made = await connect(rest);
+        await completing.promise;
+        return made;
+      } finally {
+        signal?.throwIfAborted();
+      }
+    }) as typeof Deno.connect,
+  );
+  const controller = new AbortController();
+  using conn = PollableConn.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+    signal: controller.signal,
+  });
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_WRITE);
+  using peer = await within(listener.accept(), 5000, "accept");
+  const reason = new Error("stop");
+  controller.abort(reason);
+  completing.resolve();
+  try {
+    assertEquals(
+      await within(readAll(peer), 100, "read to EOF"),
+      new Uint8Array(),
+    );
+  } finally {
+    if (made !== undefined) closeQuietly(made);
+  }
+  assertEquals(maskOf(await sel.select(100), conn), EVENT_WRITE);
+  assertStrictEquals(conn.error, reason);
+  assertStrictEquals(conn.remoteAddr, null);
+});
+
+Deno.test("PollableConn.connect() leaves no listener on a long-lived signal once connected: its later abort does nothing, and a connect after it fails", async () => {
+  using listener = listenTcp();
+  const controller = new AbortController();
+  const { signal } = controller;
+  const conns: PollableConn[] = [];
+  try {
+    using sel = new DefaultSelector();
+    for (let i = 0; i < 50; i++) {
+      const conn = PollableConn.connect({
+        hostname: "127.0.0.1",
+        port: listener.addr.port,
+        signal,
+      });
+      conns.push(conn);
+      sel.register(conn, EVENT_WRITE);
+    }
+    // The kernel's backlog completes the connects, unaccepted.
+    const ready = new Set<PollableConn>();
+    await selectUntil(sel, (batch) => {
+      for (const [key] of batch) ready.add(key.fileobj as PollableConn);
+      return ready.size === conns.length;
+    });
+    assertEquals(getEventListeners(signal, "abort").length, 0);
+    controller.abort(new Error("stop"));
+    for (const conn of conns) {
+      assertStrictEquals(conn.error, null);
+      assertEquals(conn.send("x"), 1);
+    }
+    using late = PollableConn.connect({
+      hostname: "127.0.0.1",
+      port: listener.addr.port,
+      signal,
+    });
+    assertStrictEquals(late.error, signal.reason);
+    for (const conn of conns) sel.unregister(conn);
+  } finally {
+    for (const conn of conns) conn.close();
   }
 });
 
