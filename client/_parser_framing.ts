@@ -144,39 +144,45 @@ export class FramingFields {
 
   /**
    * Reads `timeout=N` among a `Keep-Alive` field's parameters (`timeout=5,
-   * max=100`, or `timeout=5; max=100`); the smallest wins when it comes more than once. Anything else
-   * in it is ignored.
+   * max=100`, or a `;` list as some servers write it, `timeout=5; max=100` or
+   * `max=100; timeout=5`, as undici reads them); the smallest wins when it
+   * comes more than once. Anything else in it is ignored.
    */
   #keepAliveField(buf: Uint8Array, start: number, end: number): void {
     for (let s = start; s <= end;) {
       s = element(buf, s, end);
-      const a = elementStart;
-      const b = elementEnd;
-      if (b - a < 9 || !equalsLower(buf, a, a + 8, TIMEOUT_EQ)) continue;
-      let k = a + 8;
-      let stop = b;
-      const quoted = buf[k] === QUOTE;
-      if (quoted) {
-        // A quoted-string value: `timeout="5"`.
-        if (stop - k < 3 || buf[stop - 1] !== QUOTE) continue;
-        k++;
-        stop--;
+      const last = elementEnd;
+      for (let p = elementStart; p < last;) {
+        let semicolon = p;
+        while (semicolon < last && buf[semicolon] !== SEMICOLON) semicolon++;
+        const a = skipWs(buf, p, semicolon);
+        this.#keepAliveParam(buf, a, trimWsEnd(buf, a, semicolon));
+        p = semicolon + 1;
       }
-      const first = k;
-      let n = 0;
-      for (; k < stop; k++) {
-        const d = buf[k]! - 48;
-        if (d < 0 || d > 9) break;
-        n = n * 10 + d;
-      }
-      // `timeout=5; max=100`: a `;` list, as some servers write it, and as
-      // undici reads it.
-      if (k === first || (k !== stop && (quoted || buf[k] !== SEMICOLON))) {
-        continue;
-      }
-      if (this.keepAliveTimeout < 0 || n < this.keepAliveTimeout) {
-        this.keepAliveTimeout = n;
-      }
+    }
+  }
+
+  /** One `Keep-Alive` parameter, in `buf[a:b]`: `timeout=N` or ignored. */
+  #keepAliveParam(buf: Uint8Array, a: number, b: number): void {
+    if (b - a < 9 || !equalsLower(buf, a, a + 8, TIMEOUT_EQ)) return;
+    let k = a + 8;
+    let stop = b;
+    if (buf[k] === QUOTE) {
+      // A quoted-string value: `timeout="5"`.
+      if (stop - k < 3 || buf[stop - 1] !== QUOTE) return;
+      k++;
+      stop--;
+    }
+    const first = k;
+    let n = 0;
+    for (; k < stop; k++) {
+      const d = buf[k]! - 48;
+      if (d < 0 || d > 9) break;
+      n = n * 10 + d;
+    }
+    if (k === first || k !== stop) return;
+    if (this.keepAliveTimeout < 0 || n < this.keepAliveTimeout) {
+      this.keepAliveTimeout = n;
     }
   }
 

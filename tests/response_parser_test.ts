@@ -1004,6 +1004,8 @@ Deno.test("ResponseParser.keepAliveTimeout reads Keep-Alive's timeout= parameter
   assertStrictEquals(timeoutOf("Keep-Alive: timeout=0\r\n"), 0);
   assertStrictEquals(timeoutOf("Keep-Alive: timeout=3; max=100\r\n"), 3_000);
   assertStrictEquals(timeoutOf("Keep-Alive: timeout=7;\r\n"), 7_000);
+  assertStrictEquals(timeoutOf("Keep-Alive: max=100; timeout=6\r\n"), 6_000);
+  assertStrictEquals(timeoutOf("Keep-Alive: timeout=8 ; max=100\r\n"), 8_000);
   assertStrictEquals(
     timeoutOf("Keep-Alive: timeout=9\r\nKeep-Alive: timeout=4\r\n"),
     4_000,
