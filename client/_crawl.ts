@@ -908,16 +908,16 @@ export class Crawl {
       // A sink is locked only once a response begins: one that another open URL
       // of this crawl writes to must fail this one before its request is sent.
       const owner = this.#sinkOwners.get(sink);
-      if (
-        owner !== undefined && owner !== job && (!owner.done || sink.locked)
-      ) {
+      // A sink takes one body and is closed at its URL's end, or aborted if
+      // that URL failed (then it is not locked, and a request sent would fail
+      // on its response with that other URL's error): a crawl-wide one serves
+      // the first URL only.
+      if (owner !== undefined && owner !== job) {
         if (given !== undefined) this.#giveBack(given, job.poolKey);
         this.#end(job, {
           error: new TypeError(
             owner.done
-              // A sink takes one body and is closed (or aborted) at its end: a
-              // crawl-wide one served the first URL only.
-              ? "Cannot fetch: sink took another URL's body, and was closed at its end (a sink takes one body: give a function, (url) => WritableStream, to make one per URL)"
+              ? "Cannot fetch: sink was another URL's, and was closed or aborted at its end (a sink takes one body: give a function, (url) => WritableStream, to make one per URL)"
               : "Cannot fetch: sink must be a WritableStream that is not locked (another request of this crawl writes to it)",
           ),
         }, loopNow());

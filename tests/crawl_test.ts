@@ -2050,6 +2050,22 @@ Deno.test("fetchAll() with a crawl-wide WritableStream sink: the first URL takes
   assertEquals(server.seen.length, 1);
 });
 
+Deno.test("fetchAll() with a crawl-wide WritableStream sink whose first URL failed (the sink aborted): a later URL fails before its request, not with the first URL's error", async () => {
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const refused = `http://127.0.0.1:${closed.addr.port}/gone`;
+  closed.close();
+  await using server = recording(() => new Response("body"));
+  const results = await fetchAll([refused, `${server.base}/2`], {
+    sink: new WritableStream(),
+    concurrency: 1,
+  });
+  assertInstanceOf(failed(results[0]), Deno.errors.ConnectionRefused);
+  const error = failed(results[1]);
+  assertInstanceOf(error, TypeError);
+  assertStringIncludes(error.message, "a sink takes one body");
+  assertEquals(server.seen.length, 0);
+});
+
 Deno.test("fetchAll() on abort gives an array's unread entries the reason, bad URLs and specs included", async () => {
   const results = await fetchAll(
     ["not a url", { url: "http://u:pw@127.0.0.1:1/", data: 7 }],
