@@ -2030,6 +2030,14 @@ function proxyCloses(parser: ResponseParser): boolean {
  * the bare message ("Connection refused") reads as the origin's.
  */
 function viaProxy(error: Error, authority: string): Error {
+  // A failed lookup named its host already (`Cannot connect to "proxy":
+  // ...`, see connectError): said once, as the proxy's.
+  const cause = error.cause;
+  if (
+    error.message.startsWith('Cannot connect to "') && cause instanceof Error
+  ) {
+    error = cause;
+  }
   return prefixed(error, `Cannot connect to proxy ${authority}`);
 }
 

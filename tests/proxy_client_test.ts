@@ -333,6 +333,27 @@ Deno.test("fetchAll() with proxy down fails only the proxied URLs, with the conn
   assertEquals(ok(results[3]).body.length, 4);
 });
 
+Deno.test('fetchAll() with a proxy whose name does not resolve says so once, naming the proxy: no second "Cannot connect to"', async () => {
+  const [plain, tunnel] = await fetchAll([
+    "http://127.0.0.1:1/",
+    "https://127.0.0.1:1/",
+  ], { proxy: "http://selectors-test.invalid:3128", retry: { limit: 0 } });
+  for (const result of [plain, tunnel]) {
+    const error = failed(result) as Error;
+    assert(
+      error.message.startsWith(
+        "Cannot connect to proxy selectors-test.invalid:3128: ",
+      ),
+      error.message,
+    );
+    assertEquals(
+      error.message.split("Cannot connect to").length,
+      2,
+      error.message,
+    );
+  }
+});
+
 Deno.test("fetchAll() through a proxy that dies mid-tunnel fails that URL with a typed error", async () => {
   const tls = origin(true);
   await using _ = tls.server;
