@@ -149,6 +149,35 @@ export function portOf(listener: PollableListener): number {
   return (listener.addr as Deno.NetAddr).port;
 }
 
+/**
+ * Whether this machine has an IPv6 loopback: containers and CI runners with
+ * IPv6 turned off have no `::1`, and `Deno.listen` there fails with
+ * `AddrNotAvailable`.
+ */
+export const hasIpv6Loopback: boolean = (() => {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * `Deno.test` options for a test that needs {@linkcode hasIpv6Loopback}:
+ * ignored, with its name marked, on a machine without one.
+ *
+ * @example
+ * ```ts ignore
+ * Deno.test({ ...needsIpv6("fetchAll() reaches [::1]"), async fn() {} });
+ * ```
+ */
+export function needsIpv6(name: string): { name: string; ignore: boolean } {
+  return hasIpv6Loopback
+    ? { name, ignore: false }
+    : { name: `${name} [needs IPv6 loopback ::1]`, ignore: true };
+}
+
 export function listenTcp(hostname = "127.0.0.1"): Deno.TcpListener {
   return Deno.listen({ hostname, port: 0 });
 }

@@ -16,6 +16,7 @@ import {
   concat,
   latin1Bytes,
   logSeed,
+  needsIpv6,
   Rng,
   seeds,
 } from "./_net.ts";
@@ -555,19 +556,37 @@ Deno.test("HttpClient does not replay a request whose response had started on th
   assertEquals(second.error.code, "truncated-body");
 });
 
-Deno.test("HttpClient connects to an IPv6 literal, and to ports 80 and 443 when the URL has none", async () => {
-  const listener = Deno.listen({ hostname: "::1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const serving = (async () => {
-    using conn = await listener.accept();
-    await readHead(conn);
-    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6");
-  })();
-  const client = new HttpClient(`http://[::1]:${port}/`);
-  await drive(client);
-  await serving;
-  listener.close();
-  assertEquals(latin1(client.response!.body), "v6");
+Deno.test({
+  ...needsIpv6(
+    "HttpClient connects to an IPv6 literal, sends its Host in brackets, and names [::1]:port when refused",
+  ),
+  async fn() {
+    const listener = Deno.listen({ hostname: "::1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const serving = (async () => {
+      using conn = await listener.accept();
+      const head = await readHead(conn);
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6");
+      return head;
+    })();
+    const client = new HttpClient(`http://[::1]:${port}/`);
+    await drive(client);
+    assertStringIncludes(await serving, `\r\nHost: [::1]:${port}\r\n`);
+    listener.close();
+    assertEquals(latin1(client.response!.body), "v6");
+    // Its listener gone, the port refuses: the message says where, as a URL
+    // writes it (curl: "Failed to connect to ::1 port N").
+    const refused = new HttpClient(`http://[0:0::1]:${port}/`);
+    await drive(refused);
+    assertInstanceOf(refused.error, Deno.errors.ConnectionRefused);
+    assertStringIncludes(
+      refused.error.message,
+      `Cannot connect to [::1]:${port}: `,
+    );
+  },
+});
+
+Deno.test("HttpClient connects to ports 80 and 443 when the URL has none", async () => {
   // Nothing listens on loopback's 80 and 443 here: refused means they were dialed.
   for (const url of ["http://127.0.0.1/", "https://127.0.0.1/"]) {
     const defaulted = new HttpClient(url);

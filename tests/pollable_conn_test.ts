@@ -26,6 +26,7 @@ import {
   fillUntilBlocked,
   listenTcp,
   maskOf,
+  needsIpv6,
   openSockets,
   readAll,
   readExactly,
@@ -152,22 +153,20 @@ Deno.test("PollableConn.connect() returns at once and becomes write-ready when c
   }
 });
 
-Deno.test("PollableConn.connect() accepts a listener's addr and IPv6 loopback", async () => {
-  let listener: Deno.TcpListener;
-  try {
-    listener = Deno.listen({ hostname: "::1", port: 0 });
-  } catch {
-    console.log("IPv6 loopback unavailable: skipped");
-    return;
-  }
-  using _l = listener;
-  using conn = PollableConn.connect(listener.addr);
-  await connected(conn);
-  assertStrictEquals(conn.error, null);
-  assertEquals((conn.remoteAddr as Deno.NetAddr).hostname, "::1");
-  using peer = await listener.accept();
-  assertEquals(conn.send("v6"), 2);
-  assertEquals(decoder.decode(await readExactly(peer, 2)), "v6");
+Deno.test({
+  ...needsIpv6(
+    "PollableConn.connect() accepts a listener's addr and IPv6 loopback",
+  ),
+  async fn() {
+    using listener = Deno.listen({ hostname: "::1", port: 0 });
+    using conn = PollableConn.connect(listener.addr);
+    await connected(conn);
+    assertStrictEquals(conn.error, null);
+    assertEquals((conn.remoteAddr as Deno.NetAddr).hostname, "::1");
+    using peer = await listener.accept();
+    assertEquals(conn.send("v6"), 2);
+    assertEquals(decoder.decode(await readExactly(peer, 2)), "v6");
+  },
 });
 
 Deno.test("PollableConn.connect() to a refused port becomes ready with error set, and recv/send throw it", async () => {

@@ -35,6 +35,7 @@ import {
   closeQuietly,
   listen,
   listenTcp,
+  needsIpv6,
   readAll,
   readExactly,
   readyFor,
@@ -482,21 +483,26 @@ Deno.test("PollableConn.connectTls() without hostname connects to 127.0.0.1", as
   await served;
 });
 
-Deno.test('PollableConn.connectTls() to "[::1]" checks the certificate for the address ::1, as connect() takes the bracketed form', async () => {
-  using listener = Deno.listenTls({ hostname: "::1", port: 0, cert, key });
-  const served = listener.accept().then(async (peer) => {
-    await peer.write(encoder.encode("six"));
-    peer.close();
-  });
-  using conn = PollableConn.connectTls({
-    hostname: "[::1]",
-    port: listener.addr.port,
-    caCerts: [ca],
-  });
-  await readyOn(conn, EVENT_READ);
-  assertEquals(conn.error, null);
-  assertEquals(decoder.decode(conn.recv()!), "six");
-  await served;
+Deno.test({
+  ...needsIpv6(
+    'PollableConn.connectTls() to "[::1]" checks the certificate for the address ::1, as connect() takes the bracketed form',
+  ),
+  async fn() {
+    using listener = Deno.listenTls({ hostname: "::1", port: 0, cert, key });
+    const served = listener.accept().then(async (peer) => {
+      await peer.write(encoder.encode("six"));
+      peer.close();
+    });
+    using conn = PollableConn.connectTls({
+      hostname: "[::1]",
+      port: listener.addr.port,
+      caCerts: [ca],
+    });
+    await readyOn(conn, EVENT_READ);
+    assertEquals(conn.error, null);
+    assertEquals(decoder.decode(conn.recv()!), "six");
+    await served;
+  },
 });
 
 Deno.test("PollableConn.connect() to a name that does not resolve fails with the resolver's error, naming the host", async () => {
