@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import {
   type FetchAllOptions,
   fetchEach,
@@ -113,7 +114,9 @@ class DemoServer implements AsyncDisposable {
           "--quiet",
           "--no-config",
           "--allow-net=127.0.0.1",
-          script.protocol === "file:" ? script.pathname : script.href,
+          // A path as this OS writes it: the URL's pathname keeps its %20s
+          // (a folder "My Projects") and on Windows reads "/C:/...".
+          script.protocol === "file:" ? fileURLToPath(script) : script.href,
           "--exit-on-stdin-eof",
         ],
         stdin: "piped",

@@ -13,6 +13,7 @@ import {
   assertMatch,
   assertStringIncludes,
 } from "@std/assert";
+import { fileURLToPath } from "node:url";
 
 const examples = new URL("../examples/", import.meta.url);
 const NET = "--allow-net=127.0.0.1";
@@ -298,6 +299,29 @@ Deno.test("crawl.ts --demo crawls its demo server and prints the summary", async
   assertMatch(stdout, /[\d.]+ requests\/s/);
   assert(!stdout.includes("\x1b"), "no escape codes on stdout");
   assert(!stderr.includes("\x1b"), "no escape codes when stderr is not a TTY");
+});
+
+Deno.test("crawl.ts --demo starts its server from a folder whose name has a space", async () => {
+  // "My Projects", "C:\\Users\\Jane Doe": the server's script is run by its
+  // path, which a file URL's pathname is not ("/tmp/a%20b/...").
+  const dir = await Deno.makeTempDir({ prefix: "crawl demo " });
+  try {
+    await Deno.symlink(fileURLToPath(new URL("..", examples)), `${dir}/repo`);
+    const script = new URL(`file://${dir}/repo/examples/crawl.ts`);
+    assertStringIncludes(script.href, "%20");
+    await using crawl = new Background(script.href, DEMO_PERMISSIONS, [
+      "--demo",
+      "--json",
+    ]);
+    const line = await crawl.firstLine();
+    // Its first result: the server started (its stderr says why it did not).
+    if (!line.includes('"ok":true')) {
+      const { stderr } = await crawl.finished();
+      assertStringIncludes(line, '"ok":true', stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("crawl.ts --demo --follow crawls the demo site, obeying its robots.txt", async () => {
