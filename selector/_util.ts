@@ -56,7 +56,50 @@ export function isShortage(error: Error): boolean {
   const code = (error as { code?: unknown }).code;
   return typeof code === "string"
     ? /^(EMFILE|ENFILE|ENOBUFS|ENOMEM)$/.test(code)
-    : /\(os error (24|23|105|12)\)/.test(error.message);
+    : hasErrno(error, uncoded().shortage);
+}
+
+/**
+ * The errnos of the conditions {@linkcode isShortage} and
+ * {@linkcode isUnreachable} look for, by the OS's own numbers: Deno 2.9 gives
+ * some no `code` (its table has no ENFILE, ENETDOWN or EHOSTDOWN, nor Windows'
+ * WSAENETDOWN, WSAEHOSTDOWN or WSATRY_AGAIN, the error Windows' resolver gives
+ * for EAI_AGAIN), and words them "Host is down (os error 112)" on Linux,
+ * "(os error 64)" on macOS, "(os error 10064)" on Windows. Numbers mean other
+ * things on another OS (Linux's 100 and 101 are macOS's EPROTO and ETIME), so an
+ * OS not listed is matched by none.
+ */
+const UNCODED_ERRNOS: Record<
+  string,
+  { shortage: readonly number[]; unreachable: readonly number[] }
+> = {
+  // EMFILE, ENFILE, ENOBUFS, ENOMEM; EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ENETDOWN.
+  linux: { shortage: [24, 23, 105, 12], unreachable: [113, 101, 112, 100] },
+  android: { shortage: [24, 23, 105, 12], unreachable: [113, 101, 112, 100] },
+  // The BSDs' numbers, macOS's too.
+  darwin: { shortage: [24, 23, 55, 12], unreachable: [65, 51, 64, 50] },
+  freebsd: { shortage: [24, 23, 55, 12], unreachable: [65, 51, 64, 50] },
+  netbsd: { shortage: [24, 23, 55, 12], unreachable: [65, 51, 64, 50] },
+  openbsd: { shortage: [24, 23, 55, 12], unreachable: [65, 51, 64, 50] },
+  // WSAEMFILE, WSAENOBUFS, ERROR_TOO_MANY_OPEN_FILES, ERROR_NOT_ENOUGH_MEMORY,
+  // ERROR_OUTOFMEMORY; WSAEHOSTUNREACH, WSAENETUNREACH, WSAEHOSTDOWN,
+  // WSAENETDOWN, ERROR_HOST_UNREACHABLE, ERROR_NETWORK_UNREACHABLE, WSATRY_AGAIN.
+  windows: {
+    shortage: [10024, 10055, 4, 8, 14],
+    unreachable: [10065, 10051, 10064, 10050, 1232, 1231, 11002],
+  },
+};
+const NO_ERRNOS = { shortage: [], unreachable: [] } as const;
+
+/** This OS's row of {@linkcode UNCODED_ERRNOS}, looked up at each call. */
+function uncoded(): (typeof UNCODED_ERRNOS)[string] {
+  return UNCODED_ERRNOS[Deno.build.os] ?? NO_ERRNOS;
+}
+
+/** Whether `error`'s message ends in "(os error N)" for an `N` of `errnos`. */
+function hasErrno(error: Error, errnos: readonly number[]): boolean {
+  const errno = /\(os error (\d+)\)/.exec(error.message)?.[1];
+  return errno !== undefined && errnos.includes(Number(errno));
 }
 
 /**
@@ -109,8 +152,7 @@ export function isUnreachable(error: Error): boolean {
       code,
     );
   }
-  // Without a code, by the message: errno numbers as Linux has them.
-  return (Deno.build.os === "linux" &&
-    /\(os error (113|101|112|100)\)/.test(error.message)) ||
+  // Without a code, by the message: the errno as this OS numbers it.
+  return hasErrno(error, uncoded().unreachable) ||
     /temporary failure in name resolution/i.test(error.message);
 }

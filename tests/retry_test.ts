@@ -264,3 +264,65 @@ Deno.test("isTransient() accepts connection errors, timeouts, empty responses, u
   const named = new Error("getaddrinfo ENOTFOUND nosuch.invalid");
   assert(connectError(named, "nosuch.invalid") === named);
 });
+
+/** `fn` run as if on `os` (`Deno.build.os`), restored after. */
+function onOs<T>(os: string, fn: () => T): T {
+  const build = Deno.build;
+  Object.defineProperty(Deno, "build", { value: { ...build, os } });
+  try {
+    return fn();
+  } finally {
+    Object.defineProperty(Deno, "build", { value: build });
+  }
+}
+
+Deno.test("isTransient() reads a code-less errno by the numbers of the OS it runs on: macOS's and Windows' too", () => {
+  const build = Deno.build;
+  // Deno 2.9 gives these no `code`: its errno table has no ENFILE, ENETDOWN
+  // or EHOSTDOWN, nor Windows' WSAENETDOWN, WSAEHOSTDOWN or WSATRY_AGAIN
+  // (getaddrinfo's EAI_AGAIN there). The messages are Rust's, as each OS words
+  // them.
+  const os = (message: string) => new Error(message);
+  const transient: [string, string][] = [
+    ["linux", "Host is down (os error 112)"],
+    ["linux", "Network is down (os error 100)"],
+    ["linux", "Too many open files in system (os error 23)"],
+    ["darwin", "Host is down (os error 64)"],
+    ["darwin", "Network is down (os error 50)"],
+    ["darwin", "Too many open files in system (os error 23)"],
+    [
+      "windows",
+      "A socket operation failed because the destination host was down. (os error 10064)",
+    ],
+    [
+      "windows",
+      "A socket operation encountered a dead network. (os error 10050)",
+    ],
+    [
+      "windows",
+      "This is usually a temporary error during hostname resolution and means that the local server did not receive a response from an authoritative server. (os error 11002)",
+    ],
+  ];
+  for (const [name, message] of transient) {
+    assert(onOs(name, () => isTransient(os(message))), `${name}: ${message}`);
+  }
+  // The same numbers are other errors elsewhere: macOS's 100 is EPROTO, 101
+  // ETIME; Windows' 12 is ERROR_INVALID_ACCESS, 24 ERROR_BAD_LENGTH.
+  const permanent: [string, string][] = [
+    ["darwin", "Protocol error (os error 100)"],
+    ["darwin", "STREAM ioctl timeout (os error 101)"],
+    ["windows", "Invalid access code. (os error 12)"],
+    [
+      "windows",
+      "The program issued a command but the command length is incorrect. (os error 24)",
+    ],
+    // A name Windows' resolver does not know: a code ("ENOENT"), not retried.
+    ["windows", "No such host is known. (os error 11001)"],
+    ["linux", "Host is down (os error 1120)"],
+    ["plan9", "Host is down (os error 112)"],
+  ];
+  for (const [name, message] of permanent) {
+    assert(!onOs(name, () => isTransient(os(message))), `${name}: ${message}`);
+  }
+  assert(Deno.build === build, "Deno.build restored");
+});
