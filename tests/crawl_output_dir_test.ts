@@ -150,13 +150,57 @@ Deno.test("urlToPath() gives safe segments for 20,000 random hostile URLs", () =
       // deno-lint-ignore no-control-regex
       assert(!/[\x00-\x1f\\:*?"<>|]/.test(segment), `${url} -> ${relative}`);
       assert(!/[. ]$/.test(segment), `${url} -> ${relative}`);
-      assert(
-        !/^(con|prn|aux|nul|com\d|lpt\d)(\.|$)/i.test(segment),
-        `${url} -> ${relative}`,
-      );
+      assert(!windowsReserved(segment), `${url} -> ${relative}`);
       assert(encoder.encode(segment).length <= 255, `${url} -> ${relative}`);
     }
   }
+});
+
+/**
+ * Whether Windows reserves `name`, as CPython 3.13's `ntpath.isreserved` rules
+ * (Lib/ntpath.py `_isreservedname`): a trailing dot or space, a reserved
+ * character, or a device name before the first dot once spaces are dropped.
+ */
+function windowsReserved(name: string): boolean {
+  if (/[. ]$/.test(name)) return name !== "." && name !== "..";
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f"*:<>?/\\|]/.test(name)) return true;
+  const device = name.split(".")[0]!.replace(/ +$/, "").toUpperCase();
+  return /^(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[1-9¹²³]|LPT[1-9¹²³])$/.test(
+    device,
+  );
+}
+
+Deno.test("urlToPath() names no Windows device, with spaces before the dot or as CONIN$", () => {
+  const names = [
+    "nul%20.txt",
+    "CON%20%20",
+    "con%20%20.x",
+    "AUX%20",
+    "com1%20.tar.gz",
+    "Lpt%C2%B9%20.log",
+    "CONIN$",
+    "conout$.log",
+    "CONIN$%20.x",
+    "nul",
+    "nul.txt",
+    "console",
+    "conin",
+    "nul%20x",
+  ];
+  for (const name of names) {
+    for (const url of [`http://h.test/${name}`, `http://h.test/${name}/x`]) {
+      for (const segment of urlToPath(url).split("/")) {
+        assert(!windowsReserved(segment), `${url} -> ${urlToPath(url)}`);
+      }
+    }
+  }
+  // A host too: one named "conin$" is a device on Windows as a folder.
+  assertEquals(urlToPath("http://conin$.test/"), "%63onin$.test/index.html");
+  assertEquals(urlToPath("http://h.test/nul%20.txt"), "h.test/%6Eul .txt");
+  // Names that are no device keep their letters.
+  assertEquals(urlToPath("http://h.test/nul%20x"), "h.test/nul x");
+  assertEquals(urlToPath("http://h.test/conin"), "h.test/conin");
 });
 
 /** A loopback server answering each path with `bodies[path]`, chunked. */

@@ -16,8 +16,8 @@
  * (when it decodes as UTF-8), then `%`, `/`, `\`, control characters and
  * `: * ? " < > |` are percent-encoded, as are a name's trailing dot or space, the
  * dots of `.` and `..`, and the first letter of a Windows device name (`CON`,
- * `nul.txt`, `COM1`, ...). An empty segment (`a//b`) becomes `%`, which no encoded
- * name can be. A name longer than 255 bytes (the usual file name limit) is cut to
+ * `nul.txt`, `nul .txt`, `COM1`, `CONIN$`, ...). An empty segment (`a//b`)
+ * becomes `%`, which no encoded name can be. A name longer than 255 bytes (the usual file name limit) is cut to
  * 200 bytes plus `~` and 16 hex digits of its SHA-1. So nothing can name a path
  * outside `DIR`, and the URL of a query is kept in the file name (`?` → `%3F`).
  * http and https URLs of one host share its folder.
@@ -46,7 +46,13 @@ const UNSAFE = /[\x00-\x1f\x7f%/\\:*?"<>|]/g;
 /** In a host, "_" too: it marks the port. */
 // deno-lint-ignore no-control-regex
 const HOST_UNSAFE = /[\x00-\x1f\x7f%/\\:*?"<>|_]/g;
-const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\.|$)/i;
+/**
+ * A Windows device name: before its first dot, spaces after it dropped, as
+ * Windows reads one (`nul .txt` is NUL, as `nul.txt` is), `CONIN$` and `CONOUT$`
+ * too: the names Python's `ntpath.isreserved` takes for devices.
+ */
+const WINDOWS_DEVICE =
+  /^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³]) *(\.|$)/i;
 const encoder = new TextEncoder();
 
 /**
