@@ -241,7 +241,11 @@ export function proxyFromEnv(
     // http_proxy at all, never over one set to "" (which curl takes as unset).
     if (candidate === "HTTP_PROXY" && httpProxySet) continue;
     value = read(candidate);
-    if (value !== undefined && candidate === "HTTP_PROXY" && underCgi(env)) {
+    // On Windows the two are one variable (names ignore case there): under
+    // CGI, http_proxy is the request's `Proxy:` header too.
+    const header = candidate === "HTTP_PROXY" ||
+      (candidate === "http_proxy" && Deno.build.os === "windows");
+    if (value !== undefined && header && underCgi(env)) {
       value = undefined; // see above
       continue;
     }

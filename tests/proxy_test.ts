@@ -334,6 +334,34 @@ Deno.test("proxyFromEnv() picks the variable curl would, HTTP_PROXY unless REQUE
     }
     return vars[name];
   };
+  // Windows: names ignore case, so http_proxy reads HTTP_PROXY, which under
+  // CGI (IIS) is the request's `Proxy:` header; Go and Python drop it there.
+  const windows = (vars: Record<string, string>) => (name: string) =>
+    vars[name.toUpperCase()];
+  const build = Deno.build;
+  Object.defineProperty(Deno, "build", { value: { ...build, os: "windows" } });
+  try {
+    assertEquals(
+      proxyFromEnv(
+        windows({ HTTP_PROXY: A, REQUEST_METHOD: "GET" }),
+        new URL(http),
+      ),
+      null,
+    );
+    assertEquals(
+      proxyFromEnv(windows({ HTTP_PROXY: A }), new URL(http))?.authority,
+      "a.proxy:1",
+    );
+    assertEquals(
+      proxyFromEnv(
+        windows({ HTTPS_PROXY: B, REQUEST_METHOD: "GET" }),
+        new URL(https),
+      )?.authority,
+      "b.proxy:2",
+    );
+  } finally {
+    Object.defineProperty(Deno, "build", { value: build });
+  }
   assertEquals(proxyFromEnv(scoped({}), new URL(http)), null);
   assertEquals(
     proxyFromEnv(scoped({ http_proxy: A }), new URL(http))?.authority,
