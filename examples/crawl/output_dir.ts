@@ -17,8 +17,9 @@
  * `: * ? " < > |` are percent-encoded, as are a name's trailing dot or space, the
  * dots of `.` and `..`, and the first letter of a Windows device name (`CON`,
  * `nul.txt`, `nul .txt`, `COM1`, `CONIN$`, ...). An empty segment (`a//b`)
- * becomes `%`, which no encoded name can be. A name longer than 255 bytes (the usual file name limit) is cut to
- * 200 bytes plus `~` and 16 hex digits of its SHA-1. So nothing can name a path
+ * becomes `%`, which no encoded name can be. A name longer than 255 bytes (the
+ * usual file name limit) is cut to 200 bytes plus `~` and 16 hex digits of its
+ * SHA-1. So nothing can name a path
  * outside `DIR`, and the URL of a query is kept in the file name (`?` → `%3F`).
  * http and https URLs of one host share its folder.
  *
