@@ -395,6 +395,19 @@ const STALE_CONN_ERRORS = [
   Deno.errors.BadResource,
 ];
 const noop = () => {};
+const KEPT_CONN_NOTE =
+  ", on a kept conn reused for it: the server may have closed it as the request went out, and this request is not sent again (it is not idempotent, or its body was a stream)";
+
+/**
+ * `error` (a conn that ended before any response byte) said of a request that
+ * went out on a kept conn and is not sent again: of its class, with its `code`.
+ */
+function onKeptConn(error: Error): Error {
+  const message = `${error.message}${KEPT_CONN_NOTE}`;
+  return error instanceof HttpParseError
+    ? new HttpParseError(error.code, message, error.offset, { cause: error })
+    : reworded(error, message);
+}
 /** A forgotten request's bytes (see `HttpClient[kForget]`). */
 const EMPTY_REQUEST = new Uint8Array(0);
 
@@ -1834,15 +1847,12 @@ export class HttpClient {
     if (stale) this.#metClosedConn = true;
     if (
       this.#reusedConn && !this.#mayReplay &&
-      error instanceof HttpParseError && error.code === "empty-response"
+      ((error instanceof HttpParseError && error.code === "empty-response") ||
+        (stale && error instanceof Error && !(error instanceof HttpParseError)))
     ) {
-      // Most likely the server's idle timer, not a broken server: say so.
-      error = new HttpParseError(
-        error.code,
-        `${error.message}, on a kept conn reused for it: the server may have closed it as the request went out, and this request is not sent again (it is not idempotent, or its body was a stream)`,
-        error.offset,
-        { cause: error },
-      );
+      // Most likely the server's idle timer, not a broken server: say so,
+      // whether the close came as a FIN (empty-response) or as a reset.
+      error = onKeptConn(error);
     }
     this.#state = "failed";
     this.#error = error;
@@ -2056,17 +2066,22 @@ function toTarget(error: unknown, target: string): unknown {
   return prefixed(error, `Cannot connect to ${target}`);
 }
 
-/**
- * `error` again, of its own kind and `code`, with `prefix: ` before its
- * message and itself as `cause`.
- */
+/** `error` again (see {@linkcode reworded}), saying `prefix: ` first. */
 function prefixed(error: Error, prefix: string): Error {
+  return reworded(error, `${prefix}: ${error.message}`);
+}
+
+/**
+ * `error` again, of its own kind and `code`, saying `message`, with itself as
+ * `cause`; itself when its kind cannot be built so.
+ */
+function reworded(error: Error, message: string): Error {
   try {
     const Kind = error.constructor as new (
       message: string,
       options: ErrorOptions,
     ) => Error;
-    const wrapped = new Kind(`${prefix}: ${error.message}`, { cause: error });
+    const wrapped = new Kind(message, { cause: error });
     if (!(wrapped instanceof Error) || wrapped.name !== error.name) {
       return error;
     }

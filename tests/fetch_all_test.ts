@@ -9,6 +9,7 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import { assertSpyCalls, spy } from "@std/testing/mock";
+import { createServer, type Socket } from "node:net";
 import zlib from "node:zlib";
 import {
   fetchAll,
@@ -505,6 +506,51 @@ Deno.test("fetchAll() does not retry a POST when a reused connection closes befo
   assertInstanceOf(plain, HttpParseError);
   assertEquals(plain.code, "empty-response");
   assert(!plain.message.includes("reused"), plain.message);
+});
+
+Deno.test("fetchAll() does not retry a POST when a reused connection is reset before any response byte, and its error says the conn was a reused one", async () => {
+  // Each conn answers its first request and resets (SO_LINGER 0) on the
+  // second, as a server closing an idle conn with the request unread does.
+  const sockets = new Set<Socket>();
+  let requests = 0;
+  let resetFirst = false;
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+    let onConn = 0;
+    socket.on("data", () => {
+      requests++;
+      if (onConn++ > 0 || resetFirst) socket.resetAndDestroy();
+      else socket.write(LENGTH);
+    });
+  });
+  await new Promise<void>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve())
+  );
+  try {
+    const { port } = server.address() as { port: number };
+    const url = `http://127.0.0.1:${port}/`;
+    const results = await fetchAll([url, { url, method: "POST", body: "x" }], {
+      concurrency: 1,
+    });
+    assertEquals(text(ok(results[0]).body), "hello, world");
+    const error = failed(results[1]);
+    assertInstanceOf(error, Deno.errors.ConnectionReset);
+    assertStringIncludes(error.message, "on a kept conn reused for it");
+    assertStringIncludes(error.message, "not sent again");
+    assertInstanceOf(error.cause, Deno.errors.ConnectionReset);
+    assertEquals(requests, 2);
+    // A reset on a conn of its own is the server's doing alone.
+    resetFirst = true;
+    const [own] = await fetchAll([{ url, method: "POST", body: "x" }]);
+    const plain = failed(own);
+    assertInstanceOf(plain, Deno.errors.ConnectionReset);
+    assert(!plain.message.includes("reused"), plain.message);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 Deno.test("fetchAll() reuse after an idle close: a stale connection is dropped, not used", async () => {
