@@ -546,6 +546,44 @@ Deno.test("WarcWriter.writeExchange() spools a body past memoryLimit through a t
   assertEquals(response_!.headers.get("warc-payload-digest"), await sha1(body));
 });
 
+Deno.test("WarcWriter.create() on Windows spools in the folder of a WARC path with backslashes (C:\\crawls\\x.warc)", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(`${dir.path}/sub`);
+  // On Windows `<dir>/sub\x.warc` is x.warc in sub, as `C:\crawls\x.warc` is
+  // in C:\crawls (the old code took "." there). Here (Linux) it is a file
+  // named "sub\x.warc" in <dir>: enough to see which folder the writer takes.
+  const build = Deno.build;
+  Object.defineProperty(Deno, "build", { value: { ...build, os: "windows" } });
+  let warc: WarcWriter;
+  try {
+    warc = await WarcWriter.create(`${dir.path}/sub\\x.warc`, {
+      memoryLimit: 1000,
+    });
+  } finally {
+    Object.defineProperty(Deno, "build", { value: build });
+  }
+  const spools = (folder: string) =>
+    [...Deno.readDirSync(folder)].filter((e) =>
+      e.name.startsWith(".warc-spool-")
+    ).length;
+  const seen: number[] = [];
+  async function* response() {
+    yield latin1("HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n");
+    yield new Uint8Array(2000);
+    // Past memoryLimit: the block is in a spool file now.
+    seen.push(spools(`${dir.path}/sub`), spools(dir.path));
+    yield new Uint8Array(2000);
+  }
+  await warc.writeExchange({
+    url: "http://a.test/big",
+    request: latin1("GET /big HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+    response: response(),
+  });
+  await warc.close();
+  assertEquals(seen, [1, 0], "spool files in sub/, in the WARC's folder");
+  assert(Deno.build === build, "Deno.build restored");
+});
+
 Deno.test("WarcWriter.writeExchange() keeps memory below the size of a 128 MiB body", async () => {
   await using dir = await tempDir();
   const warc = await WarcWriter.create(`${dir.path}/flat.warc.gz`);

@@ -16,6 +16,7 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
+import { posix, win32 } from "node:path";
 import { gzipSync } from "node:zlib";
 import { DiskError } from "./disk_error.ts";
 import { httpUrl } from "./_util.ts";
@@ -164,8 +165,10 @@ export class WarcWriter implements AsyncDisposable {
     this.#path = path;
     this.#gzip = options.gzip ?? true;
     this.#memoryLimit = options.memoryLimit ?? 1 << 20;
+    // The folder by the OS's rules: `C:\crawls\x.warc` is in `C:\crawls` on
+    // Windows (a backslash is a name's letter elsewhere).
     this.#tempDir = options.tempDir ??
-      (path.includes("/") ? path.replace(/\/[^/]*$/, "") || "/" : ".");
+      (Deno.build.os === "windows" ? win32 : posix).dirname(path);
     this.#rawChunked = options.rawChunkedPayloadDigest ?? false;
   }
 
