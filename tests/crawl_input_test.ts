@@ -113,6 +113,55 @@ Deno.test("readUrls() decodes a UTF-8 character split across chunks", async () =
   ]);
 });
 
+/** `text` in UTF-16 with its byte order mark, as Windows PowerShell 5.1 saves it. */
+function utf16(text: string, order: "le" | "be"): Uint8Array {
+  const bytes = new Uint8Array(2 + 2 * text.length);
+  const view = new DataView(bytes.buffer);
+  view.setUint16(0, 0xfeff, order === "le");
+  for (let i = 0; i < text.length; i++) {
+    view.setUint16(2 + 2 * i, text.charCodeAt(i), order === "le");
+  }
+  return bytes;
+}
+
+Deno.test("readUrls() reads UTF-16 (LE or BE) after its byte order mark, whole or a byte at a time; UTF-8 and its BOM as before", async () => {
+  const text =
+    "# saved by PowerShell\r\nhttp://a.test/\r\nhttp://é.test/😀\r\n";
+  const urls = ["http://a.test/", "http://é.test/😀"];
+  for (const bytes of [utf16(text, "le"), utf16(text, "be")]) {
+    for (const size of [bytes.length, 1, 3]) {
+      const chunks = ReadableStream.from(splitEvery(bytes, size));
+      assertEquals(await Array.fromAsync(readUrls(chunks)), urls, `${size}`);
+    }
+  }
+  const utf8 = encoder.encode(`\ufeff${text}`);
+  for (const size of [utf8.length, 1]) {
+    const chunks = ReadableStream.from(splitEvery(utf8, size));
+    assertEquals(await Array.fromAsync(readUrls(chunks)), urls);
+  }
+  // Shorter than a BOM: UTF-8.
+  for (const short of ["", "x"]) {
+    const chunks = ReadableStream.from([encoder.encode(short)]);
+    assertEquals(await Array.fromAsync(readUrls(chunks)), short ? [short] : []);
+  }
+});
+
+Deno.test("openUrlList() reads a file Windows PowerShell 5.1 saved (UTF-16LE with a BOM)", async () => {
+  const path = await Deno.makeTempFile();
+  try {
+    await Deno.writeFile(
+      path,
+      utf16("http://a.test/\r\nhttp://b.test/x\r\n", "le"),
+    );
+    assertEquals(await Array.fromAsync(await openUrlList(path)), [
+      "http://a.test/",
+      "http://b.test/x",
+    ]);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("readUrls() rejects a line longer than maxLineLength with RangeError", async () => {
   const endless = ReadableStream.from(
     (function* () {

@@ -2,6 +2,8 @@
  * The crawl CLI's URL list: one URL a line, read lazily from a file, stdin or any
  * byte stream.
  *
+ * The bytes are UTF-8, or UTF-16 when they start with its byte order mark (as
+ * Windows PowerShell 5.1's `>` and `Out-File` write a file).
  * Lines are split on LF (a CR before it is dropped) and trimmed of white space;
  * blank lines and lines starting with `#` are skipped. Nothing is read ahead of the
  * consumer: the next chunk of the source is pulled only when the lines already
@@ -34,7 +36,9 @@ const DEFAULT_MAX_LINE = 1 << 20;
 /**
  * Yields the URLs of a byte stream holding one URL a line, as they are read.
  *
- * The bytes are decoded as UTF-8 (invalid sequences become U+FFFD). Nothing is
+ * The bytes are decoded as UTF-8 (invalid sequences become U+FFFD), or as
+ * UTF-16LE or UTF-16BE after a byte order mark FF FE or FE FF, as browsers sniff
+ * one (the WHATWG Encoding "decode"). Nothing is
  * validated: a line that is not a URL is yielded as it stands, so that the fetch of
  * that one line fails and the rest of the list goes on. Breaking out of the loop
  * cancels the source (a file stream then closes its file).
@@ -98,12 +102,22 @@ export async function* readListedUrls(
     ((lineNumber: number) => {
       throw tooLong(lineNumber, maxLine);
     });
-  const decoder = new TextDecoder();
+  /** Chosen by the first two bytes, held in `head` until they are in. */
+  let decoder: TextDecoder | undefined;
+  let head: Uint8Array = new Uint8Array(0);
   let pending = "";
   let lineNumber = 0;
   /** Inside a line too long, reported already: drop up to its LF. */
   let skipping = false;
-  for await (const chunk of source) {
+  for await (let chunk of source) {
+    if (decoder === undefined) {
+      if (head.length > 0) chunk = concat(head, chunk);
+      if (chunk.length < 2) {
+        head = chunk;
+        continue;
+      }
+      decoder = new TextDecoder(encodingOf(chunk));
+    }
     let text = pending + decoder.decode(chunk, { stream: true });
     if (skipping) {
       const end = text.indexOf("\n");
@@ -136,7 +150,7 @@ export async function* readListedUrls(
     }
   }
   if (skipping) return;
-  pending += decoder.decode();
+  pending += decoder?.decode() ?? new TextDecoder().decode(head);
   if (pending === "") return;
   if (pending.length > maxLine) {
     onTooLong(lineNumber + 1, maxLine);
@@ -221,6 +235,20 @@ async function openList(path: string): Promise<ReadableStream<Uint8Array>> {
     throw new Error(`Cannot read URL list '${path}': ${reason}`, { cause });
   }
   return file.readable;
+}
+
+/** The encoding a byte order mark names, else UTF-8 (whose BOM the decoder drops). */
+function encodingOf(bytes: Uint8Array): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return "utf-16le";
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return "utf-16be";
+  return "utf-8";
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 function urlOf(line: string): string | null {
