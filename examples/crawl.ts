@@ -28,6 +28,7 @@ import {
   type RequestSpec,
 } from "../mod.ts";
 import { hideUrlPassword } from "./_args.ts";
+import { sameFile } from "./crawl/_util.ts";
 import { BodySink } from "./crawl/body_sink.ts";
 import { DiskError } from "./crawl/disk_error.ts";
 import {
@@ -1039,16 +1040,6 @@ function tell(text: string): void {
     console.error(text);
   } catch {
     // Nowhere left to say it.
-  }
-}
-
-/** Whether two paths name one file that exists (not if either cannot be looked at). */
-async function sameFile(a: string, b: string): Promise<boolean> {
-  try {
-    const [x, y] = await Promise.all([Deno.stat(a), Deno.stat(b)]);
-    return x.dev === y.dev && x.ino !== null && x.ino === y.ino;
-  } catch {
-    return false;
   }
 }
 

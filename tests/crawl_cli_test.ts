@@ -9,6 +9,7 @@
 import {
   assert,
   assertEquals,
+  assertFalse,
   assertGreater,
   assertLess,
   assertLessOrEqual,
@@ -17,6 +18,7 @@ import {
 } from "@std/assert";
 import { gzipSync } from "node:zlib";
 import { WARCParser } from "npm:warcio@2.4.11";
+import { sameFile } from "../examples/crawl/_util.ts";
 import { urlToPath } from "../examples/crawl/output_dir.ts";
 import { cert, key, testdata } from "./_tls.ts";
 import { concat, within } from "./_net.ts";
@@ -1392,6 +1394,48 @@ Deno.test("crawl.ts refuses a --warc file that is its -i URL list, which opening
   assertEquals(code, 2, stderr);
   assertStringIncludes(stderr, "is the URL list (-i): it would be overwritten");
   assertEquals(await Deno.readTextFile(list), "http://127.0.0.1:1/\n");
+});
+
+Deno.test("sameFile() tells apart two files whose Windows file IDs round to one JS number", async () => {
+  await using dir = await tempDir();
+  const a = `${dir.path}/urls.txt`;
+  const b = `${dir.path}/x.warc`;
+  const link = `${dir.path}/link`;
+  await Deno.writeTextFile(a, "a");
+  await Deno.writeTextFile(b, "b");
+  await Deno.link(a, link);
+  assert(await sameFile(a, link));
+  assertFalse(await sameFile(a, b));
+  assertFalse(await sameFile(a, `${dir.path}/missing`));
+  // NTFS file IDs of sequence number 40, MFT records 1000 and 1001, as Deno
+  // gives them on Windows: Number(u64), past 2^53, so one number.
+  const id = (record: bigint) => Number((40n << 48n) | record);
+  assertEquals(id(1000n), id(1001n));
+  const stats = new Map([
+    [a, {
+      ...await Deno.stat(a),
+      dev: 7,
+      ino: id(1000n),
+      birthtime: new Date(1),
+    }],
+    [b, {
+      ...await Deno.stat(b),
+      dev: 7,
+      ino: id(1001n),
+      birthtime: new Date(2),
+    }],
+  ]);
+  const stat = Deno.stat;
+  Object.defineProperty(Deno, "stat", {
+    value: (path: string) => Promise.resolve(stats.get(path)!),
+  });
+  try {
+    assertFalse(await sameFile(a, b));
+    assert(await sameFile(b, b));
+  } finally {
+    Object.defineProperty(Deno, "stat", { value: stat });
+  }
+  assert(Deno.stat === stat, "Deno.stat restored");
 });
 
 Deno.test("crawl.ts shows the control characters of a URL from its list escaped, not raw on the terminal", async () => {
