@@ -193,7 +193,8 @@ if (import.meta.main) {
     try {
       Deno.addSignalListener(signal, stop);
     } catch {
-      // SIGTERM is not supported on Windows; stdin closing still stops us.
+      // Refused (SIGTERM on Windows before Deno 2.7.6); stdin closing still
+      // stops us.
     }
   }
   // Exit when the parent closes our stdin (or dies): drain it to end of stream.

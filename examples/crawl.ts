@@ -881,7 +881,9 @@ async function main(): Promise<number> {
       Deno.addSignalListener(signal, listener);
       listeners.set(signal, listener);
     } catch {
-      // Not on this platform (SIGTERM on Windows): that signal keeps its default.
+      // Refused (Deno before 2.7.6 took no SIGTERM on Windows; 2.9 maps
+      // logoff/shutdown to it and closing the console to SIGHUP): that
+      // signal keeps its default.
     }
   }
 
