@@ -1136,7 +1136,7 @@ export class HttpClient {
    */
   close(reason?: unknown): void {
     if (this.#state !== "done" && this.#state !== "failed") {
-      this.#fail(reason ?? new Deno.errors.Interrupted("Request closed"));
+      this.#fail(reason ?? new Deno.errors.Interrupted("Request closed"), true);
     }
     // Handed over by detach(): no longer this client's to close.
     if (!this.#detached) this.#conn[kCloseNow]();
@@ -1814,9 +1814,16 @@ export class HttpClient {
     this.#tap?.end(true, null);
   }
 
-  #fail(error: unknown): void {
+  /**
+   * Ends the request with `error`; `given` when it is a caller's reason
+   * (`close(reason)`): taken as it is, never read as the server's close of a
+   * kept conn (a `ConnectionReset` passed on from elsewhere is not this
+   * conn's), so neither replayed nor reworded.
+   */
+  #fail(error: unknown, given = false): void {
     if (
-      this.#sendError !== null && Number.isNaN(this.#timings.firstByte) &&
+      !given && this.#sendError !== null &&
+      Number.isNaN(this.#timings.firstByte) &&
       ((error instanceof HttpParseError && error.code === "empty-response") ||
         error instanceof Deno.errors.ConnectionReset)
     ) {
@@ -1826,7 +1833,7 @@ export class HttpClient {
     }
     this.#sendError = null;
     // The server closed the kept conn this request went out on as it did.
-    const stale = this.#reusedConn && this.#isStale(error);
+    const stale = !given && this.#reusedConn && this.#isStale(error);
     if (stale && this.#mayReplay) {
       // The server closed an idle keep-alive conn as we reused it: nothing of the
       // response came, so the request never reached the application. Try once more.
@@ -1846,7 +1853,7 @@ export class HttpClient {
     // Not resendable, it fails on it: the server closes kept conns unseen.
     if (stale) this.#metClosedConn = true;
     if (
-      this.#reusedConn && !this.#mayReplay &&
+      !given && this.#reusedConn && !this.#mayReplay &&
       ((error instanceof HttpParseError && error.code === "empty-response") ||
         (stale && error instanceof Error && !(error instanceof HttpParseError)))
     ) {

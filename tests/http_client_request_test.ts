@@ -536,6 +536,37 @@ Deno.test("HttpClient.handle() ignores masks it did not ask for: 0 while connect
   assertEquals(client.state, "done");
 });
 
+Deno.test("HttpClient.close(reason) on a reused conn fails the request with that reason, even one of a reset's class: not replayed, not reworded", async () => {
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx");
+    await readHead(conn);
+    await untilClosed(conn); // the second request is never answered
+  });
+  for (const method of ["GET", "POST"]) {
+    const first = new HttpClient(server.url("/1"), { keepAlive: true });
+    await drive(first);
+    const conn = first.detach()!;
+    const second = new HttpClient(server.url("/2"), {
+      keepAlive: true,
+      conn,
+      method,
+      body: method === "POST" ? "x" : null,
+    });
+    // A caller passing on a reset it met elsewhere (its own client's, say).
+    const reason = new Deno.errors.ConnectionReset("the downstream reset");
+    const driven = await drive(second, {
+      onRound: () => {
+        if (second.state === "receiving") second.close(reason);
+      },
+    }).catch((e: unknown) => e);
+    assertEquals(second.state, "failed", `${method}: ${driven}`);
+    assertStrictEquals(second.error, reason, method);
+    assertStrictEquals(second.pollable, conn, `${method}: no new conn`);
+    assert(conn.closed, method);
+  }
+});
+
 Deno.test("HttpClient does not replay a request whose response had started on the reused conn", async () => {
   await using server = scriptedServer(async (conn, index) => {
     await readHead(conn);
