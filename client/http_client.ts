@@ -2080,18 +2080,22 @@ function prefixed(error: Error, prefix: string): Error {
 
 /**
  * `error` again, of its own kind and `code`, saying `message`, with itself as
- * `cause`; itself when its kind cannot be built so.
+ * `cause`; itself when its kind cannot be built so (a constructor that takes
+ * other arguments first, as `AggregateError`'s and `HttpParseError`'s do).
+ *
+ * @internal
  */
-function reworded(error: Error, message: string): Error {
+export function reworded(error: Error, message: string): Error {
   try {
     const Kind = error.constructor as new (
       message: string,
       options: ErrorOptions,
     ) => Error;
     const wrapped = new Kind(message, { cause: error });
-    if (!(wrapped instanceof Error) || wrapped.name !== error.name) {
-      return error;
-    }
+    if (
+      !(wrapped instanceof Error) || wrapped.name !== error.name ||
+      wrapped.message !== message
+    ) return error;
     // The errno ("ECONNREFUSED") that Deno's errors carry.
     const code = (error as { code?: unknown }).code;
     if (code !== undefined) (wrapped as { code?: unknown }).code = code;

@@ -7,6 +7,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
+import { reworded } from "../client/http_client.ts";
 import { RequestWriter, validateBody } from "../client/_request.ts";
 import { BodyStream, READ_AHEAD } from "../client/_body.ts";
 import { parseHttpUrl } from "../client/_http_url.ts";
@@ -534,6 +535,23 @@ Deno.test("HttpClient.handle() ignores masks it did not ask for: 0 while connect
     },
   });
   assertEquals(client.state, "done");
+});
+
+Deno.test("reworded() keeps an error whose constructor takes other arguments first, rather than build one saying [object Object]", () => {
+  // AggregateError(errors, message): Node's happy eyeballs fails so, code kept.
+  const aggregate = Object.assign(new AggregateError([new Error("a")], ""), {
+    code: "ECONNREFUSED",
+  });
+  assertStrictEquals(reworded(aggregate, "Cannot connect to x:1: "), aggregate);
+  const parse = new HttpParseError("bad-status", "Cannot parse response", 3);
+  assertStrictEquals(reworded(parse, "prefix: Cannot parse response"), parse);
+  const reset = new Deno.errors.ConnectionReset("reset");
+  (reset as { code?: string }).code = "ECONNRESET";
+  const said = reworded(reset, "reset, on a kept conn");
+  assertInstanceOf(said, Deno.errors.ConnectionReset);
+  assertEquals(said.message, "reset, on a kept conn");
+  assertEquals((said as { code?: string }).code, "ECONNRESET");
+  assertStrictEquals(said.cause, reset);
 });
 
 Deno.test("HttpClient.close(reason) on a reused conn fails the request with that reason, even one of a reset's class: not replayed, not reworded", async () => {
