@@ -4,14 +4,23 @@ import {
   assertInstanceOf,
   assertThrows,
 } from "@std/assert";
-import { brotliCompressSync, gzipSync } from "node:zlib";
-import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
+import { brotliCompressSync, constants, gzipSync } from "node:zlib";
+import { spy } from "@std/testing/mock";
+import {
+  DefaultSelector,
+  EVENT_READ,
+  fetchAll,
+  HttpClient,
+  HttpParseError,
+} from "../mod.ts";
+import { kForget } from "../client/http_client.ts";
 import {
   containsText,
   delay,
   drive,
   latin1,
   readHead,
+  recordingServer,
   scriptedServer,
   untilClosed,
   writeAll,
@@ -173,9 +182,10 @@ Deno.test("HttpClient passes Content-Encoding: identity bodies through", async (
 
 Deno.test("HttpClient decodes a 20 MiB body in slices with turns in between, with or without a sink", async () => {
   const size = 20 * 1024 * 1024;
-  // Brotli turns 20 MiB of one byte into a few dozen bytes: they arrive in one
-  // read, so only the slice budget (not the read size) can split the decoding.
-  const br = brotliCompressSync(new Uint8Array(size).fill(97));
+  // Brotli turns 20 MiB of one byte into 4 KB (quality 1; the default 11
+  // takes ~370 ms for 40 bytes): they arrive in one read, so only the slice
+  // budget (not the read size) can split the decoding.
+  const br = oneByteBr(size);
   await using server = replyServer(() =>
     response(br, "Content-Encoding: br\r\n")
   );
@@ -214,9 +224,118 @@ Deno.test("HttpClient decodes a 20 MiB body in slices with turns in between, wit
   assert(waits >= 2, `${waits} waits`);
 });
 
+/** 9 MiB of one byte as br at quality 1 (the default 11 takes ~200 ms). */
+function nineMiBBr(): Uint8Array {
+  return oneByteBr(9 * 1024 * 1024);
+}
+
+/** `size` bytes of one byte as br, at quality 1: the default 11 is ~20x slower. */
+function oneByteBr(size: number): Uint8Array {
+  return brotliCompressSync(new Uint8Array(size).fill(97), {
+    params: { [constants.BROTLI_PARAM_QUALITY]: 1 },
+  });
+}
+
+/**
+ * Drives `client` until its decoding body waits for a turn, each `handle()`
+ * called 11 ms after its select: with no decode's timer turn in the 10 ms
+ * before it (POLL_BOUND_MS), the slice that spends the decode budget waits for
+ * a zero-delay timer, not a forced-poll turn. Returns the `setTimeout` calls
+ * of those `handle()`s.
+ */
+async function untilDecodeWaits(
+  client: HttpClient,
+): Promise<{ args: unknown[]; returned?: unknown }[]> {
+  using sel = new DefaultSelector();
+  sel.register(client.pollable, client.events);
+  const timers: { args: unknown[]; returned?: unknown }[] = [];
+  try {
+    for (let i = 0; i < 20 && client.waiting === null; i++) {
+      assertEquals(client.state === "done" || client.state === "failed", false);
+      sel.modify(client.pollable, client.events);
+      const ready = await sel.select(1_000);
+      await delay(11);
+      using setTimeouts = spy(globalThis, "setTimeout");
+      client.handle(ready.length > 0 ? ready[0]![1] : 0);
+      timers.push(...setTimeouts.calls);
+    }
+  } finally {
+    sel.unregister(client.pollable);
+  }
+  return timers;
+}
+
+Deno.test("HttpClient closed while a decoding body waits for its zero-delay timer turn clears that timer: the wait never settles", async () => {
+  // 9 MiB of one byte, a few dozen bytes as br: one read, and more than the
+  // 8 MiB a handle() decodes before it waits.
+  const br = nineMiBBr();
+  await using server = replyServer(() =>
+    response(br, "Content-Encoding: br\r\n")
+  );
+  const client = new HttpClient(server.url("/"), { timeout: 5_000 });
+  const timers = await untilDecodeWaits(client);
+  const waiting = client.waiting;
+  assert(waiting !== null);
+  assertEquals(client.state, "receiving");
+  assertEquals(timers.map((call) => call.args[1]), [0], "the timer turn");
+  using clears = spy(globalThis, "clearTimeout");
+  client.close();
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.Interrupted);
+  assert(
+    clears.calls.some((call) => call.args[0] === timers[0]!.returned),
+    "its timer was cleared",
+  );
+  // Left to fire, the timer would settle the wait within a few ms.
+  let settled = false;
+  waiting.then(() => settled = true);
+  await delay(20);
+  assertEquals(settled, false, "the wait settled: its timer was left");
+});
+
+Deno.test("HttpClient whose total timeout passes during a decoding slice that took the timer turn fails TimedOut and clears that timer", async () => {
+  const br = nineMiBBr();
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    // The response comes after the total timeout: read, it is decoded, then
+    // the request fails, as its body is not whole.
+    await delay(80);
+    await writeAll(conn, response(br, "Content-Encoding: br\r\n"));
+    await untilClosed(conn);
+  });
+  const client = new HttpClient(server.url("/"), { timeout: 60 });
+  using sel = new DefaultSelector();
+  sel.register(client.pollable, client.events);
+  const clears: unknown[] = [];
+  let timer: unknown = undefined;
+  try {
+    for (let i = 0; i < 20; i++) {
+      if (client.state === "done" || client.state === "failed") break;
+      sel.modify(client.pollable, client.events);
+      // Past the deadline: only a READ wakes it (no handle(0) before).
+      const ready = await sel.select(1_000);
+      if (ready.length === 0) continue;
+      await delay(11);
+      using setTimeouts = spy(globalThis, "setTimeout");
+      using clearTimeouts = spy(globalThis, "clearTimeout");
+      client.handle(ready[0]![1]);
+      for (const call of setTimeouts.calls) {
+        if (call.args[1] === 0) timer = call.returned;
+      }
+      clears.push(...clearTimeouts.calls.map((call) => call.args[0]));
+    }
+  } finally {
+    sel.unregister(client.pollable);
+  }
+  assertEquals(client.state, "failed");
+  assertInstanceOf(client.error, Deno.errors.TimedOut);
+  assert(timer !== undefined, "the slice took the timer turn");
+  assert(clears.includes(timer), "its timer was cleared");
+});
+
 Deno.test("fetchAll() decoding a 20 MiB body to a sink whose write() is synchronous lets timers run in between, though the sink is ready again within microtasks", async () => {
   const size = 20 * 1024 * 1024;
-  const br = brotliCompressSync(new Uint8Array(size).fill(97));
+  const br = oneByteBr(size);
   await using server = replyServer(() =>
     response(br, "Content-Encoding: br\r\n")
   );
@@ -612,4 +731,36 @@ Deno.test("HttpClient with a sink that is not ready after each write reads the r
   // of the conn's read buffer are arrays of their own.
   const direct = chunks.filter((c) => c.buffer.byteLength > c.length).length;
   assert(direct > 0, `${chunks.length} chunks, none read directly`);
+});
+
+Deno.test("HttpClient[kForget]() on a request not yet done or failed changes nothing: called at every step, the POST still goes out whole and its response stands", async () => {
+  await using server = recordingServer(
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+  );
+  const client = new HttpClient(server.url("/up"), {
+    method: "POST",
+    body: "payload",
+    timeout: 500,
+  });
+  const states = new Set<string>();
+  await drive(client, {
+    onRound: () => {
+      // drive() calls this once more after the end: not then.
+      if (client.state === "done" || client.state === "failed") return;
+      states.add(client.state);
+      client[kForget]();
+    },
+  });
+  assertEquals(client.state, "done", String(client.error));
+  assert(
+    states.has("connecting") && states.has("receiving"),
+    [...states].join(),
+  );
+  assertEquals(latin1(client.response!.body), "hello");
+  assertEquals(server.requests.length, 1);
+  assert(server.requests[0]!.text.startsWith("POST /up HTTP/1.1\r\n"));
+  assert(server.requests[0]!.text.endsWith("\r\n\r\npayload"));
+  // Done, it forgets.
+  client[kForget]();
+  assertEquals(client.response, null);
 });

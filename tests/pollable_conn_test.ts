@@ -372,6 +372,38 @@ Deno.test("PollableConn.connect() leaves no listener on a long-lived signal once
   }
 });
 
+Deno.test("PollableConn.connect() refused with a signal takes its listener off the signal: a later abort leaves the refusal as its error", async () => {
+  const closed = listenTcp();
+  const port = closed.addr.port;
+  closed.close();
+  const controller = new AbortController();
+  const { signal } = controller;
+  using conn = PollableConn.connect({ hostname: "127.0.0.1", port, signal });
+  assertEquals(getEventListeners(signal, "abort").length, 1);
+  await connected(conn);
+  const refusal = conn.error;
+  assert(refusal instanceof Deno.errors.ConnectionRefused, String(refusal));
+  assertEquals(getEventListeners(signal, "abort").length, 0);
+  controller.abort(new Error("stop"));
+  assertStrictEquals(conn.error, refusal);
+});
+
+Deno.test("PollableConn.connect() with signal: null connects, as Deno.connect ignores a null signal", async () => {
+  using listener = listenTcp();
+  using conn = PollableConn.connect(
+    {
+      hostname: "127.0.0.1",
+      port: listener.addr.port,
+      signal: null,
+    } as unknown as Deno.ConnectOptions,
+  );
+  await connected(conn);
+  assertStrictEquals(conn.error, null);
+  using peer = await listener.accept();
+  assertEquals(conn.send("x"), 1);
+  assertEquals(await readExactly(peer, 1), new Uint8Array([120]));
+});
+
 Deno.test("PollableConn.connect() and connectTls() throw TypeError naming the value when options is not an object", () => {
   for (const bad of [undefined, null, 3, "127.0.0.1:80"]) {
     assertThrows(

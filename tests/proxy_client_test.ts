@@ -714,3 +714,28 @@ Deno.test("HttpClient through a tunnel tries the default roots on a new tunnel w
     `CONNECT 127.0.0.1:${tls.port} HTTP/1.1`,
   ]);
 });
+
+Deno.test("HttpClient whose TLS handshake through a tunnel fails names the origin's host:port, not the proxy, with the error's kind and code and it as cause", async () => {
+  const tls = origin(true);
+  await using _ = tls.server;
+  await using proxy = startMiniProxy();
+  // No caCerts: the test CA is no default root, one tunnel fails.
+  const client = await drive(`${tls.base}/length/1`, { proxy: proxy.url });
+  assertEquals(client.state, "failed");
+  const error = client.error as Error & { code?: string };
+  assertInstanceOf(error, Deno.errors.InvalidData);
+  assert(
+    error.message.startsWith(`Cannot connect to 127.0.0.1:${tls.port}: `),
+    error.message,
+  );
+  assertInstanceOf(error.cause, Deno.errors.InvalidData);
+  assertEquals(
+    error.message,
+    `Cannot connect to 127.0.0.1:${tls.port}: ${
+      (error.cause as Error).message
+    }`,
+  );
+  assertEquals(error.code, (error.cause as { code?: string }).code);
+  assert(error.code !== undefined);
+  assertEquals(proxy.requests, [`CONNECT 127.0.0.1:${tls.port} HTTP/1.1`]);
+});

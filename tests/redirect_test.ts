@@ -313,3 +313,16 @@ Deno.test("fetchAll() names where a connect failed, as curl does: a redirect's r
   }
   assertEquals(results[0]!.url, server.url("/moved"));
 });
+
+Deno.test('fetchAll() of a host whose name does not resolve names it once: the lookup\'s "Cannot connect to" is not prefixed again with host:port', async () => {
+  const [result] = await fetchAll(["http://selectors-test.invalid:8/"], {
+    retry: { limit: 0 },
+  });
+  assert(result !== undefined && !result.ok);
+  const error = result.error as Error;
+  assert(
+    error.message.startsWith('Cannot connect to "selectors-test.invalid": '),
+    error.message,
+  );
+  assertEquals(error.message.split("Cannot connect to").length, 2);
+});

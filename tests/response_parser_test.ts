@@ -1036,6 +1036,35 @@ Deno.test("ResponseParser.keepAliveTimeout reads Keep-Alive's timeout= parameter
   assertStrictEquals(timeoutOf("Connection: keep-alive, timeout=3\r\n"), -1);
 });
 
+Deno.test("ResponseParser.keepAliveTimeout reads a ; list without spaces, with tabs, empty parameters, mixed with a , list, the smallest timeout of all", () => {
+  const timeoutOf = (value: string) => {
+    const parser = new ResponseParser();
+    parser.receive(
+      bytesOf(
+        `HTTP/1.1 200 OK\r\nKeep-Alive: ${value}\r\nContent-Length: 0\r\n\r\n`,
+      ),
+    );
+    assert(parser.done);
+    return parser.keepAliveTimeout;
+  };
+  const cases: [string, number][] = [
+    ["max=100;timeout=5", 5_000],
+    ["max=1;\ttimeout=2\t;max=3", 2_000],
+    [";timeout=4", 4_000],
+    ["timeout=5;;max=1", 5_000],
+    ["timeout=9; timeout=3", 3_000],
+    ["max=1; timeout=9, timeout=3; max=2", 3_000],
+    ["timeout=3, max=1; timeout=7", 3_000],
+    ["timeout=5;max=1;timeout=x", 5_000],
+    ["timeout=5 max=1", -1],
+    ["max=1;timeout", -1],
+    [";", -1],
+  ];
+  for (const [value, ms] of cases) {
+    assertStrictEquals(timeoutOf(value), ms, value);
+  }
+});
+
 Deno.test("ResponseParser.keepAliveTimeout is -1 until the final head is whole, though its Keep-Alive field came", () => {
   const parser = new ResponseParser();
   // The field is whole once the next one starts (no obs-fold follows it).

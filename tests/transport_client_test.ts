@@ -2,6 +2,7 @@ import * as tls from "node:tls";
 import {
   assert,
   assertEquals,
+  assertInstanceOf,
   assertRejects,
   assertStringIncludes,
   assertThrows,
@@ -178,6 +179,25 @@ Deno.test("fetchAll() with unixSocket tries the default roots on a new conn when
     for (const socket of sockets) socket.destroy();
     await new Promise((done) => server.close(done));
   }
+});
+
+Deno.test("fetchAll() with unixSocket whose path has no socket names the socket, not the URL's host, in its error, of its own kind and code with Deno's as cause", async () => {
+  using dir = tempDir();
+  const path = dir.path("none.sock");
+  const [result] = await fetchAll(["http://docker/"], { unixSocket: path });
+  assert(result !== undefined && !result.ok);
+  const error = result.error as Error & { code?: string };
+  assertInstanceOf(error, Deno.errors.NotFound);
+  assertEquals(
+    error.message,
+    `Cannot connect to unix socket ${path}: No such file or directory (os error 2)`,
+  );
+  assertEquals(error.code, "ENOENT");
+  assertInstanceOf(error.cause, Deno.errors.NotFound);
+  assertEquals(
+    (error.cause as Error).message,
+    "No such file or directory (os error 2)",
+  );
 });
 
 Deno.test("HttpClient with unixSocket refuses an empty path before connecting", () => {
