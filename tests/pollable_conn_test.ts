@@ -288,25 +288,8 @@ Deno.test("PollableConn.connect() whose signal aborts during the connect release
 
 Deno.test("PollableConn.connect() whose signal aborts as the connect completes closes the new connection and fails with its reason", async () => {
   using listener = listenTcp();
-  const connect = Deno.connect;
-  const completing = Promise.withResolvers<void>();
-  let made: Deno.Conn | undefined;
-  // Deno.connect as Deno 2.9.6 has it, with the abort landing between the
-  // op's completion and its continuation, as a loaded loop makes it.
-  using _ = stub(
-    Deno,
-    "connect",
-    (async (options: Deno.ConnectOptions & { signal?: AbortSignal }) => {
-      const { signal, ...rest } = options;
-      try {
-        made = await connect(rest);
-        await completing.promise;
-        return made;
-      } finally {
-        signal?.throwIfAborted();
-      }
-    }) as typeof Deno.connect,
-  );
+  // The abort lands between the op's completion and its continuation.
+  using held = heldConnect();
   const controller = new AbortController();
   using conn = PollableConn.connect({
     hostname: "127.0.0.1",
@@ -318,15 +301,11 @@ Deno.test("PollableConn.connect() whose signal aborts as the connect completes c
   using peer = await within(listener.accept(), 5000, "accept");
   const reason = new Error("stop");
   controller.abort(reason);
-  completing.resolve();
-  try {
-    assertEquals(
-      await within(readAll(peer), 100, "read to EOF"),
-      new Uint8Array(),
-    );
-  } finally {
-    if (made !== undefined) closeQuietly(made);
-  }
+  held.release();
+  assertEquals(
+    await within(readAll(peer), 100, "read to EOF"),
+    new Uint8Array(),
+  );
   assertEquals(maskOf(await sel.select(100), conn), EVENT_WRITE);
   assertStrictEquals(conn.error, reason);
   assertStrictEquals(conn.remoteAddr, null);
@@ -968,42 +947,20 @@ for (const tls of [false, true]) {
     } completes its TCP connect closes the new connection, though Deno.connect then throws it away`,
     async () => {
       using listener = listenTcp();
-      const connect = Deno.connect;
-      const closing = Promise.withResolvers<void>();
-      let made: Deno.Conn | undefined;
-      // Deno.connect as Deno 2.9.6 has it (`try { await op; return conn }
-      // finally { signal.throwIfAborted() }`), with close() landing between the
-      // op's completion and its continuation, as a loaded loop makes it: a
+      // close() lands between the op's completion and its continuation: a
       // fetchAll() aborted early left every conn still connecting open.
-      using _ = stub(
-        Deno,
-        "connect",
-        (async (options: Deno.ConnectOptions & { signal?: AbortSignal }) => {
-          const { signal, ...rest } = options;
-          try {
-            made = await connect(rest);
-            await closing.promise;
-            return made;
-          } finally {
-            signal?.throwIfAborted();
-          }
-        }) as typeof Deno.connect,
-      );
+      using held = heldConnect();
       const addr = { hostname: "127.0.0.1", port: listener.addr.port };
       const conn = tls
         ? PollableConn.connectTls(addr)
         : PollableConn.connect(addr);
       using peer = await within(listener.accept(), 5000, "accept");
       conn.close();
-      closing.resolve();
-      try {
-        assertEquals(
-          await within(readAll(peer), 100, "read to EOF"),
-          new Uint8Array(),
-        );
-      } finally {
-        if (made !== undefined) closeQuietly(made);
-      }
+      held.release();
+      assertEquals(
+        await within(readAll(peer), 100, "read to EOF"),
+        new Uint8Array(),
+      );
     },
   );
 }
@@ -1430,3 +1387,37 @@ Deno.test("PollableConn read buffers of idle conns opened among busy ones are th
   const { held } = JSON.parse(stdout);
   assertLessOrEqual(held, 1048576, `${(held / 1024).toFixed(0)} KiB held`);
 });
+
+/**
+ * `Deno.connect` stubbed as Deno 2.9.6 has it (`try { await op; return conn }
+ * finally { signal.throwIfAborted() }`), its continuation held until
+ * `release()`: what lands meanwhile (an abort, a `close()`) lands between the
+ * op's completion and it, as on a loaded loop. Disposing restores it and
+ * closes the connection the op made, if the code under test did not.
+ */
+function heldConnect(): Disposable & { release(): void } {
+  const connect = Deno.connect;
+  const held = Promise.withResolvers<void>();
+  let made: Deno.Conn | undefined;
+  const connecting = stub(
+    Deno,
+    "connect",
+    (async (options: Deno.ConnectOptions & { signal?: AbortSignal }) => {
+      const { signal, ...rest } = options;
+      try {
+        made = await connect(rest);
+        await held.promise;
+        return made;
+      } finally {
+        signal?.throwIfAborted();
+      }
+    }) as typeof Deno.connect,
+  );
+  return {
+    release: () => held.resolve(),
+    [Symbol.dispose]() {
+      connecting.restore();
+      if (made !== undefined) closeQuietly(made);
+    },
+  };
+}
