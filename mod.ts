@@ -57,7 +57,10 @@ export {
   Selector,
   SelectorMapping,
 } from "./selector/selector.ts";
-export { HttpParseError } from "./client/http_parse_error.ts";
+export {
+  HttpParseError,
+  type HttpParseErrorCode,
+} from "./client/http_parse_error.ts";
 export { ProxyError } from "./client/proxy_error.ts";
 export type {
   HttpExchangeEnd,

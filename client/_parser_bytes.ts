@@ -6,7 +6,7 @@
  * @module
  */
 
-import { HttpParseError } from "./http_parse_error.ts";
+import { HttpParseError, type HttpParseErrorCode } from "./http_parse_error.ts";
 
 export const HTAB = 9;
 export const LF = 10;
@@ -142,7 +142,7 @@ function quoteCodes(
 
 /** The error for `code`, its message ending with the stream offset. */
 export function parseError(
-  code: string,
+  code: HttpParseErrorCode,
   detail: string,
   offset: number,
 ): HttpParseError {
@@ -154,7 +154,11 @@ export function parseError(
 }
 
 /** Throws {@linkcode parseError}. */
-export function fail(code: string, detail: string, offset: number): never {
+export function fail(
+  code: HttpParseErrorCode,
+  detail: string,
+  offset: number,
+): never {
   throw parseError(code, detail, offset);
 }
 
@@ -166,7 +170,7 @@ export function fail(code: string, detail: string, offset: number): never {
  */
 export function unexpected(
   b: number,
-  code: string,
+  code: HttpParseErrorCode,
   detail: string,
   offset: number,
   where: string,

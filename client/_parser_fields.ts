@@ -351,7 +351,7 @@ export class FieldSection {
     if (b === 0 || b === CR) {
       unexpected(
         b,
-        "",
+        "invalid-header-name", // never used: b is NUL or CR
         "",
         offset + i - start,
         `header line ${quote(bytes, start, end)}`,

@@ -273,7 +273,10 @@ function checkedField(name: unknown, value: unknown): [string, string] {
  * (the request fails on them once it is built).
  */
 export function callerProxyAuthorization(
-  options: { headers?: HeadersInit; [kRequestWriter]?: RequestWriter },
+  options: {
+    headers?: HeadersInit | undefined;
+    [kRequestWriter]?: RequestWriter;
+  },
 ): string | null {
   const writer = options[kRequestWriter];
   if (writer !== undefined) return writer.proxyAuthorization;

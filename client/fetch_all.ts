@@ -27,13 +27,13 @@ import { Crawl } from "./_crawl.ts";
  * console.log(spec.method);
  * ```
  */
-export interface RequestSpec {
+export interface RequestSpec<T = unknown> {
   /** The URL, `http:` or `https:`. */
   url: string | URL;
   /** The method, instead of the crawl's. */
-  method?: string;
+  method?: string | undefined;
   /** Header fields set over the crawl's (a field given here replaces the crawl's field of that name). */
-  headers?: HeadersInit;
+  headers?: HeadersInit | undefined;
   /**
    * The request content: a string (UTF-8), bytes, or a stream (sent chunked, and
    * never retried or replayed on a redirect, since it cannot be sent twice).
@@ -41,11 +41,11 @@ export interface RequestSpec {
    * before any connection when the source is an array; a spec read from an
    * iterator fails that URL alone.
    */
-  body?: RequestBody;
+  body?: RequestBody | undefined;
   /** Milliseconds for the whole attempt, instead of the crawl's `timeout`. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** The most body bytes accepted, instead of the crawl's. */
-  maxResponseBytes?: number;
+  maxResponseBytes?: number | undefined;
   /**
    * Where the body goes as it arrives, instead of `response.body`. It gets the
    * final response's body only: the bodies of redirects followed and of
@@ -60,24 +60,25 @@ export interface RequestSpec {
    */
   sink?:
     | WritableStream<Uint8Array>
-    | ((url: string) => WritableStream<Uint8Array>);
+    | ((url: string) => WritableStream<Uint8Array>)
+    | undefined;
   /**
    * The HTTP proxy for this URL, instead of the crawl's `proxy` (see
    * {@linkcode FetchAllOptions.proxy}).
    *
    * @default {the crawl's proxy}
    */
-  proxy?: string | URL | "env";
+  proxy?: string | URL | "env" | undefined;
   /**
    * The Unix socket for this URL, instead of the crawl's `unixSocket`.
    *
    * @default {the crawl's unixSocket}
    */
-  unixSocket?: string;
+  unixSocket?: string | undefined;
   /** Taps the raw bytes of this URL's exchanges, instead of the crawl's `tap`. */
-  tap?: HttpTap;
-  /** Any value, handed back unchanged as the result's `data`. */
-  data?: unknown;
+  tap?: HttpTap | undefined;
+  /** Any value, handed back unchanged as the result's `data` (typed `T` there). */
+  data?: T | undefined;
 }
 
 /**
@@ -126,7 +127,9 @@ export interface FetchTimings {
 }
 
 /**
- * The outcome for one URL: a response, or why there is none.
+ * The outcome for one URL: a response, or why there is none. `T` is the type
+ * of the `data` given in the {@linkcode RequestSpec}s: a URL given without one
+ * has `data` `undefined`.
  *
  * @example
  * ```ts
@@ -147,7 +150,7 @@ export interface FetchTimings {
  * }));
  * ```
  */
-export type FetchResult =
+export type FetchResult<T = unknown> =
   | {
     /** The input URL as given, except that a password in it reads `***`. */
     url: string;
@@ -156,7 +159,7 @@ export type FetchResult =
     /** The response. */
     response: HttpResponse;
     /** The `data` of the URL's {@linkcode RequestSpec}, else `undefined`. */
-    data: unknown;
+    data: T | undefined;
     /** Attempts made: 1 plus the retries (0 for a URL that never started). */
     attempts: number;
     /** Where the time went. */
@@ -170,7 +173,7 @@ export type FetchResult =
     /** Why: a `TypeError` for a bad URL or request, an `HttpParseError`, a connection error, `Deno.errors.TimedOut`, or the abort reason. */
     error: unknown;
     /** The `data` of the URL's {@linkcode RequestSpec}, else `undefined`. */
-    data: unknown;
+    data: T | undefined;
     /** Attempts made: 1 plus the retries (0 for a URL that never started). */
     attempts: number;
     /** Where the time went. */
@@ -194,11 +197,11 @@ export type FetchResult =
  * console.log(slowest([]));
  * ```
  */
-export interface FetchEntry {
+export interface FetchEntry<T = unknown> {
   /** The URL's position in the source, counting from 0 in source order. */
   index: number;
   /** The outcome. */
-  result: FetchResult;
+  result: FetchResult<T>;
   /** Milliseconds from its first attempt's start to its end (`result.timings.total`). */
   elapsed: number;
 }
@@ -225,13 +228,13 @@ export interface FetchEntry {
  * console.log(options.concurrency);
  * ```
  */
-export interface FetchAllOptions {
+export interface FetchAllOptions<T = unknown> {
   /**
    * How many URLs are in flight at once (a positive integer).
    *
    * @default {64}
    */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /**
    * How many pulled URLs may wait for their origin's slot: the source is read
    * lazily, in order, never more than `concurrency + maxQueued` URLs ahead of
@@ -241,25 +244,25 @@ export interface FetchAllOptions {
    *
    * @default {4 * concurrency}
    */
-  maxQueued?: number;
+  maxQueued?: number | undefined;
   /** Per-origin limits: see {@linkcode PerOriginOptions}. */
-  perOrigin?: PerOriginOptions;
+  perOrigin?: PerOriginOptions | undefined;
   /** Retries and their backoff: see {@linkcode RetryOptions}. */
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
   /**
    * Milliseconds for each attempt, from connect to its last body byte, redirects
    * included; `Infinity` for none. Fails with `Deno.errors.TimedOut` ("total").
    *
    * @default {30000}
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Milliseconds for TCP + TLS; the socket is closed at the deadline. Fails with
    * `Deno.errors.TimedOut` ("connect").
    *
    * @default {10000}
    */
-  connectTimeout?: number;
+  connectTimeout?: number | undefined;
   /**
    * The longest silence while waiting for response bytes, in milliseconds. Fails
    * with `Deno.errors.TimedOut` ("idle"). A request body the server stops
@@ -269,21 +272,21 @@ export interface FetchAllOptions {
    *
    * @default {Infinity}
    */
-  idleTimeout?: number;
+  idleTimeout?: number | undefined;
   /**
    * Headers sent with every request. Unless set here, requests carry `Host`
    * from the URL, `User-Agent: selectors-deno/0.1`, `Accept` for any media type
    * and the `Accept-Encoding` of `decompress`.
    */
-  headers?: HeadersInit;
+  headers?: HeadersInit | undefined;
   /**
    * The method of every request.
    *
    * @default {"GET"}
    */
-  method?: string;
+  method?: string | undefined;
   /** A body sent with every request (a string is sent as UTF-8). */
-  body?: RequestBody;
+  body?: RequestBody | undefined;
   /**
    * Where the body goes as it arrives, instead of `response.body`; mostly set per
    * URL, in a {@linkcode RequestSpec}. A sink takes one body and is closed at
@@ -294,19 +297,20 @@ export interface FetchAllOptions {
    */
   sink?:
     | WritableStream<Uint8Array>
-    | ((url: string) => WritableStream<Uint8Array>);
+    | ((url: string) => WritableStream<Uint8Array>)
+    | undefined;
   /**
    * The most body bytes accepted per response, counted on the wire and again
    * after decoding, so a decompression bomb stops at the limit.
    *
    * @default {Infinity}
    */
-  maxResponseBytes?: number;
+  maxResponseBytes?: number | undefined;
   /**
    * Aborts the whole crawl: nothing more is read from the source, URLs read and
    * unfinished fail with `signal.reason`, and every connection is closed.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Called once per finished URL, with how many are done and the total: the
    * number of URLs when the source is an array, else how many were read so far.
@@ -317,7 +321,9 @@ export interface FetchAllOptions {
    * on the crawl's loop, which reads no socket meanwhile: synchronous work
    * longer than `idleTimeout` may time out a request whose bytes were waiting.
    */
-  onProgress?: (done: number, total: number, result: FetchResult) => void;
+  onProgress?:
+    | ((done: number, total: number, result: FetchResult<T>) => void)
+    | undefined;
   /**
    * `"follow"` redirects (up to 20, like `fetch`), return them as responses
    * (`"manual"`), or fail on them (`"error"`). A `Location` that is not an
@@ -326,7 +332,7 @@ export interface FetchAllOptions {
    *
    * @default {"follow"}
    */
-  redirect?: "follow" | "manual" | "error";
+  redirect?: "follow" | "manual" | "error" | undefined;
   /**
    * Reuse connections per origin (HTTP/1.1 persistent connections); `false` sends
    * `Connection: close` and opens one connection per request, like the original
@@ -334,13 +340,13 @@ export interface FetchAllOptions {
    *
    * @default {true}
    */
-  keepAlive?: boolean;
+  keepAlive?: boolean | undefined;
   /**
    * The most idle connections kept per origin when `keepAlive` is on.
    *
    * @default {concurrency}
    */
-  maxIdlePerOrigin?: number;
+  maxIdlePerOrigin?: number | undefined;
   /**
    * The most idle connections kept over all origins when `keepAlive` is on:
    * past it, the one idle longest is closed, so a crawl over many hosts keeps
@@ -348,7 +354,7 @@ export interface FetchAllOptions {
    *
    * @default {max(100, 2 × concurrency)}
    */
-  maxIdle?: number;
+  maxIdle?: number | undefined;
   /**
    * Decode `gzip`, `deflate`, `br` and `zstd` bodies. Requests ask for them
    * (`Accept-Encoding: gzip, deflate, br, zstd`) unless `headers` set
@@ -358,9 +364,9 @@ export interface FetchAllOptions {
    *
    * @default {true}
    */
-  decompress?: boolean;
+  decompress?: boolean | undefined;
   /** Extra CA certificates (PEM) for https. */
-  caCerts?: string[];
+  caCerts?: string[] | undefined;
   /**
    * A client certificate chain (PEM) for https servers that require one
    * (mutual TLS), sent to every https origin of the crawl; needs `key`. PEM
@@ -369,13 +375,13 @@ export interface FetchAllOptions {
    *
    * @default {undefined} no client certificate
    */
-  cert?: string;
+  cert?: string | undefined;
   /**
    * The private key (PEM) of `cert`.
    *
    * @default {undefined}
    */
-  key?: string;
+  key?: string | undefined;
   /**
    * An HTTP proxy for every URL, `http://[user:password@]host[:port]` (port
    * 80 by default): `http:` URLs go to it in absolute-form over kept-alive
@@ -392,7 +398,7 @@ export interface FetchAllOptions {
    *
    * @default {undefined} no proxy
    */
-  proxy?: string | URL | "env";
+  proxy?: string | URL | "env" | undefined;
   /**
    * Sends every request over this Unix socket, `Host` from the URL (curl's
    * `--unix-socket`); conns are pooled by socket and origin. Needs (Deno 2.9)
@@ -400,12 +406,12 @@ export interface FetchAllOptions {
    *
    * @default {undefined} TCP
    */
-  unixSocket?: string;
+  unixSocket?: string | undefined;
   /**
    * Taps the raw bytes of every exchange (each hop and each attempt), for an
    * archiver such as a WARC writer: see {@linkcode HttpTap}.
    */
-  tap?: HttpTap;
+  tap?: HttpTap | undefined;
 }
 
 /**
@@ -430,26 +436,26 @@ export interface RetryOptions {
    *
    * @default {0}
    */
-  limit?: number;
+  limit?: number | undefined;
   /**
    * The statuses retried.
    *
    * @default {[408, 429, 500, 502, 503, 504]}
    */
-  statuses?: number[];
+  statuses?: readonly number[] | undefined;
   /**
    * The first backoff's upper bound, in milliseconds (finite).
    *
    * @default {250}
    */
-  baseDelay?: number;
+  baseDelay?: number | undefined;
   /**
    * The longest wait, backoff, `Retry-After` or origin pause, in milliseconds
    * (finite: a `RangeError` for `Infinity`).
    *
    * @default {30000}
    */
-  maxDelay?: number;
+  maxDelay?: number | undefined;
 }
 
 /**
@@ -474,7 +480,7 @@ export interface PerOriginOptions {
    *
    * @default {Infinity}
    */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /**
    * Least milliseconds between the starts of two requests to one origin,
    * counted from the first one's start and, once its conn is kept for the
@@ -490,7 +496,7 @@ export interface PerOriginOptions {
    *
    * @default {0}
    */
-  delay?: number | ((origin: string) => number);
+  delay?: (number | ((origin: string) => number)) | undefined;
 }
 
 /**
@@ -507,9 +513,9 @@ export interface PerOriginOptions {
  * console.log(sources.length);
  * ```
  */
-export type CrawlSource =
-  | Iterable<string | URL | RequestSpec>
-  | AsyncIterable<string | URL | RequestSpec>;
+export type CrawlSource<T = unknown> =
+  | Iterable<string | URL | RequestSpec<T>>
+  | AsyncIterable<string | URL | RequestSpec<T>>;
 
 /**
  * Fetches many URLs concurrently on one selector and resolves to one result per
@@ -565,6 +571,22 @@ export type CrawlSource =
  * @throws The source's own error (as a rejection), when reading it throws: once
  *   the URLs read before it have finished, none cut short.
  */
+export function fetchAll<T>(
+  source: CrawlSource<T>,
+  options?: FetchAllOptions<T>,
+): Promise<FetchResult<T>[]>;
+/**
+ * {@linkcode fetchAll} of a source whose specs carry `data` of different
+ * types: `data` is `unknown` in the results.
+ *
+ * @param source The URLs or {@linkcode RequestSpec}s.
+ * @param options As above.
+ * @returns One result per URL, in source order.
+ */
+export function fetchAll(
+  source: CrawlSource,
+  options?: FetchAllOptions,
+): Promise<FetchResult[]>;
 export async function fetchAll(
   source: CrawlSource,
   options: FetchAllOptions = {},
@@ -619,6 +641,22 @@ export async function fetchAll(
  * @throws The source's own error, when reading it throws: after the results of
  *   the URLs read before it, each finished.
  */
+export function fetchEach<T>(
+  source: CrawlSource<T>,
+  options?: FetchAllOptions<T>,
+): AsyncGenerator<FetchEntry<T>, void, undefined>;
+/**
+ * {@linkcode fetchEach} of a source whose specs carry `data` of different
+ * types: `data` is `unknown` in the results.
+ *
+ * @param source The URLs or {@linkcode RequestSpec}s.
+ * @param options As above.
+ * @returns The finished URLs, in completion order.
+ */
+export function fetchEach(
+  source: CrawlSource,
+  options?: FetchAllOptions,
+): AsyncGenerator<FetchEntry, void, undefined>;
 export function fetchEach(
   source: CrawlSource,
   options: FetchAllOptions = {},

@@ -142,14 +142,14 @@ export interface HttpClientOptions {
    *
    * @default {"GET"}
    */
-  method?: string;
+  method?: string | undefined;
   /**
    * Extra request headers. `Host` is derived from the URL unless given here; URL
    * credentials are sent as `Authorization: Basic` unless `Authorization` is given.
    * Unless set here, requests carry `User-Agent: selectors-deno/0.1`,
    * `Accept` for any media type and `Accept-Encoding: gzip, deflate, br, zstd`.
    */
-  headers?: HeadersInit;
+  headers?: HeadersInit | undefined;
   /**
    * A request body: a string (sent as UTF-8), a `Uint8Array` or an `ArrayBuffer`
    * (copied, sent with `Content-Length`), or a `ReadableStream<Uint8Array>` (sent
@@ -165,7 +165,8 @@ export interface HttpClientOptions {
     | Uint8Array
     | ArrayBuffer
     | ReadableStream<Uint8Array>
-    | null;
+    | null
+    | undefined;
   /**
    * Milliseconds for the whole attempt, from connect to the last body byte;
    * `Infinity` for none. Checked on every {@linkcode HttpClient.handle} call; a
@@ -173,7 +174,7 @@ export interface HttpClientOptions {
    *
    * @default {30000}
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Milliseconds for TCP connect and TLS handshake (through a proxy: the
    * connect to the proxy, its answer to `CONNECT` and the TLS handshake over
@@ -183,20 +184,20 @@ export interface HttpClientOptions {
    *
    * @default {10000}
    */
-  connectTimeout?: number;
+  connectTimeout?: number | undefined;
   /**
    * The longest silence, in milliseconds, while waiting for response bytes (time
    * spent waiting for a `sink` does not count).
    *
    * @default {Infinity}
    */
-  idleTimeout?: number;
+  idleTimeout?: number | undefined;
   /**
    * The most body bytes accepted, counted on the wire and again after decoding.
    *
    * @default {Infinity}
    */
-  maxResponseBytes?: number;
+  maxResponseBytes?: number | undefined;
   /**
    * Decode `gzip`, `deflate`, `br` and `zstd` bodies. Requests ask for them
    * unless `Accept-Encoding` is set, whether or not this is on (one with a
@@ -206,16 +207,16 @@ export interface HttpClientOptions {
    *
    * @default {true}
    */
-  decompress?: boolean;
+  decompress?: boolean | undefined;
   /**
    * Keep the connection open after the response for another request (taken with
    * {@linkcode HttpClient.detach}); `false` sends `Connection: close`.
    *
    * @default {false}
    */
-  keepAlive?: boolean;
+  keepAlive?: boolean | undefined;
   /** Extra CA certificates (PEM) for https, e.g. a private CA. */
-  caCerts?: string[];
+  caCerts?: string[] | undefined;
   /**
    * A client certificate chain (PEM) for https servers that require one
    * (mutual TLS); needs `key`. Both are checked before any connection: PEM
@@ -224,13 +225,13 @@ export interface HttpClientOptions {
    *
    * @default {undefined} no client certificate
    */
-  cert?: string;
+  cert?: string | undefined;
   /**
    * The private key (PEM) of `cert`; needs `cert`.
    *
    * @default {undefined}
    */
-  key?: string;
+  key?: string | undefined;
   /**
    * An HTTP proxy, `http://[user:password@]host[:port]` (port 80 by default):
    * `http:` URLs are sent to it in absolute-form, `https:` URLs through a
@@ -248,7 +249,7 @@ export interface HttpClientOptions {
    *
    * @default {undefined} no proxy
    */
-  proxy?: string | URL | "env";
+  proxy?: string | URL | "env" | undefined;
   /**
    * Sends the request over this Unix socket instead of TCP, with `Host` from
    * the URL (curl's `--unix-socket`); an `https:` URL speaks TLS over it.
@@ -256,7 +257,7 @@ export interface HttpClientOptions {
    *
    * @default {undefined} TCP to the URL's host
    */
-  unixSocket?: string;
+  unixSocket?: string | undefined;
   /**
    * Where the body goes as it arrives (decoded unless `decompress: false`),
    * instead of `response.body`, which is then empty. It is closed after the last
@@ -264,18 +265,18 @@ export interface HttpClientOptions {
    * the error if the request fails. While its writer is not ready the request
    * reads nothing more: see {@linkcode HttpClient.waiting}.
    */
-  sink?: WritableStream<Uint8Array>;
+  sink?: WritableStream<Uint8Array> | undefined;
   /**
    * An idle keep-alive connection to the same origin to send on. If the server
    * closed it before any byte of the response came back, the request is sent once
    * more on a fresh connection (idempotent methods with a replayable body only).
    */
-  conn?: PollableConn;
+  conn?: PollableConn | undefined;
   /**
    * Taps the raw bytes of each exchange, for an archiver: see
    * {@linkcode HttpTap}.
    */
-  tap?: HttpTap;
+  tap?: HttpTap | undefined;
 }
 
 /** What `fetchAll` passes: the public options plus a writer shared by the crawl. */

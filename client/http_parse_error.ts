@@ -5,6 +5,49 @@
  */
 
 /**
+ * The `code` of an {@linkcode HttpParseError}: one of the reasons in its
+ * table, so a `switch` over it is checked (a misspelt code does not compile)
+ * and can be exhaustive.
+ *
+ * @example
+ * ```ts
+ * import type { HttpParseErrorCode } from "@seed/selectors";
+ *
+ * const retryable: HttpParseErrorCode[] = ["truncated-body", "empty-response"];
+ * console.log(retryable.length);
+ * ```
+ */
+export type HttpParseErrorCode =
+  | "empty-response"
+  | "truncated-head"
+  | "truncated-body"
+  | "invalid-status-line"
+  | "unsupported-http-version"
+  | "invalid-status-code"
+  | "unexpected-upgrade"
+  | "whitespace-after-start-line"
+  | "obs-fold"
+  | "header-no-colon"
+  | "header-whitespace-before-colon"
+  | "invalid-header-name"
+  | "invalid-header-value"
+  | "bare-cr"
+  | "nul-byte"
+  | "head-too-large"
+  | "too-many-headers"
+  | "invalid-content-length"
+  | "conflicting-content-length"
+  | "invalid-transfer-encoding"
+  | "unsupported-transfer-encoding"
+  | "invalid-chunk-size"
+  | "invalid-chunk-extension"
+  | "chunk-header-too-large"
+  | "invalid-chunk-terminator"
+  | "trailers-too-large"
+  | "body-too-large"
+  | "invalid-content-encoding";
+
+/**
  * Thrown when a server's response breaks HTTP/1.1 (RFC 9112) in a way the client
  * will not recover from: the request fails with this error, and the connection must
  * not be reused. The remote side broke the protocol (h11's `RemoteProtocolError`);
@@ -63,7 +106,7 @@
  */
 export class HttpParseError extends Error {
   /** Stable kebab-case reason, one of the codes in the table above. */
-  readonly code: string;
+  readonly code: HttpParseErrorCode;
   /** Byte offset in the response stream where the problem was found, or `-1`. */
   readonly offset: number;
 
@@ -76,7 +119,7 @@ export class HttpParseError extends Error {
    * @param options Standard error options (`cause`).
    */
   constructor(
-    code: string,
+    code: HttpParseErrorCode,
     message: string,
     offset = -1,
     options?: ErrorOptions,

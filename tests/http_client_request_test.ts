@@ -543,7 +543,11 @@ Deno.test("reworded() keeps an error whose constructor takes other arguments fir
     code: "ECONNREFUSED",
   });
   assertStrictEquals(reworded(aggregate, "Cannot connect to x:1: "), aggregate);
-  const parse = new HttpParseError("bad-status", "Cannot parse response", 3);
+  const parse = new HttpParseError(
+    "invalid-status-line",
+    "Cannot parse response",
+    3,
+  );
   assertStrictEquals(reworded(parse, "prefix: Cannot parse response"), parse);
   const reset = new Deno.errors.ConnectionReset("reset");
   (reset as { code?: string }).code = "ECONNRESET";

@@ -128,7 +128,13 @@ Deno.test("retryDelay() retries listed statuses, a proxy refusing with one, and 
   const parse = { error: new HttpParseError("invalid-status-line", "x", 0) };
   assertEquals(retryDelay(policy, 1, true, parse, NOW, 0.5), -1);
   // A response cut short by the connection's end is a connection error.
-  for (const code of ["empty-response", "truncated-head", "truncated-body"]) {
+  for (
+    const code of [
+      "empty-response",
+      "truncated-head",
+      "truncated-body",
+    ] as const
+  ) {
     const cut = { error: new HttpParseError(code, "x", 0) };
     assertEquals(retryDelay(policy, 1, true, cut, NOW, 0.5), 50, code);
   }
