@@ -15,7 +15,7 @@
  * import { BlockingIOError, PollableConn, PollableListener } from "@seed/selectors";
  *
  * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
- * using conn = PollableConn.connect(listener.addr as Deno.NetAddr);
+ * using conn = PollableConn.connect(listener.addr);
  * try {
  *   conn.recv();
  * } catch (e) {

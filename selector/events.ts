@@ -33,7 +33,7 @@ export const EVENT_READ = 1;
  *
  * using sel = new DefaultSelector();
  * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
- * using conn = PollableConn.connect(listener.addr as Deno.NetAddr);
+ * using conn = PollableConn.connect(listener.addr);
  * sel.register(conn, EVENT_WRITE);
  * const [first] = await sel.select(5_000);
  * assert(first?.[0].fileobj === conn && first[1] === EVENT_WRITE);

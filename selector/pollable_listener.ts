@@ -62,7 +62,7 @@ export type PollableListenOptions =
  * using sel = new DefaultSelector();
  * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
  * sel.register(listener, EVENT_READ);
- * using client = await Deno.connect(listener.addr as Deno.NetAddr & { transport: "tcp" });
+ * using client = await Deno.connect({ port: listener.addr.port });
  * for (const [key] of await sel.select(5_000)) {
  *   if (key.fileobj === listener) {
  *     using conn: PollableConn = listener.accept();
@@ -120,12 +120,31 @@ export class PollableListener implements Pollable, Disposable {
    * import { PollableListener } from "@seed/selectors";
    *
    * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
-   * assert((listener.addr as Deno.NetAddr).port > 0);
+   * assert(listener.addr.port > 0); // a TCP listener's addr is a Deno.NetAddr
    * ```
+   *
+   * @param options What `Deno.listen` takes (TCP or Unix).
+   * @returns The listener, its `addr` typed by its transport, as `Deno.listen`'s.
+   */
+  static listen(
+    options: Deno.TcpListenOptions & { transport?: "tcp" },
+  ): PollableListener & { readonly addr: Deno.NetAddr };
+  /**
+   * Listens on a Unix socket with `Deno.listen`.
+   *
+   * @param options What `Deno.listen` takes for a Unix socket.
+   * @returns The listener, its `addr` a `Deno.UnixAddr`.
+   */
+  static listen(
+    options: Deno.UnixListenOptions & { transport: "unix" },
+  ): PollableListener & { readonly addr: Deno.UnixAddr };
+  /**
+   * Listens with `Deno.listen`, TCP or Unix.
    *
    * @param options What `Deno.listen` takes (TCP or Unix).
    * @returns The listener.
    */
+  static listen(options: PollableListenOptions): PollableListener;
   static listen(options: PollableListenOptions): PollableListener {
     return new PollableListener(Deno.listen(options as Deno.TcpListenOptions));
   }
@@ -143,8 +162,18 @@ export class PollableListener implements Pollable, Disposable {
    * ```
    *
    * @param listener The listener; nobody else may call its `accept()`.
+   * @returns The pollable listener, its `addr` typed as the listener's.
+   */
+  static from<A extends Deno.Addr>(
+    listener: Deno.Listener<Deno.Conn, A>,
+  ): PollableListener & { readonly addr: A };
+  /**
+   * Wraps an open listener.
+   *
+   * @param listener The listener; nobody else may call its `accept()`.
    * @returns The pollable listener.
    */
+  static from(listener: Deno.Listener): PollableListener;
   static from(listener: Deno.Listener): PollableListener {
     return new PollableListener(listener);
   }

@@ -202,7 +202,7 @@ export class SelectorMapping<T = unknown, P extends Pollable = Pollable>
  *
  * // A client, driven by plain Deno I/O.
  * const client = (async () => {
- *   using conn = await Deno.connect({ port: (listener.addr as Deno.NetAddr).port });
+ *   using conn = await Deno.connect({ port: listener.addr.port });
  *   await conn.write(new TextEncoder().encode("ping"));
  *   const buf = new Uint8Array(4);
  *   let n = 0;
@@ -250,7 +250,7 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
    *
    * using sel = new DefaultSelector();
    * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
-   * using conn = PollableConn.connect(listener.addr as Deno.NetAddr);
+   * using conn = PollableConn.connect(listener.addr);
    * const key = sel.register(conn, EVENT_READ | EVENT_WRITE, { id: 1 });
    * assert(key.events === 3);
    * ```
@@ -341,7 +341,7 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
    *
    * using sel = new DefaultSelector();
    * using listener = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
-   * using conn = PollableConn.connect(listener.addr as Deno.NetAddr);
+   * using conn = PollableConn.connect(listener.addr);
    * const before = sel.register(conn, EVENT_WRITE);
    * const after = sel.modify(conn, EVENT_READ, "reading");
    * assert(before.events === EVENT_WRITE && after.events === EVENT_READ);
@@ -385,7 +385,7 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
    * sel.register(listener, EVENT_READ);
    * assert((await sel.select(0)).length === 0); // poll
    * assert((await sel.select(10)).length === 0); // ~10 ms, nothing came
-   * using client = await Deno.connect(listener.addr as Deno.NetAddr & { transport: "tcp" });
+   * using client = await Deno.connect({ port: listener.addr.port });
    * const [first] = await sel.select(); // until ready
    * assert(first?.[0].fd === listener.fd && first[1] === EVENT_READ);
    * using _conn = listener.accept();

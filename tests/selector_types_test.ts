@@ -11,6 +11,7 @@ import {
   type Pollable,
   PollableConn,
   PollableListener,
+  type PollableListenOptions,
   Selector,
   type SelectorKey,
 } from "../mod.ts";
@@ -101,4 +102,34 @@ Deno.test("Selector<T, PollableConn> holds conns only and types fileobj as Polla
     if (mask & EVENT_WRITE) assert(key.fileobj.send("x") === 1);
   }
   sel.unregister(conn);
+});
+
+Deno.test("PollableListener.listen() and from() type addr by transport, as Deno.listen does: a TCP one's port needs no cast", async () => {
+  using tcp = PollableListener.listen({ hostname: "127.0.0.1", port: 0 });
+  assertType<Equal<typeof tcp.addr, Deno.NetAddr>>();
+  assert(tcp.addr.port > 0);
+  using wrapped = PollableListener.from(
+    Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  assertType<Equal<typeof wrapped.addr, Deno.NetAddr>>();
+  assert(wrapped.addr.port > 0);
+  const dir = await Deno.makeTempDir();
+  try {
+    using unix = PollableListener.listen({
+      transport: "unix",
+      path: `${dir}/s.sock`,
+    });
+    assertType<Equal<typeof unix.addr, Deno.UnixAddr>>();
+    // @ts-expect-error: a Unix socket's address has no port
+    assertStrictEquals(unix.addr.port, undefined);
+    assertStrictEquals(unix.addr.path, `${dir}/s.sock`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  // Options of either transport: any address, as before.
+  const listenAny = (options: PollableListenOptions) =>
+    PollableListener.listen(options);
+  using either = listenAny({ hostname: "127.0.0.1", port: 0 });
+  assertType<Equal<typeof either.addr, Deno.Addr>>();
+  assert(either.addr.transport === "tcp");
 });
