@@ -1255,7 +1255,7 @@ function report(
     const error = errorInfo(result.error);
     stats.add(originOf(result.url), false, error.name, 0, result.timings);
     return cli.json
-      ? JSON.stringify({
+      ? jsonLine({
         ...common,
         finalUrl: null,
         ok: false,
@@ -1264,7 +1264,7 @@ function report(
         ms,
         file: null,
         error,
-      }) + "\n"
+      })
       : `${visible(`ERR ${error.name}: ${error.message}  ${shown}`)}\n`;
   }
   const { status, statusText } = result.response;
@@ -1278,7 +1278,7 @@ function report(
   // With --follow the engine leaves redirects to the frontier: say where to.
   const location = cli.follow ? redirectLocation(result.response) : null;
   if (cli.json) {
-    return JSON.stringify({
+    return jsonLine({
       ...common,
       finalUrl,
       ok: true,
@@ -1289,7 +1289,7 @@ function report(
       error: null,
       ...(location === null ? {} : { location }),
       ...(printed === null ? {} : { body: decoder.decode(printed) }),
-    }) + "\n";
+    });
   }
   const from = finalUrl === shown ? "" : `  (from ${shown})`;
   const to = location === null ? "" : ` -> ${location}`;
@@ -1313,6 +1313,19 @@ function visible(text: string): string {
     /[\x00-\x1f\x7f-\x9f]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
+}
+
+/**
+ * `value` as one line of JSON, DEL and the C1 controls escaped too (`\u009b`):
+ * `JSON.stringify` escapes only U+0000-U+001F, and a server's `Location` or a
+ * body may hold U+009B, the one-character CSI, which a terminal may act on as
+ * on `ESC [` (as the text lines' `\xNN`, so `--json` on a terminal is safe).
+ */
+function jsonLine(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\x7f-\x9f]/g,
+    (c) => `\\u00${c.charCodeAt(0).toString(16)}`,
+  ) + "\n";
 }
 
 /** Exit codes after a signal stopped the crawl: 128 + its number, as a shell shows. */

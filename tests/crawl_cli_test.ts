@@ -1448,6 +1448,34 @@ Deno.test("crawl.ts shows the control characters of a URL from its list escaped,
   assertStringIncludes(stdout, "\\x1b[2Jfoo");
 });
 
+Deno.test("crawl.ts --json escapes the C1 controls of a server's Location and body, not raw on the terminal", async () => {
+  // U+009B (CSI, C2 9B in UTF-8): JSON.stringify leaves it raw.
+  await using server = rawServer(async ({ conn, path }) => {
+    await writeSplit(
+      conn,
+      path === "/"
+        ? "HTTP/1.1 302 Found\r\nLocation: /\xc2\x9b2J\r\nContent-Length: 0\r\n\r\n"
+        : "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n\xc2\x9b31m",
+    );
+    return "close";
+  });
+  const { code, stdout } = await crawl([
+    "--follow",
+    "--ignore-robots",
+    "--json",
+    "--print-body",
+    server.url("/"),
+  ]);
+  assertEquals(code, 0);
+  // deno-lint-ignore no-control-regex
+  assertEquals(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/.test(stdout), false, stdout);
+  const [moved, target] = stdout.trim().split("\n").map((line) =>
+    JSON.parse(line)
+  );
+  assertEquals(moved.location, "/\x9b2J");
+  assertEquals(target.body, "\x9b31m");
+});
+
 Deno.test("crawl.ts on Ctrl-C (SIGINT) exits while its URL list on stdin is still open", async () => {
   await using server = countingServer(() => new Response("ok"));
   await using child = spawnCrawl([], ["-i", "-"], "piped");
