@@ -590,9 +590,10 @@ async function main(): Promise<number> {
   // -H's User-Agent, if any, is cli.userAgent (it names the robots.txt agent too).
   // With --follow, -H credentials go only to the origins the command named
   // (its seeds and --origin): a seed's redirect to another origin queues it
-  // like a seed, and links on it follow, but it was the server's choice, not
-  // the user's. (The engine drops them on such a redirect itself, as curl
-  // does; --follow takes redirects out of its hands.)
+  // like a seed (and on a named host, give or take www., links on it follow),
+  // but it was the server's choice, not the user's. (The engine drops them on
+  // such a redirect itself, as curl does; --follow takes redirects out of its
+  // hands.)
   const credentials = cli.follow
     ? cli.headers.filter(([name]) => CREDENTIALS.test(name))
     : [];

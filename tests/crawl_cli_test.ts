@@ -208,10 +208,11 @@ async function exited(
 /** A server counting requests per path; `handler` answers. */
 function countingServer(
   handler: (url: URL, request: Request) => Response | Promise<Response>,
+  hostname = "127.0.0.1",
 ) {
   const hits = new Map<string, number>();
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    { hostname, port: 0, onListen() {} },
     (request) => {
       const url = new URL(request.url);
       hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
@@ -219,7 +220,7 @@ function countingServer(
     },
   );
   return {
-    base: `http://127.0.0.1:${server.addr.port}`,
+    base: `http://${hostname}:${server.addr.port}`,
     hits,
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
@@ -472,12 +473,101 @@ Deno.test("crawl.ts --follow queues a redirect's target as a link: in scope, ask
   assertEquals(site.hits.get("/page"), 1, "a redirect to a seen URL");
   assertStringIncludes(stdout, `302 Found  0 B`);
   assertStringIncludes(stdout, ` -> ${off.base}/offsite`);
-  // The seed's new origin joined the crawl, under its own robots.txt.
+  // The seed's new origin (its host, another port) joined the crawl, under
+  // its own robots.txt.
   assertEquals(moved.hits.get("/"), 1);
   assertEquals(moved.hits.get("/robots.txt"), 1);
   assertEquals(moved.hits.get("/yes"), 1);
   assertEquals(moved.hits.get("/no"), undefined);
   assertStringIncludes(stderr, "robots.txt  2 URLs excluded");
+});
+
+Deno.test("crawl.ts --follow fetches a seed's redirect to another host once, asking its robots.txt, but does not crawl it (as wget -r)", async () => {
+  await using elsewhere = countingServer(
+    (url) =>
+      url.pathname === "/landing"
+        ? new Response(
+          `<a href="/page">p</a> <a href="${site.base}/back">b</a>`,
+          { headers: { "content-type": "text/html" } },
+        )
+        : new Response("", {
+          status: url.pathname === "/robots.txt" ? 404 : 200,
+        }),
+    "127.0.0.2",
+  );
+  await using site = countingServer((url) =>
+    url.pathname === "/"
+      ? Response.redirect(`${elsewhere.base}/landing`, 302)
+      : new Response("", { status: url.pathname === "/robots.txt" ? 404 : 200 })
+  );
+  const { code, stdout, stderr } = await crawl(
+    ["--follow", `${site.base}/`],
+    { permissions: ["--allow-net=127.0.0.1,127.0.0.2"] },
+  );
+  assertEquals(code, 0, stderr);
+  assertStringIncludes(stdout, `${site.base}/ -> ${elsewhere.base}/landing`);
+  assertStringIncludes(stdout, `200 OK`);
+  assertEquals(elsewhere.hits.get("/landing"), 1, "fetched once");
+  assertEquals(elsewhere.hits.get("/robots.txt"), 1, "asked as any entry");
+  // Before: 127.0.0.2's origin joined the crawl, and /page was fetched.
+  assertEquals(elsewhere.hits.get("/page"), undefined, "its links are out");
+  // A link back to an origin the command named is in scope, as any link.
+  assertEquals(site.hits.get("/back"), 1);
+});
+
+Deno.test("crawl.ts --follow lets a seed's redirect bring in its host's www. origin, on another port too, but not a host a chain of redirects reaches via another", async () => {
+  // A forward proxy serving made-up hosts: no DNS needed, and the URLs are
+  // the ones the crawl means.
+  const hits = new Map<string, number>();
+  const proxy = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const url = new URL(request.url);
+      const key = `${url.host}${url.pathname}`;
+      hits.set(key, (hits.get(key) ?? 0) + 1);
+      const html = (body: string) =>
+        new Response(body, { headers: { "content-type": "text/html" } });
+      switch (key) {
+        case "a.test/":
+          return Response.redirect("http://www.a.test:8443/", 301);
+        case "www.a.test:8443/":
+          return html('<a href="/in">in</a>');
+        case "a.test/away":
+          return Response.redirect("http://evil.test/", 302);
+        case "evil.test/":
+          return Response.redirect("http://www.evil.test/", 302);
+        case "www.evil.test/":
+          return html('<a href="/x">x</a> <a href="http://evil.test/y">y</a>');
+      }
+      return new Response("", {
+        status: url.pathname === "/robots.txt" ? 404 : 200,
+      });
+    },
+  );
+  try {
+    const { code, stderr } = await crawl([
+      "--follow",
+      "--proxy",
+      `http://127.0.0.1:${proxy.addr.port}`,
+      "http://a.test/",
+      "http://a.test/away",
+    ]);
+    assertEquals(code, 0, stderr);
+    const pages = [...hits.keys()].filter((k) => !k.endsWith("/robots.txt"));
+    assertEquals(pages.sort(), [
+      "a.test/",
+      "a.test/away",
+      "evil.test/",
+      "www.a.test:8443/",
+      // a.test's www. origin joined: its links are followed.
+      "www.a.test:8443/in",
+      // Fetched once, by a chain a.test named neither hop of.
+      "www.evil.test/",
+    ]);
+    assertEquals(hits.get("www.evil.test/robots.txt"), 1);
+  } finally {
+    await proxy.shutdown();
+  }
 });
 
 Deno.test("crawl.ts --follow reads a Location sent as raw UTF-8 as the engine does: /café, not /caf%C3%83%C2%A9", async () => {

@@ -407,7 +407,7 @@ Deno.test("Frontier.redirect() queues a Location at its page's depth, in scope l
   for await (const entry of frontier) {
     fetched.push(`${entry.depth}/${entry.redirects} ${entry.url}`);
     if (entry.url === "http://a.test/") {
-      // A seed moved to another origin: that origin joins the crawl.
+      // A seed moved to its host's www. origin: that origin joins the crawl.
       assertEquals(
         frontier.redirect("https://www.a.test/", entry)?.referrer,
         "http://a.test/",
@@ -437,6 +437,42 @@ Deno.test("Frontier.redirect() queues a Location at its page's depth, in scope l
   assertEquals(chain.length, 20, "20 redirects in a row, then no more");
   assertEquals(chain.at(-1), "1/20 https://www.a.test/r/20");
   assertEquals(invalid, ["ftp://x.test/", "not a url"]);
+});
+
+Deno.test("Frontier.redirect() after a seed allows the target's origin only on a host a seed or origins entry names, give or take www.", () => {
+  const frontier = new Frontier({ origins: ["http://o.test:81"] });
+  const seed = frontier.seed("http://a.test/")!;
+  // Scheme, port and a leading www. may change.
+  const www = frontier.redirect("https://www.a.test:8443/", seed)!;
+  assertEquals([www.depth, www.redirects], [0, 1]);
+  assert(frontier.allows("https://www.a.test:8443/x"));
+  assertEquals(frontier.add("/x", www)?.depth, 1);
+  // Another host: queued once, at depth 0, but its origin stays out.
+  const away = frontier.redirect("http://b.test/", www)!;
+  assertEquals([away.depth, away.redirects], [0, 2]);
+  assertEquals(frontier.allows("http://b.test/x"), false);
+  assertEquals(frontier.add("/x", away), undefined, "its links are out");
+  assertEquals(frontier.redirect("http://b.test/", seed), undefined, "seen");
+  // Judged by the named hosts, not the last hop's: www.b.test stays out.
+  const further = frontier.redirect("http://www.b.test/", away)!;
+  assertEquals(frontier.allows("http://www.b.test/"), false);
+  assertEquals(frontier.add("/y", further), undefined);
+  // An origins entry's host is named too, and a www. seed names the bare host.
+  frontier.redirect("http://www.o.test/", further);
+  assert(frontier.allows("http://www.o.test/z"));
+  const c = frontier.seed("http://www.c.test/")!;
+  frontier.redirect("https://c.test/", c);
+  assert(frontier.allows("https://c.test/"));
+  // An IP address is a host like any: another port joins, another address not.
+  const ip = frontier.seed("http://127.0.0.1:1/")!;
+  const port = frontier.redirect("http://127.0.0.1:2/", ip)!;
+  assert(frontier.allows("http://127.0.0.1:2/"));
+  frontier.redirect("http://127.0.0.2:2/", port);
+  assertEquals(frontier.allows("http://127.0.0.2:2/"), false);
+  // Past the seeds, a redirect is in scope as a link would be, named host or not.
+  const link = frontier.add("/page", www)!;
+  assertEquals(frontier.redirect("http://a.test:9/", link), undefined);
+  assertEquals(frontier.allows("http://a.test:9/"), false);
 });
 
 Deno.test("Frontier.redirect() marks an entry seedRequest only along a seed's chain of redirects that keep the request", () => {

@@ -32,7 +32,8 @@ export interface FrontierOptions {
   /**
    * Where to start: URLs (strings or `URL`s), pulled lazily: one more seed is taken
    * only when no discovered link is waiting, so a long list of seeds is never held
-   * in memory. Each seed's origin becomes an allowed origin.
+   * in memory. Each seed's origin becomes an allowed origin, and its host a
+   * named one (see {@linkcode Frontier.redirect}).
    *
    * @default {[]}
    */
@@ -45,7 +46,8 @@ export interface FrontierOptions {
   maxDepth?: number;
   /**
    * Origins links may lead to besides the seeds' origins (`--origin`), as
-   * `scheme://host[:port]` or any URL of that origin.
+   * `scheme://host[:port]` or any URL of that origin. Their hosts are named
+   * ones too (see {@linkcode Frontier.redirect}).
    *
    * @default {[]}
    */
@@ -121,6 +123,8 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   #handedOut = new WeakMap<FrontierEntry, OriginQueue>();
   #seen = new Set<string>();
   #origins = new Set<string>();
+  /** The seeds' and `origins`' hosts, each without a leading `www.`. */
+  #hosts = new Set<string>();
   #sameOrigin: boolean;
   #maxDepth: number;
   #seeds: AsyncIterator<string | URL> | Iterator<string | URL> | null;
@@ -149,7 +153,9 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     this.#sameOrigin = options.sameOrigin ?? true;
     this.#onInvalidSeed = options.onInvalidSeed;
     for (const origin of options.origins ?? []) {
-      this.#origins.add(originOf(origin));
+      const allowed = originOf(origin);
+      this.#origins.add(allowed);
+      this.#hosts.add(siteHost(allowed));
     }
     const seeds = options.seeds ?? [];
     this.#seeds = Symbol.asyncIterator in seeds
@@ -173,7 +179,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   }
 
   /**
-   * Queues a seed (depth 0) and allows its origin.
+   * Queues a seed (depth 0), allows its origin and names its host.
    *
    * @param url An absolute URL.
    * @returns The new entry, or `undefined` when the URL was seen before or is not
@@ -186,6 +192,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
       return undefined;
     }
     this.#origins.add(new URL(normalized).origin);
+    this.#hosts.add(siteHost(normalized));
     return this.#enqueue(normalized, 0, undefined, 0, true);
   }
 
@@ -207,10 +214,16 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   /**
    * Queues where `from`'s response redirected to (its `Location`), at `from`'s
    * depth: a redirect is the same page moved, not a link. It is in scope as a
-   * link would be, except that a seed's redirect makes its target's origin an
-   * allowed one, as a seed's (`http://a.test/` moving to
-   * `https://www.a.test/` must not end the crawl). The crawl then asks the
-   * target's robots.txt like any entry's.
+   * link would be, except after a seed (depth 0: a seed, or where a seed's
+   * redirects led), whose redirect is queued wherever it leads, once. Its
+   * target's origin then becomes an allowed one if its host is a named one (a
+   * seed's or an `origins` entry's), compared without a leading `www.`, so
+   * that `http://a.test/` moving to `https://www.a.test:8443/` does not end
+   * the crawl. Any other target is fetched but not crawled, as `wget -r`
+   * does: its links to its origin are dropped as out of scope, and a further
+   * redirect of it is judged by the same rule (against the named hosts, not
+   * its own: `a.test` to `evil.test` to `www.evil.test` allows neither). The
+   * crawl asks the target's robots.txt like any entry's.
    *
    * @param location The `Location`, absolute or relative to `from.url`.
    * @param from The entry whose response redirected.
@@ -218,7 +231,8 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
    * 307 or 308, RFC 9110 §15.4.8): the new entry is a `seedRequest` one if
    * `from` is.
    * @returns The new entry, or `undefined` when it is dropped: seen before, not
-   * http(s), on an origin not allowed, or past {@linkcode MAX_REDIRECTS} in a row.
+   * http(s), on an origin not allowed (but after a seed), or past
+   * {@linkcode MAX_REDIRECTS} in a row.
    */
   redirect(
     location: string,
@@ -231,7 +245,9 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     // Depth 0: a seed, or where a seed's redirects led.
     if (from.depth === 0) {
       if (this.#closed || this.#seen.has(normalized)) return undefined;
-      this.#origins.add(new URL(normalized).origin);
+      if (this.#hosts.has(siteHost(normalized))) {
+        this.#origins.add(new URL(normalized).origin);
+      }
     } else if (!this.allows(normalized)) return undefined;
     return this.#enqueue(
       normalized,
@@ -278,8 +294,9 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
    * Whether links may lead to this URL's origin.
    *
    * @param url An absolute URL.
-   * @returns `true` for a seed's origin, an `origins` entry, or any origin when
-   * `sameOrigin` is `false`.
+   * @returns `true` for a seed's origin, an `origins` entry, one a seed's
+   * redirect led to on a named host (see {@linkcode Frontier.redirect}), or any
+   * origin when `sameOrigin` is `false`.
    */
   allows(url: string | URL): boolean {
     if (!this.#sameOrigin) return true;
@@ -491,6 +508,12 @@ function heapPop(heap: Ranked[]): Ranked | undefined {
   }
   heap[i] = last;
   return top;
+}
+
+/** A URL's host without a leading `www.`: `www.a.test` and `a.test` are one site. */
+function siteHost(url: string): string {
+  const host = new URL(url).hostname;
+  return host.startsWith("www.") ? host.slice(4) : host;
 }
 
 function originOf(origin: string | URL): string {

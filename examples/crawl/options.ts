@@ -17,8 +17,9 @@ Fetches the URLs concurrently on one selector (fetchEach of @seed/selectors),
 politely per origin, and prints one line per result as it finishes (the final
 URL after redirects), then a summary. With --follow it crawls: links found in
 HTML pages are fetched too, within the seeds' origins, obeying robots.txt; a
-redirect's target is queued as a link is, at its page's depth (a seed's may
-lead to another origin, which joins the seeds').
+redirect's target is queued as a link is, at its page's depth (a seed's is
+fetched wherever it leads, but its origin joins the seeds' only on a host the
+command named, give or take "www.": its scheme or port may change).
 
 Input:
   -i, --input FILE        read URLs from FILE, one a line (- for stdin); blank
