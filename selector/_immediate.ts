@@ -5,6 +5,16 @@ const EMPTY = new Uint8Array(0);
 let lastIoPoll = 0;
 /** When {@linkcode timerTurnDue} last said yes (performance.now()). */
 let lastTimerTurn = 0;
+/**
+ * When a turn last surely polled the OS (performance.now()): a wait that I/O or
+ * a timer ended, or a zero-delay timer's turn.
+ */
+let lastSurePoll = 0;
+/**
+ * The longest a loop of select()s that never wait goes without a turn that
+ * surely polls the OS: forced polls can miss many in a row.
+ */
+const SURE_POLL_MS = 50;
 
 /**
  * Records that select() has just waited, and that I/O or a timer ended the
@@ -15,7 +25,7 @@ let lastTimerTurn = 0;
  * a millisecond.
  */
 export function waited(): void {
-  lastIoPoll = performance.now();
+  lastIoPoll = lastSurePoll = performance.now();
 }
 
 /**
@@ -33,7 +43,8 @@ export function waited(): void {
  * not, at ~0.8 ms of a core each); two or three digests in a row miss less, at
  * 2-3x the cost; a 1 ms timer as a witness of polls proves nothing, as Deno
  * fires timers without a turn of the I/O driver. Only waiting for a timer
- * cannot miss, and that costs a millisecond or more each time.
+ * cannot miss, and that costs a millisecond or more each time: a turn waits
+ * for one when no select() has waited for {@linkcode SURE_POLL_MS}.
  *
  * @param poll Force the poll even within the millisecond: a turn after long
  *   synchronous work, whose due timers a plain setImmediate turn does not run.
@@ -43,6 +54,16 @@ export function nextTurn(poll = false): Promise<void> {
     const now = performance.now();
     if (!poll && now - lastIoPoll < 1) {
       setImmediate(resolve);
+      return;
+    }
+    if (!poll && now - lastSurePoll >= SURE_POLL_MS) {
+      // No select() waited for SURE_POLL_MS (every one found a key ready, or
+      // was select(0)), and forced polls can miss many turns in a row after
+      // synchronous work: bytes in the kernel went unseen for ~60 turns (5 ms
+      // of work each: 300 ms). A timer's wait parks the runtime, which cannot
+      // miss, for ~1-2 ms: a few percent of such a loop's time.
+      lastIoPoll = lastSurePoll = now;
+      setTimeout(resolve, 0);
       return;
     }
     lastIoPoll = now;

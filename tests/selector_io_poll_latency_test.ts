@@ -10,8 +10,10 @@
  * finish first): a report takes 2 ticks of 5 ms most of the time, and now and
  * then the forced polls miss for a while and it comes at the runtime's own
  * poll, ~60 ticks (more often on a loaded machine, and after other work in the
- * process: 51 and 28 in one full run). Without the forced poll every report
- * takes ~58. So each test judges the median of 9 trials, not each one.
+ * process: 51 and 28 in one full run; 60, 58, 58, 58, 58 in a row once). Since
+ * a turn waits for a timer, which cannot miss, once no select() has waited for
+ * 50 ms, a report takes at most ~12 ticks of 5 ms. Without the forced poll
+ * every report takes ~58. Each test judges the median of 9 trials.
  */
 import { assertEquals, assertLessOrEqual } from "@std/assert";
 import { DefaultSelector, EVENT_READ, EVENT_WRITE } from "../mod.ts";
