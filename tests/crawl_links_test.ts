@@ -475,6 +475,35 @@ Deno.test("Frontier.redirect() after a seed allows the target's origin only on a
   assertEquals(frontier.allows("http://a.test:9/"), false);
 });
 
+Deno.test("Frontier.seed() and redirect() crawl a seed's redirect target fetched before a seed read later named its host: it is queued again", () => {
+  // Seeds are read lazily (a long -i list): old.test's redirect to new.test is
+  // fetched, as a page not crawled, before the line naming new.test is read.
+  const frontier = new Frontier();
+  const old = frontier.seed("http://old.test/")!;
+  const early = frontier.redirect("http://new.test/", old)!;
+  const www = frontier.redirect("https://www.later.test/", old)!;
+  assertEquals(frontier.add("/page", early), undefined, "not named yet");
+  assertEquals(frontier.add("/page", www), undefined, "not named yet");
+  // The same URL as a seed: queued again, as a seed, its origin allowed.
+  const again = frontier.seed("http://new.test/")!;
+  assertEquals([again.depth, again.seedRequest], [0, true]);
+  assertEquals(frontier.add("/page", again)?.url, "http://new.test/page");
+  assertEquals(frontier.seed("http://new.test/"), undefined, "seen");
+  // Another URL of a host named late: the seed's redirect to the target
+  // fetched early queues it again, now crawled.
+  const later = frontier.seed("http://later.test/")!;
+  const moved = frontier.redirect("https://www.later.test/", later)!;
+  assertEquals(moved.url, "https://www.later.test/");
+  assertEquals(frontier.add("/x", moved)?.url, "https://www.later.test/x");
+  assertEquals(frontier.redirect("https://www.later.test/", later), undefined);
+  assertEquals(frontier.redirectTarget("https://www.later.test/", later), null);
+  // A host never named stays out, seen once.
+  const away = frontier.redirect("http://away.test/", old)!;
+  assertEquals(frontier.redirect("http://away.test/", later), undefined);
+  assertEquals(frontier.redirectTarget("http://away.test/", later), null);
+  assertEquals(frontier.add("/x", away), undefined);
+});
+
 Deno.test("Frontier.redirect() marks an entry seedRequest only along a seed's chain of redirects that keep the request", () => {
   const frontier = new Frontier();
   const seed = frontier.seed("http://a.test/")!;

@@ -191,6 +191,9 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
       this.#onInvalidSeed?.(url);
       return undefined;
     }
+    // Fetched already as an earlier seed's redirect target, on a host no seed
+    // had named yet (seeds are read lazily), so not crawled: it is now.
+    if (this.#stray(normalized)) this.#seen.delete(normalized);
     this.#origins.add(new URL(normalized).origin);
     this.#hosts.add(siteHost(normalized));
     return this.#enqueue(normalized, 0, undefined, 0, true);
@@ -222,8 +225,11 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
    * the crawl. Any other target is fetched but not crawled, as `wget -r`
    * does: its links to its origin are dropped as out of scope, and a further
    * redirect of it is judged by the same rule (against the named hosts, not
-   * its own: `a.test` to `evil.test` to `www.evil.test` allows neither). The
-   * crawl asks the target's robots.txt like any entry's.
+   * its own: `a.test` to `evil.test` to `www.evil.test` allows neither). As
+   * seeds are read lazily, a host may be named after a target on it was
+   * fetched so: that URL is queued again, to be crawled, when it comes again
+   * (as a seed, or as a seed's redirect). The crawl asks the target's
+   * robots.txt like any entry's.
    *
    * @param location The `Location`, absolute or relative to `from.url`.
    * @param from The entry whose response redirected.
@@ -244,10 +250,14 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     if (normalized === null) return undefined;
     // Depth 0: a seed, or where a seed's redirects led.
     if (from.depth === 0) {
-      if (this.#closed || this.#seen.has(normalized)) return undefined;
-      if (this.#hosts.has(siteHost(normalized))) {
-        this.#origins.add(new URL(normalized).origin);
+      if (this.#closed) return undefined;
+      const named = this.#hosts.has(siteHost(normalized));
+      if (this.#seen.has(normalized)) {
+        // Seen as a target not crawled, and its host named since: crawled now.
+        if (!named || !this.#stray(normalized)) return undefined;
+        this.#seen.delete(normalized);
       }
+      if (named) this.#origins.add(new URL(normalized).origin);
     } else if (!this.allows(normalized)) return undefined;
     return this.#enqueue(
       normalized,
@@ -269,11 +279,24 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
    */
   redirectTarget(location: string, from: FrontierEntry): string | null {
     const normalized = normalizeLink(location, from.url);
-    if (
-      normalized === null || this.#closed || this.#seen.has(normalized) ||
-      (from.depth !== 0 && !this.allows(normalized))
-    ) return null;
-    return normalized;
+    if (normalized === null || this.#closed) return null;
+    if (from.depth !== 0) {
+      return this.#seen.has(normalized) || !this.allows(normalized)
+        ? null
+        : normalized;
+    }
+    return this.#seen.has(normalized) &&
+        !(this.#hosts.has(siteHost(normalized)) && this.#stray(normalized))
+      ? null
+      : normalized;
+  }
+
+  /**
+   * Whether `url` (seen) was a seed's redirect target fetched but not crawled:
+   * its origin is not an allowed one.
+   */
+  #stray(url: string): boolean {
+    return this.#seen.has(url) && !this.allows(url);
   }
 
   /**
