@@ -396,19 +396,6 @@ const STALE_CONN_ERRORS = [
   Deno.errors.BadResource,
 ];
 const noop = () => {};
-const KEPT_CONN_NOTE =
-  ", on a kept conn reused for it: the server may have closed it as the request went out, and this request is not sent again (it is not idempotent, or its body was a stream)";
-
-/**
- * `error` (a conn that ended before any response byte) said of a request that
- * went out on a kept conn and is not sent again: of its class, with its `code`.
- */
-function onKeptConn(error: Error): Error {
-  const message = `${error.message}${KEPT_CONN_NOTE}`;
-  return error instanceof HttpParseError
-    ? new HttpParseError(error.code, message, error.offset, { cause: error })
-    : reworded(error, message);
-}
 /** A forgotten request's bytes (see `HttpClient[kForget]`). */
 const EMPTY_REQUEST = new Uint8Array(0);
 
@@ -2072,6 +2059,21 @@ function toTarget(error: unknown, target: string): unknown {
     isShortage(error)
   ) return error;
   return prefixed(error, `Cannot connect to ${target}`);
+}
+
+/** What {@linkcode onKeptConn} adds to an error's message. */
+const KEPT_CONN_NOTE =
+  ", on a kept conn reused for it: the server may have closed it as the request went out, and this request is not sent again (it is not idempotent, or its body was a stream)";
+
+/**
+ * `error` (a conn that ended before any response byte) said of a request that
+ * went out on a kept conn and is not sent again: of its class, with its `code`.
+ */
+function onKeptConn(error: Error): Error {
+  const message = `${error.message}${KEPT_CONN_NOTE}`;
+  return error instanceof HttpParseError
+    ? new HttpParseError(error.code, message, error.offset, { cause: error })
+    : reworded(error, message);
 }
 
 /** `error` again (see {@linkcode reworded}), saying `prefix: ` first. */

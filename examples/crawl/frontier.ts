@@ -193,7 +193,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     }
     // Fetched already as an earlier seed's redirect target, on a host no seed
     // had named yet (seeds are read lazily), so not crawled: it is now.
-    if (this.#stray(normalized)) this.#seen.delete(normalized);
+    if (!this.allows(normalized)) this.#seen.delete(normalized);
     this.#origins.add(new URL(normalized).origin);
     this.#hosts.add(siteHost(normalized));
     return this.#enqueue(normalized, 0, undefined, 0, true);
@@ -246,19 +246,16 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     keepsRequest = false,
   ): FrontierEntry | undefined {
     if (from.redirects >= MAX_REDIRECTS) return undefined;
-    const normalized = normalizeLink(location, from.url);
+    const normalized = this.redirectTarget(location, from);
     if (normalized === null) return undefined;
     // Depth 0: a seed, or where a seed's redirects led.
     if (from.depth === 0) {
-      if (this.#closed) return undefined;
-      const named = this.#hosts.has(siteHost(normalized));
-      if (this.#seen.has(normalized)) {
-        // Seen as a target not crawled, and its host named since: crawled now.
-        if (!named || !this.#stray(normalized)) return undefined;
-        this.#seen.delete(normalized);
+      // Seen only if fetched but not crawled, its host named since: again.
+      this.#seen.delete(normalized);
+      if (this.#hosts.has(siteHost(normalized))) {
+        this.#origins.add(new URL(normalized).origin);
       }
-      if (named) this.#origins.add(new URL(normalized).origin);
-    } else if (!this.allows(normalized)) return undefined;
+    }
     return this.#enqueue(
       normalized,
       from.depth,
@@ -280,23 +277,15 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   redirectTarget(location: string, from: FrontierEntry): string | null {
     const normalized = normalizeLink(location, from.url);
     if (normalized === null || this.#closed) return null;
-    if (from.depth !== 0) {
-      return this.#seen.has(normalized) || !this.allows(normalized)
-        ? null
-        : normalized;
+    if (!this.#seen.has(normalized)) {
+      return from.depth === 0 || this.allows(normalized) ? normalized : null;
     }
-    return this.#seen.has(normalized) &&
-        !(this.#hosts.has(siteHost(normalized)) && this.#stray(normalized))
-      ? null
-      : normalized;
-  }
-
-  /**
-   * Whether `url` (seen) was a seed's redirect target fetched but not crawled:
-   * its origin is not an allowed one.
-   */
-  #stray(url: string): boolean {
-    return this.#seen.has(url) && !this.allows(url);
+    // Seen: again only a seed's redirect target fetched but not crawled (its
+    // origin not allowed) whose host a seed has named since.
+    return from.depth === 0 && !this.allows(normalized) &&
+        this.#hosts.has(siteHost(normalized))
+      ? normalized
+      : null;
   }
 
   /**
