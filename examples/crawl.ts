@@ -59,6 +59,20 @@ import { WarcWriter } from "./crawl/warc.ts";
 import { type WarcTap, warcTap } from "./crawl/warc_tap.ts";
 
 const DEMO_URLS = 500;
+
+/**
+ * `Basic` and the percent-decoded `user:password` bytes of `url` in base64,
+ * as the engine sends a URL's credentials; `null` when it has none.
+ */
+function basicAuthorization(url: URL): string | null {
+  if (url.username === "" && url.password === "") return null;
+  // The URL parser percent-encodes all but ASCII in userinfo.
+  const binary = `${url.username}:${url.password}`.replace(
+    /%([0-9A-Fa-f]{2})/g,
+    (_, hex: string) => String.fromCharCode(parseInt(hex, 16)),
+  );
+  return `Basic ${btoa(binary)}`;
+}
 /** The robots.txt bytes read (RFC 9309 §2.5: at least 500 KiB). */
 const ROBOTS_MAX_BYTES = 512_000;
 /** HTML kept per page for its links, at most. */
@@ -598,6 +612,14 @@ async function main(): Promise<number> {
     ? cli.headers.filter(([name]) => CREDENTIALS.test(name))
     : [];
   const named = new Set(cli.origins.map((origin) => new URL(origin).origin));
+  /**
+   * With --follow, the `Authorization: Basic` of a seed's user name and
+   * password, by its origin: its links and same-origin redirects lose the
+   * URL's credentials (a link's own are the server's, never sent), so they go
+   * as this header to that origin alone, as wget sends them to the links it
+   * resolves against such a URL; the first seed's of an origin wins.
+   */
+  const seedAuthorization = new Map<string, string>();
   const headers: [string, string][] = [
     ["user-agent", cli.userAgent],
     ...cli.headers.filter((header) => !credentials.includes(header)),
@@ -654,12 +676,18 @@ async function main(): Promise<number> {
   const requestOf = (entry: FrontierEntry | null) => {
     const request: Pick<RequestSpec, "method" | "body" | "headers"> =
       cli.follow && entry?.seedRequest === true ? { ...seedRequest } : {};
+    if (entry === null) return request;
+    const origin = new URL(entry.url).origin;
+    const headers = named.has(origin) ? [...credentials] : [];
+    const basic = seedAuthorization.get(origin);
+    // -H Authorization wins, as it does over a URL's credentials.
     if (
-      credentials.length > 0 && entry !== null &&
-      named.has(new URL(entry.url).origin)
+      basic !== undefined &&
+      !credentials.some(([name]) => /^authorization$/i.test(name))
     ) {
-      request.headers = credentials;
+      headers.push(["authorization", basic]);
     }
+    if (headers.length > 0) request.headers = headers;
     return request;
   };
   const spec = (
@@ -736,7 +764,12 @@ async function main(): Promise<number> {
       seeds: (async function* () {
         for await (const seed of given) {
           try {
-            named.add(new URL(seed).origin);
+            const url = new URL(seed);
+            named.add(url.origin);
+            const basic = basicAuthorization(url);
+            if (basic !== null && !seedAuthorization.has(url.origin)) {
+              seedAuthorization.set(url.origin, basic);
+            }
           } catch {
             // Not a URL: the frontier fails it.
           }

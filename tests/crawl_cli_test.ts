@@ -2658,6 +2658,44 @@ Deno.test("crawl.ts --follow sends -H Authorization and Cookie only to the origi
   }
 });
 
+Deno.test("crawl.ts --follow sends a seed URL's user name and password to its links and same-origin redirects, fetching the seed's page once", async () => {
+  const auths: string[] = [];
+  await using site = countingServer((url, request) => {
+    const auth = request.headers.get("authorization");
+    if (url.pathname === "/robots.txt") {
+      return new Response("", { status: 404 });
+    }
+    auths.push(`${url.pathname} ${auth}`);
+    if (auth === null) {
+      return new Response("", {
+        status: 401,
+        headers: { "www-authenticate": 'Basic realm="x"' },
+      });
+    }
+    if (url.pathname === "/r") return Response.redirect(`${url.origin}/final`);
+    return new Response(
+      url.pathname === "/"
+        ? '<a href="/">self</a><a href="/page">p</a><a href="/r">r</a>'
+        : "leaf",
+      { headers: { "content-type": "text/html" } },
+    );
+  });
+  const { code, stderr } = await crawl([
+    "--follow",
+    site.base.replace("//", "//alice:s%C3%A9cret@") + "/",
+  ]);
+  assertEquals(code, 0, stderr);
+  // alice:s\u00e9cret as UTF-8; before: "/" a second time and the others
+  // without it (401s).
+  const basic = "Basic YWxpY2U6c8OpY3JldA==";
+  assertEquals(auths.sort(), [
+    `/ ${basic}`,
+    `/final ${basic}`,
+    `/page ${basic}`,
+    `/r ${basic}`,
+  ]);
+});
+
 Deno.test("crawl.ts --max-bytes fails a body past it, a gzip of gzips too, and saves no file of it; the other URLs go on", async () => {
   // 8 MiB of zeros, gzipped twice: a few KB on the wire.
   const bomb = gzipSync(gzipSync(new Uint8Array(8 << 20)), { level: 9 });

@@ -179,7 +179,10 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
   }
 
   /**
-   * Queues a seed (depth 0), allows its origin and names its host.
+   * Queues a seed (depth 0), allows its origin and names its host. A seed's
+   * user name and password stay in its entry's URL (they are the operator's),
+   * but it is seen as the URL without them: `http://u:p@h.test/` and a link
+   * to `/` on its page are one page, fetched once.
    *
    * @param url An absolute URL.
    * @returns The new entry, or `undefined` when the URL was seen before or is not
@@ -191,12 +194,13 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
       this.#onInvalidSeed?.(url);
       return undefined;
     }
+    const key = normalizeLink(normalized)!;
     // Fetched already as an earlier seed's redirect target, on a host no seed
     // had named yet (seeds are read lazily), so not crawled: it is now.
-    if (!this.allows(normalized)) this.#seen.delete(normalized);
-    this.#origins.add(new URL(normalized).origin);
-    this.#hosts.add(siteHost(normalized));
-    return this.#enqueue(normalized, 0, undefined, 0, true);
+    if (!this.allows(key)) this.#seen.delete(key);
+    this.#origins.add(new URL(key).origin);
+    this.#hosts.add(siteHost(key));
+    return this.#enqueue(normalized, 0, undefined, 0, true, key);
   }
 
   /**
@@ -296,7 +300,8 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
    * @returns `true` when it was not seen before.
    */
   markSeen(url: string | URL): boolean {
-    const normalized = normalizeUrl(url);
+    // Without credentials, as links and seeds are seen.
+    const normalized = normalizeLink(url);
     if (normalized === null || this.#seen.has(normalized)) return false;
     this.#seen.add(normalized);
     return true;
@@ -387,9 +392,10 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
     referrer: string | undefined,
     redirects: number,
     seedRequest: boolean,
+    key = url,
   ) {
-    if (this.#closed || this.#seen.has(url)) return undefined;
-    this.#seen.add(url);
+    if (this.#closed || this.#seen.has(key)) return undefined;
+    this.#seen.add(key);
     const entry: FrontierEntry = {
       url,
       depth,
