@@ -121,6 +121,8 @@ class Job implements Timed {
   hopUrl: HttpUrl | null = null;
   /** Holds one of the scheduler's slots (taken, not yet released). */
   running = false;
+  /** The delay its origin took at the hop's start: the least gap after its send. */
+  delay = 0;
   /**
    * With a politeness delay: the real clock when the hop's request was last
    * sent, and the client's stamp for that send (NaN before it).
@@ -834,6 +836,7 @@ export class Crawl {
       job.running = true;
       const origin = job.origin!;
       job.ownStart = origin.nextStart;
+      job.delay = origin.delay;
       if (origin.delayError !== null) {
         // perOrigin.delay threw for this start: this URL fails with it.
         const { error } = origin.delayError;
@@ -1155,12 +1158,18 @@ export class Crawl {
     ) return false;
     const origin = job.origin!;
     const now = loopNow();
-    const at = origin.lastSend + origin.delay;
+    // The gap the last request sent asked for at its start: a delay function
+    // may answer more at this one's start, and that is the gap after this one
+    // (its conn would otherwise sit idle, holding a slot, for the new delay,
+    // where a kept conn sends at once, and a server that closes conns without
+    // a request for that long fails it).
+    const at = origin.lastSend + origin.lastSendDelay;
     if (at <= now) {
       // Its request goes out now: the next one is held from here, not from
       // when this one's body is all sent (one released at the same time
       // would go out with it).
       origin.lastSend = now;
+      origin.lastSendDelay = job.delay;
       return false;
     }
     if (Number.isNaN(job.upAt)) job.upAt = now;
@@ -1208,9 +1217,12 @@ export class Crawl {
         // start: with keep-alive, starts are spaced from sends too. (Without,
         // from starts alone: every request connects, and is held.)
         const origin = job.origin!;
-        if (job.sentAt > origin.lastSend) origin.lastSend = job.sentAt;
+        if (job.sentAt > origin.lastSend) {
+          origin.lastSend = job.sentAt;
+          origin.lastSendDelay = job.delay;
+        }
         if (this.#config.keepAlive) {
-          this.#scheduler.sent(origin, job.sentAt, loopNow());
+          this.#scheduler.sent(origin, job.sentAt, job.delay, loopNow());
         }
       }
     }
@@ -1727,7 +1739,7 @@ export class Crawl {
       // The origin's next request may go out on this conn at once, where one
       // on a new conn would connect first as this one did: the delay counts
       // from this one's send too, or the server sees them closer than it.
-      this.#scheduler.sent(job.origin!, job.sentAt, loopNow());
+      this.#scheduler.sent(job.origin!, job.sentAt, job.delay, loopNow());
     }
     if (reusable !== null) {
       // A wait as short as the time it takes to reuse a conn at all adds no

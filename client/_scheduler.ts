@@ -216,8 +216,14 @@ export class Origin<J> implements Timed {
   nextStart = -Infinity;
   /** The delay taken at its last start, counted again once its request is sent. */
   delay = 0;
-  /** When its last request was sent (the crawl's): the next waits for `delay` after. */
+  /**
+   * When its last request was sent (the crawl's): the next waits for
+   * `lastSendDelay` after, the delay taken at that request's start (the gap
+   * after it, as a delay function answered then; not `delay`, which a later
+   * start may have changed).
+   */
   lastSend = -Infinity;
+  lastSendDelay = 0;
   /** No start before this time (origin-wide backoff). */
   pausedUntil = -Infinity;
   /** Where it is: IDLE (nothing queued), READY, TIMED, FULL or LINGER. */
@@ -355,12 +361,13 @@ export class Scheduler<J> {
 
   /**
    * A job taken from `origin` sent its request at `at` and its conn is kept:
-   * the delay counts from then too. A new conn's connect comes between a start
+   * the `delay` taken at its start counts from then too (a later start may have
+   * taken another, for the gap after it). A new conn's connect comes between a start
    * and its request, so counting from the start alone let the server see the
    * next request, on the kept conn at once, less than the delay after it.
    */
-  sent(origin: Origin<J>, at: number, now: number): void {
-    const next = at + origin.delay;
+  sent(origin: Origin<J>, at: number, delay: number, now: number): void {
+    const next = at + delay;
     if (next <= origin.nextStart) return;
     origin.nextStart = next;
     // A ready origin is checked again at its turn; a full or idle one when a

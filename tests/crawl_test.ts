@@ -886,6 +886,27 @@ Deno.test("fetchAll() with keepAlive: false counts perOrigin.delay from starts a
   assertGreaterOrEqual(gaps[0]!, 100, `gaps ${gaps.map(Math.round)}`);
 });
 
+Deno.test("fetchAll() holds no request on its new conn for a delay a perOrigin.delay function answered at its own start: that is the gap after it (a Crawl-delay learned mid-crawl)", async () => {
+  await using server = recording();
+  let calls = 0;
+  const results = await fetchAll(
+    Array.from({ length: 3 }, (_, i) => `${server.base}/${i}`),
+    {
+      concurrency: 4,
+      perOrigin: { concurrency: 2, delay: () => calls++ === 0 ? 0 : 300 },
+    },
+  );
+  assert(results.every((r) => r.ok));
+  const [first, second, third] = server.seen.map((s) => s.at);
+  // The first start asked for no gap: the second went out at once. Held for
+  // the 300 ms its own start asked for, it kept a slot and an open conn idle
+  // (a server that closes such conns sooner failed it), where on a kept conn
+  // it went out at once.
+  assertLess(second! - first!, 150);
+  // The 300 ms are the gap after the second start.
+  assertGreaterOrEqual(third! - second!, 250);
+});
+
 /** Holds the thread for `ms`, as a caller's synchronous code does. */
 function busy(ms: number): void {
   const end = performance.now() + ms;

@@ -135,20 +135,20 @@ Deno.test("Scheduler.sent() counts the delay again from a request's send, moving
   assertEquals(takeAll(s, 0), ["a0"]);
   assertEquals(timers.nextDue, 100);
   // a0's new conn took 30 ms to connect: its request went out at 30.
-  s.sent(a, 30, 30);
+  s.sent(a, 30, 100, 30);
   assertEquals(timers.nextDue, 130);
   assertEquals(timers.popDue(100), undefined);
   s.wake(timers.popDue(130) as Origin<string>, 130);
   assertEquals(takeAll(s, 130), ["a1"]);
   // Sent at once (a kept conn): the start's delay stands.
-  s.sent(a, 130, 130);
+  s.sent(a, 130, 100, 130);
   assertEquals(timers.nextDue, 230);
   s.release(a, 131);
   s.release(a, 140);
   // A send seen while the origin waits its turn in the ready ring: take()
   // holds it until then.
   s.wake(timers.popDue(230) as Origin<string>, 230);
-  s.sent(a, 200, 230);
+  s.sent(a, 200, 100, 230);
   assertEquals(takeAll(s, 230), []);
   assertEquals(timers.nextDue, 300);
 });
