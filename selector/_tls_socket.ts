@@ -672,10 +672,6 @@ class TlsSocketConn implements Transport {
     this.#pipe.transport.unref?.();
   }
 
-  ref(): void {
-    this.#pipe.transport.ref?.();
-  }
-
   close(): void {
     this.#closed = true;
     this.#queue = [];

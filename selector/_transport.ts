@@ -24,8 +24,6 @@ export interface Transport {
   setKeepAlive?(keepAlive?: boolean): void;
   /** As `Deno.Conn.unref`: its pending operations keep no process alive. */
   unref?(): void;
-  /** As `Deno.Conn.ref`: undoes `unref`. */
-  ref?(): void;
 }
 
 /** A connection on its way: `cancel()` releases its socket at once. */

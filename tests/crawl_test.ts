@@ -2098,6 +2098,47 @@ Deno.test("fetchAll() on abort gives an array's unread entries the reason, bad U
   ]);
 });
 
+Deno.test("fetchAll() on abort gives an async source's entry handed over just before the abort the reason and its data, and aborts its sink", async () => {
+  await using server = recording();
+  const controller = new AbortController();
+  let sinkAborted: unknown = null;
+  const sink = new WritableStream<Uint8Array>({
+    abort(reason) {
+      sinkAborted = reason;
+    },
+  });
+  const items = [
+    `${server.base}/a`,
+    { url: `${server.base}/b`, data: "B", sink },
+    `${server.base}/c`,
+  ];
+  let pulled = 0;
+  // The abort lands after the second entry is handed over and before the
+  // crawl's loop takes it in: read, not queued, as for an array's unread ones.
+  const source: AsyncIterable<string | RequestSpec> = {
+    [Symbol.asyncIterator]: () => ({
+      async next() {
+        if (pulled === 1) {
+          await sleep(20); // the first is done by now
+          queueMicrotask(() => controller.abort("stop"));
+        }
+        const value = items[pulled];
+        if (value === undefined) return { value: undefined, done: true };
+        pulled++;
+        return { value, done: false };
+      },
+    }),
+  };
+  const results = await fetchAll(source, { signal: controller.signal });
+  assertEquals(results.map((r) => [r.url, r.ok || r.error, r.data]), [
+    [`${server.base}/a`, true, undefined],
+    [`${server.base}/b`, "stop", "B"],
+  ]);
+  assertEquals(sinkAborted, "stop");
+  assertEquals(pulled, 2, "nothing more is read from the source");
+  assertEquals(server.seen.length, 1);
+});
+
 Deno.test("fetchAll() fails a URL whose sink stalls past the timeout and goes on with the others", async () => {
   await using server = recording(async (req) => {
     if (new URL(req.url).pathname === "/slow") await sleep(300);

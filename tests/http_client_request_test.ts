@@ -6,7 +6,13 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { EVENT_READ, fetchAll, HttpClient, HttpParseError } from "../mod.ts";
+import {
+  EVENT_READ,
+  EVENT_WRITE,
+  fetchAll,
+  HttpClient,
+  HttpParseError,
+} from "../mod.ts";
 import { reworded } from "../client/http_client.ts";
 import { RequestWriter, validateBody } from "../client/_request.ts";
 import { BodyStream, READ_AHEAD } from "../client/_body.ts";
@@ -1616,4 +1622,85 @@ Deno.test("HttpClient replays a PUT of a 200 KiB body (sent after its head, unco
   assertEquals(received[0]!.length, body.length);
   assert(received[0]!.every((b, i) => b === body[i]));
   second.close();
+});
+
+Deno.test("fetchAll reads an early answer into a slow sink while the upload's source stalls: back from each sink wait, the stalled chunk is waited on again, with no busy WRITE turns", async () => {
+  const CHUNKS = 40;
+  let upload = "";
+  await using server = scriptedServer(async (conn) => {
+    await readHead(conn);
+    await writeAll(
+      conn,
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for (let i = 0; i < CHUNKS; i++) {
+      await writeAll(conn, "10\r\n0123456789abcdef\r\n");
+      await delay(1);
+    }
+    // The upload's end (its last chunk), then the response's.
+    const buf = new Uint8Array(1024);
+    while (!upload.endsWith("0\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      upload += latin1(buf.subarray(0, n));
+    }
+    await writeAll(conn, "0\r\n\r\n");
+  });
+  const { promise: stalled, resolve: unstall } = Promise.withResolvers<void>();
+  let pulls = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (pulls++ === 0) return c.enqueue(new TextEncoder().encode("first"));
+      await stalled;
+      c.enqueue(new TextEncoder().encode("last"));
+      c.close();
+    },
+  }, { highWaterMark: 0 });
+  let got = "";
+  let sinkWaits = 0;
+  const sink = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      got += latin1(chunk);
+      sinkWaits++;
+      await delay(1); // not ready until this write is done
+      // The source stays stalled a while after the whole answer came.
+      if (got.length >= CHUNKS * 16) setTimeout(unstall, 30);
+    },
+  }, { highWaterMark: 1 });
+  const handle = HttpClient.prototype.handle;
+  let writeTurns = 0;
+  let busyTurns = 0;
+  HttpClient.prototype.handle = function (this: HttpClient, mask: number) {
+    const upload = (mask & EVENT_WRITE) !== 0 && this.state === "receiving";
+    handle.call(this, mask);
+    if (upload) {
+      writeTurns++;
+      // Nothing to send, nothing waited on: the next select reports the
+      // writable conn at once, and again, until the chunk comes.
+      if (this.waiting === null && (this.events & EVENT_WRITE) !== 0) {
+        busyTurns++;
+      }
+    }
+  };
+  try {
+    const [result] = await fetchAll([{ url: server.url("/"), body, sink }], {
+      method: "POST",
+      timeout: 10_000,
+    });
+    assert(result!.ok, String(!result!.ok && result!.error));
+    assertEquals(result!.response.status, 200);
+  } finally {
+    HttpClient.prototype.handle = handle;
+    unstall();
+  }
+  assertEquals(got, "0123456789abcdef".repeat(CHUNKS));
+  // After the head (and what came with it): the chunk that stalled, then the end.
+  assert(upload.endsWith("4\r\nlast\r\n0\r\n\r\n"), JSON.stringify(upload));
+  // One WRITE turn after each sink wait at most (it finds the stalled chunk
+  // still pending and waits on it, reading only), not one per select.
+  // Back from sink waits, WRITE turns found the stalled chunk still pending
+  // and waited on it, reading only.
+  assert(sinkWaits > 1, `${sinkWaits} sink waits`);
+  assert(writeTurns > 0, "no WRITE turn while the chunk was pending");
+  assertEquals(busyTurns, 0, `${busyTurns} of ${writeTurns} WRITE turns busy`);
 });

@@ -9,6 +9,7 @@
 import {
   assert,
   assertEquals,
+  assertGreaterOrEqual,
   assertInstanceOf,
   assertStrictEquals,
   assertStringIncludes,
@@ -35,6 +36,7 @@ import {
   closeQuietly,
   listen,
   listenTcp,
+  maskOf,
   needsIpv6,
   readAll,
   readExactly,
@@ -341,6 +343,34 @@ Deno.test("Selector.modify() of a closed conn leaves it unwatched", async () => 
   assertEquals(key.events, EVENT_READ);
   assertEquals(pair.conn[kReady](), 0);
   assertEquals(await sel.select(0), []);
+});
+
+Deno.test("Selector.select() leaves out a conn drained between the call and its batch, and waits on for its next bytes", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  await peer.write(encoder.encode("one"));
+  await selectUntil(sel, readyFor(conn, EVENT_READ));
+  // select(0) found it ready when called; another task drained it before the
+  // batch: neither reported with an empty mask nor with READ.
+  const poll = sel.select(0);
+  assertEquals(decoder.decode(conn.recv()!), "one");
+  assertEquals(await poll, []);
+  await peer.write(encoder.encode("two"));
+  await selectUntil(sel, readyFor(conn, EVENT_READ));
+  // With a timeout, the select does not end on the drained conn: it waits
+  // for the next bytes and reports those.
+  const started = performance.now();
+  const waiting = sel.select(2_000);
+  assertEquals(decoder.decode(conn.recv()!), "two");
+  const timer = setTimeout(() => peer.write(encoder.encode("three")), 20);
+  const batch = await waiting;
+  clearTimeout(timer);
+  assertGreaterOrEqual(performance.now() - started, 15);
+  assertEquals(batch.length, 1);
+  assertEquals(maskOf(batch, conn), EVENT_READ);
+  assertEquals(decoder.decode(conn.recv()!), "three");
 });
 
 Deno.test("PollableListener.accept() throws an accept error once, then accepts again", async () => {

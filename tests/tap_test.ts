@@ -534,6 +534,21 @@ Deno.test("fetchAll() tap gets the bytes a failing parse took, up to the byte th
   }
 });
 
+Deno.test("fetchAll() tap gets nothing of a read whose first byte is the one a parse failed on: the bytes before it, which came in earlier reads, only", async () => {
+  const head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // The second read starts with a chunk size that is not hex.
+  const pieces = [head + "3\r\nabc\r\n", "z\r\nnope\r\n0\r\n\r\n"];
+  await using server = rawServer(() => pieces);
+  const { tap, exchanges } = recorder();
+  const [result] = await fetchAll([`${server.base}/`], { tap });
+  assert(result !== undefined && !result.ok);
+  assertInstanceOf(result.error, HttpParseError);
+  assertEquals(result.error.code, "invalid-chunk-size");
+  assertEquals(result.error.offset, pieces[0]!.length);
+  assertEquals(decoder.decode(concat(exchanges[0]!.response)), pieces[0]);
+  assertEquals(exchanges[0]!.end?.error, result.error);
+});
+
 Deno.test("fetchAll() RequestSpec.tap replaces the crawl's tap for its URL", async () => {
   await using server = rawServer(() => [
     "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
