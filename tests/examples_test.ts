@@ -13,6 +13,7 @@ import {
   assertMatch,
   assertStringIncludes,
 } from "@std/assert";
+import { delay } from "@std/async";
 import { fileURLToPath } from "node:url";
 
 const examples = new URL("../examples/", import.meta.url);
@@ -110,6 +111,11 @@ class Background implements AsyncDisposable {
   /** The first stdout line (or all of stdout if it ends first), within `timeout` ms. */
   firstLine(timeout = 15_000): Promise<string> {
     return within(this.#firstLine, timeout, "the first line");
+  }
+
+  /** Sends `signal` to the process. */
+  kill(signal: Deno.Signal): void {
+    this.#child.kill(signal);
   }
 
   /** Waits for the process to exit on its own, within `timeout` ms. */
@@ -485,6 +491,38 @@ Deno.test("echo_server.ts serves many echo_client.ts connections at once", async
     stdout,
     `served ${clients} clients, echoed ${echoed} bytes`,
   );
+});
+
+Deno.test("echo_server.ts exits at once on Ctrl-C though a client stopped reading its echo", async () => {
+  await using server = new Background("echo_server.ts", [NET], []);
+  const port = Number(/:(\d+)$/.exec(await server.firstLine())?.[1]);
+  // A client that sends and never reads: the server's buffers for it fill.
+  const client = await Deno.connect({ hostname: "127.0.0.1", port });
+  const chunk = new Uint8Array(64 * 1024);
+  let sent = 0;
+  const writing = (async () => {
+    for (let i = 0; i < 1024; i++) sent += await client.write(chunk);
+  })().catch(() => {}); // the server goes away mid-write
+  try {
+    // Until the server takes no more (its write buffer for us is full).
+    let last = -1;
+    for (let i = 0; i < 100 && sent !== last; i++) {
+      last = sent;
+      await delay(100);
+    }
+    assertLess(sent, 1024 * chunk.length, "the server kept reading");
+    const start = performance.now();
+    server.kill("SIGINT");
+    const { code, stdout } = await server.finished(3_000);
+    const ms = performance.now() - start;
+    assertEquals(code, 0);
+    assertStringIncludes(stdout, "served 0 clients");
+    // Before, close() flushed the echo to the stalled client for 10 s first.
+    assertLess(ms, 2_000);
+  } finally {
+    client.close();
+    await writing;
+  }
 });
 
 Deno.test("echo_client.ts exits 1 when the server is not there", async () => {
