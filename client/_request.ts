@@ -541,11 +541,12 @@ export class RequestWriter {
    * Checks and encodes everything but the URL.
    *
    * @param init The request, without its URL.
+   * @param checked `fieldList(init.headers)`, when the caller has it already.
    * @throws {TypeError} If the method, a header or the body cannot be sent as given.
    */
-  constructor(init: Omit<EncodeRequestInit, "url">) {
+  constructor(init: Omit<EncodeRequestInit, "url">, checked?: FieldList) {
     const method = this.method = validateMethod(init.method);
-    const headers = fieldList(init.headers);
+    const headers = checked ?? fieldList(init.headers);
     const body = validateBody(init.body, method);
     this.#host = fieldValue(headers, "host");
     if (this.#host !== null) checkHost(this.#host);
@@ -731,6 +732,60 @@ export class RequestWriter {
     out.set(tail, at);
     return out;
   }
+}
+
+/**
+ * The writer of a request without a body, with what it was built from: the
+ * next request on its conn, built from the same, takes it (see
+ * {@linkcode buildWriter}).
+ */
+export interface BuiltWriter {
+  readonly writer: RequestWriter;
+  /** The fields it was built from; `null` for one with a body, never reused. */
+  readonly fields: FieldList | null;
+  readonly method: string;
+  readonly keepAlive: boolean;
+}
+
+/**
+ * `new RequestWriter(init)`, or `last`'s writer when `init` has no body and
+ * the same method, `keepAlive` and header fields, as a client per request on
+ * a kept conn (a crawl driven by hand) builds: ~1.7 µs of a request, with a
+ * standalone `ArrayBuffer`, otherwise. A writer of no body holds nothing of
+ * one request (a crawl shares one). It throws what the constructor throws.
+ */
+export function buildWriter(
+  init: Omit<EncodeRequestInit, "url">,
+  last: BuiltWriter | undefined,
+): BuiltWriter {
+  const { method, keepAlive } = init;
+  let fields: FieldList | null = null;
+  if (
+    (init.body === undefined || init.body === null) &&
+    init.userAgent === undefined
+  ) {
+    try {
+      fields = fieldList(init.headers);
+    } catch {
+      // The constructor throws it, after a bad method's error if any.
+    }
+  }
+  if (fields === null) {
+    return { writer: new RequestWriter(init), fields, method, keepAlive };
+  }
+  if (
+    last !== undefined && last.fields !== null && last.method === method &&
+    last.keepAlive === keepAlive && sameFields(last.fields, fields)
+  ) return last;
+  return { writer: new RequestWriter(init, fields), fields, method, keepAlive };
+}
+
+function sameFields(a: FieldList, b: FieldList): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i]![0] !== b[i]![0] || a[i]![1] !== b[i]![1]) return false;
+  }
+  return true;
 }
 
 /**

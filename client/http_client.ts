@@ -32,7 +32,13 @@ import {
 } from "./_redirect.ts";
 import { ContentDecoder } from "./_decode.ts";
 import { encodeConnect } from "./_proxy.ts";
-import { kDivertSink, kRequestWriter, RequestWriter } from "./_request.ts";
+import {
+  buildWriter,
+  type BuiltWriter,
+  kDivertSink,
+  kRequestWriter,
+  type RequestWriter,
+} from "./_request.ts";
 import {
   fieldBytes,
   fieldLength,
@@ -353,6 +359,13 @@ export const kIdleWhileWaiting: unique symbol = Symbol(
 );
 /** The head of a response whose body failed (internal; see `HttpClient[kFailedHead]`). */
 export const kFailedHead: unique symbol = Symbol("selectors.failedHead");
+/**
+ * The writer of the last request without a body on each conn `detach()`
+ * handed over: a client per request on it, built alike, takes it (see
+ * `buildWriter`). Weak: it goes with the conn.
+ */
+const connWriters = new WeakMap<PollableConn, BuiltWriter>();
+
 /** `detach()` for the crawl, which checks reuse itself (internal; see `HttpClient[kDetach]`). */
 export const kDetach: unique symbol = Symbol("selectors.detach");
 /** Whether bytes past the response may wait unread (internal; see `HttpClient[kUnreadMayWait]`). */
@@ -490,6 +503,8 @@ export class HttpClient {
   #unreadMayWait!: boolean;
   /** The conn was handed over by `detach()`. */
   #detached!: boolean;
+  /** Its writer, for the next request on its conn, when it built one. */
+  #built!: BuiltWriter | null;
   #parser!: ResponseParser;
   #decoder!: ContentDecoder | null;
   /**
@@ -679,14 +694,22 @@ export class HttpClient {
     if (options.tap !== undefined && typeof options.tap !== "function") {
       throw new TypeError("Cannot fetch: tap must be a function");
     }
-    const writer = internal[kRequestWriter] ??
-      new RequestWriter({
-        method: options.method ?? "GET",
-        ...(options.headers ? { headers: options.headers } : {}),
-        body: options.body ?? null,
-        keepAlive,
-        decompress,
-      });
+    let writer = internal[kRequestWriter];
+    let built: BuiltWriter | null = null;
+    if (writer === undefined) {
+      const conn = options.conn;
+      built = buildWriter(
+        {
+          method: options.method ?? "GET",
+          ...(options.headers ? { headers: options.headers } : {}),
+          body: options.body ?? null,
+          keepAlive,
+          decompress,
+        },
+        conn === undefined ? undefined : connWriters.get(conn),
+      );
+      writer = built.writer;
+    }
     let route: Route | null = null;
     if (kRoute in internal) {
       route = internal[kRoute] ?? null;
@@ -778,6 +801,7 @@ export class HttpClient {
     this.#metClosedConn = false;
     this.#unreadMayWait = false;
     this.#detached = false;
+    this.#built = built;
     this.#mayReplay = this.#reusedConn && IDEMPOTENT_METHODS.has(method) &&
       bodyStream === null;
     if (conn !== null) {
@@ -1096,7 +1120,12 @@ export class HttpClient {
       if (this.#state === "done") this.#conn.close();
       return null;
     }
-    return this[kDetach]();
+    const conn = this[kDetach]();
+    const built = this.#built;
+    if (conn !== null && built !== null && built.fields !== null) {
+      connWriters.set(conn, built);
+    }
+    return conn;
   }
 
   /**

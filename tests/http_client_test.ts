@@ -228,6 +228,54 @@ Deno.test("HttpClient.detach() gives null, the conn closed, when bytes past the 
   assert(first.pollable.closed);
 });
 
+Deno.test("HttpClients chained on one kept conn by detach() each send their own method and headers", async () => {
+  const heads: string[] = [];
+  await using server = rawServer(async ({ conn, head }) => {
+    heads.push(head);
+    const body = head.startsWith("HEAD ") ? "" : "x";
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${body}`,
+    );
+    return "keep";
+  });
+  const requests: HttpClientOptions[] = [
+    { headers: { "x-a": "1" } },
+    { headers: [["X-A", " 1"]] },
+    { headers: { "x-a": "2" } },
+    { method: "HEAD", headers: { "x-a": "2" } },
+    { headers: { "x-a": "2" } },
+    {},
+  ];
+  let conn: PollableConn | undefined;
+  for (const [i, request] of requests.entries()) {
+    const client = new HttpClient(server.url(`/${i}`), {
+      ...request,
+      keepAlive: true,
+      ...(conn ? { conn } : {}),
+    });
+    await drive(client);
+    assertEquals(client.state, "done", String(client.error));
+    conn = client.detach()!;
+    assert(conn !== null);
+  }
+  conn!.close();
+  assertEquals(server.connections, 1);
+  assertEquals(
+    heads.map((head) =>
+      `${head.split(" ", 2).join(" ")} ${/\r\nx-a: (.*)/i.exec(head)?.[1]}`
+    ),
+    [
+      "GET /0 1",
+      "GET /1 1",
+      "GET /2 2",
+      "HEAD /3 2",
+      "GET /4 2",
+      "GET /5 undefined",
+    ],
+  );
+});
+
 Deno.test("HttpClient.close() after detach() leaves the conn it handed over open", async () => {
   await using server = rawServer(async ({ conn }) => {
     await writeSplit(conn, LENGTH);

@@ -1,5 +1,11 @@
-import { assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import {
+  assert,
+  assertEquals,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import {
+  buildWriter,
   DEFAULT_ACCEPT_ENCODING,
   DEFAULT_USER_AGENT,
   encodeRequest,
@@ -599,5 +605,55 @@ Deno.test("RequestWriter.encode() with a proxy writes the absolute-form target a
     ]
   ) {
     assertEquals(/proxy-authorization/i.test(text(direct)), false);
+  }
+});
+
+Deno.test("buildWriter() takes the last writer for the same method, keepAlive and header fields of a bodiless request, however the fields are given, and builds one for anything else", () => {
+  const url = toHttpUrl("http://example.com/a");
+  const build = (
+    init: Partial<EncodeRequestInit> = {},
+    last?: ReturnType<typeof buildWriter>,
+  ) => buildWriter({ method: "GET", keepAlive: true, ...init }, last);
+  const ua = build({ headers: { "User-Agent": "seed " } });
+  assertStrictEquals(build({ headers: [["user-agent", "seed"]] }, ua), ua);
+  assertStrictEquals(
+    build({ headers: new Headers({ "user-agent": "seed" }) }, ua),
+    ua,
+  );
+  assertEquals(
+    text(ua.writer.encodeUrl(url)),
+    `GET /a HTTP/1.1\r\nHost: example.com\r\nUser-Agent: seed\r\nAccept: */*\r\nAccept-Encoding: ${DEFAULT_ACCEPT_ENCODING}\r\n\r\n`,
+  );
+  // Anything that changes the bytes is another writer.
+  for (
+    const init of [
+      {},
+      { method: "HEAD", headers: { "user-agent": "seed" } },
+      { keepAlive: false, headers: { "user-agent": "seed" } },
+      { headers: { "user-agent": "seed", "x-a": "1" } },
+      { headers: { "user-agent": "seed2" } },
+      { headers: { "user-agent": "seed" }, userAgent: "other" },
+    ]
+  ) {
+    const other = build(init, ua);
+    assert(other !== ua && other.writer !== ua.writer, JSON.stringify(init));
+  }
+  // A body is the request's own: never taken, never given.
+  const post = build({ method: "POST", body: "x" });
+  assertEquals(post.fields, null);
+  assert(build({ method: "POST", body: "x" }, post).writer !== post.writer);
+  // What cannot be sent throws what the constructor throws, a bad method
+  // before bad headers.
+  for (
+    const init of [
+      { method: "G ET" },
+      { headers: { "x\n": "1" } },
+      { method: "G ET", headers: { "x\n": "1" } },
+    ]
+  ) {
+    const full = { method: "GET", keepAlive: true, ...init };
+    const expected = assertThrows(() => new RequestWriter(full), TypeError);
+    const got = assertThrows(() => buildWriter(full, ua), TypeError);
+    assertStrictEquals(got.message, expected.message);
   }
 });
