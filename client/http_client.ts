@@ -275,7 +275,10 @@ export interface HttpClientOptions {
   /**
    * An idle keep-alive connection to the same origin to send on. If the server
    * closed it before any byte of the response came back, the request is sent once
-   * more on a fresh connection (idempotent methods with a replayable body only).
+   * more on a fresh connection (idempotent methods with a replayable body only),
+   * and {@linkcode HttpClient.pollable} changes. The client starts in `sending`:
+   * `handle(EVENT_WRITE)` sends the request at once, without waiting for a
+   * select to report the conn writable, as `fetchAll` does.
    */
   conn?: PollableConn | undefined;
   /**
@@ -449,14 +452,21 @@ const EMPTY_REQUEST = new Uint8Array(0);
  * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("hi"));
  * using sel = new DefaultSelector();
  * const client = new HttpClient(`http://127.0.0.1:${server.addr.port}/`, { timeout: 5_000 });
- * let registered = 0; // the events the conn is registered for
+ * let conn = client.pollable; // the conn registered
+ * let registered = 0; // the events it is registered for
  * let woken: Promise<void> | null = null; // the wait a wakeup() is set for
  * while (client.state !== "done" && client.state !== "failed") {
+ *   if (client.pollable !== conn) {
+ *     // The request moved to a new conn (a kept one the server had closed).
+ *     if (registered !== 0) sel.unregister(conn);
+ *     conn = client.pollable;
+ *     registered = 0;
+ *   }
  *   const events = client.events;
  *   if (events !== registered) {
- *     if (registered === 0) sel.register(client.pollable, events);
- *     else if (events === 0) sel.unregister(client.pollable);
- *     else sel.modify(client.pollable, events);
+ *     if (registered === 0) sel.register(conn, events);
+ *     else if (events === 0) sel.unregister(conn);
+ *     else sel.modify(conn, events);
  *     registered = events;
  *   }
  *   const waiting = client.waiting;
@@ -469,7 +479,7 @@ const EMPTY_REQUEST = new Uint8Array(0);
  *   const ready = await sel.select(Math.max(0, client.deadline - performance.now()));
  *   client.handle(ready.length > 0 ? ready[0]![1] : 0);
  * }
- * if (registered !== 0) sel.unregister(client.pollable);
+ * if (registered !== 0) sel.unregister(conn);
  * assert(client.state === "done");
  * assert(new TextDecoder().decode(client.response?.body) === "hi");
  * ```

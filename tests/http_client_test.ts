@@ -296,14 +296,20 @@ Deno.test("HttpClient.close() after detach() leaves the conn it handed over open
 /** The README's loop for one `HttpClient`, as written there. */
 async function readmeLoop(client: HttpClient): Promise<void> {
   using sel = new DefaultSelector();
-  let registered = 0; // the events the conn is registered for
+  let conn = client.pollable; // the conn registered
+  let registered = 0; // the events it is registered for
   let woken: Promise<void> | null = null; // the wait a wakeup() is set for
   while (client.state !== "done" && client.state !== "failed") {
+    if (client.pollable !== conn) {
+      if (registered !== 0) sel.unregister(conn);
+      conn = client.pollable;
+      registered = 0;
+    }
     const events = client.events;
     if (events !== registered) {
-      if (registered === 0) sel.register(client.pollable, events);
-      else if (events === 0) sel.unregister(client.pollable);
-      else sel.modify(client.pollable, events);
+      if (registered === 0) sel.register(conn, events);
+      else if (events === 0) sel.unregister(conn);
+      else sel.modify(conn, events);
       registered = events;
     }
     const waiting = client.waiting;
@@ -315,8 +321,51 @@ async function readmeLoop(client: HttpClient): Promise<void> {
     if (ready.length === 0) client.handle(0);
     for (const [, mask] of ready) client.handle(mask);
   }
-  if (registered !== 0) sel.unregister(client.pollable);
+  if (registered !== 0) sel.unregister(conn);
 }
+
+Deno.test("HttpClient driven by the README's loop on a kept conn the server closed meanwhile follows the request to its new conn", async () => {
+  await using server = rawServer(async ({ conn, connIndex }) => {
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${connIndex}`,
+    );
+    return "close"; // after one response, without saying so
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await readmeLoop(first);
+  const conn = first.detach();
+  assert(conn !== null);
+  await new Promise((r) => setTimeout(r, 20)); // the server has closed it by now
+  const second = new HttpClient(server.url("/2"), { keepAlive: true, conn });
+  await readmeLoop(second);
+  assertEquals(second.state, "done", String(second.error));
+  assertEquals(new TextDecoder().decode(second.response!.body), "1");
+  assert(second.pollable !== conn && conn.closed);
+  second.close();
+});
+
+Deno.test("HttpClient on a kept conn sends its request on handle(EVENT_WRITE) before any select, as the README says", async () => {
+  await using server = rawServer(async ({ conn, requestOnConn }) => {
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${requestOnConn}`,
+    );
+    return "keep";
+  });
+  const first = new HttpClient(server.url("/1"), { keepAlive: true });
+  await readmeLoop(first);
+  const conn = first.detach()!;
+  const second = new HttpClient(server.url("/2"), { keepAlive: true, conn });
+  assertEquals(second.state, "sending");
+  second.handle(EVENT_WRITE);
+  assertEquals([second.state, second.events], ["receiving", EVENT_READ]);
+  await readmeLoop(second);
+  assertEquals(new TextDecoder().decode(second.response!.body), "1");
+  assertEquals(server.connections, 1);
+  second.close();
+  conn.close();
+});
 
 Deno.test("HttpClient driven by the README's loop sends a streamed upload whose chunks come slowly, and fails on its timeout with a sink that is never ready", async () => {
   await using server = Deno.serve(
