@@ -677,12 +677,15 @@ async function main(): Promise<number> {
     const request: Pick<RequestSpec, "method" | "body" | "headers"> =
       cli.follow && entry?.seedRequest === true ? { ...seedRequest } : {};
     if (entry === null) return request;
-    const origin = new URL(entry.url).origin;
+    const url = new URL(entry.url);
+    const origin = url.origin;
     const headers = named.has(origin) ? [...credentials] : [];
     const basic = seedAuthorization.get(origin);
-    // -H Authorization wins, as it does over a URL's credentials.
+    // -H Authorization wins, as it does over a URL's credentials; a seed's
+    // own user name and password go with it (the engine sends them), not an
+    // earlier seed's of its origin.
     if (
-      basic !== undefined &&
+      basic !== undefined && url.username === "" && url.password === "" &&
       !credentials.some(([name]) => /^authorization$/i.test(name))
     ) {
       headers.push(["authorization", basic]);

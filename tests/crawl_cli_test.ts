@@ -2696,6 +2696,32 @@ Deno.test("crawl.ts --follow sends a seed URL's user name and password to its li
   ]);
 });
 
+Deno.test("crawl.ts --follow sends each seed with its own user name and password, not an earlier seed's of its origin", async () => {
+  const auths: string[] = [];
+  await using site = countingServer((url, request) => {
+    if (url.pathname === "/robots.txt") {
+      return new Response("", { status: 404 });
+    }
+    const auth = request.headers.get("authorization");
+    auths.push(`${url.pathname} ${auth && atob(auth.slice("Basic ".length))}`);
+    return new Response(url.pathname === "/" ? '<a href="/page">p</a>' : "", {
+      headers: { "content-type": "text/html" },
+    });
+  });
+  const { code, stderr } = await crawl([
+    "--follow",
+    site.base.replace("//", "//alice:one@") + "/",
+    site.base.replace("//", "//bob:two@") + "/private",
+  ]);
+  assertEquals(code, 0, stderr);
+  // Before: /private went as alice, the first seed's.
+  assertEquals(auths.sort(), [
+    "/ alice:one",
+    "/page alice:one",
+    "/private bob:two",
+  ]);
+});
+
 Deno.test("crawl.ts --max-bytes fails a body past it, a gzip of gzips too, and saves no file of it; the other URLs go on", async () => {
   // 8 MiB of zeros, gzipped twice: a few KB on the wire.
   const bomb = gzipSync(gzipSync(new Uint8Array(8 << 20)), { level: 9 });
