@@ -726,9 +726,18 @@ export class Crawl {
       this.#config.signal?.aborted || this.#counted >= this.#config.maxOpen
     ) return;
     this.#pulling = true;
-    const next = this.#async!.next();
-    // An async generator runs the caller's code up to its first await now.
-    refresh();
+    let next: Promise<IteratorResult<string | URL | RequestSpec>>;
+    try {
+      // As `for await` takes it: a next() that throws at once is a source
+      // that failed, and one that answers without a promise is awaited too.
+      next = Promise.resolve(this.#async!.next());
+    } catch (error) {
+      this.#sourceThrew(error);
+      return;
+    } finally {
+      // An async generator runs the caller's code up to its first await now.
+      refresh();
+    }
     next.then((result) => {
       try {
         checkIterResult(result);
@@ -764,6 +773,7 @@ export class Crawl {
     let spec: RequestSpec | null = null;
     let data: unknown;
     let sink: unknown;
+    let body: unknown;
     if (typeof item === "string" || item instanceof URL) {
       input = item;
     } else if (typeof item === "object" && item !== null && "url" in item) {
@@ -772,6 +782,7 @@ export class Crawl {
         input = item.url;
         data = item.data;
         sink = item.sink;
+        body = item.body;
       } catch (error) {
         // A getter that throws fails its URL alone, as a bad field does.
         this.#fail(index, textOf(item), undefined, error);
@@ -798,8 +809,10 @@ export class Crawl {
         ? this.#config.shared
         : specOptions(spec, this.#config.shared);
     } catch (error) {
-      // Its own sink, if that is not what was wrong with it: no request will use it.
+      // Its own sink and body stream, if that is not what was wrong with
+      // them: no request will use them.
       this.#abortSink(sink, error, null);
+      cancelBody(body, error);
       this.#fail(index, shownUrl(input, url), data, error);
       return;
     }
@@ -1965,6 +1978,12 @@ export class Crawl {
       // The crawl owns the sink across attempts: it ends it when the URL does.
       this.#abortSink(sink, result.error, job);
     }
+    if (!result.ok && job.options.body !== this.#config.shared.body) {
+      // Its own body stream, when no request took it (it was queued when the
+      // crawl was aborted, say): cancelled, as fetch() cancels on an abort,
+      // so that a file's stream closes its file.
+      cancelBody(job.options.body, result.error);
+    }
     job.done = true;
     this.#unlink(job);
     job.client = null;
@@ -2137,8 +2156,12 @@ export class Crawl {
     for (let job = this.#first; job !== null; job = job.next) {
       job.client?.close(closed);
       job.sinkWrite?.writer.abort(closed).catch(() => {});
-      // Queued, or its response not begun: the crawl owns its sink.
+      // Queued, or its response not begun: the crawl owns its sink, and
+      // its body stream if no request took it.
       this.#abortSink(job.options.sink, closed, job);
+      if (job.options.body !== this.#config.shared.body) {
+        cancelBody(job.options.body, closed);
+      }
     }
     for (const item of this.#delivered) this.#abortSinkOf(item, closed);
     this.#first = this.#last = null;
@@ -2153,9 +2176,16 @@ export class Crawl {
     this.#sel.close();
     if (!this.#exhausted) {
       // As `for..of` does when a loop ends early: let the source clean up.
-      this.#sync?.return?.();
-      // Not awaited: a pending `next()` may never settle.
-      this.#async?.return?.().catch(() => {});
+      // What its return() throws is ignored: an abort never fails the crawl,
+      // and everything of the crawl's is closed by now.
+      try {
+        this.#sync?.return?.();
+        // Not awaited: a pending `next()` may never settle.
+        const returned: unknown = this.#async?.return?.();
+        if (isThenable(returned)) Promise.resolve(returned).catch(() => {});
+      } catch {
+        // Ignored, as above.
+      }
     }
   }
 
@@ -2170,15 +2200,21 @@ export class Crawl {
     sink.abort(reason).catch(() => {});
   }
 
-  /** Aborts the sink a source item would have used (its own, or the crawl's). */
+  /**
+   * Aborts the sink a source item would have used (its own, or the crawl's),
+   * and cancels its own body stream.
+   */
   #abortSinkOf(item: unknown, reason: unknown): void {
     let own: unknown;
+    let body: unknown;
     try {
       own = (item as RequestSpec | null)?.sink;
+      body = (item as RequestSpec | null)?.body;
     } catch {
-      // A getter that throws: nothing to abort.
+      // A getter that throws: nothing more to end.
     }
     this.#abortSink(own ?? this.#config.shared.sink, reason, null);
+    cancelBody(body, reason);
   }
 
   #link(job: Job): void {
@@ -2304,6 +2340,13 @@ function rememberKey(keys: Set<string>, key: string): void {
 function canResend(options: RequestOptions): boolean {
   return IDEMPOTENT_METHODS.has(options.method ?? "GET") &&
     !(options.body instanceof ReadableStream);
+}
+
+/** Cancels a request body stream that no request took (and so never will). */
+function cancelBody(body: unknown, reason: unknown): void {
+  if (body instanceof ReadableStream && !body.locked) {
+    body.cancel(reason).catch(() => {});
+  }
 }
 
 /** Throws what `for..of` throws for an iterator's `next()` that answers no object. */

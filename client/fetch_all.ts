@@ -39,7 +39,9 @@ export interface RequestSpec<T = unknown> {
    * never retried or replayed on a redirect, since it cannot be sent twice).
    * Another type, or a body with GET, HEAD or TRACE, rejects the crawl with `TypeError`
    * before any connection when the source is an array; a spec read from an
-   * iterator fails that URL alone.
+   * iterator fails that URL alone. A stream that no request took (its URL
+   * failed first, or was still queued when the crawl was aborted or left) is
+   * cancelled with the URL's error, as `fetch` cancels a body on an abort.
    */
   body?: RequestBody | undefined;
   /** Milliseconds for the whole attempt, instead of the crawl's `timeout`. */

@@ -1747,6 +1747,138 @@ Deno.test("fetchEach() with a source whose iterator answers next() with no objec
   }
 });
 
+Deno.test("fetchAll() and fetchEach() with an async iterator whose next() throws at once end with its error after the URLs read before it, as for await does", async () => {
+  await using server = recording();
+  const boom = new Error("queue closed");
+  // An iterator object, not an async generator: its next() is a plain function
+  // that throws rather than returning a rejected promise (a closed queue).
+  const source = () => {
+    let calls = 0;
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next(): Promise<IteratorResult<string>> {
+          if (++calls === 3) throw boom;
+          return Promise.resolve({
+            value: `${server.base}/${calls}`,
+            done: false,
+          });
+        },
+      }),
+    };
+  };
+  // The old code let the throw out of a promise callback: unhandled (the
+  // process ends), and with it handled the crawl waited on for ever.
+  assertEquals(await assertRejects(() => fetchAll(source())), boom);
+  const paths: string[] = [];
+  const error = await assertRejects(async () => {
+    for await (const { result } of fetchEach(source())) {
+      paths.push(new URL(result.url).pathname);
+    }
+  });
+  assertEquals(error, boom);
+  assertEquals(paths.sort(), ["/1", "/2"]);
+});
+
+Deno.test("fetchAll() reads an async iterator whose next() answers without a promise, as for await does", async () => {
+  await using server = recording();
+  let calls = 0;
+  const source = {
+    [Symbol.asyncIterator]: () => ({
+      next: () =>
+        ++calls > 2
+          ? { value: undefined, done: true }
+          : { value: `${server.base}/${calls}`, done: false },
+    }),
+  } as unknown as AsyncIterable<string>;
+  const results = await fetchAll(source);
+  assertEquals(results.map((r) => r.ok), [true, true]);
+});
+
+Deno.test("fetchAll() on abort resolves with every result though the source's return() throws, rejects or answers without a promise", async () => {
+  await using server = recording();
+  const boom = new Error("cleanup failed");
+  const returns = [
+    () => {
+      throw boom;
+    },
+    () => Promise.reject(boom),
+    () => ({ value: undefined, done: true }),
+  ];
+  for (
+    const [kind, answer] of [
+      ["sync", returns[0]!],
+      ...returns.map((r) => ["async", r] as const),
+    ] as const
+  ) {
+    const controller = new AbortController();
+    let calls = 0;
+    let returned = 0;
+    const iterator = {
+      next() {
+        // The third read aborts: two URLs read, the source not at its end.
+        if (++calls === 3) controller.abort("stop");
+        const result = { value: `${server.base}/${calls}`, done: false };
+        return kind === "sync" ? result : Promise.resolve(result);
+      },
+      return() {
+        returned++;
+        return answer();
+      },
+    };
+    const source = kind === "sync"
+      ? { [Symbol.iterator]: () => iterator }
+      : { [Symbol.asyncIterator]: () => iterator };
+    const results = await fetchAll(
+      source as unknown as Iterable<string>,
+      { signal: controller.signal },
+    );
+    assertGreaterOrEqual(results.length, 2, kind);
+    assertEquals(results.every((r) => !r.ok && r.error === "stop"), true);
+    assertEquals(returned, 1, "return() was called once");
+  }
+});
+
+Deno.test("fetchAll() cancels the body stream of a URL no request took: one failed before any request, one queued when the crawl was aborted", async () => {
+  const controller = new AbortController();
+  const release = Promise.withResolvers<void>();
+  await using server = recording(async () => {
+    controller.abort("stop"); // the PUT is queued behind this request by now
+    await release.promise;
+    return new Response("late");
+  });
+  const cancelled: [string, unknown][] = [];
+  // A file's `readable` closes the file on cancel: left alone, it stays open.
+  const stream = (name: string) =>
+    new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.enqueue(new Uint8Array(1));
+        c.close();
+      },
+      cancel(reason) {
+        cancelled.push([name, reason]);
+      },
+    }, { highWaterMark: 0 });
+  function* source(): Generator<string | RequestSpec> {
+    yield { url: "http://[bad/", method: "PUT", body: stream("bad url") };
+    yield `${server.base}/slow`;
+    yield { url: `${server.base}/up`, method: "PUT", body: stream("queued") };
+  }
+  const results = await fetchAll(source(), {
+    concurrency: 1,
+    signal: controller.signal,
+  });
+  release.resolve();
+  assertEquals(results.map((r) => r.ok), [false, false, false]);
+  assertEquals(
+    cancelled.map(([name, reason]) => [
+      name,
+      reason instanceof TypeError ? "TypeError" : reason,
+    ]),
+    [["bad url", "TypeError"], ["queued", "stop"]],
+  );
+  assertEquals(server.seen.map((r) => r.path), ["/slow"]);
+});
+
 Deno.test("fetchEach() over an endless sync source of bad URLs reads only concurrency + maxQueued ahead of what it yields", async () => {
   let pulled = 0;
   function* endless() {
