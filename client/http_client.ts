@@ -696,7 +696,15 @@ export class HttpClient {
     if (sink !== undefined) {
       if (!(sink instanceof WritableStream) || sink.locked) {
         throw new TypeError(
-          "Cannot fetch: sink must be a WritableStream that is not locked",
+          sink instanceof WritableStream
+            ? "Cannot fetch: sink must be a WritableStream that is not locked"
+            : `Cannot fetch: sink must be a WritableStream, received ${
+              typeName(sink)
+            }${
+              // fetchAll's function form, given to the one request.
+              typeof sink === "function"
+                ? " (a sink per URL is fetchAll's)"
+                : ""}`,
         );
       }
       divert = internal[kDivertSink];

@@ -608,11 +608,23 @@ Deno.test("HttpClient fails with the sink's error when closing the sink fails", 
 Deno.test("HttpClient constructor throws TypeError for a sink that is not an unlocked WritableStream", () => {
   const locked = new WritableStream<Uint8Array>();
   const writer = locked.getWriter();
-  for (const sink of [locked, {} as WritableStream<Uint8Array>]) {
+  for (
+    const [sink, message] of [
+      [locked, "sink must be a WritableStream that is not locked"],
+      [{}, "sink must be a WritableStream, received an object (Object)"],
+      [
+        () => new WritableStream(),
+        "sink must be a WritableStream, received function (a sink per URL is fetchAll's)",
+      ],
+    ] as const
+  ) {
     assertThrows(
-      () => new HttpClient("http://127.0.0.1:1/", { sink }),
+      () =>
+        new HttpClient("http://127.0.0.1:1/", {
+          sink: sink as WritableStream<Uint8Array>,
+        }),
       TypeError,
-      "sink must be a WritableStream",
+      message,
     );
   }
   writer.releaseLock();
