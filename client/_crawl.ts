@@ -1662,6 +1662,8 @@ export class Crawl {
   #fdExpired(job: Job, now: number): void {
     this.#fdWaiters.remove(job);
     job.awaitingFd = false;
+    // Its last wait, as a wait that ends with a descriptor counts it.
+    job.queued += now - job.fdSince;
     const cause = this.#fdError;
     this.#end(job, {
       error: new Deno.errors.TimedOut(
@@ -1700,10 +1702,13 @@ export class Crawl {
     const written = this.#sinkWritten;
     this.#sinkWritten = [];
     // An abort or the deadline may have ended the URL meanwhile.
+    const now = loopNow();
     for (const { job, result } of written) {
       if (job.done) continue;
       job.sinkWrite = null;
       this.#timers.delete(job);
+      // The URL ends now, once the sink has the body, as when it streams there.
+      result.timings = untilNow(job, result.timings, now);
       this.#finish(job, result);
     }
   }
@@ -2027,7 +2032,9 @@ export class Crawl {
     const queued =
       (job.queuedNow ? job.queued + now - job.waitingSince : job.queued) +
       // Ended while held for its origin's delay: that wait so far.
-      (job.sendHold ? now - job.upAt : 0);
+      (job.sendHold ? now - job.upAt : 0) +
+      // Ended (aborted) while waiting for a descriptor: that wait so far.
+      (job.awaitingFd ? now - job.fdSince : 0);
     const stamps = client === null ? undefined : client[kStamps];
     return {
       queued,
@@ -2104,7 +2111,10 @@ export class Crawl {
             totalTimeout(entry)
           } ms passed while writing the body to the sink`,
         );
-        this.#finish(entry, failedResult(entry, error, result.timings));
+        this.#finish(
+          entry,
+          failedResult(entry, error, untilNow(entry, result.timings, now)),
+        );
       } else if (entry.awaitingConn) {
         this.#awaitExpired(entry, now);
       } else if (entry.backingOff) {
@@ -2140,10 +2150,12 @@ export class Crawl {
       job.slot = null;
       if (slot !== null) this.#watch(slot, 0);
       client?.close(reason);
-      this.#finish(
-        job,
-        failedResult(job, reason, this.#timings(job, client, now)),
-      );
+      // Writing a response's body to its sink: its client is gone, its
+      // timings are that response's.
+      const timings = job.sinkWrite !== null
+        ? untilNow(job, job.sinkWrite.result.timings, now)
+        : this.#timings(job, client, now);
+      this.#finish(job, failedResult(job, reason, timings));
     }
   }
 
@@ -2250,6 +2262,14 @@ function hopTimedOut(job: Job, before = `redirect ${job.hops}`): Error {
       totalTimeout(job)
     } ms passed before ${before}`,
   );
+}
+
+/**
+ * A response's timings, with `total` running on to `now`: a body the crawl
+ * writes to the sink after the response ended counts in the URL's time.
+ */
+function untilNow(job: Job, timings: FetchTimings, now: number): FetchTimings {
+  return { ...timings, total: now - job.started };
 }
 
 /** A job's result when it failed with `error`. */

@@ -115,16 +115,29 @@ export type RequestBody =
  * ```
  */
 export interface FetchTimings {
-  /** Waiting for a slot: concurrency, politeness delays, backoff before retries. */
+  /**
+   * Waiting for a slot: concurrency, politeness delays, backoff before retries,
+   * a redirect's hop waiting for its origin, a descriptor (`ulimit -n`). The
+   * wait before the first attempt is not part of `total`; the waits after its
+   * start are, so `queued` may exceed `total`, and `total - queued` is no
+   * measure of time spent on the wire.
+   */
   queued: number;
   /**
-   * TCP + TLS of the last attempt's first connection (until it failed, if it
-   * did); 0 on a reused connection.
+   * TCP + TLS (through a proxy: the proxy's TCP, its `CONNECT` tunnel and
+   * TLS) of the conn the last hop of the last attempt went out on, until it
+   * failed if it did; 0 on a reused conn. After a redirect this is the final
+   * request's conn (as Resource Timing reports the final request): earlier
+   * hops' connects show only in `total`.
    */
   connect: number;
-  /** The last attempt's request sent to its first response byte. */
+  /**
+   * The last hop of the last attempt: its request sent to its first response
+   * byte (0 if none came). After a redirect, the final request's, not the
+   * first response's.
+   */
   firstByte: number;
-  /** From the first attempt's start to the end. */
+  /** From the first attempt's start to the end (a kept-back body written to its sink included). */
   total: number;
 }
 

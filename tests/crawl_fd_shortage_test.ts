@@ -146,6 +146,10 @@ Deno.test("fetchAll() with every descriptor held for good: a URL fails after its
     );
   }
   assertEquals(result.causes, ["Too many open files (os error 24)"]);
+  // It waited its whole 300 ms for a slot's descriptor: timings.queued says
+  // so, as for a URL whose wait ends with one (before: the waits up to its
+  // last try only, ~155 ms).
+  assertGreater(result.queued as number, 250);
 });
 
 Deno.test("fetchAll(): a URL let try again on each tick and failing for want of descriptors each time fails at its timeout, its waits together", async () => {

@@ -2334,6 +2334,51 @@ Deno.test("fetchAll() ends a URL at its timeout while its sink never takes a kep
   assertEquals(events, ["abort stop"]);
 });
 
+Deno.test("fetchEach() counts the time the crawl takes to write a kept-back body to the sink in timings.total and elapsed, also when it times out or is aborted", async () => {
+  // A 302 to an unusable Location is kept out of the sink, then turns out to
+  // be the answer: the URL ends once the crawl has written it to the sink.
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(
+      conn,
+      "HTTP/1.1 302 Found\r\nLocation: ftp://x/\r\nContent-Length: 4\r\n\r\nBODY",
+    );
+    return "keep";
+  });
+  const slow = new WritableStream<Uint8Array>({ write: () => sleep(120) });
+  const entries = await Array.fromAsync(
+    fetchEach([{ url: server.url("/r"), sink: slow }]),
+  );
+  const [entry] = entries;
+  assertEquals(ok(entry!.result).status, 302);
+  // Before: the response's end, before the sink had the body (~2 ms).
+  assertGreaterOrEqual(entry!.elapsed, 100, JSON.stringify(entry));
+  assertEquals(entry!.result.timings.total, entry!.elapsed);
+
+  const stalled = new WritableStream<Uint8Array>({
+    write: () => new Promise(() => {}),
+  });
+  const [timedOut] = await fetchAll([
+    { url: server.url("/r"), sink: stalled, timeout: 150 },
+  ]);
+  assertInstanceOf(failed(timedOut), Deno.errors.TimedOut);
+  // "the total timeout of 150 ms passed": so does timings.total.
+  assertGreaterOrEqual(timedOut!.timings.total, 140, JSON.stringify(timedOut));
+
+  const controller = new AbortController();
+  const held = new WritableStream<Uint8Array>({
+    write() {
+      setTimeout(() => controller.abort("stop"), 0);
+      return new Promise(() => {});
+    },
+  });
+  const [aborted] = await fetchAll([{ url: server.url("/r"), sink: held }], {
+    signal: controller.signal,
+  });
+  assertEquals(failed(aborted), "stop");
+  // The response's connect time, not the 0 of no client (a fresh conn).
+  assertGreater(aborted!.timings.connect, 0, JSON.stringify(aborted));
+});
+
 Deno.test("fetchAll() and fetchEach() abort the sinks of URLs that end before they start: queued at a break, unread at an abort, a bad spec", async () => {
   await using server = recording(async (req) => {
     if (new URL(req.url).pathname === "/slow") await sleep(200);
