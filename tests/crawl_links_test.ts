@@ -318,6 +318,41 @@ Deno.test("Frontier.add() stops at maxDepth and widens to the origins allowed", 
   );
 });
 
+Deno.test("Frontier.add() drops a link seen before in any spelling, and tells origins apart by scheme, port and IPv6 host, a seed's credentials aside", () => {
+  const frontier = new Frontier({
+    seeds: [],
+    origins: ["http://[::1]:9/"],
+  });
+  const seed = frontier.seed("http://u:p@a.test:8080/")!;
+  assertEquals(seed.url, "http://u:p@a.test:8080/");
+  const added = [
+    "/x",
+    "/x",
+    "HTTP://A.TEST:8080/x#top",
+    "http://u:p@a.test:8080/%78",
+    "/",
+    "http://a.test/x",
+    "https://a.test:8080/x",
+    "http://[::1]:9/y",
+    "http://[0:0::1]:9/y#z",
+    "http://[::1]:10/y",
+  ].map((link) => frontier.add(link, seed)?.url ?? null);
+  assertEquals(added, [
+    "http://a.test:8080/x",
+    null,
+    null,
+    null,
+    null,
+    null,
+    null,
+    "http://[::1]:9/y",
+    null,
+    null,
+  ]);
+  assertEquals(frontier.queued, 3);
+  assertEquals(frontier.seen, 3);
+});
+
 Deno.test("Frontier[Symbol.asyncIterator]() pulls seeds lazily, one when no link is waiting", async () => {
   let pulled = 0;
   async function* seeds() {

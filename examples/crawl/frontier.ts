@@ -213,8 +213,14 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
    */
   add(url: string | URL, from: FrontierEntry): FrontierEntry | undefined {
     if (from.depth + 1 > this.#maxDepth) return undefined;
+    // A link seen already, as the extractor gives it (normalised, which a
+    // second normalisation keeps): dropped without parsing it again.
+    if (typeof url === "string" && this.#seen.has(url)) return undefined;
     const normalized = normalizeLink(url, from.url);
-    if (normalized === null || !this.allows(normalized)) return undefined;
+    if (
+      normalized === null ||
+      (this.#sameOrigin && !this.#origins.has(hrefOrigin(normalized)))
+    ) return undefined;
     return this.#enqueue(normalized, from.depth + 1, from.url, 0, false);
   }
 
@@ -403,7 +409,7 @@ export class Frontier implements AsyncIterable<FrontierEntry> {
       redirects,
       seedRequest,
     };
-    const origin = new URL(url).origin;
+    const origin = hrefOrigin(url);
     let queue = this.#queues.get(origin);
     if (queue === undefined) {
       queue = {
@@ -526,6 +532,18 @@ function heapPop(heap: Ranked[]): Ranked | undefined {
   }
   heap[i] = last;
   return top;
+}
+
+/**
+ * The origin of an href as {@linkcode normalizeUrl} gives it (http or https,
+ * "scheme://authority/path"): what `new URL(href).origin` says, without
+ * parsing it again (once per link found) but for one with credentials.
+ */
+function hrefOrigin(href: string): string {
+  const start = href.indexOf("//") + 2;
+  const end = href.indexOf("/", start);
+  const at = href.indexOf("@", start);
+  return at >= 0 && at < end ? new URL(href).origin : href.slice(0, end);
 }
 
 /** A URL's host without a leading `www.`: `www.a.test` and `a.test` are one site. */
