@@ -363,6 +363,8 @@ export class Crawl {
   readonly #spare: HttpClient[] = [];
   /** The URL each sink was last given to: one sink serves one URL at a time. */
   readonly #sinkOwners = new WeakMap<WritableStream<Uint8Array>, Job>();
+  /** Body streams the crawl cancelled: a later URL with one fails, as fetch's does. */
+  readonly #cancelledBodies = new WeakSet<ReadableStream<Uint8Array>>();
 
   /** Jobs read and not finished, oldest first: any of them is unlinked in O(1). */
   #first: Job | null = null;
@@ -808,11 +810,20 @@ export class Crawl {
       options = spec === null
         ? this.#config.shared
         : specOptions(spec, this.#config.shared);
+      if (
+        options.body instanceof ReadableStream &&
+        this.#cancelledBodies.has(options.body)
+      ) {
+        // fetch() refuses a disturbed stream; sent, it would go out empty.
+        throw new TypeError(
+          "Cannot fetch: the body stream was cancelled when an earlier URL with it failed",
+        );
+      }
     } catch (error) {
       // Its own sink and body stream, if that is not what was wrong with
       // them: no request will use them.
       this.#abortSink(sink, error, null);
-      cancelBody(body, error);
+      this.#cancelBody(body, error, null);
       this.#fail(index, shownUrl(input, url), data, error);
       return;
     }
@@ -1987,7 +1998,7 @@ export class Crawl {
       // Its own body stream, when no request took it (it was queued when the
       // crawl was aborted, say): cancelled, as fetch() cancels on an abort,
       // so that a file's stream closes its file.
-      cancelBody(job.options.body, result.error);
+      this.#cancelBody(job.options.body, result.error, job);
     }
     job.done = true;
     this.#unlink(job);
@@ -2209,7 +2220,12 @@ export class Crawl {
     if (!(sink instanceof WritableStream) || sink.locked) return;
     const owner = this.#sinkOwners.get(sink);
     if (owner !== undefined && owner !== job && !owner.done) return;
-    sink.abort(reason).catch(() => {});
+    try {
+      const aborted: unknown = sink.abort(reason);
+      if (isThenable(aborted)) Promise.resolve(aborted).catch(() => {});
+    } catch {
+      // A subclass's abort() that throws: the caller's trouble, not the crawl's.
+    }
   }
 
   /**
@@ -2227,6 +2243,19 @@ export class Crawl {
     }
     this.#abortSink(own ?? this.#config.shared.sink, reason, null);
     cancelBody(body, reason);
+  }
+
+  /**
+   * Cancels the body stream of `job` (or of a URL that never became one)
+   * that no request took, unless another open URL is to send it (two specs
+   * may share one, as they may a sink).
+   */
+  #cancelBody(body: unknown, reason: unknown, job: Job | null): void {
+    if (!(body instanceof ReadableStream)) return;
+    for (let other = this.#first; other !== null; other = other.next) {
+      if (other !== job && !other.done && other.options.body === body) return;
+    }
+    if (cancelBody(body, reason)) this.#cancelledBodies.add(body);
   }
 
   #link(job: Job): void {
@@ -2362,11 +2391,21 @@ function canResend(options: RequestOptions): boolean {
     !(options.body instanceof ReadableStream);
 }
 
-/** Cancels a request body stream that no request took (and so never will). */
-function cancelBody(body: unknown, reason: unknown): void {
-  if (body instanceof ReadableStream && !body.locked) {
-    body.cancel(reason).catch(() => {});
+/**
+ * Cancels a request body stream that no request took (and so never will);
+ * whether it did. A subclass's cancel() that throws, or answers no promise,
+ * is the caller's trouble, not the crawl's.
+ */
+function cancelBody(body: unknown, reason: unknown): boolean {
+  if (!(body instanceof ReadableStream)) return false;
+  try {
+    if (body.locked) return false;
+    const cancelled: unknown = body.cancel(reason);
+    if (isThenable(cancelled)) Promise.resolve(cancelled).catch(() => {});
+  } catch {
+    // Ignored, as above.
   }
+  return true;
 }
 
 /** Throws what `for..of` throws for an iterator's `next()` that answers no object. */

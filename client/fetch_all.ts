@@ -41,7 +41,9 @@ export interface RequestSpec<T = unknown> {
    * before any connection when the source is an array; a spec read from an
    * iterator fails that URL alone. A stream that no request took (its URL
    * failed first, or was still queued when the crawl was aborted or left) is
-   * cancelled with the URL's error, as `fetch` cancels a body on an abort.
+   * cancelled with the URL's error, as `fetch` cancels a body on an abort,
+   * unless another open URL is to send it; a URL read later with a stream so
+   * cancelled fails with `TypeError`, as `fetch` refuses a disturbed stream.
    */
   body?: RequestBody | undefined;
   /** Milliseconds for the whole attempt, instead of the crawl's `timeout`. */

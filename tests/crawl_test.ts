@@ -1882,6 +1882,75 @@ Deno.test("fetchAll() cancels the body stream of a URL no request took: one fail
   assertEquals(server.seen.map((r) => r.path), ["/slow"]);
 });
 
+Deno.test("fetchAll() leaves a body stream two specs share to the open one when the other fails, and fails a later one whose stream it cancelled rather than send it empty", async () => {
+  await using server = recording();
+  const stream = () =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("hello"));
+        c.close();
+      },
+    });
+  const kept = stream();
+  const cancelled = stream();
+  const specs: RequestSpec[] = [
+    // Fails at its start (its sink function throws): the next spec, queued
+    // by then, sends the stream they share.
+    { url: `${server.base}/no-sink`, method: "PUT", body: kept },
+    { url: `${server.base}/kept`, method: "PUT", body: kept },
+    // Fails when read, before the next is: its stream is cancelled, and the
+    // next spec with it fails as fetch() fails on a disturbed stream.
+    {
+      url: `${server.base}/bad`,
+      method: "PUT",
+      headers: { "bad name": "x" },
+      body: cancelled,
+    },
+    { url: `${server.base}/cancelled`, method: "PUT", body: cancelled },
+  ];
+  const results = await fetchAll(specs, {
+    concurrency: 1,
+    sink: (url) => {
+      if (url.endsWith("/no-sink")) throw new Error("no sink");
+      return new WritableStream();
+    },
+  });
+  assertEquals(results.map((r) => r.ok), [false, true, false, false]);
+  assertStringIncludes(
+    String(failed(results[3])),
+    "the body stream was cancelled",
+  );
+  // Before: /kept went out with an empty body, and so did /cancelled.
+  assertEquals(server.seen.map((r) => `${r.path} ${r.body}`), [
+    "/kept hello",
+  ]);
+});
+
+Deno.test("fetchAll() ends a URL whose body stream's or sink's own cancel() or abort() throws or answers no promise, as any other", async () => {
+  class ThrowingBody extends ReadableStream<Uint8Array> {
+    override cancel(): Promise<void> {
+      throw new Error("cancel threw");
+    }
+  }
+  class NoPromiseBody extends ReadableStream<Uint8Array> {
+    override cancel(): Promise<void> {
+      return undefined as unknown as Promise<void>;
+    }
+  }
+  class ThrowingSink extends WritableStream<Uint8Array> {
+    override abort(): Promise<void> {
+      throw new Error("abort threw");
+    }
+  }
+  // Before: the crawl rejected with what they threw, every result lost.
+  const results = await fetchAll([
+    { url: "http://[bad/", method: "PUT", body: new ThrowingBody() },
+    { url: "http://[bad/", method: "PUT", body: new NoPromiseBody() },
+    { url: "http://[bad/", sink: new ThrowingSink() },
+  ]);
+  assertEquals(results.map((r) => r.ok), [false, false, false]);
+});
+
 Deno.test("fetchEach() over an endless sync source of bad URLs reads only concurrency + maxQueued ahead of what it yields", async () => {
   let pulled = 0;
   function* endless() {
