@@ -40,10 +40,13 @@ export interface RequestSpec<T = unknown> {
    * Another type, or a body with GET, HEAD or TRACE, rejects the crawl with `TypeError`
    * before any connection when the source is an array; a spec read from an
    * iterator fails that URL alone. A stream that no request took (its URL
-   * failed first, or was still queued when the crawl was aborted or left) is
-   * cancelled with the URL's error, as `fetch` cancels a body on an abort,
-   * unless another open URL is to send it; a URL read later with a stream so
-   * cancelled fails with `TypeError`, as `fetch` refuses a disturbed stream.
+   * failed before its request was made, or was still queued when the crawl
+   * was aborted or left) is cancelled with the URL's error, as `fetch`
+   * cancels a body on an abort, unless another open URL is to send it. A
+   * request that was made takes (locks) the stream, whether it then fails
+   * or not (a refused connect too, as `fetch` does), and cancels it if it
+   * fails. A URL with a stream so taken or cancelled fails with `TypeError`,
+   * as `fetch` refuses a locked or disturbed stream.
    */
   body?: RequestBody | undefined;
   /** Milliseconds for the whole attempt, instead of the crawl's `timeout`. */

@@ -73,7 +73,10 @@ Following links:
                           iframe, frame; <base href> honoured), from each
                           2xx page's first 8 MiB (none where its robots meta
                           tag, name robots or -A's token, or X-Robots-Tag
-                          says nofollow)
+                          says nofollow); a seed's user:pass@ goes as
+                          Authorization: Basic to its origin's links too
+                          (the first seed's of an origin; -H Authorization
+                          wins)
       --depth N           deepest link followed (default: no limit)
       --origin ORIGIN     also follow links into ORIGIN; repeatable (default:
                           the seeds' origins only)
