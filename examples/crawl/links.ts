@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { Parser } from "npm:htmlparser2@12.0.0";
+import type { Parser } from "npm:htmlparser2@12.0.0";
+import { LinkBase, LinkParser, LinkTokenizer } from "./_link_scan.ts";
 
 /** Which attribute of which element holds a link. */
 const LINK_ATTRIBUTES: Readonly<Record<string, string>> = {
@@ -185,6 +186,10 @@ function normalizeEscapes(text: string): string {
  */
 export class LinkExtractor {
   #base: string;
+  /** The base, resolving the common links without the URL parser. */
+  #linkBase: LinkBase;
+  /** The base itself, normalised: where "" and "#..." lead. */
+  #self: string | null | undefined;
   #baseSet = false;
   #nofollow = false;
   /** This crawler's robots.txt token: `<meta name>` it answers to besides `robots`. */
@@ -216,13 +221,14 @@ export class LinkExtractor {
     options: { encoding?: string; agent?: string } = {},
   ) {
     this.#base = new URL(documentUrl).href;
+    this.#linkBase = new LinkBase(this.#base);
     this.#agent = options.agent;
     // Deno's streaming decoder drops a U+FEFF that starts any piece's text,
     // not only the stream's BOM: the BOM is dropped in #decode instead.
     this.#decoder = new TextDecoder(options.encoding ?? "utf-8", {
       ignoreBOM: true,
     });
-    this.#parser = new Parser({
+    this.#parser = new LinkParser({
       onopentagname: () => this.#capDepth(),
       onopentag: (name, attributes) => this.#onOpenTag(name, attributes),
       onclosetag: (name) => this.#onCloseTag(name),
@@ -230,6 +236,7 @@ export class LinkExtractor {
       decodeEntities: true,
       lowerCaseTags: true,
       lowerCaseAttributeNames: true,
+      Tokenizer: LinkTokenizer,
     });
   }
 
@@ -356,6 +363,8 @@ export class LinkExtractor {
         base.protocol !== "javascript:"
       ) {
         this.#base = base.href;
+        this.#linkBase = new LinkBase(this.#base);
+        this.#self = undefined;
       }
       return;
     }
@@ -384,8 +393,21 @@ export class LinkExtractor {
     const value = attributes[attribute] ??
       (name === "a" && this.#svg > 0 ? attributes["xlink:href"] : undefined);
     if (value === undefined) return;
-    const url = normalizeLink(value, this.#base);
+    const url = this.#resolve(value);
     if (url !== null) this.#found.push(url);
+  }
+
+  /** {@linkcode normalizeLink}`(link, base)`, the common forms without the URL parser. */
+  #resolve(link: string): string | null {
+    const url = this.#linkBase.resolve(link);
+    if (url !== undefined) return url;
+    // The page itself (a fragment is cut): the same whatever the fragment.
+    if (link === "" || link.charCodeAt(0) === 0x23) {
+      return this.#self === undefined
+        ? this.#self = normalizeLink(link, this.#base)
+        : this.#self;
+    }
+    return normalizeLink(link, this.#base);
   }
 }
 
