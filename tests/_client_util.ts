@@ -234,11 +234,18 @@ export function containsText(haystack: Uint8Array, needle: string): boolean {
 /**
  * A server that runs `serve` on each accepted conn and closes it afterwards (or
  * at dispose, whichever comes first): for replies a test writes by hand.
+ * `closing` aborts at dispose, for a `serve` that holds its conn silent (`hold`
+ * in `_raw_http.ts`).
  */
 export function scriptedServer(
-  serve: (conn: Deno.Conn, index: number) => Promise<void>,
+  serve: (
+    conn: Deno.Conn,
+    index: number,
+    closing: AbortSignal,
+  ) => Promise<void>,
 ): { port: number; url(path?: string): string } & AsyncDisposable {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closing = new AbortController();
   const conns = new Set<Deno.Conn>();
   const tasks: Promise<void>[] = [];
   let index = 0;
@@ -247,7 +254,7 @@ export function scriptedServer(
       for await (const conn of listener) {
         conns.add(conn);
         tasks.push(
-          serve(conn, index++).catch(() => {}).finally(() => {
+          serve(conn, index++, closing.signal).catch(() => {}).finally(() => {
             if (conns.delete(conn)) conn.close();
           }),
         );
@@ -262,6 +269,7 @@ export function scriptedServer(
     port,
     url: (path = "/") => `http://127.0.0.1:${port}${path}`,
     async [Symbol.asyncDispose]() {
+      closing.abort();
       if (!closed) listener.close();
       closed = true;
       for (const conn of conns) {

@@ -19,6 +19,12 @@ export interface RawExchange {
   /** Which connection this is (0 for the first accepted). */
   connIndex: number;
   conn: Deno.Conn;
+  /**
+   * Aborted when the server closes (its test is over): a handler that holds a
+   * conn silent for a while ({@linkcode hold}) lets go then, rather than
+   * keeping the test waiting for a reply nobody reads.
+   */
+  closing: AbortSignal;
 }
 
 /** Reply: bytes to send (then the server waits for the next request), or "close". */
@@ -35,6 +41,23 @@ export interface RawServer extends AsyncDisposable {
   /** How many accepted connections are still open (the client has not closed them). */
   readonly open: number;
   close(): Promise<void>;
+}
+
+/**
+ * Resolves after `ms`, or as soon as `signal` aborts (its timer cleared): a
+ * server's silence that lasts as long as its test needs it and no longer.
+ */
+export function hold(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** Writes `bytes` in pieces of `split` bytes (all at once when 0). */
@@ -56,6 +79,7 @@ export function rawServer(handler: RawHandler): RawServer {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   const tasks = new Set<Promise<void>>();
+  const closing = new AbortController();
   let connections = 0;
   let requests = 0;
 
@@ -95,6 +119,7 @@ export function rawServer(handler: RawHandler): RawServer {
           requestOnConn,
           connIndex,
           conn,
+          closing: closing.signal,
         });
         if (reply === "close") return;
       }
@@ -125,6 +150,7 @@ export function rawServer(handler: RawHandler): RawServer {
 
   const port = (listener.addr as Deno.NetAddr).port;
   const close = async () => {
+    closing.abort();
     try {
       listener.close();
     } catch {

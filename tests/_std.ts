@@ -7,6 +7,12 @@
  *
  * Usage: `deno run ... tests/_std.ts <subcommand> [args...]`
  *
+ * `test --lanes [flags...]` (what `deno task test` runs) runs the few test files
+ * that mostly wait in a second `deno test` beside the others, and ends with one
+ * summary line of both. With a file or a flag's value after a space among the
+ * arguments (`--filter=x` is fine), or `SELECTORS_TEST_LANES=1`, it runs one
+ * `deno test`, as before.
+ *
  * @module
  */
 const [subcommand, ...rest] = Deno.args;
@@ -100,9 +106,150 @@ if (!Deno.env.get("JSR_URL") && !(await jsrReachable())) {
   console.error(`jsr.io is not reachable: @std from ${env.JSR_URL} (${root})`);
 }
 
-const { code } = await new Deno.Command(Deno.execPath(), {
-  args: [subcommand, ...rest],
-  env,
-}).spawn().status;
+/**
+ * The test files that spend their time waiting: on worker processes, on Redis
+ * outages and stalls, on `--claim-idle` (a run of the file alone: 61 s, 13 s of
+ * CPU in all its processes). `test --lanes` runs them in a second `deno test`
+ * beside the rest (separate processes, so no test sees another's descriptors,
+ * RSS or CPU time, as `--parallel`'s workers in one process would). Files run
+ * in name order, so it overlaps the first minute or so of the main lane (its
+ * type check and the `crawl_*` files): measured together, no test slower
+ * beyond noise but crawl_cli_test.ts by ~5 s in all, and none failed.
+ * `distributed_crawl_test.ts` would save another ~70 s here but uses three
+ * times the CPU a second (5,000-URL crawls, four `deno run`s at once), over
+ * the main lane's timing tests: not without measuring their flakiness first.
+ */
+const SIDE_LANE = ["distributed_crawl_faults_test.ts"].map((file) =>
+  new URL(file, import.meta.url).pathname
+);
+
+const lanes = subcommand === "test" && rest.includes("--lanes");
+const args = rest.filter((arg) => arg !== "--lanes");
+const code = lanes && twoLanesFit(args)
+  ? await testInTwoLanes(args, env)
+  : (await new Deno.Command(Deno.execPath(), {
+    args: [subcommand, ...args],
+    env,
+  }).spawn().status).code;
 await server?.shutdown();
 Deno.exit(code);
+
+/**
+ * Whether `args` (the task's flags and the user's) run the whole suite: all
+ * flags (no files, no flag's value after a space), and none that a second
+ * `deno test` would clash on (`--junit-path=file` is fine: the side lane's
+ * report goes to `file.side.xml`). Otherwise one `deno test`, as without `--lanes`.
+ */
+function twoLanesFit(args: string[]): boolean {
+  if (Deno.env.get("SELECTORS_TEST_LANES") === "1") return false;
+  return args.every((arg) =>
+    arg.startsWith("-") &&
+    !/^--(watch|coverage|reporter|parallel)\b/.test(arg) &&
+    arg !== "--junit-path"
+  );
+}
+
+/**
+ * `deno test args` in two processes at once: the {@linkcode SIDE_LANE} files,
+ * and all others (with the docs). The main lane's output streams; the side
+ * lane's follows it whole, then one summary line of both in Deno's format (the
+ * one CI reads). Resolves the exit code: 0 when both lanes passed.
+ */
+async function testInTwoLanes(
+  args: string[],
+  env: Record<string, string>,
+): Promise<number> {
+  const started = performance.now();
+  const childEnv = { ...env };
+  if (Deno.stdout.isTerminal() && !Deno.noColor) childEnv.FORCE_COLOR = "1";
+  const side = new Deno.Command(Deno.execPath(), {
+    args: [
+      "test",
+      ...args.filter((arg) => arg !== "--doc").map((arg) =>
+        arg.startsWith("--junit-path=") ? `${arg}.side.xml` : arg
+      ),
+      ...SIDE_LANE,
+    ],
+    env: childEnv,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let sideDone = false;
+  side.status.then(() => sideDone = true);
+  const sideOutput = Promise.all([
+    new Response(side.stderr).arrayBuffer(),
+    new Response(side.stdout).arrayBuffer(),
+  ]);
+  const main = new Deno.Command(Deno.execPath(), {
+    args: ["test", ...args, `--ignore=${SIDE_LANE.join(",")}`],
+    env: childEnv,
+    stdout: "piped",
+  }).spawn();
+  // The main lane's output as it comes, its tail kept for the summary.
+  let mainTail = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of main.stdout) {
+    await writeAll(Deno.stdout, chunk);
+    mainTail = (mainTail + decoder.decode(chunk, { stream: true })).slice(
+      -4_096,
+    );
+  }
+  const mainCode = (await main.status).code;
+  if (!sideDone) {
+    console.error(
+      "\n(waiting for the side lane: " + SIDE_LANE.length + " files)",
+    );
+  }
+  const sideCode = (await side.status).code;
+  const [sideErr, sideOut] = await sideOutput;
+  console.log("\n--- side lane ---");
+  await writeAll(Deno.stdout, new Uint8Array(sideErr));
+  await writeAll(Deno.stdout, new Uint8Array(sideOut));
+  const counts = [mainTail, decoder.decode(sideOut)].map(summaryCounts);
+  const sum = (key: keyof Counts) =>
+    counts.reduce((n, c) => n + (c?.[key] ?? 0), 0);
+  // A lane without a summary (it did not get to run its tests) failed.
+  const failed = sum("failed") + counts.filter((c) => c === null).length;
+  const ok = mainCode === 0 && sideCode === 0 && failed === 0;
+  const parts = [`${ok ? "ok" : "FAILED"} | ${sum("passed")} passed`];
+  parts.push(`${failed} failed`);
+  if (sum("ignored") > 0) parts.push(`${sum("ignored")} ignored`);
+  if (sum("filtered") > 0) parts.push(`${sum("filtered")} filtered out`);
+  const seconds = Math.round((performance.now() - started) / 1_000);
+  const time = seconds >= 60
+    ? `${Math.floor(seconds / 60)}m${seconds % 60}s`
+    : `${seconds}s`;
+  console.log(`\nBoth lanes:\n${parts.join(" | ")} (${time})\n`);
+  return ok ? 0 : mainCode || sideCode || 1;
+}
+
+interface Counts {
+  passed: number;
+  failed: number;
+  ignored: number;
+  filtered: number;
+}
+
+/** The counts of the last `ok | 3 passed | 0 failed ...` line of `output`. */
+function summaryCounts(output: string): Counts | null {
+  // deno-lint-ignore no-control-regex -- the colors of a FORCE_COLOR run
+  const lines = output.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
+  const line = lines.findLast((l) => /^(ok|FAILED) \| \d+ passed/.test(l));
+  if (line === undefined) return null;
+  const count = (word: string) =>
+    Number(new RegExp(`(\\d+) ${word}`).exec(line)?.[1] ?? 0);
+  return {
+    passed: count("passed"),
+    failed: count("failed"),
+    ignored: count("ignored"),
+    filtered: count("filtered out"),
+  };
+}
+
+async function writeAll(
+  w: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  for (let n = 0; n < bytes.length;) n += await w.write(bytes.subarray(n));
+}

@@ -21,7 +21,7 @@ import {
   type RequestSpec,
 } from "../mod.ts";
 import { stub } from "@std/testing/mock";
-import { rawServer, writeSplit } from "./_raw_http.ts";
+import { hold, rawServer, writeSplit } from "./_raw_http.ts";
 import { failed, ok, text } from "./_client_util.ts";
 import { Rng, runScript } from "./_net.ts";
 import { ca, cert, key } from "./_tls.ts";
@@ -1007,8 +1007,8 @@ Deno.test("fetchAll() spaces starts perOrigin.delay apart counted after a sync g
 });
 
 Deno.test("fetchAll() keeps serving other origins while one origin stalls", async () => {
-  await using stall = rawServer(async () => {
-    await sleep(1_000);
+  await using stall = rawServer(async ({ closing }) => {
+    await hold(1_000, closing);
     return "close";
   });
   await using fast = recording();
@@ -2664,9 +2664,9 @@ Deno.test("fetchAll() with one sink for two URLs at concurrency 2 sends only the
 });
 
 Deno.test("fetchAll() fails a URL as soon as its sink errors on its own, while the server is silent", async () => {
-  await using server = rawServer(async ({ conn }) => {
+  await using server = rawServer(async ({ conn, closing }) => {
     await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nxx");
-    await sleep(1_000);
+    await hold(1_000, closing);
     return "close";
   });
   let controller!: WritableStreamDefaultController;

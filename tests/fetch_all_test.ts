@@ -18,7 +18,7 @@ import {
   type FetchResult,
   HttpParseError,
 } from "../mod.ts";
-import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
+import { cannedServer, hold, rawServer, writeSplit } from "./_raw_http.ts";
 import { ca, cert, key } from "./_tls.ts";
 import {
   latin1Bytes as latin1,
@@ -1676,14 +1676,14 @@ Deno.test("fetchEach() reads responses while its consumer works on a result: a s
 });
 
 Deno.test("fetchAll on abort hands its reason to the body stream and the sink of an unfinished request", async () => {
-  await using server = rawServer(async ({ conn, path }) => {
+  await using server = rawServer(async ({ conn, path, closing }) => {
     if (path === "/sink") {
       await writeSplit(
         conn,
         "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf",
       );
     }
-    await new Promise((r) => setTimeout(r, 1_000)); // then nothing more
+    await hold(1_000, closing); // then nothing more
     return "close";
   });
   const reasons: unknown[] = [];

@@ -18,6 +18,7 @@ import { RequestWriter, validateBody } from "../client/_request.ts";
 import { BodyStream, READ_AHEAD } from "../client/_body.ts";
 import { parseHttpUrl } from "../client/_http_url.ts";
 import { ca, cert, key } from "./_tls.ts";
+import { hold } from "./_raw_http.ts";
 import {
   bytesEqual,
   concat,
@@ -826,10 +827,10 @@ Deno.test("fetchAll returns an early 413 from a server that closes at once, its 
 });
 
 Deno.test("HttpClient ends with a response that came whole before its upload did, and does not reuse the conn", async () => {
-  await using server = scriptedServer(async (conn) => {
+  await using server = scriptedServer(async (conn, _, closing) => {
     await readHead(conn);
     await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
-    await delay(1_000); // open, and reading nothing more
+    await hold(1_000, closing); // open, and reading nothing more
   });
   const started = performance.now();
   const client = new HttpClient(server.url("/"), {
