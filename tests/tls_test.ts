@@ -579,8 +579,11 @@ Deno.test("PollableConn.close() during a TCP connect releases the socket at once
   }
   const start = performance.now();
   for (const conn of conns) conn.close();
-  assertEquals(await socketsWithin(baseline, 100), baseline);
-  assertLess(performance.now() - start, 100);
+  // Held to the connect's end, the sockets would stay for the kernel's SYN
+  // retries (minutes); on a loaded machine their release took over 100 ms
+  // (2 of 522 left in one full run).
+  assertEquals(await socketsWithin(baseline, 500), baseline);
+  assertLess(performance.now() - start, 500);
   for (const conn of conns) assertEquals(conn.error, null);
 });
 
