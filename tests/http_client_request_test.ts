@@ -1491,19 +1491,23 @@ Deno.test("fetchAll returns an early 413 while the body stream waits on a slow s
   assertInstanceOf(await cancelled, Deno.errors.Interrupted);
 });
 
-Deno.test("fetchAll reads an early answer streaming in while the upload's source stalls, one wait for the stalled chunk, not one per read", async () => {
-  await using server = scriptedServer(async (conn) => {
+/**
+ * A server that answers an upload early: `chunks` chunks of 16 bytes, 1 ms
+ * apart, while the upload goes on, then the response's end once the upload's
+ * (its last chunk) has come. `upload()` is what came after the request head.
+ */
+function earlyAnswerServer(chunks: number) {
+  let upload = "";
+  const server = scriptedServer(async (conn) => {
     await readHead(conn);
     await writeAll(
       conn,
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
     );
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < chunks; i++) {
       await writeAll(conn, "10\r\n0123456789abcdef\r\n");
       await delay(1);
     }
-    // The upload's end (its last chunk), then the response's.
-    let upload = "";
     const buf = new Uint8Array(1024);
     while (!upload.endsWith("0\r\n\r\n")) {
       const n = await conn.read(buf);
@@ -1512,6 +1516,11 @@ Deno.test("fetchAll reads an early answer streaming in while the upload's source
     }
     await writeAll(conn, "0\r\n\r\n");
   });
+  return Object.assign(server, { upload: () => upload });
+}
+
+Deno.test("fetchAll reads an early answer streaming in while the upload's source stalls, one wait for the stalled chunk, not one per read", async () => {
+  await using server = earlyAnswerServer(300);
   const { promise: stalled, resolve: unstall } = Promise.withResolvers<void>();
   let pulls = 0;
   const body = new ReadableStream<Uint8Array>({
@@ -1627,26 +1636,7 @@ Deno.test("HttpClient replays a PUT of a 200 KiB body (sent after its head, unco
 
 Deno.test("fetchAll reads an early answer into a slow sink while the upload's source stalls: back from each sink wait, the stalled chunk is waited on again, with no busy WRITE turns", async () => {
   const CHUNKS = 40;
-  let upload = "";
-  await using server = scriptedServer(async (conn) => {
-    await readHead(conn);
-    await writeAll(
-      conn,
-      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-    );
-    for (let i = 0; i < CHUNKS; i++) {
-      await writeAll(conn, "10\r\n0123456789abcdef\r\n");
-      await delay(1);
-    }
-    // The upload's end (its last chunk), then the response's.
-    const buf = new Uint8Array(1024);
-    while (!upload.endsWith("0\r\n\r\n")) {
-      const n = await conn.read(buf);
-      if (n === null) return;
-      upload += latin1(buf.subarray(0, n));
-    }
-    await writeAll(conn, "0\r\n\r\n");
-  });
+  await using server = earlyAnswerServer(CHUNKS);
   const { promise: stalled, resolve: unstall } = Promise.withResolvers<void>();
   let pulls = 0;
   const body = new ReadableStream<Uint8Array>({
@@ -1696,11 +1686,10 @@ Deno.test("fetchAll reads an early answer into a slow sink while the upload's so
   }
   assertEquals(got, "0123456789abcdef".repeat(CHUNKS));
   // After the head (and what came with it): the chunk that stalled, then the end.
+  const upload = server.upload();
   assert(upload.endsWith("4\r\nlast\r\n0\r\n\r\n"), JSON.stringify(upload));
-  // One WRITE turn after each sink wait at most (it finds the stalled chunk
-  // still pending and waits on it, reading only), not one per select.
-  // Back from sink waits, WRITE turns found the stalled chunk still pending
-  // and waited on it, reading only.
+  // Back from each sink wait, a WRITE turn found the stalled chunk still
+  // pending and waited on it, reading only: no turn per select.
   assert(sinkWaits > 1, `${sinkWaits} sink waits`);
   assert(writeTurns > 0, "no WRITE turn while the chunk was pending");
   assertEquals(busyTurns, 0, `${busyTurns} of ${writeTurns} WRITE turns busy`);
