@@ -177,15 +177,53 @@ async function testInTwoLanes(
   }).spawn();
   let sideDone = false;
   side.status.then(() => sideDone = true);
+  // Kept as it comes, so that what the side lane said so far is shown if the
+  // run is stopped (a CI timeout, Ctrl-C) while it hangs.
+  const sideErrChunks: Uint8Array[] = [];
+  const sideOutChunks: Uint8Array[] = [];
+  const drain = async (
+    stream: ReadableStream<Uint8Array>,
+    to: Uint8Array[],
+  ) => {
+    for await (const chunk of stream) to.push(chunk);
+  };
   const sideOutput = Promise.all([
-    new Response(side.stderr).arrayBuffer(),
-    new Response(side.stdout).arrayBuffer(),
+    drain(side.stderr, sideErrChunks),
+    drain(side.stdout, sideOutChunks),
   ]);
   const main = new Deno.Command(Deno.execPath(), {
-    args: ["test", ...args, `--ignore=${SIDE_LANE.join(",")}`],
+    // `--ignore` replaces deno.json's `exclude` rather than adding to it.
+    args: [
+      "test",
+      ...args,
+      `--ignore=${[...SIDE_LANE, ...excluded()].join(",")}`,
+    ],
     env: childEnv,
     stdout: "piped",
   }).spawn();
+  // Stopped (SIGTERM from a CI timeout, SIGINT): both lanes stop too, and the
+  // side lane's output so far is shown.
+  const stop = (signal: "SIGINT" | "SIGTERM") => {
+    for (const child of [main, side]) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Exited already.
+      }
+    }
+    console.log("\n--- side lane (stopped) ---");
+    for (const bytes of [concat(sideErrChunks), concat(sideOutChunks)]) {
+      for (let n = 0; n < bytes.length;) {
+        n += Deno.stdout.writeSync(bytes.subarray(n));
+      }
+    }
+    Deno.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const listener = () => stop(signal);
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
   // The main lane's output as it comes, its tail kept for the summary.
   let mainTail = "";
   const decoder = new TextDecoder();
@@ -202,10 +240,15 @@ async function testInTwoLanes(
     );
   }
   const sideCode = (await side.status).code;
-  const [sideErr, sideOut] = await sideOutput;
+  await sideOutput;
+  for (const [signal, listener] of listeners) {
+    Deno.removeSignalListener(signal, listener);
+  }
+  const sideErr = concat(sideErrChunks);
+  const sideOut = concat(sideOutChunks);
   console.log("\n--- side lane ---");
-  await writeAll(Deno.stdout, new Uint8Array(sideErr));
-  await writeAll(Deno.stdout, new Uint8Array(sideOut));
+  await writeAll(Deno.stdout, sideErr);
+  await writeAll(Deno.stdout, sideOut);
   const counts = [mainTail, decoder.decode(sideOut)].map(summaryCounts);
   const sum = (key: keyof Counts) =>
     counts.reduce((n, c) => n + (c?.[key] ?? 0), 0);
@@ -252,4 +295,23 @@ async function writeAll(
   bytes: Uint8Array,
 ): Promise<void> {
   for (let n = 0; n < bytes.length;) n += await w.write(bytes.subarray(n));
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/** deno.json's `exclude` entries (the main lane's `--ignore` replaces them). */
+function excluded(): string[] {
+  const config = new URL("../deno.json", import.meta.url);
+  const { exclude = [], test = {} } = JSON.parse(Deno.readTextFileSync(config));
+  return [...exclude, ...(test.exclude ?? [])].map((entry: string) =>
+    new URL(entry, config).pathname
+  );
 }
