@@ -368,6 +368,11 @@ export const kFailedHead: unique symbol = Symbol("selectors.failedHead");
  * `buildWriter`). Weak: it goes with the conn.
  */
 const connWriters = new WeakMap<PollableConn, BuiltWriter>();
+/**
+ * The client each conn is used by, until its `detach()` hands it over: a
+ * second client on it would read the first's response as its own.
+ */
+const connOwners = new WeakMap<PollableConn, HttpClient>();
 
 /** `detach()` for the crawl, which checks reuse itself (internal; see `HttpClient[kDetach]`). */
 export const kDetach: unique symbol = Symbol("selectors.detach");
@@ -513,6 +518,10 @@ export class HttpClient {
   #unreadMayWait!: boolean;
   /** The conn was handed over by `detach()`. */
   #detached!: boolean;
+  /** Inside `handle()`: a call from a callback it runs (a sink's, a tap's) is ignored. */
+  #handling = false;
+  /** Failed for good (not replayed): whatever a caller's callback left running ends so. */
+  #failed!: boolean;
   /** Its writer, for the next request on its conn, when it built one. */
   #built!: BuiltWriter | null;
   #parser!: ResponseParser;
@@ -611,7 +620,8 @@ export class HttpClient {
    *   if the method, a header or the body is invalid (a control character in a
    *   header included); if `sink` is not an unlocked `WritableStream`; if
    *   `cert` or `key` is given alone, does not parse as PEM, or they do not
-   *   match; if `caCerts` are not whole PEM certificates.
+   *   match; if `caCerts` are not whole PEM certificates; if `conn` is closed,
+   *   or is another `HttpClient`'s that its `detach()` has not handed over.
    * @throws {RangeError} If a timeout is negative or NaN, or `maxResponseBytes`
    *   is not a non-negative integer or `Infinity`.
    */
@@ -627,8 +637,17 @@ export class HttpClient {
         );
       }
       if (conn.closed) throw new TypeError("Cannot fetch: conn is closed");
+      const owner = connOwners.get(conn);
+      if (owner !== undefined && !owner.#detached) {
+        throw new TypeError(
+          "Cannot fetch: conn is another HttpClient's (its detach() hands it over once done)",
+        );
+      }
     }
     this.#begin(url, options, conn, null);
+    // Here, not in #begin: a crawl's clients are the crawl's own, and it owns
+    // their conns (no write per request there).
+    connOwners.set(this.#conn, this);
   }
 
   /**
@@ -819,6 +838,7 @@ export class HttpClient {
     this.#metClosedConn = false;
     this.#unreadMayWait = false;
     this.#detached = false;
+    this.#failed = false;
     this.#built = built;
     this.#mayReplay = this.#reusedConn && IDEMPOTENT_METHODS.has(method) &&
       bodyStream === null;
@@ -1057,7 +1077,29 @@ export class HttpClient {
    */
   handle(mask: number): void {
     const state = this.#state;
-    if (state === "done" || state === "failed") return;
+    if (state === "done" || state === "failed" || this.#handling) return;
+    this.#handling = true;
+    try {
+      this.#advance(state, mask);
+    } finally {
+      this.#handling = false;
+      // Closed by a callback this call ran (a tap's, a sink's): what ran on
+      // after it does not bring the request back.
+      if (this.#failed && this.#state !== "failed") {
+        this.#state = "failed";
+        this.#waiting = null;
+        this.#response = null;
+      }
+    }
+  }
+
+  #advance(state: HttpClientState, mask: number): void {
+    // While connecting, EVENT_WRITE says the connect settled: a mask that says
+    // so before it did (a caller's guess) would skip the connect's timeout.
+    if (
+      state === "connecting" && (mask & EVENT_WRITE) !== 0 &&
+      (this.#conn[kReady]() & EVENT_WRITE) === 0
+    ) mask &= ~EVENT_WRITE;
     // The wait on the body stream's next chunk, set aside while an answer
     // that came meanwhile is read, and kept after (one wait, one wakeup).
     let aside: Promise<void> | null = null;
@@ -1122,12 +1164,15 @@ export class HttpClient {
    * response must have been framed by its length, with no byte after it (none
    * read, and none that may wait unread: a response that ended exactly where a
    * read that filled the conn's buffer did gives `null`), and both sides must
-   * have agreed to keep the connection. Call it at most once; the client no
-   * longer owns the connection after it (`close()` leaves it open).
+   * have agreed to keep the connection. The client no longer owns the
+   * connection after it (`close()` leaves it open, and another `detach()`
+   * gives `null`).
    *
    * @returns The open connection, or `null`.
    */
   detach(): PollableConn | null {
+    // Handed over already: the conn is another client's now.
+    if (this.#detached) return null;
     // Bytes past the response may wait unread (it ended with a read that
     // filled the buffer), or came already: the next request would take them
     // as its response. Closed rather than handed over.
@@ -1856,6 +1901,8 @@ export class HttpClient {
    * conn's), so neither replayed nor reworded.
    */
   #fail(error: unknown, given = false): void {
+    // Failed already (closed from a callback the failing step ran): that stands.
+    if (this.#failed) return;
     if (
       !given && this.#sendError !== null &&
       Number.isNaN(this.#timings.firstByte) &&
@@ -1897,6 +1944,7 @@ export class HttpClient {
       error = onKeptConn(error);
     }
     this.#state = "failed";
+    this.#failed = true;
     this.#error = error;
     this.#waiting = null;
     this.#timings.end = loopNow();

@@ -16,6 +16,7 @@ import {
   PollableConn,
 } from "../mod.ts";
 import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
+import { drive as driveWaiting } from "./_client_util.ts";
 
 const LENGTH = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello";
 
@@ -443,4 +444,94 @@ Deno.test("HttpClient.response has the fields of a plain object, headers an own 
   const copy = { ...response };
   assertEquals(copy.headers.get("x-a"), "1");
   assertStrictEquals(response.headers, response.headers);
+});
+
+Deno.test("HttpClient refuses a conn another HttpClient still uses, and a second detach() leaves the conn it handed over alone", async () => {
+  await using server = rawServer(async ({ conn, requestOnConn }) => {
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr${requestOnConn}`,
+    );
+    return "keep";
+  });
+  const first = new HttpClient(server.url("/0"), { keepAlive: true });
+  await drive(first);
+  // Not detached: first.close() would close it under the second client.
+  assertThrows(
+    () => new HttpClient(server.url("/x"), { conn: first.pollable }),
+    TypeError,
+    "another HttpClient's",
+  );
+  const conn = first.detach()!;
+  const second = new HttpClient(server.url("/1"), { keepAlive: true, conn });
+  // Two requests in flight on one conn would each read the other's response.
+  assertThrows(
+    () => new HttpClient(server.url("/x"), { keepAlive: true, conn }),
+    TypeError,
+    "another HttpClient's",
+  );
+  second.handle(EVENT_WRITE);
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  assertEquals((await sel.select(5_000)).length, 1, "the answer came");
+  sel.unregister(conn);
+  assertStrictEquals(first.detach(), null);
+  assert(!conn.closed, "the second client's conn is left open");
+  await drive(second);
+  assertEquals(new TextDecoder().decode(second.response?.body), "r1");
+  second.close();
+  assertEquals(server.connections, 1);
+});
+
+Deno.test("HttpClient.handle() called again from inside a sink's write is ignored: the body reaches the sink once", async () => {
+  const body = "x".repeat(3_000);
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(
+      conn,
+      `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    return "close";
+  });
+  let written = 0;
+  const client: HttpClient = new HttpClient(server.url("/"), {
+    sink: new WritableStream({
+      write(chunk) {
+        written += chunk.length;
+        client.handle(EVENT_READ);
+      },
+    }, new CountQueuingStrategy({ highWaterMark: 16 })),
+  });
+  await driveWaiting(client, { rounds: 100 });
+  assertEquals(client.state, "done");
+  assertEquals(written, body.length);
+});
+
+Deno.test("HttpClient.close() from inside a tap's callback fails the request with its reason at once", async () => {
+  await using server = rawServer(async ({ conn }) => {
+    await writeSplit(conn, LENGTH);
+    return "close";
+  });
+  const reason = new Error("archive full");
+  const client: HttpClient = new HttpClient(server.url("/"), {
+    timeout: 1_000, // it went on as "receiving" on the closed conn till then
+    tap: () => ({ request: () => client.close(reason) }),
+  });
+  await drive(client, 10);
+  assertEquals([client.state, client.events], ["failed", 0]);
+  assertStrictEquals(client.error, reason);
+  assert(client.pollable.closed);
+});
+
+Deno.test("HttpClient.handle(EVENT_WRITE) before its connect settled stays connecting: the connect's own error and timeout stand", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const client = new HttpClient(`http://127.0.0.1:${port}/`);
+  client.handle(EVENT_WRITE);
+  assertEquals([client.state, client.events], ["connecting", EVENT_WRITE]);
+  await drive(client);
+  assertInstanceOf(client.error, Deno.errors.ConnectionRefused);
+  assert(
+    client.error.message.startsWith(`Cannot connect to 127.0.0.1:${port}`),
+  );
 });
