@@ -262,7 +262,7 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
    * @returns The new key.
    * @throws {TypeError} If `fileobj` is not a pollable.
    * @throws {RangeError} If `events` is 0, not an integer, or has other bits, or the pollable is closed.
-   * @throws {KeyError} If `fileobj` is already registered.
+   * @throws {KeyError} If `fileobj` is already registered (closed meanwhile or not).
    * @throws {Error} If the selector is closed.
    */
   register<Q extends P>(
@@ -285,14 +285,16 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
         `Cannot register: expected a pollable (PollableConn or PollableListener), received ${name}${copy}`,
       );
     }
-    if (fileobj.closed) {
-      throw new RangeError(
-        `Cannot register: the pollable is closed (fd ${fileobj.fd})`,
-      );
-    }
+    // Python's order: a registered object is a KeyError even once closed
+    // (its lookup finds the old key), an unregistered closed one a ValueError.
     if (this.#map.has(fileobj)) {
       throw new KeyError(
         `Cannot register: fd ${fileobj.fd} is already registered`,
+      );
+    }
+    if (fileobj.closed) {
+      throw new RangeError(
+        `Cannot register: the pollable is closed (fd ${fileobj.fd})`,
       );
     }
     return this.#set(fileobj, events, data[0]) as SelectorKey<T, Q>;

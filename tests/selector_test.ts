@@ -263,6 +263,17 @@ Deno.test("Selector.register() throws RangeError for a closed pollable", () => {
   assertThrows(() => sel.register(listener, EVENT_READ), RangeError, "closed");
 });
 
+Deno.test("Selector.register() of a registered pollable closed since throws KeyError, as Python", () => {
+  using sel = new DefaultSelector();
+  const listener = listen();
+  sel.register(listener, EVENT_READ);
+  listener.close();
+  // Python's register() finds the old key of a closed registered socket.
+  assertThrows(() => sel.register(listener, EVENT_READ), KeyError, "already");
+  sel.unregister(listener);
+  assertThrows(() => sel.register(listener, EVENT_READ), RangeError, "closed");
+});
+
 // ---------------------------------------------------------------------------
 // unregister
 
