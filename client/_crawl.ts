@@ -25,7 +25,7 @@
  */
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
 import { kCloseNow, kReady } from "../selector/_pollable.ts";
-import { isShortage, isThenable } from "../selector/_util.ts";
+import { ignoreRejection, isShortage, isThenable } from "../selector/_util.ts";
 import type { PollableConn } from "../selector/pollable_conn.ts";
 import { Selector } from "../selector/selector.ts";
 import type { SelectorKey } from "../selector/selector_key.ts";
@@ -2204,8 +2204,7 @@ export class Crawl {
       try {
         this.#sync?.return?.();
         // Not awaited: a pending `next()` may never settle.
-        const returned: unknown = this.#async?.return?.();
-        if (isThenable(returned)) Promise.resolve(returned).catch(() => {});
+        ignoreRejection(this.#async?.return?.());
       } catch {
         // Ignored, as above.
       }
@@ -2221,8 +2220,7 @@ export class Crawl {
     const owner = this.#sinkOwners.get(sink);
     if (owner !== undefined && owner !== job && !owner.done) return;
     try {
-      const aborted: unknown = sink.abort(reason);
-      if (isThenable(aborted)) Promise.resolve(aborted).catch(() => {});
+      ignoreRejection(sink.abort(reason));
     } catch {
       // A subclass's abort() that throws: the caller's trouble, not the crawl's.
     }
@@ -2400,8 +2398,7 @@ function cancelBody(body: unknown, reason: unknown): boolean {
   if (!(body instanceof ReadableStream)) return false;
   try {
     if (body.locked) return false;
-    const cancelled: unknown = body.cancel(reason);
-    if (isThenable(cancelled)) Promise.resolve(cancelled).catch(() => {});
+    ignoreRejection(body.cancel(reason));
   } catch {
     // Ignored, as above.
   }

@@ -7,7 +7,7 @@
  */
 import { refresh } from "./_clock.ts";
 import type { HttpExchangeTap, HttpTap } from "./http_tap.ts";
-import { isThenable } from "../selector/_util.ts";
+import { ignoreRejection, isThenable } from "../selector/_util.ts";
 
 /** What the recorder needs of the response parser. */
 interface ParserOffsets {
@@ -123,14 +123,4 @@ export class TapRecorder {
       // Documented: an exception from `end` is ignored, as handle() never throws.
     }
   }
-}
-
-/**
- * A tap's callbacks are typed to return nothing; an async one returns a
- * promise all the same, which nothing awaits: its rejection is ignored, as
- * its throw from `end` is, rather than going unhandled (which ends the
- * process, and every other crawl in it).
- */
-function ignoreRejection(returned: unknown): void {
-  if (isThenable(returned)) Promise.resolve(returned).catch(() => {});
 }

@@ -49,6 +49,15 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /**
+ * What a caller's callback or method returned, when nothing awaits it: a
+ * promise's rejection is ignored, as its throw would be, rather than going
+ * unhandled (which ends the process, and every other crawl in it).
+ */
+export function ignoreRejection(returned: unknown): void {
+  if (isThenable(returned)) Promise.resolve(returned).catch(() => {});
+}
+
+/**
  * Whether an accept or a connect failed for want of descriptors or memory
  * (EMFILE, ENFILE, ENOBUFS, ENOMEM): it fails again until some are freed.
  */

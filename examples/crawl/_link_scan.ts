@@ -103,8 +103,8 @@ function plainDomain(host: string): boolean {
   return first >= 0x61 && first <= 0x7a;
 }
 
-/** What `normalizeUrl` would mend in a path (as `ESCAPES` in links.ts). */
-const ESCAPES = /[%[\]|^{}`\\]/;
+/** What `normalizeUrl` (links.ts) may mend in a path or query. */
+export const ESCAPES = /[%[\]|^{}`\\]/;
 
 /**
  * A base URL that resolves the common links (`/path`, `page.html`,

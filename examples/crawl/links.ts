@@ -7,7 +7,7 @@
  * @module
  */
 import type { Parser } from "npm:htmlparser2@12.0.0";
-import { LinkBase, LinkParser, LinkTokenizer } from "./_link_scan.ts";
+import { ESCAPES, LinkBase, LinkParser, LinkTokenizer } from "./_link_scan.ts";
 
 /** Which attribute of which element holds a link. */
 const LINK_ATTRIBUTES: Readonly<Record<string, string>> = {
@@ -101,9 +101,6 @@ export function normalizeUrl(
     : href.slice(0, path) + normalizeEscapes(href.slice(path, query)) +
       normalizeEscapes(href.slice(query));
 }
-
-/** What {@linkcode normalizeEscapes} may change. */
-const ESCAPES = /[%[\]|^{}`\\]/;
 
 /** `new URL(url, base)`, or `null` where it throws. */
 function parseUrl(url: string | URL, base?: string | URL): URL | null {
