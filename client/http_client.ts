@@ -1184,10 +1184,12 @@ export class HttpClient {
       return null;
     }
     const conn = this[kDetach]();
+    if (conn === null) return null;
+    // Its entry goes: it held this client, and so its response and body, for
+    // as long as the conn lived (idle in a caller's pool, say).
+    connOwners.delete(conn);
     const built = this.#built;
-    if (conn !== null && built !== null && built.fields !== null) {
-      connWriters.set(conn, built);
-    }
+    if (built !== null && built.fields !== null) connWriters.set(conn, built);
     return conn;
   }
 

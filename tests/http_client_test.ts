@@ -446,6 +446,52 @@ Deno.test("HttpClient.response has the fields of a plain object, headers an own 
   assertStrictEquals(response.headers, response.headers);
 });
 
+Deno.test("HttpClient.detach() leaves nothing of the client on the conn it hands over: a kept conn holds no last response", async () => {
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const code = `
+    import { DefaultSelector, HttpClient } from ${JSON.stringify(mod)};
+    await using server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response("x".repeat(1 << 20)),
+    );
+    async function fetched() {
+      const client = new HttpClient("http://127.0.0.1:" + server.addr.port + "/", { keepAlive: true });
+      using sel = new DefaultSelector();
+      sel.register(client.pollable, client.events);
+      for (let i = 0; i < 1000 && client.events !== 0; i++) {
+        const ready = await sel.select(5000);
+        client.handle(ready[0]?.[1] ?? 0);
+        if (client.events !== 0) sel.modify(client.pollable, client.events);
+      }
+      sel.unregister(client.pollable);
+      return [new WeakRef(client.response.body), client.detach()];
+    }
+    const [body, conn] = await fetched();
+    // No deref() before a gc(): it keeps its target alive to the job's end.
+    for (let i = 0; i < 5; i++) {
+      globalThis.gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    console.log(JSON.stringify({ kept: conn !== null, alive: body.deref() !== undefined }));
+    conn?.close();
+  `;
+  const { code: status, stdout, stderr } = await new Deno.Command(
+    Deno.execPath(),
+    {
+      args: ["eval", "--v8-flags=--expose-gc", code],
+      stdout: "piped",
+      stderr: "piped",
+    },
+  ).output();
+  assertEquals(status, 0, new TextDecoder().decode(stderr));
+  // Before: the conn's owner entry held the client, its response and its
+  // 1 MiB body for as long as the conn lived.
+  assertEquals(JSON.parse(new TextDecoder().decode(stdout)), {
+    kept: true,
+    alive: false,
+  });
+});
+
 Deno.test("HttpClient refuses a conn another HttpClient still uses, and a second detach() leaves the conn it handed over alone", async () => {
   await using server = rawServer(async ({ conn, requestOnConn }) => {
     await writeSplit(
