@@ -611,6 +611,9 @@ async function main(): Promise<number> {
   const credentials = cli.follow
     ? cli.headers.filter(([name]) => CREDENTIALS.test(name))
     : [];
+  const authorizationGiven = credentials.some(([name]) =>
+    /^authorization$/i.test(name)
+  );
   const named = new Set(cli.origins.map((origin) => new URL(origin).origin));
   /**
    * With --follow, the `Authorization: Basic` of a seed's user name and
@@ -676,7 +679,11 @@ async function main(): Promise<number> {
   const requestOf = (entry: FrontierEntry | null) => {
     const request: Pick<RequestSpec, "method" | "body" | "headers"> =
       cli.follow && entry?.seedRequest === true ? { ...seedRequest } : {};
-    if (entry === null) return request;
+    // Most crawls have no credentials: no URL parsed per request for them.
+    if (
+      entry === null ||
+      (credentials.length === 0 && seedAuthorization.size === 0)
+    ) return request;
     const url = new URL(entry.url);
     const origin = url.origin;
     const headers = named.has(origin) ? [...credentials] : [];
@@ -686,7 +693,7 @@ async function main(): Promise<number> {
     // earlier seed's of its origin.
     if (
       basic !== undefined && url.username === "" && url.password === "" &&
-      !credentials.some(([name]) => /^authorization$/i.test(name))
+      !authorizationGiven
     ) {
       headers.push(["authorization", basic]);
     }
