@@ -17,6 +17,7 @@ import {
   kSendOwned,
   kStartTls,
   kTakeDirect,
+  kTls,
   kUnwritten,
 } from "../selector/_pollable.ts";
 import { isUnknownIssuer } from "../selector/_tls_socket.ts";
@@ -273,9 +274,10 @@ export interface HttpClientOptions {
    */
   sink?: WritableStream<Uint8Array> | undefined;
   /**
-   * An idle keep-alive connection to the same origin to send on. If the server
-   * closed it before any byte of the response came back, the request is sent once
-   * more on a fresh connection (idempotent methods with a replayable body only),
+   * An idle keep-alive connection to the same origin to send on (a TLS one for
+   * an `https:` URL, else the constructor throws). If the server closed it
+   * before any byte of the response came back, the request is sent once more
+   * on a fresh connection (idempotent methods with a replayable body only),
    * and {@linkcode HttpClient.pollable} changes. The client starts in `sending`:
    * `handle(EVENT_WRITE)` sends the request at once, without waiting for a
    * select to report the conn writable, as `fetchAll` does.
@@ -621,7 +623,8 @@ export class HttpClient {
    *   header included); if `sink` is not an unlocked `WritableStream`; if
    *   `cert` or `key` is given alone, does not parse as PEM, or they do not
    *   match; if `caCerts` are not whole PEM certificates; if `conn` is closed,
-   *   or is another `HttpClient`'s that its `detach()` has not handed over.
+   *   is another `HttpClient`'s that its `detach()` has not handed over, or
+   *   is not TLS for an `https:` URL.
    * @throws {RangeError} If a timeout is negative or NaN, or `maxResponseBytes`
    *   is not a non-negative integer or `Infinity`.
    */
@@ -772,6 +775,12 @@ export class HttpClient {
     const bodyStream = writer.stream === null
       ? null
       : new BodyStream(writer.stream, writer.streamLength);
+    if (conn !== null && parsed.site.https && conn[kTls]() === false) {
+      // Its request, credentials and all, would go in cleartext.
+      throw new TypeError(
+        `Cannot fetch: conn is not TLS, and the URL is https: (fd ${conn.fd})`,
+      );
+    }
     // Everything that can throw has run: nothing is opened for a bad request,
     // and a reused client still has its conn and parser.
     const method = writer.method;

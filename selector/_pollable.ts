@@ -39,6 +39,11 @@ export const kReadInto: unique symbol = Symbol("selectors.readInto");
  * byte buffered either way.
  */
 export const kStartTls: unique symbol = Symbol("selectors.startTls");
+/**
+ * `()`: whether the conn speaks TLS (`connectTls`, `kStartTls`, a wrapped
+ * `Deno.TlsConn`), `null` while a caller's promise of a conn is unsettled.
+ */
+export const kTls: unique symbol = Symbol("selectors.tls");
 /** `()`: how many bytes the last `kReadInto` read placed in its target (then 0). */
 export const kTakeDirect: unique symbol = Symbol("selectors.takeDirect");
 /**

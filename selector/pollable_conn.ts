@@ -28,6 +28,7 @@ import {
   kSendOwned,
   kStartTls,
   kTakeDirect,
+  kTls,
   kUnwatch,
   kUnwritten,
   kWatch,
@@ -230,6 +231,9 @@ export class PollableConn implements Pollable, Disposable {
   #writeClosed = false;
   #shutdownStarted = false;
 
+  /** See `kTls`. */
+  #tls: boolean | null = null;
+
   // Socket options asked for before the connection was established.
   #noDelay: boolean | undefined;
   #keepAlive: boolean | undefined;
@@ -336,6 +340,7 @@ export class PollableConn implements Pollable, Disposable {
       promise,
       cancel: () => abort.abort(),
     });
+    conn.#tls = false;
     if (tcp) {
       conn.#host = (options as Deno.ConnectOptions).hostname ?? "127.0.0.1";
     }
@@ -430,7 +435,9 @@ export class PollableConn implements Pollable, Disposable {
       // Bad options surface like a failed connect, as with Deno.connectTls.
       connecting = { promise: Promise.reject(e), cancel: () => {} };
     }
-    return PollableConn.#connecting(connecting);
+    const conn = PollableConn.#connecting(connecting);
+    conn.#tls = true;
+    return conn;
   }
 
   /** A conn for a connection on its way, which `close()` cancels. */
@@ -859,8 +866,19 @@ export class PollableConn implements Pollable, Disposable {
     this.#rbuf = null;
     this.#rstart = this.#rend = 0;
     const connecting = startTlsSocket(conn, options);
+    this.#tls = true;
     this.#cancel = connecting.cancel;
     connecting.promise.then(this.#onConnect, this.#onConnectError);
+  }
+
+  /**
+   * Whether the conn speaks TLS, `null` until a caller's promise of a conn
+   * settles.
+   *
+   * @ignore
+   */
+  [kTls](): boolean | null {
+    return this.#tls;
   }
 
   /**
@@ -1044,6 +1062,9 @@ export class PollableConn implements Pollable, Disposable {
       return;
     }
     this.#conn = conn;
+    // A Deno.TlsConn, wrapped or promised by the caller.
+    this.#tls ??= typeof (conn as Partial<Deno.TlsConn>).handshake ===
+      "function";
     this.#localAddr = conn.localAddr;
     this.#remoteAddr = conn.remoteAddr;
     // Its reads keep no process alive: a pending select() does (as in

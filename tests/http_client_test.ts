@@ -17,6 +17,7 @@ import {
 } from "../mod.ts";
 import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
 import { drive as driveWaiting } from "./_client_util.ts";
+import { ca, cert as tlsCert, key as tlsKey } from "./_tls.ts";
 
 const LENGTH = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello";
 
@@ -527,6 +528,42 @@ Deno.test("HttpClient refuses a conn another HttpClient still uses, and a second
   assertEquals(new TextDecoder().decode(second.response?.body), "r1");
   second.close();
   assertEquals(server.connections, 1);
+});
+
+Deno.test("HttpClient refuses a plain conn for an https: URL, where its request and credentials would go in cleartext, and takes a wrapped Deno.TlsConn", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conn = PollableConn.connect(listener.addr);
+  using peer = await listener.accept();
+  const url = `https://user:secret@127.0.0.1:${listener.addr.port}/`;
+  assertThrows(
+    () => new HttpClient(url, { keepAlive: true, conn }),
+    TypeError,
+    "conn is not TLS, and the URL is https:",
+  );
+  assert(!conn.closed, "the caller's conn is left as it was");
+  conn.close();
+  // Nothing went out: before, the request and its Authorization header did.
+  const got = new Uint8Array(1024);
+  assertEquals(await peer.read(got), null);
+
+  await using server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: tlsCert,
+    key: tlsKey,
+    onListen() {},
+  }, () => new Response("over TLS"));
+  const tls = await Deno.connectTls({
+    hostname: "localhost",
+    port: server.addr.port,
+    caCerts: [ca],
+  });
+  const client = new HttpClient(`https://localhost:${server.addr.port}/`, {
+    conn: PollableConn.from(tls),
+    caCerts: [ca],
+  });
+  await drive(client);
+  assertEquals(new TextDecoder().decode(client.response?.body), "over TLS");
 });
 
 Deno.test("HttpClient.handle() called again from inside a sink's write is ignored: the body reaches the sink once", async () => {
