@@ -43,6 +43,28 @@ export function lockedError(): TypeError {
 }
 
 /**
+ * Why `stream` cannot be a request body, or `null`: it is locked, or it is
+ * disturbed (read from, or cancelled, before): what is left of it is not the
+ * body the caller made (a drained or cancelled stream would go out as an empty
+ * body, a partly read one without its start), and `fetch` refuses it too.
+ * Streams have no public "disturbed"; a `Response` over the stream tells it
+ * (the Fetch standard's own check) without reading or locking it.
+ */
+export function unusableStreamError(
+  stream: ReadableStream<Uint8Array>,
+): TypeError | null {
+  if (stream.locked) return lockedError();
+  try {
+    new Response(stream);
+  } catch {
+    return new TypeError(
+      "Cannot build request: the body stream was read from or cancelled before (it is disturbed)",
+    );
+  }
+  return null;
+}
+
+/**
  * How many framed bytes a body stream reads ahead of what was handed out. A
  * stream whose chunks come at once (from memory, a generator) then goes out a
  * select turn per this much, not per chunk; the caller's stream keeps its own
@@ -178,10 +200,11 @@ export class BodyStream {
    * Locks `stream` at once, so that a second request built over the same stream
    * before this one reads it fails up front, not after its head went out.
    *
-   * @throws {TypeError} If the stream is locked.
+   * @throws {TypeError} If the stream is locked or disturbed.
    */
   constructor(stream: ReadableStream<Uint8Array>, length: number) {
-    if (stream.locked) throw lockedError();
+    const unusable = unusableStreamError(stream);
+    if (unusable !== null) throw unusable;
     this.#reader = stream.getReader();
     this.#length = length;
   }

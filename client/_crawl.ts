@@ -807,18 +807,21 @@ export class Crawl {
     let options: RequestOptions;
     try {
       url = toHttpUrl(input);
-      options = spec === null
-        ? this.#config.shared
-        : specOptions(spec, this.#config.shared);
+      const given = spec !== null && body !== undefined
+        ? body
+        : this.#config.shared.body;
       if (
-        options.body instanceof ReadableStream &&
-        this.#cancelledBodies.has(options.body)
+        given instanceof ReadableStream && this.#cancelledBodies.has(given)
       ) {
         // fetch() refuses a disturbed stream; sent, it would go out empty.
+        // Checked first: it says more than specOptions' "disturbed".
         throw new TypeError(
           "Cannot fetch: the body stream was cancelled when an earlier URL with it failed",
         );
       }
+      options = spec === null
+        ? this.#config.shared
+        : specOptions(spec, this.#config.shared);
     } catch (error) {
       // Its own sink and body stream, if that is not what was wrong with
       // them: no request will use them.

@@ -7,7 +7,7 @@
 
 import { allocate } from "../selector/_slab.ts";
 import { ACCEPT_ENCODING } from "./_decode.ts";
-import { lockedError } from "./_body.ts";
+import { unusableStreamError } from "./_body.ts";
 import type { ProxyConfig } from "./_proxy.ts";
 import { type HttpUrl, requestTarget, type Site } from "./_http_url.ts";
 
@@ -314,7 +314,7 @@ function fieldValue(fields: FieldList, name: string): string | null {
  * @param method The request method (compared without regard to case).
  * @returns The bytes to send, the stream to read them from, or `null`.
  * @throws {TypeError} For any other type (`DataView`, `Blob`, other typed arrays,
- *   plain arrays, objects, numbers), a locked stream, or any body with `GET` or
+ *   plain arrays, objects, numbers), a locked or disturbed stream, or any body with `GET` or
  *   `HEAD`, as `fetch` does.
  */
 export function validateBody(
@@ -333,7 +333,8 @@ export function validateBody(
   } else if (body instanceof ArrayBuffer) {
     out = new Uint8Array(body.slice(0));
   } else if (body instanceof ReadableStream) {
-    if (body.locked) throw lockedError();
+    const unusable = unusableStreamError(body as ReadableStream<Uint8Array>);
+    if (unusable !== null) throw unusable;
     out = body as ReadableStream<Uint8Array>;
   } else {
     throw new TypeError(`Cannot build request: ${bodyProblem(body, method)}`);

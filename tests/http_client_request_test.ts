@@ -147,6 +147,46 @@ Deno.test("validateBody() copies bytes once, encodes strings as UTF-8, refuses a
   );
 });
 
+Deno.test("fetchAll() fails a body stream read from or cancelled before alone, as fetch does, and sends no empty or cut body", async () => {
+  await using server = recordingServer();
+  const drained = streamOf(["lost"]);
+  for await (const _ of drained) { /* the caller hashed it, say */ }
+  const cancelled = streamOf(["lost"]);
+  await cancelled.cancel();
+  const started = streamOf(["lost", "rest"]);
+  const reader = started.getReader();
+  await reader.read();
+  reader.releaseLock();
+  // fetch refuses each of them ("locked or disturbed") before anything goes out.
+  for (const body of [drained, cancelled, started]) {
+    assertThrows(() => validateBody(body, "POST"), TypeError, "disturbed");
+    assertThrows(
+      () => new Request("http://127.0.0.1:1/", { method: "POST", body }),
+      TypeError,
+    );
+    assertThrows(
+      () => new HttpClient(server.url("/"), { method: "POST", body }),
+      TypeError,
+      "disturbed",
+    );
+  }
+  const results = await fetchAll([
+    { url: server.url("/drained"), method: "POST", body: drained },
+    { url: server.url("/cancelled"), method: "PUT", body: cancelled },
+    { url: server.url("/started"), method: "POST", body: started },
+    { url: server.url("/fresh"), method: "POST", body: streamOf(["whole"]) },
+  ], { timeout: 5000 });
+  for (const result of results.slice(0, 3)) {
+    assert(!result.ok);
+    assertInstanceOf(result.error, TypeError);
+    assertStringIncludes(result.error.message, "disturbed");
+  }
+  assert(results[3]!.ok);
+  assertEquals(server.requests.length, 1);
+  assertStringIncludes(server.requests[0]!.text, "POST /fresh ");
+  assert(server.requests[0]!.text.endsWith("\r\n5\r\nwhole\r\n0\r\n\r\n"));
+});
+
 Deno.test("HttpClient sends string, Uint8Array and ArrayBuffer bodies with Content-Length, byte for byte", async () => {
   await using server = recordingServer();
   const original = Uint8Array.of(0, 1, 2, 255);
