@@ -43,6 +43,17 @@ Deno.test("ResponseParser reads Transfer-Encoding 'chunked,' as chunked", () => 
   assertEquals(p.body, "hi");
 });
 
+// RFC 9110 section 5.5: whitespace around a field value is not part of it, so
+// "chunked<TAB>" is chunked (Node 20's llhttp reads such a body until close and
+// hands back its chunk framing as the body; h11 decodes it, as we do).
+Deno.test("ResponseParser reads Transfer-Encoding 'chunked' with a tab after it as chunked, and reuses the conn", () => {
+  const p = parse(
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+  );
+  assertEquals(p.body, "hi");
+  assert(p.keepAlive);
+});
+
 // RFC 9112 section 6.3 rule 5: identical Content-Length values (a list, or repeated
 // fields) may be read as one (llhttp rejects both).
 Deno.test("ResponseParser accepts identical Content-Length values as a list or repeated", () => {
