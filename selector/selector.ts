@@ -149,7 +149,9 @@ export class SelectorMapping<T = unknown, P extends Pollable = Pollable>
  *   (`timeout <= 0`), one after {@linkcode Selector.wakeup}, and one with nothing
  *   registered yield a turn first, so finished I/O and timers get in even when some
  *   key is always ready and `while (true) await sel.select()` never starves them;
- *   one that finds nothing ready waits, which lets them in anyway.
+ *   one that finds nothing ready waits, which lets them in anyway (and when a
+ *   call, `wakeup()` or `register()` say, ends the wait, it yields a turn too:
+ *   the call may come from the very turn the wait began in).
  * - {@linkcode Selector.wakeup} ends the pending `select()` (or, with none pending,
  *   the next one) after that one turn, with whatever is ready.
  *
@@ -232,6 +234,12 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
   #selecting = false;
   /** `wakeup()` was called and no `select()` has returned since. */
   #woken = false;
+  /**
+   * The pending wait was ended by a call (`wakeup`, `register`, `modify`,
+   * `unregister`), which may come from a microtask of the turn it began in:
+   * no I/O or timer has had a turn yet.
+   */
+  #nudged = false;
   #closed = false;
 
   /** Called by a watched pollable when it is ready for some of its key's events. */
@@ -328,7 +336,7 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
     this.#byFd.delete(p.fd);
     this.#ready.delete(p);
     p[kUnwatch](this.#watcher);
-    if (this.#map.size === 0) this.#wake?.(); // an endless select() ends with []
+    if (this.#map.size === 0) this.#nudge(); // an endless select() ends with []
     return key;
   }
 
@@ -545,7 +553,14 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
   wakeup(): void {
     if (this.#closed) return;
     this.#woken = true;
-    this.#wake?.();
+    this.#nudge();
+  }
+
+  /** Ends the pending wait from a call, not from I/O or a timer. */
+  #nudge(): void {
+    if (this.#wake === null) return;
+    this.#nudged = true;
+    this.#wake();
   }
 
   /** Closes the selector, so `using sel = new DefaultSelector()` works. */
@@ -585,12 +600,22 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
         const timer = setTimeout(resolve, timerStep(remaining));
         try {
           await promise;
-          // A wakeup() or close() can end the wait from a microtask, before
-          // any park: only I/O and timers vouch for a poll of the OS.
-          if (!this.#woken && !this.#closed) waited();
+          // A call (wakeup(), register() ...) or close() can end the wait from
+          // a microtask, before any park: only I/O and timers vouch for a poll
+          // of the OS.
+          if (!this.#nudged && !this.#closed) waited();
         } finally {
           clearTimeout(timer);
           this.#wake = null;
+        }
+        if (this.#nudged) {
+          // Fairness: ended by a call, perhaps in the very turn the wait
+          // began (code that calls wakeup() right after select(), a task
+          // registering from a promise chain): let one turn of I/O and
+          // timers in before reporting, as a select() that finds keys ready
+          // when it is called does.
+          this.#nudged = false;
+          if (!this.#closed) await nextTurn();
         }
         ready = this.#collect();
         if (ready.length > 0 || this.#woken) return ready;
@@ -598,6 +623,7 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
       return [];
     } finally {
       this.#selecting = false;
+      this.#nudged = false;
       this.#woken = false; // a wakeup() is used up by the select() it ended
     }
   }
@@ -639,7 +665,10 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
     mapSet.call(this.#map, p, key);
     this.#byFd.set(p.fd, p);
     p[kWatch](this.#watcher, events);
-    if ((p[kReady]() & events) !== 0) this.#watcher(p); // ready already
+    if ((p[kReady]() & events) !== 0) { // ready already
+      this.#ready.add(p);
+      this.#nudge();
+    }
     return key;
   }
 
