@@ -18,7 +18,8 @@
  *
  * Options: `--path P` (GET: `/1k` or `/64k`), `--count N`, `--concurrency C`,
  * `--keep-alive false`, `--each` (`fetchEach`, counting results as they come,
- * instead of `fetchAll`), `--upload CHUNKSxSIZE` (POSTs of a body streamed in
+ * instead of `fetchAll`), `--async-source` (the URLs from an async generator,
+ * not an array), `--upload CHUNKSxSIZE` (POSTs of a body streamed in
  * that many chunks, from a producer reusing one buffer, to `bench/_origin.ts`),
  * `--origin nginx|deno` (GETs; nginx by default, `bench/_origin.ts` when nginx
  * is missing), `--rounds R` (24) and `--warmup W` (4, not counted).
@@ -45,6 +46,7 @@ interface Args {
   concurrency: number;
   keepAlive: boolean;
   each: boolean;
+  asyncSource: boolean;
   upload: { chunks: number; size: number } | null;
   origin: "nginx" | "deno";
   rounds: number;
@@ -52,7 +54,7 @@ interface Args {
 }
 
 const USAGE =
-  "usage: deno run -A --v8-flags=--expose-gc bench/ab.ts BASE/mod.ts [--path /1k] [--count N] [--concurrency C] [--keep-alive false] [--each] [--upload CHUNKSxSIZE] [--origin nginx|deno] [--rounds R] [--warmup W]";
+  "usage: deno run -A --v8-flags=--expose-gc bench/ab.ts BASE/mod.ts [--path /1k] [--count N] [--concurrency C] [--keep-alive false] [--each] [--async-source] [--upload CHUNKSxSIZE] [--origin nginx|deno] [--rounds R] [--warmup W]";
 
 function usage(problem: string): never {
   console.error(`bench/ab.ts: ${problem}\n${USAGE}`);
@@ -82,6 +84,7 @@ function parseArgs(argv: string[]): Args {
     concurrency: 0,
     keepAlive: true,
     each: false,
+    asyncSource: false,
     upload: null,
     origin: "nginx",
     rounds: 24,
@@ -91,6 +94,10 @@ function parseArgs(argv: string[]): Args {
     const flag = rest[i]!;
     if (flag === "--each") {
       args.each = true;
+      continue;
+    }
+    if (flag === "--async-source") {
+      args.asyncSource = true;
       continue;
     }
     const value = rest[++i];
@@ -169,7 +176,9 @@ async function startOrigin(): Promise<Origin> {
 /** One run of `mod`'s client over the workload: its CPU µs per request. */
 async function runOnce(mod: typeof Mod, url: string): Promise<number> {
   const { count, concurrency, keepAlive, upload } = args;
-  let source: Iterable<string | Mod.RequestSpec>;
+  let source:
+    | Iterable<string | Mod.RequestSpec>
+    | AsyncIterable<string | Mod.RequestSpec>;
   if (upload === null) {
     source = Array.from({ length: count }, () => url);
   } else {
@@ -181,6 +190,14 @@ async function runOnce(mod: typeof Mod, url: string): Promise<number> {
         for (let i = 0; i < upload.chunks; i++) yield chunk;
       })()),
     }));
+  }
+  if (args.asyncSource) {
+    // Items that come as promises settle: the crawl's wakeup() ends its
+    // pending select() (a job queue or a frontier feeding the crawl).
+    const items = source;
+    source = (async function* () {
+      yield* items;
+    })();
   }
   // A GET's body has its file's size; an upload's answer, whatever it is, one
   // size for all. A response that is not that is no success to time.
