@@ -35,6 +35,8 @@ export interface Sample {
   cpuUs: number;
   /** Peak RSS during the run, when the OS tells it (Linux). */
   peakRss?: number;
+  /** Per-request latency percentiles of the run, ms (`--latency`). */
+  latency?: LatencyPercentiles;
   /** The run's collections, when the trace could be split. */
   gc?: GcRun;
 }
@@ -59,12 +61,22 @@ export interface Schedule {
   warmupRuns?: number;
 }
 
+/** One run's per-request latency percentiles, ms (nearest rank). */
+export interface LatencyPercentiles {
+  p50: number;
+  p99: number;
+  /** p99.9 */
+  p999: number;
+  max: number;
+}
+
 interface RunReply {
   ok: number;
   bytes: number;
   seconds: number;
   cpuUs: number;
   peakRss?: number;
+  latency?: LatencyPercentiles;
   firstError?: string;
 }
 
@@ -201,6 +213,7 @@ function sample(r: RunReply): Sample {
     seconds: r.seconds,
     cpuUs: r.cpuUs,
     ...(r.peakRss !== undefined ? { peakRss: r.peakRss } : {}),
+    ...(r.latency !== undefined ? { latency: r.latency } : {}),
   };
 }
 

@@ -53,6 +53,16 @@ export interface RunOptions {
    * (`fetchAll`, `fetch` and the raw keep-alive loop only).
    */
   upload?: Upload;
+  /**
+   * Where the keep-alive clients (the raw loop, `fetchAll`, `fetchEach`,
+   * `fetch`) write each request's latency, ms, at its index: from its start to
+   * its last byte (the raw loop) or its body read (`fetch`), one
+   * `performance.now()` per request (a request's end is the start of its
+   * conn's or worker's next), or its `result.timings.total`. Allocated once by
+   * the caller, at least as long as the URL list, so that the stamps allocate
+   * nothing in a run.
+   */
+  latency?: Float64Array;
 }
 
 /** A request body streamed in equal chunks. */
@@ -154,7 +164,12 @@ export async function runFetchAll(
     keepAlive: extra.keepAlive ?? true,
   } as FetchAllOptions);
   const out: RunResult = { ok: 0, bytes: 0 };
-  for (const r of results) tally(out, r, options.expectedLength);
+  const latency = options.latency;
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    tally(out, r, options.expectedLength);
+    if (latency !== undefined) latency[i] = r.timings.total;
+  }
   return out;
 }
 
@@ -169,8 +184,9 @@ export async function runFetchEach(
   engine: Engine = OURS,
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
+  const latency = options.latency;
   for await (
-    const { result } of engine.fetchEach(urls, {
+    const { index, result } of engine.fetchEach(urls, {
       timeout: 120_000,
       ...extra,
       concurrency: options.concurrency,
@@ -178,6 +194,7 @@ export async function runFetchEach(
     } as FetchAllOptions)
   ) {
     tally(out, result, options.expectedLength);
+    if (latency !== undefined) latency[index] = result.timings.total;
   }
   return out;
 }
@@ -196,9 +213,13 @@ export async function runFetchPool(
   let next = 0;
   const upload = options.upload;
   const init = client ? { client } : undefined;
+  const latency = options.latency;
   async function worker(): Promise<void> {
+    // One clock read per request: its end is the start of the worker's next.
+    let t0 = latency !== undefined ? performance.now() : 0;
     while (next < urls.length) {
-      const url = urls[next++]!;
+      const i = next++;
+      const url = urls[i]!;
       try {
         // A GET's call as it was before the upload row: nothing built per request.
         const res = await fetch(
@@ -208,6 +229,11 @@ export async function runFetchPool(
             : { ...init, method: "POST", body: uploadStream(upload) },
         );
         const body = await res.arrayBuffer();
+        if (latency !== undefined) {
+          const t1 = performance.now();
+          latency[i] = t1 - t0;
+          t0 = t1;
+        }
         if (
           res.status === 200 && body.byteLength === options.expectedLength
         ) {
@@ -341,13 +367,17 @@ export async function runRawKeepAlive(
   let next = 0;
   const requests = rawRequests(target.host, paths, "", options.upload);
   const kept: { status: number; body: Uint8Array }[] = [];
+  const latency = options.latency;
   async function worker(): Promise<void> {
     const conn = await target.connect();
     let buf = new Uint8Array(64 * 1024);
     let end = 0; // bytes buffered in buf[0, end)
+    // One clock read per request: its end is the start of the conn's next.
+    let t0 = latency !== undefined ? performance.now() : 0;
     try {
       while (next < paths.length) {
-        const req = requests.get(paths[next++]!)!;
+        const i = next++;
+        const req = requests.get(paths[i]!)!;
         let off = 0;
         while (off < req.length) off += await conn.write(req.subarray(off));
         // Head.
@@ -381,6 +411,11 @@ export async function runRawKeepAlive(
             buf.copyWithin(0, take, n);
             end = n - take;
           }
+        }
+        if (latency !== undefined) {
+          const t1 = performance.now();
+          latency[i] = t1 - t0;
+          t0 = t1;
         }
         if (keep) kept.push({ status, body });
         if (status === 200 && length === options.expectedLength) {

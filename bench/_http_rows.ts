@@ -39,7 +39,15 @@
 import type { ClientOutcome, ClientSpec, Schedule } from "./_child_runner.ts";
 import { runFresh, runInterleaved } from "./_child_runner.ts";
 import { fetchAll, type FetchAllOptions } from "../mod.ts";
-import type { Costs, Ratio, Row, Section, Verdict } from "./_report.ts";
+import type {
+  Costs,
+  Latency,
+  Ratio,
+  Row,
+  Section,
+  Spread,
+  Verdict,
+} from "./_report.ts";
 import {
   type Origin,
   PATHS,
@@ -290,6 +298,25 @@ function costsOf(o: ClientOutcome, per: number): Costs {
   };
 }
 
+/**
+ * Each latency percentile of the rounds, as median and spread; none unless
+ * every round recorded them.
+ */
+function latencyOf(o: ClientOutcome): Latency | undefined {
+  const runs = o.samples.flatMap((x) => x.latency ? [x.latency] : []);
+  if (runs.length === 0 || runs.length !== o.samples.length) return undefined;
+  const spread = (f: (l: typeof runs[0]) => number): Spread => {
+    const xs = runs.map(f);
+    return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
+  };
+  return {
+    p50: spread((l) => l.p50),
+    p99: spread((l) => l.p99),
+    p999: spread((l) => l.p999),
+    max: spread((l) => l.max),
+  };
+}
+
 function pairRatios(
   spec: RatioSpec,
   outcomes: Map<string, ClientOutcome>,
@@ -410,6 +437,8 @@ async function runRow(
         extra: `${median(mibps).toFixed(0)} MiB/s`,
         costs: costsOf(o, per),
       };
+    const latency = latencyOf(o);
+    if (latency !== undefined) row.latency = latency;
     if (o.error !== undefined) {
       row.extra = `${row.extra}; stopped: ${o.error}`;
     }
@@ -461,6 +490,9 @@ async function runRow(
 const METHOD_NOTE =
   "Each client in its own process; ratios are medians of per-round ratios (speed: A ÷ B req/s, > 1 = A faster; CPU: A ÷ B µs/req, < 1 = A cheaper).";
 
+const LATENCY_NOTE =
+  "Latency: each request's, start to last byte, in the same runs (raw loops, fetch: performance.now() at each request's end, its start the end of the one before on its conn; fetchAll, fetchEach: result.timings.total); a run's percentiles, median (min..max) over the rounds.";
+
 function roundsNote(s: Schedule, fresh = false): string {
   return fresh
     ? `${s.rounds} rounds, clients in rotated order, every run in a fresh process with nothing before it.`
@@ -485,12 +517,19 @@ function keepAliveRows(
     what: string,
   ): RowDef => {
     const schedule = warmSchedule(cfg, count);
+    // Per-request latency, in the same runs: the 1 KiB row only.
+    const lat = id === "1k" ? ["--latency"] : [];
     return {
       id,
       title: `HTTP: ${
         fmtN(count)
       } GETs of ${what}, concurrency ${c}, keep-alive (req/s, higher is better)`,
-      notes: [`Origin: ${origin.describe}.`, roundsNote(schedule), METHOD_NOTE],
+      notes: [
+        `Origin: ${origin.describe}.`,
+        roundsNote(schedule),
+        METHOD_NOTE,
+        ...(id === "1k" ? [LATENCY_NOTE] : []),
+      ],
       count,
       bodyLength: PATHS[path],
       schedule,
@@ -498,31 +537,31 @@ function keepAliveRows(
         {
           id: "raw",
           label: `raw keep-alive loop (${c} conns)`,
-          args: clientArgs("raw", port, path, count, cfg),
+          args: clientArgs("raw", port, path, count, cfg, lat),
         },
         {
           // fetchAll returns every body: what keeping them costs a client
           // that does nothing else (a reference, not a target's baseline).
           id: "rawKeep",
           label: "raw loop keeping its bodies",
-          args: clientArgs("raw-keep", port, path, count, cfg),
+          args: clientArgs("raw-keep", port, path, count, cfg, lat),
         },
         {
           id: "fetchAll",
           label: "fetchAll",
           lib: true,
-          args: clientArgs("fetch-all", port, path, count, cfg),
+          args: clientArgs("fetch-all", port, path, count, cfg, lat),
         },
         {
           id: "fetchEach",
           label: "fetchEach (results dropped)",
           lib: true,
-          args: clientArgs("fetch-each", port, path, count, cfg),
+          args: clientArgs("fetch-each", port, path, count, cfg, lat),
         },
         {
           id: "fetch",
           label: `Deno fetch pool (${c} workers)`,
-          args: clientArgs("fetch", port, path, count, cfg),
+          args: clientArgs("fetch", port, path, count, cfg, lat),
         },
       ],
       ratios: [
@@ -812,7 +851,12 @@ function serialRow(origin: Origin, cfg: HttpConfig): RowDef {
     title: `HTTP: ${
       fmtN(n)
     } GETs of 1 KiB, one at a time (concurrency 1), keep-alive (req/s, higher is better)`,
-    notes: [`Origin: ${origin.describe}.`, roundsNote(schedule), METHOD_NOTE],
+    notes: [
+      `Origin: ${origin.describe}.`,
+      roundsNote(schedule),
+      METHOD_NOTE,
+      LATENCY_NOTE,
+    ],
     count: n,
     bodyLength: PATHS["/1k"],
     schedule,
@@ -820,24 +864,24 @@ function serialRow(origin: Origin, cfg: HttpConfig): RowDef {
       {
         id: "raw",
         label: "raw keep-alive loop (1 conn)",
-        args: clientArgs("raw", port, "/1k", n, one),
+        args: clientArgs("raw", port, "/1k", n, one, ["--latency"]),
       },
       {
         id: "fetchAll",
         label: "fetchAll",
         lib: true,
-        args: clientArgs("fetch-all", port, "/1k", n, one),
+        args: clientArgs("fetch-all", port, "/1k", n, one, ["--latency"]),
       },
       {
         id: "fetchEach",
         label: "fetchEach (results dropped)",
         lib: true,
-        args: clientArgs("fetch-each", port, "/1k", n, one),
+        args: clientArgs("fetch-each", port, "/1k", n, one, ["--latency"]),
       },
       {
         id: "fetch",
         label: "Deno fetch (1 worker)",
-        args: clientArgs("fetch", port, "/1k", n, one),
+        args: clientArgs("fetch", port, "/1k", n, one, ["--latency"]),
       },
     ],
     ratios: [

@@ -23,6 +23,27 @@ export interface Row {
    * whose client ran in its own process; the unit is the section's `per`.
    */
   costs?: Costs;
+  /** Per-request latency percentiles, ms, for clients that recorded them. */
+  latency?: Latency;
+}
+
+/** A figure over the rounds: its median and its spread. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/**
+ * A client's per-request latency, ms: each percentile of each run, as a median
+ * over the rounds with its spread.
+ */
+export interface Latency {
+  p50: Spread;
+  p99: Spread;
+  /** p99.9 */
+  p999: Spread;
+  max: Spread;
 }
 
 /** What a client process spent per request (or per MiB), medians over the rounds. */
@@ -97,6 +118,12 @@ export function fmt(n: number): string {
   if (a >= 100) return n.toFixed(0);
   if (a >= 10) return n.toFixed(1);
   return n.toFixed(2);
+}
+
+/** Milliseconds to the µs below 1 ms, else 3 significant digits. */
+function fmtMs(n: number): string {
+  if (!Number.isFinite(n)) return "n/a";
+  return n.toFixed(n < 10 ? (n < 1 ? 3 : 2) : n < 100 ? 1 : 0);
 }
 
 function pad(s: string, n: number, right = false): string {
@@ -177,6 +204,28 @@ export function formatReport(report: Report): string {
               c.gcPauseUs,
               c.peakRss / (1024 * 1024),
             ].map((v) => pad(fmt(v), 18, true)).join("")
+          }`,
+        );
+      }
+    }
+    const timed = s.rows.filter((r) => r.latency !== undefined && !r.skipped);
+    if (timed.length > 0) {
+      out.push(
+        `   ${pad("latency ms: median (min..max)", w)}${
+          ["p50", "p99", "p99.9", "max"].map((c) => pad(c, 24, true)).join("")
+        }`,
+      );
+      for (const r of timed) {
+        const l = r.latency!;
+        out.push(
+          `   ${pad(r.label, w)}${
+            [l.p50, l.p99, l.p999, l.max].map((v) =>
+              pad(
+                `${fmtMs(v.median)} (${fmtMs(v.min)}..${fmtMs(v.max)})`,
+                24,
+                true,
+              )
+            ).join("")
           }`,
         );
       }
