@@ -275,7 +275,8 @@ export interface HttpClientOptions {
   sink?: WritableStream<Uint8Array> | undefined;
   /**
    * An idle keep-alive connection to the same origin to send on (a TLS one for
-   * an `https:` URL, else the constructor throws). If the server closed it
+   * an `https:` URL, else the constructor throws: one wrapping a promise of a
+   * conn that has not settled is not known to be TLS). If the server closed it
    * before any byte of the response came back, the request is sent once more
    * on a fresh connection (idempotent methods with a replayable body only),
    * and {@linkcode HttpClient.pollable} changes. The client starts in `sending`:
@@ -775,10 +776,15 @@ export class HttpClient {
     const bodyStream = writer.stream === null
       ? null
       : new BodyStream(writer.stream, writer.streamLength);
-    if (conn !== null && parsed.site.https && conn[kTls]() === false) {
-      // Its request, credentials and all, would go in cleartext.
+    const tls = conn === null ? true : conn[kTls]();
+    if (parsed.site.https && tls !== true) {
+      // Its request, credentials and all, would go in cleartext. A caller's
+      // promise of a conn, unsettled, may yet be a plain one: the request is
+      // queued at once and would go out on it as it is.
       throw new TypeError(
-        `Cannot fetch: conn is not TLS, and the URL is https: (fd ${conn.fd})`,
+        `Cannot fetch: conn is not TLS, and the URL is https: (fd ${conn!.fd}${
+          tls === null ? ", its connection not established yet" : ""
+        })`,
       );
     }
     // Everything that can throw has run: nothing is opened for a bad request,

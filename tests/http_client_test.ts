@@ -566,6 +566,30 @@ Deno.test("HttpClient refuses a plain conn for an https: URL, where its request 
   assertEquals(new TextDecoder().decode(client.response?.body), "over TLS");
 });
 
+Deno.test("HttpClient refuses for an https: URL a conn over a caller's promise that has not settled: it may be a plain one", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conn = new PollableConn(
+    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
+  );
+  try {
+    assertThrows(
+      () =>
+        new HttpClient(`https://user:secret@127.0.0.1:${listener.addr.port}/`, {
+          keepAlive: true,
+          conn,
+        }),
+      TypeError,
+      "not established yet",
+    );
+  } finally {
+    using peer = await listener.accept();
+    conn.close();
+    // Nothing went out: before, the request and its Authorization header did,
+    // queued at once and sent as the plain conn connected.
+    assertEquals(await peer.read(new Uint8Array(1024)), null);
+  }
+});
+
 Deno.test("HttpClient.handle() called again from inside a sink's write is ignored: the body reaches the sink once", async () => {
   const body = "x".repeat(3_000);
   await using server = rawServer(async ({ conn }) => {
