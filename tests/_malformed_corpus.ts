@@ -20,6 +20,8 @@ export interface MalformedCase {
   code: string;
   /** The request method, when not `GET`. */
   method?: string;
+  /** The expected `HttpParseError.offset`, when a case pins it. */
+  offset?: number;
 }
 
 const OK = "HTTP/1.1 200 OK\r\n";
@@ -154,11 +156,25 @@ export const MALFORMED: MalformedCase[] = [
     name: "non-digit major version",
     bytes: "HTTP/x.1 200 OK\r\nContent-Length: 0\r\n\r\n",
     code: "invalid-status-line",
+    offset: 5,
   },
   {
     name: "non-digit minor version",
     bytes: "HTTP/1.x 200 OK\r\nContent-Length: 0\r\n\r\n",
     code: "invalid-status-line",
+    offset: 7,
+  },
+  {
+    name: "version without its dot",
+    bytes: "HTTP/1-1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+    offset: 6,
+  },
+  {
+    name: "colon as minor version",
+    bytes: "HTTP/1.: 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-line",
+    offset: 7,
   },
   {
     name: "version without minor",
@@ -169,6 +185,7 @@ export const MALFORMED: MalformedCase[] = [
     name: "two-digit minor version",
     bytes: "HTTP/1.10 200 OK\r\nContent-Length: 0\r\n\r\n",
     code: "invalid-status-line",
+    offset: 8,
   },
   {
     name: "no status code",
@@ -201,6 +218,11 @@ export const MALFORMED: MalformedCase[] = [
     code: "unsupported-http-version",
   },
   {
+    name: "HTTP/9.1 status line",
+    bytes: "HTTP/9.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "unsupported-http-version",
+  },
+  {
     name: "two spaces before status code",
     bytes: "HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n",
     code: "invalid-status-code",
@@ -209,6 +231,13 @@ export const MALFORMED: MalformedCase[] = [
     name: "two-digit status code",
     bytes: "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",
     code: "invalid-status-code",
+    offset: 11,
+  },
+  {
+    name: "colon in status code",
+    bytes: "HTTP/1.1 2:0 OK\r\nContent-Length: 0\r\n\r\n",
+    code: "invalid-status-code",
+    offset: 10,
   },
   {
     name: "four-digit status code",
@@ -229,6 +258,7 @@ export const MALFORMED: MalformedCase[] = [
     name: "status code below 100",
     bytes: "HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n",
     code: "invalid-status-code",
+    offset: 9,
   },
   {
     name: "status code 000",
@@ -240,6 +270,7 @@ export const MALFORMED: MalformedCase[] = [
     bytes:
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
     code: "unexpected-upgrade",
+    offset: 9,
   },
 
   // Header lines.
@@ -314,6 +345,11 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-header-value",
   },
   {
+    name: "header value of DEL alone",
+    bytes: `${OK}X-A: \x7f\r\nContent-Length: 0\r\n\r\n`,
+    code: "invalid-header-value",
+  },
+  {
     name: "escape character in header value",
     bytes: `${OK}X-A: \x1b[31m\r\nContent-Length: 0\r\n\r\n`,
     code: "invalid-header-value",
@@ -385,6 +421,19 @@ export const MALFORMED: MalformedCase[] = [
   {
     name: "non-numeric Content-Length",
     bytes: `${OK}Content-Length: abc\r\n\r\n`,
+    code: "invalid-content-length",
+  },
+  {
+    name: "Content-Length with a colon after its digits",
+    bytes: `${OK}Content-Length: 1:\r\n\r\nhello`,
+    code: "invalid-content-length",
+  },
+  {
+    // Not a head to act on: a client that follows it has read a response
+    // whose framing it cannot know.
+    name: "invalid Content-Length on a redirect",
+    bytes:
+      "HTTP/1.1 302 Found\r\nLocation: /good\r\nContent-Length: 1x\r\n\r\n",
     code: "invalid-content-length",
   },
   {
@@ -513,6 +562,21 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-chunk-size",
   },
   {
+    name: "chunk size g, one past f",
+    bytes: `${CHUNKED}g\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "chunk size with a colon, one past 9",
+    bytes: `${CHUNKED}5:\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
+    name: "chunk size with byte 0xff",
+    bytes: `${CHUNKED}5\xff\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-size",
+  },
+  {
     name: "empty chunk size",
     bytes: `${CHUNKED}\r\nhello\r\n0\r\n\r\n`,
     code: "invalid-chunk-size",
@@ -563,6 +627,11 @@ export const MALFORMED: MalformedCase[] = [
     code: "invalid-chunk-size",
   },
   {
+    name: "chunk size of 2^53 - 1, cut short",
+    bytes: `${CHUNKED}1fffffffffffff\r\nhello`,
+    code: "truncated-body",
+  },
+  {
     name: "empty chunk extension",
     bytes: `${CHUNKED}5;\r\nhello\r\n0\r\n\r\n`,
     code: "invalid-chunk-extension",
@@ -585,6 +654,11 @@ export const MALFORMED: MalformedCase[] = [
   {
     name: "space after a chunk extension name",
     bytes: `${CHUNKED}5;a\t\r\nhello\r\n0\r\n\r\n`,
+    code: "invalid-chunk-extension",
+  },
+  {
+    name: "chunk extensions separated by a comma",
+    bytes: `${CHUNKED}5;a=b,c\r\nhello\r\n0\r\n\r\n`,
     code: "invalid-chunk-extension",
   },
   {
@@ -679,6 +753,7 @@ export const MALFORMED: MalformedCase[] = [
 
 /**
  * Responses RFC 9112 lets a user agent read although they are not well formed,
+ * and well-formed ones at the edges of the grammar and of the default limits,
  * with what the parser must make of them. Serve `bytes` and close.
  */
 export interface AcceptedCase {
@@ -687,6 +762,8 @@ export interface AcceptedCase {
   /** The whole server output, latin1-encoded (char codes 0..255). */
   bytes: string;
   status: number;
+  /** The reason phrase, when a case pins it. */
+  statusText?: string;
   /** Fields that must have exactly these values (`Headers.get`). */
   headers: Record<string, string>;
   /** Trailer fields that must have exactly these values, for a chunked body. */
@@ -779,5 +856,123 @@ export const ACCEPTED: AcceptedCase[] = [
     status: 200,
     headers: { "content-length": "2" },
     body: "ok",
+  },
+
+  // Well formed, at the edges of the grammar: each byte class's first and last
+  // member, and each default limit reached but not passed.
+  {
+    name: "interim 199 before the final response",
+    bytes:
+      `HTTP/1.1 199 Misc\r\nX-A: 1\r\n\r\n${OK}Content-Length: 2\r\n\r\nok`,
+    status: 200,
+    headers: { "content-length": "2" },
+    body: "ok",
+  },
+  {
+    name: "100 Continue before a chunked response",
+    bytes: `HTTP/1.1 100 Continue\r\n\r\n${CHUNKED}2\r\nok\r\n0\r\n\r\n`,
+    status: 200,
+    headers: { "transfer-encoding": "chunked" },
+    trailers: {},
+    body: "ok",
+  },
+  {
+    name: "reason phrases of two letters other than OK",
+    bytes: "HTTP/1.1 200 Ok\r\nContent-Length: 0\r\n\r\n",
+    status: 200,
+    statusText: "Ok",
+    headers: {},
+    body: "",
+  },
+  ...["NK", "OJ", "OL"].map((reason) => ({
+    name: `reason phrase ${reason}`,
+    bytes: `HTTP/1.1 200 ${reason}\r\nContent-Length: 0\r\n\r\n`,
+    status: 200,
+    statusText: reason,
+    headers: {},
+    body: "",
+  })),
+  {
+    name: "~ and obs-text 0xff in a reason phrase and a folded value",
+    bytes:
+      "HTTP/1.1 200 ~\xff\r\nX-A: a\r\n ~\xff\r\nContent-Length: 0\r\n\r\n",
+    status: 200,
+    statusText: "~\xff",
+    headers: { "x-a": "a ~\xff" },
+    body: "",
+  },
+  {
+    name: "field names with Z and z",
+    bytes: `${OK}X-Zz: 1\r\nzZ: 2\r\nContent-Length: 0\r\n\r\n`,
+    status: 200,
+    headers: { "x-zz": "1", "zz": "2" },
+    body: "",
+  },
+  {
+    name: "a field named one letter off Content-Length, which frames nothing",
+    bytes: `${OK}Xontent-Length: 100\r\n\r\nok`,
+    status: 200,
+    headers: { "xontent-length": "100" },
+    body: "ok",
+  },
+  {
+    name: "multi-digit chunk sizes with every hex digit's edge in both cases",
+    bytes: `${CHUNKED}10\r\n${"a".repeat(16)}\r\n9\r\n${"b".repeat(9)}\r\n` +
+      `Af\r\n${"c".repeat(175)}\r\naF\r\n${"d".repeat(175)}\r\n0\r\n\r\n`,
+    status: 200,
+    headers: {},
+    trailers: {},
+    body: `${"a".repeat(16)}${"b".repeat(9)}${"c".repeat(175)}${
+      "d".repeat(175)
+    }`,
+  },
+  {
+    name: "chunked body with bare LF line endings after a shorter header line",
+    bytes:
+      `HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nDate: x\n\n5\nhello\n0\n\n`,
+    status: 200,
+    headers: { date: "x" },
+    trailers: {},
+    body: "hello",
+  },
+  {
+    name: "chunk extension with an empty quoted value",
+    bytes: `${CHUNKED}5;a=""\r\nhello\r\n0\r\n\r\n`,
+    status: 200,
+    headers: {},
+    trailers: {},
+    body: "hello",
+  },
+  {
+    name: "Transfer-Encoding chunked with empty list elements",
+    bytes: `${OK}Transfer-Encoding: chunked, ,\r\n\r\n2\r\nok\r\n0\r\n\r\n`,
+    status: 200,
+    headers: {},
+    trailers: {},
+    body: "ok",
+  },
+  {
+    name: "chunk-size line of exactly 8 KiB",
+    bytes: `${CHUNKED}5;a=${"b".repeat(8186)}\r\nhello\r\n0\r\n\r\n`,
+    status: 200,
+    headers: {},
+    trailers: {},
+    body: "hello",
+  },
+  {
+    name: "100 header fields",
+    bytes: `${OK}${"X-Many: 1\r\n".repeat(99)}Content-Length: 0\r\n\r\n`,
+    status: 200,
+    headers: { "content-length": "0" },
+    body: "",
+  },
+  {
+    name: "head of exactly 64 KiB",
+    bytes: `${OK}X-Big: ${
+      "a".repeat(65_536 - 47)
+    }\r\nContent-Length: 0\r\n\r\n`,
+    status: 200,
+    headers: { "content-length": "0" },
+    body: "",
   },
 ];

@@ -59,6 +59,8 @@ for (const c of MALFORMED) {
       whole.offset,
       "same offset however split",
     );
+    assertStrictEquals(byByte.message, whole.message, "same message");
+    if (c.offset !== undefined) assertStrictEquals(whole.offset, c.offset);
   });
 }
 
@@ -76,6 +78,9 @@ for (const c of ACCEPTED) {
       body.push(...parser.takeBody());
       assert(parser.done && parser.head !== null);
       assertStrictEquals(parser.head.status, c.status);
+      if (c.statusText !== undefined) {
+        assertStrictEquals(parser.head.statusText, c.statusText);
+      }
       for (const [name, value] of Object.entries(c.headers)) {
         assertStrictEquals(parser.head.headers.get(name), value, name);
       }

@@ -64,6 +64,9 @@ Deno.test(`fetchAll() reads each of the ${ACCEPTED.length} tolerated responses a
     const r = results[i]!;
     assert(r.ok, `${c.name}: ${!r.ok && r.error}`);
     assertEquals(r.response.status, c.status, c.name);
+    if (c.statusText !== undefined) {
+      assertEquals(r.response.statusText, c.statusText, c.name);
+    }
     for (const [name, value] of Object.entries(c.headers)) {
       assertEquals(r.response.headers.get(name), value, `${c.name}: ${name}`);
     }

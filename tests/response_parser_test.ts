@@ -1010,6 +1010,8 @@ Deno.test("ResponseParser.keepAliveTimeout reads Keep-Alive's timeout= parameter
     timeoutOf("Keep-Alive: timeout=9\r\nKeep-Alive: timeout=4\r\n"),
     4_000,
   );
+  assertStrictEquals(timeoutOf("Keep-Alive: timeout=59\r\n"), 59_000);
+  assertStrictEquals(timeoutOf("Keep-Alive: timeout=0, timeout=5\r\n"), 0);
   for (
     const bad of [
       "timeout=",
@@ -1022,7 +1024,9 @@ Deno.test("ResponseParser.keepAliveTimeout reads Keep-Alive's timeout= parameter
       'timeout="15',
       'timeout=15"',
       "timeouts=5",
+      "timeout=5:",
       "max=5",
+      "max=10000",
     ]
   ) {
     assertStrictEquals(timeoutOf(`Keep-Alive: ${bad}\r\n`), -1, bad);
