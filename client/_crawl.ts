@@ -24,7 +24,7 @@
  * @module
  */
 import { EVENT_READ, EVENT_WRITE } from "../selector/events.ts";
-import { kCloseNow, kReady } from "../selector/_pollable.ts";
+import { kCloseNow, kReady, kResume } from "../selector/_pollable.ts";
 import { ignoreRejection, isShortage, isThenable } from "../selector/_util.ts";
 import type { PollableConn } from "../selector/pollable_conn.ts";
 import { Selector } from "../selector/selector.ts";
@@ -1096,7 +1096,7 @@ export class Crawl {
         const client = job.client;
         if (client === null || job.done) return;
         this.#woken.push({ job, client });
-        this.#sel.wakeup();
+        this.#sel[kResume]();
       },
     };
   }
@@ -1303,7 +1303,7 @@ export class Crawl {
   #awaitClient(job: Job, client: HttpClient, waiting: Promise<void>): void {
     waiting.then(() => {
       this.#woken.push({ job, client });
-      this.#sel.wakeup();
+      this.#sel[kResume]();
     });
   }
 
@@ -1709,7 +1709,7 @@ export class Crawl {
   /** A diverted body is in its sink: the URL ends on the loop's next turn. */
   #written(job: Job, result: FetchResult): void {
     this.#sinkWritten.push({ job, result });
-    this.#sel.wakeup();
+    this.#sel[kResume]();
   }
 
   #finishWritten(): void {

@@ -44,6 +44,11 @@ export const kStartTls: unique symbol = Symbol("selectors.startTls");
  * `Deno.TlsConn`), `null` while a caller's promise of a conn is unsettled.
  */
 export const kTls: unique symbol = Symbol("selectors.tls");
+/**
+ * A Selector's `()`: `wakeup()` without the turn it yields first, for callers
+ * whose wakeups come in bounded chains (the crawl's sinks and decoding turns).
+ */
+export const kResume: unique symbol = Symbol("selectors.resume");
 /** `()`: how many bytes the last `kReadInto` read placed in its target (then 0). */
 export const kTakeDirect: unique symbol = Symbol("selectors.takeDirect");
 /**

@@ -11,6 +11,7 @@ import { nextTurn, waited } from "./_immediate.ts";
 import {
   isPollable,
   kReady,
+  kResume,
   kUnwatch,
   kWatch,
   type PollableInternals,
@@ -554,6 +555,21 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
     if (this.#closed) return;
     this.#woken = true;
     this.#nudge();
+  }
+
+  /**
+   * {@linkcode Selector.wakeup} without the turn it yields first: for the
+   * crawl's own callbacks (a sink's write or a decoding turn done), whose
+   * chains are bounded (a sink is written after a read, which waits on I/O; a
+   * decoding turn is a turn), so they starve nothing. The turn cost 13% of a
+   * body's CPU streamed to a sink that writes at once, a turn more per chunk.
+   *
+   * @ignore
+   */
+  [kResume](): void {
+    if (this.#closed) return;
+    this.#woken = true;
+    this.#wake?.();
   }
 
   /** Ends the pending wait from a call, not from I/O or a timer. */
