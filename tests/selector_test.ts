@@ -1181,15 +1181,22 @@ Deno.test("Selector.select() ended by a call from the turn it began in still let
   sel.unregister(pair.conn);
   // Each select() is already waiting when the call ends it, with no turn of
   // the event loop in between unless select() yields one itself.
-  const ends: Array<[string, () => void, () => void]> = [
+  const ends: Array<[string, () => void, () => void, (() => void)?]> = [
     ["wakeup()", () => sel.wakeup(), () => {}],
     [
       "register() of a ready conn",
       () => sel.register(pair.conn, EVENT_WRITE),
       () => sel.unregister(pair.conn),
     ],
+    [
+      "modify() to events a conn is ready for",
+      () => sel.modify(pair.conn, EVENT_WRITE),
+      () => sel.modify(pair.conn, EVENT_READ),
+      () => sel.register(pair.conn, EVENT_READ), // the peer sends nothing
+    ],
   ];
-  for (const [what, end, undo] of ends) {
+  for (const [what, end, undo, before] of ends) {
+    before?.();
     let fired = false;
     const timer = setTimeout(() => fired = true, 1);
     let rounds = 0;
