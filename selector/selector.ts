@@ -616,10 +616,10 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
         const timer = setTimeout(resolve, timerStep(remaining));
         try {
           await promise;
-          // A call (wakeup(), register() ...) or close() can end the wait from
-          // a microtask, before any park: only I/O and timers vouch for a poll
-          // of the OS.
-          if (!this.#nudged && !this.#closed) waited();
+          // A call (wakeup(), register(), kResume ...) or close() can end the
+          // wait from a microtask, before any park: only I/O and timers vouch
+          // for a poll of the OS.
+          if (!this.#nudged && !this.#woken && !this.#closed) waited();
         } finally {
           clearTimeout(timer);
           this.#wake = null;

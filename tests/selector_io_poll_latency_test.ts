@@ -17,6 +17,7 @@
  */
 import { assertEquals, assertLessOrEqual } from "@std/assert";
 import { DefaultSelector, EVENT_READ, EVENT_WRITE } from "../mod.ts";
+import { kResume } from "../selector/_pollable.ts";
 import { maskOf, tcpPair, within } from "./_net.ts";
 
 const encoder = new TextEncoder();
@@ -144,6 +145,30 @@ Deno.test("Selector.select() waits ended by wakeup() do not count as OS polls: a
       ticks++;
       // A producer wakes the loop from a microtask: no park in between.
       queueMicrotask(() => sel.wakeup());
+      const woken = await within(sel.select(), 2_000, "select()");
+      if (maskOf(woken, conn) & EVENT_READ) break;
+      if (maskOf(await sel.select(0), conn) & EVENT_READ) break;
+      busy(5);
+    }
+    counts.push(ticks);
+    assertEquals(conn.recv()?.length, 4);
+  }
+  assertFewTicks(counts, "ticks");
+});
+
+Deno.test("Selector.select() waits ended by the crawl's kResume do not count as OS polls either: a loop of them still reports bytes already received within a few ticks", async () => {
+  using pair = await tcpPair();
+  const { conn, peer } = pair;
+  using sel = new DefaultSelector();
+  sel.register(conn, EVENT_READ);
+  const counts: number[] = [];
+  for (let trial = 0; trial < TRIALS; trial++) {
+    await peer.write(encoder.encode("ping"));
+    let ticks = 0;
+    while (ticks < 100) { // bounded: 100 × 5 ms
+      ticks++;
+      // A sink that writes at once resumes the crawl from a microtask.
+      queueMicrotask(() => sel[kResume]());
       const woken = await within(sel.select(), 2_000, "select()");
       if (maskOf(woken, conn) & EVENT_READ) break;
       if (maskOf(await sel.select(0), conn) & EVENT_READ) break;
