@@ -41,7 +41,8 @@
  * Only `raw`, `raw-keep`, `fetch-all`, `fetch-each` and `fetch` take it.
  *
  * `--mod` takes `fetchAll` and `fetchEach` from another checkout's `mod.ts`
- * (the bench's `--baseline`) instead of this one's.
+ * (the bench's `--baseline`) instead of this one's: the child imports one or the
+ * other, never both (see `engine` below).
  *
  * `--upload 64x1024` makes every request a POST of a body streamed in 64
  * chunks of 1,024 bytes (chunked on the wire; the raw loop writes it prebuilt
@@ -175,10 +176,20 @@ if (caCerts !== undefined) {
   extra.caCerts = caCerts;
 }
 
-/** `fetchAll` and `fetchEach` of another checkout (`--mod path/to/mod.ts`), if given. */
-const engine: Engine | undefined = MOD === undefined
-  ? undefined
-  : await import(new URL(MOD, `file://${Deno.cwd()}/`).href) as Engine;
+/**
+ * `fetchAll` and `fetchEach`: of this checkout's `mod.ts`, or of another
+ * checkout's (`--mod path/to/mod.ts`). Every child, whatever its client, loads
+ * exactly one `mod.ts`, and the same way: a child that statically imported this
+ * one's and also loaded the baseline's ran its cold crawl (the first 20,000
+ * requests of the process) ~4% faster than a child of this one's alone, and an
+ * A/A of the `cold` row read 0.93x (bench/README.md, "Comparing with another
+ * version").
+ */
+const engine = await import(
+  MOD === undefined
+    ? new URL("../mod.ts", import.meta.url).href
+    : new URL(MOD, `file://${Deno.cwd()}/`).href
+) as Engine;
 
 // The URLs, round-robin over the ports: built once, outside every timed run.
 // The https origin's certificate is for localhost (and 127.0.0.1).

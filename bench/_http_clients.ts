@@ -3,7 +3,8 @@
  * of URL paths on one origin) and returning what it received, so that every client
  * is checked for the same bytes:
  *
- * - {@linkcode runFetchAll}: this module's `fetchAll` (keep-alive), from `../mod.ts`:
+ * - {@linkcode runFetchAll}: this module's `fetchAll` (keep-alive), of the `mod.ts`
+ *   given as an {@linkcode Engine}:
  *   every result held until the crawl ends, as its contract says;
  * - {@linkcode runFetchEach}: the same crawl through `fetchEach`, each result counted
  *   and dropped as it is yielded (the engine without the retention);
@@ -23,11 +24,13 @@
  *
  * @module
  */
-import {
+// Types only: the caller passes the engine (`_http_child.ts` imports it), so
+// that a process holds the one `mod.ts` it runs (see `Engine`).
+import type {
   fetchAll,
-  type FetchAllOptions,
+  FetchAllOptions,
   fetchEach,
-  type FetchResult,
+  FetchResult,
 } from "../mod.ts";
 
 /** What one run of a workload brought back. */
@@ -130,15 +133,16 @@ export type ExtraOptions = Omit<FetchAllOptions, "concurrency"> & {
 };
 
 /**
- * The `fetchAll` and `fetchEach` a client calls: this checkout's by default, or
- * another checkout's `mod.ts` (the bench's `--baseline`).
+ * The `fetchAll` and `fetchEach` a client calls: a `mod.ts` the caller imported,
+ * this checkout's or another's (the bench's `--baseline`). Not imported here:
+ * a process that also held this checkout's copy beside the one it runs (a
+ * baseline twin did) ran its cold crawl ~4% faster than one holding only the
+ * copy it runs, so that an A/A read 0.93x.
  */
 export interface Engine {
   fetchAll: typeof fetchAll;
   fetchEach: typeof fetchEach;
 }
-
-const OURS: Engine = { fetchAll, fetchEach };
 
 /**
  * Runs the URLs through `fetchAll` (keep-alive unless `extra.keepAlive` is
@@ -149,7 +153,7 @@ export async function runFetchAll(
   urls: string[],
   options: RunOptions,
   extra: ExtraOptions = {},
-  engine: Engine = OURS,
+  engine: Engine,
 ): Promise<RunResult> {
   const upload = options.upload;
   const source = upload === undefined ? urls : (function* () {
@@ -181,7 +185,7 @@ export async function runFetchEach(
   urls: string[],
   options: RunOptions,
   extra: ExtraOptions = {},
-  engine: Engine = OURS,
+  engine: Engine,
 ): Promise<RunResult> {
   const out: RunResult = { ok: 0, bytes: 0 };
   const latency = options.latency;
@@ -617,7 +621,7 @@ export async function runFetchAllSink(
   url: string,
   options: RunOptions,
   file: Deno.FsFile,
-  engine: Engine = OURS,
+  engine: Engine,
 ): Promise<RunResult> {
   let written = 0;
   const sink = new WritableStream<Uint8Array>({

@@ -6,7 +6,9 @@
  *
  * @module
  */
+import { fetchAll, fetchEach } from "../mod.ts";
 import {
+  type Engine,
   runFetchAll,
   runFetchPool,
   type RunOptions,
@@ -182,6 +184,7 @@ export async function runPythonRow(
     expectedLength: w.bodyLength,
   };
   const python = await findPython();
+  const engine: Engine = { fetchAll, fetchEach };
   const clients: Client[] = [];
   if (python !== null) {
     clients.push({
@@ -194,12 +197,12 @@ export async function runPythonRow(
     {
       id: "fetchAllClose",
       label: "fetchAll (keepAlive: false)",
-      run: () => runFetchAll(urls, opts, { keepAlive: false }),
+      run: () => runFetchAll(urls, opts, { keepAlive: false }, engine),
     },
     {
       id: "fetchAll",
       label: "fetchAll (keep-alive)",
-      run: () => runFetchAll(urls, opts),
+      run: () => runFetchAll(urls, opts, {}, engine),
     },
   );
   clients.push({

@@ -40,6 +40,7 @@ Deno.test("a verdict's ratio that rounds to its limit is shown with 3 decimals",
 Deno.test("the bench's raw loop, fetchAll and fetchEach write every request's latency at its index", async () => {
   const { connectPlain, runFetchAll, runFetchEach, runRawKeepAlive } =
     await import("../bench/_http_clients.ts");
+  const engine = await import("../mod.ts");
   const { rawServer, writeSplit } = await import("./_raw_http.ts");
   await using server = rawServer(async ({ conn }) => {
     await writeSplit(conn, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd");
@@ -57,8 +58,8 @@ Deno.test("the bench's raw loop, fetchAll and fetchEach write every request's la
           urls.map(() => "/1k"),
           options,
         ),
-      () => runFetchAll(urls, options),
-      () => runFetchEach(urls, options),
+      () => runFetchAll(urls, options, {}, engine),
+      () => runFetchEach(urls, options, {}, engine),
     ]
   ) {
     latency.fill(NaN);
