@@ -518,9 +518,11 @@ export class Selector<T = unknown, P extends Pollable = Pollable>
   }
 
   /**
-   * Makes the pending `select()` resolve at once, with whatever is ready (often
-   * `[]`); with none pending, the next `select()` does (Java's
-   * `Selector.wakeup()`, mio's `Waker`). A wakeup is used up by the `select()`
+   * Makes the pending `select()` resolve, after one turn of the event loop
+   * (timers and I/O completions get in even when the call comes from the turn
+   * the wait began in), with whatever is ready (often `[]`); with none
+   * pending, the next `select()` does (Java's `Selector.wakeup()`, mio's
+   * `Waker`). A wakeup is used up by the `select()`
    * it ends; several before one `select()` count as one. Safe to call from any
    * async code (a timer, another task, an abort listener); after `close()` it
    * does nothing.
