@@ -187,6 +187,25 @@ Deno.test("fetchAll() fails a body stream read from or cancelled before alone, a
   assert(server.requests[0]!.text.endsWith("\r\n5\r\nwhole\r\n0\r\n\r\n"));
 });
 
+Deno.test("HttpClient refuses a body stream that an option read after the body cancelled: it would go out empty", () => {
+  const body = streamOf(["lost"]);
+  assertThrows(
+    () =>
+      new HttpClient("http://127.0.0.1:1/", {
+        method: "POST",
+        body,
+        // Read after the body was checked, before it is locked for sending.
+        get proxy() {
+          body.cancel();
+          return undefined;
+        },
+      }),
+    TypeError,
+    "disturbed",
+  );
+  assert(!body.locked, "nothing took the stream");
+});
+
 Deno.test("HttpClient sends string, Uint8Array and ArrayBuffer bodies with Content-Length, byte for byte", async () => {
   await using server = recordingServer();
   const original = Uint8Array.of(0, 1, 2, 255);

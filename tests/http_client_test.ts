@@ -590,6 +590,32 @@ Deno.test("HttpClient refuses for an https: URL a conn over a caller's promise t
   }
 });
 
+Deno.test("HttpClient takes for an https: URL a conn over a caller's promise of a Deno.TlsConn once it settled", async () => {
+  await using server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: tlsCert,
+    key: tlsKey,
+    onListen() {},
+  }, () => new Response("over a promised TlsConn"));
+  const promise = Deno.connectTls({
+    hostname: "localhost",
+    port: server.addr.port,
+    caCerts: [ca],
+  });
+  using conn = new PollableConn(promise);
+  await promise;
+  const client = new HttpClient(`https://localhost:${server.addr.port}/`, {
+    conn,
+    caCerts: [ca],
+  });
+  await drive(client);
+  assertEquals(
+    new TextDecoder().decode(client.response?.body),
+    "over a promised TlsConn",
+  );
+});
+
 Deno.test("HttpClient.handle() called again from inside a sink's write is ignored: the body reaches the sink once", async () => {
   const body = "x".repeat(3_000);
   await using server = rawServer(async ({ conn }) => {
