@@ -530,6 +530,17 @@ Deno.test("HttpClient refuses a conn another HttpClient still uses, and a second
   assertEquals(server.connections, 1);
 });
 
+/** An https server on 127.0.0.1 (the test CA's localhost certificate) answering `text`. */
+function tlsServer(text: string): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: tlsCert,
+    key: tlsKey,
+    onListen() {},
+  }, () => new Response(text));
+}
+
 Deno.test("HttpClient refuses a plain conn for an https: URL, where its request and credentials would go in cleartext, and takes a wrapped Deno.TlsConn", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conn = PollableConn.connect(listener.addr);
@@ -546,13 +557,7 @@ Deno.test("HttpClient refuses a plain conn for an https: URL, where its request 
   const got = new Uint8Array(1024);
   assertEquals(await peer.read(got), null);
 
-  await using server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert: tlsCert,
-    key: tlsKey,
-    onListen() {},
-  }, () => new Response("over TLS"));
+  await using server = tlsServer("over TLS");
   const tls = await Deno.connectTls({
     hostname: "localhost",
     port: server.addr.port,
@@ -591,13 +596,7 @@ Deno.test("HttpClient refuses for an https: URL a conn over a caller's promise t
 });
 
 Deno.test("HttpClient takes for an https: URL a conn over a caller's promise of a Deno.TlsConn once it settled", async () => {
-  await using server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert: tlsCert,
-    key: tlsKey,
-    onListen() {},
-  }, () => new Response("over a promised TlsConn"));
+  await using server = tlsServer("over a promised TlsConn");
   const promise = Deno.connectTls({
     hostname: "localhost",
     port: server.addr.port,
