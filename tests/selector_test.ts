@@ -1194,6 +1194,12 @@ Deno.test("Selector.select() ended by a call from the turn it began in still let
       () => sel.modify(pair.conn, EVENT_READ),
       () => sel.register(pair.conn, EVENT_READ), // the peer sends nothing
     ],
+    [
+      "unregister() of the last key",
+      () => sel.unregister(idle),
+      () => sel.register(idle, EVENT_READ),
+      () => sel.unregister(pair.conn), // so idle is the last key
+    ],
   ];
   for (const [what, end, undo, before] of ends) {
     before?.();
