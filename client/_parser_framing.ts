@@ -260,6 +260,10 @@ export class FramingFields {
       method === "HEAD" || status === 204 || status === 304 ||
       (method === "CONNECT" && status >= 200 && status < 300)
     ) {
+      // Its Content-Length frames nothing, but one that does not parse (or
+      // two that disagree) says the server's framing is not to be trusted
+      // for the next response either (h11 and llhttp reject the response).
+      if (this.#contentLengthError !== null) this.reusable = false;
       this.framing = "none";
       return;
     }

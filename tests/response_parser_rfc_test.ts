@@ -119,3 +119,18 @@ Deno.test("ResponseParser accepts BWS in chunk extensions and rejects an empty e
   assertInstanceOf(error, HttpParseError);
   assertEquals(error.code, "invalid-chunk-extension");
 });
+
+// RFC 9112 section 6.3 rule 1: a 304's (or 204's, or HEAD's) Content-Length
+// frames nothing, so an invalid one does not fail the response; but the server's
+// framing is suspect, so the conn is not reused (h11 and llhttp reject it).
+Deno.test("ResponseParser reads a 304 or 204 with an invalid Content-Length as bodiless, and does not reuse the conn", () => {
+  for (const status of ["304 Not Modified", "204 No Content"]) {
+    for (const cl of ["5, 6", "abc", "-1"]) {
+      const p = parse(`HTTP/1.1 ${status}\r\nContent-Length: ${cl}\r\n\r\n`);
+      assertEquals(p.body, "", `${status} ${cl}`);
+      assert(!p.keepAlive, `${status} ${cl}`);
+    }
+    // A valid one is what the body would have been: the conn stays.
+    assert(parse(`HTTP/1.1 ${status}\r\nContent-Length: 5\r\n\r\n`).keepAlive);
+  }
+});
