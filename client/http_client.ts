@@ -776,8 +776,8 @@ export class HttpClient {
     const bodyStream = writer.stream === null
       ? null
       : new BodyStream(writer.stream, writer.streamLength);
-    const tls = conn === null ? true : conn[kTls]();
-    if (parsed.site.https && tls !== true) {
+    const tls = conn !== null && parsed.site.https ? conn[kTls]() : true;
+    if (tls !== true) {
       // Its request, credentials and all, would go in cleartext. A caller's
       // promise of a conn, unsettled, may yet be a plain one: the request is
       // queued at once and would go out on it as it is.

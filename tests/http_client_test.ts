@@ -17,6 +17,7 @@ import {
 } from "../mod.ts";
 import { cannedServer, rawServer, writeSplit } from "./_raw_http.ts";
 import { drive as driveWaiting } from "./_client_util.ts";
+import { runScript } from "./_net.ts";
 import { ca, cert as tlsCert, key as tlsKey } from "./_tls.ts";
 
 const LENGTH = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello";
@@ -476,18 +477,14 @@ Deno.test("HttpClient.detach() leaves nothing of the client on the conn it hands
     console.log(JSON.stringify({ kept: conn !== null, alive: body.deref() !== undefined }));
     conn?.close();
   `;
-  const { code: status, stdout, stderr } = await new Deno.Command(
-    Deno.execPath(),
-    {
-      args: ["eval", "--v8-flags=--expose-gc", code],
-      stdout: "piped",
-      stderr: "piped",
-    },
-  ).output();
-  assertEquals(status, 0, new TextDecoder().decode(stderr));
+  const { stdout, stderr, success } = await runScript(code, [
+    "--allow-net",
+    "--v8-flags=--expose-gc",
+  ]);
+  assert(success, stderr);
   // Before: the conn's owner entry held the client, its response and its
   // 1 MiB body for as long as the conn lived.
-  assertEquals(JSON.parse(new TextDecoder().decode(stdout)), {
+  assertEquals(JSON.parse(stdout), {
     kept: true,
     alive: false,
   });
